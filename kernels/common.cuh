@@ -1,0 +1,29 @@
+// Shared helpers for every kernel file. Included textually by the registry (NVRTC has no file system
+// access here), so keep it self-contained: no standard headers.
+#pragma once
+
+#define IPDPP_WARP 32
+
+__device__ __forceinline__ float warp_sum_f32(float v) {
+#pragma unroll
+    for (int o = IPDPP_WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Block-wide sum; `scratch` holds one float per warp. Every thread receives the total.
+__device__ __forceinline__ float block_sum_f32(float v, float* scratch) {
+    const int lane = threadIdx.x % IPDPP_WARP;
+    const int warp = threadIdx.x / IPDPP_WARP;
+    const int nwarps = (blockDim.x + IPDPP_WARP - 1) / IPDPP_WARP;
+    v = warp_sum_f32(v);
+    __syncthreads();  // scratch may still be read by a previous call
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = (threadIdx.x < nwarps) ? scratch[threadIdx.x] : 0.0f;
+    if (warp == 0) {
+        v = warp_sum_f32(v);
+        if (lane == 0) scratch[0] = v;
+    }
+    __syncthreads();
+    return scratch[0];
+}

@@ -1,0 +1,47 @@
+// targets: sm_80 sm_90
+// Elementwise ops. Grid-stride loops so any launch shape covers any n.
+#include "common.cuh"
+
+extern "C" __global__ void add_f32(float* out, const float* a, const float* b, unsigned long long n) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x)
+        out[i] = a[i] + b[i];
+}
+
+extern "C" __global__ void scale_f32(float* out, const float* a, float s, unsigned long long n) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x)
+        out[i] = a[i] * s;
+}
+
+extern "C" __global__ void relu_fwd_f32(float* out, const float* x, unsigned long long n) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x)
+        out[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+// Gradient passes where the forward input was positive (PyTorch's convention: zero at x == 0).
+extern "C" __global__ void relu_bwd_f32(float* gx, const float* gy, const float* x, unsigned long long n) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x)
+        gx[i] = x[i] > 0.0f ? gy[i] : 0.0f;
+}
+
+// AdamW as torch.optim.AdamW computes it: decoupled decay first, then the bias-corrected step.
+// bc1 = 1 - beta1^t and bc2_sqrt = sqrt(1 - beta2^t) are computed on the host in f64.
+extern "C" __global__ void adamw_f32(float* p, const float* g, float* m, float* v, float lr, float beta1,
+                                     float beta2, float eps, float weight_decay, float bc1, float bc2_sqrt,
+                                     unsigned long long n) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        float pi = p[i] * (1.0f - lr * weight_decay);
+        const float gi = g[i];
+        const float mi = beta1 * m[i] + (1.0f - beta1) * gi;
+        const float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        const float denom = sqrtf(vi) / bc2_sqrt + eps;
+        pi -= (lr / bc1) * (mi / denom);
+        p[i] = pi;
+    }
+}

@@ -1,0 +1,230 @@
+//! The kernel benchmark harness behind `ipdpp bench`: every version is checked against the reference
+//! first, then timed (CUDA events after warm-up, L2 flushed between repeats; wall clock on the CPU), and
+//! reported as median and spread with achieved TFLOP/s and GB/s.
+pub mod gemm;
+
+use crate::device::cuda::CudaDevice;
+use crate::error::{Error, Result};
+use cudarc::driver::{sys::CUevent_flags, CudaSlice, LaunchConfig, PushKernelArg};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Timing {
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub repeats: usize,
+}
+
+impl Timing {
+    pub fn from_samples(mut ms: Vec<f64>) -> Self {
+        ms.sort_by(|a, b| a.total_cmp(b));
+        let n = ms.len();
+        let median = if n == 0 {
+            f64::NAN
+        } else if n % 2 == 1 {
+            ms[n / 2]
+        } else {
+            0.5 * (ms[n / 2 - 1] + ms[n / 2])
+        };
+        Timing {
+            median_ms: median,
+            min_ms: *ms.first().unwrap_or(&f64::NAN),
+            max_ms: *ms.last().unwrap_or(&f64::NAN),
+            repeats: n,
+        }
+    }
+}
+
+/// One implementation's line in a report.
+#[derive(Clone, Debug, Serialize)]
+pub struct Line {
+    pub version: String,
+    pub description: String,
+    /// ‖out − ref‖ / ‖ref‖ against the reference, before timing.
+    pub rel_err: Option<f64>,
+    pub correct: bool,
+    pub timing: Option<Timing>,
+    pub tflops: Option<f64>,
+    pub gbps: Option<f64>,
+    /// Throughput relative to the library line (cuBLAS / OpenBLAS), when there is one.
+    pub vs_library: Option<f64>,
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub bench: String,
+    pub device: String,
+    pub shape: String,
+    pub reference: String,
+    pub tolerance: f64,
+    pub date_unix: u64,
+    pub lines: Vec<Line>,
+}
+
+impl Report {
+    pub fn print_table(&self) {
+        println!(
+            "{} on {}  [{}]  reference: {}, tolerance {:.0e}",
+            self.bench, self.device, self.shape, self.reference, self.tolerance
+        );
+        println!(
+            "{:<8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10}  {}",
+            "version",
+            "median ms",
+            "min ms",
+            "max ms",
+            "TFLOP/s",
+            "GB/s",
+            "vs lib",
+            "rel err",
+            "description"
+        );
+        for l in &self.lines {
+            let f = |v: Option<f64>, p: usize| {
+                v.map(|x| format!("{x:.p$}")).unwrap_or_else(|| "-".into())
+            };
+            let t = l.timing.as_ref();
+            println!(
+                "{:<8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10}  {}{}",
+                l.version,
+                f(t.map(|t| t.median_ms), 3),
+                f(t.map(|t| t.min_ms), 3),
+                f(t.map(|t| t.max_ms), 3),
+                f(l.tflops, 2),
+                f(l.gbps, 1),
+                l.vs_library
+                    .map(|x| format!("{:.0}%", 100.0 * x))
+                    .unwrap_or_else(|| "-".into()),
+                l.rel_err
+                    .map(|x| format!("{x:.1e}"))
+                    .unwrap_or_else(|| "-".into()),
+                l.description,
+                match (&l.note, l.correct) {
+                    (Some(n), _) => format!("  ({n})"),
+                    (None, false) => "  (WRONG: above tolerance)".into(),
+                    _ => String::new(),
+                }
+            );
+        }
+    }
+}
+
+/// ‖a − b‖ / ‖b‖ in f64; infinite when `a` holds a NaN or Inf (an unwritten, poisoned element).
+pub fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    if a.len() != b.len() || a.iter().any(|x| !x.is_finite()) {
+        return f64::INFINITY;
+    }
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        num += (x as f64 - y as f64).powi(2);
+        den += (y as f64).powi(2);
+    }
+    if den == 0.0 {
+        num.sqrt()
+    } else {
+        (num / den).sqrt()
+    }
+}
+
+/// Times `f` on the CPU: `warmup` untimed runs, then `repeats` timed ones.
+pub fn time_cpu(
+    warmup: usize,
+    repeats: usize,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<Timing> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let mut ms = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        f()?;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(Timing::from_samples(ms))
+}
+
+/// Cold-L2 timing on one CUDA stream: a scratch buffer of twice the L2 is rewritten before every repeat.
+pub struct CudaTimer<'a> {
+    dev: &'a CudaDevice,
+    flush: CudaSlice<f32>,
+}
+
+impl<'a> CudaTimer<'a> {
+    pub fn new(dev: &'a CudaDevice) -> Result<Self> {
+        let n = (2 * dev.l2_bytes.max(8 << 20)) / 4;
+        Ok(CudaTimer {
+            dev,
+            flush: dev.zeros::<f32>(n)?,
+        })
+    }
+
+    fn flush_l2(&mut self) -> Result<()> {
+        let f = self.dev.function("gemm", "l2_flush_f32")?;
+        let n = self.flush.len() as u64;
+        let v = 1.0f32;
+        let cfg = LaunchConfig {
+            grid_dim: (self.dev.grid_for(self.flush.len(), 256), 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: l2_flush_f32(float* buf, u64 n, float v) over the whole scratch buffer.
+        unsafe {
+            self.dev
+                .stream
+                .launch_builder(&f)
+                .arg(&mut self.flush)
+                .arg(&n)
+                .arg(&v)
+                .launch(cfg)
+        }
+        .map_err(|e| Error::driver("launching l2_flush_f32", e))?;
+        Ok(())
+    }
+
+    pub fn time(
+        &mut self,
+        warmup: usize,
+        repeats: usize,
+        mut f: impl FnMut() -> Result<()>,
+    ) -> Result<Timing> {
+        let ev = |d: &CudaDevice| {
+            d.ctx
+                .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(|e| Error::driver("creating an event", e))
+        };
+        for _ in 0..warmup {
+            f()?;
+        }
+        self.dev.synchronize()?;
+        let mut ms = Vec::with_capacity(repeats);
+        for _ in 0..repeats.max(1) {
+            self.flush_l2()?;
+            let (start, end) = (ev(self.dev)?, ev(self.dev)?);
+            start
+                .record(&self.dev.stream)
+                .map_err(|e| Error::driver("recording an event", e))?;
+            f()?;
+            end.record(&self.dev.stream)
+                .map_err(|e| Error::driver("recording an event", e))?;
+            end.synchronize()
+                .map_err(|e| Error::driver("waiting for an event", e))?;
+            ms.push(
+                start
+                    .elapsed_ms(&end)
+                    .map_err(|e| Error::driver("reading event time", e))? as f64,
+            );
+        }
+        Ok(Timing::from_samples(ms))
+    }
+}
+
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

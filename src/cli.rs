@@ -1,0 +1,249 @@
+//! Command-line interface. Errors come back as values and are printed with what to do next.
+use crate::bench::gemm::GemmBench;
+use crate::device::ops::{GemmSpec, GemmVersion};
+use crate::device::{self, DeviceChoice};
+use crate::error::{Error, Result};
+use crate::{info, kernels, selfcheck};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ipdpp",
+    version,
+    about = "GPU engine for long-tailed recognition: BNS pre-training + exact IP-DPP selection"
+)]
+pub struct Cli {
+    /// auto | cpu | cuda | cuda:N  (auto takes CUDA when a driver and a device exist)
+    #[arg(long, global = true, default_value = "auto")]
+    pub device: String,
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Version, backend and why, GPU, NVRTC, LAPACK, the kernel registry
+    Info {
+        /// Print JSON instead of the table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Kernel and op benchmarks (versions side by side, library line included)
+    Bench {
+        #[command(subcommand)]
+        what: BenchCmd,
+    },
+    /// Compile every kernel file with NVRTC for its declared targets (no GPU needed)
+    Kernels {
+        /// Compile for these targets instead of the declared ones (e.g. sm_90)
+        #[arg(long, value_delimiter = ',')]
+        target: Vec<String>,
+        /// Write the PTX files into this folder
+        #[arg(long)]
+        ptx_dir: Option<std::path::PathBuf>,
+    },
+    /// The embedded default job (today: the engine self-check; the two-stage pipeline is not built yet)
+    Demo {
+        #[arg(long, default_value_t = 1234)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// SGEMM: v1 naive, v2 shared-memory tiled, v3 register-tiled, cuBLAS (CPU: OpenBLAS, reference)
+    Gemm(GemmArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GemmArgs {
+    #[arg(long, default_value_t = 4096)]
+    pub m: usize,
+    #[arg(long, default_value_t = 4096)]
+    pub n: usize,
+    #[arg(long, default_value_t = 4096)]
+    pub k: usize,
+    /// A is stored transposed ([K, M])
+    #[arg(long)]
+    pub ta: bool,
+    /// B is stored transposed ([N, K])
+    #[arg(long)]
+    pub tb: bool,
+    /// Versions to run on CUDA
+    #[arg(long, value_delimiter = ',', default_value = "v1,v2,v3,cublas")]
+    pub versions: Vec<String>,
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Print the report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// Runs the CLI; returns the process exit code (0 ok, 1 failure, 2 bad usage).
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                Error::Usage(_) | Error::NoCuda(_) => 2,
+                _ => 1,
+            }
+        }
+    }
+}
+
+fn write_json<T: serde::Serialize>(path: &std::path::Path, v: &T) -> Result<()> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Error::usage(format!("JSON: {e}")))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, s + "\n").map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+pub fn run(cli: Cli) -> Result<i32> {
+    let choice: DeviceChoice = cli.device.parse()?;
+    match cli.cmd {
+        Command::Info { json } => {
+            let i = info::gather(choice);
+            if json {
+                println!("{}", to_json(&i));
+            } else {
+                info::print(&i);
+            }
+            Ok(0)
+        }
+        Command::Bench {
+            what: BenchCmd::Gemm(a),
+        } => {
+            let sel = device::select(choice)?;
+            eprintln!("device: {} ({})", sel.device.name(), sel.reason);
+            if !sel.device.is_cuda() {
+                eprintln!(
+                    "no CUDA device: running the CPU variant (OpenBLAS and the exact reference)"
+                );
+            }
+            let versions = a
+                .versions
+                .iter()
+                .map(|v| v.parse())
+                .collect::<Result<Vec<GemmVersion>>>()?;
+            let spec = GemmSpec {
+                ta: a.ta,
+                tb: a.tb,
+                ..GemmSpec::new(a.m, a.n, a.k)
+            };
+            let b = GemmBench {
+                spec,
+                versions,
+                warmup: a.warmup,
+                repeats: a.repeats.max(1),
+                seed: a.seed,
+            };
+            let rep = crate::bench::gemm::run(&sel.device, &b)?;
+            if a.json {
+                println!("{}", to_json(&rep));
+            } else {
+                rep.print_table();
+            }
+            if let Some(p) = &a.out {
+                write_json(p, &rep)?;
+            }
+            Ok(if rep.lines.iter().all(|l| l.correct || l.note.is_some()) {
+                0
+            } else {
+                1
+            })
+        }
+        Command::Kernels { target, ptx_dir } => {
+            let mut failed = 0;
+            for kf in kernels::all() {
+                let targets: Vec<String> = if target.is_empty() {
+                    kf.targets().iter().map(|s| s.to_string()).collect()
+                } else {
+                    target.clone()
+                };
+                for t in targets {
+                    match device::nvrtc::compile(&kf, &t, false) {
+                        Ok(c) => {
+                            let warn = if c.log.trim().is_empty() {
+                                String::new()
+                            } else {
+                                format!("  warnings:\n{}", c.log.trim_end())
+                            };
+                            println!(
+                                "ok    kernels/{}.cu  {t}  {} bytes of PTX{warn}",
+                                kf.name,
+                                c.ptx.len()
+                            );
+                            if let Some(d) = &ptx_dir {
+                                std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+                                let p = d.join(format!("{}.{t}.ptx", kf.name));
+                                std::fs::write(&p, &c.ptx).map_err(|e| Error::io(&p, e))?;
+                            }
+                        }
+                        Err(e) => {
+                            failed += 1;
+                            println!("FAIL  kernels/{}.cu  {t}\n{e}", kf.name);
+                        }
+                    }
+                }
+            }
+            Ok(if failed == 0 { 0 } else { 1 })
+        }
+        Command::Demo { seed, json } => demo(choice, seed, json),
+    }
+}
+
+fn demo(choice: DeviceChoice, seed: u64, json: bool) -> Result<i32> {
+    let sel = device::select(choice)?;
+    eprintln!("device: {} ({})", sel.device.name(), sel.reason);
+    eprintln!("The two-stage pipeline (pretrain → probe → IP-DPP → fine-tune) is not built yet; this demo runs");
+    eprintln!("the engine self-check: every op on this device against its CPU reference, NaN-poisoned outputs.");
+    let checks = selfcheck::all(&sel.device, seed)?;
+    let failed = checks.iter().filter(|c| !c.passed()).count();
+    if json {
+        println!("{}", to_json(&checks));
+    } else {
+        println!(
+            "{:<24} {:<34} {:>10} {:>8}  result",
+            "op", "shape", "rel err", "tol"
+        );
+        for c in &checks {
+            println!(
+                "{:<24} {:<34} {:>10.2e} {:>8.0e}  {}",
+                c.op,
+                c.shape,
+                c.rel_err,
+                c.tol,
+                if c.passed() { "ok" } else { "FAIL" }
+            );
+        }
+        println!(
+            "{} checks, {} failed on {}",
+            checks.len(),
+            failed,
+            sel.device.name()
+        );
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
+}

@@ -1,0 +1,105 @@
+//! Launchers for kernels/gemm.cu (v1 naive, v2 shared-memory tiled, v3 register-tiled) and cuBLAS as
+//! the library line in the same harness.
+use super::{check_len, launch_err, CudaDevice};
+use crate::device::ops::{GemmSpec, GemmVersion};
+use crate::error::{Error, Result};
+use cudarc::cublas::{sys::cublasOperation_t as Op, Gemm, GemmConfig};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+
+pub fn gemm_f32(
+    dev: &CudaDevice,
+    version: GemmVersion,
+    c: &mut CudaSlice<f32>,
+    a: &CudaSlice<f32>,
+    b: &CudaSlice<f32>,
+    s: &GemmSpec,
+) -> Result<()> {
+    s.validate()?;
+    check_len("gemm A", a.len(), s.m * s.k)?;
+    check_len("gemm B", b.len(), s.k * s.n)?;
+    check_len("gemm C", c.len(), s.m * s.n)?;
+    if s.m == 0 || s.n == 0 {
+        return Ok(());
+    }
+    let (m, n, k) = (s.m as i32, s.n as i32, s.k as i32);
+    let (ta, tb) = (s.ta as i32, s.tb as i32);
+    let (kernel, cfg) = match version {
+        GemmVersion::Cublas => return cublas(dev, c, a, b, s),
+        GemmVersion::V1 => (
+            "gemm_v1_f32",
+            LaunchConfig {
+                grid_dim: (s.n.div_ceil(16) as u32, s.m.div_ceil(16) as u32, 1),
+                block_dim: (16, 16, 1),
+                shared_mem_bytes: 0,
+            },
+        ),
+        GemmVersion::V2 => (
+            "gemm_v2_f32",
+            LaunchConfig {
+                grid_dim: (s.n.div_ceil(32) as u32, s.m.div_ceil(32) as u32, 1),
+                block_dim: (32, 32, 1),
+                shared_mem_bytes: 0,
+            },
+        ),
+        GemmVersion::V3 => (
+            "gemm_v3_f32",
+            LaunchConfig {
+                grid_dim: (s.n.div_ceil(128) as u32, s.m.div_ceil(128) as u32, 1),
+                block_dim: (256, 1, 1),
+                shared_mem_bytes: 0,
+            },
+        ),
+    };
+    if cfg.grid_dim.1 > 65535 {
+        return Err(Error::usage(format!(
+            "gemm: M = {} is too large for one launch",
+            s.m
+        )));
+    }
+    let f = dev.function("gemm", kernel)?;
+    // SAFETY: (float* C, const float* A, const float* B, int M, N, K, int ta, tb, float alpha, beta);
+    // lengths checked above against the stored shapes of A, B and C; C does not alias A or B.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(c)
+            .arg(a)
+            .arg(b)
+            .arg(&m)
+            .arg(&n)
+            .arg(&k)
+            .arg(&ta)
+            .arg(&tb)
+            .arg(&s.alpha)
+            .arg(&s.beta)
+            .launch(cfg)
+    }
+    .map_err(launch_err(kernel))?;
+    Ok(())
+}
+
+/// Row-major C = op(A) op(B) is column-major Cᵀ = op(B)ᵀ op(A)ᵀ: swap the operands, keep the flags.
+fn cublas(
+    dev: &CudaDevice,
+    c: &mut CudaSlice<f32>,
+    a: &CudaSlice<f32>,
+    b: &CudaSlice<f32>,
+    s: &GemmSpec,
+) -> Result<()> {
+    let blas = dev.blas()?;
+    let op = |t: bool| if t { Op::CUBLAS_OP_T } else { Op::CUBLAS_OP_N };
+    let cfg = GemmConfig {
+        transa: op(s.tb),
+        transb: op(s.ta),
+        m: s.n as i32,
+        n: s.m as i32,
+        k: s.k as i32,
+        alpha: s.alpha,
+        lda: if s.tb { s.k } else { s.n } as i32,
+        ldb: if s.ta { s.m } else { s.k } as i32,
+        beta: s.beta,
+        ldc: s.n as i32,
+    };
+    // SAFETY: leading dimensions follow the stored row-major shapes checked by the caller.
+    unsafe { blas.gemm(cfg, b, a, c) }.map_err(|e| Error::cublas("sgemm", e))
+}

@@ -1,0 +1,183 @@
+//! CUDA context, stream, lazily loaded kernel modules and cuBLAS, behind checks that turn a missing
+//! library into an error value (cudarc panics when a library it needs is absent).
+pub mod elementwise;
+pub mod gemm;
+pub mod reduce;
+
+use super::nvrtc;
+use crate::error::{Error, Result};
+use crate::kernels;
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub struct CudaDevice {
+    pub ctx: Arc<CudaContext>,
+    pub stream: Arc<CudaStream>,
+    pub ordinal: usize,
+    pub name: String,
+    /// Compute capability (major, minor).
+    pub cc: (i32, i32),
+    pub sms: i32,
+    pub total_mem: usize,
+    pub l2_bytes: usize,
+    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    blas: OnceLock<std::result::Result<cudarc::cublas::CudaBlas, String>>,
+}
+
+/// Whether the NVIDIA driver library can be loaded at all (no call into it).
+pub fn driver_present() -> bool {
+    // SAFETY: only tries to dlopen the candidate library names.
+    unsafe { cudarc::driver::sys::is_culib_present() }
+}
+
+/// Number of CUDA devices, or why there are none.
+pub fn device_count() -> Result<usize> {
+    if !driver_present() {
+        return Err(Error::NoCuda(
+            "the NVIDIA driver library (libcuda.so) was not found".into(),
+        ));
+    }
+    match CudaContext::device_count() {
+        Ok(n) if n > 0 => Ok(n as usize),
+        Ok(_) => Err(Error::NoCuda("the driver reports no CUDA device".into())),
+        Err(e) => Err(Error::NoCuda(format!(
+            "the driver could not be initialised ({e:?})"
+        ))),
+    }
+}
+
+impl CudaDevice {
+    pub fn open(ordinal: usize) -> Result<Arc<Self>> {
+        let n = device_count()?;
+        if ordinal >= n {
+            return Err(Error::usage(format!("cuda:{ordinal} does not exist: this machine has {n} CUDA device(s), cuda:0..cuda:{}", n - 1)));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(|e| Error::driver("creating a context", e))?;
+        let stream = ctx.default_stream();
+        use cudarc::driver::sys::CUdevice_attribute as A;
+        let attr = |a| {
+            ctx.attribute(a)
+                .map_err(|e| Error::driver("reading device attributes", e))
+        };
+        let cc = ctx
+            .compute_capability()
+            .map_err(|e| Error::driver("reading the compute capability", e))?;
+        let sms = attr(A::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?;
+        let l2 = attr(A::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)?;
+        Ok(Arc::new(CudaDevice {
+            name: ctx.name().unwrap_or_else(|_| "unknown GPU".into()),
+            total_mem: ctx.total_mem().unwrap_or(0),
+            cc,
+            sms,
+            l2_bytes: l2.max(0) as usize,
+            ordinal,
+            ctx,
+            stream,
+            modules: Mutex::new(HashMap::new()),
+            blas: OnceLock::new(),
+        }))
+    }
+
+    /// NVRTC target for this device, e.g. `sm_90`.
+    pub fn target(&self) -> String {
+        format!("sm_{}{}", self.cc.0, self.cc.1)
+    }
+
+    /// A kernel from `kernels/<file>.cu`, compiling (or loading from the PTX cache) on first use.
+    pub fn function(&self, file: &'static str, name: &str) -> Result<CudaFunction> {
+        let module = {
+            let mut mods = self
+                .modules
+                .lock()
+                .map_err(|_| Error::usage("module cache poisoned"))?;
+            match mods.get(file) {
+                Some(m) => m.clone(),
+                None => {
+                    let kf = kernels::get(file)?;
+                    let compiled = nvrtc::compile(&kf, &self.target(), true)?;
+                    let m = self
+                        .ctx
+                        .load_module(cudarc::nvrtc::Ptx::from_src(compiled.ptx))
+                        .map_err(|e| {
+                            Error::driver(format!("loading the PTX of kernels/{file}.cu"), e)
+                        })?;
+                    mods.insert(kf.name, m.clone());
+                    m
+                }
+            }
+        };
+        module
+            .load_function(name)
+            .map_err(|e| Error::driver(format!("finding kernel {name} in kernels/{file}.cu"), e))
+    }
+
+    pub fn blas(&self) -> Result<&cudarc::cublas::CudaBlas> {
+        let b = self.blas.get_or_init(|| {
+            // SAFETY: only tries to dlopen the candidate library names.
+            if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+                return Err("libcublas (CUDA 13) was not found on the loader path".into());
+            }
+            cudarc::cublas::CudaBlas::new(self.stream.clone()).map_err(|e| format!("{e:?}"))
+        });
+        b.as_ref()
+            .map_err(|e| Error::NoCuda(format!("cuBLAS unavailable: {e}")))
+    }
+
+    pub fn upload<T: DeviceRepr>(&self, data: &[T]) -> Result<CudaSlice<T>> {
+        self.stream
+            .clone_htod(data)
+            .map_err(|e| Error::driver("copying to the GPU", e))
+    }
+    pub fn download<T: DeviceRepr + Default + Clone>(&self, s: &CudaSlice<T>) -> Result<Vec<T>> {
+        self.stream
+            .clone_dtoh(s)
+            .map_err(|e| Error::driver("copying from the GPU", e))
+    }
+    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, n: usize) -> Result<CudaSlice<T>> {
+        self.stream
+            .alloc_zeros(n)
+            .map_err(|e| oom_or_driver(e, n * std::mem::size_of::<T>()))
+    }
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream
+            .synchronize()
+            .map_err(|e| Error::driver("synchronising the stream", e))
+    }
+    pub fn free_mem(&self) -> Option<usize> {
+        self.ctx.mem_get_info().ok().map(|(f, _)| f)
+    }
+
+    /// A grid for grid-stride elementwise kernels: enough blocks to fill the GPU, no more than needed.
+    pub fn grid_for(&self, n: usize, block: u32) -> u32 {
+        let need = n.div_ceil(block as usize).max(1);
+        need.min((self.sms.max(1) as usize) * 32) as u32
+    }
+}
+
+fn oom_or_driver(e: cudarc::driver::DriverError, bytes: usize) -> Error {
+    let s = format!("{e:?}");
+    if s.contains("OUT_OF_MEMORY") {
+        Error::usage(format!(
+            "the GPU is out of memory allocating {} MiB; lower the batch size",
+            bytes >> 20
+        ))
+    } else {
+        Error::driver("allocating GPU memory", e)
+    }
+}
+
+pub(crate) fn launch_err(kernel: &str) -> impl Fn(cudarc::driver::DriverError) -> Error + '_ {
+    move |e| Error::driver(format!("launching {kernel}"), e)
+}
+
+pub(crate) fn check_len(what: &str, got: usize, want: usize) -> Result<()> {
+    if got < want {
+        return Err(Error::usage(format!(
+            "{what}: buffer holds {got} elements, the op needs {want}"
+        )));
+    }
+    Ok(())
+}
