@@ -1,1 +1,7 @@
-fn main() {}
+//! Integration tests: one binary (DESIGN.md), one module per area.
+mod cli;
+mod common;
+mod cpu_ref;
+mod cuda_vs_cpu;
+mod npy;
+mod nvrtc_compile;
