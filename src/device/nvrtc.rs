@@ -203,8 +203,13 @@ pub fn cache_dir() -> PathBuf {
     base.join("ipdpp").join("ptx")
 }
 
-/// Compiles a kernel file for `target` (e.g. `sm_90`), using the cache when `use_cache`.
+/// Compiles a kernel file for `target` (e.g. `sm_90`), using the default cache when `use_cache`.
 pub fn compile(file: &KernelFile, target: &str, use_cache: bool) -> Result<Compiled> {
+    compile_cached(file, target, use_cache.then(cache_dir).as_deref())
+}
+
+/// Compiles with an explicit cache folder (`None`: no cache).
+pub fn compile_cached(file: &KernelFile, target: &str, cache: Option<&Path>) -> Result<Compiled> {
     let info = nvrtc()?;
     let src = file.expanded()?;
     let opts = options(target, info)?;
@@ -215,9 +220,9 @@ pub fn compile(file: &KernelFile, target: &str, use_cache: bool) -> Result<Compi
         target.as_bytes(),
         ver.as_bytes(),
     ]);
-    let path = cache_dir().join(format!("{}-{}-{:016x}.ptx", file.name, target, key));
-    if use_cache {
-        if let Ok(ptx) = std::fs::read_to_string(&path) {
+    let path = cache.map(|d| d.join(format!("{}-{}-{:016x}.ptx", file.name, target, key)));
+    if let Some(path) = &path {
+        if let Ok(ptx) = std::fs::read_to_string(path) {
             if ptx.contains(".entry") {
                 return Ok(Compiled {
                     ptx,
@@ -228,12 +233,12 @@ pub fn compile(file: &KernelFile, target: &str, use_cache: bool) -> Result<Compi
         }
     }
     let (ptx, log) = compile_raw(file.name, target, &src, &opts)?;
-    if use_cache {
+    if let (Some(path), Some(dir)) = (&path, cache) {
         // Best effort and atomic: a failed write only costs a recompile next time.
-        let _ = std::fs::create_dir_all(cache_dir());
+        let _ = std::fs::create_dir_all(dir);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         if std::fs::write(&tmp, &ptx).is_ok() {
-            let _ = std::fs::rename(&tmp, &path);
+            let _ = std::fs::rename(&tmp, path);
         }
     }
     Ok(Compiled {

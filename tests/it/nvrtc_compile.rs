@@ -80,11 +80,9 @@ fn ptx_cache_hit_returns_identical_ptx() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("ipdpp-ptx-cache-test-{}", std::process::id()));
-    std::env::set_var("IPDPP_CACHE_DIR", &dir);
     let kf = kernels::get("reduce").unwrap();
-    let first = nvrtc::compile(&kf, "sm_80", true).unwrap();
-    let second = nvrtc::compile(&kf, "sm_80", true).unwrap();
-    std::env::remove_var("IPDPP_CACHE_DIR");
+    let first = nvrtc::compile_cached(&kf, "sm_80", Some(&dir)).unwrap();
+    let second = nvrtc::compile_cached(&kf, "sm_80", Some(&dir)).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!first.from_cache && second.from_cache);
     assert_eq!(first.ptx, second.ptx);
