@@ -2,7 +2,7 @@
 use std::process::Command;
 
 fn ipdpp(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_ipdpp")).args(args).output().expect("run ipdpp");
+    let o = Command::new(super::common::bin()).args(args).output().expect("run ipdpp");
     let (out, err) = (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned());
     assert!(!err.contains("panicked"), "ipdpp {args:?} panicked:\n{err}");
     (o.status.code().unwrap_or(-1), out, err)
