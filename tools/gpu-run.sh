@@ -33,3 +33,4 @@ if [ -f tools/pytorch_reference.py ] && grep -q "bns" tools/pytorch_reference.py
 fi
 grep -h "skipped: no CUDA device" "$OUT/tests.log" | head -3 >> "$SUMMARY"
 grep -hE "^test result|passed|failed" "$OUT/tests.log" | tail -2 >> "$SUMMARY"
+tail -n 3 "$SUMMARY"
