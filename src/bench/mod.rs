@@ -71,7 +71,7 @@ impl Report {
             self.bench, self.device, self.shape, self.reference, self.tolerance
         );
         println!(
-            "{:<8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10}  {}",
+            "{:<8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10}  description",
             "version",
             "median ms",
             "min ms",
@@ -79,8 +79,7 @@ impl Report {
             "TFLOP/s",
             "GB/s",
             "vs lib",
-            "rel err",
-            "description"
+            "rel err"
         );
         for l in &self.lines {
             let f = |v: Option<f64>, p: usize| {
