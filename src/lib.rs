@@ -12,6 +12,7 @@ pub mod device;
 pub mod error;
 pub mod info;
 pub mod kernels;
+pub mod loss;
 pub mod npy;
 pub mod optim;
 pub mod rng;

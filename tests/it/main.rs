@@ -1,4 +1,5 @@
 //! Integration tests: one binary (DESIGN.md), one module per area.
+mod bns;
 mod cli;
 mod common;
 mod cpu_ref;

@@ -1,0 +1,1 @@
+//! CUDA launchers for kernels/contrastive.cu (in progress).

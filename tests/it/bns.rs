@@ -1,0 +1,286 @@
+//! BNS contrastive loss: both forms against the PyTorch goldens (loss and gradients), finite differences
+//! in f64, the no-positive / no-negative conventions, and the CUDA versions against the CPU reference.
+use super::common::{fixture, seed_for};
+use ipdpp::bench::rel_err;
+use ipdpp::loss::bns::{self, BnsOutput, PaperLayout};
+
+fn load(name: &str) -> ipdpp::npy::Npy {
+    let p = fixture(&format!("golden/bns/{name}.npy"));
+    ipdpp::npy::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn labels(name: &str) -> Vec<i32> {
+    load(name)
+        .to_i64()
+        .unwrap()
+        .into_iter()
+        .map(|x| x as i32)
+        .collect()
+}
+
+fn rel64(a: &[f64], b: &[f64]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    (num / den.max(1e-300)).sqrt()
+}
+
+fn check_golden(case: &str, got: &BnsOutput<f32>, loss: f64, g1: &[f64], g2: &[f64]) {
+    let tol = 1e-5;
+    let el = (got.loss - loss).abs() / loss.abs();
+    let g1f: Vec<f32> = g1.iter().map(|&x| x as f32).collect();
+    let g2f: Vec<f32> = g2.iter().map(|&x| x as f32).collect();
+    let (e1, e2) = (rel_err(&got.g1, &g1f), rel_err(&got.g2, &g2f));
+    println!(
+        "{case}: loss {} vs {loss} (rel {el:.1e}), g1 rel {e1:.1e}, g2 rel {e2:.1e}",
+        got.loss
+    );
+    assert!(el < tol, "{case}: loss {} vs golden {loss}", got.loss);
+    assert!(e1 < tol, "{case}: gradient wrt z1 off by {e1:e}");
+    assert!(e2 < tol, "{case}: gradient wrt z2 off by {e2:e}");
+}
+
+#[test]
+fn bns_code_form_matches_pytorch_goldens() {
+    for case in ["mixed", "one_class", "distinct"] {
+        let p = |s: &str| format!("code.{case}.{s}");
+        let z1 = load(&p("z1"));
+        let dim = z1.shape[1];
+        let got = bns::bns_code_f32(
+            &z1.to_f32(),
+            &load(&p("z2")).to_f32(),
+            &labels(&p("labels")),
+            dim,
+            0.5,
+        )
+        .unwrap();
+        let loss = load(&p("loss")).to_f64()[0];
+        check_golden(
+            &format!("code.{case}"),
+            &got,
+            loss,
+            &load(&p("gz1")).to_f64(),
+            &load(&p("gz2")).to_f64(),
+        );
+        // f64 path and the naive definition agree to rounding.
+        let (a, b) = (load(&p("z1")).to_f64(), load(&p("z2")).to_f64());
+        let o = bns::bns_code_f64(&a, &b, &labels(&p("labels")), dim, 0.5).unwrap();
+        let naive = bns::bns_code_loss_naive(&a, &b, &labels(&p("labels")), dim, 0.5);
+        assert!(
+            (o.loss - loss).abs() < 1e-12 * loss.abs(),
+            "code.{case}: f64 loss {} vs {loss}",
+            o.loss
+        );
+        assert!(
+            (naive - loss).abs() < 1e-12 * loss.abs(),
+            "code.{case}: naive loss {naive} vs {loss}"
+        );
+        assert!(rel64(&o.g1, &load(&p("gz1")).to_f64()) < 1e-10);
+        assert!(rel64(&o.g2, &load(&p("gz2")).to_f64()) < 1e-10);
+    }
+}
+
+#[test]
+fn bns_paper_form_matches_pytorch_golden() {
+    let q = load("paper.q");
+    let dim = q.shape[1];
+    let yq = labels("paper.yq");
+    assert_eq!(
+        yq,
+        labels("paper.yv"),
+        "the golden uses one label per image for both views"
+    );
+    let extra: Vec<usize> = load("paper.extra")
+        .to_i64()
+        .unwrap()
+        .into_iter()
+        .map(|x| x as usize)
+        .collect();
+    let a = extra.len() / 2;
+    let layout = PaperLayout::new((0..a).collect(), extra, 2, yq.len()).unwrap();
+    let tau = load("paper.tau").to_f64()[0];
+    let got = bns::bns_paper_f32(
+        &q.to_f32(),
+        &load("paper.v").to_f32(),
+        &yq,
+        &layout,
+        dim,
+        tau as f32,
+    )
+    .unwrap();
+    let loss = load("paper.loss").to_f64()[0];
+    check_golden(
+        "paper",
+        &got,
+        loss,
+        &load("paper.gq").to_f64(),
+        &load("paper.gv").to_f64(),
+    );
+    let (qd, vd) = (q.to_f64(), load("paper.v").to_f64());
+    let o = bns::bns_paper_f64(&qd, &vd, &yq, &layout, dim, tau).unwrap();
+    let naive = bns::bns_paper_loss_naive(&qd, &vd, &yq, &layout, dim, tau);
+    assert!(
+        (o.loss - loss).abs() < 1e-12 * loss,
+        "f64 loss {} vs {loss}",
+        o.loss
+    );
+    assert!(
+        (naive - loss).abs() < 1e-12 * loss,
+        "naive loss {naive} vs {loss}"
+    );
+    assert!(rel64(&o.g1, &load("paper.gq").to_f64()) < 1e-10);
+    assert!(rel64(&o.g2, &load("paper.gv").to_f64()) < 1e-10);
+}
+
+fn rand64(n: usize, seed: u64) -> Vec<f64> {
+    ipdpp::rng::uniform_f32(n, -1.0, 1.0, seed)
+        .into_iter()
+        .map(|x| x as f64)
+        .collect()
+}
+
+/// Central differences of `f` at every coordinate of `x` against the analytic gradient `g`.
+fn fd_check(what: &str, x: &[f64], g: &[f64], f: impl Fn(&[f64]) -> f64) {
+    let h = 1e-6;
+    let mut xp = x.to_vec();
+    let mut worst = 0.0f64;
+    let scale = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for i in 0..x.len() {
+        xp[i] = x[i] + h;
+        let fp = f(&xp);
+        xp[i] = x[i] - h;
+        let fm = f(&xp);
+        xp[i] = x[i];
+        let fd = (fp - fm) / (2.0 * h);
+        worst = worst.max((fd - g[i]).abs() / scale);
+    }
+    println!("{what}: worst |fd - analytic| / max|g| = {worst:.2e}");
+    assert!(
+        worst < 1e-6,
+        "{what}: finite differences disagree ({worst:e})"
+    );
+}
+
+#[test]
+fn bns_code_form_finite_differences() {
+    let seed = seed_for("bns_code_form_finite_differences");
+    let (b, d) = (6usize, 5usize);
+    for (k, lab) in [vec![0, 1, 0, 2, 1, 0], vec![3; 6], vec![0, 1, 2, 3, 4, 5]]
+        .into_iter()
+        .enumerate()
+    {
+        let z1 = rand64(b * d, seed + k as u64);
+        let z2 = rand64(b * d, seed + 100 + k as u64);
+        for tau in [0.5, 0.2] {
+            let o = bns::bns_code_f64(&z1, &z2, &lab, d, tau).unwrap();
+            let mut x = z1.clone();
+            x.extend_from_slice(&z2);
+            let mut g = o.g1.clone();
+            g.extend_from_slice(&o.g2);
+            fd_check(&format!("code labels {lab:?} tau {tau}"), &x, &g, |x| {
+                bns::bns_code_f64(&x[..b * d], &x[b * d..], &lab, d, tau)
+                    .unwrap()
+                    .loss
+            });
+        }
+    }
+}
+
+#[test]
+fn bns_paper_form_finite_differences() {
+    let seed = seed_for("bns_paper_form_finite_differences");
+    let d = 4usize;
+    // Two groups of m+1 = 3 (METHOD.md layout) plus a hand-made layout with repeats.
+    let lab = vec![0, 0, 0, 1, 1, 1, 2];
+    let layouts = [
+        PaperLayout::groups(6, 2).unwrap(),
+        PaperLayout::new(vec![0, 3, 6], vec![1, 1, 4, 5, 6, 6], 2, 7).unwrap(),
+    ];
+    for (k, layout) in layouts.iter().enumerate() {
+        let b = lab.len();
+        let z1 = rand64(b * d, seed + k as u64);
+        let z2 = rand64(b * d, seed + 50 + k as u64);
+        let o = bns::bns_paper_f64(&z1, &z2, &lab, layout, d, 0.5).unwrap();
+        let naive = bns::bns_paper_loss_naive(&z1, &z2, &lab, layout, d, 0.5);
+        assert!((o.loss - naive).abs() < 1e-12 * naive.abs());
+        let mut x = z1.clone();
+        x.extend_from_slice(&z2);
+        let mut g = o.g1.clone();
+        g.extend_from_slice(&o.g2);
+        fd_check(&format!("paper layout {k}"), &x, &g, |x| {
+            bns::bns_paper_f64(&x[..b * d], &x[b * d..], &lab, layout, d, 0.5)
+                .unwrap()
+                .loss
+        });
+    }
+}
+
+#[test]
+fn bns_edge_cases_are_defined_and_finite() {
+    let d = 3;
+    // No negatives (one class): code form keeps log 2 per embedding with zero gradient from it.
+    let z1 = rand64(4 * d, 1);
+    let z2 = rand64(4 * d, 2);
+    let o = bns::bns_code_f64(&z1, &z2, &[7; 4], d, 0.5).unwrap();
+    assert!(o.loss.is_finite() && o.g1.iter().chain(&o.g2).all(|v| v.is_finite()));
+    // Only positives: loss = mean(-log σ(pos_a)) + log 2.
+    let naive = bns::bns_code_loss_naive(&z1, &z2, &[7; 4], d, 0.5);
+    assert!((o.loss - naive).abs() < 1e-12);
+    assert!(o.loss > std::f64::consts::LN_2);
+    // No positives (stacked, unpaired labels): that positive term is dropped, never NaN.
+    let z = rand64(4 * d, 3);
+    let (l, g, rows) = bns::bns_code_stacked_f64(&z, &[0, 1, 2, 3], d, 0.5).unwrap();
+    assert!(l.is_finite() && g.iter().all(|v| v.is_finite()));
+    assert!(
+        rows.alpha.iter().all(|&a| a == 0.0),
+        "no positives: zero positive coefficient"
+    );
+    // Its loss is then the negative terms only.
+    let want: f64 = rows.row_loss.iter().sum::<f64>() / 4.0;
+    assert!((l - want).abs() < 1e-15);
+    // −log σ(−neg) ≥ log 2 for neg ≥ 0, and nothing else is added.
+    assert!(rows.row_loss.iter().all(|&r| r >= std::f64::consts::LN_2));
+    // Paper form with one class: no negatives, only the positive terms.
+    let lay = PaperLayout::groups(4, 1).unwrap();
+    let o = bns::bns_paper_f64(&z1, &z2, &[1; 4], &lay, d, 0.5).unwrap();
+    assert!(o.loss.is_finite() && o.g1.iter().chain(&o.g2).all(|v| v.is_finite()));
+    // A zero embedding does not give NaN.
+    let mut zz = z1.clone();
+    zz[..d].iter_mut().for_each(|v| *v = 0.0);
+    let o = bns::bns_code_f64(&zz, &z2, &[0, 1, 0, 1], d, 0.5).unwrap();
+    assert!(o.loss.is_finite() && o.g1.iter().all(|v| v.is_finite()));
+    // Bad input is an error, not a panic.
+    assert!(bns::bns_code_f64(&z1, &z2, &[0, 1, 0], d, 0.5).is_err());
+    assert!(bns::bns_code_f64(&z1, &z2, &[0, 1, 0, 1], d, 0.0).is_err());
+    assert!(bns::bns_code_f64(&z1, &z2, &[0, 1, 0, 1], d, f64::NAN).is_err());
+    let mut bad = z1.clone();
+    bad[2] = f64::NAN;
+    assert!(bns::bns_code_f64(&bad, &z2, &[0, 1, 0, 1], d, 0.5).is_err());
+    assert!(PaperLayout::groups(10, 6).is_err());
+    assert!(PaperLayout::new(vec![0], vec![9], 1, 4).is_err());
+}
+
+#[test]
+fn bns_cpu_reference_large_n_is_consistent() {
+    // The blocked (BLAS) reference over several row blocks against the naive definition.
+    let (b, d) = (300usize, 16usize);
+    let z1 = rand64(b * d, 11);
+    let z2 = rand64(b * d, 12);
+    let lab: Vec<i32> = (0..b).map(|i| (i % 7) as i32).collect();
+    let o = bns::bns_code_f64(&z1, &z2, &lab, d, 0.5).unwrap();
+    let naive = bns::bns_code_loss_naive(&z1, &z2, &lab, d, 0.5);
+    assert!(
+        (o.loss - naive).abs() < 1e-12 * naive,
+        "{} vs {naive}",
+        o.loss
+    );
+    let layout = PaperLayout::groups(294, 6).unwrap();
+    let o =
+        bns::bns_paper_f64(&z1[..294 * d], &z2[..294 * d], &lab[..294], &layout, d, 0.5).unwrap();
+    let naive =
+        bns::bns_paper_loss_naive(&z1[..294 * d], &z2[..294 * d], &lab[..294], &layout, d, 0.5);
+    assert!(
+        (o.loss - naive).abs() < 1e-11 * naive,
+        "{} vs {naive}",
+        o.loss
+    );
+}
