@@ -9,6 +9,7 @@ extern crate openblas_src as _;
 pub mod bench;
 pub mod cli;
 pub mod device;
+pub mod dpp;
 pub mod error;
 pub mod info;
 pub mod kernels;

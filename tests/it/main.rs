@@ -4,5 +4,6 @@ mod cli;
 mod common;
 mod cpu_ref;
 mod cuda_vs_cpu;
+mod dpp;
 mod npy;
 mod nvrtc_compile;

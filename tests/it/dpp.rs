@@ -1,0 +1,443 @@
+//! k-DPP sampler and IP-DPP selection (KDPP.md tests 1–7, METHOD.md kernels, `ipdpp sample` bad input).
+use ipdpp::dpp::esp::{self, LogEspTable};
+use ipdpp::dpp::kdpp::{self, KDpp};
+use ipdpp::dpp::linalg::{self, Eig};
+use rand::{RngExt, SeedableRng};
+use std::collections::HashMap;
+
+type Rng = rand::rngs::StdRng;
+
+fn rng(seed: u64) -> Rng {
+    Rng::seed_from_u64(seed)
+}
+
+// ---------------------------------------------------------------- statistics helpers
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, n = 9).
+fn ln_gamma(x: f64) -> f64 {
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = C[0];
+    let t = x + 7.5;
+    for (i, &c) in C.iter().enumerate().skip(1) {
+        a += c / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// Regularised upper incomplete gamma Q(a, x).
+fn gamma_q(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 1.0;
+    }
+    if x < a + 1.0 {
+        // series for P
+        let mut sum = 1.0 / a;
+        let mut term = sum;
+        let mut ap = a;
+        for _ in 0..10_000 {
+            ap += 1.0;
+            term *= x / ap;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-15 {
+                break;
+            }
+        }
+        1.0 - sum * (-x + a * x.ln() - ln_gamma(a)).exp()
+    } else {
+        // continued fraction (modified Lentz)
+        let tiny = 1e-300;
+        let mut b = x + 1.0 - a;
+        let mut c = 1.0 / tiny;
+        let mut d = 1.0 / b;
+        let mut h = d;
+        for i in 1..10_000 {
+            let an = -(i as f64) * (i as f64 - a);
+            b += 2.0;
+            d = an * d + b;
+            if d.abs() < tiny {
+                d = tiny;
+            }
+            c = b + an / c;
+            if c.abs() < tiny {
+                c = tiny;
+            }
+            d = 1.0 / d;
+            let del = d * c;
+            h *= del;
+            if (del - 1.0).abs() < 1e-15 {
+                break;
+            }
+        }
+        (-x + a * x.ln() - ln_gamma(a)).exp() * h
+    }
+}
+
+/// Pearson χ² on counts; cells with expected count below 5 are pooled. Returns (χ², dof, p-value).
+fn chi2_counts(observed: &[f64], expected: &[f64]) -> (f64, usize, f64) {
+    let (mut po, mut pe) = (0.0, 0.0);
+    let mut cells: Vec<(f64, f64)> = Vec::new();
+    for (&o, &e) in observed.iter().zip(expected) {
+        if e < 5.0 {
+            po += o;
+            pe += e;
+        } else {
+            cells.push((o, e));
+        }
+    }
+    if pe >= 5.0 {
+        cells.push((po, pe));
+    } else if let Some(last) = cells.last_mut() {
+        last.0 += po;
+        last.1 += pe;
+    }
+    let chi2: f64 = cells.iter().map(|(o, e)| (o - e) * (o - e) / e).sum();
+    let dof = cells.len() - 1;
+    (chi2, dof, gamma_q(dof as f64 / 2.0, chi2 / 2.0))
+}
+
+#[test]
+fn dpp_chi2_helper_rejects_a_wrong_distribution() {
+    // The helper must have power: a fair die against a loaded one.
+    let mut r = rng(1);
+    let mut counts = [0.0; 6];
+    for _ in 0..6000 {
+        let u: f64 = r.random();
+        let face = if u < 0.2 { 0 } else { 1 + r.random_range(0..5) };
+        counts[face] += 1.0;
+    }
+    let (_, _, p_wrong) = chi2_counts(&counts, &[1000.0; 6]);
+    assert!(p_wrong < 1e-6, "p = {p_wrong}");
+    let exp = [1200.0, 960.0, 960.0, 960.0, 960.0, 960.0];
+    let (_, dof, p_right) = chi2_counts(&counts, &exp);
+    assert_eq!(dof, 5);
+    assert!(p_right > 1e-3, "p = {p_right}");
+    // Q(a, x) against known values: χ²(1) at 3.841 → 0.05; χ²(10) at 18.307 → 0.05.
+    assert!((gamma_q(0.5, 3.841_458_8 / 2.0) - 0.05).abs() < 1e-6);
+    assert!((gamma_q(5.0, 18.307_038 / 2.0) - 0.05).abs() < 1e-6);
+}
+
+// ---------------------------------------------------------------- linear-algebra helpers
+
+/// A random n×n orthogonal matrix (column-major) by Gram–Schmidt of Gaussian-ish columns.
+fn random_orthonormal(n: usize, m: usize, r: &mut Rng) -> Vec<f64> {
+    let mut v: Vec<f64> = Vec::with_capacity(n * m);
+    for j in 0..m {
+        let mut c: Vec<f64> = (0..n).map(|_| r.random::<f64>() - 0.5).collect();
+        for _ in 0..2 {
+            for p in 0..j {
+                let b = &v[p * n..(p + 1) * n];
+                let a: f64 = c.iter().zip(b).map(|(x, y)| x * y).sum();
+                c.iter_mut().zip(b).for_each(|(x, y)| *x -= a * y);
+            }
+        }
+        let nn = c.iter().map(|x| x * x).sum::<f64>().sqrt();
+        v.extend(c.iter().map(|x| x / nn));
+    }
+    v
+}
+
+/// L = V diag(λ) Vᵀ (row-major n×n; V column-major n×m).
+fn compose(v: &[f64], lambda: &[f64], n: usize) -> Vec<f64> {
+    let mut l = vec![0.0; n * n];
+    for (j, &lam) in lambda.iter().enumerate() {
+        let c = &v[j * n..(j + 1) * n];
+        for a in 0..n {
+            for b in 0..n {
+                l[a * n + b] += lam * c[a] * c[b];
+            }
+        }
+    }
+    l
+}
+
+fn subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    fn rec(start: usize, n: usize, k: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if cur.len() == k {
+            out.push(cur.clone());
+            return;
+        }
+        for i in start..n {
+            cur.push(i);
+            rec(i + 1, n, k, cur, out);
+            cur.pop();
+        }
+    }
+    rec(0, n, k, &mut cur, &mut out);
+    out
+}
+
+fn det(mut a: Vec<f64>, k: usize) -> f64 {
+    let mut d = 1.0;
+    for c in 0..k {
+        let p = (c..k)
+            .max_by(|&x, &y| a[x * k + c].abs().total_cmp(&a[y * k + c].abs()))
+            .unwrap();
+        if a[p * k + c] == 0.0 {
+            return 0.0;
+        }
+        if p != c {
+            for j in 0..k {
+                a.swap(c * k + j, p * k + j);
+            }
+            d = -d;
+        }
+        d *= a[c * k + c];
+        for r in c + 1..k {
+            let f = a[r * k + c] / a[c * k + c];
+            for j in c..k {
+                a[r * k + j] -= f * a[c * k + j];
+            }
+        }
+    }
+    d
+}
+
+/// Exact P(Y = S) for every k-subset S from a spectrum: Σ_J Π λ_J det(V_{S,J})² / e_k.
+fn exact_subset_probs(v: &[f64], lambda: &[f64], n: usize, k: usize) -> Vec<(Vec<usize>, f64)> {
+    let pos: Vec<usize> = (0..lambda.len()).filter(|&j| lambda[j] > 0.0).collect();
+    let js = subsets(pos.len(), k);
+    let ss = subsets(n, k);
+    let mut probs: Vec<f64> = vec![0.0; ss.len()];
+    let mut z = 0.0;
+    for jset in &js {
+        let w: f64 = jset.iter().map(|&j| lambda[pos[j]]).product();
+        z += w;
+        for (si, s) in ss.iter().enumerate() {
+            let mut m = Vec::with_capacity(k * k);
+            for &i in s {
+                for &j in jset {
+                    m.push(v[pos[j] * n + i]);
+                }
+            }
+            let dd = det(m, k);
+            probs[si] += w * dd * dd;
+        }
+    }
+    ss.into_iter().zip(probs).map(|(s, p)| (s, p / z)).collect()
+}
+
+/// Draws `draws` subsets and χ²-tests their counts against the exact probabilities.
+fn check_distribution(
+    sampler: &kdpp::KDppSampler,
+    exact: &[(Vec<usize>, f64)],
+    draws: usize,
+    seed: u64,
+    what: &str,
+) {
+    let mut r = rng(seed);
+    let mut counts: HashMap<Vec<usize>, f64> = HashMap::new();
+    for _ in 0..draws {
+        let y = sampler.draw(&mut r).unwrap();
+        assert_eq!(y.len(), sampler.k, "{what}: wrong size");
+        assert!(
+            y.windows(2).all(|w| w[0] < w[1]),
+            "{what}: not distinct/sorted: {y:?}"
+        );
+        *counts.entry(y).or_default() += 1.0;
+    }
+    let mut obs = Vec::new();
+    let mut exp = Vec::new();
+    for (s, p) in exact {
+        let c = counts.remove(s).unwrap_or(0.0);
+        if *p < 1e-12 {
+            assert_eq!(
+                c, 0.0,
+                "{what}: drew the zero-probability set {s:?} {c} times"
+            );
+            continue;
+        }
+        obs.push(c);
+        exp.push(p * draws as f64);
+    }
+    assert!(counts.is_empty(), "{what}: drew sets outside the list");
+    let (chi2, dof, p) = chi2_counts(&obs, &exp);
+    println!("{what}: chi2 = {chi2:.1}, dof = {dof}, p = {p:.3}");
+    assert!(p > 1e-3, "{what}: χ² = {chi2:.1} on {dof} dof, p = {p:e}");
+}
+
+// ---------------------------------------------------------------- 1. ESPs
+
+#[test]
+fn dpp_esp_matches_brute_force() {
+    let mut r = rng(11);
+    for n in [1usize, 3, 6, 10] {
+        let lambda: Vec<f64> = (0..n)
+            .map(|i| {
+                if i == 1 {
+                    0.0
+                } else {
+                    10f64.powf(r.random_range(-3.0..3.0))
+                }
+            })
+            .collect();
+        let kmax = n;
+        let t = LogEspTable::new(&lambda, kmax);
+        for k in 0..=kmax {
+            let brute: f64 = subsets(n, k)
+                .iter()
+                .map(|s| s.iter().map(|&i| lambda[i]).product::<f64>())
+                .sum();
+            let got = t.get(k, n).exp();
+            let got2 = esp::log_ek(&lambda, k).exp();
+            assert!(
+                (got - brute).abs() <= 1e-12 * brute.max(1e-300),
+                "n={n} k={k}: {got} vs {brute}"
+            );
+            assert!(
+                (got2 - brute).abs() <= 1e-12 * brute.max(1e-300),
+                "n={n} k={k}: {got2} vs {brute}"
+            );
+            // π_n by brute force
+            if k >= 1 && brute > 0.0 {
+                let pi = esp::eigen_inclusion(&lambda, k);
+                for (m, &pm) in pi.iter().enumerate() {
+                    let with: f64 = subsets(n, k)
+                        .iter()
+                        .filter(|s| s.contains(&m))
+                        .map(|s| s.iter().map(|&i| lambda[i]).product::<f64>())
+                        .sum();
+                    assert!(
+                        (pm - with / brute).abs() < 1e-12,
+                        "π n={n} k={k} m={m}: {pm} vs {}",
+                        with / brute
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn dpp_esp_constant_spectrum_at_scale() {
+    // All λ = x: e_k = C(N, k)·x^k. N = 5000, k = 500: log10 e_k is in the hundreds.
+    let (n, k) = (5000usize, 500usize);
+    let ln_binom: f64 = (1..=k).map(|i| ((n - k + i) as f64 / i as f64).ln()).sum();
+    for x in [1e-8, 0.37, 1.0, 123.0, 1e4] {
+        let lambda = vec![x; n];
+        let want = ln_binom + k as f64 * f64::ln(x);
+        let got = LogEspTable::new(&lambda, k).log_ek();
+        let got2 = esp::log_ek(&lambda, k);
+        for g in [got, got2] {
+            assert!(
+                (g - want).abs() <= 1e-9 + 1e-12 * want.abs(),
+                "x = {x}: log e_k = {g}, want {want}"
+            );
+        }
+        // π_n = k/N for a constant spectrum.
+        let pi = esp::eigen_inclusion(&lambda[..1000], 100);
+        assert!(
+            pi.iter().all(|&p| (p - 0.1).abs() < 1e-10),
+            "x = {x}: π = {}",
+            pi[0]
+        );
+    }
+}
+
+// ---------------------------------------------------------------- 2. exact distribution
+
+/// N = 7, k = 3, eigenvalues {0, −1e−17, 1e−3, 0.3, 2.5, 7, 1e6}; item 6 is outside the range of L and
+/// items 0 and 1 have identical rows on the positive eigenvectors, so every set holding item 6 or both
+/// 0 and 1 has probability zero.
+#[test]
+fn dpp_exact_distribution_n7_k3() {
+    let n = 7;
+    let mut r = rng(2024);
+    // Null space: e_6 and (e_0 − e_1)/√2; the other 5 columns span its complement.
+    let mut v = vec![0.0; n * n];
+    v[6] = 1.0; // column 0 = e_6
+    v[n] = std::f64::consts::FRAC_1_SQRT_2; // column 1
+    v[n + 1] = -std::f64::consts::FRAC_1_SQRT_2;
+    for j in 2..n {
+        let mut c: Vec<f64> = (0..n).map(|_| r.random::<f64>() - 0.5).collect();
+        for _ in 0..2 {
+            for p in 0..j {
+                let b = v[p * n..(p + 1) * n].to_vec();
+                let a: f64 = c.iter().zip(&b).map(|(x, y)| x * y).sum();
+                c.iter_mut().zip(&b).for_each(|(x, y)| *x -= a * y);
+            }
+        }
+        let nn = c.iter().map(|x| x * x).sum::<f64>().sqrt();
+        for i in 0..n {
+            v[j * n + i] = c[i] / nn;
+        }
+    }
+    let lambda = [0.0, -1e-17, 1e-3, 0.3, 2.5, 7.0, 1e6];
+    let l = compose(&v, &lambda, n);
+    let dpp = KDpp::from_kernel(l, n).unwrap();
+    assert_eq!(dpp.rank(), 5);
+    let clamped: Vec<f64> = lambda.iter().map(|&x| x.max(0.0)).collect();
+    let exact = exact_subset_probs(&v, &clamped, n, 3);
+    let total: f64 = exact.iter().map(|x| x.1).sum();
+    assert!(
+        (total - 1.0).abs() < 1e-10,
+        "exact probabilities sum to {total}"
+    );
+    let zeros = exact.iter().filter(|x| x.1 < 1e-12).count();
+    assert!(zeros >= 15, "only {zeros} zero-probability sets");
+    let s = dpp.sampler(3).unwrap();
+    check_distribution(&s, &exact, 40_000, 7, "N=7 k=3");
+}
+
+/// N = 10, k = 6 (210 subsets), L = B·Bᵀ of rank 8 with two near-duplicate pairs of rows: large enough
+/// that phase 2 works in blocks with rejection, and a sampler that skips the within-block update
+/// over-draws the near-duplicates. Exact probabilities det(L_S)/Σ det(L_S') by enumeration (Cauchy–Binet).
+#[test]
+fn dpp_exact_distribution_n10_k6_blocked_phase2() {
+    let (n, d) = (10, 8);
+    let mut r = rng(99);
+    let mut b: Vec<f64> = (0..n * d).map(|_| r.random::<f64>() - 0.5).collect();
+    for (src, dst) in [(0, 1), (2, 3)] {
+        for c in 0..d {
+            b[dst * d + c] = b[src * d + c] + 0.15 * (r.random::<f64>() - 0.5);
+        }
+    }
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            l[i * n + j] = (0..d).map(|c| b[i * d + c] * b[j * d + c]).sum();
+        }
+    }
+    let dpp = KDpp::from_kernel(l.clone(), n).unwrap();
+    assert_eq!(dpp.rank(), 8);
+    let k = 6;
+    let dets: Vec<(Vec<usize>, f64)> = subsets(n, k)
+        .into_iter()
+        .map(|s| {
+            let m: Vec<f64> = s
+                .iter()
+                .flat_map(|&i| s.iter().map(move |&j| (i, j)))
+                .map(|(i, j)| l[i * n + j])
+                .collect();
+            let dd = det(m, k).max(0.0);
+            (s, dd)
+        })
+        .collect();
+    let z: f64 = dets.iter().map(|x| x.1).sum();
+    let log_ek = esp::log_ek(&dpp.lambda, k);
+    assert!(
+        (log_ek - z.ln()).abs() < 1e-9,
+        "e_k {} vs Σ det {}",
+        log_ek.exp(),
+        z
+    );
+    let exact: Vec<(Vec<usize>, f64)> = dets.into_iter().map(|(s, x)| (s, x / z)).collect();
+    let s = dpp.sampler(k).unwrap();
+    check_distribution(&s, &exact, 60_000, 8, "N=10 k=6");
+}
