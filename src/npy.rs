@@ -162,9 +162,11 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Npy, String> {
         ),
         "|u1" => NpyData::U8(take(1)?.to_vec()),
         "|b1" => NpyData::Bool(take(1)?.iter().map(|&b| b != 0).collect()),
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "dtype {other} is not supported (use float32, float64, int64, int32, uint8 or bool)"
-        )),
+        ))
+        }
     };
     Ok(Npy { shape, data })
 }

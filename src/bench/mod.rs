@@ -72,14 +72,7 @@ impl Report {
         );
         println!(
             "{:<8} {:>10} {:>10} {:>10} {:>9} {:>9} {:>8} {:>10}  description",
-            "version",
-            "median ms",
-            "min ms",
-            "max ms",
-            "TFLOP/s",
-            "GB/s",
-            "vs lib",
-            "rel err"
+            "version", "median ms", "min ms", "max ms", "TFLOP/s", "GB/s", "vs lib", "rel err"
         );
         for l in &self.lines {
             let f = |v: Option<f64>, p: usize| {

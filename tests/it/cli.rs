@@ -2,8 +2,14 @@
 use std::process::Command;
 
 fn ipdpp(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(super::common::bin()).args(args).output().expect("run ipdpp");
-    let (out, err) = (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned());
+    let o = Command::new(super::common::bin())
+        .args(args)
+        .output()
+        .expect("run ipdpp");
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
     assert!(!err.contains("panicked"), "ipdpp {args:?} panicked:\n{err}");
     (o.status.code().unwrap_or(-1), out, err)
 }
@@ -17,8 +23,14 @@ fn info_reports_backend_nvrtc_lapack_and_kernels() {
     let (code, out, _) = ipdpp(&["info"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("backend"));
-    assert!(out.contains("LAPACK/BLAS") && out.contains("openblas"), "{out}");
-    assert!(out.contains("kernels/gemm.cu") && out.contains("gemm_v3_f32"), "{out}");
+    assert!(
+        out.contains("LAPACK/BLAS") && out.contains("openblas"),
+        "{out}"
+    );
+    assert!(
+        out.contains("kernels/gemm.cu") && out.contains("gemm_v3_f32"),
+        "{out}"
+    );
     if !has_gpu() {
         assert!(out.contains("auto: using the CPU because"), "{out}");
         assert!(out.contains("GPU           none:"), "{out}");
@@ -26,13 +38,31 @@ fn info_reports_backend_nvrtc_lapack_and_kernels() {
     let (code, js, _) = ipdpp(&["info", "--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&js).expect("info --json is JSON");
-    assert!(v["kernels"].as_array().map(|a| a.len() >= 3).unwrap_or(false), "{js}");
+    assert!(
+        v["kernels"]
+            .as_array()
+            .map(|a| a.len() >= 3)
+            .unwrap_or(false),
+        "{js}"
+    );
     assert_eq!(v["cuda_devices"].as_array().unwrap().is_empty(), !has_gpu());
 }
 
 #[test]
 fn bench_gemm_explains_missing_gpu_and_reports_json() {
-    let (code, out, err) = ipdpp(&["bench", "gemm", "--m", "64", "--n", "48", "--k", "80", "--repeats", "2", "--json"]);
+    let (code, out, err) = ipdpp(&[
+        "bench",
+        "gemm",
+        "--m",
+        "64",
+        "--n",
+        "48",
+        "--k",
+        "80",
+        "--repeats",
+        "2",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("bench --json is JSON");
     let lines = v["lines"].as_array().unwrap();
@@ -53,10 +83,16 @@ fn explicit_cuda_without_gpu_is_a_clear_error() {
         println!("skipped: a CUDA device exists");
         return;
     }
-    for args in [&["--device", "cuda", "bench", "gemm"][..], &["--device", "cuda:0", "demo"][..]] {
+    for args in [
+        &["--device", "cuda", "bench", "gemm"][..],
+        &["--device", "cuda:0", "demo"][..],
+    ] {
         let (code, _, err) = ipdpp(args);
         assert_eq!(code, 2, "{err}");
-        assert!(err.contains("CUDA is not available") && err.contains("--device cpu"), "{err}");
+        assert!(
+            err.contains("CUDA is not available") && err.contains("--device cpu"),
+            "{err}"
+        );
     }
 }
 
@@ -64,7 +100,10 @@ fn explicit_cuda_without_gpu_is_a_clear_error() {
 fn bad_arguments_are_usage_errors() {
     let (code, _, err) = ipdpp(&["--device", "tpu", "info"]);
     assert_eq!(code, 2);
-    assert!(err.contains("unknown device") && err.contains("cuda:N"), "{err}");
+    assert!(
+        err.contains("unknown device") && err.contains("cuda:N"),
+        "{err}"
+    );
     let (code, _, err) = ipdpp(&["bench", "gemm", "--versions", "v9"]);
     assert_eq!(code, 2);
     assert!(err.contains("v9"), "{err}");
@@ -79,5 +118,8 @@ fn demo_self_check_passes_on_cpu() {
     let (code, out, err) = ipdpp(&["--device", "cpu", "demo"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("0 failed"), "{out}");
-    assert!(err.contains("not built yet"), "the demo must say it is a self-check: {err}");
+    assert!(
+        err.contains("not built yet"),
+        "the demo must say it is a self-check: {err}"
+    );
 }

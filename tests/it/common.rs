@@ -24,12 +24,15 @@ pub fn seed_for(test: &str) -> u64 {
 
 /// The ipdpp binary: `$IPDPP_BIN` (the GPU bundle sets it: paths differ there), else cargo's.
 pub fn bin() -> std::path::PathBuf {
-    std::env::var_os("IPDPP_BIN").map(Into::into).unwrap_or_else(|| env!("CARGO_BIN_EXE_ipdpp").into())
+    std::env::var_os("IPDPP_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_ipdpp").into())
 }
 
 /// A file under tests/fixtures/, found from `$IPDPP_SOURCE_DIR` (set by the GPU bundle) or the source tree.
 #[allow(dead_code)]
 pub fn fixture(rel: &str) -> std::path::PathBuf {
-    let root = std::env::var("IPDPP_SOURCE_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let root = std::env::var("IPDPP_SOURCE_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
     std::path::Path::new(&root).join("tests/fixtures").join(rel)
 }

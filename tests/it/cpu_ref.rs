@@ -25,7 +25,14 @@ fn add_scale_relu_known_values() {
 fn adamw_matches_torch_formula_in_f64() {
     // Independent f64 transcription of torch.optim.AdamW (decoupled decay, bias-corrected step).
     let n = 1000;
-    let h0 = AdamW { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.05, step: 1 };
+    let h0 = AdamW {
+        lr: 3e-3,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: 0.05,
+        step: 1,
+    };
     let mut p = uniform_f32(n, -1.0, 1.0, 11);
     let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
     let mut p64: Vec<f64> = p.iter().map(|&x| x as f64).collect();
@@ -50,9 +57,19 @@ fn adamw_matches_torch_formula_in_f64() {
         assert_relative_eq!(m[i] as f64, m64[i], max_relative = 1e-5, epsilon = 1e-9);
     }
     // The first step of Adam moves every parameter by about lr (|m̂/√v̂| = 1).
-    let h = AdamW { step: 1, weight_decay: 0.0, ..h0 };
+    let h = AdamW {
+        step: 1,
+        weight_decay: 0.0,
+        ..h0
+    };
     let mut q = vec![0.5f32; 4];
-    elementwise::adamw_f32(&mut q, &[1.0, -1.0, 0.5, -0.25], &mut [0.0; 4], &mut [0.0; 4], &h);
+    elementwise::adamw_f32(
+        &mut q,
+        &[1.0, -1.0, 0.5, -0.25],
+        &mut [0.0; 4],
+        &mut [0.0; 4],
+        &h,
+    );
     for (qi, s) in q.iter().zip([-1.0f32, 1.0, -1.0, 1.0]) {
         assert_relative_eq!(*qi, 0.5 + s * h.lr, max_relative = 1e-4);
     }
@@ -84,18 +101,42 @@ fn gemm_reference_known_product_and_transposes() {
     let at = [1.0f32, 4.0, 2.0, 5.0, 3.0, 6.0];
     let bt = [7.0f32, 9.0, 11.0, 8.0, 10.0, 12.0];
     let mut c2 = [f32::NAN; 4];
-    gemm::gemm_ref_f32(&mut c2, &at, &bt, &GemmSpec { ta: true, tb: true, ..s });
+    gemm::gemm_ref_f32(
+        &mut c2,
+        &at,
+        &bt,
+        &GemmSpec {
+            ta: true,
+            tb: true,
+            ..s
+        },
+    );
     assert_eq!(c2, c);
     // alpha and beta: C = 2·AB − 1·C.
     let mut c3 = [1.0f32, 1.0, 1.0, 1.0];
-    gemm::gemm_ref_f32(&mut c3, &a, &b, &GemmSpec { alpha: 2.0, beta: -1.0, ..s });
+    gemm::gemm_ref_f32(
+        &mut c3,
+        &a,
+        &b,
+        &GemmSpec {
+            alpha: 2.0,
+            beta: -1.0,
+            ..s
+        },
+    );
     assert_eq!(c3, [115.0, 127.0, 277.0, 307.0]);
 }
 
 #[test]
 fn openblas_gemm_agrees_with_reference_every_transpose() {
     for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-        let s = GemmSpec { ta, tb, alpha: 1.5, beta: 0.25, ..GemmSpec::new(67, 45, 129) };
+        let s = GemmSpec {
+            ta,
+            tb,
+            alpha: 1.5,
+            beta: 0.25,
+            ..GemmSpec::new(67, 45, 129)
+        };
         let a = uniform_f32(s.m * s.k, -1.0, 1.0, 1);
         let b = uniform_f32(s.k * s.n, -1.0, 1.0, 2);
         let c0 = uniform_f32(s.m * s.n, -1.0, 1.0, 3);
@@ -119,7 +160,14 @@ fn cpu_device_ops_through_dispatch() {
     use ipdpp::device::{Buffer, Device};
     let dev = Device::Cpu;
     for c in ipdpp::selfcheck::all(&dev, 5).unwrap() {
-        assert!(c.passed(), "{} {}: rel err {:e} > {:e}", c.op, c.shape, c.rel_err, c.tol);
+        assert!(
+            c.passed(),
+            "{} {}: rel err {:e} > {:e}",
+            c.op,
+            c.shape,
+            c.rel_err,
+            c.tol
+        );
     }
     // Dispatch refuses a wrong-size output instead of writing out of bounds.
     let mut small = Buffer::zeros(&dev, 2).unwrap();

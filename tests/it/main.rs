@@ -6,4 +6,5 @@ mod cpu_ref;
 mod cuda_vs_cpu;
 mod dpp;
 mod npy;
+mod ops_golden;
 mod nvrtc_compile;

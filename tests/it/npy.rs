@@ -11,14 +11,20 @@ fn round_trip_each_written_dtype() {
     npy::write_f32(&p, &[2, 3], &[1.0, -2.5, 3.0, 4.0, 5.0, f32::MAX]).unwrap();
     let r = npy::read(&p).unwrap();
     assert_eq!(r.shape, vec![2, 3]);
-    assert_eq!(r.data, NpyData::F32(vec![1.0, -2.5, 3.0, 4.0, 5.0, f32::MAX]));
+    assert_eq!(
+        r.data,
+        NpyData::F32(vec![1.0, -2.5, 3.0, 4.0, 5.0, f32::MAX])
+    );
     let p64 = tmp("f64.npy");
     npy::write_f64(&p64, &[3], &[0.1, 1e300, -0.0]).unwrap();
     assert_eq!(npy::read(&p64).unwrap().to_f64(), vec![0.1, 1e300, -0.0]);
     let pi = tmp("i64.npy");
     npy::write_i64(&pi, &[2, 2], &[0, -1, i64::MAX, 7]).unwrap();
     let ri = npy::read(&pi).unwrap();
-    assert_eq!((ri.shape.clone(), ri.to_i64().unwrap()), (vec![2, 2], vec![0, -1, i64::MAX, 7]));
+    assert_eq!(
+        (ri.shape.clone(), ri.to_i64().unwrap()),
+        (vec![2, 2], vec![0, -1, i64::MAX, 7])
+    );
     for f in [p, p64, pi] {
         let bytes = std::fs::read(&f).unwrap();
         // Data starts 64-byte aligned, as numpy writes it.
@@ -55,7 +61,10 @@ fn parses_numpy_written_header_variants() {
 #[test]
 fn bad_files_are_errors_naming_the_file() {
     let missing = tmp("missing.npy");
-    assert!(npy::read(&missing).unwrap_err().to_string().contains("missing.npy"));
+    assert!(npy::read(&missing)
+        .unwrap_err()
+        .to_string()
+        .contains("missing.npy"));
     let junk = tmp("junk.npy");
     std::fs::write(&junk, b"not numpy at all").unwrap();
     let e = npy::read(&junk).unwrap_err().to_string();

@@ -10,8 +10,13 @@ fn nvrtc_or_skip() -> bool {
             true
         }
         Err(e) => {
-            let ci = std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false);
-            assert!(!ci, "CI=true but NVRTC is unavailable ({e}); tools/setup.sh should have installed it");
+            let ci = std::env::var("CI")
+                .map(|v| v == "true" || v == "1")
+                .unwrap_or(false);
+            assert!(
+                !ci,
+                "CI=true but NVRTC is unavailable ({e}); tools/setup.sh should have installed it"
+            );
             println!("skipped: NVRTC unavailable: {e}");
             false
         }
@@ -24,21 +29,34 @@ fn every_kernel_compiles_for_its_targets_without_warnings() {
         return;
     }
     let files = kernels::all();
-    assert!(!files.is_empty(), "the kernel registry is empty: build.rs found no kernels/*.cu");
+    assert!(
+        !files.is_empty(),
+        "the kernel registry is empty: build.rs found no kernels/*.cu"
+    );
     let mut failures = Vec::new();
     let mut compiled = 0;
     for kf in &files {
         let targets = kf.targets();
-        assert!(!targets.is_empty(), "kernels/{}.cu declares no targets", kf.name);
+        assert!(
+            !targets.is_empty(),
+            "kernels/{}.cu declares no targets",
+            kf.name
+        );
         for t in targets {
             match nvrtc::compile(kf, t, false) {
                 Ok(c) => {
                     if !c.log.trim().is_empty() {
-                        failures.push(format!("kernels/{}.cu for {t}: warnings:\n{}", kf.name, c.log));
+                        failures.push(format!(
+                            "kernels/{}.cu for {t}: warnings:\n{}",
+                            kf.name, c.log
+                        ));
                     }
                     for e in kf.entry_points() {
                         if !c.ptx.contains(&format!(".entry {e}(")) {
-                            failures.push(format!("kernels/{}.cu for {t}: entry point {e} missing from the PTX", kf.name));
+                            failures.push(format!(
+                                "kernels/{}.cu for {t}: entry point {e} missing from the PTX",
+                                kf.name
+                            ));
                         }
                     }
                     compiled += 1;
@@ -47,7 +65,10 @@ fn every_kernel_compiles_for_its_targets_without_warnings() {
             }
         }
     }
-    println!("compiled {compiled} (file, target) pairs from {} kernel files", files.len());
+    println!(
+        "compiled {compiled} (file, target) pairs from {} kernel files",
+        files.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
@@ -57,9 +78,14 @@ fn compile_errors_carry_the_nvrtc_log_and_file_name() {
         return;
     }
     let bad = kernels::KernelFile { name: "broken_probe", source: "// targets: sm_80\nextern \"C\" __global__ void k(float* x) { x[0] = undefined_symbol; }\n" };
-    let err = nvrtc::compile(&bad, "sm_80", false).unwrap_err().to_string();
+    let err = nvrtc::compile(&bad, "sm_80", false)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("broken_probe.cu"), "{err}");
-    assert!(err.contains("undefined_symbol"), "the NVRTC log should name the bad identifier: {err}");
+    assert!(
+        err.contains("undefined_symbol"),
+        "the NVRTC log should name the bad identifier: {err}"
+    );
 }
 
 #[test]
@@ -69,8 +95,15 @@ fn headers_are_inlined_and_targets_parsed() {
     let src = ew.expanded().unwrap();
     assert!(src.contains("block_sum_f32") && !src.contains("#include \"common.cuh\""));
     assert!(ew.entry_points().contains(&"adamw_f32"));
-    let missing = kernels::KernelFile { name: "x", source: "#include \"nope.cuh\"\n" };
-    assert!(missing.expanded().unwrap_err().to_string().contains("nope.cuh"));
+    let missing = kernels::KernelFile {
+        name: "x",
+        source: "#include \"nope.cuh\"\n",
+    };
+    assert!(missing
+        .expanded()
+        .unwrap_err()
+        .to_string()
+        .contains("nope.cuh"));
     assert!(kernels::get("no_such_file").is_err());
 }
 

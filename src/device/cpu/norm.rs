@@ -1,0 +1,181 @@
+//! CPU reference batch norm over channels-last activations x [rows, c] (rows = n·h·w).
+//! Training normalises with the biased batch variance and updates the running variance with the
+//! unbiased one (PyTorch); statistics accumulate in f64.
+use rayon::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BnSpec {
+    pub rows: usize,
+    pub c: usize,
+    pub eps: f32,
+    pub momentum: f32,
+}
+
+impl BnSpec {
+    pub fn new(rows: usize, c: usize) -> Self {
+        BnSpec {
+            rows,
+            c,
+            eps: 1e-5,
+            momentum: 0.1,
+        }
+    }
+}
+
+/// Per-channel Σx and Σx² over the rows, in f64.
+fn channel_moments(x: &[f32], s: &BnSpec) -> (Vec<f64>, Vec<f64>) {
+    let c = s.c;
+    let chunk = (4096 / c.max(1)).max(1) * c;
+    x[..s.rows * c]
+        .par_chunks(chunk)
+        .map(|part| {
+            let (mut s1, mut s2) = (vec![0.0f64; c], vec![0.0f64; c]);
+            for row in part.chunks_exact(c) {
+                for j in 0..c {
+                    let v = row[j] as f64;
+                    s1[j] += v;
+                    s2[j] += v * v;
+                }
+            }
+            (s1, s2)
+        })
+        .reduce(
+            || (vec![0.0; c], vec![0.0; c]),
+            |(mut a1, mut a2), (b1, b2)| {
+                for j in 0..c {
+                    a1[j] += b1[j];
+                    a2[j] += b2[j];
+                }
+                (a1, a2)
+            },
+        )
+}
+
+/// Training forward: y, the saved batch mean and 1/sqrt(var + eps), and the running-statistics update.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_fwd_train_f32(
+    y: &mut [f32],
+    mean: &mut [f32],
+    rstd: &mut [f32],
+    running_mean: &mut [f32],
+    running_var: &mut [f32],
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    s: &BnSpec,
+) {
+    let c = s.c;
+    let (s1, s2) = channel_moments(x, s);
+    let n = s.rows as f64;
+    for j in 0..c {
+        let m = s1[j] / n;
+        let var = (s2[j] / n - m * m).max(0.0);
+        mean[j] = m as f32;
+        rstd[j] = (1.0 / (var + s.eps as f64).sqrt()) as f32;
+        let unbiased = if s.rows > 1 { var * n / (n - 1.0) } else { var };
+        let mo = s.momentum as f64;
+        running_mean[j] = ((1.0 - mo) * running_mean[j] as f64 + mo * m) as f32;
+        running_var[j] = ((1.0 - mo) * running_var[j] as f64 + mo * unbiased) as f32;
+    }
+    normalise(y, x, mean, rstd, gamma, beta, s);
+}
+
+/// Eval forward with running statistics.
+pub fn batchnorm_fwd_eval_f32(
+    y: &mut [f32],
+    x: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    s: &BnSpec,
+) {
+    let rstd: Vec<f32> = running_var[..s.c]
+        .iter()
+        .map(|&v| (1.0 / (v as f64 + s.eps as f64).sqrt()) as f32)
+        .collect();
+    normalise(y, x, &running_mean[..s.c], &rstd, gamma, beta, s);
+}
+
+fn normalise(
+    y: &mut [f32],
+    x: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    s: &BnSpec,
+) {
+    let c = s.c;
+    y[..s.rows * c]
+        .par_chunks_mut(c)
+        .zip(x[..s.rows * c].par_chunks(c))
+        .for_each(|(yr, xr)| {
+            for j in 0..c {
+                yr[j] = (xr[j] - mean[j]) * rstd[j] * gamma[j] + beta[j];
+            }
+        });
+}
+
+/// Training backward: gx, and ∂γ, ∂β (overwritten), from the saved mean and rstd.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_bwd_f32(
+    gx: &mut [f32],
+    ggamma: &mut [f32],
+    gbeta: &mut [f32],
+    gy: &[f32],
+    x: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    s: &BnSpec,
+) {
+    let c = s.c;
+    let chunk = (4096 / c.max(1)).max(1) * c;
+    // Σ gy and Σ gy·x̂ per channel.
+    let (sg, sgx) = gy[..s.rows * c]
+        .par_chunks(chunk)
+        .zip(x[..s.rows * c].par_chunks(chunk))
+        .map(|(g, xx)| {
+            let (mut a, mut b) = (vec![0.0f64; c], vec![0.0f64; c]);
+            for (gr, xr) in g.chunks_exact(c).zip(xx.chunks_exact(c)) {
+                for j in 0..c {
+                    let xh = (xr[j] - mean[j]) as f64 * rstd[j] as f64;
+                    a[j] += gr[j] as f64;
+                    b[j] += gr[j] as f64 * xh;
+                }
+            }
+            (a, b)
+        })
+        .reduce(
+            || (vec![0.0; c], vec![0.0; c]),
+            |(mut a1, mut a2), (b1, b2)| {
+                for j in 0..c {
+                    a1[j] += b1[j];
+                    a2[j] += b2[j];
+                }
+                (a1, a2)
+            },
+        );
+    let n = s.rows as f64;
+    for j in 0..c {
+        gbeta[j] = sg[j] as f32;
+        ggamma[j] = sgx[j] as f32;
+    }
+    // gx = γ·rstd/n · (n·gy − Σgy − x̂·Σ(gy·x̂))
+    gx[..s.rows * c]
+        .par_chunks_mut(c)
+        .zip(
+            gy[..s.rows * c]
+                .par_chunks(c)
+                .zip(x[..s.rows * c].par_chunks(c)),
+        )
+        .for_each(|(o, (g, xr))| {
+            for j in 0..c {
+                let xh = (xr[j] - mean[j]) as f64 * rstd[j] as f64;
+                let v =
+                    gamma[j] as f64 * rstd[j] as f64 / n * (n * g[j] as f64 - sg[j] - xh * sgx[j]);
+                o[j] = v as f32;
+            }
+        });
+}
