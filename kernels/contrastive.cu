@@ -1,0 +1,633 @@
+// targets: sm_80 sm_90
+// BNS contrastive loss (METHOD.md "Stage 1: BNS loss"), both forms, forward and backward. The CPU reference
+// is src/loss/bns.rs; the launchers are src/loss/bns_cuda.rs. Numbered versions, as in llm.c's dev/cuda:
+//   v1: the N×N similarity (and its gradient) materialised in global memory, naive kernels;
+//   v2: fused fp32: similarity tiles recomputed from the normalised embeddings in shared memory, label
+//       masks applied on the fly, per-row reductions in registers, never storing N×N (d <= 128);
+//   v3: bf16 tensor cores (mma.sync m16n8k16, fp32 accumulation), fused like v2 (sm_80+, d <= 128).
+// Code form: z = [z1; z2] (n rows), labels per row; per row a: pos_a = mean_{P(a)} e^s, neg_a = (1/n)
+// sum_{N(a)} e^s, loss_a = softplus(-pos_a) [dropped without positives] + softplus(neg_a);
+// alpha_a = -sigmoid(-pos_a)/(n |P(a)|), beta_a = sigmoid(neg_a)/n^2 (dL/dE on P and N);
+// backward: g_a = (1/tau) sum_b E_ab (c_a + c_b) zhat_b, c = alpha on same label, beta otherwise.
+// Paper form: rows r = (q row, anchor); w_rj = c (-sigmoid(-s) [j = anchor] + sigmoid(s) [label_j != label_anchor]);
+// gq_r = (1/tau) sum_j w_rj v_j, gv_j = (1/tau) sum_r w_rj q_r.
+#include "common.cuh"
+
+#define BNS_EPS 1e-12f
+#define BNS_DMAX 128
+#define BNS_T 32        // v2 tile (rows and columns)
+#define BNS_LDS 129     // v2 shared row stride (floats), conflict-free
+#define BNS_LDB 136     // v3 shared row stride (bf16) of the column tile
+#define BNS_LDT 72      // v3 shared row stride (bf16) of the transposed column tile
+
+__device__ __forceinline__ float bns_softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
+__device__ __forceinline__ float bns_sigmoid(float x) {
+    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+    const float e = expf(x);
+    return e / (1.0f + e);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Shared by every version.
+
+// One warp per row: zn = z / max(|z|, eps); when zb is not null also a bf16 copy with row stride ldb
+// (zero-padded beyond d), for v3.
+extern "C" __global__ void bns_normalize_f32(float* zn, unsigned short* zb, const float* z, int n, int d, int ldb) {
+    const int lane = threadIdx.x % IPDPP_WARP;
+    const long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / IPDPP_WARP;
+    if (row >= n) return;
+    const float* x = z + row * d;
+    float ss = 0.0f;
+    for (int k = lane; k < d; k += IPDPP_WARP) ss += x[k] * x[k];
+    ss = warp_sum_f32(ss);
+    const float inv = 1.0f / fmaxf(sqrtf(ss), BNS_EPS);
+    for (int k = lane; k < d; k += IPDPP_WARP) zn[row * d + k] = x[k] * inv;
+    if (zb != nullptr) {
+        for (int k = lane; k < ldb; k += IPDPP_WARP) {
+            const float v = k < d ? x[k] * inv : 0.0f;
+            unsigned short h;
+            asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(v));
+            zb[row * ldb + k] = h;
+        }
+    }
+}
+
+// One warp per row: gx = (g - (g.zhat) zhat) / |z| (g / eps when |z| < eps), zhat recomputed from z.
+extern "C" __global__ void bns_norm_bwd_f32(float* gx, const float* g, const float* z, int n, int d) {
+    const int lane = threadIdx.x % IPDPP_WARP;
+    const long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / IPDPP_WARP;
+    if (row >= n) return;
+    const float* x = z + row * d;
+    const float* gr = g + row * d;
+    float ss = 0.0f, gz = 0.0f;
+    for (int k = lane; k < d; k += IPDPP_WARP) {
+        ss += x[k] * x[k];
+        gz += gr[k] * x[k];
+    }
+    ss = warp_sum_f32(ss);
+    gz = warp_sum_f32(gz);
+    const float nrm = sqrtf(ss);
+    const float inv = 1.0f / fmaxf(nrm, BNS_EPS);
+    const float dot = nrm > BNS_EPS ? gz * inv : 0.0f;  // g . zhat
+    for (int k = lane; k < d; k += IPDPP_WARP) gx[row * d + k] = (gr[k] - dot * x[k] * inv) * inv;
+}
+
+// One block: *loss = scale * sum(v[0..n)). Deterministic.
+extern "C" __global__ void bns_loss_sum_f32(float* loss, const float* v, int n, float scale) {
+    __shared__ float scratch[IPDPP_WARP];
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) s += v[i];
+    s = block_sum_f32(s, scratch);
+    if (threadIdx.x == 0) *loss = scale * s;
+}
+
+// out[r] = in[idx[r]] (rows of d floats): the paper form's q rows.
+extern "C" __global__ void bns_gather_rows_f32(float* out, const float* in, const int* idx, int rows, int d) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)rows * d) return;
+    const int r = (int)(i / d), k = (int)(i % d);
+    out[i] = in[(long long)idx[r] * d + k];
+}
+
+// out[idx[r]] += in[r] (out zeroed first): the paper form's q-row gradients back onto the images.
+extern "C" __global__ void bns_scatter_add_rows_f32(float* out, const float* in, const int* idx, int rows, int d) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)rows * d) return;
+    const int r = (int)(i / d), k = (int)(i % d);
+    atomicAdd(&out[(long long)idx[r] * d + k], in[i]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// v1: materialised.
+
+// S[a*m + b] = scale * x_a . y_b  (x: [rows, d], y: [m, d]).
+extern "C" __global__ void bns_sim_v1_f32(float* S, const float* x, const float* y, int rows, int m, int d,
+                                          float scale) {
+    const int b = blockIdx.x * blockDim.x + threadIdx.x;
+    const int a = blockIdx.y * blockDim.y + threadIdx.y;
+    if (a >= rows || b >= m) return;
+    float acc = 0.0f;
+    for (int k = 0; k < d; ++k) acc += x[(long long)a * d + k] * y[(long long)b * d + k];
+    S[(long long)a * m + b] = scale * acc;
+}
+
+// Code form, one block per row a of S [n, n]: alpha, beta, row_loss.
+extern "C" __global__ void bns_code_rows_v1_f32(float* alpha, float* beta, float* row_loss, const float* S,
+                                                const int* lab, int n) {
+    __shared__ float scratch[IPDPP_WARP];
+    const int a = blockIdx.x;
+    const int la = lab[a];
+    float ps = 0.0f, pc = 0.0f, ns = 0.0f;
+    for (int b = threadIdx.x; b < n; b += blockDim.x) {
+        if (b == a) continue;
+        const float e = expf(S[(long long)a * n + b]);
+        if (lab[b] == la) {
+            ps += e;
+            pc += 1.0f;
+        } else {
+            ns += e;
+        }
+    }
+    ps = block_sum_f32(ps, scratch);
+    pc = block_sum_f32(pc, scratch);
+    ns = block_sum_f32(ns, scratch);
+    if (threadIdx.x == 0) {
+        const float nf = (float)n;
+        const float neg = ns / nf;
+        float l = bns_softplus(neg);
+        beta[a] = bns_sigmoid(neg) / (nf * nf);
+        if (pc > 0.0f) {
+            const float pos = ps / pc;
+            l += bns_softplus(-pos);
+            alpha[a] = -bns_sigmoid(-pos) / (nf * pc);
+        } else {
+            alpha[a] = 0.0f;
+        }
+        row_loss[a] = l;
+    }
+}
+
+// Code form: S (similarities) -> M (dL/ds + its transpose) in place, one thread per element.
+extern "C" __global__ void bns_code_grad_v1_f32(float* S, const float* alpha, const float* beta, const int* lab,
+                                                int n) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)n * n) return;
+    const int a = (int)(i / n), b = (int)(i % n);
+    float m = 0.0f;
+    if (a != b) {
+        const float e = expf(S[i]);
+        m = lab[a] == lab[b] ? e * (alpha[a] + alpha[b]) : e * (beta[a] + beta[b]);
+    }
+    S[i] = m;
+}
+
+// Paper form, one block per row r of S [rows, m]: S -> W (c * dL/ds) in place, row_loss[r].
+extern "C" __global__ void bns_paper_rows_v1_f32(float* S, float* row_loss, const int* lab, const int* row_anchor,
+                                                 int rows, int m, float c) {
+    __shared__ float scratch[IPDPP_WARP];
+    const int r = blockIdx.x;
+    const int an = row_anchor[r];
+    const int la = lab[an];
+    float l = 0.0f;
+    for (int j = threadIdx.x; j < m; j += blockDim.x) {
+        const float s = S[(long long)r * m + j];
+        float w = 0.0f;
+        if (j == an) {
+            l += bns_softplus(-s);
+            w -= bns_sigmoid(-s);
+        }
+        if (lab[j] != la) {
+            l += bns_softplus(s);
+            w += bns_sigmoid(s);
+        }
+        S[(long long)r * m + j] = c * w;
+    }
+    l = block_sum_f32(l, scratch);
+    if (threadIdx.x == 0) row_loss[r] = l;
+}
+
+// G[a*d + k] = scale * sum_b M[a, b] * y[b*d + k]  (M [rows, m] or, when tm, stored transposed [m, rows]).
+extern "C" __global__ void bns_matmul_v1_f32(float* G, const float* M, const float* y, int rows, int m, int d,
+                                             int tm, float scale) {
+    const int k = blockIdx.x * blockDim.x + threadIdx.x;
+    const int a = blockIdx.y * blockDim.y + threadIdx.y;
+    if (a >= rows || k >= d) return;
+    float acc = 0.0f;
+    for (int b = 0; b < m; ++b) {
+        const float mv = tm ? M[(long long)b * rows + a] : M[(long long)a * m + b];
+        acc += mv * y[(long long)b * d + k];
+    }
+    G[(long long)a * d + k] = scale * acc;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// v2: fused fp32. 256 threads, 32 own rows per block; thread (ty = tid/8, tx = tid%8) owns row ty and tile
+// columns tx + 8j. Tiles of 32 rows × d (d <= 128) in shared memory, zero-padded.
+
+__device__ __forceinline__ void bns_load_tile(float (*T)[BNS_LDS], const float* x, int row0, int rows, int d) {
+    for (int i = threadIdx.x; i < BNS_T * BNS_DMAX; i += blockDim.x) {
+        const int r = i / BNS_DMAX, k = i % BNS_DMAX;
+        T[r][k] = (row0 + r < rows && k < d) ? x[(long long)(row0 + r) * d + k] : 0.0f;
+    }
+}
+
+// acc[j] = A[ty] . B[tx + 8j]
+__device__ __forceinline__ void bns_tile_dots(float acc[4], float (*A)[BNS_LDS], float (*B)[BNS_LDS], int ty, int tx,
+                                              int d) {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[j] = 0.0f;
+    for (int k = 0; k < d; ++k) {
+        const float av = A[ty][k];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[j] += av * B[tx + 8 * j][k];
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) bns_code_fwd_v2_f32(float* alpha, float* beta, float* row_loss,
+                                                                      const float* zn, const int* lab, int n, int d,
+                                                                      float inv_tau) {
+    __shared__ float As[BNS_T][BNS_LDS];
+    __shared__ float Bs[BNS_T][BNS_LDS];
+    __shared__ int Lb[BNS_T];
+    const int ty = threadIdx.x / 8, tx = threadIdx.x % 8;
+    const int row0 = blockIdx.x * BNS_T;
+    const int a = row0 + ty;
+    const int la = a < n ? lab[a] : 0;
+    bns_load_tile(As, zn, row0, n, d);
+    float ps = 0.0f, pc = 0.0f, ns = 0.0f;
+    for (int c0 = 0; c0 < n; c0 += BNS_T) {
+        __syncthreads();
+        bns_load_tile(Bs, zn, c0, n, d);
+        if (threadIdx.x < BNS_T) Lb[threadIdx.x] = c0 + threadIdx.x < n ? lab[c0 + threadIdx.x] : 0;
+        __syncthreads();
+        float acc[4];
+        bns_tile_dots(acc, As, Bs, ty, tx, d);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int b = c0 + tx + 8 * j;
+            if (a < n && b < n && b != a) {
+                const float e = expf(acc[j] * inv_tau);
+                if (Lb[tx + 8 * j] == la) {
+                    ps += e;
+                    pc += 1.0f;
+                } else {
+                    ns += e;
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int o = 4; o > 0; o >>= 1) {
+        ps += __shfl_xor_sync(0xffffffffu, ps, o);
+        pc += __shfl_xor_sync(0xffffffffu, pc, o);
+        ns += __shfl_xor_sync(0xffffffffu, ns, o);
+    }
+    if (tx == 0 && a < n) {
+        const float nf = (float)n;
+        const float neg = ns / nf;
+        float l = bns_softplus(neg);
+        beta[a] = bns_sigmoid(neg) / (nf * nf);
+        if (pc > 0.0f) {
+            const float pos = ps / pc;
+            l += bns_softplus(-pos);
+            alpha[a] = -bns_sigmoid(-pos) / (nf * pc);
+        } else {
+            alpha[a] = 0.0f;
+        }
+        row_loss[a] = l;
+    }
+}
+
+// The backward-style pass shared by the code form and both paper passes: the block owns 32 rows of x,
+// streams 32-row tiles of y, forms a coefficient per (own row, tile row) pair and accumulates
+// G[own] = scale * sum coef * y. MODE 0: code form (x = y = zn; coef = E (c_a + c_b)); MODE 1: paper rows
+// (x = q rows, y = v; also row_loss); MODE 2: paper columns (x = v, y = q rows; coef = w_rj transposed).
+template <int MODE>
+__device__ __forceinline__ void bns_pass_v2(float* G, float* row_loss, const float* x, const float* y, int nx, int ny,
+                                            int d, float inv_tau, const int* lab, const float* alpha,
+                                            const float* beta, const int* row_anchor, float c) {
+    __shared__ float As[BNS_T][BNS_LDS];
+    __shared__ float Bs[BNS_T][BNS_LDS];
+    __shared__ float Ms[BNS_T][BNS_T + 1];
+    __shared__ int Lb[BNS_T];
+    __shared__ int Ab[BNS_T];
+    __shared__ float Alb[BNS_T];
+    __shared__ float Beb[BNS_T];
+    const int ty = threadIdx.x / 8, tx = threadIdx.x % 8;
+    const int row0 = blockIdx.x * BNS_T;
+    const int a = row0 + ty;
+    // Own-row constants.
+    int la = 0, an = -1;
+    float al = 0.0f, be = 0.0f;
+    if (a < nx) {
+        if (MODE == 0) {
+            la = lab[a];
+            al = alpha[a];
+            be = beta[a];
+        } else if (MODE == 1) {
+            an = row_anchor[a];
+            la = lab[an];
+        } else {
+            la = lab[a];  // label of v_a
+        }
+    }
+    bns_load_tile(As, x, row0, nx, d);
+    float g[BNS_DMAX / 8];
+#pragma unroll
+    for (int i = 0; i < BNS_DMAX / 8; ++i) g[i] = 0.0f;
+    float lsum = 0.0f;
+    for (int c0 = 0; c0 < ny; c0 += BNS_T) {
+        __syncthreads();
+        bns_load_tile(Bs, y, c0, ny, d);
+        if (threadIdx.x < BNS_T) {
+            const int b = c0 + threadIdx.x;
+            const bool ok = b < ny;
+            if (MODE == 0) {
+                Lb[threadIdx.x] = ok ? lab[b] : 0;
+                Alb[threadIdx.x] = ok ? alpha[b] : 0.0f;
+                Beb[threadIdx.x] = ok ? beta[b] : 0.0f;
+            } else if (MODE == 1) {
+                Lb[threadIdx.x] = ok ? lab[b] : 0;
+            } else {
+                const int anb = ok ? row_anchor[b] : 0;
+                Ab[threadIdx.x] = ok ? anb : -1;
+                Lb[threadIdx.x] = ok ? lab[anb] : 0;
+            }
+        }
+        __syncthreads();
+        float acc[4];
+        bns_tile_dots(acc, As, Bs, ty, tx, d);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int cj = tx + 8 * j;
+            const int b = c0 + cj;
+            float coef = 0.0f;
+            if (a < nx && b < ny) {
+                const float s = acc[j] * inv_tau;
+                if (MODE == 0) {
+                    if (b != a) {
+                        const float e = expf(s);
+                        coef = Lb[cj] == la ? e * (al + Alb[cj]) : e * (be + Beb[cj]);
+                    }
+                } else {
+                    // pair (q row, v column): MODE 1 own = q row a, column b = v index;
+                    // MODE 2 own = v index a, column b = q row.
+                    const int vj = MODE == 1 ? b : a;
+                    const int anc = MODE == 1 ? an : Ab[cj];
+                    const int lv = MODE == 1 ? Lb[cj] : la;      // label of v_j
+                    const int lq = MODE == 1 ? la : Lb[cj];      // label of the anchor
+                    float w = 0.0f;
+                    if (vj == anc) {
+                        w -= bns_sigmoid(-s);
+                        if (MODE == 1) lsum += bns_softplus(-s);
+                    }
+                    if (lv != lq) {
+                        w += bns_sigmoid(s);
+                        if (MODE == 1) lsum += bns_softplus(s);
+                    }
+                    coef = c * w;
+                }
+            }
+            Ms[ty][cj] = coef;
+        }
+        __syncthreads();
+        for (int cc = 0; cc < BNS_T; ++cc) {
+            const float m = Ms[ty][cc];
+#pragma unroll
+            for (int i = 0; i < BNS_DMAX / 8; ++i) g[i] += m * Bs[cc][tx + 8 * i];
+        }
+    }
+    if (MODE == 1) {
+#pragma unroll
+        for (int o = 4; o > 0; o >>= 1) lsum += __shfl_xor_sync(0xffffffffu, lsum, o);
+        if (tx == 0 && a < nx) row_loss[a] = lsum;
+    }
+    if (a < nx) {
+#pragma unroll
+        for (int i = 0; i < BNS_DMAX / 8; ++i) {
+            const int k = tx + 8 * i;
+            if (k < d) G[(long long)a * d + k] = g[i] * inv_tau;
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(256) bns_code_bwd_v2_f32(float* gz, const float* alpha,
+                                                                      const float* beta, const float* zn,
+                                                                      const int* lab, int n, int d, float inv_tau) {
+    bns_pass_v2<0>(gz, nullptr, zn, zn, n, n, d, inv_tau, lab, alpha, beta, nullptr, 0.0f);
+}
+
+// Paper form, rows: gq_rows [rows, d] and row_loss [rows] from the gathered q rows and v [m, d].
+extern "C" __global__ void __launch_bounds__(256) bns_paper_rows_v2_f32(float* gqr, float* row_loss, const float* qr,
+                                                                        const float* vn, const int* lab,
+                                                                        const int* row_anchor, int rows, int m, int d,
+                                                                        float inv_tau, float c) {
+    bns_pass_v2<1>(gqr, row_loss, qr, vn, rows, m, d, inv_tau, lab, nullptr, nullptr, row_anchor, c);
+}
+
+// Paper form, columns: gv [m, d].
+extern "C" __global__ void __launch_bounds__(256) bns_paper_cols_v2_f32(float* gv, const float* vn, const float* qr,
+                                                                        const int* lab, const int* row_anchor,
+                                                                        int rows, int m, int d, float inv_tau,
+                                                                        float c) {
+    bns_pass_v2<2>(gv, nullptr, vn, qr, m, rows, d, inv_tau, lab, nullptr, nullptr, row_anchor, c);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// v3: bf16 tensor cores, code form. 4 warps per block, 16 own rows per warp (64 per block); column tiles of
+// 64 rows staged in shared memory (and transposed for the backward's second product). zb: bf16 rows of
+// stride 128, zero-padded beyond d.
+
+#define BNS_V3_BM 64
+#define BNS_V3_BN 64
+
+__device__ __forceinline__ void bns_mma_bf16(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats to packed bf16x2: `lo` in the low half (the lower column index).
+__device__ __forceinline__ unsigned bns_pack_bf16(float lo, float hi) {
+    unsigned r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+__device__ __forceinline__ unsigned bns_ld32(const unsigned short* p) { return *reinterpret_cast<const unsigned*>(p); }
+
+// A fragments of the warp's 16 rows (all 8 k-steps of 16 dims), rows beyond n read as zero.
+__device__ __forceinline__ void bns_load_a_frags(unsigned a[8][4], const unsigned short* zb, int r0, int n) {
+    const int lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+    const bool ok0 = r0 + gq < n, ok1 = r0 + gq + 8 < n;
+    const unsigned short* p0 = zb + (long long)(r0 + gq) * BNS_DMAX;
+    const unsigned short* p1 = zb + (long long)(r0 + gq + 8) * BNS_DMAX;
+#pragma unroll
+    for (int ks = 0; ks < 8; ++ks) {
+        const int k = ks * 16 + tg * 2;
+        a[ks][0] = ok0 ? bns_ld32(p0 + k) : 0u;
+        a[ks][1] = ok1 ? bns_ld32(p1 + k) : 0u;
+        a[ks][2] = ok0 ? bns_ld32(p0 + k + 8) : 0u;
+        a[ks][3] = ok1 ? bns_ld32(p1 + k + 8) : 0u;
+    }
+}
+
+// Column tile rows c0..c0+63 into Bt (16-byte copies), zero rows beyond n.
+__device__ __forceinline__ void bns_load_b_tile(unsigned short (*Bt)[BNS_LDB], const unsigned short* zb, int c0, int n) {
+    for (int i = threadIdx.x; i < BNS_V3_BN * (BNS_DMAX / 8); i += blockDim.x) {
+        const int r = i / (BNS_DMAX / 8), q = i % (BNS_DMAX / 8);
+        uint4 v = make_uint4(0u, 0u, 0u, 0u);
+        if (c0 + r < n) v = *reinterpret_cast<const uint4*>(zb + (long long)(c0 + r) * BNS_DMAX + q * 8);
+        *reinterpret_cast<uint4*>(&Bt[r][q * 8]) = v;
+    }
+}
+
+// S tile of the warp: acc[nt][.] for columns nt*8 + (lane%4)*2 + {0,1}, rows lane/4 and lane/4 + 8.
+__device__ __forceinline__ void bns_s_tile(float acc[8][4], const unsigned a[8][4], unsigned short (*Bt)[BNS_LDB]) {
+    const int lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+        acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+    }
+#pragma unroll
+    for (int ks = 0; ks < 8; ++ks) {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+            const unsigned short* p = &Bt[nt * 8 + gq][ks * 16 + tg * 2];
+            bns_mma_bf16(acc[nt], a[ks], bns_ld32(p), bns_ld32(p + 8));
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(128) bns_code_fwd_v3_bf16(float* alpha, float* beta, float* row_loss,
+                                                                       const unsigned short* zb, const int* lab, int n,
+                                                                       float inv_tau) {
+    __shared__ __align__(16) unsigned short Bt[BNS_V3_BN][BNS_LDB];
+    __shared__ int Lb[BNS_V3_BN];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+    const int r0 = blockIdx.x * BNS_V3_BM + warp * 16;
+    const int ra[2] = {r0 + gq, r0 + gq + 8};
+    int la[2];
+    la[0] = ra[0] < n ? lab[ra[0]] : 0;
+    la[1] = ra[1] < n ? lab[ra[1]] : 0;
+    unsigned a[8][4];
+    bns_load_a_frags(a, zb, r0, n);
+    float ps[2] = {0.0f, 0.0f}, pc[2] = {0.0f, 0.0f}, ns[2] = {0.0f, 0.0f};
+    for (int c0 = 0; c0 < n; c0 += BNS_V3_BN) {
+        __syncthreads();
+        bns_load_b_tile(Bt, zb, c0, n);
+        if (threadIdx.x < BNS_V3_BN) Lb[threadIdx.x] = c0 + threadIdx.x < n ? lab[c0 + threadIdx.x] : 0;
+        __syncthreads();
+        float acc[8][4];
+        bns_s_tile(acc, a, Bt);
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int h = e / 2;
+                const int cj = nt * 8 + tg * 2 + (e % 2);
+                const int b = c0 + cj;
+                if (ra[h] < n && b < n && b != ra[h]) {
+                    const float ex = __expf(acc[nt][e] * inv_tau);
+                    if (Lb[cj] == la[h]) {
+                        ps[h] += ex;
+                        pc[h] += 1.0f;
+                    } else {
+                        ns[h] += ex;
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int o = 1; o < 4; o <<= 1) {
+            ps[h] += __shfl_xor_sync(0xffffffffu, ps[h], o);
+            pc[h] += __shfl_xor_sync(0xffffffffu, pc[h], o);
+            ns[h] += __shfl_xor_sync(0xffffffffu, ns[h], o);
+        }
+        if (tg == 0 && ra[h] < n) {
+            const float nf = (float)n;
+            const float neg = ns[h] / nf;
+            float l = bns_softplus(neg);
+            beta[ra[h]] = bns_sigmoid(neg) / (nf * nf);
+            if (pc[h] > 0.0f) {
+                const float pos = ps[h] / pc[h];
+                l += bns_softplus(-pos);
+                alpha[ra[h]] = -bns_sigmoid(-pos) / (nf * pc[h]);
+            } else {
+                alpha[ra[h]] = 0.0f;
+            }
+            row_loss[ra[h]] = l;
+        }
+    }
+}
+
+// Backward: g_a = (1/tau) sum_b M_ab zhat_b with M recomputed per tile in registers, turned into bf16 A
+// fragments (the accumulator layout of two adjacent n-tiles is the A layout of one k-step) and multiplied
+// by the transposed column tile. gz is [n, d] fp32.
+extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v3_bf16(float* gz, const float* alpha,
+                                                                       const float* beta, const unsigned short* zb,
+                                                                       const int* lab, int n, int d, float inv_tau) {
+    __shared__ __align__(16) unsigned short Bt[BNS_V3_BN][BNS_LDB];
+    __shared__ __align__(16) unsigned short BtT[BNS_DMAX][BNS_LDT];
+    __shared__ int Lb[BNS_V3_BN];
+    __shared__ float Alb[BNS_V3_BN];
+    __shared__ float Beb[BNS_V3_BN];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+    const int r0 = blockIdx.x * BNS_V3_BM + warp * 16;
+    const int ra[2] = {r0 + gq, r0 + gq + 8};
+    int la[2];
+    float al[2], be[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const bool ok = ra[h] < n;
+        la[h] = ok ? lab[ra[h]] : 0;
+        al[h] = ok ? alpha[ra[h]] : 0.0f;
+        be[h] = ok ? beta[ra[h]] : 0.0f;
+    }
+    unsigned a[8][4];
+    bns_load_a_frags(a, zb, r0, n);
+    float g[16][4];
+#pragma unroll
+    for (int nt = 0; nt < 16; ++nt) g[nt][0] = g[nt][1] = g[nt][2] = g[nt][3] = 0.0f;
+    for (int c0 = 0; c0 < n; c0 += BNS_V3_BN) {
+        __syncthreads();
+        bns_load_b_tile(Bt, zb, c0, n);
+        if (threadIdx.x < BNS_V3_BN) {
+            const int b = c0 + threadIdx.x;
+            const bool ok = b < n;
+            Lb[threadIdx.x] = ok ? lab[b] : 0;
+            Alb[threadIdx.x] = ok ? alpha[b] : 0.0f;
+            Beb[threadIdx.x] = ok ? beta[b] : 0.0f;
+        }
+        __syncthreads();
+        for (int i = threadIdx.x; i < BNS_V3_BN * BNS_DMAX; i += blockDim.x) {
+            const int c = i % BNS_V3_BN, k = i / BNS_V3_BN;
+            BtT[k][c] = Bt[c][k];
+        }
+        float acc[8][4];
+        bns_s_tile(acc, a, Bt);
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int h = e / 2;
+                const int cj = nt * 8 + tg * 2 + (e % 2);
+                const int b = c0 + cj;
+                float m = 0.0f;
+                if (ra[h] < n && b < n && b != ra[h]) {
+                    const float ex = __expf(acc[nt][e] * inv_tau);
+                    m = Lb[cj] == la[h] ? ex * (al[h] + Alb[cj]) : ex * (be[h] + Beb[cj]);
+                }
+                acc[nt][e] = m;
+            }
+        }
+        __syncthreads();  // BtT complete
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            unsigned pa[4];
+            pa[0] = bns_pack_bf16(acc[2 * j][0], acc[2 * j][1]);
+            pa[1] = bns_pack_bf16(acc[2 * j][2], acc[2 * j][3]);
+            pa[2] = bns_pack_bf16(acc[2 * j + 1][0], acc[2 * j + 1][1]);
+            pa[3] = bns_pack_bf16(acc[2 * j + 1][2], acc[2 * j + 1][3]);
+#pragma unroll
+            for (int nt = 0; nt < 16; ++nt) {
+                const unsigned short* p = &BtT[nt * 8 + gq][j * 16 + tg * 2];
+                bns_mma_bf16(g[nt], pa, bns_ld32(p), bns_ld32(p + 8));
+            }
+        }
+    }
+#pragma unroll
+    for (int nt = 0; nt < 16; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int h = e / 2;
+            const int k = nt * 8 + tg * 2 + (e % 2);
+            if (ra[h] < n && k < d) gz[(long long)ra[h] * d + k] = g[nt][e] * inv_tau;
+        }
+    }
+}
