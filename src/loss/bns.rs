@@ -141,7 +141,7 @@ impl PaperLayout {
     }
 }
 
-pub(crate) fn check_tau(tau: f64) -> Result<()> {
+pub fn check_tau(tau: f64) -> Result<()> {
     if !tau.is_finite() || tau < TAU_MIN {
         return Err(Error::usage(format!(
             "temperature τ = {tau} is out of range: use a finite value ≥ {TAU_MIN} (default 0.5)"
@@ -150,7 +150,7 @@ pub(crate) fn check_tau(tau: f64) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn check_shapes<T: Copy + Into<f64>>(
+pub fn check_shapes<T: Copy + Into<f64>>(
     what: &str,
     z: &[T],
     rows: usize,

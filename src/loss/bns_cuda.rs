@@ -1,1 +1,697 @@
-//! CUDA launchers for kernels/contrastive.cu (in progress).
+//! CUDA launchers for kernels/contrastive.cu: the BNS loss (both forms) in numbered versions, with
+//! workspaces allocated once per shape. The CPU reference is [`super::bns`]; conventions (empty positive
+//! or negative sets, zero vectors, τ range) are the same.
+//!
+//! - `v1`: the N×N similarity materialised in global memory, naive kernels (the in-harness baseline).
+//! - `v2`: fused fp32: tiles of the similarity recomputed from the normalised embeddings, masks applied on
+//!   the fly, per-row reductions in registers, the backward recomputes the tiles (d ≤ 128).
+//! - `v3`: bf16 tensor cores (`mma.sync.m16n8k16`, fp32 accumulation), fused like v2; code form only,
+//!   sm_80+, d ≤ 128.
+use super::bns::{check_tau, BnsOutput, PaperLayout};
+use crate::device::cuda::{check_len, launch_err, CudaDevice};
+use crate::error::{Error, Result};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+
+const FILE: &str = "contrastive";
+/// Largest embedding dimension of the fused versions (shared-memory tiles and register accumulators).
+pub const FUSED_DMAX: usize = 128;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BnsVersion {
+    V1,
+    V2,
+    V3,
+}
+
+impl BnsVersion {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            BnsVersion::V1 => "materialised N×N similarity, naive kernels",
+            BnsVersion::V2 => "fused fp32 tiles, masks on the fly, no N×N storage",
+            BnsVersion::V3 => "fused bf16 tensor cores (mma.sync), fp32 accumulation",
+        }
+    }
+}
+
+impl std::str::FromStr for BnsVersion {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "v1" => Ok(BnsVersion::V1),
+            "v2" => Ok(BnsVersion::V2),
+            "v3" => Ok(BnsVersion::V3),
+            _ => Err(Error::usage(format!(
+                "unknown BNS kernel version {s:?}; use v1, v2 or v3"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for BnsVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BnsVersion::V1 => "v1",
+            BnsVersion::V2 => "v2",
+            BnsVersion::V3 => "v3",
+        })
+    }
+}
+
+fn cfg(grid: (u32, u32), block: (u32, u32)) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (grid.0.max(1), grid.1.max(1), 1),
+        block_dim: (block.0, block.1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+fn blocks(n: usize, per: usize) -> u32 {
+    n.div_ceil(per) as u32
+}
+
+fn int(what: &str, v: usize) -> Result<i32> {
+    i32::try_from(v).map_err(|_| Error::usage(format!("BNS on CUDA: {what} = {v} is too large")))
+}
+
+fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice, paper: bool) -> Result<()> {
+    if v != BnsVersion::V1 && d > FUSED_DMAX {
+        return Err(Error::usage(format!(
+            "BNS {v} supports embedding dimensions up to {FUSED_DMAX} (got {d}); use v1"
+        )));
+    }
+    if v == BnsVersion::V3 {
+        if paper {
+            return Err(Error::usage(
+                "BNS v3 (bf16 tensor cores) exists for the code form only so far; use v2 for the paper form",
+            ));
+        }
+        if dev.cc.0 < 8 {
+            return Err(Error::usage(format!(
+                "BNS v3 needs bf16 mma.sync (sm_80 or newer); this GPU is sm_{}{}",
+                dev.cc.0, dev.cc.1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// ẑ = z / max(‖z‖, eps) per row, plus a bf16 copy with row stride 128 when `zb` is given.
+fn normalize(
+    dev: &CudaDevice,
+    zn: &mut CudaSlice<f32>,
+    zb: Option<&mut CudaSlice<u16>>,
+    z: &CudaSlice<f32>,
+    n: usize,
+    d: usize,
+) -> Result<()> {
+    check_len("bns_normalize_f32 z", z.len(), n * d)?;
+    check_len("bns_normalize_f32 zn", zn.len(), n * d)?;
+    let f = dev.function(FILE, "bns_normalize_f32")?;
+    let (ni, di, ldb) = (int("n", n)?, int("dim", d)?, FUSED_DMAX as i32);
+    let c = cfg((blocks(n, 8), 1), (256, 1));
+    let null = 0u64;
+    let mut b = dev.stream.launch_builder(&f);
+    b.arg(zn);
+    match zb {
+        Some(zb) => {
+            check_len("bns_normalize_f32 zb", zb.len(), n * FUSED_DMAX)?;
+            b.arg(zb)
+        }
+        None => b.arg(&null),
+    };
+    b.arg(z).arg(&ni).arg(&di).arg(&ldb);
+    // SAFETY: bns_normalize_f32(float* zn, u16* zb|null, const float* z, int n, int d, int ldb); zn and z
+    // hold n·d floats, zb (when given) n·128 u16; one warp per row, rows beyond n return.
+    unsafe { b.launch(c) }.map_err(launch_err("bns_normalize_f32"))?;
+    Ok(())
+}
+
+/// gx = backward of the row normalisation of z, given g = dL/dẑ.
+fn norm_bwd(
+    dev: &CudaDevice,
+    gx: &mut CudaSlice<f32>,
+    g: &CudaSlice<f32>,
+    z: &CudaSlice<f32>,
+    n: usize,
+    d: usize,
+) -> Result<()> {
+    check_len("bns_norm_bwd_f32 gx", gx.len(), n * d)?;
+    check_len("bns_norm_bwd_f32 g", g.len(), n * d)?;
+    let f = dev.function(FILE, "bns_norm_bwd_f32")?;
+    let (ni, di) = (int("n", n)?, int("dim", d)?);
+    // SAFETY: bns_norm_bwd_f32(float* gx, const float* g, const float* z, int n, int d); all hold n·d floats.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(gx)
+            .arg(g)
+            .arg(z)
+            .arg(&ni)
+            .arg(&di)
+            .launch(cfg((blocks(n, 8), 1), (256, 1)))
+    }
+    .map_err(launch_err("bns_norm_bwd_f32"))?;
+    Ok(())
+}
+
+fn loss_sum(
+    dev: &CudaDevice,
+    loss: &mut CudaSlice<f32>,
+    v: &CudaSlice<f32>,
+    n: usize,
+    scale: f32,
+) -> Result<()> {
+    let f = dev.function(FILE, "bns_loss_sum_f32")?;
+    let ni = int("n", n)?;
+    // SAFETY: bns_loss_sum_f32(float* loss, const float* v, int n, float scale); loss holds 1, v n floats.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(loss)
+            .arg(v)
+            .arg(&ni)
+            .arg(&scale)
+            .launch(cfg((1, 1), (1024, 1)))
+    }
+    .map_err(launch_err("bns_loss_sum_f32"))?;
+    Ok(())
+}
+
+/// S = scale · x yᵀ, S [rows, m] (v1).
+fn sim_v1(
+    dev: &CudaDevice,
+    s: &mut CudaSlice<f32>,
+    x: &CudaSlice<f32>,
+    y: &CudaSlice<f32>,
+    rows: usize,
+    m: usize,
+    d: usize,
+    scale: f32,
+) -> Result<()> {
+    check_len("bns_sim_v1_f32 S", s.len(), rows * m)?;
+    let f = dev.function(FILE, "bns_sim_v1_f32")?;
+    let (ri, mi, di) = (int("rows", rows)?, int("n", m)?, int("dim", d)?);
+    // SAFETY: bns_sim_v1_f32(float* S, const float* x, const float* y, int rows, int m, int d, float scale);
+    // S holds rows·m floats, x rows·d, y m·d; threads outside the matrix return.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(s)
+            .arg(x)
+            .arg(y)
+            .arg(&ri)
+            .arg(&mi)
+            .arg(&di)
+            .arg(&scale)
+            .launch(cfg((blocks(m, 16), blocks(rows, 16)), (16, 16)))
+    }
+    .map_err(launch_err("bns_sim_v1_f32"))?;
+    Ok(())
+}
+
+/// G [rows, d] = scale · M y, M [rows, m] (or Mᵀ stored [m, rows] when `tm`), y [m, d] (v1).
+fn matmul_v1(
+    dev: &CudaDevice,
+    g: &mut CudaSlice<f32>,
+    mm: &CudaSlice<f32>,
+    y: &CudaSlice<f32>,
+    (rows, m, d): (usize, usize, usize),
+    tm: bool,
+    scale: f32,
+) -> Result<()> {
+    check_len("bns_matmul_v1_f32 G", g.len(), rows * d)?;
+    check_len("bns_matmul_v1_f32 M", mm.len(), rows * m)?;
+    let f = dev.function(FILE, "bns_matmul_v1_f32")?;
+    let (ri, mi, di, ti) = (int("rows", rows)?, int("n", m)?, int("dim", d)?, tm as i32);
+    // SAFETY: bns_matmul_v1_f32(float* G, const float* M, const float* y, int rows, int m, int d, int tm,
+    // float scale); G holds rows·d floats, M rows·m, y m·d; threads outside G return.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(g)
+            .arg(mm)
+            .arg(y)
+            .arg(&ri)
+            .arg(&mi)
+            .arg(&di)
+            .arg(&ti)
+            .arg(&scale)
+            .launch(cfg((blocks(d, 32), blocks(rows, 8)), (32, 8)))
+    }
+    .map_err(launch_err("bns_matmul_v1_f32"))?;
+    Ok(())
+}
+
+/// Official-code form on the GPU: workspaces for `n` stacked embeddings of dimension `d`.
+pub struct BnsCodeCuda {
+    pub n: usize,
+    pub d: usize,
+    zn: CudaSlice<f32>,
+    zb: Option<CudaSlice<u16>>,
+    alpha: CudaSlice<f32>,
+    beta: CudaSlice<f32>,
+    row_loss: CudaSlice<f32>,
+    g: CudaSlice<f32>,
+    s: Option<CudaSlice<f32>>,
+    /// The loss after [`BnsCodeCuda::run`] (one float on the device).
+    pub loss: CudaSlice<f32>,
+}
+
+impl BnsCodeCuda {
+    /// Allocates for `versions` (v1 needs the n×n matrix, v3 the bf16 copy).
+    pub fn new(dev: &CudaDevice, n: usize, d: usize, versions: &[BnsVersion]) -> Result<Self> {
+        if n < 2 || d == 0 {
+            return Err(Error::usage(
+                "BNS on CUDA: need at least 2 embeddings of dimension ≥ 1",
+            ));
+        }
+        for &v in versions {
+            check_version(v, d, dev, false)?;
+        }
+        let has = |v| versions.contains(&v);
+        Ok(BnsCodeCuda {
+            n,
+            d,
+            zn: dev.zeros(n * d)?,
+            zb: if has(BnsVersion::V3) {
+                Some(dev.zeros(n * FUSED_DMAX)?)
+            } else {
+                None
+            },
+            alpha: dev.zeros(n)?,
+            beta: dev.zeros(n)?,
+            row_loss: dev.zeros(n)?,
+            g: dev.zeros(n * d)?,
+            s: if has(BnsVersion::V1) {
+                Some(dev.zeros(n * n)?)
+            } else {
+                None
+            },
+            loss: dev.zeros(1)?,
+        })
+    }
+
+    /// Loss (into `self.loss`) and gx = dL/dz for stacked embeddings `z` [n, d] with one label per row.
+    pub fn run(
+        &mut self,
+        dev: &CudaDevice,
+        v: BnsVersion,
+        z: &CudaSlice<f32>,
+        labels: &CudaSlice<i32>,
+        tau: f32,
+        gx: &mut CudaSlice<f32>,
+    ) -> Result<()> {
+        check_tau(tau as f64)?;
+        check_version(v, self.d, dev, false)?;
+        let (n, d) = (self.n, self.d);
+        check_len("BNS labels", labels.len(), n)?;
+        check_len("BNS gradient", gx.len(), n * d)?;
+        let inv_tau = 1.0 / tau;
+        let (ni, di) = (int("n", n)?, int("dim", d)?);
+        let zb = if v == BnsVersion::V3 {
+            Some(self.zb.as_mut().ok_or_else(|| {
+                Error::usage("BnsCodeCuda was allocated without v3 in its versions")
+            })?)
+        } else {
+            None
+        };
+        normalize(dev, &mut self.zn, zb, z, n, d)?;
+        match v {
+            BnsVersion::V1 => {
+                let s = self.s.as_mut().ok_or_else(|| {
+                    Error::usage("BnsCodeCuda was allocated without v1 in its versions")
+                })?;
+                sim_v1(dev, s, &self.zn, &self.zn, n, n, d, inv_tau)?;
+                let f = dev.function(FILE, "bns_code_rows_v1_f32")?;
+                // SAFETY: bns_code_rows_v1_f32(float* alpha, float* beta, float* row_loss, const float* S,
+                // const int* lab, int n); alpha/beta/row_loss/lab hold n, S n·n; one block per row.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.alpha)
+                        .arg(&mut self.beta)
+                        .arg(&mut self.row_loss)
+                        .arg(&*s)
+                        .arg(labels)
+                        .arg(&ni)
+                        .launch(cfg((n as u32, 1), (256, 1)))
+                }
+                .map_err(launch_err("bns_code_rows_v1_f32"))?;
+                let f = dev.function(FILE, "bns_code_grad_v1_f32")?;
+                // SAFETY: bns_code_grad_v1_f32(float* S, const float* alpha, const float* beta,
+                // const int* lab, int n); S holds n·n floats, the others n; threads beyond n·n return.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut *s)
+                        .arg(&self.alpha)
+                        .arg(&self.beta)
+                        .arg(labels)
+                        .arg(&ni)
+                        .launch(cfg((blocks(n * n, 256), 1), (256, 1)))
+                }
+                .map_err(launch_err("bns_code_grad_v1_f32"))?;
+                matmul_v1(dev, &mut self.g, s, &self.zn, (n, n, d), false, inv_tau)?;
+            }
+            BnsVersion::V2 => {
+                let f = dev.function(FILE, "bns_code_fwd_v2_f32")?;
+                let c = cfg((blocks(n, 32), 1), (256, 1));
+                // SAFETY: bns_code_fwd_v2_f32(float* alpha, float* beta, float* row_loss, const float* zn,
+                // const int* lab, int n, int d, float inv_tau); n-long vectors, zn n·d (d ≤ 128 checked).
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.alpha)
+                        .arg(&mut self.beta)
+                        .arg(&mut self.row_loss)
+                        .arg(&self.zn)
+                        .arg(labels)
+                        .arg(&ni)
+                        .arg(&di)
+                        .arg(&inv_tau)
+                        .launch(c)
+                }
+                .map_err(launch_err("bns_code_fwd_v2_f32"))?;
+                let f = dev.function(FILE, "bns_code_bwd_v2_f32")?;
+                // SAFETY: bns_code_bwd_v2_f32(float* gz, const float* alpha, const float* beta,
+                // const float* zn, const int* lab, int n, int d, float inv_tau); gz and zn hold n·d floats.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.g)
+                        .arg(&self.alpha)
+                        .arg(&self.beta)
+                        .arg(&self.zn)
+                        .arg(labels)
+                        .arg(&ni)
+                        .arg(&di)
+                        .arg(&inv_tau)
+                        .launch(c)
+                }
+                .map_err(launch_err("bns_code_bwd_v2_f32"))?;
+            }
+            BnsVersion::V3 => {
+                let zb = self.zb.as_ref().ok_or_else(|| {
+                    Error::usage("BnsCodeCuda was allocated without v3 in its versions")
+                })?;
+                let c = cfg((blocks(n, 64), 1), (128, 1));
+                let f = dev.function(FILE, "bns_code_fwd_v3_bf16")?;
+                // SAFETY: bns_code_fwd_v3_bf16(float* alpha, float* beta, float* row_loss,
+                // const u16* zb, const int* lab, int n, float inv_tau); zb holds n·128 bf16 (row stride
+                // 128, zero-padded), the vectors n; rows beyond n are masked in the kernel.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.alpha)
+                        .arg(&mut self.beta)
+                        .arg(&mut self.row_loss)
+                        .arg(zb)
+                        .arg(labels)
+                        .arg(&ni)
+                        .arg(&inv_tau)
+                        .launch(c)
+                }
+                .map_err(launch_err("bns_code_fwd_v3_bf16"))?;
+                let f = dev.function(FILE, "bns_code_bwd_v3_bf16")?;
+                // SAFETY: bns_code_bwd_v3_bf16(float* gz, const float* alpha, const float* beta,
+                // const u16* zb, const int* lab, int n, int d, float inv_tau); gz holds n·d floats.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.g)
+                        .arg(&self.alpha)
+                        .arg(&self.beta)
+                        .arg(zb)
+                        .arg(labels)
+                        .arg(&ni)
+                        .arg(&di)
+                        .arg(&inv_tau)
+                        .launch(c)
+                }
+                .map_err(launch_err("bns_code_bwd_v3_bf16"))?;
+            }
+        }
+        loss_sum(dev, &mut self.loss, &self.row_loss, n, 1.0 / n as f32)?;
+        norm_bwd(dev, gx, &self.g, z, n, d)
+    }
+}
+
+/// Paper form on the GPU: workspaces for a batch of `b` images of dimension `d` and a fixed layout.
+pub struct BnsPaperCuda {
+    pub b: usize,
+    pub d: usize,
+    pub rows: usize,
+    row_q: CudaSlice<i32>,
+    row_anchor: CudaSlice<i32>,
+    qn: CudaSlice<f32>,
+    vn: CudaSlice<f32>,
+    qr: CudaSlice<f32>,
+    gqr: CudaSlice<f32>,
+    gq: CudaSlice<f32>,
+    gv: CudaSlice<f32>,
+    row_loss: CudaSlice<f32>,
+    s: Option<CudaSlice<f32>>,
+    /// The loss after [`BnsPaperCuda::run`] (one float on the device).
+    pub loss: CudaSlice<f32>,
+}
+
+impl BnsPaperCuda {
+    pub fn new(
+        dev: &CudaDevice,
+        b: usize,
+        d: usize,
+        layout: &PaperLayout,
+        versions: &[BnsVersion],
+    ) -> Result<Self> {
+        if b == 0 || d == 0 || layout.anchors.is_empty() {
+            return Err(Error::usage(
+                "BNS paper form on CUDA: empty batch or no anchors",
+            ));
+        }
+        let layout = PaperLayout::new(layout.anchors.clone(), layout.extra.clone(), layout.m, b)?;
+        for &v in versions {
+            check_version(v, d, dev, true)?;
+        }
+        let rows = layout.rows();
+        let (mut rq, mut ra) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+        for r in 0..rows {
+            let (q, a) = layout.row(r);
+            rq.push(q as i32);
+            ra.push(a as i32);
+        }
+        Ok(BnsPaperCuda {
+            b,
+            d,
+            rows,
+            row_q: dev.upload(&rq)?,
+            row_anchor: dev.upload(&ra)?,
+            qn: dev.zeros(b * d)?,
+            vn: dev.zeros(b * d)?,
+            qr: dev.zeros(rows * d)?,
+            gqr: dev.zeros(rows * d)?,
+            gq: dev.zeros(b * d)?,
+            gv: dev.zeros(b * d)?,
+            row_loss: dev.zeros(rows)?,
+            s: if versions.contains(&BnsVersion::V1) {
+                Some(dev.zeros(rows * b)?)
+            } else {
+                None
+            },
+            loss: dev.zeros(1)?,
+        })
+    }
+
+    /// Loss (into `self.loss`), g1 = dL/dz1 and g2 = dL/dz2 for the views `z1`, `z2` [b, d].
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &mut self,
+        dev: &CudaDevice,
+        v: BnsVersion,
+        z1: &CudaSlice<f32>,
+        z2: &CudaSlice<f32>,
+        labels: &CudaSlice<i32>,
+        tau: f32,
+        g1: &mut CudaSlice<f32>,
+        g2: &mut CudaSlice<f32>,
+    ) -> Result<()> {
+        check_tau(tau as f64)?;
+        check_version(v, self.d, dev, true)?;
+        let (b, d, rows) = (self.b, self.d, self.rows);
+        check_len("BNS labels", labels.len(), b)?;
+        check_len("BNS g1", g1.len(), b * d)?;
+        check_len("BNS g2", g2.len(), b * d)?;
+        let inv_tau = 1.0 / tau;
+        let c = 1.0 / rows as f32;
+        let (bi, di, ri) = (int("b", b)?, int("dim", d)?, int("rows", rows)?);
+        normalize(dev, &mut self.qn, None, z1, b, d)?;
+        normalize(dev, &mut self.vn, None, z2, b, d)?;
+        let ew = cfg((blocks(rows * d, 256), 1), (256, 1));
+        let f = dev.function(FILE, "bns_gather_rows_f32")?;
+        // SAFETY: bns_gather_rows_f32(float* out, const float* in, const int* idx, int rows, int d);
+        // out holds rows·d floats, idx rows indices < b (checked by PaperLayout::new), in b·d.
+        unsafe {
+            dev.stream
+                .launch_builder(&f)
+                .arg(&mut self.qr)
+                .arg(&self.qn)
+                .arg(&self.row_q)
+                .arg(&ri)
+                .arg(&di)
+                .launch(ew)
+        }
+        .map_err(launch_err("bns_gather_rows_f32"))?;
+        match v {
+            BnsVersion::V1 => {
+                let s = self.s.as_mut().ok_or_else(|| {
+                    Error::usage("BnsPaperCuda was allocated without v1 in its versions")
+                })?;
+                sim_v1(dev, s, &self.qr, &self.vn, rows, b, d, inv_tau)?;
+                let f = dev.function(FILE, "bns_paper_rows_v1_f32")?;
+                // SAFETY: bns_paper_rows_v1_f32(float* S, float* row_loss, const int* lab,
+                // const int* row_anchor, int rows, int m, float c); S holds rows·b floats, row_loss and
+                // row_anchor rows, lab b; one block per row.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut *s)
+                        .arg(&mut self.row_loss)
+                        .arg(labels)
+                        .arg(&self.row_anchor)
+                        .arg(&ri)
+                        .arg(&bi)
+                        .arg(&c)
+                        .launch(cfg((rows as u32, 1), (256, 1)))
+                }
+                .map_err(launch_err("bns_paper_rows_v1_f32"))?;
+                matmul_v1(
+                    dev,
+                    &mut self.gqr,
+                    s,
+                    &self.vn,
+                    (rows, b, d),
+                    false,
+                    inv_tau,
+                )?;
+                matmul_v1(dev, &mut self.gv, s, &self.qr, (b, rows, d), true, inv_tau)?;
+            }
+            BnsVersion::V2 => {
+                let f = dev.function(FILE, "bns_paper_rows_v2_f32")?;
+                // SAFETY: bns_paper_rows_v2_f32(float* gqr, float* row_loss, const float* qr,
+                // const float* vn, const int* lab, const int* row_anchor, int rows, int m, int d,
+                // float inv_tau, float c); gqr/qr hold rows·d floats, vn b·d, d ≤ 128 checked.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.gqr)
+                        .arg(&mut self.row_loss)
+                        .arg(&self.qr)
+                        .arg(&self.vn)
+                        .arg(labels)
+                        .arg(&self.row_anchor)
+                        .arg(&ri)
+                        .arg(&bi)
+                        .arg(&di)
+                        .arg(&inv_tau)
+                        .arg(&c)
+                        .launch(cfg((blocks(rows, 32), 1), (256, 1)))
+                }
+                .map_err(launch_err("bns_paper_rows_v2_f32"))?;
+                let f = dev.function(FILE, "bns_paper_cols_v2_f32")?;
+                // SAFETY: bns_paper_cols_v2_f32(float* gv, const float* vn, const float* qr,
+                // const int* lab, const int* row_anchor, int rows, int m, int d, float inv_tau, float c);
+                // gv/vn hold b·d floats, qr rows·d.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.gv)
+                        .arg(&self.vn)
+                        .arg(&self.qr)
+                        .arg(labels)
+                        .arg(&self.row_anchor)
+                        .arg(&ri)
+                        .arg(&bi)
+                        .arg(&di)
+                        .arg(&inv_tau)
+                        .arg(&c)
+                        .launch(cfg((blocks(b, 32), 1), (256, 1)))
+                }
+                .map_err(launch_err("bns_paper_cols_v2_f32"))?;
+            }
+            BnsVersion::V3 => unreachable!("check_version refuses v3 for the paper form"),
+        }
+        loss_sum(dev, &mut self.loss, &self.row_loss, rows, c)?;
+        dev.stream
+            .memset_zeros(&mut self.gq)
+            .map_err(|e| Error::driver("clearing a buffer", e))?;
+        let f = dev.function(FILE, "bns_scatter_add_rows_f32")?;
+        // SAFETY: bns_scatter_add_rows_f32(float* out, const float* in, const int* idx, int rows, int d);
+        // out holds b·d floats, in rows·d, idx rows indices < b.
+        unsafe {
+            dev.stream
+                .launch_builder(&f)
+                .arg(&mut self.gq)
+                .arg(&self.gqr)
+                .arg(&self.row_q)
+                .arg(&ri)
+                .arg(&di)
+                .launch(ew)
+        }
+        .map_err(launch_err("bns_scatter_add_rows_f32"))?;
+        norm_bwd(dev, g1, &self.gq, z1, b, d)?;
+        norm_bwd(dev, g2, &self.gv, z2, b, d)
+    }
+}
+
+/// Host-to-host convenience (tests, checks): the code form of [`super::bns::bns_code_f32`] on the GPU.
+pub fn bns_code_cuda(
+    dev: &CudaDevice,
+    v: BnsVersion,
+    z1: &[f32],
+    z2: &[f32],
+    labels: &[i32],
+    dim: usize,
+    tau: f32,
+) -> Result<BnsOutput<f32>> {
+    let b = labels.len();
+    super::bns::check_shapes("z1", z1, b, dim)?;
+    super::bns::check_shapes("z2", z2, b, dim)?;
+    let n = 2 * b;
+    let z: Vec<f32> = z1.iter().chain(z2).copied().collect();
+    let lab: Vec<i32> = labels.iter().chain(labels).copied().collect();
+    let mut ws = BnsCodeCuda::new(dev, n, dim, &[v])?;
+    let zd = dev.upload(&z)?;
+    let ld = dev.upload(&lab)?;
+    let mut gx = dev.upload(&vec![f32::NAN; n * dim])?;
+    ws.run(dev, v, &zd, &ld, tau, &mut gx)?;
+    let mut g = dev.download(&gx)?;
+    let loss = dev.download(&ws.loss)?[0] as f64;
+    let g2 = g.split_off(b * dim);
+    Ok(BnsOutput { loss, g1: g, g2 })
+}
+
+/// Host-to-host convenience: the paper form of [`super::bns::bns_paper_f32`] on the GPU.
+#[allow(clippy::too_many_arguments)]
+pub fn bns_paper_cuda(
+    dev: &CudaDevice,
+    v: BnsVersion,
+    z1: &[f32],
+    z2: &[f32],
+    labels: &[i32],
+    layout: &PaperLayout,
+    dim: usize,
+    tau: f32,
+) -> Result<BnsOutput<f32>> {
+    let b = labels.len();
+    super::bns::check_shapes("z1", z1, b, dim)?;
+    super::bns::check_shapes("z2", z2, b, dim)?;
+    let mut ws = BnsPaperCuda::new(dev, b, dim, layout, &[v])?;
+    let (q, vv, l) = (dev.upload(z1)?, dev.upload(z2)?, dev.upload(labels)?);
+    let mut g1 = dev.upload(&vec![f32::NAN; b * dim])?;
+    let mut g2 = dev.upload(&vec![f32::NAN; b * dim])?;
+    ws.run(dev, v, &q, &vv, &l, tau, &mut g1, &mut g2)?;
+    Ok(BnsOutput {
+        loss: dev.download(&ws.loss)?[0] as f64,
+        g1: dev.download(&g1)?,
+        g2: dev.download(&g2)?,
+    })
+}
