@@ -242,13 +242,16 @@ pub fn phase2<R: Rng + ?Sized>(
     }
     let mut avail = vec![true; n];
     let mut chosen = Vec::with_capacity(k);
-    let mut basis: Vec<Vec<f64>> = Vec::with_capacity(k); // orthonormal q's, length k each
+    // Orthonormal directions q (length k each), column-major k×t.
+    let mut basis: Vec<f64> = Vec::with_capacity(k * k);
+    let mut coef = vec![0.0f64; k];
+    let mut proj = vec![0.0f64; k];
     let mut cum = vec![0.0f64; n];
     let mut row = vec![0.0f64; k];
     while chosen.len() < k {
         let remaining = k - chosen.len();
         let block = remaining.div_ceil(4).max(1);
-        let b0 = basis.len();
+        let b0 = basis.len() / k;
         // Proposal: cumulative sums of max(d, 0) over available items.
         let mut s = 0.0;
         for i in 0..n {
@@ -282,7 +285,7 @@ pub fn phase2<R: Rng + ?Sized>(
                 *r = w[c * n + j];
             }
             let mut dj = d0;
-            for q in &basis[b0..] {
+            for q in basis[b0 * k..].chunks_exact(k) {
                 let a: f64 = row.iter().zip(q).map(|(x, y)| x * y).sum();
                 dj -= a * a;
             }
@@ -303,10 +306,12 @@ pub fn phase2<R: Rng + ?Sized>(
             }
             // q = W_jᵀ minus its projection on the basis, twice (CGS2), normalised.
             let mut q = row.clone();
+            let t = basis.len() / k;
             for _ in 0..2 {
-                for b in &basis {
-                    let a: f64 = q.iter().zip(b).map(|(x, y)| x * y).sum();
-                    q.iter_mut().zip(b).for_each(|(x, y)| *x -= a * y);
+                if t > 0 {
+                    linalg::gemv_f64(true, k, t, &basis, &q, &mut coef[..t])?;
+                    linalg::gemv_f64(false, k, t, &basis, &coef[..t], &mut proj)?;
+                    q.iter_mut().zip(&proj).for_each(|(x, p)| *x -= p);
                 }
             }
             let norm = q.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -315,17 +320,15 @@ pub fn phase2<R: Rng + ?Sized>(
                     "phase 2: item {j} lies in the span of the items already chosen"
                 )));
             }
-            q.iter_mut().for_each(|x| *x /= norm);
-            basis.push(q);
+            basis.extend(q.iter().map(|x| x / norm));
         }
         if chosen.len() == k {
             break;
         }
         // d −= rowsum((W Q_block)²) for the directions added in this block.
-        let nb = basis.len() - b0;
+        let nb = basis.len() / k - b0;
         if nb > 0 {
-            let qb: Vec<f64> = basis[b0..].iter().flatten().copied().collect(); // k×nb col-major
-            let m = linalg::gemm_f64(false, false, n, nb, k, &w, &qb)?;
+            let m = linalg::gemm_f64(false, false, n, nb, k, &w, &basis[b0 * k..])?;
             for c in 0..nb {
                 for (di, &x) in d.iter_mut().zip(&m[c * n..(c + 1) * n]) {
                     *di -= x * x;

@@ -227,3 +227,36 @@ pub fn gemm_f64(
     };
     Ok(c)
 }
+
+/// y = op(A)·x in f64 with A column-major m×n (op(A) = Aᵀ when `ta`). Through OpenBLAS's dgemv.
+pub fn gemv_f64(ta: bool, m: usize, n: usize, a: &[f64], x: &[f64], y: &mut [f64]) -> Result<()> {
+    use cblas_sys::{cblas_dgemv, CBLAS_LAYOUT::CblasColMajor, CBLAS_TRANSPOSE::*};
+    let (xl, yl) = if ta { (m, n) } else { (n, m) };
+    if a.len() < m * n || x.len() < xl || y.len() < yl {
+        return Err(Error::usage(format!(
+            "gemv_f64: operands too short for a {m}×{n} matrix"
+        )));
+    }
+    if m == 0 || n == 0 {
+        y[..yl].fill(0.0);
+        return Ok(());
+    }
+    // SAFETY: a holds m×n values with lda = m; x and y hold the lengths op(A) needs (checked).
+    unsafe {
+        cblas_dgemv(
+            CblasColMajor,
+            if ta { CblasTrans } else { CblasNoTrans },
+            m as i32,
+            n as i32,
+            1.0,
+            a.as_ptr(),
+            m as i32,
+            x.as_ptr(),
+            1,
+            0.0,
+            y.as_mut_ptr(),
+            1,
+        )
+    };
+    Ok(())
+}

@@ -441,3 +441,178 @@ fn dpp_exact_distribution_n10_k6_blocked_phase2() {
     let s = dpp.sampler(k).unwrap();
     check_distribution(&s, &exact, 60_000, 8, "N=10 k=6");
 }
+
+// ---------------------------------------------------------------- 3. phase 1 at scale
+
+/// N = 3000, k = 500, λ = 10^U(−8, 4): selection frequency of every eigenvector with
+/// D·min(π, 1 − π) ≥ 10 against π_n, as z-scores over D = 3000 phase-1 draws.
+#[test]
+fn dpp_phase1_frequencies_at_scale() {
+    let (n, k, draws) = (3000usize, 500usize, 3000usize);
+    let mut r = rng(31);
+    let mut lambda: Vec<f64> = (0..n)
+        .map(|_| 10f64.powf(r.random_range(-8.0..4.0)))
+        .collect();
+    lambda.sort_by(f64::total_cmp);
+    let pi = esp::eigen_inclusion(&lambda, k);
+    let sum: f64 = pi.iter().sum();
+    assert!((sum - k as f64).abs() <= 1e-10 * k as f64, "Σ π = {sum}");
+    let dpp = KDpp {
+        n,
+        lambda: lambda.clone(),
+        vectors: Vec::new(), // phase 1 only
+        max_lambda: lambda[n - 1],
+        min_lambda: 0.0,
+    };
+    let s = dpp.sampler(k).unwrap();
+    let mut counts = vec![0usize; n];
+    for _ in 0..draws {
+        let j = s.phase1(&mut r);
+        assert_eq!(j.len(), k);
+        for &c in &j {
+            counts[c] += 1;
+        }
+    }
+    let dd = draws as f64;
+    let mut z2 = Vec::new();
+    for (c, &p) in counts.iter().zip(&pi) {
+        if dd * p.min(1.0 - p) >= 10.0 {
+            let z = (*c as f64 - dd * p) / (dd * p * (1.0 - p)).sqrt();
+            assert!(z.abs() < 5.0, "z = {z} for π = {p}");
+            z2.push(z * z);
+        }
+    }
+    let mean = z2.iter().sum::<f64>() / z2.len() as f64;
+    println!(
+        "phase 1: {} eigenvectors tested, mean z² = {mean:.3}",
+        z2.len()
+    );
+    assert!(z2.len() >= 500, "only {} eigenvectors tested", z2.len());
+    assert!((0.8..=1.25).contains(&mean), "mean z² = {mean}");
+}
+
+// ---------------------------------------------------------------- 4. phase 2
+
+/// For a projection kernel P(i ∈ Y) = ‖W_i‖² exactly; both phase-2 implementations; |Y| = k, distinct.
+#[test]
+fn dpp_phase2_projection_marginals() {
+    let (n, k, draws) = (40usize, 12usize, 20_000usize);
+    let mut r = rng(5);
+    let v = random_orthonormal(n, k, &mut r);
+    let cols: Vec<usize> = (0..k).collect();
+    let want: Vec<f64> = (0..n)
+        .map(|i| cols.iter().map(|&c| v[c * n + i].powi(2)).sum())
+        .collect();
+    assert!((want.iter().sum::<f64>() - k as f64).abs() < 1e-10);
+    for (name, reference) in [("blocked", false), ("reference", true)] {
+        let mut counts = vec![0usize; n];
+        for _ in 0..draws {
+            let y = if reference {
+                kdpp::phase2_reference(&v, n, &cols, &mut r).unwrap()
+            } else {
+                kdpp::phase2(&v, n, &cols, &mut r).unwrap()
+            };
+            assert_eq!(y.len(), k);
+            let mut s = y.clone();
+            s.sort_unstable();
+            s.dedup();
+            assert_eq!(s.len(), k, "{name}: repeated items {y:?}");
+            for i in y {
+                counts[i] += 1;
+            }
+        }
+        let dd = draws as f64;
+        for i in 0..n {
+            let p = want[i];
+            if dd * p.min(1.0 - p) < 10.0 {
+                continue;
+            }
+            let z = (counts[i] as f64 - dd * p) / (dd * p * (1.0 - p)).sqrt();
+            assert!(z.abs() < 5.0, "{name}: item {i}: z = {z} (p = {p})");
+        }
+    }
+}
+
+/// Item marginals of the whole sampler, P(i ∈ Y) = Σ_n π_n V_in², at a size where phase 2 runs many
+/// blocks (N = 300, k = 60).
+#[test]
+fn dpp_item_marginals_full_sampler() {
+    let (n, d, k, draws) = (300usize, 80usize, 60usize, 3000usize);
+    let mut r = rng(77);
+    let b: Vec<f64> = (0..n * d)
+        .map(|i| (r.random::<f64>() - 0.5) * if i / d < 30 { 3.0 } else { 1.0 })
+        .collect();
+    let dpp = KDpp::dual(&b, n, d).unwrap();
+    assert_eq!(dpp.rank(), d);
+    let want = esp::item_inclusion(&dpp.lambda, &dpp.vectors, n, k);
+    assert!((want.iter().sum::<f64>() - k as f64).abs() < 1e-8);
+    let s = dpp.sampler(k).unwrap();
+    let mut counts = vec![0usize; n];
+    for _ in 0..draws {
+        for i in s.draw(&mut r).unwrap() {
+            counts[i] += 1;
+        }
+    }
+    let dd = draws as f64;
+    let mut z2 = Vec::new();
+    for i in 0..n {
+        let p = want[i];
+        if dd * p.min(1.0 - p) >= 10.0 {
+            let z = (counts[i] as f64 - dd * p) / (dd * p * (1.0 - p)).sqrt();
+            assert!(z.abs() < 5.0, "item {i}: z = {z} (p = {p})");
+            z2.push(z * z);
+        }
+    }
+    let mean = z2.iter().sum::<f64>() / z2.len() as f64;
+    println!("item marginals: {} items, mean z² = {mean:.3}", z2.len());
+    assert!((0.7..=1.3).contains(&mean), "mean z² = {mean}");
+}
+
+/// Primal and dual decompositions of L = B·Bᵀ give the same spectrum and item marginals.
+#[test]
+fn dpp_dual_matches_primal() {
+    let (n, d, k) = (60usize, 7usize, 4usize);
+    let mut r = rng(8);
+    let b: Vec<f64> = (0..n * d).map(|_| r.random::<f64>() - 0.3).collect();
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            l[i * n + j] = (0..d).map(|c| b[i * d + c] * b[j * d + c]).sum();
+        }
+    }
+    let p = KDpp::from_kernel(l, n).unwrap();
+    let q = KDpp::dual(&b, n, d).unwrap();
+    assert_eq!(p.rank(), d);
+    assert_eq!(q.rank(), d);
+    for (a, b) in p.lambda.iter().zip(&q.lambda) {
+        assert!((a - b).abs() < 1e-10 * p.max_lambda, "{a} vs {b}");
+    }
+    let mp = esp::item_inclusion(&p.lambda, &p.vectors, n, k);
+    let mq = esp::item_inclusion(&q.lambda, &q.vectors, n, k);
+    for (a, b) in mp.iter().zip(&mq) {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+}
+
+/// Correct where DPPy overflows: N = 2000, k = 500, unscaled Wishart kernel (dual form, D = 600).
+#[test]
+fn dpp_wishart_n2000_k500_no_overflow() {
+    let (n, d, k) = (2000usize, 600usize, 500usize);
+    let mut r = rng(3);
+    let b: Vec<f64> = (0..n * d).map(|_| r.random::<f64>() * 2.0 - 1.0).collect();
+    let dpp = KDpp::dual(&b, n, d).unwrap();
+    let s = dpp.sampler(k).unwrap();
+    let log10 = s.table.log_ek() / std::f64::consts::LN_10;
+    println!("Wishart N={n} k={k}: log10 e_k = {log10:.1}");
+    assert!(log10.is_finite() && log10 > 308.0, "log10 e_k = {log10}");
+    let pi = esp::eigen_inclusion(&dpp.lambda, k);
+    let sum: f64 = pi.iter().sum();
+    assert!((sum - k as f64).abs() < 1e-10 * k as f64, "Σ π = {sum}");
+    // Larger eigenvalues are more likely to be chosen (π is monotone in λ).
+    assert!(pi.windows(2).all(|w| w[0] <= w[1] + 1e-12));
+    let t = std::time::Instant::now();
+    let y = s.draw(&mut r).unwrap();
+    println!("one draw: {:.3} s", t.elapsed().as_secs_f64());
+    assert_eq!(y.len(), k);
+    assert!(y.windows(2).all(|w| w[0] < w[1]));
+}

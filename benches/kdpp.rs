@@ -1,0 +1,60 @@
+//! k-DPP benches (KDPP.md anchor table): syevd f32/f64, one draw with the decomposition given, and one
+//! IP-kernel selection of a 5000-image class end to end. Heavy: small sample sizes.
+//! `cargo bench --bench kdpp -- draw` runs only the draws.
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use ipdpp::dpp::kdpp::KDpp;
+use ipdpp::dpp::linalg;
+use rand::{RngExt, SeedableRng};
+use std::time::Duration;
+
+/// A Wishart-like PSD kernel L = X Xᵀ / D with X N×D uniform in [−1, 1] (row-major N×N).
+fn wishart(n: usize, d: usize, seed: u64) -> Vec<f64> {
+    let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+    let x: Vec<f64> = (0..n * d).map(|_| r.random_range(-1.0..1.0)).collect();
+    // X row-major N×D is column-major D×N; L = Xᵀᵀ X... = gemm(ta) of (D×N) with itself.
+    let mut l = linalg::gemm_f64(true, false, n, n, d, &x, &x).unwrap();
+    l.iter_mut().for_each(|v| *v /= d as f64);
+    for i in 0..n {
+        for j in 0..i {
+            let s = 0.5 * (l[i * n + j] + l[j * n + i]);
+            l[i * n + j] = s;
+            l[j * n + i] = s;
+        }
+    }
+    l
+}
+
+fn bench_syevd(c: &mut Criterion) {
+    let mut g = c.benchmark_group("syevd");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    for n in [1000usize, 2000, 5000] {
+        let l = wishart(n, n, 1);
+        let l32: Vec<f32> = l.iter().map(|&x| x as f32).collect();
+        g.bench_with_input(BenchmarkId::new("f64", n), &n, |b, &n| {
+            b.iter(|| linalg::syevd_f64(l.clone(), n).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("f32", n), &n, |b, &n| {
+            b.iter(|| linalg::syevd_f32(l32.clone(), n).unwrap())
+        });
+    }
+    g.finish();
+}
+
+fn bench_draw(c: &mut Criterion) {
+    let mut g = c.benchmark_group("draw");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    for n in [2000usize, 5000] {
+        let dpp = KDpp::from_kernel(wishart(n, n, 2), n).unwrap();
+        for k in [100usize, 500] {
+            let s = dpp.sampler(k).unwrap();
+            let mut r = rand::rngs::StdRng::seed_from_u64(3);
+            g.bench_with_input(BenchmarkId::new(format!("N{n}"), k), &k, |b, _| {
+                b.iter(|| s.draw(&mut r).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_syevd, bench_draw);
+criterion_main!(benches);
