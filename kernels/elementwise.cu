@@ -45,3 +45,11 @@ extern "C" __global__ void adamw_f32(float* p, const float* g, float* m, float* 
         p[i] = pi;
     }
 }
+
+// y[r, j] += b[j] over a row-major [rows, cols] matrix (linear-layer bias).
+extern "C" __global__ void bias_add_f32(float* y, const float* b, unsigned long long rows, unsigned int cols) {
+    const unsigned long long n = rows * cols;
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x)
+        y[i] += b[i % cols];
+}

@@ -31,3 +31,16 @@ extern "C" __global__ void row_mean_f32(float* out, const float* x, unsigned int
         if (threadIdx.x == 0) out[r] = cols > 0 ? t / (float)cols : 0.0f;
     }
 }
+
+// Column sums of [rows, cols] (the bias gradient of a linear layer): one thread per column, rows
+// split over blockIdx.y with atomics into a zeroed `out`.
+extern "C" __global__ void col_sum_f32(float* out, const float* x, unsigned int rows, unsigned int cols,
+                                       unsigned int rows_per_block) {
+    const unsigned int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    const unsigned int r0 = blockIdx.y * rows_per_block;
+    const unsigned int r1 = min(rows, r0 + rows_per_block);
+    float acc = 0.0f;
+    for (unsigned int r = r0; r < r1; ++r) acc += x[(unsigned long long)r * cols + c];
+    atomicAdd(out + c, acc);
+}

@@ -3,6 +3,7 @@ mod bns;
 mod cli;
 mod common;
 mod cpu_ref;
+mod cuda_ops;
 mod cuda_vs_cpu;
 mod dpp;
 mod npy;

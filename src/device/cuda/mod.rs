@@ -1,7 +1,11 @@
 //! CUDA context, stream, lazily loaded kernel modules and cuBLAS, behind checks that turn a missing
 //! library into an error value (cudarc panics when a library it needs is absent).
+pub mod conv;
 pub mod elementwise;
 pub mod gemm;
+pub mod linear;
+pub mod norm;
+pub mod pool;
 pub mod reduce;
 
 use super::nvrtc;
