@@ -1,6 +1,7 @@
 //! The kernel benchmark harness behind `ipdpp bench`: every version is checked against the reference
 //! first, then timed (CUDA events after warm-up, L2 flushed between repeats; wall clock on the CPU), and
 //! reported as median and spread with achieved TFLOP/s and GB/s.
+pub mod bns;
 pub mod gemm;
 
 use crate::device::cuda::CudaDevice;

@@ -390,3 +390,47 @@ fn bns_paper_form_cuda_matches_cpu() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+fn bench_args(n: usize, loss: &str) -> ipdpp::bench::bns::BnsArgs {
+    ipdpp::bench::bns::BnsArgs {
+        n,
+        dim: 128,
+        loss: loss.into(),
+        tau: 0.5,
+        m: 6,
+        versions: vec!["v1".into(), "v2".into(), "v3".into()],
+        warmup: 1,
+        repeats: 2,
+        seed: 7,
+        json: false,
+        out: None,
+    }
+}
+
+#[test]
+fn bns_bench_runs_on_the_cpu() {
+    for loss in ["code", "paper"] {
+        let rep =
+            ipdpp::bench::bns::bench(&ipdpp::device::Device::Cpu, &bench_args(512, loss)).unwrap();
+        rep.print_table();
+        assert_eq!(rep.lines.len(), 1);
+        assert!(rep.lines[0].timing.is_some());
+    }
+    let mut bad = bench_args(512, "neither");
+    assert!(ipdpp::bench::bns::bench(&ipdpp::device::Device::Cpu, &bad).is_err());
+    bad.loss = "paper".into();
+    bad.n = 10;
+    assert!(ipdpp::bench::bns::bench(&ipdpp::device::Device::Cpu, &bad).is_err());
+}
+
+/// The CPU reference at the benchmark size (N = 8192, D = 128): `cargo test --release --test it
+/// bns_cpu_reference_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bns_cpu_reference_timing_n8192() {
+    for loss in ["code", "paper"] {
+        let rep =
+            ipdpp::bench::bns::bench(&ipdpp::device::Device::Cpu, &bench_args(8192, loss)).unwrap();
+        rep.print_table();
+    }
+}
