@@ -8,6 +8,7 @@ extern crate openblas_src as _;
 
 pub mod bench;
 pub mod cli;
+pub mod data;
 pub mod device;
 pub mod dpp;
 pub mod error;

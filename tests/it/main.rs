@@ -5,6 +5,7 @@ mod common;
 mod cpu_ref;
 mod cuda_ops;
 mod cuda_vs_cpu;
+mod data;
 mod dpp;
 mod npy;
 mod ops_golden;

@@ -1,0 +1,1 @@
+//! CUDA launchers of kernels/augment.cu (filled in below).
