@@ -137,7 +137,16 @@ fn cuda_batchnorm_matches_cpu() {
         let (mut oy, mut om, mut ors) = (nan(rows * c), nan(c), nan(c));
         let (mut orm, mut orv) = (dev.upload(&rm0).unwrap(), dev.upload(&rv0).unwrap());
         norm::batchnorm_fwd_train_f32(
-            dev, &mut oy, &mut om, &mut ors, &mut orm, &mut orv, &dx, &dg, &db, &s,
+            dev,
+            &mut oy.as_view_mut(),
+            &mut om.as_view_mut(),
+            &mut ors.as_view_mut(),
+            &mut orm.as_view_mut(),
+            &mut orv.as_view_mut(),
+            &dx.as_view(),
+            &dg.as_view(),
+            &db.as_view(),
+            &s,
         )
         .unwrap();
         let tag = format!("{rows}x{c}");
@@ -165,7 +174,16 @@ fn cuda_batchnorm_matches_cpu() {
         );
         let (mut ogx, mut ogg, mut ogb) = (nan(rows * c), nan(c), nan(c));
         norm::batchnorm_bwd_f32(
-            dev, &mut ogx, &mut ogg, &mut ogb, &dgy, &dx, &om, &ors, &dg, &s,
+            dev,
+            &mut ogx.as_view_mut(),
+            &mut ogg.as_view_mut(),
+            &mut ogb.as_view_mut(),
+            &dgy.as_view(),
+            &dx.as_view(),
+            &om.as_view(),
+            &ors.as_view(),
+            &dg.as_view(),
+            &s,
         )
         .unwrap();
         check(
@@ -190,7 +208,17 @@ fn cuda_batchnorm_matches_cpu() {
             tol,
         );
         let mut oye = nan(rows * c);
-        norm::batchnorm_fwd_eval_f32(dev, &mut oye, &dx, &orm, &orv, &dg, &db, &s).unwrap();
+        norm::batchnorm_fwd_eval_f32(
+            dev,
+            &mut oye.as_view_mut(),
+            &dx.as_view(),
+            &orm.as_view(),
+            &orv.as_view(),
+            &dg.as_view(),
+            &db.as_view(),
+            &s,
+        )
+        .unwrap();
         check(
             &mut fails,
             format!("bn eval y {tag}"),

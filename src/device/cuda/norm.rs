@@ -2,7 +2,7 @@
 use super::{check_len, launch_err, CudaDevice};
 use crate::device::cpu::norm::BnSpec;
 use crate::error::{Error, Result};
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaView, CudaViewMut, LaunchConfig, PushKernelArg};
 
 /// Rows per partial-sum block and the number of blocks, so the grid fills the GPU.
 fn split(dev: &CudaDevice, s: &BnSpec) -> (usize, usize) {
@@ -42,14 +42,14 @@ fn dims(s: &BnSpec) -> Result<(i32, i32)> {
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_fwd_train_f32(
     dev: &CudaDevice,
-    y: &mut CudaSlice<f32>,
-    mean: &mut CudaSlice<f32>,
-    rstd: &mut CudaSlice<f32>,
-    running_mean: &mut CudaSlice<f32>,
-    running_var: &mut CudaSlice<f32>,
-    x: &CudaSlice<f32>,
-    gamma: &CudaSlice<f32>,
-    beta: &CudaSlice<f32>,
+    y: &mut CudaViewMut<'_, f32>,
+    mean: &mut CudaViewMut<'_, f32>,
+    rstd: &mut CudaViewMut<'_, f32>,
+    running_mean: &mut CudaViewMut<'_, f32>,
+    running_var: &mut CudaViewMut<'_, f32>,
+    x: &CudaView<'_, f32>,
+    gamma: &CudaView<'_, f32>,
+    beta: &CudaView<'_, f32>,
     s: &BnSpec,
 ) -> Result<()> {
     let (rows, c) = dims(s)?;
@@ -106,7 +106,7 @@ pub fn batchnorm_fwd_train_f32(
             .launch_builder(&f)
             .arg(&mut part)
             .arg(x)
-            .arg(&*mean)
+            .arg(&mean.as_view())
             .arg(&rows)
             .arg(&c)
             .arg(&per_i)
@@ -121,7 +121,7 @@ pub fn batchnorm_fwd_train_f32(
             .arg(&mut *rstd)
             .arg(running_mean)
             .arg(running_var)
-            .arg(&*mean)
+            .arg(&mean.as_view())
             .arg(&part)
             .arg(&parts_i)
             .arg(&c)
@@ -131,19 +131,19 @@ pub fn batchnorm_fwd_train_f32(
             .launch(per_channel(s.c))
     }
     .map_err(launch_err("batchnorm_var_f32"))?;
-    apply(dev, y, x, mean, rstd, gamma, beta, s)
+    apply(dev, y, x, &mean.as_view(), &rstd.as_view(), gamma, beta, s)
 }
 
 /// Eval forward with the running statistics.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_fwd_eval_f32(
     dev: &CudaDevice,
-    y: &mut CudaSlice<f32>,
-    x: &CudaSlice<f32>,
-    running_mean: &CudaSlice<f32>,
-    running_var: &CudaSlice<f32>,
-    gamma: &CudaSlice<f32>,
-    beta: &CudaSlice<f32>,
+    y: &mut CudaViewMut<'_, f32>,
+    x: &CudaView<'_, f32>,
+    running_mean: &CudaView<'_, f32>,
+    running_var: &CudaView<'_, f32>,
+    gamma: &CudaView<'_, f32>,
+    beta: &CudaView<'_, f32>,
     s: &BnSpec,
 ) -> Result<()> {
     let (_, c) = dims(s)?;
@@ -161,18 +161,18 @@ pub fn batchnorm_fwd_eval_f32(
             .launch(per_channel(s.c))
     }
     .map_err(launch_err("batchnorm_eval_rstd_f32"))?;
-    apply(dev, y, x, running_mean, &rstd, gamma, beta, s)
+    apply(dev, y, x, running_mean, &rstd.as_view(), gamma, beta, s)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn apply(
     dev: &CudaDevice,
-    y: &mut CudaSlice<f32>,
-    x: &CudaSlice<f32>,
-    mean: &CudaSlice<f32>,
-    rstd: &CudaSlice<f32>,
-    gamma: &CudaSlice<f32>,
-    beta: &CudaSlice<f32>,
+    y: &mut CudaViewMut<'_, f32>,
+    x: &CudaView<'_, f32>,
+    mean: &CudaView<'_, f32>,
+    rstd: &CudaView<'_, f32>,
+    gamma: &CudaView<'_, f32>,
+    beta: &CudaView<'_, f32>,
     s: &BnSpec,
 ) -> Result<()> {
     check_len("batchnorm x", x.len(), s.rows * s.c)?;
@@ -208,14 +208,14 @@ fn apply(
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_bwd_f32(
     dev: &CudaDevice,
-    gx: &mut CudaSlice<f32>,
-    ggamma: &mut CudaSlice<f32>,
-    gbeta: &mut CudaSlice<f32>,
-    gy: &CudaSlice<f32>,
-    x: &CudaSlice<f32>,
-    mean: &CudaSlice<f32>,
-    rstd: &CudaSlice<f32>,
-    gamma: &CudaSlice<f32>,
+    gx: &mut CudaViewMut<'_, f32>,
+    ggamma: &mut CudaViewMut<'_, f32>,
+    gbeta: &mut CudaViewMut<'_, f32>,
+    gy: &CudaView<'_, f32>,
+    x: &CudaView<'_, f32>,
+    mean: &CudaView<'_, f32>,
+    rstd: &CudaView<'_, f32>,
+    gamma: &CudaView<'_, f32>,
     s: &BnSpec,
 ) -> Result<()> {
     let (rows, c) = dims(s)?;
@@ -283,8 +283,8 @@ pub fn batchnorm_bwd_f32(
             .arg(mean)
             .arg(rstd)
             .arg(gamma)
-            .arg(&*ggamma)
-            .arg(&*gbeta)
+            .arg(&ggamma.as_view())
+            .arg(&gbeta.as_view())
             .arg(&rows64)
             .arg(&c)
             .launch(flat(dev, s.rows * s.c))
