@@ -55,6 +55,8 @@ pub enum Command {
 pub enum BenchCmd {
     /// SGEMM: v1 naive, v2 shared-memory tiled, v3 register-tiled, cuBLAS (CPU: OpenBLAS, reference)
     Gemm(GemmArgs),
+    /// BNS contrastive loss fwd+bwd: v1 materialised, v2 fused fp32, v3 bf16 tensor cores (CPU: the reference)
+    Bns(crate::bench::bns::BnsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -173,6 +175,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             } else {
                 1
             })
+        }
+        Command::Bench {
+            what: BenchCmd::Bns(a),
+        } => {
+            let sel = device::select(choice)?;
+            eprintln!("device: {} ({})", sel.device.name(), sel.reason);
+            crate::bench::bns::run(&sel.device, &a)
         }
         Command::Kernels { target, ptx_dir } => {
             let mut failed = 0;
