@@ -3,6 +3,12 @@
 //! - [`linalg`]: LAPACK syevd wrappers (f64, f32).
 //! - [`esp`]: log-domain elementary symmetric polynomials and exact inclusion probabilities.
 //! - [`kdpp`]: the exact spectral k-DPP sampler (primal and dual), `greedy-paper`, `uniform`.
+//! - [`kernels`]: the IP and quality–diversity kernels; the feature Gram matrix on CUDA (kernels/dpp.cu).
+//! - [`select`]: per-class selection with a report per class.
+//! - [`cli`]: `ipdpp sample`.
+pub mod cli;
 pub mod esp;
 pub mod kdpp;
+pub mod kernels;
 pub mod linalg;
+pub mod select;
