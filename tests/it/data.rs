@@ -540,8 +540,8 @@ fn crop_resize_identity_and_known_bilinear_values() {
     assert_eq!(o, hwc(&src));
     // A horizontal ramp R = 8x; crop columns 4..20 (w 16) and upscale 2x: src x = 0.5·(dx + 0.5) − 0.5.
     let mut ramp = vec![0u8; IMAGE_BYTES];
-    for p in 0..PIXELS {
-        ramp[p] = (p % 32 * 8) as u8;
+    for (p, v) in ramp[..PIXELS].iter_mut().enumerate() {
+        *v = (p % 32 * 8) as u8;
     }
     aug::resized_crop(&ramp, 0, 4, 32, 16, &mut o);
     let r = |x: usize| o[(5 * 32 + x) * 3] * 255.0;
@@ -1079,4 +1079,94 @@ fn loader_prefetches_the_same_batches_as_sequential_code() {
     assert!(l.next().is_some());
     drop(l);
     assert!(data::loader::Loader::new(ds, vec![vec![100_000]], a, 2, 1, 0, 1).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// CUDA vs CPU (skipped without a GPU)
+
+#[test]
+fn augment_cuda_matches_cpu() {
+    use ipdpp::data::augment_cuda as ac;
+    let Some(dev) = super::common::cuda_or_skip("augment_cuda_matches_cpu") else {
+        return;
+    };
+    let d = dev.cuda().expect("a CUDA device");
+    let seed = super::common::seed_for("augment_cuda_matches_cpu");
+    let spec = synthetic::SyntheticSpec {
+        classes: 10,
+        n_max: 40,
+        imbalance: 4.0,
+        test_per_class: 1,
+        seed: seed ^ 1,
+    };
+    let (ds, _) = synthetic::generate(&spec).unwrap();
+    let n = 300usize;
+    let items: Vec<Item> = (0..n)
+        .map(|k| Item {
+            index: ((k * 37) % ds.len()) as u32,
+            view: (k % 3) as u32,
+        })
+        .collect();
+    let gds = ac::GpuDataset::upload(d, &ds).unwrap();
+    let d_items = ac::upload_items(d, &gds, &items).unwrap();
+    let epoch = (seed % 1000) as u32;
+    for strength in [1.0f32, 2.0] {
+        let cfg = SimclrConfig::with_strength(strength);
+        // Same parameters from the same generator (bit for bit, the arithmetic uses no contraction).
+        let gp = d
+            .download(&ac::simclr_params_cuda(d, &d_items, n, &cfg, seed, epoch).unwrap())
+            .unwrap();
+        let mismatched: Vec<usize> = (0..n)
+            .filter(|&k| {
+                gp[k] != aug::simclr_params(&cfg, seed, epoch, items[k].index, items[k].view)
+            })
+            .collect();
+        assert!(
+            mismatched.is_empty(),
+            "strength {strength}: parameters differ for items {mismatched:?}"
+        );
+        // Pixels within rounding for those parameters, into a NaN-poisoned output.
+        let d_params = d.upload(&gp).unwrap();
+        let mut out = d.upload(&vec![f32::NAN; n * IMAGE_BYTES]).unwrap();
+        ac::simclr_apply_f32(d, &mut out, &gds, &d_items, &d_params, n).unwrap();
+        let got = d.download(&out).unwrap();
+        let mut want = vec![0.0f32; n * IMAGE_BYTES];
+        for k in 0..n {
+            aug::apply_simclr(
+                ds.image(items[k].index as usize),
+                &gp[k],
+                &mut want[k * IMAGE_BYTES..(k + 1) * IMAGE_BYTES],
+            );
+        }
+        assert!(got.iter().all(|x| x.is_finite()), "unwritten (NaN) outputs");
+        let num: f64 = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum();
+        let den: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum();
+        let rel = (num / den).sqrt();
+        println!(
+            "simclr strength {strength}: rel err {rel:.2e}, max abs {:.2e}",
+            max_diff(&got, &want)
+        );
+        assert!(rel < 1e-5 && max_diff(&got, &want) < 1e-4, "rel {rel}");
+    }
+    for a in [Augment::PadCropFlip, Augment::None] {
+        let mut out = d.upload(&vec![f32::NAN; n * IMAGE_BYTES]).unwrap();
+        ac::augment_batch_cuda(d, &gds, &items, &a, seed, epoch, &mut out).unwrap();
+        let got = d.download(&out).unwrap();
+        let mut want = vec![0.0f32; n * IMAGE_BYTES];
+        aug::augment_batch(&ds, &items, &a, seed, epoch, &mut want).unwrap();
+        assert_eq!(max_diff(&got, &want), 0.0, "{a:?}");
+    }
+    let e = err_text(ac::upload_items(
+        d,
+        &gds,
+        &[Item {
+            index: ds.len() as u32,
+            view: 0,
+        }],
+    ));
+    assert!(e.contains("out of range"), "{e}");
 }
