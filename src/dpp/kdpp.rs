@@ -315,7 +315,7 @@ pub fn phase2<R: Rng + ?Sized>(
                 }
             }
             let norm = q.iter().map(|x| x * x).sum::<f64>().sqrt();
-            if !(norm > 0.0) {
+            if norm.is_nan() || norm <= 0.0 {
                 return Err(Error::Numeric(format!(
                     "phase 2: item {j} lies in the span of the items already chosen"
                 )));
@@ -357,7 +357,7 @@ pub fn phase2_reference<R: Rng + ?Sized>(
     let mut out = Vec::with_capacity(k);
     for t in 0..k {
         let s: f64 = d.iter().map(|&x| x.max(0.0)).sum();
-        if !(s > 0.0) {
+        if s.is_nan() || s <= 0.0 {
             return Err(Error::Numeric("phase 2: no probability mass left".into()));
         }
         let u = rng.random::<f64>() * s;
@@ -440,7 +440,7 @@ pub fn greedy_paper<R: Rng + ?Sized>(dpp: &KDpp, k: usize, rng: &mut R) -> Resul
             }
         }
         let norm = q.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if !(norm > 1e-12) {
+        if norm.is_nan() || norm <= 1e-12 {
             break;
         }
         q.iter_mut().for_each(|x| *x /= norm);

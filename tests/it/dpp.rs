@@ -1,7 +1,7 @@
 //! k-DPP sampler and IP-DPP selection (KDPP.md tests 1–7, METHOD.md kernels, `ipdpp sample` bad input).
 use ipdpp::dpp::esp::{self, LogEspTable};
 use ipdpp::dpp::kdpp::{self, KDpp};
-use ipdpp::dpp::linalg::{self, Eig};
+use ipdpp::dpp::linalg;
 use rand::{RngExt, SeedableRng};
 use std::collections::HashMap;
 
@@ -615,4 +615,613 @@ fn dpp_wishart_n2000_k500_no_overflow() {
     println!("one draw: {:.3} s", t.elapsed().as_secs_f64());
     assert_eq!(y.len(), k);
     assert!(y.windows(2).all(|w| w[0] < w[1]));
+}
+
+// ---------------------------------------------------------------- linalg
+
+#[test]
+fn dpp_syevd_residual_and_errors() {
+    let n = 50;
+    let mut r = rng(4);
+    let v = random_orthonormal(n, n, &mut r);
+    let lambda: Vec<f64> = (0..n).map(|i| (i as f64 - 10.0) * 0.37).collect();
+    let a = compose(&v, &lambda, n);
+    let e = linalg::syevd_f64(a.clone(), n).unwrap();
+    assert!(
+        linalg::residual(&a, &e) < 1e-13,
+        "residual {}",
+        linalg::residual(&a, &e)
+    );
+    assert!(e.values.windows(2).all(|w| w[0] <= w[1]), "not ascending");
+    for (x, y) in e.values.iter().zip(&lambda) {
+        assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+    }
+    let a32: Vec<f32> = a.iter().map(|&x| x as f32).collect();
+    let e32 = linalg::syevd_f32(a32, n).unwrap();
+    for (x, y) in e32.values.iter().zip(&lambda) {
+        assert!((*x as f64 - y).abs() < 1e-4, "f32 {x} vs {y}");
+    }
+    // Errors: NaN, Inf, non-square, asymmetric beyond SYM_RTOL.
+    let mut bad = a.clone();
+    bad[3 * n + 4] = f64::NAN;
+    let m = linalg::syevd_f64(bad, n).unwrap_err().to_string();
+    assert!(m.contains("NaN") && m.contains("(3, 4)"), "{m}");
+    let mut bad = a.clone();
+    bad[7] = f64::INFINITY;
+    assert!(linalg::syevd_f64(bad, n).is_err());
+    assert!(linalg::syevd_f64(a[..n * n - 1].to_vec(), n).is_err());
+    let mut bad = a.clone();
+    bad[n + 2] += 1e-3;
+    let m = linalg::syevd_f64(bad, n).unwrap_err().to_string();
+    assert!(m.contains("not symmetric"), "{m}");
+    let mut ok = a.clone();
+    ok[n + 2] += 1e-12; // within tolerance
+    assert!(linalg::syevd_f64(ok, n).is_ok());
+}
+
+// ---------------------------------------------------------------- 5. edge cases
+
+#[test]
+fn dpp_edge_cases() {
+    let n = 12;
+    let mut r = rng(21);
+    let v = random_orthonormal(n, n, &mut r);
+    let lambda: Vec<f64> = (0..n)
+        .map(|i| if i < 5 { 0.0 } else { 1.0 + i as f64 })
+        .collect();
+    let l = compose(&v, &lambda, n);
+    let dpp = KDpp::from_kernel(l.clone(), n).unwrap();
+    assert_eq!(dpp.rank(), 7);
+    // k > rank: error naming k and r.
+    let m = dpp.sampler(8).err().unwrap().to_string();
+    assert!(m.contains("k = 8") && m.contains("r = 7"), "{m}");
+    // k > N
+    let m = dpp.sampler(13).err().unwrap().to_string();
+    assert!(m.contains("k = 13") && m.contains("N = 12"), "{m}");
+    // k = 0: empty set.
+    assert!(dpp.sampler(0).unwrap().draw(&mut r).unwrap().is_empty());
+    // k = rank: always k distinct items, never an item outside the range of L.
+    let s = dpp.sampler(7).unwrap();
+    for _ in 0..50 {
+        let y = s.draw(&mut r).unwrap();
+        assert_eq!(y.len(), 7);
+        assert!(y.windows(2).all(|w| w[0] < w[1]));
+        assert!(kdpp::subset_probability(&l, n, &y, esp::log_ek(&dpp.lambda, 7)) > 1e-12);
+    }
+    // NaN input.
+    let mut bad = l.clone();
+    bad[5] = f64::NAN;
+    assert!(KDpp::from_kernel(bad, n).is_err());
+    // Non-PSD beyond tolerance (negative entries alone are fine).
+    let mut neg = lambda.clone();
+    neg[0] = -1e-3;
+    let m = KDpp::from_kernel(compose(&v, &neg, n), n)
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("not positive semidefinite"), "{m}");
+    let cos = compose(&v, &lambda, n);
+    assert!(
+        cos.iter().any(|&x| x < 0.0),
+        "want a kernel with negative entries"
+    );
+    // Tiny negative eigenvalues from rounding are clamped.
+    let mut tiny = lambda.clone();
+    tiny[0] = -1e-14;
+    assert_eq!(
+        KDpp::from_kernel(compose(&v, &tiny, n), n).unwrap().rank(),
+        7
+    );
+    // N = 1.
+    let one = KDpp::from_kernel(vec![2.5], 1).unwrap();
+    assert_eq!(one.sampler(1).unwrap().draw(&mut r).unwrap(), vec![0]);
+    assert!(one.sampler(2).is_err());
+    // The zero kernel has rank 0.
+    let z = KDpp::from_kernel(vec![0.0; 9], 3).unwrap();
+    assert_eq!(z.rank(), 0);
+    assert!(z.sampler(1).is_err());
+    assert!(z.sampler(0).is_ok());
+    // Uniform and greedy-paper.
+    let u = kdpp::uniform(10, 4, &mut r).unwrap();
+    assert_eq!(u.len(), 4);
+    assert!(kdpp::uniform(3, 4, &mut r).is_err());
+    let g = kdpp::greedy_paper(&dpp, 5, &mut r).unwrap();
+    assert!(g.len() <= 5 && g.windows(2).all(|w| w[0] < w[1]));
+}
+
+// ---------------------------------------------------------------- 6. scale invariance
+
+/// Draws from c·L follow the exact distribution of L, for c far from 1 (log-domain ESPs).
+#[test]
+fn dpp_scale_invariance() {
+    let (n, k) = (8usize, 3usize);
+    let mut r = rng(61);
+    let v = random_orthonormal(n, n, &mut r);
+    let lambda: Vec<f64> = (0..n)
+        .map(|_| 10f64.powf(r.random_range(-1.0..1.0)))
+        .collect();
+    let exact = exact_subset_probs(&v, &lambda, n, k);
+    for (i, c) in [1e-150f64, 1e-6, 1e8, 1e150].into_iter().enumerate() {
+        let scaled: Vec<f64> = lambda.iter().map(|x| x * c).collect();
+        let dpp = KDpp::from_kernel(compose(&v, &scaled, n), n).unwrap();
+        let s = dpp.sampler(k).unwrap();
+        check_distribution(&s, &exact, 20_000, 100 + i as u64, &format!("c = {c:e}"));
+    }
+}
+
+// ---------------------------------------------------------------- 7. IP kernels
+
+#[test]
+fn dpp_ip_kernel_properties() {
+    use ipdpp::dpp::kernels;
+    let n = 300;
+    let mut r = rng(71);
+    // Softmax-like probabilities, including exact 0 and 1 (clamped).
+    let mut raw: Vec<f64> = (0..n).map(|_| r.random::<f64>().powf(0.3)).collect();
+    raw[0] = 1.0;
+    raw[1] = 1.0;
+    raw[2] = 0.0;
+    let p = kernels::clamp_probs(&raw, "test").unwrap();
+    for code in [false, true] {
+        let s = kernels::ip_kernel(&p, code);
+        for i in 0..n {
+            let row: f64 = s[i * n..(i + 1) * n].iter().sum();
+            assert!((row - 1.0).abs() < 1e-12, "row {i} sums to {row}");
+            for j in 0..i {
+                assert_eq!(s[i * n + j], s[j * n + i]);
+            }
+        }
+        let e = linalg::syevd_f64(s.clone(), n).unwrap();
+        assert!(
+            e.values[0] > 0.0,
+            "IP kernel singular: min λ = {}",
+            e.values[0]
+        );
+        assert!(
+            e.values[n - 1] <= 1.0 + 1e-12,
+            "max λ = {}",
+            e.values[n - 1]
+        );
+        assert!(
+            (e.values[n - 1] - 1.0).abs() < 1e-12,
+            "rows sum to 1 → λ = 1 is an eigenvalue"
+        );
+        // Diagonal-plus-rank-one form matches.
+        let (dg, z, rho) = kernels::ip_parts(&p, code);
+        for i in (0..n).step_by(37) {
+            for j in (0..n).step_by(41) {
+                let want = if i == j { dg[i] } else { 0.0 } + rho * z[i] * z[j];
+                assert!((s[i * n + j] - want).abs() < 1e-14);
+            }
+        }
+    }
+    // Lower p → higher inclusion probability under the ip kernel's k-DPP.
+    let s = kernels::ip_kernel(&p, false);
+    let dpp = KDpp::from_kernel(s, n).unwrap();
+    let incl = esp::item_inclusion(&dpp.lambda, &dpp.vectors, n, 50);
+    assert!((incl.iter().sum::<f64>() - 50.0).abs() < 1e-8);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let low: f64 = order[..n / 3].iter().map(|&i| incl[i]).sum::<f64>() / (n / 3) as f64;
+    let high: f64 = order[2 * n / 3..].iter().map(|&i| incl[i]).sum::<f64>() / (n / 3) as f64;
+    println!("mean inclusion: low p {low:.4}, high p {high:.4}");
+    assert!(low > 1.05 * high, "low-p items {low} vs high-p {high}");
+    // Inclusion is monotone in p up to noise-free exactness: check rank correlation is strongly negative.
+    let mut rank_p = vec![0.0; n];
+    for (r_, &i) in order.iter().enumerate() {
+        rank_p[i] = r_ as f64;
+    }
+    let mut o2: Vec<usize> = (0..n).collect();
+    o2.sort_by(|&a, &b| incl[a].total_cmp(&incl[b]));
+    let mut rank_i = vec![0.0; n];
+    for (r_, &i) in o2.iter().enumerate() {
+        rank_i[i] = r_ as f64;
+    }
+    let m = (n as f64 - 1.0) / 2.0;
+    let cov: f64 = (0..n).map(|i| (rank_p[i] - m) * (rank_i[i] - m)).sum();
+    let var: f64 = (0..n).map(|i| (rank_p[i] - m).powi(2)).sum();
+    let rho = cov / var;
+    assert!(rho < -0.9, "Spearman ρ(p, inclusion) = {rho}");
+    // p outside [0, 1] is an error naming the value.
+    let m = kernels::clamp_probs(&[0.5, 1.5], "probs.npy")
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("1.5") && m.contains("probs.npy"), "{m}");
+    assert!(kernels::clamp_probs(&[f64::NAN], "x").is_err());
+}
+
+// ---------------------------------------------------------------- DPP kernel matrix (Gram)
+
+#[test]
+fn dpp_gram_cpu_reference() {
+    use ipdpp::dpp::kernels::{gram_cpu, GramMode};
+    let (n, d) = (37usize, 19usize);
+    let f = ipdpp::rng::uniform_f32(n * d, -1.0, 1.0, 5);
+    let c = gram_cpu(&f, n, d, GramMode::Cosine).unwrap();
+    let s = gram_cpu(&f, n, d, GramMode::SqDist).unwrap();
+    for i in 0..n {
+        for j in 0..n {
+            let fi = &f[i * d..(i + 1) * d];
+            let fj = &f[j * d..(j + 1) * d];
+            let dot: f64 = fi.iter().zip(fj).map(|(&a, &b)| a as f64 * b as f64).sum();
+            let ni: f64 = fi.iter().map(|&a| (a as f64).powi(2)).sum::<f64>().sqrt();
+            let nj: f64 = fj.iter().map(|&a| (a as f64).powi(2)).sum::<f64>().sqrt();
+            let dist: f64 = fi
+                .iter()
+                .zip(fj)
+                .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+                .sum();
+            assert!((c[i * n + j] - dot / (ni * nj)).abs() < 1e-12);
+            assert!((s[i * n + j] - dist).abs() < 1e-10);
+        }
+    }
+    assert!(gram_cpu(&f[..5], n, d, GramMode::Cosine).is_err());
+}
+
+#[test]
+fn dpp_gram_cuda_vs_cpu() {
+    use ipdpp::dpp::kernels::{dpp_gram_f32, gram_cpu, GramMode};
+    let Some(dev) = super::common::cuda_or_skip("dpp_gram_cuda_vs_cpu") else {
+        return;
+    };
+    let cd = dev.cuda().unwrap();
+    for (n, d) in [(1usize, 3usize), (17, 5), (64, 512), (301, 64), (1000, 128)] {
+        let f = ipdpp::rng::uniform_f32(n * d, -1.0, 1.0, (n * 31 + d) as u64);
+        let sq: Vec<f32> = (0..n)
+            .map(|i| f[i * d..(i + 1) * d].iter().map(|x| x * x).sum())
+            .collect();
+        let fd = cd.upload(&f).unwrap();
+        let sd = cd.upload(&sq).unwrap();
+        for mode in [GramMode::Cosine, GramMode::SqDist] {
+            let mut out = cd.upload(&vec![f32::NAN; n * n]).unwrap();
+            dpp_gram_f32(cd, &mut out, &fd, &sd, n, d, mode).unwrap();
+            let got = cd.download(&out).unwrap();
+            let want: Vec<f32> = gram_cpu(&f, n, d, mode)
+                .unwrap()
+                .iter()
+                .map(|&x| x as f32)
+                .collect();
+            let e = ipdpp::bench::rel_err(&got, &want);
+            assert!(e < 1e-5, "n={n} d={d} {mode:?}: rel err {e}");
+            for i in 0..n {
+                for j in 0..i {
+                    assert_eq!(
+                        got[i * n + j],
+                        got[j * n + i],
+                        "not symmetric at ({i}, {j})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- per-class selection
+
+fn toy_classes(seed: u64) -> (Vec<i64>, Vec<f64>, Vec<f32>, usize) {
+    // Classes 0..3 with 400, 150, 60, 12 samples; p skewed per sample; 16-D features.
+    let sizes = [400usize, 150, 60, 12];
+    let d = 16;
+    let mut r = rng(seed);
+    let mut labels = Vec::new();
+    let mut p = Vec::new();
+    for (c, &s) in sizes.iter().enumerate() {
+        for _ in 0..s {
+            labels.push(c as i64 * 7 - 3); // non-contiguous, negative labels are fine
+            p.push(r.random::<f64>().powf(0.4));
+        }
+    }
+    // Shuffle rows so classes interleave.
+    let n = labels.len();
+    for i in (1..n).rev() {
+        let j = r.random_range(0..=i);
+        labels.swap(i, j);
+        p.swap(i, j);
+    }
+    let f: Vec<f32> = (0..n * d).map(|_| r.random_range(-1.0f32..1.0)).collect();
+    (labels, p, f, d)
+}
+
+#[test]
+fn dpp_select_per_class() {
+    use ipdpp::device::Device;
+    use ipdpp::dpp::kernels::KernelKind;
+    use ipdpp::dpp::select::{select, SelectOptions, Selector};
+    let (labels, p, f, d) = toy_classes(12);
+    let n = labels.len();
+    for kernel in [
+        KernelKind::Ip,
+        KernelKind::IpCode,
+        KernelKind::QdCosine,
+        KernelKind::QdRbf,
+    ] {
+        for selector in [Selector::Kdpp, Selector::GreedyPaper, Selector::Uniform] {
+            let opts = SelectOptions {
+                kernel,
+                selector,
+                k: if kernel == KernelKind::QdCosine {
+                    Some(16)
+                } else {
+                    None
+                },
+                seed: 5,
+                draws: 2,
+            };
+            let sel = select(&Device::Cpu, &labels, &p, Some((&f, d)), &opts).unwrap();
+            assert_eq!(sel.draws.len(), 2);
+            for c in &sel.classes {
+                let want_k = opts.k.unwrap_or(120).min(c.n); // N_min = 12 → 10·N_min = 120
+                assert_eq!(c.k, want_k, "{kernel:?} class {}", c.class);
+                if selector != Selector::GreedyPaper {
+                    assert_eq!(c.selected, c.k as f64);
+                }
+            }
+            for y in &sel.draws {
+                assert!(y.windows(2).all(|w| w[0] < w[1]), "not sorted/distinct");
+                assert!(y.iter().all(|&i| i < n));
+                let total: usize = sel.classes.iter().map(|c| c.k).sum();
+                if selector != Selector::GreedyPaper {
+                    assert_eq!(y.len(), total);
+                }
+                // Per class counts.
+                for c in &sel.classes {
+                    let got = y.iter().filter(|&&i| labels[i] == c.class).count();
+                    if selector != Selector::GreedyPaper {
+                        assert_eq!(got, c.k);
+                    }
+                }
+            }
+            // Same seed → same selection.
+            let again = select(&Device::Cpu, &labels, &p, Some((&f, d)), &opts).unwrap();
+            assert_eq!(sel.draws, again.draws);
+            let json = serde_json::to_string(&sel.classes).unwrap();
+            assert!(json.contains("mean_p_kept"));
+        }
+    }
+    // The ip kernel keeps lower-p (informative) samples: the head class's kept mean p is below the
+    // dropped mean p, while uniform shows no such gap on average.
+    let opts = SelectOptions {
+        kernel: KernelKind::Ip,
+        selector: Selector::Kdpp,
+        k: None,
+        seed: 9,
+        draws: 20,
+    };
+    let sel = select(&Device::Cpu, &labels, &p, None, &opts).unwrap();
+    let head = sel.classes.iter().find(|c| c.n == 400).unwrap();
+    println!(
+        "head class: kept p {:.4}, dropped p {:.4}",
+        head.mean_p_kept,
+        head.mean_p_dropped.unwrap()
+    );
+    assert!(head.mean_p_kept < head.mean_p_dropped.unwrap() - 0.01);
+}
+
+#[test]
+fn dpp_select_bad_input() {
+    use ipdpp::device::Device;
+    use ipdpp::dpp::kernels::KernelKind;
+    use ipdpp::dpp::select::{select, SelectOptions, Selector};
+    let (labels, p, f, d) = toy_classes(13);
+    let opts = |kernel, k| SelectOptions {
+        kernel,
+        selector: Selector::Kdpp,
+        k,
+        seed: 1,
+        draws: 1,
+    };
+    // Length mismatch.
+    let m = select(
+        &Device::Cpu,
+        &labels,
+        &p[1..],
+        None,
+        &opts(KernelKind::Ip, None),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(m.contains("labels") && m.contains("probabilities"), "{m}");
+    // p outside [0, 1].
+    let mut bad = p.clone();
+    bad[17] = -0.25;
+    let m = select(
+        &Device::Cpu,
+        &labels,
+        &bad,
+        None,
+        &opts(KernelKind::Ip, None),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(m.contains("-0.25") && m.contains("17"), "{m}");
+    // qd-* without features.
+    assert!(select(
+        &Device::Cpu,
+        &labels,
+        &p,
+        None,
+        &opts(KernelKind::QdRbf, None)
+    )
+    .is_err());
+    // qd-cosine with k > D is refused up front, naming k and D.
+    let m = select(
+        &Device::Cpu,
+        &labels,
+        &p,
+        Some((&f, d)),
+        &opts(KernelKind::QdCosine, Some(50)),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(m.contains("k = 50") && m.contains("D = 16"), "{m}");
+    // A float32 softmax of exactly 1.0 everywhere still gives a full-rank IP kernel.
+    let ones = vec![1.0f64; labels.len()];
+    let sel = select(
+        &Device::Cpu,
+        &labels,
+        &ones,
+        None,
+        &opts(KernelKind::Ip, None),
+    )
+    .unwrap();
+    for c in &sel.classes {
+        if let Some(r) = c.rank {
+            assert_eq!(r, c.n, "class {} rank {r} < N_c {}", c.class, c.n);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- `ipdpp sample` (library entry point)
+
+fn sample_args(out: &std::path::Path) -> ipdpp::dpp::cli::SampleArgs {
+    ipdpp::dpp::cli::SampleArgs {
+        kernel_file: None,
+        labels: None,
+        probs: None,
+        features: None,
+        kernel: ipdpp::dpp::kernels::KernelKind::Ip,
+        k: None,
+        draws: 1,
+        seed: 0,
+        selector: ipdpp::dpp::select::Selector::Kdpp,
+        f32: false,
+        out: out.to_path_buf(),
+        report: None,
+    }
+}
+
+fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ipdpp-dpp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn dpp_cli_sample_modes_and_bad_input() {
+    use ipdpp::device::DeviceChoice;
+    use ipdpp::dpp::cli::run_sample;
+    use ipdpp::npy;
+    let dir = tmpdir("cli");
+    let out = dir.join("idx.npy");
+    // Mode (a): a rank-6 kernel, k = 4, 5 draws, from npy and from CSV.
+    let n = 10;
+    let mut r = rng(17);
+    let v = random_orthonormal(n, n, &mut r);
+    let lambda: Vec<f64> = (0..n).map(|i| if i < 4 { 0.0 } else { i as f64 }).collect();
+    let l = compose(&v, &lambda, n);
+    let lp = dir.join("L.npy");
+    npy::write_f64(&lp, &[n, n], &l).unwrap();
+    let mut a = sample_args(&out);
+    a.kernel_file = Some(lp.clone());
+    a.k = Some(4);
+    a.draws = 5;
+    assert_eq!(run_sample(DeviceChoice::Cpu, a.clone()).unwrap(), 0);
+    let got = npy::read(&out).unwrap();
+    assert_eq!(got.shape, vec![5, 4]);
+    let idx = got.to_i64().unwrap();
+    for row in idx.chunks(4) {
+        assert!(
+            row.windows(2).all(|w| w[0] < w[1]) && row.iter().all(|&i| (0..n as i64).contains(&i))
+        );
+    }
+    std::fs::remove_file(&out).unwrap();
+    let csv = dir.join("L.csv");
+    let text: String = (0..n)
+        .map(|i| {
+            let row: Vec<String> = (0..n).map(|j| format!("{:e}", l[i * n + j])).collect();
+            row.join(",") + "\n"
+        })
+        .collect();
+    std::fs::write(&csv, text).unwrap();
+    let mut c = a.clone();
+    c.kernel_file = Some(csv.clone());
+    run_sample(DeviceChoice::Cpu, c).unwrap();
+    assert_eq!(npy::read(&out).unwrap().shape, vec![5, 4]);
+    std::fs::remove_file(&out).unwrap();
+
+    let expect_err = |args: ipdpp::dpp::cli::SampleArgs, needles: &[&str]| {
+        let m = run_sample(DeviceChoice::Cpu, args).unwrap_err().to_string();
+        for s in needles {
+            assert!(m.contains(s), "message {m:?} lacks {s:?}");
+        }
+        assert!(!out.exists(), "output written despite the error: {m}");
+    };
+    // k > rank.
+    let mut b = a.clone();
+    b.k = Some(7);
+    expect_err(b, &["k = 7", "r = 6", "L.npy"]);
+    // k > N.
+    let mut b = a.clone();
+    b.k = Some(11);
+    expect_err(b, &["k = 11", "N = 10"]);
+    // NaN in the kernel file.
+    let mut bad = l.clone();
+    bad[2 * n + 3] = f64::NAN;
+    let nanp = dir.join("nan.npy");
+    npy::write_f64(&nanp, &[n, n], &bad).unwrap();
+    let mut b = a.clone();
+    b.kernel_file = Some(nanp);
+    expect_err(b, &["NaN", "nan.npy", "row 2", "column 3"]);
+    // Not PSD.
+    let mut neg = lambda.clone();
+    neg[0] = -0.5;
+    let np_ = dir.join("neg.npy");
+    npy::write_f64(&np_, &[n, n], &compose(&v, &neg, n)).unwrap();
+    let mut b = a.clone();
+    b.kernel_file = Some(np_);
+    expect_err(b, &["not positive semidefinite", "neg.npy"]);
+    // Not square; unreadable npy; bad CSV value.
+    let rect = dir.join("rect.npy");
+    npy::write_f64(&rect, &[2, 3], &[1.0; 6]).unwrap();
+    let mut b = a.clone();
+    b.kernel_file = Some(rect);
+    expect_err(b, &["square", "rect.npy"]);
+    let junk = dir.join("junk.npy");
+    std::fs::write(&junk, b"not an npy").unwrap();
+    let mut b = a.clone();
+    b.kernel_file = Some(junk);
+    expect_err(b, &["junk.npy"]);
+    let badcsv = dir.join("bad.csv");
+    std::fs::write(&badcsv, "1,0\n0,abc\n").unwrap();
+    let mut b = a.clone();
+    b.kernel_file = Some(badcsv);
+    expect_err(b, &["bad.csv", "line 2", "abc"]);
+
+    // Mode (b).
+    let (labels, p, _, _) = toy_classes(3);
+    let yp = dir.join("y.npy");
+    let pp = dir.join("p.npy");
+    npy::write_i64(&yp, &[labels.len()], &labels).unwrap();
+    let p32: Vec<f32> = p.iter().map(|&x| x as f32).collect();
+    npy::write_f32(&pp, &[p.len()], &p32).unwrap();
+    let mut m = sample_args(&out);
+    m.labels = Some(yp.clone());
+    m.probs = Some(pp.clone());
+    m.k = Some(20);
+    m.draws = 3;
+    m.report = Some(dir.join("report.json"));
+    run_sample(DeviceChoice::Cpu, m.clone()).unwrap();
+    let got = npy::read(&out).unwrap();
+    assert_eq!(got.shape, vec![3, 20 * 3 + 12]);
+    assert!(std::fs::read_to_string(dir.join("report.json"))
+        .unwrap()
+        .contains("mean_p_dropped"));
+    std::fs::remove_file(&out).unwrap();
+    // Length mismatch names both files.
+    let short = dir.join("short.npy");
+    npy::write_f32(&short, &[5], &p32[..5]).unwrap();
+    let mut b = m.clone();
+    b.probs = Some(short);
+    expect_err(b, &["y.npy", "short.npy", "5"]);
+    // p outside [0, 1] names the value and the file.
+    let mut pb = p32.clone();
+    pb[4] = 1.25;
+    let pbp = dir.join("pbad.npy");
+    npy::write_f32(&pbp, &[pb.len()], &pb).unwrap();
+    let mut b = m.clone();
+    b.probs = Some(pbp);
+    expect_err(b, &["1.25", "pbad.npy", "index 4"]);
+    // Neither mode.
+    expect_err(sample_args(&out), &["--kernel-file"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }
