@@ -103,10 +103,10 @@ pub fn stats(a: &StatsArgs) -> Result<StatsReport> {
         }
         None => train.class_counts(),
     };
-    let test_counts = match super::load(&a.data, Split::Test) {
-        Ok(t) => Some(t.class_counts()),
-        Err(Error::Usage(m)) if m.contains("missing") => None,
-        Err(e) => return Err(e),
+    let test_counts = if super::has_split(&a.data, Split::Test)? {
+        Some(super::load(&a.data, Split::Test)?.class_counts())
+    } else {
+        None
     };
     let rule = match kind {
         Some(DatasetKind::Cifar10) => ShotRule::CIFAR10,

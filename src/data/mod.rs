@@ -183,6 +183,18 @@ pub fn load(dir: &Path, split: Split) -> Result<Dataset> {
     }
 }
 
+/// Whether the data set in `dir` has the files of `split` (an import without test/ writes no test.bin).
+pub fn has_split(dir: &Path, split: Split) -> Result<bool> {
+    let (format, d) = detect(dir)?;
+    let f = match (format, split) {
+        (Format::Cifar10, Split::Train) => "data_batch_1.bin",
+        (Format::Cifar10, Split::Test) => "test_batch.bin",
+        (_, Split::Train) => "train.bin",
+        (_, Split::Test) => "test.bin",
+    };
+    Ok(d.join(f).is_file())
+}
+
 /// The named data set kinds of `--dataset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DatasetKind {

@@ -1170,3 +1170,53 @@ fn augment_cuda_matches_cpu() {
     ));
     assert!(e.contains("out of range"), "{e}");
 }
+
+#[test]
+fn train_only_import_then_stats_through_the_cli_entry() {
+    let t = TempDir::new("trainonly");
+    let src = t.path().join("src");
+    for (c, n) in [("x", 6u32), ("y", 3)] {
+        for i in 0..n {
+            save_png(
+                &src.join(format!("train/{c}/{i:03}.png")),
+                32,
+                32,
+                |a, b| [(a * i) as u8, b as u8, 7],
+            );
+        }
+    }
+    let out = t.path().join("out");
+    let cmd = data::cli::DataCmd::Import(data::cli::ImportArgs {
+        folder: src.clone(),
+        out: out.clone(),
+        classes: vec![],
+        skip_bad: false,
+        json: true,
+    });
+    assert_eq!(data::cli::run(cmd).unwrap(), 0);
+    assert!(!out.join("test.bin").exists());
+    let a = data::cli::StatsArgs {
+        data: out.clone(),
+        dataset: None,
+        imbalance: Some(2.0),
+        json: true,
+    };
+    let rep = data::cli::stats(&a).unwrap();
+    assert_eq!(
+        rep.classes
+            .iter()
+            .map(|c| (c.class.as_str(), c.train))
+            .collect::<Vec<_>>(),
+        vec![("x", 6), ("y", 3)]
+    );
+    assert_eq!(rep.test_total, None);
+    assert!(rep.format.contains("imported"), "{}", rep.format);
+    let e = err_text(data::cli::stats(&data::cli::StatsArgs {
+        imbalance: Some(1.5),
+        ..a
+    }));
+    assert!(
+        e.contains("class 1 (y) has 3 images") && e.contains("needs 4"),
+        "{e}"
+    );
+}
