@@ -56,5 +56,30 @@ fn bench_draw(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_syevd, bench_draw);
+/// One IP-kernel selection of a 5000-image class end to end (kernel build, f64 syevd, ESP, one draw of
+/// k = 500).
+fn bench_ip_select(c: &mut Criterion) {
+    use ipdpp::device::Device;
+    use ipdpp::dpp::kernels::KernelKind;
+    use ipdpp::dpp::select::{select, SelectOptions, Selector};
+    let n = 5000;
+    let mut r = rand::rngs::StdRng::seed_from_u64(4);
+    let labels = vec![0i64; n];
+    let p: Vec<f64> = (0..n).map(|_| r.random::<f64>().powf(0.3)).collect();
+    let opts = SelectOptions {
+        kernel: KernelKind::Ip,
+        selector: Selector::Kdpp,
+        k: Some(500),
+        seed: 1,
+        draws: 1,
+    };
+    let mut g = c.benchmark_group("ip_select");
+    g.sample_size(10).measurement_time(Duration::from_secs(60));
+    g.bench_function("class5000_k500", |b| {
+        b.iter(|| select(&Device::Cpu, &labels, &p, None, &opts).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_syevd, bench_draw, bench_ip_select);
 criterion_main!(benches);

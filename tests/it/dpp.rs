@@ -1225,3 +1225,90 @@ fn dpp_cli_sample_modes_and_bad_input() {
     expect_err(sample_args(&out), &["--kernel-file"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn dpp_cli_sample_args_parse() {
+    use clap::{Args, FromArgMatches};
+    let cmd = ipdpp::dpp::cli::SampleArgs::augment_args(clap::Command::new("sample"));
+    cmd.clone().debug_assert();
+    let m = cmd
+        .clone()
+        .try_get_matches_from([
+            "sample",
+            "--kernel-file",
+            "L.npy",
+            "--k",
+            "5",
+            "--draws",
+            "3",
+            "--selector",
+            "greedy-paper",
+            "--out",
+            "idx.npy",
+        ])
+        .unwrap();
+    let a = ipdpp::dpp::cli::SampleArgs::from_arg_matches(&m).unwrap();
+    assert_eq!((a.k, a.draws), (Some(5), 3));
+    assert_eq!(a.selector, ipdpp::dpp::select::Selector::GreedyPaper);
+    let m = cmd
+        .clone()
+        .try_get_matches_from([
+            "sample",
+            "--labels",
+            "y.npy",
+            "--probs",
+            "p.csv",
+            "--kernel",
+            "qd-cosine",
+            "--features",
+            "f.npy",
+            "--out",
+            "o.npy",
+        ])
+        .unwrap();
+    let a = ipdpp::dpp::cli::SampleArgs::from_arg_matches(&m).unwrap();
+    assert_eq!(a.kernel, ipdpp::dpp::kernels::KernelKind::QdCosine);
+    // --labels without --probs, and both modes at once, are rejected by the parser.
+    assert!(cmd
+        .clone()
+        .try_get_matches_from(["sample", "--labels", "y.npy", "--out", "o.npy"])
+        .is_err());
+    assert!(cmd
+        .try_get_matches_from([
+            "sample",
+            "--kernel-file",
+            "L.npy",
+            "--labels",
+            "y.npy",
+            "--probs",
+            "p.npy",
+            "--out",
+            "o.npy",
+        ])
+        .is_err());
+}
+
+/// Timing only (not part of the default run): one IP-kernel selection of a 5000-image class, k = 500.
+/// `cargo test --release --test it dpp_time_ip_select_5000 -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn dpp_time_ip_select_5000() {
+    use ipdpp::device::Device;
+    use ipdpp::dpp::kernels::KernelKind;
+    use ipdpp::dpp::select::{select, SelectOptions, Selector};
+    let n = 5000;
+    let mut r = rng(4);
+    let labels = vec![0i64; n];
+    let p: Vec<f64> = (0..n).map(|_| r.random::<f64>().powf(0.3)).collect();
+    let opts = SelectOptions {
+        kernel: KernelKind::Ip,
+        selector: Selector::Kdpp,
+        k: Some(500),
+        seed: 1,
+        draws: 3,
+    };
+    let t = std::time::Instant::now();
+    let sel = select(&Device::Cpu, &labels, &p, None, &opts).unwrap();
+    println!("{}", serde_json::to_string_pretty(&sel.classes).unwrap());
+    println!("total {:.2} s (3 draws)", t.elapsed().as_secs_f64());
+}
