@@ -42,6 +42,13 @@ pub enum Command {
         #[arg(long)]
         ptx_dir: Option<std::path::PathBuf>,
     },
+    /// Draw k-DPP subsets from a kernel matrix, or select per class with IP-DPP (ip, ip-code, qd-cosine, qd-rbf)
+    Sample(crate::dpp::cli::SampleArgs),
+    /// Data sets: import an image folder into CIFAR-style binaries, long-tailed statistics
+    Data {
+        #[command(subcommand)]
+        what: crate::data::cli::DataCmd,
+    },
     /// The embedded default job (today: the engine self-check; the two-stage pipeline is not built yet)
     Demo {
         #[arg(long, default_value_t = 1234)]
@@ -220,6 +227,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(if failed == 0 { 0 } else { 1 })
         }
         Command::Demo { seed, json } => demo(choice, seed, json),
+        Command::Sample(args) => crate::dpp::cli::run_sample(choice, args),
+        Command::Data { what } => crate::data::cli::run(what),
     }
 }
 
