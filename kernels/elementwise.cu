@@ -53,3 +53,10 @@ extern "C" __global__ void bias_add_f32(float* y, const float* b, unsigned long 
          i += (unsigned long long)gridDim.x * blockDim.x)
         y[i] += b[i % cols];
 }
+
+// y += x (gradient accumulation where a tensor feeds two consumers).
+extern "C" __global__ void add_inplace_f32(float* y, const float* x, unsigned long long n) {
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x)
+        y[i] += x[i];
+}

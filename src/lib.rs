@@ -15,6 +15,7 @@ pub mod error;
 pub mod info;
 pub mod kernels;
 pub mod loss;
+pub mod nn;
 pub mod npy;
 pub mod optim;
 pub mod rng;

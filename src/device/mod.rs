@@ -2,6 +2,7 @@
 pub mod buffer;
 pub mod cpu;
 pub mod cuda;
+pub mod nn_ops;
 pub mod nvrtc;
 pub mod ops;
 

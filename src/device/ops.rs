@@ -267,3 +267,35 @@ pub fn gemm_f32(
         _ => Err(mismatch("gemm_f32")),
     }
 }
+
+/// y += x.
+pub fn add_inplace_f32(dev: &Device, y: &mut Buffer, x: &Buffer) -> Result<()> {
+    need("add_inplace_f32", "x", x.len(), y.len())?;
+    match (dev, y, x) {
+        (Device::Cpu, Buffer::Cpu(y), Buffer::Cpu(x)) => {
+            let n = y.len();
+            cpu::elementwise::add_inplace_f32(y, &x[..n]);
+            Ok(())
+        }
+        (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x)) => {
+            cuda::elementwise::add_inplace_f32(d, y, x)
+        }
+        _ => Err(mismatch("add_inplace_f32")),
+    }
+}
+
+/// dst ← src (same length).
+pub fn copy_f32(dev: &Device, dst: &mut Buffer, src: &Buffer) -> Result<()> {
+    need("copy_f32", "dst", dst.len(), src.len())?;
+    match (dev, dst, src) {
+        (Device::Cpu, Buffer::Cpu(d), Buffer::Cpu(s)) => {
+            d[..s.len()].copy_from_slice(s);
+            Ok(())
+        }
+        (Device::Cuda(dv), Buffer::Cuda(d), Buffer::Cuda(s)) => dv
+            .stream
+            .memcpy_dtod(s, d)
+            .map_err(|e| Error::driver("copying on the GPU", e)),
+        _ => Err(mismatch("copy_f32")),
+    }
+}

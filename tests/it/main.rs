@@ -8,5 +8,6 @@ mod cuda_vs_cpu;
 mod data;
 mod dpp;
 mod npy;
-mod ops_golden;
 mod nvrtc_compile;
+mod ops_golden;
+mod resnet_step;

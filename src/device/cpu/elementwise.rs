@@ -65,3 +65,13 @@ pub fn adamw_f32(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: &Ada
             }
         });
 }
+
+pub fn add_inplace_f32(y: &mut [f32], x: &[f32]) {
+    y.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(y, x)| {
+            for (y, x) in y.iter_mut().zip(x) {
+                *y += x;
+            }
+        });
+}

@@ -143,3 +143,21 @@ pub fn adamw_f32(
     .map_err(launch_err("adamw_f32"))?;
     Ok(())
 }
+
+pub fn add_inplace_f32(dev: &CudaDevice, y: &mut CudaSlice<f32>, x: &CudaSlice<f32>) -> Result<()> {
+    let n = y.len();
+    check_len("add_inplace_f32 x", x.len(), n)?;
+    let f = dev.function("elementwise", "add_inplace_f32")?;
+    let n64 = n as u64;
+    // SAFETY: add_inplace_f32(float* y, const float* x, u64 n); distinct allocations of >= n floats.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(y)
+            .arg(x)
+            .arg(&n64)
+            .launch(cfg(dev, n))
+    }
+    .map_err(launch_err("add_inplace_f32"))?;
+    Ok(())
+}

@@ -1,0 +1,861 @@
+//! ResNet-18/34 (CIFAR stem: 3×3 conv stride 1, no max-pool; 1×1-conv + BN shortcuts) and ResNet-32
+//! (16/32/64 channels, 5 blocks per stage, option-A shortcuts), with the projector MLP.
+//!
+//! The network is a fixed list of nodes over activation slots. The two views of a batch are forwarded
+//! together as one batch of 2B images whose batch-norm layers keep separate statistics per view
+//! (`groups` = 2): the same numbers as forwarding each view on its own, as the official code does, with
+//! one backward pass and twice the GEMM size.
+use super::param::{Param, ParamKind};
+use crate::device::cpu::conv::{ohwi_to_oihw, oihw_to_ohwi, ConvSpec};
+use crate::device::cpu::norm::BnSpec;
+use crate::device::nn_ops::{self, BnBuffers};
+use crate::device::ops;
+use crate::device::{Buffer, Device};
+use crate::error::{Error, Result};
+use crate::optim::AdamW;
+use rand::{RngExt, SeedableRng};
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Arch {
+    ResNet18,
+    ResNet34,
+    ResNet32,
+}
+
+impl std::str::FromStr for Arch {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "resnet18" => Ok(Arch::ResNet18),
+            "resnet34" => Ok(Arch::ResNet34),
+            "resnet32" => Ok(Arch::ResNet32),
+            _ => Err(Error::usage(format!(
+                "unknown architecture {s:?}; use resnet18, resnet34 or resnet32"
+            ))),
+        }
+    }
+}
+
+impl Arch {
+    /// Encoder feature width (input of the projector and of the linear classifier).
+    pub fn feature_dim(&self) -> usize {
+        match self {
+            Arch::ResNet32 => 64,
+            _ => 512,
+        }
+    }
+    /// Projector hidden width: 2048 for ResNet-18/34, 512 for ResNet-32 (METHOD.md).
+    pub fn proj_hidden(&self) -> usize {
+        match self {
+            Arch::ResNet32 => 512,
+            _ => 2048,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+#[derive(Clone, Debug)]
+enum Node {
+    /// `inp`'s spatial size is (h, w); batch size comes from the forward call.
+    Conv {
+        p: usize,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        h: usize,
+        w: usize,
+        inp: usize,
+        out: usize,
+    },
+    Bn {
+        gamma: usize,
+        beta: usize,
+        st: usize,
+        c: usize,
+        hw: usize,
+        inp: usize,
+        out: usize,
+    },
+    Relu {
+        inp: usize,
+        out: usize,
+    },
+    Add {
+        a: usize,
+        b: usize,
+        out: usize,
+    },
+    ShortcutA {
+        h: usize,
+        w: usize,
+        c: usize,
+        pad: usize,
+        inp: usize,
+        out: usize,
+    },
+    Pool {
+        hw: usize,
+        c: usize,
+        inp: usize,
+        out: usize,
+    },
+    Linear {
+        w: usize,
+        b: usize,
+        din: usize,
+        dout: usize,
+        inp: usize,
+        out: usize,
+    },
+}
+
+/// Running statistics and the saved batch statistics of one batch-norm layer.
+struct BnState {
+    name: String,
+    c: usize,
+    running_mean: Buffer,
+    running_var: Buffer,
+    mean: Buffer,
+    rstd: Buffer,
+}
+
+pub struct ResNet {
+    pub arch: Arch,
+    pub params: Vec<Param>,
+    bn: Vec<BnState>,
+    nodes: Vec<Node>,
+    /// Elements per image of every activation slot; slot 0 is the input image.
+    slot_size: Vec<usize>,
+    /// Slot of the pooled encoder features and of the projector output.
+    pub feat_slot: usize,
+    pub out_slot: usize,
+    /// Index of the first projector node (an eval forward for features stops before it).
+    proj_start: usize,
+    acts: Vec<Buffer>,
+    grads: Vec<Buffer>,
+    scratch: HashMap<usize, Buffer>,
+    batch: usize,
+    groups: usize,
+    dev: Device,
+}
+
+struct Builder<'a> {
+    dev: &'a Device,
+    rng: rand::rngs::StdRng,
+    params: Vec<Param>,
+    bn: Vec<BnState>,
+    nodes: Vec<Node>,
+    slot_size: Vec<usize>,
+}
+
+impl Builder<'_> {
+    fn slot(&mut self, size: usize) -> usize {
+        self.slot_size.push(size);
+        self.slot_size.len() - 1
+    }
+    /// PyTorch's default initialisation: U(−1/√fan_in, 1/√fan_in) (kaiming_uniform with a = √5).
+    fn uniform(&mut self, n: usize, fan_in: usize) -> Vec<f32> {
+        let b = 1.0 / (fan_in as f32).sqrt();
+        (0..n).map(|_| self.rng.random_range(-b..b)).collect()
+    }
+    fn conv(
+        &mut self,
+        name: &str,
+        inp: usize,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<(usize, usize, usize)> {
+        let pad = k / 2;
+        let init = self.uniform(cout * k * k * cin, cin * k * k);
+        self.params.push(Param::new(
+            self.dev,
+            &format!("{name}.weight"),
+            &[cout, cin, k, k],
+            ParamKind::Conv,
+            &init,
+        )?);
+        let (oh, ow) = (
+            (h + 2 * pad - k) / stride + 1,
+            (w + 2 * pad - k) / stride + 1,
+        );
+        let out = self.slot(oh * ow * cout);
+        self.nodes.push(Node::Conv {
+            p: self.params.len() - 1,
+            cin,
+            cout,
+            k,
+            stride,
+            pad,
+            h,
+            w,
+            inp,
+            out,
+        });
+        Ok((out, oh, ow))
+    }
+    fn bn(&mut self, name: &str, inp: usize, c: usize, hw: usize) -> Result<usize> {
+        self.params.push(Param::new(
+            self.dev,
+            &format!("{name}.weight"),
+            &[c],
+            ParamKind::Vector,
+            &vec![1.0; c],
+        )?);
+        self.params.push(Param::new(
+            self.dev,
+            &format!("{name}.bias"),
+            &[c],
+            ParamKind::Vector,
+            &vec![0.0; c],
+        )?);
+        self.bn.push(BnState {
+            name: name.to_string(),
+            c,
+            running_mean: Buffer::zeros(self.dev, c)?,
+            running_var: Buffer::from_host(self.dev, &vec![1.0; c])?,
+            mean: Buffer::zeros(self.dev, 2 * c)?,
+            rstd: Buffer::zeros(self.dev, 2 * c)?,
+        });
+        let out = self.slot(hw * c);
+        let n = self.params.len();
+        self.nodes.push(Node::Bn {
+            gamma: n - 2,
+            beta: n - 1,
+            st: self.bn.len() - 1,
+            c,
+            hw,
+            inp,
+            out,
+        });
+        Ok(out)
+    }
+    fn relu(&mut self, inp: usize) -> usize {
+        let out = self.slot(self.slot_size[inp]);
+        self.nodes.push(Node::Relu { inp, out });
+        out
+    }
+    fn linear(&mut self, name: &str, inp: usize, din: usize, dout: usize) -> Result<usize> {
+        let w = self.uniform(dout * din, din);
+        let b = self.uniform(dout, din);
+        self.params.push(Param::new(
+            self.dev,
+            &format!("{name}.weight"),
+            &[dout, din],
+            ParamKind::Linear,
+            &w,
+        )?);
+        self.params.push(Param::new(
+            self.dev,
+            &format!("{name}.bias"),
+            &[dout],
+            ParamKind::Vector,
+            &b,
+        )?);
+        let out = self.slot(dout);
+        let n = self.params.len();
+        self.nodes.push(Node::Linear {
+            w: n - 2,
+            b: n - 1,
+            din,
+            dout,
+            inp,
+            out,
+        });
+        Ok(out)
+    }
+}
+
+impl ResNet {
+    /// A freshly initialised network (seeded) with the projector `feature → hidden → proj_out`.
+    pub fn new(dev: &Device, arch: Arch, proj_out: usize, seed: u64) -> Result<Self> {
+        let mut b = Builder {
+            dev,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            params: Vec::new(),
+            bn: Vec::new(),
+            nodes: Vec::new(),
+            slot_size: Vec::new(),
+        };
+        let (mut h, mut w) = (32usize, 32usize);
+        let input = b.slot(h * w * 3);
+        let (stem_c, stages): (usize, Vec<(usize, usize, usize)>) = match arch {
+            Arch::ResNet18 => (64, vec![(64, 2, 1), (128, 2, 2), (256, 2, 2), (512, 2, 2)]),
+            Arch::ResNet34 => (64, vec![(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]),
+            Arch::ResNet32 => (16, vec![(16, 5, 1), (32, 5, 2), (64, 5, 2)]),
+        };
+        let (s1, _, _) = b.conv("conv1", input, 3, stem_c, 3, 1, h, w)?;
+        let s2 = b.bn("bn1", s1, stem_c, h * w)?;
+        let mut x = b.relu(s2);
+        let mut c = stem_c;
+        let mut block_no = 0;
+        for (si, &(cout, nblocks, first_stride)) in stages.iter().enumerate() {
+            for bi in 0..nblocks {
+                let stride = if bi == 0 { first_stride } else { 1 };
+                let name = match arch {
+                    Arch::ResNet32 => format!("blocks.{block_no}"),
+                    _ => format!("layer{}.{bi}", si + 1),
+                };
+                block_no += 1;
+                let (t1, oh, ow) = b.conv(&format!("{name}.conv1"), x, c, cout, 3, stride, h, w)?;
+                let t2 = b.bn(&format!("{name}.bn1"), t1, cout, oh * ow)?;
+                let t3 = b.relu(t2);
+                let (t4, _, _) = b.conv(&format!("{name}.conv2"), t3, cout, cout, 3, 1, oh, ow)?;
+                let t5 = b.bn(&format!("{name}.bn2"), t4, cout, oh * ow)?;
+                let sc = if stride == 1 && c == cout {
+                    x
+                } else if arch == Arch::ResNet32 {
+                    // Option A: x[:, ::2, ::2] and (cout − c)/2 zero channels on each side.
+                    let out = b.slot(oh * ow * cout);
+                    b.nodes.push(Node::ShortcutA {
+                        h,
+                        w,
+                        c,
+                        pad: (cout - c) / 2,
+                        inp: x,
+                        out,
+                    });
+                    out
+                } else {
+                    let (p1, _, _) =
+                        b.conv(&format!("{name}.shortcut.0"), x, c, cout, 1, stride, h, w)?;
+                    b.bn(&format!("{name}.shortcut.1"), p1, cout, oh * ow)?
+                };
+                let sum = b.slot(oh * ow * cout);
+                b.nodes.push(Node::Add {
+                    a: t5,
+                    b: sc,
+                    out: sum,
+                });
+                x = b.relu(sum);
+                (h, w, c) = (oh, ow, cout);
+            }
+        }
+        let feat = b.slot(c);
+        b.nodes.push(Node::Pool {
+            hw: h * w,
+            c,
+            inp: x,
+            out: feat,
+        });
+        let proj_start = b.nodes.len();
+        let p1 = b.linear("proj.0", feat, c, arch.proj_hidden())?;
+        let p2 = b.relu(p1);
+        let out = b.linear("proj.2", p2, arch.proj_hidden(), proj_out)?;
+        Ok(ResNet {
+            arch,
+            params: b.params,
+            bn: b.bn,
+            nodes: b.nodes,
+            slot_size: b.slot_size,
+            feat_slot: feat,
+            out_slot: out,
+            proj_start,
+            acts: Vec::new(),
+            grads: Vec::new(),
+            scratch: HashMap::new(),
+            batch: 0,
+            groups: 1,
+            dev: dev.clone(),
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.dev
+    }
+    pub fn num_params(&self) -> usize {
+        self.params.iter().map(|p| p.len()).sum()
+    }
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    fn ensure_batch(&mut self, n: usize, with_grads: bool) -> Result<()> {
+        if self.batch != n || self.acts.len() != self.slot_size.len() {
+            self.acts = self
+                .slot_size
+                .iter()
+                .map(|&s| Buffer::zeros(&self.dev, s * n))
+                .collect::<Result<_>>()?;
+            self.grads.clear();
+            self.scratch.clear();
+            self.batch = n;
+        }
+        if with_grads && self.grads.len() != self.slot_size.len() {
+            self.grads = self
+                .slot_size
+                .iter()
+                .map(|&s| Buffer::zeros(&self.dev, s * n))
+                .collect::<Result<_>>()?;
+        }
+        Ok(())
+    }
+
+    /// Forward `x` ([n, 32, 32, 3] NHWC, values in [0, 1]). In training mode, batch-norm statistics are
+    /// computed separately over each of `groups` equal slices (the views). `with_projector` false stops
+    /// at the pooled features (eval for the probe and for IP-DPP). Returns the output slot.
+    pub fn forward(
+        &mut self,
+        x: &Buffer,
+        mode: Mode,
+        groups: usize,
+        with_projector: bool,
+    ) -> Result<usize> {
+        let per = self.slot_size[0];
+        if x.len() % per != 0 || x.is_empty() {
+            return Err(Error::usage(format!(
+                "network input holds {} values, not a whole number of 32x32x3 images",
+                x.len()
+            )));
+        }
+        let n = x.len() / per;
+        let groups = groups.max(1);
+        if mode == Mode::Train && (n % groups != 0 || n / groups < 2) {
+            return Err(Error::usage(format!("a training batch of {n} images cannot be split into {groups} views of at least 2 images")));
+        }
+        self.ensure_batch(n, mode == Mode::Train)?;
+        self.groups = groups;
+        let dev = self.dev.clone();
+        ops::copy_f32(&dev, &mut self.acts[0], x)?;
+        let end = if with_projector {
+            self.nodes.len()
+        } else {
+            self.proj_start
+        };
+        for i in 0..end {
+            let node = self.nodes[i].clone();
+            let (inp_slot, out_slot) = match &node {
+                Node::Conv { inp, out, .. }
+                | Node::Bn { inp, out, .. }
+                | Node::Relu { inp, out }
+                | Node::ShortcutA { inp, out, .. }
+                | Node::Pool { inp, out, .. }
+                | Node::Linear { inp, out, .. } => (*inp, *out),
+                Node::Add { a, out, .. } => (*a, *out),
+            };
+            let mut y = std::mem::replace(&mut self.acts[out_slot], Buffer::Cpu(Vec::new()));
+            let xin = &self.acts[inp_slot];
+            let r = match node {
+                Node::Conv {
+                    p,
+                    cin,
+                    cout,
+                    k,
+                    stride,
+                    pad,
+                    h,
+                    w,
+                    ..
+                } => {
+                    let s = ConvSpec {
+                        n,
+                        h,
+                        w,
+                        c: cin,
+                        o: cout,
+                        kh: k,
+                        kw: k,
+                        stride,
+                        pad,
+                    };
+                    nn_ops::conv_fwd(&dev, &mut y, xin, &self.params[p].w, &s)
+                }
+                Node::Bn {
+                    gamma,
+                    beta,
+                    st,
+                    c,
+                    hw,
+                    ..
+                } => {
+                    let s = BnSpec::new(n * hw, c);
+                    let b = &mut self.bn[st];
+                    if b.mean.len() < groups * c {
+                        b.mean = Buffer::zeros(&dev, groups * c)?;
+                        b.rstd = Buffer::zeros(&dev, groups * c)?;
+                    }
+                    match mode {
+                        Mode::Train => nn_ops::batchnorm_fwd_train(
+                            &dev,
+                            &mut y,
+                            xin,
+                            &self.params[gamma].w,
+                            &self.params[beta].w,
+                            BnBuffers {
+                                running_mean: &mut b.running_mean,
+                                running_var: &mut b.running_var,
+                                mean: &mut b.mean,
+                                rstd: &mut b.rstd,
+                            },
+                            &s,
+                            groups,
+                        ),
+                        Mode::Eval => nn_ops::batchnorm_fwd_eval(
+                            &dev,
+                            &mut y,
+                            xin,
+                            &self.params[gamma].w,
+                            &self.params[beta].w,
+                            &b.running_mean,
+                            &b.running_var,
+                            &s,
+                        ),
+                    }
+                }
+                Node::Relu { .. } => ops::relu_fwd_f32(&dev, &mut y, xin),
+                Node::Add { b, .. } => ops::add_f32(&dev, &mut y, xin, &self.acts[b]),
+                Node::ShortcutA { h, w, c, pad, .. } => {
+                    nn_ops::shortcut_a_fwd(&dev, &mut y, xin, n, h, w, c, pad)
+                }
+                Node::Pool { hw, c, .. } => nn_ops::avgpool_fwd(&dev, &mut y, xin, n, hw, c),
+                Node::Linear {
+                    w, b, din, dout, ..
+                } => nn_ops::linear_fwd(
+                    &dev,
+                    &mut y,
+                    xin,
+                    &self.params[w].w,
+                    Some(&self.params[b].w),
+                    n,
+                    din,
+                    dout,
+                ),
+            };
+            self.acts[out_slot] = y;
+            r?;
+        }
+        Ok(if with_projector {
+            self.out_slot
+        } else {
+            self.feat_slot
+        })
+    }
+
+    /// The activation in `slot` after the last forward, on the host.
+    pub fn read_slot(&self, slot: usize) -> Result<Vec<f32>> {
+        self.acts
+            .get(slot)
+            .ok_or_else(|| Error::usage("no forward pass has run yet"))?
+            .to_host(&self.dev)
+    }
+    /// The activation buffer in `slot` (device-resident).
+    pub fn slot(&self, slot: usize) -> &Buffer {
+        &self.acts[slot]
+    }
+
+    /// Backward from the gradient of the projector output (the last training forward's batch);
+    /// parameter gradients are overwritten.
+    pub fn backward(&mut self, gz: &Buffer) -> Result<()> {
+        let n = self.batch;
+        if self.grads.len() != self.slot_size.len() {
+            return Err(Error::usage("backward needs a training-mode forward first"));
+        }
+        let dev = self.dev.clone();
+        let groups = self.groups;
+        let mut written = vec![false; self.slot_size.len()];
+        ops::copy_f32(&dev, &mut self.grads[self.out_slot], gz)?;
+        written[self.out_slot] = true;
+        for i in (0..self.nodes.len()).rev() {
+            let node = self.nodes[i].clone();
+            match node {
+                Node::Add { a, b, out } => {
+                    let g = std::mem::replace(&mut self.grads[out], Buffer::Cpu(Vec::new()));
+                    for t in [a, b] {
+                        if written[t] {
+                            ops::add_inplace_f32(&dev, &mut self.grads[t], &g)?;
+                        } else {
+                            ops::copy_f32(&dev, &mut self.grads[t], &g)?;
+                            written[t] = true;
+                        }
+                    }
+                    self.grads[out] = g;
+                }
+                _ => {
+                    let (inp, out) = match node {
+                        Node::Conv { inp, out, .. }
+                        | Node::Bn { inp, out, .. }
+                        | Node::Relu { inp, out }
+                        | Node::ShortcutA { inp, out, .. }
+                        | Node::Pool { inp, out, .. }
+                        | Node::Linear { inp, out, .. } => (inp, out),
+                        Node::Add { .. } => unreachable!(),
+                    };
+                    let g = std::mem::replace(&mut self.grads[out], Buffer::Cpu(Vec::new()));
+                    let need_input_grad = inp != 0;
+                    let accumulate = need_input_grad && written[inp];
+                    let mut dst = if accumulate {
+                        match self.scratch.remove(&inp) {
+                            Some(s) => s,
+                            None => Buffer::zeros(&dev, self.slot_size[inp] * n)?,
+                        }
+                    } else {
+                        std::mem::replace(&mut self.grads[inp], Buffer::Cpu(Vec::new()))
+                    };
+                    let r = self.node_backward(&node, &mut dst, &g, need_input_grad, n, groups);
+                    if accumulate {
+                        let r2 = ops::add_inplace_f32(&dev, &mut self.grads[inp], &dst);
+                        self.scratch.insert(inp, dst);
+                        r2?;
+                    } else {
+                        self.grads[inp] = dst;
+                        written[inp] = need_input_grad;
+                    }
+                    self.grads[out] = g;
+                    r?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn node_backward(
+        &mut self,
+        node: &Node,
+        gx: &mut Buffer,
+        gy: &Buffer,
+        need_gx: bool,
+        n: usize,
+        groups: usize,
+    ) -> Result<()> {
+        let dev = &self.dev;
+        match *node {
+            Node::Conv {
+                p,
+                cin,
+                cout,
+                k,
+                stride,
+                pad,
+                h,
+                w,
+                inp,
+                ..
+            } => {
+                let s = ConvSpec {
+                    n,
+                    h,
+                    w,
+                    c: cin,
+                    o: cout,
+                    kh: k,
+                    kw: k,
+                    stride,
+                    pad,
+                };
+                let prm = &mut self.params[p];
+                nn_ops::conv_bwd_weight(dev, &mut prm.g, gy, &self.acts[inp], &s)?;
+                if need_gx {
+                    nn_ops::conv_bwd_input(dev, gx, gy, &prm.w, &s)?;
+                }
+                Ok(())
+            }
+            Node::Bn {
+                gamma,
+                beta,
+                st,
+                c,
+                hw,
+                inp,
+                ..
+            } => {
+                let s = BnSpec::new(n * hw, c);
+                let b = &self.bn[st];
+                let (pg, pb) = two_mut(&mut self.params, gamma, beta);
+                nn_ops::batchnorm_bwd(
+                    dev,
+                    gx,
+                    &mut pg.g,
+                    &mut pb.g,
+                    gy,
+                    &self.acts[inp],
+                    &pg.w,
+                    &b.mean,
+                    &b.rstd,
+                    &s,
+                    groups,
+                )
+            }
+            Node::Relu { inp, .. } => ops::relu_bwd_f32(dev, gx, gy, &self.acts[inp]),
+            Node::ShortcutA { h, w, c, pad, .. } => {
+                nn_ops::shortcut_a_bwd(dev, gx, gy, n, h, w, c, pad)
+            }
+            Node::Pool { hw, c, .. } => nn_ops::avgpool_bwd(dev, gx, gy, n, hw, c),
+            Node::Linear {
+                w,
+                b,
+                din,
+                dout,
+                inp,
+                ..
+            } => {
+                let (pw, pb) = two_mut(&mut self.params, w, b);
+                nn_ops::linear_bwd(
+                    dev,
+                    if need_gx { Some(gx) } else { None },
+                    &mut pw.g,
+                    Some(&mut pb.g),
+                    gy,
+                    &self.acts[inp],
+                    &pw.w,
+                    n,
+                    din,
+                    dout,
+                )
+            }
+            Node::Add { .. } => Ok(()),
+        }
+    }
+
+    /// One AdamW update of every parameter (no weight decay on 1-D parameters).
+    pub fn adamw_step(&mut self, h: &AdamW) -> Result<()> {
+        let dev = self.dev.clone();
+        for p in &mut self.params {
+            let hp = if p.decays() {
+                *h
+            } else {
+                AdamW {
+                    weight_decay: 0.0,
+                    ..*h
+                }
+            };
+            ops::adamw_f32(&dev, &mut p.w, &p.g, &mut p.m, &mut p.v, &hp)?;
+        }
+        Ok(())
+    }
+
+    /// Every tensor of the PyTorch state_dict (parameters and BN running statistics), PyTorch layouts.
+    pub fn state_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.params.iter().map(|p| p.name.clone()).collect();
+        for b in &self.bn {
+            v.push(format!("{}.running_mean", b.name));
+            v.push(format!("{}.running_var", b.name));
+        }
+        v
+    }
+
+    /// A state_dict tensor on the host, in PyTorch's layout (OIHW convolutions): (shape, values).
+    pub fn get_tensor(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        if let Some(p) = self.params.iter().find(|p| p.name == name) {
+            let host = p.w.to_host(&self.dev)?;
+            let v = match p.kind {
+                ParamKind::Conv => {
+                    ohwi_to_oihw(&host, p.shape[0], p.shape[1], p.shape[2], p.shape[3])
+                }
+                _ => host,
+            };
+            return Ok((p.shape.clone(), v));
+        }
+        for b in &self.bn {
+            if name == format!("{}.running_mean", b.name) {
+                return Ok((vec![b.c], b.running_mean.to_host(&self.dev)?));
+            }
+            if name == format!("{}.running_var", b.name) {
+                return Ok((vec![b.c], b.running_var.to_host(&self.dev)?));
+            }
+        }
+        Err(Error::usage(format!(
+            "the {:?} network has no tensor named {name:?}",
+            self.arch
+        )))
+    }
+
+    /// Sets a state_dict tensor from PyTorch's layout; the shape must match.
+    pub fn set_tensor(&mut self, name: &str, shape: &[usize], data: &[f32]) -> Result<()> {
+        let dev = self.dev.clone();
+        if let Some(p) = self.params.iter_mut().find(|p| p.name == name) {
+            if p.shape != shape || data.len() != p.len() {
+                return Err(Error::usage(format!(
+                    "tensor {name}: shape {shape:?} given, the network has {:?}",
+                    p.shape
+                )));
+            }
+            let v = match p.kind {
+                ParamKind::Conv => {
+                    oihw_to_ohwi(data, p.shape[0], p.shape[1], p.shape[2], p.shape[3])
+                }
+                _ => data.to_vec(),
+            };
+            p.w = Buffer::from_host(&dev, &v)?;
+            return Ok(());
+        }
+        for b in &mut self.bn {
+            let slot = if name == format!("{}.running_mean", b.name) {
+                &mut b.running_mean
+            } else if name == format!("{}.running_var", b.name) {
+                &mut b.running_var
+            } else {
+                continue;
+            };
+            if shape != [b.c] {
+                return Err(Error::usage(format!(
+                    "tensor {name}: shape {shape:?} given, the network has [{}]",
+                    b.c
+                )));
+            }
+            *slot = Buffer::from_host(&dev, data)?;
+            return Ok(());
+        }
+        Err(Error::usage(format!(
+            "the {:?} network has no tensor named {name:?}",
+            self.arch
+        )))
+    }
+
+    /// Sets a parameter's gradient from PyTorch's layout (tests and gradient checks).
+    pub fn set_grad(&mut self, name: &str, shape: &[usize], data: &[f32]) -> Result<()> {
+        let dev = self.dev.clone();
+        let p = self
+            .params
+            .iter_mut()
+            .find(|p| p.name == name)
+            .ok_or_else(|| Error::usage(format!("no parameter {name:?}")))?;
+        if p.shape != shape || data.len() != p.len() {
+            return Err(Error::usage(format!(
+                "gradient {name}: shape {shape:?} given, the network has {:?}",
+                p.shape
+            )));
+        }
+        let v = match p.kind {
+            ParamKind::Conv => oihw_to_ohwi(data, p.shape[0], p.shape[1], p.shape[2], p.shape[3]),
+            _ => data.to_vec(),
+        };
+        p.g = Buffer::from_host(&dev, &v)?;
+        Ok(())
+    }
+
+    /// A parameter's gradient on the host in PyTorch's layout.
+    pub fn get_grad(&self, name: &str) -> Result<Vec<f32>> {
+        let p = self
+            .params
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| Error::usage(format!("no parameter {name:?}")))?;
+        let host = p.g.to_host(&self.dev)?;
+        Ok(match p.kind {
+            ParamKind::Conv => ohwi_to_oihw(&host, p.shape[0], p.shape[1], p.shape[2], p.shape[3]),
+            _ => host,
+        })
+    }
+}
+
+fn two_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert!(a != b, "two_mut needs distinct indices");
+    if a < b {
+        let (l, r) = v.split_at_mut(b);
+        (&mut l[a], &mut r[0])
+    } else {
+        let (l, r) = v.split_at_mut(a);
+        (&mut r[0], &mut l[b])
+    }
+}
