@@ -20,6 +20,10 @@ use std::collections::HashMap;
 pub enum Arch {
     ResNet18,
     ResNet34,
+    /// He et al.'s CIFAR ResNets (6n + 2 layers): ResNet-8 (n = 1, the small demo network),
+    /// ResNet-20 (n = 3) and ResNet-32 (n = 5, the classic long-tail backbone).
+    ResNet8,
+    ResNet20,
     ResNet32,
 }
 
@@ -40,16 +44,31 @@ impl std::str::FromStr for Arch {
 impl Arch {
     /// Encoder feature width (input of the projector and of the linear classifier).
     pub fn feature_dim(&self) -> usize {
+        if self.is_cifar_family() {
+            64
+        } else {
+            512
+        }
+    }
+    /// The 16/32/64-channel family with option-A shortcuts.
+    pub fn is_cifar_family(&self) -> bool {
+        matches!(self, Arch::ResNet8 | Arch::ResNet20 | Arch::ResNet32)
+    }
+    pub fn name(&self) -> &'static str {
         match self {
-            Arch::ResNet32 => 64,
-            _ => 512,
+            Arch::ResNet18 => "resnet18",
+            Arch::ResNet34 => "resnet34",
+            Arch::ResNet8 => "resnet8",
+            Arch::ResNet20 => "resnet20",
+            Arch::ResNet32 => "resnet32",
         }
     }
     /// Projector hidden width: 2048 for ResNet-18/34, 512 for ResNet-32 (METHOD.md).
     pub fn proj_hidden(&self) -> usize {
-        match self {
-            Arch::ResNet32 => 512,
-            _ => 2048,
+        if self.is_cifar_family() {
+            512
+        } else {
+            2048
         }
     }
 }
@@ -293,6 +312,8 @@ impl ResNet {
         let (stem_c, stages): (usize, Vec<(usize, usize, usize)>) = match arch {
             Arch::ResNet18 => (64, vec![(64, 2, 1), (128, 2, 2), (256, 2, 2), (512, 2, 2)]),
             Arch::ResNet34 => (64, vec![(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]),
+            Arch::ResNet8 => (16, vec![(16, 1, 1), (32, 1, 2), (64, 1, 2)]),
+            Arch::ResNet20 => (16, vec![(16, 3, 1), (32, 3, 2), (64, 3, 2)]),
             Arch::ResNet32 => (16, vec![(16, 5, 1), (32, 5, 2), (64, 5, 2)]),
         };
         let (s1, _, _) = b.conv("conv1", input, 3, stem_c, 3, 1, h, w)?;
@@ -303,9 +324,10 @@ impl ResNet {
         for (si, &(cout, nblocks, first_stride)) in stages.iter().enumerate() {
             for bi in 0..nblocks {
                 let stride = if bi == 0 { first_stride } else { 1 };
-                let name = match arch {
-                    Arch::ResNet32 => format!("blocks.{block_no}"),
-                    _ => format!("layer{}.{bi}", si + 1),
+                let name = if arch.is_cifar_family() {
+                    format!("blocks.{block_no}")
+                } else {
+                    format!("layer{}.{bi}", si + 1)
                 };
                 block_no += 1;
                 let (t1, oh, ow) = b.conv(&format!("{name}.conv1"), x, c, cout, 3, stride, h, w)?;
@@ -315,7 +337,7 @@ impl ResNet {
                 let t5 = b.bn(&format!("{name}.bn2"), t4, cout, oh * ow)?;
                 let sc = if stride == 1 && c == cout {
                     x
-                } else if arch == Arch::ResNet32 {
+                } else if arch.is_cifar_family() {
                     // Option A: x[:, ::2, ::2] and (cout − c)/2 zero channels on each side.
                     let out = b.slot(oh * ow * cout);
                     b.nodes.push(Node::ShortcutA {
@@ -557,6 +579,16 @@ impl ResNet {
     /// Backward from the gradient of the projector output (the last training forward's batch);
     /// parameter gradients are overwritten.
     pub fn backward(&mut self, gz: &Buffer) -> Result<()> {
+        self.backward_from(self.out_slot, self.nodes.len(), gz)
+    }
+
+    /// Backward from the gradient of the pooled encoder features (classifier fine-tuning: the projector
+    /// is not used); encoder parameter gradients are overwritten, the projector's are left alone.
+    pub fn backward_features(&mut self, gh: &Buffer) -> Result<()> {
+        self.backward_from(self.feat_slot, self.proj_start, gh)
+    }
+
+    fn backward_from(&mut self, start_slot: usize, end_node: usize, gz: &Buffer) -> Result<()> {
         let n = self.batch;
         if self.grads.len() != self.slot_size.len() {
             return Err(Error::usage("backward needs a training-mode forward first"));
@@ -564,9 +596,16 @@ impl ResNet {
         let dev = self.dev.clone();
         let groups = self.groups;
         let mut written = vec![false; self.slot_size.len()];
-        ops::copy_f32(&dev, &mut self.grads[self.out_slot], gz)?;
-        written[self.out_slot] = true;
-        for i in (0..self.nodes.len()).rev() {
+        if gz.len() != self.slot_size[start_slot] * n {
+            return Err(Error::usage(format!(
+                "backward: gradient holds {} values, the last forward produced {}",
+                gz.len(),
+                self.slot_size[start_slot] * n
+            )));
+        }
+        ops::copy_f32(&dev, &mut self.grads[start_slot], gz)?;
+        written[start_slot] = true;
+        for i in (0..end_node).rev() {
             let node = self.nodes[i].clone();
             match node {
                 Node::Add { a, b, out } => {
