@@ -27,9 +27,19 @@ step tests           300 $BIN/it --test-threads=1 --nocapture
 step demo            60  $BIN/ipdpp --device cuda demo
 step bench_gemm_4096 180 $BIN/ipdpp --device cuda bench gemm --m 4096 --n 4096 --k 4096 --out "$OUT/bench_gemm_4096.json"
 step bench_gemm_tn   120 $BIN/ipdpp --device cuda bench gemm --m 4096 --n 4096 --k 4096 --ta --versions v2,v3,cublas --out "$OUT/bench_gemm_4096_ta.json"
-# Later issues add their benches and the PyTorch side-by-side here.
-if [ -f tools/pytorch_reference.py ] && grep -q "bns" tools/pytorch_reference.py; then
-  step torch_bns_code  180 python3 tools/pytorch_reference.py --what bns --n 8192 --dim 128 --loss code
+# BNS loss: engine versions, then PyTorch eager on the same card with the ratio.
+for form in code paper; do
+  step bench_bns_$form 180 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 --loss $form --out "$OUT/bench_bns_$form.json"
+  step torch_bns_$form 180 python3 tools/pytorch_reference.py --what bns --n 8192 --dim 128 --loss $form --engine-report "$OUT/bench_bns_$form.json"
+done
+# ResNet training step (when the bench exists in this build).
+if $BIN/ipdpp bench --help 2>/dev/null | grep -q resnet; then
+  for prec in fp32 tf32 bf16; do
+    step bench_resnet18_$prec 180 $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 256 --precision $prec --out "$OUT/bench_resnet18_$prec.json"
+  done
+  if grep -q resnet tools/pytorch_reference.py; then
+    step torch_resnet18_eager 240 python3 tools/pytorch_reference.py --what resnet --arch resnet18 --batch 256 --engine-report "$OUT/bench_resnet18_fp32.json"
+  fi
 fi
 grep -h "skipped: no CUDA device" "$OUT/tests.log" | head -3 >> "$SUMMARY"
 grep -hE "^test result|passed|failed" "$OUT/tests.log" | tail -2 >> "$SUMMARY"
