@@ -6,6 +6,7 @@
 // The parameter arithmetic uses explicit round-to-nearest intrinsics (no FMA contraction) so that it is
 // bit-identical to the Rust code; the pixel arithmetic may contract and matches within rounding.
 #include "common.cuh"
+#include <cuda_bf16.h>
 
 #define AUG_SIDE 32
 #define AUG_PIXELS 1024
@@ -183,9 +184,13 @@ __device__ __forceinline__ void hsv_to_rgb(float h, float s, float v, float* r, 
 __device__ __forceinline__ int reflect32(int i) { return i < 0 ? -i : (i >= AUG_SIDE ? 2 * AUG_SIDE - 2 - i : i); }
 
 // One block per image (grid-stride over images); blockDim.x must be a multiple of 32, at most 1024.
-// out: n x 32 x 32 x 3 floats (NHWC). data: the resident u8 data set. items: (index, view) pairs.
-extern "C" __global__ void simclr_apply_f32(float* out, const unsigned char* data, const unsigned int* items,
-                                            const SimclrParams* params, unsigned int n) {
+// out: n x 32 x 32 x 3 values (NHWC, f32 or bf16). data: the resident u8 data set. items: (index, view).
+__device__ __forceinline__ void store_px(float* p, float v) { *p = v; }
+__device__ __forceinline__ void store_px(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+
+template <typename T>
+__device__ __forceinline__ void simclr_apply(T* out, const unsigned char* data, const unsigned int* items,
+                                             const SimclrParams* params, unsigned int n) {
     __shared__ float img[AUG_BYTES];
     __shared__ float tmp[AUG_BYTES];
     __shared__ float scratch[32];
@@ -258,21 +263,32 @@ extern "C" __global__ void simclr_apply_f32(float* out, const unsigned char* dat
                                  k0 * img[(yb * AUG_SIDE + x) * 3 + c];
         }
         __syncthreads();
-        float* o = out + (unsigned long long)b * AUG_BYTES;
+        T* o = out + (unsigned long long)b * AUG_BYTES;
         for (int q = threadIdx.x; q < AUG_PIXELS; q += blockDim.x) {
             const int y = q / AUG_SIDE, x = q % AUG_SIDE;
             const int xa = reflect32(x - 1), xb = reflect32(x + 1);
             for (int c = 0; c < 3; ++c)
-                o[q * 3 + c] = k0 * tmp[(y * AUG_SIDE + xa) * 3 + c] + k1 * tmp[q * 3 + c] +
-                               k0 * tmp[(y * AUG_SIDE + xb) * 3 + c];
+                store_px(&o[q * 3 + c], k0 * tmp[(y * AUG_SIDE + xa) * 3 + c] + k1 * tmp[q * 3 + c] +
+                                            k0 * tmp[(y * AUG_SIDE + xb) * 3 + c]);
         }
         __syncthreads();  // img/tmp are reused by the next image of this block
     }
 }
 
+extern "C" __global__ void simclr_apply_f32(float* out, const unsigned char* data, const unsigned int* items,
+                                            const SimclrParams* params, unsigned int n) {
+    simclr_apply(out, data, items, params, n);
+}
+
+extern "C" __global__ void simclr_apply_bf16(__nv_bfloat16* out, const unsigned char* data,
+                                             const unsigned int* items, const SimclrParams* params, unsigned int n) {
+    simclr_apply(out, data, items, params, n);
+}
+
 // Pad 4 (zeros) + random 32x32 crop + horizontal flip; one thread per output pixel (3 channels).
-extern "C" __global__ void padcrop_f32(float* out, const unsigned char* data, const unsigned int* items,
-                                       unsigned int n, unsigned int k0, unsigned int k1, unsigned int epoch) {
+template <typename T>
+__device__ __forceinline__ void padcrop(T* out, const unsigned char* data, const unsigned int* items, unsigned int n,
+                                        unsigned int k0, unsigned int k1, unsigned int epoch) {
     const unsigned long long total = (unsigned long long)n * AUG_PIXELS;
     for (unsigned long long t = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; t < total;
          t += (unsigned long long)gridDim.x * blockDim.x) {
@@ -288,19 +304,38 @@ extern "C" __global__ void padcrop_f32(float* out, const unsigned char* data, co
         const bool inside = sy >= 0 && sy < AUG_SIDE && sx >= 0 && sx < AUG_SIDE;
         const unsigned char* src = data + (unsigned long long)index * AUG_BYTES;
         for (int c = 0; c < 3; ++c)
-            out[t * 3 + c] = inside ? src[c * AUG_PIXELS + sy * AUG_SIDE + sx] / 255.0f : 0.0f;
+            store_px(&out[t * 3 + c], inside ? src[c * AUG_PIXELS + sy * AUG_SIDE + sx] / 255.0f : 0.0f);
     }
 }
 
-// The clean view: u8 planar -> f32 NHWC in [0, 1].
-extern "C" __global__ void clean_f32(float* out, const unsigned char* data, const unsigned int* items,
-                                     unsigned int n) {
+extern "C" __global__ void padcrop_f32(float* out, const unsigned char* data, const unsigned int* items,
+                                       unsigned int n, unsigned int k0, unsigned int k1, unsigned int epoch) {
+    padcrop(out, data, items, n, k0, k1, epoch);
+}
+
+extern "C" __global__ void padcrop_bf16(__nv_bfloat16* out, const unsigned char* data, const unsigned int* items,
+                                        unsigned int n, unsigned int k0, unsigned int k1, unsigned int epoch) {
+    padcrop(out, data, items, n, k0, k1, epoch);
+}
+
+// The clean view: u8 planar -> NHWC in [0, 1].
+template <typename T>
+__device__ __forceinline__ void clean(T* out, const unsigned char* data, const unsigned int* items, unsigned int n) {
     const unsigned long long total = (unsigned long long)n * AUG_PIXELS;
     for (unsigned long long t = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; t < total;
          t += (unsigned long long)gridDim.x * blockDim.x) {
         const unsigned int b = (unsigned int)(t / AUG_PIXELS);
         const int q = (int)(t % AUG_PIXELS);
         const unsigned char* src = data + (unsigned long long)items[2 * b] * AUG_BYTES;
-        for (int c = 0; c < 3; ++c) out[t * 3 + c] = src[c * AUG_PIXELS + q] / 255.0f;
+        for (int c = 0; c < 3; ++c) store_px(&out[t * 3 + c], src[c * AUG_PIXELS + q] / 255.0f);
     }
+}
+
+extern "C" __global__ void clean_f32(float* out, const unsigned char* data, const unsigned int* items, unsigned int n) {
+    clean(out, data, items, n);
+}
+
+extern "C" __global__ void clean_bf16(__nv_bfloat16* out, const unsigned char* data, const unsigned int* items,
+                                      unsigned int n) {
+    clean(out, data, items, n);
 }

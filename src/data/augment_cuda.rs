@@ -8,6 +8,35 @@ use crate::error::{Error, Result};
 use crate::rng::seed_key;
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
 
+/// Element type of an augmented batch: f32, or bf16 for the mixed-precision path (rounded to nearest
+/// even, as `half::bf16::from_f32` does on the CPU).
+pub trait AugOut: DeviceRepr {
+    /// Suffix of the kernel instantiation (`simclr_apply_f32`, `simclr_apply_bf16`, ...).
+    const SUFFIX: &'static str;
+}
+impl AugOut for f32 {
+    const SUFFIX: &'static str = "f32";
+}
+impl AugOut for Bf16 {
+    const SUFFIX: &'static str = "bf16";
+}
+
+/// A bf16 on the device (`__nv_bfloat16`): the raw bits, convertible to and from `half::bf16` on the
+/// host (cudarc implements its device traits for `half` only behind a feature this build leaves off).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bf16(pub u16);
+
+// SAFETY: a transparent 16-bit word, the layout of __nv_bfloat16; all-zero bits are +0.0.
+unsafe impl DeviceRepr for Bf16 {}
+unsafe impl ValidAsZeroBits for Bf16 {}
+
+impl From<Bf16> for half::bf16 {
+    fn from(v: Bf16) -> Self {
+        half::bf16::from_bits(v.0)
+    }
+}
+
 // SAFETY: SimclrParams is #[repr(C)], 12 plain 32-bit words, the layout of `struct SimclrParams` in
 // augment.cu; all-zero bits are a valid value.
 unsafe impl DeviceRepr for SimclrParams {}
@@ -151,10 +180,23 @@ pub fn simclr_apply_f32(
     params: &CudaSlice<SimclrParams>,
     n: usize,
 ) -> Result<()> {
-    check_len("simclr_apply_f32 out", out.len(), n * OUT_FLOATS)?;
-    check_len("simclr_apply_f32 items", items.len(), 2 * n)?;
-    check_len("simclr_apply_f32 params", params.len(), n)?;
-    let f = dev.function("augment", "simclr_apply_f32")?;
+    simclr_apply(dev, out, data, items, params, n)
+}
+
+/// [`simclr_apply_f32`] for any output element type (f32 or bf16).
+pub fn simclr_apply<T: AugOut>(
+    dev: &CudaDevice,
+    out: &mut CudaSlice<T>,
+    data: &GpuDataset,
+    items: &CudaSlice<u32>,
+    params: &CudaSlice<SimclrParams>,
+    n: usize,
+) -> Result<()> {
+    let name = format!("simclr_apply_{}", T::SUFFIX);
+    check_len(&name, out.len(), n * OUT_FLOATS)?;
+    check_len(&name, items.len(), 2 * n)?;
+    check_len(&name, params.len(), n)?;
+    let f = dev.function("augment", &name)?;
     let n32 = n as u32;
     let cfg = LaunchConfig {
         grid_dim: ((n as u32).min(dev.sms.max(1) as u32 * 8).max(1), 1, 1),
@@ -174,7 +216,7 @@ pub fn simclr_apply_f32(
             .arg(&n32)
             .launch(cfg)
     }
-    .map_err(launch_err("simclr_apply_f32"))?;
+    .map_err(launch_err(&name))?;
     Ok(())
 }
 
@@ -188,9 +230,23 @@ pub fn padcrop_f32(
     seed: u64,
     epoch: u32,
 ) -> Result<()> {
-    check_len("padcrop_f32 out", out.len(), n * OUT_FLOATS)?;
-    check_len("padcrop_f32 items", items.len(), 2 * n)?;
-    let f = dev.function("augment", "padcrop_f32")?;
+    padcrop(dev, out, data, items, n, seed, epoch)
+}
+
+/// [`padcrop_f32`] for any output element type.
+pub fn padcrop<T: AugOut>(
+    dev: &CudaDevice,
+    out: &mut CudaSlice<T>,
+    data: &GpuDataset,
+    items: &CudaSlice<u32>,
+    n: usize,
+    seed: u64,
+    epoch: u32,
+) -> Result<()> {
+    let name = format!("padcrop_{}", T::SUFFIX);
+    check_len(&name, out.len(), n * OUT_FLOATS)?;
+    check_len(&name, items.len(), 2 * n)?;
+    let f = dev.function("augment", &name)?;
     let [k0, k1] = seed_key(seed);
     let n32 = n as u32;
     // SAFETY: padcrop_f32(float* out, const u8* data, const u32* items, u32 n, u32 k0, u32 k1, u32 epoch):
@@ -207,7 +263,7 @@ pub fn padcrop_f32(
             .arg(&epoch)
             .launch(grid(dev, n * 1024))
     }
-    .map_err(launch_err("padcrop_f32"))?;
+    .map_err(launch_err(&name))?;
     Ok(())
 }
 
@@ -219,9 +275,21 @@ pub fn clean_f32(
     items: &CudaSlice<u32>,
     n: usize,
 ) -> Result<()> {
-    check_len("clean_f32 out", out.len(), n * OUT_FLOATS)?;
-    check_len("clean_f32 items", items.len(), 2 * n)?;
-    let f = dev.function("augment", "clean_f32")?;
+    clean(dev, out, data, items, n)
+}
+
+/// [`clean_f32`] for any output element type.
+pub fn clean<T: AugOut>(
+    dev: &CudaDevice,
+    out: &mut CudaSlice<T>,
+    data: &GpuDataset,
+    items: &CudaSlice<u32>,
+    n: usize,
+) -> Result<()> {
+    let name = format!("clean_{}", T::SUFFIX);
+    check_len(&name, out.len(), n * OUT_FLOATS)?;
+    check_len(&name, items.len(), 2 * n)?;
+    let f = dev.function("augment", &name)?;
     let n32 = n as u32;
     // SAFETY: clean_f32(float* out, const u8* data, const u32* items, u32 n): out holds n*3072 floats,
     // items 2n words with checked indices.
@@ -234,28 +302,28 @@ pub fn clean_f32(
             .arg(&n32)
             .launch(grid(dev, n * 1024))
     }
-    .map_err(launch_err("clean_f32"))?;
+    .map_err(launch_err(&name))?;
     Ok(())
 }
 
 /// The GPU counterpart of [`super::augment::augment_batch`]: `out` gets items.len() NHWC images.
-pub fn augment_batch_cuda(
+pub fn augment_batch_cuda<T: AugOut>(
     dev: &CudaDevice,
     data: &GpuDataset,
     items: &[Item],
     aug: &Augment,
     seed: u64,
     epoch: u32,
-    out: &mut CudaSlice<f32>,
+    out: &mut CudaSlice<T>,
 ) -> Result<()> {
     let d_items = upload_items(dev, data, items)?;
     let n = items.len();
     match aug {
-        Augment::None => clean_f32(dev, out, data, &d_items, n),
-        Augment::PadCropFlip => padcrop_f32(dev, out, data, &d_items, n, seed, epoch),
+        Augment::None => clean(dev, out, data, &d_items, n),
+        Augment::PadCropFlip => padcrop(dev, out, data, &d_items, n, seed, epoch),
         Augment::Simclr(cfg) => {
             let params = simclr_params_cuda(dev, &d_items, n, cfg, seed, epoch)?;
-            simclr_apply_f32(dev, out, data, &d_items, &params, n)
+            simclr_apply(dev, out, data, &d_items, &params, n)
         }
     }
 }

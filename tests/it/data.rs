@@ -1220,3 +1220,58 @@ fn train_only_import_then_stats_through_the_cli_entry() {
         "{e}"
     );
 }
+
+/// The bf16 instantiations write the same images as the f32 ones, rounded to nearest even
+/// (bf16 tolerance of DESIGN.md), into a NaN-poisoned output.
+#[test]
+fn augment_cuda_bf16_matches_f32() {
+    use ipdpp::data::augment_cuda as ac;
+    let Some(dev) = super::common::cuda_or_skip("augment_cuda_bf16_matches_f32") else {
+        return;
+    };
+    let d = dev.cuda().expect("a CUDA device");
+    let seed = super::common::seed_for("augment_cuda_bf16_matches_f32");
+    let spec = synthetic::SyntheticSpec {
+        classes: 10,
+        n_max: 30,
+        imbalance: 3.0,
+        test_per_class: 1,
+        seed,
+    };
+    let (ds, _) = synthetic::generate(&spec).unwrap();
+    let n = 97usize;
+    let items: Vec<Item> = (0..n)
+        .map(|k| Item {
+            index: ((k * 13) % ds.len()) as u32,
+            view: (k % 2) as u32,
+        })
+        .collect();
+    let gds = ac::GpuDataset::upload(d, &ds).unwrap();
+    for a in [
+        aug::Augment::None,
+        aug::Augment::PadCropFlip,
+        aug::Augment::Simclr(SimclrConfig::with_strength(1.0)),
+    ] {
+        let mut out32 = d.upload(&vec![f32::NAN; n * IMAGE_BYTES]).unwrap();
+        ac::augment_batch_cuda(d, &gds, &items, &a, seed, 3, &mut out32).unwrap();
+        let mut out16 = d.upload(&vec![ac::Bf16(0x7fc0); n * IMAGE_BYTES]).unwrap();
+        ac::augment_batch_cuda(d, &gds, &items, &a, seed, 3, &mut out16).unwrap();
+        let f = d.download(&out32).unwrap();
+        let b: Vec<f32> = d
+            .download(&out16)
+            .unwrap()
+            .into_iter()
+            .map(|v| half::bf16::from(v).to_f32())
+            .collect();
+        let want: Vec<f32> = f
+            .iter()
+            .map(|&v| half::bf16::from_f32(v).to_f32())
+            .collect();
+        assert!(
+            b.iter().all(|x| x.is_finite()),
+            "unwritten (NaN) bf16 outputs"
+        );
+        let e = ipdpp::bench::rel_err(&b, &want);
+        assert!(e < 1e-2, "{a:?}: bf16 vs rounded f32 rel err {e:e}");
+    }
+}
