@@ -64,6 +64,8 @@ pub enum BenchCmd {
     Gemm(GemmArgs),
     /// BNS contrastive loss fwd+bwd: v1 materialised, v2 fused fp32, v3 bf16 tensor cores (CPU: the reference)
     Bns(crate::bench::bns::BnsArgs),
+    /// Whole ResNet BNS training steps: img/s, per-layer table, TFLOP/s vs the measured SGEMM ceiling, --trace
+    Resnet(crate::bench::resnet::ResnetArgs),
 }
 
 #[derive(Args, Debug)]
@@ -189,6 +191,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             let sel = device::select(choice)?;
             eprintln!("device: {} ({})", sel.device.name(), sel.reason);
             crate::bench::bns::run(&sel.device, &a)
+        }
+        Command::Bench {
+            what: BenchCmd::Resnet(a),
+        } => {
+            let sel = device::select(choice)?;
+            eprintln!("device: {} ({})", sel.device.name(), sel.reason);
+            crate::bench::resnet::run(&sel.device, &a)
         }
         Command::Kernels { target, ptx_dir } => {
             let mut failed = 0;

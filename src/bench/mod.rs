@@ -3,6 +3,7 @@
 //! reported as median and spread with achieved TFLOP/s and GB/s.
 pub mod bns;
 pub mod gemm;
+pub mod resnet;
 
 use crate::device::cuda::CudaDevice;
 use crate::error::{Error, Result};

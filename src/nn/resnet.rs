@@ -79,6 +79,25 @@ pub enum Mode {
     Eval,
 }
 
+/// A hook called around every node of [`ResNet::forward`] and of the backward passes (node index into
+/// [`ResNet::node_info`], `backward` false in the forward). Used by `ipdpp bench resnet` to time each op
+/// (CUDA events on the GPU, wall clock on the CPU) and to write traces; errors stay inside the hook.
+pub trait NodeProfiler: Send {
+    fn begin(&mut self, node: usize, backward: bool);
+    fn end(&mut self, node: usize, backward: bool);
+}
+
+/// Description of one node for reports: a unique name (PyTorch-style module path), the op, its shape,
+/// and nominal FLOPs per image (convolutions and linears only; 0 for memory-bound ops).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NodeInfo {
+    pub name: String,
+    pub op: String,
+    pub shape: String,
+    pub fwd_flops_per_image: f64,
+    pub bwd_flops_per_image: f64,
+}
+
 #[derive(Clone, Debug)]
 enum Node {
     /// `inp`'s spatial size is (h, w); batch size comes from the forward call.
@@ -164,6 +183,8 @@ pub struct ResNet {
     batch: usize,
     groups: usize,
     dev: Device,
+    /// Optional per-node timing hook (benchmarks and traces); `None` costs nothing.
+    profiler: Option<Box<dyn NodeProfiler>>,
 }
 
 struct Builder<'a> {
@@ -390,6 +411,7 @@ impl ResNet {
             batch: 0,
             groups: 1,
             dev: dev.clone(),
+            profiler: None,
         })
     }
 
@@ -457,6 +479,9 @@ impl ResNet {
         };
         for i in 0..end {
             let node = self.nodes[i].clone();
+            if let Some(p) = self.profiler.as_mut() {
+                p.begin(i, false);
+            }
             let (inp_slot, out_slot) = match &node {
                 Node::Conv { inp, out, .. }
                 | Node::Bn { inp, out, .. }
@@ -556,6 +581,9 @@ impl ResNet {
             };
             self.acts[out_slot] = y;
             r?;
+            if let Some(p) = self.profiler.as_mut() {
+                p.end(i, false);
+            }
         }
         Ok(if with_projector {
             self.out_slot
@@ -607,6 +635,9 @@ impl ResNet {
         written[start_slot] = true;
         for i in (0..end_node).rev() {
             let node = self.nodes[i].clone();
+            if let Some(p) = self.profiler.as_mut() {
+                p.begin(i, true);
+            }
             match node {
                 Node::Add { a, b, out } => {
                     let g = std::mem::replace(&mut self.grads[out], Buffer::Cpu(Vec::new()));
@@ -653,6 +684,9 @@ impl ResNet {
                     self.grads[out] = g;
                     r?;
                 }
+            }
+            if let Some(p) = self.profiler.as_mut() {
+                p.end(i, true);
             }
         }
         Ok(())
@@ -885,6 +919,150 @@ impl ResNet {
             ParamKind::Conv => ohwi_to_oihw(&host, p.shape[0], p.shape[1], p.shape[2], p.shape[3]),
             _ => host,
         })
+    }
+}
+
+impl ResNet {
+    /// Installs (or removes, with `None`) the per-node hook; returns the previous one.
+    pub fn set_profiler(
+        &mut self,
+        p: Option<Box<dyn NodeProfiler>>,
+    ) -> Option<Box<dyn NodeProfiler>> {
+        std::mem::replace(&mut self.profiler, p)
+    }
+
+    /// Number of nodes (forward order); the projector starts at [`ResNet::projector_start`].
+    pub fn num_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+    pub fn projector_start(&self) -> usize {
+        self.proj_start
+    }
+
+    /// Names, ops, shapes and FLOPs of every node, in forward order.
+    pub fn node_info(&self) -> Vec<NodeInfo> {
+        let prefix = |p: usize| {
+            let n = &self.params[p].name;
+            n.strip_suffix(".weight").unwrap_or(n).to_string()
+        };
+        // The block a parameterless node belongs to: the module path of the last parameterised node.
+        let block_of = |path: &str| -> String {
+            let parts: Vec<&str> = path.split('.').collect();
+            if parts[0].starts_with("layer") || parts[0] == "blocks" {
+                parts[..2.min(parts.len())].join(".")
+            } else if parts[0] == "proj" {
+                "proj".into()
+            } else {
+                String::new()
+            }
+        };
+        let mut out = Vec::with_capacity(self.nodes.len());
+        let mut last = String::new();
+        let mut relus: HashMap<String, usize> = HashMap::new();
+        for node in &self.nodes {
+            let block = block_of(&last);
+            let join = |b: &str, k: &str| {
+                if b.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{b}.{k}")
+                }
+            };
+            let (name, op, shape, f, b) = match *node {
+                Node::Conv {
+                    p,
+                    cin,
+                    cout,
+                    k,
+                    stride,
+                    h,
+                    w,
+                    inp,
+                    ..
+                } => {
+                    last = prefix(p);
+                    let pad = k / 2;
+                    let (oh, ow) = (
+                        (h + 2 * pad - k) / stride + 1,
+                        (w + 2 * pad - k) / stride + 1,
+                    );
+                    let f = 2.0 * (oh * ow * cout * k * k * cin) as f64;
+                    (
+                        last.clone(),
+                        format!("conv{k}x{k}s{stride}"),
+                        format!("{h}x{w}x{cin}->{oh}x{ow}x{cout}"),
+                        f,
+                        if inp == 0 { f } else { 2.0 * f },
+                    )
+                }
+                Node::Bn { gamma, c, hw, .. } => {
+                    last = prefix(gamma);
+                    (
+                        last.clone(),
+                        "batchnorm".into(),
+                        format!("{hw}x{c}"),
+                        0.0,
+                        0.0,
+                    )
+                }
+                Node::Linear { w, din, dout, .. } => {
+                    last = prefix(w);
+                    let f = 2.0 * (din * dout) as f64;
+                    (
+                        last.clone(),
+                        "linear".into(),
+                        format!("{din}->{dout}"),
+                        f,
+                        2.0 * f,
+                    )
+                }
+                Node::Relu { inp, .. } => {
+                    let k = relus.entry(block.clone()).or_insert(0);
+                    *k += 1;
+                    let nm = if *k == 1 && block.is_empty() {
+                        "relu".to_string()
+                    } else {
+                        format!("relu{k}")
+                    };
+                    (
+                        join(&block, &nm),
+                        "relu".into(),
+                        format!("{}", self.slot_size[inp]),
+                        0.0,
+                        0.0,
+                    )
+                }
+                Node::Add { out, .. } => (
+                    join(&block, "add"),
+                    "add".into(),
+                    format!("{}", self.slot_size[out]),
+                    0.0,
+                    0.0,
+                ),
+                Node::ShortcutA { h, w, c, pad, .. } => (
+                    join(&block, "shortcut"),
+                    "shortcut_a".into(),
+                    format!("{h}x{w}x{c}+pad{pad}"),
+                    0.0,
+                    0.0,
+                ),
+                Node::Pool { hw, c, .. } => (
+                    "avgpool".into(),
+                    "avgpool".into(),
+                    format!("{hw}x{c}"),
+                    0.0,
+                    0.0,
+                ),
+            };
+            out.push(NodeInfo {
+                name,
+                op,
+                shape,
+                fwd_flops_per_image: f,
+                bwd_flops_per_image: b,
+            });
+        }
+        out
     }
 }
 

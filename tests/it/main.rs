@@ -10,4 +10,5 @@ mod dpp;
 mod npy;
 mod nvrtc_compile;
 mod ops_golden;
+mod resnet_bench;
 mod resnet_step;
