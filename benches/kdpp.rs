@@ -61,7 +61,7 @@ fn bench_draw(c: &mut Criterion) {
 fn bench_ip_select(c: &mut Criterion) {
     use ipdpp::device::Device;
     use ipdpp::dpp::kernels::KernelKind;
-    use ipdpp::dpp::select::{select, SelectOptions, Selector};
+    use ipdpp::dpp::select::{select, IpSolver, SelectOptions, Selector};
     let n = 5000;
     let mut r = rand::rngs::StdRng::seed_from_u64(4);
     let labels = vec![0i64; n];
@@ -72,6 +72,7 @@ fn bench_ip_select(c: &mut Criterion) {
         k: Some(500),
         seed: 1,
         draws: 1,
+        ip_solver: IpSolver::Auto,
     };
     let mut g = c.benchmark_group("ip_select");
     g.sample_size(10).measurement_time(Duration::from_secs(60));

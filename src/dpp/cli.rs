@@ -3,7 +3,7 @@
 //! Every input is validated before any work is written: on error nothing is written.
 use super::kdpp::{self, KDpp};
 use super::kernels::KernelKind;
-use super::select::{self, SelectOptions, Selector};
+use super::select::{self, IpSolver, SelectOptions, Selector};
 use crate::device::{self, Device, DeviceChoice};
 use crate::error::{Error, Result};
 use crate::npy;
@@ -38,6 +38,9 @@ pub struct SampleArgs {
     pub seed: u64,
     #[arg(long, value_enum, default_value = "kdpp")]
     pub selector: Selector,
+    /// Mode (b): eigensolver for the ip / ip-code kernels (auto: O(N²) secular solver, syevd fallback)
+    #[arg(long, value_enum, default_value = "auto")]
+    pub ip_solver: IpSolver,
     /// Mode (a): decompose in f32 (faster, less accurate)
     #[arg(long)]
     pub f32: bool,
@@ -380,6 +383,7 @@ fn sample_classes(dev_choice: DeviceChoice, args: &SampleArgs) -> Result<i32> {
         k: args.k,
         seed: args.seed,
         draws: args.draws,
+        ip_solver: args.ip_solver,
     };
     let feat_ref = feats.as_ref().map(|(f, d)| (f.as_slice(), *d));
     let sel = select::select(&dev, &labels, &pt.values, feat_ref, &opts).map_err(|e| match e {
@@ -412,7 +416,7 @@ fn sample_classes(dev_choice: DeviceChoice, args: &SampleArgs) -> Result<i32> {
         args.draws
     );
     println!(
-        "{:>7} {:>6} {:>5} {:>5} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "{:>7} {:>6} {:>5} {:>5} {:>8} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}  solver",
         "class",
         "N_c",
         "k",
@@ -427,7 +431,7 @@ fn sample_classes(dev_choice: DeviceChoice, args: &SampleArgs) -> Result<i32> {
     );
     for c in &sel.classes {
         println!(
-            "{:>7} {:>6} {:>5} {:>5} {:>8.4} {:>9} {:>9.1} {:>9.1} {:>8.1} {:>8.1} {:>8.1}",
+            "{:>7} {:>6} {:>5} {:>5} {:>8.4} {:>9} {:>9.1} {:>9.1} {:>8.1} {:>8.1} {:>8.1}  {}",
             c.class,
             c.n,
             c.k,
@@ -440,7 +444,8 @@ fn sample_classes(dev_choice: DeviceChoice, args: &SampleArgs) -> Result<i32> {
             c.ms.decomposition,
             c.ms.esp,
             c.ms.phase1,
-            c.ms.phase2
+            c.ms.phase2,
+            c.solver.as_deref().unwrap_or("-")
         );
     }
     let m = &sel.ms;

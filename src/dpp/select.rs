@@ -3,6 +3,7 @@
 //! keep everything. k = min(N_c, 10·N_min) unless given.
 use super::kdpp::{self, KDpp};
 use super::kernels::{self, KernelKind};
+use super::secular;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use rand::SeedableRng;
@@ -31,6 +32,29 @@ impl Selector {
     }
 }
 
+/// How the IP kernels (`ip`, `ip-code`) are eigendecomposed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpSolver {
+    /// The O(N²) secular solver, falling back to syevd if it fails its accuracy check (default)
+    #[default]
+    Auto,
+    /// The O(N²) secular solver only (an error if it fails its accuracy check)
+    Secular,
+    /// Dense LAPACK syevd, O(N³)
+    Syevd,
+}
+
+impl IpSolver {
+    pub fn name(self) -> &'static str {
+        match self {
+            IpSolver::Auto => "auto",
+            IpSolver::Secular => "secular",
+            IpSolver::Syevd => "syevd",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SelectOptions {
     pub kernel: KernelKind,
@@ -40,6 +64,28 @@ pub struct SelectOptions {
     pub seed: u64,
     /// Independent draws from each class's kernel (decomposed once).
     pub draws: usize,
+    /// Eigensolver for the IP kernels (ignored by the others).
+    pub ip_solver: IpSolver,
+}
+
+impl SelectOptions {
+    /// Options with the default IP solver ([`IpSolver::Auto`]).
+    pub fn new(
+        kernel: KernelKind,
+        selector: Selector,
+        k: Option<usize>,
+        seed: u64,
+        draws: usize,
+    ) -> Self {
+        SelectOptions {
+            kernel,
+            selector,
+            k,
+            seed,
+            draws,
+            ip_solver: IpSolver::Auto,
+        }
+    }
 }
 
 /// Milliseconds per phase (summed over draws).
@@ -75,6 +121,8 @@ pub struct ClassReport {
     pub mean_p_dropped: Option<f64>,
     /// Rank of the class kernel (None when no kernel was built).
     pub rank: Option<usize>,
+    /// Eigensolver used ("secular", "syevd", "syevd (fallback: …)", "syevd dual"; None without a kernel).
+    pub solver: Option<String>,
     pub ms: PhaseMs,
 }
 
@@ -107,6 +155,42 @@ fn gather(f: &[f32], d: usize, idx: &[usize]) -> Vec<f32> {
         out.extend_from_slice(&f[i * d..(i + 1) * d]);
     }
     out
+}
+
+/// Decomposes one class's IP kernel (clamped p) with `solver`; fills the kernel and decomposition times.
+/// Returns the k-DPP and the name of the solver that produced it.
+pub fn ip_decompose(
+    p: &[f64],
+    code_scaling: bool,
+    solver: IpSolver,
+    t_ms: &mut PhaseMs,
+) -> Result<(KDpp, String)> {
+    let dense = |t_ms: &mut PhaseMs| -> Result<KDpp> {
+        let t = Instant::now();
+        let l = kernels::ip_kernel(p, code_scaling);
+        t_ms.kernel += ms(t);
+        let t = Instant::now();
+        let dpp = KDpp::from_kernel(l, p.len())?;
+        t_ms.decomposition += ms(t);
+        Ok(dpp)
+    };
+    match solver {
+        IpSolver::Syevd => Ok((dense(t_ms)?, "syevd".into())),
+        IpSolver::Secular | IpSolver::Auto => {
+            let t = Instant::now();
+            let r = secular::ip_eig(p, code_scaling)
+                .and_then(|(eig, _, _)| KDpp::from_eig(eig, f64::EPSILON));
+            t_ms.decomposition += ms(t);
+            match (r, solver) {
+                (Ok(dpp), _) => Ok((dpp, "secular".into())),
+                (Err(e), IpSolver::Secular) => Err(e),
+                (Err(e), _) => {
+                    let dpp = dense(t_ms)?;
+                    Ok((dpp, format!("syevd (fallback: {e})")))
+                }
+            }
+        }
+    }
 }
 
 /// Per-class selection. `probs` are true-class probabilities (validated and clamped here);
@@ -186,6 +270,7 @@ pub fn select(
             mean_p_kept: idx.iter().map(|&i| raw[i]).sum::<f64>() / nc as f64,
             mean_p_dropped: None,
             rank: None,
+            solver: None,
             ms: PhaseMs::default(),
         };
         if nc <= k {
@@ -208,11 +293,9 @@ pub fn select(
             let t = Instant::now();
             let dpp = match opts.kernel {
                 KernelKind::Ip | KernelKind::IpCode => {
-                    let l = kernels::ip_kernel(&pc, opts.kernel == KernelKind::IpCode);
-                    rep.ms.kernel = ms(t);
-                    let t = Instant::now();
-                    let dpp = KDpp::from_kernel(l, nc)?;
-                    rep.ms.decomposition = ms(t);
+                    let code = opts.kernel == KernelKind::IpCode;
+                    let (dpp, solver) = ip_decompose(&pc, code, opts.ip_solver, &mut rep.ms)?;
+                    rep.solver = Some(solver);
                     dpp
                 }
                 KernelKind::QdCosine => {
@@ -222,6 +305,7 @@ pub fn select(
                     rep.ms.kernel = ms(t);
                     let t = Instant::now();
                     let dpp = KDpp::dual(&b, nc, d)?;
+                    rep.solver = Some("syevd dual".into());
                     rep.ms.decomposition = ms(t);
                     dpp
                 }
@@ -233,6 +317,7 @@ pub fn select(
                     rep.ms.kernel = ms(t);
                     let t = Instant::now();
                     let dpp = KDpp::from_kernel(l, nc)?;
+                    rep.solver = Some("syevd".into());
                     rep.ms.decomposition = ms(t);
                     dpp
                 }

@@ -925,7 +925,7 @@ fn toy_classes(seed: u64) -> (Vec<i64>, Vec<f64>, Vec<f32>, usize) {
 fn dpp_select_per_class() {
     use ipdpp::device::Device;
     use ipdpp::dpp::kernels::KernelKind;
-    use ipdpp::dpp::select::{select, SelectOptions, Selector};
+    use ipdpp::dpp::select::{select, IpSolver, SelectOptions, Selector};
     let (labels, p, f, d) = toy_classes(12);
     let n = labels.len();
     for kernel in [
@@ -945,6 +945,7 @@ fn dpp_select_per_class() {
                 },
                 seed: 5,
                 draws: 2,
+                ip_solver: IpSolver::Auto,
             };
             let sel = select(&Device::Cpu, &labels, &p, Some((&f, d)), &opts).unwrap();
             assert_eq!(sel.draws.len(), 2);
@@ -985,6 +986,7 @@ fn dpp_select_per_class() {
         k: None,
         seed: 9,
         draws: 20,
+        ip_solver: IpSolver::Auto,
     };
     let sel = select(&Device::Cpu, &labels, &p, None, &opts).unwrap();
     let head = sel.classes.iter().find(|c| c.n == 400).unwrap();
@@ -1000,7 +1002,7 @@ fn dpp_select_per_class() {
 fn dpp_select_bad_input() {
     use ipdpp::device::Device;
     use ipdpp::dpp::kernels::KernelKind;
-    use ipdpp::dpp::select::{select, SelectOptions, Selector};
+    use ipdpp::dpp::select::{select, IpSolver, SelectOptions, Selector};
     let (labels, p, f, d) = toy_classes(13);
     let opts = |kernel, k| SelectOptions {
         kernel,
@@ -1008,6 +1010,7 @@ fn dpp_select_bad_input() {
         k,
         seed: 1,
         draws: 1,
+        ip_solver: IpSolver::Auto,
     };
     // Length mismatch.
     let m = select(
@@ -1083,6 +1086,7 @@ fn sample_args(out: &std::path::Path) -> ipdpp::dpp::cli::SampleArgs {
         draws: 1,
         seed: 0,
         selector: ipdpp::dpp::select::Selector::Kdpp,
+        ip_solver: ipdpp::dpp::select::IpSolver::Auto,
         f32: false,
         out: out.to_path_buf(),
         report: None,
@@ -1295,7 +1299,7 @@ fn dpp_cli_sample_args_parse() {
 fn dpp_time_ip_select_5000() {
     use ipdpp::device::Device;
     use ipdpp::dpp::kernels::KernelKind;
-    use ipdpp::dpp::select::{select, SelectOptions, Selector};
+    use ipdpp::dpp::select::{select, IpSolver, SelectOptions, Selector};
     let n = 5000;
     let mut r = rng(4);
     let labels = vec![0i64; n];
@@ -1306,9 +1310,280 @@ fn dpp_time_ip_select_5000() {
         k: Some(500),
         seed: 1,
         draws: 3,
+        ip_solver: IpSolver::Auto,
     };
     let t = std::time::Instant::now();
     let sel = select(&Device::Cpu, &labels, &p, None, &opts).unwrap();
     println!("{}", serde_json::to_string_pretty(&sel.classes).unwrap());
     println!("total {:.2} s (3 draws)", t.elapsed().as_secs_f64());
+}
+
+// ---------------------------------------------------------------- secular (diagonal-plus-rank-one) solver
+
+/// Dense row-major diag(d) + ρ z zᵀ.
+fn dpr1_dense(d: &[f64], z: &[f64], rho: f64) -> Vec<f64> {
+    let n = d.len();
+    let mut a = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            a[i * n + j] = rho * z[i] * z[j];
+        }
+        a[i * n + i] += d[i];
+    }
+    a
+}
+
+/// max |(VᵀV − I)_ij| through dgemm.
+fn orth_err(e: &linalg::Eig<f64>) -> f64 {
+    let n = e.n;
+    let g = linalg::gemm_f64(true, false, n, n, n, &e.vectors, &e.vectors).unwrap();
+    let mut m = 0.0f64;
+    for i in 0..n {
+        for j in 0..n {
+            let want = if i == j { 1.0 } else { 0.0 };
+            m = m.max((g[i * n + j] - want).abs());
+        }
+    }
+    m
+}
+
+/// max_j ‖S v_j − λ_j v_j‖₂ (S applied as D v + ρ z (zᵀ v); computed here, independently of the library).
+fn dpr1_res(d: &[f64], z: &[f64], rho: f64, e: &linalg::Eig<f64>) -> f64 {
+    let n = e.n;
+    let mut worst = 0.0f64;
+    for j in 0..n {
+        let v = e.vector(j);
+        let zv: f64 = z.iter().zip(v).map(|(a, b)| a * b).sum();
+        let r: f64 = (0..n)
+            .map(|i| (d[i] * v[i] + rho * z[i] * zv - e.values[j] * v[i]).powi(2))
+            .sum();
+        worst = worst.max(r.sqrt());
+    }
+    worst
+}
+
+/// Secular solver vs dense syevd on diag(d) + ρ z zᵀ (or on `dense` when given: the same matrix built
+/// another way). Asserts max |Δλ| / ‖S‖, ‖VᵀV − I‖_max and residual / ‖S‖ ≤ 1e−12; returns syevd's
+/// decomposition.
+fn secular_vs_syevd(
+    d: &[f64],
+    z: &[f64],
+    rho: f64,
+    dense: Option<Vec<f64>>,
+    what: &str,
+) -> linalg::Eig<f64> {
+    use ipdpp::dpp::secular;
+    let n = d.len();
+    let t = std::time::Instant::now();
+    let (e, info) = secular::dpr1_eig(d, z, rho).unwrap();
+    let t_sec = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let s = linalg::syevd_f64(dense.unwrap_or_else(|| dpr1_dense(d, z, rho)), n).unwrap();
+    let t_syevd = t.elapsed().as_secs_f64();
+    let snorm = s
+        .values
+        .iter()
+        .fold(0.0f64, |m, x| m.max(x.abs()))
+        .max(1e-300);
+    assert!(
+        e.values.windows(2).all(|w| w[0] <= w[1]),
+        "{what}: not ascending"
+    );
+    let dl = e
+        .values
+        .iter()
+        .zip(&s.values)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f64, f64::max)
+        / snorm;
+    let t = std::time::Instant::now();
+    let orth = orth_err(&e);
+    let res = dpr1_res(d, z, rho, &e) / snorm;
+    let t_check = t.elapsed().as_secs_f64();
+    println!(
+        "{what}: N = {n}, deflated {} (small z) + {} (rotation), secular {}, evaluations {} (max {}/root): \
+         max|Δλ|/‖S‖ {dl:.2e}, ‖VᵀV−I‖ {orth:.2e}, ‖SV−VΛ‖/‖S‖ {res:.2e} (syevd {:.2e}); \
+         secular {t_sec:.3} s, syevd {t_syevd:.3} s, checks {t_check:.3} s",
+        info.deflated_small_z,
+        info.deflated_rotation,
+        info.secular,
+        info.evaluations,
+        info.max_evaluations,
+        dpr1_res(d, z, rho, &s) / snorm,
+    );
+    assert!(
+        dl <= 1e-12,
+        "{what}: eigenvalues differ from syevd by {dl:e}"
+    );
+    assert!(orth <= 1e-12, "{what}: ‖VᵀV − I‖ = {orth:e}");
+    assert!(res <= 1e-12, "{what}: residual {res:e}");
+    s
+}
+
+#[test]
+fn dpp_secular_small_and_edge_cases() {
+    use ipdpp::dpp::secular;
+    let mut r = rng(91);
+    let n = 10;
+    let d: Vec<f64> = (0..n).map(|_| r.random_range(-1.0..2.0)).collect();
+    let z: Vec<f64> = (0..n).map(|_| r.random_range(-1.0..1.0)).collect();
+    secular_vs_syevd(&d, &z, 0.7, None, "random N=10");
+    secular_vs_syevd(&d, &z, -0.7, None, "negative rho N=10");
+    secular_vs_syevd(&d, &z, 1e6, None, "large rho N=10");
+    secular_vs_syevd(&d, &z, 1e-9, None, "tiny rho N=10");
+    // Exact duplicates, a zero z component, a near-duplicate (1 ulp apart) and a tiny z.
+    let mut d2 = d.clone();
+    d2[1] = d2[0];
+    d2[2] = d2[0];
+    d2[3] = d2[4] + f64::EPSILON * d2[4].abs();
+    let mut z2 = z.clone();
+    z2[5] = 0.0;
+    z2[6] = 1e-18;
+    secular_vs_syevd(&d2, &z2, 0.7, None, "duplicates N=10");
+    // All d equal: one secular root, N − 1 rotations.
+    secular_vs_syevd(&[0.3; 10], &z, 0.5, None, "all equal N=10");
+    // z = 0 and ρ = 0: the diagonal.
+    secular_vs_syevd(&d, &[0.0; 10], 1.0, None, "z = 0");
+    secular_vs_syevd(&d, &z, 0.0, None, "rho = 0");
+    // N = 1.
+    let (e, _) = secular::dpr1_eig(&[2.0], &[3.0], 0.5).unwrap();
+    assert!((e.values[0] - 6.5).abs() < 1e-15 && (e.vectors[0].abs() - 1.0).abs() < 1e-15);
+    // Errors.
+    assert!(secular::dpr1_eig(&[], &[], 1.0).is_err());
+    assert!(secular::dpr1_eig(&[1.0, 2.0], &[1.0], 1.0).is_err());
+    let m = secular::dpr1_eig(&[1.0, f64::NAN], &[1.0, 1.0], 1.0)
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("NaN"), "{m}");
+    assert!(secular::dpr1_eig(&[1.0, 2.0], &[1.0, 1.0], f64::INFINITY).is_err());
+    // The O(N²) check has power: a corrupted decomposition fails it.
+    let (mut e, _) = secular::dpr1_eig(&d, &z, 0.7).unwrap();
+    let (res, orth) = secular::check(&d, &z, 0.7, &e);
+    assert!(res < 1e-14 && orth < 1e-14, "check {res:e} {orth:e}");
+    e.vectors[3 * n + 2] += 1e-6;
+    let (res, orth) = secular::check(&d, &z, 0.7, &e);
+    assert!(
+        res > secular::CHECK_TOL || orth > secular::CHECK_TOL,
+        "{res:e} {orth:e}"
+    );
+    let (mut e, _) = secular::dpr1_eig(&d, &z, 0.7).unwrap();
+    e.values[4] += 1e-6;
+    assert!(secular::check(&d, &z, 0.7, &e).0 > secular::CHECK_TOL);
+}
+
+/// Clamped softmax-like probabilities with the hard cases of METHOD.md's clamp: many exact 1.0 (→ 1 − 1e−6,
+/// exact duplicates), values a hair below 1 − 1e−6 (near-duplicates), exact duplicates in the middle,
+/// exact 0 (→ 1e−12).
+fn hard_probs(n: usize, seed: u64) -> Vec<f64> {
+    let mut r = rng(seed);
+    let raw: Vec<f64> = (0..n)
+        .map(|i| match i % 20 {
+            0..=5 => 1.0,
+            6 | 7 => 1.0 - 1e-6 - r.random::<f64>() * 1e-12,
+            8 => 0.5,
+            9 => 0.0,
+            _ => r.random::<f64>().powf(0.3),
+        })
+        .collect();
+    ipdpp::dpp::kernels::clamp_probs(&raw, "test").unwrap()
+}
+
+/// The IP kernel (`code` = ip-code): secular vs syevd eigenpairs, and the exact k-DPP item inclusion
+/// probabilities from both decompositions.
+fn ip_secular_case(n: usize, code: bool, k: usize, seed: u64) {
+    use ipdpp::dpp::{kernels, secular};
+    let p = hard_probs(n, seed);
+    let (dg, z, rho) = kernels::ip_parts(&p, code);
+    let what = format!("{} N={n}", if code { "ip-code" } else { "ip" });
+    // syevd of the dense kernel as select.rs builds it (Eq. 16 entries; equal to the parts to rounding).
+    let s = secular_vs_syevd(&dg, &z, rho, Some(kernels::ip_kernel(&p, code)), &what);
+    let dense = KDpp::from_eig(s, f64::EPSILON).unwrap();
+    let (eig, _, (res, orth)) = secular::ip_eig(&p, code).unwrap();
+    assert!(
+        res < 1e-13 && orth < 1e-13,
+        "{what}: check {res:e} {orth:e}"
+    );
+    assert!(
+        (eig.values[n - 1] - 1.0).abs() < 1e-13,
+        "λ_max = {}",
+        eig.values[n - 1]
+    );
+    let sec = KDpp::from_eig(eig, f64::EPSILON).unwrap();
+    assert_eq!(sec.rank(), dense.rank(), "{what}: rank");
+    let a = esp::item_inclusion(&sec.lambda, &sec.vectors, n, k);
+    let b = esp::item_inclusion(&dense.lambda, &dense.vectors, n, k);
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f64, f64::max);
+    println!("{what}: k = {k}, max |ΔP(i ∈ Y)| = {diff:.2e}");
+    assert!(
+        diff < 1e-10,
+        "{what}: inclusion probabilities differ by {diff:e}"
+    );
+    assert!((a.iter().sum::<f64>() - k as f64).abs() < 1e-8);
+}
+
+#[test]
+fn dpp_secular_ip_kernels_n500() {
+    ip_secular_case(500, false, 50, 92);
+    ip_secular_case(500, true, 50, 93);
+}
+
+#[test]
+fn dpp_secular_ip_kernel_n3000() {
+    ip_secular_case(3000, false, 500, 94);
+}
+
+#[test]
+fn dpp_secular_ip_code_kernel_n3000() {
+    ip_secular_case(3000, true, 500, 95);
+}
+
+/// Selection through `select` with the secular solver draws from the same distribution: empirical item
+/// frequencies against the exact inclusion probabilities of the syevd decomposition (z-scores).
+#[test]
+fn dpp_secular_selection_distribution() {
+    use ipdpp::device::Device;
+    use ipdpp::dpp::kernels::{self, KernelKind};
+    use ipdpp::dpp::select::{select, IpSolver, SelectOptions, Selector};
+    let (n, k, draws) = (300usize, 30usize, 6000usize);
+    let p = hard_probs(n, 96);
+    let labels = vec![3i64; n];
+    let mut opts = SelectOptions::new(KernelKind::Ip, Selector::Kdpp, Some(k), 7, draws);
+    let sel = select(&Device::Cpu, &labels, &p, None, &opts).unwrap();
+    assert_eq!(sel.classes[0].solver.as_deref(), Some("secular"));
+    let dense = KDpp::from_kernel(kernels::ip_kernel(&p, false), n).unwrap();
+    let pi = esp::item_inclusion(&dense.lambda, &dense.vectors, n, k);
+    let mut count = vec![0.0f64; n];
+    for y in &sel.draws {
+        assert_eq!(y.len(), k);
+        for &i in y {
+            count[i] += 1.0;
+        }
+    }
+    let dn = draws as f64;
+    let (mut worst, mut z2, mut m) = (0.0f64, 0.0, 0usize);
+    for i in 0..n {
+        let e = dn * pi[i];
+        if e.min(dn - e) < 10.0 {
+            continue;
+        }
+        let z = (count[i] - e) / (e * (1.0 - pi[i])).sqrt();
+        worst = worst.max(z.abs());
+        z2 += z * z;
+        m += 1;
+    }
+    let mz2 = z2 / m as f64;
+    println!("secular selection: {m} items, max |z| {worst:.2}, mean z² {mz2:.3}");
+    assert!(m > 200);
+    assert!(worst < 5.0, "max |z| = {worst}");
+    assert!((0.8..1.25).contains(&mz2), "mean z² = {mz2}");
+    // The syevd option still works and reports itself.
+    opts.ip_solver = IpSolver::Syevd;
+    opts.draws = 1;
+    let sel = select(&Device::Cpu, &labels, &p, None, &opts).unwrap();
+    assert_eq!(sel.classes[0].solver.as_deref(), Some("syevd"));
+    assert_eq!(sel.draws[0].len(), k);
 }
