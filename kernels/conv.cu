@@ -153,22 +153,25 @@ struct GyT {
 
 // y[P, O] = im2col(x)[P, K] · w[O, K]ᵀ
 extern "C" __global__ void __launch_bounds__(256) conv_fwd_v2_f32(float* y, const float* x, const float* wt, ConvDims d) {
+    IG_SHARED
     const int M = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
-    igemm_tile<true, true>(y, d.o, M, d.o, 0, K, Im2col{x, d}, WeightT{wt, K}, 1.0f, 0.0f, false);
+    igemm_tile<true, true>(As, Bs, y, d.o, M, d.o, 0, K, Im2col{x, d}, WeightT{wt, K}, 1.0f, 0.0f, false);
 }
 
 // gx[N·H·W, C] = gather(gy)[.., kh·kw·O] · w'[kh·kw·O, C]
 extern "C" __global__ void __launch_bounds__(256) conv_bwd_input_v2_f32(float* gx, const float* gy, const float* wt, ConvDims d) {
+    IG_SHARED
     const int M = d.n * d.h * d.w, K = d.kh * d.kw * d.o;
-    igemm_tile<true, false>(gx, d.c, M, d.c, 0, K, GyGather{gy, d}, WeightForInput{wt, d}, 1.0f, 0.0f, false);
+    igemm_tile<true, false>(As, Bs, gx, d.c, M, d.c, 0, K, GyGather{gy, d}, WeightForInput{wt, d}, 1.0f, 0.0f, false);
 }
 
 // gw[O, K] += gy[P, O]ᵀ · im2col(x)[P, K] over this block's slice of P (blockIdx.z); gw must be zeroed.
 extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v2_f32(float* gw, const float* gy, const float* x, ConvDims d,
                                                                        int p_per_split) {
+    IG_SHARED
     const int P = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
     const int p0 = blockIdx.z * p_per_split;
     const int p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;
-    igemm_tile<false, false>(gw, K, d.o, K, p0, p1, GyT{gy, d.o}, Im2colT{Im2col{x, d}}, 1.0f, 0.0f, true);
+    igemm_tile<false, false>(As, Bs, gw, K, d.o, K, p0, p1, GyT{gy, d.o}, Im2colT{Im2col{x, d}}, 1.0f, 0.0f, true);
 }

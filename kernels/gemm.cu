@@ -3,6 +3,7 @@
 // is non-zero (A is then stored [K,M], B stored [N,K]). beta == 0 never reads C, as BLAS does.
 // Numbered versions, as in llm.c's dev/cuda: v1 naive, v2 shared-memory tiles, v3 register tiles.
 #include "common.cuh"
+#include "igemm.cuh"
 
 __device__ __forceinline__ float load_a(const float* A, int ta, int M, int K, int i, int k) {
     if (i >= M || k >= K) return 0.0f;
@@ -51,66 +52,41 @@ extern "C" __global__ void gemm_v2_f32(float* C, const float* A, const float* B,
     if (i < M && j < N) store_c(C, N, i, j, acc, alpha, beta);
 }
 
-// v3: 128x128 block tile, 8-deep K slab, 256 threads each owning an 8x8 register tile. A thread's rows
-// and columns are two groups of 4 set 64 apart so a warp's shared-memory reads hit distinct banks.
-#define V3_BM 128
-#define V3_BN 128
-#define V3_BK 8
-extern "C" __global__ void __launch_bounds__(256) gemm_v3_f32(float* C, const float* A, const float* B, int M,
-                                                              int N, int K, int ta, int tb, float alpha,
-                                                              float beta) {
-    __shared__ __align__(16) float As[V3_BK][V3_BM];
-    __shared__ __align__(16) float Bs[V3_BK][V3_BN];
-    const int t = threadIdx.x;
-    const int tx = t % 16, ty = t / 16;
-    const int row0 = blockIdx.y * V3_BM, col0 = blockIdx.x * V3_BN;
+// v3: 128x128 block tile, 8-deep K slab, 256 threads each owning an 8x8 register tile (the implicit-GEMM
+// tile of igemm.cuh, shared with the convolutions). Staging loads follow the contiguous axis of each
+// stored operand, hence one instantiation per transpose combination.
+struct DenseA {
+    const float* a;
+    int m, k, ta;
+    __device__ float operator()(int i, int kk) const { return ta ? a[(long long)kk * m + i] : a[(long long)i * k + kk]; }
+};
+struct DenseB {
+    const float* b;
+    int k, n, tb;
+    __device__ float operator()(int kk, int j) const { return tb ? b[(long long)j * k + kk] : b[(long long)kk * n + j]; }
+};
 
-    float acc[8][8];
-#pragma unroll
-    for (int a = 0; a < 8; ++a)
-#pragma unroll
-        for (int b = 0; b < 8; ++b) acc[a][b] = 0.0f;
-
-    for (int k0 = 0; k0 < K; k0 += V3_BK) {
-        // Each thread stages 4 elements of each tile; the index mapping follows the contiguous axis
-        // of the stored matrix so global loads coalesce for both layouts.
-#pragma unroll
-        for (int r = 0; r < 4; ++r) {
-            const int idx = t + r * 256;
-            int ii, kk;
-            if (ta) { ii = idx % V3_BM; kk = idx / V3_BM; } else { kk = idx % V3_BK; ii = idx / V3_BK; }
-            As[kk][ii] = load_a(A, ta, M, K, row0 + ii, k0 + kk);
-            int jj;
-            if (tb) { kk = idx % V3_BK; jj = idx / V3_BK; } else { jj = idx % V3_BN; kk = idx / V3_BN; }
-            Bs[kk][jj] = load_b(B, tb, K, N, k0 + kk, col0 + jj);
-        }
-        __syncthreads();
-#pragma unroll
-        for (int kk = 0; kk < V3_BK; ++kk) {
-            const float4 a_lo = *reinterpret_cast<const float4*>(&As[kk][ty * 4]);
-            const float4 a_hi = *reinterpret_cast<const float4*>(&As[kk][64 + ty * 4]);
-            const float4 b_lo = *reinterpret_cast<const float4*>(&Bs[kk][tx * 4]);
-            const float4 b_hi = *reinterpret_cast<const float4*>(&Bs[kk][64 + tx * 4]);
-            const float ar[8] = {a_lo.x, a_lo.y, a_lo.z, a_lo.w, a_hi.x, a_hi.y, a_hi.z, a_hi.w};
-            const float br[8] = {b_lo.x, b_lo.y, b_lo.z, b_lo.w, b_hi.x, b_hi.y, b_hi.z, b_hi.w};
-#pragma unroll
-            for (int a = 0; a < 8; ++a)
-#pragma unroll
-                for (int b = 0; b < 8; ++b) acc[a][b] = fmaf(ar[a], br[b], acc[a][b]);
-        }
-        __syncthreads();
-    }
-
-#pragma unroll
-    for (int a = 0; a < 8; ++a) {
-        const int i = row0 + (a / 4) * 64 + ty * 4 + (a % 4);
-        if (i >= M) continue;
-#pragma unroll
-        for (int b = 0; b < 8; ++b) {
-            const int j = col0 + (b / 4) * 64 + tx * 4 + (b % 4);
-            if (j < N) store_c(C, N, i, j, acc[a][b], alpha, beta);
-        }
-    }
+// One kernel per transpose combination (nn, tn, nt, tt): a runtime branch between the four would
+// compile all of them into one kernel and cost registers.
+extern "C" __global__ void __launch_bounds__(256) gemm_v3_nn_f32(float* C, const float* A, const float* B, int M,
+                                                                 int N, int K, float alpha, float beta) {
+    IG_SHARED
+    igemm_tile<true, false>(As, Bs, C, N, M, N, 0, K, DenseA{A, M, K, 0}, DenseB{B, K, N, 0}, alpha, beta, false);
+}
+extern "C" __global__ void __launch_bounds__(256) gemm_v3_tn_f32(float* C, const float* A, const float* B, int M,
+                                                                 int N, int K, float alpha, float beta) {
+    IG_SHARED
+    igemm_tile<false, false>(As, Bs, C, N, M, N, 0, K, DenseA{A, M, K, 1}, DenseB{B, K, N, 0}, alpha, beta, false);
+}
+extern "C" __global__ void __launch_bounds__(256) gemm_v3_nt_f32(float* C, const float* A, const float* B, int M,
+                                                                 int N, int K, float alpha, float beta) {
+    IG_SHARED
+    igemm_tile<true, true>(As, Bs, C, N, M, N, 0, K, DenseA{A, M, K, 0}, DenseB{B, K, N, 1}, alpha, beta, false);
+}
+extern "C" __global__ void __launch_bounds__(256) gemm_v3_tt_f32(float* C, const float* A, const float* B, int M,
+                                                                 int N, int K, float alpha, float beta) {
+    IG_SHARED
+    igemm_tile<false, true>(As, Bs, C, N, M, N, 0, K, DenseA{A, M, K, 1}, DenseB{B, K, N, 1}, alpha, beta, false);
 }
 
 // Fills a scratch buffer so the next timed kernel starts with a cold L2 (benchmark harness only).

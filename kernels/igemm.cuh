@@ -8,11 +8,16 @@
 #define IG_BN 128
 #define IG_BK 8
 
-template <bool A_K_FAST, bool B_K_FAST, class LA, class LB>
-__device__ __forceinline__ void igemm_tile(float* C, int ldc, int M, int N, int k_begin, int k_end, const LA& la,
-                                           const LB& lb, float alpha, float beta, bool atomic) {
-    __shared__ __align__(16) float As[IG_BK][IG_BM];
+// The staging tiles are declared once per kernel (IG_SHARED) and passed in, so a kernel that
+// instantiates several variants still uses 8 KiB of shared memory, not 8 KiB per variant.
+#define IG_SHARED                                   \
+    __shared__ __align__(16) float As[IG_BK][IG_BM]; \
     __shared__ __align__(16) float Bs[IG_BK][IG_BN];
+
+template <bool A_K_FAST, bool B_K_FAST, class LA, class LB>
+__device__ __forceinline__ void igemm_tile(float (&As)[IG_BK][IG_BM], float (&Bs)[IG_BK][IG_BN], float* C, int ldc,
+                                           int M, int N, int k_begin, int k_end, const LA& la, const LB& lb,
+                                           float alpha, float beta, bool atomic) {
     const int t = threadIdx.x;
     const int tx = t % 16, ty = t / 16;
     const int row0 = blockIdx.y * IG_BM, col0 = blockIdx.x * IG_BN;

@@ -28,7 +28,7 @@ fn info_reports_backend_nvrtc_lapack_and_kernels() {
         "{out}"
     );
     assert!(
-        out.contains("kernels/gemm.cu") && out.contains("gemm_v3_f32"),
+        out.contains("kernels/gemm.cu") && out.contains("gemm_v3_nn_f32"),
         "{out}"
     );
     if !has_gpu() {

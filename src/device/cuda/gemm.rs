@@ -42,7 +42,12 @@ pub fn gemm_f32(
             },
         ),
         GemmVersion::V3 => (
-            "gemm_v3_f32",
+            match (s.ta, s.tb) {
+                (false, false) => "gemm_v3_nn_f32",
+                (true, false) => "gemm_v3_tn_f32",
+                (false, true) => "gemm_v3_nt_f32",
+                (true, true) => "gemm_v3_tt_f32",
+            },
             LaunchConfig {
                 grid_dim: (s.n.div_ceil(128) as u32, s.m.div_ceil(128) as u32, 1),
                 block_dim: (256, 1, 1),
@@ -57,24 +62,17 @@ pub fn gemm_f32(
         )));
     }
     let f = dev.function("gemm", kernel)?;
-    // SAFETY: (float* C, const float* A, const float* B, int M, N, K, int ta, tb, float alpha, beta);
-    // lengths checked above against the stored shapes of A, B and C; C does not alias A or B.
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(c)
-            .arg(a)
-            .arg(b)
-            .arg(&m)
-            .arg(&n)
-            .arg(&k)
-            .arg(&ta)
-            .arg(&tb)
-            .arg(&s.alpha)
-            .arg(&s.beta)
-            .launch(cfg)
+    let mut launch = dev.stream.launch_builder(&f);
+    launch.arg(c).arg(a).arg(b).arg(&m).arg(&n).arg(&k);
+    // The v3 kernels bake the transposes into their names; v1 and v2 take them as arguments.
+    if version != GemmVersion::V3 {
+        launch.arg(&ta).arg(&tb);
     }
-    .map_err(launch_err(kernel))?;
+    launch.arg(&s.alpha).arg(&s.beta);
+    // SAFETY: v1/v2: (float* C, const float* A, const float* B, int M, N, K, int ta, tb, float alpha,
+    // beta); v3: the same without ta, tb. Lengths checked above against the stored shapes of A, B and C;
+    // C does not alias A or B.
+    unsafe { launch.launch(cfg) }.map_err(launch_err(kernel))?;
     Ok(())
 }
 
