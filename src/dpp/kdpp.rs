@@ -72,12 +72,25 @@ impl KDpp {
         let tol = n.max(m) as f64 * eps * max;
         let mut order: Vec<usize> = (0..m).filter(|&j| eig.values[j] > tol).collect();
         order.sort_by(|&a, &b| eig.values[a].total_cmp(&eig.values[b]));
-        let mut lambda = Vec::with_capacity(order.len());
-        let mut vectors = Vec::with_capacity(order.len() * n);
-        for &j in &order {
-            lambda.push(eig.values[j]);
-            vectors.extend_from_slice(&eig.vectors[j * n..(j + 1) * n]);
-        }
+        let r = order.len();
+        // Already ascending with the kept ones a suffix (syevd and the secular solver): keep the storage.
+        let (lambda, vectors) = if order.iter().enumerate().all(|(i, &j)| j == m - r + i) {
+            let vectors = if r == m {
+                eig.vectors
+            } else {
+                let mut all = eig.vectors;
+                all.split_off((m - r) * n)
+            };
+            (eig.values[m - r..].to_vec(), vectors)
+        } else {
+            let mut lambda = Vec::with_capacity(r);
+            let mut vectors = Vec::with_capacity(r * n);
+            for &j in &order {
+                lambda.push(eig.values[j]);
+                vectors.extend_from_slice(&eig.vectors[j * n..(j + 1) * n]);
+            }
+            (lambda, vectors)
+        };
         Ok(KDpp {
             n,
             lambda,

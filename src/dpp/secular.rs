@@ -257,10 +257,67 @@ pub fn dpr1_eig(d: &[f64], z: &[f64], rho: f64) -> Result<(Eig<f64>, Dpr1Info)> 
     Ok((Eig { n, values, vectors }, info))
 }
 
-/// Sums over the secular terms w_i/(δ_i − τ): returns (Σ t_i, Σ t_i/(δ_i − τ)) with four accumulators
-/// (vectorisable).
+/// Sums over the secular terms w_i/(δ_i − τ): returns (Σ t_i, Σ t_i/(δ_i − τ)). Dispatches to an AVX2
+/// build of the same code when the CPU has it (the crate is compiled for baseline x86-64, where the
+/// divisions are 2-wide).
 #[inline]
 fn sums(delta: &[f64], w: &[f64], tau: f64) -> (f64, f64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { sums_avx2(delta, w, tau) };
+        }
+    }
+    sums_generic(delta, w, tau)
+}
+
+/// The same sums with AVX2 intrinsics: lane l accumulates the terms i ≡ l (mod 4) and the tail goes to
+/// lane 0, exactly as [`sums_generic`] does, so both round identically (no FMA).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sums_avx2(delta: &[f64], w: &[f64], tau: f64) -> (f64, f64) {
+    use std::arch::x86_64::*;
+    let n = delta.len().min(w.len());
+    let n4 = n / 4 * 4;
+    let one = _mm256_set1_pd(1.0);
+    let vt = _mm256_set1_pd(tau);
+    let mut s = _mm256_setzero_pd();
+    let mut ds = _mm256_setzero_pd();
+    let (dp, wp) = (delta.as_ptr(), w.as_ptr());
+    let mut i = 0;
+    while i < n4 {
+        // SAFETY: i + 4 ≤ n4 ≤ both lengths; unaligned loads.
+        let (dv, wv) = unsafe { (_mm256_loadu_pd(dp.add(i)), _mm256_loadu_pd(wp.add(i))) };
+        let r = _mm256_div_pd(one, _mm256_sub_pd(dv, vt));
+        let t = _mm256_mul_pd(wv, r);
+        s = _mm256_add_pd(s, t);
+        ds = _mm256_add_pd(ds, _mm256_mul_pd(t, r));
+        i += 4;
+    }
+    let mut sa = [0.0f64; 4];
+    let mut da = [0.0f64; 4];
+    // SAFETY: the arrays hold 4 doubles each.
+    unsafe {
+        _mm256_storeu_pd(sa.as_mut_ptr(), s);
+        _mm256_storeu_pd(da.as_mut_ptr(), ds);
+    }
+    for (&dv, &wv) in delta[n4..n].iter().zip(&w[n4..n]) {
+        let r = 1.0 / (dv - tau);
+        let t = wv * r;
+        sa[0] += t;
+        da[0] += t * r;
+    }
+    (
+        (sa[0] + sa[1]) + (sa[2] + sa[3]),
+        (da[0] + da[1]) + (da[2] + da[3]),
+    )
+}
+
+/// Four independent accumulators per sum (vectorisable; no FMA contraction, so every build rounds the
+/// same way).
+#[inline(always)]
+fn sums_generic(delta: &[f64], w: &[f64], tau: f64) -> (f64, f64) {
     let mut s = [0.0f64; 4];
     let mut ds = [0.0f64; 4];
     let dc = delta.chunks_exact(4);
@@ -286,37 +343,79 @@ fn sums(delta: &[f64], w: &[f64], tau: f64) -> (f64, f64) {
     )
 }
 
+/// The root η wanted (by `want`) of the two-pole model cc + a/(da − η) + c/(db − η) = 0, i.e. of
+/// cc η² − qb η + qc = 0 with qb = cc (da + db) + a + c and qc = cc da db + a db + c da (passed in, so a
+/// caller can give a more accurate value); NaN when no root qualifies.
+fn two_pole(cc: f64, a: f64, c: f64, da: f64, db: f64, qc: f64, want: impl Fn(f64) -> bool) -> f64 {
+    let qb = cc * (da + db) + a + c;
+    let (r1, r2) = if cc == 0.0 {
+        (qc / qb, f64::NAN)
+    } else {
+        let disc = (qb * qb - 4.0 * cc * qc).max(0.0).sqrt();
+        let t = qb + disc.copysign(qb);
+        (
+            t / (2.0 * cc),
+            if t != 0.0 { 2.0 * qc / t } else { f64::NAN },
+        )
+    };
+    if want(r2) {
+        r2
+    } else if want(r1) {
+        r1
+    } else {
+        f64::NAN
+    }
+}
+
 /// Root k of 1 + Σ w_i/(d_i − λ) = 0 (d strictly increasing, w > 0). Returns (origin, τ, evaluations)
 /// with λ = d_origin + τ.
+///
+/// Model (Bunch–Nielsen–Sorensen): the terms are split into a left sum (poles up to `pl`) and a right sum
+/// (poles from `pl + 1 = pr`); each is replaced by c/(δ_pole − τ) + e matched in value and slope at the
+/// current τ, and the model's root is the next iterate. Interior roots: pl = k. The last root: pl = m − 2
+/// and the right sum is the last term alone (exact). Every iterate stays inside a bracket that shrinks
+/// with the sign of g; a model step outside it is replaced by bisection.
 fn solve_root(d: &[f64], w: &[f64], k: usize, delta: &mut [f64]) -> Result<(usize, f64, usize)> {
     let m = d.len();
     let last = k + 1 == m;
+    if m == 1 {
+        // 1 − w/τ = 0.
+        return Ok((0, w[0], 1));
+    }
     let mut evals = 0usize;
-    // Origin and bracket (in τ relative to the origin).
-    let (origin, mut lo, mut hi) = if last {
+    // Origin, bracket (in τ relative to the origin) and the first iterate.
+    let (origin, mut lo, mut hi, mut tau) = if last {
         let sw: f64 = w.iter().sum();
-        (k, 0.0, sw)
+        (k, 0.0, sw, sw)
     } else {
         let gap = d[k + 1] - d[k];
         for (x, &di) in delta.iter_mut().zip(d) {
             *x = di - d[k];
         }
-        let (s, _) = sums(delta, w, 0.5 * gap);
+        let h = 0.5 * gap;
+        let (s, _) = sums(delta, w, h);
         evals += 1;
+        // Initial guess: the two nearest terms exact, the others frozen at the midpoint.
+        let c0 = 1.0 + s - w[k] / (0.0 - h) - w[k + 1] / (gap - h);
         if 1.0 + s >= 0.0 {
-            (k, 0.0, 0.5 * gap)
+            let x = two_pole(c0, w[k], w[k + 1], 0.0, gap, w[k] * gap, |x| {
+                x > 0.0 && x < h
+            });
+            (k, 0.0, h, if x.is_nan() { h } else { x })
         } else {
-            (k + 1, -0.5 * gap, 0.0)
+            let x = two_pole(c0, w[k], w[k + 1], -gap, 0.0, -w[k + 1] * gap, |x| {
+                x > -h && x < 0.0
+            });
+            (k + 1, -h, 0.0, if x.is_nan() { -h } else { x })
         }
     };
     let d0 = d[origin];
     for (x, &di) in delta.iter_mut().zip(d) {
         *x = di - d0;
     }
-    // Start at the bracket end away from the pole.
-    let mut tau = if origin == k { hi } else { lo };
-    let (dl, dr) = delta.split_at(k + 1);
-    let (wl, wr) = w.split_at(k + 1);
+    let pl = if last { m - 2 } else { k };
+    let (dl, dr) = delta.split_at(pl + 1);
+    let (wl, wr) = w.split_at(pl + 1);
     for _ in 0..MAX_ITER {
         let (psi, dpsi) = sums(dl, wl, tau);
         let (phi, dphi) = sums(dr, wr, tau);
@@ -336,40 +435,15 @@ fn solve_root(d: &[f64], w: &[f64], k: usize, delta: &mut [f64]) -> Result<(usiz
         } else {
             hi = tau;
         }
-        // Rational model: ψ ≈ A/(δ_k − τ') + B, φ ≈ C/(δ_{k+1} − τ') + E, matched in value and slope.
-        let dk = delta[k] - tau;
+        let da = delta[pl] - tau;
+        let db = delta[pl + 1] - tau;
+        let a = dpsi * da * da;
+        let c = dphi * db * db;
+        let cc = g - dpsi * da - dphi * db;
         let eta = if last {
-            let a = dpsi * dk * dk;
-            let cc = g - dpsi * dk; // 1 + B
-            if cc > 0.0 {
-                dk + a / cc
-            } else {
-                f64::NAN
-            }
+            two_pole(cc, a, c, da, db, da * db * g, |x| x > db)
         } else {
-            let dk1 = delta[k + 1] - tau;
-            let a = dpsi * dk * dk;
-            let c = dphi * dk1 * dk1;
-            let cc = g - dpsi * dk - dphi * dk1;
-            // cc η² − qb η + qc = 0, exactly one root in (dk, dk1).
-            let qb = cc * (dk + dk1) + a + c;
-            let qc = dk * dk1 * g;
-            let inside = |x: f64| x > dk && x < dk1;
-            if cc == 0.0 {
-                qc / qb
-            } else {
-                let disc = (qb * qb - 4.0 * cc * qc).max(0.0).sqrt();
-                let t = qb + disc.copysign(qb);
-                let r1 = t / (2.0 * cc);
-                let r2 = if t != 0.0 { 2.0 * qc / t } else { f64::NAN };
-                if inside(r2) {
-                    r2
-                } else if inside(r1) {
-                    r1
-                } else {
-                    f64::NAN
-                }
-            }
+            two_pole(cc, a, c, da, db, da * db * g, |x| x > da && x < db)
         };
         let mut next = tau + eta;
         if !(next > lo && next < hi) {
@@ -392,40 +466,40 @@ pub fn check(d: &[f64], z: &[f64], rho: f64, eig: &Eig<f64>) -> (f64, f64) {
     let n = eig.n;
     let snorm = d.iter().fold(0.0f64, |m, x| m.max(x.abs()))
         + rho.abs() * z.iter().map(|x| x * x).sum::<f64>();
-    let res = (0..n)
-        .into_par_iter()
-        .map(|j| {
-            let v = eig.vector(j);
-            let zv: f64 = z.iter().zip(v).map(|(a, b)| a * b).sum();
-            let lam = eig.values[j];
-            v.iter()
-                .zip(d)
-                .zip(z)
-                .map(|((&vi, &di), &zi)| {
-                    let r = di * vi + rho * zi * zv - lam * vi;
-                    r * r
-                })
-                .sum::<f64>()
-                .sqrt()
-        })
-        .reduce(|| 0.0, f64::max)
-        / snorm.max(f64::MIN_POSITIVE);
-    // x: a deterministic ±1 pattern with varying magnitude (not an eigenvector of anything simple).
+    // x: deterministic pseudo-random entries in [−½, ½) (not an eigenvector of anything simple).
     let x: Vec<f64> = (0..n)
         .map(|i| {
             let h = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             ((h >> 11) as f64 / (1u64 << 53) as f64) - 0.5
         })
         .collect();
-    let y: Vec<f64> = (0..n)
-        .into_par_iter()
-        .map(|j| eig.vector(j).iter().zip(&x).map(|(a, b)| a * b).sum())
-        .collect();
+    // One pass over V: residual of column j and y_j = v_jᵀ x.
+    let (res, y): (Vec<f64>, Vec<f64>) = eig
+        .vectors
+        .par_chunks(n)
+        .zip(eig.values.par_iter())
+        .map(|(v, &lam)| {
+            let (mut zv, mut xv) = (0.0, 0.0);
+            for ((&vi, &zi), &xi) in v.iter().zip(z).zip(&x) {
+                zv += zi * vi;
+                xv += xi * vi;
+            }
+            let r2: f64 = v
+                .iter()
+                .zip(d)
+                .zip(z)
+                .map(|((&vi, &di), &zi)| {
+                    let r = (di - lam) * vi + rho * zi * zv;
+                    r * r
+                })
+                .sum();
+            (r2.sqrt(), xv)
+        })
+        .unzip();
+    let res = res.iter().fold(0.0f64, |m, &r| m.max(r)) / snorm.max(f64::MIN_POSITIVE);
     let mut vx = vec![0.0f64; n];
-    for (j, &yj) in y.iter().enumerate() {
-        for (o, &v) in vx.iter_mut().zip(eig.vector(j)) {
-            *o += yj * v;
-        }
+    if super::linalg::gemv_f64(false, n, n, &eig.vectors, &y, &mut vx).is_err() {
+        return (res, f64::INFINITY);
     }
     let num: f64 = vx.iter().zip(&x).map(|(a, b)| (a - b).powi(2)).sum();
     let den: f64 = x.iter().map(|a| a * a).sum();
