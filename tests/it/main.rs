@@ -11,4 +11,6 @@ mod npy;
 mod nvrtc_compile;
 mod ops_golden;
 mod resnet_bench;
+mod resnet_cuda;
+mod resnet_gradcheck;
 mod resnet_step;
