@@ -103,37 +103,8 @@ impl ResnetArgs {
     }
 }
 
-/// Numeric mode of the step's convolutions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum Precision {
-    Fp32,
-    Tf32,
-    Bf16,
-}
-
-impl std::str::FromStr for Precision {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "fp32" | "f32" => Ok(Precision::Fp32),
-            "tf32" => Ok(Precision::Tf32),
-            "bf16" => Ok(Precision::Bf16),
-            _ => Err(Error::usage(format!(
-                "unknown precision {s:?}; use fp32, tf32 or bf16"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for Precision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Precision::Fp32 => "fp32",
-            Precision::Tf32 => "tf32",
-            Precision::Bf16 => "bf16",
-        })
-    }
-}
+/// Numeric mode of the step's convolutions (the network's [`ConvPrecision`]).
+pub use crate::device::cuda::conv_tc::ConvPrecision as Precision;
 
 /// Every architecture name the bench accepts (the CLI's `Arch` parser knows the three of the issue).
 pub fn parse_arch(s: &str) -> Result<Arch> {
@@ -727,17 +698,16 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
             Device::Cpu => notes.push(format!(
                 "--precision {prec}: the CPU reference runs exact fp32 (tensor-core modes are GPU only)"
             )),
-            Device::Cuda(_) => {
-                return Err(Error::usage(format!(
-                    "--precision {prec} is not wired into the ResNet step yet; use fp32"
-                )))
-            }
+            Device::Cuda(_) => notes.push(format!(
+                "--precision {prec}: convolutions on tensor cores (conv_tc.cu v3, fp32 storage, {prec} operands, fp32 accumulation); batch norm, linears, loss and AdamW stay fp32"
+            )),
         }
     }
     notes.push(
         "inputs: fixed random images (augmentation is not part of the timed step)".to_string(),
     );
     let mut r = StepRunner::new(dev, arch, batch, a.proj_dim, form, a.tau, a.m, a.seed)?;
+    r.net.set_conv_precision(prec);
     let nodes = r.net.node_info();
     let n_img = 2 * batch;
 

@@ -8,6 +8,7 @@
 use super::param::{Param, ParamKind};
 use crate::device::cpu::conv::{ohwi_to_oihw, oihw_to_ohwi, ConvSpec};
 use crate::device::cpu::norm::BnSpec;
+use crate::device::cuda::conv_tc::{self, ConvPrecision};
 use crate::device::nn_ops::{self, BnBuffers};
 use crate::device::ops;
 use crate::device::{Buffer, Device};
@@ -185,6 +186,8 @@ pub struct ResNet {
     dev: Device,
     /// Optional per-node timing hook (benchmarks and traces); `None` costs nothing.
     profiler: Option<Box<dyn NodeProfiler>>,
+    /// Numeric mode of the convolutions on a GPU (fp32: conv.cu v2; tf32/bf16: conv_tc.cu v3).
+    conv_precision: ConvPrecision,
 }
 
 struct Builder<'a> {
@@ -412,6 +415,7 @@ impl ResNet {
             groups: 1,
             dev: dev.clone(),
             profiler: None,
+            conv_precision: ConvPrecision::Fp32,
         })
     }
 
@@ -516,7 +520,14 @@ impl ResNet {
                         stride,
                         pad,
                     };
-                    nn_ops::conv_fwd(&dev, &mut y, xin, &self.params[p].w, &s)
+                    conv_tc::conv_fwd(
+                        &dev,
+                        self.conv_precision,
+                        &mut y,
+                        xin,
+                        &self.params[p].w,
+                        &s,
+                    )
                 }
                 Node::Bn {
                     gamma,
@@ -726,10 +737,11 @@ impl ResNet {
                     stride,
                     pad,
                 };
+                let prec = self.conv_precision;
                 let prm = &mut self.params[p];
-                nn_ops::conv_bwd_weight(dev, &mut prm.g, gy, &self.acts[inp], &s)?;
+                conv_tc::conv_bwd_weight(dev, prec, &mut prm.g, gy, &self.acts[inp], &s)?;
                 if need_gx {
-                    nn_ops::conv_bwd_input(dev, gx, gy, &prm.w, &s)?;
+                    conv_tc::conv_bwd_input(dev, prec, gx, gy, &prm.w, &s)?;
                 }
                 Ok(())
             }
@@ -929,6 +941,14 @@ impl ResNet {
         p: Option<Box<dyn NodeProfiler>>,
     ) -> Option<Box<dyn NodeProfiler>> {
         std::mem::replace(&mut self.profiler, p)
+    }
+
+    /// Numeric mode of the convolutions (GPU only: the CPU always runs the exact fp32 reference).
+    pub fn set_conv_precision(&mut self, p: ConvPrecision) {
+        self.conv_precision = p;
+    }
+    pub fn conv_precision(&self) -> ConvPrecision {
+        self.conv_precision
     }
 
     /// Number of nodes (forward order); the projector starts at [`ResNet::projector_start`].

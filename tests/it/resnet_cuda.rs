@@ -109,3 +109,112 @@ fn resnet18_training_step_cuda_matches_cpu_at_batch_8() {
     );
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
+
+/// The tensor-core convolutions (conv_tc.cu v3) against the CPU fp32 reference at the ResNet shapes:
+/// forward, grad-input and grad-weight, outputs poisoned with NaN first, DESIGN.md's tolerances
+/// (tf32 < 1e-3, bf16 < 1e-2). Skips without a GPU.
+#[test]
+fn conv_tensor_core_versions_match_cpu_reference() {
+    use ipdpp::device::cpu::conv::{
+        conv_bwd_input_f32, conv_bwd_weight_f32, conv_fwd_f32, ConvSpec,
+    };
+    use ipdpp::device::cuda::conv_tc::{
+        conv_bwd_input_tc, conv_bwd_weight_tc, conv_fwd_tc, ConvPrecision,
+    };
+    let Some(dev) = cuda_or_skip("conv_tensor_core_versions_match_cpu_reference") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    // (n, h, w, c, o, k, stride, pad): the stem, same-width 3x3, stride-2 3x3, 1x1 stride-2 projection
+    // shortcut, a ResNet-32 stage change, and odd sizes that leave partial tiles everywhere.
+    let shapes = [
+        (4, 32, 32, 3, 64, 3, 1, 1),
+        (4, 32, 32, 64, 64, 3, 1, 1),
+        (4, 32, 32, 64, 128, 3, 2, 1),
+        (4, 16, 16, 128, 256, 1, 2, 0),
+        (8, 32, 32, 16, 32, 3, 2, 1),
+        (3, 7, 9, 5, 70, 3, 1, 1),
+    ];
+    let mut fails = Vec::new();
+    for (i, &(n, h, w, c, o, k, stride, pad)) in shapes.iter().enumerate() {
+        let s = ConvSpec::new(n, h, w, c, o, k, stride, pad);
+        let x = uniform_f32(s.x_len(), -1.0, 1.0, 40 + i as u64);
+        let wt = uniform_f32(s.w_len(), -1.0, 1.0, 50 + i as u64);
+        let gy = uniform_f32(s.y_len(), -1.0, 1.0, 60 + i as u64);
+        let mut y_ref = vec![0.0f32; s.y_len()];
+        let mut gx_ref = vec![0.0f32; s.x_len()];
+        let mut gw_ref = vec![0.0f32; s.w_len()];
+        conv_fwd_f32(&mut y_ref, &x, &wt, &s);
+        conv_bwd_input_f32(&mut gx_ref, &gy, &wt, &s);
+        conv_bwd_weight_f32(&mut gw_ref, &gy, &x, &s);
+        let (xd, wd, gyd) = (
+            d.upload(&x).unwrap(),
+            d.upload(&wt).unwrap(),
+            d.upload(&gy).unwrap(),
+        );
+        for p in [ConvPrecision::Tf32, ConvPrecision::Bf16] {
+            let tol = p.tolerance();
+            let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
+            conv_fwd_tc(d, p, &mut y, &xd, &wd, &s).unwrap();
+            let mut gx = d.upload(&vec![f32::NAN; s.x_len()]).unwrap();
+            conv_bwd_input_tc(d, p, &mut gx, &gyd, &wd, &s).unwrap();
+            let mut gw = d.upload(&vec![f32::NAN; s.w_len()]).unwrap();
+            conv_bwd_weight_tc(d, p, &mut gw, &gyd, &xd, &s).unwrap();
+            for (what, got, want) in [
+                ("fwd", d.download(&y).unwrap(), &y_ref),
+                ("bwd_input", d.download(&gx).unwrap(), &gx_ref),
+                ("bwd_weight", d.download(&gw).unwrap(), &gw_ref),
+            ] {
+                let e = rel_err(&got, want);
+                println!("conv_{what}_v3_{p} {s:?}: rel err {e:.2e}");
+                if e.is_nan() || e >= tol {
+                    fails.push(format!("conv_{what}_v3_{p} {s:?}: rel err {e:e} ≥ {tol:e}"));
+                }
+            }
+        }
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
+
+/// A whole ResNet-18 step with TF32 convolutions against the CPU's exact fp32 step: the projector outputs
+/// and the loss within 1e-2 (TF32 rounding, ~5e-4 per convolution, accumulates over 20 layers), the
+/// gradients within 5e-2 (ReLU masks near zero flip between the two). Catches a tensor-core path that is
+/// wired wrong in the network (transposed operands, missing split-K partials), not fine numerics, which
+/// the per-op test above checks.
+#[test]
+fn resnet18_training_step_tf32_tracks_cpu_fp32() {
+    use ipdpp::device::cuda::conv_tc::ConvPrecision;
+    let Some(dev) = cuda_or_skip("resnet18_training_step_tf32_tracks_cpu_fp32") else {
+        return;
+    };
+    let x = uniform_f32(2 * B * 32 * 32 * 3, 0.0, 1.0, 22);
+    let run = |dev: &Device, p: ConvPrecision| {
+        let mut net = ResNet::new(dev, Arch::ResNet18, D, 3).unwrap();
+        net.set_conv_precision(p);
+        let out = net
+            .forward(&Buffer::from_host(dev, &x).unwrap(), Mode::Train, 2, true)
+            .unwrap();
+        let z = net.read_slot(out).unwrap();
+        let (z1, z2) = z.split_at(B * D);
+        let o = bns_code_f32(z1, z2, &LABELS, D, 0.5).unwrap();
+        let gz = Buffer::from_host(dev, &[o.g1, o.g2].concat()).unwrap();
+        net.backward(&gz).unwrap();
+        let g: Vec<f32> = net
+            .state_names()
+            .iter()
+            .filter(|n| n.ends_with(".weight") && n.contains("conv"))
+            .flat_map(|n| net.get_grad(n).unwrap())
+            .collect();
+        (z, o.loss, g)
+    };
+    let (zc, lc, gc) = run(&Device::Cpu, ConvPrecision::Fp32);
+    let (zg, lg, gg) = run(&dev, ConvPrecision::Tf32);
+    let ez = rel_err(&zg, &zc);
+    let el = ((lg - lc) / lc).abs();
+    let eg = rel_err(&gg, &gc);
+    println!("tf32 step vs cpu fp32: z {ez:.2e}, loss {el:.2e}, conv grads {eg:.2e}");
+    assert!(
+        ez < 1e-2 && el < 1e-2 && eg < 5e-2,
+        "z {ez:e}, loss {el:e}, grads {eg:e}"
+    );
+}

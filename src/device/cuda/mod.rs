@@ -1,6 +1,7 @@
 //! CUDA context, stream, lazily loaded kernel modules and cuBLAS, behind checks that turn a missing
 //! library into an error value (cudarc panics when a library it needs is absent).
 pub mod conv;
+pub mod conv_tc;
 pub mod elementwise;
 pub mod gemm;
 pub mod linear;
