@@ -1272,6 +1272,23 @@ fn dpp_cli_sample_args_parse() {
         .unwrap();
     let a = ipdpp::dpp::cli::SampleArgs::from_arg_matches(&m).unwrap();
     assert_eq!(a.kernel, ipdpp::dpp::kernels::KernelKind::QdCosine);
+    assert_eq!(a.ip_solver, ipdpp::dpp::select::IpSolver::Auto);
+    let m = cmd
+        .clone()
+        .try_get_matches_from([
+            "sample",
+            "--labels",
+            "y.npy",
+            "--probs",
+            "p.csv",
+            "--ip-solver",
+            "syevd",
+            "--out",
+            "o.npy",
+        ])
+        .unwrap();
+    let a = ipdpp::dpp::cli::SampleArgs::from_arg_matches(&m).unwrap();
+    assert_eq!(a.ip_solver, ipdpp::dpp::select::IpSolver::Syevd);
     // --labels without --probs, and both modes at once, are rejected by the parser.
     assert!(cmd
         .clone()
@@ -1440,6 +1457,21 @@ fn dpp_secular_small_and_edge_cases() {
     z2[5] = 0.0;
     z2[6] = 1e-18;
     secular_vs_syevd(&d2, &z2, 0.7, None, "duplicates N=10");
+    // Tight clusters (gaps from a few ulps to 1e−10, some barely above the deflation tolerance) with z
+    // entries spanning 1e−8..1: roots within ulps of their poles.
+    let mut dc = Vec::new();
+    let mut zc = Vec::new();
+    for (c, &base) in [0.1f64, 0.5, 0.9].iter().enumerate() {
+        for (g, &gap) in [3e-15f64, 1e-13, 1e-10].iter().enumerate() {
+            for j in 0..20 {
+                dc.push(base + (g as f64) * 1e-3 + j as f64 * gap);
+                let mag = [1.0, 1e-4, 1e-8][(j + c + g) % 3];
+                zc.push(mag * r.random_range(0.5..1.0) * if j % 2 == 0 { 1.0 } else { -1.0 });
+            }
+        }
+    }
+    secular_vs_syevd(&dc, &zc, 0.3, None, "clusters N=180");
+    secular_vs_syevd(&dc, &zc, 1e-6, None, "clusters small rho N=180");
     // All d equal: one secular root, N − 1 rotations.
     secular_vs_syevd(&[0.3; 10], &z, 0.5, None, "all equal N=10");
     // z = 0 and ρ = 0: the diagonal.
