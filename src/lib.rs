@@ -20,5 +20,6 @@ pub mod npy;
 pub mod optim;
 pub mod rng;
 pub mod selfcheck;
+pub mod train;
 
 pub use error::{Error, Result};

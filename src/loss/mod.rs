@@ -2,3 +2,4 @@
 //! in f64; `bns_cuda`: its CUDA versions (v1 materialised, v2 fused fp32, v3 bf16 tensor cores).
 pub mod bns;
 pub mod bns_cuda;
+pub mod cross_entropy;

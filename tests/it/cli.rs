@@ -115,11 +115,11 @@ fn bad_arguments_are_usage_errors() {
 
 #[test]
 fn demo_self_check_passes_on_cpu() {
-    let (code, out, err) = ipdpp(&["--device", "cpu", "demo"]);
+    let (code, out, err) = ipdpp(&["--device", "cpu", "demo", "--selfcheck"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("0 failed"), "{out}");
     assert!(
-        err.contains("not built yet"),
-        "the demo must say it is a self-check: {err}"
+        err.contains("self-check") && err.contains("two-stage pipeline"),
+        "the self-check must say what it is and where the pipeline is: {err}"
     );
 }

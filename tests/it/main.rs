@@ -10,6 +10,7 @@ mod dpp;
 mod npy;
 mod nvrtc_compile;
 mod ops_golden;
+mod pipeline;
 mod resnet_bench;
 mod resnet_cuda;
 mod resnet_gradcheck;

@@ -1,0 +1,233 @@
+//! Stage 1: BNS contrastive pre-training of encoder + projector on two SimCLR views per image.
+//! Both views go through the network as one batch of 2B images with per-view batch-norm statistics.
+//! Paper form: batches of groups (anchor + m same-label images, `BnsSampler`); code form: instance
+//! shuffling with the last partial batch dropped. On CUDA the loss runs on the GPU (fused v2 kernels)
+//! and only the loss value comes back to the host.
+use super::config::LossForm;
+use super::{epoch_line, oom_hint, salt, sub_seed, Pipeline, Stage};
+use crate::data::augment::Augment;
+use crate::data::sampler::{instance_shuffle, BnsSampler};
+use crate::device::cuda::CudaDevice;
+use crate::device::{Buffer, Device};
+use crate::error::{Error, Result};
+use crate::loss::bns::{bns_code_f32, bns_paper_f32, PaperLayout};
+use crate::loss::bns_cuda::{BnsCodeCuda, BnsPaperCuda, BnsVersion};
+use crate::nn::Mode;
+use crate::optim::{AdamW, CosineSchedule};
+use cudarc::driver::CudaSlice;
+use std::time::Instant;
+
+/// GPU loss workspaces, made for one batch size.
+enum CudaLoss {
+    Code(BnsCodeCuda, CudaSlice<i32>),
+    Paper {
+        ws: BnsPaperCuda,
+        labels: CudaSlice<i32>,
+        z1: CudaSlice<f32>,
+        z2: CudaSlice<f32>,
+        g1: CudaSlice<f32>,
+        g2: CudaSlice<f32>,
+    },
+}
+
+/// Loss and the gradient of the stacked projector output [2B, d] (view 1 rows first).
+#[allow(clippy::too_many_arguments)]
+fn loss_and_grad(
+    p: &Pipeline,
+    z: &Buffer,
+    labels: &[i32],
+    d: usize,
+    form: LossForm,
+    m: usize,
+    tau: f64,
+    ws: &mut Option<(usize, CudaLoss)>,
+) -> Result<(f64, Buffer)> {
+    let b = labels.len();
+    match (&p.dev, z) {
+        (Device::Cuda(dev), Buffer::Cuda(zs)) => loss_cuda(dev, zs, labels, d, form, m, tau, ws),
+        _ => {
+            let zh = z.to_host(&p.dev)?;
+            let (z1, z2) = zh.split_at(b * d);
+            let o = match form {
+                LossForm::Paper => {
+                    let layout = PaperLayout::groups(b, m)?;
+                    bns_paper_f32(z1, z2, labels, &layout, d, tau as f32)?
+                }
+                LossForm::Code => bns_code_f32(z1, z2, labels, d, tau as f32)?,
+            };
+            let mut g = o.g1;
+            g.extend_from_slice(&o.g2);
+            Ok((o.loss, Buffer::Cpu(g)))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn loss_cuda(
+    dev: &CudaDevice,
+    zs: &CudaSlice<f32>,
+    labels: &[i32],
+    d: usize,
+    form: LossForm,
+    m: usize,
+    tau: f64,
+    ws: &mut Option<(usize, CudaLoss)>,
+) -> Result<(f64, Buffer)> {
+    let b = labels.len();
+    let drv = |e| Error::driver("stage-1 loss buffers", e);
+    if ws.as_ref().map(|w| w.0) != Some(b) {
+        let w = match form {
+            LossForm::Code => CudaLoss::Code(
+                BnsCodeCuda::new(dev, 2 * b, d, &[BnsVersion::V2])?,
+                dev.zeros(2 * b)?,
+            ),
+            LossForm::Paper => CudaLoss::Paper {
+                ws: BnsPaperCuda::new(dev, b, d, &PaperLayout::groups(b, m)?, &[BnsVersion::V2])?,
+                labels: dev.zeros(b)?,
+                z1: dev.zeros(b * d)?,
+                z2: dev.zeros(b * d)?,
+                g1: dev.zeros(b * d)?,
+                g2: dev.zeros(b * d)?,
+            },
+        };
+        *ws = Some((b, w));
+    }
+    let Some((_, w)) = ws.as_mut() else {
+        return Err(Error::usage("stage-1 loss workspace missing"));
+    };
+    let mut gx = dev.zeros::<f32>(2 * b * d)?;
+    let loss = match w {
+        CudaLoss::Code(ws, lab) => {
+            let l2: Vec<i32> = labels.iter().chain(labels).copied().collect();
+            dev.stream.memcpy_htod(&l2, lab).map_err(drv)?;
+            ws.run(dev, BnsVersion::V2, zs, lab, tau as f32, &mut gx)?;
+            dev.download(&ws.loss)?[0] as f64
+        }
+        CudaLoss::Paper {
+            ws,
+            labels: lab,
+            z1,
+            z2,
+            g1,
+            g2,
+        } => {
+            dev.stream.memcpy_htod(labels, lab).map_err(drv)?;
+            dev.stream
+                .memcpy_dtod(&zs.slice(0..b * d), z1)
+                .map_err(drv)?;
+            dev.stream
+                .memcpy_dtod(&zs.slice(b * d..2 * b * d), z2)
+                .map_err(drv)?;
+            ws.run(dev, BnsVersion::V2, z1, z2, lab, tau as f32, g1, g2)?;
+            dev.stream
+                .memcpy_dtod(g1, &mut gx.slice_mut(0..b * d))
+                .map_err(drv)?;
+            dev.stream
+                .memcpy_dtod(g2, &mut gx.slice_mut(b * d..2 * b * d))
+                .map_err(drv)?;
+            dev.download(&ws.loss)?[0] as f64
+        }
+    };
+    Ok((loss, Buffer::Cuda(gx)))
+}
+
+pub fn run(p: &mut Pipeline) -> Result<()> {
+    let c = p.cfg.stage1.clone();
+    let seed = sub_seed(p.cfg.seed, salt::STAGE1);
+    let labels_all = p.train.ds.labels.clone();
+    let n = labels_all.len();
+    let sampler = match c.loss {
+        LossForm::Paper => Some(BnsSampler::new(&labels_all, p.classes, c.m)?),
+        LossForm::Code => None,
+    };
+    let batches_of = |epoch: usize| -> Result<Vec<Vec<usize>>> {
+        match &sampler {
+            Some(s) => s.epoch(c.batch, seed, epoch as u32),
+            None => instance_shuffle(n, c.batch, seed, epoch as u32, true),
+        }
+    };
+    let steps = batches_of(0)?.len();
+    if steps == 0 {
+        return Err(Error::usage(format!(
+            "stage 1: batch {} is larger than the training set ({n} images); pass a smaller --batch1",
+            c.batch
+        )));
+    }
+    let sched = CosineSchedule {
+        base_lr: c.lr,
+        warmup_epochs: c.warmup_epochs,
+        epochs: c.epochs as f64,
+        min_lr: 0.0,
+    };
+    let aug = Augment::Simclr(p.cfg.aug.simclr(c.strength));
+    let d = c.proj_out;
+    let mut ws = None;
+    let dev = p.dev.clone();
+    for epoch in p.progress.epoch..c.epochs {
+        let t0 = Instant::now();
+        let batches = batches_of(epoch)?;
+        let pb = p.bar(batches.len(), format!("stage1 {}/{}", epoch + 1, c.epochs));
+        let (mut loss_sum, mut images, mut lr) = (0.0, 0usize, 0.0);
+        let train = std::sync::Arc::clone(&p.train);
+        let feed = train.epoch(batches.clone(), aug, 2, seed, epoch as u32)?;
+        for (bi, fed) in feed.enumerate() {
+            let fed = fed?;
+            let b = fed.indices.len();
+            let out = p
+                .net
+                .forward(&fed.images, Mode::Train, 2, true)
+                .map_err(|e| oom_hint(e, "--batch1", c.batch))?;
+            let labels: Vec<i32> = fed.labels.iter().map(|&l| l as i32).collect();
+            let (mut loss, g) =
+                loss_and_grad(p, p.net.slot(out), &labels, d, c.loss, c.m, c.tau, &mut ws)?;
+            if bi == 0 && p.inject_nan(Stage::Stage1, epoch) {
+                loss = f64::NAN;
+            }
+            p.stop_on_bad_loss(loss, Stage::Stage1, epoch, bi, "--lr1")?;
+            p.net.backward(&g)?;
+            lr = sched.lr_at(epoch, bi, steps);
+            p.progress.adam_step += 1;
+            p.net.adamw_step(&AdamW {
+                lr: lr as f32,
+                beta1: c.beta1 as f32,
+                beta2: c.beta2 as f32,
+                eps: 1e-8,
+                weight_decay: c.weight_decay as f32,
+                step: p.progress.adam_step,
+            })?;
+            loss_sum += loss;
+            images += 2 * b;
+            pb.inc(1);
+            pb.set_message(format!("loss {:.4}", loss_sum / (bi + 1) as f64));
+        }
+        dev.synchronize()?;
+        pb.finish_and_clear();
+        let secs = t0.elapsed().as_secs_f64();
+        let loss = loss_sum / batches.len() as f64;
+        p.say(&epoch_line(
+            Stage::Stage1,
+            epoch,
+            c.epochs,
+            loss,
+            lr,
+            secs,
+            images,
+        ));
+        p.metric(serde_json::json!({
+            "stage": "stage1", "epoch": epoch + 1, "epochs": c.epochs, "loss": loss, "lr": lr,
+            "seconds": secs, "images_per_s": images as f64 / secs.max(1e-9), "views": images,
+            "batches": batches.len(),
+        }))?;
+        p.add_seconds(Stage::Stage1, secs);
+        p.progress.epoch = epoch + 1;
+        if epoch + 1 < c.epochs {
+            p.checkpoint(&format!("stage1-e{:05}", epoch + 1), false)?;
+        }
+    }
+    p.progress.stage = Stage::Probe;
+    p.progress.epoch = 0;
+    p.reset_optimizer()?;
+    p.checkpoint("stage1-end", true)?;
+    p.write_results()?;
+    Ok(())
+}
