@@ -4,7 +4,7 @@
 //   v1: the N×N similarity (and its gradient) materialised in global memory, naive kernels;
 //   v2: fused fp32: similarity tiles recomputed from the normalised embeddings in shared memory, label
 //       masks applied on the fly, per-row reductions in registers, never storing N×N (d <= 128);
-//   v3: bf16 tensor cores (mma.sync m16n8k16, fp32 accumulation), fused like v2 (sm_80+, d <= 128).
+//   v3: bf16 tensor cores (mma.sync m16n8k16, fp32 accumulation), fused like v2, both forms (sm_80+, d <= 128).
 // Code form: z = [z1; z2] (n rows), labels per row; per row a: pos_a = mean_{P(a)} e^s, neg_a = (1/n)
 // sum_{N(a)} e^s, loss_a = softplus(-pos_a) [dropped without positives] + softplus(neg_a);
 // alpha_a = -sigmoid(-pos_a)/(n |P(a)|), beta_a = sigmoid(neg_a)/n^2 (dL/dE on P and N);
@@ -414,7 +414,7 @@ extern "C" __global__ void __launch_bounds__(256) bns_paper_cols_v2_f32(float* g
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// v3: bf16 tensor cores, code form. 4 warps per block, 16 own rows per warp (64 per block); column tiles of
+// v3: bf16 tensor cores. 4 warps per block, 16 own rows per warp (64 per block); column tiles of
 // 64 rows staged in shared memory (and transposed for the backward's second product). zb: bf16 rows of
 // stride 128, zero-padded beyond d.
 
@@ -477,6 +477,49 @@ __device__ __forceinline__ void bns_s_tile(float acc[8][4], const unsigned a[8][
         for (int nt = 0; nt < 8; ++nt) {
             const unsigned short* p = &Bt[nt * 8 + gq][ks * 16 + tg * 2];
             bns_mma_bf16(acc[nt], a[ks], bns_ld32(p), bns_ld32(p + 8));
+        }
+    }
+}
+
+// BtT[k][c] = Bt[c][k]: the column tile k-major, the B operand of the second product (call between the
+// barrier that completes Bt and the one before the BtT reads).
+__device__ __forceinline__ void bns_transpose_b_tile(unsigned short (*BtT)[BNS_LDT], unsigned short (*Bt)[BNS_LDB]) {
+    for (int i = threadIdx.x; i < BNS_V3_BN * BNS_DMAX; i += blockDim.x) {
+        const int c = i % BNS_V3_BN, k = i / BNS_V3_BN;
+        BtT[k][c] = Bt[c][k];
+    }
+}
+
+// g += M · tile for the warp's 16 rows: M [16, 64] is a coefficient tile in bns_s_tile's accumulator layout,
+// rounded to bf16 A fragments (the accumulators of n-tiles 2j and 2j+1 are the A fragment of k-step j);
+// the tile is BtT (128 dims × 64 columns); g[nt][.] holds dims nt*8 + (lane%4)*2 + {0,1}.
+__device__ __forceinline__ void bns_mt_tile(float g[16][4], const float m[8][4], unsigned short (*BtT)[BNS_LDT]) {
+    const int lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        unsigned pa[4];
+        pa[0] = bns_pack_bf16(m[2 * j][0], m[2 * j][1]);
+        pa[1] = bns_pack_bf16(m[2 * j][2], m[2 * j][3]);
+        pa[2] = bns_pack_bf16(m[2 * j + 1][0], m[2 * j + 1][1]);
+        pa[3] = bns_pack_bf16(m[2 * j + 1][2], m[2 * j + 1][3]);
+#pragma unroll
+        for (int nt = 0; nt < 16; ++nt) {
+            const unsigned short* p = &BtT[nt * 8 + gq][j * 16 + tg * 2];
+            bns_mma_bf16(g[nt], pa, bns_ld32(p), bns_ld32(p + 8));
+        }
+    }
+}
+
+// G[row, k] = scale * g for the warp's rows r0 + lane/4 and r0 + lane/4 + 8 below n, dims k < d.
+__device__ __forceinline__ void bns_store_g(float* G, const float g[16][4], int r0, int n, int d, float scale) {
+    const int lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+#pragma unroll
+    for (int nt = 0; nt < 16; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int r = r0 + gq + 8 * (e / 2);
+            const int k = nt * 8 + tg * 2 + (e % 2);
+            if (r < n && k < d) G[(long long)r * d + k] = g[nt][e] * scale;
         }
     }
 }
@@ -585,10 +628,7 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v3_bf16(float* gz
             Beb[threadIdx.x] = ok ? beta[b] : 0.0f;
         }
         __syncthreads();
-        for (int i = threadIdx.x; i < BNS_V3_BN * BNS_DMAX; i += blockDim.x) {
-            const int c = i % BNS_V3_BN, k = i / BNS_V3_BN;
-            BtT[k][c] = Bt[c][k];
-        }
+        bns_transpose_b_tile(BtT, Bt);
         float acc[8][4];
         bns_s_tile(acc, a, Bt);
 #pragma unroll
@@ -607,27 +647,148 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v3_bf16(float* gz
             }
         }
         __syncthreads();  // BtT complete
+        bns_mt_tile(g, acc, BtT);
+    }
+    bns_store_g(gz, g, r0, n, d, inv_tau);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// v3, paper form: the two passes of v2 (bns_pass_v2<1>, <2>) on the v3 tiles. Rows r are the gathered q rows
+// (qrb [rows, 128] bf16), columns j the view-2 images (vb [m, 128] bf16). Per (r, j): s = q_r.v_j / tau,
+// w_rj = -sigmoid(-s) [j = anchor_r] + sigmoid(s) [label_j != label_anchor_r]; the factor c = 1/rows is
+// applied once at the store (and by bns_loss_sum_f32 to the row losses).
+
+// sigmoid(s) and sigmoid(-s) from one exponential (|s| <= 1/tau <= 80, so e = exp(-|s|) stays normal), and
+// log1p(e), so that softplus(s) = max(s, 0) + l1p and softplus(-s) = max(-s, 0) + l1p.
+__device__ __forceinline__ void bns_sigmoid_pair(float s, float& sig_p, float& sig_m, float& l1p) {
+    const float e = __expf(-fabsf(s));
+    const float r = __fdividef(1.0f, 1.0f + e);
+    sig_p = s >= 0.0f ? r : e * r;
+    sig_m = s >= 0.0f ? e * r : r;
+    l1p = log1pf(e);
+}
+
+// out[r] = in[idx[r]] for bf16 rows of stride 128 (16-byte copies): the paper form's q rows for v3.
+extern "C" __global__ void bns_gather_rows_bf16(unsigned short* out, const unsigned short* in, const int* idx,
+                                                int rows) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)rows * (BNS_DMAX / 8)) return;
+    const int r = (int)(i / (BNS_DMAX / 8)), q = (int)(i % (BNS_DMAX / 8));
+    reinterpret_cast<uint4*>(out)[i] =
+        reinterpret_cast<const uint4*>(in)[(long long)idx[r] * (BNS_DMAX / 8) + q];
+}
+
+// MODE 1 (rows): own rows = q rows (xb = qrb, nx = rows), column tiles of v (yb = vb, ny = m); writes
+// G = gq rows and row_loss. MODE 2 (columns): own rows = v (xb = vb, nx = m), column tiles of q rows
+// (yb = qrb, ny = rows), the coefficient tile is w transposed; writes G = gv.
+template <int MODE>
+__device__ __forceinline__ void bns_paper_pass_v3(float* G, float* row_loss, const unsigned short* xb,
+                                                  const unsigned short* yb, int nx, int ny, int d, float inv_tau,
+                                                  const int* lab, const int* row_anchor, float c) {
+    __shared__ __align__(16) unsigned short Bt[BNS_V3_BN][BNS_LDB];
+    __shared__ __align__(16) unsigned short BtT[BNS_DMAX][BNS_LDT];
+    __shared__ int Lb[BNS_V3_BN];  // MODE 1: label of v_j; MODE 2: label of the row's anchor
+    __shared__ int Ab[BNS_V3_BN];  // MODE 2: the row's anchor (-1 beyond ny)
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+    const int r0 = blockIdx.x * BNS_V3_BM + warp * 16;
+    const int ra[2] = {r0 + gq, r0 + gq + 8};
+    // Own-row constants: MODE 1 the anchor and its label, MODE 2 the label of v_a.
+    int la[2], an[2];
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            unsigned pa[4];
-            pa[0] = bns_pack_bf16(acc[2 * j][0], acc[2 * j][1]);
-            pa[1] = bns_pack_bf16(acc[2 * j][2], acc[2 * j][3]);
-            pa[2] = bns_pack_bf16(acc[2 * j + 1][0], acc[2 * j + 1][1]);
-            pa[3] = bns_pack_bf16(acc[2 * j + 1][2], acc[2 * j + 1][3]);
+    for (int h = 0; h < 2; ++h) {
+        const bool ok = ra[h] < nx;
+        if (MODE == 1) {
+            an[h] = ok ? row_anchor[ra[h]] : -1;
+            la[h] = ok ? lab[an[h]] : 0;
+        } else {
+            an[h] = -1;
+            la[h] = ok ? lab[ra[h]] : 0;
+        }
+    }
+    unsigned a[8][4];
+    bns_load_a_frags(a, xb, r0, nx);
+    float g[16][4];
 #pragma unroll
-            for (int nt = 0; nt < 16; ++nt) {
-                const unsigned short* p = &BtT[nt * 8 + gq][j * 16 + tg * 2];
-                bns_mma_bf16(g[nt], pa, bns_ld32(p), bns_ld32(p + 8));
+    for (int nt = 0; nt < 16; ++nt) g[nt][0] = g[nt][1] = g[nt][2] = g[nt][3] = 0.0f;
+    float lsum[2] = {0.0f, 0.0f};
+    for (int c0 = 0; c0 < ny; c0 += BNS_V3_BN) {
+        __syncthreads();
+        bns_load_b_tile(Bt, yb, c0, ny);
+        if (threadIdx.x < BNS_V3_BN) {
+            const int b = c0 + threadIdx.x;
+            const bool ok = b < ny;
+            if (MODE == 1) {
+                Lb[threadIdx.x] = ok ? lab[b] : 0;
+            } else {
+                const int anb = ok ? row_anchor[b] : 0;
+                Ab[threadIdx.x] = ok ? anb : -1;
+                Lb[threadIdx.x] = ok ? lab[anb] : 0;
             }
         }
+        __syncthreads();
+        bns_transpose_b_tile(BtT, Bt);
+        float acc[8][4];
+        bns_s_tile(acc, a, Bt);
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int h = e / 2;
+                const int cj = nt * 8 + tg * 2 + (e % 2);
+                const int b = c0 + cj;
+                float w = 0.0f;
+                if (ra[h] < nx && b < ny) {
+                    const float s = acc[nt][e] * inv_tau;
+                    // pair (q row, v column): MODE 1 own = q row ra[h], column b = v index;
+                    // MODE 2 own = v index ra[h], column b = q row.
+                    const int vj = MODE == 1 ? b : ra[h];
+                    const int anc = MODE == 1 ? an[h] : Ab[cj];
+                    const int lv = MODE == 1 ? Lb[cj] : la[h];  // label of v_j
+                    const int lq = MODE == 1 ? la[h] : Lb[cj];  // label of the anchor
+                    const bool pos = vj == anc, neg = lv != lq;
+                    if (pos || neg) {
+                        float sp, sm, l1p;
+                        bns_sigmoid_pair(s, sp, sm, l1p);
+                        if (pos) {
+                            w -= sm;
+                            if (MODE == 1) lsum[h] += fmaxf(-s, 0.0f) + l1p;
+                        }
+                        if (neg) {
+                            w += sp;
+                            if (MODE == 1) lsum[h] += fmaxf(s, 0.0f) + l1p;
+                        }
+                    }
+                }
+                acc[nt][e] = w;
+            }
+        }
+        __syncthreads();  // BtT complete
+        bns_mt_tile(g, acc, BtT);
     }
+    if (MODE == 1) {
 #pragma unroll
-    for (int nt = 0; nt < 16; ++nt) {
+        for (int h = 0; h < 2; ++h) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            const int h = e / 2;
-            const int k = nt * 8 + tg * 2 + (e % 2);
-            if (ra[h] < n && k < d) gz[(long long)ra[h] * d + k] = g[nt][e] * inv_tau;
+            for (int o = 1; o < 4; o <<= 1) lsum[h] += __shfl_xor_sync(0xffffffffu, lsum[h], o);
+            if (tg == 0 && ra[h] < nx) row_loss[ra[h]] = lsum[h];
         }
     }
+    bns_store_g(G, g, r0, nx, d, c * inv_tau);
+}
+
+// Paper form, rows: gq rows [rows, d] and row_loss [rows] from the bf16 q rows and v [m, 128].
+extern "C" __global__ void __launch_bounds__(128) bns_paper_rows_v3_bf16(float* gqr, float* row_loss,
+                                                                         const unsigned short* qrb,
+                                                                         const unsigned short* vb, const int* lab,
+                                                                         const int* row_anchor, int rows, int m,
+                                                                         int d, float inv_tau, float c) {
+    bns_paper_pass_v3<1>(gqr, row_loss, qrb, vb, rows, m, d, inv_tau, lab, row_anchor, c);
+}
+
+// Paper form, columns: gv [m, d].
+extern "C" __global__ void __launch_bounds__(128) bns_paper_cols_v3_bf16(float* gv, const unsigned short* vb,
+                                                                         const unsigned short* qrb, const int* lab,
+                                                                         const int* row_anchor, int rows, int m,
+                                                                         int d, float inv_tau, float c) {
+    bns_paper_pass_v3<2>(gv, nullptr, vb, qrb, m, rows, d, inv_tau, lab, row_anchor, c);
 }

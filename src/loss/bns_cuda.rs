@@ -5,8 +5,10 @@
 //! - `v1`: the N×N similarity materialised in global memory, naive kernels (the in-harness baseline).
 //! - `v2`: fused fp32: tiles of the similarity recomputed from the normalised embeddings, masks applied on
 //!   the fly, per-row reductions in registers, the backward recomputes the tiles (d ≤ 128).
-//! - `v3`: bf16 tensor cores (`mma.sync.m16n8k16`, fp32 accumulation), fused like v2; code form only,
-//!   sm_80+, d ≤ 128.
+//! - `v3`: bf16 tensor cores (`mma.sync.m16n8k16`, fp32 accumulation), fused like v2, both forms: the
+//!   normalised embeddings are rounded to bf16 (row stride 128, zero-padded), similarity tiles and the
+//!   gradient products run on the tensor cores, the coefficient tiles are rounded to bf16 for the second
+//!   product; sm_80+, d ≤ 128.
 use super::bns::{check_tau, BnsOutput, PaperLayout};
 use crate::device::cuda::{check_len, launch_err, CudaDevice};
 use crate::error::{Error, Result};
@@ -73,24 +75,17 @@ fn int(what: &str, v: usize) -> Result<i32> {
     i32::try_from(v).map_err(|_| Error::usage(format!("BNS on CUDA: {what} = {v} is too large")))
 }
 
-fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice, paper: bool) -> Result<()> {
+fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice) -> Result<()> {
     if v != BnsVersion::V1 && d > FUSED_DMAX {
         return Err(Error::usage(format!(
             "BNS {v} supports embedding dimensions up to {FUSED_DMAX} (got {d}); use v1"
         )));
     }
-    if v == BnsVersion::V3 {
-        if paper {
-            return Err(Error::usage(
-                "BNS v3 (bf16 tensor cores) exists for the code form only so far; use v2 for the paper form",
-            ));
-        }
-        if dev.cc.0 < 8 {
-            return Err(Error::usage(format!(
-                "BNS v3 needs bf16 mma.sync (sm_80 or newer); this GPU is sm_{}{}",
-                dev.cc.0, dev.cc.1
-            )));
-        }
+    if v == BnsVersion::V3 && dev.cc.0 < 8 {
+        return Err(Error::usage(format!(
+            "BNS v3 needs bf16 mma.sync (sm_80 or newer); this GPU is sm_{}{}; use v2",
+            dev.cc.0, dev.cc.1
+        )));
     }
     Ok(())
 }
@@ -266,7 +261,7 @@ impl BnsCodeCuda {
             ));
         }
         for &v in versions {
-            check_version(v, d, dev, false)?;
+            check_version(v, d, dev)?;
         }
         let has = |v| versions.contains(&v);
         Ok(BnsCodeCuda {
@@ -291,6 +286,18 @@ impl BnsCodeCuda {
         })
     }
 
+    /// Fills what the kernels write (row coefficients, row losses, the gradient before the normalisation
+    /// backward, the loss) with NaN, so that a test sees any element a version leaves unwritten.
+    pub fn poison(&mut self, dev: &CudaDevice) -> Result<()> {
+        let (n, d) = (self.n, self.d);
+        self.alpha = dev.upload(&vec![f32::NAN; n])?;
+        self.beta = dev.upload(&vec![f32::NAN; n])?;
+        self.row_loss = dev.upload(&vec![f32::NAN; n])?;
+        self.g = dev.upload(&vec![f32::NAN; n * d])?;
+        self.loss = dev.upload(&[f32::NAN])?;
+        Ok(())
+    }
+
     /// Loss (into `self.loss`) and gx = dL/dz for stacked embeddings `z` [n, d] with one label per row.
     pub fn run(
         &mut self,
@@ -302,7 +309,7 @@ impl BnsCodeCuda {
         gx: &mut CudaSlice<f32>,
     ) -> Result<()> {
         check_tau(tau as f64)?;
-        check_version(v, self.d, dev, false)?;
+        check_version(v, self.d, dev)?;
         let (n, d) = (self.n, self.d);
         check_len("BNS labels", labels.len(), n)?;
         check_len("BNS gradient", gx.len(), n * d)?;
@@ -436,6 +443,13 @@ impl BnsCodeCuda {
     }
 }
 
+/// The paper form's v3 operands: bf16 rows of stride [`FUSED_DMAX`].
+struct PaperBf16 {
+    qb: CudaSlice<u16>,
+    vb: CudaSlice<u16>,
+    qrb: CudaSlice<u16>,
+}
+
 /// Paper form on the GPU: workspaces for a batch of `b` images of dimension `d` and a fixed layout.
 pub struct BnsPaperCuda {
     pub b: usize,
@@ -451,6 +465,9 @@ pub struct BnsPaperCuda {
     gv: CudaSlice<f32>,
     row_loss: CudaSlice<f32>,
     s: Option<CudaSlice<f32>>,
+    /// v3: bf16 copies (row stride 128) of the normalised views and of the gathered q rows (boxed: the
+    /// workspace is held by value in the trainer's loss enum).
+    bf16: Option<Box<PaperBf16>>,
     /// The loss after [`BnsPaperCuda::run`] (one float on the device).
     pub loss: CudaSlice<f32>,
 }
@@ -470,7 +487,7 @@ impl BnsPaperCuda {
         }
         let layout = PaperLayout::new(layout.anchors.clone(), layout.extra.clone(), layout.m, b)?;
         for &v in versions {
-            check_version(v, d, dev, true)?;
+            check_version(v, d, dev)?;
         }
         let rows = layout.rows();
         let (mut rq, mut ra) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
@@ -497,8 +514,29 @@ impl BnsPaperCuda {
             } else {
                 None
             },
+            bf16: if versions.contains(&BnsVersion::V3) {
+                Some(Box::new(PaperBf16 {
+                    qb: dev.zeros(b * FUSED_DMAX)?,
+                    vb: dev.zeros(b * FUSED_DMAX)?,
+                    qrb: dev.zeros(rows * FUSED_DMAX)?,
+                }))
+            } else {
+                None
+            },
             loss: dev.zeros(1)?,
         })
+    }
+
+    /// Fills what the kernels write (row losses, the q-row and v gradients before the scatter and the
+    /// normalisation backward, the loss) with NaN, so that a test sees any element a version leaves
+    /// unwritten.
+    pub fn poison(&mut self, dev: &CudaDevice) -> Result<()> {
+        let (b, d, rows) = (self.b, self.d, self.rows);
+        self.row_loss = dev.upload(&vec![f32::NAN; rows])?;
+        self.gqr = dev.upload(&vec![f32::NAN; rows * d])?;
+        self.gv = dev.upload(&vec![f32::NAN; b * d])?;
+        self.loss = dev.upload(&[f32::NAN])?;
+        Ok(())
     }
 
     /// Loss (into `self.loss`), g1 = dL/dz1 and g2 = dL/dz2 for the views `z1`, `z2` [b, d].
@@ -515,7 +553,7 @@ impl BnsPaperCuda {
         g2: &mut CudaSlice<f32>,
     ) -> Result<()> {
         check_tau(tau as f64)?;
-        check_version(v, self.d, dev, true)?;
+        check_version(v, self.d, dev)?;
         let (b, d, rows) = (self.b, self.d, self.rows);
         check_len("BNS labels", labels.len(), b)?;
         check_len("BNS g1", g1.len(), b * d)?;
@@ -523,23 +561,46 @@ impl BnsPaperCuda {
         let inv_tau = 1.0 / tau;
         let c = 1.0 / rows as f32;
         let (bi, di, ri) = (int("b", b)?, int("dim", d)?, int("rows", rows)?);
-        normalize(dev, &mut self.qn, None, z1, b, d)?;
-        normalize(dev, &mut self.vn, None, z2, b, d)?;
         let ew = cfg((blocks(rows * d, 256), 1), (256, 1));
-        let f = dev.function(FILE, "bns_gather_rows_f32")?;
-        // SAFETY: bns_gather_rows_f32(float* out, const float* in, const int* idx, int rows, int d);
-        // out holds rows·d floats, idx rows indices < b (checked by PaperLayout::new), in b·d.
-        unsafe {
-            dev.stream
-                .launch_builder(&f)
-                .arg(&mut self.qr)
-                .arg(&self.qn)
-                .arg(&self.row_q)
-                .arg(&ri)
-                .arg(&di)
-                .launch(ew)
+        if v == BnsVersion::V3 {
+            let h = self.bf16.as_mut().ok_or_else(|| {
+                Error::usage("BnsPaperCuda was allocated without v3 in its versions")
+            })?;
+            normalize(dev, &mut self.qn, Some(&mut h.qb), z1, b, d)?;
+            normalize(dev, &mut self.vn, Some(&mut h.vb), z2, b, d)?;
+            let f = dev.function(FILE, "bns_gather_rows_bf16")?;
+            let per_row = FUSED_DMAX / 8;
+            // SAFETY: bns_gather_rows_bf16(u16* out, const u16* in, const int* idx, int rows); out holds
+            // rows·128 u16, in b·128 (both 16-byte aligned device allocations), idx rows indices < b
+            // (checked by PaperLayout::new); one thread per 16-byte chunk, threads beyond rows·16 return.
+            unsafe {
+                dev.stream
+                    .launch_builder(&f)
+                    .arg(&mut h.qrb)
+                    .arg(&h.qb)
+                    .arg(&self.row_q)
+                    .arg(&ri)
+                    .launch(cfg((blocks(rows * per_row, 256), 1), (256, 1)))
+            }
+            .map_err(launch_err("bns_gather_rows_bf16"))?;
+        } else {
+            normalize(dev, &mut self.qn, None, z1, b, d)?;
+            normalize(dev, &mut self.vn, None, z2, b, d)?;
+            let f = dev.function(FILE, "bns_gather_rows_f32")?;
+            // SAFETY: bns_gather_rows_f32(float* out, const float* in, const int* idx, int rows, int d);
+            // out holds rows·d floats, idx rows indices < b (checked by PaperLayout::new), in b·d.
+            unsafe {
+                dev.stream
+                    .launch_builder(&f)
+                    .arg(&mut self.qr)
+                    .arg(&self.qn)
+                    .arg(&self.row_q)
+                    .arg(&ri)
+                    .arg(&di)
+                    .launch(ew)
+            }
+            .map_err(launch_err("bns_gather_rows_f32"))?;
         }
-        .map_err(launch_err("bns_gather_rows_f32"))?;
         match v {
             BnsVersion::V1 => {
                 let s = self.s.as_mut().ok_or_else(|| {
@@ -617,7 +678,54 @@ impl BnsPaperCuda {
                 }
                 .map_err(launch_err("bns_paper_cols_v2_f32"))?;
             }
-            BnsVersion::V3 => unreachable!("check_version refuses v3 for the paper form"),
+            BnsVersion::V3 => {
+                let h = self.bf16.as_ref().ok_or_else(|| {
+                    Error::usage("BnsPaperCuda was allocated without v3 in its versions")
+                })?;
+                let f = dev.function(FILE, "bns_paper_rows_v3_bf16")?;
+                // SAFETY: bns_paper_rows_v3_bf16(float* gqr, float* row_loss, const u16* qrb,
+                // const u16* vb, const int* lab, const int* row_anchor, int rows, int m, int d,
+                // float inv_tau, float c); gqr holds rows·d floats, row_loss and row_anchor rows, qrb
+                // rows·128 bf16, vb b·128 bf16 (row stride 128, zero-padded), lab b; d ≤ 128 checked;
+                // rows beyond `rows` and columns beyond b are masked in the kernel.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.gqr)
+                        .arg(&mut self.row_loss)
+                        .arg(&h.qrb)
+                        .arg(&h.vb)
+                        .arg(labels)
+                        .arg(&self.row_anchor)
+                        .arg(&ri)
+                        .arg(&bi)
+                        .arg(&di)
+                        .arg(&inv_tau)
+                        .arg(&c)
+                        .launch(cfg((blocks(rows, 64), 1), (128, 1)))
+                }
+                .map_err(launch_err("bns_paper_rows_v3_bf16"))?;
+                let f = dev.function(FILE, "bns_paper_cols_v3_bf16")?;
+                // SAFETY: bns_paper_cols_v3_bf16(float* gv, const u16* vb, const u16* qrb, const int* lab,
+                // const int* row_anchor, int rows, int m, int d, float inv_tau, float c); gv holds b·d
+                // floats, vb b·128 bf16, qrb rows·128 bf16, lab b, row_anchor rows.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.gv)
+                        .arg(&h.vb)
+                        .arg(&h.qrb)
+                        .arg(labels)
+                        .arg(&self.row_anchor)
+                        .arg(&ri)
+                        .arg(&bi)
+                        .arg(&di)
+                        .arg(&inv_tau)
+                        .arg(&c)
+                        .launch(cfg((blocks(b, 64), 1), (128, 1)))
+                }
+                .map_err(launch_err("bns_paper_cols_v3_bf16"))?;
+            }
         }
         loss_sum(dev, &mut self.loss, &self.row_loss, rows, c)?;
         dev.stream
@@ -642,7 +750,8 @@ impl BnsPaperCuda {
     }
 }
 
-/// Host-to-host convenience (tests, checks): the code form of [`super::bns::bns_code_f32`] on the GPU.
+/// Host-to-host convenience (tests, checks): the code form of [`super::bns::bns_code_f32`] on the GPU, with
+/// the workspaces and the outputs NaN-poisoned before the run.
 pub fn bns_code_cuda(
     dev: &CudaDevice,
     v: BnsVersion,
@@ -659,6 +768,7 @@ pub fn bns_code_cuda(
     let z: Vec<f32> = z1.iter().chain(z2).copied().collect();
     let lab: Vec<i32> = labels.iter().chain(labels).copied().collect();
     let mut ws = BnsCodeCuda::new(dev, n, dim, &[v])?;
+    ws.poison(dev)?;
     let zd = dev.upload(&z)?;
     let ld = dev.upload(&lab)?;
     let mut gx = dev.upload(&vec![f32::NAN; n * dim])?;
@@ -669,7 +779,8 @@ pub fn bns_code_cuda(
     Ok(BnsOutput { loss, g1: g, g2 })
 }
 
-/// Host-to-host convenience: the paper form of [`super::bns::bns_paper_f32`] on the GPU.
+/// Host-to-host convenience: the paper form of [`super::bns::bns_paper_f32`] on the GPU, with the
+/// workspaces and the outputs NaN-poisoned before the run.
 #[allow(clippy::too_many_arguments)]
 pub fn bns_paper_cuda(
     dev: &CudaDevice,
@@ -685,6 +796,7 @@ pub fn bns_paper_cuda(
     super::bns::check_shapes("z1", z1, b, dim)?;
     super::bns::check_shapes("z2", z2, b, dim)?;
     let mut ws = BnsPaperCuda::new(dev, b, dim, layout, &[v])?;
+    ws.poison(dev)?;
     let (q, vv, l) = (dev.upload(z1)?, dev.upload(z2)?, dev.upload(labels)?);
     let mut g1 = dev.upload(&vec![f32::NAN; b * dim])?;
     let mut g2 = dev.upload(&vec![f32::NAN; b * dim])?;
