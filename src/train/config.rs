@@ -409,8 +409,9 @@ impl RunConfig {
             }
         }
         crate::loss::bns::check_tau(s1.tau)?;
-        if !(self.aug.crop_min > 0.0 && self.aug.crop_min <= 1.0)
-            || !(0.0..=1.0).contains(&self.aug.p_flip)
+        if !(self.aug.crop_min > 0.0
+            && self.aug.crop_min <= 1.0
+            && (0.0..=1.0).contains(&self.aug.p_flip))
         {
             return Err(Error::usage(
                 "--crop-min must be in (0, 1] and --flip in [0, 1]",

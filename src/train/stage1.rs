@@ -18,10 +18,11 @@ use cudarc::driver::CudaSlice;
 use std::time::Instant;
 
 /// GPU loss workspaces, made for one batch size.
+#[allow(clippy::large_enum_variant)]
 enum CudaLoss {
     Code(BnsCodeCuda, CudaSlice<i32>),
     Paper {
-        ws: BnsPaperCuda,
+        ws: Box<BnsPaperCuda>,
         labels: CudaSlice<i32>,
         z1: CudaSlice<f32>,
         z2: CudaSlice<f32>,
@@ -82,7 +83,13 @@ fn loss_cuda(
                 dev.zeros(2 * b)?,
             ),
             LossForm::Paper => CudaLoss::Paper {
-                ws: BnsPaperCuda::new(dev, b, d, &PaperLayout::groups(b, m)?, &[BnsVersion::V2])?,
+                ws: Box::new(BnsPaperCuda::new(
+                    dev,
+                    b,
+                    d,
+                    &PaperLayout::groups(b, m)?,
+                    &[BnsVersion::V2],
+                )?),
                 labels: dev.zeros(b)?,
                 z1: dev.zeros(b * d)?,
                 z2: dev.zeros(b * d)?,
