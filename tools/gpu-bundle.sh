@@ -15,11 +15,28 @@ for l in sys.stdin:
         print(m["executable"])')
 [ -n "$TEST_EXE" ] || { echo "gpu-bundle: could not find the integration-test executable" >&2; exit 1; }
 rm -rf .gpu && mkdir -p .gpu/bin
-cp target/release/ipdpp .gpu/bin/ipdpp
+cp "${CARGO_TARGET_DIR:-target}/release/ipdpp" .gpu/bin/ipdpp
 cp "$TEST_EXE" .gpu/bin/it
 strip .gpu/bin/ipdpp .gpu/bin/it
 cp tools/gpu-run.sh .gpu/run.sh
-chmod +x .gpu/run.sh
+cp tools/gpu-pipeline.sh .gpu/pipeline.sh
+chmod +x .gpu/run.sh .gpu/pipeline.sh
+# CIFAR-10-LT (imbalance 100: the first n_i training images of class i, file order) and the whole test
+# set as JPEG (~22 MB), imported on the device by pipeline.sh. ../shared is not there.
+SRC=${CIFAR10_JPEG:-../shared/data/cifar10-jpeg}
+if [ -d "$SRC/train" ] && [ "${GPU_BUNDLE_DATA:-1}" = 1 ]; then
+  counts=(5000 2997 1796 1077 645 387 232 139 83 50)
+  classes=(airplane automobile bird cat deer dog frog horse ship truck)
+  for i in "${!classes[@]}"; do
+    c=${classes[$i]}
+    mkdir -p ".gpu/data/cifar10lt-jpeg/train/$c" ".gpu/data/cifar10lt-jpeg/test/$c"
+    ls "$SRC/train/$c" | sort | head -n "${counts[$i]}" | sed "s|^|$SRC/train/$c/|" | xargs cp -t ".gpu/data/cifar10lt-jpeg/train/$c"
+    cp "$SRC/test/$c"/*.jpg ".gpu/data/cifar10lt-jpeg/test/$c/"
+  done
+  echo "gpu-bundle: CIFAR-10-LT IF 100 + test set as JPEG in .gpu/data ($(du -sh .gpu/data | cut -f1))"
+else
+  echo "gpu-bundle: no CIFAR-10 JPEG folder at $SRC; pipeline.sh will run on the synthetic set"
+fi
 git rev-parse --short HEAD > .gpu/COMMIT 2>/dev/null || echo unknown > .gpu/COMMIT
 du -sh .gpu | awk '{print "gpu-bundle: .gpu is " $1 " (limit for everything carried: 64 MiB)"}'
 ls -la .gpu/bin

@@ -5,10 +5,13 @@
 # most important first. Try it here first: OUT=/tmp/out bash .gpu/run.sh (no GPU: tests skip).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/.gpu/out}
-mkdir -p "$OUT"
+# Only a few files come back from $OUT (8 at most): logs and JSON go to a work folder that is packed into
+# one archive at the end, beside summary.txt.
+FINAL=${OUT:-$PWD/.gpu/out}
+mkdir -p "$FINAL"
+OUT=$(mktemp -d /tmp/ipdpp-gpu-run.XXXX)
 BIN=.gpu/bin
-export IPDPP_BIN=$PWD/$BIN/ipdpp IPDPP_SOURCE_DIR=$PWD IPDPP_CACHE_DIR=$OUT/ptx-cache
+export IPDPP_BIN=$PWD/$BIN/ipdpp IPDPP_SOURCE_DIR=$PWD IPDPP_CACHE_DIR=/tmp/ipdpp-ptx-cache
 SUMMARY=$OUT/summary.txt
 : > "$SUMMARY"
 T0=$(date +%s)
@@ -31,8 +34,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 step info            30  $BIN/ipdpp info
 step kernels         120 $BIN/ipdpp kernels
 # Correctness first: every CUDA-vs-CPU test (they skip only when no GPU is seen).
-step tests           240 $BIN/it --test-threads=1 --nocapture
-step selfcheck       60  $BIN/ipdpp --device cuda selfcheck
+step tests           240 $BIN/it --test-threads=4 --nocapture
+step selfcheck       60  $BIN/ipdpp --device cuda demo --selfcheck
 step bench_gemm_4096 120 $BIN/ipdpp --device cuda bench gemm --m 4096 --n 4096 --k 4096 --out "$OUT/bench_gemm_4096.json"
 for form in code paper; do
   step bench_bns_$form 90 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 --loss $form --out "$OUT/bench_bns_$form.json"
@@ -52,4 +55,6 @@ grep -h "skipped: no CUDA device" "$OUT/tests.log" | head -3 >> "$SUMMARY"
 grep -hE "^test result" "$OUT/tests.log" | tail -1 >> "$SUMMARY"
 grep -hE "FAILED|panicked" "$OUT/tests.log" | head -20 >> "$SUMMARY"
 echo "total $(($(date +%s) - T0))s" >> "$SUMMARY"
+cp "$SUMMARY" "$FINAL/summary.txt"
+tar -czf "$FINAL/reports.tar.gz" -C "$OUT" .
 tail -n 25 "$SUMMARY"
