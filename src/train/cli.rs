@@ -60,10 +60,10 @@ pub struct PipelineArgs {
     pub few_below: Option<usize>,
     #[arg(long)]
     pub eval_batch: Option<usize>,
-    /// Smallest crop area fraction of the SimCLR augmentation (0.08; demo 0.9)
+    /// Smallest crop area fraction of the SimCLR augmentation (0.08, also in the demo)
     #[arg(long)]
     pub crop_min: Option<f64>,
-    /// Horizontal-flip probability of the SimCLR augmentation (0.5; demo 0)
+    /// Horizontal-flip probability of the SimCLR augmentation (0.5, also in the demo)
     #[arg(long)]
     pub flip: Option<f32>,
 

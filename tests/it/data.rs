@@ -961,81 +961,181 @@ fn class_balanced_and_subset_samplers() {
 // ---------------------------------------------------------------------------------------------
 // Synthetic data and loader
 
+/// Log power of the mean-free grey image in 5 radial × 4 orientation bins of its 2-D DFT: a
+/// translation-invariant description of the structure (not the colour) of an image given as HWC floats.
+fn spectrum_features(hwc: &[f32]) -> Vec<f32> {
+    let n = 32usize;
+    let mut g: Vec<f32> = (0..n * n)
+        .map(|p| 0.299 * hwc[3 * p] + 0.587 * hwc[3 * p + 1] + 0.114 * hwc[3 * p + 2])
+        .collect();
+    let mean = g.iter().sum::<f32>() / (n * n) as f32;
+    g.iter_mut().for_each(|v| *v -= mean);
+    let tw = |k: usize| {
+        let a = std::f32::consts::TAU * k as f32 / n as f32;
+        (a.cos(), -a.sin())
+    };
+    // Rows, then columns (separable DFT).
+    let mut rows = vec![(0.0f32, 0.0f32); n * n];
+    for y in 0..n {
+        for u in 0..n {
+            let (mut re, mut im) = (0.0, 0.0);
+            for x in 0..n {
+                let (c, s) = tw(u * x % n);
+                re += g[y * n + x] * c;
+                im += g[y * n + x] * s;
+            }
+            rows[y * n + u] = (re, im);
+        }
+    }
+    let mut bins = [0.0f32; 20];
+    let mut total = 1e-6f32;
+    for v in 0..n {
+        for u in 0..n {
+            let (mut re, mut im) = (0.0, 0.0);
+            for y in 0..n {
+                let (c, s) = tw(v * y % n);
+                let (a, b) = rows[y * n + u];
+                re += a * c - b * s;
+                im += a * s + b * c;
+            }
+            let (fu, fv) = (
+                if u < n / 2 {
+                    u as f32
+                } else {
+                    u as f32 - n as f32
+                },
+                if v < n / 2 {
+                    v as f32
+                } else {
+                    v as f32 - n as f32
+                },
+            );
+            let r = (fu * fu + fv * fv).sqrt();
+            if r < 0.5 {
+                continue;
+            }
+            let pw = re * re + im * im;
+            let rb = [2.0, 3.5, 6.0, 10.0].iter().filter(|&&e| r >= e).count();
+            let th = fv.atan2(fu).rem_euclid(std::f32::consts::PI);
+            let ob = ((th / std::f32::consts::FRAC_PI_4).round() as usize) % 4;
+            bins[rb * 4 + ob] += pw;
+            total += pw;
+        }
+    }
+    bins.iter().map(|b| (b / total + 1e-4).ln()).collect()
+}
+
+/// Accuracy of the nearest class mean: means from `fit` (features, labels), scored on `score`.
+fn nearest_mean(fit: &[(Vec<f32>, u32)], score: &[(Vec<f32>, u32)], classes: usize) -> f32 {
+    let d = fit[0].0.len();
+    let mut mean = vec![vec![0.0f32; d]; classes];
+    let mut n = vec![0.0f32; classes];
+    for (f, l) in fit {
+        n[*l as usize] += 1.0;
+        for k in 0..d {
+            mean[*l as usize][k] += f[k];
+        }
+    }
+    for c in 0..classes {
+        mean[c].iter_mut().for_each(|v| *v /= n[c].max(1.0));
+    }
+    let right = score
+        .iter()
+        .filter(|(f, l)| {
+            let dist = |c: usize| -> f32 { (0..d).map(|k| (f[k] - mean[c][k]).powi(2)).sum() };
+            (0..classes).min_by(|&a, &b| dist(a).total_cmp(&dist(b))) == Some(*l as usize)
+        })
+        .count();
+    right as f32 / score.len() as f32
+}
+
 #[test]
-fn synthetic_is_seeded_long_tailed_and_needs_shape_not_colour() {
+fn synthetic_is_seeded_long_tailed_and_needs_structure_not_colour() {
     let spec = synthetic::SyntheticSpec {
         classes: 10,
         n_max: 60,
         imbalance: 10.0,
-        test_per_class: 30,
+        test_per_class: 40,
         seed: 3,
     };
     let (tr, te) = synthetic::generate(&spec).unwrap();
     assert_eq!(tr.class_counts(), longtail::counts(60, 10, 10.0).unwrap());
-    assert_eq!(te.class_counts(), vec![30; 10]);
+    assert_eq!(te.class_counts(), vec![40; 10]);
     let (tr2, _) = synthetic::generate(&spec).unwrap();
     assert_eq!(tr.images, tr2.images);
     let (tr3, _) = synthetic::generate(&synthetic::SyntheticSpec { seed: 4, ..spec }).unwrap();
     assert_ne!(tr.images, tr3.images);
-    // Nearest class mean on two feature sets, fitted on the test set's first half, scored on the second.
-    let colour = |im: &[u8]| -> Vec<f32> {
+    assert_eq!(synthetic::class_family(3), "diagonal-checkerboard");
+    // Three views of each test image: clean, mirrored, and a METHOD.md stage-1 SimCLR view (strength 2,
+    // crop scale 0.08–1, flip p 0.5, jitter, grayscale, blur).
+    let cfg = SimclrConfig::with_strength(2.0);
+    let clean: Vec<Vec<f32>> = (0..te.len())
+        .map(|i| {
+            let mut o = vec![0.0f32; IMAGE_BYTES];
+            aug::to_hwc(te.image(i), &mut o);
+            o
+        })
+        .collect();
+    let mirrored: Vec<Vec<f32>> = clean
+        .iter()
+        .map(|o| {
+            let mut m = o.clone();
+            aug::hflip(&mut m);
+            m
+        })
+        .collect();
+    let augmented: Vec<Vec<f32>> = (0..te.len())
+        .map(|i| {
+            let p = aug::simclr_params(&cfg, 11, 0, i as u32, 0);
+            let mut o = vec![0.0f32; IMAGE_BYTES];
+            aug::apply_simclr(te.image(i), &p, &mut o);
+            o
+        })
+        .collect();
+    // Class means fitted on the first half of each test class (clean), scored on the second half.
+    let fit_idx: Vec<usize> = (0..te.len()).filter(|i| i % 40 < 20).collect();
+    let score_idx: Vec<usize> = (0..te.len()).filter(|i| i % 40 >= 20).collect();
+    let run = |feat: &dyn Fn(&[f32]) -> Vec<f32>, views: &[Vec<f32>]| -> f32 {
+        let fit: Vec<_> = fit_idx
+            .iter()
+            .map(|&i| (feat(&clean[i]), te.labels[i]))
+            .collect();
+        let score: Vec<_> = score_idx
+            .iter()
+            .map(|&i| (feat(&views[i]), te.labels[i]))
+            .collect();
+        nearest_mean(&fit, &score, 10)
+    };
+    let colour = |o: &[f32]| -> Vec<f32> {
         (0..3)
-            .map(|c| {
-                im[c * PIXELS..(c + 1) * PIXELS]
-                    .iter()
-                    .map(|&b| b as f32)
-                    .sum::<f32>()
-                    / PIXELS as f32
-            })
+            .map(|c| (0..PIXELS).map(|p| o[3 * p + c]).sum::<f32>() / PIXELS as f32)
             .collect()
     };
-    let orient = |im: &[u8]| -> Vec<f32> {
-        // Doubled-angle gradient orientation and gradient energy of the grey image.
-        let g: Vec<f32> = (0..PIXELS)
-            .map(|p| im[p] as f32 + im[PIXELS + p] as f32 + im[2 * PIXELS + p] as f32)
-            .collect();
-        let (mut a, mut b, mut m) = (0.0f32, 0.0f32, 0.0f32);
-        for y in 1..31 {
-            for x in 1..31 {
-                let gx = g[y * 32 + x + 1] - g[y * 32 + x - 1];
-                let gy = g[(y + 1) * 32 + x] - g[(y - 1) * 32 + x];
-                a += gx * gx - gy * gy;
-                b += 2.0 * gx * gy;
-                m += gx * gx + gy * gy;
-            }
-        }
-        vec![a / m, b / m]
-    };
-    let acc = |feat: &dyn Fn(&[u8]) -> Vec<f32>| -> f32 {
-        let f: Vec<Vec<f32>> = (0..te.len()).map(|i| feat(te.image(i))).collect();
-        let fit: Vec<usize> = (0..te.len()).filter(|i| i % 30 < 15).collect();
-        let d = f[0].len();
-        let mut mean = vec![vec![0.0f32; d]; 10];
-        for &i in &fit {
-            for k in 0..d {
-                mean[te.labels[i] as usize][k] += f[i][k] / 15.0;
-            }
-        }
-        let score: Vec<usize> = (0..te.len()).filter(|i| i % 30 >= 15).collect();
-        let right = score
-            .iter()
-            .filter(|&&i| {
-                let best = (0..10)
-                    .min_by(|&a, &b| {
-                        let da: f32 = (0..d).map(|k| (f[i][k] - mean[a][k]).powi(2)).sum();
-                        let db: f32 = (0..d).map(|k| (f[i][k] - mean[b][k]).powi(2)).sum();
-                        da.total_cmp(&db)
-                    })
-                    .unwrap();
-                best == te.labels[i] as usize
-            })
-            .count();
-        right as f32 / score.len() as f32
-    };
-    let (ac, ao) = (acc(&colour), acc(&orient));
-    println!("nearest-mean accuracy: mean colour {ac:.3}, orientation {ao:.3}");
+    let raw = |o: &[f32]| o.to_vec();
+    let (ac, ar) = (run(&colour, &clean), run(&raw, &clean));
+    let (sc, sm, sa) = (
+        run(&spectrum_features, &clean),
+        run(&spectrum_features, &mirrored),
+        run(&spectrum_features, &augmented),
+    );
+    println!(
+        "nearest-mean accuracy: mean colour {ac:.3}, raw pixels {ar:.3}; structure (DFT power) clean \
+         {sc:.3}, mirrored {sm:.3}, SimCLR view {sa:.3}"
+    );
     assert!(ac < 0.25, "colour must not give the class away: {ac}");
-    assert!(ao > 0.35, "orientation must carry the class: {ao}");
+    assert!(
+        ar < 0.25,
+        "raw pixels (a linear template) must not give the class away: {ar}"
+    );
+    assert!(sc > 0.6, "the structure must carry the class: {sc}");
+    assert!(
+        sm > sc - 0.1,
+        "a mirrored image must stay in its class: clean {sc}, mirrored {sm}"
+    );
+    assert!(
+        sa > 0.3,
+        "the class must survive the SimCLR augmentation of stage 1: {sa}"
+    );
     assert!(err_text(synthetic::generate(&synthetic::SyntheticSpec {
         n_max: 5,
         imbalance: 100.0,

@@ -429,21 +429,56 @@ fn pipeline_usage_errors_name_the_fix() {
     let _ = std::fs::remove_dir_all(&runs);
 }
 
-/// Known gap: with schedules this short the tiny synthetic run stays near chance (SimCLR augmentation
-/// hides most of the synthetic classes' signal); kept as a failing check until the demo recipe learns.
+/// `tiny_args` with `flag`'s value replaced (or the flag and its value removed when `value` is None).
+fn with_arg<'a>(mut args: Vec<&'a str>, flag: &str, value: Option<&'a str>) -> Vec<&'a str> {
+    let i = args
+        .iter()
+        .position(|a| *a == flag)
+        .unwrap_or_else(|| panic!("{flag} is not in the argument list"));
+    match value {
+        Some(v) => args[i + 1] = v,
+        None => {
+            args.drain(i..i + 2);
+        }
+    }
+    args
+}
+
+/// The tiny synthetic set (6 classes, 90 → 18 training images, chance 16.7 %) with METHOD.md's SimCLR
+/// augmentation (crop scale 0.08–1, flip p 0.5) and schedules long enough to learn, ~25 s on 2 cores:
+/// stage 1 8 epochs of batch 14 (2 groups), probe 20 epochs, stage 2 12 epochs. On the CPU the run is
+/// deterministic; it measured probe 40.8 %, final 57.5 % (many 97.5, medium 75.0, few 0.0).
 #[test]
-#[ignore]
 fn tiny_run_beats_chance_clearly() {
     let runs = tmp_runs("chance");
     let rs = runs.to_str().unwrap();
-    let args = tiny_args(rs, "c");
+    let mut args = with_arg(tiny_args(rs, "c"), "--crop-min", None);
+    for (flag, v) in [
+        ("--batch1", "14"),
+        ("--epochs1", "8"),
+        ("--probe-epochs", "20"),
+        ("--probe-per-class", "60"),
+        ("--epochs2", "12"),
+        ("--reselect-every", "4"),
+        ("--lr2", "2e-3"),
+    ] {
+        args = with_arg(args, flag, Some(v));
+    }
+    let t = Instant::now();
     let (code, out, err) = ipdpp(&args);
     assert_eq!(code, 0, "{out}\n{err}");
+    println!("{out}\ntook {:.1} s", t.elapsed().as_secs_f64());
     let r = json(&runs.join("c/results.json"));
+    let chance = 100.0 / 6.0;
+    let probe = r["probe"]["overall"].as_f64().unwrap();
     let fin = r["final"]["overall"].as_f64().unwrap();
     assert!(
-        fin > 33.0,
-        "final accuracy {fin} % is not clearly above chance (1/6)"
+        probe > 1.5 * chance,
+        "linear-probe accuracy {probe} % is not clearly above chance ({chance:.1} %)"
+    );
+    assert!(
+        fin > 2.0 * chance,
+        "final accuracy {fin} % is not clearly above chance ({chance:.1} %)"
     );
     let _ = std::fs::remove_dir_all(&runs);
 }
