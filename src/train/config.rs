@@ -332,7 +332,7 @@ pub fn demo(name: &str) -> RunConfig {
     c.data.many_above = Some(150);
     c.data.few_below = Some(50);
     // Small batches (6 groups of m + 1 = 7) give enough optimiser steps in a minute of CPU time.
-    c.stage1.epochs = 6;
+    c.stage1.epochs = 10;
     c.stage1.batch = 42;
     c.stage1.lr = 3e-3;
     c.stage1.warmup_epochs = 1.0;
@@ -340,7 +340,7 @@ pub fn demo(name: &str) -> RunConfig {
     c.probe.lr = 1e-2;
     c.probe.warmup_epochs = 1.0;
     c.probe.per_class = 100;
-    c.stage2.epochs = 10;
+    c.stage2.epochs = 15;
     c.stage2.lr = 2e-3;
     c.stage2.warmup_epochs = 1.0;
     c.stage2.reselect_every = 5;
