@@ -509,6 +509,9 @@ pub fn bns_paper_f64(
                 }
                 l
             })
+            // Summed in row order, not by rayon's scheduling-dependent tree: runs must repeat bit for bit.
+            .collect::<Vec<f64>>()
+            .into_iter()
             .sum();
         loss += c * part;
         dgemm(

@@ -22,6 +22,19 @@ impl BnSpec {
     }
 }
 
+/// Adds per-chunk partial sums in chunk order: rayon's `reduce` would pair them in an order that
+/// depends on scheduling, and the same seed must give the same bits on every run.
+fn add_pairs(
+    (mut a1, mut a2): (Vec<f64>, Vec<f64>),
+    (b1, b2): (Vec<f64>, Vec<f64>),
+) -> (Vec<f64>, Vec<f64>) {
+    for j in 0..a1.len() {
+        a1[j] += b1[j];
+        a2[j] += b2[j];
+    }
+    (a1, a2)
+}
+
 /// Per-channel Σx and Σx² over the rows, in f64.
 fn channel_moments(x: &[f32], s: &BnSpec) -> (Vec<f64>, Vec<f64>) {
     let c = s.c;
@@ -39,16 +52,9 @@ fn channel_moments(x: &[f32], s: &BnSpec) -> (Vec<f64>, Vec<f64>) {
             }
             (s1, s2)
         })
-        .reduce(
-            || (vec![0.0; c], vec![0.0; c]),
-            |(mut a1, mut a2), (b1, b2)| {
-                for j in 0..c {
-                    a1[j] += b1[j];
-                    a2[j] += b2[j];
-                }
-                (a1, a2)
-            },
-        )
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold((vec![0.0; c], vec![0.0; c]), add_pairs)
 }
 
 /// Training forward: y, the saved batch mean and 1/sqrt(var + eps), and the running-statistics update.
@@ -147,16 +153,9 @@ pub fn batchnorm_bwd_f32(
             }
             (a, b)
         })
-        .reduce(
-            || (vec![0.0; c], vec![0.0; c]),
-            |(mut a1, mut a2), (b1, b2)| {
-                for j in 0..c {
-                    a1[j] += b1[j];
-                    a2[j] += b2[j];
-                }
-                (a1, a2)
-            },
-        );
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold((vec![0.0; c], vec![0.0; c]), add_pairs);
     let n = s.rows as f64;
     for j in 0..c {
         gbeta[j] = sg[j] as f32;
