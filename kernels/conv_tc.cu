@@ -6,72 +6,14 @@
 // atomics), gathered on the fly into fp32 shared tiles and rounded when the fragments are built.
 // Block tile 128x128x16, 8 warps in 2 (M) x 4 (N), warp tile 64x32 = 4 x 4 mma tiles.
 #include "common.cuh"
+#include "conv_gather.cuh"
 
-struct ConvDimsTc {
-    int n, h, w, c, o, kh, kw, stride, pad, oh, ow;
-};
 
 #define TC_BM 128
 #define TC_BN 128
 #define TC_BK 16
 #define TC_PAD 8  // row stride 136 floats: the fragment loads of a warp hit 32 distinct banks (tf32)
 
-// ---------------------------------------------------------------- operand gathers (as conv.cu v2)
-struct TcIm2col {
-    const float* x;
-    ConvDimsTc d;
-    __device__ float operator()(int m, int k) const {
-        const int c = k % d.c;
-        const int r = k / d.c;
-        const int kx = r % d.kw, ky = r / d.kw;
-        const int ox = m % d.ow;
-        const int t = m / d.ow;
-        const int oy = t % d.oh, n = t / d.oh;
-        const int iy = oy * d.stride + ky - d.pad, ix = ox * d.stride + kx - d.pad;
-        if (iy < 0 || ix < 0 || iy >= d.h || ix >= d.w) return 0.0f;
-        return x[(((long long)n * d.h + iy) * d.w + ix) * d.c + c];
-    }
-};
-struct TcIm2colT {
-    TcIm2col g;
-    __device__ float operator()(int k, int m) const { return g(k, m); }
-};
-struct TcWeightT {
-    const float* w;
-    int kdim;
-    __device__ float operator()(int k, int o) const { return w[(long long)o * kdim + k]; }
-};
-struct TcGyGather {
-    const float* gy;
-    ConvDimsTc d;
-    __device__ float operator()(int m, int k) const {
-        const int o = k % d.o;
-        const int r = k / d.o;
-        const int kx = r % d.kw, ky = r / d.kw;
-        const int ix = m % d.w;
-        const int t = m / d.w;
-        const int iy = t % d.h, n = t / d.h;
-        const int ty = iy + d.pad - ky, tx = ix + d.pad - kx;
-        if (ty < 0 || tx < 0 || ty % d.stride != 0 || tx % d.stride != 0) return 0.0f;
-        const int oy = ty / d.stride, ox = tx / d.stride;
-        if (oy >= d.oh || ox >= d.ow) return 0.0f;
-        return gy[(((long long)n * d.oh + oy) * d.ow + ox) * d.o + o];
-    }
-};
-struct TcWeightForInput {
-    const float* w;
-    ConvDimsTc d;
-    __device__ float operator()(int k, int c) const {
-        const int o = k % d.o;
-        const int r = k / d.o;
-        return w[((long long)o * d.kh * d.kw + r) * d.c + c];
-    }
-};
-struct TcGyT {
-    const float* gy;
-    int o;
-    __device__ float operator()(int oo, int p) const { return gy[(long long)p * o + oo]; }
-};
 
 // ---------------------------------------------------------------- mma helpers
 __device__ __forceinline__ unsigned tc_tf32(float v) {
@@ -196,42 +138,42 @@ __device__ __forceinline__ void tc_tile(float* C, int ldc, int M, int N, int k_b
 }
 
 // ---------------------------------------------------------------- kernels
-extern "C" __global__ void __launch_bounds__(256) conv_fwd_v3_tf32(float* y, const float* x, const float* wt, ConvDimsTc d) {
+extern "C" __global__ void __launch_bounds__(256) conv_fwd_v3_tf32(float* y, const float* x, const float* wt, ConvDims d) {
     const int M = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
-    tc_tile<false, true, true>(y, d.o, M, d.o, 0, K, TcIm2col{x, d}, TcWeightT{wt, K}, false);
+    tc_tile<false, true, true>(y, d.o, M, d.o, 0, K, Im2col{x, d}, WeightT{wt, K}, false);
 }
 
-extern "C" __global__ void __launch_bounds__(256) conv_bwd_input_v3_tf32(float* gx, const float* gy, const float* wt, ConvDimsTc d) {
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_input_v3_tf32(float* gx, const float* gy, const float* wt, ConvDims d) {
     const int M = d.n * d.h * d.w, K = d.kh * d.kw * d.o;
-    tc_tile<false, true, false>(gx, d.c, M, d.c, 0, K, TcGyGather{gy, d}, TcWeightForInput{wt, d}, false);
+    tc_tile<false, true, false>(gx, d.c, M, d.c, 0, K, GyGather{gy, d}, WeightForInput{wt, d}, false);
 }
 
 // gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z) with atomics.
-extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v3_tf32(float* gw, const float* gy, const float* x, ConvDimsTc d,
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v3_tf32(float* gw, const float* gy, const float* x, ConvDims d,
                                                                          int p_per_split) {
     const int P = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
     const int p0 = blockIdx.z * p_per_split;
     const int p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;
-    tc_tile<false, false, false>(gw, K, d.o, K, p0, p1, TcGyT{gy, d.o}, TcIm2colT{TcIm2col{x, d}}, true);
+    tc_tile<false, false, false>(gw, K, d.o, K, p0, p1, GyT{gy, d.o}, Im2colT{Im2col{x, d}}, true);
 }
 
-extern "C" __global__ void __launch_bounds__(256) conv_fwd_v3_bf16(float* y, const float* x, const float* wt, ConvDimsTc d) {
+extern "C" __global__ void __launch_bounds__(256) conv_fwd_v3_bf16(float* y, const float* x, const float* wt, ConvDims d) {
     const int M = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
-    tc_tile<true, true, true>(y, d.o, M, d.o, 0, K, TcIm2col{x, d}, TcWeightT{wt, K}, false);
+    tc_tile<true, true, true>(y, d.o, M, d.o, 0, K, Im2col{x, d}, WeightT{wt, K}, false);
 }
 
-extern "C" __global__ void __launch_bounds__(256) conv_bwd_input_v3_bf16(float* gx, const float* gy, const float* wt, ConvDimsTc d) {
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_input_v3_bf16(float* gx, const float* gy, const float* wt, ConvDims d) {
     const int M = d.n * d.h * d.w, K = d.kh * d.kw * d.o;
-    tc_tile<true, true, false>(gx, d.c, M, d.c, 0, K, TcGyGather{gy, d}, TcWeightForInput{wt, d}, false);
+    tc_tile<true, true, false>(gx, d.c, M, d.c, 0, K, GyGather{gy, d}, WeightForInput{wt, d}, false);
 }
 
 // gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z) with atomics.
-extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v3_bf16(float* gw, const float* gy, const float* x, ConvDimsTc d,
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v3_bf16(float* gw, const float* gy, const float* x, ConvDims d,
                                                                          int p_per_split) {
     const int P = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
     const int p0 = blockIdx.z * p_per_split;
     const int p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;
-    tc_tile<true, false, false>(gw, K, d.o, K, p0, p1, TcGyT{gy, d.o}, TcIm2colT{TcIm2col{x, d}}, true);
+    tc_tile<true, false, false>(gw, K, d.o, K, p0, p1, GyT{gy, d.o}, Im2colT{Im2col{x, d}}, true);
 }

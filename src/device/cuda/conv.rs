@@ -4,7 +4,7 @@ use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 
-/// Mirror of `struct ConvDims` in kernels/conv.cu (eleven ints, passed by value).
+/// Mirror of `struct ConvDims` in kernels/conv_gather.cuh (eleven ints, passed by value).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ConvDims {
@@ -30,7 +30,9 @@ pub enum ConvVersion {
     V2,
 }
 
-fn dims(s: &ConvSpec) -> Result<ConvDims> {
+/// The kernel-side geometry of `s` (shared with the tensor-core launchers), refusing sizes beyond 32-bit
+/// GEMM indexing.
+pub(crate) fn dims(s: &ConvSpec) -> Result<ConvDims> {
     let big = [
         s.x_len(),
         s.y_len(),

@@ -1,11 +1,12 @@
 //! Launchers for kernels/conv_tc.cu: tensor-core convolutions (v3) in TF32 or bf16 with fp32 storage and
 //! fp32 accumulation (NHWC activations, OHWI weights), and [`ConvPrecision`], the numeric mode of a
 //! network's convolutions with its dispatch over devices (the CPU always runs the exact fp32 reference).
+use super::conv::dims;
 use super::{check_len, launch_err, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::device::{nn_ops, Buffer, Device};
 use crate::error::{Error, Result};
-use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 const FILE: &str = "conv_tc";
 
@@ -61,53 +62,6 @@ impl std::fmt::Display for ConvPrecision {
     }
 }
 
-/// Mirror of `struct ConvDimsTc` in kernels/conv_tc.cu (eleven ints, passed by value).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-struct ConvDimsTc {
-    n: i32,
-    h: i32,
-    w: i32,
-    c: i32,
-    o: i32,
-    kh: i32,
-    kw: i32,
-    stride: i32,
-    pad: i32,
-    oh: i32,
-    ow: i32,
-}
-
-// SAFETY: plain-old-data with the same layout as the C struct.
-unsafe impl DeviceRepr for ConvDimsTc {}
-
-fn dims(s: &ConvSpec) -> Result<ConvDimsTc> {
-    let big = [
-        s.x_len(),
-        s.y_len(),
-        s.n * s.oh() * s.ow() * s.kdim(),
-        s.n * s.h * s.w * s.kh * s.kw * s.o,
-    ];
-    if big.iter().any(|&v| v > i32::MAX as usize) {
-        return Err(Error::usage(format!(
-            "convolution {s:?} exceeds 32-bit GEMM indexing; lower the batch size"
-        )));
-    }
-    Ok(ConvDimsTc {
-        n: s.n as i32,
-        h: s.h as i32,
-        w: s.w as i32,
-        c: s.c as i32,
-        o: s.o as i32,
-        kh: s.kh as i32,
-        kw: s.kw as i32,
-        stride: s.stride as i32,
-        pad: s.pad as i32,
-        oh: s.oh() as i32,
-        ow: s.ow() as i32,
-    })
-}
-
 fn tiles(m: usize, n: usize, z: usize) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (n.div_ceil(128) as u32, m.div_ceil(128) as u32, z as u32),
@@ -147,7 +101,7 @@ pub fn conv_fwd_tc(
     let d = dims(s)?;
     let name = format!("conv_fwd_v3_{}", p.suffix());
     let f = dev.function(FILE, &name)?;
-    // SAFETY: (float* y, const float* x, const float* w, ConvDimsTc d); lengths checked against d above.
+    // SAFETY: (float* y, const float* x, const float* w, ConvDims d); lengths checked against d above.
     unsafe {
         dev.stream
             .launch_builder(&f)
@@ -177,7 +131,7 @@ pub fn conv_bwd_input_tc(
     let d = dims(s)?;
     let name = format!("conv_bwd_input_v3_{}", p.suffix());
     let f = dev.function(FILE, &name)?;
-    // SAFETY: (float* gx, const float* gy, const float* w, ConvDimsTc d); lengths checked above.
+    // SAFETY: (float* gx, const float* gy, const float* w, ConvDims d); lengths checked above.
     unsafe {
         dev.stream
             .launch_builder(&f)
@@ -218,7 +172,7 @@ pub fn conv_bwd_weight_tc(
     let name = format!("conv_bwd_weight_v3_{}", p.suffix());
     let f = dev.function(FILE, &name)?;
     let per_i = per as i32;
-    // SAFETY: (float* gw, const float* gy, const float* x, ConvDimsTc d, int p_per_split); gw zeroed,
+    // SAFETY: (float* gw, const float* gy, const float* x, ConvDims d, int p_per_split); gw zeroed,
     // lengths checked above.
     unsafe {
         dev.stream

@@ -1,0 +1,69 @@
+// Convolution geometry and the operand gathers of the implicit GEMMs (im2col on the fly), shared by the
+// fp32 kernels (conv.cu) and the tensor-core kernels (conv_tc.cu). NHWC activations, OHWI weights.
+#pragma once
+
+struct ConvDims {
+    int n, h, w, c, o, kh, kw, stride, pad, oh, ow;
+};
+
+// Gathers x[n, iy, ix, c] for im2col row m = (n, oy, ox) and column k = (ky, kx, c); 0 in the padding.
+struct Im2col {
+    const float* x;
+    ConvDims d;
+    __device__ float operator()(int m, int k) const {
+        const int c = k % d.c;
+        const int r = k / d.c;
+        const int kx = r % d.kw, ky = r / d.kw;
+        const int ox = m % d.ow;
+        const int t = m / d.ow;
+        const int oy = t % d.oh, n = t / d.oh;
+        const int iy = oy * d.stride + ky - d.pad, ix = ox * d.stride + kx - d.pad;
+        if (iy < 0 || ix < 0 || iy >= d.h || ix >= d.w) return 0.0f;
+        return x[(((long long)n * d.h + iy) * d.w + ix) * d.c + c];
+    }
+};
+// Same gather with (k, m) argument order, for the grad-weight GEMM where im2col is the B operand.
+struct Im2colT {
+    Im2col g;
+    __device__ float operator()(int k, int m) const { return g(k, m); }
+};
+// B(k, o) = w[o, k]: the weights as a [K, O] operand.
+struct WeightT {
+    const float* w;
+    int kdim;
+    __device__ float operator()(int k, int o) const { return w[(long long)o * kdim + k]; }
+};
+// A(m, k) for grad-input: m = (n, iy, ix), k = (ky, kx, o) → gy[n, oy, ox, o] where the stride divides.
+struct GyGather {
+    const float* gy;
+    ConvDims d;
+    __device__ float operator()(int m, int k) const {
+        const int o = k % d.o;
+        const int r = k / d.o;
+        const int kx = r % d.kw, ky = r / d.kw;
+        const int ix = m % d.w;
+        const int t = m / d.w;
+        const int iy = t % d.h, n = t / d.h;
+        const int ty = iy + d.pad - ky, tx = ix + d.pad - kx;
+        if (ty < 0 || tx < 0 || ty % d.stride != 0 || tx % d.stride != 0) return 0.0f;
+        const int oy = ty / d.stride, ox = tx / d.stride;
+        if (oy >= d.oh || ox >= d.ow) return 0.0f;
+        return gy[(((long long)n * d.oh + oy) * d.ow + ox) * d.o + o];
+    }
+};
+// B(k, c) for grad-input: k = (ky, kx, o) → w[o, ky, kx, c].
+struct WeightForInput {
+    const float* w;
+    ConvDims d;
+    __device__ float operator()(int k, int c) const {
+        const int o = k % d.o;
+        const int r = k / d.o;
+        return w[((long long)o * d.kh * d.kw + r) * d.c + c];
+    }
+};
+// A(o, p) = gy[p, o]: grad-output as an [O, P] operand.
+struct GyT {
+    const float* gy;
+    int o;
+    __device__ float operator()(int oo, int p) const { return gy[(long long)p * o + oo]; }
+};
