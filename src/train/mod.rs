@@ -445,6 +445,26 @@ impl Pipeline {
     }
 
     /// Seconds spent in `stage`, accumulated.
+    /// Closes an epoch: the epoch line, a metrics.jsonl record (common fields plus `extra`), the stage's
+    /// seconds, the progress counter, and an intermediate checkpoint unless it was the stage's last epoch.
+    pub fn end_epoch(&mut self, e: &EpochEnd, extra: serde_json::Value) -> Result<()> {
+        self.say(&e.line());
+        let mut m = serde_json::json!({
+            "stage": e.stage.name(), "epoch": e.epoch + 1, "epochs": e.epochs, "loss": e.loss, "lr": e.lr,
+            "seconds": e.secs, "images_per_s": e.rate(),
+        });
+        if let (Some(m), serde_json::Value::Object(x)) = (m.as_object_mut(), extra) {
+            m.extend(x);
+        }
+        self.metric(m)?;
+        self.add_seconds(e.stage, e.secs);
+        self.progress.epoch = e.epoch + 1;
+        if e.epoch + 1 < e.epochs {
+            self.checkpoint(&format!("{}-e{:05}", e.stage.name(), e.epoch + 1), false)?;
+        }
+        Ok(())
+    }
+
     pub fn add_seconds(&mut self, stage: Stage, s: f64) {
         *self
             .progress
@@ -715,24 +735,33 @@ pub fn true_class_probs(logits: &[f32], labels: &[u32], classes: usize) -> Resul
         .collect())
 }
 
-/// One epoch line on stderr: "stage1  epoch  3/8  loss 2.3456  lr 1.20e-3  6.92 s  364 img/s".
-pub fn epoch_line(
-    stage: Stage,
-    epoch: usize,
-    epochs: usize,
-    loss: f64,
-    lr: f64,
-    secs: f64,
-    images: usize,
-) -> String {
-    format!(
-        "{:<7} epoch {:>4}/{:<4} loss {:>9.5}  lr {:.2e}  {:>7.2} s  {:>8.0} img/s",
-        stage.name(),
-        epoch + 1,
-        epochs,
-        loss,
-        lr,
-        secs,
-        images as f64 / secs.max(1e-9)
-    )
+/// What one finished epoch of a stage reports.
+pub struct EpochEnd {
+    pub stage: Stage,
+    pub epoch: usize,
+    pub epochs: usize,
+    pub loss: f64,
+    pub lr: f64,
+    pub secs: f64,
+    /// Images (or views, stage 1) processed: images/s counts these.
+    pub images: usize,
+}
+
+impl EpochEnd {
+    /// One epoch line on stderr: "stage1  epoch  3/8  loss 2.3456  lr 1.20e-3  6.92 s  364 img/s".
+    pub fn line(&self) -> String {
+        format!(
+            "{:<7} epoch {:>4}/{:<4} loss {:>9.5}  lr {:.2e}  {:>7.2} s  {:>8.0} img/s",
+            self.stage.name(),
+            self.epoch + 1,
+            self.epochs,
+            self.loss,
+            self.lr,
+            self.secs,
+            self.rate()
+        )
+    }
+    fn rate(&self) -> f64 {
+        self.images as f64 / self.secs.max(1e-9)
+    }
 }

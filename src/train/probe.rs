@@ -3,7 +3,7 @@
 //! stage-1 quality figure; its softmax on clean training images gives the first p(y|x) for IP-DPP.
 use super::eval::{predict, score, table};
 use super::head::adamw_params;
-use super::{epoch_line, salt, sub_seed, true_class_probs, Pipeline, ProbeOutcome, Stage};
+use super::{salt, sub_seed, true_class_probs, EpochEnd, Pipeline, ProbeOutcome, Stage};
 use crate::data::augment::Augment;
 use crate::data::sampler::{class_balanced_subset, SubsetSampler};
 use crate::device::Buffer;
@@ -71,24 +71,16 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
         pb.finish_and_clear();
         let secs = t0.elapsed().as_secs_f64();
         let loss = loss_sum / nb.max(1) as f64;
-        p.say(&epoch_line(
-            Stage::Probe,
+        let e = EpochEnd {
+            stage: Stage::Probe,
             epoch,
-            c.epochs,
+            epochs: c.epochs,
             loss,
             lr,
             secs,
             images,
-        ));
-        p.metric(serde_json::json!({
-            "stage": "probe", "epoch": epoch + 1, "epochs": c.epochs, "loss": loss, "lr": lr,
-            "seconds": secs, "images_per_s": images as f64 / secs.max(1e-9), "images": images,
-        }))?;
-        p.add_seconds(Stage::Probe, secs);
-        p.progress.epoch = epoch + 1;
-        if epoch + 1 < c.epochs {
-            p.checkpoint(&format!("probe-e{:05}", epoch + 1), false)?;
-        }
+        };
+        p.end_epoch(&e, serde_json::json!({ "images": images }))?;
     }
     let t0 = Instant::now();
     let test_idx: Vec<usize> = (0..p.test.len()).collect();

@@ -4,7 +4,7 @@
 //! shuffling with the last partial batch dropped. On CUDA the loss runs on the GPU (fused v2 kernels)
 //! and only the loss value comes back to the host.
 use super::config::LossForm;
-use super::{epoch_line, oom_hint, salt, sub_seed, Pipeline, Stage};
+use super::{oom_hint, salt, sub_seed, EpochEnd, Pipeline, Stage};
 use crate::data::augment::Augment;
 use crate::data::sampler::{instance_shuffle, BnsSampler};
 use crate::device::cuda::CudaDevice;
@@ -211,25 +211,19 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
         pb.finish_and_clear();
         let secs = t0.elapsed().as_secs_f64();
         let loss = loss_sum / batches.len() as f64;
-        p.say(&epoch_line(
-            Stage::Stage1,
+        let e = EpochEnd {
+            stage: Stage::Stage1,
             epoch,
-            c.epochs,
+            epochs: c.epochs,
             loss,
             lr,
             secs,
             images,
-        ));
-        p.metric(serde_json::json!({
-            "stage": "stage1", "epoch": epoch + 1, "epochs": c.epochs, "loss": loss, "lr": lr,
-            "seconds": secs, "images_per_s": images as f64 / secs.max(1e-9), "views": images,
-            "batches": batches.len(),
-        }))?;
-        p.add_seconds(Stage::Stage1, secs);
-        p.progress.epoch = epoch + 1;
-        if epoch + 1 < c.epochs {
-            p.checkpoint(&format!("stage1-e{:05}", epoch + 1), false)?;
-        }
+        };
+        p.end_epoch(
+            &e,
+            serde_json::json!({ "views": images, "batches": batches.len() }),
+        )?;
     }
     p.progress.stage = Stage::Probe;
     p.progress.epoch = 0;

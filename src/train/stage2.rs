@@ -6,7 +6,7 @@ use super::config::Finetune;
 use super::eval::{predict, score, table};
 use super::head::adamw_params;
 use super::{
-    epoch_line, labels_i64, oom_hint, salt, sub_seed, true_class_probs, Pipeline, SelectionRecord,
+    labels_i64, oom_hint, salt, sub_seed, true_class_probs, EpochEnd, Pipeline, SelectionRecord,
     Stage,
 };
 use crate::data::augment::Augment;
@@ -204,24 +204,16 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
         pb.finish_and_clear();
         let secs = t0.elapsed().as_secs_f64();
         let loss = loss_sum / nb.max(1) as f64;
-        p.say(&epoch_line(
-            Stage::Stage2,
+        let e = EpochEnd {
+            stage: Stage::Stage2,
             epoch,
-            c.epochs,
+            epochs: c.epochs,
             loss,
             lr,
             secs,
             images,
-        ));
-        p.metric(serde_json::json!({
-            "stage": "stage2", "epoch": epoch + 1, "epochs": c.epochs, "loss": loss, "lr": lr,
-            "seconds": secs, "images_per_s": images as f64 / secs.max(1e-9), "images": images,
-        }))?;
-        p.add_seconds(Stage::Stage2, secs);
-        p.progress.epoch = epoch + 1;
-        if epoch + 1 < c.epochs {
-            p.checkpoint(&format!("stage2-e{:05}", epoch + 1), false)?;
-        }
+        };
+        p.end_epoch(&e, serde_json::json!({ "images": images }))?;
     }
     evaluate(p)?;
     p.progress.stage = Stage::Done;
