@@ -19,6 +19,12 @@ cp "${CARGO_TARGET_DIR:-target}/release/ipdpp" .gpu/bin/ipdpp
 cp "$TEST_EXE" .gpu/bin/it
 strip .gpu/bin/ipdpp .gpu/bin/it
 cp tools/gpu-run.sh .gpu/run.sh
+# The GPU image has no OpenBLAS/LAPACKE: carry the shared libraries the binaries link (xz: ~8 MB).
+mapfile -t LIBS < <(ldd .gpu/bin/ipdpp | awk '/=> \//{print $3}' | grep -E 'lapack|blas|tmglib|gfortran|quadmath')
+mkdir -p .gpu/libtmp
+for l in "${LIBS[@]}"; do cp -L "$l" .gpu/libtmp/; done
+strip --strip-unneeded .gpu/libtmp/* 2>/dev/null || true
+tar -cJf .gpu/libs.tar.xz -C .gpu/libtmp . && rm -rf .gpu/libtmp
 cp tools/gpu-pipeline.sh .gpu/pipeline.sh
 chmod +x .gpu/run.sh .gpu/pipeline.sh
 # CIFAR-10-LT (imbalance 100: the first n_i training images of class i, file order) and the whole test
@@ -30,7 +36,7 @@ if [ -d "$SRC/train" ] && [ "${GPU_BUNDLE_DATA:-1}" = 1 ]; then
   for i in "${!classes[@]}"; do
     c=${classes[$i]}
     mkdir -p ".gpu/data/cifar10lt-jpeg/train/$c" ".gpu/data/cifar10lt-jpeg/test/$c"
-    ls "$SRC/train/$c" | sort | head -n "${counts[$i]}" | sed "s|^|$SRC/train/$c/|" | xargs cp -t ".gpu/data/cifar10lt-jpeg/train/$c"
+    ls "$SRC/train/$c" | sort | sed -n "1,${counts[$i]}p" | sed "s|^|$SRC/train/$c/|" | xargs cp -t ".gpu/data/cifar10lt-jpeg/train/$c"
     cp "$SRC/test/$c"/*.jpg ".gpu/data/cifar10lt-jpeg/test/$c/"
   done
   echo "gpu-bundle: CIFAR-10-LT IF 100 + test set as JPEG in .gpu/data ($(du -sh .gpu/data | cut -f1))"
