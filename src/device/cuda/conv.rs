@@ -30,18 +30,38 @@ pub enum ConvVersion {
     V2,
 }
 
-/// The kernel-side geometry of `s` (shared with the tensor-core launchers), refusing sizes beyond 32-bit
-/// GEMM indexing.
+/// Largest GEMM dimension the tile kernels take: they hold rows, columns and the reduction index as
+/// `int` and step past the end by less than one tile (`row0 + 127`, `k0 += 16`), so keep 256 of headroom.
+const GEMM_DIM_MAX: usize = i32::MAX as usize - 256;
+
+/// The kernel-side geometry of `s` (shared with the tensor-core launchers), refusing the sizes the kernels
+/// cannot index.
+///
+/// What is really 32-bit in kernels/conv_gather.cuh, conv.cu, conv_tc.cu and igemm.cuh: the geometry
+/// fields of `ConvDims`, the GEMM row index m (M = n·oh·ow forward and grad-weight, n·h·w grad-input),
+/// the reduction index k (K = kh·kw·c forward and grad-weight, kh·kw·o grad-input) and the column index
+/// (o, c or kh·kw·c). Every memory offset is formed in 64 bits from those (`(long long)n * h + iy ...`),
+/// no kernel forms a flat index of the virtual im2col matrix (m·K + k), and the v1 grid-stride loops
+/// count elements in `long long`; so the virtual sizes n·oh·ow·kh·kw·c and n·h·w·kh·kw·o may exceed
+/// `i32::MAX` (ResNet-18 at 1024 images per view does). The tensor lengths (x, y, w) stay bounded by
+/// `i32::MAX`: the indexing does not need it, but it makes every `ConvDims` field lossless as `int`.
+/// The grid limits (65535 row tiles) belong to each launcher's tile shape, see [`tiles`].
 pub(crate) fn dims(s: &ConvSpec) -> Result<ConvDims> {
-    let big = [
-        s.x_len(),
-        s.y_len(),
-        s.n * s.oh() * s.ow() * s.kdim(),
-        s.n * s.h * s.w * s.kh * s.kw * s.o,
-    ];
-    if big.iter().any(|&v| v > i32::MAX as usize) {
+    let tensors = [("x", s.x_len()), ("y", s.y_len()), ("w", s.w_len())];
+    if let Some((name, len)) = tensors.iter().find(|t| t.1 > i32::MAX as usize) {
         return Err(Error::usage(format!(
-            "convolution {s:?} exceeds 32-bit GEMM indexing; lower the batch size"
+            "convolution {s:?}: tensor {name} has {len} elements, beyond 32-bit indexing; lower the batch size"
+        )));
+    }
+    let gemm = [
+        s.n * s.oh() * s.ow(),
+        s.n * s.h * s.w,
+        s.kdim(),
+        s.kh * s.kw * s.o,
+    ];
+    if gemm.iter().any(|&v| v > GEMM_DIM_MAX) || s.stride > GEMM_DIM_MAX || s.pad > GEMM_DIM_MAX {
+        return Err(Error::usage(format!(
+            "convolution {s:?} exceeds 32-bit GEMM dimensions; lower the batch size"
         )));
     }
     Ok(ConvDims {
@@ -67,12 +87,21 @@ fn flat(dev: &CudaDevice, n: usize) -> LaunchConfig {
     }
 }
 
-fn tiles(m: usize, n: usize, z: usize) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: (n.div_ceil(128) as u32, m.div_ceil(128) as u32, z as u32),
+/// The grid of 128x128 tiles over an m x n GEMM (z slices). `gridDim.y` (the row tiles) is limited to
+/// 65535, so at most 8 388 480 GEMM rows (n·oh·ow or n·h·w) per launch.
+fn tiles(m: usize, n: usize, z: usize) -> Result<LaunchConfig> {
+    let rows = m.div_ceil(128);
+    if rows > 65535 {
+        return Err(Error::usage(format!(
+            "convolution with {m} GEMM rows (images x pixels) is beyond one launch of 128-row tiles \
+             (65535 x 128); lower the batch size"
+        )));
+    }
+    Ok(LaunchConfig {
+        grid_dim: (n.div_ceil(128) as u32, rows as u32, z as u32),
         block_dim: (256, 1, 1),
         shared_mem_bytes: 0,
-    }
+    })
 }
 
 pub fn conv_fwd_f32(
@@ -89,7 +118,7 @@ pub fn conv_fwd_f32(
     let d = dims(s)?;
     let (name, cfg) = match v {
         ConvVersion::V1 => ("conv_fwd_v1_f32", flat(dev, s.y_len())),
-        ConvVersion::V2 => ("conv_fwd_v2_f32", tiles(s.n * s.oh() * s.ow(), s.o, 1)),
+        ConvVersion::V2 => ("conv_fwd_v2_f32", tiles(s.n * s.oh() * s.ow(), s.o, 1)?),
     };
     let f = dev.function("conv", name)?;
     // SAFETY: (float* y, const float* x, const float* w, ConvDims d); lengths checked against d above.
@@ -120,7 +149,7 @@ pub fn conv_bwd_input_f32(
     let d = dims(s)?;
     let (name, cfg) = match v {
         ConvVersion::V1 => ("conv_bwd_input_v1_f32", flat(dev, s.x_len())),
-        ConvVersion::V2 => ("conv_bwd_input_v2_f32", tiles(s.n * s.h * s.w, s.c, 1)),
+        ConvVersion::V2 => ("conv_bwd_input_v2_f32", tiles(s.n * s.h * s.w, s.c, 1)?),
     };
     let f = dev.function("conv", name)?;
     // SAFETY: (float* gx, const float* gy, const float* w, ConvDims d); lengths checked above.
@@ -187,10 +216,50 @@ pub fn conv_bwd_weight_f32(
                     .arg(x)
                     .arg(&d)
                     .arg(&per_i)
-                    .launch(tiles(s.o, s.kdim(), splits))
+                    .launch(tiles(s.o, s.kdim(), splits)?)
             }
             .map_err(launch_err("conv_bwd_weight_v2_f32"))?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dims_accepts_resnet18_at_batch_2048_rows() {
+        // layer2.0.conv1 of ResNet-18 with 1024 images per view (2048 rows): 32x32x64 → 16x16x128,
+        // 3x3 stride 2. Its virtual grad-input GEMM n·h·w·kh·kw·o = 2.4e9 exceeds i32::MAX; nothing the
+        // kernels index does.
+        let s = ConvSpec::new(2048, 32, 32, 64, 128, 3, 2, 1);
+        assert!(s.n * s.h * s.w * s.kh * s.kw * s.o > i32::MAX as usize);
+        let d = dims(&s).expect("ResNet-18 at batch 2048 must be accepted");
+        assert_eq!((d.n, d.oh, d.ow, d.o), (2048, 16, 16, 128));
+        // Its stem and the stride-2 1x1 shortcut too.
+        dims(&ConvSpec::new(2048, 32, 32, 3, 64, 3, 1, 1)).unwrap();
+        dims(&ConvSpec::new(2048, 32, 32, 64, 128, 1, 2, 0)).unwrap();
+    }
+
+    #[test]
+    fn dims_refuses_a_tensor_beyond_i32() {
+        // 65536 pixels x 32768 channels = 2^31 input elements; the GEMM dimensions alone would fit.
+        let s = ConvSpec::new(64, 32, 32, 32768, 1, 1, 1, 0);
+        assert!(s.x_len() > i32::MAX as usize);
+        let e = dims(&s).unwrap_err().to_string();
+        assert!(e.contains("tensor x") && e.contains("batch size"), "{e}");
+    }
+
+    #[test]
+    fn tiles_refuse_more_rows_than_one_grid_launches() {
+        // 8192 images of 32x32: 8 388 608 rows, 128 more than 65535 tiles of 128. dims() accepts it.
+        let s = ConvSpec::new(8192, 32, 32, 3, 16, 3, 1, 1);
+        dims(&s).unwrap();
+        let e = tiles(s.n * s.oh() * s.ow(), s.o, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("GEMM rows"), "{e}");
+        assert!(tiles(65535 * 128, 16, 1).is_ok());
+    }
 }
