@@ -1,15 +1,25 @@
 //! One whole ResNet-18 BNS training step on CUDA against the CPU reference, batch 8 per view: projector
 //! outputs of both views, the loss (GPU loss kernel v2 vs the CPU f64 reference), every parameter gradient,
-//! the batch-norm running statistics and every weight after one AdamW step. Skips without a GPU.
+//! the batch-norm running statistics and the AdamW update. Skips without a GPU.
 //!
 //! Tolerances: both sides are f32 with different summation orders (implicit-GEMM tiles and split-K
 //! atomics on the GPU, im2col + OpenBLAS on the CPU), ~1e-6 relative per op. Through 20 batch-norm layers
-//! at batch 8 (the last stage normalises over 2·8·4·4 = 128 values per channel) that grows to ~1e-5 in the
-//! forward and ~1e-4 in the deepest gradients; a ReLU input that lands within rounding of zero flips a mask
-//! element, which the golden ResNet-32 test saw move upstream gradients by up to 1e-2 relative. So:
-//! outputs and loss < 1e-4, gradients < 2e-3 (a 5-10x margin over the typical drift; a real bug such as
-//! a wrong tile or a skipped element gives O(1)), running statistics and AdamW-updated weights < 1e-4
-//! (the first AdamW step moves each weight by ≈ lr·sign(g), so only near-zero gradients can differ).
+//! at batch 8 (the last stage normalises over 2·8·4·4 = 128 values per channel) that stays ~1e-5 in the
+//! forward, but in the backward a ReLU pre-activation within f32 rounding of zero flips its mask element
+//! between the two devices, and batch norm over so few values spreads that through every channel
+//! upstream (the golden ResNet-32 test, tests/it/resnet_step.rs, saw one such tie move upstream gradients
+//! by 6e-3). Measured on an H200 (first run): loss 4.976415 (CPU) vs 4.976416, outputs and running
+//! statistics < 1e-4, projector/head and layer4.1 gradients < 2e-3, every gradient from layer4.0 down to
+//! conv1 at 2.5e-3..5.2e-3, growing toward the input. So: outputs and loss < 1e-4, running statistics
+//! < 1e-4, gradients < 2e-2 (4x the measured worst; a real bug such as a wrong tile, a skipped element or
+//! a missing split-K partial gives O(1)).
+//!
+//! The AdamW update is checked on its own and exactly: the first step moves each weight by ≈ lr·sign(g),
+//! so comparing the two devices' updated weights would amplify every near-zero gradient that differs in
+//! sign (one such element in layer1.1.bn1.bias gave rel err 0.25 on the H200). Instead a CPU network with
+//! the same initial weights (ResNet::new draws them on the host from the seed and uploads them, so both
+//! devices start bit-identical; checked) takes the CUDA gradients through `set_grad`, runs the CPU AdamW
+//! step, and must match the CUDA-updated weights within 1e-5.
 use super::common::cuda_or_skip;
 use ipdpp::bench::rel_err;
 use ipdpp::device::{Buffer, Device};
@@ -21,18 +31,39 @@ use ipdpp::rng::uniform_f32;
 
 const B: usize = 8;
 const D: usize = 128;
+const SEED: u64 = 3;
 const LABELS: [i32; B] = [0, 1, 0, 2, 3, 0, 1, 4];
+
+/// A parameter's name, PyTorch shape and values.
+type Tensor = (String, Vec<usize>, Vec<f32>);
 
 struct StepOut {
     z: Vec<f32>,
     loss: f64,
-    grads: Vec<(String, Vec<f32>)>,
+    /// Parameters before the step (name, shape, values).
+    init: Vec<Tensor>,
+    /// Gradients, same order and shapes as `init`.
+    grads: Vec<Tensor>,
     running: Vec<(String, Vec<f32>)>,
+    /// Parameters after one AdamW step.
     weights: Vec<(String, Vec<f32>)>,
 }
 
 fn step(dev: &Device, x: &[f32]) -> StepOut {
-    let mut net = ResNet::new(dev, Arch::ResNet18, D, 3).unwrap();
+    let mut net = ResNet::new(dev, Arch::ResNet18, D, SEED).unwrap();
+    let names = net.state_names();
+    let params: Vec<String> = names
+        .iter()
+        .filter(|n| !n.contains("running"))
+        .cloned()
+        .collect();
+    let init: Vec<Tensor> = params
+        .iter()
+        .map(|p| {
+            let (shape, v) = net.get_tensor(p).unwrap();
+            (p.clone(), shape, v)
+        })
+        .collect();
     let xb = Buffer::from_host(dev, x).unwrap();
     let out = net.forward(&xb, Mode::Train, 2, true).unwrap();
     let z = net.read_slot(out).unwrap();
@@ -43,15 +74,9 @@ fn step(dev: &Device, x: &[f32]) -> StepOut {
     };
     let gz = Buffer::from_host(dev, &[o.g1.clone(), o.g2.clone()].concat()).unwrap();
     net.backward(&gz).unwrap();
-    let names = net.state_names();
-    let params: Vec<String> = names
+    let grads = init
         .iter()
-        .filter(|n| !n.contains("running"))
-        .cloned()
-        .collect();
-    let grads = params
-        .iter()
-        .map(|p| (p.clone(), net.get_grad(p).unwrap()))
+        .map(|(p, shape, _)| (p.clone(), shape.clone(), net.get_grad(p).unwrap()))
         .collect();
     let running = names
         .iter()
@@ -66,6 +91,7 @@ fn step(dev: &Device, x: &[f32]) -> StepOut {
     StepOut {
         z,
         loss: o.loss,
+        init,
         grads,
         running,
         weights,
@@ -81,31 +107,54 @@ fn resnet18_training_step_cuda_matches_cpu_at_batch_8() {
     let want = step(&Device::Cpu, &x);
     let got = step(&dev, &x);
     let mut fails = Vec::new();
-    let mut check = |what: &str, g: &[f32], w: &[f32], tol: f64| {
+    // ResNet::new draws the initial weights on the host, so both devices must start bit-identical.
+    for ((n, _, g0), (_, _, w0)) in got.init.iter().zip(&want.init) {
+        if g0 != w0 {
+            fails.push(format!("{n}: initial weights differ between the devices"));
+        }
+    }
+    let mut worst_grad = (0.0f64, String::new());
+    let mut check = |what: &str, g: &[f32], w: &[f32], tol: f64| -> f64 {
         let e = rel_err(g, w);
         if e.is_nan() || e >= tol {
             fails.push(format!("{what}: rel err {e:e} ≥ {tol:e}"));
         }
+        e
     };
     check("projector outputs (both views)", &got.z, &want.z, 1e-4);
     check("loss", &[got.loss as f32], &[want.loss as f32], 1e-4);
     assert_eq!(got.grads.len(), want.grads.len());
-    for ((n, g), (_, w)) in got.grads.iter().zip(&want.grads) {
-        check(&format!("grad {n}"), g, w, 2e-3);
+    for ((n, _, g), (_, _, w)) in got.grads.iter().zip(&want.grads) {
+        let e = check(&format!("grad {n}"), g, w, 2e-2);
+        if e > worst_grad.0 {
+            worst_grad = (e, n.clone());
+        }
     }
     for ((n, g), (_, w)) in got.running.iter().zip(&want.running) {
         check(n, g, w, 1e-4);
     }
-    for ((n, g), (_, w)) in got.weights.iter().zip(&want.weights) {
-        check(&format!("{n} after AdamW"), g, w, 1e-4);
+    // The AdamW update alone: the CPU step from the same initial weights with the CUDA gradients.
+    let mut cpu = ResNet::new(&Device::Cpu, Arch::ResNet18, D, SEED).unwrap();
+    for (n, shape, g) in &got.grads {
+        cpu.set_grad(n, shape, g).unwrap();
+    }
+    cpu.adamw_step(&AdamW::default()).unwrap();
+    let mut worst_adamw = 0.0f64;
+    for (n, g) in &got.weights {
+        let w = cpu.get_tensor(n).unwrap().1;
+        worst_adamw = worst_adamw.max(check(&format!("{n} after AdamW"), g, &w, 1e-5));
     }
     println!(
-        "resnet18 step batch {B}: loss cpu {:.6} cuda {:.6}; {} gradients, {} running stats, {} weights compared",
+        "resnet18 step batch {B}: loss cpu {:.6} cuda {:.6}; {} gradients (worst rel err {:.2e}, {}), \
+         {} running stats, {} AdamW updates (worst {:.2e}) compared",
         want.loss,
         got.loss,
         want.grads.len(),
+        worst_grad.0,
+        worst_grad.1,
         want.running.len(),
-        want.weights.len()
+        got.weights.len(),
+        worst_adamw
     );
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
