@@ -225,11 +225,18 @@ fn conv_tensor_core_versions_match_cpu_reference() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
-/// A whole ResNet-18 step with TF32 convolutions against the CPU's exact fp32 step: the projector outputs
-/// and the loss within 1e-2 (TF32 rounding, ~5e-4 per convolution, accumulates over 20 layers), the
-/// gradients within 5e-2 (ReLU masks near zero flip between the two). Catches a tensor-core path that is
-/// wired wrong in the network (transposed operands, missing split-K partials), not fine numerics, which
-/// the per-op test above checks.
+/// A whole ResNet-18 step with TF32 convolutions against the CPU's exact fp32 step. It catches a
+/// tensor-core path wired wrong in the network (transposed operands, a missing split-K partial, a wrong
+/// tile), not fine numerics, which the per-op test above checks at DESIGN.md's tolerance.
+///
+/// Plain fp32 already drifts 2.5e-3..5.2e-3 in the gradients through this batch-8 network (rounding of
+/// ~1e-6 amplified ~1e3 by batch norm over few values and by ReLU ties, see the fp32 test above), so
+/// TF32's ~5e-4 rounding per op gives O(0.1) relative gradient differences: measured on an H200 (first
+/// run) z 1.3e-3, loss 1.7e-5, conv gradients rel err 1.14e-1. A relative-error bound on the gradients
+/// cannot tell that from wiring, so they are compared by direction: the cosine between the TF32 GPU and
+/// fp32 CPU conv-weight gradient vectors (all conv layers concatenated) must be ≥ 0.95. Rel err 0.114
+/// is a cosine ≈ 0.993; a wired-wrong path gives a gradient unrelated to the true one, cosine near 0.
+/// Outputs and loss stay within 1e-2.
 #[test]
 fn resnet18_training_step_tf32_tracks_cpu_fp32() {
     use ipdpp::device::cuda::conv_tc::ConvPrecision;
@@ -238,7 +245,7 @@ fn resnet18_training_step_tf32_tracks_cpu_fp32() {
     };
     let x = uniform_f32(2 * B * 32 * 32 * 3, 0.0, 1.0, 22);
     let run = |dev: &Device, p: ConvPrecision| {
-        let mut net = ResNet::new(dev, Arch::ResNet18, D, 3).unwrap();
+        let mut net = ResNet::new(dev, Arch::ResNet18, D, SEED).unwrap();
         net.set_conv_precision(p);
         let out = net
             .forward(&Buffer::from_host(dev, &x).unwrap(), Mode::Train, 2, true)
@@ -248,11 +255,14 @@ fn resnet18_training_step_tf32_tracks_cpu_fp32() {
         let o = bns_code_f32(z1, z2, &LABELS, D, 0.5).unwrap();
         let gz = Buffer::from_host(dev, &[o.g1, o.g2].concat()).unwrap();
         net.backward(&gz).unwrap();
-        let g: Vec<f32> = net
+        let g: Vec<(String, Vec<f32>)> = net
             .state_names()
-            .iter()
+            .into_iter()
             .filter(|n| n.ends_with(".weight") && n.contains("conv"))
-            .flat_map(|n| net.get_grad(n).unwrap())
+            .map(|n| {
+                let g = net.get_grad(&n).unwrap();
+                (n, g)
+            })
             .collect();
         (z, o.loss, g)
     };
@@ -260,10 +270,39 @@ fn resnet18_training_step_tf32_tracks_cpu_fp32() {
     let (zg, lg, gg) = run(&dev, ConvPrecision::Tf32);
     let ez = rel_err(&zg, &zc);
     let el = ((lg - lc) / lc).abs();
-    let eg = rel_err(&gg, &gc);
-    println!("tf32 step vs cpu fp32: z {ez:.2e}, loss {el:.2e}, conv grads {eg:.2e}");
-    assert!(
-        ez < 1e-2 && el < 1e-2 && eg < 5e-2,
-        "z {ez:e}, loss {el:e}, grads {eg:e}"
+    let flat = |g: &[(String, Vec<f32>)]| -> Vec<f32> {
+        g.iter().flat_map(|(_, v)| v.iter().copied()).collect()
+    };
+    let (fg, fc) = (flat(&gg), flat(&gc));
+    let eg = rel_err(&fg, &fc);
+    let cos = cosine(&fg, &fc);
+    // Per layer, for the record only (a small layer's direction is noisier than the whole).
+    let (worst_cos, worst_name) = gg
+        .iter()
+        .zip(&gc)
+        .map(|((n, a), (_, b))| (cosine(a, b), n.as_str()))
+        .fold((f64::INFINITY, ""), |w, c| if c.0 < w.0 { c } else { w });
+    println!(
+        "tf32 step vs cpu fp32: z {ez:.2e}, loss {el:.2e}, conv grads rel err {eg:.2e}, cosine {cos:.5} \
+         (lowest per layer {worst_cos:.4}, {worst_name})"
     );
+    assert!(
+        ez < 1e-2 && el < 1e-2 && cos >= 0.95,
+        "z {ez:e}, loss {el:e}, conv grads cosine {cos} (rel err {eg:e})"
+    );
+}
+
+/// cos(a, b) in f64; NaN or infinite input gives NaN (which fails every `>=` bound).
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    if a.len() != b.len() || a.iter().chain(b).any(|v| !v.is_finite()) {
+        return f64::NAN;
+    }
+    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x as f64, y as f64);
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    ab / (aa.sqrt() * bb.sqrt())
 }
