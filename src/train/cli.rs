@@ -37,7 +37,8 @@ pub struct PipelineArgs {
     /// Multiply every stage's epochs (and warm-up) by this factor (e.g. 0.1); explicit epochs win
     #[arg(long)]
     pub epochs_scale: Option<f64>,
-    /// fp32 (tf32 and bf16 training are not available yet)
+    /// Convolution precision: fp32 (exact; every device), or tf32 / bf16 on CUDA tensor cores (sm_80+;
+    /// fp32 storage and accumulation). Kept when a run is continued
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
     /// Continue runs/<name>/ from its last checkpoint

@@ -1,5 +1,7 @@
 //! Run configuration: presets of METHOD.md (`paper`, `official-code`) for CIFAR-10-LT / CIFAR-100-LT, the
 //! embedded demo, and every field overridable. Written to `runs/<name>/config.json`.
+use crate::device::cuda::conv_tc::ConvPrecision;
+use crate::device::Device;
 use crate::dpp::kernels::KernelKind;
 use crate::dpp::select::Selector;
 use crate::error::{Error, Result};
@@ -80,6 +82,47 @@ pub enum Precision {
     Fp32,
     Tf32,
     Bf16,
+}
+
+impl Precision {
+    /// The flag's spelling (`fp32`, `tf32`, `bf16`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Tf32 => "tf32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+    /// The network's convolution mode: tf32/bf16 run conv_tc.cu's tensor-core kernels on CUDA.
+    pub fn conv(&self) -> ConvPrecision {
+        match self {
+            Precision::Fp32 => ConvPrecision::Fp32,
+            Precision::Tf32 => ConvPrecision::Tf32,
+            Precision::Bf16 => ConvPrecision::Bf16,
+        }
+    }
+    /// Refuses a mode the device cannot run: the CPU computes the exact fp32 reference only, and the
+    /// tensor-core convolutions need sm_80 or newer.
+    pub fn check_device(&self, dev: &Device) -> Result<()> {
+        if *self == Precision::Fp32 {
+            return Ok(());
+        }
+        match dev {
+            Device::Cpu => Err(Error::usage(format!(
+                "--precision {}: the CPU device computes in fp32 only (tf32/bf16 are CUDA tensor-core \
+                 modes); pass --precision fp32 or --device cuda",
+                self.name()
+            ))),
+            Device::Cuda(d) if d.cc.0 < 8 => Err(Error::usage(format!(
+                "--precision {} needs tensor cores of sm_80 or newer; {} is sm_{}{}: pass --precision fp32",
+                self.name(),
+                d.name,
+                d.cc.0,
+                d.cc.1
+            ))),
+            Device::Cuda(_) => Ok(()),
+        }
+    }
 }
 
 /// Where the images come from.
@@ -165,6 +208,8 @@ pub struct RunConfig {
     pub preset: String,
     pub arch: Arch,
     pub seed: u64,
+    /// Numeric mode of the network's convolutions (fp32, or tf32/bf16 on CUDA tensor cores); a run
+    /// keeps it when continued.
     pub precision: Precision,
     pub data: DataConfig,
     pub stage1: Stage1Config,
@@ -422,11 +467,6 @@ impl RunConfig {
         }
         if self.stage2.k == Some(0) {
             return Err(Error::usage("--k 0: keep at least 1 image per class"));
-        }
-        if self.precision != Precision::Fp32 {
-            return Err(Error::usage(
-                "--precision tf32/bf16: the training loops run in fp32 only for now; pass --precision fp32",
-            ));
         }
         if self.probe.per_class == 0 {
             return Err(Error::usage("--probe-per-class 0: pass at least 1"));

@@ -281,6 +281,8 @@ impl Pipeline {
     /// checkpoint when resuming.
     pub fn open(dev: Device, cli_cfg: RunConfig, opts: &Options) -> Result<Self> {
         cli_cfg.validate()?;
+        // Before anything is removed or written (an --overwrite run would lose its checkpoints).
+        cli_cfg.precision.check_device(&dev)?;
         let dir = opts.runs_dir.join(&cli_cfg.name);
         let cfg_path = dir.join("config.json");
         let ck_dir = dir.join("checkpoints");
@@ -293,6 +295,15 @@ impl Pipeline {
                 )));
             }
             let stored: RunConfig = read_json(&cfg_path)?;
+            if cli_cfg.precision != stored.precision {
+                return Err(Error::usage(format!(
+                    "--precision {}: {} was started with --precision {} and keeps it when continued; \
+                     drop --precision, or start another run with --name",
+                    cli_cfg.precision.name(),
+                    dir.display(),
+                    stored.precision.name()
+                )));
+            }
             match checkpoint::latest(&ck_dir)? {
                 Some(d) => {
                     let (m, o, s) = checkpoint::read_snapshot(&d)?;
@@ -325,6 +336,7 @@ impl Pipeline {
             cli_cfg
         };
         cfg.validate()?;
+        cfg.precision.check_device(&dev)?;
         std::fs::create_dir_all(&ck_dir).map_err(|e| Error::io(&ck_dir, e))?;
         write_json(&cfg_path, &cfg)?;
 
@@ -346,12 +358,15 @@ impl Pipeline {
             rule.few_below = f;
         }
         let feat = cfg.arch.feature_dim();
-        let net = ResNet::new(
+        // The one network of the run: stage 1, the probe, stage 2 and evaluation all use it, so its
+        // convolutions run in the run's precision everywhere (restoring a checkpoint keeps the mode).
+        let mut net = ResNet::new(
             &dev,
             cfg.arch,
             cfg.stage1.proj_out,
             sub_seed(cfg.seed, salt::INIT),
         )?;
+        net.set_conv_precision(cfg.precision.conv());
         let probe_head = Head::new(
             &dev,
             "probe",

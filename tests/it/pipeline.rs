@@ -413,7 +413,10 @@ fn pipeline_usage_errors_name_the_fix() {
     assert!(err.contains("resnet32"), "{err}");
     let (code, _, err) = ipdpp(&["--device", "cpu", "demo", "--precision", "bf16"]);
     assert_eq!(code, 2);
-    assert!(err.contains("fp32"), "{err}");
+    assert!(
+        err.contains("--precision bf16") && err.contains("--precision fp32"),
+        "{err}"
+    );
     let runs = tmp_runs("usage");
     let (code, _, err) = ipdpp(&[
         "--device",
@@ -479,6 +482,68 @@ fn tiny_run_beats_chance_clearly() {
     assert!(
         fin > 2.0 * chance,
         "final accuracy {fin} % is not clearly above chance ({chance:.1} %)"
+    );
+    let _ = std::fs::remove_dir_all(&runs);
+}
+
+/// tf32/bf16 are CUDA tensor-core modes: on the CPU device they are a usage error, refused before the run
+/// folder is touched, whether given on the command line or stored in a run being continued; and a
+/// continued run keeps the precision it was started with.
+#[test]
+fn precision_beyond_fp32_is_refused_on_the_cpu_and_kept_by_a_run() {
+    let runs = tmp_runs("precision");
+    let rs = runs.to_str().unwrap();
+    let data = fixture("pipeline/cifar10lt-mini");
+    let (code, _, err) = ipdpp(&[
+        "--device",
+        "cpu",
+        "run",
+        "--data",
+        data.to_str().unwrap(),
+        "--runs-dir",
+        rs,
+        "--name",
+        "p",
+        "--precision",
+        "bf16",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--precision bf16") && err.contains("CPU"),
+        "{err}"
+    );
+    assert!(!runs.join("p").exists(), "a refused run left a folder");
+    // A run started elsewhere in tf32 (its config.json as `ipdpp run` writes it).
+    let mut cfg = ipdpp::train::config::demo("q");
+    cfg.precision = ipdpp::train::config::Precision::Tf32;
+    std::fs::create_dir_all(runs.join("q")).unwrap();
+    let cfg_path = runs.join("q/config.json");
+    std::fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    let stored = json(&cfg_path);
+    assert_eq!(stored["precision"], "tf32");
+    let (code, _, err) = ipdpp(&["--device", "cpu", "probe", "--runs-dir", rs, "--name", "q"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--precision tf32") && err.contains("CPU"),
+        "{err}"
+    );
+    let (code, _, err) = ipdpp(&[
+        "--device",
+        "cpu",
+        "probe",
+        "--runs-dir",
+        rs,
+        "--name",
+        "q",
+        "--precision",
+        "fp32",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("started with --precision tf32"), "{err}");
+    assert_eq!(
+        json(&cfg_path),
+        stored,
+        "a refused continuation rewrote config.json"
     );
     let _ = std::fs::remove_dir_all(&runs);
 }
