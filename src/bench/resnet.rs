@@ -699,7 +699,8 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
                 "--precision {prec}: the CPU reference runs exact fp32 (tensor-core modes are GPU only)"
             )),
             Device::Cuda(_) => notes.push(format!(
-                "--precision {prec}: convolutions on tensor cores (conv_tc.cu v3, fp32 storage, {prec} operands, fp32 accumulation); batch norm, linears, loss and AdamW stay fp32"
+                "--precision {prec}: convolutions on tensor cores (conv_tc.cu {}, fp32 storage, {prec} operands, fp32 accumulation; IPDPP_CONV_TC=v3|v4 picks the version); batch norm, linears, loss and AdamW stay fp32",
+                crate::device::cuda::conv_tc::TcVersion::current()
             )),
         }
     }

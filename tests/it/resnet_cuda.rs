@@ -159,7 +159,7 @@ fn resnet18_training_step_cuda_matches_cpu_at_batch_8() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
-/// The tensor-core convolutions (conv_tc.cu v3) against the CPU fp32 reference at the ResNet shapes:
+/// The tensor-core convolutions (conv_tc.cu v3 and v4, each in tf32 and bf16) against the CPU fp32 reference at the ResNet shapes:
 /// forward, grad-input and grad-weight, outputs poisoned with NaN first, DESIGN.md's tolerances
 /// (tf32 < 1e-3, bf16 < 1e-2). Skips without a GPU.
 #[test]
@@ -168,14 +168,18 @@ fn conv_tensor_core_versions_match_cpu_reference() {
         conv_bwd_input_f32, conv_bwd_weight_f32, conv_fwd_f32, ConvSpec,
     };
     use ipdpp::device::cuda::conv_tc::{
-        conv_bwd_input_tc, conv_bwd_weight_tc, conv_fwd_tc, ConvPrecision,
+        conv_bwd_input_tc, conv_bwd_weight_tc, conv_fwd_tc, effective_version, ConvPrecision,
+        TcVersion,
     };
     let Some(dev) = cuda_or_skip("conv_tensor_core_versions_match_cpu_reference") else {
         return;
     };
     let d = dev.cuda().unwrap();
     // (n, h, w, c, o, k, stride, pad): the stem, same-width 3x3, stride-2 3x3, 1x1 stride-2 projection
-    // shortcut, a ResNet-32 stage change, and odd sizes that leave partial tiles everywhere.
+    // shortcut, a ResNet-32 stage change, and odd sizes that leave partial tiles everywhere. For v4 they
+    // cover every tile width (n16: 16 columns, n32, n64, n128), partial row and column tiles, a
+    // grad-weight pixel count that is no multiple of 16, and shapes that v4 hands to v3 (C = 3, C = 5,
+    // O = 20 for grad-input).
     let shapes = [
         (4, 32, 32, 3, 64, 3, 1, 1),
         (4, 32, 32, 64, 64, 3, 1, 1),
@@ -183,6 +187,10 @@ fn conv_tensor_core_versions_match_cpu_reference() {
         (4, 16, 16, 128, 256, 1, 2, 0),
         (8, 32, 32, 16, 32, 3, 2, 1),
         (3, 7, 9, 5, 70, 3, 1, 1),
+        (5, 9, 11, 16, 16, 3, 1, 1),
+        (3, 8, 8, 32, 48, 3, 1, 1),
+        (2, 5, 7, 48, 20, 3, 2, 1),
+        (2, 8, 8, 256, 512, 3, 2, 1),
     ];
     let mut fails = Vec::new();
     for (i, &(n, h, w, c, o, k, stride, pad)) in shapes.iter().enumerate() {
@@ -201,23 +209,29 @@ fn conv_tensor_core_versions_match_cpu_reference() {
             d.upload(&wt).unwrap(),
             d.upload(&gy).unwrap(),
         );
-        for p in [ConvPrecision::Tf32, ConvPrecision::Bf16] {
+        for (v, p) in TcVersion::ALL
+            .into_iter()
+            .flat_map(|v| [(v, ConvPrecision::Tf32), (v, ConvPrecision::Bf16)])
+        {
             let tol = p.tolerance();
             let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
-            conv_fwd_tc(d, p, &mut y, &xd, &wd, &s).unwrap();
+            conv_fwd_tc(d, p, v, &mut y, &xd, &wd, &s).unwrap();
             let mut gx = d.upload(&vec![f32::NAN; s.x_len()]).unwrap();
-            conv_bwd_input_tc(d, p, &mut gx, &gyd, &wd, &s).unwrap();
+            conv_bwd_input_tc(d, p, v, &mut gx, &gyd, &wd, &s).unwrap();
             let mut gw = d.upload(&vec![f32::NAN; s.w_len()]).unwrap();
-            conv_bwd_weight_tc(d, p, &mut gw, &gyd, &xd, &s).unwrap();
+            conv_bwd_weight_tc(d, p, v, &mut gw, &gyd, &xd, &s).unwrap();
             for (what, got, want) in [
                 ("fwd", d.download(&y).unwrap(), &y_ref),
                 ("bwd_input", d.download(&gx).unwrap(), &gx_ref),
                 ("bwd_weight", d.download(&gw).unwrap(), &gw_ref),
             ] {
                 let e = rel_err(&got, want);
-                println!("conv_{what}_v3_{p} {s:?}: rel err {e:.2e}");
+                let ran = effective_version(v, what, &s);
+                println!("conv_{what}_{ran}_{p} (asked {v}) {s:?}: rel err {e:.2e}");
                 if e.is_nan() || e >= tol {
-                    fails.push(format!("conv_{what}_v3_{p} {s:?}: rel err {e:e} ≥ {tol:e}"));
+                    fails.push(format!(
+                        "conv_{what}_{ran}_{p} (asked {v}) {s:?}: rel err {e:e} ≥ {tol:e}"
+                    ));
                 }
             }
         }

@@ -1,4 +1,4 @@
-//! Launchers for kernels/conv_tc.cu: tensor-core convolutions (v3) in TF32 or bf16 with fp32 storage and
+//! Launchers for kernels/conv_tc.cu: tensor-core convolutions (v3, v4) in TF32 or bf16 with fp32 storage and
 //! fp32 accumulation (NHWC activations, OHWI weights), and [`ConvPrecision`], the numeric mode of a
 //! network's convolutions with its dispatch over devices (the CPU always runs the exact fp32 reference).
 use super::conv::dims;
@@ -62,6 +62,115 @@ impl std::fmt::Display for ConvPrecision {
     }
 }
 
+/// Kernel generation of the tensor-core convolutions. `V3`: one 128x128 tile, element-wise gathers;
+/// `V4`: the tile follows the output channels (128x128, 256x64, 256x32, 256x16), float4 gathers with the
+/// row geometry hoisted, the next k-tile prefetched into registers. V4 takes the shapes its vector
+/// gathers allow (forward: C % 16 == 0; grad-input: O % 16 == 0 and C % 4 == 0; grad-weight: C % 4 == 0
+/// and O % 4 == 0) and hands the rest (the 3-channel stem) to V3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum TcVersion {
+    V3,
+    V4,
+}
+
+impl TcVersion {
+    pub const ALL: [TcVersion; 2] = [TcVersion::V3, TcVersion::V4];
+
+    /// The version networks use: `IPDPP_CONV_TC=v3|v4` overrides the default (for A/B runs and as an
+    /// escape hatch); an unreadable value is reported once and ignored.
+    pub fn current() -> TcVersion {
+        static V: std::sync::OnceLock<TcVersion> = std::sync::OnceLock::new();
+        *V.get_or_init(|| match std::env::var("IPDPP_CONV_TC") {
+            Ok(v) => v.parse().unwrap_or_else(|e| {
+                eprintln!("warning: IPDPP_CONV_TC: {e}; using {}", TcVersion::DEFAULT);
+                TcVersion::DEFAULT
+            }),
+            Err(_) => TcVersion::DEFAULT,
+        })
+    }
+
+    pub const DEFAULT: TcVersion = TcVersion::V4;
+}
+
+impl std::str::FromStr for TcVersion {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "v3" => Ok(TcVersion::V3),
+            "v4" => Ok(TcVersion::V4),
+            _ => Err(Error::usage(format!(
+                "unknown tensor-core convolution version {s:?}; use v3 or v4"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for TcVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TcVersion::V3 => "v3",
+            TcVersion::V4 => "v4",
+        })
+    }
+}
+
+/// The v4 tile for a GEMM with `cols` output columns: (entry-point suffix, block rows, block columns).
+fn v4_tile(cols: usize) -> (&'static str, usize, usize) {
+    match cols {
+        c if c > 64 => ("n128", 128, 128),
+        c if c > 32 => ("n64", 256, 64),
+        c if c > 16 => ("n32", 256, 32),
+        _ => ("n16", 256, 16),
+    }
+}
+
+/// Which version runs `op` at `s` when `v` is asked for (v4 needs its vector-gather shapes).
+pub fn effective_version(v: TcVersion, op: &str, s: &ConvSpec) -> TcVersion {
+    let ok = match op {
+        "fwd" => s.c % 16 == 0,
+        "bwd_input" => s.o % 16 == 0 && s.c % 4 == 0,
+        _ => s.c % 4 == 0 && s.o % 4 == 0,
+    };
+    if v == TcVersion::V4 && ok {
+        TcVersion::V4
+    } else {
+        TcVersion::V3
+    }
+}
+
+/// Grid and kernel name of `op` ("fwd", "bwd_input", "bwd_weight") for a GEMM of `m` x `n` tiles.
+/// Buffers are whole allocations (CudaSlice), so the float4 gathers of v4 are 16-byte aligned.
+fn plan(
+    v: TcVersion,
+    op: &str,
+    p: ConvPrecision,
+    s: &ConvSpec,
+    m: usize,
+    n: usize,
+    z: usize,
+) -> Result<(String, LaunchConfig)> {
+    let planned = match effective_version(v, op, s) {
+        TcVersion::V3 => (format!("conv_{op}_v3_{}", p.suffix()), tiles(m, n, z)),
+        TcVersion::V4 => {
+            let (tag, bm, bn) = v4_tile(n);
+            let cfg = LaunchConfig {
+                grid_dim: (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, z as u32),
+                block_dim: (256, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            (format!("conv_{op}_v4_{}_{tag}", p.suffix()), cfg)
+        }
+    };
+    // Row tiles are 128 or 256 high: 65535 of them hold 8.4M rows (ResNet-18's stem at 2048 images
+    // per call is 2.1M).
+    if planned.1.grid_dim.1 > 65535 {
+        return Err(Error::usage(format!(
+            "convolution {s:?}: {m} GEMM rows exceed one launch; lower the batch size"
+        )));
+    }
+    Ok(planned)
+}
+
 fn tiles(m: usize, n: usize, z: usize) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (n.div_ceil(128) as u32, m.div_ceil(128) as u32, z as u32),
@@ -85,10 +194,11 @@ fn tc_only(dev: &CudaDevice, p: ConvPrecision) -> Result<()> {
     Ok(())
 }
 
-/// y[n, oh, ow, o] = conv(x, w) with tensor cores (`conv_fwd_v3_{tf32,bf16}`).
+/// y[n, oh, ow, o] = conv(x, w) with tensor cores (`conv_fwd_v{3,4}_{tf32,bf16}[_nXX]`).
 pub fn conv_fwd_tc(
     dev: &CudaDevice,
     p: ConvPrecision,
+    v: TcVersion,
     y: &mut CudaSlice<f32>,
     x: &CudaSlice<f32>,
     w: &CudaSlice<f32>,
@@ -99,7 +209,7 @@ pub fn conv_fwd_tc(
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv y", y.len(), s.y_len())?;
     let d = dims(s)?;
-    let name = format!("conv_fwd_v3_{}", p.suffix());
+    let (name, cfg) = plan(v, "fwd", p, s, s.n * s.oh() * s.ow(), s.o, 1)?;
     let f = dev.function(FILE, &name)?;
     // SAFETY: (float* y, const float* x, const float* w, ConvDims d); lengths checked against d above.
     unsafe {
@@ -109,16 +219,17 @@ pub fn conv_fwd_tc(
             .arg(x)
             .arg(w)
             .arg(&d)
-            .launch(tiles(s.n * s.oh() * s.ow(), s.o, 1))
+            .launch(cfg)
     }
     .map_err(launch_err(&name))?;
     Ok(())
 }
 
-/// gx[n, h, w, c] = ∂L/∂x from gy with tensor cores (`conv_bwd_input_v3_{tf32,bf16}`).
+/// gx[n, h, w, c] = ∂L/∂x from gy with tensor cores (`conv_bwd_input_v{3,4}_{tf32,bf16}[_nXX]`).
 pub fn conv_bwd_input_tc(
     dev: &CudaDevice,
     p: ConvPrecision,
+    v: TcVersion,
     gx: &mut CudaSlice<f32>,
     gy: &CudaSlice<f32>,
     w: &CudaSlice<f32>,
@@ -129,7 +240,7 @@ pub fn conv_bwd_input_tc(
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
     let d = dims(s)?;
-    let name = format!("conv_bwd_input_v3_{}", p.suffix());
+    let (name, cfg) = plan(v, "bwd_input", p, s, s.n * s.h * s.w, s.c, 1)?;
     let f = dev.function(FILE, &name)?;
     // SAFETY: (float* gx, const float* gy, const float* w, ConvDims d); lengths checked above.
     unsafe {
@@ -139,17 +250,18 @@ pub fn conv_bwd_input_tc(
             .arg(gy)
             .arg(w)
             .arg(&d)
-            .launch(tiles(s.n * s.h * s.w, s.c, 1))
+            .launch(cfg)
     }
     .map_err(launch_err(&name))?;
     Ok(())
 }
 
-/// gw[o, kh, kw, c] = ∂L/∂w with tensor cores (`conv_bwd_weight_v3_{tf32,bf16}`), split over the
+/// gw[o, kh, kw, c] = ∂L/∂w with tensor cores (`conv_bwd_weight_v{3,4}_{tf32,bf16}[_nXX]`), split over the
 /// output pixels so the grid fills the GPU; partial products are added with atomics into the zeroed gw.
 pub fn conv_bwd_weight_tc(
     dev: &CudaDevice,
     p: ConvPrecision,
+    v: TcVersion,
     gw: &mut CudaSlice<f32>,
     gy: &CudaSlice<f32>,
     x: &CudaSlice<f32>,
@@ -161,7 +273,18 @@ pub fn conv_bwd_weight_tc(
     check_len("conv gw", gw.len(), s.w_len())?;
     let d = dims(s)?;
     let pix = s.n * s.oh() * s.ow();
-    let out_tiles = s.o.div_ceil(128) * s.kdim().div_ceil(128);
+    // v3 tiles gw as [O, K]; v4 as its transpose [K, O] with the tile that fits O.
+    let (rows, cols) = match effective_version(v, "bwd_weight", s) {
+        TcVersion::V3 => (s.o, s.kdim()),
+        TcVersion::V4 => (s.kdim(), s.o),
+    };
+    let out_tiles = match effective_version(v, "bwd_weight", s) {
+        TcVersion::V3 => rows.div_ceil(128) * cols.div_ceil(128),
+        TcVersion::V4 => {
+            let (_, bm, bn) = v4_tile(cols);
+            rows.div_ceil(bm) * cols.div_ceil(bn)
+        }
+    };
     let want = (dev.sms.max(1) as usize * 4).div_ceil(out_tiles).max(1);
     let splits = want.min(pix.div_ceil(256)).clamp(1, 65535);
     let per = pix.div_ceil(splits).div_ceil(16) * 16;
@@ -169,7 +292,7 @@ pub fn conv_bwd_weight_tc(
     dev.stream
         .memset_zeros(gw)
         .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
-    let name = format!("conv_bwd_weight_v3_{}", p.suffix());
+    let (name, cfg) = plan(v, "bwd_weight", p, s, rows, cols, splits)?;
     let f = dev.function(FILE, &name)?;
     let per_i = per as i32;
     // SAFETY: (float* gw, const float* gy, const float* x, ConvDims d, int p_per_split); gw zeroed,
@@ -182,7 +305,7 @@ pub fn conv_bwd_weight_tc(
             .arg(x)
             .arg(&d)
             .arg(&per_i)
-            .launch(tiles(s.o, s.kdim(), splits))
+            .launch(cfg)
     }
     .map_err(launch_err(&name))?;
     Ok(())
@@ -207,7 +330,7 @@ pub fn conv_fwd(
         (Device::Cuda(d), p, Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w))
             if p != ConvPrecision::Fp32 =>
         {
-            conv_fwd_tc(d, p, y, x, w, s)
+            conv_fwd_tc(d, p, TcVersion::current(), y, x, w, s)
         }
         (Device::Cuda(_), ConvPrecision::Tf32 | ConvPrecision::Bf16, ..) => {
             Err(mismatch("conv_fwd"))
@@ -229,7 +352,7 @@ pub fn conv_bwd_input(
         (Device::Cuda(d), p, Buffer::Cuda(gx), Buffer::Cuda(gy), Buffer::Cuda(w))
             if p != ConvPrecision::Fp32 =>
         {
-            conv_bwd_input_tc(d, p, gx, gy, w, s)
+            conv_bwd_input_tc(d, p, TcVersion::current(), gx, gy, w, s)
         }
         (Device::Cuda(_), ConvPrecision::Tf32 | ConvPrecision::Bf16, ..) => {
             Err(mismatch("conv_bwd_input"))
@@ -251,7 +374,7 @@ pub fn conv_bwd_weight(
         (Device::Cuda(d), p, Buffer::Cuda(gw), Buffer::Cuda(gy), Buffer::Cuda(x))
             if p != ConvPrecision::Fp32 =>
         {
-            conv_bwd_weight_tc(d, p, gw, gy, x, s)
+            conv_bwd_weight_tc(d, p, TcVersion::current(), gw, gy, x, s)
         }
         (Device::Cuda(_), ConvPrecision::Tf32 | ConvPrecision::Bf16, ..) => {
             Err(mismatch("conv_bwd_weight"))
