@@ -19,6 +19,7 @@ cp "${CARGO_TARGET_DIR:-target}/release/ipdpp" .gpu/bin/ipdpp
 cp "$TEST_EXE" .gpu/bin/it
 strip .gpu/bin/ipdpp .gpu/bin/it
 cp tools/gpu-run.sh .gpu/run.sh
+cp tools/gpu-env.sh .gpu/env.sh
 # The GPU image has no OpenBLAS/LAPACKE: carry the shared libraries the binaries link (xz: ~8 MB).
 mapfile -t LIBS < <(ldd .gpu/bin/ipdpp | awk '/=> \//{print $3}' | grep -E 'lapack|blas|tmglib|gfortran|quadmath')
 mkdir -p .gpu/libtmp
@@ -39,7 +40,9 @@ if [ -d "$SRC/train" ] && [ "${GPU_BUNDLE_DATA:-1}" = 1 ]; then
     ls "$SRC/train/$c" | sort | sed -n "1,${counts[$i]}p" | sed "s|^|$SRC/train/$c/|" | xargs cp -t ".gpu/data/cifar10lt-jpeg/train/$c"
     cp "$SRC/test/$c"/*.jpg ".gpu/data/cifar10lt-jpeg/test/$c/"
   done
-  echo "gpu-bundle: CIFAR-10-LT IF 100 + test set as JPEG in .gpu/data ($(du -sh .gpu/data | cut -f1))"
+  # One archive: the device tool counts 22k small files by their disk blocks (4 KiB each).
+  tar -czf .gpu/cifar10lt-jpeg.tar.gz -C .gpu/data cifar10lt-jpeg && rm -rf .gpu/data
+  echo "gpu-bundle: CIFAR-10-LT IF 100 + test set as JPEG in .gpu/cifar10lt-jpeg.tar.gz ($(du -sh .gpu/cifar10lt-jpeg.tar.gz | cut -f1))"
 else
   echo "gpu-bundle: no CIFAR-10 JPEG folder at $SRC; pipeline.sh will run on the synthetic set"
 fi

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine from the repository root: every CUDA test (one process each, so a kernel that
-# faults cannot take the others down), a short CUDA pipeline, the kernel benchmarks and the PyTorch
-# side-by-side; logs and JSON under $OUT. Each step has its own time limit, a failure does not stop the
-# rest, and steps are skipped once the overall budget (GPU_BUDGET_S, default 420 s) runs out, most
-# important first. GPU_STEPS picks groups (default "tests pipeline bench torch"; add "compile" for
-# torch.compile). Try it here first: OUT=/tmp/out bash .gpu/run.sh (no GPU: tests skip).
+# faults cannot take the others down), the kernel benchmarks, the PyTorch side-by-side and a CIFAR-10-LT
+# pipeline run sized to the time left; logs and JSON under $OUT. Each step has its own time limit, a failure does not stop the
+# rest, and steps are skipped once the overall budget (GPU_BUDGET_S, default 480 s) runs out, most
+# important first. GPU_STEPS picks groups (default "tests bench torch pipeline"; add "compile" for
+# torch.compile). Results are packed after each group, so a call cut short still returns them.
+# Try it here first: OUT=/tmp/out bash .gpu/run.sh (no GPU: tests skip).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # Only a few files come back from $OUT (8 at most): logs and JSON go to a work folder that is packed into
@@ -13,23 +14,14 @@ FINAL=${OUT:-$PWD/.gpu/out}
 mkdir -p "$FINAL"
 OUT=$(mktemp -d /tmp/ipdpp-gpu-run.XXXX)
 BIN=.gpu/bin
-STEPS=${GPU_STEPS:-tests pipeline bench torch}
+STEPS=${GPU_STEPS:-tests bench torch pipeline}
 has() { [[ " $STEPS " == *" $1 "* ]]; }
 export IPDPP_BIN=$PWD/$BIN/ipdpp IPDPP_SOURCE_DIR=$PWD IPDPP_CACHE_DIR=/tmp/ipdpp-ptx-cache
-# The image has no OpenBLAS/LAPACKE (carried, see gpu-bundle.sh); cuBLAS may sit in the CUDA tree or in
-# PyTorch's wheels.
-if [ -f .gpu/libs.tar.xz ]; then
-  mkdir -p /tmp/ipdpp-lib && tar -xJf .gpu/libs.tar.xz -C /tmp/ipdpp-lib
-fi
-CUBLAS_DIR=$(dirname "$(ls /usr/local/cuda/lib64/libcublas.so* /usr/local/cuda/targets/*/lib/libcublas.so* \
-  $(python3 -c 'import nvidia,os;print(os.path.dirname(nvidia.__path__[0]))' 2>/dev/null)/nvidia/*/lib/libcublas.so* \
-  2>/dev/null | sed -n 1p)" 2>/dev/null)
-[ "$CUBLAS_DIR" = . ] && CUBLAS_DIR=
-export LD_LIBRARY_PATH=/tmp/ipdpp-lib:${CUBLAS_DIR:-/usr/local/cuda/lib64}:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+source .gpu/env.sh
 SUMMARY=$OUT/summary.txt
 : > "$SUMMARY"
 T0=$(date +%s)
-BUDGET=${GPU_BUDGET_S:-420}
+BUDGET=${GPU_BUDGET_S:-480}
 step() { # name timeout_s command...
   local name=$1 t=$2; shift 2
   local left=$((BUDGET - ($(date +%s) - T0)))
@@ -43,6 +35,7 @@ step() { # name timeout_s command...
   local rc=$?
   printf '%-52s rc=%-3s %4ss\n' "$name" "$rc" "$(($(date +%s) - t1))" | tee -a "$SUMMARY"
 }
+save() { cp "$SUMMARY" "$FINAL/summary.txt"; tar -czf "$FINAL/reports.tar.gz" -C "$OUT" . 2>/dev/null; }
 echo "commit $(cat .gpu/COMMIT 2>/dev/null)  $(date -u +%FT%TZ)  steps: $STEPS" | tee -a "$SUMMARY"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee -a "$SUMMARY"
 echo "cublas dir: ${CUBLAS_DIR:-none found}" >> "$SUMMARY"
@@ -56,15 +49,14 @@ if has tests; then
     step "test_${t//::/.}" 90 $BIN/it --exact "$t" --nocapture --test-threads=1
   done < "$OUT/gpu-tests.txt"
   step selfcheck 60 $BIN/ipdpp --device cuda demo --selfcheck
-fi
-if has pipeline; then
-  # A short CIFAR-10-LT run through the GPU training loop (the long one is pipeline.sh, a call of its own).
-  step data_import 60 $BIN/ipdpp data import .gpu/data/cifar10lt-jpeg --out /tmp/cifar10lt
-  step pipeline_short ${PIPELINE_SHORT_S:-75} $BIN/ipdpp --device cuda run --data /tmp/cifar10lt --imbalance 100 \
-    --preset paper --epochs-scale ${PIPELINE_SHORT_SCALE:-0.01} --name short --runs-dir "$OUT/runs"
+  # The tensor-core conv v4 kernels become the default only where their test passed on this GPU.
+  if ! grep -q "test result: ok" "$OUT"/test_resnet_cuda.conv_tensor_core_versions_match_cpu_reference.log 2>/dev/null; then
+    export IPDPP_CONV_TC=v3
+    echo "conv_tc v4 test failed or missing: benches and pipeline use IPDPP_CONV_TC=v3" | tee -a "$SUMMARY"
+  fi
+  save
 fi
 if has bench; then
-  step bench_gemm_4096 60 $BIN/ipdpp --device cuda bench gemm --m 4096 --n 4096 --k 4096 --out "$OUT/bench_gemm_4096.json"
   for form in code paper; do
     step bench_bns_$form 60 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 --loss $form --out "$OUT/bench_bns_$form.json"
   done
@@ -73,6 +65,10 @@ if has bench; then
       --out "$OUT/r18_$prec.json" --trace "$OUT/r18_${prec}_trace.json"
   done
   step bench_r32_bf16 60 $BIN/ipdpp --device cuda bench resnet --arch resnet32 --batch 1024 --precision bf16 --steps 5 --out "$OUT/r32_bf16.json"
+  # A/B: the previous tensor-core generation on the same card in the same call.
+  step bench_r18_bf16_convtc_v3 90 env IPDPP_CONV_TC=v3 $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 1024 \
+    --precision bf16 --steps 3 --out "$OUT/r18_bf16_convtc_v3.json"
+  save
 fi
 if has torch; then
   for form in code paper; do
@@ -80,9 +76,30 @@ if has torch; then
   done
   step torch_r18_fp32 90 python3 tools/pytorch_reference.py --what resnet --arch resnet18 --batch 1024 --precision fp32 --engine-report "$OUT/r18_tf32.json"
   step torch_r18_bf16 90 python3 tools/pytorch_reference.py --what resnet --arch resnet18 --batch 1024 --precision bf16 --engine-report "$OUT/r18_bf16.json"
+  step torch_r32_bf16 90 python3 tools/pytorch_reference.py --what resnet --arch resnet32 --batch 1024 --precision bf16 --engine-report "$OUT/r32_bf16.json"
+  save
+fi
+if has pipeline; then
+  # CIFAR-10-LT IF 100 through the GPU training loop (bf16 convolutions), the paper schedule scaled to fit
+  # PIPELINE_S seconds from the ResNet-18 throughput just measured (full schedule if it fits).
+  step data_import 60 $BIN/ipdpp data import /tmp/cifar10lt-jpeg --out /tmp/cifar10lt
+  PIPELINE_S=${PIPELINE_S:-170}
+  SCALE=${PIPELINE_SCALE:-$(python3 - "$OUT/r18_bf16.json" "$PIPELINE_S" <<'PY' 2>/dev/null || echo 0.01
+import json, sys
+r = json.load(open(sys.argv[1]))
+ips = r.get("images_per_s") or r.get("img_per_s") or r["results"][0]["images_per_s"]
+epoch = 2 * 12406 / ips * 1.3 + 0.3          # stage-1 epoch: both views, +30 % for data/BN/eval
+total = 1000 * epoch + 100 * epoch / 3 + 100 * epoch * 0.4   # probe: forward only; stage 2 on the subset
+print(f"{min(1.0, max(0.01, float(sys.argv[2]) / total)):.3f}")
+PY
+)}
+  echo "pipeline: --epochs-scale $SCALE to fit ${PIPELINE_S}s" | tee -a "$SUMMARY"
+  step pipeline $((PIPELINE_S + 60)) $BIN/ipdpp --device cuda run --data /tmp/cifar10lt --imbalance 100 \
+    --preset paper --precision bf16 --epochs-scale "$SCALE" --name c10lt --runs-dir "$OUT/runs"
+  save
 fi
 if has compile; then
-  step torch_r18_bf16_compile 200 python3 tools/pytorch_reference.py --what resnet --arch resnet18 --batch 1024 --precision bf16 --compile --engine-report "$OUT/r18_bf16.json"
+  step torch_r18_bf16_compile 240 python3 tools/pytorch_reference.py --what resnet --arch resnet18 --batch 1024 --precision bf16 --compile --engine-report "$OUT/r18_bf16.json"
 fi
 {
   echo "--- failures (first lines of each failing log)"
@@ -92,7 +109,7 @@ fi
     echo "## $(basename "$f" .log)"
     grep -E "panicked|assert|error|Error|mismatch|max|FAILED" "$f" | head -8
   done
-  for f in "$OUT"/{kernels,selfcheck,pipeline_short,bench_*,torch_*}.log; do
+  for f in "$OUT"/{kernels,selfcheck,pipeline,bench_*,torch_*}.log; do
     [ -f "$f" ] || continue
     echo "## $(basename "$f" .log) (tail)"
     tail -n 6 "$f"

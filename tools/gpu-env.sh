@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Sourced by .gpu/run.sh and .gpu/pipeline.sh on the GPU machine: libraries and carried data.
+
+# CIFAR-10-LT JPEGs (packed by gpu-bundle.sh).
+[ -f .gpu/cifar10lt-jpeg.tar.gz ] && [ ! -d /tmp/cifar10lt-jpeg ] && tar -xzf .gpu/cifar10lt-jpeg.tar.gz -C /tmp
+# The image has no OpenBLAS/LAPACKE (carried, see gpu-bundle.sh).
+if [ -f .gpu/libs.tar.xz ]; then
+  mkdir -p /tmp/ipdpp-lib && tar -xJf .gpu/libs.tar.xz -C /tmp/ipdpp-lib
+fi
+# cuBLAS may sit in the CUDA tree or in PyTorch's wheels.
+CUBLAS_DIR=$(dirname "$(ls /usr/local/cuda/lib64/libcublas.so* /usr/local/cuda/targets/*/lib/libcublas.so* \
+  $(python3 -c 'import nvidia,os;print(os.path.dirname(nvidia.__path__[0]))' 2>/dev/null)/nvidia/*/lib/libcublas.so* \
+  2>/dev/null | sed -n 1p)" 2>/dev/null)
+[ "$CUBLAS_DIR" = . ] && CUBLAS_DIR=
+export LD_LIBRARY_PATH=/tmp/ipdpp-lib:${CUBLAS_DIR:-/usr/local/cuda/lib64}:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
