@@ -511,3 +511,318 @@ extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v4_bf16_n128(f
 extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v4_bf16_n64(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v4<true, 4, 4, 4>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v4_bf16_n32(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v4<true, 8, 2, 4>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v4_bf16_n16(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v4<true, 8, 2, 2>(gw, gy, x, d, p_per_split); }
+
+// ================================================================ v5 (bf16)
+// v4's loaders and tiles with the bf16 data path of a tensor-core GEMM: operands are rounded to bf16 once,
+// when they are stored to shared memory (v4 keeps fp32 there and rounds every fragment it builds, once per
+// warp that reads it), k-tiles are 32 deep (two m16n8k16 steps per barrier pair), and fragments come from
+// ldmatrix (one instruction per 16x16 A tile or per pair of 8-column B tiles, instead of 8 scalar loads and
+// 4 conversions). Each operand is stored in the orientation its global rows have, so every thread writes
+// 8 contiguous bytes: [m][k] or [n][k] read with ldmatrix, [k][m] or [k][n] read with ldmatrix.trans. Rows
+// are padded by 8 elements, which puts the 8 row addresses of every ldmatrix on distinct bank groups.
+// bf16 only; shapes: forward C % 32 == 0, grad-input O % 32 == 0 and C % 4 == 0, grad-weight C % 4 == 0 and
+// O % 4 == 0 (the launcher sends the rest to v4 or v3).
+template <int WMW, int MI, int NJ>
+struct Tc5 {
+    static constexpr int wmw = WMW, mi = MI, nj = NJ;
+    static constexpr int WNW = 8 / WMW;
+    static constexpr int BM = WMW * 16 * MI;
+    static constexpr int BN = WNW * 8 * NJ;
+    static constexpr int BK = 32;
+};
+
+__device__ __forceinline__ unsigned tc5_smem_addr(const void* p) {
+    return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void tc5_ldsm_x4(unsigned (&r)[4], const unsigned short* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(tc5_smem_addr(p))
+                 : "memory");
+}
+__device__ __forceinline__ void tc5_ldsm_x4_t(unsigned (&r)[4], const unsigned short* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(tc5_smem_addr(p))
+                 : "memory");
+}
+__device__ __forceinline__ uint2 tc5_pack(float4 v) { return make_uint2(tc_bf16x2(v.x, v.y), tc_bf16x2(v.z, v.w)); }
+__device__ __forceinline__ uint2 tc5_ld_pack(const float* p) { return tc5_pack(tc4_ld(p)); }
+
+// Shared-memory geometry of one operand: ROWS x STRIDE bf16, STRIDE = row length + 8.
+template <int ROWS, int LEN>
+struct Tc5Smem {
+    static constexpr int STRIDE = LEN + 8;
+    static constexpr int SIZE = ROWS * STRIDE;
+};
+
+// The k-loop: L::load(k0) fills its registers (packed bf16), L::store(As, Bs) writes them; A_MK: A is
+// stored [m][k] (else [k][m]); B_NK: B is stored [n][k] (else [k][n]). TRANS_C as in v4.
+template <class S, bool A_MK, bool B_NK, bool TRANS_C, class L>
+__device__ __forceinline__ void tc5_run(L& ld, float* C, int ldc, int M, int N, int k_begin, int k_end, bool atomic) {
+    using SA = Tc5Smem<A_MK ? S::BM : S::BK, A_MK ? S::BK : S::BM>;
+    using SB = Tc5Smem<B_NK ? S::BN : S::BK, B_NK ? S::BK : S::BN>;
+    __shared__ __align__(16) unsigned short As[SA::SIZE];
+    __shared__ __align__(16) unsigned short Bs[SB::SIZE];
+    const int t = threadIdx.x;
+    const int lane = t % 32, warp = t / 32;
+    const int g = lane / 4, q = lane % 4;
+    const int wm = (warp % S::wmw) * (16 * S::mi), wn = (warp / S::wmw) * (8 * S::nj);
+    const int row0 = blockIdx.y * S::BM, col0 = blockIdx.x * S::BN;
+    const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
+    float acc[S::mi][S::nj][4];
+#pragma unroll
+    for (int i = 0; i < S::mi; ++i)
+#pragma unroll
+        for (int j = 0; j < S::nj; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+
+    if (k_begin < k_end) ld.load(k_begin);
+    for (int k0 = k_begin; k0 < k_end; k0 += S::BK) {
+        ld.store(As, Bs);
+        __syncthreads();
+        if (k0 + S::BK < k_end) ld.load(k0 + S::BK);  // in flight while the tensor cores run
+#pragma unroll
+        for (int ks = 0; ks < S::BK; ks += 16) {
+            unsigned a[S::mi][4], b[S::nj][2];
+#pragma unroll
+            for (int i = 0; i < S::mi; ++i) {
+                const int mb = wm + 16 * i;
+                if (A_MK) tc5_ldsm_x4(a[i], &As[(mb + l8 + 8 * lb3) * SA::STRIDE + ks + 8 * lb4]);
+                else tc5_ldsm_x4_t(a[i], &As[(ks + l8 + 8 * lb4) * SA::STRIDE + mb + 8 * lb3]);
+            }
+#pragma unroll
+            for (int jp = 0; jp < S::nj / 2; ++jp) {
+                const int nb = wn + 16 * jp;
+                unsigned r[4];
+                if (B_NK) tc5_ldsm_x4(r, &Bs[(nb + l8 + 8 * lb4) * SB::STRIDE + ks + 8 * lb3]);
+                else tc5_ldsm_x4_t(r, &Bs[(ks + l8 + 8 * lb3) * SB::STRIDE + nb + 8 * lb4]);
+                b[2 * jp][0] = r[0];
+                b[2 * jp][1] = r[1];
+                b[2 * jp + 1][0] = r[2];
+                b[2 * jp + 1][1] = r[3];
+            }
+#pragma unroll
+            for (int i = 0; i < S::mi; ++i)
+#pragma unroll
+                for (int j = 0; j < S::nj; ++j) tc_mma_bf16(acc[i][j], a[i], b[j][0], b[j][1]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < S::mi; ++i)
+#pragma unroll
+        for (int j = 0; j < S::nj; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int row = row0 + wm + i * 16 + g + (e / 2) * 8;
+                const int col = col0 + wn + j * 8 + 2 * q + (e % 2);
+                if (row >= M || col >= N) continue;
+                float* c = TRANS_C ? C + (long long)col * ldc + row : C + (long long)row * ldc + col;
+                if (atomic) atomicAdd(c, acc[i][j][e]);
+                else *c = acc[i][j][e];
+            }
+}
+
+// A rows of the forward / grad-input GEMMs, [m][k]: 256 / BM threads share a row, each loading
+// 32 / (256 / BM) consecutive k (one tap: the channel count is a multiple of 32).
+template <class S>
+struct Tc5Rows {
+    static constexpr int TPR = 256 / S::BM;  // threads per row: 2 or 1
+    static constexpr int FA = 8 / TPR;       // float4 per thread per k-tile
+    static __device__ int row() { return threadIdx.x / TPR; }
+    static __device__ int koff() { return (threadIdx.x % TPR) * (4 * FA); }
+    template <int STRIDE>
+    static __device__ void store(unsigned short* As, const uint2 (&ra)[FA]) {
+        unsigned short* p = As + row() * STRIDE + koff();
+#pragma unroll
+        for (int j = 0; j < FA; ++j) *reinterpret_cast<uint2*>(p + 4 * j) = ra[j];
+    }
+};
+
+// Forward: A = im2col [m][k], B = weights [n = o][k] (w[o * K + k], contiguous in k).
+template <class S>
+struct Tc5FwdLoad {
+    using R = Tc5Rows<S>;
+    static constexpr int B4 = 8 * S::BN;               // float4 in the B tile (BN x 32)
+    static constexpr int NB = (B4 + 255) / 256;
+    const float* x;
+    const float* w;
+    ConvDims d;
+    int K, col0, n, iy0, ix0;
+    uint2 ra[R::FA], rb[NB];
+    __device__ Tc5FwdLoad(const float* x_, const float* w_, ConvDims d_) : x(x_), w(w_), d(d_) {
+        K = d.kh * d.kw * d.c;
+        col0 = blockIdx.x * S::BN;
+        const int m = blockIdx.y * S::BM + R::row();
+        const int ox = m % d.ow, r = m / d.ow;
+        n = r / d.oh;
+        iy0 = m < d.n * d.oh * d.ow ? (r % d.oh) * d.stride - d.pad : -(1 << 28);
+        ix0 = ox * d.stride - d.pad;
+    }
+    __device__ void load(int k0) {
+        const int tap = k0 / d.c, c0 = k0 - tap * d.c;
+        const int ky = tap / d.kw, kx = tap - ky * d.kw;
+        const int iy = iy0 + ky, ix = ix0 + kx;
+        const bool ok = (unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w;
+        const float* p = x + (((long long)n * d.h + iy) * d.w + ix) * d.c + c0 + R::koff();
+#pragma unroll
+        for (int j = 0; j < R::FA; ++j) ra[j] = ok ? tc5_ld_pack(p + 4 * j) : make_uint2(0u, 0u);
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            const int o = col0 + f / 8;
+            rb[i] = (f < B4 && o < d.o) ? tc5_ld_pack(w + (long long)o * K + k0 + 4 * (f % 8)) : make_uint2(0u, 0u);
+        }
+    }
+    __device__ void store(unsigned short* As, unsigned short* Bs) const {
+        R::template store<S::BK + 8>(As, ra);
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            if (f >= B4) break;
+            *reinterpret_cast<uint2*>(&Bs[(f / 8) * (S::BK + 8) + 4 * (f % 8)]) = rb[i];
+        }
+    }
+};
+
+// Grad-input: A = gathered gy [m = (n, iy, ix)][k = (tap, o)], B = w[o, tap, c] as [k][n = c].
+template <class S>
+struct Tc5BwdInputLoad {
+    using R = Tc5Rows<S>;
+    static constexpr int B4 = 8 * S::BN;               // float4 in the B tile (32 x BN)
+    static constexpr int NB = (B4 + 255) / 256;
+    const float* gy;
+    const float* w;
+    ConvDims d;
+    int col0, n, ty0, tx0;
+    uint2 ra[R::FA], rb[NB];
+    __device__ Tc5BwdInputLoad(const float* gy_, const float* w_, ConvDims d_) : gy(gy_), w(w_), d(d_) {
+        col0 = blockIdx.x * S::BN;
+        const int m = blockIdx.y * S::BM + R::row();
+        const int ix = m % d.w, r = m / d.w;
+        n = r / d.h;
+        ty0 = m < d.n * d.h * d.w ? (r % d.h) + d.pad : -(1 << 28);
+        tx0 = ix + d.pad;
+    }
+    __device__ void load(int k0) {
+        const int tap = k0 / d.o, o0 = k0 - tap * d.o;
+        const int ky = tap / d.kw, kx = tap - ky * d.kw;
+        const int ty = ty0 - ky, tx = tx0 - kx;
+        const int oy = ty / d.stride, ox = tx / d.stride;
+        const bool ok = ty >= 0 && tx >= 0 && oy * d.stride == ty && ox * d.stride == tx && oy < d.oh && ox < d.ow;
+        const float* p = gy + (((long long)n * d.oh + oy) * d.ow + ox) * d.o + o0 + R::koff();
+#pragma unroll
+        for (int j = 0; j < R::FA; ++j) ra[j] = ok ? tc5_ld_pack(p + 4 * j) : make_uint2(0u, 0u);
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            const int kk = f / (S::BN / 4), c = col0 + 4 * (f % (S::BN / 4));
+            rb[i] = (f < B4 && c < d.c) ? tc5_ld_pack(w + ((long long)(o0 + kk) * d.kh * d.kw + tap) * d.c + c)
+                                        : make_uint2(0u, 0u);
+        }
+    }
+    __device__ void store(unsigned short* As, unsigned short* Bs) const {
+        R::template store<S::BK + 8>(As, ra);
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            if (f >= B4) break;
+            *reinterpret_cast<uint2*>(&Bs[(f / (S::BN / 4)) * (S::BN + 8) + 4 * (f % (S::BN / 4))]) = rb[i];
+        }
+    }
+};
+
+// Grad-weight, transposed GEMM gw^T[K, O] over the pixels p: A = im2col^T stored [k = p][m = (tap, c)],
+// B = gy stored [k = p][n = o]. Each thread keeps one column group of A (fixed tap and channels).
+template <class S>
+struct Tc5BwdWeightLoad {
+    static constexpr int AQ = S::BM / 4;              // float4 per A row (one pixel)
+    static constexpr int NA = 8 * S::BM / 256;         // float4 of A per thread per k-tile
+    static constexpr int B4 = 8 * S::BN;
+    static constexpr int NB = (B4 + 255) / 256;
+    const float* gy;
+    const float* x;
+    ConvDims d;
+    int col0, p_end, ky, kx, c;
+    uint2 ra[NA], rb[NB];
+    __device__ Tc5BwdWeightLoad(const float* gy_, const float* x_, ConvDims d_, int p_end_)
+        : gy(gy_), x(x_), d(d_), p_end(p_end_) {
+        col0 = blockIdx.x * S::BN;
+        const int k = blockIdx.y * S::BM + 4 * (threadIdx.x % AQ);
+        const int tap = k / d.c;
+        c = k - tap * d.c;
+        ky = k < d.kh * d.kw * d.c ? tap / d.kw : -(1 << 28);  // rows past K read zeros
+        kx = tap % d.kw;
+    }
+    __device__ void load(int p0) {
+#pragma unroll
+        for (int i = 0; i < NA; ++i) {
+            const int p = p0 + threadIdx.x / AQ + i * (256 / AQ);
+            const int ox = p % d.ow, r = p / d.ow;
+            const int oy = r % d.oh, nn = r / d.oh;
+            const int iy = oy * d.stride - d.pad + ky, ix = ox * d.stride - d.pad + kx;
+            ra[i] = (p < p_end && (unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w)
+                        ? tc5_ld_pack(x + (((long long)nn * d.h + iy) * d.w + ix) * d.c + c)
+                        : make_uint2(0u, 0u);
+        }
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            const int p = p0 + f / (S::BN / 4), o = col0 + 4 * (f % (S::BN / 4));
+            rb[i] = (f < B4 && p < p_end && o < d.o) ? tc5_ld_pack(gy + (long long)p * d.o + o) : make_uint2(0u, 0u);
+        }
+    }
+    __device__ void store(unsigned short* As, unsigned short* Bs) const {
+#pragma unroll
+        for (int i = 0; i < NA; ++i) {
+            const int pl = threadIdx.x / AQ + i * (256 / AQ);
+            *reinterpret_cast<uint2*>(&As[pl * (S::BM + 8) + 4 * (threadIdx.x % AQ)]) = ra[i];
+        }
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            if (f >= B4) break;
+            *reinterpret_cast<uint2*>(&Bs[(f / (S::BN / 4)) * (S::BN + 8) + 4 * (f % (S::BN / 4))]) = rb[i];
+        }
+    }
+};
+
+template <int WMW, int MI, int NJ>
+__device__ __forceinline__ void conv_fwd_v5(float* y, const float* x, const float* wt, ConvDims d) {
+    using S = Tc5<WMW, MI, NJ>;
+    Tc5FwdLoad<S> ld(x, wt, d);
+    tc5_run<S, true, true, false>(ld, y, d.o, d.n * d.oh * d.ow, d.o, 0, d.kh * d.kw * d.c, false);
+}
+template <int WMW, int MI, int NJ>
+__device__ __forceinline__ void conv_bwd_input_v5(float* gx, const float* gy, const float* wt, ConvDims d) {
+    using S = Tc5<WMW, MI, NJ>;
+    Tc5BwdInputLoad<S> ld(gy, wt, d);
+    tc5_run<S, true, false, false>(ld, gx, d.c, d.n * d.h * d.w, d.c, 0, d.kh * d.kw * d.o, false);
+}
+// gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z) with atomics.
+template <int WMW, int MI, int NJ>
+__device__ __forceinline__ void conv_bwd_weight_v5(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) {
+    using S = Tc5<WMW, MI, NJ>;
+    const int P = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
+    const int p0 = blockIdx.z * p_per_split;
+    const int p1 = min(P, p0 + p_per_split);
+    if (p0 >= p1) return;
+    Tc5BwdWeightLoad<S> ld(gy, x, d, p1);
+    tc5_run<S, false, false, true>(ld, gw, K, K, d.o, p0, p1, true);
+}
+
+// Entry points: {fwd, bwd_input, bwd_weight} x tile width (as v4), bf16 only.
+extern "C" __global__ void __launch_bounds__(256) conv_fwd_v5_bf16_n128(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v5<2, 4, 4>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256) conv_fwd_v5_bf16_n64(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v5<4, 4, 4>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256) conv_fwd_v5_bf16_n32(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v5<8, 2, 4>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256) conv_fwd_v5_bf16_n16(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v5<8, 2, 2>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_input_v5_bf16_n128(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v5<2, 4, 4>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_input_v5_bf16_n64(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v5<4, 4, 4>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_input_v5_bf16_n32(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v5<8, 2, 4>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_input_v5_bf16_n16(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v5<8, 2, 2>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v5_bf16_n128(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v5<2, 4, 4>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v5_bf16_n64(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v5<4, 4, 4>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v5_bf16_n32(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v5<8, 2, 4>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256) conv_bwd_weight_v5_bf16_n16(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v5<8, 2, 2>(gw, gy, x, d, p_per_split); }

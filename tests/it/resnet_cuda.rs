@@ -159,7 +159,7 @@ fn resnet18_training_step_cuda_matches_cpu_at_batch_8() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
-/// The tensor-core convolutions (conv_tc.cu v3 and v4, each in tf32 and bf16) against the CPU fp32 reference at the ResNet shapes:
+/// The tensor-core convolutions (conv_tc.cu v3, v4 and v5, each in tf32 and bf16; v5 runs bf16 only) against the CPU fp32 reference at the ResNet shapes:
 /// forward, grad-input and grad-weight, outputs poisoned with NaN first, DESIGN.md's tolerances
 /// (tf32 < 1e-3, bf16 < 1e-2). Skips without a GPU.
 #[test]
@@ -179,7 +179,8 @@ fn conv_tensor_core_versions_match_cpu_reference() {
     // shortcut, a ResNet-32 stage change, and odd sizes that leave partial tiles everywhere. For v4 they
     // cover every tile width (n16: 16 columns, n32, n64, n128), partial row and column tiles, a
     // grad-weight pixel count that is no multiple of 16, and shapes that v4 hands to v3 (C = 3, C = 5,
-    // O = 20 for grad-input).
+    // O = 20 for grad-input). v5 (bf16) takes forward C % 32 == 0 at every tile width (the last two shapes
+    // give n16 forward and n16 grad-input) and hands C = 16 / C = 48 forwards to v4.
     let shapes = [
         (4, 32, 32, 3, 64, 3, 1, 1),
         (4, 32, 32, 64, 64, 3, 1, 1),
@@ -191,6 +192,8 @@ fn conv_tensor_core_versions_match_cpu_reference() {
         (3, 8, 8, 32, 48, 3, 1, 1),
         (2, 5, 7, 48, 20, 3, 2, 1),
         (2, 8, 8, 256, 512, 3, 2, 1),
+        (3, 6, 10, 32, 16, 3, 1, 1),
+        (2, 9, 9, 16, 32, 3, 2, 1),
     ];
     let mut fails = Vec::new();
     for (i, &(n, h, w, c, o, k, stride, pad)) in shapes.iter().enumerate() {
@@ -226,7 +229,7 @@ fn conv_tensor_core_versions_match_cpu_reference() {
                 ("bwd_weight", d.download(&gw).unwrap(), &gw_ref),
             ] {
                 let e = rel_err(&got, want);
-                let ran = effective_version(v, what, &s);
+                let ran = effective_version(v, p, what, &s);
                 println!("conv_{what}_{ran}_{p} (asked {v}) {s:?}: rel err {e:.2e}");
                 if e.is_nan() || e >= tol {
                     fails.push(format!(

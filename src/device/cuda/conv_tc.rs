@@ -1,4 +1,4 @@
-//! Launchers for kernels/conv_tc.cu: tensor-core convolutions (v3, v4) in TF32 or bf16 with fp32 storage and
+//! Launchers for kernels/conv_tc.cu: tensor-core convolutions (v3, v4, v5) in TF32 or bf16 with fp32 storage and
 //! fp32 accumulation (NHWC activations, OHWI weights), and [`ConvPrecision`], the numeric mode of a
 //! network's convolutions with its dispatch over devices (the CPU always runs the exact fp32 reference).
 use super::conv::dims;
@@ -67,16 +67,21 @@ impl std::fmt::Display for ConvPrecision {
 /// row geometry hoisted, the next k-tile prefetched into registers. V4 takes the shapes its vector
 /// gathers allow (forward: C % 16 == 0; grad-input: O % 16 == 0 and C % 4 == 0; grad-weight: C % 4 == 0
 /// and O % 4 == 0) and hands the rest (the 3-channel stem) to V3.
+///
+/// `V5` (bf16 only): v4's tiles and loaders with operands rounded to bf16 once on their way into shared
+/// memory, 32-deep k-tiles and ldmatrix fragment loads (forward: C % 32 == 0; grad-input: O % 32 == 0 and
+/// C % 4 == 0; grad-weight as v4). tf32, and bf16 shapes it does not take, run v4 (or v3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum TcVersion {
     V3,
     V4,
+    V5,
 }
 
 impl TcVersion {
-    pub const ALL: [TcVersion; 2] = [TcVersion::V3, TcVersion::V4];
+    pub const ALL: [TcVersion; 3] = [TcVersion::V3, TcVersion::V4, TcVersion::V5];
 
-    /// The version networks use: `IPDPP_CONV_TC=v3|v4` overrides the default (for A/B runs and as an
+    /// The version networks use: `IPDPP_CONV_TC=v3|v4|v5` overrides the default (for A/B runs and as an
     /// escape hatch); an unreadable value is reported once and ignored.
     pub fn current() -> TcVersion {
         static V: std::sync::OnceLock<TcVersion> = std::sync::OnceLock::new();
@@ -98,8 +103,9 @@ impl std::str::FromStr for TcVersion {
         match s.trim().to_ascii_lowercase().as_str() {
             "v3" => Ok(TcVersion::V3),
             "v4" => Ok(TcVersion::V4),
+            "v5" => Ok(TcVersion::V5),
             _ => Err(Error::usage(format!(
-                "unknown tensor-core convolution version {s:?}; use v3 or v4"
+                "unknown tensor-core convolution version {s:?}; use v3, v4 or v5"
             ))),
         }
     }
@@ -110,6 +116,7 @@ impl std::fmt::Display for TcVersion {
         f.write_str(match self {
             TcVersion::V3 => "v3",
             TcVersion::V4 => "v4",
+            TcVersion::V5 => "v5",
         })
     }
 }
@@ -124,17 +131,23 @@ fn v4_tile(cols: usize) -> (&'static str, usize, usize) {
     }
 }
 
-/// Which version runs `op` at `s` when `v` is asked for (v4 needs its vector-gather shapes).
-pub fn effective_version(v: TcVersion, op: &str, s: &ConvSpec) -> TcVersion {
-    let ok = match op {
+/// Which version runs `op` at `s` in precision `p` when `v` is asked for: each newer version takes the
+/// shapes (and, for v5, the precision) its vector gathers allow and hands the rest to the one before.
+pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> TcVersion {
+    let v5 = match op {
+        "fwd" => s.c % 32 == 0,
+        "bwd_input" => s.o % 32 == 0 && s.c % 4 == 0,
+        _ => s.c % 4 == 0 && s.o % 4 == 0,
+    };
+    let v4 = match op {
         "fwd" => s.c % 16 == 0,
         "bwd_input" => s.o % 16 == 0 && s.c % 4 == 0,
         _ => s.c % 4 == 0 && s.o % 4 == 0,
     };
-    if v == TcVersion::V4 && ok {
-        TcVersion::V4
-    } else {
-        TcVersion::V3
+    match v {
+        TcVersion::V5 if v5 && p == ConvPrecision::Bf16 => TcVersion::V5,
+        TcVersion::V5 | TcVersion::V4 if v4 => TcVersion::V4,
+        _ => TcVersion::V3,
     }
 }
 
@@ -149,16 +162,16 @@ fn plan(
     n: usize,
     z: usize,
 ) -> Result<(String, LaunchConfig)> {
-    let planned = match effective_version(v, op, s) {
+    let planned = match effective_version(v, p, op, s) {
         TcVersion::V3 => (format!("conv_{op}_v3_{}", p.suffix()), tiles(m, n, z)),
-        TcVersion::V4 => {
+        ev @ (TcVersion::V4 | TcVersion::V5) => {
             let (tag, bm, bn) = v4_tile(n);
             let cfg = LaunchConfig {
                 grid_dim: (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, z as u32),
                 block_dim: (256, 1, 1),
                 shared_mem_bytes: 0,
             };
-            (format!("conv_{op}_v4_{}_{tag}", p.suffix()), cfg)
+            (format!("conv_{op}_{ev}_{}_{tag}", p.suffix()), cfg)
         }
     };
     // Row tiles are 128 or 256 high: 65535 of them hold 8.4M rows (ResNet-18's stem at 2048 images
@@ -194,7 +207,7 @@ fn tc_only(dev: &CudaDevice, p: ConvPrecision) -> Result<()> {
     Ok(())
 }
 
-/// y[n, oh, ow, o] = conv(x, w) with tensor cores (`conv_fwd_v{3,4}_{tf32,bf16}[_nXX]`).
+/// y[n, oh, ow, o] = conv(x, w) with tensor cores (`conv_fwd_v{3,4,5}_{tf32,bf16}[_nXX]`).
 pub fn conv_fwd_tc(
     dev: &CudaDevice,
     p: ConvPrecision,
@@ -225,7 +238,7 @@ pub fn conv_fwd_tc(
     Ok(())
 }
 
-/// gx[n, h, w, c] = ∂L/∂x from gy with tensor cores (`conv_bwd_input_v{3,4}_{tf32,bf16}[_nXX]`).
+/// gx[n, h, w, c] = ∂L/∂x from gy with tensor cores (`conv_bwd_input_v{3,4,5}_{tf32,bf16}[_nXX]`).
 pub fn conv_bwd_input_tc(
     dev: &CudaDevice,
     p: ConvPrecision,
@@ -256,7 +269,7 @@ pub fn conv_bwd_input_tc(
     Ok(())
 }
 
-/// gw[o, kh, kw, c] = ∂L/∂w with tensor cores (`conv_bwd_weight_v{3,4}_{tf32,bf16}[_nXX]`), split over the
+/// gw[o, kh, kw, c] = ∂L/∂w with tensor cores (`conv_bwd_weight_v{3,4,5}_{tf32,bf16}[_nXX]`), split over the
 /// output pixels so the grid fills the GPU; partial products are added with atomics into the zeroed gw.
 pub fn conv_bwd_weight_tc(
     dev: &CudaDevice,
@@ -274,13 +287,13 @@ pub fn conv_bwd_weight_tc(
     let d = dims(s)?;
     let pix = s.n * s.oh() * s.ow();
     // v3 tiles gw as [O, K]; v4 as its transpose [K, O] with the tile that fits O.
-    let (rows, cols) = match effective_version(v, "bwd_weight", s) {
+    let (rows, cols) = match effective_version(v, p, "bwd_weight", s) {
         TcVersion::V3 => (s.o, s.kdim()),
-        TcVersion::V4 => (s.kdim(), s.o),
+        TcVersion::V4 | TcVersion::V5 => (s.kdim(), s.o),
     };
-    let out_tiles = match effective_version(v, "bwd_weight", s) {
+    let out_tiles = match effective_version(v, p, "bwd_weight", s) {
         TcVersion::V3 => rows.div_ceil(128) * cols.div_ceil(128),
-        TcVersion::V4 => {
+        TcVersion::V4 | TcVersion::V5 => {
             let (_, bm, bn) = v4_tile(cols);
             rows.div_ceil(bm) * cols.div_ceil(bn)
         }
