@@ -127,3 +127,253 @@ extern "C" __global__ void batchnorm_bwd_apply_f32(float* gx, const float* gy, c
         gx[i] = gamma[c] * rstd[c] * (gy[i] - inv_n * gbeta[c] - xh * inv_n * ggamma[c]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// v2: fused batch-norm tails (issue 5), compiled, not validated on a GPU yet. The statistics come from
+// the kernels above; then ONE pass normalises, adds the shortcut (BN + add + ReLU), clamps and writes:
+//   batchnorm_relu      y = relu(bn(x))           forward: batchnorm_relu_apply_f32
+//   batchnorm_add_relu  y = relu(bn(x) + sc)      forward: batchnorm_add_relu_apply_f32
+// Backward, with the ReLU mask taken from the stored output y (y > 0 exactly where the pre-activation
+// was > 0): ONE reduction pass for Σg and Σg·x̂ over the masked gradient g = y > 0 ? gy : 0
+// (batchnorm_relu_bwd_partial_f32, then batchnorm_bwd_reduce_f32 above), then ONE pass writing dx
+// (batchnorm_relu_bwd_apply_f32) and, for the add variant, the shortcut gradient g as well
+// (batchnorm_add_relu_bwd_apply_f32). The per-element arithmetic is written exactly as in
+// batchnorm_apply_f32 / relu_fwd_f32 / add_f32 / batchnorm_bwd_apply_f32, so the fused forward gives the
+// same bits as the unfused chain.
+//
+// vec = 1 (the launcher sets it when C % 4 == 0): a thread handles four consecutive channels, with float4
+// loads and stores when every pointer is 16-byte aligned (checked here: views at odd offsets fall back to
+// scalar accesses with the same thread layout); vec = 0: one channel per thread.
+
+__device__ __forceinline__ bool bn_aligned16(const void* a, const void* b, const void* c, const void* d,
+                                             const void* e, const void* f, const void* g, const void* h,
+                                             const void* i, const void* j) {
+    return ((reinterpret_cast<unsigned long long>(a) | reinterpret_cast<unsigned long long>(b) |
+             reinterpret_cast<unsigned long long>(c) | reinterpret_cast<unsigned long long>(d) |
+             reinterpret_cast<unsigned long long>(e) | reinterpret_cast<unsigned long long>(f) |
+             reinterpret_cast<unsigned long long>(g) | reinterpret_cast<unsigned long long>(h) |
+             reinterpret_cast<unsigned long long>(i) | reinterpret_cast<unsigned long long>(j)) &
+            15ull) == 0;
+}
+
+template <int W, bool AL>
+__device__ __forceinline__ void bn_ld(float (&d)[W], const float* p) {
+    if constexpr (W == 4 && AL) {
+        const float4 v = *reinterpret_cast<const float4*>(p);
+        d[0] = v.x;
+        d[1] = v.y;
+        d[2] = v.z;
+        d[3] = v.w;
+    } else {
+#pragma unroll
+        for (int k = 0; k < W; ++k) d[k] = p[k];
+    }
+}
+
+template <int W, bool AL>
+__device__ __forceinline__ void bn_st(float* p, const float (&d)[W]) {
+    if constexpr (W == 4 && AL) {
+        *reinterpret_cast<float4*>(p) = make_float4(d[0], d[1], d[2], d[3]);
+    } else {
+#pragma unroll
+        for (int k = 0; k < W; ++k) p[k] = d[k];
+    }
+}
+
+// Grid-stride walk over the rows·C/W element vectors of [rows, C]. A thread's channel vector advances by
+// the fixed step (grid stride mod C/W) each iteration, so the loop has no 64-bit division.
+template <int W, bool AL, bool ADD>
+__device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, const float* __restrict__ x,
+                                              const float* __restrict__ sc, const float* __restrict__ mean,
+                                              const float* __restrict__ rstd, const float* __restrict__ gamma,
+                                              const float* __restrict__ beta, long long rows, int C) {
+    const int vpr = C / W;
+    const long long n = rows * vpr;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    long long v = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (v >= n) return;
+    int cv = (int)(v % vpr);
+    const int step = (int)(stride % vpr);
+    for (; v < n; v += stride) {
+        const int c0 = cv * W;
+        float xv[W], sv[W], m[W], rs[W], g[W], b[W], out[W];
+        bn_ld<W, AL>(xv, x + v * W);
+        if (ADD) bn_ld<W, AL>(sv, sc + v * W);
+        bn_ld<W, AL>(m, mean + c0);
+        bn_ld<W, AL>(rs, rstd + c0);
+        bn_ld<W, AL>(g, gamma + c0);
+        bn_ld<W, AL>(b, beta + c0);
+#pragma unroll
+        for (int k = 0; k < W; ++k) {
+            float t = (xv[k] - m[k]) * rs[k] * g[k] + b[k];
+            if (ADD) t = t + sv[k];
+            out[k] = t > 0.0f ? t : 0.0f;
+        }
+        bn_st<W, AL>(y + v * W, out);
+        cv += step;
+        if (cv >= vpr) cv -= vpr;
+    }
+}
+
+extern "C" __global__ void batchnorm_relu_apply_f32(float* y, const float* x, const float* mean, const float* rstd,
+                                                    const float* gamma, const float* beta, long long rows, int C,
+                                                    int vec) {
+    if (!vec)
+        bn_relu_apply<1, false, false>(y, x, nullptr, mean, rstd, gamma, beta, rows, C);
+    else if (bn_aligned16(y, x, mean, rstd, gamma, beta, y, y, y, y))
+        bn_relu_apply<4, true, false>(y, x, nullptr, mean, rstd, gamma, beta, rows, C);
+    else
+        bn_relu_apply<4, false, false>(y, x, nullptr, mean, rstd, gamma, beta, rows, C);
+}
+
+extern "C" __global__ void batchnorm_add_relu_apply_f32(float* y, const float* x, const float* sc, const float* mean,
+                                                        const float* rstd, const float* gamma, const float* beta,
+                                                        long long rows, int C, int vec) {
+    if (!vec)
+        bn_relu_apply<1, false, true>(y, x, sc, mean, rstd, gamma, beta, rows, C);
+    else if (bn_aligned16(y, x, sc, mean, rstd, gamma, beta, y, y, y))
+        bn_relu_apply<4, true, true>(y, x, sc, mean, rstd, gamma, beta, rows, C);
+    else
+        bn_relu_apply<4, false, true>(y, x, sc, mean, rstd, gamma, beta, rows, C);
+}
+
+// Block of 256 threads as tx (TX channel vectors of W channels) × ty (256/TX row lanes); blockIdx.x picks
+// a chunk of TX channel vectors, blockIdx.y a chunk of rows_per_block rows. TX is a power of two ≤ 256
+// (the launcher picks it from C/W, so small C such as 16 still reads whole 128-byte lines per warp).
+// Writes per-block Σg and Σg·x̂ for the block's rows, g = y > 0 ? gy : 0.
+template <int W, bool AL>
+__device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, float* __restrict__ part_gx,
+                                                    const float* __restrict__ gy, const float* __restrict__ y,
+                                                    const float* __restrict__ x, const float* __restrict__ mean,
+                                                    const float* __restrict__ rstd, int rows, int C,
+                                                    int rows_per_block, int TX) {
+    __shared__ float sg[4 * 256];
+    __shared__ float sx[4 * 256];
+    const int vpr = C / W;
+    const int TY = 256 / TX;
+    const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
+    const int cv = blockIdx.x * TX + tx;
+    const int r0 = blockIdx.y * rows_per_block;
+    const int r1 = min(rows, r0 + rows_per_block);
+    float a[W], b[W];
+#pragma unroll
+    for (int k = 0; k < W; ++k) a[k] = b[k] = 0.0f;
+    if (cv < vpr) {
+        float m[W], rs[W];
+        bn_ld<W, AL>(m, mean + cv * W);
+        bn_ld<W, AL>(rs, rstd + cv * W);
+        for (int r = r0 + ty; r < r1; r += TY) {
+            const long long off = (long long)r * C + cv * W;
+            float gv[W], yv[W], xv[W];
+            bn_ld<W, AL>(gv, gy + off);
+            bn_ld<W, AL>(yv, y + off);
+            bn_ld<W, AL>(xv, x + off);
+#pragma unroll
+            for (int k = 0; k < W; ++k) {
+                const float g = yv[k] > 0.0f ? gv[k] : 0.0f;
+                a[k] += g;
+                b[k] += g * (xv[k] - m[k]) * rs[k];
+            }
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < W; ++k) {
+        sg[k * 256 + threadIdx.x] = a[k];
+        sx[k * 256 + threadIdx.x] = b[k];
+    }
+    __syncthreads();
+    // Output o = (k, tx'): the sum over the TY row lanes of channel (blockIdx.x·TX + tx')·W + k.
+    for (int o = threadIdx.x; o < TX * W; o += 256) {
+        const int otx = o % TX, k = o / TX;
+        const int ocv = blockIdx.x * TX + otx;
+        if (ocv >= vpr) continue;
+        float ta = 0.0f, tb = 0.0f;
+        for (int j = 0; j < TY; ++j) {
+            ta += sg[k * 256 + j * TX + otx];
+            tb += sx[k * 256 + j * TX + otx];
+        }
+        const long long at = (long long)blockIdx.y * C + ocv * W + k;
+        part_g[at] = ta;
+        part_gx[at] = tb;
+    }
+}
+
+extern "C" __global__ void batchnorm_relu_bwd_partial_f32(float* part_g, float* part_gx, const float* gy,
+                                                          const float* y, const float* x, const float* mean,
+                                                          const float* rstd, int rows, int C, int rows_per_block,
+                                                          int TX, int vec) {
+    if (!vec)
+        bn_relu_bwd_partial<1, false>(part_g, part_gx, gy, y, x, mean, rstd, rows, C, rows_per_block, TX);
+    else if (bn_aligned16(gy, y, x, mean, rstd, gy, gy, gy, gy, gy))
+        bn_relu_bwd_partial<4, true>(part_g, part_gx, gy, y, x, mean, rstd, rows, C, rows_per_block, TX);
+    else
+        bn_relu_bwd_partial<4, false>(part_g, part_gx, gy, y, x, mean, rstd, rows, C, rows_per_block, TX);
+}
+
+// gx = γ·rstd/n · (n·g − Σg − x̂·Σ(g·x̂)) with g = y > 0 ? gy : 0; ADD: the shortcut gradient is g
+// (written, or added to gsc when acc_sc != 0: the shortcut's gradient already holds another consumer's).
+template <int W, bool AL, bool ADD>
+__device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float* __restrict__ gsc,
+                                                  const float* __restrict__ gy, const float* __restrict__ y,
+                                                  const float* __restrict__ x, const float* __restrict__ mean,
+                                                  const float* __restrict__ rstd, const float* __restrict__ gamma,
+                                                  const float* __restrict__ ggamma, const float* __restrict__ gbeta,
+                                                  long long rows, int C, int acc_sc) {
+    const int vpr = C / W;
+    const long long n = rows * vpr;
+    const float inv_n = 1.0f / (float)rows;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    long long v = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (v >= n) return;
+    int cv = (int)(v % vpr);
+    const int step = (int)(stride % vpr);
+    for (; v < n; v += stride) {
+        const int c0 = cv * W;
+        float gv[W], yv[W], xv[W], m[W], rs[W], ga[W], gg[W], gb[W], out[W], gs[W];
+        bn_ld<W, AL>(gv, gy + v * W);
+        bn_ld<W, AL>(yv, y + v * W);
+        bn_ld<W, AL>(xv, x + v * W);
+        bn_ld<W, AL>(m, mean + c0);
+        bn_ld<W, AL>(rs, rstd + c0);
+        bn_ld<W, AL>(ga, gamma + c0);
+        bn_ld<W, AL>(gg, ggamma + c0);
+        bn_ld<W, AL>(gb, gbeta + c0);
+        if (ADD && acc_sc) bn_ld<W, AL>(gs, gsc + v * W);
+#pragma unroll
+        for (int k = 0; k < W; ++k) {
+            const float g = yv[k] > 0.0f ? gv[k] : 0.0f;
+            const float xh = (xv[k] - m[k]) * rs[k];
+            out[k] = ga[k] * rs[k] * (g - inv_n * gb[k] - xh * inv_n * gg[k]);
+            if (ADD) gs[k] = acc_sc ? gs[k] + g : g;
+        }
+        bn_st<W, AL>(gx + v * W, out);
+        if (ADD) bn_st<W, AL>(gsc + v * W, gs);
+        cv += step;
+        if (cv >= vpr) cv -= vpr;
+    }
+}
+
+extern "C" __global__ void batchnorm_relu_bwd_apply_f32(float* gx, const float* gy, const float* y, const float* x,
+                                                        const float* mean, const float* rstd, const float* gamma,
+                                                        const float* ggamma, const float* gbeta, long long rows,
+                                                        int C, int vec) {
+    if (!vec)
+        bn_relu_bwd_apply<1, false, false>(gx, nullptr, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, 0);
+    else if (bn_aligned16(gx, gy, y, x, mean, rstd, gamma, ggamma, gbeta, gx))
+        bn_relu_bwd_apply<4, true, false>(gx, nullptr, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, 0);
+    else
+        bn_relu_bwd_apply<4, false, false>(gx, nullptr, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, 0);
+}
+
+extern "C" __global__ void batchnorm_add_relu_bwd_apply_f32(float* gx, float* gsc, const float* gy, const float* y,
+                                                            const float* x, const float* mean, const float* rstd,
+                                                            const float* gamma, const float* ggamma,
+                                                            const float* gbeta, long long rows, int C, int acc_sc,
+                                                            int vec) {
+    if (!vec)
+        bn_relu_bwd_apply<1, false, true>(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, acc_sc);
+    else if (bn_aligned16(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta))
+        bn_relu_bwd_apply<4, true, true>(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, acc_sc);
+    else
+        bn_relu_bwd_apply<4, false, true>(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, acc_sc);
+}

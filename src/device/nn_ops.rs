@@ -1,10 +1,12 @@
 //! Device dispatch for the network ops (conv, batch norm with per-view statistics, pooling, option-A
-//! shortcut, linear): the CPU reference on the CPU, the CUDA launchers on a GPU.
+//! shortcut, linear): the CPU reference on the CPU, the CUDA launchers on a GPU. The batch-norm tails
+//! of residual networks (BN → ReLU, BN → add → ReLU) come in two versions, [`BnTailVersion`].
 use super::cpu::{self, conv::ConvSpec, norm::BnSpec};
 use super::cuda::{self, conv::ConvVersion};
-use super::ops::GemmVersion;
+use super::ops::{self, GemmVersion};
 use super::{Buffer, Device};
 use crate::error::{Error, Result};
+use cudarc::driver::CudaSlice;
 
 fn mismatch(op: &str) -> Error {
     Error::usage(format!(
@@ -460,5 +462,575 @@ pub fn linear_bwd(
             cuda::linear::linear_bwd_f32(d, GemmVersion::V3, gx, gw, gb, gy, x, w, rows, din, dout)
         }
         _ => Err(mismatch("linear_bwd")),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Batch-norm tails: relu(bn(x)) ("batchnorm_relu") and relu(bn(x) + sc) ("batchnorm_add_relu"), with
+// per-view statistics over `groups` equal slices of the rows, as `batchnorm_fwd_train`.
+
+/// Versions of the batch-norm tails (numbered as in kernels/norm.cu).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum BnTailVersion {
+    /// The unfused ops one after the other through temporaries: `batchnorm_fwd_train` /
+    /// `batchnorm_fwd_eval` / `batchnorm_bwd` (norm.cu v1), then `add_f32`, `relu_fwd_f32`,
+    /// `relu_bwd_f32`, `copy_f32` / `add_inplace_f32` (elementwise.cu). Validated on an H200; the
+    /// network's default, which runs the same ops node by node.
+    V1,
+    /// The fused kernels of norm.cu v2 (`batchnorm_relu_*`, `batchnorm_add_relu_*`): one elementwise
+    /// pass each way after the statistics. On the CPU the fused references (compositions of the v1
+    /// references, the same bits as V1). Compiled, NOT yet validated on a GPU.
+    V2,
+}
+
+impl BnTailVersion {
+    pub const ALL: [BnTailVersion; 2] = [BnTailVersion::V1, BnTailVersion::V2];
+}
+
+impl std::fmt::Display for BnTailVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BnTailVersion::V1 => "v1",
+            BnTailVersion::V2 => "v2",
+        })
+    }
+}
+
+fn host<'a>(op: &str, b: &'a Buffer) -> Result<&'a [f32]> {
+    match b {
+        Buffer::Cpu(v) => Ok(v),
+        Buffer::Cuda(_) => Err(mismatch(op)),
+    }
+}
+fn host_mut<'a>(op: &str, b: &'a mut Buffer) -> Result<&'a mut [f32]> {
+    match b {
+        Buffer::Cpu(v) => Ok(v),
+        Buffer::Cuda(_) => Err(mismatch(op)),
+    }
+}
+fn dev_buf<'a>(op: &str, b: &'a Buffer) -> Result<&'a CudaSlice<f32>> {
+    match b {
+        Buffer::Cuda(v) => Ok(v),
+        Buffer::Cpu(_) => Err(mismatch(op)),
+    }
+}
+fn dev_buf_mut<'a>(op: &str, b: &'a mut Buffer) -> Result<&'a mut CudaSlice<f32>> {
+    match b {
+        Buffer::Cuda(v) => Ok(v),
+        Buffer::Cpu(_) => Err(mismatch(op)),
+    }
+}
+
+/// The per-group spec, after checking that the rows split into `groups` views and that every
+/// row-sized buffer holds them.
+fn group_spec(op: &str, s: &BnSpec, groups: usize, row_bufs: &[usize]) -> Result<BnSpec> {
+    if s.rows % groups != 0 {
+        return Err(Error::usage(format!(
+            "{op}: {} rows do not split into {groups} views",
+            s.rows
+        )));
+    }
+    for &len in row_bufs {
+        if len < s.rows * s.c {
+            return Err(Error::usage(format!(
+                "{op}: a buffer holds {len} values, {} rows x {} channels need {}",
+                s.rows,
+                s.c,
+                s.rows * s.c
+            )));
+        }
+    }
+    Ok(BnSpec {
+        rows: s.rows / groups,
+        ..*s
+    })
+}
+
+/// relu(bn(x)) (training, per-view batch statistics): y, the saved statistics and the running ones.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_relu_fwd_train(
+    dev: &Device,
+    ver: BnTailVersion,
+    y: &mut Buffer,
+    x: &Buffer,
+    gamma: &Buffer,
+    beta: &Buffer,
+    st: BnBuffers<'_>,
+    s: &BnSpec,
+    groups: usize,
+) -> Result<()> {
+    tail_fwd_train(dev, ver, y, x, None, gamma, beta, st, s, groups)
+}
+
+/// relu(bn(x) + sc) (training, per-view batch statistics): the residual block's tail.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_add_relu_fwd_train(
+    dev: &Device,
+    ver: BnTailVersion,
+    y: &mut Buffer,
+    x: &Buffer,
+    sc: &Buffer,
+    gamma: &Buffer,
+    beta: &Buffer,
+    st: BnBuffers<'_>,
+    s: &BnSpec,
+    groups: usize,
+) -> Result<()> {
+    tail_fwd_train(dev, ver, y, x, Some(sc), gamma, beta, st, s, groups)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tail_fwd_train(
+    dev: &Device,
+    ver: BnTailVersion,
+    y: &mut Buffer,
+    x: &Buffer,
+    sc: Option<&Buffer>,
+    gamma: &Buffer,
+    beta: &Buffer,
+    st: BnBuffers<'_>,
+    s: &BnSpec,
+    groups: usize,
+) -> Result<()> {
+    let op = if sc.is_some() {
+        "batchnorm_add_relu_fwd_train"
+    } else {
+        "batchnorm_relu_fwd_train"
+    };
+    let groups = groups.max(1);
+    let mut lens = vec![y.len(), x.len()];
+    lens.extend(sc.map(|b| b.len()));
+    let g = group_spec(op, s, groups, &lens)?;
+    let (n, c) = (g.rows * s.c, s.c);
+    if ver == BnTailVersion::V1 {
+        let mut pre = Buffer::zeros(dev, s.rows * c)?;
+        batchnorm_fwd_train(dev, &mut pre, x, gamma, beta, st, s, groups)?;
+        return match sc {
+            None => ops::relu_fwd_f32(dev, y, &pre),
+            Some(sc) => {
+                let mut sum = Buffer::zeros(dev, s.rows * c)?;
+                ops::add_f32(dev, &mut sum, &pre, sc)?;
+                ops::relu_fwd_f32(dev, y, &sum)
+            }
+        };
+    }
+    match dev {
+        Device::Cpu => {
+            let (y, x) = (host_mut(op, y)?, host(op, x)?);
+            let (ga, be) = (host(op, gamma)?, host(op, beta)?);
+            let sc = sc.map(|b| host(op, b)).transpose()?;
+            let (rm, rv) = (
+                host_mut(op, st.running_mean)?,
+                host_mut(op, st.running_var)?,
+            );
+            let (m, r) = (host_mut(op, st.mean)?, host_mut(op, st.rstd)?);
+            for k in 0..groups {
+                let (yk, xk) = (&mut y[k * n..(k + 1) * n], &x[k * n..(k + 1) * n]);
+                let (mk, rk) = (&mut m[k * c..(k + 1) * c], &mut r[k * c..(k + 1) * c]);
+                match sc {
+                    None => {
+                        cpu::norm::batchnorm_relu_fwd_train_f32(yk, mk, rk, rm, rv, xk, ga, be, &g)
+                    }
+                    Some(sc) => cpu::norm::batchnorm_add_relu_fwd_train_f32(
+                        yk,
+                        mk,
+                        rk,
+                        rm,
+                        rv,
+                        xk,
+                        &sc[k * n..(k + 1) * n],
+                        ga,
+                        be,
+                        &g,
+                    ),
+                }
+            }
+            Ok(())
+        }
+        Device::Cuda(d) => {
+            let (y, x) = (dev_buf_mut(op, y)?, dev_buf(op, x)?);
+            let (ga, be) = (dev_buf(op, gamma)?.as_view(), dev_buf(op, beta)?.as_view());
+            let sc = sc.map(|b| dev_buf(op, b)).transpose()?;
+            let (rm, rv) = (
+                dev_buf_mut(op, st.running_mean)?,
+                dev_buf_mut(op, st.running_var)?,
+            );
+            let (m, r) = (dev_buf_mut(op, st.mean)?, dev_buf_mut(op, st.rstd)?);
+            for k in 0..groups {
+                let (mut yk, xk) = (y.slice_mut(k * n..(k + 1) * n), x.slice(k * n..(k + 1) * n));
+                let (mut mk, mut rk) = (
+                    m.slice_mut(k * c..(k + 1) * c),
+                    r.slice_mut(k * c..(k + 1) * c),
+                );
+                match sc {
+                    None => cuda::norm::batchnorm_relu_fwd_train_f32(
+                        d,
+                        &mut yk,
+                        &mut mk,
+                        &mut rk,
+                        &mut rm.as_view_mut(),
+                        &mut rv.as_view_mut(),
+                        &xk,
+                        &ga,
+                        &be,
+                        &g,
+                    )?,
+                    Some(sc) => cuda::norm::batchnorm_add_relu_fwd_train_f32(
+                        d,
+                        &mut yk,
+                        &mut mk,
+                        &mut rk,
+                        &mut rm.as_view_mut(),
+                        &mut rv.as_view_mut(),
+                        &xk,
+                        &sc.slice(k * n..(k + 1) * n),
+                        &ga,
+                        &be,
+                        &g,
+                    )?,
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// relu(bn(x)) with the running statistics (eval).
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_relu_fwd_eval(
+    dev: &Device,
+    ver: BnTailVersion,
+    y: &mut Buffer,
+    x: &Buffer,
+    gamma: &Buffer,
+    beta: &Buffer,
+    rm: &Buffer,
+    rv: &Buffer,
+    s: &BnSpec,
+) -> Result<()> {
+    tail_fwd_eval(dev, ver, y, x, None, gamma, beta, rm, rv, s)
+}
+
+/// relu(bn(x) + sc) with the running statistics (eval).
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_add_relu_fwd_eval(
+    dev: &Device,
+    ver: BnTailVersion,
+    y: &mut Buffer,
+    x: &Buffer,
+    sc: &Buffer,
+    gamma: &Buffer,
+    beta: &Buffer,
+    rm: &Buffer,
+    rv: &Buffer,
+    s: &BnSpec,
+) -> Result<()> {
+    tail_fwd_eval(dev, ver, y, x, Some(sc), gamma, beta, rm, rv, s)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tail_fwd_eval(
+    dev: &Device,
+    ver: BnTailVersion,
+    y: &mut Buffer,
+    x: &Buffer,
+    sc: Option<&Buffer>,
+    gamma: &Buffer,
+    beta: &Buffer,
+    rm: &Buffer,
+    rv: &Buffer,
+    s: &BnSpec,
+) -> Result<()> {
+    let op = if sc.is_some() {
+        "batchnorm_add_relu_fwd_eval"
+    } else {
+        "batchnorm_relu_fwd_eval"
+    };
+    let mut lens = vec![y.len(), x.len()];
+    lens.extend(sc.map(|b| b.len()));
+    group_spec(op, s, 1, &lens)?;
+    if ver == BnTailVersion::V1 {
+        let mut pre = Buffer::zeros(dev, s.rows * s.c)?;
+        batchnorm_fwd_eval(dev, &mut pre, x, gamma, beta, rm, rv, s)?;
+        return match sc {
+            None => ops::relu_fwd_f32(dev, y, &pre),
+            Some(sc) => {
+                let mut sum = Buffer::zeros(dev, s.rows * s.c)?;
+                ops::add_f32(dev, &mut sum, &pre, sc)?;
+                ops::relu_fwd_f32(dev, y, &sum)
+            }
+        };
+    }
+    match dev {
+        Device::Cpu => {
+            let (y, x) = (host_mut(op, y)?, host(op, x)?);
+            let (ga, be, rm, rv) = (
+                host(op, gamma)?,
+                host(op, beta)?,
+                host(op, rm)?,
+                host(op, rv)?,
+            );
+            match sc {
+                None => cpu::norm::batchnorm_relu_fwd_eval_f32(y, x, rm, rv, ga, be, s),
+                Some(sc) => cpu::norm::batchnorm_add_relu_fwd_eval_f32(
+                    y,
+                    x,
+                    host(op, sc)?,
+                    rm,
+                    rv,
+                    ga,
+                    be,
+                    s,
+                ),
+            }
+            Ok(())
+        }
+        Device::Cuda(d) => {
+            let (y, x) = (dev_buf_mut(op, y)?, dev_buf(op, x)?.as_view());
+            let (ga, be) = (dev_buf(op, gamma)?.as_view(), dev_buf(op, beta)?.as_view());
+            let (rm, rv) = (dev_buf(op, rm)?.as_view(), dev_buf(op, rv)?.as_view());
+            match sc {
+                None => cuda::norm::batchnorm_relu_fwd_eval_f32(
+                    d,
+                    &mut y.as_view_mut(),
+                    &x,
+                    &rm,
+                    &rv,
+                    &ga,
+                    &be,
+                    s,
+                ),
+                Some(sc) => cuda::norm::batchnorm_add_relu_fwd_eval_f32(
+                    d,
+                    &mut y.as_view_mut(),
+                    &x,
+                    &dev_buf(op, sc)?.as_view(),
+                    &rm,
+                    &rv,
+                    &ga,
+                    &be,
+                    s,
+                ),
+            }
+        }
+    }
+}
+
+/// Backward of y = relu(bn(x)) per view: gx, ∂γ and ∂β summed over the views (overwritten), with the
+/// ReLU mask taken from the stored output y.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_relu_bwd(
+    dev: &Device,
+    ver: BnTailVersion,
+    gx: &mut Buffer,
+    ggamma: &mut Buffer,
+    gbeta: &mut Buffer,
+    gy: &Buffer,
+    y: &Buffer,
+    x: &Buffer,
+    gamma: &Buffer,
+    mean: &Buffer,
+    rstd: &Buffer,
+    s: &BnSpec,
+    groups: usize,
+) -> Result<()> {
+    tail_bwd(
+        dev, ver, gx, None, ggamma, gbeta, gy, y, x, gamma, mean, rstd, s, groups,
+    )
+}
+
+/// Backward of y = relu(bn(x) + sc) per view: gx, the shortcut gradient gsc (the masked gy; added to
+/// gsc when `accumulate_sc`, else written), ∂γ and ∂β summed over the views (overwritten).
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_add_relu_bwd(
+    dev: &Device,
+    ver: BnTailVersion,
+    gx: &mut Buffer,
+    gsc: &mut Buffer,
+    ggamma: &mut Buffer,
+    gbeta: &mut Buffer,
+    gy: &Buffer,
+    y: &Buffer,
+    x: &Buffer,
+    gamma: &Buffer,
+    mean: &Buffer,
+    rstd: &Buffer,
+    s: &BnSpec,
+    groups: usize,
+    accumulate_sc: bool,
+) -> Result<()> {
+    tail_bwd(
+        dev,
+        ver,
+        gx,
+        Some((gsc, accumulate_sc)),
+        ggamma,
+        gbeta,
+        gy,
+        y,
+        x,
+        gamma,
+        mean,
+        rstd,
+        s,
+        groups,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tail_bwd(
+    dev: &Device,
+    ver: BnTailVersion,
+    gx: &mut Buffer,
+    gsc: Option<(&mut Buffer, bool)>,
+    ggamma: &mut Buffer,
+    gbeta: &mut Buffer,
+    gy: &Buffer,
+    y: &Buffer,
+    x: &Buffer,
+    gamma: &Buffer,
+    mean: &Buffer,
+    rstd: &Buffer,
+    s: &BnSpec,
+    groups: usize,
+) -> Result<()> {
+    let op = if gsc.is_some() {
+        "batchnorm_add_relu_bwd"
+    } else {
+        "batchnorm_relu_bwd"
+    };
+    let groups = groups.max(1);
+    let mut lens = vec![gx.len(), gy.len(), y.len(), x.len()];
+    if let Some((b, _)) = &gsc {
+        lens.push(b.len());
+    }
+    let g = group_spec(op, s, groups, &lens)?;
+    let (n, c) = (g.rows * s.c, s.c);
+    for (what, len) in [
+        ("ggamma", ggamma.len()),
+        ("gbeta", gbeta.len()),
+        ("gamma", gamma.len()),
+        ("mean", mean.len() / groups),
+        ("rstd", rstd.len() / groups),
+    ] {
+        if len < c {
+            return Err(Error::usage(format!(
+                "{op}: {what} holds {len} values per view, {c} channels need {c}"
+            )));
+        }
+    }
+    if ver == BnTailVersion::V1 {
+        let mut gm = Buffer::zeros(dev, s.rows * c)?;
+        ops::relu_bwd_f32(dev, &mut gm, gy, y)?;
+        if let Some((gsc, acc)) = gsc {
+            if acc {
+                ops::add_inplace_f32(dev, gsc, &gm)?;
+            } else {
+                ops::copy_f32(dev, gsc, &gm)?;
+            }
+        }
+        return batchnorm_bwd(dev, gx, ggamma, gbeta, &gm, x, gamma, mean, rstd, s, groups);
+    }
+    match dev {
+        Device::Cpu => {
+            let gx = host_mut(op, gx)?;
+            let mut gsc = match gsc {
+                Some((b, acc)) => Some((host_mut(op, b)?, acc)),
+                None => None,
+            };
+            let (gg, gb) = (host_mut(op, ggamma)?, host_mut(op, gbeta)?);
+            let (gy, y, x) = (host(op, gy)?, host(op, y)?, host(op, x)?);
+            let (ga, m, r) = (host(op, gamma)?, host(op, mean)?, host(op, rstd)?);
+            // ∂γ, ∂β summed over the views in view order, as `batchnorm_bwd` does.
+            let (mut tg, mut tb) = (vec![0.0f32; c], vec![0.0f32; c]);
+            gg[..c].fill(0.0);
+            gb[..c].fill(0.0);
+            for k in 0..groups {
+                let rows = k * n..(k + 1) * n;
+                let (mk, rk) = (&m[k * c..(k + 1) * c], &r[k * c..(k + 1) * c]);
+                match gsc.as_mut() {
+                    None => cpu::norm::batchnorm_relu_bwd_f32(
+                        &mut gx[rows.clone()],
+                        &mut tg,
+                        &mut tb,
+                        &gy[rows.clone()],
+                        &y[rows.clone()],
+                        &x[rows],
+                        mk,
+                        rk,
+                        ga,
+                        &g,
+                    ),
+                    Some((gs, acc)) => cpu::norm::batchnorm_add_relu_bwd_f32(
+                        &mut gx[rows.clone()],
+                        &mut gs[rows.clone()],
+                        &mut tg,
+                        &mut tb,
+                        &gy[rows.clone()],
+                        &y[rows.clone()],
+                        &x[rows],
+                        mk,
+                        rk,
+                        ga,
+                        &g,
+                        *acc,
+                    ),
+                }
+                for j in 0..c {
+                    gg[j] += tg[j];
+                    gb[j] += tb[j];
+                }
+            }
+            Ok(())
+        }
+        Device::Cuda(d) => {
+            let gx = dev_buf_mut(op, gx)?;
+            let mut gsc = match gsc {
+                Some((b, acc)) => Some((dev_buf_mut(op, b)?, acc)),
+                None => None,
+            };
+            let (gg, gb) = (dev_buf_mut(op, ggamma)?, dev_buf_mut(op, gbeta)?);
+            let (gy, y, x) = (dev_buf(op, gy)?, dev_buf(op, y)?, dev_buf(op, x)?);
+            let (ga, m, r) = (dev_buf(op, gamma)?, dev_buf(op, mean)?, dev_buf(op, rstd)?);
+            // Per-view ∂γ, ∂β land in scratch rows and are summed by the row-sum kernel.
+            let mut tg = d.zeros::<f32>(groups * c)?;
+            let mut tb = d.zeros::<f32>(groups * c)?;
+            for k in 0..groups {
+                let rows = k * n..(k + 1) * n;
+                let chans = k * c..(k + 1) * c;
+                match gsc.as_mut() {
+                    None => cuda::norm::batchnorm_relu_bwd_f32(
+                        d,
+                        &mut gx.slice_mut(rows.clone()),
+                        &mut tg.slice_mut(chans.clone()),
+                        &mut tb.slice_mut(chans.clone()),
+                        &gy.slice(rows.clone()),
+                        &y.slice(rows.clone()),
+                        &x.slice(rows),
+                        &m.slice(chans.clone()),
+                        &r.slice(chans),
+                        &ga.as_view(),
+                        &g,
+                    )?,
+                    Some((gs, acc)) => cuda::norm::batchnorm_add_relu_bwd_f32(
+                        d,
+                        &mut gx.slice_mut(rows.clone()),
+                        &mut gs.slice_mut(rows.clone()),
+                        &mut tg.slice_mut(chans.clone()),
+                        &mut tb.slice_mut(chans.clone()),
+                        &gy.slice(rows.clone()),
+                        &y.slice(rows.clone()),
+                        &x.slice(rows),
+                        &m.slice(chans.clone()),
+                        &r.slice(chans),
+                        &ga.as_view(),
+                        &g,
+                        *acc,
+                    )?,
+                }
+            }
+            cuda::linear::col_sum_f32(d, gg, &tg, groups, c)?;
+            cuda::linear::col_sum_f32(d, gb, &tb, groups, c)
+        }
     }
 }
