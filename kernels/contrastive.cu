@@ -4,7 +4,8 @@
 //   v1: the N×N similarity (and its gradient) materialised in global memory, naive kernels;
 //   v2: fused fp32: similarity tiles recomputed from the normalised embeddings in shared memory, label
 //       masks applied on the fly, per-row reductions in registers, never storing N×N (d <= 128);
-//   v3: bf16 tensor cores (mma.sync m16n8k16, fp32 accumulation), fused like v2, both forms (sm_80+, d <= 128).
+//   v3: bf16 tensor cores (mma.sync m16n8k16, fp32 accumulation), fused like v2, both forms (sm_80+, d <= 128);
+//   v4: v3 with the columns split over blocks (atomics) and ldmatrix.trans in the backward, code form only.
 // Code form: z = [z1; z2] (n rows), labels per row; per row a: pos_a = mean_{P(a)} e^s, neg_a = (1/n)
 // sum_{N(a)} e^s, loss_a = softplus(-pos_a) [dropped without positives] + softplus(neg_a);
 // alpha_a = -sigmoid(-pos_a)/(n |P(a)|), beta_a = sigmoid(neg_a)/n^2 (dL/dE on P and N);
@@ -650,6 +651,195 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v3_bf16(float* gz
         bns_mt_tile(g, acc, BtT);
     }
     bns_store_g(gz, g, r0, n, d, inv_tau);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// v4, code form: v3's tiles with the columns split over blockIdx.y, so that n = 8192 launches 128 x splits
+// blocks instead of 128 (v3 leaves most of a 132-SM GPU with one 4-warp block each); per-row partial sums
+// (forward) and gradient rows (backward) are added with atomics and the row coefficients finished by
+// bns_code_fin_v4_f32. The backward's second product reads the column tile with ldmatrix.trans instead of
+// transposing it through shared memory. Each block covers columns [blockIdx.y * cols, + cols), cols a
+// multiple of 64.
+
+// Masked exponential sums of the warp's two rows over one 64-column tile (the v3 forward's inner loop).
+__device__ __forceinline__ void bns_code_sums_tile(float ps[2], float pc[2], float ns[2], const float acc[8][4],
+                                                   const int ra[2], const int la[2], const int* Lb, int c0, int n,
+                                                   float inv_tau) {
+    const int tg = (threadIdx.x % 32) % 4;
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int h = e / 2;
+            const int cj = nt * 8 + tg * 2 + (e % 2);
+            const int b = c0 + cj;
+            if (ra[h] < n && b < n && b != ra[h]) {
+                const float ex = __expf(acc[nt][e] * inv_tau);
+                if (Lb[cj] == la[h]) {
+                    ps[h] += ex;
+                    pc[h] += 1.0f;
+                } else {
+                    ns[h] += ex;
+                }
+            }
+        }
+    }
+}
+
+// part[3 r + {0, 1, 2}] += (sum of e^s over positives, positive count, sum over negatives); part zeroed.
+extern "C" __global__ void __launch_bounds__(128) bns_code_fwd_v4_bf16(float* part, const unsigned short* zb,
+                                                                       const int* lab, int n, float inv_tau,
+                                                                       int cols) {
+    __shared__ __align__(16) unsigned short Bt[BNS_V3_BN][BNS_LDB];
+    __shared__ int Lb[BNS_V3_BN];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+    const int r0 = blockIdx.x * BNS_V3_BM + warp * 16;
+    const int ra[2] = {r0 + gq, r0 + gq + 8};
+    const int la[2] = {ra[0] < n ? lab[ra[0]] : 0, ra[1] < n ? lab[ra[1]] : 0};
+    unsigned a[8][4];
+    bns_load_a_frags(a, zb, r0, n);
+    float ps[2] = {0.0f, 0.0f}, pc[2] = {0.0f, 0.0f}, ns[2] = {0.0f, 0.0f};
+    const int c_end = min(n, (blockIdx.y + 1) * cols);
+    for (int c0 = blockIdx.y * cols; c0 < c_end; c0 += BNS_V3_BN) {
+        __syncthreads();
+        bns_load_b_tile(Bt, zb, c0, n);
+        if (threadIdx.x < BNS_V3_BN) Lb[threadIdx.x] = c0 + threadIdx.x < n ? lab[c0 + threadIdx.x] : 0;
+        __syncthreads();
+        float acc[8][4];
+        bns_s_tile(acc, a, Bt);
+        bns_code_sums_tile(ps, pc, ns, acc, ra, la, Lb, c0, n, inv_tau);
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int o = 1; o < 4; o <<= 1) {
+            ps[h] += __shfl_xor_sync(0xffffffffu, ps[h], o);
+            pc[h] += __shfl_xor_sync(0xffffffffu, pc[h], o);
+            ns[h] += __shfl_xor_sync(0xffffffffu, ns[h], o);
+        }
+        if (tg == 0 && ra[h] < n) {
+            atomicAdd(&part[3 * ra[h]], ps[h]);
+            atomicAdd(&part[3 * ra[h] + 1], pc[h]);
+            atomicAdd(&part[3 * ra[h] + 2], ns[h]);
+        }
+    }
+}
+
+// Row coefficients and losses from the summed partials (the tail of the v3 forward), one thread per row.
+extern "C" __global__ void bns_code_fin_v4_f32(float* alpha, float* beta, float* row_loss, const float* part, int n) {
+    const int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= n) return;
+    const float ps = part[3 * r], pc = part[3 * r + 1], ns = part[3 * r + 2];
+    const float nf = (float)n;
+    const float neg = ns / nf;
+    float l = bns_softplus(neg);
+    beta[r] = bns_sigmoid(neg) / (nf * nf);
+    if (pc > 0.0f) {
+        const float pos = ps / pc;
+        l += bns_softplus(-pos);
+        alpha[r] = -bns_sigmoid(-pos) / (nf * pc);
+    } else {
+        alpha[r] = 0.0f;
+    }
+    row_loss[r] = l;
+}
+
+__device__ __forceinline__ void bns_ldsm_x4_t(unsigned (&r)[4], const unsigned short* p) {
+    const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(p));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a)
+                 : "memory");
+}
+
+// g += M · tile as bns_mt_tile, the B operand (the column tile, [column][dim] = [k][n]) read with
+// ldmatrix.trans: matrices (k 0-7 | 8-15) x (dims 0-7 | 8-15) give b0/b1 of two adjacent 8-dim n-tiles.
+__device__ __forceinline__ void bns_mt_tile_ldsm(float g[16][4], const float m[8][4], unsigned short (*Bt)[BNS_LDB]) {
+    const int lane = threadIdx.x % 32;
+    const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        unsigned pa[4];
+        pa[0] = bns_pack_bf16(m[2 * j][0], m[2 * j][1]);
+        pa[1] = bns_pack_bf16(m[2 * j][2], m[2 * j][3]);
+        pa[2] = bns_pack_bf16(m[2 * j + 1][0], m[2 * j + 1][1]);
+        pa[3] = bns_pack_bf16(m[2 * j + 1][2], m[2 * j + 1][3]);
+#pragma unroll
+        for (int np = 0; np < 8; ++np) {
+            unsigned r[4];
+            bns_ldsm_x4_t(r, &Bt[j * 16 + l8 + 8 * lb3][np * 16 + 8 * lb4]);
+            bns_mma_bf16(g[2 * np], pa, r[0], r[1]);
+            bns_mma_bf16(g[2 * np + 1], pa, r[2], r[3]);
+        }
+    }
+}
+
+// gz[row, k] += (1/tau) sum over this block's columns; gz zeroed, d ≤ 128.
+extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v4_bf16(float* gz, const float* alpha,
+                                                                       const float* beta, const unsigned short* zb,
+                                                                       const int* lab, int n, int d, float inv_tau,
+                                                                       int cols) {
+    __shared__ __align__(16) unsigned short Bt[BNS_V3_BN][BNS_LDB];
+    __shared__ int Lb[BNS_V3_BN];
+    __shared__ float Alb[BNS_V3_BN];
+    __shared__ float Beb[BNS_V3_BN];
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+    const int r0 = blockIdx.x * BNS_V3_BM + warp * 16;
+    const int ra[2] = {r0 + gq, r0 + gq + 8};
+    int la[2];
+    float al[2], be[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const bool ok = ra[h] < n;
+        la[h] = ok ? lab[ra[h]] : 0;
+        al[h] = ok ? alpha[ra[h]] : 0.0f;
+        be[h] = ok ? beta[ra[h]] : 0.0f;
+    }
+    unsigned a[8][4];
+    bns_load_a_frags(a, zb, r0, n);
+    float g[16][4];
+#pragma unroll
+    for (int nt = 0; nt < 16; ++nt) g[nt][0] = g[nt][1] = g[nt][2] = g[nt][3] = 0.0f;
+    const int c_end = min(n, (blockIdx.y + 1) * cols);
+    for (int c0 = blockIdx.y * cols; c0 < c_end; c0 += BNS_V3_BN) {
+        __syncthreads();
+        bns_load_b_tile(Bt, zb, c0, n);
+        if (threadIdx.x < BNS_V3_BN) {
+            const int b = c0 + threadIdx.x;
+            const bool ok = b < n;
+            Lb[threadIdx.x] = ok ? lab[b] : 0;
+            Alb[threadIdx.x] = ok ? alpha[b] : 0.0f;
+            Beb[threadIdx.x] = ok ? beta[b] : 0.0f;
+        }
+        __syncthreads();
+        float acc[8][4];
+        bns_s_tile(acc, a, Bt);
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int h = e / 2;
+                const int cj = nt * 8 + tg * 2 + (e % 2);
+                const int b = c0 + cj;
+                float m = 0.0f;
+                if (ra[h] < n && b < n && b != ra[h]) {
+                    const float ex = __expf(acc[nt][e] * inv_tau);
+                    m = Lb[cj] == la[h] ? ex * (al[h] + Alb[cj]) : ex * (be[h] + Beb[cj]);
+                }
+                acc[nt][e] = m;
+            }
+        }
+        bns_mt_tile_ldsm(g, acc, Bt);
+    }
+#pragma unroll
+    for (int nt = 0; nt < 16; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int r = r0 + gq + 8 * (e / 2);
+            const int k = nt * 8 + tg * 2 + (e % 2);
+            if (r < n && k < d) atomicAdd(&gz[(long long)r * d + k], g[nt][e] * inv_tau);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------

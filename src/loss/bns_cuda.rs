@@ -23,6 +23,7 @@ pub enum BnsVersion {
     V1,
     V2,
     V3,
+    V4,
 }
 
 impl BnsVersion {
@@ -31,6 +32,9 @@ impl BnsVersion {
             BnsVersion::V1 => "materialised N×N similarity, naive kernels",
             BnsVersion::V2 => "fused fp32 tiles, masks on the fly, no N×N storage",
             BnsVersion::V3 => "fused bf16 tensor cores (mma.sync), fp32 accumulation",
+            BnsVersion::V4 => {
+                "v3 with columns split over blocks (atomics), ldmatrix.trans; code form only"
+            }
         }
     }
 }
@@ -42,8 +46,9 @@ impl std::str::FromStr for BnsVersion {
             "v1" => Ok(BnsVersion::V1),
             "v2" => Ok(BnsVersion::V2),
             "v3" => Ok(BnsVersion::V3),
+            "v4" => Ok(BnsVersion::V4),
             _ => Err(Error::usage(format!(
-                "unknown BNS kernel version {s:?}; use v1, v2 or v3"
+                "unknown BNS kernel version {s:?}; use v1, v2, v3 or v4"
             ))),
         }
     }
@@ -55,6 +60,7 @@ impl std::fmt::Display for BnsVersion {
             BnsVersion::V1 => "v1",
             BnsVersion::V2 => "v2",
             BnsVersion::V3 => "v3",
+            BnsVersion::V4 => "v4",
         })
     }
 }
@@ -75,15 +81,25 @@ fn int(what: &str, v: usize) -> Result<i32> {
     i32::try_from(v).map_err(|_| Error::usage(format!("BNS on CUDA: {what} = {v} is too large")))
 }
 
+/// v4 exists for the official-code form only (the paper form's two passes stay on v3).
+fn check_paper_version(v: BnsVersion) -> Result<()> {
+    if v == BnsVersion::V4 {
+        return Err(Error::usage(
+            "BNS v4 is written for the official-code form only; use v3 for the paper form",
+        ));
+    }
+    Ok(())
+}
+
 fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice) -> Result<()> {
     if v != BnsVersion::V1 && d > FUSED_DMAX {
         return Err(Error::usage(format!(
             "BNS {v} supports embedding dimensions up to {FUSED_DMAX} (got {d}); use v1"
         )));
     }
-    if v == BnsVersion::V3 && dev.cc.0 < 8 {
+    if matches!(v, BnsVersion::V3 | BnsVersion::V4) && dev.cc.0 < 8 {
         return Err(Error::usage(format!(
-            "BNS v3 needs bf16 mma.sync (sm_80 or newer); this GPU is sm_{}{}; use v2",
+            "BNS {v} needs bf16 mma.sync (sm_80 or newer); this GPU is sm_{}{}; use v2",
             dev.cc.0, dev.cc.1
         )));
     }
@@ -248,6 +264,8 @@ pub struct BnsCodeCuda {
     row_loss: CudaSlice<f32>,
     g: CudaSlice<f32>,
     s: Option<CudaSlice<f32>>,
+    /// v4: per-row partial sums (positives, positive count, negatives), 3n floats.
+    part: Option<CudaSlice<f32>>,
     /// The loss after [`BnsCodeCuda::run`] (one float on the device).
     pub loss: CudaSlice<f32>,
 }
@@ -268,7 +286,7 @@ impl BnsCodeCuda {
             n,
             d,
             zn: dev.zeros(n * d)?,
-            zb: if has(BnsVersion::V3) {
+            zb: if has(BnsVersion::V3) || has(BnsVersion::V4) {
                 Some(dev.zeros(n * FUSED_DMAX)?)
             } else {
                 None
@@ -279,6 +297,11 @@ impl BnsCodeCuda {
             g: dev.zeros(n * d)?,
             s: if has(BnsVersion::V1) {
                 Some(dev.zeros(n * n)?)
+            } else {
+                None
+            },
+            part: if has(BnsVersion::V4) {
+                Some(dev.zeros(3 * n)?)
             } else {
                 None
             },
@@ -315,9 +338,11 @@ impl BnsCodeCuda {
         check_len("BNS gradient", gx.len(), n * d)?;
         let inv_tau = 1.0 / tau;
         let (ni, di) = (int("n", n)?, int("dim", d)?);
-        let zb = if v == BnsVersion::V3 {
+        let zb = if matches!(v, BnsVersion::V3 | BnsVersion::V4) {
             Some(self.zb.as_mut().ok_or_else(|| {
-                Error::usage("BnsCodeCuda was allocated without v3 in its versions")
+                Error::usage(format!(
+                    "BnsCodeCuda was allocated without {v} in its versions"
+                ))
             })?)
         } else {
             None
@@ -437,6 +462,79 @@ impl BnsCodeCuda {
                 }
                 .map_err(launch_err("bns_code_bwd_v3_bf16"))?;
             }
+            BnsVersion::V4 => {
+                let zb = self.zb.as_ref().ok_or_else(|| {
+                    Error::usage("BnsCodeCuda was allocated without v4 in its versions")
+                })?;
+                let part = self.part.as_mut().ok_or_else(|| {
+                    Error::usage("BnsCodeCuda was allocated without v4 in its versions")
+                })?;
+                // Enough column splits for ~4 blocks per SM; each split a whole number of 64-column tiles.
+                let row_blocks = blocks(n, 64) as usize;
+                let tiles = n.div_ceil(64);
+                let want = (4 * dev.sms.max(1) as usize)
+                    .div_ceil(row_blocks)
+                    .clamp(1, tiles);
+                let cols = tiles.div_ceil(want) * 64;
+                let splits = n.div_ceil(cols);
+                let c = cfg((row_blocks as u32, splits as u32), (128, 1));
+                let colsi = int("columns per split", cols)?;
+                dev.stream
+                    .memset_zeros(part)
+                    .map_err(|e| Error::driver("zeroing the BNS partial sums", e))?;
+                let f = dev.function(FILE, "bns_code_fwd_v4_bf16")?;
+                // SAFETY: bns_code_fwd_v4_bf16(float* part, const u16* zb, const int* lab, int n,
+                // float inv_tau, int cols); part holds 3n floats (zeroed), zb n·128 bf16, lab n; blocks
+                // cover rows by 64 and columns [y·cols, (y+1)·cols) clipped to n.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut *part)
+                        .arg(zb)
+                        .arg(labels)
+                        .arg(&ni)
+                        .arg(&inv_tau)
+                        .arg(&colsi)
+                        .launch(c)
+                }
+                .map_err(launch_err("bns_code_fwd_v4_bf16"))?;
+                let f = dev.function(FILE, "bns_code_fin_v4_f32")?;
+                // SAFETY: bns_code_fin_v4_f32(float* alpha, float* beta, float* row_loss, const float* part,
+                // int n); n-long outputs, part 3n; threads beyond n return.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.alpha)
+                        .arg(&mut self.beta)
+                        .arg(&mut self.row_loss)
+                        .arg(&*part)
+                        .arg(&ni)
+                        .launch(cfg((blocks(n, 256), 1), (256, 1)))
+                }
+                .map_err(launch_err("bns_code_fin_v4_f32"))?;
+                dev.stream
+                    .memset_zeros(&mut self.g)
+                    .map_err(|e| Error::driver("zeroing the BNS gradient", e))?;
+                let f = dev.function(FILE, "bns_code_bwd_v4_bf16")?;
+                // SAFETY: bns_code_bwd_v4_bf16(float* gz, const float* alpha, const float* beta,
+                // const u16* zb, const int* lab, int n, int d, float inv_tau, int cols); gz holds n·d
+                // floats (zeroed, added to with atomics), the grid as the forward's.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.g)
+                        .arg(&self.alpha)
+                        .arg(&self.beta)
+                        .arg(zb)
+                        .arg(labels)
+                        .arg(&ni)
+                        .arg(&di)
+                        .arg(&inv_tau)
+                        .arg(&colsi)
+                        .launch(c)
+                }
+                .map_err(launch_err("bns_code_bwd_v4_bf16"))?;
+            }
         }
         loss_sum(dev, &mut self.loss, &self.row_loss, n, 1.0 / n as f32)?;
         norm_bwd(dev, gx, &self.g, z, n, d)
@@ -487,6 +585,7 @@ impl BnsPaperCuda {
         }
         let layout = PaperLayout::new(layout.anchors.clone(), layout.extra.clone(), layout.m, b)?;
         for &v in versions {
+            check_paper_version(v)?;
             check_version(v, d, dev)?;
         }
         let rows = layout.rows();
@@ -553,6 +652,7 @@ impl BnsPaperCuda {
         g2: &mut CudaSlice<f32>,
     ) -> Result<()> {
         check_tau(tau as f64)?;
+        check_paper_version(v)?;
         check_version(v, self.d, dev)?;
         let (b, d, rows) = (self.b, self.d, self.rows);
         check_len("BNS labels", labels.len(), b)?;
@@ -602,6 +702,7 @@ impl BnsPaperCuda {
             .map_err(launch_err("bns_gather_rows_f32"))?;
         }
         match v {
+            BnsVersion::V4 => unreachable!("refused by check_paper_version above"),
             BnsVersion::V1 => {
                 let s = self.s.as_mut().ok_or_else(|| {
                     Error::usage("BnsPaperCuda was allocated without v1 in its versions")
