@@ -77,6 +77,10 @@ pub struct ResnetArgs {
     /// Write one profiled step as a Chrome trace JSON (open in Perfetto or chrome://tracing)
     #[arg(long)]
     pub trace: Option<std::path::PathBuf>,
+    /// Fuse the batch-norm tails: BN+ReLU and BN+add+ReLU as single ops (norm.cu v2, compiled, not yet
+    /// validated on a GPU). IPDPP_FUSED_BN=1 in the environment turns them on as well
+    #[arg(long)]
+    pub fuse_bn: bool,
 }
 
 impl ResnetArgs {
@@ -99,6 +103,7 @@ impl ResnetArgs {
             json: false,
             out: None,
             trace: None,
+            fuse_bn: false,
         }
     }
 }
@@ -157,6 +162,9 @@ pub struct ResnetReport {
     pub arch: String,
     pub precision: Precision,
     pub loss_form: String,
+    /// Batch-norm tails fused (`--fuse-bn` or `IPDPP_FUSED_BN=1`): BN+ReLU and BN+add+ReLU as
+    /// `batchnorm_relu` / `batchnorm_add_relu` (norm.cu v2); false: the unfused v1 ops.
+    pub fused_bn: bool,
     /// Images per view; a step forwards `images_per_step` = 2 × batch.
     pub batch: usize,
     pub images_per_step: usize,
@@ -662,6 +670,19 @@ pub fn kernels_of(op: &str, backward: bool, prec: Precision) -> &'static str {
         (_, "batchnorm", true, _) => {
             "batchnorm_bwd_partial_f32, batchnorm_bwd_reduce_f32, batchnorm_bwd_apply_f32"
         }
+        (_, "bn_relu", false, _) => {
+            "batchnorm_sum_partial_f32, batchnorm_mean_f32, batchnorm_sq_partial_f32, batchnorm_var_f32, batchnorm_relu_apply_f32"
+        }
+        (_, "bn_relu", true, _) => {
+            "batchnorm_relu_bwd_partial_f32, batchnorm_bwd_reduce_f32, batchnorm_relu_bwd_apply_f32"
+        }
+        (_, "bn_add_relu", false, _) => {
+            "batchnorm_sum_partial_f32, batchnorm_mean_f32, batchnorm_sq_partial_f32, batchnorm_var_f32, batchnorm_add_relu_apply_f32"
+        }
+        (_, "bn_add_relu", true, _) => {
+            "batchnorm_relu_bwd_partial_f32, batchnorm_bwd_reduce_f32, batchnorm_add_relu_bwd_apply_f32"
+        }
+        (_, "fused", _, _) => "(runs inside the fused bn_relu / bn_add_relu node)",
         (_, "relu", false, _) => "relu_fwd_f32",
         (_, "relu", true, _) => "relu_bwd_f32",
         (_, "add", false, _) => "add_f32",
@@ -709,6 +730,30 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
     );
     let mut r = StepRunner::new(dev, arch, batch, a.proj_dim, form, a.tau, a.m, a.seed)?;
     r.net.set_conv_precision(prec);
+    if a.fuse_bn {
+        r.net.set_fused_bn(true);
+    }
+    let fused_bn = r.net.fused_bn();
+    if fused_bn {
+        let (pairs, tails) = r.net.fused_bn_counts();
+        let why = if a.fuse_bn {
+            "--fuse-bn"
+        } else {
+            "IPDPP_FUSED_BN=1"
+        };
+        notes.push(format!(
+            "fused batch norm ({why}): {pairs} BN+ReLU as batchnorm_relu and {tails} BN+add+ReLU as batchnorm_add_relu ({}); each fused op's time is booked at its first node (op bn_relu / bn_add_relu), the nodes it absorbs show as op \"fused\" (~0 ms): compare batchnorm + relu + add against batchnorm + bn_relu + bn_add_relu + fused + relu",
+            if dev.is_cuda() {
+                "norm.cu v2 kernels, compiled, not validated on a GPU unless the cuda_fused_bn tests passed"
+            } else {
+                "the CPU references, compositions of the unfused ones"
+            }
+        ));
+    } else {
+        notes.push(
+            "batch norm unfused (v1: BN, ReLU and add as separate ops); --fuse-bn or IPDPP_FUSED_BN=1 fuses the tails".into(),
+        );
+    }
     let nodes = r.net.node_info();
     let n_img = 2 * batch;
 
@@ -876,6 +921,7 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         arch: arch.name().into(),
         precision: prec,
         loss_form: form.to_string(),
+        fused_bn,
         batch,
         images_per_step: n_img,
         params: r.net.num_params(),
@@ -916,8 +962,18 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
 impl ResnetReport {
     pub fn print_table(&self) {
         println!(
-            "resnet_step on {}: {} batch {}×2 views, {}, BNS loss ({}), {} parameters",
-            self.device, self.arch, self.batch, self.precision, self.loss_form, self.params
+            "resnet_step on {}: {} batch {}×2 views, {}, BNS loss ({}), {} parameters{}",
+            self.device,
+            self.arch,
+            self.batch,
+            self.precision,
+            self.loss_form,
+            self.params,
+            if self.fused_bn {
+                ", fused batch norm"
+            } else {
+                ""
+            }
         );
         println!(
             "step: median {:.3} ms (min {:.3}, max {:.3}, {} steps)  →  {:.0} img/s (best {:.0})",
@@ -1048,6 +1104,7 @@ pub fn chrome_trace(res: &BenchResult) -> serde_json::Value {
         "otherData": {
             "bench": "ipdpp bench resnet", "arch": rep.arch, "device": rep.device,
             "batch": rep.batch, "precision": rep.precision.to_string(), "loss": rep.loss_form,
+            "fused_bn": rep.fused_bn,
         },
     })
 }

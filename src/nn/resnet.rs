@@ -5,11 +5,20 @@
 //! together as one batch of 2B images whose batch-norm layers keep separate statistics per view
 //! (`groups` = 2): the same numbers as forwarding each view on its own, as the official code does, with
 //! one backward pass and twice the GEMM size.
+//!
+//! Fused batch-norm tails ([`ResNet::set_fused_bn`]; default off, or on for every new network when the
+//! environment sets `IPDPP_FUSED_BN=1`): BN → ReLU runs as `batchnorm_relu` and the residual tail
+//! BN → add → ReLU as `batchnorm_add_relu` (norm.cu v2: one elementwise pass each way after the
+//! statistics, instead of three to five). The node list stays the same; a fused op runs at its first
+//! node in the forward (at the add for the residual tail, once the shortcut is ready), the nodes it
+//! absorbs do nothing, and the intermediate activations (BN output, sum) are not written. On the CPU
+//! the fused references are compositions of the unfused ones, so both settings give the same bits
+//! there. The fused CUDA kernels are compiled, not yet validated on a GPU.
 use super::param::{Param, ParamKind};
 use crate::device::cpu::conv::{ohwi_to_oihw, oihw_to_ohwi, ConvSpec};
 use crate::device::cpu::norm::BnSpec;
 use crate::device::cuda::conv_tc::{self, ConvPrecision};
-use crate::device::nn_ops::{self, BnBuffers};
+use crate::device::nn_ops::{self, BnBuffers, BnTailVersion};
 use crate::device::ops;
 use crate::device::{Buffer, Device};
 use crate::error::{Error, Result};
@@ -156,6 +165,104 @@ enum Node {
     },
 }
 
+/// How a node runs when batch-norm fusion is on ([`ResNet::set_fused_bn`]); planned once from the node
+/// list ([`plan_fusions`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fuse {
+    /// Runs as itself.
+    No,
+    /// A BN node whose output feeds only the next node, a ReLU: runs `batchnorm_relu` into the ReLU's
+    /// output slot (forward and backward).
+    BnRelu { relu_out: usize },
+    /// An add node whose first input is the output of BN node `bn` (used nowhere else) and whose sum
+    /// feeds only the next node, a ReLU: runs `batchnorm_add_relu` into the ReLU's output slot.
+    BnAddRelu { bn: usize, relu_out: usize },
+    /// Part of a fused op that runs at another node: nothing to do here.
+    Absorbed,
+}
+
+/// Slots a node reads.
+fn node_inputs(n: &Node) -> Vec<usize> {
+    match *n {
+        Node::Conv { inp, .. }
+        | Node::Bn { inp, .. }
+        | Node::Relu { inp, .. }
+        | Node::ShortcutA { inp, .. }
+        | Node::Pool { inp, .. }
+        | Node::Linear { inp, .. } => vec![inp],
+        Node::Add { a, b, .. } => vec![a, b],
+    }
+}
+
+/// The fusion plan: BN → ReLU pairs and BN → add → ReLU tails whose intermediate slots nothing else
+/// reads (so skipping them changes no other node's input).
+fn plan_fusions(nodes: &[Node], slots: usize) -> Vec<Fuse> {
+    let mut uses = vec![0usize; slots];
+    let mut producer = vec![usize::MAX; slots];
+    for (i, n) in nodes.iter().enumerate() {
+        for s in node_inputs(n) {
+            uses[s] += 1;
+        }
+        let out = match *n {
+            Node::Conv { out, .. }
+            | Node::Bn { out, .. }
+            | Node::Relu { out, .. }
+            | Node::Add { out, .. }
+            | Node::ShortcutA { out, .. }
+            | Node::Pool { out, .. }
+            | Node::Linear { out, .. } => out,
+        };
+        producer[out] = i;
+    }
+    let mut plan = vec![Fuse::No; nodes.len()];
+    for i in 0..nodes.len() {
+        let next_relu = |inp_of: usize| match nodes.get(i + 1) {
+            Some(&Node::Relu { inp, out }) if inp == inp_of && uses[inp_of] == 1 => Some(out),
+            _ => None,
+        };
+        match nodes[i] {
+            Node::Bn { out, .. } if plan[i] == Fuse::No => {
+                if let Some(relu_out) = next_relu(out) {
+                    plan[i] = Fuse::BnRelu { relu_out };
+                    plan[i + 1] = Fuse::Absorbed;
+                }
+            }
+            Node::Add { a, b, out } => {
+                let k = producer[a];
+                let bn_ok = matches!(nodes.get(k), Some(&Node::Bn { inp, .. }) if inp != b)
+                    && k < i
+                    && uses[a] == 1
+                    && a != b
+                    && plan[k] == Fuse::No;
+                if let (true, Some(relu_out)) = (bn_ok, next_relu(out)) {
+                    plan[i] = Fuse::BnAddRelu { bn: k, relu_out };
+                    plan[k] = Fuse::Absorbed;
+                    plan[i + 1] = Fuse::Absorbed;
+                }
+            }
+            _ => {}
+        }
+    }
+    plan
+}
+
+/// Whether new networks fuse their batch-norm tails: `IPDPP_FUSED_BN=1` (or true/on/yes) turns it on
+/// (GPU scripts A/B the fused kernels without code changes), unset or 0 leaves it off; read once.
+pub fn fused_bn_default() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| match std::env::var("IPDPP_FUSED_BN") {
+        Err(_) => false,
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "on" | "yes" => true,
+            "" | "0" | "false" | "off" | "no" => false,
+            other => {
+                eprintln!("warning: IPDPP_FUSED_BN={other:?} is neither 0 nor 1; fused batch norm stays off");
+                false
+            }
+        },
+    })
+}
+
 /// Running statistics and the saved batch statistics of one batch-norm layer.
 struct BnState {
     name: String,
@@ -188,6 +295,11 @@ pub struct ResNet {
     profiler: Option<Box<dyn NodeProfiler>>,
     /// Numeric mode of the convolutions on a GPU (fp32: conv.cu v2; tf32/bf16: conv_tc.cu v3).
     conv_precision: ConvPrecision,
+    /// Fused batch-norm tails on ([`ResNet::set_fused_bn`]) and the plan they follow.
+    fused_bn: bool,
+    fusion: Vec<Fuse>,
+    /// The setting the last forward ran with (its backward must follow the same plan).
+    fused_last: bool,
 }
 
 struct Builder<'a> {
@@ -399,6 +511,7 @@ impl ResNet {
         let p1 = b.linear("proj.0", feat, c, arch.proj_hidden())?;
         let p2 = b.relu(p1);
         let out = b.linear("proj.2", p2, arch.proj_hidden(), proj_out)?;
+        let fusion = plan_fusions(&b.nodes, b.slot_size.len());
         Ok(ResNet {
             arch,
             params: b.params,
@@ -416,6 +529,9 @@ impl ResNet {
             dev: dev.clone(),
             profiler: None,
             conv_precision: ConvPrecision::Fp32,
+            fused_bn: fused_bn_default(),
+            fusion,
+            fused_last: false,
         })
     }
 
@@ -474,6 +590,7 @@ impl ResNet {
         }
         self.ensure_batch(n, mode == Mode::Train)?;
         self.groups = groups;
+        self.fused_last = self.fused_bn;
         let dev = self.dev.clone();
         ops::copy_f32(&dev, &mut self.acts[0], x)?;
         let end = if with_projector {
@@ -485,6 +602,15 @@ impl ResNet {
             let node = self.nodes[i].clone();
             if let Some(p) = self.profiler.as_mut() {
                 p.begin(i, false);
+            }
+            if self.fused_bn && self.fusion[i] != Fuse::No {
+                if self.fusion[i] != Fuse::Absorbed {
+                    self.fused_forward(i, n, mode, groups)?;
+                }
+                if let Some(p) = self.profiler.as_mut() {
+                    p.end(i, false);
+                }
+                continue;
             }
             let (inp_slot, out_slot) = match &node {
                 Node::Conv { inp, out, .. }
@@ -649,7 +775,16 @@ impl ResNet {
             if let Some(p) = self.profiler.as_mut() {
                 p.begin(i, true);
             }
+            let fuse = if self.fused_last {
+                self.fusion[i]
+            } else {
+                Fuse::No
+            };
             match node {
+                _ if fuse == Fuse::Absorbed => {}
+                Node::Add { b, .. } if matches!(fuse, Fuse::BnAddRelu { .. }) => {
+                    self.fused_add_backward(i, b, &mut written, n, groups)?;
+                }
                 Node::Add { a, b, out } => {
                     let g = std::mem::replace(&mut self.grads[out], Buffer::Cpu(Vec::new()));
                     for t in [a, b] {
@@ -663,14 +798,16 @@ impl ResNet {
                     self.grads[out] = g;
                 }
                 _ => {
-                    let (inp, out) = match node {
-                        Node::Conv { inp, out, .. }
-                        | Node::Bn { inp, out, .. }
-                        | Node::Relu { inp, out }
-                        | Node::ShortcutA { inp, out, .. }
-                        | Node::Pool { inp, out, .. }
-                        | Node::Linear { inp, out, .. } => (inp, out),
-                        Node::Add { .. } => unreachable!(),
+                    let (inp, out) = match (fuse, &node) {
+                        // batchnorm_relu: from the ReLU's output gradient to the BN's input.
+                        (Fuse::BnRelu { relu_out }, &Node::Bn { inp, .. }) => (inp, relu_out),
+                        (_, &Node::Conv { inp, out, .. })
+                        | (_, &Node::Bn { inp, out, .. })
+                        | (_, &Node::Relu { inp, out })
+                        | (_, &Node::ShortcutA { inp, out, .. })
+                        | (_, &Node::Pool { inp, out, .. })
+                        | (_, &Node::Linear { inp, out, .. }) => (inp, out),
+                        (_, &Node::Add { .. }) => unreachable!(),
                     };
                     let g = std::mem::replace(&mut self.grads[out], Buffer::Cpu(Vec::new()));
                     let need_input_grad = inp != 0;
@@ -683,7 +820,11 @@ impl ResNet {
                     } else {
                         std::mem::replace(&mut self.grads[inp], Buffer::Cpu(Vec::new()))
                     };
-                    let r = self.node_backward(&node, &mut dst, &g, need_input_grad, n, groups);
+                    let r = if let Fuse::BnRelu { relu_out } = fuse {
+                        self.fused_relu_backward(&node, relu_out, &mut dst, &g, n, groups)
+                    } else {
+                        self.node_backward(&node, &mut dst, &g, need_input_grad, n, groups)
+                    };
                     if accumulate {
                         let r2 = ops::add_inplace_f32(&dev, &mut self.grads[inp], &dst);
                         self.scratch.insert(inp, dst);
@@ -701,6 +842,218 @@ impl ResNet {
             }
         }
         Ok(())
+    }
+
+    /// Grows a BN layer's saved-statistics buffers to `groups` views.
+    fn ensure_bn_stats(&mut self, st: usize, groups: usize) -> Result<()> {
+        let b = &mut self.bn[st];
+        if b.mean.len() < groups * b.c {
+            b.mean = Buffer::zeros(&self.dev, groups * b.c)?;
+            b.rstd = Buffer::zeros(&self.dev, groups * b.c)?;
+        }
+        Ok(())
+    }
+
+    /// Forward of the fused op planned at node `i` (`batchnorm_relu` at a BN node, `batchnorm_add_relu`
+    /// at an add node), written into the ReLU's output slot.
+    fn fused_forward(&mut self, i: usize, n: usize, mode: Mode, groups: usize) -> Result<()> {
+        let (bn_node, relu_out, sc) = match (self.fusion[i], &self.nodes[i]) {
+            (Fuse::BnRelu { relu_out }, _) => (i, relu_out, None),
+            (Fuse::BnAddRelu { bn, relu_out }, &Node::Add { b, .. }) => (bn, relu_out, Some(b)),
+            _ => return Err(Error::usage(format!("node {i}: no fused op planned here"))),
+        };
+        let Node::Bn {
+            gamma,
+            beta,
+            st,
+            c,
+            hw,
+            inp,
+            ..
+        } = self.nodes[bn_node]
+        else {
+            return Err(Error::usage(format!(
+                "node {bn_node}: a fused batch-norm tail must start at a BN node"
+            )));
+        };
+        self.ensure_bn_stats(st, groups)?;
+        let s = BnSpec::new(n * hw, c);
+        let dev = self.dev.clone();
+        let v = BnTailVersion::V2;
+        let mut y = std::mem::replace(&mut self.acts[relu_out], Buffer::Cpu(Vec::new()));
+        let (x, ga, be) = (&self.acts[inp], &self.params[gamma].w, &self.params[beta].w);
+        let b = &mut self.bn[st];
+        let r = match (mode, sc) {
+            (Mode::Train, sc) => {
+                let st = BnBuffers {
+                    running_mean: &mut b.running_mean,
+                    running_var: &mut b.running_var,
+                    mean: &mut b.mean,
+                    rstd: &mut b.rstd,
+                };
+                match sc {
+                    None => {
+                        nn_ops::batchnorm_relu_fwd_train(&dev, v, &mut y, x, ga, be, st, &s, groups)
+                    }
+                    Some(sc) => nn_ops::batchnorm_add_relu_fwd_train(
+                        &dev,
+                        v,
+                        &mut y,
+                        x,
+                        &self.acts[sc],
+                        ga,
+                        be,
+                        st,
+                        &s,
+                        groups,
+                    ),
+                }
+            }
+            (Mode::Eval, None) => nn_ops::batchnorm_relu_fwd_eval(
+                &dev,
+                v,
+                &mut y,
+                x,
+                ga,
+                be,
+                &b.running_mean,
+                &b.running_var,
+                &s,
+            ),
+            (Mode::Eval, Some(sc)) => nn_ops::batchnorm_add_relu_fwd_eval(
+                &dev,
+                v,
+                &mut y,
+                x,
+                &self.acts[sc],
+                ga,
+                be,
+                &b.running_mean,
+                &b.running_var,
+                &s,
+            ),
+        };
+        self.acts[relu_out] = y;
+        r
+    }
+
+    /// Backward of `batchnorm_relu` (planned at BN node `node`): gx from the gradient of the ReLU's
+    /// output `gy` and the stored output itself (the mask).
+    fn fused_relu_backward(
+        &mut self,
+        node: &Node,
+        relu_out: usize,
+        gx: &mut Buffer,
+        gy: &Buffer,
+        n: usize,
+        groups: usize,
+    ) -> Result<()> {
+        let Node::Bn {
+            gamma,
+            beta,
+            st,
+            c,
+            hw,
+            inp,
+            ..
+        } = *node
+        else {
+            return Err(Error::usage(
+                "batchnorm_relu backward planned at a non-BN node",
+            ));
+        };
+        let s = BnSpec::new(n * hw, c);
+        let b = &self.bn[st];
+        let (pg, pb) = two_mut(&mut self.params, gamma, beta);
+        nn_ops::batchnorm_relu_bwd(
+            &self.dev,
+            BnTailVersion::V2,
+            gx,
+            &mut pg.g,
+            &mut pb.g,
+            gy,
+            &self.acts[relu_out],
+            &self.acts[inp],
+            &pg.w,
+            &b.mean,
+            &b.rstd,
+            &s,
+            groups,
+        )
+    }
+
+    /// Backward of `batchnorm_add_relu` (planned at add node `i`, shortcut slot `sc`): the BN input's
+    /// gradient and the shortcut's (added to it when another consumer wrote it already).
+    fn fused_add_backward(
+        &mut self,
+        i: usize,
+        sc: usize,
+        written: &mut [bool],
+        n: usize,
+        groups: usize,
+    ) -> Result<()> {
+        let Fuse::BnAddRelu { bn, relu_out } = self.fusion[i] else {
+            return Err(Error::usage(format!(
+                "node {i}: no fused tail planned here"
+            )));
+        };
+        let Node::Bn {
+            gamma,
+            beta,
+            st,
+            c,
+            hw,
+            inp,
+            ..
+        } = self.nodes[bn]
+        else {
+            return Err(Error::usage(format!("node {bn}: not a BN node")));
+        };
+        let dev = self.dev.clone();
+        let s = BnSpec::new(n * hw, c);
+        let g = std::mem::replace(&mut self.grads[relu_out], Buffer::Cpu(Vec::new()));
+        let accumulate_x = written[inp];
+        let mut dst = if accumulate_x {
+            match self.scratch.remove(&inp) {
+                Some(b) => b,
+                None => Buffer::zeros(&dev, self.slot_size[inp] * n)?,
+            }
+        } else {
+            std::mem::replace(&mut self.grads[inp], Buffer::Cpu(Vec::new()))
+        };
+        let mut gsc = std::mem::replace(&mut self.grads[sc], Buffer::Cpu(Vec::new()));
+        let b = &self.bn[st];
+        let (pg, pb) = two_mut(&mut self.params, gamma, beta);
+        let r = nn_ops::batchnorm_add_relu_bwd(
+            &dev,
+            BnTailVersion::V2,
+            &mut dst,
+            &mut gsc,
+            &mut pg.g,
+            &mut pb.g,
+            &g,
+            &self.acts[relu_out],
+            &self.acts[inp],
+            &pg.w,
+            &b.mean,
+            &b.rstd,
+            &s,
+            groups,
+            written[sc],
+        );
+        self.grads[sc] = gsc;
+        written[sc] = true;
+        self.grads[relu_out] = g;
+        if accumulate_x {
+            let r2 = ops::add_inplace_f32(&dev, &mut self.grads[inp], &dst);
+            self.scratch.insert(inp, dst);
+            r?;
+            r2
+        } else {
+            self.grads[inp] = dst;
+            written[inp] = true;
+            r
+        }
     }
 
     fn node_backward(
@@ -943,6 +1296,32 @@ impl ResNet {
         std::mem::replace(&mut self.profiler, p)
     }
 
+    /// Fused batch-norm tails: BN → ReLU as `batchnorm_relu`, BN → add → ReLU as `batchnorm_add_relu`
+    /// (norm.cu v2 on a GPU, compiled but NOT yet validated there; the composition of the unfused
+    /// references on the CPU, the same bits as off). Default: off, unless `IPDPP_FUSED_BN=1`
+    /// ([`fused_bn_default`]). Takes effect at the next forward; a backward follows the setting of
+    /// the forward before it.
+    pub fn set_fused_bn(&mut self, on: bool) {
+        self.fused_bn = on;
+    }
+    pub fn fused_bn(&self) -> bool {
+        self.fused_bn
+    }
+    /// Number of fused ops the plan holds (BN → ReLU pairs, BN → add → ReLU tails).
+    pub fn fused_bn_counts(&self) -> (usize, usize) {
+        let pairs = self
+            .fusion
+            .iter()
+            .filter(|f| matches!(f, Fuse::BnRelu { .. }))
+            .count();
+        let tails = self
+            .fusion
+            .iter()
+            .filter(|f| matches!(f, Fuse::BnAddRelu { .. }))
+            .count();
+        (pairs, tails)
+    }
+
     /// Numeric mode of the convolutions (GPU only: the CPU always runs the exact fp32 reference).
     pub fn set_conv_precision(&mut self, p: ConvPrecision) {
         self.conv_precision = p;
@@ -979,7 +1358,7 @@ impl ResNet {
         let mut out = Vec::with_capacity(self.nodes.len());
         let mut last = String::new();
         let mut relus: HashMap<String, usize> = HashMap::new();
-        for node in &self.nodes {
+        for (i, node) in self.nodes.iter().enumerate() {
             let block = block_of(&last);
             let join = |b: &str, k: &str| {
                 if b.is_empty() {
@@ -1073,6 +1452,13 @@ impl ResNet {
                     0.0,
                     0.0,
                 ),
+            };
+            // Fused batch-norm tails: the op runs at its first node, the nodes it absorbs do nothing.
+            let op = match (self.fused_bn, self.fusion[i]) {
+                (false, _) | (true, Fuse::No) => op,
+                (true, Fuse::BnRelu { .. }) => "bn_relu".into(),
+                (true, Fuse::BnAddRelu { .. }) => "bn_add_relu".into(),
+                (true, Fuse::Absorbed) => "fused".into(),
             };
             out.push(NodeInfo {
                 name,
