@@ -1,15 +1,25 @@
 //! Batches for the training loops. On the CPU a prefetching loader augments the next batches on a
 //! background thread; on CUDA the data set is uploaded once (u8) and every batch is augmented on the GPU
 //! (kernels/augment.cu), so images never cross the bus during training: only the batch's indices do.
+//!
+//! An epoch can start at any batch (a run resumed from a mid-epoch checkpoint): the batches before it are
+//! not augmented, but their images are counted, because a view's randomness is keyed by (seed, epoch,
+//! image, occurrence of the image within the epoch) and an image may occur more than once (BNS groups).
+//! Batch `k` of an epoch started at `k` is therefore the batch `k` of the full pass, bit for bit.
 use crate::data::augment::{Augment, OUT_FLOATS};
 use crate::data::augment_cuda::{augment_batch_cuda, GpuDataset};
-use crate::data::loader::{batch_items, Loader};
+use crate::data::loader::{batch_items, make_batch, Batch};
 use crate::data::Dataset;
 use crate::device::cuda::CudaDevice;
 use crate::device::{Buffer, Device};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::collections::HashMap;
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Batches the CPU prefetcher prepares ahead of the consumer.
+const PREFETCH: usize = 2;
 
 pub struct Feeder {
     pub ds: Arc<Dataset>,
@@ -51,33 +61,114 @@ impl Feeder {
         seed: u64,
         epoch: u32,
     ) -> Result<FeedIter<'_>> {
+        self.epoch_from(batches, 0, aug, views, seed, epoch)
+    }
+
+    /// The augmented batches `start..` of one epoch, in order, each exactly as the full pass makes it
+    /// (see the module notes).
+    pub fn epoch_from(
+        &self,
+        batches: Vec<Vec<usize>>,
+        start: usize,
+        aug: Augment,
+        views: usize,
+        seed: u64,
+        epoch: u32,
+    ) -> Result<FeedIter<'_>> {
+        if views == 0 {
+            return Err(Error::usage("views must be at least 1 (SimCLR/BNS use 2)"));
+        }
+        if let Some(bad) = batches.iter().flatten().find(|&&i| i >= self.ds.len()) {
+            return Err(Error::usage(format!(
+                "batch index {bad} is out of range: the data set has {} images",
+                self.ds.len()
+            )));
+        }
+        let mut seen = HashMap::new();
+        let mut rest = batches.into_iter();
+        for b in rest.by_ref().take(start) {
+            batch_items(&b, views, &mut seen);
+        }
         Ok(match &self.gpu {
-            None => FeedIter::Cpu(Loader::new(
+            None => FeedIter::Cpu(Prefetch::new(
                 Arc::clone(&self.ds),
-                batches,
+                rest.collect(),
                 aug,
                 views,
                 seed,
                 epoch,
-                2,
+                seen,
             )?),
             Some((dev, data)) => FeedIter::Cuda {
                 dev,
                 data,
                 ds: &self.ds,
-                batches: batches.into_iter(),
+                batches: rest,
                 aug,
                 views,
                 seed,
                 epoch,
-                seen: HashMap::new(),
+                seen,
             },
         })
     }
 }
 
+/// The CPU side: a background thread augments the next batches (the augmentation fans out over rayon),
+/// so the training loop finds a batch ready.
+pub struct Prefetch {
+    rx: Option<Receiver<Result<Batch>>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Prefetch {
+    fn new(
+        ds: Arc<Dataset>,
+        batches: Vec<Vec<usize>>,
+        aug: Augment,
+        views: usize,
+        seed: u64,
+        epoch: u32,
+        mut seen: HashMap<usize, u32>,
+    ) -> Result<Self> {
+        let (tx, rx) = sync_channel(PREFETCH);
+        let worker = std::thread::Builder::new()
+            .name("ipdpp-loader".into())
+            .spawn(move || {
+                for b in &batches {
+                    let r = make_batch(&ds, b, &aug, views, seed, epoch, &mut seen);
+                    let failed = r.is_err();
+                    if tx.send(r).is_err() || failed {
+                        return; // consumer gone, or an error was handed over
+                    }
+                }
+            })
+            .map_err(|e| Error::usage(format!("could not start the loader thread: {e}")))?;
+        Ok(Prefetch {
+            rx: Some(rx),
+            worker: Some(worker),
+        })
+    }
+}
+
+impl Iterator for Prefetch {
+    type Item = Result<Batch>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.as_ref()?.recv().ok()
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.rx.take(); // unblocks the worker's send
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
 pub enum FeedIter<'a> {
-    Cpu(Loader),
+    Cpu(Prefetch),
     Cuda {
         dev: &'a Arc<CudaDevice>,
         data: &'a GpuDataset,
