@@ -154,6 +154,63 @@ pub fn write_snapshot(dir: &Path, s: &Snapshot, keep: &[String]) -> Result<PathB
     Ok(d)
 }
 
+/// The bits of every float of `v`, depth first (object members in key order). serde_json writes the
+/// shortest decimal that round-trips, but its default parser may land one ulp off; a checkpoint stores
+/// these beside its JSON so that a resumed run gets every float back exactly ([`set_f64_bits`]).
+pub fn f64_bits(v: &serde_json::Value) -> Vec<u64> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<u64>) {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                out.push(n.as_f64().unwrap_or(f64::NAN).to_bits())
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut out);
+    out
+}
+
+/// Puts the floats recorded by [`f64_bits`] back into `v` (the same value read back from JSON); false
+/// when their number or places do not match (nothing is changed then).
+pub fn set_f64_bits(v: &mut serde_json::Value, bits: &[u64]) -> bool {
+    fn walk(v: &mut serde_json::Value, bits: &[u64], at: &mut usize, write: bool) -> bool {
+        match v {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let Some(&b) = bits.get(*at) else {
+                    return false;
+                };
+                *at += 1;
+                let x = f64::from_bits(b);
+                // The decimal read back must be this float, give or take the parser's rounding.
+                let near = n
+                    .as_f64()
+                    .is_some_and(|y| (x - y).abs() <= 4.0 * f64::EPSILON * x.abs().max(y.abs()));
+                if !near {
+                    return false;
+                }
+                if write {
+                    if let Some(m) = serde_json::Number::from_f64(x) {
+                        *n = m;
+                    }
+                }
+                true
+            }
+            serde_json::Value::Array(a) => a.iter_mut().all(|x| walk(x, bits, at, write)),
+            serde_json::Value::Object(o) => o.values_mut().all(|x| walk(x, bits, at, write)),
+            _ => true,
+        }
+    }
+    let mut at = 0;
+    if !walk(v, bits, &mut at, false) || at != bits.len() {
+        return false;
+    }
+    let mut at = 0;
+    walk(v, bits, &mut at, true)
+}
+
 /// The checkpoint `latest.json` points at, if any.
 pub fn latest(dir: &Path) -> Result<Option<PathBuf>> {
     let p = dir.join("latest.json");
@@ -187,6 +244,33 @@ pub fn read_snapshot(d: &Path) -> Result<(Tensors, Tensors, serde_json::Value)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_come_back_exactly() {
+        // Values serde_json's default parser reads one ulp off (seen with serde_json 1.0.154).
+        let xs: [f64; 4] = [
+            98.83853299755387,
+            10.893787974773417,
+            0.00037971425703671756,
+            31.574822131280026,
+        ];
+        let v = serde_json::json!({"b": xs, "a": {"x": 1.5, "n": 3, "s": "t"}, "c": null});
+        let bits = f64_bits(&v);
+        assert_eq!(bits.len(), 5);
+        let mut back: serde_json::Value = serde_json::from_str(&v.to_string()).unwrap();
+        assert!(set_f64_bits(&mut back, &bits));
+        for (i, x) in xs.iter().enumerate() {
+            assert_eq!(back["b"][i].as_f64().unwrap().to_bits(), x.to_bits());
+        }
+        assert_eq!(back, v);
+        // Bits that do not belong to the value are refused and change nothing.
+        let before = back.clone();
+        assert!(!set_f64_bits(&mut back, &bits[1..]));
+        let mut wrong = bits.clone();
+        wrong.swap(0, 4);
+        assert!(!set_f64_bits(&mut back, &wrong));
+        assert_eq!(back, before);
+    }
 
     #[test]
     fn safetensors_round_trip_and_layout() {
