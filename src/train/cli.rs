@@ -50,7 +50,8 @@ pub struct PipelineArgs {
     /// Print results.json on stdout at the end instead of the tables
     #[arg(long)]
     pub json: bool,
-    /// Seconds between checkpoints within a stage (always at stage ends); 0: every epoch
+    /// Seconds between checkpoints within a stage, checked after every optimiser step, so a checkpoint
+    /// may fall inside an epoch and --resume continues from there (always at stage ends); 0: every step
     #[arg(long)]
     pub checkpoint_every: Option<f64>,
     /// Many-shot classes have more than this many training images

@@ -219,8 +219,9 @@ pub struct RunConfig {
     /// Geometry of the SimCLR augmentation of every stage (METHOD.md: crop scale 0.08–1, flip p 0.5).
     #[serde(default)]
     pub aug: AugGeometry,
-    /// Write a checkpoint at the end of an epoch when this many seconds passed since the last one
-    /// (and always at the end of every stage); 0: every epoch.
+    /// Write a checkpoint when this many seconds passed since the last one, checked after every
+    /// optimiser step (inside an epoch too) and at every epoch end; always at the end of every stage.
+    /// 0: after every step.
     pub checkpoint_every_secs: f64,
     /// Testing aid: make the loss NaN at the start of this (stage, epoch) (e.g. "stage1:2").
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -461,6 +462,13 @@ impl RunConfig {
             return Err(Error::usage(
                 "--crop-min must be in (0, 1] and --flip in [0, 1]",
             ));
+        }
+        // NaN would never checkpoint inside a stage; infinity means only at stage ends.
+        if self.checkpoint_every_secs.is_nan() || self.checkpoint_every_secs < 0.0 {
+            return Err(Error::usage(format!(
+                "--checkpoint-every {}: pass seconds ≥ 0 (0: after every optimiser step)",
+                self.checkpoint_every_secs
+            )));
         }
         if self.stage2.reselect_every == 0 {
             return Err(Error::usage("--reselect-every 0: pass at least 1"));

@@ -9,8 +9,12 @@
 //! - `checkpoints/`: see [`checkpoint`]; `--resume` continues from `checkpoints/latest.json`.
 //!
 //! Determinism: every random draw (sampler, augmentation, selection, initialisation) is a pure function
-//! of (seed, stage, epoch, image index, view), and checkpoints are taken at epoch boundaries, so a
-//! resumed CPU run computes exactly what the uninterrupted run computes.
+//! of (seed, stage, epoch, image index, view), so no generator state is saved. Checkpoints are taken
+//! at stage ends and, every `checkpoint_every_secs`, after any optimiser step, also inside an epoch: the
+//! checkpoint then records the batches done ([`InEpoch`]) and the partial sums of the epoch line, and a
+//! resumed run draws the epoch's batch order again, skips the batches done (counting their images, so
+//! every later view gets the same augmentation, see [`feed`]) and continues. A resumed CPU run computes
+//! exactly what the uninterrupted run computes, logged epoch losses included.
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
@@ -96,6 +100,43 @@ pub struct Progress {
     pub final_accuracy: Option<Accuracy>,
     /// Wall seconds spent per stage (training loops and evaluations).
     pub seconds: BTreeMap<String, f64>,
+    /// Set in a checkpoint taken inside epoch `epoch` of `stage` (None at epoch boundaries, and in
+    /// checkpoints written before mid-epoch checkpoints existed).
+    #[serde(default)]
+    pub in_epoch: Option<InEpoch>,
+}
+
+/// Where a checkpoint taken inside an epoch stands: enough to continue the epoch after `batches_done`
+/// batches and to log the same epoch line as an uninterrupted run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InEpoch {
+    /// Batches of the epoch already trained (0 < batches_done < batches).
+    pub batches_done: usize,
+    /// Batches the epoch has.
+    pub batches: usize,
+    /// Fingerprint of the epoch's batch order ([`order_fingerprint`]); a resumed run checks that it
+    /// draws the same order.
+    pub order: u64,
+    /// Sum of the losses of the batches done (the epoch line's loss is the mean over all batches).
+    pub loss_sum: f64,
+    /// Images (stage 1: views) of the batches done.
+    pub images: usize,
+    /// Seconds the epoch has run so far.
+    pub secs: f64,
+    /// Learning rate of the last step.
+    pub lr: f64,
+}
+
+/// A 64-bit fingerprint of an epoch's batches (sizes and indices, in order).
+pub fn order_fingerprint(batches: &[Vec<usize>]) -> u64 {
+    let mut h = crate::rng::mix64(batches.len() as u64);
+    for b in batches {
+        h = crate::rng::mix64(h ^ b.len() as u64);
+        for &i in b {
+            h = crate::rng::mix64(h ^ i as u64);
+        }
+    }
+    h
 }
 
 impl Default for Progress {
@@ -110,6 +151,7 @@ impl Default for Progress {
             selections: Vec::new(),
             final_accuracy: None,
             seconds: BTreeMap::new(),
+            in_epoch: None,
         }
     }
 }
@@ -307,10 +349,23 @@ impl Pipeline {
             match checkpoint::latest(&ck_dir)? {
                 Some(d) => {
                     let (m, o, s) = checkpoint::read_snapshot(&d)?;
-                    let prog: Progress =
-                        serde_json::from_value(s["progress"].clone()).map_err(|e| {
-                            Error::usage(format!("{}: progress unreadable ({e})", d.display()))
+                    let mut pv = s["progress"].clone();
+                    // Every float exactly as it was (serde_json's parser may be off by one ulp).
+                    if let Some(bits) = s.get("progress_f64_bits") {
+                        let bits: Vec<u64> = serde_json::from_value(bits.clone()).map_err(|e| {
+                            Error::usage(format!("{}: progress_f64_bits ({e})", d.display()))
                         })?;
+                        if !checkpoint::set_f64_bits(&mut pv, &bits) {
+                            return Err(Error::usage(format!(
+                                "{}: progress_f64_bits does not match the progress; the checkpoint \
+                                 is damaged: resume from an earlier one or start the run again",
+                                d.display()
+                            )));
+                        }
+                    }
+                    let prog: Progress = serde_json::from_value(pv).map_err(|e| {
+                        Error::usage(format!("{}: progress unreadable ({e})", d.display()))
+                    })?;
                     let c = merge_config(stored, &cli_cfg, prog.stage);
                     restored = Some((d, m, o, prog));
                     c
@@ -400,8 +455,17 @@ impl Pipeline {
             p.progress = prog;
             p.truncate_metrics()?;
             p.last_ckpt_dir = Some(d.clone());
+            let within = match &p.progress.in_epoch {
+                Some(ie) => format!(
+                    ", {} of {} batches of epoch {}",
+                    ie.batches_done,
+                    ie.batches,
+                    p.progress.epoch + 1
+                ),
+                None => String::new(),
+            };
             p.say(&format!(
-                "resuming {} from {} ({} epoch {} done)",
+                "resuming {} from {} ({} epoch {} done{within})",
                 p.dir.display(),
                 d.display(),
                 p.progress.stage.name(),
@@ -459,7 +523,110 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Seconds spent in `stage`, accumulated.
+    /// Opens epoch `epoch` of `stage` over `batches`. A run resumed from a checkpoint taken inside this
+    /// epoch starts after the batches done, with the partial sums of the epoch line; the epoch must draw
+    /// the same batch order as before (it does unless the stage's settings were changed).
+    pub fn begin_epoch(
+        &mut self,
+        stage: Stage,
+        epoch: usize,
+        epochs: usize,
+        batches: &[Vec<usize>],
+        t0: Instant,
+    ) -> Result<EpochRun> {
+        let order = order_fingerprint(batches);
+        let mut r = EpochRun {
+            stage,
+            epoch,
+            epochs,
+            batches: batches.len(),
+            start: 0,
+            order,
+            loss_sum: 0.0,
+            images: 0,
+            lr: 0.0,
+            prior_secs: 0.0,
+            t0,
+        };
+        let Some(ie) = self.progress.in_epoch.take() else {
+            return Ok(r);
+        };
+        if self.progress.stage != stage || self.progress.epoch != epoch {
+            return Err(Error::usage(format!(
+                "the checkpoint was taken inside {} epoch {}, not {} epoch {}; start the run again",
+                self.progress.stage.name(),
+                self.progress.epoch + 1,
+                stage.name(),
+                epoch + 1
+            )));
+        }
+        if ie.order != order || ie.batches != batches.len() || ie.batches_done >= ie.batches {
+            let flags = match stage {
+                Stage::Stage1 => "--batch1, --loss, --m",
+                Stage::Probe => "--probe-batch, --probe-per-class",
+                _ => "--batch2, --k, --selector, --kernel",
+            };
+            return Err(Error::usage(format!(
+                "the checkpoint was taken after batch {} of {} of {} epoch {}, but the epoch now draws \
+                 another batch order ({} batches): were {flags} or the data changed? Continue with the \
+                 settings the run was started with, or start it again with --overwrite",
+                ie.batches_done,
+                ie.batches,
+                stage.name(),
+                epoch + 1,
+                batches.len()
+            )));
+        }
+        r.start = ie.batches_done;
+        r.loss_sum = ie.loss_sum;
+        r.images = ie.images;
+        r.lr = ie.lr;
+        r.prior_secs = ie.secs;
+        Ok(r)
+    }
+
+    /// Whether the run continues inside epoch `epoch` of `stage` (a mid-epoch checkpoint was resumed and
+    /// the epoch has not been opened yet).
+    pub fn resuming_inside(&self, stage: Stage, epoch: usize) -> bool {
+        self.progress.in_epoch.is_some()
+            && self.progress.stage == stage
+            && self.progress.epoch == epoch
+    }
+
+    /// After the optimiser step of batch `bi`: adds the batch to the epoch's sums and, when
+    /// `checkpoint_every_secs` passed since the last checkpoint and batches remain, writes a mid-epoch
+    /// checkpoint (the check is one clock read).
+    pub fn end_step(
+        &mut self,
+        r: &mut EpochRun,
+        bi: usize,
+        loss: f64,
+        images: usize,
+        lr: f64,
+    ) -> Result<()> {
+        r.loss_sum += loss;
+        r.images += images;
+        r.lr = lr;
+        if bi + 1 < r.batches
+            && self.last_ckpt.elapsed().as_secs_f64() >= self.cfg.checkpoint_every_secs
+        {
+            self.progress.in_epoch = Some(InEpoch {
+                batches_done: bi + 1,
+                batches: r.batches,
+                order: r.order,
+                loss_sum: r.loss_sum,
+                images: r.images,
+                secs: r.secs(),
+                lr,
+            });
+            let tag = format!("{}-e{:05}-b{:06}", r.stage.name(), r.epoch, bi + 1);
+            let w = self.checkpoint(&tag, true);
+            self.progress.in_epoch = None;
+            w?;
+        }
+        Ok(())
+    }
+
     /// Closes an epoch: the epoch line, a metrics.jsonl record (common fields plus `extra`), the stage's
     /// seconds, the progress counter, and an intermediate checkpoint unless it was the stage's last epoch.
     pub fn end_epoch(&mut self, e: &EpochEnd, extra: serde_json::Value) -> Result<()> {
@@ -474,12 +641,14 @@ impl Pipeline {
         self.metric(m)?;
         self.add_seconds(e.stage, e.secs);
         self.progress.epoch = e.epoch + 1;
+        self.progress.in_epoch = None;
         if e.epoch + 1 < e.epochs {
             self.checkpoint(&format!("{}-e{:05}", e.stage.name(), e.epoch + 1), false)?;
         }
         Ok(())
     }
 
+    /// Seconds spent in `stage`, accumulated.
     pub fn add_seconds(&mut self, stage: Stage, s: f64) {
         *self
             .progress
@@ -516,14 +685,19 @@ impl Pipeline {
                 host_tensor(&self.dev, p, &p.v)?,
             );
         }
+        let progress =
+            serde_json::to_value(&self.progress).map_err(|e| Error::usage(format!("JSON: {e}")))?;
         let state = serde_json::json!({
             "format": 1,
-            "progress": self.progress,
+            "progress_f64_bits": checkpoint::f64_bits(&progress),
+            "progress": progress,
             "optimizer": {"kind": "AdamW", "step": self.progress.adam_step, "stage": self.progress.stage},
             "rng": {
                 "seed": self.cfg.seed,
-                "note": "every random draw is a pure function of (seed, stage, epoch, index, view); no \
-                         generator state needs saving"
+                "note": "every random draw is a pure function of (seed, stage, epoch, index, view), \
+                         the view counting the image's occurrences in the epoch; a checkpoint inside \
+                         an epoch (progress.in_epoch) records the batches done and a fingerprint of the \
+                         epoch's batch order; no generator state needs saving"
             },
             "arch": self.cfg.arch,
         });
@@ -607,8 +781,9 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Writes a checkpoint when `force` or when the interval passed (epoch ends only). The tensors are
-    /// copied to the host here; encoding and writing run on a background thread.
+    /// Writes a checkpoint when `force` or when the interval passed (epoch ends; inside an epoch see
+    /// [`Pipeline::end_step`]). The tensors are copied to the host here; encoding and writing run on a
+    /// background thread (a checkpoint still being written is waited for first).
     pub fn checkpoint(&mut self, tag: &str, force: bool) -> Result<()> {
         if !force && self.last_ckpt.elapsed().as_secs_f64() < self.cfg.checkpoint_every_secs {
             return Ok(());
@@ -750,6 +925,46 @@ pub fn true_class_probs(logits: &[f32], labels: &[u32], classes: usize) -> Resul
         .collect())
 }
 
+/// An epoch being trained: its place, where it started (a resumed run skips the batches done) and the
+/// sums of the epoch line.
+pub struct EpochRun {
+    pub stage: Stage,
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Batches the epoch has.
+    pub batches: usize,
+    /// First batch to train (0, or the batches done when resumed inside the epoch).
+    pub start: usize,
+    order: u64,
+    loss_sum: f64,
+    images: usize,
+    lr: f64,
+    prior_secs: f64,
+    t0: Instant,
+}
+
+impl EpochRun {
+    /// Mean loss of the batches done so far.
+    pub fn mean_loss(&self, done: usize) -> f64 {
+        self.loss_sum / done.max(1) as f64
+    }
+    fn secs(&self) -> f64 {
+        self.prior_secs + self.t0.elapsed().as_secs_f64()
+    }
+    /// The epoch's report once every batch ran (loss: the mean over all batches).
+    pub fn finish(&self) -> EpochEnd {
+        EpochEnd {
+            stage: self.stage,
+            epoch: self.epoch,
+            epochs: self.epochs,
+            loss: self.loss_sum / self.batches.max(1) as f64,
+            lr: self.lr,
+            secs: self.secs(),
+            images: self.images,
+        }
+    }
+}
+
 /// What one finished epoch of a stage reports.
 pub struct EpochEnd {
     pub stage: Stage,
@@ -778,5 +993,30 @@ impl EpochEnd {
     }
     fn rate(&self) -> f64 {
         self.images as f64 / self.secs.max(1e-9)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_of_an_old_checkpoint_is_at_an_epoch_boundary() {
+        // state.json's "progress" as written before checkpoints inside epochs existed.
+        let old = r#"{"stage":"stage1","epoch":2,"adam_step":12,"metrics_lines":2,"probe":null,
+            "selection":null,"selections":[],"final_accuracy":null,"seconds":{"stage1":3.5}}"#;
+        let p: Progress = serde_json::from_str(old).unwrap();
+        assert_eq!((p.stage, p.epoch, p.adam_step), (Stage::Stage1, 2, 12));
+        assert!(p.in_epoch.is_none());
+    }
+
+    #[test]
+    fn order_fingerprint_depends_on_order_and_cuts() {
+        let a = vec![vec![0, 1, 2], vec![3, 4]];
+        let f = order_fingerprint(&a);
+        assert_eq!(f, order_fingerprint(&a.clone()));
+        assert_ne!(f, order_fingerprint(&[vec![0, 1], vec![2, 3, 4]]));
+        assert_ne!(f, order_fingerprint(&[vec![3, 4], vec![0, 1, 2]]));
+        assert_ne!(f, order_fingerprint(&[vec![0, 1, 2], vec![4, 3]]));
     }
 }

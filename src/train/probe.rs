@@ -3,7 +3,7 @@
 //! stage-1 quality figure; its softmax on clean training images gives the first p(y|x) for IP-DPP.
 use super::eval::{predict, score, table};
 use super::head::adamw_params;
-use super::{salt, sub_seed, true_class_probs, EpochEnd, Pipeline, ProbeOutcome, Stage};
+use super::{salt, sub_seed, true_class_probs, Pipeline, ProbeOutcome, Stage};
 use crate::data::augment::Augment;
 use crate::data::sampler::{class_balanced_subset, SubsetSampler};
 use crate::device::Buffer;
@@ -32,13 +32,12 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
         let t0 = Instant::now();
         let batches = sampler.epoch(c.batch, seed, epoch as u32, false)?;
         let nb = batches.len();
+        let mut run = p.begin_epoch(Stage::Probe, epoch, c.epochs, &batches, t0)?;
         let pb = p.bar(nb, format!("probe {}/{}", epoch + 1, c.epochs));
-        let (mut loss_sum, mut images, mut lr) = (0.0, 0usize, 0.0);
+        pb.set_position(run.start as u64);
         let train = std::sync::Arc::clone(&p.train);
-        for (bi, fed) in train
-            .epoch(batches, aug, 1, seed, epoch as u32)?
-            .enumerate()
-        {
+        let feed = train.epoch_from(batches, run.start, aug, 1, seed, epoch as u32)?;
+        for (bi, fed) in (run.start..).zip(feed) {
             let fed = fed?;
             let b = fed.indices.len();
             let fs = p.net.forward(&fed.images, Mode::Eval, 1, false)?;
@@ -53,7 +52,7 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
             p.stop_on_bad_loss(loss, Stage::Probe, epoch, bi, "--probe-lr")?;
             let gb = Buffer::from_host(&dev, &g)?;
             p.probe_head.backward(&dev, p.net.slot(fs), &gb, b, false)?;
-            lr = sched.lr_at(epoch, bi, steps);
+            let lr = sched.lr_at(epoch, bi, steps);
             p.progress.adam_step += 1;
             let h = AdamW {
                 lr: lr as f32,
@@ -64,23 +63,12 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
                 step: p.progress.adam_step,
             };
             adamw_params(&dev, p.probe_head.params.iter_mut(), &h)?;
-            loss_sum += loss;
-            images += b;
+            p.end_step(&mut run, bi, loss, b, lr)?;
             pb.inc(1);
         }
         pb.finish_and_clear();
-        let secs = t0.elapsed().as_secs_f64();
-        let loss = loss_sum / nb.max(1) as f64;
-        let e = EpochEnd {
-            stage: Stage::Probe,
-            epoch,
-            epochs: c.epochs,
-            loss,
-            lr,
-            secs,
-            images,
-        };
-        p.end_epoch(&e, serde_json::json!({ "images": images }))?;
+        let e = run.finish();
+        p.end_epoch(&e, serde_json::json!({ "images": e.images }))?;
     }
     let t0 = Instant::now();
     let test_idx: Vec<usize> = (0..p.test.len()).collect();

@@ -4,7 +4,7 @@
 //! shuffling with the last partial batch dropped. On CUDA the loss runs on the GPU (fused v2 kernels)
 //! and only the loss value comes back to the host.
 use super::config::LossForm;
-use super::{oom_hint, salt, sub_seed, EpochEnd, Pipeline, Stage};
+use super::{oom_hint, salt, sub_seed, Pipeline, Stage};
 use crate::data::augment::Augment;
 use crate::data::sampler::{instance_shuffle, BnsSampler};
 use crate::device::cuda::CudaDevice;
@@ -173,11 +173,13 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
     for epoch in p.progress.epoch..c.epochs {
         let t0 = Instant::now();
         let batches = batches_of(epoch)?;
-        let pb = p.bar(batches.len(), format!("stage1 {}/{}", epoch + 1, c.epochs));
-        let (mut loss_sum, mut images, mut lr) = (0.0, 0usize, 0.0);
+        let nb = batches.len();
+        let mut run = p.begin_epoch(Stage::Stage1, epoch, c.epochs, &batches, t0)?;
+        let pb = p.bar(nb, format!("stage1 {}/{}", epoch + 1, c.epochs));
+        pb.set_position(run.start as u64);
         let train = std::sync::Arc::clone(&p.train);
-        let feed = train.epoch(batches.clone(), aug, 2, seed, epoch as u32)?;
-        for (bi, fed) in feed.enumerate() {
+        let feed = train.epoch_from(batches, run.start, aug, 2, seed, epoch as u32)?;
+        for (bi, fed) in (run.start..).zip(feed) {
             let fed = fed?;
             let b = fed.indices.len();
             let out = p
@@ -192,7 +194,7 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
             }
             p.stop_on_bad_loss(loss, Stage::Stage1, epoch, bi, "--lr1")?;
             p.net.backward(&g)?;
-            lr = sched.lr_at(epoch, bi, steps);
+            let lr = sched.lr_at(epoch, bi, steps);
             p.progress.adam_step += 1;
             p.net.adamw_step(&AdamW {
                 lr: lr as f32,
@@ -202,28 +204,14 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
                 weight_decay: c.weight_decay as f32,
                 step: p.progress.adam_step,
             })?;
-            loss_sum += loss;
-            images += 2 * b;
+            p.end_step(&mut run, bi, loss, 2 * b, lr)?;
             pb.inc(1);
-            pb.set_message(format!("loss {:.4}", loss_sum / (bi + 1) as f64));
+            pb.set_message(format!("loss {:.4}", run.mean_loss(bi + 1)));
         }
         dev.synchronize()?;
         pb.finish_and_clear();
-        let secs = t0.elapsed().as_secs_f64();
-        let loss = loss_sum / batches.len() as f64;
-        let e = EpochEnd {
-            stage: Stage::Stage1,
-            epoch,
-            epochs: c.epochs,
-            loss,
-            lr,
-            secs,
-            images,
-        };
-        p.end_epoch(
-            &e,
-            serde_json::json!({ "views": images, "batches": batches.len() }),
-        )?;
+        let e = run.finish();
+        p.end_epoch(&e, serde_json::json!({ "views": e.images, "batches": nb }))?;
     }
     p.progress.stage = Stage::Probe;
     p.progress.epoch = 0;

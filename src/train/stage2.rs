@@ -6,8 +6,7 @@ use super::config::Finetune;
 use super::eval::{predict, score, table};
 use super::head::adamw_params;
 use super::{
-    labels_i64, oom_hint, salt, sub_seed, true_class_probs, EpochEnd, Pipeline, SelectionRecord,
-    Stage,
+    labels_i64, oom_hint, salt, sub_seed, true_class_probs, Pipeline, SelectionRecord, Stage,
 };
 use crate::data::augment::Augment;
 use crate::data::sampler::SubsetSampler;
@@ -130,8 +129,10 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
     let dev = p.dev.clone();
     let all_mode = c.finetune == Finetune::All;
     for epoch in p.progress.epoch..c.epochs {
-        // Re-select on the schedule; a run resumed mid-period has the selection in its checkpoint.
+        // Re-select on the schedule; a run resumed mid-period (or inside this epoch) has the selection
+        // in its checkpoint.
         if c.selector.selector().is_some()
+            && !p.resuming_inside(Stage::Stage2, epoch)
             && (epoch % c.reselect_every == 0 || p.progress.selection.is_none())
         {
             reselect(p, epoch)?;
@@ -151,13 +152,12 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
             .filter(|b| b.len() >= 2)
             .collect();
         let nb = batches.len();
+        let mut run = p.begin_epoch(Stage::Stage2, epoch, c.epochs, &batches, t0)?;
         let pb = p.bar(nb, format!("stage2 {}/{}", epoch + 1, c.epochs));
-        let (mut loss_sum, mut images, mut lr) = (0.0, 0usize, 0.0);
+        pb.set_position(run.start as u64);
         let train = std::sync::Arc::clone(&p.train);
-        for (bi, fed) in train
-            .epoch(batches, aug, 1, seed, epoch as u32)?
-            .enumerate()
-        {
+        let feed = train.epoch_from(batches, run.start, aug, 1, seed, epoch as u32)?;
+        for (bi, fed) in (run.start..).zip(feed) {
             let fed = fed?;
             let b = fed.indices.len();
             let mode = if all_mode { Mode::Train } else { Mode::Eval };
@@ -172,7 +172,7 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
             }
             p.stop_on_bad_loss(loss, Stage::Stage2, epoch, bi, "--lr2")?;
             let gb = Buffer::from_host(&dev, &g)?;
-            lr = sched.lr_at(epoch, bi, steps);
+            let lr = sched.lr_at(epoch, bi, steps);
             p.progress.adam_step += 1;
             let h = AdamW {
                 lr: lr as f32,
@@ -196,24 +196,13 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
                 )?;
             }
             adamw_params(&dev, p.fc.params.iter_mut(), &h)?;
-            loss_sum += loss;
-            images += b;
+            p.end_step(&mut run, bi, loss, b, lr)?;
             pb.inc(1);
         }
         dev.synchronize()?;
         pb.finish_and_clear();
-        let secs = t0.elapsed().as_secs_f64();
-        let loss = loss_sum / nb.max(1) as f64;
-        let e = EpochEnd {
-            stage: Stage::Stage2,
-            epoch,
-            epochs: c.epochs,
-            loss,
-            lr,
-            secs,
-            images,
-        };
-        p.end_epoch(&e, serde_json::json!({ "images": images }))?;
+        let e = run.finish();
+        p.end_epoch(&e, serde_json::json!({ "images": e.images }))?;
     }
     evaluate(p)?;
     p.progress.stage = Stage::Done;
