@@ -287,6 +287,194 @@ fn killed_and_resumed_run_equals_uninterrupted_run() {
     let _ = std::fs::remove_dir_all(&runs);
 }
 
+/// `progress` of the checkpoint `latest.json` points at, with its tag; None while there is none or while
+/// it is being replaced (a newer checkpoint removes the older one).
+fn latest_progress(run: &Path) -> Option<(String, Value)> {
+    let ck = run.join("checkpoints");
+    let ptr: Value =
+        serde_json::from_str(&std::fs::read_to_string(ck.join("latest.json")).ok()?).ok()?;
+    let tag = ptr["checkpoint"].as_str()?.to_string();
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(ck.join(&tag).join("state.json")).ok()?)
+            .ok()?;
+    Some((tag, state["progress"].clone()))
+}
+
+/// (batches done, batches) of a checkpoint taken inside an epoch.
+fn inside(progress: &Value) -> Option<(u64, u64)> {
+    let ie = progress.get("in_epoch")?;
+    Some((ie["batches_done"].as_u64()?, ie["batches"].as_u64()?))
+}
+
+/// Starts `args`, kills the process once its latest checkpoint satisfies `at`, and returns the tag and
+/// progress of the checkpoint a resume continues from.
+fn kill_when(args: &[&str], run: &Path, at: impl Fn(&Value) -> bool) -> (String, Value) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        if latest_progress(run).is_some_and(|(_, p)| at(&p)) {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(90) || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the awaited checkpoint never appeared; last: {:?}",
+                latest_progress(run)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    latest_progress(run).expect("a checkpoint after the kill")
+}
+
+/// `field`'s value as it is written in a metrics.jsonl line (the exact decimal, no float parsing).
+fn raw_field(line: &str, field: &str) -> String {
+    let key = format!("\"{field}\":");
+    match line.find(&key) {
+        Some(i) => line[i + key.len()..]
+            .split([',', '}'])
+            .next()
+            .unwrap_or("")
+            .to_string(),
+        None => "-".into(),
+    }
+}
+
+/// Asserts that runs `a` and `b` ended the same: metrics.jsonl line by line (losses and learning rates
+/// as written, events, selections; not timings), probe and final accuracies, the selections drawn, and
+/// the final weights bit for bit.
+fn assert_same_outcome(a: &Path, b: &Path) {
+    let lines = |d: &Path| -> Vec<String> {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                [
+                    "stage", "epoch", "event", "loss", "lr", "images", "views", "source", "kept",
+                ]
+                .iter()
+                .map(|f| raw_field(l, f))
+                .collect::<Vec<_>>()
+                .join(" ")
+            })
+            .collect()
+    };
+    let (la, lb) = (lines(a), lines(b));
+    assert_eq!(la.len(), lb.len(), "metrics.jsonl lines\n{la:#?}\n{lb:#?}");
+    for (x, y) in la.iter().zip(&lb) {
+        assert_eq!(x, y, "metrics.jsonl");
+    }
+    let (ra, rb) = (json(&a.join("results.json")), json(&b.join("results.json")));
+    for which in ["probe", "final"] {
+        assert_eq!(
+            accuracy_fields(&ra[which]),
+            accuracy_fields(&rb[which]),
+            "{which}"
+        );
+    }
+    // Every selection and its per-class report, timings aside.
+    let sel = |r: &Value| -> Vec<String> {
+        let mut out = Vec::new();
+        for s in r["selections"].as_array().unwrap() {
+            out.push(format!("{} {} {}", s["epoch"], s["source"], s["kept"]));
+            for c in s["report"]["classes"].as_array().unwrap() {
+                let mut c = c.clone();
+                c.as_object_mut().unwrap().remove("ms");
+                out.push(c.to_string());
+            }
+        }
+        out
+    };
+    assert_eq!(sel(&ra), sel(&rb), "selections");
+    let weights = |d: &Path| {
+        ipdpp::train::checkpoint::read_safetensors(
+            &d.join("checkpoints/stage2-end/model.safetensors"),
+        )
+        .unwrap()
+    };
+    assert!(weights(a) == weights(b), "final weights differ");
+}
+
+/// Checkpoints inside epochs: with `--checkpoint-every 0` one follows every optimiser step. A run killed
+/// inside a stage-1 epoch, resumed, killed again inside the stage-2 epoch that began with a re-selection
+/// from the model, and resumed again ends exactly as the uninterrupted run. Then an old-format checkpoint
+/// (state.json without the fields added for this) resumes too.
+#[test]
+fn run_killed_inside_epochs_resumes_exactly() {
+    let t = Instant::now();
+    let runs = tmp_runs("inside");
+    let rs = runs.to_str().unwrap();
+    let args = |name: &'static str| {
+        let a = with_arg(tiny_args(rs, name), "--epochs1", Some("2"));
+        with_arg(a, "--epochs2", Some("3"))
+    };
+    let (code, out, err) = ipdpp(&args("a"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let ta = t.elapsed().as_secs_f64();
+    let b = runs.join("b");
+    // Inside stage-1 epoch 2 (of 6 batches), early enough that the next checkpoint is still inside it.
+    let (tag, prog) = kill_when(&args("b"), &b, |p| {
+        p["stage"] == "stage1" && p["epoch"] == 1 && inside(p).is_some_and(|(d, n)| d <= n - 3)
+    });
+    let (done, n) = inside(&prog).unwrap_or_else(|| panic!("{tag}: not inside an epoch: {prog}"));
+    assert!(
+        0 < done && done < n && prog["stage"] == "stage1",
+        "{tag}: {prog}"
+    );
+    println!("first kill: resuming from {tag} ({done} of {n} batches)");
+    let mut resume = args("b");
+    resume.push("--resume");
+    // Inside stage-2 epoch 3, which starts with a re-selection: the resumed run must not select again.
+    let (tag, prog) = kill_when(&resume, &b, |p| {
+        p["stage"] == "stage2" && p["epoch"] == 2 && inside(p).is_some_and(|(d, n)| d <= n - 4)
+    });
+    let (done, n) = inside(&prog).unwrap_or_else(|| panic!("{tag}: not inside an epoch: {prog}"));
+    assert!(
+        0 < done && done < n && prog["stage"] == "stage2",
+        "{tag}: {prog}"
+    );
+    assert_eq!(prog["selections"].as_array().unwrap().len(), 2, "{prog}");
+    println!("second kill: resuming from {tag} ({done} of {n} batches)");
+    let (code, out, err) = ipdpp(&resume);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains(&format!("{done} of {n} batches of epoch 3")),
+        "{err}"
+    );
+    assert_same_outcome(&runs.join("a"), &b);
+    // An old checkpoint: stage1-end as written before (no progress.in_epoch, no progress_f64_bits).
+    let ck = b.join("checkpoints");
+    let sp = ck.join("stage1-end/state.json");
+    let mut state = json(&sp);
+    state.as_object_mut().unwrap().remove("progress_f64_bits");
+    state["progress"]
+        .as_object_mut()
+        .unwrap()
+        .remove("in_epoch");
+    std::fs::write(&sp, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    std::fs::write(ck.join("latest.json"), r#"{"checkpoint":"stage1-end"}"#).unwrap();
+    let (code, out, err) = ipdpp(&resume);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("resuming") && err.contains("stage1-end"),
+        "{err}"
+    );
+    assert_same_outcome(&runs.join("a"), &b);
+    println!(
+        "uninterrupted run {ta:.1} s, whole test {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&runs);
+}
+
 #[test]
 fn nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let runs = tmp_runs("nan");
@@ -464,6 +652,8 @@ fn tiny_run_beats_chance_clearly() {
         ("--epochs2", "12"),
         ("--reselect-every", "4"),
         ("--lr2", "2e-3"),
+        // Stage ends only: a checkpoint after each of its ~300 steps would add ~15 s.
+        ("--checkpoint-every", "1e9"),
     ] {
         args = with_arg(args, flag, Some(v));
     }
