@@ -246,9 +246,7 @@ __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, 
                                                     const float* __restrict__ gy, const float* __restrict__ y,
                                                     const float* __restrict__ x, const float* __restrict__ mean,
                                                     const float* __restrict__ rstd, int rows, int C,
-                                                    int rows_per_block, int TX) {
-    __shared__ float sg[4 * 256];
-    __shared__ float sx[4 * 256];
+                                                    int rows_per_block, int TX, float* sg, float* sx) {
     const int vpr = C / W;
     const int TY = 256 / TX;
     const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
@@ -302,12 +300,15 @@ extern "C" __global__ void batchnorm_relu_bwd_partial_f32(float* part_g, float* 
                                                           const float* y, const float* x, const float* mean,
                                                           const float* rstd, int rows, int C, int rows_per_block,
                                                           int TX, int vec) {
+    // One pair of [4][256] arrays for the three instantiations (declared inside each, they would add up).
+    __shared__ float sg[4 * 256];
+    __shared__ float sx[4 * 256];
     if (!vec)
-        bn_relu_bwd_partial<1, false>(part_g, part_gx, gy, y, x, mean, rstd, rows, C, rows_per_block, TX);
+        bn_relu_bwd_partial<1, false>(part_g, part_gx, gy, y, x, mean, rstd, rows, C, rows_per_block, TX, sg, sx);
     else if (bn_aligned16(gy, y, x, mean, rstd, gy, gy, gy, gy, gy))
-        bn_relu_bwd_partial<4, true>(part_g, part_gx, gy, y, x, mean, rstd, rows, C, rows_per_block, TX);
+        bn_relu_bwd_partial<4, true>(part_g, part_gx, gy, y, x, mean, rstd, rows, C, rows_per_block, TX, sg, sx);
     else
-        bn_relu_bwd_partial<4, false>(part_g, part_gx, gy, y, x, mean, rstd, rows, C, rows_per_block, TX);
+        bn_relu_bwd_partial<4, false>(part_g, part_gx, gy, y, x, mean, rstd, rows, C, rows_per_block, TX, sg, sx);
 }
 
 // gx = γ·rstd/n · (n·g − Σg − x̂·Σ(g·x̂)) with g = y > 0 ? gy : 0; ADD: the shortcut gradient is g
