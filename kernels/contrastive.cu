@@ -525,6 +525,80 @@ __device__ __forceinline__ void bns_store_g(float* G, const float g[16][4], int 
     }
 }
 
+// Masked exponential sums of the warp's two rows over one 64-column tile (the forward's inner loop).
+__device__ __forceinline__ void bns_code_sums_tile(float ps[2], float pc[2], float ns[2], const float acc[8][4],
+                                                   const int ra[2], const int la[2], const int* Lb, int c0, int n,
+                                                   float inv_tau) {
+    const int tg = (threadIdx.x % 32) % 4;
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int h = e / 2;
+            const int cj = nt * 8 + tg * 2 + (e % 2);
+            const int b = c0 + cj;
+            if (ra[h] < n && b < n && b != ra[h]) {
+                const float ex = __expf(acc[nt][e] * inv_tau);
+                if (Lb[cj] == la[h]) {
+                    ps[h] += ex;
+                    pc[h] += 1.0f;
+                } else {
+                    ns[h] += ex;
+                }
+            }
+        }
+    }
+}
+
+// Row parameters of the warp's two rows (label, alpha, beta; zeros beyond n) for the backward.
+__device__ __forceinline__ void bns_code_row_params(int la[2], float al[2], float be[2], const int ra[2], const int* lab,
+                                                    const float* alpha, const float* beta, int n) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const bool ok = ra[h] < n;
+        la[h] = ok ? lab[ra[h]] : 0;
+        al[h] = ok ? alpha[ra[h]] : 0.0f;
+        be[h] = ok ? beta[ra[h]] : 0.0f;
+    }
+}
+
+// The column tile c0..c0+63 and its labels, alphas and betas into shared memory (zeros beyond n).
+__device__ __forceinline__ void bns_code_load_cols(unsigned short (*Bt)[BNS_LDB], int* Lb, float* Alb, float* Beb,
+                                                   const unsigned short* zb, const int* lab, const float* alpha,
+                                                   const float* beta, int c0, int n) {
+    bns_load_b_tile(Bt, zb, c0, n);
+    if (threadIdx.x < BNS_V3_BN) {
+        const int b = c0 + threadIdx.x;
+        const bool ok = b < n;
+        Lb[threadIdx.x] = ok ? lab[b] : 0;
+        Alb[threadIdx.x] = ok ? alpha[b] : 0.0f;
+        Beb[threadIdx.x] = ok ? beta[b] : 0.0f;
+    }
+}
+
+// The backward's coefficients in place of the similarities: acc = e^s (c_a + c_b) with c = alpha on the same
+// label, beta otherwise; 0 on the diagonal and beyond n.
+__device__ __forceinline__ void bns_code_coeff_tile(float acc[8][4], const int ra[2], const int la[2], const float al[2],
+                                                    const float be[2], const int* Lb, const float* Alb,
+                                                    const float* Beb, int c0, int n, float inv_tau) {
+    const int tg = (threadIdx.x % 32) % 4;
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int h = e / 2;
+            const int cj = nt * 8 + tg * 2 + (e % 2);
+            const int b = c0 + cj;
+            float m = 0.0f;
+            if (ra[h] < n && b < n && b != ra[h]) {
+                const float ex = __expf(acc[nt][e] * inv_tau);
+                m = Lb[cj] == la[h] ? ex * (al[h] + Alb[cj]) : ex * (be[h] + Beb[cj]);
+            }
+            acc[nt][e] = m;
+        }
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(128) bns_code_fwd_v3_bf16(float* alpha, float* beta, float* row_loss,
                                                                        const unsigned short* zb, const int* lab, int n,
                                                                        float inv_tau) {
@@ -546,24 +620,7 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_fwd_v3_bf16(float* al
         __syncthreads();
         float acc[8][4];
         bns_s_tile(acc, a, Bt);
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int h = e / 2;
-                const int cj = nt * 8 + tg * 2 + (e % 2);
-                const int b = c0 + cj;
-                if (ra[h] < n && b < n && b != ra[h]) {
-                    const float ex = __expf(acc[nt][e] * inv_tau);
-                    if (Lb[cj] == la[h]) {
-                        ps[h] += ex;
-                        pc[h] += 1.0f;
-                    } else {
-                        ns[h] += ex;
-                    }
-                }
-            }
-        }
+        bns_code_sums_tile(ps, pc, ns, acc, ra, la, Lb, c0, n, inv_tau);
     }
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -601,18 +658,12 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v3_bf16(float* gz
     __shared__ int Lb[BNS_V3_BN];
     __shared__ float Alb[BNS_V3_BN];
     __shared__ float Beb[BNS_V3_BN];
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4;
     const int r0 = blockIdx.x * BNS_V3_BM + warp * 16;
     const int ra[2] = {r0 + gq, r0 + gq + 8};
     int la[2];
     float al[2], be[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const bool ok = ra[h] < n;
-        la[h] = ok ? lab[ra[h]] : 0;
-        al[h] = ok ? alpha[ra[h]] : 0.0f;
-        be[h] = ok ? beta[ra[h]] : 0.0f;
-    }
+    bns_code_row_params(la, al, be, ra, lab, alpha, beta, n);
     unsigned a[8][4];
     bns_load_a_frags(a, zb, r0, n);
     float g[16][4];
@@ -620,33 +671,12 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v3_bf16(float* gz
     for (int nt = 0; nt < 16; ++nt) g[nt][0] = g[nt][1] = g[nt][2] = g[nt][3] = 0.0f;
     for (int c0 = 0; c0 < n; c0 += BNS_V3_BN) {
         __syncthreads();
-        bns_load_b_tile(Bt, zb, c0, n);
-        if (threadIdx.x < BNS_V3_BN) {
-            const int b = c0 + threadIdx.x;
-            const bool ok = b < n;
-            Lb[threadIdx.x] = ok ? lab[b] : 0;
-            Alb[threadIdx.x] = ok ? alpha[b] : 0.0f;
-            Beb[threadIdx.x] = ok ? beta[b] : 0.0f;
-        }
+        bns_code_load_cols(Bt, Lb, Alb, Beb, zb, lab, alpha, beta, c0, n);
         __syncthreads();
         bns_transpose_b_tile(BtT, Bt);
         float acc[8][4];
         bns_s_tile(acc, a, Bt);
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int h = e / 2;
-                const int cj = nt * 8 + tg * 2 + (e % 2);
-                const int b = c0 + cj;
-                float m = 0.0f;
-                if (ra[h] < n && b < n && b != ra[h]) {
-                    const float ex = __expf(acc[nt][e] * inv_tau);
-                    m = Lb[cj] == la[h] ? ex * (al[h] + Alb[cj]) : ex * (be[h] + Beb[cj]);
-                }
-                acc[nt][e] = m;
-            }
-        }
+        bns_code_coeff_tile(acc, ra, la, al, be, Lb, Alb, Beb, c0, n, inv_tau);
         __syncthreads();  // BtT complete
         bns_mt_tile(g, acc, BtT);
     }
@@ -660,31 +690,6 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v3_bf16(float* gz
 // bns_code_fin_v4_f32. The backward's second product reads the column tile with ldmatrix.trans instead of
 // transposing it through shared memory. Each block covers columns [blockIdx.y * cols, + cols), cols a
 // multiple of 64.
-
-// Masked exponential sums of the warp's two rows over one 64-column tile (the v3 forward's inner loop).
-__device__ __forceinline__ void bns_code_sums_tile(float ps[2], float pc[2], float ns[2], const float acc[8][4],
-                                                   const int ra[2], const int la[2], const int* Lb, int c0, int n,
-                                                   float inv_tau) {
-    const int tg = (threadIdx.x % 32) % 4;
-#pragma unroll
-    for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            const int h = e / 2;
-            const int cj = nt * 8 + tg * 2 + (e % 2);
-            const int b = c0 + cj;
-            if (ra[h] < n && b < n && b != ra[h]) {
-                const float ex = __expf(acc[nt][e] * inv_tau);
-                if (Lb[cj] == la[h]) {
-                    ps[h] += ex;
-                    pc[h] += 1.0f;
-                } else {
-                    ns[h] += ex;
-                }
-            }
-        }
-    }
-}
 
 // part[3 r + {0, 1, 2}] += (sum of e^s over positives, positive count, sum over negatives); part zeroed.
 extern "C" __global__ void __launch_bounds__(128) bns_code_fwd_v4_bf16(float* part, const unsigned short* zb,
@@ -788,13 +793,7 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v4_bf16(float* gz
     const int ra[2] = {r0 + gq, r0 + gq + 8};
     int la[2];
     float al[2], be[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const bool ok = ra[h] < n;
-        la[h] = ok ? lab[ra[h]] : 0;
-        al[h] = ok ? alpha[ra[h]] : 0.0f;
-        be[h] = ok ? beta[ra[h]] : 0.0f;
-    }
+    bns_code_row_params(la, al, be, ra, lab, alpha, beta, n);
     unsigned a[8][4];
     bns_load_a_frags(a, zb, r0, n);
     float g[16][4];
@@ -803,32 +802,11 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v4_bf16(float* gz
     const int c_end = min(n, (blockIdx.y + 1) * cols);
     for (int c0 = blockIdx.y * cols; c0 < c_end; c0 += BNS_V3_BN) {
         __syncthreads();
-        bns_load_b_tile(Bt, zb, c0, n);
-        if (threadIdx.x < BNS_V3_BN) {
-            const int b = c0 + threadIdx.x;
-            const bool ok = b < n;
-            Lb[threadIdx.x] = ok ? lab[b] : 0;
-            Alb[threadIdx.x] = ok ? alpha[b] : 0.0f;
-            Beb[threadIdx.x] = ok ? beta[b] : 0.0f;
-        }
+        bns_code_load_cols(Bt, Lb, Alb, Beb, zb, lab, alpha, beta, c0, n);
         __syncthreads();
         float acc[8][4];
         bns_s_tile(acc, a, Bt);
-#pragma unroll
-        for (int nt = 0; nt < 8; ++nt) {
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int h = e / 2;
-                const int cj = nt * 8 + tg * 2 + (e % 2);
-                const int b = c0 + cj;
-                float m = 0.0f;
-                if (ra[h] < n && b < n && b != ra[h]) {
-                    const float ex = __expf(acc[nt][e] * inv_tau);
-                    m = Lb[cj] == la[h] ? ex * (al[h] + Alb[cj]) : ex * (be[h] + Beb[cj]);
-                }
-                acc[nt][e] = m;
-            }
-        }
+        bns_code_coeff_tile(acc, ra, la, al, be, Lb, Alb, Beb, c0, n, inv_tau);
         bns_mt_tile_ldsm(g, acc, Bt);
     }
 #pragma unroll

@@ -42,6 +42,28 @@ __device__ __forceinline__ void tc_mma_bf16(float c[4], const unsigned a[4], uns
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// Writes (atomic: adds) a warp's MI x NJ accumulator tiles whose top-left corner is (rb, cb). Fragment
+// layout: c0 (g, 2q), c1 (g, 2q+1), c2 (g+8, 2q), c3 (g+8, 2q+1). TRANS_C: element (row, col) goes to
+// C[col * ldc + row].
+template <int MI, int NJ, bool TRANS_C>
+__device__ __forceinline__ void tc_store_acc(float* C, int ldc, int M, int N, int rb, int cb,
+                                             const float (&acc)[MI][NJ][4], bool atomic) {
+    const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int row = rb + i * 16 + g + (e / 2) * 8;
+                const int col = cb + j * 8 + 2 * q + (e % 2);
+                if (row >= M || col >= N) continue;
+                float* c = TRANS_C ? C + (long long)col * ldc + row : C + (long long)row * ldc + col;
+                if (atomic) atomicAdd(c, acc[i][j][e]);
+                else *c = acc[i][j][e];
+            }
+}
+
 // C[M,N] (+)= A[M,K] · B[K,N] over k in [k_begin, k_end). BF16 false: TF32.
 template <bool BF16, bool A_K_FAST, bool B_K_FAST, class LA, class LB>
 __device__ __forceinline__ void tc_tile(float* C, int ldc, int M, int N, int k_begin, int k_end, const LA& la,
@@ -121,20 +143,7 @@ __device__ __forceinline__ void tc_tile(float* C, int ldc, int M, int N, int k_b
         }
         __syncthreads();
     }
-    // Accumulator fragment: c0 (g, 2q), c1 (g, 2q+1), c2 (g+8, 2q), c3 (g+8, 2q+1).
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int row = row0 + wm + i * 16 + g + (e / 2) * 8;
-                const int col = col0 + wn + j * 8 + 2 * q + (e % 2);
-                if (row >= M || col >= N) continue;
-                float* c = C + (long long)row * ldc + col;
-                if (atomic) atomicAdd(c, acc[i][j][e]);
-                else *c = acc[i][j][e];
-            }
+    tc_store_acc<4, 4, false>(C, ldc, M, N, row0 + wm, col0 + wn, acc, atomic);
 }
 
 // ---------------------------------------------------------------- kernels
@@ -271,19 +280,7 @@ __device__ __forceinline__ void tc4_run(L& ld, float* C, int ldc, int M, int N, 
         }
         __syncthreads();
     }
-#pragma unroll
-    for (int i = 0; i < S::mi; ++i)
-#pragma unroll
-        for (int j = 0; j < S::nj; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int row = row0 + wm + i * 16 + g + (e / 2) * 8;
-                const int col = col0 + wn + j * 8 + 2 * q + (e % 2);
-                if (row >= M || col >= N) continue;
-                float* c = TRANS_C ? C + (long long)col * ldc + row : C + (long long)row * ldc + col;
-                if (atomic) atomicAdd(c, acc[i][j][e]);
-                else *c = acc[i][j][e];
-            }
+    tc_store_acc<S::mi, S::nj, TRANS_C>(C, ldc, M, N, row0 + wm, col0 + wn, acc, atomic);
 }
 
 // Forward loader, C % 16 == 0: a k-tile is 16 channels of one filter tap. A (im2col): thread t owns rows
@@ -566,7 +563,6 @@ __device__ __forceinline__ void tc5_run(L& ld, float* C, int ldc, int M, int N, 
     __shared__ __align__(16) unsigned short Bs[SB::SIZE];
     const int t = threadIdx.x;
     const int lane = t % 32, warp = t / 32;
-    const int g = lane / 4, q = lane % 4;
     const int wm = (warp % S::wmw) * (16 * S::mi), wn = (warp / S::wmw) * (8 * S::nj);
     const int row0 = blockIdx.y * S::BM, col0 = blockIdx.x * S::BN;
     const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
@@ -610,19 +606,7 @@ __device__ __forceinline__ void tc5_run(L& ld, float* C, int ldc, int M, int N, 
         }
         __syncthreads();
     }
-#pragma unroll
-    for (int i = 0; i < S::mi; ++i)
-#pragma unroll
-        for (int j = 0; j < S::nj; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int row = row0 + wm + i * 16 + g + (e / 2) * 8;
-                const int col = col0 + wn + j * 8 + 2 * q + (e % 2);
-                if (row >= M || col >= N) continue;
-                float* c = TRANS_C ? C + (long long)col * ldc + row : C + (long long)row * ldc + col;
-                if (atomic) atomicAdd(c, acc[i][j][e]);
-                else *c = acc[i][j][e];
-            }
+    tc_store_acc<S::mi, S::nj, TRANS_C>(C, ldc, M, N, row0 + wm, col0 + wn, acc, atomic);
 }
 
 // A rows of the forward / grad-input GEMMs, [m][k]: 256 / BM threads share a row, each loading
