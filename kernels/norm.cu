@@ -180,13 +180,11 @@ __device__ __forceinline__ void bn_st(float* p, const float (&d)[W]) {
     }
 }
 
-// Grid-stride walk over the rows·C/W element vectors of [rows, C]. A thread's channel vector advances by
-// the fixed step (grid stride mod C/W) each iteration, so the loop has no 64-bit division.
-template <int W, bool AL, bool ADD>
-__device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, const float* __restrict__ x,
-                                              const float* __restrict__ sc, const float* __restrict__ mean,
-                                              const float* __restrict__ rstd, const float* __restrict__ gamma,
-                                              const float* __restrict__ beta, long long rows, int C) {
+// Grid-stride walk over the rows·C/W element vectors of [rows, C]: body(v, c0) for element vector v
+// (elements v·W .. v·W + W − 1, first channel c0). A thread's channel vector advances by the fixed step
+// (grid stride mod C/W) each iteration, so the loop has no 64-bit division.
+template <int W, class F>
+__device__ __forceinline__ void bn_for_each_vec(long long rows, int C, F&& body) {
     const int vpr = C / W;
     const long long n = rows * vpr;
     const long long stride = (long long)gridDim.x * blockDim.x;
@@ -195,7 +193,18 @@ __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, const float
     int cv = (int)(v % vpr);
     const int step = (int)(stride % vpr);
     for (; v < n; v += stride) {
-        const int c0 = cv * W;
+        body(v, cv * W);
+        cv += step;
+        if (cv >= vpr) cv -= vpr;
+    }
+}
+
+template <int W, bool AL, bool ADD>
+__device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, const float* __restrict__ x,
+                                              const float* __restrict__ sc, const float* __restrict__ mean,
+                                              const float* __restrict__ rstd, const float* __restrict__ gamma,
+                                              const float* __restrict__ beta, long long rows, int C) {
+    bn_for_each_vec<W>(rows, C, [&](long long v, int c0) {
         float xv[W], sv[W], m[W], rs[W], g[W], b[W], out[W];
         bn_ld<W, AL>(xv, x + v * W);
         if (ADD) bn_ld<W, AL>(sv, sc + v * W);
@@ -210,9 +219,7 @@ __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, const float
             out[k] = t > 0.0f ? t : 0.0f;
         }
         bn_st<W, AL>(y + v * W, out);
-        cv += step;
-        if (cv >= vpr) cv -= vpr;
-    }
+    });
 }
 
 extern "C" __global__ void batchnorm_relu_apply_f32(float* y, const float* x, const float* mean, const float* rstd,
@@ -320,16 +327,8 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
                                                   const float* __restrict__ rstd, const float* __restrict__ gamma,
                                                   const float* __restrict__ ggamma, const float* __restrict__ gbeta,
                                                   long long rows, int C, int acc_sc) {
-    const int vpr = C / W;
-    const long long n = rows * vpr;
     const float inv_n = 1.0f / (float)rows;
-    const long long stride = (long long)gridDim.x * blockDim.x;
-    long long v = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (v >= n) return;
-    int cv = (int)(v % vpr);
-    const int step = (int)(stride % vpr);
-    for (; v < n; v += stride) {
-        const int c0 = cv * W;
+    bn_for_each_vec<W>(rows, C, [&](long long v, int c0) {
         float gv[W], yv[W], xv[W], m[W], rs[W], ga[W], gg[W], gb[W], out[W], gs[W];
         bn_ld<W, AL>(gv, gy + v * W);
         bn_ld<W, AL>(yv, y + v * W);
@@ -349,9 +348,7 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
         }
         bn_st<W, AL>(gx + v * W, out);
         if (ADD) bn_st<W, AL>(gsc + v * W, gs);
-        cv += step;
-        if (cv >= vpr) cv -= vpr;
-    }
+    });
 }
 
 extern "C" __global__ void batchnorm_relu_bwd_apply_f32(float* gx, const float* gy, const float* y, const float* x,

@@ -6,7 +6,7 @@ use super::cuda::{self, conv::ConvVersion};
 use super::ops::{self, GemmVersion};
 use super::{Buffer, Device};
 use crate::error::{Error, Result};
-use cudarc::driver::CudaSlice;
+use cudarc::driver::{CudaSlice, CudaViewMut};
 
 fn mismatch(op: &str) -> Error {
     Error::usage(format!(
@@ -87,16 +87,7 @@ pub fn batchnorm_fwd_train(
     groups: usize,
 ) -> Result<()> {
     let groups = groups.max(1);
-    if s.rows % groups != 0 {
-        return Err(Error::usage(format!(
-            "batch norm: {} rows do not split into {groups} views",
-            s.rows
-        )));
-    }
-    let g = BnSpec {
-        rows: s.rows / groups,
-        ..*s
-    };
+    let g = group_spec("batch norm", s, groups, &[])?;
     let (n, c) = (g.rows * s.c, s.c);
     match (
         dev,
@@ -244,26 +235,19 @@ pub fn batchnorm_bwd(
             Buffer::Cpu(m),
             Buffer::Cpu(r),
         ) => {
-            let (mut tg, mut tb) = (vec![0.0f32; c], vec![0.0f32; c]);
-            gg[..c].fill(0.0);
-            gb[..c].fill(0.0);
-            for k in 0..groups {
+            cpu_view_grads(gg, gb, groups, c, |k, tg, tb| {
                 cpu::norm::batchnorm_bwd_f32(
                     &mut gx[k * n..(k + 1) * n],
-                    &mut tg,
-                    &mut tb,
+                    tg,
+                    tb,
                     &gy[k * n..(k + 1) * n],
                     &x[k * n..(k + 1) * n],
                     &m[k * c..(k + 1) * c],
                     &r[k * c..(k + 1) * c],
                     ga,
                     &g,
-                );
-                for j in 0..c {
-                    gg[j] += tg[j];
-                    gb[j] += tb[j];
-                }
-            }
+                )
+            });
             Ok(())
         }
         (
@@ -276,29 +260,66 @@ pub fn batchnorm_bwd(
             Buffer::Cuda(ga),
             Buffer::Cuda(m),
             Buffer::Cuda(r),
-        ) => {
-            // Per-group ∂γ, ∂β land in scratch rows and are summed by the row-sum kernel.
-            let mut tg = d.zeros::<f32>(groups * c)?;
-            let mut tb = d.zeros::<f32>(groups * c)?;
-            for k in 0..groups {
-                cuda::norm::batchnorm_bwd_f32(
-                    d,
-                    &mut gx.slice_mut(k * n..(k + 1) * n),
-                    &mut tg.slice_mut(k * c..(k + 1) * c),
-                    &mut tb.slice_mut(k * c..(k + 1) * c),
-                    &gy.slice(k * n..(k + 1) * n),
-                    &x.slice(k * n..(k + 1) * n),
-                    &m.slice(k * c..(k + 1) * c),
-                    &r.slice(k * c..(k + 1) * c),
-                    &ga.as_view(),
-                    &g,
-                )?;
-            }
-            cuda::linear::col_sum_f32(d, gg, &tg, groups, c)?;
-            cuda::linear::col_sum_f32(d, gb, &tb, groups, c)
-        }
+        ) => cuda_view_grads(d, gg, gb, groups, c, |k, tg, tb| {
+            cuda::norm::batchnorm_bwd_f32(
+                d,
+                &mut gx.slice_mut(k * n..(k + 1) * n),
+                tg,
+                tb,
+                &gy.slice(k * n..(k + 1) * n),
+                &x.slice(k * n..(k + 1) * n),
+                &m.slice(k * c..(k + 1) * c),
+                &r.slice(k * c..(k + 1) * c),
+                &ga.as_view(),
+                &g,
+            )
+        }),
         _ => Err(mismatch("batchnorm_bwd")),
     }
+}
+
+/// ∂γ and ∂β over `groups` views on the CPU: `per_view(k, tg, tb)` writes view k's into scratch
+/// vectors, which are summed in view order into gg and gb (overwritten).
+fn cpu_view_grads(
+    gg: &mut [f32],
+    gb: &mut [f32],
+    groups: usize,
+    c: usize,
+    mut per_view: impl FnMut(usize, &mut [f32], &mut [f32]),
+) {
+    let (mut tg, mut tb) = (vec![0.0f32; c], vec![0.0f32; c]);
+    gg[..c].fill(0.0);
+    gb[..c].fill(0.0);
+    for k in 0..groups {
+        per_view(k, &mut tg, &mut tb);
+        for j in 0..c {
+            gg[j] += tg[j];
+            gb[j] += tb[j];
+        }
+    }
+}
+
+/// ∂γ and ∂β over `groups` views on a GPU: `per_view(k, tg, tb)` writes view k's into scratch row k,
+/// and the row-sum kernel sums the rows into gg and gb (overwritten).
+fn cuda_view_grads(
+    d: &cuda::CudaDevice,
+    gg: &mut CudaSlice<f32>,
+    gb: &mut CudaSlice<f32>,
+    groups: usize,
+    c: usize,
+    mut per_view: impl FnMut(usize, &mut CudaViewMut<'_, f32>, &mut CudaViewMut<'_, f32>) -> Result<()>,
+) -> Result<()> {
+    let mut tg = d.zeros::<f32>(groups * c)?;
+    let mut tb = d.zeros::<f32>(groups * c)?;
+    for k in 0..groups {
+        per_view(
+            k,
+            &mut tg.slice_mut(k * c..(k + 1) * c),
+            &mut tb.slice_mut(k * c..(k + 1) * c),
+        )?;
+    }
+    cuda::linear::col_sum_f32(d, gg, &tg, groups, c)?;
+    cuda::linear::col_sum_f32(d, gb, &tb, groups, c)
 }
 
 pub fn avgpool_fwd(
@@ -546,41 +567,36 @@ fn group_spec(op: &str, s: &BnSpec, groups: usize, row_bufs: &[usize]) -> Result
     })
 }
 
-/// relu(bn(x)) (training, per-view batch statistics): y, the saved statistics and the running ones.
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_relu_fwd_train(
-    dev: &Device,
-    ver: BnTailVersion,
-    y: &mut Buffer,
-    x: &Buffer,
-    gamma: &Buffer,
-    beta: &Buffer,
-    st: BnBuffers<'_>,
-    s: &BnSpec,
-    groups: usize,
-) -> Result<()> {
-    tail_fwd_train(dev, ver, y, x, None, gamma, beta, st, s, groups)
+/// Op name of a tail for error messages: `batchnorm_relu_{stage}`, or `batchnorm_add_relu_{stage}` with
+/// the shortcut.
+fn tail_op(add: bool, stage: &str) -> String {
+    format!("batchnorm_{}relu_{stage}", if add { "add_" } else { "" })
 }
 
-/// relu(bn(x) + sc) (training, per-view batch statistics): the residual block's tail.
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_add_relu_fwd_train(
+/// The V1 forward tail after the batch norm's output `pre`: y = relu(pre), or relu(pre + sc) through a
+/// temporary sum of `len` values.
+fn relu_tail_v1(
     dev: &Device,
-    ver: BnTailVersion,
     y: &mut Buffer,
-    x: &Buffer,
-    sc: &Buffer,
-    gamma: &Buffer,
-    beta: &Buffer,
-    st: BnBuffers<'_>,
-    s: &BnSpec,
-    groups: usize,
+    pre: &Buffer,
+    sc: Option<&Buffer>,
+    len: usize,
 ) -> Result<()> {
-    tail_fwd_train(dev, ver, y, x, Some(sc), gamma, beta, st, s, groups)
+    match sc {
+        None => ops::relu_fwd_f32(dev, y, pre),
+        Some(sc) => {
+            let mut sum = Buffer::zeros(dev, len)?;
+            ops::add_f32(dev, &mut sum, pre, sc)?;
+            ops::relu_fwd_f32(dev, y, &sum)
+        }
+    }
 }
 
+/// Training forward of a tail (per-view batch statistics): y = relu(bn(x)) (`batchnorm_relu`), or with
+/// the shortcut `sc`, relu(bn(x) + sc) (`batchnorm_add_relu`, the residual block's tail); the saved
+/// statistics and the running ones as [`batchnorm_fwd_train`].
 #[allow(clippy::too_many_arguments)]
-fn tail_fwd_train(
+pub fn batchnorm_tail_fwd_train(
     dev: &Device,
     ver: BnTailVersion,
     y: &mut Buffer,
@@ -592,11 +608,7 @@ fn tail_fwd_train(
     s: &BnSpec,
     groups: usize,
 ) -> Result<()> {
-    let op = if sc.is_some() {
-        "batchnorm_add_relu_fwd_train"
-    } else {
-        "batchnorm_relu_fwd_train"
-    };
+    let op = &tail_op(sc.is_some(), "fwd_train");
     let groups = groups.max(1);
     let mut lens = vec![y.len(), x.len()];
     lens.extend(sc.map(|b| b.len()));
@@ -605,14 +617,7 @@ fn tail_fwd_train(
     if ver == BnTailVersion::V1 {
         let mut pre = Buffer::zeros(dev, s.rows * c)?;
         batchnorm_fwd_train(dev, &mut pre, x, gamma, beta, st, s, groups)?;
-        return match sc {
-            None => ops::relu_fwd_f32(dev, y, &pre),
-            Some(sc) => {
-                let mut sum = Buffer::zeros(dev, s.rows * c)?;
-                ops::add_f32(dev, &mut sum, &pre, sc)?;
-                ops::relu_fwd_f32(dev, y, &sum)
-            }
-        };
+        return relu_tail_v1(dev, y, &pre, sc, s.rows * c);
     }
     match dev {
         Device::Cpu => {
@@ -625,25 +630,18 @@ fn tail_fwd_train(
             );
             let (m, r) = (host_mut(op, st.mean)?, host_mut(op, st.rstd)?);
             for k in 0..groups {
-                let (yk, xk) = (&mut y[k * n..(k + 1) * n], &x[k * n..(k + 1) * n]);
-                let (mk, rk) = (&mut m[k * c..(k + 1) * c], &mut r[k * c..(k + 1) * c]);
-                match sc {
-                    None => {
-                        cpu::norm::batchnorm_relu_fwd_train_f32(yk, mk, rk, rm, rv, xk, ga, be, &g)
-                    }
-                    Some(sc) => cpu::norm::batchnorm_add_relu_fwd_train_f32(
-                        yk,
-                        mk,
-                        rk,
-                        rm,
-                        rv,
-                        xk,
-                        &sc[k * n..(k + 1) * n],
-                        ga,
-                        be,
-                        &g,
-                    ),
-                }
+                cpu::norm::batchnorm_tail_fwd_train_f32(
+                    &mut y[k * n..(k + 1) * n],
+                    &mut m[k * c..(k + 1) * c],
+                    &mut r[k * c..(k + 1) * c],
+                    rm,
+                    rv,
+                    &x[k * n..(k + 1) * n],
+                    sc.map(|sc| &sc[k * n..(k + 1) * n]),
+                    ga,
+                    be,
+                    &g,
+                );
             }
             Ok(())
         }
@@ -657,79 +655,30 @@ fn tail_fwd_train(
             );
             let (m, r) = (dev_buf_mut(op, st.mean)?, dev_buf_mut(op, st.rstd)?);
             for k in 0..groups {
-                let (mut yk, xk) = (y.slice_mut(k * n..(k + 1) * n), x.slice(k * n..(k + 1) * n));
-                let (mut mk, mut rk) = (
-                    m.slice_mut(k * c..(k + 1) * c),
-                    r.slice_mut(k * c..(k + 1) * c),
-                );
-                match sc {
-                    None => cuda::norm::batchnorm_relu_fwd_train_f32(
-                        d,
-                        &mut yk,
-                        &mut mk,
-                        &mut rk,
-                        &mut rm.as_view_mut(),
-                        &mut rv.as_view_mut(),
-                        &xk,
-                        &ga,
-                        &be,
-                        &g,
-                    )?,
-                    Some(sc) => cuda::norm::batchnorm_add_relu_fwd_train_f32(
-                        d,
-                        &mut yk,
-                        &mut mk,
-                        &mut rk,
-                        &mut rm.as_view_mut(),
-                        &mut rv.as_view_mut(),
-                        &xk,
-                        &sc.slice(k * n..(k + 1) * n),
-                        &ga,
-                        &be,
-                        &g,
-                    )?,
-                }
+                let sck = sc.map(|sc| sc.slice(k * n..(k + 1) * n));
+                cuda::norm::batchnorm_tail_fwd_train_f32(
+                    d,
+                    &mut y.slice_mut(k * n..(k + 1) * n),
+                    &mut m.slice_mut(k * c..(k + 1) * c),
+                    &mut r.slice_mut(k * c..(k + 1) * c),
+                    &mut rm.as_view_mut(),
+                    &mut rv.as_view_mut(),
+                    &x.slice(k * n..(k + 1) * n),
+                    sck.as_ref(),
+                    &ga,
+                    &be,
+                    &g,
+                )?;
             }
             Ok(())
         }
     }
 }
 
-/// relu(bn(x)) with the running statistics (eval).
+/// Eval forward of a tail with the running statistics: relu(bn(x)), or relu(bn(x) + sc) with the
+/// shortcut `sc`.
 #[allow(clippy::too_many_arguments)]
-pub fn batchnorm_relu_fwd_eval(
-    dev: &Device,
-    ver: BnTailVersion,
-    y: &mut Buffer,
-    x: &Buffer,
-    gamma: &Buffer,
-    beta: &Buffer,
-    rm: &Buffer,
-    rv: &Buffer,
-    s: &BnSpec,
-) -> Result<()> {
-    tail_fwd_eval(dev, ver, y, x, None, gamma, beta, rm, rv, s)
-}
-
-/// relu(bn(x) + sc) with the running statistics (eval).
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_add_relu_fwd_eval(
-    dev: &Device,
-    ver: BnTailVersion,
-    y: &mut Buffer,
-    x: &Buffer,
-    sc: &Buffer,
-    gamma: &Buffer,
-    beta: &Buffer,
-    rm: &Buffer,
-    rv: &Buffer,
-    s: &BnSpec,
-) -> Result<()> {
-    tail_fwd_eval(dev, ver, y, x, Some(sc), gamma, beta, rm, rv, s)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn tail_fwd_eval(
+pub fn batchnorm_tail_fwd_eval(
     dev: &Device,
     ver: BnTailVersion,
     y: &mut Buffer,
@@ -741,144 +690,54 @@ fn tail_fwd_eval(
     rv: &Buffer,
     s: &BnSpec,
 ) -> Result<()> {
-    let op = if sc.is_some() {
-        "batchnorm_add_relu_fwd_eval"
-    } else {
-        "batchnorm_relu_fwd_eval"
-    };
+    let op = &tail_op(sc.is_some(), "fwd_eval");
     let mut lens = vec![y.len(), x.len()];
     lens.extend(sc.map(|b| b.len()));
     group_spec(op, s, 1, &lens)?;
     if ver == BnTailVersion::V1 {
         let mut pre = Buffer::zeros(dev, s.rows * s.c)?;
         batchnorm_fwd_eval(dev, &mut pre, x, gamma, beta, rm, rv, s)?;
-        return match sc {
-            None => ops::relu_fwd_f32(dev, y, &pre),
-            Some(sc) => {
-                let mut sum = Buffer::zeros(dev, s.rows * s.c)?;
-                ops::add_f32(dev, &mut sum, &pre, sc)?;
-                ops::relu_fwd_f32(dev, y, &sum)
-            }
-        };
+        return relu_tail_v1(dev, y, &pre, sc, s.rows * s.c);
     }
     match dev {
         Device::Cpu => {
-            let (y, x) = (host_mut(op, y)?, host(op, x)?);
-            let (ga, be, rm, rv) = (
-                host(op, gamma)?,
-                host(op, beta)?,
+            cpu::norm::batchnorm_tail_fwd_eval_f32(
+                host_mut(op, y)?,
+                host(op, x)?,
+                sc.map(|b| host(op, b)).transpose()?,
                 host(op, rm)?,
                 host(op, rv)?,
+                host(op, gamma)?,
+                host(op, beta)?,
+                s,
             );
-            match sc {
-                None => cpu::norm::batchnorm_relu_fwd_eval_f32(y, x, rm, rv, ga, be, s),
-                Some(sc) => cpu::norm::batchnorm_add_relu_fwd_eval_f32(
-                    y,
-                    x,
-                    host(op, sc)?,
-                    rm,
-                    rv,
-                    ga,
-                    be,
-                    s,
-                ),
-            }
             Ok(())
         }
         Device::Cuda(d) => {
-            let (y, x) = (dev_buf_mut(op, y)?, dev_buf(op, x)?.as_view());
-            let (ga, be) = (dev_buf(op, gamma)?.as_view(), dev_buf(op, beta)?.as_view());
-            let (rm, rv) = (dev_buf(op, rm)?.as_view(), dev_buf(op, rv)?.as_view());
-            match sc {
-                None => cuda::norm::batchnorm_relu_fwd_eval_f32(
-                    d,
-                    &mut y.as_view_mut(),
-                    &x,
-                    &rm,
-                    &rv,
-                    &ga,
-                    &be,
-                    s,
-                ),
-                Some(sc) => cuda::norm::batchnorm_add_relu_fwd_eval_f32(
-                    d,
-                    &mut y.as_view_mut(),
-                    &x,
-                    &dev_buf(op, sc)?.as_view(),
-                    &rm,
-                    &rv,
-                    &ga,
-                    &be,
-                    s,
-                ),
-            }
+            let sc = sc
+                .map(|b| dev_buf(op, b).map(|v| v.as_view()))
+                .transpose()?;
+            cuda::norm::batchnorm_tail_fwd_eval_f32(
+                d,
+                &mut dev_buf_mut(op, y)?.as_view_mut(),
+                &dev_buf(op, x)?.as_view(),
+                sc.as_ref(),
+                &dev_buf(op, rm)?.as_view(),
+                &dev_buf(op, rv)?.as_view(),
+                &dev_buf(op, gamma)?.as_view(),
+                &dev_buf(op, beta)?.as_view(),
+                s,
+            )
         }
     }
 }
 
-/// Backward of y = relu(bn(x)) per view: gx, ∂γ and ∂β summed over the views (overwritten), with the
-/// ReLU mask taken from the stored output y.
+/// Backward of a tail per view, with the ReLU mask taken from the stored output y: gx, ∂γ and ∂β
+/// summed over the views (overwritten). With `gsc` = Some((gsc, accumulate)), the backward of
+/// relu(bn(x) + sc), which also writes the shortcut gradient (the masked gy; added to gsc when
+/// `accumulate`, else written).
 #[allow(clippy::too_many_arguments)]
-pub fn batchnorm_relu_bwd(
-    dev: &Device,
-    ver: BnTailVersion,
-    gx: &mut Buffer,
-    ggamma: &mut Buffer,
-    gbeta: &mut Buffer,
-    gy: &Buffer,
-    y: &Buffer,
-    x: &Buffer,
-    gamma: &Buffer,
-    mean: &Buffer,
-    rstd: &Buffer,
-    s: &BnSpec,
-    groups: usize,
-) -> Result<()> {
-    tail_bwd(
-        dev, ver, gx, None, ggamma, gbeta, gy, y, x, gamma, mean, rstd, s, groups,
-    )
-}
-
-/// Backward of y = relu(bn(x) + sc) per view: gx, the shortcut gradient gsc (the masked gy; added to
-/// gsc when `accumulate_sc`, else written), ∂γ and ∂β summed over the views (overwritten).
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_add_relu_bwd(
-    dev: &Device,
-    ver: BnTailVersion,
-    gx: &mut Buffer,
-    gsc: &mut Buffer,
-    ggamma: &mut Buffer,
-    gbeta: &mut Buffer,
-    gy: &Buffer,
-    y: &Buffer,
-    x: &Buffer,
-    gamma: &Buffer,
-    mean: &Buffer,
-    rstd: &Buffer,
-    s: &BnSpec,
-    groups: usize,
-    accumulate_sc: bool,
-) -> Result<()> {
-    tail_bwd(
-        dev,
-        ver,
-        gx,
-        Some((gsc, accumulate_sc)),
-        ggamma,
-        gbeta,
-        gy,
-        y,
-        x,
-        gamma,
-        mean,
-        rstd,
-        s,
-        groups,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn tail_bwd(
+pub fn batchnorm_tail_bwd(
     dev: &Device,
     ver: BnTailVersion,
     gx: &mut Buffer,
@@ -894,11 +753,7 @@ fn tail_bwd(
     s: &BnSpec,
     groups: usize,
 ) -> Result<()> {
-    let op = if gsc.is_some() {
-        "batchnorm_add_relu_bwd"
-    } else {
-        "batchnorm_relu_bwd"
-    };
+    let op = &tail_op(gsc.is_some(), "bwd");
     let groups = groups.max(1);
     let mut lens = vec![gx.len(), gy.len(), y.len(), x.len()];
     if let Some((b, _)) = &gsc {
@@ -942,45 +797,22 @@ fn tail_bwd(
             let (gy, y, x) = (host(op, gy)?, host(op, y)?, host(op, x)?);
             let (ga, m, r) = (host(op, gamma)?, host(op, mean)?, host(op, rstd)?);
             // ∂γ, ∂β summed over the views in view order, as `batchnorm_bwd` does.
-            let (mut tg, mut tb) = (vec![0.0f32; c], vec![0.0f32; c]);
-            gg[..c].fill(0.0);
-            gb[..c].fill(0.0);
-            for k in 0..groups {
+            cpu_view_grads(gg, gb, groups, c, |k, tg, tb| {
                 let rows = k * n..(k + 1) * n;
-                let (mk, rk) = (&m[k * c..(k + 1) * c], &r[k * c..(k + 1) * c]);
-                match gsc.as_mut() {
-                    None => cpu::norm::batchnorm_relu_bwd_f32(
-                        &mut gx[rows.clone()],
-                        &mut tg,
-                        &mut tb,
-                        &gy[rows.clone()],
-                        &y[rows.clone()],
-                        &x[rows],
-                        mk,
-                        rk,
-                        ga,
-                        &g,
-                    ),
-                    Some((gs, acc)) => cpu::norm::batchnorm_add_relu_bwd_f32(
-                        &mut gx[rows.clone()],
-                        &mut gs[rows.clone()],
-                        &mut tg,
-                        &mut tb,
-                        &gy[rows.clone()],
-                        &y[rows.clone()],
-                        &x[rows],
-                        mk,
-                        rk,
-                        ga,
-                        &g,
-                        *acc,
-                    ),
-                }
-                for j in 0..c {
-                    gg[j] += tg[j];
-                    gb[j] += tb[j];
-                }
-            }
+                cpu::norm::batchnorm_tail_bwd_f32(
+                    &mut gx[rows.clone()],
+                    gsc.as_mut().map(|(gs, acc)| (&mut gs[rows.clone()], *acc)),
+                    tg,
+                    tb,
+                    &gy[rows.clone()],
+                    &y[rows.clone()],
+                    &x[rows],
+                    &m[k * c..(k + 1) * c],
+                    &r[k * c..(k + 1) * c],
+                    ga,
+                    &g,
+                )
+            });
             Ok(())
         }
         Device::Cuda(d) => {
@@ -993,44 +825,26 @@ fn tail_bwd(
             let (gy, y, x) = (dev_buf(op, gy)?, dev_buf(op, y)?, dev_buf(op, x)?);
             let (ga, m, r) = (dev_buf(op, gamma)?, dev_buf(op, mean)?, dev_buf(op, rstd)?);
             // Per-view ∂γ, ∂β land in scratch rows and are summed by the row-sum kernel.
-            let mut tg = d.zeros::<f32>(groups * c)?;
-            let mut tb = d.zeros::<f32>(groups * c)?;
-            for k in 0..groups {
-                let rows = k * n..(k + 1) * n;
-                let chans = k * c..(k + 1) * c;
-                match gsc.as_mut() {
-                    None => cuda::norm::batchnorm_relu_bwd_f32(
-                        d,
-                        &mut gx.slice_mut(rows.clone()),
-                        &mut tg.slice_mut(chans.clone()),
-                        &mut tb.slice_mut(chans.clone()),
-                        &gy.slice(rows.clone()),
-                        &y.slice(rows.clone()),
-                        &x.slice(rows),
-                        &m.slice(chans.clone()),
-                        &r.slice(chans),
-                        &ga.as_view(),
-                        &g,
-                    )?,
-                    Some((gs, acc)) => cuda::norm::batchnorm_add_relu_bwd_f32(
-                        d,
-                        &mut gx.slice_mut(rows.clone()),
-                        &mut gs.slice_mut(rows.clone()),
-                        &mut tg.slice_mut(chans.clone()),
-                        &mut tb.slice_mut(chans.clone()),
-                        &gy.slice(rows.clone()),
-                        &y.slice(rows.clone()),
-                        &x.slice(rows),
-                        &m.slice(chans.clone()),
-                        &r.slice(chans),
-                        &ga.as_view(),
-                        &g,
-                        *acc,
-                    )?,
-                }
-            }
-            cuda::linear::col_sum_f32(d, gg, &tg, groups, c)?;
-            cuda::linear::col_sum_f32(d, gb, &tb, groups, c)
+            cuda_view_grads(d, gg, gb, groups, c, |k, tg, tb| {
+                let (rows, chans) = (k * n..(k + 1) * n, k * c..(k + 1) * c);
+                let mut gsk = gsc
+                    .as_mut()
+                    .map(|(gs, acc)| (gs.slice_mut(rows.clone()), *acc));
+                cuda::norm::batchnorm_tail_bwd_f32(
+                    d,
+                    &mut gx.slice_mut(rows.clone()),
+                    gsk.as_mut().map(|(v, acc)| (v, *acc)),
+                    tg,
+                    tb,
+                    &gy.slice(rows.clone()),
+                    &y.slice(rows.clone()),
+                    &x.slice(rows),
+                    &m.slice(chans.clone()),
+                    &r.slice(chans),
+                    &ga.as_view(),
+                    &g,
+                )
+            })
         }
     }
 }

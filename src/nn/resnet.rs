@@ -246,6 +246,38 @@ fn plan_fusions(nodes: &[Node], slots: usize) -> Vec<Fuse> {
     plan
 }
 
+/// The fields of a BN node that a fused tail reads.
+struct BnFields {
+    gamma: usize,
+    beta: usize,
+    st: usize,
+    c: usize,
+    hw: usize,
+    inp: usize,
+}
+
+fn bn_fields(n: &Node) -> Option<BnFields> {
+    match *n {
+        Node::Bn {
+            gamma,
+            beta,
+            st,
+            c,
+            hw,
+            inp,
+            ..
+        } => Some(BnFields {
+            gamma,
+            beta,
+            st,
+            c,
+            hw,
+            inp,
+        }),
+        _ => None,
+    }
+}
+
 /// Whether new networks fuse their batch-norm tails: `IPDPP_FUSED_BN=1` (or true/on/yes) turns it on
 /// (GPU scripts A/B the fused kernels without code changes), unset or 0 leaves it off; read once.
 pub fn fused_bn_default() -> bool {
@@ -812,27 +844,13 @@ impl ResNet {
                     let g = std::mem::replace(&mut self.grads[out], Buffer::Cpu(Vec::new()));
                     let need_input_grad = inp != 0;
                     let accumulate = need_input_grad && written[inp];
-                    let mut dst = if accumulate {
-                        match self.scratch.remove(&inp) {
-                            Some(s) => s,
-                            None => Buffer::zeros(&dev, self.slot_size[inp] * n)?,
-                        }
-                    } else {
-                        std::mem::replace(&mut self.grads[inp], Buffer::Cpu(Vec::new()))
-                    };
+                    let mut dst = self.take_input_grad(inp, accumulate, n)?;
                     let r = if let Fuse::BnRelu { relu_out } = fuse {
                         self.fused_relu_backward(&node, relu_out, &mut dst, &g, n, groups)
                     } else {
                         self.node_backward(&node, &mut dst, &g, need_input_grad, n, groups)
                     };
-                    if accumulate {
-                        let r2 = ops::add_inplace_f32(&dev, &mut self.grads[inp], &dst);
-                        self.scratch.insert(inp, dst);
-                        r2?;
-                    } else {
-                        self.grads[inp] = dst;
-                        written[inp] = need_input_grad;
-                    }
+                    self.put_input_grad(inp, dst, accumulate, &mut written, need_input_grad)?;
                     self.grads[out] = g;
                     r?;
                 }
@@ -854,6 +872,41 @@ impl ResNet {
         Ok(())
     }
 
+    /// The buffer a backward writes the gradient of slot `inp` into: a scratch buffer (kept from an
+    /// earlier step, or new) when the slot already holds another consumer's gradient (`accumulate`),
+    /// else the slot's own gradient buffer.
+    fn take_input_grad(&mut self, inp: usize, accumulate: bool, n: usize) -> Result<Buffer> {
+        Ok(if accumulate {
+            match self.scratch.remove(&inp) {
+                Some(b) => b,
+                None => Buffer::zeros(&self.dev, self.slot_size[inp] * n)?,
+            }
+        } else {
+            std::mem::replace(&mut self.grads[inp], Buffer::Cpu(Vec::new()))
+        })
+    }
+
+    /// Returns the buffer of [`Self::take_input_grad`]: when accumulating, adds it to the slot's
+    /// gradient and keeps it as scratch; else it becomes the slot's gradient, marked `written_now`.
+    fn put_input_grad(
+        &mut self,
+        inp: usize,
+        dst: Buffer,
+        accumulate: bool,
+        written: &mut [bool],
+        written_now: bool,
+    ) -> Result<()> {
+        if accumulate {
+            let r = ops::add_inplace_f32(&self.dev, &mut self.grads[inp], &dst);
+            self.scratch.insert(inp, dst);
+            r
+        } else {
+            self.grads[inp] = dst;
+            written[inp] = written_now;
+            Ok(())
+        }
+    }
+
     /// Forward of the fused op planned at node `i` (`batchnorm_relu` at a BN node, `batchnorm_add_relu`
     /// at an add node), written into the ReLU's output slot.
     fn fused_forward(&mut self, i: usize, n: usize, mode: Mode, groups: usize) -> Result<()> {
@@ -862,70 +915,39 @@ impl ResNet {
             (Fuse::BnAddRelu { bn, relu_out }, &Node::Add { b, .. }) => (bn, relu_out, Some(b)),
             _ => return Err(Error::usage(format!("node {i}: no fused op planned here"))),
         };
-        let Node::Bn {
-            gamma,
-            beta,
-            st,
-            c,
-            hw,
-            inp,
-            ..
-        } = self.nodes[bn_node]
-        else {
+        let Some(bn) = bn_fields(&self.nodes[bn_node]) else {
             return Err(Error::usage(format!(
                 "node {bn_node}: a fused batch-norm tail must start at a BN node"
             )));
         };
-        self.ensure_bn_stats(st, groups)?;
-        let s = BnSpec::new(n * hw, c);
+        self.ensure_bn_stats(bn.st, groups)?;
+        let s = BnSpec::new(n * bn.hw, bn.c);
         let dev = self.dev.clone();
         let v = BnTailVersion::V2;
         let mut y = std::mem::replace(&mut self.acts[relu_out], Buffer::Cpu(Vec::new()));
-        let (x, ga, be) = (&self.acts[inp], &self.params[gamma].w, &self.params[beta].w);
-        let b = &mut self.bn[st];
-        let r = match (mode, sc) {
-            (Mode::Train, sc) => {
+        let (x, ga, be) = (
+            &self.acts[bn.inp],
+            &self.params[bn.gamma].w,
+            &self.params[bn.beta].w,
+        );
+        let sc = sc.map(|k| &self.acts[k]);
+        let b = &mut self.bn[bn.st];
+        let r = match mode {
+            Mode::Train => {
                 let st = BnBuffers {
                     running_mean: &mut b.running_mean,
                     running_var: &mut b.running_var,
                     mean: &mut b.mean,
                     rstd: &mut b.rstd,
                 };
-                match sc {
-                    None => {
-                        nn_ops::batchnorm_relu_fwd_train(&dev, v, &mut y, x, ga, be, st, &s, groups)
-                    }
-                    Some(sc) => nn_ops::batchnorm_add_relu_fwd_train(
-                        &dev,
-                        v,
-                        &mut y,
-                        x,
-                        &self.acts[sc],
-                        ga,
-                        be,
-                        st,
-                        &s,
-                        groups,
-                    ),
-                }
+                nn_ops::batchnorm_tail_fwd_train(&dev, v, &mut y, x, sc, ga, be, st, &s, groups)
             }
-            (Mode::Eval, None) => nn_ops::batchnorm_relu_fwd_eval(
+            Mode::Eval => nn_ops::batchnorm_tail_fwd_eval(
                 &dev,
                 v,
                 &mut y,
                 x,
-                ga,
-                be,
-                &b.running_mean,
-                &b.running_var,
-                &s,
-            ),
-            (Mode::Eval, Some(sc)) => nn_ops::batchnorm_add_relu_fwd_eval(
-                &dev,
-                v,
-                &mut y,
-                x,
-                &self.acts[sc],
+                sc,
                 ga,
                 be,
                 &b.running_mean,
@@ -948,32 +970,40 @@ impl ResNet {
         n: usize,
         groups: usize,
     ) -> Result<()> {
-        let Node::Bn {
-            gamma,
-            beta,
-            st,
-            c,
-            hw,
-            inp,
-            ..
-        } = *node
-        else {
+        let Some(bn) = bn_fields(node) else {
             return Err(Error::usage(
                 "batchnorm_relu backward planned at a non-BN node",
             ));
         };
-        let s = BnSpec::new(n * hw, c);
-        let b = &self.bn[st];
-        let (pg, pb) = two_mut(&mut self.params, gamma, beta);
-        nn_ops::batchnorm_relu_bwd(
+        self.fused_bn_backward(&bn, relu_out, gx, None, gy, n, groups)
+    }
+
+    /// The fused tails' backward through `nn_ops::batchnorm_tail_bwd` for BN node `bn`: the stored
+    /// output in slot `relu_out` is the ReLU mask; `gsc` as there.
+    #[allow(clippy::too_many_arguments)]
+    fn fused_bn_backward(
+        &mut self,
+        bn: &BnFields,
+        relu_out: usize,
+        gx: &mut Buffer,
+        gsc: Option<(&mut Buffer, bool)>,
+        gy: &Buffer,
+        n: usize,
+        groups: usize,
+    ) -> Result<()> {
+        let s = BnSpec::new(n * bn.hw, bn.c);
+        let b = &self.bn[bn.st];
+        let (pg, pb) = two_mut(&mut self.params, bn.gamma, bn.beta);
+        nn_ops::batchnorm_tail_bwd(
             &self.dev,
             BnTailVersion::V2,
             gx,
+            gsc,
             &mut pg.g,
             &mut pb.g,
             gy,
             &self.acts[relu_out],
-            &self.acts[inp],
+            &self.acts[bn.inp],
             &pg.w,
             &b.mean,
             &b.rstd,
@@ -997,63 +1027,29 @@ impl ResNet {
                 "node {i}: no fused tail planned here"
             )));
         };
-        let Node::Bn {
-            gamma,
-            beta,
-            st,
-            c,
-            hw,
-            inp,
-            ..
-        } = self.nodes[bn]
-        else {
+        let Some(f) = bn_fields(&self.nodes[bn]) else {
             return Err(Error::usage(format!("node {bn}: not a BN node")));
         };
-        let dev = self.dev.clone();
-        let s = BnSpec::new(n * hw, c);
+        let inp = f.inp;
         let g = std::mem::replace(&mut self.grads[relu_out], Buffer::Cpu(Vec::new()));
         let accumulate_x = written[inp];
-        let mut dst = if accumulate_x {
-            match self.scratch.remove(&inp) {
-                Some(b) => b,
-                None => Buffer::zeros(&dev, self.slot_size[inp] * n)?,
-            }
-        } else {
-            std::mem::replace(&mut self.grads[inp], Buffer::Cpu(Vec::new()))
-        };
+        let mut dst = self.take_input_grad(inp, accumulate_x, n)?;
         let mut gsc = std::mem::replace(&mut self.grads[sc], Buffer::Cpu(Vec::new()));
-        let b = &self.bn[st];
-        let (pg, pb) = two_mut(&mut self.params, gamma, beta);
-        let r = nn_ops::batchnorm_add_relu_bwd(
-            &dev,
-            BnTailVersion::V2,
+        let r = self.fused_bn_backward(
+            &f,
+            relu_out,
             &mut dst,
-            &mut gsc,
-            &mut pg.g,
-            &mut pb.g,
+            Some((&mut gsc, written[sc])),
             &g,
-            &self.acts[relu_out],
-            &self.acts[inp],
-            &pg.w,
-            &b.mean,
-            &b.rstd,
-            &s,
+            n,
             groups,
-            written[sc],
         );
         self.grads[sc] = gsc;
         written[sc] = true;
         self.grads[relu_out] = g;
-        if accumulate_x {
-            let r2 = ops::add_inplace_f32(&dev, &mut self.grads[inp], &dst);
-            self.scratch.insert(inp, dst);
-            r?;
-            r2
-        } else {
-            self.grads[inp] = dst;
-            written[inp] = true;
-            r
-        }
+        let r2 = self.put_input_grad(inp, dst, accumulate_x, written, true);
+        r?;
+        r2
     }
 
     fn node_backward(

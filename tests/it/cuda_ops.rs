@@ -452,33 +452,19 @@ fn run_tail(
         mean: &mut m,
         rstd: &mut r,
     };
-    if add {
-        nn_ops::batchnorm_add_relu_fwd_train(dev, ver, &mut y, &x, &sc, &ga, &be, st, s, groups)
-    } else {
-        nn_ops::batchnorm_relu_fwd_train(dev, ver, &mut y, &x, &ga, &be, st, s, groups)
-    }
-    .unwrap();
+    let sc_in = add.then_some(&sc);
+    nn_ops::batchnorm_tail_fwd_train(dev, ver, &mut y, &x, sc_in, &ga, &be, st, s, groups).unwrap();
     let mut ye = nan(n);
     let (rm0, rv0) = (up(&t.rm0), up(&t.rv0));
-    if add {
-        nn_ops::batchnorm_add_relu_fwd_eval(dev, ver, &mut ye, &x, &sc, &ga, &be, &rm0, &rv0, s)
-    } else {
-        nn_ops::batchnorm_relu_fwd_eval(dev, ver, &mut ye, &x, &ga, &be, &rm0, &rv0, s)
-    }
-    .unwrap();
+    nn_ops::batchnorm_tail_fwd_eval(dev, ver, &mut ye, &x, sc_in, &ga, &be, &rm0, &rv0, s).unwrap();
     let yb_own = y_bwd.map(up);
     let yb = yb_own.as_ref().unwrap_or(&y);
     let (mut gx, mut gg, mut gb) = (nan(n), nan(c), nan(c));
     let mut gsc = if acc { up(&t.gsc0) } else { nan(n) };
-    if add {
-        nn_ops::batchnorm_add_relu_bwd(
-            dev, ver, &mut gx, &mut gsc, &mut gg, &mut gb, &gy, yb, &x, &ga, &m, &r, s, groups, acc,
-        )
-    } else {
-        nn_ops::batchnorm_relu_bwd(
-            dev, ver, &mut gx, &mut gg, &mut gb, &gy, yb, &x, &ga, &m, &r, s, groups,
-        )
-    }
+    let gsc_out = add.then_some((&mut gsc, acc));
+    nn_ops::batchnorm_tail_bwd(
+        dev, ver, &mut gx, gsc_out, &mut gg, &mut gb, &gy, yb, &x, &ga, &m, &r, s, groups,
+    )
     .unwrap();
     let h = |b: &Buffer| b.to_host(dev).unwrap();
     let mut out = vec![
@@ -511,6 +497,15 @@ const TAIL_SHAPES: [(usize, usize, usize); 8] = [
     (100_000, 16, 2),
 ];
 
+/// The tail's name in failure lines.
+fn tail_name(add: bool) -> &'static str {
+    if add {
+        "batchnorm_add_relu"
+    } else {
+        "batchnorm_relu"
+    }
+}
+
 /// (add, accumulate the shortcut gradient) for every tail variant.
 const TAIL_KINDS: [(bool, bool); 3] = [(false, false), (true, false), (true, true)];
 
@@ -542,14 +537,12 @@ fn cuda_fused_bn_tails_match_cpu() {
                 let got = run_tail(&d, ver, &t, &s, groups, add, acc, Some(&y_ref));
                 for ((what, g), (_, w)) in got.0.iter().zip(&want.0) {
                     let tl = if *what == "gx" { tol * 10.0 } else { tol };
-                    let op = if add {
-                        "batchnorm_add_relu"
-                    } else {
-                        "batchnorm_relu"
-                    };
                     check(
                         &mut fails,
-                        format!("{op} {ver} {what} {rows}x{c} views {groups} acc {acc}"),
+                        format!(
+                            "{} {ver} {what} {rows}x{c} views {groups} acc {acc}",
+                            tail_name(add)
+                        ),
                         g,
                         w,
                         tl,
@@ -575,168 +568,94 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
         let s = cnorm::BnSpec::new(rows, c);
         let n = rows * c;
         let t = TailIn::new(rows, c, seed);
-        // CPU references (one view).
-        let (mut y, mut m, mut r, mut rm, mut rv) = (
-            vec![0.0; n],
-            vec![0.0; c],
-            vec![0.0; c],
-            t.rm0.clone(),
-            t.rv0.clone(),
-        );
-        let (mut ya, mut ma, mut ra, mut rma, mut rva) = (
-            vec![0.0; n],
-            vec![0.0; c],
-            vec![0.0; c],
-            t.rm0.clone(),
-            t.rv0.clone(),
-        );
-        cnorm::batchnorm_relu_fwd_train_f32(
-            &mut y, &mut m, &mut r, &mut rm, &mut rv, &t.x, &t.gamma, &t.beta, &s,
-        );
-        cnorm::batchnorm_add_relu_fwd_train_f32(
-            &mut ya, &mut ma, &mut ra, &mut rma, &mut rva, &t.x, &t.sc, &t.gamma, &t.beta, &s,
-        );
-        let (mut gx, mut gg, mut gb) = (vec![0.0; n], vec![0.0; c], vec![0.0; c]);
-        cnorm::batchnorm_relu_bwd_f32(
-            &mut gx, &mut gg, &mut gb, &t.gy, &y, &t.x, &m, &r, &t.gamma, &s,
-        );
-        let (mut gxa, mut gsa, mut gga, mut gba) =
-            (vec![0.0; n], t.gsc0.clone(), vec![0.0; c], vec![0.0; c]);
-        cnorm::batchnorm_add_relu_bwd_f32(
-            &mut gxa, &mut gsa, &mut gga, &mut gba, &t.gy, &ya, &t.x, &ma, &ra, &t.gamma, &s, true,
-        );
         // The same on the GPU, every row-sized operand one float into a larger allocation.
         let shifted = |v: &[f32]| {
             let mut h = vec![f32::NAN; v.len() + 1];
             h[1..].copy_from_slice(v);
             dev.upload(&h).unwrap()
         };
-        let nan_shifted = |len: usize| dev.upload(&vec![f32::NAN; len + 1]).unwrap();
+        let nan = |len: usize| dev.upload(&vec![f32::NAN; len]).unwrap();
         let (dx, dsc, dgy) = (shifted(&t.x), shifted(&t.sc), shifted(&t.gy));
         let (dg, db) = (dev.upload(&t.gamma).unwrap(), dev.upload(&t.beta).unwrap());
         let tol = TOL.max(2e-7 * (rows as f64).sqrt());
         for add in [false, true] {
-            let (mut oy, mut om, mut or) = (
-                nan_shifted(n),
-                dev.upload(&vec![f32::NAN; c]).unwrap(),
-                dev.upload(&vec![f32::NAN; c]).unwrap(),
+            // CPU reference (one view; the accumulating shortcut gradient when add).
+            let sc = add.then_some(&t.sc[..]);
+            let (mut y, mut m, mut r, mut rm, mut rv) = (
+                vec![0.0; n],
+                vec![0.0; c],
+                vec![0.0; c],
+                t.rm0.clone(),
+                t.rv0.clone(),
             );
+            cnorm::batchnorm_tail_fwd_train_f32(
+                &mut y, &mut m, &mut r, &mut rm, &mut rv, &t.x, sc, &t.gamma, &t.beta, &s,
+            );
+            let (mut gx, mut gs, mut gg, mut gb) =
+                (vec![0.0; n], t.gsc0.clone(), vec![0.0; c], vec![0.0; c]);
+            cnorm::batchnorm_tail_bwd_f32(
+                &mut gx,
+                add.then_some((&mut gs[..], true)),
+                &mut gg,
+                &mut gb,
+                &t.gy,
+                &y,
+                &t.x,
+                &m,
+                &r,
+                &t.gamma,
+                &s,
+            );
+            let (mut oy, mut om, mut or) = (nan(n + 1), nan(c), nan(c));
             let (mut orm, mut orv) = (dev.upload(&t.rm0).unwrap(), dev.upload(&t.rv0).unwrap());
             let xv = dx.slice(1..n + 1);
-            if add {
-                norm::batchnorm_add_relu_fwd_train_f32(
-                    dev,
-                    &mut oy.slice_mut(1..n + 1),
-                    &mut om.as_view_mut(),
-                    &mut or.as_view_mut(),
-                    &mut orm.as_view_mut(),
-                    &mut orv.as_view_mut(),
-                    &xv,
-                    &dsc.slice(1..n + 1),
-                    &dg.as_view(),
-                    &db.as_view(),
-                    &s,
-                )
-            } else {
-                norm::batchnorm_relu_fwd_train_f32(
-                    dev,
-                    &mut oy.slice_mut(1..n + 1),
-                    &mut om.as_view_mut(),
-                    &mut or.as_view_mut(),
-                    &mut orm.as_view_mut(),
-                    &mut orv.as_view_mut(),
-                    &xv,
-                    &dg.as_view(),
-                    &db.as_view(),
-                    &s,
-                )
-            }
+            let scv = add.then(|| dsc.slice(1..n + 1));
+            norm::batchnorm_tail_fwd_train_f32(
+                dev,
+                &mut oy.slice_mut(1..n + 1),
+                &mut om.as_view_mut(),
+                &mut or.as_view_mut(),
+                &mut orm.as_view_mut(),
+                &mut orv.as_view_mut(),
+                &xv,
+                scv.as_ref(),
+                &dg.as_view(),
+                &db.as_view(),
+                &s,
+            )
             .unwrap();
-            let (yw, gxw) = if add { (&ya, &gxa) } else { (&y, &gx) };
-            let tag = format!(
-                "{} unaligned {rows}x{c}",
-                if add {
-                    "batchnorm_add_relu"
-                } else {
-                    "batchnorm_relu"
-                }
-            );
-            check(
-                &mut fails,
-                format!("{tag} y"),
-                &dev.download(&oy).unwrap()[1..],
-                yw,
-                tol,
-            );
-            let ymask = shifted(yw);
-            let (mut ogx, mut ogg, mut ogb) = (
-                nan_shifted(n),
-                dev.upload(&vec![f32::NAN; c]).unwrap(),
-                dev.upload(&vec![f32::NAN; c]).unwrap(),
-            );
+            let ymask = shifted(&y);
+            let (mut ogx, mut ogg, mut ogb) = (nan(n + 1), nan(c), nan(c));
             let mut ogs = shifted(&t.gsc0);
-            if add {
-                norm::batchnorm_add_relu_bwd_f32(
-                    dev,
-                    &mut ogx.slice_mut(1..n + 1),
-                    &mut ogs.slice_mut(1..n + 1),
-                    &mut ogg.as_view_mut(),
-                    &mut ogb.as_view_mut(),
-                    &dgy.slice(1..n + 1),
-                    &ymask.slice(1..n + 1),
-                    &xv,
-                    &om.as_view(),
-                    &or.as_view(),
-                    &dg.as_view(),
-                    &s,
-                    true,
-                )
-            } else {
-                norm::batchnorm_relu_bwd_f32(
-                    dev,
-                    &mut ogx.slice_mut(1..n + 1),
-                    &mut ogg.as_view_mut(),
-                    &mut ogb.as_view_mut(),
-                    &dgy.slice(1..n + 1),
-                    &ymask.slice(1..n + 1),
-                    &xv,
-                    &om.as_view(),
-                    &or.as_view(),
-                    &dg.as_view(),
-                    &s,
-                )
-            }
+            let mut ogsv = ogs.slice_mut(1..n + 1);
+            norm::batchnorm_tail_bwd_f32(
+                dev,
+                &mut ogx.slice_mut(1..n + 1),
+                add.then_some((&mut ogsv, true)),
+                &mut ogg.as_view_mut(),
+                &mut ogb.as_view_mut(),
+                &dgy.slice(1..n + 1),
+                &ymask.slice(1..n + 1),
+                &xv,
+                &om.as_view(),
+                &or.as_view(),
+                &dg.as_view(),
+                &s,
+            )
             .unwrap();
-            check(
-                &mut fails,
-                format!("{tag} gx"),
-                &dev.download(&ogx).unwrap()[1..],
-                gxw,
-                tol * 10.0,
-            );
-            let (ggw, gbw) = if add { (&gga, &gba) } else { (&gg, &gb) };
-            check(
-                &mut fails,
-                format!("{tag} ggamma"),
-                &dev.download(&ogg).unwrap(),
-                ggw,
-                tol,
-            );
-            check(
-                &mut fails,
-                format!("{tag} gbeta"),
-                &dev.download(&ogb).unwrap(),
-                gbw,
-                tol,
-            );
+            let tag = format!("{} unaligned {rows}x{c}", tail_name(add));
+            let down = |b: &cudarc::driver::CudaSlice<f32>| dev.download(b).unwrap();
+            let mut cases = vec![
+                ("y", down(&oy)[1..].to_vec(), &y, tol),
+                ("gx", down(&ogx)[1..].to_vec(), &gx, tol * 10.0),
+                ("ggamma", down(&ogg), &gg, tol),
+                ("gbeta", down(&ogb), &gb, tol),
+            ];
             if add {
-                check(
-                    &mut fails,
-                    format!("{tag} gsc (accumulated)"),
-                    &dev.download(&ogs).unwrap()[1..],
-                    &gsa,
-                    tol,
-                );
+                cases.push(("gsc (accumulated)", down(&ogs)[1..].to_vec(), &gs, tol));
+            }
+            for (what, got, want, tl) in cases {
+                check(&mut fails, format!("{tag} {what}"), &got, want, tl);
             }
         }
     }

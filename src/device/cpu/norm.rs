@@ -183,24 +183,39 @@ pub fn batchnorm_bwd_f32(
 // ------------------------------------------------------------------------------------------------
 // Fused tails (kernels/norm.cu v2): each reference is the composition of the references above and the
 // elementwise ones, so the fused CUDA kernels have a named reference that is, by construction, the
-// unfused chain (bit for bit on the CPU).
+// unfused chain (bit for bit on the CPU). Each pair (relu / add_relu) shares one function below, the
+// shortcut `sc` / `gsc` = None for batchnorm_relu.
 
-/// Reference of `batchnorm_relu` (training forward): y = relu(bn(x)) = [`batchnorm_fwd_train_f32`],
-/// then `relu_fwd_f32`.
+/// y = relu(pre), or relu(pre + sc) (`add_f32` into a temporary, then `relu_fwd_f32`) when the
+/// shortcut is given; `pre` is the batch-norm output.
+fn relu_tail(y: &mut [f32], pre: &[f32], sc: Option<&[f32]>) {
+    let n = pre.len();
+    match sc {
+        None => relu_fwd_f32(&mut y[..n], pre),
+        Some(sc) => {
+            let mut sum = vec![0.0f32; n];
+            add_f32(&mut sum, pre, &sc[..n]);
+            relu_fwd_f32(&mut y[..n], &sum);
+        }
+    }
+}
+
+/// Reference of both tails' training forward: [`batchnorm_fwd_train_f32`] into a temporary, then
+/// relu (with `sc`: `add_f32`, then relu).
 #[allow(clippy::too_many_arguments)]
-pub fn batchnorm_relu_fwd_train_f32(
+pub fn batchnorm_tail_fwd_train_f32(
     y: &mut [f32],
     mean: &mut [f32],
     rstd: &mut [f32],
     running_mean: &mut [f32],
     running_var: &mut [f32],
     x: &[f32],
+    sc: Option<&[f32]>,
     gamma: &[f32],
     beta: &[f32],
     s: &BnSpec,
 ) {
-    let n = s.rows * s.c;
-    let mut pre = vec![0.0f32; n];
+    let mut pre = vec![0.0f32; s.rows * s.c];
     batchnorm_fwd_train_f32(
         &mut pre,
         mean,
@@ -212,85 +227,35 @@ pub fn batchnorm_relu_fwd_train_f32(
         beta,
         s,
     );
-    relu_fwd_f32(&mut y[..n], &pre);
+    relu_tail(y, &pre, sc);
 }
 
-/// Reference of `batchnorm_add_relu` (training forward): y = relu(bn(x) + sc) =
-/// [`batchnorm_fwd_train_f32`], `add_f32`, `relu_fwd_f32`.
+/// Reference of both tails' eval forward: [`batchnorm_fwd_eval_f32`] into a temporary, then relu
+/// (with `sc`: `add_f32`, then relu).
 #[allow(clippy::too_many_arguments)]
-pub fn batchnorm_add_relu_fwd_train_f32(
-    y: &mut [f32],
-    mean: &mut [f32],
-    rstd: &mut [f32],
-    running_mean: &mut [f32],
-    running_var: &mut [f32],
-    x: &[f32],
-    sc: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    s: &BnSpec,
-) {
-    let n = s.rows * s.c;
-    let mut pre = vec![0.0f32; n];
-    batchnorm_fwd_train_f32(
-        &mut pre,
-        mean,
-        rstd,
-        running_mean,
-        running_var,
-        x,
-        gamma,
-        beta,
-        s,
-    );
-    let mut sum = vec![0.0f32; n];
-    add_f32(&mut sum, &pre, &sc[..n]);
-    relu_fwd_f32(&mut y[..n], &sum);
-}
-
-/// Reference of `batchnorm_relu` (eval forward): [`batchnorm_fwd_eval_f32`], then `relu_fwd_f32`.
-pub fn batchnorm_relu_fwd_eval_f32(
+pub fn batchnorm_tail_fwd_eval_f32(
     y: &mut [f32],
     x: &[f32],
+    sc: Option<&[f32]>,
     running_mean: &[f32],
     running_var: &[f32],
     gamma: &[f32],
     beta: &[f32],
     s: &BnSpec,
 ) {
-    let n = s.rows * s.c;
-    let mut pre = vec![0.0f32; n];
+    let mut pre = vec![0.0f32; s.rows * s.c];
     batchnorm_fwd_eval_f32(&mut pre, x, running_mean, running_var, gamma, beta, s);
-    relu_fwd_f32(&mut y[..n], &pre);
+    relu_tail(y, &pre, sc);
 }
 
-/// Reference of `batchnorm_add_relu` (eval forward): [`batchnorm_fwd_eval_f32`], `add_f32`,
-/// `relu_fwd_f32`.
+/// Reference of both tails' training backward: g = `relu_bwd_f32`(gy, mask from the stored output y:
+/// y > 0 exactly where the pre-activation was > 0); with `gsc` = Some((gsc, accumulate)) the shortcut
+/// gradient is g (copied, or added with `add_inplace_f32` when `accumulate`: the shortcut already holds
+/// another consumer's gradient); gx, ∂γ, ∂β (overwritten) = [`batchnorm_bwd_f32`] of g.
 #[allow(clippy::too_many_arguments)]
-pub fn batchnorm_add_relu_fwd_eval_f32(
-    y: &mut [f32],
-    x: &[f32],
-    sc: &[f32],
-    running_mean: &[f32],
-    running_var: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    s: &BnSpec,
-) {
-    let n = s.rows * s.c;
-    let mut pre = vec![0.0f32; n];
-    batchnorm_fwd_eval_f32(&mut pre, x, running_mean, running_var, gamma, beta, s);
-    let mut sum = vec![0.0f32; n];
-    add_f32(&mut sum, &pre, &sc[..n]);
-    relu_fwd_f32(&mut y[..n], &sum);
-}
-
-/// Reference of `batchnorm_relu` (training backward): the ReLU mask from the stored output y
-/// (`relu_bwd_f32` with y in place of the pre-activation: y > 0 exactly where it was > 0), then
-/// [`batchnorm_bwd_f32`]. gx, ∂γ and ∂β are overwritten.
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_relu_bwd_f32(
+pub fn batchnorm_tail_bwd_f32(
     gx: &mut [f32],
+    gsc: Option<(&mut [f32], bool)>,
     ggamma: &mut [f32],
     gbeta: &mut [f32],
     gy: &[f32],
@@ -304,34 +269,10 @@ pub fn batchnorm_relu_bwd_f32(
     let n = s.rows * s.c;
     let mut g = vec![0.0f32; n];
     relu_bwd_f32(&mut g, &gy[..n], &y[..n]);
-    batchnorm_bwd_f32(gx, ggamma, gbeta, &g, x, mean, rstd, gamma, s);
-}
-
-/// Reference of `batchnorm_add_relu` (training backward): g = `relu_bwd_f32`(gy, mask from y); the
-/// shortcut gradient is g (copied, or added with `add_inplace_f32` when `accumulate_sc`: the shortcut
-/// already holds another consumer's gradient); gx, ∂γ, ∂β = [`batchnorm_bwd_f32`] of g.
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_add_relu_bwd_f32(
-    gx: &mut [f32],
-    gsc: &mut [f32],
-    ggamma: &mut [f32],
-    gbeta: &mut [f32],
-    gy: &[f32],
-    y: &[f32],
-    x: &[f32],
-    mean: &[f32],
-    rstd: &[f32],
-    gamma: &[f32],
-    s: &BnSpec,
-    accumulate_sc: bool,
-) {
-    let n = s.rows * s.c;
-    let mut g = vec![0.0f32; n];
-    relu_bwd_f32(&mut g, &gy[..n], &y[..n]);
-    if accumulate_sc {
-        add_inplace_f32(&mut gsc[..n], &g);
-    } else {
-        gsc[..n].copy_from_slice(&g);
+    match gsc {
+        Some((gsc, true)) => add_inplace_f32(&mut gsc[..n], &g),
+        Some((gsc, false)) => gsc[..n].copy_from_slice(&g),
+        None => {}
     }
     batchnorm_bwd_f32(gx, ggamma, gbeta, &g, x, mean, rstd, gamma, s);
 }

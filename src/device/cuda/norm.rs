@@ -35,6 +35,69 @@ fn flat(dev: &CudaDevice, n: usize) -> LaunchConfig {
     }
 }
 
+/// Grid of the v1 partial-sum kernels: blocks of 32 channels × 8 row lanes, `parts` row chunks.
+fn partial_grid(s: &BnSpec, parts: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (s.c.div_ceil(32) as u32, parts as u32, 1),
+        block_dim: (32, 8, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// Length checks: every row-sized buffer in `per_row` holds rows·C values, every one in `per_c` C, in
+/// that order.
+fn check_lens(s: &BnSpec, per_row: &[(&str, usize)], per_c: &[(&str, usize)]) -> Result<()> {
+    for &(what, len) in per_row {
+        check_len(what, len, s.rows * s.c)?;
+    }
+    for &(what, len) in per_c {
+        check_len(what, len, s.c)?;
+    }
+    Ok(())
+}
+
+/// Zeroed per-block partial sums [parts, C] of a backward reduction: (Σg, Σg·x̂).
+fn bwd_partials(
+    dev: &CudaDevice,
+    parts: usize,
+    s: &BnSpec,
+) -> Result<(CudaSlice<f32>, CudaSlice<f32>)> {
+    Ok((
+        dev.zeros::<f32>(parts * s.c)?,
+        dev.zeros::<f32>(parts * s.c)?,
+    ))
+}
+
+/// ∂β = Σ part_g and ∂γ = Σ part_gx over the `parts` rows of partial sums (`batchnorm_bwd_reduce_f32`,
+/// shared by v1 and the fused v2 backward).
+fn bwd_reduce(
+    dev: &CudaDevice,
+    ggamma: &mut CudaViewMut<'_, f32>,
+    gbeta: &mut CudaViewMut<'_, f32>,
+    pg: &CudaSlice<f32>,
+    pgx: &CudaSlice<f32>,
+    parts: usize,
+    s: &BnSpec,
+) -> Result<()> {
+    let (parts_i, c) = (parts as i32, s.c as i32);
+    let f = dev.function("norm", "batchnorm_bwd_reduce_f32")?;
+    // SAFETY: (ggamma[C], gbeta[C], part_g, part_gx [parts*C], parts, C); the callers checked ggamma and
+    // gbeta hold C and allocated the partial sums with parts*C.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(&mut *ggamma)
+            .arg(&mut *gbeta)
+            .arg(pg)
+            .arg(pgx)
+            .arg(&parts_i)
+            .arg(&c)
+            .launch(per_channel(s.c))
+    }
+    .map_err(launch_err("batchnorm_bwd_reduce_f32"))?;
+    Ok(())
+}
+
 fn dims(s: &BnSpec) -> Result<(i32, i32)> {
     if s.rows > i32::MAX as usize || s.c > i32::MAX as usize || s.rows == 0 {
         return Err(Error::usage(format!(
@@ -60,18 +123,18 @@ pub fn batchnorm_fwd_train_f32(
     s: &BnSpec,
 ) -> Result<()> {
     dims(s)?;
-    check_len("batchnorm x", x.len(), s.rows * s.c)?;
-    check_len("batchnorm y", y.len(), s.rows * s.c)?;
-    for (what, len) in [
-        ("mean", mean.len()),
-        ("rstd", rstd.len()),
-        ("running_mean", running_mean.len()),
-        ("running_var", running_var.len()),
-        ("gamma", gamma.len()),
-        ("beta", beta.len()),
-    ] {
-        check_len(what, len, s.c)?;
-    }
+    check_lens(
+        s,
+        &[("batchnorm x", x.len()), ("batchnorm y", y.len())],
+        &[
+            ("mean", mean.len()),
+            ("rstd", rstd.len()),
+            ("running_mean", running_mean.len()),
+            ("running_var", running_var.len()),
+            ("gamma", gamma.len()),
+            ("beta", beta.len()),
+        ],
+    )?;
     train_stats(dev, mean, rstd, running_mean, running_var, x, s)?;
     apply(dev, y, x, &mean.as_view(), &rstd.as_view(), gamma, beta, s)
 }
@@ -90,11 +153,7 @@ fn train_stats(
     let (rows, c) = dims(s)?;
     let (per, parts) = split(dev, s);
     let mut part = dev.zeros::<f32>(parts * s.c)?;
-    let grid = LaunchConfig {
-        grid_dim: (s.c.div_ceil(32) as u32, parts as u32, 1),
-        block_dim: (32, 8, 1),
-        shared_mem_bytes: 0,
-    };
+    let grid = partial_grid(s, parts);
     let (per_i, parts_i) = (per as i32, parts as i32);
     let f = dev.function("norm", "batchnorm_sum_partial_f32")?;
     // SAFETY: (float* part[parts*C], const float* x[rows*C], int rows, int C, int rows_per_block).
@@ -208,15 +267,15 @@ fn apply(
     beta: &CudaView<'_, f32>,
     s: &BnSpec,
 ) -> Result<()> {
-    check_len("batchnorm x", x.len(), s.rows * s.c)?;
-    check_len("batchnorm y", y.len(), s.rows * s.c)?;
-    for (what, len) in [
-        ("mean", mean.len()),
-        ("gamma", gamma.len()),
-        ("beta", beta.len()),
-    ] {
-        check_len(what, len, s.c)?;
-    }
+    check_lens(
+        s,
+        &[("batchnorm x", x.len()), ("batchnorm y", y.len())],
+        &[
+            ("mean", mean.len()),
+            ("gamma", gamma.len()),
+            ("beta", beta.len()),
+        ],
+    )?;
     let (rows, c) = (s.rows as i64, s.c as i32);
     let f = dev.function("norm", "batchnorm_apply_f32")?;
     // SAFETY: (y, x, mean, rstd, gamma, beta, i64 rows, int C); x and y hold rows*C, the rest C.
@@ -252,27 +311,21 @@ pub fn batchnorm_bwd_f32(
     s: &BnSpec,
 ) -> Result<()> {
     let (rows, c) = dims(s)?;
-    for (what, len) in [("gx", gx.len()), ("gy", gy.len()), ("x", x.len())] {
-        check_len(what, len, s.rows * s.c)?;
-    }
-    for (what, len) in [
-        ("ggamma", ggamma.len()),
-        ("gbeta", gbeta.len()),
-        ("mean", mean.len()),
-        ("rstd", rstd.len()),
-        ("gamma", gamma.len()),
-    ] {
-        check_len(what, len, s.c)?;
-    }
+    check_lens(
+        s,
+        &[("gx", gx.len()), ("gy", gy.len()), ("x", x.len())],
+        &[
+            ("ggamma", ggamma.len()),
+            ("gbeta", gbeta.len()),
+            ("mean", mean.len()),
+            ("rstd", rstd.len()),
+            ("gamma", gamma.len()),
+        ],
+    )?;
     let (per, parts) = split(dev, s);
-    let mut pg = dev.zeros::<f32>(parts * s.c)?;
-    let mut pgx = dev.zeros::<f32>(parts * s.c)?;
-    let grid = LaunchConfig {
-        grid_dim: (s.c.div_ceil(32) as u32, parts as u32, 1),
-        block_dim: (32, 8, 1),
-        shared_mem_bytes: 0,
-    };
-    let (per_i, parts_i) = (per as i32, parts as i32);
+    let (mut pg, mut pgx) = bwd_partials(dev, parts, s)?;
+    let grid = partial_grid(s, parts);
+    let per_i = per as i32;
     let f = dev.function("norm", "batchnorm_bwd_partial_f32")?;
     // SAFETY: (part_g, part_gx [parts*C], gy, x [rows*C], mean, rstd [C], rows, C, rows_per_block).
     unsafe {
@@ -290,20 +343,7 @@ pub fn batchnorm_bwd_f32(
             .launch(grid)
     }
     .map_err(launch_err("batchnorm_bwd_partial_f32"))?;
-    let f = dev.function("norm", "batchnorm_bwd_reduce_f32")?;
-    // SAFETY: (ggamma[C], gbeta[C], part_g, part_gx, parts, C).
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(&mut *ggamma)
-            .arg(&mut *gbeta)
-            .arg(&pg)
-            .arg(&pgx)
-            .arg(&parts_i)
-            .arg(&c)
-            .launch(per_channel(s.c))
-    }
-    .map_err(launch_err("batchnorm_bwd_reduce_f32"))?;
+    bwd_reduce(dev, ggamma, gbeta, &pg, &pgx, parts, s)?;
     let rows64 = s.rows as i64;
     let f = dev.function("norm", "batchnorm_bwd_apply_f32")?;
     // SAFETY: (gx, gy, x [rows*C], mean, rstd, gamma, ggamma, gbeta [C], i64 rows, int C).
@@ -332,6 +372,7 @@ pub fn batchnorm_bwd_f32(
 //   batchnorm_add_relu  train fwd: Σx, Σ(x−μ)², then read x, sc / write y: 20 B (v1 BN + add + ReLU: 36 B)
 //   backward: read gy, y, x for the two sums, then read gy, y, x / write dx (and the shortcut gradient):
 //   28 B (v1 ReLU + BN: 32 B) and 32 B (v1 ReLU + add + BN: 48 B).
+// Each pair (relu / add_relu) shares one launcher below, `sc` / `gsc` = None for batchnorm_relu.
 
 /// The v2 kernels' channel grouping: (vec flag, channels per thread), four when C % 4 == 0 (the kernels
 /// use float4 accesses when their pointers are 16-byte aligned and scalar ones otherwise).
@@ -348,26 +389,8 @@ fn flat_vec(dev: &CudaDevice, s: &BnSpec) -> LaunchConfig {
     flat(dev, s.rows * s.c / vec_of(s.c).1)
 }
 
-fn check_train(
-    y: usize,
-    x: usize,
-    sc: Option<usize>,
-    per_c: [(&str, usize); 6],
-    s: &BnSpec,
-) -> Result<(i32, i32)> {
-    let d = dims(s)?;
-    check_len("batchnorm x", x, s.rows * s.c)?;
-    check_len("batchnorm y", y, s.rows * s.c)?;
-    if let Some(sc) = sc {
-        check_len("batchnorm shortcut", sc, s.rows * s.c)?;
-    }
-    for (what, len) in per_c {
-        check_len(what, len, s.c)?;
-    }
-    Ok(d)
-}
-
-/// y = relu(bn(x)) or relu(bn(x) + sc) from per-channel mean and rstd: one pass.
+/// y = relu(bn(x)) or, with a shortcut, relu(bn(x) + sc) from per-channel mean and rstd: one pass
+/// (`batchnorm_relu_apply_f32` / `batchnorm_add_relu_apply_f32`).
 #[allow(clippy::too_many_arguments)]
 fn relu_apply(
     dev: &CudaDevice,
@@ -381,69 +404,50 @@ fn relu_apply(
     s: &BnSpec,
 ) -> Result<()> {
     let (_, c) = dims(s)?;
-    for (what, len) in [("batchnorm x", x.len()), ("batchnorm y", y.len())] {
-        check_len(what, len, s.rows * s.c)?;
-    }
-    for (what, len) in [
-        ("mean", mean.len()),
-        ("rstd", rstd.len()),
-        ("gamma", gamma.len()),
-        ("beta", beta.len()),
-    ] {
-        check_len(what, len, s.c)?;
+    check_lens(
+        s,
+        &[("batchnorm x", x.len()), ("batchnorm y", y.len())],
+        &[
+            ("mean", mean.len()),
+            ("rstd", rstd.len()),
+            ("gamma", gamma.len()),
+            ("beta", beta.len()),
+        ],
+    )?;
+    if let Some(sc) = sc {
+        check_len("batchnorm shortcut", sc.len(), s.rows * s.c)?;
     }
     let (rows, vec) = (s.rows as i64, vec_of(s.c).0);
-    match sc {
-        None => {
-            let f = dev.function("norm", "batchnorm_relu_apply_f32")?;
-            // SAFETY: (y, x [rows*C], mean, rstd, gamma, beta [C], i64 rows, int C, int vec); lengths
-            // checked above; vec = 1 only when C % 4 == 0 (the kernel checks alignment itself).
-            unsafe {
-                dev.stream
-                    .launch_builder(&f)
-                    .arg(y)
-                    .arg(x)
-                    .arg(mean)
-                    .arg(rstd)
-                    .arg(gamma)
-                    .arg(beta)
-                    .arg(&rows)
-                    .arg(&c)
-                    .arg(&vec)
-                    .launch(flat_vec(dev, s))
-            }
-            .map_err(launch_err("batchnorm_relu_apply_f32"))?;
-        }
-        Some(sc) => {
-            check_len("batchnorm shortcut", sc.len(), s.rows * s.c)?;
-            let f = dev.function("norm", "batchnorm_add_relu_apply_f32")?;
-            // SAFETY: (y, x, sc [rows*C], mean, rstd, gamma, beta [C], i64 rows, int C, int vec); lengths
-            // checked above; vec = 1 only when C % 4 == 0 (the kernel checks alignment itself).
-            unsafe {
-                dev.stream
-                    .launch_builder(&f)
-                    .arg(y)
-                    .arg(x)
-                    .arg(sc)
-                    .arg(mean)
-                    .arg(rstd)
-                    .arg(gamma)
-                    .arg(beta)
-                    .arg(&rows)
-                    .arg(&c)
-                    .arg(&vec)
-                    .launch(flat_vec(dev, s))
-            }
-            .map_err(launch_err("batchnorm_add_relu_apply_f32"))?;
-        }
+    let name = if sc.is_some() {
+        "batchnorm_add_relu_apply_f32"
+    } else {
+        "batchnorm_relu_apply_f32"
+    };
+    let f = dev.function("norm", name)?;
+    let mut b = dev.stream.launch_builder(&f);
+    b.arg(y).arg(x);
+    if let Some(sc) = sc {
+        b.arg(sc);
     }
+    b.arg(mean)
+        .arg(rstd)
+        .arg(gamma)
+        .arg(beta)
+        .arg(&rows)
+        .arg(&c)
+        .arg(&vec);
+    // SAFETY: (y, x [rows*C], with a shortcut sc [rows*C], mean, rstd, gamma, beta [C], i64 rows, int C,
+    // int vec): the add kernel's signature when sc is given, the relu kernel's otherwise; lengths checked
+    // above; vec = 1 only when C % 4 == 0 (the kernel checks alignment itself).
+    unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
     Ok(())
 }
 
-/// v2 training forward of relu(bn(x)): the statistics of v1 (saved mean and rstd, running statistics
-/// updated in place), then one pass writing y. Compiled, not validated on a GPU yet.
+/// v2 training forward of the tails (one launcher for both): the statistics of v1 (saved mean and rstd,
+/// running statistics updated in place), then one pass writing y = relu(bn(x)), or relu(bn(x) + sc) when
+/// the shortcut `sc` is given. Compiled, not validated on a GPU yet.
 #[allow(clippy::too_many_arguments)]
-pub fn batchnorm_relu_fwd_train_f32(
+pub fn batchnorm_tail_fwd_train_f32(
     dev: &CudaDevice,
     y: &mut CudaViewMut<'_, f32>,
     mean: &mut CudaViewMut<'_, f32>,
@@ -451,15 +455,18 @@ pub fn batchnorm_relu_fwd_train_f32(
     running_mean: &mut CudaViewMut<'_, f32>,
     running_var: &mut CudaViewMut<'_, f32>,
     x: &CudaView<'_, f32>,
+    sc: Option<&CudaView<'_, f32>>,
     gamma: &CudaView<'_, f32>,
     beta: &CudaView<'_, f32>,
     s: &BnSpec,
 ) -> Result<()> {
-    check_train(
-        y.len(),
-        x.len(),
-        None,
-        [
+    dims(s)?;
+    let mut per_row = vec![("batchnorm x", x.len()), ("batchnorm y", y.len())];
+    per_row.extend(sc.map(|v| ("batchnorm shortcut", v.len())));
+    check_lens(
+        s,
+        &per_row,
+        &[
             ("mean", mean.len()),
             ("rstd", rstd.len()),
             ("running_mean", running_mean.len()),
@@ -467,14 +474,13 @@ pub fn batchnorm_relu_fwd_train_f32(
             ("gamma", gamma.len()),
             ("beta", beta.len()),
         ],
-        s,
     )?;
     train_stats(dev, mean, rstd, running_mean, running_var, x, s)?;
     relu_apply(
         dev,
         y,
         x,
-        None,
+        sc,
         &mean.as_view(),
         &rstd.as_view(),
         gamma,
@@ -483,56 +489,14 @@ pub fn batchnorm_relu_fwd_train_f32(
     )
 }
 
-/// v2 training forward of relu(bn(x) + sc), the residual block's tail: the statistics of v1, then one
-/// pass reading x and sc and writing y. Compiled, not validated on a GPU yet.
+/// v2 eval forward of the tails with the running statistics (one launcher for both): relu(bn(x)), or
+/// relu(bn(x) + sc) when `sc` is given, in one pass. Not validated on a GPU yet.
 #[allow(clippy::too_many_arguments)]
-pub fn batchnorm_add_relu_fwd_train_f32(
-    dev: &CudaDevice,
-    y: &mut CudaViewMut<'_, f32>,
-    mean: &mut CudaViewMut<'_, f32>,
-    rstd: &mut CudaViewMut<'_, f32>,
-    running_mean: &mut CudaViewMut<'_, f32>,
-    running_var: &mut CudaViewMut<'_, f32>,
-    x: &CudaView<'_, f32>,
-    sc: &CudaView<'_, f32>,
-    gamma: &CudaView<'_, f32>,
-    beta: &CudaView<'_, f32>,
-    s: &BnSpec,
-) -> Result<()> {
-    check_train(
-        y.len(),
-        x.len(),
-        Some(sc.len()),
-        [
-            ("mean", mean.len()),
-            ("rstd", rstd.len()),
-            ("running_mean", running_mean.len()),
-            ("running_var", running_var.len()),
-            ("gamma", gamma.len()),
-            ("beta", beta.len()),
-        ],
-        s,
-    )?;
-    train_stats(dev, mean, rstd, running_mean, running_var, x, s)?;
-    relu_apply(
-        dev,
-        y,
-        x,
-        Some(sc),
-        &mean.as_view(),
-        &rstd.as_view(),
-        gamma,
-        beta,
-        s,
-    )
-}
-
-/// v2 eval forward of relu(bn(x)) with the running statistics: one pass. Not validated on a GPU yet.
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_relu_fwd_eval_f32(
+pub fn batchnorm_tail_fwd_eval_f32(
     dev: &CudaDevice,
     y: &mut CudaViewMut<'_, f32>,
     x: &CudaView<'_, f32>,
+    sc: Option<&CudaView<'_, f32>>,
     running_mean: &CudaView<'_, f32>,
     running_var: &CudaView<'_, f32>,
     gamma: &CudaView<'_, f32>,
@@ -540,44 +504,7 @@ pub fn batchnorm_relu_fwd_eval_f32(
     s: &BnSpec,
 ) -> Result<()> {
     let rstd = eval_rstd(dev, running_var, s)?;
-    relu_apply(
-        dev,
-        y,
-        x,
-        None,
-        running_mean,
-        &rstd.as_view(),
-        gamma,
-        beta,
-        s,
-    )
-}
-
-/// v2 eval forward of relu(bn(x) + sc) with the running statistics: one pass. Not validated on a GPU yet.
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_add_relu_fwd_eval_f32(
-    dev: &CudaDevice,
-    y: &mut CudaViewMut<'_, f32>,
-    x: &CudaView<'_, f32>,
-    sc: &CudaView<'_, f32>,
-    running_mean: &CudaView<'_, f32>,
-    running_var: &CudaView<'_, f32>,
-    gamma: &CudaView<'_, f32>,
-    beta: &CudaView<'_, f32>,
-    s: &BnSpec,
-) -> Result<()> {
-    let rstd = eval_rstd(dev, running_var, s)?;
-    relu_apply(
-        dev,
-        y,
-        x,
-        Some(sc),
-        running_mean,
-        &rstd.as_view(),
-        gamma,
-        beta,
-        s,
-    )
+    relu_apply(dev, y, x, sc, running_mean, &rstd.as_view(), gamma, beta, s)
 }
 
 /// Block layout of `batchnorm_relu_bwd_partial_f32`: (vec, TX, channel blocks, rows per block, row
@@ -614,14 +541,13 @@ fn relu_bwd_sums(
 ) -> Result<()> {
     let (rows, c) = dims(s)?;
     let (vec, tx, cblocks, per, parts) = partial_layout(dev, s);
-    let mut pg = dev.zeros::<f32>(parts * s.c)?;
-    let mut pgx = dev.zeros::<f32>(parts * s.c)?;
+    let (mut pg, mut pgx) = bwd_partials(dev, parts, s)?;
     let grid = LaunchConfig {
         grid_dim: (cblocks as u32, parts as u32, 1),
         block_dim: (256, 1, 1),
         shared_mem_bytes: 0,
     };
-    let (per_i, parts_i, tx_i) = (per as i32, parts as i32, tx as i32);
+    let (per_i, tx_i) = (per as i32, tx as i32);
     let f = dev.function("norm", "batchnorm_relu_bwd_partial_f32")?;
     // SAFETY: (part_g, part_gx [parts*C], gy, y, x [rows*C], mean, rstd [C], int rows, int C,
     // int rows_per_block, int TX, int vec); the caller checked the lengths; blockDim = 256 as the kernel's
@@ -644,164 +570,77 @@ fn relu_bwd_sums(
             .launch(grid)
     }
     .map_err(launch_err("batchnorm_relu_bwd_partial_f32"))?;
-    let f = dev.function("norm", "batchnorm_bwd_reduce_f32")?;
-    // SAFETY: (ggamma[C], gbeta[C], part_g, part_gx [parts*C], parts, C).
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(ggamma)
-            .arg(gbeta)
-            .arg(&pg)
-            .arg(&pgx)
-            .arg(&parts_i)
-            .arg(&c)
-            .launch(per_channel(s.c))
-    }
-    .map_err(launch_err("batchnorm_bwd_reduce_f32"))?;
-    Ok(())
+    bwd_reduce(dev, ggamma, gbeta, &pg, &pgx, parts, s)
 }
 
+/// v2 training backward of the tails (one launcher for both): gx, ∂γ and ∂β (overwritten) from the
+/// upstream gradient gy, the stored output y (the ReLU mask) and the saved mean and rstd; with
+/// `gsc` = Some((gsc, accumulate)), the backward of relu(bn(x) + sc), which also writes the shortcut
+/// gradient (the masked gy, added to gsc when `accumulate`). Compiled, not validated on a GPU yet.
 #[allow(clippy::too_many_arguments)]
-fn check_bwd(
-    per_row: &[(&str, usize)],
-    ggamma: usize,
-    gbeta: usize,
-    mean: usize,
-    rstd: usize,
-    gamma: usize,
+pub fn batchnorm_tail_bwd_f32(
+    dev: &CudaDevice,
+    gx: &mut CudaViewMut<'_, f32>,
+    gsc: Option<(&mut CudaViewMut<'_, f32>, bool)>,
+    ggamma: &mut CudaViewMut<'_, f32>,
+    gbeta: &mut CudaViewMut<'_, f32>,
+    gy: &CudaView<'_, f32>,
+    y: &CudaView<'_, f32>,
+    x: &CudaView<'_, f32>,
+    mean: &CudaView<'_, f32>,
+    rstd: &CudaView<'_, f32>,
+    gamma: &CudaView<'_, f32>,
     s: &BnSpec,
 ) -> Result<()> {
     dims(s)?;
-    for (what, len) in per_row {
-        check_len(what, *len, s.rows * s.c)?;
-    }
-    for (what, len) in [
-        ("ggamma", ggamma),
-        ("gbeta", gbeta),
-        ("mean", mean),
-        ("rstd", rstd),
-        ("gamma", gamma),
-    ] {
-        check_len(what, len, s.c)?;
-    }
-    Ok(())
-}
-
-/// v2 training backward of y = relu(bn(x)): gx, ∂γ and ∂β (overwritten) from the upstream gradient gy,
-/// the stored output y (the ReLU mask) and the saved mean and rstd. Compiled, not validated on a GPU yet.
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_relu_bwd_f32(
-    dev: &CudaDevice,
-    gx: &mut CudaViewMut<'_, f32>,
-    ggamma: &mut CudaViewMut<'_, f32>,
-    gbeta: &mut CudaViewMut<'_, f32>,
-    gy: &CudaView<'_, f32>,
-    y: &CudaView<'_, f32>,
-    x: &CudaView<'_, f32>,
-    mean: &CudaView<'_, f32>,
-    rstd: &CudaView<'_, f32>,
-    gamma: &CudaView<'_, f32>,
-    s: &BnSpec,
-) -> Result<()> {
-    check_bwd(
-        &[
-            ("gx", gx.len()),
-            ("gy", gy.len()),
-            ("y", y.len()),
-            ("x", x.len()),
-        ],
-        ggamma.len(),
-        gbeta.len(),
-        mean.len(),
-        rstd.len(),
-        gamma.len(),
+    let mut per_row = vec![("gx", gx.len())];
+    per_row.extend(gsc.as_ref().map(|(g, _)| ("gsc", g.len())));
+    per_row.extend([("gy", gy.len()), ("y", y.len()), ("x", x.len())]);
+    check_lens(
         s,
+        &per_row,
+        &[
+            ("ggamma", ggamma.len()),
+            ("gbeta", gbeta.len()),
+            ("mean", mean.len()),
+            ("rstd", rstd.len()),
+            ("gamma", gamma.len()),
+        ],
     )?;
     relu_bwd_sums(dev, ggamma, gbeta, gy, y, x, mean, rstd, s)?;
     let (rows, c, vec) = (s.rows as i64, s.c as i32, vec_of(s.c).0);
-    let f = dev.function("norm", "batchnorm_relu_bwd_apply_f32")?;
-    // SAFETY: (gx, gy, y, x [rows*C], mean, rstd, gamma, ggamma, gbeta [C], i64 rows, int C, int vec);
-    // lengths checked above; vec = 1 only when C % 4 == 0 (the kernel checks alignment itself).
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(gx)
-            .arg(gy)
-            .arg(y)
-            .arg(x)
-            .arg(mean)
-            .arg(rstd)
-            .arg(gamma)
-            .arg(&ggamma.as_view())
-            .arg(&gbeta.as_view())
-            .arg(&rows)
-            .arg(&c)
-            .arg(&vec)
-            .launch(flat_vec(dev, s))
+    let acc = gsc.as_ref().is_some_and(|g| g.1) as i32;
+    let name = if gsc.is_some() {
+        "batchnorm_add_relu_bwd_apply_f32"
+    } else {
+        "batchnorm_relu_bwd_apply_f32"
+    };
+    let f = dev.function("norm", name)?;
+    let (gg, gb) = (ggamma.as_view(), gbeta.as_view());
+    let with_sc = gsc.is_some();
+    let mut b = dev.stream.launch_builder(&f);
+    b.arg(gx);
+    if let Some((gsc, _)) = gsc {
+        b.arg(gsc);
     }
-    .map_err(launch_err("batchnorm_relu_bwd_apply_f32"))?;
-    Ok(())
-}
-
-/// v2 training backward of y = relu(bn(x) + sc): gx, the shortcut gradient gsc (the masked gy, written,
-/// or added to gsc when `accumulate_sc`), ∂γ and ∂β (overwritten). Compiled, not validated on a GPU yet.
-#[allow(clippy::too_many_arguments)]
-pub fn batchnorm_add_relu_bwd_f32(
-    dev: &CudaDevice,
-    gx: &mut CudaViewMut<'_, f32>,
-    gsc: &mut CudaViewMut<'_, f32>,
-    ggamma: &mut CudaViewMut<'_, f32>,
-    gbeta: &mut CudaViewMut<'_, f32>,
-    gy: &CudaView<'_, f32>,
-    y: &CudaView<'_, f32>,
-    x: &CudaView<'_, f32>,
-    mean: &CudaView<'_, f32>,
-    rstd: &CudaView<'_, f32>,
-    gamma: &CudaView<'_, f32>,
-    s: &BnSpec,
-    accumulate_sc: bool,
-) -> Result<()> {
-    check_bwd(
-        &[
-            ("gx", gx.len()),
-            ("gsc", gsc.len()),
-            ("gy", gy.len()),
-            ("y", y.len()),
-            ("x", x.len()),
-        ],
-        ggamma.len(),
-        gbeta.len(),
-        mean.len(),
-        rstd.len(),
-        gamma.len(),
-        s,
-    )?;
-    relu_bwd_sums(dev, ggamma, gbeta, gy, y, x, mean, rstd, s)?;
-    let (rows, c, vec) = (s.rows as i64, s.c as i32, vec_of(s.c).0);
-    let acc = accumulate_sc as i32;
-    let f = dev.function("norm", "batchnorm_add_relu_bwd_apply_f32")?;
-    // SAFETY: (gx, gsc, gy, y, x [rows*C], mean, rstd, gamma, ggamma, gbeta [C], i64 rows, int C,
-    // int acc_sc, int vec); lengths checked above; gx and gsc are distinct mutable views; vec = 1 only
-    // when C % 4 == 0 (the kernel checks alignment itself).
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(gx)
-            .arg(gsc)
-            .arg(gy)
-            .arg(y)
-            .arg(x)
-            .arg(mean)
-            .arg(rstd)
-            .arg(gamma)
-            .arg(&ggamma.as_view())
-            .arg(&gbeta.as_view())
-            .arg(&rows)
-            .arg(&c)
-            .arg(&acc)
-            .arg(&vec)
-            .launch(flat_vec(dev, s))
+    b.arg(gy)
+        .arg(y)
+        .arg(x)
+        .arg(mean)
+        .arg(rstd)
+        .arg(gamma)
+        .arg(&gg)
+        .arg(&gb)
+        .arg(&rows)
+        .arg(&c);
+    if with_sc {
+        b.arg(&acc);
     }
-    .map_err(launch_err("batchnorm_add_relu_bwd_apply_f32"))?;
+    b.arg(&vec);
+    // SAFETY: (gx, [gsc,] gy, y, x [rows*C], mean, rstd, gamma, ggamma, gbeta [C], i64 rows, int C,
+    // [int acc_sc,] int vec): gsc and acc_sc pushed exactly when the add kernel is launched; lengths
+    // checked above; gx and gsc are distinct mutable views; vec = 1 only when C % 4 == 0 (the kernel
+    // checks alignment itself).
+    unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
     Ok(())
 }
