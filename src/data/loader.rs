@@ -4,6 +4,11 @@
 //! View numbering: the k-th occurrence of an image within an epoch (BNS groups may repeat an image) gets
 //! views k·V .. k·V + V − 1, so repeated images still get distinct augmentations while every view stays a
 //! pure function of (seed, epoch, image index, view).
+//!
+//! An epoch can start at any batch (a run resumed from a mid-epoch checkpoint): the batches before it are
+//! not augmented, but their images are counted, because an image may occur more than once (BNS groups)
+//! and its later occurrences must get the views of the full pass. Batch `k` of an epoch started at `k`
+//! is therefore batch `k` of the full pass, bit for bit.
 use super::augment::{augment_batch, Augment, Item, OUT_FLOATS};
 use super::Dataset;
 use crate::error::{Error, Result};
@@ -58,6 +63,29 @@ pub fn batch_items(
     out
 }
 
+/// Checks an epoch's batches against a data set of `len` images before any of them is augmented.
+pub fn check_batches(len: usize, batches: &[Vec<usize>], views: usize) -> Result<()> {
+    if views == 0 {
+        return Err(Error::usage("views must be at least 1 (SimCLR/BNS use 2)"));
+    }
+    if let Some(bad) = batches.iter().flatten().find(|&&i| i >= len) {
+        return Err(Error::usage(format!(
+            "batch index {bad} is out of range: the data set has {len} images"
+        )));
+    }
+    Ok(())
+}
+
+/// The per-epoch occurrence counts after `batches` (the ones an epoch started later skips): exactly the
+/// counts [`batch_items`] leaves behind, without making any item.
+pub fn occurrences(batches: &[Vec<usize>]) -> HashMap<usize, u32> {
+    let mut seen = HashMap::new();
+    for &i in batches.iter().flatten() {
+        *seen.entry(i).or_insert(0) += 1;
+    }
+    seen
+}
+
 /// Augments one batch on the calling thread.
 pub fn make_batch(
     ds: &Dataset,
@@ -90,6 +118,7 @@ pub struct Loader {
 }
 
 impl Loader {
+    /// The whole epoch.
     pub fn new(
         ds: Arc<Dataset>,
         batches: Vec<Vec<usize>>,
@@ -99,21 +128,30 @@ impl Loader {
         epoch: u32,
         prefetch: usize,
     ) -> Result<Self> {
-        if views == 0 {
-            return Err(Error::usage("views must be at least 1 (SimCLR/BNS use 2)"));
-        }
-        if let Some(bad) = batches.iter().flatten().find(|&&i| i >= ds.len()) {
-            return Err(Error::usage(format!(
-                "batch index {bad} is out of range: the data set has {} images",
-                ds.len()
-            )));
-        }
+        Self::starting_at(ds, batches, 0, aug, views, seed, epoch, prefetch)
+    }
+
+    /// The batches `start..` of the epoch, each exactly as the full pass makes it (see the module notes).
+    /// Every batch is checked, the skipped ones too; a `start` past the end yields nothing.
+    pub fn starting_at(
+        ds: Arc<Dataset>,
+        mut batches: Vec<Vec<usize>>,
+        start: usize,
+        aug: Augment,
+        views: usize,
+        seed: u64,
+        epoch: u32,
+        prefetch: usize,
+    ) -> Result<Self> {
+        check_batches(ds.len(), &batches, views)?;
+        let start = start.min(batches.len());
+        let mut seen = occurrences(&batches[..start]);
+        batches.drain(..start);
         let remaining = batches.len();
         let (tx, rx) = sync_channel(prefetch.max(1));
         let worker = std::thread::Builder::new()
             .name("ipdpp-loader".into())
             .spawn(move || {
-                let mut seen = HashMap::new();
                 for b in &batches {
                     let r = make_batch(&ds, b, &aug, views, seed, epoch, &mut seen);
                     let failed = r.is_err();

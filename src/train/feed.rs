@@ -5,20 +5,19 @@
 //! An epoch can start at any batch (a run resumed from a mid-epoch checkpoint): the batches before it are
 //! not augmented, but their images are counted, because a view's randomness is keyed by (seed, epoch,
 //! image, occurrence of the image within the epoch) and an image may occur more than once (BNS groups).
-//! Batch `k` of an epoch started at `k` is therefore the batch `k` of the full pass, bit for bit.
+//! Batch `k` of an epoch started at `k` is therefore the batch `k` of the full pass, bit for bit; the CPU
+//! side is `data::loader::Loader::starting_at`, the CUDA side skips the same way (`loader::occurrences`).
 use crate::data::augment::{Augment, OUT_FLOATS};
 use crate::data::augment_cuda::{augment_batch_cuda, GpuDataset};
-use crate::data::loader::{batch_items, make_batch, Batch};
+use crate::data::loader::{batch_items, check_batches, occurrences, Loader};
 use crate::data::Dataset;
 use crate::device::cuda::CudaDevice;
 use crate::device::{Buffer, Device};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use std::collections::HashMap;
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-/// Batches the CPU prefetcher prepares ahead of the consumer.
+/// Batches the CPU loader prepares ahead of the consumer.
 const PREFETCH: usize = 2;
 
 pub struct Feeder {
@@ -68,107 +67,47 @@ impl Feeder {
     /// (see the module notes).
     pub fn epoch_from(
         &self,
-        batches: Vec<Vec<usize>>,
+        mut batches: Vec<Vec<usize>>,
         start: usize,
         aug: Augment,
         views: usize,
         seed: u64,
         epoch: u32,
     ) -> Result<FeedIter<'_>> {
-        if views == 0 {
-            return Err(Error::usage("views must be at least 1 (SimCLR/BNS use 2)"));
-        }
-        if let Some(bad) = batches.iter().flatten().find(|&&i| i >= self.ds.len()) {
-            return Err(Error::usage(format!(
-                "batch index {bad} is out of range: the data set has {} images",
-                self.ds.len()
-            )));
-        }
-        let mut seen = HashMap::new();
-        let mut rest = batches.into_iter();
-        for b in rest.by_ref().take(start) {
-            batch_items(&b, views, &mut seen);
-        }
         Ok(match &self.gpu {
-            None => FeedIter::Cpu(Prefetch::new(
+            None => FeedIter::Cpu(Loader::starting_at(
                 Arc::clone(&self.ds),
-                rest.collect(),
+                batches,
+                start,
                 aug,
                 views,
                 seed,
                 epoch,
-                seen,
+                PREFETCH,
             )?),
-            Some((dev, data)) => FeedIter::Cuda {
-                dev,
-                data,
-                ds: &self.ds,
-                batches: rest,
-                aug,
-                views,
-                seed,
-                epoch,
-                seen,
-            },
-        })
-    }
-}
-
-/// The CPU side: a background thread augments the next batches (the augmentation fans out over rayon),
-/// so the training loop finds a batch ready.
-pub struct Prefetch {
-    rx: Option<Receiver<Result<Batch>>>,
-    worker: Option<JoinHandle<()>>,
-}
-
-impl Prefetch {
-    fn new(
-        ds: Arc<Dataset>,
-        batches: Vec<Vec<usize>>,
-        aug: Augment,
-        views: usize,
-        seed: u64,
-        epoch: u32,
-        mut seen: HashMap<usize, u32>,
-    ) -> Result<Self> {
-        let (tx, rx) = sync_channel(PREFETCH);
-        let worker = std::thread::Builder::new()
-            .name("ipdpp-loader".into())
-            .spawn(move || {
-                for b in &batches {
-                    let r = make_batch(&ds, b, &aug, views, seed, epoch, &mut seen);
-                    let failed = r.is_err();
-                    if tx.send(r).is_err() || failed {
-                        return; // consumer gone, or an error was handed over
-                    }
+            Some((dev, data)) => {
+                check_batches(self.ds.len(), &batches, views)?;
+                let start = start.min(batches.len());
+                let seen = occurrences(&batches[..start]);
+                let rest = batches.split_off(start).into_iter();
+                FeedIter::Cuda {
+                    dev,
+                    data,
+                    ds: &self.ds,
+                    batches: rest,
+                    aug,
+                    views,
+                    seed,
+                    epoch,
+                    seen,
                 }
-            })
-            .map_err(|e| Error::usage(format!("could not start the loader thread: {e}")))?;
-        Ok(Prefetch {
-            rx: Some(rx),
-            worker: Some(worker),
+            }
         })
-    }
-}
-
-impl Iterator for Prefetch {
-    type Item = Result<Batch>;
-    fn next(&mut self) -> Option<Self::Item> {
-        self.rx.as_ref()?.recv().ok()
-    }
-}
-
-impl Drop for Prefetch {
-    fn drop(&mut self) {
-        self.rx.take(); // unblocks the worker's send
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
-        }
     }
 }
 
 pub enum FeedIter<'a> {
-    Cpu(Prefetch),
+    Cpu(Loader),
     Cuda {
         dev: &'a Arc<CudaDevice>,
         data: &'a GpuDataset,

@@ -1144,8 +1144,8 @@ fn synthetic_is_seeded_long_tailed_and_needs_structure_not_colour() {
     .contains("no image"));
 }
 
-#[test]
-fn loader_prefetches_the_same_batches_as_sequential_code() {
+/// A small long-tailed data set, one BNS epoch of it (groups repeat images) and a SimCLR augmentation.
+fn bns_loader_epoch() -> (std::sync::Arc<Dataset>, Vec<Vec<usize>>, Augment) {
     let spec = synthetic::SyntheticSpec {
         classes: 4,
         n_max: 40,
@@ -1157,7 +1157,12 @@ fn loader_prefetches_the_same_batches_as_sequential_code() {
     let s = sampler::BnsSampler::new(&tr.labels, 4, 3).unwrap();
     let batches = s.epoch(16, 2, 5).unwrap();
     let a = Augment::Simclr(SimclrConfig::with_strength(2.0));
-    let ds = std::sync::Arc::new(tr);
+    (std::sync::Arc::new(tr), batches, a)
+}
+
+#[test]
+fn loader_prefetches_the_same_batches_as_sequential_code() {
+    let (ds, batches, a) = bns_loader_epoch();
     let got: Vec<_> = data::loader::Loader::new(ds.clone(), batches.clone(), a, 2, 11, 5, 2)
         .unwrap()
         .map(|b| b.unwrap())
@@ -1179,6 +1184,68 @@ fn loader_prefetches_the_same_batches_as_sequential_code() {
     assert!(l.next().is_some());
     drop(l);
     assert!(data::loader::Loader::new(ds, vec![vec![100_000]], a, 2, 1, 0, 1).is_err());
+}
+
+#[test]
+fn loader_started_at_a_batch_yields_the_rest_of_the_full_pass() {
+    let (ds, batches, a) = bns_loader_epoch();
+    let load = |start: usize, prefetch: usize| -> Vec<data::loader::Batch> {
+        let l = data::loader::Loader::starting_at(
+            ds.clone(),
+            batches.clone(),
+            start,
+            a,
+            2,
+            11,
+            5,
+            prefetch,
+        )
+        .unwrap();
+        assert_eq!(l.remaining(), batches.len().saturating_sub(start));
+        l.map(|b| b.unwrap()).collect()
+    };
+    let full = load(0, 2);
+    assert_eq!(full.len(), batches.len());
+    assert!(batches.len() >= 3, "{} batches", batches.len());
+    let mut checked_a_repeat = false;
+    for start in 0..=batches.len() + 1 {
+        let got = load(start, 1 + start % 3);
+        let want = &full[start.min(full.len())..];
+        assert_eq!(got.len(), want.len(), "start {start}");
+        for (k, (g, w)) in got.iter().zip(want).enumerate() {
+            assert_eq!(g.indices, w.indices, "start {start}, batch {}", start + k);
+            assert_eq!(g.labels, w.labels, "start {start}, batch {}", start + k);
+            assert_eq!(g.views, w.views);
+            let (gb, wb): (Vec<u32>, Vec<u32>) = (
+                g.images.iter().map(|x| x.to_bits()).collect(),
+                w.images.iter().map(|x| x.to_bits()).collect(),
+            );
+            assert!(
+                gb == wb,
+                "start {start}, batch {}: images differ",
+                start + k
+            );
+        }
+        // The skipped batches matter: an image seen before `start` occurs again after it.
+        let before = data::loader::occurrences(&batches[..start.min(batches.len())]);
+        checked_a_repeat |= batches[start.min(batches.len())..]
+            .iter()
+            .flatten()
+            .any(|i| before.contains_key(i));
+    }
+    assert!(
+        checked_a_repeat,
+        "the sampler must repeat an image across batches for this test to bite"
+    );
+    // A loader that ignored the skipped batches would differ: batch 1 started fresh is not batch 1.
+    let mut seen = std::collections::HashMap::new();
+    let fresh = data::loader::make_batch(&ds, &batches[1], &a, 2, 11, 5, &mut seen).unwrap();
+    let repeats = batches[1].iter().any(|i| batches[0].contains(i));
+    assert_eq!(fresh.images != full[1].images, repeats);
+    assert!(
+        data::loader::Loader::starting_at(ds, vec![vec![0], vec![100_000]], 2, a, 2, 1, 0, 1)
+            .is_err()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
