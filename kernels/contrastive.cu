@@ -31,6 +31,23 @@ __device__ __forceinline__ float bns_sigmoid(float x) {
 // ---------------------------------------------------------------------------------------------------------
 // Shared by every version.
 
+// Row r's loss and coefficients from its sums (see the file header).
+__device__ __forceinline__ void bns_code_finish(float* alpha, float* beta, float* row_loss, int r, float ps, float pc,
+                                                float ns, int n) {
+    const float nf = (float)n;
+    const float neg = ns / nf;
+    float l = bns_softplus(neg);
+    beta[r] = bns_sigmoid(neg) / (nf * nf);
+    if (pc > 0.0f) {
+        const float pos = ps / pc;
+        l += bns_softplus(-pos);
+        alpha[r] = -bns_sigmoid(-pos) / (nf * pc);
+    } else {
+        alpha[r] = 0.0f;
+    }
+    row_loss[r] = l;
+}
+
 // One warp per row: zn = z / max(|z|, eps); when zb is not null also a bf16 copy with row stride ldb
 // (zero-padded beyond d), for v3.
 extern "C" __global__ void bns_normalize_f32(float* zn, unsigned short* zb, const float* z, int n, int d, int ldb) {
@@ -132,20 +149,7 @@ extern "C" __global__ void bns_code_rows_v1_f32(float* alpha, float* beta, float
     ps = block_sum_f32(ps, scratch);
     pc = block_sum_f32(pc, scratch);
     ns = block_sum_f32(ns, scratch);
-    if (threadIdx.x == 0) {
-        const float nf = (float)n;
-        const float neg = ns / nf;
-        float l = bns_softplus(neg);
-        beta[a] = bns_sigmoid(neg) / (nf * nf);
-        if (pc > 0.0f) {
-            const float pos = ps / pc;
-            l += bns_softplus(-pos);
-            alpha[a] = -bns_sigmoid(-pos) / (nf * pc);
-        } else {
-            alpha[a] = 0.0f;
-        }
-        row_loss[a] = l;
-    }
+    if (threadIdx.x == 0) bns_code_finish(alpha, beta, row_loss, a, ps, pc, ns, n);
 }
 
 // Code form: S (similarities) -> M (dL/ds + its transpose) in place, one thread per element.
@@ -599,21 +603,23 @@ __device__ __forceinline__ void bns_code_coeff_tile(float acc[8][4], const int r
     }
 }
 
-extern "C" __global__ void __launch_bounds__(128) bns_code_fwd_v3_bf16(float* alpha, float* beta, float* row_loss,
-                                                                       const unsigned short* zb, const int* lab, int n,
-                                                                       float inv_tau) {
+// The forward's sums for the warp's rows ra[0..1] (set here) over columns [c_begin, c_end): e^s over the
+// positives, the positive count, e^s over the negatives; reduced over the row's 4 lanes.
+__device__ __forceinline__ void bns_code_fwd_sums(float ps[2], float pc[2], float ns[2], int ra[2],
+                                                  const unsigned short* zb, const int* lab, int n, float inv_tau,
+                                                  int c_begin, int c_end) {
     __shared__ __align__(16) unsigned short Bt[BNS_V3_BN][BNS_LDB];
     __shared__ int Lb[BNS_V3_BN];
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4;
     const int r0 = blockIdx.x * BNS_V3_BM + warp * 16;
-    const int ra[2] = {r0 + gq, r0 + gq + 8};
-    int la[2];
-    la[0] = ra[0] < n ? lab[ra[0]] : 0;
-    la[1] = ra[1] < n ? lab[ra[1]] : 0;
+    ra[0] = r0 + gq;
+    ra[1] = r0 + gq + 8;
+    const int la[2] = {ra[0] < n ? lab[ra[0]] : 0, ra[1] < n ? lab[ra[1]] : 0};
     unsigned a[8][4];
     bns_load_a_frags(a, zb, r0, n);
-    float ps[2] = {0.0f, 0.0f}, pc[2] = {0.0f, 0.0f}, ns[2] = {0.0f, 0.0f};
-    for (int c0 = 0; c0 < n; c0 += BNS_V3_BN) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) ps[h] = pc[h] = ns[h] = 0.0f;
+    for (int c0 = c_begin; c0 < c_end; c0 += BNS_V3_BN) {
         __syncthreads();
         bns_load_b_tile(Bt, zb, c0, n);
         if (threadIdx.x < BNS_V3_BN) Lb[threadIdx.x] = c0 + threadIdx.x < n ? lab[c0 + threadIdx.x] : 0;
@@ -630,21 +636,18 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_fwd_v3_bf16(float* al
             pc[h] += __shfl_xor_sync(0xffffffffu, pc[h], o);
             ns[h] += __shfl_xor_sync(0xffffffffu, ns[h], o);
         }
-        if (tg == 0 && ra[h] < n) {
-            const float nf = (float)n;
-            const float neg = ns[h] / nf;
-            float l = bns_softplus(neg);
-            beta[ra[h]] = bns_sigmoid(neg) / (nf * nf);
-            if (pc[h] > 0.0f) {
-                const float pos = ps[h] / pc[h];
-                l += bns_softplus(-pos);
-                alpha[ra[h]] = -bns_sigmoid(-pos) / (nf * pc[h]);
-            } else {
-                alpha[ra[h]] = 0.0f;
-            }
-            row_loss[ra[h]] = l;
-        }
     }
+}
+
+extern "C" __global__ void __launch_bounds__(128) bns_code_fwd_v3_bf16(float* alpha, float* beta, float* row_loss,
+                                                                       const unsigned short* zb, const int* lab, int n,
+                                                                       float inv_tau) {
+    int ra[2];
+    float ps[2], pc[2], ns[2];
+    bns_code_fwd_sums(ps, pc, ns, ra, zb, lab, n, inv_tau, 0, n);
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+        if (threadIdx.x % 4 == 0 && ra[h] < n) bns_code_finish(alpha, beta, row_loss, ra[h], ps[h], pc[h], ns[h], n);
 }
 
 // Backward: g_a = (1/tau) sum_b M_ab zhat_b with M recomputed per tile in registers, turned into bf16 A
@@ -695,34 +698,12 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v3_bf16(float* gz
 extern "C" __global__ void __launch_bounds__(128) bns_code_fwd_v4_bf16(float* part, const unsigned short* zb,
                                                                        const int* lab, int n, float inv_tau,
                                                                        int cols) {
-    __shared__ __align__(16) unsigned short Bt[BNS_V3_BN][BNS_LDB];
-    __shared__ int Lb[BNS_V3_BN];
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
-    const int r0 = blockIdx.x * BNS_V3_BM + warp * 16;
-    const int ra[2] = {r0 + gq, r0 + gq + 8};
-    const int la[2] = {ra[0] < n ? lab[ra[0]] : 0, ra[1] < n ? lab[ra[1]] : 0};
-    unsigned a[8][4];
-    bns_load_a_frags(a, zb, r0, n);
-    float ps[2] = {0.0f, 0.0f}, pc[2] = {0.0f, 0.0f}, ns[2] = {0.0f, 0.0f};
-    const int c_end = min(n, (blockIdx.y + 1) * cols);
-    for (int c0 = blockIdx.y * cols; c0 < c_end; c0 += BNS_V3_BN) {
-        __syncthreads();
-        bns_load_b_tile(Bt, zb, c0, n);
-        if (threadIdx.x < BNS_V3_BN) Lb[threadIdx.x] = c0 + threadIdx.x < n ? lab[c0 + threadIdx.x] : 0;
-        __syncthreads();
-        float acc[8][4];
-        bns_s_tile(acc, a, Bt);
-        bns_code_sums_tile(ps, pc, ns, acc, ra, la, Lb, c0, n, inv_tau);
-    }
+    int ra[2];
+    float ps[2], pc[2], ns[2];
+    bns_code_fwd_sums(ps, pc, ns, ra, zb, lab, n, inv_tau, blockIdx.y * cols, min(n, (blockIdx.y + 1) * cols));
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-#pragma unroll
-        for (int o = 1; o < 4; o <<= 1) {
-            ps[h] += __shfl_xor_sync(0xffffffffu, ps[h], o);
-            pc[h] += __shfl_xor_sync(0xffffffffu, pc[h], o);
-            ns[h] += __shfl_xor_sync(0xffffffffu, ns[h], o);
-        }
-        if (tg == 0 && ra[h] < n) {
+        if (threadIdx.x % 4 == 0 && ra[h] < n) {
             atomicAdd(&part[3 * ra[h]], ps[h]);
             atomicAdd(&part[3 * ra[h] + 1], pc[h]);
             atomicAdd(&part[3 * ra[h] + 2], ns[h]);
@@ -730,23 +711,10 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_fwd_v4_bf16(float* pa
     }
 }
 
-// Row coefficients and losses from the summed partials (the tail of the v3 forward), one thread per row.
+// Row coefficients and losses from the summed partials, one thread per row.
 extern "C" __global__ void bns_code_fin_v4_f32(float* alpha, float* beta, float* row_loss, const float* part, int n) {
     const int r = blockIdx.x * blockDim.x + threadIdx.x;
-    if (r >= n) return;
-    const float ps = part[3 * r], pc = part[3 * r + 1], ns = part[3 * r + 2];
-    const float nf = (float)n;
-    const float neg = ns / nf;
-    float l = bns_softplus(neg);
-    beta[r] = bns_sigmoid(neg) / (nf * nf);
-    if (pc > 0.0f) {
-        const float pos = ps / pc;
-        l += bns_softplus(-pos);
-        alpha[r] = -bns_sigmoid(-pos) / (nf * pc);
-    } else {
-        alpha[r] = 0.0f;
-    }
-    row_loss[r] = l;
+    if (r < n) bns_code_finish(alpha, beta, row_loss, r, part[3 * r], part[3 * r + 1], part[3 * r + 2], n);
 }
 
 __device__ __forceinline__ void bns_ldsm_x4_t(unsigned (&r)[4], const unsigned short* p) {
