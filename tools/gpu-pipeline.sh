@@ -23,5 +23,5 @@ timeout "$CAP" $BIN/ipdpp --device cuda run "${DATA[@]}" --preset paper --epochs
   --name c10lt --runs-dir "$OUT/runs" > "$OUT/pipeline.log" 2>&1
 echo "pipeline rc=$? (epochs scale $SCALE, cap ${CAP}s)" >> "$OUT/pipeline.log"
 cp "$OUT/pipeline.log" "$FINAL/pipeline.log"
-tar -czf "$FINAL/pipeline-run.tar.gz" -C "$OUT" .
+tar -czf "$FINAL/pipeline-run.tar.gz" --exclude="*.safetensors" -C "$OUT" .  # checkpoints are too large to come back
 tail -n 30 "$OUT/pipeline.log"

@@ -35,7 +35,12 @@ step() { # name timeout_s command...
   local rc=$?
   printf '%-52s rc=%-3s %4ss\n' "$name" "$rc" "$(($(date +%s) - t1))" | tee -a "$SUMMARY"
 }
-save() { cp "$SUMMARY" "$FINAL/summary.txt"; tar -czf "$FINAL/reports.tar.gz" -C "$OUT" . 2>/dev/null; }
+# Checkpoints and traces stay out of reports.tar.gz (with them it reached 430 MB and nothing came back);
+# the traces travel in their own archive at the end, which is simply left behind if it is too large.
+save() {
+  cp "$SUMMARY" "$FINAL/summary.txt"
+  tar -czf "$FINAL/reports.tar.gz" --exclude='*.safetensors' --exclude='*_trace.json' -C "$OUT" . 2>/dev/null
+}
 echo "commit $(cat .gpu/COMMIT 2>/dev/null)  $(date -u +%FT%TZ)  steps: $STEPS" | tee -a "$SUMMARY"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee -a "$SUMMARY"
 echo "cublas dir: ${CUBLAS_DIR:-none found}" >> "$SUMMARY"
@@ -139,6 +144,6 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
         print(f"{os.path.basename(f):34s} {r['images_per_s']:10.0f} {r['step'].get('median_ms', float('nan')):9.2f}")
 PY
 echo "total $(($(date +%s) - T0))s" >> "$SUMMARY"
-cp "$SUMMARY" "$FINAL/summary.txt"
-tar -czf "$FINAL/reports.tar.gz" -C "$OUT" .
+save
+(cd "$OUT" && ls ./*_trace.json >/dev/null 2>&1 && tar -czf "$FINAL/traces.tar.gz" ./*_trace.json)
 tail -n 60 "$SUMMARY"
