@@ -267,20 +267,7 @@ extern "C" __global__ void __launch_bounds__(256) bns_code_fwd_v2_f32(float* alp
         pc += __shfl_xor_sync(0xffffffffu, pc, o);
         ns += __shfl_xor_sync(0xffffffffu, ns, o);
     }
-    if (tx == 0 && a < n) {
-        const float nf = (float)n;
-        const float neg = ns / nf;
-        float l = bns_softplus(neg);
-        beta[a] = bns_sigmoid(neg) / (nf * nf);
-        if (pc > 0.0f) {
-            const float pos = ps / pc;
-            l += bns_softplus(-pos);
-            alpha[a] = -bns_sigmoid(-pos) / (nf * pc);
-        } else {
-            alpha[a] = 0.0f;
-        }
-        row_loss[a] = l;
-    }
+    if (tx == 0 && a < n) bns_code_finish(alpha, beta, row_loss, a, ps, pc, ns, n);
 }
 
 // The backward-style pass shared by the code form and both paper passes: the block owns 32 rows of x,

@@ -81,6 +81,44 @@ fn int(what: &str, v: usize) -> Result<i32> {
     i32::try_from(v).map_err(|_| Error::usage(format!("BNS on CUDA: {what} = {v} is too large")))
 }
 
+/// The code form's bf16 backward: `bns_code_bwd_v3_bf16` (cols None: each block sweeps every column) or
+/// `bns_code_bwd_v4_bf16` (Some(cols): blocks split the columns and add into the zeroed gz).
+#[allow(clippy::too_many_arguments)]
+fn code_bwd_bf16(
+    dev: &CudaDevice,
+    c: LaunchConfig,
+    (gz, alpha, beta): (&mut CudaSlice<f32>, &CudaSlice<f32>, &CudaSlice<f32>),
+    zb: &CudaSlice<u16>,
+    labels: &CudaSlice<i32>,
+    (n, d): (i32, i32),
+    inv_tau: f32,
+    cols: Option<i32>,
+) -> Result<()> {
+    let name = if cols.is_some() {
+        "bns_code_bwd_v4_bf16"
+    } else {
+        "bns_code_bwd_v3_bf16"
+    };
+    let f = dev.function(FILE, name)?;
+    let mut b = dev.stream.launch_builder(&f);
+    b.arg(gz)
+        .arg(alpha)
+        .arg(beta)
+        .arg(zb)
+        .arg(labels)
+        .arg(&n)
+        .arg(&d)
+        .arg(&inv_tau);
+    if let Some(cols) = cols.as_ref() {
+        b.arg(cols);
+    }
+    // SAFETY: bns_code_bwd_v{3,4}_bf16(float* gz, const float* alpha, const float* beta, const u16* zb,
+    // const int* lab, int n, int d, float inv_tau[, int cols]); gz holds n·d floats (zeroed for v4, which
+    // adds with atomics), zb n·128 bf16, the vectors n; the grid is the matching forward's.
+    unsafe { b.launch(c) }.map_err(launch_err(name))?;
+    Ok(())
+}
+
 /// v4 exists for the official-code form only (the paper form's two passes stay on v3).
 fn check_paper_version(v: BnsVersion) -> Result<()> {
     if v == BnsVersion::V4 {
@@ -444,23 +482,8 @@ impl BnsCodeCuda {
                         .launch(c)
                 }
                 .map_err(launch_err("bns_code_fwd_v3_bf16"))?;
-                let f = dev.function(FILE, "bns_code_bwd_v3_bf16")?;
-                // SAFETY: bns_code_bwd_v3_bf16(float* gz, const float* alpha, const float* beta,
-                // const u16* zb, const int* lab, int n, int d, float inv_tau); gz holds n·d floats.
-                unsafe {
-                    dev.stream
-                        .launch_builder(&f)
-                        .arg(&mut self.g)
-                        .arg(&self.alpha)
-                        .arg(&self.beta)
-                        .arg(zb)
-                        .arg(labels)
-                        .arg(&ni)
-                        .arg(&di)
-                        .arg(&inv_tau)
-                        .launch(c)
-                }
-                .map_err(launch_err("bns_code_bwd_v3_bf16"))?;
+                let (gz, al, be) = (&mut self.g, &self.alpha, &self.beta);
+                code_bwd_bf16(dev, c, (gz, al, be), zb, labels, (ni, di), inv_tau, None)?;
             }
             BnsVersion::V4 => {
                 let zb = self.zb.as_ref().ok_or_else(|| {
@@ -515,25 +538,17 @@ impl BnsCodeCuda {
                 dev.stream
                     .memset_zeros(&mut self.g)
                     .map_err(|e| Error::driver("zeroing the BNS gradient", e))?;
-                let f = dev.function(FILE, "bns_code_bwd_v4_bf16")?;
-                // SAFETY: bns_code_bwd_v4_bf16(float* gz, const float* alpha, const float* beta,
-                // const u16* zb, const int* lab, int n, int d, float inv_tau, int cols); gz holds n·d
-                // floats (zeroed, added to with atomics), the grid as the forward's.
-                unsafe {
-                    dev.stream
-                        .launch_builder(&f)
-                        .arg(&mut self.g)
-                        .arg(&self.alpha)
-                        .arg(&self.beta)
-                        .arg(zb)
-                        .arg(labels)
-                        .arg(&ni)
-                        .arg(&di)
-                        .arg(&inv_tau)
-                        .arg(&colsi)
-                        .launch(c)
-                }
-                .map_err(launch_err("bns_code_bwd_v4_bf16"))?;
+                let (gz, al, be) = (&mut self.g, &self.alpha, &self.beta);
+                code_bwd_bf16(
+                    dev,
+                    c,
+                    (gz, al, be),
+                    zb,
+                    labels,
+                    (ni, di),
+                    inv_tau,
+                    Some(colsi),
+                )?;
             }
         }
         loss_sum(dev, &mut self.loss, &self.row_loss, n, 1.0 / n as f32)?;

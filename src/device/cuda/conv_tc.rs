@@ -286,26 +286,21 @@ pub fn conv_bwd_weight_tc(
     check_len("conv gw", gw.len(), s.w_len())?;
     let d = dims(s)?;
     let pix = s.n * s.oh() * s.ow();
-    // v3 tiles gw as [O, K]; v4 as its transpose [K, O] with the tile that fits O.
+    // v3 tiles gw as [O, K]; v4 and v5 as its transpose [K, O] with the tile that fits O.
     let (rows, cols) = match effective_version(v, p, "bwd_weight", s) {
         TcVersion::V3 => (s.o, s.kdim()),
         TcVersion::V4 | TcVersion::V5 => (s.kdim(), s.o),
     };
-    let out_tiles = match effective_version(v, p, "bwd_weight", s) {
-        TcVersion::V3 => rows.div_ceil(128) * cols.div_ceil(128),
-        TcVersion::V4 | TcVersion::V5 => {
-            let (_, bm, bn) = v4_tile(cols);
-            rows.div_ceil(bm) * cols.div_ceil(bn)
-        }
-    };
+    // Split the pixels so that output tiles x splits fill the GPU about 4 times.
+    let (name, mut cfg) = plan(v, "bwd_weight", p, s, rows, cols, 1)?;
+    let out_tiles = (cfg.grid_dim.0 * cfg.grid_dim.1) as usize;
     let want = (dev.sms.max(1) as usize * 4).div_ceil(out_tiles).max(1);
     let splits = want.min(pix.div_ceil(256)).clamp(1, 65535);
     let per = pix.div_ceil(splits).div_ceil(16) * 16;
-    let splits = pix.div_ceil(per);
+    cfg.grid_dim.2 = pix.div_ceil(per) as u32;
     dev.stream
         .memset_zeros(gw)
         .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
-    let (name, cfg) = plan(v, "bwd_weight", p, s, rows, cols, splits)?;
     let f = dev.function(FILE, &name)?;
     let per_i = per as i32;
     // SAFETY: (float* gw, const float* gy, const float* x, ConvDims d, int p_per_split); gw zeroed,
