@@ -27,3 +27,10 @@ __device__ __forceinline__ float block_sum_f32(float v, float* scratch) {
     __syncthreads();
     return scratch[0];
 }
+
+// Two floats to packed bf16x2: `lo` in the low half (the lower index).
+__device__ __forceinline__ unsigned pack_bf16x2(float lo, float hi) {
+    unsigned r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}

@@ -7,6 +7,7 @@
 // Block tile 128x128x16, 8 warps in 2 (M) x 4 (N), warp tile 64x32 = 4 x 4 mma tiles.
 #include "common.cuh"
 #include "conv_gather.cuh"
+#include "tc_mma.cuh"
 
 
 #define TC_BM 128
@@ -14,55 +15,6 @@
 #define TC_BK 16
 #define TC_PAD 8  // row stride 136 floats: the fragment loads of a warp hit 32 distinct banks (tf32)
 
-
-// ---------------------------------------------------------------- mma helpers
-__device__ __forceinline__ unsigned tc_tf32(float v) {
-    unsigned r;
-    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
-    return r;
-}
-// Two floats to packed bf16x2: `lo` in the low half (the lower k index).
-__device__ __forceinline__ unsigned tc_bf16x2(float lo, float hi) {
-    unsigned r;
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-    return r;
-}
-__device__ __forceinline__ void tc_mma_tf32(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ void tc_mma_bf16(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// Writes (atomic: adds) a warp's MI x NJ accumulator tiles whose top-left corner is (rb, cb). Fragment
-// layout: c0 (g, 2q), c1 (g, 2q+1), c2 (g+8, 2q), c3 (g+8, 2q+1). TRANS_C: element (row, col) goes to
-// C[col * ldc + row].
-template <int MI, int NJ, bool TRANS_C>
-__device__ __forceinline__ void tc_store_acc(float* C, int ldc, int M, int N, int rb, int cb,
-                                             const float (&acc)[MI][NJ][4], bool atomic) {
-    const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
-#pragma unroll
-    for (int i = 0; i < MI; ++i)
-#pragma unroll
-        for (int j = 0; j < NJ; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int row = rb + i * 16 + g + (e / 2) * 8;
-                const int col = cb + j * 8 + 2 * q + (e % 2);
-                if (row >= M || col >= N) continue;
-                float* c = TRANS_C ? C + (long long)col * ldc + row : C + (long long)row * ldc + col;
-                if (atomic) atomicAdd(c, acc[i][j][e]);
-                else *c = acc[i][j][e];
-            }
-}
 
 // C[M,N] (+)= A[M,K] · B[K,N] over k in [k_begin, k_end). BF16 false: TF32.
 template <bool BF16, bool A_K_FAST, bool B_K_FAST, class LA, class LB>
@@ -102,16 +54,16 @@ __device__ __forceinline__ void tc_tile(float* C, int ldc, int M, int N, int k_b
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
                 const int m = wm + i * 16 + g;
-                a[i][0] = tc_bf16x2(As[2 * q][m], As[2 * q + 1][m]);
-                a[i][1] = tc_bf16x2(As[2 * q][m + 8], As[2 * q + 1][m + 8]);
-                a[i][2] = tc_bf16x2(As[2 * q + 8][m], As[2 * q + 9][m]);
-                a[i][3] = tc_bf16x2(As[2 * q + 8][m + 8], As[2 * q + 9][m + 8]);
+                a[i][0] = pack_bf16x2(As[2 * q][m], As[2 * q + 1][m]);
+                a[i][1] = pack_bf16x2(As[2 * q][m + 8], As[2 * q + 1][m + 8]);
+                a[i][2] = pack_bf16x2(As[2 * q + 8][m], As[2 * q + 9][m]);
+                a[i][3] = pack_bf16x2(As[2 * q + 8][m + 8], As[2 * q + 9][m + 8]);
             }
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
                 const int n = wn + j * 8 + g;
-                b[j][0] = tc_bf16x2(Bs[2 * q][n], Bs[2 * q + 1][n]);
-                b[j][1] = tc_bf16x2(Bs[2 * q + 8][n], Bs[2 * q + 9][n]);
+                b[j][0] = pack_bf16x2(Bs[2 * q][n], Bs[2 * q + 1][n]);
+                b[j][1] = pack_bf16x2(Bs[2 * q + 8][n], Bs[2 * q + 9][n]);
             }
 #pragma unroll
             for (int i = 0; i < 4; ++i)
@@ -239,16 +191,16 @@ __device__ __forceinline__ void tc4_run(L& ld, float* C, int ldc, int M, int N, 
 #pragma unroll
             for (int i = 0; i < S::mi; ++i) {
                 const int m = wm + i * 16 + g;
-                a[i][0] = tc_bf16x2(As[2 * q][m], As[2 * q + 1][m]);
-                a[i][1] = tc_bf16x2(As[2 * q][m + 8], As[2 * q + 1][m + 8]);
-                a[i][2] = tc_bf16x2(As[2 * q + 8][m], As[2 * q + 9][m]);
-                a[i][3] = tc_bf16x2(As[2 * q + 8][m + 8], As[2 * q + 9][m + 8]);
+                a[i][0] = pack_bf16x2(As[2 * q][m], As[2 * q + 1][m]);
+                a[i][1] = pack_bf16x2(As[2 * q][m + 8], As[2 * q + 1][m + 8]);
+                a[i][2] = pack_bf16x2(As[2 * q + 8][m], As[2 * q + 9][m]);
+                a[i][3] = pack_bf16x2(As[2 * q + 8][m + 8], As[2 * q + 9][m + 8]);
             }
 #pragma unroll
             for (int j = 0; j < S::nj; ++j) {
                 const int n = wn + j * 8 + g;
-                b[j][0] = tc_bf16x2(Bs[2 * q][n], Bs[2 * q + 1][n]);
-                b[j][1] = tc_bf16x2(Bs[2 * q + 8][n], Bs[2 * q + 9][n]);
+                b[j][0] = pack_bf16x2(Bs[2 * q][n], Bs[2 * q + 1][n]);
+                b[j][1] = pack_bf16x2(Bs[2 * q + 8][n], Bs[2 * q + 9][n]);
             }
 #pragma unroll
             for (int i = 0; i < S::mi; ++i)
@@ -528,22 +480,7 @@ struct Tc5 {
     static constexpr int BK = 32;
 };
 
-__device__ __forceinline__ unsigned tc5_smem_addr(const void* p) {
-    return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void tc5_ldsm_x4(unsigned (&r)[4], const unsigned short* p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(tc5_smem_addr(p))
-                 : "memory");
-}
-__device__ __forceinline__ void tc5_ldsm_x4_t(unsigned (&r)[4], const unsigned short* p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(tc5_smem_addr(p))
-                 : "memory");
-}
-__device__ __forceinline__ uint2 tc5_pack(float4 v) { return make_uint2(tc_bf16x2(v.x, v.y), tc_bf16x2(v.z, v.w)); }
+__device__ __forceinline__ uint2 tc5_pack(float4 v) { return make_uint2(pack_bf16x2(v.x, v.y), pack_bf16x2(v.z, v.w)); }
 __device__ __forceinline__ uint2 tc5_ld_pack(const float* p) { return tc5_pack(tc4_ld(p)); }
 
 // Shared-memory geometry of one operand: ROWS x STRIDE bf16, STRIDE = row length + 8.

@@ -60,3 +60,20 @@ extern "C" __global__ void add_inplace_f32(float* y, const float* x, unsigned lo
          i += (unsigned long long)gridDim.x * blockDim.x)
         y[i] += x[i];
 }
+
+// y = bf16(x), round to nearest even (the operands of the v6 tensor-core convolutions). Four per thread
+// step when both buffers are whole allocations (16- and 8-byte aligned); n need not be a multiple of 4.
+extern "C" __global__ void cast_bf16_f32(unsigned short* y, const float* x, unsigned long long n) {
+    const unsigned long long n4 = n / 4;
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n4;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        const float4 v = reinterpret_cast<const float4*>(x)[i];
+        reinterpret_cast<uint2*>(y)[i] = make_uint2(pack_bf16x2(v.x, v.y), pack_bf16x2(v.z, v.w));
+    }
+    const unsigned long long t = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
+    if (t < n - 4 * n4) {
+        unsigned short h;
+        asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(x[4 * n4 + t]));
+        y[4 * n4 + t] = h;
+    }
+}

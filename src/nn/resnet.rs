@@ -17,7 +17,8 @@
 use super::param::{Param, ParamKind};
 use crate::device::cpu::conv::{ohwi_to_oihw, oihw_to_ohwi, ConvSpec};
 use crate::device::cpu::norm::BnSpec;
-use crate::device::cuda::conv_tc::{self, ConvPrecision};
+use crate::device::cuda::conv_tc::{self, ConvPrecision, TcVersion};
+use crate::device::cuda::conv_tc6::Bf16Operands;
 use crate::device::nn_ops::{self, BnBuffers, BnTailVersion};
 use crate::device::ops;
 use crate::device::{Buffer, Device};
@@ -325,13 +326,19 @@ pub struct ResNet {
     dev: Device,
     /// Optional per-node timing hook (benchmarks and traces); `None` costs nothing.
     profiler: Option<Box<dyn NodeProfiler>>,
-    /// Numeric mode of the convolutions on a GPU (fp32: conv.cu v2; tf32/bf16: conv_tc.cu v3).
+    /// Numeric mode of the convolutions on a GPU (fp32: conv.cu v2; tf32/bf16: the tensor-core kernels)
+    /// and the tensor-core kernel generation asked for (`TcVersion::current()` unless set).
     conv_precision: ConvPrecision,
+    conv_version: TcVersion,
     /// Fused batch-norm tails on ([`ResNet::set_fused_bn`]) and the plan they follow.
     fused_bn: bool,
     fusion: Vec<Fuse>,
     /// The setting the last forward ran with (its backward must follow the same plan).
     fused_last: bool,
+    /// bf16 operands of the v6 convolutions, by weight parameter, kept from forward to backward; and the
+    /// bf16 output gradient shared by every convolution's backward.
+    conv_bf16: HashMap<usize, Bf16Operands>,
+    gy_bf16: Option<cudarc::driver::CudaSlice<u16>>,
 }
 
 struct Builder<'a> {
@@ -564,6 +571,9 @@ impl ResNet {
             fused_bn: fused_bn_default(),
             fusion,
             fused_last: false,
+            conv_bf16: HashMap::new(),
+            gy_bf16: None,
+            conv_version: TcVersion::current(),
         })
     }
 
@@ -586,6 +596,8 @@ impl ResNet {
                 .collect::<Result<_>>()?;
             self.grads.clear();
             self.scratch.clear();
+            self.conv_bf16.clear();
+            self.gy_bf16 = None;
             self.batch = n;
         }
         if with_grads && self.grads.len() != self.slot_size.len() {
@@ -678,9 +690,11 @@ impl ResNet {
                         stride,
                         pad,
                     };
-                    conv_tc::conv_fwd(
+                    conv_tc::conv_fwd_kept(
                         &dev,
                         self.conv_precision,
+                        self.conv_version,
+                        self.conv_bf16.entry(p).or_default(),
                         &mut y,
                         xin,
                         &self.params[p].w,
@@ -1086,13 +1100,20 @@ impl ResNet {
                     stride,
                     pad,
                 };
-                let prec = self.conv_precision;
                 let prm = &mut self.params[p];
-                conv_tc::conv_bwd_weight(dev, prec, &mut prm.g, gy, &self.acts[inp], &s)?;
-                if need_gx {
-                    conv_tc::conv_bwd_input(dev, prec, gx, gy, &prm.w, &s)?;
-                }
-                Ok(())
+                conv_tc::conv_bwd_kept(
+                    dev,
+                    self.conv_precision,
+                    self.conv_version,
+                    self.conv_bf16.entry(p).or_default(),
+                    &mut self.gy_bf16,
+                    &mut prm.g,
+                    if need_gx { Some(gx) } else { None },
+                    gy,
+                    &self.acts[inp],
+                    &prm.w,
+                    &s,
+                )
             }
             Node::Bn {
                 gamma,
@@ -1324,6 +1345,18 @@ impl ResNet {
     }
     pub fn conv_precision(&self) -> ConvPrecision {
         self.conv_precision
+    }
+    /// The tensor-core convolution generation this network asks for (each op may run an older one, see
+    /// `conv_tc::effective_version`); the bf16 copies kept by v6 are dropped when it changes.
+    pub fn set_conv_version(&mut self, v: TcVersion) {
+        if v != self.conv_version {
+            self.conv_bf16.clear();
+            self.gy_bf16 = None;
+        }
+        self.conv_version = v;
+    }
+    pub fn conv_version(&self) -> TcVersion {
+        self.conv_version
     }
 
     /// Number of nodes (forward order); the projector starts at [`ResNet::projector_start`].

@@ -175,3 +175,27 @@ fn cpu_device_ops_through_dispatch() {
     let err = ipdpp::device::ops::add_f32(&dev, &mut small, &a, &a).unwrap_err();
     assert!(err.to_string().contains("needs 3"), "{err}");
 }
+
+/// bf16 rounding of the v6 convolutions' operand cast: round to nearest, ties to even, worked out by hand
+/// on the bit patterns (1 + 2^-8 lies halfway between 1 and 1 + 2^-7, whose last mantissa bits are 0 and 1).
+#[test]
+fn cast_bf16_rounds_to_nearest_even() {
+    let t = 2f32.powi(-8);
+    let cases: [(f32, u16); 9] = [
+        (1.0, 0x3F80),
+        (1.0 + t, 0x3F80),                  // tie, down to the even neighbour
+        (1.0 + 3.0 * t, 0x3F82),            // tie between 0x3F81 and 0x3F82: up to the even one
+        (1.0 + t + 2f32.powi(-20), 0x3F81), // just above the tie
+        (-(1.0 + 3.0 * t), 0xBF82),
+        (0.0, 0x0000),
+        (-0.0, 0x8000),
+        (f32::MAX, 0x7F80), // beyond bf16's largest finite: infinity
+        (f32::from_bits(0x0000_8000), 0x0000), // subnormal tie, down to even (zero)
+    ];
+    let x: Vec<f32> = cases.iter().map(|c| c.0).collect();
+    let mut y = vec![0xFFFFu16; x.len()];
+    elementwise::cast_bf16_f32(&mut y, &x);
+    for ((v, want), got) in cases.iter().zip(&y) {
+        assert_eq!(*got, *want, "bf16({v:e}) = {got:#06x}, want {want:#06x}");
+    }
+}

@@ -19,6 +19,39 @@ use ipdpp::rng::uniform_f32;
 
 const TOL: f64 = 1e-5;
 
+/// `cast_bf16_f32` (the v6 convolutions' operand cast) bit for bit against the CPU reference, at lengths
+/// that exercise the 4-wide body and the scalar tail, on random values and exact rounding ties.
+#[test]
+fn cuda_cast_bf16_matches_cpu() {
+    use ipdpp::device::cpu::elementwise as cel;
+    use ipdpp::device::cuda::elementwise as gel;
+    let Some(d) = cuda_or_skip("cuda_cast_bf16_matches_cpu") else {
+        return;
+    };
+    let dev = dev_of(&d);
+    for (i, n) in [1usize, 3, 4, 5, 1027, (1 << 20) + 3]
+        .into_iter()
+        .enumerate()
+    {
+        let mut x = uniform_f32(n, -3.0, 3.0, 70 + i as u64);
+        // Every third value an exact tie (low 16 bits 0x8000): the rounding direction is visible.
+        for v in x.iter_mut().step_by(3) {
+            *v = f32::from_bits((v.to_bits() & 0xFFFF_0000) | 0x8000);
+        }
+        let mut want = vec![0u16; n];
+        cel::cast_bf16_f32(&mut want, &x);
+        let xd = dev.upload(&x).unwrap();
+        let mut yd = dev.upload(&vec![0xFFFFu16; n]).unwrap();
+        gel::cast_bf16_f32(dev, &mut yd, &xd).unwrap();
+        let got = dev.download(&yd).unwrap();
+        let bad = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            bad, 0,
+            "n = {n}: {bad} of {n} values differ from the CPU rounding"
+        );
+    }
+}
+
 fn dev_of(d: &Device) -> &CudaDevice {
     d.cuda().expect("a CUDA device")
 }

@@ -159,7 +159,8 @@ fn resnet18_training_step_cuda_matches_cpu_at_batch_8() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
-/// The tensor-core convolutions (conv_tc.cu v3, v4 and v5, each in tf32 and bf16; v5 runs bf16 only) against the CPU fp32 reference at the ResNet shapes:
+/// The tensor-core convolutions (conv_tc.cu v3, v4 and v5 and conv_tc6.cu v6, each asked in tf32 and bf16; v5 and
+/// v6 run bf16 only, tf32 asks fall back) against the CPU fp32 reference at the ResNet shapes:
 /// forward, grad-input and grad-weight, outputs poisoned with NaN first, DESIGN.md's tolerances
 /// (tf32 < 1e-3, bf16 < 1e-2). Skips without a GPU.
 #[test]
@@ -180,7 +181,9 @@ fn conv_tensor_core_versions_match_cpu_reference() {
     // cover every tile width (n16: 16 columns, n32, n64, n128), partial row and column tiles, a
     // grad-weight pixel count that is no multiple of 16, and shapes that v4 hands to v3 (C = 3, C = 5,
     // O = 20 for grad-input). v5 (bf16) takes forward C % 32 == 0 at every tile width (the last two shapes
-    // give n16 forward and n16 grad-input) and hands C = 16 / C = 48 forwards to v4.
+    // give n16 forward and n16 grad-input) and hands C = 16 / C = 48 forwards to v4. v6 (bf16) takes the same
+    // forwards, grad-inputs with O % 32 == 0 and C % 8 == 0 (n16..n128, partial row and column tiles) and
+    // grad-weights with C % 8 == 0 and O % 8 == 0 (all but the stem, C = 5 and O = 20).
     let shapes = [
         (4, 32, 32, 3, 64, 3, 1, 1),
         (4, 32, 32, 64, 64, 3, 1, 1),
@@ -322,4 +325,68 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
         bb += y * y;
     }
     ab / (aa.sqrt() * bb.sqrt())
+}
+
+/// The v6 convolutions inside whole networks (`conv_fwd_kept` / `conv_bwd_kept`: bf16 copies cast in the
+/// forward and reused by the backward, gy cast once for both backward GEMMs) against v4, the validated bf16
+/// path, on ResNet-18 and ResNet-32 (whose 16-channel stage sends forwards and grad-inputs to v4 while its
+/// grad-weights run v6 with their own casts). Two training steps with a large learning rate (0.05), so a
+/// stale weight copy in the second step would move every output by O(1). v4 and v6 round the same operands
+/// to bf16 at the same points and differ only in fp32 summation order, so the outputs agree far inside
+/// 1e-2 and the conv gradients point the same way (cosine ≥ 0.99; a wired-wrong operand gives ~0).
+#[test]
+fn resnet_bf16_steps_cuda_conv_v6_match_v4() {
+    use ipdpp::device::cuda::conv_tc::{ConvPrecision, TcVersion};
+    let Some(dev) = cuda_or_skip("resnet_bf16_steps_cuda_conv_v6_match_v4") else {
+        return;
+    };
+    let x = uniform_f32(2 * B * 32 * 32 * 3, 0.0, 1.0, 23);
+    let h = AdamW {
+        lr: 0.05,
+        ..AdamW::default()
+    };
+    let run = |arch: Arch, v: TcVersion| {
+        let mut net = ResNet::new(&dev, arch, D, SEED).unwrap();
+        net.set_conv_precision(ConvPrecision::Bf16);
+        net.set_conv_version(v);
+        let xb = Buffer::from_host(&dev, &x).unwrap();
+        let mut last = (Vec::new(), 0.0, Vec::new());
+        for _ in 0..2 {
+            let out = net.forward(&xb, Mode::Train, 2, true).unwrap();
+            let z = net.read_slot(out).unwrap();
+            let (z1, z2) = z.split_at(B * D);
+            let o = bns_code_f32(z1, z2, &LABELS, D, 0.5).unwrap();
+            let gz = Buffer::from_host(&dev, &[o.g1, o.g2].concat()).unwrap();
+            net.backward(&gz).unwrap();
+            let g: Vec<f32> = net
+                .state_names()
+                .into_iter()
+                .filter(|n| n.ends_with(".weight") && n.contains("conv"))
+                .flat_map(|n| net.get_grad(&n).unwrap())
+                .collect();
+            net.adamw_step(&h).unwrap();
+            last = (z, o.loss, g);
+        }
+        last
+    };
+    let mut fails = Vec::new();
+    for arch in [Arch::ResNet18, Arch::ResNet32] {
+        let (z4, l4, g4) = run(arch, TcVersion::V4);
+        let (z6, l6, g6) = run(arch, TcVersion::V6);
+        let ez = rel_err(&z6, &z4);
+        let el = ((l6 - l4) / l4).abs();
+        let cos = cosine(&g6, &g4);
+        let eg = rel_err(&g6, &g4);
+        println!(
+            "{} bf16 v6 vs v4 after 2 steps: z {ez:.2e}, loss {el:.2e}, conv grads cosine {cos:.6} (rel err {eg:.2e})",
+            arch.name()
+        );
+        if !(ez < 1e-2 && el < 1e-2 && cos >= 0.99) {
+            fails.push(format!(
+                "{}: z {ez:e}, loss {el:e}, conv grads cosine {cos} (rel err {eg:e})",
+                arch.name()
+            ));
+        }
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
 }

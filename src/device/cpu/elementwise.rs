@@ -75,3 +75,10 @@ pub fn add_inplace_f32(y: &mut [f32], x: &[f32]) {
             }
         });
 }
+
+/// y = bf16(x) as raw bits, rounded to nearest even (the v6 convolutions' operand cast).
+pub fn cast_bf16_f32(y: &mut [u16], x: &[f32]) {
+    y.par_iter_mut()
+        .zip(x.par_iter())
+        .for_each(|(o, &v)| *o = half::bf16::from_f32(v).to_bits());
+}

@@ -2,6 +2,7 @@
 //! fp32 accumulation (NHWC activations, OHWI weights), and [`ConvPrecision`], the numeric mode of a
 //! network's convolutions with its dispatch over devices (the CPU always runs the exact fp32 reference).
 use super::conv::dims;
+use super::conv_tc6::{self, cast_into, Bf16Operands};
 use super::{check_len, launch_err, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::device::{nn_ops, Buffer, Device};
@@ -71,17 +72,22 @@ impl std::fmt::Display for ConvPrecision {
 /// `V5` (bf16 only): v4's tiles and loaders with operands rounded to bf16 once on their way into shared
 /// memory, 32-deep k-tiles and ldmatrix fragment loads (forward: C % 32 == 0; grad-input: O % 32 == 0 and
 /// C % 4 == 0; grad-weight as v4). tf32, and bf16 shapes it does not take, run v4 (or v3).
+///
+/// `V6` (bf16 only, kernels/conv_tc6.cu): operands cast to bf16 in global memory first, then streamed
+/// into shared memory by a 3-stage cp.async ring (see [`super::conv_tc6`]); shapes as
+/// [`super::conv_tc6::takes`], the rest run v4 (or v3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum TcVersion {
     V3,
     V4,
     V5,
+    V6,
 }
 
 impl TcVersion {
-    pub const ALL: [TcVersion; 3] = [TcVersion::V3, TcVersion::V4, TcVersion::V5];
+    pub const ALL: [TcVersion; 4] = [TcVersion::V3, TcVersion::V4, TcVersion::V5, TcVersion::V6];
 
-    /// The version networks use: `IPDPP_CONV_TC=v3|v4|v5` overrides the default (for A/B runs and as an
+    /// The version networks use: `IPDPP_CONV_TC=v3|v4|v5|v6` overrides the default (for A/B runs and as an
     /// escape hatch); an unreadable value is reported once and ignored.
     pub fn current() -> TcVersion {
         static V: std::sync::OnceLock<TcVersion> = std::sync::OnceLock::new();
@@ -104,8 +110,9 @@ impl std::str::FromStr for TcVersion {
             "v3" => Ok(TcVersion::V3),
             "v4" => Ok(TcVersion::V4),
             "v5" => Ok(TcVersion::V5),
+            "v6" => Ok(TcVersion::V6),
             _ => Err(Error::usage(format!(
-                "unknown tensor-core convolution version {s:?}; use v3, v4 or v5"
+                "unknown tensor-core convolution version {s:?}; use v3, v4, v5 or v6"
             ))),
         }
     }
@@ -117,12 +124,13 @@ impl std::fmt::Display for TcVersion {
             TcVersion::V3 => "v3",
             TcVersion::V4 => "v4",
             TcVersion::V5 => "v5",
+            TcVersion::V6 => "v6",
         })
     }
 }
 
 /// The v4 tile for a GEMM with `cols` output columns: (entry-point suffix, block rows, block columns).
-fn v4_tile(cols: usize) -> (&'static str, usize, usize) {
+pub(crate) fn v4_tile(cols: usize) -> (&'static str, usize, usize) {
     match cols {
         c if c > 64 => ("n128", 128, 128),
         c if c > 32 => ("n64", 256, 64),
@@ -132,7 +140,8 @@ fn v4_tile(cols: usize) -> (&'static str, usize, usize) {
 }
 
 /// Which version runs `op` at `s` in precision `p` when `v` is asked for: each newer version takes the
-/// shapes (and, for v5, the precision) its vector gathers allow and hands the rest to the one before.
+/// shapes (and, for v5 and v6, the precision) its vector gathers allow and hands the rest to the one
+/// before (v6 to v4: v5 is not yet validated on a GPU).
 pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> TcVersion {
     let v5 = match op {
         "fwd" => s.c % 32 == 0,
@@ -145,8 +154,9 @@ pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec)
         _ => s.c % 4 == 0 && s.o % 4 == 0,
     };
     match v {
+        TcVersion::V6 if p == ConvPrecision::Bf16 && conv_tc6::takes(op, s) => TcVersion::V6,
         TcVersion::V5 if v5 && p == ConvPrecision::Bf16 => TcVersion::V5,
-        TcVersion::V5 | TcVersion::V4 if v4 => TcVersion::V4,
+        TcVersion::V6 | TcVersion::V5 | TcVersion::V4 if v4 => TcVersion::V4,
         _ => TcVersion::V3,
     }
 }
@@ -164,6 +174,11 @@ fn plan(
 ) -> Result<(String, LaunchConfig)> {
     let planned = match effective_version(v, p, op, s) {
         TcVersion::V3 => (format!("conv_{op}_v3_{}", p.suffix()), tiles(m, n, z)),
+        TcVersion::V6 => {
+            return Err(Error::usage(format!(
+                "conv {op}: v6 takes bf16 operands (conv_tc6), not this launcher's fp32 ones"
+            )))
+        }
         ev @ (TcVersion::V4 | TcVersion::V5) => {
             let (tag, bm, bn) = v4_tile(n);
             let cfg = LaunchConfig {
@@ -182,6 +197,17 @@ fn plan(
         )));
     }
     Ok(planned)
+}
+
+/// Splits the `pix` output pixels of a grad-weight launch over `cfg`'s z dimension so that output tiles x
+/// splits fill the GPU about 4 times; returns the pixels per split (a multiple of 16).
+pub(crate) fn split_pixels(dev: &CudaDevice, cfg: &mut LaunchConfig, pix: usize) -> i32 {
+    let out_tiles = (cfg.grid_dim.0 * cfg.grid_dim.1) as usize;
+    let want = (dev.sms.max(1) as usize * 4).div_ceil(out_tiles).max(1);
+    let splits = want.min(pix.div_ceil(256)).clamp(1, 65535);
+    let per = pix.div_ceil(splits).div_ceil(16) * 16;
+    cfg.grid_dim.2 = pix.div_ceil(per) as u32;
+    per as i32
 }
 
 fn tiles(m: usize, n: usize, z: usize) -> LaunchConfig {
@@ -218,6 +244,11 @@ pub fn conv_fwd_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    if effective_version(v, p, "fwd", s) == TcVersion::V6 {
+        let (mut xb, mut wb) = (None, None);
+        let xb = cast_into(dev, &mut xb, x)?;
+        return conv_tc6::conv_fwd_v6(dev, y, xb, cast_into(dev, &mut wb, w)?, s);
+    }
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv y", y.len(), s.y_len())?;
@@ -249,6 +280,11 @@ pub fn conv_bwd_input_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    if effective_version(v, p, "bwd_input", s) == TcVersion::V6 {
+        let (mut gyb, mut wb) = (None, None);
+        let gyb = cast_into(dev, &mut gyb, gy)?;
+        return conv_tc6::conv_bwd_input_v6(dev, gx, gyb, cast_into(dev, &mut wb, w)?, s);
+    }
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
@@ -281,6 +317,11 @@ pub fn conv_bwd_weight_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    if effective_version(v, p, "bwd_weight", s) == TcVersion::V6 {
+        let (mut gyb, mut xb) = (None, None);
+        let gyb = cast_into(dev, &mut gyb, gy)?;
+        return conv_tc6::conv_bwd_weight_v6(dev, gw, gyb, cast_into(dev, &mut xb, x)?, s);
+    }
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv gw", gw.len(), s.w_len())?;
@@ -289,20 +330,14 @@ pub fn conv_bwd_weight_tc(
     // v3 tiles gw as [O, K]; v4 and v5 as its transpose [K, O] with the tile that fits O.
     let (rows, cols) = match effective_version(v, p, "bwd_weight", s) {
         TcVersion::V3 => (s.o, s.kdim()),
-        TcVersion::V4 | TcVersion::V5 => (s.kdim(), s.o),
+        TcVersion::V4 | TcVersion::V5 | TcVersion::V6 => (s.kdim(), s.o),
     };
-    // Split the pixels so that output tiles x splits fill the GPU about 4 times.
     let (name, mut cfg) = plan(v, "bwd_weight", p, s, rows, cols, 1)?;
-    let out_tiles = (cfg.grid_dim.0 * cfg.grid_dim.1) as usize;
-    let want = (dev.sms.max(1) as usize * 4).div_ceil(out_tiles).max(1);
-    let splits = want.min(pix.div_ceil(256)).clamp(1, 65535);
-    let per = pix.div_ceil(splits).div_ceil(16) * 16;
-    cfg.grid_dim.2 = pix.div_ceil(per) as u32;
+    let per_i = split_pixels(dev, &mut cfg, pix);
     dev.stream
         .memset_zeros(gw)
         .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
     let f = dev.function(FILE, &name)?;
-    let per_i = per as i32;
     // SAFETY: (float* gw, const float* gy, const float* x, ConvDims d, int p_per_split); gw zeroed,
     // lengths checked above.
     unsafe {
@@ -329,6 +364,7 @@ fn mismatch(op: &str) -> Error {
 pub fn conv_fwd(
     dev: &Device,
     p: ConvPrecision,
+    v: TcVersion,
     y: &mut Buffer,
     x: &Buffer,
     w: &Buffer,
@@ -338,7 +374,7 @@ pub fn conv_fwd(
         (Device::Cuda(d), p, Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w))
             if p != ConvPrecision::Fp32 =>
         {
-            conv_fwd_tc(d, p, TcVersion::current(), y, x, w, s)
+            conv_fwd_tc(d, p, v, y, x, w, s)
         }
         (Device::Cuda(_), ConvPrecision::Tf32 | ConvPrecision::Bf16, ..) => {
             Err(mismatch("conv_fwd"))
@@ -351,6 +387,7 @@ pub fn conv_fwd(
 pub fn conv_bwd_input(
     dev: &Device,
     p: ConvPrecision,
+    v: TcVersion,
     gx: &mut Buffer,
     gy: &Buffer,
     w: &Buffer,
@@ -360,7 +397,7 @@ pub fn conv_bwd_input(
         (Device::Cuda(d), p, Buffer::Cuda(gx), Buffer::Cuda(gy), Buffer::Cuda(w))
             if p != ConvPrecision::Fp32 =>
         {
-            conv_bwd_input_tc(d, p, TcVersion::current(), gx, gy, w, s)
+            conv_bwd_input_tc(d, p, v, gx, gy, w, s)
         }
         (Device::Cuda(_), ConvPrecision::Tf32 | ConvPrecision::Bf16, ..) => {
             Err(mismatch("conv_bwd_input"))
@@ -373,6 +410,7 @@ pub fn conv_bwd_input(
 pub fn conv_bwd_weight(
     dev: &Device,
     p: ConvPrecision,
+    v: TcVersion,
     gw: &mut Buffer,
     gy: &Buffer,
     x: &Buffer,
@@ -382,11 +420,98 @@ pub fn conv_bwd_weight(
         (Device::Cuda(d), p, Buffer::Cuda(gw), Buffer::Cuda(gy), Buffer::Cuda(x))
             if p != ConvPrecision::Fp32 =>
         {
-            conv_bwd_weight_tc(d, p, TcVersion::current(), gw, gy, x, s)
+            conv_bwd_weight_tc(d, p, v, gw, gy, x, s)
         }
         (Device::Cuda(_), ConvPrecision::Tf32 | ConvPrecision::Bf16, ..) => {
             Err(mismatch("conv_bwd_weight"))
         }
         (_, _, gw, gy, x) => nn_ops::conv_bwd_weight(dev, gw, gy, x, s),
+    }
+}
+
+/// [`conv_fwd`] for a network layer that keeps its bf16 operands: when v6 runs, x and w are cast into
+/// `keep` (and stay there for [`conv_bwd_kept`]); otherwise `keep` is marked stale.
+pub fn conv_fwd_kept(
+    dev: &Device,
+    p: ConvPrecision,
+    v: TcVersion,
+    keep: &mut Bf16Operands,
+    y: &mut Buffer,
+    x: &Buffer,
+    w: &Buffer,
+    s: &ConvSpec,
+) -> Result<()> {
+    keep.fresh = false;
+    match (dev, y, x, w) {
+        (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w))
+            if effective_version(v, p, "fwd", s) == TcVersion::V6 =>
+        {
+            cast_into(d, &mut keep.x, x)?;
+            let wb = cast_into(d, &mut keep.w, w)?;
+            let xb = keep.x.as_ref().expect("cast above");
+            conv_tc6::conv_fwd_v6(d, y, xb, wb, s)?;
+            keep.fresh = true;
+            Ok(())
+        }
+        (_, y, x, w) => conv_fwd(dev, p, v, y, x, w, s),
+    }
+}
+
+/// Grad-weight and (when `gx` is given) grad-input of a layer run by [`conv_fwd_kept`]: under v6, gy is
+/// cast once into `gy_bf16` (scratch shared by the layers) for both GEMMs, and x and w come from `keep`
+/// when the forward left them there.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_bwd_kept(
+    dev: &Device,
+    p: ConvPrecision,
+    v: TcVersion,
+    keep: &mut Bf16Operands,
+    gy_bf16: &mut Option<CudaSlice<u16>>,
+    gw: &mut Buffer,
+    gx: Option<&mut Buffer>,
+    gy: &Buffer,
+    x: &Buffer,
+    w: &Buffer,
+    s: &ConvSpec,
+) -> Result<()> {
+    let wv6 = effective_version(v, p, "bwd_weight", s) == TcVersion::V6;
+    let iv6 = gx.is_some() && effective_version(v, p, "bwd_input", s) == TcVersion::V6;
+    match (dev, gw, gy, x, w) {
+        (
+            Device::Cuda(d),
+            Buffer::Cuda(gwc),
+            Buffer::Cuda(gyc),
+            Buffer::Cuda(xc),
+            Buffer::Cuda(wc),
+        ) if wv6 || iv6 => {
+            let gyb = cast_into(d, gy_bf16, gyc)?;
+            let fresh = keep.fresh;
+            if wv6 {
+                if !fresh {
+                    cast_into(d, &mut keep.x, xc)?;
+                }
+                conv_tc6::conv_bwd_weight_v6(d, gwc, gyb, keep.x.as_ref().expect("cast"), s)?;
+            } else {
+                conv_bwd_weight_tc(d, p, v, gwc, gyc, xc, s)?;
+            }
+            match gx {
+                Some(Buffer::Cuda(gx)) if iv6 => {
+                    if !fresh {
+                        cast_into(d, &mut keep.w, wc)?;
+                    }
+                    conv_tc6::conv_bwd_input_v6(d, gx, gyb, keep.w.as_ref().expect("cast"), s)
+                }
+                Some(Buffer::Cuda(gx)) => conv_bwd_input_tc(d, p, v, gx, gyc, wc, s),
+                Some(Buffer::Cpu(_)) => Err(mismatch("conv_bwd_input")),
+                None => Ok(()),
+            }
+        }
+        (_, gw, gy, x, w) => {
+            conv_bwd_weight(dev, p, v, gw, gy, x, s)?;
+            match gx {
+                Some(gx) => conv_bwd_input(dev, p, v, gx, gy, w, s),
+                None => Ok(()),
+            }
+        }
     }
 }

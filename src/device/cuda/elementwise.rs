@@ -161,3 +161,24 @@ pub fn add_inplace_f32(dev: &CudaDevice, y: &mut CudaSlice<f32>, x: &CudaSlice<f
     .map_err(launch_err("add_inplace_f32"))?;
     Ok(())
 }
+
+/// y = bf16(x) as raw bits (round to nearest even), for the v6 convolutions. `x` and `y` are whole
+/// allocations, so the kernel's 16-byte loads and 8-byte stores are aligned.
+pub fn cast_bf16_f32(dev: &CudaDevice, y: &mut CudaSlice<u16>, x: &CudaSlice<f32>) -> Result<()> {
+    let n = x.len();
+    check_len("cast_bf16_f32 y", y.len(), n)?;
+    let f = dev.function("elementwise", "cast_bf16_f32")?;
+    let n64 = n as u64;
+    // SAFETY: cast_bf16_f32(unsigned short* y, const float* x, u64 n); y holds >= n u16, x n floats; the
+    // grid covers the n % 4 tail with its first block.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(y)
+            .arg(x)
+            .arg(&n64)
+            .launch(cfg(dev, (n / 4).max(1)))
+    }
+    .map_err(launch_err("cast_bf16_f32"))?;
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! library into an error value (cudarc panics when a library it needs is absent).
 pub mod conv;
 pub mod conv_tc;
+pub mod conv_tc6;
 pub mod elementwise;
 pub mod gemm;
 pub mod linear;

@@ -1,0 +1,61 @@
+// Tensor-core building blocks shared by the convolution kernels (conv_tc.cu v3..v5, conv_tc6.cu): rounding
+// to TF32 / bf16, the mma.sync shapes, ldmatrix fragment loads and the accumulator epilogue.
+#pragma once
+
+__device__ __forceinline__ unsigned tc_tf32(float v) {
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+    return r;
+}
+__device__ __forceinline__ void tc_mma_tf32(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void tc_mma_bf16(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Writes (atomic: adds) a warp's MI x NJ accumulator tiles whose top-left corner is (rb, cb). Fragment
+// layout: c0 (g, 2q), c1 (g, 2q+1), c2 (g+8, 2q), c3 (g+8, 2q+1). TRANS_C: element (row, col) goes to
+// C[col * ldc + row].
+template <int MI, int NJ, bool TRANS_C>
+__device__ __forceinline__ void tc_store_acc(float* C, int ldc, int M, int N, int rb, int cb,
+                                             const float (&acc)[MI][NJ][4], bool atomic) {
+    const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int row = rb + i * 16 + g + (e / 2) * 8;
+                const int col = cb + j * 8 + 2 * q + (e % 2);
+                if (row >= M || col >= N) continue;
+                float* c = TRANS_C ? C + (long long)col * ldc + row : C + (long long)row * ldc + col;
+                if (atomic) atomicAdd(c, acc[i][j][e]);
+                else *c = acc[i][j][e];
+            }
+}
+
+__device__ __forceinline__ unsigned tc5_smem_addr(const void* p) {
+    return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void tc5_ldsm_x4(unsigned (&r)[4], const unsigned short* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(tc5_smem_addr(p))
+                 : "memory");
+}
+__device__ __forceinline__ void tc5_ldsm_x4_t(unsigned (&r)[4], const unsigned short* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(tc5_smem_addr(p))
+                 : "memory");
+}

@@ -1,0 +1,199 @@
+//! Launchers for kernels/conv_tc6.cu: the v6 tensor-core convolutions, whose operands are bf16 in global
+//! memory (cast once by `cast_bf16_f32`) and stream into shared memory through a 3-stage cp.async ring;
+//! fp32 accumulation and fp32 outputs. [`Bf16Operands`] holds the bf16 copies a network keeps from a
+//! convolution's forward for its backward.
+use super::conv::dims;
+use super::conv_tc::{split_pixels, v4_tile};
+use super::elementwise::cast_bf16_f32;
+use super::{check_len, launch_err, CudaDevice};
+use crate::device::cpu::conv::ConvSpec;
+use crate::error::{Error, Result};
+use cudarc::driver::sys::CUfunction_attribute_enum as FnAttr;
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+
+const FILE: &str = "conv_tc6";
+/// Mirrors `Tc6::STAGES` and `Tc6::BK` in kernels/conv_tc6.cu.
+const STAGES: usize = 3;
+const BK: usize = 32;
+
+/// Whether v6 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s`: its 16-byte copies hold 8 channels
+/// of one tap, and the forward and grad-input k-tiles (32 deep) must stay inside one tap.
+pub fn takes(op: &str, s: &ConvSpec) -> bool {
+    match op {
+        "fwd" => s.c % 32 == 0,
+        "bwd_input" => s.o % 32 == 0 && s.c % 8 == 0,
+        _ => s.c % 8 == 0 && s.o % 8 == 0,
+    }
+}
+
+/// Dynamic shared memory of one block: STAGES x (A tile + B tile) in bf16, rows padded by 8 elements,
+/// each operand in the orientation the kernel stores it (see `tc6_run`'s A_MK / B_NK).
+fn smem_bytes(op: &str, bm: usize, bn: usize) -> usize {
+    let (a, b) = match op {
+        "fwd" => (bm * (BK + 8), bn * (BK + 8)),
+        "bwd_input" => (bm * (BK + 8), BK * (bn + 8)),
+        _ => (BK * (bm + 8), BK * (bn + 8)),
+    };
+    STAGES * (a + b) * 2
+}
+
+/// Kernel name and launch shape of `op` over an `m` x `n` GEMM, with the kernel's shared-memory limit
+/// raised to what the tile needs (above the 48 KB that needs no opt-in).
+fn plan(
+    dev: &CudaDevice,
+    op: &str,
+    s: &ConvSpec,
+    m: usize,
+    n: usize,
+) -> Result<(cudarc::driver::CudaFunction, String, LaunchConfig)> {
+    if dev.cc.0 < 8 {
+        return Err(Error::usage(format!(
+            "--precision bf16 needs tensor cores of sm_80 or newer; this GPU is sm_{}{}",
+            dev.cc.0, dev.cc.1
+        )));
+    }
+    if !takes(op, s) {
+        return Err(Error::usage(format!(
+            "conv {op} v6 does not take {s:?} (see conv_tc6::takes); use v4"
+        )));
+    }
+    let (tag, bm, bn) = v4_tile(n);
+    let smem = smem_bytes(op, bm, bn);
+    let name = format!("conv_{op}_v6_bf16_{tag}");
+    let f = dev.function(FILE, &name)?;
+    f.set_attribute(
+        FnAttr::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+        smem as i32,
+    )
+    .map_err(|e| {
+        Error::driver(
+            format!("raising the shared-memory limit of {name} to {smem} bytes"),
+            e,
+        )
+    })?;
+    let cfg = LaunchConfig {
+        grid_dim: (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: smem as u32,
+    };
+    if cfg.grid_dim.1 > 65535 {
+        return Err(Error::usage(format!(
+            "convolution {s:?}: {m} GEMM rows exceed one launch; lower the batch size"
+        )));
+    }
+    Ok((f, name, cfg))
+}
+
+/// y[n, oh, ow, o] = conv(x, w) from bf16 x (NHWC) and w (OHWI).
+pub fn conv_fwd_v6(
+    dev: &CudaDevice,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<u16>,
+    w: &CudaSlice<u16>,
+    s: &ConvSpec,
+) -> Result<()> {
+    check_len("conv x", x.len(), s.x_len())?;
+    check_len("conv w", w.len(), s.w_len())?;
+    check_len("conv y", y.len(), s.y_len())?;
+    let d = dims(s)?;
+    let (f, name, cfg) = plan(dev, "fwd", s, s.n * s.oh() * s.ow(), s.o)?;
+    // SAFETY: (float* y, const u16* x, const u16* w, ConvDims d); lengths checked against d above;
+    // the dynamic shared memory is what the tile needs (the kernel traps otherwise).
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(y)
+            .arg(x)
+            .arg(w)
+            .arg(&d)
+            .launch(cfg)
+    }
+    .map_err(launch_err(&name))?;
+    Ok(())
+}
+
+/// gx[n, h, w, c] = ∂L/∂x from bf16 gy and w.
+pub fn conv_bwd_input_v6(
+    dev: &CudaDevice,
+    gx: &mut CudaSlice<f32>,
+    gy: &CudaSlice<u16>,
+    w: &CudaSlice<u16>,
+    s: &ConvSpec,
+) -> Result<()> {
+    check_len("conv gy", gy.len(), s.y_len())?;
+    check_len("conv w", w.len(), s.w_len())?;
+    check_len("conv gx", gx.len(), s.x_len())?;
+    let d = dims(s)?;
+    let (f, name, cfg) = plan(dev, "bwd_input", s, s.n * s.h * s.w, s.c)?;
+    // SAFETY: (float* gx, const u16* gy, const u16* w, ConvDims d); lengths checked above.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(gx)
+            .arg(gy)
+            .arg(w)
+            .arg(&d)
+            .launch(cfg)
+    }
+    .map_err(launch_err(&name))?;
+    Ok(())
+}
+
+/// gw[o, kh, kw, c] = ∂L/∂w from bf16 gy and x, as the transposed GEMM gw^T[K, O] split over the output
+/// pixels (partial sums added with atomics into the zeroed gw).
+pub fn conv_bwd_weight_v6(
+    dev: &CudaDevice,
+    gw: &mut CudaSlice<f32>,
+    gy: &CudaSlice<u16>,
+    x: &CudaSlice<u16>,
+    s: &ConvSpec,
+) -> Result<()> {
+    check_len("conv gy", gy.len(), s.y_len())?;
+    check_len("conv x", x.len(), s.x_len())?;
+    check_len("conv gw", gw.len(), s.w_len())?;
+    let d = dims(s)?;
+    let (f, name, mut cfg) = plan(dev, "bwd_weight", s, s.kdim(), s.o)?;
+    let per = split_pixels(dev, &mut cfg, s.n * s.oh() * s.ow());
+    dev.stream
+        .memset_zeros(gw)
+        .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
+    // SAFETY: (float* gw, const u16* gy, const u16* x, ConvDims d, int p_per_split); gw zeroed,
+    // lengths checked above.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(gw)
+            .arg(gy)
+            .arg(x)
+            .arg(&d)
+            .arg(&per)
+            .launch(cfg)
+    }
+    .map_err(launch_err(&name))?;
+    Ok(())
+}
+
+/// `src` cast to bf16 into `dst`, which grows when it is missing or too short.
+pub fn cast_into<'a>(
+    dev: &CudaDevice,
+    dst: &'a mut Option<CudaSlice<u16>>,
+    src: &CudaSlice<f32>,
+) -> Result<&'a CudaSlice<u16>> {
+    if dst.as_ref().is_none_or(|b| b.len() < src.len()) {
+        *dst = None; // free the old copy before allocating the new one
+        *dst = Some(dev.zeros::<u16>(src.len())?);
+    }
+    let b = dst.as_mut().expect("allocated above");
+    cast_bf16_f32(dev, b, src)?;
+    Ok(b)
+}
+
+/// The bf16 copies of one convolution's input and weights that its v6 forward made, for its backward
+/// (the same tensors: the network steps its weights only after the backward). `fresh` is false when the
+/// last forward did not run v6, so the backward casts for itself.
+#[derive(Default)]
+pub struct Bf16Operands {
+    pub x: Option<CudaSlice<u16>>,
+    pub w: Option<CudaSlice<u16>>,
+    pub fresh: bool,
+}
