@@ -63,7 +63,15 @@ if has tests; then
       echo "conv_tc v4 test failed or missing: benches and pipeline use IPDPP_CONV_TC=v3" | tee -a "$SUMMARY"
     fi
     grep -q "_v5_.*≥" "$TCLOG" && NO_V5=1 && echo "conv_tc v5 failed its test: no v5 bench" | tee -a "$SUMMARY"
+    grep -q "_v6_.*≥" "$TCLOG" && NO_V6=1
   fi
+  # v6 must also pass inside whole networks; the fused batch-norm tails must pass all their tests.
+  grep -q "test result: ok" "$OUT"/test_resnet_cuda.resnet_bf16_steps_cuda_conv_v6_match_v4.log 2>/dev/null || NO_V6=1
+  [ -n "${NO_V6:-}" ] && echo "conv_tc6 v6 failed (or missed) its tests: no v6 bench" | tee -a "$SUMMARY"
+  for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log; do
+    grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
+  done
+  [ -n "${NO_FUSED:-}" ] && echo "fused batch norm failed (or missed) its tests: no fused-BN bench" | tee -a "$SUMMARY"
   save
 fi
 if has bench; then
@@ -78,13 +86,41 @@ if has bench; then
   # A/B: the previous tensor-core generation on the same card in the same call.
   step bench_r18_bf16_convtc_v3 90 env IPDPP_CONV_TC=v3 $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 1024 \
     --precision bf16 --steps 3 --out "$OUT/r18_bf16_convtc_v3.json"
-  # Candidates not yet default: the v5 tensor-core convolutions and the fused batch-norm kernels.
+  # Candidates not yet default, each only where its tests passed: the v5 and v6 tensor-core convolutions,
+  # the fused batch-norm kernels, and v6 with fused batch norm.
   for arch in resnet18 resnet32; do
     [ -z "${NO_V5:-}" ] && step bench_${arch}_bf16_convtc_v5 90 env IPDPP_CONV_TC=v5 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_convtc_v5.json"
-    step bench_${arch}_bf16_fused_bn 90 env IPDPP_FUSED_BN=1 $BIN/ipdpp --device cuda bench resnet \
+    [ -z "${NO_V6:-}" ] && step bench_${arch}_bf16_convtc_v6 90 env IPDPP_CONV_TC=v6 $BIN/ipdpp --device cuda bench resnet \
+      --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_convtc_v6.json" \
+      --trace "$OUT/${arch}_bf16_convtc_v6_trace.json"
+    [ -z "${NO_FUSED:-}" ] && step bench_${arch}_bf16_fused_bn 90 env IPDPP_FUSED_BN=1 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_fused_bn.json"
+    [ -z "${NO_FUSED:-}${NO_V6:-}" ] && step bench_${arch}_bf16_convtc_v6_fused_bn 90 env IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=1 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/${arch}_bf16_convtc_v6_fused_bn.json"
   done
+  # The pipeline runs the fastest ResNet-18 bf16 configuration that passed its tests (ties: the default).
+  BEST=$(python3 - "$OUT" <<'PY' 2>/dev/null
+import json, os, sys
+best, best_ips = ("r18_bf16.json", ""), 0.0
+for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v5.json", "IPDPP_CONV_TC=v5"),
+               ("resnet18_bf16_convtc_v6.json", "IPDPP_CONV_TC=v6"), ("resnet18_bf16_fused_bn.json", "IPDPP_FUSED_BN=1"),
+               ("resnet18_bf16_convtc_v6_fused_bn.json", "IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=1")]:
+    try:
+        ips = float(json.load(open(os.path.join(sys.argv[1], f)))["images_per_s"])
+    except Exception:
+        continue
+    if ips > best_ips * 1.02:
+        best, best_ips = (f, env), ips
+print(best[0], best[1])
+PY
+)
+  BEST_JSON=${BEST%% *}
+  BEST_ENV=${BEST#* }
+  [ "$BEST_ENV" = "$BEST_JSON" ] && BEST_ENV=""
+  echo "fastest tested ResNet-18 bf16 configuration: ${BEST_JSON:-r18_bf16.json} (env: ${BEST_ENV:-defaults})" | tee -a "$SUMMARY"
+  for kv in $BEST_ENV; do export "$kv"; done
   save
 fi
 if has torch; then
@@ -101,7 +137,7 @@ if has pipeline; then
   # PIPELINE_S seconds from the ResNet-18 throughput just measured (full schedule if it fits).
   step data_import 60 $BIN/ipdpp data import /tmp/cifar10lt-jpeg --out /tmp/cifar10lt
   PIPELINE_S=${PIPELINE_S:-170}
-  SCALE=${PIPELINE_SCALE:-$(python3 - "$OUT/r18_bf16.json" "$PIPELINE_S" <<'PY' 2>/dev/null || echo 0.01
+  SCALE=${PIPELINE_SCALE:-$(python3 - "$OUT/${BEST_JSON:-r18_bf16.json}" "$PIPELINE_S" <<'PY' 2>/dev/null || echo 0.01
 import json, sys
 r = json.load(open(sys.argv[1]))
 ips = r.get("images_per_s") or r.get("img_per_s") or r["results"][0]["images_per_s"]
@@ -110,7 +146,7 @@ total = 1000 * epoch + 100 * epoch / 3 + 100 * epoch * 0.4   # probe: forward on
 print(f"{min(1.0, max(0.01, float(sys.argv[2]) / total)):.3f}")
 PY
 )}
-  echo "pipeline: --epochs-scale $SCALE to fit ${PIPELINE_S}s" | tee -a "$SUMMARY"
+  echo "pipeline: --epochs-scale $SCALE to fit ${PIPELINE_S}s (IPDPP_CONV_TC=${IPDPP_CONV_TC:-default} IPDPP_FUSED_BN=${IPDPP_FUSED_BN:-0})" | tee -a "$SUMMARY"
   step pipeline $((PIPELINE_S + 60)) $BIN/ipdpp --device cuda run --data /tmp/cifar10lt --imbalance 100 \
     --preset paper --precision bf16 --epochs-scale "$SCALE" --name c10lt --runs-dir "$OUT/runs"
   save

@@ -110,6 +110,7 @@ impl ResnetArgs {
 
 /// Numeric mode of the step's convolutions (the network's [`ConvPrecision`]).
 pub use crate::device::cuda::conv_tc::ConvPrecision as Precision;
+use crate::device::cuda::conv_tc::TcVersion;
 
 /// Every architecture name the bench accepts (the CLI's `Arch` parser knows the three of the issue).
 pub fn parse_arch(s: &str) -> Result<Arch> {
@@ -165,6 +166,9 @@ pub struct ResnetReport {
     /// Batch-norm tails fused (`--fuse-bn` or `IPDPP_FUSED_BN=1`): BN+ReLU and BN+add+ReLU as
     /// `batchnorm_relu` / `batchnorm_add_relu` (norm.cu v2); false: the unfused v1 ops.
     pub fused_bn: bool,
+    /// The tensor-core convolution generation asked for (`IPDPP_CONV_TC`, default v4) when the
+    /// convolutions run on tensor cores; each op may run an older one where its shape needs it.
+    pub conv_tc: Option<TcVersion>,
     /// Images per view; a step forwards `images_per_step` = 2 × batch.
     pub batch: usize,
     pub images_per_step: usize,
@@ -720,8 +724,12 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
                 "--precision {prec}: the CPU reference runs exact fp32 (tensor-core modes are GPU only)"
             )),
             Device::Cuda(_) => notes.push(format!(
-                "--precision {prec}: convolutions on tensor cores (conv_tc.cu {}, fp32 storage, {prec} operands, fp32 accumulation; IPDPP_CONV_TC=v3|v4 picks the version); batch norm, linears, loss and AdamW stay fp32",
-                crate::device::cuda::conv_tc::TcVersion::current()
+                "--precision {prec}: convolutions on tensor cores ({} asked: {}, fp32 accumulation; IPDPP_CONV_TC=v3..v6 picks the version; v5/v6 are compiled, not validated unless their tests passed); batch norm, linears, loss and AdamW stay fp32",
+                TcVersion::current(),
+                match TcVersion::current() {
+                    TcVersion::V6 => "bf16 copies of the conv operands, fp32 activations kept",
+                    _ => "fp32 storage, operands rounded in the kernel",
+                }
             )),
         }
     }
@@ -922,6 +930,7 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         precision: prec,
         loss_form: form.to_string(),
         fused_bn,
+        conv_tc: (prec != Precision::Fp32 && dev.is_cuda()).then(|| r.net.conv_version()),
         batch,
         images_per_step: n_img,
         params: r.net.num_params(),
@@ -975,6 +984,11 @@ impl ResnetReport {
                 ""
             }
         );
+        if let Some(v) = self.conv_tc {
+            println!(
+                "tensor-core convolutions: {v} asked (older versions where a shape needs them)"
+            );
+        }
         println!(
             "step: median {:.3} ms (min {:.3}, max {:.3}, {} steps)  →  {:.0} img/s (best {:.0})",
             self.step.median_ms,
@@ -1104,7 +1118,7 @@ pub fn chrome_trace(res: &BenchResult) -> serde_json::Value {
         "otherData": {
             "bench": "ipdpp bench resnet", "arch": rep.arch, "device": rep.device,
             "batch": rep.batch, "precision": rep.precision.to_string(), "loss": rep.loss_form,
-            "fused_bn": rep.fused_bn,
+            "fused_bn": rep.fused_bn, "conv_tc": rep.conv_tc,
         },
     })
 }
