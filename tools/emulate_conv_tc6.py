@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""A NumPy emulation of kernels/conv_tc6.cu (the v6 bf16 convolutions), for desk-checking its index logic
+without a GPU: every thread's cp.async chunk (addresses, zero-fill conditions, shared-memory layout), the
+ldmatrix fragments as PTX defines them (x4, with and without .trans), mma.m16n8k16's fragment layout and
+tc_store_acc, over whole grids at ResNet-like shapes and every tile width, against a direct NumPy
+convolution (float64, so exact agreement is ~1e-16).
+
+It is a hand transcription of the kernel, not the kernel: it checks the arithmetic of the indices, not
+the pipeline's synchronisation, the compiler, or the hardware. Keep it in step with conv_tc6.cu when the
+loaders change. The GPU tests (`conv_tensor_core_versions_match_cpu_reference`,
+`resnet_bf16_steps_cuda_conv_v6_match_v4`) are what validate the kernel.
+
+    python3 tools/emulate_conv_tc6.py     # ~1 minute; prints one line per (shape, op), exit 1 on a mismatch
+"""
+import numpy as np, itertools, sys
+STAGES, BK = 3, 32
+CFG = {'n128': (2,4,4), 'n64': (4,4,4), 'n32': (8,2,4), 'n16': (8,2,2)}
+def tile(cols):
+    return 'n128' if cols > 64 else 'n64' if cols > 32 else 'n32' if cols > 16 else 'n16'
+
+class D:  # ConvDims
+    def __init__(s, n,h,w,c,o,k,stride,pad):
+        s.n,s.h,s.w,s.c,s.o,s.kh,s.kw,s.stride,s.pad = n,h,w,c,o,k,k,stride,pad
+        s.oh=(h+2*pad-k)//stride+1; s.ow=(w+2*pad-k)//stride+1
+
+def ldsm(S, base_of_lane, trans):
+    # returns r[lane][j] = (lo, hi)
+    addrs = [base_of_lane(l) for l in range(32)]
+    r = [[None]*4 for _ in range(32)]
+    for j in range(4):
+        rows = [S[addrs[8*j+i]:addrs[8*j+i]+8] for i in range(8)]
+        M = np.array(rows)  # 8x8 as stored
+        for lane in range(32):
+            g, q = lane//4, lane%4
+            if not trans: r[lane][j] = (M[g,2*q], M[g,2*q+1])
+            else: r[lane][j] = (M[2*q,g], M[2*q+1,g])
+    return r
+
+def cdiv(a, b):  # C integer division (truncation)
+    return int(a / b) if b else 0
+
+def run(op, d, x, w, gy, p_lo=0, p_hi=None):
+    # x: NHWC flat, w: OHWI flat, gy: [P, O] flat
+    if op == 'fwd': M, N, K = d.n*d.oh*d.ow, d.o, d.kh*d.kw*d.c
+    elif op == 'bwd_input': M, N, K = d.n*d.h*d.w, d.c, d.kh*d.kw*d.o
+    else: M, N, K = d.kh*d.kw*d.c, d.o, None
+    tag = tile(N); WMW, MI, NJ = CFG[tag]
+    BM, BN = WMW*16*MI, (8//WMW)*8*NJ
+    A_MK = op != 'bwd_weight'; B_NK = op == 'fwd'
+    SA_STRIDE = BK+8 if A_MK else BM+8; SA_SIZE = (BM if A_MK else BK)*SA_STRIDE
+    SB_STRIDE = BK+8 if B_NK else BN+8; SB_SIZE = (BN if B_NK else BK)*SB_STRIDE
+    C = np.full(M*N if op!='bwd_weight' else d.o*M, np.nan if op!='bwd_weight' else 0.0)
+    if op == 'bwd_weight':
+        P = d.n*d.oh*d.ow; k_begin, k_end = p_lo, (p_hi if p_hi is not None else P)
+    else: k_begin, k_end = 0, K
+    for by, bx in itertools.product(range((M+BM-1)//BM), range((N+BN-1)//BN)):
+        row0, col0 = by*BM, bx*BN
+        acc = np.zeros((8, 32, MI, NJ, 4))
+        ntiles = (k_end-k_begin+BK-1)//BK
+        for kt in range(ntiles):
+            k0 = k_begin + kt*BK
+            As = np.full(SA_SIZE, np.nan); Bs = np.full(SB_SIZE, np.nan)
+            for t in range(256):
+                load(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs)
+            for warp in range(8):
+                wm, wn = (warp % WMW)*(16*MI), (warp//WMW)*(8*NJ)
+                for ks in (0, 16):
+                    a = []
+                    for i in range(MI):
+                        mb = wm + 16*i
+                        if A_MK: f = lambda l: (mb + l%8 + 8*((l>>3)&1))*SA_STRIDE + ks + 8*(l>>4)
+                        else: f = lambda l: (ks + l%8 + 8*(l>>4))*SA_STRIDE + mb + 8*((l>>3)&1)
+                        a.append(ldsm(As, f, not A_MK))
+                    b = [None]*NJ
+                    for jp in range(NJ//2):
+                        nb = wn + 16*jp
+                        if B_NK: f = lambda l: (nb + l%8 + 8*(l>>4))*SB_STRIDE + ks + 8*((l>>3)&1)
+                        else: f = lambda l: (ks + l%8 + 8*((l>>3)&1))*SB_STRIDE + nb + 8*(l>>4)
+                        r = ldsm(Bs, f, not B_NK)
+                        b[2*jp] = [(r[l][0], r[l][1]) for l in range(32)]
+                        b[2*jp+1] = [(r[l][2], r[l][3]) for l in range(32)]
+                    for i in range(MI):
+                        for j in range(NJ):
+                            # rebuild the 16x16 A and 16x8 B from fragments, then multiply
+                            Am = np.zeros((16,16)); Bm = np.zeros((16,8))
+                            for l in range(32):
+                                g, q = l//4, l%4
+                                r = a[i][l]
+                                Am[g,2*q:2*q+2] = r[0]; Am[g+8,2*q:2*q+2] = r[1]
+                                Am[g,2*q+8:2*q+10] = r[2]; Am[g+8,2*q+8:2*q+10] = r[3]
+                                b0, b1 = b[j][l]
+                                Bm[2*q:2*q+2, g] = b0; Bm[2*q+8:2*q+10, g] = b1
+                            if np.isnan(Am).any() or np.isnan(Bm).any(): raise SystemExit(f'nan fragment {op} tile {by},{bx} k0 {k0}')
+                            Cm = Am @ Bm
+                            for l in range(32):
+                                g, q = l//4, l%4
+                                acc[warp,l,i,j] += [Cm[g,2*q], Cm[g,2*q+1], Cm[g+8,2*q], Cm[g+8,2*q+1]]
+        for warp in range(8):
+            wm, wn = (warp % WMW)*(16*MI), (warp//WMW)*(8*NJ)
+            for l in range(32):
+                g, q = l//4, l%4
+                for i in range(MI):
+                    for j in range(NJ):
+                        for e in range(4):
+                            row = row0 + wm + i*16 + g + (e//2)*8; col = col0 + wn + j*8 + 2*q + (e%2)
+                            if row >= M or col >= N: continue
+                            if op == 'bwd_weight': C[col*M + row] += acc[warp,l,i,j,e]
+                            else: C[row*N + col] = acc[warp,l,i,j,e]
+    return C
+
+def cp16(S, dst, src_arr, src, ok):
+    S[dst:dst+8] = src_arr[src:src+8] if ok else 0.0
+
+def load(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs):
+    if op == 'fwd':
+        K = d.kh*d.kw*d.c; col0 = bx*BN
+        tap = k0//d.c; c0 = k0 - tap*d.c; ky = tap//d.kw; kx = tap - ky*d.kw
+        for i in range(BM//64):
+            row = t//4 + 64*i; koff = 8*(t%4)
+            m = by*BM + row; ox = m % d.ow; r = m//d.ow; n = r//d.oh
+            iy0 = (r % d.oh)*d.stride - d.pad if m < d.n*d.oh*d.ow else -(1<<28); ix0 = ox*d.stride - d.pad
+            iy, ix = iy0+ky, ix0+kx
+            ok = 0 <= iy < d.h and 0 <= ix < d.w
+            cp16(As, row*(BK+8)+koff, x, ((n*d.h+iy)*d.w+ix)*d.c + c0 + koff, ok)
+        BCH = 4*BN
+        for i in range((BCH+255)//256):
+            f = t + 256*i
+            if f >= BCH: break
+            o = col0 + f//4; ok = o < d.o
+            cp16(Bs, (f//4)*(BK+8) + 8*(f%4), w, o*K + k0 + 8*(f%4), ok)
+    elif op == 'bwd_input':
+        col0 = bx*BN
+        tap = k0//d.o; o0 = k0 - tap*d.o; ky = tap//d.kw; kx = tap - ky*d.kw
+        for i in range(BM//64):
+            row = t//4 + 64*i; koff = 8*(t%4)
+            m = by*BM + row; ix = m % d.w; r = m//d.w; n = r//d.h
+            ty0 = (r % d.h) + d.pad if m < d.n*d.h*d.w else -(1<<28); tx0 = ix + d.pad
+            ty, tx = ty0-ky, tx0-kx
+            oy, ox = cdiv(ty, d.stride), cdiv(tx, d.stride)
+            ok = ty >= 0 and tx >= 0 and oy*d.stride == ty and ox*d.stride == tx and oy < d.oh and ox < d.ow
+            cp16(As, row*(BK+8)+koff, gy, ((n*d.oh+oy)*d.ow+ox)*d.o + o0 + koff, ok)
+        CPR = BN//8; BCH = 32*CPR
+        for i in range((BCH+255)//256):
+            f = t + 256*i
+            if f >= BCH: break
+            kk = f//CPR; cc = 8*(f % CPR); c = col0 + cc; ok = c < d.c
+            cp16(Bs, kk*(BN+8)+cc, w, ((o0+kk)*d.kh*d.kw + tap)*d.c + c, ok)
+    else:
+        p_end = k_end; col0 = bx*BN
+        ACPR = BM//8; NA = 32*ACPR//256
+        k = by*BM + 8*(t % ACPR); tap = k//d.c; c = k - tap*d.c
+        ky = tap//d.kw if k < d.kh*d.kw*d.c else -(1<<28); kx = tap % d.kw
+        for i in range(NA):
+            pl = t//ACPR + i*(256//ACPR); p = k0 + pl
+            ox = p % d.ow; r = p//d.ow; oy = r % d.oh; nn = r//d.oh
+            iy = oy*d.stride - d.pad + ky; ix = ox*d.stride - d.pad + kx
+            ok = p < p_end and 0 <= iy < d.h and 0 <= ix < d.w
+            cp16(As, pl*(BM+8) + 8*(t % ACPR), x, ((nn*d.h+iy)*d.w+ix)*d.c + c, ok)
+        BCPR = BN//8; BCH = 32*BCPR
+        for i in range((BCH+255)//256):
+            f = t + 256*i
+            if f >= BCH: break
+            pl = f//BCPR; oc = 8*(f % BCPR); p = k0 + pl; o = col0 + oc
+            ok = p < p_end and o < d.o
+            cp16(Bs, pl*(BN+8)+oc, gy, p*d.o + o, ok)
+
+def ref(d, x, w, gy):
+    X = x.reshape(d.n,d.h,d.w,d.c); W = w.reshape(d.o,d.kh,d.kw,d.c); GY = gy.reshape(d.n,d.oh,d.ow,d.o)
+    Xp = np.pad(X, ((0,0),(d.pad,d.pad),(d.pad,d.pad),(0,0)))
+    Y = np.zeros((d.n,d.oh,d.ow,d.o)); GXp = np.zeros_like(Xp); GW = np.zeros_like(W)
+    for ky in range(d.kh):
+        for kx in range(d.kw):
+            patch = Xp[:, ky:ky+d.stride*d.oh:d.stride, kx:kx+d.stride*d.ow:d.stride, :]
+            Y += patch @ W[:,ky,kx,:].T
+            GXp[:, ky:ky+d.stride*d.oh:d.stride, kx:kx+d.stride*d.ow:d.stride, :] += GY @ W[:,ky,kx,:]
+            GW[:,ky,kx,:] += np.einsum('nijo,nijc->oc', GY, patch)
+    GX = GXp[:, d.pad:d.pad+d.h, d.pad:d.pad+d.w, :]
+    return Y.ravel(), GX.ravel(), GW.ravel()
+
+bad = 0
+rng = np.random.default_rng(0)
+shapes = [(2,8,8,32,64,3,1,1),(2,8,8,64,128,3,2,1),(2,6,6,32,16,3,1,1),(3,5,7,32,48,3,1,1),(2,8,8,64,32,1,2,0),(2,9,9,16,32,3,2,1),(2,6,6,16,16,3,1,1),(1,5,5,256,256,3,1,1)]
+for sh in shapes:
+    d = D(*sh)
+    x = rng.standard_normal(d.n*d.h*d.w*d.c); w = rng.standard_normal(d.o*d.kh*d.kw*d.c); gy = rng.standard_normal(d.n*d.oh*d.ow*d.o)
+    Y, GX, GW = ref(d, x, w, gy)
+    out = {}
+    if d.c % 32 == 0: out['fwd'] = (run('fwd', d, x, w, gy), Y)
+    if d.o % 32 == 0 and d.c % 8 == 0: out['bwd_input'] = (run('bwd_input', d, x, w, gy), GX)
+    if d.c % 8 == 0 and d.o % 8 == 0:
+        P = d.n*d.oh*d.ow; per = ((P + 2)//3 + 15)//16*16
+        gw = sum(run('bwd_weight', d, x, w, gy, p0, min(P, p0+per)) for p0 in range(0, P, per))
+        out['bwd_weight'] = (gw, GW)
+    for k, (got, want) in out.items():
+        e = np.linalg.norm(got - want)/np.linalg.norm(want)
+        bad += not e < 1e-12
+        print(sh, k, tile(d.o if k != 'bwd_input' else d.c), f'{e:.2e}', 'OK' if e < 1e-12 else 'FAIL'); sys.stdout.flush()
+sys.exit(1 if bad else 0)
