@@ -737,3 +737,527 @@ fn precision_beyond_fp32_is_refused_on_the_cpu_and_kept_by_a_run() {
     );
     let _ = std::fs::remove_dir_all(&runs);
 }
+
+// ---------------------------------------------------------------------------------------------
+// CIFAR-100-LT end to end (issue #7): the paper preset for CIFAR-100 with ResNet-32 on a generated
+// CIFAR-100-format binary fixture.
+
+/// Largest class of the CIFAR-100 fixture and its imbalance factor (one of METHOD.md's IF values): the
+/// long-tailed rule then keeps 20 → 1 images per class, 591 in all. 20 images is the smallest largest
+/// class that puts a class in CIFAR-100's medium group (20–100), where CIFAR-10's rule would call it
+/// few-shot; a many-shot class (> 100) needs ~2,150 training images, minutes of ResNet-32 on 2 cores.
+const C100_N_MAX: usize = 20;
+const C100_IF: f64 = 20.0;
+const C100_TEST_PER_CLASS: usize = 2;
+
+/// splitmix64: the fixture's deterministic random stream.
+fn splitmix(s: &mut u64) -> u64 {
+    *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Uniform in [0, 1).
+fn unit(s: &mut u64) -> f64 {
+    (splitmix(s) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// METHOD.md's long-tailed rule written out here, not taken from the crate: class i keeps
+/// n_i = ⌊n_max · IF^(−i/(C−1))⌋ images (a value within 1e-9 of an integer is that integer).
+fn method_lt_counts(n_max: usize, classes: usize, imbalance: f64) -> Vec<usize> {
+    (0..classes)
+        .map(|i| {
+            let v = n_max as f64 * imbalance.powf(-(i as f64) / (classes - 1) as f64);
+            if (v - v.round()).abs() < 1e-9 {
+                v.round() as usize
+            } else {
+                v.floor() as usize
+            }
+        })
+        .collect()
+}
+
+/// One 32×32 image of fine class `c` in CIFAR's layout (R, G, B planes, row-major): the class's colour
+/// (a 5 × 5 × 4 grid of RGB levels, one cell per class) under the class's grating (4 orientations × 5
+/// periods), with a per-image phase, brightness offset and pixel noise. Mean colour alone separates the
+/// classes on clean images; the grating survives colour jitter and grayscale.
+fn c100_image(c: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed;
+    let base = [
+        30.0 + 48.0 * (c % 5) as f64,
+        30.0 + 48.0 * (c / 5 % 5) as f64,
+        30.0 + 60.0 * (c / 25) as f64,
+    ];
+    let period = 3.0 + (c / 4 % 5) as f64;
+    let phase = unit(&mut s) * std::f64::consts::TAU;
+    let bright = (unit(&mut s) - 0.5) * 24.0;
+    let mut img = vec![0u8; 3072];
+    for y in 0..32 {
+        for x in 0..32 {
+            let t = match c % 4 {
+                0 => y as f64,
+                1 => x as f64,
+                2 => (x + y) as f64 / std::f64::consts::SQRT_2,
+                _ => (x as f64 - y as f64) / std::f64::consts::SQRT_2,
+            };
+            let wave = 35.0 * (std::f64::consts::TAU * t / period + phase).cos();
+            for (ch, b) in base.iter().enumerate() {
+                let noise = (unit(&mut s) - 0.5) * 16.0;
+                img[ch * 1024 + y * 32 + x] =
+                    (b + wave + bright + noise).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+    img
+}
+
+/// Writes a CIFAR-100 binary release in miniature under `root/cifar-100-binary/` (the folder the official
+/// archive unpacks to): `train.bin` and `test.bin` of 3074-byte records (coarse label = fine / 5, fine
+/// label, 3072 pixel bytes) in a shuffled class order, and the two label-name files. The training file is
+/// long-tailed already: class i holds its long-tailed count plus 1–2 images more (capped at n_max), which
+/// the pipeline's rule must drop; the test file holds `C100_TEST_PER_CLASS` images of every class.
+/// Returns the images per class written to train.bin.
+fn write_cifar100_fixture(root: &Path) -> Vec<usize> {
+    let dir = root.join("cifar-100-binary");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lt = method_lt_counts(C100_N_MAX, 100, C100_IF);
+    let in_file: Vec<usize> = lt
+        .iter()
+        .enumerate()
+        .map(|(c, &n)| {
+            if c == 0 {
+                n
+            } else {
+                (n + 1 + c % 2).min(C100_N_MAX)
+            }
+        })
+        .collect();
+    for (file, per_class, salt) in [
+        ("train.bin", in_file.clone(), 0x7472_u64),
+        ("test.bin", vec![C100_TEST_PER_CLASS; 100], 0x7465_u64),
+    ] {
+        let mut order: Vec<usize> = per_class
+            .iter()
+            .enumerate()
+            .flat_map(|(c, &n)| std::iter::repeat_n(c, n))
+            .collect();
+        let mut s = 0xC1FA_0100 ^ salt;
+        for i in (1..order.len()).rev() {
+            let j = (splitmix(&mut s) % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        // The j-th record of class c in file order is image j of class c.
+        let mut seen = [0u64; 100];
+        let mut bytes = Vec::with_capacity(order.len() * 3074);
+        for &c in &order {
+            bytes.push((c / 5) as u8);
+            bytes.push(c as u8);
+            bytes.extend(c100_image(c, (salt << 32) ^ ((c as u64) << 16) ^ seen[c]));
+            seen[c] += 1;
+        }
+        std::fs::write(dir.join(file), bytes).unwrap();
+    }
+    let fine: Vec<String> = (0..100).map(|c| format!("fine{c:02}")).collect();
+    let coarse: Vec<String> = (0..20).map(|c| format!("coarse{c:02}")).collect();
+    std::fs::write(dir.join("fine_label_names.txt"), fine.join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("coarse_label_names.txt"), coarse.join("\n") + "\n").unwrap();
+    in_file
+}
+
+/// `ipdpp run` with the paper preset on a CIFAR-100-LT fixture (100 classes, 591 training images from 20
+/// down to 1 per class, 2 test images per class) with ResNet-32, one epoch per stage (stage-1 batch 301,
+/// 43 groups of m + 1 = 7: one batch per epoch; no stage-1 warm-up, since the official per-iteration
+/// warm-up starts at lr 0 and would make that one step a no-op). ~35 s on 2 idle cores. Checks that config.json holds METHOD.md's CIFAR-100 preset
+/// (every field not overridden, against values written out from METHOD.md; the full preset with no
+/// overrides too), results.json's 100 per-class accuracies, 100 × 100 confusion matrices, CIFAR-100's
+/// many/medium/few rule (> 100 / 20–100 / < 20), and the report of the IP-DPP selection (k = 10 · N_min,
+/// exact k-DPP over the IP kernel fed with the probe's p(y|x)).
+#[test]
+fn run_on_a_cifar100_lt_fixture_with_the_paper_preset_and_resnet32() {
+    let t_all = Instant::now();
+    let runs = tmp_runs("c100");
+    let rs = runs.to_str().unwrap();
+    let data_root = runs.join("data");
+    let in_file = write_cifar100_fixture(&data_root);
+    let data = data_root.to_str().unwrap();
+    let lt = method_lt_counts(C100_N_MAX, 100, C100_IF);
+    let n_train: usize = lt.iter().sum();
+    assert_eq!(n_train, 591);
+    assert!(in_file.iter().sum::<usize>() > n_train);
+    // The images carry class signal: nearest class mean on raw pixels (the records as the crate reads
+    // them, fine labels) classifies the test images far above chance (1 %).
+    let (tr, te) = (
+        ipdpp::data::load(&data_root, ipdpp::data::Split::Train).unwrap(),
+        ipdpp::data::load(&data_root, ipdpp::data::Split::Test).unwrap(),
+    );
+    assert_eq!(tr.class_counts(), in_file);
+    let mut means = vec![vec![0f64; 3072]; 100];
+    for i in 0..tr.len() {
+        let c = tr.labels[i] as usize;
+        for (m, &v) in means[c].iter_mut().zip(tr.image(i)) {
+            *m += v as f64 / in_file[c] as f64;
+        }
+    }
+    let ncm_right = (0..te.len())
+        .filter(|&i| {
+            let d = |c: usize| -> f64 {
+                means[c]
+                    .iter()
+                    .zip(te.image(i))
+                    .map(|(m, &v)| (m - v as f64).powi(2))
+                    .sum()
+            };
+            (0..100).min_by(|&a, &b| d(a).total_cmp(&d(b))) == Some(te.labels[i] as usize)
+        })
+        .count();
+    let ncm = 100.0 * ncm_right as f64 / te.len() as f64;
+    assert!(ncm > 50.0, "nearest class mean on the fixture: {ncm} %");
+
+    // METHOD.md's CIFAR-100-LT setup, written out (not read from the crate): ResNet-34, projector
+    // 512-2048-128; stage 1 1000 epochs, batch 512 → 511 (whole groups of m + 1 = 7), lr 1e-3·512/256,
+    // AdamW β (0.9, 0.95), wd 0.05, 20 warm-up epochs, BNS paper form, m = 6, τ = 0.5, strength 2; probe
+    // 100 epochs, batch 64, lr 1e-3, wd 0.05, warm-up 5 (CIFAR-100), ≤ 50 images per class, strength 1;
+    // stage 2 100 epochs, batch 64, lr 2.5e-4, wd 0.05, warm-up 5, ip kernel, exact k-DPP, k = min(N_c,
+    // 10 · N_min), re-selection every 10 epochs, fine-tune all, strength 1; crop scale 0.08–1, flip 0.5;
+    // imbalance 100.
+    let method = serde_json::json!({
+        "preset": "paper",
+        "arch": "ResNet34",
+        "data": {"imbalance": 100.0, "many_above": null, "few_below": null},
+        "stage1": {"epochs": 1000, "batch": 511, "lr": 2e-3, "weight_decay": 0.05, "beta1": 0.9,
+                   "beta2": 0.95, "warmup_epochs": 20.0, "loss": "paper", "m": 6, "tau": 0.5,
+                   "strength": 2.0, "proj_out": 128},
+        "probe": {"epochs": 100, "batch": 64, "lr": 1e-3, "weight_decay": 0.05, "warmup_epochs": 5.0,
+                  "per_class": 50, "strength": 1.0},
+        "stage2": {"epochs": 100, "batch": 64, "lr": 2.5e-4, "weight_decay": 0.05, "warmup_epochs": 5.0,
+                   "kernel": "ip", "selector": "kdpp", "k": null, "k_factor": 10, "reselect_every": 10,
+                   "finetune": "all", "strength": 1.0},
+        "aug": {"crop_min": 0.08, "p_flip": 0.5},
+    });
+    // Every leaf of `want` equals the same path in `got` (numbers compared as f64).
+    fn check(got: &Value, want: &Value, path: &str, errs: &mut Vec<String>) {
+        match want {
+            Value::Object(m) => {
+                for (k, w) in m {
+                    check(&got[k], w, &format!("{path}.{k}"), errs);
+                }
+            }
+            Value::Number(w) => {
+                let (w, g) = (w.as_f64().unwrap(), got.as_f64());
+                if g.is_none_or(|g| (g - w).abs() > 1e-12 * w.abs().max(1.0)) {
+                    errs.push(format!("{path}: {got} (METHOD.md: {w})"));
+                }
+            }
+            _ if got != want => errs.push(format!("{path}: {got} (METHOD.md: {want})")),
+            _ => {}
+        }
+    }
+    // The preset `ipdpp run --data <fixture>` builds with no overrides is METHOD.md's CIFAR-100 setup.
+    let preset = ipdpp::train::cli::build_config(
+        &ipdpp::train::cli::PipelineArgs {
+            data: Some(data_root.clone()),
+            ..Default::default()
+        },
+        false,
+        None,
+    )
+    .unwrap();
+    let preset = serde_json::to_value(&preset).unwrap();
+    let mut errs = Vec::new();
+    check(&preset, &method, "preset", &mut errs);
+    assert!(
+        errs.is_empty(),
+        "the CIFAR-100 paper preset deviates from METHOD.md:\n{}",
+        errs.join("\n")
+    );
+    assert_eq!(preset["name"], "cifar100-paper-if100");
+
+    let overrides: &[(&str, &str)] = &[
+        ("--arch", "resnet32"),
+        ("--imbalance", "20"),
+        ("--epochs1", "1"),
+        ("--probe-epochs", "1"),
+        ("--epochs2", "1"),
+        ("--batch1", "301"),
+        ("--warmup1", "0"),
+    ];
+    let mut args = vec![
+        "--device", "cpu", "run", "--data", data, "--preset", "paper",
+    ];
+    args.extend(["--runs-dir", rs, "--name", "c100"]);
+    for (f, v) in overrides {
+        args.extend([*f, *v]);
+    }
+    let t = Instant::now();
+    let (code, out, err) = ipdpp(&args);
+    let run_secs = t.elapsed().as_secs_f64();
+    println!("{out}\n{err}\nrun took {run_secs:.1} s");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("official CIFAR-100 binary (fine labels)")
+            && err.contains("591 training / 200 test"),
+        "{err}"
+    );
+    let dir = runs.join("c100");
+
+    // config.json: the preset with exactly the overrides (the probe and stage-2 warm-ups capped at their
+    // one-epoch schedules).
+    let cfg = json(&dir.join("config.json"));
+    let mut want = method.clone();
+    want["arch"] = "ResNet32".into();
+    want["data"]["imbalance"] = 20.0.into();
+    for (stage, batch, warmup) in [
+        ("stage1", Some(301), 0.0),
+        ("probe", None, 1.0),
+        ("stage2", None, 1.0),
+    ] {
+        want[stage]["epochs"] = 1.into();
+        want[stage]["warmup_epochs"] = warmup.into();
+        if let Some(b) = batch {
+            want[stage]["batch"] = b.into();
+        }
+    }
+    let mut errs = Vec::new();
+    check(&cfg, &want, "config.json", &mut errs);
+    assert!(errs.is_empty(), "config.json:\n{}", errs.join("\n"));
+    // Nothing else differs from the preset (the run name aside).
+    let mut a = cfg.clone();
+    let mut b = preset.clone();
+    for v in [&mut a, &mut b] {
+        for k in ["name", "arch"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v["data"].as_object_mut().unwrap().remove("imbalance");
+        for s in ["stage1", "probe", "stage2"] {
+            for k in ["epochs", "warmup_epochs", "batch"] {
+                v[s].as_object_mut().unwrap().remove(k);
+            }
+        }
+    }
+    assert_eq!(
+        a, b,
+        "config.json differs from the preset beyond the overrides"
+    );
+    assert_eq!(cfg["data"]["source"]["kind"], "dir");
+
+    // results.json.
+    let r = json(&dir.join("results.json"));
+    assert_eq!(r["stage"], "done");
+    assert_eq!(r["arch"], "resnet32");
+    assert_eq!(r["preset"], "paper");
+    assert_eq!(
+        r["epochs"],
+        serde_json::json!({"stage1": 1, "probe": 1, "stage2": 1})
+    );
+    let counts: Vec<usize> = serde_json::from_value(r["train_counts"].clone()).unwrap();
+    assert_eq!(
+        counts, lt,
+        "the long-tailed subset of the fine labels (IF 20, n_max 20)"
+    );
+    // CIFAR-100's rule (METHOD.md): many > 100, medium 20–100, few < 20.
+    let shot = |n: usize| {
+        if n > 100 {
+            "many"
+        } else if n >= 20 {
+            "medium"
+        } else {
+            "few"
+        }
+    };
+    let group_of: Vec<&str> = counts.iter().map(|&n| shot(n)).collect();
+    let n_group = |g: &str| group_of.iter().filter(|&&x| x == g).count();
+    assert_eq!(
+        (n_group("many"), n_group("medium"), n_group("few")),
+        (0, 1, 99)
+    );
+    let mut accuracies = Vec::new();
+    for which in ["probe", "final"] {
+        let a = &r[which];
+        let per_class: Vec<f64> = serde_json::from_value(a["per_class"].clone()).unwrap();
+        let conf: Vec<Vec<u64>> = serde_json::from_value(a["confusion"].clone()).unwrap();
+        assert_eq!(per_class.len(), 100, "{which}");
+        assert_eq!(conf.len(), 100, "{which}");
+        assert!(
+            conf.iter().all(|row| row.len() == 100),
+            "{which}: confusion is not 100 × 100"
+        );
+        let rows: Vec<u64> = conf.iter().map(|row| row.iter().sum()).collect();
+        assert!(
+            rows.iter().all(|&n| n == C100_TEST_PER_CLASS as u64),
+            "{which}: {rows:?}"
+        );
+        assert_eq!(
+            a["test_counts"],
+            serde_json::json!(vec![C100_TEST_PER_CLASS; 100])
+        );
+        assert_eq!(a["train_counts"], r["train_counts"], "{which}");
+        let trace: u64 = (0..100).map(|i| conf[i][i]).sum();
+        let overall = a["overall"].as_f64().unwrap();
+        assert!(
+            (overall - 100.0 * trace as f64 / (100 * C100_TEST_PER_CLASS) as f64).abs() < 1e-9,
+            "{which}: {overall}"
+        );
+        for i in 0..100 {
+            let want = 100.0 * conf[i][i] as f64 / C100_TEST_PER_CLASS as f64;
+            assert!((per_class[i] - want).abs() < 1e-9, "{which}: class {i}");
+        }
+        let split = &a["split"];
+        assert_eq!(
+            (split["many_above"].as_u64(), split["few_below"].as_u64()),
+            (Some(100), Some(20)),
+            "{which}: CIFAR-100's thresholds"
+        );
+        assert_eq!(
+            (
+                split["many_classes"].as_u64(),
+                split["medium_classes"].as_u64(),
+                split["few_classes"].as_u64()
+            ),
+            (Some(0), Some(1), Some(99)),
+            "{which}"
+        );
+        // Group accuracy: the mean per-class accuracy of the group's classes; none for an empty group.
+        for g in ["many", "medium", "few"] {
+            let v: Vec<f64> = (0..100)
+                .filter(|&i| group_of[i] == g)
+                .map(|i| per_class[i])
+                .collect();
+            if v.is_empty() {
+                assert!(a[g].is_null(), "{which}.{g}: {}", a[g]);
+            } else {
+                let mean = v.iter().sum::<f64>() / v.len() as f64;
+                assert!((a[g].as_f64().unwrap() - mean).abs() < 1e-9, "{which}.{g}");
+            }
+        }
+        let predicted = (0..100)
+            .filter(|&j| conf.iter().any(|row| row[j] > 0))
+            .count();
+        accuracies.push(format!(
+            "{which} {overall:.2} % ({predicted} classes predicted)"
+        ));
+    }
+    // The selections: one per re-selection epoch (stage-2 epoch 0 only, every 10 epochs over 1 epoch),
+    // the first from the probe's p(y|x).
+    let m = metrics(&dir);
+    let select_events: Vec<&Value> = m.iter().filter(|l| l["event"] == "select").collect();
+    let sel = r["selections"].as_array().unwrap();
+    assert_eq!(select_events.len(), 1);
+    assert_eq!(
+        sel.len(),
+        select_events.len(),
+        "a report for every selection"
+    );
+    let n_min = *counts.iter().min().unwrap();
+    let k = 10 * n_min;
+    let kept: usize = counts.iter().map(|&n| n.min(k)).sum();
+    assert_eq!((k, kept), (10, 496));
+    let probe_p: Vec<f64> = serde_json::from_value(
+        json(&dir.join("checkpoints/stage2-end/state.json"))["progress"]["probe"]["p"].clone(),
+    )
+    .unwrap();
+    assert_eq!(probe_p.len(), n_train);
+    for (s, ev) in sel.iter().zip(&select_events) {
+        assert_eq!(
+            (s["epoch"].as_u64(), ev["epoch"].as_u64()),
+            (Some(0), Some(0))
+        );
+        assert_eq!(
+            (s["source"].as_str(), ev["source"].as_str()),
+            (Some("probe"), Some("probe"))
+        );
+        assert_eq!(
+            (s["kept"].as_u64(), ev["kept"].as_u64()),
+            (Some(kept as u64), Some(kept as u64))
+        );
+        assert_eq!(s["total"].as_u64(), Some(n_train as u64));
+        let rep = &s["report"];
+        assert_eq!(
+            (rep["kernel"].as_str(), rep["selector"].as_str()),
+            (Some("ip"), Some("kdpp"))
+        );
+        assert_eq!(rep["k"].as_u64(), Some(k as u64));
+        let classes = rep["classes"].as_array().unwrap();
+        assert_eq!(classes.len(), 100, "a report line per class");
+        // The training set lists the classes in order, so class c's p are one contiguous block.
+        let mut start = 0;
+        for (c, cl) in classes.iter().enumerate() {
+            let n = counts[c];
+            let pc = &probe_p[start..start + n];
+            start += n;
+            assert_eq!(cl["class"].as_u64(), Some(c as u64));
+            assert_eq!(cl["n"].as_u64(), Some(n as u64), "class {c}");
+            assert_eq!(cl["k"].as_u64(), Some(n.min(k) as u64), "class {c}");
+            assert_eq!(cl["selected"].as_f64(), Some(n.min(k) as f64), "class {c}");
+            let kept_p = cl["mean_p_kept"].as_f64().unwrap();
+            let mean_p = pc.iter().sum::<f64>() / n as f64;
+            if n <= k {
+                assert!(
+                    cl["mean_p_dropped"].is_null() && cl["rank"].is_null(),
+                    "class {c}: {cl}"
+                );
+                assert!(
+                    (kept_p - mean_p).abs() < 1e-9,
+                    "class {c}: {kept_p} vs {mean_p}"
+                );
+            } else {
+                // The IP kernel is full rank (p clamped below 1), decomposed in O(N²).
+                assert_eq!(cl["rank"].as_u64(), Some(n as u64), "class {c}: {cl}");
+                assert_eq!(cl["solver"], "secular", "class {c}");
+                let dropped = cl["mean_p_dropped"].as_f64().unwrap();
+                let mix = (k as f64 * kept_p + (n - k) as f64 * dropped) / n as f64;
+                assert!(
+                    (mix - mean_p).abs() < 1e-9,
+                    "class {c}: kept/dropped p do not come from the probe"
+                );
+            }
+        }
+        assert_eq!(start, n_train);
+    }
+    // metrics.jsonl: one line per epoch and stage with the images each covered.
+    let line = |stage: &str| -> &Value {
+        let v: Vec<&Value> = m
+            .iter()
+            .filter(|l| l["stage"] == stage && l.get("event").is_none())
+            .collect();
+        assert_eq!(v.len(), 1, "{stage}: {v:?}");
+        v[0]
+    };
+    assert_eq!(
+        line("stage1")["views"],
+        2 * 301,
+        "one batch of 301 images, two views each"
+    );
+    assert_eq!(line("stage1")["batches"], 1);
+    // The learning rates the last step of each stage used: METHOD.md's base rates (stage 1 without
+    // warm-up: the cosine's start; probe and stage 2 warm up linearly over their one epoch of 10 and 8
+    // steps).
+    let lr = |s: &str| line(s)["lr"].as_f64().unwrap();
+    assert!((lr("stage1") - 2e-3).abs() < 1e-15, "{}", lr("stage1"));
+    assert!(
+        (lr("probe") - 1e-3 * 9.0 / 10.0).abs() < 1e-15,
+        "{}",
+        lr("probe")
+    );
+    assert!(
+        (lr("stage2") - 2.5e-4 * 7.0 / 8.0).abs() < 1e-15,
+        "{}",
+        lr("stage2")
+    );
+    assert_eq!(
+        line("probe")["images"],
+        counts.iter().map(|&n| n.min(50)).sum::<usize>()
+    );
+    assert_eq!(line("stage2")["images"], kept);
+    for s in ["stage1", "probe", "stage2"] {
+        assert!(line(s)["loss"].as_f64().unwrap().is_finite(), "{s}");
+    }
+    assert_eq!(m.iter().filter(|l| l["event"] == "eval").count(), 2);
+    println!(
+        "CIFAR-100-LT fixture: nearest class mean {ncm:.1} %, {} (chance 1 %); run {run_secs:.1} s, test {:.1} s",
+        accuracies.join(", "),
+        t_all.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&runs);
+}
