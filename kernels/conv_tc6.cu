@@ -5,7 +5,7 @@
 // tensor cores work on the third. Out-of-range chunks (padding, rows past the end) are zero-filled by the
 // copy itself (src-size 0). Fragments come from ldmatrix as in v5; fp32 accumulation and fp32 output.
 // Tiles as v4/v5 (the width follows the output channels). Shapes: forward C % 32 == 0; grad-input
-// O % 32 == 0 and C % 8 == 0; grad-weight C % 8 == 0 and O % 8 == 0 (the launcher sends the rest elsewhere).
+// O % 32 == 0 and C % 8 == 0 (stride > 1: by residue classes, `_strided`, no zero rows); grad-weight C % 8 == 0 and O % 8 == 0 (the launcher sends the rest elsewhere).
 // Dynamic shared memory (above the 48 KB static limit); a launch with less than the tile needs traps.
 // __launch_bounds__(256, 2): two blocks per SM (<= 128 registers; ptxas sm_90: no spills but 4 bytes in
 // fwd n64), so one block's barrier wait overlaps the other's tensor-core work.
@@ -42,10 +42,11 @@ __device__ __forceinline__ void tc6_wait() {
     asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
-// The k-loop over a STAGES-deep ring. L::load(k0, As, Bs) issues the copies of one k-tile. A_MK: A stored
-// [m][k] (else [k][m]); B_NK: B stored [n][k] (else [k][n]); TRANS_C as in tc_store_acc.
-template <class S, bool A_MK, bool B_NK, bool TRANS_C, class L>
-__device__ __forceinline__ void tc6_run(L& ld, float* C, int ldc, int M, int N, int k_begin, int k_end, bool atomic) {
+// The k-loop over a STAGES-deep ring. L::load(k0, As, Bs) issues the copies of one k-tile; E(acc, rb, cb)
+// writes a warp's accumulators whose top-left corner is (rb, cb). A_MK: A stored [m][k] (else [k][m]);
+// B_NK: B stored [n][k] (else [k][n]).
+template <class S, bool A_MK, bool B_NK, class L, class E>
+__device__ __forceinline__ void tc6_gemm(L& ld, const E& epi, int k_begin, int k_end) {
     using SA = Tc6Smem<A_MK ? S::BM : S::BK, A_MK ? S::BK : S::BM>;
     using SB = Tc6Smem<B_NK ? S::BN : S::BK, B_NK ? S::BK : S::BN>;
     constexpr int STAGE = SA::SIZE + SB::SIZE;
@@ -110,8 +111,19 @@ __device__ __forceinline__ void tc6_run(L& ld, float* C, int ldc, int M, int N, 
         }
     }
     tc6_wait<0>();
-    tc_store_acc<S::mi, S::nj, TRANS_C>(C, ldc, M, N, row0 + wm, col0 + wn, acc, atomic);
+    epi(acc, row0 + wm, col0 + wn);
 }
+
+// The plain epilogue: C[row][col] over M x N (TRANS_C: C[col][row]), stored or added atomically.
+template <class S, bool TRANS_C>
+struct Tc6Out {
+    float* C;
+    int ldc, M, N;
+    bool atomic;
+    __device__ void operator()(const float (&acc)[S::mi][S::nj][4], int rb, int cb) const {
+        tc_store_acc<S::mi, S::nj, TRANS_C>(C, ldc, M, N, rb, cb, acc, atomic);
+    }
+};
 
 // A rows of the forward and grad-input GEMMs, [m][k]: a k-tile of one row is 32 channels of one tap,
 // 4 chunks of 8; thread t copies chunk t % 4 of rows t / 4 + 64 i.
@@ -213,6 +225,112 @@ struct Tc6BwdInputLoad {
     }
 };
 
+// Grad-input of a strided convolution (stride s > 1) by residue classes, without the (s² - 1)/s² of zero
+// rows the plain gather multiplies: input pixels with (iy + pad) % s == ry and (ix + pad) % s == rx receive
+// gradient only from the taps ky = ry + s·j, kx = rx + s·i, each from the output pixel
+// ((iy + pad - ky) / s, (ix + pad - kx) / s). blockIdx.z picks the class (ry, rx); its GEMM has one row per
+// pixel of the class and K = (its taps) x O; a class without taps (1x1 stride 2: odd pixels) runs no
+// k-tile and stores zeros.
+struct Tc6Class {
+    int s, ry, rx, iy1, ix1, hy, wx, nkx, M, K;
+    __device__ Tc6Class(const ConvDims& d, int cls) {
+        s = d.stride;
+        ry = cls / s;
+        rx = cls % s;
+        iy1 = ((ry - d.pad) % s + s) % s;  // first iy of the class
+        ix1 = ((rx - d.pad) % s + s) % s;
+        hy = iy1 < d.h ? (d.h - iy1 + s - 1) / s : 0;
+        wx = ix1 < d.w ? (d.w - ix1 + s - 1) / s : 0;
+        const int nky = ry < d.kh ? (d.kh - ry + s - 1) / s : 0;
+        nkx = rx < d.kw ? (d.kw - rx + s - 1) / s : 0;
+        M = d.n * hy * wx;
+        K = nky * nkx * d.o;
+    }
+    // Image, row and column of class row m (m < M).
+    __device__ void pixel(int m, int& n, int& iy, int& ix) const {
+        const int r = m / wx;
+        ix = ix1 + s * (m - r * wx);
+        iy = iy1 + s * (r % hy);
+        n = r / hy;
+    }
+};
+
+// A = gy gathered for the class's pixels [m][k = (tap of the class, o)], B = w at those taps [k][n = c].
+template <class S>
+struct Tc6BwdInputClassLoad {
+    using R = Tc6Rows<S>;
+    static constexpr int CPR = S::BN / 8;
+    static constexpr int BCH = 32 * CPR;
+    const unsigned short* gy;
+    const unsigned short* w;
+    ConvDims d;
+    Tc6Class cl;
+    int col0;
+    int n[R::NA], ty0[R::NA], tx0[R::NA];
+    __device__ Tc6BwdInputClassLoad(const unsigned short* gy_, const unsigned short* w_, ConvDims d_, const Tc6Class& cl_)
+        : gy(gy_), w(w_), d(d_), cl(cl_) {
+        col0 = blockIdx.x * S::BN;
+#pragma unroll
+        for (int i = 0; i < R::NA; ++i) {
+            const int m = blockIdx.y * S::BM + R::row(i);
+            int iy = 0, ix = 0;
+            n[i] = 0;
+            if (m < cl.M) cl.pixel(m, n[i], iy, ix);
+            ty0[i] = m < cl.M ? iy + d.pad : -(1 << 28);
+            tx0[i] = ix + d.pad;
+        }
+    }
+    __device__ void load(int k0, unsigned short* As, unsigned short* Bs) const {
+        const int t = k0 / d.o, o0 = k0 - t * d.o;
+        const int ky = cl.ry + cl.s * (t / cl.nkx), kx = cl.rx + cl.s * (t % cl.nkx);
+#pragma unroll
+        for (int i = 0; i < R::NA; ++i) {
+            const int ty = ty0[i] - ky, tx = tx0[i] - kx;  // multiples of s for the class's rows
+            const int oy = ty / cl.s, ox = tx / cl.s;
+            const bool ok = ty >= 0 && tx >= 0 && oy < d.oh && ox < d.ow;
+            const unsigned short* p = ok ? gy + (((long long)n[i] * d.oh + oy) * d.ow + ox) * d.o + o0 + R::koff() : gy;
+            tc6_cp16(R::dst(As, i), p, ok);
+        }
+#pragma unroll
+        for (int i = 0; i < (BCH + 255) / 256; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            if (f >= BCH) break;
+            const int kk = f / CPR, cc = 8 * (f % CPR), c = col0 + cc;
+            const bool ok = c < d.c;
+            const unsigned short* p = ok ? w + (((long long)(o0 + kk) * d.kh + ky) * d.kw + kx) * d.c + c : w;
+            tc6_cp16(Bs + kk * (S::BN + 8) + cc, p, ok);
+        }
+    }
+};
+
+// Stores class row m to its pixel's row of gx [n, h, w, C].
+template <class S>
+struct Tc6ClassOut {
+    float* gx;
+    ConvDims d;
+    Tc6Class cl;
+    __device__ void operator()(const float (&acc)[S::mi][S::nj][4], int rb, int cb) const {
+        const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+#pragma unroll
+        for (int i = 0; i < S::mi; ++i)
+#pragma unroll
+            for (int h8 = 0; h8 < 2; ++h8) {
+                const int m = rb + i * 16 + g + 8 * h8;
+                if (m >= cl.M) continue;
+                int n, iy, ix;
+                cl.pixel(m, n, iy, ix);
+                float* out = gx + (((long long)n * d.h + iy) * d.w + ix) * d.c;
+#pragma unroll
+                for (int j = 0; j < S::nj; ++j)
+#pragma unroll
+                    for (int e = 0; e < 2; ++e) {
+                        const int col = cb + j * 8 + 2 * q + e;
+                        if (col < d.c) out[col] = acc[i][j][2 * h8 + e];
+                    }
+            }
+    }
+};
+
 // Grad-weight, transposed GEMM gw^T[K, O] over the pixels p: A = im2col^T stored [k = p][m = (tap, c)],
 // B = gy stored [k = p][n = o]. Each thread keeps one 8-channel column chunk of A (fixed tap).
 template <class S>
@@ -262,13 +380,25 @@ template <int WMW, int MI, int NJ>
 __device__ __forceinline__ void conv_fwd_v6(float* y, const unsigned short* x, const unsigned short* wt, ConvDims d) {
     using S = Tc6<WMW, MI, NJ>;
     Tc6FwdLoad<S> ld(x, wt, d);
-    tc6_run<S, true, true, false>(ld, y, d.o, d.n * d.oh * d.ow, d.o, 0, d.kh * d.kw * d.c, false);
+    const int M = d.n * d.oh * d.ow;
+    tc6_gemm<S, true, true>(ld, Tc6Out<S, false>{y, d.o, M, d.o, false}, 0, d.kh * d.kw * d.c);
 }
 template <int WMW, int MI, int NJ>
 __device__ __forceinline__ void conv_bwd_input_v6(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) {
     using S = Tc6<WMW, MI, NJ>;
     Tc6BwdInputLoad<S> ld(gy, wt, d);
-    tc6_run<S, true, false, false>(ld, gx, d.c, d.n * d.h * d.w, d.c, 0, d.kh * d.kw * d.o, false);
+    const int M = d.n * d.h * d.w;
+    tc6_gemm<S, true, false>(ld, Tc6Out<S, false>{gx, d.c, M, d.c, false}, 0, d.kh * d.kw * d.o);
+}
+// Stride > 1: one residue class per blockIdx.z (s² of them); grid.y covers the largest class.
+template <int WMW, int MI, int NJ>
+__device__ __forceinline__ void conv_bwd_input_strided_v6(float* gx, const unsigned short* gy, const unsigned short* wt,
+                                                          ConvDims d) {
+    using S = Tc6<WMW, MI, NJ>;
+    const Tc6Class cl(d, blockIdx.z);
+    if ((int)blockIdx.y * S::BM >= cl.M) return;  // the whole block: no barrier is skipped by part of it
+    Tc6BwdInputClassLoad<S> ld(gy, wt, d, cl);
+    tc6_gemm<S, true, false>(ld, Tc6ClassOut<S>{gx, d, cl}, 0, cl.K);
 }
 // gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z) with atomics.
 template <int WMW, int MI, int NJ>
@@ -280,7 +410,7 @@ __device__ __forceinline__ void conv_bwd_weight_v6(float* gw, const unsigned sho
     const int p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;
     Tc6BwdWeightLoad<S> ld(gy, x, d, p1);
-    tc6_run<S, false, false, true>(ld, gw, K, K, d.o, p0, p1, true);
+    tc6_gemm<S, false, false>(ld, Tc6Out<S, true>{gw, K, K, d.o, true}, p0, p1);
 }
 
 // Entry points: {fwd, bwd_input, bwd_weight} x tile width (as v4), bf16 operands.
@@ -292,6 +422,10 @@ extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n128
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n64(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_v6<4, 4, 4>(gx, gy, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n32(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_v6<8, 2, 4>(gx, gy, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n16(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_v6<8, 2, 2>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n128_strided(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_strided_v6<2, 4, 4>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n64_strided(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_strided_v6<4, 4, 4>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n32_strided(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_strided_v6<8, 2, 4>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n16_strided(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_strided_v6<8, 2, 2>(gx, gy, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n128(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<2, 4, 4>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<4, 4, 4>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n32(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<8, 2, 4>(gw, gy, x, d, p_per_split); }

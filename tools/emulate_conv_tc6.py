@@ -40,73 +40,130 @@ def cdiv(a, b):  # C integer division (truncation)
     return int(a / b) if b else 0
 
 def run(op, d, x, w, gy, p_lo=0, p_hi=None):
-    # x: NHWC flat, w: OHWI flat, gy: [P, O] flat
-    if op == 'fwd': M, N, K = d.n*d.oh*d.ow, d.o, d.kh*d.kw*d.c
-    elif op == 'bwd_input': M, N, K = d.n*d.h*d.w, d.c, d.kh*d.kw*d.o
-    else: M, N, K = d.kh*d.kw*d.c, d.o, None
+    # x: NHWC flat, w: OHWI flat, gy: [P, O] flat; grad-weight returns gw for pixels [p_lo, p_hi)
+    if op == 'fwd': M, N = d.n*d.oh*d.ow, d.o
+    elif op == 'bwd_input': M, N = d.n*d.h*d.w, d.c
+    else: M, N = d.kh*d.kw*d.c, d.o
     tag = tile(N); WMW, MI, NJ = CFG[tag]
     BM, BN = WMW*16*MI, (8//WMW)*8*NJ
-    A_MK = op != 'bwd_weight'; B_NK = op == 'fwd'
+    if op == 'bwd_weight':
+        k_begin, k_end = p_lo, (p_hi if p_hi is not None else d.n*d.oh*d.ow)
+    else:
+        k_begin, k_end = 0, (d.kh*d.kw*d.c if op == 'fwd' else d.kh*d.kw*d.o)
+    C = np.zeros(N*M) if op == 'bwd_weight' else np.full(M*N, np.nan)
+    for by, bx in itertools.product(range((M+BM-1)//BM), range((N+BN-1)//BN)):
+        blk = gemm_block(lambda t, k0, As, Bs: load(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs),
+                         BM, BN, MI, NJ, WMW, op != 'bwd_weight', op == 'fwd', k_begin, k_end)
+        for (r, c), v in blk.items():  # tc_store_acc
+            row, col = by*BM + r, bx*BN + c
+            if row >= M or col >= N: continue
+            if op == 'bwd_weight': C[col*M + row] += v
+            else: C[row*N + col] = v
+    return C
+
+class Cls:  # Tc6Class
+    def __init__(c, d, z):
+        s = d.stride; c.s = s; c.ry, c.rx = z//s, z%s
+        c.iy1 = ((c.ry - d.pad) % s + s) % s; c.ix1 = ((c.rx - d.pad) % s + s) % s
+        c.hy = (d.h - c.iy1 + s - 1)//s if c.iy1 < d.h else 0
+        c.wx = (d.w - c.ix1 + s - 1)//s if c.ix1 < d.w else 0
+        nky = (d.kh - c.ry + s - 1)//s if c.ry < d.kh else 0
+        c.nkx = (d.kw - c.rx + s - 1)//s if c.rx < d.kw else 0
+        c.M = d.n*c.hy*c.wx; c.K = nky*c.nkx*d.o
+    def pixel(c, m):
+        r = m//c.wx; ix = c.ix1 + c.s*(m - r*c.wx); iy = c.iy1 + c.s*(r % c.hy); return r//c.hy, iy, ix
+
+def run_strided(d, x, w, gy):
+    # conv_bwd_input_strided_v6: one residue class per blockIdx.z, Tc6ClassOut epilogue
+    tag = tile(d.c); WMW, MI, NJ = CFG[tag]
+    BM, BN = WMW*16*MI, (8//WMW)*8*NJ
+    out = np.full(d.n*d.h*d.w*d.c, np.nan)
+    rows = d.n*(-(-d.h//d.stride))*(-(-d.w//d.stride))
+    for z in range(d.stride*d.stride):
+        cl = Cls(d, z)
+        for by, bx in itertools.product(range((rows+BM-1)//BM), range((d.c+BN-1)//BN)):
+            if by*BM >= cl.M: continue
+            C = gemm_block(lambda t, k0, As, Bs: load_cls(d, cl, t, by, bx, BM, BN, k0, w, gy, As, Bs),
+                           BM, BN, MI, NJ, WMW, True, False, 0, cl.K)
+            for (row, col), v in C.items():
+                if row >= cl.M or col >= d.c: continue
+                n, iy, ix = cl.pixel(by*BM + row)
+                out[((n*d.h+iy)*d.w+ix)*d.c + bx*BN + col] = v
+    return out
+
+def load_cls(d, cl, t, by, bx, BM, BN, k0, w, gy, As, Bs):
+    col0 = bx*BN
+    tt = k0//d.o; o0 = k0 - tt*d.o; ky = cl.ry + cl.s*(tt//cl.nkx); kx = cl.rx + cl.s*(tt % cl.nkx)
+    for i in range(BM//64):
+        row = t//4 + 64*i; koff = 8*(t%4); m = by*BM + row
+        if m < cl.M: n, iy, ix = cl.pixel(m); ty0 = iy + d.pad
+        else: n, ix, ty0 = 0, 0, -(1<<28)
+        tx0 = ix + d.pad
+        ty, tx = ty0-ky, tx0-kx; oy, ox = cdiv(ty, cl.s), cdiv(tx, cl.s)
+        ok = ty >= 0 and tx >= 0 and oy < d.oh and ox < d.ow
+        if ok: assert ty % cl.s == 0 and tx % cl.s == 0
+        cp16(As, row*(BK+8)+koff, gy, ((n*d.oh+oy)*d.ow+ox)*d.o + o0 + koff, ok)
+    CPR = BN//8; BCH = 32*CPR
+    for i in range((BCH+255)//256):
+        f = t + 256*i
+        if f >= BCH: break
+        kk = f//CPR; cc = 8*(f % CPR); c = col0 + cc; ok = c < d.c
+        cp16(Bs, kk*(BN+8)+cc, w, (((o0+kk)*d.kh + ky)*d.kw + kx)*d.c + c, ok)
+
+def gemm_block(load_fn, BM, BN, MI, NJ, WMW, A_MK, B_NK, k_begin, k_end):
+    # one block's k-loop and fragments; returns {(row, col) within the block: value}
     SA_STRIDE = BK+8 if A_MK else BM+8; SA_SIZE = (BM if A_MK else BK)*SA_STRIDE
     SB_STRIDE = BK+8 if B_NK else BN+8; SB_SIZE = (BN if B_NK else BK)*SB_STRIDE
-    C = np.full(M*N if op!='bwd_weight' else d.o*M, np.nan if op!='bwd_weight' else 0.0)
-    if op == 'bwd_weight':
-        P = d.n*d.oh*d.ow; k_begin, k_end = p_lo, (p_hi if p_hi is not None else P)
-    else: k_begin, k_end = 0, K
-    for by, bx in itertools.product(range((M+BM-1)//BM), range((N+BN-1)//BN)):
-        row0, col0 = by*BM, bx*BN
-        acc = np.zeros((8, 32, MI, NJ, 4))
-        ntiles = (k_end-k_begin+BK-1)//BK
-        for kt in range(ntiles):
-            k0 = k_begin + kt*BK
-            As = np.full(SA_SIZE, np.nan); Bs = np.full(SB_SIZE, np.nan)
-            for t in range(256):
-                load(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs)
-            for warp in range(8):
-                wm, wn = (warp % WMW)*(16*MI), (warp//WMW)*(8*NJ)
-                for ks in (0, 16):
-                    a = []
-                    for i in range(MI):
-                        mb = wm + 16*i
-                        if A_MK: f = lambda l: (mb + l%8 + 8*((l>>3)&1))*SA_STRIDE + ks + 8*(l>>4)
-                        else: f = lambda l: (ks + l%8 + 8*(l>>4))*SA_STRIDE + mb + 8*((l>>3)&1)
-                        a.append(ldsm(As, f, not A_MK))
-                    b = [None]*NJ
-                    for jp in range(NJ//2):
-                        nb = wn + 16*jp
-                        if B_NK: f = lambda l: (nb + l%8 + 8*(l>>4))*SB_STRIDE + ks + 8*((l>>3)&1)
-                        else: f = lambda l: (ks + l%8 + 8*((l>>3)&1))*SB_STRIDE + nb + 8*(l>>4)
-                        r = ldsm(Bs, f, not B_NK)
-                        b[2*jp] = [(r[l][0], r[l][1]) for l in range(32)]
-                        b[2*jp+1] = [(r[l][2], r[l][3]) for l in range(32)]
-                    for i in range(MI):
-                        for j in range(NJ):
-                            # rebuild the 16x16 A and 16x8 B from fragments, then multiply
-                            Am = np.zeros((16,16)); Bm = np.zeros((16,8))
-                            for l in range(32):
-                                g, q = l//4, l%4
-                                r = a[i][l]
-                                Am[g,2*q:2*q+2] = r[0]; Am[g+8,2*q:2*q+2] = r[1]
-                                Am[g,2*q+8:2*q+10] = r[2]; Am[g+8,2*q+8:2*q+10] = r[3]
-                                b0, b1 = b[j][l]
-                                Bm[2*q:2*q+2, g] = b0; Bm[2*q+8:2*q+10, g] = b1
-                            if np.isnan(Am).any() or np.isnan(Bm).any(): raise SystemExit(f'nan fragment {op} tile {by},{bx} k0 {k0}')
-                            Cm = Am @ Bm
-                            for l in range(32):
-                                g, q = l//4, l%4
-                                acc[warp,l,i,j] += [Cm[g,2*q], Cm[g,2*q+1], Cm[g+8,2*q], Cm[g+8,2*q+1]]
-        for warp in range(8):
-            wm, wn = (warp % WMW)*(16*MI), (warp//WMW)*(8*NJ)
-            for l in range(32):
-                g, q = l//4, l%4
-                for i in range(MI):
-                    for j in range(NJ):
-                        for e in range(4):
-                            row = row0 + wm + i*16 + g + (e//2)*8; col = col0 + wn + j*8 + 2*q + (e%2)
-                            if row >= M or col >= N: continue
-                            if op == 'bwd_weight': C[col*M + row] += acc[warp,l,i,j,e]
-                            else: C[row*N + col] = acc[warp,l,i,j,e]
-    return C
+    acc = np.zeros((8, 32, MI, NJ, 4))
+    for kt in range((k_end-k_begin+BK-1)//BK if k_end > k_begin else 0):
+        k0 = k_begin + kt*BK
+        As = np.full(SA_SIZE, np.nan); Bs = np.full(SB_SIZE, np.nan)
+        for t in range(256): load_fn(t, k0, As, Bs)
+        mma_tile(acc, As, Bs, MI, NJ, WMW, A_MK, B_NK, SA_STRIDE, SB_STRIDE)
+    out = {}
+    for warp in range(8):
+        wm, wn = (warp % WMW)*(16*MI), (warp//WMW)*(8*NJ)
+        for l in range(32):
+            g, q = l//4, l%4
+            for i in range(MI):
+                for j in range(NJ):
+                    for e in range(4):
+                        out[(wm + i*16 + g + (e//2)*8, wn + j*8 + 2*q + (e%2))] = acc[warp,l,i,j,e]
+    return out
+
+def mma_tile(acc, As, Bs, MI, NJ, WMW, A_MK, B_NK, SA_STRIDE, SB_STRIDE):
+    for warp in range(8):
+        wm, wn = (warp % WMW)*(16*MI), (warp//WMW)*(8*NJ)
+        for ks in (0, 16):
+            a = []
+            for i in range(MI):
+                mb = wm + 16*i
+                if A_MK: f = lambda l: (mb + l%8 + 8*((l>>3)&1))*SA_STRIDE + ks + 8*(l>>4)
+                else: f = lambda l: (ks + l%8 + 8*(l>>4))*SA_STRIDE + mb + 8*((l>>3)&1)
+                a.append(ldsm(As, f, not A_MK))
+            b = [None]*NJ
+            for jp in range(NJ//2):
+                nb = wn + 16*jp
+                if B_NK: f = lambda l: (nb + l%8 + 8*(l>>4))*SB_STRIDE + ks + 8*((l>>3)&1)
+                else: f = lambda l: (ks + l%8 + 8*((l>>3)&1))*SB_STRIDE + nb + 8*(l>>4)
+                r = ldsm(Bs, f, not B_NK)
+                b[2*jp] = [(r[l][0], r[l][1]) for l in range(32)]
+                b[2*jp+1] = [(r[l][2], r[l][3]) for l in range(32)]
+            for i in range(MI):
+                for j in range(NJ):
+                    Am = np.zeros((16,16)); Bm = np.zeros((16,8))
+                    for l in range(32):
+                        g, q = l//4, l%4
+                        r = a[i][l]
+                        Am[g,2*q:2*q+2] = r[0]; Am[g+8,2*q:2*q+2] = r[1]
+                        Am[g,2*q+8:2*q+10] = r[2]; Am[g+8,2*q+8:2*q+10] = r[3]
+                        b0, b1 = b[j][l]
+                        Bm[2*q:2*q+2, g] = b0; Bm[2*q+8:2*q+10, g] = b1
+                    if np.isnan(Am).any() or np.isnan(Bm).any(): raise SystemExit('a fragment read shared memory that no copy wrote')
+                    Cm = Am @ Bm
+                    for l in range(32):
+                        g, q = l//4, l%4
+                        acc[warp,l,i,j] += [Cm[g,2*q], Cm[g,2*q+1], Cm[g+8,2*q], Cm[g+8,2*q+1]]
 
 def cp16(S, dst, src_arr, src, ok):
     S[dst:dst+8] = src_arr[src:src+8] if ok else 0.0
@@ -179,14 +236,16 @@ def ref(d, x, w, gy):
 
 bad = 0
 rng = np.random.default_rng(0)
-shapes = [(2,8,8,32,64,3,1,1),(2,8,8,64,128,3,2,1),(2,6,6,32,16,3,1,1),(3,5,7,32,48,3,1,1),(2,8,8,64,32,1,2,0),(2,9,9,16,32,3,2,1),(2,6,6,16,16,3,1,1),(1,5,5,256,256,3,1,1)]
+shapes = [(2,8,8,32,64,3,1,1),(2,8,8,64,128,3,2,1),(2,6,6,32,16,3,1,1),(3,5,7,32,48,3,1,1),(2,8,8,64,32,1,2,0),(2,9,9,16,32,3,2,1),(2,6,6,16,16,3,1,1),(1,5,5,256,256,3,1,1),
+          (2,7,5,32,32,3,2,1),(1,6,6,64,32,3,3,1),(2,8,8,16,32,1,2,0)]
 for sh in shapes:
     d = D(*sh)
     x = rng.standard_normal(d.n*d.h*d.w*d.c); w = rng.standard_normal(d.o*d.kh*d.kw*d.c); gy = rng.standard_normal(d.n*d.oh*d.ow*d.o)
     Y, GX, GW = ref(d, x, w, gy)
     out = {}
     if d.c % 32 == 0: out['fwd'] = (run('fwd', d, x, w, gy), Y)
-    if d.o % 32 == 0 and d.c % 8 == 0: out['bwd_input'] = (run('bwd_input', d, x, w, gy), GX)
+    if d.o % 32 == 0 and d.c % 8 == 0:
+        out['bwd_input'] = (run('bwd_input', d, x, w, gy) if d.stride == 1 else run_strided(d, x, w, gy), GX)
     if d.c % 8 == 0 and d.o % 8 == 0:
         P = d.n*d.oh*d.ow; per = ((P + 2)//3 + 15)//16*16
         gw = sum(run('bwd_weight', d, x, w, gy, p0, min(P, p0+per)) for p0 in range(0, P, per))

@@ -18,7 +18,7 @@ use super::param::{Param, ParamKind};
 use crate::device::cpu::conv::{ohwi_to_oihw, oihw_to_ohwi, ConvSpec};
 use crate::device::cpu::norm::BnSpec;
 use crate::device::cuda::conv_tc::{self, ConvPrecision, TcVersion};
-use crate::device::cuda::conv_tc6::Bf16Operands;
+use crate::device::cuda::conv_tc6::Bf16Copy;
 use crate::device::nn_ops::{self, BnBuffers, BnTailVersion};
 use crate::device::ops;
 use crate::device::{Buffer, Device};
@@ -335,10 +335,12 @@ pub struct ResNet {
     fusion: Vec<Fuse>,
     /// The setting the last forward ran with (its backward must follow the same plan).
     fused_last: bool,
-    /// bf16 operands of the v6 convolutions, by weight parameter, kept from forward to backward; and the
-    /// bf16 output gradient shared by every convolution's backward.
-    conv_bf16: HashMap<usize, Bf16Operands>,
-    gy_bf16: Option<cudarc::driver::CudaSlice<u16>>,
+    /// bf16 copies for the v6 convolutions: of activation slots (shared by the convolutions reading a
+    /// slot, kept from forward to backward), of conv weights by parameter, and of the output gradient
+    /// of the convolution being differentiated. All are marked stale when a forward starts.
+    act_bf16: Vec<Bf16Copy>,
+    w_bf16: HashMap<usize, Bf16Copy>,
+    gy_bf16: Bf16Copy,
 }
 
 struct Builder<'a> {
@@ -571,8 +573,9 @@ impl ResNet {
             fused_bn: fused_bn_default(),
             fusion,
             fused_last: false,
-            conv_bf16: HashMap::new(),
-            gy_bf16: None,
+            act_bf16: Vec::new(),
+            w_bf16: HashMap::new(),
+            gy_bf16: Bf16Copy::default(),
             conv_version: TcVersion::current(),
         })
     }
@@ -596,8 +599,8 @@ impl ResNet {
                 .collect::<Result<_>>()?;
             self.grads.clear();
             self.scratch.clear();
-            self.conv_bf16.clear();
-            self.gy_bf16 = None;
+            self.act_bf16 = (0..self.slot_size.len()).map(|_| Bf16Copy::default()).collect();
+            self.gy_bf16 = Bf16Copy::default();
             self.batch = n;
         }
         if with_grads && self.grads.len() != self.slot_size.len() {
@@ -633,6 +636,8 @@ impl ResNet {
             return Err(Error::usage(format!("a training batch of {n} images cannot be split into {groups} views of at least 2 images")));
         }
         self.ensure_batch(n, mode == Mode::Train)?;
+        self.act_bf16.iter_mut().for_each(Bf16Copy::stale);
+        self.w_bf16.values_mut().for_each(Bf16Copy::stale);
         self.groups = groups;
         self.fused_last = self.fused_bn;
         let dev = self.dev.clone();
@@ -694,7 +699,8 @@ impl ResNet {
                         &dev,
                         self.conv_precision,
                         self.conv_version,
-                        self.conv_bf16.entry(p).or_default(),
+                        &mut self.act_bf16[inp_slot],
+                        self.w_bf16.entry(p).or_default(),
                         &mut y,
                         xin,
                         &self.params[p].w,
@@ -1105,7 +1111,8 @@ impl ResNet {
                     dev,
                     self.conv_precision,
                     self.conv_version,
-                    self.conv_bf16.entry(p).or_default(),
+                    &mut self.act_bf16[inp],
+                    self.w_bf16.entry(p).or_default(),
                     &mut self.gy_bf16,
                     &mut prm.g,
                     if need_gx { Some(gx) } else { None },
@@ -1350,8 +1357,9 @@ impl ResNet {
     /// `conv_tc::effective_version`); the bf16 copies kept by v6 are dropped when it changes.
     pub fn set_conv_version(&mut self, v: TcVersion) {
         if v != self.conv_version {
-            self.conv_bf16.clear();
-            self.gy_bf16 = None;
+            self.act_bf16.iter_mut().for_each(Bf16Copy::stale);
+            self.w_bf16.clear();
+            self.gy_bf16 = Bf16Copy::default();
         }
         self.conv_version = v;
     }

@@ -2,7 +2,7 @@
 //! fp32 accumulation (NHWC activations, OHWI weights), and [`ConvPrecision`], the numeric mode of a
 //! network's convolutions with its dispatch over devices (the CPU always runs the exact fp32 reference).
 use super::conv::dims;
-use super::conv_tc6::{self, cast_into, Bf16Operands};
+use super::conv_tc6::{self, cast_into, Bf16Copy};
 use super::{check_len, launch_err, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::device::{nn_ops, Buffer, Device};
@@ -429,44 +429,41 @@ pub fn conv_bwd_weight(
     }
 }
 
-/// [`conv_fwd`] for a network layer that keeps its bf16 operands: when v6 runs, x and w are cast into
-/// `keep` (and stay there for [`conv_bwd_kept`]); otherwise `keep` is marked stale.
+/// [`conv_fwd`] for a network layer: where v6 runs, its operands come from (or are cast into) the bf16
+/// copies `xk` and `wk`, which stay there for [`conv_bwd_kept`] and for other layers reading the same
+/// tensors.
+#[allow(clippy::too_many_arguments)]
 pub fn conv_fwd_kept(
     dev: &Device,
     p: ConvPrecision,
     v: TcVersion,
-    keep: &mut Bf16Operands,
+    xk: &mut Bf16Copy,
+    wk: &mut Bf16Copy,
     y: &mut Buffer,
     x: &Buffer,
     w: &Buffer,
     s: &ConvSpec,
 ) -> Result<()> {
-    keep.fresh = false;
     match (dev, y, x, w) {
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w))
             if effective_version(v, p, "fwd", s) == TcVersion::V6 =>
         {
-            cast_into(d, &mut keep.x, x)?;
-            let wb = cast_into(d, &mut keep.w, w)?;
-            let xb = keep.x.as_ref().expect("cast above");
-            conv_tc6::conv_fwd_v6(d, y, xb, wb, s)?;
-            keep.fresh = true;
-            Ok(())
+            conv_tc6::conv_fwd_v6(d, y, xk.get(d, x)?, wk.get(d, w)?, s)
         }
         (_, y, x, w) => conv_fwd(dev, p, v, y, x, w, s),
     }
 }
 
 /// Grad-weight and (when `gx` is given) grad-input of a layer run by [`conv_fwd_kept`]: under v6, gy is
-/// cast once into `gy_bf16` (scratch shared by the layers) for both GEMMs, and x and w come from `keep`
-/// when the forward left them there.
+/// cast once into `gyk` (marked stale here first) for both GEMMs, and x and w come from their copies.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_bwd_kept(
     dev: &Device,
     p: ConvPrecision,
     v: TcVersion,
-    keep: &mut Bf16Operands,
-    gy_bf16: &mut Option<CudaSlice<u16>>,
+    xk: &mut Bf16Copy,
+    wk: &mut Bf16Copy,
+    gyk: &mut Bf16Copy,
     gw: &mut Buffer,
     gx: Option<&mut Buffer>,
     gy: &Buffer,
@@ -476,30 +473,20 @@ pub fn conv_bwd_kept(
 ) -> Result<()> {
     let wv6 = effective_version(v, p, "bwd_weight", s) == TcVersion::V6;
     let iv6 = gx.is_some() && effective_version(v, p, "bwd_input", s) == TcVersion::V6;
+    gyk.stale();
     match (dev, gw, gy, x, w) {
-        (
-            Device::Cuda(d),
-            Buffer::Cuda(gwc),
-            Buffer::Cuda(gyc),
-            Buffer::Cuda(xc),
-            Buffer::Cuda(wc),
-        ) if wv6 || iv6 => {
-            let gyb = cast_into(d, gy_bf16, gyc)?;
-            let fresh = keep.fresh;
+        (Device::Cuda(d), Buffer::Cuda(gwc), Buffer::Cuda(gyc), Buffer::Cuda(xc), Buffer::Cuda(wc))
+            if wv6 || iv6 =>
+        {
+            let gyb = gyk.get(d, gyc)?;
             if wv6 {
-                if !fresh {
-                    cast_into(d, &mut keep.x, xc)?;
-                }
-                conv_tc6::conv_bwd_weight_v6(d, gwc, gyb, keep.x.as_ref().expect("cast"), s)?;
+                conv_tc6::conv_bwd_weight_v6(d, gwc, gyb, xk.get(d, xc)?, s)?;
             } else {
                 conv_bwd_weight_tc(d, p, v, gwc, gyc, xc, s)?;
             }
             match gx {
                 Some(Buffer::Cuda(gx)) if iv6 => {
-                    if !fresh {
-                        cast_into(d, &mut keep.w, wc)?;
-                    }
-                    conv_tc6::conv_bwd_input_v6(d, gx, gyb, keep.w.as_ref().expect("cast"), s)
+                    conv_tc6::conv_bwd_input_v6(d, gx, gyb, wk.get(d, wc)?, s)
                 }
                 Some(Buffer::Cuda(gx)) => conv_bwd_input_tc(d, p, v, gx, gyc, wc, s),
                 Some(Buffer::Cpu(_)) => Err(mismatch("conv_bwd_input")),

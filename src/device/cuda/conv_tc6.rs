@@ -1,7 +1,7 @@
 //! Launchers for kernels/conv_tc6.cu: the v6 tensor-core convolutions, whose operands are bf16 in global
 //! memory (cast once by `cast_bf16_f32`) and stream into shared memory through a 3-stage cp.async ring;
-//! fp32 accumulation and fp32 outputs. [`Bf16Operands`] holds the bf16 copies a network keeps from a
-//! convolution's forward for its backward.
+//! fp32 accumulation and fp32 outputs. [`Bf16Copy`] is the bf16 copy of one tensor that a network
+//! shares between the convolutions that read it and keeps from the forward for the backward.
 use super::conv::dims;
 use super::conv_tc::{split_pixels, v4_tile};
 use super::elementwise::cast_bf16_f32;
@@ -9,7 +9,7 @@ use super::{check_len, launch_err, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
 use cudarc::driver::sys::CUfunction_attribute_enum as FnAttr;
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 
 const FILE: &str = "conv_tc6";
 /// Mirrors `Tc6::STAGES` and `Tc6::BK` in kernels/conv_tc6.cu.
@@ -45,7 +45,19 @@ fn plan(
     s: &ConvSpec,
     m: usize,
     n: usize,
-) -> Result<(cudarc::driver::CudaFunction, String, LaunchConfig)> {
+) -> Result<(CudaFunction, String, LaunchConfig)> {
+    plan_named(dev, op, "", s, m, n)
+}
+
+/// [`plan`] for the entry point `conv_{op}_v6_bf16_{tile}{suffix}`.
+fn plan_named(
+    dev: &CudaDevice,
+    op: &str,
+    suffix: &str,
+    s: &ConvSpec,
+    m: usize,
+    n: usize,
+) -> Result<(CudaFunction, String, LaunchConfig)> {
     if dev.cc.0 < 8 {
         return Err(Error::usage(format!(
             "--precision bf16 needs tensor cores of sm_80 or newer; this GPU is sm_{}{}",
@@ -59,7 +71,7 @@ fn plan(
     }
     let (tag, bm, bn) = v4_tile(n);
     let smem = smem_bytes(op, bm, bn);
-    let name = format!("conv_{op}_v6_bf16_{tag}");
+    let name = format!("conv_{op}_v6_bf16_{tag}{suffix}");
     let f = dev.function(FILE, &name)?;
     f.set_attribute(
         FnAttr::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
@@ -112,7 +124,8 @@ pub fn conv_fwd_v6(
     Ok(())
 }
 
-/// gx[n, h, w, c] = ∂L/∂x from bf16 gy and w.
+/// gx[n, h, w, c] = ∂L/∂x from bf16 gy and w; strided convolutions by residue classes of input pixels
+/// (`conv_bwd_input_v6_bf16_*_strided`), so no tap that cannot reach a pixel is multiplied.
 pub fn conv_bwd_input_v6(
     dev: &CudaDevice,
     gx: &mut CudaSlice<f32>,
@@ -124,7 +137,19 @@ pub fn conv_bwd_input_v6(
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
     let d = dims(s)?;
-    let (f, name, cfg) = plan(dev, "bwd_input", s, s.n * s.h * s.w, s.c)?;
+    let (f, name, cfg) = if s.stride > 1 {
+        // One residue class of input pixels per grid.z; grid.y covers the largest class.
+        let st = s.stride;
+        let rows = s.n * s.h.div_ceil(st) * s.w.div_ceil(st);
+        let (f, name, mut cfg) = plan_named(dev, "bwd_input", "_strided", s, rows, s.c)?;
+        cfg.grid_dim.2 = u32::try_from(st * st)
+            .ok()
+            .filter(|&z| z <= 65535)
+            .ok_or_else(|| Error::usage(format!("convolution {s:?}: stride too large")))?;
+        (f, name, cfg)
+    } else {
+        plan(dev, "bwd_input", s, s.n * s.h * s.w, s.c)?
+    };
     // SAFETY: (float* gx, const u16* gy, const u16* w, ConvDims d); lengths checked above.
     unsafe {
         dev.stream
@@ -179,21 +204,52 @@ pub fn cast_into<'a>(
     dst: &'a mut Option<CudaSlice<u16>>,
     src: &CudaSlice<f32>,
 ) -> Result<&'a CudaSlice<u16>> {
-    if dst.as_ref().is_none_or(|b| b.len() < src.len()) {
-        *dst = None; // free the old copy before allocating the new one
-        *dst = Some(dev.zeros::<u16>(src.len())?);
-    }
-    let b = dst.as_mut().expect("allocated above");
+    let b = alloc_at_least(dev, dst, src.len())?;
     cast_bf16_f32(dev, b, src)?;
     Ok(b)
 }
 
-/// The bf16 copies of one convolution's input and weights that its v6 forward made, for its backward
-/// (the same tensors: the network steps its weights only after the backward). `fresh` is false when the
-/// last forward did not run v6, so the backward casts for itself.
+fn alloc_at_least<'a>(
+    dev: &CudaDevice,
+    dst: &'a mut Option<CudaSlice<u16>>,
+    n: usize,
+) -> Result<&'a mut CudaSlice<u16>> {
+    if dst.as_ref().is_none_or(|b| b.len() < n) {
+        *dst = None; // free the old copy before allocating the new one
+        *dst = Some(dev.zeros::<u16>(n)?);
+    }
+    Ok(dst.as_mut().expect("allocated above"))
+}
+
+/// The bf16 copy of one f32 tensor (an activation slot, a weight, an output gradient) for the v6
+/// convolutions: cast on first use, then reused by every convolution that reads the tensor until it is
+/// marked stale (the network marks every copy stale when it starts a forward, and the gradient copy
+/// before each backward convolution).
 #[derive(Default)]
-pub struct Bf16Operands {
-    pub x: Option<CudaSlice<u16>>,
-    pub w: Option<CudaSlice<u16>>,
-    pub fresh: bool,
+pub struct Bf16Copy {
+    buf: Option<CudaSlice<u16>>,
+    fresh: bool,
+}
+
+impl Bf16Copy {
+    pub fn stale(&mut self) {
+        self.fresh = false;
+    }
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+    /// The copy of `src`, cast now unless it is fresh.
+    pub fn get(&mut self, dev: &CudaDevice, src: &CudaSlice<f32>) -> Result<&CudaSlice<u16>> {
+        if !self.fresh {
+            cast_into(dev, &mut self.buf, src)?;
+            self.fresh = true;
+        }
+        Ok(self.buf.as_ref().expect("cast above"))
+    }
+    /// A buffer of at least `n` elements for a kernel that writes the copy itself (marked fresh: the
+    /// caller must write it before anything reads it).
+    pub fn fill(&mut self, dev: &CudaDevice, n: usize) -> Result<&mut CudaSlice<u16>> {
+        self.fresh = true;
+        alloc_at_least(dev, &mut self.buf, n)
+    }
 }
