@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""A NumPy emulation of kernels/conv_tc6.cu (the v6 bf16 convolutions), for desk-checking its index logic
-without a GPU: every thread's cp.async chunk (addresses, zero-fill conditions, shared-memory layout), the
+"""A NumPy emulation of the bf16 tensor-core convolutions v6 (kernels/conv_tc6.cu) and v5 (kernels/conv_tc.cu),
+for desk-checking their index logic without a GPU: every thread's copy (v6: cp.async chunks of 8; v5: float4
+loads packed to bf16; addresses, zero-fill conditions, shared-memory layout), the
 ldmatrix fragments as PTX defines them (x4, with and without .trans), mma.m16n8k16's fragment layout and
 tc_store_acc, over whole grids at ResNet-like shapes and every tile width, against a direct NumPy
 convolution (float64, so exact agreement is ~1e-16).
 
 It is a hand transcription of the kernel, not the kernel: it checks the arithmetic of the indices, not
-the pipeline's synchronisation, the compiler, or the hardware. Keep it in step with conv_tc6.cu when the
+the pipeline's synchronisation, the compiler, or the hardware. Keep it in step with the kernels when the
 loaders change. The GPU tests (`conv_tensor_core_versions_match_cpu_reference`,
-`resnet_bf16_steps_cuda_conv_v6_match_v4`) are what validate the kernel.
+`resnet_bf16_steps_cuda_conv_v6_match_v4`) are what validate the kernels.
 
-    python3 tools/emulate_conv_tc6.py     # ~1 minute; prints one line per (shape, op), exit 1 on a mismatch
+    python3 tools/emulate_conv_tc.py     # a few minutes; one line per (version, shape, op), exit 1 on a mismatch
 """
 import numpy as np, itertools, sys
 STAGES, BK = 3, 32
@@ -39,7 +40,7 @@ def ldsm(S, base_of_lane, trans):
 def cdiv(a, b):  # C integer division (truncation)
     return int(a / b) if b else 0
 
-def run(op, d, x, w, gy, p_lo=0, p_hi=None):
+def run(op, d, x, w, gy, p_lo=0, p_hi=None, loader=None):
     # x: NHWC flat, w: OHWI flat, gy: [P, O] flat; grad-weight returns gw for pixels [p_lo, p_hi)
     if op == 'fwd': M, N = d.n*d.oh*d.ow, d.o
     elif op == 'bwd_input': M, N = d.n*d.h*d.w, d.c
@@ -52,7 +53,7 @@ def run(op, d, x, w, gy, p_lo=0, p_hi=None):
         k_begin, k_end = 0, (d.kh*d.kw*d.c if op == 'fwd' else d.kh*d.kw*d.o)
     C = np.zeros(N*M) if op == 'bwd_weight' else np.full(M*N, np.nan)
     for by, bx in itertools.product(range((M+BM-1)//BM), range((N+BN-1)//BN)):
-        blk = gemm_block(lambda t, k0, As, Bs: load(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs),
+        blk = gemm_block(lambda t, k0, As, Bs: (loader or load)(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs),
                          BM, BN, MI, NJ, WMW, op != 'bwd_weight', op == 'fwd', k_begin, k_end)
         for (r, c), v in blk.items():  # tc_store_acc
             row, col = by*BM + r, bx*BN + c
@@ -221,6 +222,59 @@ def load(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs):
             ok = p < p_end and o < d.o
             cp16(Bs, pl*(BN+8)+oc, gy, p*d.o + o, ok)
 
+def cp4(S, dst, src_arr, src, ok):  # v5: one float4 packed to 4 bf16 (uint2 store)
+    S[dst:dst+4] = src_arr[src:src+4] if ok else 0.0
+
+def load_v5(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs):
+    col0 = bx*BN
+    if op in ('fwd', 'bwd_input'):
+        TPR = 256//BM; FA = 8//TPR; row = t//TPR; koff = (t % TPR)*(4*FA)
+        m = by*BM + row
+        if op == 'fwd':
+            K = d.kh*d.kw*d.c
+            ox = m % d.ow; r = m//d.ow; n = r//d.oh
+            iy0 = (r % d.oh)*d.stride - d.pad if m < d.n*d.oh*d.ow else -(1<<28); ix0 = ox*d.stride - d.pad
+            tap = k0//d.c; c0 = k0 - tap*d.c; ky = tap//d.kw; kx = tap - ky*d.kw
+            iy, ix = iy0+ky, ix0+kx; ok = 0 <= iy < d.h and 0 <= ix < d.w
+            base = ((n*d.h+iy)*d.w+ix)*d.c + c0 + koff
+            for j in range(FA): cp4(As, row*(BK+8) + koff + 4*j, x, base + 4*j, ok)
+            B4 = 8*BN
+            for i in range((B4+255)//256):
+                f = t + 256*i
+                if f >= B4: break
+                o = col0 + f//8; ok = o < d.o
+                cp4(Bs, (f//8)*(BK+8) + 4*(f%8), w, o*K + k0 + 4*(f%8), ok)
+        else:
+            ix = m % d.w; r = m//d.w; n = r//d.h
+            ty0 = (r % d.h) + d.pad if m < d.n*d.h*d.w else -(1<<28); tx0 = ix + d.pad
+            tap = k0//d.o; o0 = k0 - tap*d.o; ky = tap//d.kw; kx = tap - ky*d.kw
+            ty, tx = ty0-ky, tx0-kx; oy, ox = cdiv(ty, d.stride), cdiv(tx, d.stride)
+            ok = ty >= 0 and tx >= 0 and oy*d.stride == ty and ox*d.stride == tx and oy < d.oh and ox < d.ow
+            base = ((n*d.oh+oy)*d.ow+ox)*d.o + o0 + koff
+            for j in range(FA): cp4(As, row*(BK+8) + koff + 4*j, gy, base + 4*j, ok)
+            B4 = 8*BN; Q = BN//4
+            for i in range((B4+255)//256):
+                f = t + 256*i
+                if f >= B4: break
+                kk = f//Q; c = col0 + 4*(f % Q); ok = c < d.c
+                cp4(Bs, kk*(BN+8) + 4*(f % Q), w, ((o0+kk)*d.kh*d.kw + tap)*d.c + c, ok)
+    else:
+        p_end = k_end; AQ = BM//4; NA = 8*BM//256
+        k = by*BM + 4*(t % AQ); tap = k//d.c; c = k - tap*d.c
+        ky = tap//d.kw if k < d.kh*d.kw*d.c else -(1<<28); kx = tap % d.kw
+        for i in range(NA):
+            pl = t//AQ + i*(256//AQ); p = k0 + pl
+            ox = p % d.ow; r = p//d.ow; oy = r % d.oh; nn = r//d.oh
+            iy = oy*d.stride - d.pad + ky; ix = ox*d.stride - d.pad + kx
+            ok = p < p_end and 0 <= iy < d.h and 0 <= ix < d.w
+            cp4(As, pl*(BM+8) + 4*(t % AQ), x, ((nn*d.h+iy)*d.w+ix)*d.c + c, ok)
+        B4 = 8*BN; Q = BN//4
+        for i in range((B4+255)//256):
+            f = t + 256*i
+            if f >= B4: break
+            p = k0 + f//Q; o = col0 + 4*(f % Q); ok = p < p_end and o < d.o
+            cp4(Bs, (f//Q)*(BN+8) + 4*(f % Q), gy, p*d.o + o, ok)
+
 def ref(d, x, w, gy):
     X = x.reshape(d.n,d.h,d.w,d.c); W = w.reshape(d.o,d.kh,d.kw,d.c); GY = gy.reshape(d.n,d.oh,d.ow,d.o)
     Xp = np.pad(X, ((0,0),(d.pad,d.pad),(d.pad,d.pad),(0,0)))
@@ -237,21 +291,26 @@ def ref(d, x, w, gy):
 bad = 0
 rng = np.random.default_rng(0)
 shapes = [(2,8,8,32,64,3,1,1),(2,8,8,64,128,3,2,1),(2,6,6,32,16,3,1,1),(3,5,7,32,48,3,1,1),(2,8,8,64,32,1,2,0),(2,9,9,16,32,3,2,1),(2,6,6,16,16,3,1,1),(1,5,5,256,256,3,1,1),
-          (2,7,5,32,32,3,2,1),(1,6,6,64,32,3,3,1),(2,8,8,16,32,1,2,0)]
+          (2,7,5,32,32,3,2,1),(1,6,6,64,32,3,3,1),(2,8,8,16,32,1,2,0),(2,5,7,48,20,3,2,1)]
 for sh in shapes:
     d = D(*sh)
     x = rng.standard_normal(d.n*d.h*d.w*d.c); w = rng.standard_normal(d.o*d.kh*d.kw*d.c); gy = rng.standard_normal(d.n*d.oh*d.ow*d.o)
     Y, GX, GW = ref(d, x, w, gy)
-    out = {}
-    if d.c % 32 == 0: out['fwd'] = (run('fwd', d, x, w, gy), Y)
+    P = d.n*d.oh*d.ow; per = ((P + 2)//3 + 15)//16*16  # three pixel splits, as the launchers' z grid
+    def gw_of(loader):
+        return sum(run('bwd_weight', d, x, w, gy, p0, min(P, p0+per), loader) for p0 in range(0, P, per))
+    out = []
+    # v6 (conv_tc6::takes)
+    if d.c % 32 == 0: out.append(('v6', 'fwd', run('fwd', d, x, w, gy), Y))
     if d.o % 32 == 0 and d.c % 8 == 0:
-        out['bwd_input'] = (run('bwd_input', d, x, w, gy) if d.stride == 1 else run_strided(d, x, w, gy), GX)
-    if d.c % 8 == 0 and d.o % 8 == 0:
-        P = d.n*d.oh*d.ow; per = ((P + 2)//3 + 15)//16*16
-        gw = sum(run('bwd_weight', d, x, w, gy, p0, min(P, p0+per)) for p0 in range(0, P, per))
-        out['bwd_weight'] = (gw, GW)
-    for k, (got, want) in out.items():
+        out.append(('v6', 'bwd_input', run('bwd_input', d, x, w, gy) if d.stride == 1 else run_strided(d, x, w, gy), GX))
+    if d.c % 8 == 0 and d.o % 8 == 0: out.append(('v6', 'bwd_weight', gw_of(None), GW))
+    # v5 (conv_tc::effective_version)
+    if d.c % 32 == 0: out.append(('v5', 'fwd', run('fwd', d, x, w, gy, loader=load_v5), Y))
+    if d.o % 32 == 0 and d.c % 4 == 0: out.append(('v5', 'bwd_input', run('bwd_input', d, x, w, gy, loader=load_v5), GX))
+    if d.c % 4 == 0 and d.o % 4 == 0: out.append(('v5', 'bwd_weight', gw_of(load_v5), GW))
+    for v, k, got, want in out:
         e = np.linalg.norm(got - want)/np.linalg.norm(want)
         bad += not e < 1e-12
-        print(sh, k, tile(d.o if k != 'bwd_input' else d.c), f'{e:.2e}', 'OK' if e < 1e-12 else 'FAIL'); sys.stdout.flush()
+        print(v, sh, k, tile(d.o if k != 'bwd_input' else d.c), f'{e:.2e}', 'OK' if e < 1e-12 else 'FAIL'); sys.stdout.flush()
 sys.exit(1 if bad else 0)
