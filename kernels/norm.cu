@@ -199,11 +199,31 @@ __device__ __forceinline__ void bn_for_each_vec(long long rows, int C, F&& body)
     }
 }
 
+// Stores a vector of outputs as bf16 (round to nearest even) when the tail also writes the bf16 copy that
+// the v6 convolutions read: one 8-byte store when aligned, else element-wise.
+template <int W>
+__device__ __forceinline__ void bn_st_bf16(unsigned short* p, const float (&d)[W], bool al8) {
+    if constexpr (W == 4) {
+        if (al8) {
+            *reinterpret_cast<uint2*>(p) = make_uint2(pack_bf16x2(d[0], d[1]), pack_bf16x2(d[2], d[3]));
+            return;
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < W; ++k) {
+        unsigned short h;
+        asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(d[k]));
+        p[k] = h;
+    }
+}
+
 template <int W, bool AL, bool ADD>
-__device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, const float* __restrict__ x,
+__device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned short* __restrict__ yb,
+                                              const float* __restrict__ x,
                                               const float* __restrict__ sc, const float* __restrict__ mean,
                                               const float* __restrict__ rstd, const float* __restrict__ gamma,
                                               const float* __restrict__ beta, long long rows, int C) {
+    const bool yb_al8 = (reinterpret_cast<unsigned long long>(yb) & 7ull) == 0;
     bn_for_each_vec<W>(rows, C, [&](long long v, int c0) {
         float xv[W], sv[W], m[W], rs[W], g[W], b[W], out[W];
         bn_ld<W, AL>(xv, x + v * W);
@@ -219,29 +239,31 @@ __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, const float
             out[k] = t > 0.0f ? t : 0.0f;
         }
         bn_st<W, AL>(y + v * W, out);
+        if (yb) bn_st_bf16<W>(yb + v * W, out, yb_al8);
     });
 }
 
-extern "C" __global__ void batchnorm_relu_apply_f32(float* y, const float* x, const float* mean, const float* rstd,
-                                                    const float* gamma, const float* beta, long long rows, int C,
-                                                    int vec) {
+// yb (may be null): also write bf16(y), the copy the v6 convolutions read, in the same pass.
+extern "C" __global__ void batchnorm_relu_apply_f32(float* y, unsigned short* yb, const float* x, const float* mean,
+                                                    const float* rstd, const float* gamma, const float* beta,
+                                                    long long rows, int C, int vec) {
     if (!vec)
-        bn_relu_apply<1, false, false>(y, x, nullptr, mean, rstd, gamma, beta, rows, C);
+        bn_relu_apply<1, false, false>(y, yb, x, nullptr, mean, rstd, gamma, beta, rows, C);
     else if (bn_aligned16(y, x, mean, rstd, gamma, beta, y, y, y, y))
-        bn_relu_apply<4, true, false>(y, x, nullptr, mean, rstd, gamma, beta, rows, C);
+        bn_relu_apply<4, true, false>(y, yb, x, nullptr, mean, rstd, gamma, beta, rows, C);
     else
-        bn_relu_apply<4, false, false>(y, x, nullptr, mean, rstd, gamma, beta, rows, C);
+        bn_relu_apply<4, false, false>(y, yb, x, nullptr, mean, rstd, gamma, beta, rows, C);
 }
 
-extern "C" __global__ void batchnorm_add_relu_apply_f32(float* y, const float* x, const float* sc, const float* mean,
-                                                        const float* rstd, const float* gamma, const float* beta,
-                                                        long long rows, int C, int vec) {
+extern "C" __global__ void batchnorm_add_relu_apply_f32(float* y, unsigned short* yb, const float* x, const float* sc,
+                                                        const float* mean, const float* rstd, const float* gamma,
+                                                        const float* beta, long long rows, int C, int vec) {
     if (!vec)
-        bn_relu_apply<1, false, true>(y, x, sc, mean, rstd, gamma, beta, rows, C);
+        bn_relu_apply<1, false, true>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C);
     else if (bn_aligned16(y, x, sc, mean, rstd, gamma, beta, y, y, y))
-        bn_relu_apply<4, true, true>(y, x, sc, mean, rstd, gamma, beta, rows, C);
+        bn_relu_apply<4, true, true>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C);
     else
-        bn_relu_apply<4, false, true>(y, x, sc, mean, rstd, gamma, beta, rows, C);
+        bn_relu_apply<4, false, true>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C);
 }
 
 // Block of 256 threads as tx (TX channel vectors of W channels) × ty (256/TX row lanes); blockIdx.x picks

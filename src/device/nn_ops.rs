@@ -600,6 +600,7 @@ pub fn batchnorm_tail_fwd_train(
     dev: &Device,
     ver: BnTailVersion,
     y: &mut Buffer,
+    yb: Option<&mut CudaSlice<u16>>,
     x: &Buffer,
     sc: Option<&Buffer>,
     gamma: &Buffer,
@@ -617,10 +618,12 @@ pub fn batchnorm_tail_fwd_train(
     if ver == BnTailVersion::V1 {
         let mut pre = Buffer::zeros(dev, s.rows * c)?;
         batchnorm_fwd_train(dev, &mut pre, x, gamma, beta, st, s, groups)?;
-        return relu_tail_v1(dev, y, &pre, sc, s.rows * c);
+        relu_tail_v1(dev, y, &pre, sc, s.rows * c)?;
+        return bf16_copy_of(dev, op, yb, y);
     }
     match dev {
         Device::Cpu => {
+            no_bf16_copy_on_cpu(op, &yb)?;
             let (y, x) = (host_mut(op, y)?, host(op, x)?);
             let (ga, be) = (host(op, gamma)?, host(op, beta)?);
             let sc = sc.map(|b| host(op, b)).transpose()?;
@@ -654,11 +657,14 @@ pub fn batchnorm_tail_fwd_train(
                 dev_buf_mut(op, st.running_var)?,
             );
             let (m, r) = (dev_buf_mut(op, st.mean)?, dev_buf_mut(op, st.rstd)?);
+            let mut yb = yb;
             for k in 0..groups {
                 let sck = sc.map(|sc| sc.slice(k * n..(k + 1) * n));
+                let mut ybk = yb.as_mut().map(|b| b.slice_mut(k * n..(k + 1) * n));
                 cuda::norm::batchnorm_tail_fwd_train_f32(
                     d,
                     &mut y.slice_mut(k * n..(k + 1) * n),
+                    ybk.as_mut(),
                     &mut m.slice_mut(k * c..(k + 1) * c),
                     &mut r.slice_mut(k * c..(k + 1) * c),
                     &mut rm.as_view_mut(),
@@ -675,6 +681,24 @@ pub fn batchnorm_tail_fwd_train(
     }
 }
 
+/// The bf16 copy of `y` for the tails' `yb` when the version writes none itself (v1): a cast.
+fn bf16_copy_of(dev: &Device, op: &str, yb: Option<&mut CudaSlice<u16>>, y: &Buffer) -> Result<()> {
+    match (dev, yb) {
+        (_, None) => Ok(()),
+        (Device::Cuda(d), Some(yb)) => cuda::elementwise::cast_bf16_f32(d, yb, dev_buf(op, y)?),
+        (Device::Cpu, Some(_)) => no_bf16_copy_on_cpu(op, &Some(())),
+    }
+}
+
+fn no_bf16_copy_on_cpu<T>(op: &str, yb: &Option<T>) -> Result<()> {
+    match yb {
+        Some(_) => Err(Error::usage(format!(
+            "{op}: a bf16 copy of the output is a CUDA-only path (the v6 convolutions)"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Eval forward of a tail with the running statistics: relu(bn(x)), or relu(bn(x) + sc) with the
 /// shortcut `sc`.
 #[allow(clippy::too_many_arguments)]
@@ -682,6 +706,7 @@ pub fn batchnorm_tail_fwd_eval(
     dev: &Device,
     ver: BnTailVersion,
     y: &mut Buffer,
+    yb: Option<&mut CudaSlice<u16>>,
     x: &Buffer,
     sc: Option<&Buffer>,
     gamma: &Buffer,
@@ -697,10 +722,12 @@ pub fn batchnorm_tail_fwd_eval(
     if ver == BnTailVersion::V1 {
         let mut pre = Buffer::zeros(dev, s.rows * s.c)?;
         batchnorm_fwd_eval(dev, &mut pre, x, gamma, beta, rm, rv, s)?;
-        return relu_tail_v1(dev, y, &pre, sc, s.rows * s.c);
+        relu_tail_v1(dev, y, &pre, sc, s.rows * s.c)?;
+        return bf16_copy_of(dev, op, yb, y);
     }
     match dev {
         Device::Cpu => {
+            no_bf16_copy_on_cpu(op, &yb)?;
             cpu::norm::batchnorm_tail_fwd_eval_f32(
                 host_mut(op, y)?,
                 host(op, x)?,
@@ -717,9 +744,11 @@ pub fn batchnorm_tail_fwd_eval(
             let sc = sc
                 .map(|b| dev_buf(op, b).map(|v| v.as_view()))
                 .transpose()?;
+            let mut ybv = yb.map(|b| b.as_view_mut());
             cuda::norm::batchnorm_tail_fwd_eval_f32(
                 d,
                 &mut dev_buf_mut(op, y)?.as_view_mut(),
+                ybv.as_mut(),
                 &dev_buf(op, x)?.as_view(),
                 sc.as_ref(),
                 &dev_buf(op, rm)?.as_view(),

@@ -339,6 +339,9 @@ pub struct ResNet {
     /// slot, kept from forward to backward), of conv weights by parameter, and of the output gradient
     /// of the convolution being differentiated. All are marked stale when a forward starts.
     act_bf16: Vec<Bf16Copy>,
+    /// Slots read by a convolution whose channels v6 takes (C % 8 == 0): the fused batch-norm tails
+    /// write their bf16 copies in the same pass when v6 runs.
+    feeds_bf16_conv: Vec<bool>,
     w_bf16: HashMap<usize, Bf16Copy>,
     gy_bf16: Bf16Copy,
 }
@@ -553,6 +556,12 @@ impl ResNet {
         let p2 = b.relu(p1);
         let out = b.linear("proj.2", p2, arch.proj_hidden(), proj_out)?;
         let fusion = plan_fusions(&b.nodes, b.slot_size.len());
+        let mut feeds_bf16_conv = vec![false; b.slot_size.len()];
+        for n in &b.nodes {
+            if let Node::Conv { inp, cin, .. } = *n {
+                feeds_bf16_conv[inp] |= cin % 8 == 0;
+            }
+        }
         Ok(ResNet {
             arch,
             params: b.params,
@@ -574,6 +583,7 @@ impl ResNet {
             fusion,
             fused_last: false,
             act_bf16: Vec::new(),
+            feeds_bf16_conv,
             w_bf16: HashMap::new(),
             gy_bf16: Bf16Copy::default(),
             conv_version: TcVersion::current(),
@@ -599,7 +609,9 @@ impl ResNet {
                 .collect::<Result<_>>()?;
             self.grads.clear();
             self.scratch.clear();
-            self.act_bf16 = (0..self.slot_size.len()).map(|_| Bf16Copy::default()).collect();
+            self.act_bf16 = (0..self.slot_size.len())
+                .map(|_| Bf16Copy::default())
+                .collect();
             self.gy_bf16 = Bf16Copy::default();
             self.batch = n;
         }
@@ -952,6 +964,17 @@ impl ResNet {
         );
         let sc = sc.map(|k| &self.acts[k]);
         let b = &mut self.bn[bn.st];
+        // The bf16 copy that the next v6 convolutions read, written by the tail itself (saves a cast).
+        let yb = match dev.cuda() {
+            Some(d)
+                if self.conv_precision == ConvPrecision::Bf16
+                    && self.conv_version == TcVersion::V6
+                    && self.feeds_bf16_conv[relu_out] =>
+            {
+                Some(self.act_bf16[relu_out].fill(d, y.len())?)
+            }
+            _ => None,
+        };
         let r = match mode {
             Mode::Train => {
                 let st = BnBuffers {
@@ -960,12 +983,13 @@ impl ResNet {
                     mean: &mut b.mean,
                     rstd: &mut b.rstd,
                 };
-                nn_ops::batchnorm_tail_fwd_train(&dev, v, &mut y, x, sc, ga, be, st, &s, groups)
+                nn_ops::batchnorm_tail_fwd_train(&dev, v, &mut y, yb, x, sc, ga, be, st, &s, groups)
             }
             Mode::Eval => nn_ops::batchnorm_tail_fwd_eval(
                 &dev,
                 v,
                 &mut y,
+                yb,
                 x,
                 sc,
                 ga,

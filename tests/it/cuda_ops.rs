@@ -486,10 +486,54 @@ fn run_tail(
         rstd: &mut r,
     };
     let sc_in = add.then_some(&sc);
-    nn_ops::batchnorm_tail_fwd_train(dev, ver, &mut y, &x, sc_in, &ga, &be, st, s, groups).unwrap();
+    // On CUDA the forwards also write the bf16 copies of y (what the v6 convolutions read): they must
+    // be bf16(y) bit for bit.
+    let cu = dev.cuda();
+    let mut yb_train = cu.map(|d| d.upload(&vec![0xFFFFu16; n]).unwrap());
+    let mut yb_eval = cu.map(|d| d.upload(&vec![0xFFFFu16; n]).unwrap());
+    nn_ops::batchnorm_tail_fwd_train(
+        dev,
+        ver,
+        &mut y,
+        yb_train.as_mut(),
+        &x,
+        sc_in,
+        &ga,
+        &be,
+        st,
+        s,
+        groups,
+    )
+    .unwrap();
     let mut ye = nan(n);
     let (rm0, rv0) = (up(&t.rm0), up(&t.rv0));
-    nn_ops::batchnorm_tail_fwd_eval(dev, ver, &mut ye, &x, sc_in, &ga, &be, &rm0, &rv0, s).unwrap();
+    nn_ops::batchnorm_tail_fwd_eval(
+        dev,
+        ver,
+        &mut ye,
+        yb_eval.as_mut(),
+        &x,
+        sc_in,
+        &ga,
+        &be,
+        &rm0,
+        &rv0,
+        s,
+    )
+    .unwrap();
+    if let Some(d) = cu {
+        for (what, yf, yb) in [("train", &y, &yb_train), ("eval", &ye, &yb_eval)] {
+            let yf = yf.to_host(dev).unwrap();
+            let mut want = vec![0u16; n];
+            ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut want, &yf);
+            let got = d.download(yb.as_ref().unwrap()).unwrap();
+            let bad = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+            assert_eq!(
+                bad, 0,
+                "{ver:?} {what} bf16 copy: {bad} of {n} differ from bf16(y)"
+            );
+        }
+    }
     let yb_own = y_bwd.map(up);
     let yb = yb_own.as_ref().unwrap_or(&y);
     let (mut gx, mut gg, mut gb) = (nan(n), nan(c), nan(c));
@@ -643,9 +687,12 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
             let (mut orm, mut orv) = (dev.upload(&t.rm0).unwrap(), dev.upload(&t.rv0).unwrap());
             let xv = dx.slice(1..n + 1);
             let scv = add.then(|| dsc.slice(1..n + 1));
+            // The bf16 copy at an odd offset too (2-byte aligned: the element-wise stores).
+            let mut oyb = dev.upload(&vec![0xFFFFu16; n + 1]).unwrap();
             norm::batchnorm_tail_fwd_train_f32(
                 dev,
                 &mut oy.slice_mut(1..n + 1),
+                Some(&mut oyb.slice_mut(1..n + 1)),
                 &mut om.as_view_mut(),
                 &mut or.as_view_mut(),
                 &mut orm.as_view_mut(),
@@ -657,6 +704,16 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
                 &s,
             )
             .unwrap();
+            let (oyh, oybh) = (dev.download(&oy).unwrap(), dev.download(&oyb).unwrap());
+            let mut want = vec![0u16; n];
+            ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut want, &oyh[1..]);
+            let bad = oybh[1..].iter().zip(&want).filter(|(a, b)| a != b).count();
+            if bad > 0 {
+                fails.push(format!(
+                    "{} {s:?}: unaligned bf16 copy: {bad} of {n} differ from bf16(y)",
+                    tail_name(add)
+                ));
+            }
             let ymask = shifted(&y);
             let (mut ogx, mut ogg, mut ogb) = (nan(n + 1), nan(c), nan(c));
             let mut ogs = shifted(&t.gsc0);

@@ -333,7 +333,8 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 /// grad-weights run v6 with their own casts). Two training steps with a large learning rate (0.05), so a
 /// stale weight copy in the second step would move every output by O(1). v4 and v6 round the same operands
 /// to bf16 at the same points and differ only in fp32 summation order, so the outputs agree far inside
-/// 1e-2 and the conv gradients point the same way (cosine ≥ 0.99; a wired-wrong operand gives ~0).
+/// 1e-2 and the conv gradients point the same way (cosine ≥ 0.99; a wired-wrong operand gives ~0). The
+/// same with the fused batch-norm tails on, which write the bf16 copies of their outputs themselves.
 #[test]
 fn resnet_bf16_steps_cuda_conv_v6_match_v4() {
     use ipdpp::device::cuda::conv_tc::{ConvPrecision, TcVersion};
@@ -345,10 +346,11 @@ fn resnet_bf16_steps_cuda_conv_v6_match_v4() {
         lr: 0.05,
         ..AdamW::default()
     };
-    let run = |arch: Arch, v: TcVersion| {
+    let run = |arch: Arch, v: TcVersion, fused: bool| {
         let mut net = ResNet::new(&dev, arch, D, SEED).unwrap();
         net.set_conv_precision(ConvPrecision::Bf16);
         net.set_conv_version(v);
+        net.set_fused_bn(fused);
         let xb = Buffer::from_host(&dev, &x).unwrap();
         let mut last = (Vec::new(), 0.0, Vec::new());
         for _ in 0..2 {
@@ -371,21 +373,27 @@ fn resnet_bf16_steps_cuda_conv_v6_match_v4() {
     };
     let mut fails = Vec::new();
     for arch in [Arch::ResNet18, Arch::ResNet32] {
-        let (z4, l4, g4) = run(arch, TcVersion::V4);
-        let (z6, l6, g6) = run(arch, TcVersion::V6);
-        let ez = rel_err(&z6, &z4);
-        let el = ((l6 - l4) / l4).abs();
-        let cos = cosine(&g6, &g4);
-        let eg = rel_err(&g6, &g4);
-        println!(
-            "{} bf16 v6 vs v4 after 2 steps: z {ez:.2e}, loss {el:.2e}, conv grads cosine {cos:.6} (rel err {eg:.2e})",
-            arch.name()
-        );
-        if !(ez < 1e-2 && el < 1e-2 && cos >= 0.99) {
-            fails.push(format!(
-                "{}: z {ez:e}, loss {el:e}, conv grads cosine {cos} (rel err {eg:e})",
-                arch.name()
-            ));
+        let (z4, l4, g4) = run(arch, TcVersion::V4, false);
+        // v6 alone, and v6 with the fused batch-norm tails (which then write the bf16 copies themselves).
+        for fused in [false, true] {
+            let (z6, l6, g6) = run(arch, TcVersion::V6, fused);
+            let ez = rel_err(&z6, &z4);
+            let el = ((l6 - l4) / l4).abs();
+            let cos = cosine(&g6, &g4);
+            let eg = rel_err(&g6, &g4);
+            let what = format!(
+                "{} bf16 v6{}",
+                arch.name(),
+                if fused { " + fused BN" } else { "" }
+            );
+            println!(
+                "{what} vs v4 after 2 steps: z {ez:.2e}, loss {el:.2e}, conv grads cosine {cos:.6} (rel err {eg:.2e})"
+            );
+            if !(ez < 1e-2 && el < 1e-2 && cos >= 0.99) {
+                fails.push(format!(
+                    "{what}: z {ez:e}, loss {el:e}, conv grads cosine {cos} (rel err {eg:e})"
+                ));
+            }
         }
     }
     assert!(fails.is_empty(), "{}", fails.join("\n"));

@@ -395,6 +395,7 @@ fn flat_vec(dev: &CudaDevice, s: &BnSpec) -> LaunchConfig {
 fn relu_apply(
     dev: &CudaDevice,
     y: &mut CudaViewMut<'_, f32>,
+    yb: Option<&mut CudaViewMut<'_, u16>>,
     x: &CudaView<'_, f32>,
     sc: Option<&CudaView<'_, f32>>,
     mean: &CudaView<'_, f32>,
@@ -417,7 +418,11 @@ fn relu_apply(
     if let Some(sc) = sc {
         check_len("batchnorm shortcut", sc.len(), s.rows * s.c)?;
     }
+    if let Some(yb) = &yb {
+        check_len("batchnorm bf16 copy", yb.len(), s.rows * s.c)?;
+    }
     let (rows, vec) = (s.rows as i64, vec_of(s.c).0);
+    let null = 0u64;
     let name = if sc.is_some() {
         "batchnorm_add_relu_apply_f32"
     } else {
@@ -425,7 +430,12 @@ fn relu_apply(
     };
     let f = dev.function("norm", name)?;
     let mut b = dev.stream.launch_builder(&f);
-    b.arg(y).arg(x);
+    b.arg(y);
+    match yb {
+        Some(yb) => b.arg(yb),
+        None => b.arg(&null),
+    };
+    b.arg(x);
     if let Some(sc) = sc {
         b.arg(sc);
     }
@@ -436,20 +446,23 @@ fn relu_apply(
         .arg(&rows)
         .arg(&c)
         .arg(&vec);
-    // SAFETY: (y, x [rows*C], with a shortcut sc [rows*C], mean, rstd, gamma, beta [C], i64 rows, int C,
-    // int vec): the add kernel's signature when sc is given, the relu kernel's otherwise; lengths checked
-    // above; vec = 1 only when C % 4 == 0 (the kernel checks alignment itself).
+    // SAFETY: (y, yb or null, x [rows*C], with a shortcut sc [rows*C], mean, rstd, gamma, beta [C], i64
+    // rows, int C, int vec): the add kernel's signature when sc is given, the relu kernel's otherwise;
+    // lengths checked above (yb: rows*C u16); vec = 1 only when C % 4 == 0 (the kernel checks alignment
+    // itself).
     unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
     Ok(())
 }
 
 /// v2 training forward of the tails (one launcher for both): the statistics of v1 (saved mean and rstd,
 /// running statistics updated in place), then one pass writing y = relu(bn(x)), or relu(bn(x) + sc) when
-/// the shortcut `sc` is given. Compiled, not validated on a GPU yet.
+/// the shortcut `sc` is given; with `yb`, bf16(y) as well in the same pass (the v6 convolutions' copy).
+/// Compiled, not validated on a GPU yet.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_tail_fwd_train_f32(
     dev: &CudaDevice,
     y: &mut CudaViewMut<'_, f32>,
+    yb: Option<&mut CudaViewMut<'_, u16>>,
     mean: &mut CudaViewMut<'_, f32>,
     rstd: &mut CudaViewMut<'_, f32>,
     running_mean: &mut CudaViewMut<'_, f32>,
@@ -479,6 +492,7 @@ pub fn batchnorm_tail_fwd_train_f32(
     relu_apply(
         dev,
         y,
+        yb,
         x,
         sc,
         &mean.as_view(),
@@ -495,6 +509,7 @@ pub fn batchnorm_tail_fwd_train_f32(
 pub fn batchnorm_tail_fwd_eval_f32(
     dev: &CudaDevice,
     y: &mut CudaViewMut<'_, f32>,
+    yb: Option<&mut CudaViewMut<'_, u16>>,
     x: &CudaView<'_, f32>,
     sc: Option<&CudaView<'_, f32>>,
     running_mean: &CudaView<'_, f32>,
@@ -504,7 +519,18 @@ pub fn batchnorm_tail_fwd_eval_f32(
     s: &BnSpec,
 ) -> Result<()> {
     let rstd = eval_rstd(dev, running_var, s)?;
-    relu_apply(dev, y, x, sc, running_mean, &rstd.as_view(), gamma, beta, s)
+    relu_apply(
+        dev,
+        y,
+        yb,
+        x,
+        sc,
+        running_mean,
+        &rstd.as_view(),
+        gamma,
+        beta,
+        s,
+    )
 }
 
 /// Block layout of `batchnorm_relu_bwd_partial_f32`: (vec, TX, channel blocks, rows per block, row
