@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""A NumPy emulation of the bf16 tensor-core convolutions v6 (kernels/conv_tc6.cu) and v5 (kernels/conv_tc.cu),
+"""A NumPy emulation of the tensor-core convolutions v6 (kernels/conv_tc6.cu, bf16 and tf32) and v5 (bf16,
+kernels/conv_tc.cu),
 for desk-checking their index logic without a GPU: every thread's copy (v6: cp.async chunks of 8; v5: float4
 loads packed to bf16; addresses, zero-fill conditions, shared-memory layout), the
-ldmatrix fragments as PTX defines them (x4, with and without .trans), mma.m16n8k16's fragment layout and
+ldmatrix fragments as PTX defines them (x4, with and without .trans), mma.m16n8k16's (bf16) and
+mma.m16n8k8's (tf32, scalar fragment loads) layouts and
 tc_store_acc, over whole grids at ResNet-like shapes and every tile width, against a direct NumPy
 convolution (float64, so exact agreement is ~1e-16).
 
@@ -18,6 +20,11 @@ STAGES, BK = 3, 32
 CFG = {'n128': (2,4,4), 'n64': (4,4,4), 'n32': (8,2,4), 'n16': (8,2,2)}
 def tile(cols):
     return 'n128' if cols > 64 else 'n64' if cols > 32 else 'n32' if cols > 16 else 'n16'
+
+class Pr:  # operand type of a v6 (or v5) run: elements per 16-byte copy, k-fast row stride, fragments
+    def __init__(p, tf32):
+        p.tf32 = tf32; p.EPC = 4 if tf32 else 8; p.KS = BK + (4 if tf32 else 8)
+BF16, TF32 = Pr(False), Pr(True)
 
 class D:  # ConvDims
     def __init__(s, n,h,w,c,o,k,stride,pad):
@@ -40,7 +47,7 @@ def ldsm(S, base_of_lane, trans):
 def cdiv(a, b):  # C integer division (truncation)
     return int(a / b) if b else 0
 
-def run(op, d, x, w, gy, p_lo=0, p_hi=None, loader=None):
+def run(op, d, x, w, gy, p_lo=0, p_hi=None, loader=None, pr=BF16):
     # x: NHWC flat, w: OHWI flat, gy: [P, O] flat; grad-weight returns gw for pixels [p_lo, p_hi)
     if op == 'fwd': M, N = d.n*d.oh*d.ow, d.o
     elif op == 'bwd_input': M, N = d.n*d.h*d.w, d.c
@@ -53,8 +60,8 @@ def run(op, d, x, w, gy, p_lo=0, p_hi=None, loader=None):
         k_begin, k_end = 0, (d.kh*d.kw*d.c if op == 'fwd' else d.kh*d.kw*d.o)
     C = np.zeros(N*M) if op == 'bwd_weight' else np.full(M*N, np.nan)
     for by, bx in itertools.product(range((M+BM-1)//BM), range((N+BN-1)//BN)):
-        blk = gemm_block(lambda t, k0, As, Bs: (loader or load)(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs),
-                         BM, BN, MI, NJ, WMW, op != 'bwd_weight', op == 'fwd', k_begin, k_end)
+        blk = gemm_block(lambda t, k0, As, Bs: (loader or load)(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs, pr),
+                         BM, BN, MI, NJ, WMW, op != 'bwd_weight', op == 'fwd', k_begin, k_end, pr)
         for (r, c), v in blk.items():  # tc_store_acc
             row, col = by*BM + r, bx*BN + c
             if row >= M or col >= N: continue
@@ -74,7 +81,7 @@ class Cls:  # Tc6Class
     def pixel(c, m):
         r = m//c.wx; ix = c.ix1 + c.s*(m - r*c.wx); iy = c.iy1 + c.s*(r % c.hy); return r//c.hy, iy, ix
 
-def run_strided(d, x, w, gy):
+def run_strided(d, x, w, gy, pr=BF16):
     # conv_bwd_input_strided_v6: one residue class per blockIdx.z, Tc6ClassOut epilogue
     tag = tile(d.c); WMW, MI, NJ = CFG[tag]
     BM, BN = WMW*16*MI, (8//WMW)*8*NJ
@@ -84,43 +91,46 @@ def run_strided(d, x, w, gy):
         cl = Cls(d, z)
         for by, bx in itertools.product(range((rows+BM-1)//BM), range((d.c+BN-1)//BN)):
             if by*BM >= cl.M: continue
-            C = gemm_block(lambda t, k0, As, Bs: load_cls(d, cl, t, by, bx, BM, BN, k0, w, gy, As, Bs),
-                           BM, BN, MI, NJ, WMW, True, False, 0, cl.K)
+            C = gemm_block(lambda t, k0, As, Bs: load_cls(d, cl, t, by, bx, BM, BN, k0, w, gy, As, Bs, pr),
+                           BM, BN, MI, NJ, WMW, True, False, 0, cl.K, pr)
             for (row, col), v in C.items():
                 if row >= cl.M or col >= d.c: continue
                 n, iy, ix = cl.pixel(by*BM + row)
                 out[((n*d.h+iy)*d.w+ix)*d.c + bx*BN + col] = v
     return out
 
-def load_cls(d, cl, t, by, bx, BM, BN, k0, w, gy, As, Bs):
-    col0 = bx*BN
+def load_cls(d, cl, t, by, bx, BM, BN, k0, w, gy, As, Bs, pr):
+    col0 = bx*BN; E = pr.EPC; CPA = BK//E
     tt = k0//d.o; o0 = k0 - tt*d.o; ky = cl.ry + cl.s*(tt//cl.nkx); kx = cl.rx + cl.s*(tt % cl.nkx)
-    for i in range(BM//64):
-        row = t//4 + 64*i; koff = 8*(t%4); m = by*BM + row
+    for i in range(BM*CPA//256):
+        row = t//CPA + (256//CPA)*i; koff = E*(t % CPA); m = by*BM + row
         if m < cl.M: n, iy, ix = cl.pixel(m); ty0 = iy + d.pad
         else: n, ix, ty0 = 0, 0, -(1<<28)
         tx0 = ix + d.pad
         ty, tx = ty0-ky, tx0-kx; oy, ox = cdiv(ty, cl.s), cdiv(tx, cl.s)
         ok = ty >= 0 and tx >= 0 and oy < d.oh and ox < d.ow
         if ok: assert ty % cl.s == 0 and tx % cl.s == 0
-        cp16(As, row*(BK+8)+koff, gy, ((n*d.oh+oy)*d.ow+ox)*d.o + o0 + koff, ok)
-    CPR = BN//8; BCH = 32*CPR
+        cp16(As, row*pr.KS+koff, gy, ((n*d.oh+oy)*d.ow+ox)*d.o + o0 + koff, ok, E)
+    load_w_kn(d, t, BN, col0, o0, ky, kx, w, Bs, pr)
+
+def load_w_kn(d, t, BN, col0, o0, ky, kx, w, Bs, pr):  # tc6_load_w_kn
+    E = pr.EPC; CPR = BN//E; BCH = BK*CPR
     for i in range((BCH+255)//256):
         f = t + 256*i
         if f >= BCH: break
-        kk = f//CPR; cc = 8*(f % CPR); c = col0 + cc; ok = c < d.c
-        cp16(Bs, kk*(BN+8)+cc, w, (((o0+kk)*d.kh + ky)*d.kw + kx)*d.c + c, ok)
+        kk = f//CPR; cc = E*(f % CPR); c = col0 + cc; ok = c < d.c
+        cp16(Bs, kk*(BN+8)+cc, w, (((o0+kk)*d.kh + ky)*d.kw + kx)*d.c + c, ok, E)
 
-def gemm_block(load_fn, BM, BN, MI, NJ, WMW, A_MK, B_NK, k_begin, k_end):
+def gemm_block(load_fn, BM, BN, MI, NJ, WMW, A_MK, B_NK, k_begin, k_end, pr=BF16):
     # one block's k-loop and fragments; returns {(row, col) within the block: value}
-    SA_STRIDE = BK+8 if A_MK else BM+8; SA_SIZE = (BM if A_MK else BK)*SA_STRIDE
-    SB_STRIDE = BK+8 if B_NK else BN+8; SB_SIZE = (BN if B_NK else BK)*SB_STRIDE
+    SA_STRIDE = pr.KS if A_MK else BM+8; SA_SIZE = (BM if A_MK else BK)*SA_STRIDE
+    SB_STRIDE = pr.KS if B_NK else BN+8; SB_SIZE = (BN if B_NK else BK)*SB_STRIDE
     acc = np.zeros((8, 32, MI, NJ, 4))
     for kt in range((k_end-k_begin+BK-1)//BK if k_end > k_begin else 0):
         k0 = k_begin + kt*BK
         As = np.full(SA_SIZE, np.nan); Bs = np.full(SB_SIZE, np.nan)
         for t in range(256): load_fn(t, k0, As, Bs)
-        mma_tile(acc, As, Bs, MI, NJ, WMW, A_MK, B_NK, SA_STRIDE, SB_STRIDE)
+        (mma_tile_tf32 if pr.tf32 else mma_tile)(acc, As, Bs, MI, NJ, WMW, A_MK, B_NK, SA_STRIDE, SB_STRIDE)
     out = {}
     for warp in range(8):
         wm, wn = (warp % WMW)*(16*MI), (warp//WMW)*(8*NJ)
@@ -166,66 +176,82 @@ def mma_tile(acc, As, Bs, MI, NJ, WMW, A_MK, B_NK, SA_STRIDE, SB_STRIDE):
                         g, q = l//4, l%4
                         acc[warp,l,i,j] += [Cm[g,2*q], Cm[g,2*q+1], Cm[g+8,2*q], Cm[g+8,2*q+1]]
 
-def cp16(S, dst, src_arr, src, ok):
-    S[dst:dst+8] = src_arr[src:src+8] if ok else 0.0
+def mma_tile_tf32(acc, As, Bs, MI, NJ, WMW, A_MK, B_NK, SA, SB):
+    # m16n8k8 tf32: A (g, q) a0, (g+8, q) a1, (g, q+4) a2, (g+8, q+4) a3; B (k q, n g) b0, (q+4, g) b1
+    at = (lambda m, k: As[m*SA + k]) if A_MK else (lambda m, k: As[k*SA + m])
+    bt = (lambda k, n: Bs[n*SB + k]) if B_NK else (lambda k, n: Bs[k*SB + n])
+    for warp in range(8):
+        wm, wn = (warp % WMW)*(16*MI), (warp//WMW)*(8*NJ)
+        for ks in range(0, BK, 8):
+            for i in range(MI):
+                for j in range(NJ):
+                    Am = np.zeros((16, 8)); Bm = np.zeros((8, 8))
+                    for l in range(32):
+                        g, q = l//4, l%4; m = wm + 16*i + g; n = wn + 8*j + g
+                        Am[g, q] = at(m, ks+q); Am[g+8, q] = at(m+8, ks+q)
+                        Am[g, q+4] = at(m, ks+q+4); Am[g+8, q+4] = at(m+8, ks+q+4)
+                        Bm[q, g] = bt(ks+q, n); Bm[q+4, g] = bt(ks+q+4, n)
+                    if np.isnan(Am).any() or np.isnan(Bm).any(): raise SystemExit('a fragment read shared memory that no copy wrote')
+                    Cm = Am @ Bm
+                    for l in range(32):
+                        g, q = l//4, l%4
+                        acc[warp,l,i,j] += [Cm[g,2*q], Cm[g,2*q+1], Cm[g+8,2*q], Cm[g+8,2*q+1]]
 
-def load(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs):
+def cp16(S, dst, src_arr, src, ok, E=8):  # one 16-byte cp.async: E elements, zero-filled when not ok
+    S[dst:dst+E] = src_arr[src:src+E] if ok else 0.0
+
+def load(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs, pr=BF16):
+    E = pr.EPC; CPA = BK//E; KS = pr.KS; col0 = bx*BN
     if op == 'fwd':
-        K = d.kh*d.kw*d.c; col0 = bx*BN
+        K = d.kh*d.kw*d.c
         tap = k0//d.c; c0 = k0 - tap*d.c; ky = tap//d.kw; kx = tap - ky*d.kw
-        for i in range(BM//64):
-            row = t//4 + 64*i; koff = 8*(t%4)
+        for i in range(BM*CPA//256):
+            row = t//CPA + (256//CPA)*i; koff = E*(t % CPA)
             m = by*BM + row; ox = m % d.ow; r = m//d.ow; n = r//d.oh
             iy0 = (r % d.oh)*d.stride - d.pad if m < d.n*d.oh*d.ow else -(1<<28); ix0 = ox*d.stride - d.pad
             iy, ix = iy0+ky, ix0+kx
             ok = 0 <= iy < d.h and 0 <= ix < d.w
-            cp16(As, row*(BK+8)+koff, x, ((n*d.h+iy)*d.w+ix)*d.c + c0 + koff, ok)
-        BCH = 4*BN
+            cp16(As, row*KS+koff, x, ((n*d.h+iy)*d.w+ix)*d.c + c0 + koff, ok, E)
+        BCH = CPA*BN
         for i in range((BCH+255)//256):
             f = t + 256*i
             if f >= BCH: break
-            o = col0 + f//4; ok = o < d.o
-            cp16(Bs, (f//4)*(BK+8) + 8*(f%4), w, o*K + k0 + 8*(f%4), ok)
+            o = col0 + f//CPA; kc = E*(f % CPA); ok = o < d.o
+            cp16(Bs, (f//CPA)*KS + kc, w, o*K + k0 + kc, ok, E)
     elif op == 'bwd_input':
-        col0 = bx*BN
         tap = k0//d.o; o0 = k0 - tap*d.o; ky = tap//d.kw; kx = tap - ky*d.kw
-        for i in range(BM//64):
-            row = t//4 + 64*i; koff = 8*(t%4)
+        for i in range(BM*CPA//256):
+            row = t//CPA + (256//CPA)*i; koff = E*(t % CPA)
             m = by*BM + row; ix = m % d.w; r = m//d.w; n = r//d.h
             ty0 = (r % d.h) + d.pad if m < d.n*d.h*d.w else -(1<<28); tx0 = ix + d.pad
             ty, tx = ty0-ky, tx0-kx
             oy, ox = cdiv(ty, d.stride), cdiv(tx, d.stride)
             ok = ty >= 0 and tx >= 0 and oy*d.stride == ty and ox*d.stride == tx and oy < d.oh and ox < d.ow
-            cp16(As, row*(BK+8)+koff, gy, ((n*d.oh+oy)*d.ow+ox)*d.o + o0 + koff, ok)
-        CPR = BN//8; BCH = 32*CPR
-        for i in range((BCH+255)//256):
-            f = t + 256*i
-            if f >= BCH: break
-            kk = f//CPR; cc = 8*(f % CPR); c = col0 + cc; ok = c < d.c
-            cp16(Bs, kk*(BN+8)+cc, w, ((o0+kk)*d.kh*d.kw + tap)*d.c + c, ok)
+            cp16(As, row*KS+koff, gy, ((n*d.oh+oy)*d.ow+ox)*d.o + o0 + koff, ok, E)
+        load_w_kn(d, t, BN, col0, o0, ky, kx, w, Bs, pr)
     else:
-        p_end = k_end; col0 = bx*BN
-        ACPR = BM//8; NA = 32*ACPR//256
-        k = by*BM + 8*(t % ACPR); tap = k//d.c; c = k - tap*d.c
+        p_end = k_end
+        ACPR = BM//E; NA = BK*ACPR//256
+        k = by*BM + E*(t % ACPR); tap = k//d.c; c = k - tap*d.c
         ky = tap//d.kw if k < d.kh*d.kw*d.c else -(1<<28); kx = tap % d.kw
         for i in range(NA):
             pl = t//ACPR + i*(256//ACPR); p = k0 + pl
             ox = p % d.ow; r = p//d.ow; oy = r % d.oh; nn = r//d.oh
             iy = oy*d.stride - d.pad + ky; ix = ox*d.stride - d.pad + kx
             ok = p < p_end and 0 <= iy < d.h and 0 <= ix < d.w
-            cp16(As, pl*(BM+8) + 8*(t % ACPR), x, ((nn*d.h+iy)*d.w+ix)*d.c + c, ok)
-        BCPR = BN//8; BCH = 32*BCPR
+            cp16(As, pl*(BM+8) + E*(t % ACPR), x, ((nn*d.h+iy)*d.w+ix)*d.c + c, ok, E)
+        BCPR = BN//E; BCH = BK*BCPR
         for i in range((BCH+255)//256):
             f = t + 256*i
             if f >= BCH: break
-            pl = f//BCPR; oc = 8*(f % BCPR); p = k0 + pl; o = col0 + oc
+            pl = f//BCPR; oc = E*(f % BCPR); p = k0 + pl; o = col0 + oc
             ok = p < p_end and o < d.o
-            cp16(Bs, pl*(BN+8)+oc, gy, p*d.o + o, ok)
+            cp16(Bs, pl*(BN+8)+oc, gy, p*d.o + o, ok, E)
 
 def cp4(S, dst, src_arr, src, ok):  # v5: one float4 packed to 4 bf16 (uint2 store)
     S[dst:dst+4] = src_arr[src:src+4] if ok else 0.0
 
-def load_v5(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs):
+def load_v5(op, d, t, by, bx, BM, BN, k0, k_end, x, w, gy, As, Bs, pr=BF16):
     col0 = bx*BN
     if op in ('fwd', 'bwd_input'):
         TPR = 256//BM; FA = 8//TPR; row = t//TPR; koff = (t % TPR)*(4*FA)
@@ -291,7 +317,7 @@ def ref(d, x, w, gy):
 bad = 0
 rng = np.random.default_rng(0)
 shapes = [(2,8,8,32,64,3,1,1),(2,8,8,64,128,3,2,1),(2,6,6,32,16,3,1,1),(3,5,7,32,48,3,1,1),(2,8,8,64,32,1,2,0),(2,9,9,16,32,3,2,1),(2,6,6,16,16,3,1,1),(1,5,5,256,256,3,1,1),
-          (2,7,5,32,32,3,2,1),(1,6,6,64,32,3,3,1),(2,8,8,16,32,1,2,0),(2,5,7,48,20,3,2,1)]
+          (2,7,5,32,32,3,2,1),(1,6,6,64,32,3,3,1),(2,8,8,16,32,1,2,0),(2,5,7,48,20,3,2,1),(2,6,6,12,32,3,2,1)]
 for sh in shapes:
     d = D(*sh)
     x = rng.standard_normal(d.n*d.h*d.w*d.c); w = rng.standard_normal(d.o*d.kh*d.kw*d.c); gy = rng.standard_normal(d.n*d.oh*d.ow*d.o)
@@ -301,10 +327,16 @@ for sh in shapes:
         return sum(run('bwd_weight', d, x, w, gy, p0, min(P, p0+per), loader) for p0 in range(0, P, per))
     out = []
     # v6 (conv_tc6::takes)
-    if d.c % 32 == 0: out.append(('v6', 'fwd', run('fwd', d, x, w, gy), Y))
+    if d.c % 32 == 0: out.append(('v6 bf16', 'fwd', run('fwd', d, x, w, gy), Y))
     if d.o % 32 == 0 and d.c % 8 == 0:
-        out.append(('v6', 'bwd_input', run('bwd_input', d, x, w, gy) if d.stride == 1 else run_strided(d, x, w, gy), GX))
-    if d.c % 8 == 0 and d.o % 8 == 0: out.append(('v6', 'bwd_weight', gw_of(None), GW))
+        out.append(('v6 bf16', 'bwd_input', run('bwd_input', d, x, w, gy) if d.stride == 1 else run_strided(d, x, w, gy), GX))
+    if d.c % 8 == 0 and d.o % 8 == 0: out.append(('v6 bf16', 'bwd_weight', gw_of(None), GW))
+    # v6 tf32 (4 fp32 channels per copy)
+    if d.c % 32 == 0: out.append(('v6 tf32', 'fwd', run('fwd', d, x, w, gy, pr=TF32), Y))
+    if d.o % 32 == 0 and d.c % 4 == 0:
+        out.append(('v6 tf32', 'bwd_input', run('bwd_input', d, x, w, gy, pr=TF32) if d.stride == 1 else run_strided(d, x, w, gy, TF32), GX))
+    if d.c % 4 == 0 and d.o % 4 == 0:
+        out.append(('v6 tf32', 'bwd_weight', sum(run('bwd_weight', d, x, w, gy, p0, min(P, p0+per), pr=TF32) for p0 in range(0, P, per)), GW))
     # v5 (conv_tc::effective_version)
     if d.c % 32 == 0: out.append(('v5', 'fwd', run('fwd', d, x, w, gy, loader=load_v5), Y))
     if d.o % 32 == 0 and d.c % 4 == 0: out.append(('v5', 'bwd_input', run('bwd_input', d, x, w, gy, loader=load_v5), GX))

@@ -63,19 +63,21 @@ if has tests; then
       echo "conv_tc v4 test failed or missing: benches and pipeline use IPDPP_CONV_TC=v3" | tee -a "$SUMMARY"
     fi
     grep -q "_v5_.*≥" "$TCLOG" && NO_V5=1 && echo "conv_tc v5 failed its test: no v5 bench" | tee -a "$SUMMARY"
-    grep -q "_v6_.*≥" "$TCLOG" && NO_V6=1
+    grep -q "_v6_bf16.*≥" "$TCLOG" && NO_V6=1
   fi
   # v6 must also pass inside whole networks; the fused batch-norm tails must pass all their tests.
   # (Its failure lines name the configuration: "... bf16 v6: z ..." alone, "... bf16 v6 + fused BN: z ..." with
-  # the fused tails, which then write the bf16 copies; a crash names neither and rules out both.)
+  # the fused tails, which then write the bf16 copies, "... tf32 v6: z ..."; a crash names none and rules
+  # out all.)
   V6LOG="$OUT"/test_resnet_cuda.resnet_bf16_steps_cuda_conv_v6_match_v4.log
   if ! grep -q "test result: ok" "$V6LOG" 2>/dev/null; then
-    if grep -q "bf16 v6: z" "$V6LOG" 2>/dev/null || ! grep -q "bf16 v6 + fused BN: z" "$V6LOG" 2>/dev/null; then
-      NO_V6=1
-    else
-      NO_V6_FUSED=1
-    fi
+    named=0
+    grep -q "bf16 v6: z" "$V6LOG" 2>/dev/null && NO_V6=1 && named=1
+    grep -q "bf16 v6 + fused BN: z" "$V6LOG" 2>/dev/null && NO_V6_FUSED=1 && named=1
+    grep -q "tf32 v6: z" "$V6LOG" 2>/dev/null && NO_V6_TF32=1 && named=1
+    [ "$named" = 0 ] && NO_V6=1 && NO_V6_TF32=1
   fi
+  grep -q "_v6_tf32.*≥" "$TCLOG" 2>/dev/null && NO_V6_TF32=1
   [ -n "${NO_V6:-}" ] && echo "conv_tc6 v6 failed (or missed) its tests: no v6 bench" | tee -a "$SUMMARY"
   for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log; do
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
@@ -103,6 +105,9 @@ if has bench; then
     [ -z "${NO_V6:-}" ] && step bench_${arch}_bf16_convtc_v6 90 env IPDPP_CONV_TC=v6 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_convtc_v6.json" \
       --trace "$OUT/${arch}_bf16_convtc_v6_trace.json"
+    [ "$arch" = resnet18 ] && [ -z "${NO_V6_TF32:-}" ] && step bench_${arch}_tf32_convtc_v6 90 env IPDPP_CONV_TC=v6 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
+      --out "$OUT/${arch}_tf32_convtc_v6.json"
     [ -z "${NO_FUSED:-}" ] && step bench_${arch}_bf16_fused_bn 90 env IPDPP_FUSED_BN=1 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_fused_bn.json"
     [ -z "${NO_FUSED:-}${NO_V6:-}${NO_V6_FUSED:-}" ] && step bench_${arch}_bf16_convtc_v6_fused_bn 90 env IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=1 \

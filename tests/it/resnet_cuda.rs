@@ -334,7 +334,8 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 /// stale weight copy in the second step would move every output by O(1). v4 and v6 round the same operands
 /// to bf16 at the same points and differ only in fp32 summation order, so the outputs agree far inside
 /// 1e-2 and the conv gradients point the same way (cosine ≥ 0.99; a wired-wrong operand gives ~0). The
-/// same with the fused batch-norm tails on, which write the bf16 copies of their outputs themselves.
+/// same with the fused batch-norm tails on, which write the bf16 copies of their outputs themselves, and
+/// for tf32 (v6 on the fp32 tensors against v4, both rounding with cvt.rna).
 #[test]
 fn resnet_bf16_steps_cuda_conv_v6_match_v4() {
     use ipdpp::device::cuda::conv_tc::{ConvPrecision, TcVersion};
@@ -346,9 +347,9 @@ fn resnet_bf16_steps_cuda_conv_v6_match_v4() {
         lr: 0.05,
         ..AdamW::default()
     };
-    let run = |arch: Arch, v: TcVersion, fused: bool| {
+    let run = |arch: Arch, p: ConvPrecision, v: TcVersion, fused: bool| {
         let mut net = ResNet::new(&dev, arch, D, SEED).unwrap();
-        net.set_conv_precision(ConvPrecision::Bf16);
+        net.set_conv_precision(p);
         net.set_conv_version(v);
         net.set_fused_bn(fused);
         let xb = Buffer::from_host(&dev, &x).unwrap();
@@ -372,11 +373,17 @@ fn resnet_bf16_steps_cuda_conv_v6_match_v4() {
         last
     };
     let mut fails = Vec::new();
+    // bf16: v6 alone, and v6 with the fused batch-norm tails (which then write the bf16 copies
+    // themselves); tf32: v6 on the fp32 tensors.
+    let cases = [
+        (ConvPrecision::Bf16, false),
+        (ConvPrecision::Bf16, true),
+        (ConvPrecision::Tf32, false),
+    ];
     for arch in [Arch::ResNet18, Arch::ResNet32] {
-        let (z4, l4, g4) = run(arch, TcVersion::V4, false);
-        // v6 alone, and v6 with the fused batch-norm tails (which then write the bf16 copies themselves).
-        for fused in [false, true] {
-            let (z6, l6, g6) = run(arch, TcVersion::V6, fused);
+        for (p, fused) in cases {
+            let (z4, l4, g4) = run(arch, p, TcVersion::V4, false);
+            let (z6, l6, g6) = run(arch, p, TcVersion::V6, fused);
             let ez = rel_err(&z6, &z4);
             let el = ((l6 - l4) / l4).abs();
             let cos = cosine(&g6, &g4);

@@ -73,9 +73,9 @@ impl std::fmt::Display for ConvPrecision {
 /// memory, 32-deep k-tiles and ldmatrix fragment loads (forward: C % 32 == 0; grad-input: O % 32 == 0 and
 /// C % 4 == 0; grad-weight as v4). tf32, and bf16 shapes it does not take, run v4 (or v3).
 ///
-/// `V6` (bf16 only, kernels/conv_tc6.cu): operands cast to bf16 in global memory first, then streamed
-/// into shared memory by a 3-stage cp.async ring (see [`super::conv_tc6`]); shapes as
-/// [`super::conv_tc6::takes`], the rest run v4 (or v3).
+/// `V6` (kernels/conv_tc6.cu): operands streamed into shared memory by a 3-stage cp.async ring (see
+/// [`super::conv_tc6`]): bf16 operands cast to bf16 in global memory first, tf32 the fp32 tensors
+/// themselves; shapes as [`super::conv_tc6::takes`], the rest run v4 (or v3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum TcVersion {
     V3,
@@ -154,7 +154,7 @@ pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec)
         _ => s.c % 4 == 0 && s.o % 4 == 0,
     };
     match v {
-        TcVersion::V6 if p == ConvPrecision::Bf16 && conv_tc6::takes(op, s) => TcVersion::V6,
+        TcVersion::V6 if conv_tc6::takes(op, s, p) => TcVersion::V6,
         TcVersion::V5 if v5 && p == ConvPrecision::Bf16 => TcVersion::V5,
         TcVersion::V6 | TcVersion::V5 | TcVersion::V4 if v4 => TcVersion::V4,
         _ => TcVersion::V3,
@@ -245,6 +245,9 @@ pub fn conv_fwd_tc(
 ) -> Result<()> {
     tc_only(dev, p)?;
     if effective_version(v, p, "fwd", s) == TcVersion::V6 {
+        if p == ConvPrecision::Tf32 {
+            return conv_tc6::conv_fwd_v6(dev, y, x, w, s);
+        }
         let (mut xb, mut wb) = (None, None);
         let xb = cast_into(dev, &mut xb, x)?;
         return conv_tc6::conv_fwd_v6(dev, y, xb, cast_into(dev, &mut wb, w)?, s);
@@ -281,6 +284,9 @@ pub fn conv_bwd_input_tc(
 ) -> Result<()> {
     tc_only(dev, p)?;
     if effective_version(v, p, "bwd_input", s) == TcVersion::V6 {
+        if p == ConvPrecision::Tf32 {
+            return conv_tc6::conv_bwd_input_v6(dev, gx, gy, w, s);
+        }
         let (mut gyb, mut wb) = (None, None);
         let gyb = cast_into(dev, &mut gyb, gy)?;
         return conv_tc6::conv_bwd_input_v6(dev, gx, gyb, cast_into(dev, &mut wb, w)?, s);
@@ -318,6 +324,9 @@ pub fn conv_bwd_weight_tc(
 ) -> Result<()> {
     tc_only(dev, p)?;
     if effective_version(v, p, "bwd_weight", s) == TcVersion::V6 {
+        if p == ConvPrecision::Tf32 {
+            return conv_tc6::conv_bwd_weight_v6(dev, gw, gy, x, s);
+        }
         let (mut gyb, mut xb) = (None, None);
         let gyb = cast_into(dev, &mut gyb, gy)?;
         return conv_tc6::conv_bwd_weight_v6(dev, gw, gyb, cast_into(dev, &mut xb, x)?, s);
@@ -446,7 +455,7 @@ pub fn conv_fwd_kept(
 ) -> Result<()> {
     match (dev, y, x, w) {
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w))
-            if effective_version(v, p, "fwd", s) == TcVersion::V6 =>
+            if p == ConvPrecision::Bf16 && effective_version(v, p, "fwd", s) == TcVersion::V6 =>
         {
             conv_tc6::conv_fwd_v6(d, y, xk.get(d, x)?, wk.get(d, w)?, s)
         }
@@ -471,13 +480,19 @@ pub fn conv_bwd_kept(
     w: &Buffer,
     s: &ConvSpec,
 ) -> Result<()> {
-    let wv6 = effective_version(v, p, "bwd_weight", s) == TcVersion::V6;
-    let iv6 = gx.is_some() && effective_version(v, p, "bwd_input", s) == TcVersion::V6;
+    // The copies are for bf16; tf32 reads the fp32 tensors themselves (the plain launchers).
+    let bf16 = p == ConvPrecision::Bf16;
+    let wv6 = bf16 && effective_version(v, p, "bwd_weight", s) == TcVersion::V6;
+    let iv6 = bf16 && gx.is_some() && effective_version(v, p, "bwd_input", s) == TcVersion::V6;
     gyk.stale();
     match (dev, gw, gy, x, w) {
-        (Device::Cuda(d), Buffer::Cuda(gwc), Buffer::Cuda(gyc), Buffer::Cuda(xc), Buffer::Cuda(wc))
-            if wv6 || iv6 =>
-        {
+        (
+            Device::Cuda(d),
+            Buffer::Cuda(gwc),
+            Buffer::Cuda(gyc),
+            Buffer::Cuda(xc),
+            Buffer::Cuda(wc),
+        ) if wv6 || iv6 => {
             let gyb = gyk.get(d, gyc)?;
             if wv6 {
                 conv_tc6::conv_bwd_weight_v6(d, gwc, gyb, xk.get(d, xc)?, s)?;

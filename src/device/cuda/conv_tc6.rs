@@ -1,56 +1,80 @@
-//! Launchers for kernels/conv_tc6.cu: the v6 tensor-core convolutions, whose operands are bf16 in global
-//! memory (cast once by `cast_bf16_f32`) and stream into shared memory through a 3-stage cp.async ring;
-//! fp32 accumulation and fp32 outputs. [`Bf16Copy`] is the bf16 copy of one tensor that a network
+//! Launchers for kernels/conv_tc6.cu: the v6 tensor-core convolutions, whose operands stream into shared
+//! memory through a 3-stage cp.async ring: bf16 operands (cast once by `cast_bf16_f32`) or the fp32
+//! tensors themselves rounded to TF32 in the kernel; fp32 accumulation and fp32 outputs. [`Bf16Copy`] is the bf16 copy of one tensor that a network
 //! shares between the convolutions that read it and keeps from the forward for the backward.
 use super::conv::dims;
+use super::conv_tc::ConvPrecision;
 use super::conv_tc::{split_pixels, v4_tile};
 use super::elementwise::cast_bf16_f32;
 use super::{check_len, launch_err, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
 use cudarc::driver::sys::CUfunction_attribute_enum as FnAttr;
-use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 
 const FILE: &str = "conv_tc6";
 /// Mirrors `Tc6::STAGES` and `Tc6::BK` in kernels/conv_tc6.cu.
 const STAGES: usize = 3;
 const BK: usize = 32;
 
-/// Whether v6 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s`: its 16-byte copies hold 8 channels
-/// of one tap, and the forward and grad-input k-tiles (32 deep) must stay inside one tap.
-pub fn takes(op: &str, s: &ConvSpec) -> bool {
+/// Operand element of the v6 kernels: bf16 bits (`u16`, mma m16n8k16) or fp32 rounded to TF32 in the
+/// kernel (`f32`, mma m16n8k8).
+pub trait V6Operand: DeviceRepr {
+    const TAG: &'static str;
+    const PRECISION: ConvPrecision;
+}
+impl V6Operand for u16 {
+    const TAG: &'static str = "bf16";
+    const PRECISION: ConvPrecision = ConvPrecision::Bf16;
+}
+impl V6Operand for f32 {
+    const TAG: &'static str = "tf32";
+    const PRECISION: ConvPrecision = ConvPrecision::Tf32;
+}
+
+/// Whether v6 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s` in precision `p`: a 16-byte copy holds
+/// 8 bf16 or 4 fp32 channels of one tap, and the forward and grad-input k-tiles (32 deep) must stay inside
+/// one tap.
+pub fn takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
+    let epc = match p {
+        ConvPrecision::Bf16 => 8,
+        ConvPrecision::Tf32 => 4,
+        ConvPrecision::Fp32 => return false,
+    };
     match op {
         "fwd" => s.c % 32 == 0,
-        "bwd_input" => s.o % 32 == 0 && s.c % 8 == 0,
-        _ => s.c % 8 == 0 && s.o % 8 == 0,
+        "bwd_input" => s.o % 32 == 0 && s.c % epc == 0,
+        _ => s.c % epc == 0 && s.o % epc == 0,
     }
 }
 
-/// Dynamic shared memory of one block: STAGES x (A tile + B tile) in bf16, rows padded by 8 elements,
-/// each operand in the orientation the kernel stores it (see `tc6_run`'s A_MK / B_NK).
-fn smem_bytes(op: &str, bm: usize, bn: usize) -> usize {
+/// Dynamic shared memory of one block: STAGES x (A tile + B tile), each operand in the orientation the
+/// kernel stores it (see `tc6_gemm`'s A_MK / B_NK) with `Tc6`'s row strides: k-fast rows BK + 8 (bf16) or
+/// BK + 4 (fp32), m/n-fast rows BM + 8 / BN + 8.
+fn smem_bytes(op: &str, bm: usize, bn: usize, elem: usize) -> usize {
+    let ks = BK + if elem == 2 { 8 } else { 4 };
     let (a, b) = match op {
-        "fwd" => (bm * (BK + 8), bn * (BK + 8)),
-        "bwd_input" => (bm * (BK + 8), BK * (bn + 8)),
+        "fwd" => (bm * ks, bn * ks),
+        "bwd_input" => (bm * ks, BK * (bn + 8)),
         _ => (BK * (bm + 8), BK * (bn + 8)),
     };
-    STAGES * (a + b) * 2
+    STAGES * (a + b) * elem
 }
 
 /// Kernel name and launch shape of `op` over an `m` x `n` GEMM, with the kernel's shared-memory limit
 /// raised to what the tile needs (above the 48 KB that needs no opt-in).
-fn plan(
+fn plan<T: V6Operand>(
     dev: &CudaDevice,
     op: &str,
     s: &ConvSpec,
     m: usize,
     n: usize,
 ) -> Result<(CudaFunction, String, LaunchConfig)> {
-    plan_named(dev, op, "", s, m, n)
+    plan_named::<T>(dev, op, "", s, m, n)
 }
 
-/// [`plan`] for the entry point `conv_{op}_v6_bf16_{tile}{suffix}`.
-fn plan_named(
+/// [`plan`] for the entry point `conv_{op}_v6_{bf16|tf32}_{tile}{suffix}`.
+fn plan_named<T: V6Operand>(
     dev: &CudaDevice,
     op: &str,
     suffix: &str,
@@ -60,18 +84,29 @@ fn plan_named(
 ) -> Result<(CudaFunction, String, LaunchConfig)> {
     if dev.cc.0 < 8 {
         return Err(Error::usage(format!(
-            "--precision bf16 needs tensor cores of sm_80 or newer; this GPU is sm_{}{}",
-            dev.cc.0, dev.cc.1
+            "--precision {} needs tensor cores of sm_80 or newer; this GPU is sm_{}{}",
+            T::PRECISION,
+            dev.cc.0,
+            dev.cc.1
         )));
     }
-    if !takes(op, s) {
+    if !takes(op, s, T::PRECISION) {
         return Err(Error::usage(format!(
-            "conv {op} v6 does not take {s:?} (see conv_tc6::takes); use v4"
+            "conv {op} v6 does not take {s:?} in {} (see conv_tc6::takes); use v4",
+            T::PRECISION
         )));
     }
     let (tag, bm, bn) = v4_tile(n);
-    let smem = smem_bytes(op, bm, bn);
-    let name = format!("conv_{op}_v6_bf16_{tag}{suffix}");
+    let smem = smem_bytes(op, bm, bn, std::mem::size_of::<T>());
+    if smem > dev.smem_optin {
+        return Err(Error::usage(format!(
+            "conv {op} v6 {} needs {smem} bytes of shared memory per block, this GPU allows {}; \
+             run with IPDPP_CONV_TC=v4",
+            T::PRECISION,
+            dev.smem_optin
+        )));
+    }
+    let name = format!("conv_{op}_v6_{}_{tag}{suffix}", T::TAG);
     let f = dev.function(FILE, &name)?;
     f.set_attribute(
         FnAttr::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
@@ -96,20 +131,21 @@ fn plan_named(
     Ok((f, name, cfg))
 }
 
-/// y[n, oh, ow, o] = conv(x, w) from bf16 x (NHWC) and w (OHWI).
-pub fn conv_fwd_v6(
+/// y[n, oh, ow, o] = conv(x, w) from x (NHWC) and w (OHWI) as bf16 (`u16`) or fp32 (TF32 in the kernel).
+pub fn conv_fwd_v6<T: V6Operand>(
     dev: &CudaDevice,
     y: &mut CudaSlice<f32>,
-    x: &CudaSlice<u16>,
-    w: &CudaSlice<u16>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv y", y.len(), s.y_len())?;
     let d = dims(s)?;
-    let (f, name, cfg) = plan(dev, "fwd", s, s.n * s.oh() * s.ow(), s.o)?;
-    // SAFETY: (float* y, const u16* x, const u16* w, ConvDims d); lengths checked against d above;
+    let (f, name, cfg) = plan::<T>(dev, "fwd", s, s.n * s.oh() * s.ow(), s.o)?;
+    // SAFETY: (float* y, const T* x, const T* w, ConvDims d) with T the entry point's element; lengths
+    // checked against d above;
     // the dynamic shared memory is what the tile needs (the kernel traps otherwise).
     unsafe {
         dev.stream
@@ -124,13 +160,13 @@ pub fn conv_fwd_v6(
     Ok(())
 }
 
-/// gx[n, h, w, c] = ∂L/∂x from bf16 gy and w; strided convolutions by residue classes of input pixels
+/// gx[n, h, w, c] = ∂L/∂x from gy and w (bf16 or fp32 as [`conv_fwd_v6`]); strided convolutions by residue classes of input pixels
 /// (`conv_bwd_input_v6_bf16_*_strided`), so no tap that cannot reach a pixel is multiplied.
-pub fn conv_bwd_input_v6(
+pub fn conv_bwd_input_v6<T: V6Operand>(
     dev: &CudaDevice,
     gx: &mut CudaSlice<f32>,
-    gy: &CudaSlice<u16>,
-    w: &CudaSlice<u16>,
+    gy: &CudaSlice<T>,
+    w: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
     check_len("conv gy", gy.len(), s.y_len())?;
@@ -141,16 +177,16 @@ pub fn conv_bwd_input_v6(
         // One residue class of input pixels per grid.z; grid.y covers the largest class.
         let st = s.stride;
         let rows = s.n * s.h.div_ceil(st) * s.w.div_ceil(st);
-        let (f, name, mut cfg) = plan_named(dev, "bwd_input", "_strided", s, rows, s.c)?;
+        let (f, name, mut cfg) = plan_named::<T>(dev, "bwd_input", "_strided", s, rows, s.c)?;
         cfg.grid_dim.2 = u32::try_from(st * st)
             .ok()
             .filter(|&z| z <= 65535)
             .ok_or_else(|| Error::usage(format!("convolution {s:?}: stride too large")))?;
         (f, name, cfg)
     } else {
-        plan(dev, "bwd_input", s, s.n * s.h * s.w, s.c)?
+        plan::<T>(dev, "bwd_input", s, s.n * s.h * s.w, s.c)?
     };
-    // SAFETY: (float* gx, const u16* gy, const u16* w, ConvDims d); lengths checked above.
+    // SAFETY: (float* gx, const T* gy, const T* w, ConvDims d); lengths checked above.
     unsafe {
         dev.stream
             .launch_builder(&f)
@@ -164,25 +200,25 @@ pub fn conv_bwd_input_v6(
     Ok(())
 }
 
-/// gw[o, kh, kw, c] = ∂L/∂w from bf16 gy and x, as the transposed GEMM gw^T[K, O] split over the output
+/// gw[o, kh, kw, c] = ∂L/∂w from gy and x (bf16 or fp32 as [`conv_fwd_v6`]), as the transposed GEMM gw^T[K, O] split over the output
 /// pixels (partial sums added with atomics into the zeroed gw).
-pub fn conv_bwd_weight_v6(
+pub fn conv_bwd_weight_v6<T: V6Operand>(
     dev: &CudaDevice,
     gw: &mut CudaSlice<f32>,
-    gy: &CudaSlice<u16>,
-    x: &CudaSlice<u16>,
+    gy: &CudaSlice<T>,
+    x: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv gw", gw.len(), s.w_len())?;
     let d = dims(s)?;
-    let (f, name, mut cfg) = plan(dev, "bwd_weight", s, s.kdim(), s.o)?;
+    let (f, name, mut cfg) = plan::<T>(dev, "bwd_weight", s, s.kdim(), s.o)?;
     let per = split_pixels(dev, &mut cfg, s.n * s.oh() * s.ow());
     dev.stream
         .memset_zeros(gw)
         .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
-    // SAFETY: (float* gw, const u16* gy, const u16* x, ConvDims d, int p_per_split); gw zeroed,
+    // SAFETY: (float* gw, const T* gy, const T* x, ConvDims d, int p_per_split); gw zeroed,
     // lengths checked above.
     unsafe {
         dev.stream

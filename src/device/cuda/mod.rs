@@ -29,6 +29,8 @@ pub struct CudaDevice {
     pub sms: i32,
     pub total_mem: usize,
     pub l2_bytes: usize,
+    /// Largest dynamic shared memory one block may opt in to (bytes).
+    pub smem_optin: usize,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     blas: OnceLock<std::result::Result<cudarc::cublas::CudaBlas, String>>,
 }
@@ -73,12 +75,14 @@ impl CudaDevice {
             .map_err(|e| Error::driver("reading the compute capability", e))?;
         let sms = attr(A::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?;
         let l2 = attr(A::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)?;
+        let smem_optin = attr(A::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)?;
         Ok(Arc::new(CudaDevice {
             name: ctx.name().unwrap_or_else(|_| "unknown GPU".into()),
             total_mem: ctx.total_mem().unwrap_or(0),
             cc,
             sms,
             l2_bytes: l2.max(0) as usize,
+            smem_optin: smem_optin.max(0) as usize,
             ordinal,
             ctx,
             stream,
