@@ -165,6 +165,80 @@ struct Tc6Out {
     }
 };
 
+// The forward epilogue with the batch-norm statistics of its output (conv + BN fusion): y as Tc6Out, and per
+// column the sum over the block's rows and the sum of squares about the block's own mean, from the
+// accumulators still in registers (two passes over them: the mean first, then the centred squares, so no
+// cancellation), reduced over the block through shared memory and written to part_sum / part_m2
+// [gridDim.y][N]. batchnorm_stats_parts_f32 (norm.cu) combines the blocks of each batch-norm group with
+// Chan's formula; the launcher asks for this only when every block lies inside one group.
+template <class S>
+struct Tc6OutStats {
+    float* y;
+    float* part_sum;
+    float* part_m2;
+    int M, N;
+    // Σ over the thread's valid rows of f(acc, column j, e), reduced over the warp's 8 row lanes (g).
+    template <class F>
+    __device__ void warp_col_sums(float (&s)[S::nj][2], const float (&acc)[S::mi][S::nj][4], int rb, F f) const {
+        const int g = (threadIdx.x % 32) / 4;
+#pragma unroll
+        for (int j = 0; j < S::nj; ++j)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                float t = 0.0f;
+#pragma unroll
+                for (int i = 0; i < S::mi; ++i)
+#pragma unroll
+                    for (int h8 = 0; h8 < 2; ++h8)
+                        if (rb + 16 * i + g + 8 * h8 < M) t += f(acc[i][j][2 * h8 + e], j, e);
+#pragma unroll
+                for (int off = 4; off < 32; off <<= 1) t += __shfl_xor_sync(0xffffffffu, t, off);
+                s[j][e] = t;
+            }
+    }
+    // The block's per-column totals of s (every thread calls it; barriers inside) into tot[BN].
+    __device__ void block_col_sums(float* red, float* tot, const float (&s)[S::nj][2], int cl) const {
+        const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, q = lane % 4;
+        if (lane < 4)
+#pragma unroll
+            for (int j = 0; j < S::nj; ++j)
+#pragma unroll
+                for (int e = 0; e < 2; ++e) red[(warp % S::wmw) * S::BN + cl + 8 * j + 2 * q + e] = s[j][e];
+        __syncthreads();
+        for (int c = threadIdx.x; c < S::BN; c += 256) {
+            float t = 0.0f;
+#pragma unroll
+            for (int w = 0; w < S::wmw; ++w) t += red[w * S::BN + c];
+            tot[c] = t;
+        }
+        __syncthreads();
+    }
+    __device__ void operator()(const float (&acc)[S::mi][S::nj][4], int rb, int cb) const {
+        tc_store_acc<S::mi, S::nj, false>(y, N, M, N, rb, cb, acc, false);
+        extern __shared__ __align__(16) unsigned char tc6_smem_raw[];
+        float* red = reinterpret_cast<float*>(tc6_smem_raw);  // [wmw][BN]
+        float* sum = red + S::wmw * S::BN;                      // [BN]
+        float* m2 = sum + S::BN;                                // [BN]
+        const int q = (threadIdx.x % 32) % 4;
+        const int row0 = blockIdx.y * S::BM, col0 = blockIdx.x * S::BN, cl = cb - col0;
+        const float rows = (float)min(S::BM, M - row0);
+        __syncthreads();  // every warp is done with the k-loop's shared tiles
+        float s[S::nj][2];
+        warp_col_sums(s, acc, rb, [](float v, int, int) { return v; });
+        block_col_sums(red, sum, s, cl);
+        warp_col_sums(s, acc, rb, [&](float v, int j, int e) {
+            const float d = v - sum[cl + 8 * j + 2 * q + e] / rows;
+            return d * d;
+        });
+        block_col_sums(red, m2, s, cl);
+        for (int c = threadIdx.x; c < S::BN; c += 256)
+            if (col0 + c < N) {
+                part_sum[(long long)blockIdx.y * N + col0 + c] = sum[c];
+                part_m2[(long long)blockIdx.y * N + col0 + c] = m2[c];
+            }
+    }
+};
+
 // A rows of the forward and grad-input GEMMs, [m][k]: a k-tile of one row is 32 channels of one tap,
 // CPR chunks of EPC; thread t copies chunk t % CPR of rows t / CPR + (256 / CPR) i.
 template <class S>
@@ -426,6 +500,13 @@ __device__ __forceinline__ void conv_fwd_v6(float* y, const typename S::E* x, co
     tc6_gemm<S, true, true>(ld, Tc6Out<S, false>{y, d.o, M, d.o, false}, 0, d.kh * d.kw * d.c);
 }
 template <class S>
+__device__ __forceinline__ void conv_fwd_stats_v6(float* y, float* part_sum, float* part_m2, const typename S::E* x,
+                                                  const typename S::E* wt, ConvDims d) {
+    Tc6FwdLoad<S> ld(x, wt, d);
+    const int M = d.n * d.oh * d.ow;
+    tc6_gemm<S, true, true>(ld, Tc6OutStats<S>{y, part_sum, part_m2, M, d.o}, 0, d.kh * d.kw * d.c);
+}
+template <class S>
 __device__ __forceinline__ void conv_bwd_input_v6(float* gx, const typename S::E* gy, const typename S::E* wt,
                                                   ConvDims d) {
     Tc6BwdInputLoad<S> ld(gy, wt, d);
@@ -453,8 +534,8 @@ __device__ __forceinline__ void conv_bwd_weight_v6(float* gw, const typename S::
     tc6_gemm<S, false, false>(ld, Tc6Out<S, true>{gw, K, K, d.o, true}, p0, p1);
 }
 
-// Entry points: {fwd, bwd_input, bwd_input strided, bwd_weight} x {bf16, tf32} x tile width (as v4);
-// bf16 two blocks per SM, tf32 one.
+// Entry points: {fwd, bwd_input, bwd_input strided, bwd_weight, fwd with BN statistics} x {bf16, tf32} x
+// tile width (as v4); bf16 two blocks per SM, tf32 one.
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<2, 4, 4, unsigned short>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n64(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<4, 4, 4, unsigned short>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<8, 2, 4, unsigned short>>(y, x, w, d); }
@@ -487,3 +568,11 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_tf32_n12
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_tf32_n64(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<4, 4, 4, float>>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_tf32_n32(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<8, 2, 4, float>>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_tf32_n16(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<8, 2, 2, float>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<2, 4, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n64_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<4, 4, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n16_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 2, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n128_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<2, 4, 4, float>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n64_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<4, 4, 4, float>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n32_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 4, float>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n16_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 2, float>>(y, part_sum, part_m2, x, w, d); }

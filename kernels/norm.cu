@@ -85,6 +85,33 @@ extern "C" __global__ void batchnorm_var_f32(float* rstd, float* running_mean, f
     running_var[c] = (float)((1.0 - momentum) * running_var[c] + (double)momentum * unbiased);
 }
 
+// Batch statistics from the per-block partials of a convolution epilogue (conv_fwd_v6_*_stats): parts
+// [first, first + count) of [*, C] hold each block's column sum and sum of squares about the block's mean,
+// over block_rows rows each. Combined in double with Chan's formula (M2 = Σ M2_b + n_b (mean_b − mean)²),
+// then rstd and the running statistics exactly as batchnorm_var_f32.
+extern "C" __global__ void batchnorm_stats_parts_f32(float* mean, float* rstd, float* running_mean, float* running_var,
+                                                     const float* part_sum, const float* part_m2, int first,
+                                                     int count, int block_rows, int C, float eps, float momentum) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    double s = 0.0;
+    for (int i = 0; i < count; ++i) s += part_sum[(long long)(first + i) * C + c];
+    const double rows = (double)count * block_rows;
+    const double m = s / rows;
+    double m2 = 0.0;
+    for (int i = 0; i < count; ++i) {
+        const long long at = (long long)(first + i) * C + c;
+        const double d = (double)part_sum[at] / block_rows - m;
+        m2 += (double)part_m2[at] + block_rows * d * d;
+    }
+    const double var = m2 / rows;
+    mean[c] = (float)m;
+    rstd[c] = (float)(1.0 / sqrt(var + (double)eps));
+    const double unbiased = rows > 1 ? var * rows / (rows - 1.0) : var;
+    running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + (double)momentum * (float)m);
+    running_var[c] = (float)((1.0 - momentum) * running_var[c] + (double)momentum * unbiased);
+}
+
 extern "C" __global__ void batchnorm_eval_rstd_f32(float* rstd, const float* running_var, int C, float eps) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c < C) rstd[c] = (float)(1.0 / sqrt((double)running_var[c] + (double)eps));

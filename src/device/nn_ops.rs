@@ -2,6 +2,7 @@
 //! shortcut, linear): the CPU reference on the CPU, the CUDA launchers on a GPU. The batch-norm tails
 //! of residual networks (BN → ReLU, BN → add → ReLU) come in two versions, [`BnTailVersion`].
 use super::cpu::{self, conv::ConvSpec, norm::BnSpec};
+use super::cuda::conv_tc6::BnPartials;
 use super::cuda::{self, conv::ConvVersion};
 use super::ops::{self, GemmVersion};
 use super::{Buffer, Device};
@@ -76,6 +77,9 @@ pub struct BnBuffers<'a> {
 
 /// Training forward over `groups` equal slices of the rows, each with its own batch statistics
 /// (the two views of a batch); the running statistics are updated once per group, in order.
+/// `pre`: the batch-norm partials that a v6 convolution wrote for x in its epilogue (CUDA only), used
+/// instead of the statistics passes over x when fresh.
+#[allow(clippy::too_many_arguments)]
 pub fn batchnorm_fwd_train(
     dev: &Device,
     y: &mut Buffer,
@@ -85,6 +89,7 @@ pub fn batchnorm_fwd_train(
     st: BnBuffers<'_>,
     s: &BnSpec,
     groups: usize,
+    pre: Option<&BnPartials>,
 ) -> Result<()> {
     let groups = groups.max(1);
     let g = group_spec("batch norm", s, groups, &[])?;
@@ -146,6 +151,7 @@ pub fn batchnorm_fwd_train(
                     &mut rm.as_view_mut(),
                     &mut rv.as_view_mut(),
                     &x.slice(k * n..(k + 1) * n),
+                    pre.and_then(|p| p.group(k, groups)).as_ref(),
                     &ga.as_view(),
                     &be.as_view(),
                     &g,
@@ -608,6 +614,7 @@ pub fn batchnorm_tail_fwd_train(
     st: BnBuffers<'_>,
     s: &BnSpec,
     groups: usize,
+    pre: Option<&BnPartials>,
 ) -> Result<()> {
     let op = &tail_op(sc.is_some(), "fwd_train");
     let groups = groups.max(1);
@@ -616,9 +623,9 @@ pub fn batchnorm_tail_fwd_train(
     let g = group_spec(op, s, groups, &lens)?;
     let (n, c) = (g.rows * s.c, s.c);
     if ver == BnTailVersion::V1 {
-        let mut pre = Buffer::zeros(dev, s.rows * c)?;
-        batchnorm_fwd_train(dev, &mut pre, x, gamma, beta, st, s, groups)?;
-        relu_tail_v1(dev, y, &pre, sc, s.rows * c)?;
+        let mut pre_act = Buffer::zeros(dev, s.rows * c)?;
+        batchnorm_fwd_train(dev, &mut pre_act, x, gamma, beta, st, s, groups, pre)?;
+        relu_tail_v1(dev, y, &pre_act, sc, s.rows * c)?;
         return bf16_copy_of(dev, op, yb, y);
     }
     match dev {
@@ -670,6 +677,7 @@ pub fn batchnorm_tail_fwd_train(
                     &mut rm.as_view_mut(),
                     &mut rv.as_view_mut(),
                     &x.slice(k * n..(k + 1) * n),
+                    pre.and_then(|p| p.group(k, groups)).as_ref(),
                     sck.as_ref(),
                     &ga,
                     &be,

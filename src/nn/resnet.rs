@@ -18,7 +18,7 @@ use super::param::{Param, ParamKind};
 use crate::device::cpu::conv::{ohwi_to_oihw, oihw_to_ohwi, ConvSpec};
 use crate::device::cpu::norm::BnSpec;
 use crate::device::cuda::conv_tc::{self, ConvPrecision, TcVersion};
-use crate::device::cuda::conv_tc6::Bf16Copy;
+use crate::device::cuda::conv_tc6::{Bf16Copy, BnPartials};
 use crate::device::nn_ops::{self, BnBuffers, BnTailVersion};
 use crate::device::ops;
 use crate::device::{Buffer, Device};
@@ -344,6 +344,9 @@ pub struct ResNet {
     feeds_bf16_conv: Vec<bool>,
     w_bf16: HashMap<usize, Bf16Copy>,
     gy_bf16: Bf16Copy,
+    /// Batch-norm partials that v6 convolutions write in their epilogue (training forward), by the
+    /// convolution's output slot, for the batch norm reading that slot.
+    bn_parts: HashMap<usize, BnPartials>,
 }
 
 struct Builder<'a> {
@@ -586,6 +589,7 @@ impl ResNet {
             feeds_bf16_conv,
             w_bf16: HashMap::new(),
             gy_bf16: Bf16Copy::default(),
+            bn_parts: HashMap::new(),
             conv_version: TcVersion::current(),
         })
     }
@@ -650,6 +654,7 @@ impl ResNet {
         self.ensure_batch(n, mode == Mode::Train)?;
         self.act_bf16.iter_mut().for_each(Bf16Copy::stale);
         self.w_bf16.values_mut().for_each(Bf16Copy::stale);
+        self.bn_parts.values_mut().for_each(BnPartials::stale);
         self.groups = groups;
         self.fused_last = self.fused_bn;
         let dev = self.dev.clone();
@@ -713,6 +718,8 @@ impl ResNet {
                         self.conv_version,
                         &mut self.act_bf16[inp_slot],
                         self.w_bf16.entry(p).or_default(),
+                        (mode == Mode::Train)
+                            .then(|| (self.bn_parts.entry(out_slot).or_default(), groups)),
                         &mut y,
                         xin,
                         &self.params[p].w,
@@ -748,6 +755,7 @@ impl ResNet {
                             },
                             &s,
                             groups,
+                            self.bn_parts.get(&inp_slot),
                         ),
                         Mode::Eval => nn_ops::batchnorm_fwd_eval(
                             &dev,
@@ -983,7 +991,10 @@ impl ResNet {
                     mean: &mut b.mean,
                     rstd: &mut b.rstd,
                 };
-                nn_ops::batchnorm_tail_fwd_train(&dev, v, &mut y, yb, x, sc, ga, be, st, &s, groups)
+                let pre = self.bn_parts.get(&bn.inp);
+                nn_ops::batchnorm_tail_fwd_train(
+                    &dev, v, &mut y, yb, x, sc, ga, be, st, &s, groups, pre,
+                )
             }
             Mode::Eval => nn_ops::batchnorm_tail_fwd_eval(
                 &dev,

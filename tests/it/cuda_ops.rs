@@ -186,6 +186,7 @@ fn cuda_batchnorm_matches_cpu() {
             &mut orm.as_view_mut(),
             &mut orv.as_view_mut(),
             &dx.as_view(),
+            None,
             &dg.as_view(),
             &db.as_view(),
             &s,
@@ -503,6 +504,7 @@ fn run_tail(
         st,
         s,
         groups,
+        None,
     )
     .unwrap();
     let mut ye = nan(n);
@@ -698,6 +700,7 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
                 &mut orm.as_view_mut(),
                 &mut orv.as_view_mut(),
                 &xv,
+                None,
                 scv.as_ref(),
                 &dg.as_view(),
                 &db.as_view(),

@@ -405,3 +405,118 @@ fn resnet_bf16_steps_cuda_conv_v6_match_v4() {
     }
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
+
+/// Conv + BN fusion (v6 `_stats` epilogue): the batch-norm statistics from the epilogue's block partials
+/// (sum and centred squares per row block, combined with Chan's formula) against the two-pass statistics
+/// over the same conv output, per view; y identical to the plain v6 forward's; running statistics updated
+/// the same way. Shapes where the views do not split at row-block boundaries fall back to the plain forward
+/// (partials stale). x gets a large offset so the variance would suffer from cancellation if the partials
+/// were plain sums of squares.
+#[test]
+fn cuda_conv_v6_epilogue_bn_statistics_match_two_pass() {
+    use ipdpp::device::cpu::conv::ConvSpec;
+    use ipdpp::device::cpu::norm::BnSpec;
+    use ipdpp::device::cuda::conv_tc::ConvPrecision;
+    use ipdpp::device::cuda::conv_tc6::{cast_into, conv_fwd_v6, conv_fwd_v6_stats, BnPartials};
+    use ipdpp::device::cuda::norm::batchnorm_fwd_train_f32;
+    let Some(dev) = cuda_or_skip("cuda_conv_v6_epilogue_bn_statistics_match_two_pass") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    // (n, h, w, c, o, k, stride, pad, views, partials expected)
+    let cases = [
+        (8, 16, 16, 32, 64, 3, 1, 1, 2, true),
+        (4, 8, 8, 64, 128, 3, 2, 1, 1, true),
+        (16, 4, 4, 128, 16, 1, 1, 0, 2, true),
+        (3, 8, 8, 32, 32, 3, 1, 1, 1, false), // 192 rows: not whole 256-row blocks
+    ];
+    let mut fails = Vec::new();
+    for (i, &(n, h, w, c, o, k, stride, pad, groups, expect)) in cases.iter().enumerate() {
+        let s = ConvSpec::new(n, h, w, c, o, k, stride, pad);
+        let x: Vec<f32> = uniform_f32(s.x_len(), -1.0, 1.0, 80 + i as u64)
+            .iter()
+            .map(|v| v + 3.0)
+            .collect();
+        let wt = uniform_f32(s.w_len(), -0.5, 0.5, 90 + i as u64);
+        let (xd, wd) = (d.upload(&x).unwrap(), d.upload(&wt).unwrap());
+        for p in [ConvPrecision::Bf16, ConvPrecision::Tf32] {
+            let mut y0 = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
+            let mut y1 = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
+            let mut parts = BnPartials::default();
+            if p == ConvPrecision::Bf16 {
+                let (mut xb, mut wb) = (None, None);
+                let xb = cast_into(d, &mut xb, &xd).unwrap();
+                let wb = cast_into(d, &mut wb, &wd).unwrap();
+                conv_fwd_v6(d, &mut y0, xb, wb, &s).unwrap();
+                conv_fwd_v6_stats(d, &mut y1, xb, wb, &s, groups, &mut parts).unwrap();
+            } else {
+                conv_fwd_v6(d, &mut y0, &xd, &wd, &s).unwrap();
+                conv_fwd_v6_stats(d, &mut y1, &xd, &wd, &s, groups, &mut parts).unwrap();
+            }
+            let (h0, h1) = (d.download(&y0).unwrap(), d.download(&y1).unwrap());
+            if h0.iter().zip(&h1).any(|(a, b)| a.to_bits() != b.to_bits()) {
+                fails.push(format!(
+                    "{p} {s:?}: y of the _stats forward differs from the plain forward"
+                ));
+            }
+            if parts.is_fresh() != expect {
+                fails.push(format!(
+                    "{p} {s:?}: partials fresh = {}, expected {expect}",
+                    parts.is_fresh()
+                ));
+                continue;
+            }
+            if !expect {
+                continue;
+            }
+            let rows = s.n * s.oh() * s.ow() / groups;
+            let bs = BnSpec::new(rows, o);
+            let (ga, be) = (
+                d.upload(&vec![1.0f32; o]).unwrap(),
+                d.upload(&vec![0.0f32; o]).unwrap(),
+            );
+            let rm0 = uniform_f32(o, -0.1, 0.1, 7);
+            let rv0 = uniform_f32(o, 0.9, 1.1, 8);
+            for g in 0..groups {
+                let view = y1.slice(g * rows * o..(g + 1) * rows * o);
+                let mut outs = Vec::new();
+                for pre in [None, parts.group(g, groups)] {
+                    let mut yy = d.upload(&vec![f32::NAN; rows * o]).unwrap();
+                    let (mut m, mut r) = (
+                        d.upload(&vec![f32::NAN; o]).unwrap(),
+                        d.upload(&vec![f32::NAN; o]).unwrap(),
+                    );
+                    let (mut rm, mut rv) = (d.upload(&rm0).unwrap(), d.upload(&rv0).unwrap());
+                    batchnorm_fwd_train_f32(
+                        d,
+                        &mut yy.as_view_mut(),
+                        &mut m.as_view_mut(),
+                        &mut r.as_view_mut(),
+                        &mut rm.as_view_mut(),
+                        &mut rv.as_view_mut(),
+                        &view,
+                        pre.as_ref(),
+                        &ga.as_view(),
+                        &be.as_view(),
+                        &bs,
+                    )
+                    .unwrap();
+                    outs.push([&yy, &m, &r, &rm, &rv].map(|b| d.download(b).unwrap()));
+                }
+                for (name, (a, b)) in ["y", "mean", "rstd", "running_mean", "running_var"]
+                    .iter()
+                    .zip(outs[0].iter().zip(&outs[1]))
+                {
+                    let e = rel_err(b, a);
+                    println!(
+                        "{p} {s:?} view {g}: {name} from partials vs two-pass: rel err {e:.2e}"
+                    );
+                    if e.is_nan() || e >= 1e-5 {
+                        fails.push(format!("{p} {s:?} view {g}: {name} rel err {e:e} ≥ 1e-5"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}

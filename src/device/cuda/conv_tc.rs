@@ -2,7 +2,7 @@
 //! fp32 accumulation (NHWC activations, OHWI weights), and [`ConvPrecision`], the numeric mode of a
 //! network's convolutions with its dispatch over devices (the CPU always runs the exact fp32 reference).
 use super::conv::dims;
-use super::conv_tc6::{self, cast_into, Bf16Copy};
+use super::conv_tc6::{self, cast_into, Bf16Copy, BnPartials};
 use super::{check_len, launch_err, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::device::{nn_ops, Buffer, Device};
@@ -438,9 +438,10 @@ pub fn conv_bwd_weight(
     }
 }
 
-/// [`conv_fwd`] for a network layer: where v6 runs, its operands come from (or are cast into) the bf16
+/// [`conv_fwd`] for a network layer: where v6 runs, its bf16 operands come from (or are cast into) the
 /// copies `xk` and `wk`, which stay there for [`conv_bwd_kept`] and for other layers reading the same
-/// tensors.
+/// tensors; with `stats` = (partials, groups), v6 also writes the batch-norm partials of y for the batch
+/// norm that follows (stale when it cannot).
 #[allow(clippy::too_many_arguments)]
 pub fn conv_fwd_kept(
     dev: &Device,
@@ -448,18 +449,33 @@ pub fn conv_fwd_kept(
     v: TcVersion,
     xk: &mut Bf16Copy,
     wk: &mut Bf16Copy,
+    stats: Option<(&mut BnPartials, usize)>,
     y: &mut Buffer,
     x: &Buffer,
     w: &Buffer,
     s: &ConvSpec,
 ) -> Result<()> {
-    match (dev, y, x, w) {
-        (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w))
-            if p == ConvPrecision::Bf16 && effective_version(v, p, "fwd", s) == TcVersion::V6 =>
-        {
-            conv_tc6::conv_fwd_v6(d, y, xk.get(d, x)?, wk.get(d, w)?, s)
+    let v6 = effective_version(v, p, "fwd", s) == TcVersion::V6;
+    match (dev, y, x, w, stats) {
+        (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats) if v6 => {
+            match (p, stats) {
+                (ConvPrecision::Bf16, Some((out, groups))) => {
+                    let xb = xk.get(d, x)?;
+                    conv_tc6::conv_fwd_v6_stats(d, y, xb, wk.get(d, w)?, s, groups, out)
+                }
+                (ConvPrecision::Bf16, None) => {
+                    conv_tc6::conv_fwd_v6(d, y, xk.get(d, x)?, wk.get(d, w)?, s)
+                }
+                (_, Some((out, groups))) => conv_tc6::conv_fwd_v6_stats(d, y, x, w, s, groups, out),
+                (_, None) => conv_tc6::conv_fwd_v6(d, y, x, w, s),
+            }
         }
-        (_, y, x, w) => conv_fwd(dev, p, v, y, x, w, s),
+        (_, y, x, w, stats) => {
+            if let Some((out, _)) = stats {
+                out.stale();
+            }
+            conv_fwd(dev, p, v, y, x, w, s)
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use super::conv::dims;
 use super::conv_tc::ConvPrecision;
 use super::conv_tc::{split_pixels, v4_tile};
 use super::elementwise::cast_bf16_f32;
+use super::norm::BlockStats;
 use super::{check_len, launch_err, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
@@ -288,4 +289,95 @@ impl Bf16Copy {
         self.fresh = true;
         alloc_at_least(dev, &mut self.buf, n)
     }
+}
+
+/// Per-row-block batch-norm partials written by a v6 forward's epilogue for the batch norm right after the
+/// convolution (`conv_fwd_v6_*_stats`, see `Tc6OutStats`): `parts` blocks of `block_rows` rows, each a [C]
+/// column sum and sum of squares about the block's mean. Fresh while they describe the output of the
+/// network's current forward.
+#[derive(Default)]
+pub struct BnPartials {
+    sum: Option<CudaSlice<f32>>,
+    m2: Option<CudaSlice<f32>>,
+    block_rows: usize,
+    parts: usize,
+    fresh: bool,
+}
+
+impl BnPartials {
+    pub fn stale(&mut self) {
+        self.fresh = false;
+    }
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+    /// The partials of group `k` of `groups` equal row ranges (the views), when fresh.
+    pub fn group(&self, k: usize, groups: usize) -> Option<BlockStats<'_>> {
+        let (sum, m2) = (self.sum.as_ref()?, self.m2.as_ref()?);
+        if !self.fresh || groups == 0 || self.parts % groups != 0 {
+            return None;
+        }
+        let count = self.parts / groups;
+        Some(BlockStats {
+            sum,
+            m2,
+            first: k * count,
+            count,
+            block_rows: self.block_rows,
+        })
+    }
+}
+
+/// [`conv_fwd_v6`] that also writes the batch-norm partials of y into `out` for `groups` equal row ranges
+/// (the views), when every row block lies inside one range; otherwise the plain forward, `out` stale.
+pub fn conv_fwd_v6_stats<T: V6Operand>(
+    dev: &CudaDevice,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+    groups: usize,
+    out: &mut BnPartials,
+) -> Result<()> {
+    out.fresh = false;
+    let rows = s.n * s.oh() * s.ow();
+    let (_, bm, _) = v4_tile(s.o);
+    if groups == 0 || rows % groups != 0 || (rows / groups) % bm != 0 {
+        return conv_fwd_v6(dev, y, x, w, s);
+    }
+    check_len("conv x", x.len(), s.x_len())?;
+    check_len("conv w", w.len(), s.w_len())?;
+    check_len("conv y", y.len(), s.y_len())?;
+    let d = dims(s)?;
+    let (f, name, cfg) = plan_named::<T>(dev, "fwd", "_stats", s, rows, s.o)?;
+    let parts = cfg.grid_dim.1 as usize;
+    for b in [&mut out.sum, &mut out.m2] {
+        if b.as_ref().is_none_or(|v| v.len() < parts * s.o) {
+            *b = None;
+            *b = Some(dev.zeros::<f32>(parts * s.o)?);
+        }
+    }
+    let (sum, m2) = (
+        out.sum.as_mut().expect("set"),
+        out.m2.as_mut().expect("set"),
+    );
+    // SAFETY: (float* y, float* part_sum, float* part_m2 [gridDim.y * O], const T* x, const T* w, ConvDims
+    // d); lengths checked above; the epilogue's reduction scratch ((wmw + 2) x BN floats) lies inside the
+    // pipeline's dynamic shared memory.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(y)
+            .arg(sum)
+            .arg(m2)
+            .arg(x)
+            .arg(w)
+            .arg(&d)
+            .launch(cfg)
+    }
+    .map_err(launch_err(&name))?;
+    out.block_rows = bm;
+    out.parts = parts;
+    out.fresh = true;
+    Ok(())
 }

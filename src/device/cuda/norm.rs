@@ -118,6 +118,7 @@ pub fn batchnorm_fwd_train_f32(
     running_mean: &mut CudaViewMut<'_, f32>,
     running_var: &mut CudaViewMut<'_, f32>,
     x: &CudaView<'_, f32>,
+    pre: Option<&BlockStats<'_>>,
     gamma: &CudaView<'_, f32>,
     beta: &CudaView<'_, f32>,
     s: &BnSpec,
@@ -135,12 +136,70 @@ pub fn batchnorm_fwd_train_f32(
             ("beta", beta.len()),
         ],
     )?;
-    train_stats(dev, mean, rstd, running_mean, running_var, x, s)?;
+    train_stats(dev, mean, rstd, running_mean, running_var, x, pre, s)?;
     apply(dev, y, x, &mean.as_view(), &rstd.as_view(), gamma, beta, s)
 }
 
+/// `batchnorm_stats_parts_f32`: mean, rstd and the running statistics from block partials.
+fn stats_from_blocks(
+    dev: &CudaDevice,
+    mean: &mut CudaViewMut<'_, f32>,
+    rstd: &mut CudaViewMut<'_, f32>,
+    running_mean: &mut CudaViewMut<'_, f32>,
+    running_var: &mut CudaViewMut<'_, f32>,
+    p: &BlockStats<'_>,
+    s: &BnSpec,
+) -> Result<()> {
+    let (_, c) = dims(s)?;
+    if p.count * p.block_rows != s.rows || p.count == 0 {
+        return Err(Error::usage(format!(
+            "batch norm over {} rows given {} block partials of {} rows",
+            s.rows, p.count, p.block_rows
+        )));
+    }
+    let need = (p.first + p.count) * s.c;
+    check_len("batchnorm block sums", p.sum.len(), need)?;
+    check_len("batchnorm block squares", p.m2.len(), need)?;
+    let (first, count, block_rows) = (p.first as i32, p.count as i32, p.block_rows as i32);
+    let f = dev.function("norm", "batchnorm_stats_parts_f32")?;
+    // SAFETY: (mean, rstd, running_mean, running_var [C], part_sum, part_m2 [(first + count) * C], int first,
+    // int count, int block_rows, int C, float eps, float momentum); lengths checked above.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(mean)
+            .arg(rstd)
+            .arg(running_mean)
+            .arg(running_var)
+            .arg(p.sum)
+            .arg(p.m2)
+            .arg(&first)
+            .arg(&count)
+            .arg(&block_rows)
+            .arg(&c)
+            .arg(&s.eps)
+            .arg(&s.momentum)
+            .launch(per_channel(s.c))
+    }
+    .map_err(launch_err("batchnorm_stats_parts_f32"))?;
+    Ok(())
+}
+
+/// Batch statistics that the convolution before the batch norm already reduced per row block in its
+/// epilogue (conv v6's `_stats` entry points): blocks [first, first + count) of the [*, C] partials, each
+/// over `block_rows` rows. Compiled, not validated on a GPU yet.
+pub struct BlockStats<'a> {
+    pub sum: &'a CudaSlice<f32>,
+    pub m2: &'a CudaSlice<f32>,
+    pub first: usize,
+    pub count: usize,
+    pub block_rows: usize,
+}
+
 /// The training statistics of [`batchnorm_fwd_train_f32`] (shared with the fused v2 tails): two passes
-/// over x (Σx, then Σ(x − mean)²), the saved mean and rstd, the running statistics updated in place.
+/// over x (Σx, then Σ(x − mean)²), the saved mean and rstd, the running statistics updated in place; or,
+/// with `pre`, the same from the convolution epilogue's block partials without reading x.
+#[allow(clippy::too_many_arguments)]
 fn train_stats(
     dev: &CudaDevice,
     mean: &mut CudaViewMut<'_, f32>,
@@ -148,9 +207,13 @@ fn train_stats(
     running_mean: &mut CudaViewMut<'_, f32>,
     running_var: &mut CudaViewMut<'_, f32>,
     x: &CudaView<'_, f32>,
+    pre: Option<&BlockStats<'_>>,
     s: &BnSpec,
 ) -> Result<()> {
     let (rows, c) = dims(s)?;
+    if let Some(p) = pre {
+        return stats_from_blocks(dev, mean, rstd, running_mean, running_var, p, s);
+    }
     let (per, parts) = split(dev, s);
     let mut part = dev.zeros::<f32>(parts * s.c)?;
     let grid = partial_grid(s, parts);
@@ -468,6 +531,7 @@ pub fn batchnorm_tail_fwd_train_f32(
     running_mean: &mut CudaViewMut<'_, f32>,
     running_var: &mut CudaViewMut<'_, f32>,
     x: &CudaView<'_, f32>,
+    pre: Option<&BlockStats<'_>>,
     sc: Option<&CudaView<'_, f32>>,
     gamma: &CudaView<'_, f32>,
     beta: &CudaView<'_, f32>,
@@ -488,7 +552,7 @@ pub fn batchnorm_tail_fwd_train_f32(
             ("beta", beta.len()),
         ],
     )?;
-    train_stats(dev, mean, rstd, running_mean, running_var, x, s)?;
+    train_stats(dev, mean, rstd, running_mean, running_var, x, pre, s)?;
     relu_apply(
         dev,
         y,
