@@ -499,10 +499,9 @@ __device__ __forceinline__ void tc5_run(L& ld, float* C, int ldc, int M, int N, 
     __shared__ __align__(16) unsigned short As[SA::SIZE];
     __shared__ __align__(16) unsigned short Bs[SB::SIZE];
     const int t = threadIdx.x;
-    const int lane = t % 32, warp = t / 32;
+    const int warp = t / 32;
     const int wm = (warp % S::wmw) * (16 * S::mi), wn = (warp / S::wmw) * (8 * S::nj);
     const int row0 = blockIdx.y * S::BM, col0 = blockIdx.x * S::BN;
-    const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
     float acc[S::mi][S::nj][4];
 #pragma unroll
     for (int i = 0; i < S::mi; ++i)
@@ -517,30 +516,8 @@ __device__ __forceinline__ void tc5_run(L& ld, float* C, int ldc, int M, int N, 
         __syncthreads();
         if (k0 + S::BK < k_end) ld.load(k0 + S::BK);  // in flight while the tensor cores run
 #pragma unroll
-        for (int ks = 0; ks < S::BK; ks += 16) {
-            unsigned a[S::mi][4], b[S::nj][2];
-#pragma unroll
-            for (int i = 0; i < S::mi; ++i) {
-                const int mb = wm + 16 * i;
-                if (A_MK) tc5_ldsm_x4(a[i], &As[(mb + l8 + 8 * lb3) * SA::STRIDE + ks + 8 * lb4]);
-                else tc5_ldsm_x4_t(a[i], &As[(ks + l8 + 8 * lb4) * SA::STRIDE + mb + 8 * lb3]);
-            }
-#pragma unroll
-            for (int jp = 0; jp < S::nj / 2; ++jp) {
-                const int nb = wn + 16 * jp;
-                unsigned r[4];
-                if (B_NK) tc5_ldsm_x4(r, &Bs[(nb + l8 + 8 * lb4) * SB::STRIDE + ks + 8 * lb3]);
-                else tc5_ldsm_x4_t(r, &Bs[(ks + l8 + 8 * lb3) * SB::STRIDE + nb + 8 * lb4]);
-                b[2 * jp][0] = r[0];
-                b[2 * jp][1] = r[1];
-                b[2 * jp + 1][0] = r[2];
-                b[2 * jp + 1][1] = r[3];
-            }
-#pragma unroll
-            for (int i = 0; i < S::mi; ++i)
-#pragma unroll
-                for (int j = 0; j < S::nj; ++j) tc_mma_bf16(acc[i][j], a[i], b[j][0], b[j][1]);
-        }
+        for (int ks = 0; ks < S::BK; ks += 16)
+            tc_bf16_kstep<S::mi, S::nj, A_MK, B_NK>(acc, As, SA::STRIDE, Bs, SB::STRIDE, ks, wm, wn);
         __syncthreads();
     }
     tc_store_acc<S::mi, S::nj, TRANS_C>(C, ldc, M, N, row0 + wm, col0 + wn, acc, atomic);

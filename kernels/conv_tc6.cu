@@ -69,7 +69,6 @@ __device__ __forceinline__ void tc6_gemm(L& ld, const E& epi, int k_begin, int k
     const int g = lane / 4, q = lane % 4;
     const int wm = (warp % S::wmw) * (16 * S::mi), wn = (warp / S::wmw) * (8 * S::nj);
     const int row0 = blockIdx.y * S::BM, col0 = blockIdx.x * S::BN;
-    const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
     float acc[S::mi][S::nj][4];
 #pragma unroll
     for (int i = 0; i < S::mi; ++i)
@@ -97,30 +96,8 @@ __device__ __forceinline__ void tc6_gemm(L& ld, const E& epi, int k_begin, int k
         const T* Bs = As + A_SIZE;
         if constexpr (S::BF16) {
 #pragma unroll
-            for (int ks = 0; ks < S::BK; ks += 16) {
-                unsigned a[S::mi][4], b[S::nj][2];
-#pragma unroll
-                for (int i = 0; i < S::mi; ++i) {
-                    const int mb = wm + 16 * i;
-                    if (A_MK) tc5_ldsm_x4(a[i], &As[(mb + l8 + 8 * lb3) * SA + ks + 8 * lb4]);
-                    else tc5_ldsm_x4_t(a[i], &As[(ks + l8 + 8 * lb4) * SA + mb + 8 * lb3]);
-                }
-#pragma unroll
-                for (int jp = 0; jp < S::nj / 2; ++jp) {
-                    const int nb = wn + 16 * jp;
-                    unsigned r[4];
-                    if (B_NK) tc5_ldsm_x4(r, &Bs[(nb + l8 + 8 * lb4) * SB + ks + 8 * lb3]);
-                    else tc5_ldsm_x4_t(r, &Bs[(ks + l8 + 8 * lb3) * SB + nb + 8 * lb4]);
-                    b[2 * jp][0] = r[0];
-                    b[2 * jp][1] = r[1];
-                    b[2 * jp + 1][0] = r[2];
-                    b[2 * jp + 1][1] = r[3];
-                }
-#pragma unroll
-                for (int i = 0; i < S::mi; ++i)
-#pragma unroll
-                    for (int j = 0; j < S::nj; ++j) tc_mma_bf16(acc[i][j], a[i], b[j][0], b[j][1]);
-            }
+            for (int ks = 0; ks < S::BK; ks += 16)
+                tc_bf16_kstep<S::mi, S::nj, A_MK, B_NK>(acc, As, SA, Bs, SB, ks, wm, wn);
         } else {
             // m16n8k8 tf32: A (m = g, k = q) a0, (m + 8, q) a1, (m, q + 4) a2, (m + 8, q + 4) a3;
             // B (k = q, n = g) b0, (q + 4, g) b1.

@@ -59,3 +59,36 @@ __device__ __forceinline__ void tc5_ldsm_x4_t(unsigned (&r)[4], const unsigned s
                  : "r"(tc5_smem_addr(p))
                  : "memory");
 }
+
+// One 16-deep k-step of a warp's MI x NJ bf16 mma tiles from shared memory (v5, v6): A fragments by ldmatrix
+// from A stored [m][k] (A_MK) or [k][m] (.trans), B likewise from [n][k] (B_NK) or [k][n]; SA, SB are the row
+// strides in elements, (wm, wn) the warp's tile corner. Matrix j of an x4 load takes its row addresses from
+// lanes 8j..8j+7: for A, j = (rows +8) + 2 (k +8); for B, j = (k +8) + 2 (columns +8).
+template <int MI, int NJ, bool A_MK, bool B_NK>
+__device__ __forceinline__ void tc_bf16_kstep(float (&acc)[MI][NJ][4], const unsigned short* As, int SA,
+                                              const unsigned short* Bs, int SB, int ks, int wm, int wn) {
+    const int lane = threadIdx.x % 32;
+    const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
+    unsigned a[MI][4], b[NJ][2];
+#pragma unroll
+    for (int i = 0; i < MI; ++i) {
+        const int mb = wm + 16 * i;
+        if (A_MK) tc5_ldsm_x4(a[i], &As[(mb + l8 + 8 * lb3) * SA + ks + 8 * lb4]);
+        else tc5_ldsm_x4_t(a[i], &As[(ks + l8 + 8 * lb4) * SA + mb + 8 * lb3]);
+    }
+#pragma unroll
+    for (int jp = 0; jp < NJ / 2; ++jp) {
+        const int nb = wn + 16 * jp;
+        unsigned r[4];
+        if (B_NK) tc5_ldsm_x4(r, &Bs[(nb + l8 + 8 * lb4) * SB + ks + 8 * lb3]);
+        else tc5_ldsm_x4_t(r, &Bs[(ks + l8 + 8 * lb3) * SB + nb + 8 * lb4]);
+        b[2 * jp][0] = r[0];
+        b[2 * jp][1] = r[1];
+        b[2 * jp + 1][0] = r[2];
+        b[2 * jp + 1][1] = r[3];
+    }
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j) tc_mma_bf16(acc[i][j], a[i], b[j][0], b[j][1]);
+}
