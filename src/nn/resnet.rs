@@ -1216,6 +1216,8 @@ impl ResNet {
 
     /// One AdamW update of every parameter (no weight decay on 1-D parameters).
     pub fn adamw_step(&mut self, h: &AdamW) -> Result<()> {
+        // The bf16 weight copies describe the weights the last forward used.
+        self.w_bf16.values_mut().for_each(Bf16Copy::stale);
         let dev = self.dev.clone();
         for p in &mut self.params {
             let hp = if p.decays() {
@@ -1284,6 +1286,7 @@ impl ResNet {
                 _ => data.to_vec(),
             };
             p.w = Buffer::from_host(&dev, &v)?;
+            self.w_bf16.values_mut().for_each(Bf16Copy::stale);
             return Ok(());
         }
         for b in &mut self.bn {

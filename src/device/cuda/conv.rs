@@ -47,6 +47,14 @@ const GEMM_DIM_MAX: usize = i32::MAX as usize - 256;
 /// `i32::MAX`: the indexing does not need it, but it makes every `ConvDims` field lossless as `int`.
 /// The grid limits (65535 row tiles) belong to each launcher's tile shape, see [`tiles`].
 pub(crate) fn dims(s: &ConvSpec) -> Result<ConvDims> {
+    if [s.n, s.h, s.w, s.c, s.o, s.kh, s.kw, s.stride].contains(&0)
+        || s.kh > s.h + 2 * s.pad
+        || s.kw > s.w + 2 * s.pad
+    {
+        return Err(Error::usage(format!(
+            "convolution {s:?} is empty: every size and the stride must be positive and the kernel must fit the padded input"
+        )));
+    }
     let tensors = [("x", s.x_len()), ("y", s.y_len()), ("w", s.w_len())];
     if let Some((name, len)) = tensors.iter().find(|t| t.1 > i32::MAX as usize) {
         return Err(Error::usage(format!(

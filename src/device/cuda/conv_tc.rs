@@ -161,6 +161,21 @@ pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec)
     }
 }
 
+/// Whether `op` runs v6 on this GPU: `v` asks for it, [`effective_version`] takes the shape, and its tiles
+/// fit the shared memory ([`conv_tc6::fits`]).
+fn runs_v6(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> bool {
+    effective_version(v, p, op, s) == TcVersion::V6 && conv_tc6::fits(dev, op, s, p)
+}
+
+/// The version the fp32-operand launchers run for `v`: v6 where it runs, else v4's rules in its place.
+fn demoted(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> TcVersion {
+    if v == TcVersion::V6 && !runs_v6(dev, v, p, op, s) {
+        TcVersion::V4
+    } else {
+        v
+    }
+}
+
 /// Grid and kernel name of `op` ("fwd", "bwd_input", "bwd_weight") for a GEMM of `m` x `n` tiles.
 /// Buffers are whole allocations (CudaSlice), so the float4 gathers of v4 are 16-byte aligned.
 fn plan(
@@ -244,6 +259,7 @@ pub fn conv_fwd_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    let v = demoted(dev, v, p, "fwd", s);
     if effective_version(v, p, "fwd", s) == TcVersion::V6 {
         if p == ConvPrecision::Tf32 {
             return conv_tc6::conv_fwd_v6(dev, y, x, w, s);
@@ -283,6 +299,7 @@ pub fn conv_bwd_input_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    let v = demoted(dev, v, p, "bwd_input", s);
     if effective_version(v, p, "bwd_input", s) == TcVersion::V6 {
         if p == ConvPrecision::Tf32 {
             return conv_tc6::conv_bwd_input_v6(dev, gx, gy, w, s);
@@ -323,6 +340,7 @@ pub fn conv_bwd_weight_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    let v = demoted(dev, v, p, "bwd_weight", s);
     if effective_version(v, p, "bwd_weight", s) == TcVersion::V6 {
         if p == ConvPrecision::Tf32 {
             return conv_tc6::conv_bwd_weight_v6(dev, gw, gy, x, s);
@@ -455,9 +473,10 @@ pub fn conv_fwd_kept(
     w: &Buffer,
     s: &ConvSpec,
 ) -> Result<()> {
-    let v6 = effective_version(v, p, "fwd", s) == TcVersion::V6;
     match (dev, y, x, w, stats) {
-        (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats) if v6 => {
+        (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
+            if runs_v6(d, v, p, "fwd", s) =>
+        {
             match (p, stats) {
                 (ConvPrecision::Bf16, Some((out, groups))) => {
                     let xb = xk.get(d, x)?;
@@ -498,8 +517,13 @@ pub fn conv_bwd_kept(
 ) -> Result<()> {
     // The copies are for bf16; tf32 reads the fp32 tensors themselves (the plain launchers).
     let bf16 = p == ConvPrecision::Bf16;
-    let wv6 = bf16 && effective_version(v, p, "bwd_weight", s) == TcVersion::V6;
-    let iv6 = bf16 && gx.is_some() && effective_version(v, p, "bwd_input", s) == TcVersion::V6;
+    let (wv6, iv6) = match dev {
+        Device::Cuda(d) if bf16 => (
+            runs_v6(d, v, p, "bwd_weight", s),
+            gx.is_some() && runs_v6(d, v, p, "bwd_input", s),
+        ),
+        _ => (false, false),
+    };
     gyk.stale();
     match (dev, gw, gy, x, w) {
         (

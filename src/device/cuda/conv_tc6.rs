@@ -49,6 +49,15 @@ pub fn takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
     }
 }
 
+/// Whether the tiles of `op` at `s` in precision `p` fit this GPU's shared memory per block (tf32 tiles
+/// take 108-138 KB, beyond the 99 KB of sm_86/sm_89 cards; such shapes run v4 instead).
+pub fn fits(dev: &CudaDevice, op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
+    let cols = if op == "bwd_input" { s.c } else { s.o };
+    let (_, bm, bn) = v4_tile(cols);
+    let elem = if p == ConvPrecision::Bf16 { 2 } else { 4 };
+    smem_bytes(op, bm, bn, elem) <= dev.smem_optin
+}
+
 /// Dynamic shared memory of one block: STAGES x (A tile + B tile), each operand in the orientation the
 /// kernel stores it (see `tc6_gemm`'s A_MK / B_NK) with `Tc6`'s row strides: k-fast rows BK + 8 (bf16) or
 /// BK + 4 (fp32), m/n-fast rows BM + 8 / BN + 8.

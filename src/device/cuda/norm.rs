@@ -211,7 +211,9 @@ fn train_stats(
     s: &BnSpec,
 ) -> Result<()> {
     let (rows, c) = dims(s)?;
-    if let Some(p) = pre {
+    // Partials that do not cover exactly these rows (cannot happen through BnPartials::group) fall back
+    // to the passes over x.
+    if let Some(p) = pre.filter(|p| p.count > 0 && p.count * p.block_rows == s.rows) {
         return stats_from_blocks(dev, mean, rstd, running_mean, running_var, p, s);
     }
     let (per, parts) = split(dev, s);
