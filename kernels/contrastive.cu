@@ -516,6 +516,20 @@ __device__ __forceinline__ void bns_store_g(float* G, const float g[16][4], int 
     }
 }
 
+// G[row, k] += scale * g (atomics: several column splits add into the zeroed G), as bns_store_g.
+__device__ __forceinline__ void bns_add_g(float* G, const float g[16][4], int r0, int n, int d, float scale) {
+    const int lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+#pragma unroll
+    for (int nt = 0; nt < 16; ++nt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int r = r0 + gq + 8 * (e / 2);
+            const int k = nt * 8 + tg * 2 + (e % 2);
+            if (r < n && k < d) atomicAdd(&G[(long long)r * d + k], g[nt][e] * scale);
+        }
+    }
+}
+
 // Masked exponential sums of the warp's two rows over one 64-column tile (the forward's inner loop).
 __device__ __forceinline__ void bns_code_sums_tile(float ps[2], float pc[2], float ns[2], const float acc[8][4],
                                                    const int ra[2], const int la[2], const int* Lb, int c0, int n,
@@ -743,7 +757,7 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v4_bf16(float* gz
     __shared__ int Lb[BNS_V3_BN];
     __shared__ float Alb[BNS_V3_BN];
     __shared__ float Beb[BNS_V3_BN];
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4;
     const int r0 = blockIdx.x * BNS_V3_BM + warp * 16;
     const int ra[2] = {r0 + gq, r0 + gq + 8};
     int la[2];
@@ -764,15 +778,7 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v4_bf16(float* gz
         bns_code_coeff_tile(acc, ra, la, al, be, Lb, Alb, Beb, c0, n, inv_tau);
         bns_mt_tile_ldsm(g, acc, Bt);
     }
-#pragma unroll
-    for (int nt = 0; nt < 16; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            const int r = r0 + gq + 8 * (e / 2);
-            const int k = nt * 8 + tg * 2 + (e % 2);
-            if (r < n && k < d) atomicAdd(&gz[(long long)r * d + k], g[nt][e] * inv_tau);
-        }
-    }
+    bns_add_g(gz, g, r0, n, d, inv_tau);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -804,12 +810,14 @@ extern "C" __global__ void bns_gather_rows_bf16(unsigned short* out, const unsig
 // MODE 1 (rows): own rows = q rows (xb = qrb, nx = rows), column tiles of v (yb = vb, ny = m); writes
 // G = gq rows and row_loss. MODE 2 (columns): own rows = v (xb = vb, nx = m), column tiles of q rows
 // (yb = qrb, ny = rows), the coefficient tile is w transposed; writes G = gv.
-template <int MODE>
-__device__ __forceinline__ void bns_paper_pass_v3(float* G, float* row_loss, const unsigned short* xb,
-                                                  const unsigned short* yb, int nx, int ny, int d, float inv_tau,
-                                                  const int* lab, const int* row_anchor, float c) {
+// SPLIT (v4): the block covers the columns [blockIdx.y * cols, + cols) only, reads the column tile with
+// ldmatrix.trans instead of transposing it, and adds its G rows and row losses with atomics (both zeroed).
+template <int MODE, bool SPLIT>
+__device__ __forceinline__ void bns_paper_pass(float* G, float* row_loss, const unsigned short* xb,
+                                               const unsigned short* yb, int nx, int ny, int d, float inv_tau,
+                                               const int* lab, const int* row_anchor, float c, int cols) {
     __shared__ __align__(16) unsigned short Bt[BNS_V3_BN][BNS_LDB];
-    __shared__ __align__(16) unsigned short BtT[BNS_DMAX][BNS_LDT];
+    __shared__ __align__(16) unsigned short BtT[SPLIT ? 1 : BNS_DMAX][BNS_LDT];
     __shared__ int Lb[BNS_V3_BN];  // MODE 1: label of v_j; MODE 2: label of the row's anchor
     __shared__ int Ab[BNS_V3_BN];  // MODE 2: the row's anchor (-1 beyond ny)
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
@@ -834,7 +842,9 @@ __device__ __forceinline__ void bns_paper_pass_v3(float* G, float* row_loss, con
 #pragma unroll
     for (int nt = 0; nt < 16; ++nt) g[nt][0] = g[nt][1] = g[nt][2] = g[nt][3] = 0.0f;
     float lsum[2] = {0.0f, 0.0f};
-    for (int c0 = 0; c0 < ny; c0 += BNS_V3_BN) {
+    const int c_begin = SPLIT ? blockIdx.y * cols : 0;
+    const int c_end = SPLIT ? min(ny, (blockIdx.y + 1) * cols) : ny;
+    for (int c0 = c_begin; c0 < c_end; c0 += BNS_V3_BN) {
         __syncthreads();
         bns_load_b_tile(Bt, yb, c0, ny);
         if (threadIdx.x < BNS_V3_BN) {
@@ -849,7 +859,7 @@ __device__ __forceinline__ void bns_paper_pass_v3(float* G, float* row_loss, con
             }
         }
         __syncthreads();
-        bns_transpose_b_tile(BtT, Bt);
+        if constexpr (!SPLIT) bns_transpose_b_tile(BtT, Bt);
         float acc[8][4];
         bns_s_tile(acc, a, Bt);
 #pragma unroll
@@ -885,18 +895,26 @@ __device__ __forceinline__ void bns_paper_pass_v3(float* G, float* row_loss, con
                 acc[nt][e] = w;
             }
         }
-        __syncthreads();  // BtT complete
-        bns_mt_tile(g, acc, BtT);
+        if constexpr (SPLIT) {
+            bns_mt_tile_ldsm(g, acc, Bt);
+        } else {
+            __syncthreads();  // BtT complete
+            bns_mt_tile(g, acc, BtT);
+        }
     }
     if (MODE == 1) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
 #pragma unroll
             for (int o = 1; o < 4; o <<= 1) lsum[h] += __shfl_xor_sync(0xffffffffu, lsum[h], o);
-            if (tg == 0 && ra[h] < nx) row_loss[ra[h]] = lsum[h];
+            if (tg == 0 && ra[h] < nx) {
+                if (SPLIT) atomicAdd(&row_loss[ra[h]], lsum[h]);
+                else row_loss[ra[h]] = lsum[h];
+            }
         }
     }
-    bns_store_g(G, g, r0, nx, d, c * inv_tau);
+    if constexpr (SPLIT) bns_add_g(G, g, r0, nx, d, c * inv_tau);
+    else bns_store_g(G, g, r0, nx, d, c * inv_tau);
 }
 
 // Paper form, rows: gq rows [rows, d] and row_loss [rows] from the bf16 q rows and v [m, 128].
@@ -905,7 +923,7 @@ extern "C" __global__ void __launch_bounds__(128) bns_paper_rows_v3_bf16(float* 
                                                                          const unsigned short* vb, const int* lab,
                                                                          const int* row_anchor, int rows, int m,
                                                                          int d, float inv_tau, float c) {
-    bns_paper_pass_v3<1>(gqr, row_loss, qrb, vb, rows, m, d, inv_tau, lab, row_anchor, c);
+    bns_paper_pass<1, false>(gqr, row_loss, qrb, vb, rows, m, d, inv_tau, lab, row_anchor, c, 0);
 }
 
 // Paper form, columns: gv [m, d].
@@ -913,5 +931,22 @@ extern "C" __global__ void __launch_bounds__(128) bns_paper_cols_v3_bf16(float* 
                                                                          const unsigned short* qrb, const int* lab,
                                                                          const int* row_anchor, int rows, int m,
                                                                          int d, float inv_tau, float c) {
-    bns_paper_pass_v3<2>(gv, nullptr, vb, qrb, m, rows, d, inv_tau, lab, row_anchor, c);
+    bns_paper_pass<2, false>(gv, nullptr, vb, qrb, m, rows, d, inv_tau, lab, row_anchor, c, 0);
+}
+
+// v4, paper form: the two passes of v3 with the columns split over blockIdx.y (cols per split, a multiple of
+// 64), ldmatrix.trans for the second product and atomics into the zeroed gq rows, row losses and gv.
+extern "C" __global__ void __launch_bounds__(128) bns_paper_rows_v4_bf16(float* gqr, float* row_loss,
+                                                                         const unsigned short* qrb,
+                                                                         const unsigned short* vb, const int* lab,
+                                                                         const int* row_anchor, int rows, int m,
+                                                                         int d, float inv_tau, float c, int cols) {
+    bns_paper_pass<1, true>(gqr, row_loss, qrb, vb, rows, m, d, inv_tau, lab, row_anchor, c, cols);
+}
+
+extern "C" __global__ void __launch_bounds__(128) bns_paper_cols_v4_bf16(float* gv, const unsigned short* vb,
+                                                                         const unsigned short* qrb, const int* lab,
+                                                                         const int* row_anchor, int rows, int m,
+                                                                         int d, float inv_tau, float c, int cols) {
+    bns_paper_pass<2, true>(gv, nullptr, vb, qrb, m, rows, d, inv_tau, lab, row_anchor, c, cols);
 }

@@ -27,8 +27,8 @@ pub struct BnsArgs {
     /// Extra same-class positives per anchor (paper form)
     #[arg(long, default_value_t = 6)]
     pub m: usize,
-    /// Versions to run on CUDA (v1 materialised, v2 fused fp32, v3 bf16 tensor cores, both forms; v4 split
-    /// columns, code form only)
+    /// Versions to run on CUDA (v1 materialised, v2 fused fp32, v3 bf16 tensor cores, v4 v3 with the
+    /// columns split over blocks; both forms)
     #[arg(long, value_delimiter = ',', default_value = "v1,v2,v3,v4")]
     pub versions: Vec<String>,
     #[arg(long, default_value_t = 3)]

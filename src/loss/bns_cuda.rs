@@ -32,9 +32,7 @@ impl BnsVersion {
             BnsVersion::V1 => "materialised N×N similarity, naive kernels",
             BnsVersion::V2 => "fused fp32 tiles, masks on the fly, no N×N storage",
             BnsVersion::V3 => "fused bf16 tensor cores (mma.sync), fp32 accumulation",
-            BnsVersion::V4 => {
-                "v3 with columns split over blocks (atomics), ldmatrix.trans; code form only"
-            }
+            BnsVersion::V4 => "v3 with columns split over blocks (atomics), ldmatrix.trans",
         }
     }
 }
@@ -119,14 +117,20 @@ fn code_bwd_bf16(
     Ok(())
 }
 
-/// v4 exists for the official-code form only (the paper form's two passes stay on v3).
-fn check_paper_version(v: BnsVersion) -> Result<()> {
-    if v == BnsVersion::V4 {
-        return Err(Error::usage(
-            "BNS v4 is written for the official-code form only; use v3 for the paper form",
-        ));
-    }
-    Ok(())
+/// The v4 launch over `nx` own rows (64 per block) and `ny` columns split over grid.y: enough splits for
+/// ~4 blocks per SM, each a whole number of 64-column tiles. Returns the launch and the columns per split.
+fn split_columns(dev: &CudaDevice, nx: usize, ny: usize) -> Result<(LaunchConfig, i32)> {
+    let row_blocks = blocks(nx, 64) as usize;
+    let tiles = ny.div_ceil(64).max(1);
+    let want = (4 * dev.sms.max(1) as usize)
+        .div_ceil(row_blocks.max(1))
+        .clamp(1, tiles);
+    let cols = tiles.div_ceil(want) * 64;
+    let splits = ny.div_ceil(cols).max(1);
+    Ok((
+        cfg((row_blocks as u32, splits as u32), (128, 1)),
+        int("columns per split", cols)?,
+    ))
 }
 
 fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice) -> Result<()> {
@@ -492,16 +496,7 @@ impl BnsCodeCuda {
                 let part = self.part.as_mut().ok_or_else(|| {
                     Error::usage("BnsCodeCuda was allocated without v4 in its versions")
                 })?;
-                // Enough column splits for ~4 blocks per SM; each split a whole number of 64-column tiles.
-                let row_blocks = blocks(n, 64) as usize;
-                let tiles = n.div_ceil(64);
-                let want = (4 * dev.sms.max(1) as usize)
-                    .div_ceil(row_blocks)
-                    .clamp(1, tiles);
-                let cols = tiles.div_ceil(want) * 64;
-                let splits = n.div_ceil(cols);
-                let c = cfg((row_blocks as u32, splits as u32), (128, 1));
-                let colsi = int("columns per split", cols)?;
+                let (c, colsi) = split_columns(dev, n, n)?;
                 dev.stream
                     .memset_zeros(part)
                     .map_err(|e| Error::driver("zeroing the BNS partial sums", e))?;
@@ -600,7 +595,6 @@ impl BnsPaperCuda {
         }
         let layout = PaperLayout::new(layout.anchors.clone(), layout.extra.clone(), layout.m, b)?;
         for &v in versions {
-            check_paper_version(v)?;
             check_version(v, d, dev)?;
         }
         let rows = layout.rows();
@@ -628,7 +622,7 @@ impl BnsPaperCuda {
             } else {
                 None
             },
-            bf16: if versions.contains(&BnsVersion::V3) {
+            bf16: if versions.contains(&BnsVersion::V3) || versions.contains(&BnsVersion::V4) {
                 Some(Box::new(PaperBf16 {
                     qb: dev.zeros(b * FUSED_DMAX)?,
                     vb: dev.zeros(b * FUSED_DMAX)?,
@@ -667,7 +661,6 @@ impl BnsPaperCuda {
         g2: &mut CudaSlice<f32>,
     ) -> Result<()> {
         check_tau(tau as f64)?;
-        check_paper_version(v)?;
         check_version(v, self.d, dev)?;
         let (b, d, rows) = (self.b, self.d, self.rows);
         check_len("BNS labels", labels.len(), b)?;
@@ -677,9 +670,11 @@ impl BnsPaperCuda {
         let c = 1.0 / rows as f32;
         let (bi, di, ri) = (int("b", b)?, int("dim", d)?, int("rows", rows)?);
         let ew = cfg((blocks(rows * d, 256), 1), (256, 1));
-        if v == BnsVersion::V3 {
+        if matches!(v, BnsVersion::V3 | BnsVersion::V4) {
             let h = self.bf16.as_mut().ok_or_else(|| {
-                Error::usage("BnsPaperCuda was allocated without v3 in its versions")
+                Error::usage(format!(
+                    "BnsPaperCuda was allocated without {v} in its versions"
+                ))
             })?;
             normalize(dev, &mut self.qn, Some(&mut h.qb), z1, b, d)?;
             normalize(dev, &mut self.vn, Some(&mut h.vb), z2, b, d)?;
@@ -717,7 +712,62 @@ impl BnsPaperCuda {
             .map_err(launch_err("bns_gather_rows_f32"))?;
         }
         match v {
-            BnsVersion::V4 => unreachable!("refused by check_paper_version above"),
+            BnsVersion::V4 => {
+                let h = self.bf16.as_ref().ok_or_else(|| {
+                    Error::usage("BnsPaperCuda was allocated without v4 in its versions")
+                })?;
+                for buf in [&mut self.gqr, &mut self.row_loss, &mut self.gv] {
+                    dev.stream
+                        .memset_zeros(buf)
+                        .map_err(|e| Error::driver("zeroing the BNS v4 sums", e))?;
+                }
+                let (rc, rcols) = split_columns(dev, rows, b)?;
+                let f = dev.function(FILE, "bns_paper_rows_v4_bf16")?;
+                // SAFETY: bns_paper_rows_v4_bf16(float* gqr, float* row_loss, const u16* qrb, const u16* vb,
+                // const int* lab, const int* row_anchor, int rows, int m, int d, float inv_tau, float c,
+                // int cols); as v3 above, with gqr and row_loss zeroed (the splits add into them) and blocks
+                // covering columns [y·cols, (y+1)·cols) clipped to m.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.gqr)
+                        .arg(&mut self.row_loss)
+                        .arg(&h.qrb)
+                        .arg(&h.vb)
+                        .arg(labels)
+                        .arg(&self.row_anchor)
+                        .arg(&ri)
+                        .arg(&bi)
+                        .arg(&di)
+                        .arg(&inv_tau)
+                        .arg(&c)
+                        .arg(&rcols)
+                        .launch(rc)
+                }
+                .map_err(launch_err("bns_paper_rows_v4_bf16"))?;
+                let (cc, ccols) = split_columns(dev, b, rows)?;
+                let f = dev.function(FILE, "bns_paper_cols_v4_bf16")?;
+                // SAFETY: bns_paper_cols_v4_bf16(float* gv, const u16* vb, const u16* qrb, const int* lab,
+                // const int* row_anchor, int rows, int m, int d, float inv_tau, float c, int cols); as v3,
+                // gv zeroed, the q rows split over grid.y.
+                unsafe {
+                    dev.stream
+                        .launch_builder(&f)
+                        .arg(&mut self.gv)
+                        .arg(&h.vb)
+                        .arg(&h.qrb)
+                        .arg(labels)
+                        .arg(&self.row_anchor)
+                        .arg(&ri)
+                        .arg(&bi)
+                        .arg(&di)
+                        .arg(&inv_tau)
+                        .arg(&c)
+                        .arg(&ccols)
+                        .launch(cc)
+                }
+                .map_err(launch_err("bns_paper_cols_v4_bf16"))?;
+            }
             BnsVersion::V1 => {
                 let s = self.s.as_mut().ok_or_else(|| {
                     Error::usage("BnsPaperCuda was allocated without v1 in its versions")

@@ -388,7 +388,12 @@ fn bns_paper_form_cuda_matches_cpu() {
             let z2 = ipdpp::rng::uniform_f32(b * dim, -1.0, 1.0, seed + 7 + n as u64);
             for (name, lab) in label_sets(b, m + 1, seed) {
                 let want = bns::bns_paper_f32(&z1, &z2, &lab, &layout, dim, 0.5).unwrap();
-                for v in [BnsVersion::V1, BnsVersion::V2, BnsVersion::V3] {
+                for v in [
+                    BnsVersion::V1,
+                    BnsVersion::V2,
+                    BnsVersion::V3,
+                    BnsVersion::V4,
+                ] {
                     let what = format!("paper {v} N={} D={dim} {name}", 2 * b);
                     match bns_paper_cuda(&d, v, &z1, &z2, &lab, &layout, dim, 0.5) {
                         Ok(got) => bad.extend(compare(&what, &got, &want, gpu_tol(v, n))),
@@ -398,7 +403,7 @@ fn bns_paper_form_cuda_matches_cpu() {
             }
         }
     }
-    // A hand-made layout (repeated extra positives, anchors not at group starts) on v3 and v2.
+    // A hand-made layout (repeated extra positives, anchors not at group starts) on v2, v3 and v4.
     let lab: Vec<i32> = (0..300).map(|i| i % 5).collect();
     let anchors: Vec<usize> = (0..40).map(|i| 7 * i + 3).collect();
     let extra: Vec<usize> = anchors
@@ -409,7 +414,7 @@ fn bns_paper_form_cuda_matches_cpu() {
     let z1 = ipdpp::rng::uniform_f32(300 * 128, -1.0, 1.0, seed + 3);
     let z2 = ipdpp::rng::uniform_f32(300 * 128, -1.0, 1.0, seed + 4);
     let want = bns::bns_paper_f32(&z1, &z2, &lab, &layout, 128, 0.5).unwrap();
-    for v in [BnsVersion::V2, BnsVersion::V3] {
+    for v in [BnsVersion::V2, BnsVersion::V3, BnsVersion::V4] {
         let what = format!("paper {v} custom layout");
         match bns_paper_cuda(&d, v, &z1, &z2, &lab, &layout, 128, 0.5) {
             Ok(got) => bad.extend(compare(&what, &got, &want, gpu_tol(v, 600))),
