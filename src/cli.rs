@@ -78,6 +78,8 @@ pub enum BenchCmd {
     Bns(crate::bench::bns::BnsArgs),
     /// Whole ResNet BNS training steps: img/s, per-layer table, TFLOP/s vs the measured SGEMM ceiling, --trace
     Resnet(crate::bench::resnet::ResnetArgs),
+    /// One convolution's forward, grad-input and grad-weight: every kernel generation side by side (CPU: the reference)
+    Conv(crate::bench::conv::ConvArgs),
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +205,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             let sel = device::select(choice)?;
             eprintln!("device: {} ({})", sel.device.name(), sel.reason);
             crate::bench::bns::run(&sel.device, &a)
+        }
+        Command::Bench {
+            what: BenchCmd::Conv(a),
+        } => {
+            let sel = device::select(choice)?;
+            eprintln!("device: {} ({})", sel.device.name(), sel.reason);
+            crate::bench::conv::run(&sel.device, &a)
         }
         Command::Bench {
             what: BenchCmd::Resnet(a),

@@ -114,6 +114,14 @@ if has bench; then
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
       --out "$OUT/${arch}_bf16_convtc_v6_fused_bn.json"
   done
+  # Per-op A/B of the convolution generations at ResNet-18 shapes (512 images): layer1 3x3, the stride-2
+  # 3x3 and 1x1 of layer2.0, layer4's 3x3 (4x4 pixels, 512 channels).
+  for sh in 512,32,32,64,64,3,1,1 512,32,32,64,128,3,2,1 512,32,32,64,128,1,2,0 512,4,4,512,512,3,1,1; do
+    step "bench_conv_bf16_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision bf16 \
+      --out "$OUT/conv_bf16_${sh//,/x}.json"
+  done
+  step bench_conv_tf32_512x32x32x64x64x3x1x1 60 $BIN/ipdpp --device cuda bench conv --shape 512,32,32,64,64,3,1,1 \
+    --precision tf32 --out "$OUT/conv_tf32_512x32x32x64x64x3x1x1.json"
   # The pipeline runs the fastest ResNet-18 bf16 configuration that passed its tests (ties: the default).
   BEST=$(python3 - "$OUT" <<'PY' 2>/dev/null
 import json, os, sys
@@ -192,6 +200,18 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
         continue
     if isinstance(r, dict) and "images_per_s" in r and "step" in r:
         print(f"{os.path.basename(f):34s} {r['images_per_s']:10.0f} {r['step'].get('median_ms', float('nan')):9.2f}")
+print("--- convolution A/B (TFLOP/s of useful work per version; '!' = wrong or failed)")
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "conv_*.json"))):
+    try:
+        reps = json.load(open(f))
+    except Exception:
+        continue
+    for r in reps:
+        cells = []
+        for l in r["lines"]:
+            t = l.get("tflops")
+            cells.append(f"{l['version']} {t:.1f}" if t is not None else (f"{l['version']} -" if l.get("correct") else f"{l['version']} !"))
+        print(f"{os.path.basename(f)[:-5]:34s} {r['bench']:16s} " + "  ".join(cells))
 PY
 echo "total $(($(date +%s) - T0))s" >> "$SUMMARY"
 save

@@ -2,6 +2,7 @@
 //! first, then timed (CUDA events after warm-up, L2 flushed between repeats; wall clock on the CPU), and
 //! reported as median and spread with achieved TFLOP/s and GB/s.
 pub mod bns;
+pub mod conv;
 pub mod gemm;
 pub mod resnet;
 

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (DESIGN.md), one module per area.
 mod bns;
 mod cli;
+mod conv_bench;
 mod common;
 mod cpu_ref;
 mod cuda_ops;

@@ -1,0 +1,344 @@
+//! `ipdpp bench conv`: one convolution's forward, grad-input and grad-weight, each kernel generation side by
+//! side at one shape and precision (the A/B behind `bench resnet`'s per-layer table). Every output is
+//! checked against the CPU fp32 reference first (DESIGN.md's tolerance of the precision), then timed with
+//! CUDA events after warm-up, L2 flushed between repeats. TFLOP/s count the useful GEMM work, 2·M·N·K of
+//! the op (a strided grad-input that multiplies zeros gets no credit for them). v6 in bf16 is timed on
+//! operands cast to bf16 beforehand (as a network keeps them); the cast is its own line. On a machine
+//! without a GPU, the CPU reference alone is timed.
+use super::{now_unix, rel_err, time_cpu, CudaTimer, Line, Report};
+use crate::device::cpu::conv::{conv_bwd_input_f32, conv_bwd_weight_f32, conv_fwd_f32, ConvSpec};
+use crate::device::cuda::conv::{self as cconv, ConvVersion};
+use crate::device::cuda::conv_tc::{
+    conv_bwd_input_tc, conv_bwd_weight_tc, conv_fwd_tc, effective_version, ConvPrecision, TcVersion,
+};
+use crate::device::cuda::conv_tc6::{self, cast_into};
+use crate::device::cuda::elementwise::cast_bf16_f32;
+use crate::device::cuda::CudaDevice;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::rng::uniform_f32;
+use cudarc::driver::CudaSlice;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConvArgs {
+    /// N,H,W,C,O,K,STRIDE,PAD: batch, input height and width, input and output channels, kernel size,
+    /// stride, padding (default: ResNet-18's layer1 3x3 at 256 images)
+    #[arg(long, default_value = "256,32,32,64,64,3,1,1")]
+    pub shape: String,
+    /// fp32 (conv.cu v1, v2) | tf32 | bf16 (tensor cores: v3..v6)
+    #[arg(long, default_value = "bf16")]
+    pub precision: String,
+    /// Tensor-core versions to run (tf32/bf16); fp32 runs conv.cu v1 and v2
+    #[arg(long, value_delimiter = ',', default_value = "v3,v4,v5,v6")]
+    pub versions: Vec<String>,
+    /// fwd | bwd_input | bwd_weight | all
+    #[arg(long, default_value = "all")]
+    pub op: String,
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Print the reports as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON reports to this file
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+}
+
+const OPS: [&str; 3] = ["fwd", "bwd_input", "bwd_weight"];
+
+fn parse_shape(s: &str) -> Result<ConvSpec> {
+    let v: Vec<usize> = s
+        .split(',')
+        .map(|t| t.trim().parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| {
+            Error::usage(format!(
+                "--shape {s:?}: expected 8 non-negative integers N,H,W,C,O,K,STRIDE,PAD"
+            ))
+        })?;
+    let [n, h, w, c, o, k, stride, pad] = v[..] else {
+        return Err(Error::usage(format!(
+            "--shape {s:?}: expected 8 numbers N,H,W,C,O,K,STRIDE,PAD, got {}",
+            v.len()
+        )));
+    };
+    if [n, h, w, c, o, k, stride].contains(&0) || k > h + 2 * pad || k > w + 2 * pad {
+        return Err(Error::usage(format!(
+            "--shape {s:?}: sizes and stride must be positive and the kernel must fit the padded input"
+        )));
+    }
+    Ok(ConvSpec::new(n, h, w, c, o, k, stride, pad))
+}
+
+/// Useful FLOPs of each op: 2·M·N·K of its implicit GEMM without the zeros of strided gathers.
+fn flops(s: &ConvSpec) -> f64 {
+    2.0 * (s.n * s.oh() * s.ow()) as f64 * s.o as f64 * s.kdim() as f64
+}
+
+/// The operands and CPU reference outputs of one shape.
+struct Problem {
+    s: ConvSpec,
+    x: Vec<f32>,
+    w: Vec<f32>,
+    gy: Vec<f32>,
+    want: [Vec<f32>; 3],
+}
+
+impl Problem {
+    fn new(s: ConvSpec, seed: u64) -> Self {
+        let x = uniform_f32(s.x_len(), -1.0, 1.0, seed);
+        let w = uniform_f32(s.w_len(), -1.0, 1.0, seed + 1);
+        let gy = uniform_f32(s.y_len(), -1.0, 1.0, seed + 2);
+        let mut y = vec![0.0; s.y_len()];
+        let mut gx = vec![0.0; s.x_len()];
+        let mut gw = vec![0.0; s.w_len()];
+        conv_fwd_f32(&mut y, &x, &w, &s);
+        conv_bwd_input_f32(&mut gx, &gy, &w, &s);
+        conv_bwd_weight_f32(&mut gw, &gy, &x, &s);
+        Problem {
+            s,
+            x,
+            w,
+            gy,
+            want: [y, gx, gw],
+        }
+    }
+    fn out_len(&self, op: usize) -> usize {
+        [self.s.y_len(), self.s.x_len(), self.s.w_len()][op]
+    }
+}
+
+/// Device copies of the operands (fp32, and bf16 for v6).
+struct Operands {
+    x: CudaSlice<f32>,
+    w: CudaSlice<f32>,
+    gy: CudaSlice<f32>,
+    xb: Option<CudaSlice<u16>>,
+    wb: Option<CudaSlice<u16>>,
+    gyb: Option<CudaSlice<u16>>,
+}
+
+/// One version of one op into `out`.
+fn launch(
+    d: &CudaDevice,
+    p: ConvPrecision,
+    v: &str,
+    op: usize,
+    o: &Operands,
+    out: &mut CudaSlice<f32>,
+    s: &ConvSpec,
+) -> Result<()> {
+    if p == ConvPrecision::Fp32 {
+        let cv = if v == "v1" {
+            ConvVersion::V1
+        } else {
+            ConvVersion::V2
+        };
+        return match op {
+            0 => cconv::conv_fwd_f32(d, cv, out, &o.x, &o.w, s),
+            1 => cconv::conv_bwd_input_f32(d, cv, out, &o.gy, &o.w, s),
+            _ => cconv::conv_bwd_weight_f32(d, cv, out, &o.gy, &o.x, s),
+        };
+    }
+    let tv: TcVersion = v.parse()?;
+    let bf16_v6 = p == ConvPrecision::Bf16 && effective_version(tv, p, OPS[op], s) == TcVersion::V6;
+    if bf16_v6 && conv_tc6::fits(d, OPS[op], s, p) {
+        fn b(c: &Option<CudaSlice<u16>>) -> Result<&CudaSlice<u16>> {
+            c.as_ref()
+                .ok_or_else(|| Error::usage("bf16 operands missing"))
+        }
+        return match op {
+            0 => conv_tc6::conv_fwd_v6(d, out, b(&o.xb)?, b(&o.wb)?, s),
+            1 => conv_tc6::conv_bwd_input_v6(d, out, b(&o.gyb)?, b(&o.wb)?, s),
+            _ => conv_tc6::conv_bwd_weight_v6(d, out, b(&o.gyb)?, b(&o.xb)?, s),
+        };
+    }
+    match op {
+        0 => conv_fwd_tc(d, p, tv, out, &o.x, &o.w, s),
+        1 => conv_bwd_input_tc(d, p, tv, out, &o.gy, &o.w, s),
+        _ => conv_bwd_weight_tc(d, p, tv, out, &o.gy, &o.x, s),
+    }
+}
+
+/// The reports (one per op) for the arguments on `dev`.
+pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
+    let s = parse_shape(&a.shape)?;
+    let p: ConvPrecision = a.precision.parse()?;
+    let ops: Vec<usize> = match a.op.trim() {
+        "all" => vec![0, 1, 2],
+        o => vec![OPS.iter().position(|&x| x == o).ok_or_else(|| {
+            Error::usage(format!("--op {o:?}: use fwd, bwd_input, bwd_weight or all"))
+        })?],
+    };
+    let versions: Vec<String> = if p == ConvPrecision::Fp32 {
+        vec!["v1".into(), "v2".into()]
+    } else {
+        for v in &a.versions {
+            v.parse::<TcVersion>()?;
+        }
+        a.versions
+            .iter()
+            .map(|v| v.trim().to_ascii_lowercase())
+            .collect()
+    };
+    let pr = Problem::new(s, a.seed);
+    let tol = p.tolerance();
+    let shape = format!(
+        "{}x{}x{}x{} -> {} channels, {}x{} stride {} pad {}, {p}",
+        s.n, s.h, s.w, s.c, s.o, s.kh, s.kw, s.stride, s.pad
+    );
+    let mut reports = Vec::new();
+    let Device::Cuda(d) = dev else {
+        for &op in &ops {
+            let mut out = vec![0.0f32; pr.out_len(op)];
+            let t = time_cpu(a.warmup.min(1), a.repeats.max(1), || {
+                match op {
+                    0 => conv_fwd_f32(&mut out, &pr.x, &pr.w, &s),
+                    1 => conv_bwd_input_f32(&mut out, &pr.gy, &pr.w, &s),
+                    _ => conv_bwd_weight_f32(&mut out, &pr.gy, &pr.x, &s),
+                }
+                Ok(())
+            })?;
+            reports.push(Report {
+                bench: format!("conv_{}", OPS[op]),
+                device: dev.name(),
+                shape: shape.clone(),
+                reference: "CPU fp32 (im2col + OpenBLAS)".into(),
+                tolerance: tol,
+                date_unix: now_unix(),
+                lines: vec![Line {
+                    version: "cpu".into(),
+                    description: "CPU reference (exact fp32)".into(),
+                    rel_err: None,
+                    correct: true,
+                    tflops: Some(flops(&s) / (t.median_ms * 1e-3) / 1e12),
+                    gbps: None,
+                    vs_library: None,
+                    note: None,
+                    timing: Some(t),
+                }],
+            });
+        }
+        return Ok(reports);
+    };
+    let mut o = Operands {
+        x: d.upload(&pr.x)?,
+        w: d.upload(&pr.w)?,
+        gy: d.upload(&pr.gy)?,
+        xb: None,
+        wb: None,
+        gyb: None,
+    };
+    let mut timer = CudaTimer::new(d)?;
+    let mut cast_line = None;
+    if p == ConvPrecision::Bf16 && versions.iter().any(|v| v == "v6") {
+        cast_into(d, &mut o.xb, &o.x)?;
+        cast_into(d, &mut o.wb, &o.w)?;
+        cast_into(d, &mut o.gyb, &o.gy)?;
+        let mut xb = d.zeros::<u16>(o.x.len())?;
+        let t = timer.time(a.warmup, a.repeats, || cast_bf16_f32(d, &mut xb, &o.x))?;
+        let bytes = o.x.len() as f64 * 6.0;
+        cast_line = Some(Line {
+            version: "cast".into(),
+            description: "cast_bf16_f32 of x (v6's operand cast; gy costs the same per element)"
+                .into(),
+            rel_err: None,
+            correct: true,
+            tflops: None,
+            gbps: Some(bytes / (t.median_ms * 1e-3) / 1e9),
+            vs_library: None,
+            note: None,
+            timing: Some(t),
+        });
+    }
+    for &op in &ops {
+        let mut lines = Vec::new();
+        for v in &versions {
+            let ran = if p == ConvPrecision::Fp32 {
+                v.clone()
+            } else {
+                let tv: TcVersion = v.parse()?;
+                let e = effective_version(tv, p, OPS[op], &s);
+                if e == TcVersion::V6 && !conv_tc6::fits(d, OPS[op], &s, p) {
+                    "v4 (v6 tiles exceed shared memory)".into()
+                } else {
+                    e.to_string()
+                }
+            };
+            let mut out = d.upload(&vec![f32::NAN; pr.out_len(op)])?;
+            let checked = launch(d, p, v, op, &o, &mut out, &s)
+                .and_then(|_| d.download(&out))
+                .map(|got| rel_err(&got, &pr.want[op]));
+            let (e, note) = match checked {
+                Ok(e) => (Some(e), None),
+                Err(err) => (None, Some(format!("failed: {err}"))),
+            };
+            let correct = e.is_some_and(|e| e < tol);
+            let timing = if correct {
+                Some(timer.time(a.warmup, a.repeats, || {
+                    launch(d, p, v, op, &o, &mut out, &s)
+                })?)
+            } else {
+                None
+            };
+            lines.push(Line {
+                version: v.clone(),
+                description: format!("conv_{}: ran {ran}", OPS[op]),
+                rel_err: e,
+                correct,
+                tflops: timing
+                    .as_ref()
+                    .map(|t| flops(&s) / (t.median_ms * 1e-3) / 1e12),
+                gbps: None,
+                vs_library: None,
+                note,
+                timing,
+            });
+        }
+        if op == 0 {
+            lines.extend(cast_line.take());
+        }
+        reports.push(Report {
+            bench: format!("conv_{}", OPS[op]),
+            device: dev.name(),
+            shape: shape.clone(),
+            reference: "CPU fp32 (im2col + OpenBLAS)".into(),
+            tolerance: tol,
+            date_unix: now_unix(),
+            lines,
+        });
+    }
+    Ok(reports)
+}
+
+/// `ipdpp bench conv`: tables (or JSON) and exit status 1 when a version is wrong.
+pub fn run(dev: &Device, a: &ConvArgs) -> Result<i32> {
+    if !dev.is_cuda() {
+        eprintln!("no CUDA device: timing the CPU reference only");
+    }
+    let reps = bench(dev, a)?;
+    let json =
+        || serde_json::to_string_pretty(&reps).map_err(|e| Error::usage(format!("JSON: {e}")));
+    if a.json {
+        println!("{}", json()?);
+    } else {
+        for r in &reps {
+            r.print_table();
+            println!();
+        }
+    }
+    if let Some(p) = &a.out {
+        let tmp = p.with_extension("json.tmp");
+        std::fs::write(&tmp, json()? + "\n").map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, p).map_err(|e| Error::io(p, e))?;
+    }
+    let ok = reps
+        .iter()
+        .flat_map(|r| &r.lines)
+        .all(|l| l.correct || l.note.is_some());
+    Ok(if ok { 0 } else { 1 })
+}
