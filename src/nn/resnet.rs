@@ -339,6 +339,10 @@ pub struct ResNet {
     /// slot, kept from forward to backward), of conv weights by parameter, and of the output gradient
     /// of the convolution being differentiated. All are marked stale when a forward starts.
     act_bf16: Vec<Bf16Copy>,
+    /// Slots that the fused batch-norm tails leave unused (no buffer while fusion is on), and the fusion
+    /// setting the activation buffers were allocated for.
+    fused_unused: Vec<bool>,
+    alloc_fused: bool,
     /// Slots read by a convolution whose channels v6 takes (C % 8 == 0): the fused batch-norm tails
     /// write their bf16 copies in the same pass when v6 runs.
     feeds_bf16_conv: Vec<bool>,
@@ -559,6 +563,25 @@ impl ResNet {
         let p2 = b.relu(p1);
         let out = b.linear("proj.2", p2, arch.proj_hidden(), proj_out)?;
         let fusion = plan_fusions(&b.nodes, b.slot_size.len());
+        // Slots that fused batch-norm tails never write: a BN output read only by its ReLU (or add), and
+        // the sum of a fused BN + add + ReLU.
+        let mut fused_unused = vec![false; b.slot_size.len()];
+        for (i, f) in fusion.iter().enumerate() {
+            let bn_out = |k: usize| match b.nodes[k] {
+                Node::Bn { out, .. } => Some(out),
+                _ => None,
+            };
+            match (*f, &b.nodes[i]) {
+                (Fuse::BnRelu { .. }, _) => {
+                    fused_unused[bn_out(i).expect("planned at a BN node")] = true
+                }
+                (Fuse::BnAddRelu { bn, .. }, &Node::Add { out, .. }) => {
+                    fused_unused[bn_out(bn).expect("planned from a BN node")] = true;
+                    fused_unused[out] = true;
+                }
+                _ => {}
+            }
+        }
         let mut feeds_bf16_conv = vec![false; b.slot_size.len()];
         for n in &b.nodes {
             if let Node::Conv { inp, cin, .. } = *n {
@@ -587,6 +610,8 @@ impl ResNet {
             fused_last: false,
             act_bf16: Vec::new(),
             feeds_bf16_conv,
+            fused_unused,
+            alloc_fused: false,
             w_bf16: HashMap::new(),
             gy_bf16: Bf16Copy::default(),
             bn_parts: HashMap::new(),
@@ -604,13 +629,24 @@ impl ResNet {
         self.batch
     }
 
+    /// Elements of slot `i` at batch `n` under the current fusion setting (0: never written).
+    fn slot_elems(&self, i: usize, n: usize) -> usize {
+        if self.fused_bn && self.fused_unused[i] {
+            0
+        } else {
+            self.slot_size[i] * n
+        }
+    }
+
     fn ensure_batch(&mut self, n: usize, with_grads: bool) -> Result<()> {
-        if self.batch != n || self.acts.len() != self.slot_size.len() {
-            self.acts = self
-                .slot_size
-                .iter()
-                .map(|&s| Buffer::zeros(&self.dev, s * n))
+        if self.batch != n
+            || self.acts.len() != self.slot_size.len()
+            || self.alloc_fused != self.fused_bn
+        {
+            self.acts = (0..self.slot_size.len())
+                .map(|i| Buffer::zeros(&self.dev, self.slot_elems(i, n)))
                 .collect::<Result<_>>()?;
+            self.alloc_fused = self.fused_bn;
             self.grads.clear();
             self.scratch.clear();
             self.act_bf16 = (0..self.slot_size.len())
@@ -620,13 +656,16 @@ impl ResNet {
             self.batch = n;
         }
         if with_grads && self.grads.len() != self.slot_size.len() {
-            self.grads = self
-                .slot_size
-                .iter()
-                .map(|&s| Buffer::zeros(&self.dev, s * n))
+            self.grads = (0..self.slot_size.len())
+                .map(|i| Buffer::zeros(&self.dev, self.slot_elems(i, n)))
                 .collect::<Result<_>>()?;
         }
         Ok(())
+    }
+
+    /// Elements held by the activation and gradient buffers (for memory reports and tests).
+    pub fn buffer_elems(&self) -> usize {
+        self.acts.iter().chain(&self.grads).map(Buffer::len).sum()
     }
 
     /// Forward `x` ([n, 32, 32, 3] NHWC, values in [0, 1]). In training mode, batch-norm statistics are
