@@ -1,39 +1,54 @@
 #!/usr/bin/env python3
-"""A NumPy emulation of the code-form BNS loss on the bf16 tensor cores (kernels/contrastive.cu), for
+"""A NumPy emulation of the BNS loss on the bf16 tensor cores (kernels/contrastive.cu), both forms, for
 desk-checking the index and fragment logic without a GPU:
 
-- v3: bns_code_fwd_v3_bf16 + bns_code_bwd_v3_bf16 (validated on an H200: the check of this emulator);
-- v4: bns_code_fwd_v4_bf16 + bns_code_fin_v4_f32 + bns_code_bwd_v4_bf16 (column splits, atomics,
-  ldmatrix.trans),
+- code form v3: bns_code_fwd_v3_bf16 + bns_code_bwd_v3_bf16 (validated on an H200: the check of this
+  emulator);
+- code form v4: bns_code_fwd_v4_bf16 + bns_code_fin_v4_f32 + bns_code_bwd_v4_bf16 (column splits, atomics,
+  ldmatrix.trans);
+- paper form v3: bns_paper_rows_v3_bf16 + bns_paper_cols_v3_bf16 (bns_paper_pass<MODE, false>, validated on
+  an H200);
+- paper form v4: bns_paper_rows_v4_bf16 + bns_paper_cols_v4_bf16 (bns_paper_pass<MODE, true>: column
+  splits, ldmatrix.trans instead of BtT, atomics into zeroed sums via bns_add_g),
 
-with what the launcher (src/loss/bns_cuda.rs, BnsCodeCuda::run as called by bns_code_cuda) runs around
-them: bns_normalize_f32 (the bf16 copy zb, row stride 128, zero-padded), the v4 grid and `cols` rule, the
-memsets of the partial sums and of the gradient, bns_loss_sum_f32 and bns_norm_bwd_f32. Every block, warp
-and lane is emulated: each lane computes its own global and shared-memory addresses as the kernel does
-(vectorised over the lanes of a warp or the threads of a block), every global read honours the kernel's
-bounds/zero conditions (reads of masked lanes are not performed; out-of-range reads are reported),
-mma.sync.m16n8k16.row.col, ldmatrix.x4(.trans), cvt.rn.bf16x2 and __shfl_xor_sync follow their PTX/CUDA
-definitions, and atomicAdd adds. Values are float64 and bf16 rounding is skipped, so a correct
-transcription agrees with a direct NumPy computation of the loss and its gradient to ~1e-13.
+with what the launchers (src/loss/bns_cuda.rs, BnsCodeCuda::run / BnsPaperCuda::run as called by
+bns_code_cuda / bns_paper_cuda) run around them: bns_normalize_f32 (the bf16 copies, row stride 128,
+zero-padded), bns_gather_rows_bf16 of the q rows (paper), the v4 grids and `cols` rule (split_columns), the
+memsets of the partial sums and of the gradients, bns_loss_sum_f32, bns_scatter_add_rows_f32 (paper) and
+bns_norm_bwd_f32. The paper form's direct reference is checked against METHOD.md's per-anchor loss (loops)
+and its finite differences on a hand-made layout (repeated extra positives, anchors not at group starts).
+Every block, warp and lane is emulated: each lane computes its own global and shared-memory addresses as
+the kernel does (vectorised over the lanes of a warp or the threads of a block), every global read honours
+the kernel's bounds/zero conditions (reads of masked lanes are not performed; out-of-range reads are
+reported), mma.sync.m16n8k16.row.col, ldmatrix.x4(.trans), cvt.rn.bf16x2 and __shfl_xor_sync follow their
+PTX/CUDA definitions, and atomicAdd adds. Values are float64 and bf16 rounding is skipped, so a correct
+transcription agrees with a direct NumPy computation of the loss and its gradients to ~1e-13.
 
 Shared memory starts as NaN with a write stamp per element: a read of an element never written, written
 in an earlier column tile (stale), or written without a __syncthreads in between (race) is reported, as
 are writes to an element read or written in the same barrier interval. Global outputs are poisoned (NaN)
-as BnsCodeCuda::poison does, zb is poisoned too (stricter than the launcher's zeroed allocation: the
-normalisation must write every element the kernels read, padding included), v4's partial sums start as
-garbage so that the launcher's memset is what makes them right, and a plain (non-atomic) store to an
-element already stored by the same launch is reported.
+as BnsCodeCuda::poison / BnsPaperCuda::poison do, the bf16 copies (zb; qb, vb, qrb) are poisoned too
+(stricter than the launcher's zeroed allocations: the normalisation and the gather must write every element
+the kernels read, padding included), v4's code-form partial sums and the paper form's gq start as garbage
+so that the launcher's memset is what makes them right, and a plain (non-atomic) store to an element
+already stored by the same launch is reported.
 
 It is a hand transcription of the kernels, not the kernels: it checks the arithmetic of the indices and
 the fragment layouts, not the compiler, the hardware, bf16 accuracy or the synchronisation as a GPU runs
-it. Keep it in step with kernels/contrastive.cu. The GPU test (the code-form CUDA test) is what validates.
+it. Keep it in step with kernels/contrastive.cu. The GPU tests (the code- and paper-form CUDA tests) are what
+validate.
 
 Power check (mutated copies, not kept): swapping lb3/lb4 in v4's ldmatrix address, dropping .trans,
 starting a v4 backward split one column late, extending a v4 forward split by one tile, leaving Bt's last
 row or zb's padding unwritten, swapping the bf16x2 halves, or skipping the memset of v4's partial sums
-each make it FAIL.
+each make it FAIL. Paper form: ending a v4 split one column late or starting it one column late, swapping
+lb3/lb4 or dropping .trans in the ldmatrix read, skipping the memset of row_loss or of gv, splitting the
+columns pass by the rows pass's rule (split_columns(rows, b)), not writing Ab, gathering the q rows by
+row_anchor instead of row_q, a plain store instead of bns_add_g in v4 or an add instead of the store in v3,
+or sigmoid(s) for sigmoid(-s) in the positive weight each make it FAIL.
 
-    python3 tools/emulate_bns.py      # ~30 s on one core; one line per (version, case), exit 1 on any FAIL
+    python3 tools/emulate_bns.py [code] [paper]   # ~50 s on one core (both forms, the default); one line
+                                                  # per (version, case), exit 1 on any FAIL
 """
 import sys
 import time
@@ -387,6 +402,15 @@ def bns_store_g(G, g, r0, n, d, scale):
             G.wr((r * d + k)[m], g[m, nt, e] * scale)
 
 
+def bns_add_g(G, g, r0, n, d, scale):  # atomicAdd variant of bns_store_g (G zeroed by the launcher)
+    for nt in range(16):
+        for e in range(4):
+            r = r0 + GQ + 8 * (e // 2)
+            k = nt * 8 + TG * 2 + (e % 2)
+            m = (r < n) & (k < d)
+            G.atomic_add((r * d + k)[m], g[m, nt, e] * scale)
+
+
 def bns_code_sums_tile(ps, pc, ns, acc, ra, la, Lb, c0, n, inv_tau):
     for nt in range(8):
         for e in range(4):
@@ -569,12 +593,7 @@ def bns_code_bwd_v4_bf16(grid, gz, alpha, beta, zb, lab, n, d, inv_tau, cols):
                     bns_code_coeff_tile(acc, w['ra'], w['la'], w['al'], w['be'], Lb, Alb, Beb, c0, n, inv_tau)
                     bns_mt_tile_ldsm(w['g'], acc, Bt)
             for w in W:
-                for nt in range(16):
-                    for e in range(4):
-                        r = w['r0'] + GQ + 8 * (e // 2)
-                        k = nt * 8 + TG * 2 + (e % 2)
-                        m = (r < n) & (k < d)
-                        gz.atomic_add((r * d + k)[m], w['g'][m, nt, e] * inv_tau)
+                bns_add_g(gz, w['g'], w['r0'], n, d, inv_tau)
 
 
 # ------------------------------------------------------------------------------------------ the launcher
@@ -713,9 +732,333 @@ def rel(got, want):
     return np.abs(got - want).max() / max(np.abs(want).max(), 1e-300)
 
 
-def main():
-    rng = np.random.default_rng(2026)
-    t0 = time.time()
+# ================================================================================================ paper form
+# bns_gather_rows_bf16, bns_paper_pass<MODE, SPLIT> (rows_v3/cols_v3: SPLIT false; rows_v4/cols_v4: true),
+# bns_scatter_add_rows_f32 and what BnsPaperCuda::run launches around them.
+def bns_gather_rows_bf16(out, inp, idx, rows, grid, bdim):  # one thread per 16-byte chunk
+    for bx in range(grid):
+        i = bx * bdim + np.arange(bdim)
+        i = i[i < rows * (DMAX // 8)]
+        r, q = i // (DMAX // 8), i % (DMAX // 8)
+        src = (idx.rd(r).astype(np.int64) * (DMAX // 8) + q) * 8  # uint4 index -> bf16 element
+        out.wr(i[:, None] * 8 + np.arange(8), inp.rd(src[:, None] + np.arange(8)))
+
+
+def bns_scatter_add_rows_f32(out, inp, idx, rows, d, grid, bdim):  # out zeroed first
+    for bx in range(grid):
+        i = bx * bdim + np.arange(bdim)
+        i = i[i < rows * d]
+        r, k = i // d, i % d
+        out.atomic_add(idx.rd(r).astype(np.int64) * d + k, inp.rd(i))
+
+
+def bns_sigmoid_pair(s):  # (sig_p, sig_m, l1p) from one exponential
+    e = np.exp(-np.abs(s))
+    r = 1.0 / (1.0 + e)
+    return np.where(s >= 0, r, e * r), np.where(s >= 0, e * r, r), np.log1p(e)
+
+
+def bns_paper_pass(MODE, SPLIT, grid, G, row_loss, xb, yb, nx, ny, d, inv_tau, lab, row_anchor, c, cols):
+    """bns_paper_pass<MODE, SPLIT> for every block (bx, by) of the grid: MODE 1 own rows = q rows
+    (xb = qrb), columns = v (yb = vb); MODE 2 own rows = v, columns = q rows, coefficient tile = w^T."""
+    for by in range(grid[1]):
+        for bx in range(grid[0]):
+            blk = Block()
+            Bt = Shared("Bt", BN * LDB, blk)
+            BtT = Shared("BtT", (1 if SPLIT else DMAX) * LDT, blk)
+            Lb, Ab = Shared("Lb", BN, blk), Shared("Ab", BN, blk)
+            W = []
+            for warp in range(4):
+                r0 = bx * BM + warp * 16
+                ra = [r0 + GQ, r0 + GQ + 8]
+                la, an = [], []
+                for h in range(2):
+                    ok = ra[h] < nx
+                    l_, a_ = np.zeros(32), np.full(32, -1, dtype=np.int64)
+                    if MODE == 1:
+                        a_[ok] = row_anchor.rd(ra[h][ok])
+                        l_[ok] = lab.rd(a_[ok])
+                    else:
+                        l_[ok] = lab.rd(ra[h][ok])
+                    la.append(l_), an.append(a_)
+                W.append(dict(r0=r0, ra=ra, la=la, an=an, a=bns_load_a_frags(xb, r0, nx),
+                              g=np.zeros((32, 16, 4)), lsum=[np.zeros(32), np.zeros(32)]))
+            c_begin = by * cols if SPLIT else 0
+            c_end = min(ny, (by + 1) * cols) if SPLIT else ny
+            for c0 in range(c_begin, c_end, BN):
+                blk.sync()
+                blk.valid_from = blk.phase
+                bns_load_b_tile(Bt, yb, c0, ny)
+                t = np.arange(BN)  # threadIdx.x < 64
+                b = c0 + t
+                ok = b < ny
+                if MODE == 1:
+                    L = np.zeros(BN)
+                    L[ok] = lab.rd(b[ok])
+                    Lb.wr(t, L)
+                else:
+                    anb = np.zeros(BN, dtype=np.int64)
+                    anb[ok] = row_anchor.rd(b[ok])
+                    L = np.zeros(BN)
+                    L[ok] = lab.rd(anb[ok])
+                    Ab.wr(t, np.where(ok, anb, -1))
+                    Lb.wr(t, L)
+                blk.sync()
+                if not SPLIT:
+                    bns_transpose_b_tile(BtT, Bt)
+                for w in W:
+                    acc = bns_s_tile(w['a'], Bt)
+                    for nt in range(8):
+                        for e in range(4):
+                            h = e // 2
+                            cj = nt * 8 + TG * 2 + (e % 2)
+                            b = c0 + cj
+                            wv = np.zeros(32)
+                            m = (w['ra'][h] < nx) & (b < ny)
+                            i = np.nonzero(m)[0]
+                            s = acc[i, nt, e] * inv_tau
+                            if MODE == 1:
+                                vj, anc, lv, lq = b[i], w['an'][h][i], Lb.rd(cj[i]), w['la'][h][i]
+                            else:
+                                vj, anc, lv, lq = w['ra'][h][i], Ab.rd(cj[i]), w['la'][h][i], Lb.rd(cj[i])
+                            pos, neg = vj == anc, lv != lq
+                            sp, sm, l1p = bns_sigmoid_pair(s)
+                            wv[i] = np.where(pos, -sm, 0.0) + np.where(neg, sp, 0.0)
+                            if MODE == 1:
+                                w['lsum'][h][i] += np.where(pos, np.maximum(-s, 0.0) + l1p, 0.0) + \
+                                    np.where(neg, np.maximum(s, 0.0) + l1p, 0.0)
+                            acc[:, nt, e] = wv
+                    w['acc'] = acc
+                    if SPLIT:
+                        bns_mt_tile_ldsm(w['g'], acc, Bt)
+                if not SPLIT:
+                    blk.sync()  # BtT complete
+                    for w in W:
+                        bns_mt_tile(w['g'], w['acc'], BtT)
+            for w in W:
+                if MODE == 1:
+                    for h in range(2):
+                        for o in (1, 2):
+                            w['lsum'][h] = w['lsum'][h] + shfl_xor(w['lsum'][h], o)
+                        m = (TG == 0) & (w['ra'][h] < nx)
+                        if SPLIT:
+                            row_loss.atomic_add(w['ra'][h][m], w['lsum'][h][m])
+                        else:
+                            row_loss.wr(w['ra'][h][m], w['lsum'][h][m])
+                (bns_add_g if SPLIT else bns_store_g)(G, w['g'], w['r0'], nx, d, c * inv_tau)
+
+
+def split_columns(sms, nx, ny):  # bns_cuda.rs split_columns: ((row_blocks, splits), cols)
+    row_blocks = -(-nx // 64)
+    tiles = max(-(-ny // 64), 1)
+    want = min(max(-(-(4 * max(sms, 1)) // max(row_blocks, 1)), 1), tiles)
+    cols = -(-tiles // want) * 64
+    splits = max(-(-ny // cols), 1)
+    return (max(row_blocks, 1), splits), cols
+
+
+class Layout:
+    """PaperLayout (src/loss/bns.rs): row r = i (m+1) + k -> (q image, anchor image)."""
+
+    def __init__(self, anchors, extra, m, b):
+        assert len(extra) == len(anchors) * m and all(0 <= i < b for i in list(anchors) + list(extra))
+        self.anchors, self.extra, self.m = list(anchors), list(extra), m
+
+    @staticmethod
+    def groups(b, m):
+        g = m + 1
+        assert b > 0 and b % g == 0
+        anchors = [i * g for i in range(b // g)]
+        return Layout(anchors, [e for a in anchors for e in range(a + 1, a + g)], m, b)
+
+    @staticmethod
+    def hand(b, n_anchors, m):  # as tests/it/bns.rs: anchors 7i+3, extras a + 5 (k/2 + 1), repeated in pairs
+        anchors = [(7 * i + 3) % b for i in range(n_anchors)]
+        return Layout(anchors, [(a + 5 * (k // 2 + 1)) % b for a in anchors for k in range(m)], m, b)
+
+    def rows(self):
+        return len(self.anchors) * (self.m + 1)
+
+    def row(self, r):
+        g = self.m + 1
+        i, k = r // g, r % g
+        a = self.anchors[i]
+        return (a if k == 0 else self.extra[i * self.m + k - 1]), a
+
+
+def run_paper_launcher(version, z1, z2, labels, layout, tau, sms=132):
+    """bns_paper_cuda -> BnsPaperCuda::new, poison, run. Returns (loss, g1, g2, row_loss, gqr, gv, info)."""
+    b, d = z1.shape
+    rows = layout.rows()
+    rq, ran = np.array([layout.row(r) for r in range(rows)]).T
+    Z1, Z2, LAB, ROWQ, ROWA = Glob("z1", z1), Glob("z2", z2), Glob("lab", labels), Glob("row_q", rq), \
+        Glob("row_anchor", ran)
+    qn, vn = Glob("qn", np.zeros(b * d)), Glob("vn", np.zeros(b * d))
+    # stricter than dev.zeros: normalisation and gather must write every element the kernels read
+    qb, vb, qrb = Glob("qb", np.full(b * DMAX, np.nan)), Glob("vb", np.full(b * DMAX, np.nan)), \
+        Glob("qrb", np.full(rows * DMAX, np.nan))
+    row_loss, gqr, gv = Glob("row_loss", np.full(rows, np.nan)), Glob("gqr", np.full(rows * d, np.nan)), \
+        Glob("gv", np.full(b * d, np.nan))  # poison()
+    loss = Glob("loss", [np.nan])
+    gq = Glob("gq", np.full(b * d, 1e3))  # a previous run's values: the memset must clear them
+    g1, g2 = Glob("g1", np.full(b * d, np.nan)), Glob("g2", np.full(b * d, np.nan))
+    inv_tau, c = 1.0 / tau, 1.0 / rows
+    for x in (Z1, Z2, LAB, ROWQ, ROWA, qn, vn, qb, vb, qrb, row_loss, gqr, gv, loss, gq, g1, g2):
+        x.launch()
+    bns_normalize_f32(qn, qb, Z1, b, d, DMAX, blocks(b, 8), 256)
+    bns_normalize_f32(vn, vb, Z2, b, d, DMAX, blocks(b, 8), 256)
+    bns_gather_rows_bf16(qrb, qb, ROWQ, rows, blocks(rows * (DMAX // 8), 256), 256)
+    info = f"rows={rows} "
+    if version == "v3":
+        rc, cc = (blocks(rows, 64), 1), (blocks(b, 64), 1)
+        bns_paper_pass(1, False, rc, gqr, row_loss, qrb, vb, rows, b, d, inv_tau, LAB, ROWA, c, 0)
+        bns_paper_pass(2, False, cc, gv, None, vb, qrb, b, rows, d, inv_tau, LAB, ROWA, c, 0)
+    else:
+        for x in (gqr, row_loss, gv):
+            x.a[:] = 0.0  # memset_zeros
+        rc, rcols = split_columns(sms, rows, b)
+        bns_paper_pass(1, True, rc, gqr, row_loss, qrb, vb, rows, b, d, inv_tau, LAB, ROWA, c, rcols)
+        cc, ccols = split_columns(sms, b, rows)
+        bns_paper_pass(2, True, cc, gv, None, vb, qrb, b, rows, d, inv_tau, LAB, ROWA, c, ccols)
+        info += (f"sms={sms} rows:{rc[1]}x{rcols}(last {b - (rc[1] - 1) * rcols}) "
+                 f"cols:{cc[1]}x{ccols}(last {rows - (cc[1] - 1) * ccols})")
+    bns_loss_sum_f32(loss, row_loss, rows, c)
+    gq.a[:] = 0.0  # memset_zeros(gq)
+    bns_scatter_add_rows_f32(gq, gqr, ROWQ, rows, d, blocks(rows * d, 256), 256)
+    bns_norm_bwd_f32(g1, gq, Z1, b, d, blocks(b, 8), 256)
+    bns_norm_bwd_f32(g2, gv, Z2, b, d, blocks(b, 8), 256)
+    return loss.a[0], g1.a.reshape(b, d), g2.a.reshape(b, d), row_loss.a, gqr.a.reshape(rows, d), \
+        gv.a.reshape(b, d), info
+
+
+def paper_reference(z1, z2, labels, layout, tau):
+    """Direct float64 paper form (src/loss/bns.rs bns_paper_f64) on the (q row, anchor) rows: loss, the row
+    losses (unscaled), dL/dqhat per row (gqr, before the scatter), dL/dvhat (gv), dL/dz1, dL/dz2."""
+    b = z1.shape[0]
+    rows = layout.rows()
+    rq, ran = np.array([layout.row(r) for r in range(rows)]).T
+    n1, n2 = np.maximum(np.linalg.norm(z1, axis=1), EPS), np.maximum(np.linalg.norm(z2, axis=1), EPS)
+    qn, vn = z1 / n1[:, None], z2 / n2[:, None]
+    qr = qn[rq]
+    S = qr @ vn.T / tau
+    P = (np.arange(b)[None, :] == ran[:, None]).astype(float)  # j = anchor: the positive
+    N = (labels[None, :] != labels[ran][:, None]).astype(float)  # the negatives
+    c = 1.0 / rows
+    row_loss = (P * softplus(-S) + N * softplus(S)).sum(1)
+    W = c * (-P * sigmoid(-S) + N * sigmoid(S))
+    gqr, gv = W @ vn / tau, W.T @ qr / tau
+    gq = np.zeros_like(z1)
+    np.add.at(gq, rq, gqr)
+
+    def nb(g, zn, nrm):
+        dot = np.where(nrm > EPS, (g * zn).sum(1), 0.0)
+        return (g - dot[:, None] * zn) / nrm[:, None]
+    return c * row_loss.sum(), row_loss, gqr, gv, nb(gq, qn, n1), nb(gv, vn, n2)
+
+
+def paper_loss_direct(z1, z2, labels, layout, tau):
+    """METHOD.md's L = mean_i L_i, L_i = -1/(m+1) sum_{q in Q_i} [log s(q.v+/tau) + sum_j log s(-q.v_j/tau)],
+    written per anchor with loops (independent of the row formulation above)."""
+    qn = z1 / np.maximum(np.linalg.norm(z1, axis=1), EPS)[:, None]
+    vn = z2 / np.maximum(np.linalg.norm(z2, axis=1), EPS)[:, None]
+    L = []
+    for i, a in enumerate(layout.anchors):
+        Q = [a] + layout.extra[i * layout.m:(i + 1) * layout.m]
+        t = 0.0
+        for q in Q:
+            t -= softplus(-(qn[q] @ vn[a]) / tau)  # log sigmoid(x) = -softplus(-x)
+            for j in range(len(labels)):
+                if labels[j] != labels[a]:
+                    t -= softplus(qn[q] @ vn[j] / tau)
+        L.append(-t / (layout.m + 1))
+    return float(np.mean(L))
+
+
+def check_paper_reference():
+    """The vectorised reference's loss against the per-anchor form, its gradients against central finite
+    differences of the per-anchor form (hand layout: repeated extras, anchors not at group starts)."""
+    rng = np.random.default_rng(3)
+    b, d, tau = 10, 4, 0.5
+    z1, z2 = rng.standard_normal((b, d)), rng.standard_normal((b, d))
+    labels = np.array([0, 1, 0, 1, 2, 0, 1, 2, 0, 1])
+    layout = Layout([1, 4, 8], [3, 3, 9, 7, 7, 4, 0, 5, 0], 3, b)  # extras share the anchor's label
+    loss, _, _, _, g1, g2 = paper_reference(z1, z2, labels, layout, tau)
+    el = abs(loss - paper_loss_direct(z1, z2, labels, layout, tau)) / abs(loss)
+    h = 1e-6
+    fd = []
+    for z in (z1, z2):
+        f = np.zeros_like(z)
+        for i in range(b):
+            for k in range(d):
+                zp, zm = z.copy(), z.copy()
+                zp[i, k] += h
+                zm[i, k] -= h
+                args = ((zp, z2), (zm, z2)) if z is z1 else ((z1, zp), (z1, zm))
+                f[i, k] = (paper_loss_direct(*args[0], labels, layout, tau) -
+                           paper_loss_direct(*args[1], labels, layout, tau)) / (2 * h)
+        fd.append(f)
+    return el, rel(g1, fd[0]), rel(g2, fd[1])
+
+
+def paper_labels(kind, b, g, rng):
+    """As tests/it/bns.rs label_sets (per group of g images), plus the test's hand-layout labels i % 5."""
+    groups = -(-b // g)
+    if kind == "one-class":
+        return np.full(b, 3)
+    if kind == "distinct":
+        return np.arange(b) // g
+    if kind == "long-tail":  # class c with weight 100^(-c/9), c < 10
+        w = 100.0 ** (-np.arange(10) / 9.0)
+        lt = np.minimum(np.searchsorted(np.cumsum(w / w.sum()), rng.random(groups), side="right"), 9)
+        return lt[np.arange(b) // g]
+    if kind == "mod5":
+        return np.arange(b) % 5
+    raise ValueError(kind)
+
+
+# (layout, b, n_anchors (hand) or None (groups), m, d, labels, tau, sms for v4's split rule)
+PAPER_CASES = [
+    ("groups", 21, None, 2, 32, "one-class", 0.5, 132),   # one block, partial tile, no negatives
+    ("groups", 70, None, 0, 16, "distinct", 0.5, 132),    # m = 0; 2 splits of 64 per pass, last 6
+    ("groups", 147, None, 6, 128, "long-tail", 0.5, 1),   # 2 splits of 128 per pass, last 19
+    ("groups", 150, None, 4, 100, "distinct", 0.3, 2),    # 3 splits of 64 per pass, last 22
+    ("hand", 300, 40, 6, 128, "mod5", 0.5, 2),            # the CUDA test's layout; 2 splits of 192, last 108/88
+    ("hand", 200, 13, 4, 40, "long-tail", 0.2, 2),        # rows 65; 4 splits (last 8) / 2 splits (last 1)
+    ("hand", 100, 30, 3, 128, "one-class", 0.5, 1),       # rows 120; 2 splits per pass, last 36/56
+    ("hand", 90, 25, 5, 64, "distinct", 0.5, 1),          # rows 150; 2x64 (last 26) / 2x128 (last 22)
+]
+
+
+def run_paper_cases(rng):
+    bad = 0
+    el, e1, e2 = check_paper_reference()
+    ok = el < 1e-12 and e1 < 1e-6 and e2 < 1e-6
+    bad += not ok
+    print(f"paper reference vs per-anchor loss {el:.1e}, finite differences (b=10, d=4, hand layout): "
+          f"g1 {e1:.2e} g2 {e2:.2e} {'OK' if ok else 'FAIL'}")
+    for lay, b, na, m, d, kind, tau, sms in PAPER_CASES:
+        layout = Layout.groups(b, m) if lay == "groups" else Layout.hand(b, na, m)
+        labels = paper_labels(kind, b, m + 1 if lay == "groups" else 1, rng)
+        z1, z2 = rng.standard_normal((b, d)), rng.standard_normal((b, d))
+        rl, rrow, rgqr, rgv, rg1, rg2 = paper_reference(z1, z2, labels, layout, tau)
+        for version in ("v3", "v4"):
+            PROB.clear()
+            loss, g1, g2, row_loss, gqr, gv, info = run_paper_launcher(version, z1, z2, labels, layout, tau, sms)
+            el = max(abs(loss - rl) / abs(rl), rel(row_loss, rrow))
+            eh = max(rel(gqr, rgqr), rel(gv, rgv))
+            e1, e2 = rel(g1, rg1), rel(g2, rg2)
+            ok = el < TOL and eh < TOL and e1 < TOL and e2 < TOL and not PROB  # NaN compares False: FAIL
+            bad += not ok
+            print(f"paper {version} {lay:6s} b={b:3d} m={m} d={d:3d} {kind:9s} tau={tau} {info:48s} "
+                  f"loss {el:.1e}  dL/dqhat,vhat {eh:.1e}  dL/dz1 {e1:.1e}  dL/dz2 {e2:.1e}  "
+                  f"{'OK' if ok else 'FAIL'}")
+            for p in PROB:
+                print("    " + p)
+            sys.stdout.flush()
+    return bad
+
+
+def run_code_cases(rng):
     bad = 0
     e = check_reference(np.random.default_rng(1))
     ok = e < 1e-6
@@ -737,6 +1080,20 @@ def main():
             for p in PROB:
                 print("    " + p)
             sys.stdout.flush()
+    return bad
+
+
+def main():
+    forms = sys.argv[1:] or ["code", "paper"]
+    if not set(forms) <= {"code", "paper"}:
+        print("usage: emulate_bns.py [code] [paper]")
+        return 2
+    t0 = time.time()
+    bad = 0
+    if "code" in forms:
+        bad += run_code_cases(np.random.default_rng(2026))
+    if "paper" in forms:
+        bad += run_paper_cases(np.random.default_rng(2027))
     print(f"{'FAIL' if bad else 'all OK'} ({time.time() - t0:.0f} s)")
     return 1 if bad else 0
 
