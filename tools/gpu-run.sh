@@ -159,6 +159,12 @@ if has pipeline; then
   # PIPELINE_S seconds from the ResNet-18 throughput just measured (full schedule if it fits).
   step data_import 60 $BIN/ipdpp data import /tmp/cifar10lt-jpeg --out /tmp/cifar10lt
   PIPELINE_S=${PIPELINE_S:-170}
+  # Never plan past the overall budget: keep 40 s for start-up, evaluation and packing.
+  LEFT=$((BUDGET - ($(date +%s) - T0) - 40))
+  if [ "$LEFT" -lt "$PIPELINE_S" ]; then
+    echo "pipeline: ${LEFT}s of the budget left, planning for that instead of ${PIPELINE_S}s" | tee -a "$SUMMARY"
+    PIPELINE_S=$(( LEFT > 30 ? LEFT : 30 ))
+  fi
   SCALE=${PIPELINE_SCALE:-$(python3 - "$OUT/${BEST_JSON:-r18_bf16.json}" "$PIPELINE_S" <<'PY' 2>/dev/null || echo 0.01
 import json, sys
 r = json.load(open(sys.argv[1]))
