@@ -502,7 +502,9 @@ __device__ __forceinline__ void bns_mt_tile(float g[16][4], const float m[8][4],
     }
 }
 
-// G[row, k] = scale * g for the warp's rows r0 + lane/4 and r0 + lane/4 + 8 below n, dims k < d.
+// G[row, k] = scale * g for the warp's rows r0 + lane/4 and r0 + lane/4 + 8 below n, dims k < d; ATOMIC:
+// added (several column splits add into the zeroed G).
+template <bool ATOMIC = false>
 __device__ __forceinline__ void bns_store_g(float* G, const float g[16][4], int r0, int n, int d, float scale) {
     const int lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
 #pragma unroll
@@ -511,21 +513,9 @@ __device__ __forceinline__ void bns_store_g(float* G, const float g[16][4], int 
         for (int e = 0; e < 4; ++e) {
             const int r = r0 + gq + 8 * (e / 2);
             const int k = nt * 8 + tg * 2 + (e % 2);
-            if (r < n && k < d) G[(long long)r * d + k] = g[nt][e] * scale;
-        }
-    }
-}
-
-// G[row, k] += scale * g (atomics: several column splits add into the zeroed G), as bns_store_g.
-__device__ __forceinline__ void bns_add_g(float* G, const float g[16][4], int r0, int n, int d, float scale) {
-    const int lane = threadIdx.x % 32, gq = lane / 4, tg = lane % 4;
-#pragma unroll
-    for (int nt = 0; nt < 16; ++nt) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-            const int r = r0 + gq + 8 * (e / 2);
-            const int k = nt * 8 + tg * 2 + (e % 2);
-            if (r < n && k < d) atomicAdd(&G[(long long)r * d + k], g[nt][e] * scale);
+            if (r >= n || k >= d) continue;
+            if (ATOMIC) atomicAdd(&G[(long long)r * d + k], g[nt][e] * scale);
+            else G[(long long)r * d + k] = g[nt][e] * scale;
         }
     }
 }
@@ -778,7 +768,7 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v4_bf16(float* gz
         bns_code_coeff_tile(acc, ra, la, al, be, Lb, Alb, Beb, c0, n, inv_tau);
         bns_mt_tile_ldsm(g, acc, Bt);
     }
-    bns_add_g(gz, g, r0, n, d, inv_tau);
+    bns_store_g<true>(gz, g, r0, n, d, inv_tau);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -913,8 +903,7 @@ __device__ __forceinline__ void bns_paper_pass(float* G, float* row_loss, const 
             }
         }
     }
-    if constexpr (SPLIT) bns_add_g(G, g, r0, nx, d, c * inv_tau);
-    else bns_store_g(G, g, r0, nx, d, c * inv_tau);
+    bns_store_g<SPLIT>(G, g, r0, nx, d, c * inv_tau);
 }
 
 // Paper form, rows: gq rows [rows, d] and row_loss [rows] from the bf16 q rows and v [m, 128].

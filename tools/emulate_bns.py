@@ -9,7 +9,7 @@ desk-checking the index and fragment logic without a GPU:
 - paper form v3: bns_paper_rows_v3_bf16 + bns_paper_cols_v3_bf16 (bns_paper_pass<MODE, false>, validated on
   an H200);
 - paper form v4: bns_paper_rows_v4_bf16 + bns_paper_cols_v4_bf16 (bns_paper_pass<MODE, true>: column
-  splits, ldmatrix.trans instead of BtT, atomics into zeroed sums via bns_add_g),
+  splits, ldmatrix.trans instead of BtT, atomics into zeroed sums via bns_store_g<true>),
 
 with what the launchers (src/loss/bns_cuda.rs, BnsCodeCuda::run / BnsPaperCuda::run as called by
 bns_code_cuda / bns_paper_cuda) run around them: bns_normalize_f32 (the bf16 copies, row stride 128,
@@ -44,7 +44,7 @@ row or zb's padding unwritten, swapping the bf16x2 halves, or skipping the memse
 each make it FAIL. Paper form: ending a v4 split one column late or starting it one column late, swapping
 lb3/lb4 or dropping .trans in the ldmatrix read, skipping the memset of row_loss or of gv, splitting the
 columns pass by the rows pass's rule (split_columns(rows, b)), not writing Ab, gathering the q rows by
-row_anchor instead of row_q, a plain store instead of bns_add_g in v4 or an add instead of the store in v3,
+row_anchor instead of row_q, a plain store instead of the atomic bns_store_g<true> in v4 or an add instead of the store in v3,
 or sigmoid(s) for sigmoid(-s) in the positive weight each make it FAIL.
 
     python3 tools/emulate_bns.py [code] [paper]   # ~50 s on one core (both forms, the default); one line
@@ -402,7 +402,7 @@ def bns_store_g(G, g, r0, n, d, scale):
             G.wr((r * d + k)[m], g[m, nt, e] * scale)
 
 
-def bns_add_g(G, g, r0, n, d, scale):  # atomicAdd variant of bns_store_g (G zeroed by the launcher)
+def bns_add_g(G, g, r0, n, d, scale):  # bns_store_g<true>: the atomicAdd variant (G zeroed by the launcher)
     for nt in range(16):
         for e in range(4):
             r = r0 + GQ + 8 * (e // 2)

@@ -712,62 +712,6 @@ impl BnsPaperCuda {
             .map_err(launch_err("bns_gather_rows_f32"))?;
         }
         match v {
-            BnsVersion::V4 => {
-                let h = self.bf16.as_ref().ok_or_else(|| {
-                    Error::usage("BnsPaperCuda was allocated without v4 in its versions")
-                })?;
-                for buf in [&mut self.gqr, &mut self.row_loss, &mut self.gv] {
-                    dev.stream
-                        .memset_zeros(buf)
-                        .map_err(|e| Error::driver("zeroing the BNS v4 sums", e))?;
-                }
-                let (rc, rcols) = split_columns(dev, rows, b)?;
-                let f = dev.function(FILE, "bns_paper_rows_v4_bf16")?;
-                // SAFETY: bns_paper_rows_v4_bf16(float* gqr, float* row_loss, const u16* qrb, const u16* vb,
-                // const int* lab, const int* row_anchor, int rows, int m, int d, float inv_tau, float c,
-                // int cols); as v3 above, with gqr and row_loss zeroed (the splits add into them) and blocks
-                // covering columns [y·cols, (y+1)·cols) clipped to m.
-                unsafe {
-                    dev.stream
-                        .launch_builder(&f)
-                        .arg(&mut self.gqr)
-                        .arg(&mut self.row_loss)
-                        .arg(&h.qrb)
-                        .arg(&h.vb)
-                        .arg(labels)
-                        .arg(&self.row_anchor)
-                        .arg(&ri)
-                        .arg(&bi)
-                        .arg(&di)
-                        .arg(&inv_tau)
-                        .arg(&c)
-                        .arg(&rcols)
-                        .launch(rc)
-                }
-                .map_err(launch_err("bns_paper_rows_v4_bf16"))?;
-                let (cc, ccols) = split_columns(dev, b, rows)?;
-                let f = dev.function(FILE, "bns_paper_cols_v4_bf16")?;
-                // SAFETY: bns_paper_cols_v4_bf16(float* gv, const u16* vb, const u16* qrb, const int* lab,
-                // const int* row_anchor, int rows, int m, int d, float inv_tau, float c, int cols); as v3,
-                // gv zeroed, the q rows split over grid.y.
-                unsafe {
-                    dev.stream
-                        .launch_builder(&f)
-                        .arg(&mut self.gv)
-                        .arg(&h.vb)
-                        .arg(&h.qrb)
-                        .arg(labels)
-                        .arg(&self.row_anchor)
-                        .arg(&ri)
-                        .arg(&bi)
-                        .arg(&di)
-                        .arg(&inv_tau)
-                        .arg(&c)
-                        .arg(&ccols)
-                        .launch(cc)
-                }
-                .map_err(launch_err("bns_paper_cols_v4_bf16"))?;
-            }
             BnsVersion::V1 => {
                 let s = self.s.as_mut().ok_or_else(|| {
                     Error::usage("BnsPaperCuda was allocated without v1 in its versions")
@@ -844,53 +788,74 @@ impl BnsPaperCuda {
                 }
                 .map_err(launch_err("bns_paper_cols_v2_f32"))?;
             }
-            BnsVersion::V3 => {
+            BnsVersion::V3 | BnsVersion::V4 => {
                 let h = self.bf16.as_ref().ok_or_else(|| {
-                    Error::usage("BnsPaperCuda was allocated without v3 in its versions")
+                    Error::usage(format!(
+                        "BnsPaperCuda was allocated without {v} in its versions"
+                    ))
                 })?;
-                let f = dev.function(FILE, "bns_paper_rows_v3_bf16")?;
-                // SAFETY: bns_paper_rows_v3_bf16(float* gqr, float* row_loss, const u16* qrb,
+                // v4 splits the columns of both passes over grid.y and adds into zeroed sums.
+                let split = v == BnsVersion::V4;
+                let (rc, rcols) = if split {
+                    for buf in [&mut self.gqr, &mut self.row_loss, &mut self.gv] {
+                        dev.stream
+                            .memset_zeros(buf)
+                            .map_err(|e| Error::driver("zeroing the BNS v4 sums", e))?;
+                    }
+                    split_columns(dev, rows, b)?
+                } else {
+                    (cfg((blocks(rows, 64), 1), (128, 1)), 0)
+                };
+                let name = format!("bns_paper_rows_{v}_bf16");
+                let f = dev.function(FILE, &name)?;
+                let mut l = dev.stream.launch_builder(&f);
+                l.arg(&mut self.gqr)
+                    .arg(&mut self.row_loss)
+                    .arg(&h.qrb)
+                    .arg(&h.vb)
+                    .arg(labels)
+                    .arg(&self.row_anchor)
+                    .arg(&ri)
+                    .arg(&bi)
+                    .arg(&di)
+                    .arg(&inv_tau)
+                    .arg(&c);
+                if split {
+                    l.arg(&rcols);
+                }
+                // SAFETY: bns_paper_rows_{v3,v4}_bf16(float* gqr, float* row_loss, const u16* qrb,
                 // const u16* vb, const int* lab, const int* row_anchor, int rows, int m, int d,
-                // float inv_tau, float c); gqr holds rows·d floats, row_loss and row_anchor rows, qrb
-                // rows·128 bf16, vb b·128 bf16 (row stride 128, zero-padded), lab b; d ≤ 128 checked;
-                // rows beyond `rows` and columns beyond b are masked in the kernel.
-                unsafe {
-                    dev.stream
-                        .launch_builder(&f)
-                        .arg(&mut self.gqr)
-                        .arg(&mut self.row_loss)
-                        .arg(&h.qrb)
-                        .arg(&h.vb)
-                        .arg(labels)
-                        .arg(&self.row_anchor)
-                        .arg(&ri)
-                        .arg(&bi)
-                        .arg(&di)
-                        .arg(&inv_tau)
-                        .arg(&c)
-                        .launch(cfg((blocks(rows, 64), 1), (128, 1)))
+                // float inv_tau, float c[, int cols]); gqr holds rows·d floats, row_loss and row_anchor
+                // rows, qrb rows·128 bf16, vb b·128 bf16 (row stride 128, zero-padded), lab b; d ≤ 128
+                // checked; rows beyond `rows` and columns beyond b are masked in the kernel; v4: gqr and
+                // row_loss zeroed, blocks cover columns [y·cols, (y+1)·cols) clipped to b.
+                unsafe { l.launch(rc) }.map_err(launch_err(&name))?;
+                let (cc, ccols) = if split {
+                    split_columns(dev, b, rows)?
+                } else {
+                    (cfg((blocks(b, 64), 1), (128, 1)), 0)
+                };
+                let name = format!("bns_paper_cols_{v}_bf16");
+                let f = dev.function(FILE, &name)?;
+                let mut l = dev.stream.launch_builder(&f);
+                l.arg(&mut self.gv)
+                    .arg(&h.vb)
+                    .arg(&h.qrb)
+                    .arg(labels)
+                    .arg(&self.row_anchor)
+                    .arg(&ri)
+                    .arg(&bi)
+                    .arg(&di)
+                    .arg(&inv_tau)
+                    .arg(&c);
+                if split {
+                    l.arg(&ccols);
                 }
-                .map_err(launch_err("bns_paper_rows_v3_bf16"))?;
-                let f = dev.function(FILE, "bns_paper_cols_v3_bf16")?;
-                // SAFETY: bns_paper_cols_v3_bf16(float* gv, const u16* vb, const u16* qrb, const int* lab,
-                // const int* row_anchor, int rows, int m, int d, float inv_tau, float c); gv holds b·d
-                // floats, vb b·128 bf16, qrb rows·128 bf16, lab b, row_anchor rows.
-                unsafe {
-                    dev.stream
-                        .launch_builder(&f)
-                        .arg(&mut self.gv)
-                        .arg(&h.vb)
-                        .arg(&h.qrb)
-                        .arg(labels)
-                        .arg(&self.row_anchor)
-                        .arg(&ri)
-                        .arg(&bi)
-                        .arg(&di)
-                        .arg(&inv_tau)
-                        .arg(&c)
-                        .launch(cfg((blocks(b, 64), 1), (128, 1)))
-                }
-                .map_err(launch_err("bns_paper_cols_v3_bf16"))?;
+                // SAFETY: bns_paper_cols_{v3,v4}_bf16(float* gv, const u16* vb, const u16* qrb,
+                // const int* lab, const int* row_anchor, int rows, int m, int d, float inv_tau, float c[,
+                // int cols]); gv holds b·d floats, vb b·128 bf16, qrb rows·128 bf16, lab b, row_anchor
+                // rows; v4: gv zeroed, the q rows split over grid.y.
+                unsafe { l.launch(cc) }.map_err(launch_err(&name))?;
             }
         }
         loss_sum(dev, &mut self.loss, &self.row_loss, rows, c)?;

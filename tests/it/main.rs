@@ -1,8 +1,8 @@
 //! Integration tests: one binary (DESIGN.md), one module per area.
 mod bns;
 mod cli;
-mod conv_bench;
 mod common;
+mod conv_bench;
 mod cpu_ref;
 mod cuda_ops;
 mod cuda_vs_cpu;
