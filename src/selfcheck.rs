@@ -230,5 +230,103 @@ pub fn all(dev: &Device, seed: u64) -> Result<Vec<Check>> {
             v.push(gemm_f32(dev, ver, s, seed + 5)?);
         }
     }
+    v.extend(conv(dev, seed + 6)?);
     Ok(v)
+}
+
+/// Direct convolution (six loops, f64 accumulation): the independent reference for the CPU's im2col path.
+fn conv_direct(x: &[f32], w: &[f32], s: &cpu::conv::ConvSpec) -> Vec<f32> {
+    let (oh, ow) = (s.oh(), s.ow());
+    let mut y = vec![0.0f32; s.y_len()];
+    for n in 0..s.n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for o in 0..s.o {
+                    let mut acc = 0.0f64;
+                    for ky in 0..s.kh {
+                        for kx in 0..s.kw {
+                            let (iy, ix) = (oy * s.stride + ky, ox * s.stride + kx);
+                            if iy < s.pad || ix < s.pad || iy - s.pad >= s.h || ix - s.pad >= s.w {
+                                continue;
+                            }
+                            let xo = ((n * s.h + iy - s.pad) * s.w + ix - s.pad) * s.c;
+                            let wo = ((o * s.kh + ky) * s.kw + kx) * s.c;
+                            for c in 0..s.c {
+                                acc += x[xo + c] as f64 * w[wo + c] as f64;
+                            }
+                        }
+                    }
+                    y[((n * oh + oy) * ow + ox) * s.o + o] = acc as f32;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Convolutions: on the CPU the im2col + sgemm forward against a direct convolution; on a GPU every
+/// tensor-core generation (v3..v6, tf32 and bf16; each op runs the version that takes the shape) and the
+/// three ops against the CPU reference, at a stride-1 and a stride-2 shape.
+pub fn conv(dev: &Device, seed: u64) -> Result<Vec<Check>> {
+    use crate::device::cuda::conv_tc::{
+        conv_bwd_input_tc, conv_bwd_weight_tc, conv_fwd_tc, effective_version, ConvPrecision,
+        TcVersion,
+    };
+    use cpu::conv::{conv_bwd_input_f32, conv_bwd_weight_f32, conv_fwd_f32, ConvSpec};
+    let mut out = Vec::new();
+    for (i, s) in [
+        ConvSpec::new(2, 8, 8, 64, 64, 3, 1, 1),
+        ConvSpec::new(2, 9, 9, 32, 64, 3, 2, 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let k = seed + 10 * i as u64;
+        let (x, w, gy) = (
+            uniform_f32(s.x_len(), -1.0, 1.0, k),
+            uniform_f32(s.w_len(), -1.0, 1.0, k + 1),
+            uniform_f32(s.y_len(), -1.0, 1.0, k + 2),
+        );
+        let shape = format!(
+            "{}x{}x{}x{}->{} k{} s{}",
+            s.n, s.h, s.w, s.c, s.o, s.kh, s.stride
+        );
+        let mut y = vec![0.0; s.y_len()];
+        conv_fwd_f32(&mut y, &x, &w, &s);
+        let Device::Cuda(d) = dev else {
+            out.push(check(
+                "conv_fwd_f32 (im2col)",
+                shape,
+                &y,
+                &conv_direct(&x, &w, &s),
+                TOL_F32,
+            ));
+            continue;
+        };
+        let mut gx = vec![0.0; s.x_len()];
+        let mut gw = vec![0.0; s.w_len()];
+        conv_bwd_input_f32(&mut gx, &gy, &w, &s);
+        conv_bwd_weight_f32(&mut gw, &gy, &x, &s);
+        let (xd, wd, gyd) = (d.upload(&x)?, d.upload(&w)?, d.upload(&gy)?);
+        for v in TcVersion::ALL {
+            for p in [ConvPrecision::Tf32, ConvPrecision::Bf16] {
+                let mut yd = d.upload(&vec![f32::NAN; s.y_len()])?;
+                let mut gxd = d.upload(&vec![f32::NAN; s.x_len()])?;
+                let mut gwd = d.upload(&vec![f32::NAN; s.w_len()])?;
+                conv_fwd_tc(d, p, v, &mut yd, &xd, &wd, &s)?;
+                conv_bwd_input_tc(d, p, v, &mut gxd, &gyd, &wd, &s)?;
+                conv_bwd_weight_tc(d, p, v, &mut gwd, &gyd, &xd, &s)?;
+                for (op, got, want) in [
+                    ("fwd", d.download(&yd)?, &y),
+                    ("bwd_input", d.download(&gxd)?, &gx),
+                    ("bwd_weight", d.download(&gwd)?, &gw),
+                ] {
+                    let ran = effective_version(v, p, op, &s);
+                    let name = format!("conv_{op}_{ran}_{p}");
+                    out.push(check(&name, shape.clone(), &got, want, p.tolerance()));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
