@@ -137,6 +137,8 @@ pub struct LayerLine {
     pub bwd_tflops: Option<f64>,
     /// Share of the profiled step time (forward + backward of this node).
     pub pct_of_step: f64,
+    /// Convolutions: the kernel generation of forward / grad-input / grad-weight (see `NodeInfo`).
+    pub kernels: String,
 }
 
 /// Per-op summary (all nodes of one op kind), plus the loss and the optimiser as their own lines.
@@ -855,6 +857,7 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
             conv_ms += f + b;
         }
         layers.push(LayerLine {
+            kernels: ni.kernels.clone(),
             name: ni.name.clone(),
             op: ni.op.clone(),
             shape: ni.shape.clone(),
@@ -1030,12 +1033,12 @@ impl ResnetReport {
         let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
         println!();
         println!(
-            "{:<26} {:<10} {:<22} {:>9} {:>9} {:>8} {:>8} {:>6}",
+            "{:<26} {:<10} {:<22} {:>9} {:>9} {:>8} {:>8} {:>6}  kernels (fwd/gx/gw)",
             "layer", "op", "shape", "fwd ms", "bwd ms", "fwd TF", "bwd TF", "%"
         );
         for l in &self.layers {
             println!(
-                "{:<26} {:<10} {:<22} {:>9.3} {:>9.3} {:>8} {:>8} {:>5.1}%",
+                "{:<26} {:<10} {:<22} {:>9.3} {:>9.3} {:>8} {:>8} {:>5.1}%  {}",
                 l.name,
                 l.op,
                 l.shape,
@@ -1043,7 +1046,8 @@ impl ResnetReport {
                 l.bwd_ms,
                 f(l.fwd_tflops),
                 f(l.bwd_tflops),
-                l.pct_of_step
+                l.pct_of_step,
+                l.kernels
             );
         }
         println!();

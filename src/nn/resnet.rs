@@ -107,6 +107,9 @@ pub struct NodeInfo {
     pub shape: String,
     pub fwd_flops_per_image: f64,
     pub bwd_flops_per_image: f64,
+    /// Convolutions: the kernel generation of forward / grad-input / grad-weight on this device
+    /// ("-" where no grad-input is computed); empty for other ops.
+    pub kernels: String,
 }
 
 #[derive(Clone, Debug)]
@@ -1481,6 +1484,7 @@ impl ResNet {
                     format!("{b}.{k}")
                 }
             };
+            let mut kernels = String::new();
             let (name, op, shape, f, b) = match *node {
                 Node::Conv {
                     p,
@@ -1491,8 +1495,25 @@ impl ResNet {
                     h,
                     w,
                     inp,
+                    pad,
                     ..
                 } => {
+                    let s = ConvSpec::new(1, h, w, cin, cout, k, stride, pad);
+                    let kf = |op: &str| {
+                        conv_tc::kernel_for(
+                            &self.dev,
+                            self.conv_precision,
+                            self.conv_version,
+                            op,
+                            &s,
+                        )
+                    };
+                    let gx = if inp == 0 {
+                        "-".into()
+                    } else {
+                        kf("bwd_input")
+                    };
+                    kernels = format!("{}/{gx}/{}", kf("fwd"), kf("bwd_weight"));
                     last = prefix(p);
                     let pad = k / 2;
                     let (oh, ow) = (
@@ -1580,6 +1601,7 @@ impl ResNet {
                 shape,
                 fwd_flops_per_image: f,
                 bwd_flops_per_image: b,
+                kernels,
             });
         }
         out

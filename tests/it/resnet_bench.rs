@@ -59,6 +59,16 @@ fn resnet_bench_cpu_report_counts_flops_and_times_every_node() {
     assert!(r.layers.iter().all(|l| l.fwd_ms >= 0.0 && l.bwd_ms >= 0.0));
     let names: std::collections::HashSet<&str> = r.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names.len(), r.layers.len(), "layer names must be unique");
+    // The kernels column: convolutions name their three kernels (the stem computes no grad-input),
+    // other ops nothing.
+    for l in &r.layers {
+        let want = match (l.op.starts_with("conv"), l.name.as_str()) {
+            (false, _) => "",
+            (true, "conv1") => "cpu/-/cpu",
+            (true, _) => "cpu/cpu/cpu",
+        };
+        assert_eq!(l.kernels, want, "{} ({})", l.name, l.op);
+    }
     for want in [
         "conv1",
         "bn1",

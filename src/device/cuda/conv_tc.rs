@@ -167,6 +167,17 @@ fn runs_v6(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvS
     effective_version(v, p, op, s) == TcVersion::V6 && conv_tc6::fits(dev, op, s, p)
 }
 
+/// The kernel family that runs `op` at `s` on `dev` for a network asking `v` in precision `p`, for reports:
+/// "cpu", "v2" (exact fp32, conv.cu) or the tensor-core generation that really runs (after the shape and
+/// shared-memory fallbacks).
+pub fn kernel_for(dev: &Device, p: ConvPrecision, v: TcVersion, op: &str, s: &ConvSpec) -> String {
+    match dev {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(_) if p == ConvPrecision::Fp32 => "v2".into(),
+        Device::Cuda(d) => effective_version(demoted(d, v, p, op, s), p, op, s).to_string(),
+    }
+}
+
 /// The version the fp32-operand launchers run for `v`: v6 where it runs, else v4's rules in its place.
 fn demoted(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> TcVersion {
     if v == TcVersion::V6 && !runs_v6(dev, v, p, op, s) {
