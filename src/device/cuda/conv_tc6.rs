@@ -11,7 +11,9 @@ use super::{check_len, launch_err, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
 use cudarc::driver::sys::CUfunction_attribute_enum as FnAttr;
-use cudarc::driver::{CudaFunction, CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaFunction, CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
+};
 
 const FILE: &str = "conv_tc6";
 /// Mirrors `Tc6::STAGES` and `Tc6::BK` in kernels/conv_tc6.cu.
@@ -118,16 +120,28 @@ fn plan_named<T: V6Operand>(
     }
     let name = format!("conv_{op}_v6_{}_{tag}{suffix}", T::TAG);
     let f = dev.function(FILE, &name)?;
-    f.set_attribute(
-        FnAttr::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-        smem as i32,
-    )
-    .map_err(|e| {
-        Error::driver(
-            format!("raising the shared-memory limit of {name} to {smem} bytes"),
-            e,
+    // The limit is a property of the kernel handle, which the device's module cache keeps for good: set
+    // it once per device and kernel.
+    static RAISED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashSet<(usize, String)>>,
+    > = std::sync::OnceLock::new();
+    let mut raised = RAISED
+        .get_or_init(Default::default)
+        .lock()
+        .map_err(|_| Error::usage("kernel attribute cache poisoned"))?;
+    if !raised.contains(&(dev.ordinal, name.clone())) {
+        f.set_attribute(
+            FnAttr::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+            smem as i32,
         )
-    })?;
+        .map_err(|e| {
+            Error::driver(
+                format!("raising the shared-memory limit of {name} to {smem} bytes"),
+                e,
+            )
+        })?;
+        raised.insert((dev.ordinal, name.clone()));
+    }
     let cfg = LaunchConfig {
         grid_dim: (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1),
         block_dim: (256, 1, 1),
@@ -149,24 +163,40 @@ pub fn conv_fwd_v6<T: V6Operand>(
     w: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
+    fwd(dev, y, x, w, s, None)
+}
+
+/// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point.
+fn fwd<T: V6Operand>(
+    dev: &CudaDevice,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+    stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
+) -> Result<()> {
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv y", y.len(), s.y_len())?;
     let d = dims(s)?;
-    let (f, name, cfg) = plan::<T>(dev, "fwd", s, s.n * s.oh() * s.ow(), s.o)?;
-    // SAFETY: (float* y, const T* x, const T* w, ConvDims d) with T the entry point's element; lengths
-    // checked against d above;
-    // the dynamic shared memory is what the tile needs (the kernel traps otherwise).
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(y)
-            .arg(x)
-            .arg(w)
-            .arg(&d)
-            .launch(cfg)
+    let suffix = if stats.is_some() { "_stats" } else { "" };
+    let (f, name, cfg) = plan_named::<T>(dev, "fwd", suffix, s, s.n * s.oh() * s.ow(), s.o)?;
+    let mut l = dev.stream.launch_builder(&f);
+    l.arg(y);
+    if let Some((sum, m2)) = stats {
+        check_len(
+            "conv stats",
+            sum.len().min(m2.len()),
+            cfg.grid_dim.1 as usize * s.o,
+        )?;
+        l.arg(sum).arg(m2);
     }
-    .map_err(launch_err(&name))?;
+    l.arg(x).arg(w).arg(&d);
+    // SAFETY: (float* y, [float* part_sum, float* part_m2 (gridDim.y * O each),] const T* x, const T* w,
+    // ConvDims d) with T the entry point's element; lengths checked above; the dynamic shared memory is
+    // what the tile needs (the kernel traps otherwise) and holds the stats epilogue's scratch
+    // ((wmw + 2) x BN floats).
+    unsafe { l.launch(cfg) }.map_err(launch_err(&name))?;
     Ok(())
 }
 
@@ -255,14 +285,14 @@ pub fn cast_into<'a>(
     Ok(b)
 }
 
-fn alloc_at_least<'a>(
+fn alloc_at_least<'a, T: DeviceRepr + ValidAsZeroBits>(
     dev: &CudaDevice,
-    dst: &'a mut Option<CudaSlice<u16>>,
+    dst: &'a mut Option<CudaSlice<T>>,
     n: usize,
-) -> Result<&'a mut CudaSlice<u16>> {
+) -> Result<&'a mut CudaSlice<T>> {
     if dst.as_ref().is_none_or(|b| b.len() < n) {
-        *dst = None; // free the old copy before allocating the new one
-        *dst = Some(dev.zeros::<u16>(n)?);
+        *dst = None; // free the old buffer before allocating the new one
+        *dst = Some(dev.zeros::<T>(n)?);
     }
     Ok(dst.as_mut().expect("allocated above"))
 }
@@ -354,37 +384,10 @@ pub fn conv_fwd_v6_stats<T: V6Operand>(
     if groups == 0 || rows % groups != 0 || (rows / groups) % bm != 0 {
         return conv_fwd_v6(dev, y, x, w, s);
     }
-    check_len("conv x", x.len(), s.x_len())?;
-    check_len("conv w", w.len(), s.w_len())?;
-    check_len("conv y", y.len(), s.y_len())?;
-    let d = dims(s)?;
-    let (f, name, cfg) = plan_named::<T>(dev, "fwd", "_stats", s, rows, s.o)?;
-    let parts = cfg.grid_dim.1 as usize;
-    for b in [&mut out.sum, &mut out.m2] {
-        if b.as_ref().is_none_or(|v| v.len() < parts * s.o) {
-            *b = None;
-            *b = Some(dev.zeros::<f32>(parts * s.o)?);
-        }
-    }
-    let (sum, m2) = (
-        out.sum.as_mut().expect("set"),
-        out.m2.as_mut().expect("set"),
-    );
-    // SAFETY: (float* y, float* part_sum, float* part_m2 [gridDim.y * O], const T* x, const T* w, ConvDims
-    // d); lengths checked above; the epilogue's reduction scratch ((wmw + 2) x BN floats) lies inside the
-    // pipeline's dynamic shared memory.
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(y)
-            .arg(sum)
-            .arg(m2)
-            .arg(x)
-            .arg(w)
-            .arg(&d)
-            .launch(cfg)
-    }
-    .map_err(launch_err(&name))?;
+    let parts = rows / bm;
+    let sum = alloc_at_least(dev, &mut out.sum, parts * s.o)?;
+    let m2 = alloc_at_least(dev, &mut out.m2, parts * s.o)?;
+    fwd(dev, y, x, w, s, Some((sum, m2)))?;
     out.block_rows = bm;
     out.parts = parts;
     out.fresh = true;
