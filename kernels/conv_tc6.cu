@@ -18,10 +18,11 @@
 #include "conv_gather.cuh"
 #include "tc_mma.cuh"
 
-template <int WMW, int MI, int NJ, class T>
+template <int WMW, int MI, int NJ, class T, bool SIMT = false>
 struct Tc6 {
-    using E = T;  // operand element: unsigned short (bf16) or float (tf32)
+    using E = T;  // operand element: unsigned short (bf16) or float (tf32, f32)
     static constexpr bool BF16 = sizeof(T) == 2;
+    static constexpr bool FFMA = SIMT;  // f32: fp32 FMAs on the CUDA cores instead of tensor cores
     static constexpr int EPC = 16 / (int)sizeof(T);  // elements per 16-byte copy
     static constexpr int wmw = WMW, mi = MI, nj = NJ;
     static constexpr int BM = WMW * 16 * MI;
@@ -48,6 +49,56 @@ __device__ __forceinline__ void tc6_commit() { asm volatile("cp.async.commit_gro
 template <int N>
 __device__ __forceinline__ void tc6_wait() {
     asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
+
+// Four k of the exact fp32 path on the CUDA cores. Each thread accumulates the elements an mma fragment would
+// hold (rows wm + 16i + g and + 8, columns wn + 8j + 2q and + 1), so every epilogue serves both paths; the
+// sums run over k in order, one fmaf each. Shared-memory reads: a k-fast row gives 4 k in one float4 (8
+// rows g on distinct banks: strides of 36 floats), an n-fast B row the column pair in one float2, an m-fast
+// A row one float per k (8 consecutive g).
+template <class S, bool A_MK, bool B_NK>
+__device__ __forceinline__ void tc6_ffma_kstep(float (&acc)[S::mi][S::nj][4], const float* As, int SA,
+                                               const float* Bs, int SB, int ks, int wm, int wn) {
+    const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+    float a[S::mi][2][4], b[S::nj][2][4];
+#pragma unroll
+    for (int i = 0; i < S::mi; ++i)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int m = wm + 16 * i + g + 8 * h;
+            if constexpr (A_MK) {
+                const float4 v = *reinterpret_cast<const float4*>(&As[m * SA + ks]);
+                a[i][h][0] = v.x, a[i][h][1] = v.y, a[i][h][2] = v.z, a[i][h][3] = v.w;
+            } else {
+#pragma unroll
+                for (int kk = 0; kk < 4; ++kk) a[i][h][kk] = As[(ks + kk) * SA + m];
+            }
+        }
+#pragma unroll
+    for (int j = 0; j < S::nj; ++j) {
+        const int n = wn + 8 * j + 2 * q;
+        if constexpr (B_NK) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const float4 v = *reinterpret_cast<const float4*>(&Bs[(n + e) * SB + ks]);
+                b[j][e][0] = v.x, b[j][e][1] = v.y, b[j][e][2] = v.z, b[j][e][3] = v.w;
+            }
+        } else {
+#pragma unroll
+            for (int kk = 0; kk < 4; ++kk) {
+                const float2 v = *reinterpret_cast<const float2*>(&Bs[(ks + kk) * SB + n]);
+                b[j][0][kk] = v.x, b[j][1][kk] = v.y;
+            }
+        }
+    }
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+        for (int i = 0; i < S::mi; ++i)
+#pragma unroll
+            for (int j = 0; j < S::nj; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) acc[i][j][e] = fmaf(a[i][e / 2][kk], b[j][e % 2][kk], acc[i][j][e]);
 }
 
 // The k-loop over a STAGES-deep ring. L::load(k0, As, Bs) issues the copies of one k-tile; E(acc, rb, cb)
@@ -98,6 +149,9 @@ __device__ __forceinline__ void tc6_gemm(L& ld, const E& epi, int k_begin, int k
 #pragma unroll
             for (int ks = 0; ks < S::BK; ks += 16)
                 tc_bf16_kstep<S::mi, S::nj, A_MK, B_NK>(acc, As, SA, Bs, SB, ks, wm, wn);
+        } else if constexpr (S::FFMA) {
+#pragma unroll
+            for (int ks = 0; ks < S::BK; ks += 4) tc6_ffma_kstep<S, A_MK, B_NK>(acc, As, SA, Bs, SB, ks, wm, wn);
         } else {
             // m16n8k8 tf32: A (m = g, k = q) a0, (m + 8, q) a1, (m, q + 4) a2, (m + 8, q + 4) a3;
             // B (k = q, n = g) b0, (q + 4, g) b1.
@@ -511,8 +565,8 @@ __device__ __forceinline__ void conv_bwd_weight_v6(float* gw, const typename S::
     tc6_gemm<S, false, false>(ld, Tc6Out<S, true>{gw, K, K, d.o, true}, p0, p1);
 }
 
-// Entry points: {fwd, bwd_input, bwd_input strided, bwd_weight, fwd with BN statistics} x {bf16, tf32} x
-// tile width (as v4); bf16 two blocks per SM, tf32 one.
+// Entry points: {fwd, bwd_input, bwd_input strided, bwd_weight, fwd with BN statistics} x {bf16, tf32, f32}
+// x tile width (as v4); bf16 two blocks per SM, tf32 and f32 one.
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<2, 4, 4, unsigned short>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n64(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<4, 4, 4, unsigned short>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<8, 2, 4, unsigned short>>(y, x, w, d); }
@@ -553,3 +607,23 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n128_stats
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n64_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<4, 4, 4, float>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n32_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 4, float>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n16_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 2, float>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n128(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v6<Tc6<2, 4, 4, float, true>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n64(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v6<Tc6<4, 4, 4, float, true>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n32(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v6<Tc6<8, 2, 4, float, true>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n16(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v6<Tc6<8, 2, 2, float, true>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_f32_n128(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v6<Tc6<2, 4, 4, float, true>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_f32_n64(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v6<Tc6<4, 4, 4, float, true>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_f32_n32(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v6<Tc6<8, 2, 4, float, true>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_f32_n16(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v6<Tc6<8, 2, 2, float, true>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_f32_n128_strided(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_strided_v6<Tc6<2, 4, 4, float, true>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_f32_n64_strided(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_strided_v6<Tc6<4, 4, 4, float, true>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_f32_n32_strided(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_strided_v6<Tc6<8, 2, 4, float, true>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_f32_n16_strided(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_strided_v6<Tc6<8, 2, 2, float, true>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_f32_n128(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<2, 4, 4, float, true>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_f32_n64(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<4, 4, 4, float, true>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_f32_n32(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<8, 2, 4, float, true>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_f32_n16(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<8, 2, 2, float, true>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n128_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<2, 4, 4, float, true>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n64_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<4, 4, 4, float, true>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n32_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 4, float, true>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n16_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 2, float, true>>(y, part_sum, part_m2, x, w, d); }

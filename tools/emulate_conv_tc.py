@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
-"""A NumPy emulation of the tensor-core convolutions v6 (kernels/conv_tc6.cu, bf16 and tf32) and v5 (bf16,
-kernels/conv_tc.cu),
+"""A NumPy emulation of the v6 convolutions (kernels/conv_tc6.cu: bf16 and tf32 on tensor cores, f32 on the
+CUDA cores' FMAs) and the tensor-core v5 (bf16, kernels/conv_tc.cu),
 for desk-checking their index logic without a GPU: every thread's copy (v6: cp.async chunks of 8; v5: float4
 loads packed to bf16; addresses, zero-fill conditions, shared-memory layout), the
 ldmatrix fragments as PTX defines them (x4, with and without .trans), mma.m16n8k16's (bf16) and
-mma.m16n8k8's (tf32, scalar fragment loads) layouts and
+mma.m16n8k8's (tf32, scalar fragment loads) layouts, the f32 path's float4/float2/scalar shared-memory reads
+into the same fragment layout (alignment checked) and
 tc_store_acc, over whole grids at ResNet-like shapes and every tile width, against a direct NumPy
 convolution (float64, so exact agreement is ~1e-16).
 
 It is a hand transcription of the kernel, not the kernel: it checks the arithmetic of the indices, not
 the pipeline's synchronisation, the compiler, or the hardware. Keep it in step with the kernels when the
 loaders change. The GPU tests (`conv_tensor_core_versions_match_cpu_reference`,
-`resnet_bf16_steps_cuda_conv_v6_match_v4`) are what validate the kernels.
+`resnet_steps_cuda_conv_v6_match_v4_and_v2`) are what validate the kernels.
 
     python3 tools/emulate_conv_tc.py     # a few minutes; one line per (version, shape, op), exit 1 on a mismatch
 """
@@ -22,9 +23,9 @@ def tile(cols):
     return 'n128' if cols > 64 else 'n64' if cols > 32 else 'n32' if cols > 16 else 'n16'
 
 class Pr:  # operand type of a v6 (or v5) run: elements per 16-byte copy, k-fast row stride, fragments
-    def __init__(p, tf32):
-        p.tf32 = tf32; p.EPC = 4 if tf32 else 8; p.KS = BK + (4 if tf32 else 8)
-BF16, TF32 = Pr(False), Pr(True)
+    def __init__(p, tf32, ffma=False):
+        p.tf32 = tf32; p.ffma = ffma; p.EPC = 4 if tf32 else 8; p.KS = BK + (4 if tf32 else 8)
+BF16, TF32, F32 = Pr(False), Pr(True), Pr(True, ffma=True)  # f32: fp32 loaders as tf32, FMA compute
 
 class D:  # ConvDims
     def __init__(s, n,h,w,c,o,k,stride,pad):
@@ -130,7 +131,9 @@ def gemm_block(load_fn, BM, BN, MI, NJ, WMW, A_MK, B_NK, k_begin, k_end, pr=BF16
         k0 = k_begin + kt*BK
         As = np.full(SA_SIZE, np.nan); Bs = np.full(SB_SIZE, np.nan)
         for t in range(256): load_fn(t, k0, As, Bs)
-        (mma_tile_tf32 if pr.tf32 else mma_tile)(acc, As, Bs, MI, NJ, WMW, A_MK, B_NK, SA_STRIDE, SB_STRIDE)
+        assert SA_SIZE % 4 == 0  # Bs = As + SA_SIZE must stay 16-byte aligned for float4 reads
+        step = ffma_tile if pr.ffma else mma_tile_tf32 if pr.tf32 else mma_tile
+        step(acc, As, Bs, MI, NJ, WMW, A_MK, B_NK, SA_STRIDE, SB_STRIDE)
     out = {}
     for warp in range(8):
         wm, wn = (warp % WMW)*(16*MI), (warp//WMW)*(8*NJ)
@@ -196,6 +199,32 @@ def mma_tile_tf32(acc, As, Bs, MI, NJ, WMW, A_MK, B_NK, SA, SB):
                     for l in range(32):
                         g, q = l//4, l%4
                         acc[warp,l,i,j] += [Cm[g,2*q], Cm[g,2*q+1], Cm[g+8,2*q], Cm[g+8,2*q+1]]
+
+def ffma_tile(acc, As, Bs, MI, NJ, WMW, A_MK, B_NK, SA, SB):
+    # tc6_ffma_kstep: lane (g, q) reads A rows wm+16i+g(+8) and B columns wn+8j+2q(+1) for 4 k at a time
+    # (A [m][k]: one float4; A [k][m]: 4 scalars; B [n][k]: one float4 per column; B [k][n]: a float2 per k)
+    # and accumulates acc[i][j][2h + e] += a[i][h][kk] * b[j][e][kk] in k order.
+    l = np.arange(32); g, q = l//4, l % 4
+    I, H, J, E, KK = np.arange(MI), np.arange(2), np.arange(NJ), np.arange(2), np.arange(4)
+    for warp in range(8):
+        wm, wn = (warp % WMW)*(16*MI), (warp//WMW)*(8*NJ)
+        m = wm + 16*I[None, :, None] + g[:, None, None] + 8*H[None, None, :]        # (32, MI, 2)
+        n = wn + 8*J[None, :, None] + 2*q[:, None, None] + E[None, None, :]        # (32, NJ, 2)
+        for ks in range(0, BK, 4):
+            if A_MK:
+                ia = m[..., None]*SA + ks + KK
+                assert (ia[..., 0] % 4 == 0).all(), 'misaligned float4 read of A'
+            else:
+                ia = (ks + KK)*SA + m[..., None]
+            if B_NK:
+                ib = n[..., None]*SB + ks + KK
+                assert (ib[..., 0] % 4 == 0).all(), 'misaligned float4 read of B'
+            else:
+                ib = (ks + KK)*SB + n[..., None]
+                assert (ib[:, :, 0, :] % 2 == 0).all(), 'misaligned float2 read of B'
+            a, b = As[ia], Bs[ib]                                                      # (32, MI|NJ, 2, 4)
+            if np.isnan(a).any() or np.isnan(b).any(): raise SystemExit('an FMA read shared memory that no copy wrote')
+            acc[warp] += np.einsum('lihk,ljek->lijhe', a, b).reshape(32, MI, NJ, 4)
 
 def cp16(S, dst, src_arr, src, ok, E=8):  # one 16-byte cp.async: E elements, zero-filled when not ok
     S[dst:dst+E] = src_arr[src:src+E] if ok else 0.0
@@ -337,6 +366,12 @@ for sh in shapes:
         out.append(('v6 tf32', 'bwd_input', run('bwd_input', d, x, w, gy, pr=TF32) if d.stride == 1 else run_strided(d, x, w, gy, TF32), GX))
     if d.c % 4 == 0 and d.o % 4 == 0:
         out.append(('v6 tf32', 'bwd_weight', sum(run('bwd_weight', d, x, w, gy, p0, min(P, p0+per), pr=TF32) for p0 in range(0, P, per)), GW))
+    # v6 f32: the tf32 loaders (same takes) with FMA compute
+    if d.c % 32 == 0: out.append(('v6 f32', 'fwd', run('fwd', d, x, w, gy, pr=F32), Y))
+    if d.o % 32 == 0 and d.c % 4 == 0:
+        out.append(('v6 f32', 'bwd_input', run('bwd_input', d, x, w, gy, pr=F32) if d.stride == 1 else run_strided(d, x, w, gy, F32), GX))
+    if d.c % 4 == 0 and d.o % 4 == 0:
+        out.append(('v6 f32', 'bwd_weight', sum(run('bwd_weight', d, x, w, gy, p0, min(P, p0+per), pr=F32) for p0 in range(0, P, per)), GW))
     # v5 (conv_tc::effective_version)
     if d.c % 32 == 0: out.append(('v5', 'fwd', run('fwd', d, x, w, gy, loader=load_v5), Y))
     if d.o % 32 == 0 and d.c % 4 == 0: out.append(('v5', 'bwd_input', run('bwd_input', d, x, w, gy, loader=load_v5), GX))

@@ -67,17 +67,20 @@ if has tests; then
   fi
   # v6 must also pass inside whole networks; the fused batch-norm tails must pass all their tests.
   # (Its failure lines name the configuration: "... bf16 v6: z ..." alone, "... bf16 v6 + fused BN: z ..." with
-  # the fused tails, which then write the bf16 copies, "... tf32 v6: z ..."; a crash names none and rules
-  # out all.)
-  V6LOG="$OUT"/test_resnet_cuda.resnet_bf16_steps_cuda_conv_v6_match_v4.log
+  # the fused tails, which then write the bf16 copies, "... tf32 v6: z ...", "... fp32 v6: z ..." (the FMA
+  # variant); a crash names none and rules out all.)
+  V6LOG="$OUT"/test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2.log
   if ! grep -q "test result: ok" "$V6LOG" 2>/dev/null; then
     named=0
     grep -q "bf16 v6: z" "$V6LOG" 2>/dev/null && NO_V6=1 && named=1
     grep -q "bf16 v6 + fused BN: z" "$V6LOG" 2>/dev/null && NO_V6_FUSED=1 && named=1
     grep -q "tf32 v6: z" "$V6LOG" 2>/dev/null && NO_V6_TF32=1 && named=1
-    [ "$named" = 0 ] && NO_V6=1 && NO_V6_TF32=1
+    grep -q "fp32 v6: z" "$V6LOG" 2>/dev/null && NO_V6_FP32=1 && named=1
+    [ "$named" = 0 ] && NO_V6=1 && NO_V6_TF32=1 && NO_V6_FP32=1
   fi
   grep -q "_v6_tf32.*≥" "$TCLOG" 2>/dev/null && NO_V6_TF32=1
+  grep -q "_v6_f32.*≥" "$TCLOG" 2>/dev/null && NO_V6_FP32=1
+  [ -n "${NO_V6_FP32:-}" ] && echo "conv_tc6 v6 fp32 (FMA) failed (or missed) its tests: no v6 fp32 bench" | tee -a "$SUMMARY"
   [ -n "${NO_V6:-}" ] && echo "conv_tc6 v6 failed (or missed) its tests: no v6 bench" | tee -a "$SUMMARY"
   for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log; do
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
@@ -108,6 +111,9 @@ if has bench; then
     [ "$arch" = resnet18 ] && [ -z "${NO_V6_TF32:-}" ] && step bench_${arch}_tf32_convtc_v6 90 env IPDPP_CONV_TC=v6 \
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
       --out "$OUT/${arch}_tf32_convtc_v6.json"
+    [ "$arch" = resnet18 ] && [ -z "${NO_V6_FP32:-}" ] && step bench_${arch}_fp32_convtc_v6 90 env IPDPP_CONV_TC=v6 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision fp32 --steps 3 \
+      --out "$OUT/${arch}_fp32_convtc_v6.json"
     [ -z "${NO_FUSED:-}" ] && step bench_${arch}_bf16_fused_bn 90 env IPDPP_FUSED_BN=1 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_fused_bn.json"
     [ -z "${NO_FUSED:-}${NO_V6:-}${NO_V6_FUSED:-}" ] && step bench_${arch}_bf16_convtc_v6_fused_bn 90 env IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=1 \
@@ -122,6 +128,11 @@ if has bench; then
   done
   step bench_conv_tf32_512x32x32x64x64x3x1x1 60 $BIN/ipdpp --device cuda bench conv --shape 512,32,32,64,64,3,1,1 \
     --precision tf32 --out "$OUT/conv_tf32_512x32x32x64x64x3x1x1.json"
+  # Exact fp32: conv.cu v2 against v6's FMA variant (v1 left out: seconds per op at this size).
+  for sh in 512,32,32,64,64,3,1,1 512,32,32,64,128,3,2,1; do
+    step "bench_conv_fp32_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision fp32 --versions v2,v6 \
+      --out "$OUT/conv_fp32_${sh//,/x}.json"
+  done
   # The pipeline runs the fastest ResNet-18 bf16 configuration that passed its tests (ties: the default).
   BEST=$(python3 - "$OUT" <<'PY' 2>/dev/null
 import json, os, sys

@@ -25,11 +25,11 @@ pub struct ConvArgs {
     /// stride, padding (default: ResNet-18's layer1 3x3 at 256 images)
     #[arg(long, default_value = "256,32,32,64,64,3,1,1")]
     pub shape: String,
-    /// fp32 (conv.cu v1, v2) | tf32 | bf16 (tensor cores: v3..v6)
+    /// fp32 (CUDA cores: conv.cu v1, v2, conv_tc6.cu v6) | tf32 | bf16 (tensor cores: v3..v6)
     #[arg(long, default_value = "bf16")]
     pub precision: String,
-    /// Tensor-core versions to run (tf32/bf16); fp32 runs conv.cu v1 and v2
-    #[arg(long, value_delimiter = ',', default_value = "v3,v4,v5,v6")]
+    /// Versions to run (default: every one of the precision): tf32/bf16 v3,v4,v5,v6; fp32 v1,v2,v6
+    #[arg(long, value_delimiter = ',')]
     pub versions: Vec<String>,
     /// fwd | bwd_input | bwd_weight | all
     #[arg(long, default_value = "all")]
@@ -122,6 +122,12 @@ struct Operands {
     gyb: Option<CudaSlice<u16>>,
 }
 
+/// Whether the exact-fp32 v6 runs `op` at `s` on `d` (else v2 stands in, as in a network).
+fn fp32_v6_runs(d: &CudaDevice, op: usize, s: &ConvSpec) -> bool {
+    let p = ConvPrecision::Fp32;
+    conv_tc6::takes(OPS[op], s, p) && conv_tc6::fits(d, OPS[op], s, p)
+}
+
 /// One version of one op into `out`.
 fn launch(
     d: &CudaDevice,
@@ -132,6 +138,13 @@ fn launch(
     out: &mut CudaSlice<f32>,
     s: &ConvSpec,
 ) -> Result<()> {
+    if p == ConvPrecision::Fp32 && v == "v6" && fp32_v6_runs(d, op, s) {
+        return match op {
+            0 => conv_tc6::conv_fwd_v6(d, p, out, &o.x, &o.w, s),
+            1 => conv_tc6::conv_bwd_input_v6(d, p, out, &o.gy, &o.w, s),
+            _ => conv_tc6::conv_bwd_weight_v6(d, p, out, &o.gy, &o.x, s),
+        };
+    }
     if p == ConvPrecision::Fp32 {
         let cv = if v == "v1" {
             ConvVersion::V1
@@ -152,9 +165,9 @@ fn launch(
                 .ok_or_else(|| Error::usage("bf16 operands missing"))
         }
         return match op {
-            0 => conv_tc6::conv_fwd_v6(d, out, b(&o.xb)?, b(&o.wb)?, s),
-            1 => conv_tc6::conv_bwd_input_v6(d, out, b(&o.gyb)?, b(&o.wb)?, s),
-            _ => conv_tc6::conv_bwd_weight_v6(d, out, b(&o.gyb)?, b(&o.xb)?, s),
+            0 => conv_tc6::conv_fwd_v6(d, p, out, b(&o.xb)?, b(&o.wb)?, s),
+            1 => conv_tc6::conv_bwd_input_v6(d, p, out, b(&o.gyb)?, b(&o.wb)?, s),
+            _ => conv_tc6::conv_bwd_weight_v6(d, p, out, b(&o.gyb)?, b(&o.xb)?, s),
         };
     }
     match op {
@@ -162,6 +175,33 @@ fn launch(
         1 => conv_bwd_input_tc(d, p, tv, out, &o.gy, &o.w, s),
         _ => conv_bwd_weight_tc(d, p, tv, out, &o.gy, &o.x, s),
     }
+}
+
+/// The versions to run in precision `p`: `asked` (checked, lower-cased), or every one of the precision.
+fn versions(p: ConvPrecision, asked: &[String]) -> Result<Vec<String>> {
+    let all: &[&str] = if p == ConvPrecision::Fp32 {
+        &["v1", "v2", "v6"]
+    } else {
+        &["v3", "v4", "v5", "v6"]
+    };
+    if asked.is_empty() {
+        return Ok(all.iter().map(|v| v.to_string()).collect());
+    }
+    asked
+        .iter()
+        .map(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            if p == ConvPrecision::Fp32 && !all.contains(&v.as_str()) {
+                return Err(Error::usage(format!(
+                    "--versions {v}: fp32 convolutions come in v1, v2 (conv.cu) and v6 (conv_tc6.cu)"
+                )));
+            }
+            if p != ConvPrecision::Fp32 {
+                v.parse::<TcVersion>()?;
+            }
+            Ok(v)
+        })
+        .collect()
 }
 
 /// The reports (one per op) for the arguments on `dev`.
@@ -174,17 +214,7 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
             Error::usage(format!("--op {o:?}: use fwd, bwd_input, bwd_weight or all"))
         })?],
     };
-    let versions: Vec<String> = if p == ConvPrecision::Fp32 {
-        vec!["v1".into(), "v2".into()]
-    } else {
-        for v in &a.versions {
-            v.parse::<TcVersion>()?;
-        }
-        a.versions
-            .iter()
-            .map(|v| v.trim().to_ascii_lowercase())
-            .collect()
-    };
+    let versions = versions(p, &a.versions)?;
     let pr = Problem::new(s, a.seed);
     let tol = p.tolerance();
     let shape = format!(
@@ -259,7 +289,11 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
         let mut lines = Vec::new();
         for v in &versions {
             let ran = if p == ConvPrecision::Fp32 {
-                v.clone()
+                if v == "v6" && !fp32_v6_runs(d, op, &s) {
+                    "v2 (v6 does not take this shape on this GPU)".into()
+                } else {
+                    v.clone()
+                }
             } else {
                 let tv: TcVersion = v.parse()?;
                 let e = effective_version(tv, p, OPS[op], &s);

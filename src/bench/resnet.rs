@@ -168,8 +168,8 @@ pub struct ResnetReport {
     /// Batch-norm tails fused (`--fuse-bn` or `IPDPP_FUSED_BN=1`): BN+ReLU and BN+add+ReLU as
     /// `batchnorm_relu` / `batchnorm_add_relu` (norm.cu v2); false: the unfused v1 ops.
     pub fused_bn: bool,
-    /// The tensor-core convolution generation asked for (`IPDPP_CONV_TC`, default v4) when the
-    /// convolutions run on tensor cores; each op may run an older one where its shape needs it.
+    /// The convolution generation asked for (`IPDPP_CONV_TC`, default v4) on a GPU; each op may run an
+    /// older one where its shape needs it (in fp32 every version but v6 means conv.cu v2).
     pub conv_tc: Option<TcVersion>,
     /// Images per view; a step forwards `images_per_step` = 2 × batch.
     pub batch: usize,
@@ -660,45 +660,60 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Names of the kernels a node's op launches (trace annotation; CPU ops are the references).
-pub fn kernels_of(op: &str, backward: bool, prec: Precision) -> &'static str {
-    let conv = op.starts_with("conv");
-    match (conv, op, backward, prec) {
-        (true, _, false, Precision::Fp32) => "conv_fwd_v2_f32",
-        (true, _, true, Precision::Fp32) => "conv_bwd_weight_v2_f32, conv_bwd_input_v2_f32",
-        (true, _, false, Precision::Tf32) => "conv_fwd_v3_tf32",
-        (true, _, true, Precision::Tf32) => "conv_bwd_weight_v3_tf32, conv_bwd_input_v3_tf32",
-        (true, _, false, Precision::Bf16) => "conv_fwd_v3_bf16",
-        (true, _, true, Precision::Bf16) => "conv_bwd_weight_v3_bf16, conv_bwd_input_v3_bf16",
-        (_, "batchnorm", false, _) => {
+/// Kernel families a convolution node launches (trace annotation) from its per-op generations
+/// ("fwd/grad-input/grad-weight", as [`NodeInfo::kernels`]; "-" where no grad-input runs).
+pub fn conv_kernels_of(generations: &str, backward: bool, prec: Precision) -> String {
+    let g: Vec<&str> = generations.split('/').collect();
+    let suffix = match prec {
+        Precision::Fp32 => "f32",
+        Precision::Tf32 => "tf32",
+        Precision::Bf16 => "bf16",
+    };
+    let name = |op: &str, v: &str| match v {
+        "cpu" => format!("CPU conv {op} (im2col + sgemm)"),
+        v => format!("conv_{op}_{v}_{suffix}"),
+    };
+    match (backward, g.as_slice()) {
+        (false, [f, ..]) => name("fwd", f),
+        (true, [_, "-", w]) => name("bwd_weight", w),
+        (true, [_, i, w]) => format!("{}, {}", name("bwd_weight", w), name("bwd_input", i)),
+        _ => format!("convolution kernels ({generations})"),
+    }
+}
+
+/// Names of the kernels a non-convolution node's op launches (trace annotation; CPU ops are the
+/// references); convolutions: [`conv_kernels_of`].
+pub fn kernels_of(op: &str, backward: bool) -> &'static str {
+    match (op, backward) {
+        ("batchnorm", false) => {
             "batchnorm_sum_partial_f32, batchnorm_mean_f32, batchnorm_sq_partial_f32, batchnorm_var_f32, batchnorm_apply_f32"
         }
-        (_, "batchnorm", true, _) => {
+        ("batchnorm", true) => {
             "batchnorm_bwd_partial_f32, batchnorm_bwd_reduce_f32, batchnorm_bwd_apply_f32"
         }
-        (_, "bn_relu", false, _) => {
+        ("bn_relu", false) => {
             "batchnorm_sum_partial_f32, batchnorm_mean_f32, batchnorm_sq_partial_f32, batchnorm_var_f32, batchnorm_relu_apply_f32"
         }
-        (_, "bn_relu", true, _) => {
+        ("bn_relu", true) => {
             "batchnorm_relu_bwd_partial_f32, batchnorm_bwd_reduce_f32, batchnorm_relu_bwd_apply_f32"
         }
-        (_, "bn_add_relu", false, _) => {
+        ("bn_add_relu", false) => {
             "batchnorm_sum_partial_f32, batchnorm_mean_f32, batchnorm_sq_partial_f32, batchnorm_var_f32, batchnorm_add_relu_apply_f32"
         }
-        (_, "bn_add_relu", true, _) => {
+        ("bn_add_relu", true) => {
             "batchnorm_relu_bwd_partial_f32, batchnorm_bwd_reduce_f32, batchnorm_add_relu_bwd_apply_f32"
         }
-        (_, "fused", _, _) => "(runs inside the fused bn_relu / bn_add_relu node)",
-        (_, "relu", false, _) => "relu_fwd_f32",
-        (_, "relu", true, _) => "relu_bwd_f32",
-        (_, "add", false, _) => "add_f32",
-        (_, "add", true, _) => "add_inplace_f32 / copy",
-        (_, "shortcut_a", false, _) => "shortcut_a_fwd_f32",
-        (_, "shortcut_a", true, _) => "shortcut_a_bwd_f32",
-        (_, "avgpool", false, _) => "avgpool_fwd_f32",
-        (_, "avgpool", true, _) => "avgpool_bwd_f32",
-        (_, "linear", false, _) => "gemm_v3_f32, bias_add_f32",
-        (_, "linear", true, _) => "gemm_v3_f32 (grad-weight, grad-input), bias grad",
+        ("fused", _) => "(runs inside the fused bn_relu / bn_add_relu node)",
+        ("relu", false) => "relu_fwd_f32",
+        ("relu", true) => "relu_bwd_f32",
+        ("add", false) => "add_f32",
+        ("add", true) => "add_inplace_f32 / copy",
+        ("shortcut_a", false) => "shortcut_a_fwd_f32",
+        ("shortcut_a", true) => "shortcut_a_bwd_f32",
+        ("avgpool", false) => "avgpool_fwd_f32",
+        ("avgpool", true) => "avgpool_bwd_f32",
+        ("linear", false) => "gemm_v3_f32, bias_add_f32",
+        ("linear", true) => "gemm_v3_f32 (grad-weight, grad-input), bias grad",
         _ => "",
     }
 }
@@ -720,20 +735,28 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         _ => 1024,
     });
     let mut notes = Vec::new();
-    if prec != Precision::Fp32 {
-        match dev {
-            Device::Cpu => notes.push(format!(
-                "--precision {prec}: the CPU reference runs exact fp32 (tensor-core modes are GPU only)"
-            )),
-            Device::Cuda(_) => notes.push(format!(
-                "--precision {prec}: convolutions on tensor cores ({} asked: {}, fp32 accumulation; IPDPP_CONV_TC=v3..v6 picks the version; v5/v6 are compiled, not validated unless their tests passed); batch norm, linears, loss and AdamW stay fp32",
-                TcVersion::current(),
-                match TcVersion::current() {
-                    TcVersion::V6 => "bf16 copies of the conv operands, fp32 activations kept",
-                    _ => "fp32 storage, operands rounded in the kernel",
-                }
-            )),
-        }
+    match (dev, prec) {
+        (Device::Cpu, Precision::Fp32) => {}
+        (Device::Cpu, _) => notes.push(format!(
+            "--precision {prec}: the CPU reference runs exact fp32 (tensor-core modes are GPU only)"
+        )),
+        (Device::Cuda(_), Precision::Fp32) => notes.push(format!(
+            "--precision fp32: exact fp32 convolutions on the CUDA cores ({} asked: {}; the per-layer table names what ran)",
+            TcVersion::current(),
+            match TcVersion::current() {
+                TcVersion::V6 => "v6's FMA variant where it takes the shape, compiled, not validated unless its tests passed; conv.cu v2 elsewhere",
+                _ => "conv.cu v2; IPDPP_CONV_TC=v6 picks v6's FMA variant",
+            }
+        )),
+        (Device::Cuda(_), _) => notes.push(format!(
+            "--precision {prec}: convolutions on tensor cores ({} asked: {}, fp32 accumulation; IPDPP_CONV_TC=v3..v6 picks the version; v5/v6 are compiled, not validated unless their tests passed); batch norm, linears, loss and AdamW stay fp32",
+            TcVersion::current(),
+            match (TcVersion::current(), prec) {
+                (TcVersion::V6, Precision::Bf16) => "bf16 copies of the conv operands, fp32 activations kept",
+                (TcVersion::V6, _) => "fp32 operands streamed by cp.async, rounded to TF32 in the kernel",
+                _ => "fp32 storage, operands rounded in the kernel",
+            }
+        )),
     }
     notes.push(
         "inputs: fixed random images (augmentation is not part of the timed step)".to_string(),
@@ -933,7 +956,7 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         precision: prec,
         loss_form: form.to_string(),
         fused_bn,
-        conv_tc: (prec != Precision::Fp32 && dev.is_cuda()).then(|| r.net.conv_version()),
+        conv_tc: dev.is_cuda().then(|| r.net.conv_version()),
         batch,
         images_per_step: n_img,
         params: r.net.num_params(),
@@ -1097,7 +1120,11 @@ pub fn chrome_trace(res: &BenchResult) -> serde_json::Value {
                     format!("{} {}", ni.name, if backward { "bwd" } else { "fwd" }),
                     if backward { "backward" } else { "forward" },
                     json!({"node": index, "op": ni.op, "shape": ni.shape, "flops": flops,
-                           "kernels": kernels_of(&ni.op, backward, rep.precision)}),
+                    "kernels": if ni.op.starts_with("conv") {
+                        conv_kernels_of(&ni.kernels, backward, rep.precision)
+                    } else {
+                        kernels_of(&ni.op, backward).to_string()
+                    }}),
                 )
             }
             Span::Loss => (

@@ -8,7 +8,7 @@ fn args(shape: &str, precision: &str) -> ConvArgs {
     ConvArgs {
         shape: shape.into(),
         precision: precision.into(),
-        versions: ["v3", "v4", "v5", "v6"].map(String::from).to_vec(),
+        versions: Vec::new(),
         op: "all".into(),
         warmup: 1,
         repeats: 2,
@@ -65,38 +65,34 @@ fn conv_bench_cpu_writes_one_report_per_op_with_consistent_tflops() {
 
 #[test]
 fn conv_bench_cli_rejects_bad_arguments() {
-    for (flag, val, says) in [
-        ("--shape", "1,2,3", "expected 8 numbers"),
-        ("--shape", "1,2,2,4,4,7,1,0", "kernel must fit"),
-        ("--op", "sideways", "use fwd, bwd_input"),
-        ("--precision", "fp8", "unknown precision"),
+    for (args, says) in [
+        (&["--shape", "1,2,3"][..], "expected 8 numbers"),
+        (&["--shape", "1,2,2,4,4,7,1,0"], "kernel must fit"),
+        (&["--op", "sideways"], "use fwd, bwd_input"),
+        (&["--precision", "fp8"], "unknown precision"),
         (
-            "--versions",
-            "v9",
+            &["--versions", "v9"],
             "unknown tensor-core convolution version",
+        ),
+        (
+            &["--precision", "fp32", "--versions", "v2,v4"],
+            "fp32 convolutions come in v1, v2",
         ),
     ] {
         let o = std::process::Command::new(bin())
-            .args([
-                "--device",
-                "cpu",
-                "bench",
-                "conv",
-                "--repeats",
-                "1",
-                flag,
-                val,
-            ])
+            .args(["--device", "cpu", "bench", "conv", "--repeats", "1"])
+            .args(args)
             .output()
             .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{flag} {val}");
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains(says), "{flag} {val}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
     }
 }
 
-/// Every version at a stride-1 and a stride-2 shape, in both tensor-core precisions: correct against the
-/// CPU reference before timing (the bench's own check), v6 taking the shapes it is meant to.
+/// Every version at a stride-1 and a stride-2 shape, in both tensor-core precisions and exact fp32 (v1, v2,
+/// v6): correct against the CPU reference before timing (the bench's own check), v6 taking the shapes it is
+/// meant to.
 #[test]
 fn conv_bench_cuda_every_version_is_correct() {
     let Some(dev) = cuda_or_skip("conv_bench_cuda_every_version_is_correct") else {
@@ -108,7 +104,7 @@ fn conv_bench_cuda_every_version_is_correct() {
         "8,16,16,64,128,3,2,1",
         "8,16,16,64,128,1,2,0",
     ] {
-        for p in ["bf16", "tf32"] {
+        for p in ["bf16", "tf32", "fp32"] {
             for r in bench(&dev, &args(shape, p)).unwrap() {
                 for l in &r.lines {
                     println!(

@@ -159,10 +159,11 @@ fn resnet18_training_step_cuda_matches_cpu_at_batch_8() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
-/// The tensor-core convolutions (conv_tc.cu v3, v4 and v5 and conv_tc6.cu v6, each asked in tf32 and bf16; v5 and
-/// v6 run bf16 only, tf32 asks fall back) against the CPU fp32 reference at the ResNet shapes:
-/// forward, grad-input and grad-weight, outputs poisoned with NaN first, DESIGN.md's tolerances
-/// (tf32 < 1e-3, bf16 < 1e-2). Skips without a GPU.
+/// The tensor-core convolutions (conv_tc.cu v3, v4 and v5 and conv_tc6.cu v6, each asked in tf32 and bf16; v5
+/// runs bf16 only, tf32 asks fall back) against the CPU fp32 reference at the ResNet shapes: forward,
+/// grad-input and grad-weight, outputs poisoned with NaN first, DESIGN.md's tolerances (tf32 < 1e-3, bf16
+/// < 1e-2). Also v6's exact-fp32 variant (FMAs on the CUDA cores, same loaders) at every shape it takes,
+/// within fp32's 1e-5. Skips without a GPU.
 #[test]
 fn conv_tensor_core_versions_match_cpu_reference() {
     use ipdpp::device::cpu::conv::{
@@ -172,6 +173,7 @@ fn conv_tensor_core_versions_match_cpu_reference() {
         conv_bwd_input_tc, conv_bwd_weight_tc, conv_fwd_tc, effective_version, ConvPrecision,
         TcVersion,
     };
+    use ipdpp::device::cuda::conv_tc6;
     let Some(dev) = cuda_or_skip("conv_tensor_core_versions_match_cpu_reference") else {
         return;
     };
@@ -239,6 +241,30 @@ fn conv_tensor_core_versions_match_cpu_reference() {
                         "conv_{what}_{ran}_{p} (asked {v}) {s:?}: rel err {e:e} ≥ {tol:e}"
                     ));
                 }
+            }
+        }
+        // v6 in exact fp32, op by op where it takes the shape (names as conv_tc6.cu's entry points).
+        let p = ConvPrecision::Fp32;
+        let tol = p.tolerance();
+        for (what, want) in [
+            ("fwd", &y_ref),
+            ("bwd_input", &gx_ref),
+            ("bwd_weight", &gw_ref),
+        ] {
+            if !(conv_tc6::takes(what, &s, p) && conv_tc6::fits(d, what, &s, p)) {
+                continue;
+            }
+            let mut out = d.upload(&vec![f32::NAN; want.len()]).unwrap();
+            match what {
+                "fwd" => conv_tc6::conv_fwd_v6(d, p, &mut out, &xd, &wd, &s),
+                "bwd_input" => conv_tc6::conv_bwd_input_v6(d, p, &mut out, &gyd, &wd, &s),
+                _ => conv_tc6::conv_bwd_weight_v6(d, p, &mut out, &gyd, &xd, &s),
+            }
+            .unwrap();
+            let e = rel_err(&d.download(&out).unwrap(), want);
+            println!("conv_{what}_v6_f32 {s:?}: rel err {e:.2e}");
+            if e.is_nan() || e >= tol {
+                fails.push(format!("conv_{what}_v6_f32 {s:?}: rel err {e:e} ≥ {tol:e}"));
             }
         }
     }
@@ -334,12 +360,15 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 /// stale weight copy in the second step would move every output by O(1). v4 and v6 round the same operands
 /// to bf16 at the same points and differ only in fp32 summation order, so the outputs agree far inside
 /// 1e-2 and the conv gradients point the same way (cosine ≥ 0.99; a wired-wrong operand gives ~0). The
-/// same with the fused batch-norm tails on, which write the bf16 copies of their outputs themselves, and
-/// for tf32 (v6 on the fp32 tensors against v4, both rounding with cvt.rna).
+/// same with the fused batch-norm tails on, which write the bf16 copies of their outputs themselves, for
+/// tf32 (v6 on the fp32 tensors against v4, both rounding with cvt.rna), and for exact fp32 (v6's FMA
+/// variant against conv.cu v2, which every other version means in fp32; same criteria: after an AdamW step
+/// of lr 0.05 a near-zero gradient whose sign the summation order flips moves its weight by 0.1 either way).
+/// Failure lines name the configuration ("<arch> <precision> v6[ + fused BN]: z ...") for tools/gpu-run.sh.
 #[test]
-fn resnet_bf16_steps_cuda_conv_v6_match_v4() {
+fn resnet_steps_cuda_conv_v6_match_v4_and_v2() {
     use ipdpp::device::cuda::conv_tc::{ConvPrecision, TcVersion};
-    let Some(dev) = cuda_or_skip("resnet_bf16_steps_cuda_conv_v6_match_v4") else {
+    let Some(dev) = cuda_or_skip("resnet_steps_cuda_conv_v6_match_v4_and_v2") else {
         return;
     };
     let x = uniform_f32(2 * B * 32 * 32 * 3, 0.0, 1.0, 23);
@@ -374,11 +403,12 @@ fn resnet_bf16_steps_cuda_conv_v6_match_v4() {
     };
     let mut fails = Vec::new();
     // bf16: v6 alone, and v6 with the fused batch-norm tails (which then write the bf16 copies
-    // themselves); tf32: v6 on the fp32 tensors.
+    // themselves); tf32: v6 on the fp32 tensors; fp32: v6's FMA variant (v4 asked in fp32 runs v2).
     let cases = [
         (ConvPrecision::Bf16, false),
         (ConvPrecision::Bf16, true),
         (ConvPrecision::Tf32, false),
+        (ConvPrecision::Fp32, false),
     ];
     for arch in [Arch::ResNet18, Arch::ResNet32] {
         for (p, fused) in cases {
@@ -389,12 +419,13 @@ fn resnet_bf16_steps_cuda_conv_v6_match_v4() {
             let cos = cosine(&g6, &g4);
             let eg = rel_err(&g6, &g4);
             let what = format!(
-                "{} bf16 v6{}",
+                "{} {p} v6{}",
                 arch.name(),
                 if fused { " + fused BN" } else { "" }
             );
+            let base = if p == ConvPrecision::Fp32 { "v2" } else { "v4" };
             println!(
-                "{what} vs v4 after 2 steps: z {ez:.2e}, loss {el:.2e}, conv grads cosine {cos:.6} (rel err {eg:.2e})"
+                "{what} vs {base} after 2 steps: z {ez:.2e}, loss {el:.2e}, conv grads cosine {cos:.6} (rel err {eg:.2e})"
             );
             if !(ez < 1e-2 && el < 1e-2 && cos >= 0.99) {
                 fails.push(format!(
@@ -439,7 +470,11 @@ fn cuda_conv_v6_epilogue_bn_statistics_match_two_pass() {
             .collect();
         let wt = uniform_f32(s.w_len(), -0.5, 0.5, 90 + i as u64);
         let (xd, wd) = (d.upload(&x).unwrap(), d.upload(&wt).unwrap());
-        for p in [ConvPrecision::Bf16, ConvPrecision::Tf32] {
+        for p in [
+            ConvPrecision::Bf16,
+            ConvPrecision::Tf32,
+            ConvPrecision::Fp32,
+        ] {
             let mut y0 = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
             let mut y1 = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
             let mut parts = BnPartials::default();
@@ -447,11 +482,11 @@ fn cuda_conv_v6_epilogue_bn_statistics_match_two_pass() {
                 let (mut xb, mut wb) = (None, None);
                 let xb = cast_into(d, &mut xb, &xd).unwrap();
                 let wb = cast_into(d, &mut wb, &wd).unwrap();
-                conv_fwd_v6(d, &mut y0, xb, wb, &s).unwrap();
-                conv_fwd_v6_stats(d, &mut y1, xb, wb, &s, groups, &mut parts).unwrap();
+                conv_fwd_v6(d, p, &mut y0, xb, wb, &s).unwrap();
+                conv_fwd_v6_stats(d, p, &mut y1, xb, wb, &s, groups, &mut parts).unwrap();
             } else {
-                conv_fwd_v6(d, &mut y0, &xd, &wd, &s).unwrap();
-                conv_fwd_v6_stats(d, &mut y1, &xd, &wd, &s, groups, &mut parts).unwrap();
+                conv_fwd_v6(d, p, &mut y0, &xd, &wd, &s).unwrap();
+                conv_fwd_v6_stats(d, p, &mut y1, &xd, &wd, &s, groups, &mut parts).unwrap();
             }
             let (h0, h1) = (d.download(&y0).unwrap(), d.download(&y1).unwrap());
             if h0.iter().zip(&h1).any(|(a, b)| a.to_bits() != b.to_bits()) {

@@ -11,8 +11,9 @@ use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 const FILE: &str = "conv_tc";
 
-/// Numeric mode of the convolutions. `Fp32` runs conv.cu v2 (exact fp32); `Tf32` and `Bf16` round the
-/// operands to TF32 / bf16 inside the v3 tensor-core kernels (mma.sync, sm_80+), accumulating in fp32.
+/// Numeric mode of the convolutions. `Fp32` runs exact fp32 FMAs on the CUDA cores (conv.cu v2, or v6's
+/// cp.async pipeline where [`TcVersion::V6`] is asked for); `Tf32` and `Bf16` round the operands to TF32 /
+/// bf16 for the tensor cores (mma.sync, sm_80+), accumulating in fp32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
 pub enum ConvPrecision {
     #[default]
@@ -75,7 +76,9 @@ impl std::fmt::Display for ConvPrecision {
 ///
 /// `V6` (kernels/conv_tc6.cu): operands streamed into shared memory by a 3-stage cp.async ring (see
 /// [`super::conv_tc6`]): bf16 operands cast to bf16 in global memory first, tf32 the fp32 tensors
-/// themselves; shapes as [`super::conv_tc6::takes`], the rest run v4 (or v3).
+/// themselves; shapes as [`super::conv_tc6::takes`], the rest run v4 (or v3). V6 is also the one
+/// generation with an exact-fp32 variant (the same pipeline, fp32 FMAs instead of mma): under
+/// `--precision fp32` it replaces conv.cu v2 where it takes the shape, and every other version means v2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum TcVersion {
     V3,
@@ -173,7 +176,9 @@ fn runs_v6(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvS
 pub fn kernel_for(dev: &Device, p: ConvPrecision, v: TcVersion, op: &str, s: &ConvSpec) -> String {
     match dev {
         Device::Cpu => "cpu".into(),
-        Device::Cuda(_) if p == ConvPrecision::Fp32 => "v2".into(),
+        Device::Cuda(d) if p == ConvPrecision::Fp32 => {
+            if runs_v6(d, v, p, op, s) { "v6" } else { "v2" }.into()
+        }
         Device::Cuda(d) => effective_version(demoted(d, v, p, op, s), p, op, s).to_string(),
     }
 }
@@ -273,11 +278,11 @@ pub fn conv_fwd_tc(
     let v = demoted(dev, v, p, "fwd", s);
     if effective_version(v, p, "fwd", s) == TcVersion::V6 {
         if p == ConvPrecision::Tf32 {
-            return conv_tc6::conv_fwd_v6(dev, y, x, w, s);
+            return conv_tc6::conv_fwd_v6(dev, p, y, x, w, s);
         }
         let (mut xb, mut wb) = (None, None);
         let xb = cast_into(dev, &mut xb, x)?;
-        return conv_tc6::conv_fwd_v6(dev, y, xb, cast_into(dev, &mut wb, w)?, s);
+        return conv_tc6::conv_fwd_v6(dev, p, y, xb, cast_into(dev, &mut wb, w)?, s);
     }
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv w", w.len(), s.w_len())?;
@@ -313,11 +318,11 @@ pub fn conv_bwd_input_tc(
     let v = demoted(dev, v, p, "bwd_input", s);
     if effective_version(v, p, "bwd_input", s) == TcVersion::V6 {
         if p == ConvPrecision::Tf32 {
-            return conv_tc6::conv_bwd_input_v6(dev, gx, gy, w, s);
+            return conv_tc6::conv_bwd_input_v6(dev, p, gx, gy, w, s);
         }
         let (mut gyb, mut wb) = (None, None);
         let gyb = cast_into(dev, &mut gyb, gy)?;
-        return conv_tc6::conv_bwd_input_v6(dev, gx, gyb, cast_into(dev, &mut wb, w)?, s);
+        return conv_tc6::conv_bwd_input_v6(dev, p, gx, gyb, cast_into(dev, &mut wb, w)?, s);
     }
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv w", w.len(), s.w_len())?;
@@ -354,11 +359,11 @@ pub fn conv_bwd_weight_tc(
     let v = demoted(dev, v, p, "bwd_weight", s);
     if effective_version(v, p, "bwd_weight", s) == TcVersion::V6 {
         if p == ConvPrecision::Tf32 {
-            return conv_tc6::conv_bwd_weight_v6(dev, gw, gy, x, s);
+            return conv_tc6::conv_bwd_weight_v6(dev, p, gw, gy, x, s);
         }
         let (mut gyb, mut xb) = (None, None);
         let gyb = cast_into(dev, &mut gyb, gy)?;
-        return conv_tc6::conv_bwd_weight_v6(dev, gw, gyb, cast_into(dev, &mut xb, x)?, s);
+        return conv_tc6::conv_bwd_weight_v6(dev, p, gw, gyb, cast_into(dev, &mut xb, x)?, s);
     }
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv x", x.len(), s.x_len())?;
@@ -398,7 +403,8 @@ fn mismatch(op: &str) -> Error {
     ))
 }
 
-/// Forward convolution in the given precision: fp32 (and every CPU call) goes to [`nn_ops::conv_fwd`].
+/// Forward convolution in the given precision: fp32 goes to v6's exact-fp32 kernels where `v` is v6 and
+/// they run, else (and every CPU call) to [`nn_ops::conv_fwd`].
 pub fn conv_fwd(
     dev: &Device,
     p: ConvPrecision,
@@ -409,6 +415,13 @@ pub fn conv_fwd(
     s: &ConvSpec,
 ) -> Result<()> {
     match (dev, p, y, x, w) {
+        (
+            Device::Cuda(d),
+            ConvPrecision::Fp32,
+            Buffer::Cuda(y),
+            Buffer::Cuda(x),
+            Buffer::Cuda(w),
+        ) if runs_v6(d, v, p, "fwd", s) => conv_tc6::conv_fwd_v6(d, p, y, x, w, s),
         (Device::Cuda(d), p, Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w))
             if p != ConvPrecision::Fp32 =>
         {
@@ -421,7 +434,7 @@ pub fn conv_fwd(
     }
 }
 
-/// Grad-input in the given precision (fp32 and the CPU: [`nn_ops::conv_bwd_input`]).
+/// Grad-input in the given precision (fp32 as [`conv_fwd`]; the CPU: [`nn_ops::conv_bwd_input`]).
 pub fn conv_bwd_input(
     dev: &Device,
     p: ConvPrecision,
@@ -432,6 +445,13 @@ pub fn conv_bwd_input(
     s: &ConvSpec,
 ) -> Result<()> {
     match (dev, p, gx, gy, w) {
+        (
+            Device::Cuda(d),
+            ConvPrecision::Fp32,
+            Buffer::Cuda(gx),
+            Buffer::Cuda(gy),
+            Buffer::Cuda(w),
+        ) if runs_v6(d, v, p, "bwd_input", s) => conv_tc6::conv_bwd_input_v6(d, p, gx, gy, w, s),
         (Device::Cuda(d), p, Buffer::Cuda(gx), Buffer::Cuda(gy), Buffer::Cuda(w))
             if p != ConvPrecision::Fp32 =>
         {
@@ -444,7 +464,7 @@ pub fn conv_bwd_input(
     }
 }
 
-/// Grad-weight in the given precision (fp32 and the CPU: [`nn_ops::conv_bwd_weight`]).
+/// Grad-weight in the given precision (fp32 as [`conv_fwd`]; the CPU: [`nn_ops::conv_bwd_weight`]).
 pub fn conv_bwd_weight(
     dev: &Device,
     p: ConvPrecision,
@@ -455,6 +475,13 @@ pub fn conv_bwd_weight(
     s: &ConvSpec,
 ) -> Result<()> {
     match (dev, p, gw, gy, x) {
+        (
+            Device::Cuda(d),
+            ConvPrecision::Fp32,
+            Buffer::Cuda(gw),
+            Buffer::Cuda(gy),
+            Buffer::Cuda(x),
+        ) if runs_v6(d, v, p, "bwd_weight", s) => conv_tc6::conv_bwd_weight_v6(d, p, gw, gy, x, s),
         (Device::Cuda(d), p, Buffer::Cuda(gw), Buffer::Cuda(gy), Buffer::Cuda(x))
             if p != ConvPrecision::Fp32 =>
         {
@@ -491,13 +518,15 @@ pub fn conv_fwd_kept(
             match (p, stats) {
                 (ConvPrecision::Bf16, Some((out, groups))) => {
                     let xb = xk.get(d, x)?;
-                    conv_tc6::conv_fwd_v6_stats(d, y, xb, wk.get(d, w)?, s, groups, out)
+                    conv_tc6::conv_fwd_v6_stats(d, p, y, xb, wk.get(d, w)?, s, groups, out)
                 }
                 (ConvPrecision::Bf16, None) => {
-                    conv_tc6::conv_fwd_v6(d, y, xk.get(d, x)?, wk.get(d, w)?, s)
+                    conv_tc6::conv_fwd_v6(d, p, y, xk.get(d, x)?, wk.get(d, w)?, s)
                 }
-                (_, Some((out, groups))) => conv_tc6::conv_fwd_v6_stats(d, y, x, w, s, groups, out),
-                (_, None) => conv_tc6::conv_fwd_v6(d, y, x, w, s),
+                (_, Some((out, groups))) => {
+                    conv_tc6::conv_fwd_v6_stats(d, p, y, x, w, s, groups, out)
+                }
+                (_, None) => conv_tc6::conv_fwd_v6(d, p, y, x, w, s),
             }
         }
         (_, y, x, w, stats) => {
@@ -546,13 +575,13 @@ pub fn conv_bwd_kept(
         ) if wv6 || iv6 => {
             let gyb = gyk.get(d, gyc)?;
             if wv6 {
-                conv_tc6::conv_bwd_weight_v6(d, gwc, gyb, xk.get(d, xc)?, s)?;
+                conv_tc6::conv_bwd_weight_v6(d, p, gwc, gyb, xk.get(d, xc)?, s)?;
             } else {
                 conv_bwd_weight_tc(d, p, v, gwc, gyc, xc, s)?;
             }
             match gx {
                 Some(Buffer::Cuda(gx)) if iv6 => {
-                    conv_tc6::conv_bwd_input_v6(d, gx, gyb, wk.get(d, wc)?, s)
+                    conv_tc6::conv_bwd_input_v6(d, p, gx, gyb, wk.get(d, wc)?, s)
                 }
                 Some(Buffer::Cuda(gx)) => conv_bwd_input_tc(d, p, v, gx, gyc, wc, s),
                 Some(Buffer::Cpu(_)) => Err(mismatch("conv_bwd_input")),

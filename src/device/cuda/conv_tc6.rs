@@ -1,6 +1,7 @@
-//! Launchers for kernels/conv_tc6.cu: the v6 tensor-core convolutions, whose operands stream into shared
-//! memory through a 3-stage cp.async ring: bf16 operands (cast once by `cast_bf16_f32`) or the fp32
-//! tensors themselves rounded to TF32 in the kernel; fp32 accumulation and fp32 outputs. [`Bf16Copy`] is the bf16 copy of one tensor that a network
+//! Launchers for kernels/conv_tc6.cu: the v6 convolutions, whose operands stream into shared memory
+//! through a 3-stage cp.async ring: bf16 operands (cast once by `cast_bf16_f32`) or the fp32 tensors
+//! themselves, rounded to TF32 in the kernel (tensor cores) or multiplied exactly in fp32 on the CUDA cores
+//! (`--precision fp32`); fp32 accumulation and fp32 outputs. [`Bf16Copy`] is the bf16 copy of one tensor that a network
 //! shares between the convolutions that read it and keeps from the forward for the backward.
 use super::conv::dims;
 use super::conv_tc::ConvPrecision;
@@ -20,30 +21,32 @@ const FILE: &str = "conv_tc6";
 const STAGES: usize = 3;
 const BK: usize = 32;
 
-/// Operand element of the v6 kernels: bf16 bits (`u16`, mma m16n8k16) or fp32 rounded to TF32 in the
-/// kernel (`f32`, mma m16n8k8).
+/// Operand element of the v6 kernels: bf16 bits (`u16`, mma m16n8k16) or fp32 (`f32`: rounded to TF32 in
+/// the kernel for mma m16n8k8, or exact fp32 FMAs).
 pub trait V6Operand: DeviceRepr {
-    const TAG: &'static str;
-    const PRECISION: ConvPrecision;
+    /// The entry-point tag of precision `p` on this element type; None where the type cannot carry `p`.
+    fn tag(p: ConvPrecision) -> Option<&'static str>;
 }
 impl V6Operand for u16 {
-    const TAG: &'static str = "bf16";
-    const PRECISION: ConvPrecision = ConvPrecision::Bf16;
+    fn tag(p: ConvPrecision) -> Option<&'static str> {
+        (p == ConvPrecision::Bf16).then_some("bf16")
+    }
 }
 impl V6Operand for f32 {
-    const TAG: &'static str = "tf32";
-    const PRECISION: ConvPrecision = ConvPrecision::Tf32;
+    fn tag(p: ConvPrecision) -> Option<&'static str> {
+        match p {
+            ConvPrecision::Tf32 => Some("tf32"),
+            ConvPrecision::Fp32 => Some("f32"),
+            ConvPrecision::Bf16 => None,
+        }
+    }
 }
 
 /// Whether v6 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s` in precision `p`: a 16-byte copy holds
 /// 8 bf16 or 4 fp32 channels of one tap, and the forward and grad-input k-tiles (32 deep) must stay inside
 /// one tap.
 pub fn takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
-    let epc = match p {
-        ConvPrecision::Bf16 => 8,
-        ConvPrecision::Tf32 => 4,
-        ConvPrecision::Fp32 => return false,
-    };
+    let epc = if p == ConvPrecision::Bf16 { 8 } else { 4 };
     match op {
         "fwd" => s.c % 32 == 0,
         "bwd_input" => s.o % 32 == 0 && s.c % epc == 0,
@@ -51,13 +54,14 @@ pub fn takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
     }
 }
 
-/// Whether the tiles of `op` at `s` in precision `p` fit this GPU's shared memory per block (tf32 tiles
-/// take 108-138 KB, beyond the 99 KB of sm_86/sm_89 cards; such shapes run v4 instead).
+/// Whether this GPU runs the v6 tiles of `op` at `s` in precision `p`: cp.async needs sm_80, and the tiles
+/// must fit its shared memory per block (fp32-operand tiles take 108-138 KB, beyond the 99 KB of
+/// sm_86/sm_89 cards; such shapes run v4, or v2 in fp32, instead).
 pub fn fits(dev: &CudaDevice, op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
     let cols = if op == "bwd_input" { s.c } else { s.o };
     let (_, bm, bn) = v4_tile(cols);
     let elem = if p == ConvPrecision::Bf16 { 2 } else { 4 };
-    smem_bytes(op, bm, bn, elem) <= dev.smem_optin
+    dev.cc.0 >= 8 && smem_bytes(op, bm, bn, elem) <= dev.smem_optin
 }
 
 /// Dynamic shared memory of one block: STAGES x (A tile + B tile), each operand in the orientation the
@@ -77,48 +81,59 @@ fn smem_bytes(op: &str, bm: usize, bn: usize, elem: usize) -> usize {
 /// raised to what the tile needs (above the 48 KB that needs no opt-in).
 fn plan<T: V6Operand>(
     dev: &CudaDevice,
+    p: ConvPrecision,
     op: &str,
     s: &ConvSpec,
     m: usize,
     n: usize,
 ) -> Result<(CudaFunction, String, LaunchConfig)> {
-    plan_named::<T>(dev, op, "", s, m, n)
+    plan_named::<T>(dev, p, op, "", s, m, n)
 }
 
-/// [`plan`] for the entry point `conv_{op}_v6_{bf16|tf32}_{tile}{suffix}`.
+/// [`plan`] for the entry point `conv_{op}_v6_{bf16|tf32|f32}_{tile}{suffix}`.
 fn plan_named<T: V6Operand>(
     dev: &CudaDevice,
+    p: ConvPrecision,
     op: &str,
     suffix: &str,
     s: &ConvSpec,
     m: usize,
     n: usize,
 ) -> Result<(CudaFunction, String, LaunchConfig)> {
+    let ptag = T::tag(p).ok_or_else(|| {
+        Error::usage(format!(
+            "conv {op} v6: {p} does not run on {}-byte operands",
+            std::mem::size_of::<T>()
+        ))
+    })?;
     if dev.cc.0 < 8 {
         return Err(Error::usage(format!(
-            "--precision {} needs tensor cores of sm_80 or newer; this GPU is sm_{}{}",
-            T::PRECISION,
+            "conv v6 in {p} needs sm_80 or newer (cp.async{}); this GPU is sm_{}{}; \
+             run with IPDPP_CONV_TC=v4",
+            if p == ConvPrecision::Fp32 {
+                ""
+            } else {
+                ", tensor cores"
+            },
             dev.cc.0,
             dev.cc.1
         )));
     }
-    if !takes(op, s, T::PRECISION) {
+    if !takes(op, s, p) {
         return Err(Error::usage(format!(
-            "conv {op} v6 does not take {s:?} in {} (see conv_tc6::takes); use v4",
-            T::PRECISION
+            "conv {op} v6 does not take {s:?} in {p} (see conv_tc6::takes); use v4"
         )));
     }
     let (tag, bm, bn) = v4_tile(n);
     let smem = smem_bytes(op, bm, bn, std::mem::size_of::<T>());
     if smem > dev.smem_optin {
         return Err(Error::usage(format!(
-            "conv {op} v6 {} needs {smem} bytes of shared memory per block, this GPU allows {}; \
+            "conv {op} v6 {p} needs {smem} bytes of shared memory per block, this GPU allows {}; \
              run with IPDPP_CONV_TC=v4",
-            T::PRECISION,
             dev.smem_optin
         )));
     }
-    let name = format!("conv_{op}_v6_{}_{tag}{suffix}", T::TAG);
+    let name = format!("conv_{op}_v6_{ptag}_{tag}{suffix}");
     let f = dev.function(FILE, &name)?;
     // The limit is a property of the kernel handle, which the device's module cache keeps for good: set
     // it once per device and kernel.
@@ -155,20 +170,23 @@ fn plan_named<T: V6Operand>(
     Ok((f, name, cfg))
 }
 
-/// y[n, oh, ow, o] = conv(x, w) from x (NHWC) and w (OHWI) as bf16 (`u16`) or fp32 (TF32 in the kernel).
+/// y[n, oh, ow, o] = conv(x, w) from x (NHWC) and w (OHWI) in precision `p`: bf16 operands (`u16`), or
+/// fp32 ones rounded to TF32 in the kernel (`Tf32`) or multiplied exactly (`Fp32`).
 pub fn conv_fwd_v6<T: V6Operand>(
     dev: &CudaDevice,
+    p: ConvPrecision,
     y: &mut CudaSlice<f32>,
     x: &CudaSlice<T>,
     w: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
-    fwd(dev, y, x, w, s, None)
+    fwd(dev, p, y, x, w, s, None)
 }
 
 /// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point.
 fn fwd<T: V6Operand>(
     dev: &CudaDevice,
+    p: ConvPrecision,
     y: &mut CudaSlice<f32>,
     x: &CudaSlice<T>,
     w: &CudaSlice<T>,
@@ -180,7 +198,7 @@ fn fwd<T: V6Operand>(
     check_len("conv y", y.len(), s.y_len())?;
     let d = dims(s)?;
     let suffix = if stats.is_some() { "_stats" } else { "" };
-    let (f, name, cfg) = plan_named::<T>(dev, "fwd", suffix, s, s.n * s.oh() * s.ow(), s.o)?;
+    let (f, name, cfg) = plan_named::<T>(dev, p, "fwd", suffix, s, s.n * s.oh() * s.ow(), s.o)?;
     let mut l = dev.stream.launch_builder(&f);
     l.arg(y);
     if let Some((sum, m2)) = stats {
@@ -200,10 +218,12 @@ fn fwd<T: V6Operand>(
     Ok(())
 }
 
-/// gx[n, h, w, c] = ∂L/∂x from gy and w (bf16 or fp32 as [`conv_fwd_v6`]); strided convolutions by residue classes of input pixels
-/// (`conv_bwd_input_v6_bf16_*_strided`), so no tap that cannot reach a pixel is multiplied.
+/// gx[n, h, w, c] = ∂L/∂x from gy and w (operands and `p` as [`conv_fwd_v6`]); strided convolutions by
+/// residue classes of input pixels (`conv_bwd_input_v6_*_strided`), so no tap that cannot reach a pixel is
+/// multiplied.
 pub fn conv_bwd_input_v6<T: V6Operand>(
     dev: &CudaDevice,
+    p: ConvPrecision,
     gx: &mut CudaSlice<f32>,
     gy: &CudaSlice<T>,
     w: &CudaSlice<T>,
@@ -217,14 +237,14 @@ pub fn conv_bwd_input_v6<T: V6Operand>(
         // One residue class of input pixels per grid.z; grid.y covers the largest class.
         let st = s.stride;
         let rows = s.n * s.h.div_ceil(st) * s.w.div_ceil(st);
-        let (f, name, mut cfg) = plan_named::<T>(dev, "bwd_input", "_strided", s, rows, s.c)?;
+        let (f, name, mut cfg) = plan_named::<T>(dev, p, "bwd_input", "_strided", s, rows, s.c)?;
         cfg.grid_dim.2 = u32::try_from(st * st)
             .ok()
             .filter(|&z| z <= 65535)
             .ok_or_else(|| Error::usage(format!("convolution {s:?}: stride too large")))?;
         (f, name, cfg)
     } else {
-        plan::<T>(dev, "bwd_input", s, s.n * s.h * s.w, s.c)?
+        plan::<T>(dev, p, "bwd_input", s, s.n * s.h * s.w, s.c)?
     };
     // SAFETY: (float* gx, const T* gy, const T* w, ConvDims d); lengths checked above.
     unsafe {
@@ -240,10 +260,11 @@ pub fn conv_bwd_input_v6<T: V6Operand>(
     Ok(())
 }
 
-/// gw[o, kh, kw, c] = ∂L/∂w from gy and x (bf16 or fp32 as [`conv_fwd_v6`]), as the transposed GEMM gw^T[K, O] split over the output
-/// pixels (partial sums added with atomics into the zeroed gw).
+/// gw[o, kh, kw, c] = ∂L/∂w from gy and x (operands and `p` as [`conv_fwd_v6`]), as the transposed GEMM
+/// gw^T[K, O] split over the output pixels (partial sums added with atomics into the zeroed gw).
 pub fn conv_bwd_weight_v6<T: V6Operand>(
     dev: &CudaDevice,
+    p: ConvPrecision,
     gw: &mut CudaSlice<f32>,
     gy: &CudaSlice<T>,
     x: &CudaSlice<T>,
@@ -253,7 +274,7 @@ pub fn conv_bwd_weight_v6<T: V6Operand>(
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv gw", gw.len(), s.w_len())?;
     let d = dims(s)?;
-    let (f, name, mut cfg) = plan::<T>(dev, "bwd_weight", s, s.kdim(), s.o)?;
+    let (f, name, mut cfg) = plan::<T>(dev, p, "bwd_weight", s, s.kdim(), s.o)?;
     let per = split_pixels(dev, &mut cfg, s.n * s.oh() * s.ow());
     dev.stream
         .memset_zeros(gw)
@@ -371,6 +392,7 @@ impl BnPartials {
 /// (the views), when every row block lies inside one range; otherwise the plain forward, `out` stale.
 pub fn conv_fwd_v6_stats<T: V6Operand>(
     dev: &CudaDevice,
+    p: ConvPrecision,
     y: &mut CudaSlice<f32>,
     x: &CudaSlice<T>,
     w: &CudaSlice<T>,
@@ -382,12 +404,12 @@ pub fn conv_fwd_v6_stats<T: V6Operand>(
     let rows = s.n * s.oh() * s.ow();
     let (_, bm, _) = v4_tile(s.o);
     if groups == 0 || rows % groups != 0 || (rows / groups) % bm != 0 {
-        return conv_fwd_v6(dev, y, x, w, s);
+        return conv_fwd_v6(dev, p, y, x, w, s);
     }
     let parts = rows / bm;
     let sum = alloc_at_least(dev, &mut out.sum, parts * s.o)?;
     let m2 = alloc_at_least(dev, &mut out.m2, parts * s.o)?;
-    fwd(dev, y, x, w, s, Some((sum, m2)))?;
+    fwd(dev, p, y, x, w, s, Some((sum, m2)))?;
     out.block_rows = bm;
     out.parts = parts;
     out.fresh = true;
