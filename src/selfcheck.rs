@@ -266,10 +266,11 @@ fn conv_direct(x: &[f32], w: &[f32], s: &cpu::conv::ConvSpec) -> Vec<f32> {
 
 /// Convolutions: on the CPU the im2col + sgemm forward against a direct convolution; on a GPU every
 /// tensor-core generation (v3..v6, tf32 and bf16; each op runs the version that takes the shape) and the
-/// three ops against the CPU reference, at a stride-1 and a stride-2 shape.
+/// exact-fp32 kernels (conv.cu v2 and v6's FMA variant), the three ops against the CPU reference, at a
+/// stride-1 and a stride-2 shape.
 pub fn conv(dev: &Device, seed: u64) -> Result<Vec<Check>> {
     use crate::device::cuda::conv_tc::{
-        conv_bwd_input_tc, conv_bwd_weight_tc, conv_fwd_tc, effective_version, ConvPrecision,
+        self, conv_bwd_input_tc, conv_bwd_weight_tc, conv_fwd_tc, effective_version, ConvPrecision,
         TcVersion,
     };
     use cpu::conv::{conv_bwd_input_f32, conv_bwd_weight_f32, conv_fwd_f32, ConvSpec};
@@ -325,6 +326,30 @@ pub fn conv(dev: &Device, seed: u64) -> Result<Vec<Check>> {
                     let name = format!("conv_{op}_{ran}_{p}");
                     out.push(check(&name, shape.clone(), &got, want, p.tolerance()));
                 }
+            }
+        }
+        // Exact fp32 through the network's dispatch: v4 asked means conv.cu v2, v6 its FMA variant.
+        let p = ConvPrecision::Fp32;
+        for v in [TcVersion::V4, TcVersion::V6] {
+            let (xb, wb, gyb) = (
+                Buffer::from_host(dev, &x)?,
+                Buffer::from_host(dev, &w)?,
+                Buffer::from_host(dev, &gy)?,
+            );
+            let mut yb = Buffer::poisoned(dev, s.y_len())?;
+            let mut gxb = Buffer::poisoned(dev, s.x_len())?;
+            let mut gwb = Buffer::poisoned(dev, s.w_len())?;
+            conv_tc::conv_fwd(dev, p, v, &mut yb, &xb, &wb, &s)?;
+            conv_tc::conv_bwd_input(dev, p, v, &mut gxb, &gyb, &wb, &s)?;
+            conv_tc::conv_bwd_weight(dev, p, v, &mut gwb, &gyb, &xb, &s)?;
+            for (op, got, want) in [
+                ("fwd", yb.to_host(dev)?, &y),
+                ("bwd_input", gxb.to_host(dev)?, &gx),
+                ("bwd_weight", gwb.to_host(dev)?, &gw),
+            ] {
+                let ran = conv_tc::kernel_for(dev, p, v, op, &s);
+                let name = format!("conv_{op}_{ran}_f32");
+                out.push(check(&name, shape.clone(), &got, want, p.tolerance()));
             }
         }
     }
