@@ -82,6 +82,17 @@ if has tests; then
   grep -q "_v6_f32.*≥" "$TCLOG" 2>/dev/null && NO_V6_FP32=1
   [ -n "${NO_V6_FP32:-}" ] && echo "conv_tc6 v6 fp32 (FMA) failed (or missed) its tests: no v6 fp32 bench" | tee -a "$SUMMARY"
   [ -n "${NO_V6:-}" ] && echo "conv_tc6 v6 failed (or missed) its tests: no v6 bench" | tee -a "$SUMMARY"
+  # A v6 failure gets one memory check of each failing precision at a small shape, so the next session
+  # starts from the faulting kernel and address instead of a rel err (compute-sanitizer ships with the
+  # toolkit under /usr/local/cuda when it is there).
+  SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  if [ -n "$SAN" ]; then
+    for pv in "bf16:${NO_V6:-}" "tf32:${NO_V6_TF32:-}" "fp32:${NO_V6_FP32:-}"; do
+      [ -n "${pv#*:}" ] || continue
+      step "sanitize_conv_v6_${pv%%:*}" 120 "$SAN" --tool memcheck --print-limit 20 $BIN/ipdpp --device cuda bench conv \
+        --shape 4,8,8,64,128,3,2,1 --precision "${pv%%:*}" --versions v6 --warmup 0 --repeats 1
+    done
+  fi
   for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log; do
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
   done
@@ -207,6 +218,11 @@ fi
     [ -f "$f" ] || continue
     echo "## $(basename "$f" .log) (tail)"
     tail -n 6 "$f"
+  done
+  for f in "$OUT"/sanitize_*.log; do
+    [ -f "$f" ] || continue
+    echo "## $(basename "$f" .log) (first errors)"
+    grep -m 12 -E "=========" "$f"
   done
 } >> "$SUMMARY"
 python3 - "$OUT" >> "$SUMMARY" 2>/dev/null <<'PY'
