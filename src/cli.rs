@@ -80,6 +80,8 @@ pub enum BenchCmd {
     Resnet(crate::bench::resnet::ResnetArgs),
     /// One convolution's forward, grad-input and grad-weight: every kernel generation side by side (CPU: the reference)
     Conv(crate::bench::conv::ConvArgs),
+    /// Hopper probe: a bf16 GEMM on wgmma.mma_async against the mma.sync v6 kernel on the same operands (sm_90 only)
+    Wgmma(crate::bench::wgmma::WgmmaArgs),
 }
 
 #[derive(Args, Debug)]
@@ -212,6 +214,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             let sel = device::select(choice)?;
             eprintln!("device: {} ({})", sel.device.name(), sel.reason);
             crate::bench::conv::run(&sel.device, &a)
+        }
+        Command::Bench {
+            what: BenchCmd::Wgmma(a),
+        } => {
+            let sel = device::select(choice)?;
+            eprintln!("device: {} ({})", sel.device.name(), sel.reason);
+            crate::bench::wgmma::run(&sel.device, &a)
         }
         Command::Bench {
             what: BenchCmd::Resnet(a),

@@ -139,6 +139,12 @@ if has bench; then
   done
   step bench_conv_tf32_512x32x32x64x64x3x1x1 60 $BIN/ipdpp --device cuda bench conv --shape 512,32,32,64,64,3,1,1 \
     --precision tf32 --out "$OUT/conv_tf32_512x32x32x64x64x3x1x1.json"
+  # Hopper probe: wgmma GEMM against v6 (mma.sync) on the same bf16 operands, at a ResNet-18 layer1-like
+  # GEMM (M = 64k pixels, N = 64, K = 576) and a wider one. Written as a list, so the summary table shows it.
+  for mnk in 65536,64,576 16384,128,1152; do
+    IFS=, read -r M N K <<< "$mnk"
+    step "bench_wgmma_${M}x${N}x${K}" 30 $BIN/ipdpp --device cuda bench wgmma --m $M --n $N --k $K --out "$OUT/wgmma_${M}x${N}x${K}.json"
+  done
   # Exact fp32: conv.cu v2 against v6's FMA variant (v1 left out: seconds per op at this size).
   for sh in 512,32,32,64,64,3,1,1 512,32,32,64,128,3,2,1; do
     step "bench_conv_fp32_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision fp32 --versions v2,v6 \
@@ -236,11 +242,12 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
     if isinstance(r, dict) and "images_per_s" in r and "step" in r:
         print(f"{os.path.basename(f):34s} {r['images_per_s']:10.0f} {r['step'].get('median_ms', float('nan')):9.2f}")
 print("--- convolution A/B (TFLOP/s of useful work per version; '!' = wrong or failed)")
-for f in sorted(glob.glob(os.path.join(sys.argv[1], "conv_*.json"))):
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "conv_*.json")) + glob.glob(os.path.join(sys.argv[1], "wgmma_*.json"))):
     try:
         reps = json.load(open(f))
     except Exception:
         continue
+    reps = reps if isinstance(reps, list) else [reps]
     for r in reps:
         cells = []
         for l in r["lines"]:

@@ -5,6 +5,7 @@ pub mod bns;
 pub mod conv;
 pub mod gemm;
 pub mod resnet;
+pub mod wgmma;
 
 use crate::device::cuda::CudaDevice;
 use crate::error::{Error, Result};

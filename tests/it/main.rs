@@ -16,3 +16,4 @@ mod resnet_bench;
 mod resnet_cuda;
 mod resnet_gradcheck;
 mod resnet_step;
+mod wgmma;

@@ -11,7 +11,6 @@ use super::norm::BlockStats;
 use super::{check_len, launch_err, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
-use cudarc::driver::sys::CUfunction_attribute_enum as FnAttr;
 use cudarc::driver::{
     CudaFunction, CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits,
 };
@@ -135,28 +134,7 @@ fn plan_named<T: V6Operand>(
     }
     let name = format!("conv_{op}_v6_{ptag}_{tag}{suffix}");
     let f = dev.function(FILE, &name)?;
-    // The limit is a property of the kernel handle, which the device's module cache keeps for good: set
-    // it once per device and kernel.
-    static RAISED: std::sync::OnceLock<
-        std::sync::Mutex<std::collections::HashSet<(usize, String)>>,
-    > = std::sync::OnceLock::new();
-    let mut raised = RAISED
-        .get_or_init(Default::default)
-        .lock()
-        .map_err(|_| Error::usage("kernel attribute cache poisoned"))?;
-    if !raised.contains(&(dev.ordinal, name.clone())) {
-        f.set_attribute(
-            FnAttr::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-            smem as i32,
-        )
-        .map_err(|e| {
-            Error::driver(
-                format!("raising the shared-memory limit of {name} to {smem} bytes"),
-                e,
-            )
-        })?;
-        raised.insert((dev.ordinal, name.clone()));
-    }
+    dev.raise_smem_limit(&f, &name, smem)?;
     let cfg = LaunchConfig {
         grid_dim: (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1),
         block_dim: (256, 1, 1),

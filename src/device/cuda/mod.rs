@@ -9,6 +9,7 @@ pub mod linear;
 pub mod norm;
 pub mod pool;
 pub mod reduce;
+pub mod wgmma;
 
 use super::nvrtc;
 use crate::error::{Error, Result};
@@ -107,7 +108,16 @@ impl CudaDevice {
                 Some(m) => m.clone(),
                 None => {
                     let kf = kernels::get(file)?;
-                    let compiled = nvrtc::compile(&kf, &self.target(), true)?;
+                    // A file written for this architecture's arch-specific features (sm_90a: wgmma)
+                    // declares that target and is compiled for it.
+                    let plain = self.target();
+                    let specific = format!("{plain}a");
+                    let target = if kf.targets().contains(&specific.as_str()) {
+                        specific
+                    } else {
+                        plain
+                    };
+                    let compiled = nvrtc::compile(&kf, &target, true)?;
                     let m = self
                         .ctx
                         .load_module(cudarc::nvrtc::Ptx::from_src(compiled.ptx))
@@ -122,6 +132,33 @@ impl CudaDevice {
         module
             .load_function(name)
             .map_err(|e| Error::driver(format!("finding kernel {name} in kernels/{file}.cu"), e))
+    }
+
+    /// Raises kernel `name`'s dynamic shared-memory limit to `bytes` (needed above 48 KB). The limit is a
+    /// property of the kernel handle, which the module cache keeps for good: set once per device and kernel.
+    pub fn raise_smem_limit(&self, f: &CudaFunction, name: &str, bytes: usize) -> Result<()> {
+        use cudarc::driver::sys::CUfunction_attribute_enum as FnAttr;
+        static RAISED: OnceLock<Mutex<std::collections::HashSet<(usize, String)>>> =
+            OnceLock::new();
+        let mut raised = RAISED
+            .get_or_init(Default::default)
+            .lock()
+            .map_err(|_| Error::usage("kernel attribute cache poisoned"))?;
+        let key = (self.ordinal, name.to_string());
+        if !raised.contains(&key) {
+            f.set_attribute(
+                FnAttr::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                bytes as i32,
+            )
+            .map_err(|e| {
+                Error::driver(
+                    format!("raising the shared-memory limit of {name} to {bytes} bytes"),
+                    e,
+                )
+            })?;
+            raised.insert(key);
+        }
+        Ok(())
     }
 
     pub fn blas(&self) -> Result<&cudarc::cublas::CudaBlas> {

@@ -1,0 +1,71 @@
+//! The Hopper warpgroup-MMA probe (kernels/wgmma.cu): its bf16 GEMM against the exact product of the same
+//! bf16 operands at shapes covering both tile widths, partial row and column tiles and a K that leaves a
+//! partial k-tile; the bench's refusal on machines without a Hopper GPU.
+use super::common::{bin, cuda_or_skip};
+use ipdpp::bench::rel_err;
+use ipdpp::device::cpu::elementwise::cast_bf16_f32;
+use ipdpp::device::cuda::wgmma::{available, gemm_wgmma_bf16};
+use ipdpp::rng::uniform_f32;
+
+#[test]
+fn cuda_wgmma_bf16_gemm_matches_exact_product() {
+    let Some(dev) = cuda_or_skip("cuda_wgmma_bf16_gemm_matches_exact_product") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    if !available(d) {
+        println!("skipped: sm_{}{} is not Hopper (sm_90)", d.cc.0, d.cc.1);
+        return;
+    }
+    let f = |v: u16| f32::from_bits((v as u32) << 16) as f64;
+    let mut fails = Vec::new();
+    // (m, n, k): one tile; n128 tiles over two column blocks; partial rows, columns and k-tile (136 = 2·64
+    // + 8); the n64 tile with a partial column block; the smallest K.
+    for (i, &(m, n, k)) in [
+        (64, 64, 64),
+        (128, 256, 512),
+        (100, 200, 136),
+        (1000, 48, 1024),
+        (64, 8, 8),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (mut a, mut b) = (vec![0u16; m * k], vec![0u16; n * k]);
+        cast_bf16_f32(&mut a, &uniform_f32(m * k, -1.0, 1.0, 70 + i as u64));
+        cast_bf16_f32(&mut b, &uniform_f32(n * k, -1.0, 1.0, 80 + i as u64));
+        let want: Vec<f32> = (0..m * n)
+            .map(|idx| {
+                let (r, c) = (idx / n, idx % n);
+                (0..k)
+                    .map(|j| f(a[r * k + j]) * f(b[c * k + j]))
+                    .sum::<f64>() as f32
+            })
+            .collect();
+        let (da, db) = (d.upload(&a).unwrap(), d.upload(&b).unwrap());
+        let mut c = d.upload(&vec![f32::NAN; m * n]).unwrap();
+        gemm_wgmma_bf16(d, &mut c, &da, &db, m, n, k).unwrap();
+        let got = d.download(&c).unwrap();
+        let e = rel_err(&got, &want);
+        println!("gemm_wgmma_bf16 {m}x{n}x{k}: rel err {e:.2e}");
+        // fp32 accumulation of exact products: ~1e-7·√K; a wrong descriptor, layout or fragment gives O(1).
+        if e.is_nan() || e >= 1e-4 {
+            fails.push(format!("gemm_wgmma_bf16 {m}x{n}x{k}: rel err {e:e}"));
+        }
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
+
+#[test]
+fn wgmma_bench_without_a_hopper_gpu_is_a_usage_error() {
+    if cuda_or_skip("wgmma_bench_without_a_hopper_gpu_is_a_usage_error").is_some() {
+        return; // covered by the GPU test and the bundle there
+    }
+    let o = std::process::Command::new(bin())
+        .args(["--device", "cpu", "bench", "wgmma", "--m", "64"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("needs --device cuda on an sm_90 GPU"), "{err}");
+}
