@@ -64,6 +64,7 @@ if has tests; then
     fi
     grep -q "_v5_.*≥" "$TCLOG" && NO_V5=1 && echo "conv_tc v5 failed its test: no v5 bench" | tee -a "$SUMMARY"
     grep -q "_v6_bf16.*≥" "$TCLOG" && NO_V6=1
+    grep -q "_v7_.*≥" "$TCLOG" && NO_V7=1
   fi
   # v6 must also pass inside whole networks; the fused batch-norm tails must pass all their tests.
   # (Its failure lines name the configuration: "... bf16 v6: z ..." alone, "... bf16 v6 + fused BN: z ..." with
@@ -76,8 +77,13 @@ if has tests; then
     grep -q "bf16 v6 + fused BN: z" "$V6LOG" 2>/dev/null && NO_V6_FUSED=1 && named=1
     grep -q "tf32 v6: z" "$V6LOG" 2>/dev/null && NO_V6_TF32=1 && named=1
     grep -q "fp32 v6: z" "$V6LOG" 2>/dev/null && NO_V6_FP32=1 && named=1
-    [ "$named" = 0 ] && NO_V6=1 && NO_V6_TF32=1 && NO_V6_FP32=1
+    grep -q "bf16 v7: z" "$V6LOG" 2>/dev/null && NO_V7=1 && named=1
+    [ "$named" = 0 ] && NO_V6=1 && NO_V6_TF32=1 && NO_V6_FP32=1 && NO_V7=1
   fi
+  # v7 (wgmma forwards) also needs the wgmma probe's test (same descriptors and layouts) and v6 (its backward).
+  grep -q "test result: ok" "$OUT"/test_wgmma.cuda_wgmma_bf16_gemm_matches_exact_product.log 2>/dev/null || NO_V7=1
+  [ -n "${NO_V6:-}" ] && NO_V7=1
+  [ -n "${NO_V7:-}" ] && echo "conv_wgmma v7 (or the wgmma probe) failed or missed its tests: no v7 bench" | tee -a "$SUMMARY"
   grep -q "_v6_tf32.*≥" "$TCLOG" 2>/dev/null && NO_V6_TF32=1
   grep -q "_v6_f32.*≥" "$TCLOG" 2>/dev/null && NO_V6_FP32=1
   [ -n "${NO_V6_FP32:-}" ] && echo "conv_tc6 v6 fp32 (FMA) failed (or missed) its tests: no v6 fp32 bench" | tee -a "$SUMMARY"
@@ -89,9 +95,15 @@ if has tests; then
   if [ -n "$SAN" ]; then
     for pv in "bf16:${NO_V6:-}" "tf32:${NO_V6_TF32:-}" "fp32:${NO_V6_FP32:-}"; do
       [ -n "${pv#*:}" ] || continue
-      step "sanitize_conv_v6_${pv%%:*}" 120 "$SAN" --tool memcheck --print-limit 20 $BIN/ipdpp --device cuda bench conv \
+      step "sanitize_conv_v6_${pv%%:*}" 60 "$SAN" --tool memcheck --print-limit 20 $BIN/ipdpp --device cuda bench conv \
         --shape 4,8,8,64,128,3,2,1 --precision "${pv%%:*}" --versions v6 --warmup 0 --repeats 1
     done
+    if [ -n "${NO_V7:-}" ] && [ -z "${NO_V6:-}" ]; then
+      step sanitize_wgmma 60 "$SAN" --tool memcheck --print-limit 20 $BIN/ipdpp --device cuda bench wgmma \
+        --m 128 --n 128 --k 128 --warmup 0 --repeats 1
+      step sanitize_conv_v7 60 "$SAN" --tool memcheck --print-limit 20 $BIN/ipdpp --device cuda bench conv \
+        --shape 4,8,8,64,128,3,1,1 --precision bf16 --versions v7 --op fwd --warmup 0 --repeats 1
+    fi
   fi
   for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log; do
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
@@ -116,6 +128,8 @@ if has bench; then
   for arch in resnet18 resnet32; do
     [ -z "${NO_V5:-}" ] && step bench_${arch}_bf16_convtc_v5 90 env IPDPP_CONV_TC=v5 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_convtc_v5.json"
+    [ -z "${NO_V7:-}" ] && step bench_${arch}_bf16_convtc_v7 90 env IPDPP_CONV_TC=v7 $BIN/ipdpp --device cuda bench resnet \
+      --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_convtc_v7.json"
     [ -z "${NO_V6:-}" ] && step bench_${arch}_bf16_convtc_v6 90 env IPDPP_CONV_TC=v6 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_convtc_v6.json" \
       --trace "$OUT/${arch}_bf16_convtc_v6_trace.json"
@@ -156,7 +170,8 @@ import json, os, sys
 best, best_ips = ("r18_bf16.json", ""), 0.0
 for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v5.json", "IPDPP_CONV_TC=v5"),
                ("resnet18_bf16_convtc_v6.json", "IPDPP_CONV_TC=v6"), ("resnet18_bf16_fused_bn.json", "IPDPP_FUSED_BN=1"),
-               ("resnet18_bf16_convtc_v6_fused_bn.json", "IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=1")]:
+               ("resnet18_bf16_convtc_v6_fused_bn.json", "IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=1"),
+               ("resnet18_bf16_convtc_v7.json", "IPDPP_CONV_TC=v7")]:
     try:
         ips = float(json.load(open(os.path.join(sys.argv[1], f)))["images_per_s"])
     except Exception:

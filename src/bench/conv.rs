@@ -9,9 +9,10 @@ use super::{now_unix, rel_err, time_cpu, CudaTimer, Line, Report};
 use crate::device::cpu::conv::{conv_bwd_input_f32, conv_bwd_weight_f32, conv_fwd_f32, ConvSpec};
 use crate::device::cuda::conv::{self as cconv, ConvVersion};
 use crate::device::cuda::conv_tc::{
-    conv_bwd_input_tc, conv_bwd_weight_tc, conv_fwd_tc, effective_version, ConvPrecision, TcVersion,
+    conv_bwd_input_tc, conv_bwd_weight_tc, conv_fwd_tc, kernel_on, ConvPrecision, TcVersion,
 };
 use crate::device::cuda::conv_tc6::{self, cast_into};
+use crate::device::cuda::conv_wgmma;
 use crate::device::cuda::elementwise::cast_bf16_f32;
 use crate::device::cuda::CudaDevice;
 use crate::device::Device;
@@ -158,12 +159,15 @@ fn launch(
         };
     }
     let tv: TcVersion = v.parse()?;
-    let bf16_v6 = p == ConvPrecision::Bf16 && effective_version(tv, p, OPS[op], s) == TcVersion::V6;
-    if bf16_v6 && conv_tc6::fits(d, OPS[op], s, p) {
-        fn b(c: &Option<CudaSlice<u16>>) -> Result<&CudaSlice<u16>> {
-            c.as_ref()
-                .ok_or_else(|| Error::usage("bf16 operands missing"))
-        }
+    fn b(c: &Option<CudaSlice<u16>>) -> Result<&CudaSlice<u16>> {
+        c.as_ref()
+            .ok_or_else(|| Error::usage("bf16 operands missing"))
+    }
+    let runs = kernel_on(d, p, tv, OPS[op], s);
+    if runs == "v7" {
+        return conv_wgmma::conv_fwd_v7(d, out, b(&o.xb)?, b(&o.wb)?, s);
+    }
+    if p == ConvPrecision::Bf16 && runs == "v6" {
         return match op {
             0 => conv_tc6::conv_fwd_v6(d, p, out, b(&o.xb)?, b(&o.wb)?, s),
             1 => conv_tc6::conv_bwd_input_v6(d, p, out, b(&o.gyb)?, b(&o.wb)?, s),
@@ -182,7 +186,7 @@ fn versions(p: ConvPrecision, asked: &[String]) -> Result<Vec<String>> {
     let all: &[&str] = if p == ConvPrecision::Fp32 {
         &["v1", "v2", "v6"]
     } else {
-        &["v3", "v4", "v5", "v6"]
+        &["v3", "v4", "v5", "v6", "v7"]
     };
     if asked.is_empty() {
         return Ok(all.iter().map(|v| v.to_string()).collect());
@@ -265,7 +269,7 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
     };
     let mut timer = CudaTimer::new(d)?;
     let mut cast_line = None;
-    if p == ConvPrecision::Bf16 && versions.iter().any(|v| v == "v6") {
+    if p == ConvPrecision::Bf16 && versions.iter().any(|v| v == "v6" || v == "v7") {
         cast_into(d, &mut o.xb, &o.x)?;
         cast_into(d, &mut o.wb, &o.w)?;
         cast_into(d, &mut o.gyb, &o.gy)?;
@@ -295,13 +299,7 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
                     v.clone()
                 }
             } else {
-                let tv: TcVersion = v.parse()?;
-                let e = effective_version(tv, p, OPS[op], &s);
-                if e == TcVersion::V6 && !conv_tc6::fits(d, OPS[op], &s, p) {
-                    "v4 (v6 tiles exceed shared memory)".into()
-                } else {
-                    e.to_string()
-                }
+                kernel_on(d, p, v.parse()?, OPS[op], &s)
             };
             let mut out = d.upload(&vec![f32::NAN; pr.out_len(op)])?;
             let checked = launch(d, p, v, op, &o, &mut out, &s)

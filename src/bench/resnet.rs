@@ -744,7 +744,7 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
             "--precision fp32: exact fp32 convolutions on the CUDA cores ({} asked: {}; the per-layer table names what ran)",
             TcVersion::current(),
             match TcVersion::current() {
-                TcVersion::V6 => "v6's FMA variant where it takes the shape, compiled, not validated unless its tests passed; conv.cu v2 elsewhere",
+                TcVersion::V6 | TcVersion::V7 => "v6's FMA variant where it takes the shape, compiled, not validated unless its tests passed; conv.cu v2 elsewhere",
                 _ => "conv.cu v2; IPDPP_CONV_TC=v6 picks v6's FMA variant",
             }
         )),
@@ -753,7 +753,8 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
             TcVersion::current(),
             match (TcVersion::current(), prec) {
                 (TcVersion::V6, Precision::Bf16) => "bf16 copies of the conv operands, fp32 activations kept",
-                (TcVersion::V6, _) => "fp32 operands streamed by cp.async, rounded to TF32 in the kernel",
+                (TcVersion::V7, Precision::Bf16) => "forwards on Hopper wgmma where they run, backward as v6; bf16 copies of the conv operands, fp32 activations kept",
+                (TcVersion::V6 | TcVersion::V7, _) => "fp32 operands streamed by cp.async, rounded to TF32 in the kernel",
                 _ => "fp32 storage, operands rounded in the kernel",
             }
         )),

@@ -1018,7 +1018,7 @@ impl ResNet {
         let yb = match dev.cuda() {
             Some(d)
                 if self.conv_precision == ConvPrecision::Bf16
-                    && self.conv_version == TcVersion::V6
+                    && matches!(self.conv_version, TcVersion::V6 | TcVersion::V7)
                     && self.feeds_bf16_conv[relu_out] =>
             {
                 Some(self.act_bf16[relu_out].fill(d, y.len())?)

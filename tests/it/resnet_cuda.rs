@@ -364,7 +364,8 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 /// tf32 (v6 on the fp32 tensors against v4, both rounding with cvt.rna), and for exact fp32 (v6's FMA
 /// variant against conv.cu v2, which every other version means in fp32; same criteria: after an AdamW step
 /// of lr 0.05 a near-zero gradient whose sign the summation order flips moves its weight by 0.1 either way).
-/// Failure lines name the configuration ("<arch> <precision> v6[ + fused BN]: z ...") for tools/gpu-run.sh.
+/// The same for v7 (bf16 forwards on wgmma, Hopper only). Failure lines name the configuration
+/// ("<arch> <precision> v6|v7[ + fused BN]: z ...") for tools/gpu-run.sh.
 #[test]
 fn resnet_steps_cuda_conv_v6_match_v4_and_v2() {
     use ipdpp::device::cuda::conv_tc::{ConvPrecision, TcVersion};
@@ -403,23 +404,25 @@ fn resnet_steps_cuda_conv_v6_match_v4_and_v2() {
     };
     let mut fails = Vec::new();
     // bf16: v6 alone, and v6 with the fused batch-norm tails (which then write the bf16 copies
-    // themselves); tf32: v6 on the fp32 tensors; fp32: v6's FMA variant (v4 asked in fp32 runs v2).
+    // themselves); tf32: v6 on the fp32 tensors; fp32: v6's FMA variant (v4 asked in fp32 runs v2); bf16
+    // v7: the wgmma forwards on a Hopper GPU (v6 elsewhere), backward as v6.
     let cases = [
-        (ConvPrecision::Bf16, false),
-        (ConvPrecision::Bf16, true),
-        (ConvPrecision::Tf32, false),
-        (ConvPrecision::Fp32, false),
+        (ConvPrecision::Bf16, TcVersion::V6, false),
+        (ConvPrecision::Bf16, TcVersion::V6, true),
+        (ConvPrecision::Tf32, TcVersion::V6, false),
+        (ConvPrecision::Fp32, TcVersion::V6, false),
+        (ConvPrecision::Bf16, TcVersion::V7, false),
     ];
     for arch in [Arch::ResNet18, Arch::ResNet32] {
-        for (p, fused) in cases {
+        for (p, v, fused) in cases {
             let (z4, l4, g4) = run(arch, p, TcVersion::V4, false);
-            let (z6, l6, g6) = run(arch, p, TcVersion::V6, fused);
+            let (z6, l6, g6) = run(arch, p, v, fused);
             let ez = rel_err(&z6, &z4);
             let el = ((l6 - l4) / l4).abs();
             let cos = cosine(&g6, &g4);
             let eg = rel_err(&g6, &g4);
             let what = format!(
-                "{} {p} v6{}",
+                "{} {p} {v}{}",
                 arch.name(),
                 if fused { " + fused BN" } else { "" }
             );

@@ -3,6 +3,7 @@
 //! network's convolutions with its dispatch over devices (the CPU always runs the exact fp32 reference).
 use super::conv::dims;
 use super::conv_tc6::{self, cast_into, Bf16Copy, BnPartials};
+use super::conv_wgmma;
 use super::{check_len, launch_err, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::device::{nn_ops, Buffer, Device};
@@ -79,18 +80,28 @@ impl std::fmt::Display for ConvPrecision {
 /// themselves; shapes as [`super::conv_tc6::takes`], the rest run v4 (or v3). V6 is also the one
 /// generation with an exact-fp32 variant (the same pipeline, fp32 FMAs instead of mma): under
 /// `--precision fp32` it replaces conv.cu v2 where it takes the shape, and every other version means v2.
+///
+/// `V7` (kernels/conv_wgmma.cu): the bf16 forward on Hopper warpgroup MMA (wgmma, sm_90 only, C % 32 == 0);
+/// everything else as `V6` (its grad-input and grad-weight, other precisions, other GPUs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum TcVersion {
     V3,
     V4,
     V5,
     V6,
+    V7,
 }
 
 impl TcVersion {
-    pub const ALL: [TcVersion; 4] = [TcVersion::V3, TcVersion::V4, TcVersion::V5, TcVersion::V6];
+    pub const ALL: [TcVersion; 5] = [
+        TcVersion::V3,
+        TcVersion::V4,
+        TcVersion::V5,
+        TcVersion::V6,
+        TcVersion::V7,
+    ];
 
-    /// The version networks use: `IPDPP_CONV_TC=v3|v4|v5|v6` overrides the default (for A/B runs and as an
+    /// The version networks use: `IPDPP_CONV_TC=v3|v4|v5|v6|v7` overrides the default (for A/B runs and as an
     /// escape hatch); an unreadable value is reported once and ignored.
     pub fn current() -> TcVersion {
         static V: std::sync::OnceLock<TcVersion> = std::sync::OnceLock::new();
@@ -114,8 +125,9 @@ impl std::str::FromStr for TcVersion {
             "v4" => Ok(TcVersion::V4),
             "v5" => Ok(TcVersion::V5),
             "v6" => Ok(TcVersion::V6),
+            "v7" => Ok(TcVersion::V7),
             _ => Err(Error::usage(format!(
-                "unknown tensor-core convolution version {s:?}; use v3, v4, v5 or v6"
+                "unknown tensor-core convolution version {s:?}; use v3, v4, v5, v6 or v7"
             ))),
         }
     }
@@ -128,6 +140,7 @@ impl std::fmt::Display for TcVersion {
             TcVersion::V4 => "v4",
             TcVersion::V5 => "v5",
             TcVersion::V6 => "v6",
+            TcVersion::V7 => "v7",
         })
     }
 }
@@ -157,16 +170,41 @@ pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec)
         _ => s.c % 4 == 0 && s.o % 4 == 0,
     };
     match v {
-        TcVersion::V6 if conv_tc6::takes(op, s, p) => TcVersion::V6,
+        TcVersion::V7 if op == "fwd" && p == ConvPrecision::Bf16 && conv_wgmma::takes(s) => {
+            TcVersion::V7
+        }
+        TcVersion::V7 | TcVersion::V6 if conv_tc6::takes(op, s, p) => TcVersion::V6,
         TcVersion::V5 if v5 && p == ConvPrecision::Bf16 => TcVersion::V5,
-        TcVersion::V6 | TcVersion::V5 | TcVersion::V4 if v4 => TcVersion::V4,
+        TcVersion::V7 | TcVersion::V6 | TcVersion::V5 | TcVersion::V4 if v4 => TcVersion::V4,
         _ => TcVersion::V3,
     }
 }
 
-/// Whether `op` runs v6 on this GPU: `v` asks for it, [`effective_version`] takes the shape, and its tiles
-/// fit the shared memory ([`conv_tc6::fits`]).
+/// Whether `op` runs v7 on this GPU: `v` asks for it, [`effective_version`] takes the op and shape, and the
+/// GPU is a Hopper ([`conv_wgmma::runs`]).
+fn runs_v7(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> bool {
+    effective_version(v, p, op, s) == TcVersion::V7 && conv_wgmma::runs(dev, s)
+}
+
+/// `v` with v7 asked where v7 does not run on this GPU read as v6 (which v7 means for everything else).
+fn without_v7(
+    dev: &CudaDevice,
+    v: TcVersion,
+    p: ConvPrecision,
+    op: &str,
+    s: &ConvSpec,
+) -> TcVersion {
+    if v == TcVersion::V7 && !runs_v7(dev, v, p, op, s) {
+        TcVersion::V6
+    } else {
+        v
+    }
+}
+
+/// Whether `op` runs v6 on this GPU: `v` asks for it (v7 where v7 does not run), [`effective_version`] takes
+/// the shape, and its tiles fit the shared memory ([`conv_tc6::fits`]).
 fn runs_v6(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> bool {
+    let v = without_v7(dev, v, p, op, s);
     effective_version(v, p, op, s) == TcVersion::V6 && conv_tc6::fits(dev, op, s, p)
 }
 
@@ -176,15 +214,22 @@ fn runs_v6(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvS
 pub fn kernel_for(dev: &Device, p: ConvPrecision, v: TcVersion, op: &str, s: &ConvSpec) -> String {
     match dev {
         Device::Cpu => "cpu".into(),
-        Device::Cuda(d) if p == ConvPrecision::Fp32 => {
-            if runs_v6(d, v, p, op, s) { "v6" } else { "v2" }.into()
-        }
-        Device::Cuda(d) => effective_version(demoted(d, v, p, op, s), p, op, s).to_string(),
+        Device::Cuda(d) => kernel_on(d, p, v, op, s),
     }
 }
 
-/// The version the fp32-operand launchers run for `v`: v6 where it runs, else v4's rules in its place.
+/// [`kernel_for`] on a GPU.
+pub fn kernel_on(d: &CudaDevice, p: ConvPrecision, v: TcVersion, op: &str, s: &ConvSpec) -> String {
+    if p == ConvPrecision::Fp32 {
+        return if runs_v6(d, v, p, op, s) { "v6" } else { "v2" }.into();
+    }
+    effective_version(demoted(d, v, p, op, s), p, op, s).to_string()
+}
+
+/// The version the fp32-operand launchers run for `v`: v7 where it runs, else v6 where it runs, else v4's
+/// rules in its place.
 fn demoted(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> TcVersion {
+    let v = without_v7(dev, v, p, op, s);
     if v == TcVersion::V6 && !runs_v6(dev, v, p, op, s) {
         TcVersion::V4
     } else {
@@ -205,9 +250,9 @@ fn plan(
 ) -> Result<(String, LaunchConfig)> {
     let planned = match effective_version(v, p, op, s) {
         TcVersion::V3 => (format!("conv_{op}_v3_{}", p.suffix()), tiles(m, n, z)),
-        TcVersion::V6 => {
+        TcVersion::V6 | TcVersion::V7 => {
             return Err(Error::usage(format!(
-                "conv {op}: v6 takes bf16 operands (conv_tc6), not this launcher's fp32 ones"
+                "conv {op}: v6 and v7 have their own launchers (conv_tc6, conv_wgmma)"
             )))
         }
         ev @ (TcVersion::V4 | TcVersion::V5) => {
@@ -275,6 +320,11 @@ pub fn conv_fwd_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    if runs_v7(dev, v, p, "fwd", s) {
+        let (mut xb, mut wb) = (None, None);
+        let xb = cast_into(dev, &mut xb, x)?;
+        return conv_wgmma::conv_fwd_v7(dev, y, xb, cast_into(dev, &mut wb, w)?, s);
+    }
     let v = demoted(dev, v, p, "fwd", s);
     if effective_version(v, p, "fwd", s) == TcVersion::V6 {
         if p == ConvPrecision::Tf32 {
@@ -373,7 +423,7 @@ pub fn conv_bwd_weight_tc(
     // v3 tiles gw as [O, K]; v4 and v5 as its transpose [K, O] with the tile that fits O.
     let (rows, cols) = match effective_version(v, p, "bwd_weight", s) {
         TcVersion::V3 => (s.o, s.kdim()),
-        TcVersion::V4 | TcVersion::V5 | TcVersion::V6 => (s.kdim(), s.o),
+        TcVersion::V4 | TcVersion::V5 | TcVersion::V6 | TcVersion::V7 => (s.kdim(), s.o),
     };
     let (name, mut cfg) = plan(v, "bwd_weight", p, s, rows, cols, 1)?;
     let per_i = split_pixels(dev, &mut cfg, pix);
@@ -512,6 +562,15 @@ pub fn conv_fwd_kept(
     s: &ConvSpec,
 ) -> Result<()> {
     match (dev, y, x, w, stats) {
+        (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
+            if runs_v7(d, v, p, "fwd", s) =>
+        {
+            // No statistics epilogue in v7: the batch norm after it computes its own.
+            if let Some((out, _)) = stats {
+                out.stale();
+            }
+            conv_wgmma::conv_fwd_v7(d, y, xk.get(d, x)?, wk.get(d, w)?, s)
+        }
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if runs_v6(d, v, p, "fwd", s) =>
         {

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""A NumPy emulation of the wgmma kernels (kernels/wgmma.cu: the bf16 GEMM probe; kernels/conv_wgmma.cu: the
+v7 convolution forward) for desk-checking their index logic without a GPU: every thread's 16-byte cp.async
+chunk (address, zero-fill condition, place in shared memory), and the MMA reading its operands back the way
+the PTX ISA's no-swizzle K-major canonical layout defines for a matrix descriptor (element (r, k) of a k-step
+at start + (r / 8) * SBO + (k / 8) * LBO + (r % 8) * 16 + (k % 8) * 2 bytes), with the descriptors' start,
+LBO and SBO as the kernels build them, over whole grids, against a direct product / convolution (float64).
+
+It checks that what the loaders write is what the descriptors describe. It cannot check that the hardware
+reads descriptors the way the PTX ISA is read here, nor the pipeline's synchronisation: the GPU tests
+(`cuda_wgmma_bf16_gemm_matches_exact_product`, `conv_tensor_core_versions_match_cpu_reference` with v7) do.
+
+    python3 tools/emulate_wgmma.py     # seconds; one line per case, exit 1 on a mismatch
+"""
+import numpy as np, sys
+
+def mma_read(S, start, rows, lbo, sbo):
+    """The rows x 16 operand of one k-step as the hardware reads it (S: shared memory as bf16 elements)."""
+    r = np.arange(rows)[:, None]; k = np.arange(16)[None, :]
+    byte = start + (r // 8) * sbo + (k // 8) * lbo + (r % 8) * 16 + (k % 8) * 2
+    assert (byte % 2 == 0).all() and start % 16 == 0
+    v = S[byte // 2]
+    if np.isnan(v).any(): raise SystemExit('the MMA read shared memory that no copy wrote')
+    return v
+
+def gemm_probe(A, B, BN):
+    """kernels/wgmma.cu: C = A B^T, A [M][K], B [N][K]; 128 threads, 64 x BN tiles, BK = 64."""
+    M, K = A.shape; N = B.shape[0]; BM, BK = 64, 64
+    C = np.full((M, N), np.nan)
+    Af, Bf = A.ravel(), B.ravel()
+    for by in range((M + BM - 1) // BM):
+        for bx in range((N + BN - 1) // BN):
+            row0, col0 = by * BM, bx * BN
+            D = np.zeros((64, BN))
+            for kt in range((K + BK - 1) // BK):
+                S = np.full((BM + BN) * BK, np.nan)
+                def load(X, rows, R, r0, base):
+                    for i in range(R * BK // 8 // 128):
+                        for t in range(128):
+                            f = t + 128 * i
+                            r = r0 + (f // 64) * 8 + f % 8; k = kt * BK + ((f // 8) % 8) * 8
+                            ok = r < rows and k < K
+                            dst = (base + 16 * f) // 2
+                            S[dst:dst + 8] = X[r * K + k: r * K + k + 8] if ok else 0.0
+                load(Af, M, BM, row0, 0); load(Bf, N, BN, col0, BM * BK * 2)
+                for s in range(BK // 16):
+                    a = mma_read(S, 256 * s, 64, 128, 1024)
+                    b = mma_read(S, BM * BK * 2 + 256 * s, BN, 128, 1024)
+                    D += a @ b.T
+            # fragments: warp w, lane (g, q), d[4 j + 2 h + e] at (16 w + g + 8 h, 8 j + 2 q + e)
+            for w in range(4):
+                for lane in range(32):
+                    g, q = lane // 4, lane % 4
+                    for j in range(BN // 8):
+                        for h in range(2):
+                            for e in range(2):
+                                r, c = row0 + 16 * w + g + 8 * h, col0 + 8 * j + 2 * q + e
+                                if r < M and c < N: C[r, c] = D[16 * w + g + 8 * h, 8 * j + 2 * q + e]
+    return C
+
+def conv_v7(x, wt, n, h, w_, c, o, k, stride, pad):
+    """kernels/conv_wgmma.cu: y = conv(x, w), NHWC / OHWI; 256 threads (two warpgroups), 128 x BN, BK = 32."""
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1
+    M, K = n * oh * ow, k * k * c; BM, BK = 128, 32; BN = 128 if o > 64 else 64
+    SBO = BK // 8 * 128; A_BYTES = BM * BK * 2
+    y = np.full((M, o), np.nan)
+    for by in range((M + BM - 1) // BM):
+        for bx in range((o + BN - 1) // BN):
+            row0, col0 = by * BM, bx * BN
+            D = [np.zeros((64, BN)), np.zeros((64, BN))]
+            for kt in range(K // BK):
+                S = np.full((BM + BN) * BK, np.nan)
+                k0 = kt * BK; tap = k0 // c; c0 = k0 - tap * c; ky, kx = tap // k, tap % k
+                for t in range(256):
+                    kc = 8 * ((t // 8) % 4)
+                    for i in range(BM * BK // 8 // 256):
+                        m = row0 + 8 * (t // 32) + t % 8 + 64 * i
+                        ox, r = m % ow, m // ow; nn = r // oh
+                        iy0 = (r % oh) * stride - pad if m < M else -(1 << 28); ix0 = ox * stride - pad
+                        iy, ix = iy0 + ky, ix0 + kx
+                        ok = 0 <= iy < h and 0 <= ix < w_
+                        dst = 16 * (t + 256 * i) // 2
+                        src = ((nn * h + iy) * w_ + ix) * c + c0 + kc
+                        S[dst:dst + 8] = x[src:src + 8] if ok else 0.0
+                    for i in range((BN * BK // 8 + 255) // 256):
+                        f = t + 256 * i
+                        if f >= BN * BK // 8: break
+                        oo = col0 + (f // 32) * 8 + f % 8; kk = k0 + 8 * ((f // 8) % 4)
+                        dst = (A_BYTES + 16 * f) // 2
+                        S[dst:dst + 8] = wt[oo * K + kk: oo * K + kk + 8] if oo < o else 0.0
+                for wg in range(2):
+                    for s in range(BK // 16):
+                        a = mma_read(S, wg * 8 * SBO + 256 * s, 64, 128, SBO)
+                        b = mma_read(S, A_BYTES + 256 * s, BN, 128, SBO)
+                        D[wg] += a @ b.T
+            for wg in range(2):
+                for wq in range(4):
+                    for lane in range(32):
+                        g, q = lane // 4, lane % 4
+                        for hh in range(2):
+                            r = row0 + 64 * wg + 16 * wq + g + 8 * hh
+                            if r >= M: continue
+                            for j in range(BN // 8):
+                                for e in range(2):
+                                    cc = col0 + 8 * j + 2 * q + e
+                                    if cc < o: y[r, cc] = D[wg][16 * wq + g + 8 * hh, 8 * j + 2 * q + e]
+    return y
+
+def conv_ref(x, wt, n, h, w_, c, o, k, stride, pad):
+    X = x.reshape(n, h, w_, c); W = wt.reshape(o, k, k, c)
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1
+    Xp = np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0))); Y = np.zeros((n, oh, ow, o))
+    for ky in range(k):
+        for kx in range(k):
+            Y += Xp[:, ky:ky + stride * oh:stride, kx:kx + stride * ow:stride, :] @ W[:, ky, kx, :].T
+    return Y.reshape(-1, o)
+
+bad = 0
+rng = np.random.default_rng(1)
+def report(name, got, want):
+    global bad
+    e = np.linalg.norm(got - want) / np.linalg.norm(want)
+    ok = e < 1e-12 and not np.isnan(got).any()
+    bad += not ok
+    print(name, f'{e:.2e}', 'OK' if ok else 'FAIL'); sys.stdout.flush()
+for (M, N, K) in [(64, 64, 64), (128, 256, 192), (100, 200, 136), (70, 48, 64), (64, 8, 8)]:
+    A = rng.standard_normal((M, K)); B = rng.standard_normal((N, K))
+    report(f'wgmma gemm {M}x{N}x{K} n{128 if N > 64 else 64}', gemm_probe(A, B, 128 if N > 64 else 64), A @ B.T)
+for sh in [(2, 8, 8, 32, 64, 3, 1, 1), (2, 8, 8, 64, 128, 3, 2, 1), (3, 5, 7, 32, 48, 3, 1, 1), (2, 8, 8, 64, 32, 1, 2, 0),
+           (1, 6, 6, 64, 200, 3, 1, 1)]:
+    n, h, w_, c, o, k, stride, pad = sh
+    x = rng.standard_normal(n * h * w_ * c); wt = rng.standard_normal(o * k * k * c)
+    report(f'conv fwd v7 {sh}', conv_v7(x, wt, *sh), conv_ref(x, wt, *sh))
+sys.exit(1 if bad else 0)
