@@ -1,11 +1,14 @@
 // targets: sm_90a
-// Convolution forward v7 on Hopper warpgroup MMA (wgmma.mma_async, sm_90a only), bf16 operands (the v6 bf16
-// copies: x NHWC, w OHWI), fp32 accumulation and fp32 output y [n, oh, ow, o]. Implicit GEMM as v6: A = im2col
-// of x [m = (n, oy, ox)][k = (ky, kx, c)], B = w [n = o][k], both K-major, so a 32-deep k-tile is 32 channels
-// of one tap (C % 32 == 0) and every 16-byte copy moves 8 channels of one pixel. Two warpgroups (256
-// threads) per 128 x BN block tile, each owning 64 rows; k-tiles stream through a 3-stage cp.async ring into
-// the canonical no-swizzle layout of wgmma.cuh (BK = 32: LBO 128 bytes, SBO 512 bytes), zero-filled in the
-// padding and past the last row. Grad-input and grad-weight stay on v6.
+// Convolutions v7 on Hopper warpgroup MMA (wgmma.mma_async, sm_90a only): bf16 operands (the v6 bf16 copies),
+// fp32 accumulation and fp32 output. Two implicit GEMMs whose operands are both K-major, so every 16-byte
+// cp.async moves 8 channels of one pixel straight into the canonical no-swizzle layout of wgmma.cuh:
+//   forward:    y [m = (n, oy, ox)][o] = im2col(x) [m][k = (ky, kx, c)] . w [o][k]            (C % 32 == 0)
+//   grad-input: gx [m = (n, iy, ix)][c] = gather(gy) [m][k = (ky, kx, o)] . wT [c][k]         (stride 1,
+//               O % 32 == 0), wT [c, ky, kx, o] the bf16 weights transposed (conv_weight_t_bf16: IHWO)
+// A 32-deep k-tile is 32 channels of one tap. Two warpgroups (256 threads) per 128 x BN block tile, each
+// owning 64 rows; k-tiles stream through a 3-stage cp.async ring (BK = 32: LBO 128 bytes, SBO 512 bytes),
+// zero-filled in the padding, past the last row and past the last column. Grad-weight (M-major operands)
+// and strided grad-input stay on v6.
 #include "common.cuh"
 #include "conv_gather.cuh"
 #include "wgmma.cuh"
@@ -14,57 +17,111 @@
 #define C7_BK 32
 #define C7_STAGES 3
 
+// Rows of the A tile this thread copies: chunk f = t + 256 i sits at byte 16 f and holds row
+// (f / 32) * 8 + f % 8 = 8 (t / 32) + t % 8 + 64 i, channels 8 ((t / 8) % 4) .. + 7 of the k-tile (wgmma.cuh).
+struct C7Rows {
+    static constexpr int NA = C7_BM * C7_BK / 8 / 256;
+    static __device__ int row(int i) { return 8 * (threadIdx.x / 32) + threadIdx.x % 8 + 64 * i; }
+    static __device__ int kc() { return 8 * ((threadIdx.x / 8) % 4); }
+};
+
+// The B tile: rows col0 .. col0 + BN - 1 of a K-major [rows][K] matrix, k-tile at k0; rows past `rows` zero.
 template <int BN>
-__device__ __forceinline__ void conv_fwd_v7(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) {
+__device__ __forceinline__ void c7_load_b(unsigned char* Bs, const unsigned short* B, int rows, int K, int col0,
+                                          int k0) {
+#pragma unroll
+    for (int i = 0; i < (BN * C7_BK / 8 + 255) / 256; ++i) {
+        const int f = threadIdx.x + 256 * i;
+        if (f >= BN * C7_BK / 8) break;
+        const int r = col0 + (f / 32) * 8 + f % 8, k = k0 + 8 * ((f / 8) % 4);
+        const bool ok = r < rows;
+        wg_cp16(Bs + 16 * f, ok ? B + (long long)r * K + k : B, ok);
+    }
+}
+
+// Forward: A = im2col of x, B = w (OHWI).
+struct C7FwdLoad {
+    const unsigned short* x;
+    const unsigned short* w;
+    ConvDims d;
+    int K, n[C7Rows::NA], iy0[C7Rows::NA], ix0[C7Rows::NA];
+    __device__ C7FwdLoad(const unsigned short* x_, const unsigned short* w_, ConvDims d_) : x(x_), w(w_), d(d_) {
+        K = d.kh * d.kw * d.c;
+        const int M = d.n * d.oh * d.ow;
+#pragma unroll
+        for (int i = 0; i < C7Rows::NA; ++i) {
+            const int m = blockIdx.y * C7_BM + C7Rows::row(i);
+            const int ox = m % d.ow, r = m / d.ow;
+            n[i] = r / d.oh;
+            iy0[i] = m < M ? (r % d.oh) * d.stride - d.pad : -(1 << 28);
+            ix0[i] = ox * d.stride - d.pad;
+        }
+    }
+    template <int BN>
+    __device__ void load(int kt, unsigned char* As, unsigned char* Bs) const {
+        const int k0 = kt * C7_BK, tap = k0 / d.c, c0 = k0 - tap * d.c;
+        const int ky = tap / d.kw, kx = tap - ky * d.kw;
+#pragma unroll
+        for (int i = 0; i < C7Rows::NA; ++i) {
+            const int iy = iy0[i] + ky, ix = ix0[i] + kx;
+            const bool ok = (unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w;
+            const unsigned short* p = ok ? x + (((long long)n[i] * d.h + iy) * d.w + ix) * d.c + c0 + C7Rows::kc() : x;
+            wg_cp16(As + 16 * (threadIdx.x + 256 * i), p, ok);
+        }
+        c7_load_b<BN>(Bs, w, d.o, K, blockIdx.x * BN, k0);
+    }
+};
+
+// Grad-input, stride 1: A = gy at output pixel (iy + pad - ky, ix + pad - kx), B = wT [c][k = (ky, kx, o)].
+struct C7BwdInputLoad {
+    const unsigned short* gy;
+    const unsigned short* wt;
+    ConvDims d;
+    int K, n[C7Rows::NA], ty0[C7Rows::NA], tx0[C7Rows::NA];
+    __device__ C7BwdInputLoad(const unsigned short* gy_, const unsigned short* wt_, ConvDims d_)
+        : gy(gy_), wt(wt_), d(d_) {
+        K = d.kh * d.kw * d.o;
+        const int M = d.n * d.h * d.w;
+#pragma unroll
+        for (int i = 0; i < C7Rows::NA; ++i) {
+            const int m = blockIdx.y * C7_BM + C7Rows::row(i);
+            const int ix = m % d.w, r = m / d.w;
+            n[i] = r / d.h;
+            ty0[i] = m < M ? (r % d.h) + d.pad : -(1 << 28);
+            tx0[i] = ix + d.pad;
+        }
+    }
+    template <int BN>
+    __device__ void load(int kt, unsigned char* As, unsigned char* Bs) const {
+        const int k0 = kt * C7_BK, tap = k0 / d.o, o0 = k0 - tap * d.o;
+        const int ky = tap / d.kw, kx = tap - ky * d.kw;
+#pragma unroll
+        for (int i = 0; i < C7Rows::NA; ++i) {
+            const int oy = ty0[i] - ky, ox = tx0[i] - kx;
+            const bool ok = (unsigned)oy < (unsigned)d.oh && (unsigned)ox < (unsigned)d.ow;
+            const unsigned short* p = ok ? gy + (((long long)n[i] * d.oh + oy) * d.ow + ox) * d.o + o0 + C7Rows::kc() : gy;
+            wg_cp16(As + 16 * (threadIdx.x + 256 * i), p, ok);
+        }
+        c7_load_b<BN>(Bs, wt, d.c, K, blockIdx.x * BN, k0);
+    }
+};
+
+// out [M][N] = A . B^T over K (a multiple of 32) with the loader L; one 128 x BN block tile.
+template <int BN, class L>
+__device__ __forceinline__ void c7_gemm(float* out, int M, int N, int K, const L& ld) {
     constexpr int A_BYTES = C7_BM * C7_BK * 2, STAGE = (C7_BM + BN) * C7_BK * 2;
     constexpr int SBO = C7_BK / 8 * 128;
-    constexpr int NA = C7_BM * C7_BK / 8 / 256;  // A chunks per thread per k-tile
-    constexpr int NB = (BN * C7_BK / 8 + 255) / 256;
     extern __shared__ __align__(128) unsigned char c7_smem[];
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
     if (dyn < (unsigned)(C7_STAGES * STAGE)) __trap();
-    const int M = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
-    const int row0 = blockIdx.y * C7_BM, col0 = blockIdx.x * BN;
-    // Chunk f = t + 256 i of the A tile: row (f / 32) * 8 + f % 8 = 8 (t / 32) + t % 8 + 64 i, channel
-    // group (f / 8) % 4 = (t / 8) % 4 for every i; its bytes at 16 f (wgmma.cuh).
-    const int kc = 8 * ((threadIdx.x / 8) % 4);
-    int n_[NA], iy0[NA], ix0[NA];
-#pragma unroll
-    for (int i = 0; i < NA; ++i) {
-        const int m = row0 + 8 * (threadIdx.x / 32) + threadIdx.x % 8 + 64 * i;
-        const int ox = m % d.ow, r = m / d.ow;
-        n_[i] = r / d.oh;
-        iy0[i] = m < M ? (r % d.oh) * d.stride - d.pad : -(1 << 28);
-        ix0[i] = ox * d.stride - d.pad;
-    }
-    const auto load = [&](int kt, unsigned char* As) {
-        const int k0 = kt * C7_BK, tap = k0 / d.c, c0 = k0 - tap * d.c;
-        const int ky = tap / d.kw, kx = tap - ky * d.kw;
-#pragma unroll
-        for (int i = 0; i < NA; ++i) {
-            const int iy = iy0[i] + ky, ix = ix0[i] + kx;
-            const bool ok = (unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w;
-            const unsigned short* p = ok ? x + (((long long)n_[i] * d.h + iy) * d.w + ix) * d.c + c0 + kc : x;
-            wg_cp16(As + 16 * (threadIdx.x + 256 * i), p, ok);
-        }
-        unsigned char* Bs = As + A_BYTES;
-#pragma unroll
-        for (int i = 0; i < NB; ++i) {
-            const int f = threadIdx.x + 256 * i;
-            if (f >= BN * C7_BK / 8) break;
-            const int o = col0 + (f / 32) * 8 + f % 8, k = k0 + 8 * ((f / 8) % 4);
-            const bool ok = o < d.o;
-            wg_cp16(Bs + 16 * f, ok ? w + (long long)o * K + k : w, ok);
-        }
-    };
     float acc[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; ++i) acc[i] = 0.0f;
     const int ntiles = K / C7_BK;
 #pragma unroll
     for (int s = 0; s < C7_STAGES - 1; ++s) {
-        if (s < ntiles) load(s, c7_smem + s * STAGE);
+        if (s < ntiles) ld.template load<BN>(s, c7_smem + s * STAGE, c7_smem + s * STAGE + A_BYTES);
         asm volatile("cp.async.commit_group;" ::: "memory");
     }
     const int wg = threadIdx.x / 128;  // this warpgroup's 64 rows start at row 64 wg: 8 row groups of SBO
@@ -73,7 +130,10 @@ __device__ __forceinline__ void conv_fwd_v7(float* y, const unsigned short* x, c
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
         __syncthreads();  // tile kt is in for every thread; the stage refilled below is idle
         const int nt = kt + C7_STAGES - 1;
-        if (nt < ntiles) load(nt, c7_smem + (nt % C7_STAGES) * STAGE);
+        if (nt < ntiles) {
+            unsigned char* st = c7_smem + (nt % C7_STAGES) * STAGE;
+            ld.template load<BN>(nt, st, st + A_BYTES);
+        }
         asm volatile("cp.async.commit_group;" ::: "memory");
         const unsigned char* As = c7_smem + (kt % C7_STAGES) * STAGE + wg * 8 * SBO;
         const unsigned char* Bs = c7_smem + (kt % C7_STAGES) * STAGE + A_BYTES;
@@ -88,20 +148,47 @@ __device__ __forceinline__ void conv_fwd_v7(float* y, const unsigned short* x, c
     // Accumulators (wgmma.cuh): warp w of the warpgroup, lane (g, q): acc[4 j + 2 h + e] at row 16 w + g + 8 h
     // of the warpgroup's 64, column 8 j + 2 q + e.
     const int lane = threadIdx.x % 32, wq = (threadIdx.x / 32) % 4, g = lane / 4, q = lane % 4;
+    const int row0 = blockIdx.y * C7_BM, col0 = blockIdx.x * BN;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
         const int r = row0 + 64 * wg + 16 * wq + g + 8 * h;
         if (r >= M) continue;
-        float* out = y + (long long)r * d.o;
+        float* o = out + (long long)r * N;
 #pragma unroll
         for (int j = 0; j < BN / 8; ++j)
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
                 const int c = col0 + 8 * j + 2 * q + e;
-                if (c < d.o) out[c] = acc[4 * j + 2 * h + e];
+                if (c < N) o[c] = acc[4 * j + 2 * h + e];
             }
+    }
+}
+
+template <int BN>
+__device__ __forceinline__ void conv_fwd_v7(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) {
+    const C7FwdLoad ld(x, w, d);
+    c7_gemm<BN>(y, d.n * d.oh * d.ow, d.o, ld.K, ld);
+}
+template <int BN>
+__device__ __forceinline__ void conv_bwd_input_v7(float* gx, const unsigned short* gy, const unsigned short* wt,
+                                                  ConvDims d) {
+    const C7BwdInputLoad ld(gy, wt, d);
+    c7_gemm<BN>(gx, d.n * d.h * d.w, d.c, ld.K, ld);
+}
+
+// wt [c, ky, kx, o] = w [o, ky, kx, c] (bf16 bits, IHWO): the grad-input B operand, one K-major row per input
+// channel.
+extern "C" __global__ void conv_weight_t_bf16(unsigned short* wt, const unsigned short* w, int o, int taps, int c) {
+    const long long total = (long long)o * taps * c;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+        const int oo = (int)(i % o);
+        const long long r = i / o;
+        const int tap = (int)(r % taps), cc = (int)(r / taps);
+        wt[i] = w[((long long)oo * taps + tap) * c + cc];
     }
 }
 
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128>(gx, gy, wt, d); }

@@ -58,36 +58,47 @@ def gemm_probe(A, B, BN):
                                 if r < M and c < N: C[r, c] = D[16 * w + g + 8 * h, 8 * j + 2 * q + e]
     return C
 
-def conv_v7(x, wt, n, h, w_, c, o, k, stride, pad):
-    """kernels/conv_wgmma.cu: y = conv(x, w), NHWC / OHWI; 256 threads (two warpgroups), 128 x BN, BK = 32."""
+def conv_v7(x, wt, n, h, w_, c, o, k, stride, pad, op='fwd', gy=None):
+    """kernels/conv_wgmma.cu, 256 threads (two warpgroups), 128 x BN tiles, BK = 32. op 'fwd': y = conv(x, w)
+    (NHWC / OHWI, `wt` = w); op 'bwd_input' (stride 1): gx from gy and `wt` = the IHWO transpose of w."""
     oh, ow = (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1
-    M, K = n * oh * ow, k * k * c; BM, BK = 128, 32; BN = 128 if o > 64 else 64
+    fwd = op == 'fwd'
+    M, K, N = (n * oh * ow, k * k * c, o) if fwd else (n * h * w_, k * k * o, c)
+    BM, BK = 128, 32; BN = 128 if N > 64 else 64
     SBO = BK // 8 * 128; A_BYTES = BM * BK * 2
-    y = np.full((M, o), np.nan)
+    y = np.full((M, N), np.nan)
     for by in range((M + BM - 1) // BM):
-        for bx in range((o + BN - 1) // BN):
+        for bx in range((N + BN - 1) // BN):
             row0, col0 = by * BM, bx * BN
             D = [np.zeros((64, BN)), np.zeros((64, BN))]
             for kt in range(K // BK):
                 S = np.full((BM + BN) * BK, np.nan)
-                k0 = kt * BK; tap = k0 // c; c0 = k0 - tap * c; ky, kx = tap // k, tap % k
+                k0 = kt * BK; ch = c if fwd else o; tap = k0 // ch; c0 = k0 - tap * ch; ky, kx = tap // k, tap % k
                 for t in range(256):
                     kc = 8 * ((t // 8) % 4)
                     for i in range(BM * BK // 8 // 256):
                         m = row0 + 8 * (t // 32) + t % 8 + 64 * i
-                        ox, r = m % ow, m // ow; nn = r // oh
-                        iy0 = (r % oh) * stride - pad if m < M else -(1 << 28); ix0 = ox * stride - pad
-                        iy, ix = iy0 + ky, ix0 + kx
-                        ok = 0 <= iy < h and 0 <= ix < w_
                         dst = 16 * (t + 256 * i) // 2
-                        src = ((nn * h + iy) * w_ + ix) * c + c0 + kc
-                        S[dst:dst + 8] = x[src:src + 8] if ok else 0.0
+                        if fwd:  # C7FwdLoad
+                            ox, r = m % ow, m // ow; nn = r // oh
+                            iy0 = (r % oh) * stride - pad if m < M else -(1 << 28); ix0 = ox * stride - pad
+                            iy, ix = iy0 + ky, ix0 + kx
+                            ok = 0 <= iy < h and 0 <= ix < w_
+                            src = ((nn * h + iy) * w_ + ix) * c + c0 + kc
+                            S[dst:dst + 8] = x[src:src + 8] if ok else 0.0
+                        else:  # C7BwdInputLoad
+                            ix, r = m % w_, m // w_; nn = r // h
+                            ty0 = (r % h) + pad if m < M else -(1 << 28); tx0 = ix + pad
+                            oy, ox = ty0 - ky, tx0 - kx
+                            ok = 0 <= oy < oh and 0 <= ox < ow
+                            src = ((nn * oh + oy) * ow + ox) * o + c0 + kc
+                            S[dst:dst + 8] = gy[src:src + 8] if ok else 0.0
                     for i in range((BN * BK // 8 + 255) // 256):
                         f = t + 256 * i
                         if f >= BN * BK // 8: break
                         oo = col0 + (f // 32) * 8 + f % 8; kk = k0 + 8 * ((f // 8) % 4)
                         dst = (A_BYTES + 16 * f) // 2
-                        S[dst:dst + 8] = wt[oo * K + kk: oo * K + kk + 8] if oo < o else 0.0
+                        S[dst:dst + 8] = wt[oo * K + kk: oo * K + kk + 8] if oo < N else 0.0
                 for wg in range(2):
                     for s in range(BK // 16):
                         a = mma_read(S, wg * 8 * SBO + 256 * s, 64, 128, SBO)
@@ -103,8 +114,17 @@ def conv_v7(x, wt, n, h, w_, c, o, k, stride, pad):
                             for j in range(BN // 8):
                                 for e in range(2):
                                     cc = col0 + 8 * j + 2 * q + e
-                                    if cc < o: y[r, cc] = D[wg][16 * wq + g + 8 * hh, 8 * j + 2 * q + e]
+                                    if cc < N: y[r, cc] = D[wg][16 * wq + g + 8 * hh, 8 * j + 2 * q + e]
     return y
+
+def bwd_input_ref(gy, wt, n, h, w_, c, o, k, stride, pad):
+    GY = gy.reshape(n, (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1, o)
+    W = wt.reshape(o, k, k, c); GXp = np.zeros((n, h + 2 * pad, w_ + 2 * pad, c))
+    oh, ow = GY.shape[1], GY.shape[2]
+    for ky in range(k):
+        for kx in range(k):
+            GXp[:, ky:ky + stride * oh:stride, kx:kx + stride * ow:stride, :] += GY @ W[:, ky, kx, :]
+    return GXp[:, pad:pad + h, pad:pad + w_, :].reshape(-1, c)
 
 def conv_ref(x, wt, n, h, w_, c, o, k, stride, pad):
     X = x.reshape(n, h, w_, c); W = wt.reshape(o, k, k, c)
@@ -131,4 +151,11 @@ for sh in [(2, 8, 8, 32, 64, 3, 1, 1), (2, 8, 8, 64, 128, 3, 2, 1), (3, 5, 7, 32
     n, h, w_, c, o, k, stride, pad = sh
     x = rng.standard_normal(n * h * w_ * c); wt = rng.standard_normal(o * k * k * c)
     report(f'conv fwd v7 {sh}', conv_v7(x, wt, *sh), conv_ref(x, wt, *sh))
+for sh in [(2, 8, 8, 64, 32, 3, 1, 1), (2, 6, 6, 200, 64, 3, 1, 1), (3, 5, 7, 40, 96, 3, 1, 1), (2, 5, 5, 16, 32, 1, 1, 0),
+           (1, 6, 6, 8, 32, 3, 1, 0)]:
+    n, h, w_, c, o, k, stride, pad = sh
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1
+    gy = rng.standard_normal(n * oh * ow * o); wt = rng.standard_normal(o * k * k * c)
+    wT = wt.reshape(o, k * k, c).transpose(2, 1, 0).ravel()  # IHWO, as conv_weight_t
+    report(f'conv bwd_input v7 {sh}', conv_v7(None, wT, *sh, op='bwd_input', gy=gy), bwd_input_ref(gy, wt, *sh))
 sys.exit(1 if bad else 0)

@@ -121,6 +121,8 @@ struct Operands {
     xb: Option<CudaSlice<u16>>,
     wb: Option<CudaSlice<u16>>,
     gyb: Option<CudaSlice<u16>>,
+    /// v7's grad-input operand: wb transposed (IHWO).
+    wtb: Option<CudaSlice<u16>>,
 }
 
 /// Whether the exact-fp32 v6 runs `op` at `s` on `d` (else v2 stands in, as in a network).
@@ -165,7 +167,10 @@ fn launch(
     }
     let runs = kernel_on(d, p, tv, OPS[op], s);
     if runs == "v7" {
-        return conv_wgmma::conv_fwd_v7(d, out, b(&o.xb)?, b(&o.wb)?, s);
+        return match op {
+            0 => conv_wgmma::conv_fwd_v7(d, out, b(&o.xb)?, b(&o.wb)?, s),
+            _ => conv_wgmma::conv_bwd_input_v7(d, out, b(&o.gyb)?, b(&o.wtb)?, s),
+        };
     }
     if p == ConvPrecision::Bf16 && runs == "v6" {
         return match op {
@@ -266,6 +271,7 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
         xb: None,
         wb: None,
         gyb: None,
+        wtb: None,
     };
     let mut timer = CudaTimer::new(d)?;
     let mut cast_line = None;
@@ -273,6 +279,14 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
         cast_into(d, &mut o.xb, &o.x)?;
         cast_into(d, &mut o.wb, &o.w)?;
         cast_into(d, &mut o.gyb, &o.gy)?;
+        if versions.iter().any(|v| v == "v7") && crate::device::cuda::wgmma::available(d) {
+            let mut wt = d.zeros::<u16>(s.w_len())?;
+            let wb =
+                o.wb.as_ref()
+                    .ok_or_else(|| Error::usage("bf16 weights missing"))?;
+            conv_wgmma::conv_weight_t_bf16(d, &mut wt, wb, &s)?;
+            o.wtb = Some(wt);
+        }
         let mut xb = d.zeros::<u16>(o.x.len())?;
         let t = timer.time(a.warmup, a.repeats, || cast_bf16_f32(d, &mut xb, &o.x))?;
         let bytes = o.x.len() as f64 * 6.0;

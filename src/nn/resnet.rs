@@ -350,6 +350,8 @@ pub struct ResNet {
     /// write their bf16 copies in the same pass when v6 runs.
     feeds_bf16_conv: Vec<bool>,
     w_bf16: HashMap<usize, Bf16Copy>,
+    /// v7's grad-input operand: each conv weight's bf16 copy transposed (IHWO), stale with `w_bf16`.
+    wt_bf16: HashMap<usize, Bf16Copy>,
     gy_bf16: Bf16Copy,
     /// Batch-norm partials that v6 convolutions write in their epilogue (training forward), by the
     /// convolution's output slot, for the batch norm reading that slot.
@@ -616,6 +618,7 @@ impl ResNet {
             fused_unused,
             alloc_fused: false,
             w_bf16: HashMap::new(),
+            wt_bf16: HashMap::new(),
             gy_bf16: Bf16Copy::default(),
             bn_parts: HashMap::new(),
             conv_version: TcVersion::current(),
@@ -696,6 +699,7 @@ impl ResNet {
         self.ensure_batch(n, mode == Mode::Train)?;
         self.act_bf16.iter_mut().for_each(Bf16Copy::stale);
         self.w_bf16.values_mut().for_each(Bf16Copy::stale);
+        self.wt_bf16.values_mut().for_each(Bf16Copy::stale);
         self.bn_parts.values_mut().for_each(BnPartials::stale);
         self.groups = groups;
         self.fused_last = self.fused_bn;
@@ -1190,6 +1194,7 @@ impl ResNet {
                     self.conv_version,
                     &mut self.act_bf16[inp],
                     self.w_bf16.entry(p).or_default(),
+                    self.wt_bf16.entry(p).or_default(),
                     &mut self.gy_bf16,
                     &mut prm.g,
                     if need_gx { Some(gx) } else { None },
@@ -1260,6 +1265,7 @@ impl ResNet {
     pub fn adamw_step(&mut self, h: &AdamW) -> Result<()> {
         // The bf16 weight copies describe the weights the last forward used.
         self.w_bf16.values_mut().for_each(Bf16Copy::stale);
+        self.wt_bf16.values_mut().for_each(Bf16Copy::stale);
         let dev = self.dev.clone();
         for p in &mut self.params {
             let hp = if p.decays() {
@@ -1329,6 +1335,7 @@ impl ResNet {
             };
             p.w = Buffer::from_host(&dev, &v)?;
             self.w_bf16.values_mut().for_each(Bf16Copy::stale);
+            self.wt_bf16.values_mut().for_each(Bf16Copy::stale);
             return Ok(());
         }
         for b in &mut self.bn {
@@ -1439,6 +1446,7 @@ impl ResNet {
         if v != self.conv_version {
             self.act_bf16.iter_mut().for_each(Bf16Copy::stale);
             self.w_bf16.clear();
+            self.wt_bf16.clear();
             self.gy_bf16 = Bf16Copy::default();
         }
         self.conv_version = v;

@@ -69,3 +69,83 @@ fn wgmma_bench_without_a_hopper_gpu_is_a_usage_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("needs --device cuda on an sm_90 GPU"), "{err}");
 }
+
+/// The GEMM v7's grad-input computes (stride 1): gx [m = (n, iy, ix)][c] = Σ over k = (ky, kx, o) of
+/// gy [n, iy + pad - ky, ix + pad - kx, o] (zero outside) times wT [c][k] with wT = conv_weight_t(w) —
+/// written out on the CPU in f64 and compared with the im2col reference grad-input, so the operand
+/// formulation (gather, tap order, transposed layout) is checked where no GPU is.
+#[test]
+fn v7_grad_input_formulation_matches_the_cpu_reference() {
+    use ipdpp::device::cpu::conv::{conv_bwd_input_f32, conv_weight_t, ConvSpec};
+    for (i, s) in [
+        ConvSpec::new(2, 6, 5, 8, 32, 3, 1, 1),
+        ConvSpec::new(1, 4, 4, 16, 64, 1, 1, 0),
+        ConvSpec::new(2, 5, 5, 3, 32, 3, 1, 0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let w = uniform_f32(s.w_len(), -1.0, 1.0, 90 + i as u64);
+        let gy = uniform_f32(s.y_len(), -1.0, 1.0, 95 + i as u64);
+        let mut want = vec![0.0f32; s.x_len()];
+        conv_bwd_input_f32(&mut want, &gy, &w, &s);
+        let mut wt = vec![0.0f32; s.w_len()];
+        conv_weight_t(&mut wt, &w, &s);
+        let (taps, k) = (s.kh * s.kw, s.kh * s.kw * s.o);
+        let (oh, ow) = (s.oh() as i64, s.ow() as i64);
+        let mut got = vec![0.0f32; s.x_len()];
+        for n in 0..s.n {
+            for iy in 0..s.h {
+                for ix in 0..s.w {
+                    let m = (n * s.h + iy) * s.w + ix;
+                    for c in 0..s.c {
+                        let mut acc = 0.0f64;
+                        for tap in 0..taps {
+                            let (ky, kx) = (tap / s.kw, tap % s.kw);
+                            let oy = (iy + s.pad) as i64 - ky as i64;
+                            let ox = (ix + s.pad) as i64 - kx as i64;
+                            if oy < 0 || ox < 0 || oy >= oh || ox >= ow {
+                                continue;
+                            }
+                            let p = (n as i64 * oh + oy) * ow + ox;
+                            for o in 0..s.o {
+                                let a = gy[p as usize * s.o + o] as f64;
+                                acc += a * wt[c * k + tap * s.o + o] as f64;
+                            }
+                        }
+                        got[m * s.c + c] = acc as f32;
+                    }
+                }
+            }
+        }
+        let e = rel_err(&got, &want);
+        assert!(e < 1e-5, "{s:?}: rel err {e:e}");
+    }
+}
+
+#[test]
+fn cuda_conv_weight_t_bf16_matches_cpu() {
+    use ipdpp::device::cpu::conv::{conv_weight_t, ConvSpec};
+    use ipdpp::device::cuda::conv_wgmma::conv_weight_t_bf16;
+    let Some(dev) = cuda_or_skip("cuda_conv_weight_t_bf16_matches_cpu") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    if !available(d) {
+        println!("skipped: sm_{}{} is not Hopper (sm_90)", d.cc.0, d.cc.1);
+        return;
+    }
+    for s in [
+        ConvSpec::new(1, 8, 8, 64, 128, 3, 1, 1),
+        ConvSpec::new(1, 8, 8, 3, 40, 3, 1, 1),
+    ] {
+        let mut w = vec![0u16; s.w_len()];
+        cast_bf16_f32(&mut w, &uniform_f32(s.w_len(), -1.0, 1.0, 5));
+        let mut want = vec![0u16; s.w_len()];
+        conv_weight_t(&mut want, &w, &s);
+        let wd = d.upload(&w).unwrap();
+        let mut wt = d.zeros::<u16>(s.w_len()).unwrap();
+        conv_weight_t_bf16(d, &mut wt, &wd, &s).unwrap();
+        assert_eq!(d.download(&wt).unwrap(), want, "{s:?}");
+    }
+}

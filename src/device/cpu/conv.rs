@@ -214,3 +214,18 @@ pub fn ohwi_to_oihw(w: &[f32], o: usize, i: usize, kh: usize, kw: usize) -> Vec<
     }
     out
 }
+
+/// wt [c, ky, kx, o] = w [o, ky, kx, c] (OHWI to IHWO, any element type): the K-major B operand of the v7
+/// grad-input GEMM (`conv_weight_t_bf16` on the GPU).
+pub fn conv_weight_t<T: Copy + Send + Sync>(wt: &mut [T], w: &[T], s: &ConvSpec) {
+    let (o, taps, c) = (s.o, s.kh * s.kw, s.c);
+    wt.par_chunks_mut(taps * o)
+        .enumerate()
+        .for_each(|(ci, row)| {
+            for tap in 0..taps {
+                for oi in 0..o {
+                    row[tap * o + oi] = w[(oi * taps + tap) * c + ci];
+                }
+            }
+        });
+}

@@ -81,8 +81,9 @@ impl std::fmt::Display for ConvPrecision {
 /// generation with an exact-fp32 variant (the same pipeline, fp32 FMAs instead of mma): under
 /// `--precision fp32` it replaces conv.cu v2 where it takes the shape, and every other version means v2.
 ///
-/// `V7` (kernels/conv_wgmma.cu): the bf16 forward on Hopper warpgroup MMA (wgmma, sm_90 only, C % 32 == 0);
-/// everything else as `V6` (its grad-input and grad-weight, other precisions, other GPUs).
+/// `V7` (kernels/conv_wgmma.cu): bf16 on Hopper warpgroup MMA (wgmma, sm_90 only): the forward (C % 32 == 0)
+/// and the stride-1 grad-input (O % 32 == 0, from transposed weights); everything else as `V6` (grad-weight,
+/// strided grad-input, other precisions, other GPUs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum TcVersion {
     V3,
@@ -170,9 +171,7 @@ pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec)
         _ => s.c % 4 == 0 && s.o % 4 == 0,
     };
     match v {
-        TcVersion::V7 if op == "fwd" && p == ConvPrecision::Bf16 && conv_wgmma::takes(s) => {
-            TcVersion::V7
-        }
+        TcVersion::V7 if p == ConvPrecision::Bf16 && conv_wgmma::takes(op, s) => TcVersion::V7,
         TcVersion::V7 | TcVersion::V6 if conv_tc6::takes(op, s, p) => TcVersion::V6,
         TcVersion::V5 if v5 && p == ConvPrecision::Bf16 => TcVersion::V5,
         TcVersion::V7 | TcVersion::V6 | TcVersion::V5 | TcVersion::V4 if v4 => TcVersion::V4,
@@ -183,7 +182,7 @@ pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec)
 /// Whether `op` runs v7 on this GPU: `v` asks for it, [`effective_version`] takes the op and shape, and the
 /// GPU is a Hopper ([`conv_wgmma::runs`]).
 fn runs_v7(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> bool {
-    effective_version(v, p, op, s) == TcVersion::V7 && conv_wgmma::runs(dev, s)
+    effective_version(v, p, op, s) == TcVersion::V7 && conv_wgmma::runs(dev, op, s)
 }
 
 /// `v` with v7 asked where v7 does not run on this GPU read as v6 (which v7 means for everything else).
@@ -365,6 +364,14 @@ pub fn conv_bwd_input_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    if runs_v7(dev, v, p, "bwd_input", s) {
+        let (mut gyb, mut wb) = (None, None);
+        let gyb = cast_into(dev, &mut gyb, gy)?;
+        let wb = cast_into(dev, &mut wb, w)?;
+        let mut wt = dev.zeros::<u16>(s.w_len())?;
+        conv_wgmma::conv_weight_t_bf16(dev, &mut wt, wb, s)?;
+        return conv_wgmma::conv_bwd_input_v7(dev, gx, gyb, &wt, s);
+    }
     let v = demoted(dev, v, p, "bwd_input", s);
     if effective_version(v, p, "bwd_input", s) == TcVersion::V6 {
         if p == ConvPrecision::Tf32 {
@@ -598,7 +605,8 @@ pub fn conv_fwd_kept(
 }
 
 /// Grad-weight and (when `gx` is given) grad-input of a layer run by [`conv_fwd_kept`]: under v6, gy is
-/// cast once into `gyk` (marked stale here first) for both GEMMs, and x and w come from their copies.
+/// cast once into `gyk` (marked stale here first) for both GEMMs, and x and w come from their copies; under
+/// v7 the grad-input reads the transposed weights `wtk`, made from w's copy once per weight update.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_bwd_kept(
     dev: &Device,
@@ -606,6 +614,7 @@ pub fn conv_bwd_kept(
     v: TcVersion,
     xk: &mut Bf16Copy,
     wk: &mut Bf16Copy,
+    wtk: &mut Bf16Copy,
     gyk: &mut Bf16Copy,
     gw: &mut Buffer,
     gx: Option<&mut Buffer>,
@@ -616,12 +625,13 @@ pub fn conv_bwd_kept(
 ) -> Result<()> {
     // The copies are for bf16; tf32 reads the fp32 tensors themselves (the plain launchers).
     let bf16 = p == ConvPrecision::Bf16;
-    let (wv6, iv6) = match dev {
+    let (wv6, iv6, iv7) = match dev {
         Device::Cuda(d) if bf16 => (
             runs_v6(d, v, p, "bwd_weight", s),
             gx.is_some() && runs_v6(d, v, p, "bwd_input", s),
+            gx.is_some() && runs_v7(d, v, p, "bwd_input", s),
         ),
-        _ => (false, false),
+        _ => (false, false, false),
     };
     gyk.stale();
     match (dev, gw, gy, x, w) {
@@ -631,7 +641,7 @@ pub fn conv_bwd_kept(
             Buffer::Cuda(gyc),
             Buffer::Cuda(xc),
             Buffer::Cuda(wc),
-        ) if wv6 || iv6 => {
+        ) if wv6 || iv6 || iv7 => {
             let gyb = gyk.get(d, gyc)?;
             if wv6 {
                 conv_tc6::conv_bwd_weight_v6(d, p, gwc, gyb, xk.get(d, xc)?, s)?;
@@ -639,6 +649,16 @@ pub fn conv_bwd_kept(
                 conv_bwd_weight_tc(d, p, v, gwc, gyc, xc, s)?;
             }
             match gx {
+                Some(Buffer::Cuda(gx)) if iv7 => {
+                    if !wtk.is_fresh() {
+                        let wb = wk.get(d, wc)?;
+                        conv_wgmma::conv_weight_t_bf16(d, wtk.fill(d, s.w_len())?, wb, s)?;
+                    }
+                    let wt = wtk
+                        .current()
+                        .ok_or_else(|| Error::usage("transposed weights missing"))?;
+                    conv_wgmma::conv_bwd_input_v7(d, gx, gyb, wt, s)
+                }
                 Some(Buffer::Cuda(gx)) if iv6 => {
                     conv_tc6::conv_bwd_input_v6(d, p, gx, gyb, wk.get(d, wc)?, s)
                 }

@@ -313,6 +313,10 @@ impl Bf16Copy {
     pub fn is_fresh(&self) -> bool {
         self.fresh
     }
+    /// The copy while fresh.
+    pub fn current(&self) -> Option<&CudaSlice<u16>> {
+        self.buf.as_ref().filter(|_| self.fresh)
+    }
     /// The copy of `src`, cast now unless it is fresh.
     pub fn get(&mut self, dev: &CudaDevice, src: &CudaSlice<f32>) -> Result<&CudaSlice<u16>> {
         if !self.fresh {

@@ -1,5 +1,6 @@
-//! Launcher for kernels/conv_wgmma.cu: the v7 convolution forward on Hopper warpgroup MMA (sm_90a), bf16
-//! operands (the v6 bf16 copies), fp32 output. Grad-input and grad-weight stay on v6.
+//! Launchers for kernels/conv_wgmma.cu: the v7 convolutions on Hopper warpgroup MMA (sm_90a), bf16 operands
+//! (the v6 bf16 copies), fp32 outputs: the forward, and the stride-1 grad-input from the transposed weights
+//! ([`conv_weight_t_bf16`]). Grad-weight and strided grad-input stay on v6.
 use super::conv::dims;
 use super::{check_len, launch_err, wgmma, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
@@ -21,18 +22,59 @@ fn tile(o: usize) -> (&'static str, usize) {
     }
 }
 
-fn smem_bytes(o: usize) -> usize {
-    STAGES * (BM + tile(o).1) * BK * 2
+fn smem_bytes(cols: usize) -> usize {
+    STAGES * (BM + tile(cols).1) * BK * 2
 }
 
-/// Whether v7 takes the forward of `s` (a 32-deep k-tile inside one tap) — shape only.
-pub fn takes(s: &ConvSpec) -> bool {
-    s.c % 32 == 0 && s.c > 0 && s.o > 0
+/// Whether v7 takes `op` ("fwd", "bwd_input") at `s`, shape only: a 32-deep k-tile stays inside one tap
+/// (forward: C % 32 == 0; grad-input: O % 32 == 0 and stride 1).
+pub fn takes(op: &str, s: &ConvSpec) -> bool {
+    let nonempty = s.c > 0 && s.o > 0;
+    match op {
+        "fwd" => nonempty && s.c % 32 == 0,
+        "bwd_input" => nonempty && s.o % 32 == 0 && s.stride == 1,
+        _ => false,
+    }
 }
 
-/// Whether `dev` runs the v7 forward of `s`: a Hopper GPU, a shape v7 takes, tiles within shared memory.
-pub fn runs(dev: &CudaDevice, s: &ConvSpec) -> bool {
-    wgmma::available(dev) && takes(s) && smem_bytes(s.o) <= dev.smem_optin
+/// Whether `dev` runs v7's `op` at `s`: a Hopper GPU, a shape v7 takes, tiles within shared memory.
+pub fn runs(dev: &CudaDevice, op: &str, s: &ConvSpec) -> bool {
+    let cols = if op == "bwd_input" { s.c } else { s.o };
+    wgmma::available(dev) && takes(op, s) && smem_bytes(cols) <= dev.smem_optin
+}
+
+/// Kernel, name and launch shape of v7's `op` over an `m` x `cols` output.
+fn plan(
+    dev: &CudaDevice,
+    op: &str,
+    s: &ConvSpec,
+    m: usize,
+    cols: usize,
+) -> Result<(cudarc::driver::CudaFunction, String, LaunchConfig)> {
+    if !runs(dev, op, s) {
+        return Err(Error::usage(format!(
+            "conv {op} v7 needs a Hopper GPU (sm_90, this one is sm_{}{}) and a shape it takes \
+             (forward C % 32 == 0; grad-input O % 32 == 0, stride 1): {s:?}; run with IPDPP_CONV_TC=v6",
+            dev.cc.0, dev.cc.1
+        )));
+    }
+    let (tag, bn) = tile(cols);
+    let grid_y = m.div_ceil(BM);
+    if grid_y > 65535 {
+        return Err(Error::usage(format!(
+            "convolution {s:?}: {m} GEMM rows exceed one launch; lower the batch size"
+        )));
+    }
+    let name = format!("conv_{op}_v7_bf16_{tag}");
+    let smem = smem_bytes(cols);
+    let f = dev.function(FILE, &name)?;
+    dev.raise_smem_limit(&f, &name, smem)?;
+    let cfg = LaunchConfig {
+        grid_dim: (cols.div_ceil(bn) as u32, grid_y as u32, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: smem as u32,
+    };
+    Ok((f, name, cfg))
 }
 
 /// y[n, oh, ow, o] = conv(x, w) from bf16 x (NHWC) and w (OHWI) on wgmma.
@@ -43,34 +85,11 @@ pub fn conv_fwd_v7(
     w: &CudaSlice<u16>,
     s: &ConvSpec,
 ) -> Result<()> {
-    if !runs(dev, s) {
-        return Err(Error::usage(format!(
-            "conv fwd v7 needs a Hopper GPU (sm_90, this one is sm_{}{}) and C % 32 == 0 ({s:?}); \
-             run with IPDPP_CONV_TC=v6",
-            dev.cc.0, dev.cc.1
-        )));
-    }
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv y", y.len(), s.y_len())?;
     let d = dims(s)?;
-    let (tag, bn) = tile(s.o);
-    let m = s.n * s.oh() * s.ow();
-    let grid_y = m.div_ceil(BM);
-    if grid_y > 65535 {
-        return Err(Error::usage(format!(
-            "convolution {s:?}: {m} GEMM rows exceed one launch; lower the batch size"
-        )));
-    }
-    let name = format!("conv_fwd_v7_bf16_{tag}");
-    let smem = smem_bytes(s.o);
-    let f = dev.function(FILE, &name)?;
-    dev.raise_smem_limit(&f, &name, smem)?;
-    let cfg = LaunchConfig {
-        grid_dim: (s.o.div_ceil(bn) as u32, grid_y as u32, 1),
-        block_dim: (256, 1, 1),
-        shared_mem_bytes: smem as u32,
-    };
+    let (f, name, cfg) = plan(dev, "fwd", s, s.n * s.oh() * s.ow(), s.o)?;
     // SAFETY: (float* y, const bf16* x, const bf16* w, ConvDims d); lengths checked above; the dynamic
     // shared memory is what the ring needs (the kernel traps otherwise).
     unsafe {
@@ -83,5 +102,74 @@ pub fn conv_fwd_v7(
             .launch(cfg)
     }
     .map_err(launch_err(&name))?;
+    Ok(())
+}
+
+/// gx[n, h, w, c] = ∂L/∂x of a stride-1 convolution from bf16 gy and the transposed bf16 weights `wt`
+/// ([`conv_weight_t_bf16`]) on wgmma.
+pub fn conv_bwd_input_v7(
+    dev: &CudaDevice,
+    gx: &mut CudaSlice<f32>,
+    gy: &CudaSlice<u16>,
+    wt: &CudaSlice<u16>,
+    s: &ConvSpec,
+) -> Result<()> {
+    check_len("conv gy", gy.len(), s.y_len())?;
+    check_len("conv wt", wt.len(), s.w_len())?;
+    check_len("conv gx", gx.len(), s.x_len())?;
+    let d = dims(s)?;
+    let (f, name, cfg) = plan(dev, "bwd_input", s, s.n * s.h * s.w, s.c)?;
+    // SAFETY: (float* gx, const bf16* gy, const bf16* wt, ConvDims d); lengths checked above; dynamic shared
+    // memory as the forward's.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(gx)
+            .arg(gy)
+            .arg(wt)
+            .arg(&d)
+            .launch(cfg)
+    }
+    .map_err(launch_err(&name))?;
+    Ok(())
+}
+
+/// wt [c, ky, kx, o] = w [o, ky, kx, c] on bf16 bits (CPU reference: `cpu::conv::conv_weight_t`). An sm_90a
+/// kernel like the rest of the file.
+pub fn conv_weight_t_bf16(
+    dev: &CudaDevice,
+    wt: &mut CudaSlice<u16>,
+    w: &CudaSlice<u16>,
+    s: &ConvSpec,
+) -> Result<()> {
+    check_len("conv w", w.len(), s.w_len())?;
+    check_len("conv wt", wt.len(), s.w_len())?;
+    if !wgmma::available(dev) {
+        return Err(Error::usage(
+            "conv_weight_t_bf16 is compiled for sm_90a (Hopper) only",
+        ));
+    }
+    let as_i32 = |v: usize| {
+        i32::try_from(v).map_err(|_| Error::usage(format!("convolution {s:?}: size exceeds i32")))
+    };
+    let (o, taps, c) = (as_i32(s.o)?, as_i32(s.kh * s.kw)?, as_i32(s.c)?);
+    let f = dev.function(FILE, "conv_weight_t_bf16")?;
+    let cfg = LaunchConfig {
+        grid_dim: (s.w_len().div_ceil(256).clamp(1, 4096) as u32, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: (bf16* wt, const bf16* w, int o, int taps, int c); both hold o * taps * c elements (checked).
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(wt)
+            .arg(w)
+            .arg(&o)
+            .arg(&taps)
+            .arg(&c)
+            .launch(cfg)
+    }
+    .map_err(launch_err("conv_weight_t_bf16"))?;
     Ok(())
 }
