@@ -1,14 +1,17 @@
 // targets: sm_90a
 // Convolutions v7 on Hopper warpgroup MMA (wgmma.mma_async, sm_90a only): bf16 operands (the v6 bf16 copies),
-// fp32 accumulation and fp32 output. Two implicit GEMMs whose operands are both K-major, so every 16-byte
-// cp.async moves 8 channels of one pixel straight into the canonical no-swizzle layout of wgmma.cuh:
-//   forward:    y [m = (n, oy, ox)][o] = im2col(x) [m][k = (ky, kx, c)] . w [o][k]            (C % 32 == 0)
-//   grad-input: gx [m = (n, iy, ix)][c] = gather(gy) [m][k = (ky, kx, o)] . wT [c][k]         (stride 1,
-//               O % 32 == 0), wT [c, ky, kx, o] the bf16 weights transposed (conv_weight_t_bf16: IHWO)
-// A 32-deep k-tile is 32 channels of one tap. Two warpgroups (256 threads) per 128 x BN block tile, each
-// owning 64 rows; k-tiles stream through a 3-stage cp.async ring (BK = 32: LBO 128 bytes, SBO 512 bytes),
-// zero-filled in the padding, past the last row and past the last column. Grad-weight (M-major operands)
-// and strided grad-input stay on v6.
+// fp32 accumulation and fp32 output. Three implicit GEMMs; every 16-byte cp.async moves 8 channels of one
+// pixel straight into a canonical no-swizzle layout of wgmma.cuh:
+//   forward:     y [m = (n, oy, ox)][o] = im2col(x) [m][k = (ky, kx, c)] . w [o][k]           (C % 32 == 0)
+//   grad-input:  gx [m = (n, iy, ix)][c] = gather(gy) [m][k = (ky, kx, o)] . wT [c][k]        (stride 1,
+//                O % 32 == 0), wT [c, ky, kx, o] the bf16 weights transposed (conv_weight_t_bf16: IHWO)
+//   grad-weight: gw^T [m = (ky, kx, c)][o] = sum over pixels k = p of x(p, m) . gy [p][o]       (C % 8 == 0,
+//                O % 8 == 0), split over pixel ranges (blockIdx.z) added with atomics into the zeroed gw
+// The first two have both operands K-major (a 32-deep k-tile is 32 channels of one tap); grad-weight has both
+// MN-major (a k-tile is 32 pixels, a chunk 8 consecutive m or n of one pixel) and runs the MMA transposed.
+// Two warpgroups (256 threads) per 128 x BN block tile, each owning 64 rows; k-tiles stream through a 3-stage
+// cp.async ring (BK = 32: LBO 128 bytes between k-groups, SBO 512 bytes between row groups), zero-filled in
+// the padding and past the last row, column or pixel. Strided grad-input stays on v6.
 #include "common.cuh"
 #include "conv_gather.cuh"
 #include "wgmma.cuh"
@@ -58,8 +61,8 @@ struct C7FwdLoad {
         }
     }
     template <int BN>
-    __device__ void load(int kt, unsigned char* As, unsigned char* Bs) const {
-        const int k0 = kt * C7_BK, tap = k0 / d.c, c0 = k0 - tap * d.c;
+    __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
+        const int tap = k0 / d.c, c0 = k0 - tap * d.c;
         const int ky = tap / d.kw, kx = tap - ky * d.kw;
 #pragma unroll
         for (int i = 0; i < C7Rows::NA; ++i) {
@@ -92,8 +95,8 @@ struct C7BwdInputLoad {
         }
     }
     template <int BN>
-    __device__ void load(int kt, unsigned char* As, unsigned char* Bs) const {
-        const int k0 = kt * C7_BK, tap = k0 / d.o, o0 = k0 - tap * d.o;
+    __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
+        const int tap = k0 / d.o, o0 = k0 - tap * d.o;
         const int ky = tap / d.kw, kx = tap - ky * d.kw;
 #pragma unroll
         for (int i = 0; i < C7Rows::NA; ++i) {
@@ -106,9 +109,10 @@ struct C7BwdInputLoad {
     }
 };
 
-// out [M][N] = A . B^T over K (a multiple of 32) with the loader L; one 128 x BN block tile.
-template <int BN, class L>
-__device__ __forceinline__ void c7_gemm(float* out, int M, int N, int K, const L& ld) {
+// One 128 x BN block tile of A . B^T over k in [k_begin, k_end) (k-tiles of 32; the loader zero-fills past
+// k_end), operands K-major (TRANS false) or MN-major (true); E(r, c, v) receives the tile's elements.
+template <int BN, bool TRANS, class L, class E>
+__device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin, int k_end) {
     constexpr int A_BYTES = C7_BM * C7_BK * 2, STAGE = (C7_BM + BN) * C7_BK * 2;
     constexpr int SBO = C7_BK / 8 * 128;
     extern __shared__ __align__(128) unsigned char c7_smem[];
@@ -118,10 +122,10 @@ __device__ __forceinline__ void c7_gemm(float* out, int M, int N, int K, const L
     float acc[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; ++i) acc[i] = 0.0f;
-    const int ntiles = K / C7_BK;
+    const int ntiles = k_end > k_begin ? (k_end - k_begin + C7_BK - 1) / C7_BK : 0;
 #pragma unroll
     for (int s = 0; s < C7_STAGES - 1; ++s) {
-        if (s < ntiles) ld.template load<BN>(s, c7_smem + s * STAGE, c7_smem + s * STAGE + A_BYTES);
+        if (s < ntiles) ld.template load<BN>(k_begin + s * C7_BK, c7_smem + s * STAGE, c7_smem + s * STAGE + A_BYTES);
         asm volatile("cp.async.commit_group;" ::: "memory");
     }
     const int wg = threadIdx.x / 128;  // this warpgroup's 64 rows start at row 64 wg: 8 row groups of SBO
@@ -132,7 +136,7 @@ __device__ __forceinline__ void c7_gemm(float* out, int M, int N, int K, const L
         const int nt = kt + C7_STAGES - 1;
         if (nt < ntiles) {
             unsigned char* st = c7_smem + (nt % C7_STAGES) * STAGE;
-            ld.template load<BN>(nt, st, st + A_BYTES);
+            ld.template load<BN>(k_begin + nt * C7_BK, st, st + A_BYTES);
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
         const unsigned char* As = c7_smem + (kt % C7_STAGES) * STAGE + wg * 8 * SBO;
@@ -140,7 +144,7 @@ __device__ __forceinline__ void c7_gemm(float* out, int M, int N, int K, const L
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
         for (int s = 0; s < C7_BK / 16; ++s)
-            wg_mma<BN>(acc, wg_desc(As + 256 * s, 128, SBO), wg_desc(Bs + 256 * s, 128, SBO));
+            wg_mma<BN, TRANS>(acc, wg_desc(As + 256 * s, 128, SBO), wg_desc(Bs + 256 * s, 128, SBO));
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
     }
@@ -150,30 +154,100 @@ __device__ __forceinline__ void c7_gemm(float* out, int M, int N, int K, const L
     const int lane = threadIdx.x % 32, wq = (threadIdx.x / 32) % 4, g = lane / 4, q = lane % 4;
     const int row0 = blockIdx.y * C7_BM, col0 = blockIdx.x * BN;
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const int r = row0 + 64 * wg + 16 * wq + g + 8 * h;
-        if (r >= M) continue;
-        float* o = out + (long long)r * N;
+    for (int h = 0; h < 2; ++h)
 #pragma unroll
         for (int j = 0; j < BN / 8; ++j)
 #pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                const int c = col0 + 8 * j + 2 * q + e;
-                if (c < N) o[c] = acc[4 * j + 2 * h + e];
-            }
-    }
+            for (int e = 0; e < 2; ++e)
+                store(row0 + 64 * wg + 16 * wq + g + 8 * h, col0 + 8 * j + 2 * q + e, acc[4 * j + 2 * h + e]);
 }
+
+// Row-major [M][N] output, elements past M or N dropped.
+struct C7Out {
+    float* out;
+    int M, N;
+    __device__ void operator()(int r, int c, float v) const {
+        if (r < M && c < N) out[(long long)r * N + c] = v;
+    }
+};
+
+// Grad-weight: A = x gathered as [k = p][m = (ky, kx, c)], B = gy [k = p][n = o], both MN-major. Chunk f =
+// t + 256 i of a tile (k-tile of 32 pixels) holds pixel f % 32 and row group f / 32 (m or n = 8 (f / 32) ..
+// + 7) at byte 16 f, which is ((f / 32) * 4 + (f % 32) / 8) * 128 + (f % 8) * 16: core matrix (group, pixel
+// / 8), row pixel % 8 (wgmma.cuh, MN-major). So a thread's pixel is t % 32 in every k-tile and its row groups
+// t / 32 + 8 i are fixed: their taps and channels are computed once.
+template <int BN>
+struct C7BwdWeightLoad {
+    static constexpr int NA = C7_BM * C7_BK / 8 / 256;
+    const unsigned short* x;
+    const unsigned short* gy;
+    ConvDims d;
+    int p_end, col0, ky[NA], kx[NA], c[NA];
+    __device__ C7BwdWeightLoad(const unsigned short* x_, const unsigned short* gy_, ConvDims d_, int p_end_)
+        : x(x_), gy(gy_), d(d_), p_end(p_end_) {
+        col0 = blockIdx.x * BN;
+        const int K = d.kh * d.kw * d.c;
+#pragma unroll
+        for (int i = 0; i < NA; ++i) {
+            const int m = blockIdx.y * C7_BM + 8 * (threadIdx.x / 32 + 8 * i);
+            const int tap = m / d.c;
+            c[i] = m - tap * d.c;
+            ky[i] = m < K ? tap / d.kw : -(1 << 28);  // row groups past K read zeros
+            kx[i] = tap % d.kw;
+        }
+    }
+    template <int BN_>
+    __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
+        const int p = k0 + threadIdx.x % 32;
+        const int ox = p % d.ow, r = p / d.ow;
+        const int oy = r % d.oh, n = r / d.oh;
+#pragma unroll
+        for (int i = 0; i < NA; ++i) {
+            const int iy = oy * d.stride - d.pad + ky[i], ix = ox * d.stride - d.pad + kx[i];
+            const bool ok = p < p_end && (unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w;
+            const unsigned short* src = ok ? x + (((long long)n * d.h + iy) * d.w + ix) * d.c + c[i] : x;
+            wg_cp16(As + 16 * (threadIdx.x + 256 * i), src, ok);
+        }
+#pragma unroll
+        for (int i = 0; i < (BN * C7_BK / 8 + 255) / 256; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            if (f >= BN * C7_BK / 8) break;
+            const int pp = k0 + f % 32, o = col0 + 8 * (f / 32);
+            const bool ok = pp < p_end && o < d.o;
+            wg_cp16(Bs + 16 * f, ok ? gy + (long long)pp * d.o + o : gy, ok);
+        }
+    }
+};
+
+// Adds element (m, o) of a pixel range's gw^T into gw [o][m].
+struct C7WeightOut {
+    float* gw;
+    int K, O;
+    __device__ void operator()(int r, int c, float v) const {
+        if (r < K && c < O) atomicAdd(gw + (long long)c * K + r, v);
+    }
+};
 
 template <int BN>
 __device__ __forceinline__ void conv_fwd_v7(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) {
     const C7FwdLoad ld(x, w, d);
-    c7_gemm<BN>(y, d.n * d.oh * d.ow, d.o, ld.K, ld);
+    c7_gemm<BN, false>(ld, C7Out{y, d.n * d.oh * d.ow, d.o}, 0, ld.K);
 }
 template <int BN>
 __device__ __forceinline__ void conv_bwd_input_v7(float* gx, const unsigned short* gy, const unsigned short* wt,
                                                   ConvDims d) {
     const C7BwdInputLoad ld(gy, wt, d);
-    c7_gemm<BN>(gx, d.n * d.h * d.w, d.c, ld.K, ld);
+    c7_gemm<BN, false>(ld, C7Out{gx, d.n * d.h * d.w, d.c}, 0, ld.K);
+}
+// gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z).
+template <int BN>
+__device__ __forceinline__ void conv_bwd_weight_v7(float* gw, const unsigned short* gy, const unsigned short* x,
+                                                   ConvDims d, int p_per_split) {
+    const int P = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
+    const int p0 = blockIdx.z * p_per_split, p1 = min(P, p0 + p_per_split);
+    if (p0 >= p1) return;  // the whole block
+    const C7BwdWeightLoad<BN> ld(x, gy, d, p1);
+    c7_gemm<BN, true>(ld, C7WeightOut{gw, K, d.o}, p0, p1);
 }
 
 // wt [c, ky, kx, o] = w [o, ky, kx, c] (bf16 bits, IHWO): the grad-input B operand, one K-major row per input
@@ -192,3 +266,5 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64(float*
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64>(gx, gy, wt, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128>(gw, gy, x, d, p_per_split); }

@@ -23,6 +23,73 @@ def mma_read(S, start, rows, lbo, sbo):
     if np.isnan(v).any(): raise SystemExit('the MMA read shared memory that no copy wrote')
     return v
 
+def mma_read_mn(S, start, rows, lbo, sbo):
+    """The same for an MN-major operand (imm-trans = 1): element (r, k) at start + (r / 8) * SBO + (k / 8) * LBO
+    + (k % 8) * 16 + (r % 8) * 2 (core matrices of 8 k-rows holding 8 consecutive r each)."""
+    r = np.arange(rows)[:, None]; k = np.arange(16)[None, :]
+    byte = start + (r // 8) * sbo + (k // 8) * lbo + (k % 8) * 16 + (r % 8) * 2
+    assert start % 16 == 0
+    v = S[byte // 2]
+    if np.isnan(v).any(): raise SystemExit('the MMA read shared memory that no copy wrote')
+    return v
+
+def conv_v7_bwd_weight(x, gy, n, h, w_, c, o, k, stride, pad, splits=3):
+    """kernels/conv_wgmma.cu grad-weight: gw^T [m = (ky, kx, c)][o] over pixel splits, MN-major operands."""
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1
+    P, K = n * oh * ow, k * k * c; BM, BK = 128, 32; BN = 128 if o > 64 else 64
+    SBO = BK // 8 * 128; A_BYTES = BM * BK * 2
+    per = ((P + splits - 1) // splits + 15) // 16 * 16
+    gw = np.zeros((o, K))
+    for p0 in range(0, P, per):
+        p1 = min(P, p0 + per)
+        for by in range((K + BM - 1) // BM):
+            for bx in range((o + BN - 1) // BN):
+                col0 = bx * BN
+                D = [np.zeros((64, BN)), np.zeros((64, BN))]
+                for kt in range((p1 - p0 + BK - 1) // BK):
+                    k0 = p0 + kt * BK
+                    S = np.full((BM + BN) * BK, np.nan)
+                    for t in range(256):
+                        p = k0 + t % 32
+                        ox, r = p % ow, p // ow; oy, nn = r % oh, r // oh
+                        for i in range(BM * BK // 8 // 256):
+                            m = by * BM + 8 * (t // 32 + 8 * i)
+                            tap = m // c; cc = m - tap * c
+                            ky = tap // k if m < K else -(1 << 28); kx = tap % k
+                            iy, ix = oy * stride - pad + ky, ox * stride - pad + kx
+                            ok = p < p1 and 0 <= iy < h and 0 <= ix < w_
+                            dst = 16 * (t + 256 * i) // 2
+                            src = ((nn * h + iy) * w_ + ix) * c + cc
+                            S[dst:dst + 8] = x[src:src + 8] if ok else 0.0
+                        for i in range((BN * BK // 8 + 255) // 256):
+                            f = t + 256 * i
+                            if f >= BN * BK // 8: break
+                            pp = k0 + f % 32; oo = col0 + 8 * (f // 32)
+                            ok = pp < p1 and oo < o
+                            dst = (A_BYTES + 16 * f) // 2
+                            S[dst:dst + 8] = gy[pp * o + oo: pp * o + oo + 8] if ok else 0.0
+                    for wg in range(2):
+                        for s_ in range(BK // 16):
+                            a = mma_read_mn(S, wg * 8 * SBO + 256 * s_, 64, 128, SBO)
+                            b = mma_read_mn(S, A_BYTES + 256 * s_, BN, 128, SBO)
+                            D[wg] += a @ b.T
+                for wg in range(2):
+                    for rr in range(64):
+                        m = by * BM + 64 * wg + rr
+                        if m >= K: continue
+                        for cc in range(BN):
+                            if col0 + cc < o: gw[col0 + cc, m] += D[wg][rr, cc]
+    return gw.ravel()
+
+def bwd_weight_ref(x, gy, n, h, w_, c, o, k, stride, pad):
+    X = x.reshape(n, h, w_, c); oh, ow = (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1
+    GY = gy.reshape(n, oh, ow, o); Xp = np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    GW = np.zeros((o, k, k, c))
+    for ky in range(k):
+        for kx in range(k):
+            GW[:, ky, kx, :] = np.einsum('nijo,nijc->oc', GY, Xp[:, ky:ky + stride * oh:stride, kx:kx + stride * ow:stride, :])
+    return GW.ravel()
+
 def gemm_probe(A, B, BN):
     """kernels/wgmma.cu: C = A B^T, A [M][K], B [N][K]; 128 threads, 64 x BN tiles, BK = 64."""
     M, K = A.shape; N = B.shape[0]; BM, BK = 64, 64
@@ -158,4 +225,10 @@ for sh in [(2, 8, 8, 64, 32, 3, 1, 1), (2, 6, 6, 200, 64, 3, 1, 1), (3, 5, 7, 40
     gy = rng.standard_normal(n * oh * ow * o); wt = rng.standard_normal(o * k * k * c)
     wT = wt.reshape(o, k * k, c).transpose(2, 1, 0).ravel()  # IHWO, as conv_weight_t
     report(f'conv bwd_input v7 {sh}', conv_v7(None, wT, *sh, op='bwd_input', gy=gy), bwd_input_ref(gy, wt, *sh))
+for sh in [(2, 8, 8, 32, 64, 3, 1, 1), (2, 8, 8, 64, 128, 3, 2, 1), (3, 5, 7, 16, 40, 3, 1, 1), (2, 8, 8, 64, 32, 1, 2, 0),
+           (2, 9, 9, 8, 200, 3, 2, 1)]:
+    n, h, w_, c, o, k, stride, pad = sh
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1
+    x = rng.standard_normal(n * h * w_ * c); gy = rng.standard_normal(n * oh * ow * o)
+    report(f'conv bwd_weight v7 {sh}', conv_v7_bwd_weight(x, gy, *sh), bwd_weight_ref(x, gy, *sh))
 sys.exit(1 if bad else 0)

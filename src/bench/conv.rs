@@ -169,7 +169,8 @@ fn launch(
     if runs == "v7" {
         return match op {
             0 => conv_wgmma::conv_fwd_v7(d, out, b(&o.xb)?, b(&o.wb)?, s),
-            _ => conv_wgmma::conv_bwd_input_v7(d, out, b(&o.gyb)?, b(&o.wtb)?, s),
+            1 => conv_wgmma::conv_bwd_input_v7(d, out, b(&o.gyb)?, b(&o.wtb)?, s),
+            _ => conv_wgmma::conv_bwd_weight_v7(d, out, b(&o.gyb)?, b(&o.xb)?, s),
         };
     }
     if p == ConvPrecision::Bf16 && runs == "v6" {

@@ -81,9 +81,9 @@ impl std::fmt::Display for ConvPrecision {
 /// generation with an exact-fp32 variant (the same pipeline, fp32 FMAs instead of mma): under
 /// `--precision fp32` it replaces conv.cu v2 where it takes the shape, and every other version means v2.
 ///
-/// `V7` (kernels/conv_wgmma.cu): bf16 on Hopper warpgroup MMA (wgmma, sm_90 only): the forward (C % 32 == 0)
-/// and the stride-1 grad-input (O % 32 == 0, from transposed weights); everything else as `V6` (grad-weight,
-/// strided grad-input, other precisions, other GPUs).
+/// `V7` (kernels/conv_wgmma.cu): bf16 on Hopper warpgroup MMA (wgmma, sm_90 only): the forward (C % 32 == 0),
+/// the stride-1 grad-input (O % 32 == 0, from transposed weights) and the grad-weight (C % 8 == 0, O % 8 ==
+/// 0); everything else as `V6` (strided grad-input, other precisions, other GPUs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum TcVersion {
     V3,
@@ -413,6 +413,11 @@ pub fn conv_bwd_weight_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    if runs_v7(dev, v, p, "bwd_weight", s) {
+        let (mut gyb, mut xb) = (None, None);
+        let gyb = cast_into(dev, &mut gyb, gy)?;
+        return conv_wgmma::conv_bwd_weight_v7(dev, gw, gyb, cast_into(dev, &mut xb, x)?, s);
+    }
     let v = demoted(dev, v, p, "bwd_weight", s);
     if effective_version(v, p, "bwd_weight", s) == TcVersion::V6 {
         if p == ConvPrecision::Tf32 {
@@ -625,13 +630,14 @@ pub fn conv_bwd_kept(
 ) -> Result<()> {
     // The copies are for bf16; tf32 reads the fp32 tensors themselves (the plain launchers).
     let bf16 = p == ConvPrecision::Bf16;
-    let (wv6, iv6, iv7) = match dev {
+    let (wv6, wv7, iv6, iv7) = match dev {
         Device::Cuda(d) if bf16 => (
             runs_v6(d, v, p, "bwd_weight", s),
+            runs_v7(d, v, p, "bwd_weight", s),
             gx.is_some() && runs_v6(d, v, p, "bwd_input", s),
             gx.is_some() && runs_v7(d, v, p, "bwd_input", s),
         ),
-        _ => (false, false, false),
+        _ => (false, false, false, false),
     };
     gyk.stale();
     match (dev, gw, gy, x, w) {
@@ -641,9 +647,11 @@ pub fn conv_bwd_kept(
             Buffer::Cuda(gyc),
             Buffer::Cuda(xc),
             Buffer::Cuda(wc),
-        ) if wv6 || iv6 || iv7 => {
+        ) if wv6 || wv7 || iv6 || iv7 => {
             let gyb = gyk.get(d, gyc)?;
-            if wv6 {
+            if wv7 {
+                conv_wgmma::conv_bwd_weight_v7(d, gwc, gyb, xk.get(d, xc)?, s)?;
+            } else if wv6 {
                 conv_tc6::conv_bwd_weight_v6(d, p, gwc, gyb, xk.get(d, xc)?, s)?;
             } else {
                 conv_bwd_weight_tc(d, p, v, gwc, gyc, xc, s)?;

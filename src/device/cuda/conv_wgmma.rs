@@ -1,7 +1,9 @@
 //! Launchers for kernels/conv_wgmma.cu: the v7 convolutions on Hopper warpgroup MMA (sm_90a), bf16 operands
-//! (the v6 bf16 copies), fp32 outputs: the forward, and the stride-1 grad-input from the transposed weights
-//! ([`conv_weight_t_bf16`]). Grad-weight and strided grad-input stay on v6.
+//! (the v6 bf16 copies), fp32 outputs: the forward, the stride-1 grad-input from the transposed weights
+//! ([`conv_weight_t_bf16`]) and the grad-weight (MN-major operands, split over pixels). Strided grad-input
+//! stays on v6.
 use super::conv::dims;
+use super::conv_tc::split_pixels;
 use super::{check_len, launch_err, wgmma, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
@@ -26,13 +28,15 @@ fn smem_bytes(cols: usize) -> usize {
     STAGES * (BM + tile(cols).1) * BK * 2
 }
 
-/// Whether v7 takes `op` ("fwd", "bwd_input") at `s`, shape only: a 32-deep k-tile stays inside one tap
-/// (forward: C % 32 == 0; grad-input: O % 32 == 0 and stride 1).
+/// Whether v7 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s`, shape only: a 32-deep k-tile of the
+/// forward and grad-input stays inside one tap (forward: C % 32 == 0; grad-input: O % 32 == 0 and stride 1);
+/// a grad-weight chunk is 8 channels of one tap and 8 output channels (C % 8 == 0, O % 8 == 0).
 pub fn takes(op: &str, s: &ConvSpec) -> bool {
     let nonempty = s.c > 0 && s.o > 0;
     match op {
         "fwd" => nonempty && s.c % 32 == 0,
         "bwd_input" => nonempty && s.o % 32 == 0 && s.stride == 1,
+        "bwd_weight" => nonempty && s.c % 8 == 0 && s.o % 8 == 0,
         _ => false,
     }
 }
@@ -171,5 +175,39 @@ pub fn conv_weight_t_bf16(
             .launch(cfg)
     }
     .map_err(launch_err("conv_weight_t_bf16"))?;
+    Ok(())
+}
+
+/// gw[o, kh, kw, c] = ∂L/∂w from bf16 gy and x on wgmma (both operands MN-major), split over the output pixels
+/// so the grid fills the GPU; partial sums are added with atomics into the zeroed gw.
+pub fn conv_bwd_weight_v7(
+    dev: &CudaDevice,
+    gw: &mut CudaSlice<f32>,
+    gy: &CudaSlice<u16>,
+    x: &CudaSlice<u16>,
+    s: &ConvSpec,
+) -> Result<()> {
+    check_len("conv gy", gy.len(), s.y_len())?;
+    check_len("conv x", x.len(), s.x_len())?;
+    check_len("conv gw", gw.len(), s.w_len())?;
+    let d = dims(s)?;
+    let (f, name, mut cfg) = plan(dev, "bwd_weight", s, s.kdim(), s.o)?;
+    let per = split_pixels(dev, &mut cfg, s.n * s.oh() * s.ow());
+    dev.stream
+        .memset_zeros(gw)
+        .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
+    // SAFETY: (float* gw, const bf16* gy, const bf16* x, ConvDims d, int p_per_split); gw zeroed, lengths
+    // checked above; dynamic shared memory as the forward's.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(gw)
+            .arg(gy)
+            .arg(x)
+            .arg(&d)
+            .arg(&per)
+            .launch(cfg)
+    }
+    .map_err(launch_err(&name))?;
     Ok(())
 }
