@@ -102,7 +102,7 @@ if has tests; then
       step sanitize_wgmma 60 "$SAN" --tool memcheck --print-limit 20 $BIN/ipdpp --device cuda bench wgmma \
         --m 128 --n 128 --k 128 --warmup 0 --repeats 1
       step sanitize_conv_v7 60 "$SAN" --tool memcheck --print-limit 20 $BIN/ipdpp --device cuda bench conv \
-        --shape 4,8,8,64,128,3,1,1 --precision bf16 --versions v7 --op fwd --warmup 0 --repeats 1
+        --shape 4,8,8,64,128,3,1,1 --precision bf16 --versions v7 --warmup 0 --repeats 1
     fi
   fi
   for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log; do
