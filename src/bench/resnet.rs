@@ -670,7 +670,7 @@ pub fn conv_kernels_of(generations: &str, backward: bool, prec: Precision) -> St
         Precision::Bf16 => "bf16",
     };
     let name = |op: &str, v: &str| match v {
-        "cpu" => format!("CPU conv {op} (im2col + sgemm)"),
+        "cpu" => format!("conv_{op}_f32 (CPU reference: im2col + sgemm)"),
         v => format!("conv_{op}_{v}_{suffix}"),
     };
     match (backward, g.as_slice()) {
