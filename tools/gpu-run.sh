@@ -270,6 +270,10 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "conv_*.json")) + glob.glob(
             cells.append(f"{l['version']} {t:.1f}" if t is not None else (f"{l['version']} -" if l.get("correct") else f"{l['version']} !"))
         print(f"{os.path.basename(f)[:-5]:34s} {r['bench']:16s} " + "  ".join(cells))
 PY
+# README-ready tables of this call (tools/report_tables.py), next to the summary.
+CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+python3 tools/report_tables.py "$OUT" --card "${CARD:-unknown GPU}" --date "$(date -u +%F)" > "$OUT/tables.md" 2>&1 || true
+cp "$OUT/tables.md" "$FINAL/tables.md" 2>/dev/null || true
 echo "total $(($(date +%s) - T0))s" >> "$SUMMARY"
 save
 (cd "$OUT" && ls ./*_trace.json >/dev/null 2>&1 && tar -czf "$FINAL/traces.tar.gz" ./*_trace.json)

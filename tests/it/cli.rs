@@ -123,3 +123,34 @@ fn demo_self_check_passes_on_cpu() {
         "the self-check must say what it is and where the pipeline is: {err}"
     );
 }
+
+/// tools/report_tables.py on the committed H200 measurements: the tables carry the numbers of those files
+/// (the README's), PyTorch matched to the engine report it was run against, and the pipeline summaries.
+#[test]
+fn report_tables_reads_the_committed_h200_reports() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let o = match std::process::Command::new("python3")
+        .arg(format!("{root}/tools/report_tables.py"))
+        .arg(format!("{root}/docs/measurements/2026-11-26-h200"))
+        .args(["--card", "NVIDIA H200", "--date", "2026-11-26"])
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            println!("skipped: python3 not runnable: {e}");
+            return;
+        }
+    };
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for want in [
+        "23 of 23 GPU tests passed",
+        "| `r18_bf16.json` | resnet18 | Bf16 | - | no | 13,291 | 154.1 | 55.4 | pytorch eager bf16 autocast: 64,732 | 0.21× |",
+        "| `bench_bns_code.json` | bns_fwd_bwd | v3 |",
+        "median 1.836 s per epoch",
+        "final overall 38.08 (many 60.8, medium 38.4, few 0.0); probe overall 34.64",
+        "(stopped in stage2)",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
