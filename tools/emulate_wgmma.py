@@ -210,6 +210,55 @@ def report(name, got, want):
     ok = e < 1e-12 and not np.isnan(got).any()
     bad += not ok
     print(name, f'{e:.2e}', 'OK' if ok else 'FAIL'); sys.stdout.flush()
+def bns_v5(z, W):
+    """kernels/contrastive_wgmma.cu's tile logic: rows of zb (n x 128) into the K-major layout (BK = 128: SBO
+    2048), S = own . tile^T per warpgroup, M = S * W[row, col] from the accumulator fragments, M rounded in
+    place into A fragments (two 8-column blocks per k-step), g += M . tile with the tile read MN-major (LBO
+    2048, SBO 128, k-step s at byte 4096 s). Returns g = (S * W) @ z over all columns (no masks: they are
+    elementwise in the kernel and W stands in for them)."""
+    n = z.shape[0]; zf = z.ravel(); BM, BN, D = 128, 64, 128; SBO = D // 8 * 128
+    g_out = np.zeros((n, D))
+    def load_rows(S, base, r0, R):
+        for f in range(R * 16):
+            r = r0 + (f // 128) * 8 + f % 8; k = ((f // 8) % 16) * 8
+            dst = (base + 16 * f) // 2
+            S[dst:dst + 8] = zf[r * D + k: r * D + k + 8] if r < n else 0.0
+    for bx in range((n + BM - 1) // BM):
+        r0 = bx * BM
+        for c0 in range(0, n, BN):
+            S = np.full((BM + BN) * D, np.nan)
+            load_rows(S, 0, r0, BM); load_rows(S, BM * D * 2, c0, BN)
+            for wg in range(2):
+                acc = np.zeros((64, BN))
+                for s in range(D // 16):
+                    acc += mma_read(S, wg * 8 * SBO + 256 * s, 64, 128, SBO) @ mma_read(S, BM * D * 2 + 256 * s, BN, 128, SBO).T
+                # per-thread fragments acc[4 j + 2 h + e] -> coefficients
+                frag = np.zeros((128, 32))
+                for w in range(4):
+                    for lane in range(32):
+                        g, q = lane // 4, lane % 4
+                        for j in range(BN // 8):
+                            for h in range(2):
+                                for e in range(2):
+                                    rr, cc = 16 * w + g + 8 * h, 8 * j + 2 * q + e
+                                    a, b = r0 + 64 * wg + rr, c0 + cc
+                                    frag[32 * w + lane, 4 * j + 2 * h + e] = acc[rr, cc] * (W[a, b] if a < n and b < n else 0.0)
+                G = np.zeros((64, D))
+                for s in range(BN // 16):
+                    A = np.full((64, 16), np.nan)
+                    for w in range(4):
+                        for lane in range(32):
+                            g, q = lane // 4, lane % 4; fr = frag[32 * w + lane]
+                            A[16 * w + g, 2 * q:2 * q + 2] = fr[8 * s:8 * s + 2]
+                            A[16 * w + g + 8, 2 * q:2 * q + 2] = fr[8 * s + 2:8 * s + 4]
+                            A[16 * w + g, 8 + 2 * q:8 + 2 * q + 2] = fr[8 * s + 4:8 * s + 6]
+                            A[16 * w + g + 8, 8 + 2 * q:8 + 2 * q + 2] = fr[8 * s + 6:8 * s + 8]
+                    Bt = mma_read_mn(S, BM * D * 2 + 4096 * s, D, 2048, 128)  # (n' = dim, k' = column)
+                    G += A @ Bt.T
+                for rr in range(64):
+                    if r0 + 64 * wg + rr < n: g_out[r0 + 64 * wg + rr] += G[rr]
+    return g_out
+
 for (M, N, K) in [(64, 64, 64), (128, 256, 192), (100, 200, 136), (70, 48, 64), (64, 8, 8)]:
     A = rng.standard_normal((M, K)); B = rng.standard_normal((N, K))
     report(f'wgmma gemm {M}x{N}x{K} n{128 if N > 64 else 64}', gemm_probe(A, B, 128 if N > 64 else 64), A @ B.T)
@@ -231,4 +280,7 @@ for sh in [(2, 8, 8, 32, 64, 3, 1, 1), (2, 8, 8, 64, 128, 3, 2, 1), (3, 5, 7, 16
     oh, ow = (h + 2 * pad - k) // stride + 1, (w_ + 2 * pad - k) // stride + 1
     x = rng.standard_normal(n * h * w_ * c); gy = rng.standard_normal(n * oh * ow * o)
     report(f'conv bwd_weight v7 {sh}', conv_v7_bwd_weight(x, gy, *sh), bwd_weight_ref(x, gy, *sh))
+for n in [64, 200, 300]:
+    z = rng.standard_normal((n, 128)); W = rng.standard_normal((n, n))
+    report(f'bns code v5 tiles n={n}', bns_v5(z, W), ((z @ z.T) * W) @ z)
 sys.exit(1 if bad else 0)

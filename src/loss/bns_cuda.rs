@@ -24,6 +24,7 @@ pub enum BnsVersion {
     V2,
     V3,
     V4,
+    V5,
 }
 
 impl BnsVersion {
@@ -33,6 +34,7 @@ impl BnsVersion {
             BnsVersion::V2 => "fused fp32 tiles, masks on the fly, no N×N storage",
             BnsVersion::V3 => "fused bf16 tensor cores (mma.sync), fp32 accumulation",
             BnsVersion::V4 => "v3 with columns split over blocks (atomics), ldmatrix.trans",
+            BnsVersion::V5 => "v4 on Hopper wgmma (sm_90), code form",
         }
     }
 }
@@ -45,8 +47,9 @@ impl std::str::FromStr for BnsVersion {
             "v2" => Ok(BnsVersion::V2),
             "v3" => Ok(BnsVersion::V3),
             "v4" => Ok(BnsVersion::V4),
+            "v5" => Ok(BnsVersion::V5),
             _ => Err(Error::usage(format!(
-                "unknown BNS kernel version {s:?}; use v1, v2, v3 or v4"
+                "unknown BNS kernel version {s:?}; use v1, v2, v3, v4 or v5"
             ))),
         }
     }
@@ -59,6 +62,7 @@ impl std::fmt::Display for BnsVersion {
             BnsVersion::V2 => "v2",
             BnsVersion::V3 => "v3",
             BnsVersion::V4 => "v4",
+            BnsVersion::V5 => "v5",
         })
     }
 }
@@ -120,7 +124,18 @@ fn code_bwd_bf16(
 /// The v4 launch over `nx` own rows (64 per block) and `ny` columns split over grid.y: enough splits for
 /// ~4 blocks per SM, each a whole number of 64-column tiles. Returns the launch and the columns per split.
 fn split_columns(dev: &CudaDevice, nx: usize, ny: usize) -> Result<(LaunchConfig, i32)> {
-    let row_blocks = blocks(nx, 64) as usize;
+    split_columns_by(dev, nx, ny, 64, 128)
+}
+
+/// [`split_columns`] for blocks of `rows` own rows and `threads` threads (v5: 128 and 256).
+fn split_columns_by(
+    dev: &CudaDevice,
+    nx: usize,
+    ny: usize,
+    rows: usize,
+    threads: u32,
+) -> Result<(LaunchConfig, i32)> {
+    let row_blocks = blocks(nx, rows) as usize;
     let tiles = ny.div_ceil(64).max(1);
     let want = (4 * dev.sms.max(1) as usize)
         .div_ceil(row_blocks.max(1))
@@ -128,9 +143,106 @@ fn split_columns(dev: &CudaDevice, nx: usize, ny: usize) -> Result<(LaunchConfig
     let cols = tiles.div_ceil(want) * 64;
     let splits = ny.div_ceil(cols).max(1);
     Ok((
-        cfg((row_blocks as u32, splits as u32), (128, 1)),
+        cfg((row_blocks as u32, splits as u32), (threads, 1)),
         int("columns per split", cols)?,
     ))
+}
+
+fn paper_v5() -> Error {
+    Error::usage(
+        "BNS v5 (wgmma) is written for the official-code form only; the paper form runs v1..v4",
+    )
+}
+
+/// Dynamic shared memory of the v5 kernels: the 128 own rows and two 64-row column tiles of 128 bf16 dims
+/// (mirrors B5_SMEM in kernels/contrastive_wgmma.cu).
+const V5_SMEM: usize = (128 + 2 * 64) * FUSED_DMAX * 2;
+
+/// The code form on wgmma (kernels/contrastive_wgmma.cu): partial sums per column split, the row finish of
+/// v4, then the backward into the zeroed gz. 128 own rows per 256-thread block, columns split over grid.y.
+#[allow(clippy::too_many_arguments)]
+fn code_v5(
+    dev: &CudaDevice,
+    (alpha, beta, row_loss): (
+        &mut CudaSlice<f32>,
+        &mut CudaSlice<f32>,
+        &mut CudaSlice<f32>,
+    ),
+    part: &mut CudaSlice<f32>,
+    gz: &mut CudaSlice<f32>,
+    zb: &CudaSlice<u16>,
+    labels: &CudaSlice<i32>,
+    (ni, di): (i32, i32),
+    inv_tau: f32,
+) -> Result<()> {
+    const FILE5: &str = "contrastive_wgmma";
+    let n = ni as usize;
+    let (mut c, colsi) = split_columns_by(dev, n, n, 128, 256)?;
+    c.shared_mem_bytes = V5_SMEM as u32;
+    if V5_SMEM > dev.smem_optin {
+        return Err(Error::usage(format!(
+            "BNS v5 needs {V5_SMEM} bytes of shared memory per block, this GPU allows {}",
+            dev.smem_optin
+        )));
+    }
+    dev.stream
+        .memset_zeros(part)
+        .map_err(|e| Error::driver("zeroing the BNS partial sums", e))?;
+    let f = dev.function(FILE5, "bns_code_fwd_v5_bf16")?;
+    dev.raise_smem_limit(&f, "bns_code_fwd_v5_bf16", V5_SMEM)?;
+    // SAFETY: bns_code_fwd_v5_bf16(float* part, const u16* zb, const int* lab, int n, float inv_tau,
+    // int cols); part holds 3n floats (zeroed), zb n·128 bf16, lab n; blocks cover rows by 128 and columns
+    // [y·cols, (y+1)·cols) clipped to n; the dynamic shared memory is what the kernel checks for.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(&mut *part)
+            .arg(zb)
+            .arg(labels)
+            .arg(&ni)
+            .arg(&inv_tau)
+            .arg(&colsi)
+            .launch(c)
+    }
+    .map_err(launch_err("bns_code_fwd_v5_bf16"))?;
+    let f = dev.function(FILE, "bns_code_fin_v4_f32")?;
+    // SAFETY: bns_code_fin_v4_f32(float* alpha, float* beta, float* row_loss, const float* part, int n);
+    // n-long outputs, part 3n; threads beyond n return.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(&mut *alpha)
+            .arg(&mut *beta)
+            .arg(&mut *row_loss)
+            .arg(&*part)
+            .arg(&ni)
+            .launch(cfg((blocks(n, 256), 1), (256, 1)))
+    }
+    .map_err(launch_err("bns_code_fin_v4_f32"))?;
+    dev.stream
+        .memset_zeros(gz)
+        .map_err(|e| Error::driver("zeroing the BNS gradient", e))?;
+    let f = dev.function(FILE5, "bns_code_bwd_v5_bf16")?;
+    dev.raise_smem_limit(&f, "bns_code_bwd_v5_bf16", V5_SMEM)?;
+    // SAFETY: bns_code_bwd_v5_bf16(float* gz, const float* alpha, const float* beta, const u16* zb,
+    // const int* lab, int n, int d, float inv_tau, int cols); gz holds n·d floats (zeroed), zb n·128 bf16,
+    // the vectors n; the grid and shared memory are the forward's.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(gz)
+            .arg(&*alpha)
+            .arg(&*beta)
+            .arg(zb)
+            .arg(labels)
+            .arg(&ni)
+            .arg(&di)
+            .arg(&inv_tau)
+            .arg(&colsi)
+            .launch(c)
+    }
+    .map_err(launch_err("bns_code_bwd_v5_bf16"))?;
+    Ok(())
 }
 
 fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice) -> Result<()> {
@@ -142,6 +254,12 @@ fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice) -> Result<()> {
     if matches!(v, BnsVersion::V3 | BnsVersion::V4) && dev.cc.0 < 8 {
         return Err(Error::usage(format!(
             "BNS {v} needs bf16 mma.sync (sm_80 or newer); this GPU is sm_{}{}; use v2",
+            dev.cc.0, dev.cc.1
+        )));
+    }
+    if v == BnsVersion::V5 && !super::super::device::cuda::wgmma::available(dev) {
+        return Err(Error::usage(format!(
+            "BNS v5 runs on Hopper wgmma (sm_90); this GPU is sm_{}{}; use v4",
             dev.cc.0, dev.cc.1
         )));
     }
@@ -328,7 +446,7 @@ impl BnsCodeCuda {
             n,
             d,
             zn: dev.zeros(n * d)?,
-            zb: if has(BnsVersion::V3) || has(BnsVersion::V4) {
+            zb: if has(BnsVersion::V3) || has(BnsVersion::V4) || has(BnsVersion::V5) {
                 Some(dev.zeros(n * FUSED_DMAX)?)
             } else {
                 None
@@ -342,7 +460,7 @@ impl BnsCodeCuda {
             } else {
                 None
             },
-            part: if has(BnsVersion::V4) {
+            part: if has(BnsVersion::V4) || has(BnsVersion::V5) {
                 Some(dev.zeros(3 * n)?)
             } else {
                 None
@@ -380,7 +498,7 @@ impl BnsCodeCuda {
         check_len("BNS gradient", gx.len(), n * d)?;
         let inv_tau = 1.0 / tau;
         let (ni, di) = (int("n", n)?, int("dim", d)?);
-        let zb = if matches!(v, BnsVersion::V3 | BnsVersion::V4) {
+        let zb = if matches!(v, BnsVersion::V3 | BnsVersion::V4 | BnsVersion::V5) {
             Some(self.zb.as_mut().ok_or_else(|| {
                 Error::usage(format!(
                     "BnsCodeCuda was allocated without {v} in its versions"
@@ -545,6 +663,24 @@ impl BnsCodeCuda {
                     Some(colsi),
                 )?;
             }
+            BnsVersion::V5 => {
+                let zb = self.zb.as_ref().ok_or_else(|| {
+                    Error::usage("BnsCodeCuda was allocated without v5 in its versions")
+                })?;
+                let part = self.part.as_mut().ok_or_else(|| {
+                    Error::usage("BnsCodeCuda was allocated without v5 in its versions")
+                })?;
+                code_v5(
+                    dev,
+                    (&mut self.alpha, &mut self.beta, &mut self.row_loss),
+                    part,
+                    &mut self.g,
+                    zb,
+                    labels,
+                    (ni, di),
+                    inv_tau,
+                )?;
+            }
         }
         loss_sum(dev, &mut self.loss, &self.row_loss, n, 1.0 / n as f32)?;
         norm_bwd(dev, gx, &self.g, z, n, d)
@@ -660,6 +796,9 @@ impl BnsPaperCuda {
         g1: &mut CudaSlice<f32>,
         g2: &mut CudaSlice<f32>,
     ) -> Result<()> {
+        if v == BnsVersion::V5 {
+            return Err(paper_v5());
+        }
         check_tau(tau as f64)?;
         check_version(v, self.d, dev)?;
         let (b, d, rows) = (self.b, self.d, self.rows);
@@ -712,6 +851,7 @@ impl BnsPaperCuda {
             .map_err(launch_err("bns_gather_rows_f32"))?;
         }
         match v {
+            BnsVersion::V5 => return Err(paper_v5()),
             BnsVersion::V1 => {
                 let s = self.s.as_mut().ok_or_else(|| {
                     Error::usage("BnsPaperCuda was allocated without v1 in its versions")

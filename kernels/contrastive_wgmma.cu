@@ -1,0 +1,220 @@
+// targets: sm_90a
+// BNS loss v5, official-code form, on Hopper warpgroup MMA (wgmma.mma_async, sm_90a only): v4's algorithm
+// (kernels/contrastive.cu: columns split over blockIdx.y, per-row partial sums and gradient rows added with
+// atomics, row coefficients finished by bns_code_fin_v4_f32) with wgmma tiles. zb: the normalised
+// embeddings as bf16 rows of stride 128, zero-padded beyond d. Two warpgroups (256 threads) own 128 rows per
+// block (64 each); column tiles of 64 rows of zb stream through a 2-stage cp.async ring. Both operand tiles
+// use the canonical no-swizzle K-major layout of wgmma.cuh with BK = 128 (one row = 16 core-matrix columns:
+// LBO 128 bytes, SBO 2048 bytes; k-step s at byte 256 s).
+//   forward:  S = zb_own . zb_tile^T (8 k-steps of m64n64k16 per warpgroup), masked e^{s / tau} sums per row;
+//   backward: S recomputed, M = e^s (c_a + c_b) in registers, rounded to bf16 A fragments in place (the
+//             accumulator layout of two adjacent 8-column blocks is the A layout of one k-step), and
+//             g += M . zb_tile with the same shared tile read MN-major: element (k = column j, n = dim) sits
+//             where the K-major view puts (j, dim), so the descriptor takes LBO 2048 (next 8 columns) and SBO
+//             128 (next 8 dims), k-step s at byte 4096 s (m64n128k16, imm-trans-b = 1).
+#include "common.cuh"
+#include "wgmma.cuh"
+
+#define B5_BM 128
+#define B5_BN 64
+#define B5_D 128
+#define B5_SBO (B5_D / 8 * 128)
+#define B5_A_BYTES (B5_BM * B5_D * 2)
+#define B5_B_BYTES (B5_BN * B5_D * 2)
+#define B5_SMEM (B5_A_BYTES + 2 * B5_B_BYTES)
+
+// Rows r0 .. r0 + R - 1 of zb into the canonical layout at dst: chunk f = (r / 8) * 128 + (k / 8) * 8 + r % 8
+// (8 dims of one row) at byte 16 f; rows at or beyond n zero-filled.
+template <int R>
+__device__ __forceinline__ void b5_load_rows(unsigned char* dst, const unsigned short* zb, int r0, int n) {
+#pragma unroll
+    for (int i = 0; i < R * (B5_D / 8) / 256; ++i) {
+        const int f = threadIdx.x + 256 * i;
+        const int r = r0 + (f / 128) * 8 + f % 8, k = ((f / 8) % 16) * 8;
+        const bool ok = r < n;
+        wg_cp16(dst + 16 * f, ok ? zb + (long long)r * B5_D + k : zb, ok);
+    }
+}
+
+// S (this warpgroup's 64 own rows x the tile's 64 columns) = own . tile^T; acc[4 j + 2 h + e] at row
+// 16 w + g + 8 h, column 8 j + 2 q + e (wgmma.cuh).
+__device__ __forceinline__ void b5_s_tile(float (&acc)[32], const unsigned char* own, const unsigned char* tile) {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) acc[i] = 0.0f;
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+    for (int s = 0; s < B5_D / 16; ++s)
+        wg_mma<64>(acc, wg_desc(own + 256 * s, 128, B5_SBO), wg_desc(tile + 256 * s, 128, B5_SBO));
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+}
+
+// The block's rows and column range, the ring, and the per-tile column labels (and, in the backward, alpha
+// and beta) in shared memory; `body(acc, stage, cl, c0)` runs on each S tile.
+struct B5Ctx {
+    int n, r0, c_begin, c_end, ra[2];
+};
+
+template <bool BWD, class F>
+__device__ __forceinline__ void b5_sweep(const B5Ctx& cx, const unsigned short* zb, const int* lab, const float* alpha,
+                                         const float* beta, F body) {
+    extern __shared__ __align__(128) unsigned char b5_smem[];
+    __shared__ int Lb[2][B5_BN];
+    __shared__ float Alb[2][B5_BN], Beb[2][B5_BN];
+    unsigned dyn;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
+    if (dyn < (unsigned)B5_SMEM) __trap();
+    unsigned char* own = b5_smem;
+    const int wg = threadIdx.x / 128;
+    const auto stage = [&](int i) { return b5_smem + B5_A_BYTES + (i % 2) * B5_B_BYTES; };
+    const auto params = [&](int c0, int i) {
+        if (threadIdx.x < B5_BN) {
+            const int b = c0 + threadIdx.x;
+            const bool ok = b < cx.n;
+            Lb[i % 2][threadIdx.x] = ok ? lab[b] : 0;
+            if (BWD) {
+                Alb[i % 2][threadIdx.x] = ok ? alpha[b] : 0.0f;
+                Beb[i % 2][threadIdx.x] = ok ? beta[b] : 0.0f;
+            }
+        }
+    };
+    b5_load_rows<B5_BM>(own, zb, cx.r0, cx.n);
+    if (cx.c_begin < cx.c_end) {
+        b5_load_rows<B5_BN>(stage(0), zb, cx.c_begin, cx.n);
+        params(cx.c_begin, 0);
+    }
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    int i = 0;
+    for (int c0 = cx.c_begin; c0 < cx.c_end; c0 += B5_BN, ++i) {
+        asm volatile("cp.async.wait_group 0;" ::: "memory");
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        __syncthreads();  // tile i in for every thread; every warpgroup done with tile i - 1's stage
+        if (c0 + B5_BN < cx.c_end) {
+            b5_load_rows<B5_BN>(stage(i + 1), zb, c0 + B5_BN, cx.n);
+            params(c0 + B5_BN, i + 1);
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        float acc[32];
+        b5_s_tile(acc, own + wg * 8 * B5_SBO, stage(i));
+        body(acc, stage(i), Lb[i % 2], Alb[i % 2], Beb[i % 2], c0);
+    }
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+}
+
+__device__ __forceinline__ B5Ctx b5_ctx(int n, int cols) {
+    B5Ctx cx;
+    cx.n = n;
+    cx.r0 = blockIdx.x * B5_BM;
+    cx.c_begin = blockIdx.y * cols;
+    cx.c_end = min(n, (blockIdx.y + 1) * cols);
+    const int lane = threadIdx.x % 32, w = (threadIdx.x / 32) % 4, wg = threadIdx.x / 128;
+    cx.ra[0] = cx.r0 + 64 * wg + 16 * w + lane / 4;
+    cx.ra[1] = cx.ra[0] + 8;
+    return cx;
+}
+
+// part[3 r + {0, 1, 2}] += (sum of e^s over positives, positive count, sum over negatives); part zeroed.
+extern "C" __global__ void __launch_bounds__(256, 1) bns_code_fwd_v5_bf16(float* part, const unsigned short* zb,
+                                                                          const int* lab, int n, float inv_tau,
+                                                                          int cols) {
+    const B5Ctx cx = b5_ctx(n, cols);
+    const int q = threadIdx.x % 4;
+    const int la[2] = {cx.ra[0] < n ? lab[cx.ra[0]] : 0, cx.ra[1] < n ? lab[cx.ra[1]] : 0};
+    float ps[2] = {0.0f, 0.0f}, pc[2] = {0.0f, 0.0f}, ns[2] = {0.0f, 0.0f};
+    b5_sweep<false>(cx, zb, lab, nullptr, nullptr,
+                    [&](const float (&acc)[32], const unsigned char*, const int* Lb, const float*, const float*, int c0) {
+#pragma unroll
+                        for (int j = 0; j < B5_BN / 8; ++j)
+#pragma unroll
+                            for (int h = 0; h < 2; ++h)
+#pragma unroll
+                                for (int e = 0; e < 2; ++e) {
+                                    const int cj = 8 * j + 2 * q + e, b = c0 + cj;
+                                    if (cx.ra[h] < n && b < n && b != cx.ra[h]) {
+                                        const float ex = __expf(acc[4 * j + 2 * h + e] * inv_tau);
+                                        if (Lb[cj] == la[h]) {
+                                            ps[h] += ex;
+                                            pc[h] += 1.0f;
+                                        } else {
+                                            ns[h] += ex;
+                                        }
+                                    }
+                                }
+                    });
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int o = 1; o < 4; o <<= 1) {
+            ps[h] += __shfl_xor_sync(0xffffffffu, ps[h], o);
+            pc[h] += __shfl_xor_sync(0xffffffffu, pc[h], o);
+            ns[h] += __shfl_xor_sync(0xffffffffu, ns[h], o);
+        }
+        if (q == 0 && cx.ra[h] < n) {
+            atomicAdd(&part[3 * cx.ra[h]], ps[h]);
+            atomicAdd(&part[3 * cx.ra[h] + 1], pc[h]);
+            atomicAdd(&part[3 * cx.ra[h] + 2], ns[h]);
+        }
+    }
+}
+
+// gz[row, k] += (1/tau) sum over this block's columns of M_ab zhat_b; gz zeroed, d <= 128.
+extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v5_bf16(float* gz, const float* alpha,
+                                                                          const float* beta, const unsigned short* zb,
+                                                                          const int* lab, int n, int d, float inv_tau,
+                                                                          int cols) {
+    const B5Ctx cx = b5_ctx(n, cols);
+    const int q = threadIdx.x % 4;
+    int la[2];
+    float al[2], be[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const bool ok = cx.ra[h] < n;
+        la[h] = ok ? lab[cx.ra[h]] : 0;
+        al[h] = ok ? alpha[cx.ra[h]] : 0.0f;
+        be[h] = ok ? beta[cx.ra[h]] : 0.0f;
+    }
+    float g[64];
+#pragma unroll
+    for (int i = 0; i < 64; ++i) g[i] = 0.0f;
+    b5_sweep<true>(cx, zb, lab, alpha, beta,
+                   [&](float (&acc)[32], const unsigned char* tile, const int* Lb, const float* Alb, const float* Beb,
+                       int c0) {
+#pragma unroll
+                       for (int j = 0; j < B5_BN / 8; ++j)
+#pragma unroll
+                           for (int h = 0; h < 2; ++h)
+#pragma unroll
+                               for (int e = 0; e < 2; ++e) {
+                                   const int cj = 8 * j + 2 * q + e, b = c0 + cj;
+                                   float m = 0.0f;
+                                   if (cx.ra[h] < n && b < n && b != cx.ra[h]) {
+                                       const float ex = __expf(acc[4 * j + 2 * h + e] * inv_tau);
+                                       m = Lb[cj] == la[h] ? ex * (al[h] + Alb[cj]) : ex * (be[h] + Beb[cj]);
+                                   }
+                                   acc[4 * j + 2 * h + e] = m;
+                               }
+                       asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+                       for (int s = 0; s < B5_BN / 16; ++s) {
+                           const unsigned a[4] = {pack_bf16x2(acc[8 * s + 0], acc[8 * s + 1]),
+                                                  pack_bf16x2(acc[8 * s + 2], acc[8 * s + 3]),
+                                                  pack_bf16x2(acc[8 * s + 4], acc[8 * s + 5]),
+                                                  pack_bf16x2(acc[8 * s + 6], acc[8 * s + 7])};
+                           wg_mma_rs_n128_bt(g, a, wg_desc(tile + 4096 * s, 2048, 128));
+                       }
+                       asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+                       asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+                   });
+    // g[4 j + 2 h + e] at row 16 w + g + 8 h of the warpgroup, dim 8 j + 2 q + e.
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        if (cx.ra[h] >= n) continue;
+#pragma unroll
+        for (int j = 0; j < B5_D / 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int k = 8 * j + 2 * q + e;
+                if (k < d) atomicAdd(&gz[(long long)cx.ra[h] * d + k], g[4 * j + 2 * h + e] * inv_tau);
+            }
+    }
+}
