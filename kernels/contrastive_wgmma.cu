@@ -1,7 +1,8 @@
 // targets: sm_90a
-// BNS loss v5, official-code form, on Hopper warpgroup MMA (wgmma.mma_async, sm_90a only): v4's algorithm
-// (kernels/contrastive.cu: columns split over blockIdx.y, per-row partial sums and gradient rows added with
-// atomics, row coefficients finished by bns_code_fin_v4_f32) with wgmma tiles. zb: the normalised
+// BNS loss v5, both forms, on Hopper warpgroup MMA (wgmma.mma_async, sm_90a only): v4's algorithm
+// (kernels/contrastive.cu: columns split over blockIdx.y, per-row partial sums, row losses and gradient rows
+// added with atomics, the code form's row coefficients finished by bns_code_fin_v4_f32; the paper form's
+// rows and columns passes) with wgmma tiles. zb: the normalised
 // embeddings as bf16 rows of stride 128, zero-padded beyond d. Two warpgroups (256 threads) own 128 rows per
 // block (64 each); column tiles of 64 rows of zb stream through a 2-stage cp.async ring. Both operand tiles
 // use the canonical no-swizzle K-major layout of wgmma.cuh with BK = 128 (one row = 16 core-matrix columns:
@@ -49,39 +50,45 @@ __device__ __forceinline__ void b5_s_tile(float (&acc)[32], const unsigned char*
     asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
 }
 
-// The block's rows and column range, the ring, and the per-tile column labels (and, in the backward, alpha
-// and beta) in shared memory; `body(acc, stage, cl, c0)` runs on each S tile.
+// The block's own rows (of xb, nx of them) and its column range (rows of yb, ny of them), and this thread's
+// two own rows.
 struct B5Ctx {
-    int n, r0, c_begin, c_end, ra[2];
+    int nx, ny, r0, c_begin, c_end, ra[2];
 };
 
-template <bool BWD, class F>
-__device__ __forceinline__ void b5_sweep(const B5Ctx& cx, const unsigned short* zb, const int* lab, const float* alpha,
-                                         const float* beta, F body) {
+// Per-column values of a tile in shared memory (two slots, one per ring stage): two ints, two floats.
+struct B5Cols {
+    int* i0;
+    int* i1;
+    float* f0;
+    float* f1;
+};
+
+// Streams the column tiles of the block's range through the ring: `params(b, ok, slot columns, t)` fills
+// column t's values (threads t < 64, b = its global index), `body(acc, tile, cols, c0)` runs on each S tile.
+template <class P, class F>
+__device__ __forceinline__ void b5_sweep(const B5Ctx& cx, const unsigned short* xb, const unsigned short* yb, P params,
+                                         F body) {
     extern __shared__ __align__(128) unsigned char b5_smem[];
-    __shared__ int Lb[2][B5_BN];
-    __shared__ float Alb[2][B5_BN], Beb[2][B5_BN];
+    __shared__ int I0[2][B5_BN], I1[2][B5_BN];
+    __shared__ float F0[2][B5_BN], F1[2][B5_BN];
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
     if (dyn < (unsigned)B5_SMEM) __trap();
     unsigned char* own = b5_smem;
     const int wg = threadIdx.x / 128;
     const auto stage = [&](int i) { return b5_smem + B5_A_BYTES + (i % 2) * B5_B_BYTES; };
-    const auto params = [&](int c0, int i) {
+    const auto cols = [&](int i) { return B5Cols{I0[i % 2], I1[i % 2], F0[i % 2], F1[i % 2]}; };
+    const auto fill = [&](int c0, int i) {
         if (threadIdx.x < B5_BN) {
             const int b = c0 + threadIdx.x;
-            const bool ok = b < cx.n;
-            Lb[i % 2][threadIdx.x] = ok ? lab[b] : 0;
-            if (BWD) {
-                Alb[i % 2][threadIdx.x] = ok ? alpha[b] : 0.0f;
-                Beb[i % 2][threadIdx.x] = ok ? beta[b] : 0.0f;
-            }
+            params(b, b < cx.ny, cols(i), threadIdx.x);
         }
     };
-    b5_load_rows<B5_BM>(own, zb, cx.r0, cx.n);
+    b5_load_rows<B5_BM>(own, xb, cx.r0, cx.nx);
     if (cx.c_begin < cx.c_end) {
-        b5_load_rows<B5_BN>(stage(0), zb, cx.c_begin, cx.n);
-        params(cx.c_begin, 0);
+        b5_load_rows<B5_BN>(stage(0), yb, cx.c_begin, cx.ny);
+        fill(cx.c_begin, 0);
     }
     asm volatile("cp.async.commit_group;" ::: "memory");
     int i = 0;
@@ -90,23 +97,55 @@ __device__ __forceinline__ void b5_sweep(const B5Ctx& cx, const unsigned short* 
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
         __syncthreads();  // tile i in for every thread; every warpgroup done with tile i - 1's stage
         if (c0 + B5_BN < cx.c_end) {
-            b5_load_rows<B5_BN>(stage(i + 1), zb, c0 + B5_BN, cx.n);
-            params(c0 + B5_BN, i + 1);
+            b5_load_rows<B5_BN>(stage(i + 1), yb, c0 + B5_BN, cx.ny);
+            fill(c0 + B5_BN, i + 1);
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
         float acc[32];
         b5_s_tile(acc, own + wg * 8 * B5_SBO, stage(i));
-        body(acc, stage(i), Lb[i % 2], Alb[i % 2], Beb[i % 2], c0);
+        body(acc, stage(i), cols(i), c0);
     }
     asm volatile("cp.async.wait_group 0;" ::: "memory");
 }
 
-__device__ __forceinline__ B5Ctx b5_ctx(int n, int cols) {
+// g += M . tile (this warpgroup's 64 rows x 128 dims): the coefficient tile in `acc` (S's layout) as bf16 A
+// fragments against the column tile read MN-major.
+__device__ __forceinline__ void b5_mt_tile(float (&g)[64], const float (&acc)[32], const unsigned char* tile) {
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+    for (int s = 0; s < B5_BN / 16; ++s) {
+        const unsigned a[4] = {pack_bf16x2(acc[8 * s + 0], acc[8 * s + 1]), pack_bf16x2(acc[8 * s + 2], acc[8 * s + 3]),
+                               pack_bf16x2(acc[8 * s + 4], acc[8 * s + 5]), pack_bf16x2(acc[8 * s + 6], acc[8 * s + 7])};
+        wg_mma_rs_n128_bt(g, a, wg_desc(tile + 4096 * s, 2048, 128));
+    }
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+}
+
+// G[row, k] += scale * g for this thread's own rows below nx, dims k < d (g[4 j + 2 h + e]: row h, dim
+// 8 j + 2 q + e).
+__device__ __forceinline__ void b5_store_g(float* G, const float (&g)[64], const B5Ctx& cx, int d, float scale) {
+    const int q = threadIdx.x % 4;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        if (cx.ra[h] >= cx.nx) continue;
+#pragma unroll
+        for (int j = 0; j < B5_D / 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int k = 8 * j + 2 * q + e;
+                if (k < d) atomicAdd(&G[(long long)cx.ra[h] * d + k], g[4 * j + 2 * h + e] * scale);
+            }
+    }
+}
+
+__device__ __forceinline__ B5Ctx b5_ctx(int nx, int ny, int cols) {
     B5Ctx cx;
-    cx.n = n;
+    cx.nx = nx;
+    cx.ny = ny;
     cx.r0 = blockIdx.x * B5_BM;
     cx.c_begin = blockIdx.y * cols;
-    cx.c_end = min(n, (blockIdx.y + 1) * cols);
+    cx.c_end = min(ny, (blockIdx.y + 1) * cols);
     const int lane = threadIdx.x % 32, w = (threadIdx.x / 32) % 4, wg = threadIdx.x / 128;
     cx.ra[0] = cx.r0 + 64 * wg + 16 * w + lane / 4;
     cx.ra[1] = cx.ra[0] + 8;
@@ -117,12 +156,14 @@ __device__ __forceinline__ B5Ctx b5_ctx(int n, int cols) {
 extern "C" __global__ void __launch_bounds__(256, 1) bns_code_fwd_v5_bf16(float* part, const unsigned short* zb,
                                                                           const int* lab, int n, float inv_tau,
                                                                           int cols) {
-    const B5Ctx cx = b5_ctx(n, cols);
+    const B5Ctx cx = b5_ctx(n, n, cols);
     const int q = threadIdx.x % 4;
     const int la[2] = {cx.ra[0] < n ? lab[cx.ra[0]] : 0, cx.ra[1] < n ? lab[cx.ra[1]] : 0};
     float ps[2] = {0.0f, 0.0f}, pc[2] = {0.0f, 0.0f}, ns[2] = {0.0f, 0.0f};
-    b5_sweep<false>(cx, zb, lab, nullptr, nullptr,
-                    [&](const float (&acc)[32], const unsigned char*, const int* Lb, const float*, const float*, int c0) {
+    b5_sweep(
+        cx, zb, zb, [&](int b, bool ok, B5Cols c, int t) { c.i0[t] = ok ? lab[b] : 0; },
+        [&](const float (&acc)[32], const unsigned char*, B5Cols cl, int c0) {
+                        const int* Lb = cl.i0;
 #pragma unroll
                         for (int j = 0; j < B5_BN / 8; ++j)
 #pragma unroll
@@ -162,7 +203,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v5_bf16(float*
                                                                           const float* beta, const unsigned short* zb,
                                                                           const int* lab, int n, int d, float inv_tau,
                                                                           int cols) {
-    const B5Ctx cx = b5_ctx(n, cols);
+    const B5Ctx cx = b5_ctx(n, n, cols);
     const int q = threadIdx.x % 4;
     int la[2];
     float al[2], be[2];
@@ -176,9 +217,17 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v5_bf16(float*
     float g[64];
 #pragma unroll
     for (int i = 0; i < 64; ++i) g[i] = 0.0f;
-    b5_sweep<true>(cx, zb, lab, alpha, beta,
-                   [&](float (&acc)[32], const unsigned char* tile, const int* Lb, const float* Alb, const float* Beb,
-                       int c0) {
+    b5_sweep(
+        cx, zb, zb,
+        [&](int b, bool ok, B5Cols c, int t) {
+            c.i0[t] = ok ? lab[b] : 0;
+            c.f0[t] = ok ? alpha[b] : 0.0f;
+            c.f1[t] = ok ? beta[b] : 0.0f;
+        },
+        [&](float (&acc)[32], const unsigned char* tile, B5Cols cl, int c0) {
+                       const int* Lb = cl.i0;
+                       const float* Alb = cl.f0;
+                       const float* Beb = cl.f1;
 #pragma unroll
                        for (int j = 0; j < B5_BN / 8; ++j)
 #pragma unroll
@@ -193,28 +242,105 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v5_bf16(float*
                                    }
                                    acc[4 * j + 2 * h + e] = m;
                                }
-                       asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-#pragma unroll
-                       for (int s = 0; s < B5_BN / 16; ++s) {
-                           const unsigned a[4] = {pack_bf16x2(acc[8 * s + 0], acc[8 * s + 1]),
-                                                  pack_bf16x2(acc[8 * s + 2], acc[8 * s + 3]),
-                                                  pack_bf16x2(acc[8 * s + 4], acc[8 * s + 5]),
-                                                  pack_bf16x2(acc[8 * s + 6], acc[8 * s + 7])};
-                           wg_mma_rs_n128_bt(g, a, wg_desc(tile + 4096 * s, 2048, 128));
-                       }
-                       asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-                       asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-                   });
-    // g[4 j + 2 h + e] at row 16 w + g + 8 h of the warpgroup, dim 8 j + 2 q + e.
+                       b5_mt_tile(g, acc, tile);
+        });
+    b5_store_g(gz, g, cx, d, inv_tau);
+}
+
+// Paper form (v4's bns_paper_pass on wgmma). MODE 1 (rows): own rows = the gathered q rows (xb = qrb, nx =
+// rows), column tiles of v (yb = vb, ny = m); adds gq rows and row losses. MODE 2 (columns): own rows = v
+// (xb = vb, nx = m), column tiles of q rows (yb = qrb, ny = rows), the coefficient tile w transposed; adds
+// gv. Per (q row r, v column j): s = q_r . v_j / tau, w_rj = -sigmoid(-s) [j = anchor_r] + sigmoid(s)
+// [label_j != label of anchor_r]; c (= 1 / rows) is applied at the store. G, row_loss zeroed.
+template <int MODE>
+__device__ __forceinline__ void bns_paper_v5(float* G, float* row_loss, const unsigned short* xb,
+                                             const unsigned short* yb, int nx, int ny, int d, float inv_tau,
+                                             const int* lab, const int* row_anchor, float c, int cols) {
+    const B5Ctx cx = b5_ctx(nx, ny, cols);
+    const int q = threadIdx.x % 4;
+    // Own-row constants: MODE 1 the anchor and its label, MODE 2 the label of v_a.
+    int la[2], an[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-        if (cx.ra[h] >= n) continue;
-#pragma unroll
-        for (int j = 0; j < B5_D / 8; ++j)
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                const int k = 8 * j + 2 * q + e;
-                if (k < d) atomicAdd(&gz[(long long)cx.ra[h] * d + k], g[4 * j + 2 * h + e] * inv_tau);
-            }
+        const bool ok = cx.ra[h] < nx;
+        an[h] = MODE == 1 && ok ? row_anchor[cx.ra[h]] : -1;
+        la[h] = !ok ? 0 : MODE == 1 ? lab[an[h]] : lab[cx.ra[h]];
     }
+    float g[64];
+#pragma unroll
+    for (int i = 0; i < 64; ++i) g[i] = 0.0f;
+    float lsum[2] = {0.0f, 0.0f};
+    b5_sweep(
+        cx, xb, yb,
+        [&](int b, bool ok, B5Cols cl, int t) {
+            if (MODE == 1) {
+                cl.i0[t] = ok ? lab[b] : 0;  // label of v_b
+            } else {
+                const int anb = ok ? row_anchor[b] : 0;
+                cl.i1[t] = ok ? anb : -1;  // the q row's anchor
+                cl.i0[t] = ok ? lab[anb] : 0;
+            }
+        },
+        [&](float (&acc)[32], const unsigned char* tile, B5Cols cl, int c0) {
+#pragma unroll
+            for (int j = 0; j < B5_BN / 8; ++j)
+#pragma unroll
+                for (int h = 0; h < 2; ++h)
+#pragma unroll
+                    for (int e = 0; e < 2; ++e) {
+                        const int cj = 8 * j + 2 * q + e, b = c0 + cj;
+                        float w = 0.0f;
+                        if (cx.ra[h] < nx && b < ny) {
+                            const float sv = acc[4 * j + 2 * h + e] * inv_tau;
+                            const int vj = MODE == 1 ? b : cx.ra[h];
+                            const int anc = MODE == 1 ? an[h] : cl.i1[cj];
+                            const int lv = MODE == 1 ? cl.i0[cj] : la[h];  // label of v_j
+                            const int lq = MODE == 1 ? la[h] : cl.i0[cj];  // label of the anchor
+                            const bool pos = vj == anc, neg = lv != lq;
+                            if (pos || neg) {
+                                // sigmoid(s), sigmoid(-s), log1p(e^-|s|) from one exponential
+                                const float ex = __expf(-fabsf(sv));
+                                const float r = __fdividef(1.0f, 1.0f + ex);
+                                const float sp = sv >= 0.0f ? r : ex * r, sm = sv >= 0.0f ? ex * r : r;
+                                const float l1p = log1pf(ex);
+                                if (pos) {
+                                    w -= sm;
+                                    if (MODE == 1) lsum[h] += fmaxf(-sv, 0.0f) + l1p;
+                                }
+                                if (neg) {
+                                    w += sp;
+                                    if (MODE == 1) lsum[h] += fmaxf(sv, 0.0f) + l1p;
+                                }
+                            }
+                        }
+                        acc[4 * j + 2 * h + e] = w;
+                    }
+            b5_mt_tile(g, acc, tile);
+        });
+    if (MODE == 1) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+#pragma unroll
+            for (int o = 1; o < 4; o <<= 1) lsum[h] += __shfl_xor_sync(0xffffffffu, lsum[h], o);
+            if (q == 0 && cx.ra[h] < nx) atomicAdd(&row_loss[cx.ra[h]], lsum[h]);
+        }
+    }
+    b5_store_g(G, g, cx, d, c * inv_tau);
+}
+
+// Paper form, rows: gq rows [rows, d] and row_loss [rows] (both zeroed) from the bf16 q rows and v [m, 128].
+extern "C" __global__ void __launch_bounds__(256, 1) bns_paper_rows_v5_bf16(float* gqr, float* row_loss,
+                                                                            const unsigned short* qrb,
+                                                                            const unsigned short* vb, const int* lab,
+                                                                            const int* row_anchor, int rows, int m,
+                                                                            int d, float inv_tau, float c, int cols) {
+    bns_paper_v5<1>(gqr, row_loss, qrb, vb, rows, m, d, inv_tau, lab, row_anchor, c, cols);
+}
+
+// Paper form, columns: gv [m, d] (zeroed).
+extern "C" __global__ void __launch_bounds__(256, 1) bns_paper_cols_v5_bf16(float* gv, const unsigned short* vb,
+                                                                            const unsigned short* qrb, const int* lab,
+                                                                            const int* row_anchor, int rows, int m,
+                                                                            int d, float inv_tau, float c, int cols) {
+    bns_paper_v5<2>(gv, nullptr, vb, qrb, m, rows, d, inv_tau, lab, row_anchor, c, cols);
 }

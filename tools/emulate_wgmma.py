@@ -210,24 +210,27 @@ def report(name, got, want):
     ok = e < 1e-12 and not np.isnan(got).any()
     bad += not ok
     print(name, f'{e:.2e}', 'OK' if ok else 'FAIL'); sys.stdout.flush()
-def bns_v5(z, W):
+def bns_v5(z, W, y=None):
     """kernels/contrastive_wgmma.cu's tile logic: rows of zb (n x 128) into the K-major layout (BK = 128: SBO
     2048), S = own . tile^T per warpgroup, M = S * W[row, col] from the accumulator fragments, M rounded in
     place into A fragments (two 8-column blocks per k-step), g += M . tile with the tile read MN-major (LBO
-    2048, SBO 128, k-step s at byte 4096 s). Returns g = (S * W) @ z over all columns (no masks: they are
-    elementwise in the kernel and W stands in for them)."""
-    n = z.shape[0]; zf = z.ravel(); BM, BN, D = 128, 64, 128; SBO = D // 8 * 128
+    2048, SBO 128, k-step s at byte 4096 s). Returns g = (S * W) @ y over all columns, S = z y^T (y = z: the
+    code form; the paper form's passes have own rows z and column rows y) — no masks: they are elementwise
+    in the kernel and W stands in for them."""
+    y = z if y is None else y
+    n, ny = z.shape[0], y.shape[0]; BM, BN, D = 128, 64, 128; SBO = D // 8 * 128
     g_out = np.zeros((n, D))
-    def load_rows(S, base, r0, R):
+    def load_rows(S, base, X, rows, r0, R):
+        Xf = X.ravel()
         for f in range(R * 16):
             r = r0 + (f // 128) * 8 + f % 8; k = ((f // 8) % 16) * 8
             dst = (base + 16 * f) // 2
-            S[dst:dst + 8] = zf[r * D + k: r * D + k + 8] if r < n else 0.0
+            S[dst:dst + 8] = Xf[r * D + k: r * D + k + 8] if r < rows else 0.0
     for bx in range((n + BM - 1) // BM):
         r0 = bx * BM
-        for c0 in range(0, n, BN):
+        for c0 in range(0, ny, BN):
             S = np.full((BM + BN) * D, np.nan)
-            load_rows(S, 0, r0, BM); load_rows(S, BM * D * 2, c0, BN)
+            load_rows(S, 0, z, n, r0, BM); load_rows(S, BM * D * 2, y, ny, c0, BN)
             for wg in range(2):
                 acc = np.zeros((64, BN))
                 for s in range(D // 16):
@@ -242,7 +245,7 @@ def bns_v5(z, W):
                                 for e in range(2):
                                     rr, cc = 16 * w + g + 8 * h, 8 * j + 2 * q + e
                                     a, b = r0 + 64 * wg + rr, c0 + cc
-                                    frag[32 * w + lane, 4 * j + 2 * h + e] = acc[rr, cc] * (W[a, b] if a < n and b < n else 0.0)
+                                    frag[32 * w + lane, 4 * j + 2 * h + e] = acc[rr, cc] * (W[a, b] if a < n and b < ny else 0.0)
                 G = np.zeros((64, D))
                 for s in range(BN // 16):
                     A = np.full((64, 16), np.nan)
@@ -283,4 +286,7 @@ for sh in [(2, 8, 8, 32, 64, 3, 1, 1), (2, 8, 8, 64, 128, 3, 2, 1), (3, 5, 7, 16
 for n in [64, 200, 300]:
     z = rng.standard_normal((n, 128)); W = rng.standard_normal((n, n))
     report(f'bns code v5 tiles n={n}', bns_v5(z, W), ((z @ z.T) * W) @ z)
+for (n, ny) in [(70, 300), (300, 130)]:
+    z = rng.standard_normal((n, 128)); y = rng.standard_normal((ny, 128)); W = rng.standard_normal((n, ny))
+    report(f'bns paper v5 pass tiles {n} own x {ny} columns', bns_v5(z, W, y), ((z @ y.T) * W) @ y)
 sys.exit(1 if bad else 0)

@@ -27,8 +27,8 @@ pub struct BnsArgs {
     /// Extra same-class positives per anchor (paper form)
     #[arg(long, default_value_t = 6)]
     pub m: usize,
-    /// Versions to run on CUDA (v1 materialised, v2 fused fp32, v3 bf16 tensor cores, v4 v3 with the
-    /// columns split over blocks: both forms; v5 v4 on Hopper wgmma: code form). Default: all of the form
+    /// Versions to run on CUDA, both forms (v1 materialised, v2 fused fp32, v3 bf16 tensor cores, v4 v3 with
+    /// the columns split over blocks, v5 v4 on Hopper wgmma). Default: all
     #[arg(long, value_delimiter = ',')]
     pub versions: Vec<String>,
     #[arg(long, default_value_t = 3)]
@@ -210,12 +210,10 @@ pub fn bench(dev: &Device, a: &BnsArgs) -> Result<Report> {
             ));
         }
         Device::Cuda(d) => {
-            let asked: Vec<String> = if !a.versions.is_empty() {
-                a.versions.clone()
-            } else if p.layout.is_none() {
+            let asked: Vec<String> = if a.versions.is_empty() {
                 ["v1", "v2", "v3", "v4", "v5"].map(String::from).to_vec()
             } else {
-                ["v1", "v2", "v3", "v4"].map(String::from).to_vec()
+                a.versions.clone()
             };
             let versions = asked
                 .iter()

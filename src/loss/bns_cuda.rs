@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 const FILE: &str = "contrastive";
+/// The v5 (Hopper wgmma) kernels.
+const FILE5: &str = "contrastive_wgmma";
 /// Largest embedding dimension of the fused versions (shared-memory tiles and register accumulators).
 pub const FUSED_DMAX: usize = 128;
 
@@ -34,7 +36,7 @@ impl BnsVersion {
             BnsVersion::V2 => "fused fp32 tiles, masks on the fly, no N×N storage",
             BnsVersion::V3 => "fused bf16 tensor cores (mma.sync), fp32 accumulation",
             BnsVersion::V4 => "v3 with columns split over blocks (atomics), ldmatrix.trans",
-            BnsVersion::V5 => "v4 on Hopper wgmma (sm_90), code form",
+            BnsVersion::V5 => "v4 on Hopper wgmma (sm_90), no tile transposes",
         }
     }
 }
@@ -148,12 +150,6 @@ fn split_columns_by(
     ))
 }
 
-fn paper_v5() -> Error {
-    Error::usage(
-        "BNS v5 (wgmma) is written for the official-code form only; the paper form runs v1..v4",
-    )
-}
-
 /// Dynamic shared memory of the v5 kernels: the 128 own rows and two 64-row column tiles of 128 bf16 dims
 /// (mirrors B5_SMEM in kernels/contrastive_wgmma.cu).
 const V5_SMEM: usize = (128 + 2 * 64) * FUSED_DMAX * 2;
@@ -175,7 +171,6 @@ fn code_v5(
     (ni, di): (i32, i32),
     inv_tau: f32,
 ) -> Result<()> {
-    const FILE5: &str = "contrastive_wgmma";
     let n = ni as usize;
     let (mut c, colsi) = split_columns_by(dev, n, n, 128, 256)?;
     c.shared_mem_bytes = V5_SMEM as u32;
@@ -758,7 +753,10 @@ impl BnsPaperCuda {
             } else {
                 None
             },
-            bf16: if versions.contains(&BnsVersion::V3) || versions.contains(&BnsVersion::V4) {
+            bf16: if versions
+                .iter()
+                .any(|v| matches!(v, BnsVersion::V3 | BnsVersion::V4 | BnsVersion::V5))
+            {
                 Some(Box::new(PaperBf16 {
                     qb: dev.zeros(b * FUSED_DMAX)?,
                     vb: dev.zeros(b * FUSED_DMAX)?,
@@ -796,9 +794,6 @@ impl BnsPaperCuda {
         g1: &mut CudaSlice<f32>,
         g2: &mut CudaSlice<f32>,
     ) -> Result<()> {
-        if v == BnsVersion::V5 {
-            return Err(paper_v5());
-        }
         check_tau(tau as f64)?;
         check_version(v, self.d, dev)?;
         let (b, d, rows) = (self.b, self.d, self.rows);
@@ -809,7 +804,7 @@ impl BnsPaperCuda {
         let c = 1.0 / rows as f32;
         let (bi, di, ri) = (int("b", b)?, int("dim", d)?, int("rows", rows)?);
         let ew = cfg((blocks(rows * d, 256), 1), (256, 1));
-        if matches!(v, BnsVersion::V3 | BnsVersion::V4) {
+        if matches!(v, BnsVersion::V3 | BnsVersion::V4 | BnsVersion::V5) {
             let h = self.bf16.as_mut().ok_or_else(|| {
                 Error::usage(format!(
                     "BnsPaperCuda was allocated without {v} in its versions"
@@ -851,7 +846,47 @@ impl BnsPaperCuda {
             .map_err(launch_err("bns_gather_rows_f32"))?;
         }
         match v {
-            BnsVersion::V5 => return Err(paper_v5()),
+            BnsVersion::V5 => {
+                let h = self.bf16.as_ref().ok_or_else(|| {
+                    Error::usage("BnsPaperCuda was allocated without v5 in its versions")
+                })?;
+                for buf in [&mut self.gqr, &mut self.row_loss, &mut self.gv] {
+                    dev.stream
+                        .memset_zeros(buf)
+                        .map_err(|e| Error::driver("zeroing the BNS v5 sums", e))?;
+                }
+                for (pass, own, cols_of) in [("rows", rows, b), ("cols", b, rows)] {
+                    let (mut lc, colsi) = split_columns_by(dev, own, cols_of, 128, 256)?;
+                    lc.shared_mem_bytes = V5_SMEM as u32;
+                    let name = format!("bns_paper_{pass}_v5_bf16");
+                    let f = dev.function(FILE5, &name)?;
+                    dev.raise_smem_limit(&f, &name, V5_SMEM)?;
+                    let mut l = dev.stream.launch_builder(&f);
+                    if pass == "rows" {
+                        l.arg(&mut self.gqr)
+                            .arg(&mut self.row_loss)
+                            .arg(&h.qrb)
+                            .arg(&h.vb);
+                    } else {
+                        l.arg(&mut self.gv).arg(&h.vb).arg(&h.qrb);
+                    }
+                    l.arg(labels)
+                        .arg(&self.row_anchor)
+                        .arg(&ri)
+                        .arg(&bi)
+                        .arg(&di)
+                        .arg(&inv_tau)
+                        .arg(&c)
+                        .arg(&colsi);
+                    // SAFETY: bns_paper_rows_v5_bf16(float* gqr, float* row_loss, const u16* qrb,
+                    // const u16* vb, ...) / bns_paper_cols_v5_bf16(float* gv, const u16* vb, const u16* qrb,
+                    // ...) with (const int* lab, const int* row_anchor, int rows, int m, int d, float inv_tau,
+                    // float c, int cols): the v4 arguments and lengths (gqr rows·d, row_loss rows, gv b·d, all
+                    // zeroed; qrb rows·128 and vb b·128 bf16), 128 own rows per block, the dynamic shared
+                    // memory the kernels check for.
+                    unsafe { l.launch(lc) }.map_err(launch_err(&name))?;
+                }
+            }
             BnsVersion::V1 => {
                 let s = self.s.as_mut().ok_or_else(|| {
                     Error::usage("BnsPaperCuda was allocated without v1 in its versions")

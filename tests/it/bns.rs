@@ -401,7 +401,12 @@ fn bns_paper_form_cuda_matches_cpu() {
                     BnsVersion::V2,
                     BnsVersion::V3,
                     BnsVersion::V4,
+                    BnsVersion::V5,
                 ] {
+                    // v5 (wgmma) where the GPU is a Hopper.
+                    if v == BnsVersion::V5 && !ipdpp::device::cuda::wgmma::available(&d) {
+                        continue;
+                    }
                     let what = format!("paper {v} N={} D={dim} {name}", 2 * b);
                     match bns_paper_cuda(&d, v, &z1, &z2, &lab, &layout, dim, 0.5) {
                         Ok(got) => bad.extend(compare(&what, &got, &want, gpu_tol(v, n))),
@@ -422,7 +427,15 @@ fn bns_paper_form_cuda_matches_cpu() {
     let z1 = ipdpp::rng::uniform_f32(300 * 128, -1.0, 1.0, seed + 3);
     let z2 = ipdpp::rng::uniform_f32(300 * 128, -1.0, 1.0, seed + 4);
     let want = bns::bns_paper_f32(&z1, &z2, &lab, &layout, 128, 0.5).unwrap();
-    for v in [BnsVersion::V2, BnsVersion::V3, BnsVersion::V4] {
+    for v in [
+        BnsVersion::V2,
+        BnsVersion::V3,
+        BnsVersion::V4,
+        BnsVersion::V5,
+    ] {
+        if v == BnsVersion::V5 && !ipdpp::device::cuda::wgmma::available(&d) {
+            continue;
+        }
         let what = format!("paper {v} custom layout");
         match bns_paper_cuda(&d, v, &z1, &z2, &lab, &layout, 128, 0.5) {
             Ok(got) => bad.extend(compare(&what, &got, &want, gpu_tol(v, 600))),
