@@ -22,6 +22,7 @@ fn cuda_wgmma_bf16_gemm_matches_exact_product() {
     // (m, n, k): one tile; n128 tiles over two column blocks; partial rows, columns and k-tile (136 = 2·64
     // + 8); the n64 tile with a partial column block; the smallest K.
     for (i, &(m, n, k)) in [
+        (64, 64, 16),
         (64, 64, 64),
         (128, 256, 512),
         (100, 200, 136),
@@ -51,6 +52,17 @@ fn cuda_wgmma_bf16_gemm_matches_exact_product() {
         // fp32 accumulation of exact products: ~1e-7·√K; a wrong descriptor, layout or fragment gives O(1).
         if e.is_nan() || e >= 1e-4 {
             fails.push(format!("gemm_wgmma_bf16 {m}x{n}x{k}: rel err {e:e}"));
+            // Leads for the next reader: the corner of both, and whether the result is a transpose.
+            for r in 0..4 {
+                println!("  got  row {r}: {:?}", &got[r * n..r * n + 6]);
+                println!("  want row {r}: {:?}", &want[r * n..r * n + 6]);
+            }
+            if m == n {
+                let t: Vec<f32> = (0..m * n).map(|x| want[(x % n) * n + x / n]).collect();
+                println!("  rel err against the transpose: {:.2e}", rel_err(&got, &t));
+            }
+            let nan = got.iter().filter(|v| v.is_nan()).count();
+            println!("  {nan} of {} outputs never written (NaN)", got.len());
         }
     }
     assert!(fails.is_empty(), "{}", fails.join("\n"));
