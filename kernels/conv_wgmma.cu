@@ -110,7 +110,7 @@ struct C7BwdInputLoad {
 };
 
 // One 128 x BN block tile of A . B^T over k in [k_begin, k_end) (k-tiles of 32; the loader zero-fills past
-// k_end), operands K-major (TRANS false) or MN-major (true); E(r, c, v) receives the tile's elements.
+// k_end), operands K-major (TRANS false) or MN-major (true); the epilogue E receives the accumulators.
 template <int BN, bool TRANS, class L, class E>
 __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin, int k_end) {
     constexpr int A_BYTES = C7_BM * C7_BK * 2, STAGE = (C7_BM + BN) * C7_BK * 2;
@@ -149,9 +149,14 @@ __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin
         asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
     }
     asm volatile("cp.async.wait_group 0;" ::: "memory");
-    // Accumulators (wgmma.cuh): warp w of the warpgroup, lane (g, q): acc[4 j + 2 h + e] at row 16 w + g + 8 h
-    // of the warpgroup's 64, column 8 j + 2 q + e.
-    const int lane = threadIdx.x % 32, wq = (threadIdx.x / 32) % 4, g = lane / 4, q = lane % 4;
+    store(acc);
+}
+
+// Calls f(r, c, v) for each accumulator of the thread (wgmma.cuh: warp w of warpgroup wg, lane (g, q) holds
+// acc[4 j + 2 h + e] at block row 64 wg + 16 w + g + 8 h, column 8 j + 2 q + e).
+template <int BN, class F>
+__device__ __forceinline__ void c7_each(const float (&acc)[BN / 2], F f) {
+    const int lane = threadIdx.x % 32, wq = (threadIdx.x / 32) % 4, wg = threadIdx.x / 128, g = lane / 4, q = lane % 4;
     const int row0 = blockIdx.y * C7_BM, col0 = blockIdx.x * BN;
 #pragma unroll
     for (int h = 0; h < 2; ++h)
@@ -159,15 +164,77 @@ __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin
         for (int j = 0; j < BN / 8; ++j)
 #pragma unroll
             for (int e = 0; e < 2; ++e)
-                store(row0 + 64 * wg + 16 * wq + g + 8 * h, col0 + 8 * j + 2 * q + e, acc[4 * j + 2 * h + e]);
+                f(row0 + 64 * wg + 16 * wq + g + 8 * h, col0 + 8 * j + 2 * q + e, acc[4 * j + 2 * h + e]);
 }
 
 // Row-major [M][N] output, elements past M or N dropped.
+template <int BN>
 struct C7Out {
     float* out;
     int M, N;
-    __device__ void operator()(int r, int c, float v) const {
-        if (r < M && c < N) out[(long long)r * N + c] = v;
+    __device__ void operator()(const float (&acc)[BN / 2]) const {
+        c7_each<BN>(acc, [&](int r, int c, float v) {
+            if (r < M && c < N) out[(long long)r * N + c] = v;
+        });
+    }
+};
+
+// The forward's output as C7Out plus the batch-norm statistics of the block's rows per column (conv + BN
+// fusion, as v6's Tc6OutStats): the sum, then the sum of squares about the block's own mean, from the
+// accumulators in registers, reduced over each warp's 8 row lanes, then over the 8 warps through shared
+// memory (the ring's, idle after a barrier); written to part_sum / part_m2 [gridDim.y][N].
+template <int BN>
+struct C7OutStats {
+    float* y;
+    float* part_sum;
+    float* part_m2;
+    int M, N;
+    // Per column (j, e): Σ over the thread's valid rows of f(v), reduced over the warp's lanes g, then over the
+    // block's warps into tot[BN] (barriers inside).
+    template <class F>
+    __device__ void col_sums(float* red, float* tot, const float (&acc)[BN / 2], F f) const {
+        const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wq = warp % 4, wg = warp / 4, q = lane % 4;
+        const int rb = blockIdx.y * C7_BM + 64 * wg + 16 * wq + lane / 4;
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                float t = 0.0f;
+#pragma unroll
+                for (int h = 0; h < 2; ++h)
+                    if (rb + 8 * h < M) t += f(acc[4 * j + 2 * h + e], 8 * j + 2 * q + e);
+#pragma unroll
+                for (int off = 4; off < 32; off <<= 1) t += __shfl_xor_sync(0xffffffffu, t, off);
+                if (lane < 4) red[warp * BN + 8 * j + 2 * q + e] = t;
+            }
+        __syncthreads();
+        for (int c = threadIdx.x; c < BN; c += 256) {
+            float t = 0.0f;
+#pragma unroll
+            for (int w = 0; w < 8; ++w) t += red[w * BN + c];
+            tot[c] = t;
+        }
+        __syncthreads();
+    }
+    __device__ void operator()(const float (&acc)[BN / 2]) const {
+        C7Out<BN>{y, M, N}(acc);
+        extern __shared__ __align__(128) unsigned char c7_smem[];
+        float* red = reinterpret_cast<float*>(c7_smem);  // [8][BN]
+        float* sum = red + 8 * BN;                         // [BN]
+        float* m2 = sum + BN;                              // [BN]
+        const int row0 = blockIdx.y * C7_BM, col0 = blockIdx.x * BN;
+        const float rows = (float)min(C7_BM, M - row0);
+        __syncthreads();  // every warpgroup's MMAs are done with the ring
+        col_sums(red, sum, acc, [](float v, int) { return v; });
+        col_sums(red, m2, acc, [&](float v, int c) {
+            const float dv = v - sum[c] / rows;
+            return dv * dv;
+        });
+        for (int c = threadIdx.x; c < BN; c += 256)
+            if (col0 + c < N) {
+                part_sum[(long long)blockIdx.y * N + col0 + c] = sum[c];
+                part_m2[(long long)blockIdx.y * N + col0 + c] = m2[c];
+            }
     }
 };
 
@@ -220,24 +287,33 @@ struct C7BwdWeightLoad {
 };
 
 // Adds element (m, o) of a pixel range's gw^T into gw [o][m].
+template <int BN>
 struct C7WeightOut {
     float* gw;
     int K, O;
-    __device__ void operator()(int r, int c, float v) const {
-        if (r < K && c < O) atomicAdd(gw + (long long)c * K + r, v);
+    __device__ void operator()(const float (&acc)[BN / 2]) const {
+        c7_each<BN>(acc, [&](int r, int c, float v) {
+            if (r < K && c < O) atomicAdd(gw + (long long)c * K + r, v);
+        });
     }
 };
 
 template <int BN>
 __device__ __forceinline__ void conv_fwd_v7(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) {
     const C7FwdLoad ld(x, w, d);
-    c7_gemm<BN, false>(ld, C7Out{y, d.n * d.oh * d.ow, d.o}, 0, ld.K);
+    c7_gemm<BN, false>(ld, C7Out<BN>{y, d.n * d.oh * d.ow, d.o}, 0, ld.K);
+}
+template <int BN>
+__device__ __forceinline__ void conv_fwd_stats_v7(float* y, float* part_sum, float* part_m2, const unsigned short* x,
+                                                  const unsigned short* w, ConvDims d) {
+    const C7FwdLoad ld(x, w, d);
+    c7_gemm<BN, false>(ld, C7OutStats<BN>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o}, 0, ld.K);
 }
 template <int BN>
 __device__ __forceinline__ void conv_bwd_input_v7(float* gx, const unsigned short* gy, const unsigned short* wt,
                                                   ConvDims d) {
     const C7BwdInputLoad ld(gy, wt, d);
-    c7_gemm<BN, false>(ld, C7Out{gx, d.n * d.h * d.w, d.c}, 0, ld.K);
+    c7_gemm<BN, false>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c}, 0, ld.K);
 }
 // gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z).
 template <int BN>
@@ -247,7 +323,7 @@ __device__ __forceinline__ void conv_bwd_weight_v7(float* gw, const unsigned sho
     const int p0 = blockIdx.z * p_per_split, p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;  // the whole block
     const C7BwdWeightLoad<BN> ld(x, gy, d, p1);
-    c7_gemm<BN, true>(ld, C7WeightOut{gw, K, d.o}, p0, p1);
+    c7_gemm<BN, true>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
 }
 
 // wt [c, ky, kx, o] = w [o, ky, kx, c] (bf16 bits, IHWO): the grad-input B operand, one K-major row per input
@@ -268,3 +344,5 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64(
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128>(gx, gy, wt, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128>(y, part_sum, part_m2, x, w, d); }

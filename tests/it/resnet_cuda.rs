@@ -452,17 +452,20 @@ fn cuda_conv_v6_epilogue_bn_statistics_match_two_pass() {
     use ipdpp::device::cpu::norm::BnSpec;
     use ipdpp::device::cuda::conv_tc::ConvPrecision;
     use ipdpp::device::cuda::conv_tc6::{cast_into, conv_fwd_v6, conv_fwd_v6_stats, BnPartials};
+    use ipdpp::device::cuda::conv_wgmma::{conv_fwd_v7, conv_fwd_v7_stats};
     use ipdpp::device::cuda::norm::batchnorm_fwd_train_f32;
+    use ipdpp::device::cuda::wgmma::available;
     let Some(dev) = cuda_or_skip("cuda_conv_v6_epilogue_bn_statistics_match_two_pass") else {
         return;
     };
     let d = dev.cuda().unwrap();
-    // (n, h, w, c, o, k, stride, pad, views, partials expected)
+    // (n, h, w, c, o, k, stride, pad, views, partials expected). Row blocks: v6 128 rows for O > 64, else
+    // 256; v7 128. Views of 1024, 128 and 256 rows split into whole blocks of both; 192 rows do not.
     let cases = [
         (8, 16, 16, 32, 64, 3, 1, 1, 2, true),
-        (4, 8, 8, 64, 128, 3, 2, 1, 1, true),
-        (16, 4, 4, 128, 16, 1, 1, 0, 2, true),
-        (3, 8, 8, 32, 32, 3, 1, 1, 1, false), // 192 rows: not whole 256-row blocks
+        (8, 8, 8, 64, 128, 3, 2, 1, 1, true),
+        (32, 4, 4, 128, 16, 1, 1, 0, 2, true),
+        (3, 8, 8, 32, 32, 3, 1, 1, 1, false),
     ];
     let mut fails = Vec::new();
     for (i, &(n, h, w, c, o, k, stride, pad, groups, expect)) in cases.iter().enumerate() {
@@ -473,21 +476,40 @@ fn cuda_conv_v6_epilogue_bn_statistics_match_two_pass() {
             .collect();
         let wt = uniform_f32(s.w_len(), -0.5, 0.5, 90 + i as u64);
         let (xd, wd) = (d.upload(&x).unwrap(), d.upload(&wt).unwrap());
-        for p in [
-            ConvPrecision::Bf16,
-            ConvPrecision::Tf32,
-            ConvPrecision::Fp32,
+        // v6 in each precision, and v7 (bf16, wgmma) on a Hopper.
+        for (p, v7) in [
+            (ConvPrecision::Bf16, false),
+            (ConvPrecision::Tf32, false),
+            (ConvPrecision::Fp32, false),
+            (ConvPrecision::Bf16, true),
         ] {
+            if v7 && !available(d) {
+                continue;
+            }
+            let p_name = if v7 {
+                "bf16 v7".to_string()
+            } else {
+                format!("{p} v6")
+            };
+            let p = &p_name;
             let mut y0 = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
             let mut y1 = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
             let mut parts = BnPartials::default();
-            if p == ConvPrecision::Bf16 {
+            if v7 {
+                let (mut xb, mut wb) = (None, None);
+                let xb = cast_into(d, &mut xb, &xd).unwrap();
+                let wb = cast_into(d, &mut wb, &wd).unwrap();
+                conv_fwd_v7(d, &mut y0, xb, wb, &s).unwrap();
+                conv_fwd_v7_stats(d, &mut y1, xb, wb, &s, groups, &mut parts).unwrap();
+            } else if p_name.starts_with("bf16") {
+                let p = ConvPrecision::Bf16;
                 let (mut xb, mut wb) = (None, None);
                 let xb = cast_into(d, &mut xb, &xd).unwrap();
                 let wb = cast_into(d, &mut wb, &wd).unwrap();
                 conv_fwd_v6(d, p, &mut y0, xb, wb, &s).unwrap();
                 conv_fwd_v6_stats(d, p, &mut y1, xb, wb, &s, groups, &mut parts).unwrap();
             } else {
+                let p: ConvPrecision = p_name.split(' ').next().unwrap().parse().unwrap();
                 conv_fwd_v6(d, p, &mut y0, &xd, &wd, &s).unwrap();
                 conv_fwd_v6_stats(d, p, &mut y1, &xd, &wd, &s, groups, &mut parts).unwrap();
             }

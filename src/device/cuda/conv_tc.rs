@@ -577,11 +577,13 @@ pub fn conv_fwd_kept(
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if runs_v7(d, v, p, "fwd", s) =>
         {
-            // No statistics epilogue in v7: the batch norm after it computes its own.
-            if let Some((out, _)) = stats {
-                out.stale();
+            let xb = xk.get(d, x)?;
+            match stats {
+                Some((out, groups)) => {
+                    conv_wgmma::conv_fwd_v7_stats(d, y, xb, wk.get(d, w)?, s, groups, out)
+                }
+                None => conv_wgmma::conv_fwd_v7(d, y, xb, wk.get(d, w)?, s),
             }
-            conv_wgmma::conv_fwd_v7(d, y, xk.get(d, x)?, wk.get(d, w)?, s)
         }
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if runs_v6(d, v, p, "fwd", s) =>

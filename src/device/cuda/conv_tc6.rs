@@ -353,6 +353,25 @@ impl BnPartials {
     pub fn is_fresh(&self) -> bool {
         self.fresh
     }
+    /// Buffers for `parts` row blocks of `cols` columns for a kernel to write; stale until
+    /// [`BnPartials::written`].
+    pub(crate) fn buffers(
+        &mut self,
+        dev: &CudaDevice,
+        parts: usize,
+        cols: usize,
+    ) -> Result<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)> {
+        self.fresh = false;
+        let sum = alloc_at_least(dev, &mut self.sum, parts * cols)?;
+        let m2 = alloc_at_least(dev, &mut self.m2, parts * cols)?;
+        Ok((sum, m2))
+    }
+    /// Marks the buffers as holding `parts` blocks of `block_rows` rows of the current forward.
+    pub(crate) fn written(&mut self, block_rows: usize, parts: usize) {
+        self.block_rows = block_rows;
+        self.parts = parts;
+        self.fresh = true;
+    }
     /// The partials of group `k` of `groups` equal row ranges (the views), when fresh.
     pub fn group(&self, k: usize, groups: usize) -> Option<BlockStats<'_>> {
         let (sum, m2) = (self.sum.as_ref()?, self.m2.as_ref()?);
@@ -389,11 +408,8 @@ pub fn conv_fwd_v6_stats<T: V6Operand>(
         return conv_fwd_v6(dev, p, y, x, w, s);
     }
     let parts = rows / bm;
-    let sum = alloc_at_least(dev, &mut out.sum, parts * s.o)?;
-    let m2 = alloc_at_least(dev, &mut out.m2, parts * s.o)?;
+    let (sum, m2) = out.buffers(dev, parts, s.o)?;
     fwd(dev, p, y, x, w, s, Some((sum, m2)))?;
-    out.block_rows = bm;
-    out.parts = parts;
-    out.fresh = true;
+    out.written(bm, parts);
     Ok(())
 }

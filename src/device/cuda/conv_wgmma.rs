@@ -4,6 +4,7 @@
 //! stays on v6.
 use super::conv::dims;
 use super::conv_tc::split_pixels;
+use super::conv_tc6::BnPartials;
 use super::{check_len, launch_err, wgmma, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
@@ -51,6 +52,7 @@ pub fn runs(dev: &CudaDevice, op: &str, s: &ConvSpec) -> bool {
 fn plan(
     dev: &CudaDevice,
     op: &str,
+    suffix: &str,
     s: &ConvSpec,
     m: usize,
     cols: usize,
@@ -69,7 +71,7 @@ fn plan(
             "convolution {s:?}: {m} GEMM rows exceed one launch; lower the batch size"
         )));
     }
-    let name = format!("conv_{op}_v7_bf16_{tag}");
+    let name = format!("conv_{op}_v7_bf16_{tag}{suffix}");
     let smem = smem_bytes(cols);
     let f = dev.function(FILE, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
@@ -89,23 +91,63 @@ pub fn conv_fwd_v7(
     w: &CudaSlice<u16>,
     s: &ConvSpec,
 ) -> Result<()> {
+    fwd(dev, y, x, w, s, None)
+}
+
+/// [`conv_fwd_v7`] that also writes the batch-norm partials of y into `out` for `groups` equal row ranges
+/// (the views) when every 128-row block lies inside one range (as `conv_fwd_v6_stats`); otherwise the plain
+/// forward, `out` stale.
+pub fn conv_fwd_v7_stats(
+    dev: &CudaDevice,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<u16>,
+    w: &CudaSlice<u16>,
+    s: &ConvSpec,
+    groups: usize,
+    out: &mut BnPartials,
+) -> Result<()> {
+    out.stale();
+    let rows = s.n * s.oh() * s.ow();
+    if groups == 0 || rows % groups != 0 || (rows / groups) % BM != 0 {
+        return conv_fwd_v7(dev, y, x, w, s);
+    }
+    let parts = rows / BM;
+    let (sum, m2) = out.buffers(dev, parts, s.o)?;
+    fwd(dev, y, x, w, s, Some((sum, m2)))?;
+    out.written(BM, parts);
+    Ok(())
+}
+
+/// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point.
+fn fwd(
+    dev: &CudaDevice,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<u16>,
+    w: &CudaSlice<u16>,
+    s: &ConvSpec,
+    stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
+) -> Result<()> {
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv y", y.len(), s.y_len())?;
     let d = dims(s)?;
-    let (f, name, cfg) = plan(dev, "fwd", s, s.n * s.oh() * s.ow(), s.o)?;
-    // SAFETY: (float* y, const bf16* x, const bf16* w, ConvDims d); lengths checked above; the dynamic
-    // shared memory is what the ring needs (the kernel traps otherwise).
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(y)
-            .arg(x)
-            .arg(w)
-            .arg(&d)
-            .launch(cfg)
+    let suffix = if stats.is_some() { "_stats" } else { "" };
+    let (f, name, cfg) = plan(dev, "fwd", suffix, s, s.n * s.oh() * s.ow(), s.o)?;
+    let mut l = dev.stream.launch_builder(&f);
+    l.arg(y);
+    if let Some((sum, m2)) = stats {
+        check_len(
+            "conv stats",
+            sum.len().min(m2.len()),
+            cfg.grid_dim.1 as usize * s.o,
+        )?;
+        l.arg(sum).arg(m2);
     }
-    .map_err(launch_err(&name))?;
+    l.arg(x).arg(w).arg(&d);
+    // SAFETY: (float* y, [float* part_sum, float* part_m2 (gridDim.y * O each),] const bf16* x, const bf16* w,
+    // ConvDims d); lengths checked above; the dynamic shared memory is what the ring needs (the kernel traps
+    // otherwise) and holds the stats epilogue's scratch ((8 + 2) x BN floats).
+    unsafe { l.launch(cfg) }.map_err(launch_err(&name))?;
     Ok(())
 }
 
@@ -122,7 +164,7 @@ pub fn conv_bwd_input_v7(
     check_len("conv wt", wt.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
     let d = dims(s)?;
-    let (f, name, cfg) = plan(dev, "bwd_input", s, s.n * s.h * s.w, s.c)?;
+    let (f, name, cfg) = plan(dev, "bwd_input", "", s, s.n * s.h * s.w, s.c)?;
     // SAFETY: (float* gx, const bf16* gy, const bf16* wt, ConvDims d); lengths checked above; dynamic shared
     // memory as the forward's.
     unsafe {
@@ -191,7 +233,7 @@ pub fn conv_bwd_weight_v7(
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv gw", gw.len(), s.w_len())?;
     let d = dims(s)?;
-    let (f, name, mut cfg) = plan(dev, "bwd_weight", s, s.kdim(), s.o)?;
+    let (f, name, mut cfg) = plan(dev, "bwd_weight", "", s, s.kdim(), s.o)?;
     let per = split_pixels(dev, &mut cfg, s.n * s.oh() * s.ow());
     dev.stream
         .memset_zeros(gw)
