@@ -65,6 +65,8 @@ if has tests; then
     grep -q "_v5_.*≥" "$TCLOG" && NO_V5=1 && echo "conv_tc v5 failed its test: no v5 bench" | tee -a "$SUMMARY"
     grep -q "_v6_bf16.*≥" "$TCLOG" && NO_V6=1
     grep -q "_v7_.*≥" "$TCLOG" && NO_V7=1
+    # Not ok and no failure line: it crashed before naming a version; rule out every candidate.
+    grep -q "≥" "$TCLOG" 2>/dev/null || { NO_V5=1; NO_V6=1; NO_V6_TF32=1; NO_V6_FP32=1; NO_V7=1; }
   fi
   # v6 must also pass inside whole networks; the fused batch-norm tails must pass all their tests.
   # (Its failure lines name the configuration: "... bf16 v6: z ..." alone, "... bf16 v6 + fused BN: z ..." with

@@ -98,6 +98,7 @@ fn conv_bench_cuda_every_version_is_correct() {
     let Some(dev) = cuda_or_skip("conv_bench_cuda_every_version_is_correct") else {
         return;
     };
+    let hopper = ipdpp::device::cuda::wgmma::available(dev.cuda().unwrap());
     let mut bad = Vec::new();
     for shape in [
         "8,16,16,64,64,3,1,1",
@@ -120,6 +121,20 @@ fn conv_bench_cuda_every_version_is_correct() {
                     if l.version == "v6" && !l.description.ends_with("ran v6") {
                         bad.push(format!(
                             "{} {shape} {p}: v6 did not run v6 ({})",
+                            r.bench, l.description
+                        ));
+                    }
+                    // v7 on a Hopper: every bf16 forward and grad-weight here, grad-input at stride 1.
+                    let stride1 = shape.split(',').nth(6) == Some("1");
+                    let v7_op = r.bench != "conv_bwd_input" || stride1;
+                    if l.version == "v7"
+                        && p == "bf16"
+                        && hopper
+                        && v7_op
+                        && !l.description.ends_with("ran v7")
+                    {
+                        bad.push(format!(
+                            "{} {shape} {p}: v7 did not run v7 ({})",
                             r.bench, l.description
                         ));
                     }
