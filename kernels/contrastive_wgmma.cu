@@ -111,13 +111,16 @@ __device__ __forceinline__ void b5_sweep(const B5Ctx& cx, const unsigned short* 
 // g += M . tile (this warpgroup's 64 rows x 128 dims): the coefficient tile in `acc` (S's layout) as bf16 A
 // fragments against the column tile read MN-major.
 __device__ __forceinline__ void b5_mt_tile(float (&g)[64], const float (&acc)[32], const unsigned char* tile) {
+    // Every A register is written before the fence (the ISA wants wgmma.fence between a register write and
+    // the MMA reading it; ptxas otherwise injects extra arrives).
+    unsigned a[B5_BN / 16][4];
+#pragma unroll
+    for (int s = 0; s < B5_BN / 16; ++s)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) a[s][r] = pack_bf16x2(acc[8 * s + 2 * r], acc[8 * s + 2 * r + 1]);
     asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
-    for (int s = 0; s < B5_BN / 16; ++s) {
-        const unsigned a[4] = {pack_bf16x2(acc[8 * s + 0], acc[8 * s + 1]), pack_bf16x2(acc[8 * s + 2], acc[8 * s + 3]),
-                               pack_bf16x2(acc[8 * s + 4], acc[8 * s + 5]), pack_bf16x2(acc[8 * s + 6], acc[8 * s + 7])};
-        wg_mma_rs_n128_bt(g, a, wg_desc(tile + 4096 * s, 2048, 128));
-    }
+    for (int s = 0; s < B5_BN / 16; ++s) wg_mma_rs_n128_bt(g, a[s], wg_desc(tile + 4096 * s, 2048, 128));
     asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
     asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
 }

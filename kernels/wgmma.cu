@@ -16,21 +16,30 @@
 #define WG_BK 64
 #define WG_STAGES 3
 
-// Copies the R x 64 tile of a K-major matrix X [rows][K] whose first row is r0 and first column k0 into the
-// canonical layout at dst (chunks past the matrix are zero-filled).
-template <int R>
+// Copies the R x 64 tile (rows r0.., k0..) of X into the canonical layout at dst (chunks past the matrix are
+// zero-filled). K-major (TRANS false): X [rows][K], chunk f = 8 k of row (f / 64) * 8 + f % 8, k-group
+// (f / 8) % 8. MN-major (TRANS true): X [K][rows], chunk f = 8 consecutive rows (f / 64) * 8 .. + 7 at k =
+// f % 64, at byte 16 f = ((r / 8) * 8 + k / 8) * 128 + (k % 8) * 16: core matrices of 8 k-rows (rows % 8 == 0).
+template <int R, bool TRANS>
 __device__ __forceinline__ void wg_load(unsigned char* dst, const unsigned short* X, int rows, int K, int r0, int k0) {
 #pragma unroll
     for (int i = 0; i < R * WG_BK / 8 / 128; ++i) {
         const int f = threadIdx.x + 128 * i;
-        const int r = r0 + (f / 64) * 8 + f % 8, k = k0 + ((f / 8) % 8) * 8;
-        const bool ok = r < rows && k < K;
-        wg_cp16(dst + 16 * f, ok ? X + (long long)r * K + k : X, ok);
+        if (TRANS) {
+            const int r = r0 + (f / 64) * 8, k = k0 + f % 64;
+            const bool ok = r < rows && k < K;
+            wg_cp16(dst + 16 * f, ok ? X + (long long)k * rows + r : X, ok);
+        } else {
+            const int r = r0 + (f / 64) * 8 + f % 8, k = k0 + ((f / 8) % 8) * 8;
+            const bool ok = r < rows && k < K;
+            wg_cp16(dst + 16 * f, ok ? X + (long long)r * K + k : X, ok);
+        }
     }
 }
 
-// One 64 x BN block tile of C. K % 8 == 0 (16-byte chunks); M, N arbitrary.
-template <int BN>
+// One 64 x BN block tile of C. K-major operands (TRANS false: A [M][K], B [N][K]) need K % 8 == 0, MN-major
+// ones (true: A [K][M], B [K][N], the MMA transposed) M % 8 == 0 and N % 8 == 0 (16-byte chunks).
+template <int BN, bool TRANS>
 __device__ __forceinline__ void wg_gemm(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) {
     constexpr int A_BYTES = WG_BM * WG_BK * 2, STAGE = (WG_BM + BN) * WG_BK * 2;
     extern __shared__ __align__(128) unsigned char wg_smem[];
@@ -45,8 +54,8 @@ __device__ __forceinline__ void wg_gemm(float* C, const unsigned short* A, const
 #pragma unroll
     for (int s = 0; s < WG_STAGES - 1; ++s) {
         if (s < ntiles) {
-            wg_load<WG_BM>(wg_smem + s * STAGE, A, M, K, row0, s * WG_BK);
-            wg_load<BN>(wg_smem + s * STAGE + A_BYTES, B, N, K, col0, s * WG_BK);
+            wg_load<WG_BM, TRANS>(wg_smem + s * STAGE, A, M, K, row0, s * WG_BK);
+            wg_load<BN, TRANS>(wg_smem + s * STAGE + A_BYTES, B, N, K, col0, s * WG_BK);
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
     }
@@ -58,8 +67,8 @@ __device__ __forceinline__ void wg_gemm(float* C, const unsigned short* A, const
         const int nt = kt + WG_STAGES - 1;
         if (nt < ntiles) {
             unsigned char* st = wg_smem + (nt % WG_STAGES) * STAGE;
-            wg_load<WG_BM>(st, A, M, K, row0, nt * WG_BK);
-            wg_load<BN>(st + A_BYTES, B, N, K, col0, nt * WG_BK);
+            wg_load<WG_BM, TRANS>(st, A, M, K, row0, nt * WG_BK);
+            wg_load<BN, TRANS>(st + A_BYTES, B, N, K, col0, nt * WG_BK);
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
         const unsigned char* As = wg_smem + (kt % WG_STAGES) * STAGE;
@@ -67,7 +76,7 @@ __device__ __forceinline__ void wg_gemm(float* C, const unsigned short* A, const
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
         for (int s = 0; s < WG_BK / 16; ++s)
-            wg_mma<BN>(d, wg_desc(As + 256 * s, 128, 1024), wg_desc(Bs + 256 * s, 128, 1024));
+            wg_mma<BN, TRANS>(d, wg_desc(As + 256 * s, 128, 1024), wg_desc(Bs + 256 * s, 128, 1024));
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         // Done reading this stage before any thread refills it (two iterations on).
         asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
@@ -87,5 +96,9 @@ __device__ __forceinline__ void wg_gemm(float* C, const unsigned short* A, const
             }
 }
 
-extern "C" __global__ void __launch_bounds__(128, 1) gemm_wgmma_bf16_n64(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) { wg_gemm<64>(C, A, B, M, N, K); }
-extern "C" __global__ void __launch_bounds__(128, 1) gemm_wgmma_bf16_n128(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) { wg_gemm<128>(C, A, B, M, N, K); }
+extern "C" __global__ void __launch_bounds__(128, 1) gemm_wgmma_bf16_n64(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) { wg_gemm<64, false>(C, A, B, M, N, K); }
+extern "C" __global__ void __launch_bounds__(128, 1) gemm_wgmma_bf16_n128(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) { wg_gemm<128, false>(C, A, B, M, N, K); }
+// MN-major operands (A [K][M], B [K][N]): the layout and transposed MMA of conv v7's grad-weight and of the
+// BNS v5 second product's B, isolated.
+extern "C" __global__ void __launch_bounds__(128, 1) gemm_wgmma_bf16_mn_n64(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) { wg_gemm<64, true>(C, A, B, M, N, K); }
+extern "C" __global__ void __launch_bounds__(128, 1) gemm_wgmma_bf16_mn_n128(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) { wg_gemm<128, true>(C, A, B, M, N, K); }

@@ -90,6 +90,36 @@ def bwd_weight_ref(x, gy, n, h, w_, c, o, k, stride, pad):
             GW[:, ky, kx, :] = np.einsum('nijo,nijc->oc', GY, Xp[:, ky:ky + stride * oh:stride, kx:kx + stride * ow:stride, :])
     return GW.ravel()
 
+def gemm_probe_mn(At, Bt, BN):
+    """kernels/wgmma.cu, MN-major: C = At^T Bt with At [K][M], Bt [K][N]; chunk f = 8 consecutive rows
+    (f / 64) * 8.. at k = f % 64, at byte 16 f; read back MN-major with LBO 128, SBO 1024."""
+    K, M = At.shape; N = Bt.shape[1]; BM, BK = 64, 64
+    C = np.full((M, N), np.nan)
+    Af, Bf = At.ravel(), Bt.ravel()
+    for by in range((M + BM - 1) // BM):
+        for bx in range((N + BN - 1) // BN):
+            row0, col0 = by * BM, bx * BN
+            D = np.zeros((64, BN))
+            for kt in range((K + BK - 1) // BK):
+                S = np.full((BM + BN) * BK, np.nan)
+                def load(X, rows, R, r0, base):
+                    for i in range(R * BK // 8 // 128):
+                        for t in range(128):
+                            f = t + 128 * i
+                            r = r0 + (f // 64) * 8; k = kt * BK + f % 64
+                            ok = r < rows and k < K
+                            dst = (base + 16 * f) // 2
+                            S[dst:dst + 8] = X[k * rows + r: k * rows + r + 8] if ok else 0.0
+                load(Af, M, BM, row0, 0); load(Bf, N, BN, col0, BM * BK * 2)
+                for s in range(BK // 16):
+                    a = mma_read_mn(S, 256 * s, 64, 128, 1024)
+                    b = mma_read_mn(S, BM * BK * 2 + 256 * s, BN, 128, 1024)
+                    D += a @ b.T
+            for r in range(64):
+                for c in range(BN):
+                    if row0 + r < M and col0 + c < N: C[row0 + r, col0 + c] = D[r, c]
+    return C
+
 def gemm_probe(A, B, BN):
     """kernels/wgmma.cu: C = A B^T, A [M][K], B [N][K]; 128 threads, 64 x BN tiles, BK = 64."""
     M, K = A.shape; N = B.shape[0]; BM, BK = 64, 64
@@ -265,6 +295,9 @@ def bns_v5(z, W, y=None):
 for (M, N, K) in [(64, 64, 64), (128, 256, 192), (100, 200, 136), (70, 48, 64), (64, 8, 8)]:
     A = rng.standard_normal((M, K)); B = rng.standard_normal((N, K))
     report(f'wgmma gemm {M}x{N}x{K} n{128 if N > 64 else 64}', gemm_probe(A, B, 128 if N > 64 else 64), A @ B.T)
+for (M, N, K) in [(64, 64, 16), (128, 256, 136), (96, 200, 64), (64, 8, 8)]:
+    At = rng.standard_normal((K, M)); Bt = rng.standard_normal((K, N))
+    report(f'wgmma gemm mn-major {M}x{N}x{K}', gemm_probe_mn(At, Bt, 128 if N > 64 else 64), At.T @ Bt)
 for sh in [(2, 8, 8, 32, 64, 3, 1, 1), (2, 8, 8, 64, 128, 3, 2, 1), (3, 5, 7, 32, 48, 3, 1, 1), (2, 8, 8, 64, 32, 1, 2, 0),
            (1, 6, 6, 64, 200, 3, 1, 1)]:
     n, h, w_, c, o, k, stride, pad = sh

@@ -83,7 +83,9 @@ if has tests; then
     [ "$named" = 0 ] && NO_V6=1 && NO_V6_TF32=1 && NO_V6_FP32=1 && NO_V7=1
   fi
   # v7 (wgmma forwards) also needs the wgmma probe's test (same descriptors and layouts) and v6 (its backward).
-  grep -q "test result: ok" "$OUT"/test_wgmma.cuda_wgmma_bf16_gemm_matches_exact_product.log 2>/dev/null || NO_V7=1
+  for t in cuda_wgmma_bf16_gemm_matches_exact_product cuda_wgmma_bf16_gemm_mn_major_matches_exact_product; do
+    grep -q "test result: ok" "$OUT/test_wgmma.$t.log" 2>/dev/null || NO_V7=1
+  done
   [ -n "${NO_V6:-}" ] && NO_V7=1
   [ -n "${NO_V7:-}" ] && echo "conv_wgmma v7 (or the wgmma probe) failed or missed its tests: no v7 bench" | tee -a "$SUMMARY"
   grep -q "_v6_tf32.*≥" "$TCLOG" 2>/dev/null && NO_V6_TF32=1

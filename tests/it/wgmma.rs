@@ -68,6 +68,49 @@ fn cuda_wgmma_bf16_gemm_matches_exact_product() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
+/// The MN-major path alone (operands stored [K][M] and [K][N], loaded into the MN-major canonical layout, the
+/// MMA with imm-trans = 1): what conv v7's grad-weight and BNS v5's second product rely on. If this fails
+/// while the K-major test passes, the MN-major reading of LBO/SBO is the first suspect.
+#[test]
+fn cuda_wgmma_bf16_gemm_mn_major_matches_exact_product() {
+    use ipdpp::device::cuda::wgmma::gemm_wgmma_bf16_mn;
+    let Some(dev) = cuda_or_skip("cuda_wgmma_bf16_gemm_mn_major_matches_exact_product") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    if !available(d) {
+        println!("skipped: sm_{}{} is not Hopper (sm_90)", d.cc.0, d.cc.1);
+        return;
+    }
+    let f = |v: u16| f32::from_bits((v as u32) << 16) as f64;
+    let mut fails = Vec::new();
+    for (i, &(m, n, k)) in [(64, 64, 16), (128, 256, 136), (96, 200, 64), (64, 8, 8)]
+        .iter()
+        .enumerate()
+    {
+        let (mut a, mut b) = (vec![0u16; k * m], vec![0u16; k * n]);
+        cast_bf16_f32(&mut a, &uniform_f32(k * m, -1.0, 1.0, 170 + i as u64));
+        cast_bf16_f32(&mut b, &uniform_f32(k * n, -1.0, 1.0, 180 + i as u64));
+        let want: Vec<f32> = (0..m * n)
+            .map(|idx| {
+                let (r, c) = (idx / n, idx % n);
+                (0..k)
+                    .map(|j| f(a[j * m + r]) * f(b[j * n + c]))
+                    .sum::<f64>() as f32
+            })
+            .collect();
+        let (da, db) = (d.upload(&a).unwrap(), d.upload(&b).unwrap());
+        let mut c = d.upload(&vec![f32::NAN; m * n]).unwrap();
+        gemm_wgmma_bf16_mn(d, &mut c, &da, &db, m, n, k).unwrap();
+        let e = rel_err(&d.download(&c).unwrap(), &want);
+        println!("gemm_wgmma_bf16_mn {m}x{n}x{k}: rel err {e:.2e}");
+        if e.is_nan() || e >= 1e-4 {
+            fails.push(format!("gemm_wgmma_bf16_mn {m}x{n}x{k}: rel err {e:e}"));
+        }
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
+
 #[test]
 fn wgmma_bench_without_a_hopper_gpu_is_a_usage_error() {
     if cuda_or_skip("wgmma_bench_without_a_hopper_gpu_is_a_usage_error").is_some() {

@@ -26,15 +26,47 @@ pub fn gemm_wgmma_bf16(
     n: usize,
     k: usize,
 ) -> Result<()> {
+    gemm(dev, false, c, a, b, (m, n, k))
+}
+
+/// C = Aᵀ · B with the operands stored MN-major, A [k][m] and B [k][n] (the transposed MMA of conv v7's
+/// grad-weight, isolated); m and n multiples of 8.
+pub fn gemm_wgmma_bf16_mn(
+    dev: &CudaDevice,
+    c: &mut CudaSlice<f32>,
+    a: &CudaSlice<u16>,
+    b: &CudaSlice<u16>,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<()> {
+    gemm(dev, true, c, a, b, (m, n, k))
+}
+
+fn gemm(
+    dev: &CudaDevice,
+    mn_major: bool,
+    c: &mut CudaSlice<f32>,
+    a: &CudaSlice<u16>,
+    b: &CudaSlice<u16>,
+    (m, n, k): (usize, usize, usize),
+) -> Result<()> {
     if !available(dev) {
         return Err(Error::usage(format!(
             "the wgmma kernels need a Hopper GPU (sm_90); this one is sm_{}{}",
             dev.cc.0, dev.cc.1
         )));
     }
-    if m == 0 || n == 0 || k == 0 || k % 8 != 0 {
+    let chunked = if mn_major {
+        m % 8 == 0 && n % 8 == 0
+    } else {
+        k % 8 == 0
+    };
+    if m == 0 || n == 0 || k == 0 || !chunked {
         return Err(Error::usage(format!(
-            "wgmma GEMM {m}x{n}x{k}: sizes must be positive and K a multiple of 8"
+            "wgmma GEMM {m}x{n}x{k}: sizes must be positive and the contiguous dimension ({}) a multiple \
+             of 8",
+            if mn_major { "M and N" } else { "K" }
         )));
     }
     check_len("wgmma A", a.len(), m * k)?;
@@ -51,7 +83,7 @@ pub fn gemm_wgmma_bf16(
             "wgmma GEMM {m}x{n}x{k} exceeds one launch; split M"
         )));
     }
-    let name = format!("gemm_wgmma_bf16_{tag}");
+    let name = format!("gemm_wgmma_bf16_{}{tag}", if mn_major { "mn_" } else { "" });
     let smem = STAGES * (BM + bn) * BK * 2;
     if smem > dev.smem_optin {
         return Err(Error::usage(format!(
