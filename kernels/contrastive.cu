@@ -12,6 +12,7 @@
 // backward: g_a = (1/tau) sum_b E_ab (c_a + c_b) zhat_b, c = alpha on same label, beta otherwise.
 // Paper form: rows r = (q row, anchor); w_rj = c (-sigmoid(-s) [j = anchor] + sigmoid(s) [label_j != label_anchor]);
 // gq_r = (1/tau) sum_j w_rj v_j, gv_j = (1/tau) sum_r w_rj q_r.
+#include "bns_math.cuh"
 #include "common.cuh"
 
 #define BNS_EPS 1e-12f
@@ -777,15 +778,6 @@ extern "C" __global__ void __launch_bounds__(128) bns_code_bwd_v4_bf16(float* gz
 // w_rj = -sigmoid(-s) [j = anchor_r] + sigmoid(s) [label_j != label_anchor_r]; the factor c = 1/rows is
 // applied once at the store (and by bns_loss_sum_f32 to the row losses).
 
-// sigmoid(s) and sigmoid(-s) from one exponential (|s| <= 1/tau <= 80, so e = exp(-|s|) stays normal), and
-// log1p(e), so that softplus(s) = max(s, 0) + l1p and softplus(-s) = max(-s, 0) + l1p.
-__device__ __forceinline__ void bns_sigmoid_pair(float s, float& sig_p, float& sig_m, float& l1p) {
-    const float e = __expf(-fabsf(s));
-    const float r = __fdividef(1.0f, 1.0f + e);
-    sig_p = s >= 0.0f ? r : e * r;
-    sig_m = s >= 0.0f ? e * r : r;
-    l1p = log1pf(e);
-}
 
 // out[r] = in[idx[r]] for bf16 rows of stride 128 (16-byte copies): the paper form's q rows for v3.
 extern "C" __global__ void bns_gather_rows_bf16(unsigned short* out, const unsigned short* in, const int* idx,

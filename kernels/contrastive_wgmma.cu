@@ -13,6 +13,7 @@
 //             g += M . zb_tile with the same shared tile read MN-major: element (k = column j, n = dim) sits
 //             where the K-major view puts (j, dim), so the descriptor takes LBO 2048 (next 8 columns) and SBO
 //             128 (next 8 dims), k-step s at byte 4096 s (m64n128k16, imm-trans-b = 1).
+#include "bns_math.cuh"
 #include "common.cuh"
 #include "wgmma.cuh"
 
@@ -155,6 +156,19 @@ __device__ __forceinline__ B5Ctx b5_ctx(int nx, int ny, int cols) {
     return cx;
 }
 
+// f(i, h, cj) for each S element of the tile this thread holds: accumulator i = 4 j + 2 h + e, own row
+// cx.ra[h], tile column cj = 8 j + 2 q + e (wgmma.cuh).
+template <class F>
+__device__ __forceinline__ void b5_each(F f) {
+    const int q = threadIdx.x % 4;
+#pragma unroll
+    for (int j = 0; j < B5_BN / 8; ++j)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) f(4 * j + 2 * h + e, h, 8 * j + 2 * q + e);
+}
+
 // part[3 r + {0, 1, 2}] += (sum of e^s over positives, positive count, sum over negatives); part zeroed.
 extern "C" __global__ void __launch_bounds__(256, 1) bns_code_fwd_v5_bf16(float* part, const unsigned short* zb,
                                                                           const int* lab, int n, float inv_tau,
@@ -166,24 +180,18 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_fwd_v5_bf16(float*
     b5_sweep(
         cx, zb, zb, [&](int b, bool ok, B5Cols c, int t) { c.i0[t] = ok ? lab[b] : 0; },
         [&](const float (&acc)[32], const unsigned char*, B5Cols cl, int c0) {
-                        const int* Lb = cl.i0;
-#pragma unroll
-                        for (int j = 0; j < B5_BN / 8; ++j)
-#pragma unroll
-                            for (int h = 0; h < 2; ++h)
-#pragma unroll
-                                for (int e = 0; e < 2; ++e) {
-                                    const int cj = 8 * j + 2 * q + e, b = c0 + cj;
-                                    if (cx.ra[h] < n && b < n && b != cx.ra[h]) {
-                                        const float ex = __expf(acc[4 * j + 2 * h + e] * inv_tau);
-                                        if (Lb[cj] == la[h]) {
-                                            ps[h] += ex;
-                                            pc[h] += 1.0f;
-                                        } else {
-                                            ns[h] += ex;
-                                        }
-                                    }
-                                }
+            b5_each([&](int i, int h, int cj) {
+                const int b = c0 + cj;
+                if (cx.ra[h] < n && b < n && b != cx.ra[h]) {
+                    const float ex = __expf(acc[i] * inv_tau);
+                    if (cl.i0[cj] == la[h]) {
+                        ps[h] += ex;
+                        pc[h] += 1.0f;
+                    } else {
+                        ns[h] += ex;
+                    }
+                }
+            });
                     });
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -207,7 +215,6 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v5_bf16(float*
                                                                           const int* lab, int n, int d, float inv_tau,
                                                                           int cols) {
     const B5Ctx cx = b5_ctx(n, n, cols);
-    const int q = threadIdx.x % 4;
     int la[2];
     float al[2], be[2];
 #pragma unroll
@@ -228,23 +235,16 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v5_bf16(float*
             c.f1[t] = ok ? beta[b] : 0.0f;
         },
         [&](float (&acc)[32], const unsigned char* tile, B5Cols cl, int c0) {
-                       const int* Lb = cl.i0;
-                       const float* Alb = cl.f0;
-                       const float* Beb = cl.f1;
-#pragma unroll
-                       for (int j = 0; j < B5_BN / 8; ++j)
-#pragma unroll
-                           for (int h = 0; h < 2; ++h)
-#pragma unroll
-                               for (int e = 0; e < 2; ++e) {
-                                   const int cj = 8 * j + 2 * q + e, b = c0 + cj;
-                                   float m = 0.0f;
-                                   if (cx.ra[h] < n && b < n && b != cx.ra[h]) {
-                                       const float ex = __expf(acc[4 * j + 2 * h + e] * inv_tau);
-                                       m = Lb[cj] == la[h] ? ex * (al[h] + Alb[cj]) : ex * (be[h] + Beb[cj]);
-                                   }
-                                   acc[4 * j + 2 * h + e] = m;
-                               }
+            // M = e^s (c_a + c_b), c = alpha on the same label, beta otherwise; 0 on the diagonal, beyond n.
+            b5_each([&](int i, int h, int cj) {
+                const int b = c0 + cj;
+                float m = 0.0f;
+                if (cx.ra[h] < n && b < n && b != cx.ra[h]) {
+                    const float ex = __expf(acc[i] * inv_tau);
+                    m = cl.i0[cj] == la[h] ? ex * (al[h] + cl.f0[cj]) : ex * (be[h] + cl.f1[cj]);
+                }
+                acc[i] = m;
+            });
                        b5_mt_tile(g, acc, tile);
         });
     b5_store_g(gz, g, cx, d, inv_tau);
@@ -260,7 +260,7 @@ __device__ __forceinline__ void bns_paper_v5(float* G, float* row_loss, const un
                                              const unsigned short* yb, int nx, int ny, int d, float inv_tau,
                                              const int* lab, const int* row_anchor, float c, int cols) {
     const B5Ctx cx = b5_ctx(nx, ny, cols);
-    const int q = threadIdx.x % 4;
+    const int q = threadIdx.x % 4;  // the row-loss reduction's lane
     // Own-row constants: MODE 1 the anchor and its label, MODE 2 the label of v_a.
     int la[2], an[2];
 #pragma unroll
@@ -285,27 +285,19 @@ __device__ __forceinline__ void bns_paper_v5(float* G, float* row_loss, const un
             }
         },
         [&](float (&acc)[32], const unsigned char* tile, B5Cols cl, int c0) {
-#pragma unroll
-            for (int j = 0; j < B5_BN / 8; ++j)
-#pragma unroll
-                for (int h = 0; h < 2; ++h)
-#pragma unroll
-                    for (int e = 0; e < 2; ++e) {
-                        const int cj = 8 * j + 2 * q + e, b = c0 + cj;
+            b5_each([&](int i, int h, int cj) {
+                        const int b = c0 + cj;
                         float w = 0.0f;
                         if (cx.ra[h] < nx && b < ny) {
-                            const float sv = acc[4 * j + 2 * h + e] * inv_tau;
+                            const float sv = acc[i] * inv_tau;
                             const int vj = MODE == 1 ? b : cx.ra[h];
                             const int anc = MODE == 1 ? an[h] : cl.i1[cj];
                             const int lv = MODE == 1 ? cl.i0[cj] : la[h];  // label of v_j
                             const int lq = MODE == 1 ? la[h] : cl.i0[cj];  // label of the anchor
                             const bool pos = vj == anc, neg = lv != lq;
                             if (pos || neg) {
-                                // sigmoid(s), sigmoid(-s), log1p(e^-|s|) from one exponential
-                                const float ex = __expf(-fabsf(sv));
-                                const float r = __fdividef(1.0f, 1.0f + ex);
-                                const float sp = sv >= 0.0f ? r : ex * r, sm = sv >= 0.0f ? ex * r : r;
-                                const float l1p = log1pf(ex);
+                                float sp, sm, l1p;
+                                bns_sigmoid_pair(sv, sp, sm, l1p);
                                 if (pos) {
                                     w -= sm;
                                     if (MODE == 1) lsum[h] += fmaxf(-sv, 0.0f) + l1p;
@@ -316,8 +308,8 @@ __device__ __forceinline__ void bns_paper_v5(float* G, float* row_loss, const un
                                 }
                             }
                         }
-                        acc[4 * j + 2 * h + e] = w;
-                    }
+                        acc[i] = w;
+            });
             b5_mt_tile(g, acc, tile);
         });
     if (MODE == 1) {

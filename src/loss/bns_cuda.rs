@@ -150,6 +150,34 @@ fn split_columns_by(
     ))
 }
 
+/// The code form's row coefficients and losses from the summed partials (v4, v5): `bns_code_fin_v4_f32`.
+fn code_fin(
+    dev: &CudaDevice,
+    (alpha, beta, row_loss): (
+        &mut CudaSlice<f32>,
+        &mut CudaSlice<f32>,
+        &mut CudaSlice<f32>,
+    ),
+    part: &CudaSlice<f32>,
+    ni: i32,
+) -> Result<()> {
+    let f = dev.function(FILE, "bns_code_fin_v4_f32")?;
+    // SAFETY: bns_code_fin_v4_f32(float* alpha, float* beta, float* row_loss, const float* part, int n);
+    // n-long outputs, part 3n; threads beyond n return.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(alpha)
+            .arg(beta)
+            .arg(row_loss)
+            .arg(part)
+            .arg(&ni)
+            .launch(cfg((blocks(ni as usize, 256), 1), (256, 1)))
+    }
+    .map_err(launch_err("bns_code_fin_v4_f32"))?;
+    Ok(())
+}
+
 /// Dynamic shared memory of the v5 kernels: the 128 own rows and two 64-row column tiles of 128 bf16 dims
 /// (mirrors B5_SMEM in kernels/contrastive_wgmma.cu).
 const V5_SMEM: usize = (128 + 2 * 64) * FUSED_DMAX * 2;
@@ -200,20 +228,7 @@ fn code_v5(
             .launch(c)
     }
     .map_err(launch_err("bns_code_fwd_v5_bf16"))?;
-    let f = dev.function(FILE, "bns_code_fin_v4_f32")?;
-    // SAFETY: bns_code_fin_v4_f32(float* alpha, float* beta, float* row_loss, const float* part, int n);
-    // n-long outputs, part 3n; threads beyond n return.
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(&mut *alpha)
-            .arg(&mut *beta)
-            .arg(&mut *row_loss)
-            .arg(&*part)
-            .arg(&ni)
-            .launch(cfg((blocks(n, 256), 1), (256, 1)))
-    }
-    .map_err(launch_err("bns_code_fin_v4_f32"))?;
+    code_fin(dev, (alpha, beta, row_loss), part, ni)?;
     dev.stream
         .memset_zeros(gz)
         .map_err(|e| Error::driver("zeroing the BNS gradient", e))?;
@@ -629,20 +644,12 @@ impl BnsCodeCuda {
                         .launch(c)
                 }
                 .map_err(launch_err("bns_code_fwd_v4_bf16"))?;
-                let f = dev.function(FILE, "bns_code_fin_v4_f32")?;
-                // SAFETY: bns_code_fin_v4_f32(float* alpha, float* beta, float* row_loss, const float* part,
-                // int n); n-long outputs, part 3n; threads beyond n return.
-                unsafe {
-                    dev.stream
-                        .launch_builder(&f)
-                        .arg(&mut self.alpha)
-                        .arg(&mut self.beta)
-                        .arg(&mut self.row_loss)
-                        .arg(&*part)
-                        .arg(&ni)
-                        .launch(cfg((blocks(n, 256), 1), (256, 1)))
-                }
-                .map_err(launch_err("bns_code_fin_v4_f32"))?;
+                code_fin(
+                    dev,
+                    (&mut self.alpha, &mut self.beta, &mut self.row_loss),
+                    part,
+                    ni,
+                )?;
                 dev.stream
                     .memset_zeros(&mut self.g)
                     .map_err(|e| Error::driver("zeroing the BNS gradient", e))?;

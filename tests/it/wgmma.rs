@@ -7,55 +7,52 @@ use ipdpp::device::cpu::elementwise::cast_bf16_f32;
 use ipdpp::device::cuda::wgmma::{available, gemm_wgmma_bf16};
 use ipdpp::rng::uniform_f32;
 
-#[test]
-fn cuda_wgmma_bf16_gemm_matches_exact_product() {
-    let Some(dev) = cuda_or_skip("cuda_wgmma_bf16_gemm_matches_exact_product") else {
-        return;
-    };
-    let d = dev.cuda().unwrap();
-    if !available(d) {
-        println!("skipped: sm_{}{} is not Hopper (sm_90)", d.cc.0, d.cc.1);
-        return;
-    }
+/// The probe GEMM at `shapes` (m, n, k), K-major operands (A [m][k], B [n][k]) or MN-major (`mn`: A [k][m],
+/// B [k][n]), against the exact product of the same bf16 operands; failure lines, with leads printed for the
+/// next reader (the corners, the error against the transpose, unwritten outputs).
+fn probe_cases(
+    d: &ipdpp::device::cuda::CudaDevice,
+    mn: bool,
+    shapes: &[(usize, usize, usize)],
+) -> Vec<String> {
+    use ipdpp::device::cuda::wgmma::gemm_wgmma_bf16_mn;
     let f = |v: u16| f32::from_bits((v as u32) << 16) as f64;
+    let name = if mn {
+        "gemm_wgmma_bf16_mn"
+    } else {
+        "gemm_wgmma_bf16"
+    };
     let mut fails = Vec::new();
-    // (m, n, k): one tile; n128 tiles over two column blocks; partial rows, columns and k-tile (136 = 2·64
-    // + 8); the n64 tile with a partial column block; the smallest K.
-    for (i, &(m, n, k)) in [
-        (64, 64, 16),
-        (64, 64, 64),
-        (128, 256, 512),
-        (100, 200, 136),
-        (1000, 48, 1024),
-        (64, 8, 8),
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, &(m, n, k)) in shapes.iter().enumerate() {
+        let seed = if mn { 170 } else { 70 } + i as u64;
         let (mut a, mut b) = (vec![0u16; m * k], vec![0u16; n * k]);
-        cast_bf16_f32(&mut a, &uniform_f32(m * k, -1.0, 1.0, 70 + i as u64));
-        cast_bf16_f32(&mut b, &uniform_f32(n * k, -1.0, 1.0, 80 + i as u64));
+        cast_bf16_f32(&mut a, &uniform_f32(m * k, -1.0, 1.0, seed));
+        cast_bf16_f32(&mut b, &uniform_f32(n * k, -1.0, 1.0, seed + 10));
+        // Element (row r, k index j) of each operand in its storage order.
+        let at = |r: usize, j: usize| if mn { a[j * m + r] } else { a[r * k + j] };
+        let bt = |c: usize, j: usize| if mn { b[j * n + c] } else { b[c * k + j] };
         let want: Vec<f32> = (0..m * n)
             .map(|idx| {
                 let (r, c) = (idx / n, idx % n);
-                (0..k)
-                    .map(|j| f(a[r * k + j]) * f(b[c * k + j]))
-                    .sum::<f64>() as f32
+                (0..k).map(|j| f(at(r, j)) * f(bt(c, j))).sum::<f64>() as f32
             })
             .collect();
         let (da, db) = (d.upload(&a).unwrap(), d.upload(&b).unwrap());
         let mut c = d.upload(&vec![f32::NAN; m * n]).unwrap();
-        gemm_wgmma_bf16(d, &mut c, &da, &db, m, n, k).unwrap();
+        if mn {
+            gemm_wgmma_bf16_mn(d, &mut c, &da, &db, m, n, k).unwrap();
+        } else {
+            gemm_wgmma_bf16(d, &mut c, &da, &db, m, n, k).unwrap();
+        }
         let got = d.download(&c).unwrap();
         let e = rel_err(&got, &want);
-        println!("gemm_wgmma_bf16 {m}x{n}x{k}: rel err {e:.2e}");
+        println!("{name} {m}x{n}x{k}: rel err {e:.2e}");
         // fp32 accumulation of exact products: ~1e-7·√K; a wrong descriptor, layout or fragment gives O(1).
         if e.is_nan() || e >= 1e-4 {
-            fails.push(format!("gemm_wgmma_bf16 {m}x{n}x{k}: rel err {e:e}"));
-            // Leads for the next reader: the corner of both, and whether the result is a transpose.
+            fails.push(format!("{name} {m}x{n}x{k}: rel err {e:e}"));
             for r in 0..4 {
-                println!("  got  row {r}: {:?}", &got[r * n..r * n + 6]);
-                println!("  want row {r}: {:?}", &want[r * n..r * n + 6]);
+                println!("  got  row {r}: {:?}", &got[r * n..r * n + 6.min(n)]);
+                println!("  want row {r}: {:?}", &want[r * n..r * n + 6.min(n)]);
             }
             if m == n {
                 let t: Vec<f32> = (0..m * n).map(|x| want[(x % n) * n + x / n]).collect();
@@ -65,6 +62,39 @@ fn cuda_wgmma_bf16_gemm_matches_exact_product() {
             println!("  {nan} of {} outputs never written (NaN)", got.len());
         }
     }
+    fails
+}
+
+/// The Hopper device of this machine, or None (printed) where there is none.
+fn hopper(test: &str) -> Option<ipdpp::device::Device> {
+    let dev = cuda_or_skip(test)?;
+    let d = dev.cuda().unwrap();
+    if !available(d) {
+        println!(
+            "{test}: skipped: sm_{}{} is not Hopper (sm_90)",
+            d.cc.0, d.cc.1
+        );
+        return None;
+    }
+    Some(dev)
+}
+
+/// K-major operands: one k-step; one tile; n128 tiles over two column blocks; partial rows, columns and
+/// k-tile (136 = 2·64 + 8); the n64 tile with a partial column block; the smallest K.
+#[test]
+fn cuda_wgmma_bf16_gemm_matches_exact_product() {
+    let Some(dev) = hopper("cuda_wgmma_bf16_gemm_matches_exact_product") else {
+        return;
+    };
+    let shapes = [
+        (64, 64, 16),
+        (64, 64, 64),
+        (128, 256, 512),
+        (100, 200, 136),
+        (1000, 48, 1024),
+        (64, 8, 8),
+    ];
+    let fails = probe_cases(dev.cuda().unwrap(), false, &shapes);
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
@@ -73,41 +103,11 @@ fn cuda_wgmma_bf16_gemm_matches_exact_product() {
 /// while the K-major test passes, the MN-major reading of LBO/SBO is the first suspect.
 #[test]
 fn cuda_wgmma_bf16_gemm_mn_major_matches_exact_product() {
-    use ipdpp::device::cuda::wgmma::gemm_wgmma_bf16_mn;
-    let Some(dev) = cuda_or_skip("cuda_wgmma_bf16_gemm_mn_major_matches_exact_product") else {
+    let Some(dev) = hopper("cuda_wgmma_bf16_gemm_mn_major_matches_exact_product") else {
         return;
     };
-    let d = dev.cuda().unwrap();
-    if !available(d) {
-        println!("skipped: sm_{}{} is not Hopper (sm_90)", d.cc.0, d.cc.1);
-        return;
-    }
-    let f = |v: u16| f32::from_bits((v as u32) << 16) as f64;
-    let mut fails = Vec::new();
-    for (i, &(m, n, k)) in [(64, 64, 16), (128, 256, 136), (96, 200, 64), (64, 8, 8)]
-        .iter()
-        .enumerate()
-    {
-        let (mut a, mut b) = (vec![0u16; k * m], vec![0u16; k * n]);
-        cast_bf16_f32(&mut a, &uniform_f32(k * m, -1.0, 1.0, 170 + i as u64));
-        cast_bf16_f32(&mut b, &uniform_f32(k * n, -1.0, 1.0, 180 + i as u64));
-        let want: Vec<f32> = (0..m * n)
-            .map(|idx| {
-                let (r, c) = (idx / n, idx % n);
-                (0..k)
-                    .map(|j| f(a[j * m + r]) * f(b[j * n + c]))
-                    .sum::<f64>() as f32
-            })
-            .collect();
-        let (da, db) = (d.upload(&a).unwrap(), d.upload(&b).unwrap());
-        let mut c = d.upload(&vec![f32::NAN; m * n]).unwrap();
-        gemm_wgmma_bf16_mn(d, &mut c, &da, &db, m, n, k).unwrap();
-        let e = rel_err(&d.download(&c).unwrap(), &want);
-        println!("gemm_wgmma_bf16_mn {m}x{n}x{k}: rel err {e:.2e}");
-        if e.is_nan() || e >= 1e-4 {
-            fails.push(format!("gemm_wgmma_bf16_mn {m}x{n}x{k}: rel err {e:e}"));
-        }
-    }
+    let shapes = [(64, 64, 16), (128, 256, 136), (96, 200, 64), (64, 8, 8)];
+    let fails = probe_cases(dev.cuda().unwrap(), true, &shapes);
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
@@ -182,14 +182,10 @@ fn v7_grad_input_formulation_matches_the_cpu_reference() {
 fn cuda_conv_weight_t_bf16_matches_cpu() {
     use ipdpp::device::cpu::conv::{conv_weight_t, ConvSpec};
     use ipdpp::device::cuda::conv_wgmma::conv_weight_t_bf16;
-    let Some(dev) = cuda_or_skip("cuda_conv_weight_t_bf16_matches_cpu") else {
+    let Some(dev) = hopper("cuda_conv_weight_t_bf16_matches_cpu") else {
         return;
     };
     let d = dev.cuda().unwrap();
-    if !available(d) {
-        println!("skipped: sm_{}{} is not Hopper (sm_90)", d.cc.0, d.cc.1);
-        return;
-    }
     for s in [
         ConvSpec::new(1, 8, 8, 64, 128, 3, 1, 1),
         ConvSpec::new(1, 8, 8, 3, 40, 3, 1, 1),

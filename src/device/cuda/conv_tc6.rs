@@ -171,12 +171,26 @@ fn fwd<T: V6Operand>(
     s: &ConvSpec,
     stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
 ) -> Result<()> {
+    let suffix = if stats.is_some() { "_stats" } else { "" };
+    let planned = plan_named::<T>(dev, p, "fwd", suffix, s, s.n * s.oh() * s.ow(), s.o)?;
+    launch_fwd(planned, dev, y, x, w, s, stats)
+}
+
+/// A planned forward kernel (v6 or v7: `(float* y, [float* part_sum, float* part_m2,] const T* x,
+/// const T* w, ConvDims d)`, the partials when `stats` is given).
+pub(crate) fn launch_fwd<T: DeviceRepr>(
+    (f, name, cfg): (CudaFunction, String, LaunchConfig),
+    dev: &CudaDevice,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+    stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
+) -> Result<()> {
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv y", y.len(), s.y_len())?;
     let d = dims(s)?;
-    let suffix = if stats.is_some() { "_stats" } else { "" };
-    let (f, name, cfg) = plan_named::<T>(dev, p, "fwd", suffix, s, s.n * s.oh() * s.ow(), s.o)?;
     let mut l = dev.stream.launch_builder(&f);
     l.arg(y);
     if let Some((sum, m2)) = stats {
@@ -190,8 +204,7 @@ fn fwd<T: V6Operand>(
     l.arg(x).arg(w).arg(&d);
     // SAFETY: (float* y, [float* part_sum, float* part_m2 (gridDim.y * O each),] const T* x, const T* w,
     // ConvDims d) with T the entry point's element; lengths checked above; the dynamic shared memory is
-    // what the tile needs (the kernel traps otherwise) and holds the stats epilogue's scratch
-    // ((wmw + 2) x BN floats).
+    // what the tile needs (the kernels trap otherwise) and holds the stats epilogue's scratch.
     unsafe { l.launch(cfg) }.map_err(launch_err(&name))?;
     Ok(())
 }
@@ -248,17 +261,30 @@ pub fn conv_bwd_weight_v6<T: V6Operand>(
     x: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
+    let planned = plan::<T>(dev, p, "bwd_weight", s, s.kdim(), s.o)?;
+    launch_bwd_weight(dev, planned, gw, gy, x, s)
+}
+
+/// A planned grad-weight kernel (v6 or v7: `(float* gw, const T* gy, const T* x, ConvDims d, int
+/// p_per_split)`) split over the output pixels, into the zeroed gw.
+pub(crate) fn launch_bwd_weight<T: DeviceRepr>(
+    dev: &CudaDevice,
+    (f, name, mut cfg): (CudaFunction, String, LaunchConfig),
+    gw: &mut CudaSlice<f32>,
+    gy: &CudaSlice<T>,
+    x: &CudaSlice<T>,
+    s: &ConvSpec,
+) -> Result<()> {
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv gw", gw.len(), s.w_len())?;
     let d = dims(s)?;
-    let (f, name, mut cfg) = plan::<T>(dev, p, "bwd_weight", s, s.kdim(), s.o)?;
     let per = split_pixels(dev, &mut cfg, s.n * s.oh() * s.ow());
     dev.stream
         .memset_zeros(gw)
         .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
-    // SAFETY: (float* gw, const T* gy, const T* x, ConvDims d, int p_per_split); gw zeroed,
-    // lengths checked above.
+    // SAFETY: (float* gw, const T* gy, const T* x, ConvDims d, int p_per_split) with T the kernel's operand
+    // element; gw zeroed, lengths checked above; the plan's dynamic shared memory.
     unsafe {
         dev.stream
             .launch_builder(&f)

@@ -3,8 +3,7 @@
 //! ([`conv_weight_t_bf16`]) and the grad-weight (MN-major operands, split over pixels). Strided grad-input
 //! stays on v6.
 use super::conv::dims;
-use super::conv_tc::split_pixels;
-use super::conv_tc6::BnPartials;
+use super::conv_tc6::{launch_bwd_weight, launch_fwd, BnPartials};
 use super::{check_len, launch_err, wgmma, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
@@ -127,28 +126,9 @@ fn fwd(
     s: &ConvSpec,
     stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
 ) -> Result<()> {
-    check_len("conv x", x.len(), s.x_len())?;
-    check_len("conv w", w.len(), s.w_len())?;
-    check_len("conv y", y.len(), s.y_len())?;
-    let d = dims(s)?;
     let suffix = if stats.is_some() { "_stats" } else { "" };
-    let (f, name, cfg) = plan(dev, "fwd", suffix, s, s.n * s.oh() * s.ow(), s.o)?;
-    let mut l = dev.stream.launch_builder(&f);
-    l.arg(y);
-    if let Some((sum, m2)) = stats {
-        check_len(
-            "conv stats",
-            sum.len().min(m2.len()),
-            cfg.grid_dim.1 as usize * s.o,
-        )?;
-        l.arg(sum).arg(m2);
-    }
-    l.arg(x).arg(w).arg(&d);
-    // SAFETY: (float* y, [float* part_sum, float* part_m2 (gridDim.y * O each),] const bf16* x, const bf16* w,
-    // ConvDims d); lengths checked above; the dynamic shared memory is what the ring needs (the kernel traps
-    // otherwise) and holds the stats epilogue's scratch ((8 + 2) x BN floats).
-    unsafe { l.launch(cfg) }.map_err(launch_err(&name))?;
-    Ok(())
+    let planned = plan(dev, "fwd", suffix, s, s.n * s.oh() * s.ow(), s.o)?;
+    launch_fwd(planned, dev, y, x, w, s, stats)
 }
 
 /// gx[n, h, w, c] = ∂L/∂x of a stride-1 convolution from bf16 gy and the transposed bf16 weights `wt`
@@ -229,27 +209,6 @@ pub fn conv_bwd_weight_v7(
     x: &CudaSlice<u16>,
     s: &ConvSpec,
 ) -> Result<()> {
-    check_len("conv gy", gy.len(), s.y_len())?;
-    check_len("conv x", x.len(), s.x_len())?;
-    check_len("conv gw", gw.len(), s.w_len())?;
-    let d = dims(s)?;
-    let (f, name, mut cfg) = plan(dev, "bwd_weight", "", s, s.kdim(), s.o)?;
-    let per = split_pixels(dev, &mut cfg, s.n * s.oh() * s.ow());
-    dev.stream
-        .memset_zeros(gw)
-        .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
-    // SAFETY: (float* gw, const bf16* gy, const bf16* x, ConvDims d, int p_per_split); gw zeroed, lengths
-    // checked above; dynamic shared memory as the forward's.
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(gw)
-            .arg(gy)
-            .arg(x)
-            .arg(&d)
-            .arg(&per)
-            .launch(cfg)
-    }
-    .map_err(launch_err(&name))?;
-    Ok(())
+    let planned = plan(dev, "bwd_weight", "", s, s.kdim(), s.o)?;
+    launch_bwd_weight(dev, planned, gw, gy, x, s)
 }

@@ -1,0 +1,12 @@
+// Scalar math of the BNS loss shared by the mma.sync versions (contrastive.cu) and v5 (contrastive_wgmma.cu).
+#pragma once
+
+// sigmoid(s) and sigmoid(-s) from one exponential (|s| <= 1/tau <= 80, so e = exp(-|s|) stays normal), and
+// log1p(e), so that softplus(s) = max(s, 0) + l1p and softplus(-s) = max(-s, 0) + l1p.
+__device__ __forceinline__ void bns_sigmoid_pair(float s, float& sig_p, float& sig_m, float& l1p) {
+    const float e = __expf(-fabsf(s));
+    const float r = __fdividef(1.0f, 1.0f + e);
+    sig_p = s >= 0.0f ? r : e * r;
+    sig_m = s >= 0.0f ? e * r : r;
+    l1p = log1pf(e);
+}
