@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A NumPy emulation of the wgmma kernels (kernels/wgmma.cu: the bf16 GEMM probe; kernels/conv_wgmma.cu: the
-v7 convolution forward) for desk-checking their index logic without a GPU: every thread's 16-byte cp.async
+"""A NumPy emulation of the wgmma kernels (kernels/wgmma.cu: the bf16 GEMM probe, K-major and MN-major;
+kernels/conv_wgmma.cu: the v7 convolutions; kernels/contrastive_wgmma.cu: the BNS v5 tiles) for desk-checking
+their index logic without a GPU: every thread's 16-byte cp.async
 chunk (address, zero-fill condition, place in shared memory), and the MMA reading its operands back the way
 the PTX ISA's no-swizzle K-major canonical layout defines for a matrix descriptor (element (r, k) of a k-step
 at start + (r / 8) * SBO + (k / 8) * LBO + (r % 8) * 16 + (k % 8) * 2 bytes), with the descriptors' start,
@@ -8,7 +9,8 @@ LBO and SBO as the kernels build them, over whole grids, against a direct produc
 
 It checks that what the loaders write is what the descriptors describe. It cannot check that the hardware
 reads descriptors the way the PTX ISA is read here, nor the pipeline's synchronisation: the GPU tests
-(`cuda_wgmma_bf16_gemm_matches_exact_product`, `conv_tensor_core_versions_match_cpu_reference` with v7) do.
+(`cuda_wgmma_bf16_gemm_matches_exact_product`, `cuda_wgmma_bf16_gemm_mn_major_matches_exact_product`,
+`conv_tensor_core_versions_match_cpu_reference` with v7, the BNS CUDA tests with v5) do.
 
     python3 tools/emulate_wgmma.py     # seconds; one line per case, exit 1 on a mismatch
 """
