@@ -339,3 +339,37 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_paper_cols_v5_bf16(floa
                                                                             int d, float inv_tau, float c, int cols) {
     bns_paper_v5<2>(gv, nullptr, vb, qrb, m, rows, d, inv_tau, lab, row_anchor, c, cols);
 }
+
+// The v5 tile chain without the loss: G = bf16(S) . tile with S = own . tile^T for the 128 own rows of zb
+// and one 64-row column tile starting at row c0, through b5_load_rows, b5_s_tile and b5_mt_tile (the
+// register-A product against the tile read MN-major) — BNS v5's wgmma path isolated for a test. G [128][128]
+// is written (not added) for rows below n; one block, 256 threads, B5_SMEM of dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(256, 1) bns_v5_chain_probe(float* G, const unsigned short* zb, int n,
+                                                                        int c0) {
+    extern __shared__ __align__(128) unsigned char b5p_smem[];
+    unsigned dyn;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
+    if (dyn < (unsigned)B5_SMEM) __trap();
+    const B5Ctx cx = b5_ctx(n, n, n);
+    unsigned char* tile = b5p_smem + B5_A_BYTES;
+    b5_load_rows<B5_BM>(b5p_smem, zb, 0, n);
+    b5_load_rows<B5_BN>(tile, zb, c0, n);
+    asm volatile("cp.async.commit_group;" ::: "memory");
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    __syncthreads();
+    float acc[32], g[64];
+#pragma unroll
+    for (int i = 0; i < 64; ++i) g[i] = 0.0f;
+    b5_s_tile(acc, b5p_smem + (threadIdx.x / 128) * 8 * B5_SBO, tile);
+    b5_mt_tile(g, acc, tile);
+    const int q = threadIdx.x % 4;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        if (cx.ra[h] >= n) continue;
+#pragma unroll
+        for (int j = 0; j < B5_D / 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) G[(long long)cx.ra[h] * B5_D + 8 * j + 2 * q + e] = g[4 * j + 2 * h + e];
+    }
+}

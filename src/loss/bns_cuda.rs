@@ -150,6 +150,39 @@ fn split_columns_by(
     ))
 }
 
+/// BNS v5's wgmma tile path without the loss (`bns_v5_chain_probe`, for a test): G [min(n, 128)][128] =
+/// bf16(S) · T with S = Z_own · Tᵀ, Z_own the first 128 rows of `zb` (n rows of stride 128, bf16) and T its
+/// 64 rows from `c0` (rows past n read as zero).
+pub fn bns_v5_chain_probe(
+    dev: &CudaDevice,
+    g: &mut CudaSlice<f32>,
+    zb: &CudaSlice<u16>,
+    n: usize,
+    c0: usize,
+) -> Result<()> {
+    check_version(BnsVersion::V5, FUSED_DMAX, dev)?;
+    check_len("probe zb", zb.len(), n * FUSED_DMAX)?;
+    check_len("probe G", g.len(), n.min(128) * FUSED_DMAX)?;
+    let (ni, ci) = (int("n", n)?, int("c0", c0)?);
+    let f = dev.function(FILE5, "bns_v5_chain_probe")?;
+    dev.raise_smem_limit(&f, "bns_v5_chain_probe", V5_SMEM)?;
+    let mut c = cfg((1, 1), (256, 1));
+    c.shared_mem_bytes = V5_SMEM as u32;
+    // SAFETY: bns_v5_chain_probe(float* G, const u16* zb, int n, int c0); G holds min(n, 128)·128 floats
+    // (rows below n written), zb n·128 bf16 (checked); one block with the dynamic shared memory it checks.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(g)
+            .arg(zb)
+            .arg(&ni)
+            .arg(&ci)
+            .launch(c)
+    }
+    .map_err(launch_err("bns_v5_chain_probe"))?;
+    Ok(())
+}
+
 /// The code form's row coefficients and losses from the summed partials (v4, v5): `bns_code_fin_v4_f32`.
 fn code_fin(
     dev: &CudaDevice,

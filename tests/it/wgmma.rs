@@ -111,6 +111,61 @@ fn cuda_wgmma_bf16_gemm_mn_major_matches_exact_product() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
+/// BNS v5's wgmma path alone: S = Z·Tᵀ (smem operands, K-major), then bf16(S)·T with S as register A
+/// fragments and T re-read MN-major (LBO 2048, SBO 128) — against the CPU with S rounded to bf16 the same
+/// way. If the BNS v5 tests fail while this and the probe GEMMs pass, the fault is in the loss logic.
+#[test]
+fn cuda_bns_v5_wgmma_chain_matches_cpu() {
+    use ipdpp::loss::bns_cuda::bns_v5_chain_probe;
+    let Some(dev) = hopper("cuda_bns_v5_wgmma_chain_matches_cpu") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    let f = |v: u16| f32::from_bits((v as u32) << 16);
+    let mut fails = Vec::new();
+    // n rows of 128 dims; the own rows are the first min(n, 128), the tile 64 rows from c0 (zero past n).
+    for (n, c0) in [(128usize, 0usize), (200, 64), (100, 64)] {
+        let mut zb = vec![0u16; n * 128];
+        cast_bf16_f32(&mut zb, &uniform_f32(n * 128, -0.2, 0.2, 300 + n as u64));
+        let rows = n.min(128);
+        let t = |j: usize, k: usize| {
+            if c0 + j < n {
+                f(zb[(c0 + j) * 128 + k])
+            } else {
+                0.0
+            }
+        };
+        let mut want = vec![0.0f32; rows * 128];
+        for r in 0..rows {
+            // S row in f64, rounded to f32 then bf16 as the kernel's accumulators are.
+            let srow: Vec<f32> = (0..64)
+                .map(|j| {
+                    let s = (0..128)
+                        .map(|k| f(zb[r * 128 + k]) as f64 * t(j, k) as f64)
+                        .sum::<f64>();
+                    half::bf16::from_f32(s as f32).to_f32()
+                })
+                .collect();
+            for k in 0..128 {
+                want[r * 128 + k] = (0..64)
+                    .map(|j| srow[j] as f64 * t(j, k) as f64)
+                    .sum::<f64>() as f32;
+            }
+        }
+        let zd = d.upload(&zb).unwrap();
+        let mut g = d.upload(&vec![f32::NAN; rows * 128]).unwrap();
+        bns_v5_chain_probe(d, &mut g, &zd, n, c0).unwrap();
+        let got = d.download(&g).unwrap();
+        let e = rel_err(&got, &want);
+        println!("bns_v5_chain_probe n={n} c0={c0}: rel err {e:.2e}");
+        // bf16 rounding of S on both sides; an accumulation-order tie may round one element differently.
+        if e.is_nan() || e >= 1e-2 {
+            fails.push(format!("bns_v5_chain_probe n={n} c0={c0}: rel err {e:e}"));
+        }
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
+
 #[test]
 fn wgmma_bench_without_a_hopper_gpu_is_a_usage_error() {
     if cuda_or_skip("wgmma_bench_without_a_hopper_gpu_is_a_usage_error").is_some() {
