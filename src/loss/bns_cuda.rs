@@ -886,47 +886,6 @@ impl BnsPaperCuda {
             .map_err(launch_err("bns_gather_rows_f32"))?;
         }
         match v {
-            BnsVersion::V5 => {
-                let h = self.bf16.as_ref().ok_or_else(|| {
-                    Error::usage("BnsPaperCuda was allocated without v5 in its versions")
-                })?;
-                for buf in [&mut self.gqr, &mut self.row_loss, &mut self.gv] {
-                    dev.stream
-                        .memset_zeros(buf)
-                        .map_err(|e| Error::driver("zeroing the BNS v5 sums", e))?;
-                }
-                for (pass, own, cols_of) in [("rows", rows, b), ("cols", b, rows)] {
-                    let (mut lc, colsi) = split_columns_by(dev, own, cols_of, 128, 256)?;
-                    lc.shared_mem_bytes = V5_SMEM as u32;
-                    let name = format!("bns_paper_{pass}_v5_bf16");
-                    let f = dev.function(FILE5, &name)?;
-                    dev.raise_smem_limit(&f, &name, V5_SMEM)?;
-                    let mut l = dev.stream.launch_builder(&f);
-                    if pass == "rows" {
-                        l.arg(&mut self.gqr)
-                            .arg(&mut self.row_loss)
-                            .arg(&h.qrb)
-                            .arg(&h.vb);
-                    } else {
-                        l.arg(&mut self.gv).arg(&h.vb).arg(&h.qrb);
-                    }
-                    l.arg(labels)
-                        .arg(&self.row_anchor)
-                        .arg(&ri)
-                        .arg(&bi)
-                        .arg(&di)
-                        .arg(&inv_tau)
-                        .arg(&c)
-                        .arg(&colsi);
-                    // SAFETY: bns_paper_rows_v5_bf16(float* gqr, float* row_loss, const u16* qrb,
-                    // const u16* vb, ...) / bns_paper_cols_v5_bf16(float* gv, const u16* vb, const u16* qrb,
-                    // ...) with (const int* lab, const int* row_anchor, int rows, int m, int d, float inv_tau,
-                    // float c, int cols): the v4 arguments and lengths (gqr rows·d, row_loss rows, gv b·d, all
-                    // zeroed; qrb rows·128 and vb b·128 bf16), 128 own rows per block, the dynamic shared
-                    // memory the kernels check for.
-                    unsafe { l.launch(lc) }.map_err(launch_err(&name))?;
-                }
-            }
             BnsVersion::V1 => {
                 let s = self.s.as_mut().ok_or_else(|| {
                     Error::usage("BnsPaperCuda was allocated without v1 in its versions")
@@ -1003,26 +962,45 @@ impl BnsPaperCuda {
                 }
                 .map_err(launch_err("bns_paper_cols_v2_f32"))?;
             }
-            BnsVersion::V3 | BnsVersion::V4 => {
+            BnsVersion::V3 | BnsVersion::V4 | BnsVersion::V5 => {
                 let h = self.bf16.as_ref().ok_or_else(|| {
                     Error::usage(format!(
                         "BnsPaperCuda was allocated without {v} in its versions"
                     ))
                 })?;
-                // v4 splits the columns of both passes over grid.y and adds into zeroed sums.
-                let split = v == BnsVersion::V4;
-                let (rc, rcols) = if split {
+                // v4 and v5 split the columns of both passes over grid.y and add into zeroed sums; v5
+                // (wgmma) blocks own 128 rows with 256 threads and dynamic shared memory.
+                let split = v != BnsVersion::V3;
+                if split {
                     for buf in [&mut self.gqr, &mut self.row_loss, &mut self.gv] {
                         dev.stream
                             .memset_zeros(buf)
-                            .map_err(|e| Error::driver("zeroing the BNS v4 sums", e))?;
+                            .map_err(|e| Error::driver("zeroing the BNS v4/v5 sums", e))?;
                     }
-                    split_columns(dev, rows, b)?
-                } else {
-                    (cfg((blocks(rows, 64), 1), (128, 1)), 0)
+                }
+                let launch = |own: usize, cols_of: usize, pass: &str| -> Result<_> {
+                    let name = format!("bns_paper_{pass}_{v}_bf16");
+                    match v {
+                        BnsVersion::V5 => {
+                            let (mut lc, cols) = split_columns_by(dev, own, cols_of, 128, 256)?;
+                            lc.shared_mem_bytes = V5_SMEM as u32;
+                            let f = dev.function(FILE5, &name)?;
+                            dev.raise_smem_limit(&f, &name, V5_SMEM)?;
+                            Ok((f, name, lc, cols))
+                        }
+                        BnsVersion::V4 => {
+                            let (lc, cols) = split_columns(dev, own, cols_of)?;
+                            Ok((dev.function(FILE, &name)?, name, lc, cols))
+                        }
+                        _ => Ok((
+                            dev.function(FILE, &name)?,
+                            name,
+                            cfg((blocks(own, 64), 1), (128, 1)),
+                            0,
+                        )),
+                    }
                 };
-                let name = format!("bns_paper_rows_{v}_bf16");
-                let f = dev.function(FILE, &name)?;
+                let (f, name, rc, rcols) = launch(rows, b, "rows")?;
                 let mut l = dev.stream.launch_builder(&f);
                 l.arg(&mut self.gqr)
                     .arg(&mut self.row_loss)
@@ -1038,20 +1016,15 @@ impl BnsPaperCuda {
                 if split {
                     l.arg(&rcols);
                 }
-                // SAFETY: bns_paper_rows_{v3,v4}_bf16(float* gqr, float* row_loss, const u16* qrb,
+                // SAFETY: bns_paper_rows_{v3,v4,v5}_bf16(float* gqr, float* row_loss, const u16* qrb,
                 // const u16* vb, const int* lab, const int* row_anchor, int rows, int m, int d,
                 // float inv_tau, float c[, int cols]); gqr holds rows·d floats, row_loss and row_anchor
                 // rows, qrb rows·128 bf16, vb b·128 bf16 (row stride 128, zero-padded), lab b; d ≤ 128
-                // checked; rows beyond `rows` and columns beyond b are masked in the kernel; v4: gqr and
-                // row_loss zeroed, blocks cover columns [y·cols, (y+1)·cols) clipped to b.
+                // checked; rows beyond `rows` and columns beyond b are masked in the kernel; v4/v5: gqr
+                // and row_loss zeroed, blocks cover columns [y·cols, (y+1)·cols) clipped to b; v5: the
+                // dynamic shared memory the kernel checks for.
                 unsafe { l.launch(rc) }.map_err(launch_err(&name))?;
-                let (cc, ccols) = if split {
-                    split_columns(dev, b, rows)?
-                } else {
-                    (cfg((blocks(b, 64), 1), (128, 1)), 0)
-                };
-                let name = format!("bns_paper_cols_{v}_bf16");
-                let f = dev.function(FILE, &name)?;
+                let (f, name, cc, ccols) = launch(b, rows, "cols")?;
                 let mut l = dev.stream.launch_builder(&f);
                 l.arg(&mut self.gv)
                     .arg(&h.vb)
@@ -1066,10 +1039,10 @@ impl BnsPaperCuda {
                 if split {
                     l.arg(&ccols);
                 }
-                // SAFETY: bns_paper_cols_{v3,v4}_bf16(float* gv, const u16* vb, const u16* qrb,
+                // SAFETY: bns_paper_cols_{v3,v4,v5}_bf16(float* gv, const u16* vb, const u16* qrb,
                 // const int* lab, const int* row_anchor, int rows, int m, int d, float inv_tau, float c[,
                 // int cols]); gv holds b·d floats, vb b·128 bf16, qrb rows·128 bf16, lab b, row_anchor
-                // rows; v4: gv zeroed, the q rows split over grid.y.
+                // rows; v4/v5: gv zeroed, the q rows split over grid.y.
                 unsafe { l.launch(cc) }.map_err(launch_err(&name))?;
             }
         }
