@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Runs the convolution kernels themselves (kernels/conv_tc.cu v3/v4/v5, conv_tc6.cu v6 in bf16/tf32/f32,
+conv_wgmma.cu v7) on the CPU through cusim, with the launch geometry of their Rust launchers
+(src/device/cuda/conv_tc.rs, conv_tc6.rs, conv_wgmma.rs), against a float64 NumPy convolution of the same
+rounded operands. v3/v4 passed their GPU tests on an H200: agreeing on them checks the simulator's mma.sync /
+ldmatrix model; v5/v6/v7 have not run on a GPU yet.
+
+    python3 tools/cusim/check_conv.py [--quick] [--only v6,v7]     # exit 1 on a mismatch
+"""
+import argparse
+import sys
+import time
+
+import numpy as np
+
+import cusim
+
+SMS = 8  # split_pixels' SM count: a few pixel splits at these sizes
+
+
+def bf16_bits(x):
+    u = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    return ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def bits_f32(h):
+    return (h.astype(np.uint32) << 16).view(np.float32)
+
+
+def tf32(x):  # cvt.rna.tf32.f32
+    u = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    return (((u + 0x1000) & 0xFFFFE000).astype(np.uint32)).view(np.float32)
+
+
+class Spec:
+    def __init__(self, n, h, w, c, o, k, stride, pad):
+        self.n, self.h, self.w, self.c, self.o, self.k, self.stride, self.pad = n, h, w, c, o, k, stride, pad
+        self.oh = (h + 2 * pad - k) // stride + 1
+        self.ow = (w + 2 * pad - k) // stride + 1
+
+    def dims(self):
+        return (self.n, self.h, self.w, self.c, self.o, self.k, self.k, self.stride, self.pad, self.oh, self.ow)
+
+    def __repr__(self):
+        return f"{self.n}x{self.h}x{self.w}x{self.c}->{self.o} k{self.k} s{self.stride}"
+
+
+def im2col(s, x):
+    xp = np.zeros((s.n, s.h + 2 * s.pad, s.w + 2 * s.pad, s.c))
+    xp[:, s.pad:s.pad + s.h, s.pad:s.pad + s.w] = x
+    cols = np.zeros((s.n, s.oh, s.ow, s.k, s.k, s.c))
+    for ky in range(s.k):
+        for kx in range(s.k):
+            cols[:, :, :, ky, kx] = xp[:, ky:ky + s.stride * s.oh:s.stride, kx:kx + s.stride * s.ow:s.stride]
+    return cols.reshape(s.n * s.oh * s.ow, -1)
+
+
+def reference(s, x, w, gy):
+    """fwd y [P, O], grad-input gx [N, H, W, C], grad-weight gw [O, K] in float64."""
+    A = im2col(s, x)
+    W = w.reshape(s.o, -1)
+    y = A @ W.T
+    gw = gy.T @ A
+    gcols = (gy @ W).reshape(s.n, s.oh, s.ow, s.k, s.k, s.c)
+    gxp = np.zeros((s.n, s.h + 2 * s.pad, s.w + 2 * s.pad, s.c))
+    for ky in range(s.k):
+        for kx in range(s.k):
+            gxp[:, ky:ky + s.stride * s.oh:s.stride, kx:kx + s.stride * s.ow:s.stride] += gcols[:, :, :, ky, kx]
+    return y, gxp[:, s.pad:s.pad + s.h, s.pad:s.pad + s.w], gw
+
+
+def v4_tile(cols):
+    return ("n128", 128, 128) if cols > 64 else ("n64", 256, 64) if cols > 32 else ("n32", 256, 32) if cols > 16 else ("n16", 256, 16)
+
+
+def split_pixels(grid, pix):
+    out_tiles = grid[0] * grid[1]
+    want = max(-(-SMS * 4 // out_tiles), 1)
+    splits = min(max(min(want, -(-pix // 256)), 1), 65535)
+    per = -(-(-(-pix // splits)) // 16) * 16
+    return (grid[0], grid[1], -(-pix // per)), per
+
+
+def v6_smem(op, bm, bn, elem):
+    bk = 32
+    ks = bk + (8 if elem == 2 else 4)
+    a, b = {"fwd": (bm * ks, bn * ks), "bwd_input": (bm * ks, bk * (bn + 8))}.get(op, (bk * (bm + 8), bk * (bn + 8)))
+    return 3 * (a + b) * elem
+
+
+def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False):
+    """One op through the kernel; returns (result, stats partials or None, kernel name)."""
+    job = mod.job()
+    P = s.n * s.oh * s.ow
+    elem = 2 if prec == "bf16" else 4
+    if prec == "bf16" and version in ("v6", "v7"):  # the bf16 copies; v3-v5 round fp32 tensors themselves
+        xs, ws, gys = bf16_bits(x), bf16_bits(w), bf16_bits(gy)
+    else:
+        xs, ws, gys = x.astype(np.float32), w.astype(np.float32), gy.astype(np.float32)
+    d = s.dims()
+    parts = None
+    if op == "fwd":
+        out = job.buf(np.full((P, s.o), np.nan, np.float32))
+        m, n = P, s.o
+    elif op == "bwd_input":
+        out = job.buf(np.full((s.n * s.h * s.w, s.c), np.nan, np.float32))
+        m, n = s.n * s.h * s.w, s.c
+    else:
+        out = job.buf(np.full(s.o * s.k * s.k * s.c, np.nan, np.float32))
+        m, n = s.k * s.k * s.c, s.o
+    if version == "v3":
+        name = f"conv_{op}_v3_{prec}"
+        if op == "bwd_weight":
+            m, n = s.o, s.k * s.k * s.c
+        grid, smem = (-(-n // 128), -(-m // 128), 1), 0
+    elif version in ("v4", "v5"):
+        tag, bm, bn = v4_tile(n)
+        name, grid, smem = f"conv_{op}_{version}_{prec}_{tag}", (-(-n // bn), -(-m // bm), 1), 0
+    elif version == "v6":
+        tag, bm, bn = v4_tile(n)
+        suffix = "_stats" if stats else ""
+        if op == "bwd_input" and s.stride > 1:
+            m = s.n * (-(-s.h // s.stride)) * (-(-s.w // s.stride))
+            suffix = "_strided"
+        name, smem = f"conv_{op}_v6_{prec}_{tag}{suffix}", v6_smem(op, bm, bn, elem)
+        grid = (-(-n // bn), -(-m // bm), s.stride * s.stride if suffix == "_strided" else 1)
+    else:  # v7
+        bn = 128 if n > 64 else 64
+        tag = f"n{bn}"
+        name, smem = f"conv_{op}_v7_bf16_{tag}{'_stats' if stats else ''}", 3 * (128 + bn) * 32 * 2
+        grid, bm = (-(-n // bn), -(-m // 128), 1), 128
+    if op == "fwd":
+        args = [out]
+        if stats:
+            bm = {"v6": v4_tile(n)[1], "v7": 128}[version]
+            parts = (job.buf(np.full((P // bm, s.o), np.nan, np.float32)), job.buf(np.full((P // bm, s.o), np.nan, np.float32)))
+            args += list(parts)
+        args += [job.buf(xs), job.buf(ws), d]
+    elif op == "bwd_input":
+        wk = ws
+        if version == "v7":  # weights transposed to IHWO by conv_weight_t_bf16 (run through the kernel too)
+            wb = job.buf(ws)
+            wt = job.buf(np.full(ws.size, 0xFFFF, np.uint16))
+            job.launch("conv_weight_t_bf16", grid=(-(-ws.size // 256),), block=256,
+                       args=[wt, wb, s.o, s.k * s.k, s.c])
+            args = [out, job.buf(gys), wt, d]
+        else:
+            args = [out, job.buf(gys), job.buf(wk), d]
+    else:
+        grid, per = split_pixels(grid, P)
+        job.memset(out, 0)
+        args = [out, job.buf(gys), job.buf(xs), d, per]
+    job.launch(name, grid=grid, block=256, smem=smem, args=args, reverse=reverse)
+    res = job.run()
+    st = (res[parts[0]], res[parts[1]]) if parts else None
+    return res[out], st, name
+
+
+def operands(prec, x, w, gy):
+    if prec == "bf16":
+        return bits_f32(bf16_bits(x)), bits_f32(bf16_bits(w)), bits_f32(bf16_bits(gy))
+    if prec == "tf32":
+        return tf32(x), tf32(w), tf32(gy)
+    return x, w, gy
+
+
+SHAPES = [
+    Spec(2, 8, 8, 32, 64, 3, 1, 1),      # n64 tile
+    Spec(1, 8, 8, 64, 128, 3, 2, 1),     # stride 2, n128
+    Spec(2, 6, 6, 32, 32, 3, 1, 1),      # partial row tiles, n32
+    Spec(1, 8, 8, 32, 16, 1, 2, 0),      # 1x1 stride 2, n16
+    Spec(1, 5, 7, 64, 96, 3, 1, 1),      # odd sizes, partial column tile
+]
+
+
+def takes(version, prec, op, s):
+    if version == "v7":
+        return prec == "bf16" and {"fwd": s.c % 32 == 0, "bwd_input": s.o % 32 == 0 and s.stride == 1,
+                                   "bwd_weight": s.c % 8 == 0 and s.o % 8 == 0}[op]
+    if version == "v6":
+        epc = 8 if prec == "bf16" else 4
+        return {"fwd": s.c % 32 == 0, "bwd_input": s.o % 32 == 0 and s.c % epc == 0,
+                "bwd_weight": s.c % epc == 0 and s.o % epc == 0}[op]
+    if version == "v5":
+        return prec == "bf16" and {"fwd": s.c % 32 == 0, "bwd_input": s.o % 32 == 0 and s.c % 4 == 0,
+                                   "bwd_weight": s.c % 4 == 0 and s.o % 4 == 0}[op]
+    if version == "v4":
+        return {"fwd": s.c % 16 == 0, "bwd_input": s.o % 16 == 0 and s.c % 4 == 0, "bwd_weight": s.c % 4 == 0 and s.o % 4 == 0}[op]
+    return prec != "f32"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="two shapes")
+    ap.add_argument("--only", default="v3,v4,v5,v6,v7")
+    ap.add_argument("--reverse", action="store_true", help="schedule threads in reverse order")
+    a = ap.parse_args()
+    versions = a.only.split(",")
+    rng = np.random.default_rng(7)
+    mods = {}
+    bad = 0
+    shapes = SHAPES[:2] if a.quick else SHAPES
+    runs = [(v, p) for v in versions for p in (["bf16"] if v in ("v5", "v7") else ["bf16", "tf32", "f32"] if v == "v6" else ["bf16", "tf32"])]
+    for s in shapes:
+        x = rng.standard_normal((s.n, s.h, s.w, s.c)).astype(np.float32)
+        w = (rng.standard_normal((s.o, s.k, s.k, s.c)) / np.sqrt(s.k * s.k * s.c)).astype(np.float32)
+        gy = rng.standard_normal((s.n * s.oh * s.ow, s.o)).astype(np.float32)
+        for version, prec in runs:
+            f = {"v3": "conv_tc", "v4": "conv_tc", "v5": "conv_tc", "v6": "conv_tc6", "v7": "conv_wgmma"}[version]
+            if f not in mods:
+                t = time.time()
+                mods[f] = cusim.Module(f"kernels/{f}.cu")
+                print(f"built {f}.cu for cusim in {time.time() - t:.1f} s", flush=True)
+            xo, wo, gyo = operands(prec, x, w, gy)
+            y, gx, gw = reference(s, xo.astype(np.float64), wo.astype(np.float64), gyo.astype(np.float64))
+            want = {"fwd": y, "bwd_input": gx.reshape(-1, s.c), "bwd_weight": gw.reshape(-1)}
+            for op in ("fwd", "bwd_input", "bwd_weight"):
+                if not takes(version, prec, op, s):
+                    continue
+                stats_modes = [False, True] if op == "fwd" and version in ("v6", "v7") else [False]
+                for stats in stats_modes:
+                    P = s.n * s.oh * s.ow
+                    bm = 128 if version == "v7" else v4_tile(s.o)[1]
+                    if stats and P % bm:
+                        continue
+                    t = time.time()
+                    try:
+                        got, st, name = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse)
+                    except cusim.RunError as e:
+                        print(f"FAIL {version} {prec} {op} {s}: {e}")
+                        bad += 1
+                        continue
+                    ref = want[op].reshape(got.shape)
+                    scale = max(np.abs(ref).max(), 1e-30)
+                    err = np.abs(got - ref).max() / scale if np.isfinite(got).all() else np.inf
+                    tol = 1e-5
+                    line = f"{version} {prec:4} {op:10} {s!r:28} {name:38} rel err {err:.1e}"
+                    ok = err <= tol
+                    if st is not None:
+                        yb = ref.reshape(-1, bm, s.o)
+                        mean = yb.mean(axis=1)
+                        m2 = ((yb - mean[:, None, :]) ** 2).sum(axis=1)
+                        e2 = max(np.abs(st[0] - yb.sum(axis=1)).max() / max(np.abs(yb.sum(axis=1)).max(), 1),
+                                 np.abs(st[1] - m2).max() / m2.max())
+                        line += f", stats {e2:.1e}"
+                        ok = ok and e2 <= 1e-4
+                    print(("ok   " if ok else "FAIL ") + line + f" ({time.time() - t:.1f} s)", flush=True)
+                    bad += not ok
+    print("all ok" if not bad else f"{bad} FAILED")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
