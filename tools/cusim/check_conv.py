@@ -165,7 +165,8 @@ def operands(prec, x, w, gy):
 
 
 SHAPES = [
-    Spec(2, 8, 8, 32, 64, 3, 1, 1),      # n64 tile
+    Spec(4, 8, 8, 32, 64, 3, 1, 1),      # n64 tile; 256 rows: v6 and v7 BN-statistics epilogues
+    Spec(2, 8, 8, 32, 128, 3, 1, 1),     # n128 tile, 128 rows: v6 n128 statistics epilogue
     Spec(1, 8, 8, 64, 128, 3, 2, 1),     # stride 2, n128
     Spec(2, 6, 6, 32, 32, 3, 1, 1),      # partial row tiles, n32
     Spec(1, 8, 8, 32, 16, 1, 2, 0),      # 1x1 stride 2, n16
@@ -191,15 +192,15 @@ def takes(version, prec, op, s):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="two shapes")
+    ap.add_argument("--quick", action="store_true", help="three shapes")
     ap.add_argument("--only", default="v3,v4,v5,v6,v7")
-    ap.add_argument("--reverse", action="store_true", help="schedule threads in reverse order")
+    ap.add_argument("--reverse", action="store_true", help="greedy scheduling from the highest thread (default: from the lowest)")
     a = ap.parse_args()
     versions = a.only.split(",")
     rng = np.random.default_rng(7)
     mods = {}
     bad = 0
-    shapes = SHAPES[:2] if a.quick else SHAPES
+    shapes = SHAPES[:3] if a.quick else SHAPES
     runs = [(v, p) for v in versions for p in (["bf16"] if v in ("v5", "v7") else ["bf16", "tf32", "f32"] if v == "v6" else ["bf16", "tf32"])]
     for s in shapes:
         x = rng.standard_normal((s.n, s.h, s.w, s.c)).astype(np.float32)

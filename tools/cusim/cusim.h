@@ -71,6 +71,11 @@ struct CpCopy {
 
 enum State { RUNNABLE, WAITING, DONE };
 
+// Which fiber runs next. Round robin lets every thread catch up before any group moves on; the greedy
+// policies always resume the lowest (highest) runnable thread, so one warp or warpgroup runs as far ahead of
+// the others as barriers allow: that exposes a missing __syncthreads or wait.
+enum Policy { ROUND_ROBIN = 0, ROUND_ROBIN_REVERSED = 1, GREEDY_LOW = 2, GREEDY_HIGH = 3 };
+
 struct Barrier {
     int arrived = 0;
     unsigned long long gen = 0;
@@ -127,7 +132,7 @@ struct Global {
     std::vector<Buffer> buffers;
     std::vector<char*> stacks;
     std::function<void()> body;
-    bool reverse = false;
+    int policy = 2;  // see Policy
     const char* kernel = "";
 };
 inline Global g;
@@ -573,7 +578,7 @@ inline void launch(const char* name, dim3 grid, dim3 block, unsigned smem, std::
                     bool ran = false;
                     done = 0;
                     for (int k = 0; k < nt; ++k) {
-                        const int i = g.reverse ? nt - 1 - k : k;
+                        const int i = (g.policy == ROUND_ROBIN_REVERSED || g.policy == GREEDY_HIGH) ? nt - 1 - k : k;
                         Thread& t = g.th[i];
                         if (t.state == DONE) {
                             ++done;
@@ -586,6 +591,7 @@ inline void launch(const char* name, dim3 grid, dim3 block, unsigned smem, std::
                         g.cur = i;
                         swapcontext(&g.sched, &t.ctx);
                         ran = true;
+                        if (g.policy >= GREEDY_LOW) break;  // rescan from the first thread
                     }
                     if (!ran && done < nt) {
                         for (int i = 0; i < nt; ++i)

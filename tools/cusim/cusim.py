@@ -316,7 +316,7 @@ int main(int argc, char** argv) {
         grid.x = u32(); grid.y = u32(); grid.z = u32();
         block.x = u32(); block.y = u32(); block.z = u32();
         const unsigned smem = u32();
-        ::sim::g.reverse = u32() != 0;
+        ::sim::g.policy = static_cast<int>(u32());
         const unsigned nargs = u32();
         std::vector<unsigned long long> store(nargs * 8);  // 64 bytes per argument
         std::vector<void*> args(nargs);
@@ -391,7 +391,10 @@ class Job:
     def memset(self, handle, value=0):
         self.ops.append(struct.pack("<III", 1, handle, value))
 
-    def launch(self, name, grid, block, smem=0, args=(), reverse=False):
+    def launch(self, name, grid, block, smem=0, args=(), reverse=False, policy=None):
+        """policy: cusim.h's Policy (default greedy lowest-first; reverse=True means greedy highest-first)."""
+        if policy is None:
+            policy = 3 if reverse else 2
         kinds = self.mod.kernels.get(name)
         if kinds is None:
             raise RunError(f"no kernel {name}")
@@ -399,7 +402,7 @@ class Job:
             raise RunError(f"{name} takes {len(kinds)} arguments, got {len(args)}")
         dims = lambda v: (tuple(v) + (1, 1, 1))[:3] if isinstance(v, (tuple, list)) else (v, 1, 1)
         out = [struct.pack("<I", 0), struct.pack("<I", len(name)), name.encode(),
-               struct.pack("<7I", *dims(grid), *dims(block), smem), struct.pack("<II", int(reverse), len(args))]
+               struct.pack("<7I", *dims(grid), *dims(block), smem), struct.pack("<II", policy, len(args))]
         for kind, a in zip(kinds, args):
             if kind == "p":
                 h, off = a if isinstance(a, tuple) else (a, 0)

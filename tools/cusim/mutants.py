@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Power check of cusim + check_conv.py: each mutant is a copy of kernels/ with one deliberate bug (a missing
+barrier or wait, a wait that covers too little, swapped descriptor offsets, a wrong fragment address, the MMA's
+transpose flag) that the simulator must catch, by a wrong result or a reported violation. A mutant that
+passes is a blind spot of the simulator and fails this script.
+
+    python3 tools/cusim/mutants.py      # ~2 minutes; exit 1 if any mutant survives
+"""
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import check_conv as cc
+import cusim
+
+# (what, file, old text, new text, (version, precision, op, shape)[, occurrences replaced, default 1])
+MUTANTS = [
+    ("v7: LBO and SBO swapped", "conv_wgmma.cu", "wg_desc(As + 256 * s, 128, SBO)", "wg_desc(As + 256 * s, SBO, 128)",
+     ("v7", "bf16", "fwd", 0)),
+    ("v7: no wgmma.wait_group after the k-tile's MMAs", "conv_wgmma.cu",
+     '        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");\n    }', "    }", ("v7", "bf16", "fwd", 0)),
+    ("v7: cp.async wait leaves the current tile in flight", "conv_wgmma.cu", '"n"(C7_STAGES - 2)', '"n"(C7_STAGES - 1)',
+     ("v7", "bf16", "bwd_input", 0)),
+    ("v7: no barrier between the ring's fill and the MMAs", "conv_wgmma.cu",
+     "        __syncthreads();  // tile kt is in for every thread; the stage refilled below is idle\n", "",
+     ("v7", "bf16", "fwd", 1)),
+    ("v7: MMA without the transpose flag (grad-weight is MN-major)", "wgmma.cuh", '"n"(T ? 1 : 0)', '"n"(0)',
+     ("v7", "bf16", "bwd_weight", 0), 2),
+    ("v6 bf16: no barrier after the cp.async wait", "conv_tc6.cu",
+     "        __syncthreads();            // ... for every thread's, and stage (kt - 1) % STAGES is free\n", "",
+     ("v6", "bf16", "fwd", 0)),
+    ("v6 f32: no barrier after the cp.async wait", "conv_tc6.cu",
+     "        __syncthreads();            // ... for every thread's, and stage (kt - 1) % STAGES is free\n", "",
+     ("v6", "f32", "bwd_weight", 0)),
+    ("v6 tf32: cp.async wait leaves the current tile in flight", "conv_tc6.cu", "tc6_wait<S::STAGES - 2>();",
+     "tc6_wait<S::STAGES - 1>();", ("v6", "tf32", "bwd_input", 1)),
+    ("v6 bf16: ldmatrix A row/k halves swapped", "tc_mma.cuh", "&As[(mb + l8 + 8 * lb3) * SA + ks + 8 * lb4]",
+     "&As[(mb + l8 + 8 * lb4) * SA + ks + 8 * lb3]", ("v6", "bf16", "fwd", 1)),
+    ("v5/v6 bf16: ldmatrix without .trans", "tc_mma.cuh", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16",
+     "ldmatrix.sync.aligned.m8n8.x4.shared.b16", ("v6", "bf16", "bwd_input", 0)),
+]
+
+
+def main():
+    rng = np.random.default_rng(3)
+    survivors = 0
+    for what, fname, old, new, (version, prec, op, si), *times in MUTANTS:
+        s = cc.SHAPES[si]
+        with tempfile.TemporaryDirectory() as d:
+            kdir = os.path.join(d, "kernels")
+            shutil.copytree(os.path.join(cusim.ROOT, "kernels"), kdir)
+            path = os.path.join(kdir, fname)
+            src = open(path).read()
+            if src.count(old) != (times[0] if times else 1):
+                print(f"ERROR {what}: the text to mutate occurs {src.count(old)} times in {fname}")
+                survivors += 1
+                continue
+            open(path, "w").write(src.replace(old, new))
+            f = {"v6": "conv_tc6", "v7": "conv_wgmma"}[version]
+            t = time.time()
+            try:
+                mod = cusim.Module(os.path.join(kdir, f + ".cu"))
+            except cusim.TranslateError as e:
+                print(f"caught   {what}: does not build ({str(e).splitlines()[0]})")
+                continue
+            x = rng.standard_normal((s.n, s.h, s.w, s.c)).astype(np.float32)
+            w = (rng.standard_normal((s.o, s.k, s.k, s.c)) / np.sqrt(s.k * s.k * s.c)).astype(np.float32)
+            gy = rng.standard_normal((s.n * s.oh * s.ow, s.o)).astype(np.float32)
+            try:
+                got, _, name = cc.launch(mod, version, prec, op, s, x, w, gy)
+            except cusim.RunError as e:
+                print(f"caught   {what}: {str(e).splitlines()[0][:150]} ({time.time() - t:.0f} s)")
+                continue
+            xo, wo, gyo = cc.operands(prec, x, w, gy)
+            y, gx, gw = cc.reference(s, *(a.astype(np.float64) for a in (xo, wo, gyo)))
+            ref = {"fwd": y, "bwd_input": gx, "bwd_weight": gw}[op].reshape(got.shape)
+            err = np.abs(got - ref).max() / np.abs(ref).max() if np.isfinite(got).all() else np.inf
+            if err > 1e-5:
+                print(f"caught   {what}: {name} rel err {err:.1e} ({time.time() - t:.0f} s)")
+            else:
+                print(f"SURVIVED {what}: {name} rel err {err:.1e}")
+                survivors += 1
+    print("every mutant caught" if not survivors else f"{survivors} mutant(s) survived")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
