@@ -12,7 +12,7 @@ CUDART_VER=13.0.96
 say() { printf 'setup: %s\n' "$*"; }
 
 # --- system packages -------------------------------------------------------------------------
-APT_PKGS=(libopenblas-dev liblapacke-dev pkg-config gcc)
+APT_PKGS=(libopenblas-dev liblapacke-dev pkg-config gcc g++ python3-numpy)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod conv_bench;
 mod cpu_ref;
+mod cusim;
 mod cuda_ops;
 mod cuda_vs_cpu;
 mod data;

@@ -298,10 +298,13 @@ class Report:
         fails = [f"{k} {e:.1e}" for k, e in errs if not e <= TOL]
         fails += [f"{k} {b}/{n} bf16 differ" for k, b, n in bits if b]
         fails += guards
-        worst = max(errs, key=lambda t: t[1]) if errs else None
-        txt = f"{what}: " + (f"worst {worst[0]} {worst[1]:.1e}" if worst else "")
+        notes = []
+        if errs:
+            worst = max(errs, key=lambda t: t[1])
+            notes.append(f"worst {worst[0]} {worst[1]:.1e}")
         if bits:
-            txt += f", bf16 bits {sum(n - b for _, b, n in bits)}/{sum(n for _, _, n in bits)} equal"
+            notes.append(f"bf16 bits {sum(n - b for _, b, n in bits)}/{sum(n for _, _, n in bits)} equal")
+        txt = f"{what}: " + ", ".join(notes)
         if fails:
             txt += " -- " + "; ".join(fails)
         ok = not fails
@@ -318,7 +321,7 @@ def tail_inputs(rng, rows, c):  # TailIn::new
                 beta=u(c, -0.5, 0.5), gy=u(rows * c, -1, 1), rm0=u(c, -0.1, 0.1), rv0=u(c, 0.9, 1.1))
 
 
-def tail_reference(t, rows, c, groups, add, acc, pre_stats=None):
+def tail_reference(t, rows, c, groups, add, acc):
     """The CPU reference of nn_ops' tail train forward, eval forward and backward (per view)."""
     n = rows // groups
     x = t["x"].reshape(rows, c)
@@ -446,7 +449,7 @@ def check_tails(mods, rng, reverse, rep):
                 what = f"{ver} {name:22} {rows:5}x{c:<3} views {groups} sms {sms:3}"
                 try:
                     got, bits, guards = run_tail(mods["norm"], sms, reverse, t, rows, c, groups, add, acc, ver, mask)
-                except cusim.RunError as e:
+                except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
                     rep.line(what, [], [], [str(e)], time.time() - t0)
                     continue
                 errs = [(k, rel(got[k], want[k].reshape(-1))) for k in want]
@@ -481,7 +484,7 @@ def check_unaligned(mods, rng, reverse, rep):
             what = f"v2 {('batchnorm_add_relu acc' if add else 'batchnorm_relu'):22} {rows:5}x{c:<3} unaligned views"
             try:
                 guards = S.run()
-            except cusim.RunError as e:
+            except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
                 rep.line(what, [], [], [str(e)], time.time() - t0)
                 continue
             got = {"y": S.get(y), "mean": S.get(m), "rstd": S.get(r), "running_mean": S.get(rm),
@@ -548,7 +551,7 @@ def check_stats(mods, rng, reverse, rep):
                         f"views 2 x {count} blocks of {bm}")
                 try:
                     guards = S.run()
-                except cusim.RunError as e:
+                except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
                     rep.line(what, [], [], [str(e)], time.time() - t0)
                     continue
                 got = {"y": S.get(y), "mean": S.get(m), "rstd": S.get(r), "running_mean": S.get(rm),
@@ -587,7 +590,7 @@ def check_elementwise(mods, rng, reverse, rep):
         what = f"cast_bf16_f32 n {n:6} sms {sms:3}"
         try:
             guards = S.run()
-        except cusim.RunError as e:
+        except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
             rep.line(what, [], [], [str(e)], time.time() - t0)
             continue
         rep.line(what, [], [("y", int((S.get(y) != bf16_bits(xv)).sum()), n)], guards, time.time() - t0)
@@ -607,7 +610,7 @@ def check_elementwise(mods, rng, reverse, rep):
         what = f"adamw_f32 n {n:6} sms {sms:3} step {step}"
         try:
             guards = S.run()
-        except cusim.RunError as e:
+        except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
             rep.line(what, [], [], [str(e)], time.time() - t0)
             continue
         d = lambda a: np.asarray(a, F64)
@@ -629,7 +632,7 @@ def check_elementwise(mods, rng, reverse, rep):
         what = f"relu_fwd_f32, add_f32 n {n:6} sms {sms:3}"
         try:
             guards = S.run()
-        except cusim.RunError as e:
+        except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
             rep.line(what, [], [], [str(e)], time.time() - t0)
             continue
         relu_ref = np.where(a > 0, a, F32(0))
@@ -649,8 +652,10 @@ def module(files):
     path = os.path.join(cusim.CACHE, "_".join(files) + ".cu")
     text = "".join(f'#include "{os.path.join(cusim.ROOT, "kernels", f + ".cu")}"\n' for f in files)
     if not os.path.exists(path) or open(path).read() != text:
-        with open(path, "w") as fh:
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "w") as fh:
             fh.write(text)
+        os.replace(tmp, path)  # other checkers may read it meanwhile
     return cusim.Module(path)
 
 

@@ -363,14 +363,15 @@ class Module:
         base = os.path.splitext(os.path.basename(path))[0]
         self.exe = os.path.join(CACHE, f"{base}-{key}")
         if not os.path.exists(self.exe):
-            cpp = self.exe + ".cpp"
+            cpp, tmp = f"{self.exe}.{os.getpid()}.cpp", f"{self.exe}.{os.getpid()}.tmp"  # concurrent builds
             with open(cpp, "w") as f:
                 f.write(code)
-            cmd = ["g++", "-std=c++17", opt, "-g", "-w", "-I", HERE, cpp, "-o", self.exe + ".tmp"]
+            cmd = ["g++", "-std=c++17", opt, "-g", "-w", "-I", HERE, cpp, "-o", tmp]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode:
                 raise TranslateError(f"g++ failed for {kernel_file} (source kept at {cpp}):\n{r.stderr[-6000:]}")
-            os.replace(self.exe + ".tmp", self.exe)
+            os.replace(tmp, self.exe)
+            os.remove(cpp)
 
     def job(self):
         return Job(self)

@@ -1,0 +1,60 @@
+//! The CUDA kernel sources executed on the CPU by tools/cusim (one fiber per CUDA thread; see
+//! tools/cusim/cusim.h): each test runs one checker script, which launches the real kernels with their Rust
+//! launchers' geometry against float64 NumPy references and exits non-zero on any mismatch or violation
+//! (out-of-bounds shared or global access, a collective some lane skipped, an unwaited cp.async or wgmma).
+//! This is not GPU validation (the PTX semantics are the simulator's reading of the ISA), but it executes the
+//! kernels that have not yet met a GPU. Needs python3 with NumPy and g++ (tools/setup.sh installs them).
+use std::path::Path;
+use std::process::Command;
+
+fn run(script: &str, args: &[&str]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(root.join("tools/cusim").join(script))
+        .args(args)
+        .current_dir(root.join("tools/cusim"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start python3 for {script} ({e}); run tools/setup.sh"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(
+        out.status.success(),
+        "tools/cusim/{script} {args:?} failed ({}):\n{text}",
+        out.status
+    );
+}
+
+#[test]
+fn cusim_conv_v3_v4_match_float64_as_on_the_gpu() {
+    // GPU-validated (H200): agreement here checks the simulator's mma.sync model.
+    run("check_conv.py", &["--quick", "--only", "v3,v4"]);
+}
+
+#[test]
+fn cusim_conv_v5_v6_match_float64() {
+    run("check_conv.py", &["--quick", "--only", "v5,v6"]);
+}
+
+#[test]
+fn cusim_conv_v7_wgmma_matches_float64() {
+    run("check_conv.py", &["--only", "v7"]);
+}
+
+#[test]
+fn cusim_wgmma_probe_matches_the_exact_product() {
+    run("check_wgmma.py", &[]);
+}
+
+#[test]
+fn cusim_catches_every_deliberate_kernel_bug_first_half() {
+    run("mutants.py", &["--part", "1/2"]);
+}
+
+#[test]
+fn cusim_catches_every_deliberate_kernel_bug_second_half() {
+    run("mutants.py", &["--part", "2/2"]);
+}
