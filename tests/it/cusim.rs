@@ -58,3 +58,9 @@ fn cusim_catches_every_deliberate_kernel_bug_first_half() {
 fn cusim_catches_every_deliberate_kernel_bug_second_half() {
     run("mutants.py", &["--part", "2/2"]);
 }
+
+#[test]
+fn cusim_bns_kernels_v1_to_v5_match_float64_both_forms() {
+    // v1-v3 are GPU-validated (H200); v4 and v5 (wgmma) have not met a GPU.
+    run("check_bns.py", &[]);
+}

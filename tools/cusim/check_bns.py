@@ -115,22 +115,15 @@ class Device:
         if file != self.file:
             self.sync()
             self.file, self.job, self.h = file, self.mods[file].job(), {}
-        kinds = self.job.mod.kernels[kernel]
-        real, patched = [], list(kinds)
-        for i, a in enumerate(args):
-            if a is NULL:  # cusim's Job takes buffer handles only: a null pointer as a 64-bit zero scalar
-                patched[i] = "Q"
-                real.append(0)
+        real = []
+        for a in args:
+            if a is NULL:
+                real.append(None)  # Job.launch passes None as a null pointer
             elif isinstance(a, str):
                 real.append(self._handle(a))
             else:
                 real.append(a)
-        saved = self.job.mod.kernels[kernel]
-        self.job.mod.kernels[kernel] = patched
-        try:
-            self.job.launch(kernel, grid=grid, block=block, smem=smem, args=real, reverse=self.reverse)
-        finally:
-            self.job.mod.kernels[kernel] = saved
+        self.job.launch(kernel, grid=grid, block=block, smem=smem, args=real, reverse=self.reverse)
 
     def sync(self):
         if self.job is None:

@@ -405,7 +405,9 @@ class Job:
         out = [struct.pack("<I", 0), struct.pack("<I", len(name)), name.encode(),
                struct.pack("<7I", *dims(grid), *dims(block), smem), struct.pack("<II", policy, len(args))]
         for kind, a in zip(kinds, args):
-            if kind == "p":
+            if kind == "p" and a is None:  # a null pointer
+                out.append(struct.pack("<II", 1, 8) + bytes(8))
+            elif kind == "p":
                 h, off = a if isinstance(a, tuple) else (a, 0)
                 out.append(struct.pack("<IIQ", 0, h, off * self.bufs[h].itemsize))
             else:
