@@ -64,3 +64,11 @@ fn cusim_bns_kernels_v1_to_v5_match_float64_both_forms() {
     // v1-v3 are GPU-validated (H200); v4 and v5 (wgmma) have not met a GPU.
     run("check_bns.py", &[]);
 }
+
+#[test]
+fn cusim_batch_norm_and_elementwise_kernels_match_float64() {
+    // The fused BN tails, the statistics from conv partials and the bf16 cast have not met a GPU; the
+    // unfused chain (GPU-validated) is the control. Both greedy orders: some races show in one only.
+    run("check_norm.py", &[]);
+    run("check_norm.py", &["--reverse"]);
+}

@@ -17,6 +17,9 @@ launchers read (132 on an H100/H200); the cases with sms 1 make the grids small 
 loops (and bn_for_each_vec's channel step) run more than once.
 
     python3 tools/cusim/check_norm.py [--reverse] [--only tails,unaligned,stats,elementwise]   # exit 1 on a mismatch
+
+--reverse passes reverse=True to every job.launch (cusim's other thread order: run both, a missing barrier
+may hide in one of them).
 """
 import argparse
 import os
@@ -132,29 +135,16 @@ class Sim:
             self.ro.add(h)
         return View(h, lead, n)
 
-    def zeros(self, name, n, dtype=F32):  # dev.zeros: a fresh allocation, memset to 0
-        v = self.buf(name, n=n, dtype=dtype)
-        self.job.memset(v.h, 0)
-        self.init[v.h][:] = 0
-        return v
+    def zeros(self, name, n, dtype=F32):
+        """dev.zeros (cudarc alloc_zeros: a fresh allocation, memset to 0), uploaded as zeros rather than
+        through job.memset, which would clear the guard too (and hide a kernel writing zeros past the end)."""
+        return self.buf(name, np.zeros(n, dtype), dtype=dtype)
 
     def launch(self, name, cfg, *args):
         grid, block = cfg
-        kinds = self.job.mod.kernels[name]
-        saved, conv = list(kinds), []
-        for i, a in enumerate(args):
-            if a is None:  # the launchers push a u64 0 for an absent pointer (norm.rs relu_apply: `&null`)
-                assert kinds[i] == "p"
-                kinds[i] = "Q"
-                conv.append(0)
-            elif isinstance(a, View):
-                conv.append((a.h, a.off))
-            else:
-                conv.append(a)
-        try:
-            self.job.launch(name, grid=grid, block=block, smem=0, args=conv, reverse=self.reverse)
-        finally:
-            kinds[:] = saved
+        # None: the null pointer the launchers push for an absent output (norm.rs relu_apply: `&null`).
+        conv = [(a.h, a.off) if isinstance(a, View) else a for a in args]
+        self.job.launch(name, grid=grid, block=block, smem=0, args=conv, reverse=self.reverse)
 
     def run(self):
         self.res = self.job.run()

@@ -350,6 +350,10 @@ int main(int argc, char** argv) {
 """
 
 
+# -fsanitize=alignment: a float4 / uint2 access off its alignment stops the run, as it faults on the GPU.
+GXX_FLAGS = ["-std=c++17", "-g", "-w", "-fsanitize=alignment", "-fno-sanitize-recover=alignment"]
+
+
 class Module:
     def __init__(self, kernel_file, opt="-O1"):
         path = kernel_file if os.path.isabs(kernel_file) else os.path.join(ROOT, kernel_file)
@@ -358,7 +362,7 @@ class Module:
         table = "\n".join(f'    {{"{k}", [](void** a) {{ return ::sim::bind_args(&{k}, a); }}}},' for k in self.kernels)
         code = '#include "cusim.h"\n' + translate(src) + RUNNER.replace("%TABLE%", table)
         header = open(os.path.join(HERE, "cusim.h")).read()
-        key = hashlib.sha256((code + header + opt).encode()).hexdigest()[:16]
+        key = hashlib.sha256((code + header + opt + " ".join(GXX_FLAGS)).encode()).hexdigest()[:16]
         os.makedirs(CACHE, exist_ok=True)
         base = os.path.splitext(os.path.basename(path))[0]
         self.exe = os.path.join(CACHE, f"{base}-{key}")
@@ -366,7 +370,7 @@ class Module:
             cpp, tmp = f"{self.exe}.{os.getpid()}.cpp", f"{self.exe}.{os.getpid()}.tmp"  # concurrent builds
             with open(cpp, "w") as f:
                 f.write(code)
-            cmd = ["g++", "-std=c++17", opt, "-g", "-w", "-I", HERE, cpp, "-o", tmp]
+            cmd = ["g++", *GXX_FLAGS, opt, "-I", HERE, cpp, "-o", tmp]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode:
                 raise TranslateError(f"g++ failed for {kernel_file} (source kept at {cpp}):\n{r.stderr[-6000:]}")
