@@ -247,7 +247,7 @@ def _structs(src):
     return out
 
 
-def kernels_of(src):
+def kernels_of(src, strict=True):
     """{name: [param kinds]} of the extern "C" __global__ functions: 'p' pointer, else a struct format."""
     ks, structs = {}, _structs(src)
     for m in re.finditer(r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(([^)]*)\)', src):
@@ -262,6 +262,9 @@ def kernels_of(src):
             ty = " ".join(re.sub(r"\bconst\b", "", p).split()[:-1])
             if ty in structs:
                 kinds.append(structs[ty])
+                continue
+            if ty not in SCALARS and not strict:  # the driver library binds by C++ type; Job needs formats
+                kinds.append(None)
                 continue
             if ty not in SCALARS:
                 raise TranslateError(f"kernel {m.group(1)}: parameter type {ty!r}")
@@ -352,6 +355,46 @@ int main(int argc, char** argv) {
 
 # -fsanitize=alignment: a float4 / uint2 access off its alignment stops the run, as it faults on the GPU.
 GXX_FLAGS = ["-std=c++17", "-g", "-w", "-fsanitize=alignment", "-fno-sanitize-recover=alignment"]
+
+
+LIBRARY = r"""
+#define CUSIM_EXPORT extern "C" __attribute__((visibility("default")))
+struct CusimKernel { const char* name; std::function<void()> (*bind)(void**); };
+static const CusimKernel cusim_kernels[] = {
+%TABLE%
+};
+CUSIM_EXPORT const char* cusim_names() { return "%NAMES%"; }
+CUSIM_EXPORT void cusim_set_global_check(bool (*f)(const void*, size_t)) { ::sim::g.global_check = f; }
+CUSIM_EXPORT int cusim_launch(const char* name, const unsigned* grid, const unsigned* block, unsigned smem, void** args,
+                              int policy) {
+    for (const CusimKernel& k : cusim_kernels)
+        if (!std::strcmp(name, k.name)) {
+            ::sim::g.policy = policy;
+            ::sim::launch(k.name, dim3(grid[0], grid[1], grid[2]), dim3(block[0], block[1], block[2]), smem, k.bind(args));
+            return 0;
+        }
+    return -1;
+}
+"""
+
+
+def build_library(kernel_file, out, opt="-O1"):
+    """kernel_file as a shared library for the fake driver (fake_driver.cpp): cusim_names, cusim_launch."""
+    path = kernel_file if os.path.isabs(kernel_file) else os.path.join(ROOT, kernel_file)
+    src = _inline_includes(path, set())
+    kernels = kernels_of(src, strict=False)
+    table = "\n".join(f'    {{"{k}", [](void** a) {{ return ::sim::bind_args(&{k}, a); }}}},' for k in kernels)
+    code = ('#include "cusim.h"\n' + translate(src) +
+            LIBRARY.replace("%TABLE%", table).replace("%NAMES%", "\\n".join(kernels)))
+    cpp, tmp = f"{out}.{os.getpid()}.cpp", f"{out}.{os.getpid()}.tmp"
+    with open(cpp, "w") as f:
+        f.write(code)
+    cmd = ["g++", *GXX_FLAGS, opt, "-fPIC", "-shared", "-fvisibility=hidden", "-I", HERE, cpp, "-o", tmp]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        raise TranslateError(f"g++ failed for {kernel_file} (source kept at {cpp}):\n{r.stderr[-6000:]}")
+    os.replace(tmp, out)
+    os.remove(cpp)
 
 
 class Module:
