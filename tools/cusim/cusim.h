@@ -20,7 +20,6 @@
 //   ((8,m),(T,2k)):((1T,SBO),(1,LBO)) and MN-major ((T,1,m),(8,k)):((1,T,SBO),(1T,LBO)) layouts.
 #pragma once
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <math.h>
 
@@ -50,6 +49,33 @@ inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
 inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
 struct __nv_bfloat16 { unsigned short bits; };
 
+// Fiber switch without ucontext's signal-mask system calls: saves the callee-saved registers on the current
+// stack, stores its pointer in *save, and resumes the stack at `next` (x86-64 System V).
+extern "C" void cusim_switch(void** save, void* next);
+asm(R"(
+    .text
+    .globl cusim_switch
+    .hidden cusim_switch
+    .type cusim_switch, @function
+cusim_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size cusim_switch, .-cusim_switch
+)");
+
 namespace sim {
 
 [[noreturn]] inline void fail(const char* fmt, ...) {
@@ -78,16 +104,14 @@ enum Policy { ROUND_ROBIN = 0, ROUND_ROBIN_REVERSED = 1, GREEDY_LOW = 2, GREEDY_
 
 struct Barrier {
     int arrived = 0;
-    unsigned long long gen = 0;
+    std::vector<int> waiters;  // threads parked here
 };
 
 struct Thread {
-    ucontext_t ctx;
+    void* sp = nullptr;  // saved stack pointer while switched out
     dim3 tid;
     int lin = 0, lane = 0, warp = 0, wg = 0;
     State state = RUNNABLE;
-    Barrier* wait_on = nullptr;
-    unsigned long long wait_gen = 0;
     const char* wait_what = "";
     std::vector<CpCopy> open;
     std::vector<std::vector<CpCopy>> committed;
@@ -112,9 +136,10 @@ struct Global {
     dim3 bid, bdim, gdim;
     std::vector<Thread> th;
     int cur = -1, live = 0;
-    ucontext_t sched;
+    void* sched = nullptr;  // the scheduler's saved stack pointer
     Barrier block_bar;
     std::vector<Barrier> warp_bar, wg_bar;
+    std::vector<unsigned long long> runnable;  // bit set of the threads that can run
     std::vector<int> warp_live, warp_size, wg_live, wg_size;
     std::vector<void*> slot;  // per-thread deposit for collectives
     std::vector<std::vector<WgOp>> wg_open;
@@ -181,20 +206,31 @@ inline void check_global(const void* src, size_t bytes, const char* what) {
          src, bytes, self().lin, g.bid.x, g.bid.y, g.bid.z);
 }
 
-// Parks the current fiber until the barrier's generation moves on (or passes it, if it is the last arrival).
+inline void set_runnable(int i, bool on) {
+    if (on) g.runnable[i / 64] |= 1ull << (i % 64);
+    else g.runnable[i / 64] &= ~(1ull << (i % 64));
+}
+inline void release(Barrier& b) {
+    b.arrived = 0;
+    for (int w : b.waiters) {
+        g.th[w].state = RUNNABLE;
+        set_runnable(w, true);
+    }
+    b.waiters.clear();
+}
+
+// Parks the current fiber until the barrier releases (or releases it, if this is the last arrival).
 inline void arrive(Barrier& b, int expected, const char* what) {
     Thread& t = self();
-    const unsigned long long gen = b.gen;
     if (++b.arrived >= expected) {
-        b.arrived = 0;
-        ++b.gen;
+        release(b);
         return;
     }
     t.state = WAITING;
-    t.wait_on = &b;
-    t.wait_gen = gen;
     t.wait_what = what;
-    swapcontext(&t.ctx, &g.sched);
+    b.waiters.push_back(t.lin);
+    set_runnable(t.lin, false);
+    cusim_switch(&t.sp, g.sched);
 }
 
 inline void syncthreads() { arrive(g.block_bar, g.live, "__syncthreads"); }
@@ -503,16 +539,28 @@ inline void fiber_main() {
         cp_async_wait(0);
     }
     t.state = DONE;
+    set_runnable(t.lin, false);
     --g.live;
     --g.warp_live[t.warp];
     --g.wg_live[t.wg];
     // An exited thread no longer holds up __syncthreads.
-    if (g.block_bar.arrived > 0 && g.block_bar.arrived >= g.live) {
-        g.block_bar.arrived = 0;
-        ++g.block_bar.gen;
-    }
+    if (g.block_bar.arrived > 0 && g.block_bar.arrived >= g.live) release(g.block_bar);
     if (g.warp_bar[t.warp].arrived > 0) fail("%s: a lane exited while its warp waits in a collective", g.kernel);
-    swapcontext(&t.ctx, &g.sched);
+    cusim_switch(&t.sp, g.sched);
+    fail("a finished fiber was resumed");
+}
+
+extern "C" inline void cusim_fiber_entry() { fiber_main(); }
+
+// A fresh fiber's stack: cusim_switch pops six zero registers and "returns" into cusim_fiber_entry, which
+// sees the stack alignment of a called function.
+inline void* fiber_stack(char* base, size_t bytes) {
+    uintptr_t top = (reinterpret_cast<uintptr_t>(base) + bytes) & ~static_cast<uintptr_t>(15);
+    void** sp = reinterpret_cast<void**>(top);
+    *--sp = nullptr;                                             // the entry's (never used) return address
+    *--sp = reinterpret_cast<void*>(&cusim_fiber_entry);
+    for (int i = 0; i < 6; ++i) *--sp = nullptr;                 // r15 r14 r13 r12 rbx rbp
+    return sp;
 }
 
 inline void ensure_arena() {
@@ -571,33 +619,42 @@ inline void launch(const char* name, dim3 grid, dim3 block, unsigned smem, std::
                     ++g.warp_size[t.warp];
                     ++g.wg_live[t.wg];
                     ++g.wg_size[t.wg];
-                    getcontext(&t.ctx);
-                    t.ctx.uc_stack.ss_sp = g.stacks[i];
-                    t.ctx.uc_stack.ss_size = stack_bytes;
-                    t.ctx.uc_link = nullptr;
-                    makecontext(&t.ctx, fiber_main, 0);
+                    t.sp = fiber_stack(g.stacks[i], stack_bytes);
                 }
-                int done = 0;
-                while (done < nt) {
-                    bool ran = false;
-                    done = 0;
-                    for (int k = 0; k < nt; ++k) {
-                        const int i = (g.policy == ROUND_ROBIN_REVERSED || g.policy == GREEDY_HIGH) ? nt - 1 - k : k;
-                        Thread& t = g.th[i];
-                        if (t.state == DONE) {
-                            ++done;
-                            continue;
+                const int words = (nt + 63) / 64;
+                g.runnable.assign(words, 0);
+                for (int i = 0; i < nt; ++i) set_runnable(i, true);
+                const bool high = g.policy == ROUND_ROBIN_REVERSED || g.policy == GREEDY_HIGH;
+                int last = high ? nt : -1;
+                while (g.live > 0) {
+                    // The next runnable thread: the lowest / highest (greedy), or the next one after the last
+                    // in the policy's direction, wrapping around (round robin).
+                    int next = -1;
+                    const bool greedy = g.policy >= GREEDY_LOW;
+                    for (int pass = 0; pass < 2 && next < 0; ++pass) {
+                        if (!high) {
+                            const int from = greedy || pass ? 0 : last + 1;
+                            for (int wd = from / 64; wd < words && next < 0; ++wd) {
+                                unsigned long long m = g.runnable[wd];
+                                if (wd == from / 64 && from % 64) m &= ~0ull << (from % 64);
+                                if (m) next = wd * 64 + __builtin_ctzll(m);
+                            }
+                        } else {
+                            const int from = greedy || pass ? nt - 1 : last - 1;
+                            for (int wd = from / 64; wd >= 0 && from >= 0 && next < 0; --wd) {
+                                unsigned long long m = g.runnable[wd];
+                                if (wd == from / 64 && from % 64 != 63) m &= (2ull << (from % 64)) - 1;
+                                if (m) next = wd * 64 + 63 - __builtin_clzll(m);
+                            }
                         }
-                        if (t.state == WAITING) {
-                            if (t.wait_on->gen == t.wait_gen) continue;
-                            t.state = RUNNABLE;
-                        }
-                        g.cur = i;
-                        swapcontext(&g.sched, &t.ctx);
-                        ran = true;
-                        if (g.policy >= GREEDY_LOW) break;  // rescan from the first thread
+                        if (greedy) break;
                     }
-                    if (!ran && done < nt) {
+                    if (next >= 0) {
+                        g.cur = last = next;
+                        cusim_switch(&g.sched, g.th[next].sp);
+                        continue;
+                    }
+                    {
                         for (int i = 0; i < nt; ++i)
                             if (g.th[i].state == WAITING)
                                 std::fprintf(stderr, "  thread %d waits in %s\n", i, g.th[i].wait_what);
