@@ -98,6 +98,21 @@ fn cuda_wgmma_bf16_gemm_matches_exact_product() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
+/// A second device opened in the same process loads its own modules, whose kernel handles start at the
+/// 48 KB shared-memory default: the 72 KB probe must launch on both (a process-wide "already raised" record
+/// once skipped the second; found by running this suite through tools/cusim's simulated driver).
+#[test]
+fn cuda_second_device_raises_the_shared_memory_limit_again() {
+    let Some(first) = hopper("cuda_second_device_raises_the_shared_memory_limit_again") else {
+        return;
+    };
+    let second = ipdpp::device::cuda::CudaDevice::open(0).unwrap();
+    for d in [first.cuda().unwrap(), &*second] {
+        let fails = probe_cases(d, false, &[(64, 256, 64)]);
+        assert!(fails.is_empty(), "{}", fails.join("\n"));
+    }
+}
+
 /// The MN-major path alone (operands stored [K][M] and [K][N], loaded into the MN-major canonical layout, the
 /// MMA with imm-trans = 1): what conv v7's grad-weight and BNS v5's second product rely on. If this fails
 /// while the K-major test passes, the MN-major reading of LBO/SBO is the first suspect.

@@ -33,13 +33,14 @@ struct Lib {
     int (*launch)(const char*, const unsigned*, const unsigned*, unsigned, void**, int);
     std::set<std::string> names;
 };
-struct Module {
-    std::set<std::string> entries;
-};
 struct Function {
     std::string name;
     Lib* lib;
     int max_dyn_smem = 48 * 1024;
+};
+struct Module {
+    std::set<std::string> entries;
+    std::map<std::string, Function*> functions;  // one handle per entry, as the driver gives out
 };
 struct Event {
     double t = 0;
@@ -246,10 +247,15 @@ API cuModuleLoadData(void** m, const void* image) {
 API cuModuleUnload(void* m) { delete static_cast<Module*>(m); return OK; }
 API cuModuleGetFunction(void** f, void* m, const char* name) {
     std::lock_guard<std::recursive_mutex> l(mu);
-    if (!static_cast<Module*>(m)->entries.count(name)) return ERR_NOT_FOUND;
+    Module* mod = static_cast<Module*>(m);
+    if (!mod->entries.count(name)) return ERR_NOT_FOUND;
+    if (Function* known = mod->functions[name]) {
+        *f = known;
+        return OK;
+    }
     for (Lib* lib : libs)
         if (lib->names.count(name)) {
-            *f = new Function{name, lib};
+            *f = mod->functions[name] = new Function{name, lib};
             return OK;
         }
     std::fprintf(stderr, "cusim driver: kernel %s is in the PTX but in no simulator library (rebuild: tools/cusim/build_driver.py)\n", name);

@@ -34,6 +34,9 @@ pub struct CudaDevice {
     /// Largest dynamic shared memory one block may opt in to (bytes).
     pub smem_optin: usize,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    /// Kernels whose shared-memory limit was raised: an attribute of the function handle, which lives in
+    /// this device's module cache (a second CudaDevice loads its own modules and must raise it again).
+    raised: Mutex<HashMap<String, usize>>,
     blas: OnceLock<std::result::Result<cudarc::cublas::CudaBlas, String>>,
 }
 
@@ -89,6 +92,7 @@ impl CudaDevice {
             ctx,
             stream,
             modules: Mutex::new(HashMap::new()),
+            raised: Mutex::new(Default::default()),
             blas: OnceLock::new(),
         }))
     }
@@ -136,17 +140,15 @@ impl CudaDevice {
     }
 
     /// Raises kernel `name`'s dynamic shared-memory limit to `bytes` (needed above 48 KB). The limit is a
-    /// property of the kernel handle, which the module cache keeps for good: set once per device and kernel.
+    /// property of the kernel handle, which this device's module cache keeps: set once per device, kernel and
+    /// size (a process-wide record once skipped it for the handles of a second device).
     pub fn raise_smem_limit(&self, f: &CudaFunction, name: &str, bytes: usize) -> Result<()> {
         use cudarc::driver::sys::CUfunction_attribute_enum as FnAttr;
-        static RAISED: OnceLock<Mutex<std::collections::HashSet<(usize, String)>>> =
-            OnceLock::new();
-        let mut raised = RAISED
-            .get_or_init(Default::default)
+        let mut raised = self
+            .raised
             .lock()
             .map_err(|_| Error::usage("kernel attribute cache poisoned"))?;
-        let key = (self.ordinal, name.to_string());
-        if !raised.contains(&key) {
+        if raised.get(name).is_none_or(|&b| b < bytes) {
             f.set_attribute(
                 FnAttr::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                 bytes as i32,
@@ -157,7 +159,7 @@ impl CudaDevice {
                     e,
                 )
             })?;
-            raised.insert(key);
+            raised.insert(name.to_string(), bytes);
         }
         Ok(())
     }
