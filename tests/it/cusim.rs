@@ -72,3 +72,57 @@ fn cusim_batch_norm_and_elementwise_kernels_match_float64() {
     run("check_norm.py", &[]);
     run("check_norm.py", &["--reverse"]);
 }
+
+/// Runs GPU tests of this binary in child processes whose loader finds tools/cusim's simulated driver
+/// (`libcuda.so.1` built by build_driver.py from the kernel files `libs`): the engine's own CUDA path
+/// (cudarc, launchers, NVRTC, kernels) on the CPU. A child that skips ("no CUDA device") fails here.
+fn through_the_simulated_driver(libs: &str, tests: &[(&str, &[(&str, &str)])]) {
+    run("build_driver.py", &["--only", libs]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exe = std::env::current_exe().expect("the test binary");
+    for (test, env) in tests {
+        let out = Command::new(&exe)
+            .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+            .env("LD_LIBRARY_PATH", root.join("target/cusim/driver"))
+            .envs(env.iter().copied())
+            .output()
+            .expect("running the test binary");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("--- {test} {env:?}\n{text}");
+        assert!(
+            out.status.success() && text.contains("1 passed") && !text.contains("skipped"),
+            "{test} through the simulated driver ({env:?}) failed:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn cusim_driver_runs_the_wgmma_gpu_tests() {
+    through_the_simulated_driver(
+        "wgmma,conv_wgmma,contrastive_wgmma",
+        &[
+            ("wgmma::cuda_second_device_raises_the_shared_memory_limit_again", &[]),
+            ("wgmma::cuda_wgmma_bf16_gemm_matches_exact_product", &[]),
+            ("wgmma::cuda_wgmma_bf16_gemm_mn_major_matches_exact_product", &[]),
+            ("wgmma::cuda_conv_weight_t_bf16_matches_cpu", &[]),
+            ("wgmma::cuda_bns_v5_wgmma_chain_matches_cpu", &[]),
+        ],
+    );
+}
+
+#[test]
+fn cusim_driver_runs_the_fused_bn_and_conv_epilogue_gpu_tests() {
+    through_the_simulated_driver(
+        "norm,elementwise,reduce,conv_tc,conv_tc6,conv_wgmma",
+        &[
+            ("cuda_ops::cuda_cast_bf16_matches_cpu", &[]),
+            ("cuda_ops::cuda_fused_bn_tails_match_cpu", &[]),
+            ("cuda_ops::cuda_fused_bn_unaligned_views_match_cpu", &[]),
+            ("resnet_cuda::cuda_conv_v6_epilogue_bn_statistics_match_two_pass", &[]),
+        ],
+    );
+}

@@ -2,7 +2,7 @@
 """Builds the fake CUDA driver (fake_driver.cpp -> libcuda.so.1) and one simulator library per kernel file
 (libk_<file>.so) into target/cusim/driver, so that the engine's CUDA path runs on the CPU:
 
-    python3 tools/cusim/build_driver.py
+    python3 tools/cusim/build_driver.py [--only wgmma,conv_wgmma]      # kernel files by name (default: all)
     LD_LIBRARY_PATH=target/cusim/driver cargo test --release --test it cuda_      # the GPU tests, simulated
 
 Rebuilds only what changed (a source hash per output). Prints the directory.
@@ -50,8 +50,11 @@ def build_driver():
 
 
 def main():
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
     os.makedirs(OUT, exist_ok=True)
     files = sorted(glob.glob(os.path.join(cusim.ROOT, "kernels", "*.cu")))
+    if only:
+        files = [f for f in files if os.path.splitext(os.path.basename(f))[0] in only]
     print(build_driver(), flush=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as ex:
         for line in ex.map(build_kernel, files):
