@@ -105,9 +105,15 @@ fn cusim_driver_runs_the_wgmma_gpu_tests() {
     through_the_simulated_driver(
         "wgmma,conv_wgmma,contrastive_wgmma",
         &[
-            ("wgmma::cuda_second_device_raises_the_shared_memory_limit_again", &[]),
+            (
+                "wgmma::cuda_second_device_raises_the_shared_memory_limit_again",
+                &[],
+            ),
             ("wgmma::cuda_wgmma_bf16_gemm_matches_exact_product", &[]),
-            ("wgmma::cuda_wgmma_bf16_gemm_mn_major_matches_exact_product", &[]),
+            (
+                "wgmma::cuda_wgmma_bf16_gemm_mn_major_matches_exact_product",
+                &[],
+            ),
             ("wgmma::cuda_conv_weight_t_bf16_matches_cpu", &[]),
             ("wgmma::cuda_bns_v5_wgmma_chain_matches_cpu", &[]),
         ],
@@ -122,7 +128,10 @@ fn cusim_driver_runs_the_fused_bn_and_conv_epilogue_gpu_tests() {
             ("cuda_ops::cuda_cast_bf16_matches_cpu", &[]),
             ("cuda_ops::cuda_fused_bn_tails_match_cpu", &[]),
             ("cuda_ops::cuda_fused_bn_unaligned_views_match_cpu", &[]),
-            ("resnet_cuda::cuda_conv_v6_epilogue_bn_statistics_match_two_pass", &[]),
+            (
+                "resnet_cuda::cuda_conv_v6_epilogue_bn_statistics_match_two_pass",
+                &[],
+            ),
         ],
     );
 }

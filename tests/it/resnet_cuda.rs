@@ -389,22 +389,24 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 /// The v6 and v7 convolutions inside whole networks (`conv_fwd_kept` / `conv_bwd_kept`: bf16 copies cast in
 /// the forward and reused by the backward, gy cast once for both backward GEMMs, BN statistics from the
-/// conv epilogue, the transposed weights of v7's grad-input) against the validated paths (v4; in fp32 conv.cu
-/// v2), on ResNet-18 and ResNet-32 (whose 16-channel stage sends some ops to older kernels), in lockstep: two
-/// training steps with a large learning rate (0.05), each compared right after the backward, then the
-/// baseline takes the candidate's gradients (`set_grad`) so that both AdamW steps start the next step from
-/// the same weights. A stale weight copy in step 2 would then move every output by O(1).
+/// conv epilogue, the transposed weights of v7's grad-input) against the validated paths, on ResNet-18 and
+/// ResNet-32 (whose 16-channel stage sends some ops to older kernels), in lockstep: two training steps with a
+/// large learning rate (0.05), each compared right after the backward, then every net takes the candidate's
+/// gradients (`set_grad`) so that all AdamW steps start the next step from the same weights. A stale weight
+/// copy in step 2 would then move every output by O(1).
 ///
-/// The two sides are not bit-identical: the batch-norm statistics come from the conv epilogue's block
-/// partials (Chan's formula) instead of two passes, and wgmma / FMA kernels sum in another order, so forwards
-/// differ by ulps and ReLU ties move gradients by ~3e-3 (ResNet-18, batch 8; H200 fp32 vs CPU: 2.5e-3..
-/// 5.2e-3). Without the gradient sync, AdamW's first step (lr·sign(g)) turns those into O(0.1) weight
-/// differences and step 2 would differ by 1e-2 for correct kernels. Criteria per step: projector outputs and
-/// loss within 1e-3, conv-weight gradients at cosine ≥ 0.999 (rel err 3e-3 is 0.999995; a wired-wrong
-/// operand gives ~0). Configurations: bf16 v6, bf16 v6 + fused BN tails (which write the bf16 copies
-/// themselves), tf32 v6, exact-fp32 v6 (FMA) against v2, and bf16 v7 (wgmma on a Hopper, v6 elsewhere).
-/// Failure lines name the configuration ("<arch> <precision> v6|v7[ + fused BN]: z ...") for
-/// tools/gpu-run.sh.
+/// Exact fp32 (v6 on FMAs against conv.cu v2) must agree closely: projector outputs and loss within 1e-4,
+/// conv-weight gradients at cosine ≥ 0.9999 (measured through tools/cusim's simulated driver on ResNet-32:
+/// z 4.1e-7, gradients 2.4e-6). In bf16 and tf32 the two sides cannot be compared with each other that way:
+/// one step of ResNet-32 at batch 8 in bf16 is 4.6e-3 (z) and 0.31 (conv gradients, cosine 0.95) away from
+/// fp32 for the validated v4 as for v6 and v7 (same simulated run), so the old criterion (candidate within
+/// 1e-3 and cosine 0.999 of v4) failed for correct kernels. Criterion now: against the exact-fp32 v2 net in the
+/// same lockstep, the candidate's error must stay within 1.5x v4's error (+1e-4 for z and loss, +1e-3 for
+/// gradients); a wired-wrong operand or a stale copy gives O(1). Configurations: bf16 v6, bf16 v6 + fused BN
+/// tails (which write the bf16 copies themselves), tf32 v6, exact-fp32 v6 (FMA) against v2, and bf16 v7
+/// (wgmma on a Hopper, v6 elsewhere). `IPDPP_TEST_ARCHS=resnet32` limits the architectures (for the
+/// simulated driver, where ResNet-18 takes many minutes). Failure lines name the configuration
+/// ("<arch> <precision> v6|v7[ + fused BN]: ...") for tools/gpu-run.sh.
 #[test]
 fn resnet_steps_cuda_conv_v6_match_v4_and_v2() {
     use ipdpp::device::cuda::conv_tc::{ConvPrecision, TcVersion};
@@ -440,6 +442,27 @@ fn resnet_steps_cuda_conv_v6_match_v4_and_v2() {
             .collect();
         (z, o.loss, g)
     };
+    // (z, loss, gradient) errors of `a` against the reference `r`, and the gradient cosine.
+    let errs = |a: &(Vec<f32>, f64, Vec<f32>), r: &(Vec<f32>, f64, Vec<f32>)| {
+        let el = ((a.1 - r.1) / r.1).abs();
+        (
+            rel_err(&a.0, &r.0),
+            el,
+            rel_err(&a.2, &r.2),
+            cosine(&a.2, &r.2),
+        )
+    };
+    let archs: Vec<Arch> = match std::env::var("IPDPP_TEST_ARCHS") {
+        Ok(s) => s
+            .split(',')
+            .map(|a| match a.trim() {
+                "resnet18" => Arch::ResNet18,
+                "resnet32" => Arch::ResNet32,
+                other => panic!("IPDPP_TEST_ARCHS: unknown architecture {other}"),
+            })
+            .collect(),
+        Err(_) => vec![Arch::ResNet18, Arch::ResNet32],
+    };
     let mut fails = Vec::new();
     let cases = [
         (ConvPrecision::Bf16, TcVersion::V6, false),
@@ -448,42 +471,65 @@ fn resnet_steps_cuda_conv_v6_match_v4_and_v2() {
         (ConvPrecision::Fp32, TcVersion::V6, false),
         (ConvPrecision::Bf16, TcVersion::V7, false),
     ];
-    for arch in [Arch::ResNet18, Arch::ResNet32] {
+    for &arch in &archs {
         for (p, v, fused) in cases {
             let what = format!(
                 "{} {p} {v}{}",
                 arch.name(),
                 if fused { " + fused BN" } else { "" }
             );
-            let base = if p == ConvPrecision::Fp32 { "v2" } else { "v4" };
-            let (mut nb, mut nc) = (net(arch, p, TcVersion::V4, false), net(arch, p, v, fused));
-            let params: Vec<String> = nc
+            let exact = p == ConvPrecision::Fp32;
+            // The exact-fp32 reference (conv.cu v2), the validated baseline in `p` (v4; for fp32 the
+            // reference itself), the candidate.
+            let mut nets = vec![net(arch, ConvPrecision::Fp32, TcVersion::V4, false)];
+            if !exact {
+                nets.push(net(arch, p, TcVersion::V4, false));
+            }
+            nets.push(net(arch, p, v, fused));
+            let params: Vec<String> = nets[0]
                 .state_names()
                 .into_iter()
                 .filter(|n| !n.contains("running"))
                 .collect();
             for k in 1..=2 {
-                let (z4, l4, g4) = step(&mut nb);
-                let (z6, l6, g6) = step(&mut nc);
-                let ez = rel_err(&z6, &z4);
-                let el = ((l6 - l4) / l4).abs();
-                let cos = cosine(&g6, &g4);
-                let eg = rel_err(&g6, &g4);
-                println!(
-                    "{what} vs {base}, step {k}: z {ez:.2e}, loss {el:.2e}, conv grads cosine {cos:.6} (rel err {eg:.2e})"
-                );
-                if !(ez < 1e-3 && el < 1e-3 && cos >= 0.999) {
+                let outs: Vec<_> = nets.iter_mut().map(&step).collect();
+                let (ref_, cand) = (&outs[0], outs.last().unwrap());
+                let (ez, el, eg, cos) = errs(cand, ref_);
+                let ok = if exact {
+                    println!(
+                        "{what} vs v2, step {k}: z {ez:.2e}, loss {el:.2e}, conv grads cosine {cos:.6} (rel err {eg:.2e})"
+                    );
+                    ez < 1e-4 && el < 1e-4 && cos >= 0.9999
+                } else {
+                    let (bz, bl, bg, bcos) = errs(&outs[1], ref_);
+                    println!(
+                        "{what} vs fp32 v2, step {k}: z {ez:.2e}, loss {el:.2e}, conv grads rel err {eg:.2e} \
+                         (cosine {cos:.6}); v4 {p}: z {bz:.2e}, loss {bl:.2e}, grads {bg:.2e} (cosine {bcos:.6})"
+                    );
+                    ez <= 1.5 * bz + 1e-4 && el <= 1.5 * bl + 1e-4 && eg <= 1.5 * bg + 1e-3
+                };
+                if !ok {
                     fails.push(format!(
-                        "{what}: z {ez:e}, loss {el:e}, conv grads cosine {cos} (rel err {eg:e}) at step {k}"
+                        "{what}: z {ez:e}, loss {el:e}, conv grads rel err {eg:e} (cosine {cos}) against fp32 v2 at step {k}"
                     ));
                     break;
                 }
-                for n in &params {
-                    let shape = nc.get_tensor(n).unwrap().0;
-                    nb.set_grad(n, &shape, &nc.get_grad(n).unwrap()).unwrap();
+                let last = nets.len() - 1;
+                let grads: Vec<(String, Vec<usize>, Vec<f32>)> = params
+                    .iter()
+                    .map(|n| {
+                        let shape = nets[last].get_tensor(n).unwrap().0;
+                        (n.clone(), shape, nets[last].get_grad(n).unwrap())
+                    })
+                    .collect();
+                for other in nets.iter_mut().take(last) {
+                    for (n, shape, g) in &grads {
+                        other.set_grad(n, shape, g).unwrap();
+                    }
                 }
-                nb.adamw_step(&h).unwrap();
-                nc.adamw_step(&h).unwrap();
+                for n in nets.iter_mut() {
+                    n.adamw_step(&h).unwrap();
+                }
             }
         }
     }
