@@ -23,6 +23,7 @@ gradients wrt the normalised embeddings (before bns_norm_bwd_f32) are printed as
     python3 tools/cusim/check_bns.py [--only v1,v2,v3,v4,v5] [--reverse]   # exit 1 on a mismatch
 """
 import argparse
+import os
 import struct
 import sys
 import time
@@ -30,6 +31,11 @@ import time
 import numpy as np
 
 import cusim
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/: the emulator's references
+from emulate_bns import Layout, paper_loss_direct  # noqa: E402
+from emulate_bns import paper_reference as emulated_paper_reference  # noqa: E402
+from emulate_bns import reference as emulated_code_reference  # noqa: E402
 
 DMAX = 128                           # FUSED_DMAX: row stride of the bf16 copies
 V5_SMEM = (128 + 2 * 64) * DMAX * 2  # bns_cuda.rs V5_SMEM (= B5_SMEM)
@@ -320,106 +326,6 @@ def run_probe(dev, zb, n, c0):
 
 
 # ------------------------------------------------------------------------ float64 references (src/loss/bns.rs)
-def softplus(x):
-    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-
-
-def sigmoid(x):
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def norm_backward(g, zn, nrm):  # normalize_rows_backward
-    dot = np.where(nrm > EPS, (g * zn).sum(1), 0.0)
-    return (g - dot[:, None] * zn) / nrm[:, None]
-
-
-def code_reference(z, labels, tau):
-    """bns_code_stacked_f64: loss, dL/dzhat, dL/dz (tools/emulate_bns.py reference())."""
-    n = z.shape[0]
-    nrm = np.maximum(np.linalg.norm(z, axis=1), EPS)
-    zn = z / nrm[:, None]
-    E = np.exp(zn @ zn.T / tau)
-    off = ~np.eye(n, dtype=bool)
-    same = (labels[:, None] == labels[None, :]) & off
-    diff = labels[:, None] != labels[None, :]
-    ps, pc, ns = (E * same).sum(1), same.sum(1).astype(float), (E * diff).sum(1)
-    neg = ns / n
-    has = pc > 0
-    pos = np.where(has, ps / np.maximum(pc, 1), 0.0)
-    loss = np.mean(softplus(neg) + np.where(has, softplus(-pos), 0.0))
-    alpha = np.where(has, -sigmoid(-pos) / (n * np.maximum(pc, 1)), 0.0)
-    beta = sigmoid(neg) / n ** 2
-    M = E * (same * (alpha[:, None] + alpha[None, :]) + diff * (beta[:, None] + beta[None, :]))
-    gzn = M @ zn / tau
-    return loss, gzn, norm_backward(gzn, zn, nrm)
-
-
-class Layout:
-    """PaperLayout (src/loss/bns.rs): row r = i (m+1) + k -> (q image, anchor image)."""
-
-    def __init__(self, anchors, extra, m):
-        self.anchors, self.extra, self.m = list(anchors), list(extra), m
-
-    @staticmethod
-    def groups(b, m):  # PaperLayout::groups
-        g = m + 1
-        assert b > 0 and b % g == 0
-        anchors = [i * g for i in range(b // g)]
-        return Layout(anchors, [e for a in anchors for e in range(a + 1, a + g)], m)
-
-    @staticmethod
-    def hand(b, n_anchors, m):  # tests/it/bns.rs custom layout: anchors 7i+3, extras a + 5 (k/2 + 1)
-        anchors = [(7 * i + 3) % b for i in range(n_anchors)]
-        return Layout(anchors, [(a + 5 * (k // 2 + 1)) % b for a in anchors for k in range(m)], m)
-
-    def rows(self):
-        return len(self.anchors) * (self.m + 1)
-
-    def row(self, r):
-        g = self.m + 1
-        i, k = r // g, r % g
-        a = self.anchors[i]
-        return (a if k == 0 else self.extra[i * self.m + k - 1]), a
-
-
-def paper_reference(z1, z2, labels, layout, tau):
-    """bns_paper_f64: loss, dL/dqhat per row (gqr), dL/dvhat (gv), dL/dz1, dL/dz2 (emulate_bns.py
-    paper_reference())."""
-    b = z1.shape[0]
-    rows = layout.rows()
-    rq, ran = np.array([layout.row(r) for r in range(rows)]).T
-    n1, n2 = np.maximum(np.linalg.norm(z1, axis=1), EPS), np.maximum(np.linalg.norm(z2, axis=1), EPS)
-    qn, vn = z1 / n1[:, None], z2 / n2[:, None]
-    qr = qn[rq]
-    S = qr @ vn.T / tau
-    P = (np.arange(b)[None, :] == ran[:, None]).astype(float)
-    N = (labels[None, :] != labels[ran][:, None]).astype(float)
-    c = 1.0 / rows
-    row_loss = (P * softplus(-S) + N * softplus(S)).sum(1)
-    W = c * (-P * sigmoid(-S) + N * sigmoid(S))
-    gqr, gv = W @ vn / tau, W.T @ qr / tau
-    gq = np.zeros_like(z1)
-    np.add.at(gq, rq, gqr)
-    return c * row_loss.sum(), gqr, gv, norm_backward(gq, qn, n1), norm_backward(gv, vn, n2)
-
-
-def paper_loss_direct(z1, z2, labels, layout, tau):
-    """bns_paper_loss_naive: the per-anchor definition with loops."""
-    qn = z1 / np.maximum(np.linalg.norm(z1, axis=1), EPS)[:, None]
-    vn = z2 / np.maximum(np.linalg.norm(z2, axis=1), EPS)[:, None]
-    L = []
-    for i, a in enumerate(layout.anchors):
-        t = 0.0
-        for q in [a] + layout.extra[i * layout.m:(i + 1) * layout.m]:
-            t -= softplus(-(qn[q] @ vn[a]) / tau)
-            for j in range(len(labels)):
-                if labels[j] != labels[a]:
-                    t -= softplus(qn[q] @ vn[j] / tau)
-        L.append(-t / (layout.m + 1))
-    return float(np.mean(L))
-
-
 def check_references():
     """Both references against central finite differences of their losses (small, float64)."""
     rng = np.random.default_rng(5)
@@ -439,7 +345,7 @@ def check_references():
     ec = rel_err(code_reference(z, lab, 0.5)[2], fd(lambda x: code_reference(x, lab, 0.5)[0], z))
     z1, z2 = rng.standard_normal((10, 4)), rng.standard_normal((10, 4))
     lab = np.array([0, 1, 0, 1, 2, 0, 1, 2, 0, 1])
-    lay = Layout([1, 4, 8], [3, 3, 9, 7, 7, 4, 0, 5, 0], 3)
+    lay = Layout([1, 4, 8], [3, 3, 9, 7, 7, 4, 0, 5, 0], 3, 10)
     loss, _, _, g1, g2 = paper_reference(z1, z2, lab, lay, 0.5)
     el = abs(loss - paper_loss_direct(z1, z2, lab, lay, 0.5)) / abs(loss)
     e1 = rel_err(g1, fd(lambda x: paper_loss_direct(x, z2, lab, lay, 0.5), z1))
@@ -478,6 +384,18 @@ def image_labels(kind, b, g, rng):
 
 
 # code form: (N stacked rows, d, labels, paired (labels per image, stacked twice) or per row, tau, SMs)
+def code_reference(z, labels, tau):
+    """bns_code_stacked_f64: loss, dL/dzhat, dL/dz (tools/emulate_bns.py reference())."""
+    loss, gx, gzn = emulated_code_reference(z, labels, tau)
+    return loss, gzn, gx
+
+
+def paper_reference(z1, z2, labels, layout, tau):
+    """bns_paper_f64: loss, dL/dqhat per row (gqr), dL/dvhat (gv), dL/dz1, dL/dz2 (emulate_bns.py)."""
+    loss, _, gqr, gv, g1, g2 = emulated_paper_reference(z1, z2, labels, layout, tau)
+    return loss, gqr, gv, g1, g2
+
+
 CODE_CASES = [
     (64, 128, "one-class", True, 0.5, 132),          # v4/v5: one block, one split
     (64, 40, "distinct", True, 0.5, 132),            # one positive per row; padding beyond d

@@ -472,10 +472,8 @@ def check_unaligned(mods, rng, reverse, rep):
             gs = shifted("gsc", t["gsc0"], ro=False)
             tail_bwd_v2(S, gx, (gs, True) if add else None, gg, gb, gy, ym, x, m, r, ga, rows, c)
             what = f"v2 {('batchnorm_add_relu acc' if add else 'batchnorm_relu'):22} {rows:5}x{c:<3} unaligned views"
-            try:
-                guards = S.run()
-            except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
-                rep.line(what, [], [], [str(e)], time.time() - t0)
+            guards = run_case(S, rep, what, t0)
+            if guards is None:
                 continue
             got = {"y": S.get(y), "mean": S.get(m), "rstd": S.get(r), "running_mean": S.get(rm),
                    "running_var": S.get(rv), "gx": S.get(gx), "ggamma (per view)": S.get(gg),
@@ -539,10 +537,8 @@ def check_stats(mods, rng, reverse, rep):
                     S.launch("cast_bf16_f32", ew_flat(S, max(N // 4, 1)), yb, y, N)
                 what = (f"{ver} stats_parts {('batchnorm_add_relu' if add else 'batchnorm_relu'):22} {rows:5}x{c:<3} "
                         f"views 2 x {count} blocks of {bm}")
-                try:
-                    guards = S.run()
-                except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
-                    rep.line(what, [], [], [str(e)], time.time() - t0)
+                guards = run_case(S, rep, what, t0)
+                if guards is None:
                     continue
                 got = {"y": S.get(y), "mean": S.get(m), "rstd": S.get(r), "running_mean": S.get(rm),
                        "running_var": S.get(rv)}
@@ -578,10 +574,8 @@ def check_elementwise(mods, rng, reverse, rep):
         y = S.buf("y", np.full(n, 0xFFFF, U16), dtype=U16)
         S.launch("cast_bf16_f32", ew_flat(S, max(n // 4, 1)), y, x, n)
         what = f"cast_bf16_f32 n {n:6} sms {sms:3}"
-        try:
-            guards = S.run()
-        except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
-            rep.line(what, [], [], [str(e)], time.time() - t0)
+        guards = run_case(S, rep, what, t0)
+        if guards is None:
             continue
         rep.line(what, [], [("y", int((S.get(y) != bf16_bits(xv)).sum()), n)], guards, time.time() - t0)
 
@@ -598,10 +592,8 @@ def check_elementwise(mods, rng, reverse, rep):
         S.launch("adamw_f32", ew_flat(S, n), p, gb, m, v, float(lr), float(b1), float(b2), float(eps), float(wd),
                  float(bc1), float(bc2s), n)
         what = f"adamw_f32 n {n:6} sms {sms:3} step {step}"
-        try:
-            guards = S.run()
-        except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
-            rep.line(what, [], [], [str(e)], time.time() - t0)
+        guards = run_case(S, rep, what, t0)
+        if guards is None:
             continue
         d = lambda a: np.asarray(a, F64)
         mi = d(b1) * d(m0) + (1 - d(b1)) * d(g)
@@ -620,10 +612,8 @@ def check_elementwise(mods, rng, reverse, rep):
         S.launch("relu_fwd_f32", ew_flat(S, n), o1, av, n)
         S.launch("add_f32", ew_flat(S, n), o2, av, bv, n)
         what = f"relu_fwd_f32, add_f32 n {n:6} sms {sms:3}"
-        try:
-            guards = S.run()
-        except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
-            rep.line(what, [], [], [str(e)], time.time() - t0)
+        guards = run_case(S, rep, what, t0)
+        if guards is None:
             continue
         relu_ref = np.where(a > 0, a, F32(0))
         if not np.array_equal(S.get(o1).view(np.uint32), relu_ref.view(np.uint32)):
@@ -647,6 +637,16 @@ def module(files):
             fh.write(text)
         os.replace(tmp, path)  # other checkers may read it meanwhile
     return cusim.Module(path)
+
+
+
+def run_case(S, rep, what, t0):
+    """S.run()'s guard report, or None after a FAIL line for `what` (a simulator error)."""
+    try:
+        return S.run()
+    except (cusim.RunError, OSError) as e:  # OSError: e.g. the cached runner deleted meanwhile
+        rep.line(what, [], [], [str(e)], time.time() - t0)
+        return None
 
 
 def main():
