@@ -56,4 +56,11 @@ pip_get "$CUDA_DIR/cudart" "nvidia-cuda-runtime==$CUDART_VER" nvidia/cu13/includ
 if [ "${IPDPP_WITH_PTXAS:-0}" = 1 ]; then
   pip_get "$CUDA_DIR/nvcc" "nvidia-cuda-nvcc==$NVRTC_VER" nvidia/cu13/bin/ptxas
 fi
+# NumPy for tools/cusim (the CUDA-kernel simulator the tests run): the python3 on PATH may not be Debian's
+if "$PY" -c "import numpy" 2>/dev/null; then
+  say "found   numpy ($("$PY" -c 'import numpy; print(numpy.__version__)'))"
+else
+  "$PY" -m pip install -q --root-user-action=ignore --disable-pip-version-check numpy >/dev/null
+  say "installed numpy (pip, for $PY)"
+fi
 say "done (NVRTC under .cuda/nvrtc, headers under .cuda/cudart; found automatically by ipdpp)"
