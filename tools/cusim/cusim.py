@@ -378,47 +378,45 @@ CUSIM_EXPORT int cusim_launch(const char* name, const unsigned* grid, const unsi
 """
 
 
-def build_library(kernel_file, out, opt="-O1"):
-    """kernel_file as a shared library for the fake driver (fake_driver.cpp): cusim_names, cusim_launch."""
+def _source(kernel_file, strict=True):
+    """(path, kernel table, kernel names, translated C++) of a kernel file."""
     path = kernel_file if os.path.isabs(kernel_file) else os.path.join(ROOT, kernel_file)
     src = _inline_includes(path, set())
-    kernels = kernels_of(src, strict=False)
+    kernels = kernels_of(src, strict)
     table = "\n".join(f'    {{"{k}", [](void** a) {{ return ::sim::bind_args(&{k}, a); }}}},' for k in kernels)
-    code = ('#include "cusim.h"\n' + translate(src) +
-            LIBRARY.replace("%TABLE%", table).replace("%NAMES%", "\\n".join(kernels)))
+    return path, table, kernels, '#include "cusim.h"\n' + translate(src)
+
+
+def _compile(code, out, flags, what):
+    """g++ `code` into `out` through pid-named temporaries (concurrent builds of one output are safe)."""
     cpp, tmp = f"{out}.{os.getpid()}.cpp", f"{out}.{os.getpid()}.tmp"
     with open(cpp, "w") as f:
         f.write(code)
-    cmd = ["g++", *GXX_FLAGS, opt, "-fPIC", "-shared", "-fvisibility=hidden", "-I", HERE, cpp, "-o", tmp]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(["g++", *GXX_FLAGS, *flags, "-I", HERE, cpp, "-o", tmp], capture_output=True, text=True)
     if r.returncode:
-        raise TranslateError(f"g++ failed for {kernel_file} (source kept at {cpp}):\n{r.stderr[-6000:]}")
+        raise TranslateError(f"g++ failed for {what} (source kept at {cpp}):\n{r.stderr[-6000:]}")
     os.replace(tmp, out)
     os.remove(cpp)
 
 
+def build_library(kernel_file, out, opt="-O1"):
+    """kernel_file as a shared library for the fake driver (fake_driver.cpp): cusim_names, cusim_launch."""
+    _, table, kernels, code = _source(kernel_file, strict=False)
+    code += LIBRARY.replace("%TABLE%", table).replace("%NAMES%", "\\n".join(kernels))
+    _compile(code, out, [opt, "-fPIC", "-shared", "-fvisibility=hidden"], kernel_file)
+
+
 class Module:
     def __init__(self, kernel_file, opt="-O1"):
-        path = kernel_file if os.path.isabs(kernel_file) else os.path.join(ROOT, kernel_file)
-        src = _inline_includes(path, set())
-        self.kernels = kernels_of(src)
-        table = "\n".join(f'    {{"{k}", [](void** a) {{ return ::sim::bind_args(&{k}, a); }}}},' for k in self.kernels)
-        code = '#include "cusim.h"\n' + translate(src) + RUNNER.replace("%TABLE%", table)
+        path, table, self.kernels, code = _source(kernel_file)
+        code += RUNNER.replace("%TABLE%", table)
         header = open(os.path.join(HERE, "cusim.h")).read()
         key = hashlib.sha256((code + header + opt + " ".join(GXX_FLAGS)).encode()).hexdigest()[:16]
         os.makedirs(CACHE, exist_ok=True)
         base = os.path.splitext(os.path.basename(path))[0]
         self.exe = os.path.join(CACHE, f"{base}-{key}")
         if not os.path.exists(self.exe):
-            cpp, tmp = f"{self.exe}.{os.getpid()}.cpp", f"{self.exe}.{os.getpid()}.tmp"  # concurrent builds
-            with open(cpp, "w") as f:
-                f.write(code)
-            cmd = ["g++", *GXX_FLAGS, opt, "-I", HERE, cpp, "-o", tmp]
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode:
-                raise TranslateError(f"g++ failed for {kernel_file} (source kept at {cpp}):\n{r.stderr[-6000:]}")
-            os.replace(tmp, self.exe)
-            os.remove(cpp)
+            _compile(code, self.exe, [opt], kernel_file)
 
     def job(self):
         return Job(self)
