@@ -10,6 +10,8 @@
 // - cp.async copies are queued per thread and land only at the cp.async.wait_group that covers their group;
 //   wgmma.mma_async operations are queued per warpgroup and run at the wgmma.wait_group that covers them. A
 //   kernel that reads shared memory or accumulators before the matching wait sees stale data, as a GPU may.
+//   The eager timings (AsyncTiming) complete them at issue instead, which exposes write-after-read hazards:
+//   a ring stage refilled while a pending wgmma or another warp still reads it.
 // - Dynamic shared memory is filled with 0xFF (NaN as fp32 and bf16) for every block and ends at a guard page.
 // - cp.async sources must lie inside a buffer of the launch; shared addresses of cp.async, ldmatrix and wgmma
 //   must lie in shared memory and be aligned as the PTX ISA requires. A violation stops the run with a message.
@@ -101,6 +103,12 @@ enum State { RUNNABLE, WAITING, DONE };
 // policies always resume the lowest (highest) runnable thread, so one warp or warpgroup runs as far ahead of
 // the others as barriers allow: that exposes a missing __syncthreads or wait.
 enum Policy { ROUND_ROBIN = 0, ROUND_ROBIN_REVERSED = 1, GREEDY_LOW = 2, GREEDY_HIGH = 3 };
+// Flags or-ed into the policy: when asynchronous work completes. By default (lazy) a cp.async lands at the
+// wait_group that covers it and a wgmma runs at its wait_group, which exposes reads before the wait. Eager
+// timing is just as legal on a GPU and exposes the other hazards: CP_EAGER lands a copy when it is issued (a
+// refill of a stage that another warp or a pending wgmma still reads), WGMMA_EAGER runs a wgmma when it is
+// issued (an MMA issued before its operands landed).
+enum AsyncTiming { SCHEDULER_MASK = 15, CP_EAGER = 16, WGMMA_EAGER = 32 };
 
 struct Barrier {
     int arrived = 0;
@@ -398,6 +406,11 @@ inline void cp_async(unsigned dst, const void* src, int bytes, int src_bytes) {
     unsigned char* d = shared_ptr(dst, bytes, bytes, "cp.async destination");
     if (reinterpret_cast<uintptr_t>(src) % bytes) fail("%s: cp.async source %p not %d-byte aligned", g.kernel, src, bytes);
     if (src_bytes > 0) check_global(src, src_bytes, "cp.async source");
+    if (g.policy & CP_EAGER) {
+        std::memcpy(d, src, src_bytes);
+        std::memset(d + src_bytes, 0, bytes - src_bytes);
+        return;
+    }
     self().open.push_back({d, static_cast<const unsigned char*>(src), bytes, src_bytes});
 }
 inline void cp_async_commit() {
@@ -500,7 +513,10 @@ inline void wgmma(int n, float* const* d, const unsigned* a_regs, unsigned long 
             if (op.a_regs)
                 for (int e = 0; e < 4; ++e) op.a[4 * i + e] = v.a[e];
         }
-        g.wg_open[t.wg].push_back(std::move(op));
+        if (g.policy & WGMMA_EAGER)
+            wgmma_run(op);
+        else
+            g.wg_open[t.wg].push_back(std::move(op));
     }
     wg_sync("wgmma.mma_async");
 }
@@ -624,13 +640,14 @@ inline void launch(const char* name, dim3 grid, dim3 block, unsigned smem, std::
                 const int words = (nt + 63) / 64;
                 g.runnable.assign(words, 0);
                 for (int i = 0; i < nt; ++i) set_runnable(i, true);
-                const bool high = g.policy == ROUND_ROBIN_REVERSED || g.policy == GREEDY_HIGH;
+                const int sched = g.policy & SCHEDULER_MASK;
+                const bool high = sched == ROUND_ROBIN_REVERSED || sched == GREEDY_HIGH;
                 int last = high ? nt : -1;
                 while (g.live > 0) {
                     // The next runnable thread: the lowest / highest (greedy), or the next one after the last
                     // in the policy's direction, wrapping around (round robin).
                     int next = -1;
-                    const bool greedy = g.policy >= GREEDY_LOW;
+                    const bool greedy = sched >= GREEDY_LOW;
                     for (int pass = 0; pass < 2 && next < 0; ++pass) {
                         if (!high) {
                             const int from = greedy || pass ? 0 : last + 1;

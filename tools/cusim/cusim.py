@@ -426,6 +426,10 @@ class RunError(Exception):
     pass
 
 
+# cusim.h's AsyncTiming flags by name.
+TIMING = {"lazy": 0, "cp-eager": 16, "wgmma-eager": 32, "eager": 48}
+
+
 class Job:
     def __init__(self, mod):
         self.mod, self.bufs, self.ops = mod, [], []
@@ -437,10 +441,13 @@ class Job:
     def memset(self, handle, value=0):
         self.ops.append(struct.pack("<III", 1, handle, value))
 
-    def launch(self, name, grid, block, smem=0, args=(), reverse=False, policy=None):
-        """policy: cusim.h's Policy (default greedy lowest-first; reverse=True means greedy highest-first)."""
+    def launch(self, name, grid, block, smem=0, args=(), reverse=False, policy=None, timing="lazy"):
+        """policy: cusim.h's Policy (default greedy lowest-first; reverse=True means greedy highest-first).
+        timing: when cp.async copies and wgmma ops complete (cusim.h's AsyncTiming): "lazy" (at their wait),
+        "cp-eager", "wgmma-eager" or "eager" (both at issue)."""
         if policy is None:
             policy = 3 if reverse else 2
+        policy |= TIMING[timing]
         kinds = self.mod.kernels.get(name)
         if kinds is None:
             raise RunError(f"no kernel {name}")
