@@ -9,51 +9,59 @@
 //                O % 8 == 0), split over pixel ranges (blockIdx.z) added with atomics into the zeroed gw
 // The first two have both operands K-major (a 32-deep k-tile is 32 channels of one tap); grad-weight has both
 // MN-major (a k-tile is 32 pixels, a chunk 8 consecutive m or n of one pixel) and runs the MMA transposed.
-// Two warpgroups (256 threads) per 128 x BN block tile, each owning 64 rows; k-tiles stream through a 3-stage
-// cp.async ring (BK = 32: LBO 128 bytes between k-groups, SBO 512 bytes between row groups), zero-filled in
-// the padding and past the last row, column or pixel. Strided grad-input stays on v6.
+// Two warpgroups (256 threads) per 128 x BN block tile, each owning 64 rows; k-tiles of BK = 32 or 64 (64 where
+// the channels allow: half the barriers per MMA, 128-byte rows per copy) stream through a 4-stage cp.async
+// ring (LBO 128 bytes between k-groups, SBO BK / 8 * 128 bytes between row groups), zero-filled in the
+// padding and past the last row, column or pixel. The ring keeps two k-tiles of copies in flight ahead of the
+// MMAs, and the MMAs of one k-tile stay in flight (wgmma.wait_group 1) while the warpgroup waits for the
+// next tile and issues its copies; so the stage being refilled is the one read two MMA groups ago, which
+// every warpgroup has waited for before the barrier. Strided grad-input stays on v6.
 #include "common.cuh"
 #include "conv_gather.cuh"
 #include "wgmma.cuh"
 
 #define C7_BM 128
-#define C7_BK 32
-#define C7_STAGES 3
+#define C7_STAGES 4
+#define C7_AHEAD (C7_STAGES - 2)  // k-tiles of copies in flight ahead of the MMAs
 
 // Rows of the A tile this thread copies: chunk f = t + 256 i sits at byte 16 f and holds row
-// (f / 32) * 8 + f % 8 = 8 (t / 32) + t % 8 + 64 i, channels 8 ((t / 8) % 4) .. + 7 of the k-tile (wgmma.cuh).
+// (f / BK) * 8 + f % 8, channels 8 ((f / 8) % (BK / 8)) .. + 7 of the k-tile (wgmma.cuh); the channels do not
+// depend on i (BK divides 256).
+template <int BK>
 struct C7Rows {
-    static constexpr int NA = C7_BM * C7_BK / 8 / 256;
-    static __device__ int row(int i) { return 8 * (threadIdx.x / 32) + threadIdx.x % 8 + 64 * i; }
-    static __device__ int kc() { return 8 * ((threadIdx.x / 8) % 4); }
+    static constexpr int NA = C7_BM * BK / 8 / 256;
+    static __device__ int row(int i) { return 8 * ((threadIdx.x + 256 * i) / BK) + threadIdx.x % 8; }
+    static __device__ int kc() { return 8 * ((threadIdx.x / 8) % (BK / 8)); }
 };
 
 // The B tile: rows col0 .. col0 + BN - 1 of a K-major [rows][K] matrix, k-tile at k0; rows past `rows` zero.
-template <int BN>
+template <int BN, int BK>
 __device__ __forceinline__ void c7_load_b(unsigned char* Bs, const unsigned short* B, int rows, int K, int col0,
                                           int k0) {
 #pragma unroll
-    for (int i = 0; i < (BN * C7_BK / 8 + 255) / 256; ++i) {
+    for (int i = 0; i < (BN * BK / 8 + 255) / 256; ++i) {
         const int f = threadIdx.x + 256 * i;
-        if (f >= BN * C7_BK / 8) break;
-        const int r = col0 + (f / 32) * 8 + f % 8, k = k0 + 8 * ((f / 8) % 4);
+        if (f >= BN * BK / 8) break;
+        const int r = col0 + (f / BK) * 8 + f % 8, k = k0 + 8 * ((f / 8) % (BK / 8));
         const bool ok = r < rows;
         wg_cp16(Bs + 16 * f, ok ? B + (long long)r * K + k : B, ok);
     }
 }
 
 // Forward: A = im2col of x, B = w (OHWI).
+template <int BK>
 struct C7FwdLoad {
+    using R = C7Rows<BK>;
     const unsigned short* x;
     const unsigned short* w;
     ConvDims d;
-    int K, n[C7Rows::NA], iy0[C7Rows::NA], ix0[C7Rows::NA];
+    int K, n[R::NA], iy0[R::NA], ix0[R::NA];
     __device__ C7FwdLoad(const unsigned short* x_, const unsigned short* w_, ConvDims d_) : x(x_), w(w_), d(d_) {
         K = d.kh * d.kw * d.c;
         const int M = d.n * d.oh * d.ow;
 #pragma unroll
-        for (int i = 0; i < C7Rows::NA; ++i) {
-            const int m = blockIdx.y * C7_BM + C7Rows::row(i);
+        for (int i = 0; i < R::NA; ++i) {
+            const int m = blockIdx.y * C7_BM + R::row(i);
             const int ox = m % d.ow, r = m / d.ow;
             n[i] = r / d.oh;
             iy0[i] = m < M ? (r % d.oh) * d.stride - d.pad : -(1 << 28);
@@ -65,29 +73,31 @@ struct C7FwdLoad {
         const int tap = k0 / d.c, c0 = k0 - tap * d.c;
         const int ky = tap / d.kw, kx = tap - ky * d.kw;
 #pragma unroll
-        for (int i = 0; i < C7Rows::NA; ++i) {
+        for (int i = 0; i < R::NA; ++i) {
             const int iy = iy0[i] + ky, ix = ix0[i] + kx;
             const bool ok = (unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w;
-            const unsigned short* p = ok ? x + (((long long)n[i] * d.h + iy) * d.w + ix) * d.c + c0 + C7Rows::kc() : x;
+            const unsigned short* p = ok ? x + (((long long)n[i] * d.h + iy) * d.w + ix) * d.c + c0 + R::kc() : x;
             wg_cp16(As + 16 * (threadIdx.x + 256 * i), p, ok);
         }
-        c7_load_b<BN>(Bs, w, d.o, K, blockIdx.x * BN, k0);
+        c7_load_b<BN, BK>(Bs, w, d.o, K, blockIdx.x * BN, k0);
     }
 };
 
 // Grad-input, stride 1: A = gy at output pixel (iy + pad - ky, ix + pad - kx), B = wT [c][k = (ky, kx, o)].
+template <int BK>
 struct C7BwdInputLoad {
+    using R = C7Rows<BK>;
     const unsigned short* gy;
     const unsigned short* wt;
     ConvDims d;
-    int K, n[C7Rows::NA], ty0[C7Rows::NA], tx0[C7Rows::NA];
+    int K, n[R::NA], ty0[R::NA], tx0[R::NA];
     __device__ C7BwdInputLoad(const unsigned short* gy_, const unsigned short* wt_, ConvDims d_)
         : gy(gy_), wt(wt_), d(d_) {
         K = d.kh * d.kw * d.o;
         const int M = d.n * d.h * d.w;
 #pragma unroll
-        for (int i = 0; i < C7Rows::NA; ++i) {
-            const int m = blockIdx.y * C7_BM + C7Rows::row(i);
+        for (int i = 0; i < R::NA; ++i) {
+            const int m = blockIdx.y * C7_BM + R::row(i);
             const int ix = m % d.w, r = m / d.w;
             n[i] = r / d.h;
             ty0[i] = m < M ? (r % d.h) + d.pad : -(1 << 28);
@@ -99,22 +109,22 @@ struct C7BwdInputLoad {
         const int tap = k0 / d.o, o0 = k0 - tap * d.o;
         const int ky = tap / d.kw, kx = tap - ky * d.kw;
 #pragma unroll
-        for (int i = 0; i < C7Rows::NA; ++i) {
+        for (int i = 0; i < R::NA; ++i) {
             const int oy = ty0[i] - ky, ox = tx0[i] - kx;
             const bool ok = (unsigned)oy < (unsigned)d.oh && (unsigned)ox < (unsigned)d.ow;
-            const unsigned short* p = ok ? gy + (((long long)n[i] * d.oh + oy) * d.ow + ox) * d.o + o0 + C7Rows::kc() : gy;
+            const unsigned short* p = ok ? gy + (((long long)n[i] * d.oh + oy) * d.ow + ox) * d.o + o0 + R::kc() : gy;
             wg_cp16(As + 16 * (threadIdx.x + 256 * i), p, ok);
         }
-        c7_load_b<BN>(Bs, wt, d.c, K, blockIdx.x * BN, k0);
+        c7_load_b<BN, BK>(Bs, wt, d.c, K, blockIdx.x * BN, k0);
     }
 };
 
-// One 128 x BN block tile of A . B^T over k in [k_begin, k_end) (k-tiles of 32; the loader zero-fills past
+// One 128 x BN block tile of A . B^T over k in [k_begin, k_end) (k-tiles of BK; the loader zero-fills past
 // k_end), operands K-major (TRANS false) or MN-major (true); the epilogue E receives the accumulators.
-template <int BN, bool TRANS, class L, class E>
+template <int BN, int BK, bool TRANS, class L, class E>
 __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin, int k_end) {
-    constexpr int A_BYTES = C7_BM * C7_BK * 2, STAGE = (C7_BM + BN) * C7_BK * 2;
-    constexpr int SBO = C7_BK / 8 * 128;
+    constexpr int A_BYTES = C7_BM * BK * 2, STAGE = (C7_BM + BN) * BK * 2;
+    constexpr int SBO = BK / 8 * 128;
     extern __shared__ __align__(128) unsigned char c7_smem[];
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
@@ -122,32 +132,35 @@ __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin
     float acc[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; ++i) acc[i] = 0.0f;
-    const int ntiles = k_end > k_begin ? (k_end - k_begin + C7_BK - 1) / C7_BK : 0;
+    const int ntiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
 #pragma unroll
-    for (int s = 0; s < C7_STAGES - 1; ++s) {
-        if (s < ntiles) ld.template load<BN>(k_begin + s * C7_BK, c7_smem + s * STAGE, c7_smem + s * STAGE + A_BYTES);
-        asm volatile("cp.async.commit_group;" ::: "memory");
+    for (int s = 0; s < C7_AHEAD; ++s) {
+        if (s < ntiles) ld.template load<BN>(k_begin + s * BK, c7_smem + s * STAGE, c7_smem + s * STAGE + A_BYTES);
+        asm volatile("cp.async.commit_group;" ::: "memory");  // empty groups keep the count uniform
     }
     const int wg = threadIdx.x / 128;  // this warpgroup's 64 rows start at row 64 wg: 8 row groups of SBO
     for (int kt = 0; kt < ntiles; ++kt) {
-        asm volatile("cp.async.wait_group %0;" ::"n"(C7_STAGES - 2) : "memory");
+        asm volatile("cp.async.wait_group %0;" ::"n"(C7_AHEAD - 1) : "memory");
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-        __syncthreads();  // tile kt is in for every thread; the stage refilled below is idle
-        const int nt = kt + C7_STAGES - 1;
+        // Tile kt is in for every thread, and every warpgroup has waited for its MMAs of tile kt - 2 (the
+        // wait_group 1 below, last iteration), so their stage can be refilled.
+        __syncthreads();
+        const int nt = kt + C7_AHEAD;
         if (nt < ntiles) {
             unsigned char* st = c7_smem + (nt % C7_STAGES) * STAGE;
-            ld.template load<BN>(k_begin + nt * C7_BK, st, st + A_BYTES);
+            ld.template load<BN>(k_begin + nt * BK, st, st + A_BYTES);
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
         const unsigned char* As = c7_smem + (kt % C7_STAGES) * STAGE + wg * 8 * SBO;
         const unsigned char* Bs = c7_smem + (kt % C7_STAGES) * STAGE + A_BYTES;
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
-        for (int s = 0; s < C7_BK / 16; ++s)
+        for (int s = 0; s < BK / 16; ++s)
             wg_mma<BN, TRANS>(acc, wg_desc(As + 256 * s, 128, SBO), wg_desc(Bs + 256 * s, 128, SBO));
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // tile kt - 1's MMAs are done
     }
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
     asm volatile("cp.async.wait_group 0;" ::: "memory");
     store(acc);
 }
@@ -167,15 +180,29 @@ __device__ __forceinline__ void c7_each(const float (&acc)[BN / 2], F f) {
                 f(row0 + 64 * wg + 16 * wq + g + 8 * h, col0 + 8 * j + 2 * q + e, acc[4 * j + 2 * h + e]);
 }
 
-// Row-major [M][N] output, elements past M or N dropped.
+// Row-major [M][N] output, elements past M or N dropped. A thread holds column pairs (2q, 2q + 1): with N even
+// a pair is one 8-byte store (aligned, and both columns exist whenever the first does).
 template <int BN>
 struct C7Out {
     float* out;
     int M, N;
     __device__ void operator()(const float (&acc)[BN / 2]) const {
-        c7_each<BN>(acc, [&](int r, int c, float v) {
-            if (r < M && c < N) out[(long long)r * N + c] = v;
-        });
+        if (N % 2) {
+            c7_each<BN>(acc, [&](int r, int c, float v) {
+                if (r < M && c < N) out[(long long)r * N + c] = v;
+            });
+            return;
+        }
+        const int lane = threadIdx.x % 32, wq = (threadIdx.x / 32) % 4, wg = threadIdx.x / 128;
+        const int r0 = blockIdx.y * C7_BM + 64 * wg + 16 * wq + lane / 4, c0 = blockIdx.x * BN + 2 * (lane % 4);
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+            for (int j = 0; j < BN / 8; ++j) {
+                const int r = r0 + 8 * h, c = c0 + 8 * j;
+                if (r < M && c < N)
+                    *reinterpret_cast<float2*>(out + (long long)r * N + c) = make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+            }
     }
 };
 
@@ -239,13 +266,13 @@ struct C7OutStats {
 };
 
 // Grad-weight: A = x gathered as [k = p][m = (ky, kx, c)], B = gy [k = p][n = o], both MN-major. Chunk f =
-// t + 256 i of a tile (k-tile of 32 pixels) holds pixel f % 32 and row group f / 32 (m or n = 8 (f / 32) ..
-// + 7) at byte 16 f, which is ((f / 32) * 4 + (f % 32) / 8) * 128 + (f % 8) * 16: core matrix (group, pixel
-// / 8), row pixel % 8 (wgmma.cuh, MN-major). So a thread's pixel is t % 32 in every k-tile and its row groups
-// t / 32 + 8 i are fixed: their taps and channels are computed once.
-template <int BN>
+// t + 256 i of a tile (k-tile of BK pixels) holds pixel f % BK and row group f / BK (m or n = 8 (f / BK) ..
+// + 7) at byte 16 f, which is ((f / BK) * (BK / 8) + (f % BK) / 8) * 128 + (f % 8) * 16: core matrix (group,
+// pixel / 8), row pixel % 8 (wgmma.cuh, MN-major). So a thread's pixel is t % BK in every k-tile and its row
+// groups t / BK + (256 / BK) i are fixed: their taps and channels are computed once.
+template <int BN, int BK>
 struct C7BwdWeightLoad {
-    static constexpr int NA = C7_BM * C7_BK / 8 / 256;
+    static constexpr int NA = C7_BM * BK / 8 / 256;
     const unsigned short* x;
     const unsigned short* gy;
     ConvDims d;
@@ -256,7 +283,7 @@ struct C7BwdWeightLoad {
         const int K = d.kh * d.kw * d.c;
 #pragma unroll
         for (int i = 0; i < NA; ++i) {
-            const int m = blockIdx.y * C7_BM + 8 * (threadIdx.x / 32 + 8 * i);
+            const int m = blockIdx.y * C7_BM + 8 * (threadIdx.x / BK + (256 / BK) * i);
             const int tap = m / d.c;
             c[i] = m - tap * d.c;
             ky[i] = m < K ? tap / d.kw : -(1 << 28);  // row groups past K read zeros
@@ -265,7 +292,7 @@ struct C7BwdWeightLoad {
     }
     template <int BN_>
     __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
-        const int p = k0 + threadIdx.x % 32;
+        const int p = k0 + threadIdx.x % BK;
         const int ox = p % d.ow, r = p / d.ow;
         const int oy = r % d.oh, n = r / d.oh;
 #pragma unroll
@@ -276,10 +303,10 @@ struct C7BwdWeightLoad {
             wg_cp16(As + 16 * (threadIdx.x + 256 * i), src, ok);
         }
 #pragma unroll
-        for (int i = 0; i < (BN * C7_BK / 8 + 255) / 256; ++i) {
+        for (int i = 0; i < (BN * BK / 8 + 255) / 256; ++i) {
             const int f = threadIdx.x + 256 * i;
-            if (f >= BN * C7_BK / 8) break;
-            const int pp = k0 + f % 32, o = col0 + 8 * (f / 32);
+            if (f >= BN * BK / 8) break;
+            const int pp = k0 + f % BK, o = col0 + 8 * (f / BK);
             const bool ok = pp < p_end && o < d.o;
             wg_cp16(Bs + 16 * f, ok ? gy + (long long)pp * d.o + o : gy, ok);
         }
@@ -298,32 +325,32 @@ struct C7WeightOut {
     }
 };
 
-template <int BN>
+template <int BN, int BK>
 __device__ __forceinline__ void conv_fwd_v7(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) {
-    const C7FwdLoad ld(x, w, d);
-    c7_gemm<BN, false>(ld, C7Out<BN>{y, d.n * d.oh * d.ow, d.o}, 0, ld.K);
+    const C7FwdLoad<BK> ld(x, w, d);
+    c7_gemm<BN, BK, false>(ld, C7Out<BN>{y, d.n * d.oh * d.ow, d.o}, 0, ld.K);
 }
-template <int BN>
+template <int BN, int BK>
 __device__ __forceinline__ void conv_fwd_stats_v7(float* y, float* part_sum, float* part_m2, const unsigned short* x,
                                                   const unsigned short* w, ConvDims d) {
-    const C7FwdLoad ld(x, w, d);
-    c7_gemm<BN, false>(ld, C7OutStats<BN>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o}, 0, ld.K);
+    const C7FwdLoad<BK> ld(x, w, d);
+    c7_gemm<BN, BK, false>(ld, C7OutStats<BN>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o}, 0, ld.K);
 }
-template <int BN>
+template <int BN, int BK>
 __device__ __forceinline__ void conv_bwd_input_v7(float* gx, const unsigned short* gy, const unsigned short* wt,
                                                   ConvDims d) {
-    const C7BwdInputLoad ld(gy, wt, d);
-    c7_gemm<BN, false>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c}, 0, ld.K);
+    const C7BwdInputLoad<BK> ld(gy, wt, d);
+    c7_gemm<BN, BK, false>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c}, 0, ld.K);
 }
 // gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z).
-template <int BN>
+template <int BN, int BK>
 __device__ __forceinline__ void conv_bwd_weight_v7(float* gw, const unsigned short* gy, const unsigned short* x,
                                                    ConvDims d, int p_per_split) {
     const int P = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
     const int p0 = blockIdx.z * p_per_split, p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;  // the whole block
-    const C7BwdWeightLoad<BN> ld(x, gy, d, p1);
-    c7_gemm<BN, true>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
+    const C7BwdWeightLoad<BN, BK> ld(x, gy, d, p1);
+    c7_gemm<BN, BK, true>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
 }
 
 // wt [c, ky, kx, o] = w [o, ky, kx, c] (bf16 bits, IHWO): the grad-input B operand, one K-major row per input
@@ -338,11 +365,20 @@ extern "C" __global__ void conv_weight_t_bf16(unsigned short* wt, const unsigned
     }
 }
 
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64>(gw, gy, x, d, p_per_split); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128>(gw, gy, x, d, p_per_split); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64>(y, part_sum, part_m2, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128>(y, part_sum, part_m2, x, w, d); }
+// Entry points: {fwd, bwd_input, bwd_weight, fwd with BN statistics} x BN {64, 128} x BK {32, 64} (suffix _k64).
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 32>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 32>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 64>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 64>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 32>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 32>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k64(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 64>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 64>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 32>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 32>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 64>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 64>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 32>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 32>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 64>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 64>(y, part_sum, part_m2, x, w, d); }

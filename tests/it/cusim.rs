@@ -45,6 +45,16 @@ fn cusim_conv_v7_wgmma_matches_float64() {
 }
 
 #[test]
+fn cusim_conv_v6_v7_match_float64_with_eager_async_completion() {
+    // Copies land and wgmma ops run at issue: a ring stage refilled while a pending MMA or another warp still
+    // reads it shows here, not under the default (completion at the wait).
+    run(
+        "check_conv.py",
+        &["--quick", "--only", "v6,v7", "--timing", "eager"],
+    );
+}
+
+#[test]
 fn cusim_wgmma_probe_matches_the_exact_product() {
     run("check_wgmma.py", &[]);
 }

@@ -88,8 +88,8 @@ def v6_smem(op, bm, bn, elem):
     return 3 * (a + b) * elem
 
 
-def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False):
-    """One op through the kernel; returns (result, stats partials or None, kernel name)."""
+def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timing="lazy", bk=32):
+    """One op through the kernel (v7: k-tiles of `bk`); returns (result, stats partials or None, kernel name)."""
     job = mod.job()
     P = s.n * s.oh * s.ow
     elem = 2 if prec == "bf16" else 4
@@ -126,8 +126,8 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False):
         grid = (-(-n // bn), -(-m // bm), s.stride * s.stride if suffix == "_strided" else 1)
     else:  # v7
         bn = 128 if n > 64 else 64
-        tag = f"n{bn}"
-        name, smem = f"conv_{op}_v7_bf16_{tag}{'_stats' if stats else ''}", 3 * (128 + bn) * 32 * 2
+        tag = f"n{bn}" + ("_k64" if bk == 64 else "")
+        name, smem = f"conv_{op}_v7_bf16_{tag}{'_stats' if stats else ''}", V7_STAGES * (128 + bn) * bk * 2
         grid, bm = (-(-n // bn), -(-m // 128), 1), 128
     if op == "fwd":
         args = [out]
@@ -150,10 +150,18 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False):
         grid, per = split_pixels(grid, P)
         job.memset(out, 0)
         args = [out, job.buf(gys), job.buf(xs), d, per]
-    job.launch(name, grid=grid, block=256, smem=smem, args=args, reverse=reverse)
+    job.launch(name, grid=grid, block=256, smem=smem, args=args, reverse=reverse, timing=timing)
     res = job.run()
     st = (res[parts[0]], res[parts[1]]) if parts else None
     return res[out], st, name
+
+
+V7_STAGES = 4  # C7_STAGES in kernels/conv_wgmma.cu
+
+
+def v7_bks(op, s):
+    """The k-tile depths v7 has for `op` at `s` (64 needs whole 64-channel k-tiles in one tap)."""
+    return [32] + ([64] if {"fwd": s.c, "bwd_input": s.o}.get(op, 64) % 64 == 0 else [])
 
 
 def operands(prec, x, w, gy):
@@ -171,6 +179,8 @@ SHAPES = [
     Spec(2, 6, 6, 32, 32, 3, 1, 1),      # partial row tiles, n32
     Spec(1, 8, 8, 32, 16, 1, 2, 0),      # 1x1 stride 2, n16
     Spec(1, 5, 7, 64, 96, 3, 1, 1),      # odd sizes, partial column tile
+    Spec(2, 8, 8, 64, 64, 3, 1, 1),      # v7 k-tiles of 64: forward, its statistics epilogue, grad-input
+    Spec(1, 5, 7, 32, 21, 3, 1, 1),      # odd output channels: v7's scalar stores
 ]
 
 
@@ -195,6 +205,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="three shapes")
     ap.add_argument("--only", default="v3,v4,v5,v6,v7")
     ap.add_argument("--reverse", action="store_true", help="greedy scheduling from the highest thread (default: from the lowest)")
+    ap.add_argument("--timing", default="lazy", choices=sorted(cusim.TIMING),
+                    help="when cp.async copies and wgmma ops complete: at their wait (lazy) or at issue")
     a = ap.parse_args()
     versions = a.only.split(",")
     rng = np.random.default_rng(7)
@@ -219,14 +231,14 @@ def main():
                 if not takes(version, prec, op, s):
                     continue
                 stats_modes = [False, True] if op == "fwd" and version in ("v6", "v7") else [False]
-                for stats in stats_modes:
+                for stats, bk in ((st, bk) for st in stats_modes for bk in (v7_bks(op, s) if version == "v7" else [32])):
                     P = s.n * s.oh * s.ow
                     bm = 128 if version == "v7" else v4_tile(s.o)[1]
                     if stats and P % bm:
                         continue
                     t = time.time()
                     try:
-                        got, st, name = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse)
+                        got, st, name = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing, bk)
                     except cusim.RunError as e:
                         print(f"FAIL {version} {prec} {op} {s}: {e}")
                         bad += 1

@@ -18,17 +18,21 @@ import numpy as np
 import check_conv as cc
 import cusim
 
-# (what, file, old text, new text, (version, precision, op, shape)[, occurrences replaced, default 1])
+# (what, file, old text, new text, (version, precision, op, shape[, timing])[, occurrences replaced, default 1]);
+# timing (cusim.TIMING, default lazy): the eager timings catch a stage refilled while it is still read.
 MUTANTS = [
     ("v7: LBO and SBO swapped", "conv_wgmma.cu", "wg_desc(As + 256 * s, 128, SBO)", "wg_desc(As + 256 * s, SBO, 128)",
      ("v7", "bf16", "fwd", 0)),
     ("v7: no wgmma.wait_group after the k-tile's MMAs", "conv_wgmma.cu",
-     '        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");\n    }', "    }", ("v7", "bf16", "fwd", 0)),
-    ("v7: cp.async wait leaves the current tile in flight", "conv_wgmma.cu", '"n"(C7_STAGES - 2)', '"n"(C7_STAGES - 1)',
+     '        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // tile kt - 1\'s MMAs are done\n', "",
+     ("v7", "bf16", "fwd", 0)),
+    ("v7: cp.async wait leaves the current tile in flight", "conv_wgmma.cu", '"n"(C7_AHEAD - 1)', '"n"(C7_AHEAD)',
      ("v7", "bf16", "bwd_input", 0)),
     ("v7: no barrier between the ring's fill and the MMAs", "conv_wgmma.cu",
-     "        __syncthreads();  // tile kt is in for every thread; the stage refilled below is idle\n", "",
+     "        __syncthreads();\n        const int nt = kt + C7_AHEAD;", "        const int nt = kt + C7_AHEAD;",
      ("v7", "bf16", "fwd", 1)),
+    ("v7: copies run one tile further ahead, into the stage a pending wgmma reads", "conv_wgmma.cu",
+     "#define C7_AHEAD (C7_STAGES - 2)", "#define C7_AHEAD (C7_STAGES - 1)", ("v7", "bf16", "fwd", 6, "cp-eager")),
     ("v7: MMA without the transpose flag (grad-weight is MN-major)", "wgmma.cuh", '"n"(T ? 1 : 0)', '"n"(0)',
      ("v7", "bf16", "bwd_weight", 0), 2),
     ("v6 bf16: no barrier after the cp.async wait", "conv_tc6.cu",
@@ -37,6 +41,13 @@ MUTANTS = [
     ("v6 f32: no barrier after the cp.async wait", "conv_tc6.cu",
      "        __syncthreads();            // ... for every thread's, and stage (kt - 1) % STAGES is free\n", "",
      ("v6", "f32", "bwd_weight", 0)),
+    ("v6 bf16: the next tile's copies issued before the barrier (the stage may still be read)", "conv_tc6.cu",
+     "        __syncthreads();            // ... for every thread's, and stage (kt - 1) % STAGES is free\n"
+     "        const int nt = kt + S::STAGES - 1;\n        if (nt < ntiles) {\n            T* st = smem + (nt % S::STAGES) * STAGE;\n"
+     "            ld.load(k_begin + nt * S::BK, st, st + A_SIZE);\n        }\n        tc6_commit();\n",
+     "        const int nt = kt + S::STAGES - 1;\n        if (nt < ntiles) {\n            T* st = smem + (nt % S::STAGES) * STAGE;\n"
+     "            ld.load(k_begin + nt * S::BK, st, st + A_SIZE);\n        }\n        tc6_commit();\n        __syncthreads();\n",
+     ("v6", "bf16", "fwd", 6, "cp-eager")),
     ("v6 tf32: cp.async wait leaves the current tile in flight", "conv_tc6.cu", "tc6_wait<S::STAGES - 2>();",
      "tc6_wait<S::STAGES - 1>();", ("v6", "tf32", "bwd_input", 1)),
     ("v6 bf16: ldmatrix A row/k halves swapped", "tc_mma.cuh", "&As[(mb + l8 + 8 * lb3) * SA + ks + 8 * lb4]",
@@ -52,7 +63,7 @@ def main():
     k, n = (int(v) for v in ap.parse_args().part.split("/"))
     rng = np.random.default_rng(3)
     survivors = 0
-    for what, fname, old, new, (version, prec, op, si), *times in MUTANTS[k - 1::n]:
+    for what, fname, old, new, (version, prec, op, si, *timing), *times in MUTANTS[k - 1::n]:
         s = cc.SHAPES[si]
         with tempfile.TemporaryDirectory() as d:
             kdir = os.path.join(d, "kernels")
@@ -75,7 +86,7 @@ def main():
             w = (rng.standard_normal((s.o, s.k, s.k, s.c)) / np.sqrt(s.k * s.k * s.c)).astype(np.float32)
             gy = rng.standard_normal((s.n * s.oh * s.ow, s.o)).astype(np.float32)
             try:
-                got, _, name = cc.launch(mod, version, prec, op, s, x, w, gy)
+                got, _, name = cc.launch(mod, version, prec, op, s, x, w, gy, timing=(timing or ["lazy"])[0])
             except cusim.RunError as e:
                 print(f"caught   {what}: {str(e).splitlines()[0][:150]} ({time.time() - t:.0f} s)")
                 continue

@@ -10,12 +10,11 @@ use crate::error::{Error, Result};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 const FILE: &str = "conv_wgmma";
-/// Mirrors C7_BM, C7_BK and C7_STAGES in kernels/conv_wgmma.cu.
+/// Mirrors C7_BM and C7_STAGES in kernels/conv_wgmma.cu.
 const BM: usize = 128;
-const BK: usize = 32;
-const STAGES: usize = 3;
+const STAGES: usize = 4;
 
-/// The v7 tile for `o` output channels: (entry-point suffix, block columns).
+/// The v7 tile for `o` output columns: (entry-point tag, block columns).
 fn tile(o: usize) -> (&'static str, usize) {
     if o > 64 {
         ("n128", 128)
@@ -24,8 +23,38 @@ fn tile(o: usize) -> (&'static str, usize) {
     }
 }
 
-fn smem_bytes(cols: usize) -> usize {
-    STAGES * (BM + tile(cols).1) * BK * 2
+/// The k-tile depth of v7's `op` at `s`: 64 (half the barriers per MMA, 128-byte copies per row) where a
+/// k-tile of the forward (C) or grad-input (O) stays inside one tap, else 32; grad-weight k-tiles are pixels,
+/// always 64. `IPDPP_V7_BK=32` keeps every op at 32 (A/B runs).
+fn bk(op: &str, s: &ConvSpec) -> usize {
+    static FORCE_32: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let force_32 = *FORCE_32.get_or_init(|| match std::env::var("IPDPP_V7_BK") {
+        Err(_) => false,
+        Ok(v) => match v.trim() {
+            "32" => true,
+            "" | "64" => false,
+            other => {
+                eprintln!(
+                    "warning: IPDPP_V7_BK={other:?} is neither 32 nor 64; v7 picks per shape"
+                );
+                false
+            }
+        },
+    });
+    let whole = match op {
+        "fwd" => s.c % 64 == 0,
+        "bwd_input" => s.o % 64 == 0,
+        _ => true,
+    };
+    if whole && !force_32 {
+        64
+    } else {
+        32
+    }
+}
+
+fn smem_bytes(cols: usize, bk: usize) -> usize {
+    STAGES * (BM + tile(cols).1) * bk * 2
 }
 
 /// Whether v7 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s`, shape only: a 32-deep k-tile of the
@@ -44,7 +73,7 @@ pub fn takes(op: &str, s: &ConvSpec) -> bool {
 /// Whether `dev` runs v7's `op` at `s`: a Hopper GPU, a shape v7 takes, tiles within shared memory.
 pub fn runs(dev: &CudaDevice, op: &str, s: &ConvSpec) -> bool {
     let cols = if op == "bwd_input" { s.c } else { s.o };
-    wgmma::available(dev) && takes(op, s) && smem_bytes(cols) <= dev.smem_optin
+    wgmma::available(dev) && takes(op, s) && smem_bytes(cols, bk(op, s)) <= dev.smem_optin
 }
 
 /// Kernel, name and launch shape of v7's `op` over an `m` x `cols` output.
@@ -64,14 +93,16 @@ fn plan(
         )));
     }
     let (tag, bn) = tile(cols);
+    let k = bk(op, s);
     let grid_y = m.div_ceil(BM);
     if grid_y > 65535 {
         return Err(Error::usage(format!(
             "convolution {s:?}: {m} GEMM rows exceed one launch; lower the batch size"
         )));
     }
-    let name = format!("conv_{op}_v7_bf16_{tag}{suffix}");
-    let smem = smem_bytes(cols);
+    let ktag = if k == 64 { "_k64" } else { "" };
+    let name = format!("conv_{op}_v7_bf16_{tag}{ktag}{suffix}");
+    let smem = smem_bytes(cols, k);
     let f = dev.function(FILE, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
     let cfg = LaunchConfig {
