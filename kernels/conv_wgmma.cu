@@ -12,17 +12,19 @@
 // Two warpgroups (256 threads) per 128 x BN block tile, each owning 64 rows; k-tiles of BK = 32 or 64 (64 where
 // the channels allow: half the barriers per MMA, 128-byte rows per copy) stream through a 4-stage cp.async
 // ring (LBO 128 bytes between k-groups, SBO BK / 8 * 128 bytes between row groups), zero-filled in the
-// padding and past the last row, column or pixel. The ring keeps two k-tiles of copies in flight ahead of the
-// MMAs, and the MMAs of one k-tile stay in flight (wgmma.wait_group 1) while the warpgroup waits for the
-// next tile and issues its copies; so the stage being refilled is the one read two MMA groups ago, which
-// every warpgroup has waited for before the barrier. Strided grad-input stays on v6.
+// padding and past the last row, column or pixel. A ring of STAGES keeps STAGES - 2 k-tiles of copies in
+// flight ahead of the MMAs, and the MMAs of one k-tile stay in flight (wgmma.wait_group 1) while the
+// warpgroup waits for the next tile and issues its copies; so the stage being refilled is the one read two
+// MMA groups ago, which every warpgroup has waited for before the barrier. Two pipelines, `_k64s4` (BK 64,
+// 4 stages: 96-128 KB, one block per SM at n128) and `_k32s6` (BK 32, 6 stages: 72-96 KB, two or three
+// blocks per SM), run the same k16 MMA steps in the same order (grad-weight: plus all-zero steps past the
+// last pixel), so a block's sums are the same and the launcher may pick either by speed. Strided grad-input
+// stays on v6.
 #include "common.cuh"
 #include "conv_gather.cuh"
 #include "wgmma.cuh"
 
 #define C7_BM 128
-#define C7_STAGES 4
-#define C7_AHEAD (C7_STAGES - 2)  // k-tiles of copies in flight ahead of the MMAs
 
 // Rows of the A tile this thread copies: chunk f = t + 256 i sits at byte 16 f and holds row
 // (f / BK) * 8 + f % 8, channels 8 ((f / 8) % (BK / 8)) .. + 7 of the k-tile (wgmma.cuh); the channels do not
@@ -121,38 +123,39 @@ struct C7BwdInputLoad {
 
 // One 128 x BN block tile of A . B^T over k in [k_begin, k_end) (k-tiles of BK; the loader zero-fills past
 // k_end), operands K-major (TRANS false) or MN-major (true); the epilogue E receives the accumulators.
-template <int BN, int BK, bool TRANS, class L, class E>
+template <int BN, int BK, int STAGES, bool TRANS, class L, class E>
 __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin, int k_end) {
+    constexpr int AHEAD = STAGES - 2;  // k-tiles of copies in flight ahead of the MMAs
     constexpr int A_BYTES = C7_BM * BK * 2, STAGE = (C7_BM + BN) * BK * 2;
     constexpr int SBO = BK / 8 * 128;
     extern __shared__ __align__(128) unsigned char c7_smem[];
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
-    if (dyn < (unsigned)(C7_STAGES * STAGE)) __trap();
+    if (dyn < (unsigned)(STAGES * STAGE)) __trap();
     float acc[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; ++i) acc[i] = 0.0f;
     const int ntiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
 #pragma unroll
-    for (int s = 0; s < C7_AHEAD; ++s) {
+    for (int s = 0; s < AHEAD; ++s) {
         if (s < ntiles) ld.template load<BN>(k_begin + s * BK, c7_smem + s * STAGE, c7_smem + s * STAGE + A_BYTES);
         asm volatile("cp.async.commit_group;" ::: "memory");  // empty groups keep the count uniform
     }
     const int wg = threadIdx.x / 128;  // this warpgroup's 64 rows start at row 64 wg: 8 row groups of SBO
     for (int kt = 0; kt < ntiles; ++kt) {
-        asm volatile("cp.async.wait_group %0;" ::"n"(C7_AHEAD - 1) : "memory");
+        asm volatile("cp.async.wait_group %0;" ::"n"(AHEAD - 1) : "memory");
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
         // Tile kt is in for every thread, and every warpgroup has waited for its MMAs of tile kt - 2 (the
         // wait_group 1 below, last iteration), so their stage can be refilled.
         __syncthreads();
-        const int nt = kt + C7_AHEAD;
+        const int nt = kt + AHEAD;
         if (nt < ntiles) {
-            unsigned char* st = c7_smem + (nt % C7_STAGES) * STAGE;
+            unsigned char* st = c7_smem + (nt % STAGES) * STAGE;
             ld.template load<BN>(k_begin + nt * BK, st, st + A_BYTES);
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
-        const unsigned char* As = c7_smem + (kt % C7_STAGES) * STAGE + wg * 8 * SBO;
-        const unsigned char* Bs = c7_smem + (kt % C7_STAGES) * STAGE + A_BYTES;
+        const unsigned char* As = c7_smem + (kt % STAGES) * STAGE + wg * 8 * SBO;
+        const unsigned char* Bs = c7_smem + (kt % STAGES) * STAGE + A_BYTES;
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
         for (int s = 0; s < BK / 16; ++s)
@@ -325,32 +328,32 @@ struct C7WeightOut {
     }
 };
 
-template <int BN, int BK>
+template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_fwd_v7(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) {
     const C7FwdLoad<BK> ld(x, w, d);
-    c7_gemm<BN, BK, false>(ld, C7Out<BN>{y, d.n * d.oh * d.ow, d.o}, 0, ld.K);
+    c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{y, d.n * d.oh * d.ow, d.o}, 0, ld.K);
 }
-template <int BN, int BK>
+template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_fwd_stats_v7(float* y, float* part_sum, float* part_m2, const unsigned short* x,
                                                   const unsigned short* w, ConvDims d) {
     const C7FwdLoad<BK> ld(x, w, d);
-    c7_gemm<BN, BK, false>(ld, C7OutStats<BN>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o}, 0, ld.K);
+    c7_gemm<BN, BK, STAGES, false>(ld, C7OutStats<BN>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o}, 0, ld.K);
 }
-template <int BN, int BK>
+template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_bwd_input_v7(float* gx, const unsigned short* gy, const unsigned short* wt,
                                                   ConvDims d) {
     const C7BwdInputLoad<BK> ld(gy, wt, d);
-    c7_gemm<BN, BK, false>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c}, 0, ld.K);
+    c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c}, 0, ld.K);
 }
 // gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z).
-template <int BN, int BK>
+template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_bwd_weight_v7(float* gw, const unsigned short* gy, const unsigned short* x,
                                                    ConvDims d, int p_per_split) {
     const int P = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
     const int p0 = blockIdx.z * p_per_split, p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;  // the whole block
     const C7BwdWeightLoad<BN, BK> ld(x, gy, d, p1);
-    c7_gemm<BN, BK, true>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
+    c7_gemm<BN, BK, STAGES, true>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
 }
 
 // wt [c, ky, kx, o] = w [o, ky, kx, c] (bf16 bits, IHWO): the grad-input B operand, one K-major row per input
@@ -365,20 +368,20 @@ extern "C" __global__ void conv_weight_t_bf16(unsigned short* wt, const unsigned
     }
 }
 
-// Entry points: {fwd, bwd_input, bwd_weight, fwd with BN statistics} x BN {64, 128} x BK {32, 64} (suffix _k64).
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 32>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 32>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 64>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 64>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 32>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 32>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k64(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 64>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 64>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 32>(gw, gy, x, d, p_per_split); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 32>(gw, gy, x, d, p_per_split); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 64>(gw, gy, x, d, p_per_split); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 64>(gw, gy, x, d, p_per_split); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 32>(y, part_sum, part_m2, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 32>(y, part_sum, part_m2, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 64>(y, part_sum, part_m2, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 64>(y, part_sum, part_m2, x, w, d); }
+// Entry points: {fwd, bwd_input, bwd_weight, fwd with BN statistics} x BN {64, 128} x pipeline {k64s4, k32s6}.
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 64, 4>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 64, 4>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s6(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 32, 6>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s6(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 32, 6>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k64s4(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 64, 4>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64s4(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 64, 4>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k32s6(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 32, 6>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s6(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 32, 6>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k64s4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 64, 4>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k64s4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 64, 4>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k32s6(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 32, 6>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k32s6(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 32, 6>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 64, 4>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 64, 4>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s6_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 32, 6>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s6_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 32, 6>(y, part_sum, part_m2, x, w, d); }

@@ -155,9 +155,12 @@ if has bench; then
     step "bench_conv_bf16_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision bf16 \
       --out "$OUT/conv_bf16_${sh//,/x}.json"
   done
-  # v7 with every k-tile 32 deep (its default takes 64 where the channels allow) at the layer1 shape.
-  [ -z "${NO_V7:-}" ] && step bench_conv_bf16_v7_k32_512x32x32x64x64x3x1x1 60 env IPDPP_V7_BK=32 $BIN/ipdpp --device cuda \
-    bench conv --shape 512,32,32,64,64,3,1,1 --precision bf16 --versions v6,v7 --out "$OUT/conv_bf16_v7_k32_512x32x32x64x64x3x1x1.json"
+  # v7's two pipelines forced one at a time (by default it times both per shape and keeps the faster).
+  for pipe in k64s4 k32s6; do
+    [ -z "${NO_V7:-}" ] && step "bench_conv_bf16_v7_${pipe}_512x32x32x64x64x3x1x1" 60 env IPDPP_V7_PIPE=$pipe $BIN/ipdpp \
+      --device cuda bench conv --shape 512,32,32,64,64,3,1,1 --precision bf16 --versions v7 \
+      --out "$OUT/conv_bf16_v7_${pipe}_512x32x32x64x64x3x1x1.json"
+  done
   step bench_conv_tf32_512x32x32x64x64x3x1x1 60 $BIN/ipdpp --device cuda bench conv --shape 512,32,32,64,64,3,1,1 \
     --precision tf32 --out "$OUT/conv_tf32_512x32x32x64x64x3x1x1.json"
   # Hopper probe: wgmma GEMM against v6 (mma.sync) on the same bf16 operands, at a ResNet-18 layer1-like

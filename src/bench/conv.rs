@@ -332,6 +332,11 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
             } else {
                 None
             };
+            // v7 picks one of two pipelines per shape by speed (the same sums): say which.
+            let ran = match v7_pipe(d, v, op, &s) {
+                Some(pipe) => format!("{ran} ({})", pipe.tag()),
+                None => ran,
+            };
             lines.push(Line {
                 version: v.clone(),
                 description: format!("conv_{}: ran {ran}", OPS[op]),
@@ -360,6 +365,13 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
         });
     }
     Ok(reports)
+}
+
+/// The v7 pipeline behind version `v`'s `op` at `s`, where v7 ran it.
+fn v7_pipe(d: &CudaDevice, v: &str, op: usize, s: &ConvSpec) -> Option<conv_wgmma::Pipe> {
+    (v == "v7" && conv_wgmma::runs(d, OPS[op], s))
+        .then(|| conv_wgmma::pipe_used(d, OPS[op], false, s))
+        .flatten()
 }
 
 /// `ipdpp bench conv`: tables (or JSON) and exit status 1 when a version is wrong.

@@ -270,3 +270,69 @@ fn cuda_conv_weight_t_bf16_matches_cpu() {
         assert_eq!(d.download(&wt).unwrap(), want, "{s:?}");
     }
 }
+
+#[test]
+fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
+    use ipdpp::device::cpu::conv::ConvSpec;
+    use ipdpp::device::cuda::conv_wgmma::{pipes, Pipe};
+    let s = |c, o, stride| ConvSpec::new(2, 8, 8, c, o, 3, stride, 1);
+    // A 64-deep k-tile of the forward spans 64 input channels of one tap, of grad-input 64 output channels.
+    assert_eq!(pipes("fwd", &s(32, 64, 1)), [Pipe::K32S6]);
+    assert_eq!(pipes("fwd", &s(64, 32, 1)), [Pipe::K64S4, Pipe::K32S6]);
+    assert_eq!(pipes("bwd_input", &s(64, 96, 1)), [Pipe::K32S6]);
+    assert_eq!(
+        pipes("bwd_input", &s(32, 128, 1)),
+        [Pipe::K64S4, Pipe::K32S6]
+    );
+    // Grad-weight k-tiles are pixels: both at any channel count v7 takes.
+    assert_eq!(
+        pipes("bwd_weight", &s(8, 16, 2)),
+        [Pipe::K64S4, Pipe::K32S6]
+    );
+    for p in Pipe::ALL {
+        assert_eq!(p.tag().parse::<Pipe>().unwrap(), p);
+    }
+    assert!("k48s5".parse::<Pipe>().is_err());
+}
+
+#[test]
+fn cuda_conv_v7_pipelines_give_the_same_bits_and_the_pick_is_kept() {
+    use ipdpp::device::cpu::conv::ConvSpec;
+    use ipdpp::device::cuda::conv_wgmma::{conv_fwd_v7, conv_fwd_v7_pipe, pipe_used, Pipe};
+    use ipdpp::device::cuda::tune;
+    let Some(dev) = hopper("cuda_conv_v7_pipelines_give_the_same_bits_and_the_pick_is_kept") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    let s = ConvSpec::new(2, 8, 8, 64, 64, 3, 1, 1);
+    let mut xb = vec![0u16; s.x_len()];
+    let mut wb = vec![0u16; s.w_len()];
+    cast_bf16_f32(&mut xb, &uniform_f32(s.x_len(), -1.0, 1.0, 91));
+    cast_bf16_f32(&mut wb, &uniform_f32(s.w_len(), -1.0, 1.0, 92));
+    let (x, w) = (d.upload(&xb).unwrap(), d.upload(&wb).unwrap());
+    let run = |pipe: Option<Pipe>| {
+        let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
+        match pipe {
+            Some(p) => conv_fwd_v7_pipe(d, p, &mut y, &x, &w, &s).unwrap(),
+            None => conv_fwd_v7(d, &mut y, &x, &w, &s).unwrap(),
+        }
+        d.download(&y).unwrap()
+    };
+    let (k64, k32) = (run(Some(Pipe::K64S4)), run(Some(Pipe::K32S6)));
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert!(
+        k64.iter().all(|v| v.is_finite()),
+        "k64s4 left outputs unwritten"
+    );
+    assert_eq!(bits(&k64), bits(&k32), "the two v7 pipelines differ");
+    assert_eq!(bits(&run(None)), bits(&k32), "the picked pipeline differs");
+    let picked = pipe_used(d, "fwd", false, &s).expect("a pick after the first launch");
+    let n = tune::choices(d).unwrap().len();
+    run(None);
+    assert_eq!(
+        tune::choices(d).unwrap().len(),
+        n,
+        "the shape was tuned twice"
+    );
+    assert_eq!(pipe_used(d, "fwd", false, &s), Some(picked));
+}

@@ -88,8 +88,9 @@ def v6_smem(op, bm, bn, elem):
     return 3 * (a + b) * elem
 
 
-def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timing="lazy", bk=32):
-    """One op through the kernel (v7: k-tiles of `bk`); returns (result, stats partials or None, kernel name)."""
+def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timing="lazy", pipe="k32s6"):
+    """One op through the kernel (v7: pipeline `pipe`, k{BK}s{STAGES}); returns (result, stats partials or None,
+    kernel name)."""
     job = mod.job()
     P = s.n * s.oh * s.ow
     elem = 2 if prec == "bf16" else 4
@@ -126,8 +127,8 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         grid = (-(-n // bn), -(-m // bm), s.stride * s.stride if suffix == "_strided" else 1)
     else:  # v7
         bn = 128 if n > 64 else 64
-        tag = f"n{bn}" + ("_k64" if bk == 64 else "")
-        name, smem = f"conv_{op}_v7_bf16_{tag}{'_stats' if stats else ''}", V7_STAGES * (128 + bn) * bk * 2
+        bk, stages = V7_PIPES[pipe]
+        name, smem = f"conv_{op}_v7_bf16_n{bn}_{pipe}{'_stats' if stats else ''}", stages * (128 + bn) * bk * 2
         grid, bm = (-(-n // bn), -(-m // 128), 1), 128
     if op == "fwd":
         args = [out]
@@ -156,12 +157,12 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
     return res[out], st, name
 
 
-V7_STAGES = 4  # C7_STAGES in kernels/conv_wgmma.cu
+V7_PIPES = {"k64s4": (64, 4), "k32s6": (32, 6)}  # v7 pipelines: (BK, STAGES) of kernels/conv_wgmma.cu
 
 
-def v7_bks(op, s):
-    """The k-tile depths v7 has for `op` at `s` (64 needs whole 64-channel k-tiles in one tap)."""
-    return [32] + ([64] if {"fwd": s.c, "bwd_input": s.o}.get(op, 64) % 64 == 0 else [])
+def v7_pipes(op, s):
+    """The v7 pipelines for `op` at `s` (k64 needs whole 64-channel k-tiles in one tap)."""
+    return ["k32s6"] + (["k64s4"] if {"fwd": s.c, "bwd_input": s.o}.get(op, 64) % 64 == 0 else [])
 
 
 def operands(prec, x, w, gy):
@@ -231,14 +232,15 @@ def main():
                 if not takes(version, prec, op, s):
                     continue
                 stats_modes = [False, True] if op == "fwd" and version in ("v6", "v7") else [False]
-                for stats, bk in ((st, bk) for st in stats_modes for bk in (v7_bks(op, s) if version == "v7" else [32])):
+                first = {}  # v7: the first pipeline's output per stats mode; the others must match it bit for bit
+                for stats, pipe in ((st, pp) for st in stats_modes for pp in (v7_pipes(op, s) if version == "v7" else ["-"])):
                     P = s.n * s.oh * s.ow
                     bm = 128 if version == "v7" else v4_tile(s.o)[1]
                     if stats and P % bm:
                         continue
                     t = time.time()
                     try:
-                        got, st, name = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing, bk)
+                        got, st, name = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing, pipe)
                     except cusim.RunError as e:
                         print(f"FAIL {version} {prec} {op} {s}: {e}")
                         bad += 1
@@ -257,6 +259,12 @@ def main():
                                  np.abs(st[1] - m2).max() / m2.max())
                         line += f", stats {e2:.1e}"
                         ok = ok and e2 <= 1e-4
+                    if version == "v7":
+                        f0 = first.setdefault(stats, (got, st))
+                        same = np.array_equal(f0[0], got) and (st is None or all(np.array_equal(u, v) for u, v in zip(f0[1], st)))
+                        if f0[0] is not got:
+                            line += ", same bits as k32s6" if same else ", BITS DIFFER from k32s6"
+                        ok = ok and same
                     print(("ok   " if ok else "FAIL ") + line + f" ({time.time() - t:.1f} s)", flush=True)
                     bad += not ok
     print("all ok" if not bad else f"{bad} FAILED")

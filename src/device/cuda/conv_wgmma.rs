@@ -10,9 +10,8 @@ use crate::error::{Error, Result};
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 const FILE: &str = "conv_wgmma";
-/// Mirrors C7_BM and C7_STAGES in kernels/conv_wgmma.cu.
+/// Mirrors C7_BM in kernels/conv_wgmma.cu.
 const BM: usize = 128;
-const STAGES: usize = 4;
 
 /// The v7 tile for `o` output columns: (entry-point tag, block columns).
 fn tile(o: usize) -> (&'static str, usize) {
@@ -23,38 +22,144 @@ fn tile(o: usize) -> (&'static str, usize) {
     }
 }
 
-/// The k-tile depth of v7's `op` at `s`: 64 (half the barriers per MMA, 128-byte copies per row) where a
-/// k-tile of the forward (C) or grad-input (O) stays inside one tap, else 32; grad-weight k-tiles are pixels,
-/// always 64. `IPDPP_V7_BK=32` keeps every op at 32 (A/B runs).
-fn bk(op: &str, s: &ConvSpec) -> usize {
-    static FORCE_32: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let force_32 = *FORCE_32.get_or_init(|| match std::env::var("IPDPP_V7_BK") {
-        Err(_) => false,
-        Ok(v) => match v.trim() {
-            "32" => true,
-            "" | "64" => false,
-            other => {
-                eprintln!(
-                    "warning: IPDPP_V7_BK={other:?} is neither 32 nor 64; v7 picks per shape"
-                );
-                false
+/// A v7 pipeline: k-tile depth and ring stages of the `_k{BK}s{STAGES}` entry points. Both run the same
+/// MMA steps in the same order, so they give the same sums; they differ in shared memory (blocks per SM)
+/// and barriers per MMA, which only a GPU can weigh: by default the launcher times both on first use of a
+/// shape and keeps the faster ([`super::tune`]); `IPDPP_V7_PIPE=k64s4|k32s6` forces one where it applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pipe {
+    /// 64-deep k-tiles, 4 stages (96-128 KB): half the barriers per MMA, 128-byte rows per copy.
+    K64S4,
+    /// 32-deep k-tiles, 6 stages (72-96 KB): two or three blocks per SM.
+    K32S6,
+}
+
+impl Pipe {
+    pub const ALL: [Pipe; 2] = [Pipe::K64S4, Pipe::K32S6];
+    pub fn tag(self) -> &'static str {
+        match self {
+            Pipe::K64S4 => "k64s4",
+            Pipe::K32S6 => "k32s6",
+        }
+    }
+    fn bk(self) -> usize {
+        match self {
+            Pipe::K64S4 => 64,
+            Pipe::K32S6 => 32,
+        }
+    }
+    fn stages(self) -> usize {
+        match self {
+            Pipe::K64S4 => 4,
+            Pipe::K32S6 => 6,
+        }
+    }
+    /// Dynamic shared memory of the ring for a tile of `cols` output columns.
+    fn smem(self, cols: usize) -> usize {
+        self.stages() * (BM + tile(cols).1) * self.bk() * 2
+    }
+}
+
+impl std::str::FromStr for Pipe {
+    type Err = Error;
+    fn from_str(v: &str) -> Result<Self> {
+        Pipe::ALL
+            .into_iter()
+            .find(|p| p.tag() == v.trim().to_ascii_lowercase())
+            .ok_or_else(|| Error::usage(format!("unknown v7 pipeline {v:?}; use k64s4 or k32s6")))
+    }
+}
+
+/// `IPDPP_V7_PIPE`, read once: a pipeline to use wherever it applies, or None (pick by speed).
+fn forced() -> Option<Pipe> {
+    static V: std::sync::OnceLock<Option<Pipe>> = std::sync::OnceLock::new();
+    *V.get_or_init(|| match std::env::var("IPDPP_V7_PIPE") {
+        Err(_) => None,
+        Ok(v) if v.trim().is_empty() || v.trim() == "auto" => None,
+        Ok(v) => match v.parse() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("warning: IPDPP_V7_PIPE: {e}; v7 picks by speed");
+                None
             }
         },
-    });
-    let whole = match op {
+    })
+}
+
+/// The pipelines of v7's `op` at `s` (shape only): k64s4 needs whole 64-deep k-tiles inside one tap (forward
+/// C % 64 == 0, grad-input O % 64 == 0; grad-weight k-tiles are pixels).
+pub fn pipes(op: &str, s: &ConvSpec) -> Vec<Pipe> {
+    let k64 = match op {
         "fwd" => s.c % 64 == 0,
         "bwd_input" => s.o % 64 == 0,
         _ => true,
     };
-    if whole && !force_32 {
-        64
+    Pipe::ALL
+        .into_iter()
+        .filter(|&p| k64 || p.bk() == 32)
+        .collect()
+}
+
+/// The output columns of `op` (the GEMM's N).
+fn cols(op: &str, s: &ConvSpec) -> usize {
+    if op == "bwd_input" {
+        s.c
     } else {
-        32
+        s.o
     }
 }
 
-fn smem_bytes(cols: usize, bk: usize) -> usize {
-    STAGES * (BM + tile(cols).1) * bk * 2
+/// The pipelines `dev` can launch for `op` at `s` (those whose ring fits its shared memory).
+fn fitting(dev: &CudaDevice, op: &str, s: &ConvSpec) -> Vec<Pipe> {
+    pipes(op, s)
+        .into_iter()
+        .filter(|p| p.smem(cols(op, s)) <= dev.smem_optin)
+        .collect()
+}
+
+/// The tuning key of `op` at `s` (`stats`: the forward with the BN-statistics epilogue).
+fn key(op: &str, stats: bool, s: &ConvSpec) -> String {
+    format!("conv_{op}_v7{} {s:?}", if stats { "_stats" } else { "" })
+}
+
+/// The pipeline v7's `op` ran at `s` on `dev`: the forced one, or the one picked by speed (None before the
+/// first launch at this shape).
+pub fn pipe_used(dev: &CudaDevice, op: &str, stats: bool, s: &ConvSpec) -> Option<Pipe> {
+    let cands = fitting(dev, op, s);
+    if let Some(p) = forced().filter(|p| cands.contains(p)) {
+        return Some(p);
+    }
+    if cands.len() == 1 {
+        return Some(cands[0]);
+    }
+    let k = key(op, stats, s);
+    super::tune::choices(dev)
+        .ok()?
+        .into_iter()
+        .find(|(c, _)| *c == k)
+        .and_then(|(_, i)| cands.get(i).copied())
+}
+
+/// Launches `op` at `s` with the forced pipeline, or the one tuned for this shape (timed now on the first
+/// call); `launch(p)` writes the real outputs, so the timing runs compute them too.
+fn run_picked(
+    dev: &CudaDevice,
+    op: &str,
+    stats: bool,
+    s: &ConvSpec,
+    mut launch: impl FnMut(Pipe) -> Result<()>,
+) -> Result<()> {
+    let cands = fitting(dev, op, s);
+    let i = match forced().and_then(|p| cands.iter().position(|&c| c == p)) {
+        Some(i) => i,
+        None => super::tune::pick(dev, &key(op, stats, s), cands.len(), |i| launch(cands[i]))?,
+    };
+    let p = *cands.get(i).ok_or_else(|| {
+        Error::usage(format!(
+            "conv {op} v7: no pipeline fits this GPU's shared memory at {s:?}; run with IPDPP_CONV_TC=v6"
+        ))
+    })?;
+    launch(p)
 }
 
 /// Whether v7 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s`, shape only: a 32-deep k-tile of the
@@ -72,19 +177,19 @@ pub fn takes(op: &str, s: &ConvSpec) -> bool {
 
 /// Whether `dev` runs v7's `op` at `s`: a Hopper GPU, a shape v7 takes, tiles within shared memory.
 pub fn runs(dev: &CudaDevice, op: &str, s: &ConvSpec) -> bool {
-    let cols = if op == "bwd_input" { s.c } else { s.o };
-    wgmma::available(dev) && takes(op, s) && smem_bytes(cols, bk(op, s)) <= dev.smem_optin
+    wgmma::available(dev) && takes(op, s) && !fitting(dev, op, s).is_empty()
 }
 
-/// Kernel, name and launch shape of v7's `op` over an `m` x `cols` output.
+/// Kernel, name and launch shape of v7's `op` with pipeline `pipe` over an `m` x `cols` output.
 fn plan(
     dev: &CudaDevice,
     op: &str,
     suffix: &str,
     s: &ConvSpec,
     m: usize,
-    cols: usize,
+    pipe: Pipe,
 ) -> Result<(cudarc::driver::CudaFunction, String, LaunchConfig)> {
+    let cols = cols(op, s);
     if !runs(dev, op, s) {
         return Err(Error::usage(format!(
             "conv {op} v7 needs a Hopper GPU (sm_90, this one is sm_{}{}) and a shape it takes \
@@ -93,16 +198,14 @@ fn plan(
         )));
     }
     let (tag, bn) = tile(cols);
-    let k = bk(op, s);
     let grid_y = m.div_ceil(BM);
     if grid_y > 65535 {
         return Err(Error::usage(format!(
             "convolution {s:?}: {m} GEMM rows exceed one launch; lower the batch size"
         )));
     }
-    let ktag = if k == 64 { "_k64" } else { "" };
-    let name = format!("conv_{op}_v7_bf16_{tag}{ktag}{suffix}");
-    let smem = smem_bytes(cols, k);
+    let name = format!("conv_{op}_v7_bf16_{tag}_{}{suffix}", pipe.tag());
+    let smem = pipe.smem(cols);
     let f = dev.function(FILE, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
     let cfg = LaunchConfig {
@@ -122,6 +225,25 @@ pub fn conv_fwd_v7(
     s: &ConvSpec,
 ) -> Result<()> {
     fwd(dev, y, x, w, s, None)
+}
+
+/// [`conv_fwd_v7`] with pipeline `pipe` (A/B runs and tests; an error where it does not apply).
+pub fn conv_fwd_v7_pipe(
+    dev: &CudaDevice,
+    pipe: Pipe,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<u16>,
+    w: &CudaSlice<u16>,
+    s: &ConvSpec,
+) -> Result<()> {
+    if !runs(dev, "fwd", s) || !fitting(dev, "fwd", s).contains(&pipe) {
+        return Err(Error::usage(format!(
+            "conv fwd v7 pipeline {} does not apply to {s:?} on this GPU",
+            pipe.tag()
+        )));
+    }
+    let planned = plan(dev, "fwd", "", s, s.n * s.oh() * s.ow(), pipe)?;
+    launch_fwd(planned, dev, y, x, w, s, None)
 }
 
 /// [`conv_fwd_v7`] that also writes the batch-norm partials of y into `out` for `groups` equal row ranges
@@ -155,11 +277,15 @@ fn fwd(
     x: &CudaSlice<u16>,
     w: &CudaSlice<u16>,
     s: &ConvSpec,
-    stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
+    mut stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
 ) -> Result<()> {
     let suffix = if stats.is_some() { "_stats" } else { "" };
-    let planned = plan(dev, "fwd", suffix, s, s.n * s.oh() * s.ow(), s.o)?;
-    launch_fwd(planned, dev, y, x, w, s, stats)
+    let m = s.n * s.oh() * s.ow();
+    run_picked(dev, "fwd", stats.is_some(), s, |p| {
+        let planned = plan(dev, "fwd", suffix, s, m, p)?;
+        let st = stats.as_mut().map(|(a, b)| (&mut **a, &mut **b));
+        launch_fwd(planned, dev, y, x, w, s, st)
+    })
 }
 
 /// gx[n, h, w, c] = ∂L/∂x of a stride-1 convolution from bf16 gy and the transposed bf16 weights `wt`
@@ -175,20 +301,22 @@ pub fn conv_bwd_input_v7(
     check_len("conv wt", wt.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
     let d = dims(s)?;
-    let (f, name, cfg) = plan(dev, "bwd_input", "", s, s.n * s.h * s.w, s.c)?;
-    // SAFETY: (float* gx, const bf16* gy, const bf16* wt, ConvDims d); lengths checked above; dynamic shared
-    // memory as the forward's.
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(gx)
-            .arg(gy)
-            .arg(wt)
-            .arg(&d)
-            .launch(cfg)
-    }
-    .map_err(launch_err(&name))?;
-    Ok(())
+    run_picked(dev, "bwd_input", false, s, |p| {
+        let (f, name, cfg) = plan(dev, "bwd_input", "", s, s.n * s.h * s.w, p)?;
+        // SAFETY: (float* gx, const bf16* gy, const bf16* wt, ConvDims d); lengths checked above; dynamic
+        // shared memory as the forward's.
+        unsafe {
+            dev.stream
+                .launch_builder(&f)
+                .arg(&mut *gx)
+                .arg(gy)
+                .arg(wt)
+                .arg(&d)
+                .launch(cfg)
+        }
+        .map_err(launch_err(&name))?;
+        Ok(())
+    })
 }
 
 /// wt [c, ky, kx, o] = w [o, ky, kx, c] on bf16 bits (CPU reference: `cpu::conv::conv_weight_t`). An sm_90a
@@ -240,6 +368,8 @@ pub fn conv_bwd_weight_v7(
     x: &CudaSlice<u16>,
     s: &ConvSpec,
 ) -> Result<()> {
-    let planned = plan(dev, "bwd_weight", "", s, s.kdim(), s.o)?;
-    launch_bwd_weight(dev, planned, gw, gy, x, s)
+    run_picked(dev, "bwd_weight", false, s, |p| {
+        let planned = plan(dev, "bwd_weight", "", s, s.kdim(), p)?;
+        launch_bwd_weight(dev, planned, gw, gy, x, s)
+    })
 }

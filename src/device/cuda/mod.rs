@@ -10,6 +10,7 @@ pub mod linear;
 pub mod norm;
 pub mod pool;
 pub mod reduce;
+pub mod tune;
 pub mod wgmma;
 
 use super::nvrtc;
@@ -37,6 +38,8 @@ pub struct CudaDevice {
     /// Kernels whose shared-memory limit was raised: an attribute of the function handle, which lives in
     /// this device's module cache (a second CudaDevice loads its own modules and must raise it again).
     raised: Mutex<HashMap<String, usize>>,
+    /// Variants picked by speed ([`tune::pick`]), by key.
+    tuned: Mutex<HashMap<String, usize>>,
     blas: OnceLock<std::result::Result<cudarc::cublas::CudaBlas, String>>,
 }
 
@@ -93,6 +96,7 @@ impl CudaDevice {
             stream,
             modules: Mutex::new(HashMap::new()),
             raised: Mutex::new(Default::default()),
+            tuned: Mutex::new(Default::default()),
             blas: OnceLock::new(),
         }))
     }

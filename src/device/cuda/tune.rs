@@ -1,0 +1,69 @@
+//! Run-time choice among kernel variants that compute the same numbers (the same operations in the same
+//! order) and differ only in speed, as cuDNN's benchmark mode does: the first call for a key times every
+//! candidate on the caller's real arguments and the fastest is kept for the rest of the process, per
+//! device. Later calls cost one map lookup.
+use super::CudaDevice;
+use crate::error::{Error, Result};
+use cudarc::driver::sys::CUevent_flags;
+
+/// Timed launches per candidate (after one untimed launch that loads the module and warms the caches); the
+/// fastest of them counts.
+const REPEATS: usize = 2;
+
+/// The candidate to use for `key` among `n`: remembered, or measured now with `run(i)` launching candidate
+/// `i` (each launch must leave the same outputs, since the caller's buffers receive every one of them).
+pub fn pick(
+    dev: &CudaDevice,
+    key: &str,
+    n: usize,
+    mut run: impl FnMut(usize) -> Result<()>,
+) -> Result<usize> {
+    if n <= 1 {
+        return Ok(0);
+    }
+    if let Some(&i) = lock(dev)?.get(key) {
+        return Ok(i);
+    }
+    let ev = || {
+        dev.ctx
+            .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(|e| Error::driver("creating an event", e))
+    };
+    let mut best = (f32::INFINITY, 0);
+    for i in 0..n {
+        run(i)?;
+        for _ in 0..REPEATS {
+            let (a, b) = (ev()?, ev()?);
+            a.record(&dev.stream)
+                .map_err(|e| Error::driver("recording an event", e))?;
+            run(i)?;
+            b.record(&dev.stream)
+                .map_err(|e| Error::driver("recording an event", e))?;
+            b.synchronize()
+                .map_err(|e| Error::driver("waiting for an event", e))?;
+            let ms = a
+                .elapsed_ms(&b)
+                .map_err(|e| Error::driver("reading event time", e))?;
+            if ms < best.0 {
+                best = (ms, i);
+            }
+        }
+    }
+    lock(dev)?.insert(key.to_string(), best.1);
+    Ok(best.1)
+}
+
+/// The choices made so far on `dev`, sorted by key (reports).
+pub fn choices(dev: &CudaDevice) -> Result<Vec<(String, usize)>> {
+    let mut v: Vec<_> = lock(dev)?.iter().map(|(k, &i)| (k.clone(), i)).collect();
+    v.sort();
+    Ok(v)
+}
+
+fn lock(
+    dev: &CudaDevice,
+) -> Result<std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>>> {
+    dev.tuned
+        .lock()
+        .map_err(|_| Error::usage("kernel tuning cache poisoned"))
+}
