@@ -16,7 +16,7 @@
 // flight ahead of the MMAs, and the MMAs of one k-tile stay in flight (wgmma.wait_group 1) while the
 // warpgroup waits for the next tile and issues its copies; so the stage being refilled is the one read two
 // MMA groups ago, which every warpgroup has waited for before the barrier. Two pipelines, `_k64s4` (BK 64,
-// 4 stages: 96-128 KB, one block per SM at n128) and `_k32s6` (BK 32, 6 stages: 72-96 KB, two or three
+// 4 stages: 96-128 KB, one block per SM at n128) and `_k32s5` (BK 32, 5 stages: 60-80 KB, two or three
 // blocks per SM), run the same k16 MMA steps in the same order (grad-weight: plus all-zero steps past the
 // last pixel), so a block's sums are the same and the launcher may pick either by speed. Strided grad-input
 // stays on v6.
@@ -368,20 +368,20 @@ extern "C" __global__ void conv_weight_t_bf16(unsigned short* wt, const unsigned
     }
 }
 
-// Entry points: {fwd, bwd_input, bwd_weight, fwd with BN statistics} x BN {64, 128} x pipeline {k64s4, k32s6}.
+// Entry points: {fwd, bwd_input, bwd_weight, fwd with BN statistics} x BN {64, 128} x pipeline {k64s4, k32s5}.
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 64, 4>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 64, 4>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s6(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 32, 6>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s6(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 32, 6>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s5(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 32, 5>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s5(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 32, 5>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k64s4(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 64, 4>(gx, gy, wt, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64s4(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 64, 4>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k32s6(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 32, 6>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s6(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 32, 6>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k32s5(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 32, 5>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s5(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 32, 5>(gx, gy, wt, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k64s4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 64, 4>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k64s4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 64, 4>(gw, gy, x, d, p_per_split); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k32s6(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 32, 6>(gw, gy, x, d, p_per_split); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k32s6(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 32, 6>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k32s5(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 32, 5>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k32s5(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 32, 5>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 64, 4>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 64, 4>(y, part_sum, part_m2, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s6_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 32, 6>(y, part_sum, part_m2, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s6_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 32, 6>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s5_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 32, 5>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s5_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 32, 5>(y, part_sum, part_m2, x, w, d); }

@@ -156,7 +156,7 @@ if has bench; then
       --out "$OUT/conv_bf16_${sh//,/x}.json"
   done
   # v7's two pipelines forced one at a time (by default it times both per shape and keeps the faster).
-  for pipe in k64s4 k32s6; do
+  for pipe in k64s4 k32s5; do
     [ -z "${NO_V7:-}" ] && step "bench_conv_bf16_v7_${pipe}_512x32x32x64x64x3x1x1" 60 env IPDPP_V7_PIPE=$pipe $BIN/ipdpp \
       --device cuda bench conv --shape 512,32,32,64,64,3,1,1 --precision bf16 --versions v7 \
       --out "$OUT/conv_bf16_v7_${pipe}_512x32x32x64x64x3x1x1.json"

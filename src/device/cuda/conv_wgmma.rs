@@ -25,33 +25,34 @@ fn tile(o: usize) -> (&'static str, usize) {
 /// A v7 pipeline: k-tile depth and ring stages of the `_k{BK}s{STAGES}` entry points. Both run the same
 /// MMA steps in the same order, so they give the same sums; they differ in shared memory (blocks per SM)
 /// and barriers per MMA, which only a GPU can weigh: by default the launcher times both on first use of a
-/// shape and keeps the faster ([`super::tune`]); `IPDPP_V7_PIPE=k64s4|k32s6` forces one where it applies.
+/// shape and keeps the faster ([`super::tune`]); `IPDPP_V7_PIPE=k64s4|k32s5` forces one where it applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pipe {
     /// 64-deep k-tiles, 4 stages (96-128 KB): half the barriers per MMA, 128-byte rows per copy.
     K64S4,
-    /// 32-deep k-tiles, 6 stages (72-96 KB): two or three blocks per SM.
-    K32S6,
+    /// 32-deep k-tiles, 5 stages (60-80 KB): two or three blocks per SM. (6 stages made ptxas serialise the
+    /// grad-weight's MMAs, C7515.)
+    K32S5,
 }
 
 impl Pipe {
-    pub const ALL: [Pipe; 2] = [Pipe::K64S4, Pipe::K32S6];
+    pub const ALL: [Pipe; 2] = [Pipe::K64S4, Pipe::K32S5];
     pub fn tag(self) -> &'static str {
         match self {
             Pipe::K64S4 => "k64s4",
-            Pipe::K32S6 => "k32s6",
+            Pipe::K32S5 => "k32s5",
         }
     }
     fn bk(self) -> usize {
         match self {
             Pipe::K64S4 => 64,
-            Pipe::K32S6 => 32,
+            Pipe::K32S5 => 32,
         }
     }
     fn stages(self) -> usize {
         match self {
             Pipe::K64S4 => 4,
-            Pipe::K32S6 => 6,
+            Pipe::K32S5 => 5,
         }
     }
     /// Dynamic shared memory of the ring for a tile of `cols` output columns.
@@ -66,7 +67,7 @@ impl std::str::FromStr for Pipe {
         Pipe::ALL
             .into_iter()
             .find(|p| p.tag() == v.trim().to_ascii_lowercase())
-            .ok_or_else(|| Error::usage(format!("unknown v7 pipeline {v:?}; use k64s4 or k32s6")))
+            .ok_or_else(|| Error::usage(format!("unknown v7 pipeline {v:?}; use k64s4 or k32s5")))
     }
 }
 
