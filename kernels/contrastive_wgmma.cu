@@ -4,7 +4,8 @@
 // added with atomics, the code form's row coefficients finished by bns_code_fin_v4_f32; the paper form's
 // rows and columns passes) with wgmma tiles. zb: the normalised
 // embeddings as bf16 rows of stride 128, zero-padded beyond d. Two warpgroups (256 threads) own 128 rows per
-// block (64 each); column tiles of 64 rows of zb stream through a 2-stage cp.async ring. Both operand tiles
+// block (64 each); column tiles of 64 rows of zb stream through a 3-stage cp.async ring (two tiles of copies
+// in flight while the warpgroups work on a third). Both operand tiles
 // use the canonical no-swizzle K-major layout of wgmma.cuh with BK = 128 (one row = 16 core-matrix columns:
 // LBO 128 bytes, SBO 2048 bytes; k-step s at byte 256 s).
 //   forward:  S = zb_own . zb_tile^T (8 k-steps of m64n64k16 per warpgroup), masked e^{s / tau} sums per row;
@@ -23,7 +24,8 @@
 #define B5_SBO (B5_D / 8 * 128)
 #define B5_A_BYTES (B5_BM * B5_D * 2)
 #define B5_B_BYTES (B5_BN * B5_D * 2)
-#define B5_SMEM (B5_A_BYTES + 2 * B5_B_BYTES)
+#define B5_STAGES 3
+#define B5_SMEM (B5_A_BYTES + B5_STAGES * B5_B_BYTES)
 
 // Rows r0 .. r0 + R - 1 of zb into the canonical layout at dst: chunk f = (r / 8) * 128 + (k / 8) * 8 + r % 8
 // (8 dims of one row) at byte 16 f; rows at or beyond n zero-filled.
@@ -71,15 +73,18 @@ template <class P, class F>
 __device__ __forceinline__ void b5_sweep(const B5Ctx& cx, const unsigned short* xb, const unsigned short* yb, P params,
                                          F body) {
     extern __shared__ __align__(128) unsigned char b5_smem[];
-    __shared__ int I0[2][B5_BN], I1[2][B5_BN];
-    __shared__ float F0[2][B5_BN], F1[2][B5_BN];
+    __shared__ int I0[B5_STAGES][B5_BN], I1[B5_STAGES][B5_BN];
+    __shared__ float F0[B5_STAGES][B5_BN], F1[B5_STAGES][B5_BN];
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
     if (dyn < (unsigned)B5_SMEM) __trap();
     unsigned char* own = b5_smem;
     const int wg = threadIdx.x / 128;
-    const auto stage = [&](int i) { return b5_smem + B5_A_BYTES + (i % 2) * B5_B_BYTES; };
-    const auto cols = [&](int i) { return B5Cols{I0[i % 2], I1[i % 2], F0[i % 2], F1[i % 2]}; };
+    const auto stage = [&](int i) { return b5_smem + B5_A_BYTES + (i % B5_STAGES) * B5_B_BYTES; };
+    const auto cols = [&](int i) {
+        const int k = i % B5_STAGES;
+        return B5Cols{I0[k], I1[k], F0[k], F1[k]};
+    };
     const auto fill = [&](int c0, int i) {
         if (threadIdx.x < B5_BN) {
             const int b = c0 + threadIdx.x;
@@ -87,19 +92,26 @@ __device__ __forceinline__ void b5_sweep(const B5Ctx& cx, const unsigned short* 
         }
     };
     b5_load_rows<B5_BM>(own, xb, cx.r0, cx.nx);
-    if (cx.c_begin < cx.c_end) {
-        b5_load_rows<B5_BN>(stage(0), yb, cx.c_begin, cx.ny);
-        fill(cx.c_begin, 0);
+#pragma unroll
+    for (int t = 0; t < B5_STAGES - 1; ++t) {
+        const int c = cx.c_begin + t * B5_BN;
+        if (c < cx.c_end) {
+            b5_load_rows<B5_BN>(stage(t), yb, c, cx.ny);
+            fill(c, t);
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");  // empty groups keep the count uniform
     }
-    asm volatile("cp.async.commit_group;" ::: "memory");
     int i = 0;
     for (int c0 = cx.c_begin; c0 < cx.c_end; c0 += B5_BN, ++i) {
-        asm volatile("cp.async.wait_group 0;" ::: "memory");
+        asm volatile("cp.async.wait_group %0;" ::"n"(B5_STAGES - 2) : "memory");
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-        __syncthreads();  // tile i in for every thread; every warpgroup done with tile i - 1's stage
-        if (c0 + B5_BN < cx.c_end) {
-            b5_load_rows<B5_BN>(stage(i + 1), yb, c0 + B5_BN, cx.ny);
-            fill(c0 + B5_BN, i + 1);
+        // Tile i is in for every thread, and every warpgroup is done with tile i - 1, whose stage and
+        // column slot the copies below refill.
+        __syncthreads();
+        const int cn = c0 + (B5_STAGES - 1) * B5_BN;
+        if (cn < cx.c_end) {
+            b5_load_rows<B5_BN>(stage(i + B5_STAGES - 1), yb, cn, cx.ny);
+            fill(cn, i + B5_STAGES - 1);
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
         float acc[32];

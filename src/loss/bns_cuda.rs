@@ -211,9 +211,9 @@ fn code_fin(
     Ok(())
 }
 
-/// Dynamic shared memory of the v5 kernels: the 128 own rows and two 64-row column tiles of 128 bf16 dims
-/// (mirrors B5_SMEM in kernels/contrastive_wgmma.cu).
-const V5_SMEM: usize = (128 + 2 * 64) * FUSED_DMAX * 2;
+/// Dynamic shared memory of the v5 kernels: the 128 own rows and a ring of three 64-row column tiles of 128
+/// bf16 dims (mirrors B5_SMEM in kernels/contrastive_wgmma.cu).
+const V5_SMEM: usize = (128 + 3 * 64) * FUSED_DMAX * 2;
 
 /// The code form on wgmma (kernels/contrastive_wgmma.cu): partial sums per column split, the row finish of
 /// v4, then the backward into the zeroed gz. 128 own rows per 256-thread block, columns split over grid.y.

@@ -71,8 +71,10 @@ fn cusim_catches_every_deliberate_kernel_bug_second_half() {
 
 #[test]
 fn cusim_bns_kernels_v1_to_v5_match_float64_both_forms() {
-    // v1-v3 are GPU-validated (H200); v4 and v5 (wgmma) have not met a GPU.
+    // v1-v3 are GPU-validated (H200); v4 and v5 (wgmma) have not met a GPU. Their rings once more with
+    // copies and MMAs completing at issue (a refill of a tile still being read shows there).
     run("check_bns.py", &[]);
+    run("check_bns.py", &["--only", "v4,v5", "--timing", "eager"]);
 }
 
 #[test]

@@ -471,13 +471,17 @@ fn resnet_steps_cuda_conv_v6_match_v4_and_v2() {
         (ConvPrecision::Fp32, TcVersion::V6, false),
         (ConvPrecision::Bf16, TcVersion::V7, false),
     ];
+    // IPDPP_TEST_CASES="bf16 v7,tf32 v6" runs only those configurations (simulator runs, A/B on a GPU).
+    let only: Option<Vec<String>> = std::env::var("IPDPP_TEST_CASES")
+        .ok()
+        .map(|s| s.split(',').map(|c| c.trim().to_string()).collect());
     for &arch in &archs {
         for (p, v, fused) in cases {
-            let what = format!(
-                "{} {p} {v}{}",
-                arch.name(),
-                if fused { " + fused BN" } else { "" }
-            );
+            let label = format!("{p} {v}{}", if fused { " + fused BN" } else { "" });
+            if only.as_ref().is_some_and(|o| !o.contains(&label)) {
+                continue;
+            }
+            let what = format!("{} {label}", arch.name());
             let exact = p == ConvPrecision::Fp32;
             // The exact-fp32 reference (conv.cu v2), the validated baseline in `p` (v4; for fp32 the
             // reference itself), the candidate.

@@ -20,7 +20,7 @@ Pass criterion: |loss - ref| / |ref| and the gradients' relative L2 error (the p
 unnormalised embeddings below 1e-4 (fp32 v1, v2) or 1e-2 (bf16 v3-v5, the GPU tests' tolerance); the
 gradients wrt the normalised embeddings (before bns_norm_bwd_f32) are printed as well.
 
-    python3 tools/cusim/check_bns.py [--only v1,v2,v3,v4,v5] [--reverse]   # exit 1 on a mismatch
+    python3 tools/cusim/check_bns.py [--only v1,v2,v3,v4,v5] [--reverse] [--timing eager]   # exit 1 on a mismatch
 """
 import argparse
 import os
@@ -38,7 +38,7 @@ from emulate_bns import paper_reference as emulated_paper_reference  # noqa: E40
 from emulate_bns import reference as emulated_code_reference  # noqa: E402
 
 DMAX = 128                           # FUSED_DMAX: row stride of the bf16 copies
-V5_SMEM = (128 + 2 * 64) * DMAX * 2  # bns_cuda.rs V5_SMEM (= B5_SMEM)
+V5_SMEM = (128 + 3 * 64) * DMAX * 2  # bns_cuda.rs V5_SMEM (= B5_SMEM)
 EPS = 1e-12
 TOL = {"v1": 1e-4, "v2": 1e-4, "v3": 1e-2, "v4": 1e-2, "v5": 1e-2}
 NULL = object()                      # a null pointer argument
@@ -98,8 +98,8 @@ class Device:
     share a cusim job; a launch from the other file (v5's finish kernel lives in contrastive.cu) runs the
     open job first and copies its buffers back, so that the order of launches and memsets is kept."""
 
-    def __init__(self, mods, reverse):
-        self.mods, self.reverse = mods, reverse
+    def __init__(self, mods, reverse, timing="lazy"):
+        self.mods, self.reverse, self.timing = mods, reverse, timing
         self.mem, self.file, self.job, self.h = {}, None, None, {}
 
     def alloc(self, name, array):
@@ -129,7 +129,8 @@ class Device:
                 real.append(self._handle(a))
             else:
                 real.append(a)
-        self.job.launch(kernel, grid=grid, block=block, smem=smem, args=real, reverse=self.reverse)
+        self.job.launch(kernel, grid=grid, block=block, smem=smem, args=real, reverse=self.reverse,
+                        timing=self.timing)
 
     def sync(self):
         if self.job is None:
@@ -403,6 +404,7 @@ CODE_CASES = [
     (200, 40, "rows-long-tail", False, 0.5, 1),      # rows without positives; v4 one 256-col split (4 tiles),
                                                      # v5 2 splits of 128 (ring of 2 tiles), last 72
     (200, 128, "distinct", True, 0.2, 2),            # v4 2 splits of 128, last 72; v5 4 of 64
+    (700, 64, "long-tailed", False, 0.5, 1),         # one split of 11 tiles: the rings wrap around
 ]
 # paper form: (layout, b, anchors (hand) or None (groups), m, d, labels, tau, SMs)
 PAPER_CASES = [
@@ -412,6 +414,7 @@ PAPER_CASES = [
     ("groups", 198, None, 2, 40, "long-tailed", 0.5, 1),   # rows 198: v4 one split of 4 tiles, v5 2x128 last 70
     ("groups", 198, None, 2, 128, "distinct", 0.5, 2),     # v4 2x128 last 70
     ("hand", 200, 13, 4, 128, "mod5", 0.5, 2),             # repeated extras, anchors off group starts; rows 65
+    ("groups", 399, None, 2, 64, "long-tailed", 0.5, 1),   # 7 column tiles per split: the rings wrap around
 ]
 
 
@@ -419,6 +422,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="v1,v2,v3,v4,v5", help="versions (v5 includes bns_v5_chain_probe)")
     ap.add_argument("--reverse", action="store_true", help="schedule threads in reverse order")
+    ap.add_argument("--timing", default="lazy", choices=sorted(cusim.TIMING),
+                    help="when cp.async copies and wgmma ops complete: at their wait (lazy) or at issue")
     a = ap.parse_args()
     versions = [v for v in ("v1", "v2", "v3", "v4", "v5") if v in a.only.split(",")]
     t_all = time.time()
@@ -448,7 +453,7 @@ def main():
             t = time.time()
             what = f"code  {v} N={n:3d} D={d:3d} {kind:14s} tau={tau} sms={sms:3d}"
             try:
-                loss, g, gx, info = run_code(Device(mods, a.reverse), v, z, labels, tau, sms)
+                loss, g, gx, info = run_code(Device(mods, a.reverse, a.timing), v, z, labels, tau, sms)
             except (cusim.RunError, cusim.TranslateError) as e:
                 report(False, f"{what}: {e}", t)
                 continue
@@ -469,7 +474,7 @@ def main():
             what = (f"paper {v} {lay:6s} b={b:3d} m={m} rows={layout.rows():3d} D={d:3d} {kind:11s} tau={tau} "
                     f"sms={sms:3d}")
             try:
-                loss, gqr, gv, g1, g2, info = run_paper(Device(mods, a.reverse), v, z1, z2, labels, layout, tau, sms)
+                loss, gqr, gv, g1, g2, info = run_paper(Device(mods, a.reverse, a.timing), v, z1, z2, labels, layout, tau, sms)
             except (cusim.RunError, cusim.TranslateError) as e:
                 report(False, f"{what}: {e}", t)
                 continue
@@ -491,7 +496,7 @@ def main():
             want = bits_f32(bf16_bits(S)).astype(np.float64) @ T
             what = f"probe v5 bns_v5_chain_probe n={n:3d} c0={c0:3d}"
             try:
-                got = run_probe(Device(mods, a.reverse), zb, n, c0)
+                got = run_probe(Device(mods, a.reverse, a.timing), zb, n, c0)
             except (cusim.RunError, cusim.TranslateError) as e:
                 report(False, f"{what}: {e}", t)
                 continue
