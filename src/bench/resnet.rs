@@ -950,6 +950,12 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
     if prec != Precision::Fp32 && dev.is_cuda() {
         notes.push("the ceiling is the fp32 SGEMM rate; tensor-core modes can exceed it".into());
     }
+    // Kernel variants picked by speed in this run (v7's pipelines), so a report says what ran.
+    if let Device::Cuda(d) = dev {
+        for (key, _, name) in crate::device::cuda::tune::choices(d)? {
+            notes.push(format!("picked by speed: {name} for {key}"));
+        }
+    }
     let report = ResnetReport {
         bench: "resnet_step".into(),
         device: dev.name(),

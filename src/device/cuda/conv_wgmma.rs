@@ -137,8 +137,8 @@ pub fn pipe_used(dev: &CudaDevice, op: &str, stats: bool, s: &ConvSpec) -> Optio
     super::tune::choices(dev)
         .ok()?
         .into_iter()
-        .find(|(c, _)| *c == k)
-        .and_then(|(_, i)| cands.get(i).copied())
+        .find(|(c, _, _)| *c == k)
+        .and_then(|(_, i, _)| cands.get(i).copied())
 }
 
 /// Launches `op` at `s` with the forced pipeline, or the one tuned for this shape (timed now on the first
@@ -153,7 +153,10 @@ fn run_picked(
     let cands = fitting(dev, op, s);
     let i = match forced().and_then(|p| cands.iter().position(|&c| c == p)) {
         Some(i) => i,
-        None => super::tune::pick(dev, &key(op, stats, s), cands.len(), |i| launch(cands[i]))?,
+        None => {
+            let names: Vec<&str> = cands.iter().map(|p| p.tag()).collect();
+            super::tune::pick(dev, &key(op, stats, s), &names, |i| launch(cands[i]))?
+        }
     };
     let p = *cands.get(i).ok_or_else(|| {
         Error::usage(format!(

@@ -39,7 +39,7 @@ pub struct CudaDevice {
     /// this device's module cache (a second CudaDevice loads its own modules and must raise it again).
     raised: Mutex<HashMap<String, usize>>,
     /// Variants picked by speed ([`tune::pick`]), by key.
-    tuned: Mutex<HashMap<String, usize>>,
+    tuned: Mutex<HashMap<String, (usize, String)>>,
     blas: OnceLock<std::result::Result<cudarc::cublas::CudaBlas, String>>,
 }
 

@@ -10,19 +10,21 @@ use cudarc::driver::sys::CUevent_flags;
 /// fastest of them counts.
 const REPEATS: usize = 2;
 
-/// The candidate to use for `key` among `n`: remembered, or measured now with `run(i)` launching candidate
-/// `i` (each launch must leave the same outputs, since the caller's buffers receive every one of them).
+/// The candidate to use for `key` among those named `names`: remembered, or measured now with `run(i)`
+/// launching candidate `i` (each launch must leave the same outputs, since the caller's buffers receive
+/// every one of them).
 pub fn pick(
     dev: &CudaDevice,
     key: &str,
-    n: usize,
+    names: &[&str],
     mut run: impl FnMut(usize) -> Result<()>,
 ) -> Result<usize> {
+    let n = names.len();
     if n <= 1 {
         return Ok(0);
     }
-    if let Some(&i) = lock(dev)?.get(key) {
-        return Ok(i);
+    if let Some((i, _)) = lock(dev)?.get(key) {
+        return Ok(*i);
     }
     let ev = || {
         dev.ctx
@@ -49,20 +51,23 @@ pub fn pick(
             }
         }
     }
-    lock(dev)?.insert(key.to_string(), best.1);
+    lock(dev)?.insert(key.to_string(), (best.1, names[best.1].to_string()));
     Ok(best.1)
 }
 
-/// The choices made so far on `dev`, sorted by key (reports).
-pub fn choices(dev: &CudaDevice) -> Result<Vec<(String, usize)>> {
-    let mut v: Vec<_> = lock(dev)?.iter().map(|(k, &i)| (k.clone(), i)).collect();
+/// The choices made so far on `dev`: (key, index, name), sorted by key (reports).
+pub fn choices(dev: &CudaDevice) -> Result<Vec<(String, usize, String)>> {
+    let mut v: Vec<_> = lock(dev)?
+        .iter()
+        .map(|(k, (i, name))| (k.clone(), *i, name.clone()))
+        .collect();
     v.sort();
     Ok(v)
 }
 
-fn lock(
-    dev: &CudaDevice,
-) -> Result<std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>>> {
+type Choices = std::collections::HashMap<String, (usize, String)>;
+
+fn lock(dev: &CudaDevice) -> Result<std::sync::MutexGuard<'_, Choices>> {
     dev.tuned
         .lock()
         .map_err(|_| Error::usage("kernel tuning cache poisoned"))
