@@ -22,6 +22,7 @@
 // stays on v6.
 #include "common.cuh"
 #include "conv_gather.cuh"
+#include "fastdiv.cuh"
 #include "wgmma.cuh"
 
 #define C7_BM 128
@@ -36,88 +37,110 @@ struct C7Rows {
     static __device__ int kc() { return 8 * ((threadIdx.x / 8) % (BK / 8)); }
 };
 
+// The loaders keep, per chunk a thread copies, the element offset of its source at the first k-tile (and
+// what bounds it), so a k-tile costs one offset add, the bounds test and the cp.async per chunk: the address
+// arithmetic of a k-tile is issued while the tensor cores run, and with full products recomputed per chunk
+// (and two software divisions per k-tile) it took more issue slots than the MMAs took cycles (ptxas 13.0
+// SASS: ~40 instructions per cp.async). A chunk outside the tensor keeps its computed address: with
+// src-size 0 the copy reads nothing and zero-fills (cusim checks the source only when it reads).
+
 // The B tile: rows col0 .. col0 + BN - 1 of a K-major [rows][K] matrix, k-tile at k0; rows past `rows` zero.
 template <int BN, int BK>
-__device__ __forceinline__ void c7_load_b(unsigned char* Bs, const unsigned short* B, int rows, int K, int col0,
-                                          int k0) {
+struct C7BRows {
+    static constexpr int NB = (BN * BK / 8 + 255) / 256;
+    const unsigned short* B;
+    long long off[NB];  // row r, k-chunk of this thread's chunk f = t + 256 i, at k0 = 0
+    bool ok[NB];
+    __device__ C7BRows(const unsigned short* B_, int rows, int K, int col0) : B(B_) {
 #pragma unroll
-    for (int i = 0; i < (BN * BK / 8 + 255) / 256; ++i) {
-        const int f = threadIdx.x + 256 * i;
-        if (f >= BN * BK / 8) break;
-        const int r = col0 + (f / BK) * 8 + f % 8, k = k0 + 8 * ((f / 8) % (BK / 8));
-        const bool ok = r < rows;
-        wg_cp16(Bs + 16 * f, ok ? B + (long long)r * K + k : B, ok);
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            const int r = col0 + (f / BK) * 8 + f % 8;
+            ok[i] = f < BN * BK / 8 && r < rows;
+            off[i] = (long long)r * K + 8 * ((f / 8) % (BK / 8));
+        }
     }
-}
+    __device__ void load(unsigned char* Bs, int k0) const {
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            if ((BN * BK / 8) % 256 && f >= BN * BK / 8) break;  // folded away for whole tiles
+            wg_cp16(Bs + 16 * f, B + (off[i] + k0), ok[i]);
+        }
+    }
+};
 
-// Forward: A = im2col of x, B = w (OHWI).
-template <int BK>
+// Forward: A = im2col of x, B = w (OHWI). Row i's offset rb is that of (n, iy0, ix0, its channel chunk), the
+// pixel of tap (0, 0), which may lie in the padding: only rb + the tap's offset, in bounds, is read.
+template <int BN, int BK>
 struct C7FwdLoad {
     using R = C7Rows<BK>;
     const unsigned short* x;
-    const unsigned short* w;
     ConvDims d;
-    int K, n[R::NA], iy0[R::NA], ix0[R::NA];
-    __device__ C7FwdLoad(const unsigned short* x_, const unsigned short* w_, ConvDims d_) : x(x_), w(w_), d(d_) {
+    C7BRows<BN, BK> b;
+    FastDiv by_c, by_kw;
+    int K, iy0[R::NA], ix0[R::NA];
+    long long rb[R::NA];
+    __device__ C7FwdLoad(const unsigned short* x_, const unsigned short* w_, ConvDims d_)
+        : x(x_), d(d_), b(w_, d_.o, d_.kh * d_.kw * d_.c, blockIdx.x * BN), by_c(d_.c), by_kw(d_.kw) {
         K = d.kh * d.kw * d.c;
         const int M = d.n * d.oh * d.ow;
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) {
             const int m = blockIdx.y * C7_BM + R::row(i);
             const int ox = m % d.ow, r = m / d.ow;
-            n[i] = r / d.oh;
             iy0[i] = m < M ? (r % d.oh) * d.stride - d.pad : -(1 << 28);
             ix0[i] = ox * d.stride - d.pad;
+            rb[i] = m < M ? (((long long)(r / d.oh) * d.h + iy0[i]) * d.w + ix0[i]) * d.c + R::kc() : 0;
         }
     }
-    template <int BN>
     __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
-        const int tap = k0 / d.c, c0 = k0 - tap * d.c;
-        const int ky = tap / d.kw, kx = tap - ky * d.kw;
+        const int tap = by_c.div(k0), c0 = k0 - tap * d.c;
+        const int ky = by_kw.div(tap), kx = tap - ky * d.kw;
+        const long long toff = ((long long)ky * d.w + kx) * d.c + c0;
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) {
-            const int iy = iy0[i] + ky, ix = ix0[i] + kx;
-            const bool ok = (unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w;
-            const unsigned short* p = ok ? x + (((long long)n[i] * d.h + iy) * d.w + ix) * d.c + c0 + R::kc() : x;
-            wg_cp16(As + 16 * (threadIdx.x + 256 * i), p, ok);
+            const bool ok = (unsigned)(iy0[i] + ky) < (unsigned)d.h && (unsigned)(ix0[i] + kx) < (unsigned)d.w;
+            wg_cp16(As + 16 * (threadIdx.x + 256 * i), x + (rb[i] + toff), ok);
         }
-        c7_load_b<BN, BK>(Bs, w, d.o, K, blockIdx.x * BN, k0);
+        b.load(Bs, k0);
     }
 };
 
 // Grad-input, stride 1: A = gy at output pixel (iy + pad - ky, ix + pad - kx), B = wT [c][k = (ky, kx, o)].
-template <int BK>
+// Row i's offset rb is that of output pixel (n, ty0, tx0) = (n, iy + pad, ix + pad), tap (0, 0).
+template <int BN, int BK>
 struct C7BwdInputLoad {
     using R = C7Rows<BK>;
     const unsigned short* gy;
-    const unsigned short* wt;
     ConvDims d;
-    int K, n[R::NA], ty0[R::NA], tx0[R::NA];
+    C7BRows<BN, BK> b;
+    FastDiv by_o, by_kw;
+    int K, ty0[R::NA], tx0[R::NA];
+    long long rb[R::NA];
     __device__ C7BwdInputLoad(const unsigned short* gy_, const unsigned short* wt_, ConvDims d_)
-        : gy(gy_), wt(wt_), d(d_) {
+        : gy(gy_), d(d_), b(wt_, d_.c, d_.kh * d_.kw * d_.o, blockIdx.x * BN), by_o(d_.o), by_kw(d_.kw) {
         K = d.kh * d.kw * d.o;
         const int M = d.n * d.h * d.w;
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) {
             const int m = blockIdx.y * C7_BM + R::row(i);
             const int ix = m % d.w, r = m / d.w;
-            n[i] = r / d.h;
             ty0[i] = m < M ? (r % d.h) + d.pad : -(1 << 28);
             tx0[i] = ix + d.pad;
+            rb[i] = m < M ? (((long long)(r / d.h) * d.oh + ty0[i]) * d.ow + tx0[i]) * d.o + R::kc() : 0;
         }
     }
-    template <int BN>
     __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
-        const int tap = k0 / d.o, o0 = k0 - tap * d.o;
-        const int ky = tap / d.kw, kx = tap - ky * d.kw;
+        const int tap = by_o.div(k0), o0 = k0 - tap * d.o;
+        const int ky = by_kw.div(tap), kx = tap - ky * d.kw;
+        const long long toff = o0 - ((long long)ky * d.ow + kx) * d.o;
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) {
-            const int oy = ty0[i] - ky, ox = tx0[i] - kx;
-            const bool ok = (unsigned)oy < (unsigned)d.oh && (unsigned)ox < (unsigned)d.ow;
-            const unsigned short* p = ok ? gy + (((long long)n[i] * d.oh + oy) * d.ow + ox) * d.o + o0 + R::kc() : gy;
-            wg_cp16(As + 16 * (threadIdx.x + 256 * i), p, ok);
+            const bool ok = (unsigned)(ty0[i] - ky) < (unsigned)d.oh && (unsigned)(tx0[i] - kx) < (unsigned)d.ow;
+            wg_cp16(As + 16 * (threadIdx.x + 256 * i), gy + (rb[i] + toff), ok);
         }
-        c7_load_b<BN, BK>(Bs, wt, d.c, K, blockIdx.x * BN, k0);
+        b.load(Bs, k0);
     }
 };
 
@@ -138,7 +161,7 @@ __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin
     const int ntiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
 #pragma unroll
     for (int s = 0; s < AHEAD; ++s) {
-        if (s < ntiles) ld.template load<BN>(k_begin + s * BK, c7_smem + s * STAGE, c7_smem + s * STAGE + A_BYTES);
+        if (s < ntiles) ld.load(k_begin + s * BK, c7_smem + s * STAGE, c7_smem + s * STAGE + A_BYTES);
         asm volatile("cp.async.commit_group;" ::: "memory");  // empty groups keep the count uniform
     }
     const int wg = threadIdx.x / 128;  // this warpgroup's 64 rows start at row 64 wg: 8 row groups of SBO
@@ -151,7 +174,7 @@ __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin
         const int nt = kt + AHEAD;
         if (nt < ntiles) {
             unsigned char* st = c7_smem + (nt % STAGES) * STAGE;
-            ld.template load<BN>(k_begin + nt * BK, st, st + A_BYTES);
+            ld.load(k_begin + nt * BK, st, st + A_BYTES);
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
         const unsigned char* As = c7_smem + (kt % STAGES) * STAGE + wg * 8 * SBO;
@@ -276,42 +299,51 @@ struct C7OutStats {
 template <int BN, int BK>
 struct C7BwdWeightLoad {
     static constexpr int NA = C7_BM * BK / 8 / 256;
+    static constexpr int NB = (BN * BK / 8 + 255) / 256;
     const unsigned short* x;
     const unsigned short* gy;
     ConvDims d;
-    int p_end, col0, ky[NA], kx[NA], c[NA];
+    FastDiv by_ow, by_oh;
+    int p_end, ky[NA], kx[NA];
+    long long toff[NA];  // offset of row group i's tap and channels from its pixel's (iy, ix) = (oy s - pad, ...)
+    int ocol[NB];        // output channel of B chunk i (0 where cok is false: past the tile's columns or O)
+    bool cok[NB];
     __device__ C7BwdWeightLoad(const unsigned short* x_, const unsigned short* gy_, ConvDims d_, int p_end_)
-        : x(x_), gy(gy_), d(d_), p_end(p_end_) {
-        col0 = blockIdx.x * BN;
+        : x(x_), gy(gy_), d(d_), by_ow(d_.ow), by_oh(d_.oh), p_end(p_end_) {
         const int K = d.kh * d.kw * d.c;
 #pragma unroll
         for (int i = 0; i < NA; ++i) {
             const int m = blockIdx.y * C7_BM + 8 * (threadIdx.x / BK + (256 / BK) * i);
             const int tap = m / d.c;
-            c[i] = m - tap * d.c;
             ky[i] = m < K ? tap / d.kw : -(1 << 28);  // row groups past K read zeros
             kx[i] = tap % d.kw;
+            toff[i] = m < K ? ((long long)ky[i] * d.w + kx[i]) * d.c + (m - tap * d.c) : 0;
+        }
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i, o = blockIdx.x * BN + 8 * (f / BK);
+            cok[i] = f < BN * BK / 8 && o < d.o;
+            ocol[i] = cok[i] ? o : 0;  // a 16-byte-aligned address even where nothing is read
         }
     }
-    template <int BN_>
     __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
-        const int p = k0 + threadIdx.x % BK;
-        const int ox = p % d.ow, r = p / d.ow;
-        const int oy = r % d.oh, n = r / d.oh;
+        const int p = k0 + threadIdx.x % BK;  // this thread's pixel in every chunk (BK divides 256)
+        const int r = by_ow.div(p), ox = p - r * d.ow;
+        const int n = by_oh.div(r), iy = (r - n * d.oh) * d.stride - d.pad, ix = ox * d.stride - d.pad;
+        const long long pix = (((long long)n * d.h + iy) * d.w + ix) * d.c;
+        const bool in = p < p_end;
 #pragma unroll
         for (int i = 0; i < NA; ++i) {
-            const int iy = oy * d.stride - d.pad + ky[i], ix = ox * d.stride - d.pad + kx[i];
-            const bool ok = p < p_end && (unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w;
-            const unsigned short* src = ok ? x + (((long long)n * d.h + iy) * d.w + ix) * d.c + c[i] : x;
-            wg_cp16(As + 16 * (threadIdx.x + 256 * i), src, ok);
+            const bool ok = in && (unsigned)(iy + ky[i]) < (unsigned)d.h && (unsigned)(ix + kx[i]) < (unsigned)d.w;
+            wg_cp16(As + 16 * (threadIdx.x + 256 * i), x + (pix + toff[i]), ok);
         }
+        const long long prow = (long long)p * d.o;
 #pragma unroll
-        for (int i = 0; i < (BN * BK / 8 + 255) / 256; ++i) {
+        for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
-            if (f >= BN * BK / 8) break;
-            const int pp = k0 + f % BK, o = col0 + 8 * (f / BK);
-            const bool ok = pp < p_end && o < d.o;
-            wg_cp16(Bs + 16 * f, ok ? gy + (long long)pp * d.o + o : gy, ok);
+            if ((BN * BK / 8) % 256 && f >= BN * BK / 8) break;
+            const bool ok = in && cok[i];
+            wg_cp16(Bs + 16 * f, gy + (prow + ocol[i]), ok);
         }
     }
 };
@@ -330,19 +362,19 @@ struct C7WeightOut {
 
 template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_fwd_v7(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) {
-    const C7FwdLoad<BK> ld(x, w, d);
+    const C7FwdLoad<BN, BK> ld(x, w, d);
     c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{y, d.n * d.oh * d.ow, d.o}, 0, ld.K);
 }
 template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_fwd_stats_v7(float* y, float* part_sum, float* part_m2, const unsigned short* x,
                                                   const unsigned short* w, ConvDims d) {
-    const C7FwdLoad<BK> ld(x, w, d);
+    const C7FwdLoad<BN, BK> ld(x, w, d);
     c7_gemm<BN, BK, STAGES, false>(ld, C7OutStats<BN>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o}, 0, ld.K);
 }
 template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_bwd_input_v7(float* gx, const unsigned short* gy, const unsigned short* wt,
                                                   ConvDims d) {
-    const C7BwdInputLoad<BK> ld(gy, wt, d);
+    const C7BwdInputLoad<BN, BK> ld(gy, wt, d);
     c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c}, 0, ld.K);
 }
 // gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z).

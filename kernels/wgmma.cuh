@@ -12,6 +12,7 @@
 __device__ __forceinline__ unsigned wg_smem_addr(const void* p) {
     return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
+// 16 bytes from src, or (ok false) zeros without reading src: src need not point into the tensor then.
 __device__ __forceinline__ void wg_cp16(void* dst, const void* src, bool ok) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(wg_smem_addr(dst)), "l"(src), "r"(ok ? 16 : 0)
                  : "memory");
