@@ -16,6 +16,7 @@
 // stages of the wide tiles), so one block per SM and no register cap.
 #include "common.cuh"
 #include "conv_gather.cuh"
+#include "fastdiv.cuh"
 #include "tc_mma.cuh"
 
 template <int WMW, int MI, int NJ, class T, bool SIMT = false>
@@ -39,7 +40,10 @@ struct Tc6 {
     static constexpr int NSTRIDE = BN + 8;
 };
 
-// 16-byte global -> shared copy; `ok` false zero-fills the destination without reading `src`.
+// 16-byte global -> shared copy; `ok` false zero-fills the destination without reading `src` (which must
+// still be 16-byte aligned, but need not lie in the tensor). The loaders below keep per-chunk source offsets
+// from k-tile to k-tile and divide by run-time dimensions with FastDiv, so a k-tile's copies cost a few
+// instructions each (as conv_wgmma.cu's; the address arithmetic competes with the MMAs for issue slots).
 __device__ __forceinline__ void tc6_cp16(void* dst, const void* src, bool ok) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(tc5_smem_addr(dst)), "l"(src),
                  "r"(ok ? 16 : 0)
@@ -285,67 +289,87 @@ struct Tc6Rows {
 };
 
 // Forward: A = im2col of x [m = (n, oy, ox)][k = (ky, kx, c)], B = w [n = o][k] (OHWI, contiguous in k).
+// Row i's offset rb is that of (n, iy0, ix0, its channel chunk), tap (0, 0), which may lie in the padding.
 template <class S>
 struct Tc6FwdLoad {
     using T = typename S::E;
     using R = Tc6Rows<S>;
     static constexpr int BCH = R::CPR * S::BN;  // chunks in the B tile
+    static constexpr int NB = (BCH + 255) / 256;
     const T* x;
     const T* w;
     ConvDims d;
-    int K, col0;
-    int n[R::NA], iy0[R::NA], ix0[R::NA];
-    __device__ Tc6FwdLoad(const T* x_, const T* w_, ConvDims d_) : x(x_), w(w_), d(d_) {
-        K = d.kh * d.kw * d.c;
-        col0 = blockIdx.x * S::BN;
+    FastDiv by_c, by_kw;
+    int iy0[R::NA], ix0[R::NA];
+    long long rb[R::NA], wb[NB];
+    bool wok[NB];
+    __device__ Tc6FwdLoad(const T* x_, const T* w_, ConvDims d_) : x(x_), w(w_), d(d_), by_c(d_.c), by_kw(d_.kw) {
+        const int K = d.kh * d.kw * d.c, col0 = blockIdx.x * S::BN, M = d.n * d.oh * d.ow;
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) {
             const int m = blockIdx.y * S::BM + R::row(i);
             const int ox = m % d.ow, r = m / d.ow;
-            n[i] = r / d.oh;
-            iy0[i] = m < d.n * d.oh * d.ow ? (r % d.oh) * d.stride - d.pad : -(1 << 28);
+            iy0[i] = m < M ? (r % d.oh) * d.stride - d.pad : -(1 << 28);
             ix0[i] = ox * d.stride - d.pad;
+            rb[i] = m < M ? (((long long)(r / d.oh) * d.h + iy0[i]) * d.w + ix0[i]) * d.c + R::koff() : 0;
+        }
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i, o = col0 + f / R::CPR;
+            wok[i] = f < BCH && o < d.o;
+            wb[i] = wok[i] ? (long long)o * K + S::EPC * (f % R::CPR) : 0;
         }
     }
     __device__ void load(int k0, T* As, T* Bs) const {
-        const int tap = k0 / d.c, c0 = k0 - tap * d.c;
-        const int ky = tap / d.kw, kx = tap - ky * d.kw;
+        const int tap = by_c.div(k0), c0 = k0 - tap * d.c;
+        const int ky = by_kw.div(tap), kx = tap - ky * d.kw;
+        const long long toff = ((long long)ky * d.w + kx) * d.c + c0;
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) {
-            const int iy = iy0[i] + ky, ix = ix0[i] + kx;
-            const bool ok = (unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w;
-            const T* p = ok ? x + (((long long)n[i] * d.h + iy) * d.w + ix) * d.c + c0 + R::koff() : x;
-            tc6_cp16(R::dst(As, i), p, ok);
+            const bool ok = (unsigned)(iy0[i] + ky) < (unsigned)d.h && (unsigned)(ix0[i] + kx) < (unsigned)d.w;
+            tc6_cp16(R::dst(As, i), x + (rb[i] + toff), ok);
         }
 #pragma unroll
-        for (int i = 0; i < (BCH + 255) / 256; ++i) {
+        for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
-            if (f >= BCH) break;
-            const int o = col0 + f / R::CPR, kc = S::EPC * (f % R::CPR);
-            const bool ok = o < d.o;
-            tc6_cp16(Bs + (f / R::CPR) * S::KSTRIDE + kc, ok ? w + (long long)o * K + k0 + kc : w, ok);
+            if (BCH % 256 && f >= BCH) break;  // folded away when the chunks fill every thread
+            tc6_cp16(Bs + (f / R::CPR) * S::KSTRIDE + S::EPC * (f % R::CPR), w + (wb[i] + k0), wok[i]);
         }
     }
 };
 
-// B of both grad-input GEMMs: w[o, ky, kx, c] at one tap as [k = o][n = c], rows contiguous in c.
+// B of both grad-input GEMMs: w[o, ky, kx, c] at one tap as [k = o][n = c], rows contiguous in c. Chunk i of
+// this thread: k-row kk, columns col0 + cc; its offset at o0 = 0, tap 0 is kept.
 template <class S>
-__device__ __forceinline__ void tc6_load_w_kn(typename S::E* Bs, const typename S::E* w, const ConvDims& d, int o0,
-                                              int ky, int kx, int col0) {
-    constexpr int CPR = S::BN / S::EPC;
-    constexpr int BCH = S::BK * CPR;
+struct Tc6WknRows {
+    static constexpr int CPR = S::BN / S::EPC;
+    static constexpr int BCH = S::BK * CPR;
+    static constexpr int NB = (BCH + 255) / 256;
+    long long off[NB];
+    bool ok[NB];
+    __device__ Tc6WknRows(const ConvDims& d, int col0) {
 #pragma unroll
-    for (int i = 0; i < (BCH + 255) / 256; ++i) {
-        const int f = threadIdx.x + 256 * i;
-        if (f >= BCH) break;
-        const int kk = f / CPR, cc = S::EPC * (f % CPR), c = col0 + cc;
-        const bool ok = c < d.c;
-        const typename S::E* p = ok ? w + (((long long)(o0 + kk) * d.kh + ky) * d.kw + kx) * d.c + c : w;
-        tc6_cp16(Bs + kk * S::NSTRIDE + cc, p, ok);
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i, kk = f / CPR, c = col0 + S::EPC * (f % CPR);
+            ok[i] = f < BCH && c < d.c;
+            off[i] = ok[i] ? (long long)kk * d.kh * d.kw * d.c + c : 0;
+        }
     }
-}
+    // The tile of rows o0 .. o0 + BK - 1 at tap (ky, kx).
+    __device__ void load(typename S::E* Bs, const typename S::E* w, const ConvDims& d, int o0, int ky, int kx) const {
+        const long long base = ((long long)o0 * d.kh * d.kw + ky * d.kw + kx) * d.c;
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            if (BCH % 256 && f >= BCH) break;
+            tc6_cp16(Bs + (f / CPR) * S::NSTRIDE + S::EPC * (f % CPR), w + (base + off[i]), ok[i]);
+        }
+    }
+};
 
-// Grad-input: A = gathered gy [m = (n, iy, ix)][k = (tap, o)], B = w[o, tap, c] as [k][n = c].
+// Grad-input, stride 1 (the launcher sends stride > 1 to the residue classes): A = gathered gy
+// [m = (n, iy, ix)][k = (tap, o)], B = w[o, tap, c] as [k][n = c]. Row i's offset rb is that of output
+// pixel (n, iy + pad, ix + pad), tap (0, 0).
 template <class S>
 struct Tc6BwdInputLoad {
     using T = typename S::E;
@@ -353,31 +377,33 @@ struct Tc6BwdInputLoad {
     const T* gy;
     const T* w;
     ConvDims d;
-    int col0;
-    int n[R::NA], ty0[R::NA], tx0[R::NA];
-    __device__ Tc6BwdInputLoad(const T* gy_, const T* w_, ConvDims d_) : gy(gy_), w(w_), d(d_) {
-        col0 = blockIdx.x * S::BN;
+    FastDiv by_o, by_kw;
+    Tc6WknRows<S> b;
+    int ty0[R::NA], tx0[R::NA];
+    long long rb[R::NA];
+    __device__ Tc6BwdInputLoad(const T* gy_, const T* w_, ConvDims d_)
+        : gy(gy_), w(w_), d(d_), by_o(d_.o), by_kw(d_.kw), b(d_, blockIdx.x * S::BN) {
+        if (d.stride != 1) __trap();
+        const int M = d.n * d.h * d.w;
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) {
             const int m = blockIdx.y * S::BM + R::row(i);
             const int ix = m % d.w, r = m / d.w;
-            n[i] = r / d.h;
-            ty0[i] = m < d.n * d.h * d.w ? (r % d.h) + d.pad : -(1 << 28);
+            ty0[i] = m < M ? (r % d.h) + d.pad : -(1 << 28);
             tx0[i] = ix + d.pad;
+            rb[i] = m < M ? (((long long)(r / d.h) * d.oh + ty0[i]) * d.ow + tx0[i]) * d.o + R::koff() : 0;
         }
     }
     __device__ void load(int k0, T* As, T* Bs) const {
-        const int tap = k0 / d.o, o0 = k0 - tap * d.o;
-        const int ky = tap / d.kw, kx = tap - ky * d.kw;
+        const int tap = by_o.div(k0), o0 = k0 - tap * d.o;
+        const int ky = by_kw.div(tap), kx = tap - ky * d.kw;
+        const long long toff = o0 - ((long long)ky * d.ow + kx) * d.o;
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) {
-            const int ty = ty0[i] - ky, tx = tx0[i] - kx;
-            const int oy = ty / d.stride, ox = tx / d.stride;
-            const bool ok = ty >= 0 && tx >= 0 && oy * d.stride == ty && ox * d.stride == tx && oy < d.oh && ox < d.ow;
-            const T* p = ok ? gy + (((long long)n[i] * d.oh + oy) * d.ow + ox) * d.o + o0 + R::koff() : gy;
-            tc6_cp16(R::dst(As, i), p, ok);
+            const bool ok = (unsigned)(ty0[i] - ky) < (unsigned)d.oh && (unsigned)(tx0[i] - kx) < (unsigned)d.ow;
+            tc6_cp16(R::dst(As, i), gy + (rb[i] + toff), ok);
         }
-        tc6_load_w_kn<S>(Bs, w, d, o0, ky, kx, col0);
+        b.load(Bs, w, d, o0, ky, kx);
     }
 };
 
@@ -411,7 +437,9 @@ struct Tc6Class {
     }
 };
 
-// A = gy gathered for the class's pixels [m][k = (tap of the class, o)], B = w at those taps [k][n = c].
+// A = gy gathered for the class's pixels [m][k = (tap j of the class, o)], B = w at those taps [k][n = c].
+// Tap (jy, jx) of the class reads output pixel (qy - jy, qx - jx) with qy = (iy + pad - ry) / s (exact for
+// the class's rows); row i's offset rb is that of (n, qy, qx).
 template <class S>
 struct Tc6BwdInputClassLoad {
     using T = typename S::E;
@@ -420,33 +448,32 @@ struct Tc6BwdInputClassLoad {
     const T* w;
     ConvDims d;
     Tc6Class cl;
-    int col0;
-    int n[R::NA], ty0[R::NA], tx0[R::NA];
+    FastDiv by_o, by_nkx;
+    Tc6WknRows<S> b;
+    int qy[R::NA], qx[R::NA];
+    long long rb[R::NA];
     __device__ Tc6BwdInputClassLoad(const T* gy_, const T* w_, ConvDims d_, const Tc6Class& cl_)
-        : gy(gy_), w(w_), d(d_), cl(cl_) {
-        col0 = blockIdx.x * S::BN;
+        : gy(gy_), w(w_), d(d_), cl(cl_), by_o(d_.o), by_nkx(cl_.nkx > 0 ? cl_.nkx : 1), b(d_, blockIdx.x * S::BN) {
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) {
             const int m = blockIdx.y * S::BM + R::row(i);
-            int iy = 0, ix = 0;
-            n[i] = 0;
-            if (m < cl.M) cl.pixel(m, n[i], iy, ix);
-            ty0[i] = m < cl.M ? iy + d.pad : -(1 << 28);
-            tx0[i] = ix + d.pad;
+            int n = 0, iy = 0, ix = 0;
+            if (m < cl.M) cl.pixel(m, n, iy, ix);
+            qy[i] = m < cl.M ? (iy + d.pad - cl.ry) / cl.s : -(1 << 28);
+            qx[i] = (ix + d.pad - cl.rx) / cl.s;
+            rb[i] = m < cl.M ? (((long long)n * d.oh + qy[i]) * d.ow + qx[i]) * d.o + R::koff() : 0;
         }
     }
     __device__ void load(int k0, T* As, T* Bs) const {
-        const int t = k0 / d.o, o0 = k0 - t * d.o;
-        const int ky = cl.ry + cl.s * (t / cl.nkx), kx = cl.rx + cl.s * (t % cl.nkx);
+        const int t = by_o.div(k0), o0 = k0 - t * d.o;
+        const int jy = by_nkx.div(t), jx = t - jy * cl.nkx;
+        const long long toff = o0 - ((long long)jy * d.ow + jx) * d.o;
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) {
-            const int ty = ty0[i] - ky, tx = tx0[i] - kx;  // multiples of s for the class's rows
-            const int oy = ty / cl.s, ox = tx / cl.s;
-            const bool ok = ty >= 0 && tx >= 0 && oy < d.oh && ox < d.ow;
-            const T* p = ok ? gy + (((long long)n[i] * d.oh + oy) * d.ow + ox) * d.o + o0 + R::koff() : gy;
-            tc6_cp16(R::dst(As, i), p, ok);
+            const bool ok = (unsigned)(qy[i] - jy) < (unsigned)d.oh && (unsigned)(qx[i] - jx) < (unsigned)d.ow;
+            tc6_cp16(R::dst(As, i), gy + (rb[i] + toff), ok);
         }
-        tc6_load_w_kn<S>(Bs, w, d, o0, ky, kx, col0);
+        b.load(Bs, w, d, o0, cl.ry + cl.s * jy, cl.rx + cl.s * jx);
     }
 };
 
@@ -479,7 +506,8 @@ struct Tc6ClassOut {
 };
 
 // Grad-weight, transposed GEMM gw^T[K, O] over the pixels p: A = im2col^T stored [k = p][m = (tap, c)],
-// B = gy stored [k = p][n = o]. Each thread keeps one EPC-channel column chunk of A (fixed tap).
+// B = gy stored [k = p][n = o]. Each thread keeps one EPC-channel column chunk of A (fixed tap, its offset
+// toff from a pixel's (iy, ix) = (oy s - pad, ox s - pad)), and per B chunk its output channel.
 template <class S>
 struct Tc6BwdWeightLoad {
     using T = typename S::E;
@@ -487,39 +515,45 @@ struct Tc6BwdWeightLoad {
     static constexpr int NA = S::BK * ACPR / 256;        // A chunks per thread per k-tile
     static constexpr int BCPR = S::BN / S::EPC;
     static constexpr int BCH = S::BK * BCPR;
+    static constexpr int NB = (BCH + 255) / 256;
     const T* gy;
     const T* x;
     ConvDims d;
-    int col0, p_end, ky, kx, c;
+    FastDiv by_ow, by_oh;
+    int p_end, ky, kx, ocol[NB];
+    bool cok[NB];
+    long long toff;
     __device__ Tc6BwdWeightLoad(const T* gy_, const T* x_, ConvDims d_, int p_end_)
-        : gy(gy_), x(x_), d(d_), p_end(p_end_) {
-        col0 = blockIdx.x * S::BN;
+        : gy(gy_), x(x_), d(d_), by_ow(d_.ow), by_oh(d_.oh), p_end(p_end_) {
         const int k = blockIdx.y * S::BM + S::EPC * (threadIdx.x % ACPR);
         const int tap = k / d.c;
-        c = k - tap * d.c;
         ky = k < d.kh * d.kw * d.c ? tap / d.kw : -(1 << 28);  // columns past K read zeros
         kx = tap % d.kw;
+        toff = ky >= 0 ? ((long long)ky * d.w + kx) * d.c + (k - tap * d.c) : 0;
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i, o = blockIdx.x * S::BN + S::EPC * (f % BCPR);
+            cok[i] = f < BCH && o < d.o;
+            ocol[i] = cok[i] ? o : 0;
+        }
     }
     __device__ void load(int p0, T* As, T* Bs) const {
 #pragma unroll
         for (int i = 0; i < NA; ++i) {
             const int pl = threadIdx.x / ACPR + i * (256 / ACPR);
             const int p = p0 + pl;
-            const int ox = p % d.ow, r = p / d.ow;
-            const int oy = r % d.oh, nn = r / d.oh;
-            const int iy = oy * d.stride - d.pad + ky, ix = ox * d.stride - d.pad + kx;
-            const bool ok = p < p_end && (unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w;
-            const T* src = ok ? x + (((long long)nn * d.h + iy) * d.w + ix) * d.c + c : x;
-            tc6_cp16(As + pl * S::MSTRIDE + S::EPC * (threadIdx.x % ACPR), src, ok);
+            const int r = by_ow.div(p), ox = p - r * d.ow;
+            const int n = by_oh.div(r), iy = (r - n * d.oh) * d.stride - d.pad, ix = ox * d.stride - d.pad;
+            const bool ok = p < p_end && (unsigned)(iy + ky) < (unsigned)d.h && (unsigned)(ix + kx) < (unsigned)d.w;
+            const long long src = (((long long)n * d.h + iy) * d.w + ix) * d.c + toff;
+            tc6_cp16(As + pl * S::MSTRIDE + S::EPC * (threadIdx.x % ACPR), x + src, ok);
         }
 #pragma unroll
-        for (int i = 0; i < (BCH + 255) / 256; ++i) {
+        for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
-            if (f >= BCH) break;
-            const int pl = f / BCPR, oc = S::EPC * (f % BCPR);
-            const int p = p0 + pl, o = col0 + oc;
-            const bool ok = p < p_end && o < d.o;
-            tc6_cp16(Bs + pl * S::NSTRIDE + oc, ok ? gy + (long long)p * d.o + o : gy, ok);
+            if (BCH % 256 && f >= BCH) break;
+            const int pl = f / BCPR, p = p0 + pl;
+            tc6_cp16(Bs + pl * S::NSTRIDE + S::EPC * (f % BCPR), gy + ((long long)p * d.o + ocol[i]), p < p_end && cok[i]);
         }
     }
 };
