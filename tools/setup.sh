@@ -52,9 +52,11 @@ pip_get() { # dir package==version marker
 }
 pip_get "$CUDA_DIR/nvrtc"  "nvidia-cuda-nvrtc==$NVRTC_VER"    nvidia/cu13/lib/libnvrtc.so.13
 pip_get "$CUDA_DIR/cudart" "nvidia-cuda-runtime==$CUDART_VER" nvidia/cu13/include/cuda_bf16.h
-# ptxas (register/spill reports) is optional: IPDPP_WITH_PTXAS=1 tools/setup.sh
+# ptxas (register/spill reports) and nvdisasm (SASS, tools/sass-loops.sh) are optional:
+# IPDPP_WITH_PTXAS=1 tools/setup.sh
 if [ "${IPDPP_WITH_PTXAS:-0}" = 1 ]; then
   pip_get "$CUDA_DIR/nvcc" "nvidia-cuda-nvcc==$NVRTC_VER" nvidia/cu13/bin/ptxas
+  pip_get "$CUDA_DIR/nvdisasm" "nvidia-cuda-nvdisasm==${NVDISASM_VER:-13.5.37}" nvidia/cu13/bin/nvdisasm
 fi
 # NumPy for tools/cusim (the CUDA-kernel simulator the tests run): the python3 on PATH may not be Debian's
 if "$PY" -c "import numpy" 2>/dev/null; then
