@@ -55,6 +55,12 @@ fn cusim_conv_v6_v7_match_float64_with_eager_async_completion() {
 }
 
 #[test]
+fn cusim_fastdiv_matches_integer_division() {
+    // The v6/v7 loaders divide by tensor dimensions with kernels/fastdiv.cuh.
+    run("check_fastdiv.py", &[]);
+}
+
+#[test]
 fn cusim_wgmma_probe_matches_the_exact_product() {
     run("check_wgmma.py", &[]);
 }
