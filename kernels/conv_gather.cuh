@@ -1,5 +1,6 @@
 // Convolution geometry and the operand gathers of the implicit GEMMs (im2col on the fly), shared by the
-// fp32 kernels (conv.cu) and the tensor-core kernels (conv_tc.cu). NHWC activations, OHWI weights.
+// fp32 kernels (conv.cu) and the tensor-core kernels (conv_tc.cu, conv_tc6.cu, conv_wgmma.cu). NHWC activations,
+// OHWI weights.
 #pragma once
 
 struct ConvDims {
@@ -66,4 +67,34 @@ struct GyT {
     const float* gy;
     int o;
     __device__ float operator()(int oo, int p) const { return gy[(long long)p * o + oo]; }
+};
+
+// Grad-input of a strided convolution (stride s > 1) by residue classes (conv_tc6.cu v6, conv_wgmma.cu v7),
+// without the (s² - 1)/s² of zero rows the plain gather multiplies: input pixels with (iy + pad) % s == ry
+// and (ix + pad) % s == rx receive gradient only from the taps ky = ry + s·j, kx = rx + s·i, each from the
+// output pixel ((iy + pad - ky) / s, (ix + pad - kx) / s). blockIdx.z picks the class (ry, rx); its GEMM has
+// one row per pixel of the class and K = (its taps) x O; a class without taps (1x1 stride 2: odd pixels)
+// runs no k-tile and stores zeros.
+struct StrideClass {
+    int s, ry, rx, iy1, ix1, hy, wx, nkx, M, K;
+    __device__ StrideClass(const ConvDims& d, int cls) {
+        s = d.stride;
+        ry = cls / s;
+        rx = cls % s;
+        iy1 = ((ry - d.pad) % s + s) % s;  // first iy of the class
+        ix1 = ((rx - d.pad) % s + s) % s;
+        hy = iy1 < d.h ? (d.h - iy1 + s - 1) / s : 0;
+        wx = ix1 < d.w ? (d.w - ix1 + s - 1) / s : 0;
+        const int nky = ry < d.kh ? (d.kh - ry + s - 1) / s : 0;
+        nkx = rx < d.kw ? (d.kw - rx + s - 1) / s : 0;
+        M = d.n * hy * wx;
+        K = nky * nkx * d.o;
+    }
+    // Image, row and column of class row m (m < M).
+    __device__ void pixel(int m, int& n, int& iy, int& ix) const {
+        const int r = m / wx;
+        ix = ix1 + s * (m - r * wx);
+        iy = iy1 + s * (r % hy);
+        n = r / hy;
+    }
 };

@@ -407,36 +407,6 @@ struct Tc6BwdInputLoad {
     }
 };
 
-// Grad-input of a strided convolution (stride s > 1) by residue classes, without the (s² - 1)/s² of zero
-// rows the plain gather multiplies: input pixels with (iy + pad) % s == ry and (ix + pad) % s == rx receive
-// gradient only from the taps ky = ry + s·j, kx = rx + s·i, each from the output pixel
-// ((iy + pad - ky) / s, (ix + pad - kx) / s). blockIdx.z picks the class (ry, rx); its GEMM has one row per
-// pixel of the class and K = (its taps) x O; a class without taps (1x1 stride 2: odd pixels) runs no
-// k-tile and stores zeros.
-struct Tc6Class {
-    int s, ry, rx, iy1, ix1, hy, wx, nkx, M, K;
-    __device__ Tc6Class(const ConvDims& d, int cls) {
-        s = d.stride;
-        ry = cls / s;
-        rx = cls % s;
-        iy1 = ((ry - d.pad) % s + s) % s;  // first iy of the class
-        ix1 = ((rx - d.pad) % s + s) % s;
-        hy = iy1 < d.h ? (d.h - iy1 + s - 1) / s : 0;
-        wx = ix1 < d.w ? (d.w - ix1 + s - 1) / s : 0;
-        const int nky = ry < d.kh ? (d.kh - ry + s - 1) / s : 0;
-        nkx = rx < d.kw ? (d.kw - rx + s - 1) / s : 0;
-        M = d.n * hy * wx;
-        K = nky * nkx * d.o;
-    }
-    // Image, row and column of class row m (m < M).
-    __device__ void pixel(int m, int& n, int& iy, int& ix) const {
-        const int r = m / wx;
-        ix = ix1 + s * (m - r * wx);
-        iy = iy1 + s * (r % hy);
-        n = r / hy;
-    }
-};
-
 // A = gy gathered for the class's pixels [m][k = (tap j of the class, o)], B = w at those taps [k][n = c].
 // Tap (jy, jx) of the class reads output pixel (qy - jy, qx - jx) with qy = (iy + pad - ry) / s (exact for
 // the class's rows); row i's offset rb is that of (n, qy, qx).
@@ -447,12 +417,12 @@ struct Tc6BwdInputClassLoad {
     const T* gy;
     const T* w;
     ConvDims d;
-    Tc6Class cl;
+    StrideClass cl;
     FastDiv by_o, by_nkx;
     Tc6WknRows<S> b;
     int qy[R::NA], qx[R::NA];
     long long rb[R::NA];
-    __device__ Tc6BwdInputClassLoad(const T* gy_, const T* w_, ConvDims d_, const Tc6Class& cl_)
+    __device__ Tc6BwdInputClassLoad(const T* gy_, const T* w_, ConvDims d_, const StrideClass& cl_)
         : gy(gy_), w(w_), d(d_), cl(cl_), by_o(d_.o), by_nkx(cl_.nkx > 0 ? cl_.nkx : 1), b(d_, blockIdx.x * S::BN) {
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) {
@@ -482,7 +452,7 @@ template <class S>
 struct Tc6ClassOut {
     float* gx;
     ConvDims d;
-    Tc6Class cl;
+    StrideClass cl;
     __device__ void operator()(const float (&acc)[S::mi][S::nj][4], int rb, int cb) const {
         const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
 #pragma unroll
@@ -582,7 +552,7 @@ __device__ __forceinline__ void conv_bwd_input_v6(float* gx, const typename S::E
 template <class S>
 __device__ __forceinline__ void conv_bwd_input_strided_v6(float* gx, const typename S::E* gy,
                                                           const typename S::E* wt, ConvDims d) {
-    const Tc6Class cl(d, blockIdx.z);
+    const StrideClass cl(d, blockIdx.z);
     if ((int)blockIdx.y * S::BM >= cl.M) return;  // the whole block: no barrier is skipped by part of it
     Tc6BwdInputClassLoad<S> ld(gy, wt, d, cl);
     tc6_gemm<S, true, false>(ld, Tc6ClassOut<S>{gx, d, cl}, 0, cl.K);

@@ -3,8 +3,9 @@
 // fp32 accumulation and fp32 output. Three implicit GEMMs; every 16-byte cp.async moves 8 channels of one
 // pixel straight into a canonical no-swizzle layout of wgmma.cuh:
 //   forward:     y [m = (n, oy, ox)][o] = im2col(x) [m][k = (ky, kx, c)] . w [o][k]           (C % 32 == 0)
-//   grad-input:  gx [m = (n, iy, ix)][c] = gather(gy) [m][k = (ky, kx, o)] . wT [c][k]        (stride 1,
-//                O % 32 == 0), wT [c, ky, kx, o] the bf16 weights transposed (conv_weight_t_bf16: IHWO)
+//   grad-input:  gx [m = (n, iy, ix)][c] = gather(gy) [m][k = (ky, kx, o)] . wT [c][k]        (O % 32 == 0;
+//                stride > 1 by residue classes, `_strided`), wT [c, ky, kx, o] the bf16 weights transposed
+//                (conv_weight_t_bf16: IHWO)
 //   grad-weight: gw^T [m = (ky, kx, c)][o] = sum over pixels k = p of x(p, m) . gy [p][o]       (C % 8 == 0,
 //                O % 8 == 0), split over pixel ranges (blockIdx.z) added with atomics into the zeroed gw
 // The first two have both operands K-major (a 32-deep k-tile is 32 channels of one tap); grad-weight has both
@@ -18,8 +19,7 @@
 // MMA groups ago, which every warpgroup has waited for before the barrier. Two pipelines, `_k64s4` (BK 64,
 // 4 stages: 96-128 KB, one block per SM at n128) and `_k32s5` (BK 32, 5 stages: 60-80 KB, two or three
 // blocks per SM), run the same k16 MMA steps in the same order (grad-weight: plus all-zero steps past the
-// last pixel), so a block's sums are the same and the launcher may pick either by speed. Strided grad-input
-// stays on v6.
+// last pixel), so a block's sums are the same and the launcher may pick either by speed.
 #include "common.cuh"
 #include "conv_gather.cuh"
 #include "fastdiv.cuh"
@@ -44,7 +44,8 @@ struct C7Rows {
 // SASS: ~40 instructions per cp.async). A chunk outside the tensor keeps its computed address: with
 // src-size 0 the copy reads nothing and zero-fills (cusim checks the source only when it reads).
 
-// The B tile: rows col0 .. col0 + BN - 1 of a K-major [rows][K] matrix, k-tile at k0; rows past `rows` zero.
+// The B tile: rows col0 .. col0 + BN - 1 of a K-major [rows][K] matrix, the k-tile at column k; rows past
+// `rows` zero.
 template <int BN, int BK>
 struct C7BRows {
     static constexpr int NB = (BN * BK / 8 + 255) / 256;
@@ -60,12 +61,12 @@ struct C7BRows {
             off[i] = (long long)r * K + 8 * ((f / 8) % (BK / 8));
         }
     }
-    __device__ void load(unsigned char* Bs, int k0) const {
+    __device__ void load(unsigned char* Bs, int k) const {
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
             if ((BN * BK / 8) % 256 && f >= BN * BK / 8) break;  // folded away for whole tiles
-            wg_cp16(Bs + 16 * f, B + (off[i] + k0), ok[i]);
+            wg_cp16(Bs + 16 * f, B + (off[i] + k), ok[i]);
         }
     }
 };
@@ -141,6 +142,48 @@ struct C7BwdInputLoad {
             wg_cp16(As + 16 * (threadIdx.x + 256 * i), gy + (rb[i] + toff), ok);
         }
         b.load(Bs, k0);
+    }
+};
+
+// Grad-input of a strided convolution, residue class blockIdx.z (StrideClass, conv_gather.cuh): A = gy
+// gathered for the class's pixels [m][k = (tap j of the class, o)], B = wT [c][k] at the class's taps. Tap
+// (jy, jx) of the class reads output pixel (qy - jy, qx - jx) with qy = (iy + pad - ry) / s (exact for the
+// class's rows); row i's offset rb is that of (n, qy, qx); the B column of the tile is
+// (ky kw + kx) O + o0 with ky = ry + s jy, kx = rx + s jx.
+template <int BN, int BK>
+struct C7BwdInputClassLoad {
+    using R = C7Rows<BK>;
+    const unsigned short* gy;
+    ConvDims d;
+    StrideClass cl;
+    C7BRows<BN, BK> b;
+    FastDiv by_o, by_nkx;
+    int qy[R::NA], qx[R::NA];
+    long long rb[R::NA];
+    __device__ C7BwdInputClassLoad(const unsigned short* gy_, const unsigned short* wt_, ConvDims d_,
+                                   const StrideClass& cl_)
+        : gy(gy_), d(d_), cl(cl_), b(wt_, d_.c, d_.kh * d_.kw * d_.o, blockIdx.x * BN), by_o(d_.o),
+          by_nkx(cl_.nkx > 0 ? cl_.nkx : 1) {
+#pragma unroll
+        for (int i = 0; i < R::NA; ++i) {
+            const int m = blockIdx.y * C7_BM + R::row(i);
+            int n = 0, iy = 0, ix = 0;
+            if (m < cl.M) cl.pixel(m, n, iy, ix);
+            qy[i] = m < cl.M ? (iy + d.pad - cl.ry) / cl.s : -(1 << 28);
+            qx[i] = (ix + d.pad - cl.rx) / cl.s;
+            rb[i] = m < cl.M ? (((long long)n * d.oh + qy[i]) * d.ow + qx[i]) * d.o + R::kc() : 0;
+        }
+    }
+    __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
+        const int t = by_o.div(k0), o0 = k0 - t * d.o;
+        const int jy = by_nkx.div(t), jx = t - jy * cl.nkx;
+        const long long toff = o0 - ((long long)jy * d.ow + jx) * d.o;
+#pragma unroll
+        for (int i = 0; i < R::NA; ++i) {
+            const bool ok = (unsigned)(qy[i] - jy) < (unsigned)d.oh && (unsigned)(qx[i] - jx) < (unsigned)d.ow;
+            wg_cp16(As + 16 * (threadIdx.x + 256 * i), gy + (rb[i] + toff), ok);
+        }
+        b.load(Bs, ((cl.ry + cl.s * jy) * d.kw + cl.rx + cl.s * jx) * d.o + o0);
     }
 };
 
@@ -229,6 +272,31 @@ struct C7Out {
                 if (r < M && c < N)
                     *reinterpret_cast<float2*>(out + (long long)r * N + c) = make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
             }
+    }
+};
+
+// Class row r of a strided grad-input (blockIdx.z's class) to its pixel's row of gx [n, h, w, C].
+template <int BN>
+struct C7ClassOut {
+    float* gx;
+    ConvDims d;
+    StrideClass cl;
+    __device__ void operator()(const float (&acc)[BN / 2]) const {
+        const int lane = threadIdx.x % 32, wq = (threadIdx.x / 32) % 4, wg = threadIdx.x / 128;
+        const int r0 = blockIdx.y * C7_BM + 64 * wg + 16 * wq + lane / 4, c0 = blockIdx.x * BN + 2 * (lane % 4);
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int r = r0 + 8 * h;
+            if (r >= cl.M) continue;
+            int n, iy, ix;
+            cl.pixel(r, n, iy, ix);
+            float* row = gx + (((long long)n * d.h + iy) * d.w + ix) * d.c;
+#pragma unroll
+            for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+                for (int e = 0; e < 2; ++e)
+                    if (c0 + 8 * j + e < d.c) row[c0 + 8 * j + e] = acc[4 * j + 2 * h + e];
+        }
     }
 };
 
@@ -377,6 +445,15 @@ __device__ __forceinline__ void conv_bwd_input_v7(float* gx, const unsigned shor
     const C7BwdInputLoad<BN, BK> ld(gy, wt, d);
     c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c}, 0, ld.K);
 }
+// Stride > 1: one residue class per blockIdx.z (s² of them); grid.y covers the largest class.
+template <int BN, int BK, int STAGES>
+__device__ __forceinline__ void conv_bwd_input_strided_v7(float* gx, const unsigned short* gy,
+                                                          const unsigned short* wt, ConvDims d) {
+    const StrideClass cl(d, blockIdx.z);
+    if ((int)blockIdx.y * C7_BM >= cl.M) return;  // the whole block: no barrier is skipped by part of it
+    const C7BwdInputClassLoad<BN, BK> ld(gy, wt, d, cl);
+    c7_gemm<BN, BK, STAGES, false>(ld, C7ClassOut<BN>{gx, d, cl}, 0, cl.K);
+}
 // gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z).
 template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_bwd_weight_v7(float* gw, const unsigned short* gy, const unsigned short* x,
@@ -400,7 +477,8 @@ extern "C" __global__ void conv_weight_t_bf16(unsigned short* wt, const unsigned
     }
 }
 
-// Entry points: {fwd, bwd_input, bwd_weight, fwd with BN statistics} x BN {64, 128} x pipeline {k64s4, k32s5}.
+// Entry points: {fwd, bwd_input, bwd_weight, fwd with BN statistics, strided bwd_input} x BN {64, 128} x
+// pipeline {k64s4, k32s5}.
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 64, 4>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 64, 4>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s5(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 32, 5>(y, x, w, d); }
@@ -417,3 +495,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4_
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 64, 4>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s5_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 32, 5>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s5_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 32, 5>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k64s4_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<64, 64, 4>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64s4_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 64, 4>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k32s5_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<64, 32, 5>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s5_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 32, 5>(gx, gy, wt, d); }

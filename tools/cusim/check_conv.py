@@ -128,8 +128,12 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
     else:  # v7
         bn = 128 if n > 64 else 64
         bk, stages = V7_PIPES[pipe]
-        name, smem = f"conv_{op}_v7_bf16_n{bn}_{pipe}{'_stats' if stats else ''}", stages * (128 + bn) * bk * 2
-        grid, bm = (-(-n // bn), -(-m // 128), 1), 128
+        suffix, z = ("_stats" if stats else ""), 1
+        if op == "bwd_input" and s.stride > 1:  # residue classes: grid.y covers the largest, grid.z the s² classes
+            m = s.n * (-(-s.h // s.stride)) * (-(-s.w // s.stride))
+            suffix, z = "_strided", s.stride * s.stride
+        name, smem = f"conv_{op}_v7_bf16_n{bn}_{pipe}{suffix}", stages * (128 + bn) * bk * 2
+        grid, bm = (-(-n // bn), -(-m // 128), z), 128
     if op == "fwd":
         args = [out]
         if stats:
@@ -182,12 +186,14 @@ SHAPES = [
     Spec(1, 5, 7, 64, 96, 3, 1, 1),      # odd sizes, partial column tile
     Spec(2, 8, 8, 64, 64, 3, 1, 1),      # v7 k-tiles of 64: forward, its statistics epilogue, grad-input
     Spec(1, 5, 7, 32, 21, 3, 1, 1),      # odd output channels: v7's scalar stores
+    Spec(2, 8, 8, 32, 64, 1, 2, 0),      # 1x1 stride 2 with O % 32 == 0: v7 residue classes without taps
+    Spec(4, 15, 17, 32, 96, 3, 2, 1),    # odd sizes at stride 2: classes of unequal sizes, two row tiles
 ]
 
 
 def takes(version, prec, op, s):
     if version == "v7":
-        return prec == "bf16" and {"fwd": s.c % 32 == 0, "bwd_input": s.o % 32 == 0 and s.stride == 1,
+        return prec == "bf16" and {"fwd": s.c % 32 == 0, "bwd_input": s.o % 32 == 0,
                                    "bwd_weight": s.c % 8 == 0 and s.o % 8 == 0}[op]
     if version == "v6":
         epc = 8 if prec == "bf16" else 4

@@ -82,8 +82,8 @@ impl std::fmt::Display for ConvPrecision {
 /// `--precision fp32` it replaces conv.cu v2 where it takes the shape, and every other version means v2.
 ///
 /// `V7` (kernels/conv_wgmma.cu): bf16 on Hopper warpgroup MMA (wgmma, sm_90 only): the forward (C % 32 == 0),
-/// the stride-1 grad-input (O % 32 == 0, from transposed weights) and the grad-weight (C % 8 == 0, O % 8 ==
-/// 0); everything else as `V6` (strided grad-input, other precisions, other GPUs).
+/// the grad-input (O % 32 == 0, from transposed weights; strided by residue classes) and the grad-weight
+/// (C % 8 == 0, O % 8 == 0); everything else as `V6` (other shapes, precisions, GPUs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum TcVersion {
     V3,

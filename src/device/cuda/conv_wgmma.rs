@@ -1,7 +1,7 @@
 //! Launchers for kernels/conv_wgmma.cu: the v7 convolutions on Hopper warpgroup MMA (sm_90a), bf16 operands
-//! (the v6 bf16 copies), fp32 outputs: the forward, the stride-1 grad-input from the transposed weights
-//! ([`conv_weight_t_bf16`]) and the grad-weight (MN-major operands, split over pixels). Strided grad-input
-//! stays on v6.
+//! (the v6 bf16 copies), fp32 outputs: the forward, the grad-input from the transposed weights
+//! ([`conv_weight_t_bf16`]; stride > 1 by residue classes of input pixels) and the grad-weight (MN-major
+//! operands, split over pixels).
 use super::conv::dims;
 use super::conv_tc6::{launch_bwd_weight, launch_fwd, BnPartials};
 use super::{check_len, launch_err, wgmma, CudaDevice};
@@ -167,13 +167,13 @@ fn run_picked(
 }
 
 /// Whether v7 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s`, shape only: a 32-deep k-tile of the
-/// forward and grad-input stays inside one tap (forward: C % 32 == 0; grad-input: O % 32 == 0 and stride 1);
+/// forward and grad-input stays inside one tap (forward: C % 32 == 0; grad-input: O % 32 == 0, any stride);
 /// a grad-weight chunk is 8 channels of one tap and 8 output channels (C % 8 == 0, O % 8 == 0).
 pub fn takes(op: &str, s: &ConvSpec) -> bool {
     let nonempty = s.c > 0 && s.o > 0;
     match op {
         "fwd" => nonempty && s.c % 32 == 0,
-        "bwd_input" => nonempty && s.o % 32 == 0 && s.stride == 1,
+        "bwd_input" => nonempty && s.o % 32 == 0,
         "bwd_weight" => nonempty && s.c % 8 == 0 && s.o % 8 == 0,
         _ => false,
     }
@@ -197,7 +197,7 @@ fn plan(
     if !runs(dev, op, s) {
         return Err(Error::usage(format!(
             "conv {op} v7 needs a Hopper GPU (sm_90, this one is sm_{}{}) and a shape it takes \
-             (forward C % 32 == 0; grad-input O % 32 == 0, stride 1): {s:?}; run with IPDPP_CONV_TC=v6",
+             (forward C % 32 == 0; grad-input O % 32 == 0): {s:?}; run with IPDPP_CONV_TC=v6",
             dev.cc.0, dev.cc.1
         )));
     }
@@ -305,10 +305,27 @@ pub fn conv_bwd_input_v7(
     check_len("conv wt", wt.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
     let d = dims(s)?;
+    // Stride > 1: one residue class of input pixels per grid.z (s² of them), grid.y for the largest class
+    // (StrideClass in kernels/conv_gather.cuh); classes no tap reaches store zeros.
+    let st = s.stride;
+    let (suffix, rows, classes) = if st > 1 {
+        (
+            "_strided",
+            s.n * s.h.div_ceil(st) * s.w.div_ceil(st),
+            st * st,
+        )
+    } else {
+        ("", s.n * s.h * s.w, 1)
+    };
+    let classes = u32::try_from(classes)
+        .ok()
+        .filter(|&z| z <= 65535)
+        .ok_or_else(|| Error::usage(format!("convolution {s:?}: stride too large")))?;
     run_picked(dev, "bwd_input", false, s, |p| {
-        let (f, name, cfg) = plan(dev, "bwd_input", "", s, s.n * s.h * s.w, p)?;
+        let (f, name, mut cfg) = plan(dev, "bwd_input", suffix, s, rows, p)?;
+        cfg.grid_dim.2 = classes;
         // SAFETY: (float* gx, const bf16* gy, const bf16* wt, ConvDims d); lengths checked above; dynamic
-        // shared memory as the forward's.
+        // shared memory as the forward's; every class's block writes only its own pixels' rows of gx.
         unsafe {
             dev.stream
                 .launch_builder(&f)
