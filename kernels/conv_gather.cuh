@@ -98,3 +98,68 @@ struct StrideClass {
         n = r / hy;
     }
 };
+
+// The A rows one thread copies in the cp.async loaders of conv_tc6.cu (v6) and conv_wgmma.cu (v7): per row i
+// the source offset of its first tap (`rb`, which may point into the padding) and what bounds it, kept from
+// k-tile to k-tile, so a k-tile adds one offset per tile (`tap`) and tests the bounds per row (`ok`). `chunk`
+// is the channel offset of the thread's 16-byte copy within a row; rows at or past the GEMM's M never read.
+// Forward: im2col of x, row m = (n, oy, ox), k = (ky, kx, c).
+template <int NA>
+struct FwdRows {
+    int iy0[NA], ix0[NA];
+    long long rb[NA];
+    __device__ void set(int i, const ConvDims& d, int m, int chunk) {
+        const int M = d.n * d.oh * d.ow, ox = m % d.ow, r = m / d.ow;
+        iy0[i] = m < M ? (r % d.oh) * d.stride - d.pad : -(1 << 28);
+        ix0[i] = ox * d.stride - d.pad;
+        rb[i] = m < M ? (((long long)(r / d.oh) * d.h + iy0[i]) * d.w + ix0[i]) * d.c + chunk : 0;
+    }
+    __device__ static long long tap(const ConvDims& d, int ky, int kx, int c0) {
+        return ((long long)ky * d.w + kx) * d.c + c0;
+    }
+    __device__ bool ok(int i, const ConvDims& d, int ky, int kx) const {
+        return (unsigned)(iy0[i] + ky) < (unsigned)d.h && (unsigned)(ix0[i] + kx) < (unsigned)d.w;
+    }
+};
+
+// Grad-input, stride 1: gy gathered for row m = (n, iy, ix), k = (ky, kx, o), from output pixel
+// (iy + pad - ky, ix + pad - kx); rb is the offset of output pixel (n, iy + pad, ix + pad).
+template <int NA>
+struct GradInputRows {
+    int ty0[NA], tx0[NA];
+    long long rb[NA];
+    __device__ void set(int i, const ConvDims& d, int m, int chunk) {
+        const int M = d.n * d.h * d.w, ix = m % d.w, r = m / d.w;
+        ty0[i] = m < M ? (r % d.h) + d.pad : -(1 << 28);
+        tx0[i] = ix + d.pad;
+        rb[i] = m < M ? (((long long)(r / d.h) * d.oh + ty0[i]) * d.ow + tx0[i]) * d.o + chunk : 0;
+    }
+    __device__ static long long tap(const ConvDims& d, int ky, int kx, int o0) {
+        return o0 - ((long long)ky * d.ow + kx) * d.o;
+    }
+    __device__ bool ok(int i, const ConvDims& d, int ky, int kx) const {
+        return (unsigned)(ty0[i] - ky) < (unsigned)d.oh && (unsigned)(tx0[i] - kx) < (unsigned)d.ow;
+    }
+};
+
+// Grad-input of residue class `cl`: class row m, tap (jy, jx) of the class (ky = ry + s jy, kx = rx + s jx)
+// reads output pixel (qy - jy, qx - jx) with qy = (iy + pad - ry) / s (exact for the class's pixels); rb is
+// the offset of (n, qy, qx).
+template <int NA>
+struct ClassRows {
+    int qy[NA], qx[NA];
+    long long rb[NA];
+    __device__ void set(int i, const ConvDims& d, const StrideClass& cl, int m, int chunk) {
+        int n = 0, iy = 0, ix = 0;
+        if (m < cl.M) cl.pixel(m, n, iy, ix);
+        qy[i] = m < cl.M ? (iy + d.pad - cl.ry) / cl.s : -(1 << 28);
+        qx[i] = (ix + d.pad - cl.rx) / cl.s;
+        rb[i] = m < cl.M ? (((long long)n * d.oh + qy[i]) * d.ow + qx[i]) * d.o + chunk : 0;
+    }
+    __device__ static long long tap(const ConvDims& d, int jy, int jx, int o0) {
+        return o0 - ((long long)jy * d.ow + jx) * d.o;
+    }
+    __device__ bool ok(int i, const ConvDims& d, int jy, int jx) const {
+        return (unsigned)(qy[i] - jy) < (unsigned)d.oh && (unsigned)(qx[i] - jx) < (unsigned)d.ow;
+    }
+};

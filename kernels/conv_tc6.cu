@@ -288,8 +288,8 @@ struct Tc6Rows {
     }
 };
 
-// Forward: A = im2col of x [m = (n, oy, ox)][k = (ky, kx, c)], B = w [n = o][k] (OHWI, contiguous in k).
-// Row i's offset rb is that of (n, iy0, ix0, its channel chunk), tap (0, 0), which may lie in the padding.
+// Forward: A = im2col of x [m = (n, oy, ox)][k = (ky, kx, c)] (rows: FwdRows, conv_gather.cuh), B = w
+// [n = o][k] (OHWI, contiguous in k).
 template <class S>
 struct Tc6FwdLoad {
     using T = typename S::E;
@@ -300,19 +300,13 @@ struct Tc6FwdLoad {
     const T* w;
     ConvDims d;
     FastDiv by_c, by_kw;
-    int iy0[R::NA], ix0[R::NA];
-    long long rb[R::NA], wb[NB];
+    FwdRows<R::NA> a;
+    long long wb[NB];
     bool wok[NB];
     __device__ Tc6FwdLoad(const T* x_, const T* w_, ConvDims d_) : x(x_), w(w_), d(d_), by_c(d_.c), by_kw(d_.kw) {
-        const int K = d.kh * d.kw * d.c, col0 = blockIdx.x * S::BN, M = d.n * d.oh * d.ow;
+        const int K = d.kh * d.kw * d.c, col0 = blockIdx.x * S::BN;
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const int m = blockIdx.y * S::BM + R::row(i);
-            const int ox = m % d.ow, r = m / d.ow;
-            iy0[i] = m < M ? (r % d.oh) * d.stride - d.pad : -(1 << 28);
-            ix0[i] = ox * d.stride - d.pad;
-            rb[i] = m < M ? (((long long)(r / d.oh) * d.h + iy0[i]) * d.w + ix0[i]) * d.c + R::koff() : 0;
-        }
+        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * S::BM + R::row(i), R::koff());
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i, o = col0 + f / R::CPR;
@@ -323,12 +317,9 @@ struct Tc6FwdLoad {
     __device__ void load(int k0, T* As, T* Bs) const {
         const int tap = by_c.div(k0), c0 = k0 - tap * d.c;
         const int ky = by_kw.div(tap), kx = tap - ky * d.kw;
-        const long long toff = ((long long)ky * d.w + kx) * d.c + c0;
+        const long long toff = FwdRows<R::NA>::tap(d, ky, kx, c0);
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const bool ok = (unsigned)(iy0[i] + ky) < (unsigned)d.h && (unsigned)(ix0[i] + kx) < (unsigned)d.w;
-            tc6_cp16(R::dst(As, i), x + (rb[i] + toff), ok);
-        }
+        for (int i = 0; i < R::NA; ++i) tc6_cp16(R::dst(As, i), x + (a.rb[i] + toff), a.ok(i, d, ky, kx));
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
@@ -368,8 +359,7 @@ struct Tc6WknRows {
 };
 
 // Grad-input, stride 1 (the launcher sends stride > 1 to the residue classes): A = gathered gy
-// [m = (n, iy, ix)][k = (tap, o)], B = w[o, tap, c] as [k][n = c]. Row i's offset rb is that of output
-// pixel (n, iy + pad, ix + pad), tap (0, 0).
+// [m = (n, iy, ix)][k = (tap, o)] (rows: GradInputRows), B = w[o, tap, c] as [k][n = c].
 template <class S>
 struct Tc6BwdInputLoad {
     using T = typename S::E;
@@ -379,37 +369,25 @@ struct Tc6BwdInputLoad {
     ConvDims d;
     FastDiv by_o, by_kw;
     Tc6WknRows<S> b;
-    int ty0[R::NA], tx0[R::NA];
-    long long rb[R::NA];
+    GradInputRows<R::NA> a;
     __device__ Tc6BwdInputLoad(const T* gy_, const T* w_, ConvDims d_)
         : gy(gy_), w(w_), d(d_), by_o(d_.o), by_kw(d_.kw), b(d_, blockIdx.x * S::BN) {
         if (d.stride != 1) __trap();
-        const int M = d.n * d.h * d.w;
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const int m = blockIdx.y * S::BM + R::row(i);
-            const int ix = m % d.w, r = m / d.w;
-            ty0[i] = m < M ? (r % d.h) + d.pad : -(1 << 28);
-            tx0[i] = ix + d.pad;
-            rb[i] = m < M ? (((long long)(r / d.h) * d.oh + ty0[i]) * d.ow + tx0[i]) * d.o + R::koff() : 0;
-        }
+        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * S::BM + R::row(i), R::koff());
     }
     __device__ void load(int k0, T* As, T* Bs) const {
         const int tap = by_o.div(k0), o0 = k0 - tap * d.o;
         const int ky = by_kw.div(tap), kx = tap - ky * d.kw;
-        const long long toff = o0 - ((long long)ky * d.ow + kx) * d.o;
+        const long long toff = GradInputRows<R::NA>::tap(d, ky, kx, o0);
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const bool ok = (unsigned)(ty0[i] - ky) < (unsigned)d.oh && (unsigned)(tx0[i] - kx) < (unsigned)d.ow;
-            tc6_cp16(R::dst(As, i), gy + (rb[i] + toff), ok);
-        }
+        for (int i = 0; i < R::NA; ++i) tc6_cp16(R::dst(As, i), gy + (a.rb[i] + toff), a.ok(i, d, ky, kx));
         b.load(Bs, w, d, o0, ky, kx);
     }
 };
 
-// A = gy gathered for the class's pixels [m][k = (tap j of the class, o)], B = w at those taps [k][n = c].
-// Tap (jy, jx) of the class reads output pixel (qy - jy, qx - jx) with qy = (iy + pad - ry) / s (exact for
-// the class's rows); row i's offset rb is that of (n, qy, qx).
+// A = gy gathered for the class's pixels [m][k = (tap j of the class, o)] (rows: ClassRows), B = w at those
+// taps [k][n = c].
 template <class S>
 struct Tc6BwdInputClassLoad {
     using T = typename S::E;
@@ -420,29 +398,18 @@ struct Tc6BwdInputClassLoad {
     StrideClass cl;
     FastDiv by_o, by_nkx;
     Tc6WknRows<S> b;
-    int qy[R::NA], qx[R::NA];
-    long long rb[R::NA];
+    ClassRows<R::NA> a;
     __device__ Tc6BwdInputClassLoad(const T* gy_, const T* w_, ConvDims d_, const StrideClass& cl_)
         : gy(gy_), w(w_), d(d_), cl(cl_), by_o(d_.o), by_nkx(cl_.nkx > 0 ? cl_.nkx : 1), b(d_, blockIdx.x * S::BN) {
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const int m = blockIdx.y * S::BM + R::row(i);
-            int n = 0, iy = 0, ix = 0;
-            if (m < cl.M) cl.pixel(m, n, iy, ix);
-            qy[i] = m < cl.M ? (iy + d.pad - cl.ry) / cl.s : -(1 << 28);
-            qx[i] = (ix + d.pad - cl.rx) / cl.s;
-            rb[i] = m < cl.M ? (((long long)n * d.oh + qy[i]) * d.ow + qx[i]) * d.o + R::koff() : 0;
-        }
+        for (int i = 0; i < R::NA; ++i) a.set(i, d, cl, blockIdx.y * S::BM + R::row(i), R::koff());
     }
     __device__ void load(int k0, T* As, T* Bs) const {
         const int t = by_o.div(k0), o0 = k0 - t * d.o;
         const int jy = by_nkx.div(t), jx = t - jy * cl.nkx;
-        const long long toff = o0 - ((long long)jy * d.ow + jx) * d.o;
+        const long long toff = ClassRows<R::NA>::tap(d, jy, jx, o0);
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const bool ok = (unsigned)(qy[i] - jy) < (unsigned)d.oh && (unsigned)(qx[i] - jx) < (unsigned)d.ow;
-            tc6_cp16(R::dst(As, i), gy + (rb[i] + toff), ok);
-        }
+        for (int i = 0; i < R::NA; ++i) tc6_cp16(R::dst(As, i), gy + (a.rb[i] + toff), a.ok(i, d, jy, jx));
         b.load(Bs, w, d, o0, cl.ry + cl.s * jy, cl.rx + cl.s * jx);
     }
 };

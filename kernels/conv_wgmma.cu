@@ -71,8 +71,7 @@ struct C7BRows {
     }
 };
 
-// Forward: A = im2col of x, B = w (OHWI). Row i's offset rb is that of (n, iy0, ix0, its channel chunk), the
-// pixel of tap (0, 0), which may lie in the padding: only rb + the tap's offset, in bounds, is read.
+// Forward: A = im2col of x (rows: FwdRows, conv_gather.cuh), B = w (OHWI).
 template <int BN, int BK>
 struct C7FwdLoad {
     using R = C7Rows<BK>;
@@ -80,36 +79,27 @@ struct C7FwdLoad {
     ConvDims d;
     C7BRows<BN, BK> b;
     FastDiv by_c, by_kw;
-    int K, iy0[R::NA], ix0[R::NA];
-    long long rb[R::NA];
+    FwdRows<R::NA> a;
+    int K;
     __device__ C7FwdLoad(const unsigned short* x_, const unsigned short* w_, ConvDims d_)
         : x(x_), d(d_), b(w_, d_.o, d_.kh * d_.kw * d_.c, blockIdx.x * BN), by_c(d_.c), by_kw(d_.kw) {
         K = d.kh * d.kw * d.c;
-        const int M = d.n * d.oh * d.ow;
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const int m = blockIdx.y * C7_BM + R::row(i);
-            const int ox = m % d.ow, r = m / d.ow;
-            iy0[i] = m < M ? (r % d.oh) * d.stride - d.pad : -(1 << 28);
-            ix0[i] = ox * d.stride - d.pad;
-            rb[i] = m < M ? (((long long)(r / d.oh) * d.h + iy0[i]) * d.w + ix0[i]) * d.c + R::kc() : 0;
-        }
+        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * C7_BM + R::row(i), R::kc());
     }
     __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
         const int tap = by_c.div(k0), c0 = k0 - tap * d.c;
         const int ky = by_kw.div(tap), kx = tap - ky * d.kw;
-        const long long toff = ((long long)ky * d.w + kx) * d.c + c0;
+        const long long toff = FwdRows<R::NA>::tap(d, ky, kx, c0);
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const bool ok = (unsigned)(iy0[i] + ky) < (unsigned)d.h && (unsigned)(ix0[i] + kx) < (unsigned)d.w;
-            wg_cp16(As + 16 * (threadIdx.x + 256 * i), x + (rb[i] + toff), ok);
-        }
+        for (int i = 0; i < R::NA; ++i)
+            wg_cp16(As + 16 * (threadIdx.x + 256 * i), x + (a.rb[i] + toff), a.ok(i, d, ky, kx));
         b.load(Bs, k0);
     }
 };
 
-// Grad-input, stride 1: A = gy at output pixel (iy + pad - ky, ix + pad - kx), B = wT [c][k = (ky, kx, o)].
-// Row i's offset rb is that of output pixel (n, ty0, tx0) = (n, iy + pad, ix + pad), tap (0, 0).
+// Grad-input, stride 1: A = gy at output pixel (iy + pad - ky, ix + pad - kx) (rows: GradInputRows),
+// B = wT [c][k = (ky, kx, o)].
 template <int BN, int BK>
 struct C7BwdInputLoad {
     using R = C7Rows<BK>;
@@ -117,39 +107,28 @@ struct C7BwdInputLoad {
     ConvDims d;
     C7BRows<BN, BK> b;
     FastDiv by_o, by_kw;
-    int K, ty0[R::NA], tx0[R::NA];
-    long long rb[R::NA];
+    GradInputRows<R::NA> a;
+    int K;
     __device__ C7BwdInputLoad(const unsigned short* gy_, const unsigned short* wt_, ConvDims d_)
         : gy(gy_), d(d_), b(wt_, d_.c, d_.kh * d_.kw * d_.o, blockIdx.x * BN), by_o(d_.o), by_kw(d_.kw) {
         K = d.kh * d.kw * d.o;
-        const int M = d.n * d.h * d.w;
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const int m = blockIdx.y * C7_BM + R::row(i);
-            const int ix = m % d.w, r = m / d.w;
-            ty0[i] = m < M ? (r % d.h) + d.pad : -(1 << 28);
-            tx0[i] = ix + d.pad;
-            rb[i] = m < M ? (((long long)(r / d.h) * d.oh + ty0[i]) * d.ow + tx0[i]) * d.o + R::kc() : 0;
-        }
+        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * C7_BM + R::row(i), R::kc());
     }
     __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
         const int tap = by_o.div(k0), o0 = k0 - tap * d.o;
         const int ky = by_kw.div(tap), kx = tap - ky * d.kw;
-        const long long toff = o0 - ((long long)ky * d.ow + kx) * d.o;
+        const long long toff = GradInputRows<R::NA>::tap(d, ky, kx, o0);
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const bool ok = (unsigned)(ty0[i] - ky) < (unsigned)d.oh && (unsigned)(tx0[i] - kx) < (unsigned)d.ow;
-            wg_cp16(As + 16 * (threadIdx.x + 256 * i), gy + (rb[i] + toff), ok);
-        }
+        for (int i = 0; i < R::NA; ++i)
+            wg_cp16(As + 16 * (threadIdx.x + 256 * i), gy + (a.rb[i] + toff), a.ok(i, d, ky, kx));
         b.load(Bs, k0);
     }
 };
 
 // Grad-input of a strided convolution, residue class blockIdx.z (StrideClass, conv_gather.cuh): A = gy
-// gathered for the class's pixels [m][k = (tap j of the class, o)], B = wT [c][k] at the class's taps. Tap
-// (jy, jx) of the class reads output pixel (qy - jy, qx - jx) with qy = (iy + pad - ry) / s (exact for the
-// class's rows); row i's offset rb is that of (n, qy, qx); the B column of the tile is
-// (ky kw + kx) O + o0 with ky = ry + s jy, kx = rx + s jx.
+// gathered for the class's pixels (rows: ClassRows) [m][k = (tap j of the class, o)], B = wT [c][k] at the
+// class's taps, column (ky kw + kx) O + o0 with ky = ry + s jy, kx = rx + s jx.
 template <int BN, int BK>
 struct C7BwdInputClassLoad {
     using R = C7Rows<BK>;
@@ -158,31 +137,21 @@ struct C7BwdInputClassLoad {
     StrideClass cl;
     C7BRows<BN, BK> b;
     FastDiv by_o, by_nkx;
-    int qy[R::NA], qx[R::NA];
-    long long rb[R::NA];
+    ClassRows<R::NA> a;
     __device__ C7BwdInputClassLoad(const unsigned short* gy_, const unsigned short* wt_, ConvDims d_,
                                    const StrideClass& cl_)
         : gy(gy_), d(d_), cl(cl_), b(wt_, d_.c, d_.kh * d_.kw * d_.o, blockIdx.x * BN), by_o(d_.o),
           by_nkx(cl_.nkx > 0 ? cl_.nkx : 1) {
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const int m = blockIdx.y * C7_BM + R::row(i);
-            int n = 0, iy = 0, ix = 0;
-            if (m < cl.M) cl.pixel(m, n, iy, ix);
-            qy[i] = m < cl.M ? (iy + d.pad - cl.ry) / cl.s : -(1 << 28);
-            qx[i] = (ix + d.pad - cl.rx) / cl.s;
-            rb[i] = m < cl.M ? (((long long)n * d.oh + qy[i]) * d.ow + qx[i]) * d.o + R::kc() : 0;
-        }
+        for (int i = 0; i < R::NA; ++i) a.set(i, d, cl, blockIdx.y * C7_BM + R::row(i), R::kc());
     }
     __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
         const int t = by_o.div(k0), o0 = k0 - t * d.o;
         const int jy = by_nkx.div(t), jx = t - jy * cl.nkx;
-        const long long toff = o0 - ((long long)jy * d.ow + jx) * d.o;
+        const long long toff = ClassRows<R::NA>::tap(d, jy, jx, o0);
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) {
-            const bool ok = (unsigned)(qy[i] - jy) < (unsigned)d.oh && (unsigned)(qx[i] - jx) < (unsigned)d.ow;
-            wg_cp16(As + 16 * (threadIdx.x + 256 * i), gy + (rb[i] + toff), ok);
-        }
+        for (int i = 0; i < R::NA; ++i)
+            wg_cp16(As + 16 * (threadIdx.x + 256 * i), gy + (a.rb[i] + toff), a.ok(i, d, jy, jx));
         b.load(Bs, ((cl.ry + cl.s * jy) * d.kw + cl.rx + cl.s * jx) * d.o + o0);
     }
 };
