@@ -33,38 +33,48 @@ fn every_kernel_compiles_for_its_targets_without_warnings() {
         !files.is_empty(),
         "the kernel registry is empty: build.rs found no kernels/*.cu"
     );
-    let mut failures = Vec::new();
-    let mut compiled = 0;
     for kf in &files {
-        let targets = kf.targets();
         assert!(
-            !targets.is_empty(),
+            !kf.targets().is_empty(),
             "kernels/{}.cu declares no targets",
             kf.name
         );
-        for t in targets {
-            match nvrtc::compile(kf, t, false) {
+    }
+    // Every (file, target) pair is its own NVRTC program: compiled in parallel (the largest files take most
+    // of a minute one after another on two cores).
+    let pairs: Vec<_> = files
+        .iter()
+        .flat_map(|kf| kf.targets().into_iter().map(move |t| (kf, t)))
+        .collect();
+    let results: Vec<Vec<String>> = {
+        use rayon::prelude::*;
+        pairs
+            .par_iter()
+            .map(|&(kf, t)| match nvrtc::compile(kf, t, false) {
                 Ok(c) => {
+                    let mut f = Vec::new();
                     if !c.log.trim().is_empty() {
-                        failures.push(format!(
+                        f.push(format!(
                             "kernels/{}.cu for {t}: warnings:\n{}",
                             kf.name, c.log
                         ));
                     }
                     for e in kf.entry_points() {
                         if !c.ptx.contains(&format!(".entry {e}(")) {
-                            failures.push(format!(
+                            f.push(format!(
                                 "kernels/{}.cu for {t}: entry point {e} missing from the PTX",
                                 kf.name
                             ));
                         }
                     }
-                    compiled += 1;
+                    f
                 }
-                Err(e) => failures.push(e.to_string()),
-            }
-        }
-    }
+                Err(e) => vec![e.to_string()],
+            })
+            .collect()
+    };
+    let compiled = pairs.len();
+    let failures: Vec<String> = results.into_iter().flatten().collect();
     println!(
         "compiled {compiled} (file, target) pairs from {} kernel files",
         files.len()
