@@ -258,7 +258,7 @@ pub fn gemm_f32(
     need("gemm_f32", "C", c.len(), s.m * s.n)?;
     match (dev, c, a, b) {
         (Device::Cpu, Buffer::Cpu(c), Buffer::Cpu(a), Buffer::Cpu(b)) => {
-            cpu::gemm::gemm_blas_f32(c, a, b, s);
+            cpu::gemm::gemm_par_f32(c, a, b, s);
             Ok(())
         }
         (Device::Cuda(d), Buffer::Cuda(c), Buffer::Cuda(a), Buffer::Cuda(b)) => {

@@ -84,7 +84,7 @@ pub fn syevd_f64(mut a: Vec<f64>, n: usize) -> Result<Eig<f64>> {
     let mut iwork = vec![0i32; liwork];
     let ni = n as i32;
     // SAFETY: a holds n*n values (checked), w n, work lwork, iwork liwork; lda = n.
-    let info = unsafe {
+    let info = crate::device::cpu::gemm::with_blas_threads(|| unsafe {
         lapacke::dsyevd_work(
             lapacke::Layout::ColumnMajor,
             b'V',
@@ -98,7 +98,7 @@ pub fn syevd_f64(mut a: Vec<f64>, n: usize) -> Result<Eig<f64>> {
             &mut iwork,
             liwork as i32,
         )
-    };
+    });
     finish(info, "dsyevd", n)?;
     if w.iter().any(|x| !x.is_finite()) {
         return Err(Error::Numeric(
@@ -121,7 +121,7 @@ pub fn syevd_f32(mut a: Vec<f32>, n: usize) -> Result<Eig<f32>> {
     let mut iwork = vec![0i32; liwork];
     let ni = n as i32;
     // SAFETY: a holds n*n values (checked), w n, work lwork, iwork liwork; lda = n.
-    let info = unsafe {
+    let info = crate::device::cpu::gemm::with_blas_threads(|| unsafe {
         lapacke::ssyevd_work(
             lapacke::Layout::ColumnMajor,
             b'V',
@@ -135,7 +135,7 @@ pub fn syevd_f32(mut a: Vec<f32>, n: usize) -> Result<Eig<f32>> {
             &mut iwork,
             liwork as i32,
         )
-    };
+    });
     finish(info, "ssyevd", n)?;
     if w.iter().any(|x| !x.is_finite()) {
         return Err(Error::Numeric(
@@ -207,7 +207,7 @@ pub fn gemm_f64(
     let ldb = if tb { n } else { kk };
     // SAFETY: the lengths of a and b cover op(A) (m×kk) and op(B) (kk×n) with the leading dimensions
     // above (checked); c holds m×n with ldc = m.
-    unsafe {
+    crate::device::cpu::gemm::with_blas_threads(|| unsafe {
         cblas_dgemm(
             CblasColMajor,
             if ta { CblasTrans } else { CblasNoTrans },
@@ -224,7 +224,7 @@ pub fn gemm_f64(
             c.as_mut_ptr(),
             m as i32,
         )
-    };
+    });
     Ok(c)
 }
 

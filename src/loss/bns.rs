@@ -243,7 +243,7 @@ fn dgemm(
     }
     assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     // SAFETY: the assertion above checks every operand holds the elements the call reads or writes.
-    unsafe {
+    crate::device::cpu::gemm::with_blas_threads(|| unsafe {
         cblas_dgemm(
             CblasRowMajor,
             CblasNoTrans,
@@ -260,7 +260,7 @@ fn dgemm(
             c.as_mut_ptr(),
             n.max(1) as i32,
         )
-    }
+    })
 }
 
 /// Row-major C[m,n] = alpha · Aᵀ · B + beta · C with A stored [k,m] and B stored [k,n].
@@ -280,7 +280,7 @@ fn dgemm_tn(
     }
     assert!(a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     // SAFETY: the assertion above checks every operand holds the elements the call reads or writes.
-    unsafe {
+    crate::device::cpu::gemm::with_blas_threads(|| unsafe {
         cblas_dgemm(
             CblasRowMajor,
             CblasTrans,
@@ -297,7 +297,7 @@ fn dgemm_tn(
             c.as_mut_ptr(),
             n as i32,
         )
-    }
+    })
 }
 
 /// Per-embedding quantities of the code form's forward pass (the backward's row coefficients).

@@ -1,5 +1,5 @@
 //! CPU reference fully connected layer: y = x·Wᵀ + b with W [out, in] (PyTorch's layout).
-use super::gemm::gemm_blas_f32;
+use super::gemm::gemm_par_f32;
 use crate::device::ops::GemmSpec;
 
 pub fn linear_fwd_f32(
@@ -11,7 +11,7 @@ pub fn linear_fwd_f32(
     din: usize,
     dout: usize,
 ) {
-    gemm_blas_f32(
+    gemm_par_f32(
         y,
         x,
         w,
@@ -43,9 +43,9 @@ pub fn linear_bwd_f32(
     dout: usize,
 ) {
     if let Some(gx) = gx {
-        gemm_blas_f32(gx, gy, w, &GemmSpec::new(rows, din, dout));
+        gemm_par_f32(gx, gy, w, &GemmSpec::new(rows, din, dout));
     }
-    gemm_blas_f32(
+    gemm_par_f32(
         gw,
         gy,
         x,

@@ -36,19 +36,24 @@ fn add_pairs(
     (a1, a2)
 }
 
+/// Rows per rayon task: about 4096 values (the partial sums are added in chunk order, so this size is
+/// part of the bits and must not depend on the machine).
+fn chunk_rows(c: usize) -> usize {
+    (4096 / c.max(1)).max(1)
+}
+
 /// Per-channel Σx and Σx² over the rows, in f64.
 fn channel_moments(x: &[f32], s: &BnSpec) -> (Vec<f64>, Vec<f64>) {
     let c = s.c;
-    let chunk = (4096 / c.max(1)).max(1) * c;
     x[..s.rows * c]
-        .par_chunks(chunk)
+        .par_chunks(chunk_rows(c) * c)
         .map(|part| {
             let (mut s1, mut s2) = (vec![0.0f64; c], vec![0.0f64; c]);
             for row in part.chunks_exact(c) {
-                for j in 0..c {
-                    let v = row[j] as f64;
-                    s1[j] += v;
-                    s2[j] += v * v;
+                for ((a, b), &v) in s1.iter_mut().zip(s2.iter_mut()).zip(row) {
+                    let v = v as f64;
+                    *a += v;
+                    *b += v * v;
                 }
             }
             (s1, s2)
@@ -114,12 +119,16 @@ fn normalise(
     s: &BnSpec,
 ) {
     let c = s.c;
+    let (mean, rstd, gamma, beta) = (&mean[..c], &rstd[..c], &gamma[..c], &beta[..c]);
+    let chunk = chunk_rows(c) * c;
     y[..s.rows * c]
-        .par_chunks_mut(c)
-        .zip(x[..s.rows * c].par_chunks(c))
-        .for_each(|(yr, xr)| {
-            for j in 0..c {
-                yr[j] = (xr[j] - mean[j]) * rstd[j] * gamma[j] + beta[j];
+        .par_chunks_mut(chunk)
+        .zip(x[..s.rows * c].par_chunks(chunk))
+        .for_each(|(yc, xc)| {
+            for (yr, xr) in yc.chunks_exact_mut(c).zip(xc.chunks_exact(c)) {
+                for j in 0..c {
+                    yr[j] = (xr[j] - mean[j]) * rstd[j] * gamma[j] + beta[j];
+                }
             }
         });
 }
@@ -138,7 +147,8 @@ pub fn batchnorm_bwd_f32(
     s: &BnSpec,
 ) {
     let c = s.c;
-    let chunk = (4096 / c.max(1)).max(1) * c;
+    let (mean, rstd, gamma) = (&mean[..c], &rstd[..c], &gamma[..c]);
+    let chunk = chunk_rows(c) * c;
     // Σ gy and Σ gy·x̂ per channel.
     let (sg, sgx) = gy[..s.rows * c]
         .par_chunks(chunk)
@@ -162,20 +172,28 @@ pub fn batchnorm_bwd_f32(
         gbeta[j] = sg[j] as f32;
         ggamma[j] = sgx[j] as f32;
     }
-    // gx = γ·rstd/n · (n·gy − Σgy − x̂·Σ(gy·x̂))
+    // gx = γ·rstd/n · (n·gy − Σgy − x̂·Σ(gy·x̂)); (γ·rstd)/n is evaluated as the formula reads.
+    let k: Vec<f64> = (0..c)
+        .map(|j| gamma[j] as f64 * rstd[j] as f64 / n)
+        .collect();
+    let (sg, sgx) = (&sg[..c], &sgx[..c]);
     gx[..s.rows * c]
-        .par_chunks_mut(c)
+        .par_chunks_mut(chunk)
         .zip(
             gy[..s.rows * c]
-                .par_chunks(c)
-                .zip(x[..s.rows * c].par_chunks(c)),
+                .par_chunks(chunk)
+                .zip(x[..s.rows * c].par_chunks(chunk)),
         )
-        .for_each(|(o, (g, xr))| {
-            for j in 0..c {
-                let xh = (xr[j] - mean[j]) as f64 * rstd[j] as f64;
-                let v =
-                    gamma[j] as f64 * rstd[j] as f64 / n * (n * g[j] as f64 - sg[j] - xh * sgx[j]);
-                o[j] = v as f32;
+        .for_each(|(oc, (gc, xc))| {
+            for ((o, g), xr) in oc
+                .chunks_exact_mut(c)
+                .zip(gc.chunks_exact(c))
+                .zip(xc.chunks_exact(c))
+            {
+                for j in 0..c {
+                    let xh = (xr[j] - mean[j]) as f64 * rstd[j] as f64;
+                    o[j] = (k[j] * (n * g[j] as f64 - sg[j] - xh * sgx[j])) as f32;
+                }
             }
         });
 }
