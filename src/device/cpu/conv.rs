@@ -111,8 +111,15 @@ fn im2col(col: &mut [f32], x: &[f32], s: &ConvSpec, r0: usize) {
                 continue;
             }
             let line = (img * s.h + iy as usize) * s.w;
+            let ix0 = (ox * s.stride) as isize - s.pad as isize;
+            // The kw taps of one kernel row are kw consecutive pixels: one copy when all are inside.
+            if ix0 >= 0 && ix0 as usize + s.kw <= s.w {
+                let src = (line + ix0 as usize) * s.c;
+                taps.copy_from_slice(&x[src..src + s.kw * s.c]);
+                continue;
+            }
             for kx in 0..s.kw {
-                let ix = (ox * s.stride + kx) as isize - s.pad as isize;
+                let ix = ix0 + kx as isize;
                 let dst = &mut taps[kx * s.c..(kx + 1) * s.c];
                 if ix < 0 || ix >= s.w as isize {
                     dst.fill(0.0);
@@ -135,14 +142,26 @@ fn col2im_add(g: &mut [f32], col: &[f32], s: &ConvSpec, p0: usize) {
             if iy < 0 || iy >= s.h as isize {
                 continue;
             }
+            let ix0 = (ox * s.stride) as isize - s.pad as isize;
+            let taps = &row[ky * s.kw * s.c..(ky + 1) * s.kw * s.c];
+            let line = iy as usize * s.w;
+            if ix0 >= 0 && ix0 as usize + s.kw <= s.w {
+                let dst = (line + ix0 as usize) * s.c;
+                for (d, v) in g[dst..dst + s.kw * s.c].iter_mut().zip(taps) {
+                    *d += v;
+                }
+                continue;
+            }
             for kx in 0..s.kw {
-                let ix = (ox * s.stride + kx) as isize - s.pad as isize;
+                let ix = ix0 + kx as isize;
                 if ix < 0 || ix >= s.w as isize {
                     continue;
                 }
-                let dst = (iy as usize * s.w + ix as usize) * s.c;
-                let src = &row[(ky * s.kw + kx) * s.c..(ky * s.kw + kx + 1) * s.c];
-                for (d, v) in g[dst..dst + s.c].iter_mut().zip(src) {
+                let dst = (line + ix as usize) * s.c;
+                for (d, v) in g[dst..dst + s.c]
+                    .iter_mut()
+                    .zip(&taps[kx * s.c..(kx + 1) * s.c])
+                {
                     *d += v;
                 }
             }
