@@ -126,6 +126,8 @@ fn normalise(
         .zip(x[..s.rows * c].par_chunks(chunk))
         .for_each(|(yc, xc)| {
             for (yr, xr) in yc.chunks_exact_mut(c).zip(xc.chunks_exact(c)) {
+                // Slices of exactly c values: the indexing below compiles without bounds checks.
+                let (yr, xr) = (&mut yr[..c], &xr[..c]);
                 for j in 0..c {
                     yr[j] = (xr[j] - mean[j]) * rstd[j] * gamma[j] + beta[j];
                 }
@@ -155,11 +157,13 @@ pub fn batchnorm_bwd_f32(
         .zip(x[..s.rows * c].par_chunks(chunk))
         .map(|(g, xx)| {
             let (mut a, mut b) = (vec![0.0f64; c], vec![0.0f64; c]);
+            let (ac, bc) = (&mut a[..c], &mut b[..c]);
             for (gr, xr) in g.chunks_exact(c).zip(xx.chunks_exact(c)) {
+                let (gr, xr) = (&gr[..c], &xr[..c]);
                 for j in 0..c {
                     let xh = (xr[j] - mean[j]) as f64 * rstd[j] as f64;
-                    a[j] += gr[j] as f64;
-                    b[j] += gr[j] as f64 * xh;
+                    ac[j] += gr[j] as f64;
+                    bc[j] += gr[j] as f64 * xh;
                 }
             }
             (a, b)
@@ -176,7 +180,7 @@ pub fn batchnorm_bwd_f32(
     let k: Vec<f64> = (0..c)
         .map(|j| gamma[j] as f64 * rstd[j] as f64 / n)
         .collect();
-    let (sg, sgx) = (&sg[..c], &sgx[..c]);
+    let (k, sg, sgx) = (&k[..c], &sg[..c], &sgx[..c]);
     gx[..s.rows * c]
         .par_chunks_mut(chunk)
         .zip(
@@ -190,6 +194,7 @@ pub fn batchnorm_bwd_f32(
                 .zip(gc.chunks_exact(c))
                 .zip(xc.chunks_exact(c))
             {
+                let (o, g, xr) = (&mut o[..c], &g[..c], &xr[..c]);
                 for j in 0..c {
                     let xh = (xr[j] - mean[j]) as f64 * rstd[j] as f64;
                     o[j] = (k[j] * (n * g[j] as f64 - sg[j] - xh * sgx[j])) as f32;
