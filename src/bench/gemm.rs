@@ -66,7 +66,7 @@ pub fn run(dev: &Device, b: &GemmBench) -> Result<Report> {
             })?;
             lines.push(line(
                 "openblas",
-                "OpenBLAS sgemm, one block per worker thread (library line)",
+                "OpenBLAS sgemm on one thread per rayon worker (library line)",
                 e,
                 tol,
                 t,
