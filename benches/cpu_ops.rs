@@ -9,7 +9,7 @@ use ipdpp::rng::uniform_f32;
 use std::hint::black_box;
 
 fn bench_gemm(c: &mut Criterion) {
-    let mut g = c.benchmark_group("gemm_f32_openblas_split");
+    let mut g = c.benchmark_group("gemm_f32_openblas");
     g.sample_size(10);
     for n in [256usize, 512, 1024] {
         let s = GemmSpec::new(n, n, n);
