@@ -53,6 +53,12 @@ size_t used = 0;
 const size_t TOTAL = size_t(16) << 30;
 int ctx_token = 1;
 int policy = 2;
+unsigned long long launches = 0;
+struct LaunchReport {
+    ~LaunchReport() {
+        if (policy & 1024) std::fprintf(stderr, "cusim driver: %llu launches (not run: policy flag 1024)\n", launches);
+    }
+} launch_report;
 
 double now_ms() {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -191,6 +197,7 @@ API cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, void*) {
 }
 API cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, void*) {
     if (check_range(dst, n) || check_range(src, n)) return ERR_INVALID_VALUE;
+    if (policy & 1024) return OK;  // device-side work does not run (see cuLaunchKernel)
     std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<void*>(src), n);
     return OK;
 }
@@ -199,12 +206,14 @@ API cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoHA
 API cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoDAsync_v2(dst, src, n, nullptr); }
 API cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, void*) {
     if (check_range(p, n)) return ERR_INVALID_VALUE;
+    if (policy & 1024) return OK;  // device-side work does not run (see cuLaunchKernel)
     std::memset(reinterpret_cast<void*>(p), v, n);
     return OK;
 }
 API cuMemsetD8_v2(CUdeviceptr p, unsigned char v, size_t n) { return cuMemsetD8Async(p, v, n, nullptr); }
 API cuMemsetD32Async(CUdeviceptr p, unsigned v, size_t n, void*) {
     if (check_range(p, n * 4)) return ERR_INVALID_VALUE;
+    if (policy & 1024) return OK;  // device-side work does not run (see cuLaunchKernel)
     unsigned* q = reinterpret_cast<unsigned*>(p);
     for (size_t i = 0; i < n; ++i) q[i] = v;
     return OK;
@@ -285,6 +294,10 @@ API cuLaunchKernel(void* fp, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
         return ERR_INVALID_VALUE;
     }
     if (gy > 65535 || gz > 65535 || bx * by * bz > 1024 || !gx || !gy || !gz) return ERR_INVALID_VALUE;
+    // Policy flag 1024 (driver only): launches are checked and counted but do not run, so that a benchmark
+    // through this driver measures the host side alone (what the engine spends per launch).
+    ++launches;
+    if (policy & 1024) return OK;
     const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
     return f->lib->launch(f->name.c_str(), grid, block, smem, params, policy) == 0 ? OK : ERR_NOT_FOUND;
 }
