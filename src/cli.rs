@@ -16,6 +16,10 @@ pub struct Cli {
     /// auto | cpu | cuda | cuda:N  (auto takes CUDA when a driver and a device exist)
     #[arg(long, global = true, default_value = "auto")]
     pub device: String,
+    /// CPU worker threads (default: one per core; RAYON_NUM_THREADS works too). The CPU path gives the
+    /// same bits on any count.
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
     #[command(subcommand)]
     pub cmd: Command,
 }
@@ -149,6 +153,17 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 
 pub fn run(cli: Cli) -> Result<i32> {
     let choice: DeviceChoice = cli.device.parse()?;
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            return Err(Error::usage(
+                "--threads 0: pass at least 1, or leave it out for one thread per core",
+            ));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| Error::usage(format!("--threads {n}: {e}")))?;
+    }
     match cli.cmd {
         Command::Info { json } => {
             let i = info::gather(choice);

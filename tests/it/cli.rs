@@ -154,3 +154,16 @@ fn report_tables_reads_the_committed_h200_reports() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
 }
+
+#[test]
+fn threads_flag_sets_the_cpu_worker_count_and_refuses_zero() {
+    for n in ["1", "3"] {
+        let (code, out, err) = ipdpp(&["--threads", n, "info", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["cpu_threads"].to_string(), n, "{out}");
+    }
+    let (code, _, err) = ipdpp(&["--threads", "0", "info"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--threads 0"), "{err}");
+}
