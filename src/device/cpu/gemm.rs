@@ -54,59 +54,47 @@ pub fn gemm_ref_f32(c: &mut [f32], a: &[f32], b: &[f32], s: &GemmSpec) {
 /// OpenBLAS sgemm on row-major operands, on the calling thread (see [`blas_single_threaded`]).
 pub fn gemm_blas_f32(c: &mut [f32], a: &[f32], b: &[f32], s: &GemmSpec) {
     blas_single_threaded();
-    sgemm_block(c.as_mut_ptr(), a, b, s, 0..s.m, 0..s.n);
-}
-
-/// The block rows × cols of C = op(A)·op(B) (row-major, ldc = n) as one sgemm call.
-fn sgemm_block(
-    c: *mut f32,
-    a: &[f32],
-    b: &[f32],
-    s: &GemmSpec,
-    rows: std::ops::Range<usize>,
-    cols: std::ops::Range<usize>,
-) {
-    use cblas_sys::{cblas_sgemm, CBLAS_LAYOUT::CblasRowMajor, CBLAS_TRANSPOSE::*};
-    if rows.is_empty() || cols.is_empty() {
-        return;
-    }
-    assert!(
-        a.len() >= s.m * s.k && b.len() >= s.k * s.n,
-        "gemm operands too short"
-    );
-    let t = |x: bool| if x { CblasTrans } else { CblasNoTrans };
-    let lda = if s.ta { s.m } else { s.k }.max(1);
-    let ldb = if s.tb { s.k } else { s.n }.max(1);
-    let a0 = if s.ta { rows.start } else { rows.start * lda };
-    let b0 = if s.tb { cols.start * ldb } else { cols.start };
-    // SAFETY: the operands hold m·k and k·n values (asserted), C holds m·n (the callers' contract), and
-    // the block lies inside all three.
-    unsafe {
-        cblas_sgemm(
-            CblasRowMajor,
-            t(s.ta),
-            t(s.tb),
-            rows.len() as i32,
-            cols.len() as i32,
-            s.k as i32,
-            s.alpha,
-            a.as_ptr().add(a0),
-            lda as i32,
-            b.as_ptr().add(b0),
-            ldb as i32,
-            s.beta,
-            c.add(rows.start * s.n + cols.start),
-            s.n as i32,
-        )
-    }
+    sgemm(c, a, b, s);
 }
 
 /// sgemm with OpenBLAS's own threads, one per rayon worker (for a product that is not already inside
 /// a split over the workers: linear layers, convolutions with few pixels). OpenBLAS splits C among its
 /// threads without splitting K, so the result has the same bits on any thread count.
 pub fn gemm_par_f32(c: &mut [f32], a: &[f32], b: &[f32], s: &GemmSpec) {
-    assert!(c.len() >= s.m * s.n, "gemm output too short");
-    with_blas_threads(|| sgemm_block(c.as_mut_ptr(), a, b, s, 0..s.m, 0..s.n));
+    with_blas_threads(|| sgemm(c, a, b, s));
+}
+
+fn sgemm(c: &mut [f32], a: &[f32], b: &[f32], s: &GemmSpec) {
+    use cblas_sys::{cblas_sgemm, CBLAS_LAYOUT::CblasRowMajor, CBLAS_TRANSPOSE::*};
+    if s.m == 0 || s.n == 0 {
+        return;
+    }
+    assert!(
+        a.len() >= s.m * s.k && b.len() >= s.k * s.n && c.len() >= s.m * s.n,
+        "gemm operands too short"
+    );
+    let t = |x: bool| if x { CblasTrans } else { CblasNoTrans };
+    let lda = if s.ta { s.m } else { s.k }.max(1);
+    let ldb = if s.tb { s.k } else { s.n }.max(1);
+    // SAFETY: the three operands hold the m·k, k·n and m·n values the call reads or writes (asserted).
+    unsafe {
+        cblas_sgemm(
+            CblasRowMajor,
+            t(s.ta),
+            t(s.tb),
+            s.m as i32,
+            s.n as i32,
+            s.k as i32,
+            s.alpha,
+            a.as_ptr(),
+            lda as i32,
+            b.as_ptr(),
+            ldb as i32,
+            s.beta,
+            c.as_mut_ptr(),
+            s.n as i32,
+        )
+    }
 }
 
 #[cfg(test)]
