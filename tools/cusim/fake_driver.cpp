@@ -53,10 +53,16 @@ size_t used = 0;
 const size_t TOTAL = size_t(16) << 30;
 int ctx_token = 1;
 int policy = 2;
-unsigned long long launches = 0;
+// Counted for the report at exit under policy flag 1024: what a GPU run would wait on or pay for per step.
+unsigned long long launches = 0, allocs_n = 0, htod = 0, dtoh = 0, syncs = 0, ctx_syncs = 0, stream_syncs = 0, event_syncs = 0, async_allocs = 0;
 struct LaunchReport {
     ~LaunchReport() {
-        if (policy & 1024) std::fprintf(stderr, "cusim driver: %llu launches (not run: policy flag 1024)\n", launches);
+        if (policy & 1024)
+            std::fprintf(stderr,
+                         "cusim driver: %llu launches (not run: policy flag 1024), %llu allocations, %llu host-to-device "
+                         "and %llu device-to-host copies, %llu synchronisations (context %llu, stream %llu, event %llu), %llu of the "
+                         "allocations stream-ordered\n",
+                         launches, allocs_n, htod, dtoh, syncs, ctx_syncs, stream_syncs, event_syncs, async_allocs);
     }
 } launch_report;
 
@@ -139,7 +145,8 @@ API cuDeviceGetAttribute(int* v, int attr, CUdevice) {
         case 36: *v = 2619000; break;
         case 37: *v = 5120; break;
         case 41: *v = 1; break;                 // unified addressing
-        default: *v = 0;                        // memory pools (115) and everything else: not supported
+        case 115: *v = 1; break;                // memory pools: stream-ordered allocation, as on H100/H200
+        default: *v = 0;                        // everything else: not supported
     }
     return OK;
 }
@@ -153,13 +160,14 @@ API cuCtxGetCurrent(void** ctx) { *ctx = &ctx_token; return OK; }
 API cuCtxPushCurrent_v2(void*) { return OK; }
 API cuCtxPopCurrent_v2(void** ctx) { if (ctx) *ctx = &ctx_token; return OK; }
 API cuCtxGetDevice(CUdevice* d) { *d = 0; return OK; }
-API cuCtxSynchronize() { return OK; }
+API cuCtxSynchronize() { ++syncs; ++ctx_syncs; return OK; }
 API cuCtxSetFlags(unsigned) { return OK; }
 API cuCtxGetFlags(unsigned* f) { *f = 0; return OK; }
 
 API cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
     std::lock_guard<std::recursive_mutex> l(mu);
     if (used + bytes > TOTAL) return ERR_OUT_OF_MEMORY;
+    ++allocs_n;
     unsigned char* m = static_cast<unsigned char*>(std::aligned_alloc(256, (bytes + 256) / 256 * 256));
     if (!m) return ERR_OUT_OF_MEMORY;
     std::memset(m, 0xA5, bytes);  // fresh device memory holds garbage
@@ -177,7 +185,7 @@ API cuMemFree_v2(CUdeviceptr p) {
     allocs.erase(it);
     return OK;
 }
-API cuMemAllocAsync(CUdeviceptr* p, size_t bytes, void*) { return cuMemAlloc_v2(p, bytes); }
+API cuMemAllocAsync(CUdeviceptr* p, size_t bytes, void*) { ++async_allocs; return cuMemAlloc_v2(p, bytes); }
 API cuMemFreeAsync(CUdeviceptr p, void*) { return cuMemFree_v2(p); }
 API cuMemGetInfo_v2(size_t* free_b, size_t* total) { *free_b = TOTAL - used; *total = TOTAL; return OK; }
 
@@ -186,11 +194,13 @@ static CUresult check_range(CUdeviceptr p, size_t bytes) {
     return global_ok(reinterpret_cast<void*>(p), bytes) ? OK : ERR_INVALID_VALUE;
 }
 API cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, void*) {
+    ++htod;
     if (check_range(dst, n)) return ERR_INVALID_VALUE;
     std::memcpy(reinterpret_cast<void*>(dst), src, n);
     return OK;
 }
 API cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, void*) {
+    ++dtoh;
     if (check_range(src, n)) return ERR_INVALID_VALUE;
     std::memcpy(dst, reinterpret_cast<void*>(src), n);
     return OK;
@@ -222,7 +232,7 @@ API cuMemsetD32Async(CUdeviceptr p, unsigned v, size_t n, void*) {
 API cuStreamCreate(void** s, unsigned) { *s = new int(0); return OK; }
 API cuStreamCreateWithPriority(void** s, unsigned, int) { *s = new int(0); return OK; }
 API cuStreamDestroy_v2(void* s) { delete static_cast<int*>(s); return OK; }
-API cuStreamSynchronize(void*) { return OK; }
+API cuStreamSynchronize(void*) { ++syncs; ++stream_syncs; return OK; }
 API cuStreamQuery(void*) { return OK; }
 API cuStreamWaitEvent(void*, void*, unsigned) { return OK; }
 API cuStreamIsCapturing(void*, int* status) { *status = 0; return OK; }
@@ -231,7 +241,7 @@ API cuCtxGetStreamPriorityRange(int* lo, int* hi) { if (lo) *lo = 0; if (hi) *hi
 API cuEventCreate(void** e, unsigned) { *e = new Event(); return OK; }
 API cuEventDestroy_v2(void* e) { delete static_cast<Event*>(e); return OK; }
 API cuEventRecord(void* e, void*) { static_cast<Event*>(e)->t = now_ms(); return OK; }
-API cuEventSynchronize(void*) { return OK; }
+API cuEventSynchronize(void*) { ++syncs; ++event_syncs; return OK; }
 API cuEventQuery(void*) { return OK; }
 API cuEventElapsedTime(float* ms, void* a, void* b) {
     *ms = static_cast<float>(static_cast<Event*>(b)->t - static_cast<Event*>(a)->t);
