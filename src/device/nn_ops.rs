@@ -315,8 +315,8 @@ fn cuda_view_grads(
     c: usize,
     mut per_view: impl FnMut(usize, &mut CudaViewMut<'_, f32>, &mut CudaViewMut<'_, f32>) -> Result<()>,
 ) -> Result<()> {
-    let mut tg = d.zeros::<f32>(groups * c)?;
-    let mut tb = d.zeros::<f32>(groups * c)?;
+    let mut tg = d.scratch_zeros(groups * c)?;
+    let mut tb = d.scratch_zeros(groups * c)?;
     for k in 0..groups {
         per_view(
             k,

@@ -40,6 +40,8 @@ pub struct CudaDevice {
     raised: Mutex<HashMap<String, usize>>,
     /// Variants picked by speed ([`tune::pick`]), by key.
     tuned: Mutex<HashMap<String, (usize, String)>>,
+    /// Launchers' temporary f32 buffers, by length, for [`CudaDevice::scratch_zeros`].
+    scratch: Mutex<HashMap<usize, Vec<CudaSlice<f32>>>>,
     blas: OnceLock<std::result::Result<cudarc::cublas::CudaBlas, String>>,
 }
 
@@ -97,6 +99,7 @@ impl CudaDevice {
             modules: Mutex::new(HashMap::new()),
             raised: Mutex::new(Default::default()),
             tuned: Mutex::new(Default::default()),
+            scratch: Mutex::new(Default::default()),
             blas: OnceLock::new(),
         }))
     }
@@ -195,6 +198,31 @@ impl CudaDevice {
             .alloc_zeros(n)
             .map_err(|e| oom_or_driver(e, n * std::mem::size_of::<T>()))
     }
+    /// A zeroed temporary of `n` floats for one launcher call (partial sums), reused from earlier calls:
+    /// a training step then zeroes its temporaries without allocating and freeing them (122 pairs per
+    /// ResNet-18 step before). Reuse is safe on the one stream: a later user's kernels run after the
+    /// earlier user's.
+    pub fn scratch_zeros(&self, n: usize) -> Result<Scratch<'_>> {
+        let kept = self
+            .scratch
+            .lock()
+            .map_err(|_| Error::usage("scratch buffer cache poisoned"))?
+            .get_mut(&n)
+            .and_then(Vec::pop);
+        let buf = match kept {
+            Some(mut b) => {
+                self.stream
+                    .memset_zeros(&mut b)
+                    .map_err(|e| Error::driver("zeroing a scratch buffer", e))?;
+                b
+            }
+            None => self.zeros::<f32>(n)?,
+        };
+        Ok(Scratch {
+            dev: self,
+            buf: Some(buf),
+        })
+    }
     pub fn synchronize(&self) -> Result<()> {
         self.stream
             .synchronize()
@@ -208,6 +236,37 @@ impl CudaDevice {
     pub fn grid_for(&self, n: usize, block: u32) -> u32 {
         let need = n.div_ceil(block as usize).max(1);
         need.min((self.sms.max(1) as usize) * 32) as u32
+    }
+}
+
+/// A buffer from [`CudaDevice::scratch_zeros`], given back to the device's cache when dropped.
+pub struct Scratch<'a> {
+    dev: &'a CudaDevice,
+    buf: Option<CudaSlice<f32>>,
+}
+
+impl std::ops::Deref for Scratch<'_> {
+    type Target = CudaSlice<f32>;
+    fn deref(&self) -> &CudaSlice<f32> {
+        self.buf
+            .as_ref()
+            .expect("scratch buffer present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Scratch<'_> {
+    fn deref_mut(&mut self) -> &mut CudaSlice<f32> {
+        self.buf
+            .as_mut()
+            .expect("scratch buffer present until drop")
+    }
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        if let (Some(b), Ok(mut pool)) = (self.buf.take(), self.dev.scratch.lock()) {
+            pool.entry(b.len()).or_default().push(b);
+        }
     }
 }
 

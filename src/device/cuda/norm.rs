@@ -6,7 +6,7 @@
 //! `batchnorm_add_relu_*` (relu(bn(x) + sc), the residual block's tail), forward (train and eval) and
 //! backward, with the statistics of v1 and one elementwise pass each way; their CPU references are the
 //! compositions of the v1 references in `cpu::norm`.
-use super::{check_len, launch_err, CudaDevice};
+use super::{check_len, launch_err, CudaDevice, Scratch};
 use crate::device::cpu::norm::BnSpec;
 use crate::error::{Error, Result};
 use cudarc::driver::{CudaSlice, CudaView, CudaViewMut, LaunchConfig, PushKernelArg};
@@ -57,14 +57,14 @@ fn check_lens(s: &BnSpec, per_row: &[(&str, usize)], per_c: &[(&str, usize)]) ->
 }
 
 /// Zeroed per-block partial sums [parts, C] of a backward reduction: (Σg, Σg·x̂).
-fn bwd_partials(
-    dev: &CudaDevice,
+fn bwd_partials<'a>(
+    dev: &'a CudaDevice,
     parts: usize,
     s: &BnSpec,
-) -> Result<(CudaSlice<f32>, CudaSlice<f32>)> {
+) -> Result<(Scratch<'a>, Scratch<'a>)> {
     Ok((
-        dev.zeros::<f32>(parts * s.c)?,
-        dev.zeros::<f32>(parts * s.c)?,
+        dev.scratch_zeros(parts * s.c)?,
+        dev.scratch_zeros(parts * s.c)?,
     ))
 }
 
@@ -217,7 +217,7 @@ fn train_stats(
         return stats_from_blocks(dev, mean, rstd, running_mean, running_var, p, s);
     }
     let (per, parts) = split(dev, s);
-    let mut part = dev.zeros::<f32>(parts * s.c)?;
+    let mut part = dev.scratch_zeros(parts * s.c)?;
     let grid = partial_grid(s, parts);
     let (per_i, parts_i) = (per as i32, parts as i32);
     let f = dev.function("norm", "batchnorm_sum_partial_f32")?;
@@ -225,7 +225,7 @@ fn train_stats(
     unsafe {
         dev.stream
             .launch_builder(&f)
-            .arg(&mut part)
+            .arg(&mut *part)
             .arg(x)
             .arg(&rows)
             .arg(&c)
@@ -239,7 +239,7 @@ fn train_stats(
         dev.stream
             .launch_builder(&f)
             .arg(&mut *mean)
-            .arg(&part)
+            .arg(&*part)
             .arg(&parts_i)
             .arg(&c)
             .arg(&rows)
@@ -251,7 +251,7 @@ fn train_stats(
     unsafe {
         dev.stream
             .launch_builder(&f)
-            .arg(&mut part)
+            .arg(&mut *part)
             .arg(x)
             .arg(&mean.as_view())
             .arg(&rows)
@@ -269,7 +269,7 @@ fn train_stats(
             .arg(running_mean)
             .arg(running_var)
             .arg(&mean.as_view())
-            .arg(&part)
+            .arg(&*part)
             .arg(&parts_i)
             .arg(&c)
             .arg(&rows)
@@ -396,8 +396,8 @@ pub fn batchnorm_bwd_f32(
     unsafe {
         dev.stream
             .launch_builder(&f)
-            .arg(&mut pg)
-            .arg(&mut pgx)
+            .arg(&mut *pg)
+            .arg(&mut *pgx)
             .arg(gy)
             .arg(x)
             .arg(mean)
@@ -647,8 +647,8 @@ fn relu_bwd_sums(
     unsafe {
         dev.stream
             .launch_builder(&f)
-            .arg(&mut pg)
-            .arg(&mut pgx)
+            .arg(&mut *pg)
+            .arg(&mut *pgx)
             .arg(gy)
             .arg(y)
             .arg(x)
