@@ -174,3 +174,132 @@ fn cusim_driver_runs_the_conv_epilogue_statistics_gpu_test() {
         )],
     );
 }
+
+/// The counts the stand-in driver prints at exit under policy flag 1024 (launches not run).
+#[derive(Debug, PartialEq)]
+struct DriverCounts {
+    launches: u64,
+    allocations: u64,
+    to_device: u64,
+    to_host: u64,
+    context_syncs: u64,
+    stream_syncs: u64,
+    event_syncs: u64,
+}
+
+fn driver_counts(text: &str) -> DriverCounts {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("cusim driver: "))
+        .unwrap_or_else(|| panic!("no driver report in:\n{text}"));
+    let num = |after: &str| -> u64 {
+        let at = line
+            .find(after)
+            .unwrap_or_else(|| panic!("{after:?} not in {line}"));
+        let head = line[..at].trim_end();
+        let start = head
+            .rfind(|c: char| !c.is_ascii_digit())
+            .map_or(0, |i| i + 1);
+        head[start..]
+            .parse()
+            .unwrap_or_else(|_| panic!("no count before {after:?} in {line}"))
+    };
+    let inner = |key: &str| -> u64 {
+        let at = line
+            .find(key)
+            .unwrap_or_else(|| panic!("{key:?} not in {line}"))
+            + key.len();
+        let rest = &line[at..];
+        rest[..rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len())]
+            .parse()
+            .unwrap_or_else(|_| panic!("no count after {key:?} in {line}"))
+    };
+    DriverCounts {
+        launches: num(" launches"),
+        allocations: num(" allocations"),
+        to_device: num(" host-to-device"),
+        to_host: num(" device-to-host"),
+        context_syncs: inner("(context "),
+        stream_syncs: inner("stream "),
+        event_syncs: inner("event "),
+    }
+}
+
+/// A CUDA training step (forward, BNS loss, backward, AdamW) allocates nothing, copies nothing between host
+/// and device and waits on nothing: `bench resnet` through the stand-in driver with kernels not run, at 2
+/// and at 4 timed steps, gives the same counts but for the launches and the bench's own timing events.
+/// Unfused with the default convolutions, and conv v6 with the fused batch-norm tails.
+#[test]
+fn cusim_driver_counts_no_allocation_copy_or_wait_inside_a_training_step() {
+    run(
+        "build_driver.py",
+        &[
+            "--only",
+            "elementwise,norm,reduce,conv,conv_tc,conv_tc6,pool,contrastive,gemm",
+        ],
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for env in [
+        &[][..],
+        &[("IPDPP_CONV_TC", "v6"), ("IPDPP_FUSED_BN", "1")][..],
+    ] {
+        let counts = |steps: &str| {
+            let out = Command::new(super::common::bin())
+                .args([
+                    "--device", "cuda", "bench", "resnet", "--arch", "resnet20", "--batch", "16",
+                ])
+                .args([
+                    "--precision",
+                    "bf16",
+                    "--warmup",
+                    "1",
+                    "--profile-steps",
+                    "0",
+                ])
+                .args(["--no-ceiling", "--steps", steps])
+                .env("LD_LIBRARY_PATH", root.join("target/cusim/driver"))
+                .env("CUSIM_POLICY", "1026")
+                .envs(env.iter().copied())
+                .output()
+                .expect("running ipdpp");
+            let text = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(out.status.success(), "{env:?} --steps {steps}:\n{text}");
+            driver_counts(&text)
+        };
+        let (a, b) = (counts("2"), counts("4"));
+        println!("{env:?}: 2 steps {a:?}\n{env:?}: 4 steps {b:?}");
+        assert!(
+            b.launches > a.launches,
+            "{env:?}: the steps launched nothing"
+        );
+        let per_step = (b.launches - a.launches) / 2;
+        assert!(
+            per_step > 200,
+            "{env:?}: only {per_step} launches per ResNet-20 step"
+        );
+        assert_eq!(
+            (
+                a.allocations,
+                a.to_device,
+                a.to_host,
+                a.context_syncs,
+                a.stream_syncs
+            ),
+            (
+                b.allocations,
+                b.to_device,
+                b.to_host,
+                b.context_syncs,
+                b.stream_syncs
+            ),
+            "{env:?}: a training step allocates, copies or synchronises"
+        );
+        // The bench times each step between two events and waits for the second.
+        assert!(
+            b.event_syncs - a.event_syncs <= 4,
+            "{env:?}: {a:?} vs {b:?}"
+        );
+    }
+}
