@@ -49,7 +49,7 @@ step info 20 $BIN/ipdpp info
 step kernels 120 $BIN/ipdpp kernels
 if has tests; then
   # Every test that touches the GPU (names hold cuda, tensor_core, tf32 or nvrtc), one process each.
-  $BIN/it --list 2>/dev/null | sed -n 's/: test$//p' | grep -E 'cuda|tensor_core|tf32|nvrtc' > "$OUT/gpu-tests.txt"
+  $BIN/it --list 2>/dev/null | sed -n 's/: test$//p' | grep -E 'cuda|tensor_core|tf32|nvrtc' | grep -v '::fused_bn_cpu_' > "$OUT/gpu-tests.txt"
   while read -r t; do
     step "test_${t//::/.}" 90 $BIN/it --exact "$t" --nocapture --test-threads=1
   done < "$OUT/gpu-tests.txt"
