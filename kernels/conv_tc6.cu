@@ -204,8 +204,9 @@ struct Tc6Out {
 // column the sum over the block's rows and the sum of squares about the block's own mean, from the
 // accumulators still in registers (two passes over them: the mean first, then the centred squares, so no
 // cancellation), reduced over the block through shared memory and written to part_sum / part_m2
-// [gridDim.y][N]. batchnorm_stats_parts_f32 (norm.cu) combines the blocks of each batch-norm group with
-// Chan's formula; the launcher asks for this only when every block lies inside one group.
+// [gridDim.y][N]. batchnorm_parts_chunk_f32 and batchnorm_stats_chunks_f32 (norm.cu) combine the blocks
+// of each batch-norm group with Chan's formula; the launcher asks for this only when every block lies
+// inside one group.
 template <class S>
 struct Tc6OutStats {
     float* y;

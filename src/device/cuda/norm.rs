@@ -19,6 +19,15 @@ fn split(dev: &CudaDevice, s: &BnSpec) -> (usize, usize) {
     (per, s.rows.div_ceil(per).max(1))
 }
 
+/// The per-channel reductions over partial sums: blocks of 32 channels × 8 lanes over the partials.
+fn lanes(c: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (c.div_ceil(32) as u32, 1, 1),
+        block_dim: (32, 8, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
 fn per_channel(c: usize) -> LaunchConfig {
     LaunchConfig {
         grid_dim: (c.div_ceil(128) as u32, 1, 1),
@@ -92,7 +101,7 @@ fn bwd_reduce(
             .arg(pgx)
             .arg(&parts_i)
             .arg(&c)
-            .launch(per_channel(s.c))
+            .launch(lanes(s.c))
     }
     .map_err(launch_err("batchnorm_bwd_reduce_f32"))?;
     Ok(())
@@ -140,7 +149,8 @@ pub fn batchnorm_fwd_train_f32(
     apply(dev, y, x, &mean.as_view(), &rstd.as_view(), gamma, beta, s)
 }
 
-/// `batchnorm_stats_parts_f32`: mean, rstd and the running statistics from block partials.
+/// Mean, rstd and the running statistics from block partials: `batchnorm_parts_chunk_f32` combines
+/// chunks of partials over the whole GPU, `batchnorm_stats_chunks_f32` the chunks.
 fn stats_from_blocks(
     dev: &CudaDevice,
     mean: &mut CudaViewMut<'_, f32>,
@@ -160,10 +170,39 @@ fn stats_from_blocks(
     let need = (p.first + p.count) * s.c;
     check_len("batchnorm block sums", p.sum.len(), need)?;
     check_len("batchnorm block squares", p.m2.len(), need)?;
+    // About two blocks per SM in the first step; each chunk's (Σ, M2) kept in double (two f32 slots).
+    let want = (dev.sms.max(1) as usize * 2).div_ceil(s.c.div_ceil(32));
+    let per = p.count.div_ceil(want.clamp(1, p.count));
+    let chunks = p.count.div_ceil(per);
+    let mut csum = dev.scratch_zeros(2 * chunks * s.c)?;
+    let mut cm2 = dev.scratch_zeros(2 * chunks * s.c)?;
     let (first, count, block_rows) = (p.first as i32, p.count as i32, p.block_rows as i32);
-    let f = dev.function("norm", "batchnorm_stats_parts_f32")?;
-    // SAFETY: (mean, rstd, running_mean, running_var [C], part_sum, part_m2 [(first + count) * C], int first,
-    // int count, int block_rows, int C, float eps, float momentum); lengths checked above.
+    let (per_i, chunks_i) = (per as i32, chunks as i32);
+    let f = dev.function("norm", "batchnorm_parts_chunk_f32")?;
+    // SAFETY: (double* chunk_sum, double* chunk_m2 [chunks*C doubles: 2*chunks*C floats, allocation-aligned],
+    // part_sum, part_m2 [(first + count) * C], first, count, per_chunk, block_rows, C); lengths checked above;
+    // grid (⌈C/32⌉, chunks) with blockDim (32, 8) as the kernel's lane layout assumes.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(&mut *csum)
+            .arg(&mut *cm2)
+            .arg(p.sum)
+            .arg(p.m2)
+            .arg(&first)
+            .arg(&count)
+            .arg(&per_i)
+            .arg(&block_rows)
+            .arg(&c)
+            .launch(LaunchConfig {
+                grid_dim: (s.c.div_ceil(32) as u32, chunks as u32, 1),
+                ..lanes(s.c)
+            })
+    }
+    .map_err(launch_err("batchnorm_parts_chunk_f32"))?;
+    let f = dev.function("norm", "batchnorm_stats_chunks_f32")?;
+    // SAFETY: (mean, rstd, running_mean, running_var [C], chunk_sum, chunk_m2 [chunks*C doubles], chunks,
+    // per_chunk, count, block_rows, C, eps, momentum); blockDim (32, 8).
     unsafe {
         dev.stream
             .launch_builder(&f)
@@ -171,17 +210,18 @@ fn stats_from_blocks(
             .arg(rstd)
             .arg(running_mean)
             .arg(running_var)
-            .arg(p.sum)
-            .arg(p.m2)
-            .arg(&first)
+            .arg(&*csum)
+            .arg(&*cm2)
+            .arg(&chunks_i)
+            .arg(&per_i)
             .arg(&count)
             .arg(&block_rows)
             .arg(&c)
             .arg(&s.eps)
             .arg(&s.momentum)
-            .launch(per_channel(s.c))
+            .launch(lanes(s.c))
     }
-    .map_err(launch_err("batchnorm_stats_parts_f32"))?;
+    .map_err(launch_err("batchnorm_stats_chunks_f32"))?;
     Ok(())
 }
 
@@ -243,7 +283,7 @@ fn train_stats(
             .arg(&parts_i)
             .arg(&c)
             .arg(&rows)
-            .launch(per_channel(s.c))
+            .launch(lanes(s.c))
     }
     .map_err(launch_err("batchnorm_mean_f32"))?;
     let f = dev.function("norm", "batchnorm_sq_partial_f32")?;
@@ -275,7 +315,7 @@ fn train_stats(
             .arg(&rows)
             .arg(&s.eps)
             .arg(&s.momentum)
-            .launch(per_channel(s.c))
+            .launch(lanes(s.c))
     }
     .map_err(launch_err("batchnorm_var_f32"))?;
     Ok(())
