@@ -77,10 +77,10 @@ pub struct ResnetArgs {
     /// Write one profiled step as a Chrome trace JSON (open in Perfetto or chrome://tracing)
     #[arg(long)]
     pub trace: Option<std::path::PathBuf>,
-    /// Fuse the batch-norm tails: BN+ReLU and BN+add+ReLU as single ops (norm.cu v2, compiled, not yet
-    /// validated on a GPU). IPDPP_FUSED_BN=1 in the environment turns them on as well
+    /// Run the batch-norm tails unfused (v1: BN, ReLU and add as separate ops), for A/B runs against the
+    /// default fused BN+ReLU and BN+add+ReLU (norm.cu v2); IPDPP_FUSED_BN=0 in the environment does the same
     #[arg(long)]
-    pub fuse_bn: bool,
+    pub unfused_bn: bool,
 }
 
 impl ResnetArgs {
@@ -103,7 +103,7 @@ impl ResnetArgs {
             json: false,
             out: None,
             trace: None,
-            fuse_bn: false,
+            unfused_bn: false,
         }
     }
 }
@@ -165,10 +165,10 @@ pub struct ResnetReport {
     pub arch: String,
     pub precision: Precision,
     pub loss_form: String,
-    /// Batch-norm tails fused (`--fuse-bn` or `IPDPP_FUSED_BN=1`): BN+ReLU and BN+add+ReLU as
+    /// Batch-norm tails fused (the default; off with `--unfused-bn` or `IPDPP_FUSED_BN=0`): BN+ReLU and BN+add+ReLU as
     /// `batchnorm_relu` / `batchnorm_add_relu` (norm.cu v2); false: the unfused v1 ops.
     pub fused_bn: bool,
-    /// The convolution generation asked for (`IPDPP_CONV_TC`, default v4) on a GPU; each op may run an
+    /// The convolution generation asked for (`IPDPP_CONV_TC`, default v6) on a GPU; each op may run an
     /// older one where its shape needs it (in fp32 every version but v6 means conv.cu v2).
     pub conv_tc: Option<TcVersion>,
     /// Images per view; a step forwards `images_per_step` = 2 × batch.
@@ -747,12 +747,12 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
             "--precision fp32: exact fp32 convolutions on the CUDA cores ({} asked: {}; the per-layer table names what ran)",
             TcVersion::current(),
             match TcVersion::current() {
-                TcVersion::V6 | TcVersion::V7 => "v6's FMA variant where it takes the shape, compiled, not validated unless its tests passed; conv.cu v2 elsewhere",
-                _ => "conv.cu v2; IPDPP_CONV_TC=v6 picks v6's FMA variant",
+                TcVersion::V6 | TcVersion::V7 => "v6's FMA variant where it takes the shape (validated on an H200); conv.cu v2 elsewhere",
+                _ => "conv.cu v2; v6 (the default) picks v6's FMA variant",
             }
         )),
         (Device::Cuda(_), _) => notes.push(format!(
-            "--precision {prec}: convolutions on tensor cores ({} asked: {}, fp32 accumulation; IPDPP_CONV_TC=v3..v6 picks the version; v5/v6 are compiled, not validated unless their tests passed); batch norm, linears, loss and AdamW stay fp32",
+            "--precision {prec}: convolutions on tensor cores ({} asked: {}, fp32 accumulation; IPDPP_CONV_TC=v3..v7 picks the version, default v6; every version passed its tests on an H200); batch norm, linears, loss and AdamW stay fp32",
             TcVersion::current(),
             match (TcVersion::current(), prec) {
                 (TcVersion::V6, Precision::Bf16) => "bf16 copies of the conv operands, fp32 activations kept",
@@ -767,28 +767,23 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
     );
     let mut r = StepRunner::new(dev, arch, batch, a.proj_dim, form, a.tau, a.m, a.seed)?;
     r.net.set_conv_precision(prec);
-    if a.fuse_bn {
-        r.net.set_fused_bn(true);
+    if a.unfused_bn {
+        r.net.set_fused_bn(false);
     }
     let fused_bn = r.net.fused_bn();
     if fused_bn {
         let (pairs, tails) = r.net.fused_bn_counts();
-        let why = if a.fuse_bn {
-            "--fuse-bn"
-        } else {
-            "IPDPP_FUSED_BN=1"
-        };
         notes.push(format!(
-            "fused batch norm ({why}): {pairs} BN+ReLU as batchnorm_relu and {tails} BN+add+ReLU as batchnorm_add_relu ({}); each fused op's time is booked at its first node (op bn_relu / bn_add_relu), the nodes it absorbs show as op \"fused\" (~0 ms): compare batchnorm + relu + add against batchnorm + bn_relu + bn_add_relu + fused + relu",
+            "fused batch norm (the default): {pairs} BN+ReLU as batchnorm_relu and {tails} BN+add+ReLU as batchnorm_add_relu ({}); each fused op's time is booked at its first node (op bn_relu / bn_add_relu), the nodes it absorbs show as op \"fused\" (~0 ms): compare batchnorm + relu + add against batchnorm + bn_relu + bn_add_relu + fused + relu",
             if dev.is_cuda() {
-                "norm.cu v2 kernels, compiled, not validated on a GPU unless the cuda_fused_bn tests passed"
+                "norm.cu v2 kernels, validated on an H200 by the cuda_fused_bn tests"
             } else {
                 "the CPU references, compositions of the unfused ones"
             }
         ));
     } else {
         notes.push(
-            "batch norm unfused (v1: BN, ReLU and add as separate ops); --fuse-bn or IPDPP_FUSED_BN=1 fuses the tails".into(),
+            "batch norm unfused (v1: BN, ReLU and add as separate ops; --unfused-bn or IPDPP_FUSED_BN=0)".into(),
         );
     }
     let nodes = r.net.node_info();

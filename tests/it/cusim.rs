@@ -230,7 +230,7 @@ fn driver_counts(text: &str) -> DriverCounts {
 /// A CUDA training step (forward, BNS loss, backward, AdamW) allocates nothing, copies nothing between host
 /// and device and waits on nothing: `bench resnet` through the stand-in driver with kernels not run, at 2
 /// and at 4 timed steps, gives the same counts but for the launches and the bench's own timing events.
-/// Unfused with the default convolutions, and conv v6 with the fused batch-norm tails.
+/// Conv v4 with unfused batch norm, and the defaults (conv v6, fused batch-norm tails).
 #[test]
 fn cusim_driver_counts_no_allocation_copy_or_wait_inside_a_training_step() {
     run(
@@ -242,8 +242,8 @@ fn cusim_driver_counts_no_allocation_copy_or_wait_inside_a_training_step() {
     );
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for env in [
+        &[("IPDPP_CONV_TC", "v4"), ("IPDPP_FUSED_BN", "0")][..],
         &[][..],
-        &[("IPDPP_CONV_TC", "v6"), ("IPDPP_FUSED_BN", "1")][..],
     ] {
         let counts = |steps: &str| {
             let out = Command::new(super::common::bin())

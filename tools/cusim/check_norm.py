@@ -7,9 +7,11 @@ the per-view loops of src/device/nn_ops.rs), against float64 NumPy transcription
 Controls (validated on an H200): the unfused batch norm (v1: batchnorm_{sum,sq}_partial, _mean, _var,
 _apply, _eval_rstd, _bwd_partial, _bwd_reduce, _bwd_apply) chained with add_f32 / relu_fwd_f32 /
 relu_bwd_f32 / add_inplace_f32 / cast_bf16_f32 as nn_ops' BnTailVersion::V1 runs them, and adamw_f32,
-relu_fwd_f32, add_f32 alone. Never run on a GPU: batchnorm_stats_parts_f32 (from conv-epilogue block
-partials, 2 views), the fused tails batchnorm_relu_* / batchnorm_add_relu_* (v2, with their bf16 copy yb),
-and cast_bf16_f32 (bit for bit against round-to-nearest-even, ties and odd lengths).
+relu_fwd_f32, add_f32 alone. The fused tails batchnorm_relu_* / batchnorm_add_relu_* (v2, with
+their bf16 copy yb) and cast_bf16_f32 (bit for bit against round-to-nearest-even, ties and odd lengths) passed
+on an H200 too (2026-11-27). Not yet run on a GPU: batchnorm_parts_chunk_f32 + batchnorm_stats_chunks_f32
+(statistics from conv-epilogue block partials, 2 views, chunks of several partials) and the 8-lane
+mean / var / bwd-reduce.
 
 Every buffer carries guard elements after it (and before it, for the shifted views of the unaligned case):
 a kernel that writes outside its buffer, or into an input, fails the case. `sms` is the SM count the
@@ -94,6 +96,10 @@ def per_channel(c):
     return (cdiv(c, 128), 1, 1), (128, 1, 1)
 
 
+def lanes(c):  # norm.rs lanes(): 32 channels x 8 lanes over the partials
+    return (cdiv(c, 32), 1, 1), (32, 8, 1)
+
+
 def partial_grid(c, parts):
     return (cdiv(c, 32), parts, 1), (32, 8, 1)
 
@@ -173,16 +179,23 @@ def bn_train_stats(S, mean, rstd, rm, rv, x, rows, c, pre=None):
     """norm.rs train_stats (with `pre`: stats_from_blocks)."""
     if pre is not None:
         psum, pm2, first, count, block_rows = pre
-        S.launch("batchnorm_stats_parts_f32", per_channel(c), mean, rstd, rm, rv, psum, pm2, first, count,
+        want = cdiv(max(S.dev.sms, 1) * 2, cdiv(c, 32))
+        per = cdiv(count, min(max(want, 1), count))
+        chunks = cdiv(count, per)
+        # Σ and M2 per chunk in double: 2·chunks·C floats each, as the launcher's scratch.
+        csum, cm2 = S.zeros("chunk_sum", 2 * chunks * c), S.zeros("chunk_m2", 2 * chunks * c)
+        S.launch("batchnorm_parts_chunk_f32", ((cdiv(c, 32), chunks, 1), (32, 8, 1)), csum, cm2, psum, pm2, first,
+                 count, per, block_rows, c)
+        S.launch("batchnorm_stats_chunks_f32", lanes(c), mean, rstd, rm, rv, csum, cm2, chunks, per, count,
                  block_rows, c, EPS, MOMENTUM)
         return
     per, parts = S.dev.split(rows, c)
     part = S.zeros("part", parts * c)
     grid = partial_grid(c, parts)
     S.launch("batchnorm_sum_partial_f32", grid, part, x, rows, c, per)
-    S.launch("batchnorm_mean_f32", per_channel(c), mean, part, parts, c, rows)
+    S.launch("batchnorm_mean_f32", lanes(c), mean, part, parts, c, rows)
     S.launch("batchnorm_sq_partial_f32", grid, part, x, mean, rows, c, per)
-    S.launch("batchnorm_var_f32", per_channel(c), rstd, rm, rv, mean, part, parts, c, rows, EPS, MOMENTUM)
+    S.launch("batchnorm_var_f32", lanes(c), rstd, rm, rv, mean, part, parts, c, rows, EPS, MOMENTUM)
 
 
 def bn_apply(S, y, x, mean, rstd, gamma, beta, rows, c):  # norm.rs apply
@@ -196,7 +209,7 @@ def bn_eval_rstd(S, rv, c):  # norm.rs eval_rstd
 
 
 def bn_bwd_reduce(S, gg, gb, pg, pgx, parts, c):
-    S.launch("batchnorm_bwd_reduce_f32", per_channel(c), gg, gb, pg, pgx, parts, c)
+    S.launch("batchnorm_bwd_reduce_f32", lanes(c), gg, gb, pg, pgx, parts, c)
 
 
 def bn_bwd_v1(S, gx, gg, gb, gy, x, mean, rstd, gamma, rows, c):  # norm.rs batchnorm_bwd_f32
@@ -486,7 +499,7 @@ def check_unaligned(mods, rng, reverse, rep):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# batchnorm_stats_parts_f32: statistics from the v6 convolution's `_stats` epilogue partials (Tc6OutStats):
+# batchnorm_parts_chunk_f32 + batchnorm_stats_chunks_f32: statistics from the v6 convolution's `_stats` epilogue partials (Tc6OutStats):
 # per block of bm rows and per column, the fp32 sum and the fp32 sum of squares about the block's own mean
 # (sum / rows), [blocks, C]; BnPartials::group(k, 2) hands view k blocks [k·count, (k + 1)·count). Then the
 # train forward of the tails (nn_ops V2 with `pre`, and V1: stats_from_blocks + batchnorm_apply_f32).
@@ -499,12 +512,15 @@ def conv_partials(x, bm):
     return s, (d * d).sum(axis=1, dtype=F32)
 
 
-STATS_SHAPES = [(40, 256, 2), (100, 128, 3), (18, 256, 1), (64, 256, 2)]  # (C, bm of v4_tile(C), blocks per view)
+# (C, rows per block (bm of v4_tile(C) in a network), blocks per view, SMs): with few SMs the launcher combines
+# several partials per chunk (5 blocks in chunks of 3 + 2; 9 in 3 x 3; 7 in one).
+STATS_SHAPES = [(40, 256, 2, 132), (100, 128, 3, 132), (18, 256, 1, 132), (64, 256, 2, 132), (24, 16, 5, 1),
+                (24, 8, 9, 2), (64, 8, 7, 2)]
 
 
 def check_stats(mods, rng, reverse, rep):
     groups = 2
-    for c, bm, count in STATS_SHAPES:
+    for c, bm, count, sms in STATS_SHAPES:
         rows = groups * count * bm
         t = tail_inputs(rng, rows, c)
         t["x"] = (t["x"] + rng.standard_normal(rows * c).astype(F32) * 0.5).astype(F32)  # a conv output, offset mean
@@ -513,7 +529,7 @@ def check_stats(mods, rng, reverse, rep):
             want, _ = tail_reference(t, rows, c, groups, add, False)
             for ver in ("v1", "v2"):
                 t0 = time.time()
-                S = Sim(mods["norm"], 132, reverse)
+                S = Sim(mods["norm"], sms, reverse)
                 N, n = rows * c, rows // groups * c
                 x = S.buf("x", t["x"], ro=True)
                 sc = S.buf("sc", t["sc"], ro=True) if add else None
@@ -536,7 +552,7 @@ def check_stats(mods, rng, reverse, rep):
                     v1_relu_tail(S, y, pre_act, sc, N)
                     S.launch("cast_bf16_f32", ew_flat(S, max(N // 4, 1)), yb, y, N)
                 what = (f"{ver} stats_parts {('batchnorm_add_relu' if add else 'batchnorm_relu'):22} {rows:5}x{c:<3} "
-                        f"views 2 x {count} blocks of {bm}")
+                        f"views 2 x {count} blocks of {bm}, {sms} SMs")
                 guards = run_case(S, rep, what, t0)
                 if guards is None:
                     continue
