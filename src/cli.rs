@@ -45,6 +45,10 @@ pub enum Command {
         /// Write the PTX files into this folder
         #[arg(long)]
         ptx_dir: Option<std::path::PathBuf>,
+        /// Go through the PTX cache (IPDPP_CACHE_DIR): a hit skips NVRTC, a miss fills it, so a GPU
+        /// machine can start with the kernels compiled here
+        #[arg(long)]
+        cache: bool,
     },
     /// Draw k-DPP subsets from a kernel matrix, or select per class with IP-DPP (ip, ip-code, qd-cosine, qd-rbf)
     Sample(crate::dpp::cli::SampleArgs),
@@ -244,7 +248,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             eprintln!("device: {} ({})", sel.device.name(), sel.reason);
             crate::bench::resnet::run(&sel.device, &a)
         }
-        Command::Kernels { target, ptx_dir } => {
+        Command::Kernels {
+            target,
+            ptx_dir,
+            cache,
+        } => {
             let mut failed = 0;
             for kf in kernels::all() {
                 let targets: Vec<String> = if target.is_empty() {
@@ -253,7 +261,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     target.clone()
                 };
                 for t in targets {
-                    match device::nvrtc::compile(&kf, &t, false) {
+                    match device::nvrtc::compile(&kf, &t, cache) {
                         Ok(c) => {
                             let warn = if c.log.trim().is_empty() {
                                 String::new()

@@ -46,6 +46,10 @@ if [ -d "$SRC/train" ] && [ "${GPU_BUNDLE_DATA:-1}" = 1 ]; then
 else
   echo "gpu-bundle: no CIFAR-10 JPEG folder at $SRC; pipeline.sh will run on the synthetic set"
 fi
+# The kernels compiled here (same NVRTC 13.0 as the GPU image; the cache key holds the NVRTC version, so
+# a different one there just misses): saves the GPU machine ~50 s of NVRTC per call.
+IPDPP_CACHE_DIR="$PWD/.gpu/ptx-cache" "${CARGO_TARGET_DIR:-target}/release/ipdpp" kernels --cache > /dev/null
+echo "gpu-bundle: PTX cache $(du -sh .gpu/ptx-cache | cut -f1) in .gpu/ptx-cache"
 git rev-parse --short HEAD > .gpu/COMMIT 2>/dev/null || echo unknown > .gpu/COMMIT
 du -sh .gpu | awk '{print "gpu-bundle: .gpu is " $1 " (limit for everything carried: 64 MiB)"}'
 ls -la .gpu/bin

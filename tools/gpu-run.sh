@@ -46,7 +46,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 echo "cublas dir: ${CUBLAS_DIR:-none found}" >> "$SUMMARY"
 ldd $BIN/ipdpp | grep -i "not found" >> "$SUMMARY"
 step info 20 $BIN/ipdpp info
-step kernels 120 $BIN/ipdpp kernels
+# With the carried PTX cache this only checks it is complete (a miss compiles with this machine's NVRTC).
+step kernels 120 $BIN/ipdpp kernels --cache
 if has tests; then
   # Every test that touches the GPU (names hold cuda, tensor_core, tf32 or nvrtc), one process each.
   $BIN/it --list 2>/dev/null | sed -n 's/: test$//p' | grep -E 'cuda|tensor_core|tf32|nvrtc' | grep -v '::fused_bn_cpu_' > "$OUT/gpu-tests.txt"
@@ -54,100 +55,56 @@ if has tests; then
     step "test_${t//::/.}" 90 $BIN/it --exact "$t" --nocapture --test-threads=1
   done < "$OUT/gpu-tests.txt"
   step selfcheck 60 $BIN/ipdpp --device cuda demo --selfcheck
-  # The default tensor-core convolutions (v4) stay the default only where their test passed on this GPU;
-  # v5 is benchmarked only where it passed (failure lines name the version that ran: conv_fwd_v5_bf16 ...).
-  TCLOG="$OUT"/test_resnet_cuda.conv_tensor_core_versions_match_cpu_reference.log
-  if ! grep -q "test result: ok" "$TCLOG" 2>/dev/null; then
-    if [ ! -s "$TCLOG" ] || grep -q "_v4_.*≥" "$TCLOG"; then
-      export IPDPP_CONV_TC=v3
-      echo "conv_tc v4 test failed or missing: benches and pipeline use IPDPP_CONV_TC=v3" | tee -a "$SUMMARY"
-    fi
-    grep -q "_v5_.*≥" "$TCLOG" && NO_V5=1 && echo "conv_tc v5 failed its test: no v5 bench" | tee -a "$SUMMARY"
-    grep -q "_v6_bf16.*≥" "$TCLOG" && NO_V6=1
-    grep -q "_v7_.*≥" "$TCLOG" && NO_V7=1
-    # Not ok and no failure line: it crashed before naming a version; rule out every candidate.
-    grep -q "≥" "$TCLOG" 2>/dev/null || { NO_V5=1; NO_V6=1; NO_V6_TF32=1; NO_V6_FP32=1; NO_V7=1; }
+  ok() { grep -q "test result: ok" "$OUT/$1.log" 2>/dev/null; }
+  # The defaults (conv v6, fused batch-norm tails) stay the defaults only where their tests passed on this
+  # GPU; otherwise the benches and the pipeline fall back to what passed (v4, unfused).
+  if ! ok test_resnet_cuda.conv_tensor_core_versions_match_cpu_reference \
+    || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2 \
+    || ! ok test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass; then
+    export IPDPP_CONV_TC=v4
+    echo "conv v6 failed (or missed) a test: benches and pipeline use IPDPP_CONV_TC=v4" | tee -a "$SUMMARY"
   fi
-  # v6 must also pass inside whole networks; the fused batch-norm tails must pass all their tests.
-  # (Its failure lines name the configuration: "... bf16 v6: z ..." alone, "... bf16 v6 + fused BN: z ..." with
-  # the fused tails, which then write the bf16 copies, "... tf32 v6: z ...", "... fp32 v6: z ..." (the FMA
-  # variant); a crash names none and rules out all.)
-  V6LOG="$OUT"/test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2.log
-  if ! grep -q "test result: ok" "$V6LOG" 2>/dev/null; then
-    named=0
-    grep -q "bf16 v6: z" "$V6LOG" 2>/dev/null && NO_V6=1 && named=1
-    grep -q "bf16 v6 + fused BN: z" "$V6LOG" 2>/dev/null && NO_V6_FUSED=1 && named=1
-    grep -q "tf32 v6: z" "$V6LOG" 2>/dev/null && NO_V6_TF32=1 && named=1
-    grep -q "fp32 v6: z" "$V6LOG" 2>/dev/null && NO_V6_FP32=1 && named=1
-    grep -q "bf16 v7: z" "$V6LOG" 2>/dev/null && NO_V7=1 && named=1
-    [ "$named" = 0 ] && NO_V6=1 && NO_V6_TF32=1 && NO_V6_FP32=1 && NO_V7=1
-  fi
-  # v7 (wgmma forwards) also needs the wgmma probe's test (same descriptors and layouts) and v6 (its backward).
-  for t in cuda_wgmma_bf16_gemm_matches_exact_product cuda_wgmma_bf16_gemm_mn_major_matches_exact_product; do
-    grep -q "test result: ok" "$OUT/test_wgmma.$t.log" 2>/dev/null || NO_V7=1
-  done
-  [ -n "${NO_V6:-}" ] && NO_V7=1
-  [ -n "${NO_V7:-}" ] && echo "conv_wgmma v7 (or the wgmma probe) failed or missed its tests: no v7 bench" | tee -a "$SUMMARY"
-  grep -q "_v6_tf32.*≥" "$TCLOG" 2>/dev/null && NO_V6_TF32=1
-  grep -q "_v6_f32.*≥" "$TCLOG" 2>/dev/null && NO_V6_FP32=1
-  [ -n "${NO_V6_FP32:-}" ] && echo "conv_tc6 v6 fp32 (FMA) failed (or missed) its tests: no v6 fp32 bench" | tee -a "$SUMMARY"
-  [ -n "${NO_V6:-}" ] && echo "conv_tc6 v6 failed (or missed) its tests: no v6 bench" | tee -a "$SUMMARY"
-  # A v6 failure gets one memory check of each failing precision at a small shape, so the next session
-  # starts from the faulting kernel and address instead of a rel err (compute-sanitizer ships with the
-  # toolkit under /usr/local/cuda when it is there).
-  SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
-  if [ -n "$SAN" ]; then
-    for pv in "bf16:${NO_V6:-}" "tf32:${NO_V6_TF32:-}" "fp32:${NO_V6_FP32:-}"; do
-      [ -n "${pv#*:}" ] || continue
-      step "sanitize_conv_v6_${pv%%:*}" 60 "$SAN" --tool memcheck --print-limit 20 $BIN/ipdpp --device cuda bench conv \
-        --shape 4,8,8,64,128,3,2,1 --precision "${pv%%:*}" --versions v6 --warmup 0 --repeats 1
-    done
-    if [ -n "${NO_V7:-}" ] && [ -z "${NO_V6:-}" ]; then
-      step sanitize_wgmma 60 "$SAN" --tool memcheck --print-limit 20 $BIN/ipdpp --device cuda bench wgmma \
-        --m 128 --n 128 --k 128 --warmup 0 --repeats 1
-      step sanitize_conv_v7 60 "$SAN" --tool memcheck --print-limit 20 $BIN/ipdpp --device cuda bench conv \
-        --shape 4,8,8,64,128,3,1,1 --precision bf16 --versions v7 --warmup 0 --repeats 1
-    fi
-  fi
-  for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log; do
+  for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log "$OUT"/test_cuda_ops.cuda_batchnorm_matches_cpu.log; do
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
   done
-  [ -n "${NO_FUSED:-}" ] && echo "fused batch norm failed (or missed) its tests: no fused-BN bench" | tee -a "$SUMMARY"
+  if [ -n "${NO_FUSED:-}" ]; then
+    export IPDPP_FUSED_BN=0
+    echo "batch norm failed (or missed) a test: benches and pipeline use IPDPP_FUSED_BN=0" | tee -a "$SUMMARY"
+  fi
+  # v7 (wgmma forwards) also needs the wgmma probe's tests (same descriptors and layouts).
+  for t in test_wgmma.cuda_wgmma_bf16_gemm_matches_exact_product test_wgmma.cuda_wgmma_bf16_gemm_mn_major_matches_exact_product \
+    test_conv_bench.conv_bench_cuda_every_version_is_correct; do
+    ok "$t" || NO_V7=1
+  done
+  [ -n "${NO_V7:-}" ] && echo "conv v7 (or the wgmma probe) failed or missed its tests: no v7 bench" | tee -a "$SUMMARY"
+  # A failure of the default gets one memory check at a small shape, so the next session starts from the
+  # faulting kernel and address instead of a rel err.
+  SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  if [ -n "$SAN" ] && [ "${IPDPP_CONV_TC:-}" = v4 ]; then
+    step sanitize_conv_v6_bf16 60 "$SAN" --tool memcheck --print-limit 20 $BIN/ipdpp --device cuda bench conv \
+      --shape 4,8,8,64,128,3,2,1 --precision bf16 --versions v6 --warmup 0 --repeats 1
+  fi
   save
 fi
 if has bench; then
   for form in code paper; do
     step bench_bns_$form 60 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 --loss $form --out "$OUT/bench_bns_$form.json"
   done
+  # The defaults (conv v6 + fused batch norm, unless a test above ruled them out).
   for prec in bf16 tf32 fp32; do
     step bench_r18_$prec 90 $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 1024 --precision $prec --steps 5 \
       --out "$OUT/r18_$prec.json" --trace "$OUT/r18_${prec}_trace.json"
   done
-  step bench_r32_bf16 60 $BIN/ipdpp --device cuda bench resnet --arch resnet32 --batch 1024 --precision bf16 --steps 5 --out "$OUT/r32_bf16.json"
-  # A/B: the previous tensor-core generation on the same card in the same call.
-  step bench_r18_bf16_convtc_v3 90 env IPDPP_CONV_TC=v3 $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 1024 \
-    --precision bf16 --steps 3 --out "$OUT/r18_bf16_convtc_v3.json"
-  # Candidates not yet default, each only where its tests passed: the v5 and v6 tensor-core convolutions,
-  # the fused batch-norm kernels, and v6 with fused batch norm.
+  step bench_r32_bf16 60 $BIN/ipdpp --device cuda bench resnet --arch resnet32 --batch 1024 --precision bf16 --steps 5 \
+    --out "$OUT/r32_bf16.json" --trace "$OUT/r32_bf16_trace.json"
+  # A/B on the same card: the earlier defaults (v4, unfused), v6 unfused, and v7.
   for arch in resnet18 resnet32; do
-    [ -z "${NO_V5:-}" ] && step bench_${arch}_bf16_convtc_v5 90 env IPDPP_CONV_TC=v5 $BIN/ipdpp --device cuda bench resnet \
-      --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_convtc_v5.json"
+    step bench_${arch}_bf16_convtc_v4_unfused 90 env IPDPP_CONV_TC=v4 IPDPP_FUSED_BN=0 $BIN/ipdpp --device cuda bench resnet \
+      --arch $arch --batch 1024 --precision bf16 --steps 3 --out "$OUT/${arch}_bf16_convtc_v4_unfused.json"
+    step bench_${arch}_bf16_convtc_v6_unfused 90 env IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=0 $BIN/ipdpp --device cuda bench resnet \
+      --arch $arch --batch 1024 --precision bf16 --steps 3 --out "$OUT/${arch}_bf16_convtc_v6_unfused.json"
     [ -z "${NO_V7:-}" ] && step bench_${arch}_bf16_convtc_v7 90 env IPDPP_CONV_TC=v7 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_convtc_v7.json"
-    [ -z "${NO_V6:-}" ] && step bench_${arch}_bf16_convtc_v6 90 env IPDPP_CONV_TC=v6 $BIN/ipdpp --device cuda bench resnet \
-      --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_convtc_v6.json" \
-      --trace "$OUT/${arch}_bf16_convtc_v6_trace.json"
-    [ "$arch" = resnet18 ] && [ -z "${NO_V6_TF32:-}" ] && step bench_${arch}_tf32_convtc_v6 90 env IPDPP_CONV_TC=v6 \
-      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
-      --out "$OUT/${arch}_tf32_convtc_v6.json"
-    [ "$arch" = resnet18 ] && [ -z "${NO_V6_FP32:-}" ] && step bench_${arch}_fp32_convtc_v6 90 env IPDPP_CONV_TC=v6 \
-      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision fp32 --steps 3 \
-      --out "$OUT/${arch}_fp32_convtc_v6.json"
-    [ -z "${NO_FUSED:-}" ] && step bench_${arch}_bf16_fused_bn 90 env IPDPP_FUSED_BN=1 $BIN/ipdpp --device cuda bench resnet \
-      --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_fused_bn.json"
-    [ -z "${NO_FUSED:-}${NO_V6:-}${NO_V6_FUSED:-}" ] && step bench_${arch}_bf16_convtc_v6_fused_bn 90 env IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=1 \
-      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
-      --out "$OUT/${arch}_bf16_convtc_v6_fused_bn.json"
   done
   # Per-op A/B of the convolution generations at ResNet-18 shapes (512 images): layer1 3x3, the stride-2
   # 3x3 and 1x1 of layer2.0, layer4's 3x3 (4x4 pixels, 512 channels).
@@ -155,33 +112,20 @@ if has bench; then
     step "bench_conv_bf16_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision bf16 \
       --out "$OUT/conv_bf16_${sh//,/x}.json"
   done
-  # v7's two pipelines forced one at a time (by default it times both per shape and keeps the faster).
-  for pipe in k64s4 k32s5; do
-    [ -z "${NO_V7:-}" ] && step "bench_conv_bf16_v7_${pipe}_512x32x32x64x64x3x1x1" 60 env IPDPP_V7_PIPE=$pipe $BIN/ipdpp \
-      --device cuda bench conv --shape 512,32,32,64,64,3,1,1 --precision bf16 --versions v7 \
-      --out "$OUT/conv_bf16_v7_${pipe}_512x32x32x64x64x3x1x1.json"
-  done
-  step bench_conv_tf32_512x32x32x64x64x3x1x1 60 $BIN/ipdpp --device cuda bench conv --shape 512,32,32,64,64,3,1,1 \
-    --precision tf32 --out "$OUT/conv_tf32_512x32x32x64x64x3x1x1.json"
-  # Hopper probe: wgmma GEMM against v6 (mma.sync) on the same bf16 operands, at a ResNet-18 layer1-like
-  # GEMM (M = 64k pixels, N = 64, K = 576) and a wider one. Written as a list, so the summary table shows it.
-  for mnk in 65536,64,576 16384,128,1152; do
-    IFS=, read -r M N K <<< "$mnk"
-    step "bench_wgmma_${M}x${N}x${K}" 30 $BIN/ipdpp --device cuda bench wgmma --m $M --n $N --k $K --out "$OUT/wgmma_${M}x${N}x${K}.json"
-  done
-  # Exact fp32: conv.cu v2 against v6's FMA variant (v1 left out: seconds per op at this size).
-  for sh in 512,32,32,64,64,3,1,1 512,32,32,64,128,3,2,1; do
-    step "bench_conv_fp32_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision fp32 --versions v2,v6 \
-      --out "$OUT/conv_fp32_${sh//,/x}.json"
-  done
+  # Kernel profiles for the next round of convolution work (Nsight Compute, when the image has it): v6 and
+  # v7 forward and grad-weight at layer 1's shape, and the heaviest batch-norm kernels of a small step.
+  NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
+  if [ -n "$NCU" ] && [ "${GPU_PROFILE:-1}" = 1 ]; then
+    step ncu_conv_layer1 90 "$NCU" --set detailed -k regex:"conv_(fwd|bwd_weight|bwd_input)_v[67]" -c 6 \
+      $BIN/ipdpp --device cuda bench conv --shape 512,32,32,64,64,3,1,1 --precision bf16 --versions v6,v7 --warmup 0 --repeats 1
+    step ncu_bn 60 "$NCU" --set basic -k regex:"batchnorm_" -c 12 \
+      $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 256 --precision bf16 --steps 1 --warmup 0 --profile-steps 0 --no-ceiling
+  fi
   # The pipeline runs the fastest ResNet-18 bf16 configuration that passed its tests (ties: the default).
   BEST=$(python3 - "$OUT" <<'PY' 2>/dev/null
 import json, os, sys
 best, best_ips = ("r18_bf16.json", ""), 0.0
-for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v5.json", "IPDPP_CONV_TC=v5"),
-               ("resnet18_bf16_convtc_v6.json", "IPDPP_CONV_TC=v6"), ("resnet18_bf16_fused_bn.json", "IPDPP_FUSED_BN=1"),
-               ("resnet18_bf16_convtc_v6_fused_bn.json", "IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=1"),
-               ("resnet18_bf16_convtc_v7.json", "IPDPP_CONV_TC=v7")]:
+for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v7.json", "IPDPP_CONV_TC=v7")]:
     try:
         ips = float(json.load(open(os.path.join(sys.argv[1], f)))["images_per_s"])
     except Exception:
@@ -199,12 +143,14 @@ PY
   save
 fi
 if has torch; then
+  # GPU_TORCH=short: only the headline pairs (BNS code form, ResNet-18 bf16), for a second call on the same day.
   for form in code paper; do
+    [ "${GPU_TORCH:-full}" = short ] && [ $form = paper ] && continue
     step torch_bns_$form 60 python3 tools/pytorch_reference.py --what bns --n 8192 --dim 128 --loss $form --engine-report "$OUT/bench_bns_$form.json"
   done
-  step torch_r18_fp32 90 python3 tools/pytorch_reference.py --what resnet --arch resnet18 --batch 1024 --precision fp32 --engine-report "$OUT/r18_tf32.json"
+  [ "${GPU_TORCH:-full}" = short ] || step torch_r18_fp32 90 python3 tools/pytorch_reference.py --what resnet --arch resnet18 --batch 1024 --precision fp32 --engine-report "$OUT/r18_tf32.json"
   step torch_r18_bf16 90 python3 tools/pytorch_reference.py --what resnet --arch resnet18 --batch 1024 --precision bf16 --engine-report "$OUT/r18_bf16.json"
-  step torch_r32_bf16 90 python3 tools/pytorch_reference.py --what resnet --arch resnet32 --batch 1024 --precision bf16 --engine-report "$OUT/r32_bf16.json"
+  [ "${GPU_TORCH:-full}" = short ] || step torch_r32_bf16 90 python3 tools/pytorch_reference.py --what resnet --arch resnet32 --batch 1024 --precision bf16 --engine-report "$OUT/r32_bf16.json"
   save
 fi
 # torch.compile before the pipeline, which takes whatever budget is left.
@@ -232,7 +178,7 @@ total = 1000 * epoch + 100 * epoch / 3 + 100 * epoch * 0.4   # probe: forward on
 print(f"{min(1.0, max(0.01, float(sys.argv[2]) / total)):.3f}")
 PY
 )}
-  echo "pipeline: --epochs-scale $SCALE to fit ${PIPELINE_S}s (IPDPP_CONV_TC=${IPDPP_CONV_TC:-default} IPDPP_FUSED_BN=${IPDPP_FUSED_BN:-0})" | tee -a "$SUMMARY"
+  echo "pipeline: --epochs-scale $SCALE to fit ${PIPELINE_S}s (IPDPP_CONV_TC=${IPDPP_CONV_TC:-default} IPDPP_FUSED_BN=${IPDPP_FUSED_BN:-default})" | tee -a "$SUMMARY"
   step pipeline $((PIPELINE_S + 60)) $BIN/ipdpp --device cuda run --data /tmp/cifar10lt --imbalance 100 \
     --preset paper --precision bf16 --epochs-scale "$SCALE" --name c10lt --runs-dir "$OUT/runs"
   save
