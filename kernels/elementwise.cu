@@ -77,3 +77,28 @@ extern "C" __global__ void cast_bf16_f32(unsigned short* y, const float* x, unsi
         y[4 * n4 + t] = h;
     }
 }
+
+// The 3-channel stem's grad-weight on the v6 kernels, which need C % 8 == 0 in bf16: the input with its
+// channels padded to cp with zeros and cast to bf16 (pad_channels_bf16_f32), then the padded weight
+// gradient cut back to its c channels (unpad_channels_f32). Rows: pixels, or weight taps; channels fastest.
+extern "C" __global__ void pad_channels_bf16_f32(unsigned short* y, const float* x, unsigned long long rows, int c,
+                                                 int cp) {
+    const unsigned long long n = rows * cp;
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        const unsigned long long r = i / cp;
+        const int j = (int)(i - r * cp);
+        unsigned short h = 0;
+        if (j < c) asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(x[r * c + j]));
+        y[i] = h;
+    }
+}
+
+extern "C" __global__ void unpad_channels_f32(float* y, const float* x, unsigned long long rows, int c, int cp) {
+    const unsigned long long n = rows * c;
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        const unsigned long long r = i / c;
+        y[i] = x[r * cp + (i - r * c)];
+    }
+}

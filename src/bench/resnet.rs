@@ -371,6 +371,17 @@ enum LossWs {
 }
 
 /// A network, its fixed inputs and the loss workspaces: everything one training step needs.
+/// The loss versions a step may run: exact v2 (fp32 and tf32 steps) and the one of bf16 steps
+/// ([`BnsVersion::for_training`]); the precision is set after the runner is built.
+fn loss_versions(d: &CudaDevice) -> Vec<BnsVersion> {
+    let mut v = vec![BnsVersion::V2];
+    let b = BnsVersion::for_training(d, crate::device::cuda::conv_tc::ConvPrecision::Bf16);
+    if b != BnsVersion::V2 {
+        v.push(b);
+    }
+    v
+}
+
 pub struct StepRunner {
     pub net: ResNet,
     pub dev: Device,
@@ -432,7 +443,7 @@ impl StepRunner {
             (Device::Cuda(d), BnsForm::Code) => {
                 let lab: Vec<i32> = labels.iter().chain(&labels).copied().collect();
                 LossWs::Code {
-                    ws: BnsCodeCuda::new(d, n, proj_dim, &[BnsVersion::V2])?,
+                    ws: BnsCodeCuda::new(d, n, proj_dim, &loss_versions(d))?,
                     labels: d.upload(&lab)?,
                 }
             }
@@ -442,7 +453,7 @@ impl StepRunner {
                     batch,
                     proj_dim,
                     layout.as_ref().expect("paper layout"),
-                    &[BnsVersion::V2],
+                    &loss_versions(d),
                 )?,
                 labels: d.upload(&labels)?,
                 q: d.zeros(batch * proj_dim)?,
@@ -537,7 +548,8 @@ impl StepRunner {
                 let (Buffer::Cuda(z), Buffer::Cuda(gz)) = (self.net.slot(out), &mut self.gz) else {
                     return Err(Error::usage("bench resnet: CPU buffers on a CUDA device"));
                 };
-                ws.run(d, BnsVersion::V2, z, labels, self.tau, gz)
+                let v = BnsVersion::for_training(d, self.net.conv_precision());
+                ws.run(d, v, z, labels, self.tau, gz)
             }
             (
                 LossWs::Paper {
@@ -558,7 +570,8 @@ impl StepRunner {
                 d.stream
                     .memcpy_dtod(&z.slice(b * dim..2 * b * dim), v)
                     .map_err(cp)?;
-                ws.run(d, BnsVersion::V2, q, v, labels, self.tau, g1, g2)?;
+                let ver = BnsVersion::for_training(d, self.net.conv_precision());
+                ws.run(d, ver, q, v, labels, self.tau, g1, g2)?;
                 d.stream
                     .memcpy_dtod(g1, &mut gz.slice_mut(..b * dim))
                     .map_err(cp)?;
@@ -785,6 +798,18 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         notes.push(
             "batch norm unfused (v1: BN, ReLU and add as separate ops; --unfused-bn or IPDPP_FUSED_BN=0)".into(),
         );
+    }
+    if let Device::Cuda(d) = dev {
+        let v = BnsVersion::for_training(d, r.net.conv_precision());
+        notes.push(format!(
+            "BNS loss on the GPU: {v} ({}){}",
+            v.describe(),
+            if v == BnsVersion::V2 {
+                "; bf16 steps run the bf16 tensor-core versions"
+            } else {
+                ""
+            }
+        ));
     }
     let nodes = r.net.node_info();
     let n_img = 2 * batch;

@@ -441,9 +441,21 @@ pub fn linear_fwd(
                 None => None,
                 _ => return Err(mismatch("linear_fwd bias")),
             };
-            cuda::linear::linear_fwd_f32(d, GemmVersion::V3, y, x, w, b, rows, din, dout)
+            cuda::linear::linear_fwd_f32(d, linear_gemm(d), y, x, w, b, rows, din, dout)
         }
         _ => Err(mismatch("linear_fwd")),
+    }
+}
+
+/// The SGEMM of the linear layers on a GPU: cuBLAS (exact fp32: its default math mode, no TF32) where
+/// the library loads, else v3. The projector's products are small and skinny (2048 x 2048 x 128 in a
+/// ResNet-18 step at batch 1024): v3's 128 x 128 tiles leave most of an H200 idle there (2.3 TFLOP/s,
+/// 2026-11-27), while cuBLAS picks split-K kernels for them.
+fn linear_gemm(d: &cuda::CudaDevice) -> GemmVersion {
+    if d.blas().is_ok() {
+        GemmVersion::Cublas
+    } else {
+        GemmVersion::V3
     }
 }
 
@@ -486,7 +498,7 @@ pub fn linear_bwd(
                 None => None,
                 _ => return Err(mismatch("linear_bwd gb")),
             };
-            cuda::linear::linear_bwd_f32(d, GemmVersion::V3, gx, gw, gb, gy, x, w, rows, din, dout)
+            cuda::linear::linear_bwd_f32(d, linear_gemm(d), gx, gw, gb, gy, x, w, rows, din, dout)
         }
         _ => Err(mismatch("linear_bwd")),
     }

@@ -214,9 +214,17 @@ pub fn compile_cached(file: &KernelFile, target: &str, cache: Option<&Path>) -> 
     let src = file.expanded()?;
     let opts = options(target, info)?;
     let ver = format!("{}.{}", info.version.0, info.version.1);
+    // The include path stays out of the key: its headers (cuda_bf16.h) come with the CUDA version that the
+    // NVRTC version stands for, and leaving it out lets PTX compiled on a build machine serve a GPU machine
+    // whose toolkit sits elsewhere (tools/gpu-bundle.sh carries it).
+    let keyed: Vec<&str> = opts
+        .iter()
+        .filter(|o| !o.starts_with("--include-path="))
+        .map(String::as_str)
+        .collect();
     let key = fnv1a64(&[
         src.as_bytes(),
-        opts.join(" ").as_bytes(),
+        keyed.join(" ").as_bytes(),
         target.as_bytes(),
         ver.as_bytes(),
     ]);

@@ -1523,7 +1523,20 @@ impl ResNet {
                     } else {
                         kf("bwd_input")
                     };
-                    kernels = format!("{}/{gx}/{}", kf("fwd"), kf("bwd_weight"));
+                    let gw = match self.dev.cuda() {
+                        Some(d)
+                            if conv_tc::stem_runs_padded(
+                                d,
+                                self.conv_version,
+                                self.conv_precision,
+                                &s,
+                            ) =>
+                        {
+                            "v6 pad8".into()
+                        }
+                        _ => kf("bwd_weight"),
+                    };
+                    kernels = format!("{}/{gx}/{gw}", kf("fwd"));
                     last = prefix(p);
                     let pad = k / 2;
                     let (oh, ow) = (

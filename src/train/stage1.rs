@@ -41,11 +41,14 @@ fn loss_and_grad(
     form: LossForm,
     m: usize,
     tau: f64,
-    ws: &mut Option<(usize, CudaLoss)>,
+    ws: &mut Option<(usize, CudaLoss, BnsVersion)>,
 ) -> Result<(f64, Buffer)> {
     let b = labels.len();
     match (&p.dev, z) {
-        (Device::Cuda(dev), Buffer::Cuda(zs)) => loss_cuda(dev, zs, labels, d, form, m, tau, ws),
+        (Device::Cuda(dev), Buffer::Cuda(zs)) => {
+            let v = BnsVersion::for_training(dev, p.net.conv_precision());
+            loss_cuda(dev, v, zs, labels, d, form, m, tau, ws)
+        }
         _ => {
             let zh = z.to_host(&p.dev)?;
             let (z1, z2) = zh.split_at(b * d);
@@ -66,29 +69,31 @@ fn loss_and_grad(
 #[allow(clippy::too_many_arguments)]
 fn loss_cuda(
     dev: &CudaDevice,
+    v: BnsVersion,
     zs: &CudaSlice<f32>,
     labels: &[i32],
     d: usize,
     form: LossForm,
     m: usize,
     tau: f64,
-    ws: &mut Option<(usize, CudaLoss)>,
+    ws: &mut Option<(usize, CudaLoss, BnsVersion)>,
 ) -> Result<(f64, Buffer)> {
     let b = labels.len();
     let drv = |e| Error::driver("stage-1 loss buffers", e);
-    if ws.as_ref().map(|w| w.0) != Some(b) {
+    // Rebuilt when the batch size changes (the last batch of an epoch) or the version does (a resumed
+    // run keeps its precision, so at most once).
+    if ws.as_ref().map(|w| (w.0, w.2)) != Some((b, v)) {
         let w = match form {
-            LossForm::Code => CudaLoss::Code(
-                BnsCodeCuda::new(dev, 2 * b, d, &[BnsVersion::V2])?,
-                dev.zeros(2 * b)?,
-            ),
+            LossForm::Code => {
+                CudaLoss::Code(BnsCodeCuda::new(dev, 2 * b, d, &[v])?, dev.zeros(2 * b)?)
+            }
             LossForm::Paper => CudaLoss::Paper {
                 ws: Box::new(BnsPaperCuda::new(
                     dev,
                     b,
                     d,
                     &PaperLayout::groups(b, m)?,
-                    &[BnsVersion::V2],
+                    &[v],
                 )?),
                 labels: dev.zeros(b)?,
                 z1: dev.zeros(b * d)?,
@@ -97,9 +102,9 @@ fn loss_cuda(
                 g2: dev.zeros(b * d)?,
             },
         };
-        *ws = Some((b, w));
+        *ws = Some((b, w, v));
     }
-    let Some((_, w)) = ws.as_mut() else {
+    let Some((_, w, _)) = ws.as_mut() else {
         return Err(Error::usage("stage-1 loss workspace missing"));
     };
     let mut gx = dev.zeros::<f32>(2 * b * d)?;
@@ -107,7 +112,7 @@ fn loss_cuda(
         CudaLoss::Code(ws, lab) => {
             let l2: Vec<i32> = labels.iter().chain(labels).copied().collect();
             dev.stream.memcpy_htod(&l2, lab).map_err(drv)?;
-            ws.run(dev, BnsVersion::V2, zs, lab, tau as f32, &mut gx)?;
+            ws.run(dev, v, zs, lab, tau as f32, &mut gx)?;
             dev.download(&ws.loss)?[0] as f64
         }
         CudaLoss::Paper {
@@ -125,7 +130,7 @@ fn loss_cuda(
             dev.stream
                 .memcpy_dtod(&zs.slice(b * d..2 * b * d), z2)
                 .map_err(drv)?;
-            ws.run(dev, BnsVersion::V2, z1, z2, lab, tau as f32, g1, g2)?;
+            ws.run(dev, v, z1, z2, lab, tau as f32, g1, g2)?;
             dev.stream
                 .memcpy_dtod(g1, &mut gx.slice_mut(0..b * d))
                 .map_err(drv)?;

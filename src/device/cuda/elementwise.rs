@@ -182,3 +182,69 @@ pub fn cast_bf16_f32(dev: &CudaDevice, y: &mut CudaSlice<u16>, x: &CudaSlice<f32
     .map_err(launch_err("cast_bf16_f32"))?;
     Ok(())
 }
+
+fn channels(rows: usize, c: usize, cp: usize) -> Result<(u64, i32, i32)> {
+    if c == 0 || c > cp || cp > i32::MAX as usize {
+        return Err(crate::error::Error::usage(format!(
+            "channel padding from {c} to {cp} channels is not supported"
+        )));
+    }
+    Ok((rows as u64, c as i32, cp as i32))
+}
+
+/// y [rows, cp] = bf16(x [rows, c]) with channels c..cp zero (the stem's input for the v6 grad-weight).
+pub fn pad_channels_bf16_f32(
+    dev: &CudaDevice,
+    y: &mut CudaSlice<u16>,
+    x: &CudaSlice<f32>,
+    rows: usize,
+    c: usize,
+    cp: usize,
+) -> Result<()> {
+    let (r, ci, cpi) = channels(rows, c, cp)?;
+    check_len("pad_channels x", x.len(), rows * c)?;
+    check_len("pad_channels y", y.len(), rows * cp)?;
+    let f = dev.function("elementwise", "pad_channels_bf16_f32")?;
+    // SAFETY: (unsigned short* y [rows*cp], const float* x [rows*c], u64 rows, int c, int cp); lengths
+    // checked above.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(y)
+            .arg(x)
+            .arg(&r)
+            .arg(&ci)
+            .arg(&cpi)
+            .launch(cfg(dev, rows * cp))
+    }
+    .map_err(launch_err("pad_channels_bf16_f32"))?;
+    Ok(())
+}
+
+/// y [rows, c] = the first c channels of x [rows, cp].
+pub fn unpad_channels_f32(
+    dev: &CudaDevice,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<f32>,
+    rows: usize,
+    c: usize,
+    cp: usize,
+) -> Result<()> {
+    let (r, ci, cpi) = channels(rows, c, cp)?;
+    check_len("unpad_channels x", x.len(), rows * cp)?;
+    check_len("unpad_channels y", y.len(), rows * c)?;
+    let f = dev.function("elementwise", "unpad_channels_f32")?;
+    // SAFETY: (float* y [rows*c], const float* x [rows*cp], u64 rows, int c, int cp); lengths checked above.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(y)
+            .arg(x)
+            .arg(&r)
+            .arg(&ci)
+            .arg(&cpi)
+            .launch(cfg(dev, rows * c))
+    }
+    .map_err(launch_err("unpad_channels_f32"))?;
+    Ok(())
+}
