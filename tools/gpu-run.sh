@@ -108,7 +108,9 @@ if has bench; then
   done
   # Per-op A/B of the convolution generations at ResNet-18 shapes (512 images): layer1 3x3, the stride-2
   # 3x3 and 1x1 of layer2.0, layer4's 3x3 (4x4 pixels, 512 channels).
+  # GPU_CONV_AB=0 skips them (a second call on the same day).
   for sh in 512,32,32,64,64,3,1,1 512,32,32,64,128,3,2,1 512,32,32,64,128,1,2,0 512,4,4,512,512,3,1,1; do
+    [ "${GPU_CONV_AB:-1}" = 1 ] || break
     step "bench_conv_bf16_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision bf16 \
       --out "$OUT/conv_bf16_${sh//,/x}.json"
   done
