@@ -161,7 +161,7 @@ pub(crate) fn v4_tile(cols: usize) -> (&'static str, usize, usize) {
 
 /// Which version runs `op` at `s` in precision `p` when `v` is asked for: each newer version takes the
 /// shapes (and, for v5 and v6, the precision) its vector gathers allow and hands the rest to the one
-/// before (v6 to v4: v5 is not yet validated on a GPU).
+/// before (v6 to v4: v5 is slower than v4 in places and stays opt-in).
 pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> TcVersion {
     let v5 = match op {
         "fwd" => s.c % 32 == 0,
