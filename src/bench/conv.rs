@@ -332,10 +332,22 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
             } else {
                 None
             };
-            // v7 picks one of two pipelines per shape by speed (the same sums): say which.
-            let ran = match v7_pipe(d, v, op, &s) {
-                Some(pipe) => format!("{ran} ({})", pipe.tag()),
-                None => ran,
+            // v7 picks one of two pipelines per shape by speed (the same sums), bf16 v6 one of two rings:
+            // say which.
+            let ran = match (v7_pipe(d, v, op, &s), ran.as_str()) {
+                (Some(pipe), _) => format!("{ran} ({})", pipe.tag()),
+                (None, "v6") if p == ConvPrecision::Bf16 => {
+                    let suffix = if OPS[op] == "bwd_input" && s.stride > 1 {
+                        "_strided"
+                    } else {
+                        ""
+                    };
+                    match conv_tc6::ring_used(d, p, OPS[op], suffix, &s) {
+                        Some(r) => format!("{ran} ({})", r.tag()),
+                        None => ran,
+                    }
+                }
+                _ => ran,
             };
             lines.push(Line {
                 version: v.clone(),

@@ -92,8 +92,8 @@ fn cusim_bns_kernels_v1_to_v5_match_float64_both_forms() {
 
 #[test]
 fn cusim_batch_norm_and_elementwise_kernels_match_float64() {
-    // The fused BN tails, the statistics from conv partials and the bf16 cast have not met a GPU; the
-    // unfused chain (GPU-validated) is the control. Both greedy orders: some races show in one only.
+    // The unfused chain is the control; the fused tails, the bf16 cast and the statistics from conv
+    // partials passed on an H200 too (2026-11-27). Both greedy orders: some races show in one only.
     run("check_norm.py", &[]);
     run("check_norm.py", &["--reverse"]);
 }
@@ -168,10 +168,21 @@ fn cusim_driver_runs_the_fused_bn_gpu_tests() {
 fn cusim_driver_runs_the_conv_epilogue_statistics_gpu_test() {
     through_the_simulated_driver(
         "conv_tc,conv_tc6,conv_wgmma,norm,elementwise,reduce",
-        &[(
-            "resnet_cuda::cuda_conv_v6_epilogue_bn_statistics_match_two_pass",
-            &[],
-        )],
+        &[
+            (
+                "resnet_cuda::cuda_conv_v6_epilogue_bn_statistics_match_two_pass",
+                &[],
+            ),
+            // Written without a GPU (2026-11-27): the 4-stage ring of v6 and the stem's padded grad-weight.
+            (
+                "resnet_cuda::cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept",
+                &[],
+            ),
+            (
+                "resnet_cuda::cuda_stem_grad_weight_runs_v6_on_padded_channels",
+                &[],
+            ),
+        ],
     );
 }
 
@@ -237,7 +248,7 @@ fn cusim_driver_counts_no_allocation_copy_or_wait_inside_a_training_step() {
         "build_driver.py",
         &[
             "--only",
-            "elementwise,norm,reduce,conv,conv_tc,conv_tc6,pool,contrastive,gemm",
+            "elementwise,norm,reduce,conv,conv_tc,conv_tc6,pool,contrastive,contrastive_wgmma,gemm",
         ],
     );
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

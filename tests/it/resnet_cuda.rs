@@ -760,3 +760,101 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
     }
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
+
+/// v6's two bf16 rings (3 and 4 stages) compute the same sums in the same order: forward, grad-input
+/// (stride 1 and by residue classes at stride 2) and grad-weight agree bit for bit at two tile widths, the
+/// automatic choice gives the same bits, is remembered after the first launch and not timed again.
+/// Skips without a GPU (or where the 4-stage ring does not fit).
+#[test]
+fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
+    use ipdpp::device::cpu::conv::ConvSpec;
+    use ipdpp::device::cpu::elementwise::cast_bf16_f32;
+    use ipdpp::device::cuda::conv_tc::ConvPrecision;
+    use ipdpp::device::cuda::conv_tc6::{
+        conv_bwd_input_v6, conv_bwd_input_v6_ring, conv_bwd_weight_v6, conv_bwd_weight_v6_ring,
+        conv_fwd_v6, conv_fwd_v6_ring, ring_used, Ring,
+    };
+    use ipdpp::device::cuda::tune;
+    let Some(dev) = cuda_or_skip("cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept")
+    else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    let p = ConvPrecision::Bf16;
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut fails = Vec::new();
+    for (i, s) in [
+        ConvSpec::new(2, 8, 8, 64, 64, 3, 1, 1),
+        ConvSpec::new(3, 7, 9, 32, 128, 3, 2, 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bf = |n: usize, seed: u64| {
+            let mut b = vec![0u16; n];
+            cast_bf16_f32(&mut b, &uniform_f32(n, -1.0, 1.0, seed));
+            d.upload(&b).unwrap()
+        };
+        let (x, w, gy) = (
+            bf(s.x_len(), 400 + i as u64),
+            bf(s.w_len(), 410 + i as u64),
+            bf(s.y_len(), 420 + i as u64),
+        );
+        for op in ["fwd", "bwd_input", "bwd_weight"] {
+            let len = match op {
+                "fwd" => s.y_len(),
+                "bwd_input" => s.x_len(),
+                _ => s.w_len(),
+            };
+            let run = |ring: Option<Ring>| {
+                let mut out = d.upload(&vec![f32::NAN; len]).unwrap();
+                match (op, ring) {
+                    ("fwd", Some(r)) => conv_fwd_v6_ring(d, p, r, &mut out, &x, &w, &s),
+                    ("fwd", None) => conv_fwd_v6(d, p, &mut out, &x, &w, &s),
+                    ("bwd_input", Some(r)) => {
+                        conv_bwd_input_v6_ring(d, p, r, &mut out, &gy, &w, &s)
+                    }
+                    ("bwd_input", None) => conv_bwd_input_v6(d, p, &mut out, &gy, &w, &s),
+                    (_, Some(r)) => conv_bwd_weight_v6_ring(d, p, r, &mut out, &gy, &x, &s),
+                    (_, None) => conv_bwd_weight_v6(d, p, &mut out, &gy, &x, &s),
+                }
+                .map(|_| d.download(&out).unwrap())
+            };
+            let (Ok(s3), Ok(s4)) = (run(Some(Ring::S3)), run(Some(Ring::S4))) else {
+                println!("{op} {s:?}: the 4-stage ring does not run here; skipped");
+                continue;
+            };
+            if s3.iter().any(|v| !v.is_finite()) {
+                fails.push(format!("{op} {s:?}: s3 left outputs unwritten"));
+            }
+            if bits(&s3) != bits(&s4) {
+                fails.push(format!("{op} {s:?}: the rings differ"));
+            }
+            let auto = run(None).unwrap();
+            if bits(&auto) != bits(&s3) {
+                fails.push(format!("{op} {s:?}: the picked ring differs"));
+            }
+            let suffix = if op == "bwd_input" && s.stride > 1 {
+                "_strided"
+            } else {
+                ""
+            };
+            let picked = ring_used(d, p, op, suffix, &s);
+            let n = tune::choices(d).unwrap().len();
+            run(None).unwrap();
+            if picked.is_none() || tune::choices(d).unwrap().len() != n {
+                fails.push(format!(
+                    "{op} {s:?}: no remembered pick ({picked:?}) or tuned twice"
+                ));
+            }
+            if ring_used(d, p, op, suffix, &s) != picked {
+                fails.push(format!("{op} {s:?}: the pick changed"));
+            }
+            println!(
+                "{op} {s:?}: s3 = s4 bit for bit: {}, picked {picked:?}",
+                bits(&s3) == bits(&s4)
+            );
+        }
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}

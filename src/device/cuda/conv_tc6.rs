@@ -16,9 +16,148 @@ use cudarc::driver::{
 };
 
 const FILE: &str = "conv_tc6";
-/// Mirrors `Tc6::STAGES` and `Tc6::BK` in kernels/conv_tc6.cu.
-const STAGES: usize = 3;
+/// Mirrors `Tc6::BK` in kernels/conv_tc6.cu.
 const BK: usize = 32;
+
+/// The cp.async ring of a v6 entry point (`Tc6::STAGES`): 3 stages in every precision, and for bf16 also 4
+/// (the `_s4` entry points: three k-tiles in flight instead of two). Both compute the same sums in the same
+/// order, so the launcher times them per shape on first use and keeps the faster ([`super::tune::pick`]),
+/// unless `IPDPP_V6_RING=s3|s4` forces one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ring {
+    S3,
+    S4,
+}
+
+impl Ring {
+    pub const ALL: [Ring; 2] = [Ring::S3, Ring::S4];
+    fn stages(self) -> usize {
+        match self {
+            Ring::S3 => 3,
+            Ring::S4 => 4,
+        }
+    }
+    pub fn tag(self) -> &'static str {
+        match self {
+            Ring::S3 => "s3",
+            Ring::S4 => "s4",
+        }
+    }
+    fn suffix(self) -> &'static str {
+        match self {
+            Ring::S3 => "",
+            Ring::S4 => "_s4",
+        }
+    }
+}
+
+impl std::str::FromStr for Ring {
+    type Err = Error;
+    fn from_str(v: &str) -> Result<Self> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "s3" => Ok(Ring::S3),
+            "s4" => Ok(Ring::S4),
+            _ => Err(Error::usage(format!(
+                "unknown v6 ring {v:?}; use s3 or s4 (or auto)"
+            ))),
+        }
+    }
+}
+
+/// `IPDPP_V6_RING`, read once: a ring to force, or None (auto: picked by speed).
+fn forced_ring() -> Option<Ring> {
+    static V: std::sync::OnceLock<Option<Ring>> = std::sync::OnceLock::new();
+    *V.get_or_init(|| match std::env::var("IPDPP_V6_RING") {
+        Err(_) => None,
+        Ok(v) if v.trim().is_empty() || v.trim() == "auto" => None,
+        Ok(v) => match v.parse() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("warning: IPDPP_V6_RING: {e}; v6 picks its ring by speed");
+                None
+            }
+        },
+    })
+}
+
+/// The rings `dev` can launch for `op` over `n` output columns in precision `p`: s3 where it fits (the
+/// caller checked), s4 for bf16 where its shared memory fits too.
+fn rings(dev: &CudaDevice, p: ConvPrecision, op: &str, n: usize) -> Vec<Ring> {
+    let (_, bm, bn) = v4_tile(n);
+    let elem = if p == ConvPrecision::Bf16 { 2 } else { 4 };
+    Ring::ALL
+        .into_iter()
+        .filter(|&r| {
+            r == Ring::S3
+                || (p == ConvPrecision::Bf16 && smem_bytes(op, bm, bn, elem, r) <= dev.smem_optin)
+        })
+        .collect()
+}
+
+/// The tuning key of `op` (entry-point suffix `suffix`) at `s` in `p`.
+fn ring_key(op: &str, suffix: &str, p: ConvPrecision, s: &ConvSpec) -> String {
+    format!("conv_{op}_v6{suffix} {p} {s:?}")
+}
+
+/// The ring v6's `op` (`suffix`: "", "_stats", "_strided") ran at `s` in `p` on `dev`: the forced one, the
+/// only one, or the one picked by speed (None before the first launch at this shape).
+pub fn ring_used(
+    dev: &CudaDevice,
+    p: ConvPrecision,
+    op: &str,
+    suffix: &str,
+    s: &ConvSpec,
+) -> Option<Ring> {
+    let cands = rings(dev, p, op, if op == "bwd_input" { s.c } else { s.o });
+    if let Some(r) = forced_ring().filter(|r| cands.contains(r)) {
+        return Some(r);
+    }
+    if cands.len() == 1 {
+        return Some(cands[0]);
+    }
+    let k = ring_key(op, suffix, p, s);
+    super::tune::choices(dev)
+        .ok()?
+        .into_iter()
+        .find(|(c, _, _)| *c == k)
+        .and_then(|(_, i, _)| cands.get(i).copied())
+}
+
+/// Plans and launches `op` with the forced ring, or the one tuned for this shape (timed now on the first
+/// call: `launch` writes the real outputs, so every timed launch computes them too).
+#[allow(clippy::too_many_arguments)]
+fn run_ring<T: V6Operand>(
+    dev: &CudaDevice,
+    p: ConvPrecision,
+    op: &str,
+    suffix: &str,
+    s: &ConvSpec,
+    m: usize,
+    n: usize,
+    force: Option<Ring>,
+    mut launch: impl FnMut((CudaFunction, String, LaunchConfig)) -> Result<()>,
+) -> Result<()> {
+    let cands = rings(dev, p, op, n);
+    if let Some(r) = force {
+        if !cands.contains(&r) {
+            return Err(Error::usage(format!(
+                "conv {op} v6: ring {} does not run {s:?} in {p} on this GPU",
+                r.tag()
+            )));
+        }
+        return launch(plan_named::<T>(dev, p, op, suffix, s, m, n, r)?);
+    }
+    let i = match forced_ring().and_then(|r| cands.iter().position(|&c| c == r)) {
+        Some(i) => i,
+        None => {
+            let names: Vec<&str> = cands.iter().map(|r| r.tag()).collect();
+            super::tune::pick(dev, &ring_key(op, suffix, p, s), &names, |i| {
+                launch(plan_named::<T>(dev, p, op, suffix, s, m, n, cands[i])?)
+            })?
+        }
+    };
+    launch(plan_named::<T>(dev, p, op, suffix, s, m, n, cands[i])?)
+}
 
 /// Operand element of the v6 kernels: bf16 bits (`u16`, mma m16n8k16) or fp32 (`f32`: rounded to TF32 in
 /// the kernel for mma m16n8k8, or exact fp32 FMAs).
@@ -60,36 +199,26 @@ pub fn fits(dev: &CudaDevice, op: &str, s: &ConvSpec, p: ConvPrecision) -> bool 
     let cols = if op == "bwd_input" { s.c } else { s.o };
     let (_, bm, bn) = v4_tile(cols);
     let elem = if p == ConvPrecision::Bf16 { 2 } else { 4 };
-    dev.cc.0 >= 8 && smem_bytes(op, bm, bn, elem) <= dev.smem_optin
+    dev.cc.0 >= 8 && smem_bytes(op, bm, bn, elem, Ring::S3) <= dev.smem_optin
 }
 
-/// Dynamic shared memory of one block: STAGES x (A tile + B tile), each operand in the orientation the
+/// Dynamic shared memory of one block: the ring's stages x (A tile + B tile), each operand in the orientation the
 /// kernel stores it (see `tc6_gemm`'s A_MK / B_NK) with `Tc6`'s row strides: k-fast rows BK + 8 (bf16) or
 /// BK + 4 (fp32), m/n-fast rows BM + 8 / BN + 8.
-fn smem_bytes(op: &str, bm: usize, bn: usize, elem: usize) -> usize {
+fn smem_bytes(op: &str, bm: usize, bn: usize, elem: usize, ring: Ring) -> usize {
     let ks = BK + if elem == 2 { 8 } else { 4 };
     let (a, b) = match op {
         "fwd" => (bm * ks, bn * ks),
         "bwd_input" => (bm * ks, BK * (bn + 8)),
         _ => (BK * (bm + 8), BK * (bn + 8)),
     };
-    STAGES * (a + b) * elem
+    ring.stages() * (a + b) * elem
 }
 
-/// Kernel name and launch shape of `op` over an `m` x `n` GEMM, with the kernel's shared-memory limit
-/// raised to what the tile needs (above the 48 KB that needs no opt-in).
-fn plan<T: V6Operand>(
-    dev: &CudaDevice,
-    p: ConvPrecision,
-    op: &str,
-    s: &ConvSpec,
-    m: usize,
-    n: usize,
-) -> Result<(CudaFunction, String, LaunchConfig)> {
-    plan_named::<T>(dev, p, op, "", s, m, n)
-}
-
-/// [`plan`] for the entry point `conv_{op}_v6_{bf16|tf32|f32}_{tile}{suffix}`.
+/// Kernel, name and launch shape of the entry point `conv_{op}_v6_{bf16|tf32|f32}_{tile}{suffix}{ring}`
+/// over an `m` x `n` GEMM, with the kernel's shared-memory limit raised to what the tile needs (above the
+/// 48 KB that needs no opt-in).
+#[allow(clippy::too_many_arguments)]
 fn plan_named<T: V6Operand>(
     dev: &CudaDevice,
     p: ConvPrecision,
@@ -98,6 +227,7 @@ fn plan_named<T: V6Operand>(
     s: &ConvSpec,
     m: usize,
     n: usize,
+    ring: Ring,
 ) -> Result<(CudaFunction, String, LaunchConfig)> {
     let ptag = T::tag(p).ok_or_else(|| {
         Error::usage(format!(
@@ -124,7 +254,7 @@ fn plan_named<T: V6Operand>(
         )));
     }
     let (tag, bm, bn) = v4_tile(n);
-    let smem = smem_bytes(op, bm, bn, std::mem::size_of::<T>());
+    let smem = smem_bytes(op, bm, bn, std::mem::size_of::<T>(), ring);
     if smem > dev.smem_optin {
         return Err(Error::usage(format!(
             "conv {op} v6 {p} needs {smem} bytes of shared memory per block, this GPU allows {}; \
@@ -132,7 +262,7 @@ fn plan_named<T: V6Operand>(
             dev.smem_optin
         )));
     }
-    let name = format!("conv_{op}_v6_{ptag}_{tag}{suffix}");
+    let name = format!("conv_{op}_v6_{ptag}_{tag}{suffix}{}", ring.suffix());
     let f = dev.function(FILE, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
     let cfg = LaunchConfig {
@@ -158,10 +288,24 @@ pub fn conv_fwd_v6<T: V6Operand>(
     w: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
-    fwd(dev, p, y, x, w, s, None)
+    fwd(dev, p, y, x, w, s, None, None)
+}
+
+/// [`conv_fwd_v6`] with the ring `ring` (tests: the rings must agree bit for bit).
+pub fn conv_fwd_v6_ring<T: V6Operand>(
+    dev: &CudaDevice,
+    p: ConvPrecision,
+    ring: Ring,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+) -> Result<()> {
+    fwd(dev, p, y, x, w, s, None, Some(ring))
 }
 
 /// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point.
+#[allow(clippy::too_many_arguments)]
 fn fwd<T: V6Operand>(
     dev: &CudaDevice,
     p: ConvPrecision,
@@ -169,11 +313,15 @@ fn fwd<T: V6Operand>(
     x: &CudaSlice<T>,
     w: &CudaSlice<T>,
     s: &ConvSpec,
-    stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
+    mut stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
+    force: Option<Ring>,
 ) -> Result<()> {
     let suffix = if stats.is_some() { "_stats" } else { "" };
-    let planned = plan_named::<T>(dev, p, "fwd", suffix, s, s.n * s.oh() * s.ow(), s.o)?;
-    launch_fwd(planned, dev, y, x, w, s, stats)
+    let m = s.n * s.oh() * s.ow();
+    run_ring::<T>(dev, p, "fwd", suffix, s, m, s.o, force, |planned| {
+        let st = stats.as_mut().map(|(a, b)| (&mut **a, &mut **b));
+        launch_fwd(planned, dev, &mut *y, x, w, s, st)
+    })
 }
 
 /// A planned forward kernel (v6 or v7: `(float* y, [float* part_sum, float* part_m2,] const T* x,
@@ -220,35 +368,71 @@ pub fn conv_bwd_input_v6<T: V6Operand>(
     w: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
+    bwd_input(dev, p, gx, gy, w, s, None)
+}
+
+/// [`conv_bwd_input_v6`] with the ring `ring`.
+pub fn conv_bwd_input_v6_ring<T: V6Operand>(
+    dev: &CudaDevice,
+    p: ConvPrecision,
+    ring: Ring,
+    gx: &mut CudaSlice<f32>,
+    gy: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+) -> Result<()> {
+    bwd_input(dev, p, gx, gy, w, s, Some(ring))
+}
+
+fn bwd_input<T: V6Operand>(
+    dev: &CudaDevice,
+    p: ConvPrecision,
+    gx: &mut CudaSlice<f32>,
+    gy: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+    force: Option<Ring>,
+) -> Result<()> {
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
     let d = dims(s)?;
-    let (f, name, cfg) = if s.stride > 1 {
-        // One residue class of input pixels per grid.z; grid.y covers the largest class.
-        let st = s.stride;
-        let rows = s.n * s.h.div_ceil(st) * s.w.div_ceil(st);
-        let (f, name, mut cfg) = plan_named::<T>(dev, p, "bwd_input", "_strided", s, rows, s.c)?;
-        cfg.grid_dim.2 = u32::try_from(st * st)
+    // Stride > 1: one residue class of input pixels per grid.z; grid.y covers the largest class.
+    let st = s.stride;
+    let (suffix, rows, classes) = if st > 1 {
+        let z = u32::try_from(st * st)
             .ok()
             .filter(|&z| z <= 65535)
             .ok_or_else(|| Error::usage(format!("convolution {s:?}: stride too large")))?;
-        (f, name, cfg)
+        ("_strided", s.n * s.h.div_ceil(st) * s.w.div_ceil(st), z)
     } else {
-        plan::<T>(dev, p, "bwd_input", s, s.n * s.h * s.w, s.c)?
+        ("", s.n * s.h * s.w, 1)
     };
-    // SAFETY: (float* gx, const T* gy, const T* w, ConvDims d); lengths checked above.
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(gx)
-            .arg(gy)
-            .arg(w)
-            .arg(&d)
-            .launch(cfg)
-    }
-    .map_err(launch_err(&name))?;
-    Ok(())
+    run_ring::<T>(
+        dev,
+        p,
+        "bwd_input",
+        suffix,
+        s,
+        rows,
+        s.c,
+        force,
+        |(f, name, mut cfg)| {
+            cfg.grid_dim.2 = classes;
+            // SAFETY: (float* gx, const T* gy, const T* w, ConvDims d); lengths checked above.
+            unsafe {
+                dev.stream
+                    .launch_builder(&f)
+                    .arg(&mut *gx)
+                    .arg(gy)
+                    .arg(w)
+                    .arg(&d)
+                    .launch(cfg)
+            }
+            .map_err(launch_err(&name))?;
+            Ok(())
+        },
+    )
 }
 
 /// gw[o, kh, kw, c] = ∂L/∂w from gy and x (operands and `p` as [`conv_fwd_v6`]), as the transposed GEMM
@@ -261,8 +445,42 @@ pub fn conv_bwd_weight_v6<T: V6Operand>(
     x: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
-    let planned = plan::<T>(dev, p, "bwd_weight", s, s.kdim(), s.o)?;
-    launch_bwd_weight(dev, planned, gw, gy, x, s)
+    bwd_weight(dev, p, gw, gy, x, s, None)
+}
+
+/// [`conv_bwd_weight_v6`] with the ring `ring`.
+pub fn conv_bwd_weight_v6_ring<T: V6Operand>(
+    dev: &CudaDevice,
+    p: ConvPrecision,
+    ring: Ring,
+    gw: &mut CudaSlice<f32>,
+    gy: &CudaSlice<T>,
+    x: &CudaSlice<T>,
+    s: &ConvSpec,
+) -> Result<()> {
+    bwd_weight(dev, p, gw, gy, x, s, Some(ring))
+}
+
+fn bwd_weight<T: V6Operand>(
+    dev: &CudaDevice,
+    p: ConvPrecision,
+    gw: &mut CudaSlice<f32>,
+    gy: &CudaSlice<T>,
+    x: &CudaSlice<T>,
+    s: &ConvSpec,
+    force: Option<Ring>,
+) -> Result<()> {
+    run_ring::<T>(
+        dev,
+        p,
+        "bwd_weight",
+        "",
+        s,
+        s.kdim(),
+        s.o,
+        force,
+        |planned| launch_bwd_weight(dev, planned, &mut *gw, gy, x, s),
+    )
 }
 
 /// A planned grad-weight kernel (v6 or v7: `(float* gw, const T* gy, const T* x, ConvDims d, int
@@ -435,7 +653,7 @@ pub fn conv_fwd_v6_stats<T: V6Operand>(
     }
     let parts = rows / bm;
     let (sum, m2) = out.buffers(dev, parts, s.o)?;
-    fwd(dev, p, y, x, w, s, Some((sum, m2)))?;
+    fwd(dev, p, y, x, w, s, Some((sum, m2)), None)?;
     out.written(bm, parts);
     Ok(())
 }
