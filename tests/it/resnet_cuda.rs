@@ -771,8 +771,7 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
     use ipdpp::device::cpu::elementwise::cast_bf16_f32;
     use ipdpp::device::cuda::conv_tc::ConvPrecision;
     use ipdpp::device::cuda::conv_tc6::{
-        conv_bwd_input_v6, conv_bwd_input_v6_ring, conv_bwd_weight_v6, conv_bwd_weight_v6_ring,
-        conv_fwd_v6, conv_fwd_v6_ring, ring_used, Ring,
+        conv_bwd_input_v6, conv_bwd_weight_v6, conv_fwd_v6, conv_v6_on_ring, ring_used, Ring,
     };
     use ipdpp::device::cuda::tune;
     let Some(dev) = cuda_or_skip("cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept")
@@ -808,15 +807,16 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
             };
             let run = |ring: Option<Ring>| {
                 let mut out = d.upload(&vec![f32::NAN; len]).unwrap();
+                let (a, b) = match op {
+                    "fwd" => (&x, &w),
+                    "bwd_input" => (&gy, &w),
+                    _ => (&gy, &x),
+                };
                 match (op, ring) {
-                    ("fwd", Some(r)) => conv_fwd_v6_ring(d, p, r, &mut out, &x, &w, &s),
-                    ("fwd", None) => conv_fwd_v6(d, p, &mut out, &x, &w, &s),
-                    ("bwd_input", Some(r)) => {
-                        conv_bwd_input_v6_ring(d, p, r, &mut out, &gy, &w, &s)
-                    }
-                    ("bwd_input", None) => conv_bwd_input_v6(d, p, &mut out, &gy, &w, &s),
-                    (_, Some(r)) => conv_bwd_weight_v6_ring(d, p, r, &mut out, &gy, &x, &s),
-                    (_, None) => conv_bwd_weight_v6(d, p, &mut out, &gy, &x, &s),
+                    (_, Some(r)) => conv_v6_on_ring(d, p, r, op, &mut out, a, b, &s),
+                    ("fwd", None) => conv_fwd_v6(d, p, &mut out, a, b, &s),
+                    ("bwd_input", None) => conv_bwd_input_v6(d, p, &mut out, a, b, &s),
+                    _ => conv_bwd_weight_v6(d, p, &mut out, a, b, &s),
                 }
                 .map(|_| d.download(&out).unwrap())
             };

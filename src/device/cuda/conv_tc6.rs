@@ -291,17 +291,25 @@ pub fn conv_fwd_v6<T: V6Operand>(
     fwd(dev, p, y, x, w, s, None, None)
 }
 
-/// [`conv_fwd_v6`] with the ring `ring` (tests: the rings must agree bit for bit).
-pub fn conv_fwd_v6_ring<T: V6Operand>(
+/// `op` ("fwd": out = y from a = x, b = w; "bwd_input": out = gx from gy, w; "bwd_weight": out = gw from
+/// gy, x) on the ring `ring` instead of the tuned one (tests: the rings must agree bit for bit).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_v6_on_ring<T: V6Operand>(
     dev: &CudaDevice,
     p: ConvPrecision,
     ring: Ring,
-    y: &mut CudaSlice<f32>,
-    x: &CudaSlice<T>,
-    w: &CudaSlice<T>,
+    op: &str,
+    out: &mut CudaSlice<f32>,
+    a: &CudaSlice<T>,
+    b: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
-    fwd(dev, p, y, x, w, s, None, Some(ring))
+    match op {
+        "fwd" => fwd(dev, p, out, a, b, s, None, Some(ring)),
+        "bwd_input" => bwd_input(dev, p, out, a, b, s, Some(ring)),
+        "bwd_weight" => bwd_weight(dev, p, out, a, b, s, Some(ring)),
+        _ => Err(Error::usage(format!("conv v6: unknown op {op:?}"))),
+    }
 }
 
 /// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point.
@@ -371,19 +379,6 @@ pub fn conv_bwd_input_v6<T: V6Operand>(
     bwd_input(dev, p, gx, gy, w, s, None)
 }
 
-/// [`conv_bwd_input_v6`] with the ring `ring`.
-pub fn conv_bwd_input_v6_ring<T: V6Operand>(
-    dev: &CudaDevice,
-    p: ConvPrecision,
-    ring: Ring,
-    gx: &mut CudaSlice<f32>,
-    gy: &CudaSlice<T>,
-    w: &CudaSlice<T>,
-    s: &ConvSpec,
-) -> Result<()> {
-    bwd_input(dev, p, gx, gy, w, s, Some(ring))
-}
-
 fn bwd_input<T: V6Operand>(
     dev: &CudaDevice,
     p: ConvPrecision,
@@ -446,19 +441,6 @@ pub fn conv_bwd_weight_v6<T: V6Operand>(
     s: &ConvSpec,
 ) -> Result<()> {
     bwd_weight(dev, p, gw, gy, x, s, None)
-}
-
-/// [`conv_bwd_weight_v6`] with the ring `ring`.
-pub fn conv_bwd_weight_v6_ring<T: V6Operand>(
-    dev: &CudaDevice,
-    p: ConvPrecision,
-    ring: Ring,
-    gw: &mut CudaSlice<f32>,
-    gy: &CudaSlice<T>,
-    x: &CudaSlice<T>,
-    s: &ConvSpec,
-) -> Result<()> {
-    bwd_weight(dev, p, gw, gy, x, s, Some(ring))
 }
 
 fn bwd_weight<T: V6Operand>(

@@ -183,13 +183,39 @@ pub fn cast_bf16_f32(dev: &CudaDevice, y: &mut CudaSlice<u16>, x: &CudaSlice<f32
     Ok(())
 }
 
-fn channels(rows: usize, c: usize, cp: usize) -> Result<(u64, i32, i32)> {
+/// Launches the channel-copy kernel `name` (T* y, const float* x, u64 rows, int c, int cp) over `n`
+/// elements, after checking the channel counts and that y holds `lens.0` and x `lens.1` elements.
+fn channel_copy<T: cudarc::driver::DeviceRepr>(
+    dev: &CudaDevice,
+    name: &'static str,
+    (y, x): (&mut CudaSlice<T>, &CudaSlice<f32>),
+    (rows, c, cp): (usize, usize, usize),
+    lens: (usize, usize),
+    n: usize,
+) -> Result<()> {
     if c == 0 || c > cp || cp > i32::MAX as usize {
         return Err(crate::error::Error::usage(format!(
             "channel padding from {c} to {cp} channels is not supported"
         )));
     }
-    Ok((rows as u64, c as i32, cp as i32))
+    check_len(name, y.len(), lens.0)?;
+    check_len(name, x.len(), lens.1)?;
+    let (r, ci, cpi) = (rows as u64, c as i32, cp as i32);
+    let f = dev.function("elementwise", name)?;
+    // SAFETY: (T* y, const float* x, u64 rows, int c, int cp) with y and x at least the lengths checked
+    // above (pad: y rows*cp, x rows*c; unpad: y rows*c, x rows*cp).
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(y)
+            .arg(x)
+            .arg(&r)
+            .arg(&ci)
+            .arg(&cpi)
+            .launch(cfg(dev, n))
+    }
+    .map_err(launch_err(name))?;
+    Ok(())
 }
 
 /// y [rows, cp] = bf16(x [rows, c]) with channels c..cp zero (the stem's input for the v6 grad-weight).
@@ -201,24 +227,15 @@ pub fn pad_channels_bf16_f32(
     c: usize,
     cp: usize,
 ) -> Result<()> {
-    let (r, ci, cpi) = channels(rows, c, cp)?;
-    check_len("pad_channels x", x.len(), rows * c)?;
-    check_len("pad_channels y", y.len(), rows * cp)?;
-    let f = dev.function("elementwise", "pad_channels_bf16_f32")?;
-    // SAFETY: (unsigned short* y [rows*cp], const float* x [rows*c], u64 rows, int c, int cp); lengths
-    // checked above.
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(y)
-            .arg(x)
-            .arg(&r)
-            .arg(&ci)
-            .arg(&cpi)
-            .launch(cfg(dev, rows * cp))
-    }
-    .map_err(launch_err("pad_channels_bf16_f32"))?;
-    Ok(())
+    let lens = (rows * cp, rows * c);
+    channel_copy(
+        dev,
+        "pad_channels_bf16_f32",
+        (y, x),
+        (rows, c, cp),
+        lens,
+        rows * cp,
+    )
 }
 
 /// y [rows, c] = the first c channels of x [rows, cp].
@@ -230,21 +247,13 @@ pub fn unpad_channels_f32(
     c: usize,
     cp: usize,
 ) -> Result<()> {
-    let (r, ci, cpi) = channels(rows, c, cp)?;
-    check_len("unpad_channels x", x.len(), rows * cp)?;
-    check_len("unpad_channels y", y.len(), rows * c)?;
-    let f = dev.function("elementwise", "unpad_channels_f32")?;
-    // SAFETY: (float* y [rows*c], const float* x [rows*cp], u64 rows, int c, int cp); lengths checked above.
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(y)
-            .arg(x)
-            .arg(&r)
-            .arg(&ci)
-            .arg(&cpi)
-            .launch(cfg(dev, rows * c))
-    }
-    .map_err(launch_err("unpad_channels_f32"))?;
-    Ok(())
+    let lens = (rows * c, rows * cp);
+    channel_copy(
+        dev,
+        "unpad_channels_f32",
+        (y, x),
+        (rows, c, cp),
+        lens,
+        rows * c,
+    )
 }
