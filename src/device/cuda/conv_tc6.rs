@@ -109,18 +109,7 @@ pub fn ring_used(
     s: &ConvSpec,
 ) -> Option<Ring> {
     let cands = rings(dev, p, op, if op == "bwd_input" { s.c } else { s.o });
-    if let Some(r) = forced_ring().filter(|r| cands.contains(r)) {
-        return Some(r);
-    }
-    if cands.len() == 1 {
-        return Some(cands[0]);
-    }
-    let k = ring_key(op, suffix, p, s);
-    super::tune::choices(dev)
-        .ok()?
-        .into_iter()
-        .find(|(c, _, _)| *c == k)
-        .and_then(|(_, i, _)| cands.get(i).copied())
+    super::tune::chosen(dev, &ring_key(op, suffix, p, s), &cands, forced_ring())
 }
 
 /// Plans and launches `op` with the forced ring, or the one tuned for this shape (timed now on the first
@@ -147,16 +136,13 @@ fn run_ring<T: V6Operand>(
         }
         return launch(plan_named::<T>(dev, p, op, suffix, s, m, n, r)?);
     }
-    let i = match forced_ring().and_then(|r| cands.iter().position(|&c| c == r)) {
-        Some(i) => i,
-        None => {
-            let names: Vec<&str> = cands.iter().map(|r| r.tag()).collect();
-            super::tune::pick(dev, &ring_key(op, suffix, p, s), &names, |i| {
-                launch(plan_named::<T>(dev, p, op, suffix, s, m, n, cands[i])?)
-            })?
-        }
-    };
-    launch(plan_named::<T>(dev, p, op, suffix, s, m, n, cands[i])?)
+    let key = ring_key(op, suffix, p, s);
+    let plan = |r| plan_named::<T>(dev, p, op, suffix, s, m, n, r);
+    let r = super::tune::choose(dev, &key, &cands, forced_ring(), Ring::tag, |r| {
+        launch(plan(r)?)
+    })?
+    .unwrap_or(Ring::S3);
+    launch(plan(r)?)
 }
 
 /// Operand element of the v6 kernels: bf16 bits (`u16`, mma m16n8k16) or fp32 (`f32`: rounded to TF32 in

@@ -126,19 +126,7 @@ fn key(op: &str, stats: bool, s: &ConvSpec) -> String {
 /// The pipeline v7's `op` ran at `s` on `dev`: the forced one, or the one picked by speed (None before the
 /// first launch at this shape).
 pub fn pipe_used(dev: &CudaDevice, op: &str, stats: bool, s: &ConvSpec) -> Option<Pipe> {
-    let cands = fitting(dev, op, s);
-    if let Some(p) = forced().filter(|p| cands.contains(p)) {
-        return Some(p);
-    }
-    if cands.len() == 1 {
-        return Some(cands[0]);
-    }
-    let k = key(op, stats, s);
-    super::tune::choices(dev)
-        .ok()?
-        .into_iter()
-        .find(|(c, _, _)| *c == k)
-        .and_then(|(_, i, _)| cands.get(i).copied())
+    super::tune::chosen(dev, &key(op, stats, s), &fitting(dev, op, s), forced())
 }
 
 /// Launches `op` at `s` with the forced pipeline, or the one tuned for this shape (timed now on the first
@@ -151,14 +139,8 @@ fn run_picked(
     mut launch: impl FnMut(Pipe) -> Result<()>,
 ) -> Result<()> {
     let cands = fitting(dev, op, s);
-    let i = match forced().and_then(|p| cands.iter().position(|&c| c == p)) {
-        Some(i) => i,
-        None => {
-            let names: Vec<&str> = cands.iter().map(|p| p.tag()).collect();
-            super::tune::pick(dev, &key(op, stats, s), &names, |i| launch(cands[i]))?
-        }
-    };
-    let p = *cands.get(i).ok_or_else(|| {
+    let k = key(op, stats, s);
+    let p = super::tune::choose(dev, &k, &cands, forced(), Pipe::tag, &mut launch)?.ok_or_else(|| {
         Error::usage(format!(
             "conv {op} v7: no pipeline fits this GPU's shared memory at {s:?}; run with IPDPP_CONV_TC=v6"
         ))

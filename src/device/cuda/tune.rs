@@ -55,6 +55,48 @@ pub fn pick(
     Ok(best.1)
 }
 
+/// The candidate to launch among `cands`: `forced` where it is one of them, else the one picked for `key`
+/// by speed ([`pick`], timing `run` on the first call). None when `cands` is empty.
+pub fn choose<C: Copy + PartialEq>(
+    dev: &CudaDevice,
+    key: &str,
+    cands: &[C],
+    forced: Option<C>,
+    tag: fn(C) -> &'static str,
+    mut run: impl FnMut(C) -> Result<()>,
+) -> Result<Option<C>> {
+    if cands.is_empty() {
+        return Ok(None);
+    }
+    if let Some(f) = forced.filter(|f| cands.contains(f)) {
+        return Ok(Some(f));
+    }
+    let names: Vec<&str> = cands.iter().map(|&c| tag(c)).collect();
+    let i = pick(dev, key, &names, |i| run(cands[i]))?;
+    Ok(Some(cands[i]))
+}
+
+/// The candidate [`choose`] launches for `key` among `cands`: the forced one, the only one, or the one
+/// picked by speed (None before the first call).
+pub fn chosen<C: Copy + PartialEq>(
+    dev: &CudaDevice,
+    key: &str,
+    cands: &[C],
+    forced: Option<C>,
+) -> Option<C> {
+    if let Some(f) = forced.filter(|f| cands.contains(f)) {
+        return Some(f);
+    }
+    if cands.len() == 1 {
+        return Some(cands[0]);
+    }
+    choices(dev)
+        .ok()?
+        .into_iter()
+        .find(|(c, _, _)| c == key)
+        .and_then(|(_, i, _)| cands.get(i).copied())
+}
+
 /// The choices made so far on `dev`: (key, index, name), sorted by key (reports).
 pub fn choices(dev: &CudaDevice) -> Result<Vec<(String, usize, String)>> {
     let mut v: Vec<_> = lock(dev)?
