@@ -29,7 +29,7 @@ struct Tc6 {
     static constexpr int BM = WMW * 16 * MI;
     static constexpr int BN = (8 / WMW) * 8 * NJ;
     static constexpr int BK = 32;
-    static constexpr int STAGES = RING;  // 3; the bf16 `_s4` entry points 4 (same sums, more copies in flight)
+    static constexpr int STAGES = RING;  // 3; the bf16 and tf32 `_s4` entry points 4 (same sums)
     // Row strides of the shared tiles, in elements: k-fast rows ([m][k], [n][k]) are padded so that the
     // 8 rows of an ldmatrix (bf16: 80 bytes apart) or the 8 g-rows of a tf32 fragment load (36 floats)
     // fall on distinct banks; m/n-fast rows ([k][m], [k][n]) by 8 elements (bf16: distinct 16-byte bank
@@ -600,8 +600,9 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n64_stats(f
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n32_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 4, float, true>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n16_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 2, float, true>>(y, part_sum, part_m2, x, w, d); }
 
-// The bf16 entry points again with a 4-stage ring (`_s4`): three k-tiles in flight instead of two, the same
-// sums in the same order (bit-identical outputs); the launcher times both rings per shape and keeps the faster.
+// The bf16 and tf32 entry points again with a 4-stage ring (`_s4`): three k-tiles in flight instead of two,
+// the same sums in the same order (bit-identical outputs); the launcher times both rings per shape where the
+// 4-stage ring fits the GPU's shared memory (tf32: up to 184 KB, Hopper only) and keeps the faster.
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128_s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<2, 4, 4, unsigned short, false, 4>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n64_s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<4, 4, 4, unsigned short, false, 4>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<8, 2, 4, unsigned short, false, 4>>(y, x, w, d); }
@@ -622,3 +623,23 @@ extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128_stats
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n64_stats_s4(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<4, 4, 4, unsigned short, false, 4>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_stats_s4(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 4, unsigned short, false, 4>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n16_stats_s4(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 2, unsigned short, false, 4>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n128_s4(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v6<Tc6<2, 4, 4, float, false, 4>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n64_s4(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v6<Tc6<4, 4, 4, float, false, 4>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n32_s4(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v6<Tc6<8, 2, 4, float, false, 4>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n16_s4(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v6<Tc6<8, 2, 2, float, false, 4>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_tf32_n128_s4(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v6<Tc6<2, 4, 4, float, false, 4>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_tf32_n64_s4(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v6<Tc6<4, 4, 4, float, false, 4>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_tf32_n32_s4(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v6<Tc6<8, 2, 4, float, false, 4>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_tf32_n16_s4(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_v6<Tc6<8, 2, 2, float, false, 4>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_tf32_n128_strided_s4(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_strided_v6<Tc6<2, 4, 4, float, false, 4>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_tf32_n64_strided_s4(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_strided_v6<Tc6<4, 4, 4, float, false, 4>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_tf32_n32_strided_s4(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_strided_v6<Tc6<8, 2, 4, float, false, 4>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_tf32_n16_strided_s4(float* gx, const float* gy, const float* w, ConvDims d) { conv_bwd_input_strided_v6<Tc6<8, 2, 2, float, false, 4>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_tf32_n128_s4(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<2, 4, 4, float, false, 4>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_tf32_n64_s4(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<4, 4, 4, float, false, 4>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_tf32_n32_s4(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<8, 2, 4, float, false, 4>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_tf32_n16_s4(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<8, 2, 2, float, false, 4>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n128_stats_s4(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<2, 4, 4, float, false, 4>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n64_stats_s4(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<4, 4, 4, float, false, 4>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n32_stats_s4(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 4, float, false, 4>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n16_stats_s4(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 2, float, false, 4>>(y, part_sum, part_m2, x, w, d); }

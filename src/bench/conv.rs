@@ -336,7 +336,7 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
             // say which.
             let ran = match (v7_pipe(d, v, op, &s), ran.as_str()) {
                 (Some(pipe), _) => format!("{ran} ({})", pipe.tag()),
-                (None, "v6") if p == ConvPrecision::Bf16 => {
+                (None, "v6") if p != ConvPrecision::Fp32 => {
                     let suffix = if OPS[op] == "bwd_input" && s.stride > 1 {
                         "_strided"
                     } else {

@@ -178,6 +178,11 @@ fn cusim_driver_runs_the_conv_epilogue_statistics_gpu_test() {
                 "resnet_cuda::cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept",
                 &[],
             ),
+            // Copies landing at issue: a stage refilled while still read shows here.
+            (
+                "resnet_cuda::cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept",
+                &[("CUSIM_POLICY", "18")],
+            ),
             (
                 "resnet_cuda::cuda_stem_grad_weight_runs_v6_on_padded_channels",
                 &[],

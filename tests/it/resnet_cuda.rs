@@ -761,26 +761,82 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
-/// v6's two bf16 rings (3 and 4 stages) compute the same sums in the same order: forward, grad-input
-/// (stride 1 and by residue classes at stride 2) and grad-weight agree bit for bit at two tile widths, the
-/// automatic choice gives the same bits, is remembered after the first launch and not timed again.
-/// Skips without a GPU (or where the 4-stage ring does not fit).
+/// v6's two rings (3 and 4 stages) compute the same sums in the same order, in bf16 and tf32: forward,
+/// grad-input (stride 1 and by residue classes at stride 2) and grad-weight agree bit for bit at two tile
+/// widths, the automatic choice gives the same bits, is remembered after the first launch and not timed
+/// again. Skips without a GPU (and a ring that does not fit the GPU's shared memory).
 #[test]
 fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
+    use cudarc::driver::CudaSlice;
     use ipdpp::device::cpu::conv::ConvSpec;
     use ipdpp::device::cpu::elementwise::cast_bf16_f32;
     use ipdpp::device::cuda::conv_tc::ConvPrecision;
     use ipdpp::device::cuda::conv_tc6::{
         conv_bwd_input_v6, conv_bwd_weight_v6, conv_fwd_v6, conv_v6_on_ring, ring_used, Ring,
+        V6Operand,
     };
-    use ipdpp::device::cuda::tune;
+    use ipdpp::device::cuda::{tune, CudaDevice};
+    fn check<T: V6Operand>(
+        d: &CudaDevice,
+        p: ConvPrecision,
+        s: &ConvSpec,
+        (x, w, gy): (&CudaSlice<T>, &CudaSlice<T>, &CudaSlice<T>),
+        fails: &mut Vec<String>,
+    ) {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for op in ["fwd", "bwd_input", "bwd_weight"] {
+            let (len, a, b) = match op {
+                "fwd" => (s.y_len(), x, w),
+                "bwd_input" => (s.x_len(), gy, w),
+                _ => (s.w_len(), gy, x),
+            };
+            let run = |ring: Option<Ring>| {
+                let mut out = d.upload(&vec![f32::NAN; len]).unwrap();
+                match (op, ring) {
+                    (_, Some(r)) => conv_v6_on_ring(d, p, r, op, &mut out, a, b, s),
+                    ("fwd", None) => conv_fwd_v6(d, p, &mut out, a, b, s),
+                    ("bwd_input", None) => conv_bwd_input_v6(d, p, &mut out, a, b, s),
+                    _ => conv_bwd_weight_v6(d, p, &mut out, a, b, s),
+                }
+                .map(|_| d.download(&out).unwrap())
+            };
+            let (Ok(s3), Ok(s4)) = (run(Some(Ring::S3)), run(Some(Ring::S4))) else {
+                println!("{p} {op} {s:?}: a ring does not run here; skipped");
+                continue;
+            };
+            if s3.iter().any(|v| !v.is_finite()) {
+                fails.push(format!("{p} {op} {s:?}: s3 left outputs unwritten"));
+            }
+            if bits(&s3) != bits(&s4) {
+                fails.push(format!("{p} {op} {s:?}: the rings differ"));
+            }
+            if bits(&run(None).unwrap()) != bits(&s3) {
+                fails.push(format!("{p} {op} {s:?}: the picked ring differs"));
+            }
+            let suffix = if op == "bwd_input" && s.stride > 1 {
+                "_strided"
+            } else {
+                ""
+            };
+            let picked = ring_used(d, p, op, suffix, s);
+            let n = tune::choices(d).unwrap().len();
+            run(None).unwrap();
+            if picked.is_none() || tune::choices(d).unwrap().len() != n {
+                fails.push(format!(
+                    "{p} {op} {s:?}: no remembered pick ({picked:?}) or tuned twice"
+                ));
+            }
+            if ring_used(d, p, op, suffix, s) != picked {
+                fails.push(format!("{p} {op} {s:?}: the pick changed"));
+            }
+            println!("{p} {op} {s:?}: s3 = s4 bit for bit, picked {picked:?}");
+        }
+    }
     let Some(dev) = cuda_or_skip("cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept")
     else {
         return;
     };
     let d = dev.cuda().unwrap();
-    let p = ConvPrecision::Bf16;
-    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     let mut fails = Vec::new();
     for (i, s) in [
         ConvSpec::new(2, 8, 8, 64, 64, 3, 1, 1),
@@ -789,72 +845,25 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
     .into_iter()
     .enumerate()
     {
-        let bf = |n: usize, seed: u64| {
-            let mut b = vec![0u16; n];
-            cast_bf16_f32(&mut b, &uniform_f32(n, -1.0, 1.0, seed));
+        let host = |n: usize, seed: u64| uniform_f32(n, -1.0, 1.0, seed + i as u64);
+        let (x, w, gy) = (
+            host(s.x_len(), 400),
+            host(s.w_len(), 410),
+            host(s.y_len(), 420),
+        );
+        let bf = |v: &[f32]| {
+            let mut b = vec![0u16; v.len()];
+            cast_bf16_f32(&mut b, v);
             d.upload(&b).unwrap()
         };
-        let (x, w, gy) = (
-            bf(s.x_len(), 400 + i as u64),
-            bf(s.w_len(), 410 + i as u64),
-            bf(s.y_len(), 420 + i as u64),
+        let (xb, wb, gyb) = (bf(&x), bf(&w), bf(&gy));
+        check(d, ConvPrecision::Bf16, &s, (&xb, &wb, &gyb), &mut fails);
+        let (xf, wf, gyf) = (
+            d.upload(&x).unwrap(),
+            d.upload(&w).unwrap(),
+            d.upload(&gy).unwrap(),
         );
-        for op in ["fwd", "bwd_input", "bwd_weight"] {
-            let len = match op {
-                "fwd" => s.y_len(),
-                "bwd_input" => s.x_len(),
-                _ => s.w_len(),
-            };
-            let run = |ring: Option<Ring>| {
-                let mut out = d.upload(&vec![f32::NAN; len]).unwrap();
-                let (a, b) = match op {
-                    "fwd" => (&x, &w),
-                    "bwd_input" => (&gy, &w),
-                    _ => (&gy, &x),
-                };
-                match (op, ring) {
-                    (_, Some(r)) => conv_v6_on_ring(d, p, r, op, &mut out, a, b, &s),
-                    ("fwd", None) => conv_fwd_v6(d, p, &mut out, a, b, &s),
-                    ("bwd_input", None) => conv_bwd_input_v6(d, p, &mut out, a, b, &s),
-                    _ => conv_bwd_weight_v6(d, p, &mut out, a, b, &s),
-                }
-                .map(|_| d.download(&out).unwrap())
-            };
-            let (Ok(s3), Ok(s4)) = (run(Some(Ring::S3)), run(Some(Ring::S4))) else {
-                println!("{op} {s:?}: the 4-stage ring does not run here; skipped");
-                continue;
-            };
-            if s3.iter().any(|v| !v.is_finite()) {
-                fails.push(format!("{op} {s:?}: s3 left outputs unwritten"));
-            }
-            if bits(&s3) != bits(&s4) {
-                fails.push(format!("{op} {s:?}: the rings differ"));
-            }
-            let auto = run(None).unwrap();
-            if bits(&auto) != bits(&s3) {
-                fails.push(format!("{op} {s:?}: the picked ring differs"));
-            }
-            let suffix = if op == "bwd_input" && s.stride > 1 {
-                "_strided"
-            } else {
-                ""
-            };
-            let picked = ring_used(d, p, op, suffix, &s);
-            let n = tune::choices(d).unwrap().len();
-            run(None).unwrap();
-            if picked.is_none() || tune::choices(d).unwrap().len() != n {
-                fails.push(format!(
-                    "{op} {s:?}: no remembered pick ({picked:?}) or tuned twice"
-                ));
-            }
-            if ring_used(d, p, op, suffix, &s) != picked {
-                fails.push(format!("{op} {s:?}: the pick changed"));
-            }
-            println!(
-                "{op} {s:?}: s3 = s4 bit for bit: {}, picked {picked:?}",
-                bits(&s3) == bits(&s4)
-            );
-        }
+        check(d, ConvPrecision::Tf32, &s, (&xf, &wf, &gyf), &mut fails);
     }
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }

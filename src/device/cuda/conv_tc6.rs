@@ -19,8 +19,8 @@ const FILE: &str = "conv_tc6";
 /// Mirrors `Tc6::BK` in kernels/conv_tc6.cu.
 const BK: usize = 32;
 
-/// The cp.async ring of a v6 entry point (`Tc6::STAGES`): 3 stages in every precision, and for bf16 also 4
-/// (the `_s4` entry points: three k-tiles in flight instead of two). Both compute the same sums in the same
+/// The cp.async ring of a v6 entry point (`Tc6::STAGES`): 3 stages in every precision, and for bf16 and
+/// tf32 also 4 (the `_s4` entry points: three k-tiles in flight instead of two). Both compute the same sums in the same
 /// order, so the launcher times them per shape on first use and keeps the faster ([`super::tune::pick`]),
 /// unless `IPDPP_V6_RING=s3|s4` forces one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +81,7 @@ fn forced_ring() -> Option<Ring> {
 }
 
 /// The rings `dev` can launch for `op` over `n` output columns in precision `p`: s3 where it fits (the
-/// caller checked), s4 for bf16 where its shared memory fits too.
+/// caller checked), s4 for bf16 and tf32 where its shared memory fits too.
 fn rings(dev: &CudaDevice, p: ConvPrecision, op: &str, n: usize) -> Vec<Ring> {
     let (_, bm, bn) = v4_tile(n);
     let elem = if p == ConvPrecision::Bf16 { 2 } else { 4 };
@@ -89,7 +89,7 @@ fn rings(dev: &CudaDevice, p: ConvPrecision, op: &str, n: usize) -> Vec<Ring> {
         .into_iter()
         .filter(|&r| {
             r == Ring::S3
-                || (p == ConvPrecision::Bf16 && smem_bytes(op, bm, bn, elem, r) <= dev.smem_optin)
+                || (p != ConvPrecision::Fp32 && smem_bytes(op, bm, bn, elem, r) <= dev.smem_optin)
         })
         .collect()
 }
