@@ -188,7 +188,7 @@ fn cusim_driver_runs_the_v6_ring_and_padded_stem_gpu_tests() {
             ),
             (
                 "resnet_cuda::cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept",
-                &[("CUSIM_POLICY", "18")],
+                &[("CUSIM_POLICY", "18"), ("IPDPP_V6_RING", "auto")],
             ),
             (
                 "resnet_cuda::cuda_stem_grad_weight_runs_v6_on_padded_channels",

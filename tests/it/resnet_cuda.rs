@@ -763,8 +763,10 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
 
 /// v6's two rings (3 and 4 stages) compute the same sums in the same order, in bf16 and tf32: forward,
 /// grad-input (stride 1 and by residue classes at stride 2) and grad-weight agree bit for bit at two tile
-/// widths, the automatic choice gives the same bits, is remembered after the first launch and not timed
-/// again. Skips without a GPU (and a ring that does not fit the GPU's shared memory).
+/// widths; the launcher's own choice (the 3-stage ring by default; with `IPDPP_V6_RING=auto` the one
+/// picked by speed, which CI's simulated-driver run and tools/gpu-run.sh also test) gives the same bits,
+/// is known after the first launch and not timed again. Skips without a GPU (and a ring that does not fit
+/// the GPU's shared memory).
 #[test]
 fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
     use cudarc::driver::CudaSlice;

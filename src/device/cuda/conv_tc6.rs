@@ -21,8 +21,9 @@ const BK: usize = 32;
 
 /// The cp.async ring of a v6 entry point (`Tc6::STAGES`): 3 stages in every precision, and for bf16 and
 /// tf32 also 4 (the `_s4` entry points: three k-tiles in flight instead of two). Both compute the same sums in the same
-/// order, so the launcher times them per shape on first use and keeps the faster ([`super::tune::pick`]),
-/// unless `IPDPP_V6_RING=s3|s4` forces one.
+/// order, so with `IPDPP_V6_RING=auto` the launcher times them per shape on first use and keeps the faster
+/// ([`super::tune::choose`]); `s4` forces the 4-stage ring; unset (or `s3`) keeps the 3-stage one, the
+/// only one validated on a GPU so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ring {
     S3,
@@ -64,17 +65,20 @@ impl std::str::FromStr for Ring {
     }
 }
 
-/// `IPDPP_V6_RING`, read once: a ring to force, or None (auto: picked by speed).
+/// `IPDPP_V6_RING`, read once: the ring to force, or None for `auto` (picked by speed per shape). Unset:
+/// s3, the ring validated on a GPU; the 4-stage ring is opt-in (`auto` or `s4`) until a GPU run validates
+/// it.
 fn forced_ring() -> Option<Ring> {
     static V: std::sync::OnceLock<Option<Ring>> = std::sync::OnceLock::new();
     *V.get_or_init(|| match std::env::var("IPDPP_V6_RING") {
-        Err(_) => None,
-        Ok(v) if v.trim().is_empty() || v.trim() == "auto" => None,
+        Err(_) => Some(Ring::S3),
+        Ok(v) if v.trim() == "auto" => None,
+        Ok(v) if v.trim().is_empty() => Some(Ring::S3),
         Ok(v) => match v.parse() {
             Ok(r) => Some(r),
             Err(e) => {
-                eprintln!("warning: IPDPP_V6_RING: {e}; v6 picks its ring by speed");
-                None
+                eprintln!("warning: IPDPP_V6_RING: {e}; v6 keeps its 3-stage ring");
+                Some(Ring::S3)
             }
         },
     })
