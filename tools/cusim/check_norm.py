@@ -182,15 +182,17 @@ def bn_train_stats(S, mean, rstd, rm, rv, x, rows, c, pre=None):
         want = cdiv(max(S.dev.sms, 1) * 2, cdiv(c, 32))
         per = cdiv(count, min(max(want, 1), count))
         chunks = cdiv(count, per)
-        # Σ and M2 per chunk in double: 2·chunks·C floats each, as the launcher's scratch.
-        csum, cm2 = S.zeros("chunk_sum", 2 * chunks * c), S.zeros("chunk_m2", 2 * chunks * c)
+        # Σ and M2 per chunk in double: 2·chunks·C floats each, as the launcher's scratch, which is not
+        # zeroed (a reused buffer): NaN here, so an element the kernel leaves unwritten shows.
+        nan = np.full(2 * chunks * c, np.nan, F32)
+        csum, cm2 = S.buf("chunk_sum", nan), S.buf("chunk_m2", nan.copy())
         S.launch("batchnorm_parts_chunk_f32", ((cdiv(c, 32), chunks, 1), (32, 8, 1)), csum, cm2, psum, pm2, first,
                  count, per, block_rows, c)
         S.launch("batchnorm_stats_chunks_f32", lanes(c), mean, rstd, rm, rv, csum, cm2, chunks, per, count,
                  block_rows, c, EPS, MOMENTUM)
         return
     per, parts = S.dev.split(rows, c)
-    part = S.zeros("part", parts * c)
+    part = S.buf("part", np.full(parts * c, np.nan, F32))  # not zeroed by the launcher: NaN shows gaps
     grid = partial_grid(c, parts)
     S.launch("batchnorm_sum_partial_f32", grid, part, x, rows, c, per)
     S.launch("batchnorm_mean_f32", lanes(c), mean, part, parts, c, rows)

@@ -652,7 +652,7 @@ fn stem_bwd_weight_v6(
     let r = (|| {
         let xp = xk.fill(d, rows * sp.c)?;
         super::elementwise::pad_channels_bf16_f32(d, xp, x, rows, s.c, sp.c)?;
-        let mut gwp = d.scratch_zeros(sp.w_len())?;
+        let mut gwp = d.scratch(sp.w_len())?; // zeroed by the grad-weight launcher
         conv_tc6::conv_bwd_weight_v6(d, p, &mut gwp, gyb, xp, sp)?;
         super::elementwise::unpad_channels_f32(d, gw, &gwp, s.o * s.kh * s.kw, s.c, sp.c)
     })();

@@ -203,6 +203,14 @@ impl CudaDevice {
     /// ResNet-18 step before). Reuse is safe on the one stream: a later user's kernels run after the
     /// earlier user's.
     pub fn scratch_zeros(&self, n: usize) -> Result<Scratch<'_>> {
+        self.scratch_of(n, true)
+    }
+    /// [`Self::scratch_zeros`] without the zeroing, for a temporary that its kernel writes whole before
+    /// anything reads it (a reused buffer holds what its last user left).
+    pub fn scratch(&self, n: usize) -> Result<Scratch<'_>> {
+        self.scratch_of(n, false)
+    }
+    fn scratch_of(&self, n: usize, zero: bool) -> Result<Scratch<'_>> {
         let kept = self
             .scratch
             .lock()
@@ -211,9 +219,11 @@ impl CudaDevice {
             .and_then(Vec::pop);
         let buf = match kept {
             Some(mut b) => {
-                self.stream
-                    .memset_zeros(&mut b)
-                    .map_err(|e| Error::driver("zeroing a scratch buffer", e))?;
+                if zero {
+                    self.stream
+                        .memset_zeros(&mut b)
+                        .map_err(|e| Error::driver("zeroing a scratch buffer", e))?;
+                }
                 b
             }
             None => self.zeros::<f32>(n)?,

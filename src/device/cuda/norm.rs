@@ -174,8 +174,9 @@ fn stats_from_blocks(
     let want = (dev.sms.max(1) as usize * 2).div_ceil(s.c.div_ceil(32));
     let per = p.count.div_ceil(want.clamp(1, p.count));
     let chunks = p.count.div_ceil(per);
-    let mut csum = dev.scratch_zeros(2 * chunks * s.c)?;
-    let mut cm2 = dev.scratch_zeros(2 * chunks * s.c)?;
+    // Written whole by the first kernel (every chunk, every channel).
+    let mut csum = dev.scratch(2 * chunks * s.c)?;
+    let mut cm2 = dev.scratch(2 * chunks * s.c)?;
     let (first, count, block_rows) = (p.first as i32, p.count as i32, p.block_rows as i32);
     let (per_i, chunks_i) = (per as i32, chunks as i32);
     let f = dev.function("norm", "batchnorm_parts_chunk_f32")?;
@@ -257,7 +258,8 @@ fn train_stats(
         return stats_from_blocks(dev, mean, rstd, running_mean, running_var, p, s);
     }
     let (per, parts) = split(dev, s);
-    let mut part = dev.scratch_zeros(parts * s.c)?;
+    // Written whole by each partial-sum pass (every row chunk, every channel).
+    let mut part = dev.scratch(parts * s.c)?;
     let grid = partial_grid(s, parts);
     let (per_i, parts_i) = (per as i32, parts as i32);
     let f = dev.function("norm", "batchnorm_sum_partial_f32")?;
