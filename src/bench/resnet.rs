@@ -370,7 +370,6 @@ enum LossWs {
     },
 }
 
-/// A network, its fixed inputs and the loss workspaces: everything one training step needs.
 /// The loss versions a step may run: exact v2 (fp32 and tf32 steps) and the one of bf16 steps
 /// ([`BnsVersion::for_training`]); the precision is set after the runner is built.
 fn loss_versions(d: &CudaDevice) -> Vec<BnsVersion> {
@@ -382,6 +381,7 @@ fn loss_versions(d: &CudaDevice) -> Vec<BnsVersion> {
     v
 }
 
+/// A network, its fixed inputs and the loss workspaces: everything one training step needs.
 pub struct StepRunner {
     pub net: ResNet,
     pub dev: Device,
