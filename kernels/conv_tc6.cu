@@ -289,31 +289,50 @@ struct Tc6Rows {
     }
 };
 
+// B of the forward GEMMs: w [n = o][k] (OHWI, contiguous in k), a k-tile of each output channel's row
+// stored [n][k]; chunk i of this thread: its row offset at k0 = 0 and whether the row exists.
+template <class S>
+struct Tc6WnkRows {
+    static constexpr int CPR = S::BK / S::EPC;
+    static constexpr int BCH = CPR * S::BN;  // chunks in the B tile
+    static constexpr int NB = (BCH + 255) / 256;
+    long long wb[NB];
+    bool wok[NB];
+    __device__ Tc6WnkRows(const ConvDims& d, int col0) {
+        const int K = d.kh * d.kw * d.c;
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i, o = col0 + f / CPR;
+            wok[i] = f < BCH && o < d.o;
+            wb[i] = wok[i] ? (long long)o * K + S::EPC * (f % CPR) : 0;
+        }
+    }
+    __device__ void load(typename S::E* Bs, const typename S::E* w, int k0) const {
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            if (BCH % 256 && f >= BCH) break;  // folded away when the chunks fill every thread
+            tc6_cp16(Bs + (f / CPR) * S::KSTRIDE + S::EPC * (f % CPR), w + (wb[i] + k0), wok[i]);
+        }
+    }
+};
+
 // Forward: A = im2col of x [m = (n, oy, ox)][k = (ky, kx, c)] (rows: FwdRows, conv_gather.cuh), B = w
-// [n = o][k] (OHWI, contiguous in k).
+// [n = o][k] (Tc6WnkRows).
 template <class S>
 struct Tc6FwdLoad {
     using T = typename S::E;
     using R = Tc6Rows<S>;
-    static constexpr int BCH = R::CPR * S::BN;  // chunks in the B tile
-    static constexpr int NB = (BCH + 255) / 256;
     const T* x;
     const T* w;
     ConvDims d;
     FastDiv by_c, by_kw;
     FwdRows<R::NA> a;
-    long long wb[NB];
-    bool wok[NB];
-    __device__ Tc6FwdLoad(const T* x_, const T* w_, ConvDims d_) : x(x_), w(w_), d(d_), by_c(d_.c), by_kw(d_.kw) {
-        const int K = d.kh * d.kw * d.c, col0 = blockIdx.x * S::BN;
+    Tc6WnkRows<S> b;
+    __device__ Tc6FwdLoad(const T* x_, const T* w_, ConvDims d_)
+        : x(x_), w(w_), d(d_), by_c(d_.c), by_kw(d_.kw), b(d_, blockIdx.x * S::BN) {
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * S::BM + R::row(i), R::koff());
-#pragma unroll
-        for (int i = 0; i < NB; ++i) {
-            const int f = threadIdx.x + 256 * i, o = col0 + f / R::CPR;
-            wok[i] = f < BCH && o < d.o;
-            wb[i] = wok[i] ? (long long)o * K + S::EPC * (f % R::CPR) : 0;
-        }
     }
     __device__ void load(int k0, T* As, T* Bs) const {
         const int tap = by_c.div(k0), c0 = k0 - tap * d.c;
@@ -321,12 +340,7 @@ struct Tc6FwdLoad {
         const long long toff = FwdRows<R::NA>::tap(d, ky, kx, c0);
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) tc6_cp16(R::dst(As, i), x + (a.rb[i] + toff), a.ok(i, d, ky, kx));
-#pragma unroll
-        for (int i = 0; i < NB; ++i) {
-            const int f = threadIdx.x + 256 * i;
-            if (BCH % 256 && f >= BCH) break;  // folded away when the chunks fill every thread
-            tc6_cp16(Bs + (f / R::CPR) * S::KSTRIDE + S::EPC * (f % R::CPR), w + (wb[i] + k0), wok[i]);
-        }
+        b.load(Bs, w, k0);
     }
 };
 
@@ -537,6 +551,167 @@ __device__ __forceinline__ void conv_bwd_weight_v6(float* gw, const typename S::
     tc6_gemm<S, false, false>(ld, Tc6Out<S, true>{gw, K, K, d.o, true}, p0, p1);
 }
 
+// The `_halo` entry points (bf16, 3x3, stride 1, pad 1): the forward and grad-input GEMMs with their A
+// operand resident in shared memory. A block's BM rows are a rectangle of pixels (TH whole rows of one image,
+// or IMGS whole images), so at every tap its A rows are the same pixels shifted: the block copies the
+// (TH + 2) x (W + 2) pixels around them (per image, all Cs channels: C of x, O of gy; zeros outside the
+// image) once and reads each tap's rows from there, 1.3-2.3x the tile's pixels from L2 instead of 9x. Halo
+// channel chunk j (32 channels) is copied with k-tile j's B tile, so the first k-tiles wait for no more
+// than v6's; the ring streams B alone. The k-tiles, their order and the fragments are v6's: the same sums
+// bit for bit. Pixel rows are Cs + 8 elements apart (an ldmatrix's 8 consecutive pixels on distinct banks).
+template <class S, bool BWD>
+struct Tc6HaloB;
+template <class S>
+struct Tc6HaloB<S, false> : Tc6WnkRows<S> {  // forward: w as [n = o][k]
+    static constexpr bool B_NK = true;
+    __device__ Tc6HaloB(const ConvDims& d, int col0) : Tc6WnkRows<S>(d, col0) {}
+    __device__ void load(typename S::E* Bs, const typename S::E* w, const ConvDims&, int k0, int, int) const {
+        Tc6WnkRows<S>::load(Bs, w, k0);
+    }
+};
+template <class S>
+struct Tc6HaloB<S, true> : Tc6WknRows<S> {  // grad-input: w at one tap as [k = o][n = c]
+    static constexpr bool B_NK = false;
+    __device__ Tc6HaloB(const ConvDims& d, int col0) : Tc6WknRows<S>(d, col0) {}
+    __device__ void load(typename S::E* Bs, const typename S::E* w, const ConvDims& d, int, int tap, int c0) const {
+        Tc6WknRows<S>::load(Bs, w, d, c0, tap / 3, tap % 3);
+    }
+};
+
+template <class S, bool BWD>
+struct Tc6HaloLoad {
+    using T = typename S::E;
+    const T* src;  // x (forward) or gy (grad-input), [n, h, w, cs]
+    const T* w;
+    ConvDims d;
+    int cs, hs, hw, hh, th, n0, y0, hp;
+    Tc6HaloB<S, BWD> b;
+    __device__ Tc6HaloLoad(const T* src_, const T* w_, ConvDims d_)
+        : src(src_), w(w_), d(d_), b(d_, blockIdx.x * S::BN) {
+        cs = BWD ? d.o : d.c;
+        hs = cs + 8;
+        const int hwp = d.h * d.w, row0 = blockIdx.y * S::BM;
+        const bool whole = S::BM % hwp == 0;  // IMGS whole images, else TH rows of one
+        if (d.kh != 3 || d.kw != 3 || d.stride != 1 || d.pad != 1 || cs % S::BK || S::BM % d.w ||
+            !(whole || hwp % S::BM == 0))
+            __trap();
+        th = whole ? d.h : S::BM / d.w;
+        hw = d.w + 2;
+        hh = th + 2;
+        n0 = row0 / hwp;
+        y0 = whole ? 0 : (row0 - n0 * hwp) / d.w;
+        hp = (whole ? S::BM / hwp : 1) * hh * hw;
+    }
+    __device__ int halo_elems() const { return hp * hs; }
+    // aoff[i]: this lane's ldmatrix row of A tile i (local row wm + 16 i + l8 + 8 lb3) as a halo offset at
+    // tap offset 0, plus its k offset 8 lb4.
+    __device__ void rows(int (&aoff)[S::mi], int wm) const {
+        const int lane = threadIdx.x % 32, l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
+        const int per_img = th * d.w;
+#pragma unroll
+        for (int i = 0; i < S::mi; ++i) {
+            const int m = wm + 16 * i + l8 + 8 * lb3, img = m / per_img, r = m - img * per_img;
+            const int ty = r / d.w, x = r - ty * d.w;
+            aoff[i] = ((img * hh + ty) * hw + x) * hs + 8 * lb4;
+        }
+    }
+    // Where k-tile kt's A rows start relative to aoff: the tap's pixel shift (forward: input pixel
+    // (y + ky - 1, x + kx - 1) = halo (ty + ky, x + kx); grad-input: output pixel (y + 1 - ky, x + 1 - kx) =
+    // halo (ty + 2 - ky, x + 2 - kx)) and the k-tile's first channel.
+    __device__ int a_base(int kt) const {
+        const int k0 = kt * S::BK, tap = k0 / cs, c0 = k0 - tap * cs;
+        const int ky = tap / 3, kx = tap - 3 * ky;
+        return (BWD ? (2 - ky) * hw + 2 - kx : ky * hw + kx) * hs + c0;
+    }
+    // k-tile kt's B tile, and for kt < cs / 32 halo channel chunk kt.
+    __device__ void load(int kt, T* Bs, T* halo) const {
+        const int k0 = kt * S::BK, tap = k0 / cs, c0 = k0 - tap * cs;
+        b.load(Bs, w, d, k0, tap, c0);
+        if (kt * S::BK >= cs) return;
+        constexpr int CPP = S::BK / S::EPC;  // copies per pixel per chunk
+        const int per_img = hh * hw;
+        for (int f = threadIdx.x; f < hp * CPP; f += 256) {
+            const int px = f / CPP, part = f - px * CPP;
+            const int img = px / per_img, r = px - img * per_img, hy = r / hw, hx = r - hy * hw;
+            const int n = n0 + img, y = y0 - 1 + hy, x = hx - 1;
+            const bool ok = n < d.n && (unsigned)y < (unsigned)d.h && (unsigned)x < (unsigned)d.w;
+            const int c = k0 + S::EPC * part;
+            tc6_cp16(halo + px * hs + c, ok ? src + ((((long long)n * d.h + y) * d.w + x) * cs + c) : src, ok);
+        }
+    }
+};
+
+// tc6_gemm's ring loop with A read from the halo (the loader's) and only B in the ring stages; K = 9 cs.
+template <class S, class L, class E>
+__device__ __forceinline__ void tc6_halo_gemm(L& ld, const E& epi, int K) {
+    static_assert(S::BF16, "the halo tiles are bf16 only");
+    using T = typename S::E;
+    constexpr bool B_NK = decltype(ld.b)::B_NK;
+    constexpr int SB = B_NK ? S::KSTRIDE : S::NSTRIDE;
+    constexpr int B_SIZE = (B_NK ? S::BN : S::BK) * SB;
+    extern __shared__ __align__(16) unsigned char tc6_smem_raw[];
+    T* halo = reinterpret_cast<T*>(tc6_smem_raw);
+    T* ring = halo + ld.halo_elems();  // 16-byte aligned: a pixel row is a multiple of 8 elements
+    unsigned dyn;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
+    if (dyn < (unsigned)((ld.halo_elems() + S::STAGES * B_SIZE) * sizeof(T))) __trap();
+
+    const int warp = threadIdx.x / 32;
+    const int wm = (warp % S::wmw) * (16 * S::mi), wn = (warp / S::wmw) * (8 * S::nj);
+    const int row0 = blockIdx.y * S::BM, col0 = blockIdx.x * S::BN;
+    int aoff[S::mi];
+    ld.rows(aoff, wm);
+    float acc[S::mi][S::nj][4];
+#pragma unroll
+    for (int i = 0; i < S::mi; ++i)
+#pragma unroll
+        for (int j = 0; j < S::nj; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+
+    const int ntiles = K / S::BK;
+#pragma unroll
+    for (int s = 0; s < S::STAGES - 1; ++s) {
+        if (s < ntiles) ld.load(s, ring + s * B_SIZE, halo);
+        tc6_commit();
+    }
+    for (int kt = 0; kt < ntiles; ++kt) {
+        tc6_wait<S::STAGES - 2>();  // tile kt and halo chunks up to kt have landed (this thread's copies) ...
+        __syncthreads();            // ... every thread's, and stage (kt - 1) % STAGES is free
+        const int nt = kt + S::STAGES - 1;
+        if (nt < ntiles) ld.load(nt, ring + (nt % S::STAGES) * B_SIZE, halo);
+        tc6_commit();
+        const T* Bs = ring + (kt % S::STAGES) * B_SIZE;
+        const T* A = halo + ld.a_base(kt);
+#pragma unroll
+        for (int ks = 0; ks < S::BK; ks += 16) tc_bf16_kstep_rows<S::mi, S::nj, B_NK>(acc, A, aoff, Bs, SB, ks, wn);
+    }
+    tc6_wait<0>();
+    epi(acc, row0 + wm, col0 + wn);
+}
+
+template <class S>
+__device__ __forceinline__ void conv_fwd_halo_v6(float* y, const typename S::E* x, const typename S::E* wt,
+                                                 ConvDims d) {
+    Tc6HaloLoad<S, false> ld(x, wt, d);
+    const int M = d.n * d.h * d.w;
+    tc6_halo_gemm<S>(ld, Tc6Out<S, false>{y, d.o, M, d.o, false}, 9 * d.c);
+}
+template <class S>
+__device__ __forceinline__ void conv_fwd_stats_halo_v6(float* y, float* part_sum, float* part_m2,
+                                                       const typename S::E* x, const typename S::E* wt, ConvDims d) {
+    Tc6HaloLoad<S, false> ld(x, wt, d);
+    const int M = d.n * d.h * d.w;
+    tc6_halo_gemm<S>(ld, Tc6OutStats<S>{y, part_sum, part_m2, M, d.o}, 9 * d.c);
+}
+template <class S>
+__device__ __forceinline__ void conv_bwd_input_halo_v6(float* gx, const typename S::E* gy, const typename S::E* wt,
+                                                       ConvDims d) {
+    Tc6HaloLoad<S, true> ld(gy, wt, d);
+    const int M = d.n * d.h * d.w;
+    tc6_halo_gemm<S>(ld, Tc6Out<S, false>{gx, d.c, M, d.c, false}, 9 * d.o);
+}
+
 // Entry points: {fwd, bwd_input, bwd_input strided, bwd_weight, fwd with BN statistics} x {bf16, tf32, f32}
 // x tile width (as v4); bf16 two blocks per SM, tf32 and f32 one.
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<2, 4, 4, unsigned short>>(y, x, w, d); }
@@ -643,3 +818,18 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n128_stats
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n64_stats_s4(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<4, 4, 4, float, false, 4>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n32_stats_s4(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 4, float, false, 4>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n16_stats_s4(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 2, float, false, 4>>(y, part_sum, part_m2, x, w, d); }
+
+// The bf16 forward (plain and with BN statistics) and grad-input with the A operand resident (`_halo`, see
+// Tc6HaloLoad): 3x3, stride 1, pad 1, where the row tile is a rectangle of pixels (the launcher checks).
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128_halo(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v6<Tc6<2, 4, 4, unsigned short>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n64_halo(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v6<Tc6<4, 4, 4, unsigned short>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_halo(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v6<Tc6<8, 2, 4, unsigned short>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n16_halo(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v6<Tc6<8, 2, 2, unsigned short>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128_stats_halo(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_halo_v6<Tc6<2, 4, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n64_stats_halo(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_halo_v6<Tc6<4, 4, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_stats_halo(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_halo_v6<Tc6<8, 2, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n16_stats_halo(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_halo_v6<Tc6<8, 2, 2, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n128_halo(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_halo_v6<Tc6<2, 4, 4, unsigned short>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n64_halo(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_halo_v6<Tc6<4, 4, 4, unsigned short>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n32_halo(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_halo_v6<Tc6<8, 2, 4, unsigned short>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n16_halo(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_halo_v6<Tc6<8, 2, 2, unsigned short>>(gx, gy, w, d); }

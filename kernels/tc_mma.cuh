@@ -60,10 +60,39 @@ __device__ __forceinline__ void tc5_ldsm_x4_t(unsigned (&r)[4], const unsigned s
                  : "memory");
 }
 
+// B fragments of one 16-deep k-step for a warp's NJ n8 tiles from column wn, by ldmatrix from B stored
+// [n][k] (B_NK) or [k][n] (.trans), row stride SB. Matrix j of an x4 load takes its row addresses from lanes
+// 8j..8j+7: j = (k +8) + 2 (columns +8).
+template <int NJ, bool B_NK>
+__device__ __forceinline__ void tc_bf16_bfrag(unsigned (&b)[NJ][2], const unsigned short* Bs, int SB, int ks, int wn) {
+    const int lane = threadIdx.x % 32;
+    const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
+#pragma unroll
+    for (int jp = 0; jp < NJ / 2; ++jp) {
+        const int nb = wn + 16 * jp;
+        unsigned r[4];
+        if (B_NK) tc5_ldsm_x4(r, &Bs[(nb + l8 + 8 * lb4) * SB + ks + 8 * lb3]);
+        else tc5_ldsm_x4_t(r, &Bs[(ks + l8 + 8 * lb3) * SB + nb + 8 * lb4]);
+        b[2 * jp][0] = r[0];
+        b[2 * jp][1] = r[1];
+        b[2 * jp + 1][0] = r[2];
+        b[2 * jp + 1][1] = r[3];
+    }
+}
+
+template <int MI, int NJ>
+__device__ __forceinline__ void tc_bf16_mmas(float (&acc)[MI][NJ][4], const unsigned (&a)[MI][4],
+                                             const unsigned (&b)[NJ][2]) {
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j) tc_mma_bf16(acc[i][j], a[i], b[j][0], b[j][1]);
+}
+
 // One 16-deep k-step of a warp's MI x NJ bf16 mma tiles from shared memory (v5, v6): A fragments by ldmatrix
-// from A stored [m][k] (A_MK) or [k][m] (.trans), B likewise from [n][k] (B_NK) or [k][n]; SA, SB are the row
-// strides in elements, (wm, wn) the warp's tile corner. Matrix j of an x4 load takes its row addresses from
-// lanes 8j..8j+7: for A, j = (rows +8) + 2 (k +8); for B, j = (k +8) + 2 (columns +8).
+// from A stored [m][k] (A_MK) or [k][m] (.trans), B as tc_bf16_bfrag; SA, SB are the row strides in
+// elements, (wm, wn) the warp's tile corner. For A, matrix j of an x4 load takes its row addresses from
+// lanes 8j..8j+7 with j = (rows +8) + 2 (k +8).
 template <int MI, int NJ, bool A_MK, bool B_NK>
 __device__ __forceinline__ void tc_bf16_kstep(float (&acc)[MI][NJ][4], const unsigned short* As, int SA,
                                               const unsigned short* Bs, int SB, int ks, int wm, int wn) {
@@ -76,19 +105,19 @@ __device__ __forceinline__ void tc_bf16_kstep(float (&acc)[MI][NJ][4], const uns
         if (A_MK) tc5_ldsm_x4(a[i], &As[(mb + l8 + 8 * lb3) * SA + ks + 8 * lb4]);
         else tc5_ldsm_x4_t(a[i], &As[(ks + l8 + 8 * lb4) * SA + mb + 8 * lb3]);
     }
+    tc_bf16_bfrag<NJ, B_NK>(b, Bs, SB, ks, wn);
+    tc_bf16_mmas<MI, NJ>(acc, a, b);
+}
+
+// tc_bf16_kstep with A rows anywhere in shared memory ([m][k], k contiguous): this lane's row of A tile i
+// starts at A + aoff[i], which already holds the lane's row (wm + 16 i + l8 + 8 lb3) and k offset (8 lb4).
+template <int MI, int NJ, bool B_NK>
+__device__ __forceinline__ void tc_bf16_kstep_rows(float (&acc)[MI][NJ][4], const unsigned short* A,
+                                                   const int (&aoff)[MI], const unsigned short* Bs, int SB, int ks,
+                                                   int wn) {
+    unsigned a[MI][4], b[NJ][2];
 #pragma unroll
-    for (int jp = 0; jp < NJ / 2; ++jp) {
-        const int nb = wn + 16 * jp;
-        unsigned r[4];
-        if (B_NK) tc5_ldsm_x4(r, &Bs[(nb + l8 + 8 * lb4) * SB + ks + 8 * lb3]);
-        else tc5_ldsm_x4_t(r, &Bs[(ks + l8 + 8 * lb3) * SB + nb + 8 * lb4]);
-        b[2 * jp][0] = r[0];
-        b[2 * jp][1] = r[1];
-        b[2 * jp + 1][0] = r[2];
-        b[2 * jp + 1][1] = r[3];
-    }
-#pragma unroll
-    for (int i = 0; i < MI; ++i)
-#pragma unroll
-        for (int j = 0; j < NJ; ++j) tc_mma_bf16(acc[i][j], a[i], b[j][0], b[j][1]);
+    for (int i = 0; i < MI; ++i) tc5_ldsm_x4(a[i], A + aoff[i] + ks);
+    tc_bf16_bfrag<NJ, B_NK>(b, Bs, SB, ks, wn);
+    tc_bf16_mmas<MI, NJ>(acc, a, b);
 }

@@ -57,6 +57,10 @@ if has tests; then
   # The ring test again with the rings picked by speed (the default keeps the 3-stage ring).
   step test_resnet_cuda.cuda_conv_v6_rings_auto 90 env IPDPP_V6_RING=auto $BIN/it --exact \
     resnet_cuda::cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept --nocapture --test-threads=1
+  # Whole-network steps and the conv + BN statistics with v6's halo tiles forced where they take a shape.
+  for t in resnet_steps_cuda_conv_v6_match_v4_and_v2 cuda_conv_v6_epilogue_bn_statistics_match_two_pass; do
+    step test_resnet_cuda.${t}_halo 90 env IPDPP_V6_RING=halo $BIN/it --exact resnet_cuda::$t --nocapture --test-threads=1
+  done
   step selfcheck 60 $BIN/ipdpp --device cuda demo --selfcheck
   ok() { grep -q "test result: ok" "$OUT/$1.log" 2>/dev/null; }
   # The defaults (conv v6, fused batch-norm tails) stay the defaults only where their tests passed on this
@@ -72,6 +76,13 @@ if has tests; then
     || ! ok test_resnet_cuda.cuda_conv_v6_rings_auto; then
     NO_RING=1
     echo "conv v6's 4-stage ring failed (or missed) its test: no IPDPP_V6_RING=auto bench" | tee -a "$SUMMARY"
+  fi
+  # The halo tiles (written without a GPU, opt-in) are benchmarked only where the ring tests and the
+  # whole-network steps with them forced passed.
+  if [ -n "${NO_RING:-}" ] || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_halo \
+    || ! ok test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_halo; then
+    NO_HALO=1
+    echo "conv v6's halo tiles failed (or missed) a test: no IPDPP_V6_RING=halo bench" | tee -a "$SUMMARY"
   fi
   for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log "$OUT"/test_cuda_ops.cuda_batchnorm_matches_cpu.log; do
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
@@ -109,6 +120,8 @@ if has bench; then
   # A/B on the same card: the earlier defaults (v4, unfused), v6 unfused, v6 choosing between its 3- and
   # 4-stage rings per shape by speed (IPDPP_V6_RING=auto; the default keeps the 3-stage ring), and v7.
   for arch in resnet18 resnet32; do
+    [ -z "${NO_HALO:-}" ] && step bench_${arch}_bf16_halo 90 env IPDPP_V6_RING=halo $BIN/ipdpp --device cuda \
+      bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_halo.json"
     [ -z "${NO_RING:-}" ] && step bench_${arch}_bf16_ring_auto 90 env IPDPP_V6_RING=auto $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_ring_auto.json"
     step bench_${arch}_bf16_convtc_v4_unfused 90 env IPDPP_CONV_TC=v4 IPDPP_FUSED_BN=0 $BIN/ipdpp --device cuda bench resnet \
@@ -126,6 +139,15 @@ if has bench; then
     step "bench_conv_bf16_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision bf16 \
       --out "$OUT/conv_bf16_${sh//,/x}.json"
   done
+  # v6 on each ring (3-stage, 4-stage, halo) at the stride-1 3x3 shapes of ResNet-18's first three stages
+  # (layer 4's halo, 8 images of 6x6 pixels x 520, exceeds the shared memory).
+  for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1; do
+    [ -z "${NO_HALO:-}" ] || break
+    for ring in s3 s4 halo; do
+      step "bench_conv_v6_${ring}_${sh//,/x}" 40 env IPDPP_V6_RING=$ring $BIN/ipdpp --device cuda bench conv --shape $sh \
+        --precision bf16 --versions v6 --out "$OUT/conv_v6_${ring}_${sh//,/x}.json"
+    done
+  done
   # Kernel profiles for the next round of convolution work (Nsight Compute, when the image has it): v6 and
   # v7 forward and grad-weight at layer 1's shape, and the heaviest batch-norm kernels of a small step.
   NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
@@ -140,7 +162,8 @@ if has bench; then
 import json, os, sys
 best, best_ips = ("r18_bf16.json", ""), 0.0
 for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v7.json", "IPDPP_CONV_TC=v7"),
-               ("resnet18_bf16_ring_auto.json", "IPDPP_V6_RING=auto")]:
+               ("resnet18_bf16_ring_auto.json", "IPDPP_V6_RING=auto"),
+               ("resnet18_bf16_halo.json", "IPDPP_V6_RING=halo")]:
     try:
         ips = float(json.load(open(os.path.join(sys.argv[1], f)))["images_per_s"])
     except Exception:

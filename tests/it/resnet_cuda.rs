@@ -761,12 +761,14 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
-/// v6's two rings (3 and 4 stages) compute the same sums in the same order, in bf16 and tf32: forward,
-/// grad-input (stride 1 and by residue classes at stride 2) and grad-weight agree bit for bit at two tile
-/// widths; the launcher's own choice (the 3-stage ring by default; with `IPDPP_V6_RING=auto` the one
-/// picked by speed, which CI's simulated-driver run and tools/gpu-run.sh also test) gives the same bits,
-/// is known after the first launch and not timed again. Skips without a GPU (and a ring that does not fit
-/// the GPU's shared memory).
+/// v6's rings (3 and 4 stages, and in bf16 the halo tiles of 3×3 stride-1 forwards and grad-inputs)
+/// compute the same sums in the same order, in bf16 and tf32: forward (with the batch-norm partials too),
+/// grad-input (stride 1 and by residue classes at stride 2) and grad-weight agree bit for bit at three tile
+/// widths; the halo tiles run exactly where `halo_smem` takes the shape (partial image tiles, row tiles of
+/// part of an image); the launcher's own choice (the 3-stage ring by default; with `IPDPP_V6_RING=auto` the
+/// one picked by speed, which CI's simulated-driver run and tools/gpu-run.sh also test) gives the same
+/// bits, is known after the first launch and not timed again. Skips without a GPU (and a ring that does
+/// not fit the GPU's shared memory).
 #[test]
 fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
     use cudarc::driver::CudaSlice;
@@ -774,11 +776,50 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
     use ipdpp::device::cpu::elementwise::cast_bf16_f32;
     use ipdpp::device::cuda::conv_tc::ConvPrecision;
     use ipdpp::device::cuda::conv_tc6::{
-        conv_bwd_input_v6, conv_bwd_weight_v6, conv_fwd_v6, conv_v6_on_ring, ring_used, Ring,
-        V6Operand,
+        conv_bwd_input_v6, conv_bwd_weight_v6, conv_fwd_v6, conv_fwd_v6_stats_on_ring,
+        conv_v6_on_ring, halo_smem, ring_used, BnPartials, Ring, V6Operand,
     };
     use ipdpp::device::cuda::{tune, CudaDevice};
-    fn check<T: V6Operand>(
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let check_stats = |d: &CudaDevice,
+                       p: ConvPrecision,
+                       s: &ConvSpec,
+                       (x, w): (&CudaSlice<u16>, &CudaSlice<u16>),
+                       fails: &mut Vec<String>| {
+        // The forward with batch-norm partials for two row groups (one where the row blocks do not
+        // divide them: the plain forward, partials stale).
+        let stats = |ring: Ring| {
+            let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
+            let mut out = BnPartials::default();
+            conv_fwd_v6_stats_on_ring(d, p, ring, &mut y, x, w, s, 2, &mut out).map(|_| {
+                let parts = out
+                    .group(0, 2)
+                    .map(|g| (d.download(g.sum).unwrap(), d.download(g.m2).unwrap()));
+                (d.download(&y).unwrap(), parts)
+            })
+        };
+        let Ok((y3, p3)) = stats(Ring::S3) else {
+            return;
+        };
+        if let Ok((yh, ph)) = stats(Ring::Halo) {
+            let same =
+                |a: &Option<(Vec<f32>, Vec<f32>)>, b: &Option<(Vec<f32>, Vec<f32>)>| match (a, b) {
+                    (Some(a), Some(b)) => bits(&a.0) == bits(&b.0) && bits(&a.1) == bits(&b.1),
+                    (None, None) => true,
+                    _ => false,
+                };
+            if bits(&y3) != bits(&yh) || !same(&p3, &ph) {
+                fails.push(format!(
+                    "{p} fwd stats {s:?}: the halo tiles differ from s3"
+                ));
+            }
+            println!(
+                "{p} fwd stats {s:?}: halo = s3 bit for bit (partials: {})",
+                p3.is_some()
+            );
+        }
+    };
+    fn check_rings<T: V6Operand>(
         d: &CudaDevice,
         p: ConvPrecision,
         s: &ConvSpec,
@@ -802,15 +843,30 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                 }
                 .map(|_| d.download(&out).unwrap())
             };
-            let (Ok(s3), Ok(s4)) = (run(Some(Ring::S3)), run(Some(Ring::S4))) else {
-                println!("{p} {op} {s:?}: a ring does not run here; skipped");
+            let Ok(s3) = run(Some(Ring::S3)) else {
+                println!("{p} {op} {s:?}: s3 does not run here; skipped");
                 continue;
             };
             if s3.iter().any(|v| !v.is_finite()) {
                 fails.push(format!("{p} {op} {s:?}: s3 left outputs unwritten"));
             }
-            if bits(&s3) != bits(&s4) {
-                fails.push(format!("{p} {op} {s:?}: the rings differ"));
+            let mut ran = vec!["s3"];
+            for r in [Ring::S4, Ring::Halo] {
+                match run(Some(r)) {
+                    Ok(o) if bits(&o) != bits(&s3) => {
+                        fails.push(format!("{p} {op} {s:?}: ring {} differs from s3", r.tag()))
+                    }
+                    Ok(_) => ran.push(r.tag()),
+                    Err(e) => println!("{p} {op} {s:?}: ring {} does not run: {e}", r.tag()),
+                }
+            }
+            let halo_takes =
+                p == ConvPrecision::Bf16 && halo_smem(op, s).is_some_and(|b| b <= d.smem_optin);
+            if ran.contains(&"halo") != halo_takes {
+                fails.push(format!(
+                    "{p} {op} {s:?}: the halo tiles ran: {}, halo_smem takes the shape: {halo_takes}",
+                    ran.contains(&"halo")
+                ));
             }
             if bits(&run(None).unwrap()) != bits(&s3) {
                 fails.push(format!("{p} {op} {s:?}: the picked ring differs"));
@@ -831,7 +887,10 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
             if ring_used(d, p, op, suffix, s) != picked {
                 fails.push(format!("{p} {op} {s:?}: the pick changed"));
             }
-            println!("{p} {op} {s:?}: s3 = s4 bit for bit, picked {picked:?}");
+            println!(
+                "{p} {op} {s:?}: {} bit for bit, picked {picked:?}",
+                ran.join(" = ")
+            );
         }
     }
     let Some(dev) = cuda_or_skip("cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept")
@@ -843,6 +902,7 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
     for (i, s) in [
         ConvSpec::new(2, 8, 8, 64, 64, 3, 1, 1),
         ConvSpec::new(3, 7, 9, 32, 128, 3, 2, 1),
+        ConvSpec::new(1, 32, 16, 32, 128, 3, 1, 1),
     ]
     .into_iter()
     .enumerate()
@@ -859,13 +919,14 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
             d.upload(&b).unwrap()
         };
         let (xb, wb, gyb) = (bf(&x), bf(&w), bf(&gy));
-        check(d, ConvPrecision::Bf16, &s, (&xb, &wb, &gyb), &mut fails);
+        check_rings(d, ConvPrecision::Bf16, &s, (&xb, &wb, &gyb), &mut fails);
+        check_stats(d, ConvPrecision::Bf16, &s, (&xb, &wb), &mut fails);
         let (xf, wf, gyf) = (
             d.upload(&x).unwrap(),
             d.upload(&w).unwrap(),
             d.upload(&gy).unwrap(),
         );
-        check(d, ConvPrecision::Tf32, &s, (&xf, &wf, &gyf), &mut fails);
+        check_rings(d, ConvPrecision::Tf32, &s, (&xf, &wf, &gyf), &mut fails);
     }
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }

@@ -48,8 +48,9 @@ MUTANTS = [
      "        const int nt = kt + S::STAGES - 1;\n        if (nt < ntiles) {\n            T* st = smem + (nt % S::STAGES) * STAGE;\n"
      "            ld.load(k_begin + nt * S::BK, st, st + A_SIZE);\n        }\n        tc6_commit();\n        __syncthreads();\n",
      ("v6", "bf16", "fwd", 6, "cp-eager")),
-    ("v6 tf32: cp.async wait leaves the current tile in flight", "conv_tc6.cu", "tc6_wait<S::STAGES - 2>();",
-     "tc6_wait<S::STAGES - 1>();", ("v6", "tf32", "bwd_input", 1)),
+    ("v6 tf32: cp.async wait leaves the current tile in flight", "conv_tc6.cu",
+     "tc6_wait<S::STAGES - 2>();  // tile kt has landed", "tc6_wait<S::STAGES - 1>();  // tile kt has landed",
+     ("v6", "tf32", "bwd_input", 1)),
     ("v6 bf16: ldmatrix A row/k halves swapped", "tc_mma.cuh", "&As[(mb + l8 + 8 * lb3) * SA + ks + 8 * lb4]",
      "&As[(mb + l8 + 8 * lb4) * SA + ks + 8 * lb3]", ("v6", "bf16", "fwd", 1)),
     ("v5/v6 bf16: ldmatrix without .trans", "tc_mma.cuh", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16",

@@ -20,34 +20,34 @@ const FILE: &str = "conv_tc6";
 const BK: usize = 32;
 
 /// The cp.async ring of a v6 entry point (`Tc6::STAGES`): 3 stages in every precision, and for bf16 and
-/// tf32 also 4 (the `_s4` entry points: three k-tiles in flight instead of two). Both compute the same sums in the same
-/// order, so with `IPDPP_V6_RING=auto` the launcher times them per shape on first use and keeps the faster
-/// ([`super::tune::choose`]); `s4` forces the 4-stage ring; unset (or `s3`) keeps the 3-stage one, the
-/// only one validated on a GPU so far.
+/// tf32 also 4 (the `_s4` entry points: three k-tiles in flight instead of two); `Halo`: the bf16 forward
+/// and grad-input of 3×3 stride-1 convolutions with the A operand resident in shared memory and only B in
+/// a 3-stage ring (the `_halo` entry points, see `Tc6HaloLoad`: each input pixel copied once per block
+/// instead of once per tap), where [`halo_smem`] takes the shape. All compute the same sums in the same
+/// order, so with `IPDPP_V6_RING=auto` the launcher times them per shape on first use and keeps the
+/// fastest ([`super::tune::choose`]); `s4` or `halo` force one where it runs (s3 elsewhere); unset (or
+/// `s3`) keeps the 3-stage ring, the only one validated on a GPU so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ring {
     S3,
     S4,
+    Halo,
 }
 
 impl Ring {
-    pub const ALL: [Ring; 2] = [Ring::S3, Ring::S4];
-    fn stages(self) -> usize {
-        match self {
-            Ring::S3 => 3,
-            Ring::S4 => 4,
-        }
-    }
+    pub const ALL: [Ring; 3] = [Ring::S3, Ring::S4, Ring::Halo];
     pub fn tag(self) -> &'static str {
         match self {
             Ring::S3 => "s3",
             Ring::S4 => "s4",
+            Ring::Halo => "halo",
         }
     }
     fn suffix(self) -> &'static str {
         match self {
             Ring::S3 => "",
             Ring::S4 => "_s4",
+            Ring::Halo => "_halo",
         }
     }
 }
@@ -58,8 +58,9 @@ impl std::str::FromStr for Ring {
         match v.trim().to_ascii_lowercase().as_str() {
             "s3" => Ok(Ring::S3),
             "s4" => Ok(Ring::S4),
+            "halo" => Ok(Ring::Halo),
             _ => Err(Error::usage(format!(
-                "unknown v6 ring {v:?}; use s3 or s4 (or auto)"
+                "unknown v6 ring {v:?}; use s3, s4 or halo (or auto)"
             ))),
         }
     }
@@ -84,18 +85,39 @@ fn forced_ring() -> Option<Ring> {
     })
 }
 
-/// The rings `dev` can launch for `op` over `n` output columns in precision `p`: s3 where it fits (the
-/// caller checked), s4 for bf16 and tf32 where its shared memory fits too.
-fn rings(dev: &CudaDevice, p: ConvPrecision, op: &str, n: usize) -> Vec<Ring> {
-    let (_, bm, bn) = v4_tile(n);
+/// The rings `dev` can launch for `op` at `s` in precision `p`: s3 where it fits (the caller checked), s4
+/// for bf16 and tf32 where its shared memory fits too, the halo tiles for bf16 where they take the shape
+/// and fit.
+fn rings(dev: &CudaDevice, p: ConvPrecision, op: &str, s: &ConvSpec) -> Vec<Ring> {
+    let (_, bm, bn) = v4_tile(out_cols(op, s));
     let elem = if p == ConvPrecision::Bf16 { 2 } else { 4 };
     Ring::ALL
         .into_iter()
-        .filter(|&r| {
-            r == Ring::S3
-                || (p != ConvPrecision::Fp32 && smem_bytes(op, bm, bn, elem, r) <= dev.smem_optin)
+        .filter(|&r| match r {
+            Ring::S3 => true,
+            Ring::S4 => {
+                p != ConvPrecision::Fp32 && smem_bytes(op, bm, bn, elem, r) <= dev.smem_optin
+            }
+            Ring::Halo => {
+                p == ConvPrecision::Bf16 && halo_smem(op, s).is_some_and(|b| b <= dev.smem_optin)
+            }
         })
         .collect()
+}
+
+/// The GEMM's output columns of `op` at `s` (the tile width follows them).
+fn out_cols(op: &str, s: &ConvSpec) -> usize {
+    if op == "bwd_input" {
+        s.c
+    } else {
+        s.o
+    }
+}
+
+/// The ring to launch when `IPDPP_V6_RING` forces one: it where it runs (`cands`), else s3; None for
+/// `auto`.
+fn forced_among(cands: &[Ring]) -> Option<Ring> {
+    forced_ring().map(|r| if cands.contains(&r) { r } else { Ring::S3 })
 }
 
 /// The tuning key of `op` (entry-point suffix `suffix`) at `s` in `p`.
@@ -112,8 +134,13 @@ pub fn ring_used(
     suffix: &str,
     s: &ConvSpec,
 ) -> Option<Ring> {
-    let cands = rings(dev, p, op, if op == "bwd_input" { s.c } else { s.o });
-    super::tune::chosen(dev, &ring_key(op, suffix, p, s), &cands, forced_ring())
+    let cands = rings(dev, p, op, s);
+    super::tune::chosen(
+        dev,
+        &ring_key(op, suffix, p, s),
+        &cands,
+        forced_among(&cands),
+    )
 }
 
 /// Plans and launches `op` with the forced ring, or the one tuned for this shape (timed now on the first
@@ -130,7 +157,7 @@ fn run_ring<T: V6Operand>(
     force: Option<Ring>,
     mut launch: impl FnMut((CudaFunction, String, LaunchConfig)) -> Result<()>,
 ) -> Result<()> {
-    let cands = rings(dev, p, op, n);
+    let cands = rings(dev, p, op, s);
     if let Some(r) = force {
         if !cands.contains(&r) {
             return Err(Error::usage(format!(
@@ -142,7 +169,7 @@ fn run_ring<T: V6Operand>(
     }
     let key = ring_key(op, suffix, p, s);
     let plan = |r| plan_named::<T>(dev, p, op, suffix, s, m, n, r);
-    let r = super::tune::choose(dev, &key, &cands, forced_ring(), Ring::tag, |r| {
+    let r = super::tune::choose(dev, &key, &cands, forced_among(&cands), Ring::tag, |r| {
         launch(plan(r)?)
     })?
     .unwrap_or(Ring::S3);
@@ -186,8 +213,7 @@ pub fn takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
 /// must fit its shared memory per block (fp32-operand tiles take 108-138 KB, beyond the 99 KB of
 /// sm_86/sm_89 cards; such shapes run v4, or v2 in fp32, instead).
 pub fn fits(dev: &CudaDevice, op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
-    let cols = if op == "bwd_input" { s.c } else { s.o };
-    let (_, bm, bn) = v4_tile(cols);
+    let (_, bm, bn) = v4_tile(out_cols(op, s));
     let elem = if p == ConvPrecision::Bf16 { 2 } else { 4 };
     dev.cc.0 >= 8 && smem_bytes(op, bm, bn, elem, Ring::S3) <= dev.smem_optin
 }
@@ -202,7 +228,37 @@ fn smem_bytes(op: &str, bm: usize, bn: usize, elem: usize, ring: Ring) -> usize 
         "bwd_input" => (bm * ks, BK * (bn + 8)),
         _ => (BK * (bm + 8), BK * (bn + 8)),
     };
-    ring.stages() * (a + b) * elem
+    let stages = if ring == Ring::S4 { 4 } else { 3 };
+    stages * (a + b) * elem
+}
+
+/// Dynamic shared memory of a `_halo` block (`Tc6HaloLoad`): the (TH + 2) × (W + 2) pixels around each
+/// image's part of the row tile at Cs + 8 bf16 a pixel (Cs: C of x, O of gy), and three bf16 B stages.
+/// None where those kernels do not take `op` at `s`: bf16 3×3 stride 1 pad 1 as v6 takes it, with a row
+/// tile of whole image rows of one image (H·W a multiple of it) or of whole images.
+pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
+    let cs = match op {
+        "fwd" => s.c,
+        "bwd_input" => s.o,
+        _ => return None,
+    };
+    if (s.kh, s.kw, s.stride, s.pad) != (3, 3, 1, 1) || !takes(op, s, ConvPrecision::Bf16) {
+        return None;
+    }
+    let (_, bm, bn) = v4_tile(out_cols(op, s));
+    let hw = s.h * s.w;
+    let (imgs, th) = match () {
+        _ if bm % hw == 0 => (bm / hw, s.h),
+        _ if bm % s.w == 0 && hw % bm == 0 => (1, bm / s.w),
+        _ => return None,
+    };
+    let halo = imgs * (th + 2) * (s.w + 2) * (cs + 8);
+    let b = if op == "fwd" {
+        bn * (BK + 8)
+    } else {
+        BK * (bn + 8)
+    };
+    Some((halo + 3 * b) * 2)
 }
 
 /// Kernel, name and launch shape of the entry point `conv_{op}_v6_{bf16|tf32|f32}_{tile}{suffix}{ring}`
@@ -244,7 +300,14 @@ fn plan_named<T: V6Operand>(
         )));
     }
     let (tag, bm, bn) = v4_tile(n);
-    let smem = smem_bytes(op, bm, bn, std::mem::size_of::<T>(), ring);
+    let smem = match ring {
+        Ring::Halo => halo_smem(op, s).ok_or_else(|| {
+            Error::usage(format!(
+                "conv {op} v6: the halo tiles do not take {s:?} (3×3 stride 1 in bf16, row tiles of whole image rows)"
+            ))
+        })?,
+        _ => smem_bytes(op, bm, bn, std::mem::size_of::<T>(), ring),
+    };
     if smem > dev.smem_optin {
         return Err(Error::usage(format!(
             "conv {op} v6 {p} needs {smem} bytes of shared memory per block, this GPU allows {}; \
@@ -617,15 +680,47 @@ pub fn conv_fwd_v6_stats<T: V6Operand>(
     groups: usize,
     out: &mut BnPartials,
 ) -> Result<()> {
+    fwd_stats(dev, p, y, x, w, s, groups, out, None)
+}
+
+/// [`conv_fwd_v6_stats`] on the ring `ring` instead of the tuned one (tests: the rings must agree bit for
+/// bit, partials included).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_fwd_v6_stats_on_ring<T: V6Operand>(
+    dev: &CudaDevice,
+    p: ConvPrecision,
+    ring: Ring,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+    groups: usize,
+    out: &mut BnPartials,
+) -> Result<()> {
+    fwd_stats(dev, p, y, x, w, s, groups, out, Some(ring))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fwd_stats<T: V6Operand>(
+    dev: &CudaDevice,
+    p: ConvPrecision,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+    groups: usize,
+    out: &mut BnPartials,
+    force: Option<Ring>,
+) -> Result<()> {
     out.fresh = false;
     let rows = s.n * s.oh() * s.ow();
     let (_, bm, _) = v4_tile(s.o);
     if groups == 0 || rows % groups != 0 || (rows / groups) % bm != 0 {
-        return conv_fwd_v6(dev, p, y, x, w, s);
+        return fwd(dev, p, y, x, w, s, None, force);
     }
     let parts = rows / bm;
     let (sum, m2) = out.buffers(dev, parts, s.o)?;
-    fwd(dev, p, y, x, w, s, Some((sum, m2)), None)?;
+    fwd(dev, p, y, x, w, s, Some((sum, m2)), force)?;
     out.written(bm, parts);
     Ok(())
 }
