@@ -13,7 +13,7 @@ use super::bns::{check_tau, BnsOutput, PaperLayout};
 use crate::device::cuda::conv_tc::ConvPrecision;
 use crate::device::cuda::{check_len, launch_err, wgmma, CudaDevice};
 use crate::error::{Error, Result};
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 
 const FILE: &str = "contrastive";
 /// The v5 (Hopper wgmma) kernels.
@@ -136,31 +136,46 @@ fn code_bwd_bf16(
     Ok(())
 }
 
-/// The v4 launch over `nx` own rows (64 per block) and `ny` columns split over grid.y: enough splits for
-/// ~4 blocks per SM, each a whole number of 64-column tiles. Returns the launch and the columns per split.
-fn split_columns(dev: &CudaDevice, nx: usize, ny: usize) -> Result<(LaunchConfig, i32)> {
-    split_columns_by(dev, nx, ny, 64, 128)
-}
-
-/// [`split_columns`] for blocks of `rows` own rows and `threads` threads (v5: 128 and 256).
-fn split_columns_by(
+/// A column-split launch (v4, v5) of kernel `f` over `nx` own rows (`rows` per block, `threads` threads,
+/// `smem` bytes of dynamic shared memory) and `ny` columns split over grid.y, each split a whole number of
+/// 64-column tiles: the split of [`split_plan`] for the blocks this GPU holds at once (the driver's
+/// occupancy for `f`; one per SM where it cannot say). Returns the launch and the columns per split.
+fn split_columns(
     dev: &CudaDevice,
-    nx: usize,
-    ny: usize,
-    rows: usize,
-    threads: u32,
+    f: &CudaFunction,
+    (nx, ny): (usize, usize),
+    (rows, threads, smem): (usize, u32, usize),
 ) -> Result<(LaunchConfig, i32)> {
     let row_blocks = blocks(nx, rows) as usize;
     let tiles = ny.div_ceil(64).max(1);
-    let want = (4 * dev.sms.max(1) as usize)
-        .div_ceil(row_blocks.max(1))
-        .clamp(1, tiles);
-    let cols = tiles.div_ceil(want) * 64;
-    let splits = ny.div_ceil(cols).max(1);
-    Ok((
-        cfg((row_blocks as u32, splits as u32), (threads, 1)),
-        int("columns per split", cols)?,
-    ))
+    let per_sm = f
+        .occupancy_max_active_blocks_per_multiprocessor(threads, smem, None)
+        .unwrap_or(1)
+        .max(1) as usize;
+    let (splits, per) = split_plan(row_blocks, tiles, dev.sms.max(1) as usize * per_sm);
+    let mut c = cfg((row_blocks as u32, splits as u32), (threads, 1));
+    c.shared_mem_bytes = smem as u32;
+    Ok((c, int("columns per split", per * 64)?))
+}
+
+/// How many splits (and tiles per split) of `tiles` column tiles over `row_blocks` row blocks finish first
+/// when the GPU holds `resident` blocks at once: the least makespan in tile times, ⌈blocks / resident⌉
+/// waves of (tiles per split + 2) (2: a block's own-row copies and its atomics at the end, about two
+/// tiles' worth), fewer blocks on a tie. The rule before (about 4 blocks per SM) ignored the waves: at
+/// N = 8192 on an H200 it made 576 blocks of 15 tiles, 2.2 waves of the v5 forward (2 blocks per SM) and
+/// 4.4 of its backward (1 per SM), whose last wave ran a fraction of the GPU.
+pub fn split_plan(row_blocks: usize, tiles: usize, resident: usize) -> (usize, usize) {
+    let (rb, tiles, resident) = (row_blocks.max(1), tiles.max(1), resident.max(1));
+    let mut best = (usize::MAX, tiles, 1);
+    for s in 1..=tiles {
+        let per = tiles.div_ceil(s);
+        let splits = tiles.div_ceil(per);
+        let cost = (rb * splits).div_ceil(resident) * (per + 2);
+        if cost < best.0 || (cost == best.0 && splits < best.2) {
+            best = (cost, per, splits);
+        }
+    }
+    (best.2, best.1)
 }
 
 /// BNS v5's wgmma tile path without the loss (`bns_v5_chain_probe`, for a test): G [min(n, 128)][128] =
@@ -246,8 +261,6 @@ fn code_v5(
     inv_tau: f32,
 ) -> Result<()> {
     let n = ni as usize;
-    let (mut c, colsi) = split_columns_by(dev, n, n, 128, 256)?;
-    c.shared_mem_bytes = V5_SMEM as u32;
     if V5_SMEM > dev.smem_optin {
         return Err(Error::usage(format!(
             "BNS v5 needs {V5_SMEM} bytes of shared memory per block, this GPU allows {}",
@@ -259,6 +272,7 @@ fn code_v5(
         .map_err(|e| Error::driver("zeroing the BNS partial sums", e))?;
     let f = dev.function(FILE5, "bns_code_fwd_v5_bf16")?;
     dev.raise_smem_limit(&f, "bns_code_fwd_v5_bf16", V5_SMEM)?;
+    let (c, colsi) = split_columns(dev, &f, (n, n), (128, 256, V5_SMEM))?;
     // SAFETY: bns_code_fwd_v5_bf16(float* part, const u16* zb, const int* lab, int n, float inv_tau,
     // int cols); part holds 3n floats (zeroed), zb n·128 bf16, lab n; blocks cover rows by 128 and columns
     // [y·cols, (y+1)·cols) clipped to n; the dynamic shared memory is what the kernel checks for.
@@ -280,6 +294,8 @@ fn code_v5(
         .map_err(|e| Error::driver("zeroing the BNS gradient", e))?;
     let f = dev.function(FILE5, "bns_code_bwd_v5_bf16")?;
     dev.raise_smem_limit(&f, "bns_code_bwd_v5_bf16", V5_SMEM)?;
+    // The backward holds fewer blocks per SM than the forward (registers): its own split.
+    let (c, colsi) = split_columns(dev, &f, (n, n), (128, 256, V5_SMEM))?;
     // SAFETY: bns_code_bwd_v5_bf16(float* gz, const float* alpha, const float* beta, const u16* zb,
     // const int* lab, int n, int d, float inv_tau, int cols); gz holds n·d floats (zeroed), zb n·128 bf16,
     // the vectors n; the grid and shared memory are the forward's.
@@ -670,11 +686,11 @@ impl BnsCodeCuda {
                 let part = self.part.as_mut().ok_or_else(|| {
                     Error::usage("BnsCodeCuda was allocated without v4 in its versions")
                 })?;
-                let (c, colsi) = split_columns(dev, n, n)?;
                 dev.stream
                     .memset_zeros(part)
                     .map_err(|e| Error::driver("zeroing the BNS partial sums", e))?;
                 let f = dev.function(FILE, "bns_code_fwd_v4_bf16")?;
+                let (c, colsi) = split_columns(dev, &f, (n, n), (64, 128, 0))?;
                 // SAFETY: bns_code_fwd_v4_bf16(float* part, const u16* zb, const int* lab, int n,
                 // float inv_tau, int cols); part holds 3n floats (zeroed), zb n·128 bf16, lab n; blocks
                 // cover rows by 64 and columns [y·cols, (y+1)·cols) clipped to n.
@@ -995,15 +1011,16 @@ impl BnsPaperCuda {
                     let name = format!("bns_paper_{pass}_{v}_bf16");
                     match v {
                         BnsVersion::V5 => {
-                            let (mut lc, cols) = split_columns_by(dev, own, cols_of, 128, 256)?;
-                            lc.shared_mem_bytes = V5_SMEM as u32;
                             let f = dev.function(FILE5, &name)?;
                             dev.raise_smem_limit(&f, &name, V5_SMEM)?;
+                            let (lc, cols) =
+                                split_columns(dev, &f, (own, cols_of), (128, 256, V5_SMEM))?;
                             Ok((f, name, lc, cols))
                         }
                         BnsVersion::V4 => {
-                            let (lc, cols) = split_columns(dev, own, cols_of)?;
-                            Ok((dev.function(FILE, &name)?, name, lc, cols))
+                            let f = dev.function(FILE, &name)?;
+                            let (lc, cols) = split_columns(dev, &f, (own, cols_of), (64, 128, 0))?;
+                            Ok((f, name, lc, cols))
                         }
                         _ => Ok((
                             dev.function(FILE, &name)?,

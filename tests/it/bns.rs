@@ -287,6 +287,44 @@ fn bns_cpu_reference_large_n_is_consistent() {
 
 /// Per-image labels of `b` images in groups of `g` (g = 1: no grouping): one class, all distinct, or
 /// long-tailed (10 classes, imbalance 100, drawn per group).
+/// The column split of the v4/v5 launches: every tile lands in exactly one split (none empty), and the
+/// plan is the one the wave count asks for: at N = 8192 on a 132-SM GPU the v5 forward (64 row blocks, 128
+/// tiles, 2 blocks per SM) gets one wave of 256 blocks instead of the 2.2 waves (576 blocks of 15 tiles)
+/// of the rule before; a GPU holding every block at once gets one tile per block; a GPU of one slot one
+/// split.
+#[test]
+fn bns_column_split_fills_whole_waves() {
+    use ipdpp::loss::bns_cuda::split_plan;
+    let makespan = |rb: usize, splits: usize, per: usize, resident: usize| {
+        (rb * splits).div_ceil(resident) * (per + 2)
+    };
+    for rb in [1, 3, 16, 64, 65] {
+        for tiles in [1, 2, 7, 32, 128, 129] {
+            for resident in [1, 2, 132, 264, 1000] {
+                let (splits, per) = split_plan(rb, tiles, resident);
+                assert!(
+                    splits * per >= tiles && (splits - 1) * per < tiles,
+                    "rb {rb} tiles {tiles} resident {resident}: {splits} splits of {per} tiles"
+                );
+                // No other split count finishes sooner.
+                for s in 1..=tiles {
+                    let p = tiles.div_ceil(s);
+                    assert!(
+                        makespan(rb, splits, per, resident)
+                            <= makespan(rb, tiles.div_ceil(p), p, resident),
+                        "rb {rb} tiles {tiles} resident {resident}: {splits}x{per} loses to {s} splits"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(split_plan(64, 128, 264), (4, 32));
+    assert_eq!(split_plan(64, 128, 132), (2, 64));
+    assert!(makespan(64, 4, 32, 264) < makespan(64, 9, 15, 264));
+    assert_eq!(split_plan(16, 32, 1000), (32, 1));
+    assert_eq!(split_plan(5, 40, 1), (1, 40));
+}
+
 fn label_sets(b: usize, g: usize, seed: u64) -> Vec<(&'static str, Vec<i32>)> {
     let groups = b.div_ceil(g);
     let weights: Vec<f64> = (0..10).map(|c| 100f64.powf(-(c as f64) / 9.0)).collect();

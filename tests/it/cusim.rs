@@ -149,6 +149,62 @@ fn cusim_driver_runs_the_wgmma_gpu_tests() {
     );
 }
 
+/// The BNS v4/v5 launchers through the simulated driver: `bench bns` checks both forms against the CPU f64
+/// reference at N = 1000 (8 and 16 row blocks, a partial column tile). Their column splits follow the
+/// driver's occupancy since a session without a GPU (2026-11-27, after the last GPU run).
+#[test]
+fn cusim_driver_runs_the_bns_v4_v5_launchers() {
+    run(
+        "build_driver.py",
+        &["--only", "contrastive,contrastive_wgmma,reduce,elementwise"],
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for form in ["code", "paper"] {
+        let json = std::env::temp_dir().join(format!(
+            "ipdpp-cusim-bns-{form}-{}.json",
+            std::process::id()
+        ));
+        let out = Command::new(env!("CARGO_BIN_EXE_ipdpp"))
+            .args([
+                "--device", "cuda", "bench", "bns", "--n", "1000", "--dim", "128", "--loss", form,
+            ])
+            .args([
+                "--versions",
+                "v4,v5",
+                "--warmup",
+                "0",
+                "--repeats",
+                "1",
+                "--out",
+            ])
+            .arg(&json)
+            .env("LD_LIBRARY_PATH", root.join("target/cusim/driver"))
+            .output()
+            .expect("running ipdpp");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("{text}");
+        assert!(out.status.success(), "bench bns {form} failed:\n{text}");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).expect("the --out report"))
+                .unwrap();
+        let _ = std::fs::remove_file(&json);
+        assert!(v["device"].as_str().unwrap_or("").contains("cusim"), "{v}");
+        let lines = v["lines"].as_array().expect("lines");
+        let versions: Vec<_> = lines
+            .iter()
+            .map(|l| l["version"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(versions, ["v4", "v5"], "{text}");
+        for l in lines {
+            assert_eq!(l["correct"], serde_json::Value::Bool(true), "{form}: {l}");
+        }
+    }
+}
+
 #[test]
 fn cusim_driver_runs_the_fused_bn_gpu_tests() {
     through_the_simulated_driver(

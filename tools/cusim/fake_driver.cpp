@@ -292,6 +292,18 @@ API cuFuncGetAttribute(int* v, int attr, void* f) {
     return OK;
 }
 API cuFuncSetCacheConfig(void*, int) { return OK; }
+// No registers are modelled: the blocks per SM that the threads and the dynamic shared memory allow (an
+// H100/H200 SM: 2048 threads, 228 KB, 1 KB reserved per block, at most 32 blocks).
+API cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* n, void*, int block, size_t smem, unsigned) {
+    const int by_threads = 2048 / (block > 0 ? block : 1);
+    const int by_smem = (int)((228 * 1024) / (smem + 1024));
+    const int v = by_threads < by_smem ? by_threads : by_smem;
+    *n = v < 1 ? 1 : v > 32 ? 32 : v;
+    return OK;
+}
+API cuOccupancyMaxActiveBlocksPerMultiprocessor(int* n, void* f, int block, size_t smem) {
+    return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(n, f, block, smem, 0);
+}
 
 API cuLaunchKernel(void* fp, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem, void*,
                    void** params, void** extra) {
