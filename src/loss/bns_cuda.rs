@@ -11,7 +11,7 @@
 //!   product; sm_80+, d ≤ 128.
 use super::bns::{check_tau, BnsOutput, PaperLayout};
 use crate::device::cuda::conv_tc::ConvPrecision;
-use crate::device::cuda::{check_len, launch_err, wgmma, CudaDevice};
+use crate::device::cuda::{check_len, launch_err, waves, wgmma, CudaDevice};
 use crate::error::{Error, Result};
 use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 
@@ -138,8 +138,11 @@ fn code_bwd_bf16(
 
 /// A column-split launch (v4, v5) of kernel `f` over `nx` own rows (`rows` per block, `threads` threads,
 /// `smem` bytes of dynamic shared memory) and `ny` columns split over grid.y, each split a whole number of
-/// 64-column tiles: the split of [`split_plan`] for the blocks this GPU holds at once (the driver's
-/// occupancy for `f`; one per SM where it cannot say). Returns the launch and the columns per split.
+/// 64-column tiles, as many as fill whole waves of the blocks this GPU holds at once
+/// ([`waves::split_plan`], a block's own-row copies and final atomics counted as two tiles). The rule
+/// before (about 4 blocks per SM) ignored the waves: at N = 8192 on an H200 it made 576 blocks of 15
+/// tiles, 2.2 waves of the v5 forward (2 blocks per SM) and 4.4 of its backward (1 per SM), whose last
+/// wave ran on a fraction of the GPU. Returns the launch and the columns per split.
 fn split_columns(
     dev: &CudaDevice,
     f: &CudaFunction,
@@ -148,34 +151,11 @@ fn split_columns(
 ) -> Result<(LaunchConfig, i32)> {
     let row_blocks = blocks(nx, rows) as usize;
     let tiles = ny.div_ceil(64).max(1);
-    let per_sm = f
-        .occupancy_max_active_blocks_per_multiprocessor(threads, smem, None)
-        .unwrap_or(1)
-        .max(1) as usize;
-    let (splits, per) = split_plan(row_blocks, tiles, dev.sms.max(1) as usize * per_sm);
+    let resident = waves::resident_blocks(dev, f, threads, smem);
+    let (splits, per) = waves::split_plan(row_blocks, tiles, resident, 2);
     let mut c = cfg((row_blocks as u32, splits as u32), (threads, 1));
     c.shared_mem_bytes = smem as u32;
     Ok((c, int("columns per split", per * 64)?))
-}
-
-/// How many splits (and tiles per split) of `tiles` column tiles over `row_blocks` row blocks finish first
-/// when the GPU holds `resident` blocks at once: the least makespan in tile times, ⌈blocks / resident⌉
-/// waves of (tiles per split + 2) (2: a block's own-row copies and its atomics at the end, about two
-/// tiles' worth), fewer blocks on a tie. The rule before (about 4 blocks per SM) ignored the waves: at
-/// N = 8192 on an H200 it made 576 blocks of 15 tiles, 2.2 waves of the v5 forward (2 blocks per SM) and
-/// 4.4 of its backward (1 per SM), whose last wave ran a fraction of the GPU.
-pub fn split_plan(row_blocks: usize, tiles: usize, resident: usize) -> (usize, usize) {
-    let (rb, tiles, resident) = (row_blocks.max(1), tiles.max(1), resident.max(1));
-    let mut best = (usize::MAX, tiles, 1);
-    for s in 1..=tiles {
-        let per = tiles.div_ceil(s);
-        let splits = tiles.div_ceil(per);
-        let cost = (rb * splits).div_ceil(resident) * (per + 2);
-        if cost < best.0 || (cost == best.0 && splits < best.2) {
-            best = (cost, per, splits);
-        }
-    }
-    (best.2, best.1)
 }
 
 /// BNS v5's wgmma tile path without the loss (`bns_v5_chain_probe`, for a test): G [min(n, 128)][128] =

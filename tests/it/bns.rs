@@ -287,14 +287,16 @@ fn bns_cpu_reference_large_n_is_consistent() {
 
 /// Per-image labels of `b` images in groups of `g` (g = 1: no grouping): one class, all distinct, or
 /// long-tailed (10 classes, imbalance 100, drawn per group).
-/// The column split of the v4/v5 launches: every tile lands in exactly one split (none empty), and the
-/// plan is the one the wave count asks for: at N = 8192 on a 132-SM GPU the v5 forward (64 row blocks, 128
+/// The split by waves of the BNS column splits and the grad-weight pixel splits: every unit lands in
+/// exactly one split (none empty), no split count finishes sooner, and the plan is the one the wave count
+/// asks for: at N = 8192 on a 132-SM GPU the v5 forward (64 row blocks, 128
 /// tiles, 2 blocks per SM) gets one wave of 256 blocks instead of the 2.2 waves (576 blocks of 15 tiles)
 /// of the rule before; a GPU holding every block at once gets one tile per block; a GPU of one slot one
 /// split.
 #[test]
 fn bns_column_split_fills_whole_waves() {
-    use ipdpp::loss::bns_cuda::split_plan;
+    use ipdpp::device::cuda::waves;
+    let split_plan = |rb, tiles, resident| waves::split_plan(rb, tiles, resident, 2);
     let makespan = |rb: usize, splits: usize, per: usize, resident: usize| {
         (rb * splits).div_ceil(resident) * (per + 2)
     };
@@ -323,6 +325,27 @@ fn bns_column_split_fills_whole_waves() {
     assert!(makespan(64, 4, 32, 264) < makespan(64, 9, 15, 264));
     assert_eq!(split_plan(16, 32, 1000), (32, 1));
     assert_eq!(split_plan(5, 40, 1), (1, 40));
+    // Grad-weight pixel splits (overhead 4): ResNet-18's layer-2 3×3 at 1024 images, 9 output tiles of
+    // 8192 32-pixel k-tiles, 264 resident blocks: one wave of 29 splits, not the 531 blocks (3 waves) of
+    // the rule before; no split count beats it.
+    assert_eq!(waves::split_plan(9, 8192, 264, 4), (29, 283));
+    for (ob, units, resident) in [
+        (9, 8192, 264),
+        (3, 32768, 264),
+        (40, 2048, 132),
+        (1, 5000, 528),
+    ] {
+        let (splits, per) = waves::split_plan(ob, units, resident, 4);
+        let span = |sp: usize, p: usize| (ob * sp).div_ceil(resident) * (p + 4);
+        assert!(splits * per >= units && (splits - 1) * per < units);
+        for s in 1..=units {
+            let p = units.div_ceil(s);
+            assert!(
+                span(splits, per) <= span(units.div_ceil(p), p),
+                "{ob} {units} {resident}: {s}"
+            );
+        }
+    }
 }
 
 fn label_sets(b: usize, g: usize, seed: u64) -> Vec<(&'static str, Vec<i32>)> {

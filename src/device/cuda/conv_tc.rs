@@ -4,11 +4,11 @@
 use super::conv::dims;
 use super::conv_tc6::{self, cast_into, Bf16Copy, BnPartials};
 use super::conv_wgmma;
-use super::{check_len, launch_err, CudaDevice};
+use super::{check_len, launch_err, waves, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::device::{nn_ops, Buffer, Device};
 use crate::error::{Error, Result};
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 
 const FILE: &str = "conv_tc";
 
@@ -277,15 +277,28 @@ fn plan(
     Ok(planned)
 }
 
-/// Splits the `pix` output pixels of a grad-weight launch over `cfg`'s z dimension so that output tiles x
-/// splits fill the GPU about 4 times; returns the pixels per split (a multiple of 16).
-pub(crate) fn split_pixels(dev: &CudaDevice, cfg: &mut LaunchConfig, pix: usize) -> i32 {
+/// Splits the `pix` output pixels of a grad-weight launch of `f` over `cfg`'s z dimension in whole waves
+/// of the blocks the GPU holds at once ([`waves::split_plan`] over 32-pixel k-tiles, a block's ring fill
+/// and the atomics that add its partial gw counted as four): the rule before (about 4 blocks per SM) gave
+/// ResNet-18's layer-2 grad-weight 531 blocks on an H200 holding 264, a third wave of 3 blocks. Returns
+/// the pixels per split (a multiple of 32).
+pub(crate) fn split_pixels(
+    dev: &CudaDevice,
+    f: &CudaFunction,
+    cfg: &mut LaunchConfig,
+    pix: usize,
+) -> i32 {
     let out_tiles = (cfg.grid_dim.0 * cfg.grid_dim.1) as usize;
-    let want = (dev.sms.max(1) as usize * 4).div_ceil(out_tiles).max(1);
-    let splits = want.min(pix.div_ceil(256)).clamp(1, 65535);
-    let per = pix.div_ceil(splits).div_ceil(16) * 16;
-    cfg.grid_dim.2 = pix.div_ceil(per) as u32;
-    per as i32
+    let threads = cfg.block_dim.0 * cfg.block_dim.1 * cfg.block_dim.2;
+    let resident = waves::resident_blocks(dev, f, threads, cfg.shared_mem_bytes as usize);
+    let units = pix.div_ceil(32).max(1);
+    let (mut splits, mut per) = waves::split_plan(out_tiles, units, resident, 4);
+    if splits > 65535 {
+        per = units.div_ceil(65535);
+        splits = units.div_ceil(per);
+    }
+    cfg.grid_dim.2 = splits as u32;
+    (per * 32) as i32
 }
 
 fn tiles(m: usize, n: usize, z: usize) -> LaunchConfig {
@@ -441,11 +454,11 @@ pub fn conv_bwd_weight_tc(
         TcVersion::V4 | TcVersion::V5 | TcVersion::V6 | TcVersion::V7 => (s.kdim(), s.o),
     };
     let (name, mut cfg) = plan(v, "bwd_weight", p, s, rows, cols, 1)?;
-    let per_i = split_pixels(dev, &mut cfg, pix);
+    let f = dev.function(FILE, &name)?;
+    let per_i = split_pixels(dev, &f, &mut cfg, pix);
     dev.stream
         .memset_zeros(gw)
         .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
-    let f = dev.function(FILE, &name)?;
     // SAFETY: (float* gw, const float* gy, const float* x, ConvDims d, int p_per_split); gw zeroed,
     // lengths checked above.
     unsafe {

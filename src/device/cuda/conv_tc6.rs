@@ -532,7 +532,7 @@ pub(crate) fn launch_bwd_weight<T: DeviceRepr>(
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv gw", gw.len(), s.w_len())?;
     let d = dims(s)?;
-    let per = split_pixels(dev, &mut cfg, s.n * s.oh() * s.ow());
+    let per = split_pixels(dev, &f, &mut cfg, s.n * s.oh() * s.ow());
     dev.stream
         .memset_zeros(gw)
         .map_err(|e| Error::driver("zeroing the weight gradient", e))?;

@@ -11,6 +11,7 @@ pub mod norm;
 pub mod pool;
 pub mod reduce;
 pub mod tune;
+pub mod waves;
 pub mod wgmma;
 
 use super::nvrtc;
