@@ -110,6 +110,9 @@ if has bench; then
   for form in code paper; do
     step bench_bns_$form 60 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 --loss $form --out "$OUT/bench_bns_$form.json"
   done
+  # The splits of before (about 4 blocks per SM, waves ignored) for the A/B of the wave-sized splits.
+  step bench_bns_code_old_splits 60 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 \
+    --loss code --versions v4,v5 --out "$OUT/bench_bns_code_old_splits.json"
   # The defaults (conv v6 + fused batch norm, unless a test above ruled them out).
   for prec in bf16 tf32 fp32; do
     step bench_r18_$prec 90 $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 1024 --precision $prec --steps 5 \
@@ -124,6 +127,8 @@ if has bench; then
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_halo.json"
     [ -z "${NO_RING:-}" ] && step bench_${arch}_bf16_ring_auto 90 env IPDPP_V6_RING=auto $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_ring_auto.json"
+    step bench_${arch}_bf16_old_splits 90 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench resnet --arch $arch \
+      --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_old_splits.json"
     step bench_${arch}_bf16_convtc_v4_unfused 90 env IPDPP_CONV_TC=v4 IPDPP_FUSED_BN=0 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 3 --out "$OUT/${arch}_bf16_convtc_v4_unfused.json"
     step bench_${arch}_bf16_convtc_v6_unfused 90 env IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=0 $BIN/ipdpp --device cuda bench resnet \

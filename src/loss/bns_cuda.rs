@@ -151,8 +151,14 @@ fn split_columns(
 ) -> Result<(LaunchConfig, i32)> {
     let row_blocks = blocks(nx, rows) as usize;
     let tiles = ny.div_ceil(64).max(1);
-    let resident = waves::resident_blocks(dev, f, threads, smem);
-    let (splits, per) = waves::split_plan(row_blocks, tiles, resident, 2);
+    let (splits, per) = if waves::by_waves() {
+        let resident = waves::resident_blocks(dev, f, threads, smem);
+        waves::split_plan(row_blocks, tiles, resident, 2)
+    } else {
+        let want = (4 * dev.sms.max(1) as usize).div_ceil(row_blocks.max(1));
+        let per = tiles.div_ceil(want.clamp(1, tiles));
+        (tiles.div_ceil(per), per)
+    };
     let mut c = cfg((row_blocks as u32, splits as u32), (threads, 1));
     c.shared_mem_bytes = smem as u32;
     Ok((c, int("columns per split", per * 64)?))

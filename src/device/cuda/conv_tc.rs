@@ -281,7 +281,7 @@ fn plan(
 /// of the blocks the GPU holds at once ([`waves::split_plan`] over 32-pixel k-tiles, a block's ring fill
 /// and the atomics that add its partial gw counted as four): the rule before (about 4 blocks per SM) gave
 /// ResNet-18's layer-2 grad-weight 531 blocks on an H200 holding 264, a third wave of 3 blocks. Returns
-/// the pixels per split (a multiple of 32).
+/// the pixels per split (a multiple of 32; of 16 under `IPDPP_SPLIT_WAVES=0`, the rule before).
 pub(crate) fn split_pixels(
     dev: &CudaDevice,
     f: &CudaFunction,
@@ -289,6 +289,13 @@ pub(crate) fn split_pixels(
     pix: usize,
 ) -> i32 {
     let out_tiles = (cfg.grid_dim.0 * cfg.grid_dim.1) as usize;
+    if !waves::by_waves() {
+        let want = (dev.sms.max(1) as usize * 4).div_ceil(out_tiles).max(1);
+        let splits = want.min(pix.div_ceil(256)).clamp(1, 65535);
+        let per = pix.div_ceil(splits).div_ceil(16) * 16;
+        cfg.grid_dim.2 = pix.div_ceil(per) as u32;
+        return per as i32;
+    }
     let threads = cfg.block_dim.0 * cfg.block_dim.1 * cfg.block_dim.2;
     let resident = waves::resident_blocks(dev, f, threads, cfg.shared_mem_bytes as usize);
     let units = pix.div_ceil(32).max(1);

@@ -5,6 +5,13 @@
 use super::CudaDevice;
 use cudarc::driver::CudaFunction;
 
+/// `IPDPP_SPLIT_WAVES=0` brings back the splits of before (about 4 blocks per SM, waves ignored), for A/B
+/// runs on a GPU; read once.
+pub fn by_waves() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("IPDPP_SPLIT_WAVES").map_or(true, |v| v.trim() != "0"))
+}
+
 /// The blocks of `f` (`threads` threads, `smem` bytes of dynamic shared memory) the GPU holds at once: SMs
 /// × the driver's occupancy (one per SM where the driver cannot say).
 pub fn resident_blocks(dev: &CudaDevice, f: &CudaFunction, threads: u32, smem: usize) -> usize {
