@@ -305,6 +305,16 @@ __device__ __forceinline__ void bn_st_bf16(unsigned short* p, const float (&d)[W
     }
 }
 
+// bn(x) in the fused tails, spelled out (sub, mul, fma, each rounded to nearest: the PTX NVRTC made of
+// `(x - m) * rs * g + b` before, so the same bits), so that the v3 backward recomputes the ReLU mask of
+// the stored output bit for bit (bn_relu_on) and cusim computes what the GPU does.
+__device__ __forceinline__ float bn_pre(float x, float m, float rs, float g, float b) {
+    return __fmaf_rn(__fmul_rn(__fsub_rn(x, m), rs), g, b);
+}
+__device__ __forceinline__ bool bn_relu_on(float x, float m, float rs, float g, float b) {
+    return bn_pre(x, m, rs, g, b) > 0.0f;
+}
+
 template <int W, bool AL, bool ADD>
 __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned short* __restrict__ yb,
                                               const float* __restrict__ x,
@@ -322,7 +332,7 @@ __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned sh
         bn_ld<W, AL>(b, beta + c0);
 #pragma unroll
         for (int k = 0; k < W; ++k) {
-            float t = (xv[k] - m[k]) * rs[k] * g[k] + b[k];
+            float t = bn_pre(xv[k], m[k], rs[k], g[k], b[k]);
             if (ADD) t = t + sv[k];
             out[k] = t > 0.0f ? t : 0.0f;
         }
@@ -358,12 +368,15 @@ extern "C" __global__ void batchnorm_add_relu_apply_f32(float* y, unsigned short
 // a chunk of TX channel vectors, blockIdx.y a chunk of rows_per_block rows. TX is a power of two ≤ 256
 // (the launcher picks it from C/W, so small C such as 16 still reads whole 128-byte lines per warp).
 // Writes per-block Σg and Σg·x̂ for the block's rows, g = y > 0 ? gy : 0.
-template <int W, bool AL>
+// MASK_X (v3): the mask from x, γ and β (bn_relu_on) instead of y, which is then not read (y may be null).
+template <int W, bool AL, bool MASK_X = false>
 __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, float* __restrict__ part_gx,
                                                     const float* __restrict__ gy, const float* __restrict__ y,
                                                     const float* __restrict__ x, const float* __restrict__ mean,
                                                     const float* __restrict__ rstd, int rows, int C,
-                                                    int rows_per_block, int TX, float* sg, float* sx) {
+                                                    int rows_per_block, int TX, float* sg, float* sx,
+                                                    const float* __restrict__ gamma = nullptr,
+                                                    const float* __restrict__ beta = nullptr) {
     const int vpr = C / W;
     const int TY = 256 / TX;
     const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
@@ -374,18 +387,23 @@ __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, 
 #pragma unroll
     for (int k = 0; k < W; ++k) a[k] = b[k] = 0.0f;
     if (cv < vpr) {
-        float m[W], rs[W];
+        float m[W], rs[W], ga[W], be[W];
         bn_ld<W, AL>(m, mean + cv * W);
         bn_ld<W, AL>(rs, rstd + cv * W);
+        if (MASK_X) {
+            bn_ld<W, AL>(ga, gamma + cv * W);
+            bn_ld<W, AL>(be, beta + cv * W);
+        }
         for (int r = r0 + ty; r < r1; r += TY) {
             const long long off = (long long)r * C + cv * W;
             float gv[W], yv[W], xv[W];
             bn_ld<W, AL>(gv, gy + off);
-            bn_ld<W, AL>(yv, y + off);
+            if (!MASK_X) bn_ld<W, AL>(yv, y + off);
             bn_ld<W, AL>(xv, x + off);
 #pragma unroll
             for (int k = 0; k < W; ++k) {
-                const float g = yv[k] > 0.0f ? gv[k] : 0.0f;
+                const bool on = MASK_X ? bn_relu_on(xv[k], m[k], rs[k], ga[k], be[k]) : yv[k] > 0.0f;
+                const float g = on ? gv[k] : 0.0f;
                 a[k] += g;
                 b[k] += g * (xv[k] - m[k]) * rs[k];
             }
@@ -430,18 +448,21 @@ extern "C" __global__ void batchnorm_relu_bwd_partial_f32(float* part_g, float* 
 
 // gx = γ·rstd/n · (n·g − Σg − x̂·Σ(g·x̂)) with g = y > 0 ? gy : 0; ADD: the shortcut gradient is g
 // (written, or added to gsc when acc_sc != 0: the shortcut's gradient already holds another consumer's).
-template <int W, bool AL, bool ADD>
+template <int W, bool AL, bool ADD, bool MASK_X = false>
 __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float* __restrict__ gsc,
                                                   const float* __restrict__ gy, const float* __restrict__ y,
                                                   const float* __restrict__ x, const float* __restrict__ mean,
                                                   const float* __restrict__ rstd, const float* __restrict__ gamma,
                                                   const float* __restrict__ ggamma, const float* __restrict__ gbeta,
-                                                  long long rows, int C, int acc_sc) {
+                                                  long long rows, int C, int acc_sc,
+                                                  const float* __restrict__ beta = nullptr) {
+    static_assert(!(ADD && MASK_X), "relu(bn(x) + sc) needs sc or y for its mask");
     const float inv_n = 1.0f / (float)rows;
     bn_for_each_vec<W>(rows, C, [&](long long v, int c0) {
-        float gv[W], yv[W], xv[W], m[W], rs[W], ga[W], gg[W], gb[W], out[W], gs[W];
+        float gv[W], yv[W], xv[W], m[W], rs[W], ga[W], gg[W], gb[W], out[W], gs[W], be[W];
         bn_ld<W, AL>(gv, gy + v * W);
-        bn_ld<W, AL>(yv, y + v * W);
+        if (!MASK_X) bn_ld<W, AL>(yv, y + v * W);
+        if (MASK_X) bn_ld<W, AL>(be, beta + c0);
         bn_ld<W, AL>(xv, x + v * W);
         bn_ld<W, AL>(m, mean + c0);
         bn_ld<W, AL>(rs, rstd + c0);
@@ -451,7 +472,8 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
         if (ADD && acc_sc) bn_ld<W, AL>(gs, gsc + v * W);
 #pragma unroll
         for (int k = 0; k < W; ++k) {
-            const float g = yv[k] > 0.0f ? gv[k] : 0.0f;
+            const bool on = MASK_X ? bn_relu_on(xv[k], m[k], rs[k], ga[k], be[k]) : yv[k] > 0.0f;
+            const float g = on ? gv[k] : 0.0f;
             const float xh = (xv[k] - m[k]) * rs[k];
             out[k] = ga[k] * rs[k] * (g - inv_n * gb[k] - xh * inv_n * gg[k]);
             if (ADD) gs[k] = acc_sc ? gs[k] + g : g;
@@ -484,4 +506,38 @@ extern "C" __global__ void batchnorm_add_relu_bwd_apply_f32(float* gx, float* gs
         bn_relu_bwd_apply<4, true, true>(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, acc_sc);
     else
         bn_relu_bwd_apply<4, false, true>(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, acc_sc);
+}
+
+// v3 of the BN+ReLU backward: the ReLU mask recomputed from x, γ and β (bn_relu_on) instead of read from y,
+// one fp32 tensor less per pass (the backward reads gy and x, then gy and x again and writes gx).
+extern "C" __global__ void batchnorm_relu_bwd_partial_v3_f32(float* part_g, float* part_gx, const float* gy,
+                                                             const float* x, const float* mean, const float* rstd,
+                                                             const float* gamma, const float* beta, int rows, int C,
+                                                             int rows_per_block, int TX, int vec) {
+    __shared__ float sg[4 * 256];
+    __shared__ float sx[4 * 256];
+    if (!vec)
+        bn_relu_bwd_partial<1, false, true>(part_g, part_gx, gy, nullptr, x, mean, rstd, rows, C, rows_per_block,
+                                            TX, sg, sx, gamma, beta);
+    else if (bn_aligned16(gy, x, mean, rstd, gamma, beta, gy, gy, gy, gy))
+        bn_relu_bwd_partial<4, true, true>(part_g, part_gx, gy, nullptr, x, mean, rstd, rows, C, rows_per_block,
+                                           TX, sg, sx, gamma, beta);
+    else
+        bn_relu_bwd_partial<4, false, true>(part_g, part_gx, gy, nullptr, x, mean, rstd, rows, C, rows_per_block,
+                                            TX, sg, sx, gamma, beta);
+}
+
+extern "C" __global__ void batchnorm_relu_bwd_apply_v3_f32(float* gx, const float* gy, const float* x,
+                                                           const float* mean, const float* rstd, const float* gamma,
+                                                           const float* beta, const float* ggamma,
+                                                           const float* gbeta, long long rows, int C, int vec) {
+    if (!vec)
+        bn_relu_bwd_apply<1, false, false, true>(gx, nullptr, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta,
+                                                 rows, C, 0, beta);
+    else if (bn_aligned16(gx, gy, x, mean, rstd, gamma, beta, ggamma, gbeta, gx))
+        bn_relu_bwd_apply<4, true, false, true>(gx, nullptr, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta,
+                                                rows, C, 0, beta);
+    else
+        bn_relu_bwd_apply<4, false, false, true>(gx, nullptr, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta,
+                                                 rows, C, 0, beta);
 }

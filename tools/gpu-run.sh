@@ -57,6 +57,9 @@ if has tests; then
   # The ring test again with the rings picked by speed (the default keeps the 3-stage ring).
   step test_resnet_cuda.cuda_conv_v6_rings_auto 90 env IPDPP_V6_RING=auto $BIN/it --exact \
     resnet_cuda::cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept --nocapture --test-threads=1
+  # A whole ResNet-18 step with the BN+ReLU backward on v3 (ReLU mask from x), against the unfused one.
+  step test_cuda_ops.cuda_fused_bn_resnet18_step_matches_unfused_bn_tail_v3 90 env IPDPP_BN_TAIL=v3 $BIN/it --exact \
+    cuda_ops::cuda_fused_bn_resnet18_step_matches_unfused --nocapture --test-threads=1
   # Whole-network steps and the conv + BN statistics with v6's halo tiles forced where they take a shape.
   for t in resnet_steps_cuda_conv_v6_match_v4_and_v2 cuda_conv_v6_epilogue_bn_statistics_match_two_pass; do
     step test_resnet_cuda.${t}_halo 90 env IPDPP_V6_RING=halo $BIN/it --exact resnet_cuda::$t --nocapture --test-threads=1
@@ -87,6 +90,7 @@ if has tests; then
   for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log "$OUT"/test_cuda_ops.cuda_batchnorm_matches_cpu.log; do
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
   done
+  ok test_cuda_ops.cuda_fused_bn_resnet18_step_matches_unfused_bn_tail_v3 || NO_BN3=1
   if [ -n "${NO_FUSED:-}" ]; then
     export IPDPP_FUSED_BN=0
     echo "batch norm failed (or missed) a test: benches and pipeline use IPDPP_FUSED_BN=0" | tee -a "$SUMMARY"
@@ -123,6 +127,12 @@ if has bench; then
   # A/B on the same card: the earlier defaults (v4, unfused), v6 unfused, v6 choosing between its 3- and
   # 4-stage rings per shape by speed (IPDPP_V6_RING=auto; the default keeps the 3-stage ring), and v7.
   for arch in resnet18 resnet32; do
+    [ -z "${NO_BN3:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_v3 90 env IPDPP_BN_TAIL=v3 $BIN/ipdpp --device cuda \
+      bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_v3.json"
+    # Both opt-ins together, where both passed.
+    [ -z "${NO_BN3:-}${NO_FUSED:-}${NO_HALO:-}" ] && step bench_${arch}_bf16_halo_bn_tail_v3 90 env IPDPP_V6_RING=halo \
+      IPDPP_BN_TAIL=v3 $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/${arch}_bf16_halo_bn_tail_v3.json"
     [ -z "${NO_HALO:-}" ] && step bench_${arch}_bf16_halo 90 env IPDPP_V6_RING=halo $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_halo.json"
     [ -z "${NO_RING:-}" ] && step bench_${arch}_bf16_ring_auto 90 env IPDPP_V6_RING=auto $BIN/ipdpp --device cuda \
@@ -168,7 +178,9 @@ import json, os, sys
 best, best_ips = ("r18_bf16.json", ""), 0.0
 for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v7.json", "IPDPP_CONV_TC=v7"),
                ("resnet18_bf16_ring_auto.json", "IPDPP_V6_RING=auto"),
-               ("resnet18_bf16_halo.json", "IPDPP_V6_RING=halo")]:
+               ("resnet18_bf16_halo.json", "IPDPP_V6_RING=halo"),
+               ("resnet18_bf16_bn_tail_v3.json", "IPDPP_BN_TAIL=v3"),
+               ("resnet18_bf16_halo_bn_tail_v3.json", "IPDPP_V6_RING=halo IPDPP_BN_TAIL=v3")]:
     try:
         ips = float(json.load(open(os.path.join(sys.argv[1], f)))["images_per_s"])
     except Exception:

@@ -788,7 +788,11 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         let (pairs, tails) = r.net.fused_bn_counts();
         notes.push(format!(
             "fused batch norm (the default): {pairs} BN+ReLU as batchnorm_relu and {tails} BN+add+ReLU as batchnorm_add_relu ({}); each fused op's time is booked at its first node (op bn_relu / bn_add_relu), the nodes it absorbs show as op \"fused\" (~0 ms): compare batchnorm + relu + add against batchnorm + bn_relu + bn_add_relu + fused + relu",
-            if dev.is_cuda() {
+            if dev.is_cuda() && crate::device::nn_ops::BnTailVersion::fused()
+                == crate::device::nn_ops::BnTailVersion::V3
+            {
+                "norm.cu v2 kernels, the BN+ReLU backward as v3 (IPDPP_BN_TAIL=v3: its ReLU mask from x, y not read; batchnorm_relu_bwd_{partial,apply}_v3_f32; not yet validated on a GPU)"
+            } else if dev.is_cuda() {
                 "norm.cu v2 kernels, validated on an H200 by the cuda_fused_bn tests"
             } else {
                 "the CPU references, compositions of the unfused ones"

@@ -520,10 +520,29 @@ pub enum BnTailVersion {
     /// pass each way after the statistics. On the CPU the fused references (compositions of the v1
     /// references, the same bits as V1). Validated on an H200 (2026-11-27).
     V2,
+    /// V2 with the backward of relu(bn(x)) taking its ReLU mask from x, γ and β as the forward computed it
+    /// (`batchnorm_relu_bwd_*_v3_f32`), so it reads gy and x instead of gy, y and x in both passes; the
+    /// residual tail as V2. The same bits as V2 (the mask is the stored output's bit for bit). Written
+    /// without a GPU (2026-11-27); opt-in (`IPDPP_BN_TAIL=v3`) until a GPU validates it.
+    V3,
 }
 
 impl BnTailVersion {
-    pub const ALL: [BnTailVersion; 2] = [BnTailVersion::V1, BnTailVersion::V2];
+    pub const ALL: [BnTailVersion; 3] = [BnTailVersion::V1, BnTailVersion::V2, BnTailVersion::V3];
+
+    /// The fused version networks run: v2, or v3 with `IPDPP_BN_TAIL=v3` (read once; anything else
+    /// keeps v2 with a warning).
+    pub fn fused() -> BnTailVersion {
+        static V: std::sync::OnceLock<BnTailVersion> = std::sync::OnceLock::new();
+        *V.get_or_init(|| match std::env::var("IPDPP_BN_TAIL").as_deref().map(str::trim) {
+            Ok("v3") => BnTailVersion::V3,
+            Ok("v2") | Ok("") | Err(_) => BnTailVersion::V2,
+            Ok(other) => {
+                eprintln!("warning: IPDPP_BN_TAIL={other:?} is neither v2 nor v3; the tails stay on v2");
+                BnTailVersion::V2
+            }
+        })
+    }
 }
 
 impl std::fmt::Display for BnTailVersion {
@@ -531,6 +550,7 @@ impl std::fmt::Display for BnTailVersion {
         f.write_str(match self {
             BnTailVersion::V1 => "v1",
             BnTailVersion::V2 => "v2",
+            BnTailVersion::V3 => "v3",
         })
     }
 }
@@ -781,8 +801,8 @@ pub fn batchnorm_tail_fwd_eval(
     }
 }
 
-/// Backward of a tail per view, with the ReLU mask taken from the stored output y: gx, ∂γ and ∂β
-/// summed over the views (overwritten). With `gsc` = Some((gsc, accumulate)), the backward of
+/// Backward of a tail per view, with the ReLU mask taken from the stored output y (V3, relu(bn(x)) on a
+/// GPU: from x, γ and β): gx, ∂γ and ∂β summed over the views (overwritten). With `gsc` = Some((gsc, accumulate)), the backward of
 /// relu(bn(x) + sc), which also writes the shortcut gradient (the masked gy; added to gsc when
 /// `accumulate`, else written).
 #[allow(clippy::too_many_arguments)]
@@ -796,7 +816,7 @@ pub fn batchnorm_tail_bwd(
     gy: &Buffer,
     y: &Buffer,
     x: &Buffer,
-    gamma: &Buffer,
+    (gamma, beta): (&Buffer, &Buffer),
     mean: &Buffer,
     rstd: &Buffer,
     s: &BnSpec,
@@ -814,6 +834,7 @@ pub fn batchnorm_tail_bwd(
         ("ggamma", ggamma.len()),
         ("gbeta", gbeta.len()),
         ("gamma", gamma.len()),
+        ("beta", beta.len()),
         ("mean", mean.len() / groups),
         ("rstd", rstd.len() / groups),
     ] {
@@ -873,6 +894,8 @@ pub fn batchnorm_tail_bwd(
             let (gg, gb) = (dev_buf_mut(op, ggamma)?, dev_buf_mut(op, gbeta)?);
             let (gy, y, x) = (dev_buf(op, gy)?, dev_buf(op, y)?, dev_buf(op, x)?);
             let (ga, m, r) = (dev_buf(op, gamma)?, dev_buf(op, mean)?, dev_buf(op, rstd)?);
+            let be = dev_buf(op, beta)?.as_view();
+            let mask_x = (ver == BnTailVersion::V3).then_some(&be);
             // Per-view ∂γ, ∂β land in scratch rows and are summed by the row-sum kernel.
             cuda_view_grads(d, gg, gb, groups, c, |k, tg, tb| {
                 let (rows, chans) = (k * n..(k + 1) * n, k * c..(k + 1) * c);
@@ -891,6 +914,7 @@ pub fn batchnorm_tail_bwd(
                     &m.slice(chans.clone()),
                     &r.slice(chans),
                     &ga.as_view(),
+                    mask_x,
                     &g,
                 )
             })

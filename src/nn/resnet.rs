@@ -1011,7 +1011,7 @@ impl ResNet {
         self.ensure_bn_stats(bn.st, groups)?;
         let s = BnSpec::new(n * bn.hw, bn.c);
         let dev = self.dev.clone();
-        let v = BnTailVersion::V2;
+        let v = BnTailVersion::fused();
         let mut y = std::mem::replace(&mut self.acts[relu_out], Buffer::Cpu(Vec::new()));
         let (x, ga, be) = (
             &self.acts[bn.inp],
@@ -1099,7 +1099,7 @@ impl ResNet {
         let (pg, pb) = two_mut(&mut self.params, bn.gamma, bn.beta);
         nn_ops::batchnorm_tail_bwd(
             &self.dev,
-            BnTailVersion::V2,
+            BnTailVersion::fused(),
             gx,
             gsc,
             &mut pg.g,
@@ -1107,7 +1107,7 @@ impl ResNet {
             gy,
             &self.acts[relu_out],
             &self.acts[bn.inp],
-            &pg.w,
+            (&pg.w, &pb.w),
             &b.mean,
             &b.rstd,
             &s,

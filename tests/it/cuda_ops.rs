@@ -542,7 +542,20 @@ fn run_tail(
     let mut gsc = if acc { up(&t.gsc0) } else { nan(n) };
     let gsc_out = add.then_some((&mut gsc, acc));
     nn_ops::batchnorm_tail_bwd(
-        dev, ver, &mut gx, gsc_out, &mut gg, &mut gb, &gy, yb, &x, &ga, &m, &r, s, groups,
+        dev,
+        ver,
+        &mut gx,
+        gsc_out,
+        &mut gg,
+        &mut gb,
+        &gy,
+        yb,
+        &x,
+        (&ga, &be),
+        &m,
+        &r,
+        s,
+        groups,
     )
     .unwrap();
     let h = |b: &Buffer| b.to_host(dev).unwrap();
@@ -612,7 +625,23 @@ fn cuda_fused_bn_tails_match_cpu() {
             let y_ref = want.0[0].1.clone();
             // Per-view statistics: the tolerance follows the rows one view holds.
             let tol = TOL.max(2e-7 * ((rows / groups) as f64).sqrt());
-            for ver in BnTailVersion::ALL {
+            // v3 takes the backward's ReLU mask from x as this GPU's forward computed it, not from a
+            // given y: it must equal v2 run on this GPU's own y bit for bit (v2 is checked against the
+            // CPU below, with the CPU's mask).
+            let v3 = run_tail(&d, BnTailVersion::V3, &t, &s, groups, add, acc, None);
+            let v2_own = run_tail(&d, BnTailVersion::V2, &t, &s, groups, add, acc, None);
+            for ((what, a), (_, b)) in v3.0.iter().zip(&v2_own.0) {
+                if a.iter()
+                    .map(|v| v.to_bits())
+                    .ne(b.iter().map(|v| v.to_bits()))
+                {
+                    fails.push(format!(
+                        "{} v3 {what} {rows}x{c} views {groups} acc {acc}: differs from v2 on its own mask",
+                        tail_name(add)
+                    ));
+                }
+            }
+            for ver in [BnTailVersion::V1, BnTailVersion::V2] {
                 let got = run_tail(&d, ver, &t, &s, groups, add, acc, Some(&y_ref));
                 for ((what, g), (_, w)) in got.0.iter().zip(&want.0) {
                     let tl = if *what == "gx" { tol * 10.0 } else { tol };
@@ -733,10 +762,46 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
                 &om.as_view(),
                 &or.as_view(),
                 &dg.as_view(),
+                None,
                 &s,
             )
             .unwrap();
             let tag = format!("{} unaligned {rows}x{c}", tail_name(add));
+            if !add {
+                // v3 (mask from x) on the unaligned views against v2 on this GPU's own y: the same bits.
+                let run = |beta: Option<&cudarc::driver::CudaView<'_, f32>>| {
+                    let (mut g, mut gg, mut gb) = (nan(n + 1), nan(c), nan(c));
+                    norm::batchnorm_tail_bwd_f32(
+                        dev,
+                        &mut g.slice_mut(1..n + 1),
+                        None,
+                        &mut gg.as_view_mut(),
+                        &mut gb.as_view_mut(),
+                        &dgy.slice(1..n + 1),
+                        &oy.slice(1..n + 1),
+                        &xv,
+                        &om.as_view(),
+                        &or.as_view(),
+                        &dg.as_view(),
+                        beta,
+                        &s,
+                    )
+                    .unwrap();
+                    [g, gg, gb].map(|b| dev.download(&b).unwrap())
+                };
+                let v2 = run(None);
+                let v3 = run(Some(&db.as_view()));
+                if v2
+                    .iter()
+                    .flatten()
+                    .map(|v| v.to_bits())
+                    .ne(v3.iter().flatten().map(|v| v.to_bits()))
+                {
+                    fails.push(format!(
+                        "{tag}: v3 (mask from x) differs from v2 on this GPU's y"
+                    ));
+                }
+            }
             let down = |b: &cudarc::driver::CudaSlice<f32>| dev.download(b).unwrap();
             let mut cases = vec![
                 ("y", down(&oy)[1..].to_vec(), &y, tol),

@@ -658,15 +658,25 @@ fn partial_layout(dev: &CudaDevice, s: &BnSpec) -> (i32, usize, usize, usize, us
     (vec, tx, cblocks, per, s.rows.div_ceil(per).max(1))
 }
 
-/// Σg and Σg·x̂ per channel over the masked gradient g = y > 0 ? gy : 0 (one pass over gy, y, x, then
-/// the per-channel reduction of v1): gbeta and ggamma of this group, overwritten.
+/// Where the backward of relu(bn(x)) takes its ReLU mask from: the stored output y (v2), or x, γ and β
+/// as the forward computed it (v3, `batchnorm_relu_bwd_*_v3_f32`: y is not read).
+pub enum ReluMask<'a, 'b> {
+    Y(&'a CudaView<'b, f32>),
+    X {
+        gamma: &'a CudaView<'b, f32>,
+        beta: &'a CudaView<'b, f32>,
+    },
+}
+
+/// Σg and Σg·x̂ per channel over the masked gradient g = relu'(·) gy (one pass over gy, x and y or not,
+/// then the per-channel reduction of v1): gbeta and ggamma of this group, overwritten.
 #[allow(clippy::too_many_arguments)]
 fn relu_bwd_sums(
     dev: &CudaDevice,
     ggamma: &mut CudaViewMut<'_, f32>,
     gbeta: &mut CudaViewMut<'_, f32>,
     gy: &CudaView<'_, f32>,
-    y: &CudaView<'_, f32>,
+    mask: &ReluMask<'_, '_>,
     x: &CudaView<'_, f32>,
     mean: &CudaView<'_, f32>,
     rstd: &CudaView<'_, f32>,
@@ -681,35 +691,31 @@ fn relu_bwd_sums(
         shared_mem_bytes: 0,
     };
     let (per_i, tx_i) = (per as i32, tx as i32);
-    let f = dev.function("norm", "batchnorm_relu_bwd_partial_f32")?;
-    // SAFETY: (part_g, part_gx [parts*C], gy, y, x [rows*C], mean, rstd [C], int rows, int C,
-    // int rows_per_block, int TX, int vec); the caller checked the lengths; blockDim = 256 as the kernel's
-    // shared arrays assume, TX a power of two ≤ 256, grid (⌈C/W/TX⌉, parts) covers every channel and row.
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(&mut *pg)
-            .arg(&mut *pgx)
-            .arg(gy)
-            .arg(y)
-            .arg(x)
-            .arg(mean)
-            .arg(rstd)
-            .arg(&rows)
-            .arg(&c)
-            .arg(&per_i)
-            .arg(&tx_i)
-            .arg(&vec)
-            .launch(grid)
-    }
-    .map_err(launch_err("batchnorm_relu_bwd_partial_f32"))?;
+    let name = match mask {
+        ReluMask::Y(_) => "batchnorm_relu_bwd_partial_f32",
+        ReluMask::X { .. } => "batchnorm_relu_bwd_partial_v3_f32",
+    };
+    let f = dev.function("norm", name)?;
+    let mut b = dev.stream.launch_builder(&f);
+    b.arg(&mut *pg).arg(&mut *pgx).arg(gy);
+    match mask {
+        ReluMask::Y(y) => b.arg(*y).arg(x).arg(mean).arg(rstd),
+        ReluMask::X { gamma, beta } => b.arg(x).arg(mean).arg(rstd).arg(*gamma).arg(*beta),
+    };
+    b.arg(&rows).arg(&c).arg(&per_i).arg(&tx_i).arg(&vec);
+    // SAFETY: v2 (part_g, part_gx [parts*C], gy, y, x [rows*C], mean, rstd [C], int rows, int C,
+    // int rows_per_block, int TX, int vec), v3 the same with (gy, x, mean, rstd, gamma, beta) in place of
+    // (gy, y, x, mean, rstd); the caller checked the lengths; blockDim = 256 as the kernel's shared arrays
+    // assume, TX a power of two ≤ 256, grid (⌈C/W/TX⌉, parts) covers every channel and row.
+    unsafe { b.launch(grid) }.map_err(launch_err(name))?;
     bwd_reduce(dev, ggamma, gbeta, &pg, &pgx, parts, s)
 }
 
 /// v2 training backward of the tails (one launcher for both): gx, ∂γ and ∂β (overwritten) from the
 /// upstream gradient gy, the stored output y (the ReLU mask) and the saved mean and rstd; with
 /// `gsc` = Some((gsc, accumulate)), the backward of relu(bn(x) + sc), which also writes the shortcut
-/// gradient (the masked gy, added to gsc when `accumulate`).
+/// gradient (the masked gy, added to gsc when `accumulate`). With `beta` (v3, relu(bn(x)) only: ignored
+/// with `gsc`), the mask comes from x, γ and β and y is not read.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_tail_bwd_f32(
     dev: &CudaDevice,
@@ -723,9 +729,11 @@ pub fn batchnorm_tail_bwd_f32(
     mean: &CudaView<'_, f32>,
     rstd: &CudaView<'_, f32>,
     gamma: &CudaView<'_, f32>,
+    beta: Option<&CudaView<'_, f32>>,
     s: &BnSpec,
 ) -> Result<()> {
     dims(s)?;
+    let beta = beta.filter(|_| gsc.is_none());
     let mut per_row = vec![("gx", gx.len())];
     per_row.extend(gsc.as_ref().map(|(g, _)| ("gsc", g.len())));
     per_row.extend([("gy", gy.len()), ("y", y.len()), ("x", x.len())]);
@@ -738,15 +746,20 @@ pub fn batchnorm_tail_bwd_f32(
             ("mean", mean.len()),
             ("rstd", rstd.len()),
             ("gamma", gamma.len()),
+            ("beta", beta.map_or(s.c, |b| b.len())),
         ],
     )?;
-    relu_bwd_sums(dev, ggamma, gbeta, gy, y, x, mean, rstd, s)?;
+    let mask = match beta {
+        Some(beta) => ReluMask::X { gamma, beta },
+        None => ReluMask::Y(y),
+    };
+    relu_bwd_sums(dev, ggamma, gbeta, gy, &mask, x, mean, rstd, s)?;
     let (rows, c, vec) = (s.rows as i64, s.c as i32, vec_of(s.c).0);
     let acc = gsc.as_ref().is_some_and(|g| g.1) as i32;
-    let name = if gsc.is_some() {
-        "batchnorm_add_relu_bwd_apply_f32"
-    } else {
-        "batchnorm_relu_bwd_apply_f32"
+    let name = match (gsc.is_some(), beta.is_some()) {
+        (true, _) => "batchnorm_add_relu_bwd_apply_f32",
+        (false, false) => "batchnorm_relu_bwd_apply_f32",
+        (false, true) => "batchnorm_relu_bwd_apply_v3_f32",
     };
     let f = dev.function("norm", name)?;
     let (gg, gb) = (ggamma.as_view(), gbeta.as_view());
@@ -756,22 +769,18 @@ pub fn batchnorm_tail_bwd_f32(
     if let Some((gsc, _)) = gsc {
         b.arg(gsc);
     }
-    b.arg(gy)
-        .arg(y)
-        .arg(x)
-        .arg(mean)
-        .arg(rstd)
-        .arg(gamma)
-        .arg(&gg)
-        .arg(&gb)
-        .arg(&rows)
-        .arg(&c);
+    match beta {
+        Some(beta) => b.arg(gy).arg(x).arg(mean).arg(rstd).arg(gamma).arg(beta),
+        None => b.arg(gy).arg(y).arg(x).arg(mean).arg(rstd).arg(gamma),
+    };
+    b.arg(&gg).arg(&gb).arg(&rows).arg(&c);
     if with_sc {
         b.arg(&acc);
     }
     b.arg(&vec);
     // SAFETY: (gx, [gsc,] gy, y, x [rows*C], mean, rstd, gamma, ggamma, gbeta [C], i64 rows, int C,
-    // [int acc_sc,] int vec): gsc and acc_sc pushed exactly when the add kernel is launched; lengths
+    // [int acc_sc,] int vec), v3 (gx, gy, x, mean, rstd, gamma, beta, ggamma, gbeta, rows, C, vec): gsc
+    // and acc_sc pushed exactly when the add kernel is launched, beta exactly for v3; lengths
     // checked above; gx and gsc are distinct mutable views; vec = 1 only when C % 4 == 0 (the kernel
     // checks alignment itself).
     unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
