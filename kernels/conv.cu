@@ -7,6 +7,32 @@
 #include "conv_gather.cuh"
 
 
+// im2col for the bf16 tensor-core forward of a convolution with few input channels (the stem: 3 channels,
+// which v6 does not take): col [n·oh·ow, kp] = bf16(x) gathered at k = (ky·kw + kx)·c + c (the order
+// OHWI weights flatten in), zero in the padding and for kh·kw·c ≤ k < kp. With the weights padded to
+// [o, kp] the convolution is a 1×1 one over col, which v6 takes for kp = 32.
+extern "C" __global__ void im2col_bf16_f32(unsigned short* col, const float* x, ConvDims d, int kp) {
+    const int K = d.kh * d.kw * d.c;
+    const long long total = (long long)d.n * d.oh * d.ow * kp;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const int k = (int)(i % kp);
+        const long long p = i / kp;
+        unsigned short h = 0;
+        if (k < K) {
+            const int ox = (int)(p % d.ow);
+            const long long q = p / d.ow;
+            const int oy = (int)(q % d.oh);
+            const long long n = q / d.oh;
+            const int tap = k / d.c, c = k - tap * d.c, ky = tap / d.kw, kx = tap - ky * d.kw;
+            const int iy = oy * d.stride + ky - d.pad, ix = ox * d.stride + kx - d.pad;
+            if ((unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w)
+                asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(x[((n * d.h + iy) * d.w + ix) * d.c + c]));
+        }
+        col[i] = h;
+    }
+}
+
 // ---------------------------------------------------------------- v1: direct
 extern "C" __global__ void conv_fwd_v1_f32(float* y, const float* x, const float* wt, ConvDims d) {
     const long long total = (long long)d.n * d.oh * d.ow * d.o;

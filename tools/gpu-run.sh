@@ -60,6 +60,9 @@ if has tests; then
   # A whole ResNet-18 step with the BN+ReLU backward on v3 (ReLU mask from x), against the unfused one.
   step test_cuda_ops.cuda_fused_bn_resnet18_step_matches_unfused_bn_tail_v3 90 env IPDPP_BN_TAIL=v3 $BIN/it --exact \
     cuda_ops::cuda_fused_bn_resnet18_step_matches_unfused --nocapture --test-threads=1
+  # A ResNet-18 step against the CPU with the stem's forward as im2col + v6 1x1.
+  step test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_im2col 90 env IPDPP_STEM_IM2COL=1 \
+    $BIN/it --exact resnet_cuda::resnet18_training_step_cuda_matches_cpu_at_batch_8 --nocapture --test-threads=1
   # Whole-network steps and the conv + BN statistics with v6's halo tiles forced where they take a shape.
   for t in resnet_steps_cuda_conv_v6_match_v4_and_v2 cuda_conv_v6_epilogue_bn_statistics_match_two_pass; do
     step test_resnet_cuda.${t}_halo 90 env IPDPP_V6_RING=halo $BIN/it --exact resnet_cuda::$t --nocapture --test-threads=1
@@ -91,6 +94,8 @@ if has tests; then
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
   done
   ok test_cuda_ops.cuda_fused_bn_resnet18_step_matches_unfused_bn_tail_v3 || NO_BN3=1
+  ok test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_im2col \
+    && ok test_resnet_cuda.cuda_stem_forward_runs_v6_on_im2col_columns || NO_IM2COL=1
   if [ -n "${NO_FUSED:-}" ]; then
     export IPDPP_FUSED_BN=0
     echo "batch norm failed (or missed) a test: benches and pipeline use IPDPP_FUSED_BN=0" | tee -a "$SUMMARY"
@@ -129,10 +134,16 @@ if has bench; then
   for arch in resnet18 resnet32; do
     [ -z "${NO_BN3:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_v3 90 env IPDPP_BN_TAIL=v3 $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_v3.json"
-    # Both opt-ins together, where both passed.
-    [ -z "${NO_BN3:-}${NO_FUSED:-}${NO_HALO:-}" ] && step bench_${arch}_bf16_halo_bn_tail_v3 90 env IPDPP_V6_RING=halo \
-      IPDPP_BN_TAIL=v3 $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
-      --out "$OUT/${arch}_bf16_halo_bn_tail_v3.json"
+    # Every opt-in of 2026-11-27 that passed its tests, together.
+    NEW_ENV=""
+    [ -z "${NO_HALO:-}" ] && NEW_ENV="$NEW_ENV IPDPP_V6_RING=halo"
+    [ -z "${NO_BN3:-}${NO_FUSED:-}" ] && NEW_ENV="$NEW_ENV IPDPP_BN_TAIL=v3"
+    [ -z "${NO_IM2COL:-}" ] && NEW_ENV="$NEW_ENV IPDPP_STEM_IM2COL=1"
+    echo "$NEW_ENV" > "$OUT/new_env.txt"
+    [ -n "$NEW_ENV" ] && step bench_${arch}_bf16_all_new 90 env $NEW_ENV $BIN/ipdpp --device cuda bench resnet \
+      --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_all_new.json"
+    [ -z "${NO_IM2COL:-}" ] && step bench_${arch}_bf16_stem_im2col 90 env IPDPP_STEM_IM2COL=1 $BIN/ipdpp --device cuda \
+      bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_stem_im2col.json"
     [ -z "${NO_HALO:-}" ] && step bench_${arch}_bf16_halo 90 env IPDPP_V6_RING=halo $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_halo.json"
     [ -z "${NO_RING:-}" ] && step bench_${arch}_bf16_ring_auto 90 env IPDPP_V6_RING=auto $BIN/ipdpp --device cuda \
@@ -180,7 +191,9 @@ for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v7.json", "IPDPP_CO
                ("resnet18_bf16_ring_auto.json", "IPDPP_V6_RING=auto"),
                ("resnet18_bf16_halo.json", "IPDPP_V6_RING=halo"),
                ("resnet18_bf16_bn_tail_v3.json", "IPDPP_BN_TAIL=v3"),
-               ("resnet18_bf16_halo_bn_tail_v3.json", "IPDPP_V6_RING=halo IPDPP_BN_TAIL=v3")]:
+               ("resnet18_bf16_stem_im2col.json", "IPDPP_STEM_IM2COL=1"),
+               ("resnet18_bf16_all_new.json", open(os.path.join(sys.argv[1], "new_env.txt")).read().strip()
+                if os.path.exists(os.path.join(sys.argv[1], "new_env.txt")) else "")]:
     try:
         ips = float(json.load(open(os.path.join(sys.argv[1], f)))["images_per_s"])
     except Exception:

@@ -1536,7 +1536,20 @@ impl ResNet {
                         }
                         _ => kf("bwd_weight"),
                     };
-                    kernels = format!("{}/{gx}/{gw}", kf("fwd"));
+                    let fwd = match self.dev.cuda() {
+                        Some(d)
+                            if conv_tc::stem_fwd_runs_im2col(
+                                d,
+                                self.conv_version,
+                                self.conv_precision,
+                                &s,
+                            ) =>
+                        {
+                            "v6 im2col".into()
+                        }
+                        _ => kf("fwd"),
+                    };
+                    kernels = format!("{fwd}/{gx}/{gw}");
                     last = prefix(p);
                     let pad = k / 2;
                     let (oh, ow) = (

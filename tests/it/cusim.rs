@@ -234,10 +234,11 @@ fn cusim_driver_runs_the_conv_epilogue_statistics_gpu_test() {
 #[test]
 fn cusim_driver_runs_the_v6_ring_and_padded_stem_gpu_tests() {
     through_the_simulated_driver(
-        "conv_tc,conv_tc6,elementwise",
+        "conv,conv_tc,conv_tc6,elementwise",
         &[
-            // Written after the last GPU run (2026-11-27): v6's 4-stage ring, default timing and with
-            // copies landing at issue (a stage refilled while still read shows there).
+            // Written after the last GPU run (2026-11-27): v6's 4-stage ring and halo tiles, default
+            // timing and with copies landing at issue (a stage refilled while still read shows there),
+            // and the stem's im2col forward.
             (
                 "resnet_cuda::cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept",
                 &[],
@@ -248,6 +249,10 @@ fn cusim_driver_runs_the_v6_ring_and_padded_stem_gpu_tests() {
             ),
             (
                 "resnet_cuda::cuda_stem_grad_weight_runs_v6_on_padded_channels",
+                &[],
+            ),
+            (
+                "resnet_cuda::cuda_stem_forward_runs_v6_on_im2col_columns",
                 &[],
             ),
         ],

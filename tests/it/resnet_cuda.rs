@@ -761,6 +761,129 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
+/// The stem's forward as im2col + a v6 1×1 convolution (`IPDPP_STEM_IM2COL=1` in networks): the bf16
+/// im2col equals bf16 of the CPU's column matrix bit for bit, with zeros in the padding columns (stride
+/// 1 and 2, 3×3 and 5×5, 1–3 channels); the forward through it matches the CPU convolution within
+/// bf16's 1e-2, with and without the batch-norm partials (fresh where the views split at row blocks,
+/// and then equal to the plain forward's output bits); the copies are left stale; a shape v6 takes is
+/// refused. Skips without a GPU.
+#[test]
+fn cuda_stem_forward_runs_v6_on_im2col_columns() {
+    use ipdpp::device::cpu::conv::{conv_fwd_f32, im2col_f32, ConvSpec};
+    use ipdpp::device::cpu::elementwise::cast_bf16_f32;
+    use ipdpp::device::cuda::conv::im2col_bf16_f32;
+    use ipdpp::device::cuda::conv_tc::conv_fwd_im2col_v6;
+    use ipdpp::device::cuda::conv_tc6::{Bf16Copy, BnPartials};
+    let Some(dev) = cuda_or_skip("cuda_stem_forward_runs_v6_on_im2col_columns") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    let mut fails = Vec::new();
+    for (i, &(n, h, w, c, o, k, stride, pad)) in [
+        (8, 8, 8, 3, 64, 3, 1, 1),
+        (3, 9, 11, 3, 16, 3, 2, 1),
+        (2, 8, 8, 1, 32, 5, 1, 2),
+        (2, 10, 6, 2, 128, 3, 1, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = ConvSpec::new(n, h, w, c, o, k, stride, pad);
+        let x = uniform_f32(s.x_len(), -1.0, 1.0, 500 + i as u64);
+        let wt = uniform_f32(s.w_len(), -0.5, 0.5, 510 + i as u64);
+        let rows = s.n * s.oh() * s.ow();
+        // The columns, bit for bit.
+        let col = im2col_f32(&x, &s);
+        let mut want_col = vec![0u16; rows * 32];
+        for r in 0..rows {
+            cast_bf16_f32(
+                &mut want_col[r * 32..r * 32 + s.kdim()],
+                &col[r * s.kdim()..(r + 1) * s.kdim()],
+            );
+        }
+        let xd = d.upload(&x).unwrap();
+        let mut got_col = d.upload(&vec![0xFFFFu16; rows * 32]).unwrap();
+        im2col_bf16_f32(d, &mut got_col, &xd, &s, 32).unwrap();
+        let bad = d
+            .download(&got_col)
+            .unwrap()
+            .iter()
+            .zip(&want_col)
+            .filter(|(a, b)| a != b)
+            .count();
+        if bad > 0 {
+            fails.push(format!(
+                "{s:?}: {bad} of {} im2col values differ",
+                rows * 32
+            ));
+        }
+        // The forward, plain and with the partials of two views.
+        let mut want = vec![0.0f32; s.y_len()];
+        conv_fwd_f32(&mut want, &x, &wt, &s);
+        let wd = d.upload(&wt).unwrap();
+        let mut plain = None;
+        for groups in [0usize, 2] {
+            let (mut xk, mut wk, mut parts) = (
+                Bf16Copy::default(),
+                Bf16Copy::default(),
+                BnPartials::default(),
+            );
+            let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
+            let stats = (groups > 0).then_some((&mut parts, groups));
+            if let Err(e) = conv_fwd_im2col_v6(d, &mut xk, &mut wk, stats, &mut y, &xd, &wd, &s) {
+                fails.push(format!("{s:?} views {groups}: {e}"));
+                continue;
+            }
+            let got = d.download(&y).unwrap();
+            let e = rel_err(&got, &want);
+            println!(
+                "{s:?} views {groups}: y rel err {e:.2e}, partials fresh {}",
+                parts.is_fresh()
+            );
+            if e.is_nan() || e >= 1e-2 {
+                fails.push(format!("{s:?} views {groups}: y rel err {e:.2e} ≥ 1e-2"));
+            }
+            if xk.is_fresh() || wk.is_fresh() {
+                fails.push(format!("{s:?}: a bf16 copy is left fresh"));
+            }
+            let splits = groups > 0
+                && rows % groups == 0
+                && (rows / groups) % if o > 64 { 128 } else { 256 } == 0;
+            if groups > 0 && parts.is_fresh() != splits {
+                fails.push(format!(
+                    "{s:?} views {groups}: partials fresh {} (expected {splits})",
+                    parts.is_fresh()
+                ));
+            }
+            match &plain {
+                None => plain = Some(got),
+                Some(p)
+                    if p.iter()
+                        .map(|v| v.to_bits())
+                        .ne(got.iter().map(|v| v.to_bits())) =>
+                {
+                    fails.push(format!(
+                        "{s:?}: the forward with partials differs from the plain one"
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    // A shape v6 takes directly is refused.
+    let s = ConvSpec::new(1, 4, 4, 32, 32, 3, 1, 1);
+    let (x, wt) = (
+        d.upload(&vec![0.0f32; s.x_len()]).unwrap(),
+        d.upload(&vec![0.0f32; s.w_len()]).unwrap(),
+    );
+    let mut y = d.upload(&vec![0.0f32; s.y_len()]).unwrap();
+    let (mut xk, mut wk) = (Bf16Copy::default(), Bf16Copy::default());
+    if conv_fwd_im2col_v6(d, &mut xk, &mut wk, None, &mut y, &x, &wt, &s).is_ok() {
+        fails.push("a 32-channel forward ran through im2col".into());
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
+
 /// v6's rings (3 and 4 stages, and in bf16 the halo tiles of 3×3 stride-1 forwards and grad-inputs)
 /// compute the same sums in the same order, in bf16 and tf32: forward (with the batch-norm partials too),
 /// grad-input (stride 1 and by residue classes at stride 2) and grad-weight agree bit for bit at three tile

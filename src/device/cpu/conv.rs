@@ -191,6 +191,12 @@ fn split_for(s: &ConvSpec, min_rows: usize) -> Split {
     }
 }
 
+/// The column matrix of x: [n·oh·ow, kh·kw·c], zero in the padding (the reference of the CUDA
+/// `im2col_bf16_f32`, which pads the rows and rounds to bf16).
+pub fn im2col_f32(x: &[f32], s: &ConvSpec) -> Vec<f32> {
+    im2col_all(x, s)
+}
+
 /// The column matrix of every output pixel, built in parallel.
 fn im2col_all(x: &[f32], s: &ConvSpec) -> Vec<f32> {
     const ROWS: usize = 64;

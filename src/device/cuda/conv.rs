@@ -112,6 +112,42 @@ fn tiles(m: usize, n: usize, z: usize) -> Result<LaunchConfig> {
     })
 }
 
+/// col [n·oh·ow, kp] = bf16 of x's column matrix (k = (ky, kx, c) as OHWI weights flatten), zero in the
+/// padding and for kh·kw·c ≤ k < kp: the stem's forward as a 1×1 convolution over col
+/// ([`super::conv_tc::conv_fwd_kept`]). CPU reference: [`crate::device::cpu::conv::im2col_f32`].
+pub fn im2col_bf16_f32(
+    dev: &CudaDevice,
+    col: &mut CudaSlice<u16>,
+    x: &CudaSlice<f32>,
+    s: &ConvSpec,
+    kp: usize,
+) -> Result<()> {
+    if kp < s.kdim() || kp > i32::MAX as usize {
+        return Err(Error::usage(format!(
+            "im2col of {s:?}: {kp} columns cannot hold its {} taps x channels",
+            s.kdim()
+        )));
+    }
+    let rows = s.n * s.oh() * s.ow();
+    check_len("im2col x", x.len(), s.x_len())?;
+    check_len("im2col col", col.len(), rows * kp)?;
+    let d = dims(s)?;
+    let kpi = kp as i32;
+    let f = dev.function("conv", "im2col_bf16_f32")?;
+    // SAFETY: (u16* col, const float* x, ConvDims d, int kp): col holds n·oh·ow·kp, x n·h·w·c (checked).
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(col)
+            .arg(x)
+            .arg(&d)
+            .arg(&kpi)
+            .launch(flat(dev, rows * kp))
+    }
+    .map_err(launch_err("im2col_bf16_f32"))?;
+    Ok(())
+}
+
 pub fn conv_fwd_f32(
     dev: &CudaDevice,
     v: ConvVersion,

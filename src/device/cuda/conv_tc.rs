@@ -598,6 +598,12 @@ pub fn conv_fwd_kept(
 ) -> Result<()> {
     match (dev, y, x, w, stats) {
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
+            if im2col_stem(d, v, p, s).is_some() =>
+        {
+            let sp = im2col_stem(d, v, p, s).expect("checked by the guard");
+            stem_fwd_v6(d, p, xk, wk, stats, y, x, w, s, &sp)
+        }
+        (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if runs_v7(d, v, p, "fwd", s) =>
         {
             let xb = xk.get(d, x)?;
@@ -632,6 +638,100 @@ pub fn conv_fwd_kept(
             conv_fwd(dev, p, v, y, x, w, s)
         }
     }
+}
+
+/// Columns of the stem's im2col (`STEM_K` ≥ kh·kw·c: 27 for a 3×3 kernel over 3 channels), the input
+/// channels of the 1×1 convolution v6 runs over them.
+const STEM_K: usize = 32;
+
+/// `IPDPP_STEM_IM2COL=1`: the bf16 forward of a convolution v6 does not take for its few input channels
+/// (the stem) runs as im2col + a v6 1×1 convolution ([`im2col_stem`]); read once. Off by default until a
+/// GPU validates `im2col_bf16_f32` (on an H200, 2026-11-27, the stem's forward on v3 took 0.9 of 55.8 ms).
+fn stem_im2col_on() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("IPDPP_STEM_IM2COL").is_ok_and(|v| v.trim() == "1"))
+}
+
+/// The 1×1 shape over im2col columns at which a bf16 forward that v6 does not take (fewer than 32 input
+/// channels) runs when `IPDPP_STEM_IM2COL=1`: its kh·kw·c taps fit [`STEM_K`] columns and v6 fits the
+/// shape.
+fn im2col_stem(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> Option<ConvSpec> {
+    if !stem_im2col_on() || !matches!(v, TcVersion::V6 | TcVersion::V7) {
+        return None;
+    }
+    im2col_shape(d, p, s)
+}
+
+/// [`im2col_stem`]'s shape whatever the environment asks.
+fn im2col_shape(d: &CudaDevice, p: ConvPrecision, s: &ConvSpec) -> Option<ConvSpec> {
+    if p != ConvPrecision::Bf16 || conv_tc6::takes("fwd", s, p) || s.kdim() > STEM_K {
+        return None;
+    }
+    let sp = ConvSpec::new(s.n, s.oh(), s.ow(), STEM_K, s.o, 1, 1, 0);
+    runs_v6(d, TcVersion::V6, p, "fwd", &sp).then_some(sp)
+}
+
+/// The bf16 forward at `s` as im2col + a v6 1×1 convolution (what `conv_fwd_kept` runs for the stem
+/// under `IPDPP_STEM_IM2COL=1`), whatever the environment asks; an error where the shape does not
+/// qualify (v6 takes it directly, or its taps exceed 32 columns). `xk` and `wk` are left stale.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_fwd_im2col_v6(
+    d: &CudaDevice,
+    xk: &mut Bf16Copy,
+    wk: &mut Bf16Copy,
+    stats: Option<(&mut BnPartials, usize)>,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<f32>,
+    w: &CudaSlice<f32>,
+    s: &ConvSpec,
+) -> Result<()> {
+    let p = ConvPrecision::Bf16;
+    let sp = im2col_shape(d, p, s).ok_or_else(|| {
+        Error::usage(format!(
+            "conv {s:?}: the im2col forward is for bf16 convolutions v6 does not take with at most {STEM_K} taps x channels"
+        ))
+    })?;
+    stem_fwd_v6(d, p, xk, wk, stats, y, x, w, s, &sp)
+}
+
+/// Whether a network's forward at `s` runs as im2col + a v6 1×1 convolution (for reports).
+pub fn stem_fwd_runs_im2col(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> bool {
+    im2col_stem(d, v, p, s).is_some()
+}
+
+/// The forward at `s` as a v6 1×1 convolution at `sp` over x's bf16 im2col (built in `xk`'s buffer) with
+/// the weights padded to [`STEM_K`] columns (in `wk`'s): the same products and sums as the convolution,
+/// with zeros in the extra columns. Both copies are left stale (they hold no copy of x or w).
+#[allow(clippy::too_many_arguments)]
+fn stem_fwd_v6(
+    d: &CudaDevice,
+    p: ConvPrecision,
+    xk: &mut Bf16Copy,
+    wk: &mut Bf16Copy,
+    stats: Option<(&mut BnPartials, usize)>,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<f32>,
+    w: &CudaSlice<f32>,
+    s: &ConvSpec,
+    sp: &ConvSpec,
+) -> Result<()> {
+    let r = (|| {
+        let col = xk.fill(d, sp.x_len())?;
+        super::conv::im2col_bf16_f32(d, col, x, s, STEM_K)?;
+        let wp = wk.fill(d, sp.w_len())?;
+        super::elementwise::pad_channels_bf16_f32(d, wp, w, s.o, s.kdim(), STEM_K)?;
+        let (col, wp) = (
+            xk.current().expect("filled above"),
+            wk.current().expect("filled above"),
+        );
+        match stats {
+            Some((out, groups)) => conv_tc6::conv_fwd_v6_stats(d, p, y, col, wp, sp, groups, out),
+            None => conv_tc6::conv_fwd_v6(d, p, y, col, wp, sp),
+        }
+    })();
+    xk.stale();
+    wk.stale();
+    r
 }
 
 /// The shape a bf16 grad-weight with fewer than 8 input channels (the 3-channel stem) runs at on v6
