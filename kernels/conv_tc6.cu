@@ -125,12 +125,7 @@ __device__ __forceinline__ void tc6_gemm(L& ld, const E& epi, int k_begin, int k
     const int wm = (warp % S::wmw) * (16 * S::mi), wn = (warp / S::wmw) * (8 * S::nj);
     const int row0 = blockIdx.y * S::BM, col0 = blockIdx.x * S::BN;
     float acc[S::mi][S::nj][4];
-#pragma unroll
-    for (int i = 0; i < S::mi; ++i)
-#pragma unroll
-        for (int j = 0; j < S::nj; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    tc_zero(acc);
 
     const int ntiles = k_end > k_begin ? (k_end - k_begin + S::BK - 1) / S::BK : 0;
 #pragma unroll
@@ -662,12 +657,7 @@ __device__ __forceinline__ void tc6_halo_gemm(L& ld, const E& epi, int K) {
     int aoff[S::mi];
     ld.rows(aoff, wm);
     float acc[S::mi][S::nj][4];
-#pragma unroll
-    for (int i = 0; i < S::mi; ++i)
-#pragma unroll
-        for (int j = 0; j < S::nj; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+    tc_zero(acc);
 
     const int ntiles = K / S::BK;
 #pragma unroll

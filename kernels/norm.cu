@@ -455,9 +455,11 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
                                                   const float* __restrict__ rstd, const float* __restrict__ gamma,
                                                   const float* __restrict__ ggamma, const float* __restrict__ gbeta,
                                                   long long rows, int C, int acc_sc,
-                                                  const float* __restrict__ beta = nullptr) {
+                                                  const float* __restrict__ beta = nullptr,
+                                                  unsigned short* __restrict__ gxb = nullptr) {
     static_assert(!(ADD && MASK_X), "relu(bn(x) + sc) needs sc or y for its mask");
     const float inv_n = 1.0f / (float)rows;
+    const bool gxb_al8 = (reinterpret_cast<unsigned long long>(gxb) & 7ull) == 0;
     bn_for_each_vec<W>(rows, C, [&](long long v, int c0) {
         float gv[W], yv[W], xv[W], m[W], rs[W], ga[W], gg[W], gb[W], out[W], gs[W], be[W];
         bn_ld<W, AL>(gv, gy + v * W);
@@ -479,6 +481,7 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
             if (ADD) gs[k] = acc_sc ? gs[k] + g : g;
         }
         bn_st<W, AL>(gx + v * W, out);
+        if (gxb) bn_st_bf16<W>(gxb + v * W, out, gxb_al8);
         if (ADD) bn_st<W, AL>(gsc + v * W, gs);
     });
 }
@@ -508,8 +511,10 @@ extern "C" __global__ void batchnorm_add_relu_bwd_apply_f32(float* gx, float* gs
         bn_relu_bwd_apply<4, false, true>(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, acc_sc);
 }
 
-// v3 of the BN+ReLU backward: the ReLU mask recomputed from x, γ and β (bn_relu_on) instead of read from y,
-// one fp32 tensor less per pass (the backward reads gy and x, then gy and x again and writes gx).
+// v3 of the tails' backward. BN+ReLU: the ReLU mask recomputed from x, γ and β (bn_relu_on) instead of
+// read from y, one fp32 tensor less per pass (it reads gy and x, then gy and x again and writes gx). Both
+// apply kernels also write gxb = bf16(gx) when given (may be null), the copy of the gradient that the v6
+// convolution before them reads, saving its cast pass.
 extern "C" __global__ void batchnorm_relu_bwd_partial_v3_f32(float* part_g, float* part_gx, const float* gy,
                                                              const float* x, const float* mean, const float* rstd,
                                                              const float* gamma, const float* beta, int rows, int C,
@@ -527,17 +532,36 @@ extern "C" __global__ void batchnorm_relu_bwd_partial_v3_f32(float* part_g, floa
                                             TX, sg, sx, gamma, beta);
 }
 
-extern "C" __global__ void batchnorm_relu_bwd_apply_v3_f32(float* gx, const float* gy, const float* x,
-                                                           const float* mean, const float* rstd, const float* gamma,
-                                                           const float* beta, const float* ggamma,
-                                                           const float* gbeta, long long rows, int C, int vec) {
+extern "C" __global__ void batchnorm_relu_bwd_apply_v3_f32(float* gx, unsigned short* gxb, const float* gy,
+                                                           const float* x, const float* mean, const float* rstd,
+                                                           const float* gamma, const float* beta,
+                                                           const float* ggamma, const float* gbeta, long long rows,
+                                                           int C, int vec) {
     if (!vec)
         bn_relu_bwd_apply<1, false, false, true>(gx, nullptr, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta,
-                                                 rows, C, 0, beta);
+                                                 rows, C, 0, beta, gxb);
     else if (bn_aligned16(gx, gy, x, mean, rstd, gamma, beta, ggamma, gbeta, gx))
         bn_relu_bwd_apply<4, true, false, true>(gx, nullptr, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta,
-                                                rows, C, 0, beta);
+                                                rows, C, 0, beta, gxb);
     else
         bn_relu_bwd_apply<4, false, false, true>(gx, nullptr, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta,
-                                                 rows, C, 0, beta);
+                                                 rows, C, 0, beta, gxb);
+}
+
+// v3 of the residual tail's backward: v2's (the mask from y) with gxb = bf16(gx) written when given.
+extern "C" __global__ void batchnorm_add_relu_bwd_apply_v3_f32(float* gx, unsigned short* gxb, float* gsc,
+                                                               const float* gy, const float* y, const float* x,
+                                                               const float* mean, const float* rstd,
+                                                               const float* gamma, const float* ggamma,
+                                                               const float* gbeta, long long rows, int C, int acc_sc,
+                                                               int vec) {
+    if (!vec)
+        bn_relu_bwd_apply<1, false, true>(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, acc_sc,
+                                          nullptr, gxb);
+    else if (bn_aligned16(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta))
+        bn_relu_bwd_apply<4, true, true>(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, acc_sc,
+                                         nullptr, gxb);
+    else
+        bn_relu_bwd_apply<4, false, true>(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, acc_sc,
+                                          nullptr, gxb);
 }

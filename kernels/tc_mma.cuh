@@ -22,6 +22,16 @@ __device__ __forceinline__ void tc_mma_bf16(float c[4], const unsigned a[4], uns
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+template <int MI, int NJ>
+__device__ __forceinline__ void tc_zero(float (&acc)[MI][NJ][4]) {
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+}
+
 // Writes (atomic: adds) a warp's MI x NJ accumulator tiles whose top-left corner is (rb, cb). Fragment
 // layout: c0 (g, 2q), c1 (g, 2q+1), c2 (g+8, 2q), c3 (g+8, 2q+1). TRANS_C: element (row, col) goes to
 // C[col * ldc + row].

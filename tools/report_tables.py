@@ -53,8 +53,8 @@ def torch_reports(out):
 
 
 def resnet(out, torch):
-    rows = ["| report | arch | precision | conv kernels asked | fused BN | img/s | step ms | conv TFLOP/s | PyTorch img/s (same card) | ratio |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| report | arch | precision | conv kernels asked | fused BN | switches | img/s | step ms | conv TFLOP/s | PyTorch img/s (same card) | ratio |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for f in sorted(glob.glob(os.path.join(out, "*.json"))):
         r = load(f)
         if not (isinstance(r, dict) and r.get("bench") == "resnet_step"):
@@ -64,7 +64,8 @@ def resnet(out, torch):
         tcell = "; ".join(f"{t.get('impl', '?')}: {fmt(t.get('images_per_s'))}" for t in ts) or "-"
         ratio = "; ".join(fmt(t.get("speedup_vs_pytorch"), ".2f") + "×" for t in ts) or "-"
         rows.append(f"| `{base}` | {r.get('arch')} | {r.get('precision')} | {r.get('conv_tc') or '-'} | "
-                    f"{'yes' if r.get('fused_bn') else 'no'} | {fmt(r.get('images_per_s'))} | "
+                    f"{'yes' if r.get('fused_bn') else 'no'} | "
+                    f"{' '.join(f'{k}={v}' for k, v in (r.get('switches') or [])) or '-'} | {fmt(r.get('images_per_s'))} | "
                     f"{fmt((r.get('step') or {}).get('median_ms'), '.1f')} | {fmt(r.get('conv_tflops'), '.1f')} | {tcell} | {ratio} |")
     return rows if len(rows) > 2 else ["(no ResNet step reports)"]
 

@@ -171,6 +171,9 @@ pub struct ResnetReport {
     /// The convolution generation asked for (`IPDPP_CONV_TC`, default v6) on a GPU; each op may run an
     /// older one where its shape needs it (in fp32 every version but v6 means conv.cu v2).
     pub conv_tc: Option<TcVersion>,
+    /// The engine's `IPDPP_*` switches set in the environment of this run (name, value), so an A/B's
+    /// reports say what each one ran.
+    pub switches: Vec<(String, String)>,
     /// Images per view; a step forwards `images_per_step` = 2 × batch.
     pub batch: usize,
     pub images_per_step: usize,
@@ -697,6 +700,25 @@ pub fn conv_kernels_of(generations: &str, backward: bool, prec: Precision) -> St
     }
 }
 
+/// The `IPDPP_*` variables of this process that change what runs (sorted), for reports.
+pub fn engine_switches() -> Vec<(String, String)> {
+    const RUN: [&str; 7] = [
+        "IPDPP_CONV_TC",
+        "IPDPP_FUSED_BN",
+        "IPDPP_V6_RING",
+        "IPDPP_V7_PIPE",
+        "IPDPP_BN_TAIL",
+        "IPDPP_STEM_IM2COL",
+        "IPDPP_SPLIT_WAVES",
+    ];
+    let mut v: Vec<_> = RUN
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    v.sort();
+    v
+}
+
 /// Names of the kernels a non-convolution node's op launches (trace annotation; CPU ops are the
 /// references); convolutions: [`conv_kernels_of`].
 pub fn kernels_of(op: &str, backward: bool) -> &'static str {
@@ -991,6 +1013,7 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         loss_form: form.to_string(),
         fused_bn,
         conv_tc: dev.is_cuda().then(|| r.net.conv_version()),
+        switches: engine_switches(),
         batch,
         images_per_step: n_img,
         params: r.net.num_params(),

@@ -355,6 +355,9 @@ pub struct ResNet {
     /// v7's grad-input operand: each conv weight's bf16 copy transposed (IHWO), stale with `w_bf16`.
     wt_bf16: HashMap<usize, Bf16Copy>,
     gy_bf16: Bf16Copy,
+    /// The gradient slot whose bf16 copy `gy_bf16` holds, when a v3 batch-norm tail wrote it with the
+    /// gradient (the convolution producing that slot then skips its cast).
+    gy_bf16_of: Option<usize>,
     /// Batch-norm partials that v6 convolutions write in their epilogue (training forward), by the
     /// convolution's output slot, for the batch norm reading that slot.
     bn_parts: HashMap<usize, BnPartials>,
@@ -622,6 +625,7 @@ impl ResNet {
             w_bf16: HashMap::new(),
             wt_bf16: HashMap::new(),
             gy_bf16: Bf16Copy::default(),
+            gy_bf16_of: None,
             bn_parts: HashMap::new(),
             conv_version: TcVersion::current(),
         })
@@ -661,6 +665,7 @@ impl ResNet {
                 .map(|_| Bf16Copy::default())
                 .collect();
             self.gy_bf16 = Bf16Copy::default();
+            self.gy_bf16_of = None;
             self.batch = n;
         }
         if with_grads && self.grads.len() != self.slot_size.len() {
@@ -890,6 +895,7 @@ impl ResNet {
         }
         ops::copy_f32(&dev, &mut self.grads[start_slot], gz)?;
         written[start_slot] = true;
+        self.gy_bf16_of = None;
         for i in (0..end_node).rev() {
             let node = self.nodes[i].clone();
             if let Some(p) = self.profiler.as_mut() {
@@ -934,7 +940,15 @@ impl ResNet {
                     let accumulate = need_input_grad && written[inp];
                     let mut dst = self.take_input_grad(inp, accumulate, n)?;
                     let r = if let Fuse::BnRelu { relu_out } = fuse {
-                        self.fused_relu_backward(&node, relu_out, &mut dst, &g, n, groups)
+                        self.fused_relu_backward(
+                            &node,
+                            relu_out,
+                            &mut dst,
+                            &g,
+                            n,
+                            groups,
+                            !accumulate,
+                        )
                     } else {
                         self.node_backward(&node, &mut dst, &g, need_input_grad, n, groups)
                     };
@@ -1064,6 +1078,7 @@ impl ResNet {
 
     /// Backward of `batchnorm_relu` (planned at BN node `node`): gx from the gradient of the ReLU's
     /// output `gy` and the stored output itself (the mask).
+    #[allow(clippy::too_many_arguments)]
     fn fused_relu_backward(
         &mut self,
         node: &Node,
@@ -1072,17 +1087,19 @@ impl ResNet {
         gy: &Buffer,
         n: usize,
         groups: usize,
+        whole: bool,
     ) -> Result<()> {
         let Some(bn) = bn_fields(node) else {
             return Err(Error::usage(
                 "batchnorm_relu backward planned at a non-BN node",
             ));
         };
-        self.fused_bn_backward(&bn, relu_out, gx, None, gy, n, groups)
+        self.fused_bn_backward(&bn, relu_out, gx, None, gy, n, groups, whole)
     }
 
     /// The fused tails' backward through `nn_ops::batchnorm_tail_bwd` for BN node `bn`: the stored
-    /// output in slot `relu_out` is the ReLU mask; `gsc` as there.
+    /// output in slot `relu_out` is the ReLU mask; `gsc` as there; `whole`: gx is the BN input's whole
+    /// gradient (not a part that is added to another consumer's), so its bf16 copy may stand for it.
     #[allow(clippy::too_many_arguments)]
     fn fused_bn_backward(
         &mut self,
@@ -1093,13 +1110,36 @@ impl ResNet {
         gy: &Buffer,
         n: usize,
         groups: usize,
+        whole: bool,
     ) -> Result<()> {
         let s = BnSpec::new(n * bn.hw, bn.c);
         let b = &self.bn[bn.st];
         let (pg, pb) = two_mut(&mut self.params, bn.gamma, bn.beta);
-        nn_ops::batchnorm_tail_bwd(
+        // v3 on a GPU under bf16 v6/v7 convolutions: the tail writes the bf16 copy of its input gradient,
+        // which the convolution producing its input reads next (gy_bf16_of says for which slot).
+        let ver = BnTailVersion::fused();
+        let produced_by_conv = self
+            .nodes
+            .iter()
+            .any(|nd| matches!(nd, Node::Conv { out, .. } if *out == bn.inp));
+        let gxb = match self.dev.cuda() {
+            Some(d)
+                if ver == BnTailVersion::V3
+                    && self.conv_precision == ConvPrecision::Bf16
+                    && matches!(self.conv_version, TcVersion::V6 | TcVersion::V7)
+                    && produced_by_conv
+                    && whole =>
+            {
+                let len = gx.len();
+                Some(self.gy_bf16.fill(d, len)?)
+            }
+            _ => None,
+        };
+        let wrote = gxb.is_some();
+        self.gy_bf16_of = None;
+        let r = nn_ops::batchnorm_tail_bwd(
             &self.dev,
-            BnTailVersion::fused(),
+            ver,
             gx,
             gsc,
             &mut pg.g,
@@ -1112,7 +1152,16 @@ impl ResNet {
             &b.rstd,
             &s,
             groups,
-        )
+            gxb,
+        );
+        if wrote {
+            if r.is_ok() {
+                self.gy_bf16_of = Some(bn.inp);
+            } else {
+                self.gy_bf16.stale();
+            }
+        }
+        r
     }
 
     /// Backward of `batchnorm_add_relu` (planned at add node `i`, shortcut slot `sc`): the BN input's
@@ -1146,6 +1195,7 @@ impl ResNet {
             &g,
             n,
             groups,
+            !accumulate_x,
         );
         self.grads[sc] = gsc;
         written[sc] = true;
@@ -1176,6 +1226,7 @@ impl ResNet {
                 h,
                 w,
                 inp,
+                out,
                 ..
             } => {
                 let s = ConvSpec {
@@ -1190,6 +1241,7 @@ impl ResNet {
                     pad,
                 };
                 let prm = &mut self.params[p];
+                let gy_fresh = self.gy_bf16_of.take() == Some(out);
                 conv_tc::conv_bwd_kept(
                     dev,
                     self.conv_precision,
@@ -1204,6 +1256,7 @@ impl ResNet {
                     &self.acts[inp],
                     &prm.w,
                     &s,
+                    gy_fresh,
                 )
             }
             Node::Bn {
@@ -1450,6 +1503,7 @@ impl ResNet {
             self.w_bf16.clear();
             self.wt_bf16.clear();
             self.gy_bf16 = Bf16Copy::default();
+            self.gy_bf16_of = None;
         }
         self.conv_version = v;
     }

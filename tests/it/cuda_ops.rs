@@ -541,6 +541,10 @@ fn run_tail(
     let (mut gx, mut gg, mut gb) = (nan(n), nan(c), nan(c));
     let mut gsc = if acc { up(&t.gsc0) } else { nan(n) };
     let gsc_out = add.then_some((&mut gsc, acc));
+    // v3 on CUDA also writes bf16(gx), the copy the convolution before the tail reads: bit for bit.
+    let mut gxb = cu
+        .filter(|_| ver == BnTailVersion::V3)
+        .map(|d| d.upload(&vec![0xFFFFu16; n]).unwrap());
     nn_ops::batchnorm_tail_bwd(
         dev,
         ver,
@@ -556,9 +560,25 @@ fn run_tail(
         &r,
         s,
         groups,
+        gxb.as_mut(),
     )
     .unwrap();
     let h = |b: &Buffer| b.to_host(dev).unwrap();
+    if let (Some(d), Some(gxb)) = (cu, &gxb) {
+        let mut want = vec![0u16; n];
+        ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut want, &h(&gx));
+        let bad = d
+            .download(gxb)
+            .unwrap()
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            bad, 0,
+            "{ver:?} bf16 gradient copy: {bad} of {n} differ from bf16(gx)"
+        );
+    }
     let mut out = vec![
         ("y", h(&y)),
         ("mean", h(&m)),
@@ -763,14 +783,17 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
                 &or.as_view(),
                 &dg.as_view(),
                 None,
+                None,
                 &s,
             )
             .unwrap();
             let tag = format!("{} unaligned {rows}x{c}", tail_name(add));
             if !add {
-                // v3 (mask from x) on the unaligned views against v2 on this GPU's own y: the same bits.
+                // v3 (mask from x, bf16(gx) at an odd offset too) on the unaligned views against v2 on
+                // this GPU's own y: the same bits.
                 let run = |beta: Option<&cudarc::driver::CudaView<'_, f32>>| {
                     let (mut g, mut gg, mut gb) = (nan(n + 1), nan(c), nan(c));
+                    let mut gxb = dev.upload(&vec![0xFFFFu16; n + 1]).unwrap();
                     norm::batchnorm_tail_bwd_f32(
                         dev,
                         &mut g.slice_mut(1..n + 1),
@@ -784,10 +807,21 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
                         &or.as_view(),
                         &dg.as_view(),
                         beta,
+                        beta.is_some().then(|| gxb.slice_mut(1..n + 1)).as_mut(),
                         &s,
                     )
                     .unwrap();
-                    [g, gg, gb].map(|b| dev.download(&b).unwrap())
+                    let out = [g, gg, gb].map(|b| dev.download(&b).unwrap());
+                    if beta.is_some() {
+                        let mut want = vec![0u16; n];
+                        ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut want, &out[0][1..]);
+                        let got = dev.download(&gxb).unwrap();
+                        assert!(
+                            got[1..] == want[..],
+                            "unaligned bf16 gradient copy differs from bf16(gx)"
+                        );
+                    }
+                    out
                 };
                 let v2 = run(None);
                 let v3 = run(Some(&db.as_view()));

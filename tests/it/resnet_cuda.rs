@@ -744,7 +744,8 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
                 Bf16Copy::default(),
             );
             conv_bwd_kept(
-                &dev, p, v, &mut xk, &mut wk, &mut wtk, &mut gyk, &mut gw, None, &gyb, &xb, &wb, &s,
+                &dev, p, v, &mut xk, &mut wk, &mut wtk, &mut gyk, &mut gw, None, &gyb, &xb, &wb,
+                &s, false,
             )
             .unwrap();
             let got = gw.to_host(&dev).unwrap();
@@ -1044,6 +1045,9 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
         let (xb, wb, gyb) = (bf(&x), bf(&w), bf(&gy));
         check_rings(d, ConvPrecision::Bf16, &s, (&xb, &wb, &gyb), &mut fails);
         check_stats(d, ConvPrecision::Bf16, &s, (&xb, &wb), &mut fails);
+        if i == 2 {
+            continue; // the halo shape: tf32's rings are covered by the first two
+        }
         let (xf, wf, gyf) = (
             d.upload(&x).unwrap(),
             d.upload(&w).unwrap(),

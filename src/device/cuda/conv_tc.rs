@@ -600,8 +600,7 @@ pub fn conv_fwd_kept(
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if im2col_stem(d, v, p, s).is_some() =>
         {
-            let sp = im2col_stem(d, v, p, s).expect("checked by the guard");
-            stem_fwd_v6(d, p, xk, wk, stats, y, x, w, s, &sp)
+            conv_fwd_im2col_v6(d, xk, wk, stats, y, x, w, s)
         }
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if runs_v7(d, v, p, "fwd", s) =>
@@ -672,8 +671,10 @@ fn im2col_shape(d: &CudaDevice, p: ConvPrecision, s: &ConvSpec) -> Option<ConvSp
 }
 
 /// The bf16 forward at `s` as im2col + a v6 1×1 convolution (what `conv_fwd_kept` runs for the stem
-/// under `IPDPP_STEM_IM2COL=1`), whatever the environment asks; an error where the shape does not
-/// qualify (v6 takes it directly, or its taps exceed 32 columns). `xk` and `wk` are left stale.
+/// under `IPDPP_STEM_IM2COL=1`), whatever the environment asks: x's bf16 im2col built in `xk`'s buffer,
+/// the weights padded to [`STEM_K`] columns in `wk`'s (the same products and sums as the convolution,
+/// with zeros in the extra columns), both left stale (they hold no copy of x or w). An error where the
+/// shape does not qualify (v6 takes it directly, or its taps exceed 32 columns).
 #[allow(clippy::too_many_arguments)]
 pub fn conv_fwd_im2col_v6(
     d: &CudaDevice,
@@ -691,30 +692,6 @@ pub fn conv_fwd_im2col_v6(
             "conv {s:?}: the im2col forward is for bf16 convolutions v6 does not take with at most {STEM_K} taps x channels"
         ))
     })?;
-    stem_fwd_v6(d, p, xk, wk, stats, y, x, w, s, &sp)
-}
-
-/// Whether a network's forward at `s` runs as im2col + a v6 1×1 convolution (for reports).
-pub fn stem_fwd_runs_im2col(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> bool {
-    im2col_stem(d, v, p, s).is_some()
-}
-
-/// The forward at `s` as a v6 1×1 convolution at `sp` over x's bf16 im2col (built in `xk`'s buffer) with
-/// the weights padded to [`STEM_K`] columns (in `wk`'s): the same products and sums as the convolution,
-/// with zeros in the extra columns. Both copies are left stale (they hold no copy of x or w).
-#[allow(clippy::too_many_arguments)]
-fn stem_fwd_v6(
-    d: &CudaDevice,
-    p: ConvPrecision,
-    xk: &mut Bf16Copy,
-    wk: &mut Bf16Copy,
-    stats: Option<(&mut BnPartials, usize)>,
-    y: &mut CudaSlice<f32>,
-    x: &CudaSlice<f32>,
-    w: &CudaSlice<f32>,
-    s: &ConvSpec,
-    sp: &ConvSpec,
-) -> Result<()> {
     let r = (|| {
         let col = xk.fill(d, sp.x_len())?;
         super::conv::im2col_bf16_f32(d, col, x, s, STEM_K)?;
@@ -725,13 +702,18 @@ fn stem_fwd_v6(
             wk.current().expect("filled above"),
         );
         match stats {
-            Some((out, groups)) => conv_tc6::conv_fwd_v6_stats(d, p, y, col, wp, sp, groups, out),
-            None => conv_tc6::conv_fwd_v6(d, p, y, col, wp, sp),
+            Some((out, groups)) => conv_tc6::conv_fwd_v6_stats(d, p, y, col, wp, &sp, groups, out),
+            None => conv_tc6::conv_fwd_v6(d, p, y, col, wp, &sp),
         }
     })();
     xk.stale();
     wk.stale();
     r
+}
+
+/// Whether a network's forward at `s` runs as im2col + a v6 1×1 convolution (for reports).
+pub fn stem_fwd_runs_im2col(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> bool {
+    im2col_stem(d, v, p, s).is_some()
 }
 
 /// The shape a bf16 grad-weight with fewer than 8 input channels (the 3-channel stem) runs at on v6
@@ -753,7 +735,8 @@ pub fn stem_runs_padded(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &Conv
 }
 
 /// Grad-weight at `s` through v6 at the padded shape `sp`: x padded and cast into `xk`'s buffer (left
-/// stale after: it holds no copy of x), gy's copy from `gyk`, the padded gradient cut back into gw.
+/// stale after: it holds no copy of x), gy's copy from `gyk` (cast now unless `gy_fresh`), the padded
+/// gradient cut back into gw.
 #[allow(clippy::too_many_arguments)]
 fn stem_bwd_weight_v6(
     d: &CudaDevice,
@@ -765,8 +748,11 @@ fn stem_bwd_weight_v6(
     x: &CudaSlice<f32>,
     s: &ConvSpec,
     sp: &ConvSpec,
+    gy_fresh: bool,
 ) -> Result<()> {
-    gyk.stale();
+    if !gy_fresh {
+        gyk.stale();
+    }
     let gyb = gyk.get(d, gy)?;
     let rows = s.n * s.h * s.w;
     let r = (|| {
@@ -781,7 +767,8 @@ fn stem_bwd_weight_v6(
 }
 
 /// Grad-weight and (when `gx` is given) grad-input of a layer run by [`conv_fwd_kept`]: under v6, gy is
-/// cast once into `gyk` (marked stale here first) for both GEMMs, and x and w come from their copies; under
+/// cast once into `gyk` (marked stale here first, unless `gy_fresh`: the caller's kernel that wrote gy
+/// wrote its copy too, the v3 batch-norm tails) for both GEMMs, and x and w come from their copies; under
 /// v7 the grad-input reads the transposed weights `wtk`, made from w's copy once per weight update.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_bwd_kept(
@@ -798,12 +785,13 @@ pub fn conv_bwd_kept(
     x: &Buffer,
     w: &Buffer,
     s: &ConvSpec,
+    gy_fresh: bool,
 ) -> Result<()> {
     if let (Device::Cuda(d), Buffer::Cuda(gwc), Buffer::Cuda(gyc), Buffer::Cuda(xc), None) =
         (dev, &mut *gw, gy, x, &gx)
     {
         if let Some(sp) = padded_stem(d, v, p, s) {
-            return stem_bwd_weight_v6(d, p, xk, gyk, gwc, gyc, xc, s, &sp);
+            return stem_bwd_weight_v6(d, p, xk, gyk, gwc, gyc, xc, s, &sp, gy_fresh);
         }
     }
     // The copies are for bf16; tf32 reads the fp32 tensors themselves (the plain launchers).
@@ -817,7 +805,9 @@ pub fn conv_bwd_kept(
         ),
         _ => (false, false, false, false),
     };
-    gyk.stale();
+    if !gy_fresh {
+        gyk.stale();
+    }
     match (dev, gw, gy, x, w) {
         (
             Device::Cuda(d),

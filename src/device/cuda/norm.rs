@@ -715,7 +715,8 @@ fn relu_bwd_sums(
 /// upstream gradient gy, the stored output y (the ReLU mask) and the saved mean and rstd; with
 /// `gsc` = Some((gsc, accumulate)), the backward of relu(bn(x) + sc), which also writes the shortcut
 /// gradient (the masked gy, added to gsc when `accumulate`). With `beta` (v3, relu(bn(x)) only: ignored
-/// with `gsc`), the mask comes from x, γ and β and y is not read.
+/// with `gsc`), the mask comes from x, γ and β and y is not read. With `gxb` (v3: relu(bn(x)) with `beta`,
+/// or relu(bn(x) + sc)), bf16(gx) is written too, the copy the v6 convolution before the tail reads.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_tail_bwd_f32(
     dev: &CudaDevice,
@@ -730,10 +731,19 @@ pub fn batchnorm_tail_bwd_f32(
     rstd: &CudaView<'_, f32>,
     gamma: &CudaView<'_, f32>,
     beta: Option<&CudaView<'_, f32>>,
+    gxb: Option<&mut CudaViewMut<'_, u16>>,
     s: &BnSpec,
 ) -> Result<()> {
     dims(s)?;
     let beta = beta.filter(|_| gsc.is_none());
+    if gxb.is_some() && gsc.is_none() && beta.is_none() {
+        return Err(Error::usage(
+            "batchnorm_relu backward: the bf16 gradient copy comes with v3 (pass beta)",
+        ));
+    }
+    if let Some(g) = &gxb {
+        check_len("batchnorm bf16 gradient copy", g.len(), s.rows * s.c)?;
+    }
     let mut per_row = vec![("gx", gx.len())];
     per_row.extend(gsc.as_ref().map(|(g, _)| ("gsc", g.len())));
     per_row.extend([("gy", gy.len()), ("y", y.len()), ("x", x.len())]);
@@ -756,16 +766,25 @@ pub fn batchnorm_tail_bwd_f32(
     relu_bwd_sums(dev, ggamma, gbeta, gy, &mask, x, mean, rstd, s)?;
     let (rows, c, vec) = (s.rows as i64, s.c as i32, vec_of(s.c).0);
     let acc = gsc.as_ref().is_some_and(|g| g.1) as i32;
-    let name = match (gsc.is_some(), beta.is_some()) {
-        (true, _) => "batchnorm_add_relu_bwd_apply_f32",
+    let v3 = beta.is_some() || gxb.is_some();
+    let name = match (gsc.is_some(), v3) {
+        (true, false) => "batchnorm_add_relu_bwd_apply_f32",
+        (true, true) => "batchnorm_add_relu_bwd_apply_v3_f32",
         (false, false) => "batchnorm_relu_bwd_apply_f32",
         (false, true) => "batchnorm_relu_bwd_apply_v3_f32",
     };
+    let null = 0u64;
     let f = dev.function("norm", name)?;
     let (gg, gb) = (ggamma.as_view(), gbeta.as_view());
     let with_sc = gsc.is_some();
     let mut b = dev.stream.launch_builder(&f);
     b.arg(gx);
+    if v3 {
+        match gxb {
+            Some(g) => b.arg(g),
+            None => b.arg(&null),
+        };
+    }
     if let Some((gsc, _)) = gsc {
         b.arg(gsc);
     }
@@ -779,8 +798,9 @@ pub fn batchnorm_tail_bwd_f32(
     }
     b.arg(&vec);
     // SAFETY: (gx, [gsc,] gy, y, x [rows*C], mean, rstd, gamma, ggamma, gbeta [C], i64 rows, int C,
-    // [int acc_sc,] int vec), v3 (gx, gy, x, mean, rstd, gamma, beta, ggamma, gbeta, rows, C, vec): gsc
-    // and acc_sc pushed exactly when the add kernel is launched, beta exactly for v3; lengths
+    // [int acc_sc,] int vec); v3 the same with gxb (u16 [rows*C] or null) after gx, and for relu(bn(x))
+    // (gy, x, mean, rstd, gamma, beta) in place of (gy, y, x, mean, rstd, gamma): gsc and acc_sc pushed
+    // exactly when an add kernel is launched, beta exactly for the v3 relu kernel; lengths
     // checked above; gx and gsc are distinct mutable views; vec = 1 only when C % 4 == 0 (the kernel
     // checks alignment itself).
     unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
