@@ -351,6 +351,8 @@ pub struct ResNet {
     /// Slots read by a convolution whose channels v6 takes (C % 8 == 0): the fused batch-norm tails
     /// write their bf16 copies in the same pass when v6 runs.
     feeds_bf16_conv: Vec<bool>,
+    /// Slots written by a convolution (a v3 tail hands such a slot's bf16 gradient copy to it).
+    conv_output: Vec<bool>,
     w_bf16: HashMap<usize, Bf16Copy>,
     /// v7's grad-input operand: each conv weight's bf16 copy transposed (IHWO), stale with `w_bf16`.
     wt_bf16: HashMap<usize, Bf16Copy>,
@@ -593,9 +595,11 @@ impl ResNet {
             }
         }
         let mut feeds_bf16_conv = vec![false; b.slot_size.len()];
+        let mut conv_output = vec![false; b.slot_size.len()];
         for n in &b.nodes {
-            if let Node::Conv { inp, cin, .. } = *n {
+            if let Node::Conv { inp, cin, out, .. } = *n {
                 feeds_bf16_conv[inp] |= cin % 8 == 0;
+                conv_output[out] = true;
             }
         }
         Ok(ResNet {
@@ -620,6 +624,7 @@ impl ResNet {
             fused_last: false,
             act_bf16: Vec::new(),
             feeds_bf16_conv,
+            conv_output,
             fused_unused,
             alloc_fused: false,
             w_bf16: HashMap::new(),
@@ -1118,16 +1123,12 @@ impl ResNet {
         // v3 on a GPU under bf16 v6/v7 convolutions: the tail writes the bf16 copy of its input gradient,
         // which the convolution producing its input reads next (gy_bf16_of says for which slot).
         let ver = BnTailVersion::fused();
-        let produced_by_conv = self
-            .nodes
-            .iter()
-            .any(|nd| matches!(nd, Node::Conv { out, .. } if *out == bn.inp));
         let gxb = match self.dev.cuda() {
             Some(d)
                 if ver == BnTailVersion::V3
                     && self.conv_precision == ConvPrecision::Bf16
                     && matches!(self.conv_version, TcVersion::V6 | TcVersion::V7)
-                    && produced_by_conv
+                    && self.conv_output[bn.inp]
                     && whole =>
             {
                 let len = gx.len();
