@@ -270,14 +270,29 @@ struct Tc6OutStats {
     }
 };
 
+// Copy f of a shared tile whose rows take CPR 16-byte copies and lie ROW_BYTES apart: its row and its chunk
+// in the row. A warp's 16-byte copies reach shared memory in four phases of 8 lanes. With fewer than 8 copies
+// per row, lanes in row order put two or four rows in a phase, whose bytes overlap on the banks when the row
+// stride is an odd number of 16-byte bank groups (the padded bf16 rows: 80 bytes, Bn + 8 or, in the halo,
+// Cs + 8 elements): twice the wavefronts, as cusim's CUSIM_MEMSTATS counts. There the 8 lanes of a phase
+// take one chunk of 8 consecutive rows instead, on 8 distinct groups; a warp still covers the same rows, so
+// the same global sectors.
+template <int CPR, int ROW_BYTES>
+struct Tc6Copy {
+    static constexpr bool BY_ROWS = CPR < 8 && (ROW_BYTES / 16) % 2 == 1;
+    static __device__ int row(int f) { return BY_ROWS ? (f / (8 * CPR)) * 8 + f % 8 : f / CPR; }
+    static __device__ int chunk(int f) { return BY_ROWS ? (f / 8) % CPR : f % CPR; }
+};
+
 // A rows of the forward and grad-input GEMMs, [m][k]: a k-tile of one row is 32 channels of one tap,
-// CPR chunks of EPC; thread t copies chunk t % CPR of rows t / CPR + (256 / CPR) i.
+// CPR chunks of EPC; thread t copies chunk C::chunk(t) of rows C::row(t + 256 i).
 template <class S>
 struct Tc6Rows {
     static constexpr int CPR = S::BK / S::EPC;
     static constexpr int NA = S::BM * CPR / 256;
-    static __device__ int row(int i) { return threadIdx.x / CPR + (256 / CPR) * i; }
-    static __device__ int koff() { return S::EPC * (threadIdx.x % CPR); }
+    using C = Tc6Copy<CPR, S::KSTRIDE * (int)sizeof(typename S::E)>;
+    static __device__ int row(int i) { return C::row(threadIdx.x + 256 * i); }
+    static __device__ int koff() { return S::EPC * C::chunk(threadIdx.x); }
     template <class T>
     static __device__ T* dst(T* As, int i) {
         return As + row(i) * S::KSTRIDE + koff();
@@ -291,15 +306,16 @@ struct Tc6WnkRows {
     static constexpr int CPR = S::BK / S::EPC;
     static constexpr int BCH = CPR * S::BN;  // chunks in the B tile
     static constexpr int NB = (BCH + 255) / 256;
+    using C = Tc6Copy<CPR, S::KSTRIDE * (int)sizeof(typename S::E)>;
     long long wb[NB];
     bool wok[NB];
     __device__ Tc6WnkRows(const ConvDims& d, int col0) {
         const int K = d.kh * d.kw * d.c;
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
-            const int f = threadIdx.x + 256 * i, o = col0 + f / CPR;
+            const int f = threadIdx.x + 256 * i, o = col0 + C::row(f);
             wok[i] = f < BCH && o < d.o;
-            wb[i] = wok[i] ? (long long)o * K + S::EPC * (f % CPR) : 0;
+            wb[i] = wok[i] ? (long long)o * K + S::EPC * C::chunk(f) : 0;
         }
     }
     __device__ void load(typename S::E* Bs, const typename S::E* w, int k0) const {
@@ -307,7 +323,7 @@ struct Tc6WnkRows {
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
             if (BCH % 256 && f >= BCH) break;  // folded away when the chunks fill every thread
-            tc6_cp16(Bs + (f / CPR) * S::KSTRIDE + S::EPC * (f % CPR), w + (wb[i] + k0), wok[i]);
+            tc6_cp16(Bs + C::row(f) * S::KSTRIDE + S::EPC * C::chunk(f), w + (wb[i] + k0), wok[i]);
         }
     }
 };
@@ -346,12 +362,13 @@ struct Tc6WknRows {
     static constexpr int CPR = S::BN / S::EPC;
     static constexpr int BCH = S::BK * CPR;
     static constexpr int NB = (BCH + 255) / 256;
+    using C = Tc6Copy<CPR, S::NSTRIDE * (int)sizeof(typename S::E)>;
     long long off[NB];
     bool ok[NB];
     __device__ Tc6WknRows(const ConvDims& d, int col0) {
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
-            const int f = threadIdx.x + 256 * i, kk = f / CPR, c = col0 + S::EPC * (f % CPR);
+            const int f = threadIdx.x + 256 * i, kk = C::row(f), c = col0 + S::EPC * C::chunk(f);
             ok[i] = f < BCH && c < d.c;
             off[i] = ok[i] ? (long long)kk * d.kh * d.kw * d.c + c : 0;
         }
@@ -363,7 +380,7 @@ struct Tc6WknRows {
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
             if (BCH % 256 && f >= BCH) break;
-            tc6_cp16(Bs + (f / CPR) * S::NSTRIDE + S::EPC * (f % CPR), w + (base + off[i]), ok[i]);
+            tc6_cp16(Bs + C::row(f) * S::NSTRIDE + S::EPC * C::chunk(f), w + (base + off[i]), ok[i]);
         }
     }
 };
@@ -463,6 +480,7 @@ struct Tc6BwdWeightLoad {
     static constexpr int BCPR = S::BN / S::EPC;
     static constexpr int BCH = S::BK * BCPR;
     static constexpr int NB = (BCH + 255) / 256;
+    using C = Tc6Copy<BCPR, S::NSTRIDE * (int)sizeof(T)>;
     const T* gy;
     const T* x;
     ConvDims d;
@@ -479,7 +497,7 @@ struct Tc6BwdWeightLoad {
         toff = ky >= 0 ? ((long long)ky * d.w + kx) * d.c + (k - tap * d.c) : 0;
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
-            const int f = threadIdx.x + 256 * i, o = blockIdx.x * S::BN + S::EPC * (f % BCPR);
+            const int f = threadIdx.x + 256 * i, o = blockIdx.x * S::BN + S::EPC * C::chunk(f);
             cok[i] = f < BCH && o < d.o;
             ocol[i] = cok[i] ? o : 0;
         }
@@ -499,8 +517,8 @@ struct Tc6BwdWeightLoad {
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
             if (BCH % 256 && f >= BCH) break;
-            const int pl = f / BCPR, p = p0 + pl;
-            tc6_cp16(Bs + pl * S::NSTRIDE + S::EPC * (f % BCPR), gy + ((long long)p * d.o + ocol[i]), p < p_end && cok[i]);
+            const int pl = C::row(f), p = p0 + pl;
+            tc6_cp16(Bs + pl * S::NSTRIDE + S::EPC * C::chunk(f), gy + ((long long)p * d.o + ocol[i]), p < p_end && cok[i]);
         }
     }
 };
@@ -625,8 +643,10 @@ struct Tc6HaloLoad {
         if (kt * S::BK >= cs) return;
         constexpr int CPP = S::BK / S::EPC;  // copies per pixel per chunk
         const int per_img = hh * hw;
-        for (int f = threadIdx.x; f < hp * CPP; f += 256) {
-            const int px = f / CPP, part = f - px * CPP;
+        using C = Tc6Copy<CPP, 16>;  // pixel rows Cs + 8 elements apart, an odd number of bank groups
+        for (int f = threadIdx.x; f < (hp + 7) / 8 * 8 * CPP; f += 256) {
+            const int px = C::row(f), part = C::chunk(f);
+            if (px >= hp) continue;
             const int img = px / per_img, r = px - img * per_img, hy = r / hw, hx = r - hy * hw;
             const int n = n0 + img, y = y0 - 1 + hy, x = hx - 1;
             const bool ok = n < d.n && (unsigned)y < (unsigned)d.h && (unsigned)x < (unsigned)d.w;

@@ -34,11 +34,28 @@ __device__ __forceinline__ void tc_zero(float (&acc)[MI][NJ][4]) {
 
 // Writes (atomic: adds) a warp's MI x NJ accumulator tiles whose top-left corner is (rb, cb). Fragment
 // layout: c0 (g, 2q), c1 (g, 2q+1), c2 (g+8, 2q), c3 (g+8, 2q+1). TRANS_C: element (row, col) goes to
-// C[col * ldc + row].
+// C[col * ldc + row]. Plain row-major stores write each column pair as one float2 where it is whole and
+// 8-byte aligned: a warp's store then fills 8 rows x 32 bytes, whole sectors (single floats 2 apart use
+// half of each sector they touch, twice the write sectors).
 template <int MI, int NJ, bool TRANS_C>
 __device__ __forceinline__ void tc_store_acc(float* C, int ldc, int M, int N, int rb, int cb,
                                              const float (&acc)[MI][NJ][4], bool atomic) {
     const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+    if (!TRANS_C && !atomic && ((ldc | cb) & 1) == 0) {
+#pragma unroll
+        for (int i = 0; i < MI; ++i)
+#pragma unroll
+            for (int j = 0; j < NJ; ++j)
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const int row = rb + i * 16 + g + h * 8, col = cb + j * 8 + 2 * q;
+                    if (row >= M || col >= N) continue;
+                    float* c = C + (long long)row * ldc + col;
+                    if (col + 1 < N) *reinterpret_cast<float2*>(c) = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+                    else *c = acc[i][j][2 * h];
+                }
+        return;
+    }
 #pragma unroll
     for (int i = 0; i < MI; ++i)
 #pragma unroll

@@ -5,7 +5,11 @@ conv_wgmma.cu v7) on the CPU through cusim, with the launch geometry of their Ru
 rounded operands. v3/v4 passed their GPU tests on an H200: agreeing on them checks the simulator's mma.sync /
 ldmatrix model; v5/v6/v7 have not run on a GPU yet.
 
-    python3 tools/cusim/check_conv.py [--quick] [--only v6,v7]     # exit 1 on a mismatch
+    python3 tools/cusim/check_conv.py [--quick] [--only v6,v7] [--memstats]    # exit 1 on a mismatch
+
+--memstats also counts each launch's shared-memory wavefronts (ldmatrix, cp.async destinations) and global
+sectors (cp.async sources) against their ideal (cusim.h's MemStats) and fails a bf16 v6 kernel with a bank
+conflict.
 """
 import argparse
 import sys
@@ -16,6 +20,7 @@ import numpy as np
 import cusim
 
 SMS = 8  # split_pixels' SM count: a few pixel splits at these sizes
+MEMSTATS = None  # a list under --memstats: the last launch's statistics (cusim.Job.memstats)
 
 
 def bf16_bits(x):
@@ -156,7 +161,9 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         job.memset(out, 0)
         args = [out, job.buf(gys), job.buf(xs), d, per]
     job.launch(name, grid=grid, block=256, smem=smem, args=args, reverse=reverse, timing=timing)
-    res = job.run()
+    res = job.run(memstats=MEMSTATS is not None)
+    if MEMSTATS is not None:
+        MEMSTATS[:] = [m for m in job.memstats if m["kernel"] == name]
     st = (res[parts[0]], res[parts[1]]) if parts else None
     return res[out], st, name
 
@@ -214,7 +221,11 @@ def main():
     ap.add_argument("--reverse", action="store_true", help="greedy scheduling from the highest thread (default: from the lowest)")
     ap.add_argument("--timing", default="lazy", choices=sorted(cusim.TIMING),
                     help="when cp.async copies and wgmma ops complete: at their wait (lazy) or at issue")
+    ap.add_argument("--memstats", action="store_true",
+                    help="count shared-memory wavefronts and global sectors; a bank conflict fails bf16 v6")
     a = ap.parse_args()
+    global MEMSTATS
+    MEMSTATS = [] if a.memstats else None
     versions = a.only.split(",")
     rng = np.random.default_rng(7)
     mods = {}
@@ -271,6 +282,12 @@ def main():
                         if f0[0] is not got:
                             line += ", same bits as k32s5" if same else ", BITS DIFFER from k32s5"
                         ok = ok and same
+                    for m in MEMSTATS or []:
+                        (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
+                        line += f", shared wavefronts ldmatrix {lw}/{lk} cp.async {cw}/{ck}, global sectors {se}/{sk}"
+                        if version == "v6" and prec == "bf16" and (lw > lk or cw > ck):
+                            line += " BANK CONFLICTS"
+                            ok = False
                     print(("ok   " if ok else "FAIL ") + line + f" ({time.time() - t:.1f} s)", flush=True)
                     bad += not ok
     print("all ok" if not bad else f"{bad} FAILED")

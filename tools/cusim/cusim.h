@@ -25,6 +25,7 @@
 
 #include <math.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdarg>
 #include <cstdint>
@@ -123,6 +124,7 @@ struct Thread {
     const char* wait_what = "";
     std::vector<CpCopy> open;
     std::vector<std::vector<CpCopy>> committed;
+    int cp_seq = 0;  // cp.async issued so far (pairs the lanes of one warp-wide copy instruction)
 };
 
 // One queued wgmma.mma_async of a warpgroup: the accumulator addresses of all 128 threads (valid until the
@@ -138,6 +140,22 @@ struct WgOp {
 struct Buffer {
     const unsigned char* p;
     size_t bytes;
+};
+
+// Memory-access statistics of a launch (CUSIM_MEMSTATS=FILE appends one line per launch): shared-memory
+// wavefronts of ldmatrix and of cp.async destinations against the conflict-free ideal, and the 32-byte global
+// sectors cp.async sources touch against the fewest that could hold their bytes. A wavefront model, not a
+// timing: each 8x16-byte matrix of an ldmatrix is one phase; a 16-byte (8-, 4-byte) cp.async is split into
+// phases of 8 (16, 32) lanes; a phase takes as many wavefronts as the most distinct 4-byte words on one bank.
+struct MemStats {
+    unsigned long long ldsm = 0, ldsm_waves = 0, ldsm_ideal = 0;
+    unsigned long long cp = 0, cp_waves = 0, cp_ideal = 0, cp_sectors = 0, cp_sectors_ideal = 0;
+};
+struct CpRecord {
+    int warp, seq, lane;
+    unsigned dst;
+    uintptr_t src;
+    int bytes, src_bytes;
 };
 
 struct Global {
@@ -168,10 +186,71 @@ struct Global {
     std::function<void()> body;
     int policy = 2;  // see Policy
     const char* kernel = "";
+    const char* memstats_path = nullptr;  // CUSIM_MEMSTATS
+    MemStats stats;
+    std::vector<CpRecord> cp_log;  // this block's cp.async, while memstats_path is set
 };
 inline Global g;
 
 inline Thread& self() { return g.th[g.cur]; }
+
+// (wavefronts, ideal) of one shared-memory phase: [addr, addr + bytes) per active lane.
+inline std::pair<unsigned, unsigned> phase_waves(const unsigned* addr, const unsigned* bytes, int n) {
+    unsigned words[32 * 4];
+    int nw = 0;
+    for (int i = 0; i < n; ++i)
+        for (unsigned w = addr[i] / 4; w <= (addr[i] + bytes[i] - 1) / 4 && nw < 128; ++w) words[nw++] = w;
+    std::sort(words, words + nw);
+    nw = static_cast<int>(std::unique(words, words + nw) - words);
+    unsigned per_bank[32] = {}, most = 0;
+    for (int i = 0; i < nw; ++i) most = std::max(most, ++per_bank[words[i] % 32]);
+    return {most, static_cast<unsigned>((nw + 31) / 32)};
+}
+
+// Folds the block's cp.async log into g.stats: the lanes of one warp's n-th copy form one instruction.
+inline void memstats_block() {
+    auto& log = g.cp_log;
+    std::sort(log.begin(), log.end(), [](const CpRecord& a, const CpRecord& b) {
+        return a.warp != b.warp ? a.warp < b.warp : a.seq != b.seq ? a.seq < b.seq : a.lane < b.lane;
+    });
+    for (size_t i = 0; i < log.size();) {
+        size_t j = i;
+        while (j < log.size() && log[j].warp == log[i].warp && log[j].seq == log[i].seq) ++j;
+        ++g.stats.cp;
+        const int per_phase = 128 / std::max(log[i].bytes, 4);
+        for (size_t p = i; p < j;) {
+            unsigned a[32], b[32];
+            int n = 0;
+            const int phase = log[p].lane / per_phase;
+            for (; p < j && log[p].lane / per_phase == phase; ++p, ++n) a[n] = log[p].dst, b[n] = log[p].bytes;
+            const auto w = phase_waves(a, b, n);
+            g.stats.cp_waves += w.first;
+            g.stats.cp_ideal += w.second;
+        }
+        std::vector<uintptr_t> sectors, words;
+        for (size_t p = i; p < j; ++p)
+            for (int o = 0; o < log[p].src_bytes; o += 4) {
+                sectors.push_back((log[p].src + o) / 32);
+                words.push_back((log[p].src + o) / 4);
+            }
+        std::sort(sectors.begin(), sectors.end());
+        std::sort(words.begin(), words.end());
+        g.stats.cp_sectors += std::unique(sectors.begin(), sectors.end()) - sectors.begin();
+        g.stats.cp_sectors_ideal += (std::unique(words.begin(), words.end()) - words.begin() + 7) / 8;
+        i = j;
+    }
+    log.clear();
+}
+
+inline void memstats_launch(const char* name) {
+    FILE* f = std::fopen(g.memstats_path, "a");
+    if (!f) return;
+    const MemStats& s = g.stats;
+    std::fprintf(f, "%s ldmatrix %llu %llu %llu cp.async %llu %llu %llu sectors %llu %llu\n", name, s.ldsm, s.ldsm_waves,
+                 s.ldsm_ideal, s.cp, s.cp_waves, s.cp_ideal, s.cp_sectors, s.cp_sectors_ideal);
+    std::fclose(f);
+    g.stats = MemStats();
+}
 
 // Shared memory is one window of SHARED_WINDOW bytes (shared-space addresses are offsets into it, small as on
 // the GPU: wgmma descriptors hold 18-bit addresses): static __shared__ arrays from its start, the launch's
@@ -388,6 +467,16 @@ inline void ldmatrix_x4(unsigned* r0, unsigned* r1, unsigned* r2, unsigned* r3, 
     const int lane = self().lane;
     shared_ptr(addr, 16, 16, trans ? "ldmatrix.trans" : "ldmatrix");
     warp_exchange(addr, trans ? "ldmatrix.trans" : "ldmatrix", [&](auto at) {
+        if (g.memstats_path && lane == 0) {
+            ++g.stats.ldsm;
+            for (int j = 0; j < 4; ++j) {
+                unsigned a[8], b[8];
+                for (int r = 0; r < 8; ++r) a[r] = at(8 * j + r), b[r] = 16;
+                const auto w = phase_waves(a, b, 8);
+                g.stats.ldsm_waves += w.first;
+                g.stats.ldsm_ideal += w.second;
+            }
+        }
         for (int j = 0; j < 4; ++j) {
             auto elem = [&](int row, int col) {
                 unsigned short h;
@@ -406,6 +495,10 @@ inline void cp_async(unsigned dst, const void* src, int bytes, int src_bytes) {
     unsigned char* d = shared_ptr(dst, bytes, bytes, "cp.async destination");
     if (reinterpret_cast<uintptr_t>(src) % bytes) fail("%s: cp.async source %p not %d-byte aligned", g.kernel, src, bytes);
     if (src_bytes > 0) check_global(src, src_bytes, "cp.async source");
+    if (g.memstats_path) {
+        Thread& t = self();
+        g.cp_log.push_back({t.warp, t.cp_seq++, t.lane, dst, reinterpret_cast<uintptr_t>(src), bytes, src_bytes});
+    }
     if (g.policy & CP_EAGER) {
         std::memcpy(d, src, src_bytes);
         std::memset(d + src_bytes, 0, bytes - src_bytes);
@@ -591,6 +684,7 @@ inline void ensure_arena() {
 // Runs one launch: every block in order, every thread a fiber.
 inline void launch(const char* name, dim3 grid, dim3 block, unsigned smem, std::function<void()> body) {
     g.kernel = name;
+    g.memstats_path = std::getenv("CUSIM_MEMSTATS");
     g.gdim = grid;
     g.bdim = block;
     g.body = std::move(body);
@@ -681,7 +775,9 @@ inline void launch(const char* name, dim3 grid, dim3 block, unsigned smem, std::
                 for (int w = 0; w < nwg; ++w)
                     if (!g.wg_open[w].empty() || !g.wg_committed[w].empty())
                         fail("%s: warpgroup %d exited with wgmma operations it never waited for", name, w);
+                if (g.memstats_path) memstats_block();
             }
+    if (g.memstats_path) memstats_launch(name);
 }
 
 template <class... A, size_t... I>

@@ -467,9 +467,16 @@ class Job:
                 out.append(struct.pack("<II", 1, len(raw)) + raw)
         self.ops.append(b"".join(out))
 
-    def run(self, timeout=600):
+    def run(self, timeout=600, memstats=False):
+        """Runs the job; returns {handle: array}. memstats: also fills self.memstats with one dict per launch
+        (cusim.h's MemStats: ldmatrix / cp.async shared-memory wavefronts and cp.async global sectors, each
+        with its conflict-free / fully coalesced ideal)."""
         with tempfile.TemporaryDirectory() as d:
             jp, op = os.path.join(d, "job"), os.path.join(d, "out")
+            env = dict(os.environ)
+            env.pop("CUSIM_MEMSTATS", None)
+            if memstats:
+                env["CUSIM_MEMSTATS"] = os.path.join(d, "memstats")
             with open(jp, "wb") as f:
                 f.write(struct.pack("<I", len(self.bufs)))
                 for b in self.bufs:
@@ -478,12 +485,21 @@ class Job:
                 f.write(struct.pack("<I", len(self.ops)))
                 for o in self.ops:
                     f.write(o)
-            r = subprocess.run([self.mod.exe, jp, op], capture_output=True, text=True, timeout=timeout)
+            r = subprocess.run([self.mod.exe, jp, op], capture_output=True, text=True, timeout=timeout, env=env)
             if r.returncode:
                 raise RunError((r.stderr or f"exit {r.returncode}").strip()[-4000:])
             raw = open(op, "rb").read()
+            self.memstats = [parse_memstats(line) for line in open(env["CUSIM_MEMSTATS"])] if memstats else []
         res, at = {}, 0
         for i, b in enumerate(self.bufs):
             res[i] = np.frombuffer(raw[at:at + b.nbytes], dtype=b.dtype).reshape(b.shape).copy()
             at += b.nbytes
         return res
+
+
+def parse_memstats(line):
+    """One CUSIM_MEMSTATS line: {"kernel", "ldmatrix": (instructions, wavefronts, ideal), "cp.async": (...),
+    "sectors": (touched, ideal)}."""
+    t = line.split()
+    return {"kernel": t[0], "ldmatrix": tuple(map(int, t[2:5])), "cp.async": tuple(map(int, t[6:9])),
+            "sectors": tuple(map(int, t[10:12]))}
