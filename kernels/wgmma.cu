@@ -8,7 +8,9 @@
 // mma.sync on the same card before a convolution is built on it.
 //
 // Operand tiles (R x 64: 64 rows of A, BN rows of B) use the canonical layout of wgmma.cuh with BK = 64:
-// LBO 128 bytes, SBO 1024 bytes, k-step s at byte 256 s.
+// LBO 128 bytes, SBO 1024 bytes, k-step s at byte 256 s; the `_sw128` entry points (K-major) the 128-byte
+// swizzle layout instead (wg_desc_sw128: row r at byte 128 r, its chunk j at j ^ (r % 8), k-step s at byte
+// 32 s), the same products in the same order, to measure the two layouts against each other.
 #include "common.cuh"
 #include "wgmma.cuh"
 
@@ -37,26 +39,53 @@ __device__ __forceinline__ void wg_load(unsigned char* dst, const unsigned short
     }
 }
 
+// The R x 64 K-major tile in the 128-byte swizzle layout: chunk f = 8 k of row f / 8 (a warp's copies: 4
+// whole rows of X), k-group f % 8, stored at row 128 bytes + ((f % 8) ^ (row % 8)) 16 bytes.
+template <int R>
+__device__ __forceinline__ void wg_load_sw128(unsigned char* dst, const unsigned short* X, int rows, int K, int r0, int k0) {
+#pragma unroll
+    for (int i = 0; i < R * WG_BK / 8 / 128; ++i) {
+        const int f = threadIdx.x + 128 * i, rl = f / 8, j = f % 8;
+        const int r = r0 + rl, k = k0 + 8 * j;
+        const bool ok = r < rows && k < K;
+        wg_cp16(dst + 128 * rl + 16 * (j ^ (rl % 8)), ok ? X + (long long)r * K + k : X, ok);
+    }
+}
+
 // One 64 x BN block tile of C. K-major operands (TRANS false: A [M][K], B [N][K]) need K % 8 == 0, MN-major
-// ones (true: A [K][M], B [K][N], the MMA transposed) M % 8 == 0 and N % 8 == 0 (16-byte chunks).
-template <int BN, bool TRANS>
+// ones (true: A [K][M], B [K][N], the MMA transposed) M % 8 == 0 and N % 8 == 0 (16-byte chunks). SW128
+// (K-major only): the 128-byte swizzle layout, stages on 1024-byte boundaries (the launch gives 1 KB more).
+template <int BN, bool TRANS, bool SW128 = false>
 __device__ __forceinline__ void wg_gemm(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) {
+    static_assert(!(TRANS && SW128), "the swizzled probe is K-major");
     constexpr int A_BYTES = WG_BM * WG_BK * 2, STAGE = (WG_BM + BN) * WG_BK * 2;
-    extern __shared__ __align__(128) unsigned char wg_smem[];
+    extern __shared__ __align__(128) unsigned char wg_smem_raw[];
+    unsigned char* wg_smem = wg_smem_raw;
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
-    if (dyn < (unsigned)(WG_STAGES * STAGE)) __trap();
+    if (SW128) {
+        wg_smem += (1024 - (wg_smem_addr(wg_smem_raw) & 1023)) & 1023;
+        if (dyn < (unsigned)(WG_STAGES * STAGE + 1024)) __trap();
+    } else if (dyn < (unsigned)(WG_STAGES * STAGE)) {
+        __trap();
+    }
     const int row0 = blockIdx.y * WG_BM, col0 = blockIdx.x * BN;
+    auto load = [&](unsigned char* st, int k0) {
+        if (SW128) {
+            wg_load_sw128<WG_BM>(st, A, M, K, row0, k0);
+            wg_load_sw128<BN>(st + A_BYTES, B, N, K, col0, k0);
+        } else {
+            wg_load<WG_BM, TRANS>(st, A, M, K, row0, k0);
+            wg_load<BN, TRANS>(st + A_BYTES, B, N, K, col0, k0);
+        }
+    };
     float d[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; ++i) d[i] = 0.0f;
     const int ntiles = (K + WG_BK - 1) / WG_BK;
 #pragma unroll
     for (int s = 0; s < WG_STAGES - 1; ++s) {
-        if (s < ntiles) {
-            wg_load<WG_BM, TRANS>(wg_smem + s * STAGE, A, M, K, row0, s * WG_BK);
-            wg_load<BN, TRANS>(wg_smem + s * STAGE + A_BYTES, B, N, K, col0, s * WG_BK);
-        }
+        if (s < ntiles) load(wg_smem + s * STAGE, s * WG_BK);
         asm volatile("cp.async.commit_group;" ::: "memory");
     }
     for (int kt = 0; kt < ntiles; ++kt) {
@@ -65,18 +94,16 @@ __device__ __forceinline__ void wg_gemm(float* C, const unsigned short* A, const
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
         __syncthreads();  // every thread's copies of tile kt are in; the stage refilled below is idle
         const int nt = kt + WG_STAGES - 1;
-        if (nt < ntiles) {
-            unsigned char* st = wg_smem + (nt % WG_STAGES) * STAGE;
-            wg_load<WG_BM, TRANS>(st, A, M, K, row0, nt * WG_BK);
-            wg_load<BN, TRANS>(st + A_BYTES, B, N, K, col0, nt * WG_BK);
-        }
+        if (nt < ntiles) load(wg_smem + (nt % WG_STAGES) * STAGE, nt * WG_BK);
         asm volatile("cp.async.commit_group;" ::: "memory");
         const unsigned char* As = wg_smem + (kt % WG_STAGES) * STAGE;
         const unsigned char* Bs = As + A_BYTES;
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
-        for (int s = 0; s < WG_BK / 16; ++s)
-            wg_mma<BN, TRANS>(d, wg_desc(As + 256 * s, 128, 1024), wg_desc(Bs + 256 * s, 128, 1024));
+        for (int s = 0; s < WG_BK / 16; ++s) {
+            if (SW128) wg_mma<BN, false>(d, wg_desc_sw128(As + 32 * s), wg_desc_sw128(Bs + 32 * s));
+            else wg_mma<BN, TRANS>(d, wg_desc(As + 256 * s, 128, 1024), wg_desc(Bs + 256 * s, 128, 1024));
+        }
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         // Done reading this stage before any thread refills it (two iterations on).
         asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
@@ -102,3 +129,6 @@ extern "C" __global__ void __launch_bounds__(128, 1) gemm_wgmma_bf16_n128(float*
 // BNS v5 second product's B, isolated.
 extern "C" __global__ void __launch_bounds__(128, 1) gemm_wgmma_bf16_mn_n64(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) { wg_gemm<64, true>(C, A, B, M, N, K); }
 extern "C" __global__ void __launch_bounds__(128, 1) gemm_wgmma_bf16_mn_n128(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) { wg_gemm<128, true>(C, A, B, M, N, K); }
+// K-major operands in the 128-byte swizzle layout.
+extern "C" __global__ void __launch_bounds__(128, 1) gemm_wgmma_bf16_sw128_n64(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) { wg_gemm<64, false, true>(C, A, B, M, N, K); }
+extern "C" __global__ void __launch_bounds__(128, 1) gemm_wgmma_bf16_sw128_n128(float* C, const unsigned short* A, const unsigned short* B, int M, int N, int K) { wg_gemm<128, false, true>(C, A, B, M, N, K); }

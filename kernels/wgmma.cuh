@@ -25,6 +25,17 @@ __device__ __forceinline__ unsigned long long wg_desc(const void* p, unsigned lb
            ((unsigned long long)((sbo >> 4) & 0x3FFF) << 32);
 }
 
+// Matrix descriptor of a K-major tile in the 128-byte swizzle layout: rows of 64 bf16 (128 bytes) one after
+// another, 8-row groups 1024 bytes apart (SBO), and in row r the 16-byte chunk j stored at chunk j ^ (r % 8),
+// the pattern the hardware undoes from the shared address bits (7-9 into 4-6), so the tile starts on a
+// 1024-byte boundary; k-step s of the row's 64 k starts 32 s bytes in. LBO is unused (1 by convention).
+// The layout CUTLASS uses for such tiles; the probe measures it against no swizzle, under which Nsight
+// Compute counted 72 % excess shared-memory wavefronts in conv v7 (H200, 2026-11-27).
+__device__ __forceinline__ unsigned long long wg_desc_sw128(const void* p) {
+    return (unsigned long long)((wg_smem_addr(p) >> 4) & 0x3FFF) | (1ull << 16) | ((unsigned long long)(1024 >> 4) << 32) |
+           (1ull << 62);
+}
+
 // d += A(desc a) . B(desc b) for one m64 n{BN} k16 step (scale-d = 1, no negation). TRANS = false: both
 // operands K-major; true: both MN-major (imm-trans-a = imm-trans-b = 1; canonical no-swizzle MN-major layout:
 // core matrices of 8 k-rows x 16 bytes of 8 consecutive m (or n), LBO between k-groups, SBO between m-groups).

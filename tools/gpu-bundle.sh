@@ -26,6 +26,19 @@ mkdir -p .gpu/libtmp
 for l in "${LIBS[@]}"; do cp -L "$l" .gpu/libtmp/; done
 strip --strip-unneeded .gpu/libtmp/* 2>/dev/null || true
 tar -cJf .gpu/libs.tar.xz -C .gpu/libtmp . && rm -rf .gpu/libtmp
+# The engine as last measured on a GPU (GPU_BASELINE, a commit; "none" skips it), so that run.sh times
+# everything changed since then against it in the same call, on the same card.
+BASE=${GPU_BASELINE:-797bb2e}
+if [ "$BASE" != none ]; then
+  BASE_SRC=${CARGO_TARGET_DIR:-target}/baseline-src
+  rm -rf "$BASE_SRC" && mkdir -p "$BASE_SRC"
+  git archive "$BASE" | tar -x -C "$BASE_SRC"
+  (cd "$BASE_SRC" && CARGO_TARGET_DIR="$PWD/../baseline" cargo build --release --bins -q)
+  cp "${CARGO_TARGET_DIR:-target}/baseline/release/ipdpp" .gpu/bin/ipdpp-base
+  strip .gpu/bin/ipdpp-base
+  git rev-parse --short "$BASE" > .gpu/BASELINE
+  echo "gpu-bundle: baseline engine of $(cat .gpu/BASELINE) in .gpu/bin/ipdpp-base"
+fi
 cp tools/gpu-pipeline.sh .gpu/pipeline.sh
 chmod +x .gpu/run.sh .gpu/pipeline.sh
 # CIFAR-10-LT (imbalance 100: the first n_i training images of class i, file order) and the whole test
@@ -49,6 +62,7 @@ fi
 # The kernels compiled here (same NVRTC 13.0 as the GPU image; the cache key holds the NVRTC version, so
 # a different one there just misses): saves the GPU machine ~50 s of NVRTC per call.
 IPDPP_CACHE_DIR="$PWD/.gpu/ptx-cache" "${CARGO_TARGET_DIR:-target}/release/ipdpp" kernels --cache > /dev/null
+[ -x .gpu/bin/ipdpp-base ] && IPDPP_CACHE_DIR="$PWD/.gpu/ptx-cache" .gpu/bin/ipdpp-base kernels --cache > /dev/null
 echo "gpu-bundle: PTX cache $(du -sh .gpu/ptx-cache | cut -f1) in .gpu/ptx-cache"
 git rev-parse --short HEAD > .gpu/COMMIT 2>/dev/null || echo unknown > .gpu/COMMIT
 du -sh .gpu | awk '{print "gpu-bundle: .gpu is " $1 " (limit for everything carried: 64 MiB)"}'

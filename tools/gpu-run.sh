@@ -126,6 +126,13 @@ if has bench; then
   # The splits of before (about 4 blocks per SM, waves ignored) for the A/B of the wave-sized splits.
   step bench_bns_code_old_splits 60 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 \
     --loss code --versions v4,v5 --out "$OUT/bench_bns_code_old_splits.json"
+  # The wgmma probe with and without the 128-byte swizzle (v7's shared layout question) against v6 as a 1x1
+  # convolution, at a conv-like GEMM (layer 1's forward: K = 576) and a square one.
+  for sh in "32768 64 576" "8192 128 2048"; do
+    set -- $sh
+    step "bench_wgmma_${1}x${2}x${3}" 60 $BIN/ipdpp --device cuda bench wgmma --m $1 --n $2 --k $3 \
+      --out "$OUT/wgmma_${1}x${2}x${3}.json"
+  done
   # The defaults (conv v6 + fused batch norm, unless a test above ruled them out).
   for prec in bf16 tf32 fp32; do
     step bench_r18_$prec 90 $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 1024 --precision $prec --steps 5 \
@@ -133,6 +140,16 @@ if has bench; then
   done
   step bench_r32_bf16 60 $BIN/ipdpp --device cuda bench resnet --arch resnet32 --batch 1024 --precision bf16 --steps 5 \
     --out "$OUT/r32_bf16.json" --trace "$OUT/r32_bf16_trace.json"
+  # The engine of the last GPU measurement (gpu-bundle.sh's GPU_BASELINE) on this card: what changed since.
+  if [ -x $BIN/ipdpp-base ]; then
+    echo "baseline engine: commit $(cat .gpu/BASELINE 2>/dev/null)" | tee -a "$SUMMARY"
+    for arch in resnet18 resnet32; do
+      step bench_${arch}_bf16_baseline 90 env -u IPDPP_CONV_TC -u IPDPP_FUSED_BN $BIN/ipdpp-base --device cuda bench resnet \
+        --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_baseline.json"
+    done
+    step bench_bns_code_baseline 60 $BIN/ipdpp-base --device cuda bench bns --n 8192 --dim 128 --loss code \
+      --out "$OUT/bench_bns_code_baseline.json"
+  fi
   # A/B on the same card: the earlier defaults (v4, unfused), v6 unfused, v6 choosing between its 3- and
   # 4-stage rings per shape by speed (IPDPP_V6_RING=auto; the default keeps the 3-stage ring), and v7.
   for arch in resnet18 resnet32; do

@@ -95,6 +95,14 @@ pub fn bench(dev: &Device, a: &WgmmaArgs) -> Result<Report> {
         ),
         Box::new(|c| wgmma::gemm_wgmma_bf16(d, c, &da, &db, m, n, k)),
     )];
+    runs.push((
+        "wgmma-sw128",
+        format!(
+            "gemm_wgmma_bf16_sw128_{} (the same, shared tiles in the 128-byte swizzle layout)",
+            if n > 64 { "n128" } else { "n64" }
+        ),
+        Box::new(|c| wgmma::gemm_wgmma_bf16_sw128(d, c, &da, &db, m, n, k)),
+    ));
     if conv_tc6::takes("fwd", &spec, p) && conv_tc6::fits(d, "fwd", &spec, p) {
         runs.push((
             "v6",

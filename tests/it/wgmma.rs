@@ -15,12 +15,22 @@ fn probe_cases(
     mn: bool,
     shapes: &[(usize, usize, usize)],
 ) -> Vec<String> {
-    use ipdpp::device::cuda::wgmma::gemm_wgmma_bf16_mn;
+    probe_layout(d, if mn { "mn" } else { "k" }, shapes)
+}
+
+/// probe_cases by layout: "k" (K-major, no swizzle), "sw128" (K-major, 128-byte swizzle), "mn".
+fn probe_layout(
+    d: &ipdpp::device::cuda::CudaDevice,
+    layout: &str,
+    shapes: &[(usize, usize, usize)],
+) -> Vec<String> {
+    use ipdpp::device::cuda::wgmma::{gemm_wgmma_bf16_mn, gemm_wgmma_bf16_sw128};
     let f = |v: u16| f32::from_bits((v as u32) << 16) as f64;
-    let name = if mn {
-        "gemm_wgmma_bf16_mn"
-    } else {
-        "gemm_wgmma_bf16"
+    let mn = layout == "mn";
+    let name = match layout {
+        "mn" => "gemm_wgmma_bf16_mn",
+        "sw128" => "gemm_wgmma_bf16_sw128",
+        _ => "gemm_wgmma_bf16",
     };
     let mut fails = Vec::new();
     for (i, &(m, n, k)) in shapes.iter().enumerate() {
@@ -39,10 +49,10 @@ fn probe_cases(
             .collect();
         let (da, db) = (d.upload(&a).unwrap(), d.upload(&b).unwrap());
         let mut c = d.upload(&vec![f32::NAN; m * n]).unwrap();
-        if mn {
-            gemm_wgmma_bf16_mn(d, &mut c, &da, &db, m, n, k).unwrap();
-        } else {
-            gemm_wgmma_bf16(d, &mut c, &da, &db, m, n, k).unwrap();
+        match layout {
+            "mn" => gemm_wgmma_bf16_mn(d, &mut c, &da, &db, m, n, k).unwrap(),
+            "sw128" => gemm_wgmma_bf16_sw128(d, &mut c, &da, &db, m, n, k).unwrap(),
+            _ => gemm_wgmma_bf16(d, &mut c, &da, &db, m, n, k).unwrap(),
         }
         let got = d.download(&c).unwrap();
         let e = rel_err(&got, &want);
@@ -95,6 +105,25 @@ fn cuda_wgmma_bf16_gemm_matches_exact_product() {
         (64, 8, 8),
     ];
     let fails = probe_cases(dev.cuda().unwrap(), false, &shapes);
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
+
+/// The K-major probe with its shared tiles in the 128-byte swizzle layout (row r's 16-byte chunk j at
+/// j ^ (r % 8), descriptors with swizzle mode 1, SBO 1024, k-steps 32 bytes apart): the layout a faster
+/// conv v7 would use. A wrong reading of the swizzle gives O(1) errors at every shape but the degenerate.
+#[test]
+fn cuda_wgmma_bf16_gemm_sw128_matches_exact_product() {
+    let Some(dev) = hopper("cuda_wgmma_bf16_gemm_sw128_matches_exact_product") else {
+        return;
+    };
+    let shapes = [
+        (64, 64, 16),
+        (64, 64, 64),
+        (128, 256, 512),
+        (100, 200, 136),
+        (1000, 48, 1024),
+    ];
+    let fails = probe_layout(dev.cuda().unwrap(), "sw128", &shapes);
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Runs the wgmma GEMM probe (kernels/wgmma.cu: K-major and MN-major operands, 64- and 128-column tiles) on
+"""Runs the wgmma GEMM probe (kernels/wgmma.cu: K-major without and with the 128-byte swizzle, MN-major; 64- and
+128-column tiles) on
 the CPU through cusim, with the launch geometry of src/device/cuda/wgmma.rs, against the exact float64
 product of the bf16 operands (the GPU test `cuda_wgmma_bf16_gemm_matches_exact_product` checks the same).
 
@@ -20,14 +21,16 @@ def main():
     mod = cusim.Module("kernels/wgmma.cu")
     rng = np.random.default_rng(5)
     bad = 0
-    for mn, cases in ((False, CASES), (True, MN_CASES)):
+    for layout, cases in (("", CASES), ("sw128_", CASES), ("mn_", MN_CASES)):
+        mn = layout == "mn_"
         for m, n, k, bn in cases:
             a, b = bf16_bits(rng.standard_normal((m, k))), bf16_bits(rng.standard_normal((n, k)))
             job = mod.job()
             c = job.buf(np.full((m, n), np.nan, np.float32))
             ops = (np.ascontiguousarray(a.T), np.ascontiguousarray(b.T)) if mn else (a, b)
-            name = f"gemm_wgmma_bf16_{'mn_' if mn else ''}n{bn}"
-            job.launch(name, grid=(-(-n // bn), -(-m // 64)), block=128, smem=3 * (64 + bn) * 64 * 2,
+            name = f"gemm_wgmma_bf16_{layout}n{bn}"
+            smem = 3 * (64 + bn) * 64 * 2 + (1024 if layout == "sw128_" else 0)
+            job.launch(name, grid=(-(-n // bn), -(-m // 64)), block=128, smem=smem,
                        args=[c, job.buf(ops[0]), job.buf(ops[1]), m, n, k])
             try:
                 got = job.run()[c]

@@ -524,19 +524,33 @@ inline void cp_async_wait(int newest_pending) {
 
 struct Desc {
     unsigned start, lbo, sbo;
+    int swizzle;  // bits 62-63: 0 none, 1 128-byte, 2 64-byte, 3 32-byte
 };
 inline Desc decode(unsigned long long d, const char* what) {
-    if ((d >> 62) != 0) fail("%s: %s: swizzled descriptor (mode %llu) is not modelled", g.kernel, what, d >> 62);
     if (((d >> 49) & 7) != 0) fail("%s: %s: descriptor base offset %llu is not modelled", g.kernel, what, (d >> 49) & 7);
     return {static_cast<unsigned>(d & 0x3FFF) << 4, static_cast<unsigned>((d >> 16) & 0x3FFF) << 4,
-            static_cast<unsigned>((d >> 32) & 0x3FFF) << 4};
+            static_cast<unsigned>((d >> 32) & 0x3FFF) << 4, static_cast<int>(d >> 62)};
 }
-// Element (r, k) of a canonical no-swizzle operand tile (r < rows, k < 16).
+// Element (r, k) of a canonical operand tile (r < rows, k < 16 of the k-step). No swizzle: 8 x 16-byte core
+// matrices, LBO between k-groups, SBO between row groups. K-major with a W-byte swizzle (W = 128, 64, 32):
+// row r % 8 of an 8-row group W bytes after the one before, SBO between groups, the k-step's 32 bytes
+// inside one row (LBO unused); then the hardware XORs address bits 4.. (the 16-byte chunk) with the bits
+// from 7 up (the row within the 1024-, 512- or 256-byte pattern): CUTLASS's Swizzle<3|2|1, 4, 3>. The
+// pattern is a function of the absolute shared address (base offset 0), so a tile must start on its repeat.
+// MN-major swizzled layouts are not modelled (no kernel uses them).
 inline float canonical(const Desc& ds, int r, int k, bool mn_major, const char* what) {
-    const unsigned off = mn_major ? (r / 8) * ds.sbo + (k / 8) * ds.lbo + (k % 8) * 16 + (r % 8) * 2
-                                  : (r / 8) * ds.sbo + (k / 8) * ds.lbo + (r % 8) * 16 + (k % 8) * 2;
+    unsigned addr;
+    if (ds.swizzle == 0) {
+        addr = ds.start + (mn_major ? (r / 8) * ds.sbo + (k / 8) * ds.lbo + (k % 8) * 16 + (r % 8) * 2
+                                    : (r / 8) * ds.sbo + (k / 8) * ds.lbo + (r % 8) * 16 + (k % 8) * 2);
+    } else {
+        if (mn_major) fail("%s: %s: MN-major swizzled descriptors are not modelled", g.kernel, what);
+        const unsigned width = 256u >> ds.swizzle, bits = 4 - ds.swizzle;
+        addr = ds.start + (r / 8) * ds.sbo + (r % 8) * width + k * 2;
+        addr ^= ((addr >> 7) & ((1u << bits) - 1)) << 4;
+    }
     unsigned short h;
-    std::memcpy(&h, shared_ptr(ds.start + off, 2, 2, what), 2);
+    std::memcpy(&h, shared_ptr(addr, 2, 2, what), 2);
     return bf16_to_f32(h);
 }
 
@@ -693,7 +707,12 @@ inline void launch(const char* name, dim3 grid, dim3 block, unsigned smem, std::
     ensure_arena();
     if (smem > 227 * 1024) fail("%s: %u bytes of dynamic shared memory (a Hopper block has at most 227 KiB)", name, smem);
     g.smem_bytes = smem;
-    g.smem = g.arena + SHARED_WINDOW - ((smem + 127) / 128) * 128;  // ends at the guard page (up to 127 bytes of slack)
+    // Ends at the guard page (up to 127 bytes of slack), and starts 128-byte aligned but never on a 1024-byte
+    // boundary (then 128 bytes lower): a kernel whose layout needs more (the 128-byte swizzle's repeat) must
+    // align the pointer itself, as nothing promises more than the declared alignment on a GPU either.
+    unsigned start = SHARED_WINDOW - ((smem + 127) / 128) * 128;
+    if (start % 1024 == 0 && start >= 128) start -= 128;
+    g.smem = g.arena + start;
     g.static_top = 0;
     g.statics.clear();
     const size_t stack_bytes = 256 * 1024;

@@ -26,7 +26,21 @@ pub fn gemm_wgmma_bf16(
     n: usize,
     k: usize,
 ) -> Result<()> {
-    gemm(dev, false, c, a, b, (m, n, k))
+    gemm(dev, Layout::KMajor, c, a, b, (m, n, k))
+}
+
+/// As [`gemm_wgmma_bf16`], with the shared tiles in the 128-byte swizzle layout (the `_sw128` kernels): the
+/// same products in the same order, to time the layouts against each other.
+pub fn gemm_wgmma_bf16_sw128(
+    dev: &CudaDevice,
+    c: &mut CudaSlice<f32>,
+    a: &CudaSlice<u16>,
+    b: &CudaSlice<u16>,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<()> {
+    gemm(dev, Layout::KMajorSw128, c, a, b, (m, n, k))
 }
 
 /// C = Aᵀ · B with the operands stored MN-major, A [k][m] and B [k][n] (the transposed MMA of conv v7's
@@ -40,12 +54,20 @@ pub fn gemm_wgmma_bf16_mn(
     n: usize,
     k: usize,
 ) -> Result<()> {
-    gemm(dev, true, c, a, b, (m, n, k))
+    gemm(dev, Layout::MnMajor, c, a, b, (m, n, k))
+}
+
+/// How the probe's operands are stored and laid out in shared memory.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    KMajor,
+    KMajorSw128,
+    MnMajor,
 }
 
 fn gemm(
     dev: &CudaDevice,
-    mn_major: bool,
+    layout: Layout,
     c: &mut CudaSlice<f32>,
     a: &CudaSlice<u16>,
     b: &CudaSlice<u16>,
@@ -57,6 +79,7 @@ fn gemm(
             dev.cc.0, dev.cc.1
         )));
     }
+    let mn_major = layout == Layout::MnMajor;
     let chunked = if mn_major {
         m % 8 == 0 && n % 8 == 0
     } else {
@@ -83,8 +106,14 @@ fn gemm(
             "wgmma GEMM {m}x{n}x{k} exceeds one launch; split M"
         )));
     }
-    let name = format!("gemm_wgmma_bf16_{}{tag}", if mn_major { "mn_" } else { "" });
-    let smem = STAGES * (BM + bn) * BK * 2;
+    let (prefix, align) = match layout {
+        Layout::KMajor => ("", 0),
+        Layout::MnMajor => ("mn_", 0),
+        // The stages start on 1024-byte boundaries (the swizzle pattern's repeat): room to round up to one.
+        Layout::KMajorSw128 => ("sw128_", 1024),
+    };
+    let name = format!("gemm_wgmma_bf16_{prefix}{tag}");
+    let smem = STAGES * (BM + bn) * BK * 2 + align;
     if smem > dev.smem_optin {
         return Err(Error::usage(format!(
             "{name} needs {smem} bytes of shared memory per block, this GPU allows {}",
