@@ -27,14 +27,23 @@
 
 #define C7_BM 128
 
-// Rows of the A tile this thread copies: chunk f = t + 256 i sits at byte 16 f and holds row
-// (f / BK) * 8 + f % 8, channels 8 ((f / 8) % (BK / 8)) .. + 7 of the k-tile (wgmma.cuh); the channels do not
-// depend on i (BK divides 256).
+// K-major tiles (forward, grad-input) are rows of BK channels, BK * 2 bytes, in the swizzle layout of that
+// width (wgmma.cuh's wg_swz_chunk / wg_desc_swz: 128 bytes for BK 64, 64 for BK 32), not the no-swizzle
+// core matrices of the first v7, under which Nsight Compute counted 72 % excess shared wavefronts on the
+// H200. Chunk f of a tile holds channels 8 (f % (BK / 8)) .. + 7 of row f / (BK / 8): a warp copies whole
+// rows (coalesced), and each 8-lane phase fills 128 contiguous bytes, conflict-free.
+template <int BK>
+__device__ __forceinline__ unsigned char* c7_kdst(unsigned char* tile, int f) {
+    return tile + wg_swz_chunk<BK * 2>(f / (BK / 8), f % (BK / 8));
+}
+
+// Rows of the A tile this thread copies: chunk f = t + 256 i, row f / (BK / 8), channels 8 (t % (BK / 8)) ..
+// + 7 of the k-tile (independent of i: BK / 8 divides 256).
 template <int BK>
 struct C7Rows {
     static constexpr int NA = C7_BM * BK / 8 / 256;
-    static __device__ int row(int i) { return 8 * ((threadIdx.x + 256 * i) / BK) + threadIdx.x % 8; }
-    static __device__ int kc() { return 8 * ((threadIdx.x / 8) % (BK / 8)); }
+    static __device__ int row(int i) { return (threadIdx.x + 256 * i) / (BK / 8); }
+    static __device__ int kc() { return 8 * (threadIdx.x % (BK / 8)); }
 };
 
 // The loaders keep, per chunk a thread copies, the element offset of its source at the first k-tile (and
@@ -56,9 +65,9 @@ struct C7BRows {
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
-            const int r = col0 + (f / BK) * 8 + f % 8;
+            const int r = col0 + f / (BK / 8);
             ok[i] = f < BN * BK / 8 && r < rows;
-            off[i] = (long long)r * K + 8 * ((f / 8) % (BK / 8));
+            off[i] = (long long)r * K + 8 * (f % (BK / 8));
         }
     }
     __device__ void load(unsigned char* Bs, int k) const {
@@ -66,7 +75,7 @@ struct C7BRows {
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
             if ((BN * BK / 8) % 256 && f >= BN * BK / 8) break;  // folded away for whole tiles
-            wg_cp16(Bs + 16 * f, B + (off[i] + k), ok[i]);
+            wg_cp16(c7_kdst<BK>(Bs, f), B + (off[i] + k), ok[i]);
         }
     }
 };
@@ -93,7 +102,7 @@ struct C7FwdLoad {
         const long long toff = FwdRows<R::NA>::tap(d, ky, kx, c0);
 #pragma unroll
         for (int i = 0; i < R::NA; ++i)
-            wg_cp16(As + 16 * (threadIdx.x + 256 * i), x + (a.rb[i] + toff), a.ok(i, d, ky, kx));
+            wg_cp16(c7_kdst<BK>(As, threadIdx.x + 256 * i), x + (a.rb[i] + toff), a.ok(i, d, ky, kx));
         b.load(Bs, k0);
     }
 };
@@ -121,7 +130,7 @@ struct C7BwdInputLoad {
         const long long toff = GradInputRows<R::NA>::tap(d, ky, kx, o0);
 #pragma unroll
         for (int i = 0; i < R::NA; ++i)
-            wg_cp16(As + 16 * (threadIdx.x + 256 * i), gy + (a.rb[i] + toff), a.ok(i, d, ky, kx));
+            wg_cp16(c7_kdst<BK>(As, threadIdx.x + 256 * i), gy + (a.rb[i] + toff), a.ok(i, d, ky, kx));
         b.load(Bs, k0);
     }
 };
@@ -151,22 +160,25 @@ struct C7BwdInputClassLoad {
         const long long toff = ClassRows<R::NA>::tap(d, jy, jx, o0);
 #pragma unroll
         for (int i = 0; i < R::NA; ++i)
-            wg_cp16(As + 16 * (threadIdx.x + 256 * i), gy + (a.rb[i] + toff), a.ok(i, d, jy, jx));
+            wg_cp16(c7_kdst<BK>(As, threadIdx.x + 256 * i), gy + (a.rb[i] + toff), a.ok(i, d, jy, jx));
         b.load(Bs, ((cl.ry + cl.s * jy) * d.kw + cl.rx + cl.s * jx) * d.o + o0);
     }
 };
 
 // One 128 x BN block tile of A . B^T over k in [k_begin, k_end) (k-tiles of BK; the loader zero-fills past
-// k_end), operands K-major (TRANS false) or MN-major (true); the epilogue E receives the accumulators.
+// k_end), operands K-major in the BK * 2-byte swizzle layout (TRANS false) or MN-major without swizzle
+// (true); the epilogue E receives the accumulators. The ring starts on a 1024-byte boundary (the swizzle
+// pattern's repeat; the launch gives 1 KB more than the stages).
 template <int BN, int BK, int STAGES, bool TRANS, class L, class E>
 __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin, int k_end) {
     constexpr int AHEAD = STAGES - 2;  // k-tiles of copies in flight ahead of the MMAs
     constexpr int A_BYTES = C7_BM * BK * 2, STAGE = (C7_BM + BN) * BK * 2;
-    constexpr int SBO = BK / 8 * 128;
-    extern __shared__ __align__(128) unsigned char c7_smem[];
+    constexpr int SBO = BK / 8 * 128;  // both layouts: 8 rows (MN-major: 8 row groups' k) of BK * 2 bytes
+    extern __shared__ __align__(128) unsigned char c7_smem_raw[];
+    unsigned char* c7_smem = c7_smem_raw + ((1024 - (wg_smem_addr(c7_smem_raw) & 1023)) & 1023);
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
-    if (dyn < (unsigned)(STAGES * STAGE)) __trap();
+    if (dyn < (unsigned)(STAGES * STAGE + 1024)) __trap();
     float acc[BN / 2];
 #pragma unroll
     for (int i = 0; i < BN / 2; ++i) acc[i] = 0.0f;
@@ -193,8 +205,10 @@ __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin
         const unsigned char* Bs = c7_smem + (kt % STAGES) * STAGE + A_BYTES;
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
-        for (int s = 0; s < BK / 16; ++s)
-            wg_mma<BN, TRANS>(acc, wg_desc(As + 256 * s, 128, SBO), wg_desc(Bs + 256 * s, 128, SBO));
+        for (int s = 0; s < BK / 16; ++s) {
+            if (TRANS) wg_mma<BN, true>(acc, wg_desc(As + 256 * s, 128, SBO), wg_desc(Bs + 256 * s, 128, SBO));
+            else wg_mma<BN, false>(acc, wg_desc_swz<BK * 2>(As + 32 * s), wg_desc_swz<BK * 2>(Bs + 32 * s));
+        }
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // tile kt - 1's MMAs are done
     }

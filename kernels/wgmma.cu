@@ -48,7 +48,7 @@ __device__ __forceinline__ void wg_load_sw128(unsigned char* dst, const unsigned
         const int f = threadIdx.x + 128 * i, rl = f / 8, j = f % 8;
         const int r = r0 + rl, k = k0 + 8 * j;
         const bool ok = r < rows && k < K;
-        wg_cp16(dst + 128 * rl + 16 * (j ^ (rl % 8)), ok ? X + (long long)r * K + k : X, ok);
+        wg_cp16(dst + wg_swz_chunk<128>(rl, j), ok ? X + (long long)r * K + k : X, ok);
     }
 }
 

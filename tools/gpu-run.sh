@@ -149,6 +149,12 @@ if has bench; then
     done
     step bench_bns_code_baseline 60 $BIN/ipdpp-base --device cuda bench bns --n 8192 --dim 128 --loss code \
       --out "$OUT/bench_bns_code_baseline.json"
+    # v7's K-major tiles moved to the swizzled layouts since: its first form against this one, per op at
+    # layer 1 and in the whole step (the current v7's whole step is in the A/B loop below).
+    step bench_conv_bf16_512x32x32x64x64x3x1x1_baseline 60 $BIN/ipdpp-base --device cuda bench conv \
+      --shape 512,32,32,64,64,3,1,1 --precision bf16 --versions v6,v7 --out "$OUT/conv_bf16_layer1_baseline.json"
+    [ -z "${NO_V7:-}" ] && step bench_resnet18_bf16_convtc_v7_baseline 90 env IPDPP_CONV_TC=v7 $BIN/ipdpp-base --device cuda \
+      bench resnet --arch resnet18 --batch 1024 --precision bf16 --steps 5 --out "$OUT/resnet18_bf16_convtc_v7_baseline.json"
   fi
   # A/B on the same card: the earlier defaults (v4, unfused), v6 unfused, v6 choosing between its 3- and
   # 4-stage rings per shape by speed (IPDPP_V6_RING=auto; the default keeps the 3-stage ring), and v7.

@@ -137,7 +137,7 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         if op == "bwd_input" and s.stride > 1:  # residue classes: grid.y covers the largest, grid.z the s² classes
             m = s.n * (-(-s.h // s.stride)) * (-(-s.w // s.stride))
             suffix, z = "_strided", s.stride * s.stride
-        name, smem = f"conv_{op}_v7_bf16_n{bn}_{pipe}{suffix}", stages * (128 + bn) * bk * 2
+        name, smem = f"conv_{op}_v7_bf16_n{bn}_{pipe}{suffix}", stages * (128 + bn) * bk * 2 + 1024
         grid, bm = (-(-n // bn), -(-m // 128), z), 128
     if op == "fwd":
         args = [out]

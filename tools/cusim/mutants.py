@@ -21,8 +21,13 @@ import cusim
 # (what, file, old text, new text, (version, precision, op, shape[, timing])[, occurrences replaced, default 1]);
 # timing (cusim.TIMING, default lazy): the eager timings catch a stage refilled while it is still read.
 MUTANTS = [
-    ("v7: LBO and SBO swapped", "conv_wgmma.cu", "wg_desc(As + 256 * s, 128, SBO)", "wg_desc(As + 256 * s, SBO, 128)",
-     ("v7", "bf16", "fwd", 0)),
+    ("v7: LBO and SBO swapped (MN-major grad-weight)", "conv_wgmma.cu", "wg_desc(As + 256 * s, 128, SBO)",
+     "wg_desc(As + 256 * s, SBO, 128)", ("v7", "bf16", "bwd_weight", 0)),
+    ("v7: K-major copies placed without the swizzle", "conv_wgmma.cu",
+     "return tile + wg_swz_chunk<BK * 2>(f / (BK / 8), f % (BK / 8));",
+     "return tile + (f / (BK / 8)) * BK * 2 + 16 * (f % (BK / 8));", ("v7", "bf16", "fwd", 0)),
+    ("v7: the 32-deep pipeline's descriptors in the 128-byte swizzle mode", "conv_wgmma.cu",
+     "wg_desc_swz<BK * 2>(As + 32 * s)", "wg_desc_swz<128>(As + 32 * s)", ("v7", "bf16", "bwd_input", 3)),
     ("v7: no wgmma.wait_group after the k-tile's MMAs", "conv_wgmma.cu",
      '        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // tile kt - 1\'s MMAs are done\n', "",
      ("v7", "bf16", "fwd", 0)),

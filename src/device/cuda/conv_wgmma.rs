@@ -55,9 +55,10 @@ impl Pipe {
             Pipe::K32S5 => 5,
         }
     }
-    /// Dynamic shared memory of the ring for a tile of `cols` output columns.
+    /// Dynamic shared memory of the ring for a tile of `cols` output columns, plus 1 KB to start it on a
+    /// 1024-byte boundary (the swizzle pattern's repeat).
     fn smem(self, cols: usize) -> usize {
-        self.stages() * (BM + tile(cols).1) * self.bk() * 2
+        self.stages() * (BM + tile(cols).1) * self.bk() * 2 + 1024
     }
 }
 
