@@ -480,7 +480,7 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
             out[k] = ga[k] * rs[k] * (g - inv_n * gb[k] - xh * inv_n * gg[k]);
             if (ADD) gs[k] = acc_sc ? gs[k] + g : g;
         }
-        bn_st<W, AL>(gx + v * W, out);
+        if (gx) bn_st<W, AL>(gx + v * W, out);
         if (gxb) bn_st_bf16<W>(gxb + v * W, out, gxb_al8);
         if (ADD) bn_st<W, AL>(gsc + v * W, gs);
     });
@@ -514,7 +514,8 @@ extern "C" __global__ void batchnorm_add_relu_bwd_apply_f32(float* gx, float* gs
 // v3 of the tails' backward. BN+ReLU: the ReLU mask recomputed from x, γ and β (bn_relu_on) instead of
 // read from y, one fp32 tensor less per pass (it reads gy and x, then gy and x again and writes gx). Both
 // apply kernels also write gxb = bf16(gx) when given (may be null), the copy of the gradient that the v6
-// convolution before them reads, saving its cast pass.
+// convolution before them reads, saving its cast pass; gx may then be null (not written) where that
+// convolution reads nothing else.
 extern "C" __global__ void batchnorm_relu_bwd_partial_v3_f32(float* part_g, float* part_gx, const float* gy,
                                                              const float* x, const float* mean, const float* rstd,
                                                              const float* gamma, const float* beta, int rows, int C,

@@ -60,6 +60,10 @@ if has tests; then
   # A whole ResNet-18 step with the BN+ReLU backward on v3 (ReLU mask from x), against the unfused one.
   step test_cuda_ops.cuda_fused_bn_resnet18_step_matches_unfused_bn_tail_v3 90 env IPDPP_BN_TAIL=v3 $BIN/it --exact \
     cuda_ops::cuda_fused_bn_resnet18_step_matches_unfused --nocapture --test-threads=1
+  # The bf16 step with v3: the tails write the convolutions' bf16 gradient copies, and only those where a
+  # convolution reads nothing else.
+  step test_cuda_ops.cuda_fused_bn_resnet18_bf16_step_matches_unfused_bn_tail_v3 90 env IPDPP_BN_TAIL=v3 $BIN/it \
+    --exact cuda_ops::cuda_fused_bn_resnet18_bf16_step_matches_unfused --nocapture --test-threads=1
   # ... and the bf16 v6 steps (the tails hand their bf16 gradient copies to the convolutions) with v3.
   step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_bn_tail_v3 90 env IPDPP_BN_TAIL=v3 $BIN/it --exact \
     resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 --nocapture --test-threads=1
@@ -97,6 +101,7 @@ if has tests; then
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
   done
   ok test_cuda_ops.cuda_fused_bn_resnet18_step_matches_unfused_bn_tail_v3 \
+    && ok test_cuda_ops.cuda_fused_bn_resnet18_bf16_step_matches_unfused_bn_tail_v3 \
     && ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_bn_tail_v3 || NO_BN3=1
   ok test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_im2col \
     && ok test_resnet_cuda.cuda_stem_forward_runs_v6_on_im2col_columns || NO_IM2COL=1

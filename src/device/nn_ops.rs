@@ -802,8 +802,9 @@ pub fn batchnorm_tail_fwd_eval(
 }
 
 /// Backward of a tail per view, with the ReLU mask taken from the stored output y (V3, relu(bn(x)) on a
-/// GPU: from x, γ and β): gx, ∂γ and ∂β summed over the views (overwritten); with `gxb` (V3 on a GPU),
-/// bf16(gx) too, in the same pass. With `gsc` = Some((gsc, accumulate)), the backward of
+/// GPU: from x, γ and β): gx, ∂γ and ∂β summed over the views (overwritten); with `gxb` = Some((copy,
+/// only)) (V3 on a GPU), bf16(gx) too, in the same pass, and with `only` gx itself left unwritten (for a
+/// consumer that reads just the copy). With `gsc` = Some((gsc, accumulate)), the backward of
 /// relu(bn(x) + sc), which also writes the shortcut gradient (the masked gy; added to gsc when
 /// `accumulate`, else written).
 #[allow(clippy::too_many_arguments)]
@@ -822,7 +823,7 @@ pub fn batchnorm_tail_bwd(
     rstd: &Buffer,
     s: &BnSpec,
     groups: usize,
-    mut gxb: Option<&mut CudaSlice<u16>>,
+    mut gxb: Option<(&mut CudaSlice<u16>, bool)>,
 ) -> Result<()> {
     let op = &tail_op(gsc.is_some(), "bwd");
     if gxb.is_some() && (ver != BnTailVersion::V3 || !dev.is_cuda()) {
@@ -909,7 +910,9 @@ pub fn batchnorm_tail_bwd(
                 let mut gsk = gsc
                     .as_mut()
                     .map(|(gs, acc)| (gs.slice_mut(rows.clone()), *acc));
-                let mut gxbk = gxb.as_mut().map(|b| b.slice_mut(rows.clone()));
+                let mut gxbk = gxb
+                    .as_mut()
+                    .map(|(b, only)| (b.slice_mut(rows.clone()), *only));
                 cuda::norm::batchnorm_tail_bwd_f32(
                     d,
                     &mut gx.slice_mut(rows.clone()),
@@ -923,7 +926,7 @@ pub fn batchnorm_tail_bwd(
                     &r.slice(chans),
                     &ga.as_view(),
                     mask_x,
-                    gxbk.as_mut(),
+                    gxbk.as_mut().map(|(v, only)| (v, *only)),
                     &g,
                 )
             })

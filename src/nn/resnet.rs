@@ -19,6 +19,7 @@ use crate::device::cpu::conv::{ohwi_to_oihw, oihw_to_ohwi, ConvSpec};
 use crate::device::cpu::norm::BnSpec;
 use crate::device::cuda::conv_tc::{self, ConvPrecision, TcVersion};
 use crate::device::cuda::conv_tc6::{Bf16Copy, BnPartials};
+use crate::device::cuda::CudaDevice;
 use crate::device::nn_ops::{self, BnBuffers, BnTailVersion};
 use crate::device::ops;
 use crate::device::{Buffer, Device};
@@ -351,8 +352,9 @@ pub struct ResNet {
     /// Slots read by a convolution whose channels v6 takes (C % 8 == 0): the fused batch-norm tails
     /// write their bf16 copies in the same pass when v6 runs.
     feeds_bf16_conv: Vec<bool>,
-    /// Slots written by a convolution (a v3 tail hands such a slot's bf16 gradient copy to it).
-    conv_output: Vec<bool>,
+    /// Slots written by a convolution (a v3 tail hands such a slot's bf16 gradient copy to it): the
+    /// convolution's node.
+    conv_output: Vec<Option<usize>>,
     w_bf16: HashMap<usize, Bf16Copy>,
     /// v7's grad-input operand: each conv weight's bf16 copy transposed (IHWO), stale with `w_bf16`.
     wt_bf16: HashMap<usize, Bf16Copy>,
@@ -360,6 +362,9 @@ pub struct ResNet {
     /// The gradient slot whose bf16 copy `gy_bf16` holds, when a v3 batch-norm tail wrote it with the
     /// gradient (the convolution producing that slot then skips its cast).
     gy_bf16_of: Option<usize>,
+    /// v3 tails of the last backward that wrote only that copy (no fp32 gradient: its convolution reads
+    /// nothing else).
+    copy_only_tails: usize,
     /// Batch-norm partials that v6 convolutions write in their epilogue (training forward), by the
     /// convolution's output slot, for the batch norm reading that slot.
     bn_parts: HashMap<usize, BnPartials>,
@@ -595,11 +600,11 @@ impl ResNet {
             }
         }
         let mut feeds_bf16_conv = vec![false; b.slot_size.len()];
-        let mut conv_output = vec![false; b.slot_size.len()];
-        for n in &b.nodes {
+        let mut conv_output = vec![None; b.slot_size.len()];
+        for (i, n) in b.nodes.iter().enumerate() {
             if let Node::Conv { inp, cin, out, .. } = *n {
                 feeds_bf16_conv[inp] |= cin % 8 == 0;
-                conv_output[out] = true;
+                conv_output[out] = Some(i);
             }
         }
         Ok(ResNet {
@@ -631,6 +636,7 @@ impl ResNet {
             wt_bf16: HashMap::new(),
             gy_bf16: Bf16Copy::default(),
             gy_bf16_of: None,
+            copy_only_tails: 0,
             bn_parts: HashMap::new(),
             conv_version: TcVersion::current(),
         })
@@ -901,6 +907,7 @@ impl ResNet {
         ops::copy_f32(&dev, &mut self.grads[start_slot], gz)?;
         written[start_slot] = true;
         self.gy_bf16_of = None;
+        self.copy_only_tails = 0;
         for i in (0..end_node).rev() {
             let node = self.nodes[i].clone();
             if let Some(p) = self.profiler.as_mut() {
@@ -946,6 +953,7 @@ impl ResNet {
                     let mut dst = self.take_input_grad(inp, accumulate, n)?;
                     let r = if let Fuse::BnRelu { relu_out } = fuse {
                         self.fused_relu_backward(
+                            i,
                             &node,
                             relu_out,
                             &mut dst,
@@ -1086,6 +1094,7 @@ impl ResNet {
     #[allow(clippy::too_many_arguments)]
     fn fused_relu_backward(
         &mut self,
+        at: usize,
         node: &Node,
         relu_out: usize,
         gx: &mut Buffer,
@@ -1099,15 +1108,17 @@ impl ResNet {
                 "batchnorm_relu backward planned at a non-BN node",
             ));
         };
-        self.fused_bn_backward(&bn, relu_out, gx, None, gy, n, groups, whole)
+        self.fused_bn_backward(at, &bn, relu_out, gx, None, gy, n, groups, whole)
     }
 
-    /// The fused tails' backward through `nn_ops::batchnorm_tail_bwd` for BN node `bn`: the stored
-    /// output in slot `relu_out` is the ReLU mask; `gsc` as there; `whole`: gx is the BN input's whole
-    /// gradient (not a part that is added to another consumer's), so its bf16 copy may stand for it.
+    /// The fused tails' backward through `nn_ops::batchnorm_tail_bwd` for BN node `bn`, planned at node
+    /// `at`: the stored output in slot `relu_out` is the ReLU mask; `gsc` as there; `whole`: gx is the BN
+    /// input's whole gradient (not a part that is added to another consumer's), so its bf16 copy may
+    /// stand for it.
     #[allow(clippy::too_many_arguments)]
     fn fused_bn_backward(
         &mut self,
+        at: usize,
         bn: &BnFields,
         relu_out: usize,
         gx: &mut Buffer,
@@ -1118,6 +1129,11 @@ impl ResNet {
         whole: bool,
     ) -> Result<()> {
         let s = BnSpec::new(n * bn.hw, bn.c);
+        // The fp32 gradient is left unwritten where the convolution reads only the bf16 copy.
+        let copy_only = self
+            .dev
+            .cuda()
+            .is_some_and(|d| self.conv_reads_gy_copy_only(d, bn.inp, gx.len(), at));
         let b = &self.bn[bn.st];
         let (pg, pb) = two_mut(&mut self.params, bn.gamma, bn.beta);
         // v3 on a GPU under bf16 v6/v7 convolutions: the tail writes the bf16 copy of its input gradient,
@@ -1128,11 +1144,11 @@ impl ResNet {
                 if ver == BnTailVersion::V3
                     && self.conv_precision == ConvPrecision::Bf16
                     && matches!(self.conv_version, TcVersion::V6 | TcVersion::V7)
-                    && self.conv_output[bn.inp]
+                    && self.conv_output[bn.inp].is_some()
                     && whole =>
             {
                 let len = gx.len();
-                Some(self.gy_bf16.fill(d, len)?)
+                Some((self.gy_bf16.fill(d, len)?, copy_only))
             }
             _ => None,
         };
@@ -1158,11 +1174,59 @@ impl ResNet {
         if wrote {
             if r.is_ok() {
                 self.gy_bf16_of = Some(bn.inp);
+                self.copy_only_tails += copy_only as usize;
             } else {
                 self.gy_bf16.stale();
             }
         }
         r
+    }
+
+    /// Whether the convolution writing `slot` reads its output gradient only through the bf16 copy that
+    /// a tail at node `at` writes (`conv_tc::bwd_reads_gy_copy_only` at this batch, `len` elements of
+    /// the slot), and that copy is still there when its backward runs: no other convolution comes
+    /// between in backward order (a projection shortcut's would overwrite the shared copy buffer).
+    fn conv_reads_gy_copy_only(&self, d: &CudaDevice, slot: usize, len: usize, at: usize) -> bool {
+        let Some(j) = self.conv_output[slot] else {
+            return false;
+        };
+        if j >= at
+            || self.nodes[j + 1..at]
+                .iter()
+                .any(|n| matches!(n, Node::Conv { .. }))
+        {
+            return false;
+        }
+        let Node::Conv {
+            inp,
+            cin,
+            cout,
+            k,
+            stride,
+            pad,
+            h,
+            w,
+            ..
+        } = &self.nodes[j]
+        else {
+            return false;
+        };
+        let per = self.slot_size[slot];
+        if per == 0 || len % per != 0 {
+            return false;
+        }
+        let s = ConvSpec {
+            n: len / per,
+            h: *h,
+            w: *w,
+            c: *cin,
+            o: *cout,
+            kh: *k,
+            kw: *k,
+            stride: *stride,
+            pad: *pad,
+        };
+        conv_tc::bwd_reads_gy_copy_only(d, self.conv_version, self.conv_precision, &s, *inp != 0)
     }
 
     /// Backward of `batchnorm_add_relu` (planned at add node `i`, shortcut slot `sc`): the BN input's
@@ -1189,6 +1253,7 @@ impl ResNet {
         let mut dst = self.take_input_grad(inp, accumulate_x, n)?;
         let mut gsc = std::mem::replace(&mut self.grads[sc], Buffer::Cpu(Vec::new()));
         let r = self.fused_bn_backward(
+            i,
             &f,
             relu_out,
             &mut dst,
@@ -1475,6 +1540,11 @@ impl ResNet {
         self.fused_bn
     }
     /// Number of fused ops the plan holds (BN → ReLU pairs, BN → add → ReLU tails).
+    /// v3 batch-norm tails of the last backward that wrote only the bf16 gradient copy.
+    pub fn copy_only_tails(&self) -> usize {
+        self.copy_only_tails
+    }
+
     pub fn fused_bn_counts(&self) -> (usize, usize) {
         let pairs = self
             .fusion

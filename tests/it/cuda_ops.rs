@@ -9,6 +9,7 @@
 use super::common::{cuda_or_skip, seed_for};
 use ipdpp::bench::rel_err;
 use ipdpp::device::cpu::{conv as cconv, linear as clin, norm as cnorm, pool as cpool};
+use ipdpp::device::cuda::conv_tc::ConvPrecision;
 use ipdpp::device::cuda::{conv, linear, norm, pool, CudaDevice};
 use ipdpp::device::nn_ops::{self, BnBuffers, BnTailVersion};
 use ipdpp::device::ops::GemmVersion;
@@ -560,23 +561,48 @@ fn run_tail(
         &r,
         s,
         groups,
-        gxb.as_mut(),
+        gxb.as_mut().map(|b| (b, false)),
     )
     .unwrap();
     let h = |b: &Buffer| b.to_host(dev).unwrap();
     if let (Some(d), Some(gxb)) = (cu, &gxb) {
         let mut want = vec![0u16; n];
         ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut want, &h(&gx));
-        let bad = d
-            .download(gxb)
-            .unwrap()
-            .iter()
-            .zip(&want)
-            .filter(|(a, b)| a != b)
-            .count();
+        let copy = d.download(gxb).unwrap();
+        let bad = copy.iter().zip(&want).filter(|(a, b)| a != b).count();
         assert_eq!(
             bad, 0,
             "{ver:?} bf16 gradient copy: {bad} of {n} differ from bf16(gx)"
+        );
+        // The copy alone (gx left as it was, for a convolution that reads only the copy): the same copy.
+        let (mut gx2, mut gg2, mut gb2) = (nan(n), nan(c), nan(c));
+        let mut gsc2 = if acc { up(&t.gsc0) } else { nan(n) };
+        let mut only = d.upload(&vec![0xFFFFu16; n]).unwrap();
+        nn_ops::batchnorm_tail_bwd(
+            dev,
+            ver,
+            &mut gx2,
+            add.then_some((&mut gsc2, acc)),
+            &mut gg2,
+            &mut gb2,
+            &gy,
+            yb,
+            &x,
+            (&ga, &be),
+            &m,
+            &r,
+            s,
+            groups,
+            Some((&mut only, true)),
+        )
+        .unwrap();
+        assert!(
+            h(&gx2).iter().all(|v| v.is_nan()),
+            "{ver:?}: the copy-only backward wrote gx"
+        );
+        assert!(
+            d.download(&only).unwrap() == copy,
+            "{ver:?}: the copy-only backward's bf16 copy differs"
         );
     }
     let mut out = vec![
@@ -807,7 +833,10 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
                         &or.as_view(),
                         &dg.as_view(),
                         beta,
-                        beta.is_some().then(|| gxb.slice_mut(1..n + 1)).as_mut(),
+                        beta.is_some()
+                            .then(|| gxb.slice_mut(1..n + 1))
+                            .as_mut()
+                            .map(|g| (g, false)),
                         &s,
                     )
                     .unwrap();
@@ -895,14 +924,20 @@ struct NetStep {
     running: Vec<(String, Vec<f32>)>,
     feats: Vec<f32>,
     fused: (usize, usize),
+    copy_only_tails: usize,
 }
 
 fn net_step(dev: &Device, arch: Arch, b: usize, fused: bool) -> NetStep {
+    net_step_in(dev, arch, b, fused, ConvPrecision::Fp32)
+}
+
+fn net_step_in(dev: &Device, arch: Arch, b: usize, fused: bool, p: ConvPrecision) -> NetStep {
     const D: usize = 128;
     let labels: Vec<i32> = (0..b).map(|i| (i % 3) as i32).collect();
     let x = uniform_f32(2 * b * 32 * 32 * 3, 0.0, 1.0, 21);
     let mut net = ResNet::new(dev, arch, D, 3).unwrap();
     net.set_fused_bn(fused);
+    net.set_conv_precision(p);
     let xb = Buffer::from_host(dev, &x).unwrap();
     let out = net.forward(&xb, Mode::Train, 2, true).unwrap();
     let z = net.read_slot(out).unwrap();
@@ -912,6 +947,7 @@ fn net_step(dev: &Device, arch: Arch, b: usize, fused: bool) -> NetStep {
     let o = bns_code_f32(z1, z2, &labels, D, 0.5).unwrap();
     let gz = Buffer::from_host(dev, &[o.g1.clone(), o.g2.clone()].concat()).unwrap();
     net.backward(&gz).unwrap();
+    let copy_only_tails = net.copy_only_tails();
     let names = net.state_names();
     let grads = names
         .iter()
@@ -933,7 +969,45 @@ fn net_step(dev: &Device, arch: Arch, b: usize, fused: bool) -> NetStep {
         running,
         feats: net.read_slot(f).unwrap(),
         fused: net.fused_bn_counts(),
+        copy_only_tails,
     }
+}
+
+/// The same in bf16 (v6 convolutions on bf16 copies): under `IPDPP_BN_TAIL=v3` the tails write the bf16
+/// gradient copies the convolutions read and, where a convolution reads nothing else, no fp32 gradient at
+/// all; the step must still match the unfused one (bf16 tolerances: a 1-ulp difference in an fp32
+/// gradient can round its bf16 copy the other way).
+#[test]
+fn cuda_fused_bn_resnet18_bf16_step_matches_unfused() {
+    let Some(d) = cuda_or_skip("cuda_fused_bn_resnet18_bf16_step_matches_unfused") else {
+        return;
+    };
+    let off = net_step_in(&d, Arch::ResNet18, 8, false, ConvPrecision::Bf16);
+    let on = net_step_in(&d, Arch::ResNet18, 8, true, ConvPrecision::Bf16);
+    println!(
+        "loss fused {} unfused {}; tails that wrote only the bf16 gradient copy: {}",
+        on.loss, off.loss, on.copy_only_tails
+    );
+    if BnTailVersion::fused() == BnTailVersion::V3 {
+        assert!(
+            on.copy_only_tails > 0,
+            "v3 on bf16 v6 convolutions wrote no copy-only gradient"
+        );
+    } else {
+        assert_eq!(on.copy_only_tails, 0, "copy-only gradients outside v3");
+    }
+    let mut fails = Vec::new();
+    let dl = (on.loss - off.loss).abs() / off.loss.abs().max(1e-12);
+    if dl.is_nan() || dl >= 1e-3 {
+        fails.push(format!("loss: {} vs {} (rel {dl:e})", on.loss, off.loss));
+    }
+    for ((n, a), (_, b)) in on.grads.iter().zip(&off.grads) {
+        check(&mut fails, format!("gradient {n}"), a, b, 2e-2);
+    }
+    for ((n, a), (_, b)) in on.running.iter().zip(&off.running) {
+        check(&mut fails, n.clone(), a, b, 1e-3);
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
 /// Runs in CI: a whole ResNet step on the CPU with fused batch-norm tails is bit-identical to the

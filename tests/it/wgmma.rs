@@ -91,20 +91,21 @@ fn hopper(test: &str) -> Option<ipdpp::device::Device> {
 
 /// K-major operands: one k-step; one tile; n128 tiles over two column blocks; partial rows, columns and
 /// k-tile (136 = 2·64 + 8); the n64 tile with a partial column block; the smallest K.
+const K_MAJOR_SHAPES: [(usize, usize, usize); 6] = [
+    (64, 64, 16),
+    (64, 64, 64),
+    (128, 256, 512),
+    (100, 200, 136),
+    (1000, 48, 1024),
+    (64, 8, 8),
+];
+
 #[test]
 fn cuda_wgmma_bf16_gemm_matches_exact_product() {
     let Some(dev) = hopper("cuda_wgmma_bf16_gemm_matches_exact_product") else {
         return;
     };
-    let shapes = [
-        (64, 64, 16),
-        (64, 64, 64),
-        (128, 256, 512),
-        (100, 200, 136),
-        (1000, 48, 1024),
-        (64, 8, 8),
-    ];
-    let fails = probe_cases(dev.cuda().unwrap(), false, &shapes);
+    let fails = probe_cases(dev.cuda().unwrap(), false, &K_MAJOR_SHAPES);
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
@@ -116,14 +117,7 @@ fn cuda_wgmma_bf16_gemm_sw128_matches_exact_product() {
     let Some(dev) = hopper("cuda_wgmma_bf16_gemm_sw128_matches_exact_product") else {
         return;
     };
-    let shapes = [
-        (64, 64, 16),
-        (64, 64, 64),
-        (128, 256, 512),
-        (100, 200, 136),
-        (1000, 48, 1024),
-    ];
-    let fails = probe_layout(dev.cuda().unwrap(), "sw128", &shapes);
+    let fails = probe_layout(dev.cuda().unwrap(), "sw128", &K_MAJOR_SHAPES);
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 

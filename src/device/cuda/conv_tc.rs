@@ -728,6 +728,26 @@ fn padded_stem(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> 
         .then_some(sp)
 }
 
+/// Whether `conv_bwd_kept` at `s` (with a grad-input when `need_gx`) reads the output gradient only through
+/// its bf16 copy when that copy is fresh: every product it launches is v6/v7 bf16 (or the padded stem's
+/// grad-weight). Then a kernel that writes the copy need not write the fp32 gradient (the v3 tails).
+pub fn bwd_reads_gy_copy_only(
+    d: &CudaDevice,
+    v: TcVersion,
+    p: ConvPrecision,
+    s: &ConvSpec,
+    need_gx: bool,
+) -> bool {
+    if p != ConvPrecision::Bf16 {
+        return false;
+    }
+    if !need_gx && padded_stem(d, v, p, s).is_some() {
+        return true;
+    }
+    let on_copy = |op| runs_v6(d, v, p, op, s) || runs_v7(d, v, p, op, s);
+    on_copy("bwd_weight") && (!need_gx || on_copy("bwd_input"))
+}
+
 /// Whether a network's grad-weight at `s` (`conv_bwd_kept` without a grad-input) runs on v6 with the
 /// input's channels padded (for reports).
 pub fn stem_runs_padded(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> bool {

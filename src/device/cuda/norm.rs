@@ -716,7 +716,8 @@ fn relu_bwd_sums(
 /// `gsc` = Some((gsc, accumulate)), the backward of relu(bn(x) + sc), which also writes the shortcut
 /// gradient (the masked gy, added to gsc when `accumulate`). With `beta` (v3, relu(bn(x)) only: ignored
 /// with `gsc`), the mask comes from x, γ and β and y is not read. With `gxb` (v3: relu(bn(x)) with `beta`,
-/// or relu(bn(x) + sc)), bf16(gx) is written too, the copy the v6 convolution before the tail reads.
+/// or relu(bn(x) + sc)), bf16(gx) is written too, the copy the v6 convolution before the tail reads;
+/// `gxb` = Some((copy, true)) writes only the copy (gx is left as it was).
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_tail_bwd_f32(
     dev: &CudaDevice,
@@ -731,17 +732,18 @@ pub fn batchnorm_tail_bwd_f32(
     rstd: &CudaView<'_, f32>,
     gamma: &CudaView<'_, f32>,
     beta: Option<&CudaView<'_, f32>>,
-    gxb: Option<&mut CudaViewMut<'_, u16>>,
+    gxb: Option<(&mut CudaViewMut<'_, u16>, bool)>,
     s: &BnSpec,
 ) -> Result<()> {
     dims(s)?;
+    let copy_only = gxb.as_ref().is_some_and(|g| g.1);
     let beta = beta.filter(|_| gsc.is_none());
     if gxb.is_some() && gsc.is_none() && beta.is_none() {
         return Err(Error::usage(
             "batchnorm_relu backward: the bf16 gradient copy comes with v3 (pass beta)",
         ));
     }
-    if let Some(g) = &gxb {
+    if let Some((g, _)) = &gxb {
         check_len("batchnorm bf16 gradient copy", g.len(), s.rows * s.c)?;
     }
     let mut per_row = vec![("gx", gx.len())];
@@ -778,10 +780,14 @@ pub fn batchnorm_tail_bwd_f32(
     let (gg, gb) = (ggamma.as_view(), gbeta.as_view());
     let with_sc = gsc.is_some();
     let mut b = dev.stream.launch_builder(&f);
-    b.arg(gx);
+    if copy_only {
+        b.arg(&null);
+    } else {
+        b.arg(gx);
+    }
     if v3 {
         match gxb {
-            Some(g) => b.arg(g),
+            Some((g, _)) => b.arg(g),
             None => b.arg(&null),
         };
     }
@@ -798,7 +804,8 @@ pub fn batchnorm_tail_bwd_f32(
     }
     b.arg(&vec);
     // SAFETY: (gx, [gsc,] gy, y, x [rows*C], mean, rstd, gamma, ggamma, gbeta [C], i64 rows, int C,
-    // [int acc_sc,] int vec); v3 the same with gxb (u16 [rows*C] or null) after gx, and for relu(bn(x))
+    // [int acc_sc,] int vec); v3 the same with gxb (u16 [rows*C] or null) after gx (null when only the
+    // copy is written: the v3 kernels skip a null gx), and for relu(bn(x))
     // (gy, x, mean, rstd, gamma, beta) in place of (gy, y, x, mean, rstd, gamma): gsc and acc_sc pushed
     // exactly when an add kernel is launched, beta exactly for the v3 relu kernel; lengths
     // checked above; gx and gsc are distinct mutable views; vec = 1 only when C % 4 == 0 (the kernel
