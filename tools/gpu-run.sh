@@ -174,6 +174,9 @@ if has bench; then
     echo "$NEW_ENV" > "$OUT/new_env.txt"
     [ -n "$NEW_ENV" ] && step bench_${arch}_bf16_all_new 90 env $NEW_ENV $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_all_new.json"
+    # v7 on the swizzled layouts (written without a GPU) early: its first form ran at 0.77x v6.
+    [ -z "${NO_V7:-}" ] && step bench_${arch}_bf16_convtc_v7 90 env IPDPP_CONV_TC=v7 $BIN/ipdpp --device cuda bench resnet \
+      --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_convtc_v7.json"
     [ -z "${NO_IM2COL:-}" ] && step bench_${arch}_bf16_stem_im2col 90 env IPDPP_STEM_IM2COL=1 $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_stem_im2col.json"
     [ -z "${NO_HALO:-}" ] && step bench_${arch}_bf16_halo 90 env IPDPP_V6_RING=halo $BIN/ipdpp --device cuda \
@@ -186,8 +189,6 @@ if has bench; then
       --arch $arch --batch 1024 --precision bf16 --steps 3 --out "$OUT/${arch}_bf16_convtc_v4_unfused.json"
     step bench_${arch}_bf16_convtc_v6_unfused 90 env IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=0 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 3 --out "$OUT/${arch}_bf16_convtc_v6_unfused.json"
-    [ -z "${NO_V7:-}" ] && step bench_${arch}_bf16_convtc_v7 90 env IPDPP_CONV_TC=v7 $BIN/ipdpp --device cuda bench resnet \
-      --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_convtc_v7.json"
   done
   # Per-op A/B of the convolution generations at ResNet-18 shapes (512 images): layer1 3x3, the stride-2
   # 3x3 and 1x1 of layer2.0, layer4's 3x3 (4x4 pixels, 512 channels).
