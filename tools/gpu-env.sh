@@ -4,8 +4,8 @@
 # CIFAR-10-LT JPEGs (packed by gpu-bundle.sh).
 [ -f .gpu/cifar10lt-jpeg.tar.gz ] && [ ! -d /tmp/cifar10lt-jpeg ] && tar -xzf .gpu/cifar10lt-jpeg.tar.gz -C /tmp
 # PTX compiled by gpu-bundle.sh (cache hits when the NVRTC versions agree).
-if [ -d .gpu/ptx-cache ]; then
-  mkdir -p "${IPDPP_CACHE_DIR:-/tmp/ipdpp-ptx-cache}" && cp -n .gpu/ptx-cache/* "${IPDPP_CACHE_DIR:-/tmp/ipdpp-ptx-cache}/" 2>/dev/null
+if [ -f .gpu/ptx-cache.tar.xz ]; then
+  mkdir -p "${IPDPP_CACHE_DIR:-/tmp/ipdpp-ptx-cache}" && tar -xJf .gpu/ptx-cache.tar.xz -C "${IPDPP_CACHE_DIR:-/tmp/ipdpp-ptx-cache}"
 fi
 # The image has no OpenBLAS/LAPACKE (carried, see gpu-bundle.sh).
 if [ -f .gpu/libs.tar.xz ]; then

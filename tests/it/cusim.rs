@@ -237,15 +237,18 @@ fn cusim_driver_runs_the_conv_epilogue_statistics_gpu_test() {
 
 #[test]
 fn cusim_driver_runs_the_v6_ring_and_padded_stem_gpu_tests() {
+    let stats = std::env::temp_dir().join(format!("ipdpp-cusim-memstats-{}", std::process::id()));
+    let _ = std::fs::remove_file(&stats);
+    let stats_path = stats.to_string_lossy().into_owned();
     through_the_simulated_driver(
         "conv,conv_tc,conv_tc6,elementwise",
         &[
             // Written after the last GPU run (2026-11-27): v6's 4-stage ring and halo tiles, default
-            // timing and with copies landing at issue (a stage refilled while still read shows there),
-            // and the stem's im2col forward.
+            // timing (counting shared-memory wavefronts) and with copies landing at issue (a stage
+            // refilled while still read shows there), and the stem's im2col forward.
             (
                 "resnet_cuda::cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept",
-                &[],
+                &[("CUSIM_MEMSTATS", stats_path.as_str())],
             ),
             (
                 "resnet_cuda::cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept",
@@ -260,6 +263,38 @@ fn cusim_driver_runs_the_v6_ring_and_padded_stem_gpu_tests() {
                 &[],
             ),
         ],
+    );
+    // Every bf16 v6 launch of the ring test (3- and 4-stage rings, halo tiles) at the conflict-free ideal.
+    let text = std::fs::read_to_string(&stats).expect("CUSIM_MEMSTATS output of the ring test");
+    let _ = std::fs::remove_file(&stats);
+    let mut seen = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let t: Vec<&str> = line.split_whitespace().collect();
+        let n = |i: usize| -> u64 {
+            t[i].parse()
+                .unwrap_or_else(|_| panic!("memstats line {line:?}"))
+        };
+        assert!(
+            t.len() == 12 && t[1] == "ldmatrix" && t[5] == "cp.async",
+            "memstats line {line:?}"
+        );
+        if t[0].contains("_v6_bf16") {
+            seen.insert(t[0].to_string());
+            assert!(
+                n(3) == n(4) && n(7) == n(8),
+                "{}: shared wavefronts ldmatrix {}/{} cp.async {}/{} (bank conflicts)",
+                t[0],
+                n(3),
+                n(4),
+                n(7),
+                n(8)
+            );
+        }
+    }
+    println!("conflict-free bf16 v6 kernels: {seen:?}");
+    assert!(
+        seen.iter().any(|k| k.ends_with("_halo")) && seen.iter().any(|k| k.ends_with("_s4")),
+        "the ring test launched no halo or 4-stage kernel: {seen:?}"
     );
 }
 

@@ -124,7 +124,9 @@ struct Thread {
     const char* wait_what = "";
     std::vector<CpCopy> open;
     std::vector<std::vector<CpCopy>> committed;
-    int cp_seq = 0;  // cp.async issued so far (pairs the lanes of one warp-wide copy instruction)
+    // cp.async issued since the thread's last commit_group (cp_epoch of them): pairs the lanes of one
+    // warp-wide copy instruction, also after some lanes skipped copies of an earlier group.
+    int cp_seq = 0, cp_epoch = 0;
 };
 
 // One queued wgmma.mma_async of a warpgroup: the accumulator addresses of all 128 threads (valid until the
@@ -152,7 +154,7 @@ struct MemStats {
     unsigned long long cp = 0, cp_waves = 0, cp_ideal = 0, cp_sectors = 0, cp_sectors_ideal = 0;
 };
 struct CpRecord {
-    int warp, seq, lane;
+    int warp, epoch, seq, lane;
     unsigned dst;
     uintptr_t src;
     int bytes, src_bytes;
@@ -211,11 +213,14 @@ inline std::pair<unsigned, unsigned> phase_waves(const unsigned* addr, const uns
 inline void memstats_block() {
     auto& log = g.cp_log;
     std::sort(log.begin(), log.end(), [](const CpRecord& a, const CpRecord& b) {
-        return a.warp != b.warp ? a.warp < b.warp : a.seq != b.seq ? a.seq < b.seq : a.lane < b.lane;
+        if (a.warp != b.warp) return a.warp < b.warp;
+        if (a.epoch != b.epoch) return a.epoch < b.epoch;
+        return a.seq != b.seq ? a.seq < b.seq : a.lane < b.lane;
     });
     for (size_t i = 0; i < log.size();) {
         size_t j = i;
-        while (j < log.size() && log[j].warp == log[i].warp && log[j].seq == log[i].seq) ++j;
+        while (j < log.size() && log[j].warp == log[i].warp && log[j].epoch == log[i].epoch && log[j].seq == log[i].seq)
+            ++j;
         ++g.stats.cp;
         const int per_phase = 128 / std::max(log[i].bytes, 4);
         for (size_t p = i; p < j;) {
@@ -497,7 +502,7 @@ inline void cp_async(unsigned dst, const void* src, int bytes, int src_bytes) {
     if (src_bytes > 0) check_global(src, src_bytes, "cp.async source");
     if (g.memstats_path) {
         Thread& t = self();
-        g.cp_log.push_back({t.warp, t.cp_seq++, t.lane, dst, reinterpret_cast<uintptr_t>(src), bytes, src_bytes});
+        g.cp_log.push_back({t.warp, t.cp_epoch, t.cp_seq++, t.lane, dst, reinterpret_cast<uintptr_t>(src), bytes, src_bytes});
     }
     if (g.policy & CP_EAGER) {
         std::memcpy(d, src, src_bytes);
@@ -508,6 +513,8 @@ inline void cp_async(unsigned dst, const void* src, int bytes, int src_bytes) {
 }
 inline void cp_async_commit() {
     Thread& t = self();
+    t.cp_seq = 0;
+    ++t.cp_epoch;
     t.committed.push_back(std::move(t.open));
     t.open.clear();
 }
