@@ -336,12 +336,13 @@ __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned sh
             if (ADD) t = t + sv[k];
             out[k] = t > 0.0f ? t : 0.0f;
         }
-        bn_st<W, AL>(y + v * W, out);
+        if (y) bn_st<W, AL>(y + v * W, out);
         if (yb) bn_st_bf16<W>(yb + v * W, out, yb_al8);
     });
 }
 
-// yb (may be null): also write bf16(y), the copy the v6 convolutions read, in the same pass.
+// yb (may be null): also write bf16(y), the copy the v6 convolutions read, in the same pass; y may then be
+// null (only the copy: its convolutions read nothing else and the v3 backward takes its mask from x).
 extern "C" __global__ void batchnorm_relu_apply_f32(float* y, unsigned short* yb, const float* x, const float* mean,
                                                     const float* rstd, const float* gamma, const float* beta,
                                                     long long rows, int C, int vec) {

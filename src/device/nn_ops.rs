@@ -632,13 +632,14 @@ fn relu_tail_v1(
 
 /// Training forward of a tail (per-view batch statistics): y = relu(bn(x)) (`batchnorm_relu`), or with
 /// the shortcut `sc`, relu(bn(x) + sc) (`batchnorm_add_relu`, the residual block's tail); the saved
-/// statistics and the running ones as [`batchnorm_fwd_train`].
+/// statistics and the running ones as [`batchnorm_fwd_train`]. `yb` = Some((copy, only)) (CUDA): bf16(y)
+/// in the same pass, and with `only` (v2/v3) y itself left unwritten.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_tail_fwd_train(
     dev: &Device,
     ver: BnTailVersion,
     y: &mut Buffer,
-    yb: Option<&mut CudaSlice<u16>>,
+    yb: Option<(&mut CudaSlice<u16>, bool)>,
     x: &Buffer,
     sc: Option<&Buffer>,
     gamma: &Buffer,
@@ -658,7 +659,7 @@ pub fn batchnorm_tail_fwd_train(
         let mut pre_act = Buffer::zeros(dev, s.rows * c)?;
         batchnorm_fwd_train(dev, &mut pre_act, x, gamma, beta, st, s, groups, pre)?;
         relu_tail_v1(dev, y, &pre_act, sc, s.rows * c)?;
-        return bf16_copy_of(dev, op, yb, y);
+        return bf16_copy_of(dev, op, yb.map(|(b, _)| b), y);
     }
     match dev {
         Device::Cpu => {
@@ -699,11 +700,13 @@ pub fn batchnorm_tail_fwd_train(
             let mut yb = yb;
             for k in 0..groups {
                 let sck = sc.map(|sc| sc.slice(k * n..(k + 1) * n));
-                let mut ybk = yb.as_mut().map(|b| b.slice_mut(k * n..(k + 1) * n));
+                let mut ybk = yb
+                    .as_mut()
+                    .map(|(b, only)| (b.slice_mut(k * n..(k + 1) * n), *only));
                 cuda::norm::batchnorm_tail_fwd_train_f32(
                     d,
                     &mut y.slice_mut(k * n..(k + 1) * n),
-                    ybk.as_mut(),
+                    ybk.as_mut().map(|(v, only)| (v, *only)),
                     &mut m.slice_mut(k * c..(k + 1) * c),
                     &mut r.slice_mut(k * c..(k + 1) * c),
                     &mut rm.as_view_mut(),
@@ -746,7 +749,7 @@ pub fn batchnorm_tail_fwd_eval(
     dev: &Device,
     ver: BnTailVersion,
     y: &mut Buffer,
-    yb: Option<&mut CudaSlice<u16>>,
+    yb: Option<(&mut CudaSlice<u16>, bool)>,
     x: &Buffer,
     sc: Option<&Buffer>,
     gamma: &Buffer,
@@ -763,7 +766,7 @@ pub fn batchnorm_tail_fwd_eval(
         let mut pre = Buffer::zeros(dev, s.rows * s.c)?;
         batchnorm_fwd_eval(dev, &mut pre, x, gamma, beta, rm, rv, s)?;
         relu_tail_v1(dev, y, &pre, sc, s.rows * s.c)?;
-        return bf16_copy_of(dev, op, yb, y);
+        return bf16_copy_of(dev, op, yb.map(|(b, _)| b), y);
     }
     match dev {
         Device::Cpu => {
@@ -784,11 +787,11 @@ pub fn batchnorm_tail_fwd_eval(
             let sc = sc
                 .map(|b| dev_buf(op, b).map(|v| v.as_view()))
                 .transpose()?;
-            let mut ybv = yb.map(|b| b.as_view_mut());
+            let mut ybv = yb.map(|(b, only)| (b.as_view_mut(), only));
             cuda::norm::batchnorm_tail_fwd_eval_f32(
                 d,
                 &mut dev_buf_mut(op, y)?.as_view_mut(),
-                ybv.as_mut(),
+                ybv.as_mut().map(|(v, only)| (v, *only)),
                 &dev_buf(op, x)?.as_view(),
                 sc.as_ref(),
                 &dev_buf(op, rm)?.as_view(),

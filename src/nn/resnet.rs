@@ -365,6 +365,10 @@ pub struct ResNet {
     /// v3 tails of the last backward that wrote only that copy (no fp32 gradient: its convolution reads
     /// nothing else).
     copy_only_tails: usize,
+    /// Consumer nodes of each slot; BN+ReLU tails of the last forward that wrote only their output's
+    /// bf16 copy (every consumer a convolution reading nothing else, the v3 backward's mask from x).
+    consumers: Vec<Vec<usize>>,
+    copy_only_outputs: usize,
     /// Batch-norm partials that v6 convolutions write in their epilogue (training forward), by the
     /// convolution's output slot, for the batch norm reading that slot.
     bn_parts: HashMap<usize, BnPartials>,
@@ -600,6 +604,12 @@ impl ResNet {
             }
         }
         let mut feeds_bf16_conv = vec![false; b.slot_size.len()];
+        let mut consumers = vec![Vec::new(); b.slot_size.len()];
+        for (i, n) in b.nodes.iter().enumerate() {
+            for s in node_inputs(n) {
+                consumers[s].push(i);
+            }
+        }
         let mut conv_output = vec![None; b.slot_size.len()];
         for (i, n) in b.nodes.iter().enumerate() {
             if let Node::Conv { inp, cin, out, .. } = *n {
@@ -637,6 +647,8 @@ impl ResNet {
             gy_bf16: Bf16Copy::default(),
             gy_bf16_of: None,
             copy_only_tails: 0,
+            consumers,
+            copy_only_outputs: 0,
             bn_parts: HashMap::new(),
             conv_version: TcVersion::current(),
         })
@@ -721,6 +733,7 @@ impl ResNet {
         self.bn_parts.values_mut().for_each(BnPartials::stale);
         self.groups = groups;
         self.fused_last = self.fused_bn;
+        self.copy_only_outputs = 0;
         let dev = self.dev.clone();
         ops::copy_f32(&dev, &mut self.acts[0], x)?;
         let end = if with_projector {
@@ -1039,6 +1052,13 @@ impl ResNet {
         let s = BnSpec::new(n * bn.hw, bn.c);
         let dev = self.dev.clone();
         let v = BnTailVersion::fused();
+        // The bf16 copy that the next v6 convolutions read is written by the tail itself (saves a cast);
+        // alone (`only`) where those convolutions read nothing else and the v3 backward needs no y.
+        let only = sc.is_none()
+            && v == BnTailVersion::V3
+            && dev
+                .cuda()
+                .is_some_and(|d| self.read_only_by_copy_convs(d, relu_out, n));
         let mut y = std::mem::replace(&mut self.acts[relu_out], Buffer::Cpu(Vec::new()));
         let (x, ga, be) = (
             &self.acts[bn.inp],
@@ -1047,14 +1067,14 @@ impl ResNet {
         );
         let sc = sc.map(|k| &self.acts[k]);
         let b = &mut self.bn[bn.st];
-        // The bf16 copy that the next v6 convolutions read, written by the tail itself (saves a cast).
         let yb = match dev.cuda() {
             Some(d)
                 if self.conv_precision == ConvPrecision::Bf16
                     && matches!(self.conv_version, TcVersion::V6 | TcVersion::V7)
                     && self.feeds_bf16_conv[relu_out] =>
             {
-                Some(self.act_bf16[relu_out].fill(d, y.len())?)
+                self.copy_only_outputs += only as usize;
+                Some((self.act_bf16[relu_out].fill(d, y.len())?, only))
             }
             _ => None,
         };
@@ -1180,6 +1200,38 @@ impl ResNet {
             }
         }
         r
+    }
+
+    /// Whether every consumer of `slot` is a convolution whose forward and grad-weight read it only
+    /// through its bf16 copy (at batch `n`).
+    fn read_only_by_copy_convs(&self, d: &CudaDevice, slot: usize, n: usize) -> bool {
+        !self.consumers[slot].is_empty()
+            && self.consumers[slot].iter().all(|&i| match self.nodes[i] {
+                Node::Conv {
+                    cin,
+                    cout,
+                    k,
+                    stride,
+                    pad,
+                    h,
+                    w,
+                    ..
+                } => {
+                    let s = ConvSpec {
+                        n,
+                        h,
+                        w,
+                        c: cin,
+                        o: cout,
+                        kh: k,
+                        kw: k,
+                        stride,
+                        pad,
+                    };
+                    conv_tc::reads_x_copy_only(d, self.conv_version, self.conv_precision, &s)
+                }
+                _ => false,
+            })
     }
 
     /// Whether the convolution writing `slot` reads its output gradient only through the bf16 copy that
@@ -1543,6 +1595,11 @@ impl ResNet {
     /// v3 batch-norm tails of the last backward that wrote only the bf16 gradient copy.
     pub fn copy_only_tails(&self) -> usize {
         self.copy_only_tails
+    }
+
+    /// v3 BN+ReLU tails of the last forward that wrote only their output's bf16 copy.
+    pub fn copy_only_outputs(&self) -> usize {
+        self.copy_only_outputs
     }
 
     pub fn fused_bn_counts(&self) -> (usize, usize) {

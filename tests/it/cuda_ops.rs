@@ -497,7 +497,7 @@ fn run_tail(
         dev,
         ver,
         &mut y,
-        yb_train.as_mut(),
+        yb_train.as_mut().map(|b| (b, false)),
         &x,
         sc_in,
         &ga,
@@ -514,7 +514,7 @@ fn run_tail(
         dev,
         ver,
         &mut ye,
-        yb_eval.as_mut(),
+        yb_eval.as_mut().map(|b| (b, false)),
         &x,
         sc_in,
         &ga,
@@ -536,6 +536,40 @@ fn run_tail(
                 "{ver:?} {what} bf16 copy: {bad} of {n} differ from bf16(y)"
             );
         }
+        // The copy alone (y left as it was, for convolutions that read only the copy): the same copy.
+        let (mut y2, mut m2, mut r2) = (nan(n), nan(groups * c), nan(groups * c));
+        let (mut rm2, mut rv2) = (up(&t.rm0), up(&t.rv0));
+        let mut only = d.upload(&vec![0xFFFFu16; n]).unwrap();
+        nn_ops::batchnorm_tail_fwd_train(
+            dev,
+            ver,
+            &mut y2,
+            Some((&mut only, true)),
+            &x,
+            sc_in,
+            &ga,
+            &be,
+            BnBuffers {
+                running_mean: &mut rm2,
+                running_var: &mut rv2,
+                mean: &mut m2,
+                rstd: &mut r2,
+            },
+            s,
+            groups,
+            None,
+        )
+        .unwrap();
+        if ver != BnTailVersion::V1 {
+            assert!(
+                y2.to_host(dev).unwrap().iter().all(|v| v.is_nan()),
+                "{ver:?}: the copy-only forward wrote y"
+            );
+        }
+        assert!(
+            d.download(&only).unwrap() == d.download(yb_train.as_ref().unwrap()).unwrap(),
+            "{ver:?}: the copy-only forward's bf16 copy differs"
+        );
     }
     let yb_own = y_bwd.map(up);
     let yb = yb_own.as_ref().unwrap_or(&y);
@@ -769,7 +803,7 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
             norm::batchnorm_tail_fwd_train_f32(
                 dev,
                 &mut oy.slice_mut(1..n + 1),
-                Some(&mut oyb.slice_mut(1..n + 1)),
+                Some((&mut oyb.slice_mut(1..n + 1), false)),
                 &mut om.as_view_mut(),
                 &mut or.as_view_mut(),
                 &mut orm.as_view_mut(),
@@ -925,6 +959,7 @@ struct NetStep {
     feats: Vec<f32>,
     fused: (usize, usize),
     copy_only_tails: usize,
+    copy_only_outputs: usize,
 }
 
 fn net_step(dev: &Device, arch: Arch, b: usize, fused: bool) -> NetStep {
@@ -940,6 +975,7 @@ fn net_step_in(dev: &Device, arch: Arch, b: usize, fused: bool, p: ConvPrecision
     net.set_conv_precision(p);
     let xb = Buffer::from_host(dev, &x).unwrap();
     let out = net.forward(&xb, Mode::Train, 2, true).unwrap();
+    let copy_only_outputs = net.copy_only_outputs();
     let z = net.read_slot(out).unwrap();
     let (z1, z2) = z.split_at(b * D);
     // The loss on the host for both settings, so both backwards start from the same bits when the
@@ -970,6 +1006,7 @@ fn net_step_in(dev: &Device, arch: Arch, b: usize, fused: bool, p: ConvPrecision
         feats: net.read_slot(f).unwrap(),
         fused: net.fused_bn_counts(),
         copy_only_tails,
+        copy_only_outputs,
     }
 }
 
@@ -985,16 +1022,20 @@ fn cuda_fused_bn_resnet18_bf16_step_matches_unfused() {
     let off = net_step_in(&d, Arch::ResNet18, 8, false, ConvPrecision::Bf16);
     let on = net_step_in(&d, Arch::ResNet18, 8, true, ConvPrecision::Bf16);
     println!(
-        "loss fused {} unfused {}; tails that wrote only the bf16 gradient copy: {}",
-        on.loss, off.loss, on.copy_only_tails
+        "loss fused {} unfused {}; tails that wrote only the bf16 copy: {} gradients, {} outputs",
+        on.loss, off.loss, on.copy_only_tails, on.copy_only_outputs
     );
     if BnTailVersion::fused() == BnTailVersion::V3 {
         assert!(
-            on.copy_only_tails > 0,
-            "v3 on bf16 v6 convolutions wrote no copy-only gradient"
+            on.copy_only_tails > 0 && on.copy_only_outputs > 0,
+            "v3 on bf16 v6 convolutions wrote no copy-only gradient or output"
         );
     } else {
-        assert_eq!(on.copy_only_tails, 0, "copy-only gradients outside v3");
+        assert_eq!(
+            (on.copy_only_tails, on.copy_only_outputs),
+            (0, 0),
+            "copy-only copies outside v3"
+        );
     }
     let mut fails = Vec::new();
     let dl = (on.loss - off.loss).abs() / off.loss.abs().max(1e-12);

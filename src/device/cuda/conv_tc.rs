@@ -748,6 +748,14 @@ pub fn bwd_reads_gy_copy_only(
     on_copy("bwd_weight") && (!need_gx || on_copy("bwd_input"))
 }
 
+/// Whether the forward (`conv_fwd_kept`) and grad-weight (`conv_bwd_kept`) at `s` read the input only
+/// through its bf16 copy: both run on v6/v7 bf16. Then the kernel writing the copy need not write the fp32
+/// input (the v3 BN+ReLU tails).
+pub fn reads_x_copy_only(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> bool {
+    let on_copy = |op| runs_v6(d, v, p, op, s) || runs_v7(d, v, p, op, s);
+    p == ConvPrecision::Bf16 && on_copy("fwd") && on_copy("bwd_weight")
+}
+
 /// Whether a network's grad-weight at `s` (`conv_bwd_kept` without a grad-input) runs on v6 with the
 /// input's channels padded (for reports).
 pub fn stem_runs_padded(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> bool {

@@ -502,7 +502,7 @@ fn flat_vec(dev: &CudaDevice, s: &BnSpec) -> LaunchConfig {
 fn relu_apply(
     dev: &CudaDevice,
     y: &mut CudaViewMut<'_, f32>,
-    yb: Option<&mut CudaViewMut<'_, u16>>,
+    yb: Option<(&mut CudaViewMut<'_, u16>, bool)>,
     x: &CudaView<'_, f32>,
     sc: Option<&CudaView<'_, f32>>,
     mean: &CudaView<'_, f32>,
@@ -525,9 +525,10 @@ fn relu_apply(
     if let Some(sc) = sc {
         check_len("batchnorm shortcut", sc.len(), s.rows * s.c)?;
     }
-    if let Some(yb) = &yb {
+    if let Some((yb, _)) = &yb {
         check_len("batchnorm bf16 copy", yb.len(), s.rows * s.c)?;
     }
+    let copy_only = yb.as_ref().is_some_and(|b| b.1);
     let (rows, vec) = (s.rows as i64, vec_of(s.c).0);
     let null = 0u64;
     let name = if sc.is_some() {
@@ -537,9 +538,13 @@ fn relu_apply(
     };
     let f = dev.function("norm", name)?;
     let mut b = dev.stream.launch_builder(&f);
-    b.arg(y);
+    if copy_only {
+        b.arg(&null);
+    } else {
+        b.arg(y);
+    }
     match yb {
-        Some(yb) => b.arg(yb),
+        Some((yb, _)) => b.arg(yb),
         None => b.arg(&null),
     };
     b.arg(x);
@@ -553,7 +558,8 @@ fn relu_apply(
         .arg(&rows)
         .arg(&c)
         .arg(&vec);
-    // SAFETY: (y, yb or null, x [rows*C], with a shortcut sc [rows*C], mean, rstd, gamma, beta [C], i64
+    // SAFETY: (y or null (only the copy), yb or null, x [rows*C], with a shortcut sc [rows*C], mean, rstd,
+    // gamma, beta [C], i64
     // rows, int C, int vec): the add kernel's signature when sc is given, the relu kernel's otherwise;
     // lengths checked above (yb: rows*C u16); vec = 1 only when C % 4 == 0 (the kernel checks alignment
     // itself).
@@ -563,12 +569,13 @@ fn relu_apply(
 
 /// v2 training forward of the tails (one launcher for both): the statistics of v1 (saved mean and rstd,
 /// running statistics updated in place), then one pass writing y = relu(bn(x)), or relu(bn(x) + sc) when
-/// the shortcut `sc` is given; with `yb`, bf16(y) as well in the same pass (the v6 convolutions' copy).
+/// the shortcut `sc` is given; with `yb` = Some((copy, only)), bf16(y) as well in the same pass (the v6
+/// convolutions' copy), and with `only` y itself left unwritten.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_tail_fwd_train_f32(
     dev: &CudaDevice,
     y: &mut CudaViewMut<'_, f32>,
-    yb: Option<&mut CudaViewMut<'_, u16>>,
+    yb: Option<(&mut CudaViewMut<'_, u16>, bool)>,
     mean: &mut CudaViewMut<'_, f32>,
     rstd: &mut CudaViewMut<'_, f32>,
     running_mean: &mut CudaViewMut<'_, f32>,
@@ -616,7 +623,7 @@ pub fn batchnorm_tail_fwd_train_f32(
 pub fn batchnorm_tail_fwd_eval_f32(
     dev: &CudaDevice,
     y: &mut CudaViewMut<'_, f32>,
-    yb: Option<&mut CudaViewMut<'_, u16>>,
+    yb: Option<(&mut CudaViewMut<'_, u16>, bool)>,
     x: &CudaView<'_, f32>,
     sc: Option<&CudaView<'_, f32>>,
     running_mean: &CudaView<'_, f32>,
