@@ -1206,31 +1206,10 @@ impl ResNet {
     /// through its bf16 copy (at batch `n`).
     fn read_only_by_copy_convs(&self, d: &CudaDevice, slot: usize, n: usize) -> bool {
         !self.consumers[slot].is_empty()
-            && self.consumers[slot].iter().all(|&i| match self.nodes[i] {
-                Node::Conv {
-                    cin,
-                    cout,
-                    k,
-                    stride,
-                    pad,
-                    h,
-                    w,
-                    ..
-                } => {
-                    let s = ConvSpec {
-                        n,
-                        h,
-                        w,
-                        c: cin,
-                        o: cout,
-                        kh: k,
-                        kw: k,
-                        stride,
-                        pad,
-                    };
+            && self.consumers[slot].iter().all(|&i| {
+                conv_spec(&self.nodes[i], n).is_some_and(|(s, _)| {
                     conv_tc::reads_x_copy_only(d, self.conv_version, self.conv_precision, &s)
-                }
-                _ => false,
+                })
             })
     }
 
@@ -1242,43 +1221,19 @@ impl ResNet {
         let Some(j) = self.conv_output[slot] else {
             return false;
         };
+        let per = self.slot_size[slot];
         if j >= at
+            || per == 0
+            || len % per != 0
             || self.nodes[j + 1..at]
                 .iter()
                 .any(|n| matches!(n, Node::Conv { .. }))
         {
             return false;
         }
-        let Node::Conv {
-            inp,
-            cin,
-            cout,
-            k,
-            stride,
-            pad,
-            h,
-            w,
-            ..
-        } = &self.nodes[j]
-        else {
-            return false;
-        };
-        let per = self.slot_size[slot];
-        if per == 0 || len % per != 0 {
-            return false;
-        }
-        let s = ConvSpec {
-            n: len / per,
-            h: *h,
-            w: *w,
-            c: *cin,
-            o: *cout,
-            kh: *k,
-            kw: *k,
-            stride: *stride,
-            pad: *pad,
-        };
-        conv_tc::bwd_reads_gy_copy_only(d, self.conv_version, self.conv_precision, &s, *inp != 0)
+        conv_spec(&self.nodes[j], len / per).is_some_and(|(s, inp)| {
+            conv_tc::bwd_reads_gy_copy_only(d, self.conv_version, self.conv_precision, &s, inp != 0)
+        })
     }
 
     /// Backward of `batchnorm_add_relu` (planned at add node `i`, shortcut slot `sc`): the BN input's
@@ -1823,6 +1778,37 @@ impl ResNet {
             });
         }
         out
+    }
+}
+
+/// A convolution node's shape at batch `n`, and its input slot.
+fn conv_spec(node: &Node, n: usize) -> Option<(ConvSpec, usize)> {
+    match *node {
+        Node::Conv {
+            inp,
+            cin,
+            cout,
+            k,
+            stride,
+            pad,
+            h,
+            w,
+            ..
+        } => Some((
+            ConvSpec {
+                n,
+                h,
+                w,
+                c: cin,
+                o: cout,
+                kh: k,
+                kw: k,
+                stride,
+                pad,
+            },
+            inp,
+        )),
+        _ => None,
     }
 }
 
