@@ -175,7 +175,7 @@ __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin
     constexpr int A_BYTES = C7_BM * BK * 2, STAGE = (C7_BM + BN) * BK * 2;
     constexpr int SBO = BK / 8 * 128;  // both layouts: 8 rows (MN-major: 8 row groups' k) of BK * 2 bytes
     extern __shared__ __align__(128) unsigned char c7_smem_raw[];
-    unsigned char* c7_smem = c7_smem_raw + ((1024 - (wg_smem_addr(c7_smem_raw) & 1023)) & 1023);
+    unsigned char* c7_smem = wg_align1024(c7_smem_raw);
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
     if (dyn < (unsigned)(STAGES * STAGE + 1024)) __trap();

@@ -9,7 +9,7 @@
 //
 // Operand tiles (R x 64: 64 rows of A, BN rows of B) use the canonical layout of wgmma.cuh with BK = 64:
 // LBO 128 bytes, SBO 1024 bytes, k-step s at byte 256 s; the `_sw128` entry points (K-major) the 128-byte
-// swizzle layout instead (wg_desc_sw128: row r at byte 128 r, its chunk j at j ^ (r % 8), k-step s at byte
+// swizzle layout instead (wg_desc_swz<128>: row r at byte 128 r, its chunk j at j ^ (r % 8), k-step s at byte
 // 32 s), the same products in the same order, to measure the two layouts against each other.
 #include "common.cuh"
 #include "wgmma.cuh"
@@ -64,7 +64,7 @@ __device__ __forceinline__ void wg_gemm(float* C, const unsigned short* A, const
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
     if (SW128) {
-        wg_smem += (1024 - (wg_smem_addr(wg_smem_raw) & 1023)) & 1023;
+        wg_smem = wg_align1024(wg_smem_raw);
         if (dyn < (unsigned)(WG_STAGES * STAGE + 1024)) __trap();
     } else if (dyn < (unsigned)(WG_STAGES * STAGE)) {
         __trap();
@@ -101,7 +101,7 @@ __device__ __forceinline__ void wg_gemm(float* C, const unsigned short* A, const
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
         for (int s = 0; s < WG_BK / 16; ++s) {
-            if (SW128) wg_mma<BN, false>(d, wg_desc_sw128(As + 32 * s), wg_desc_sw128(Bs + 32 * s));
+            if (SW128) wg_mma<BN, false>(d, wg_desc_swz<128>(As + 32 * s), wg_desc_swz<128>(Bs + 32 * s));
             else wg_mma<BN, TRANS>(d, wg_desc(As + 256 * s, 128, 1024), wg_desc(Bs + 256 * s, 128, 1024));
         }
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");

@@ -25,15 +25,12 @@ __device__ __forceinline__ unsigned long long wg_desc(const void* p, unsigned lb
            ((unsigned long long)((sbo >> 4) & 0x3FFF) << 32);
 }
 
-// Matrix descriptor of a K-major tile in the 128-byte swizzle layout: rows of 64 bf16 (128 bytes) one after
-// another, 8-row groups 1024 bytes apart (SBO), and in row r the 16-byte chunk j stored at chunk j ^ (r % 8),
-// the pattern the hardware undoes from the shared address bits (7-9 into 4-6), so the tile starts on a
-// 1024-byte boundary; k-step s of the row's 64 k starts 32 s bytes in. LBO is unused (1 by convention).
-// The layout CUTLASS uses for such tiles; the probe measures it against no swizzle, under which Nsight
-// Compute counted 72 % excess shared-memory wavefronts in conv v7 (H200, 2026-11-27).
-// wg_desc_swz<W>: the same for rows of W = 128, 64 or 32 bytes (swizzle modes 1, 2, 3; 8-row groups 8 W
-// apart; chunk j of row r at j ^ ((r / (128 / W)) % (W / 16)), the address bits 7.. into 4..; the tile on an
-// 8 W boundary).
+// Matrix descriptor of a K-major tile in the W-byte swizzle layout (W = 128, 64, 32: modes 1, 2, 3): rows
+// of W bytes one after another, 8-row groups 8 W apart (SBO), and in row r the 16-byte chunk j stored at
+// wg_swz_chunk's j ^ ((r / (128 / W)) % (W / 16)), the pattern the hardware undoes from the shared address
+// bits (7.. into 4..), so the tile starts on an 8 W boundary; k-step s (16 bf16) starts 32 s bytes into the
+// rows. LBO is unused (1 by convention). The layouts CUTLASS uses for such tiles; under no swizzle Nsight
+// Compute counted 72 % excess shared-memory wavefronts in the first conv v7 (H200, 2026-11-27).
 template <int W>
 __device__ __forceinline__ unsigned long long wg_desc_swz(const void* p) {
     static_assert(W == 128 || W == 64 || W == 32, "swizzle widths: 128, 64, 32 bytes");
@@ -41,11 +38,14 @@ __device__ __forceinline__ unsigned long long wg_desc_swz(const void* p) {
     return (unsigned long long)((wg_smem_addr(p) >> 4) & 0x3FFF) | (1ull << 16) |
            ((unsigned long long)((8 * W) >> 4) << 32) | (mode << 62);
 }
-__device__ __forceinline__ unsigned long long wg_desc_sw128(const void* p) { return wg_desc_swz<128>(p); }
 // Byte offset of 16-byte chunk j of row r in a K-major tile of W-byte rows under that swizzle.
 template <int W>
 __device__ __forceinline__ int wg_swz_chunk(int r, int j) {
     return r * W + 16 * (j ^ ((r / (128 / W)) % (W / 16)));
+}
+// p rounded up to the next 1024-byte shared address (the 128-byte swizzle's repeat).
+__device__ __forceinline__ unsigned char* wg_align1024(unsigned char* p) {
+    return p + ((1024 - (wg_smem_addr(p) & 1023)) & 1023);
 }
 
 // d += A(desc a) . B(desc b) for one m64 n{BN} k16 step (scale-d = 1, no negation). TRANS = false: both

@@ -744,15 +744,20 @@ pub fn bwd_reads_gy_copy_only(
     if !need_gx && padded_stem(d, v, p, s).is_some() {
         return true;
     }
-    let on_copy = |op| runs_v6(d, v, p, op, s) || runs_v7(d, v, p, op, s);
+    let on_copy = |op| on_bf16_copies(d, v, p, op, s);
     on_copy("bwd_weight") && (!need_gx || on_copy("bwd_input"))
+}
+
+/// Whether `op` at `s` runs on v6 or v7, the kernels that read the bf16 copies of their operands.
+fn on_bf16_copies(d: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> bool {
+    runs_v6(d, v, p, op, s) || runs_v7(d, v, p, op, s)
 }
 
 /// Whether the forward (`conv_fwd_kept`) and grad-weight (`conv_bwd_kept`) at `s` read the input only
 /// through its bf16 copy: both run on v6/v7 bf16. Then the kernel writing the copy need not write the fp32
 /// input (the v3 BN+ReLU tails).
 pub fn reads_x_copy_only(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> bool {
-    let on_copy = |op| runs_v6(d, v, p, op, s) || runs_v7(d, v, p, op, s);
+    let on_copy = |op| on_bf16_copies(d, v, p, op, s);
     p == ConvPrecision::Bf16 && on_copy("fwd") && on_copy("bwd_weight")
 }
 
