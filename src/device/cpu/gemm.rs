@@ -15,9 +15,16 @@ pub fn blas_single_threaded() {
     ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
 }
 
+/// OpenBLAS's thread count is one process-wide setting, and a multithreaded call running beside other
+/// threads' calls can hang (seen: two tests' sgemms spinning for 17 minutes in CI). Single-threaded
+/// callers hold this shared, [`with_blas_threads`] holds it alone.
+static BLAS_THREADS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// Runs `f` (one large BLAS or LAPACK call: an eigendecomposition, a big dgemm) with OpenBLAS using as
-/// many threads as rayon has workers, then sets it back to one.
+/// many threads as rayon has workers, then sets it back to one; no [`gemm_blas_f32`] runs meanwhile (so
+/// `f` must not call it).
 pub fn with_blas_threads<R>(f: impl FnOnce() -> R) -> R {
+    let _alone = BLAS_THREADS.write().unwrap_or_else(|e| e.into_inner());
     blas_single_threaded();
     let n = rayon::current_num_threads().clamp(1, i32::MAX as usize) as std::os::raw::c_int;
     // SAFETY: a plain setter of OpenBLAS's thread count; a call already running keeps the count it read.
@@ -54,6 +61,7 @@ pub fn gemm_ref_f32(c: &mut [f32], a: &[f32], b: &[f32], s: &GemmSpec) {
 /// OpenBLAS sgemm on row-major operands, on the calling thread (see [`blas_single_threaded`]).
 pub fn gemm_blas_f32(c: &mut [f32], a: &[f32], b: &[f32], s: &GemmSpec) {
     blas_single_threaded();
+    let _shared = BLAS_THREADS.read().unwrap_or_else(|e| e.into_inner());
     sgemm(c, a, b, s);
 }
 
