@@ -352,6 +352,363 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_paper_cols_v5_bf16(floa
     bns_paper_v5<2>(gv, nullptr, vb, qrb, m, rows, d, inv_tau, lab, row_anchor, c, cols);
 }
 
+// ---------------------------------------------------------------------------------------------------- v6
+// v5 waits for each wgmma right after issuing it, so the tensor cores idle while the threads exponentiate
+// and the threads idle while the tensor cores multiply. v6 issues tile i + 1's S before the per-element
+// work on tile i (two accumulator sets; the loop is unrolled by two so that both stay in registers). The
+// product g += M . tile still drains before the next step's work: leaving it in flight behind the next S
+// (wait_group 1) makes the A fragments of M(i + 1) registers written while the same accumulator chain is
+// in flight, and ptxas then serialises every wgmma of the kernel (C7513). A ring of 4 tiles keeps the
+// copies two tiles ahead. Tiles whose rows and columns are all in range (and, for the code form, off the
+// diagonal) skip the per-element bounds tests, and the column values are read as pairs.
+
+// Keeps the registers of `r` live and unmoved at this point: after a wgmma.wait_group, so that no read of
+// an accumulator is hoisted above the wait and no register-A fragment is reused before it.
+template <int N>
+__device__ __forceinline__ void b6_keep(float (&r)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+template <int N>
+__device__ __forceinline__ void b6_keep(unsigned (&r)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i])::"memory");
+}
+
+// Issues S = own . tile^T into acc as one wgmma group (the first k-step overwrites acc); not waited for.
+__device__ __forceinline__ void b6_s_issue(float (&acc)[32], const unsigned char* own, const unsigned char* tile) {
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+    wg_mma_set<64>(acc, wg_desc(own, 128, B5_SBO), wg_desc(tile, 128, B5_SBO));
+#pragma unroll
+    for (int s = 1; s < B5_D / 16; ++s)
+        wg_mma<64>(acc, wg_desc(own + 256 * s, 128, B5_SBO), wg_desc(tile + 256 * s, 128, B5_SBO));
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+}
+
+// Issues g += M . tile (v5's b5_mt_tile) with M in the bf16 A fragments `a` (a[2 j + h] holds the
+// elements 4 j + 2 h and 4 j + 2 h + 1 of S's accumulator layout); not waited for.
+__device__ __forceinline__ void b6_mt_issue(float (&g)[64], const unsigned (&a)[16], const unsigned char* tile) {
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+    for (int s = 0; s < B5_BN / 16; ++s) {
+        const unsigned as[4] = {a[4 * s], a[4 * s + 1], a[4 * s + 2], a[4 * s + 3]};
+        wg_mma_rs_n128_bt(g, as, wg_desc(tile + 4096 * s, 2048, 128));
+    }
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+}
+
+#define B6_STAGES 4
+#define B6_SMEM (B5_A_BYTES + B6_STAGES * B5_B_BYTES)
+
+// The pipelined sweep over the block's column tiles through a ring of B6_STAGES. `params(b, ok, slot, t)`
+// fills column t's values (threads t < 64), `coef(acc, slot, c0, a)` works on the S tile of columns
+// c0 .. c0 + 63 (and, with MT, writes the coefficients M that g += M . tile takes into the A fragments a:
+// not into acc, whose registers are a wgmma accumulator, which ptxas would then serialise, C7515). g is
+// complete on return.
+template <bool MT, class P, class F>
+__device__ __forceinline__ void b6_sweep(const B5Ctx& cx, const unsigned short* xb, const unsigned short* yb,
+                                         float (&g)[64], P params, F coef) {
+    constexpr int STAGES = B6_STAGES;
+    extern __shared__ __align__(128) unsigned char b6_smem[];
+    __shared__ __align__(16) int I0[STAGES][B5_BN];
+    __shared__ __align__(16) int I1[STAGES][B5_BN];
+    __shared__ __align__(16) float F0[STAGES][B5_BN];
+    __shared__ __align__(16) float F1[STAGES][B5_BN];
+    unsigned dyn;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
+    if (dyn < (unsigned)B6_SMEM) __trap();
+    const unsigned char* own = b6_smem + (threadIdx.x / 128) * 8 * B5_SBO;
+    const auto stage = [&](int i) { return b6_smem + B5_A_BYTES + (i % STAGES) * B5_B_BYTES; };
+    const auto cols = [&](int i) {
+        const int k = i % STAGES;
+        return B5Cols{I0[k], I1[k], F0[k], F1[k]};
+    };
+    const int T = cx.c_end > cx.c_begin ? (cx.c_end - cx.c_begin + B5_BN - 1) / B5_BN : 0;
+    const auto load = [&](int t) {  // tile t's rows and column values, one commit group (empty beyond T)
+        if (t < T) {
+            const int c = cx.c_begin + t * B5_BN;
+            b5_load_rows<B5_BN>(stage(t), yb, c, cx.ny);
+            if (threadIdx.x < B5_BN) params(c + threadIdx.x, c + (int)threadIdx.x < cx.ny, cols(t), threadIdx.x);
+        }
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    };
+    b5_load_rows<B5_BM>(b6_smem, xb, cx.r0, cx.nx);
+#pragma unroll
+    for (int t = 0; t < STAGES - 1; ++t) load(t);  // the own rows join tile 0's group
+    asm volatile("cp.async.wait_group %0;" ::"n"(STAGES - 2) : "memory");
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    __syncthreads();
+    float acc0[32], acc1[32];
+    unsigned a[16];
+    // g's zeroing stays here, before the first wgmma: sunk into the loop's preheader (as the compiler
+    // does), it would define a wgmma accumulator while S(0) is in flight and ptxas would serialise (C7515).
+    if (MT) b6_keep(g);
+    if (T > 0) b6_s_issue(acc0, own, stage(0));
+    // Step i: S(i) in flight into cur (and, with MT, M(i - 1) . tile(i - 1) before it).
+    const auto step = [&](int i, float (&cur)[32], float (&nxt)[32]) {
+        asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+        b6_keep(cur);
+        if (MT) b6_keep(a);
+        // Tile i + 1 is in for every thread, and every warpgroup is done with tile i - 1, whose stage and
+        // column slot take tile i + STAGES - 1.
+        asm volatile("cp.async.wait_group %0;" ::"n"(STAGES - 3) : "memory");
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        __syncthreads();
+        if (i + 1 < T) b6_s_issue(nxt, own, stage(i + 1));
+        load(i + STAGES - 1);
+        coef(cur, cols(i), cx.c_begin + i * B5_BN, a);
+        if (MT) b6_mt_issue(g, a, stage(i));
+    };
+    for (int i = 0; i < T; i += 2) {
+        step(i, acc0, acc1);
+        if (i + 1 < T) step(i + 1, acc1, acc0);
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    if (MT) {
+        b6_keep(g);
+        b6_keep(a);
+    }
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+}
+
+// Whether the tile's 64 columns from c0 are all in range (and, with `diag`, off this warpgroup's rows): the
+// per-element tests can be skipped. Own rows beyond nx need no test: their sums and gradient rows are
+// never stored.
+__device__ __forceinline__ bool b6_plain(const B5Ctx& cx, int c0, bool diag) {
+    const int w0 = cx.r0 + 64 * (threadIdx.x / 128);
+    return c0 + B5_BN <= cx.ny && (!diag || c0 >= w0 + 64 || c0 + B5_BN <= w0);
+}
+
+// f(i, h, cj, e) for each S element of the tile this thread holds, the columns' values read as pairs:
+// `pair(cj0)` loads the values of columns cj0 and cj0 + 1 (cj0 = 8 j + 2 q) once for the four elements.
+template <class L, class F>
+__device__ __forceinline__ void b6_each(L pair, F f) {
+    const int q = threadIdx.x % 4;
+#pragma unroll
+    for (int j = 0; j < B5_BN / 8; ++j) {
+        const auto v = pair(8 * j + 2 * q);
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) f(4 * j + 2 * h + e, h, 8 * j + 2 * q + e, e, v);
+    }
+}
+
+// Code form forward, as bns_code_fwd_v5_bf16.
+extern "C" __global__ void __launch_bounds__(256, 2) bns_code_fwd_v6_bf16(float* part, const unsigned short* zb,
+                                                                          const int* lab, int n, float inv_tau,
+                                                                          int cols) {
+    const B5Ctx cx = b5_ctx(n, n, cols);
+    const int q = threadIdx.x % 4;
+    const int la[2] = {cx.ra[0] < n ? lab[cx.ra[0]] : 0, cx.ra[1] < n ? lab[cx.ra[1]] : 0};
+    float ps[2] = {0.0f, 0.0f}, pc[2] = {0.0f, 0.0f}, ns[2] = {0.0f, 0.0f};
+    float g[64];  // unused without the product
+    b6_sweep<false>(
+        cx, zb, zb, g, [&](int b, bool ok, B5Cols c, int t) { c.i0[t] = ok ? lab[b] : 0; },
+        [&](float (&acc)[32], B5Cols cl, int c0, unsigned (&)[16]) {
+            const auto labs = [&](int cj) { return *reinterpret_cast<const int2*>(cl.i0 + cj); };
+            const auto add = [&](int i, int h, bool same) {
+                const float ex = __expf(acc[i] * inv_tau);
+                ps[h] += same ? ex : 0.0f;
+                pc[h] += same ? 1.0f : 0.0f;
+                ns[h] += same ? 0.0f : ex;
+            };
+            if (b6_plain(cx, c0, true)) {
+                b6_each(labs, [&](int i, int h, int, int e, int2 l) { add(i, h, (e ? l.y : l.x) == la[h]); });
+            } else {
+                b6_each(labs, [&](int i, int h, int cj, int e, int2 l) {
+                    const int b = c0 + cj;
+                    if (cx.ra[h] < n && b < n && b != cx.ra[h]) add(i, h, (e ? l.y : l.x) == la[h]);
+                });
+            }
+        });
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int o = 1; o < 4; o <<= 1) {
+            ps[h] += __shfl_xor_sync(0xffffffffu, ps[h], o);
+            pc[h] += __shfl_xor_sync(0xffffffffu, pc[h], o);
+            ns[h] += __shfl_xor_sync(0xffffffffu, ns[h], o);
+        }
+        if (q == 0 && cx.ra[h] < n) {
+            atomicAdd(&part[3 * cx.ra[h]], ps[h]);
+            atomicAdd(&part[3 * cx.ra[h] + 1], pc[h]);
+            atomicAdd(&part[3 * cx.ra[h] + 2], ns[h]);
+        }
+    }
+}
+
+// The coefficients M of the tile this thread holds, rounded into the A fragments: a[2 j + h] =
+// bf16 (m(i), m(i + 1)) for i = 4 j + 2 h, with m(i, h, cj, e, v) as in b6_each.
+template <class L, class F>
+__device__ __forceinline__ void b6_each_m(unsigned (&a)[16], L pair, F m) {
+    const int q = threadIdx.x % 4;
+#pragma unroll
+    for (int j = 0; j < B5_BN / 8; ++j) {
+        const auto v = pair(8 * j + 2 * q);
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+            a[2 * j + h] = pack_bf16x2(m(4 * j + 2 * h, h, 8 * j + 2 * q, 0, v), m(4 * j + 2 * h + 1, h, 8 * j + 2 * q + 1, 1, v));
+    }
+}
+
+// The values of columns cj and cj + 1 the code form's backward needs: labels, alpha, beta.
+struct B6CodeCols {
+    int2 lab;
+    float2 al, be;
+};
+
+// Code form backward, as bns_code_bwd_v5_bf16.
+extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v6_bf16(float* gz, const float* alpha,
+                                                                          const float* beta, const unsigned short* zb,
+                                                                          const int* lab, int n, int d, float inv_tau,
+                                                                          int cols) {
+    const B5Ctx cx = b5_ctx(n, n, cols);
+    int la[2];
+    float al[2], be[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const bool ok = cx.ra[h] < n;
+        la[h] = ok ? lab[cx.ra[h]] : 0;
+        al[h] = ok ? alpha[cx.ra[h]] : 0.0f;
+        be[h] = ok ? beta[cx.ra[h]] : 0.0f;
+    }
+    float g[64];
+#pragma unroll
+    for (int i = 0; i < 64; ++i) g[i] = 0.0f;
+    b6_sweep<true>(
+        cx, zb, zb, g,
+        [&](int b, bool ok, B5Cols c, int t) {
+            c.i0[t] = ok ? lab[b] : 0;
+            c.f0[t] = ok ? alpha[b] : 0.0f;
+            c.f1[t] = ok ? beta[b] : 0.0f;
+        },
+        [&](float (&acc)[32], B5Cols cl, int c0, unsigned (&a)[16]) {
+            // M = e^s (c_a + c_b), c = alpha on the same label, beta otherwise; 0 on the diagonal, beyond n.
+            const auto vals = [&](int cj) {
+                return B6CodeCols{*reinterpret_cast<const int2*>(cl.i0 + cj),
+                                  *reinterpret_cast<const float2*>(cl.f0 + cj),
+                                  *reinterpret_cast<const float2*>(cl.f1 + cj)};
+            };
+            const auto m = [&](int i, int h, int e, const B6CodeCols& v) {
+                const float ex = __expf(acc[i] * inv_tau);
+                return (e ? v.lab.y : v.lab.x) == la[h] ? ex * (al[h] + (e ? v.al.y : v.al.x))
+                                                        : ex * (be[h] + (e ? v.be.y : v.be.x));
+            };
+            if (b6_plain(cx, c0, true)) {
+                b6_each_m(a, vals, [&](int i, int h, int, int e, const B6CodeCols& v) { return m(i, h, e, v); });
+            } else {
+                b6_each_m(a, vals, [&](int i, int h, int cj, int e, const B6CodeCols& v) {
+                    const int b = c0 + cj;
+                    return cx.ra[h] < n && b < n && b != cx.ra[h] ? m(i, h, e, v) : 0.0f;
+                });
+            }
+        });
+    b5_store_g(gz, g, cx, d, inv_tau);
+}
+
+// The values of columns cj and cj + 1 the paper form needs (MODE 1: labels of v; MODE 2: the q rows'
+// anchors and their labels).
+struct B6PaperCols {
+    int2 i0, i1;
+};
+
+// Paper form (bns_paper_v5 pipelined). The row loss takes log(1 + e) as __logf(1 + e) (e = exp(-|s|) in
+// (0, 1]: absolute error below 1e-6 per term) instead of log1pf, which costs tens of instructions a term.
+template <int MODE>
+__device__ __forceinline__ void bns_paper_v6(float* G, float* row_loss, const unsigned short* xb,
+                                             const unsigned short* yb, int nx, int ny, int d, float inv_tau,
+                                             const int* lab, const int* row_anchor, float c, int cols) {
+    const B5Ctx cx = b5_ctx(nx, ny, cols);
+    const int q = threadIdx.x % 4;
+    int la[2], an[2];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const bool ok = cx.ra[h] < nx;
+        an[h] = MODE == 1 && ok ? row_anchor[cx.ra[h]] : -1;
+        la[h] = !ok ? 0 : MODE == 1 ? lab[an[h]] : lab[cx.ra[h]];
+    }
+    float g[64];
+#pragma unroll
+    for (int i = 0; i < 64; ++i) g[i] = 0.0f;
+    float lsum[2] = {0.0f, 0.0f};
+    b6_sweep<true>(
+        cx, xb, yb, g,
+        [&](int b, bool ok, B5Cols cl, int t) {
+            if (MODE == 1) {
+                cl.i0[t] = ok ? lab[b] : 0;  // label of v_b
+            } else {
+                const int anb = ok ? row_anchor[b] : 0;
+                cl.i1[t] = ok ? anb : -1;  // the q row's anchor
+                cl.i0[t] = ok ? lab[anb] : 0;
+            }
+        },
+        [&](float (&acc)[32], B5Cols cl, int c0, unsigned (&a)[16]) {
+            const auto vals = [&](int cj) {
+                B6PaperCols v;
+                v.i0 = *reinterpret_cast<const int2*>(cl.i0 + cj);
+                v.i1 = MODE == 2 ? *reinterpret_cast<const int2*>(cl.i1 + cj) : make_int2(0, 0);
+                return v;
+            };
+            const auto w = [&](int i, int h, int b, int e, const B6PaperCols& v) {
+                const float sv = acc[i] * inv_tau;
+                const int vj = MODE == 1 ? b : cx.ra[h];
+                const int anc = MODE == 1 ? an[h] : (e ? v.i1.y : v.i1.x);
+                const int lv = MODE == 1 ? (e ? v.i0.y : v.i0.x) : la[h];  // label of v_j
+                const int lq = MODE == 1 ? la[h] : (e ? v.i0.y : v.i0.x);  // label of the anchor
+                const bool pos = vj == anc, neg = lv != lq;
+                float wv = 0.0f;
+                if (pos || neg) {
+                    const float ex = __expf(-fabsf(sv));
+                    const float r = __fdividef(1.0f, 1.0f + ex);
+                    const float sp = sv >= 0.0f ? r : ex * r, sm = sv >= 0.0f ? ex * r : r;
+                    if (pos) wv -= sm;
+                    if (neg) wv += sp;
+                    if (MODE == 1) {
+                        const float l1p = __logf(1.0f + ex);
+                        if (pos) lsum[h] += fmaxf(-sv, 0.0f) + l1p;
+                        if (neg) lsum[h] += fmaxf(sv, 0.0f) + l1p;
+                    }
+                }
+                return wv;
+            };
+            if (b6_plain(cx, c0, false)) {
+                b6_each_m(a, vals, [&](int i, int h, int cj, int e, const B6PaperCols& v) { return w(i, h, c0 + cj, e, v); });
+            } else {
+                b6_each_m(a, vals, [&](int i, int h, int cj, int e, const B6PaperCols& v) {
+                    const int b = c0 + cj;
+                    return cx.ra[h] < nx && b < ny ? w(i, h, b, e, v) : 0.0f;
+                });
+            }
+        });
+    if (MODE == 1) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+#pragma unroll
+            for (int o = 1; o < 4; o <<= 1) lsum[h] += __shfl_xor_sync(0xffffffffu, lsum[h], o);
+            if (q == 0 && cx.ra[h] < nx) atomicAdd(&row_loss[cx.ra[h]], lsum[h]);
+        }
+    }
+    b5_store_g(G, g, cx, d, c * inv_tau);
+}
+
+// Paper form, rows (as bns_paper_rows_v5_bf16).
+extern "C" __global__ void __launch_bounds__(256, 1) bns_paper_rows_v6_bf16(float* gqr, float* row_loss,
+                                                                            const unsigned short* qrb,
+                                                                            const unsigned short* vb, const int* lab,
+                                                                            const int* row_anchor, int rows, int m,
+                                                                            int d, float inv_tau, float c, int cols) {
+    bns_paper_v6<1>(gqr, row_loss, qrb, vb, rows, m, d, inv_tau, lab, row_anchor, c, cols);
+}
+
+// Paper form, columns (as bns_paper_cols_v5_bf16).
+extern "C" __global__ void __launch_bounds__(256, 1) bns_paper_cols_v6_bf16(float* gv, const unsigned short* vb,
+                                                                            const unsigned short* qrb, const int* lab,
+                                                                            const int* row_anchor, int rows, int m,
+                                                                            int d, float inv_tau, float c, int cols) {
+    bns_paper_v6<2>(gv, nullptr, vb, qrb, m, rows, d, inv_tau, lab, row_anchor, c, cols);
+}
+
 // The v5 tile chain without the loss: G = bf16(S) . tile with S = own . tile^T for the 128 own rows of zb
 // and one 64-row column tile starting at row c0, through b5_load_rows, b5_s_tile and b5_mt_tile (the
 // register-A product against the tile read MN-major) — BNS v5's wgmma path isolated for a test. G [128][128]

@@ -48,36 +48,44 @@ __device__ __forceinline__ unsigned char* wg_align1024(unsigned char* p) {
     return p + ((1024 - (wg_smem_addr(p) & 1023)) & 1023);
 }
 
-// d += A(desc a) . B(desc b) for one m64 n{BN} k16 step (scale-d = 1, no negation). TRANS = false: both
+// d += A(desc a) . B(desc b) for one m64 n{BN} k16 step (scale-d = 1, no negation; wg_mma_set: d = A . B). TRANS = false: both
 // operands K-major; true: both MN-major (imm-trans-a = imm-trans-b = 1; canonical no-swizzle MN-major layout:
 // core matrices of 8 k-rows x 16 bytes of 8 consecutive m (or n), LBO between k-groups, SBO between m-groups).
 template <int BN, bool TRANS>
 struct WgMma;
 template <bool T>
 struct WgMma<64, T> {
-    static __device__ __forceinline__ void run(float (&d)[32], unsigned long long da, unsigned long long db) {
+    static __device__ __forceinline__ void run(float (&d)[32], unsigned long long da, unsigned long long db,
+                                                int scale_d) {
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
             "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, %35, %35;\n}\n"
             : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-            : "l"(da), "l"(db), "r"(1), "n"(T ? 1 : 0)
+            : "l"(da), "l"(db), "r"(scale_d), "n"(T ? 1 : 0)
             : "memory");
     }
 };
 template <bool T>
 struct WgMma<128, T> {
-    static __device__ __forceinline__ void run(float (&d)[64], unsigned long long da, unsigned long long db) {
+    static __device__ __forceinline__ void run(float (&d)[64], unsigned long long da, unsigned long long db,
+                                                int scale_d) {
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
             "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, %67, %67;\n}\n"
             : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-            : "l"(da), "l"(db), "r"(1), "n"(T ? 1 : 0)
+            : "l"(da), "l"(db), "r"(scale_d), "n"(T ? 1 : 0)
             : "memory");
     }
 };
 template <int BN, bool TRANS = false>
 __device__ __forceinline__ void wg_mma(float (&d)[BN / 2], unsigned long long da, unsigned long long db) {
-    WgMma<BN, TRANS>::run(d, da, db);
+    WgMma<BN, TRANS>::run(d, da, db, 1);
+}
+// d = A . B: scale-d = 0, the accumulator's previous contents ignored (no zeroing instructions, which would
+// define the registers outside the wgmma pipeline).
+template <int BN, bool TRANS = false>
+__device__ __forceinline__ void wg_mma_set(float (&d)[BN / 2], unsigned long long da, unsigned long long db) {
+    WgMma<BN, TRANS>::run(d, da, db, 0);
 }
 
 // d += A . B(desc b) for one m64 n128 k16 step with A in registers (bf16 pairs, the m16n8k16 A-fragment layout

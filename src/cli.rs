@@ -49,6 +49,10 @@ pub enum Command {
         /// machine can start with the kernels compiled here
         #[arg(long)]
         cache: bool,
+        /// Print what ptxas makes of each kernel (registers, spills, shared memory, "Potential Performance
+        /// Loss" notices such as a serialised wgmma pipeline): NVRTC compiles a cubin, no GPU needed
+        #[arg(long)]
+        ptxas: bool,
     },
     /// Draw k-DPP subsets from a kernel matrix, or select per class with IP-DPP (ip, ip-code, qd-cosine, qd-rbf)
     Sample(crate::dpp::cli::SampleArgs),
@@ -252,6 +256,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             target,
             ptx_dir,
             cache,
+            ptxas,
         } => {
             let mut failed = 0;
             for kf in kernels::all() {
@@ -261,6 +266,16 @@ pub fn run(cli: Cli) -> Result<i32> {
                     target.clone()
                 };
                 for t in targets {
+                    if ptxas {
+                        match device::nvrtc::ptxas_report(&kf, &t) {
+                            Ok(r) => print!("== kernels/{}.cu  {t}\n{r}", kf.name),
+                            Err(e) => {
+                                failed += 1;
+                                println!("FAIL  kernels/{}.cu  {t}\n{e}", kf.name);
+                            }
+                        }
+                        continue;
+                    }
                     match device::nvrtc::compile(&kf, &t, cache) {
                         Ok(c) => {
                             let warn = if c.log.trim().is_empty() {

@@ -1,16 +1,9 @@
 #!/usr/bin/env bash
-# Registers, shared memory and spills of every kernel, with no GPU: NVRTC PTX -> ptxas -v; also ptxas's
-# "Potential Performance Loss" notices (C7515: wgmma serialised, the async MMA pipeline lost).
-# Needs ptxas: IPDPP_WITH_PTXAS=1 tools/setup.sh. Usage: tools/ptxas-report.sh [sm_90]
+# Registers, shared memory and spills of every kernel, with no GPU, and ptxas's "Potential Performance Loss"
+# notices (C7510-C7520: a wgmma pipeline serialised). NVRTC compiles each file to a cubin with ptxas -v
+# (`ipdpp kernels --ptxas`); no separate ptxas install is needed. Usage: tools/ptxas-report.sh [sm_90a]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ARCH=${1:-sm_90}
-PTXAS=${PTXAS:-.cuda/nvcc/nvidia/cu13/bin/ptxas}
-[ -x "$PTXAS" ] || { echo "ptxas not found at $PTXAS: run IPDPP_WITH_PTXAS=1 tools/setup.sh" >&2; exit 2; }
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
-cargo run --release -q -- kernels --target "$ARCH" --ptx-dir "$DIR" >/dev/null
-for f in "$DIR"/*.ptx; do
-  echo "== $(basename "$f")"
-  "$PTXAS" -arch="$ARCH" -v "$f" -o /dev/null 2>&1 | grep -E "Compiling entry|Used|spill|Performance Loss" | sed 's/^ptxas info    : //'
-done
+ARCH=${1:-sm_90a}
+cargo run --release -q -- kernels --ptxas --target "$ARCH" |
+  grep -E "^==|Compiling entry|Used|spill|Performance Loss|injected" | sed 's/^ptxas info    : //'

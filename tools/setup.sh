@@ -52,7 +52,7 @@ pip_get() { # dir package==version marker
 }
 pip_get "$CUDA_DIR/nvrtc"  "nvidia-cuda-nvrtc==$NVRTC_VER"    nvidia/cu13/lib/libnvrtc.so.13
 pip_get "$CUDA_DIR/cudart" "nvidia-cuda-runtime==$CUDART_VER" nvidia/cu13/include/cuda_bf16.h
-# ptxas (register/spill reports) and nvdisasm (SASS, tools/sass-loops.sh) are optional:
+# ptxas and nvdisasm (SASS, tools/sass-loops.sh) are optional:
 # IPDPP_WITH_PTXAS=1 tools/setup.sh
 if [ "${IPDPP_WITH_PTXAS:-0}" = 1 ]; then
   pip_get "$CUDA_DIR/nvcc" "nvidia-cuda-nvcc==$NVRTC_VER" nvidia/cu13/bin/ptxas

@@ -240,7 +240,7 @@ pub fn compile_cached(file: &KernelFile, target: &str, cache: Option<&Path>) -> 
             }
         }
     }
-    let (ptx, log) = compile_raw(file.name, target, &src, &opts)?;
+    let (ptx, log) = compile_raw(file.name, target, &src, &opts, true)?;
     if let (Some(path), Some(dir)) = (&path, cache) {
         // Best effort and atomic: a failed write only costs a recompile next time.
         let _ = std::fs::create_dir_all(dir);
@@ -256,7 +256,34 @@ pub fn compile_cached(file: &KernelFile, target: &str, cache: Option<&Path>) -> 
     })
 }
 
-fn compile_raw(name: &str, target: &str, src: &str, opts: &[String]) -> Result<(String, String)> {
+/// What ptxas says of a kernel file compiled for the real architecture `target` (e.g. `sm_90a`): NVRTC
+/// compiles to a cubin with `--ptxas-options=-v`, no GPU and no separate ptxas needed. Returns the ptxas
+/// lines of the log: per kernel its registers, spills and shared memory, and ptxas's "Potential
+/// Performance Loss" notices (C7510-C7520: wgmma serialised, the asynchronous MMA pipeline lost).
+pub fn ptxas_report(file: &KernelFile, target: &str) -> Result<String> {
+    let info = nvrtc()?;
+    virtual_arch(target)?;
+    let real = format!("sm_{}", &target[target.find('_').map_or(0, |i| i + 1)..]);
+    let mut opts = options(target, info)?;
+    opts[0] = format!("--gpu-architecture={real}");
+    opts.push("--ptxas-options=-v".to_string());
+    let src = file.expanded()?;
+    let (_, log) = compile_raw(file.name, target, &src, &opts, false)?;
+    Ok(log
+        .lines()
+        .filter(|l| l.starts_with("ptxas"))
+        .map(|l| format!("{l}\n"))
+        .collect())
+}
+
+/// Compiles `src`; returns the PTX (empty unless `want_ptx`) and the log.
+fn compile_raw(
+    name: &str,
+    target: &str,
+    src: &str,
+    opts: &[String],
+    want_ptx: bool,
+) -> Result<(String, String)> {
     use cudarc::nvrtc::result as r;
     let csrc = CString::new(src)
         .map_err(|_| Error::usage(format!("kernels/{name}.cu contains a NUL byte")))?;
@@ -273,6 +300,7 @@ fn compile_raw(name: &str, target: &str, src: &str, opts: &[String]) -> Result<(
         .map(|v| c_chars_to_string(&v))
         .unwrap_or_default();
     let out = match compiled {
+        Ok(()) if !want_ptx => Ok(String::new()),
         Ok(()) => unsafe { r::get_ptx(prog) }
             .map(|v| c_chars_to_string(&v))
             .map_err(|e| nv(e, log.clone())),

@@ -9,6 +9,11 @@
 //!   normalised embeddings are rounded to bf16 (row stride 128, zero-padded), similarity tiles and the
 //!   gradient products run on the tensor cores, the coefficient tiles are rounded to bf16 for the second
 //!   product; sm_80+, d ≤ 128.
+//! - `v4`: v3 with the columns split over blocks (partial sums and gradient rows added with atomics).
+//! - `v5`: v4 on Hopper wgmma (kernels/contrastive_wgmma.cu), sm_90.
+//! - `v6`: v5 software-pipelined: the next column tile's similarity MMA runs while the threads work on
+//!   this tile's exponentials; interior tiles skip the bounds tests (compiled and run in cusim, not yet
+//!   on a GPU).
 use super::bns::{check_tau, BnsOutput, PaperLayout};
 use crate::device::cuda::conv_tc::ConvPrecision;
 use crate::device::cuda::{check_len, launch_err, waves, wgmma, CudaDevice};
@@ -16,7 +21,7 @@ use crate::error::{Error, Result};
 use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 
 const FILE: &str = "contrastive";
-/// The v5 (Hopper wgmma) kernels.
+/// The v5 and v6 (Hopper wgmma) kernels.
 const FILE5: &str = "contrastive_wgmma";
 /// Largest embedding dimension of the fused versions (shared-memory tiles and register accumulators).
 pub const FUSED_DMAX: usize = 128;
@@ -28,6 +33,7 @@ pub enum BnsVersion {
     V3,
     V4,
     V5,
+    V6,
 }
 
 impl BnsVersion {
@@ -43,6 +49,11 @@ impl BnsVersion {
         }
     }
 
+    /// Whether the version runs on the bf16 copies (tensor cores).
+    pub fn bf16(&self) -> bool {
+        !matches!(self, BnsVersion::V1 | BnsVersion::V2)
+    }
+
     pub fn describe(&self) -> &'static str {
         match self {
             BnsVersion::V1 => "materialised N×N similarity, naive kernels",
@@ -50,6 +61,7 @@ impl BnsVersion {
             BnsVersion::V3 => "fused bf16 tensor cores (mma.sync), fp32 accumulation",
             BnsVersion::V4 => "v3 with columns split over blocks (atomics), ldmatrix.trans",
             BnsVersion::V5 => "v4 on Hopper wgmma (sm_90), no tile transposes",
+            BnsVersion::V6 => "v5 with the next tile's MMA overlapping this tile's exponentials",
         }
     }
 }
@@ -63,8 +75,9 @@ impl std::str::FromStr for BnsVersion {
             "v3" => Ok(BnsVersion::V3),
             "v4" => Ok(BnsVersion::V4),
             "v5" => Ok(BnsVersion::V5),
+            "v6" => Ok(BnsVersion::V6),
             _ => Err(Error::usage(format!(
-                "unknown BNS kernel version {s:?}; use v1, v2, v3, v4 or v5"
+                "unknown BNS kernel version {s:?}; use v1, v2, v3, v4, v5 or v6"
             ))),
         }
     }
@@ -78,6 +91,7 @@ impl std::fmt::Display for BnsVersion {
             BnsVersion::V3 => "v3",
             BnsVersion::V4 => "v4",
             BnsVersion::V5 => "v5",
+            BnsVersion::V6 => "v6",
         })
     }
 }
@@ -228,12 +242,32 @@ fn code_fin(
 /// Dynamic shared memory of the v5 kernels: the 128 own rows and a ring of three 64-row column tiles of 128
 /// bf16 dims (mirrors B5_SMEM in kernels/contrastive_wgmma.cu).
 const V5_SMEM: usize = (128 + 3 * 64) * FUSED_DMAX * 2;
+/// v6: a ring of four column tiles (mirrors B6_SMEM).
+const V6_SMEM: usize = (128 + 4 * 64) * FUSED_DMAX * 2;
 
-/// The code form on wgmma (kernels/contrastive_wgmma.cu): partial sums per column split, the row finish of
-/// v4, then the backward into the zeroed gz. 128 own rows per 256-thread block, columns split over grid.y.
+/// The v5 / v6 dynamic shared memory, checked against what this GPU allows a block.
+fn wgmma_smem(dev: &CudaDevice, v: BnsVersion) -> Result<usize> {
+    let smem = if v == BnsVersion::V5 {
+        V5_SMEM
+    } else {
+        V6_SMEM
+    };
+    if smem > dev.smem_optin {
+        return Err(Error::usage(format!(
+            "BNS {v} needs {smem} bytes of shared memory per block, this GPU allows {}; use v4",
+            dev.smem_optin
+        )));
+    }
+    Ok(smem)
+}
+
+/// The code form on wgmma (kernels/contrastive_wgmma.cu, `v` = v5 or v6): partial sums per column split,
+/// the row finish of v4, then the backward into the zeroed gz. 128 own rows per 256-thread block, columns
+/// split over grid.y.
 #[allow(clippy::too_many_arguments)]
-fn code_v5(
+fn code_wgmma(
     dev: &CudaDevice,
+    v: BnsVersion,
     (alpha, beta, row_loss): (
         &mut CudaSlice<f32>,
         &mut CudaSlice<f32>,
@@ -247,19 +281,15 @@ fn code_v5(
     inv_tau: f32,
 ) -> Result<()> {
     let n = ni as usize;
-    if V5_SMEM > dev.smem_optin {
-        return Err(Error::usage(format!(
-            "BNS v5 needs {V5_SMEM} bytes of shared memory per block, this GPU allows {}",
-            dev.smem_optin
-        )));
-    }
+    let smem = wgmma_smem(dev, v)?;
     dev.stream
         .memset_zeros(part)
         .map_err(|e| Error::driver("zeroing the BNS partial sums", e))?;
-    let f = dev.function(FILE5, "bns_code_fwd_v5_bf16")?;
-    dev.raise_smem_limit(&f, "bns_code_fwd_v5_bf16", V5_SMEM)?;
-    let (c, colsi) = split_columns(dev, &f, (n, n), (128, 256, V5_SMEM))?;
-    // SAFETY: bns_code_fwd_v5_bf16(float* part, const u16* zb, const int* lab, int n, float inv_tau,
+    let name = format!("bns_code_fwd_{v}_bf16");
+    let f = dev.function(FILE5, &name)?;
+    dev.raise_smem_limit(&f, &name, smem)?;
+    let (c, colsi) = split_columns(dev, &f, (n, n), (128, 256, smem))?;
+    // SAFETY: bns_code_fwd_{v5,v6}_bf16(float* part, const u16* zb, const int* lab, int n, float inv_tau,
     // int cols); part holds 3n floats (zeroed), zb n·128 bf16, lab n; blocks cover rows by 128 and columns
     // [y·cols, (y+1)·cols) clipped to n; the dynamic shared memory is what the kernel checks for.
     unsafe {
@@ -273,16 +303,17 @@ fn code_v5(
             .arg(&colsi)
             .launch(c)
     }
-    .map_err(launch_err("bns_code_fwd_v5_bf16"))?;
+    .map_err(launch_err(&name))?;
     code_fin(dev, (alpha, beta, row_loss), part, ni)?;
     dev.stream
         .memset_zeros(gz)
         .map_err(|e| Error::driver("zeroing the BNS gradient", e))?;
-    let f = dev.function(FILE5, "bns_code_bwd_v5_bf16")?;
-    dev.raise_smem_limit(&f, "bns_code_bwd_v5_bf16", V5_SMEM)?;
+    let name = format!("bns_code_bwd_{v}_bf16");
+    let f = dev.function(FILE5, &name)?;
+    dev.raise_smem_limit(&f, &name, smem)?;
     // The backward holds fewer blocks per SM than the forward (registers): its own split.
-    let (c, colsi) = split_columns(dev, &f, (n, n), (128, 256, V5_SMEM))?;
-    // SAFETY: bns_code_bwd_v5_bf16(float* gz, const float* alpha, const float* beta, const u16* zb,
+    let (c, colsi) = split_columns(dev, &f, (n, n), (128, 256, smem))?;
+    // SAFETY: bns_code_bwd_{v5,v6}_bf16(float* gz, const float* alpha, const float* beta, const u16* zb,
     // const int* lab, int n, int d, float inv_tau, int cols); gz holds n·d floats (zeroed), zb n·128 bf16,
     // the vectors n; the grid and shared memory are the forward's.
     unsafe {
@@ -299,7 +330,7 @@ fn code_v5(
             .arg(&colsi)
             .launch(c)
     }
-    .map_err(launch_err("bns_code_bwd_v5_bf16"))?;
+    .map_err(launch_err(&name))?;
     Ok(())
 }
 
@@ -315,9 +346,9 @@ fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice) -> Result<()> {
             dev.cc.0, dev.cc.1
         )));
     }
-    if v == BnsVersion::V5 && !super::super::device::cuda::wgmma::available(dev) {
+    if matches!(v, BnsVersion::V5 | BnsVersion::V6) && !wgmma::available(dev) {
         return Err(Error::usage(format!(
-            "BNS v5 runs on Hopper wgmma (sm_90); this GPU is sm_{}{}; use v4",
+            "BNS {v} runs on Hopper wgmma (sm_90); this GPU is sm_{}{}; use v4",
             dev.cc.0, dev.cc.1
         )));
     }
@@ -504,7 +535,7 @@ impl BnsCodeCuda {
             n,
             d,
             zn: dev.zeros(n * d)?,
-            zb: if has(BnsVersion::V3) || has(BnsVersion::V4) || has(BnsVersion::V5) {
+            zb: if versions.iter().any(|v| v.bf16()) {
                 Some(dev.zeros(n * FUSED_DMAX)?)
             } else {
                 None
@@ -518,7 +549,7 @@ impl BnsCodeCuda {
             } else {
                 None
             },
-            part: if has(BnsVersion::V4) || has(BnsVersion::V5) {
+            part: if has(BnsVersion::V4) || has(BnsVersion::V5) || has(BnsVersion::V6) {
                 Some(dev.zeros(3 * n)?)
             } else {
                 None
@@ -556,7 +587,7 @@ impl BnsCodeCuda {
         check_len("BNS gradient", gx.len(), n * d)?;
         let inv_tau = 1.0 / tau;
         let (ni, di) = (int("n", n)?, int("dim", d)?);
-        let zb = if matches!(v, BnsVersion::V3 | BnsVersion::V4 | BnsVersion::V5) {
+        let zb = if v.bf16() {
             Some(self.zb.as_mut().ok_or_else(|| {
                 Error::usage(format!(
                     "BnsCodeCuda was allocated without {v} in its versions"
@@ -713,15 +744,17 @@ impl BnsCodeCuda {
                     Some(colsi),
                 )?;
             }
-            BnsVersion::V5 => {
-                let zb = self.zb.as_ref().ok_or_else(|| {
-                    Error::usage("BnsCodeCuda was allocated without v5 in its versions")
-                })?;
-                let part = self.part.as_mut().ok_or_else(|| {
-                    Error::usage("BnsCodeCuda was allocated without v5 in its versions")
-                })?;
-                code_v5(
+            BnsVersion::V5 | BnsVersion::V6 => {
+                let missing = || {
+                    Error::usage(format!(
+                        "BnsCodeCuda was allocated without {v} in its versions"
+                    ))
+                };
+                let zb = self.zb.as_ref().ok_or_else(missing)?;
+                let part = self.part.as_mut().ok_or_else(missing)?;
+                code_wgmma(
                     dev,
+                    v,
                     (&mut self.alpha, &mut self.beta, &mut self.row_loss),
                     part,
                     &mut self.g,
@@ -808,10 +841,7 @@ impl BnsPaperCuda {
             } else {
                 None
             },
-            bf16: if versions
-                .iter()
-                .any(|v| matches!(v, BnsVersion::V3 | BnsVersion::V4 | BnsVersion::V5))
-            {
+            bf16: if versions.iter().any(|v| v.bf16()) {
                 Some(Box::new(PaperBf16 {
                     qb: dev.zeros(b * FUSED_DMAX)?,
                     vb: dev.zeros(b * FUSED_DMAX)?,
@@ -859,7 +889,7 @@ impl BnsPaperCuda {
         let c = 1.0 / rows as f32;
         let (bi, di, ri) = (int("b", b)?, int("dim", d)?, int("rows", rows)?);
         let ew = cfg((blocks(rows * d, 256), 1), (256, 1));
-        if matches!(v, BnsVersion::V3 | BnsVersion::V4 | BnsVersion::V5) {
+        if v.bf16() {
             let h = self.bf16.as_mut().ok_or_else(|| {
                 Error::usage(format!(
                     "BnsPaperCuda was allocated without {v} in its versions"
@@ -977,30 +1007,31 @@ impl BnsPaperCuda {
                 }
                 .map_err(launch_err("bns_paper_cols_v2_f32"))?;
             }
-            BnsVersion::V3 | BnsVersion::V4 | BnsVersion::V5 => {
+            BnsVersion::V3 | BnsVersion::V4 | BnsVersion::V5 | BnsVersion::V6 => {
                 let h = self.bf16.as_ref().ok_or_else(|| {
                     Error::usage(format!(
                         "BnsPaperCuda was allocated without {v} in its versions"
                     ))
                 })?;
-                // v4 and v5 split the columns of both passes over grid.y and add into zeroed sums; v5
-                // (wgmma) blocks own 128 rows with 256 threads and dynamic shared memory.
+                // v4 to v6 split the columns of both passes over grid.y and add into zeroed sums; v5 and
+                // v6 (wgmma) blocks own 128 rows with 256 threads and dynamic shared memory.
                 let split = v != BnsVersion::V3;
                 if split {
                     for buf in [&mut self.gqr, &mut self.row_loss, &mut self.gv] {
                         dev.stream
                             .memset_zeros(buf)
-                            .map_err(|e| Error::driver("zeroing the BNS v4/v5 sums", e))?;
+                            .map_err(|e| Error::driver("zeroing the BNS v4-v6 sums", e))?;
                     }
                 }
                 let launch = |own: usize, cols_of: usize, pass: &str| -> Result<_> {
                     let name = format!("bns_paper_{pass}_{v}_bf16");
                     match v {
-                        BnsVersion::V5 => {
+                        BnsVersion::V5 | BnsVersion::V6 => {
+                            let smem = wgmma_smem(dev, v)?;
                             let f = dev.function(FILE5, &name)?;
-                            dev.raise_smem_limit(&f, &name, V5_SMEM)?;
+                            dev.raise_smem_limit(&f, &name, smem)?;
                             let (lc, cols) =
-                                split_columns(dev, &f, (own, cols_of), (128, 256, V5_SMEM))?;
+                                split_columns(dev, &f, (own, cols_of), (128, 256, smem))?;
                             Ok((f, name, lc, cols))
                         }
                         BnsVersion::V4 => {
@@ -1032,12 +1063,12 @@ impl BnsPaperCuda {
                 if split {
                     l.arg(&rcols);
                 }
-                // SAFETY: bns_paper_rows_{v3,v4,v5}_bf16(float* gqr, float* row_loss, const u16* qrb,
+                // SAFETY: bns_paper_rows_{v3,v4,v5,v6}_bf16(float* gqr, float* row_loss, const u16* qrb,
                 // const u16* vb, const int* lab, const int* row_anchor, int rows, int m, int d,
                 // float inv_tau, float c[, int cols]); gqr holds rows·d floats, row_loss and row_anchor
                 // rows, qrb rows·128 bf16, vb b·128 bf16 (row stride 128, zero-padded), lab b; d ≤ 128
-                // checked; rows beyond `rows` and columns beyond b are masked in the kernel; v4/v5: gqr
-                // and row_loss zeroed, blocks cover columns [y·cols, (y+1)·cols) clipped to b; v5: the
+                // checked; rows beyond `rows` and columns beyond b are masked in the kernel; v4-v6: gqr
+                // and row_loss zeroed, blocks cover columns [y·cols, (y+1)·cols) clipped to b; v5/v6: the
                 // dynamic shared memory the kernel checks for.
                 unsafe { l.launch(rc) }.map_err(launch_err(&name))?;
                 let (f, name, cc, ccols) = launch(b, rows, "cols")?;
@@ -1055,10 +1086,10 @@ impl BnsPaperCuda {
                 if split {
                     l.arg(&ccols);
                 }
-                // SAFETY: bns_paper_cols_{v3,v4,v5}_bf16(float* gv, const u16* vb, const u16* qrb,
+                // SAFETY: bns_paper_cols_{v3,v4,v5,v6}_bf16(float* gv, const u16* vb, const u16* qrb,
                 // const int* lab, const int* row_anchor, int rows, int m, int d, float inv_tau, float c[,
                 // int cols]); gv holds b·d floats, vb b·128 bf16, qrb rows·128 bf16, lab b, row_anchor
-                // rows; v4/v5: gv zeroed, the q rows split over grid.y.
+                // rows; v4-v6: gv zeroed, the q rows split over grid.y.
                 unsafe { l.launch(cc) }.map_err(launch_err(&name))?;
             }
         }

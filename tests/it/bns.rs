@@ -377,9 +377,7 @@ fn label_sets(b: usize, g: usize, seed: u64) -> Vec<(&'static str, Vec<i32>)> {
 /// fp32 tolerance of DESIGN.md, widened with √N for the long row sums; bf16 1e-2.
 fn gpu_tol(v: ipdpp::loss::bns_cuda::BnsVersion, n: usize) -> f64 {
     match v {
-        ipdpp::loss::bns_cuda::BnsVersion::V3
-        | ipdpp::loss::bns_cuda::BnsVersion::V4
-        | ipdpp::loss::bns_cuda::BnsVersion::V5 => 1e-2,
+        v if v.bf16() => 1e-2,
         _ => 1e-5f64.max(2e-7 * (n as f64).sqrt()),
     }
 }
@@ -411,7 +409,7 @@ fn bns_code_form_cuda_matches_cpu() {
             let z2 = ipdpp::rng::uniform_f32(b * dim, -1.0, 1.0, seed + 7 + n as u64);
             for (name, lab) in label_sets(b, 1, seed) {
                 let want = bns::bns_code_f32(&z1, &z2, &lab, dim, 0.5).unwrap();
-                // v5 (wgmma) where the GPU is a Hopper.
+                // v5 and v6 (wgmma) where the GPU is a Hopper.
                 let v5 = ipdpp::device::cuda::wgmma::available(&d);
                 for v in [
                     BnsVersion::V1,
@@ -419,8 +417,9 @@ fn bns_code_form_cuda_matches_cpu() {
                     BnsVersion::V3,
                     BnsVersion::V4,
                     BnsVersion::V5,
+                    BnsVersion::V6,
                 ] {
-                    if v == BnsVersion::V5 && !v5 {
+                    if matches!(v, BnsVersion::V5 | BnsVersion::V6) && !v5 {
                         continue;
                     }
                     let what = format!("code {v} N={n} D={dim} {name}");
@@ -463,9 +462,11 @@ fn bns_paper_form_cuda_matches_cpu() {
                     BnsVersion::V3,
                     BnsVersion::V4,
                     BnsVersion::V5,
+                    BnsVersion::V6,
                 ] {
-                    // v5 (wgmma) where the GPU is a Hopper.
-                    if v == BnsVersion::V5 && !ipdpp::device::cuda::wgmma::available(&d) {
+                    // v5 and v6 (wgmma) where the GPU is a Hopper.
+                    let wg = matches!(v, BnsVersion::V5 | BnsVersion::V6);
+                    if wg && !ipdpp::device::cuda::wgmma::available(&d) {
                         continue;
                     }
                     let what = format!("paper {v} N={} D={dim} {name}", 2 * b);
@@ -477,7 +478,7 @@ fn bns_paper_form_cuda_matches_cpu() {
             }
         }
     }
-    // A hand-made layout (repeated extra positives, anchors not at group starts) on v2, v3 and v4.
+    // A hand-made layout (repeated extra positives, anchors not at group starts) on v2 to v6.
     let lab: Vec<i32> = (0..300).map(|i| i % 5).collect();
     let anchors: Vec<usize> = (0..40).map(|i| 7 * i + 3).collect();
     let extra: Vec<usize> = anchors
@@ -493,8 +494,10 @@ fn bns_paper_form_cuda_matches_cpu() {
         BnsVersion::V3,
         BnsVersion::V4,
         BnsVersion::V5,
+        BnsVersion::V6,
     ] {
-        if v == BnsVersion::V5 && !ipdpp::device::cuda::wgmma::available(&d) {
+        let wg = matches!(v, BnsVersion::V5 | BnsVersion::V6);
+        if wg && !ipdpp::device::cuda::wgmma::available(&d) {
             continue;
         }
         let what = format!("paper {v} custom layout");

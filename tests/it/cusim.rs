@@ -97,11 +97,11 @@ fn cusim_catches_every_deliberate_kernel_bug_part_5_of_5() {
 }
 
 #[test]
-fn cusim_bns_kernels_v1_to_v5_match_float64_both_forms() {
-    // v1-v3 are GPU-validated (H200); v4 and v5 (wgmma) have not met a GPU. Their rings once more with
-    // copies and MMAs completing at issue (a refill of a tile still being read shows there).
+fn cusim_bns_kernels_v1_to_v6_match_float64_both_forms() {
+    // v1-v5 are GPU-validated (H200); v6 (pipelined wgmma) has not met a GPU. The split versions' rings
+    // once more with copies and MMAs completing at issue (a refill of a tile still being read shows there).
     run("check_bns.py", &[]);
-    run("check_bns.py", &["--only", "v4,v5", "--timing", "eager"]);
+    run("check_bns.py", &["--only", "v4,v5,v6", "--timing", "eager"]);
 }
 
 #[test]
@@ -163,11 +163,11 @@ fn cusim_driver_runs_the_wgmma_gpu_tests() {
     );
 }
 
-/// The BNS v4/v5 launchers through the simulated driver: `bench bns` checks both forms against the CPU f64
+/// The BNS v4-v6 launchers through the simulated driver: `bench bns` checks both forms against the CPU f64
 /// reference at N = 1000 (8 and 16 row blocks, a partial column tile). Their column splits follow the
-/// driver's occupancy since a session without a GPU (2026-11-27, after the last GPU run).
+/// driver's occupancy.
 #[test]
-fn cusim_driver_runs_the_bns_v4_v5_launchers() {
+fn cusim_driver_runs_the_bns_v4_to_v6_launchers() {
     run(
         "build_driver.py",
         &["--only", "contrastive,contrastive_wgmma,reduce,elementwise"],
@@ -184,7 +184,7 @@ fn cusim_driver_runs_the_bns_v4_v5_launchers() {
             ])
             .args([
                 "--versions",
-                "v4,v5",
+                "v4,v5,v6",
                 "--warmup",
                 "0",
                 "--repeats",
@@ -212,7 +212,7 @@ fn cusim_driver_runs_the_bns_v4_v5_launchers() {
             .iter()
             .map(|l| l["version"].as_str().unwrap_or(""))
             .collect();
-        assert_eq!(versions, ["v4", "v5"], "{text}");
+        assert_eq!(versions, ["v4", "v5", "v6"], "{text}");
         for l in lines {
             assert_eq!(l["correct"], serde_json::Value::Bool(true), "{form}: {l}");
         }

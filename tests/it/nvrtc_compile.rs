@@ -130,3 +130,75 @@ fn ptx_cache_hit_returns_identical_ptx() {
     assert!(!first.from_cache && second.from_cache);
     assert_eq!(first.ptx, second.ptx);
 }
+
+/// A deliberately broken wgmma pipeline: the accumulator is written by an ordinary instruction between two
+/// MMAs of one group, which makes ptxas serialise the MMAs (C7515).
+const SERIALISED_WGMMA_PROBE: &str = r#"// targets: sm_90a
+extern "C" __global__ void serialised_probe(float* out, unsigned long long da, unsigned long long db, float x) {
+    float d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f;
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+    asm volatile("wgmma.mma_async.sync.aligned.m64n8k16.f32.bf16.bf16 {%0, %1, %2, %3}, %4, %5, 1, 1, 1, 0, 0;"
+                 : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3) : "l"(da), "l"(db));
+    d0 = x;
+    asm volatile("wgmma.mma_async.sync.aligned.m64n8k16.f32.bf16.bf16 {%0, %1, %2, %3}, %4, %5, 1, 1, 1, 0, 0;"
+                 : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3) : "l"(da), "l"(db));
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    out[threadIdx.x] = d0 + d1 + d2 + d3;
+}
+"#;
+
+/// ptxas's notices that cost a kernel its speed: a wgmma pipeline serialised (C7510-C7520, e.g. an
+/// accumulator defined while its MMA group is in flight), or registers spilled to local memory.
+fn pipeline_problems(report: &str) -> Vec<String> {
+    report
+        .lines()
+        .filter(|l| {
+            l.contains("Potential Performance Loss")
+                || l.contains("is injected")
+                || (l.contains("spill stores") && !l.contains(" 0 bytes spill stores"))
+                || (l.contains("spill loads") && !l.contains(" 0 bytes spill loads"))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn wgmma_kernels_keep_their_asynchronous_pipelines_and_never_spill() {
+    if !nvrtc_or_skip() {
+        return;
+    }
+    // The check has power: the probe's serialised pipeline is reported.
+    let probe = kernels::KernelFile {
+        name: "serialised_probe",
+        source: SERIALISED_WGMMA_PROBE,
+    };
+    let r = nvrtc::ptxas_report(&probe, "sm_90a").unwrap();
+    assert!(
+        !pipeline_problems(&r).is_empty(),
+        "ptxas did not report the probe's serialised wgmma pipeline:\n{r}"
+    );
+    // Every file built for sm_90a (the wgmma kernels), compiled to a cubin in parallel.
+    let files: Vec<_> = kernels::all()
+        .into_iter()
+        .filter(|kf| kf.targets().contains(&"sm_90a"))
+        .collect();
+    assert!(files.len() >= 3, "expected the wgmma kernel files");
+    let bad: Vec<String> = {
+        use rayon::prelude::*;
+        files
+            .par_iter()
+            .flat_map(|kf| match nvrtc::ptxas_report(kf, "sm_90a") {
+                Ok(r) => {
+                    println!("== kernels/{}.cu\n{r}", kf.name);
+                    pipeline_problems(&r)
+                        .into_iter()
+                        .map(|l| format!("kernels/{}.cu: {l}", kf.name))
+                        .collect()
+                }
+                Err(e) => vec![e.to_string()],
+            })
+            .collect()
+    };
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

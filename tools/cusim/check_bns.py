@@ -39,8 +39,9 @@ from emulate_bns import reference as emulated_code_reference  # noqa: E402
 
 DMAX = 128                           # FUSED_DMAX: row stride of the bf16 copies
 V5_SMEM = (128 + 3 * 64) * DMAX * 2  # bns_cuda.rs V5_SMEM (= B5_SMEM)
+V6_SMEM = (128 + 4 * 64) * DMAX * 2  # bns_cuda.rs V6_SMEM (= B6_SMEM)
 EPS = 1e-12
-TOL = {"v1": 1e-4, "v2": 1e-4, "v3": 1e-2, "v4": 1e-2, "v5": 1e-2}
+TOL = {"v1": 1e-4, "v2": 1e-4, "v3": 1e-2, "v4": 1e-2, "v5": 1e-2, "v6": 1e-2}
 NULL = object()                      # a null pointer argument
 F32 = np.float32
 
@@ -182,12 +183,12 @@ def run_code(dev, v, z, labels, tau, sms):
     dev.alloc("g", nan(n, d))
     dev.alloc("loss", nan(1))
     dev.alloc("gx", nan(n, d))
-    bf = v in ("v3", "v4", "v5")
+    bf = v in ("v3", "v4", "v5", "v6")
     if bf:
         dev.alloc("zb", np.full((n, DMAX), 0xFFFF, np.uint16))
     if v == "v1":
         dev.alloc("s", np.zeros((n, n), np.float32))
-    if v in ("v4", "v5"):
+    if v in ("v4", "v5", "v6"):
         dev.alloc("part", np.full(3 * n, 1e3, np.float32))  # garbage: the memset must clear it
     inv_tau = f32(F32(1.0) / F32(tau))
     info = ""
@@ -213,14 +214,15 @@ def run_code(dev, v, z, labels, tau, sms):
         dev.memset("g")
         dev.launch(CU, "bns_code_bwd_v4_bf16", c, ["g", "alpha", "beta", "zb", "lab", n, d, inv_tau, cols])
         info = split_info(c, cols, n)
-    else:  # code_v5
+    else:  # code_v5 (v5, v6)
+        smem = V5_SMEM if v == "v5" else V6_SMEM
         c, cols = split_columns_by(sms, n, n, 128, 256)
         dev.memset("part")
-        dev.launch(WG, "bns_code_fwd_v5_bf16", c, ["part", "zb", "lab", n, inv_tau, cols], smem=V5_SMEM)
+        dev.launch(WG, f"bns_code_fwd_{v}_bf16", c, ["part", "zb", "lab", n, inv_tau, cols], smem=smem)
         code_fin(dev, n)
         dev.memset("g")
-        dev.launch(WG, "bns_code_bwd_v5_bf16", c, ["g", "alpha", "beta", "zb", "lab", n, d, inv_tau, cols],
-                   smem=V5_SMEM)
+        dev.launch(WG, f"bns_code_bwd_{v}_bf16", c, ["g", "alpha", "beta", "zb", "lab", n, d, inv_tau, cols],
+                   smem=smem)
         info = split_info(c, cols, n)
     loss_sum(dev, "loss", "row_loss", n, f32(F32(1.0) / F32(n)))
     norm_bwd(dev, "gx", "g", "z", n, d)
@@ -256,7 +258,7 @@ def run_paper(dev, v, z1, z2, labels, layout, tau, sms):
     dev.alloc("g2", nan(b, d))
     if v == "v1":
         dev.alloc("s", np.zeros((rows, b), np.float32))
-    bf = v in ("v3", "v4", "v5")
+    bf = v in ("v3", "v4", "v5", "v6")
     if bf:
         for name, r in (("qb", b), ("vb", b), ("qrb", rows)):
             dev.alloc(name, np.full((r, DMAX), 0xFFFF, np.uint16))
@@ -290,9 +292,9 @@ def run_paper(dev, v, z1, z2, labels, layout, tau, sms):
                 dev.memset(name)
 
         def geometry(own, cols_of):
-            if v == "v5":
+            if v in ("v5", "v6"):
                 lc, cols = split_columns_by(sms, own, cols_of, 128, 256)
-                return WG, lc, cols, V5_SMEM
+                return WG, lc, cols, V5_SMEM if v == "v5" else V6_SMEM
             if v == "v4":
                 lc, cols = split_columns(sms, own, cols_of)
                 return CU, lc, cols, 0
@@ -420,15 +422,15 @@ PAPER_CASES = [
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="v1,v2,v3,v4,v5", help="versions (v5 includes bns_v5_chain_probe)")
+    ap.add_argument("--only", default="v1,v2,v3,v4,v5,v6", help="versions (v5 includes bns_v5_chain_probe)")
     ap.add_argument("--reverse", action="store_true", help="schedule threads in reverse order")
     ap.add_argument("--timing", default="lazy", choices=sorted(cusim.TIMING),
                     help="when cp.async copies and wgmma ops complete: at their wait (lazy) or at issue")
     a = ap.parse_args()
-    versions = [v for v in ("v1", "v2", "v3", "v4", "v5") if v in a.only.split(",")]
+    versions = [v for v in ("v1", "v2", "v3", "v4", "v5", "v6") if v in a.only.split(",")]
     t_all = time.time()
     mods = {}
-    for f in (CU, WG) if "v5" in versions else (CU,):
+    for f in (CU, WG) if {"v5", "v6"} & set(versions) else (CU,):
         t = time.time()
         mods[f] = cusim.Module(f"kernels/{f}.cu")
         print(f"built {f}.cu for cusim in {time.time() - t:.1f} s", flush=True)
