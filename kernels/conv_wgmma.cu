@@ -342,11 +342,22 @@ struct C7OutStats {
     }
 };
 
-// Grad-weight: A = x gathered as [k = p][m = (ky, kx, c)], B = gy [k = p][n = o], both MN-major. Chunk f =
-// t + 256 i of a tile (k-tile of BK pixels) holds pixel f % BK and row group f / BK (m or n = 8 (f / BK) ..
-// + 7) at byte 16 f, which is ((f / BK) * (BK / 8) + (f % BK) / 8) * 128 + (f % 8) * 16: core matrix (group,
-// pixel / 8), row pixel % 8 (wgmma.cuh, MN-major). So a thread's pixel is t % BK in every k-tile and its row
-// groups t / BK + (256 / BK) i are fixed: their taps and channels are computed once.
+// Grad-weight: A = x gathered as [k = p][m = (ky, kx, c)], B = gy [k = p][n = o], both MN-major. The chunk
+// of pixel q of a tile (k-tile of BK pixels) and row group g (m or n = 8 g .. + 7) sits at byte
+// 16 (g BK + q) = (g (BK / 8) + q / 8) * 128 + (q % 8) * 16: core matrix (group, pixel / 8), row pixel % 8
+// (wgmma.cuh, MN-major). A warp copies 16 pixels x 2 adjacent row groups (C7WChunk), so one instruction
+// takes both 16-byte halves of each pixel's 32-byte sector; the first v7 copied 32 pixels x 1 group and
+// fetched every sector twice (cusim memstats: 2x the ideal sectors). Each 8-lane phase still fills 128
+// contiguous bytes (8 pixels of one group). A thread's pixel and row groups are the same in every k-tile:
+// their taps and channels are computed once.
+template <int BK>
+struct C7WChunk {
+    static_assert(BK % 16 == 0 && 128 % BK == 0, "a warp spans 16 pixels, 8 warps span 128 / BK row pairs");
+    static __device__ int pix() { return 16 * ((threadIdx.x / 32) % (BK / 16)) + threadIdx.x % 16; }
+    static __device__ int group(int i) {
+        return 2 * ((threadIdx.x / 32) / (BK / 16) + (128 / BK) * i) + (threadIdx.x % 32) / 16;
+    }
+};
 template <int BN, int BK>
 struct C7BwdWeightLoad {
     static constexpr int NA = C7_BM * BK / 8 / 256;
@@ -364,7 +375,7 @@ struct C7BwdWeightLoad {
         const int K = d.kh * d.kw * d.c;
 #pragma unroll
         for (int i = 0; i < NA; ++i) {
-            const int m = blockIdx.y * C7_BM + 8 * (threadIdx.x / BK + (256 / BK) * i);
+            const int m = blockIdx.y * C7_BM + 8 * C7WChunk<BK>::group(i);
             const int tap = m / d.c;
             ky[i] = m < K ? tap / d.kw : -(1 << 28);  // row groups past K read zeros
             kx[i] = tap % d.kw;
@@ -372,13 +383,13 @@ struct C7BwdWeightLoad {
         }
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
-            const int f = threadIdx.x + 256 * i, o = blockIdx.x * BN + 8 * (f / BK);
-            cok[i] = f < BN * BK / 8 && o < d.o;
+            const int g = C7WChunk<BK>::group(i), o = blockIdx.x * BN + 8 * g;
+            cok[i] = g < BN / 8 && o < d.o;
             ocol[i] = cok[i] ? o : 0;  // a 16-byte-aligned address even where nothing is read
         }
     }
     __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
-        const int p = k0 + threadIdx.x % BK;  // this thread's pixel in every chunk (BK divides 256)
+        const int q = C7WChunk<BK>::pix(), p = k0 + q;  // this thread's pixel in every chunk
         const int r = by_ow.div(p), ox = p - r * d.ow;
         const int n = by_oh.div(r), iy = (r - n * d.oh) * d.stride - d.pad, ix = ox * d.stride - d.pad;
         const long long pix = (((long long)n * d.h + iy) * d.w + ix) * d.c;
@@ -386,15 +397,15 @@ struct C7BwdWeightLoad {
 #pragma unroll
         for (int i = 0; i < NA; ++i) {
             const bool ok = in && (unsigned)(iy + ky[i]) < (unsigned)d.h && (unsigned)(ix + kx[i]) < (unsigned)d.w;
-            wg_cp16(As + 16 * (threadIdx.x + 256 * i), x + (pix + toff[i]), ok);
+            wg_cp16(As + 16 * (C7WChunk<BK>::group(i) * BK + q), x + (pix + toff[i]), ok);
         }
         const long long prow = (long long)p * d.o;
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
-            const int f = threadIdx.x + 256 * i;
-            if ((BN * BK / 8) % 256 && f >= BN * BK / 8) break;
+            const int g = C7WChunk<BK>::group(i);
+            if ((BN * BK / 8) % 256 && g >= BN / 8) break;
             const bool ok = in && cok[i];
-            wg_cp16(Bs + 16 * f, gy + (prow + ocol[i]), ok);
+            wg_cp16(Bs + 16 * (g * BK + q), gy + (prow + ocol[i]), ok);
         }
     }
 };

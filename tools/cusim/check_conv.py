@@ -8,8 +8,8 @@ ldmatrix model; v5/v6/v7 have not run on a GPU yet.
     python3 tools/cusim/check_conv.py [--quick] [--only v6,v7] [--memstats]    # exit 1 on a mismatch
 
 --memstats also counts each launch's shared-memory wavefronts (ldmatrix, cp.async destinations) and global
-sectors (cp.async sources) against their ideal (cusim.h's MemStats) and fails a bf16 v6 kernel with a bank
-conflict.
+sectors (cp.async sources) against their ideal (cusim.h's MemStats) and fails a bf16 v6 or v7 kernel with a
+bank conflict, and a v6 or v7 kernel whose copies fetch a 32-byte sector in more than one instruction.
 """
 import argparse
 import sys
@@ -222,7 +222,8 @@ def main():
     ap.add_argument("--timing", default="lazy", choices=sorted(cusim.TIMING),
                     help="when cp.async copies and wgmma ops complete: at their wait (lazy) or at issue")
     ap.add_argument("--memstats", action="store_true",
-                    help="count shared-memory wavefronts and global sectors; a bank conflict fails bf16 v6")
+                    help="count shared-memory wavefronts and global sectors; a bank conflict (bf16 v6, v7) or "
+                         "excess sectors (v6, v7) fail")
     a = ap.parse_args()
     global MEMSTATS
     MEMSTATS = [] if a.memstats else None
@@ -285,8 +286,11 @@ def main():
                     for m in MEMSTATS or []:
                         (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
                         line += f", shared wavefronts ldmatrix {lw}/{lk} cp.async {cw}/{ck}, global sectors {se}/{sk}"
-                        if version == "v6" and prec == "bf16" and (lw > lk or cw > ck):
+                        if (version == "v6" and prec == "bf16" or version == "v7") and (lw > lk or cw > ck):
                             line += " BANK CONFLICTS"
+                            ok = False
+                        if version in ("v6", "v7") and se > sk:
+                            line += " EXCESS GLOBAL SECTORS"
                             ok = False
                     print(("ok   " if ok else "FAIL ") + line + f" ({time.time() - t:.1f} s)", flush=True)
                     bad += not ok
