@@ -3,9 +3,15 @@
 // OHWI weights.
 #pragma once
 
+// add: the v6 and v7 grad-input kernels add their result to gx instead of storing it (the gradient of a
+// block input that the shortcut's backward wrote first; each element has one writer, so a plain
+// read-add-write); every other kernel ignores it.
 struct ConvDims {
-    int n, h, w, c, o, kh, kw, stride, pad, oh, ow;
+    int n, h, w, c, o, kh, kw, stride, pad, oh, ow, add;
 };
+
+// *p = v, or *p += v with `add` (ConvDims::add).
+__device__ __forceinline__ void conv_put(float* p, float v, bool add) { *p = add ? *p + v : v; }
 
 // Gathers x[n, iy, ix, c] for im2col row m = (n, oy, ox) and column k = (ky, kx, c); 0 in the padding.
 struct Im2col {

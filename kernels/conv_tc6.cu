@@ -184,14 +184,15 @@ __device__ __forceinline__ void tc6_gemm(L& ld, const E& epi, int k_begin, int k
     epi(acc, row0 + wm, col0 + wn);
 }
 
-// The plain epilogue: C[row][col] over M x N (TRANS_C: C[col][row]), stored or added atomically.
+// The plain epilogue: C[row][col] over M x N (TRANS_C: C[col][row]), stored, added atomically, or (add)
+// added to what C holds.
 template <class S, bool TRANS_C>
 struct Tc6Out {
     float* C;
     int ldc, M, N;
-    bool atomic;
+    bool atomic, add;
     __device__ void operator()(const float (&acc)[S::mi][S::nj][4], int rb, int cb) const {
-        tc_store_acc<S::mi, S::nj, TRANS_C>(C, ldc, M, N, rb, cb, acc, atomic);
+        tc_store_acc<S::mi, S::nj, TRANS_C>(C, ldc, M, N, rb, cb, acc, atomic, add);
     }
 };
 
@@ -441,7 +442,7 @@ struct Tc6BwdInputClassLoad {
     }
 };
 
-// Stores class row m to its pixel's row of gx [n, h, w, C].
+// Stores (d.add: adds) class row m to its pixel's row of gx [n, h, w, C].
 template <class S>
 struct Tc6ClassOut {
     float* gx;
@@ -463,7 +464,7 @@ struct Tc6ClassOut {
 #pragma unroll
                     for (int e = 0; e < 2; ++e) {
                         const int col = cb + j * 8 + 2 * q + e;
-                        if (col < d.c) out[col] = acc[i][j][2 * h8 + e];
+                        if (col < d.c) conv_put(out + col, acc[i][j][2 * h8 + e], d.add);
                     }
             }
     }
@@ -527,7 +528,7 @@ template <class S>
 __device__ __forceinline__ void conv_fwd_v6(float* y, const typename S::E* x, const typename S::E* wt, ConvDims d) {
     Tc6FwdLoad<S> ld(x, wt, d);
     const int M = d.n * d.oh * d.ow;
-    tc6_gemm<S, true, true>(ld, Tc6Out<S, false>{y, d.o, M, d.o, false}, 0, d.kh * d.kw * d.c);
+    tc6_gemm<S, true, true>(ld, Tc6Out<S, false>{y, d.o, M, d.o, false, false}, 0, d.kh * d.kw * d.c);
 }
 template <class S>
 __device__ __forceinline__ void conv_fwd_stats_v6(float* y, float* part_sum, float* part_m2, const typename S::E* x,
@@ -541,7 +542,7 @@ __device__ __forceinline__ void conv_bwd_input_v6(float* gx, const typename S::E
                                                   ConvDims d) {
     Tc6BwdInputLoad<S> ld(gy, wt, d);
     const int M = d.n * d.h * d.w;
-    tc6_gemm<S, true, false>(ld, Tc6Out<S, false>{gx, d.c, M, d.c, false}, 0, d.kh * d.kw * d.o);
+    tc6_gemm<S, true, false>(ld, Tc6Out<S, false>{gx, d.c, M, d.c, false, d.add != 0}, 0, d.kh * d.kw * d.o);
 }
 // Stride > 1: one residue class per blockIdx.z (s² of them); grid.y covers the largest class.
 template <class S>
@@ -561,7 +562,7 @@ __device__ __forceinline__ void conv_bwd_weight_v6(float* gw, const typename S::
     const int p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;
     Tc6BwdWeightLoad<S> ld(gy, x, d, p1);
-    tc6_gemm<S, false, false>(ld, Tc6Out<S, true>{gw, K, K, d.o, true}, p0, p1);
+    tc6_gemm<S, false, false>(ld, Tc6Out<S, true>{gw, K, K, d.o, true, false}, p0, p1);
 }
 
 // The `_halo` entry points (bf16, 3x3, stride 1, pad 1): the forward and grad-input GEMMs with their A
@@ -705,7 +706,7 @@ __device__ __forceinline__ void conv_fwd_halo_v6(float* y, const typename S::E* 
                                                  ConvDims d) {
     Tc6HaloLoad<S, false> ld(x, wt, d);
     const int M = d.n * d.h * d.w;
-    tc6_halo_gemm<S>(ld, Tc6Out<S, false>{y, d.o, M, d.o, false}, 9 * d.c);
+    tc6_halo_gemm<S>(ld, Tc6Out<S, false>{y, d.o, M, d.o, false, false}, 9 * d.c);
 }
 template <class S>
 __device__ __forceinline__ void conv_fwd_stats_halo_v6(float* y, float* part_sum, float* part_m2,
@@ -719,7 +720,7 @@ __device__ __forceinline__ void conv_bwd_input_halo_v6(float* gx, const typename
                                                        ConvDims d) {
     Tc6HaloLoad<S, true> ld(gy, wt, d);
     const int M = d.n * d.h * d.w;
-    tc6_halo_gemm<S>(ld, Tc6Out<S, false>{gx, d.c, M, d.c, false}, 9 * d.o);
+    tc6_halo_gemm<S>(ld, Tc6Out<S, false>{gx, d.c, M, d.c, false, d.add != 0}, 9 * d.o);
 }
 
 // Entry points: {fwd, bwd_input, bwd_input strided, bwd_weight, fwd with BN statistics} x {bf16, tf32, f32}

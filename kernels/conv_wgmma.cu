@@ -232,16 +232,18 @@ __device__ __forceinline__ void c7_each(const float (&acc)[BN / 2], F f) {
                 f(row0 + 64 * wg + 16 * wq + g + 8 * h, col0 + 8 * j + 2 * q + e, acc[4 * j + 2 * h + e]);
 }
 
-// Row-major [M][N] output, elements past M or N dropped. A thread holds column pairs (2q, 2q + 1): with N even
-// a pair is one 8-byte store (aligned, and both columns exist whenever the first does).
+// Row-major [M][N] output (add: added to what it holds), elements past M or N dropped. A thread holds column
+// pairs (2q, 2q + 1): with N even a pair is one 8-byte store (aligned, and both columns exist whenever the
+// first does).
 template <int BN>
 struct C7Out {
     float* out;
     int M, N;
+    bool add;
     __device__ void operator()(const float (&acc)[BN / 2]) const {
         if (N % 2) {
             c7_each<BN>(acc, [&](int r, int c, float v) {
-                if (r < M && c < N) out[(long long)r * N + c] = v;
+                if (r < M && c < N) conv_put(out + (long long)r * N + c, v, add);
             });
             return;
         }
@@ -252,13 +254,22 @@ struct C7Out {
 #pragma unroll
             for (int j = 0; j < BN / 8; ++j) {
                 const int r = r0 + 8 * h, c = c0 + 8 * j;
-                if (r < M && c < N)
-                    *reinterpret_cast<float2*>(out + (long long)r * N + c) = make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+                if (r < M && c < N) {
+                    float2* p = reinterpret_cast<float2*>(out + (long long)r * N + c);
+                    float2 v = make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
+                    if (add) {
+                        const float2 o = *p;
+                        v.x += o.x;
+                        v.y += o.y;
+                    }
+                    *p = v;
+                }
             }
     }
 };
 
-// Class row r of a strided grad-input (blockIdx.z's class) to its pixel's row of gx [n, h, w, C].
+// Class row r of a strided grad-input (blockIdx.z's class) to (d.add: added to) its pixel's row of gx
+// [n, h, w, C].
 template <int BN>
 struct C7ClassOut {
     float* gx;
@@ -278,7 +289,7 @@ struct C7ClassOut {
             for (int j = 0; j < BN / 8; ++j)
 #pragma unroll
                 for (int e = 0; e < 2; ++e)
-                    if (c0 + 8 * j + e < d.c) row[c0 + 8 * j + e] = acc[4 * j + 2 * h + e];
+                    if (c0 + 8 * j + e < d.c) conv_put(row + c0 + 8 * j + e, acc[4 * j + 2 * h + e], d.add);
         }
     }
 };
@@ -321,7 +332,7 @@ struct C7OutStats {
         __syncthreads();
     }
     __device__ void operator()(const float (&acc)[BN / 2]) const {
-        C7Out<BN>{y, M, N}(acc);
+        C7Out<BN>{y, M, N, false}(acc);
         extern __shared__ __align__(128) unsigned char c7_smem[];
         float* red = reinterpret_cast<float*>(c7_smem);  // [8][BN]
         float* sum = red + 8 * BN;                         // [BN]
@@ -425,7 +436,7 @@ struct C7WeightOut {
 template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_fwd_v7(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) {
     const C7FwdLoad<BN, BK> ld(x, w, d);
-    c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{y, d.n * d.oh * d.ow, d.o}, 0, ld.K);
+    c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{y, d.n * d.oh * d.ow, d.o, false}, 0, ld.K);
 }
 template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_fwd_stats_v7(float* y, float* part_sum, float* part_m2, const unsigned short* x,
@@ -437,7 +448,7 @@ template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_bwd_input_v7(float* gx, const unsigned short* gy, const unsigned short* wt,
                                                   ConvDims d) {
     const C7BwdInputLoad<BN, BK> ld(gy, wt, d);
-    c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c}, 0, ld.K);
+    c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c, d.add != 0}, 0, ld.K);
 }
 // Stride > 1: one residue class per blockIdx.z (s² of them); grid.y covers the largest class.
 template <int BN, int BK, int STAGES>

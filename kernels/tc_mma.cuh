@@ -32,14 +32,15 @@ __device__ __forceinline__ void tc_zero(float (&acc)[MI][NJ][4]) {
             for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
 }
 
-// Writes (atomic: adds) a warp's MI x NJ accumulator tiles whose top-left corner is (rb, cb). Fragment
+// Writes (atomic: adds atomically; add: reads, adds, writes) a warp's MI x NJ accumulator tiles whose
+// top-left corner is (rb, cb). Fragment
 // layout: c0 (g, 2q), c1 (g, 2q+1), c2 (g+8, 2q), c3 (g+8, 2q+1). TRANS_C: element (row, col) goes to
 // C[col * ldc + row]. Plain row-major stores write each column pair as one float2 where it is whole and
 // 8-byte aligned: a warp's store then fills 8 rows x 32 bytes, whole sectors (single floats 2 apart use
 // half of each sector they touch, twice the write sectors).
 template <int MI, int NJ, bool TRANS_C>
 __device__ __forceinline__ void tc_store_acc(float* C, int ldc, int M, int N, int rb, int cb,
-                                             const float (&acc)[MI][NJ][4], bool atomic) {
+                                             const float (&acc)[MI][NJ][4], bool atomic, bool add = false) {
     const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
     if (!TRANS_C && !atomic && ((ldc | cb) & 1) == 0) {
 #pragma unroll
@@ -51,8 +52,17 @@ __device__ __forceinline__ void tc_store_acc(float* C, int ldc, int M, int N, in
                     const int row = rb + i * 16 + g + h * 8, col = cb + j * 8 + 2 * q;
                     if (row >= M || col >= N) continue;
                     float* c = C + (long long)row * ldc + col;
-                    if (col + 1 < N) *reinterpret_cast<float2*>(c) = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
-                    else *c = acc[i][j][2 * h];
+                    if (col + 1 < N) {
+                        float2 v = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+                        if (add) {
+                            const float2 o = *reinterpret_cast<const float2*>(c);
+                            v.x += o.x;
+                            v.y += o.y;
+                        }
+                        *reinterpret_cast<float2*>(c) = v;
+                    } else {
+                        *c = add ? *c + acc[i][j][2 * h] : acc[i][j][2 * h];
+                    }
                 }
         return;
     }
@@ -67,7 +77,7 @@ __device__ __forceinline__ void tc_store_acc(float* C, int ldc, int M, int N, in
                 if (row >= M || col >= N) continue;
                 float* c = TRANS_C ? C + (long long)col * ldc + row : C + (long long)row * ldc + col;
                 if (atomic) atomicAdd(c, acc[i][j][e]);
-                else *c = acc[i][j][e];
+                else *c = add ? *c + acc[i][j][e] : acc[i][j][e];
             }
 }
 

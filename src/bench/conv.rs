@@ -144,7 +144,7 @@ fn launch(
     if p == ConvPrecision::Fp32 && v == "v6" && fp32_v6_runs(d, op, s) {
         return match op {
             0 => conv_tc6::conv_fwd_v6(d, p, out, &o.x, &o.w, s),
-            1 => conv_tc6::conv_bwd_input_v6(d, p, out, &o.gy, &o.w, s),
+            1 => conv_tc6::conv_bwd_input_v6(d, p, out, &o.gy, &o.w, s, false),
             _ => conv_tc6::conv_bwd_weight_v6(d, p, out, &o.gy, &o.x, s),
         };
     }
@@ -169,14 +169,14 @@ fn launch(
     if runs == "v7" {
         return match op {
             0 => conv_wgmma::conv_fwd_v7(d, out, b(&o.xb)?, b(&o.wb)?, s),
-            1 => conv_wgmma::conv_bwd_input_v7(d, out, b(&o.gyb)?, b(&o.wtb)?, s),
+            1 => conv_wgmma::conv_bwd_input_v7(d, out, b(&o.gyb)?, b(&o.wtb)?, s, false),
             _ => conv_wgmma::conv_bwd_weight_v7(d, out, b(&o.gyb)?, b(&o.xb)?, s),
         };
     }
     if p == ConvPrecision::Bf16 && runs == "v6" {
         return match op {
             0 => conv_tc6::conv_fwd_v6(d, p, out, b(&o.xb)?, b(&o.wb)?, s),
-            1 => conv_tc6::conv_bwd_input_v6(d, p, out, b(&o.gyb)?, b(&o.wb)?, s),
+            1 => conv_tc6::conv_bwd_input_v6(d, p, out, b(&o.gyb)?, b(&o.wb)?, s, false),
             _ => conv_tc6::conv_bwd_weight_v6(d, p, out, b(&o.gyb)?, b(&o.xb)?, s),
         };
     }

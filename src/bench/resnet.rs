@@ -702,7 +702,8 @@ pub fn conv_kernels_of(generations: &str, backward: bool, prec: Precision) -> St
 
 /// The `IPDPP_*` variables of this process that change what runs (sorted), for reports.
 pub fn engine_switches() -> Vec<(String, String)> {
-    const RUN: [&str; 7] = [
+    const RUN: [&str; 8] = [
+        "IPDPP_CONV_GX_ADD",
         "IPDPP_CONV_TC",
         "IPDPP_FUSED_BN",
         "IPDPP_V6_RING",
@@ -998,6 +999,12 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
     };
     if prec != Precision::Fp32 && dev.is_cuda() {
         notes.push("the ceiling is the fp32 SGEMM rate; tensor-core modes can exceed it".into());
+    }
+    if r.net.grad_adds_in_conv() > 0 {
+        notes.push(format!(
+            "{} convolution grad-inputs added into a block input's gradient in their epilogue (no scratch buffer or add pass; IPDPP_CONV_GX_ADD=0 turns it off; not yet validated on a GPU)",
+            r.net.grad_adds_in_conv()
+        ));
     }
     // Kernel variants picked by speed in this run (v7's pipelines), so a report says what ran.
     if let Device::Cuda(d) = dev {

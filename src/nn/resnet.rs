@@ -369,6 +369,10 @@ pub struct ResNet {
     /// bf16 copy (every consumer a convolution reading nothing else, the v3 backward's mask from x).
     consumers: Vec<Vec<usize>>,
     copy_only_outputs: usize,
+    /// Convolutions of the last backward whose grad-input added into the gradient another consumer had
+    /// written (no scratch buffer, no add pass); `conv_adds`: allowed (`IPDPP_CONV_GX_ADD=0`: not).
+    grad_adds_in_conv: usize,
+    conv_adds: bool,
     /// Batch-norm partials that v6 convolutions write in their epilogue (training forward), by the
     /// convolution's output slot, for the batch norm reading that slot.
     bn_parts: HashMap<usize, BnPartials>,
@@ -649,6 +653,8 @@ impl ResNet {
             copy_only_tails: 0,
             consumers,
             copy_only_outputs: 0,
+            grad_adds_in_conv: 0,
+            conv_adds: std::env::var("IPDPP_CONV_GX_ADD").map_or(true, |v| v.trim() != "0"),
             bn_parts: HashMap::new(),
             conv_version: TcVersion::current(),
         })
@@ -921,6 +927,7 @@ impl ResNet {
         written[start_slot] = true;
         self.gy_bf16_of = None;
         self.copy_only_tails = 0;
+        self.grad_adds_in_conv = 0;
         for i in (0..end_node).rev() {
             let node = self.nodes[i].clone();
             if let Some(p) = self.profiler.as_mut() {
@@ -963,7 +970,13 @@ impl ResNet {
                     let g = std::mem::replace(&mut self.grads[out], Buffer::Cpu(Vec::new()));
                     let need_input_grad = inp != 0;
                     let accumulate = need_input_grad && written[inp];
-                    let mut dst = self.take_input_grad(inp, accumulate, n)?;
+                    // A convolution whose grad-input kernel adds into gx takes the slot's gradient itself.
+                    let adds = accumulate && self.grad_input_adds(&node, n);
+                    let mut dst = if adds {
+                        std::mem::replace(&mut self.grads[inp], Buffer::Cpu(Vec::new()))
+                    } else {
+                        self.take_input_grad(inp, accumulate, n)?
+                    };
                     let r = if let Fuse::BnRelu { relu_out } = fuse {
                         self.fused_relu_backward(
                             i,
@@ -976,9 +989,14 @@ impl ResNet {
                             !accumulate,
                         )
                     } else {
-                        self.node_backward(&node, &mut dst, &g, need_input_grad, n, groups)
+                        self.node_backward(&node, &mut dst, &g, need_input_grad, n, groups, adds)
                     };
-                    self.put_input_grad(inp, dst, accumulate, &mut written, need_input_grad)?;
+                    if adds {
+                        self.grads[inp] = dst;
+                        self.grad_adds_in_conv += 1;
+                    } else {
+                        self.put_input_grad(inp, dst, accumulate, &mut written, need_input_grad)?;
+                    }
                     self.grads[out] = g;
                     r?;
                 }
@@ -1278,6 +1296,17 @@ impl ResNet {
         r2
     }
 
+    /// Whether convolution `node`'s grad-input at batch `n` adds into the gradient it is given
+    /// (`conv_tc::bwd_input_adds`, unless turned off: [`Self::set_conv_grad_adds`]).
+    fn grad_input_adds(&self, node: &Node, n: usize) -> bool {
+        self.conv_adds
+            && conv_spec(node, n).is_some_and(|(s, _)| {
+                conv_tc::bwd_input_adds(&self.dev, self.conv_version, self.conv_precision, &s)
+            })
+    }
+
+    /// `gx_add`: a convolution adds its grad-input into gx ([`Self::grad_input_adds`]); false elsewhere.
+    #[allow(clippy::too_many_arguments)]
     fn node_backward(
         &mut self,
         node: &Node,
@@ -1286,6 +1315,7 @@ impl ResNet {
         need_gx: bool,
         n: usize,
         groups: usize,
+        gx_add: bool,
     ) -> Result<()> {
         let dev = &self.dev;
         match *node {
@@ -1330,6 +1360,7 @@ impl ResNet {
                     &prm.w,
                     &s,
                     gy_fresh,
+                    gx_add,
                 )
             }
             Node::Bn {
@@ -1546,7 +1577,6 @@ impl ResNet {
     pub fn fused_bn(&self) -> bool {
         self.fused_bn
     }
-    /// Number of fused ops the plan holds (BN → ReLU pairs, BN → add → ReLU tails).
     /// v3 batch-norm tails of the last backward that wrote only the bf16 gradient copy.
     pub fn copy_only_tails(&self) -> usize {
         self.copy_only_tails
@@ -1555,6 +1585,17 @@ impl ResNet {
     /// v3 BN+ReLU tails of the last forward that wrote only their output's bf16 copy.
     pub fn copy_only_outputs(&self) -> usize {
         self.copy_only_outputs
+    }
+
+    /// Convolutions of the last backward whose grad-input kernel added into an existing gradient.
+    pub fn grad_adds_in_conv(&self) -> usize {
+        self.grad_adds_in_conv
+    }
+
+    /// Lets the bf16 v6/v7 grad-input kernels add into a block input's gradient (the default, unless
+    /// `IPDPP_CONV_GX_ADD=0`), or not: the gradient then goes to a scratch buffer and an add pass.
+    pub fn set_conv_grad_adds(&mut self, on: bool) {
+        self.conv_adds = on;
     }
 
     pub fn fused_bn_counts(&self) -> (usize, usize) {

@@ -960,6 +960,7 @@ struct NetStep {
     fused: (usize, usize),
     copy_only_tails: usize,
     copy_only_outputs: usize,
+    grad_adds_in_conv: usize,
 }
 
 fn net_step(dev: &Device, arch: Arch, b: usize, fused: bool) -> NetStep {
@@ -967,12 +968,25 @@ fn net_step(dev: &Device, arch: Arch, b: usize, fused: bool) -> NetStep {
 }
 
 fn net_step_in(dev: &Device, arch: Arch, b: usize, fused: bool, p: ConvPrecision) -> NetStep {
+    net_step_with(dev, arch, b, fused, p, true)
+}
+
+/// `conv_adds`: [`ResNet::set_conv_grad_adds`].
+fn net_step_with(
+    dev: &Device,
+    arch: Arch,
+    b: usize,
+    fused: bool,
+    p: ConvPrecision,
+    conv_adds: bool,
+) -> NetStep {
     const D: usize = 128;
     let labels: Vec<i32> = (0..b).map(|i| (i % 3) as i32).collect();
     let x = uniform_f32(2 * b * 32 * 32 * 3, 0.0, 1.0, 21);
     let mut net = ResNet::new(dev, arch, D, 3).unwrap();
     net.set_fused_bn(fused);
     net.set_conv_precision(p);
+    net.set_conv_grad_adds(conv_adds);
     let xb = Buffer::from_host(dev, &x).unwrap();
     let out = net.forward(&xb, Mode::Train, 2, true).unwrap();
     let copy_only_outputs = net.copy_only_outputs();
@@ -984,6 +998,7 @@ fn net_step_in(dev: &Device, arch: Arch, b: usize, fused: bool, p: ConvPrecision
     let gz = Buffer::from_host(dev, &[o.g1.clone(), o.g2.clone()].concat()).unwrap();
     net.backward(&gz).unwrap();
     let copy_only_tails = net.copy_only_tails();
+    let grad_adds_in_conv = net.grad_adds_in_conv();
     let names = net.state_names();
     let grads = names
         .iter()
@@ -1007,6 +1022,44 @@ fn net_step_in(dev: &Device, arch: Arch, b: usize, fused: bool, p: ConvPrecision
         fused: net.fused_bn_counts(),
         copy_only_tails,
         copy_only_outputs,
+        grad_adds_in_conv,
+    }
+}
+
+/// A block input's gradient has two parts: the shortcut's and the first convolution's grad-input. The
+/// bf16 v6/v7 grad-input kernels add theirs into the gradient the shortcut wrote (ConvDims add) instead of
+/// writing a scratch buffer that an add pass then adds: the same fp32 sum, so the whole step must be bit for
+/// bit the one with the add pass, in every block (ResNet-8: identity and option-A shortcuts; ResNet-18:
+/// 1x1-conv + BN shortcuts). `IPDPP_TEST_ARCHS=resnet8` limits the architectures (cusim).
+#[test]
+fn cuda_conv_grad_input_adds_give_the_step_bit_for_bit() {
+    let Some(d) = cuda_or_skip("cuda_conv_grad_input_adds_give_the_step_bit_for_bit") else {
+        return;
+    };
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    // Blocks whose first convolution's grad-input adds: ResNet-8's 16-channel block runs v4 there (v6's
+    // grad-input takes O % 32 == 0), which stores; so 2 of its 3 blocks, and all 8 of ResNet-18's.
+    let archs = match std::env::var("IPDPP_TEST_ARCHS").as_deref() {
+        Ok("resnet8") => vec![(Arch::ResNet8, 2)],
+        _ => vec![(Arch::ResNet8, 2), (Arch::ResNet18, 8)],
+    };
+    for (arch, blocks) in archs {
+        let off = net_step_with(&d, arch, 4, true, ConvPrecision::Bf16, false);
+        let on = net_step_with(&d, arch, 4, true, ConvPrecision::Bf16, true);
+        println!(
+            "{arch:?}: grad-inputs added in the kernel: {} (switched off: {})",
+            on.grad_adds_in_conv, off.grad_adds_in_conv
+        );
+        assert_eq!(off.grad_adds_in_conv, 0, "{arch:?}: switched off");
+        assert_eq!(
+            on.grad_adds_in_conv, blocks,
+            "{arch:?}: residual blocks whose grad-input adds"
+        );
+        assert_eq!(on.loss.to_bits(), off.loss.to_bits(), "{arch:?}: loss");
+        for ((n, a), (_, b)) in on.grads.iter().zip(&off.grads) {
+            assert!(a.iter().all(|v| v.is_finite()), "{arch:?}: {n} not finite");
+            assert_eq!(bits(a), bits(b), "{arch:?}: gradient of {n}");
+        }
     }
 }
 

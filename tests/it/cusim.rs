@@ -247,6 +247,20 @@ fn cusim_driver_runs_the_conv_epilogue_statistics_gpu_test() {
     );
 }
 
+/// A whole bf16 ResNet-8 training step through the simulated driver (cheap enough for CI), twice: the
+/// convolutions' grad-inputs adding into a block input's gradient must give every gradient bit for bit as
+/// the scratch buffer + add pass do (written without a GPU, 2026-11-27).
+#[test]
+fn cusim_driver_runs_a_resnet8_bf16_step_with_adding_grad_inputs() {
+    through_the_simulated_driver(
+        "conv,conv_tc,conv_tc6,norm,elementwise,reduce,pool,gemm",
+        &[(
+            "cuda_ops::cuda_conv_grad_input_adds_give_the_step_bit_for_bit",
+            &[("IPDPP_TEST_ARCHS", "resnet8")],
+        )],
+    );
+}
+
 #[test]
 fn cusim_driver_runs_the_v6_ring_and_padded_stem_gpu_tests() {
     let stats = std::env::temp_dir().join(format!("ipdpp-cusim-memstats-{}", std::process::id()));

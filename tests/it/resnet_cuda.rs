@@ -282,7 +282,7 @@ fn conv_tensor_core_versions_match_cpu_reference() {
             let mut out = d.upload(&vec![f32::NAN; want.len()]).unwrap();
             let got = match what {
                 "fwd" => conv_tc6::conv_fwd_v6(d, p, &mut out, xd, wd, &s),
-                "bwd_input" => conv_tc6::conv_bwd_input_v6(d, p, &mut out, gyd, wd, &s),
+                "bwd_input" => conv_tc6::conv_bwd_input_v6(d, p, &mut out, gyd, wd, &s, false),
                 _ => conv_tc6::conv_bwd_weight_v6(d, p, &mut out, gyd, xd, &s),
             }
             .and_then(|_| d.download(&out));
@@ -745,7 +745,7 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
             );
             conv_bwd_kept(
                 &dev, p, v, &mut xk, &mut wk, &mut wtk, &mut gyk, &mut gw, None, &gyb, &xb, &wb,
-                &s, false,
+                &s, false, false,
             )
             .unwrap();
             let got = gw.to_host(&dev).unwrap();
@@ -962,10 +962,18 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                 match (op, ring) {
                     (_, Some(r)) => conv_v6_on_ring(d, p, r, op, &mut out, a, b, s),
                     ("fwd", None) => conv_fwd_v6(d, p, &mut out, a, b, s),
-                    ("bwd_input", None) => conv_bwd_input_v6(d, p, &mut out, a, b, s),
+                    ("bwd_input", None) => conv_bwd_input_v6(d, p, &mut out, a, b, s, false),
                     _ => conv_bwd_weight_v6(d, p, &mut out, a, b, s),
                 }
                 .map(|_| d.download(&out).unwrap())
+            };
+            // bwd_input on a ring adding into gx (ConvDims add): base + the stored result, bit for bit.
+            let adds = |ring: Ring, stored: &[f32]| {
+                let base: Vec<f32> = (0..len).map(|i| (i % 7) as f32 - 3.25).collect();
+                let mut out = d.upload(&base).unwrap();
+                conv_v6_on_ring(d, p, ring, "bwd_input_add", &mut out, a, b, s).unwrap();
+                let want: Vec<f32> = base.iter().zip(stored).map(|(u, v)| u + v).collect();
+                bits(&d.download(&out).unwrap()) == bits(&want)
             };
             let Ok(s3) = run(Some(Ring::S3)) else {
                 println!("{p} {op} {s:?}: s3 does not run here; skipped");
@@ -982,6 +990,16 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                     }
                     Ok(_) => ran.push(r.tag()),
                     Err(e) => println!("{p} {op} {s:?}: ring {} does not run: {e}", r.tag()),
+                }
+            }
+            if op == "bwd_input" {
+                for r in [Ring::S3, Ring::S4, Ring::Halo] {
+                    if ran.contains(&r.tag()) && !adds(r, &s3) {
+                        fails.push(format!(
+                            "{p} bwd_input {s:?}: ring {} does not add into gx",
+                            r.tag()
+                        ));
+                    }
                 }
             }
             let halo_takes =

@@ -43,8 +43,8 @@ class Spec:
         self.oh = (h + 2 * pad - k) // stride + 1
         self.ow = (w + 2 * pad - k) // stride + 1
 
-    def dims(self):
-        return (self.n, self.h, self.w, self.c, self.o, self.k, self.k, self.stride, self.pad, self.oh, self.ow)
+    def dims(self, add=0):  # ConvDims; add: the v6/v7 grad-input adds into gx
+        return (self.n, self.h, self.w, self.c, self.o, self.k, self.k, self.stride, self.pad, self.oh, self.ow, add)
 
     def __repr__(self):
         return f"{self.n}x{self.h}x{self.w}x{self.c}->{self.o} k{self.k} s{self.stride}"
@@ -93,9 +93,9 @@ def v6_smem(op, bm, bn, elem):
     return 3 * (a + b) * elem
 
 
-def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timing="lazy", pipe="k32s5"):
+def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timing="lazy", pipe="k32s5", base=None):
     """One op through the kernel (v7: pipeline `pipe`, k{BK}s{STAGES}); returns (result, stats partials or None,
-    kernel name)."""
+    kernel name). `base` (bwd_input): gx starts as it and the kernel adds into it (ConvDims add = 1)."""
     job = mod.job()
     P = s.n * s.oh * s.ow
     elem = 2 if prec == "bf16" else 4
@@ -103,13 +103,13 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         xs, ws, gys = bf16_bits(x), bf16_bits(w), bf16_bits(gy)
     else:
         xs, ws, gys = x.astype(np.float32), w.astype(np.float32), gy.astype(np.float32)
-    d = s.dims()
+    d = s.dims(add=0 if base is None else 1)
     parts = None
     if op == "fwd":
         out = job.buf(np.full((P, s.o), np.nan, np.float32))
         m, n = P, s.o
     elif op == "bwd_input":
-        out = job.buf(np.full((s.n * s.h * s.w, s.c), np.nan, np.float32))
+        out = job.buf(np.full((s.n * s.h * s.w, s.c), np.nan, np.float32) if base is None else base.copy())
         m, n = s.n * s.h * s.w, s.c
     else:
         out = job.buf(np.full(s.o * s.k * s.k * s.c, np.nan, np.float32))
@@ -277,6 +277,14 @@ def main():
                                  np.abs(st[1] - m2).max() / m2.max())
                         line += f", stats {e2:.1e}"
                         ok = ok and e2 <= 1e-4
+                    if op == "bwd_input" and version in ("v6", "v7"):
+                        # ConvDims add: gx += grad-input, the same fp32 sum as a separate add pass, bit for bit
+                        base = rng.standard_normal(got.shape).astype(np.float32)
+                        added, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing, pipe,
+                                             base=base)
+                        same_add = np.array_equal(added, base + got)
+                        line += ", adds bit for bit" if same_add else ", ADD MODE DIFFERS"
+                        ok = ok and same_add
                     if version == "v7":
                         f0 = first.setdefault(stats, (got, st))
                         same = np.array_equal(f0[0], got) and (st is None or all(np.array_equal(u, v) for u, v in zip(f0[1], st)))

@@ -4,7 +4,7 @@ use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
 use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 
-/// Mirror of `struct ConvDims` in kernels/conv_gather.cuh (eleven ints, passed by value).
+/// Mirror of `struct ConvDims` in kernels/conv_gather.cuh (twelve ints, passed by value).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ConvDims {
@@ -19,6 +19,18 @@ pub struct ConvDims {
     pad: i32,
     oh: i32,
     ow: i32,
+    /// 1: the v6/v7 grad-input kernels add their result to gx ([`ConvDims::adding`]); others ignore it.
+    add: i32,
+}
+
+impl ConvDims {
+    /// The same geometry for a grad-input that adds into gx instead of storing.
+    pub(crate) fn adding(self, add: bool) -> ConvDims {
+        ConvDims {
+            add: add as i32,
+            ..self
+        }
+    }
 }
 
 // SAFETY: plain-old-data with the same layout as the C struct.
@@ -84,6 +96,7 @@ pub(crate) fn dims(s: &ConvSpec) -> Result<ConvDims> {
         pad: s.pad as i32,
         oh: s.oh() as i32,
         ow: s.ow() as i32,
+        add: 0,
     })
 }
 

@@ -393,16 +393,17 @@ pub fn conv_bwd_input_tc(
         let wb = cast_into(dev, &mut wb, w)?;
         let mut wt = dev.zeros::<u16>(s.w_len())?;
         conv_wgmma::conv_weight_t_bf16(dev, &mut wt, wb, s)?;
-        return conv_wgmma::conv_bwd_input_v7(dev, gx, gyb, &wt, s);
+        return conv_wgmma::conv_bwd_input_v7(dev, gx, gyb, &wt, s, false);
     }
     let v = demoted(dev, v, p, "bwd_input", s);
     if effective_version(v, p, "bwd_input", s) == TcVersion::V6 {
         if p == ConvPrecision::Tf32 {
-            return conv_tc6::conv_bwd_input_v6(dev, p, gx, gy, w, s);
+            return conv_tc6::conv_bwd_input_v6(dev, p, gx, gy, w, s, false);
         }
         let (mut gyb, mut wb) = (None, None);
         let gyb = cast_into(dev, &mut gyb, gy)?;
-        return conv_tc6::conv_bwd_input_v6(dev, p, gx, gyb, cast_into(dev, &mut wb, w)?, s);
+        let wb = cast_into(dev, &mut wb, w)?;
+        return conv_tc6::conv_bwd_input_v6(dev, p, gx, gyb, wb, s, false);
     }
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv w", w.len(), s.w_len())?;
@@ -536,7 +537,9 @@ pub fn conv_bwd_input(
             Buffer::Cuda(gx),
             Buffer::Cuda(gy),
             Buffer::Cuda(w),
-        ) if runs_v6(d, v, p, "bwd_input", s) => conv_tc6::conv_bwd_input_v6(d, p, gx, gy, w, s),
+        ) if runs_v6(d, v, p, "bwd_input", s) => {
+            conv_tc6::conv_bwd_input_v6(d, p, gx, gy, w, s, false)
+        }
         (Device::Cuda(d), p, Buffer::Cuda(gx), Buffer::Cuda(gy), Buffer::Cuda(w))
             if p != ConvPrecision::Fp32 =>
         {
@@ -799,10 +802,23 @@ fn stem_bwd_weight_v6(
     r
 }
 
+/// Whether [`conv_bwd_kept`]'s grad-input of `s` can add into gx (`gx_add`): the bf16 v6 and v7 kernels,
+/// whose epilogues add to what gx holds, saving the network a scratch buffer and an add pass.
+pub fn bwd_input_adds(dev: &Device, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> bool {
+    match dev {
+        Device::Cuda(d) if p == ConvPrecision::Bf16 => {
+            padded_stem(d, v, p, s).is_none()
+                && (runs_v6(d, v, p, "bwd_input", s) || runs_v7(d, v, p, "bwd_input", s))
+        }
+        _ => false,
+    }
+}
+
 /// Grad-weight and (when `gx` is given) grad-input of a layer run by [`conv_fwd_kept`]: under v6, gy is
 /// cast once into `gyk` (marked stale here first, unless `gy_fresh`: the caller's kernel that wrote gy
 /// wrote its copy too, the v3 batch-norm tails) for both GEMMs, and x and w come from their copies; under
 /// v7 the grad-input reads the transposed weights `wtk`, made from w's copy once per weight update.
+/// `gx_add`: the grad-input is added to gx (only where [`bwd_input_adds`]).
 #[allow(clippy::too_many_arguments)]
 pub fn conv_bwd_kept(
     dev: &Device,
@@ -819,7 +835,13 @@ pub fn conv_bwd_kept(
     w: &Buffer,
     s: &ConvSpec,
     gy_fresh: bool,
+    gx_add: bool,
 ) -> Result<()> {
+    if gx_add && !(gx.is_some() && bwd_input_adds(dev, v, p, s)) {
+        return Err(Error::usage(
+            "conv backward: adding into gx needs the bf16 v6/v7 grad-input (bwd_input_adds)",
+        ));
+    }
     if let (Device::Cuda(d), Buffer::Cuda(gwc), Buffer::Cuda(gyc), Buffer::Cuda(xc), None) =
         (dev, &mut *gw, gy, x, &gx)
     {
@@ -866,10 +888,10 @@ pub fn conv_bwd_kept(
                     let wt = wtk
                         .current()
                         .ok_or_else(|| Error::usage("transposed weights missing"))?;
-                    conv_wgmma::conv_bwd_input_v7(d, gx, gyb, wt, s)
+                    conv_wgmma::conv_bwd_input_v7(d, gx, gyb, wt, s, gx_add)
                 }
                 Some(Buffer::Cuda(gx)) if iv6 => {
-                    conv_tc6::conv_bwd_input_v6(d, p, gx, gyb, wk.get(d, wc)?, s)
+                    conv_tc6::conv_bwd_input_v6(d, p, gx, gyb, wk.get(d, wc)?, s, gx_add)
                 }
                 Some(Buffer::Cuda(gx)) => conv_bwd_input_tc(d, p, v, gx, gyc, wc, s),
                 Some(Buffer::Cpu(_)) => Err(mismatch("conv_bwd_input")),

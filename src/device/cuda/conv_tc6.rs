@@ -344,8 +344,9 @@ pub fn conv_fwd_v6<T: V6Operand>(
     fwd(dev, p, y, x, w, s, None, None)
 }
 
-/// `op` ("fwd": out = y from a = x, b = w; "bwd_input": out = gx from gy, w; "bwd_weight": out = gw from
-/// gy, x) on the ring `ring` instead of the tuned one (tests: the rings must agree bit for bit).
+/// `op` ("fwd": out = y from a = x, b = w; "bwd_input": out = gx from gy, w; "bwd_input_add": out += gx;
+/// "bwd_weight": out = gw from gy, x) on the ring `ring` instead of the tuned one (tests: the rings must
+/// agree bit for bit).
 #[allow(clippy::too_many_arguments)]
 pub fn conv_v6_on_ring<T: V6Operand>(
     dev: &CudaDevice,
@@ -359,7 +360,8 @@ pub fn conv_v6_on_ring<T: V6Operand>(
 ) -> Result<()> {
     match op {
         "fwd" => fwd(dev, p, out, a, b, s, None, Some(ring)),
-        "bwd_input" => bwd_input(dev, p, out, a, b, s, Some(ring)),
+        "bwd_input" => bwd_input(dev, p, out, a, b, s, Some(ring), false),
+        "bwd_input_add" => bwd_input(dev, p, out, a, b, s, Some(ring), true),
         "bwd_weight" => bwd_weight(dev, p, out, a, b, s, Some(ring)),
         _ => Err(Error::usage(format!("conv v6: unknown op {op:?}"))),
     }
@@ -418,9 +420,10 @@ pub(crate) fn launch_fwd<T: DeviceRepr>(
     Ok(())
 }
 
-/// gx[n, h, w, c] = ∂L/∂x from gy and w (operands and `p` as [`conv_fwd_v6`]); strided convolutions by
-/// residue classes of input pixels (`conv_bwd_input_v6_*_strided`), so no tap that cannot reach a pixel is
-/// multiplied.
+/// gx[n, h, w, c] = ∂L/∂x from gy and w (operands and `p` as [`conv_fwd_v6`]), or with `add` gx += ∂L/∂x
+/// (the epilogue adds to what gx holds: one fp32 addition per element, the sum the network's separate
+/// add pass computes); strided convolutions by residue classes of input pixels
+/// (`conv_bwd_input_v6_*_strided`), so no tap that cannot reach a pixel is multiplied.
 pub fn conv_bwd_input_v6<T: V6Operand>(
     dev: &CudaDevice,
     p: ConvPrecision,
@@ -428,8 +431,9 @@ pub fn conv_bwd_input_v6<T: V6Operand>(
     gy: &CudaSlice<T>,
     w: &CudaSlice<T>,
     s: &ConvSpec,
+    add: bool,
 ) -> Result<()> {
-    bwd_input(dev, p, gx, gy, w, s, None)
+    bwd_input(dev, p, gx, gy, w, s, None, add)
 }
 
 fn bwd_input<T: V6Operand>(
@@ -440,11 +444,12 @@ fn bwd_input<T: V6Operand>(
     w: &CudaSlice<T>,
     s: &ConvSpec,
     force: Option<Ring>,
+    add: bool,
 ) -> Result<()> {
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
-    let d = dims(s)?;
+    let d = dims(s)?.adding(add);
     // Stride > 1: one residue class of input pixels per grid.z; grid.y covers the largest class.
     let st = s.stride;
     let (suffix, rows, classes) = if st > 1 {

@@ -275,7 +275,7 @@ fn fwd(
     })
 }
 
-/// gx[n, h, w, c] = ∂L/∂x of a stride-1 convolution from bf16 gy and the transposed bf16 weights `wt`
+/// gx[n, h, w, c] = ∂L/∂x (with `add`: gx += ∂L/∂x) from bf16 gy and the transposed bf16 weights `wt`
 /// ([`conv_weight_t_bf16`]) on wgmma.
 pub fn conv_bwd_input_v7(
     dev: &CudaDevice,
@@ -283,11 +283,12 @@ pub fn conv_bwd_input_v7(
     gy: &CudaSlice<u16>,
     wt: &CudaSlice<u16>,
     s: &ConvSpec,
+    add: bool,
 ) -> Result<()> {
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv wt", wt.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
-    let d = dims(s)?;
+    let d = dims(s)?.adding(add);
     // Stride > 1: one residue class of input pixels per grid.z (s² of them), grid.y for the largest class
     // (StrideClass in kernels/conv_gather.cuh); classes no tap reaches store zeros.
     let st = s.stride;
