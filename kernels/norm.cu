@@ -287,6 +287,37 @@ __device__ __forceinline__ void bn_for_each_vec(long long rows, int C, F&& body)
     }
 }
 
+// As bn_for_each_vec, but every lane of a warp takes every iteration, body(v, c0, in) with in = v < n, so
+// that a warp's ballots see all 32 lanes (blockDim a multiple of 32; a warp wholly past n returns).
+template <int W, class F>
+__device__ __forceinline__ void bn_for_each_vec_warp(long long rows, int C, F&& body) {
+    const int vpr = C / W;
+    const long long n = rows * vpr;
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    long long v = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const long long lane0 = v - (threadIdx.x & 31);
+    if (lane0 >= n) return;
+    int cv = (int)(v % vpr);
+    const int step = (int)(stride % vpr);
+    for (long long w = lane0; w < n; w += stride, v += stride) {
+        body(v, cv * W, v < n);
+        cv += step;
+        if (cv >= vpr) cv -= vpr;
+    }
+}
+
+// The residual tail's ReLU mask as bits (v3): the forward writes them, both backward passes read them
+// instead of y (1/32 of its bytes). Over a launch's [rows, C] with C % 4 == 0, element vector v (elements
+// 4v .. 4v + 3) owns bit v % 32 of the four words 4 (v / 32) + k, k = 0..3: a warp's four ballots are
+// whole words, and a thread reads its four bits from one 16-byte load (broadcast across the 32 vectors).
+__device__ __forceinline__ uint4 bn_mask_words(const unsigned* mask, long long v) {
+    return *reinterpret_cast<const uint4*>(mask + 4 * (v >> 5));
+}
+__device__ __forceinline__ bool bn_mask_on(const uint4& w, long long v, int k) {
+    const unsigned b = k == 0 ? w.x : k == 1 ? w.y : k == 2 ? w.z : w.w;
+    return (b >> (v & 31)) & 1u;
+}
+
 // Stores a vector of outputs as bf16 (round to nearest even) when the tail also writes the bf16 copy that
 // the v6 convolutions read: one 8-byte store when aligned, else element-wise.
 template <int W>
@@ -315,15 +346,17 @@ __device__ __forceinline__ bool bn_relu_on(float x, float m, float rs, float g, 
     return bn_pre(x, m, rs, g, b) > 0.0f;
 }
 
-template <int W, bool AL, bool ADD>
+// MB (v3 residual tail, W = 4): also the mask bits of the output (bn_mask_words).
+template <int W, bool AL, bool ADD, bool MB = false>
 __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned short* __restrict__ yb,
                                               const float* __restrict__ x,
                                               const float* __restrict__ sc, const float* __restrict__ mean,
                                               const float* __restrict__ rstd, const float* __restrict__ gamma,
-                                              const float* __restrict__ beta, long long rows, int C) {
+                                              const float* __restrict__ beta, long long rows, int C,
+                                              unsigned* __restrict__ mask = nullptr) {
     const bool yb_al8 = (reinterpret_cast<unsigned long long>(yb) & 7ull) == 0;
-    bn_for_each_vec<W>(rows, C, [&](long long v, int c0) {
-        float xv[W], sv[W], m[W], rs[W], g[W], b[W], out[W];
+    const auto one = [&](long long v, int c0, float (&out)[W]) {
+        float xv[W], sv[W], m[W], rs[W], g[W], b[W];
         bn_ld<W, AL>(xv, x + v * W);
         if (ADD) bn_ld<W, AL>(sv, sc + v * W);
         bn_ld<W, AL>(m, mean + c0);
@@ -338,7 +371,23 @@ __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned sh
         }
         if (y) bn_st<W, AL>(y + v * W, out);
         if (yb) bn_st_bf16<W>(yb + v * W, out, yb_al8);
-    });
+    };
+    if constexpr (MB) {
+        static_assert(W == 4, "mask bits cover 4-channel vectors");
+        bn_for_each_vec_warp<W>(rows, C, [&](long long v, int c0, bool in) {
+            float out[W] = {0.0f, 0.0f, 0.0f, 0.0f};
+            if (in) one(v, c0, out);
+            unsigned b[4];
+#pragma unroll
+            for (int k = 0; k < 4; ++k) b[k] = __ballot_sync(0xffffffffu, in && out[k] > 0.0f);
+            if ((threadIdx.x & 31) == 0) *reinterpret_cast<uint4*>(mask + 4 * (v >> 5)) = make_uint4(b[0], b[1], b[2], b[3]);
+        });
+    } else {
+        bn_for_each_vec<W>(rows, C, [&](long long v, int c0) {
+            float out[W];
+            one(v, c0, out);
+        });
+    }
 }
 
 // yb (may be null): also write bf16(y), the copy the v6 convolutions read, in the same pass; y may then be
@@ -352,6 +401,19 @@ extern "C" __global__ void batchnorm_relu_apply_f32(float* y, unsigned short* yb
         bn_relu_apply<4, true, false>(y, yb, x, nullptr, mean, rstd, gamma, beta, rows, C);
     else
         bn_relu_apply<4, false, false>(y, yb, x, nullptr, mean, rstd, gamma, beta, rows, C);
+}
+
+// v3 of the residual tail's forward: v2's, plus the output's ReLU mask as bits (bn_mask_words) for the v3
+// backward. vec = 1 only (C % 4 == 0; the launcher keeps v2 otherwise).
+extern "C" __global__ void batchnorm_add_relu_apply_v3_f32(float* y, unsigned short* yb, unsigned* mask,
+                                                           const float* x, const float* sc, const float* mean,
+                                                           const float* rstd, const float* gamma,
+                                                           const float* beta, long long rows, int C, int vec) {
+    if (!vec) __trap();
+    if (bn_aligned16(y, x, sc, mean, rstd, gamma, beta, y, y, y))
+        bn_relu_apply<4, true, true, true>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C, mask);
+    else
+        bn_relu_apply<4, false, true, true>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C, mask);
 }
 
 extern "C" __global__ void batchnorm_add_relu_apply_f32(float* y, unsigned short* yb, const float* x, const float* sc,
@@ -370,14 +432,16 @@ extern "C" __global__ void batchnorm_add_relu_apply_f32(float* y, unsigned short
 // (the launcher picks it from C/W, so small C such as 16 still reads whole 128-byte lines per warp).
 // Writes per-block Σg and Σg·x̂ for the block's rows, g = y > 0 ? gy : 0.
 // MASK_X (v3): the mask from x, γ and β (bn_relu_on) instead of y, which is then not read (y may be null).
-template <int W, bool AL, bool MASK_X = false>
+// MB (v3 residual tail, W = 4): the mask from the forward's bits (bn_mask_words), y not read.
+template <int W, bool AL, bool MASK_X = false, bool MB = false>
 __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, float* __restrict__ part_gx,
                                                     const float* __restrict__ gy, const float* __restrict__ y,
                                                     const float* __restrict__ x, const float* __restrict__ mean,
                                                     const float* __restrict__ rstd, int rows, int C,
                                                     int rows_per_block, int TX, float* sg, float* sx,
                                                     const float* __restrict__ gamma = nullptr,
-                                                    const float* __restrict__ beta = nullptr) {
+                                                    const float* __restrict__ beta = nullptr,
+                                                    const unsigned* __restrict__ mbits = nullptr) {
     const int vpr = C / W;
     const int TY = 256 / TX;
     const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
@@ -398,12 +462,16 @@ __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, 
         for (int r = r0 + ty; r < r1; r += TY) {
             const long long off = (long long)r * C + cv * W;
             float gv[W], yv[W], xv[W];
+            uint4 mw;
             bn_ld<W, AL>(gv, gy + off);
-            if (!MASK_X) bn_ld<W, AL>(yv, y + off);
+            if (MB) mw = bn_mask_words(mbits, (long long)r * vpr + cv);
+            if (!MASK_X && !MB) bn_ld<W, AL>(yv, y + off);
             bn_ld<W, AL>(xv, x + off);
 #pragma unroll
             for (int k = 0; k < W; ++k) {
-                const bool on = MASK_X ? bn_relu_on(xv[k], m[k], rs[k], ga[k], be[k]) : yv[k] > 0.0f;
+                const bool on = MB       ? bn_mask_on(mw, (long long)r * vpr + cv, k)
+                                : MASK_X ? bn_relu_on(xv[k], m[k], rs[k], ga[k], be[k])
+                                         : yv[k] > 0.0f;
                 const float g = on ? gv[k] : 0.0f;
                 a[k] += g;
                 b[k] += g * (xv[k] - m[k]) * rs[k];
@@ -449,7 +517,8 @@ extern "C" __global__ void batchnorm_relu_bwd_partial_f32(float* part_g, float* 
 
 // gx = γ·rstd/n · (n·g − Σg − x̂·Σ(g·x̂)) with g = y > 0 ? gy : 0; ADD: the shortcut gradient is g
 // (written, or added to gsc when acc_sc != 0: the shortcut's gradient already holds another consumer's).
-template <int W, bool AL, bool ADD, bool MASK_X = false>
+// MB (v3 residual tail, W = 4): the mask from the forward's bits (bn_mask_words), y not read.
+template <int W, bool AL, bool ADD, bool MASK_X = false, bool MB = false>
 __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float* __restrict__ gsc,
                                                   const float* __restrict__ gy, const float* __restrict__ y,
                                                   const float* __restrict__ x, const float* __restrict__ mean,
@@ -457,14 +526,17 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
                                                   const float* __restrict__ ggamma, const float* __restrict__ gbeta,
                                                   long long rows, int C, int acc_sc,
                                                   const float* __restrict__ beta = nullptr,
-                                                  unsigned short* __restrict__ gxb = nullptr) {
+                                                  unsigned short* __restrict__ gxb = nullptr,
+                                                  const unsigned* __restrict__ mbits = nullptr) {
     static_assert(!(ADD && MASK_X), "relu(bn(x) + sc) needs sc or y for its mask");
     const float inv_n = 1.0f / (float)rows;
     const bool gxb_al8 = (reinterpret_cast<unsigned long long>(gxb) & 7ull) == 0;
     bn_for_each_vec<W>(rows, C, [&](long long v, int c0) {
         float gv[W], yv[W], xv[W], m[W], rs[W], ga[W], gg[W], gb[W], out[W], gs[W], be[W];
+        uint4 mw;
         bn_ld<W, AL>(gv, gy + v * W);
-        if (!MASK_X) bn_ld<W, AL>(yv, y + v * W);
+        if (MB) mw = bn_mask_words(mbits, v);
+        if (!MASK_X && !MB) bn_ld<W, AL>(yv, y + v * W);
         if (MASK_X) bn_ld<W, AL>(be, beta + c0);
         bn_ld<W, AL>(xv, x + v * W);
         bn_ld<W, AL>(m, mean + c0);
@@ -475,7 +547,9 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
         if (ADD && acc_sc) bn_ld<W, AL>(gs, gsc + v * W);
 #pragma unroll
         for (int k = 0; k < W; ++k) {
-            const bool on = MASK_X ? bn_relu_on(xv[k], m[k], rs[k], ga[k], be[k]) : yv[k] > 0.0f;
+            const bool on = MB       ? bn_mask_on(mw, v, k)
+                            : MASK_X ? bn_relu_on(xv[k], m[k], rs[k], ga[k], be[k])
+                                     : yv[k] > 0.0f;
             const float g = on ? gv[k] : 0.0f;
             const float xh = (xv[k] - m[k]) * rs[k];
             out[k] = ga[k] * rs[k] * (g - inv_n * gb[k] - xh * inv_n * gg[k]);
@@ -550,14 +624,39 @@ extern "C" __global__ void batchnorm_relu_bwd_apply_v3_f32(float* gx, unsigned s
                                                  rows, C, 0, beta, gxb);
 }
 
-// v3 of the residual tail's backward: v2's (the mask from y) with gxb = bf16(gx) written when given.
+// v3 of the residual tail's backward sums: the mask from the forward's bits (y not read); vec = 1 only.
+extern "C" __global__ void batchnorm_add_relu_bwd_partial_v3_f32(float* part_g, float* part_gx, const float* gy,
+                                                                 const unsigned* mask, const float* x,
+                                                                 const float* mean, const float* rstd, int rows,
+                                                                 int C, int rows_per_block, int TX, int vec) {
+    __shared__ float sg[4 * 256];
+    __shared__ float sx[4 * 256];
+    if (!vec) __trap();
+    if (bn_aligned16(gy, x, mean, rstd, gy, gy, gy, gy, gy, gy))
+        bn_relu_bwd_partial<4, true, false, true>(part_g, part_gx, gy, nullptr, x, mean, rstd, rows, C,
+                                                  rows_per_block, TX, sg, sx, nullptr, nullptr, mask);
+    else
+        bn_relu_bwd_partial<4, false, false, true>(part_g, part_gx, gy, nullptr, x, mean, rstd, rows, C,
+                                                   rows_per_block, TX, sg, sx, nullptr, nullptr, mask);
+}
+
+// v3 of the residual tail's backward: v2's with gxb = bf16(gx) written when given, and the mask from the
+// forward's bits when `mask` is given (vec = 1), else from y.
 extern "C" __global__ void batchnorm_add_relu_bwd_apply_v3_f32(float* gx, unsigned short* gxb, float* gsc,
-                                                               const float* gy, const float* y, const float* x,
-                                                               const float* mean, const float* rstd,
+                                                               const float* gy, const float* y, const unsigned* mask,
+                                                               const float* x, const float* mean, const float* rstd,
                                                                const float* gamma, const float* ggamma,
                                                                const float* gbeta, long long rows, int C, int acc_sc,
                                                                int vec) {
-    if (!vec)
+    if (mask) {
+        if (!vec) __trap();
+        if (bn_aligned16(gx, gsc, gy, x, mean, rstd, gamma, ggamma, gbeta, gx))
+            bn_relu_bwd_apply<4, true, true, false, true>(gx, gsc, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta,
+                                                          rows, C, acc_sc, nullptr, gxb, mask);
+        else
+            bn_relu_bwd_apply<4, false, true, false, true>(gx, gsc, gy, nullptr, x, mean, rstd, gamma, ggamma,
+                                                           gbeta, rows, C, acc_sc, nullptr, gxb, mask);
+    } else if (!vec)
         bn_relu_bwd_apply<1, false, true>(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, acc_sc,
                                           nullptr, gxb);
     else if (bn_aligned16(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta))

@@ -102,6 +102,7 @@ if has tests; then
   done
   ok test_cuda_ops.cuda_fused_bn_resnet18_step_matches_unfused_bn_tail_v3 \
     && ok test_cuda_ops.cuda_fused_bn_resnet18_bf16_step_matches_unfused_bn_tail_v3 \
+    && ok test_cuda_ops.cuda_bn_tail_v3_gives_the_bf16_step_of_v2_bit_for_bit \
     && ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_bn_tail_v3 || NO_BN3=1
   ok test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_im2col \
     && ok test_resnet_cuda.cuda_stem_forward_runs_v6_on_im2col_columns || NO_IM2COL=1

@@ -648,6 +648,7 @@ pub fn batchnorm_tail_fwd_train(
     s: &BnSpec,
     groups: usize,
     pre: Option<&BnPartials>,
+    mut mask: Option<&mut CudaSlice<u32>>,
 ) -> Result<()> {
     let op = &tail_op(sc.is_some(), "fwd_train");
     let groups = groups.max(1);
@@ -655,6 +656,15 @@ pub fn batchnorm_tail_fwd_train(
     lens.extend(sc.map(|b| b.len()));
     let g = group_spec(op, s, groups, &lens)?;
     let (n, c) = (g.rows * s.c, s.c);
+    let words = check_mask_bits(
+        op,
+        ver,
+        dev,
+        sc.is_some(),
+        &g,
+        groups,
+        mask.as_ref().map(|m| m.len()),
+    )?;
     if ver == BnTailVersion::V1 {
         let mut pre_act = Buffer::zeros(dev, s.rows * c)?;
         batchnorm_fwd_train(dev, &mut pre_act, x, gamma, beta, st, s, groups, pre)?;
@@ -717,11 +727,43 @@ pub fn batchnorm_tail_fwd_train(
                     &ga,
                     &be,
                     &g,
+                    mask.as_mut()
+                        .map(|m| m.slice_mut(k * words..(k + 1) * words))
+                        .as_mut(),
                 )?;
             }
             Ok(())
         }
     }
+}
+
+/// The u32 words per view of a residual tail's ReLU mask bits (v3 on a GPU, C % 4 == 0:
+/// `cuda::norm::relu_mask_words`), checked against a given mask of `len` words; Ok(0) without one.
+fn check_mask_bits(
+    op: &str,
+    ver: BnTailVersion,
+    dev: &Device,
+    residual: bool,
+    g: &BnSpec,
+    groups: usize,
+    len: Option<usize>,
+) -> Result<usize> {
+    let Some(len) = len else {
+        return Ok(0);
+    };
+    let words = cuda::norm::relu_mask_words(g);
+    if ver != BnTailVersion::V3 || !dev.is_cuda() || !residual || words == 0 {
+        return Err(Error::usage(format!(
+            "{op}: ReLU mask bits are v3's, on a GPU, for the residual tail with C % 4 == 0"
+        )));
+    }
+    if len < groups * words {
+        return Err(Error::usage(format!(
+            "{op}: the ReLU mask holds {len} words, {groups} views need {}",
+            groups * words
+        )));
+    }
+    Ok(words)
 }
 
 /// The bf16 copy of `y` for the tails' `yb` when the version writes none itself (v1): a cast.
@@ -827,6 +869,7 @@ pub fn batchnorm_tail_bwd(
     s: &BnSpec,
     groups: usize,
     mut gxb: Option<(&mut CudaSlice<u16>, bool)>,
+    bits: Option<&CudaSlice<u32>>,
 ) -> Result<()> {
     let op = &tail_op(gsc.is_some(), "bwd");
     if gxb.is_some() && (ver != BnTailVersion::V3 || !dev.is_cuda()) {
@@ -841,6 +884,15 @@ pub fn batchnorm_tail_bwd(
     }
     let g = group_spec(op, s, groups, &lens)?;
     let (n, c) = (g.rows * s.c, s.c);
+    let words = check_mask_bits(
+        op,
+        ver,
+        dev,
+        gsc.is_some(),
+        &g,
+        groups,
+        bits.map(|m| m.len()),
+    )?;
     for (what, len) in [
         ("ggamma", ggamma.len()),
         ("gbeta", gbeta.len()),
@@ -931,6 +983,7 @@ pub fn batchnorm_tail_bwd(
                     mask_x,
                     gxbk.as_mut().map(|(v, only)| (v, *only)),
                     &g,
+                    bits.map(|m| m.slice(k * words..(k + 1) * words)).as_ref(),
                 )
             })
         }

@@ -373,6 +373,13 @@ pub struct ResNet {
     /// written (no scratch buffer, no add pass); `conv_adds`: allowed (`IPDPP_CONV_GX_ADD=0`: not).
     grad_adds_in_conv: usize,
     conv_adds: bool,
+    /// v3 residual tails on a GPU: the ReLU mask bits of each tail's output slot from the last training
+    /// forward (with its batch), which the backward reads instead of the output.
+    relu_bits: HashMap<usize, (usize, cudarc::driver::CudaSlice<u32>)>,
+    /// Residual-tail backwards of the last backward that read those bits.
+    relu_bits_used: usize,
+    /// The fused tails' version (`BnTailVersion::fused()`, `IPDPP_BN_TAIL`, unless set).
+    bn_tail: BnTailVersion,
     /// Batch-norm partials that v6 convolutions write in their epilogue (training forward), by the
     /// convolution's output slot, for the batch norm reading that slot.
     bn_parts: HashMap<usize, BnPartials>,
@@ -654,6 +661,9 @@ impl ResNet {
             consumers,
             copy_only_outputs: 0,
             grad_adds_in_conv: 0,
+            relu_bits: HashMap::new(),
+            relu_bits_used: 0,
+            bn_tail: BnTailVersion::fused(),
             conv_adds: std::env::var("IPDPP_CONV_GX_ADD").map_or(true, |v| v.trim() != "0"),
             bn_parts: HashMap::new(),
             conv_version: TcVersion::current(),
@@ -928,6 +938,7 @@ impl ResNet {
         self.gy_bf16_of = None;
         self.copy_only_tails = 0;
         self.grad_adds_in_conv = 0;
+        self.relu_bits_used = 0;
         for i in (0..end_node).rev() {
             let node = self.nodes[i].clone();
             if let Some(p) = self.profiler.as_mut() {
@@ -1069,7 +1080,7 @@ impl ResNet {
         self.ensure_bn_stats(bn.st, groups)?;
         let s = BnSpec::new(n * bn.hw, bn.c);
         let dev = self.dev.clone();
-        let v = BnTailVersion::fused();
+        let v = self.bn_tail;
         // The bf16 copy that the next v6 convolutions read is written by the tail itself (saves a cast);
         // alone (`only`) where those convolutions read nothing else and the v3 backward needs no y.
         let only = sc.is_none()
@@ -1083,6 +1094,27 @@ impl ResNet {
             &self.params[bn.gamma].w,
             &self.params[bn.beta].w,
         );
+        // v3 residual tails in training: the ReLU mask as bits for the backward (C % 4 == 0).
+        let words =
+            crate::device::cuda::norm::relu_mask_words(&BnSpec::new(s.rows / groups.max(1), s.c));
+        let mut bits = match dev.cuda() {
+            Some(d)
+                if mode == Mode::Train && sc.is_some() && v == BnTailVersion::V3 && words > 0 =>
+            {
+                let need = groups.max(1) * words;
+                Some(match self.relu_bits.remove(&relu_out) {
+                    Some((_, m)) if m.len() >= need => m,
+                    _ => d.zeros::<u32>(need)?,
+                })
+            }
+            _ => {
+                // Kept for the next training forward (no allocation), but no longer this output's.
+                if let Some(e) = self.relu_bits.get_mut(&relu_out) {
+                    e.0 = 0;
+                }
+                None
+            }
+        };
         let sc = sc.map(|k| &self.acts[k]);
         let b = &mut self.bn[bn.st];
         let yb = match dev.cuda() {
@@ -1106,7 +1138,19 @@ impl ResNet {
                 };
                 let pre = self.bn_parts.get(&bn.inp);
                 nn_ops::batchnorm_tail_fwd_train(
-                    &dev, v, &mut y, yb, x, sc, ga, be, st, &s, groups, pre,
+                    &dev,
+                    v,
+                    &mut y,
+                    yb,
+                    x,
+                    sc,
+                    ga,
+                    be,
+                    st,
+                    &s,
+                    groups,
+                    pre,
+                    bits.as_mut(),
                 )
             }
             Mode::Eval => nn_ops::batchnorm_tail_fwd_eval(
@@ -1124,6 +1168,9 @@ impl ResNet {
             ),
         };
         self.acts[relu_out] = y;
+        if let (Some(m), true) = (bits, r.is_ok()) {
+            self.relu_bits.insert(relu_out, (n, m));
+        }
         r
     }
 
@@ -1176,7 +1223,7 @@ impl ResNet {
         let (pg, pb) = two_mut(&mut self.params, bn.gamma, bn.beta);
         // v3 on a GPU under bf16 v6/v7 convolutions: the tail writes the bf16 copy of its input gradient,
         // which the convolution producing its input reads next (gy_bf16_of says for which slot).
-        let ver = BnTailVersion::fused();
+        let ver = self.bn_tail;
         let gxb = match self.dev.cuda() {
             Some(d)
                 if ver == BnTailVersion::V3
@@ -1192,6 +1239,12 @@ impl ResNet {
         };
         let wrote = gxb.is_some();
         self.gy_bf16_of = None;
+        // The residual tail's ReLU mask bits from this batch's training forward (v3), if it wrote them.
+        let bits = match (&gsc, self.relu_bits.get(&relu_out)) {
+            (Some(_), Some((bn_n, m))) if ver == BnTailVersion::V3 && *bn_n == n => Some(m),
+            _ => None,
+        };
+        self.relu_bits_used += bits.is_some() as usize;
         let r = nn_ops::batchnorm_tail_bwd(
             &self.dev,
             ver,
@@ -1208,6 +1261,7 @@ impl ResNet {
             &s,
             groups,
             gxb,
+            bits,
         );
         if wrote {
             if r.is_ok() {
@@ -1590,6 +1644,17 @@ impl ResNet {
     /// Convolutions of the last backward whose grad-input kernel added into an existing gradient.
     pub fn grad_adds_in_conv(&self) -> usize {
         self.grad_adds_in_conv
+    }
+
+    /// The fused batch-norm tails' version (v2, or v3 as `IPDPP_BN_TAIL=v3` asks), for A/B tests in one
+    /// process.
+    pub fn set_bn_tail(&mut self, v: BnTailVersion) {
+        self.bn_tail = v;
+    }
+
+    /// Residual tails of the last backward that took their ReLU mask from the bits of their forward (v3).
+    pub fn relu_bits_used(&self) -> usize {
+        self.relu_bits_used
     }
 
     /// Lets the bf16 v6/v7 grad-input kernels add into a block input's gradient (the default, unless

@@ -493,6 +493,12 @@ fn run_tail(
     let cu = dev.cuda();
     let mut yb_train = cu.map(|d| d.upload(&vec![0xFFFFu16; n]).unwrap());
     let mut yb_eval = cu.map(|d| d.upload(&vec![0xFFFFu16; n]).unwrap());
+    // v3's residual tail on CUDA: the forward writes the ReLU mask as bits (garbage before), which the
+    // backward reads instead of y (given NaN below, so a read of y would show).
+    let words = ipdpp::device::cuda::norm::relu_mask_words(&cnorm::BnSpec::new(s.rows / groups, c));
+    let mut bits = cu
+        .filter(|_| ver == BnTailVersion::V3 && add && words > 0 && y_bwd.is_none())
+        .map(|d| d.upload(&vec![0x5A5A_5A5Au32; groups * words]).unwrap());
     nn_ops::batchnorm_tail_fwd_train(
         dev,
         ver,
@@ -506,6 +512,7 @@ fn run_tail(
         s,
         groups,
         None,
+        bits.as_mut(),
     )
     .unwrap();
     let mut ye = nan(n);
@@ -558,6 +565,7 @@ fn run_tail(
             s,
             groups,
             None,
+            None,
         )
         .unwrap();
         if ver != BnTailVersion::V1 {
@@ -572,7 +580,12 @@ fn run_tail(
         );
     }
     let yb_own = y_bwd.map(up);
-    let yb = yb_own.as_ref().unwrap_or(&y);
+    let y_nan = nan(n);
+    let yb = match (&yb_own, &bits) {
+        (Some(v), _) => v,
+        (None, Some(_)) => &y_nan,
+        (None, None) => &y,
+    };
     let (mut gx, mut gg, mut gb) = (nan(n), nan(c), nan(c));
     let mut gsc = if acc { up(&t.gsc0) } else { nan(n) };
     let gsc_out = add.then_some((&mut gsc, acc));
@@ -596,6 +609,7 @@ fn run_tail(
         s,
         groups,
         gxb.as_mut().map(|b| (b, false)),
+        bits.as_ref(),
     )
     .unwrap();
     let h = |b: &Buffer| b.to_host(dev).unwrap();
@@ -628,6 +642,7 @@ fn run_tail(
             s,
             groups,
             Some((&mut only, true)),
+            bits.as_ref(),
         )
         .unwrap();
         assert!(
@@ -814,6 +829,7 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
                 &dg.as_view(),
                 &db.as_view(),
                 &s,
+                None,
             )
             .unwrap();
             let (oyh, oybh) = (dev.download(&oy).unwrap(), dev.download(&oyb).unwrap());
@@ -845,6 +861,7 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
                 None,
                 None,
                 &s,
+                None,
             )
             .unwrap();
             let tag = format!("{} unaligned {rows}x{c}", tail_name(add));
@@ -872,6 +889,7 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
                             .as_mut()
                             .map(|g| (g, false)),
                         &s,
+                        None,
                     )
                     .unwrap();
                     let out = [g, gg, gb].map(|b| dev.download(&b).unwrap());
@@ -961,6 +979,7 @@ struct NetStep {
     copy_only_tails: usize,
     copy_only_outputs: usize,
     grad_adds_in_conv: usize,
+    relu_bits_used: usize,
 }
 
 fn net_step(dev: &Device, arch: Arch, b: usize, fused: bool) -> NetStep {
@@ -968,10 +987,10 @@ fn net_step(dev: &Device, arch: Arch, b: usize, fused: bool) -> NetStep {
 }
 
 fn net_step_in(dev: &Device, arch: Arch, b: usize, fused: bool, p: ConvPrecision) -> NetStep {
-    net_step_with(dev, arch, b, fused, p, true)
+    net_step_with(dev, arch, b, fused, p, true, BnTailVersion::fused())
 }
 
-/// `conv_adds`: [`ResNet::set_conv_grad_adds`].
+/// `conv_adds`: [`ResNet::set_conv_grad_adds`]; `tail`: [`ResNet::set_bn_tail`].
 fn net_step_with(
     dev: &Device,
     arch: Arch,
@@ -979,6 +998,7 @@ fn net_step_with(
     fused: bool,
     p: ConvPrecision,
     conv_adds: bool,
+    tail: BnTailVersion,
 ) -> NetStep {
     const D: usize = 128;
     let labels: Vec<i32> = (0..b).map(|i| (i % 3) as i32).collect();
@@ -987,6 +1007,7 @@ fn net_step_with(
     net.set_fused_bn(fused);
     net.set_conv_precision(p);
     net.set_conv_grad_adds(conv_adds);
+    net.set_bn_tail(tail);
     let xb = Buffer::from_host(dev, &x).unwrap();
     let out = net.forward(&xb, Mode::Train, 2, true).unwrap();
     let copy_only_outputs = net.copy_only_outputs();
@@ -999,6 +1020,7 @@ fn net_step_with(
     net.backward(&gz).unwrap();
     let copy_only_tails = net.copy_only_tails();
     let grad_adds_in_conv = net.grad_adds_in_conv();
+    let relu_bits_used = net.relu_bits_used();
     let names = net.state_names();
     let grads = names
         .iter()
@@ -1023,6 +1045,47 @@ fn net_step_with(
         copy_only_tails,
         copy_only_outputs,
         grad_adds_in_conv,
+        relu_bits_used,
+    }
+}
+
+/// The v3 tails (`IPDPP_BN_TAIL=v3`) change where masks and copies come from, not the arithmetic: the BN+ReLU
+/// mask recomputed from x, the bf16 copies written alone where convolutions read nothing else, and the
+/// residual tails' mask from the bits their forward wrote. So a whole bf16 step must be v2's bit for bit
+/// (every gradient, the running statistics, the loss), with every residual tail on its bits (ResNet-8:
+/// identity and option-A shortcuts, 3; ResNet-18: 1x1-conv + BN shortcuts, 8). `IPDPP_TEST_ARCHS=resnet8`
+/// limits the architectures (cusim).
+#[test]
+fn cuda_bn_tail_v3_gives_the_bf16_step_of_v2_bit_for_bit() {
+    let Some(d) = cuda_or_skip("cuda_bn_tail_v3_gives_the_bf16_step_of_v2_bit_for_bit") else {
+        return;
+    };
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let archs = match std::env::var("IPDPP_TEST_ARCHS").as_deref() {
+        Ok("resnet8") => vec![(Arch::ResNet8, 3)],
+        _ => vec![(Arch::ResNet8, 3), (Arch::ResNet18, 8)],
+    };
+    for (arch, tails) in archs {
+        let p = ConvPrecision::Bf16;
+        let v2 = net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V2);
+        let v3 = net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V3);
+        println!(
+            "{arch:?}: v3 residual tails on mask bits {}, copy-only gradients {}, copy-only outputs {}",
+            v3.relu_bits_used, v3.copy_only_tails, v3.copy_only_outputs
+        );
+        assert_eq!(v2.relu_bits_used, 0, "{arch:?}: v2 read mask bits");
+        assert_eq!(
+            v3.relu_bits_used, tails,
+            "{arch:?}: residual tails on mask bits"
+        );
+        assert_eq!(v3.loss.to_bits(), v2.loss.to_bits(), "{arch:?}: loss");
+        for ((n, a), (_, b)) in v3.grads.iter().zip(&v2.grads) {
+            assert!(a.iter().all(|v| v.is_finite()), "{arch:?}: {n} not finite");
+            assert_eq!(bits(a), bits(b), "{arch:?}: gradient of {n}");
+        }
+        for ((n, a), (_, b)) in v3.running.iter().zip(&v2.running) {
+            assert_eq!(bits(a), bits(b), "{arch:?}: {n}");
+        }
     }
 }
 
@@ -1044,8 +1107,9 @@ fn cuda_conv_grad_input_adds_give_the_step_bit_for_bit() {
         _ => vec![(Arch::ResNet8, 2), (Arch::ResNet18, 8)],
     };
     for (arch, blocks) in archs {
-        let off = net_step_with(&d, arch, 4, true, ConvPrecision::Bf16, false);
-        let on = net_step_with(&d, arch, 4, true, ConvPrecision::Bf16, true);
+        let tail = BnTailVersion::fused();
+        let off = net_step_with(&d, arch, 4, true, ConvPrecision::Bf16, false, tail);
+        let on = net_step_with(&d, arch, 4, true, ConvPrecision::Bf16, true, tail);
         println!(
             "{arch:?}: grad-inputs added in the kernel: {} (switched off: {})",
             on.grad_adds_in_conv, off.grad_adds_in_conv

@@ -247,17 +247,24 @@ fn cusim_driver_runs_the_conv_epilogue_statistics_gpu_test() {
     );
 }
 
-/// A whole bf16 ResNet-8 training step through the simulated driver (cheap enough for CI), twice: the
-/// convolutions' grad-inputs adding into a block input's gradient must give every gradient bit for bit as
-/// the scratch buffer + add pass do (written without a GPU, 2026-11-27).
+/// Whole bf16 ResNet-8 training steps through the simulated driver (cheap enough for CI), written without
+/// a GPU (2026-11-27): the convolutions' grad-inputs adding into a block input's gradient must give every
+/// gradient bit for bit as the scratch buffer + add pass do, and the v3 tails (residual masks from bits,
+/// copy-only bf16 outputs and gradients) v2's step bit for bit.
 #[test]
-fn cusim_driver_runs_a_resnet8_bf16_step_with_adding_grad_inputs() {
+fn cusim_driver_runs_resnet8_bf16_steps_with_adding_grad_inputs_and_v3_tails() {
     through_the_simulated_driver(
         "conv,conv_tc,conv_tc6,norm,elementwise,reduce,pool,gemm",
-        &[(
-            "cuda_ops::cuda_conv_grad_input_adds_give_the_step_bit_for_bit",
-            &[("IPDPP_TEST_ARCHS", "resnet8")],
-        )],
+        &[
+            (
+                "cuda_ops::cuda_conv_grad_input_adds_give_the_step_bit_for_bit",
+                &[("IPDPP_TEST_ARCHS", "resnet8")],
+            ),
+            (
+                "cuda_ops::cuda_bn_tail_v3_gives_the_bf16_step_of_v2_bit_for_bit",
+                &[("IPDPP_TEST_ARCHS", "resnet8")],
+            ),
+        ],
     );
 }
 

@@ -363,6 +363,15 @@ inline T shfl_xor(unsigned mask, T v, int o) {
     warp_exchange(v, "__shfl_xor_sync", [&](auto at) { r = at(lane ^ o); });
     return r;
 }
+inline unsigned ballot(unsigned mask, bool p) {
+    if (mask != 0xffffffffu) fail("%s: ballot with partial mask 0x%x is not modelled", g.kernel, mask);
+    int mine = p ? 1 : 0;
+    unsigned r = 0;
+    warp_exchange(mine, "__ballot_sync", [&](auto at) {
+        for (int l = 0; l < g.warp_size[self().warp]; ++l) r |= (at(l) ? 1u : 0u) << l;
+    });
+    return r;
+}
 template <class T>
 inline T shfl(unsigned mask, T v, int src) {
     if (mask != 0xffffffffu) fail("%s: shuffle with partial mask 0x%x is not modelled", g.kernel, mask);
@@ -832,6 +841,7 @@ inline std::function<void()> bind_args(void (*f)(A...), void** args) {
 #define __syncthreads() ::sim::syncthreads()
 #define __shfl_xor_sync(m, v, o) ::sim::shfl_xor((m), (v), (o))
 #define __shfl_sync(m, v, s) ::sim::shfl((m), (v), (s))
+#define __ballot_sync(m, p) ::sim::ballot((m), (p))
 #define __trap() ::sim::trap()
 
 // CUDA's integer min/max promote mixed operands the usual arithmetic way.

@@ -496,6 +496,17 @@ fn flat_vec(dev: &CudaDevice, s: &BnSpec) -> LaunchConfig {
     flat(dev, s.rows * s.c / vec_of(s.c).1)
 }
 
+/// u32 words of the residual tail's ReLU mask bits for one view of `s` (v3, `bn_mask_words` in
+/// kernels/norm.cu: four words per 32 element vectors of 4 channels); 0 where C % 4 != 0 (no bits: the
+/// backward reads y).
+pub fn relu_mask_words(s: &BnSpec) -> usize {
+    if s.c % 4 == 0 {
+        4 * (s.rows * s.c / 4).div_ceil(32)
+    } else {
+        0
+    }
+}
+
 /// y = relu(bn(x)) or, with a shortcut, relu(bn(x) + sc) from per-channel mean and rstd: one pass
 /// (`batchnorm_relu_apply_f32` / `batchnorm_add_relu_apply_f32`).
 #[allow(clippy::too_many_arguments)]
@@ -510,6 +521,7 @@ fn relu_apply(
     gamma: &CudaView<'_, f32>,
     beta: &CudaView<'_, f32>,
     s: &BnSpec,
+    mask: Option<&mut CudaViewMut<'_, u32>>,
 ) -> Result<()> {
     let (_, c) = dims(s)?;
     check_lens(
@@ -528,13 +540,21 @@ fn relu_apply(
     if let Some((yb, _)) = &yb {
         check_len("batchnorm bf16 copy", yb.len(), s.rows * s.c)?;
     }
+    if let Some(m) = &mask {
+        if sc.is_none() || relu_mask_words(s) == 0 {
+            return Err(Error::usage(
+                "batchnorm: ReLU mask bits are for the residual tail with C % 4 == 0",
+            ));
+        }
+        check_len("batchnorm ReLU mask bits", m.len(), relu_mask_words(s))?;
+    }
     let copy_only = yb.as_ref().is_some_and(|b| b.1);
     let (rows, vec) = (s.rows as i64, vec_of(s.c).0);
     let null = 0u64;
-    let name = if sc.is_some() {
-        "batchnorm_add_relu_apply_f32"
-    } else {
-        "batchnorm_relu_apply_f32"
+    let name = match (sc.is_some(), mask.is_some()) {
+        (true, true) => "batchnorm_add_relu_apply_v3_f32",
+        (true, false) => "batchnorm_add_relu_apply_f32",
+        _ => "batchnorm_relu_apply_f32",
     };
     let f = dev.function("norm", name)?;
     let mut b = dev.stream.launch_builder(&f);
@@ -547,6 +567,9 @@ fn relu_apply(
         Some((yb, _)) => b.arg(yb),
         None => b.arg(&null),
     };
+    if let Some(m) = mask {
+        b.arg(m);
+    }
     b.arg(x);
     if let Some(sc) = sc {
         b.arg(sc);
@@ -558,9 +581,9 @@ fn relu_apply(
         .arg(&rows)
         .arg(&c)
         .arg(&vec);
-    // SAFETY: (y or null (only the copy), yb or null, x [rows*C], with a shortcut sc [rows*C], mean, rstd,
-    // gamma, beta [C], i64
-    // rows, int C, int vec): the add kernel's signature when sc is given, the relu kernel's otherwise;
+    // SAFETY: (y or null (only the copy), yb or null, [v3: mask u32 [relu_mask_words],] x [rows*C], with a
+    // shortcut sc [rows*C], mean, rstd, gamma, beta [C], i64 rows, int C, int vec): the add kernels'
+    // signatures when sc is given (v3 with the mask: C % 4 == 0, vec = 1), the relu kernel's otherwise;
     // lengths checked above (yb: rows*C u16); vec = 1 only when C % 4 == 0 (the kernel checks alignment
     // itself).
     unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
@@ -586,6 +609,7 @@ pub fn batchnorm_tail_fwd_train_f32(
     gamma: &CudaView<'_, f32>,
     beta: &CudaView<'_, f32>,
     s: &BnSpec,
+    mask: Option<&mut CudaViewMut<'_, u32>>,
 ) -> Result<()> {
     dims(s)?;
     let mut per_row = vec![("batchnorm x", x.len()), ("batchnorm y", y.len())];
@@ -614,6 +638,7 @@ pub fn batchnorm_tail_fwd_train_f32(
         gamma,
         beta,
         s,
+        mask,
     )
 }
 
@@ -644,6 +669,7 @@ pub fn batchnorm_tail_fwd_eval_f32(
         gamma,
         beta,
         s,
+        None,
     )
 }
 
@@ -666,13 +692,15 @@ fn partial_layout(dev: &CudaDevice, s: &BnSpec) -> (i32, usize, usize, usize, us
 }
 
 /// Where the backward of relu(bn(x)) takes its ReLU mask from: the stored output y (v2), or x, γ and β
-/// as the forward computed it (v3, `batchnorm_relu_bwd_*_v3_f32`: y is not read).
+/// as the forward computed it (v3, `batchnorm_relu_bwd_*_v3_f32`: y is not read); for relu(bn(x) + sc)
+/// under v3, the bits its forward wrote (`batchnorm_add_relu_*_v3_f32`: y is not read).
 pub enum ReluMask<'a, 'b> {
     Y(&'a CudaView<'b, f32>),
     X {
         gamma: &'a CudaView<'b, f32>,
         beta: &'a CudaView<'b, f32>,
     },
+    Bits(&'a CudaView<'b, u32>),
 }
 
 /// Σg and Σg·x̂ per channel over the masked gradient g = relu'(·) gy (one pass over gy, x and y or not,
@@ -701,6 +729,7 @@ fn relu_bwd_sums(
     let name = match mask {
         ReluMask::Y(_) => "batchnorm_relu_bwd_partial_f32",
         ReluMask::X { .. } => "batchnorm_relu_bwd_partial_v3_f32",
+        ReluMask::Bits(_) => "batchnorm_add_relu_bwd_partial_v3_f32",
     };
     let f = dev.function("norm", name)?;
     let mut b = dev.stream.launch_builder(&f);
@@ -708,11 +737,13 @@ fn relu_bwd_sums(
     match mask {
         ReluMask::Y(y) => b.arg(*y).arg(x).arg(mean).arg(rstd),
         ReluMask::X { gamma, beta } => b.arg(x).arg(mean).arg(rstd).arg(*gamma).arg(*beta),
+        ReluMask::Bits(m) => b.arg(*m).arg(x).arg(mean).arg(rstd),
     };
     b.arg(&rows).arg(&c).arg(&per_i).arg(&tx_i).arg(&vec);
     // SAFETY: v2 (part_g, part_gx [parts*C], gy, y, x [rows*C], mean, rstd [C], int rows, int C,
     // int rows_per_block, int TX, int vec), v3 the same with (gy, x, mean, rstd, gamma, beta) in place of
-    // (gy, y, x, mean, rstd); the caller checked the lengths; blockDim = 256 as the kernel's shared arrays
+    // (gy, y, x, mean, rstd), the residual v3 with the mask bits in place of y (C % 4 == 0, vec = 1: the
+    // caller's check); the caller checked the lengths; blockDim = 256 as the kernel's shared arrays
     // assume, TX a power of two ≤ 256, grid (⌈C/W/TX⌉, parts) covers every channel and row.
     unsafe { b.launch(grid) }.map_err(launch_err(name))?;
     bwd_reduce(dev, ggamma, gbeta, &pg, &pgx, parts, s)
@@ -724,7 +755,8 @@ fn relu_bwd_sums(
 /// gradient (the masked gy, added to gsc when `accumulate`). With `beta` (v3, relu(bn(x)) only: ignored
 /// with `gsc`), the mask comes from x, γ and β and y is not read. With `gxb` (v3: relu(bn(x)) with `beta`,
 /// or relu(bn(x) + sc)), bf16(gx) is written too, the copy the v6 convolution before the tail reads;
-/// `gxb` = Some((copy, true)) writes only the copy (gx is left as it was).
+/// `gxb` = Some((copy, true)) writes only the copy (gx is left as it was). With `bits` (v3, relu(bn(x) +
+/// sc), C % 4 == 0), the mask comes from the bits its forward wrote and y is not read.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_tail_bwd_f32(
     dev: &CudaDevice,
@@ -741,8 +773,17 @@ pub fn batchnorm_tail_bwd_f32(
     beta: Option<&CudaView<'_, f32>>,
     gxb: Option<(&mut CudaViewMut<'_, u16>, bool)>,
     s: &BnSpec,
+    bits: Option<&CudaView<'_, u32>>,
 ) -> Result<()> {
     dims(s)?;
+    if let Some(m) = &bits {
+        if gsc.is_none() || relu_mask_words(s) == 0 {
+            return Err(Error::usage(
+                "batchnorm backward: ReLU mask bits are for the residual tail with C % 4 == 0",
+            ));
+        }
+        check_len("batchnorm ReLU mask bits", m.len(), relu_mask_words(s))?;
+    }
     let copy_only = gxb.as_ref().is_some_and(|g| g.1);
     let beta = beta.filter(|_| gsc.is_none());
     if gxb.is_some() && gsc.is_none() && beta.is_none() {
@@ -768,14 +809,15 @@ pub fn batchnorm_tail_bwd_f32(
             ("beta", beta.map_or(s.c, |b| b.len())),
         ],
     )?;
-    let mask = match beta {
-        Some(beta) => ReluMask::X { gamma, beta },
-        None => ReluMask::Y(y),
+    let mask = match (beta, bits) {
+        (Some(beta), _) => ReluMask::X { gamma, beta },
+        (None, Some(m)) => ReluMask::Bits(m),
+        (None, None) => ReluMask::Y(y),
     };
     relu_bwd_sums(dev, ggamma, gbeta, gy, &mask, x, mean, rstd, s)?;
     let (rows, c, vec) = (s.rows as i64, s.c as i32, vec_of(s.c).0);
     let acc = gsc.as_ref().is_some_and(|g| g.1) as i32;
-    let v3 = beta.is_some() || gxb.is_some();
+    let v3 = beta.is_some() || gxb.is_some() || bits.is_some();
     let name = match (gsc.is_some(), v3) {
         (true, false) => "batchnorm_add_relu_bwd_apply_f32",
         (true, true) => "batchnorm_add_relu_bwd_apply_v3_f32",
@@ -801,9 +843,17 @@ pub fn batchnorm_tail_bwd_f32(
     if let Some((gsc, _)) = gsc {
         b.arg(gsc);
     }
-    match beta {
-        Some(beta) => b.arg(gy).arg(x).arg(mean).arg(rstd).arg(gamma).arg(beta),
-        None => b.arg(gy).arg(y).arg(x).arg(mean).arg(rstd).arg(gamma),
+    match (beta, with_sc && v3) {
+        (Some(beta), _) => b.arg(gy).arg(x).arg(mean).arg(rstd).arg(gamma).arg(beta),
+        (None, true) => {
+            b.arg(gy).arg(y);
+            match bits {
+                Some(m) => b.arg(m),
+                None => b.arg(&null),
+            };
+            b.arg(x).arg(mean).arg(rstd).arg(gamma)
+        }
+        (None, false) => b.arg(gy).arg(y).arg(x).arg(mean).arg(rstd).arg(gamma),
     };
     b.arg(&gg).arg(&gb).arg(&rows).arg(&c);
     if with_sc {
@@ -813,8 +863,9 @@ pub fn batchnorm_tail_bwd_f32(
     // SAFETY: (gx, [gsc,] gy, y, x [rows*C], mean, rstd, gamma, ggamma, gbeta [C], i64 rows, int C,
     // [int acc_sc,] int vec); v3 the same with gxb (u16 [rows*C] or null) after gx (null when only the
     // copy is written: the v3 kernels skip a null gx), and for relu(bn(x))
-    // (gy, x, mean, rstd, gamma, beta) in place of (gy, y, x, mean, rstd, gamma): gsc and acc_sc pushed
-    // exactly when an add kernel is launched, beta exactly for the v3 relu kernel; lengths
+    // (gy, x, mean, rstd, gamma, beta) in place of (gy, y, x, mean, rstd, gamma), and for the v3 add kernel
+    // the mask bits (or null: the mask from y) after y: gsc and acc_sc pushed exactly when an add kernel is
+    // launched, beta exactly for the v3 relu kernel; lengths
     // checked above; gx and gsc are distinct mutable views; vec = 1 only when C % 4 == 0 (the kernel
     // checks alignment itself).
     unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
