@@ -70,6 +70,9 @@ if has tests; then
   # A ResNet-18 step against the CPU with the stem's forward as im2col + v6 1x1.
   step test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_im2col 90 env IPDPP_STEM_IM2COL=1 \
     $BIN/it --exact resnet_cuda::resnet18_training_step_cuda_matches_cpu_at_batch_8 --nocapture --test-threads=1
+  # The grad-inputs adding into a block input's gradient on v7 (the default run above is v6).
+  step test_cuda_ops.cuda_conv_grad_input_adds_give_the_step_bit_for_bit_v7 90 env IPDPP_CONV_TC=v7 $BIN/it --exact \
+    cuda_ops::cuda_conv_grad_input_adds_give_the_step_bit_for_bit --nocapture --test-threads=1
   # Whole-network steps and the conv + BN statistics with v6's halo tiles forced where they take a shape.
   for t in resnet_steps_cuda_conv_v6_match_v4_and_v2 cuda_conv_v6_epilogue_bn_statistics_match_two_pass; do
     step test_resnet_cuda.${t}_halo 90 env IPDPP_V6_RING=halo $BIN/it --exact resnet_cuda::$t --nocapture --test-threads=1
@@ -119,7 +122,7 @@ if has tests; then
   fi
   # v7 (wgmma forwards) also needs the wgmma probe's tests (same descriptors and layouts).
   for t in test_wgmma.cuda_wgmma_bf16_gemm_matches_exact_product test_wgmma.cuda_wgmma_bf16_gemm_mn_major_matches_exact_product \
-    test_conv_bench.conv_bench_cuda_every_version_is_correct; do
+    test_conv_bench.conv_bench_cuda_every_version_is_correct test_cuda_ops.cuda_conv_grad_input_adds_give_the_step_bit_for_bit_v7; do
     ok "$t" || NO_V7=1
   done
   [ -n "${NO_V7:-}" ] && echo "conv v7 (or the wgmma probe) failed or missed its tests: no v7 bench" | tee -a "$SUMMARY"
@@ -226,6 +229,10 @@ if has bench; then
       $BIN/ipdpp --device cuda bench conv --shape 512,32,32,64,64,3,1,1 --precision bf16 --versions v6,v7 --warmup 0 --repeats 1
     step ncu_bn 60 "$NCU" --set basic -k regex:"batchnorm_" -c 12 \
       $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 256 --precision bf16 --steps 1 --warmup 0 --profile-steps 0 --no-ceiling
+    # The BNS loss's wgmma kernels (v5, and v6 with the next tile's MMA overlapping the exponentials): where
+    # their time goes (issue stalls, tensor-pipe use) at N = 8192.
+    step ncu_bns 60 "$NCU" --set detailed -k regex:"bns_code_(fwd|bwd)_v[56]" -c 4 \
+      $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 --loss code --versions v5,v6 --warmup 0 --repeats 1
   fi
   # The pipeline runs the fastest ResNet-18 bf16 configuration that passed its tests (ties: the default).
   BEST=$(python3 - "$OUT" <<'PY' 2>/dev/null
