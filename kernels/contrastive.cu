@@ -51,10 +51,8 @@ __device__ __forceinline__ void bns_code_finish(float* alpha, float* beta, float
 
 // One warp per row: zn = z / max(|z|, eps); when zb is not null also a bf16 copy with row stride ldb
 // (zero-padded beyond d), for v3.
-extern "C" __global__ void bns_normalize_f32(float* zn, unsigned short* zb, const float* z, int n, int d, int ldb) {
-    const int lane = threadIdx.x % IPDPP_WARP;
-    const long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / IPDPP_WARP;
-    if (row >= n) return;
+__device__ __forceinline__ void bns_normalize_row(float* zn, unsigned short* zb, const float* z, long long row, int d,
+                                                  int ldb, int lane) {
     const float* x = z + row * d;
     float ss = 0.0f;
     for (int k = lane; k < d; k += IPDPP_WARP) ss += x[k] * x[k];
@@ -69,6 +67,25 @@ extern "C" __global__ void bns_normalize_f32(float* zn, unsigned short* zb, cons
             zb[row * ldb + k] = h;
         }
     }
+}
+
+extern "C" __global__ void bns_normalize_f32(float* zn, unsigned short* zb, const float* z, int n, int d, int ldb) {
+    const int lane = threadIdx.x % IPDPP_WARP;
+    const long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / IPDPP_WARP;
+    if (row >= n) return;
+    bns_normalize_row(zn, zb, z, row, d, ldb, lane);
+}
+
+// bns_normalize_f32 that also zeroes the row's three partial sums (part) and d gradient values (g), the
+// sums BNS v6 adds into with atomics: two memset launches fewer.
+extern "C" __global__ void bns_normalize_zero_f32(float* zn, unsigned short* zb, float* part, float* g, const float* z,
+                                                  int n, int d, int ldb) {
+    const int lane = threadIdx.x % IPDPP_WARP;
+    const long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / IPDPP_WARP;
+    if (row >= n) return;
+    bns_normalize_row(zn, zb, z, row, d, ldb, lane);
+    if (lane < 3) part[3 * row + lane] = 0.0f;
+    for (int k = lane; k < d; k += IPDPP_WARP) g[row * d + k] = 0.0f;
 }
 
 // One warp per row: gx = (g - (g.zhat) zhat) / |z| (g / eps when |z| < eps), zhat recomputed from z.

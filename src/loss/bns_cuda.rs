@@ -263,7 +263,7 @@ fn wgmma_smem(dev: &CudaDevice, v: BnsVersion) -> Result<usize> {
 
 /// The code form on wgmma (kernels/contrastive_wgmma.cu, `v` = v5 or v6): partial sums per column split,
 /// the row finish of v4, then the backward into the zeroed gz. 128 own rows per 256-thread block, columns
-/// split over grid.y.
+/// split over grid.y. v5 zeroes `part` and `gz` here; v6 finds them zeroed by [`normalize_zero`].
 #[allow(clippy::too_many_arguments)]
 fn code_wgmma(
     dev: &CudaDevice,
@@ -282,9 +282,11 @@ fn code_wgmma(
 ) -> Result<()> {
     let n = ni as usize;
     let smem = wgmma_smem(dev, v)?;
-    dev.stream
-        .memset_zeros(part)
-        .map_err(|e| Error::driver("zeroing the BNS partial sums", e))?;
+    if v == BnsVersion::V5 {
+        dev.stream
+            .memset_zeros(part)
+            .map_err(|e| Error::driver("zeroing the BNS partial sums", e))?;
+    }
     let name = format!("bns_code_fwd_{v}_bf16");
     let f = dev.function(FILE5, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
@@ -305,9 +307,11 @@ fn code_wgmma(
     }
     .map_err(launch_err(&name))?;
     code_fin(dev, (alpha, beta, row_loss), part, ni)?;
-    dev.stream
-        .memset_zeros(gz)
-        .map_err(|e| Error::driver("zeroing the BNS gradient", e))?;
+    if v == BnsVersion::V5 {
+        dev.stream
+            .memset_zeros(gz)
+            .map_err(|e| Error::driver("zeroing the BNS gradient", e))?;
+    }
     let name = format!("bns_code_bwd_{v}_bf16");
     let f = dev.function(FILE5, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
@@ -352,6 +356,47 @@ fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice) -> Result<()> {
             dev.cc.0, dev.cc.1
         )));
     }
+    Ok(())
+}
+
+/// [`normalize`] with the bf16 copy, zeroing the n·3 partial sums `part` and the n·d gradient `g` in the same
+/// launch (`bns_normalize_zero_f32`, BNS v6).
+#[allow(clippy::too_many_arguments)]
+fn normalize_zero(
+    dev: &CudaDevice,
+    zn: &mut CudaSlice<f32>,
+    zb: &mut CudaSlice<u16>,
+    part: &mut CudaSlice<f32>,
+    g: &mut CudaSlice<f32>,
+    z: &CudaSlice<f32>,
+    n: usize,
+    d: usize,
+) -> Result<()> {
+    check_len("bns_normalize_zero_f32 z", z.len(), n * d)?;
+    check_len("bns_normalize_zero_f32 zn", zn.len(), n * d)?;
+    check_len("bns_normalize_zero_f32 zb", zb.len(), n * FUSED_DMAX)?;
+    check_len("bns_normalize_zero_f32 part", part.len(), 3 * n)?;
+    check_len("bns_normalize_zero_f32 g", g.len(), n * d)?;
+    let f = dev.function(FILE, "bns_normalize_zero_f32")?;
+    let (ni, di, ldb) = (int("n", n)?, int("dim", d)?, FUSED_DMAX as i32);
+    let c = cfg((blocks(n, 8), 1), (256, 1));
+    // SAFETY: bns_normalize_zero_f32(float* zn, u16* zb, float* part, float* g, const float* z, int n, int d,
+    // int ldb); zn, g and z hold n·d floats, zb n·128 u16, part 3n floats (lengths checked); one warp per
+    // row, rows beyond n return.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(zn)
+            .arg(zb)
+            .arg(part)
+            .arg(g)
+            .arg(z)
+            .arg(&ni)
+            .arg(&di)
+            .arg(&ldb)
+            .launch(c)
+    }
+    .map_err(launch_err("bns_normalize_zero_f32"))?;
     Ok(())
 }
 
@@ -596,7 +641,16 @@ impl BnsCodeCuda {
         } else {
             None
         };
-        normalize(dev, &mut self.zn, zb, z, n, d)?;
+        if v == BnsVersion::V6 {
+            // The partial sums and the gradient that v6 adds into are zeroed by the normalisation.
+            let part = self.part.as_mut().ok_or_else(|| {
+                Error::usage("BnsCodeCuda was allocated without v6 in its versions")
+            })?;
+            let zb = zb.ok_or_else(|| Error::usage("BNS v6 needs the bf16 copy"))?;
+            normalize_zero(dev, &mut self.zn, zb, part, &mut self.g, z, n, d)?;
+        } else {
+            normalize(dev, &mut self.zn, zb, z, n, d)?;
+        }
         match v {
             BnsVersion::V1 => {
                 let s = self.s.as_mut().ok_or_else(|| {

@@ -192,7 +192,10 @@ def run_code(dev, v, z, labels, tau, sms):
         dev.alloc("part", np.full(3 * n, 1e3, np.float32))  # garbage: the memset must clear it
     inv_tau = f32(F32(1.0) / F32(tau))
     info = ""
-    normalize(dev, "zn", "zb" if bf else None, "z", n, d)
+    if v == "v6":  # bns_normalize_zero_f32 zeroes the partial sums and the gradient (no memsets)
+        dev.launch(CU, "bns_normalize_zero_f32", cfg((blocks(n, 8), 1), (256, 1)), ["zn", "zb", "part", "g", "z", n, d, DMAX])
+    else:
+        normalize(dev, "zn", "zb" if bf else None, "z", n, d)
     if v == "v1":
         sim_v1(dev, "s", "zn", "zn", n, n, d, inv_tau)
         dev.launch(CU, "bns_code_rows_v1_f32", cfg((n, 1), (256, 1)), ["alpha", "beta", "row_loss", "s", "lab", n])
@@ -217,10 +220,12 @@ def run_code(dev, v, z, labels, tau, sms):
     else:  # code_v5 (v5, v6)
         smem = V5_SMEM if v == "v5" else V6_SMEM
         c, cols = split_columns_by(sms, n, n, 128, 256)
-        dev.memset("part")
+        if v == "v5":
+            dev.memset("part")
         dev.launch(WG, f"bns_code_fwd_{v}_bf16", c, ["part", "zb", "lab", n, inv_tau, cols], smem=smem)
         code_fin(dev, n)
-        dev.memset("g")
+        if v == "v5":
+            dev.memset("g")
         dev.launch(WG, f"bns_code_bwd_{v}_bf16", c, ["g", "alpha", "beta", "zb", "lab", n, d, inv_tau, cols],
                    smem=smem)
         info = split_info(c, cols, n)
