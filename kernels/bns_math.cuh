@@ -1,6 +1,15 @@
 // Scalar math of the BNS loss shared by the mma.sync versions (contrastive.cu) and v5 (contrastive_wgmma.cu).
 #pragma once
 
+// Per-row sums of the tensor-core fragments: v[h] of a thread's two own rows h (g and g + 8) summed over the
+// quad of lanes (q = lane % 4) that hold the other columns of those rows.
+__device__ __forceinline__ void bns_quad_sum(float* v) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int o = 1; o < 4; o <<= 1) v[h] += __shfl_xor_sync(0xffffffffu, v[h], o);
+}
+
 // sigmoid(s) and sigmoid(-s) from one exponential (|s| <= 1/tau <= 80, so e = exp(-|s|) stays normal), and
 // log1p(e), so that softplus(s) = max(s, 0) + l1p and softplus(-s) = max(-s, 0) + l1p.
 __device__ __forceinline__ void bns_sigmoid_pair(float s, float& sig_p, float& sig_m, float& l1p) {

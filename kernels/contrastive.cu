@@ -637,15 +637,9 @@ __device__ __forceinline__ void bns_code_fwd_sums(float ps[2], float pc[2], floa
         bns_s_tile(acc, a, Bt);
         bns_code_sums_tile(ps, pc, ns, acc, ra, la, Lb, c0, n, inv_tau);
     }
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-#pragma unroll
-        for (int o = 1; o < 4; o <<= 1) {
-            ps[h] += __shfl_xor_sync(0xffffffffu, ps[h], o);
-            pc[h] += __shfl_xor_sync(0xffffffffu, pc[h], o);
-            ns[h] += __shfl_xor_sync(0xffffffffu, ns[h], o);
-        }
-    }
+    bns_quad_sum(ps);
+    bns_quad_sum(pc);
+    bns_quad_sum(ns);
 }
 
 extern "C" __global__ void __launch_bounds__(128) bns_code_fwd_v3_bf16(float* alpha, float* beta, float* row_loss,

@@ -155,6 +155,55 @@ __device__ __forceinline__ void b5_store_g(float* G, const float (&g)[64], const
     }
 }
 
+// The code form backward's constants of this thread's own rows (0 past nx): label, alpha, beta.
+__device__ __forceinline__ void b5_code_own(int (&la)[2], float (&al)[2], float (&be)[2], const B5Ctx& cx,
+                                            const int* lab, const float* alpha, const float* beta) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const bool ok = cx.ra[h] < cx.nx;
+        la[h] = ok ? lab[cx.ra[h]] : 0;
+        al[h] = ok ? alpha[cx.ra[h]] : 0.0f;
+        be[h] = ok ? beta[cx.ra[h]] : 0.0f;
+    }
+}
+
+// The paper form's constants of this thread's own rows: MODE 1 (rows pass) the q row's anchor and its
+// label, MODE 2 (columns pass) the label of v_a (anchor -1); label 0 past nx.
+template <int MODE>
+__device__ __forceinline__ void b5_paper_own(int (&la)[2], int (&an)[2], const B5Ctx& cx, const int* lab,
+                                             const int* row_anchor) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const bool ok = cx.ra[h] < cx.nx;
+        an[h] = MODE == 1 && ok ? row_anchor[cx.ra[h]] : -1;
+        la[h] = !ok ? 0 : MODE == 1 ? lab[an[h]] : lab[cx.ra[h]];
+    }
+}
+
+// The code form's per-row sums of this thread's own rows, summed over the quad and added into part
+// (3 per row: positives, positive count, negatives).
+__device__ __forceinline__ void b5_code_sums_store(float* part, float (&ps)[2], float (&pc)[2], float (&ns)[2],
+                                                   const B5Ctx& cx) {
+    bns_quad_sum(ps);
+    bns_quad_sum(pc);
+    bns_quad_sum(ns);
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+        if (threadIdx.x % 4 == 0 && cx.ra[h] < cx.nx) {
+            atomicAdd(&part[3 * cx.ra[h]], ps[h]);
+            atomicAdd(&part[3 * cx.ra[h] + 1], pc[h]);
+            atomicAdd(&part[3 * cx.ra[h] + 2], ns[h]);
+        }
+}
+
+// The paper form's row losses of this thread's own rows, summed over the quad and added into row_loss.
+__device__ __forceinline__ void b5_row_loss_store(float* row_loss, float (&lsum)[2], const B5Ctx& cx) {
+    bns_quad_sum(lsum);
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+        if (threadIdx.x % 4 == 0 && cx.ra[h] < cx.nx) atomicAdd(&row_loss[cx.ra[h]], lsum[h]);
+}
+
 __device__ __forceinline__ B5Ctx b5_ctx(int nx, int ny, int cols) {
     B5Ctx cx;
     cx.nx = nx;
@@ -186,7 +235,6 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_fwd_v5_bf16(float*
                                                                           const int* lab, int n, float inv_tau,
                                                                           int cols) {
     const B5Ctx cx = b5_ctx(n, n, cols);
-    const int q = threadIdx.x % 4;
     const int la[2] = {cx.ra[0] < n ? lab[cx.ra[0]] : 0, cx.ra[1] < n ? lab[cx.ra[1]] : 0};
     float ps[2] = {0.0f, 0.0f}, pc[2] = {0.0f, 0.0f}, ns[2] = {0.0f, 0.0f};
     b5_sweep(
@@ -205,20 +253,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_fwd_v5_bf16(float*
                 }
             });
                     });
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-#pragma unroll
-        for (int o = 1; o < 4; o <<= 1) {
-            ps[h] += __shfl_xor_sync(0xffffffffu, ps[h], o);
-            pc[h] += __shfl_xor_sync(0xffffffffu, pc[h], o);
-            ns[h] += __shfl_xor_sync(0xffffffffu, ns[h], o);
-        }
-        if (q == 0 && cx.ra[h] < n) {
-            atomicAdd(&part[3 * cx.ra[h]], ps[h]);
-            atomicAdd(&part[3 * cx.ra[h] + 1], pc[h]);
-            atomicAdd(&part[3 * cx.ra[h] + 2], ns[h]);
-        }
-    }
+    b5_code_sums_store(part, ps, pc, ns, cx);
 }
 
 // gz[row, k] += (1/tau) sum over this block's columns of M_ab zhat_b; gz zeroed, d <= 128.
@@ -229,13 +264,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v5_bf16(float*
     const B5Ctx cx = b5_ctx(n, n, cols);
     int la[2];
     float al[2], be[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const bool ok = cx.ra[h] < n;
-        la[h] = ok ? lab[cx.ra[h]] : 0;
-        al[h] = ok ? alpha[cx.ra[h]] : 0.0f;
-        be[h] = ok ? beta[cx.ra[h]] : 0.0f;
-    }
+    b5_code_own(la, al, be, cx, lab, alpha, beta);
     float g[64];
 #pragma unroll
     for (int i = 0; i < 64; ++i) g[i] = 0.0f;
@@ -272,15 +301,8 @@ __device__ __forceinline__ void bns_paper_v5(float* G, float* row_loss, const un
                                              const unsigned short* yb, int nx, int ny, int d, float inv_tau,
                                              const int* lab, const int* row_anchor, float c, int cols) {
     const B5Ctx cx = b5_ctx(nx, ny, cols);
-    const int q = threadIdx.x % 4;  // the row-loss reduction's lane
-    // Own-row constants: MODE 1 the anchor and its label, MODE 2 the label of v_a.
     int la[2], an[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const bool ok = cx.ra[h] < nx;
-        an[h] = MODE == 1 && ok ? row_anchor[cx.ra[h]] : -1;
-        la[h] = !ok ? 0 : MODE == 1 ? lab[an[h]] : lab[cx.ra[h]];
-    }
+    b5_paper_own<MODE>(la, an, cx, lab, row_anchor);
     float g[64];
 #pragma unroll
     for (int i = 0; i < 64; ++i) g[i] = 0.0f;
@@ -324,14 +346,7 @@ __device__ __forceinline__ void bns_paper_v5(float* G, float* row_loss, const un
             });
             b5_mt_tile(g, acc, tile);
         });
-    if (MODE == 1) {
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-#pragma unroll
-            for (int o = 1; o < 4; o <<= 1) lsum[h] += __shfl_xor_sync(0xffffffffu, lsum[h], o);
-            if (q == 0 && cx.ra[h] < nx) atomicAdd(&row_loss[cx.ra[h]], lsum[h]);
-        }
-    }
+    if (MODE == 1) b5_row_loss_store(row_loss, lsum, cx);
     b5_store_g(G, g, cx, d, c * inv_tau);
 }
 
@@ -499,7 +514,6 @@ extern "C" __global__ void __launch_bounds__(256, 2) bns_code_fwd_v6_bf16(float*
                                                                           const int* lab, int n, float inv_tau,
                                                                           int cols) {
     const B5Ctx cx = b5_ctx(n, n, cols);
-    const int q = threadIdx.x % 4;
     const int la[2] = {cx.ra[0] < n ? lab[cx.ra[0]] : 0, cx.ra[1] < n ? lab[cx.ra[1]] : 0};
     float ps[2] = {0.0f, 0.0f}, pc[2] = {0.0f, 0.0f}, ns[2] = {0.0f, 0.0f};
     float g[64];  // unused without the product
@@ -522,20 +536,7 @@ extern "C" __global__ void __launch_bounds__(256, 2) bns_code_fwd_v6_bf16(float*
                 });
             }
         });
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-#pragma unroll
-        for (int o = 1; o < 4; o <<= 1) {
-            ps[h] += __shfl_xor_sync(0xffffffffu, ps[h], o);
-            pc[h] += __shfl_xor_sync(0xffffffffu, pc[h], o);
-            ns[h] += __shfl_xor_sync(0xffffffffu, ns[h], o);
-        }
-        if (q == 0 && cx.ra[h] < n) {
-            atomicAdd(&part[3 * cx.ra[h]], ps[h]);
-            atomicAdd(&part[3 * cx.ra[h] + 1], pc[h]);
-            atomicAdd(&part[3 * cx.ra[h] + 2], ns[h]);
-        }
-    }
+    b5_code_sums_store(part, ps, pc, ns, cx);
 }
 
 // The coefficients M of the tile this thread holds, rounded into the A fragments: a[2 j + h] =
@@ -566,13 +567,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v6_bf16(float*
     const B5Ctx cx = b5_ctx(n, n, cols);
     int la[2];
     float al[2], be[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const bool ok = cx.ra[h] < n;
-        la[h] = ok ? lab[cx.ra[h]] : 0;
-        al[h] = ok ? alpha[cx.ra[h]] : 0.0f;
-        be[h] = ok ? beta[cx.ra[h]] : 0.0f;
-    }
+    b5_code_own(la, al, be, cx, lab, alpha, beta);
     float g[64];
 #pragma unroll
     for (int i = 0; i < 64; ++i) g[i] = 0.0f;
@@ -620,14 +615,8 @@ __device__ __forceinline__ void bns_paper_v6(float* G, float* row_loss, const un
                                              const unsigned short* yb, int nx, int ny, int d, float inv_tau,
                                              const int* lab, const int* row_anchor, float c, int cols) {
     const B5Ctx cx = b5_ctx(nx, ny, cols);
-    const int q = threadIdx.x % 4;
     int la[2], an[2];
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const bool ok = cx.ra[h] < nx;
-        an[h] = MODE == 1 && ok ? row_anchor[cx.ra[h]] : -1;
-        la[h] = !ok ? 0 : MODE == 1 ? lab[an[h]] : lab[cx.ra[h]];
-    }
+    b5_paper_own<MODE>(la, an, cx, lab, row_anchor);
     float g[64];
 #pragma unroll
     for (int i = 0; i < 64; ++i) g[i] = 0.0f;
@@ -681,14 +670,7 @@ __device__ __forceinline__ void bns_paper_v6(float* G, float* row_loss, const un
                 });
             }
         });
-    if (MODE == 1) {
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-#pragma unroll
-            for (int o = 1; o < 4; o <<= 1) lsum[h] += __shfl_xor_sync(0xffffffffu, lsum[h], o);
-            if (q == 0 && cx.ra[h] < nx) atomicAdd(&row_loss[cx.ra[h]], lsum[h]);
-        }
-    }
+    if (MODE == 1) b5_row_loss_store(row_loss, lsum, cx);
     b5_store_g(G, g, cx, d, c * inv_tau);
 }
 
