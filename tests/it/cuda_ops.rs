@@ -1067,8 +1067,8 @@ fn cuda_bn_tail_v3_gives_the_bf16_step_of_v2_bit_for_bit() {
     };
     for (arch, tails) in archs {
         let p = ConvPrecision::Bf16;
-        let v2 = net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V2);
-        let v3 = net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V3);
+        let v2 = net_step_with(&d, arch, 2, true, p, true, BnTailVersion::V2);
+        let v3 = net_step_with(&d, arch, 2, true, p, true, BnTailVersion::V3);
         println!(
             "{arch:?}: v3 residual tails on mask bits {}, copy-only gradients {}, copy-only outputs {}",
             v3.relu_bits_used, v3.copy_only_tails, v3.copy_only_outputs
@@ -1108,8 +1108,8 @@ fn cuda_conv_grad_input_adds_give_the_step_bit_for_bit() {
     };
     for (arch, blocks) in archs {
         let tail = BnTailVersion::fused();
-        let off = net_step_with(&d, arch, 4, true, ConvPrecision::Bf16, false, tail);
-        let on = net_step_with(&d, arch, 4, true, ConvPrecision::Bf16, true, tail);
+        let off = net_step_with(&d, arch, 2, true, ConvPrecision::Bf16, false, tail);
+        let on = net_step_with(&d, arch, 2, true, ConvPrecision::Bf16, true, tail);
         println!(
             "{arch:?}: grad-inputs added in the kernel: {} (switched off: {})",
             on.grad_adds_in_conv, off.grad_adds_in_conv
