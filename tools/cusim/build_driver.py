@@ -8,6 +8,7 @@
 Rebuilds only what changed (a source hash per output). Prints the directory.
 """
 import concurrent.futures
+import fcntl
 import glob
 import hashlib
 import os
@@ -29,8 +30,14 @@ def build_kernel(path):
     key = hashlib.sha256((src + open(os.path.join(cusim.HERE, "cusim.h")).read() + open(cusim.__file__).read()).encode()).hexdigest()
     if stamp_ok(out, key):
         return f"up to date {os.path.basename(out)}"
-    cusim.build_library(path, out)
-    open(out + ".key", "w").write(key)
+    # One builder per library across processes (tests run in parallel and share the directory): the
+    # second waits for the first and finds the library up to date, instead of compiling it again.
+    with open(out + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp_ok(out, key):
+            return f"up to date {os.path.basename(out)}"
+        cusim.build_library(path, out)
+        open(out + ".key", "w").write(key)
     return f"built      {os.path.basename(out)}"
 
 
@@ -38,14 +45,17 @@ def build_driver():
     src = os.path.join(cusim.HERE, "fake_driver.cpp")
     out = os.path.join(OUT, "libcuda.so.1")
     key = hashlib.sha256(open(src).read().encode()).hexdigest()
-    if not stamp_ok(out, key):
-        subprocess.run(["g++", "-std=c++17", "-O1", "-g", "-fPIC", "-shared", "-fvisibility=hidden", src, "-o", out + ".tmp", "-ldl"],
-                       check=True)
-        os.replace(out + ".tmp", out)
-        open(out + ".key", "w").write(key)
-    link = os.path.join(OUT, "libcuda.so")
-    if not os.path.lexists(link):
-        os.symlink("libcuda.so.1", link)
+    with open(out + ".lock", "w") as lock:  # as build_kernel: one builder across processes
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp_ok(out, key):
+            tmp = f"{out}.{os.getpid()}.tmp"
+            subprocess.run(["g++", "-std=c++17", "-O1", "-g", "-fPIC", "-shared", "-fvisibility=hidden", src, "-o", tmp,
+                            "-ldl"], check=True)
+            os.replace(tmp, out)
+            open(out + ".key", "w").write(key)
+        link = os.path.join(OUT, "libcuda.so")
+        if not os.path.lexists(link):
+            os.symlink("libcuda.so.1", link)
     return "driver     libcuda.so.1"
 
 
