@@ -1060,7 +1060,6 @@ fn cuda_bn_tail_v3_gives_the_bf16_step_of_v2_bit_for_bit() {
     let Some(d) = cuda_or_skip("cuda_bn_tail_v3_gives_the_bf16_step_of_v2_bit_for_bit") else {
         return;
     };
-    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     let archs = match std::env::var("IPDPP_TEST_ARCHS").as_deref() {
         Ok("resnet8") => vec![(Arch::ResNet8, 3)],
         _ => vec![(Arch::ResNet8, 3), (Arch::ResNet18, 8)],
@@ -1078,14 +1077,20 @@ fn cuda_bn_tail_v3_gives_the_bf16_step_of_v2_bit_for_bit() {
             v3.relu_bits_used, tails,
             "{arch:?}: residual tails on mask bits"
         );
-        assert_eq!(v3.loss.to_bits(), v2.loss.to_bits(), "{arch:?}: loss");
-        for ((n, a), (_, b)) in v3.grads.iter().zip(&v2.grads) {
-            assert!(a.iter().all(|v| v.is_finite()), "{arch:?}: {n} not finite");
-            assert_eq!(bits(a), bits(b), "{arch:?}: gradient of {n}");
-        }
-        for ((n, a), (_, b)) in v3.running.iter().zip(&v2.running) {
-            assert_eq!(bits(a), bits(b), "{arch:?}: {n}");
-        }
+        assert_same_step(&format!("{arch:?} v3 vs v2"), &v3, &v2);
+    }
+}
+
+/// Two training steps gave the same loss, gradients (all finite) and running statistics, bit for bit.
+fn assert_same_step(what: &str, a: &NetStep, b: &NetStep) {
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(a.loss.to_bits(), b.loss.to_bits(), "{what}: loss");
+    for ((n, x), (_, y)) in a.grads.iter().zip(&b.grads) {
+        assert!(x.iter().all(|v| v.is_finite()), "{what}: {n} not finite");
+        assert_eq!(bits(x), bits(y), "{what}: gradient of {n}");
+    }
+    for ((n, x), (_, y)) in a.running.iter().zip(&b.running) {
+        assert_eq!(bits(x), bits(y), "{what}: {n}");
     }
 }
 
@@ -1099,7 +1104,6 @@ fn cuda_conv_grad_input_adds_give_the_step_bit_for_bit() {
     let Some(d) = cuda_or_skip("cuda_conv_grad_input_adds_give_the_step_bit_for_bit") else {
         return;
     };
-    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     // Blocks whose first convolution's grad-input adds: ResNet-8's 16-channel block runs v4 there (v6's
     // grad-input takes O % 32 == 0), which stores; so 2 of its 3 blocks, and all 8 of ResNet-18's.
     let archs = match std::env::var("IPDPP_TEST_ARCHS").as_deref() {
@@ -1119,11 +1123,7 @@ fn cuda_conv_grad_input_adds_give_the_step_bit_for_bit() {
             on.grad_adds_in_conv, blocks,
             "{arch:?}: residual blocks whose grad-input adds"
         );
-        assert_eq!(on.loss.to_bits(), off.loss.to_bits(), "{arch:?}: loss");
-        for ((n, a), (_, b)) in on.grads.iter().zip(&off.grads) {
-            assert!(a.iter().all(|v| v.is_finite()), "{arch:?}: {n} not finite");
-            assert_eq!(bits(a), bits(b), "{arch:?}: gradient of {n}");
-        }
+        assert_same_step(&format!("{arch:?} adds on vs off"), &on, &off);
     }
 }
 

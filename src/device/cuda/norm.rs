@@ -491,6 +491,19 @@ fn vec_of(c: usize) -> (i32, usize) {
     }
 }
 
+/// A residual tail's ReLU mask bits of `len` words (None: none given) fit `s` (C % 4 == 0).
+fn check_relu_bits(len: Option<usize>, residual: bool, s: &BnSpec) -> Result<()> {
+    let Some(len) = len else {
+        return Ok(());
+    };
+    if !residual || relu_mask_words(s) == 0 {
+        return Err(Error::usage(
+            "batchnorm: ReLU mask bits are for the residual tail with C % 4 == 0",
+        ));
+    }
+    check_len("batchnorm ReLU mask bits", len, relu_mask_words(s))
+}
+
 /// Grid-stride launch over the rows·C/W element vectors.
 fn flat_vec(dev: &CudaDevice, s: &BnSpec) -> LaunchConfig {
     flat(dev, s.rows * s.c / vec_of(s.c).1)
@@ -540,14 +553,7 @@ fn relu_apply(
     if let Some((yb, _)) = &yb {
         check_len("batchnorm bf16 copy", yb.len(), s.rows * s.c)?;
     }
-    if let Some(m) = &mask {
-        if sc.is_none() || relu_mask_words(s) == 0 {
-            return Err(Error::usage(
-                "batchnorm: ReLU mask bits are for the residual tail with C % 4 == 0",
-            ));
-        }
-        check_len("batchnorm ReLU mask bits", m.len(), relu_mask_words(s))?;
-    }
+    check_relu_bits(mask.as_ref().map(|m| m.len()), sc.is_some(), s)?;
     let copy_only = yb.as_ref().is_some_and(|b| b.1);
     let (rows, vec) = (s.rows as i64, vec_of(s.c).0);
     let null = 0u64;
@@ -776,14 +782,7 @@ pub fn batchnorm_tail_bwd_f32(
     bits: Option<&CudaView<'_, u32>>,
 ) -> Result<()> {
     dims(s)?;
-    if let Some(m) = &bits {
-        if gsc.is_none() || relu_mask_words(s) == 0 {
-            return Err(Error::usage(
-                "batchnorm backward: ReLU mask bits are for the residual tail with C % 4 == 0",
-            ));
-        }
-        check_len("batchnorm ReLU mask bits", m.len(), relu_mask_words(s))?;
-    }
+    check_relu_bits(bits.map(|m| m.len()), gsc.is_some(), s)?;
     let copy_only = gxb.as_ref().is_some_and(|g| g.1);
     let beta = beta.filter(|_| gsc.is_none());
     if gxb.is_some() && gsc.is_none() && beta.is_none() {
