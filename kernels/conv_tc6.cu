@@ -471,13 +471,19 @@ struct Tc6ClassOut {
 };
 
 // Grad-weight, transposed GEMM gw^T[K, O] over the pixels p: A = im2col^T stored [k = p][m = (tap, c)],
-// B = gy stored [k = p][n = o]. Each thread keeps one EPC-channel column chunk of A (fixed tap, its offset
-// toff from a pixel's (iy, ix) = (oy s - pad, ox s - pad)), and per B chunk its output channel.
+// B = gy stored [k = p][n = o]. A's copies of a k-tile, f = t + 256 i, take row f / ACPR (a pixel) and
+// column chunk f % ACPR (EPC channels of one tap). Where 256 is a multiple of ACPR (the n16..n128 tiles) a
+// thread's column chunk is the same for every i: one tap and offset toff from a pixel's (iy, ix) =
+// (oy s - pad, ox s - pad); else (the shorter row tiles `_m192`, picked where K = kh kw c wastes fewer
+// rows on them) each i keeps its own. ACPR a multiple of 8 keeps a copy phase's 8 lanes on one row.
 template <class S>
 struct Tc6BwdWeightLoad {
     using T = typename S::E;
     static constexpr int ACPR = S::BM / S::EPC;         // A chunks per row (one pixel)
     static constexpr int NA = S::BK * ACPR / 256;        // A chunks per thread per k-tile
+    static constexpr bool ONE_COL = 256 % ACPR == 0;     // the same column chunk for every i
+    static constexpr int NCOL = ONE_COL ? 1 : NA;
+    static_assert(S::BK * ACPR % 256 == 0 && (ONE_COL || ACPR % 8 == 0), "A copies must fill the threads");
     static constexpr int BCPR = S::BN / S::EPC;
     static constexpr int BCH = S::BK * BCPR;
     static constexpr int NB = (BCH + 255) / 256;
@@ -486,16 +492,19 @@ struct Tc6BwdWeightLoad {
     const T* x;
     ConvDims d;
     FastDiv by_ow, by_oh;
-    int p_end, ky, kx, ocol[NB];
+    int p_end, ky[NCOL], kx[NCOL], ocol[NB];
     bool cok[NB];
-    long long toff;
+    long long toff[NCOL];
     __device__ Tc6BwdWeightLoad(const T* gy_, const T* x_, ConvDims d_, int p_end_)
         : gy(gy_), x(x_), d(d_), by_ow(d_.ow), by_oh(d_.oh), p_end(p_end_) {
-        const int k = blockIdx.y * S::BM + S::EPC * (threadIdx.x % ACPR);
-        const int tap = k / d.c;
-        ky = k < d.kh * d.kw * d.c ? tap / d.kw : -(1 << 28);  // columns past K read zeros
-        kx = tap % d.kw;
-        toff = ky >= 0 ? ((long long)ky * d.w + kx) * d.c + (k - tap * d.c) : 0;
+#pragma unroll
+        for (int i = 0; i < NCOL; ++i) {
+            const int k = blockIdx.y * S::BM + S::EPC * a_chunk(i);
+            const int tap = k / d.c;
+            ky[i] = k < d.kh * d.kw * d.c ? tap / d.kw : -(1 << 28);  // columns past K read zeros
+            kx[i] = tap % d.kw;
+            toff[i] = ky[i] >= 0 ? ((long long)ky[i] * d.w + kx[i]) * d.c + (k - tap * d.c) : 0;
+        }
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i, o = blockIdx.x * S::BN + S::EPC * C::chunk(f);
@@ -503,16 +512,20 @@ struct Tc6BwdWeightLoad {
             ocol[i] = cok[i] ? o : 0;
         }
     }
+    static __device__ int a_chunk(int i) { return (threadIdx.x + 256 * i) % ACPR; }
+    static __device__ int a_row(int i) { return (threadIdx.x + 256 * i) / ACPR; }
     __device__ void load(int p0, T* As, T* Bs) const {
 #pragma unroll
         for (int i = 0; i < NA; ++i) {
-            const int pl = threadIdx.x / ACPR + i * (256 / ACPR);
+            const int c = ONE_COL ? 0 : i;
+            const int pl = a_row(i);
             const int p = p0 + pl;
             const int r = by_ow.div(p), ox = p - r * d.ow;
             const int n = by_oh.div(r), iy = (r - n * d.oh) * d.stride - d.pad, ix = ox * d.stride - d.pad;
-            const bool ok = p < p_end && (unsigned)(iy + ky) < (unsigned)d.h && (unsigned)(ix + kx) < (unsigned)d.w;
-            const long long src = (((long long)n * d.h + iy) * d.w + ix) * d.c + toff;
-            tc6_cp16(As + pl * S::MSTRIDE + S::EPC * (threadIdx.x % ACPR), x + src, ok);
+            const bool ok =
+                p < p_end && (unsigned)(iy + ky[c]) < (unsigned)d.h && (unsigned)(ix + kx[c]) < (unsigned)d.w;
+            const long long src = (((long long)n * d.h + iy) * d.w + ix) * d.c + toff[c];
+            tc6_cp16(As + pl * S::MSTRIDE + S::EPC * a_chunk(i), x + src, ok);
         }
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
@@ -741,6 +754,16 @@ extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n12
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<4, 4, 4, unsigned short>>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n32(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<8, 2, 4, unsigned short>>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n16(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<8, 2, 2, unsigned short>>(gw, gy, x, d, p_per_split); }
+// bf16 grad-weight on shorter row tiles (BM = 192, 128 over 64 columns; 64 over 128): K = kh kw c that a
+// 256- or 128-row tile would leave partly empty runs on fewer padded rows (ResNet-18's layer 1: K = 576, 768
+// rows on n64 tiles, 576 on m192; the 8-channel stem: K = 72, 256 rows on n64, 128 on m128). The launcher
+// picks the tile with the fewest padded rows (conv_tc6.rs, `gw_rows`); 3- and 4-stage rings as the others.
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n64_m192(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<4, 3, 4, unsigned short>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n64_m128(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<4, 2, 4, unsigned short>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n128_m64(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<2, 2, 4, unsigned short>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n64_m192_s4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<4, 3, 4, unsigned short, false, 4>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n64_m128_s4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<4, 2, 4, unsigned short, false, 4>>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n128_m64_s4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<2, 2, 4, unsigned short, false, 4>>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n128(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v6<Tc6<2, 4, 4, float>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n64(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v6<Tc6<4, 4, 4, float>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n32(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v6<Tc6<8, 2, 4, float>>(y, x, w, d); }

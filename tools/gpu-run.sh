@@ -116,6 +116,14 @@ if has tests; then
     export IPDPP_CONV_GX_ADD=0
     echo "conv grad-input adds failed (or missed) a test: benches and pipeline use IPDPP_CONV_GX_ADD=0" | tee -a "$SUMMARY"
   fi
+  # The bf16 grad-weight's shorter row tiles (on by default since 2026-11-27, fifth session without a GPU):
+  # off for the benches and the pipeline unless the per-op and ring tests (which run them) passed here.
+  if ! ok test_resnet_cuda.conv_tensor_core_versions_match_cpu_reference \
+    || ! ok test_resnet_cuda.cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept \
+    || ! ok test_resnet_cuda.cuda_stem_grad_weight_runs_v6_on_padded_channels; then
+    export IPDPP_GW_ROWS=0
+    echo "bf16 grad-weight row tiles failed (or missed) a test: benches and pipeline use IPDPP_GW_ROWS=0" | tee -a "$SUMMARY"
+  fi
   if [ -n "${NO_FUSED:-}" ]; then
     export IPDPP_FUSED_BN=0
     echo "batch norm failed (or missed) a test: benches and pipeline use IPDPP_FUSED_BN=0" | tee -a "$SUMMARY"
@@ -199,6 +207,9 @@ if has bench; then
     # The scratch buffer + add pass of before for a block input's gradient (A/B of the adding grad-inputs).
     step bench_${arch}_bf16_no_gx_add 90 env IPDPP_CONV_GX_ADD=0 $BIN/ipdpp --device cuda bench resnet --arch $arch \
       --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_no_gx_add.json"
+    # The grad-weight on full-height row tiles only (A/B of the shorter m192 / m128 / m64 tiles).
+    [ "${IPDPP_GW_ROWS:-1}" != 0 ] && step bench_${arch}_bf16_no_gw_rows 90 env IPDPP_GW_ROWS=0 $BIN/ipdpp --device cuda \
+      bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_no_gw_rows.json"
     step bench_${arch}_bf16_convtc_v4_unfused 90 env IPDPP_CONV_TC=v4 IPDPP_FUSED_BN=0 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 3 --out "$OUT/${arch}_bf16_convtc_v4_unfused.json"
     step bench_${arch}_bf16_convtc_v6_unfused 90 env IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=0 $BIN/ipdpp --device cuda bench resnet \

@@ -1045,6 +1045,9 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
         ConvSpec::new(2, 8, 8, 64, 64, 3, 1, 1),
         ConvSpec::new(3, 7, 9, 32, 128, 3, 2, 1),
         ConvSpec::new(1, 32, 16, 32, 128, 3, 1, 1),
+        // A 1x1 stride-2 projection shortcut from 64 channels: its bf16 grad-weight (K = 64) on the
+        // 64-row tile `_m64` (the 64x64 3x3 shape above runs `_m192`).
+        ConvSpec::new(2, 8, 8, 64, 128, 1, 2, 0),
     ]
     .into_iter()
     .enumerate()

@@ -300,6 +300,11 @@ fn plan_named<T: V6Operand>(
         )));
     }
     let (tag, bm, bn) = v4_tile(n);
+    let (rows, bm) = if op == "bwd_weight" && p == ConvPrecision::Bf16 {
+        gw_rows(tag, bm, m)
+    } else {
+        ("", bm)
+    };
     let smem = match ring {
         Ring::Halo => halo_smem(op, s).ok_or_else(|| {
             Error::usage(format!(
@@ -315,7 +320,7 @@ fn plan_named<T: V6Operand>(
             dev.smem_optin
         )));
     }
-    let name = format!("conv_{op}_v6_{ptag}_{tag}{suffix}{}", ring.suffix());
+    let name = format!("conv_{op}_v6_{ptag}_{tag}{rows}{suffix}{}", ring.suffix());
     let f = dev.function(FILE, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
     let cfg = LaunchConfig {
@@ -329,6 +334,48 @@ fn plan_named<T: V6Operand>(
         )));
     }
     Ok((f, name, cfg))
+}
+
+/// `IPDPP_GW_ROWS=0` keeps the bf16 grad-weight on its full-height row tiles (for A/B runs on a GPU);
+/// read once.
+fn gw_rows_on() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("IPDPP_GW_ROWS").map_or(true, |v| v.trim() != "0"))
+}
+
+/// The row tile (entry-point infix, height) of the bf16 grad-weight over its `k` GEMM rows (K = kh·kw·c)
+/// on column tile `tag` of full height `bm`: the shorter tiles of kernels/conv_tc6.cu (`_m192`, `_m128`
+/// beside n64's 256 rows; `_m64` beside n128's 128) where one pads K to at least a fifth fewer rows than
+/// the full tile, since a tile's rows past K cost the MMAs of real ones (ResNet-18's layer 1: K = 576 on
+/// 768 rows, 576 on m192; the padded stem: K = 72 on 256, 128 on m128; its first projection shortcut:
+/// K = 64 on 128, 64 on m64). A smaller saving keeps the full tile, whose blocks reuse each copied byte
+/// more.
+pub(crate) fn gw_rows(tag: &str, bm: usize, k: usize) -> (&'static str, usize) {
+    if gw_rows_on() {
+        shortest_gw_rows(tag, bm, k)
+    } else {
+        ("", bm)
+    }
+}
+
+/// [`gw_rows`] whatever `IPDPP_GW_ROWS` says.
+fn shortest_gw_rows(tag: &str, bm: usize, k: usize) -> (&'static str, usize) {
+    let shorter: &[(&'static str, usize)] = match tag {
+        "n64" => &[("_m192", 192), ("_m128", 128)],
+        "n128" => &[("_m64", 64)],
+        _ => &[],
+    };
+    let padded = |b: usize| k.max(1).div_ceil(b) * b;
+    let mut best = ("", bm);
+    for &(t, b) in shorter {
+        if padded(b) < padded(best.1) {
+            best = (t, b);
+        }
+    }
+    if padded(best.1) * 5 > padded(bm) * 4 {
+        return ("", bm);
+    }
+    best
 }
 
 /// y[n, oh, ow, o] = conv(x, w) from x (NHWC) and w (OHWI) in precision `p`: bf16 operands (`u16`), or
@@ -728,4 +775,36 @@ fn fwd_stats<T: V6Operand>(
     fwd(dev, p, y, x, w, s, Some((sum, m2)), force)?;
     out.written(bm, parts);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every grad-weight row tile the launcher can name is an entry point of kernels/conv_tc6.cu (both
+    /// rings), and none pads K to more rows than the full tile.
+    #[test]
+    fn gw_row_tiles_name_existing_entry_points_and_never_pad_more() {
+        let eps = crate::kernels::get(FILE).unwrap().entry_points();
+        let mut used = std::collections::BTreeSet::new();
+        for k in 1..=5000 {
+            for cols in [16, 32, 64, 128] {
+                let (tag, bm, _) = v4_tile(cols);
+                let (rows, h) = shortest_gw_rows(tag, bm, k);
+                assert!(
+                    k.div_ceil(h) * h <= k.div_ceil(bm) * bm,
+                    "K {k} {tag}{rows}"
+                );
+                for ring in [Ring::S3, Ring::S4] {
+                    let name = format!("conv_bwd_weight_v6_bf16_{tag}{rows}{}", ring.suffix());
+                    assert!(eps.contains(&name.as_str()), "{name} is not in {FILE}.cu");
+                }
+                used.insert(format!("{tag}{rows}"));
+            }
+        }
+        // Each shorter tile is picked somewhere (ResNet-18: K = 576 on n64, the stem's K = 72, K = 64).
+        for t in ["n64_m192", "n64_m128", "n128_m64"] {
+            assert!(used.contains(t), "{t} never picked: {used:?}");
+        }
+    }
 }
