@@ -53,6 +53,9 @@ pub enum Command {
         /// Loss" notices such as a serialised wgmma pipeline): NVRTC compiles a cubin, no GPU needed
         #[arg(long)]
         ptxas: bool,
+        /// Only these kernel files (stems, e.g. conv_tc6,norm); default: all
+        #[arg(long, value_delimiter = ',')]
+        files: Vec<String>,
     },
     /// Draw k-DPP subsets from a kernel matrix, or select per class with IP-DPP (ip, ip-code, qd-cosine, qd-rbf)
     Sample(crate::dpp::cli::SampleArgs),
@@ -257,9 +260,24 @@ pub fn run(cli: Cli) -> Result<i32> {
             ptx_dir,
             cache,
             ptxas,
+            files,
         } => {
+            let all = kernels::all();
+            if let Some(f) = files
+                .iter()
+                .find(|f| !all.iter().any(|kf| kf.name == f.as_str()))
+            {
+                let names: Vec<&str> = all.iter().map(|kf| kf.name).collect();
+                return Err(Error::usage(format!(
+                    "no kernel file {f:?}; the files are {}",
+                    names.join(", ")
+                )));
+            }
             let mut failed = 0;
-            for kf in kernels::all() {
+            for kf in all
+                .into_iter()
+                .filter(|kf| files.is_empty() || files.iter().any(|f| f == kf.name))
+            {
                 let targets: Vec<String> = if target.is_empty() {
                     kf.targets().iter().map(|s| s.to_string()).collect()
                 } else {

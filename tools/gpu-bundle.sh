@@ -63,6 +63,10 @@ fi
 # a different one there just misses): saves the GPU machine ~50 s of NVRTC per call.
 IPDPP_CACHE_DIR="$PWD/.gpu/ptx-cache" "${CARGO_TARGET_DIR:-target}/release/ipdpp" kernels --cache > /dev/null
 [ -x .gpu/bin/ipdpp-base ] && IPDPP_CACHE_DIR="$PWD/.gpu/ptx-cache" .gpu/bin/ipdpp-base kernels --cache > /dev/null
+# The files run.sh profiles with Nsight Compute, with line information (IPDPP_LINEINFO=1): their expanded
+# sources land in .gpu/ptx-cache/src, the text the profile's line numbers refer to.
+IPDPP_LINEINFO=1 IPDPP_CACHE_DIR="$PWD/.gpu/ptx-cache" "${CARGO_TARGET_DIR:-target}/release/ipdpp" kernels --cache \
+  --files conv_tc6,conv_wgmma,contrastive_wgmma,norm > /dev/null
 # Packed (PTX is text: ~10x smaller; with the baseline's kernels the folder alone passed the 64 MiB limit).
 tar -cJf .gpu/ptx-cache.tar.xz -C .gpu/ptx-cache . && rm -rf .gpu/ptx-cache
 echo "gpu-bundle: PTX cache $(du -sh .gpu/ptx-cache.tar.xz | cut -f1) in .gpu/ptx-cache.tar.xz"

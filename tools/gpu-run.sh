@@ -236,13 +236,20 @@ if has bench; then
   # v7 forward and grad-weight at layer 1's shape, and the heaviest batch-norm kernels of a small step.
   NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
   if [ -n "$NCU" ] && [ "${GPU_PROFILE:-1}" = 1 ]; then
-    step ncu_conv_layer1 90 "$NCU" --set detailed -k regex:"conv_(fwd|bwd_weight|bwd_input)_v[67]" -c 6 \
+    # With line information (IPDPP_LINEINFO=1; the bundle compiled these files so) and the report kept, so
+    # that the source page attributes excess sectors, bank conflicts and stalls to lines of the expanded
+    # sources (.gpu/ptx-cache/src/*.cu, the same text as `IPDPP_LINEINFO=1 ipdpp kernels` writes here).
+    step ncu_conv_layer1 120 env IPDPP_LINEINFO=1 "$NCU" --set detailed --import-source no -o /tmp/ncu_conv_layer1 -f \
+      -k regex:"conv_(fwd|bwd_weight|bwd_input)_v[67]" -c 6 \
       $BIN/ipdpp --device cuda bench conv --shape 512,32,32,64,64,3,1,1 --precision bf16 --versions v6,v7 --warmup 0 --repeats 1
-    step ncu_bn 60 "$NCU" --set basic -k regex:"batchnorm_" -c 12 \
+    step ncu_conv_layer1_details 30 "$NCU" -i /tmp/ncu_conv_layer1.ncu-rep --page details --print-details all
+    step ncu_conv_layer1_source 30 sh -c "'$NCU' -i /tmp/ncu_conv_layer1.ncu-rep --page source --csv --print-source cuda,sass \
+      | head -c 8000000"
+    step ncu_bn 60 env IPDPP_LINEINFO=1 "$NCU" --set basic -k regex:"batchnorm_" -c 12 \
       $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 256 --precision bf16 --steps 1 --warmup 0 --profile-steps 0 --no-ceiling
     # The BNS loss's wgmma kernels (v5, and v6 with the next tile's MMA overlapping the exponentials): where
     # their time goes (issue stalls, tensor-pipe use) at N = 8192.
-    step ncu_bns 60 "$NCU" --set detailed -k regex:"bns_code_(fwd|bwd)_v[56]" -c 4 \
+    step ncu_bns 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed -k regex:"bns_code_(fwd|bwd)_v[56]" -c 4 \
       $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 --loss code --versions v5,v6 --warmup 0 --repeats 1
   fi
   # The pipeline runs the fastest ResNet-18 bf16 configuration that passed its tests (ties: the default).

@@ -176,7 +176,43 @@ fn options(target: &str, info: &NvrtcInfo) -> Result<Vec<String>> {
     if let Some(inc) = &info.include_dir {
         o.push(format!("--include-path={}", inc.display()));
     }
+    if lineinfo_dir().is_some() {
+        o.push("--generate-line-info".to_string());
+    }
     Ok(o)
+}
+
+/// `IPDPP_LINEINFO=1` (read once): kernels compile with line information, under a program name that is
+/// the path of their expanded source, written to `<cache>/src/` (what NVRTC compiles: the file with its
+/// headers inlined), so a profiler (Nsight Compute's source page, `--import-source yes`) can show each
+/// source line's metrics. Lines refer to that expanded file. Off: no line table (a smaller PTX).
+pub fn lineinfo_dir() -> Option<PathBuf> {
+    static V: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        std::env::var("IPDPP_LINEINFO")
+            .is_ok_and(|v| v.trim() == "1")
+            .then(|| cache_dir().join("src"))
+    })
+    .clone()
+}
+
+/// The NVRTC program name of kernel file `name` with source `src`: `name.cu`, or under
+/// [`lineinfo_dir`] the path the expanded source was written to (where writing fails, `name.cu`).
+fn program_name(name: &str, src: &str) -> String {
+    let plain = format!("{name}.cu");
+    let Some(dir) = lineinfo_dir() else {
+        return plain;
+    };
+    let path = dir.join(&plain);
+    let tmp = dir.join(format!("{plain}.tmp{}", std::process::id()));
+    let written = std::fs::create_dir_all(&dir).is_ok()
+        && std::fs::write(&tmp, src).is_ok()
+        && std::fs::rename(&tmp, &path).is_ok();
+    if written {
+        path.to_string_lossy().into_owned()
+    } else {
+        plain
+    }
 }
 
 fn fnv1a64(parts: &[&[u8]]) -> u64 {
@@ -287,7 +323,8 @@ fn compile_raw(
     use cudarc::nvrtc::result as r;
     let csrc = CString::new(src)
         .map_err(|_| Error::usage(format!("kernels/{name}.cu contains a NUL byte")))?;
-    let cname = CString::new(format!("{name}.cu")).expect("file stems have no NUL");
+    let cname = CString::new(program_name(name, src))
+        .map_err(|_| Error::usage("the kernel cache path contains a NUL byte"))?;
     let nv = |e: r::NvrtcError, log: String| Error::Nvrtc {
         file: name.to_string(),
         arch: target.to_string(),
