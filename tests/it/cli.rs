@@ -167,3 +167,57 @@ fn threads_flag_sets_the_cpu_worker_count_and_refuses_zero() {
     assert_eq!(code, 2);
     assert!(err.contains("--threads 0"), "{err}");
 }
+
+/// `IPDPP_LINEINFO=1`: the PTX carries a line table whose file is the expanded source written beside the
+/// cache (the text the line numbers refer to); without it, no line table. `--files` compiles only the
+/// files named and refuses an unknown one.
+#[test]
+fn kernels_lineinfo_names_the_expanded_source_and_files_filters() {
+    if ipdpp::device::nvrtc::nvrtc().is_err() {
+        println!("skipped: NVRTC unavailable");
+        return;
+    }
+    let tmp = std::env::temp_dir().join(format!("ipdpp-lineinfo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let run = |lineinfo: bool, ptx: &std::path::Path| {
+        let o = Command::new(super::common::bin())
+            .args([
+                "kernels",
+                "--files",
+                "reduce",
+                "--target",
+                "sm_80",
+                "--ptx-dir",
+            ])
+            .arg(ptx)
+            .env("IPDPP_CACHE_DIR", tmp.join("cache"))
+            .env("IPDPP_LINEINFO", if lineinfo { "1" } else { "0" })
+            .output()
+            .expect("run ipdpp");
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert_eq!(out.lines().count(), 1, "only reduce.cu: {out}");
+        std::fs::read_to_string(ptx.join("reduce.sm_80.ptx")).unwrap()
+    };
+    let with = run(true, &tmp.join("with"));
+    let without = run(false, &tmp.join("without"));
+    let src = tmp.join("cache").join("src").join("reduce.cu");
+    let expanded = ipdpp::kernels::get("reduce").unwrap().expanded().unwrap();
+    assert_eq!(std::fs::read_to_string(&src).unwrap(), expanded);
+    assert!(
+        with.contains(&format!("\"{}\"", src.display())),
+        "no .file naming {src:?}"
+    );
+    assert!(with.contains(".loc"), "no line table");
+    assert!(
+        !without.contains(".loc"),
+        "a line table without IPDPP_LINEINFO"
+    );
+    let (code, _, err) = ipdpp(&["kernels", "--files", "no_such_file"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no kernel file") && err.contains("conv_tc6"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
