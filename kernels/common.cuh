@@ -28,6 +28,13 @@ __device__ __forceinline__ float block_sum_f32(float v, float* scratch) {
     return scratch[0];
 }
 
+// v rounded to bf16 (nearest even) and back: the value a bf16 store of v holds.
+__device__ __forceinline__ float bf16_round(float v) {
+    unsigned short h;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(v));
+    return __uint_as_float((unsigned)h << 16);
+}
+
 // Two floats to packed bf16x2: `lo` in the low half (the lower index).
 __device__ __forceinline__ unsigned pack_bf16x2(float lo, float hi) {
     unsigned r;

@@ -202,13 +202,15 @@ struct Tc6Out {
 // cancellation), reduced over the block through shared memory and written to part_sum / part_m2
 // [gridDim.y][N]. batchnorm_parts_chunk_f32 and batchnorm_stats_chunks_f32 (norm.cu) combine the blocks
 // of each batch-norm group with Chan's formula; the launcher asks for this only when every block lies
-// inside one group.
+// inside one group. out16 (ConvDims::out16): y is stored as bf16, and the statistics are those of the
+// rounded values, which the batch norm after it reads (its x̂ then sums to zero over the batch as it should).
 template <class S>
 struct Tc6OutStats {
     float* y;
     float* part_sum;
     float* part_m2;
     int M, N;
+    bool out16;
     // Σ over the thread's valid rows of f(acc, column j, e), reduced over the warp's 8 row lanes (g).
     template <class F>
     __device__ void warp_col_sums(float (&s)[S::nj][2], const float (&acc)[S::mi][S::nj][4], int rb, F f) const {
@@ -246,7 +248,11 @@ struct Tc6OutStats {
         __syncthreads();
     }
     __device__ void operator()(const float (&acc)[S::mi][S::nj][4], int rb, int cb) const {
-        tc_store_acc<S::mi, S::nj, false>(y, N, M, N, rb, cb, acc, false);
+        if (out16)
+            tc_store_acc_bf16<S::mi, S::nj>(reinterpret_cast<unsigned short*>(y), N, M, N, rb, cb, acc);
+        else
+            tc_store_acc<S::mi, S::nj, false>(y, N, M, N, rb, cb, acc, false);
+        const auto val = [&](float v) { return out16 ? bf16_round(v) : v; };
         extern __shared__ __align__(16) unsigned char tc6_smem_raw[];
         float* red = reinterpret_cast<float*>(tc6_smem_raw);  // [wmw][BN]
         float* sum = red + S::wmw * S::BN;                      // [BN]
@@ -256,10 +262,10 @@ struct Tc6OutStats {
         const float rows = (float)min(S::BM, M - row0);
         __syncthreads();  // every warp is done with the k-loop's shared tiles
         float s[S::nj][2];
-        warp_col_sums(s, acc, rb, [](float v, int, int) { return v; });
+        warp_col_sums(s, acc, rb, [&](float v, int, int) { return val(v); });
         block_col_sums(red, sum, s, cl);
         warp_col_sums(s, acc, rb, [&](float v, int j, int e) {
-            const float d = v - sum[cl + 8 * j + 2 * q + e] / rows;
+            const float d = val(v) - sum[cl + 8 * j + 2 * q + e] / rows;
             return d * d;
         });
         block_col_sums(red, m2, s, cl);
@@ -548,7 +554,7 @@ __device__ __forceinline__ void conv_fwd_stats_v6(float* y, float* part_sum, flo
                                                   const typename S::E* wt, ConvDims d) {
     Tc6FwdLoad<S> ld(x, wt, d);
     const int M = d.n * d.oh * d.ow;
-    tc6_gemm<S, true, true>(ld, Tc6OutStats<S>{y, part_sum, part_m2, M, d.o}, 0, d.kh * d.kw * d.c);
+    tc6_gemm<S, true, true>(ld, Tc6OutStats<S>{y, part_sum, part_m2, M, d.o, d.out16 != 0}, 0, d.kh * d.kw * d.c);
 }
 template <class S>
 __device__ __forceinline__ void conv_bwd_input_v6(float* gx, const typename S::E* gy, const typename S::E* wt,
@@ -726,7 +732,7 @@ __device__ __forceinline__ void conv_fwd_stats_halo_v6(float* y, float* part_sum
                                                        const typename S::E* x, const typename S::E* wt, ConvDims d) {
     Tc6HaloLoad<S, false> ld(x, wt, d);
     const int M = d.n * d.h * d.w;
-    tc6_halo_gemm<S>(ld, Tc6OutStats<S>{y, part_sum, part_m2, M, d.o}, 9 * d.c);
+    tc6_halo_gemm<S>(ld, Tc6OutStats<S>{y, part_sum, part_m2, M, d.o, d.out16 != 0}, 9 * d.c);
 }
 template <class S>
 __device__ __forceinline__ void conv_bwd_input_halo_v6(float* gx, const typename S::E* gy, const typename S::E* wt,

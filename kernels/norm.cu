@@ -268,6 +268,29 @@ __device__ __forceinline__ void bn_st(float* p, const float (&d)[W]) {
     }
 }
 
+// The batch norm's input x, stored fp32 or (x16, the v6 convolution's bf16 output) bf16, as floats; AL for
+// bf16 means 8-byte alignment (a 4-channel vector in one load).
+template <int W, bool AL>
+__device__ __forceinline__ void bn_ld_x(float (&d)[W], const float* p) {
+    bn_ld<W, AL>(d, p);
+}
+template <int W, bool AL>
+__device__ __forceinline__ void bn_ld_x(float (&d)[W], const unsigned short* p) {
+    if constexpr (W == 4 && AL) {
+        const uint2 v = *reinterpret_cast<const uint2*>(p);
+        d[0] = __uint_as_float(v.x << 16);
+        d[1] = __uint_as_float(v.x & 0xFFFF0000u);
+        d[2] = __uint_as_float(v.y << 16);
+        d[3] = __uint_as_float(v.y & 0xFFFF0000u);
+    } else {
+#pragma unroll
+        for (int k = 0; k < W; ++k) d[k] = __uint_as_float((unsigned)p[k] << 16);
+    }
+}
+__device__ __forceinline__ bool bn_aligned8(const void* p) {
+    return (reinterpret_cast<unsigned long long>(p) & 7ull) == 0;
+}
+
 // Grid-stride walk over the rows·C/W element vectors of [rows, C]: body(v, c0) for element vector v
 // (elements v·W .. v·W + W − 1, first channel c0). A thread's channel vector advances by the fixed step
 // (grid stride mod C/W) each iteration, so the loop has no 64-bit division.
@@ -347,9 +370,9 @@ __device__ __forceinline__ bool bn_relu_on(float x, float m, float rs, float g, 
 }
 
 // MB (v3 residual tail, W = 4): also the mask bits of the output (bn_mask_words).
-template <int W, bool AL, bool ADD, bool MB = false>
+template <int W, bool AL, bool ADD, bool MB = false, class XT = float>
 __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned short* __restrict__ yb,
-                                              const float* __restrict__ x,
+                                              const XT* __restrict__ x,
                                               const float* __restrict__ sc, const float* __restrict__ mean,
                                               const float* __restrict__ rstd, const float* __restrict__ gamma,
                                               const float* __restrict__ beta, long long rows, int C,
@@ -357,7 +380,7 @@ __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned sh
     const bool yb_al8 = (reinterpret_cast<unsigned long long>(yb) & 7ull) == 0;
     const auto one = [&](long long v, int c0, float (&out)[W]) {
         float xv[W], sv[W], m[W], rs[W], g[W], b[W];
-        bn_ld<W, AL>(xv, x + v * W);
+        bn_ld_x<W, AL>(xv, x + v * W);
         if (ADD) bn_ld<W, AL>(sv, sc + v * W);
         bn_ld<W, AL>(m, mean + c0);
         bn_ld<W, AL>(rs, rstd + c0);
@@ -433,10 +456,10 @@ extern "C" __global__ void batchnorm_add_relu_apply_f32(float* y, unsigned short
 // Writes per-block Σg and Σg·x̂ for the block's rows, g = y > 0 ? gy : 0.
 // MASK_X (v3): the mask from x, γ and β (bn_relu_on) instead of y, which is then not read (y may be null).
 // MB (v3 residual tail, W = 4): the mask from the forward's bits (bn_mask_words), y not read.
-template <int W, bool AL, bool MASK_X = false, bool MB = false>
+template <int W, bool AL, bool MASK_X = false, bool MB = false, class XT = float>
 __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, float* __restrict__ part_gx,
                                                     const float* __restrict__ gy, const float* __restrict__ y,
-                                                    const float* __restrict__ x, const float* __restrict__ mean,
+                                                    const XT* __restrict__ x, const float* __restrict__ mean,
                                                     const float* __restrict__ rstd, int rows, int C,
                                                     int rows_per_block, int TX, float* sg, float* sx,
                                                     const float* __restrict__ gamma = nullptr,
@@ -466,7 +489,7 @@ __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, 
             bn_ld<W, AL>(gv, gy + off);
             if (MB) mw = bn_mask_words(mbits, (long long)r * vpr + cv);
             if (!MASK_X && !MB) bn_ld<W, AL>(yv, y + off);
-            bn_ld<W, AL>(xv, x + off);
+            bn_ld_x<W, AL>(xv, x + off);
 #pragma unroll
             for (int k = 0; k < W; ++k) {
                 const bool on = MB       ? bn_mask_on(mw, (long long)r * vpr + cv, k)
@@ -518,10 +541,10 @@ extern "C" __global__ void batchnorm_relu_bwd_partial_f32(float* part_g, float* 
 // gx = γ·rstd/n · (n·g − Σg − x̂·Σ(g·x̂)) with g = y > 0 ? gy : 0; ADD: the shortcut gradient is g
 // (written, or added to gsc when acc_sc != 0: the shortcut's gradient already holds another consumer's).
 // MB (v3 residual tail, W = 4): the mask from the forward's bits (bn_mask_words), y not read.
-template <int W, bool AL, bool ADD, bool MASK_X = false, bool MB = false>
+template <int W, bool AL, bool ADD, bool MASK_X = false, bool MB = false, class XT = float>
 __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float* __restrict__ gsc,
                                                   const float* __restrict__ gy, const float* __restrict__ y,
-                                                  const float* __restrict__ x, const float* __restrict__ mean,
+                                                  const XT* __restrict__ x, const float* __restrict__ mean,
                                                   const float* __restrict__ rstd, const float* __restrict__ gamma,
                                                   const float* __restrict__ ggamma, const float* __restrict__ gbeta,
                                                   long long rows, int C, int acc_sc,
@@ -538,7 +561,7 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
         if (MB) mw = bn_mask_words(mbits, v);
         if (!MASK_X && !MB) bn_ld<W, AL>(yv, y + v * W);
         if (MASK_X) bn_ld<W, AL>(be, beta + c0);
-        bn_ld<W, AL>(xv, x + v * W);
+        bn_ld_x<W, AL>(xv, x + v * W);
         bn_ld<W, AL>(m, mean + c0);
         bn_ld<W, AL>(rs, rstd + c0);
         bn_ld<W, AL>(ga, gamma + c0);
@@ -665,4 +688,85 @@ extern "C" __global__ void batchnorm_add_relu_bwd_apply_v3_f32(float* gx, unsign
     else
         bn_relu_bwd_apply<4, false, true>(gx, gsc, gy, y, x, mean, rstd, gamma, ggamma, gbeta, rows, C, acc_sc,
                                           nullptr, gxb);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// x16 (the tails of IPDPP_BN_TAIL=v4): v3's tails with the batch norm's input x read as bf16, the form in
+// which conv v6 stores its output in a training forward (ConvDims::out16; the statistics come from that
+// epilogue, over the rounded values). Half the bytes of x in each of the three passes that read it. The
+// arithmetic is v3's on the widened values, so each equals v3 run on an fp32 x holding the bf16 values,
+// bit for bit. C % 4 == 0 only (vec = 1); the 4-channel vectors of x load as 8 bytes where aligned.
+extern "C" __global__ void batchnorm_relu_apply_x16(float* y, unsigned short* yb, const unsigned short* x,
+                                                    const float* mean, const float* rstd, const float* gamma,
+                                                    const float* beta, long long rows, int C) {
+    if (bn_aligned16(y, mean, rstd, gamma, beta, y, y, y, y, y) && bn_aligned8(x))
+        bn_relu_apply<4, true, false, false, unsigned short>(y, yb, x, nullptr, mean, rstd, gamma, beta, rows, C);
+    else
+        bn_relu_apply<4, false, false, false, unsigned short>(y, yb, x, nullptr, mean, rstd, gamma, beta, rows, C);
+}
+
+extern "C" __global__ void batchnorm_add_relu_apply_x16(float* y, unsigned short* yb, unsigned* mask,
+                                                        const unsigned short* x, const float* sc, const float* mean,
+                                                        const float* rstd, const float* gamma, const float* beta,
+                                                        long long rows, int C) {
+    if (bn_aligned16(y, sc, mean, rstd, gamma, beta, y, y, y, y) && bn_aligned8(x))
+        bn_relu_apply<4, true, true, true, unsigned short>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C, mask);
+    else
+        bn_relu_apply<4, false, true, true, unsigned short>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C, mask);
+}
+
+extern "C" __global__ void batchnorm_relu_bwd_partial_x16(float* part_g, float* part_gx, const float* gy,
+                                                          const unsigned short* x, const float* mean,
+                                                          const float* rstd, const float* gamma, const float* beta,
+                                                          int rows, int C, int rows_per_block, int TX) {
+    __shared__ float sg[4 * 256];
+    __shared__ float sx[4 * 256];
+    if (bn_aligned16(gy, mean, rstd, gamma, beta, gy, gy, gy, gy, gy) && bn_aligned8(x))
+        bn_relu_bwd_partial<4, true, true, false, unsigned short>(part_g, part_gx, gy, nullptr, x, mean, rstd, rows, C,
+                                                                  rows_per_block, TX, sg, sx, gamma, beta);
+    else
+        bn_relu_bwd_partial<4, false, true, false, unsigned short>(part_g, part_gx, gy, nullptr, x, mean, rstd, rows,
+                                                                   C, rows_per_block, TX, sg, sx, gamma, beta);
+}
+
+extern "C" __global__ void batchnorm_add_relu_bwd_partial_x16(float* part_g, float* part_gx, const float* gy,
+                                                              const unsigned* mask, const unsigned short* x,
+                                                              const float* mean, const float* rstd, int rows, int C,
+                                                              int rows_per_block, int TX) {
+    __shared__ float sg[4 * 256];
+    __shared__ float sx[4 * 256];
+    if (bn_aligned16(gy, mean, rstd, gy, gy, gy, gy, gy, gy, gy) && bn_aligned8(x))
+        bn_relu_bwd_partial<4, true, false, true, unsigned short>(part_g, part_gx, gy, nullptr, x, mean, rstd, rows, C,
+                                                                  rows_per_block, TX, sg, sx, nullptr, nullptr, mask);
+    else
+        bn_relu_bwd_partial<4, false, false, true, unsigned short>(part_g, part_gx, gy, nullptr, x, mean, rstd, rows,
+                                                                   C, rows_per_block, TX, sg, sx, nullptr, nullptr,
+                                                                   mask);
+}
+
+extern "C" __global__ void batchnorm_relu_bwd_apply_x16(float* gx, unsigned short* gxb, const float* gy,
+                                                        const unsigned short* x, const float* mean, const float* rstd,
+                                                        const float* gamma, const float* beta, const float* ggamma,
+                                                        const float* gbeta, long long rows, int C) {
+    if (bn_aligned16(gx, gy, mean, rstd, gamma, beta, ggamma, gbeta, gx, gx) && bn_aligned8(x))
+        bn_relu_bwd_apply<4, true, false, true, false, unsigned short>(gx, nullptr, gy, nullptr, x, mean, rstd, gamma,
+                                                                       ggamma, gbeta, rows, C, 0, beta, gxb);
+    else
+        bn_relu_bwd_apply<4, false, false, true, false, unsigned short>(gx, nullptr, gy, nullptr, x, mean, rstd, gamma,
+                                                                        ggamma, gbeta, rows, C, 0, beta, gxb);
+}
+
+extern "C" __global__ void batchnorm_add_relu_bwd_apply_x16(float* gx, unsigned short* gxb, float* gsc,
+                                                            const float* gy, const unsigned* mask,
+                                                            const unsigned short* x, const float* mean,
+                                                            const float* rstd, const float* gamma, const float* ggamma,
+                                                            const float* gbeta, long long rows, int C, int acc_sc) {
+    if (bn_aligned16(gx, gsc, gy, mean, rstd, gamma, ggamma, gbeta, gx, gx) && bn_aligned8(x))
+        bn_relu_bwd_apply<4, true, true, false, true, unsigned short>(gx, gsc, gy, nullptr, x, mean, rstd, gamma,
+                                                                      ggamma, gbeta, rows, C, acc_sc, nullptr, gxb,
+                                                                      mask);
+    else
+        bn_relu_bwd_apply<4, false, true, false, true, unsigned short>(gx, gsc, gy, nullptr, x, mean, rstd, gamma,
+                                                                       ggamma, gbeta, rows, C, acc_sc, nullptr, gxb,
+                                                                       mask);
 }

@@ -81,6 +81,36 @@ __device__ __forceinline__ void tc_store_acc(float* C, int ldc, int M, int N, in
             }
 }
 
+// tc_store_acc's row-major store as bf16 (round to nearest even): a column pair as one 4-byte store where it
+// is whole and aligned.
+template <int MI, int NJ>
+__device__ __forceinline__ void tc_store_acc_bf16(unsigned short* C, int ldc, int M, int N, int rb, int cb,
+                                                  const float (&acc)[MI][NJ][4]) {
+    const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+    const bool pairs = ((ldc | cb) & 1) == 0;
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int row = rb + i * 16 + g + h * 8, col = cb + j * 8 + 2 * q;
+                if (row >= M || col >= N) continue;
+                unsigned short* c = C + (long long)row * ldc + col;
+                if (pairs && col + 1 < N) {
+                    *reinterpret_cast<unsigned*>(c) = pack_bf16x2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+                } else {
+#pragma unroll
+                    for (int e = 0; e < 2; ++e)
+                        if (col + e < N) {
+                            unsigned short b;
+                            asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(b) : "f"(acc[i][j][2 * h + e]));
+                            c[e] = b;
+                        }
+                }
+            }
+}
+
 __device__ __forceinline__ unsigned tc5_smem_addr(const void* p) {
     return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }

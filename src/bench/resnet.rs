@@ -815,6 +815,10 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
                 == crate::device::nn_ops::BnTailVersion::V3
             {
                 "norm.cu v2 kernels, the BN+ReLU backward as v3 (IPDPP_BN_TAIL=v3: its ReLU mask from x, y not read; batchnorm_relu_bwd_{partial,apply}_v3_f32; not yet validated on a GPU)"
+            } else if dev.is_cuda() && crate::device::nn_ops::BnTailVersion::fused()
+                == crate::device::nn_ops::BnTailVersion::V4
+            {
+                "norm.cu v3 tails, and v4 where a bf16 v6 convolution stores its output as bf16 for the tail (IPDPP_BN_TAIL=v4: the _x16 kernels; not yet validated on a GPU)"
             } else if dev.is_cuda() {
                 "norm.cu v2 kernels, validated on an H200 by the cuda_fused_bn tests"
             } else {

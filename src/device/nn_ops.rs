@@ -3,7 +3,7 @@
 //! of residual networks (BN → ReLU, BN → add → ReLU) come in two versions, [`BnTailVersion`].
 use super::cpu::{self, conv::ConvSpec, norm::BnSpec};
 use super::cuda::conv_tc6::BnPartials;
-use super::cuda::{self, conv::ConvVersion};
+use super::cuda::{self, conv::ConvVersion, norm::BnX};
 use super::ops::{self, GemmVersion};
 use super::{Buffer, Device};
 use crate::error::{Error, Result};
@@ -525,23 +525,40 @@ pub enum BnTailVersion {
     /// residual tail as V2. The same bits as V2 (the mask is the stored output's bit for bit). Written
     /// without a GPU (2026-11-27); opt-in (`IPDPP_BN_TAIL=v3`) until a GPU validates it.
     V3,
+    /// V3 reading the batch norm's input x as bf16 where a network has the v6 convolution before the tail
+    /// store its output so in a training forward (`conv_tc::conv_fwd_kept`'s bf16 output, statistics from
+    /// its epilogue; the `_x16` kernels): half the bytes of x in the three passes that read it, and the
+    /// convolution writes half as many. Elsewhere (eval, the CPU, other convolutions) V3. bf16 rounding of
+    /// x, as PyTorch's autocast stores convolution outputs, so close to V3, not equal. Written without a
+    /// GPU (2026-11-27, fifth session); opt-in (`IPDPP_BN_TAIL=v4`).
+    V4,
 }
 
 impl BnTailVersion {
     pub const ALL: [BnTailVersion; 3] = [BnTailVersion::V1, BnTailVersion::V2, BnTailVersion::V3];
 
-    /// The fused version networks run: v2, or v3 with `IPDPP_BN_TAIL=v3` (read once; anything else
-    /// keeps v2 with a warning).
+    /// The fused version networks run: v2, or v3 / v4 with `IPDPP_BN_TAIL=v3|v4` (read once; anything
+    /// else keeps v2 with a warning).
     pub fn fused() -> BnTailVersion {
         static V: std::sync::OnceLock<BnTailVersion> = std::sync::OnceLock::new();
-        *V.get_or_init(|| match std::env::var("IPDPP_BN_TAIL").as_deref().map(str::trim) {
-            Ok("v3") => BnTailVersion::V3,
-            Ok("v2") | Ok("") | Err(_) => BnTailVersion::V2,
-            Ok(other) => {
-                eprintln!("warning: IPDPP_BN_TAIL={other:?} is neither v2 nor v3; the tails stay on v2");
-                BnTailVersion::V2
-            }
-        })
+        *V.get_or_init(
+            || match std::env::var("IPDPP_BN_TAIL").as_deref().map(str::trim) {
+                Ok("v3") => BnTailVersion::V3,
+                Ok("v4") => BnTailVersion::V4,
+                Ok("v2") | Ok("") | Err(_) => BnTailVersion::V2,
+                Ok(other) => {
+                    eprintln!(
+                    "warning: IPDPP_BN_TAIL={other:?} is none of v2, v3, v4; the tails stay on v2"
+                );
+                    BnTailVersion::V2
+                }
+            },
+        )
+    }
+
+    /// V3's kernels and masks (V3, and V4 wherever x is fp32).
+    pub fn v3_family(self) -> bool {
+        matches!(self, BnTailVersion::V3 | BnTailVersion::V4)
     }
 }
 
@@ -551,6 +568,7 @@ impl std::fmt::Display for BnTailVersion {
             BnTailVersion::V1 => "v1",
             BnTailVersion::V2 => "v2",
             BnTailVersion::V3 => "v3",
+            BnTailVersion::V4 => "v4",
         })
     }
 }
@@ -633,7 +651,8 @@ fn relu_tail_v1(
 /// Training forward of a tail (per-view batch statistics): y = relu(bn(x)) (`batchnorm_relu`), or with
 /// the shortcut `sc`, relu(bn(x) + sc) (`batchnorm_add_relu`, the residual block's tail); the saved
 /// statistics and the running ones as [`batchnorm_fwd_train`]. `yb` = Some((copy, only)) (CUDA): bf16(y)
-/// in the same pass, and with `only` (v2/v3) y itself left unwritten.
+/// in the same pass, and with `only` (v2/v3) y itself left unwritten. `x16` (V4 on a GPU, with `pre`):
+/// x read from this bf16 tensor (the convolution's output as it stored it), the fp32 `x` not read.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_tail_fwd_train(
     dev: &Device,
@@ -641,6 +660,7 @@ pub fn batchnorm_tail_fwd_train(
     y: &mut Buffer,
     yb: Option<(&mut CudaSlice<u16>, bool)>,
     x: &Buffer,
+    x16: Option<&CudaSlice<u16>>,
     sc: Option<&Buffer>,
     gamma: &Buffer,
     beta: &Buffer,
@@ -665,6 +685,7 @@ pub fn batchnorm_tail_fwd_train(
         groups,
         mask.as_ref().map(|m| m.len()),
     )?;
+    check_x16(op, ver, dev, x16.map(|v| v.len()), s)?;
     if ver == BnTailVersion::V1 {
         let mut pre_act = Buffer::zeros(dev, s.rows * c)?;
         batchnorm_fwd_train(dev, &mut pre_act, x, gamma, beta, st, s, groups, pre)?;
@@ -713,6 +734,10 @@ pub fn batchnorm_tail_fwd_train(
                 let mut ybk = yb
                     .as_mut()
                     .map(|(b, only)| (b.slice_mut(k * n..(k + 1) * n), *only));
+                let (xk, x16k) = (
+                    x.slice(k * n..(k + 1) * n),
+                    x16.map(|v| v.slice(k * n..(k + 1) * n)),
+                );
                 cuda::norm::batchnorm_tail_fwd_train_f32(
                     d,
                     &mut y.slice_mut(k * n..(k + 1) * n),
@@ -721,7 +746,7 @@ pub fn batchnorm_tail_fwd_train(
                     &mut r.slice_mut(k * c..(k + 1) * c),
                     &mut rm.as_view_mut(),
                     &mut rv.as_view_mut(),
-                    &x.slice(k * n..(k + 1) * n),
+                    x16k.as_ref().map_or(BnX::F32(&xk), BnX::Bf16),
                     pre.and_then(|p| p.group(k, groups)).as_ref(),
                     sck.as_ref(),
                     &ga,
@@ -752,7 +777,7 @@ fn check_mask_bits(
         return Ok(0);
     };
     let words = cuda::norm::relu_mask_words(g);
-    if ver != BnTailVersion::V3 || !dev.is_cuda() || !residual || words == 0 {
+    if !ver.v3_family() || !dev.is_cuda() || !residual || words == 0 {
         return Err(Error::usage(format!(
             "{op}: ReLU mask bits are v3's, on a GPU, for the residual tail with C % 4 == 0"
         )));
@@ -764,6 +789,33 @@ fn check_mask_bits(
         )));
     }
     Ok(words)
+}
+
+/// Checks a tail's bf16 x of `len` values: V4 on a GPU, C % 4 == 0, every row.
+fn check_x16(
+    op: &str,
+    ver: BnTailVersion,
+    dev: &Device,
+    len: Option<usize>,
+    s: &BnSpec,
+) -> Result<()> {
+    let Some(len) = len else {
+        return Ok(());
+    };
+    if ver != BnTailVersion::V4 || !dev.is_cuda() || s.c % 4 != 0 {
+        return Err(Error::usage(format!(
+            "{op}: a bf16 x is v4's, on a GPU, with C % 4 == 0"
+        )));
+    }
+    if len < s.rows * s.c {
+        return Err(Error::usage(format!(
+            "{op}: the bf16 x holds {len} values, {} rows x {} channels need {}",
+            s.rows,
+            s.c,
+            s.rows * s.c
+        )));
+    }
+    Ok(())
 }
 
 /// The bf16 copy of `y` for the tails' `yb` when the version writes none itself (v1): a cast.
@@ -851,7 +903,7 @@ pub fn batchnorm_tail_fwd_eval(
 /// only)) (V3 on a GPU), bf16(gx) too, in the same pass, and with `only` gx itself left unwritten (for a
 /// consumer that reads just the copy). With `gsc` = Some((gsc, accumulate)), the backward of
 /// relu(bn(x) + sc), which also writes the shortcut gradient (the masked gy; added to gsc when
-/// `accumulate`, else written).
+/// `accumulate`, else written). `x16` as [`batchnorm_tail_fwd_train`]'s.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_tail_bwd(
     dev: &Device,
@@ -863,6 +915,7 @@ pub fn batchnorm_tail_bwd(
     gy: &Buffer,
     y: &Buffer,
     x: &Buffer,
+    x16: Option<&CudaSlice<u16>>,
     (gamma, beta): (&Buffer, &Buffer),
     mean: &Buffer,
     rstd: &Buffer,
@@ -872,7 +925,7 @@ pub fn batchnorm_tail_bwd(
     bits: Option<&CudaSlice<u32>>,
 ) -> Result<()> {
     let op = &tail_op(gsc.is_some(), "bwd");
-    if gxb.is_some() && (ver != BnTailVersion::V3 || !dev.is_cuda()) {
+    if gxb.is_some() && (!ver.v3_family() || !dev.is_cuda()) {
         return Err(Error::usage(format!(
             "{op}: the bf16 gradient copy is written by v3 on a GPU only"
         )));
@@ -893,6 +946,7 @@ pub fn batchnorm_tail_bwd(
         groups,
         bits.map(|m| m.len()),
     )?;
+    check_x16(op, ver, dev, x16.map(|v| v.len()), s)?;
     for (what, len) in [
         ("ggamma", ggamma.len()),
         ("gbeta", gbeta.len()),
@@ -958,7 +1012,7 @@ pub fn batchnorm_tail_bwd(
             let (gy, y, x) = (dev_buf(op, gy)?, dev_buf(op, y)?, dev_buf(op, x)?);
             let (ga, m, r) = (dev_buf(op, gamma)?, dev_buf(op, mean)?, dev_buf(op, rstd)?);
             let be = dev_buf(op, beta)?.as_view();
-            let mask_x = (ver == BnTailVersion::V3).then_some(&be);
+            let mask_x = ver.v3_family().then_some(&be);
             // Per-view ∂γ, ∂β land in scratch rows and are summed by the row-sum kernel.
             cuda_view_grads(d, gg, gb, groups, c, |k, tg, tb| {
                 let (rows, chans) = (k * n..(k + 1) * n, k * c..(k + 1) * c);
@@ -968,6 +1022,8 @@ pub fn batchnorm_tail_bwd(
                 let mut gxbk = gxb
                     .as_mut()
                     .map(|(b, only)| (b.slice_mut(rows.clone()), *only));
+                let x16k = x16.map(|v| v.slice(rows.clone()));
+                let xk = x.slice(rows.clone());
                 cuda::norm::batchnorm_tail_bwd_f32(
                     d,
                     &mut gx.slice_mut(rows.clone()),
@@ -975,8 +1031,8 @@ pub fn batchnorm_tail_bwd(
                     tg,
                     tb,
                     &gy.slice(rows.clone()),
-                    &y.slice(rows.clone()),
-                    &x.slice(rows),
+                    &y.slice(rows),
+                    x16k.as_ref().map_or(BnX::F32(&xk), BnX::Bf16),
                     &m.slice(chans.clone()),
                     &r.slice(chans),
                     &ga.as_view(),

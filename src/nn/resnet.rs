@@ -383,6 +383,13 @@ pub struct ResNet {
     /// Batch-norm partials that v6 convolutions write in their epilogue (training forward), by the
     /// convolution's output slot, for the batch norm reading that slot.
     bn_parts: HashMap<usize, BnPartials>,
+    /// Convolution outputs read by nothing but a fused tail's batch norm over C % 4 == 0 channels: under
+    /// v4 tails a bf16 v6 convolution stores them only as bf16, in their `act_bf16` copy.
+    tail_input: Vec<bool>,
+    /// The slots the last training forward stored that way (the tails read the copy, forward and
+    /// backward), and how many.
+    x16: Vec<bool>,
+    x16_slots: usize,
 }
 
 struct Builder<'a> {
@@ -628,6 +635,19 @@ impl ResNet {
                 conv_output[out] = Some(i);
             }
         }
+        let fused_tail_bn = |k: usize| {
+            matches!(fusion[k], Fuse::BnRelu { .. })
+                || fusion
+                    .iter()
+                    .any(|f| matches!(*f, Fuse::BnAddRelu { bn, .. } if bn == k))
+        };
+        let tail_input = (0..b.slot_size.len())
+            .map(|s| {
+                conv_output[s].is_some()
+                    && matches!(consumers[s].as_slice(), &[k] if fused_tail_bn(k)
+                        && matches!(b.nodes[k], Node::Bn { c, .. } if c % 4 == 0))
+            })
+            .collect();
         Ok(ResNet {
             arch,
             params: b.params,
@@ -667,6 +687,9 @@ impl ResNet {
             conv_adds: std::env::var("IPDPP_CONV_GX_ADD").map_or(true, |v| v.trim() != "0"),
             bn_parts: HashMap::new(),
             conv_version: TcVersion::current(),
+            tail_input,
+            x16: Vec::new(),
+            x16_slots: 0,
         })
     }
 
@@ -747,6 +770,8 @@ impl ResNet {
         self.w_bf16.values_mut().for_each(Bf16Copy::stale);
         self.wt_bf16.values_mut().for_each(Bf16Copy::stale);
         self.bn_parts.values_mut().for_each(BnPartials::stale);
+        self.x16 = vec![false; self.slot_size.len()];
+        self.x16_slots = 0;
         self.groups = groups;
         self.fused_last = self.fused_bn;
         self.copy_only_outputs = 0;
@@ -805,11 +830,17 @@ impl ResNet {
                         stride,
                         pad,
                     };
+                    // v4 tails: the output as bf16 alone where only such a tail reads it.
+                    let to16 = mode == Mode::Train
+                        && self.fused_bn
+                        && self.bn_tail == BnTailVersion::V4
+                        && self.tail_input[out_slot];
+                    let (xk, yk) = two_mut(&mut self.act_bf16, inp_slot, out_slot);
                     conv_tc::conv_fwd_kept(
                         &dev,
                         self.conv_precision,
                         self.conv_version,
-                        &mut self.act_bf16[inp_slot],
+                        xk,
                         self.w_bf16.entry(p).or_default(),
                         (mode == Mode::Train)
                             .then(|| (self.bn_parts.entry(out_slot).or_default(), groups)),
@@ -817,7 +848,12 @@ impl ResNet {
                         xin,
                         &self.params[p].w,
                         &s,
+                        to16.then_some(yk),
                     )
+                    .map(|wrote16| {
+                        self.x16[out_slot] = wrote16;
+                        self.x16_slots += wrote16 as usize;
+                    })
                 }
                 Node::Bn {
                     gamma,
@@ -1084,7 +1120,7 @@ impl ResNet {
         // The bf16 copy that the next v6 convolutions read is written by the tail itself (saves a cast);
         // alone (`only`) where those convolutions read nothing else and the v3 backward needs no y.
         let only = sc.is_none()
-            && v == BnTailVersion::V3
+            && v.v3_family()
             && dev
                 .cuda()
                 .is_some_and(|d| self.read_only_by_copy_convs(d, relu_out, n));
@@ -1098,9 +1134,7 @@ impl ResNet {
         let words =
             crate::device::cuda::norm::relu_mask_words(&BnSpec::new(s.rows / groups.max(1), s.c));
         let mut bits = match dev.cuda() {
-            Some(d)
-                if mode == Mode::Train && sc.is_some() && v == BnTailVersion::V3 && words > 0 =>
-            {
+            Some(d) if mode == Mode::Train && sc.is_some() && v.v3_family() && words > 0 => {
                 let need = groups.max(1) * words;
                 Some(match self.relu_bits.remove(&relu_out) {
                     Some((_, m)) if m.len() >= need => m,
@@ -1117,6 +1151,15 @@ impl ResNet {
         };
         let sc = sc.map(|k| &self.acts[k]);
         let b = &mut self.bn[bn.st];
+        let (yk, xk) = two_mut(&mut self.act_bf16, relu_out, bn.inp);
+        let x16 = match self.x16.get(bn.inp) {
+            Some(true) if mode == Mode::Train => Some(xk.current().ok_or_else(|| {
+                Error::usage(format!(
+                    "node {bn_node}: the bf16 input of a v4 tail is gone"
+                ))
+            })?),
+            _ => None,
+        };
         let yb = match dev.cuda() {
             Some(d)
                 if self.conv_precision == ConvPrecision::Bf16
@@ -1124,7 +1167,7 @@ impl ResNet {
                     && self.feeds_bf16_conv[relu_out] =>
             {
                 self.copy_only_outputs += only as usize;
-                Some((self.act_bf16[relu_out].fill(d, y.len())?, only))
+                Some((yk.fill(d, y.len())?, only))
             }
             _ => None,
         };
@@ -1143,6 +1186,7 @@ impl ResNet {
                     &mut y,
                     yb,
                     x,
+                    x16,
                     sc,
                     ga,
                     be,
@@ -1226,7 +1270,7 @@ impl ResNet {
         let ver = self.bn_tail;
         let gxb = match self.dev.cuda() {
             Some(d)
-                if ver == BnTailVersion::V3
+                if ver.v3_family()
                     && self.conv_precision == ConvPrecision::Bf16
                     && matches!(self.conv_version, TcVersion::V6 | TcVersion::V7)
                     && self.conv_output[bn.inp].is_some()
@@ -1241,10 +1285,19 @@ impl ResNet {
         self.gy_bf16_of = None;
         // The residual tail's ReLU mask bits from this batch's training forward (v3), if it wrote them.
         let bits = match (&gsc, self.relu_bits.get(&relu_out)) {
-            (Some(_), Some((bn_n, m))) if ver == BnTailVersion::V3 && *bn_n == n => Some(m),
+            (Some(_), Some((bn_n, m))) if ver.v3_family() && *bn_n == n => Some(m),
             _ => None,
         };
         self.relu_bits_used += bits.is_some() as usize;
+        // v4: x as the convolution stored it in the training forward, bf16 alone.
+        let x16 = match self.x16.get(bn.inp) {
+            Some(true) => Some(self.act_bf16[bn.inp].current().ok_or_else(|| {
+                Error::usage(format!(
+                    "node {at}: the bf16 input of a v4 tail is gone; run a training forward first"
+                ))
+            })?),
+            _ => None,
+        };
         let r = nn_ops::batchnorm_tail_bwd(
             &self.dev,
             ver,
@@ -1255,6 +1308,7 @@ impl ResNet {
             gy,
             &self.acts[relu_out],
             &self.acts[bn.inp],
+            x16,
             (&pg.w, &pb.w),
             &b.mean,
             &b.rstd,
@@ -1655,6 +1709,11 @@ impl ResNet {
     /// Residual tails of the last backward that took their ReLU mask from the bits of their forward (v3).
     pub fn relu_bits_used(&self) -> usize {
         self.relu_bits_used
+    }
+
+    /// Convolutions of the last forward that stored their output only as bf16 for a v4 tail.
+    pub fn x16_outputs(&self) -> usize {
+        self.x16_slots
     }
 
     /// Lets the bf16 v6/v7 grad-input kernels add into a block input's gradient (the default, unless

@@ -268,6 +268,26 @@ fn cusim_driver_runs_resnet8_bf16_steps_with_adding_grad_inputs_and_v3_tails() {
     );
 }
 
+/// The v4 tails (written without a GPU, 2026-11-27, fifth session): conv v6 storing its output as bf16 with
+/// the statistics of the rounded values, the `_x16` tail kernels equal to v3's on the same values bit for
+/// bit, and a whole ResNet-8 bf16 step under v4 tracking v3's.
+#[test]
+fn cusim_driver_runs_the_v4_tails_on_bf16_conv_outputs() {
+    through_the_simulated_driver(
+        "conv,conv_tc,conv_tc6,norm,elementwise,reduce,pool,gemm",
+        &[
+            (
+                "cuda_ops::cuda_bn_tails_on_bf16_x_equal_v3_on_its_values",
+                &[],
+            ),
+            (
+                "cuda_ops::cuda_bn_tail_v4_step_tracks_v3",
+                &[("IPDPP_TEST_ARCHS", "resnet8")],
+            ),
+        ],
+    );
+}
+
 #[test]
 fn cusim_driver_runs_the_v6_ring_and_padded_stem_gpu_tests() {
     let stats = std::env::temp_dir().join(format!("ipdpp-cusim-memstats-{}", std::process::id()));

@@ -45,8 +45,9 @@ class Spec:
         self.oh = (h + 2 * pad - k) // stride + 1
         self.ow = (w + 2 * pad - k) // stride + 1
 
-    def dims(self, add=0):  # ConvDims; add: the v6/v7 grad-input adds into gx
-        return (self.n, self.h, self.w, self.c, self.o, self.k, self.k, self.stride, self.pad, self.oh, self.ow, add)
+    def dims(self, add=0, out16=0):  # ConvDims; add: the v6/v7 grad-input adds into gx; out16: bf16 y (v6 _stats)
+        return (self.n, self.h, self.w, self.c, self.o, self.k, self.k, self.stride, self.pad, self.oh, self.ow, add,
+                out16)
 
     def __repr__(self):
         return f"{self.n}x{self.h}x{self.w}x{self.c}->{self.o} k{self.k} s{self.stride}"
@@ -101,10 +102,11 @@ def gw_rows(n):
 
 
 def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timing="lazy", pipe="k32s5", base=None,
-           rows=None, per=None):
+           rows=None, per=None, out16=False):
     """One op through the kernel (v7: pipeline `pipe`, k{BK}s{STAGES}); returns (result, stats partials or None,
     kernel name). `base` (bwd_input): gx starts as it and the kernel adds into it (ConvDims add = 1). `rows`
-    (v6 bf16 grad-weight): a (suffix, BM) of gw_rows; `per`: pixels per split instead of split_pixels'."""
+    (v6 bf16 grad-weight): a (suffix, BM) of gw_rows; `per`: pixels per split instead of split_pixels'.
+    `out16` (v6 forward with statistics): y stored as bf16 (ConvDims out16 = 1), returned as its bits."""
     job = mod.job()
     P = s.n * s.oh * s.ow
     elem = 2 if prec == "bf16" else 4
@@ -112,10 +114,10 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         xs, ws, gys = bf16_bits(x), bf16_bits(w), bf16_bits(gy)
     else:
         xs, ws, gys = x.astype(np.float32), w.astype(np.float32), gy.astype(np.float32)
-    d = s.dims(add=0 if base is None else 1)
+    d = s.dims(add=0 if base is None else 1, out16=int(out16))
     parts = None
     if op == "fwd":
-        out = job.buf(np.full((P, s.o), np.nan, np.float32))
+        out = job.buf(np.full((P, s.o), 0xFFFF, np.uint16) if out16 else np.full((P, s.o), np.nan, np.float32))
         m, n = P, s.o
     elif op == "bwd_input":
         out = job.buf(np.full((s.n * s.h * s.w, s.c), np.nan, np.float32) if base is None else base.copy())
@@ -297,6 +299,22 @@ def main():
                                  np.abs(st[1] - m2).max() / m2.max())
                         line += f", stats {e2:.1e}"
                         ok = ok and e2 <= 1e-4
+                        if version == "v6" and prec == "bf16":
+                            # y as bf16 (ConvDims out16): the rounded outputs bit for bit, the statistics of
+                            # the rounded values
+                            y16, st16, _ = launch(mods[f], version, prec, op, s, x, w, gy, True, a.reverse, a.timing,
+                                                  out16=True)
+                            same16 = np.array_equal(y16, bf16_bits(got))
+                            rb_ = bits_f32(y16).astype(np.float64).reshape(-1, bm, s.o)
+                            mean16 = rb_.mean(axis=1)
+                            m216 = ((rb_ - mean16[:, None, :]) ** 2).sum(axis=1)
+                            e16 = max(np.abs(st16[0] - rb_.sum(axis=1)).max() / max(np.abs(rb_.sum(axis=1)).max(), 1),
+                                      np.abs(st16[1] - m216).max() / m216.max())
+                            # the rounded values' sums, not the fp32 ones: differ from those beyond the tolerance
+                            e_other = np.abs(st16[0] - yb.sum(axis=1)).max() / max(np.abs(yb.sum(axis=1)).max(), 1)
+                            line += (f", bf16 y {'same bits' if same16 else 'BITS DIFFER'}, stats {e16:.1e}"
+                                     f" (vs fp32 y {e_other:.1e})")
+                            ok = ok and same16 and e16 <= 1e-5
                     if op == "bwd_input" and version in ("v6", "v7"):
                         # ConvDims add: gx += grad-input, the same fp32 sum as a separate add pass, bit for bit
                         base = rng.standard_normal(got.shape).astype(np.float32)

@@ -21,6 +21,8 @@ pub struct ConvDims {
     ow: i32,
     /// 1: the v6/v7 grad-input kernels add their result to gx ([`ConvDims::adding`]); others ignore it.
     add: i32,
+    /// 1: the v6 forward with batch-norm statistics stores y as bf16 ([`ConvDims::bf16_out`]).
+    out16: i32,
 }
 
 impl ConvDims {
@@ -28,6 +30,13 @@ impl ConvDims {
     pub(crate) fn adding(self, add: bool) -> ConvDims {
         ConvDims {
             add: add as i32,
+            ..self
+        }
+    }
+    /// The same geometry for a v6 `_stats` forward that stores y as bf16.
+    pub(crate) fn bf16_out(self, on: bool) -> ConvDims {
+        ConvDims {
+            out16: on as i32,
             ..self
         }
     }
@@ -97,6 +106,7 @@ pub(crate) fn dims(s: &ConvSpec) -> Result<ConvDims> {
         oh: s.oh() as i32,
         ow: s.ow() as i32,
         add: 0,
+        out16: 0,
     })
 }
 

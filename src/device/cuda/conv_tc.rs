@@ -585,9 +585,46 @@ pub fn conv_bwd_weight(
 /// [`conv_fwd`] for a network layer: where v6 runs, its bf16 operands come from (or are cast into) the
 /// copies `xk` and `wk`, which stay there for [`conv_bwd_kept`] and for other layers reading the same
 /// tensors; with `stats` = (partials, groups), v6 also writes the batch-norm partials of y for the batch
-/// norm that follows (stale when it cannot).
+/// norm that follows (stale when it cannot). With `y16` as well, where bf16 v6 runs that epilogue, y is
+/// stored only as bf16 into `y16` (`conv_tc6::conv_fwd_v6_stats16`) and the result is Ok(true); else y is
+/// written as always, `y16` left stale, Ok(false).
 #[allow(clippy::too_many_arguments)]
 pub fn conv_fwd_kept(
+    dev: &Device,
+    p: ConvPrecision,
+    v: TcVersion,
+    xk: &mut Bf16Copy,
+    wk: &mut Bf16Copy,
+    stats: Option<(&mut BnPartials, usize)>,
+    y: &mut Buffer,
+    x: &Buffer,
+    w: &Buffer,
+    s: &ConvSpec,
+    y16: Option<&mut Bf16Copy>,
+) -> Result<bool> {
+    // y as bf16 alone (`y16`), where bf16 v6 runs the statistics epilogue: Ok(true), y not written.
+    let mut stats = stats;
+    if let (Device::Cuda(d), Buffer::Cuda(xc), Buffer::Cuda(wc), Some(yk), Some((out, groups))) =
+        (dev, x, w, y16, stats.as_mut())
+    {
+        if p == ConvPrecision::Bf16
+            && im2col_stem(d, v, p, s).is_none()
+            && !runs_v7(d, v, p, "fwd", s)
+            && runs_v6(d, v, p, "fwd", s)
+        {
+            let (xb, wb) = (xk.get(d, xc)?, wk.get(d, wc)?);
+            let buf = yk.fill(d, s.y_len())?;
+            if conv_tc6::conv_fwd_v6_stats16(d, buf, xb, wb, s, *groups, out, None)? {
+                return Ok(true);
+            }
+            yk.stale();
+        }
+    }
+    conv_fwd_kept_f32(dev, p, v, xk, wk, stats, y, x, w, s).map(|()| false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv_fwd_kept_f32(
     dev: &Device,
     p: ConvPrecision,
     v: TcVersion,

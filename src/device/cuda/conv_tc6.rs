@@ -414,12 +414,13 @@ pub fn conv_v6_on_ring<T: V6Operand>(
     }
 }
 
-/// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point.
+/// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point; y fp32, or bf16
+/// (`u16`, `_stats` only: `ConvDims::out16`).
 #[allow(clippy::too_many_arguments)]
-fn fwd<T: V6Operand>(
+fn fwd<T: V6Operand, Y: DeviceRepr>(
     dev: &CudaDevice,
     p: ConvPrecision,
-    y: &mut CudaSlice<f32>,
+    y: &mut CudaSlice<Y>,
     x: &CudaSlice<T>,
     w: &CudaSlice<T>,
     s: &ConvSpec,
@@ -427,28 +428,41 @@ fn fwd<T: V6Operand>(
     force: Option<Ring>,
 ) -> Result<()> {
     let suffix = if stats.is_some() { "_stats" } else { "" };
+    let out16 = std::mem::size_of::<Y>() == 2;
+    if out16 && (stats.is_none() || p != ConvPrecision::Bf16) {
+        return Err(Error::usage(
+            "conv fwd v6: a bf16 output comes with the batch-norm statistics, in bf16",
+        ));
+    }
     let m = s.n * s.oh() * s.ow();
     run_ring::<T>(dev, p, "fwd", suffix, s, m, s.o, force, |planned| {
         let st = stats.as_mut().map(|(a, b)| (&mut **a, &mut **b));
-        launch_fwd(planned, dev, &mut *y, x, w, s, st)
+        launch_fwd(planned, dev, &mut *y, x, w, s, st, out16)
     })
 }
 
 /// A planned forward kernel (v6 or v7: `(float* y, [float* part_sum, float* part_m2,] const T* x,
-/// const T* w, ConvDims d)`, the partials when `stats` is given).
-pub(crate) fn launch_fwd<T: DeviceRepr>(
+/// const T* w, ConvDims d)`, the partials when `stats` is given); `out16`: y holds bf16 (v6 `_stats`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch_fwd<T: DeviceRepr, Y: DeviceRepr>(
     (f, name, cfg): (CudaFunction, String, LaunchConfig),
     dev: &CudaDevice,
-    y: &mut CudaSlice<f32>,
+    y: &mut CudaSlice<Y>,
     x: &CudaSlice<T>,
     w: &CudaSlice<T>,
     s: &ConvSpec,
     stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
+    out16: bool,
 ) -> Result<()> {
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv y", y.len(), s.y_len())?;
-    let d = dims(s)?;
+    if out16 != (std::mem::size_of::<Y>() == 2) || (out16 && !name.contains("_v6_")) {
+        return Err(Error::usage(format!(
+            "{name}: a bf16 output is v6's, with the output as u16"
+        )));
+    }
+    let d = dims(s)?.bf16_out(out16);
     let mut l = dev.stream.launch_builder(&f);
     l.arg(y);
     if let Some((sum, m2)) = stats {
@@ -461,7 +475,8 @@ pub(crate) fn launch_fwd<T: DeviceRepr>(
     }
     l.arg(x).arg(w).arg(&d);
     // SAFETY: (float* y, [float* part_sum, float* part_m2 (gridDim.y * O each),] const T* x, const T* w,
-    // ConvDims d) with T the entry point's element; lengths checked above; the dynamic shared memory is
+    // ConvDims d) with T the entry point's element, y bf16 [rows*O] exactly when d.out16 (a v6 `_stats`
+    // kernel, checked above and in `fwd`); lengths checked above; the dynamic shared memory is
     // what the tile needs (the kernels trap otherwise) and holds the stats epilogue's scratch.
     unsafe { l.launch(cfg) }.map_err(launch_err(&name))?;
     Ok(())
@@ -752,11 +767,41 @@ pub fn conv_fwd_v6_stats_on_ring<T: V6Operand>(
     fwd_stats(dev, p, y, x, w, s, groups, out, Some(ring))
 }
 
+/// [`conv_fwd_v6_stats`] in bf16 storing y as bf16 into `y16` (`ConvDims::out16`: rounded to nearest
+/// even, the partials those of the rounded values, which a batch norm reading this y normalises). Ok(false),
+/// with nothing launched and `out` stale, where the statistics cannot be taken per row block (a block
+/// across two views): the caller then runs the fp32 forward.
 #[allow(clippy::too_many_arguments)]
-fn fwd_stats<T: V6Operand>(
+pub fn conv_fwd_v6_stats16(
+    dev: &CudaDevice,
+    y16: &mut CudaSlice<u16>,
+    x: &CudaSlice<u16>,
+    w: &CudaSlice<u16>,
+    s: &ConvSpec,
+    groups: usize,
+    out: &mut BnPartials,
+    force: Option<Ring>,
+) -> Result<bool> {
+    out.fresh = false;
+    if !stats_blocks_fit(s, groups) {
+        return Ok(false);
+    }
+    fwd_stats(dev, ConvPrecision::Bf16, y16, x, w, s, groups, out, force)?;
+    Ok(true)
+}
+
+/// Whether every row block of the `_stats` forward at `s` lies inside one of `groups` equal row ranges.
+fn stats_blocks_fit(s: &ConvSpec, groups: usize) -> bool {
+    let rows = s.n * s.oh() * s.ow();
+    let (_, bm, _) = v4_tile(s.o);
+    groups != 0 && rows % groups == 0 && (rows / groups) % bm == 0
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fwd_stats<T: V6Operand, Y: DeviceRepr>(
     dev: &CudaDevice,
     p: ConvPrecision,
-    y: &mut CudaSlice<f32>,
+    y: &mut CudaSlice<Y>,
     x: &CudaSlice<T>,
     w: &CudaSlice<T>,
     s: &ConvSpec,
@@ -767,7 +812,7 @@ fn fwd_stats<T: V6Operand>(
     out.fresh = false;
     let rows = s.n * s.oh() * s.ow();
     let (_, bm, _) = v4_tile(s.o);
-    if groups == 0 || rows % groups != 0 || (rows / groups) % bm != 0 {
+    if !stats_blocks_fit(s, groups) {
         return fwd(dev, p, y, x, w, s, None, force);
     }
     let parts = rows / bm;

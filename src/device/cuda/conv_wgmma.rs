@@ -230,7 +230,7 @@ pub fn conv_fwd_v7_pipe(
         )));
     }
     let planned = plan(dev, "fwd", "", s, s.n * s.oh() * s.ow(), pipe)?;
-    launch_fwd(planned, dev, y, x, w, s, None)
+    launch_fwd(planned, dev, y, x, w, s, None, false)
 }
 
 /// [`conv_fwd_v7`] that also writes the batch-norm partials of y into `out` for `groups` equal row ranges
@@ -271,7 +271,7 @@ fn fwd(
     run_picked(dev, "fwd", stats.is_some(), s, |p| {
         let planned = plan(dev, "fwd", suffix, s, m, p)?;
         let st = stats.as_mut().map(|(a, b)| (&mut **a, &mut **b));
-        launch_fwd(planned, dev, y, x, w, s, st)
+        launch_fwd(planned, dev, y, x, w, s, st, false)
     })
 }
 

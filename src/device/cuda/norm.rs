@@ -520,14 +520,52 @@ pub fn relu_mask_words(s: &BnSpec) -> usize {
     }
 }
 
+/// The batch norm's input x as the tails read it: fp32, or bf16 (`_x16` kernels: the v6 convolution's
+/// output of a training forward under `IPDPP_BN_TAIL=v4`, stored as bf16 by its epilogue with the
+/// statistics of the rounded values; C % 4 == 0, the residual tail with its ReLU mask bits).
+#[derive(Clone, Copy)]
+pub enum BnX<'a, 'b> {
+    F32(&'a CudaView<'b, f32>),
+    Bf16(&'a CudaView<'b, u16>),
+}
+
+impl BnX<'_, '_> {
+    fn len(&self) -> usize {
+        match self {
+            BnX::F32(v) => v.len(),
+            BnX::Bf16(v) => v.len(),
+        }
+    }
+    fn is_bf16(&self) -> bool {
+        matches!(self, BnX::Bf16(_))
+    }
+    /// Pushes x as the next kernel argument.
+    fn arg<'s>(&'s self, b: &mut cudarc::driver::LaunchArgs<'s>) {
+        match self {
+            BnX::F32(v) => b.arg(*v),
+            BnX::Bf16(v) => b.arg(*v),
+        };
+    }
+}
+
+/// The check of a bf16 x (`_x16` kernels): C % 4 == 0, and for the residual tail the ReLU mask bits.
+fn check_x16(x: &BnX<'_, '_>, s: &BnSpec, residual: bool, bits: bool) -> Result<()> {
+    if x.is_bf16() && (s.c % 4 != 0 || (residual && !bits)) {
+        return Err(Error::usage(
+            "batchnorm tails on a bf16 x (v4) need C % 4 == 0 and, with a shortcut, the ReLU mask bits",
+        ));
+    }
+    Ok(())
+}
+
 /// y = relu(bn(x)) or, with a shortcut, relu(bn(x) + sc) from per-channel mean and rstd: one pass
-/// (`batchnorm_relu_apply_f32` / `batchnorm_add_relu_apply_f32`).
+/// (`batchnorm_relu_apply_f32` / `batchnorm_add_relu_apply_f32`; `_x16` for a bf16 x).
 #[allow(clippy::too_many_arguments)]
 fn relu_apply(
     dev: &CudaDevice,
     y: &mut CudaViewMut<'_, f32>,
     yb: Option<(&mut CudaViewMut<'_, u16>, bool)>,
-    x: &CudaView<'_, f32>,
+    x: BnX<'_, '_>,
     sc: Option<&CudaView<'_, f32>>,
     mean: &CudaView<'_, f32>,
     rstd: &CudaView<'_, f32>,
@@ -537,6 +575,7 @@ fn relu_apply(
     mask: Option<&mut CudaViewMut<'_, u32>>,
 ) -> Result<()> {
     let (_, c) = dims(s)?;
+    check_x16(&x, s, sc.is_some(), mask.is_some())?;
     check_lens(
         s,
         &[("batchnorm x", x.len()), ("batchnorm y", y.len())],
@@ -557,9 +596,11 @@ fn relu_apply(
     let copy_only = yb.as_ref().is_some_and(|b| b.1);
     let (rows, vec) = (s.rows as i64, vec_of(s.c).0);
     let null = 0u64;
-    let name = match (sc.is_some(), mask.is_some()) {
-        (true, true) => "batchnorm_add_relu_apply_v3_f32",
-        (true, false) => "batchnorm_add_relu_apply_f32",
+    let name = match (sc.is_some(), mask.is_some(), x.is_bf16()) {
+        (true, _, true) => "batchnorm_add_relu_apply_x16",
+        (false, _, true) => "batchnorm_relu_apply_x16",
+        (true, true, false) => "batchnorm_add_relu_apply_v3_f32",
+        (true, false, false) => "batchnorm_add_relu_apply_f32",
         _ => "batchnorm_relu_apply_f32",
     };
     let f = dev.function("norm", name)?;
@@ -576,7 +617,7 @@ fn relu_apply(
     if let Some(m) = mask {
         b.arg(m);
     }
-    b.arg(x);
+    x.arg(&mut b);
     if let Some(sc) = sc {
         b.arg(sc);
     }
@@ -585,13 +626,16 @@ fn relu_apply(
         .arg(gamma)
         .arg(beta)
         .arg(&rows)
-        .arg(&c)
-        .arg(&vec);
+        .arg(&c);
+    if !x.is_bf16() {
+        b.arg(&vec);
+    }
     // SAFETY: (y or null (only the copy), yb or null, [v3: mask u32 [relu_mask_words],] x [rows*C], with a
     // shortcut sc [rows*C], mean, rstd, gamma, beta [C], i64 rows, int C, int vec): the add kernels'
     // signatures when sc is given (v3 with the mask: C % 4 == 0, vec = 1), the relu kernel's otherwise;
-    // lengths checked above (yb: rows*C u16); vec = 1 only when C % 4 == 0 (the kernel checks alignment
-    // itself).
+    // the `_x16` kernels the same with x as u16 [rows*C] and no vec (C % 4 == 0 and the mask with sc:
+    // check_x16); lengths checked above (yb: rows*C u16); vec = 1 only when C % 4 == 0 (the kernel
+    // checks alignment itself).
     unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
     Ok(())
 }
@@ -609,7 +653,7 @@ pub fn batchnorm_tail_fwd_train_f32(
     rstd: &mut CudaViewMut<'_, f32>,
     running_mean: &mut CudaViewMut<'_, f32>,
     running_var: &mut CudaViewMut<'_, f32>,
-    x: &CudaView<'_, f32>,
+    x: BnX<'_, '_>,
     pre: Option<&BlockStats<'_>>,
     sc: Option<&CudaView<'_, f32>>,
     gamma: &CudaView<'_, f32>,
@@ -632,7 +676,16 @@ pub fn batchnorm_tail_fwd_train_f32(
             ("beta", beta.len()),
         ],
     )?;
-    train_stats(dev, mean, rstd, running_mean, running_var, x, pre, s)?;
+    match x {
+        BnX::F32(x) => train_stats(dev, mean, rstd, running_mean, running_var, x, pre, s)?,
+        // The statistics of a bf16 x come from the epilogue of the convolution that stored it.
+        BnX::Bf16(_) => match pre.filter(|p| p.count > 0 && p.count * p.block_rows == s.rows) {
+            Some(p) => stats_from_blocks(dev, mean, rstd, running_mean, running_var, p, s)?,
+            None => return Err(Error::usage(
+                "batchnorm on a bf16 x: its statistics must come from the convolution's epilogue",
+            )),
+        },
+    }
     relu_apply(
         dev,
         y,
@@ -668,7 +721,7 @@ pub fn batchnorm_tail_fwd_eval_f32(
         dev,
         y,
         yb,
-        x,
+        BnX::F32(x),
         sc,
         running_mean,
         &rstd.as_view(),
@@ -718,7 +771,7 @@ fn relu_bwd_sums(
     gbeta: &mut CudaViewMut<'_, f32>,
     gy: &CudaView<'_, f32>,
     mask: &ReluMask<'_, '_>,
-    x: &CudaView<'_, f32>,
+    x: BnX<'_, '_>,
     mean: &CudaView<'_, f32>,
     rstd: &CudaView<'_, f32>,
     s: &BnSpec,
@@ -732,24 +785,46 @@ fn relu_bwd_sums(
         shared_mem_bytes: 0,
     };
     let (per_i, tx_i) = (per as i32, tx as i32);
-    let name = match mask {
-        ReluMask::Y(_) => "batchnorm_relu_bwd_partial_f32",
-        ReluMask::X { .. } => "batchnorm_relu_bwd_partial_v3_f32",
-        ReluMask::Bits(_) => "batchnorm_add_relu_bwd_partial_v3_f32",
+    let name = match (mask, x.is_bf16()) {
+        (ReluMask::Y(_), true) => {
+            return Err(Error::usage(
+                "batchnorm_relu backward on a bf16 x takes its mask from x or the bits (v4)",
+            ))
+        }
+        (ReluMask::Y(_), false) => "batchnorm_relu_bwd_partial_f32",
+        (ReluMask::X { .. }, false) => "batchnorm_relu_bwd_partial_v3_f32",
+        (ReluMask::Bits(_), false) => "batchnorm_add_relu_bwd_partial_v3_f32",
+        (ReluMask::X { .. }, true) => "batchnorm_relu_bwd_partial_x16",
+        (ReluMask::Bits(_), true) => "batchnorm_add_relu_bwd_partial_x16",
     };
     let f = dev.function("norm", name)?;
     let mut b = dev.stream.launch_builder(&f);
     b.arg(&mut *pg).arg(&mut *pgx).arg(gy);
     match mask {
-        ReluMask::Y(y) => b.arg(*y).arg(x).arg(mean).arg(rstd),
-        ReluMask::X { gamma, beta } => b.arg(x).arg(mean).arg(rstd).arg(*gamma).arg(*beta),
-        ReluMask::Bits(m) => b.arg(*m).arg(x).arg(mean).arg(rstd),
+        ReluMask::Y(y) => {
+            b.arg(*y);
+            x.arg(&mut b);
+            b.arg(mean).arg(rstd)
+        }
+        ReluMask::X { gamma, beta } => {
+            x.arg(&mut b);
+            b.arg(mean).arg(rstd).arg(*gamma).arg(*beta)
+        }
+        ReluMask::Bits(m) => {
+            b.arg(*m);
+            x.arg(&mut b);
+            b.arg(mean).arg(rstd)
+        }
     };
-    b.arg(&rows).arg(&c).arg(&per_i).arg(&tx_i).arg(&vec);
+    b.arg(&rows).arg(&c).arg(&per_i).arg(&tx_i);
+    if !x.is_bf16() {
+        b.arg(&vec);
+    }
     // SAFETY: v2 (part_g, part_gx [parts*C], gy, y, x [rows*C], mean, rstd [C], int rows, int C,
     // int rows_per_block, int TX, int vec), v3 the same with (gy, x, mean, rstd, gamma, beta) in place of
     // (gy, y, x, mean, rstd), the residual v3 with the mask bits in place of y (C % 4 == 0, vec = 1: the
-    // caller's check); the caller checked the lengths; blockDim = 256 as the kernel's shared arrays
+    // caller's check); the `_x16` kernels the v3 ones with x as u16 [rows*C] and no vec (C % 4 == 0:
+    // check_x16); the caller checked the lengths; blockDim = 256 as the kernel's shared arrays
     // assume, TX a power of two ≤ 256, grid (⌈C/W/TX⌉, parts) covers every channel and row.
     unsafe { b.launch(grid) }.map_err(launch_err(name))?;
     bwd_reduce(dev, ggamma, gbeta, &pg, &pgx, parts, s)
@@ -772,7 +847,7 @@ pub fn batchnorm_tail_bwd_f32(
     gbeta: &mut CudaViewMut<'_, f32>,
     gy: &CudaView<'_, f32>,
     y: &CudaView<'_, f32>,
-    x: &CudaView<'_, f32>,
+    x: BnX<'_, '_>,
     mean: &CudaView<'_, f32>,
     rstd: &CudaView<'_, f32>,
     gamma: &CudaView<'_, f32>,
@@ -783,6 +858,12 @@ pub fn batchnorm_tail_bwd_f32(
 ) -> Result<()> {
     dims(s)?;
     check_relu_bits(bits.map(|m| m.len()), gsc.is_some(), s)?;
+    check_x16(&x, s, gsc.is_some(), bits.is_some())?;
+    if x.is_bf16() && gsc.is_none() && beta.is_none() {
+        return Err(Error::usage(
+            "batchnorm_relu backward on a bf16 x takes its mask from x (v4: pass beta)",
+        ));
+    }
     let copy_only = gxb.as_ref().is_some_and(|g| g.1);
     let beta = beta.filter(|_| gsc.is_none());
     if gxb.is_some() && gsc.is_none() && beta.is_none() {
@@ -817,11 +898,14 @@ pub fn batchnorm_tail_bwd_f32(
     let (rows, c, vec) = (s.rows as i64, s.c as i32, vec_of(s.c).0);
     let acc = gsc.as_ref().is_some_and(|g| g.1) as i32;
     let v3 = beta.is_some() || gxb.is_some() || bits.is_some();
-    let name = match (gsc.is_some(), v3) {
-        (true, false) => "batchnorm_add_relu_bwd_apply_f32",
-        (true, true) => "batchnorm_add_relu_bwd_apply_v3_f32",
-        (false, false) => "batchnorm_relu_bwd_apply_f32",
-        (false, true) => "batchnorm_relu_bwd_apply_v3_f32",
+    let x16 = x.is_bf16();
+    let name = match (gsc.is_some(), v3, x16) {
+        (true, _, true) => "batchnorm_add_relu_bwd_apply_x16",
+        (false, _, true) => "batchnorm_relu_bwd_apply_x16",
+        (true, false, false) => "batchnorm_add_relu_bwd_apply_f32",
+        (true, true, false) => "batchnorm_add_relu_bwd_apply_v3_f32",
+        (false, false, false) => "batchnorm_relu_bwd_apply_f32",
+        (false, true, false) => "batchnorm_relu_bwd_apply_v3_f32",
     };
     let null = 0u64;
     let f = dev.function("norm", name)?;
@@ -843,28 +927,43 @@ pub fn batchnorm_tail_bwd_f32(
         b.arg(gsc);
     }
     match (beta, with_sc && v3) {
-        (Some(beta), _) => b.arg(gy).arg(x).arg(mean).arg(rstd).arg(gamma).arg(beta),
+        (Some(beta), _) => {
+            b.arg(gy);
+            x.arg(&mut b);
+            b.arg(mean).arg(rstd).arg(gamma).arg(beta)
+        }
         (None, true) => {
-            b.arg(gy).arg(y);
+            b.arg(gy);
+            if !x16 {
+                b.arg(y);
+            }
             match bits {
                 Some(m) => b.arg(m),
                 None => b.arg(&null),
             };
-            b.arg(x).arg(mean).arg(rstd).arg(gamma)
+            x.arg(&mut b);
+            b.arg(mean).arg(rstd).arg(gamma)
         }
-        (None, false) => b.arg(gy).arg(y).arg(x).arg(mean).arg(rstd).arg(gamma),
+        (None, false) => {
+            b.arg(gy).arg(y);
+            x.arg(&mut b);
+            b.arg(mean).arg(rstd).arg(gamma)
+        }
     };
     b.arg(&gg).arg(&gb).arg(&rows).arg(&c);
     if with_sc {
         b.arg(&acc);
     }
-    b.arg(&vec);
+    if !x16 {
+        b.arg(&vec);
+    }
     // SAFETY: (gx, [gsc,] gy, y, x [rows*C], mean, rstd, gamma, ggamma, gbeta [C], i64 rows, int C,
     // [int acc_sc,] int vec); v3 the same with gxb (u16 [rows*C] or null) after gx (null when only the
     // copy is written: the v3 kernels skip a null gx), and for relu(bn(x))
     // (gy, x, mean, rstd, gamma, beta) in place of (gy, y, x, mean, rstd, gamma), and for the v3 add kernel
     // the mask bits (or null: the mask from y) after y: gsc and acc_sc pushed exactly when an add kernel is
-    // launched, beta exactly for the v3 relu kernel; lengths
+    // launched, beta exactly for the v3 relu kernel; the `_x16` kernels those of v3 with x as u16
+    // [rows*C], without y (the add kernel) and vec (check_x16: C % 4 == 0, the mask bits with sc); lengths
     // checked above; gx and gsc are distinct mutable views; vec = 1 only when C % 4 == 0 (the kernel
     // checks alignment itself).
     unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
