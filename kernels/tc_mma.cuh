@@ -32,62 +32,12 @@ __device__ __forceinline__ void tc_zero(float (&acc)[MI][NJ][4]) {
             for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
 }
 
-// Writes (atomic: adds atomically; add: reads, adds, writes) a warp's MI x NJ accumulator tiles whose
-// top-left corner is (rb, cb). Fragment
-// layout: c0 (g, 2q), c1 (g, 2q+1), c2 (g+8, 2q), c3 (g+8, 2q+1). TRANS_C: element (row, col) goes to
-// C[col * ldc + row]. Plain row-major stores write each column pair as one float2 where it is whole and
-// 8-byte aligned: a warp's store then fills 8 rows x 32 bytes, whole sectors (single floats 2 apart use
-// half of each sector they touch, twice the write sectors).
-template <int MI, int NJ, bool TRANS_C>
-__device__ __forceinline__ void tc_store_acc(float* C, int ldc, int M, int N, int rb, int cb,
-                                             const float (&acc)[MI][NJ][4], bool atomic, bool add = false) {
+// Calls f(row, col, v0, v1) for each column pair (col, col + 1) of a warp's MI x NJ accumulator tiles with
+// top-left corner (rb, cb) whose row and first column lie inside M x N. Fragment layout: c0 (g, 2q),
+// c1 (g, 2q+1), c2 (g+8, 2q), c3 (g+8, 2q+1).
+template <int MI, int NJ, class F>
+__device__ __forceinline__ void tc_for_each_pair(int M, int N, int rb, int cb, const float (&acc)[MI][NJ][4], F f) {
     const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
-    if (!TRANS_C && !atomic && ((ldc | cb) & 1) == 0) {
-#pragma unroll
-        for (int i = 0; i < MI; ++i)
-#pragma unroll
-            for (int j = 0; j < NJ; ++j)
-#pragma unroll
-                for (int h = 0; h < 2; ++h) {
-                    const int row = rb + i * 16 + g + h * 8, col = cb + j * 8 + 2 * q;
-                    if (row >= M || col >= N) continue;
-                    float* c = C + (long long)row * ldc + col;
-                    if (col + 1 < N) {
-                        float2 v = make_float2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
-                        if (add) {
-                            const float2 o = *reinterpret_cast<const float2*>(c);
-                            v.x += o.x;
-                            v.y += o.y;
-                        }
-                        *reinterpret_cast<float2*>(c) = v;
-                    } else {
-                        *c = add ? *c + acc[i][j][2 * h] : acc[i][j][2 * h];
-                    }
-                }
-        return;
-    }
-#pragma unroll
-    for (int i = 0; i < MI; ++i)
-#pragma unroll
-        for (int j = 0; j < NJ; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int row = rb + i * 16 + g + (e / 2) * 8;
-                const int col = cb + j * 8 + 2 * q + (e % 2);
-                if (row >= M || col >= N) continue;
-                float* c = TRANS_C ? C + (long long)col * ldc + row : C + (long long)row * ldc + col;
-                if (atomic) atomicAdd(c, acc[i][j][e]);
-                else *c = add ? *c + acc[i][j][e] : acc[i][j][e];
-            }
-}
-
-// tc_store_acc's row-major store as bf16 (round to nearest even): a column pair as one 4-byte store where it
-// is whole and aligned.
-template <int MI, int NJ>
-__device__ __forceinline__ void tc_store_acc_bf16(unsigned short* C, int ldc, int M, int N, int rb, int cb,
-                                                  const float (&acc)[MI][NJ][4]) {
-    const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
-    const bool pairs = ((ldc | cb) & 1) == 0;
 #pragma unroll
     for (int i = 0; i < MI; ++i)
 #pragma unroll
@@ -95,20 +45,67 @@ __device__ __forceinline__ void tc_store_acc_bf16(unsigned short* C, int ldc, in
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
                 const int row = rb + i * 16 + g + h * 8, col = cb + j * 8 + 2 * q;
-                if (row >= M || col >= N) continue;
-                unsigned short* c = C + (long long)row * ldc + col;
-                if (pairs && col + 1 < N) {
-                    *reinterpret_cast<unsigned*>(c) = pack_bf16x2(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
-                } else {
-#pragma unroll
-                    for (int e = 0; e < 2; ++e)
-                        if (col + e < N) {
-                            unsigned short b;
-                            asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(b) : "f"(acc[i][j][2 * h + e]));
-                            c[e] = b;
-                        }
-                }
+                if (row < M && col < N) f(row, col, acc[i][j][2 * h], acc[i][j][2 * h + 1]);
             }
+}
+
+// Writes (atomic: adds atomically; add: reads, adds, writes) a warp's MI x NJ accumulator tiles whose
+// top-left corner is (rb, cb). TRANS_C: element (row, col) goes to C[col * ldc + row]. Plain row-major
+// stores write each column pair as one float2 where it is whole and 8-byte aligned: a warp's store then
+// fills 8 rows x 32 bytes, whole sectors (single floats 2 apart use half of each sector they touch, twice
+// the write sectors).
+template <int MI, int NJ, bool TRANS_C>
+__device__ __forceinline__ void tc_store_acc(float* C, int ldc, int M, int N, int rb, int cb,
+                                             const float (&acc)[MI][NJ][4], bool atomic, bool add = false) {
+    if (!TRANS_C && !atomic && ((ldc | cb) & 1) == 0) {
+        tc_for_each_pair<MI, NJ>(M, N, rb, cb, acc, [&](int row, int col, float v0, float v1) {
+            float* c = C + (long long)row * ldc + col;
+            if (col + 1 < N) {
+                float2 v = make_float2(v0, v1);
+                if (add) {
+                    const float2 o = *reinterpret_cast<const float2*>(c);
+                    v.x += o.x;
+                    v.y += o.y;
+                }
+                *reinterpret_cast<float2*>(c) = v;
+            } else {
+                *c = add ? *c + v0 : v0;
+            }
+        });
+        return;
+    }
+    tc_for_each_pair<MI, NJ>(M, N, rb, cb, acc, [&](int row, int col, float v0, float v1) {
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+            if (col + e >= N) continue;
+            float* c = TRANS_C ? C + (long long)(col + e) * ldc + row : C + (long long)row * ldc + col + e;
+            const float v = e ? v1 : v0;
+            if (atomic) atomicAdd(c, v);
+            else *c = add ? *c + v : v;
+        }
+    });
+}
+
+// tc_store_acc's row-major store as bf16 (round to nearest even): a column pair as one 4-byte store where it
+// is whole and aligned.
+template <int MI, int NJ>
+__device__ __forceinline__ void tc_store_acc_bf16(unsigned short* C, int ldc, int M, int N, int rb, int cb,
+                                                  const float (&acc)[MI][NJ][4]) {
+    const bool pairs = ((ldc | cb) & 1) == 0;
+    tc_for_each_pair<MI, NJ>(M, N, rb, cb, acc, [&](int row, int col, float v0, float v1) {
+        unsigned short* c = C + (long long)row * ldc + col;
+        if (pairs && col + 1 < N) {
+            *reinterpret_cast<unsigned*>(c) = pack_bf16x2(v0, v1);
+        } else {
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+                if (col + e < N) {
+                    unsigned short b;
+                    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(b) : "f"(e ? v1 : v0));
+                    c[e] = b;
+                }
+        }
+    });
 }
 
 __device__ __forceinline__ unsigned tc5_smem_addr(const void* p) {

@@ -807,15 +807,7 @@ fn check_x16(
             "{op}: a bf16 x is v4's, on a GPU, with C % 4 == 0"
         )));
     }
-    if len < s.rows * s.c {
-        return Err(Error::usage(format!(
-            "{op}: the bf16 x holds {len} values, {} rows x {} channels need {}",
-            s.rows,
-            s.c,
-            s.rows * s.c
-        )));
-    }
-    Ok(())
+    group_spec(op, s, 1, &[len]).map(|_| ())
 }
 
 /// The bf16 copy of `y` for the tails' `yb` when the version writes none itself (v1): a cast.

@@ -620,23 +620,7 @@ pub fn conv_fwd_kept(
             yk.stale();
         }
     }
-    conv_fwd_kept_f32(dev, p, v, xk, wk, stats, y, x, w, s).map(|()| false)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn conv_fwd_kept_f32(
-    dev: &Device,
-    p: ConvPrecision,
-    v: TcVersion,
-    xk: &mut Bf16Copy,
-    wk: &mut Bf16Copy,
-    stats: Option<(&mut BnPartials, usize)>,
-    y: &mut Buffer,
-    x: &Buffer,
-    w: &Buffer,
-    s: &ConvSpec,
-) -> Result<()> {
-    match (dev, y, x, w, stats) {
+    let fp32_y = match (dev, y, x, w, stats) {
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if im2col_stem(d, v, p, s).is_some() =>
         {
@@ -676,7 +660,8 @@ fn conv_fwd_kept_f32(
             }
             conv_fwd(dev, p, v, y, x, w, s)
         }
-    }
+    };
+    fp32_y.map(|()| false)
 }
 
 /// Columns of the stem's im2col (`STEM_K` ≥ kh·kw·c: 27 for a 3×3 kernel over 3 channels), the input
