@@ -448,6 +448,7 @@ __device__ __forceinline__ void conv_fwd_stats_v7(float* y, float* part_sum, flo
 template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_bwd_input_v7(float* gx, const unsigned short* gy, const unsigned short* wt,
                                                   ConvDims d) {
+    if (d.out16) __trap();  // bf16 grad-inputs are v6's (the launcher asks only there)
     const C7BwdInputLoad<BN, BK> ld(gy, wt, d);
     c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c, d.add != 0}, 0, ld.K);
 }
@@ -455,6 +456,7 @@ __device__ __forceinline__ void conv_bwd_input_v7(float* gx, const unsigned shor
 template <int BN, int BK, int STAGES>
 __device__ __forceinline__ void conv_bwd_input_strided_v7(float* gx, const unsigned short* gy,
                                                           const unsigned short* wt, ConvDims d) {
+    if (d.out16) __trap();
     const StrideClass cl(d, blockIdx.z);
     if ((int)blockIdx.y * C7_BM >= cl.M) return;  // the whole block: no barrier is skipped by part of it
     const C7BwdInputClassLoad<BN, BK> ld(gy, wt, d, cl);

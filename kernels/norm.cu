@@ -456,9 +456,9 @@ extern "C" __global__ void batchnorm_add_relu_apply_f32(float* y, unsigned short
 // Writes per-block Σg and Σg·x̂ for the block's rows, g = y > 0 ? gy : 0.
 // MASK_X (v3): the mask from x, γ and β (bn_relu_on) instead of y, which is then not read (y may be null).
 // MB (v3 residual tail, W = 4): the mask from the forward's bits (bn_mask_words), y not read.
-template <int W, bool AL, bool MASK_X = false, bool MB = false, class XT = float>
+template <int W, bool AL, bool MASK_X = false, bool MB = false, class XT = float, class GT = float>
 __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, float* __restrict__ part_gx,
-                                                    const float* __restrict__ gy, const float* __restrict__ y,
+                                                    const GT* __restrict__ gy, const float* __restrict__ y,
                                                     const XT* __restrict__ x, const float* __restrict__ mean,
                                                     const float* __restrict__ rstd, int rows, int C,
                                                     int rows_per_block, int TX, float* sg, float* sx,
@@ -486,7 +486,7 @@ __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, 
             const long long off = (long long)r * C + cv * W;
             float gv[W], yv[W], xv[W];
             uint4 mw;
-            bn_ld<W, AL>(gv, gy + off);
+            bn_ld_x<W, AL>(gv, gy + off);
             if (MB) mw = bn_mask_words(mbits, (long long)r * vpr + cv);
             if (!MASK_X && !MB) bn_ld<W, AL>(yv, y + off);
             bn_ld_x<W, AL>(xv, x + off);
@@ -541,9 +541,9 @@ extern "C" __global__ void batchnorm_relu_bwd_partial_f32(float* part_g, float* 
 // gx = γ·rstd/n · (n·g − Σg − x̂·Σ(g·x̂)) with g = y > 0 ? gy : 0; ADD: the shortcut gradient is g
 // (written, or added to gsc when acc_sc != 0: the shortcut's gradient already holds another consumer's).
 // MB (v3 residual tail, W = 4): the mask from the forward's bits (bn_mask_words), y not read.
-template <int W, bool AL, bool ADD, bool MASK_X = false, bool MB = false, class XT = float>
+template <int W, bool AL, bool ADD, bool MASK_X = false, bool MB = false, class XT = float, class GT = float>
 __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float* __restrict__ gsc,
-                                                  const float* __restrict__ gy, const float* __restrict__ y,
+                                                  const GT* __restrict__ gy, const float* __restrict__ y,
                                                   const XT* __restrict__ x, const float* __restrict__ mean,
                                                   const float* __restrict__ rstd, const float* __restrict__ gamma,
                                                   const float* __restrict__ ggamma, const float* __restrict__ gbeta,
@@ -557,7 +557,7 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
     bn_for_each_vec<W>(rows, C, [&](long long v, int c0) {
         float gv[W], yv[W], xv[W], m[W], rs[W], ga[W], gg[W], gb[W], out[W], gs[W], be[W];
         uint4 mw;
-        bn_ld<W, AL>(gv, gy + v * W);
+        bn_ld_x<W, AL>(gv, gy + v * W);
         if (MB) mw = bn_mask_words(mbits, v);
         if (!MASK_X && !MB) bn_ld<W, AL>(yv, y + v * W);
         if (MASK_X) bn_ld<W, AL>(be, beta + c0);
@@ -769,4 +769,35 @@ extern "C" __global__ void batchnorm_add_relu_bwd_apply_x16(float* gx, unsigned 
         bn_relu_bwd_apply<4, false, true, false, true, unsigned short>(gx, gsc, gy, nullptr, x, mean, rstd, gamma,
                                                                        ggamma, gbeta, rows, C, acc_sc, nullptr, gxb,
                                                                        mask);
+}
+
+// g16 (IPDPP_BN_TAIL=v5): the BN+ReLU tail's backward with its upstream gradient gy read as bf16 as well,
+// the form in which the v6 convolution after the tail stores its grad-input when it alone reads the tail's
+// output (ConvDims::out16 on a stride-1 grad-input), on top of x16. Half the bytes of gy in both passes;
+// equal to the x16 kernels run on an fp32 gy holding the bf16 values, bit for bit.
+extern "C" __global__ void batchnorm_relu_bwd_partial_x16_g16(float* part_g, float* part_gx, const unsigned short* gy,
+                                                              const unsigned short* x, const float* mean,
+                                                              const float* rstd, const float* gamma, const float* beta,
+                                                              int rows, int C, int rows_per_block, int TX) {
+    __shared__ float sg[4 * 256];
+    __shared__ float sx[4 * 256];
+    if (bn_aligned16(mean, rstd, gamma, beta, mean, mean, mean, mean, mean, mean) && bn_aligned8(x) && bn_aligned8(gy))
+        bn_relu_bwd_partial<4, true, true, false, unsigned short, unsigned short>(
+            part_g, part_gx, gy, nullptr, x, mean, rstd, rows, C, rows_per_block, TX, sg, sx, gamma, beta);
+    else
+        bn_relu_bwd_partial<4, false, true, false, unsigned short, unsigned short>(
+            part_g, part_gx, gy, nullptr, x, mean, rstd, rows, C, rows_per_block, TX, sg, sx, gamma, beta);
+}
+
+extern "C" __global__ void batchnorm_relu_bwd_apply_x16_g16(float* gx, unsigned short* gxb, const unsigned short* gy,
+                                                            const unsigned short* x, const float* mean,
+                                                            const float* rstd, const float* gamma, const float* beta,
+                                                            const float* ggamma, const float* gbeta, long long rows,
+                                                            int C) {
+    if (bn_aligned16(gx, mean, rstd, gamma, beta, ggamma, gbeta, gx, gx, gx) && bn_aligned8(x) && bn_aligned8(gy))
+        bn_relu_bwd_apply<4, true, false, true, false, unsigned short, unsigned short>(
+            gx, nullptr, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, beta, gxb);
+    else
+        bn_relu_bwd_apply<4, false, false, true, false, unsigned short, unsigned short>(
+            gx, nullptr, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, beta, gxb);
 }

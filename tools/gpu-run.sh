@@ -109,7 +109,7 @@ if has tests; then
     && ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_bn_tail_v3 || NO_BN3=1
   # v4 (v3 + conv outputs stored as bf16 for the tails) only on top of a passing v3.
   [ -z "${NO_BN3:-}" ] && ok test_cuda_ops.cuda_bn_tails_on_bf16_x_equal_v3_on_its_values \
-    && ok test_cuda_ops.cuda_bn_tail_v4_step_tracks_v3 || NO_BN4=1
+    && ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3 || NO_BN4=1
   ok test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_im2col \
     && ok test_resnet_cuda.cuda_stem_forward_runs_v6_on_im2col_columns || NO_IM2COL=1
   # The conv grad-inputs that add into a block input's gradient (on by default since 2026-11-27, fourth
@@ -188,13 +188,16 @@ if has bench; then
   for arch in resnet18 resnet32; do
     [ -z "${NO_BN3:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_v3 90 env IPDPP_BN_TAIL=v3 $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_v3.json"
-    # v4: the convolutions before the tails store their outputs as bf16 alone.
-    [ -z "${NO_BN4:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_v4 90 env IPDPP_BN_TAIL=v4 $BIN/ipdpp --device cuda \
-      bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_v4.json"
+    # v4: the convolutions before the tails store their outputs as bf16 alone; v5: and the grad-inputs of
+    # the convolutions after the BN+ReLU tails (both tested by the same two tests).
+    for tv in v4 v5; do
+      [ -z "${NO_BN4:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_$tv 90 env IPDPP_BN_TAIL=$tv $BIN/ipdpp --device cuda \
+        bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_$tv.json"
+    done
     # Every opt-in of 2026-11-27 that passed its tests, together.
     NEW_ENV=""
     [ -z "${NO_HALO:-}" ] && NEW_ENV="$NEW_ENV IPDPP_V6_RING=halo"
-    if [ -z "${NO_BN4:-}${NO_FUSED:-}" ]; then NEW_ENV="$NEW_ENV IPDPP_BN_TAIL=v4"
+    if [ -z "${NO_BN4:-}${NO_FUSED:-}" ]; then NEW_ENV="$NEW_ENV IPDPP_BN_TAIL=v5"
     elif [ -z "${NO_BN3:-}${NO_FUSED:-}" ]; then NEW_ENV="$NEW_ENV IPDPP_BN_TAIL=v3"; fi
     [ -z "${NO_IM2COL:-}" ] && NEW_ENV="$NEW_ENV IPDPP_STEM_IM2COL=1"
     echo "$NEW_ENV" > "$OUT/new_env.txt"
@@ -268,6 +271,7 @@ for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v7.json", "IPDPP_CO
                ("resnet18_bf16_halo.json", "IPDPP_V6_RING=halo"),
                ("resnet18_bf16_bn_tail_v3.json", "IPDPP_BN_TAIL=v3"),
                ("resnet18_bf16_bn_tail_v4.json", "IPDPP_BN_TAIL=v4"),
+               ("resnet18_bf16_bn_tail_v5.json", "IPDPP_BN_TAIL=v5"),
                ("resnet18_bf16_stem_im2col.json", "IPDPP_STEM_IM2COL=1"),
                ("resnet18_bf16_all_new.json", open(os.path.join(sys.argv[1], "new_env.txt")).read().strip()
                 if os.path.exists(os.path.join(sys.argv[1], "new_env.txt")) else "")]:

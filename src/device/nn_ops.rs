@@ -3,7 +3,7 @@
 //! of residual networks (BN → ReLU, BN → add → ReLU) come in two versions, [`BnTailVersion`].
 use super::cpu::{self, conv::ConvSpec, norm::BnSpec};
 use super::cuda::conv_tc6::BnPartials;
-use super::cuda::{self, conv::ConvVersion, norm::BnX};
+use super::cuda::{self, conv::ConvVersion, norm::BnView};
 use super::ops::{self, GemmVersion};
 use super::{Buffer, Device};
 use crate::error::{Error, Result};
@@ -532,6 +532,12 @@ pub enum BnTailVersion {
     /// x, as PyTorch's autocast stores convolution outputs, so close to V3, not equal. Written without a
     /// GPU (2026-11-27, fifth session); opt-in (`IPDPP_BN_TAIL=v4`).
     V4,
+    /// V4, and where the v6 convolution after a BN+ReLU tail alone reads its output, that convolution's
+    /// stride-1 grad-input stored as bf16 alone and the tail's backward reading it so (`_x16_g16`): half the
+    /// bytes of gy in the conv epilogue and both backward passes. bf16 rounding of that gradient, as
+    /// autocast's bf16 grad-inputs. Written without a GPU (2026-11-27, fifth session); opt-in
+    /// (`IPDPP_BN_TAIL=v5`).
+    V5,
 }
 
 impl BnTailVersion {
@@ -545,20 +551,29 @@ impl BnTailVersion {
             || match std::env::var("IPDPP_BN_TAIL").as_deref().map(str::trim) {
                 Ok("v3") => BnTailVersion::V3,
                 Ok("v4") => BnTailVersion::V4,
+                Ok("v5") => BnTailVersion::V5,
                 Ok("v2") | Ok("") | Err(_) => BnTailVersion::V2,
                 Ok(other) => {
                     eprintln!(
-                    "warning: IPDPP_BN_TAIL={other:?} is none of v2, v3, v4; the tails stay on v2"
-                );
+                        "warning: IPDPP_BN_TAIL={other:?} is none of v2..v5; the tails stay on v2"
+                    );
                     BnTailVersion::V2
                 }
             },
         )
     }
 
-    /// V3's kernels and masks (V3, and V4 wherever x is fp32).
+    /// V3's kernels and masks (V3, and V4 / V5 wherever x is fp32).
     pub fn v3_family(self) -> bool {
-        matches!(self, BnTailVersion::V3 | BnTailVersion::V4)
+        matches!(
+            self,
+            BnTailVersion::V3 | BnTailVersion::V4 | BnTailVersion::V5
+        )
+    }
+
+    /// Whether the tails may read x as bf16 (V4, V5).
+    pub fn bf16_x(self) -> bool {
+        matches!(self, BnTailVersion::V4 | BnTailVersion::V5)
     }
 }
 
@@ -569,6 +584,7 @@ impl std::fmt::Display for BnTailVersion {
             BnTailVersion::V2 => "v2",
             BnTailVersion::V3 => "v3",
             BnTailVersion::V4 => "v4",
+            BnTailVersion::V5 => "v5",
         })
     }
 }
@@ -746,7 +762,7 @@ pub fn batchnorm_tail_fwd_train(
                     &mut r.slice_mut(k * c..(k + 1) * c),
                     &mut rm.as_view_mut(),
                     &mut rv.as_view_mut(),
-                    x16k.as_ref().map_or(BnX::F32(&xk), BnX::Bf16),
+                    x16k.as_ref().map_or(BnView::F32(&xk), BnView::Bf16),
                     pre.and_then(|p| p.group(k, groups)).as_ref(),
                     sck.as_ref(),
                     &ga,
@@ -802,9 +818,9 @@ fn check_x16(
     let Some(len) = len else {
         return Ok(());
     };
-    if ver != BnTailVersion::V4 || !dev.is_cuda() || s.c % 4 != 0 {
+    if !ver.bf16_x() || !dev.is_cuda() || s.c % 4 != 0 {
         return Err(Error::usage(format!(
-            "{op}: a bf16 x is v4's, on a GPU, with C % 4 == 0"
+            "{op}: a bf16 x is v4's and v5's, on a GPU, with C % 4 == 0"
         )));
     }
     group_spec(op, s, 1, &[len]).map(|_| ())
@@ -895,7 +911,9 @@ pub fn batchnorm_tail_fwd_eval(
 /// only)) (V3 on a GPU), bf16(gx) too, in the same pass, and with `only` gx itself left unwritten (for a
 /// consumer that reads just the copy). With `gsc` = Some((gsc, accumulate)), the backward of
 /// relu(bn(x) + sc), which also writes the shortcut gradient (the masked gy; added to gsc when
-/// `accumulate`, else written). `x16` as [`batchnorm_tail_fwd_train`]'s.
+/// `accumulate`, else written). `x16` as [`batchnorm_tail_fwd_train`]'s; `gy16` (V5, relu(bn(x)) with
+/// `x16`): gy read from this bf16 tensor (the grad-input of the convolution after the tail as it stored
+/// it), the fp32 `gy` not read.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_tail_bwd(
     dev: &Device,
@@ -905,6 +923,7 @@ pub fn batchnorm_tail_bwd(
     ggamma: &mut Buffer,
     gbeta: &mut Buffer,
     gy: &Buffer,
+    gy16: Option<&CudaSlice<u16>>,
     y: &Buffer,
     x: &Buffer,
     x16: Option<&CudaSlice<u16>>,
@@ -939,6 +958,14 @@ pub fn batchnorm_tail_bwd(
         bits.map(|m| m.len()),
     )?;
     check_x16(op, ver, dev, x16.map(|v| v.len()), s)?;
+    if let Some(g) = gy16 {
+        if ver != BnTailVersion::V5 || gsc.is_some() || x16.is_none() {
+            return Err(Error::usage(format!(
+                "{op}: a bf16 gy is v5's, for relu(bn(x)) on a bf16 x"
+            )));
+        }
+        group_spec(op, s, 1, &[g.len()])?;
+    }
     for (what, len) in [
         ("ggamma", ggamma.len()),
         ("gbeta", gbeta.len()),
@@ -1016,15 +1043,16 @@ pub fn batchnorm_tail_bwd(
                     .map(|(b, only)| (b.slice_mut(rows.clone()), *only));
                 let x16k = x16.map(|v| v.slice(rows.clone()));
                 let xk = x.slice(rows.clone());
+                let (gyk, gy16k) = (gy.slice(rows.clone()), gy16.map(|v| v.slice(rows.clone())));
                 cuda::norm::batchnorm_tail_bwd_f32(
                     d,
                     &mut gx.slice_mut(rows.clone()),
                     gsk.as_mut().map(|(v, acc)| (v, *acc)),
                     tg,
                     tb,
-                    &gy.slice(rows.clone()),
+                    gy16k.as_ref().map_or(BnView::F32(&gyk), BnView::Bf16),
                     &y.slice(rows),
-                    x16k.as_ref().map_or(BnX::F32(&xk), BnX::Bf16),
+                    x16k.as_ref().map_or(BnView::F32(&xk), BnView::Bf16),
                     &m.slice(chans.clone()),
                     &r.slice(chans),
                     &ga.as_view(),

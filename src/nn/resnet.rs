@@ -390,6 +390,13 @@ pub struct ResNet {
     /// backward), and how many.
     x16: Vec<bool>,
     x16_slots: usize,
+    /// The BN node of the BN+ReLU tail whose output is each slot. Under v5 a stride-1 bf16 v6 convolution
+    /// that alone reads such an output (of a tail on a bf16 x) stores its grad-input as bf16 alone in `g16`
+    /// (for slot `g16_of`), which the tail's backward reads; `g16_slots` counts them per backward.
+    relu_tail_bn: Vec<Option<usize>>,
+    g16: Bf16Copy,
+    g16_of: Option<usize>,
+    g16_slots: usize,
 }
 
 struct Builder<'a> {
@@ -641,6 +648,12 @@ impl ResNet {
                     .iter()
                     .any(|f| matches!(*f, Fuse::BnAddRelu { bn, .. } if bn == k))
         };
+        let mut relu_tail_bn = vec![None; b.slot_size.len()];
+        for (k, f) in fusion.iter().enumerate() {
+            if let Fuse::BnRelu { relu_out } = *f {
+                relu_tail_bn[relu_out] = Some(k);
+            }
+        }
         let tail_input = (0..b.slot_size.len())
             .map(|s| {
                 conv_output[s].is_some()
@@ -690,6 +703,10 @@ impl ResNet {
             tail_input,
             x16: Vec::new(),
             x16_slots: 0,
+            relu_tail_bn,
+            g16: Bf16Copy::default(),
+            g16_of: None,
+            g16_slots: 0,
         })
     }
 
@@ -833,7 +850,7 @@ impl ResNet {
                     // v4 tails: the output as bf16 alone where only such a tail reads it.
                     let to16 = mode == Mode::Train
                         && self.fused_bn
-                        && self.bn_tail == BnTailVersion::V4
+                        && self.bn_tail.bf16_x()
                         && self.tail_input[out_slot];
                     let (xk, yk) = two_mut(&mut self.act_bf16, inp_slot, out_slot);
                     conv_tc::conv_fwd_kept(
@@ -972,6 +989,8 @@ impl ResNet {
         ops::copy_f32(&dev, &mut self.grads[start_slot], gz)?;
         written[start_slot] = true;
         self.gy_bf16_of = None;
+        self.g16_of = None;
+        self.g16_slots = 0;
         self.copy_only_tails = 0;
         self.grad_adds_in_conv = 0;
         self.relu_bits_used = 0;
@@ -1289,6 +1308,13 @@ impl ResNet {
             _ => None,
         };
         self.relu_bits_used += bits.is_some() as usize;
+        // v5: gy as the convolution after a BN+ReLU tail stored it, bf16 alone.
+        let gy16 = match (&gsc, self.g16_of) {
+            (None, Some(s)) if s == relu_out => Some(self.g16.current().ok_or_else(|| {
+                Error::usage(format!("node {at}: the bf16 gradient of a v5 tail is gone"))
+            })?),
+            _ => None,
+        };
         // v4: x as the convolution stored it in the training forward, bf16 alone.
         let x16 = match self.x16.get(bn.inp) {
             Some(true) => Some(self.act_bf16[bn.inp].current().ok_or_else(|| {
@@ -1306,6 +1332,7 @@ impl ResNet {
             &mut pg.g,
             &mut pb.g,
             gy,
+            gy16,
             &self.acts[relu_out],
             &self.acts[bn.inp],
             x16,
@@ -1453,7 +1480,17 @@ impl ResNet {
                 };
                 let prm = &mut self.params[p];
                 let gy_fresh = self.gy_bf16_of.take() == Some(out);
-                conv_tc::conv_bwd_kept(
+                // v5: the grad-input as bf16 alone where a BN+ReLU tail on a bf16 x alone hands this
+                // convolution its output.
+                let to16 = self.bn_tail == BnTailVersion::V5
+                    && need_gx
+                    && !gx_add
+                    && stride == 1
+                    && self.consumers[inp].len() == 1
+                    && self.relu_tail_bn[inp]
+                        .and_then(|k| bn_fields(&self.nodes[k]))
+                        .is_some_and(|bn| self.x16.get(bn.inp) == Some(&true));
+                let wrote16 = conv_tc::conv_bwd_kept(
                     dev,
                     self.conv_precision,
                     self.conv_version,
@@ -1469,7 +1506,13 @@ impl ResNet {
                     &s,
                     gy_fresh,
                     gx_add,
-                )
+                    to16.then_some(&mut self.g16),
+                )?;
+                if wrote16 {
+                    self.g16_of = Some(inp);
+                    self.g16_slots += 1;
+                }
+                Ok(())
             }
             Node::Bn {
                 gamma,
@@ -1711,9 +1754,14 @@ impl ResNet {
         self.relu_bits_used
     }
 
-    /// Convolutions of the last forward that stored their output only as bf16 for a v4 tail.
+    /// Convolutions of the last forward that stored their output only as bf16 for a v4/v5 tail.
     pub fn x16_outputs(&self) -> usize {
         self.x16_slots
+    }
+
+    /// Convolutions of the last backward that stored their grad-input only as bf16 for a v5 tail.
+    pub fn g16_grad_inputs(&self) -> usize {
+        self.g16_slots
     }
 
     /// Lets the bf16 v6/v7 grad-input kernels add into a block input's gradient (the default, unless

@@ -281,7 +281,7 @@ fn cusim_driver_runs_the_v4_tails_on_bf16_conv_outputs() {
                 &[],
             ),
             (
-                "cuda_ops::cuda_bn_tail_v4_step_tracks_v3",
+                "cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3",
                 &[("IPDPP_TEST_ARCHS", "resnet8")],
             ),
         ],

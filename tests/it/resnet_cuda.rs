@@ -745,7 +745,7 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
             );
             conv_bwd_kept(
                 &dev, p, v, &mut xk, &mut wk, &mut wtk, &mut gyk, &mut gw, None, &gyb, &xb, &wb,
-                &s, false, false,
+                &s, false, false, None,
             )
             .unwrap();
             let got = gw.to_host(&dev).unwrap();

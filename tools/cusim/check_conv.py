@@ -106,7 +106,8 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
     """One op through the kernel (v7: pipeline `pipe`, k{BK}s{STAGES}); returns (result, stats partials or None,
     kernel name). `base` (bwd_input): gx starts as it and the kernel adds into it (ConvDims add = 1). `rows`
     (v6 bf16 grad-weight): a (suffix, BM) of gw_rows; `per`: pixels per split instead of split_pixels'.
-    `out16` (v6 forward with statistics): y stored as bf16 (ConvDims out16 = 1), returned as its bits."""
+    `out16` (v6 forward with statistics, v6 stride-1 grad-input): the output stored as bf16 (ConvDims out16 = 1),
+    returned as its bits."""
     job = mod.job()
     P = s.n * s.oh * s.ow
     elem = 2 if prec == "bf16" else 4
@@ -120,7 +121,8 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         out = job.buf(np.full((P, s.o), 0xFFFF, np.uint16) if out16 else np.full((P, s.o), np.nan, np.float32))
         m, n = P, s.o
     elif op == "bwd_input":
-        out = job.buf(np.full((s.n * s.h * s.w, s.c), np.nan, np.float32) if base is None else base.copy())
+        out = job.buf(np.full((s.n * s.h * s.w, s.c), 0xFFFF, np.uint16) if out16 else
+                      np.full((s.n * s.h * s.w, s.c), np.nan, np.float32) if base is None else base.copy())
         m, n = s.n * s.h * s.w, s.c
     else:
         out = job.buf(np.full(s.o * s.k * s.k * s.c, np.nan, np.float32))
@@ -323,6 +325,13 @@ def main():
                         same_add = np.array_equal(added, base + got)
                         line += ", adds bit for bit" if same_add else ", ADD MODE DIFFERS"
                         ok = ok and same_add
+                        if version == "v6" and prec == "bf16" and s.stride == 1:
+                            # gx as bf16 (ConvDims out16): the rounded grad-input bit for bit
+                            g16, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
+                                               out16=True)
+                            same16 = np.array_equal(g16, bf16_bits(got))
+                            line += ", bf16 gx same bits" if same16 else ", BF16 GX BITS DIFFER"
+                            ok = ok and same16
                     if version == "v7":
                         f0 = first.setdefault(stats, (got, st))
                         same = np.array_equal(f0[0], got) and (st is None or all(np.array_equal(u, v) for u, v in zip(f0[1], st)))

@@ -65,11 +65,73 @@ pub fn gemm_blas_f32(c: &mut [f32], a: &[f32], b: &[f32], s: &GemmSpec) {
     sgemm(c, a, b, s);
 }
 
-/// sgemm with OpenBLAS's own threads, one per rayon worker (for a product that is not already inside
-/// a split over the workers: linear layers, convolutions with few pixels). OpenBLAS splits C among its
-/// threads without splitting K, so the result has the same bits on any thread count.
+/// Tiles of C for [`gemm_par_f32`]: rows then columns, sizes fixed by the shape alone.
+const PAR_ROWS: usize = 128;
+const PAR_COLS: usize = 512;
+
+/// sgemm over rayon's workers (for a product that is not already inside a split over the workers: linear
+/// layers, convolutions with few pixels): C in tiles of at most [`PAR_ROWS`] × [`PAR_COLS`] whose bounds
+/// follow from the shape alone, each one single-threaded OpenBLAS call over the whole K, so every element
+/// comes from the same call on any worker count and the result has the same bits. (OpenBLAS's own threads
+/// split C by their count; on a Zen 5 VM with AVX-512, 2026-11-27, its kernels then rounded some elements
+/// differently on 1, 2 and 5 threads.)
 pub fn gemm_par_f32(c: &mut [f32], a: &[f32], b: &[f32], s: &GemmSpec) {
-    with_blas_threads(|| sgemm(c, a, b, s));
+    use cblas_sys::{cblas_sgemm, CBLAS_LAYOUT::CblasRowMajor, CBLAS_TRANSPOSE::*};
+    let (m, n, k) = (s.m, s.n, s.k);
+    if m <= PAR_ROWS && n <= PAR_COLS {
+        return gemm_blas_f32(c, a, b, s);
+    }
+    assert!(
+        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
+        "gemm operands too short"
+    );
+    blas_single_threaded();
+    let _shared = BLAS_THREADS.read().unwrap_or_else(|e| e.into_inner());
+    let tiles: Vec<(usize, usize)> = (0..m.div_ceil(PAR_ROWS))
+        .flat_map(|i| (0..n.div_ceil(PAR_COLS)).map(move |j| (i * PAR_ROWS, j * PAR_COLS)))
+        .collect();
+    let t = |x: bool| if x { CblasTrans } else { CblasNoTrans };
+    let lda = if s.ta { m } else { k }.max(1);
+    let ldb = if s.tb { k } else { n }.max(1);
+    // Tiles write disjoint parts of C through this pointer.
+    #[derive(Clone, Copy)]
+    struct CPtr(*mut f32);
+    impl CPtr {
+        // A method, so that closures capture the whole (Sync) wrapper, not its raw pointer field.
+        fn at(&self, off: usize) -> *mut f32 {
+            self.0.wrapping_add(off)
+        }
+    }
+    // SAFETY: each tile writes only its own rows × columns of C; no two tiles overlap.
+    unsafe impl Send for CPtr {}
+    unsafe impl Sync for CPtr {}
+    let cp = CPtr(c.as_mut_ptr());
+    tiles.par_iter().for_each(|&(i0, j0)| {
+        let (rows, cols) = ((m - i0).min(PAR_ROWS), (n - j0).min(PAR_COLS));
+        let ao = if s.ta { i0 } else { i0 * k };
+        let bo = if s.tb { j0 * k } else { j0 };
+        // SAFETY: the operands hold m·k, k·n and m·n values (asserted); the tile's op(A) rows i0.., op(B)
+        // columns j0.. and C block (i0, j0) of rows × cols lie inside them with the full leading
+        // dimensions; the C blocks of different tiles are disjoint.
+        unsafe {
+            cblas_sgemm(
+                CblasRowMajor,
+                t(s.ta),
+                t(s.tb),
+                rows as i32,
+                cols as i32,
+                k as i32,
+                s.alpha,
+                a.as_ptr().add(ao),
+                lda as i32,
+                b.as_ptr().add(bo),
+                ldb as i32,
+                s.beta,
+                cp.at(i0 * n + j0),
+                n as i32,
+            )
+        }
+    });
 }
 
 fn sgemm(c: &mut [f32], a: &[f32], b: &[f32], s: &GemmSpec) {

@@ -840,7 +840,9 @@ pub fn bwd_input_adds(dev: &Device, v: TcVersion, p: ConvPrecision, s: &ConvSpec
 /// cast once into `gyk` (marked stale here first, unless `gy_fresh`: the caller's kernel that wrote gy
 /// wrote its copy too, the v3 batch-norm tails) for both GEMMs, and x and w come from their copies; under
 /// v7 the grad-input reads the transposed weights `wtk`, made from w's copy once per weight update.
-/// `gx_add`: the grad-input is added to gx (only where [`bwd_input_adds`]).
+/// `gx_add`: the grad-input is added to gx (only where [`bwd_input_adds`]). With `gx16`, where the bf16
+/// v6 grad-input runs at stride 1 and does not add, gx is stored only as bf16 into `gx16` and the result is
+/// Ok(true) (gx itself not written); else Ok(false).
 #[allow(clippy::too_many_arguments)]
 pub fn conv_bwd_kept(
     dev: &Device,
@@ -858,7 +860,8 @@ pub fn conv_bwd_kept(
     s: &ConvSpec,
     gy_fresh: bool,
     gx_add: bool,
-) -> Result<()> {
+    gx16: Option<&mut Bf16Copy>,
+) -> Result<bool> {
     if gx_add && !(gx.is_some() && bwd_input_adds(dev, v, p, s)) {
         return Err(Error::usage(
             "conv backward: adding into gx needs the bf16 v6/v7 grad-input (bwd_input_adds)",
@@ -868,7 +871,8 @@ pub fn conv_bwd_kept(
         (dev, &mut *gw, gy, x, &gx)
     {
         if let Some(sp) = padded_stem(d, v, p, s) {
-            return stem_bwd_weight_v6(d, p, xk, gyk, gwc, gyc, xc, s, &sp, gy_fresh);
+            return stem_bwd_weight_v6(d, p, xk, gyk, gwc, gyc, xc, s, &sp, gy_fresh)
+                .map(|()| false);
         }
     }
     // The copies are for bf16; tf32 reads the fp32 tensors themselves (the plain launchers).
@@ -912,6 +916,12 @@ pub fn conv_bwd_kept(
                         .ok_or_else(|| Error::usage("transposed weights missing"))?;
                     conv_wgmma::conv_bwd_input_v7(d, gx, gyb, wt, s, gx_add)
                 }
+                // gx as bf16 alone into `gx16` (stride 1, not adding): Ok(true).
+                Some(Buffer::Cuda(_)) if iv6 && !gx_add && s.stride == 1 && gx16.is_some() => {
+                    let g16 = gx16.expect("matched above").fill(d, s.x_len())?;
+                    conv_tc6::conv_bwd_input_v6_16(d, g16, gyb, wk.get(d, wc)?, s, None)?;
+                    return Ok(true);
+                }
                 Some(Buffer::Cuda(gx)) if iv6 => {
                     conv_tc6::conv_bwd_input_v6(d, p, gx, gyb, wk.get(d, wc)?, s, gx_add)
                 }
@@ -919,6 +929,7 @@ pub fn conv_bwd_kept(
                 Some(Buffer::Cpu(_)) => Err(mismatch("conv_bwd_input")),
                 None => Ok(()),
             }
+            .map(|()| false)
         }
         (_, gw, gy, x, w) => {
             conv_bwd_weight(dev, p, v, gw, gy, x, s)?;
@@ -926,6 +937,7 @@ pub fn conv_bwd_kept(
                 Some(gx) => conv_bwd_input(dev, p, v, gx, gy, w, s),
                 None => Ok(()),
             }
+            .map(|()| false)
         }
     }
 }

@@ -498,10 +498,29 @@ pub fn conv_bwd_input_v6<T: V6Operand>(
     bwd_input(dev, p, gx, gy, w, s, None, add)
 }
 
-fn bwd_input<T: V6Operand>(
+/// [`conv_bwd_input_v6`] in bf16 at stride 1 storing gx as bf16 into `gx16` (`ConvDims::out16`, rounded to
+/// nearest even; not adding).
+pub fn conv_bwd_input_v6_16(
+    dev: &CudaDevice,
+    gx16: &mut CudaSlice<u16>,
+    gy: &CudaSlice<u16>,
+    w: &CudaSlice<u16>,
+    s: &ConvSpec,
+    force: Option<Ring>,
+) -> Result<()> {
+    if s.stride != 1 {
+        return Err(Error::usage(
+            "conv bwd_input v6: a bf16 grad-input is stride 1's",
+        ));
+    }
+    bwd_input(dev, ConvPrecision::Bf16, gx16, gy, w, s, force, false)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bwd_input<T: V6Operand, Y: DeviceRepr>(
     dev: &CudaDevice,
     p: ConvPrecision,
-    gx: &mut CudaSlice<f32>,
+    gx: &mut CudaSlice<Y>,
     gy: &CudaSlice<T>,
     w: &CudaSlice<T>,
     s: &ConvSpec,
@@ -511,7 +530,13 @@ fn bwd_input<T: V6Operand>(
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
-    let d = dims(s)?.adding(add);
+    let out16 = std::mem::size_of::<Y>() == 2;
+    if out16 && (add || s.stride != 1 || p != ConvPrecision::Bf16) {
+        return Err(Error::usage(
+            "conv bwd_input v6: a bf16 gx is bf16 stride 1's, not adding",
+        ));
+    }
+    let d = dims(s)?.adding(add).bf16_out(out16);
     // Stride > 1: one residue class of input pixels per grid.z; grid.y covers the largest class.
     let st = s.stride;
     let (suffix, rows, classes) = if st > 1 {
@@ -534,7 +559,8 @@ fn bwd_input<T: V6Operand>(
         force,
         |(f, name, mut cfg)| {
             cfg.grid_dim.2 = classes;
-            // SAFETY: (float* gx, const T* gy, const T* w, ConvDims d); lengths checked above.
+            // SAFETY: (float* gx, const T* gy, const T* w, ConvDims d), gx bf16 [rows*C] exactly when
+            // d.out16 (stride 1, not adding: checked above); lengths checked above.
             unsafe {
                 dev.stream
                     .launch_builder(&f)

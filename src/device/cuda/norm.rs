@@ -520,36 +520,38 @@ pub fn relu_mask_words(s: &BnSpec) -> usize {
     }
 }
 
-/// The batch norm's input x as the tails read it: fp32, or bf16 (`_x16` kernels: the v6 convolution's
-/// output of a training forward under `IPDPP_BN_TAIL=v4`, stored as bf16 by its epilogue with the
-/// statistics of the rounded values; C % 4 == 0, the residual tail with its ReLU mask bits).
+/// A [rows, C] tensor the tails read, fp32 or bf16: the batch norm's input x (bf16: `_x16` kernels, the v6
+/// convolution's output of a training forward under `IPDPP_BN_TAIL=v4|v5`, stored as bf16 by its epilogue
+/// with the statistics of the rounded values; C % 4 == 0, the residual tail with its ReLU mask bits), and
+/// the BN+ReLU backward's upstream gradient gy (bf16: `_x16_g16`, v5, the stride-1 v6 grad-input of the
+/// convolution after the tail; on a bf16 x only).
 #[derive(Clone, Copy)]
-pub enum BnX<'a, 'b> {
+pub enum BnView<'a, 'b> {
     F32(&'a CudaView<'b, f32>),
     Bf16(&'a CudaView<'b, u16>),
 }
 
-impl BnX<'_, '_> {
+impl BnView<'_, '_> {
     fn len(&self) -> usize {
         match self {
-            BnX::F32(v) => v.len(),
-            BnX::Bf16(v) => v.len(),
+            BnView::F32(v) => v.len(),
+            BnView::Bf16(v) => v.len(),
         }
     }
     fn is_bf16(&self) -> bool {
-        matches!(self, BnX::Bf16(_))
+        matches!(self, BnView::Bf16(_))
     }
     /// Pushes x as the next kernel argument.
     fn arg<'s>(&'s self, b: &mut cudarc::driver::LaunchArgs<'s>) {
         match self {
-            BnX::F32(v) => b.arg(*v),
-            BnX::Bf16(v) => b.arg(*v),
+            BnView::F32(v) => b.arg(*v),
+            BnView::Bf16(v) => b.arg(*v),
         };
     }
 }
 
 /// The check of a bf16 x (`_x16` kernels): C % 4 == 0, and for the residual tail the ReLU mask bits.
-fn check_x16(x: &BnX<'_, '_>, s: &BnSpec, residual: bool, bits: bool) -> Result<()> {
+fn check_x16(x: &BnView<'_, '_>, s: &BnSpec, residual: bool, bits: bool) -> Result<()> {
     if x.is_bf16() && (s.c % 4 != 0 || (residual && !bits)) {
         return Err(Error::usage(
             "batchnorm tails on a bf16 x (v4) need C % 4 == 0 and, with a shortcut, the ReLU mask bits",
@@ -565,7 +567,7 @@ fn relu_apply(
     dev: &CudaDevice,
     y: &mut CudaViewMut<'_, f32>,
     yb: Option<(&mut CudaViewMut<'_, u16>, bool)>,
-    x: BnX<'_, '_>,
+    x: BnView<'_, '_>,
     sc: Option<&CudaView<'_, f32>>,
     mean: &CudaView<'_, f32>,
     rstd: &CudaView<'_, f32>,
@@ -653,7 +655,7 @@ pub fn batchnorm_tail_fwd_train_f32(
     rstd: &mut CudaViewMut<'_, f32>,
     running_mean: &mut CudaViewMut<'_, f32>,
     running_var: &mut CudaViewMut<'_, f32>,
-    x: BnX<'_, '_>,
+    x: BnView<'_, '_>,
     pre: Option<&BlockStats<'_>>,
     sc: Option<&CudaView<'_, f32>>,
     gamma: &CudaView<'_, f32>,
@@ -677,9 +679,9 @@ pub fn batchnorm_tail_fwd_train_f32(
         ],
     )?;
     match x {
-        BnX::F32(x) => train_stats(dev, mean, rstd, running_mean, running_var, x, pre, s)?,
+        BnView::F32(x) => train_stats(dev, mean, rstd, running_mean, running_var, x, pre, s)?,
         // The statistics of a bf16 x come from the epilogue of the convolution that stored it.
-        BnX::Bf16(_) => match pre.filter(|p| p.count > 0 && p.count * p.block_rows == s.rows) {
+        BnView::Bf16(_) => match pre.filter(|p| p.count > 0 && p.count * p.block_rows == s.rows) {
             Some(p) => stats_from_blocks(dev, mean, rstd, running_mean, running_var, p, s)?,
             None => return Err(Error::usage(
                 "batchnorm on a bf16 x: its statistics must come from the convolution's epilogue",
@@ -721,7 +723,7 @@ pub fn batchnorm_tail_fwd_eval_f32(
         dev,
         y,
         yb,
-        BnX::F32(x),
+        BnView::F32(x),
         sc,
         running_mean,
         &rstd.as_view(),
@@ -769,9 +771,9 @@ fn relu_bwd_sums(
     dev: &CudaDevice,
     ggamma: &mut CudaViewMut<'_, f32>,
     gbeta: &mut CudaViewMut<'_, f32>,
-    gy: &CudaView<'_, f32>,
+    gy: BnView<'_, '_>,
     mask: &ReluMask<'_, '_>,
-    x: BnX<'_, '_>,
+    x: BnView<'_, '_>,
     mean: &CudaView<'_, f32>,
     rstd: &CudaView<'_, f32>,
     s: &BnSpec,
@@ -785,7 +787,13 @@ fn relu_bwd_sums(
         shared_mem_bytes: 0,
     };
     let (per_i, tx_i) = (per as i32, tx as i32);
+    if gy.is_bf16() && !(x.is_bf16() && matches!(mask, ReluMask::X { .. })) {
+        return Err(Error::usage(
+            "batchnorm backward: a bf16 gy is the BN+ReLU tail's on a bf16 x (v5)",
+        ));
+    }
     let name = match (mask, x.is_bf16()) {
+        (ReluMask::X { .. }, true) if gy.is_bf16() => "batchnorm_relu_bwd_partial_x16_g16",
         (ReluMask::Y(_), true) => {
             return Err(Error::usage(
                 "batchnorm_relu backward on a bf16 x takes its mask from x or the bits (v4)",
@@ -799,7 +807,8 @@ fn relu_bwd_sums(
     };
     let f = dev.function("norm", name)?;
     let mut b = dev.stream.launch_builder(&f);
-    b.arg(&mut *pg).arg(&mut *pgx).arg(gy);
+    b.arg(&mut *pg).arg(&mut *pgx);
+    gy.arg(&mut b);
     match mask {
         ReluMask::Y(y) => {
             b.arg(*y);
@@ -845,9 +854,9 @@ pub fn batchnorm_tail_bwd_f32(
     gsc: Option<(&mut CudaViewMut<'_, f32>, bool)>,
     ggamma: &mut CudaViewMut<'_, f32>,
     gbeta: &mut CudaViewMut<'_, f32>,
-    gy: &CudaView<'_, f32>,
+    gy: BnView<'_, '_>,
     y: &CudaView<'_, f32>,
-    x: BnX<'_, '_>,
+    x: BnView<'_, '_>,
     mean: &CudaView<'_, f32>,
     rstd: &CudaView<'_, f32>,
     gamma: &CudaView<'_, f32>,
@@ -900,6 +909,7 @@ pub fn batchnorm_tail_bwd_f32(
     let v3 = beta.is_some() || gxb.is_some() || bits.is_some();
     let x16 = x.is_bf16();
     let name = match (gsc.is_some(), v3, x16) {
+        (false, _, true) if gy.is_bf16() => "batchnorm_relu_bwd_apply_x16_g16",
         (true, _, true) => "batchnorm_add_relu_bwd_apply_x16",
         (false, _, true) => "batchnorm_relu_bwd_apply_x16",
         (true, false, false) => "batchnorm_add_relu_bwd_apply_f32",
@@ -928,12 +938,12 @@ pub fn batchnorm_tail_bwd_f32(
     }
     match (beta, with_sc && v3) {
         (Some(beta), _) => {
-            b.arg(gy);
+            gy.arg(&mut b);
             x.arg(&mut b);
             b.arg(mean).arg(rstd).arg(gamma).arg(beta)
         }
         (None, true) => {
-            b.arg(gy);
+            gy.arg(&mut b);
             if !x16 {
                 b.arg(y);
             }
@@ -945,7 +955,8 @@ pub fn batchnorm_tail_bwd_f32(
             b.arg(mean).arg(rstd).arg(gamma)
         }
         (None, false) => {
-            b.arg(gy).arg(y);
+            gy.arg(&mut b);
+            b.arg(y);
             x.arg(&mut b);
             b.arg(mean).arg(rstd).arg(gamma)
         }
