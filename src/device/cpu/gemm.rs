@@ -175,7 +175,12 @@ mod tests {
     /// the same bits on 1, 2 and 5 workers.
     #[test]
     fn threaded_sgemm_matches_the_reference_with_the_same_bits_on_any_worker_count() {
-        for (m, n, k) in [(301, 70, 150), (40, 333, 200)] {
+        for (m, n, k) in [
+            (301, 70, 150),
+            (40, 333, 200),
+            (150, 700, 40),
+            (20, 1100, 30),
+        ] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let s = GemmSpec {
                     ta,
