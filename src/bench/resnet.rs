@@ -815,10 +815,8 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
                 == crate::device::nn_ops::BnTailVersion::V3
             {
                 "norm.cu v2 kernels, the BN+ReLU backward as v3 (IPDPP_BN_TAIL=v3: its ReLU mask from x, y not read; batchnorm_relu_bwd_{partial,apply}_v3_f32; not yet validated on a GPU)"
-            } else if dev.is_cuda() && crate::device::nn_ops::BnTailVersion::fused()
-                == crate::device::nn_ops::BnTailVersion::V4
-            {
-                "norm.cu v3 tails, and v4 where a bf16 v6 convolution stores its output as bf16 for the tail (IPDPP_BN_TAIL=v4: the _x16 kernels; not yet validated on a GPU)"
+            } else if dev.is_cuda() && crate::device::nn_ops::BnTailVersion::fused().bf16_x() {
+                "norm.cu v3 tails, and v4/v5 where a bf16 v6 convolution stores its output (v5: also the grad-input after a BN+ReLU tail) as bf16 for the tail (IPDPP_BN_TAIL=v4|v5: the _x16 and _x16_g16 kernels; not yet validated on a GPU)"
             } else if dev.is_cuda() {
                 "norm.cu v2 kernels, validated on an H200 by the cuda_fused_bn tests"
             } else {
@@ -1008,6 +1006,16 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         notes.push(format!(
             "{} convolution grad-inputs added into a block input's gradient in their epilogue (no scratch buffer or add pass; IPDPP_CONV_GX_ADD=0 turns it off; not yet validated on a GPU)",
             r.net.grad_adds_in_conv()
+        ));
+    }
+    // What the v3-v5 tails did in the last step, so that an A/B says whether they engaged at this batch.
+    let (x16, g16) = (r.net.x16_outputs(), r.net.g16_grad_inputs());
+    if x16 + g16 + r.net.copy_only_tails() + r.net.relu_bits_used() > 0 {
+        notes.push(format!(
+            "batch-norm tails ({}): {x16} conv outputs stored as bf16 alone, {g16} conv grad-inputs stored as bf16 alone, {} bf16-only gradient copies, {} residual masks read as bits (last step; not yet validated on a GPU)",
+            r.net.bn_tail(),
+            r.net.copy_only_tails(),
+            r.net.relu_bits_used()
         ));
     }
     // Kernel variants picked by speed in this run (v7's pipelines), so a report says what ran.

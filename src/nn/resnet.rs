@@ -1754,6 +1754,11 @@ impl ResNet {
         self.relu_bits_used
     }
 
+    /// The fused tails' version.
+    pub fn bn_tail(&self) -> BnTailVersion {
+        self.bn_tail
+    }
+
     /// Convolutions of the last forward that stored their output only as bf16 for a v4/v5 tail.
     pub fn x16_outputs(&self) -> usize {
         self.x16_slots
