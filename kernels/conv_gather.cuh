@@ -132,16 +132,18 @@ struct FwdRows {
 };
 
 // Grad-input, stride 1: gy gathered for row m = (n, iy, ix), k = (ky, kx, o), from output pixel
-// (iy + pad - ky, ix + pad - kx); rb is the offset of output pixel (n, iy + pad, ix + pad).
+// (iy + pad - ky, ix + pad - kx); rb is the offset of output pixel (n, iy + pad, ix + pad). It is never
+// negative and below 2^32 (gy holds < 2^31 elements, dims() checks, and rb passes its end by less than one
+// image), so it is kept in 32 bits: four registers less in v6's n64 grad-input, which spilled.
 template <int NA>
 struct GradInputRows {
     int ty0[NA], tx0[NA];
-    long long rb[NA];
+    unsigned rb[NA];
     __device__ void set(int i, const ConvDims& d, int m, int chunk) {
         const int M = d.n * d.h * d.w, ix = m % d.w, r = m / d.w;
         ty0[i] = m < M ? (r % d.h) + d.pad : -(1 << 28);
         tx0[i] = ix + d.pad;
-        rb[i] = m < M ? (((long long)(r / d.h) * d.oh + ty0[i]) * d.ow + tx0[i]) * d.o + chunk : 0;
+        rb[i] = m < M ? (unsigned)((((long long)(r / d.h) * d.oh + ty0[i]) * d.ow + tx0[i]) * d.o + chunk) : 0u;
     }
     __device__ static long long tap(const ConvDims& d, int ky, int kx, int o0) {
         return o0 - ((long long)ky * d.ow + kx) * d.o;
