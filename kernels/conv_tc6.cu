@@ -8,8 +8,9 @@
 //              written as bf16 by the fused batch-norm tails), fragments by ldmatrix, mma m16n8k16;
 //   *_v6_tf32: the fp32 tensors themselves, rounded to TF32 (cvt.rna) as fragments are read, mma m16n8k8.
 // Tiles as v4/v5 (the width follows the output channels). Shapes: forward C % 32 == 0 (a 32-deep k-tile
-// stays inside one tap); grad-input O % 32 == 0 and C % EPC == 0 (stride > 1: by residue classes of input
-// pixels, `_strided`, no zero rows); grad-weight C % EPC == 0 and O % EPC == 0. The launcher sends the rest
+// stays inside one tap) or a narrow C that divides 32 (C % EPC == 0: a k-tile spans 32 / C taps, the last
+// one padded with zeros past K); grad-input likewise in O, and C % EPC == 0 (stride > 1: by residue classes
+// of input pixels, `_strided`, no zero rows, O % 32 == 0 only); grad-weight C % EPC == 0 and O % EPC == 0. The launcher sends the rest
 // elsewhere. Dynamic shared memory (above the 48 KB static limit); a launch with less than the tile needs
 // traps. bf16: __launch_bounds__(256, 2), two blocks per SM (<= 128 registers), so one block's barrier wait
 // overlaps the other's tensor-core work; tf32 tiles take twice the shared memory (110-138 KB for three
@@ -320,8 +321,10 @@ struct Tc6WnkRows {
     using C = Tc6Copy<CPR, S::KSTRIDE * (int)sizeof(typename S::E)>;
     long long wb[NB];
     bool wok[NB];
+    int kend;  // K - (the chunk's k offset): a k-tile at k0 >= kend reads past the row (narrow C pads K)
     __device__ Tc6WnkRows(const ConvDims& d, int col0) {
         const int K = d.kh * d.kw * d.c;
+        kend = K - S::EPC * C::chunk(threadIdx.x);
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i, o = col0 + C::row(f);
@@ -334,8 +337,28 @@ struct Tc6WnkRows {
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
             if (BCH % 256 && f >= BCH) break;  // folded away when the chunks fill every thread
-            tc6_cp16(Bs + C::row(f) * S::KSTRIDE + S::EPC * C::chunk(f), w + (wb[i] + k0), wok[i]);
+            tc6_cp16(Bs + C::row(f) * S::KSTRIDE + S::EPC * C::chunk(f), w + (wb[i] + k0), wok[i] && k0 < kend);
         }
+    }
+};
+
+// A thread's 16-byte copy lies `koff` into a k-tile's row of a GEMM over k = (tap, channel) with `cs`
+// channels a tap. Narrow cs (it divides 32) puts 32 / cs taps in a k-tile: the copy's channel is koff % cs
+// and its tap lies ksub / cs past the k-tile's first. The tap of k-tile k0 (a multiple of 32) as (ky, kx),
+// with ky pushed past every bound where the tap lies past the last (the zero-filled end of K, which the
+// narrow cs leaves unless 32 divides kh·kw·cs), so that the rows' bounds tests fail there.
+struct Tc6NarrowTap {
+    int ksub, taps;
+    __device__ Tc6NarrowTap(int cs, int koff, const ConvDims& d)
+        : ksub(cs < 32 ? koff - koff % cs : 0), taps(d.kh * d.kw) {}
+    __device__ int chunk(int koff) const { return koff - ksub; }
+    __device__ void at(int k0, const FastDiv& by_cs, const FastDiv& by_kw, int cs, int kw, int& ky, int& kx,
+                       int& c0) const {
+        const int kk = k0 + ksub, tap = by_cs.div(kk);
+        c0 = kk - tap * cs;
+        ky = by_kw.div(tap);
+        kx = tap - ky * kw;
+        if (tap >= taps) ky = 1 << 20;
     }
 };
 
@@ -349,16 +372,17 @@ struct Tc6FwdLoad {
     const T* w;
     ConvDims d;
     FastDiv by_c, by_kw;
+    Tc6NarrowTap nt;
     FwdRows<R::NA> a;
     Tc6WnkRows<S> b;
     __device__ Tc6FwdLoad(const T* x_, const T* w_, ConvDims d_)
-        : x(x_), w(w_), d(d_), by_c(d_.c), by_kw(d_.kw), b(d_, blockIdx.x * S::BN) {
+        : x(x_), w(w_), d(d_), by_c(d_.c), by_kw(d_.kw), nt(d_.c, R::koff(), d_), b(d_, blockIdx.x * S::BN) {
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * S::BM + R::row(i), R::koff());
+        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * S::BM + R::row(i), nt.chunk(R::koff()));
     }
     __device__ void load(int k0, T* As, T* Bs) const {
-        const int tap = by_c.div(k0), c0 = k0 - tap * d.c;
-        const int ky = by_kw.div(tap), kx = tap - ky * d.kw;
+        int ky, kx, c0;
+        nt.at(k0, by_c, by_kw, d.c, d.kw, ky, kx, c0);
         const long long toff = FwdRows<R::NA>::tap(d, ky, kx, c0);
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) tc6_cp16(R::dst(As, i), x + (a.rb[i] + toff), a.ok(i, d, ky, kx));
@@ -367,7 +391,8 @@ struct Tc6FwdLoad {
 };
 
 // B of both grad-input GEMMs: w[o, ky, kx, c] at one tap as [k = o][n = c], rows contiguous in c. Chunk i of
-// this thread: k-row kk, columns col0 + cc; its offset at o0 = 0, tap 0 is kept.
+// this thread: k-row kk, columns col0 + cc; its offset at o0 = 0, tap 0 is kept. Narrow O (it divides 32):
+// k-row kk is o = kk % O at the k-tile's first tap + kk / O (load_narrow).
 template <class S>
 struct Tc6WknRows {
     static constexpr int CPR = S::BN / S::EPC;
@@ -376,12 +401,26 @@ struct Tc6WknRows {
     using C = Tc6Copy<CPR, S::NSTRIDE * (int)sizeof(typename S::E)>;
     long long off[NB];
     bool ok[NB];
+    int tlim[NB];  // narrow O: the k-tile's first tap must lie below this for the row's tap to exist
     __device__ Tc6WknRows(const ConvDims& d, int col0) {
+        const int taps = d.kh * d.kw;
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i, kk = C::row(f), c = col0 + S::EPC * C::chunk(f);
+            const int o = kk % d.o, tsub = kk / d.o;  // kk itself and 0 unless O is narrow
             ok[i] = f < BCH && c < d.c;
-            off[i] = ok[i] ? (long long)kk * d.kh * d.kw * d.c + c : 0;
+            off[i] = ok[i] ? ((long long)o * taps + tsub) * d.c + c : 0;
+            tlim[i] = taps - tsub;
+        }
+    }
+    // Narrow O: the k-tile whose first tap is t0 (o0 = 0); rows past the last tap read zeros.
+    __device__ void load_narrow(typename S::E* Bs, const typename S::E* w, const ConvDims& d, int t0) const {
+        const long long base = (long long)t0 * d.c;
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i;
+            if (BCH % 256 && f >= BCH) break;
+            tc6_cp16(Bs + C::row(f) * S::NSTRIDE + S::EPC * C::chunk(f), w + (base + off[i]), ok[i] && t0 < tlim[i]);
         }
     }
     // The tile of rows o0 .. o0 + BK - 1 at tap (ky, kx).
@@ -407,20 +446,24 @@ struct Tc6BwdInputLoad {
     ConvDims d;
     FastDiv by_o, by_kw;
     Tc6WknRows<S> b;
+    Tc6NarrowTap nt;
     GradInputRows<R::NA> a;
     __device__ Tc6BwdInputLoad(const T* gy_, const T* w_, ConvDims d_)
-        : gy(gy_), w(w_), d(d_), by_o(d_.o), by_kw(d_.kw), b(d_, blockIdx.x * S::BN) {
+        : gy(gy_), w(w_), d(d_), by_o(d_.o), by_kw(d_.kw), b(d_, blockIdx.x * S::BN), nt(d_.o, R::koff(), d_) {
         if (d.stride != 1) __trap();
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * S::BM + R::row(i), R::koff());
+        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * S::BM + R::row(i), nt.chunk(R::koff()));
     }
     __device__ void load(int k0, T* As, T* Bs) const {
-        const int tap = by_o.div(k0), o0 = k0 - tap * d.o;
-        const int ky = by_kw.div(tap), kx = tap - ky * d.kw;
+        int ky, kx, o0;
+        nt.at(k0, by_o, by_kw, d.o, d.kw, ky, kx, o0);
         const long long toff = GradInputRows<R::NA>::tap(d, ky, kx, o0);
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) tc6_cp16(R::dst(As, i), gy + (a.rb[i] + toff), a.ok(i, d, ky, kx));
-        b.load(Bs, w, d, o0, ky, kx);
+        if (d.o < S::BK)
+            b.load_narrow(Bs, w, d, by_o.div(k0));
+        else
+            b.load(Bs, w, d, o0, ky, kx);
     }
 };
 

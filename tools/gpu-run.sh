@@ -127,6 +127,14 @@ if has tests; then
     export IPDPP_GW_ROWS=0
     echo "bf16 grad-weight row tiles failed (or missed) a test: benches and pipeline use IPDPP_GW_ROWS=0" | tee -a "$SUMMARY"
   fi
+  # v6 on narrow channels (C or O = 8, 16: several taps a k-tile; on by default since 2026-11-27, sixth
+  # session without a GPU): ResNet-32's first stage goes back to v4 unless the tests that run it passed.
+  if ! ok test_resnet_cuda.conv_tensor_core_versions_match_cpu_reference \
+    || ! ok test_resnet_cuda.cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept \
+    || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2; then
+    export IPDPP_V6_NARROW=0
+    echo "conv v6 on narrow channels failed (or missed) a test: benches and pipeline use IPDPP_V6_NARROW=0" | tee -a "$SUMMARY"
+  fi
   if [ -n "${NO_FUSED:-}" ]; then
     export IPDPP_FUSED_BN=0
     echo "batch norm failed (or missed) a test: benches and pipeline use IPDPP_FUSED_BN=0" | tee -a "$SUMMARY"
@@ -220,6 +228,10 @@ if has bench; then
     # The grad-weight on full-height row tiles only (A/B of the shorter m192 / m128 / m64 tiles).
     [ "${IPDPP_GW_ROWS:-1}" != 0 ] && step bench_${arch}_bf16_no_gw_rows 90 env IPDPP_GW_ROWS=0 $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_no_gw_rows.json"
+    # ResNet-32's first stage on v4 again (A/B of v6 on 16 channels; ResNet-18 has no narrow layer).
+    [ $arch = resnet32 ] && [ "${IPDPP_V6_NARROW:-1}" != 0 ] && step bench_${arch}_bf16_no_narrow 60 env IPDPP_V6_NARROW=0 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/${arch}_bf16_no_narrow.json"
     step bench_${arch}_bf16_convtc_v4_unfused 90 env IPDPP_CONV_TC=v4 IPDPP_FUSED_BN=0 $BIN/ipdpp --device cuda bench resnet \
       --arch $arch --batch 1024 --precision bf16 --steps 3 --out "$OUT/${arch}_bf16_convtc_v4_unfused.json"
     step bench_${arch}_bf16_convtc_v6_unfused 90 env IPDPP_CONV_TC=v6 IPDPP_FUSED_BN=0 $BIN/ipdpp --device cuda bench resnet \
@@ -228,7 +240,7 @@ if has bench; then
   # Per-op A/B of the convolution generations at ResNet-18 shapes (512 images): layer1 3x3, the stride-2
   # 3x3 and 1x1 of layer2.0, layer4's 3x3 (4x4 pixels, 512 channels).
   # GPU_CONV_AB=0 skips them (a second call on the same day).
-  for sh in 512,32,32,64,64,3,1,1 512,32,32,64,128,3,2,1 512,32,32,64,128,1,2,0 512,4,4,512,512,3,1,1; do
+  for sh in 512,32,32,64,64,3,1,1 512,32,32,64,128,3,2,1 512,32,32,64,128,1,2,0 512,4,4,512,512,3,1,1 1024,32,32,16,16,3,1,1; do
     [ "${GPU_CONV_AB:-1}" = 1 ] || break
     step "bench_conv_bf16_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision bf16 \
       --out "$OUT/conv_bf16_${sh//,/x}.json"

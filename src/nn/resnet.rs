@@ -1902,6 +1902,16 @@ impl ResNet {
                         {
                             "v6 im2col".into()
                         }
+                        Some(d)
+                            if conv_tc::stem_fwd_runs_padded(
+                                d,
+                                self.conv_version,
+                                self.conv_precision,
+                                &s,
+                            ) =>
+                        {
+                            "v6 pad8".into()
+                        }
                         _ => kf("fwd"),
                     };
                     kernels = format!("{fwd}/{gx}/{gw}");

@@ -315,6 +315,12 @@ fn cusim_driver_runs_the_v6_ring_and_padded_stem_gpu_tests() {
                 "resnet_cuda::cuda_stem_forward_runs_v6_on_im2col_columns",
                 &[],
             ),
+            // Written in the sixth session without a GPU: the stem's forward on 8 padded channels
+            // (v6's narrow k-tiles).
+            (
+                "resnet_cuda::cuda_stem_forward_runs_v6_on_padded_channels",
+                &[],
+            ),
         ],
     );
     // Every bf16 v6 launch of the ring test (3- and 4-stage rings, halo tiles) at the conflict-free ideal.

@@ -183,8 +183,10 @@ fn conv_tensor_core_versions_match_cpu_reference() {
     // grad-weight pixel count that is no multiple of 16, and shapes that v4 hands to v3 (C = 3, C = 5,
     // O = 20 for grad-input). v5 (bf16) takes forward C % 32 == 0 at every tile width (the last two shapes
     // give n16 forward and n16 grad-input) and hands C = 16 / C = 48 forwards to v4. v6 (bf16) takes the same
-    // forwards, grad-inputs with O % 32 == 0 and C % 8 == 0 (n16..n128, partial row and column tiles) and
-    // grad-weights with C % 8 == 0 and O % 8 == 0 (all but the stem, C = 5 and O = 20).
+    // forwards and the narrow C = 16 ones (two taps a k-tile: stride 1 and 2, the last k-tile half past K),
+    // grad-inputs with O % 32 == 0 or stride-1 O = 16, and C % 8 == 0 (n16..n128, partial row and column
+    // tiles), and grad-weights with C % 8 == 0 and O % 8 == 0 (all but the stem, C = 5 and O = 20); it
+    // hands C = 48 forwards and the strided O = 20 grad-input to v4.
     let shapes = [
         (4, 32, 32, 3, 64, 3, 1, 1),
         (4, 32, 32, 64, 64, 3, 1, 1),
@@ -762,6 +764,124 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
+/// The stem's forward (C < 8) on v6 over channels padded to 8 (`conv_fwd_padded_v6`, what networks run
+/// by default: four taps a k-tile, K padded to a whole k-tile): against the CPU convolution within bf16's
+/// 1e-2 at four shapes (stride 2, 5×5 with 7 k-tiles, 1–3 channels), with and without the batch-norm
+/// partials (fresh where the views split at row blocks, and the output bits the same either way); the
+/// copies are left stale; `conv_fwd_kept` takes this path under v6 (the same bits) and not under v4 (the
+/// control, v3); a shape with 8 channels is refused. Skips without a GPU.
+#[test]
+fn cuda_stem_forward_runs_v6_on_padded_channels() {
+    use ipdpp::device::cpu::conv::{conv_fwd_f32, ConvSpec};
+    use ipdpp::device::cuda::conv_tc::{
+        conv_fwd_kept, conv_fwd_padded_v6, stem_fwd_runs_padded, ConvPrecision, TcVersion,
+    };
+    use ipdpp::device::cuda::conv_tc6::{narrow_on, Bf16Copy, BnPartials};
+    let Some(dev) = cuda_or_skip("cuda_stem_forward_runs_v6_on_padded_channels") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    let p = ConvPrecision::Bf16;
+    let mut fails = Vec::new();
+    for (i, &(n, h, w, c, o, k, stride, pad)) in [
+        (8, 8, 8, 3, 64, 3, 1, 1),
+        (3, 9, 11, 3, 16, 3, 2, 1),
+        (2, 8, 8, 1, 32, 5, 1, 2),
+        (2, 10, 6, 2, 128, 3, 1, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = ConvSpec::new(n, h, w, c, o, k, stride, pad);
+        let x = uniform_f32(s.x_len(), -1.0, 1.0, 700 + i as u64);
+        let wt = uniform_f32(s.w_len(), -0.5, 0.5, 710 + i as u64);
+        let rows = s.n * s.oh() * s.ow();
+        let mut want = vec![0.0f32; s.y_len()];
+        conv_fwd_f32(&mut want, &x, &wt, &s);
+        let (xd, wd) = (d.upload(&x).unwrap(), d.upload(&wt).unwrap());
+        let mut plain: Option<Vec<f32>> = None;
+        for groups in [0usize, 2] {
+            let (mut xk, mut wk, mut parts) = (
+                Bf16Copy::default(),
+                Bf16Copy::default(),
+                BnPartials::default(),
+            );
+            let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
+            let stats = (groups > 0).then_some((&mut parts, groups));
+            if let Err(e) = conv_fwd_padded_v6(d, &mut xk, &mut wk, stats, &mut y, &xd, &wd, &s) {
+                fails.push(format!("{s:?} views {groups}: {e}"));
+                continue;
+            }
+            let got = d.download(&y).unwrap();
+            let e = rel_err(&got, &want);
+            println!(
+                "{s:?} views {groups}: y rel err {e:.2e}, partials fresh {}",
+                parts.is_fresh()
+            );
+            if e.is_nan() || e >= 1e-2 {
+                fails.push(format!("{s:?} views {groups}: y rel err {e:.2e} ≥ 1e-2"));
+            }
+            if xk.is_fresh() || wk.is_fresh() {
+                fails.push(format!("{s:?}: a bf16 copy is left fresh"));
+            }
+            let splits = groups > 0
+                && rows % groups == 0
+                && (rows / groups) % if o > 64 { 128 } else { 256 } == 0;
+            if groups > 0 && parts.is_fresh() != splits {
+                fails.push(format!(
+                    "{s:?} views {groups}: partials fresh {} (expected {splits})",
+                    parts.is_fresh()
+                ));
+            }
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            match &plain {
+                None => plain = Some(got),
+                Some(q) if bits(q) != bits(&got) => fails.push(format!(
+                    "{s:?}: the forward with partials differs from the plain one"
+                )),
+                _ => {}
+            }
+        }
+        // What a network runs: this path under v6 (unless IPDPP_V6_NARROW=0), v3 under v4.
+        for v in [TcVersion::V6, TcVersion::V4] {
+            let padded = stem_fwd_runs_padded(d, v, p, &s);
+            if padded != (v == TcVersion::V6 && narrow_on()) {
+                fails.push(format!("{s:?} {v}: padded forward taken = {padded}"));
+            }
+            let (xb, wb) = (
+                Buffer::from_host(&dev, &x).unwrap(),
+                Buffer::from_host(&dev, &wt).unwrap(),
+            );
+            let mut y = Buffer::from_host(&dev, &vec![f32::NAN; s.y_len()]).unwrap();
+            let (mut xk, mut wk) = (Bf16Copy::default(), Bf16Copy::default());
+            conv_fwd_kept(&dev, p, v, &mut xk, &mut wk, None, &mut y, &xb, &wb, &s, None).unwrap();
+            let got = y.to_host(&dev).unwrap();
+            let same = plain.as_ref().is_some_and(|q| {
+                q.iter().map(|f| f.to_bits()).eq(got.iter().map(|f| f.to_bits()))
+            });
+            if padded && !same {
+                fails.push(format!("{s:?} {v}: the network's forward differs from the padded one"));
+            }
+            let e = rel_err(&got, &want);
+            if e.is_nan() || e >= 1e-2 {
+                fails.push(format!("{s:?} {v}: network forward rel err {e:.2e} ≥ 1e-2"));
+            }
+        }
+    }
+    // Eight channels need no padding: refused.
+    let s = ConvSpec::new(1, 4, 4, 8, 32, 3, 1, 1);
+    let (x, wt) = (
+        d.upload(&vec![0.0f32; s.x_len()]).unwrap(),
+        d.upload(&vec![0.0f32; s.w_len()]).unwrap(),
+    );
+    let mut y = d.upload(&vec![0.0f32; s.y_len()]).unwrap();
+    let (mut xk, mut wk) = (Bf16Copy::default(), Bf16Copy::default());
+    if conv_fwd_padded_v6(d, &mut xk, &mut wk, None, &mut y, &x, &wt, &s).is_ok() {
+        fails.push("an 8-channel forward ran padded".into());
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
+
 /// The stem's forward as im2col + a v6 1×1 convolution (`IPDPP_STEM_IM2COL=1` in networks): the bf16
 /// im2col equals bf16 of the CPU's column matrix bit for bit, with zeros in the padding columns (stride
 /// 1 and 2, 3×3 and 5×5, 1–3 channels); the forward through it matches the CPU convolution within
@@ -1048,6 +1168,8 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
         // A 1x1 stride-2 projection shortcut from 64 channels: its bf16 grad-weight (K = 64) on the
         // 64-row tile `_m64` (the 64x64 3x3 shape above runs `_m192`).
         ConvSpec::new(2, 8, 8, 64, 128, 1, 2, 0),
+        // ResNet-32's first stage: forward and grad-input two taps a k-tile (narrow C and O); no halo.
+        ConvSpec::new(2, 8, 8, 16, 16, 3, 1, 1),
     ]
     .into_iter()
     .enumerate()

@@ -218,7 +218,11 @@ SHAPES = [
     Spec(1, 5, 7, 32, 21, 3, 1, 1),      # odd output channels: v7's scalar stores
     Spec(2, 8, 8, 32, 64, 1, 2, 0),      # 1x1 stride 2 with O % 32 == 0: v7 residue classes without taps
     Spec(4, 15, 17, 32, 96, 3, 2, 1),    # odd sizes at stride 2: classes of unequal sizes, two row tiles
-    Spec(2, 8, 8, 8, 64, 3, 1, 1),       # 8 channels (the padded stem): grad-weight K = 72 on m128 / m192
+    Spec(2, 8, 8, 8, 64, 3, 1, 1),       # 8 channels (the padded stem): grad-weight K = 72 on m128 / m192;
+                                         # v6 forward 4 taps a k-tile, K padded 72 -> 96
+    Spec(2, 8, 8, 16, 16, 3, 1, 1),      # ResNet-32's first stage: v6 forward and grad-input 2 taps a k-tile
+    Spec(1, 6, 5, 16, 32, 3, 2, 1),      # narrow C at stride 2 (forward), odd sizes, partial row tile
+    Spec(1, 7, 6, 8, 16, 3, 1, 1),       # narrow O = 16 with C = 8 (grad-input), partial tiles
 ]
 
 
@@ -228,7 +232,8 @@ def takes(version, prec, op, s):
                                    "bwd_weight": s.c % 8 == 0 and s.o % 8 == 0}[op]
     if version == "v6":
         epc = 8 if prec == "bf16" else 4
-        return {"fwd": s.c % 32 == 0, "bwd_input": s.o % 32 == 0 and s.c % epc == 0,
+        whole = lambda cs: cs % 32 == 0 or (cs < 32 and 32 % cs == 0 and cs % epc == 0)  # narrow: taps per k-tile
+        return {"fwd": whole(s.c), "bwd_input": (s.o % 32 == 0 or s.stride == 1 and whole(s.o)) and s.c % epc == 0,
                 "bwd_weight": s.c % epc == 0 and s.o % epc == 0}[op]
     if version == "v5":
         return prec == "bf16" and {"fwd": s.c % 32 == 0, "bwd_input": s.o % 32 == 0 and s.c % 4 == 0,

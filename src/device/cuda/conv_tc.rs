@@ -627,6 +627,11 @@ pub fn conv_fwd_kept(
             conv_fwd_im2col_v6(d, xk, wk, stats, y, x, w, s)
         }
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
+            if padded_stem_fwd(d, v, p, s).is_some() =>
+        {
+            conv_fwd_padded_v6(d, xk, wk, stats, y, x, w, s)
+        }
+        (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if runs_v7(d, v, p, "fwd", s) =>
         {
             let xb = xk.get(d, x)?;
@@ -734,6 +739,71 @@ pub fn conv_fwd_im2col_v6(
     xk.stale();
     wk.stale();
     r
+}
+
+/// The shape a bf16 forward with fewer than 8 input channels (the 3-channel stem) runs at on v6 with its
+/// input's and weights' channels padded to 8 (v6 gathers 8 channels, four taps, a k-tile row), unless
+/// `IPDPP_STEM_IM2COL=1` asks for the im2col form or `IPDPP_V6_NARROW=0` keeps narrow channels off v6.
+/// On an H200 (2026-11-27) the stem's forward on v3 took 0.9 of 55.8 ms (ResNet-18) and 0.76 of 31.9 ms
+/// (ResNet-32).
+fn padded_stem_fwd(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> Option<ConvSpec> {
+    if p != ConvPrecision::Bf16
+        || !matches!(v, TcVersion::V6 | TcVersion::V7)
+        || s.c >= 8
+        || im2col_stem(d, v, p, s).is_some()
+    {
+        return None;
+    }
+    let sp = ConvSpec { c: 8, ..*s };
+    runs_v6(d, TcVersion::V6, p, "fwd", &sp).then_some(sp)
+}
+
+/// The bf16 forward at `s` on v6 over channels padded to 8 (what `conv_fwd_kept` runs for the stem by
+/// default), whatever the environment asks: x padded and cast into `xk`'s buffer, the weights into `wk`'s
+/// (zeros in the extra channels: the same products and sums as the convolution), both left stale (they
+/// hold no copy of x or w). An error where the shape does not qualify (8 or more channels, or v6 does not
+/// run the padded shape here).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_fwd_padded_v6(
+    d: &CudaDevice,
+    xk: &mut Bf16Copy,
+    wk: &mut Bf16Copy,
+    stats: Option<(&mut BnPartials, usize)>,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<f32>,
+    w: &CudaSlice<f32>,
+    s: &ConvSpec,
+) -> Result<()> {
+    let p = ConvPrecision::Bf16;
+    let sp = ConvSpec { c: 8, ..*s };
+    if s.c >= 8 || !runs_v6(d, TcVersion::V6, p, "fwd", &sp) {
+        return Err(Error::usage(format!(
+            "conv {s:?}: the padded forward is for bf16 convolutions with fewer than 8 input channels \
+             whose 8-channel shape v6 runs on this GPU"
+        )));
+    }
+    let r = (|| {
+        let xp = xk.fill(d, sp.x_len())?;
+        super::elementwise::pad_channels_bf16_f32(d, xp, x, s.n * s.h * s.w, s.c, sp.c)?;
+        let wp = wk.fill(d, sp.w_len())?;
+        super::elementwise::pad_channels_bf16_f32(d, wp, w, s.o * s.kh * s.kw, s.c, sp.c)?;
+        let (xp, wp) = (
+            xk.current().expect("filled above"),
+            wk.current().expect("filled above"),
+        );
+        match stats {
+            Some((out, groups)) => conv_tc6::conv_fwd_v6_stats(d, p, y, xp, wp, &sp, groups, out),
+            None => conv_tc6::conv_fwd_v6(d, p, y, xp, wp, &sp),
+        }
+    })();
+    xk.stale();
+    wk.stale();
+    r
+}
+
+/// Whether a network's forward at `s` runs on v6 over channels padded to 8 (for reports).
+pub fn stem_fwd_runs_padded(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> bool {
+    padded_stem_fwd(d, v, p, s).is_some()
 }
 
 /// Whether a network's forward at `s` runs as im2col + a v6 1×1 convolution (for reports).

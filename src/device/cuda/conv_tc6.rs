@@ -198,15 +198,30 @@ impl V6Operand for f32 {
 }
 
 /// Whether v6 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s` in precision `p`: a 16-byte copy holds
-/// 8 bf16 or 4 fp32 channels of one tap, and the forward and grad-input k-tiles (32 deep) must stay inside
-/// one tap.
+/// 8 bf16 or 4 fp32 channels of one tap, and a forward or grad-input k-tile (32 deep) covers whole taps:
+/// its channels (C, or O for the grad-input) a multiple of 32, or narrow (they divide 32, a k-tile then
+/// spans several taps; not for the strided grad-input's residue classes, nor with
+/// `IPDPP_V6_NARROW=0`).
 pub fn takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
     let epc = if p == ConvPrecision::Bf16 { 8 } else { 4 };
+    let whole = |cs: usize| cs % 32 == 0 || (narrow_on() && is_narrow(cs, epc));
     match op {
-        "fwd" => s.c % 32 == 0,
-        "bwd_input" => s.o % 32 == 0 && s.c % epc == 0,
+        "fwd" => whole(s.c),
+        "bwd_input" => (s.o % 32 == 0 || (s.stride == 1 && whole(s.o))) && s.c % epc == 0,
         _ => s.c % epc == 0 && s.o % epc == 0,
     }
+}
+
+/// Channels of a k-tile row that v6 gathers as several taps per k-tile: fewer than 32, dividing 32, whole
+/// 16-byte copies (ResNet-32's first stage: 16; the stem padded to 8).
+fn is_narrow(cs: usize, epc: usize) -> bool {
+    cs < 32 && 32 % cs == 0 && cs % epc == 0
+}
+
+/// `IPDPP_V6_NARROW=0` sends the narrow shapes ([`is_narrow`]) back to v4 (for A/B runs); read once.
+pub fn narrow_on() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("IPDPP_V6_NARROW").map_or(true, |v| v.trim() != "0"))
 }
 
 /// Whether this GPU runs the v6 tiles of `op` at `s` in precision `p`: cp.async needs sm_80, and the tiles
@@ -234,7 +249,8 @@ fn smem_bytes(op: &str, bm: usize, bn: usize, elem: usize, ring: Ring) -> usize 
 
 /// Dynamic shared memory of a `_halo` block (`Tc6HaloLoad`): the (TH + 2) × (W + 2) pixels around each
 /// image's part of the row tile at Cs + 8 bf16 a pixel (Cs: C of x, O of gy), and three bf16 B stages.
-/// None where those kernels do not take `op` at `s`: bf16 3×3 stride 1 pad 1 as v6 takes it, with a row
+/// None where those kernels do not take `op` at `s`: bf16 3×3 stride 1 pad 1 as v6 takes it (Cs a multiple of
+/// 32: a halo chunk is one k-tile's channels), with a row
 /// tile of whole image rows of one image (H·W a multiple of it) or of whole images.
 pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
     let cs = match op {
@@ -242,7 +258,8 @@ pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
         "bwd_input" => s.o,
         _ => return None,
     };
-    if (s.kh, s.kw, s.stride, s.pad) != (3, 3, 1, 1) || !takes(op, s, ConvPrecision::Bf16) {
+    if (s.kh, s.kw, s.stride, s.pad) != (3, 3, 1, 1) || cs % BK != 0 || !takes(op, s, ConvPrecision::Bf16)
+    {
         return None;
     }
     let (_, bm, bn) = v4_tile(out_cols(op, s));
