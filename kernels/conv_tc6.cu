@@ -8,10 +8,10 @@
 //              written as bf16 by the fused batch-norm tails), fragments by ldmatrix, mma m16n8k16;
 //   *_v6_tf32: the fp32 tensors themselves, rounded to TF32 (cvt.rna) as fragments are read, mma m16n8k8.
 // Tiles as v4/v5 (the width follows the output channels). Shapes: forward C % 32 == 0 (a 32-deep k-tile
-// stays inside one tap) or a narrow C that divides 32 (C % EPC == 0: a k-tile spans 32 / C taps, the last
-// one padded with zeros past K); grad-input likewise in O, and C % EPC == 0 (stride > 1: by residue classes
-// of input pixels, `_strided`, no zero rows, O % 32 == 0 only); grad-weight C % EPC == 0 and O % EPC == 0. The launcher sends the rest
-// elsewhere. Dynamic shared memory (above the 48 KB static limit); a launch with less than the tile needs
+// stays inside one tap), or in bf16 a narrow C that divides 32 (`_narrow`: C = 8, 16, a k-tile spans
+// 32 / C taps, the last one zero-filled past K); grad-input O % 32 == 0 (or narrow, stride 1) and
+// C % EPC == 0 (stride > 1: by residue classes of input pixels, `_strided`, no zero rows); grad-weight
+// C % EPC == 0 and O % EPC == 0. The launcher sends the rest elsewhere. Dynamic shared memory (above the 48 KB static limit); a launch with less than the tile needs
 // traps. bf16: __launch_bounds__(256, 2), two blocks per SM (<= 128 registers), so one block's barrier wait
 // overlaps the other's tensor-core work; tf32 tiles take twice the shared memory (110-138 KB for three
 // stages of the wide tiles), so one block per SM and no register cap.
@@ -312,8 +312,9 @@ struct Tc6Rows {
 };
 
 // B of the forward GEMMs: w [n = o][k] (OHWI, contiguous in k), a k-tile of each output channel's row
-// stored [n][k]; chunk i of this thread: its row offset at k0 = 0 and whether the row exists.
-template <class S>
+// stored [n][k]; chunk i of this thread: its row offset at k0 = 0 and whether the row exists. NARROW (C
+// divides 32, K padded to whole k-tiles): instead of the flag, where the row ends past the chunk.
+template <class S, bool NARROW = false>
 struct Tc6WnkRows {
     static constexpr int CPR = S::BK / S::EPC;
     static constexpr int BCH = CPR * S::BN;  // chunks in the B tile
@@ -321,15 +322,15 @@ struct Tc6WnkRows {
     using C = Tc6Copy<CPR, S::KSTRIDE * (int)sizeof(typename S::E)>;
     long long wb[NB];
     bool wok[NB];
-    int kend;  // K - (the chunk's k offset): a k-tile at k0 >= kend reads past the row (narrow C pads K)
+    int kend[NB];  // NARROW: K minus the chunk's k offset where the row exists, else 0 (reads where k0 < kend)
     __device__ Tc6WnkRows(const ConvDims& d, int col0) {
         const int K = d.kh * d.kw * d.c;
-        kend = K - S::EPC * C::chunk(threadIdx.x);
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i, o = col0 + C::row(f);
             wok[i] = f < BCH && o < d.o;
             wb[i] = wok[i] ? (long long)o * K + S::EPC * C::chunk(f) : 0;
+            if constexpr (NARROW) kend[i] = wok[i] ? K - S::EPC * C::chunk(f) : 0;
         }
     }
     __device__ void load(typename S::E* Bs, const typename S::E* w, int k0) const {
@@ -337,7 +338,8 @@ struct Tc6WnkRows {
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
             if (BCH % 256 && f >= BCH) break;  // folded away when the chunks fill every thread
-            tc6_cp16(Bs + C::row(f) * S::KSTRIDE + S::EPC * C::chunk(f), w + (wb[i] + k0), wok[i] && k0 < kend);
+            tc6_cp16(Bs + C::row(f) * S::KSTRIDE + S::EPC * C::chunk(f), w + (wb[i] + k0),
+                     NARROW ? k0 < kend[i] : wok[i]);
         }
     }
 };
@@ -347,24 +349,25 @@ struct Tc6WnkRows {
 // and its tap lies ksub / cs past the k-tile's first. The tap of k-tile k0 (a multiple of 32) as (ky, kx),
 // with ky pushed past every bound where the tap lies past the last (the zero-filled end of K, which the
 // narrow cs leaves unless 32 divides kh·kw·cs), so that the rows' bounds tests fail there.
+template <bool NARROW>
 struct Tc6NarrowTap {
-    int ksub, taps;
-    __device__ Tc6NarrowTap(int cs, int koff, const ConvDims& d)
-        : ksub(cs < 32 ? koff - koff % cs : 0), taps(d.kh * d.kw) {}
-    __device__ int chunk(int koff) const { return koff - ksub; }
-    __device__ void at(int k0, const FastDiv& by_cs, const FastDiv& by_kw, int cs, int kw, int& ky, int& kx,
-                       int& c0) const {
-        const int kk = k0 + ksub, tap = by_cs.div(kk);
+    int ksub;
+    __device__ Tc6NarrowTap(int cs, int koff) : ksub(NARROW ? koff - koff % cs : 0) {}
+    __device__ int chunk(int koff) const { return NARROW ? koff - ksub : koff; }
+    __device__ void at(int k0, const FastDiv& by_cs, const FastDiv& by_kw, const ConvDims& d, int cs, int& ky,
+                       int& kx, int& c0) const {
+        const int kk = NARROW ? k0 + ksub : k0, tap = by_cs.div(kk);
         c0 = kk - tap * cs;
         ky = by_kw.div(tap);
-        kx = tap - ky * kw;
-        if (tap >= taps) ky = 1 << 20;
+        kx = tap - ky * d.kw;
+        if (NARROW && ky >= d.kh) ky = 1 << 20;
     }
 };
 
 // Forward: A = im2col of x [m = (n, oy, ox)][k = (ky, kx, c)] (rows: FwdRows, conv_gather.cuh), B = w
-// [n = o][k] (Tc6WnkRows).
-template <class S>
+// [n = o][k] (Tc6WnkRows). NARROW (the `_narrow` entry points): C divides 32, several taps a k-tile
+// (Tc6NarrowTap); apart, since its per-thread tap offset and K bound cost the 128-register tiles a spill.
+template <class S, bool NARROW = false>
 struct Tc6FwdLoad {
     using T = typename S::E;
     using R = Tc6Rows<S>;
@@ -372,17 +375,19 @@ struct Tc6FwdLoad {
     const T* w;
     ConvDims d;
     FastDiv by_c, by_kw;
-    Tc6NarrowTap nt;
+    Tc6NarrowTap<NARROW> nt;
     FwdRows<R::NA> a;
-    Tc6WnkRows<S> b;
+    Tc6WnkRows<S, NARROW> b;
     __device__ Tc6FwdLoad(const T* x_, const T* w_, ConvDims d_)
-        : x(x_), w(w_), d(d_), by_c(d_.c), by_kw(d_.kw), nt(d_.c, R::koff(), d_), b(d_, blockIdx.x * S::BN) {
+        : x(x_), w(w_), d(d_), by_c(d_.c), by_kw(d_.kw), nt(d_.c, R::koff()),
+          b(d_, blockIdx.x * S::BN) {
+        if (NARROW != (d.c < 32)) __trap();
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * S::BM + R::row(i), nt.chunk(R::koff()));
     }
     __device__ void load(int k0, T* As, T* Bs) const {
         int ky, kx, c0;
-        nt.at(k0, by_c, by_kw, d.c, d.kw, ky, kx, c0);
+        nt.at(k0, by_c, by_kw, d, d.c, ky, kx, c0);
         const long long toff = FwdRows<R::NA>::tap(d, ky, kx, c0);
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) tc6_cp16(R::dst(As, i), x + (a.rb[i] + toff), a.ok(i, d, ky, kx));
@@ -391,9 +396,9 @@ struct Tc6FwdLoad {
 };
 
 // B of both grad-input GEMMs: w[o, ky, kx, c] at one tap as [k = o][n = c], rows contiguous in c. Chunk i of
-// this thread: k-row kk, columns col0 + cc; its offset at o0 = 0, tap 0 is kept. Narrow O (it divides 32):
+// this thread: k-row kk, columns col0 + cc; its offset at o0 = 0, tap 0 is kept. NARROW (O divides 32):
 // k-row kk is o = kk % O at the k-tile's first tap + kk / O (load_narrow).
-template <class S>
+template <class S, bool NARROW = false>
 struct Tc6WknRows {
     static constexpr int CPR = S::BN / S::EPC;
     static constexpr int BCH = S::BK * CPR;
@@ -401,16 +406,16 @@ struct Tc6WknRows {
     using C = Tc6Copy<CPR, S::NSTRIDE * (int)sizeof(typename S::E)>;
     long long off[NB];
     bool ok[NB];
-    int tlim[NB];  // narrow O: the k-tile's first tap must lie below this for the row's tap to exist
+    int tlim[NB];  // NARROW: taps minus the row's tap offset where the chunk exists, else 0 (reads where t0 < tlim)
     __device__ Tc6WknRows(const ConvDims& d, int col0) {
         const int taps = d.kh * d.kw;
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i, kk = C::row(f), c = col0 + S::EPC * C::chunk(f);
-            const int o = kk % d.o, tsub = kk / d.o;  // kk itself and 0 unless O is narrow
+            const int o = NARROW ? kk % d.o : kk, tsub = NARROW ? kk / d.o : 0;
             ok[i] = f < BCH && c < d.c;
             off[i] = ok[i] ? ((long long)o * taps + tsub) * d.c + c : 0;
-            tlim[i] = taps - tsub;
+            if constexpr (NARROW) tlim[i] = ok[i] ? taps - tsub : 0;
         }
     }
     // Narrow O: the k-tile whose first tap is t0 (o0 = 0); rows past the last tap read zeros.
@@ -420,7 +425,7 @@ struct Tc6WknRows {
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
             if (BCH % 256 && f >= BCH) break;
-            tc6_cp16(Bs + C::row(f) * S::NSTRIDE + S::EPC * C::chunk(f), w + (base + off[i]), ok[i] && t0 < tlim[i]);
+            tc6_cp16(Bs + C::row(f) * S::NSTRIDE + S::EPC * C::chunk(f), w + (base + off[i]), t0 < tlim[i]);
         }
     }
     // The tile of rows o0 .. o0 + BK - 1 at tap (ky, kx).
@@ -437,7 +442,7 @@ struct Tc6WknRows {
 
 // Grad-input, stride 1 (the launcher sends stride > 1 to the residue classes): A = gathered gy
 // [m = (n, iy, ix)][k = (tap, o)] (rows: GradInputRows), B = w[o, tap, c] as [k][n = c].
-template <class S>
+template <class S, bool NARROW = false>
 struct Tc6BwdInputLoad {
     using T = typename S::E;
     using R = Tc6Rows<S>;
@@ -445,22 +450,22 @@ struct Tc6BwdInputLoad {
     const T* w;
     ConvDims d;
     FastDiv by_o, by_kw;
-    Tc6WknRows<S> b;
-    Tc6NarrowTap nt;
+    Tc6WknRows<S, NARROW> b;
+    Tc6NarrowTap<NARROW> nt;
     GradInputRows<R::NA> a;
     __device__ Tc6BwdInputLoad(const T* gy_, const T* w_, ConvDims d_)
-        : gy(gy_), w(w_), d(d_), by_o(d_.o), by_kw(d_.kw), b(d_, blockIdx.x * S::BN), nt(d_.o, R::koff(), d_) {
-        if (d.stride != 1) __trap();
+        : gy(gy_), w(w_), d(d_), by_o(d_.o), by_kw(d_.kw), b(d_, blockIdx.x * S::BN), nt(d_.o, R::koff()) {
+        if (d.stride != 1 || NARROW != (d.o < 32)) __trap();
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * S::BM + R::row(i), nt.chunk(R::koff()));
     }
     __device__ void load(int k0, T* As, T* Bs) const {
         int ky, kx, o0;
-        nt.at(k0, by_o, by_kw, d.o, d.kw, ky, kx, o0);
+        nt.at(k0, by_o, by_kw, d, d.o, ky, kx, o0);
         const long long toff = GradInputRows<R::NA>::tap(d, ky, kx, o0);
 #pragma unroll
         for (int i = 0; i < R::NA; ++i) tc6_cp16(R::dst(As, i), gy + (a.rb[i] + toff), a.ok(i, d, ky, kx));
-        if (d.o < S::BK)
+        if constexpr (NARROW)
             b.load_narrow(Bs, w, d, by_o.div(k0));
         else
             b.load(Bs, w, d, o0, ky, kx);
@@ -590,24 +595,24 @@ struct Tc6BwdWeightLoad {
     }
 };
 
-template <class S>
+template <class S, bool NARROW = false>
 __device__ __forceinline__ void conv_fwd_v6(float* y, const typename S::E* x, const typename S::E* wt, ConvDims d) {
-    Tc6FwdLoad<S> ld(x, wt, d);
+    Tc6FwdLoad<S, NARROW> ld(x, wt, d);
     const int M = d.n * d.oh * d.ow;
     tc6_gemm<S, true, true>(ld, Tc6Out<S, false>{y, d.o, M, d.o, false, false}, 0, d.kh * d.kw * d.c);
 }
-template <class S>
+template <class S, bool NARROW = false>
 __device__ __forceinline__ void conv_fwd_stats_v6(float* y, float* part_sum, float* part_m2, const typename S::E* x,
                                                   const typename S::E* wt, ConvDims d) {
-    Tc6FwdLoad<S> ld(x, wt, d);
+    Tc6FwdLoad<S, NARROW> ld(x, wt, d);
     const int M = d.n * d.oh * d.ow;
     tc6_gemm<S, true, true>(ld, Tc6OutStats<S>{y, part_sum, part_m2, M, d.o, d.out16 != 0}, 0, d.kh * d.kw * d.c);
 }
-template <class S>
+template <class S, bool NARROW = false>
 __device__ __forceinline__ void conv_bwd_input_v6(float* gx, const typename S::E* gy, const typename S::E* wt,
                                                   ConvDims d) {
     if (d.out16 && d.add) __trap();
-    Tc6BwdInputLoad<S> ld(gy, wt, d);
+    Tc6BwdInputLoad<S, NARROW> ld(gy, wt, d);
     const int M = d.n * d.h * d.w;
     tc6_gemm<S, true, false>(ld, Tc6Out<S, false>{gx, d.c, M, d.c, false, d.add != 0, d.out16 != 0}, 0,
                              d.kh * d.kw * d.o);
@@ -841,6 +846,19 @@ extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128_stats
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n64_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<4, 4, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n16_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 2, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+// Narrow channels (C for the forward, O for the grad-input: 8 or 16, dividing the 32-deep k-tile), bf16, 3-stage ring.
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128_narrow(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<2, 4, 4, unsigned short>, true>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n64_narrow(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<4, 4, 4, unsigned short>, true>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_narrow(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<8, 2, 4, unsigned short>, true>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n16_narrow(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<8, 2, 2, unsigned short>, true>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128_stats_narrow(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<2, 4, 4, unsigned short>, true>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n64_stats_narrow(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<4, 4, 4, unsigned short>, true>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_stats_narrow(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 4, unsigned short>, true>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n16_stats_narrow(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 2, unsigned short>, true>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n128_narrow(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_v6<Tc6<2, 4, 4, unsigned short>, true>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n64_narrow(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_v6<Tc6<4, 4, 4, unsigned short>, true>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n32_narrow(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_v6<Tc6<8, 2, 4, unsigned short>, true>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n16_narrow(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_v6<Tc6<8, 2, 2, unsigned short>, true>(gx, gy, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n128_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<2, 4, 4, float>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n64_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<4, 4, 4, float>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_tf32_n32_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v6<Tc6<8, 2, 4, float>>(y, part_sum, part_m2, x, w, d); }

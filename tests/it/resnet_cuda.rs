@@ -458,6 +458,7 @@ fn resnet_steps_cuda_conv_v6_match_v4_and_v2() {
         Ok(s) => s
             .split(',')
             .map(|a| match a.trim() {
+                "resnet8" => Arch::ResNet8,
                 "resnet18" => Arch::ResNet18,
                 "resnet32" => Arch::ResNet32,
                 other => panic!("IPDPP_TEST_ARCHS: unknown architecture {other}"),
@@ -514,6 +515,16 @@ fn resnet_steps_cuda_conv_v6_match_v4_and_v2() {
                     );
                     ez <= 1.5 * bz + 1e-4 && el <= 1.5 * bl + 1e-4 && eg <= 1.5 * bg + 1e-3
                 };
+                if std::env::var_os("IPDPP_TEST_VERBOSE").is_some() {
+                    let last = nets.len() - 1;
+                    for n in params.iter().filter(|n| n.ends_with(".weight")) {
+                        let (a, r) = (
+                            nets[last].get_grad(n).unwrap(),
+                            nets[0].get_grad(n).unwrap(),
+                        );
+                        println!("  {n}: gradient cosine to fp32 v2 {:.6}", cosine(&a, &r));
+                    }
+                }
                 if !ok {
                     fails.push(format!(
                         "{what}: z {ez:e}, loss {el:e}, conv grads rel err {eg:e} (cosine {cos}) against fp32 v2 at step {k}"
@@ -572,6 +583,8 @@ fn cuda_conv_v6_epilogue_bn_statistics_match_two_pass() {
         (3, 8, 8, 32, 32, 3, 1, 1, 1, false),
         // 301 (v6) and 602 (v7) partials: combined in chunks of several, the last one short.
         (301, 16, 16, 32, 16, 1, 1, 0, 1, true),
+        // ResNet-32's first stage: v6's narrow forward (two taps a k-tile; v7 does not take it).
+        (8, 8, 8, 16, 16, 3, 1, 1, 2, true),
     ];
     let mut fails = Vec::new();
     for (i, &(n, h, w, c, o, k, stride, pad, groups, expect)) in cases.iter().enumerate() {
@@ -589,11 +602,12 @@ fn cuda_conv_v6_epilogue_bn_statistics_match_two_pass() {
             (ConvPrecision::Fp32, false),
             (ConvPrecision::Bf16, true),
         ] {
-            if v7 && !available(d) {
+            if v7 && (!available(d) || !ipdpp::device::cuda::conv_wgmma::takes("fwd", &s)) {
                 continue;
             }
-            // tf32 / fp32 v6 tiles need more shared memory than sm_86/sm_89 cards have.
-            if !v7 && p != ConvPrecision::Bf16 && !conv_tc6::fits(d, "fwd", &s, p) {
+            // tf32 / fp32 v6 tiles need more shared memory than sm_86/sm_89 cards have; narrow channels
+            // are bf16's.
+            if !v7 && (!conv_tc6::takes("fwd", &s, p) || !conv_tc6::fits(d, "fwd", &s, p)) {
                 continue;
             }
             let p_name = if v7 {
@@ -854,13 +868,20 @@ fn cuda_stem_forward_runs_v6_on_padded_channels() {
             );
             let mut y = Buffer::from_host(&dev, &vec![f32::NAN; s.y_len()]).unwrap();
             let (mut xk, mut wk) = (Bf16Copy::default(), Bf16Copy::default());
-            conv_fwd_kept(&dev, p, v, &mut xk, &mut wk, None, &mut y, &xb, &wb, &s, None).unwrap();
+            conv_fwd_kept(
+                &dev, p, v, &mut xk, &mut wk, None, &mut y, &xb, &wb, &s, None,
+            )
+            .unwrap();
             let got = y.to_host(&dev).unwrap();
             let same = plain.as_ref().is_some_and(|q| {
-                q.iter().map(|f| f.to_bits()).eq(got.iter().map(|f| f.to_bits()))
+                q.iter()
+                    .map(|f| f.to_bits())
+                    .eq(got.iter().map(|f| f.to_bits()))
             });
             if padded && !same {
-                fails.push(format!("{s:?} {v}: the network's forward differs from the padded one"));
+                fails.push(format!(
+                    "{s:?} {v}: the network's forward differs from the padded one"
+                ));
             }
             let e = rel_err(&got, &want);
             if e.is_nan() || e >= 1e-2 {

@@ -143,6 +143,8 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
             suffix = "_strided"
         if rows is not None:
             suffix, bm = rows
+        if narrow(op, s):
+            suffix += "_narrow"
         name, smem = f"conv_{op}_v6_{prec}_{tag}{suffix}", v6_smem(op, bm, bn, elem)
         grid = (-(-n // bn), -(-m // bm), s.stride * s.stride if suffix == "_strided" else 1)
     else:  # v7
@@ -218,12 +220,18 @@ SHAPES = [
     Spec(1, 5, 7, 32, 21, 3, 1, 1),      # odd output channels: v7's scalar stores
     Spec(2, 8, 8, 32, 64, 1, 2, 0),      # 1x1 stride 2 with O % 32 == 0: v7 residue classes without taps
     Spec(4, 15, 17, 32, 96, 3, 2, 1),    # odd sizes at stride 2: classes of unequal sizes, two row tiles
-    Spec(2, 8, 8, 8, 64, 3, 1, 1),       # 8 channels (the padded stem): grad-weight K = 72 on m128 / m192;
+    Spec(4, 8, 8, 8, 64, 3, 1, 1),       # 8 channels (the padded stem): grad-weight K = 72 on m128 / m192;
                                          # v6 forward 4 taps a k-tile, K padded 72 -> 96
-    Spec(2, 8, 8, 16, 16, 3, 1, 1),      # ResNet-32's first stage: v6 forward and grad-input 2 taps a k-tile
+    Spec(4, 8, 8, 16, 16, 3, 1, 1),      # ResNet-32's first stage: v6 forward and grad-input 2 taps a k-tile
     Spec(1, 6, 5, 16, 32, 3, 2, 1),      # narrow C at stride 2 (forward), odd sizes, partial row tile
     Spec(1, 7, 6, 8, 16, 3, 1, 1),       # narrow O = 16 with C = 8 (grad-input), partial tiles
 ]
+
+
+def narrow(op, s):
+    """v6's `_narrow` entry points (bf16): the forward's C or the stride-1 grad-input's O is 8 or 16."""
+    cs = {"fwd": s.c, "bwd_input": s.o if s.stride == 1 else 32}.get(op, 32)
+    return cs in (8, 16)
 
 
 def takes(version, prec, op, s):
@@ -232,8 +240,8 @@ def takes(version, prec, op, s):
                                    "bwd_weight": s.c % 8 == 0 and s.o % 8 == 0}[op]
     if version == "v6":
         epc = 8 if prec == "bf16" else 4
-        whole = lambda cs: cs % 32 == 0 or (cs < 32 and 32 % cs == 0 and cs % epc == 0)  # narrow: taps per k-tile
-        return {"fwd": whole(s.c), "bwd_input": (s.o % 32 == 0 or s.stride == 1 and whole(s.o)) and s.c % epc == 0,
+        nar = prec == "bf16" and narrow(op, s)
+        return {"fwd": s.c % 32 == 0 or nar, "bwd_input": (s.o % 32 == 0 or nar) and s.c % epc == 0,
                 "bwd_weight": s.c % epc == 0 and s.o % epc == 0}[op]
     if version == "v5":
         return prec == "bf16" and {"fwd": s.c % 32 == 0, "bwd_input": s.o % 32 == 0 and s.c % 4 == 0,

@@ -746,7 +746,12 @@ pub fn conv_fwd_im2col_v6(
 /// `IPDPP_STEM_IM2COL=1` asks for the im2col form or `IPDPP_V6_NARROW=0` keeps narrow channels off v6.
 /// On an H200 (2026-11-27) the stem's forward on v3 took 0.9 of 55.8 ms (ResNet-18) and 0.76 of 31.9 ms
 /// (ResNet-32).
-fn padded_stem_fwd(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> Option<ConvSpec> {
+fn padded_stem_fwd(
+    d: &CudaDevice,
+    v: TcVersion,
+    p: ConvPrecision,
+    s: &ConvSpec,
+) -> Option<ConvSpec> {
     if p != ConvPrecision::Bf16
         || !matches!(v, TcVersion::V6 | TcVersion::V7)
         || s.c >= 8

@@ -96,7 +96,9 @@ fn rings(dev: &CudaDevice, p: ConvPrecision, op: &str, s: &ConvSpec) -> Vec<Ring
         .filter(|&r| match r {
             Ring::S3 => true,
             Ring::S4 => {
-                p != ConvPrecision::Fp32 && smem_bytes(op, bm, bn, elem, r) <= dev.smem_optin
+                p != ConvPrecision::Fp32
+                    && !narrow(op, s)
+                    && smem_bytes(op, bm, bn, elem, r) <= dev.smem_optin
             }
             Ring::Halo => {
                 p == ConvPrecision::Bf16 && halo_smem(op, s).is_some_and(|b| b <= dev.smem_optin)
@@ -199,23 +201,28 @@ impl V6Operand for f32 {
 
 /// Whether v6 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s` in precision `p`: a 16-byte copy holds
 /// 8 bf16 or 4 fp32 channels of one tap, and a forward or grad-input k-tile (32 deep) covers whole taps:
-/// its channels (C, or O for the grad-input) a multiple of 32, or narrow (they divide 32, a k-tile then
-/// spans several taps; not for the strided grad-input's residue classes, nor with
-/// `IPDPP_V6_NARROW=0`).
+/// its channels (C, or O for the grad-input) a multiple of 32, or in bf16 [`narrow`] (the `_narrow` entry
+/// points, 3-stage ring only).
 pub fn takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
     let epc = if p == ConvPrecision::Bf16 { 8 } else { 4 };
-    let whole = |cs: usize| cs % 32 == 0 || (narrow_on() && is_narrow(cs, epc));
+    let narrow_ok = p == ConvPrecision::Bf16 && narrow(op, s);
     match op {
-        "fwd" => whole(s.c),
-        "bwd_input" => (s.o % 32 == 0 || (s.stride == 1 && whole(s.o))) && s.c % epc == 0,
+        "fwd" => s.c % 32 == 0 || narrow_ok,
+        "bwd_input" => (s.o % 32 == 0 || narrow_ok) && s.c % epc == 0,
         _ => s.c % epc == 0 && s.o % epc == 0,
     }
 }
 
-/// Channels of a k-tile row that v6 gathers as several taps per k-tile: fewer than 32, dividing 32, whole
-/// 16-byte copies (ResNet-32's first stage: 16; the stem padded to 8).
-fn is_narrow(cs: usize, epc: usize) -> bool {
-    cs < 32 && 32 % cs == 0 && cs % epc == 0
+/// Whether `op` at `s` gathers several taps per k-tile (the `_narrow` entry points): the forward's C or the
+/// stride-1 grad-input's O is 8 or 16 (fewer than 32 channels, dividing 32, whole 16-byte bf16 copies:
+/// ResNet-32's first stage, the stem padded to 8), unless `IPDPP_V6_NARROW=0`.
+pub fn narrow(op: &str, s: &ConvSpec) -> bool {
+    let cs = match op {
+        "fwd" => s.c,
+        "bwd_input" if s.stride == 1 => s.o,
+        _ => return false,
+    };
+    narrow_on() && cs < 32 && 32 % cs == 0 && cs % 8 == 0
 }
 
 /// `IPDPP_V6_NARROW=0` sends the narrow shapes ([`is_narrow`]) back to v4 (for A/B runs); read once.
@@ -258,7 +265,9 @@ pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
         "bwd_input" => s.o,
         _ => return None,
     };
-    if (s.kh, s.kw, s.stride, s.pad) != (3, 3, 1, 1) || cs % BK != 0 || !takes(op, s, ConvPrecision::Bf16)
+    if (s.kh, s.kw, s.stride, s.pad) != (3, 3, 1, 1)
+        || cs % BK != 0
+        || !takes(op, s, ConvPrecision::Bf16)
     {
         return None;
     }
@@ -337,7 +346,16 @@ fn plan_named<T: V6Operand>(
             dev.smem_optin
         )));
     }
-    let name = format!("conv_{op}_v6_{ptag}_{tag}{rows}{suffix}{}", ring.suffix());
+    if narrow(op, s) && (ring != Ring::S3 || p != ConvPrecision::Bf16) {
+        return Err(Error::usage(format!(
+            "conv {op} v6: narrow channels ({s:?}) run bf16 on the 3-stage ring only"
+        )));
+    }
+    let nar = if narrow(op, s) { "_narrow" } else { "" };
+    let name = format!(
+        "conv_{op}_v6_{ptag}_{tag}{rows}{suffix}{nar}{}",
+        ring.suffix()
+    );
     let f = dev.function(FILE, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
     let cfg = LaunchConfig {
@@ -553,9 +571,16 @@ fn bwd_input<T: V6Operand, Y: DeviceRepr>(
             "conv bwd_input v6: a bf16 gx is bf16 stride 1's, not adding",
         ));
     }
+    let st = s.stride;
+    let suffix = if st > 1 { "_strided" } else { "" };
+    if add && force.is_none() && ring_used(dev, p, "bwd_input", suffix, s).is_none() {
+        // The first call at a shape under IPDPP_V6_RING=auto times every ring on the caller's buffers
+        // (`tune::pick`): adding would add once per timed launch, so the pick is made on a scratch first.
+        let mut scratch = dev.scratch(s.x_len())?;
+        bwd_input(dev, p, &mut *scratch, gy, w, s, None, false)?;
+    }
     let d = dims(s)?.adding(add).bf16_out(out16);
     // Stride > 1: one residue class of input pixels per grid.z; grid.y covers the largest class.
-    let st = s.stride;
     let (suffix, rows, classes) = if st > 1 {
         let z = u32::try_from(st * st)
             .ok()

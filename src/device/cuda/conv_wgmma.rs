@@ -288,6 +288,12 @@ pub fn conv_bwd_input_v7(
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv wt", wt.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
+    if add && pipe_used(dev, "bwd_input", false, s).is_none() {
+        // The first call at a shape times every pipeline on the caller's buffers (`tune::pick`): adding
+        // would add once per timed launch, so the pick is made on a scratch gradient first.
+        let mut scratch = dev.scratch(s.x_len())?;
+        conv_bwd_input_v7(dev, &mut scratch, gy, wt, s, false)?;
+    }
     let d = dims(s)?.adding(add);
     // Stride > 1: one residue class of input pixels per grid.z (s² of them), grid.y for the largest class
     // (StrideClass in kernels/conv_gather.cuh); classes no tap reaches store zeros.
