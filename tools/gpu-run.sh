@@ -57,6 +57,11 @@ if has tests; then
   # The ring test again with the rings picked by speed (the default keeps the 3-stage ring).
   step test_resnet_cuda.cuda_conv_v6_rings_auto 90 env IPDPP_V6_RING=auto $BIN/it --exact \
     resnet_cuda::cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept --nocapture --test-threads=1
+  # ... and whole ResNet-32 bf16 steps under it: the tuner times every ring of a grad-input that adds into
+  # gx (since the sixth session without a GPU on a scratch buffer; before, once per timed launch into gx).
+  step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_ring_auto 90 env IPDPP_V6_RING=auto \
+    IPDPP_TEST_ARCHS=resnet32 IPDPP_TEST_CASES="bf16 v6" $BIN/it --exact resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 \
+    --nocapture --test-threads=1
   # A whole ResNet-18 step with the BN+ReLU backward on v3 (ReLU mask from x), against the unfused one.
   step test_cuda_ops.cuda_fused_bn_resnet18_step_matches_unfused_bn_tail_v3 90 env IPDPP_BN_TAIL=v3 $BIN/it --exact \
     cuda_ops::cuda_fused_bn_resnet18_step_matches_unfused --nocapture --test-threads=1
@@ -89,7 +94,8 @@ if has tests; then
   fi
   # v6's 4-stage ring (written without a GPU, opt-in) is benchmarked only where its bit-identity test passed.
   if ! ok test_resnet_cuda.cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept \
-    || ! ok test_resnet_cuda.cuda_conv_v6_rings_auto; then
+    || ! ok test_resnet_cuda.cuda_conv_v6_rings_auto \
+    || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_ring_auto; then
     NO_RING=1
     echo "conv v6's 4-stage ring failed (or missed) its test: no IPDPP_V6_RING=auto bench" | tee -a "$SUMMARY"
   fi
@@ -131,7 +137,8 @@ if has tests; then
   # session without a GPU): ResNet-32's first stage goes back to v4 unless the tests that run it passed.
   if ! ok test_resnet_cuda.conv_tensor_core_versions_match_cpu_reference \
     || ! ok test_resnet_cuda.cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept \
-    || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2; then
+    || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2 \
+    || ! ok test_resnet_cuda.cuda_stem_forward_runs_v6_on_padded_channels; then
     export IPDPP_V6_NARROW=0
     echo "conv v6 on narrow channels failed (or missed) a test: benches and pipeline use IPDPP_V6_NARROW=0" | tee -a "$SUMMARY"
   fi
