@@ -11,10 +11,11 @@
 // stays inside one tap), or in bf16 a narrow C that divides 32 (`_narrow`: C = 8, 16, a k-tile spans
 // 32 / C taps, the last one zero-filled past K); grad-input O % 32 == 0 (or narrow, stride 1) and
 // C % EPC == 0 (stride > 1: by residue classes of input pixels, `_strided`, no zero rows); grad-weight
-// C % EPC == 0 and O % EPC == 0. The launcher sends the rest elsewhere. Dynamic shared memory (above the 48 KB static limit); a launch with less than the tile needs
-// traps. bf16: __launch_bounds__(256, 2), two blocks per SM (<= 128 registers), so one block's barrier wait
-// overlaps the other's tensor-core work; tf32 tiles take twice the shared memory (110-138 KB for three
-// stages of the wide tiles), so one block per SM and no register cap.
+// C % EPC == 0 and O % EPC == 0. The launcher sends the rest elsewhere. Dynamic shared memory (above the
+// 48 KB static limit); a launch with less than the tile needs traps. bf16: __launch_bounds__(256, 2), two
+// blocks per SM (<= 128 registers), so one block's barrier wait overlaps the other's tensor-core work; tf32
+// tiles take twice the shared memory (110-138 KB for three stages of the wide tiles), so one block per SM
+// and no register cap.
 #include "common.cuh"
 #include "conv_gather.cuh"
 #include "fastdiv.cuh"
@@ -269,8 +270,15 @@ struct Tc6OutStats {
         float s[S::nj][2];
         warp_col_sums(s, acc, rb, [&](float v, int, int) { return val(v); });
         block_col_sums(red, sum, s, cl);
+        // The column means once per column (IEEE divisions: inside the row loop they were MI·4 per column,
+        // ptxas's largest share of this epilogue); the same quotients, so the same bits.
+        float mean[S::nj][2];
+#pragma unroll
+        for (int j = 0; j < S::nj; ++j)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) mean[j][e] = sum[cl + 8 * j + 2 * q + e] / rows;
         warp_col_sums(s, acc, rb, [&](float v, int j, int e) {
-            const float d = val(v) - sum[cl + 8 * j + 2 * q + e] / rows;
+            const float d = val(v) - mean[j][e];
             return d * d;
         });
         block_col_sums(red, m2, s, cl);

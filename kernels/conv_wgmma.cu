@@ -304,8 +304,8 @@ struct C7OutStats {
     float* part_sum;
     float* part_m2;
     int M, N;
-    // Per column (j, e): Σ over the thread's valid rows of f(v), reduced over the warp's lanes g, then over the
-    // block's warps into tot[BN] (barriers inside).
+    // Per column (j, e): Σ over the thread's valid rows of f(v, j, e), reduced over the warp's lanes g, then
+    // over the block's warps into tot[BN] (barriers inside).
     template <class F>
     __device__ void col_sums(float* red, float* tot, const float (&acc)[BN / 2], F f) const {
         const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wq = warp % 4, wg = warp / 4, q = lane % 4;
@@ -317,7 +317,7 @@ struct C7OutStats {
                 float t = 0.0f;
 #pragma unroll
                 for (int h = 0; h < 2; ++h)
-                    if (rb + 8 * h < M) t += f(acc[4 * j + 2 * h + e], 8 * j + 2 * q + e);
+                    if (rb + 8 * h < M) t += f(acc[4 * j + 2 * h + e], j, e);
 #pragma unroll
                 for (int off = 4; off < 32; off <<= 1) t += __shfl_xor_sync(0xffffffffu, t, off);
                 if (lane < 4) red[warp * BN + 8 * j + 2 * q + e] = t;
@@ -340,9 +340,17 @@ struct C7OutStats {
         const int row0 = blockIdx.y * C7_BM, col0 = blockIdx.x * BN;
         const float rows = (float)min(C7_BM, M - row0);
         __syncthreads();  // every warpgroup's MMAs are done with the ring
-        col_sums(red, sum, acc, [](float v, int) { return v; });
-        col_sums(red, m2, acc, [&](float v, int c) {
-            const float dv = v - sum[c] / rows;
+        col_sums(red, sum, acc, [](float v, int, int) { return v; });
+        // The column means once per column (IEEE divisions, two per column inside the row loop before);
+        // the same quotients, so the same bits.
+        const int q = threadIdx.x % 4;
+        float mean[BN / 8][2];
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) mean[j][e] = sum[8 * j + 2 * q + e] / rows;
+        col_sums(red, m2, acc, [&](float v, int j, int e) {
+            const float dv = v - mean[j][e];
             return dv * dv;
         });
         for (int c = threadIdx.x; c < BN; c += 256)
