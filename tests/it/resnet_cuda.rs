@@ -778,6 +778,70 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
+/// A stem forward through `run` (the im2col or padded-channel form) plain and with the batch-norm partials
+/// of two views: within bf16's 1e-2 of `want`, the copies left stale, the partials fresh exactly where the
+/// views split at row blocks, the same output bits either way. Returns the plain output (None where it
+/// failed to run).
+fn stem_forward_views(
+    d: &ipdpp::device::cuda::CudaDevice,
+    s: &ipdpp::device::cpu::conv::ConvSpec,
+    want: &[f32],
+    fails: &mut Vec<String>,
+    run: impl Fn(
+        &mut ipdpp::device::cuda::conv_tc6::Bf16Copy,
+        &mut ipdpp::device::cuda::conv_tc6::Bf16Copy,
+        Option<(&mut ipdpp::device::cuda::conv_tc6::BnPartials, usize)>,
+        &mut cudarc::driver::CudaSlice<f32>,
+    ) -> ipdpp::error::Result<()>,
+) -> Option<Vec<f32>> {
+    use ipdpp::device::cuda::conv_tc6::{Bf16Copy, BnPartials};
+    let rows = s.n * s.oh() * s.ow();
+    let mut plain: Option<Vec<f32>> = None;
+    for groups in [0usize, 2] {
+        let (mut xk, mut wk, mut parts) = (
+            Bf16Copy::default(),
+            Bf16Copy::default(),
+            BnPartials::default(),
+        );
+        let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
+        let stats = (groups > 0).then_some((&mut parts, groups));
+        if let Err(e) = run(&mut xk, &mut wk, stats, &mut y) {
+            fails.push(format!("{s:?} views {groups}: {e}"));
+            continue;
+        }
+        let got = d.download(&y).unwrap();
+        let e = rel_err(&got, want);
+        println!(
+            "{s:?} views {groups}: y rel err {e:.2e}, partials fresh {}",
+            parts.is_fresh()
+        );
+        if e.is_nan() || e >= 1e-2 {
+            fails.push(format!("{s:?} views {groups}: y rel err {e:.2e} ≥ 1e-2"));
+        }
+        if xk.is_fresh() || wk.is_fresh() {
+            fails.push(format!("{s:?}: a bf16 copy is left fresh"));
+        }
+        let splits = groups > 0
+            && rows % groups == 0
+            && (rows / groups) % if s.o > 64 { 128 } else { 256 } == 0;
+        if groups > 0 && parts.is_fresh() != splits {
+            fails.push(format!(
+                "{s:?} views {groups}: partials fresh {} (expected {splits})",
+                parts.is_fresh()
+            ));
+        }
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        match &plain {
+            None => plain = Some(got),
+            Some(q) if bits(q) != bits(&got) => fails.push(format!(
+                "{s:?}: the forward with partials differs from the plain one"
+            )),
+            _ => {}
+        }
+    }
+    plain
+}
+
 /// The stem's forward (C < 8) on v6 over channels padded to 8 (`conv_fwd_padded_v6`, what networks run
 /// by default: four taps a k-tile, K padded to a whole k-tile): against the CPU convolution within bf16's
 /// 1e-2 at four shapes (stride 2, 5×5 with 7 k-tiles, 1–3 channels), with and without the batch-norm
@@ -790,7 +854,7 @@ fn cuda_stem_forward_runs_v6_on_padded_channels() {
     use ipdpp::device::cuda::conv_tc::{
         conv_fwd_kept, conv_fwd_padded_v6, stem_fwd_runs_padded, ConvPrecision, TcVersion,
     };
-    use ipdpp::device::cuda::conv_tc6::{narrow_on, Bf16Copy, BnPartials};
+    use ipdpp::device::cuda::conv_tc6::{narrow_on, Bf16Copy};
     let Some(dev) = cuda_or_skip("cuda_stem_forward_runs_v6_on_padded_channels") else {
         return;
     };
@@ -809,53 +873,12 @@ fn cuda_stem_forward_runs_v6_on_padded_channels() {
         let s = ConvSpec::new(n, h, w, c, o, k, stride, pad);
         let x = uniform_f32(s.x_len(), -1.0, 1.0, 700 + i as u64);
         let wt = uniform_f32(s.w_len(), -0.5, 0.5, 710 + i as u64);
-        let rows = s.n * s.oh() * s.ow();
         let mut want = vec![0.0f32; s.y_len()];
         conv_fwd_f32(&mut want, &x, &wt, &s);
         let (xd, wd) = (d.upload(&x).unwrap(), d.upload(&wt).unwrap());
-        let mut plain: Option<Vec<f32>> = None;
-        for groups in [0usize, 2] {
-            let (mut xk, mut wk, mut parts) = (
-                Bf16Copy::default(),
-                Bf16Copy::default(),
-                BnPartials::default(),
-            );
-            let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
-            let stats = (groups > 0).then_some((&mut parts, groups));
-            if let Err(e) = conv_fwd_padded_v6(d, &mut xk, &mut wk, stats, &mut y, &xd, &wd, &s) {
-                fails.push(format!("{s:?} views {groups}: {e}"));
-                continue;
-            }
-            let got = d.download(&y).unwrap();
-            let e = rel_err(&got, &want);
-            println!(
-                "{s:?} views {groups}: y rel err {e:.2e}, partials fresh {}",
-                parts.is_fresh()
-            );
-            if e.is_nan() || e >= 1e-2 {
-                fails.push(format!("{s:?} views {groups}: y rel err {e:.2e} ≥ 1e-2"));
-            }
-            if xk.is_fresh() || wk.is_fresh() {
-                fails.push(format!("{s:?}: a bf16 copy is left fresh"));
-            }
-            let splits = groups > 0
-                && rows % groups == 0
-                && (rows / groups) % if o > 64 { 128 } else { 256 } == 0;
-            if groups > 0 && parts.is_fresh() != splits {
-                fails.push(format!(
-                    "{s:?} views {groups}: partials fresh {} (expected {splits})",
-                    parts.is_fresh()
-                ));
-            }
-            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            match &plain {
-                None => plain = Some(got),
-                Some(q) if bits(q) != bits(&got) => fails.push(format!(
-                    "{s:?}: the forward with partials differs from the plain one"
-                )),
-                _ => {}
-            }
-        }
+        let plain = stem_forward_views(d, &s, &want, &mut fails, |xk, wk, stats, y| {
+            conv_fwd_padded_v6(d, xk, wk, stats, y, &xd, &wd, &s)
+        });
         // What a network runs: this path under v6 (unless IPDPP_V6_NARROW=0), v3 under v4.
         for v in [TcVersion::V6, TcVersion::V4] {
             let padded = stem_fwd_runs_padded(d, v, p, &s);
@@ -915,7 +938,7 @@ fn cuda_stem_forward_runs_v6_on_im2col_columns() {
     use ipdpp::device::cpu::elementwise::cast_bf16_f32;
     use ipdpp::device::cuda::conv::im2col_bf16_f32;
     use ipdpp::device::cuda::conv_tc::conv_fwd_im2col_v6;
-    use ipdpp::device::cuda::conv_tc6::{Bf16Copy, BnPartials};
+    use ipdpp::device::cuda::conv_tc6::Bf16Copy;
     let Some(dev) = cuda_or_skip("cuda_stem_forward_runs_v6_on_im2col_columns") else {
         return;
     };
@@ -963,54 +986,9 @@ fn cuda_stem_forward_runs_v6_on_im2col_columns() {
         let mut want = vec![0.0f32; s.y_len()];
         conv_fwd_f32(&mut want, &x, &wt, &s);
         let wd = d.upload(&wt).unwrap();
-        let mut plain = None;
-        for groups in [0usize, 2] {
-            let (mut xk, mut wk, mut parts) = (
-                Bf16Copy::default(),
-                Bf16Copy::default(),
-                BnPartials::default(),
-            );
-            let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
-            let stats = (groups > 0).then_some((&mut parts, groups));
-            if let Err(e) = conv_fwd_im2col_v6(d, &mut xk, &mut wk, stats, &mut y, &xd, &wd, &s) {
-                fails.push(format!("{s:?} views {groups}: {e}"));
-                continue;
-            }
-            let got = d.download(&y).unwrap();
-            let e = rel_err(&got, &want);
-            println!(
-                "{s:?} views {groups}: y rel err {e:.2e}, partials fresh {}",
-                parts.is_fresh()
-            );
-            if e.is_nan() || e >= 1e-2 {
-                fails.push(format!("{s:?} views {groups}: y rel err {e:.2e} ≥ 1e-2"));
-            }
-            if xk.is_fresh() || wk.is_fresh() {
-                fails.push(format!("{s:?}: a bf16 copy is left fresh"));
-            }
-            let splits = groups > 0
-                && rows % groups == 0
-                && (rows / groups) % if o > 64 { 128 } else { 256 } == 0;
-            if groups > 0 && parts.is_fresh() != splits {
-                fails.push(format!(
-                    "{s:?} views {groups}: partials fresh {} (expected {splits})",
-                    parts.is_fresh()
-                ));
-            }
-            match &plain {
-                None => plain = Some(got),
-                Some(p)
-                    if p.iter()
-                        .map(|v| v.to_bits())
-                        .ne(got.iter().map(|v| v.to_bits())) =>
-                {
-                    fails.push(format!(
-                        "{s:?}: the forward with partials differs from the plain one"
-                    ))
-                }
-                _ => {}
-            }
-        }
+        stem_forward_views(d, &s, &want, &mut fails, |xk, wk, stats, y| {
+            conv_fwd_im2col_v6(d, xk, wk, stats, y, &xd, &wd, &s)
+        });
     }
     // A shape v6 takes directly is refused.
     let s = ConvSpec::new(1, 4, 4, 32, 32, 3, 1, 1);

@@ -722,18 +722,34 @@ pub fn conv_fwd_im2col_v6(
             "conv {s:?}: the im2col forward is for bf16 convolutions v6 does not take with at most {STEM_K} taps x channels"
         ))
     })?;
-    let r = (|| {
-        let col = xk.fill(d, sp.x_len())?;
+    fwd_v6_on_filled(d, xk, wk, stats, y, &sp, |col, wp| {
         super::conv::im2col_bf16_f32(d, col, x, s, STEM_K)?;
-        let wp = wk.fill(d, sp.w_len())?;
-        super::elementwise::pad_channels_bf16_f32(d, wp, w, s.o, s.kdim(), STEM_K)?;
-        let (col, wp) = (
+        super::elementwise::pad_channels_bf16_f32(d, wp, w, s.o, s.kdim(), STEM_K)
+    })
+}
+
+/// The bf16 v6 forward at `sp` (plain, or with the batch-norm partials) over operands that `fill` writes
+/// into `xk`'s and `wk`'s buffers (sp's x and w lengths); both copies are left stale after, since they
+/// then hold no copy of the network's x or w (the stem's im2col and padded forwards).
+fn fwd_v6_on_filled(
+    d: &CudaDevice,
+    xk: &mut Bf16Copy,
+    wk: &mut Bf16Copy,
+    stats: Option<(&mut BnPartials, usize)>,
+    y: &mut CudaSlice<f32>,
+    sp: &ConvSpec,
+    fill: impl FnOnce(&mut CudaSlice<u16>, &mut CudaSlice<u16>) -> Result<()>,
+) -> Result<()> {
+    let p = ConvPrecision::Bf16;
+    let r = (|| {
+        fill(xk.fill(d, sp.x_len())?, wk.fill(d, sp.w_len())?)?;
+        let (xb, wb) = (
             xk.current().expect("filled above"),
             wk.current().expect("filled above"),
         );
         match stats {
-            Some((out, groups)) => conv_tc6::conv_fwd_v6_stats(d, p, y, col, wp, &sp, groups, out),
-            None => conv_tc6::conv_fwd_v6(d, p, y, col, wp, &sp),
+            Some((out, groups)) => conv_tc6::conv_fwd_v6_stats(d, p, y, xb, wb, sp, groups, out),
+            None => conv_tc6::conv_fwd_v6(d, p, y, xb, wb, sp),
         }
     })();
     xk.stale();
@@ -787,23 +803,10 @@ pub fn conv_fwd_padded_v6(
              whose 8-channel shape v6 runs on this GPU"
         )));
     }
-    let r = (|| {
-        let xp = xk.fill(d, sp.x_len())?;
+    fwd_v6_on_filled(d, xk, wk, stats, y, &sp, |xp, wp| {
         super::elementwise::pad_channels_bf16_f32(d, xp, x, s.n * s.h * s.w, s.c, sp.c)?;
-        let wp = wk.fill(d, sp.w_len())?;
-        super::elementwise::pad_channels_bf16_f32(d, wp, w, s.o * s.kh * s.kw, s.c, sp.c)?;
-        let (xp, wp) = (
-            xk.current().expect("filled above"),
-            wk.current().expect("filled above"),
-        );
-        match stats {
-            Some((out, groups)) => conv_tc6::conv_fwd_v6_stats(d, p, y, xp, wp, &sp, groups, out),
-            None => conv_tc6::conv_fwd_v6(d, p, y, xp, wp, &sp),
-        }
-    })();
-    xk.stale();
-    wk.stale();
-    r
+        super::elementwise::pad_channels_bf16_f32(d, wp, w, s.o * s.kh * s.kw, s.c, sp.c)
+    })
 }
 
 /// Whether a network's forward at `s` runs on v6 over channels padded to 8 (for reports).
