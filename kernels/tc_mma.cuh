@@ -142,6 +142,16 @@ __device__ __forceinline__ void tc_bf16_bfrag(unsigned (&b)[NJ][2], const unsign
         b[2 * jp + 1][0] = r[2];
         b[2 * jp + 1][1] = r[3];
     }
+    if constexpr (NJ % 2 == 1) {
+        // The last n8 tile alone (the 8-column warp tiles of v6's n16 / n32 grad-weight `_m192`): an x4 whose
+        // matrices 2 and 3 repeat 0 and 1 (lanes 16-31 name the rows of lanes 0-15); r[2], r[3] unused.
+        const int nb = wn + 16 * (NJ / 2);
+        unsigned r[4];
+        if (B_NK) tc5_ldsm_x4(r, &Bs[(nb + l8) * SB + ks + 8 * lb3]);
+        else tc5_ldsm_x4_t(r, &Bs[(ks + l8 + 8 * lb3) * SB + nb]);
+        b[NJ - 1][0] = r[0];
+        b[NJ - 1][1] = r[1];
+    }
 }
 
 template <int MI, int NJ>

@@ -98,7 +98,8 @@ def v6_smem(op, bm, bn, elem):
 
 def gw_rows(n):
     """The shorter row tiles of the bf16 v6 grad-weight for `n` output channels: (suffix, BM)."""
-    return {"n64": [("_m192", 192), ("_m128", 128)], "n128": [("_m64", 64)]}.get(v4_tile(n)[0], [])
+    return {"n64": [("_m192", 192), ("_m128", 128)], "n128": [("_m64", 64)], "n16": [("_m192", 192)],
+            "n32": [("_m192", 192)]}.get(v4_tile(n)[0], [])
 
 
 def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timing="lazy", pipe="k32s5", base=None,

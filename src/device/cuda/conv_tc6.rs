@@ -383,7 +383,8 @@ fn gw_rows_on() -> bool {
 /// beside n64's 256 rows; `_m64` beside n128's 128) where one pads K to at least a fifth fewer rows than
 /// the full tile, since a tile's rows past K cost the MMAs of real ones (ResNet-18's layer 1: K = 576 on
 /// 768 rows, 576 on m192; the padded stem: K = 72 on 256, 128 on m128; its first projection shortcut:
-/// K = 64 on 128, 64 on m64). A smaller saving keeps the full tile, whose blocks reuse each copied byte
+/// K = 64 on 128, 64 on m64; ResNet-32's first two stages, n16 and n32 beside 256 rows: K = 144 on 192,
+/// K = 288 on 384 instead of 512). A smaller saving keeps the full tile, whose blocks reuse each copied byte
 /// more.
 pub(crate) fn gw_rows(tag: &str, bm: usize, k: usize) -> (&'static str, usize) {
     if gw_rows_on() {
@@ -398,6 +399,7 @@ fn shortest_gw_rows(tag: &str, bm: usize, k: usize) -> (&'static str, usize) {
     let shorter: &[(&'static str, usize)] = match tag {
         "n64" => &[("_m192", 192), ("_m128", 128)],
         "n128" => &[("_m64", 64)],
+        "n16" | "n32" => &[("_m192", 192)],
         _ => &[],
     };
     let padded = |b: usize| k.max(1).div_ceil(b) * b;
@@ -915,8 +917,9 @@ mod tests {
                 used.insert(format!("{tag}{rows}"));
             }
         }
-        // Each shorter tile is picked somewhere (ResNet-18: K = 576 on n64, the stem's K = 72, K = 64).
-        for t in ["n64_m192", "n64_m128", "n128_m64"] {
+        // Each shorter tile is picked somewhere (ResNet-18: K = 576 on n64, the stem's K = 72, K = 64;
+        // ResNet-32: K = 144 on n16, 288 on n32).
+        for t in ["n64_m192", "n64_m128", "n128_m64", "n16_m192", "n32_m192"] {
             assert!(used.contains(t), "{t} never picked: {used:?}");
         }
     }
