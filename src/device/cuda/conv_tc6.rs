@@ -225,7 +225,7 @@ pub fn narrow(op: &str, s: &ConvSpec) -> bool {
     narrow_on() && cs < 32 && 32 % cs == 0 && cs % 8 == 0
 }
 
-/// `IPDPP_V6_NARROW=0` sends the narrow shapes ([`is_narrow`]) back to v4 (for A/B runs); read once.
+/// `IPDPP_V6_NARROW=0` sends the narrow shapes ([`narrow`]) back to v4 (for A/B runs); read once.
 pub fn narrow_on() -> bool {
     static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *V.get_or_init(|| std::env::var("IPDPP_V6_NARROW").map_or(true, |v| v.trim() != "0"))
@@ -256,9 +256,9 @@ fn smem_bytes(op: &str, bm: usize, bn: usize, elem: usize, ring: Ring) -> usize 
 
 /// Dynamic shared memory of a `_halo` block (`Tc6HaloLoad`): the (TH + 2) × (W + 2) pixels around each
 /// image's part of the row tile at Cs + 8 bf16 a pixel (Cs: C of x, O of gy), and three bf16 B stages.
-/// None where those kernels do not take `op` at `s`: bf16 3×3 stride 1 pad 1 as v6 takes it (Cs a multiple of
-/// 32: a halo chunk is one k-tile's channels), with a row
-/// tile of whole image rows of one image (H·W a multiple of it) or of whole images.
+/// None where those kernels do not take `op` at `s`: bf16 3×3 stride 1 pad 1 as v6 takes it (Cs a multiple
+/// of 32: a halo chunk is one k-tile's channels), with a row tile of whole image rows of one image (H·W a
+/// multiple of it) or of whole images.
 pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
     let cs = match op {
         "fwd" => s.c,
