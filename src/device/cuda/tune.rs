@@ -90,11 +90,9 @@ pub fn chosen<C: Copy + PartialEq>(
     if cands.len() == 1 {
         return Some(cands[0]);
     }
-    choices(dev)
-        .ok()?
-        .into_iter()
-        .find(|(c, _, _)| c == key)
-        .and_then(|(_, i, _)| cands.get(i).copied())
+    // One map lookup: the grad-input launchers ask this on every call (whether to tune on a scratch).
+    let i = lock(dev).ok()?.get(key).map(|(i, _)| *i)?;
+    cands.get(i).copied()
 }
 
 /// The choices made so far on `dev`: (key, index, name), sorted by key (reports).
