@@ -1004,10 +1004,11 @@ fn cuda_stem_forward_runs_v6_on_im2col_columns() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
-/// v6's rings (3 and 4 stages, and in bf16 the halo tiles of 3×3 stride-1 forwards and grad-inputs)
-/// compute the same sums in the same order, in bf16 and tf32: forward (with the batch-norm partials too),
-/// grad-input (stride 1 and by residue classes at stride 2) and grad-weight agree bit for bit at three tile
-/// widths; the halo tiles run exactly where `halo_smem` takes the shape (partial image tiles, row tiles of
+/// v6's rings (3 and 4 stages, and in bf16 the halo tiles of 3×3 stride-1 forwards and grad-inputs and the
+/// window grad-weight) compute the same sums in the same order, in bf16 and tf32: forward (with the
+/// batch-norm partials too) and grad-input (stride 1 and by residue classes at stride 2) agree bit for bit
+/// at three tile widths, grad-weight to 1e-6 of its largest value (its pixel splits add with atomics, in
+/// an order a GPU does not fix; tools/cusim/check_conv.py compares it bit for bit on equal splits); the halo tiles run exactly where `halo_smem` takes the shape (partial image tiles, row tiles of
 /// part of an image); the launcher's own choice (the 3-stage ring by default; with `IPDPP_V6_RING=auto` the
 /// one picked by speed, which CI's simulated-driver run and tools/gpu-run.sh also test) gives the same
 /// bits, is known after the first launch and not timed again. Skips without a GPU (and a ring that does
@@ -1071,6 +1072,13 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
     ) {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         for op in ["fwd", "bwd_input", "bwd_weight"] {
+            let same = |a: &[f32], b: &[f32]| {
+                if op != "bwd_weight" {
+                    return bits(a) == bits(b);
+                }
+                let top = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-30);
+                a.len() == b.len() && a.iter().zip(b).all(|(u, v)| (u - v).abs() <= 1e-6 * top)
+            };
             let (len, a, b) = match op {
                 "fwd" => (s.y_len(), x, w),
                 "bwd_input" => (s.x_len(), gy, w),
@@ -1107,7 +1115,7 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
             let mut ran = vec!["s3"];
             for r in [Ring::S4, Ring::Halo] {
                 match run(Some(r)) {
-                    Ok(o) if bits(&o) != bits(&s3) => {
+                    Ok(o) if !same(&o, &s3) => {
                         fails.push(format!("{p} {op} {s:?}: ring {} differs from s3", r.tag()))
                     }
                     Ok(_) => ran.push(r.tag()),
@@ -1132,7 +1140,7 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                     ran.contains(&"halo")
                 ));
             }
-            if bits(&run(None).unwrap()) != bits(&s3) {
+            if !same(&run(None).unwrap(), &s3) {
                 fails.push(format!("{p} {op} {s:?}: the picked ring differs"));
             }
             let suffix = if op == "bwd_input" && s.stride > 1 {
@@ -1152,8 +1160,13 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                 fails.push(format!("{p} {op} {s:?}: the pick changed"));
             }
             println!(
-                "{p} {op} {s:?}: {} bit for bit, picked {picked:?}",
-                ran.join(" = ")
+                "{p} {op} {s:?}: {} {}, picked {picked:?}",
+                ran.join(" = "),
+                if op == "bwd_weight" {
+                    "to 1e-6"
+                } else {
+                    "bit for bit"
+                }
             );
         }
     }

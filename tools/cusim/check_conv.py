@@ -102,11 +102,19 @@ def gw_rows(n):
             "n32": [("_m192", 192)]}.get(v4_tile(n)[0], [])
 
 
+def gw_halo_smem(s):
+    """Shared memory of v6's bf16 grad-weight over x's window (`_n64_halo`), or None where it does not take `s`."""
+    if (s.k, s.stride, s.pad) != (3, 1, 1) or s.c % 32 or s.o % 8 or s.w not in (8, 16, 32) or (s.h * s.w) % 32:
+        return None
+    return 4 * (-(-(32 // s.w + 2) * (s.w + 2) // 8) * 8 * 40 + 32 * 72) * 2
+
+
 def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timing="lazy", pipe="k32s5", base=None,
-           rows=None, per=None, out16=False):
+           rows=None, per=None, out16=False, halo=False):
     """One op through the kernel (v7: pipeline `pipe`, k{BK}s{STAGES}); returns (result, stats partials or None,
     kernel name). `base` (bwd_input): gx starts as it and the kernel adds into it (ConvDims add = 1). `rows`
-    (v6 bf16 grad-weight): a (suffix, BM) of gw_rows; `per`: pixels per split instead of split_pixels'.
+    (v6 bf16 grad-weight): a (suffix, BM) of gw_rows; `halo` (the same): the window tile `_n64_halo`; `per`:
+    pixels per split instead of split_pixels'.
     `out16` (v6 forward with statistics, v6 stride-1 grad-input): the output stored as bf16 (ConvDims out16 = 1),
     returned as its bits."""
     job = mod.job()
@@ -148,6 +156,8 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
             suffix += "_narrow"
         name, smem = f"conv_{op}_v6_{prec}_{tag}{suffix}", v6_smem(op, bm, bn, elem)
         grid = (-(-n // bn), -(-m // bm), s.stride * s.stride if suffix == "_strided" else 1)
+        if halo:
+            name, smem, grid = "conv_bwd_weight_v6_bf16_n64_halo", gw_halo_smem(s), (-(-n // 64), s.c // 32, 1)
     else:  # v7
         bn = 128 if n > 64 else 64
         bk, stages = V7_PIPES[pipe]
@@ -226,6 +236,8 @@ SHAPES = [
     Spec(4, 8, 8, 16, 16, 3, 1, 1),      # ResNet-32's first stage: v6 forward and grad-input 2 taps a k-tile
     Spec(1, 6, 5, 16, 32, 3, 2, 1),      # narrow C at stride 2 (forward), odd sizes, partial row tile
     Spec(1, 7, 6, 8, 16, 3, 1, 1),       # narrow O = 16 with C = 8 (grad-input), partial tiles
+    Spec(1, 4, 16, 64, 64, 3, 1, 1),     # grad-weight window tile at W = 16 (two image rows a k-tile), two channel blocks
+    Spec(2, 2, 32, 32, 72, 3, 1, 1),     # the window tile at W = 32, partial column tile
 ]
 
 
@@ -362,17 +374,26 @@ def main():
                             line += " EXCESS GLOBAL SECTORS"
                             ok = False
                     if version == "v6" and prec == "bf16" and op == "bwd_weight":
-                        # the shorter row tiles, on the same pixel splits: the same sums bit for bit
+                        # the shorter row tiles and the window tile, on the same pixel splits (whole 32-pixel
+                        # k-tiles): the same sums bit for bit
                         per0 = LAST_PER[0]
-                        for r in gw_rows(s.o):
+                        per32 = -(-per0 // 32) * 32
+                        others = [(r, per0, False, got) for r in gw_rows(s.o)]
+                        if gw_halo_smem(s) is not None:
+                            g32 = got if per32 == per0 else launch(mods[f], version, prec, op, s, x, w, gy, False,
+                                                                    a.reverse, a.timing, per=per32)[0]
+                            others.append((None, per32, True, g32))
+                        for r, pr, hl, g1 in others:
                             g2, _, n2 = launch(mods[f], version, prec, op, s, x, w, gy, False, a.reverse, a.timing,
-                                               rows=r, per=per0)
-                            same = np.array_equal(g2, got)
+                                               rows=r, per=pr, halo=hl)
+                            same = np.array_equal(g2, g1)
                             line += f", {n2[-4:]} same bits" if same else f", {n2} BITS DIFFER"
                             ok = ok and same
                             for m in MEMSTATS or []:
                                 (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
-                                if lw > lk or cw > ck or (se > sk and s.c >= 16):
+                                # (the window tile's partial column block: a pixel's last gy columns share a
+                                # sector with the next pixel's first, which the other column block reads)
+                                if lw > lk or cw > ck or (se > sk and s.c >= 16 and not (hl and s.o % 64)):
                                     line += f" ({n2}: wavefronts {lw}/{lk} {cw}/{ck}, sectors {se}/{sk})"
                                     ok = False
                     print(("ok   " if ok else "FAIL ") + line + f" ({time.time() - t:.1f} s)", flush=True)

@@ -319,6 +319,15 @@ API cuLaunchKernel(void* fp, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
     // Policy flag 1024 (driver only): launches are checked and counted but do not run, so that a benchmark
     // through this driver measures the host side alone (what the engine spends per launch).
     ++launches;
+    // CUSIM_LAUNCH_LOG=FILE appends each launched entry point's name, a line each (which variant ran).
+    static FILE* log = [] {
+        const char* p = std::getenv("CUSIM_LAUNCH_LOG");
+        return p && *p ? std::fopen(p, "a") : nullptr;
+    }();
+    if (log) {
+        std::fprintf(log, "%s\n", f->name.c_str());
+        std::fflush(log);
+    }
     if (policy & 1024) return OK;
     const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
     return f->lib->launch(f->name.c_str(), grid, block, smem, params, policy) == 0 ? OK : ERR_NOT_FOUND;

@@ -23,7 +23,8 @@ const BK: usize = 32;
 /// tf32 also 4 (the `_s4` entry points: three k-tiles in flight instead of two); `Halo`: the bf16 forward
 /// and grad-input of 3×3 stride-1 convolutions with the A operand resident in shared memory and only B in
 /// a 3-stage ring (the `_halo` entry points, see `Tc6HaloLoad`: each input pixel copied once per block
-/// instead of once per tap), where [`halo_smem`] takes the shape. All compute the same sums in the same
+/// instead of once per tap), and the bf16 grad-weight whose k-tiles copy the window of x that all nine taps
+/// read (`conv_bwd_weight_v6_bf16_n64_halo`, `Tc6GwHaloLoad`), where [`halo_smem`] takes the shape. All compute the same sums in the same
 /// order, so with `IPDPP_V6_RING=auto` the launcher times them per shape on first use and keeps the
 /// fastest ([`super::tune::choose`]); `s4` or `halo` force one where it runs (s3 elsewhere); unset (or
 /// `s3`) keeps the 3-stage ring, the only one validated on a GPU so far.
@@ -263,7 +264,7 @@ pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
     let cs = match op {
         "fwd" => s.c,
         "bwd_input" => s.o,
-        _ => return None,
+        _ => return gw_halo_smem(s),
     };
     if (s.kh, s.kw, s.stride, s.pad) != (3, 3, 1, 1)
         || cs % BK != 0
@@ -285,6 +286,24 @@ pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
         BK * (bn + 8)
     };
     Some((halo + 3 * b) * 2)
+}
+
+/// Dynamic shared memory of the grad-weight over x's window (`Tc6GwHaloLoad`): four stages of the
+/// (32 / W + 2) × (W + 2) window pixels (rounded up to whole 8-pixel copy phases) at 32 + 8 bf16 each and
+/// 32 gy rows at 64 + 8. None where it does not take `s`: bf16 3×3 stride 1 pad 1, C a multiple of 32 (a
+/// block's 32 channels), W = 8, 16 or 32 (a 32-pixel k-tile is whole rows of one image: H·W a multiple of
+/// 32), O a multiple of 8 (v6's 16-byte copies).
+fn gw_halo_smem(s: &ConvSpec) -> Option<usize> {
+    if (s.kh, s.kw, s.stride, s.pad) != (3, 3, 1, 1)
+        || s.c % 32 != 0
+        || s.o % 8 != 0
+        || ![8, 16, 32].contains(&s.w)
+        || (s.h * s.w) % 32 != 0
+    {
+        return None;
+    }
+    let window = ((32 / s.w + 2) * (s.w + 2)).div_ceil(8) * 8 * (32 + 8);
+    Some(4 * (window + BK * (64 + 8)) * 2)
 }
 
 /// Kernel, name and launch shape of the entry point `conv_{op}_v6_{bf16|tf32|f32}_{tile}{suffix}{ring}`
@@ -331,10 +350,17 @@ fn plan_named<T: V6Operand>(
     } else {
         ("", bm)
     };
+    // The window grad-weight: 288 rows (nine taps of 32 channels) by 64 columns, whatever O.
+    let gw_halo = op == "bwd_weight" && ring == Ring::Halo;
+    let (tag, rows, bm, bn) = if gw_halo {
+        ("n64", "", 9 * BK, 64)
+    } else {
+        (tag, rows, bm, bn)
+    };
     let smem = match ring {
         Ring::Halo => halo_smem(op, s).ok_or_else(|| {
             Error::usage(format!(
-                "conv {op} v6: the halo tiles do not take {s:?} (3×3 stride 1 in bf16, row tiles of whole image rows)"
+                "conv {op} v6: the halo tiles do not take {s:?} (3×3 stride 1 pad 1 in bf16; row tiles of whole image rows, or for the grad-weight W = 8, 16 or 32)"
             ))
         })?,
         _ => smem_bytes(op, bm, bn, std::mem::size_of::<T>(), ring),
@@ -669,7 +695,13 @@ pub(crate) fn launch_bwd_weight<T: DeviceRepr>(
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv gw", gw.len(), s.w_len())?;
     let d = dims(s)?;
-    let per = split_pixels(dev, &f, &mut cfg, s.n * s.oh() * s.ow());
+    let pix = s.n * s.oh() * s.ow();
+    let mut per = split_pixels(dev, &f, &mut cfg, pix);
+    if name.ends_with("_halo") && per % 32 != 0 {
+        // Its k-tiles are whole 32-pixel windows (`IPDPP_SPLIT_WAVES=0` splits at 16).
+        per = (per as usize).div_ceil(32) as i32 * 32;
+        cfg.grid_dim.2 = pix.div_ceil(per as usize) as u32;
+    }
     dev.stream
         .memset_zeros(gw)
         .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
