@@ -178,8 +178,10 @@ if has bench; then
   step bench_bns_code_old_splits 60 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 \
     --loss code --versions v4,v5 --out "$OUT/bench_bns_code_old_splits.json"
   # The wgmma probe with and without the 128-byte swizzle (v7's shared layout question) against v6 as a 1x1
-  # convolution, at a conv-like GEMM (layer 1's forward: K = 576) and a square one.
-  for sh in "32768 64 576" "8192 128 2048"; do
+  # convolution and cuBLAS (the card's bf16 GEMM), at a conv-like GEMM (layer 1's forward: K = 576), a
+  # narrow one and one large enough for several waves of 128 x 128 tiles (how far mma.sync and the probe's
+  # pipeline are from what the card does).
+  for sh in "32768 64 576" "8192 128 2048" "8192 1024 2048"; do
     set -- $sh
     step "bench_wgmma_${1}x${2}x${3}" 60 $BIN/ipdpp --device cuda bench wgmma --m $1 --n $2 --k $3 \
       --out "$OUT/wgmma_${1}x${2}x${3}.json"

@@ -7,7 +7,7 @@ use super::{now_unix, rel_err, CudaTimer, Line, Report};
 use crate::device::cpu::conv::ConvSpec;
 use crate::device::cpu::elementwise::cast_bf16_f32;
 use crate::device::cuda::conv_tc::ConvPrecision;
-use crate::device::cuda::{conv_tc6, wgmma};
+use crate::device::cuda::{conv_tc6, gemm, wgmma};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::rng::uniform_f32;
@@ -110,6 +110,14 @@ pub fn bench(dev: &Device, a: &WgmmaArgs) -> Result<Report> {
             Box::new(|c| conv_tc6::conv_fwd_v6(d, p, c, &da, &db, &spec)),
         ));
     }
+    // (No line where cuBLAS is missing, as under cusim: it is the library, not a kernel of this engine.)
+    if d.blas().is_ok() {
+        runs.push((
+            "cublas",
+            "cublasGemmEx, bf16 operands, fp32 accumulation (the library on this card)".into(),
+            Box::new(|c| gemm::gemm_bf16_nt_cublas(d, c, &da, &db, (m, n, k))),
+        ));
+    }
     for (version, description, run) in &runs {
         let mut c = d.upload(&vec![f32::NAN; m * n])?;
         let checked = run(&mut c)
@@ -137,11 +145,12 @@ pub fn bench(dev: &Device, a: &WgmmaArgs) -> Result<Report> {
             timing,
         });
     }
-    // The v6 line is the baseline the probe has to beat.
-    let base = lines
-        .iter()
-        .find(|l| l.version == "v6")
-        .and_then(|l| l.tflops);
+    // 'vs lib': against cuBLAS where it ran, else v6 (the baseline the probe has to beat).
+    let rate = |v: &str| lines.iter().find(|l| l.version == v).and_then(|l| l.tflops);
+    let (base, base_name) = match rate("cublas") {
+        Some(t) => (Some(t), "cuBLAS"),
+        None => (rate("v6"), "v6"),
+    };
     if let Some(b) = base {
         for l in &mut lines {
             l.vs_library = l.tflops.map(|t| t / b);
@@ -151,7 +160,9 @@ pub fn bench(dev: &Device, a: &WgmmaArgs) -> Result<Report> {
         bench: "gemm_bf16_wgmma".into(),
         device: dev.name(),
         shape: format!("M={m} N={n} K={k}, C = A·Bᵀ, bf16 operands, fp32 accumulation"),
-        reference: "exact product of the bf16 operands (f64, CPU); 'vs lib' = vs v6".into(),
+        reference: format!(
+            "exact product of the bf16 operands (f64, CPU); 'vs lib' = vs {base_name}"
+        ),
         tolerance: tol,
         date_unix: now_unix(),
         lines,

@@ -101,3 +101,56 @@ fn cublas(
     // SAFETY: leading dimensions follow the stored row-major shapes checked by the caller.
     unsafe { blas.gemm(cfg, b, a, c) }.map_err(|e| Error::cublas("sgemm", e))
 }
+
+/// C[m][n] = Σ_k A[m][k] · B[n][k] in cuBLAS (`cublasGemmEx`): bf16 operands stored K-major (the u16 bits),
+/// fp32 accumulation and output; the library line of `bench wgmma` (what this card does on such a GEMM).
+pub fn gemm_bf16_nt_cublas(
+    dev: &CudaDevice,
+    c: &mut CudaSlice<f32>,
+    a: &CudaSlice<u16>,
+    b: &CudaSlice<u16>,
+    (m, n, k): (usize, usize, usize),
+) -> Result<()> {
+    use cudarc::cublas::{result::gemm_ex, sys};
+    use cudarc::driver::{DevicePtr, DevicePtrMut};
+    check_len("gemm A", a.len(), m * k)?;
+    check_len("gemm B", b.len(), n * k)?;
+    check_len("gemm C", c.len(), m * n)?;
+    let int = |v: usize, what: &str| {
+        i32::try_from(v)
+            .map_err(|_| Error::usage(format!("gemm: {what} = {v} exceeds cuBLAS's 32-bit sizes")))
+    };
+    let (mi, ni, ki) = (int(m, "M")?, int(n, "N")?, int(k, "K")?);
+    let blas = dev.blas()?;
+    let (alpha, beta) = (1f32, 0f32);
+    let (pa, _ga) = a.device_ptr(&dev.stream);
+    let (pb, _gb) = b.device_ptr(&dev.stream);
+    let (pc, _gc) = c.device_ptr_mut(&dev.stream);
+    // Row-major C (m × n) is column-major Cᵀ = B · Aᵀ: B's rows (k-contiguous) as op T, A's as op N.
+    // SAFETY: the pointers hold the checked lengths for the stored shapes and stay alive (guards) until
+    // the call returns; alpha and beta are host scalars of the fp32 compute type.
+    unsafe {
+        gemm_ex(
+            *blas.handle(),
+            Op::CUBLAS_OP_T,
+            Op::CUBLAS_OP_N,
+            ni,
+            mi,
+            ki,
+            (&alpha as *const f32).cast(),
+            pb as *const _,
+            sys::cudaDataType::CUDA_R_16BF,
+            ki,
+            pa as *const _,
+            sys::cudaDataType::CUDA_R_16BF,
+            ki,
+            (&beta as *const f32).cast(),
+            pc as *mut _,
+            sys::cudaDataType::CUDA_R_32F,
+            ni,
+            sys::cublasComputeType_t::CUBLAS_COMPUTE_32F,
+            sys::cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+        )
+    }
+    .map_err(|e| Error::cublas("GemmEx (bf16)", e))
+}
