@@ -330,6 +330,10 @@ if has torch; then
   [ "${GPU_TORCH:-full}" = short ] || step torch_r18_fp32 90 python3 tools/pytorch_reference.py --what resnet --arch resnet18 --batch 1024 --precision fp32 --engine-report "$OUT/r18_tf32.json"
   step torch_r18_bf16 90 python3 tools/pytorch_reference.py --what resnet --arch resnet18 --batch 1024 --precision bf16 --engine-report "$OUT/r18_bf16.json"
   [ "${GPU_TORCH:-full}" = short ] || step torch_r32_bf16 90 python3 tools/pytorch_reference.py --what resnet --arch resnet32 --batch 1024 --precision bf16 --engine-report "$OUT/r32_bf16.json"
+  # cuDNN per op at the shapes benched above (ratios to every engine version and v6 ring that ran there).
+  [ "${GPU_TORCH:-full}" = short ] || step torch_conv_bf16 60 python3 tools/pytorch_reference.py --what conv --precision bf16 \
+    --shapes "512,32,32,64,64,3,1,1;512,32,32,64,128,3,2,1;512,32,32,64,128,1,2,0;512,4,4,512,512,3,1,1;1024,32,32,16,16,3,1,1;512,16,16,128,128,3,1,1;512,8,8,256,256,3,1,1" \
+    --engine-report "$OUT"
   save
 fi
 # torch.compile before the pipeline, which takes whatever budget is left.

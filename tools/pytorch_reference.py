@@ -8,8 +8,10 @@ device call shows both:
     ipdpp bench bns --n 8192 --dim 128 --loss code --out engine.json
     python3 tools/pytorch_reference.py --what bns --n 8192 --dim 128 --loss code --engine-report engine.json
 
-Workloads (`--what`): `bns` (the BNS loss, forward + backward, both forms of METHOD.md) and `resnet` (one whole
-BNS training step, the same workload as `ipdpp bench resnet`). Add a new workload by writing
+Workloads (`--what`): `bns` (the BNS loss, forward + backward, both forms of METHOD.md), `resnet` (one whole
+BNS training step, the same workload as `ipdpp bench resnet`) and `conv` (cuDNN's forward, grad-input and
+grad-weight at the shapes of `ipdpp bench conv --shape`, `--shapes "N,H,W,C,O,K,S,P;..."`; with
+`--engine-report DIR` the ratio to each engine version from DIR/conv_<precision>_<shape>.json). Add a new workload by writing
 `run_<name>(args) -> dict` and registering it in WORKLOADS (and, for its own comparison, in COMPARE).
 
 The ResNet step: ResNet-18/34 (CIFAR stem, 1x1-conv + BN shortcuts) or ResNet-32 (option-A shortcuts) with the
@@ -54,6 +56,8 @@ def parse_args(argv=None):
                    help="ResNet step: the encoder")
     p.add_argument("--batch", type=int, default=1024, help="ResNet step: images per view (2 x batch per step)")
     p.add_argument("--compile", action="store_true", help="ResNet step: torch.compile the model")
+    p.add_argument("--shapes", default="512,32,32,64,64,3,1,1",
+                   help="conv: N,H,W,C,O,K,S,P shapes (NHWC in, O out, KxK kernel, stride S, pad P), ';'-separated")
     p.add_argument("--engine-report", default=None,
                    help="the engine's JSON report of the same shape: print the ratio per version")
     return p.parse_args(argv)
@@ -362,9 +366,6 @@ def run_resnet(args):
     }
 
 
-WORKLOADS = {"bns": run_bns, "resnet": run_resnet}
-
-
 def ratios(result, report_path):
     """Speed-up of every engine version over PyTorch: torch median / engine median."""
     with open(report_path) as f:
@@ -402,7 +403,81 @@ def ratios_resnet(result, report_path):
     }
 
 
-COMPARE = {"resnet": ratios_resnet}
+def run_conv(args):
+    """cuDNN (through PyTorch, channels_last) per op at each shape: forward, grad-input, grad-weight, timed
+    apart like `ipdpp bench conv`; TFLOP/s of the same useful work (2 M N K of each implicit GEMM)."""
+    import torch
+    cuda = args.device.startswith("cuda")
+    torch.backends.cudnn.benchmark = True  # as the ResNet step: cuDNN times its algorithms per shape
+    if args.precision == "fp32":
+        torch.backends.cudnn.allow_tf32 = args.tf32
+    dt = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    gen = torch.Generator(device=args.device).manual_seed(args.seed)
+    out = []
+    for text in args.shapes.split(";"):
+        n, h, w, c, o, k, st, pad = (int(v) for v in text.split(","))
+        x = torch.randn(n, c, h, w, device=args.device, generator=gen).to(dt).contiguous(
+            memory_format=torch.channels_last)
+        wt = (torch.randn(o, c, k, k, device=args.device, generator=gen) / (k * k * c) ** 0.5).to(dt).contiguous(
+            memory_format=torch.channels_last)
+        y = torch.nn.functional.conv2d(x, wt, stride=st, padding=pad)
+        gy = torch.randn(y.shape, device=args.device, generator=gen).to(dt).contiguous(
+            memory_format=torch.channels_last)
+        oh, ow = y.shape[2], y.shape[3]
+        cvb = torch.ops.aten.convolution_backward
+        ops = {
+            "fwd": lambda: torch.nn.functional.conv2d(x, wt, stride=st, padding=pad),
+            "bwd_input": lambda: cvb(gy, x, wt, None, [st, st], [pad, pad], [1, 1], False, [0, 0], 1,
+                                     [True, False, False]),
+            "bwd_weight": lambda: cvb(gy, x, wt, None, [st, st], [pad, pad], [1, 1], False, [0, 0], 1,
+                                      [False, True, False]),
+        }
+        # Useful work as the engine counts it: forward and grad-weight 2 (n oh ow) o (k k c); the grad-input
+        # without the zeros of a strided gather, the same product.
+        flops = 2.0 * n * oh * ow * o * k * k * c
+        res = {"shape": text, "ops": {}}
+        with torch.no_grad():
+            for name, f in ops.items():
+                t = time_steps(torch, f, args.warmup, args.repeats, cuda)
+                t["tflops"] = flops / (t["median_ms"] * 1e-3) / 1e12
+                res["ops"][name] = t
+        out.append(res)
+    return {"what": "conv", "library": "cuDNN " + str(torch.backends.cudnn.version()), "torch": torch.__version__,
+            "device": torch.cuda.get_device_name() if cuda else "cpu", "precision": args.precision,
+            "layout": "channels_last", "shapes": out}
+
+
+def ratios_conv(result, report_dir):
+    """cuDNN median over engine median per shape, op and version (> 1: the engine is faster), from the
+    `ipdpp bench conv --out DIR/conv_<precision>_<shape with x>.json` reports that exist, and v6's per ring
+    (DIR/conv_v6_<ring>_<shape>.json, as tools/gpu-run.sh writes them)."""
+    import glob
+    import os
+    rows = []
+    for sh in result["shapes"]:
+        tag = sh["shape"].replace(",", "x")
+        paths = [(os.path.join(report_dir, f"conv_{result['precision']}_{tag}.json"), "")]
+        paths += [(p, " " + os.path.basename(p).split("_")[2])
+                  for p in sorted(glob.glob(os.path.join(report_dir, f"conv_v6_*_{tag}.json")))]
+        for path, ring in paths:
+            if not os.path.exists(path):
+                continue
+            with open(path) as f:
+                reps = json.load(f)
+            for rep in reps if isinstance(reps, list) else [reps]:
+                op = rep.get("bench", "").removeprefix("conv_")
+                lib = sh["ops"].get(op)
+                for line in rep.get("lines", []) if lib else []:
+                    t = line.get("timing")
+                    if t and line["version"] != "cast":
+                        rows.append({"shape": sh["shape"], "op": op, "version": line["version"] + ring,
+                                     "engine_median_ms": t["median_ms"], "cudnn_median_ms": lib["median_ms"],
+                                     "speedup_vs_cudnn": lib["median_ms"] / t["median_ms"]})
+    return {"engine_reports": report_dir, "ratios": rows}
+
+
+WORKLOADS = {"bns": run_bns, "resnet": run_resnet, "conv": run_conv}
+COMPARE = {"resnet": ratios_resnet, "conv": ratios_conv}
 
 
 def main(argv=None):
