@@ -7,6 +7,7 @@ use super::secular;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use rand::SeedableRng;
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -256,120 +257,24 @@ pub fn select(
             }
         }
     }
+    // Classes in parallel (each has its own RNG stream, so the draws do not depend on the order or the
+    // thread count); the qd-rbf kernel may run on the device, one class at a time.
+    let classes_in: Vec<(i64, &Vec<usize>)> = by_class.iter().map(|(&c, idx)| (c, idx)).collect();
+    let one = |&(c, idx): &(i64, &Vec<usize>)| {
+        select_class(dev, c, idx, k_of(idx.len()), &p, &raw, features, opts)
+    };
+    let per_class: Vec<(ClassReport, Vec<Vec<usize>>)> = if opts.kernel == KernelKind::QdRbf {
+        classes_in.iter().map(one).collect::<Result<_>>()?
+    } else {
+        classes_in.par_iter().map(one).collect::<Result<_>>()?
+    };
     let mut draws: Vec<Vec<usize>> = vec![Vec::new(); opts.draws];
-    let mut classes = Vec::new();
+    let mut classes = Vec::with_capacity(per_class.len());
     let mut total = PhaseMs::default();
-    for (&c, idx) in &by_class {
-        let nc = idx.len();
-        let k = k_of(nc);
-        let mut rep = ClassReport {
-            class: c,
-            n: nc,
-            k,
-            selected: nc as f64,
-            mean_p_kept: idx.iter().map(|&i| raw[i]).sum::<f64>() / nc as f64,
-            mean_p_dropped: None,
-            rank: None,
-            solver: None,
-            ms: PhaseMs::default(),
-        };
-        if nc <= k {
-            for d in draws.iter_mut() {
-                d.extend_from_slice(idx);
-            }
-            classes.push(rep);
-            continue;
+    for (rep, local) in per_class {
+        for (d, y) in draws.iter_mut().zip(local) {
+            d.extend(y);
         }
-        let mut rng = rand::rngs::StdRng::seed_from_u64(mix(opts.seed, c));
-        let pc: Vec<f64> = idx.iter().map(|&i| p[i]).collect();
-        let mut local: Vec<Vec<usize>> = Vec::with_capacity(opts.draws);
-        if opts.selector == Selector::Uniform {
-            let t = Instant::now();
-            for _ in 0..opts.draws {
-                local.push(kdpp::uniform(nc, k, &mut rng)?);
-            }
-            rep.ms.phase2 = ms(t);
-        } else {
-            let t = Instant::now();
-            let dpp = match opts.kernel {
-                KernelKind::Ip | KernelKind::IpCode => {
-                    let code = opts.kernel == KernelKind::IpCode;
-                    let (dpp, solver) = ip_decompose(&pc, code, opts.ip_solver, &mut rep.ms)?;
-                    rep.solver = Some(solver);
-                    dpp
-                }
-                KernelKind::QdCosine => {
-                    let (f, d) = features.expect("checked above");
-                    let fc = gather(f, d, idx);
-                    let b = kernels::qd_cosine_factor(&fc, nc, d, &kernels::quality(&pc))?;
-                    rep.ms.kernel = ms(t);
-                    let t = Instant::now();
-                    let dpp = KDpp::dual(&b, nc, d)?;
-                    rep.solver = Some("syevd dual".into());
-                    rep.ms.decomposition = ms(t);
-                    dpp
-                }
-                KernelKind::QdRbf => {
-                    let (f, d) = features.expect("checked above");
-                    let fc = gather(f, d, idx);
-                    let (l, _sigma) =
-                        kernels::qd_rbf_kernel(dev, &fc, nc, d, &kernels::quality(&pc))?;
-                    rep.ms.kernel = ms(t);
-                    let t = Instant::now();
-                    let dpp = KDpp::from_kernel(l, nc)?;
-                    rep.solver = Some("syevd".into());
-                    rep.ms.decomposition = ms(t);
-                    dpp
-                }
-            };
-            rep.rank = Some(dpp.rank());
-            if opts.selector == Selector::GreedyPaper {
-                let t = Instant::now();
-                for _ in 0..opts.draws {
-                    local.push(kdpp::greedy_paper(&dpp, k, &mut rng)?);
-                }
-                rep.ms.phase2 = ms(t);
-            } else {
-                let t = Instant::now();
-                let s = dpp.sampler(k).map_err(|e| match e {
-                    Error::Usage(m) => Error::usage(format!("class {c} ({nc} samples): {m}")),
-                    e => e,
-                })?;
-                rep.ms.esp = ms(t);
-                for _ in 0..opts.draws {
-                    let t = Instant::now();
-                    let cols = s.phase1(&mut rng);
-                    rep.ms.phase1 += ms(t);
-                    let t = Instant::now();
-                    let mut y = kdpp::phase2(&dpp.vectors, nc, &cols, &mut rng)?;
-                    y.sort_unstable();
-                    rep.ms.phase2 += ms(t);
-                    local.push(y);
-                }
-            }
-        }
-        let (mut kept_sum, mut drop_sum, mut sel) = (0.0, 0.0, 0.0);
-        let class_sum: f64 = idx.iter().map(|&i| raw[i]).sum();
-        for (dr, y) in draws.iter_mut().zip(&local) {
-            let ks: f64 = y.iter().map(|&j| raw[idx[j]]).sum();
-            kept_sum += if y.is_empty() {
-                0.0
-            } else {
-                ks / y.len() as f64
-            };
-            let nd = nc - y.len();
-            drop_sum += if nd == 0 {
-                0.0
-            } else {
-                (class_sum - ks) / nd as f64
-            };
-            sel += y.len() as f64;
-            dr.extend(y.iter().map(|&j| idx[j]));
-        }
-        let nd = opts.draws as f64;
-        rep.selected = sel / nd;
-        rep.mean_p_kept = kept_sum / nd;
-        rep.mean_p_dropped = Some(drop_sum / nd);
         total.add(&rep.ms);
         classes.push(rep);
     }
@@ -383,4 +288,125 @@ pub fn select(
         classes,
         ms: total,
     })
+}
+
+/// One class's selection: its report and, per draw, the kept rows (indices into the input rows).
+#[allow(clippy::too_many_arguments)]
+fn select_class(
+    dev: &Device,
+    c: i64,
+    idx: &[usize],
+    k: usize,
+    p: &[f64],
+    raw: &[f64],
+    features: Option<(&[f32], usize)>,
+    opts: &SelectOptions,
+) -> Result<(ClassReport, Vec<Vec<usize>>)> {
+    let nc = idx.len();
+    let mut rep = ClassReport {
+        class: c,
+        n: nc,
+        k,
+        selected: nc as f64,
+        mean_p_kept: idx.iter().map(|&i| raw[i]).sum::<f64>() / nc as f64,
+        mean_p_dropped: None,
+        rank: None,
+        solver: None,
+        ms: PhaseMs::default(),
+    };
+    if nc <= k {
+        return Ok((rep, vec![idx.to_vec(); opts.draws]));
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(mix(opts.seed, c));
+    let pc: Vec<f64> = idx.iter().map(|&i| p[i]).collect();
+    let mut local: Vec<Vec<usize>> = Vec::with_capacity(opts.draws);
+    if opts.selector == Selector::Uniform {
+        let t = Instant::now();
+        for _ in 0..opts.draws {
+            local.push(kdpp::uniform(nc, k, &mut rng)?);
+        }
+        rep.ms.phase2 = ms(t);
+    } else {
+        let t = Instant::now();
+        let dpp = match opts.kernel {
+            KernelKind::Ip | KernelKind::IpCode => {
+                let code = opts.kernel == KernelKind::IpCode;
+                let (dpp, solver) = ip_decompose(&pc, code, opts.ip_solver, &mut rep.ms)?;
+                rep.solver = Some(solver);
+                dpp
+            }
+            KernelKind::QdCosine => {
+                let (f, d) = features.expect("checked above");
+                let fc = gather(f, d, idx);
+                let b = kernels::qd_cosine_factor(&fc, nc, d, &kernels::quality(&pc))?;
+                rep.ms.kernel = ms(t);
+                let t = Instant::now();
+                let dpp = KDpp::dual(&b, nc, d)?;
+                rep.solver = Some("syevd dual".into());
+                rep.ms.decomposition = ms(t);
+                dpp
+            }
+            KernelKind::QdRbf => {
+                let (f, d) = features.expect("checked above");
+                let fc = gather(f, d, idx);
+                let (l, _sigma) = kernels::qd_rbf_kernel(dev, &fc, nc, d, &kernels::quality(&pc))?;
+                rep.ms.kernel = ms(t);
+                let t = Instant::now();
+                let dpp = KDpp::from_kernel(l, nc)?;
+                rep.solver = Some("syevd".into());
+                rep.ms.decomposition = ms(t);
+                dpp
+            }
+        };
+        rep.rank = Some(dpp.rank());
+        if opts.selector == Selector::GreedyPaper {
+            let t = Instant::now();
+            for _ in 0..opts.draws {
+                local.push(kdpp::greedy_paper(&dpp, k, &mut rng)?);
+            }
+            rep.ms.phase2 = ms(t);
+        } else {
+            let t = Instant::now();
+            let s = dpp.sampler(k).map_err(|e| match e {
+                Error::Usage(m) => Error::usage(format!("class {c} ({nc} samples): {m}")),
+                e => e,
+            })?;
+            rep.ms.esp = ms(t);
+            for _ in 0..opts.draws {
+                let t = Instant::now();
+                let cols = s.phase1(&mut rng);
+                rep.ms.phase1 += ms(t);
+                let t = Instant::now();
+                let mut y = kdpp::phase2(&dpp.vectors, nc, &cols, &mut rng)?;
+                y.sort_unstable();
+                rep.ms.phase2 += ms(t);
+                local.push(y);
+            }
+        }
+    }
+    let (mut kept_sum, mut drop_sum, mut sel) = (0.0, 0.0, 0.0);
+    let class_sum: f64 = idx.iter().map(|&i| raw[i]).sum();
+    for y in local.iter_mut() {
+        let ks: f64 = y.iter().map(|&j| raw[idx[j]]).sum();
+        kept_sum += if y.is_empty() {
+            0.0
+        } else {
+            ks / y.len() as f64
+        };
+        let nd = nc - y.len();
+        drop_sum += if nd == 0 {
+            0.0
+        } else {
+            (class_sum - ks) / nd as f64
+        };
+        sel += y.len() as f64;
+        for j in y.iter_mut() {
+            *j = idx[*j];
+        }
+    }
+    let nd = opts.draws as f64;
+    rep.selected = sel / nd;
+    rep.mean_p_kept = kept_sum / nd;
+    rep.mean_p_dropped = Some(drop_sum / nd);
+    Ok((rep, local))
 }

@@ -971,9 +971,34 @@ fn dpp_select_per_class() {
                     }
                 }
             }
-            // Same seed → same selection.
+            // Same seed → same selection, also with the classes on one thread instead of in parallel.
             let again = select(&Device::Cpu, &labels, &p, Some((&f, d)), &opts).unwrap();
             assert_eq!(sel.draws, again.draws);
+            let one = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap()
+                .install(|| select(&Device::Cpu, &labels, &p, Some((&f, d)), &opts).unwrap());
+            assert_eq!(
+                sel.draws, one.draws,
+                "{kernel:?} {selector:?}: thread count changed it"
+            );
+            let report = |s: &ipdpp::dpp::select::Selection| {
+                s.classes
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.class,
+                            c.n,
+                            c.k,
+                            c.selected,
+                            c.mean_p_kept,
+                            c.mean_p_dropped,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(report(&sel), report(&one));
             let json = serde_json::to_string(&sel.classes).unwrap();
             assert!(json.contains("mean_p_kept"));
         }
