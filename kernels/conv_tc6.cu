@@ -217,6 +217,8 @@ struct Tc6OutStats {
     float* part_m2;
     int M, N;
     bool out16;
+    int rblk = -1;         // the row block whose partials these are (-1: blockIdx.y; the `_wres` tiles loop)
+    int scratch_off = 0;   // bytes into the dynamic shared memory of the reduction scratch
     // Σ over the thread's valid rows of f(acc, column j, e), reduced over the warp's 8 row lanes (g).
     template <class F>
     __device__ void warp_col_sums(float (&s)[S::nj][2], const float (&acc)[S::mi][S::nj][4], int rb, F f) const {
@@ -260,11 +262,12 @@ struct Tc6OutStats {
             tc_store_acc<S::mi, S::nj, false>(y, N, M, N, rb, cb, acc, false);
         const auto val = [&](float v) { return out16 ? bf16_round(v) : v; };
         extern __shared__ __align__(16) unsigned char tc6_smem_raw[];
-        float* red = reinterpret_cast<float*>(tc6_smem_raw);  // [wmw][BN]
+        float* red = reinterpret_cast<float*>(tc6_smem_raw + scratch_off);  // [wmw][BN]
         float* sum = red + S::wmw * S::BN;                      // [BN]
         float* m2 = sum + S::BN;                                // [BN]
         const int q = (threadIdx.x % 32) % 4;
-        const int row0 = blockIdx.y * S::BM, col0 = blockIdx.x * S::BN, cl = cb - col0;
+        const int rblock = rblk < 0 ? (int)blockIdx.y : rblk;
+        const int row0 = rblock * S::BM, col0 = blockIdx.x * S::BN, cl = cb - col0;
         const float rows = (float)min(S::BM, M - row0);
         __syncthreads();  // every warp is done with the k-loop's shared tiles
         float s[S::nj][2];
@@ -284,8 +287,8 @@ struct Tc6OutStats {
         block_col_sums(red, m2, s, cl);
         for (int c = threadIdx.x; c < S::BN; c += 256)
             if (col0 + c < N) {
-                part_sum[(long long)blockIdx.y * N + col0 + c] = sum[c];
-                part_m2[(long long)blockIdx.y * N + col0 + c] = m2[c];
+                part_sum[(long long)rblock * N + col0 + c] = sum[c];
+                part_m2[(long long)rblock * N + col0 + c] = m2[c];
             }
     }
 };
@@ -806,6 +809,189 @@ __device__ __forceinline__ void conv_bwd_input_halo_v6(float* gx, const typename
     tc6_halo_gemm<S>(ld, Tc6Out<S, false>{gx, d.c, M, d.c, false, d.add != 0, d.out16 != 0}, 9 * d.o);
 }
 
+// The `_wres` entry points (bf16, 3x3, stride 1, pad 1, where all the block's weights fit in shared memory:
+// ResNet-18's layer 1, ResNet-32's 32- and 64-channel stages): the halo tiles above with their B operand
+// (the weights of the block's BN columns, all K rows) resident too, so a block copies them once and then
+// loops over row tiles (blockIdx.y, + gridDim.y, ...: as many blocks as the GPU holds), each tile's halo
+// copied into one of two buffers while the tensor cores work on the other's. The k-loop then reads shared
+// memory only, with no barrier per k-tile; L2 traffic drops to the halo pixels (the plain halo tiles copy
+// every block's weights again: 74 KB a block at layer 1, more than its 49 KB halo). The k-tiles, their order
+// and the fragments are the halo tiles' (v6's): the same sums bit for bit.
+template <class S, bool BWD>
+struct Tc6Wres {
+    using T = typename S::E;
+    int cs, hs, hw, hh, th, per_img, hp, imgs, hwp;
+    int K, ks;  // GEMM depth 9 cs; the resident B's row stride (forward [n][K + 8]; grad-input [K][BN + 8])
+    __device__ explicit Tc6Wres(const ConvDims& d) {
+        cs = BWD ? d.o : d.c;
+        hs = cs + 8;
+        hwp = d.h * d.w;
+        const bool whole = S::BM % hwp == 0;  // IMGS whole images, else TH rows of one
+        if (d.kh != 3 || d.kw != 3 || d.stride != 1 || d.pad != 1 || cs % S::BK || S::BM % d.w ||
+            !(whole || hwp % S::BM == 0))
+            __trap();
+        th = whole ? d.h : S::BM / d.w;
+        imgs = whole ? S::BM / hwp : 1;
+        hw = d.w + 2;
+        hh = th + 2;
+        per_img = th * d.w;
+        hp = imgs * hh * hw;
+        K = 9 * cs;
+        ks = BWD ? S::BN + 8 : K + 8;
+    }
+    __device__ int halo_elems() const { return hp * hs; }
+    __device__ int b_elems() const { return BWD ? K * ks : S::BN * ks; }
+    // As Tc6HaloLoad::rows: this lane's ldmatrix row of A tile i at tap offset 0, plus its k offset 8 lb4.
+    __device__ void rows(int (&aoff)[S::mi], int wm) const {
+        const int lane = threadIdx.x % 32, l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
+#pragma unroll
+        for (int i = 0; i < S::mi; ++i) {
+            const int m = wm + 16 * i + l8 + 8 * lb3, img = m / per_img, r = m - img * per_img;
+            const int ty = r / (hw - 2), x = r - ty * (hw - 2);
+            aoff[i] = ((img * hh + ty) * hw + x) * hs + 8 * lb4;
+        }
+    }
+    // As Tc6HaloLoad::a_base: k-tile kt's tap shift and first channel.
+    __device__ int a_base(int kt) const {
+        const int k0 = kt * S::BK, tap = k0 / cs, c0 = k0 - tap * cs;
+        const int ky = tap / 3, kx = tap - 3 * ky;
+        return (BWD ? (2 - ky) * hw + 2 - kx : ky * hw + kx) * hs + c0;
+    }
+    // The whole halo of row tile t (all cs channels; zeros outside the images), a 32-channel chunk at a
+    // time with Tc6HaloLoad's copy order (8 consecutive pixels a copy phase: no bank conflict).
+    __device__ void load_halo(T* halo, const T* src, const ConvDims& d, int t) const {
+        constexpr int CPP = S::BK / S::EPC;
+        using C = Tc6Copy<CPP, 16>;  // pixel rows Cs + 8 elements apart, an odd number of bank groups
+        const int row0 = t * S::BM, n0 = row0 / hwp;
+        const int y0 = imgs > 1 ? 0 : (row0 - n0 * hwp) / d.w;
+        const int per = hh * hw;
+        for (int c0 = 0; c0 < cs; c0 += S::BK)
+            for (int f = threadIdx.x; f < (hp + 7) / 8 * 8 * CPP; f += 256) {
+                const int px = C::row(f), part = C::chunk(f);
+                if (px >= hp) continue;
+                const int img = px / per, r = px - img * per, hy = r / hw, hx = r - hy * hw;
+                const int n = n0 + img, y = y0 - 1 + hy, x = hx - 1;
+                const bool ok = n < d.n && (unsigned)y < (unsigned)d.h && (unsigned)x < (unsigned)d.w;
+                const int c = c0 + S::EPC * part;
+                tc6_cp16(halo + px * hs + c, ok ? src + ((((long long)n * d.h + y) * d.w + x) * cs + c) : src, ok);
+            }
+    }
+    // The block's B, once: forward w[o][K] rows col0 .. col0 + BN - 1 as [n][K + 8], a k-tile at a time
+    // (an odd number of bank groups a row: 8 consecutive rows a copy phase); grad-input w[o, tap, c] as
+    // [k = (tap, o)][n = c - col0] (BN + 8 a row); columns past the tensor zero.
+    __device__ void load_b(T* B, const T* w, const ConvDims& d, int col0) const {
+        if (!BWD) {
+            using C = Tc6Copy<S::BK / S::EPC, 16>;
+            for (int k0 = 0; k0 < K; k0 += S::BK)
+                for (int f = threadIdx.x; f < S::BN * (S::BK / S::EPC); f += 256) {
+                    const int r = C::row(f), k = k0 + S::EPC * C::chunk(f), o = col0 + r;
+                    tc6_cp16(B + r * ks + k, o < d.o ? w + ((long long)o * K + k) : w, o < d.o);
+                }
+        } else {
+            constexpr int CPR = S::BN / S::EPC;
+            using C = Tc6Copy<CPR, (S::BN + 8) * 2>;
+            for (int f = threadIdx.x; f < K * CPR; f += 256) {
+                const int k = C::row(f), c = col0 + S::EPC * C::chunk(f);
+                const int tap = k / d.o, o = k - tap * d.o;
+                const bool ok = c < d.c;
+                tc6_cp16(B + k * ks + (c - col0), ok ? w + (((long long)o * 9 + tap) * d.c + c) : w, ok);
+            }
+        }
+    }
+};
+
+// The persistent loop of the `_wres` tiles: B and the first halo, then per row tile the next halo in flight
+// while this one's k-loop runs from shared memory. E gets the row tile's index (its statistics partials).
+template <class S, bool BWD, class E>
+__device__ __forceinline__ void tc6_wres_gemm(const typename S::E* src, const typename S::E* w, const ConvDims& d,
+                                              int M, E epi) {
+    static_assert(S::BF16, "the resident tiles are bf16 only");
+    using T = typename S::E;
+    constexpr bool B_NK = !BWD;
+    const Tc6Wres<S, BWD> g(d);
+    extern __shared__ __align__(16) unsigned char tc6_smem_raw[];
+    T* B = reinterpret_cast<T*>(tc6_smem_raw);
+    T* halo0 = B + g.b_elems();  // 16-byte aligned: every row stride is a multiple of 8 elements
+    T* halo1 = halo0 + g.halo_elems();
+    unsigned dyn;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
+    if (dyn < (unsigned)((g.b_elems() + 2 * g.halo_elems()) * sizeof(T) + E::scratch_bytes())) __trap();
+
+    const int warp = threadIdx.x / 32;
+    const int wm = (warp % S::wmw) * (16 * S::mi), wn = (warp / S::wmw) * (8 * S::nj);
+    const int col0 = blockIdx.x * S::BN, ntm = (M + S::BM - 1) / S::BM;
+    int aoff[S::mi];
+    g.rows(aoff, wm);
+    g.load_b(B, w, d, col0);
+    if ((int)blockIdx.y < ntm) g.load_halo(halo0, src, d, blockIdx.y);
+    tc6_commit();
+    const int kt_end = g.K / S::BK;
+    int i = 0;
+    for (int t = blockIdx.y; t < ntm; t += gridDim.y, ++i) {
+        const int tn = t + gridDim.y;
+        if (tn < ntm) g.load_halo(i & 1 ? halo0 : halo1, src, d, tn);
+        tc6_commit();
+        tc6_wait<1>();    // this tile's halo (and B) have landed for this thread's copies ...
+        __syncthreads();  // ... and every thread's
+        const T* halo = i & 1 ? halo1 : halo0;
+        float acc[S::mi][S::nj][4];
+        tc_zero(acc);
+        for (int kt = 0; kt < kt_end; ++kt) {
+            const T* A = halo + g.a_base(kt);
+            const T* Bs = B_NK ? B + kt * S::BK : B + kt * S::BK * g.ks;
+#pragma unroll
+            for (int ks = 0; ks < S::BK; ks += 16) tc_bf16_kstep_rows<S::mi, S::nj, B_NK>(acc, A, aoff, Bs, g.ks, ks, wn);
+        }
+        epi(acc, t, t * S::BM + wm, col0 + wn);
+        __syncthreads();  // every warp is done with this halo before the next iteration refills it
+    }
+    tc6_wait<0>();
+}
+
+// Epilogues of the resident tiles: plain (Tc6Out) or with the batch-norm partials of row tile t (Tc6OutStats,
+// its block scratch after the halos).
+template <class S>
+struct Tc6WresOut {
+    Tc6Out<S, false> out;
+    static __device__ constexpr int scratch_bytes() { return 0; }
+    __device__ void operator()(const float (&acc)[S::mi][S::nj][4], int, int rb, int cb) const { out(acc, rb, cb); }
+};
+template <class S>
+struct Tc6WresOutStats {
+    Tc6OutStats<S> out;
+    int scratch_off;  // bytes into the dynamic shared memory
+    static __device__ constexpr int scratch_bytes() { return (S::wmw + 2) * S::BN * 4; }
+    __device__ void operator()(const float (&acc)[S::mi][S::nj][4], int t, int rb, int cb) const {
+        Tc6OutStats<S> o = out;
+        o.rblk = t;
+        o.scratch_off = scratch_off;
+        o(acc, rb, cb);
+    }
+};
+
+template <class S>
+__device__ __forceinline__ void conv_fwd_wres_v6(float* y, const typename S::E* x, const typename S::E* wt, ConvDims d) {
+    const int M = d.n * d.h * d.w;
+    tc6_wres_gemm<S, false>(x, wt, d, M, Tc6WresOut<S>{Tc6Out<S, false>{y, d.o, M, d.o, false, false}});
+}
+template <class S>
+__device__ __forceinline__ void conv_fwd_stats_wres_v6(float* y, float* part_sum, float* part_m2,
+                                                       const typename S::E* x, const typename S::E* wt, ConvDims d) {
+    const int M = d.n * d.h * d.w;
+    const Tc6Wres<S, false> g(d);
+    const int off = (g.b_elems() + 2 * g.halo_elems()) * (int)sizeof(typename S::E);
+    tc6_wres_gemm<S, false>(x, wt, d, M,
+                            Tc6WresOutStats<S>{Tc6OutStats<S>{y, part_sum, part_m2, M, d.o, d.out16 != 0}, off});
+}
+template <class S>
+__device__ __forceinline__ void conv_bwd_input_wres_v6(float* gx, const typename S::E* gy, const typename S::E* wt,
+                                                       ConvDims d) {
+    if (d.out16 && d.add) __trap();
+    const int M = d.n * d.h * d.w;
+    tc6_wres_gemm<S, true>(gy, wt, d, M,
+                           Tc6WresOut<S>{Tc6Out<S, false>{gx, d.c, M, d.c, false, d.add != 0, d.out16 != 0}});
+}
+
 // The bf16 grad-weight with x's pixels copied once for all nine taps (`conv_bwd_weight_v6_bf16_n64_halo`; 3x3,
 // stride 1, pad 1, C % 32 == 0, W = 8, 16 or 32). The plain tiles copy a k-tile of 32 pixels once per tap
 // (their rows are im2col columns); here a block's 288 rows are the nine taps of 32 channels c0 .. c0 + 31
@@ -1100,3 +1286,10 @@ extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n32_
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n16_halo(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_halo_v6<Tc6<8, 2, 2, unsigned short>>(gx, gy, w, d); }
 // The bf16 grad-weight over x's window (see Tc6GwHaloLoad): 3x3, stride 1, pad 1, W = 8, 16, 32 (the launcher checks).
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n64_halo(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_halo_v6(gw, gy, x, d, p_per_split); }
+// Weights and halo resident, persistent over row tiles (see Tc6Wres): 3x3, stride 1, pad 1, where the block's weights fit (the launcher checks).
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_bf16_n64_wres(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_wres_v6<Tc6<4, 4, 4, unsigned short>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_bf16_n32_wres(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_wres_v6<Tc6<8, 2, 4, unsigned short>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_bf16_n64_stats_wres(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_wres_v6<Tc6<4, 4, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_bf16_n32_stats_wres(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_wres_v6<Tc6<8, 2, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_bf16_n64_wres(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_wres_v6<Tc6<4, 4, 4, unsigned short>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_bf16_n32_wres(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_wres_v6<Tc6<8, 2, 4, unsigned short>>(gx, gy, w, d); }

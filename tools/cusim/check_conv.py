@@ -109,12 +109,33 @@ def gw_halo_smem(s):
     return 4 * (-(-(32 // s.w + 2) * (s.w + 2) // 8) * 8 * 40 + 32 * 72) * 2
 
 
+def wres_smem(op, s, stats=False):
+    """Shared memory of v6's bf16 resident-weight tiles (`_wres`) for `op` at `s`, or None where they do not
+    take it (3x3 stride 1 pad 1, n64 / n32 tiles, halo-shaped row tiles, at most 227 KB)."""
+    if (s.k, s.stride, s.pad) != (3, 1, 1) or op not in ("fwd", "bwd_input"):
+        return None
+    tag, bm, bn = v4_tile(s.o if op == "fwd" else s.c)
+    cs = s.c if op == "fwd" else s.o
+    hwp = s.h * s.w
+    if tag not in ("n64", "n32") or cs % 32 or bm % s.w or not (bm % hwp == 0 or hwp % bm == 0):
+        return None
+    whole = bm % hwp == 0
+    th, imgs = (s.h, bm // hwp) if whole else (bm // s.w, 1)
+    hp = imgs * (th + 2) * (s.w + 2)
+    k = 9 * cs
+    b = k * (bn + 8) if op == "bwd_input" else bn * (k + 8)
+    wmw = {"n64": 4, "n32": 8}[tag]
+    smem = (b + 2 * hp * (cs + 8)) * 2 + ((wmw + 2) * bn * 4 if stats else 0)
+    return smem if smem <= 227 * 1024 else None
+
+
 def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timing="lazy", pipe="k32s5", base=None,
-           rows=None, per=None, out16=False, halo=False):
+           rows=None, per=None, out16=False, halo=False, wres=None):
     """One op through the kernel (v7: pipeline `pipe`, k{BK}s{STAGES}); returns (result, stats partials or None,
     kernel name). `base` (bwd_input): gx starts as it and the kernel adds into it (ConvDims add = 1). `rows`
     (v6 bf16 grad-weight): a (suffix, BM) of gw_rows; `halo` (the same): the window tile `_n64_halo`; `per`:
-    pixels per split instead of split_pixels'.
+    pixels per split instead of split_pixels'. `wres` (v6 bf16 forward, stride-1 grad-input): the resident
+    tiles `_wres` on that many persistent row blocks.
     `out16` (v6 forward with statistics, v6 stride-1 grad-input): the output stored as bf16 (ConvDims out16 = 1),
     returned as its bits."""
     job = mod.job()
@@ -158,6 +179,9 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         grid = (-(-n // bn), -(-m // bm), s.stride * s.stride if suffix == "_strided" else 1)
         if halo:
             name, smem, grid = "conv_bwd_weight_v6_bf16_n64_halo", gw_halo_smem(s), (-(-n // 64), s.c // 32, 1)
+        if wres:
+            name, smem = name + "_wres", wres_smem(op, s, stats)
+            grid = (grid[0], min(wres, grid[1]), 1)
     else:  # v7
         bn = 128 if n > 64 else 64
         bk, stages = V7_PIPES[pipe]
@@ -238,6 +262,9 @@ SHAPES = [
     Spec(1, 7, 6, 8, 16, 3, 1, 1),       # narrow O = 16 with C = 8 (grad-input), partial tiles
     Spec(1, 4, 16, 64, 64, 3, 1, 1),     # grad-weight window tile at W = 16 (two image rows a k-tile), two channel blocks
     Spec(2, 2, 32, 32, 72, 3, 1, 1),     # the window tile at W = 32, partial column tile
+    Spec(9, 8, 8, 32, 64, 3, 1, 1),      # resident tiles: three row tiles of 4 images (the last partial), n64 / n32
+    Spec(12, 8, 8, 32, 64, 3, 1, 1),     # resident tiles: three whole row tiles, one block looping (partials; the
+                                         # third halo copy lands where the first tile was read)
 ]
 
 
@@ -266,7 +293,7 @@ def takes(version, prec, op, s):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="three shapes")
+    ap.add_argument("--quick", action="store_true", help="four shapes")
     ap.add_argument("--only", default="v3,v4,v5,v6,v7")
     ap.add_argument("--reverse", action="store_true", help="greedy scheduling from the highest thread (default: from the lowest)")
     ap.add_argument("--timing", default="lazy", choices=sorted(cusim.TIMING),
@@ -281,7 +308,8 @@ def main():
     rng = np.random.default_rng(7)
     mods = {}
     bad = 0
-    shapes = SHAPES[:3] if a.quick else SHAPES
+    # --quick: three shapes, and the resident tiles' loop over three row tiles (barriers between them)
+    shapes = SHAPES[:3] + [Spec(12, 8, 8, 32, 64, 3, 1, 1)] if a.quick else SHAPES
     runs = [(v, p) for v in versions for p in (["bf16"] if v in ("v5", "v7") else ["bf16", "tf32", "f32"] if v == "v6" else ["bf16", "tf32"])]
     for s in shapes:
         x = rng.standard_normal((s.n, s.h, s.w, s.c)).astype(np.float32)
@@ -343,6 +371,30 @@ def main():
                             line += (f", bf16 y {'same bits' if same16 else 'BITS DIFFER'}, stats {e16:.1e}"
                                      f" (vs fp32 y {e_other:.1e})")
                             ok = ok and same16 and e16 <= 1e-5
+                    if version == "v6" and prec == "bf16" and wres_smem(op, s, stats) is not None:
+                        # weights and halo resident, persistent over row tiles: the same bits (y, partials,
+                        # bf16 y) on one and on two blocks per column tile
+                        for nb in (1, 2):
+                            gr, sr, nr = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
+                                                wres=nb)
+                            same = np.array_equal(gr, got) and (st is None or all(
+                                np.array_equal(u, v) for u, v in zip(st, sr)))
+                            if op == "bwd_input":
+                                base = rng.standard_normal(got.shape).astype(np.float32)
+                                ga, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
+                                                  base=base, wres=nb)
+                                same = same and np.array_equal(ga, base + got)
+                            if stats or op == "bwd_input":
+                                g16, s16, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse,
+                                                     a.timing, out16=True, wres=nb)
+                                same = same and np.array_equal(g16, bf16_bits(got))
+                            line += f", wres x{nb} same bits" if same else f", {nr} x{nb} BITS DIFFER"
+                            ok = ok and same
+                            for m in MEMSTATS or []:
+                                (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
+                                if lw > lk or cw > ck:
+                                    line += f" ({nr}: wavefronts {lw}/{lk} {cw}/{ck})"
+                                    ok = False
                     if op == "bwd_input" and version in ("v6", "v7"):
                         # ConvDims add: gx += grad-input, the same fp32 sum as a separate add pass, bit for bit
                         base = rng.standard_normal(got.shape).astype(np.float32)
