@@ -78,9 +78,12 @@ if has tests; then
   # The grad-inputs adding into a block input's gradient on v7 (the default run above is v6).
   step test_cuda_ops.cuda_conv_grad_input_adds_give_the_step_bit_for_bit_v7 90 env IPDPP_CONV_TC=v7 $BIN/it --exact \
     cuda_ops::cuda_conv_grad_input_adds_give_the_step_bit_for_bit --nocapture --test-threads=1
-  # Whole-network steps and the conv + BN statistics with v6's halo tiles forced where they take a shape.
+  # Whole-network steps and the conv + BN statistics with v6's halo tiles (and the resident-weight tiles)
+  # forced where they take a shape.
   for t in resnet_steps_cuda_conv_v6_match_v4_and_v2 cuda_conv_v6_epilogue_bn_statistics_match_two_pass; do
-    step test_resnet_cuda.${t}_halo 90 env IPDPP_V6_RING=halo $BIN/it --exact resnet_cuda::$t --nocapture --test-threads=1
+    for ring in halo wres; do
+      step test_resnet_cuda.${t}_$ring 90 env IPDPP_V6_RING=$ring $BIN/it --exact resnet_cuda::$t --nocapture --test-threads=1
+    done
   done
   step selfcheck 60 $BIN/ipdpp --device cuda demo --selfcheck
   ok() { grep -q "test result: ok" "$OUT/$1.log" 2>/dev/null; }
@@ -113,6 +116,11 @@ if has tests; then
     || ! ok test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_halo; then
     NO_HALO=1
     echo "conv v6's halo tiles failed (or missed) a test: no IPDPP_V6_RING=halo bench" | tee -a "$SUMMARY"
+  fi
+  if [ -n "${NO_RING:-}" ] || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_wres \
+    || ! ok test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_wres; then
+    NO_WRES=1
+    echo "conv v6's resident-weight tiles failed (or missed) a test: no IPDPP_V6_RING=wres bench" | tee -a "$SUMMARY"
   fi
   for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log "$OUT"/test_cuda_ops.cuda_batchnorm_matches_cpu.log; do
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
@@ -222,7 +230,9 @@ if has bench; then
     done
     # Every opt-in of 2026-11-27 that passed its tests, together.
     NEW_ENV=""
-    [ -z "${NO_HALO:-}" ] && NEW_ENV="$NEW_ENV IPDPP_V6_RING=halo"
+    # v6's rings by speed per shape (s3, s4, halo, resident weights) where auto passed its tests, else halo.
+    if [ -z "${NO_RING:-}${NO_HALO:-}${NO_WRES:-}" ]; then NEW_ENV="$NEW_ENV IPDPP_V6_RING=auto"
+    elif [ -z "${NO_HALO:-}" ]; then NEW_ENV="$NEW_ENV IPDPP_V6_RING=halo"; fi
     if [ -z "${NO_BN4:-}${NO_FUSED:-}" ]; then NEW_ENV="$NEW_ENV IPDPP_BN_TAIL=v5"
     elif [ -z "${NO_BN3:-}${NO_FUSED:-}" ]; then NEW_ENV="$NEW_ENV IPDPP_BN_TAIL=v3"; fi
     [ -z "${NO_IM2COL:-}" ] && NEW_ENV="$NEW_ENV IPDPP_STEM_IM2COL=1"
@@ -236,6 +246,8 @@ if has bench; then
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_stem_im2col.json"
     [ -z "${NO_HALO:-}" ] && step bench_${arch}_bf16_halo 90 env IPDPP_V6_RING=halo $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_halo.json"
+    [ -z "${NO_WRES:-}" ] && step bench_${arch}_bf16_wres 90 env IPDPP_V6_RING=wres $BIN/ipdpp --device cuda \
+      bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_wres.json"
     [ -z "${NO_RING:-}" ] && step bench_${arch}_bf16_ring_auto 90 env IPDPP_V6_RING=auto $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_ring_auto.json"
     step bench_${arch}_bf16_old_splits 90 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench resnet --arch $arch \
@@ -263,11 +275,13 @@ if has bench; then
     step "bench_conv_bf16_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision bf16 \
       --out "$OUT/conv_bf16_${sh//,/x}.json"
   done
-  # v6 on each ring (3-stage, 4-stage, halo) at the stride-1 3x3 shapes of ResNet-18's first three stages
-  # (layer 4's halo, 8 images of 6x6 pixels x 520, exceeds the shared memory).
-  for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1; do
+  # v6 on each ring (3-stage, 4-stage, halo, resident weights) at the stride-1 3x3 shapes of ResNet-18's
+  # first three stages (layer 4's halo, 8 images of 6x6 pixels x 520, exceeds the shared memory; the
+  # resident tiles take layer 1 only) and ResNet-32's last stage (resident weights again).
+  for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1 1024,8,8,64,64,3,1,1; do
     [ -z "${NO_HALO:-}" ] || break
-    for ring in s3 s4 halo; do
+    for ring in s3 s4 halo wres; do
+      [ $ring = wres ] && [ -n "${NO_WRES:-}" ] && continue
       step "bench_conv_v6_${ring}_${sh//,/x}" 40 env IPDPP_V6_RING=$ring $BIN/ipdpp --device cuda bench conv --shape $sh \
         --precision bf16 --versions v6 --out "$OUT/conv_v6_${ring}_${sh//,/x}.json"
     done
@@ -299,6 +313,7 @@ best, best_ips = ("r18_bf16.json", ""), 0.0
 for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v7.json", "IPDPP_CONV_TC=v7"),
                ("resnet18_bf16_ring_auto.json", "IPDPP_V6_RING=auto"),
                ("resnet18_bf16_halo.json", "IPDPP_V6_RING=halo"),
+               ("resnet18_bf16_wres.json", "IPDPP_V6_RING=wres"),
                ("resnet18_bf16_bn_tail_v3.json", "IPDPP_BN_TAIL=v3"),
                ("resnet18_bf16_bn_tail_v4.json", "IPDPP_BN_TAIL=v4"),
                ("resnet18_bf16_bn_tail_v5.json", "IPDPP_BN_TAIL=v5"),
@@ -332,7 +347,7 @@ if has torch; then
   [ "${GPU_TORCH:-full}" = short ] || step torch_r32_bf16 90 python3 tools/pytorch_reference.py --what resnet --arch resnet32 --batch 1024 --precision bf16 --engine-report "$OUT/r32_bf16.json"
   # cuDNN per op at the shapes benched above (ratios to every engine version and v6 ring that ran there).
   [ "${GPU_TORCH:-full}" = short ] || step torch_conv_bf16 60 python3 tools/pytorch_reference.py --what conv --precision bf16 \
-    --shapes "512,32,32,64,64,3,1,1;512,32,32,64,128,3,2,1;512,32,32,64,128,1,2,0;512,4,4,512,512,3,1,1;1024,32,32,16,16,3,1,1;512,16,16,128,128,3,1,1;512,8,8,256,256,3,1,1" \
+    --shapes "512,32,32,64,64,3,1,1;512,32,32,64,128,3,2,1;512,32,32,64,128,1,2,0;512,4,4,512,512,3,1,1;1024,32,32,16,16,3,1,1;512,16,16,128,128,3,1,1;512,8,8,256,256,3,1,1;1024,8,8,64,64,3,1,1" \
     --engine-report "$OUT"
   save
 fi

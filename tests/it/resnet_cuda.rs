@@ -1005,10 +1005,10 @@ fn cuda_stem_forward_runs_v6_on_im2col_columns() {
 }
 
 /// v6's rings (3 and 4 stages, and in bf16 the halo tiles of 3×3 stride-1 forwards and grad-inputs and the
-/// window grad-weight) compute the same sums in the same order, in bf16 and tf32: forward (with the
+/// window grad-weight, and the resident-weight tiles) compute the same sums in the same order, in bf16 and tf32: forward (with the
 /// batch-norm partials too) and grad-input (stride 1 and by residue classes at stride 2) agree bit for bit
 /// at three tile widths, grad-weight to 1e-6 of its largest value (its pixel splits add with atomics, in
-/// an order a GPU does not fix; tools/cusim/check_conv.py compares it bit for bit on equal splits); the halo tiles run exactly where `halo_smem` takes the shape (partial image tiles, row tiles of
+/// an order a GPU does not fix; tools/cusim/check_conv.py compares it bit for bit on equal splits); the halo (resident) tiles run exactly where `halo_smem` (`wres_smem`) takes the shape (partial image tiles, row tiles of
 /// part of an image); the launcher's own choice (the 3-stage ring by default; with `IPDPP_V6_RING=auto` the
 /// one picked by speed, which CI's simulated-driver run and tools/gpu-run.sh also test) gives the same
 /// bits, is known after the first launch and not timed again. Skips without a GPU (and a ring that does
@@ -1021,7 +1021,7 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
     use ipdpp::device::cuda::conv_tc::ConvPrecision;
     use ipdpp::device::cuda::conv_tc6::{
         conv_bwd_input_v6, conv_bwd_weight_v6, conv_fwd_v6, conv_fwd_v6_stats_on_ring,
-        conv_v6_on_ring, halo_smem, ring_used, BnPartials, Ring, V6Operand,
+        conv_v6_on_ring, halo_smem, ring_used, wres_smem, BnPartials, Ring, V6Operand,
     };
     use ipdpp::device::cuda::{tune, CudaDevice};
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -1045,7 +1045,10 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
         let Ok((y3, p3)) = stats(Ring::S3) else {
             return;
         };
-        if let Ok((yh, ph)) = stats(Ring::Halo) {
+        for (ring, yh, ph) in [Ring::Halo, Ring::Wres]
+            .into_iter()
+            .filter_map(|r| stats(r).ok().map(|(y, p)| (r, y, p)))
+        {
             let same =
                 |a: &Option<(Vec<f32>, Vec<f32>)>, b: &Option<(Vec<f32>, Vec<f32>)>| match (a, b) {
                     (Some(a), Some(b)) => bits(&a.0) == bits(&b.0) && bits(&a.1) == bits(&b.1),
@@ -1054,11 +1057,13 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                 };
             if bits(&y3) != bits(&yh) || !same(&p3, &ph) {
                 fails.push(format!(
-                    "{p} fwd stats {s:?}: the halo tiles differ from s3"
+                    "{p} fwd stats {s:?}: ring {} differs from s3",
+                    ring.tag()
                 ));
             }
             println!(
-                "{p} fwd stats {s:?}: halo = s3 bit for bit (partials: {})",
+                "{p} fwd stats {s:?}: {} = s3 bit for bit (partials: {})",
+                ring.tag(),
                 p3.is_some()
             );
         }
@@ -1113,7 +1118,7 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                 fails.push(format!("{p} {op} {s:?}: s3 left outputs unwritten"));
             }
             let mut ran = vec!["s3"];
-            for r in [Ring::S4, Ring::Halo] {
+            for r in [Ring::S4, Ring::Halo, Ring::Wres] {
                 match run(Some(r)) {
                     Ok(o) if !same(&o, &s3) => {
                         fails.push(format!("{p} {op} {s:?}: ring {} differs from s3", r.tag()))
@@ -1123,7 +1128,7 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                 }
             }
             if op == "bwd_input" {
-                for r in [Ring::S3, Ring::S4, Ring::Halo] {
+                for r in [Ring::S3, Ring::S4, Ring::Halo, Ring::Wres] {
                     if ran.contains(&r.tag()) && !adds(r, &s3) {
                         fails.push(format!(
                             "{p} bwd_input {s:?}: ring {} does not add into gx",
@@ -1138,6 +1143,14 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                 fails.push(format!(
                     "{p} {op} {s:?}: the halo tiles ran: {}, halo_smem takes the shape: {halo_takes}",
                     ran.contains(&"halo")
+                ));
+            }
+            let wres_takes = p == ConvPrecision::Bf16
+                && wres_smem(op, s, true).is_some_and(|b| b <= d.smem_optin);
+            if ran.contains(&"wres") != wres_takes {
+                fails.push(format!(
+                    "{p} {op} {s:?}: the resident tiles ran: {}, wres_smem takes the shape: {wres_takes}",
+                    ran.contains(&"wres")
                 ));
             }
             if !same(&run(None).unwrap(), &s3) {
@@ -1185,6 +1198,8 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
         ConvSpec::new(2, 8, 8, 64, 128, 1, 2, 0),
         // ResNet-32's first stage: forward and grad-input two taps a k-tile (narrow C and O); no halo.
         ConvSpec::new(2, 8, 8, 16, 16, 3, 1, 1),
+        // The resident tiles on n32 (forward and grad-input; the 64-channel shape above runs n64).
+        ConvSpec::new(4, 8, 8, 32, 32, 3, 1, 1),
     ]
     .into_iter()
     .enumerate()

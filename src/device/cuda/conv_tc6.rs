@@ -24,7 +24,9 @@ const BK: usize = 32;
 /// and grad-input of 3×3 stride-1 convolutions with the A operand resident in shared memory and only B in
 /// a 3-stage ring (the `_halo` entry points, see `Tc6HaloLoad`: each input pixel copied once per block
 /// instead of once per tap), and the bf16 grad-weight whose k-tiles copy the window of x that all nine taps
-/// read (`conv_bwd_weight_v6_bf16_n64_halo`, `Tc6GwHaloLoad`), where [`halo_smem`] takes the shape. All compute the same sums in the same
+/// read (`conv_bwd_weight_v6_bf16_n64_halo`, `Tc6GwHaloLoad`), where [`halo_smem`] takes the shape; `Wres`: the
+/// halo forward and grad-input with the block's weights resident too, persistent over row tiles (`_wres`,
+/// `Tc6Wres`), where [`wres_smem`] takes the shape. All compute the same sums in the same
 /// order, so with `IPDPP_V6_RING=auto` the launcher times them per shape on first use and keeps the
 /// fastest ([`super::tune::choose`]); `s4` or `halo` force one where it runs (s3 elsewhere); unset (or
 /// `s3`) keeps the 3-stage ring, the only one validated on a GPU so far.
@@ -33,15 +35,17 @@ pub enum Ring {
     S3,
     S4,
     Halo,
+    Wres,
 }
 
 impl Ring {
-    pub const ALL: [Ring; 3] = [Ring::S3, Ring::S4, Ring::Halo];
+    pub const ALL: [Ring; 4] = [Ring::S3, Ring::S4, Ring::Halo, Ring::Wres];
     pub fn tag(self) -> &'static str {
         match self {
             Ring::S3 => "s3",
             Ring::S4 => "s4",
             Ring::Halo => "halo",
+            Ring::Wres => "wres",
         }
     }
     fn suffix(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Ring {
             Ring::S3 => "",
             Ring::S4 => "_s4",
             Ring::Halo => "_halo",
+            Ring::Wres => "_wres",
         }
     }
 }
@@ -60,8 +65,9 @@ impl std::str::FromStr for Ring {
             "s3" => Ok(Ring::S3),
             "s4" => Ok(Ring::S4),
             "halo" => Ok(Ring::Halo),
+            "wres" => Ok(Ring::Wres),
             _ => Err(Error::usage(format!(
-                "unknown v6 ring {v:?}; use s3, s4 or halo (or auto)"
+                "unknown v6 ring {v:?}; use s3, s4, halo or wres (or auto)"
             ))),
         }
     }
@@ -103,6 +109,10 @@ fn rings(dev: &CudaDevice, p: ConvPrecision, op: &str, s: &ConvSpec) -> Vec<Ring
             }
             Ring::Halo => {
                 p == ConvPrecision::Bf16 && halo_smem(op, s).is_some_and(|b| b <= dev.smem_optin)
+            }
+            Ring::Wres => {
+                p == ConvPrecision::Bf16
+                    && wres_smem(op, s, true).is_some_and(|b| b <= dev.smem_optin)
             }
         })
         .collect()
@@ -288,6 +298,40 @@ pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
     Some((halo + 3 * b) * 2)
 }
 
+/// Dynamic shared memory of a `_wres` block (`Tc6Wres`): the block's weights (forward: BN rows of K + 8 bf16;
+/// grad-input: K rows of BN + 8), two halos as [`halo_smem`]'s, and with `stats` the epilogue's reduction
+/// scratch ((wmw + 2) × BN floats). None where those kernels do not take `op` at `s`: the halo tiles' shapes
+/// on the n64 and n32 tiles (K = 9 · cs; at most 576 · 64 weights a block: ResNet-18's layer 1, ResNet-32's
+/// 32- and 64-channel stages).
+pub fn wres_smem(op: &str, s: &ConvSpec, stats: bool) -> Option<usize> {
+    let cs = match op {
+        "fwd" => s.c,
+        "bwd_input" => s.o,
+        _ => return None,
+    };
+    halo_smem(op, s)?;
+    let (tag, bm, bn) = v4_tile(out_cols(op, s));
+    let wmw = match tag {
+        "n64" => 4,
+        "n32" => 8,
+        _ => return None,
+    };
+    let hwp = s.h * s.w;
+    let (imgs, th) = if bm % hwp == 0 {
+        (bm / hwp, s.h)
+    } else {
+        (1, bm / s.w)
+    };
+    let halo = imgs * (th + 2) * (s.w + 2) * (cs + 8);
+    let k = 9 * cs;
+    let b = if op == "fwd" {
+        bn * (k + 8)
+    } else {
+        k * (bn + 8)
+    };
+    Some((b + 2 * halo) * 2 + if stats { (wmw + 2) * bn * 4 } else { 0 })
+}
+
 /// Dynamic shared memory of the grad-weight over x's window (`Tc6GwHaloLoad`): four stages of the
 /// (32 / W + 2) × (W + 2) window pixels (rounded up to whole 8-pixel copy phases) at 32 + 8 bf16 each and
 /// 32 gy rows at 64 + 8. None where it does not take `s`: bf16 3×3 stride 1 pad 1, C a multiple of 32 (a
@@ -358,6 +402,11 @@ fn plan_named<T: V6Operand>(
         (tag, rows, bm, bn)
     };
     let smem = match ring {
+        Ring::Wres => wres_smem(op, s, suffix == "_stats").ok_or_else(|| {
+            Error::usage(format!(
+                "conv {op} v6: the resident tiles do not take {s:?} (3×3 stride 1 pad 1 in bf16, halo row tiles, n64 or n32)"
+            ))
+        })?,
         Ring::Halo => halo_smem(op, s).ok_or_else(|| {
             Error::usage(format!(
                 "conv {op} v6: the halo tiles do not take {s:?} (3×3 stride 1 pad 1 in bf16; row tiles of whole image rows, or for the grad-weight W = 8, 16 or 32)"
@@ -384,11 +433,17 @@ fn plan_named<T: V6Operand>(
     );
     let f = dev.function(FILE, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
-    let cfg = LaunchConfig {
+    let mut cfg = LaunchConfig {
         grid_dim: (n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1),
         block_dim: (256, 1, 1),
         shared_mem_bytes: smem as u32,
     };
+    if ring == Ring::Wres {
+        // Persistent: the blocks the GPU holds at once, shared by the column tiles, loop over the row tiles.
+        let cols = cfg.grid_dim.0 as usize;
+        let resident = super::waves::resident_blocks(dev, &f, 256, smem);
+        cfg.grid_dim.1 = (resident.div_ceil(cols).max(1) as u32).min(cfg.grid_dim.1);
+    }
     if cfg.grid_dim.1 > 65535 {
         return Err(Error::usage(format!(
             "convolution {s:?}: {m} GEMM rows exceed one launch; lower the batch size"
@@ -529,11 +584,13 @@ pub(crate) fn launch_fwd<T: DeviceRepr, Y: DeviceRepr>(
     let mut l = dev.stream.launch_builder(&f);
     l.arg(y);
     if let Some((sum, m2)) = stats {
-        check_len(
-            "conv stats",
-            sum.len().min(m2.len()),
-            cfg.grid_dim.1 as usize * s.o,
-        )?;
+        // One partial per row tile (the `_wres` blocks loop over several).
+        let tiles = if name.ends_with("_wres") {
+            (s.n * s.oh() * s.ow()).div_ceil(v4_tile(s.o).1)
+        } else {
+            cfg.grid_dim.1 as usize
+        };
+        check_len("conv stats", sum.len().min(m2.len()), tiles * s.o)?;
         l.arg(sum).arg(m2);
     }
     l.arg(x).arg(w).arg(&d);
