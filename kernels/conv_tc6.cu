@@ -810,13 +810,15 @@ __device__ __forceinline__ void conv_bwd_input_halo_v6(float* gx, const typename
 }
 
 // The `_wres` entry points (bf16, 3x3, stride 1, pad 1, where all the block's weights fit in shared memory:
-// ResNet-18's layer 1, ResNet-32's 32- and 64-channel stages): the halo tiles above with their B operand
+// ResNet-18's layer 1, every ResNet-32 stage): the halo tiles above with their B operand
 // (the weights of the block's BN columns, all K rows) resident too, so a block copies them once and then
 // loops over row tiles (blockIdx.y, + gridDim.y, ...: as many blocks as the GPU holds), each tile's halo
 // copied into one of two buffers while the tensor cores work on the other's. The k-loop then reads shared
 // memory only, with no barrier per k-tile; L2 traffic drops to the halo pixels (the plain halo tiles copy
 // every block's weights again: 74 KB a block at layer 1, more than its 49 KB halo). The k-tiles, their order
-// and the fragments are the halo tiles' (v6's): the same sums bit for bit.
+// and the fragments are the halo tiles' (v6's): the same sums bit for bit. Unlike them they also take 16
+// channels (cs, the GEMM's channels a tap: ResNet-32's first stage), a 32-deep k-tile then spanning two taps:
+// the loop runs 16-deep k-steps, each at its own tap (as v6's `_narrow` tiles).
 template <class S, bool BWD>
 struct Tc6Wres {
     using T = typename S::E;
@@ -827,7 +829,7 @@ struct Tc6Wres {
         hs = cs + 8;
         hwp = d.h * d.w;
         const bool whole = S::BM % hwp == 0;  // IMGS whole images, else TH rows of one
-        if (d.kh != 3 || d.kw != 3 || d.stride != 1 || d.pad != 1 || cs % S::BK || S::BM % d.w ||
+        if (d.kh != 3 || d.kw != 3 || d.stride != 1 || d.pad != 1 || (cs % S::BK && cs != 16) || S::BM % d.w ||
             !(whole || hwp % S::BM == 0))
             __trap();
         th = whole ? d.h : S::BM / d.w;
@@ -851,21 +853,25 @@ struct Tc6Wres {
             aoff[i] = ((img * hh + ty) * hw + x) * hs + 8 * lb4;
         }
     }
-    // As Tc6HaloLoad::a_base: k-tile kt's tap shift and first channel.
-    __device__ int a_base(int kt) const {
-        const int k0 = kt * S::BK, tap = k0 / cs, c0 = k0 - tap * cs;
+    // As Tc6HaloLoad::a_base for the 16-deep k-step at k0: its tap's shift and first channel.
+    __device__ int a_base(int k0) const {
+        const int tap = k0 / cs, c0 = k0 - tap * cs;
         const int ky = tap / 3, kx = tap - 3 * ky;
         return (BWD ? (2 - ky) * hw + 2 - kx : ky * hw + kx) * hs + c0;
     }
-    // The whole halo of row tile t (all cs channels; zeros outside the images), a 32-channel chunk at a
-    // time with Tc6HaloLoad's copy order (8 consecutive pixels a copy phase: no bank conflict).
+    // The whole halo of row tile t (all cs channels; zeros outside the images), a 32-channel chunk (16 at
+    // cs = 16) at a time with Tc6HaloLoad's copy order (8 consecutive pixels a copy phase: no bank conflict).
     __device__ void load_halo(T* halo, const T* src, const ConvDims& d, int t) const {
-        constexpr int CPP = S::BK / S::EPC;
+        if (cs == 16) load_halo_chunks<2>(halo, src, d, t);
+        else load_halo_chunks<S::BK / S::EPC>(halo, src, d, t);
+    }
+    template <int CPP>
+    __device__ void load_halo_chunks(T* halo, const T* src, const ConvDims& d, int t) const {
         using C = Tc6Copy<CPP, 16>;  // pixel rows Cs + 8 elements apart, an odd number of bank groups
         const int row0 = t * S::BM, n0 = row0 / hwp;
         const int y0 = imgs > 1 ? 0 : (row0 - n0 * hwp) / d.w;
         const int per = hh * hw;
-        for (int c0 = 0; c0 < cs; c0 += S::BK)
+        for (int c0 = 0; c0 < cs; c0 += CPP * S::EPC)
             for (int f = threadIdx.x; f < (hp + 7) / 8 * 8 * CPP; f += 256) {
                 const int px = C::row(f), part = C::chunk(f);
                 if (px >= hp) continue;
@@ -876,14 +882,14 @@ struct Tc6Wres {
                 tc6_cp16(halo + px * hs + c, ok ? src + ((((long long)n * d.h + y) * d.w + x) * cs + c) : src, ok);
             }
     }
-    // The block's B, once: forward w[o][K] rows col0 .. col0 + BN - 1 as [n][K + 8], a k-tile at a time
+    // The block's B, once: forward w[o][K] rows col0 .. col0 + BN - 1 as [n][K + 8], 16 k at a time
     // (an odd number of bank groups a row: 8 consecutive rows a copy phase); grad-input w[o, tap, c] as
     // [k = (tap, o)][n = c - col0] (BN + 8 a row); columns past the tensor zero.
     __device__ void load_b(T* B, const T* w, const ConvDims& d, int col0) const {
         if (!BWD) {
-            using C = Tc6Copy<S::BK / S::EPC, 16>;
-            for (int k0 = 0; k0 < K; k0 += S::BK)
-                for (int f = threadIdx.x; f < S::BN * (S::BK / S::EPC); f += 256) {
+            using C = Tc6Copy<2, 16>;
+            for (int k0 = 0; k0 < K; k0 += 16)
+                for (int f = threadIdx.x; f < S::BN * 2; f += 256) {
                     const int r = C::row(f), k = k0 + S::EPC * C::chunk(f), o = col0 + r;
                     tc6_cp16(B + r * ks + k, o < d.o ? w + ((long long)o * K + k) : w, o < d.o);
                 }
@@ -925,7 +931,7 @@ __device__ __forceinline__ void tc6_wres_gemm(const typename S::E* src, const ty
     g.load_b(B, w, d, col0);
     if ((int)blockIdx.y < ntm) g.load_halo(halo0, src, d, blockIdx.y);
     tc6_commit();
-    const int kt_end = g.K / S::BK;
+    const int k_end = g.K;
     int i = 0;
     for (int t = blockIdx.y; t < ntm; t += gridDim.y, ++i) {
         const int tn = t + gridDim.y;
@@ -936,11 +942,10 @@ __device__ __forceinline__ void tc6_wres_gemm(const typename S::E* src, const ty
         const T* halo = i & 1 ? halo1 : halo0;
         float acc[S::mi][S::nj][4];
         tc_zero(acc);
-        for (int kt = 0; kt < kt_end; ++kt) {
-            const T* A = halo + g.a_base(kt);
-            const T* Bs = B_NK ? B + kt * S::BK : B + kt * S::BK * g.ks;
-#pragma unroll
-            for (int ks = 0; ks < S::BK; ks += 16) tc_bf16_kstep_rows<S::mi, S::nj, B_NK>(acc, A, aoff, Bs, g.ks, ks, wn);
+#pragma unroll 2
+        for (int k0 = 0; k0 < k_end; k0 += 16) {
+            const T* Bs = B_NK ? B + k0 : B + k0 * g.ks;
+            tc_bf16_kstep_rows<S::mi, S::nj, B_NK>(acc, halo + g.a_base(k0), aoff, Bs, g.ks, 0, wn);
         }
         epi(acc, t, t * S::BM + wm, col0 + wn);
         __syncthreads();  // every warp is done with this halo before the next iteration refills it
@@ -1288,8 +1293,11 @@ extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n16_
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n64_halo(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_halo_v6(gw, gy, x, d, p_per_split); }
 // Weights and halo resident, persistent over row tiles (see Tc6Wres): 3x3, stride 1, pad 1, where the block's weights fit (the launcher checks).
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_bf16_n64_wres(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_wres_v6<Tc6<4, 4, 4, unsigned short>>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_bf16_n32_wres(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_wres_v6<Tc6<8, 2, 4, unsigned short>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_wres(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_wres_v6<Tc6<8, 2, 4, unsigned short>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_bf16_n64_stats_wres(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_wres_v6<Tc6<4, 4, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_bf16_n32_stats_wres(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_wres_v6<Tc6<8, 2, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_stats_wres(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_wres_v6<Tc6<8, 2, 4, unsigned short>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_bf16_n64_wres(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_wres_v6<Tc6<4, 4, 4, unsigned short>>(gx, gy, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_bf16_n32_wres(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_wres_v6<Tc6<8, 2, 4, unsigned short>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n32_wres(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_wres_v6<Tc6<8, 2, 4, unsigned short>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n16_wres(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_wres_v6<Tc6<8, 2, 2, unsigned short>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n16_stats_wres(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_wres_v6<Tc6<8, 2, 2, unsigned short>>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n16_wres(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_wres_v6<Tc6<8, 2, 2, unsigned short>>(gx, gy, w, d); }

@@ -111,20 +111,21 @@ def gw_halo_smem(s):
 
 def wres_smem(op, s, stats=False):
     """Shared memory of v6's bf16 resident-weight tiles (`_wres`) for `op` at `s`, or None where they do not
-    take it (3x3 stride 1 pad 1, n64 / n32 tiles, halo-shaped row tiles, at most 227 KB)."""
+    take it (3x3 stride 1 pad 1, n64 / n32 / n16 tiles, 16 or a multiple of 32 channels a tap, halo-shaped row
+    tiles, at most 227 KB)."""
     if (s.k, s.stride, s.pad) != (3, 1, 1) or op not in ("fwd", "bwd_input"):
         return None
     tag, bm, bn = v4_tile(s.o if op == "fwd" else s.c)
     cs = s.c if op == "fwd" else s.o
     hwp = s.h * s.w
-    if tag not in ("n64", "n32") or cs % 32 or bm % s.w or not (bm % hwp == 0 or hwp % bm == 0):
+    if tag not in ("n64", "n32", "n16") or (cs % 32 and cs != 16) or bm % s.w or not (bm % hwp == 0 or hwp % bm == 0):
         return None
     whole = bm % hwp == 0
     th, imgs = (s.h, bm // hwp) if whole else (bm // s.w, 1)
     hp = imgs * (th + 2) * (s.w + 2)
     k = 9 * cs
     b = k * (bn + 8) if op == "bwd_input" else bn * (k + 8)
-    wmw = {"n64": 4, "n32": 8}[tag]
+    wmw = {"n64": 4, "n32": 8, "n16": 8}[tag]
     smem = (b + 2 * hp * (cs + 8)) * 2 + ((wmw + 2) * bn * 4 if stats else 0)
     return smem if smem <= 227 * 1024 else None
 
@@ -179,8 +180,8 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         grid = (-(-n // bn), -(-m // bm), s.stride * s.stride if suffix == "_strided" else 1)
         if halo:
             name, smem, grid = "conv_bwd_weight_v6_bf16_n64_halo", gw_halo_smem(s), (-(-n // 64), s.c // 32, 1)
-        if wres:
-            name, smem = name + "_wres", wres_smem(op, s, stats)
+        if wres:  # (16 channels included: no `_narrow` name)
+            name, smem = name.removesuffix("_narrow") + "_wres", wres_smem(op, s, stats)
             grid = (grid[0], min(wres, grid[1]), 1)
     else:  # v7
         bn = 128 if n > 64 else 64
@@ -265,6 +266,7 @@ SHAPES = [
     Spec(9, 8, 8, 32, 64, 3, 1, 1),      # resident tiles: three row tiles of 4 images (the last partial), n64 / n32
     Spec(12, 8, 8, 32, 64, 3, 1, 1),     # resident tiles: three whole row tiles, one block looping (partials; the
                                          # third halo copy lands where the first tile was read)
+    Spec(12, 8, 8, 16, 16, 3, 1, 1),     # the same at 16 channels (two taps a k-tile), n16
 ]
 
 
@@ -309,7 +311,7 @@ def main():
     mods = {}
     bad = 0
     # --quick: three shapes, and the resident tiles' loop over three row tiles (barriers between them)
-    shapes = SHAPES[:3] + [Spec(12, 8, 8, 32, 64, 3, 1, 1)] if a.quick else SHAPES
+    shapes = SHAPES[:3] + [Spec(12, 8, 8, 32, 64, 3, 1, 1), Spec(12, 8, 8, 16, 16, 3, 1, 1)] if a.quick else SHAPES
     runs = [(v, p) for v in versions for p in (["bf16"] if v in ("v5", "v7") else ["bf16", "tf32", "f32"] if v == "v6" else ["bf16", "tf32"])]
     for s in shapes:
         x = rng.standard_normal((s.n, s.h, s.w, s.c)).astype(np.float32)

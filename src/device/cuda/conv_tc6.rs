@@ -300,27 +300,33 @@ pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
 
 /// Dynamic shared memory of a `_wres` block (`Tc6Wres`): the block's weights (forward: BN rows of K + 8 bf16;
 /// grad-input: K rows of BN + 8), two halos as [`halo_smem`]'s, and with `stats` the epilogue's reduction
-/// scratch ((wmw + 2) × BN floats). None where those kernels do not take `op` at `s`: the halo tiles' shapes
-/// on the n64 and n32 tiles (K = 9 · cs; at most 576 · 64 weights a block: ResNet-18's layer 1, ResNet-32's
-/// 32- and 64-channel stages).
+/// scratch ((wmw + 2) × BN floats). None where those kernels do not take `op` at `s`: bf16 3×3 stride 1 pad
+/// 1 as v6 takes it, cs (C of x, O of gy) 16 or a multiple of 32, the halo tiles' row tiles (whole image rows
+/// of one image, or whole images), the n64, n32 and n16 tiles (K = 9 · cs; ResNet-18's layer 1 and every
+/// ResNet-32 stage fit, 74 KB of weights at most).
 pub fn wres_smem(op: &str, s: &ConvSpec, stats: bool) -> Option<usize> {
     let cs = match op {
         "fwd" => s.c,
         "bwd_input" => s.o,
         _ => return None,
     };
-    halo_smem(op, s)?;
+    if (s.kh, s.kw, s.stride, s.pad) != (3, 3, 1, 1)
+        || !(cs % BK == 0 || cs == 16)
+        || !takes(op, s, ConvPrecision::Bf16)
+    {
+        return None;
+    }
     let (tag, bm, bn) = v4_tile(out_cols(op, s));
     let wmw = match tag {
         "n64" => 4,
-        "n32" => 8,
+        "n32" | "n16" => 8,
         _ => return None,
     };
     let hwp = s.h * s.w;
-    let (imgs, th) = if bm % hwp == 0 {
-        (bm / hwp, s.h)
-    } else {
-        (1, bm / s.w)
+    let (imgs, th) = match () {
+        _ if bm % hwp == 0 => (bm / hwp, s.h),
+        _ if bm % s.w == 0 && hwp % bm == 0 => (1, bm / s.w),
+        _ => return None,
     };
     let halo = imgs * (th + 2) * (s.w + 2) * (cs + 8);
     let k = 9 * cs;
@@ -421,12 +427,17 @@ fn plan_named<T: V6Operand>(
             dev.smem_optin
         )));
     }
-    if narrow(op, s) && (ring != Ring::S3 || p != ConvPrecision::Bf16) {
+    if narrow(op, s) && (!matches!(ring, Ring::S3 | Ring::Wres) || p != ConvPrecision::Bf16) {
         return Err(Error::usage(format!(
-            "conv {op} v6: narrow channels ({s:?}) run bf16 on the 3-stage ring only"
+            "conv {op} v6: narrow channels ({s:?}) run bf16 on the 3-stage ring or the resident tiles only"
         )));
     }
-    let nar = if narrow(op, s) { "_narrow" } else { "" };
+    // (The resident tiles take 16 channels under their own names.)
+    let nar = if narrow(op, s) && ring != Ring::Wres {
+        "_narrow"
+    } else {
+        ""
+    };
     let name = format!(
         "conv_{op}_v6_{ptag}_{tag}{rows}{suffix}{nar}{}",
         ring.suffix()
