@@ -809,6 +809,154 @@ __device__ __forceinline__ void conv_bwd_input_halo_v6(float* gx, const typename
     tc6_halo_gemm<S>(ld, Tc6Out<S, false>{gx, d.c, M, d.c, false, d.add != 0, d.out16 != 0}, 9 * d.o);
 }
 
+// The bf16 grad-weight over x's window at 16 channels (`conv_bwd_weight_v6_bf16_n16_halo`: ResNet-32's first
+// stage; 3x3, stride 1, pad 1, C = 16, W = 8, 16 or 32, H·W a multiple of 256). The output is one 144 x 16
+// tile (nine taps of 16 channels by 16 output channels): too small to split over warps, so the warps split the
+// pixels instead. A k-tile is 256 pixels (256 / W whole rows of one image) whose (256 / W + 2) x (W + 2)
+// window of x and 256 gy rows stream through a 3-stage ring; warp w multiplies pixels 32 w .. 32 w + 31 into
+// its own 144 x 16 sums, which the block adds up in shared memory at the end and then into gw with atomics.
+// The plain tiles (`_n16_m192`) copy 9 taps x 32 pixels of x per 32 gy rows, 11 useful FLOP a byte from L2;
+// this 62. The sums differ from theirs in order (per warp, then across warps): not bit for bit.
+struct Tc6Gw16Halo {
+    using S = Tc6<1, 9, 2, unsigned short>;  // mi = 9 (taps), nj = 2 (16 columns); one warp's tile
+    using T = unsigned short;
+    static constexpr int KT = 256;           // pixels a k-tile
+    static constexpr int PS = 24;            // window pixel stride: 16 channels + 8 (48 bytes: odd bank groups)
+    static constexpr int GS = 24;            // gy row stride: 16 columns + 8
+    static constexpr int NW = 3;             // window copies a thread: up to 768 chunks (2 a pixel)
+    static constexpr int STAGES = 3;
+    using C2 = Tc6Copy<2, 48>;
+    const T* gy;
+    const T* x;
+    int hw, h, lw, wpix, wrows, o;
+    FastDiv by_hw;
+    int wrel[NW], wdst[NW], wdy[NW];
+    bool wxok[NW];
+    int grel[2], gdst[2];
+    bool gok[2];
+    __device__ Tc6Gw16Halo(const T* gy_, const T* x_, const ConvDims& d) : gy(gy_), x(x_), by_hw(d.h * d.w) {
+        hw = d.h * d.w;
+        h = d.h;
+        o = d.o;
+        lw = d.w == 8 ? 3 : d.w == 16 ? 4 : 5;
+        const int ww = d.w + 2;
+        wpix = (KT / d.w + 2) * ww;
+        wrows = (wpix + 7) / 8 * 8;
+#pragma unroll
+        for (int i = 0; i < NW; ++i) {
+            const int f = threadIdx.x + 256 * i, px = C2::row(f), part = C2::chunk(f);
+            const int wy = px / ww, wx = px - wy * ww;
+            wdst[i] = px < wrows ? px * PS + 8 * part : -1;
+            wdy[i] = wy - 1;
+            wxok[i] = px < wpix && (unsigned)(wx - 1) < (unsigned)d.w;
+            wrel[i] = ((wy - 1) * d.w + wx - 1) * 16 + 8 * part;
+        }
+        const int col0 = blockIdx.x * 16;
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+            const int f = threadIdx.x + 256 * i, r = C2::row(f), col = col0 + 8 * C2::chunk(f);
+            gok[i] = col < d.o;
+            grel[i] = r * d.o + (gok[i] ? col : 0);
+            gdst[i] = r * GS + 8 * C2::chunk(f);
+        }
+    }
+    __device__ int window_elems() const { return wrows * PS; }
+    __device__ void load(int p0, T* Ws, T* Gs) const {
+        const int n = by_hw.div(p0), y0 = (p0 - n * hw) >> lw;
+        const long long xb = (long long)p0 * 16, gb = (long long)p0 * o;
+#pragma unroll
+        for (int i = 0; i < NW; ++i) {
+            if (wdst[i] < 0) continue;
+            const bool ok = wxok[i] && (unsigned)(y0 + wdy[i]) < (unsigned)h;
+            tc6_cp16(Ws + wdst[i], ok ? x + (xb + wrel[i]) : x, ok);
+        }
+#pragma unroll
+        for (int i = 0; i < 2; ++i) tc6_cp16(Gs + gdst[i], gy + (gb + grel[i]), gok[i]);
+    }
+};
+
+// gw must be zeroed: each block adds its slice of the pixels (blockIdx.z, p_per_split a multiple of 256).
+__device__ __forceinline__ void conv_bwd_weight_halo16_v6(float* gw, const unsigned short* gy,
+                                                          const unsigned short* x, ConvDims d, int p_per_split) {
+    using L = Tc6Gw16Halo;
+    using T = unsigned short;
+    constexpr int PS = L::PS, B_SIZE = L::KT * L::GS;
+    if (d.kh != 3 || d.kw != 3 || d.stride != 1 || d.pad != 1 || d.c != 16 || (d.w != 8 && d.w != 16 && d.w != 32) ||
+        (d.h * d.w) % L::KT || p_per_split % L::KT)
+        __trap();
+    const int P = d.n * d.h * d.w, K = 144;
+    const int p0 = blockIdx.z * p_per_split, p1 = min(P, p0 + p_per_split);
+    if (p0 >= p1) return;
+    L ld(gy, x, d);
+    const int STAGE = ld.window_elems() + B_SIZE;
+    extern __shared__ __align__(16) unsigned char tc6_smem_raw[];
+    T* smem = reinterpret_cast<T*>(tc6_smem_raw);
+    unsigned dyn;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
+    if (dyn < (unsigned)(L::STAGES * STAGE * sizeof(T))) __trap();
+
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
+    // A tile i = tap i (16 channels): this lane's column 8 lb3 at the tap's shift; pixel 32 warp + 16 s +
+    // l8 + 8 lb4 of the k-tile at window (j / W, j % W).
+    int toff[9], joff[2];
+#pragma unroll
+    for (int i = 0; i < 9; ++i) toff[i] = ((i / 3) * (d.w + 2) + i % 3) * PS + 8 * lb3;
+#pragma unroll
+    for (int s = 0; s < 2; ++s) {
+        const int j = 32 * warp + 16 * s + l8 + 8 * lb4;
+        joff[s] = ((j >> ld.lw) * (d.w + 2) + (j & (d.w - 1))) * PS;
+    }
+    float acc[9][2][4];
+    tc_zero(acc);
+    const int ntiles = (p1 - p0) / L::KT;
+#pragma unroll
+    for (int s = 0; s < L::STAGES - 1; ++s) {
+        if (s < ntiles) ld.load(p0 + s * L::KT, smem + s * STAGE, smem + s * STAGE + ld.window_elems());
+        tc6_commit();
+    }
+    for (int kt = 0; kt < ntiles; ++kt) {
+        tc6_wait<L::STAGES - 2>();
+        __syncthreads();
+        const int nt = kt + L::STAGES - 1;
+        if (nt < ntiles) {
+            T* st = smem + (nt % L::STAGES) * STAGE;
+            ld.load(p0 + nt * L::KT, st, st + ld.window_elems());
+        }
+        tc6_commit();
+        const T* Ws = smem + (kt % L::STAGES) * STAGE;
+        const T* Gs = Ws + ld.window_elems();
+#pragma unroll
+        for (int s = 0; s < 2; ++s) {
+            unsigned b[2][2];
+            tc_bf16_bfrag<2, false>(b, Gs, L::GS, 32 * warp + 16 * s, 0);
+#pragma unroll
+            for (int i = 0; i < 9; ++i) {
+                unsigned a[4];
+                tc5_ldsm_x4_t(a, Ws + joff[s] + toff[i]);
+                tc_mma_bf16(acc[i][0], a, b[0][0], b[0][1]);
+                tc_mma_bf16(acc[i][1], a, b[1][0], b[1][1]);
+            }
+        }
+    }
+    tc6_wait<0>();
+    __syncthreads();  // every warp is done with the ring: its first 9 KB hold the block's sums now
+    float* red = reinterpret_cast<float*>(tc6_smem_raw);  // [144][16]
+    for (int i = threadIdx.x; i < K * 16; i += 256) red[i] = 0.0f;
+    __syncthreads();
+    tc_for_each_pair<9, 2>(K, 16, 0, 0, acc, [&](int row, int col, float v0, float v1) {
+        atomicAdd(red + row * 16 + col, v0);
+        atomicAdd(red + row * 16 + col + 1, v1);
+    });
+    __syncthreads();
+    // Row m = (tap m / 16, channel m % 16) is gw's k = m: gw[o][k] at o K + k.
+    const int col0 = blockIdx.x * 16;
+    for (int i = threadIdx.x; i < K * 16; i += 256) {
+        const int m = i / 16, c = i % 16;
+        if (col0 + c < d.o) atomicAdd(gw + (long long)(col0 + c) * K + m, red[i]);
+    }
+}
+
 // The `_wres` entry points (bf16, 3x3, stride 1, pad 1, where all the block's weights fit in shared memory:
 // ResNet-18's layer 1, every ResNet-32 stage): the halo tiles above with their B operand
 // (the weights of the block's BN columns, all K rows) resident too, so a block copies them once and then
@@ -1301,3 +1449,5 @@ extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n32_
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n16_wres(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_wres_v6<Tc6<8, 2, 2, unsigned short>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n16_stats_wres(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_wres_v6<Tc6<8, 2, 2, unsigned short>>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n16_wres(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_wres_v6<Tc6<8, 2, 2, unsigned short>>(gx, gy, w, d); }
+// The bf16 grad-weight over x's window at 16 channels (see Tc6Gw16Halo): 3x3, stride 1, pad 1, C = 16 (the launcher checks).
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n16_halo(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_halo16_v6(gw, gy, x, d, p_per_split); }

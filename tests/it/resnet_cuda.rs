@@ -1200,6 +1200,8 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
         ConvSpec::new(2, 8, 8, 16, 16, 3, 1, 1),
         // The resident tiles on n32 (forward and grad-input; the 64-channel shape above runs n64).
         ConvSpec::new(4, 8, 8, 32, 32, 3, 1, 1),
+        // 16 channels on 16 x 16 images: the grad-weight over x's window at C = 16 (256-pixel k-tiles).
+        ConvSpec::new(2, 16, 16, 16, 16, 3, 1, 1),
     ]
     .into_iter()
     .enumerate()

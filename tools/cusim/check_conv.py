@@ -103,8 +103,15 @@ def gw_rows(n):
 
 
 def gw_halo_smem(s):
-    """Shared memory of v6's bf16 grad-weight over x's window (`_n64_halo`), or None where it does not take `s`."""
-    if (s.k, s.stride, s.pad) != (3, 1, 1) or s.c % 32 or s.o % 8 or s.w not in (8, 16, 32) or (s.h * s.w) % 32:
+    """Shared memory of v6's bf16 grad-weight over x's window (`_n64_halo`; at C = 16 `_n16_halo`), or None
+    where it does not take `s`."""
+    if (s.k, s.stride, s.pad) != (3, 1, 1) or s.o % 8 or s.w not in (8, 16, 32):
+        return None
+    if s.c == 16:
+        if (s.h * s.w) % 256:
+            return None
+        return 3 * (-(-(256 // s.w + 2) * (s.w + 2) // 8) * 8 * 24 + 256 * 24) * 2
+    if s.c % 32 or (s.h * s.w) % 32:
         return None
     return 4 * (-(-(32 // s.w + 2) * (s.w + 2) // 8) * 8 * 40 + 32 * 72) * 2
 
@@ -178,7 +185,9 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
             suffix += "_narrow"
         name, smem = f"conv_{op}_v6_{prec}_{tag}{suffix}", v6_smem(op, bm, bn, elem)
         grid = (-(-n // bn), -(-m // bm), s.stride * s.stride if suffix == "_strided" else 1)
-        if halo:
+        if halo and s.c == 16:
+            name, smem, grid = "conv_bwd_weight_v6_bf16_n16_halo", gw_halo_smem(s), (-(-n // 16), 1, 1)
+        elif halo:
             name, smem, grid = "conv_bwd_weight_v6_bf16_n64_halo", gw_halo_smem(s), (-(-n // 64), s.c // 32, 1)
         if wres:  # (16 channels included: no `_narrow` name)
             name, smem = name.removesuffix("_narrow") + "_wres", wres_smem(op, s, stats)
@@ -267,6 +276,8 @@ SHAPES = [
     Spec(12, 8, 8, 32, 64, 3, 1, 1),     # resident tiles: three whole row tiles, one block looping (partials; the
                                          # third halo copy lands where the first tile was read)
     Spec(12, 8, 8, 16, 16, 3, 1, 1),     # the same at 16 channels (two taps a k-tile), n16
+    Spec(2, 16, 16, 16, 16, 3, 1, 1),    # grad-weight over x's window at 16 channels: W = 16, 256-pixel k-tiles
+    Spec(1, 8, 32, 16, 24, 3, 1, 1),     # the same at W = 32 (8 rows a k-tile), a partial column tile
 ]
 
 
@@ -295,7 +306,7 @@ def takes(version, prec, op, s):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="four shapes")
+    ap.add_argument("--quick", action="store_true", help="six shapes")
     ap.add_argument("--only", default="v3,v4,v5,v6,v7")
     ap.add_argument("--reverse", action="store_true", help="greedy scheduling from the highest thread (default: from the lowest)")
     ap.add_argument("--timing", default="lazy", choices=sorted(cusim.TIMING),
@@ -310,8 +321,10 @@ def main():
     rng = np.random.default_rng(7)
     mods = {}
     bad = 0
-    # --quick: three shapes, and the resident tiles' loop over three row tiles (barriers between them)
-    shapes = SHAPES[:3] + [Spec(12, 8, 8, 32, 64, 3, 1, 1), Spec(12, 8, 8, 16, 16, 3, 1, 1)] if a.quick else SHAPES
+    # --quick: three shapes, the resident tiles' loop over three row tiles (barriers between them) at 32
+    # and 16 channels, and the grad-weight over x's window at 16 channels
+    shapes = SHAPES[:3] + [Spec(12, 8, 8, 32, 64, 3, 1, 1), Spec(12, 8, 8, 16, 16, 3, 1, 1),
+                           Spec(2, 16, 16, 16, 16, 3, 1, 1)] if a.quick else SHAPES
     runs = [(v, p) for v in versions for p in (["bf16"] if v in ("v5", "v7") else ["bf16", "tf32", "f32"] if v == "v6" else ["bf16", "tf32"])]
     for s in shapes:
         x = rng.standard_normal((s.n, s.h, s.w, s.c)).astype(np.float32)
@@ -433,7 +446,22 @@ def main():
                         per0 = LAST_PER[0]
                         per32 = -(-per0 // 32) * 32
                         others = [(r, per0, False, got) for r in gw_rows(s.o)]
-                        if gw_halo_smem(s) is not None:
+                        if gw_halo_smem(s) is not None and s.c == 16:
+                            # 16 channels: the warps split the pixels (k-tiles of 256), so other sums: against
+                            # the float64 reference, on one and several pixel splits
+                            for pr in (-(-P // 256) * 256, 256):
+                                g2, _, n2 = launch(mods[f], version, prec, op, s, x, w, gy, False, a.reverse,
+                                                   a.timing, per=pr, halo=True)
+                                e2 = np.abs(g2 - ref).max() / scale if np.isfinite(g2).all() else np.inf
+                                line += f", {n2[-9:]} per {pr} rel err {e2:.1e}"
+                                ok = ok and e2 <= tol
+                                for m in MEMSTATS or []:
+                                    (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
+                                    # (a partial column block shares gy's sectors with the other one)
+                                    if lw > lk or cw > ck or (se > sk and s.o % 16 == 0):
+                                        line += f" ({n2}: wavefronts {lw}/{lk} {cw}/{ck}, sectors {se}/{sk})"
+                                        ok = False
+                        elif gw_halo_smem(s) is not None:
                             g32 = got if per32 == per0 else launch(mods[f], version, prec, op, s, x, w, gy, False,
                                                                     a.reverse, a.timing, per=per32)[0]
                             others.append((None, per32, True, g32))

@@ -340,20 +340,33 @@ pub fn wres_smem(op: &str, s: &ConvSpec, stats: bool) -> Option<usize> {
 
 /// Dynamic shared memory of the grad-weight over x's window (`Tc6GwHaloLoad`): four stages of the
 /// (32 / W + 2) × (W + 2) window pixels (rounded up to whole 8-pixel copy phases) at 32 + 8 bf16 each and
-/// 32 gy rows at 64 + 8. None where it does not take `s`: bf16 3×3 stride 1 pad 1, C a multiple of 32 (a
-/// block's 32 channels), W = 8, 16 or 32 (a 32-pixel k-tile is whole rows of one image: H·W a multiple of
-/// 32), O a multiple of 8 (v6's 16-byte copies).
+/// 32 gy rows at 64 + 8; at C = 16 (`Tc6Gw16Halo`) three stages of a 256-pixel k-tile's window at 16 + 8
+/// and its 256 gy rows at 16 + 8. None where it does not take `s`: bf16 3×3 stride 1 pad 1, C a multiple of
+/// 32 (a block's 32 channels) or 16, W = 8, 16 or 32 (a k-tile is whole rows of one image: H·W a multiple
+/// of 32, of 256 at C = 16), O a multiple of 8 (v6's 16-byte copies).
 fn gw_halo_smem(s: &ConvSpec) -> Option<usize> {
-    if (s.kh, s.kw, s.stride, s.pad) != (3, 3, 1, 1)
-        || s.c % 32 != 0
-        || s.o % 8 != 0
-        || ![8, 16, 32].contains(&s.w)
-        || (s.h * s.w) % 32 != 0
+    if (s.kh, s.kw, s.stride, s.pad) != (3, 3, 1, 1) || s.o % 8 != 0 || ![8, 16, 32].contains(&s.w)
     {
         return None;
     }
-    let window = ((32 / s.w + 2) * (s.w + 2)).div_ceil(8) * 8 * (32 + 8);
-    Some(4 * (window + BK * (64 + 8)) * 2)
+    let window = |kt: usize, ps: usize| (kt / s.w + 2) * (s.w + 2) * ps;
+    if s.c == 16 {
+        return ((s.h * s.w) % 256 == 0)
+            .then(|| 3 * (window(256, 1).div_ceil(8) * 8 * 24 + 256 * 24) * 2);
+    }
+    if s.c % 32 != 0 || (s.h * s.w) % 32 != 0 {
+        return None;
+    }
+    Some(4 * (window(32, 1).div_ceil(8) * 8 * (32 + 8) + BK * (64 + 8)) * 2)
+}
+
+/// The window grad-weight's pixels per k-tile (its splits are whole k-tiles).
+fn gw_halo_ktile(s: &ConvSpec) -> usize {
+    if s.c == 16 {
+        256
+    } else {
+        32
+    }
 }
 
 /// Kernel, name and launch shape of the entry point `conv_{op}_v6_{bf16|tf32|f32}_{tile}{suffix}{ring}`
@@ -400,12 +413,13 @@ fn plan_named<T: V6Operand>(
     } else {
         ("", bm)
     };
-    // The window grad-weight: 288 rows (nine taps of 32 channels) by 64 columns, whatever O.
+    // The window grad-weight: 288 rows (nine taps of 32 channels) by 64 columns, whatever O; at C = 16 the
+    // 144 × 16 tile, one row block.
     let gw_halo = op == "bwd_weight" && ring == Ring::Halo;
-    let (tag, rows, bm, bn) = if gw_halo {
-        ("n64", "", 9 * BK, 64)
-    } else {
-        (tag, rows, bm, bn)
+    let (tag, rows, bm, bn) = match () {
+        _ if gw_halo && s.c == 16 => ("n16", "", 9 * 16, 16),
+        _ if gw_halo => ("n64", "", 9 * BK, 64),
+        _ => (tag, rows, bm, bn),
     };
     let smem = match ring {
         Ring::Wres => wres_smem(op, s, suffix == "_stats").ok_or_else(|| {
@@ -765,9 +779,11 @@ pub(crate) fn launch_bwd_weight<T: DeviceRepr>(
     let d = dims(s)?;
     let pix = s.n * s.oh() * s.ow();
     let mut per = split_pixels(dev, &f, &mut cfg, pix);
-    if name.ends_with("_halo") && per % 32 != 0 {
-        // Its k-tiles are whole 32-pixel windows (`IPDPP_SPLIT_WAVES=0` splits at 16).
-        per = (per as usize).div_ceil(32) as i32 * 32;
+    let kt = gw_halo_ktile(s) as i32;
+    if name.ends_with("_halo") && per % kt != 0 {
+        // Its k-tiles are whole windows of 32 (at C = 16: 256) pixels; the splits of `split_pixels` are
+        // whole 32-pixel units (16 under `IPDPP_SPLIT_WAVES=0`).
+        per = (per + kt - 1) / kt * kt;
         cfg.grid_dim.2 = pix.div_ceil(per as usize) as u32;
     }
     dev.stream
