@@ -1039,4 +1039,47 @@ mod tests {
             assert!(used.contains(t), "{t} never picked: {used:?}");
         }
     }
+
+    /// Where the window grad-weight and the resident-weight tiles run at the 3×3 stride-1 shapes of
+    /// ResNet-18 and ResNet-32 (batch 512), what they take of an H100's 227 KB, and that the entry points
+    /// the launcher would name exist.
+    #[test]
+    fn window_and_resident_tiles_take_the_shapes_meant_for_them() {
+        let eps = crate::kernels::get(FILE).unwrap().entry_points();
+        let optin = 227 * 1024;
+        let sh = |hw: usize, c: usize| ConvSpec::new(512, hw, hw, c, c, 3, 1, 1);
+        // ResNet-18's layers 1-4, ResNet-32's stages 1-3.
+        let r18 = [sh(32, 64), sh(16, 128), sh(8, 256), sh(4, 512)];
+        let r32 = [sh(32, 16), sh(16, 32), sh(8, 64)];
+        let gw = |s: &ConvSpec| gw_halo_smem(s).is_some_and(|b| b <= optin);
+        let wres = |op: &str, s: &ConvSpec| wres_smem(op, s, true).is_some_and(|b| b <= optin);
+        assert_eq!(r18.map(|s| gw(&s)), [true, true, true, false]);
+        assert_eq!(r32.map(|s| gw(&s)), [true, true, true]);
+        for op in ["fwd", "bwd_input"] {
+            assert_eq!(
+                r18.map(|s| wres(op, &s)),
+                [true, false, false, false],
+                "{op}"
+            );
+            assert_eq!(r32.map(|s| wres(op, &s)), [true, true, true], "{op}");
+        }
+        // Not at stride 2, 1×1, or 8 channels (the padded stem).
+        assert!(!gw(&ConvSpec::new(512, 32, 32, 64, 128, 3, 2, 1)));
+        assert!(!wres("fwd", &ConvSpec::new(512, 32, 32, 64, 128, 1, 2, 0)));
+        assert!(!wres("fwd", &ConvSpec::new(512, 32, 32, 8, 64, 3, 1, 1)));
+        for s in r18.iter().chain(&r32) {
+            if gw(s) {
+                let tag = if s.c == 16 { "n16" } else { "n64" };
+                let name = format!("conv_bwd_weight_v6_bf16_{tag}_halo");
+                assert!(eps.contains(&name.as_str()), "{name}");
+            }
+            for (op, suffix) in [("fwd", ""), ("fwd", "_stats"), ("bwd_input", "")] {
+                if wres(op, s) {
+                    let (tag, _, _) = v4_tile(out_cols(op, s));
+                    let name = format!("conv_{op}_v6_bf16_{tag}{suffix}_wres");
+                    assert!(eps.contains(&name.as_str()), "{name}");
+                }
+            }
+        }
+    }
 }
