@@ -7,8 +7,17 @@ use crate::error::{Error, Result};
 use cudarc::driver::sys::CUevent_flags;
 
 /// Timed launches per candidate (after one untimed launch that loads the module and warms the caches); the
-/// fastest of them counts.
-const REPEATS: usize = 2;
+/// fastest of them counts. `IPDPP_TUNE_REPEATS=N` (at least 1) changes it: the simulated driver's tests
+/// take 1, where times mean nothing and every launch is slow.
+fn repeats() -> usize {
+    static V: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *V.get_or_init(|| {
+        std::env::var("IPDPP_TUNE_REPEATS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .map_or(2, |n| n.max(1))
+    })
+}
 
 /// The candidate to use for `key` among those named `names`: remembered, or measured now with `run(i)`
 /// launching candidate `i` (each launch must leave the same outputs, since the caller's buffers receive
@@ -34,7 +43,7 @@ pub fn pick(
     let mut best = (f32::INFINITY, 0);
     for i in 0..n {
         run(i)?;
-        for _ in 0..REPEATS {
+        for _ in 0..repeats() {
             let (a, b) = (ev()?, ev()?);
             a.record(&dev.stream)
                 .map_err(|e| Error::driver("recording an event", e))?;
