@@ -677,6 +677,25 @@ struct Tc6HaloB<S, true> : Tc6WknRows<S> {  // grad-input: w at one tap as [k = 
     }
 };
 
+// Copies channels c0 .. c0 + 8 CPP - 1 of the hp halo pixels (per image hh rows of hw pixels around image
+// rows y0 - 1 .. of images n0, n0 + 1, ...; zeros outside the images) to halo[px][hs]: 8 consecutive pixels
+// a copy phase (pixel rows hs = cs + 8 bf16 apart, an odd number of bank groups).
+template <int CPP>
+__device__ __forceinline__ void tc6_halo_chunk(unsigned short* halo, const unsigned short* src, const ConvDims& d,
+                                               int cs, int hs, int hp, int hh, int hw, int n0, int y0, int c0) {
+    using C = Tc6Copy<CPP, 16>;
+    const int per_img = hh * hw;
+    for (int f = threadIdx.x; f < (hp + 7) / 8 * 8 * CPP; f += 256) {
+        const int px = C::row(f), part = C::chunk(f);
+        if (px >= hp) continue;
+        const int img = px / per_img, r = px - img * per_img, hy = r / hw, hx = r - hy * hw;
+        const int n = n0 + img, y = y0 - 1 + hy, x = hx - 1;
+        const bool ok = n < d.n && (unsigned)y < (unsigned)d.h && (unsigned)x < (unsigned)d.w;
+        const int c = c0 + 8 * part;
+        tc6_cp16(halo + px * hs + c, ok ? src + ((((long long)n * d.h + y) * d.w + x) * cs + c) : src, ok);
+    }
+}
+
 template <class S, bool BWD>
 struct Tc6HaloLoad {
     using T = typename S::E;
@@ -727,18 +746,7 @@ struct Tc6HaloLoad {
         const int k0 = kt * S::BK, tap = k0 / cs, c0 = k0 - tap * cs;
         b.load(Bs, w, d, k0, tap, c0);
         if (kt * S::BK >= cs) return;
-        constexpr int CPP = S::BK / S::EPC;  // copies per pixel per chunk
-        const int per_img = hh * hw;
-        using C = Tc6Copy<CPP, 16>;  // pixel rows Cs + 8 elements apart, an odd number of bank groups
-        for (int f = threadIdx.x; f < (hp + 7) / 8 * 8 * CPP; f += 256) {
-            const int px = C::row(f), part = C::chunk(f);
-            if (px >= hp) continue;
-            const int img = px / per_img, r = px - img * per_img, hy = r / hw, hx = r - hy * hw;
-            const int n = n0 + img, y = y0 - 1 + hy, x = hx - 1;
-            const bool ok = n < d.n && (unsigned)y < (unsigned)d.h && (unsigned)x < (unsigned)d.w;
-            const int c = k0 + S::EPC * part;
-            tc6_cp16(halo + px * hs + c, ok ? src + ((((long long)n * d.h + y) * d.w + x) * cs + c) : src, ok);
-        }
+        tc6_halo_chunk<S::BK / S::EPC>(halo, src, d, cs, hs, hp, hh, hw, n0, y0, k0);
     }
 };
 
@@ -807,6 +815,43 @@ __device__ __forceinline__ void conv_bwd_input_halo_v6(float* gx, const typename
     Tc6HaloLoad<S, true> ld(gy, wt, d);
     const int M = d.n * d.h * d.w;
     tc6_halo_gemm<S>(ld, Tc6Out<S, false>{gx, d.c, M, d.c, false, d.add != 0, d.out16 != 0}, 9 * d.o);
+}
+
+// The k-loop of the window grad-weights: k-tiles of KT pixels from p0 to p1 through a STAGES-deep ring of
+// `stage` elements each (the window, then the gy rows); ld.load(p, window, gy) copies one k-tile,
+// mma(window, gy) multiplies it. Returns with every copy landed.
+template <int STAGES, int KT, class L, class F>
+__device__ __forceinline__ void tc6_gw_window_loop(const L& ld, unsigned short* smem, int stage, int p0, int p1,
+                                                   F mma) {
+    const int ntiles = (p1 - p0) / KT, wel = ld.window_elems();
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < ntiles) ld.load(p0 + s * KT, smem + s * stage, smem + s * stage + wel);
+        tc6_commit();
+    }
+    for (int kt = 0; kt < ntiles; ++kt) {
+        tc6_wait<STAGES - 2>();  // k-tile kt has landed (this thread's copies) ...
+        __syncthreads();         // ... every thread's, and stage (kt - 1) % STAGES is free
+        const int nt = kt + STAGES - 1;
+        if (nt < ntiles) {
+            unsigned short* st = smem + (nt % STAGES) * stage;
+            ld.load(p0 + nt * KT, st, st + wel);
+        }
+        tc6_commit();
+        const unsigned short* ws = smem + (kt % STAGES) * stage;
+        mma(ws, ws + wel);
+    }
+    tc6_wait<0>();
+}
+
+// The dynamic shared memory as T, trapping where the launch gave less than `bytes`.
+template <class T>
+__device__ __forceinline__ T* tc6_smem_checked(unsigned bytes) {
+    extern __shared__ __align__(16) unsigned char tc6_smem_raw[];
+    unsigned dyn;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
+    if (dyn < bytes) __trap();
+    return reinterpret_cast<T*>(tc6_smem_raw);
 }
 
 // The bf16 grad-weight over x's window at 16 channels (`conv_bwd_weight_v6_bf16_n16_halo`: ResNet-32's first
@@ -889,11 +934,7 @@ __device__ __forceinline__ void conv_bwd_weight_halo16_v6(float* gw, const unsig
     if (p0 >= p1) return;
     L ld(gy, x, d);
     const int STAGE = ld.window_elems() + B_SIZE;
-    extern __shared__ __align__(16) unsigned char tc6_smem_raw[];
-    T* smem = reinterpret_cast<T*>(tc6_smem_raw);
-    unsigned dyn;
-    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
-    if (dyn < (unsigned)(L::STAGES * STAGE * sizeof(T))) __trap();
+    T* smem = tc6_smem_checked<T>(L::STAGES * STAGE * sizeof(T));
 
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
@@ -909,23 +950,7 @@ __device__ __forceinline__ void conv_bwd_weight_halo16_v6(float* gw, const unsig
     }
     float acc[9][2][4];
     tc_zero(acc);
-    const int ntiles = (p1 - p0) / L::KT;
-#pragma unroll
-    for (int s = 0; s < L::STAGES - 1; ++s) {
-        if (s < ntiles) ld.load(p0 + s * L::KT, smem + s * STAGE, smem + s * STAGE + ld.window_elems());
-        tc6_commit();
-    }
-    for (int kt = 0; kt < ntiles; ++kt) {
-        tc6_wait<L::STAGES - 2>();
-        __syncthreads();
-        const int nt = kt + L::STAGES - 1;
-        if (nt < ntiles) {
-            T* st = smem + (nt % L::STAGES) * STAGE;
-            ld.load(p0 + nt * L::KT, st, st + ld.window_elems());
-        }
-        tc6_commit();
-        const T* Ws = smem + (kt % L::STAGES) * STAGE;
-        const T* Gs = Ws + ld.window_elems();
+    tc6_gw_window_loop<L::STAGES, L::KT>(ld, smem, STAGE, p0, p1, [&](const T* Ws, const T* Gs) {
 #pragma unroll
         for (int s = 0; s < 2; ++s) {
             unsigned b[2][2];
@@ -938,10 +963,9 @@ __device__ __forceinline__ void conv_bwd_weight_halo16_v6(float* gw, const unsig
                 tc_mma_bf16(acc[i][1], a, b[1][0], b[1][1]);
             }
         }
-    }
-    tc6_wait<0>();
+    });
     __syncthreads();  // every warp is done with the ring: its first 9 KB hold the block's sums now
-    float* red = reinterpret_cast<float*>(tc6_smem_raw);  // [144][16]
+    float* red = reinterpret_cast<float*>(smem);  // [144][16]
     for (int i = threadIdx.x; i < K * 16; i += 256) red[i] = 0.0f;
     __syncthreads();
     tc_for_each_pair<9, 2>(K, 16, 0, 0, acc, [&](int row, int col, float v0, float v1) {
@@ -1015,20 +1039,9 @@ struct Tc6Wres {
     }
     template <int CPP>
     __device__ void load_halo_chunks(T* halo, const T* src, const ConvDims& d, int t) const {
-        using C = Tc6Copy<CPP, 16>;  // pixel rows Cs + 8 elements apart, an odd number of bank groups
         const int row0 = t * S::BM, n0 = row0 / hwp;
         const int y0 = imgs > 1 ? 0 : (row0 - n0 * hwp) / d.w;
-        const int per = hh * hw;
-        for (int c0 = 0; c0 < cs; c0 += CPP * S::EPC)
-            for (int f = threadIdx.x; f < (hp + 7) / 8 * 8 * CPP; f += 256) {
-                const int px = C::row(f), part = C::chunk(f);
-                if (px >= hp) continue;
-                const int img = px / per, r = px - img * per, hy = r / hw, hx = r - hy * hw;
-                const int n = n0 + img, y = y0 - 1 + hy, x = hx - 1;
-                const bool ok = n < d.n && (unsigned)y < (unsigned)d.h && (unsigned)x < (unsigned)d.w;
-                const int c = c0 + S::EPC * part;
-                tc6_cp16(halo + px * hs + c, ok ? src + ((((long long)n * d.h + y) * d.w + x) * cs + c) : src, ok);
-            }
+        for (int c0 = 0; c0 < cs; c0 += CPP * S::EPC) tc6_halo_chunk<CPP>(halo, src, d, cs, hs, hp, hh, hw, n0, y0, c0);
     }
     // The block's B, once: forward w[o][K] rows col0 .. col0 + BN - 1 as [n][K + 8], 16 k at a time
     // (an odd number of bank groups a row: 8 consecutive rows a copy phase); grad-input w[o, tap, c] as
@@ -1163,7 +1176,7 @@ struct Tc6GwHaloLoad {
     using BC = Tc6Copy<S::BN / S::EPC, S::NSTRIDE * 2>;
     const T* gy;
     const T* x;
-    int hw, h, lw, wpix, wrows, o;
+    int hw, h, lw, wpix, wrows, o, c;
     FastDiv by_hw;
     int wrel[NW], wdst[NW], wdy[NW];  // source offset from pixel (n, y0, 0) at channel 0; shared offset (-1: none);
                                       // input row - y0
@@ -1174,6 +1187,7 @@ struct Tc6GwHaloLoad {
         hw = d.h * d.w;
         h = d.h;
         o = d.o;
+        c = d.c;
         lw = d.w == 8 ? 3 : d.w == 16 ? 4 : 5;
         const int ww = d.w + 2;
         wpix = (32 / d.w + 2) * ww;
@@ -1196,7 +1210,7 @@ struct Tc6GwHaloLoad {
     }
     __device__ int window_elems() const { return wrows * PS; }
     // The k-tile of pixels p0 .. p0 + 31 (rows y0 .. of image n): its window into Ws, its gy rows into Bs.
-    __device__ void load(int p0, T* Ws, T* Bs, int c) const {
+    __device__ void load(int p0, T* Ws, T* Bs) const {
         const int n = by_hw.div(p0), y0 = (p0 - n * hw) >> lw;
         const long long base = (long long)p0 * c;
 #pragma unroll
@@ -1223,11 +1237,7 @@ __device__ __forceinline__ void conv_bwd_weight_halo_v6(float* gw, const unsigne
     if (p0 >= p1) return;
     Tc6GwHaloLoad ld(gy, x, d);
     const int STAGE = ld.window_elems() + B_SIZE;  // a multiple of 8 elements: stages stay 16-byte aligned
-    extern __shared__ __align__(16) unsigned char tc6_smem_raw[];
-    T* smem = reinterpret_cast<T*>(tc6_smem_raw);
-    unsigned dyn;
-    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
-    if (dyn < (unsigned)(S::STAGES * STAGE * sizeof(T))) __trap();
+    T* smem = tc6_smem_checked<T>(S::STAGES * STAGE * sizeof(T));
 
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
@@ -1248,23 +1258,7 @@ __device__ __forceinline__ void conv_bwd_weight_halo_v6(float* gw, const unsigne
     float acc[S::mi][S::nj][4];
     tc_zero(acc);
 
-    const int ntiles = (p1 - p0) / S::BK;
-#pragma unroll
-    for (int s = 0; s < S::STAGES - 1; ++s) {
-        if (s < ntiles) ld.load(p0 + s * S::BK, smem + s * STAGE, smem + s * STAGE + ld.window_elems(), d.c);
-        tc6_commit();
-    }
-    for (int kt = 0; kt < ntiles; ++kt) {
-        tc6_wait<S::STAGES - 2>();  // k-tile kt has landed (this thread's copies) ...
-        __syncthreads();            // ... every thread's, and stage (kt - 1) % STAGES is free
-        const int nt = kt + S::STAGES - 1;
-        if (nt < ntiles) {
-            T* st = smem + (nt % S::STAGES) * STAGE;
-            ld.load(p0 + nt * S::BK, st, st + ld.window_elems(), d.c);
-        }
-        tc6_commit();
-        const T* Ws = smem + (kt % S::STAGES) * STAGE;
-        const T* Bs = Ws + ld.window_elems();
+    tc6_gw_window_loop<S::STAGES, S::BK>(ld, smem, STAGE, p0, p1, [&](const T* Ws, const T* Bs) {
 #pragma unroll
         for (int s = 0; s < 2; ++s) {
             unsigned b[S::nj][2];
@@ -1277,8 +1271,7 @@ __device__ __forceinline__ void conv_bwd_weight_halo_v6(float* gw, const unsigne
                 for (int j = 0; j < S::nj; ++j) tc_mma_bf16(acc[i][j], a, b[j][0], b[j][1]);
             }
         }
-    }
-    tc6_wait<0>();
+    });
     // Row m of the block is tap m / 32, channel c0 + m % 32: gw[o][tap][c] at o K + tap C + c.
     const int c0 = blockIdx.y * 32;
     tc_for_each_pair<S::mi, S::nj>(S::BM, d.o, wm, blockIdx.x * S::BN + wn, acc,
