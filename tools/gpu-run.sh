@@ -305,6 +305,9 @@ if has bench; then
       | head -c 8000000"
     step ncu_bn 60 env IPDPP_LINEINFO=1 "$NCU" --set basic -k regex:"batchnorm_" -c 12 \
       $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 256 --precision bf16 --steps 1 --warmup 0 --profile-steps 0 --no-ceiling
+    # ResNet-32's tails at 16 and 32 channels ran at 1.4-1.8 TB/s (R-18's near the HBM bound): what limits them.
+    step ncu_bn_r32 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed -k regex:"batchnorm_" -c 12 \
+      $BIN/ipdpp --device cuda bench resnet --arch resnet32 --batch 256 --precision bf16 --steps 1 --warmup 0 --profile-steps 0 --no-ceiling
     # The BNS loss's wgmma kernels (v5, and v6 with the next tile's MMA overlapping the exponentials): where
     # their time goes (issue stalls, tensor-pipe use) at N = 8192.
     step ncu_bns 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed -k regex:"bns_code_(fwd|bwd)_v[56]" -c 4 \
