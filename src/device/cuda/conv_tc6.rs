@@ -28,7 +28,7 @@ const BK: usize = 32;
 /// halo forward and grad-input with the block's weights resident too, persistent over row tiles (`_wres`,
 /// `Tc6Wres`), where [`wres_smem`] takes the shape. All compute the same sums in the same
 /// order, so with `IPDPP_V6_RING=auto` the launcher times them per shape on first use and keeps the
-/// fastest ([`super::tune::choose`]); `s4` or `halo` force one where it runs (s3 elsewhere); unset (or
+/// fastest ([`super::tune::choose`]); `s4`, `halo` or `wres` force one where it runs (s3 elsewhere); unset (or
 /// `s3`) keeps the 3-stage ring, the only one validated on a GPU so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ring {
@@ -269,7 +269,7 @@ fn smem_bytes(op: &str, bm: usize, bn: usize, elem: usize, ring: Ring) -> usize 
 /// image's part of the row tile at Cs + 8 bf16 a pixel (Cs: C of x, O of gy), and three bf16 B stages.
 /// None where those kernels do not take `op` at `s`: bf16 3×3 stride 1 pad 1 as v6 takes it (Cs a multiple
 /// of 32: a halo chunk is one k-tile's channels), with a row tile of whole image rows of one image (H·W a
-/// multiple of it) or of whole images.
+/// multiple of it) or of whole images. For "bwd_weight": the grad-weight over x's window ([`gw_halo_smem`]).
 pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
     let cs = match op {
         "fwd" => s.c,
@@ -349,15 +349,15 @@ fn gw_halo_smem(s: &ConvSpec) -> Option<usize> {
     {
         return None;
     }
-    let window = |kt: usize, ps: usize| (kt / s.w + 2) * (s.w + 2) * ps;
+    // Window pixels of a k-tile of `kt` pixels, rounded up to whole 8-pixel copy phases.
+    let window = |kt: usize| ((kt / s.w + 2) * (s.w + 2)).div_ceil(8) * 8;
     if s.c == 16 {
-        return ((s.h * s.w) % 256 == 0)
-            .then(|| 3 * (window(256, 1).div_ceil(8) * 8 * 24 + 256 * 24) * 2);
+        return ((s.h * s.w) % 256 == 0).then(|| 3 * (window(256) * 24 + 256 * 24) * 2);
     }
     if s.c % 32 != 0 || (s.h * s.w) % 32 != 0 {
         return None;
     }
-    Some(4 * (window(32, 1).div_ceil(8) * 8 * (32 + 8) + BK * (64 + 8)) * 2)
+    Some(4 * (window(32) * (32 + 8) + BK * (64 + 8)) * 2)
 }
 
 /// The window grad-weight's pixels per k-tile (its splits are whole k-tiles).
