@@ -307,8 +307,7 @@ fn cusim_driver_runs_resnet8_v6_steps_with_rings_tuned_and_adding_grad_inputs() 
 /// Whole ResNet-8 bf16 steps (fused batch norm) with v6's halo tiles forced where they take a shape (the
 /// forward and grad-input at 32 and 64 channels, the grad-weight over x's window at 16, 32 and 64), then
 /// with the resident-weight tiles (forward and grad-input at 16, 32 and 64 channels), against v4 and fp32.
-#[test]
-fn cusim_driver_runs_resnet8_steps_on_the_halo_tiles() {
+fn resnet8_steps_on_ring(ring: &str) {
     through_the_simulated_driver(
         "conv,conv_tc,conv_tc6,norm,elementwise,reduce,pool,gemm",
         &[(
@@ -316,25 +315,20 @@ fn cusim_driver_runs_resnet8_steps_on_the_halo_tiles() {
             &[
                 ("IPDPP_TEST_ARCHS", "resnet8"),
                 ("IPDPP_TEST_CASES", "bf16 v6 + fused BN"),
-                ("IPDPP_V6_RING", "halo"),
+                ("IPDPP_V6_RING", ring),
             ],
         )],
     );
 }
 
 #[test]
+fn cusim_driver_runs_resnet8_steps_on_the_halo_tiles() {
+    resnet8_steps_on_ring("halo");
+}
+
+#[test]
 fn cusim_driver_runs_resnet8_steps_on_the_resident_tiles() {
-    through_the_simulated_driver(
-        "conv,conv_tc,conv_tc6,norm,elementwise,reduce,pool,gemm",
-        &[(
-            "resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2",
-            &[
-                ("IPDPP_TEST_ARCHS", "resnet8"),
-                ("IPDPP_TEST_CASES", "bf16 v6 + fused BN"),
-                ("IPDPP_V6_RING", "wres"),
-            ],
-        )],
-    );
+    resnet8_steps_on_ring("wres");
 }
 
 /// The v4 tails (written without a GPU, 2026-11-27, fifth session): conv v6 storing its output as bf16 with
