@@ -6,7 +6,8 @@
 // channels):
 //   *_v6_bf16: bf16 operands in global memory (activations and weights cast once by cast_bf16_f32, or
 //              written as bf16 by the fused batch-norm tails), fragments by ldmatrix, mma m16n8k16;
-//   *_v6_tf32: the fp32 tensors themselves, rounded to TF32 (cvt.rna) as fragments are read, mma m16n8k8.
+//   *_v6_tf32: the fp32 tensors themselves, rounded to TF32 as fragments are read (tc_tf32_kstep: ldmatrix
+//              where a tile is k-contiguous, round to nearest even on sm_90), mma m16n8k8.
 // Tiles as v4/v5 (the width follows the output channels). Shapes: forward C % 32 == 0 (a 32-deep k-tile
 // stays inside one tap), or in bf16 a narrow C that divides 32 (`_narrow`: C = 8, 16, a k-tile spans
 // 32 / C taps, the last one zero-filled past K); grad-input O % 32 == 0 (or narrow, stride 1) and
@@ -154,32 +155,9 @@ __device__ __forceinline__ void tc6_gemm(L& ld, const E& epi, int k_begin, int k
 #pragma unroll
             for (int ks = 0; ks < S::BK; ks += 4) tc6_ffma_kstep<S, A_MK, B_NK>(acc, As, SA, Bs, SB, ks, wm, wn);
         } else {
-            // m16n8k8 tf32: A (m = g, k = q) a0, (m + 8, q) a1, (m, q + 4) a2, (m + 8, q + 4) a3;
-            // B (k = q, n = g) b0, (q + 4, g) b1.
-            const auto at = [&](int m, int k) { return A_MK ? As[m * SA + k] : As[k * SA + m]; };
-            const auto bt = [&](int k, int n) { return B_NK ? Bs[n * SB + k] : Bs[k * SB + n]; };
 #pragma unroll
-            for (int ks = 0; ks < S::BK; ks += 8) {
-                unsigned a[S::mi][4], b[S::nj][2];
-#pragma unroll
-                for (int i = 0; i < S::mi; ++i) {
-                    const int m = wm + 16 * i + g;
-                    a[i][0] = tc_tf32(at(m, ks + q));
-                    a[i][1] = tc_tf32(at(m + 8, ks + q));
-                    a[i][2] = tc_tf32(at(m, ks + q + 4));
-                    a[i][3] = tc_tf32(at(m + 8, ks + q + 4));
-                }
-#pragma unroll
-                for (int j = 0; j < S::nj; ++j) {
-                    const int n = wn + 8 * j + g;
-                    b[j][0] = tc_tf32(bt(ks + q, n));
-                    b[j][1] = tc_tf32(bt(ks + q + 4, n));
-                }
-#pragma unroll
-                for (int i = 0; i < S::mi; ++i)
-#pragma unroll
-                    for (int j = 0; j < S::nj; ++j) tc_mma_tf32(acc[i][j], a[i], b[j][0], b[j][1]);
-            }
+            for (int ks = 0; ks < S::BK; ks += 8)
+                tc_tf32_kstep<S::mi, S::nj, A_MK, B_NK>(acc, As, SA, Bs, SB, ks, wm, wn);
         }
     }
     tc6_wait<0>();

@@ -7,6 +7,19 @@ __device__ __forceinline__ unsigned tc_tf32(float v) {
     asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
     return r;
 }
+// TF32 rounding in the instructions the target has: sm_90 and later round to nearest even in one
+// instruction (F2FP), earlier targets only offer ties away from zero, which ptxas emulates in two (a NaN/Inf
+// test and an add). v6 rounds each operand element once per warp that reads it, a third of the k-loop's
+// instructions with the emulated form; v3-v5 (validated with cvt.rna) keep tc_tf32.
+__device__ __forceinline__ unsigned tc_tf32_hw(float v) {
+    unsigned r;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm("cvt.rn.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+#else
+    asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+#endif
+    return r;
+}
 __device__ __forceinline__ void tc_mma_tf32(float c[4], const unsigned a[4], unsigned b0, unsigned b1) {
     asm volatile(
         "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -181,6 +194,56 @@ __device__ __forceinline__ void tc_bf16_kstep(float (&acc)[MI][NJ][4], const uns
     }
     tc_bf16_bfrag<NJ, B_NK>(b, Bs, SB, ks, wn);
     tc_bf16_mmas<MI, NJ>(acc, a, b);
+}
+
+// One 8-deep k-step of a warp's MI x NJ tf32 mma tiles (m16n8k8) from fp32 tiles in shared memory (v6).
+// Fragments: A (m g, k q) a0, (g + 8, q) a1, (g, q + 4) a2, (g + 8, q + 4) a3; B (k q, n g) b0, (q + 4, g) b1.
+// A k-contiguous row holds 4 k of a fragment row in 16 bytes, which is one row of an 8 x 8 b16 ldmatrix
+// matrix whose lane (g, q) gets the 32-bit word q: so tiles stored [m][k] (A_MK) and [n][k] (B_NK) load by
+// ldmatrix (x4: A rows +8 and k +4; B two n8 tiles and k +4), the others element by element. Each element is
+// then rounded (tc_tf32_hw).
+template <int MI, int NJ, bool A_MK, bool B_NK>
+__device__ __forceinline__ void tc_tf32_kstep(float (&acc)[MI][NJ][4], const float* As, int SA, const float* Bs,
+                                              int SB, int ks, int wm, int wn) {
+    const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+    const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
+    unsigned a[MI][4], b[NJ][2];
+#pragma unroll
+    for (int i = 0; i < MI; ++i) {
+        const int mb = wm + 16 * i;
+        if constexpr (A_MK) {
+            tc5_ldsm_x4(a[i], reinterpret_cast<const unsigned short*>(&As[(mb + l8 + 8 * lb3) * SA + ks + 4 * lb4]));
+#pragma unroll
+            for (int e = 0; e < 4; ++e) a[i][e] = tc_tf32_hw(__uint_as_float(a[i][e]));
+        } else {
+            a[i][0] = tc_tf32_hw(As[(ks + q) * SA + mb + g]);
+            a[i][1] = tc_tf32_hw(As[(ks + q) * SA + mb + g + 8]);
+            a[i][2] = tc_tf32_hw(As[(ks + q + 4) * SA + mb + g]);
+            a[i][3] = tc_tf32_hw(As[(ks + q + 4) * SA + mb + g + 8]);
+        }
+    }
+    if constexpr (B_NK && NJ % 2 == 0) {
+#pragma unroll
+        for (int jp = 0; jp < NJ / 2; ++jp) {
+            unsigned r[4];
+            tc5_ldsm_x4(r, reinterpret_cast<const unsigned short*>(&Bs[(wn + 16 * jp + 8 * lb4 + l8) * SB + ks + 4 * lb3]));
+            b[2 * jp][0] = tc_tf32_hw(__uint_as_float(r[0]));
+            b[2 * jp][1] = tc_tf32_hw(__uint_as_float(r[1]));
+            b[2 * jp + 1][0] = tc_tf32_hw(__uint_as_float(r[2]));
+            b[2 * jp + 1][1] = tc_tf32_hw(__uint_as_float(r[3]));
+        }
+    } else {
+#pragma unroll
+        for (int j = 0; j < NJ; ++j) {
+            const int n = wn + 8 * j + g;
+            b[j][0] = tc_tf32_hw(B_NK ? Bs[n * SB + ks + q] : Bs[(ks + q) * SB + n]);
+            b[j][1] = tc_tf32_hw(B_NK ? Bs[n * SB + ks + q + 4] : Bs[(ks + q + 4) * SB + n]);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j) tc_mma_tf32(acc[i][j], a[i], b[j][0], b[j][1]);
 }
 
 // tc_bf16_kstep with A rows anywhere in shared memory ([m][k], k contiguous): this lane's row of A tile i

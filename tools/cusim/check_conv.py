@@ -34,9 +34,10 @@ def bits_f32(h):
     return (h.astype(np.uint32) << 16).view(np.float32)
 
 
-def tf32(x):  # cvt.rna.tf32.f32
+def tf32(x, even=False):  # cvt.rna.tf32.f32; even: cvt.rn (v6 on sm_90, which cusim simulates)
     u = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
-    return (((u + 0x1000) & 0xFFFFE000).astype(np.uint32)).view(np.float32)
+    bias = 0xFFF + ((u >> 13) & 1) if even else 0x1000
+    return (((u + bias) & 0xFFFFE000).astype(np.uint32)).view(np.float32)
 
 
 class Spec:
@@ -246,11 +247,12 @@ def v7_pipes(op, s):
     return ["k32s5"] + (["k64s4"] if {"fwd": s.c, "bwd_input": s.o}.get(op, 64) % 64 == 0 else [])
 
 
-def operands(prec, x, w, gy):
+def operands(prec, x, w, gy, version="v6"):
     if prec == "bf16":
         return bits_f32(bf16_bits(x)), bits_f32(bf16_bits(w)), bits_f32(bf16_bits(gy))
     if prec == "tf32":
-        return tf32(x), tf32(w), tf32(gy)
+        even = version == "v6"  # tc_tf32_hw; v3-v5 round ties away (tc_tf32)
+        return tf32(x, even), tf32(w, even), tf32(gy, even)
     return x, w, gy
 
 
@@ -330,13 +332,16 @@ def main():
         x = rng.standard_normal((s.n, s.h, s.w, s.c)).astype(np.float32)
         w = (rng.standard_normal((s.o, s.k, s.k, s.c)) / np.sqrt(s.k * s.k * s.c)).astype(np.float32)
         gy = rng.standard_normal((s.n * s.oh * s.ow, s.o)).astype(np.float32)
+        # Every element halfway between two TF32 values, so that rounding ties away (v3-v5) or to even (v6)
+        # differs from the other in half of them, beyond the tolerance.
+        x, w, gy = (((v.view(np.uint32) & 0xFFFFE000) | 0x1000).view(np.float32) for v in (x, w, gy))
         for version, prec in runs:
             f = {"v3": "conv_tc", "v4": "conv_tc", "v5": "conv_tc", "v6": "conv_tc6", "v7": "conv_wgmma"}[version]
             if f not in mods:
                 t = time.time()
                 mods[f] = cusim.Module(f"kernels/{f}.cu")
                 print(f"built {f}.cu for cusim in {time.time() - t:.1f} s", flush=True)
-            xo, wo, gyo = operands(prec, x, w, gy)
+            xo, wo, gyo = operands(prec, x, w, gy, version)
             y, gx, gw = reference(s, xo.astype(np.float64), wo.astype(np.float64), gyo.astype(np.float64))
             want = {"fwd": y, "bwd_input": gx.reshape(-1, s.c), "bwd_weight": gw.reshape(-1)}
             for op in ("fwd", "bwd_input", "bwd_weight"):

@@ -400,6 +400,13 @@ inline unsigned f32_to_tf32(float f) {  // cvt.rna: round to nearest, ties away 
     u += 0x1000u;
     return u & 0xffffe000u;
 }
+inline unsigned f32_to_tf32_rn(float f) {  // cvt.rn: round to nearest, ties to even, 10 mantissa bits
+    unsigned u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) >= 0x7f800000u) return u;
+    u += 0xfffu + ((u >> 13) & 1u);
+    return u & 0xffffe000u;
+}
 inline float tf32_operand(unsigned u) {  // the tensor core reads the 19 upper bits
     u &= 0xffffe000u;
     float f;

@@ -116,6 +116,8 @@ def _rewrite_asm(body):
         return f"{ops[0]} = ::sim::f32_to_bf16({ops[1]})"
     if t.startswith("cvt.rna.tf32.f32"):
         return f"{ops[0]} = ::sim::f32_to_tf32({ops[1]})"
+    if t.startswith("cvt.rn.tf32.f32"):
+        return f"{ops[0]} = ::sim::f32_to_tf32_rn({ops[1]})"
     if t.startswith("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32") or t.startswith(
             "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32"):
         fn = "mma_bf16" if "bf16" in t else "mma_tf32"
@@ -356,7 +358,9 @@ int main(int argc, char** argv) {
 
 
 # -fsanitize=alignment: a float4 / uint2 access off its alignment stops the run, as it faults on the GPU.
-GXX_FLAGS = ["-std=c++17", "-g", "-w", "-fsanitize=alignment", "-fno-sanitize-recover=alignment"]
+# __CUDA_ARCH__: the simulated device is an sm_90 (what the fake driver reports), so kernels take their sm_90
+# branches (tc_tf32_hw's one-instruction rounding).
+GXX_FLAGS = ["-std=c++17", "-g", "-w", "-fsanitize=alignment", "-fno-sanitize-recover=alignment", "-D__CUDA_ARCH__=900"]
 
 
 LIBRARY = r"""
