@@ -94,6 +94,17 @@ extern "C" __global__ void pad_channels_bf16_f32(unsigned short* y, const float*
     }
 }
 
+// The same padding in fp32 for the tf32 grad-weight (v6 takes C % 4 == 0 there).
+extern "C" __global__ void pad_channels_f32(float* y, const float* x, unsigned long long rows, int c, int cp) {
+    const unsigned long long n = rows * cp;
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;
+         i += (unsigned long long)gridDim.x * blockDim.x) {
+        const unsigned long long r = i / cp;
+        const int j = (int)(i - r * cp);
+        y[i] = j < c ? x[r * c + j] : 0.0f;
+    }
+}
+
 extern "C" __global__ void unpad_channels_f32(float* y, const float* x, unsigned long long rows, int c, int cp) {
     const unsigned long long n = rows * c;
     for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; i < n;

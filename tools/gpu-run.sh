@@ -212,6 +212,9 @@ if has bench; then
     done
     step bench_bns_code_baseline 60 $BIN/ipdpp-base --device cuda bench bns --n 8192 --dim 128 --loss code \
       --out "$OUT/bench_bns_code_baseline.json"
+    # v6 tf32 fragments moved to ldmatrix + one-instruction rounding since (no switch: this is the A/B).
+    step bench_resnet18_tf32_baseline 90 env -u IPDPP_CONV_TC $BIN/ipdpp-base --device cuda bench resnet \
+      --arch resnet18 --batch 1024 --precision tf32 --steps 5 --out "$OUT/resnet18_tf32_baseline.json"
     # v7's K-major tiles moved to the swizzled layouts since: its first form against this one, per op at
     # layer 1 and in the whole step (the current v7's whole step is in the A/B loop below).
     step bench_conv_bf16_512x32x32x64x64x3x1x1_baseline 60 $BIN/ipdpp-base --device cuda bench conv \

@@ -1878,18 +1878,12 @@ impl ResNet {
                     } else {
                         kf("bwd_input")
                     };
-                    let gw = match self.dev.cuda() {
-                        Some(d)
-                            if conv_tc::stem_runs_padded(
-                                d,
-                                self.conv_version,
-                                self.conv_precision,
-                                &s,
-                            ) =>
-                        {
-                            "v6 pad8".into()
-                        }
-                        _ => kf("bwd_weight"),
+                    let padded = self.dev.cuda().and_then(|d| {
+                        conv_tc::stem_padded_channels(d, self.conv_version, self.conv_precision, &s)
+                    });
+                    let gw = match padded {
+                        Some(cp) => format!("v6 pad{cp}"),
+                        None => kf("bwd_weight"),
                     };
                     let fwd = match self.dev.cuda() {
                         Some(d)

@@ -712,30 +712,38 @@ fn cuda_conv_v6_epilogue_bn_statistics_match_two_pass() {
 }
 
 /// The stem's grad-weight (C = 3 < 8) inside a network (`conv_bwd_kept`, no grad-input) runs on v6 with
-/// the input's channels padded to 8 (`pad_channels_bf16_f32`, then `unpad_channels_f32` on the gradient):
-/// against the CPU reference within bf16's 1e-2 at three shapes (stride 2, 5×5, odd sizes, 1 and 2
-/// input channels too); the input's bf16 copy is left stale (it held the padded tensor); the same call
-/// under v4 runs v3 (the control). Skips without a GPU.
+/// the input's channels padded to 8 in bf16 (`pad_channels_bf16_f32`, then `unpad_channels_f32` on the
+/// gradient) and to 4 in tf32 (`pad_channels_f32`): against the CPU reference within bf16's 1e-2 (tf32:
+/// 3e-3) at three shapes (stride 2, 5×5, odd sizes, 1 and 2 input channels too); the input's bf16 copy
+/// is left stale (it held the padded tensor); the same call under v4 runs v3 (the control). Skips
+/// without a GPU.
 #[test]
 fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
     use ipdpp::device::cpu::conv::{conv_bwd_weight_f32, ConvSpec};
-    use ipdpp::device::cuda::conv_tc::{conv_bwd_kept, stem_runs_padded, ConvPrecision, TcVersion};
+    use ipdpp::device::cuda::conv_tc::{
+        conv_bwd_kept, stem_padded_channels, stem_runs_padded, ConvPrecision, TcVersion,
+    };
     use ipdpp::device::cuda::conv_tc6::Bf16Copy;
     let Some(dev) = cuda_or_skip("cuda_stem_grad_weight_runs_v6_on_padded_channels") else {
         return;
     };
     let d = dev.cuda().unwrap();
-    let p = ConvPrecision::Bf16;
     let mut fails = Vec::new();
-    for (i, &(n, h, w, c, o, k, stride, pad)) in [
+    let shapes = [
         (6, 12, 12, 3, 64, 3, 1, 1),
         (3, 9, 11, 3, 16, 3, 2, 1),
         (2, 8, 8, 1, 32, 5, 1, 2),
         (2, 10, 6, 2, 8, 3, 1, 1),
-    ]
-    .iter()
-    .enumerate()
-    {
+    ];
+    let cases = [ConvPrecision::Bf16, ConvPrecision::Tf32]
+        .into_iter()
+        .flat_map(|p| shapes.iter().enumerate().map(move |(i, sh)| (p, i, sh)));
+    for (p, i, &(n, h, w, c, o, k, stride, pad)) in cases {
+        let (tol, cp) = if p == ConvPrecision::Bf16 {
+            (1e-2, 8)
+        } else {
+            (3e-3, 4)
+        };
         let s = ConvSpec::new(n, h, w, c, o, k, stride, pad);
         let x = uniform_f32(s.x_len(), -1.0, 1.0, 300 + i as u64);
         let gy = uniform_f32(s.y_len(), -1.0, 1.0, 310 + i as u64);
@@ -745,7 +753,11 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
         for v in [TcVersion::V6, TcVersion::V4] {
             let padded = stem_runs_padded(d, v, p, &s);
             if padded != (v == TcVersion::V6) {
-                fails.push(format!("{s:?} {v}: padded path taken = {padded}"));
+                fails.push(format!("{p} {s:?} {v}: padded path taken = {padded}"));
+            }
+            let width = stem_padded_channels(d, v, p, &s);
+            if padded && width != Some(cp) {
+                fails.push(format!("{p} {s:?} {v}: padded to {width:?}, not {cp}"));
             }
             let (xb, gyb, wb) = (
                 Buffer::from_host(&dev, &x).unwrap(),
@@ -766,12 +778,14 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
             .unwrap();
             let got = gw.to_host(&dev).unwrap();
             let e = rel_err(&got, &want);
-            println!("{s:?} {v} (padded {padded}): gw rel err {e:.2e}");
-            if e.is_nan() || e >= 1e-2 {
-                fails.push(format!("{s:?} {v}: gw rel err {e:.2e} ≥ 1e-2"));
+            println!("{p} {s:?} {v} (padded {padded}): gw rel err {e:.2e}");
+            if e.is_nan() || e >= tol {
+                fails.push(format!("{p} {s:?} {v}: gw rel err {e:.2e} ≥ {tol:e}"));
             }
             if xk.is_fresh() {
-                fails.push(format!("{s:?} {v}: the input's bf16 copy is left fresh"));
+                fails.push(format!(
+                    "{p} {s:?} {v}: the input's bf16 copy is left fresh"
+                ));
             }
         }
     }

@@ -819,14 +819,20 @@ pub fn stem_fwd_runs_im2col(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &
     im2col_stem(d, v, p, s).is_some()
 }
 
-/// The shape a bf16 grad-weight with fewer than 8 input channels (the 3-channel stem) runs at on v6
-/// with its input's channels padded to 8, when v6 takes and fits that shape but not the original.
-/// On an H200 (2026-11-27) the stem's grad-weight on v3 took 2.4 of a 60 ms ResNet-18 step.
+/// The shape a bf16 (tf32) grad-weight with fewer than 8 (4) input channels, the 3-channel stem, runs at
+/// on v6 with its input's channels padded to 8 (4), when v6 takes and fits that shape but not the
+/// original. On an H200 (2026-11-27) the stem's grad-weight on v3 took 2.4 of a 60 ms ResNet-18 bf16
+/// step, and 2.4 of 100 ms in tf32.
 fn padded_stem(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> Option<ConvSpec> {
-    if p != ConvPrecision::Bf16 || !matches!(v, TcVersion::V6 | TcVersion::V7) || s.c >= 8 {
+    let cp = match p {
+        ConvPrecision::Bf16 => 8,
+        ConvPrecision::Tf32 => 4,
+        ConvPrecision::Fp32 => return None,
+    };
+    if !matches!(v, TcVersion::V6 | TcVersion::V7) || s.c >= cp {
         return None;
     }
-    let sp = ConvSpec { c: 8, ..*s };
+    let sp = ConvSpec { c: cp, ..*s };
     (!conv_tc6::takes("bwd_weight", s, p) && runs_v6(d, TcVersion::V6, p, "bwd_weight", &sp))
         .then_some(sp)
 }
@@ -870,9 +876,19 @@ pub fn stem_runs_padded(d: &CudaDevice, v: TcVersion, p: ConvPrecision, s: &Conv
     padded_stem(d, v, p, s).is_some()
 }
 
-/// Grad-weight at `s` through v6 at the padded shape `sp`: x padded and cast into `xk`'s buffer (left
-/// stale after: it holds no copy of x), gy's copy from `gyk` (cast now unless `gy_fresh`), the padded
-/// gradient cut back into gw.
+/// The channels [`stem_runs_padded`] pads the input to, where it does (for reports).
+pub fn stem_padded_channels(
+    d: &CudaDevice,
+    v: TcVersion,
+    p: ConvPrecision,
+    s: &ConvSpec,
+) -> Option<usize> {
+    padded_stem(d, v, p, s).map(|sp| sp.c)
+}
+
+/// Grad-weight at `s` through v6 at the padded shape `sp`: in bf16 x padded and cast into `xk`'s buffer
+/// (left stale after: it holds no copy of x), gy's copy from `gyk` (cast now unless `gy_fresh`); in tf32 x
+/// padded into a scratch buffer and gy itself; the padded gradient cut back into gw.
 #[allow(clippy::too_many_arguments)]
 fn stem_bwd_weight_v6(
     d: &CudaDevice,
@@ -886,11 +902,18 @@ fn stem_bwd_weight_v6(
     sp: &ConvSpec,
     gy_fresh: bool,
 ) -> Result<()> {
+    let rows = s.n * s.h * s.w;
+    if p == ConvPrecision::Tf32 {
+        let mut xp = d.scratch(rows * sp.c)?;
+        super::elementwise::pad_channels_f32(d, &mut xp, x, rows, s.c, sp.c)?;
+        let mut gwp = d.scratch(sp.w_len())?; // zeroed by the grad-weight launcher
+        conv_tc6::conv_bwd_weight_v6(d, p, &mut gwp, gy, &xp, sp)?;
+        return super::elementwise::unpad_channels_f32(d, gw, &gwp, s.o * s.kh * s.kw, s.c, sp.c);
+    }
     if !gy_fresh {
         gyk.stale();
     }
     let gyb = gyk.get(d, gy)?;
-    let rows = s.n * s.h * s.w;
     let r = (|| {
         let xp = xk.fill(d, rows * sp.c)?;
         super::elementwise::pad_channels_bf16_f32(d, xp, x, rows, s.c, sp.c)?;

@@ -238,6 +238,26 @@ pub fn pad_channels_bf16_f32(
     )
 }
 
+/// y [rows, cp] = x [rows, c] with channels c..cp zero (the stem's input for the tf32 v6 grad-weight).
+pub fn pad_channels_f32(
+    dev: &CudaDevice,
+    y: &mut CudaSlice<f32>,
+    x: &CudaSlice<f32>,
+    rows: usize,
+    c: usize,
+    cp: usize,
+) -> Result<()> {
+    let lens = (rows * cp, rows * c);
+    channel_copy(
+        dev,
+        "pad_channels_f32",
+        (y, x),
+        (rows, c, cp),
+        lens,
+        rows * cp,
+    )
+}
+
 /// y [rows, c] = the first c channels of x [rows, cp].
 pub fn unpad_channels_f32(
     dev: &CudaDevice,
