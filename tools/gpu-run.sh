@@ -315,6 +315,12 @@ if has bench; then
     # their time goes (issue stalls, tensor-pipe use) at N = 8192.
     step ncu_bns 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed -k regex:"bns_code_(fwd|bwd)_v[56]" -c 4 \
       $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 --loss code --versions v5,v6 --warmup 0 --repeats 1
+    # Layer 4 (K = 4608, 512 channels), where v6 runs 250 TFLOP/s with L2 traffic no issue: what else limits
+    # mma.sync there (shared-memory pipe, barrier or latency stalls, issue), and tf32 v6 at layer 3.
+    step ncu_conv_layer4 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed -k regex:"conv_(fwd|bwd_weight|bwd_input)_v6" -c 3 \
+      $BIN/ipdpp --device cuda bench conv --shape 512,4,4,512,512,3,1,1 --precision bf16 --versions v6 --warmup 0 --repeats 1
+    step ncu_conv_tf32_layer3 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed -k regex:"conv_(fwd|bwd_weight|bwd_input)_v6" -c 3 \
+      $BIN/ipdpp --device cuda bench conv --shape 512,8,8,256,256,3,1,1 --precision tf32 --versions v6 --warmup 0 --repeats 1
   fi
   # The pipeline runs the fastest ResNet-18 bf16 configuration that passed its tests (ties: the default).
   BEST=$(python3 - "$OUT" <<'PY' 2>/dev/null
