@@ -188,8 +188,13 @@ struct Tc6Out {
 // of each batch-norm group with Chan's formula; the launcher asks for this only when every block lies
 // inside one group. out16 (ConvDims::out16): y is stored as bf16, and the statistics are those of the
 // rounded values, which the batch norm after it reads (its x̂ then sums to zero over the batch as it should).
-template <class S>
+// PARTS = 2 (the 256-row `_m256` tile): one partial per 128-row half (the warps of rows 0-127, then
+// 128-255), i.e. the partials of the n128 tiles, summed in their order: the same bits.
+template <class S, int PARTS = 1>
 struct Tc6OutStats {
+    static_assert(S::wmw % PARTS == 0 && S::BM % PARTS == 0, "a partial takes whole warp rows");
+    static constexpr int WPP = S::wmw / PARTS;  // warp rows a partial
+    static constexpr int RPP = S::BM / PARTS;   // rows a partial
     float* y;
     float* part_sum;
     float* part_m2;
@@ -216,7 +221,8 @@ struct Tc6OutStats {
                 s[j][e] = t;
             }
     }
-    // The block's per-column totals of s (every thread calls it; barriers inside) into tot[BN].
+    // The block's per-column totals of s (every thread calls it; barriers inside) into tot[PARTS][BN], part h
+    // over warp rows h WPP .. (h + 1) WPP - 1.
     __device__ void block_col_sums(float* red, float* tot, const float (&s)[S::nj][2], int cl) const {
         const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, q = lane % 4;
         if (lane < 4)
@@ -225,10 +231,11 @@ struct Tc6OutStats {
 #pragma unroll
                 for (int e = 0; e < 2; ++e) red[(warp % S::wmw) * S::BN + cl + 8 * j + 2 * q + e] = s[j][e];
         __syncthreads();
-        for (int c = threadIdx.x; c < S::BN; c += 256) {
+        for (int c = threadIdx.x; c < PARTS * S::BN; c += 256) {
+            const int h = c / S::BN, cc = c - h * S::BN;
             float t = 0.0f;
 #pragma unroll
-            for (int w = 0; w < S::wmw; ++w) t += red[w * S::BN + c];
+            for (int w = 0; w < WPP; ++w) t += red[(h * WPP + w) * S::BN + cc];
             tot[c] = t;
         }
         __syncthreads();
@@ -241,12 +248,13 @@ struct Tc6OutStats {
         const auto val = [&](float v) { return out16 ? bf16_round(v) : v; };
         extern __shared__ __align__(16) unsigned char tc6_smem_raw[];
         float* red = reinterpret_cast<float*>(tc6_smem_raw + scratch_off);  // [wmw][BN]
-        float* sum = red + S::wmw * S::BN;                      // [BN]
-        float* m2 = sum + S::BN;                                // [BN]
+        float* sum = red + S::wmw * S::BN;                      // [PARTS][BN]
+        float* m2 = sum + PARTS * S::BN;                        // [PARTS][BN]
         const int q = (threadIdx.x % 32) % 4;
         const int rblock = rblk < 0 ? (int)blockIdx.y : rblk;
         const int row0 = rblock * S::BM, col0 = blockIdx.x * S::BN, cl = cb - col0;
-        const float rows = (float)min(S::BM, M - row0);
+        const int hw = (threadIdx.x / 32 % S::wmw) / WPP;  // this warp's part
+        const float rows = (float)min(RPP, M - row0 - hw * RPP);
         __syncthreads();  // every warp is done with the k-loop's shared tiles
         float s[S::nj][2];
         warp_col_sums(s, acc, rb, [&](float v, int, int) { return val(v); });
@@ -257,17 +265,19 @@ struct Tc6OutStats {
 #pragma unroll
         for (int j = 0; j < S::nj; ++j)
 #pragma unroll
-            for (int e = 0; e < 2; ++e) mean[j][e] = sum[cl + 8 * j + 2 * q + e] / rows;
+            for (int e = 0; e < 2; ++e) mean[j][e] = sum[hw * S::BN + cl + 8 * j + 2 * q + e] / rows;
         warp_col_sums(s, acc, rb, [&](float v, int j, int e) {
             const float d = val(v) - mean[j][e];
             return d * d;
         });
         block_col_sums(red, m2, s, cl);
-        for (int c = threadIdx.x; c < S::BN; c += 256)
-            if (col0 + c < N) {
-                part_sum[(long long)rblock * N + col0 + c] = sum[c];
-                part_m2[(long long)rblock * N + col0 + c] = m2[c];
+        for (int c = threadIdx.x; c < PARTS * S::BN; c += 256) {
+            const int h = c / S::BN, cc = c - h * S::BN;
+            if (col0 + cc < N && row0 + h * RPP < M) {
+                part_sum[((long long)rblock * PARTS + h) * N + col0 + cc] = sum[c];
+                part_m2[((long long)rblock * PARTS + h) * N + col0 + cc] = m2[c];
             }
+        }
     }
 };
 
@@ -590,12 +600,13 @@ __device__ __forceinline__ void conv_fwd_v6(float* y, const typename S::E* x, co
     const int M = d.n * d.oh * d.ow;
     tc6_gemm<S, true, true>(ld, Tc6Out<S, false>{y, d.o, M, d.o, false, false}, 0, d.kh * d.kw * d.c);
 }
-template <class S, bool NARROW = false>
+template <class S, bool NARROW = false, int PARTS = 1>
 __device__ __forceinline__ void conv_fwd_stats_v6(float* y, float* part_sum, float* part_m2, const typename S::E* x,
                                                   const typename S::E* wt, ConvDims d) {
     Tc6FwdLoad<S, NARROW> ld(x, wt, d);
     const int M = d.n * d.oh * d.ow;
-    tc6_gemm<S, true, true>(ld, Tc6OutStats<S>{y, part_sum, part_m2, M, d.o, d.out16 != 0}, 0, d.kh * d.kw * d.c);
+    tc6_gemm<S, true, true>(ld, Tc6OutStats<S, PARTS>{y, part_sum, part_m2, M, d.o, d.out16 != 0}, 0,
+                            d.kh * d.kw * d.c);
 }
 template <class S, bool NARROW = false>
 __device__ __forceinline__ void conv_bwd_input_v6(float* gx, const typename S::E* gy, const typename S::E* wt,
@@ -1353,6 +1364,16 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_f32_n16_stats(f
 // The bf16 and tf32 entry points again with a 4-stage ring (`_s4`): three k-tiles in flight instead of two,
 // the same sums in the same order (bit-identical outputs); the launcher times both rings per shape where the
 // 4-stage ring fits the GPU's shared memory (tf32: up to 184 KB, Hopper only) and keeps the faster.
+// The 256 x 128 tile (`_n128_m256_s4`, ring `m256`): 64 x 64 warp tiles (the others' are 64 x 32 or less), so
+// a k-step's 8 ldmatrix feed 32 MMAs instead of 6 feeding 16, and a block's copies 0.75 bytes of L2 per
+// MMA column instead of 1 (n128) or 1.25 (n64); one block per SM (128 accumulators a thread), 4 stages.
+// The same k-tiles, k-steps and fragments per output element as the other tiles: the same sums; the
+// statistics epilogue writes n128's partials (one per 128-row half).
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_bf16_n128_m256_s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<4, 4, 8, unsigned short, false, 4>>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_bf16_n128_m256_stats_s4(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v6<Tc6<4, 4, 8, unsigned short, false, 4>, false, 2>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_bf16_n128_m256_s4(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_v6<Tc6<4, 4, 8, unsigned short, false, 4>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v6_bf16_n128_m256_strided_s4(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_strided_v6<Tc6<4, 4, 8, unsigned short, false, 4>>(gx, gy, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_bf16_n128_m256_s4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v6<Tc6<4, 4, 8, unsigned short, false, 4>>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n128_s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<2, 4, 4, unsigned short, false, 4>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n64_s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<4, 4, 4, unsigned short, false, 4>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v6<Tc6<8, 2, 4, unsigned short, false, 4>>(y, x, w, d); }

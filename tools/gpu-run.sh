@@ -78,10 +78,10 @@ if has tests; then
   # The grad-inputs adding into a block input's gradient on v7 (the default run above is v6).
   step test_cuda_ops.cuda_conv_grad_input_adds_give_the_step_bit_for_bit_v7 90 env IPDPP_CONV_TC=v7 $BIN/it --exact \
     cuda_ops::cuda_conv_grad_input_adds_give_the_step_bit_for_bit --nocapture --test-threads=1
-  # Whole-network steps and the conv + BN statistics with v6's halo tiles (and the resident-weight tiles)
-  # forced where they take a shape.
+  # Whole-network steps and the conv + BN statistics with v6's halo tiles (the resident-weight tiles, the
+  # 256 x 128 tiles) forced where they take a shape.
   for t in resnet_steps_cuda_conv_v6_match_v4_and_v2 cuda_conv_v6_epilogue_bn_statistics_match_two_pass; do
-    for ring in halo wres; do
+    for ring in halo wres m256; do
       step test_resnet_cuda.${t}_$ring 90 env IPDPP_V6_RING=$ring $BIN/it --exact resnet_cuda::$t --nocapture --test-threads=1
     done
   done
@@ -121,6 +121,11 @@ if has tests; then
     || ! ok test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_wres; then
     NO_WRES=1
     echo "conv v6's resident-weight tiles failed (or missed) a test: no IPDPP_V6_RING=wres bench" | tee -a "$SUMMARY"
+  fi
+  if [ -n "${NO_RING:-}" ] || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_m256 \
+    || ! ok test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_m256; then
+    NO_M256=1
+    echo "conv v6's 256 x 128 tiles failed (or missed) a test: no IPDPP_V6_RING=m256 bench" | tee -a "$SUMMARY"
   fi
   for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log "$OUT"/test_cuda_ops.cuda_batchnorm_matches_cpu.log; do
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
@@ -253,6 +258,10 @@ if has bench; then
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_halo.json"
     [ -z "${NO_WRES:-}" ] && step bench_${arch}_bf16_wres 90 env IPDPP_V6_RING=wres $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_wres.json"
+    # (ResNet-32 has no layer of more than 64 channels: nothing for the 256 x 128 tiles)
+    [ -z "${NO_M256:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_bf16_m256 90 env IPDPP_V6_RING=m256 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/${arch}_bf16_m256.json"
     [ -z "${NO_RING:-}" ] && step bench_${arch}_bf16_ring_auto 90 env IPDPP_V6_RING=auto $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_ring_auto.json"
     step bench_${arch}_bf16_old_splits 90 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench resnet --arch $arch \
@@ -284,10 +293,15 @@ if has bench; then
   # first three stages (layer 4's halo, 8 images of 6x6 pixels x 520, exceeds the shared memory; the
   # resident tiles take layer 1 only) and ResNet-32's last and first stages (resident weights again; at
   # the first's 16 channels the halo ring is the grad-weight's alone, and no 4-stage ring).
-  for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1 1024,8,8,64,64,3,1,1 1024,32,32,16,16,3,1,1; do
+  for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1 512,4,4,512,512,3,1,1 1024,8,8,64,64,3,1,1 1024,32,32,16,16,3,1,1; do
     [ -z "${NO_HALO:-}" ] || break
-    for ring in s3 s4 halo wres; do
+    for ring in s3 s4 halo wres m256; do
       [ $ring = wres ] && [ -n "${NO_WRES:-}" ] && continue
+      # the 256 x 128 tiles: layers of more than 64 channels
+      IFS=, read -r _ _ _ _ cout _ <<< "$sh"
+      [ $ring = m256 ] && { [ -n "${NO_M256:-}" ] || [ "$cout" -le 64 ]; } && continue
+      # layer 4: s3 against the 256 x 128 tiles only
+      case "$ring,$sh" in s4,512,4,4,*|halo,512,4,4,*|wres,512,4,4,*) continue ;; esac
       case "$ring,$sh" in s4,1024,32,32,16,*) continue ;; esac
       step "bench_conv_v6_${ring}_${sh//,/x}" 40 env IPDPP_V6_RING=$ring $BIN/ipdpp --device cuda bench conv --shape $sh \
         --precision bf16 --versions v6 --out "$OUT/conv_v6_${ring}_${sh//,/x}.json"
@@ -330,6 +344,7 @@ for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v7.json", "IPDPP_CO
                ("resnet18_bf16_ring_auto.json", "IPDPP_V6_RING=auto"),
                ("resnet18_bf16_halo.json", "IPDPP_V6_RING=halo"),
                ("resnet18_bf16_wres.json", "IPDPP_V6_RING=wres"),
+               ("resnet18_bf16_m256.json", "IPDPP_V6_RING=m256"),
                ("resnet18_bf16_bn_tail_v3.json", "IPDPP_BN_TAIL=v3"),
                ("resnet18_bf16_bn_tail_v4.json", "IPDPP_BN_TAIL=v4"),
                ("resnet18_bf16_bn_tail_v5.json", "IPDPP_BN_TAIL=v5"),

@@ -1019,7 +1019,7 @@ fn cuda_stem_forward_runs_v6_on_im2col_columns() {
 }
 
 /// v6's rings (3 and 4 stages, and in bf16 the halo tiles of 3×3 stride-1 forwards and grad-inputs and the
-/// window grad-weight, and the resident-weight tiles) compute the same sums in the same order, in bf16 and tf32: forward (with the
+/// window grad-weight, the resident-weight tiles and the 256 × 128 tiles) compute the same sums in the same order, in bf16 and tf32: forward (with the
 /// batch-norm partials too) and grad-input (stride 1 and by residue classes at stride 2) agree bit for bit
 /// at three tile widths, grad-weight to 1e-6 of its largest value (its pixel splits add with atomics, in
 /// an order a GPU does not fix; tools/cusim/check_conv.py compares it bit for bit on equal splits); the halo (resident) tiles run exactly where `halo_smem` (`wres_smem`) takes the shape (partial image tiles, row tiles of
@@ -1059,7 +1059,7 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
         let Ok((y3, p3)) = stats(Ring::S3) else {
             return;
         };
-        for (ring, yh, ph) in [Ring::Halo, Ring::Wres]
+        for (ring, yh, ph) in [Ring::Halo, Ring::Wres, Ring::M256]
             .into_iter()
             .filter_map(|r| stats(r).ok().map(|(y, p)| (r, y, p)))
         {
@@ -1132,7 +1132,7 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                 fails.push(format!("{p} {op} {s:?}: s3 left outputs unwritten"));
             }
             let mut ran = vec!["s3"];
-            for r in [Ring::S4, Ring::Halo, Ring::Wres] {
+            for r in [Ring::S4, Ring::Halo, Ring::Wres, Ring::M256] {
                 match run(Some(r)) {
                     Ok(o) if !same(&o, &s3) => {
                         fails.push(format!("{p} {op} {s:?}: ring {} differs from s3", r.tag()))
@@ -1142,7 +1142,7 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                 }
             }
             if op == "bwd_input" {
-                for r in [Ring::S3, Ring::S4, Ring::Halo, Ring::Wres] {
+                for r in [Ring::S3, Ring::S4, Ring::Halo, Ring::Wres, Ring::M256] {
                     if ran.contains(&r.tag()) && !adds(r, &s3) {
                         fails.push(format!(
                             "{p} bwd_input {s:?}: ring {} does not add into gx",
@@ -1165,6 +1165,15 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                 fails.push(format!(
                     "{p} {op} {s:?}: the resident tiles ran: {}, wres_smem takes the shape: {wres_takes}",
                     ran.contains(&"wres")
+                ));
+            }
+            // The 256 x 128 tile: bf16 where the tile would be n128 (more than 64 output columns).
+            let cols = if op == "bwd_input" { s.c } else { s.o };
+            let m256_takes = p == ConvPrecision::Bf16 && cols > 64;
+            if ran.contains(&"m256") != m256_takes {
+                fails.push(format!(
+                    "{p} {op} {s:?}: the 256 x 128 tiles ran: {}, expected: {m256_takes}",
+                    ran.contains(&"m256")
                 ));
             }
             if !same(&run(None).unwrap(), &s3) {
@@ -1216,6 +1225,8 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
         ConvSpec::new(4, 8, 8, 32, 32, 3, 1, 1),
         // 16 channels on 16 x 16 images: the grad-weight over x's window at C = 16 (256-pixel k-tiles).
         ConvSpec::new(2, 16, 16, 16, 16, 3, 1, 1),
+        // A grad-input on the 256 x 128 tile (C = 128), partial row tile.
+        ConvSpec::new(2, 4, 4, 128, 32, 3, 1, 1),
     ]
     .into_iter()
     .enumerate()

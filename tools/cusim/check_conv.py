@@ -139,12 +139,13 @@ def wres_smem(op, s, stats=False):
 
 
 def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timing="lazy", pipe="k32s5", base=None,
-           rows=None, per=None, out16=False, halo=False, wres=None):
+           rows=None, per=None, out16=False, halo=False, wres=None, big=False):
     """One op through the kernel (v7: pipeline `pipe`, k{BK}s{STAGES}); returns (result, stats partials or None,
     kernel name). `base` (bwd_input): gx starts as it and the kernel adds into it (ConvDims add = 1). `rows`
     (v6 bf16 grad-weight): a (suffix, BM) of gw_rows; `halo` (the same): the window tile `_n64_halo`; `per`:
     pixels per split instead of split_pixels'. `wres` (v6 bf16 forward, stride-1 grad-input): the resident
-    tiles `_wres` on that many persistent row blocks.
+    tiles `_wres` on that many persistent row blocks. `big` (v6 bf16 where the tile is n128): the 256 x 128 tile
+    `_n128_m256` on its 4-stage ring.
     `out16` (v6 forward with statistics, v6 stride-1 grad-input): the output stored as bf16 (ConvDims out16 = 1),
     returned as its bits."""
     job = mod.job()
@@ -190,6 +191,11 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
             name, smem, grid = "conv_bwd_weight_v6_bf16_n16_halo", gw_halo_smem(s), (-(-n // 16), 1, 1)
         elif halo:
             name, smem, grid = "conv_bwd_weight_v6_bf16_n64_halo", gw_halo_smem(s), (-(-n // 64), s.c // 32, 1)
+        if big:
+            ks = 32 + 8
+            ab = {"fwd": (256 * ks, 128 * ks), "bwd_input": (256 * ks, 32 * 136)}.get(op, (32 * 264, 32 * 136))
+            name, bm, smem = f"conv_{op}_v6_bf16_n128_m256{suffix}_s4", 256, 4 * sum(ab) * 2
+            grid = (-(-n // 128), -(-m // 256), grid[2])
         if wres:  # (16 channels included: no `_narrow` name)
             name, smem = name.removesuffix("_narrow") + "_wres", wres_smem(op, s, stats)
             grid = (grid[0], min(wres, grid[1]), 1)
@@ -275,12 +281,20 @@ SHAPES = [
     Spec(1, 4, 16, 64, 64, 3, 1, 1),     # grad-weight window tile at W = 16 (two image rows a k-tile), two channel blocks
     Spec(2, 2, 32, 32, 72, 3, 1, 1),     # the window tile at W = 32, partial column tile
     Spec(9, 8, 8, 32, 64, 3, 1, 1),      # resident tiles: three row tiles of 4 images (the last partial), n64 / n32
+    Spec(6, 8, 8, 32, 128, 3, 1, 1),     # the 256 x 128 tile: a full and a half row tile, three n128 partials
+    Spec(2, 6, 6, 128, 64, 3, 1, 1),     # its grad-input (C = 128), partial row tile
+    Spec(2, 7, 7, 96, 32, 3, 2, 1),      # its strided grad-input, partial column tile
     Spec(12, 8, 8, 32, 64, 3, 1, 1),     # resident tiles: three whole row tiles, one block looping (partials; the
                                          # third halo copy lands where the first tile was read)
     Spec(12, 8, 8, 16, 16, 3, 1, 1),     # the same at 16 channels (two taps a k-tile), n16
     Spec(2, 16, 16, 16, 16, 3, 1, 1),    # grad-weight over x's window at 16 channels: W = 16, 256-pixel k-tiles
     Spec(1, 8, 32, 16, 24, 3, 1, 1),     # the same at W = 32 (8 rows a k-tile), a partial column tile
 ]
+
+
+def out_cols(op, s):
+    """The GEMM's output columns of `op` at `s` (the tile width follows them)."""
+    return s.c if op == "bwd_input" else s.o
 
 
 def narrow(op, s):
@@ -448,6 +462,32 @@ def main():
                         if version in ("v6", "v7") and se > sk and s.c >= 16 and not (op == "bwd_weight" and s.o % 16):
                             line += " EXCESS GLOBAL SECTORS"
                             ok = False
+                    if version == "v6" and prec == "bf16" and v4_tile(out_cols(op, s))[0] == "n128" \
+                            and not narrow(op, s):
+                        # the 256 x 128 tile (64 x 64 warp tiles, 4 stages): the same k-steps per output
+                        # element, so the same bits (y, n128's partials, adds, bf16 outputs; grad-weight on the
+                        # same pixel splits)
+                        pb = LAST_PER[0] if op == "bwd_weight" else None
+                        gb, sb, nb_ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
+                                             per=pb, big=True)
+                        same = np.array_equal(gb, got) and (st is None or all(
+                            np.array_equal(u, v) for u, v in zip(st, sb)))
+                        if op == "bwd_input":
+                            base = rng.standard_normal(got.shape).astype(np.float32)
+                            ga, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
+                                              base=base, big=True)
+                            same = same and np.array_equal(ga, base + got)
+                        if (stats or op == "bwd_input") and s.stride == 1:
+                            g16, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
+                                               out16=True, big=True)
+                            same = same and np.array_equal(g16, bf16_bits(got))
+                        line += ", m256 same bits" if same else f", {nb_} BITS DIFFER"
+                        ok = ok and same
+                        for m in MEMSTATS or []:
+                            (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
+                            if lw > lk or cw > ck:
+                                line += f" ({nb_}: wavefronts {lw}/{lk} {cw}/{ck})"
+                                ok = False
                     if version == "v6" and prec == "bf16" and op == "bwd_weight":
                         # the shorter row tiles and the window tile, on the same pixel splits (whole 32-pixel
                         # k-tiles): the same sums bit for bit
