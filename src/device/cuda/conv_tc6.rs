@@ -26,9 +26,10 @@ const BK: usize = 32;
 /// instead of once per tap), and the bf16 grad-weight whose k-tiles copy the window of x that all nine taps
 /// read (`conv_bwd_weight_v6_bf16_n64_halo`, `Tc6GwHaloLoad`), where [`halo_smem`] takes the shape; `Wres`: the
 /// halo forward and grad-input with the block's weights resident too, persistent over row tiles (`_wres`,
-/// `Tc6Wres`), where [`wres_smem`] takes the shape. All compute the same sums in the same
+/// `Tc6Wres`), where [`wres_smem`] takes the shape; `M256`: the bf16 256 × 128 tile on 4 stages where the
+/// tile would be n128. All compute the same sums in the same
 /// order, so with `IPDPP_V6_RING=auto` the launcher times them per shape on first use and keeps the
-/// fastest ([`super::tune::choose`]); `s4`, `halo` or `wres` force one where it runs (s3 elsewhere); unset (or
+/// fastest ([`super::tune::choose`]); `s4`, `halo`, `wres` or `m256` force one where it runs (s3 elsewhere); unset (or
 /// `s3`) keeps the 3-stage ring, the only one validated on a GPU so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ring {
