@@ -262,6 +262,10 @@ if has bench; then
     [ -z "${NO_M256:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_bf16_m256 90 env IPDPP_V6_RING=m256 \
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
       --out "$OUT/${arch}_bf16_m256.json"
+    # tf32 on the 256 x 128 tiles (one block per SM either way), against bench_r18_tf32
+    [ -z "${NO_M256:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_tf32_m256 90 env IPDPP_V6_RING=m256 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
+      --out "$OUT/${arch}_tf32_m256.json"
     [ -z "${NO_RING:-}" ] && step bench_${arch}_bf16_ring_auto 90 env IPDPP_V6_RING=auto $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_ring_auto.json"
     step bench_${arch}_bf16_old_splits 90 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench resnet --arch $arch \

@@ -1167,9 +1167,10 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                     ran.contains(&"wres")
                 ));
             }
-            // The 256 x 128 tile: bf16 where the tile would be n128 (more than 64 output columns).
+            // The 256 x 128 tile: bf16 and tf32 where the tile would be n128 (more than 64 output
+            // columns), in Hopper's shared memory (tf32's four stages take up to 216 KB).
             let cols = if op == "bwd_input" { s.c } else { s.o };
-            let m256_takes = p == ConvPrecision::Bf16 && cols > 64;
+            let m256_takes = cols > 64 && (p == ConvPrecision::Bf16 || d.smem_optin >= 221_184);
             if ran.contains(&"m256") != m256_takes {
                 fails.push(format!(
                     "{p} {op} {s:?}: the 256 x 128 tiles ran: {}, expected: {m256_takes}",

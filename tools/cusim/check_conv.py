@@ -144,7 +144,7 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
     kernel name). `base` (bwd_input): gx starts as it and the kernel adds into it (ConvDims add = 1). `rows`
     (v6 bf16 grad-weight): a (suffix, BM) of gw_rows; `halo` (the same): the window tile `_n64_halo`; `per`:
     pixels per split instead of split_pixels'. `wres` (v6 bf16 forward, stride-1 grad-input): the resident
-    tiles `_wres` on that many persistent row blocks. `big` (v6 bf16 where the tile is n128): the 256 x 128 tile
+    tiles `_wres` on that many persistent row blocks. `big` (v6 bf16 / tf32 where the tile is n128): the 256 x 128 tile
     `_n128_m256` on its 4-stage ring.
     `out16` (v6 forward with statistics, v6 stride-1 grad-input): the output stored as bf16 (ConvDims out16 = 1),
     returned as its bits."""
@@ -192,9 +192,9 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         elif halo:
             name, smem, grid = "conv_bwd_weight_v6_bf16_n64_halo", gw_halo_smem(s), (-(-n // 64), s.c // 32, 1)
         if big:
-            ks = 32 + 8
+            ks = 32 + (8 if elem == 2 else 4)
             ab = {"fwd": (256 * ks, 128 * ks), "bwd_input": (256 * ks, 32 * 136)}.get(op, (32 * 264, 32 * 136))
-            name, bm, smem = f"conv_{op}_v6_bf16_n128_m256{suffix}_s4", 256, 4 * sum(ab) * 2
+            name, bm, smem = f"conv_{op}_v6_{prec}_n128_m256{suffix}_s4", 256, 4 * sum(ab) * elem
             grid = (-(-n // 128), -(-m // 256), grid[2])
         if wres:  # (16 channels included: no `_narrow` name)
             name, smem = name.removesuffix("_narrow") + "_wres", wres_smem(op, s, stats)
@@ -462,7 +462,7 @@ def main():
                         if version in ("v6", "v7") and se > sk and s.c >= 16 and not (op == "bwd_weight" and s.o % 16):
                             line += " EXCESS GLOBAL SECTORS"
                             ok = False
-                    if version == "v6" and prec == "bf16" and v4_tile(out_cols(op, s))[0] == "n128" \
+                    if version == "v6" and prec in ("bf16", "tf32") and v4_tile(out_cols(op, s))[0] == "n128" \
                             and not narrow(op, s):
                         # the 256 x 128 tile (64 x 64 warp tiles, 4 stages): the same k-steps per output
                         # element, so the same bits (y, n128's partials, adds, bf16 outputs; grad-weight on the
@@ -477,7 +477,7 @@ def main():
                             ga, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
                                               base=base, big=True)
                             same = same and np.array_equal(ga, base + got)
-                        if (stats or op == "bwd_input") and s.stride == 1:
+                        if (stats or op == "bwd_input") and s.stride == 1 and prec == "bf16":
                             g16, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
                                                out16=True, big=True)
                             same = same and np.array_equal(g16, bf16_bits(got))

@@ -26,7 +26,7 @@ const BK: usize = 32;
 /// instead of once per tap), and the bf16 grad-weight whose k-tiles copy the window of x that all nine taps
 /// read (`conv_bwd_weight_v6_bf16_n64_halo`, `Tc6GwHaloLoad`), where [`halo_smem`] takes the shape; `Wres`: the
 /// halo forward and grad-input with the block's weights resident too, persistent over row tiles (`_wres`,
-/// `Tc6Wres`), where [`wres_smem`] takes the shape; `M256`: the bf16 256 × 128 tile on 4 stages where the
+/// `Tc6Wres`), where [`wres_smem`] takes the shape; `M256`: the bf16 or tf32 256 × 128 tile on 4 stages where the
 /// tile would be n128. All compute the same sums in the same
 /// order, so with `IPDPP_V6_RING=auto` the launcher times them per shape on first use and keeps the
 /// fastest ([`super::tune::choose`]); `s4`, `halo`, `wres` or `m256` force one where it runs (s3 elsewhere); unset (or
@@ -37,9 +37,9 @@ pub enum Ring {
     S4,
     Halo,
     Wres,
-    /// The bf16 256 × 128 tile with 64 × 64 warp tiles on a 4-stage ring (`_n128_m256..._s4`), where the
-    /// tile would be n128: a third fewer shared-memory fragment loads and a quarter less L2 traffic per
-    /// MMA than n128, one block per SM.
+    /// The bf16 or tf32 256 × 128 tile with 64 × 64 warp tiles on a 4-stage ring (`_n128_m256..._s4`),
+    /// where the tile would be n128: a third fewer shared-memory fragment loads and a quarter less L2
+    /// traffic per MMA than n128, one block per SM (bf16 runs two of n128's).
     M256,
 }
 
@@ -123,7 +123,7 @@ fn rings(dev: &CudaDevice, p: ConvPrecision, op: &str, s: &ConvSpec) -> Vec<Ring
                     && wres_smem(op, s, true).is_some_and(|b| b <= dev.smem_optin)
             }
             Ring::M256 => {
-                p == ConvPrecision::Bf16
+                p != ConvPrecision::Fp32
                     && bn == 128
                     && !narrow(op, s)
                     && smem_bytes(op, 256, 128, elem, r) <= dev.smem_optin
