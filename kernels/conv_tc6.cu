@@ -123,8 +123,7 @@ __device__ __forceinline__ void tc6_gemm(L& ld, const E& epi, int k_begin, int k
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
     if (dyn < (unsigned)(S::STAGES * STAGE * sizeof(T))) __trap();
 
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int g = lane / 4, q = lane % 4;
+    const int warp = threadIdx.x / 32;
     const int wm = (warp % S::wmw) * (16 * S::mi), wn = (warp / S::wmw) * (8 * S::nj);
     const int row0 = blockIdx.y * S::BM, col0 = blockIdx.x * S::BN;
     float acc[S::mi][S::nj][4];
