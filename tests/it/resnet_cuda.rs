@@ -857,8 +857,8 @@ fn stem_forward_views(
 }
 
 /// The stem's forward (C < 8) on v6 over channels padded to 8 (`conv_fwd_padded_v6`, what networks run
-/// by default: four taps a k-tile, K padded to a whole k-tile): against the CPU convolution within bf16's
-/// 1e-2 at four shapes (stride 2, 5×5 with 7 k-tiles, 1–3 channels), with and without the batch-norm
+/// by default: four taps a k-tile, K padded to a whole k-tile), in bf16 and tf32: against the CPU
+/// convolution within bf16's 1e-2 at four shapes (stride 2, 5×5 with 7 k-tiles, 1–3 channels), with and without the batch-norm
 /// partials (fresh where the views split at row blocks, and the output bits the same either way); the
 /// copies are left stale; `conv_fwd_kept` takes this path under v6 (the same bits) and not under v4 (the
 /// control, v3); a shape with 8 channels is refused. Skips without a GPU.
@@ -873,17 +873,17 @@ fn cuda_stem_forward_runs_v6_on_padded_channels() {
         return;
     };
     let d = dev.cuda().unwrap();
-    let p = ConvPrecision::Bf16;
     let mut fails = Vec::new();
-    for (i, &(n, h, w, c, o, k, stride, pad)) in [
+    let shapes = [
         (8, 8, 8, 3, 64, 3, 1, 1),
         (3, 9, 11, 3, 16, 3, 2, 1),
         (2, 8, 8, 1, 32, 5, 1, 2),
         (2, 10, 6, 2, 128, 3, 1, 1),
-    ]
-    .iter()
-    .enumerate()
-    {
+    ];
+    let cases = [ConvPrecision::Bf16, ConvPrecision::Tf32]
+        .into_iter()
+        .flat_map(|p| shapes.iter().enumerate().map(move |(i, sh)| (p, i, sh)));
+    for (p, i, &(n, h, w, c, o, k, stride, pad)) in cases {
         let s = ConvSpec::new(n, h, w, c, o, k, stride, pad);
         let x = uniform_f32(s.x_len(), -1.0, 1.0, 700 + i as u64);
         let wt = uniform_f32(s.w_len(), -0.5, 0.5, 710 + i as u64);
@@ -891,13 +891,13 @@ fn cuda_stem_forward_runs_v6_on_padded_channels() {
         conv_fwd_f32(&mut want, &x, &wt, &s);
         let (xd, wd) = (d.upload(&x).unwrap(), d.upload(&wt).unwrap());
         let plain = stem_forward_views(d, &s, &want, &mut fails, |xk, wk, stats, y| {
-            conv_fwd_padded_v6(d, xk, wk, stats, y, &xd, &wd, &s)
+            conv_fwd_padded_v6(d, p, xk, wk, stats, y, &xd, &wd, &s)
         });
         // What a network runs: this path under v6 (unless IPDPP_V6_NARROW=0), v3 under v4.
         for v in [TcVersion::V6, TcVersion::V4] {
             let padded = stem_fwd_runs_padded(d, v, p, &s);
             if padded != (v == TcVersion::V6 && narrow_on()) {
-                fails.push(format!("{s:?} {v}: padded forward taken = {padded}"));
+                fails.push(format!("{p} {s:?} {v}: padded forward taken = {padded}"));
             }
             let (xb, wb) = (
                 Buffer::from_host(&dev, &x).unwrap(),
@@ -917,12 +917,14 @@ fn cuda_stem_forward_runs_v6_on_padded_channels() {
             });
             if padded && !same {
                 fails.push(format!(
-                    "{s:?} {v}: the network's forward differs from the padded one"
+                    "{p} {s:?} {v}: the network's forward differs from the padded one"
                 ));
             }
             let e = rel_err(&got, &want);
             if e.is_nan() || e >= 1e-2 {
-                fails.push(format!("{s:?} {v}: network forward rel err {e:.2e} ≥ 1e-2"));
+                fails.push(format!(
+                    "{p} {s:?} {v}: network forward rel err {e:.2e} ≥ 1e-2"
+                ));
             }
         }
     }
@@ -934,8 +936,10 @@ fn cuda_stem_forward_runs_v6_on_padded_channels() {
     );
     let mut y = d.upload(&vec![0.0f32; s.y_len()]).unwrap();
     let (mut xk, mut wk) = (Bf16Copy::default(), Bf16Copy::default());
-    if conv_fwd_padded_v6(d, &mut xk, &mut wk, None, &mut y, &x, &wt, &s).is_ok() {
-        fails.push("an 8-channel forward ran padded".into());
+    for p in [ConvPrecision::Bf16, ConvPrecision::Tf32] {
+        if conv_fwd_padded_v6(d, p, &mut xk, &mut wk, None, &mut y, &x, &wt, &s).is_ok() {
+            fails.push(format!("{p}: an 8-channel forward ran padded"));
+        }
     }
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }

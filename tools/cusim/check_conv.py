@@ -309,7 +309,7 @@ def takes(version, prec, op, s):
                                    "bwd_weight": s.c % 8 == 0 and s.o % 8 == 0}[op]
     if version == "v6":
         epc = 8 if prec == "bf16" else 4
-        nar = prec == "bf16" and narrow(op, s)
+        nar = prec in ("bf16", "tf32") and narrow(op, s)
         return {"fwd": s.c % 32 == 0 or nar, "bwd_input": (s.o % 32 == 0 or nar) and s.c % epc == 0,
                 "bwd_weight": s.c % epc == 0 and s.o % epc == 0}[op]
     if version == "v5":

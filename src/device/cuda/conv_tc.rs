@@ -629,7 +629,7 @@ pub fn conv_fwd_kept(
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if padded_stem_fwd(d, v, p, s).is_some() =>
         {
-            conv_fwd_padded_v6(d, xk, wk, stats, y, x, w, s)
+            conv_fwd_padded_v6(d, p, xk, wk, stats, y, x, w, s)
         }
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if runs_v7(d, v, p, "fwd", s) =>
@@ -757,7 +757,7 @@ fn fwd_v6_on_filled(
     r
 }
 
-/// The shape a bf16 forward with fewer than 8 input channels (the 3-channel stem) runs at on v6 with its
+/// The shape a bf16 or tf32 forward with fewer than 8 input channels (the 3-channel stem) runs at on v6 with its
 /// input's and weights' channels padded to 8 (v6 gathers 8 channels, four taps, a k-tile row), unless
 /// `IPDPP_STEM_IM2COL=1` asks for the im2col form or `IPDPP_V6_NARROW=0` keeps narrow channels off v6.
 /// On an H200 (2026-11-27) the stem's forward on v3 took 0.9 of 55.8 ms (ResNet-18) and 0.76 of 31.9 ms
@@ -768,7 +768,7 @@ fn padded_stem_fwd(
     p: ConvPrecision,
     s: &ConvSpec,
 ) -> Option<ConvSpec> {
-    if p != ConvPrecision::Bf16
+    if p == ConvPrecision::Fp32
         || !matches!(v, TcVersion::V6 | TcVersion::V7)
         || s.c >= 8
         || im2col_stem(d, v, p, s).is_some()
@@ -779,14 +779,15 @@ fn padded_stem_fwd(
     runs_v6(d, TcVersion::V6, p, "fwd", &sp).then_some(sp)
 }
 
-/// The bf16 forward at `s` on v6 over channels padded to 8 (what `conv_fwd_kept` runs for the stem by
-/// default), whatever the environment asks: x padded and cast into `xk`'s buffer, the weights into `wk`'s
-/// (zeros in the extra channels: the same products and sums as the convolution), both left stale (they
-/// hold no copy of x or w). An error where the shape does not qualify (8 or more channels, or v6 does not
-/// run the padded shape here).
+/// The bf16 or tf32 forward at `s` on v6 over channels padded to 8 (what `conv_fwd_kept` runs for the
+/// stem by default), whatever the environment asks: in bf16 x padded and cast into `xk`'s buffer, the
+/// weights into `wk`'s, both left stale (they hold no copy of x or w); in tf32 both padded into scratch
+/// buffers. Zeros in the extra channels: the same products and sums as the convolution. An error where
+/// the shape does not qualify (8 or more channels, or v6 does not run the padded shape here).
 #[allow(clippy::too_many_arguments)]
 pub fn conv_fwd_padded_v6(
     d: &CudaDevice,
+    p: ConvPrecision,
     xk: &mut Bf16Copy,
     wk: &mut Bf16Copy,
     stats: Option<(&mut BnPartials, usize)>,
@@ -795,13 +796,24 @@ pub fn conv_fwd_padded_v6(
     w: &CudaSlice<f32>,
     s: &ConvSpec,
 ) -> Result<()> {
-    let p = ConvPrecision::Bf16;
     let sp = ConvSpec { c: 8, ..*s };
-    if s.c >= 8 || !runs_v6(d, TcVersion::V6, p, "fwd", &sp) {
+    if s.c >= 8 || p == ConvPrecision::Fp32 || !runs_v6(d, TcVersion::V6, p, "fwd", &sp) {
         return Err(Error::usage(format!(
-            "conv {s:?}: the padded forward is for bf16 convolutions with fewer than 8 input channels \
-             whose 8-channel shape v6 runs on this GPU"
+            "conv {s:?}: the padded forward is for bf16 and tf32 convolutions with fewer than 8 input \
+             channels whose 8-channel shape v6 runs on this GPU"
         )));
+    }
+    if p == ConvPrecision::Tf32 {
+        let mut xp = d.scratch(sp.x_len())?;
+        let mut wp = d.scratch(sp.w_len())?;
+        super::elementwise::pad_channels_f32(d, &mut xp, x, s.n * s.h * s.w, s.c, sp.c)?;
+        super::elementwise::pad_channels_f32(d, &mut wp, w, s.o * s.kh * s.kw, s.c, sp.c)?;
+        return match stats {
+            Some((out, groups)) => {
+                conv_tc6::conv_fwd_v6_stats(d, p, y, &*xp, &*wp, &sp, groups, out)
+            }
+            None => conv_tc6::conv_fwd_v6(d, p, y, &*xp, &*wp, &sp),
+        };
     }
     fwd_v6_on_filled(d, xk, wk, stats, y, &sp, |xp, wp| {
         super::elementwise::pad_channels_bf16_f32(d, xp, x, s.n * s.h * s.w, s.c, sp.c)?;

@@ -226,11 +226,11 @@ impl V6Operand for f32 {
 
 /// Whether v6 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s` in precision `p`: a 16-byte copy holds
 /// 8 bf16 or 4 fp32 channels of one tap, and a forward or grad-input k-tile (32 deep) covers whole taps:
-/// its channels (C, or O for the grad-input) a multiple of 32, or in bf16 [`narrow`] (the `_narrow` entry
-/// points, 3-stage ring only).
+/// its channels (C, or O for the grad-input) a multiple of 32, or in bf16 and tf32 [`narrow`] (the
+/// `_narrow` entry points, 3-stage ring only).
 pub fn takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
     let epc = if p == ConvPrecision::Bf16 { 8 } else { 4 };
-    let narrow_ok = p == ConvPrecision::Bf16 && narrow(op, s);
+    let narrow_ok = p != ConvPrecision::Fp32 && narrow(op, s);
     match op {
         "fwd" => s.c % 32 == 0 || narrow_ok,
         "bwd_input" => (s.o % 32 == 0 || narrow_ok) && s.c % epc == 0,
@@ -460,9 +460,15 @@ fn plan_named<T: V6Operand>(
             dev.smem_optin
         )));
     }
-    if narrow(op, s) && (!matches!(ring, Ring::S3 | Ring::Wres) || p != ConvPrecision::Bf16) {
+    let narrow_runs = match p {
+        ConvPrecision::Bf16 => matches!(ring, Ring::S3 | Ring::Wres),
+        ConvPrecision::Tf32 => ring == Ring::S3,
+        ConvPrecision::Fp32 => false,
+    };
+    if narrow(op, s) && !narrow_runs {
         return Err(Error::usage(format!(
-            "conv {op} v6: narrow channels ({s:?}) run bf16 on the 3-stage ring or the resident tiles only"
+            "conv {op} v6: narrow channels ({s:?}) run bf16 on the 3-stage ring or the resident tiles, \
+             tf32 on the 3-stage ring"
         )));
     }
     // (The resident tiles take 16 channels under their own names.)
