@@ -245,6 +245,29 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
 LAST_PER = [None]  # pixels per split of the last grad-weight launch
 
 
+def same_bits(mod, version, prec, op, s, xwg, stats, a, got, st, rng, out16, **variant):
+    """Whether the kernel variant (launch's keyword arguments) gives `got` and the partials `st` bit for bit,
+    and for the grad-input adds into gx as well, and with `out16` stores bf16 of `got`: (same, kernel name,
+    a note on shared wavefronts above the ideal under --memstats, else "")."""
+    x, w, gy = xwg
+    g, sv, name = launch(mod, version, prec, op, s, x, w, gy, stats, a.reverse, a.timing, **variant)
+    same = np.array_equal(g, got) and (st is None or all(np.array_equal(u, v) for u, v in zip(st, sv)))
+    waves = ""
+    for m in MEMSTATS or []:
+        (_, lw, lk), (_, cw, ck) = m["ldmatrix"], m["cp.async"]
+        if lw > lk or cw > ck:
+            waves = f" ({name}: wavefronts {lw}/{lk} {cw}/{ck})"
+    plain = {k: v for k, v in variant.items() if k != "per"}
+    if op == "bwd_input":
+        base = rng.standard_normal(got.shape).astype(np.float32)
+        ga, _, _ = launch(mod, version, prec, op, s, x, w, gy, stats, a.reverse, a.timing, base=base, **plain)
+        same = same and np.array_equal(ga, base + got)
+    if out16:
+        g16, _, _ = launch(mod, version, prec, op, s, x, w, gy, stats, a.reverse, a.timing, out16=True, **plain)
+        same = same and np.array_equal(g16, bf16_bits(got))
+    return same, name, waves
+
+
 V7_PIPES = {"k64s4": (64, 4), "k32s5": (32, 5)}  # v7 pipelines: (BK, STAGES) of kernels/conv_wgmma.cu
 
 
@@ -409,26 +432,10 @@ def main():
                         # weights and halo resident, persistent over row tiles: the same bits (y, partials,
                         # bf16 y) on one and on two blocks per column tile
                         for nb in (1, 2):
-                            gr, sr, nr = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
-                                                wres=nb)
-                            same = np.array_equal(gr, got) and (st is None or all(
-                                np.array_equal(u, v) for u, v in zip(st, sr)))
-                            if op == "bwd_input":
-                                base = rng.standard_normal(got.shape).astype(np.float32)
-                                ga, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
-                                                  base=base, wres=nb)
-                                same = same and np.array_equal(ga, base + got)
-                            if stats or op == "bwd_input":
-                                g16, s16, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse,
-                                                     a.timing, out16=True, wres=nb)
-                                same = same and np.array_equal(g16, bf16_bits(got))
-                            line += f", wres x{nb} same bits" if same else f", {nr} x{nb} BITS DIFFER"
-                            ok = ok and same
-                            for m in MEMSTATS or []:
-                                (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
-                                if lw > lk or cw > ck:
-                                    line += f" ({nr}: wavefronts {lw}/{lk} {cw}/{ck})"
-                                    ok = False
+                            same, nr, waves = same_bits(mods[f], version, prec, op, s, (x, w, gy), stats, a, got, st,
+                                                        rng, stats or op == "bwd_input", wres=nb)
+                            line += (f", wres x{nb} same bits" if same else f", {nr} x{nb} BITS DIFFER") + waves
+                            ok = ok and same and not waves
                     if op == "bwd_input" and version in ("v6", "v7"):
                         # ConvDims add: gx += grad-input, the same fp32 sum as a separate add pass, bit for bit
                         base = rng.standard_normal(got.shape).astype(np.float32)
@@ -468,26 +475,11 @@ def main():
                         # element, so the same bits (y, n128's partials, adds, bf16 outputs; grad-weight on the
                         # same pixel splits)
                         pb = LAST_PER[0] if op == "bwd_weight" else None
-                        gb, sb, nb_ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
-                                             per=pb, big=True)
-                        same = np.array_equal(gb, got) and (st is None or all(
-                            np.array_equal(u, v) for u, v in zip(st, sb)))
-                        if op == "bwd_input":
-                            base = rng.standard_normal(got.shape).astype(np.float32)
-                            ga, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
-                                              base=base, big=True)
-                            same = same and np.array_equal(ga, base + got)
-                        if (stats or op == "bwd_input") and s.stride == 1 and prec == "bf16":
-                            g16, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
-                                               out16=True, big=True)
-                            same = same and np.array_equal(g16, bf16_bits(got))
-                        line += ", m256 same bits" if same else f", {nb_} BITS DIFFER"
-                        ok = ok and same
-                        for m in MEMSTATS or []:
-                            (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
-                            if lw > lk or cw > ck:
-                                line += f" ({nb_}: wavefronts {lw}/{lk} {cw}/{ck})"
-                                ok = False
+                        same, nb_, waves = same_bits(mods[f], version, prec, op, s, (x, w, gy), stats, a, got, st, rng,
+                                                     (stats or op == "bwd_input") and s.stride == 1 and prec == "bf16",
+                                                     per=pb, big=True)
+                        line += (", m256 same bits" if same else f", {nb_} BITS DIFFER") + waves
+                        ok = ok and same and not waves
                     if version == "v6" and prec == "bf16" and op == "bwd_weight":
                         # the shorter row tiles and the window tile, on the same pixel splits (whole 32-pixel
                         # k-tiles): the same sums bit for bit
