@@ -426,7 +426,7 @@ fn plan_named<T: V6Operand>(
         )));
     }
     let (tag, bm, bn) = v4_tile(n);
-    let (rows, bm) = if op == "bwd_weight" && p == ConvPrecision::Bf16 {
+    let (rows, bm) = if op == "bwd_weight" && p != ConvPrecision::Fp32 {
         gw_rows(tag, bm, m)
     } else {
         ("", bm)
@@ -509,7 +509,7 @@ fn gw_rows_on() -> bool {
     *V.get_or_init(|| std::env::var("IPDPP_GW_ROWS").map_or(true, |v| v.trim() != "0"))
 }
 
-/// The row tile (entry-point infix, height) of the bf16 grad-weight over its `k` GEMM rows (K = kh·kw·c)
+/// The row tile (entry-point infix, height) of the bf16 (and tf32) grad-weight over its `k` GEMM rows (K = kh·kw·c)
 /// on column tile `tag` of full height `bm`: the shorter tiles of kernels/conv_tc6.cu (`_m192`, `_m128`
 /// beside n64's 256 rows; `_m64` beside n128's 128) where one pads K to at least a fifth fewer rows than
 /// the full tile, since a tile's rows past K cost the MMAs of real ones (ResNet-18's layer 1: K = 576 on
@@ -1052,8 +1052,11 @@ mod tests {
                     k.div_ceil(h) * h <= k.div_ceil(bm) * bm,
                     "K {k} {tag}{rows}"
                 );
-                for ring in [Ring::S3, Ring::S4] {
-                    let name = format!("conv_bwd_weight_v6_bf16_{tag}{rows}{}", ring.suffix());
+                for (ring, prec) in [Ring::S3, Ring::S4]
+                    .into_iter()
+                    .flat_map(|r| ["bf16", "tf32"].map(|p| (r, p)))
+                {
+                    let name = format!("conv_bwd_weight_v6_{prec}_{tag}{rows}{}", ring.suffix());
                     assert!(eps.contains(&name.as_str()), "{name} is not in {FILE}.cu");
                 }
                 used.insert(format!("{tag}{rows}"));
