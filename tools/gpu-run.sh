@@ -311,6 +311,14 @@ if has bench; then
         --precision bf16 --versions v6 --out "$OUT/conv_v6_${ring}_${sh//,/x}.json"
     done
   done
+  # tf32 per op at layers 2 and 3: the 3-stage ring against the 256 x 128 tiles (the tf32 step's A/B is whole).
+  for sh in 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1; do
+    for ring in s3 m256; do
+      [ $ring = m256 ] && [ -n "${NO_M256:-}" ] && continue
+      step "bench_conv_tf32_v6_${ring}_${sh//,/x}" 40 env IPDPP_V6_RING=$ring $BIN/ipdpp --device cuda bench conv \
+        --shape $sh --precision tf32 --versions v6 --out "$OUT/conv_tf32_v6_${ring}_${sh//,/x}.json"
+    done
+  done
   # Kernel profiles for the next round of convolution work (Nsight Compute, when the image has it): v6 and
   # v7 forward and grad-weight at layer 1's shape, and the heaviest batch-norm kernels of a small step.
   NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
