@@ -110,23 +110,18 @@ if has tests; then
     NO_RING=1
     echo "conv v6's 4-stage ring failed (or missed) its test: no IPDPP_V6_RING=auto bench" | tee -a "$SUMMARY"
   fi
-  # The halo tiles (written without a GPU, opt-in) are benchmarked only where the ring tests and the
-  # whole-network steps with them forced passed.
-  if [ -n "${NO_RING:-}" ] || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_halo \
-    || ! ok test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_halo; then
-    NO_HALO=1
-    echo "conv v6's halo tiles failed (or missed) a test: no IPDPP_V6_RING=halo bench" | tee -a "$SUMMARY"
-  fi
-  if [ -n "${NO_RING:-}" ] || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_wres \
-    || ! ok test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_wres; then
-    NO_WRES=1
-    echo "conv v6's resident-weight tiles failed (or missed) a test: no IPDPP_V6_RING=wres bench" | tee -a "$SUMMARY"
-  fi
-  if [ -n "${NO_RING:-}" ] || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_m256 \
-    || ! ok test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_m256; then
-    NO_M256=1
-    echo "conv v6's 256 x 128 tiles failed (or missed) a test: no IPDPP_V6_RING=m256 bench" | tee -a "$SUMMARY"
-  fi
+  # The halo, resident-weight and 256 x 128 tiles (written without a GPU, opt-in) are benchmarked only where
+  # the ring tests and the whole-network steps and statistics with them forced passed: else NO_<RING>=1.
+  for gate in "halo HALO halo tiles" "wres WRES resident-weight tiles" "m256 M256 256 x 128 tiles"; do
+    set -- $gate
+    ring=$1 var=NO_$2
+    shift 2
+    if [ -n "${NO_RING:-}" ] || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_$ring \
+      || ! ok test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_$ring; then
+      eval "$var=1"
+      echo "conv v6's $* failed (or missed) a test: no IPDPP_V6_RING=$ring bench" | tee -a "$SUMMARY"
+    fi
+  done
   for f in "$OUT"/test_cuda_ops.cuda_fused_bn_*.log "$OUT"/test_cuda_ops.cuda_batchnorm_matches_cpu.log; do
     grep -q "test result: ok" "$f" 2>/dev/null || NO_FUSED=1
   done

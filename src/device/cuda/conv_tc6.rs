@@ -301,19 +301,25 @@ pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
         return None;
     }
     let (_, bm, bn) = v4_tile(out_cols(op, s));
-    let hw = s.h * s.w;
-    let (imgs, th) = match () {
-        _ if bm % hw == 0 => (bm / hw, s.h),
-        _ if bm % s.w == 0 && hw % bm == 0 => (1, bm / s.w),
-        _ => return None,
-    };
-    let halo = imgs * (th + 2) * (s.w + 2) * (cs + 8);
+    let halo = halo_elems(bm, cs, s)?;
     let b = if op == "fwd" {
         bn * (BK + 8)
     } else {
         BK * (bn + 8)
     };
     Some((halo + 3 * b) * 2)
+}
+
+/// bf16 elements of one halo around a row tile of `bm` output pixels (whole images, or whole image rows
+/// of one image; None otherwise): (TH + 2) × (W + 2) pixels per image at cs + 8 channels.
+fn halo_elems(bm: usize, cs: usize, s: &ConvSpec) -> Option<usize> {
+    let hw = s.h * s.w;
+    let (imgs, th) = match () {
+        _ if bm % hw == 0 => (bm / hw, s.h),
+        _ if bm % s.w == 0 && hw % bm == 0 => (1, bm / s.w),
+        _ => return None,
+    };
+    Some(imgs * (th + 2) * (s.w + 2) * (cs + 8))
 }
 
 /// Dynamic shared memory of a `_wres` block (`Tc6Wres`): the block's weights (forward: BN rows of K + 8 bf16;
@@ -340,13 +346,7 @@ pub fn wres_smem(op: &str, s: &ConvSpec, stats: bool) -> Option<usize> {
         "n32" | "n16" => 8,
         _ => return None,
     };
-    let hwp = s.h * s.w;
-    let (imgs, th) = match () {
-        _ if bm % hwp == 0 => (bm / hwp, s.h),
-        _ if bm % s.w == 0 && hwp % bm == 0 => (1, bm / s.w),
-        _ => return None,
-    };
-    let halo = imgs * (th + 2) * (s.w + 2) * (cs + 8);
+    let halo = halo_elems(bm, cs, s)?;
     let k = 9 * cs;
     let b = if op == "fwd" {
         bn * (k + 8)
