@@ -27,23 +27,33 @@
 
 #define C7_BM 128
 
-// K-major tiles (forward, grad-input) are rows of BK channels, BK * 2 bytes, in the swizzle layout of that
-// width (wgmma.cuh's wg_swz_chunk / wg_desc_swz: 128 bytes for BK 64, 64 for BK 32), not the no-swizzle
-// core matrices of the first v7, under which Nsight Compute counted 72 % excess shared wavefronts on the
-// H200. Chunk f of a tile holds channels 8 (f % (BK / 8)) .. + 7 of row f / (BK / 8): a warp copies whole
-// rows (coalesced), and each 8-lane phase fills 128 contiguous bytes, conflict-free.
-template <int BK>
+// Operand elements: bf16 bits (unsigned short) or fp32 read as tf32 (float; tf32 wgmma takes K-major
+// operands only, so the grad-weight stays bf16). A k-tile row is BK elements, RB = BK * sizeof(T) bytes
+// (128 or 64), a 16-byte chunk CH = 16 / sizeof(T) channels; a 16-deep bf16 k-step and an 8-deep tf32 one
+// both span 32 bytes of a row, so both types share the tile layouts, descriptors and ring.
+template <int BK, class T>
+struct C7Geo {
+    static constexpr int RB = BK * (int)sizeof(T), CPR = RB / 16, CH = 16 / (int)sizeof(T);
+};
+
+// K-major tiles (forward, grad-input) are rows of RB bytes in the swizzle layout of that width (wgmma.cuh's
+// wg_swz_chunk / wg_desc_swz: 128 or 64 bytes), not the no-swizzle core matrices of the first v7, under
+// which Nsight Compute counted 72 % excess shared wavefronts on the H200. Chunk f of a tile holds channels
+// CH (f % CPR) .. + CH - 1 of row f / CPR: a warp copies whole rows (coalesced), and each 8-lane phase fills
+// 128 contiguous bytes, conflict-free.
+template <int RB>
 __device__ __forceinline__ unsigned char* c7_kdst(unsigned char* tile, int f) {
-    return tile + wg_swz_chunk<BK * 2>(f / (BK / 8), f % (BK / 8));
+    return tile + wg_swz_chunk<RB>(f / (RB / 16), f % (RB / 16));
 }
 
-// Rows of the A tile this thread copies: chunk f = t + 256 i, row f / (BK / 8), channels 8 (t % (BK / 8)) ..
-// + 7 of the k-tile (independent of i: BK / 8 divides 256).
-template <int BK>
+// Rows of the A tile this thread copies: chunk f = t + 256 i, row f / CPR, channels CH (t % CPR) .. of the
+// k-tile (independent of i: CPR divides 256).
+template <int BK, class T>
 struct C7Rows {
-    static constexpr int NA = C7_BM * BK / 8 / 256;
-    static __device__ int row(int i) { return (threadIdx.x + 256 * i) / (BK / 8); }
-    static __device__ int kc() { return 8 * (threadIdx.x % (BK / 8)); }
+    using G = C7Geo<BK, T>;
+    static constexpr int NA = C7_BM * G::CPR / 256;
+    static __device__ int row(int i) { return (threadIdx.x + 256 * i) / G::CPR; }
+    static __device__ int kc() { return G::CH * (threadIdx.x % G::CPR); }
 };
 
 // The loaders keep, per chunk a thread copies, the element offset of its source at the first k-tile (and
@@ -55,42 +65,43 @@ struct C7Rows {
 
 // The B tile: rows col0 .. col0 + BN - 1 of a K-major [rows][K] matrix, the k-tile at column k; rows past
 // `rows` zero.
-template <int BN, int BK>
+template <int BN, int BK, class T>
 struct C7BRows {
-    static constexpr int NB = (BN * BK / 8 + 255) / 256;
-    const unsigned short* B;
+    using G = C7Geo<BK, T>;
+    static constexpr int NB = (BN * G::CPR + 255) / 256;
+    const T* B;
     long long off[NB];  // row r, k-chunk of this thread's chunk f = t + 256 i, at k0 = 0
     bool ok[NB];
-    __device__ C7BRows(const unsigned short* B_, int rows, int K, int col0) : B(B_) {
+    __device__ C7BRows(const T* B_, int rows, int K, int col0) : B(B_) {
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
-            const int r = col0 + f / (BK / 8);
-            ok[i] = f < BN * BK / 8 && r < rows;
-            off[i] = (long long)r * K + 8 * (f % (BK / 8));
+            const int r = col0 + f / G::CPR;
+            ok[i] = f < BN * G::CPR && r < rows;
+            off[i] = (long long)r * K + G::CH * (f % G::CPR);
         }
     }
     __device__ void load(unsigned char* Bs, int k) const {
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
             const int f = threadIdx.x + 256 * i;
-            if ((BN * BK / 8) % 256 && f >= BN * BK / 8) break;  // folded away for whole tiles
-            wg_cp16(c7_kdst<BK>(Bs, f), B + (off[i] + k), ok[i]);
+            if ((BN * G::CPR) % 256 && f >= BN * G::CPR) break;  // folded away for whole tiles
+            wg_cp16(c7_kdst<G::RB>(Bs, f), B + (off[i] + k), ok[i]);
         }
     }
 };
 
 // Forward: A = im2col of x (rows: FwdRows, conv_gather.cuh), B = w (OHWI).
-template <int BN, int BK>
+template <int BN, int BK, class T>
 struct C7FwdLoad {
-    using R = C7Rows<BK>;
-    const unsigned short* x;
+    using R = C7Rows<BK, T>;
+    const T* x;
     ConvDims d;
-    C7BRows<BN, BK> b;
+    C7BRows<BN, BK, T> b;
     FastDiv by_c, by_kw;
     FwdRows<R::NA> a;
     int K;
-    __device__ C7FwdLoad(const unsigned short* x_, const unsigned short* w_, ConvDims d_)
+    __device__ C7FwdLoad(const T* x_, const T* w_, ConvDims d_)
         : x(x_), d(d_), b(w_, d_.o, d_.kh * d_.kw * d_.c, blockIdx.x * BN), by_c(d_.c), by_kw(d_.kw) {
         K = d.kh * d.kw * d.c;
 #pragma unroll
@@ -102,23 +113,23 @@ struct C7FwdLoad {
         const long long toff = FwdRows<R::NA>::tap(d, ky, kx, c0);
 #pragma unroll
         for (int i = 0; i < R::NA; ++i)
-            wg_cp16(c7_kdst<BK>(As, threadIdx.x + 256 * i), x + (a.rb[i] + toff), a.ok(i, d, ky, kx));
+            wg_cp16(c7_kdst<R::G::RB>(As, threadIdx.x + 256 * i), x + (a.rb[i] + toff), a.ok(i, d, ky, kx));
         b.load(Bs, k0);
     }
 };
 
 // Grad-input, stride 1: A = gy at output pixel (iy + pad - ky, ix + pad - kx) (rows: GradInputRows),
 // B = wT [c][k = (ky, kx, o)].
-template <int BN, int BK>
+template <int BN, int BK, class T>
 struct C7BwdInputLoad {
-    using R = C7Rows<BK>;
-    const unsigned short* gy;
+    using R = C7Rows<BK, T>;
+    const T* gy;
     ConvDims d;
-    C7BRows<BN, BK> b;
+    C7BRows<BN, BK, T> b;
     FastDiv by_o, by_kw;
     GradInputRows<R::NA> a;
     int K;
-    __device__ C7BwdInputLoad(const unsigned short* gy_, const unsigned short* wt_, ConvDims d_)
+    __device__ C7BwdInputLoad(const T* gy_, const T* wt_, ConvDims d_)
         : gy(gy_), d(d_), b(wt_, d_.c, d_.kh * d_.kw * d_.o, blockIdx.x * BN), by_o(d_.o), by_kw(d_.kw) {
         K = d.kh * d.kw * d.o;
 #pragma unroll
@@ -130,7 +141,7 @@ struct C7BwdInputLoad {
         const long long toff = GradInputRows<R::NA>::tap(d, ky, kx, o0);
 #pragma unroll
         for (int i = 0; i < R::NA; ++i)
-            wg_cp16(c7_kdst<BK>(As, threadIdx.x + 256 * i), gy + (a.rb[i] + toff), a.ok(i, d, ky, kx));
+            wg_cp16(c7_kdst<R::G::RB>(As, threadIdx.x + 256 * i), gy + (a.rb[i] + toff), a.ok(i, d, ky, kx));
         b.load(Bs, k0);
     }
 };
@@ -138,16 +149,16 @@ struct C7BwdInputLoad {
 // Grad-input of a strided convolution, residue class blockIdx.z (StrideClass, conv_gather.cuh): A = gy
 // gathered for the class's pixels (rows: ClassRows) [m][k = (tap j of the class, o)], B = wT [c][k] at the
 // class's taps, column (ky kw + kx) O + o0 with ky = ry + s jy, kx = rx + s jx.
-template <int BN, int BK>
+template <int BN, int BK, class T>
 struct C7BwdInputClassLoad {
-    using R = C7Rows<BK>;
-    const unsigned short* gy;
+    using R = C7Rows<BK, T>;
+    const T* gy;
     ConvDims d;
     StrideClass cl;
-    C7BRows<BN, BK> b;
+    C7BRows<BN, BK, T> b;
     FastDiv by_o, by_nkx;
     ClassRows<R::NA> a;
-    __device__ C7BwdInputClassLoad(const unsigned short* gy_, const unsigned short* wt_, ConvDims d_,
+    __device__ C7BwdInputClassLoad(const T* gy_, const T* wt_, ConvDims d_,
                                    const StrideClass& cl_)
         : gy(gy_), d(d_), cl(cl_), b(wt_, d_.c, d_.kh * d_.kw * d_.o, blockIdx.x * BN), by_o(d_.o),
           by_nkx(cl_.nkx > 0 ? cl_.nkx : 1) {
@@ -160,20 +171,23 @@ struct C7BwdInputClassLoad {
         const long long toff = ClassRows<R::NA>::tap(d, jy, jx, o0);
 #pragma unroll
         for (int i = 0; i < R::NA; ++i)
-            wg_cp16(c7_kdst<BK>(As, threadIdx.x + 256 * i), gy + (a.rb[i] + toff), a.ok(i, d, jy, jx));
+            wg_cp16(c7_kdst<R::G::RB>(As, threadIdx.x + 256 * i), gy + (a.rb[i] + toff), a.ok(i, d, jy, jx));
         b.load(Bs, ((cl.ry + cl.s * jy) * d.kw + cl.rx + cl.s * jx) * d.o + o0);
     }
 };
 
-// One 128 x BN block tile of A . B^T over k in [k_begin, k_end) (k-tiles of BK; the loader zero-fills past
-// k_end), operands K-major in the BK * 2-byte swizzle layout (TRANS false) or MN-major without swizzle
-// (true); the epilogue E receives the accumulators. The ring starts on a 1024-byte boundary (the swizzle
-// pattern's repeat; the launch gives 1 KB more than the stages).
-template <int BN, int BK, int STAGES, bool TRANS, class L, class E>
+// One 128 x BN block tile of A . B^T over k in [k_begin, k_end) (k-tiles of BK elements of T; the loader
+// zero-fills past k_end), operands K-major in the RB-byte swizzle layout (TRANS false) or (bf16 only)
+// MN-major without swizzle (true); the epilogue E receives the accumulators. The ring starts on a
+// 1024-byte boundary (the swizzle pattern's repeat; the launch gives 1 KB more than the stages).
+template <int BN, int BK, int STAGES, bool TRANS, class T, class L, class E>
 __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin, int k_end) {
+    constexpr bool TF32 = sizeof(T) == 4;
+    static_assert(!(TF32 && TRANS), "tf32 wgmma reads K-major operands only");
+    constexpr int RB = C7Geo<BK, T>::RB;
     constexpr int AHEAD = STAGES - 2;  // k-tiles of copies in flight ahead of the MMAs
-    constexpr int A_BYTES = C7_BM * BK * 2, STAGE = (C7_BM + BN) * BK * 2;
-    constexpr int SBO = BK / 8 * 128;  // both layouts: 8 rows (MN-major: 8 row groups' k) of BK * 2 bytes
+    constexpr int A_BYTES = C7_BM * RB, STAGE = (C7_BM + BN) * RB;
+    constexpr int SBO = 8 * RB;  // both layouts: 8 rows (MN-major: 8 row groups' k) of RB bytes
     extern __shared__ __align__(128) unsigned char c7_smem_raw[];
     unsigned char* c7_smem = wg_align1024(c7_smem_raw);
     unsigned dyn;
@@ -205,9 +219,10 @@ __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin
         const unsigned char* Bs = c7_smem + (kt % STAGES) * STAGE + A_BYTES;
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
-        for (int s = 0; s < BK / 16; ++s) {
+        for (int s = 0; s < RB / 32; ++s) {  // k-steps of 32 bytes: 16 bf16 or 8 tf32
             if (TRANS) wg_mma<BN, true>(acc, wg_desc(As + 256 * s, 128, SBO), wg_desc(Bs + 256 * s, 128, SBO));
-            else wg_mma<BN, false>(acc, wg_desc_swz<BK * 2>(As + 32 * s), wg_desc_swz<BK * 2>(Bs + 32 * s));
+            else if (TF32) wg_mma_tf32<BN>(acc, wg_desc_swz<RB>(As + 32 * s), wg_desc_swz<RB>(Bs + 32 * s));
+            else wg_mma<BN, false>(acc, wg_desc_swz<RB>(As + 32 * s), wg_desc_swz<RB>(Bs + 32 * s));
         }
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // tile kt - 1's MMAs are done
@@ -441,34 +456,32 @@ struct C7WeightOut {
     }
 };
 
-template <int BN, int BK, int STAGES>
-__device__ __forceinline__ void conv_fwd_v7(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) {
-    const C7FwdLoad<BN, BK> ld(x, w, d);
-    c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{y, d.n * d.oh * d.ow, d.o, false}, 0, ld.K);
+template <int BN, int BK, int STAGES, class T>
+__device__ __forceinline__ void conv_fwd_v7(float* y, const T* x, const T* w, ConvDims d) {
+    const C7FwdLoad<BN, BK, T> ld(x, w, d);
+    c7_gemm<BN, BK, STAGES, false, T>(ld, C7Out<BN>{y, d.n * d.oh * d.ow, d.o, false}, 0, ld.K);
 }
-template <int BN, int BK, int STAGES>
-__device__ __forceinline__ void conv_fwd_stats_v7(float* y, float* part_sum, float* part_m2, const unsigned short* x,
-                                                  const unsigned short* w, ConvDims d) {
-    if (d.out16) __trap();  // bf16 outputs are v6's (the launcher asks only there)
-    const C7FwdLoad<BN, BK> ld(x, w, d);
-    c7_gemm<BN, BK, STAGES, false>(ld, C7OutStats<BN>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o}, 0, ld.K);
-}
-template <int BN, int BK, int STAGES>
-__device__ __forceinline__ void conv_bwd_input_v7(float* gx, const unsigned short* gy, const unsigned short* wt,
+template <int BN, int BK, int STAGES, class T>
+__device__ __forceinline__ void conv_fwd_stats_v7(float* y, float* part_sum, float* part_m2, const T* x, const T* w,
                                                   ConvDims d) {
+    if (d.out16) __trap();  // bf16 outputs are v6's (the launcher asks only there)
+    const C7FwdLoad<BN, BK, T> ld(x, w, d);
+    c7_gemm<BN, BK, STAGES, false, T>(ld, C7OutStats<BN>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o}, 0, ld.K);
+}
+template <int BN, int BK, int STAGES, class T>
+__device__ __forceinline__ void conv_bwd_input_v7(float* gx, const T* gy, const T* wt, ConvDims d) {
     if (d.out16) __trap();  // bf16 grad-inputs are v6's (the launcher asks only there)
-    const C7BwdInputLoad<BN, BK> ld(gy, wt, d);
-    c7_gemm<BN, BK, STAGES, false>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c, d.add != 0}, 0, ld.K);
+    const C7BwdInputLoad<BN, BK, T> ld(gy, wt, d);
+    c7_gemm<BN, BK, STAGES, false, T>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c, d.add != 0}, 0, ld.K);
 }
 // Stride > 1: one residue class per blockIdx.z (s² of them); grid.y covers the largest class.
-template <int BN, int BK, int STAGES>
-__device__ __forceinline__ void conv_bwd_input_strided_v7(float* gx, const unsigned short* gy,
-                                                          const unsigned short* wt, ConvDims d) {
+template <int BN, int BK, int STAGES, class T>
+__device__ __forceinline__ void conv_bwd_input_strided_v7(float* gx, const T* gy, const T* wt, ConvDims d) {
     if (d.out16) __trap();
     const StrideClass cl(d, blockIdx.z);
     if ((int)blockIdx.y * C7_BM >= cl.M) return;  // the whole block: no barrier is skipped by part of it
-    const C7BwdInputClassLoad<BN, BK> ld(gy, wt, d, cl);
-    c7_gemm<BN, BK, STAGES, false>(ld, C7ClassOut<BN>{gx, d, cl}, 0, cl.K);
+    const C7BwdInputClassLoad<BN, BK, T> ld(gy, wt, d, cl);
+    c7_gemm<BN, BK, STAGES, false, T>(ld, C7ClassOut<BN>{gx, d, cl}, 0, cl.K);
 }
 // gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z).
 template <int BN, int BK, int STAGES>
@@ -478,12 +491,12 @@ __device__ __forceinline__ void conv_bwd_weight_v7(float* gw, const unsigned sho
     const int p0 = blockIdx.z * p_per_split, p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;  // the whole block
     const C7BwdWeightLoad<BN, BK> ld(x, gy, d, p1);
-    c7_gemm<BN, BK, STAGES, true>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
+    c7_gemm<BN, BK, STAGES, true, unsigned short>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
 }
 
-// wt [c, ky, kx, o] = w [o, ky, kx, c] (bf16 bits, IHWO): the grad-input B operand, one K-major row per input
-// channel.
-extern "C" __global__ void conv_weight_t_bf16(unsigned short* wt, const unsigned short* w, int o, int taps, int c) {
+// wt [c, ky, kx, o] = w [o, ky, kx, c] (IHWO): the grad-input B operand, one K-major row per input channel.
+template <class T>
+__device__ __forceinline__ void conv_weight_t(T* wt, const T* w, int o, int taps, int c) {
     const long long total = (long long)o * taps * c;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
         const int oo = (int)(i % o);
@@ -492,26 +505,49 @@ extern "C" __global__ void conv_weight_t_bf16(unsigned short* wt, const unsigned
         wt[i] = w[((long long)oo * taps + tap) * c + cc];
     }
 }
+extern "C" __global__ void conv_weight_t_bf16(unsigned short* wt, const unsigned short* w, int o, int taps, int c) {
+    conv_weight_t(wt, w, o, taps, c);
+}
+extern "C" __global__ void conv_weight_t_f32(float* wt, const float* w, int o, int taps, int c) {
+    conv_weight_t(wt, w, o, taps, c);
+}
 
-// Entry points: {fwd, bwd_input, bwd_weight, fwd with BN statistics, strided bwd_input} x BN {64, 128} x
-// pipeline {k64s4, k32s5}.
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 64, 4>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 64, 4>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s5(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 32, 5>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s5(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 32, 5>(y, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k64s4(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 64, 4>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64s4(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 64, 4>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k32s5(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 32, 5>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s5(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 32, 5>(gx, gy, wt, d); }
+// Entry points: bf16 {fwd, bwd_input, bwd_weight, fwd with BN statistics, strided bwd_input} x BN {64, 128} x
+// pipeline {k64s4, k32s5}; tf32 (fp32 operands) the same without bwd_weight, pipelines {k32s4, k16s5} (the
+// bf16 pipelines' bytes per row and stages).
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 64, 4, unsigned short>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 64, 4, unsigned short>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s5(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 32, 5, unsigned short>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s5(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 32, 5, unsigned short>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k64s4(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 64, 4, unsigned short>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64s4(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 64, 4, unsigned short>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k32s5(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<64, 32, 5, unsigned short>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s5(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 32, 5, unsigned short>(gx, gy, wt, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k64s4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 64, 4>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k64s4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 64, 4>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k32s5(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 32, 5>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k32s5(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 32, 5>(gw, gy, x, d, p_per_split); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 64, 4>(y, part_sum, part_m2, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 64, 4>(y, part_sum, part_m2, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s5_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 32, 5>(y, part_sum, part_m2, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s5_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 32, 5>(y, part_sum, part_m2, x, w, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k64s4_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<64, 64, 4>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64s4_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 64, 4>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k32s5_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<64, 32, 5>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s5_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 32, 5>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 64, 4, unsigned short>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 64, 4, unsigned short>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s5_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 32, 5, unsigned short>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s5_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 32, 5, unsigned short>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k64s4_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<64, 64, 4, unsigned short>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64s4_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 64, 4, unsigned short>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k32s5_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<64, 32, 5, unsigned short>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s5_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 32, 5, unsigned short>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_k32s4(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v7<64, 32, 4, float>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_k32s4_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v7<64, 32, 4, float>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n64_k32s4(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_v7<64, 32, 4, float>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n64_k32s4_strided(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_strided_v7<64, 32, 4, float>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_k16s5(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v7<64, 16, 5, float>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_k16s5_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v7<64, 16, 5, float>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n64_k16s5(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_v7<64, 16, 5, float>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n64_k16s5_strided(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_strided_v7<64, 16, 5, float>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k32s4(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v7<128, 32, 4, float>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k32s4_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v7<128, 32, 4, float>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k32s4(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_v7<128, 32, 4, float>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k32s4_strided(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 32, 4, float>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k16s5(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v7<128, 16, 5, float>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k16s5_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v7<128, 16, 5, float>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k16s5(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_v7<128, 16, 5, float>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k16s5_strided(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 16, 5, float>(gx, gy, wt, d); }

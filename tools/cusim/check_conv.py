@@ -206,7 +206,7 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         if op == "bwd_input" and s.stride > 1:  # residue classes: grid.y covers the largest, grid.z the s² classes
             m = s.n * (-(-s.h // s.stride)) * (-(-s.w // s.stride))
             suffix, z = "_strided", s.stride * s.stride
-        name, smem = f"conv_{op}_v7_bf16_n{bn}_{pipe}{suffix}", stages * (128 + bn) * bk * 2 + 1024
+        name, smem = f"conv_{op}_v7_{prec}_n{bn}_{pipe}{suffix}", stages * (128 + bn) * bk * elem + 1024
         grid, bm = (-(-n // bn), -(-m // 128), z), 128
     if op == "fwd":
         args = [out]
@@ -217,10 +217,10 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         args += [job.buf(xs), job.buf(ws), d]
     elif op == "bwd_input":
         wk = ws
-        if version == "v7":  # weights transposed to IHWO by conv_weight_t_bf16 (run through the kernel too)
+        if version == "v7":  # weights transposed to IHWO by conv_weight_t_{bf16,f32} (run through the kernel too)
             wb = job.buf(ws)
-            wt = job.buf(np.full(ws.size, 0xFFFF, np.uint16))
-            job.launch("conv_weight_t_bf16", grid=(-(-ws.size // 256),), block=256,
+            wt = job.buf(np.full(ws.size, 0xFFFF, np.uint16) if prec == "bf16" else np.full(ws.size, np.nan, np.float32))
+            job.launch(f"conv_weight_t_{'bf16' if prec == 'bf16' else 'f32'}", grid=(-(-ws.size // 256),), block=256,
                        args=[wt, wb, s.o, s.k * s.k, s.c])
             args = [out, job.buf(gys), wt, d]
         else:
@@ -268,17 +268,22 @@ def same_bits(mod, version, prec, op, s, xwg, stats, a, got, st, rng, out16, **v
     return same, name, waves
 
 
-V7_PIPES = {"k64s4": (64, 4), "k32s5": (32, 5)}  # v7 pipelines: (BK, STAGES) of kernels/conv_wgmma.cu
+# v7 pipelines: (BK, STAGES) of kernels/conv_wgmma.cu; tf32's are bf16's bytes per k-tile row and stages
+V7_PIPES = {"k64s4": (64, 4), "k32s5": (32, 5), "k32s4": (32, 4), "k16s5": (16, 5)}
 
 
-def v7_pipes(op, s):
-    """The v7 pipelines for `op` at `s` (k64 needs whole 64-channel k-tiles in one tap)."""
-    return ["k32s5"] + (["k64s4"] if {"fwd": s.c, "bwd_input": s.o}.get(op, 64) % 64 == 0 else [])
+def v7_pipes(op, s, prec="bf16"):
+    """The v7 pipelines for `op` at `s`, the shallow one first (the deep one needs whole k-tiles in one tap)."""
+    shallow, deep = ("k32s5", "k64s4") if prec == "bf16" else ("k16s5", "k32s4")
+    return [shallow] + ([deep] if {"fwd": s.c, "bwd_input": s.o}.get(op, 64) % V7_PIPES[deep][0] == 0 else [])
 
 
 def operands(prec, x, w, gy, version="v6"):
     if prec == "bf16":
         return bits_f32(bf16_bits(x)), bits_f32(bf16_bits(w)), bits_f32(bf16_bits(gy))
+    if prec == "tf32" and version == "v7":  # wgmma .tf32 reads the upper 19 bits of each fp32 word
+        return tuple((np.ascontiguousarray(v, np.float32).view(np.uint32) & 0xFFFFE000).view(np.float32)
+                     for v in (x, w, gy))
     if prec == "tf32":
         even = version == "v6"  # tc_tf32_hw; v3-v5 round ties away (tc_tf32)
         return tf32(x, even), tf32(w, even), tf32(gy, even)
@@ -327,6 +332,8 @@ def narrow(op, s):
 
 
 def takes(version, prec, op, s):
+    if version == "v7" and prec == "tf32":  # K-major operands only: no grad-weight
+        return {"fwd": s.c % 16 == 0, "bwd_input": s.o % 16 == 0, "bwd_weight": False}[op]
     if version == "v7":
         return prec == "bf16" and {"fwd": s.c % 32 == 0, "bwd_input": s.o % 32 == 0,
                                    "bwd_weight": s.c % 8 == 0 and s.o % 8 == 0}[op]
@@ -364,7 +371,7 @@ def main():
     # and 16 channels, and the grad-weight over x's window at 16 channels
     shapes = SHAPES[:3] + [Spec(12, 8, 8, 32, 64, 3, 1, 1), Spec(12, 8, 8, 16, 16, 3, 1, 1),
                            Spec(2, 16, 16, 16, 16, 3, 1, 1)] if a.quick else SHAPES
-    runs = [(v, p) for v in versions for p in (["bf16"] if v in ("v5", "v7") else ["bf16", "tf32", "f32"] if v == "v6" else ["bf16", "tf32"])]
+    runs = [(v, p) for v in versions for p in (["bf16"] if v == "v5" else ["bf16", "tf32", "f32"] if v == "v6" else ["bf16", "tf32"])]
     for s in shapes:
         x = rng.standard_normal((s.n, s.h, s.w, s.c)).astype(np.float32)
         w = (rng.standard_normal((s.o, s.k, s.k, s.c)) / np.sqrt(s.k * s.k * s.c)).astype(np.float32)
@@ -386,7 +393,7 @@ def main():
                     continue
                 stats_modes = [False, True] if op == "fwd" and version in ("v6", "v7") else [False]
                 first = {}  # v7: the first pipeline's output per stats mode; the others must match it bit for bit
-                for stats, pipe in ((st, pp) for st in stats_modes for pp in (v7_pipes(op, s) if version == "v7" else ["-"])):
+                for stats, pipe in ((st, pp) for st in stats_modes for pp in (v7_pipes(op, s, prec) if version == "v7" else ["-"])):
                     P = s.n * s.oh * s.ow
                     bm = 128 if version == "v7" else v4_tile(s.o)[1]
                     if stats and P % bm:
@@ -455,7 +462,8 @@ def main():
                         f0 = first.setdefault(stats, (got, st))
                         same = np.array_equal(f0[0], got) and (st is None or all(np.array_equal(u, v) for u, v in zip(f0[1], st)))
                         if f0[0] is not got:
-                            line += ", same bits as k32s5" if same else ", BITS DIFFER from k32s5"
+                            p0 = v7_pipes(op, s, prec)[0]
+                            line += f", same bits as {p0}" if same else f", BITS DIFFER from {p0}"
                         ok = ok and same
                     for m in MEMSTATS or []:
                         (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]

@@ -134,7 +134,7 @@ struct Thread {
 // wait that runs it: they are the threads' register arrays), descriptors, register-A fragments.
 struct WgOp {
     int n = 0;
-    bool a_regs = false, ta = false, tb = false, scale_d = true;
+    bool a_regs = false, ta = false, tb = false, scale_d = true, tf32 = false;
     unsigned long long da = 0, db = 0;
     std::vector<float*> d;                 // 128 * n / 2
     std::vector<unsigned> a;               // 128 x 4 register-A words, read at issue
@@ -561,7 +561,22 @@ inline Desc decode(unsigned long long d, const char* what) {
 // inside one row (LBO unused); then the hardware XORs address bits 4.. (the 16-byte chunk) with the bits
 // from 7 up (the row within the 1024-, 512- or 256-byte pattern): CUTLASS's Swizzle<3|2|1, 4, 3>. The
 // pattern is a function of the absolute shared address (base offset 0), so a tile must start on its repeat.
-// MN-major swizzled layouts are not modelled (no kernel uses them).
+// MN-major swizzled layouts are not modelled (no kernel uses them). tf32 (K-major only): element k < 8 of a
+// k-step is 4 bytes wide, the same 32 bytes of a row (no swizzle: core matrices of 8 rows x 4 elements), and
+// the tensor core reads its upper 19 bits (the PTX ISA: wgmma .tf32 truncates the lower 13 bits).
+inline float canonical_tf32(const Desc& ds, int r, int k, const char* what) {
+    unsigned addr;
+    if (ds.swizzle == 0) {
+        addr = ds.start + (r / 8) * ds.sbo + (k / 4) * ds.lbo + (r % 8) * 16 + (k % 4) * 4;
+    } else {
+        const unsigned width = 256u >> ds.swizzle, bits = 4 - ds.swizzle;
+        addr = ds.start + (r / 8) * ds.sbo + (r % 8) * width + k * 4;
+        addr ^= ((addr >> 7) & ((1u << bits) - 1)) << 4;
+    }
+    unsigned u;
+    std::memcpy(&u, shared_ptr(addr, 4, 4, what), 4);
+    return tf32_operand(u);
+}
 inline float canonical(const Desc& ds, int r, int k, bool mn_major, const char* what) {
     unsigned addr;
     if (ds.swizzle == 0) {
@@ -579,9 +594,16 @@ inline float canonical(const Desc& ds, int r, int k, bool mn_major, const char* 
 }
 
 inline void wgmma_run(const WgOp& op) {
-    const int n = op.n;
-    std::vector<float> A(64 * 16), B(static_cast<size_t>(n) * 16);
-    if (op.a_regs) {
+    const int n = op.n, kd = op.tf32 ? 8 : 16;  // k-step depth
+    std::vector<float> A(64 * 16, 0.0f), B(static_cast<size_t>(n) * 16, 0.0f);
+    if (op.tf32) {
+        if (op.a_regs || op.ta || op.tb) fail("%s: tf32 wgmma with register A or transposes is not modelled", g.kernel);
+        const Desc da = decode(op.da, "wgmma A descriptor"), db = decode(op.db, "wgmma B descriptor");
+        for (int r = 0; r < 64; ++r)
+            for (int k = 0; k < kd; ++k) A[r * 16 + k] = canonical_tf32(da, r, k, "wgmma A operand");
+        for (int c = 0; c < n; ++c)
+            for (int k = 0; k < kd; ++k) B[c * 16 + k] = canonical_tf32(db, c, k, "wgmma B operand");
+    } else if (op.a_regs) {
         for (int t = 0; t < 128; ++t) {
             const unsigned* a = &op.a[4 * t];
             const int w = t / 32, l = t % 32, gg = l / 4, q = l % 4;
@@ -598,9 +620,11 @@ inline void wgmma_run(const WgOp& op) {
         for (int r = 0; r < 64; ++r)
             for (int k = 0; k < 16; ++k) A[r * 16 + k] = canonical(da, r, k, op.ta, "wgmma A operand");
     }
-    const Desc db = decode(op.db, "wgmma B descriptor");
-    for (int c = 0; c < n; ++c)
-        for (int k = 0; k < 16; ++k) B[c * 16 + k] = canonical(db, c, k, op.tb, "wgmma B operand");
+    if (!op.tf32) {
+        const Desc db = decode(op.db, "wgmma B descriptor");
+        for (int c = 0; c < n; ++c)
+            for (int k = 0; k < 16; ++k) B[c * 16 + k] = canonical(db, c, k, op.tb, "wgmma B operand");
+    }
     for (int t = 0; t < 128; ++t) {
         const int w = t / 32, l = t % 32, gg = l / 4, q = l % 4;
         for (int j = 0; j < n / 8; ++j)
@@ -609,7 +633,7 @@ inline void wgmma_run(const WgOp& op) {
                     const int r = 16 * w + gg + 8 * h, c = 8 * j + 2 * q + e;
                     float* d = op.d[static_cast<size_t>(t) * (n / 2) + 4 * j + 2 * h + e];
                     float s = op.scale_d ? *d : 0.0f;
-                    for (int k = 0; k < 16; ++k) s += A[r * 16 + k] * B[c * 16 + k];
+                    for (int k = 0; k < kd; ++k) s += A[r * 16 + k] * B[c * 16 + k];
                     *d = s;
                 }
     }
@@ -621,7 +645,7 @@ struct WgIn {
     unsigned long long da, db;
 };
 inline void wgmma(int n, float* const* d, const unsigned* a_regs, unsigned long long da, unsigned long long db, bool scale_d, bool ta,
-                  bool tb) {
+                  bool tb, bool tf32 = false) {
     Thread& t = self();
     WgIn in{d, a_regs, da, db};
     g.slot[t.lin] = &in;
@@ -633,6 +657,7 @@ inline void wgmma(int n, float* const* d, const unsigned* a_regs, unsigned long 
         op.ta = ta;
         op.tb = tb;
         op.scale_d = scale_d;
+        op.tf32 = tf32;
         op.da = da;
         op.db = db;
         op.d.resize(static_cast<size_t>(128) * (n / 2));

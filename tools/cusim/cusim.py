@@ -175,6 +175,21 @@ def _rewrite_asm(body):
             raise TranslateError(f"wgmma: {t!r}")
         return (f"do {{ float* __d[] = {dl}; ::sim::wgmma({n}, __d, nullptr, {op(m.group(3))}, {op(m.group(4))}, {scale_d}, "
                 f"({op(rest[3])}) != 0, ({op(rest[4])}) != 0); }} while (0)")
+    m = re.search(r"wgmma\.mma_async\.sync\.aligned\.m64n(\d+)k8\.f32\.tf32\.tf32 \{([^}]*)\}, (%\d+), (%\d+), (.*);", t)
+    if m:  # tf32: both operands from descriptors, K-major (no transpose immediates)
+        n = int(m.group(1))
+        d = [op(x) for x in m.group(2).split(",")]
+        if len(d) != n // 2:
+            raise TranslateError(f"wgmma n{n} with {len(d)} accumulators")
+        rest = [x.strip() for x in m.group(5).split(",")]
+        pm = re.search(r"setp\.ne\.b32 p, (%\d+), 0;", t)
+        if len(rest) != 3 or rest[0] != "p" or not pm:
+            raise TranslateError(f"tf32 wgmma operands not recognised in {t!r}")
+        if rest[1:3] != ["1", "1"]:
+            raise TranslateError(f"wgmma with negated operands is not modelled: {t!r}")
+        dl = "{" + ", ".join(f"&{x}" for x in d) + "}"
+        return (f"do {{ float* __d[] = {dl}; ::sim::wgmma({n}, __d, nullptr, {op(m.group(3))}, {op(m.group(4))}, "
+                f"(({op(pm.group(1))}) != 0), false, false, true); }} while (0)")
     raise TranslateError(f"inline PTX not modelled by cusim: {t!r}")
 
 
