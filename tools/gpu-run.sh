@@ -169,6 +169,14 @@ if has tests; then
     ok "$t" || NO_V7=1
   done
   [ -n "${NO_V7:-}" ] && echo "conv v7 (or the wgmma probe) failed or missed its tests: no v7 bench" | tee -a "$SUMMARY"
+  # tf32 v7 (wgmma on the fp32 tensors, written without a GPU): the per-op test, the statistics epilogue
+  # and the whole steps (its case "tf32 v7") on top of v7's own gate.
+  NO_V7_TF32=${NO_V7:-}
+  for t in test_resnet_cuda.conv_tensor_core_versions_match_cpu_reference \
+    test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2; do
+    ok "$t" || NO_V7_TF32=1
+  done
+  [ -n "${NO_V7_TF32:-}" ] && echo "tf32 conv v7 failed or missed its tests: no tf32 v7 bench" | tee -a "$SUMMARY"
   # A failure of the default gets one memory check at a small shape, so the next session starts from the
   # faulting kernel and address instead of a rel err.
   SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
@@ -261,6 +269,9 @@ if has bench; then
     [ -z "${NO_M256:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_tf32_m256 90 env IPDPP_V6_RING=m256 \
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
       --out "$OUT/${arch}_tf32_m256.json"
+    # tf32 on wgmma (forward and grad-input; the grad-weight stays v6), against bench_r18_tf32
+    [ -z "${NO_V7_TF32:-}" ] && step bench_${arch}_tf32_convtc_v7 90 env IPDPP_CONV_TC=v7 $BIN/ipdpp --device cuda \
+      bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_convtc_v7.json"
     [ -z "${NO_RING:-}" ] && step bench_${arch}_bf16_ring_auto 90 env IPDPP_V6_RING=auto $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_ring_auto.json"
     step bench_${arch}_bf16_old_splits 90 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench resnet --arch $arch \
@@ -313,6 +324,12 @@ if has bench; then
       step "bench_conv_tf32_v6_${ring}_${sh//,/x}" 40 env IPDPP_V6_RING=$ring $BIN/ipdpp --device cuda bench conv \
         --shape $sh --precision tf32 --versions v6 --out "$OUT/conv_tf32_v6_${ring}_${sh//,/x}.json"
     done
+  done
+  # tf32 v6 against v7 (wgmma on the fp32 tensors) per op at ResNet-18's four stride-1 3x3 shapes.
+  for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1 512,4,4,512,512,3,1,1; do
+    [ -z "${NO_V7_TF32:-}" ] || break
+    step "bench_conv_tf32_v7_${sh//,/x}" 40 $BIN/ipdpp --device cuda bench conv --shape $sh --precision tf32 \
+      --versions v6,v7 --out "$OUT/conv_tf32_v7_${sh//,/x}.json"
   done
   # Kernel profiles for the next round of convolution work (Nsight Compute, when the image has it): v6 and
   # v7 forward and grad-weight at layer 1's shape, and the heaviest batch-norm kernels of a small step.

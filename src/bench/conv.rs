@@ -123,6 +123,8 @@ struct Operands {
     gyb: Option<CudaSlice<u16>>,
     /// v7's grad-input operand: wb transposed (IHWO).
     wtb: Option<CudaSlice<u16>>,
+    /// tf32 v7's: w transposed.
+    wt32: Option<CudaSlice<f32>>,
 }
 
 /// Whether the exact-fp32 v6 runs `op` at `s` on `d` (else v2 stands in, as in a network).
@@ -166,6 +168,17 @@ fn launch(
             .ok_or_else(|| Error::usage("bf16 operands missing"))
     }
     let runs = kernel_on(d, p, tv, OPS[op], s);
+    if runs == "v7" && p == ConvPrecision::Tf32 {
+        // The fp32 tensors themselves; the grad-input's transposed weights made once (`wt32`).
+        let wt = o.wt32.as_ref();
+        return match (op, wt) {
+            (0, _) => conv_wgmma::conv_fwd_v7(d, out, &o.x, &o.w, s),
+            (1, Some(wt)) => conv_wgmma::conv_bwd_input_v7(d, out, &o.gy, wt, s, false),
+            _ => Err(Error::usage(
+                "tf32 v7: no transposed weights or no grad-weight",
+            )),
+        };
+    }
     if runs == "v7" {
         return match op {
             0 => conv_wgmma::conv_fwd_v7(d, out, b(&o.xb)?, b(&o.wb)?, s),
@@ -273,7 +286,16 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
         wb: None,
         gyb: None,
         wtb: None,
+        wt32: None,
     };
+    if p == ConvPrecision::Tf32
+        && versions.iter().any(|v| v == "v7")
+        && crate::device::cuda::wgmma::available(d)
+    {
+        let mut wt = d.zeros::<f32>(s.w_len())?;
+        conv_wgmma::conv_weight_t_f32(d, &mut wt, &o.w, &s)?;
+        o.wt32 = Some(wt);
+    }
     let mut timer = CudaTimer::new(d)?;
     let mut cast_line = None;
     if p == ConvPrecision::Bf16 && versions.iter().any(|v| v == "v6" || v == "v7") {
@@ -334,8 +356,8 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
             };
             // v7 picks one of two pipelines per shape by speed (the same sums), bf16 v6 one of two rings:
             // say which.
-            let ran = match (v7_pipe(d, v, op, &s), ran.as_str()) {
-                (Some(pipe), _) => format!("{ran} ({})", pipe.tag()),
+            let ran = match (v7_pipe(d, p, v, op, &s), ran.as_str()) {
+                (Some(pipe), _) => format!("{ran} ({})", pipe.tag_for(p)),
                 (None, "v6") if p != ConvPrecision::Fp32 => {
                     let suffix = if OPS[op] == "bwd_input" && s.stride > 1 {
                         "_strided"
@@ -380,9 +402,15 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
 }
 
 /// The v7 pipeline behind version `v`'s `op` at `s`, where v7 ran it.
-fn v7_pipe(d: &CudaDevice, v: &str, op: usize, s: &ConvSpec) -> Option<conv_wgmma::Pipe> {
-    (v == "v7" && conv_wgmma::runs(d, OPS[op], s))
-        .then(|| conv_wgmma::pipe_used(d, OPS[op], false, s))
+fn v7_pipe(
+    d: &CudaDevice,
+    p: ConvPrecision,
+    v: &str,
+    op: usize,
+    s: &ConvSpec,
+) -> Option<conv_wgmma::Pipe> {
+    (v == "v7" && conv_wgmma::runs(d, OPS[op], s, p))
+        .then(|| conv_wgmma::pipe_used(d, OPS[op], false, s, p))
         .flatten()
 }
 

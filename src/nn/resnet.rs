@@ -18,7 +18,7 @@ use super::param::{Param, ParamKind};
 use crate::device::cpu::conv::{ohwi_to_oihw, oihw_to_ohwi, ConvSpec};
 use crate::device::cpu::norm::BnSpec;
 use crate::device::cuda::conv_tc::{self, ConvPrecision, TcVersion};
-use crate::device::cuda::conv_tc6::{Bf16Copy, BnPartials};
+use crate::device::cuda::conv_tc6::{Bf16Copy, BnPartials, DevCopy};
 use crate::device::cuda::CudaDevice;
 use crate::device::nn_ops::{self, BnBuffers, BnTailVersion};
 use crate::device::ops;
@@ -358,6 +358,8 @@ pub struct ResNet {
     w_bf16: HashMap<usize, Bf16Copy>,
     /// v7's grad-input operand: each conv weight's bf16 copy transposed (IHWO), stale with `w_bf16`.
     wt_bf16: HashMap<usize, Bf16Copy>,
+    /// tf32 v7's: each conv weight transposed, stale with `w_bf16`.
+    wt_f32: HashMap<usize, DevCopy<f32>>,
     gy_bf16: Bf16Copy,
     /// The gradient slot whose bf16 copy `gy_bf16` holds, when a v3 batch-norm tail wrote it with the
     /// gradient (the convolution producing that slot then skips its cast).
@@ -688,6 +690,7 @@ impl ResNet {
             alloc_fused: false,
             w_bf16: HashMap::new(),
             wt_bf16: HashMap::new(),
+            wt_f32: HashMap::new(),
             gy_bf16: Bf16Copy::default(),
             gy_bf16_of: None,
             copy_only_tails: 0,
@@ -786,6 +789,7 @@ impl ResNet {
         self.act_bf16.iter_mut().for_each(Bf16Copy::stale);
         self.w_bf16.values_mut().for_each(Bf16Copy::stale);
         self.wt_bf16.values_mut().for_each(Bf16Copy::stale);
+        self.wt_f32.values_mut().for_each(DevCopy::stale);
         self.bn_parts.values_mut().for_each(BnPartials::stale);
         self.x16 = vec![false; self.slot_size.len()];
         self.x16_slots = 0;
@@ -1497,6 +1501,7 @@ impl ResNet {
                     &mut self.act_bf16[inp],
                     self.w_bf16.entry(p).or_default(),
                     self.wt_bf16.entry(p).or_default(),
+                    self.wt_f32.entry(p).or_default(),
                     &mut self.gy_bf16,
                     &mut prm.g,
                     if need_gx { Some(gx) } else { None },
@@ -1576,6 +1581,7 @@ impl ResNet {
         // The bf16 weight copies describe the weights the last forward used.
         self.w_bf16.values_mut().for_each(Bf16Copy::stale);
         self.wt_bf16.values_mut().for_each(Bf16Copy::stale);
+        self.wt_f32.values_mut().for_each(DevCopy::stale);
         let dev = self.dev.clone();
         for p in &mut self.params {
             let hp = if p.decays() {
@@ -1646,6 +1652,7 @@ impl ResNet {
             p.w = Buffer::from_host(&dev, &v)?;
             self.w_bf16.values_mut().for_each(Bf16Copy::stale);
             self.wt_bf16.values_mut().for_each(Bf16Copy::stale);
+            self.wt_f32.values_mut().for_each(DevCopy::stale);
             return Ok(());
         }
         for b in &mut self.bn {
@@ -1803,6 +1810,7 @@ impl ResNet {
             self.act_bf16.iter_mut().for_each(Bf16Copy::stale);
             self.w_bf16.clear();
             self.wt_bf16.clear();
+            self.wt_f32.clear();
             self.gy_bf16 = Bf16Copy::default();
             self.gy_bf16_of = None;
         }

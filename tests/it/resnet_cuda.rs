@@ -473,6 +473,7 @@ fn resnet_steps_cuda_conv_v6_match_v4_and_v2() {
         (ConvPrecision::Tf32, TcVersion::V6, false),
         (ConvPrecision::Fp32, TcVersion::V6, false),
         (ConvPrecision::Bf16, TcVersion::V7, false),
+        (ConvPrecision::Tf32, TcVersion::V7, false),
     ];
     // IPDPP_TEST_CASES="bf16 v7,tf32 v6" runs only those configurations (simulator runs, A/B on a GPU).
     let only: Option<Vec<String>> = std::env::var("IPDPP_TEST_CASES")
@@ -595,14 +596,15 @@ fn cuda_conv_v6_epilogue_bn_statistics_match_two_pass() {
             .collect();
         let wt = uniform_f32(s.w_len(), -0.5, 0.5, 90 + i as u64);
         let (xd, wd) = (d.upload(&x).unwrap(), d.upload(&wt).unwrap());
-        // v6 in each precision, and v7 (bf16, wgmma) on a Hopper.
+        // v6 in each precision, and v7 (bf16 and tf32, wgmma) on a Hopper.
         for (p, v7) in [
             (ConvPrecision::Bf16, false),
             (ConvPrecision::Tf32, false),
             (ConvPrecision::Fp32, false),
             (ConvPrecision::Bf16, true),
+            (ConvPrecision::Tf32, true),
         ] {
-            if v7 && (!available(d) || !ipdpp::device::cuda::conv_wgmma::takes("fwd", &s)) {
+            if v7 && (!available(d) || !ipdpp::device::cuda::conv_wgmma::takes("fwd", &s, p)) {
                 continue;
             }
             // tf32 / fp32 v6 tiles need more shared memory than sm_86/sm_89 cards have; narrow channels
@@ -610,16 +612,15 @@ fn cuda_conv_v6_epilogue_bn_statistics_match_two_pass() {
             if !v7 && (!conv_tc6::takes("fwd", &s, p) || !conv_tc6::fits(d, "fwd", &s, p)) {
                 continue;
             }
-            let p_name = if v7 {
-                "bf16 v7".to_string()
-            } else {
-                format!("{p} v6")
-            };
+            let p_name = format!("{p} {}", if v7 { "v7" } else { "v6" });
             let p = &p_name;
             let mut y0 = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
             let mut y1 = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
             let mut parts = BnPartials::default();
-            if v7 {
+            if v7 && p_name.starts_with("tf32") {
+                conv_fwd_v7(d, &mut y0, &xd, &wd, &s).unwrap();
+                conv_fwd_v7_stats(d, &mut y1, &xd, &wd, &s, groups, &mut parts).unwrap();
+            } else if v7 {
                 let (mut xb, mut wb) = (None, None);
                 let xb = cast_into(d, &mut xb, &xd).unwrap();
                 let wb = cast_into(d, &mut wb, &wd).unwrap();
@@ -772,8 +773,23 @@ fn cuda_stem_grad_weight_runs_v6_on_padded_channels() {
                 Bf16Copy::default(),
             );
             conv_bwd_kept(
-                &dev, p, v, &mut xk, &mut wk, &mut wtk, &mut gyk, &mut gw, None, &gyb, &xb, &wb,
-                &s, false, false, None,
+                &dev,
+                p,
+                v,
+                &mut xk,
+                &mut wk,
+                &mut wtk,
+                &mut Default::default(),
+                &mut gyk,
+                &mut gw,
+                None,
+                &gyb,
+                &xb,
+                &wb,
+                &s,
+                false,
+                false,
+                None,
             )
             .unwrap();
             let got = gw.to_host(&dev).unwrap();

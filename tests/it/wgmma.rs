@@ -297,24 +297,43 @@ fn cuda_conv_weight_t_bf16_matches_cpu() {
 #[test]
 fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
     use ipdpp::device::cpu::conv::ConvSpec;
-    use ipdpp::device::cuda::conv_wgmma::{pipes, Pipe};
+    use ipdpp::device::cuda::conv_tc::ConvPrecision::{Bf16, Fp32, Tf32};
+    use ipdpp::device::cuda::conv_wgmma::{pipes, takes, Pipe};
     let s = |c, o, stride| ConvSpec::new(2, 8, 8, c, o, 3, stride, 1);
     // A 64-deep k-tile of the forward spans 64 input channels of one tap, of grad-input 64 output channels.
-    assert_eq!(pipes("fwd", &s(32, 64, 1)), [Pipe::K32S5]);
-    assert_eq!(pipes("fwd", &s(64, 32, 1)), [Pipe::K64S4, Pipe::K32S5]);
-    assert_eq!(pipes("bwd_input", &s(64, 96, 1)), [Pipe::K32S5]);
+    assert_eq!(pipes("fwd", &s(32, 64, 1), Bf16), [Pipe::K32S5]);
     assert_eq!(
-        pipes("bwd_input", &s(32, 128, 1)),
+        pipes("fwd", &s(64, 32, 1), Bf16),
+        [Pipe::K64S4, Pipe::K32S5]
+    );
+    assert_eq!(pipes("bwd_input", &s(64, 96, 1), Bf16), [Pipe::K32S5]);
+    assert_eq!(
+        pipes("bwd_input", &s(32, 128, 1), Bf16),
         [Pipe::K64S4, Pipe::K32S5]
     );
     // Grad-weight k-tiles are pixels: both at any channel count v7 takes.
     assert_eq!(
-        pipes("bwd_weight", &s(8, 16, 2)),
+        pipes("bwd_weight", &s(8, 16, 2), Bf16),
         [Pipe::K64S4, Pipe::K32S5]
     );
+    // tf32: rows of the same bytes, so half the channels: 32-deep (k32s4) and 16-deep (k16s5) k-tiles.
+    assert_eq!(pipes("fwd", &s(16, 64, 1), Tf32), [Pipe::K32S5]);
+    assert_eq!(
+        pipes("fwd", &s(32, 64, 1), Tf32),
+        [Pipe::K64S4, Pipe::K32S5]
+    );
+    assert_eq!(pipes("bwd_input", &s(64, 48, 1), Tf32), [Pipe::K32S5]);
+    assert!(takes("fwd", &s(16, 64, 1), Tf32) && !takes("fwd", &s(16, 64, 1), Bf16));
+    assert!(!takes("fwd", &s(8, 64, 1), Tf32));
+    // No tf32 grad-weight (MN-major operands), no exact fp32 at all.
+    assert!(takes("bwd_weight", &s(32, 64, 1), Bf16) && !takes("bwd_weight", &s(32, 64, 1), Tf32));
+    assert!(!takes("fwd", &s(64, 64, 1), Fp32));
     for p in Pipe::ALL {
         assert_eq!(p.tag().parse::<Pipe>().unwrap(), p);
+        assert_eq!(p.tag_for(Tf32).parse::<Pipe>().unwrap(), p);
+        assert_eq!(p.tag_for(Bf16), p.tag());
     }
+    assert_eq!(Pipe::K64S4.tag_for(Tf32), "k32s4");
     assert!("k48s5".parse::<Pipe>().is_err());
 }
 
@@ -349,7 +368,8 @@ fn cuda_conv_v7_pipelines_give_the_same_bits_and_the_pick_is_kept() {
     );
     assert_eq!(bits(&k64), bits(&k32), "the two v7 pipelines differ");
     assert_eq!(bits(&run(None)), bits(&k32), "the picked pipeline differs");
-    let picked = pipe_used(d, "fwd", false, &s).expect("a pick after the first launch");
+    let bf16 = ipdpp::device::cuda::conv_tc::ConvPrecision::Bf16;
+    let picked = pipe_used(d, "fwd", false, &s, bf16).expect("a pick after the first launch");
     let n = tune::choices(d).unwrap().len();
     run(None);
     assert_eq!(
@@ -357,5 +377,5 @@ fn cuda_conv_v7_pipelines_give_the_same_bits_and_the_pick_is_kept() {
         n,
         "the shape was tuned twice"
     );
-    assert_eq!(pipe_used(d, "fwd", false, &s), Some(picked));
+    assert_eq!(pipe_used(d, "fwd", false, &s, bf16), Some(picked));
 }

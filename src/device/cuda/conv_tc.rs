@@ -2,7 +2,7 @@
 //! fp32 accumulation (NHWC activations, OHWI weights), and [`ConvPrecision`], the numeric mode of a
 //! network's convolutions with its dispatch over devices (the CPU always runs the exact fp32 reference).
 use super::conv::dims;
-use super::conv_tc6::{self, cast_into, Bf16Copy, BnPartials};
+use super::conv_tc6::{self, cast_into, Bf16Copy, BnPartials, DevCopy};
 use super::conv_wgmma;
 use super::{check_len, launch_err, waves, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
@@ -24,7 +24,7 @@ pub enum ConvPrecision {
 }
 
 impl ConvPrecision {
-    fn suffix(&self) -> &'static str {
+    pub(crate) fn suffix(&self) -> &'static str {
         match self {
             ConvPrecision::Fp32 => "f32",
             ConvPrecision::Tf32 => "tf32",
@@ -174,7 +174,7 @@ pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec)
         _ => s.c % 4 == 0 && s.o % 4 == 0,
     };
     match v {
-        TcVersion::V7 if p == ConvPrecision::Bf16 && conv_wgmma::takes(op, s) => TcVersion::V7,
+        TcVersion::V7 if conv_wgmma::takes(op, s, p) => TcVersion::V7,
         TcVersion::V7 | TcVersion::V6 if conv_tc6::takes(op, s, p) => TcVersion::V6,
         TcVersion::V5 if v5 && p == ConvPrecision::Bf16 => TcVersion::V5,
         TcVersion::V7 | TcVersion::V6 | TcVersion::V5 | TcVersion::V4 if v4 => TcVersion::V4,
@@ -185,7 +185,7 @@ pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec)
 /// Whether `op` runs v7 on this GPU: `v` asks for it, [`effective_version`] takes the op and shape, and the
 /// GPU is a Hopper ([`conv_wgmma::runs`]).
 fn runs_v7(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> bool {
-    effective_version(v, p, op, s) == TcVersion::V7 && conv_wgmma::runs(dev, op, s)
+    effective_version(v, p, op, s) == TcVersion::V7 && conv_wgmma::runs(dev, op, s, p)
 }
 
 /// `v` with v7 asked where v7 does not run on this GPU read as v6 (which v7 means for everything else).
@@ -342,6 +342,9 @@ pub fn conv_fwd_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    if runs_v7(dev, v, p, "fwd", s) && p == ConvPrecision::Tf32 {
+        return conv_wgmma::conv_fwd_v7(dev, y, x, w, s);
+    }
     if runs_v7(dev, v, p, "fwd", s) {
         let (mut xb, mut wb) = (None, None);
         let xb = cast_into(dev, &mut xb, x)?;
@@ -387,6 +390,11 @@ pub fn conv_bwd_input_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    if runs_v7(dev, v, p, "bwd_input", s) && p == ConvPrecision::Tf32 {
+        let mut wt = dev.zeros::<f32>(s.w_len())?;
+        conv_wgmma::conv_weight_t_f32(dev, &mut wt, w, s)?;
+        return conv_wgmma::conv_bwd_input_v7(dev, gx, gy, &wt, s, false);
+    }
     if runs_v7(dev, v, p, "bwd_input", s) {
         let (mut gyb, mut wb) = (None, None);
         let gyb = cast_into(dev, &mut gyb, gy)?;
@@ -630,6 +638,14 @@ pub fn conv_fwd_kept(
             if padded_stem_fwd(d, v, p, s).is_some() =>
         {
             conv_fwd_padded_v6(d, p, xk, wk, stats, y, x, w, s)
+        }
+        (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
+            if runs_v7(d, v, p, "fwd", s) && p == ConvPrecision::Tf32 =>
+        {
+            match stats {
+                Some((out, groups)) => conv_wgmma::conv_fwd_v7_stats(d, y, x, w, s, groups, out),
+                None => conv_wgmma::conv_fwd_v7(d, y, x, w, s),
+            }
         }
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if runs_v7(d, v, p, "fwd", s) =>
@@ -952,7 +968,8 @@ pub fn bwd_input_adds(dev: &Device, v: TcVersion, p: ConvPrecision, s: &ConvSpec
 /// Grad-weight and (when `gx` is given) grad-input of a layer run by [`conv_fwd_kept`]: under v6, gy is
 /// cast once into `gyk` (marked stale here first, unless `gy_fresh`: the caller's kernel that wrote gy
 /// wrote its copy too, the v3 batch-norm tails) for both GEMMs, and x and w come from their copies; under
-/// v7 the grad-input reads the transposed weights `wtk`, made from w's copy once per weight update.
+/// v7 the grad-input reads the transposed weights `wtk`, made from w's copy once per weight update (tf32:
+/// `wt32`, from w itself).
 /// `gx_add`: the grad-input is added to gx (only where [`bwd_input_adds`]). With `gx16`, where the bf16
 /// v6 grad-input runs at stride 1 and does not add, gx is stored only as bf16 into `gx16` and the result is
 /// Ok(true) (gx itself not written); else Ok(false).
@@ -964,9 +981,10 @@ pub fn conv_bwd_kept(
     xk: &mut Bf16Copy,
     wk: &mut Bf16Copy,
     wtk: &mut Bf16Copy,
+    wt32: &mut DevCopy<f32>,
     gyk: &mut Bf16Copy,
     gw: &mut Buffer,
-    gx: Option<&mut Buffer>,
+    mut gx: Option<&mut Buffer>,
     gy: &Buffer,
     x: &Buffer,
     w: &Buffer,
@@ -986,6 +1004,23 @@ pub fn conv_bwd_kept(
         if let Some(sp) = padded_stem(d, v, p, s) {
             return stem_bwd_weight_v6(d, p, xk, gyk, gwc, gyc, xc, s, &sp, gy_fresh)
                 .map(|()| false);
+        }
+    }
+    // tf32 v7 grad-input: the fp32 tensors themselves, the weights transposed once per update (`wt32`);
+    // the grad-weight as below (v6: tf32 wgmma takes no MN-major operands).
+    if let (Device::Cuda(d), Some(Buffer::Cuda(gxc)), Buffer::Cuda(gyc), Buffer::Cuda(wc)) =
+        (dev, gx.as_mut(), gy, w)
+    {
+        if p == ConvPrecision::Tf32 && !gx_add && runs_v7(d, v, p, "bwd_input", s) {
+            if !wt32.is_fresh() {
+                conv_wgmma::conv_weight_t_f32(d, wt32.fill(d, s.w_len())?, wc, s)?;
+            }
+            let wt = wt32
+                .current()
+                .ok_or_else(|| Error::usage("transposed weights missing"))?;
+            conv_wgmma::conv_bwd_input_v7(d, gxc, gyc, wt, s, false)?;
+            conv_bwd_weight(dev, p, v, gw, gy, x, s)?;
+            return Ok(false);
         }
     }
     // The copies are for bf16; tf32 reads the fp32 tensors themselves (the plain launchers).

@@ -858,13 +858,24 @@ fn alloc_at_least<'a, T: DeviceRepr + ValidAsZeroBits>(
 /// convolutions: cast on first use, then reused by every convolution that reads the tensor until it is
 /// marked stale (the network marks every copy stale when it starts a forward, and the gradient copy
 /// before each backward convolution).
-#[derive(Default)]
-pub struct Bf16Copy {
-    buf: Option<CudaSlice<u16>>,
+pub type Bf16Copy = DevCopy<u16>;
+
+/// A device tensor derived from another (a bf16 cast, transposed weights), reused while fresh.
+pub struct DevCopy<T> {
+    buf: Option<CudaSlice<T>>,
     fresh: bool,
 }
 
-impl Bf16Copy {
+impl<T> Default for DevCopy<T> {
+    fn default() -> Self {
+        DevCopy {
+            buf: None,
+            fresh: false,
+        }
+    }
+}
+
+impl<T: DeviceRepr + ValidAsZeroBits> DevCopy<T> {
     pub fn stale(&mut self) {
         self.fresh = false;
     }
@@ -872,9 +883,18 @@ impl Bf16Copy {
         self.fresh
     }
     /// The copy while fresh.
-    pub fn current(&self) -> Option<&CudaSlice<u16>> {
+    pub fn current(&self) -> Option<&CudaSlice<T>> {
         self.buf.as_ref().filter(|_| self.fresh)
     }
+    /// A buffer of at least `n` elements for a kernel that writes the copy itself (marked fresh: the
+    /// caller must write it before anything reads it).
+    pub fn fill(&mut self, dev: &CudaDevice, n: usize) -> Result<&mut CudaSlice<T>> {
+        self.fresh = true;
+        alloc_at_least(dev, &mut self.buf, n)
+    }
+}
+
+impl DevCopy<u16> {
     /// The copy of `src`, cast now unless it is fresh.
     pub fn get(&mut self, dev: &CudaDevice, src: &CudaSlice<f32>) -> Result<&CudaSlice<u16>> {
         if !self.fresh {
@@ -882,12 +902,6 @@ impl Bf16Copy {
             self.fresh = true;
         }
         Ok(self.buf.as_ref().expect("cast above"))
-    }
-    /// A buffer of at least `n` elements for a kernel that writes the copy itself (marked fresh: the
-    /// caller must write it before anything reads it).
-    pub fn fill(&mut self, dev: &CudaDevice, n: usize) -> Result<&mut CudaSlice<u16>> {
-        self.fresh = true;
-        alloc_at_least(dev, &mut self.buf, n)
     }
 }
 

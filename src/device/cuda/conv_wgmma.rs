@@ -1,13 +1,16 @@
-//! Launchers for kernels/conv_wgmma.cu: the v7 convolutions on Hopper warpgroup MMA (sm_90a), bf16 operands
-//! (the v6 bf16 copies), fp32 outputs: the forward, the grad-input from the transposed weights
-//! ([`conv_weight_t_bf16`]; stride > 1 by residue classes of input pixels) and the grad-weight (MN-major
+//! Launchers for kernels/conv_wgmma.cu: the v7 convolutions on Hopper warpgroup MMA (sm_90a), fp32 outputs,
+//! on bf16 operands (the v6 bf16 copies: `CudaSlice<u16>`) or, in tf32, on the fp32 tensors themselves
+//! (`CudaSlice<f32>`; the tensor cores read the upper 19 bits of each word): the forward, the grad-input from
+//! the transposed weights ([`conv_weight_t_bf16`], [`conv_weight_t_f32`]; stride > 1 by residue classes of
+//! input pixels) and, bf16 only (tf32 wgmma takes K-major operands alone), the grad-weight (MN-major
 //! operands, split over pixels).
 use super::conv::dims;
+use super::conv_tc::ConvPrecision;
 use super::conv_tc6::{launch_bwd_weight, launch_fwd, BnPartials};
 use super::{check_len, launch_err, wgmma, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg};
 
 const FILE: &str = "conv_wgmma";
 /// Mirrors C7_BM in kernels/conv_wgmma.cu.
@@ -26,6 +29,8 @@ fn tile(o: usize) -> (&'static str, usize) {
 /// MMA steps in the same order, so they give the same sums; they differ in shared memory (blocks per SM)
 /// and barriers per MMA, which only a GPU can weigh: by default the launcher times both on first use of a
 /// shape and keeps the faster ([`super::tune`]); `IPDPP_V7_PIPE=k64s4|k32s5` forces one where it applies.
+/// The depths are bf16's; tf32's k-tiles have the same bytes per row (128 or 64), so half the channels:
+/// `_k32s4` and `_k16s5` ([`Pipe::tag_for`]; either spelling forces a pipeline).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pipe {
     /// 64-deep k-tiles, 4 stages (96-128 KB): half the barriers per MMA, 128-byte rows per copy.
@@ -43,10 +48,27 @@ impl Pipe {
             Pipe::K32S5 => "k32s5",
         }
     }
+    /// The entry-point tag in precision `p` (tf32: half the depth of the same bytes).
+    pub fn tag_for(self, p: ConvPrecision) -> &'static str {
+        match (self, p == ConvPrecision::Tf32) {
+            (Pipe::K64S4, true) => "k32s4",
+            (Pipe::K32S5, true) => "k16s5",
+            _ => self.tag(),
+        }
+    }
+    /// k-tile depth in bf16 elements (128 or 64 bytes a row).
     fn bk(self) -> usize {
         match self {
             Pipe::K64S4 => 64,
             Pipe::K32S5 => 32,
+        }
+    }
+    /// k-tile depth in elements of precision `p`.
+    fn depth(self, p: ConvPrecision) -> usize {
+        if p == ConvPrecision::Tf32 {
+            self.bk() / 2
+        } else {
+            self.bk()
         }
     }
     fn stages(self) -> usize {
@@ -56,7 +78,7 @@ impl Pipe {
         }
     }
     /// Dynamic shared memory of the ring for a tile of `cols` output columns, plus 1 KB to start it on a
-    /// 1024-byte boundary (the swizzle pattern's repeat).
+    /// 1024-byte boundary (the swizzle pattern's repeat); the same in tf32 (rows of the same bytes).
     fn smem(self, cols: usize) -> usize {
         self.stages() * (BM + tile(cols).1) * self.bk() * 2 + 1024
     }
@@ -65,10 +87,15 @@ impl Pipe {
 impl std::str::FromStr for Pipe {
     type Err = Error;
     fn from_str(v: &str) -> Result<Self> {
+        let v = v.trim().to_ascii_lowercase();
         Pipe::ALL
             .into_iter()
-            .find(|p| p.tag() == v.trim().to_ascii_lowercase())
-            .ok_or_else(|| Error::usage(format!("unknown v7 pipeline {v:?}; use k64s4 or k32s5")))
+            .find(|p| p.tag() == v || p.tag_for(ConvPrecision::Tf32) == v)
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "unknown v7 pipeline {v:?}; use k64s4 or k32s5 (tf32: k32s4 or k16s5)"
+                ))
+            })
     }
 }
 
@@ -88,17 +115,18 @@ fn forced() -> Option<Pipe> {
     })
 }
 
-/// The pipelines of v7's `op` at `s` (shape only): k64s4 needs whole 64-deep k-tiles inside one tap (forward
-/// C % 64 == 0, grad-input O % 64 == 0; grad-weight k-tiles are pixels).
-pub fn pipes(op: &str, s: &ConvSpec) -> Vec<Pipe> {
-    let k64 = match op {
-        "fwd" => s.c % 64 == 0,
-        "bwd_input" => s.o % 64 == 0,
+/// The pipelines of v7's `op` at `s` in precision `p` (shape only): the deep one needs whole k-tiles inside
+/// one tap (bf16 forward C % 64 == 0, grad-input O % 64 == 0; tf32 32; grad-weight k-tiles are pixels).
+pub fn pipes(op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pipe> {
+    let deep = Pipe::K64S4.depth(p);
+    let whole = match op {
+        "fwd" => s.c % deep == 0,
+        "bwd_input" => s.o % deep == 0,
         _ => true,
     };
     Pipe::ALL
         .into_iter()
-        .filter(|&p| k64 || p.bk() == 32)
+        .filter(|&q| whole || q == Pipe::K32S5)
         .collect()
 }
 
@@ -112,22 +140,48 @@ fn cols(op: &str, s: &ConvSpec) -> usize {
 }
 
 /// The pipelines `dev` can launch for `op` at `s` (those whose ring fits its shared memory).
-fn fitting(dev: &CudaDevice, op: &str, s: &ConvSpec) -> Vec<Pipe> {
-    pipes(op, s)
+fn fitting(dev: &CudaDevice, op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pipe> {
+    pipes(op, s, p)
         .into_iter()
-        .filter(|p| p.smem(cols(op, s)) <= dev.smem_optin)
+        .filter(|q| q.smem(cols(op, s)) <= dev.smem_optin)
         .collect()
 }
 
 /// The tuning key of `op` at `s` (`stats`: the forward with the BN-statistics epilogue).
-fn key(op: &str, stats: bool, s: &ConvSpec) -> String {
-    format!("conv_{op}_v7{} {s:?}", if stats { "_stats" } else { "" })
+fn key(op: &str, stats: bool, s: &ConvSpec, p: ConvPrecision) -> String {
+    let st = if stats { "_stats" } else { "" };
+    let tf = if p == ConvPrecision::Tf32 {
+        "_tf32"
+    } else {
+        ""
+    };
+    format!("conv_{op}_v7{st}{tf} {s:?}")
 }
 
-/// The pipeline v7's `op` ran at `s` on `dev`: the forced one, or the one picked by speed (None before the
-/// first launch at this shape).
-pub fn pipe_used(dev: &CudaDevice, op: &str, stats: bool, s: &ConvSpec) -> Option<Pipe> {
-    super::tune::chosen(dev, &key(op, stats, s), &fitting(dev, op, s), forced())
+/// The pipeline v7's `op` ran at `s` in precision `p` on `dev`: the forced one, or the one picked by speed
+/// (None before the first launch at this shape).
+pub fn pipe_used(
+    dev: &CudaDevice,
+    op: &str,
+    stats: bool,
+    s: &ConvSpec,
+    p: ConvPrecision,
+) -> Option<Pipe> {
+    super::tune::chosen(
+        dev,
+        &key(op, stats, s, p),
+        &fitting(dev, op, s, p),
+        forced(),
+    )
+}
+
+/// The precision of v7 operands of element type `T`: bf16 bits (u16) or fp32 words read as tf32.
+fn precision_of<T>() -> ConvPrecision {
+    if std::mem::size_of::<T>() == 4 {
+        ConvPrecision::Tf32
+    } else {
+        ConvPrecision::Bf16
+    }
 }
 
 /// Launches `op` at `s` with the forced pipeline, or the one tuned for this shape (timed now on the first
@@ -137,10 +191,11 @@ fn run_picked(
     op: &str,
     stats: bool,
     s: &ConvSpec,
+    p: ConvPrecision,
     mut launch: impl FnMut(Pipe) -> Result<()>,
 ) -> Result<()> {
-    let cands = fitting(dev, op, s);
-    let k = key(op, stats, s);
+    let cands = fitting(dev, op, s, p);
+    let k = key(op, stats, s, p);
     let p = super::tune::choose(dev, &k, &cands, forced(), Pipe::tag, &mut launch)?.ok_or_else(|| {
         Error::usage(format!(
             "conv {op} v7: no pipeline fits this GPU's shared memory at {s:?}; run with IPDPP_CONV_TC=v6"
@@ -149,25 +204,30 @@ fn run_picked(
     launch(p)
 }
 
-/// Whether v7 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s`, shape only: a 32-deep k-tile of the
-/// forward and grad-input stays inside one tap (forward: C % 32 == 0; grad-input: O % 32 == 0, any stride);
-/// a grad-weight chunk is 8 channels of one tap and 8 output channels (C % 8 == 0, O % 8 == 0).
-pub fn takes(op: &str, s: &ConvSpec) -> bool {
+/// Whether v7 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s` in precision `p`, shape only: a shallow
+/// k-tile of the forward and grad-input stays inside one tap (forward: C % 32 == 0 in bf16, 16 in tf32;
+/// grad-input: O likewise, any stride); a bf16 grad-weight chunk is 8 channels of one tap and 8 output
+/// channels (C % 8 == 0, O % 8 == 0); no tf32 grad-weight (its operands are MN-major).
+pub fn takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
     let nonempty = s.c > 0 && s.o > 0;
-    match op {
-        "fwd" => nonempty && s.c % 32 == 0,
-        "bwd_input" => nonempty && s.o % 32 == 0,
-        "bwd_weight" => nonempty && s.c % 8 == 0 && s.o % 8 == 0,
+    let k = Pipe::K32S5.depth(p);
+    match (op, p) {
+        (_, ConvPrecision::Fp32) => false,
+        ("fwd", _) => nonempty && s.c % k == 0,
+        ("bwd_input", _) => nonempty && s.o % k == 0,
+        ("bwd_weight", ConvPrecision::Bf16) => nonempty && s.c % 8 == 0 && s.o % 8 == 0,
         _ => false,
     }
 }
 
-/// Whether `dev` runs v7's `op` at `s`: a Hopper GPU, a shape v7 takes, tiles within shared memory.
-pub fn runs(dev: &CudaDevice, op: &str, s: &ConvSpec) -> bool {
-    wgmma::available(dev) && takes(op, s) && !fitting(dev, op, s).is_empty()
+/// Whether `dev` runs v7's `op` at `s` in precision `p`: a Hopper GPU, a shape v7 takes, tiles within
+/// shared memory.
+pub fn runs(dev: &CudaDevice, op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
+    wgmma::available(dev) && takes(op, s, p) && !fitting(dev, op, s, p).is_empty()
 }
 
-/// Kernel, name and launch shape of v7's `op` with pipeline `pipe` over an `m` x `cols` output.
+/// Kernel, name and launch shape of v7's `op` in precision `p` with pipeline `pipe` over an `m` x `cols`
+/// output.
 fn plan(
     dev: &CudaDevice,
     op: &str,
@@ -175,12 +235,14 @@ fn plan(
     s: &ConvSpec,
     m: usize,
     pipe: Pipe,
+    p: ConvPrecision,
 ) -> Result<(cudarc::driver::CudaFunction, String, LaunchConfig)> {
     let cols = cols(op, s);
-    if !runs(dev, op, s) {
+    if !runs(dev, op, s, p) {
         return Err(Error::usage(format!(
-            "conv {op} v7 needs a Hopper GPU (sm_90, this one is sm_{}{}) and a shape it takes \
-             (forward C % 32 == 0; grad-input O % 32 == 0): {s:?}; run with IPDPP_CONV_TC=v6",
+            "conv {op} v7 ({p}) needs a Hopper GPU (sm_90, this one is sm_{}{}) and a shape it takes \
+             (forward C % 32 == 0 in bf16, 16 in tf32; grad-input O likewise; no tf32 grad-weight): \
+             {s:?}; run with IPDPP_CONV_TC=v6",
             dev.cc.0, dev.cc.1
         )));
     }
@@ -191,7 +253,11 @@ fn plan(
             "convolution {s:?}: {m} GEMM rows exceed one launch; lower the batch size"
         )));
     }
-    let name = format!("conv_{op}_v7_bf16_{tag}_{}{suffix}", pipe.tag());
+    let name = format!(
+        "conv_{op}_v7_{}_{tag}_{}{suffix}",
+        p.suffix(),
+        pipe.tag_for(p)
+    );
     let smem = pipe.smem(cols);
     let f = dev.function(FILE, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
@@ -203,44 +269,46 @@ fn plan(
     Ok((f, name, cfg))
 }
 
-/// y[n, oh, ow, o] = conv(x, w) from bf16 x (NHWC) and w (OHWI) on wgmma.
-pub fn conv_fwd_v7(
+/// y[n, oh, ow, o] = conv(x, w) from x (NHWC) and w (OHWI) on wgmma: bf16 copies (u16) or, in tf32, the
+/// fp32 tensors.
+pub fn conv_fwd_v7<T: DeviceRepr>(
     dev: &CudaDevice,
     y: &mut CudaSlice<f32>,
-    x: &CudaSlice<u16>,
-    w: &CudaSlice<u16>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
     fwd(dev, y, x, w, s, None)
 }
 
 /// [`conv_fwd_v7`] with pipeline `pipe` (A/B runs and tests; an error where it does not apply).
-pub fn conv_fwd_v7_pipe(
+pub fn conv_fwd_v7_pipe<T: DeviceRepr>(
     dev: &CudaDevice,
     pipe: Pipe,
     y: &mut CudaSlice<f32>,
-    x: &CudaSlice<u16>,
-    w: &CudaSlice<u16>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
-    if !runs(dev, "fwd", s) || !fitting(dev, "fwd", s).contains(&pipe) {
+    let p = precision_of::<T>();
+    if !runs(dev, "fwd", s, p) || !fitting(dev, "fwd", s, p).contains(&pipe) {
         return Err(Error::usage(format!(
-            "conv fwd v7 pipeline {} does not apply to {s:?} on this GPU",
-            pipe.tag()
+            "conv fwd v7 pipeline {} does not apply to {s:?} in {p} on this GPU",
+            pipe.tag_for(p)
         )));
     }
-    let planned = plan(dev, "fwd", "", s, s.n * s.oh() * s.ow(), pipe)?;
+    let planned = plan(dev, "fwd", "", s, s.n * s.oh() * s.ow(), pipe, p)?;
     launch_fwd(planned, dev, y, x, w, s, None, false)
 }
 
 /// [`conv_fwd_v7`] that also writes the batch-norm partials of y into `out` for `groups` equal row ranges
 /// (the views) when every 128-row block lies inside one range (as `conv_fwd_v6_stats`); otherwise the plain
 /// forward, `out` stale.
-pub fn conv_fwd_v7_stats(
+pub fn conv_fwd_v7_stats<T: DeviceRepr>(
     dev: &CudaDevice,
     y: &mut CudaSlice<f32>,
-    x: &CudaSlice<u16>,
-    w: &CudaSlice<u16>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
     s: &ConvSpec,
     groups: usize,
     out: &mut BnPartials,
@@ -258,37 +326,39 @@ pub fn conv_fwd_v7_stats(
 }
 
 /// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point.
-fn fwd(
+fn fwd<T: DeviceRepr>(
     dev: &CudaDevice,
     y: &mut CudaSlice<f32>,
-    x: &CudaSlice<u16>,
-    w: &CudaSlice<u16>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
     s: &ConvSpec,
     mut stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
 ) -> Result<()> {
     let suffix = if stats.is_some() { "_stats" } else { "" };
     let m = s.n * s.oh() * s.ow();
-    run_picked(dev, "fwd", stats.is_some(), s, |p| {
-        let planned = plan(dev, "fwd", suffix, s, m, p)?;
+    let prec = precision_of::<T>();
+    run_picked(dev, "fwd", stats.is_some(), s, prec, |p| {
+        let planned = plan(dev, "fwd", suffix, s, m, p, prec)?;
         let st = stats.as_mut().map(|(a, b)| (&mut **a, &mut **b));
         launch_fwd(planned, dev, y, x, w, s, st, false)
     })
 }
 
-/// gx[n, h, w, c] = ∂L/∂x (with `add`: gx += ∂L/∂x) from bf16 gy and the transposed bf16 weights `wt`
-/// ([`conv_weight_t_bf16`]) on wgmma.
-pub fn conv_bwd_input_v7(
+/// gx[n, h, w, c] = ∂L/∂x (with `add`: gx += ∂L/∂x) from gy and the transposed weights `wt` on wgmma:
+/// bf16 copies (u16, [`conv_weight_t_bf16`]) or, in tf32, fp32 ([`conv_weight_t_f32`]).
+pub fn conv_bwd_input_v7<T: DeviceRepr>(
     dev: &CudaDevice,
     gx: &mut CudaSlice<f32>,
-    gy: &CudaSlice<u16>,
-    wt: &CudaSlice<u16>,
+    gy: &CudaSlice<T>,
+    wt: &CudaSlice<T>,
     s: &ConvSpec,
     add: bool,
 ) -> Result<()> {
+    let prec = precision_of::<T>();
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv wt", wt.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
-    if add && pipe_used(dev, "bwd_input", false, s).is_none() {
+    if add && pipe_used(dev, "bwd_input", false, s, prec).is_none() {
         // The first call at a shape times every pipeline on the caller's buffers (`tune::pick`): adding
         // would add once per timed launch, so the pick is made on a scratch gradient first.
         let mut scratch = dev.scratch(s.x_len())?;
@@ -311,10 +381,10 @@ pub fn conv_bwd_input_v7(
         .ok()
         .filter(|&z| z <= 65535)
         .ok_or_else(|| Error::usage(format!("convolution {s:?}: stride too large")))?;
-    run_picked(dev, "bwd_input", false, s, |p| {
-        let (f, name, mut cfg) = plan(dev, "bwd_input", suffix, s, rows, p)?;
+    run_picked(dev, "bwd_input", false, s, prec, |p| {
+        let (f, name, mut cfg) = plan(dev, "bwd_input", suffix, s, rows, p, prec)?;
         cfg.grid_dim.2 = classes;
-        // SAFETY: (float* gx, const bf16* gy, const bf16* wt, ConvDims d); lengths checked above; dynamic
+        // SAFETY: (float* gx, const T* gy, const T* wt, ConvDims d); lengths checked above; dynamic
         // shared memory as the forward's; every class's block writes only its own pixels' rows of gx.
         unsafe {
             dev.stream
@@ -338,24 +408,44 @@ pub fn conv_weight_t_bf16(
     w: &CudaSlice<u16>,
     s: &ConvSpec,
 ) -> Result<()> {
+    weight_t(dev, "conv_weight_t_bf16", wt, w, s)
+}
+
+/// [`conv_weight_t_bf16`] on fp32 weights (tf32 v7's grad-input operand).
+pub fn conv_weight_t_f32(
+    dev: &CudaDevice,
+    wt: &mut CudaSlice<f32>,
+    w: &CudaSlice<f32>,
+    s: &ConvSpec,
+) -> Result<()> {
+    weight_t(dev, "conv_weight_t_f32", wt, w, s)
+}
+
+fn weight_t<T: DeviceRepr>(
+    dev: &CudaDevice,
+    name: &str,
+    wt: &mut CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+) -> Result<()> {
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv wt", wt.len(), s.w_len())?;
     if !wgmma::available(dev) {
-        return Err(Error::usage(
-            "conv_weight_t_bf16 is compiled for sm_90a (Hopper) only",
-        ));
+        return Err(Error::usage(format!(
+            "{name} is compiled for sm_90a (Hopper) only"
+        )));
     }
     let as_i32 = |v: usize| {
         i32::try_from(v).map_err(|_| Error::usage(format!("convolution {s:?}: size exceeds i32")))
     };
     let (o, taps, c) = (as_i32(s.o)?, as_i32(s.kh * s.kw)?, as_i32(s.c)?);
-    let f = dev.function(FILE, "conv_weight_t_bf16")?;
+    let f = dev.function(FILE, name)?;
     let cfg = LaunchConfig {
         grid_dim: (s.w_len().div_ceil(256).clamp(1, 4096) as u32, 1, 1),
         block_dim: (256, 1, 1),
         shared_mem_bytes: 0,
     };
-    // SAFETY: (bf16* wt, const bf16* w, int o, int taps, int c); both hold o * taps * c elements (checked).
+    // SAFETY: (T* wt, const T* w, int o, int taps, int c); both hold o * taps * c elements (checked).
     unsafe {
         dev.stream
             .launch_builder(&f)
@@ -366,7 +456,7 @@ pub fn conv_weight_t_bf16(
             .arg(&c)
             .launch(cfg)
     }
-    .map_err(launch_err("conv_weight_t_bf16"))?;
+    .map_err(launch_err(name))?;
     Ok(())
 }
 
@@ -379,8 +469,8 @@ pub fn conv_bwd_weight_v7(
     x: &CudaSlice<u16>,
     s: &ConvSpec,
 ) -> Result<()> {
-    run_picked(dev, "bwd_weight", false, s, |p| {
-        let planned = plan(dev, "bwd_weight", "", s, s.kdim(), p)?;
+    run_picked(dev, "bwd_weight", false, s, ConvPrecision::Bf16, |p| {
+        let planned = plan(dev, "bwd_weight", "", s, s.kdim(), p, ConvPrecision::Bf16)?;
         launch_bwd_weight(dev, planned, gw, gy, x, s)
     })
 }
