@@ -1233,20 +1233,23 @@ fn cuda_conv_grad_input_adds_give_the_step_bit_for_bit() {
         Ok("resnet8") => vec![(Arch::ResNet8, r8)],
         _ => vec![(Arch::ResNet8, r8), (Arch::ResNet18, 8)],
     };
+    // In bf16 and tf32 (v6, or v7 under IPDPP_CONV_TC=v7: both add in their epilogues).
     for (arch, blocks) in archs {
-        let tail = BnTailVersion::fused();
-        let off = net_step_with(&d, arch, 2, true, ConvPrecision::Bf16, false, tail);
-        let on = net_step_with(&d, arch, 2, true, ConvPrecision::Bf16, true, tail);
-        println!(
-            "{arch:?}: grad-inputs added in the kernel: {} (switched off: {})",
-            on.grad_adds_in_conv, off.grad_adds_in_conv
-        );
-        assert_eq!(off.grad_adds_in_conv, 0, "{arch:?}: switched off");
-        assert_eq!(
-            on.grad_adds_in_conv, blocks,
-            "{arch:?}: residual blocks whose grad-input adds"
-        );
-        assert_same_step(&format!("{arch:?} adds on vs off"), &on, &off);
+        for p in [ConvPrecision::Bf16, ConvPrecision::Tf32] {
+            let tail = BnTailVersion::fused();
+            let off = net_step_with(&d, arch, 2, true, p, false, tail);
+            let on = net_step_with(&d, arch, 2, true, p, true, tail);
+            println!(
+                "{arch:?} {p}: grad-inputs added in the kernel: {} (switched off: {})",
+                on.grad_adds_in_conv, off.grad_adds_in_conv
+            );
+            assert_eq!(off.grad_adds_in_conv, 0, "{arch:?} {p}: switched off");
+            assert_eq!(
+                on.grad_adds_in_conv, blocks,
+                "{arch:?} {p}: residual blocks whose grad-input adds"
+            );
+            assert_same_step(&format!("{arch:?} {p} adds on vs off"), &on, &off);
+        }
     }
 }
 

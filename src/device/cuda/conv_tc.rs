@@ -953,11 +953,11 @@ fn stem_bwd_weight_v6(
     r
 }
 
-/// Whether [`conv_bwd_kept`]'s grad-input of `s` can add into gx (`gx_add`): the bf16 v6 and v7 kernels,
-/// whose epilogues add to what gx holds, saving the network a scratch buffer and an add pass.
+/// Whether [`conv_bwd_kept`]'s grad-input of `s` can add into gx (`gx_add`): the bf16 and tf32 v6 and v7
+/// kernels, whose epilogues add to what gx holds, saving the network a scratch buffer and an add pass.
 pub fn bwd_input_adds(dev: &Device, v: TcVersion, p: ConvPrecision, s: &ConvSpec) -> bool {
     match dev {
-        Device::Cuda(d) if p == ConvPrecision::Bf16 => {
+        Device::Cuda(d) if p != ConvPrecision::Fp32 => {
             padded_stem(d, v, p, s).is_none()
                 && (runs_v6(d, v, p, "bwd_input", s) || runs_v7(d, v, p, "bwd_input", s))
         }
@@ -995,7 +995,7 @@ pub fn conv_bwd_kept(
 ) -> Result<bool> {
     if gx_add && !(gx.is_some() && bwd_input_adds(dev, v, p, s)) {
         return Err(Error::usage(
-            "conv backward: adding into gx needs the bf16 v6/v7 grad-input (bwd_input_adds)",
+            "conv backward: adding into gx needs the bf16 or tf32 v6/v7 grad-input (bwd_input_adds)",
         ));
     }
     if let (Device::Cuda(d), Buffer::Cuda(gwc), Buffer::Cuda(gyc), Buffer::Cuda(xc), None) =
@@ -1006,19 +1006,25 @@ pub fn conv_bwd_kept(
                 .map(|()| false);
         }
     }
-    // tf32 v7 grad-input: the fp32 tensors themselves, the weights transposed once per update (`wt32`);
-    // the grad-weight as below (v6: tf32 wgmma takes no MN-major operands).
+    // tf32 grad-input on v7 or v6: the fp32 tensors themselves (v7: the weights transposed once per
+    // update, `wt32`), adding into gx with `gx_add`; the grad-weight as below (v6: tf32 wgmma takes no
+    // MN-major operands).
     if let (Device::Cuda(d), Some(Buffer::Cuda(gxc)), Buffer::Cuda(gyc), Buffer::Cuda(wc)) =
         (dev, gx.as_mut(), gy, w)
     {
-        if p == ConvPrecision::Tf32 && !gx_add && runs_v7(d, v, p, "bwd_input", s) {
+        if p == ConvPrecision::Tf32 && runs_v7(d, v, p, "bwd_input", s) {
             if !wt32.is_fresh() {
                 conv_wgmma::conv_weight_t_f32(d, wt32.fill(d, s.w_len())?, wc, s)?;
             }
             let wt = wt32
                 .current()
                 .ok_or_else(|| Error::usage("transposed weights missing"))?;
-            conv_wgmma::conv_bwd_input_v7(d, gxc, gyc, wt, s, false)?;
+            conv_wgmma::conv_bwd_input_v7(d, gxc, gyc, wt, s, gx_add)?;
+            conv_bwd_weight(dev, p, v, gw, gy, x, s)?;
+            return Ok(false);
+        }
+        if p == ConvPrecision::Tf32 && gx_add && runs_v6(d, v, p, "bwd_input", s) {
+            conv_tc6::conv_bwd_input_v6(d, p, gxc, gyc, wc, s, true)?;
             conv_bwd_weight(dev, p, v, gw, gy, x, s)?;
             return Ok(false);
         }
