@@ -287,6 +287,23 @@ fn cusim_driver_runs_resnet8_v7_steps_with_tuned_adding_grad_inputs() {
     );
 }
 
+/// tf32 v7 (ninth session without a GPU): forwards and grad-inputs on tf32 wgmma from the fp32 tensors, the
+/// transposed fp32 weights kept per update, grad-inputs adding into gx under the tuned pipelines; a whole
+/// ResNet-8 step against the fp32 reference and v4.
+#[test]
+fn cusim_driver_runs_resnet8_tf32_v7_steps() {
+    through_the_simulated_driver(
+        "conv,conv_tc,conv_tc6,conv_wgmma,norm,elementwise,reduce,pool,gemm",
+        &[(
+            "resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2",
+            &[
+                ("IPDPP_TEST_ARCHS", "resnet8"),
+                ("IPDPP_TEST_CASES", "tf32 v7"),
+            ],
+        )],
+    );
+}
+
 #[test]
 fn cusim_driver_runs_resnet8_v6_steps_with_rings_tuned_and_adding_grad_inputs() {
     through_the_simulated_driver(

@@ -24,10 +24,14 @@ MUTANTS = [
     ("v7: LBO and SBO swapped (MN-major grad-weight)", "conv_wgmma.cu", "wg_desc(As + 256 * s, 128, SBO)",
      "wg_desc(As + 256 * s, SBO, 128)", ("v7", "bf16", "bwd_weight", 0)),
     ("v7: K-major copies placed without the swizzle", "conv_wgmma.cu",
-     "return tile + wg_swz_chunk<BK * 2>(f / (BK / 8), f % (BK / 8));",
-     "return tile + (f / (BK / 8)) * BK * 2 + 16 * (f % (BK / 8));", ("v7", "bf16", "fwd", 0)),
+     "return tile + wg_swz_chunk<RB>(f / (RB / 16), f % (RB / 16));",
+     "return tile + (f / (RB / 16)) * RB + 16 * (f % (RB / 16));", ("v7", "bf16", "fwd", 0)),
     ("v7: the 32-deep pipeline's descriptors in the 128-byte swizzle mode", "conv_wgmma.cu",
-     "wg_desc_swz<BK * 2>(As + 32 * s)", "wg_desc_swz<128>(As + 32 * s)", ("v7", "bf16", "bwd_input", 3)),
+     "wg_desc_swz<RB>(As + 32 * s)", "wg_desc_swz<128>(As + 32 * s)", ("v7", "bf16", "bwd_input", 3), 2),
+    ("v7 tf32: 8 channels a 16-byte chunk (bf16's)", "conv_wgmma.cu", "CH = 16 / (int)sizeof(T);", "CH = 8;",
+     ("v7", "tf32", "fwd", 0)),
+    ("v7 tf32: the bf16 MMA on fp32 words", "conv_wgmma.cu", "else if (TF32) wg_mma_tf32<BN>",
+     "else if (false) wg_mma_tf32<BN>", ("v7", "tf32", "bwd_input", 0)),
     ("v7: no wgmma.wait_group after the k-tile's MMAs", "conv_wgmma.cu",
      '        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // tile kt - 1\'s MMAs are done\n', "",
      ("v7", "bf16", "fwd", 0)),
@@ -92,11 +96,12 @@ def main():
             w = (rng.standard_normal((s.o, s.k, s.k, s.c)) / np.sqrt(s.k * s.k * s.c)).astype(np.float32)
             gy = rng.standard_normal((s.n * s.oh * s.ow, s.o)).astype(np.float32)
             try:
-                got, _, name = cc.launch(mod, version, prec, op, s, x, w, gy, timing=(timing or ["lazy"])[0])
+                pipe = cc.v7_pipes(op, s, prec)[0] if version == "v7" else "k32s5"
+                got, _, name = cc.launch(mod, version, prec, op, s, x, w, gy, timing=(timing or ["lazy"])[0], pipe=pipe)
             except cusim.RunError as e:
                 print(f"caught   {what}: {str(e).splitlines()[0][:150]} ({time.time() - t:.0f} s)")
                 continue
-            xo, wo, gyo = cc.operands(prec, x, w, gy)
+            xo, wo, gyo = cc.operands(prec, x, w, gy, version)
             y, gx, gw = cc.reference(s, *(a.astype(np.float64) for a in (xo, wo, gyo)))
             ref = {"fwd": y, "bwd_input": gx, "bwd_weight": gw}[op].reshape(got.shape)
             err = np.abs(got - ref).max() / np.abs(ref).max() if np.isfinite(got).all() else np.inf
