@@ -25,6 +25,8 @@
 #include "fastdiv.cuh"
 #include "wgmma.cuh"
 
+// A block's rows: C7_BM, or with MW = 2 (`_m256`: each warpgroup two m64 tiles, ~1.33x fewer bytes from L2
+// per MMA at 128 columns) 2 C7_BM; a warpgroup owns 64 MW consecutive rows.
 #define C7_BM 128
 
 // Operand elements: bf16 bits (unsigned short) or fp32 read as tf32 (float; tf32 wgmma takes K-major
@@ -48,10 +50,10 @@ __device__ __forceinline__ unsigned char* c7_kdst(unsigned char* tile, int f) {
 
 // Rows of the A tile this thread copies: chunk f = t + 256 i, row f / CPR, channels CH (t % CPR) .. of the
 // k-tile (independent of i: CPR divides 256).
-template <int BK, class T>
+template <int BK, class T, int MW = 1>
 struct C7Rows {
     using G = C7Geo<BK, T>;
-    static constexpr int NA = C7_BM * G::CPR / 256;
+    static constexpr int NA = C7_BM * MW * G::CPR / 256;
     static __device__ int row(int i) { return (threadIdx.x + 256 * i) / G::CPR; }
     static __device__ int kc() { return G::CH * (threadIdx.x % G::CPR); }
 };
@@ -92,9 +94,9 @@ struct C7BRows {
 };
 
 // Forward: A = im2col of x (rows: FwdRows, conv_gather.cuh), B = w (OHWI).
-template <int BN, int BK, class T>
+template <int BN, int BK, class T, int MW = 1>
 struct C7FwdLoad {
-    using R = C7Rows<BK, T>;
+    using R = C7Rows<BK, T, MW>;
     const T* x;
     ConvDims d;
     C7BRows<BN, BK, T> b;
@@ -105,7 +107,7 @@ struct C7FwdLoad {
         : x(x_), d(d_), b(w_, d_.o, d_.kh * d_.kw * d_.c, blockIdx.x * BN), by_c(d_.c), by_kw(d_.kw) {
         K = d.kh * d.kw * d.c;
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * C7_BM + R::row(i), R::kc());
+        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * (C7_BM * MW) + R::row(i), R::kc());
     }
     __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
         const int tap = by_c.div(k0), c0 = k0 - tap * d.c;
@@ -120,9 +122,9 @@ struct C7FwdLoad {
 
 // Grad-input, stride 1: A = gy at output pixel (iy + pad - ky, ix + pad - kx) (rows: GradInputRows),
 // B = wT [c][k = (ky, kx, o)].
-template <int BN, int BK, class T>
+template <int BN, int BK, class T, int MW = 1>
 struct C7BwdInputLoad {
-    using R = C7Rows<BK, T>;
+    using R = C7Rows<BK, T, MW>;
     const T* gy;
     ConvDims d;
     C7BRows<BN, BK, T> b;
@@ -133,7 +135,7 @@ struct C7BwdInputLoad {
         : gy(gy_), d(d_), b(wt_, d_.c, d_.kh * d_.kw * d_.o, blockIdx.x * BN), by_o(d_.o), by_kw(d_.kw) {
         K = d.kh * d.kw * d.o;
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * C7_BM + R::row(i), R::kc());
+        for (int i = 0; i < R::NA; ++i) a.set(i, d, blockIdx.y * (C7_BM * MW) + R::row(i), R::kc());
     }
     __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
         const int tap = by_o.div(k0), o0 = k0 - tap * d.o;
@@ -149,9 +151,9 @@ struct C7BwdInputLoad {
 // Grad-input of a strided convolution, residue class blockIdx.z (StrideClass, conv_gather.cuh): A = gy
 // gathered for the class's pixels (rows: ClassRows) [m][k = (tap j of the class, o)], B = wT [c][k] at the
 // class's taps, column (ky kw + kx) O + o0 with ky = ry + s jy, kx = rx + s jx.
-template <int BN, int BK, class T>
+template <int BN, int BK, class T, int MW = 1>
 struct C7BwdInputClassLoad {
-    using R = C7Rows<BK, T>;
+    using R = C7Rows<BK, T, MW>;
     const T* gy;
     ConvDims d;
     StrideClass cl;
@@ -163,7 +165,7 @@ struct C7BwdInputClassLoad {
         : gy(gy_), d(d_), cl(cl_), b(wt_, d_.c, d_.kh * d_.kw * d_.o, blockIdx.x * BN), by_o(d_.o),
           by_nkx(cl_.nkx > 0 ? cl_.nkx : 1) {
 #pragma unroll
-        for (int i = 0; i < R::NA; ++i) a.set(i, d, cl, blockIdx.y * C7_BM + R::row(i), R::kc());
+        for (int i = 0; i < R::NA; ++i) a.set(i, d, cl, blockIdx.y * (C7_BM * MW) + R::row(i), R::kc());
     }
     __device__ void load(int k0, unsigned char* As, unsigned char* Bs) const {
         const int t = by_o.div(k0), o0 = k0 - t * d.o;
@@ -176,33 +178,41 @@ struct C7BwdInputClassLoad {
     }
 };
 
-// One 128 x BN block tile of A . B^T over k in [k_begin, k_end) (k-tiles of BK elements of T; the loader
+// One 128 MW x BN block tile of A . B^T over k in [k_begin, k_end) (k-tiles of BK elements of T; the loader
 // zero-fills past k_end), operands K-major in the RB-byte swizzle layout (TRANS false) or (bf16 only)
 // MN-major without swizzle (true); the epilogue E receives the accumulators. The ring starts on a
 // 1024-byte boundary (the swizzle pattern's repeat; the launch gives 1 KB more than the stages).
-template <int BN, int BK, int STAGES, bool TRANS, class T, class L, class E>
+template <int BN, int BK, int STAGES, bool TRANS, class T, int MW, class L, class E>
 __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin, int k_end) {
     constexpr bool TF32 = sizeof(T) == 4;
     static_assert(!(TF32 && TRANS), "tf32 wgmma reads K-major operands only");
     constexpr int RB = C7Geo<BK, T>::RB;
     constexpr int AHEAD = STAGES - 2;  // k-tiles of copies in flight ahead of the MMAs
-    constexpr int A_BYTES = C7_BM * RB, STAGE = (C7_BM + BN) * RB;
+    constexpr int A_BYTES = C7_BM * MW * RB, STAGE = (C7_BM * MW + BN) * RB;
     constexpr int SBO = 8 * RB;  // both layouts: 8 rows (MN-major: 8 row groups' k) of RB bytes
     extern __shared__ __align__(128) unsigned char c7_smem_raw[];
     unsigned char* c7_smem = wg_align1024(c7_smem_raw);
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
     if (dyn < (unsigned)(STAGES * STAGE + 1024)) __trap();
-    float acc[BN / 2];
+    // Zeroed before the prologue, pinned there by empty asm: left to itself NVVM may sink the zeroing into
+    // the paths after the k-tile count test, and ptxas then serialises every wgmma (C7515: non-wgmma
+    // instructions defining accumulators inside the pipeline), as it did to the strided grad-input.
+    float acc[MW][BN / 2];
 #pragma unroll
-    for (int i = 0; i < BN / 2; ++i) acc[i] = 0.0f;
+    for (int m = 0; m < MW; ++m)
+#pragma unroll
+        for (int i = 0; i < BN / 2; ++i) {
+            acc[m][i] = 0.0f;
+            asm volatile("" : "+f"(acc[m][i]));
+        }
     const int ntiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
 #pragma unroll
     for (int s = 0; s < AHEAD; ++s) {
         if (s < ntiles) ld.load(k_begin + s * BK, c7_smem + s * STAGE, c7_smem + s * STAGE + A_BYTES);
         asm volatile("cp.async.commit_group;" ::: "memory");  // empty groups keep the count uniform
     }
-    const int wg = threadIdx.x / 128;  // this warpgroup's 64 rows start at row 64 wg: 8 row groups of SBO
+    const int wg = threadIdx.x / 128;  // this warpgroup's rows start at row 64 MW wg: 8 MW row groups of SBO
     for (int kt = 0; kt < ntiles; ++kt) {
         asm volatile("cp.async.wait_group %0;" ::"n"(AHEAD - 1) : "memory");
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
@@ -215,15 +225,18 @@ __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin
             ld.load(k_begin + nt * BK, st, st + A_BYTES);
         }
         asm volatile("cp.async.commit_group;" ::: "memory");
-        const unsigned char* As = c7_smem + (kt % STAGES) * STAGE + wg * 8 * SBO;
+        const unsigned char* As = c7_smem + (kt % STAGES) * STAGE + wg * MW * 8 * SBO;
         const unsigned char* Bs = c7_smem + (kt % STAGES) * STAGE + A_BYTES;
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
-        for (int s = 0; s < RB / 32; ++s) {  // k-steps of 32 bytes: 16 bf16 or 8 tf32
-            if (TRANS) wg_mma<BN, true>(acc, wg_desc(As + 256 * s, 128, SBO), wg_desc(Bs + 256 * s, 128, SBO));
-            else if (TF32) wg_mma_tf32<BN>(acc, wg_desc_swz<RB>(As + 32 * s), wg_desc_swz<RB>(Bs + 32 * s));
-            else wg_mma<BN, false>(acc, wg_desc_swz<RB>(As + 32 * s), wg_desc_swz<RB>(Bs + 32 * s));
-        }
+        for (int s = 0; s < RB / 32; ++s)  // k-steps of 32 bytes: 16 bf16 or 8 tf32
+#pragma unroll
+            for (int m = 0; m < MW; ++m) {  // the warpgroup's m64 tiles, 64 rows (8 SBO) apart
+                const unsigned char* Am = As + m * 8 * SBO;
+                if (TRANS) wg_mma<BN, true>(acc[m], wg_desc(Am + 256 * s, 128, SBO), wg_desc(Bs + 256 * s, 128, SBO));
+                else if (TF32) wg_mma_tf32<BN>(acc[m], wg_desc_swz<RB>(Am + 32 * s), wg_desc_swz<RB>(Bs + 32 * s));
+                else wg_mma<BN, false>(acc[m], wg_desc_swz<RB>(Am + 32 * s), wg_desc_swz<RB>(Bs + 32 * s));
+            }
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // tile kt - 1's MMAs are done
     }
@@ -232,128 +245,143 @@ __device__ __forceinline__ void c7_gemm(const L& ld, const E& store, int k_begin
     store(acc);
 }
 
-// Calls f(r, c, v) for each accumulator of the thread (wgmma.cuh: warp w of warpgroup wg, lane (g, q) holds
-// acc[4 j + 2 h + e] at block row 64 wg + 16 w + g + 8 h, column 8 j + 2 q + e).
-template <int BN, class F>
-__device__ __forceinline__ void c7_each(const float (&acc)[BN / 2], F f) {
-    const int lane = threadIdx.x % 32, wq = (threadIdx.x / 32) % 4, wg = threadIdx.x / 128, g = lane / 4, q = lane % 4;
-    const int row0 = blockIdx.y * C7_BM, col0 = blockIdx.x * BN;
+// Row in the output of accumulator half h of m64 tile m (wgmma.cuh: warp w of warpgroup wg, lane (g, q) holds
+// acc[m][4 j + 2 h + e] at block row 64 MW wg + 64 m + 16 w + g + 8 h, column 8 j + 2 q + e).
+template <int MW>
+__device__ __forceinline__ int c7_row(int m, int h) {
+    const int lane = threadIdx.x % 32, wq = (threadIdx.x / 32) % 4, wg = threadIdx.x / 128;
+    return blockIdx.y * (C7_BM * MW) + 64 * MW * wg + 64 * m + 16 * wq + lane / 4 + 8 * h;
+}
+
+// Calls f(r, c, v) for each accumulator of the thread.
+template <int BN, int MW, class F>
+__device__ __forceinline__ void c7_each(const float (&acc)[MW][BN / 2], F f) {
+    const int q = threadIdx.x % 4, col0 = blockIdx.x * BN;
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
+    for (int m = 0; m < MW; ++m)
 #pragma unroll
-        for (int j = 0; j < BN / 8; ++j)
+        for (int h = 0; h < 2; ++h)
 #pragma unroll
-            for (int e = 0; e < 2; ++e)
-                f(row0 + 64 * wg + 16 * wq + g + 8 * h, col0 + 8 * j + 2 * q + e, acc[4 * j + 2 * h + e]);
+            for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+                for (int e = 0; e < 2; ++e) f(c7_row<MW>(m, h), col0 + 8 * j + 2 * q + e, acc[m][4 * j + 2 * h + e]);
 }
 
 // Row-major [M][N] output (add: added to what it holds), elements past M or N dropped. A thread holds column
 // pairs (2q, 2q + 1): with N even a pair is one 8-byte store (aligned, and both columns exist whenever the
 // first does).
-template <int BN>
+template <int BN, int MW = 1>
 struct C7Out {
     float* out;
     int M, N;
     bool add;
-    __device__ void operator()(const float (&acc)[BN / 2]) const {
+    __device__ void operator()(const float (&acc)[MW][BN / 2]) const {
         if (N % 2) {
-            c7_each<BN>(acc, [&](int r, int c, float v) {
+            c7_each<BN, MW>(acc, [&](int r, int c, float v) {
                 if (r < M && c < N) conv_put(out + (long long)r * N + c, v, add);
             });
             return;
         }
-        const int lane = threadIdx.x % 32, wq = (threadIdx.x / 32) % 4, wg = threadIdx.x / 128;
-        const int r0 = blockIdx.y * C7_BM + 64 * wg + 16 * wq + lane / 4, c0 = blockIdx.x * BN + 2 * (lane % 4);
+        const int c0 = blockIdx.x * BN + 2 * (threadIdx.x % 4);
 #pragma unroll
-        for (int h = 0; h < 2; ++h)
+        for (int m = 0; m < MW; ++m)
 #pragma unroll
-            for (int j = 0; j < BN / 8; ++j) {
-                const int r = r0 + 8 * h, c = c0 + 8 * j;
-                if (r < M && c < N) {
-                    float2* p = reinterpret_cast<float2*>(out + (long long)r * N + c);
-                    float2 v = make_float2(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1]);
-                    if (add) {
-                        const float2 o = *p;
-                        v.x += o.x;
-                        v.y += o.y;
+            for (int h = 0; h < 2; ++h)
+#pragma unroll
+                for (int j = 0; j < BN / 8; ++j) {
+                    const int r = c7_row<MW>(m, h), c = c0 + 8 * j;
+                    if (r < M && c < N) {
+                        float2* p = reinterpret_cast<float2*>(out + (long long)r * N + c);
+                        float2 v = make_float2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1]);
+                        if (add) {
+                            const float2 o = *p;
+                            v.x += o.x;
+                            v.y += o.y;
+                        }
+                        *p = v;
                     }
-                    *p = v;
                 }
-            }
     }
 };
 
 // Class row r of a strided grad-input (blockIdx.z's class) to (d.add: added to) its pixel's row of gx
 // [n, h, w, C].
-template <int BN>
+template <int BN, int MW = 1>
 struct C7ClassOut {
     float* gx;
     ConvDims d;
     StrideClass cl;
-    __device__ void operator()(const float (&acc)[BN / 2]) const {
-        const int lane = threadIdx.x % 32, wq = (threadIdx.x / 32) % 4, wg = threadIdx.x / 128;
-        const int r0 = blockIdx.y * C7_BM + 64 * wg + 16 * wq + lane / 4, c0 = blockIdx.x * BN + 2 * (lane % 4);
+    __device__ void operator()(const float (&acc)[MW][BN / 2]) const {
+        const int c0 = blockIdx.x * BN + 2 * (threadIdx.x % 4);
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const int r = r0 + 8 * h;
-            if (r >= cl.M) continue;
-            int n, iy, ix;
-            cl.pixel(r, n, iy, ix);
-            float* row = gx + (((long long)n * d.h + iy) * d.w + ix) * d.c;
+        for (int m = 0; m < MW; ++m)
 #pragma unroll
-            for (int j = 0; j < BN / 8; ++j)
+            for (int h = 0; h < 2; ++h) {
+                const int r = c7_row<MW>(m, h);
+                if (r >= cl.M) continue;
+                int n, iy, ix;
+                cl.pixel(r, n, iy, ix);
+                float* row = gx + (((long long)n * d.h + iy) * d.w + ix) * d.c;
 #pragma unroll
-                for (int e = 0; e < 2; ++e)
-                    if (c0 + 8 * j + e < d.c) conv_put(row + c0 + 8 * j + e, acc[4 * j + 2 * h + e], d.add);
-        }
+                for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+                    for (int e = 0; e < 2; ++e)
+                        if (c0 + 8 * j + e < d.c) conv_put(row + c0 + 8 * j + e, acc[m][4 * j + 2 * h + e], d.add);
+            }
     }
 };
 
-// The forward's output as C7Out plus the batch-norm statistics of the block's rows per column (conv + BN
-// fusion, as v6's Tc6OutStats): the sum, then the sum of squares about the block's own mean, from the
-// accumulators in registers, reduced over each warp's 8 row lanes, then over the 8 warps through shared
-// memory (the ring's, idle after a barrier); written to part_sum / part_m2 [gridDim.y][N].
-template <int BN>
+// The forward's output as C7Out plus the batch-norm statistics of each 128-row part of the block per column
+// (conv + BN fusion, as v6's Tc6OutStats): the sum, then the sum of squares about the part's own mean, from
+// the accumulators in registers, reduced over each warp's 8 row lanes, then over the part's warps (MW = 1:
+// the block's 8; MW = 2: a warpgroup's 4, whose two m64 tiles are its 128 rows) through shared memory (the
+// ring's, idle after a barrier); written to part_sum / part_m2 [rows / 128][N], the same layout either way.
+template <int BN, int MW = 1>
 struct C7OutStats {
+    static constexpr int WPP = 8 / MW;  // warps per part
     float* y;
     float* part_sum;
     float* part_m2;
     int M, N;
     // Per column (j, e): Σ over the thread's valid rows of f(v, j, e), reduced over the warp's lanes g, then
-    // over the block's warps into tot[BN] (barriers inside).
+    // over the part's warps into tot[MW][BN] (barriers inside).
     template <class F>
-    __device__ void col_sums(float* red, float* tot, const float (&acc)[BN / 2], F f) const {
-        const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, wq = warp % 4, wg = warp / 4, q = lane % 4;
-        const int rb = blockIdx.y * C7_BM + 64 * wg + 16 * wq + lane / 4;
+    __device__ void col_sums(float* red, float* tot, const float (&acc)[MW][BN / 2], F f) const {
+        const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, q = lane % 4;
 #pragma unroll
         for (int j = 0; j < BN / 8; ++j)
 #pragma unroll
             for (int e = 0; e < 2; ++e) {
                 float t = 0.0f;
 #pragma unroll
-                for (int h = 0; h < 2; ++h)
-                    if (rb + 8 * h < M) t += f(acc[4 * j + 2 * h + e], j, e);
+                for (int m = 0; m < MW; ++m)
+#pragma unroll
+                    for (int h = 0; h < 2; ++h)
+                        if (c7_row<MW>(m, h) < M) t += f(acc[m][4 * j + 2 * h + e], j, e);
 #pragma unroll
                 for (int off = 4; off < 32; off <<= 1) t += __shfl_xor_sync(0xffffffffu, t, off);
                 if (lane < 4) red[warp * BN + 8 * j + 2 * q + e] = t;
             }
         __syncthreads();
-        for (int c = threadIdx.x; c < BN; c += 256) {
+        for (int i = threadIdx.x; i < MW * BN; i += 256) {
+            const int part = i / BN, c = i % BN;
             float t = 0.0f;
 #pragma unroll
-            for (int w = 0; w < 8; ++w) t += red[w * BN + c];
-            tot[c] = t;
+            for (int w = 0; w < WPP; ++w) t += red[(part * WPP + w) * BN + c];
+            tot[i] = t;
         }
         __syncthreads();
     }
-    __device__ void operator()(const float (&acc)[BN / 2]) const {
-        C7Out<BN>{y, M, N, false}(acc);
+    __device__ void operator()(const float (&acc)[MW][BN / 2]) const {
+        C7Out<BN, MW>{y, M, N, false}(acc);
         extern __shared__ __align__(128) unsigned char c7_smem[];
         float* red = reinterpret_cast<float*>(c7_smem);  // [8][BN]
-        float* sum = red + 8 * BN;                         // [BN]
-        float* m2 = sum + BN;                              // [BN]
-        const int row0 = blockIdx.y * C7_BM, col0 = blockIdx.x * BN;
-        const float rows = (float)min(C7_BM, M - row0);
+        float* sum = red + 8 * BN;                         // [MW][BN]
+        float* m2 = sum + MW * BN;                         // [MW][BN]
+        const int col0 = blockIdx.x * BN;
+        const int part = (threadIdx.x / 32) / WPP;  // this thread's part
+        const int prow0 = (blockIdx.y * MW + part) * C7_BM;
+        const float rows = (float)max(1, min(C7_BM, M - prow0));
         __syncthreads();  // every warpgroup's MMAs are done with the ring
         col_sums(red, sum, acc, [](float v, int, int) { return v; });
         // The column means once per column (IEEE divisions, two per column inside the row loop before);
@@ -363,16 +391,18 @@ struct C7OutStats {
 #pragma unroll
         for (int j = 0; j < BN / 8; ++j)
 #pragma unroll
-            for (int e = 0; e < 2; ++e) mean[j][e] = sum[8 * j + 2 * q + e] / rows;
+            for (int e = 0; e < 2; ++e) mean[j][e] = sum[part * BN + 8 * j + 2 * q + e] / rows;
         col_sums(red, m2, acc, [&](float v, int j, int e) {
             const float dv = v - mean[j][e];
             return dv * dv;
         });
-        for (int c = threadIdx.x; c < BN; c += 256)
-            if (col0 + c < N) {
-                part_sum[(long long)blockIdx.y * N + col0 + c] = sum[c];
-                part_m2[(long long)blockIdx.y * N + col0 + c] = m2[c];
+        for (int i = threadIdx.x; i < MW * BN; i += 256) {
+            const int pp = blockIdx.y * MW + i / BN, c = i % BN;
+            if (pp * C7_BM < M && col0 + c < N) {
+                part_sum[(long long)pp * N + col0 + c] = sum[i];
+                part_m2[(long long)pp * N + col0 + c] = m2[i];
             }
+        }
     }
 };
 
@@ -449,39 +479,40 @@ template <int BN>
 struct C7WeightOut {
     float* gw;
     int K, O;
-    __device__ void operator()(const float (&acc)[BN / 2]) const {
-        c7_each<BN>(acc, [&](int r, int c, float v) {
+    __device__ void operator()(const float (&acc)[1][BN / 2]) const {
+        c7_each<BN, 1>(acc, [&](int r, int c, float v) {
             if (r < K && c < O) atomicAdd(gw + (long long)c * K + r, v);
         });
     }
 };
 
-template <int BN, int BK, int STAGES, class T>
+template <int BN, int BK, int STAGES, class T, int MW = 1>
 __device__ __forceinline__ void conv_fwd_v7(float* y, const T* x, const T* w, ConvDims d) {
-    const C7FwdLoad<BN, BK, T> ld(x, w, d);
-    c7_gemm<BN, BK, STAGES, false, T>(ld, C7Out<BN>{y, d.n * d.oh * d.ow, d.o, false}, 0, ld.K);
+    const C7FwdLoad<BN, BK, T, MW> ld(x, w, d);
+    c7_gemm<BN, BK, STAGES, false, T, MW>(ld, C7Out<BN, MW>{y, d.n * d.oh * d.ow, d.o, false}, 0, ld.K);
 }
-template <int BN, int BK, int STAGES, class T>
+template <int BN, int BK, int STAGES, class T, int MW = 1>
 __device__ __forceinline__ void conv_fwd_stats_v7(float* y, float* part_sum, float* part_m2, const T* x, const T* w,
                                                   ConvDims d) {
     if (d.out16) __trap();  // bf16 outputs are v6's (the launcher asks only there)
-    const C7FwdLoad<BN, BK, T> ld(x, w, d);
-    c7_gemm<BN, BK, STAGES, false, T>(ld, C7OutStats<BN>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o}, 0, ld.K);
+    const C7FwdLoad<BN, BK, T, MW> ld(x, w, d);
+    c7_gemm<BN, BK, STAGES, false, T, MW>(ld, C7OutStats<BN, MW>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o}, 0,
+                                          ld.K);
 }
-template <int BN, int BK, int STAGES, class T>
+template <int BN, int BK, int STAGES, class T, int MW = 1>
 __device__ __forceinline__ void conv_bwd_input_v7(float* gx, const T* gy, const T* wt, ConvDims d) {
     if (d.out16) __trap();  // bf16 grad-inputs are v6's (the launcher asks only there)
-    const C7BwdInputLoad<BN, BK, T> ld(gy, wt, d);
-    c7_gemm<BN, BK, STAGES, false, T>(ld, C7Out<BN>{gx, d.n * d.h * d.w, d.c, d.add != 0}, 0, ld.K);
+    const C7BwdInputLoad<BN, BK, T, MW> ld(gy, wt, d);
+    c7_gemm<BN, BK, STAGES, false, T, MW>(ld, C7Out<BN, MW>{gx, d.n * d.h * d.w, d.c, d.add != 0}, 0, ld.K);
 }
 // Stride > 1: one residue class per blockIdx.z (s² of them); grid.y covers the largest class.
-template <int BN, int BK, int STAGES, class T>
+template <int BN, int BK, int STAGES, class T, int MW = 1>
 __device__ __forceinline__ void conv_bwd_input_strided_v7(float* gx, const T* gy, const T* wt, ConvDims d) {
     if (d.out16) __trap();
     const StrideClass cl(d, blockIdx.z);
-    if ((int)blockIdx.y * C7_BM >= cl.M) return;  // the whole block: no barrier is skipped by part of it
-    const C7BwdInputClassLoad<BN, BK, T> ld(gy, wt, d, cl);
-    c7_gemm<BN, BK, STAGES, false, T>(ld, C7ClassOut<BN>{gx, d, cl}, 0, cl.K);
+    if ((int)blockIdx.y * C7_BM * MW >= cl.M) return;  // the whole block: no barrier is skipped by part of it
+    const C7BwdInputClassLoad<BN, BK, T, MW> ld(gy, wt, d, cl);
+    c7_gemm<BN, BK, STAGES, false, T, MW>(ld, C7ClassOut<BN, MW>{gx, d, cl}, 0, cl.K);
 }
 // gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z).
 template <int BN, int BK, int STAGES>
@@ -491,7 +522,7 @@ __device__ __forceinline__ void conv_bwd_weight_v7(float* gw, const unsigned sho
     const int p0 = blockIdx.z * p_per_split, p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;  // the whole block
     const C7BwdWeightLoad<BN, BK> ld(x, gy, d, p1);
-    c7_gemm<BN, BK, STAGES, true, unsigned short>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
+    c7_gemm<BN, BK, STAGES, true, unsigned short, 1>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
 }
 
 // wt [c, ky, kx, o] = w [o, ky, kx, c] (IHWO): the grad-input B operand, one K-major row per input channel.
@@ -514,7 +545,8 @@ extern "C" __global__ void conv_weight_t_f32(float* wt, const float* w, int o, i
 
 // Entry points: bf16 {fwd, bwd_input, bwd_weight, fwd with BN statistics, strided bwd_input} x BN {64, 128} x
 // pipeline {k64s4, k32s5}; tf32 (fp32 operands) the same without bwd_weight, pipelines {k32s4, k16s5} (the
-// bf16 pipelines' bytes per row and stages).
+// bf16 pipelines' bytes per row and stages); `_m256`: the forward (plain, statistics) and grad-input (plain,
+// strided) of both precisions on 256 x 128 tiles.
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 64, 4, unsigned short>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 64, 4, unsigned short>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s5(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<64, 32, 5, unsigned short>(y, x, w, d); }
@@ -551,3 +583,19 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k16s5
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k16s5_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v7<128, 16, 5, float>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k16s5(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_v7<128, 16, 5, float>(gx, gy, wt, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k16s5_strided(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 16, 5, float>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4_m256(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 64, 4, unsigned short, 2>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4_m256_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 64, 4, unsigned short, 2>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64s4_m256(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 64, 4, unsigned short, 2>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64s4_m256_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 64, 4, unsigned short, 2>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s5_m256(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_v7<128, 32, 5, unsigned short, 2>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k32s5_m256_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 32, 5, unsigned short, 2>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s5_m256(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_v7<128, 32, 5, unsigned short, 2>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s5_m256_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 32, 5, unsigned short, 2>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k32s4_m256(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v7<128, 32, 4, float, 2>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k32s4_m256_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v7<128, 32, 4, float, 2>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k32s4_m256(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_v7<128, 32, 4, float, 2>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k32s4_m256_strided(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 32, 4, float, 2>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k16s5_m256(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v7<128, 16, 5, float, 2>(y, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k16s5_m256_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v7<128, 16, 5, float, 2>(y, part_sum, part_m2, x, w, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k16s5_m256(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_v7<128, 16, 5, float, 2>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k16s5_m256_strided(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 16, 5, float, 2>(gx, gy, wt, d); }

@@ -334,6 +334,19 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
         assert_eq!(p.tag_for(Bf16), p.tag());
     }
     assert_eq!(Pipe::K64S4.tag_for(Tf32), "k32s4");
+    // The 256 x 128 tiles where the tile is n128: forward O > 64, grad-input C > 64; no grad-weight.
+    assert_eq!(pipes("fwd", &s(64, 128, 1), Bf16), Pipe::ALL);
+    assert_eq!(
+        pipes("fwd", &s(32, 96, 2), Bf16),
+        [Pipe::K32S5, Pipe::K32S5M256]
+    );
+    assert_eq!(pipes("bwd_input", &s(128, 64, 1), Tf32), Pipe::ALL);
+    assert_eq!(
+        pipes("bwd_weight", &s(64, 128, 1), Bf16),
+        [Pipe::K64S4, Pipe::K32S5]
+    );
+    assert_eq!(Pipe::K32S5M256.tag_for(Tf32), "k16s5_m256");
+    assert_eq!("k32s4_m256".parse::<Pipe>().unwrap(), Pipe::K64S4M256);
     assert!("k48s5".parse::<Pipe>().is_err());
 }
 
@@ -378,4 +391,32 @@ fn cuda_conv_v7_pipelines_give_the_same_bits_and_the_pick_is_kept() {
         "the shape was tuned twice"
     );
     assert_eq!(pipe_used(d, "fwd", false, &s, bf16), Some(picked));
+    // At 128 output columns the 256 x 128 tiles join (the same k-steps per output: the same bits), in bf16
+    // and tf32.
+    let s2 = ConvSpec::new(3, 8, 8, 64, 128, 3, 1, 1);
+    let x32 = d.upload(&uniform_f32(s2.x_len(), -1.0, 1.0, 93)).unwrap();
+    let w32 = d.upload(&uniform_f32(s2.w_len(), -1.0, 1.0, 94)).unwrap();
+    let (mut xb2, mut wb2) = (vec![0u16; s2.x_len()], vec![0u16; s2.w_len()]);
+    cast_bf16_f32(&mut xb2, &d.download(&x32).unwrap());
+    cast_bf16_f32(&mut wb2, &d.download(&w32).unwrap());
+    let (xb2, wb2) = (d.upload(&xb2).unwrap(), d.upload(&wb2).unwrap());
+    for tf32 in [false, true] {
+        let mut outs = Vec::new();
+        for p in Pipe::ALL {
+            let mut y = d.upload(&vec![f32::NAN; s2.y_len()]).unwrap();
+            if tf32 {
+                conv_fwd_v7_pipe(d, p, &mut y, &x32, &w32, &s2).unwrap();
+            } else {
+                conv_fwd_v7_pipe(d, p, &mut y, &xb2, &wb2, &s2).unwrap();
+            }
+            outs.push(bits(&d.download(&y).unwrap()));
+        }
+        for (p, o) in Pipe::ALL.iter().zip(&outs) {
+            assert_eq!(o, &outs[1], "tf32 {tf32}: {p:?} differs from k32s5");
+        }
+        assert!(
+            outs[3].iter().all(|&b| f32::from_bits(b).is_finite()),
+            "m256 left outputs unwritten"
+        );
+    }
 }

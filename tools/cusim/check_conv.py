@@ -199,19 +199,21 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         if wres:  # (16 channels included: no `_narrow` name)
             name, smem = name.removesuffix("_narrow") + "_wres", wres_smem(op, s, stats)
             grid = (grid[0], min(wres, grid[1]), 1)
-    else:  # v7
+    else:  # v7 (`big`: the 256 x 128 tiles, `_m256`)
         bn = 128 if n > 64 else 64
         bk, stages = V7_PIPES[pipe]
         suffix, z = ("_stats" if stats else ""), 1
         if op == "bwd_input" and s.stride > 1:  # residue classes: grid.y covers the largest, grid.z the s² classes
             m = s.n * (-(-s.h // s.stride)) * (-(-s.w // s.stride))
             suffix, z = "_strided", s.stride * s.stride
-        name, smem = f"conv_{op}_v7_{prec}_n{bn}_{pipe}{suffix}", stages * (128 + bn) * bk * elem + 1024
-        grid, bm = (-(-n // bn), -(-m // 128), z), 128
+        bm = 256 if big else 128
+        name = f"conv_{op}_v7_{prec}_n{bn}_{pipe}{'_m256' if big else ''}{suffix}"
+        smem = stages * (bm + bn) * bk * elem + 1024
+        grid = (-(-n // bn), -(-m // bm), z)
     if op == "fwd":
         args = [out]
         if stats:
-            bm = {"v6": v4_tile(n)[1], "v7": 128}[version]
+            bm = {"v6": v4_tile(n)[1], "v7": 128}[version]  # (v7 m256: partials per 128-row half)
             parts = (job.buf(np.full((P // bm, s.o), np.nan, np.float32)), job.buf(np.full((P // bm, s.o), np.nan, np.float32)))
             args += list(parts)
         args += [job.buf(xs), job.buf(ws), d]
@@ -477,6 +479,33 @@ def main():
                         if version in ("v6", "v7") and se > sk and s.c >= 16 and not (op == "bwd_weight" and s.o % 16):
                             line += " EXCESS GLOBAL SECTORS"
                             ok = False
+                    if version == "v7" and out_cols(op, s) > 64 and op != "bwd_weight":
+                        # the 256 x 128 tiles: the same k-steps per output element, so y / gx bit for bit
+                        # (adds too); the statistics per 128-row half in another order: against float64
+                        g2, st2, n2 = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing, pipe,
+                                             big=True)
+                        same = np.array_equal(g2, got)
+                        line += f", m256 same bits" if same else f", {n2} BITS DIFFER"
+                        ok = ok and same
+                        if st2 is not None:
+                            yb = ref.reshape(-1, 128, s.o)
+                            mean = yb.mean(axis=1)
+                            m2 = ((yb - mean[:, None, :]) ** 2).sum(axis=1)
+                            e3 = max(np.abs(st2[0] - yb.sum(axis=1)).max() / max(np.abs(yb.sum(axis=1)).max(), 1),
+                                     np.abs(st2[1] - m2).max() / m2.max())
+                            line += f" (stats {e3:.1e})"
+                            ok = ok and e3 <= 1e-4
+                        if op == "bwd_input":
+                            base = rng.standard_normal(got.shape).astype(np.float32)
+                            ga, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
+                                              pipe, base=base, big=True)
+                            ok = ok and np.array_equal(ga, base + got)
+                            line += "" if np.array_equal(ga, base + got) else " ADD MODE DIFFERS"
+                        for m in MEMSTATS or []:
+                            (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
+                            if lw > lk or cw > ck or se > sk:
+                                line += f" ({n2}: wavefronts {lw}/{lk} {cw}/{ck}, sectors {se}/{sk})"
+                                ok = False
                     if version == "v6" and prec in ("bf16", "tf32") and v4_tile(out_cols(op, s))[0] == "n128" \
                             and not narrow(op, s):
                         # the 256 x 128 tile (64 x 64 warp tiles, 4 stages): the same k-steps per output

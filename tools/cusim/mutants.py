@@ -18,20 +18,25 @@ import numpy as np
 import check_conv as cc
 import cusim
 
-# (what, file, old text, new text, (version, precision, op, shape[, timing])[, occurrences replaced, default 1]);
-# timing (cusim.TIMING, default lazy): the eager timings catch a stage refilled while it is still read.
+# (what, file, old text, new text, (version, precision, op, shape[, timing][, "m256"])[, occurrences replaced,
+# default 1]); timing (cusim.TIMING, default lazy): the eager timings catch a stage refilled while it is still
+# read; "m256": v7's 256 x 128 tiles.
 MUTANTS = [
-    ("v7: LBO and SBO swapped (MN-major grad-weight)", "conv_wgmma.cu", "wg_desc(As + 256 * s, 128, SBO)",
-     "wg_desc(As + 256 * s, SBO, 128)", ("v7", "bf16", "bwd_weight", 0)),
+    ("v7: LBO and SBO swapped (MN-major grad-weight)", "conv_wgmma.cu", "wg_desc(Am + 256 * s, 128, SBO)",
+     "wg_desc(Am + 256 * s, SBO, 128)", ("v7", "bf16", "bwd_weight", 0)),
     ("v7: K-major copies placed without the swizzle", "conv_wgmma.cu",
      "return tile + wg_swz_chunk<RB>(f / (RB / 16), f % (RB / 16));",
      "return tile + (f / (RB / 16)) * RB + 16 * (f % (RB / 16));", ("v7", "bf16", "fwd", 0)),
     ("v7: the 32-deep pipeline's descriptors in the 128-byte swizzle mode", "conv_wgmma.cu",
-     "wg_desc_swz<RB>(As + 32 * s)", "wg_desc_swz<128>(As + 32 * s)", ("v7", "bf16", "bwd_input", 3), 2),
+     "wg_desc_swz<RB>(Am + 32 * s)", "wg_desc_swz<128>(Am + 32 * s)", ("v7", "bf16", "bwd_input", 3), 2),
     ("v7 tf32: 8 channels a 16-byte chunk (bf16's)", "conv_wgmma.cu", "CH = 16 / (int)sizeof(T);", "CH = 8;",
      ("v7", "tf32", "fwd", 0)),
     ("v7 tf32: the bf16 MMA on fp32 words", "conv_wgmma.cu", "else if (TF32) wg_mma_tf32<BN>",
      "else if (false) wg_mma_tf32<BN>", ("v7", "tf32", "bwd_input", 0)),
+    ("v7 m256: a warpgroup's second m64 tile reads its first one's rows", "conv_wgmma.cu",
+     "const unsigned char* Am = As + m * 8 * SBO;", "const unsigned char* Am = As;", ("v7", "tf32", "fwd", 17, "m256")),
+    ("v7 m256: statistics of each half over all 8 warps", "conv_wgmma.cu", "static constexpr int WPP = 8 / MW;",
+     "static constexpr int WPP = 8;", ("v7", "bf16", "fwd", 17, "m256", "stats")),
     ("v7: no wgmma.wait_group after the k-tile's MMAs", "conv_wgmma.cu",
      '        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // tile kt - 1\'s MMAs are done\n', "",
      ("v7", "bf16", "fwd", 0)),
@@ -73,7 +78,9 @@ def main():
     k, n = (int(v) for v in ap.parse_args().part.split("/"))
     rng = np.random.default_rng(3)
     survivors = 0
-    for what, fname, old, new, (version, prec, op, si, *timing), *times in MUTANTS[k - 1::n]:
+    for what, fname, old, new, (version, prec, op, si, *rest), *times in MUTANTS[k - 1::n]:
+        timing = [r for r in rest if r in cusim.TIMING]
+        big, stats = "m256" in rest, "stats" in rest
         s = cc.SHAPES[si]
         with tempfile.TemporaryDirectory() as d:
             kdir = os.path.join(d, "kernels")
@@ -97,7 +104,8 @@ def main():
             gy = rng.standard_normal((s.n * s.oh * s.ow, s.o)).astype(np.float32)
             try:
                 pipe = cc.v7_pipes(op, s, prec)[0] if version == "v7" else "k32s5"
-                got, _, name = cc.launch(mod, version, prec, op, s, x, w, gy, timing=(timing or ["lazy"])[0], pipe=pipe)
+                got, st, name = cc.launch(mod, version, prec, op, s, x, w, gy, stats=stats,
+                                          timing=(timing or ["lazy"])[0], pipe=pipe, big=big)
             except cusim.RunError as e:
                 print(f"caught   {what}: {str(e).splitlines()[0][:150]} ({time.time() - t:.0f} s)")
                 continue
@@ -105,6 +113,10 @@ def main():
             y, gx, gw = cc.reference(s, *(a.astype(np.float64) for a in (xo, wo, gyo)))
             ref = {"fwd": y, "bwd_input": gx, "bwd_weight": gw}[op].reshape(got.shape)
             err = np.abs(got - ref).max() / np.abs(ref).max() if np.isfinite(got).all() else np.inf
+            if st is not None:  # the statistics partials per 128 rows, against float64
+                yb = ref.reshape(-1, 128, s.o)
+                e2 = np.abs(st[0] - yb.sum(axis=1)).max() / max(np.abs(yb.sum(axis=1)).max(), 1)
+                err = max(err, e2 if np.isfinite(e2) else np.inf)
             if err > 1e-5:
                 print(f"caught   {what}: {name} rel err {err:.1e} ({time.time() - t:.0f} s)")
             else:

@@ -30,7 +30,9 @@ fn tile(o: usize) -> (&'static str, usize) {
 /// and barriers per MMA, which only a GPU can weigh: by default the launcher times both on first use of a
 /// shape and keeps the faster ([`super::tune`]); `IPDPP_V7_PIPE=k64s4|k32s5` forces one where it applies.
 /// The depths are bf16's; tf32's k-tiles have the same bytes per row (128 or 64), so half the channels:
-/// `_k32s4` and `_k16s5` ([`Pipe::tag_for`]; either spelling forces a pipeline).
+/// `_k32s4` and `_k16s5` ([`Pipe::tag_for`]; either spelling forces a pipeline). The `_m256` pipelines run
+/// the same k-steps on 256 × 128 tiles (each warpgroup two m64 tiles: a quarter fewer bytes copied per MMA)
+/// where the tile is n128 (forward and grad-input); the same sums again, so the tuner may pick them too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pipe {
     /// 64-deep k-tiles, 4 stages (96-128 KB): half the barriers per MMA, 128-byte rows per copy.
@@ -38,14 +40,20 @@ pub enum Pipe {
     /// 32-deep k-tiles, 5 stages (60-80 KB): two or three blocks per SM. (6 stages made ptxas serialise the
     /// grad-weight's MMAs, C7515.)
     K32S5,
+    /// K64S4 on 256 × 128 tiles (194 KB).
+    K64S4M256,
+    /// K32S5 on 256 × 128 tiles (121 KB).
+    K32S5M256,
 }
 
 impl Pipe {
-    pub const ALL: [Pipe; 2] = [Pipe::K64S4, Pipe::K32S5];
+    pub const ALL: [Pipe; 4] = [Pipe::K64S4, Pipe::K32S5, Pipe::K64S4M256, Pipe::K32S5M256];
     pub fn tag(self) -> &'static str {
         match self {
             Pipe::K64S4 => "k64s4",
             Pipe::K32S5 => "k32s5",
+            Pipe::K64S4M256 => "k64s4_m256",
+            Pipe::K32S5M256 => "k32s5_m256",
         }
     }
     /// The entry-point tag in precision `p` (tf32: half the depth of the same bytes).
@@ -53,14 +61,23 @@ impl Pipe {
         match (self, p == ConvPrecision::Tf32) {
             (Pipe::K64S4, true) => "k32s4",
             (Pipe::K32S5, true) => "k16s5",
+            (Pipe::K64S4M256, true) => "k32s4_m256",
+            (Pipe::K32S5M256, true) => "k16s5_m256",
             _ => self.tag(),
         }
     }
     /// k-tile depth in bf16 elements (128 or 64 bytes a row).
     fn bk(self) -> usize {
         match self {
-            Pipe::K64S4 => 64,
-            Pipe::K32S5 => 32,
+            Pipe::K64S4 | Pipe::K64S4M256 => 64,
+            Pipe::K32S5 | Pipe::K32S5M256 => 32,
+        }
+    }
+    /// Rows of a block tile.
+    fn bm(self) -> usize {
+        match self {
+            Pipe::K64S4M256 | Pipe::K32S5M256 => 2 * BM,
+            _ => BM,
         }
     }
     /// k-tile depth in elements of precision `p`.
@@ -73,14 +90,14 @@ impl Pipe {
     }
     fn stages(self) -> usize {
         match self {
-            Pipe::K64S4 => 4,
-            Pipe::K32S5 => 5,
+            Pipe::K64S4 | Pipe::K64S4M256 => 4,
+            Pipe::K32S5 | Pipe::K32S5M256 => 5,
         }
     }
     /// Dynamic shared memory of the ring for a tile of `cols` output columns, plus 1 KB to start it on a
     /// 1024-byte boundary (the swizzle pattern's repeat); the same in tf32 (rows of the same bytes).
     fn smem(self, cols: usize) -> usize {
-        self.stages() * (BM + tile(cols).1) * self.bk() * 2 + 1024
+        self.stages() * (self.bm() + tile(cols).1) * self.bk() * 2 + 1024
     }
 }
 
@@ -93,7 +110,8 @@ impl std::str::FromStr for Pipe {
             .find(|p| p.tag() == v || p.tag_for(ConvPrecision::Tf32) == v)
             .ok_or_else(|| {
                 Error::usage(format!(
-                    "unknown v7 pipeline {v:?}; use k64s4 or k32s5 (tf32: k32s4 or k16s5)"
+                    "unknown v7 pipeline {v:?}; use k64s4 or k32s5 (tf32: k32s4 or k16s5), \
+                     optionally with _m256"
                 ))
             })
     }
@@ -115,8 +133,9 @@ fn forced() -> Option<Pipe> {
     })
 }
 
-/// The pipelines of v7's `op` at `s` in precision `p` (shape only): the deep one needs whole k-tiles inside
-/// one tap (bf16 forward C % 64 == 0, grad-input O % 64 == 0; tf32 32; grad-weight k-tiles are pixels).
+/// The pipelines of v7's `op` at `s` in precision `p` (shape only): the deep ones need whole k-tiles inside
+/// one tap (bf16 forward C % 64 == 0, grad-input O % 64 == 0; tf32 32; grad-weight k-tiles are pixels);
+/// the 256 × 128 tiles take the forward and grad-input where the tile is n128 (more than 64 columns).
 pub fn pipes(op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pipe> {
     let deep = Pipe::K64S4.depth(p);
     let whole = match op {
@@ -124,9 +143,11 @@ pub fn pipes(op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pipe> {
         "bwd_input" => s.o % deep == 0,
         _ => true,
     };
+    let tall = op != "bwd_weight" && cols(op, s) > 64;
     Pipe::ALL
         .into_iter()
-        .filter(|&q| whole || q == Pipe::K32S5)
+        .filter(|&q| whole || q.bk() == 32)
+        .filter(|&q| tall || q.bm() == BM)
         .collect()
 }
 
@@ -247,7 +268,7 @@ fn plan(
         )));
     }
     let (tag, bn) = tile(cols);
-    let grid_y = m.div_ceil(BM);
+    let grid_y = m.div_ceil(pipe.bm());
     if grid_y > 65535 {
         return Err(Error::usage(format!(
             "convolution {s:?}: {m} GEMM rows exceed one launch; lower the batch size"
