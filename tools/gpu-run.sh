@@ -49,8 +49,10 @@ step info 20 $BIN/ipdpp info
 # With the carried PTX cache this only checks it is complete (a miss compiles with this machine's NVRTC).
 step kernels 120 $BIN/ipdpp kernels --cache
 if has tests; then
-  # Every test that touches the GPU (names hold cuda, tensor_core, tf32 or nvrtc), one process each.
-  $BIN/it --list 2>/dev/null | sed -n 's/: test$//p' | grep -E 'cuda|tensor_core|tf32|nvrtc' | grep -v '::fused_bn_cpu_' > "$OUT/gpu-tests.txt"
+  # Every test that touches the GPU (names hold cuda, tensor_core, tf32 or nvrtc; not the simulator's), one
+  # process each.
+  $BIN/it --list 2>/dev/null | sed -n 's/: test$//p' | grep -E 'cuda|tensor_core|tf32|nvrtc' | grep -v '::fused_bn_cpu_' \
+    | grep -v '^cusim::' > "$OUT/gpu-tests.txt"
   while read -r t; do
     step "test_${t//::/.}" 90 $BIN/it --exact "$t" --nocapture --test-threads=1
   done < "$OUT/gpu-tests.txt"
@@ -330,6 +332,17 @@ if has bench; then
     [ -z "${NO_V7_TF32:-}" ] || break
     step "bench_conv_tf32_v7_${sh//,/x}" 40 $BIN/ipdpp --device cuda bench conv --shape $sh --precision tf32 \
       --versions v6,v7 --out "$OUT/conv_tf32_v7_${sh//,/x}.json"
+  done
+  # v7's 256 x 128 tiles against its 128 x 128 ones (the tuner picks among them; this is the margin), forced,
+  # at layers 2 and 3 in both precisions.
+  for sh in 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1; do
+    [ -z "${NO_V7:-}" ] || break
+    for pp in k64s4 k64s4_m256; do
+      step "bench_conv_bf16_v7_${pp}_${sh//,/x}" 40 env IPDPP_V7_PIPE=$pp $BIN/ipdpp --device cuda bench conv --shape $sh \
+        --precision bf16 --versions v7 --out "$OUT/conv_bf16_v7_${pp}_${sh//,/x}.json"
+      [ -z "${NO_V7_TF32:-}" ] && step "bench_conv_tf32_v7_${pp}_${sh//,/x}" 40 env IPDPP_V7_PIPE=$pp $BIN/ipdpp --device cuda \
+        bench conv --shape $sh --precision tf32 --versions v7 --out "$OUT/conv_tf32_v7_${pp}_${sh//,/x}.json"
+    done
   done
   # Kernel profiles for the next round of convolution work (Nsight Compute, when the image has it): v6 and
   # v7 forward and grad-weight at layer 1's shape, and the heaviest batch-norm kernels of a small step.
