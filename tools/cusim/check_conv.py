@@ -322,6 +322,15 @@ SHAPES = [
 ]
 
 
+def stats_err(ref, st, bm, o):
+    """Relative error of BN-statistics partials `st` (sums, squares about each block's mean) over blocks of
+    `bm` rows of the float64 output `ref`."""
+    yb = ref.reshape(-1, bm, o)
+    m2 = ((yb - yb.mean(axis=1)[:, None, :]) ** 2).sum(axis=1)
+    return max(np.abs(st[0] - yb.sum(axis=1)).max() / max(np.abs(yb.sum(axis=1)).max(), 1),
+               np.abs(st[1] - m2).max() / m2.max())
+
+
 def out_cols(op, s):
     """The GEMM's output columns of `op` at `s` (the tile width follows them)."""
     return s.c if op == "bwd_input" else s.o
@@ -414,11 +423,8 @@ def main():
                     line = f"{version} {prec:4} {op:10} {s!r:28} {name:38} rel err {err:.1e}"
                     ok = err <= tol
                     if st is not None:
+                        e2 = stats_err(ref, st, bm, s.o)
                         yb = ref.reshape(-1, bm, s.o)
-                        mean = yb.mean(axis=1)
-                        m2 = ((yb - mean[:, None, :]) ** 2).sum(axis=1)
-                        e2 = max(np.abs(st[0] - yb.sum(axis=1)).max() / max(np.abs(yb.sum(axis=1)).max(), 1),
-                                 np.abs(st[1] - m2).max() / m2.max())
                         line += f", stats {e2:.1e}"
                         ok = ok and e2 <= 1e-4
                         if version == "v6" and prec == "bf16":
@@ -488,11 +494,7 @@ def main():
                         line += f", m256 same bits" if same else f", {n2} BITS DIFFER"
                         ok = ok and same
                         if st2 is not None:
-                            yb = ref.reshape(-1, 128, s.o)
-                            mean = yb.mean(axis=1)
-                            m2 = ((yb - mean[:, None, :]) ** 2).sum(axis=1)
-                            e3 = max(np.abs(st2[0] - yb.sum(axis=1)).max() / max(np.abs(yb.sum(axis=1)).max(), 1),
-                                     np.abs(st2[1] - m2).max() / m2.max())
+                            e3 = stats_err(ref, st2, 128, s.o)
                             line += f" (stats {e3:.1e})"
                             ok = ok and e3 <= 1e-4
                         if op == "bwd_input":

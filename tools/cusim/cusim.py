@@ -91,6 +91,22 @@ def _operands(section):
     return ops
 
 
+def wgmma_operands(m, t, op):
+    """The parts every wgmma.mma_async shares: N, the accumulator address list, the operands after the
+    descriptors (scale-d predicate, scale-a, scale-b, ...) and the scale-d condition."""
+    n = int(m.group(1))
+    d = [op(x) for x in m.group(2).split(",")]
+    if len(d) != n // 2:
+        raise TranslateError(f"wgmma n{n} with {len(d)} accumulators")
+    rest = [x.strip() for x in m.group(5).split(",")]
+    pm = re.search(r"setp\.ne\.b32 p, (%\d+), 0;", t)
+    if rest[0] != "p" or not pm:
+        raise TranslateError(f"wgmma scale-d predicate not recognised in {t!r}")
+    if rest[1:3] != ["1", "1"]:
+        raise TranslateError(f"wgmma with negated operands is not modelled: {t!r}")
+    return n, "{" + ", ".join(f"&{x}" for x in d) + "}", rest, f"(({op(pm.group(1))}) != 0)"
+
+
 def _rewrite_asm(body):
     """body: the text inside asm(...). Returns a C++ statement (without the trailing semicolon)."""
     sections = _split_top(body, ":")
@@ -152,18 +168,7 @@ def _rewrite_asm(body):
         return f"{ops[0]} = ::sim::g.smem_bytes"
     m = re.search(r"wgmma\.mma_async\.sync\.aligned\.m64n(\d+)k16\.f32\.bf16\.bf16 \{([^}]*)\}, (\{[^}]*\}|%\d+), (%\d+), (.*);", t)
     if m:
-        n = int(m.group(1))
-        d = [op(x) for x in m.group(2).split(",")]
-        if len(d) != n // 2:
-            raise TranslateError(f"wgmma n{n} with {len(d)} accumulators")
-        rest = [x.strip() for x in m.group(5).split(",")]
-        pm = re.search(r"setp\.ne\.b32 p, (%\d+), 0;", t)
-        if rest[0] != "p" or not pm:
-            raise TranslateError(f"wgmma scale-d predicate not recognised in {t!r}")
-        scale_d = f"(({op(pm.group(1))}) != 0)"
-        if rest[1:3] != ["1", "1"]:
-            raise TranslateError(f"wgmma with negated operands is not modelled: {t!r}")
-        dl = "{" + ", ".join(f"&{x}" for x in d) + "}"
+        n, dl, rest, scale_d = wgmma_operands(m, t, op)
         if m.group(3).startswith("{"):
             a = [op(x) for x in m.group(3)[1:-1].split(",")]
             if len(rest) != 4:
@@ -177,19 +182,11 @@ def _rewrite_asm(body):
                 f"({op(rest[3])}) != 0, ({op(rest[4])}) != 0); }} while (0)")
     m = re.search(r"wgmma\.mma_async\.sync\.aligned\.m64n(\d+)k8\.f32\.tf32\.tf32 \{([^}]*)\}, (%\d+), (%\d+), (.*);", t)
     if m:  # tf32: both operands from descriptors, K-major (no transpose immediates)
-        n = int(m.group(1))
-        d = [op(x) for x in m.group(2).split(",")]
-        if len(d) != n // 2:
-            raise TranslateError(f"wgmma n{n} with {len(d)} accumulators")
-        rest = [x.strip() for x in m.group(5).split(",")]
-        pm = re.search(r"setp\.ne\.b32 p, (%\d+), 0;", t)
-        if len(rest) != 3 or rest[0] != "p" or not pm:
+        n, dl, rest, scale_d = wgmma_operands(m, t, op)
+        if len(rest) != 3:
             raise TranslateError(f"tf32 wgmma operands not recognised in {t!r}")
-        if rest[1:3] != ["1", "1"]:
-            raise TranslateError(f"wgmma with negated operands is not modelled: {t!r}")
-        dl = "{" + ", ".join(f"&{x}" for x in d) + "}"
         return (f"do {{ float* __d[] = {dl}; ::sim::wgmma({n}, __d, nullptr, {op(m.group(3))}, {op(m.group(4))}, "
-                f"(({op(pm.group(1))}) != 0), false, false, true); }} while (0)")
+                f"{scale_d}, false, false, true); }} while (0)")
     raise TranslateError(f"inline PTX not modelled by cusim: {t!r}")
 
 

@@ -114,8 +114,7 @@ def main():
             ref = {"fwd": y, "bwd_input": gx, "bwd_weight": gw}[op].reshape(got.shape)
             err = np.abs(got - ref).max() / np.abs(ref).max() if np.isfinite(got).all() else np.inf
             if st is not None:  # the statistics partials per 128 rows, against float64
-                yb = ref.reshape(-1, 128, s.o)
-                e2 = np.abs(st[0] - yb.sum(axis=1)).max() / max(np.abs(yb.sum(axis=1)).max(), 1)
+                e2 = cc.stats_err(ref, st, 128, s.o)
                 err = max(err, e2 if np.isfinite(e2) else np.inf)
             if err > 1e-5:
                 print(f"caught   {what}: {name} rel err {err:.1e} ({time.time() - t:.0f} s)")
