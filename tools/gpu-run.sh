@@ -77,6 +77,10 @@ if has tests; then
   # A ResNet-18 step against the CPU with the stem's forward as im2col + v6 1x1.
   step test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_im2col 90 env IPDPP_STEM_IM2COL=1 \
     $BIN/it --exact resnet_cuda::resnet18_training_step_cuda_matches_cpu_at_batch_8 --nocapture --test-threads=1
+  # v6 or v7 per op and shape (IPDPP_V7_AUTO=1), timed before the first forward: whole ResNet-18/32 steps.
+  step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_auto 120 env IPDPP_V7_AUTO=1 \
+    IPDPP_TEST_CASES="bf16 v7,tf32 v7" $BIN/it --exact resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 \
+    --nocapture --test-threads=1
   # The grad-inputs adding into a block input's gradient on v7 (the default run above is v6).
   step test_cuda_ops.cuda_conv_grad_input_adds_give_the_step_bit_for_bit_v7 90 env IPDPP_CONV_TC=v7 $BIN/it --exact \
     cuda_ops::cuda_conv_grad_input_adds_give_the_step_bit_for_bit --nocapture --test-threads=1
@@ -179,6 +183,7 @@ if has tests; then
     ok "$t" || NO_V7_TF32=1
   done
   [ -n "${NO_V7_TF32:-}" ] && echo "tf32 conv v7 failed or missed its tests: no tf32 v7 bench" | tee -a "$SUMMARY"
+  ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_auto || NO_V7_AUTO=1
   # A failure of the default gets one memory check at a small shape, so the next session starts from the
   # faulting kernel and address instead of a rel err.
   SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
@@ -274,6 +279,13 @@ if has bench; then
     # tf32 on wgmma (forward and grad-input; the grad-weight stays v6), against bench_r18_tf32
     [ -z "${NO_V7_TF32:-}" ] && step bench_${arch}_tf32_convtc_v7 90 env IPDPP_CONV_TC=v7 $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_convtc_v7.json"
+    # v6 or v7 per op and shape, whichever measured faster before the first step (IPDPP_V7_AUTO=1)
+    [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && step bench_${arch}_bf16_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/${arch}_bf16_v7_auto.json"
+    [ -z "${NO_V7_AUTO:-}${NO_V7_TF32:-}" ] && step bench_${arch}_tf32_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
+      --out "$OUT/${arch}_tf32_v7_auto.json"
     [ -z "${NO_RING:-}" ] && step bench_${arch}_bf16_ring_auto 90 env IPDPP_V6_RING=auto $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_ring_auto.json"
     step bench_${arch}_bf16_old_splits 90 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench resnet --arch $arch \
@@ -382,6 +394,7 @@ if has bench; then
 import json, os, sys
 best, best_ips = ("r18_bf16.json", ""), 0.0
 for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v7.json", "IPDPP_CONV_TC=v7"),
+               ("resnet18_bf16_v7_auto.json", "IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1"),
                ("resnet18_bf16_ring_auto.json", "IPDPP_V6_RING=auto"),
                ("resnet18_bf16_halo.json", "IPDPP_V6_RING=halo"),
                ("resnet18_bf16_wres.json", "IPDPP_V6_RING=wres"),

@@ -349,6 +349,8 @@ pub struct ResNet {
     /// setting the activation buffers were allocated for.
     fused_unused: Vec<bool>,
     alloc_fused: bool,
+    /// The batch size and precision `conv_tc::tune_v6_v7` last measured (under `IPDPP_V7_AUTO=1`).
+    v6_v7_tuned: Option<(usize, ConvPrecision)>,
     /// Slots read by a convolution whose channels v6 takes (C % 8 == 0): the fused batch-norm tails
     /// write their bf16 copies in the same pass when v6 runs.
     feeds_bf16_conv: Vec<bool>,
@@ -688,6 +690,7 @@ impl ResNet {
             conv_output,
             fused_unused,
             alloc_fused: false,
+            v6_v7_tuned: None,
             w_bf16: HashMap::new(),
             wt_bf16: HashMap::new(),
             wt_f32: HashMap::new(),
@@ -758,6 +761,28 @@ impl ResNet {
         Ok(())
     }
 
+    /// Under `IPDPP_V7_AUTO=1` with v7 asked on a GPU: v6 against v7 per op at every convolution's shape
+    /// at batch `n`, once per batch size and precision, before any plan of this forward reads the choice.
+    fn tune_v6_v7(&mut self, n: usize) -> Result<()> {
+        let p = self.conv_precision;
+        if self.conv_version != TcVersion::V7
+            || !conv_tc::v7_auto()
+            || self.v6_v7_tuned == Some((n, p))
+        {
+            return Ok(());
+        }
+        if let Device::Cuda(d) = &self.dev {
+            let specs: Vec<ConvSpec> = self
+                .nodes
+                .iter()
+                .filter_map(|node| conv_spec(node, n).map(|(s, _)| s))
+                .collect();
+            conv_tc::tune_v6_v7(d, p, &specs)?;
+        }
+        self.v6_v7_tuned = Some((n, p));
+        Ok(())
+    }
+
     /// Elements held by the activation and gradient buffers (for memory reports and tests).
     pub fn buffer_elems(&self) -> usize {
         self.acts.iter().chain(&self.grads).map(Buffer::len).sum()
@@ -786,6 +811,7 @@ impl ResNet {
             return Err(Error::usage(format!("a training batch of {n} images cannot be split into {groups} views of at least 2 images")));
         }
         self.ensure_batch(n, mode == Mode::Train)?;
+        self.tune_v6_v7(n)?;
         self.act_bf16.iter_mut().for_each(Bf16Copy::stale);
         self.w_bf16.values_mut().for_each(Bf16Copy::stale);
         self.wt_bf16.values_mut().for_each(Bf16Copy::stale);

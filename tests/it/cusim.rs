@@ -304,6 +304,23 @@ fn cusim_driver_runs_resnet8_tf32_v7_steps() {
     );
 }
 
+/// `IPDPP_V7_AUTO=1`: v6 or v7 per op and shape, timed before the first forward (in the simulator the
+/// timings are arbitrary, so each run mixes the two somehow): the bf16 step must still track v4 and fp32.
+#[test]
+fn cusim_driver_runs_resnet8_steps_choosing_v6_or_v7_per_shape() {
+    through_the_simulated_driver(
+        "conv,conv_tc,conv_tc6,conv_wgmma,norm,elementwise,reduce,pool,gemm",
+        &[(
+            "resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2",
+            &[
+                ("IPDPP_TEST_ARCHS", "resnet8"),
+                ("IPDPP_TEST_CASES", "bf16 v7"),
+                ("IPDPP_V7_AUTO", "1"),
+            ],
+        )],
+    );
+}
+
 #[test]
 fn cusim_driver_runs_resnet8_v6_steps_with_rings_tuned_and_adding_grad_inputs() {
     through_the_simulated_driver(

@@ -182,10 +182,99 @@ pub fn effective_version(v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec)
     }
 }
 
-/// Whether `op` runs v7 on this GPU: `v` asks for it, [`effective_version`] takes the op and shape, and the
-/// GPU is a Hopper ([`conv_wgmma::runs`]).
+/// Whether `op` runs v7 on this GPU: `v` asks for it, [`effective_version`] takes the op and shape, the GPU
+/// is a Hopper ([`conv_wgmma::runs`]), and (under `IPDPP_V7_AUTO=1`) v6 was not measured faster at this
+/// shape ([`tune_v6_v7`]).
 fn runs_v7(dev: &CudaDevice, v: TcVersion, p: ConvPrecision, op: &str, s: &ConvSpec) -> bool {
-    effective_version(v, p, op, s) == TcVersion::V7 && conv_wgmma::runs(dev, op, s, p)
+    effective_version(v, p, op, s) == TcVersion::V7
+        && conv_wgmma::runs(dev, op, s, p)
+        && !(v7_auto() && super::tune::chosen(dev, &v6_v7_key(op, p, s), &[0, 1], None) == Some(0))
+}
+
+/// `IPDPP_V7_AUTO=1`, read once: a network asking v7 runs each op and shape on v6 or v7, whichever
+/// [`tune_v6_v7`] measured faster (v7 until measured).
+pub fn v7_auto() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("IPDPP_V7_AUTO").is_ok_and(|v| v.trim() == "1"))
+}
+
+fn v6_v7_key(op: &str, p: ConvPrecision, s: &ConvSpec) -> String {
+    format!("conv_{op}_v6_or_v7_{} {s:?}", p.suffix())
+}
+
+/// Times v6 against v7 (each with its own rings or pipelines tuned first) for every op of every shape in
+/// `specs` that both run in precision `p`, on scratch operands, and keeps the faster per op and shape for
+/// [`runs_v7`] under `IPDPP_V7_AUTO=1`. The network calls it before its first forward at a batch size, so
+/// that every plan it makes (bf16 outputs, copies) sees the final choice; shapes already measured cost
+/// nothing.
+pub fn tune_v6_v7(dev: &CudaDevice, p: ConvPrecision, specs: &[ConvSpec]) -> Result<()> {
+    if p == ConvPrecision::Fp32 {
+        return Ok(());
+    }
+    for s in specs {
+        for op in ["fwd", "bwd_input", "bwd_weight"] {
+            let key = v6_v7_key(op, p, s);
+            let both = effective_version(TcVersion::V7, p, op, s) == TcVersion::V7
+                && conv_wgmma::runs(dev, op, s, p)
+                && runs_v6(dev, TcVersion::V6, p, op, s);
+            if !both || super::tune::chosen(dev, &key, &[0, 1], None).is_some() {
+                continue;
+            }
+            if p == ConvPrecision::Tf32 {
+                let x = dev.zeros::<f32>(s.x_len())?;
+                let w = dev.zeros::<f32>(s.w_len())?;
+                let gy = dev.zeros::<f32>(s.y_len())?;
+                let transpose = |d: &CudaDevice, wt: &mut CudaSlice<f32>, w: &CudaSlice<f32>| {
+                    conv_wgmma::conv_weight_t_f32(d, wt, w, s)
+                };
+                // (no tf32 v7 grad-weight: `both` is false there)
+                let gw_v7 = |_: &mut CudaSlice<f32>| Err(Error::usage("no tf32 v7 grad-weight"));
+                time_v6_v7(dev, p, op, s, &key, (&x, &w, &gy), transpose, gw_v7)?;
+            } else {
+                let x = dev.zeros::<u16>(s.x_len())?;
+                let w = dev.zeros::<u16>(s.w_len())?;
+                let gy = dev.zeros::<u16>(s.y_len())?;
+                let transpose = |d: &CudaDevice, wt: &mut CudaSlice<u16>, w: &CudaSlice<u16>| {
+                    conv_wgmma::conv_weight_t_bf16(d, wt, w, s)
+                };
+                let gw_v7 =
+                    |gw: &mut CudaSlice<f32>| conv_wgmma::conv_bwd_weight_v7(dev, gw, &gy, &x, s);
+                time_v6_v7(dev, p, op, s, &key, (&x, &w, &gy), transpose, gw_v7)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`tune_v6_v7`] for one op and shape on operands (x, w, gy) of type `T` (`transpose`: v7's grad-input
+/// weights; `gw_v7`: v7's grad-weight, bf16 only).
+#[allow(clippy::too_many_arguments)]
+fn time_v6_v7<T: conv_tc6::V6Operand + cudarc::driver::ValidAsZeroBits>(
+    d: &CudaDevice,
+    p: ConvPrecision,
+    op: &str,
+    s: &ConvSpec,
+    key: &str,
+    (x, w, gy): (&CudaSlice<T>, &CudaSlice<T>, &CudaSlice<T>),
+    transpose: impl Fn(&CudaDevice, &mut CudaSlice<T>, &CudaSlice<T>) -> Result<()>,
+    mut gw_v7: impl FnMut(&mut CudaSlice<f32>) -> Result<()>,
+) -> Result<()> {
+    let mut out = d.zeros::<f32>(match op {
+        "fwd" => s.y_len(),
+        "bwd_input" => s.x_len(),
+        _ => s.w_len(),
+    })?;
+    let mut wt = d.zeros::<T>(s.w_len())?;
+    transpose(d, &mut wt, w)?;
+    super::tune::pick(d, key, &["v6", "v7"], |i| match (op, i) {
+        ("fwd", 0) => conv_tc6::conv_fwd_v6(d, p, &mut out, x, w, s),
+        ("fwd", _) => conv_wgmma::conv_fwd_v7(d, &mut out, x, w, s),
+        ("bwd_input", 0) => conv_tc6::conv_bwd_input_v6(d, p, &mut out, gy, w, s, false),
+        ("bwd_input", _) => conv_wgmma::conv_bwd_input_v7(d, &mut out, gy, &wt, s, false),
+        (_, 0) => conv_tc6::conv_bwd_weight_v6(d, p, &mut out, gy, x, s),
+        _ => gw_v7(&mut out),
+    })?;
+    Ok(())
 }
 
 /// `v` with v7 asked where v7 does not run on this GPU read as v6 (which v7 means for everything else).
