@@ -345,9 +345,9 @@ if has bench; then
     step "bench_conv_tf32_v7_${sh//,/x}" 40 $BIN/ipdpp --device cuda bench conv --shape $sh --precision tf32 \
       --versions v6,v7 --out "$OUT/conv_tf32_v7_${sh//,/x}.json"
   done
-  # v7's 256 x 128 tiles against its 128 x 128 ones (the tuner picks among them; this is the margin), forced,
-  # at layers 2 and 3 in both precisions.
-  for sh in 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1; do
+  # v7's tiles of 256 rows against its 128-row ones (the tuner picks among them; this is the margin), forced,
+  # at layers 1 to 3 in both precisions.
+  for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1; do
     [ -z "${NO_V7:-}" ] || break
     for pp in k64s4 k64s4_m256; do
       step "bench_conv_bf16_v7_${pp}_${sh//,/x}" 40 env IPDPP_V7_PIPE=$pp $BIN/ipdpp --device cuda bench conv --shape $sh \

@@ -300,29 +300,22 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
     use ipdpp::device::cuda::conv_tc::ConvPrecision::{Bf16, Fp32, Tf32};
     use ipdpp::device::cuda::conv_wgmma::{pipes, takes, Pipe};
     let s = |c, o, stride| ConvSpec::new(2, 8, 8, c, o, 3, stride, 1);
-    // A 64-deep k-tile of the forward spans 64 input channels of one tap, of grad-input 64 output channels.
-    assert_eq!(pipes("fwd", &s(32, 64, 1), Bf16), [Pipe::K32S5]);
-    assert_eq!(
-        pipes("fwd", &s(64, 32, 1), Bf16),
-        [Pipe::K64S4, Pipe::K32S5]
-    );
-    assert_eq!(pipes("bwd_input", &s(64, 96, 1), Bf16), [Pipe::K32S5]);
-    assert_eq!(
-        pipes("bwd_input", &s(32, 128, 1), Bf16),
-        [Pipe::K64S4, Pipe::K32S5]
-    );
-    // Grad-weight k-tiles are pixels: both at any channel count v7 takes.
+    // A 64-deep k-tile of the forward spans 64 input channels of one tap, of grad-input 64 output channels
+    // (on tiles of 128 or 256 rows alike).
+    let shallow = [Pipe::K32S5, Pipe::K32S5M256];
+    assert_eq!(pipes("fwd", &s(32, 64, 1), Bf16), shallow);
+    assert_eq!(pipes("fwd", &s(64, 32, 1), Bf16), Pipe::ALL);
+    assert_eq!(pipes("bwd_input", &s(64, 96, 1), Bf16), shallow);
+    assert_eq!(pipes("bwd_input", &s(32, 128, 1), Bf16), Pipe::ALL);
+    // Grad-weight k-tiles are pixels: both depths at any channel count v7 takes, no tiles of 256 rows.
     assert_eq!(
         pipes("bwd_weight", &s(8, 16, 2), Bf16),
         [Pipe::K64S4, Pipe::K32S5]
     );
     // tf32: rows of the same bytes, so half the channels: 32-deep (k32s4) and 16-deep (k16s5) k-tiles.
-    assert_eq!(pipes("fwd", &s(16, 64, 1), Tf32), [Pipe::K32S5]);
-    assert_eq!(
-        pipes("fwd", &s(32, 64, 1), Tf32),
-        [Pipe::K64S4, Pipe::K32S5]
-    );
-    assert_eq!(pipes("bwd_input", &s(64, 48, 1), Tf32), [Pipe::K32S5]);
+    assert_eq!(pipes("fwd", &s(16, 64, 1), Tf32), shallow);
+    assert_eq!(pipes("fwd", &s(32, 64, 1), Tf32), Pipe::ALL);
+    assert_eq!(pipes("bwd_input", &s(64, 48, 1), Tf32), shallow);
     assert!(takes("fwd", &s(16, 64, 1), Tf32) && !takes("fwd", &s(16, 64, 1), Bf16));
     assert!(!takes("fwd", &s(8, 64, 1), Tf32));
     // No tf32 grad-weight (MN-major operands), no exact fp32 at all.
@@ -334,12 +327,8 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
         assert_eq!(p.tag_for(Bf16), p.tag());
     }
     assert_eq!(Pipe::K64S4.tag_for(Tf32), "k32s4");
-    // The 256 x 128 tiles where the tile is n128: forward O > 64, grad-input C > 64; no grad-weight.
     assert_eq!(pipes("fwd", &s(64, 128, 1), Bf16), Pipe::ALL);
-    assert_eq!(
-        pipes("fwd", &s(32, 96, 2), Bf16),
-        [Pipe::K32S5, Pipe::K32S5M256]
-    );
+    assert_eq!(pipes("fwd", &s(32, 96, 2), Bf16), shallow);
     assert_eq!(pipes("bwd_input", &s(128, 64, 1), Tf32), Pipe::ALL);
     assert_eq!(
         pipes("bwd_weight", &s(64, 128, 1), Bf16),
@@ -391,8 +380,8 @@ fn cuda_conv_v7_pipelines_give_the_same_bits_and_the_pick_is_kept() {
         "the shape was tuned twice"
     );
     assert_eq!(pipe_used(d, "fwd", false, &s, bf16), Some(picked));
-    // At 128 output columns the 256 x 128 tiles join (the same k-steps per output: the same bits), in bf16
-    // and tf32.
+    // At 128 output columns, the tiles of 256 rows too (the same k-steps per output: the same bits), in
+    // bf16 and tf32.
     let s2 = ConvSpec::new(3, 8, 8, 64, 128, 3, 1, 1);
     let x32 = d.upload(&uniform_f32(s2.x_len(), -1.0, 1.0, 93)).unwrap();
     let w32 = d.upload(&uniform_f32(s2.w_len(), -1.0, 1.0, 94)).unwrap();

@@ -485,8 +485,8 @@ def main():
                         if version in ("v6", "v7") and se > sk and s.c >= 16 and not (op == "bwd_weight" and s.o % 16):
                             line += " EXCESS GLOBAL SECTORS"
                             ok = False
-                    if version == "v7" and out_cols(op, s) > 64 and op != "bwd_weight":
-                        # the 256 x 128 tiles: the same k-steps per output element, so y / gx bit for bit
+                    if version == "v7" and op != "bwd_weight":
+                        # tiles of 256 rows: the same k-steps per output element, so y / gx bit for bit
                         # (adds too); the statistics per 128-row half in another order: against float64
                         g2, st2, n2 = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing, pipe,
                                              big=True)

@@ -31,8 +31,9 @@ fn tile(o: usize) -> (&'static str, usize) {
 /// shape and keeps the faster ([`super::tune`]); `IPDPP_V7_PIPE=k64s4|k32s5` forces one where it applies.
 /// The depths are bf16's; tf32's k-tiles have the same bytes per row (128 or 64), so half the channels:
 /// `_k32s4` and `_k16s5` ([`Pipe::tag_for`]; either spelling forces a pipeline). The `_m256` pipelines run
-/// the same k-steps on 256 × 128 tiles (each warpgroup two m64 tiles: a quarter fewer bytes copied per MMA)
-/// where the tile is n128 (forward and grad-input); the same sums again, so the tuner may pick them too.
+/// the same k-steps on tiles of 256 rows (each warpgroup two m64 tiles: per MMA a quarter fewer bytes
+/// copied at 128 columns, a sixth fewer at 64) for the forward and grad-input; the same sums again, so the
+/// tuner may pick them too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pipe {
     /// 64-deep k-tiles, 4 stages (96-128 KB): half the barriers per MMA, 128-byte rows per copy.
@@ -40,9 +41,9 @@ pub enum Pipe {
     /// 32-deep k-tiles, 5 stages (60-80 KB): two or three blocks per SM. (6 stages made ptxas serialise the
     /// grad-weight's MMAs, C7515.)
     K32S5,
-    /// K64S4 on 256 × 128 tiles (194 KB).
+    /// K64S4 on tiles of 256 rows (161-194 KB).
     K64S4M256,
-    /// K32S5 on 256 × 128 tiles (121 KB).
+    /// K32S5 on tiles of 256 rows (101-121 KB).
     K32S5M256,
 }
 
@@ -135,7 +136,7 @@ fn forced() -> Option<Pipe> {
 
 /// The pipelines of v7's `op` at `s` in precision `p` (shape only): the deep ones need whole k-tiles inside
 /// one tap (bf16 forward C % 64 == 0, grad-input O % 64 == 0; tf32 32; grad-weight k-tiles are pixels);
-/// the 256 × 128 tiles take the forward and grad-input where the tile is n128 (more than 64 columns).
+/// the tiles of 256 rows take the forward and grad-input.
 pub fn pipes(op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pipe> {
     let deep = Pipe::K64S4.depth(p);
     let whole = match op {
@@ -143,7 +144,7 @@ pub fn pipes(op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pipe> {
         "bwd_input" => s.o % deep == 0,
         _ => true,
     };
-    let tall = op != "bwd_weight" && cols(op, s) > 64;
+    let tall = op != "bwd_weight";
     Pipe::ALL
         .into_iter()
         .filter(|&q| whole || q.bk() == 32)
