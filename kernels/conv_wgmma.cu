@@ -20,13 +20,18 @@
 // 4 stages: 96-128 KB, one block per SM at n128) and `_k32s5` (BK 32, 5 stages: 60-80 KB, two or three
 // blocks per SM), run the same k16 MMA steps in the same order (grad-weight: plus all-zero steps past the
 // last pixel), so a block's sums are the same and the launcher may pick either by speed.
+// tf32 (2026-11-28): the forward and grad-input on the fp32 tensors themselves, `wgmma ... .tf32` reading the
+// upper 19 bits of each word, in the same byte layouts (a k-tile row of 128 or 64 bytes is 32 or 16 fp32
+// channels: pipelines `_k32s4`, `_k16s5`; C or O % 16 == 0; the weights transposed by conv_weight_t_f32); no
+// tf32 grad-weight (tf32 wgmma takes K-major operands only). `_m256`: tiles of 256 rows (MW = 2 below).
 #include "common.cuh"
 #include "conv_gather.cuh"
 #include "fastdiv.cuh"
 #include "wgmma.cuh"
 
-// A block's rows: C7_BM, or with MW = 2 (`_m256`: each warpgroup two m64 tiles, ~1.33x fewer bytes from L2
-// per MMA at 128 columns) 2 C7_BM; a warpgroup owns 64 MW consecutive rows.
+// A block's rows: C7_BM, or with MW = 2 (`_m256`: each warpgroup two m64 tiles against one B tile, a quarter
+// fewer bytes from L2 per MMA at 128 columns, a sixth fewer at 64) 2 C7_BM; a warpgroup owns 64 MW
+// consecutive rows.
 #define C7_BM 128
 
 // Operand elements: bf16 bits (unsigned short) or fp32 read as tf32 (float; tf32 wgmma takes K-major
