@@ -316,6 +316,9 @@ fn cusim_driver_runs_resnet8_steps_choosing_v6_or_v7_per_shape() {
                 ("IPDPP_TEST_ARCHS", "resnet8"),
                 ("IPDPP_TEST_CASES", "bf16 v7"),
                 ("IPDPP_V7_AUTO", "1"),
+                // v6 against v7 alone (v7's pipeline fixed): one timed launch each.
+                ("IPDPP_TUNE_REPEATS", "1"),
+                ("IPDPP_V7_PIPE", "k32s5"),
             ],
         )],
     );
