@@ -275,14 +275,19 @@ fn cusim_driver_runs_resnet8_bf16_steps_with_adding_grad_inputs_and_v3_tails() {
 /// tuned by default) here, v6 with `IPDPP_V6_RING=auto` below (two tests: ~45 s each on 2 cores).
 #[test]
 fn cusim_driver_runs_resnet8_v7_steps_with_tuned_adding_grad_inputs() {
+    resnet8_v7_steps("bf16 v7", &[]);
+}
+
+/// Whole ResNet-8 steps of one case of `resnet_steps_cuda_conv_v6_match_v4_and_v2` with v7's kernels built,
+/// under the extra environment `env`.
+fn resnet8_v7_steps(case: &str, env: &[(&str, &str)]) {
+    let mut all = vec![("IPDPP_TEST_ARCHS", "resnet8"), ("IPDPP_TEST_CASES", case)];
+    all.extend_from_slice(env);
     through_the_simulated_driver(
         "conv,conv_tc,conv_tc6,conv_wgmma,norm,elementwise,reduce,pool,gemm",
         &[(
             "resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2",
-            &[
-                ("IPDPP_TEST_ARCHS", "resnet8"),
-                ("IPDPP_TEST_CASES", "bf16 v7"),
-            ],
+            &all,
         )],
     );
 }
@@ -292,36 +297,20 @@ fn cusim_driver_runs_resnet8_v7_steps_with_tuned_adding_grad_inputs() {
 /// ResNet-8 step against the fp32 reference and v4.
 #[test]
 fn cusim_driver_runs_resnet8_tf32_v7_steps() {
-    through_the_simulated_driver(
-        "conv,conv_tc,conv_tc6,conv_wgmma,norm,elementwise,reduce,pool,gemm",
-        &[(
-            "resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2",
-            &[
-                ("IPDPP_TEST_ARCHS", "resnet8"),
-                ("IPDPP_TEST_CASES", "tf32 v7"),
-            ],
-        )],
-    );
+    resnet8_v7_steps("tf32 v7", &[]);
 }
 
 /// `IPDPP_V7_AUTO=1`: v6 or v7 per op and shape, timed before the first forward (in the simulator the
 /// timings are arbitrary, so each run mixes the two somehow): the bf16 step must still track v4 and fp32.
 #[test]
 fn cusim_driver_runs_resnet8_steps_choosing_v6_or_v7_per_shape() {
-    through_the_simulated_driver(
-        "conv,conv_tc,conv_tc6,conv_wgmma,norm,elementwise,reduce,pool,gemm",
-        &[(
-            "resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2",
-            &[
-                ("IPDPP_TEST_ARCHS", "resnet8"),
-                ("IPDPP_TEST_CASES", "bf16 v7"),
-                ("IPDPP_V7_AUTO", "1"),
-                // v6 against v7 alone (v7's pipeline fixed): one timed launch each.
-                ("IPDPP_TUNE_REPEATS", "1"),
-                ("IPDPP_V7_PIPE", "k32s5"),
-            ],
-        )],
-    );
+    // v6 against v7 alone (v7's pipeline fixed): one timed launch each.
+    let env = [
+        ("IPDPP_V7_AUTO", "1"),
+        ("IPDPP_TUNE_REPEATS", "1"),
+        ("IPDPP_V7_PIPE", "k32s5"),
+    ];
+    resnet8_v7_steps("bf16 v7", &env);
 }
 
 #[test]
