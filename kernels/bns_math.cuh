@@ -19,3 +19,17 @@ __device__ __forceinline__ void bns_sigmoid_pair(float s, float& sig_p, float& s
     sig_m = s >= 0.0f ? e * r : r;
     l1p = log1pf(e);
 }
+
+// log2(e): e^x = 2^(x log2 e).
+#define BNS_LOG2E 1.4426950408889634f
+
+// 2^x by one MUFU instruction, for the exponentials of the BNS tiles: x = s log2(e) / tau with |s| <= 1 and
+// tau >= TAU_MIN (src/loss/bns.rs) stays within +-116, so no result is subnormal and the flush to zero never
+// acts. __expf costs six instructions (two multiplies, then a range test and two conditional multiplies
+// for results below 2^-126); with log2(e) folded into the scale, an element's exponential costs a multiply
+// and this.
+__device__ __forceinline__ float bns_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}

@@ -204,17 +204,23 @@ __device__ __forceinline__ void b5_row_loss_store(float* row_loss, float (&lsum)
         if (threadIdx.x % 4 == 0 && cx.ra[h] < cx.nx) atomicAdd(&row_loss[cx.ra[h]], lsum[h]);
 }
 
-__device__ __forceinline__ B5Ctx b5_ctx(int nx, int ny, int cols) {
+// The context of a block that owns rows [r0, r0 + 128) of xb and columns [c_begin, c_end) of yb.
+__device__ __forceinline__ B5Ctx b5_ctx_at(int nx, int ny, int r0, int c_begin, int c_end) {
     B5Ctx cx;
     cx.nx = nx;
     cx.ny = ny;
-    cx.r0 = blockIdx.x * B5_BM;
-    cx.c_begin = blockIdx.y * cols;
-    cx.c_end = min(ny, (blockIdx.y + 1) * cols);
+    cx.r0 = r0;
+    cx.c_begin = c_begin;
+    cx.c_end = c_end;
     const int lane = threadIdx.x % 32, w = (threadIdx.x / 32) % 4, wg = threadIdx.x / 128;
     cx.ra[0] = cx.r0 + 64 * wg + 16 * w + lane / 4;
     cx.ra[1] = cx.ra[0] + 8;
     return cx;
+}
+
+// The block's rows (blockIdx.x) and its split of the columns (blockIdx.y, `cols` columns a split).
+__device__ __forceinline__ B5Ctx b5_ctx(int nx, int ny, int cols) {
+    return b5_ctx_at(nx, ny, blockIdx.x * B5_BM, blockIdx.y * cols, min(ny, (blockIdx.y + 1) * cols));
 }
 
 // f(i, h, cj) for each S element of the tile this thread holds: accumulator i = 4 j + 2 h + e, own row
@@ -375,7 +381,8 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_paper_cols_v5_bf16(floa
 // (wait_group 1) makes the A fragments of M(i + 1) registers written while the same accumulator chain is
 // in flight, and ptxas then serialises every wgmma of the kernel (C7513). A ring of 4 tiles keeps the
 // copies two tiles ahead. Tiles whose rows and columns are all in range (and, for the code form, off the
-// diagonal) skip the per-element bounds tests, and the column values are read as pairs.
+// diagonal) skip the per-element bounds tests, and the column values are read as pairs. The code form's
+// exponentials are bns_exp2 of s times log2(e) / tau (a multiply and one MUFU instruction; __expf took six).
 
 // Keeps the registers of `r` live and unmoved at this point: after a wgmma.wait_group, so that no read of
 // an accumulator is hoisted above the wait and no register-A fragment is reused before it.
@@ -509,32 +516,43 @@ __device__ __forceinline__ void b6_each(L pair, F f) {
     }
 }
 
-// Code form forward, as bns_code_fwd_v5_bf16.
+// The code form forward's row sums over the S tile of columns c0 .. c0 + 63 (labels in cl.i0): e^(s / tau) of
+// the positives, their count and e^(s / tau) of the negatives of this thread's two own rows (k2 = log2(e) /
+// tau).
+__device__ __forceinline__ void b6_code_row_sums(float (&ps)[2], float (&pc)[2], float (&ns)[2], const float (&acc)[32],
+                                                 B5Cols cl, int c0, const B5Ctx& cx, const int (&la)[2],
+                                                 float k2) {
+    const int n = cx.ny;
+    const auto labs = [&](int cj) { return *reinterpret_cast<const int2*>(cl.i0 + cj); };
+    const auto add = [&](int i, int h, bool same) {
+        const float ex = bns_exp2(acc[i] * k2);
+        ps[h] += same ? ex : 0.0f;
+        pc[h] += same ? 1.0f : 0.0f;
+        ns[h] += same ? 0.0f : ex;
+    };
+    if (b6_plain(cx, c0, true)) {
+        b6_each(labs, [&](int i, int h, int, int e, int2 l) { add(i, h, (e ? l.y : l.x) == la[h]); });
+    } else {
+        b6_each(labs, [&](int i, int h, int cj, int e, int2 l) {
+            const int b = c0 + cj;
+            if (cx.ra[h] < n && b < n && b != cx.ra[h]) add(i, h, (e ? l.y : l.x) == la[h]);
+        });
+    }
+}
+
+// Code form forward, as bns_code_fwd_v5_bf16 (exponentials by bns_exp2).
 extern "C" __global__ void __launch_bounds__(256, 2) bns_code_fwd_v6_bf16(float* part, const unsigned short* zb,
                                                                           const int* lab, int n, float inv_tau,
                                                                           int cols) {
     const B5Ctx cx = b5_ctx(n, n, cols);
+    const float k2 = inv_tau * BNS_LOG2E;
     const int la[2] = {cx.ra[0] < n ? lab[cx.ra[0]] : 0, cx.ra[1] < n ? lab[cx.ra[1]] : 0};
     float ps[2] = {0.0f, 0.0f}, pc[2] = {0.0f, 0.0f}, ns[2] = {0.0f, 0.0f};
     float g[64];  // unused without the product
     b6_sweep<false>(
         cx, zb, zb, g, [&](int b, bool ok, B5Cols c, int t) { c.i0[t] = ok ? lab[b] : 0; },
         [&](float (&acc)[32], B5Cols cl, int c0, unsigned (&)[16]) {
-            const auto labs = [&](int cj) { return *reinterpret_cast<const int2*>(cl.i0 + cj); };
-            const auto add = [&](int i, int h, bool same) {
-                const float ex = __expf(acc[i] * inv_tau);
-                ps[h] += same ? ex : 0.0f;
-                pc[h] += same ? 1.0f : 0.0f;
-                ns[h] += same ? 0.0f : ex;
-            };
-            if (b6_plain(cx, c0, true)) {
-                b6_each(labs, [&](int i, int h, int, int e, int2 l) { add(i, h, (e ? l.y : l.x) == la[h]); });
-            } else {
-                b6_each(labs, [&](int i, int h, int cj, int e, int2 l) {
-                    const int b = c0 + cj;
-                    if (cx.ra[h] < n && b < n && b != cx.ra[h]) add(i, h, (e ? l.y : l.x) == la[h]);
-                });
-            }
+            b6_code_row_sums(ps, pc, ns, acc, cl, c0, cx, la, k2);
         });
     b5_code_sums_store(part, ps, pc, ns, cx);
 }
@@ -559,12 +577,13 @@ struct B6CodeCols {
     float2 al, be;
 };
 
-// Code form backward, as bns_code_bwd_v5_bf16.
+// Code form backward, as bns_code_bwd_v5_bf16 (exponentials by bns_exp2).
 extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v6_bf16(float* gz, const float* alpha,
                                                                           const float* beta, const unsigned short* zb,
                                                                           const int* lab, int n, int d, float inv_tau,
                                                                           int cols) {
     const B5Ctx cx = b5_ctx(n, n, cols);
+    const float k2 = inv_tau * BNS_LOG2E;
     int la[2];
     float al[2], be[2];
     b5_code_own(la, al, be, cx, lab, alpha, beta);
@@ -586,7 +605,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v6_bf16(float*
                                   *reinterpret_cast<const float2*>(cl.f1 + cj)};
             };
             const auto m = [&](int i, int h, int e, const B6CodeCols& v) {
-                const float ex = __expf(acc[i] * inv_tau);
+                const float ex = bns_exp2(acc[i] * k2);
                 return (e ? v.lab.y : v.lab.x) == la[h] ? ex * (al[h] + (e ? v.al.y : v.al.x))
                                                         : ex * (be[h] + (e ? v.be.y : v.be.x));
             };
@@ -689,6 +708,139 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_paper_cols_v6_bf16(floa
                                                                             const int* row_anchor, int rows, int m,
                                                                             int d, float inv_tau, float c, int cols) {
     bns_paper_v6<2>(gv, nullptr, vb, qrb, m, rows, d, inv_tau, lab, row_anchor, c, cols);
+}
+
+// ---------------------------------------------------------------------------------------------------- v7
+// The code form's forward over one triangle of the similarity. s_ab = s_ba, and b is a positive of a exactly
+// when a is one of b (same label), so the tile of own rows I and columns J also gives J's sums over I's rows.
+// A block of row block I sweeps the columns from I's first row on: its two diagonal tiles (columns inside
+// I) add row sums only, as v6; every later tile adds row sums and column sums (each column's positives,
+// positive count and negatives over I's 128 rows). Row a thus gets the columns from its block's first row on
+// from its own block and the columns before from the earlier blocks' column sums: every ordered pair once,
+// with half v6's exponentials and similarity MMAs. The blocks form a 1-D list of items (b7_item: a row
+// block and a chunk of `per` of its column tiles), which cuts the triangle's uneven rows into equal work.
+// The backward stays v6's: its products g += M . tile would need a per-tile flush of the column rows.
+//
+// Column sums: a thread's elements summed over its two rows, then over the warp's 8 row lanes by a
+// reduce-scatter butterfly (lanes 16 apart split a column pair, 8 apart the column blocks j and j + 4, 4
+// apart j and j + 2: 14 shuffles a quantity, leaving 2 columns a lane), stored in the warp's slot of a
+// shared array that alternates between tiles. After the barrier that opens the next tile (the last tile:
+// after the sweep), 192 threads add up the 8 warps' slots and add each column's three sums into part.
+
+// This block's item: the row block's first row r0 and its columns [c_begin, c_end); false past the list.
+__device__ __forceinline__ bool b7_item(int n, int per, int& r0, int& c_begin, int& c_end) {
+    int idx = blockIdx.x;
+    for (int r = 0; r < n; r += B5_BM) {
+        const int tiles = (n - r + B5_BN - 1) / B5_BN, items = (tiles + per - 1) / per;
+        if (idx < items) {
+            r0 = r;
+            c_begin = r + idx * per * B5_BN;
+            c_end = min(n, c_begin + per * B5_BN);
+            return true;
+        }
+        idx -= items;
+    }
+    return false;
+}
+
+// Butterfly stage 1: lanes 16 apart split the column pair (v0: column 8 j + 2 q, v1: 8 j + 2 q + 1); the
+// lane keeps e = bit 4 of its index, summed over both lanes.
+__device__ __forceinline__ float b7_pair(float v0, float v1) {
+    const bool hi = threadIdx.x & 16;
+    return (hi ? v1 : v0) + __shfl_xor_sync(0xffffffffu, hi ? v0 : v1, 16);
+}
+
+// Stages 2 and 3 over w[j] (column 8 j + 2 q + e): y[m] is the warp's sum of column 8 (j0 + m) + 2 q + e,
+// j0 = 4 (bit 3 of the lane) + 2 (bit 2).
+__device__ __forceinline__ void b7_cols(float (&y)[2], const float (&w)[8]) {
+    const bool h2 = threadIdx.x & 8, h3 = threadIdx.x & 4;
+    float x[4];
+#pragma unroll
+    for (int m = 0; m < 4; ++m)
+        x[m] = (h2 ? w[m + 4] : w[m]) + __shfl_xor_sync(0xffffffffu, h2 ? w[m] : w[m + 4], 8);
+#pragma unroll
+    for (int m = 0; m < 2; ++m)
+        y[m] = (h3 ? x[m + 2] : x[m]) + __shfl_xor_sync(0xffffffffu, h3 ? x[m] : x[m + 2], 4);
+}
+
+// part[3 r + {0, 1, 2}] += (sum of e^s over positives, positive count, sum over negatives), over the
+// triangle; part zeroed. Grid: the items of b7_item for `per` tiles an item.
+extern "C" __global__ void __launch_bounds__(256, 2) bns_code_fwd_v7_bf16(float* part, const unsigned short* zb,
+                                                                          const int* lab, int n, float inv_tau,
+                                                                          int per) {
+    __shared__ float slot[2][8][3][B5_BN];  // [tile % 2][warp][quantity][column]
+    int r0, c_begin, c_end;
+    if (!b7_item(n, per, r0, c_begin, c_end)) return;
+    const B5Ctx cx = b5_ctx_at(n, n, r0, c_begin, c_end);
+    const float k2 = inv_tau * BNS_LOG2E;
+    const int la[2] = {cx.ra[0] < n ? lab[cx.ra[0]] : 0, cx.ra[1] < n ? lab[cx.ra[1]] : 0};
+    float ps[2] = {0.0f, 0.0f}, pc[2] = {0.0f, 0.0f}, ns[2] = {0.0f, 0.0f};
+    const int q = threadIdx.x % 4, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int e1 = (lane >> 4) & 1, j0 = 4 * ((lane >> 3) & 1) + 2 * ((lane >> 2) & 1);
+    // Adds the column sums of tile t (no diagonal tile has any) into part.
+    const auto flush = [&](int t) {
+        const int c0 = c_begin + t * B5_BN;
+        if (c0 < r0 + B5_BM || threadIdx.x >= 3 * B5_BN) return;
+        const int k = threadIdx.x / B5_BN, c = threadIdx.x % B5_BN;
+        float s = 0.0f;
+#pragma unroll
+        for (int w = 0; w < 8; ++w) s += slot[t % 2][w][k][c];
+        if (c0 + c < n && s != 0.0f) atomicAdd(&part[3 * (c0 + c) + k], s);
+    };
+    float g[64];  // unused without the product
+    b6_sweep<false>(
+        cx, zb, zb, g, [&](int b, bool ok, B5Cols c, int t) { c.i0[t] = ok ? lab[b] : 0; },
+        [&](float (&acc)[32], B5Cols cl, int c0, unsigned (&)[16]) {
+            const int t = (c0 - c_begin) / B5_BN;
+            if (t > 0) flush(t - 1);
+            if (c0 < r0 + B5_BM) {
+                b6_code_row_sums(ps, pc, ns, acc, cl, c0, cx, la, k2);
+                return;
+            }
+            // Columns beyond the own block: no diagonal element; rows and columns in range unless the tile
+            // passes n (the own rows are: a later tile exists only where r0 + 128 < n).
+            const bool plain = c0 + B5_BN <= n;
+            float wp[8], wc[8], wn[8];
+#pragma unroll
+            for (int j = 0; j < B5_BN / 8; ++j) {
+                const int2 l = *reinterpret_cast<const int2*>(cl.i0 + 8 * j + 2 * q);
+                float vp[2] = {0.0f, 0.0f}, vc[2] = {0.0f, 0.0f}, vn[2] = {0.0f, 0.0f};
+#pragma unroll
+                for (int h = 0; h < 2; ++h)
+#pragma unroll
+                    for (int e = 0; e < 2; ++e) {
+                        const bool ok = plain || (cx.ra[h] < n && c0 + 8 * j + 2 * q + e < n);
+                        const bool same = (e ? l.y : l.x) == la[h];
+                        const float ex = bns_exp2(acc[4 * j + 2 * h + e] * k2);
+                        const float ep = ok && same ? ex : 0.0f, en = ok && !same ? ex : 0.0f;
+                        const float cp = ok && same ? 1.0f : 0.0f;
+                        ps[h] += ep;
+                        pc[h] += cp;
+                        ns[h] += en;
+                        vp[e] += ep;
+                        vc[e] += cp;
+                        vn[e] += en;
+                    }
+                wp[j] = b7_pair(vp[0], vp[1]);
+                wc[j] = b7_pair(vc[0], vc[1]);
+                wn[j] = b7_pair(vn[0], vn[1]);
+            }
+            float yp[2], yc[2], yn[2];
+            b7_cols(yp, wp);
+            b7_cols(yc, wc);
+            b7_cols(yn, wn);
+            float(&sl)[3][B5_BN] = slot[t % 2][warp];
+#pragma unroll
+            for (int m = 0; m < 2; ++m) {
+                const int cj = 8 * (j0 + m) + 2 * q + e1;
+                sl[0][cj] = yp[m];
+                sl[1][cj] = yc[m];
+                sl[2][cj] = yn[m];
+            }
+        });
+    __syncthreads();  // the last tile's slots are written
+    flush((c_end - c_begin + B5_BN - 1) / B5_BN - 1);
+    b5_code_sums_store(part, ps, pc, ns, cx);
 }
 
 // The v5 tile chain without the loss: G = bf16(S) . tile with S = own . tile^T for the 128 own rows of zb

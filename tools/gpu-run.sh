@@ -374,10 +374,10 @@ if has bench; then
     # ResNet-32's tails at 16 and 32 channels ran at 1.4-1.8 TB/s (R-18's near the HBM bound): what limits them.
     step ncu_bn_r32 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed -k regex:"batchnorm_" -c 12 \
       $BIN/ipdpp --device cuda bench resnet --arch resnet32 --batch 256 --precision bf16 --steps 1 --warmup 0 --profile-steps 0 --no-ceiling
-    # The BNS loss's wgmma kernels (v5, and v6 with the next tile's MMA overlapping the exponentials): where
-    # their time goes (issue stalls, tensor-pipe use) at N = 8192.
-    step ncu_bns 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed -k regex:"bns_code_(fwd|bwd)_v[56]" -c 4 \
-      $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 --loss code --versions v5,v6 --warmup 0 --repeats 1
+    # The BNS loss's wgmma kernels (v5; v6 with the next tile's MMA overlapping the exponentials; v7's forward
+    # over one triangle): where their time goes (issue stalls, tensor-pipe use) at N = 8192.
+    step ncu_bns 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed -k regex:"bns_code_(fwd|bwd)_v[567]" -c 6 \
+      $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 --loss code --versions v5,v6,v7 --warmup 0 --repeats 1
     # Layer 4 (K = 4608, 512 channels), where v6 runs 250 TFLOP/s with L2 traffic no issue: what else limits
     # mma.sync there (shared-memory pipe, barrier or latency stalls, issue), and tf32 v6 at layer 3.
     step ncu_conv_layer4 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed -k regex:"conv_(fwd|bwd_weight|bwd_input)_v6" -c 3 \

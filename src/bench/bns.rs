@@ -27,8 +27,9 @@ pub struct BnsArgs {
     /// Extra same-class positives per anchor (paper form)
     #[arg(long, default_value_t = 6)]
     pub m: usize,
-    /// Versions to run on CUDA, both forms (v1 materialised, v2 fused fp32, v3 bf16 tensor cores, v4 v3 with
-    /// the columns split over blocks, v5 v4 on Hopper wgmma, v6 v5 software-pipelined). Default: all
+    /// Versions to run on CUDA (v1 materialised, v2 fused fp32, v3 bf16 tensor cores, v4 v3 with the columns
+    /// split over blocks, v5 v4 on Hopper wgmma, v6 v5 software-pipelined, v7 v6 with the code form's forward
+    /// over one triangle: code form only). Default: all the form takes
     #[arg(long, value_delimiter = ',')]
     pub versions: Vec<String>,
     #[arg(long, default_value_t = 3)]
@@ -211,9 +212,9 @@ pub fn bench(dev: &Device, a: &BnsArgs) -> Result<Report> {
         }
         Device::Cuda(d) => {
             let asked: Vec<String> = if a.versions.is_empty() {
-                ["v1", "v2", "v3", "v4", "v5", "v6"]
-                    .map(String::from)
-                    .to_vec()
+                // v7 changes the code form only.
+                let last = if p.layout.is_none() { 7 } else { 6 };
+                (1..=last).map(|k| format!("v{k}")).collect()
             } else {
                 a.versions.clone()
             };

@@ -34,6 +34,7 @@ pub enum BnsVersion {
     V4,
     V5,
     V6,
+    V7,
 }
 
 impl BnsVersion {
@@ -62,6 +63,7 @@ impl BnsVersion {
             BnsVersion::V4 => "v3 with columns split over blocks (atomics), ldmatrix.trans",
             BnsVersion::V5 => "v4 on Hopper wgmma (sm_90), no tile transposes",
             BnsVersion::V6 => "v5 with the next tile's MMA overlapping this tile's exponentials",
+            BnsVersion::V7 => "v6 with the code form's forward over one triangle (half the tiles)",
         }
     }
 }
@@ -76,8 +78,9 @@ impl std::str::FromStr for BnsVersion {
             "v4" => Ok(BnsVersion::V4),
             "v5" => Ok(BnsVersion::V5),
             "v6" => Ok(BnsVersion::V6),
+            "v7" => Ok(BnsVersion::V7),
             _ => Err(Error::usage(format!(
-                "unknown BNS kernel version {s:?}; use v1, v2, v3, v4, v5 or v6"
+                "unknown BNS kernel version {s:?}; use v1, v2, v3, v4, v5, v6 or v7"
             ))),
         }
     }
@@ -92,6 +95,7 @@ impl std::fmt::Display for BnsVersion {
             BnsVersion::V4 => "v4",
             BnsVersion::V5 => "v5",
             BnsVersion::V6 => "v6",
+            BnsVersion::V7 => "v7",
         })
     }
 }
@@ -178,6 +182,23 @@ fn split_columns(
     Ok((c, int("columns per split", per * 64)?))
 }
 
+/// BNS v7's forward grid: 128 own rows a block, and the column tiles from the own block's first row on cut
+/// into items of `per` tiles ([`waves::uneven_split_plan`], a block's own-row copies and final atomics
+/// counted as two tiles, as [`split_columns`]). Returns the launch (one item a block) and `per`.
+fn triangle_items(
+    dev: &CudaDevice,
+    f: &CudaFunction,
+    n: usize,
+    smem: usize,
+) -> Result<(LaunchConfig, i32)> {
+    let tiles: Vec<usize> = (0..n).step_by(128).map(|r| (n - r).div_ceil(64)).collect();
+    let resident = waves::resident_blocks(dev, f, 256, smem);
+    let (items, per) = waves::uneven_split_plan(&tiles, resident, 2);
+    let mut c = cfg((int("BNS v7 items", items)? as u32, 1), (256, 1));
+    c.shared_mem_bytes = smem as u32;
+    Ok((c, int("tiles per item", per)?))
+}
+
 /// BNS v5's wgmma tile path without the loss (`bns_v5_chain_probe`, for a test): G [min(n, 128)][128] =
 /// bf16(S) · T with S = Z_own · Tᵀ, Z_own the first 128 rows of `zb` (n rows of stride 128, bf16) and T its
 /// 64 rows from `c0` (rows past n read as zero).
@@ -245,7 +266,7 @@ const V5_SMEM: usize = (128 + 3 * 64) * FUSED_DMAX * 2;
 /// v6: a ring of four column tiles (mirrors B6_SMEM).
 const V6_SMEM: usize = (128 + 4 * 64) * FUSED_DMAX * 2;
 
-/// The v5 / v6 dynamic shared memory, checked against what this GPU allows a block.
+/// The v5 / v6 / v7 dynamic shared memory, checked against what this GPU allows a block.
 fn wgmma_smem(dev: &CudaDevice, v: BnsVersion) -> Result<usize> {
     let smem = if v == BnsVersion::V5 {
         V5_SMEM
@@ -261,9 +282,10 @@ fn wgmma_smem(dev: &CudaDevice, v: BnsVersion) -> Result<usize> {
     Ok(smem)
 }
 
-/// The code form on wgmma (kernels/contrastive_wgmma.cu, `v` = v5 or v6): partial sums per column split,
-/// the row finish of v4, then the backward into the zeroed gz. 128 own rows per 256-thread block, columns
-/// split over grid.y. v5 zeroes `part` and `gz` here; v6 finds them zeroed by [`normalize_zero`].
+/// The code form on wgmma (kernels/contrastive_wgmma.cu, `v` = v5, v6 or v7): partial sums per column split
+/// (v7: per item of [`triangle_items`]), the row finish of v4, then the backward into the zeroed gz (v7:
+/// v6's). 128 own rows per 256-thread block, columns split over grid.y. v5 zeroes `part` and `gz` here; v6
+/// and v7 find them zeroed by [`normalize_zero`].
 #[allow(clippy::too_many_arguments)]
 fn code_wgmma(
     dev: &CudaDevice,
@@ -290,10 +312,15 @@ fn code_wgmma(
     let name = format!("bns_code_fwd_{v}_bf16");
     let f = dev.function(FILE5, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
-    let (c, colsi) = split_columns(dev, &f, (n, n), (128, 256, smem))?;
-    // SAFETY: bns_code_fwd_{v5,v6}_bf16(float* part, const u16* zb, const int* lab, int n, float inv_tau,
-    // int cols); part holds 3n floats (zeroed), zb n·128 bf16, lab n; blocks cover rows by 128 and columns
-    // [y·cols, (y+1)·cols) clipped to n; the dynamic shared memory is what the kernel checks for.
+    let (c, colsi) = if v == BnsVersion::V7 {
+        triangle_items(dev, &f, n, smem)?
+    } else {
+        split_columns(dev, &f, (n, n), (128, 256, smem))?
+    };
+    // SAFETY: bns_code_fwd_{v5,v6,v7}_bf16(float* part, const u16* zb, const int* lab, int n, float inv_tau,
+    // int cols); part holds 3n floats (zeroed), zb n·128 bf16, lab n; v5/v6 blocks cover rows by 128 and
+    // columns [y·cols, (y+1)·cols) clipped to n, v7's items (cols: tiles an item) the triangle's tiles; the
+    // dynamic shared memory is what the kernel checks for.
     unsafe {
         dev.stream
             .launch_builder(&f)
@@ -312,7 +339,12 @@ fn code_wgmma(
             .memset_zeros(gz)
             .map_err(|e| Error::driver("zeroing the BNS gradient", e))?;
     }
-    let name = format!("bns_code_bwd_{v}_bf16");
+    let bwd = if v == BnsVersion::V7 {
+        BnsVersion::V6
+    } else {
+        v
+    };
+    let name = format!("bns_code_bwd_{bwd}_bf16");
     let f = dev.function(FILE5, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
     // The backward holds fewer blocks per SM than the forward (registers): its own split.
@@ -338,6 +370,18 @@ fn code_wgmma(
     Ok(())
 }
 
+/// v7 changes the code form only: the paper form's passes pair q rows with v columns, not a symmetric
+/// similarity, so there is no triangle to skip.
+fn check_paper_version(v: BnsVersion) -> Result<()> {
+    if v == BnsVersion::V7 {
+        return Err(Error::usage(
+            "BNS v7 changes the code form's forward only (one triangle of the symmetric similarity); \
+             the paper form has no such symmetry: use v6 (or v5) for --loss paper",
+        ));
+    }
+    Ok(())
+}
+
 fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice) -> Result<()> {
     if v != BnsVersion::V1 && d > FUSED_DMAX {
         return Err(Error::usage(format!(
@@ -350,7 +394,7 @@ fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice) -> Result<()> {
             dev.cc.0, dev.cc.1
         )));
     }
-    if matches!(v, BnsVersion::V5 | BnsVersion::V6) && !wgmma::available(dev) {
+    if matches!(v, BnsVersion::V5 | BnsVersion::V6 | BnsVersion::V7) && !wgmma::available(dev) {
         return Err(Error::usage(format!(
             "BNS {v} runs on Hopper wgmma (sm_90); this GPU is sm_{}{}; use v4",
             dev.cc.0, dev.cc.1
@@ -594,7 +638,15 @@ impl BnsCodeCuda {
             } else {
                 None
             },
-            part: if has(BnsVersion::V4) || has(BnsVersion::V5) || has(BnsVersion::V6) {
+            part: if [
+                BnsVersion::V4,
+                BnsVersion::V5,
+                BnsVersion::V6,
+                BnsVersion::V7,
+            ]
+            .into_iter()
+            .any(has)
+            {
                 Some(dev.zeros(3 * n)?)
             } else {
                 None
@@ -641,12 +693,14 @@ impl BnsCodeCuda {
         } else {
             None
         };
-        if v == BnsVersion::V6 {
-            // The partial sums and the gradient that v6 adds into are zeroed by the normalisation.
+        if matches!(v, BnsVersion::V6 | BnsVersion::V7) {
+            // The partial sums and the gradient that v6 and v7 add into are zeroed by the normalisation.
             let part = self.part.as_mut().ok_or_else(|| {
-                Error::usage("BnsCodeCuda was allocated without v6 in its versions")
+                Error::usage(format!(
+                    "BnsCodeCuda was allocated without {v} in its versions"
+                ))
             })?;
-            let zb = zb.ok_or_else(|| Error::usage("BNS v6 needs the bf16 copy"))?;
+            let zb = zb.ok_or_else(|| Error::usage(format!("BNS {v} needs the bf16 copy")))?;
             normalize_zero(dev, &mut self.zn, zb, part, &mut self.g, z, n, d)?;
         } else {
             normalize(dev, &mut self.zn, zb, z, n, d)?;
@@ -798,7 +852,7 @@ impl BnsCodeCuda {
                     Some(colsi),
                 )?;
             }
-            BnsVersion::V5 | BnsVersion::V6 => {
+            BnsVersion::V5 | BnsVersion::V6 | BnsVersion::V7 => {
                 let missing = || {
                     Error::usage(format!(
                         "BnsCodeCuda was allocated without {v} in its versions"
@@ -868,6 +922,7 @@ impl BnsPaperCuda {
         }
         let layout = PaperLayout::new(layout.anchors.clone(), layout.extra.clone(), layout.m, b)?;
         for &v in versions {
+            check_paper_version(v)?;
             check_version(v, d, dev)?;
         }
         let rows = layout.rows();
@@ -934,6 +989,7 @@ impl BnsPaperCuda {
         g2: &mut CudaSlice<f32>,
     ) -> Result<()> {
         check_tau(tau as f64)?;
+        check_paper_version(v)?;
         check_version(v, self.d, dev)?;
         let (b, d, rows) = (self.b, self.d, self.rows);
         check_len("BNS labels", labels.len(), b)?;
@@ -1061,6 +1117,7 @@ impl BnsPaperCuda {
                 }
                 .map_err(launch_err("bns_paper_cols_v2_f32"))?;
             }
+            BnsVersion::V7 => unreachable!("refused by check_paper_version above"),
             BnsVersion::V3 | BnsVersion::V4 | BnsVersion::V5 | BnsVersion::V6 => {
                 let h = self.bf16.as_ref().ok_or_else(|| {
                     Error::usage(format!(

@@ -285,8 +285,45 @@ fn bns_cpu_reference_large_n_is_consistent() {
     );
 }
 
-/// Per-image labels of `b` images in groups of `g` (g = 1: no grouping): one class, all distinct, or
-/// long-tailed (10 classes, imbalance 100, drawn per group).
+/// BNS v7's forward grid: the triangle's rows (128 own rows, the column tiles from the row block's first
+/// row on) cut into items of `per` tiles. Every candidate `per` is tried by brute force: none finishes
+/// sooner than the plan, the item count is the one the kernel's b7_item walks, and a GPU of one slot gets
+/// one item a row where the cost of the items' own rows is large.
+#[test]
+fn bns_v7_triangle_items_finish_first() {
+    use ipdpp::device::cuda::waves;
+    let rows =
+        |n: usize| -> Vec<usize> { (0..n).step_by(128).map(|r| (n - r).div_ceil(64)).collect() };
+    let items = |t: &[usize], per: usize| t.iter().map(|u| u.div_ceil(per)).sum::<usize>();
+    let span =
+        |t: &[usize], per: usize, resident: usize| items(t, per).div_ceil(resident) * (per + 2);
+    for n in [2usize, 64, 200, 700, 1000, 2048, 8192] {
+        let t = rows(n);
+        assert_eq!(t[0], n.div_ceil(64));
+        for resident in [1usize, 2, 132, 264, 1000] {
+            let (k, per) = waves::uneven_split_plan(&t, resident, 2);
+            assert_eq!(k, items(&t, per), "n {n} resident {resident}");
+            for p in 1..=t[0] {
+                assert!(
+                    span(&t, per, resident) <= span(&t, p, resident),
+                    "n {n} resident {resident}: {per} tiles an item loses to {p}"
+                );
+            }
+        }
+    }
+    // N = 8192, 64 rows of 128 down to 2 tiles (4160 in all) on 264 slots (132 SMs, 2 blocks each): the
+    // triangle takes fewer tile steps a block than v6's forward over the whole square (64 × 128 tiles).
+    let t = rows(8192);
+    assert_eq!(t.iter().sum::<usize>(), 4160);
+    let (k, per) = waves::uneven_split_plan(&t, 264, 2);
+    let (splits, sper) = waves::split_plan(64, 128, 264, 2);
+    let square = (64 * splits).div_ceil(264) * (sper + 2);
+    assert!(
+        span(&t, per, 264) < square,
+        "{k} items of {per} vs {splits} splits of {sper}"
+    );
+}
+
 /// The split by waves of the BNS column splits and the grad-weight pixel splits: every unit lands in
 /// exactly one split (none empty), no split count finishes sooner, and the plan is the one the wave count
 /// asks for: at N = 8192 on a 132-SM GPU the v5 forward (64 row blocks, 128
@@ -348,6 +385,8 @@ fn bns_column_split_fills_whole_waves() {
     }
 }
 
+/// Per-image labels of `b` images in groups of `g` (g = 1: no grouping): one class, all distinct, or
+/// long-tailed (10 classes, imbalance 100, drawn per group).
 fn label_sets(b: usize, g: usize, seed: u64) -> Vec<(&'static str, Vec<i32>)> {
     let groups = b.div_ceil(g);
     let weights: Vec<f64> = (0..10).map(|c| 100f64.powf(-(c as f64) / 9.0)).collect();
@@ -409,7 +448,7 @@ fn bns_code_form_cuda_matches_cpu() {
             let z2 = ipdpp::rng::uniform_f32(b * dim, -1.0, 1.0, seed + 7 + n as u64);
             for (name, lab) in label_sets(b, 1, seed) {
                 let want = bns::bns_code_f32(&z1, &z2, &lab, dim, 0.5).unwrap();
-                // v5 and v6 (wgmma) where the GPU is a Hopper.
+                // v5 to v7 (wgmma) where the GPU is a Hopper.
                 let v5 = ipdpp::device::cuda::wgmma::available(&d);
                 for v in [
                     BnsVersion::V1,
@@ -418,8 +457,9 @@ fn bns_code_form_cuda_matches_cpu() {
                     BnsVersion::V4,
                     BnsVersion::V5,
                     BnsVersion::V6,
+                    BnsVersion::V7,
                 ] {
-                    if matches!(v, BnsVersion::V5 | BnsVersion::V6) && !v5 {
+                    if matches!(v, BnsVersion::V5 | BnsVersion::V6 | BnsVersion::V7) && !v5 {
                         continue;
                     }
                     let what = format!("code {v} N={n} D={dim} {name}");
@@ -505,6 +545,12 @@ fn bns_paper_form_cuda_matches_cpu() {
             Ok(got) => bad.extend(compare(&what, &got, &want, gpu_tol(v, 600))),
             Err(e) => bad.push(format!("{what}: {e}")),
         }
+    }
+    // v7 changes the code form only: the paper form refuses it with a usage error that names v6.
+    match bns_paper_cuda(&d, BnsVersion::V7, &z1, &z2, &lab, &layout, 128, 0.5) {
+        Err(e) if e.to_string().contains("use v6") => {}
+        Err(e) => bad.push(format!("paper v7: an error that does not name v6: {e}")),
+        Ok(_) => bad.push("paper v7 ran; it should be refused".into()),
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

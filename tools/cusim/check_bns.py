@@ -17,13 +17,16 @@ bf16 copies start as NaN (0xFFFF) and the buffers the launchers memset start as 
 write or memset shows.
 
 Pass criterion: |loss - ref| / |ref| and the gradients' relative L2 error (the project's rel_err) wrt the
-unnormalised embeddings below 1e-4 (fp32 v1, v2) or 1e-2 (bf16 v3-v5, the GPU tests' tolerance); the
-gradients wrt the normalised embeddings (before bns_norm_bwd_f32) are printed as well.
+unnormalised embeddings below 1e-4 (fp32 v1, v2) or 1e-2 (bf16 v3-v7, the GPU tests' tolerance); the
+gradients wrt the normalised embeddings (before bns_norm_bwd_f32) are printed as well. The code form's
+forward sums of v4-v7 (part) are checked against float64 sums over the same bf16 rows to 1e-5 (counts
+exact): v7 sums half its pairs as columns, and a pair added to the wrong row moves the loss too little.
 
     python3 tools/cusim/check_bns.py [--only v1,v2,v3,v4,v5] [--reverse] [--timing eager]   # exit 1 on a mismatch
 """
 import argparse
 import os
+import re
 import struct
 import sys
 import time
@@ -41,7 +44,7 @@ DMAX = 128                           # FUSED_DMAX: row stride of the bf16 copies
 V5_SMEM = (128 + 3 * 64) * DMAX * 2  # bns_cuda.rs V5_SMEM (= B5_SMEM)
 V6_SMEM = (128 + 4 * 64) * DMAX * 2  # bns_cuda.rs V6_SMEM (= B6_SMEM)
 EPS = 1e-12
-TOL = {"v1": 1e-4, "v2": 1e-4, "v3": 1e-2, "v4": 1e-2, "v5": 1e-2, "v6": 1e-2}
+TOL = {"v1": 1e-4, "v2": 1e-4, "v3": 1e-2, "v4": 1e-2, "v5": 1e-2, "v6": 1e-2, "v7": 1e-2}
 NULL = object()                      # a null pointer argument
 F32 = np.float32
 
@@ -69,6 +72,22 @@ def split_columns_by(sms, nx, ny, rows, threads):  # bns_cuda.rs split_columns_b
 
 def split_columns(sms, nx, ny):  # v4: 64 own rows per 128-thread block
     return split_columns_by(sms, nx, ny, 64, 128)
+
+
+def uneven_split_plan(units, resident, overhead):  # waves.rs uneven_split_plan -> (items, per)
+    resident, most = max(resident, 1), max(max(units, default=1), 1)
+    best = None
+    for per in list(range(1, min(most, 512) + 1)) + [most]:
+        k = sum(-(-max(u, 1) // per) for u in units)
+        cost = -(-k // resident) * (per + overhead)
+        if best is None or cost < best[0] or (cost == best[0] and k < best[1]):
+            best = (cost, k, per)
+    return best[1], best[2]
+
+
+def triangle_items(sms, n):  # bns_cuda.rs triangle_items (one resident block per SM here) -> (cfg, per)
+    items, per = uneven_split_plan([-(-(n - r) // 64) for r in range(0, n, 128)], sms, 2)
+    return cfg((items, 1), (256, 1)), per
 
 
 def bf16_bits(x):
@@ -183,16 +202,16 @@ def run_code(dev, v, z, labels, tau, sms):
     dev.alloc("g", nan(n, d))
     dev.alloc("loss", nan(1))
     dev.alloc("gx", nan(n, d))
-    bf = v in ("v3", "v4", "v5", "v6")
+    bf = v in ("v3", "v4", "v5", "v6", "v7")
     if bf:
         dev.alloc("zb", np.full((n, DMAX), 0xFFFF, np.uint16))
     if v == "v1":
         dev.alloc("s", np.zeros((n, n), np.float32))
-    if v in ("v4", "v5", "v6"):
+    if v in ("v4", "v5", "v6", "v7"):
         dev.alloc("part", np.full(3 * n, 1e3, np.float32))  # garbage: the memset must clear it
     inv_tau = f32(F32(1.0) / F32(tau))
     info = ""
-    if v == "v6":  # bns_normalize_zero_f32 zeroes the partial sums and the gradient (no memsets)
+    if v in ("v6", "v7"):  # bns_normalize_zero_f32 zeroes the partial sums and the gradient (no memsets)
         dev.launch(CU, "bns_normalize_zero_f32", cfg((blocks(n, 8), 1), (256, 1)), ["zn", "zb", "part", "g", "z", n, d, DMAX])
     else:
         normalize(dev, "zn", "zb" if bf else None, "z", n, d)
@@ -217,22 +236,46 @@ def run_code(dev, v, z, labels, tau, sms):
         dev.memset("g")
         dev.launch(CU, "bns_code_bwd_v4_bf16", c, ["g", "alpha", "beta", "zb", "lab", n, d, inv_tau, cols])
         info = split_info(c, cols, n)
-    else:  # code_v5 (v5, v6)
+    else:  # code_wgmma (v5, v6, v7: v7's own forward grid, v6's backward)
         smem = V5_SMEM if v == "v5" else V6_SMEM
         c, cols = split_columns_by(sms, n, n, 128, 256)
         if v == "v5":
             dev.memset("part")
-        dev.launch(WG, f"bns_code_fwd_{v}_bf16", c, ["part", "zb", "lab", n, inv_tau, cols], smem=smem)
+        if v == "v7":
+            tc, per = triangle_items(sms, n)
+            dev.launch(WG, "bns_code_fwd_v7_bf16", tc, ["part", "zb", "lab", n, inv_tau, per], smem=smem)
+        else:
+            dev.launch(WG, f"bns_code_fwd_{v}_bf16", c, ["part", "zb", "lab", n, inv_tau, cols], smem=smem)
         code_fin(dev, n)
         if v == "v5":
             dev.memset("g")
-        dev.launch(WG, f"bns_code_bwd_{v}_bf16", c, ["g", "alpha", "beta", "zb", "lab", n, d, inv_tau, cols],
+        bwd = "v6" if v == "v7" else v
+        dev.launch(WG, f"bns_code_bwd_{bwd}_bf16", c, ["g", "alpha", "beta", "zb", "lab", n, d, inv_tau, cols],
                    smem=smem)
         info = split_info(c, cols, n)
+        if v == "v7":
+            info = f"forward {tc[0][0]} items of {per} tiles; backward {info}"
     loss_sum(dev, "loss", "row_loss", n, f32(F32(1.0) / F32(n)))
     norm_bwd(dev, "gx", "g", "z", n, d)
     dev.sync()
+    if "part" in dev.mem:
+        info += f"; forward sums {part_err(dev.mem['part'], dev.mem['zb'], labels, inv_tau):.1e}"
     return dev.mem["loss"][0], dev.mem["g"], dev.mem["gx"], info
+
+
+def part_err(part, zb, labels, inv_tau):
+    """The forward's per-row sums (v4-v7: e^(s/tau) of the positives, their count, of the negatives) against
+    float64 sums over the same bf16 rows: the largest relative L2 error of the three, inf where a count is
+    off. Tighter than the loss: a pair summed into the wrong row or twice shows here."""
+    z = bits_f32(zb).astype(np.float64)
+    e = np.exp(z @ z.T * inv_tau)
+    same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(same, False)
+    neg = labels[:, None] != labels[None, :]
+    part = part.reshape(-1, 3).astype(np.float64)
+    if not np.array_equal(part[:, 1], same.sum(1)):
+        return np.inf
+    return max(rel_err(part[:, 0], (e * same).sum(1)), rel_err(part[:, 2], (e * neg).sum(1)))
 
 
 def split_info(c, cols, ny):
@@ -427,17 +470,19 @@ PAPER_CASES = [
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="v1,v2,v3,v4,v5,v6", help="versions (v5 includes bns_v5_chain_probe)")
+    ap.add_argument("--only", default="v1,v2,v3,v4,v5,v6,v7",
+                    help="versions (v5 includes bns_v5_chain_probe; v7: the code form only)")
     ap.add_argument("--reverse", action="store_true", help="schedule threads in reverse order")
+    ap.add_argument("--kernels", default="kernels", help="the kernel folder (a mutated copy, for a power check)")
     ap.add_argument("--timing", default="lazy", choices=sorted(cusim.TIMING),
                     help="when cp.async copies and wgmma ops complete: at their wait (lazy) or at issue")
     a = ap.parse_args()
-    versions = [v for v in ("v1", "v2", "v3", "v4", "v5", "v6") if v in a.only.split(",")]
+    versions = [v for v in ("v1", "v2", "v3", "v4", "v5", "v6", "v7") if v in a.only.split(",")]
     t_all = time.time()
     mods = {}
-    for f in (CU, WG) if {"v5", "v6"} & set(versions) else (CU,):
+    for f in (CU, WG) if {"v5", "v6", "v7"} & set(versions) else (CU,):
         t = time.time()
-        mods[f] = cusim.Module(f"kernels/{f}.cu")
+        mods[f] = cusim.Module(os.path.join(a.kernels, f"{f}.cu"))
         print(f"built {f}.cu for cusim in {time.time() - t:.1f} s", flush=True)
     bad = 0 if check_references() else 1
 
@@ -466,6 +511,8 @@ def main():
                 continue
             el, eh, eg = loss_err(loss, rl), rel_err(g, rg), rel_err(gx, rgx)
             ok = el < TOL[v] and eg < TOL[v]
+            m = re.search(r"forward sums (\S+)$", info)
+            ok = ok and (m is None or float(m.group(1)) < 1e-5)
             report(ok, f"{what} loss {el:.1e} dL/dz {eg:.1e} (dL/dzhat {eh:.1e}) tol {TOL[v]:.0e}"
                    + (f"  [{info}]" if info else ""), t)
 
@@ -476,7 +523,7 @@ def main():
         z2 = rng.uniform(-1, 1, (b, d)).astype(np.float32)
         rl, rgqr, rgv, rg1, rg2 = paper_reference(z1.astype(np.float64), z2.astype(np.float64), labels, layout,
                                                   float(F32(tau)))
-        for v in versions:
+        for v in (v for v in versions if v != "v7"):  # v7 changes the code form only
             t = time.time()
             what = (f"paper {v} {lay:6s} b={b:3d} m={m} rows={layout.rows():3d} D={d:3d} {kind:11s} tau={tau} "
                     f"sms={sms:3d}")

@@ -126,6 +126,8 @@ def _rewrite_asm(body):
     t = " ".join(template.replace("\n", " ").split())
     if t == "":  # an empty template only pins its register operands for the compiler (b6_keep)
         return "(void)0"
+    if t == "ex2.approx.ftz.f32 %0, %1;":  # exact here; the MUFU's relative error is ~2^-22
+        return f"{ops[0]} = std::exp2({ops[1]})"
     if t.startswith("cvt.rn.bf16x2.f32"):
         return f"{ops[0]} = ::sim::pack_bf16x2({ops[1]}, {ops[2]})"
     if t.startswith("cvt.rn.bf16.f32"):

@@ -56,3 +56,22 @@ pub fn split_plan(
     }
     (best.1, best.2)
 }
+
+/// [`split_plan`] for outputs of uneven work: output i's `units[i]` units cut into items of at most `per`
+/// units (⌈units[i] / per⌉ items each): the `per` with the least ⌈items / resident⌉ · (per + overhead),
+/// fewer items on a tie. Returns (items, per). (BNS v7: the rows of a triangle.)
+pub fn uneven_split_plan(units: &[usize], resident: usize, overhead: usize) -> (usize, usize) {
+    let resident = resident.max(1);
+    let most = units.iter().copied().max().unwrap_or(1).max(1);
+    let items = |per: usize| units.iter().map(|u| u.max(&1).div_ceil(per)).sum::<usize>();
+    let mut best = (usize::MAX, 0, 0);
+    // Each candidate costs one pass over the outputs; beyond 512 units an item, only the whole row.
+    for per in (1..=most.min(512)).chain([most]) {
+        let k = items(per);
+        let cost = k.div_ceil(resident) * (per + overhead);
+        if cost < best.0 || (cost == best.0 && k < best.1) {
+            best = (cost, k, per);
+        }
+    }
+    (best.1, best.2)
+}
