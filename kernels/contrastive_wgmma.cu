@@ -382,7 +382,8 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_paper_cols_v5_bf16(floa
 // in flight, and ptxas then serialises every wgmma of the kernel (C7513). A ring of 4 tiles keeps the
 // copies two tiles ahead. Tiles whose rows and columns are all in range (and, for the code form, off the
 // diagonal) skip the per-element bounds tests, and the column values are read as pairs. The code form's
-// exponentials are bns_exp2 of s times log2(e) / tau (a multiply and one MUFU instruction; __expf took six).
+// exponentials are bns_exp2 of s times log2(e) / tau (a multiply and one MUFU instruction; __expf took six),
+// and the gradient rows are added as float2 pairs (b6_store_g).
 
 // Keeps the registers of `r` live and unmoved at this point: after a wgmma.wait_group, so that no read of
 // an accumulator is hoisted above the wait and no register-A fragment is reused before it.
@@ -540,6 +541,27 @@ __device__ __forceinline__ void b6_code_row_sums(float (&ps)[2], float (&pc)[2],
     }
 }
 
+// b5_store_g with a thread's two adjacent dims (8 j + 2 q and the next) added by one float2 atomic (sm_90,
+// half the atomics of the block's final flush) where d is even: a pair then sits in one row, 8-byte aligned.
+__device__ __forceinline__ void b6_store_g(float* G, const float (&g)[64], const B5Ctx& cx, int d, float scale) {
+    if (d % 2) {
+        b5_store_g(G, g, cx, d, scale);
+        return;
+    }
+    const int q = threadIdx.x % 4;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        if (cx.ra[h] >= cx.nx) continue;
+#pragma unroll
+        for (int j = 0; j < B5_D / 8; ++j) {
+            const int k = 8 * j + 2 * q;
+            if (k < d)
+                atomicAdd(reinterpret_cast<float2*>(&G[(long long)cx.ra[h] * d + k]),
+                          make_float2(g[4 * j + 2 * h] * scale, g[4 * j + 2 * h + 1] * scale));
+        }
+    }
+}
+
 // Code form forward, as bns_code_fwd_v5_bf16 (exponentials by bns_exp2).
 extern "C" __global__ void __launch_bounds__(256, 2) bns_code_fwd_v6_bf16(float* part, const unsigned short* zb,
                                                                           const int* lab, int n, float inv_tau,
@@ -618,7 +640,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) bns_code_bwd_v6_bf16(float*
                 });
             }
         });
-    b5_store_g(gz, g, cx, d, inv_tau);
+    b6_store_g(gz, g, cx, d, inv_tau);
 }
 
 // The values of columns cj and cj + 1 the paper form needs (MODE 1: labels of v; MODE 2: the q rows'
@@ -690,7 +712,7 @@ __device__ __forceinline__ void bns_paper_v6(float* G, float* row_loss, const un
             }
         });
     if (MODE == 1) b5_row_loss_store(row_loss, lsum, cx);
-    b5_store_g(G, g, cx, d, c * inv_tau);
+    b6_store_g(G, g, cx, d, c * inv_tau);
 }
 
 // Paper form, rows (as bns_paper_rows_v5_bf16).

@@ -99,11 +99,27 @@ fn cusim_catches_every_deliberate_kernel_bug_part_5_of_5() {
 }
 
 #[test]
-fn cusim_bns_kernels_v1_to_v6_match_float64_both_forms() {
-    // v1-v5 are GPU-validated (H200); v6 (pipelined wgmma) has not met a GPU. The split versions' rings
-    // once more with copies and MMAs completing at issue (a refill of a tile still being read shows there).
+fn cusim_bns_kernels_v1_to_v7_match_float64_both_forms() {
+    // v1-v5 are GPU-validated (H200); v6 (pipelined wgmma) and v7 (its code form's forward over one
+    // triangle) have not met a GPU. The split versions' rings once more with copies and MMAs completing at
+    // issue (a refill of a tile still being read shows there).
     run("check_bns.py", &[]);
-    run("check_bns.py", &["--only", "v4,v5,v6", "--timing", "eager"]);
+    run(
+        "check_bns.py",
+        &["--only", "v4,v5,v6,v7", "--timing", "eager"],
+    );
+}
+
+// BNS v7's column sums, flushes and items: each deliberate bug fails check_bns.py (halves: each builds its
+// mutated kernel file with g++).
+#[test]
+fn cusim_catches_every_deliberate_bns_v7_bug_part_1_of_2() {
+    run("mutants_bns.py", &["--part", "1/2"]);
+}
+
+#[test]
+fn cusim_catches_every_deliberate_bns_v7_bug_part_2_of_2() {
+    run("mutants_bns.py", &["--part", "2/2"]);
 }
 
 #[test]

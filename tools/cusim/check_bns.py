@@ -455,6 +455,7 @@ CODE_CASES = [
                                                      # v5 2 splits of 128 (ring of 2 tiles), last 72
     (200, 128, "distinct", True, 0.2, 2),            # v4 2 splits of 128, last 72; v5 4 of 64
     (700, 64, "long-tailed", False, 0.5, 1),         # one split of 11 tiles: the rings wrap around
+    (200, 41, "long-tailed", True, 0.5, 2),          # odd d: v6/v7's gradient rows by scalar atomics
 ]
 # paper form: (layout, b, anchors (hand) or None (groups), m, d, labels, tau, SMs)
 PAPER_CASES = [

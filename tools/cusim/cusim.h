@@ -892,6 +892,14 @@ inline float atomicAdd(float* p, float v) { const float o = *p; *p = o + v; retu
 inline double atomicAdd(double* p, double v) { const double o = *p; *p = o + v; return o; }
 inline int atomicAdd(int* p, int v) { const int o = *p; *p = o + v; return o; }
 inline unsigned atomicAdd(unsigned* p, unsigned v) { const unsigned o = *p; *p = o + v; return o; }
+// sm_90's vector atomic on global memory: an address not 8-byte aligned faults on the GPU.
+inline float2 atomicAdd(float2* p, float2 v) {
+    if (reinterpret_cast<std::uintptr_t>(p) % 8) sim::fail("%s: float2 atomicAdd at %p, not 8-byte aligned", sim::g.kernel, (void*)p);
+    const float2 o = *p;
+    p->x = o.x + v.x;
+    p->y = o.y + v.y;
+    return o;
+}
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
 inline float __fdividef(float a, float b) { return a / b; }

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Power check of check_bns.py for BNS v7 (the code form's forward over one triangle): each mutant is a copy of
-kernels/ with one deliberate bug in kernels/contrastive_wgmma.cu, and check_bns.py --only v7 must fail on it (a
-wrong loss or gradient, or forward sums off the float64 ones). A mutant that passes is a blind spot.
+"""Power check of check_bns.py for BNS v7 (the code form's forward over one triangle, then v6's backward): each
+mutant is a copy of kernels/ with one deliberate bug in kernels/contrastive_wgmma.cu, and check_bns.py --only v7
+must fail on it (a wrong loss or gradient, or forward sums off the float64 ones). A mutant that passes is a blind
+spot.
 
-    python3 tools/cusim/mutants_bns.py     # ~20 s; exit 1 if any mutant survives
+    python3 tools/cusim/mutants_bns.py [--part K/N]     # ~30 s; exit 1 if any mutant survives
 """
+import argparse
 import os
 import shutil
 import subprocess
@@ -24,15 +26,20 @@ MUTANTS = [
      "if (c0 < r0 + B5_BM) {\n                b6_code_row_sums", "if (c0 < r0 + B5_BN) {\n                b6_code_row_sums"),
     ("no barrier before the last tile's flush", "    __syncthreads();  // the last tile's slots are written\n", ""),
     ("only the last tile's column sums flushed", "            if (t > 0) flush(t - 1);\n", ""),
+    ("the float2 gradient pair's second dim takes the first's value", "g[4 * j + 2 * h + 1] * scale));",
+     "g[4 * j + 2 * h] * scale));"),
     ("items drop a row's partial last tile", "const int tiles = (n - r + B5_BN - 1) / B5_BN, items",
      "const int tiles = (n - r) / B5_BN, items"),
 ]
 
 
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", default="1/1", help="K/N: the K-th of N equal slices of the mutants")
+    k, n = (int(v) for v in ap.parse_args().part.split("/"))
     here = os.path.dirname(os.path.abspath(__file__))
     survivors = 0
-    for what, old, new in MUTANTS:
+    for what, old, new in MUTANTS[k - 1::n]:
         with tempfile.TemporaryDirectory() as d:
             kdir = os.path.join(d, "kernels")
             shutil.copytree(os.path.join(cusim.ROOT, "kernels"), kdir)
