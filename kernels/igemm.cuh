@@ -14,14 +14,15 @@
     __shared__ __align__(16) float As[IG_BK][IG_BM]; \
     __shared__ __align__(16) float Bs[IG_BK][IG_BN];
 
+// The register tile of the block tile at (row0, col0): acc[a][b] = Σ_k A[i][k]·B[k][j] over [k_begin, k_end)
+// for row i = row0 + (a / 4)·64 + ty·4 + a % 4 and column j = col0 + (b / 4)·64 + tx·4 + b % 4 (tx =
+// threadIdx.x % 16, ty = threadIdx.x / 16); elements outside M × N read as 0.
 template <bool A_K_FAST, bool B_K_FAST, class LA, class LB>
-__device__ __forceinline__ void igemm_tile(float (&As)[IG_BK][IG_BM], float (&Bs)[IG_BK][IG_BN], float* C, int ldc,
-                                           int M, int N, int k_begin, int k_end, const LA& la, const LB& lb,
-                                           float alpha, float beta, bool atomic) {
+__device__ __forceinline__ void igemm_acc(float (&acc)[8][8], float (&As)[IG_BK][IG_BM], float (&Bs)[IG_BK][IG_BN],
+                                          int row0, int col0, int M, int N, int k_begin, int k_end, const LA& la,
+                                          const LB& lb) {
     const int t = threadIdx.x;
     const int tx = t % 16, ty = t / 16;
-    const int row0 = blockIdx.y * IG_BM, col0 = blockIdx.x * IG_BN;
-    float acc[8][8];
 #pragma unroll
     for (int a = 0; a < 8; ++a)
 #pragma unroll
@@ -56,6 +57,16 @@ __device__ __forceinline__ void igemm_tile(float (&As)[IG_BK][IG_BM], float (&Bs
         }
         __syncthreads();
     }
+}
+
+template <bool A_K_FAST, bool B_K_FAST, class LA, class LB>
+__device__ __forceinline__ void igemm_tile(float (&As)[IG_BK][IG_BM], float (&Bs)[IG_BK][IG_BN], float* C, int ldc,
+                                           int M, int N, int k_begin, int k_end, const LA& la, const LB& lb,
+                                           float alpha, float beta, bool atomic) {
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    const int row0 = blockIdx.y * IG_BM, col0 = blockIdx.x * IG_BN;
+    float acc[8][8];
+    igemm_acc<A_K_FAST, B_K_FAST>(acc, As, Bs, row0, col0, M, N, k_begin, k_end, la, lb);
 #pragma unroll
     for (int a = 0; a < 8; ++a) {
         const int i = row0 + (a / 4) * 64 + ty * 4 + (a % 4);

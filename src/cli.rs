@@ -97,6 +97,8 @@ pub enum BenchCmd {
     Conv(crate::bench::conv::ConvArgs),
     /// Hopper probe: a bf16 GEMM on wgmma.mma_async against the mma.sync v6 kernel on the same operands (sm_90 only)
     Wgmma(crate::bench::wgmma::WgmmaArgs),
+    /// The DPP kernel matrix (feature Gram, cosine or squared distance): v1, v2 and cuBLAS's SGEMM of the same product (CPU: the reference)
+    Dpp(crate::bench::dpp::DppArgs),
 }
 
 #[derive(Args, Debug)]
@@ -151,12 +153,7 @@ pub fn main() -> i32 {
     }
 }
 
-fn write_json<T: serde::Serialize>(path: &std::path::Path, v: &T) -> Result<()> {
-    let s = serde_json::to_string_pretty(v).map_err(|e| Error::usage(format!("JSON: {e}")))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, s + "\n").map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
+use crate::bench::write_json;
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
@@ -240,6 +237,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             let sel = device::select(choice)?;
             eprintln!("device: {} ({})", sel.device.name(), sel.reason);
             crate::bench::conv::run(&sel.device, &a)
+        }
+        Command::Bench {
+            what: BenchCmd::Dpp(a),
+        } => {
+            let sel = device::select(choice)?;
+            eprintln!("device: {} ({})", sel.device.name(), sel.reason);
+            crate::bench::dpp::run(&sel.device, &a)
         }
         Command::Bench {
             what: BenchCmd::Wgmma(a),

@@ -301,24 +301,6 @@ pub fn run(dev: &Device, a: &BnsArgs) -> Result<i32> {
         eprintln!("no CUDA device: timing the CPU reference only");
     }
     let rep = bench(dev, a)?;
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rep).map_err(|e| Error::usage(format!("JSON: {e}")))?
-        );
-    } else {
-        rep.print_table();
-    }
-    if let Some(p) = &a.out {
-        let s =
-            serde_json::to_string_pretty(&rep).map_err(|e| Error::usage(format!("JSON: {e}")))?;
-        let tmp = p.with_extension("json.tmp");
-        std::fs::write(&tmp, s + "\n").map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, p).map_err(|e| Error::io(p, e))?;
-    }
-    Ok(if rep.lines.iter().all(|l| l.correct || l.note.is_some()) {
-        0
-    } else {
-        1
-    })
+    let ok = rep.lines.iter().all(|l| l.correct || l.note.is_some());
+    super::emit(&rep, a.json, a.out.as_deref(), || rep.print_table(), ok)
 }

@@ -420,24 +420,15 @@ pub fn run(dev: &Device, a: &ConvArgs) -> Result<i32> {
         eprintln!("no CUDA device: timing the CPU reference only");
     }
     let reps = bench(dev, a)?;
-    let json =
-        || serde_json::to_string_pretty(&reps).map_err(|e| Error::usage(format!("JSON: {e}")));
-    if a.json {
-        println!("{}", json()?);
-    } else {
-        for r in &reps {
-            r.print_table();
-            println!();
-        }
-    }
-    if let Some(p) = &a.out {
-        let tmp = p.with_extension("json.tmp");
-        std::fs::write(&tmp, json()? + "\n").map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, p).map_err(|e| Error::io(p, e))?;
-    }
     let ok = reps
         .iter()
         .flat_map(|r| &r.lines)
         .all(|l| l.correct || l.note.is_some());
-    Ok(if ok { 0 } else { 1 })
+    let table = || {
+        for r in &reps {
+            r.print_table();
+            println!();
+        }
+    };
+    super::emit(&reps, a.json, a.out.as_deref(), table, ok)
 }

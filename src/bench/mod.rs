@@ -3,6 +3,7 @@
 //! reported as median and spread with achieved TFLOP/s and GB/s.
 pub mod bns;
 pub mod conv;
+pub mod dpp;
 pub mod gemm;
 pub mod resnet;
 pub mod wgmma;
@@ -216,6 +217,40 @@ impl<'a> CudaTimer<'a> {
         }
         Ok(Timing::from_samples(ms))
     }
+}
+
+/// Writes `v` as pretty JSON to `path` atomically (a temporary file renamed into place).
+pub fn write_json<T: Serialize>(path: &std::path::Path, v: &T) -> Result<()> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| Error::usage(format!("JSON: {e}")))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(
+        &tmp,
+        s + "
+",
+    )
+    .map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// A bench command's output: `v` as pretty JSON on stdout with `json`, else `table()`; `v` written to
+/// `out` when given. Returns the exit status: 0 when every line is `ok`, else 1.
+pub fn emit<T: Serialize>(
+    v: &T,
+    json: bool,
+    out: Option<&std::path::Path>,
+    table: impl FnOnce(),
+    ok: bool,
+) -> Result<i32> {
+    if json {
+        let s = serde_json::to_string_pretty(v).map_err(|e| Error::usage(format!("JSON: {e}")))?;
+        println!("{s}");
+    } else {
+        table();
+    }
+    if let Some(p) = out {
+        write_json(p, v)?;
+    }
+    Ok(if ok { 0 } else { 1 })
 }
 
 pub fn now_unix() -> u64 {

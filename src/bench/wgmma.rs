@@ -172,20 +172,6 @@ pub fn bench(dev: &Device, a: &WgmmaArgs) -> Result<Report> {
 /// `ipdpp bench wgmma`: table (or JSON); exit status 1 when a line is wrong.
 pub fn run(dev: &Device, a: &WgmmaArgs) -> Result<i32> {
     let r = bench(dev, a)?;
-    let json = || serde_json::to_string_pretty(&r).map_err(|e| Error::usage(format!("JSON: {e}")));
-    if a.json {
-        println!("{}", json()?);
-    } else {
-        r.print_table();
-    }
-    if let Some(p) = &a.out {
-        let tmp = p.with_extension("json.tmp");
-        std::fs::write(&tmp, json()? + "\n").map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, p).map_err(|e| Error::io(p, e))?;
-    }
-    Ok(if r.lines.iter().all(|l| l.correct) {
-        0
-    } else {
-        1
-    })
+    let ok = r.lines.iter().all(|l| l.correct);
+    super::emit(&r, a.json, a.out.as_deref(), || r.print_table(), ok)
 }

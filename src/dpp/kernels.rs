@@ -1,7 +1,8 @@
 //! DPP kernels of METHOD.md "Stage 2": `ip` (paper Eq. 16), `ip-code` (official /N² scaling),
 //! `qd-cosine` (dual, rank ≤ D) and `qd-rbf` (primal N×N). IP kernels are built in f64 from clamped
-//! probabilities. The feature Gram matrix (the "DPP kernel matrix") runs on CUDA as `dpp_gram_f32`
-//! (kernels/dpp.cu); [`gram_cpu`] is its reference and the CPU path.
+//! probabilities. The feature Gram matrix (the "DPP kernel matrix") runs on CUDA as `dpp_gram_f32` (v1)
+//! or `dpp_gram_sym_f32` (v2, the triangle; kernels/dpp.cu); [`gram_cpu`] is its reference and the CPU
+//! path.
 use crate::device::cuda::{check_len, launch_err, CudaDevice};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -121,6 +122,58 @@ pub enum GramMode {
     SqDist = 1,
 }
 
+/// The CUDA Gram kernel's generations (`ipdpp bench dpp` times them side by side).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GramVersion {
+    /// `dpp_gram_f32`: 16 × 16 shared-memory tiles, one entry a thread (validated on an H200, 2026-11-26).
+    V1,
+    /// `dpp_gram_sym_f32`: 128 × 128 register tiles (gemm v3's) on and above the diagonal only, each
+    /// stored twice.
+    V2,
+}
+
+impl GramVersion {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            GramVersion::V1 => "16×16 shared-memory tiles, one entry a thread",
+            GramVersion::V2 => "128×128 register tiles (gemm v3's) of one triangle, mirrored",
+        }
+    }
+
+    /// What the pipeline's qd kernels run: v1 (GPU-validated) unless `IPDPP_DPP_GRAM=v2`; read once.
+    pub fn for_pipeline() -> GramVersion {
+        static V: std::sync::OnceLock<GramVersion> = std::sync::OnceLock::new();
+        *V.get_or_init(
+            || match std::env::var("IPDPP_DPP_GRAM").as_deref().map(str::trim) {
+                Ok("v2") => GramVersion::V2,
+                _ => GramVersion::V1,
+            },
+        )
+    }
+}
+
+impl std::fmt::Display for GramVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GramVersion::V1 => "v1",
+            GramVersion::V2 => "v2",
+        })
+    }
+}
+
+impl std::str::FromStr for GramVersion {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "v1" => Ok(GramVersion::V1),
+            "v2" => Ok(GramVersion::V2),
+            _ => Err(Error::usage(format!(
+                "unknown Gram kernel version {s:?}; use v1 or v2"
+            ))),
+        }
+    }
+}
+
 fn check_features(f: &[f32], n: usize, d: usize) -> Result<()> {
     if f.len() != n * d {
         return Err(Error::usage(format!(
@@ -141,10 +194,21 @@ fn check_features(f: &[f32], n: usize, d: usize) -> Result<()> {
 
 /// CPU reference of `dpp_gram_f32` (and the CPU path): row-major N×N in f64, through dgemm.
 pub fn gram_cpu(f: &[f32], n: usize, d: usize, mode: GramMode) -> Result<Vec<f64>> {
+    let mut g = dots_cpu(f, n, d)?;
+    gram_finish(&mut g, n, mode);
+    Ok(g)
+}
+
+/// The dot products F·Fᵀ of the feature rows, row-major N×N in f64 (dgemm).
+pub fn dots_cpu(f: &[f32], n: usize, d: usize) -> Result<Vec<f64>> {
     check_features(f, n, d)?;
     let f64s: Vec<f64> = f.iter().map(|&x| x as f64).collect();
     // Row-major N×D = column-major D×N; G = (D×N)ᵀ (D×N).
-    let mut g = super::linalg::gemm_f64(true, false, n, n, d, &f64s, &f64s)?;
+    super::linalg::gemm_f64(true, false, n, n, d, &f64s, &f64s)
+}
+
+/// The dot products `g` (N×N, from [`dots_cpu`]) finished in place as `mode`, exactly symmetric.
+pub fn gram_finish(g: &mut [f64], n: usize, mode: GramMode) {
     let sq: Vec<f64> = (0..n).map(|i| g[i * n + i]).collect();
     for i in 0..n {
         for j in 0..n {
@@ -176,12 +240,14 @@ pub fn gram_cpu(f: &[f32], n: usize, d: usize, mode: GramMode) -> Result<Vec<f64
             }
         }
     }
-    Ok(g)
 }
 
-/// Launches `dpp_gram_f32`: out (N×N) from f (row-major N×D) and sqnorm (N).
+/// Launches the Gram kernel `v` (`dpp_gram_f32` or `dpp_gram_sym_f32`): out (N×N) from f (row-major N×D)
+/// and sqnorm (N).
+#[allow(clippy::too_many_arguments)]
 pub fn dpp_gram_f32(
     dev: &CudaDevice,
+    v: GramVersion,
     out: &mut CudaSlice<f32>,
     f: &CudaSlice<f32>,
     sqnorm: &CudaSlice<f32>,
@@ -194,6 +260,9 @@ pub fn dpp_gram_f32(
     check_len("dpp_gram_f32 out", out.len(), n * n)?;
     if n > u32::MAX as usize || d > u32::MAX as usize {
         return Err(Error::usage("dpp_gram_f32: dimensions exceed 32 bits"));
+    }
+    if v == GramVersion::V2 {
+        return gram_sym(dev, out, f, sqnorm, n, d, mode);
     }
     let func = dev.function("dpp", "dpp_gram_f32")?;
     let tiles = n.div_ceil(16) as u32;
@@ -220,7 +289,51 @@ pub fn dpp_gram_f32(
     Ok(())
 }
 
-/// The Gram matrix on `dev` (CUDA: f32 kernel, returned as f64; CPU: [`gram_cpu`]).
+/// v2: one block a 128 × 128 tile on or above the diagonal.
+fn gram_sym(
+    dev: &CudaDevice,
+    out: &mut CudaSlice<f32>,
+    f: &CudaSlice<f32>,
+    sqnorm: &CudaSlice<f32>,
+    n: usize,
+    d: usize,
+    mode: GramMode,
+) -> Result<()> {
+    // igemm.cuh indexes rows and the k range in int.
+    if n > i32::MAX as usize / 2 || d > i32::MAX as usize / 2 {
+        return Err(Error::usage(
+            "dpp_gram_sym_f32: dimensions exceed 2^30; use v1",
+        ));
+    }
+    let t = n.div_ceil(128);
+    let blocks = u32::try_from(t * (t + 1) / 2)
+        .map_err(|_| Error::usage("dpp_gram_sym_f32: too many tiles; use v1"))?;
+    let func = dev.function("dpp", "dpp_gram_sym_f32")?;
+    let cfg = LaunchConfig {
+        grid_dim: (blocks.max(1), 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let (ni, di, m) = (n as i32, d as i32, mode as i32);
+    // SAFETY: dpp_gram_sym_f32(float* out, const float* f, const float* sqnorm, int n, int d, int mode);
+    // out holds ≥ n·n floats, f ≥ n·d, sqnorm ≥ n (checked by the caller); one block per tile (I ≤ J).
+    unsafe {
+        dev.stream
+            .launch_builder(&func)
+            .arg(out)
+            .arg(f)
+            .arg(sqnorm)
+            .arg(&ni)
+            .arg(&di)
+            .arg(&m)
+            .launch(cfg)
+    }
+    .map_err(launch_err("dpp_gram_sym_f32"))?;
+    Ok(())
+}
+
+/// The Gram matrix on `dev` (CUDA: f32 kernel [`GramVersion::for_pipeline`], returned as f64; CPU:
+/// [`gram_cpu`]).
 pub fn gram(dev: &Device, f: &[f32], n: usize, d: usize, mode: GramMode) -> Result<Vec<f64>> {
     match dev {
         Device::Cpu => gram_cpu(f, n, d, mode),
@@ -237,7 +350,16 @@ pub fn gram(dev: &Device, f: &[f32], n: usize, d: usize, mode: GramMode) -> Resu
             let fd = cd.upload(f)?;
             let sd = cd.upload(&sq)?;
             let mut out = cd.upload(&vec![f32::NAN; n * n])?;
-            dpp_gram_f32(cd, &mut out, &fd, &sd, n, d, mode)?;
+            dpp_gram_f32(
+                cd,
+                GramVersion::for_pipeline(),
+                &mut out,
+                &fd,
+                &sd,
+                n,
+                d,
+                mode,
+            )?;
             let h = cd.download(&out)?;
             Ok(h.into_iter().map(|x| x as f64).collect())
         }

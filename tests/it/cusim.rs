@@ -188,47 +188,28 @@ fn cusim_driver_runs_the_wgmma_gpu_tests() {
 fn cusim_driver_runs_the_bns_v4_to_v7_launchers() {
     run(
         "build_driver.py",
-        &["--only", "contrastive,contrastive_wgmma,reduce,elementwise"],
+        &[
+            "--only",
+            "contrastive,contrastive_wgmma,reduce,elementwise,gemm",
+        ],
     );
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // v7 changes the code form only (the paper form refuses it: asked for the code form alone here).
     for (form, asked, want) in [
         ("code", "v4,v5,v6,v7", &["v4", "v5", "v6", "v7"][..]),
         ("paper", "v4,v5,v6", &["v4", "v5", "v6"][..]),
     ] {
-        let json = std::env::temp_dir().join(format!(
-            "ipdpp-cusim-bns-{form}-{}.json",
-            std::process::id()
-        ));
-        let out = Command::new(env!("CARGO_BIN_EXE_ipdpp"))
-            .args([
-                "--device", "cuda", "bench", "bns", "--n", "1000", "--dim", "128", "--loss", form,
-            ])
-            .args([
-                "--versions",
-                asked,
-                "--warmup",
-                "0",
-                "--repeats",
-                "1",
-                "--out",
-            ])
-            .arg(&json)
-            .env("LD_LIBRARY_PATH", root.join("target/cusim/driver"))
-            .output()
-            .expect("running ipdpp");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        println!("{text}");
-        assert!(out.status.success(), "bench bns {form} failed:\n{text}");
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&json).expect("the --out report"))
-                .unwrap();
-        let _ = std::fs::remove_file(&json);
-        assert!(v["device"].as_str().unwrap_or("").contains("cusim"), "{v}");
+        let args = [
+            "bns",
+            "--n",
+            "1000",
+            "--dim",
+            "128",
+            "--loss",
+            form,
+            "--versions",
+            asked,
+        ];
+        let (v, text) = bench_through_the_simulated_driver(&args);
         let lines = v["lines"].as_array().expect("lines");
         let versions: Vec<_> = lines
             .iter()
@@ -237,6 +218,64 @@ fn cusim_driver_runs_the_bns_v4_to_v7_launchers() {
         assert_eq!(versions, want, "{text}");
         for l in lines {
             assert_eq!(l["correct"], serde_json::Value::Bool(true), "{form}: {l}");
+        }
+    }
+}
+
+/// `ipdpp --device cuda bench ARGS --warmup 0 --repeats 1 --out F` through cusim's driver (its libraries
+/// built): the `--out` report and the command's output; panics unless it succeeded on the simulator.
+fn bench_through_the_simulated_driver(args: &[&str]) -> (serde_json::Value, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let json = std::env::temp_dir().join(format!(
+        "ipdpp-cusim-bench-{}-{}.json",
+        args.join("-").replace(['/', ','], "_"),
+        std::process::id()
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_ipdpp"))
+        .args(["--device", "cuda", "bench"])
+        .args(args)
+        .args(["--warmup", "0", "--repeats", "1", "--out"])
+        .arg(&json)
+        .env("LD_LIBRARY_PATH", root.join("target/cusim/driver"))
+        .output()
+        .expect("running ipdpp");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert!(out.status.success(), "bench {args:?} failed:\n{text}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the --out report")).unwrap();
+    let _ = std::fs::remove_file(&json);
+    assert!(v["device"].as_str().unwrap_or("").contains("cusim"), "{v}");
+    (v, text)
+}
+
+#[test]
+fn cusim_driver_runs_the_dpp_gram_kernels() {
+    // The GPU test (v1 and v2 against the CPU, exact symmetry), then `bench dpp` in both modes: v2's
+    // triangle on 3 × 3 tiles with a partial last one, both versions correct (cuBLAS is not simulated: its
+    // line says unavailable).
+    through_the_simulated_driver("dpp,gemm", &[("dpp::dpp_gram_cuda_vs_cpu", &[])]);
+    for mode in ["cosine", "sqdist"] {
+        let args = [
+            "dpp",
+            "--n",
+            "300",
+            "--dim",
+            "72",
+            "--mode",
+            mode,
+            "--versions",
+            "v1,v2",
+        ];
+        let (v, text) = bench_through_the_simulated_driver(&args);
+        let lines = v["lines"].as_array().expect("lines");
+        assert_eq!(lines.len(), 2, "{text}");
+        for l in lines {
+            assert_eq!(l["correct"], serde_json::Value::Bool(true), "{mode}: {l}");
         }
     }
 }

@@ -859,12 +859,24 @@ fn dpp_gram_cpu_reference() {
 
 #[test]
 fn dpp_gram_cuda_vs_cpu() {
-    use ipdpp::dpp::kernels::{dpp_gram_f32, gram_cpu, GramMode};
+    use ipdpp::dpp::kernels::{dpp_gram_f32, gram_cpu, GramMode, GramVersion};
     let Some(dev) = super::common::cuda_or_skip("dpp_gram_cuda_vs_cpu") else {
         return;
     };
     let cd = dev.cuda().unwrap();
-    for (n, d) in [(1usize, 3usize), (17, 5), (64, 512), (301, 64), (1000, 128)] {
+    // v2's triangle of 128 × 128 tiles: one partial tile (17, 64), diagonal and mirrored tiles with and
+    // without float4 stores (n % 4: 301 and 260 vs 1000), a partial k slab (d = 5, 130).
+    for (n, d, v) in [
+        (1usize, 3usize),
+        (17, 5),
+        (64, 512),
+        (260, 130),
+        (301, 64),
+        (1000, 128),
+    ]
+    .into_iter()
+    .flat_map(|(n, d)| [(n, d, GramVersion::V1), (n, d, GramVersion::V2)])
+    {
         let f = ipdpp::rng::uniform_f32(n * d, -1.0, 1.0, (n * 31 + d) as u64);
         let sq: Vec<f32> = (0..n)
             .map(|i| f[i * d..(i + 1) * d].iter().map(|x| x * x).sum())
@@ -873,7 +885,7 @@ fn dpp_gram_cuda_vs_cpu() {
         let sd = cd.upload(&sq).unwrap();
         for mode in [GramMode::Cosine, GramMode::SqDist] {
             let mut out = cd.upload(&vec![f32::NAN; n * n]).unwrap();
-            dpp_gram_f32(cd, &mut out, &fd, &sd, n, d, mode).unwrap();
+            dpp_gram_f32(cd, v, &mut out, &fd, &sd, n, d, mode).unwrap();
             let got = cd.download(&out).unwrap();
             let want: Vec<f32> = gram_cpu(&f, n, d, mode)
                 .unwrap()
@@ -881,13 +893,13 @@ fn dpp_gram_cuda_vs_cpu() {
                 .map(|&x| x as f32)
                 .collect();
             let e = ipdpp::bench::rel_err(&got, &want);
-            assert!(e < 1e-5, "n={n} d={d} {mode:?}: rel err {e}");
+            assert!(e < 1e-5, "{v} n={n} d={d} {mode:?}: rel err {e}");
             for i in 0..n {
                 for j in 0..i {
                     assert_eq!(
                         got[i * n + j],
                         got[j * n + i],
-                        "not symmetric at ({i}, {j})"
+                        "{v} n={n} d={d} {mode:?}: not symmetric at ({i}, {j})"
                     );
                 }
             }
