@@ -199,6 +199,11 @@ if has bench; then
   for form in code paper; do
     step bench_bns_$form 60 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 --loss $form --out "$OUT/bench_bns_$form.json"
   done
+  # The DPP kernel matrix at TARGETS.md's shape (goal: >= 70 % of the GEMM roofline, the cuBLAS line).
+  for mode in cosine sqdist; do
+    step bench_dpp_$mode 60 $BIN/ipdpp --device cuda bench dpp --n 5000 --dim 512 --mode $mode \
+      --out "$OUT/bench_dpp_$mode.json"
+  done
   # The splits of before (about 4 blocks per SM, waves ignored) for the A/B of the wave-sized splits.
   step bench_bns_code_old_splits 60 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 \
     --loss code --versions v4,v5 --out "$OUT/bench_bns_code_old_splits.json"

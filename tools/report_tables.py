@@ -154,6 +154,7 @@ def main():
                         ("BNS loss", lines_table(reports(a.out, "bench_bns_*.json"), "report") + bns_torch(a.out)),
                         ("Convolutions, per op", lines_table(reports(a.out, "conv_*.json"), "report")),
                         ("wgmma probe", lines_table(reports(a.out, "wgmma_*.json"), "report")),
+                        ("DPP kernel matrix", lines_table(reports(a.out, "bench_dpp_*.json"), "report")),
                         ("Pipeline", pipelines(a.out))]:
         print(f"### {title}\n")
         print("\n".join(rows))
