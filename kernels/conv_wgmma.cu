@@ -491,6 +491,129 @@ struct C7WeightOut {
     }
 };
 
+// tf32 grad-weight. tf32 wgmma takes K-major operands only, and a grad-weight reduces over pixels, the outer
+// axis of both NHWC operands, so its tiles cannot be copied as they lie: the copies go through registers and
+// are stored transposed. A k-tile is 32 pixels; a tile row is the 32 pixels' fp32 values of one m (A) or one
+// o (B), 128 bytes in the forward's 128-byte swizzle layout (c7_kdst's), read by the same tf32 k-steps. A
+// thread holds float4s of 4 consecutive m (or o) of one pixel: a warp loads 16 pixels x 8 consecutive m (lanes
+// 16 apart take the two float4 of a pixel's 32-byte sector) and stores each float4's 4 values to 4 rows at its
+// pixel's column, where the swizzle spreads a store's 32 lanes over 32 banks. Two stages: tile kt + 1's
+// registers (fetched during tile kt - 1) are stored while tile kt's MMAs run, then tile kt + 2 is fetched.
+template <int BN>
+struct C7WeightTf32Load {
+    static constexpr int NA = C7_BM / 32, NB = BN / 32;  // float4 chunks a thread, per k-tile
+    struct Regs {
+        float4 a[NA], b[NB];
+    };
+    const float* x;
+    const float* gy;
+    ConvDims d;
+    FastDiv by_ow, by_oh;
+    int p_end, ky[NA], kx[NA];
+    long long toff[NA];  // offset of chunk i's tap and channels from its pixel's (iy, ix) = (oy s - pad, ...)
+    int ocol[NB];        // output channel of B chunk i (0 where cok is false)
+    bool cok[NB];
+    // This thread's pixel of a k-tile, and the 4-row group of its chunk i (rows 4 group .. + 3).
+    static __device__ int pix() { return 16 * ((threadIdx.x / 32) & 1) + (threadIdx.x & 15); }
+    static __device__ int group(int i) { return 2 * ((threadIdx.x / 64) + 4 * i) + ((threadIdx.x & 31) >> 4); }
+    __device__ C7WeightTf32Load(const float* x_, const float* gy_, ConvDims d_, int p_end_)
+        : x(x_), gy(gy_), d(d_), by_ow(d_.ow), by_oh(d_.oh), p_end(p_end_) {
+        const int K = d.kh * d.kw * d.c;
+#pragma unroll
+        for (int i = 0; i < NA; ++i) {
+            const int m = blockIdx.y * C7_BM + 4 * group(i);
+            const int tap = m / d.c;
+            ky[i] = m < K ? tap / d.kw : -(1 << 28);  // rows past K read zeros
+            kx[i] = tap % d.kw;
+            toff[i] = m < K ? ((long long)ky[i] * d.w + kx[i]) * d.c + (m - tap * d.c) : 0;
+        }
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int o = blockIdx.x * BN + 4 * group(i);
+            cok[i] = o < d.o;
+            ocol[i] = cok[i] ? o : 0;
+        }
+    }
+    __device__ void fetch(Regs& r, int k0) const {
+        const int p = k0 + pix();
+        const int rr = by_ow.div(p), ox = p - rr * d.ow;
+        const int n = by_oh.div(rr), iy = (rr - n * d.oh) * d.stride - d.pad, ix = ox * d.stride - d.pad;
+        const long long px = (((long long)n * d.h + iy) * d.w + ix) * d.c;
+        const bool in = p < p_end;
+        const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+        for (int i = 0; i < NA; ++i) {
+            const bool ok = in && (unsigned)(iy + ky[i]) < (unsigned)d.h && (unsigned)(ix + kx[i]) < (unsigned)d.w;
+            r.a[i] = ok ? *reinterpret_cast<const float4*>(x + (px + toff[i])) : zero;
+        }
+        const long long prow = (long long)p * d.o;
+#pragma unroll
+        for (int i = 0; i < NB; ++i)
+            r.b[i] = in && cok[i] ? *reinterpret_cast<const float4*>(gy + (prow + ocol[i])) : zero;
+    }
+    // Chunk v (4 consecutive rows from 4 g, this thread's pixel q) into the K-major tile at t.
+    static __device__ void put4(unsigned char* t, int g, const float4& v) {
+        const int q = pix();
+        const float e[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int k = 0; k < 4; ++k) *reinterpret_cast<float*>(t + wg_swz_chunk<128>(4 * g + k, q >> 2) + 4 * (q & 3)) = e[k];
+    }
+    __device__ void put(const Regs& r, unsigned char* As, unsigned char* Bs) const {
+#pragma unroll
+        for (int i = 0; i < NA; ++i) put4(As, group(i), r.a[i]);
+#pragma unroll
+        for (int i = 0; i < NB; ++i) put4(Bs, group(i), r.b[i]);
+    }
+};
+
+// One 128 x BN block tile of A . B^T over k in [k_begin, k_end) with a register-staged loader L (fetch: global
+// to registers, put: registers to a stage), k-tiles of 32 fp32 values (128-byte rows), two stages, tf32 MMAs;
+// the epilogue E receives the accumulators.
+template <int BN, class L, class E>
+__device__ __forceinline__ void c7_gemm_rs(const L& ld, const E& store, int k_begin, int k_end) {
+    constexpr int RB = 128, BK = 32, SBO = 8 * RB, A_BYTES = C7_BM * RB, STAGE = (C7_BM + BN) * RB;
+    extern __shared__ __align__(128) unsigned char c7rs_smem_raw[];
+    unsigned char* smem = wg_align1024(c7rs_smem_raw);
+    unsigned dyn;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
+    if (dyn < (unsigned)(2 * STAGE + 1024)) __trap();
+    float acc[1][BN / 2];  // zeroed before the prologue and pinned there (c7_gemm: C7515)
+#pragma unroll
+    for (int i = 0; i < BN / 2; ++i) {
+        acc[0][i] = 0.0f;
+        asm volatile("" : "+f"(acc[0][i]));
+    }
+    const int ntiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
+    typename L::Regs r;
+    if (ntiles > 0) {
+        ld.fetch(r, k_begin);
+        ld.put(r, smem, smem + A_BYTES);
+    }
+    if (ntiles > 1) ld.fetch(r, k_begin + BK);
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    __syncthreads();
+    const int wg = threadIdx.x / 128;  // this warpgroup's 64 rows: 8 row groups of SBO
+    for (int kt = 0; kt < ntiles; ++kt) {
+        const unsigned char* As = smem + (kt % 2) * STAGE + wg * 8 * SBO;
+        const unsigned char* Bs = smem + (kt % 2) * STAGE + A_BYTES;
+        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+        for (int s = 0; s < RB / 32; ++s) wg_mma_tf32<BN>(acc[0], wg_desc_swz<RB>(As + 32 * s), wg_desc_swz<RB>(Bs + 32 * s));
+        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // this warpgroup's tile kt - 1 is done
+        __syncthreads();  // ... every warpgroup's: its stage, (kt + 1) % 2, takes tile kt + 1
+        if (kt + 1 < ntiles) {
+            unsigned char* st = smem + ((kt + 1) % 2) * STAGE;
+            ld.put(r, st, st + A_BYTES);
+            if (kt + 2 < ntiles) ld.fetch(r, k_begin + (kt + 2) * BK);
+        }
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the stores, before the MMAs read them
+        __syncthreads();
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    store(acc);
+}
+
 template <int BN, int BK, int STAGES, class T, int MW = 1>
 __device__ __forceinline__ void conv_fwd_v7(float* y, const T* x, const T* w, ConvDims d) {
     const C7FwdLoad<BN, BK, T, MW> ld(x, w, d);
@@ -528,6 +651,18 @@ __device__ __forceinline__ void conv_bwd_weight_v7(float* gw, const unsigned sho
     if (p0 >= p1) return;  // the whole block
     const C7BwdWeightLoad<BN, BK> ld(x, gy, d, p1);
     c7_gemm<BN, BK, STAGES, true, unsigned short, 1>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
+}
+
+// tf32 (fp32 tensors, C % 4 == 0, O % 4 == 0): gw must be zeroed; each block adds its slice of the output
+// pixels (blockIdx.z), as conv_bwd_weight_v7.
+template <int BN>
+__device__ __forceinline__ void conv_bwd_weight_v7_tf32(float* gw, const float* gy, const float* x, ConvDims d,
+                                                        int p_per_split) {
+    const int P = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
+    const int p0 = blockIdx.z * p_per_split, p1 = min(P, p0 + p_per_split);
+    if (p0 >= p1) return;  // the whole block
+    const C7WeightTf32Load<BN> ld(x, gy, d, p1);
+    c7_gemm_rs<BN>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
 }
 
 // wt [c, ky, kx, o] = w [o, ky, kx, c] (IHWO): the grad-input B operand, one K-major row per input channel.
@@ -572,6 +707,8 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k64s4_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 64, 4, unsigned short>(gx, gy, wt, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_k32s5_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<64, 32, 5, unsigned short>(gx, gy, wt, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s5_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 32, 5, unsigned short>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_tf32_n64_rs2(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7_tf32<64>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_tf32_n128_rs2(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7_tf32<128>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_k32s4(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v7<64, 32, 4, float>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_k32s4_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v7<64, 32, 4, float>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n64_k32s4(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_v7<64, 32, 4, float>(gx, gy, wt, d); }

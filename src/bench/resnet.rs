@@ -702,12 +702,16 @@ pub fn conv_kernels_of(generations: &str, backward: bool, prec: Precision) -> St
 
 /// The `IPDPP_*` variables of this process that change what runs (sorted), for reports.
 pub fn engine_switches() -> Vec<(String, String)> {
-    const RUN: [&str; 8] = [
+    const RUN: [&str; 12] = [
         "IPDPP_CONV_GX_ADD",
         "IPDPP_CONV_TC",
         "IPDPP_FUSED_BN",
         "IPDPP_V6_RING",
+        "IPDPP_V6_NARROW",
+        "IPDPP_GW_ROWS",
         "IPDPP_V7_PIPE",
+        "IPDPP_V7_AUTO",
+        "IPDPP_V7_TF32_GW",
         "IPDPP_BN_TAIL",
         "IPDPP_STEM_IM2COL",
         "IPDPP_SPLIT_WAVES",

@@ -318,8 +318,14 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
     assert_eq!(pipes("bwd_input", &s(64, 48, 1), Tf32), shallow);
     assert!(takes("fwd", &s(16, 64, 1), Tf32) && !takes("fwd", &s(16, 64, 1), Bf16));
     assert!(!takes("fwd", &s(8, 64, 1), Tf32));
-    // No tf32 grad-weight (MN-major operands), no exact fp32 at all.
-    assert!(takes("bwd_weight", &s(32, 64, 1), Bf16) && !takes("bwd_weight", &s(32, 64, 1), Tf32));
+    // The tf32 grad-weight: float4 chunks of 4 channels (C and O % 4), its register-staged pipeline alone;
+    // no exact fp32 at all.
+    assert!(takes("bwd_weight", &s(32, 64, 1), Bf16) && takes("bwd_weight", &s(32, 64, 1), Tf32));
+    assert!(takes("bwd_weight", &s(4, 12, 1), Tf32) && !takes("bwd_weight", &s(4, 12, 1), Bf16));
+    assert!(!takes("bwd_weight", &s(6, 64, 1), Tf32) && !takes("bwd_weight", &s(8, 66, 1), Tf32));
+    assert_eq!(pipes("bwd_weight", &s(64, 128, 1), Tf32), [Pipe::Rs2]);
+    assert_eq!("rs2".parse::<Pipe>().unwrap(), Pipe::Rs2);
+    assert!(!Pipe::ALL.contains(&Pipe::Rs2));
     assert!(!takes("fwd", &s(64, 64, 1), Fp32));
     for p in Pipe::ALL {
         assert_eq!(p.tag().parse::<Pipe>().unwrap(), p);

@@ -271,11 +271,14 @@ def same_bits(mod, version, prec, op, s, xwg, stats, a, got, st, rng, out16, **v
 
 
 # v7 pipelines: (BK, STAGES) of kernels/conv_wgmma.cu; tf32's are bf16's bytes per k-tile row and stages
-V7_PIPES = {"k64s4": (64, 4), "k32s5": (32, 5), "k32s4": (32, 4), "k16s5": (16, 5)}
+# (rs2: the tf32 grad-weight's register-staged copies, k-tiles of 32 pixels, two stages)
+V7_PIPES = {"k64s4": (64, 4), "k32s5": (32, 5), "k32s4": (32, 4), "k16s5": (16, 5), "rs2": (32, 2)}
 
 
 def v7_pipes(op, s, prec="bf16"):
     """The v7 pipelines for `op` at `s`, the shallow one first (the deep one needs whole k-tiles in one tap)."""
+    if prec == "tf32" and op == "bwd_weight":
+        return ["rs2"]
     shallow, deep = ("k32s5", "k64s4") if prec == "bf16" else ("k16s5", "k32s4")
     return [shallow] + ([deep] if {"fwd": s.c, "bwd_input": s.o}.get(op, 64) % V7_PIPES[deep][0] == 0 else [])
 
@@ -343,8 +346,8 @@ def narrow(op, s):
 
 
 def takes(version, prec, op, s):
-    if version == "v7" and prec == "tf32":  # K-major operands only: no grad-weight
-        return {"fwd": s.c % 16 == 0, "bwd_input": s.o % 16 == 0, "bwd_weight": False}[op]
+    if version == "v7" and prec == "tf32":  # grad-weight: float4 chunks of 4 channels of one tap, 4 outputs
+        return {"fwd": s.c % 16 == 0, "bwd_input": s.o % 16 == 0, "bwd_weight": s.c % 4 == 0 and s.o % 4 == 0}[op]
     if version == "v7":
         return prec == "bf16" and {"fwd": s.c % 32 == 0, "bwd_input": s.o % 32 == 0,
                                    "bwd_weight": s.c % 8 == 0 and s.o % 8 == 0}[op]

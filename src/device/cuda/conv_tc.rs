@@ -227,8 +227,8 @@ pub fn tune_v6_v7(dev: &CudaDevice, p: ConvPrecision, specs: &[ConvSpec]) -> Res
                 let transpose = |d: &CudaDevice, wt: &mut CudaSlice<f32>, w: &CudaSlice<f32>| {
                     conv_wgmma::conv_weight_t_f32(d, wt, w, s)
                 };
-                // (no tf32 v7 grad-weight: `both` is false there)
-                let gw_v7 = |_: &mut CudaSlice<f32>| Err(Error::usage("no tf32 v7 grad-weight"));
+                let gw_v7 =
+                    |gw: &mut CudaSlice<f32>| conv_wgmma::conv_bwd_weight_v7(dev, gw, &gy, &x, s);
                 time_v6_v7(dev, p, op, s, &key, (&x, &w, &gy), transpose, gw_v7)?;
             } else {
                 let x = dev.zeros::<u16>(s.x_len())?;
@@ -247,7 +247,7 @@ pub fn tune_v6_v7(dev: &CudaDevice, p: ConvPrecision, specs: &[ConvSpec]) -> Res
 }
 
 /// [`tune_v6_v7`] for one op and shape on operands (x, w, gy) of type `T` (`transpose`: v7's grad-input
-/// weights; `gw_v7`: v7's grad-weight, bf16 only).
+/// weights; `gw_v7`: v7's grad-weight).
 #[allow(clippy::too_many_arguments)]
 fn time_v6_v7<T: conv_tc6::V6Operand + cudarc::driver::ValidAsZeroBits>(
     d: &CudaDevice,
@@ -534,6 +534,9 @@ pub fn conv_bwd_weight_tc(
     s: &ConvSpec,
 ) -> Result<()> {
     tc_only(dev, p)?;
+    if runs_v7(dev, v, p, "bwd_weight", s) && p == ConvPrecision::Tf32 {
+        return conv_wgmma::conv_bwd_weight_v7(dev, gw, gy, x, s);
+    }
     if runs_v7(dev, v, p, "bwd_weight", s) {
         let (mut gyb, mut xb) = (None, None);
         let gyb = cast_into(dev, &mut gyb, gy)?;
@@ -1096,8 +1099,7 @@ pub fn conv_bwd_kept(
         }
     }
     // tf32 grad-input on v7 or v6: the fp32 tensors themselves (v7: the weights transposed once per
-    // update, `wt32`), adding into gx with `gx_add`; the grad-weight as below (v6: tf32 wgmma takes no
-    // MN-major operands).
+    // update, `wt32`), adding into gx with `gx_add`; the grad-weight by [`conv_bwd_weight`] (v7 or v6).
     if let (Device::Cuda(d), Some(Buffer::Cuda(gxc)), Buffer::Cuda(gyc), Buffer::Cuda(wc)) =
         (dev, gx.as_mut(), gy, w)
     {

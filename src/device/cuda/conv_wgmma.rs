@@ -2,8 +2,8 @@
 //! on bf16 operands (the v6 bf16 copies: `CudaSlice<u16>`) or, in tf32, on the fp32 tensors themselves
 //! (`CudaSlice<f32>`; the tensor cores read the upper 19 bits of each word): the forward, the grad-input from
 //! the transposed weights ([`conv_weight_t_bf16`], [`conv_weight_t_f32`]; stride > 1 by residue classes of
-//! input pixels) and, bf16 only (tf32 wgmma takes K-major operands alone), the grad-weight (MN-major
-//! operands, split over pixels).
+//! input pixels) and the grad-weight, split over pixels (bf16: MN-major operands copied as they lie; tf32,
+//! whose wgmma takes K-major operands alone: copied through registers and stored transposed, [`Pipe::Rs2`]).
 use super::conv::dims;
 use super::conv_tc::ConvPrecision;
 use super::conv_tc6::{launch_bwd_weight, launch_fwd, BnPartials};
@@ -45,6 +45,9 @@ pub enum Pipe {
     K64S4M256,
     /// K32S5 on tiles of 256 rows (101-121 KB).
     K32S5M256,
+    /// The tf32 grad-weight's only pipeline (not in [`Pipe::ALL`]): k-tiles of 32 pixels copied through
+    /// registers and stored transposed (K-major), two stages (49-65 KB).
+    Rs2,
 }
 
 impl Pipe {
@@ -55,6 +58,7 @@ impl Pipe {
             Pipe::K32S5 => "k32s5",
             Pipe::K64S4M256 => "k64s4_m256",
             Pipe::K32S5M256 => "k32s5_m256",
+            Pipe::Rs2 => "rs2",
         }
     }
     /// The entry-point tag in precision `p` (tf32: half the depth of the same bytes).
@@ -70,7 +74,7 @@ impl Pipe {
     /// k-tile depth in bf16 elements (128 or 64 bytes a row).
     fn bk(self) -> usize {
         match self {
-            Pipe::K64S4 | Pipe::K64S4M256 => 64,
+            Pipe::K64S4 | Pipe::K64S4M256 | Pipe::Rs2 => 64,
             Pipe::K32S5 | Pipe::K32S5M256 => 32,
         }
     }
@@ -91,6 +95,7 @@ impl Pipe {
     }
     fn stages(self) -> usize {
         match self {
+            Pipe::Rs2 => 2,
             Pipe::K64S4 | Pipe::K64S4M256 => 4,
             Pipe::K32S5 | Pipe::K32S5M256 => 5,
         }
@@ -108,11 +113,12 @@ impl std::str::FromStr for Pipe {
         let v = v.trim().to_ascii_lowercase();
         Pipe::ALL
             .into_iter()
+            .chain([Pipe::Rs2])
             .find(|p| p.tag() == v || p.tag_for(ConvPrecision::Tf32) == v)
             .ok_or_else(|| {
                 Error::usage(format!(
                     "unknown v7 pipeline {v:?}; use k64s4 or k32s5 (tf32: k32s4 or k16s5), \
-                     optionally with _m256"
+                     optionally with _m256 (rs2: the tf32 grad-weight's)"
                 ))
             })
     }
@@ -136,8 +142,11 @@ fn forced() -> Option<Pipe> {
 
 /// The pipelines of v7's `op` at `s` in precision `p` (shape only): the deep ones need whole k-tiles inside
 /// one tap (bf16 forward C % 64 == 0, grad-input O % 64 == 0; tf32 32; grad-weight k-tiles are pixels);
-/// the tiles of 256 rows take the forward and grad-input.
+/// the tiles of 256 rows take the forward and grad-input; the tf32 grad-weight has [`Pipe::Rs2`] alone.
 pub fn pipes(op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pipe> {
+    if op == "bwd_weight" && p == ConvPrecision::Tf32 {
+        return vec![Pipe::Rs2];
+    }
     let deep = Pipe::K64S4.depth(p);
     let whole = match op {
         "fwd" => s.c % deep == 0,
@@ -228,8 +237,8 @@ fn run_picked(
 
 /// Whether v7 takes `op` ("fwd", "bwd_input", "bwd_weight") at `s` in precision `p`, shape only: a shallow
 /// k-tile of the forward and grad-input stays inside one tap (forward: C % 32 == 0 in bf16, 16 in tf32;
-/// grad-input: O likewise, any stride); a bf16 grad-weight chunk is 8 channels of one tap and 8 output
-/// channels (C % 8 == 0, O % 8 == 0); no tf32 grad-weight (its operands are MN-major).
+/// grad-input: O likewise, any stride); a grad-weight chunk is 8 (bf16) or 4 (tf32: a float4 through
+/// registers) channels of one tap and as many output channels.
 pub fn takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
     let nonempty = s.c > 0 && s.o > 0;
     let k = Pipe::K32S5.depth(p);
@@ -238,8 +247,18 @@ pub fn takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
         ("fwd", _) => nonempty && s.c % k == 0,
         ("bwd_input", _) => nonempty && s.o % k == 0,
         ("bwd_weight", ConvPrecision::Bf16) => nonempty && s.c % 8 == 0 && s.o % 8 == 0,
+        ("bwd_weight", ConvPrecision::Tf32) => {
+            tf32_grad_weight_on() && nonempty && s.c % 4 == 0 && s.o % 4 == 0
+        }
         _ => false,
     }
+}
+
+/// `IPDPP_V7_TF32_GW=0`, read once, leaves the tf32 grad-weight on v6 under v7 (its register-staged
+/// kernels were written without a GPU: `tools/gpu-run.sh` turns them off alone where a test fails on them).
+fn tf32_grad_weight_on() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("IPDPP_V7_TF32_GW").map_or(true, |v| v.trim() != "0"))
 }
 
 /// Whether `dev` runs v7's `op` at `s` in precision `p`: a Hopper GPU, a shape v7 takes, tiles within
@@ -263,7 +282,8 @@ fn plan(
     if !runs(dev, op, s, p) {
         return Err(Error::usage(format!(
             "conv {op} v7 ({p}) needs a Hopper GPU (sm_90, this one is sm_{}{}) and a shape it takes \
-             (forward C % 32 == 0 in bf16, 16 in tf32; grad-input O likewise; no tf32 grad-weight): \
+             (forward C % 32 == 0 in bf16, 16 in tf32; grad-input O likewise; grad-weight C and O % 8, \
+             tf32 4): \
              {s:?}; run with IPDPP_CONV_TC=v6",
             dev.cc.0, dev.cc.1
         )));
@@ -482,17 +502,19 @@ fn weight_t<T: DeviceRepr>(
     Ok(())
 }
 
-/// gw[o, kh, kw, c] = ∂L/∂w from bf16 gy and x on wgmma (both operands MN-major), split over the output pixels
-/// so the grid fills the GPU; partial sums are added with atomics into the zeroed gw.
-pub fn conv_bwd_weight_v7(
+/// gw[o, kh, kw, c] = ∂L/∂w on wgmma from bf16 gy and x (u16; both operands MN-major) or, in tf32, the fp32
+/// tensors (f32; [`Pipe::Rs2`]), split over the output pixels so the grid fills the GPU; partial sums are
+/// added with atomics into the zeroed gw.
+pub fn conv_bwd_weight_v7<T: DeviceRepr>(
     dev: &CudaDevice,
     gw: &mut CudaSlice<f32>,
-    gy: &CudaSlice<u16>,
-    x: &CudaSlice<u16>,
+    gy: &CudaSlice<T>,
+    x: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
-    run_picked(dev, "bwd_weight", false, s, ConvPrecision::Bf16, |p| {
-        let planned = plan(dev, "bwd_weight", "", s, s.kdim(), p, ConvPrecision::Bf16)?;
+    let prec = precision_of::<T>();
+    run_picked(dev, "bwd_weight", false, s, prec, |p| {
+        let planned = plan(dev, "bwd_weight", "", s, s.kdim(), p, prec)?;
         launch_bwd_weight(dev, planned, gw, gy, x, s)
     })
 }
