@@ -297,7 +297,8 @@ if has bench; then
     [ -z "${NO_M256:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_tf32_m256 90 env IPDPP_V6_RING=m256 \
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
       --out "$OUT/${arch}_tf32_m256.json"
-    # tf32 on wgmma (forward and grad-input; the grad-weight stays v6), against bench_r18_tf32
+    # tf32 on wgmma (forward, grad-input and, since the tenth session without a GPU, the grad-weight through
+    # registers unless a test ruled it out: IPDPP_V7_TF32_GW), against bench_r18_tf32
     [ -z "${NO_V7_TF32:-}" ] && step bench_${arch}_tf32_convtc_v7 90 env IPDPP_CONV_TC=v7 $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_convtc_v7.json"
     # v6 or v7 per op and shape, whichever measured faster before the first step (IPDPP_V7_AUTO=1)
@@ -307,6 +308,15 @@ if has bench; then
     [ -z "${NO_V7_AUTO:-}${NO_V7_TF32:-}" ] && step bench_${arch}_tf32_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
       --out "$OUT/${arch}_tf32_v7_auto.json"
+    # tf32 with every opt-in that passed: v6 or v7 per shape, the v3 tails (mask bits; precision-free), v6's
+    # rings by speed (the tf32 target: >= PyTorch eager "fp32", cuDNN TF32)
+    if [ -z "${NO_V7_AUTO:-}${NO_V7_TF32:-}" ]; then
+      TF_ENV="IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1"
+      [ -z "${NO_BN3:-}${NO_FUSED:-}" ] && TF_ENV="$TF_ENV IPDPP_BN_TAIL=v3"
+      [ -z "${NO_RING:-}" ] && TF_ENV="$TF_ENV IPDPP_V6_RING=auto"
+      step bench_${arch}_tf32_all_new 90 env $TF_ENV $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 \
+        --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new.json"
+    fi
     [ -z "${NO_RING:-}" ] && step bench_${arch}_bf16_ring_auto 90 env IPDPP_V6_RING=auto $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_ring_auto.json"
     step bench_${arch}_bf16_old_splits 90 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench resnet --arch $arch \
