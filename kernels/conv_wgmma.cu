@@ -498,7 +498,7 @@ struct C7WeightOut {
 // thread holds float4s of 4 consecutive m (or o) of one pixel: a warp loads 16 pixels x 8 consecutive m (lanes
 // 16 apart take the two float4 of a pixel's 32-byte sector) and stores each float4's 4 values to 4 rows at its
 // pixel's column, where the swizzle spreads a store's 32 lanes over 32 banks. Two stages: tile kt + 1's
-// registers (fetched during tile kt - 1) are stored while tile kt's MMAs run, then tile kt + 2 is fetched.
+// registers (fetched during tile kt - 2) are stored while tile kt's MMAs run, then tile kt + 3 is fetched.
 template <int BN>
 struct C7WeightTf32Load {
     static constexpr int NA = C7_BM / 32, NB = BN / 32;  // float4 chunks a thread, per k-tile
@@ -567,8 +567,8 @@ struct C7WeightTf32Load {
 };
 
 // One 128 x BN block tile of A . B^T over k in [k_begin, k_end) with a register-staged loader L (fetch: global
-// to registers, put: registers to a stage), k-tiles of 32 fp32 values (128-byte rows), two stages, tf32 MMAs;
-// the epilogue E receives the accumulators.
+// to registers, put: registers to a stage), k-tiles of 32 fp32 values (128-byte rows), two stages in shared
+// memory and two register sets, tf32 MMAs; the epilogue E receives the accumulators.
 template <int BN, class L, class E>
 __device__ __forceinline__ void c7_gemm_rs(const L& ld, const E& store, int k_begin, int k_end) {
     constexpr int RB = 128, BK = 32, SBO = 8 * RB, A_BYTES = C7_BM * RB, STAGE = (C7_BM + BN) * RB;
@@ -584,16 +584,20 @@ __device__ __forceinline__ void c7_gemm_rs(const L& ld, const E& store, int k_be
         asm volatile("" : "+f"(acc[0][i]));
     }
     const int ntiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
-    typename L::Regs r;
+    // Two register sets: tile kt + 1 is stored from one while tile kt + 3 is fetched into it, so a tile's
+    // loads have two tiles' MMAs to land in (a global load outlasts one tile's MMAs).
+    typename L::Regs r0, r1;
     if (ntiles > 0) {
-        ld.fetch(r, k_begin);
-        ld.put(r, smem, smem + A_BYTES);
+        ld.fetch(r0, k_begin);
+        ld.put(r0, smem, smem + A_BYTES);
     }
-    if (ntiles > 1) ld.fetch(r, k_begin + BK);
+    if (ntiles > 1) ld.fetch(r1, k_begin + BK);
+    if (ntiles > 2) ld.fetch(r0, k_begin + 2 * BK);
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     __syncthreads();
     const int wg = threadIdx.x / 128;  // this warpgroup's 64 rows: 8 row groups of SBO
-    for (int kt = 0; kt < ntiles; ++kt) {
+    // Step kt: tile kt's MMAs, then tile kt + 1 stored from `next` (its set) and tile kt + 3 fetched into it.
+    const auto step = [&](int kt, typename L::Regs& next) {
         const unsigned char* As = smem + (kt % 2) * STAGE + wg * 8 * SBO;
         const unsigned char* Bs = smem + (kt % 2) * STAGE + A_BYTES;
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
@@ -604,11 +608,15 @@ __device__ __forceinline__ void c7_gemm_rs(const L& ld, const E& store, int k_be
         __syncthreads();  // ... every warpgroup's: its stage, (kt + 1) % 2, takes tile kt + 1
         if (kt + 1 < ntiles) {
             unsigned char* st = smem + ((kt + 1) % 2) * STAGE;
-            ld.put(r, st, st + A_BYTES);
-            if (kt + 2 < ntiles) ld.fetch(r, k_begin + (kt + 2) * BK);
+            ld.put(next, st, st + A_BYTES);
+            if (kt + 3 < ntiles) ld.fetch(next, k_begin + (kt + 3) * BK);
         }
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the stores, before the MMAs read them
         __syncthreads();
+    };
+    for (int kt = 0; kt < ntiles; kt += 2) {  // unrolled by two: each set stays in its registers
+        step(kt, r1);
+        if (kt + 1 < ntiles) step(kt + 1, r0);
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
     store(acc);

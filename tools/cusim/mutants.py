@@ -64,6 +64,8 @@ MUTANTS = [
      '        __syncthreads();\n',
      '        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the stores, before the MMAs read them\n',
      ("v7", "tf32", "bwd_weight", 6, "wgmma-eager")),
+    ("v7 tf32 grad-weight: the second step stores from the first one's register set", "conv_wgmma.cu",
+     "if (kt + 1 < ntiles) step(kt + 1, r0);", "if (kt + 1 < ntiles) step(kt + 1, r1);", ("v7", "tf32", "bwd_weight", 16)),
     ("v6 bf16: no barrier after the cp.async wait", "conv_tc6.cu",
      "        __syncthreads();            // ... for every thread's, and stage (kt - 1) % STAGES is free\n", "",
      ("v6", "bf16", "fwd", 0)),
