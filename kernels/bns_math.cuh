@@ -33,3 +33,14 @@ __device__ __forceinline__ float bns_exp2(float x) {
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
     return y;
 }
+
+// ln(2): ln x = log2(x) ln 2.
+#define BNS_LN2 0.6931471805599453f
+
+// log2(x) by one MUFU instruction, for x in [1, 2] (the paper form's log(1 + e^(-|s|))): no subnormal input,
+// where __logf spends a range test and conditional multiplies.
+__device__ __forceinline__ float bns_log2(float x) {
+    float y;
+    asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}

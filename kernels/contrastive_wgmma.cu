@@ -649,13 +649,15 @@ struct B6PaperCols {
     int2 i0, i1;
 };
 
-// Paper form (bns_paper_v5 pipelined). The row loss takes log(1 + e) as __logf(1 + e) (e = exp(-|s|) in
-// (0, 1]: absolute error below 1e-6 per term) instead of log1pf, which costs tens of instructions a term.
+// Paper form (bns_paper_v5 pipelined). The row loss takes log(1 + e) as log2(1 + e) ln 2 by one MUFU
+// instruction (e = exp(-|s|) in (0, 1], by bns_exp2: absolute error below 1e-6 per term) instead of
+// log1pf, which costs tens of instructions a term.
 template <int MODE>
 __device__ __forceinline__ void bns_paper_v6(float* G, float* row_loss, const unsigned short* xb,
                                              const unsigned short* yb, int nx, int ny, int d, float inv_tau,
                                              const int* lab, const int* row_anchor, float c, int cols) {
     const B5Ctx cx = b5_ctx(nx, ny, cols);
+    const float k2 = inv_tau * BNS_LOG2E;
     int la[2], an[2];
     b5_paper_own<MODE>(la, an, cx, lab, row_anchor);
     float g[64];
@@ -681,7 +683,7 @@ __device__ __forceinline__ void bns_paper_v6(float* G, float* row_loss, const un
                 return v;
             };
             const auto w = [&](int i, int h, int b, int e, const B6PaperCols& v) {
-                const float sv = acc[i] * inv_tau;
+                const float sv = acc[i] * inv_tau, s2 = acc[i] * k2;
                 const int vj = MODE == 1 ? b : cx.ra[h];
                 const int anc = MODE == 1 ? an[h] : (e ? v.i1.y : v.i1.x);
                 const int lv = MODE == 1 ? (e ? v.i0.y : v.i0.x) : la[h];  // label of v_j
@@ -689,13 +691,13 @@ __device__ __forceinline__ void bns_paper_v6(float* G, float* row_loss, const un
                 const bool pos = vj == anc, neg = lv != lq;
                 float wv = 0.0f;
                 if (pos || neg) {
-                    const float ex = __expf(-fabsf(sv));
+                    const float ex = bns_exp2(-fabsf(s2));
                     const float r = __fdividef(1.0f, 1.0f + ex);
                     const float sp = sv >= 0.0f ? r : ex * r, sm = sv >= 0.0f ? ex * r : r;
                     if (pos) wv -= sm;
                     if (neg) wv += sp;
                     if (MODE == 1) {
-                        const float l1p = __logf(1.0f + ex);
+                        const float l1p = bns_log2(1.0f + ex) * BNS_LN2;
                         if (pos) lsum[h] += fmaxf(-sv, 0.0f) + l1p;
                         if (neg) lsum[h] += fmaxf(sv, 0.0f) + l1p;
                     }

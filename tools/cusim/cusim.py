@@ -128,6 +128,8 @@ def _rewrite_asm(body):
         return "(void)0"
     if t == "ex2.approx.ftz.f32 %0, %1;":  # exact here; the MUFU's relative error is ~2^-22
         return f"{ops[0]} = std::exp2({ops[1]})"
+    if t == "lg2.approx.ftz.f32 %0, %1;":  # exact here; the MUFU's absolute error is ~2^-22
+        return f"{ops[0]} = std::log2({ops[1]})"
     if t.startswith("cvt.rn.bf16x2.f32"):
         return f"{ops[0]} = ::sim::pack_bf16x2({ops[1]}, {ops[2]})"
     if t.startswith("cvt.rn.bf16.f32"):
