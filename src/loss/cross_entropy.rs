@@ -1,6 +1,9 @@
-//! Softmax cross-entropy for the linear probe and stage-2 classifier (CPU, f64 inside). The logits of a
-//! batch are small (B × C), so the GPU path reads them back and uses this too.
+//! Softmax cross-entropy for the linear probe and stage-2 classifier: [`cross_entropy_f32`] on the CPU (f64
+//! inside; the reference), [`cross_entropy_cuda`] on the GPU (kernels/cross_entropy.cu), so that a training
+//! step on the GPU reads nothing back.
+use crate::device::cuda::{check_len, launch_err, CudaDevice};
 use crate::error::{Error, Result};
+use cudarc::driver::{CudaSlice, CudaViewMut, LaunchConfig, PushKernelArg};
 
 /// Row-wise log-softmax of `logits` [rows, classes], in f64.
 pub fn log_softmax_rows(logits: &[f32], classes: usize) -> Result<Vec<f64>> {
@@ -65,6 +68,54 @@ pub fn cross_entropy_f32(
         }
     }
     Ok((loss * inv, g))
+}
+
+/// [`cross_entropy_f32`] on the GPU: the mean loss into `loss` (one float, e.g. a slot of a ring of step
+/// losses) and its gradient into `g` [rows, classes], from `logits` [rows, classes] and `labels` [rows] on
+/// the device; nothing read back. One block of 256 threads (a training batch); the same bits on every run.
+pub fn cross_entropy_cuda(
+    dev: &CudaDevice,
+    loss: &mut CudaViewMut<f32>,
+    g: &mut CudaSlice<f32>,
+    logits: &CudaSlice<f32>,
+    labels: &CudaSlice<i32>,
+    rows: usize,
+    classes: usize,
+) -> Result<()> {
+    if rows == 0 || classes == 0 {
+        return Err(Error::usage(
+            "cross-entropy: need at least one row and one class",
+        ));
+    }
+    check_len("cross-entropy logits", logits.len(), rows * classes)?;
+    check_len("cross-entropy gradient", g.len(), rows * classes)?;
+    check_len("cross-entropy labels", labels.len(), rows)?;
+    check_len("cross-entropy loss", loss.len(), 1)?;
+    let as_i32 = |v: usize| {
+        i32::try_from(v).map_err(|_| Error::usage(format!("cross-entropy: {v} exceeds i32")))
+    };
+    let (r, c) = (as_i32(rows)?, as_i32(classes)?);
+    let f = dev.function("cross_entropy", "cross_entropy_f32")?;
+    let cfg = LaunchConfig {
+        grid_dim: (1, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: cross_entropy_f32(float* loss, float* g, const float* logits, const int* labels, int rows,
+    // int classes); lengths checked above; one block.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(loss)
+            .arg(g)
+            .arg(logits)
+            .arg(labels)
+            .arg(&r)
+            .arg(&c)
+            .launch(cfg)
+    }
+    .map_err(launch_err("cross_entropy_f32"))?;
+    Ok(())
 }
 
 #[cfg(test)]

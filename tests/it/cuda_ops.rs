@@ -54,6 +54,76 @@ fn cuda_cast_bf16_matches_cpu() {
     }
 }
 
+/// The probe's and stage 2's cross-entropy on the GPU against the CPU reference (f64 inside): loss and
+/// gradient at batch sizes below, at and above the block's 8 warps and class counts below and above a
+/// warp, the same bits on a second run (the loss is summed in a fixed order), and a NaN loss where a logit
+/// is NaN.
+#[test]
+fn cuda_cross_entropy_matches_cpu() {
+    use ipdpp::loss::cross_entropy::{cross_entropy_cuda, cross_entropy_f32};
+    let Some(d) = cuda_or_skip("cuda_cross_entropy_matches_cpu") else {
+        return;
+    };
+    let dev = dev_of(&d);
+    let seed = seed_for("cuda_cross_entropy_matches_cpu");
+    let mut bad = Vec::new();
+    for (i, (rows, classes)) in [(2usize, 4usize), (1, 2), (7, 10), (64, 100), (513, 37)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut logits = uniform_f32(rows * classes, -6.0, 6.0, seed + i as u64);
+        let labels: Vec<u32> = (0..rows).map(|r| ((r * 7 + i) % classes) as u32).collect();
+        if i == 0 {
+            // Confident rows (loss ~1e-6 and ~0.3): a loss taken as the difference of two numbers near its
+            // log-sum-exp loses the digits that matter (3.5e-4 relative before the kernel's log1p form).
+            logits = vec![12.0, -2.0, 0.5, -1.0, 3.0, 2.0, 3.0, -4.0];
+        }
+        if i == 4 {
+            logits[5] = f32::NAN; // row 0: a non-finite loss, as the CPU's
+        }
+        let (want_loss, want_g) = cross_entropy_f32(&logits, &labels, classes).unwrap();
+        let ld = dev.upload(&logits).unwrap();
+        let labd = dev
+            .upload(&labels.iter().map(|&l| l as i32).collect::<Vec<_>>())
+            .unwrap();
+        let mut lossd = dev.upload(&[f32::NAN; 2]).unwrap();
+        let mut gd = dev.upload(&vec![f32::NAN; rows * classes]).unwrap();
+        let mut run = |slot: usize| {
+            let mut view = lossd.slice_mut(slot..slot + 1);
+            cross_entropy_cuda(dev, &mut view, &mut gd, &ld, &labd, rows, classes).unwrap();
+        };
+        run(0);
+        run(1);
+        let loss = dev.download(&lossd).unwrap();
+        let g = dev.download(&gd).unwrap();
+        let what = format!("rows {rows} classes {classes}");
+        if loss[0].to_bits() != loss[1].to_bits() {
+            bad.push(format!("{what}: two runs give {} and {}", loss[0], loss[1]));
+        }
+        if !want_loss.is_finite() {
+            if loss[0].is_finite() {
+                bad.push(format!(
+                    "{what}: loss {} where the CPU's is {want_loss}",
+                    loss[0]
+                ));
+            }
+            continue;
+        }
+        let el = (loss[0] as f64 - want_loss).abs() / want_loss.abs().max(1e-30);
+        let eg = rel_err(&g, &want_g);
+        println!(
+            "{what}: loss {} (cpu {want_loss}), rel err {el:.1e}, grad {eg:.1e}",
+            loss[0]
+        );
+        if el > 1e-5 || eg > 1e-5 {
+            bad.push(format!(
+                "{what}: loss rel err {el:e}, gradient {eg:e} (tolerance 1e-5)"
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
 fn dev_of(d: &Device) -> &CudaDevice {
     d.cuda().expect("a CUDA device")
 }

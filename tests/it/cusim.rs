@@ -260,6 +260,14 @@ fn bench_through_the_simulated_driver(args: &[&str]) -> (serde_json::Value, Stri
 }
 
 #[test]
+fn cusim_driver_runs_the_cross_entropy_kernel() {
+    through_the_simulated_driver(
+        "cross_entropy",
+        &[("cuda_ops::cuda_cross_entropy_matches_cpu", &[])],
+    );
+}
+
+#[test]
 fn cusim_driver_runs_the_dpp_gram_kernels() {
     // The GPU test (v1 and v2 against the CPU, exact symmetry), then `bench dpp` in both modes: v2's
     // triangle on 3 × 3 tiles with a partial last one, both versions correct (cuBLAS is not simulated: its
