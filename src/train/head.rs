@@ -123,3 +123,63 @@ pub fn adamw_params<'a>(
     }
     Ok(())
 }
+
+/// The classifier loss of a head's logits (the probe, stage 2). On the GPU: the cross-entropy kernel, the
+/// loss left in `loss_buf` (one float, read back with the next steps': `StepLosses`), nothing waited
+/// for; on the CPU: the reference, its loss returned. Returns (the CPU's loss, the gradient of the logits).
+pub fn classifier_loss(
+    dev: &Device,
+    logits: &Buffer,
+    labels: &[u32],
+    classes: usize,
+    loss_buf: &mut Option<cudarc::driver::CudaSlice<f32>>,
+) -> Result<(Option<f64>, Buffer)> {
+    let rows = labels.len();
+    match (dev, logits) {
+        (Device::Cuda(d), Buffer::Cuda(l)) => {
+            if let Some((i, &c)) = labels
+                .iter()
+                .enumerate()
+                .find(|(_, &c)| c as usize >= classes)
+            {
+                return Err(crate::error::Error::usage(format!(
+                    "cross-entropy: label {c} of row {i} is outside 0..{classes}"
+                )));
+            }
+            let lab: Vec<i32> = labels.iter().map(|&c| c as i32).collect();
+            let labd = d.upload(&lab)?;
+            let mut g = d.zeros::<f32>(rows * classes)?;
+            if loss_buf.is_none() {
+                *loss_buf = Some(d.zeros::<f32>(1)?);
+            }
+            let lb = loss_buf.as_mut().expect("allocated above");
+            crate::loss::cross_entropy::cross_entropy_cuda(
+                d,
+                &mut lb.slice_mut(0..1),
+                &mut g,
+                l,
+                &labd,
+                rows,
+                classes,
+            )?;
+            Ok((None, Buffer::Cuda(g)))
+        }
+        _ => {
+            let h = logits.to_host(dev)?;
+            let (loss, g) = crate::loss::cross_entropy::cross_entropy_f32(&h, labels, classes)?;
+            Ok((Some(loss), Buffer::from_host(dev, &g)?))
+        }
+    }
+}
+
+/// The step loss for [`super::Pipeline::end_step`] from [`classifier_loss`]'s result.
+pub fn step_loss<'a>(
+    host: Option<f64>,
+    loss_buf: &'a Option<cudarc::driver::CudaSlice<f32>>,
+) -> Result<super::StepLoss<'a>> {
+    match (host, loss_buf) {
+        (Some(v), _) => Ok(super::StepLoss::Host(v)),
+        (None, Some(b)) => Ok(super::StepLoss::Device(b)),
+        (None, None) => Err(crate::error::Error::usage("classifier loss buffer missing")),
+    }
+}

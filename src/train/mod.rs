@@ -62,6 +62,15 @@ impl Stage {
             Stage::Done => "done",
         }
     }
+
+    /// The option that sets this stage's learning rate (named when a loss turns non-finite).
+    pub fn lr_flag(self) -> &'static str {
+        match self {
+            Stage::Stage1 => "--lr1",
+            Stage::Probe => "--probe-lr",
+            _ => "--lr2",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -189,7 +198,114 @@ pub struct Pipeline {
     last_ckpt: Instant,
     last_ckpt_dir: Option<PathBuf>,
     writer: Option<JoinHandle<Result<PathBuf>>>,
+    losses: StepLosses,
 }
+
+/// A step's loss as the training loop has it: a number (the CPU path) or one float on the GPU that the
+/// step's kernels wrote (not yet read back).
+pub enum StepLoss<'a> {
+    Host(f64),
+    Device(&'a cudarc::driver::CudaSlice<f32>),
+}
+
+/// Steps whose losses are not settled yet. On the GPU each step's loss is copied into a slot of `ring`
+/// (on the stream, after the step's kernels) and the host reads the ring back every [`LOSS_RING`] steps,
+/// before a mid-epoch checkpoint and at the end of an epoch, so a step never waits for the GPU to finish
+/// the one before it (a read per step did: the logits of the probe and stage 2, stage 1's loss). The checks
+/// and sums a loss feeds then run in step order: a non-finite loss stops the run before any checkpoint
+/// that follows it, so the last checkpoint stays a good one.
+#[derive(Default)]
+pub struct StepLosses {
+    ring: Option<cudarc::driver::CudaSlice<f32>>,
+    pending: Vec<PendingStep>,
+}
+
+/// A step whose loss is not settled: its batch, images and learning rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PendingStep {
+    pub bi: usize,
+    pub images: usize,
+    pub lr: f64,
+    /// The loss where the host has it (the CPU path); else slot `i` of the ring.
+    host: Option<f64>,
+}
+
+impl StepLosses {
+    /// Records step `bi`'s loss: a host number as it is, a GPU one copied (on the stream, after the kernels
+    /// that wrote it) into the next slot of the ring. At most [`LOSS_RING`] steps wait: settle first.
+    pub fn record(
+        &mut self,
+        dev: &Device,
+        bi: usize,
+        images: usize,
+        lr: f64,
+        loss: StepLoss,
+    ) -> Result<()> {
+        if self.pending.len() >= LOSS_RING {
+            return Err(Error::usage(
+                "step losses: the ring is full; settle it first",
+            ));
+        }
+        let host = match loss {
+            StepLoss::Host(v) => Some(v),
+            StepLoss::Device(src) => {
+                let Device::Cuda(d) = dev else {
+                    return Err(Error::usage("a GPU step loss on the CPU path"));
+                };
+                if self.ring.is_none() {
+                    self.ring = Some(d.zeros::<f32>(LOSS_RING)?);
+                }
+                let slot = self.pending.len();
+                let ring = self.ring.as_mut().expect("allocated above");
+                d.stream
+                    .memcpy_dtod(&src.slice(0..1), &mut ring.slice_mut(slot..slot + 1))
+                    .map_err(|e| Error::driver("keeping a step's loss on the GPU", e))?;
+                None
+            }
+        };
+        self.pending.push(PendingStep {
+            bi,
+            images,
+            lr,
+            host,
+        });
+        Ok(())
+    }
+
+    /// Steps waiting.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The waiting steps with their losses, in step order (the GPU's read back in one copy, which waits for
+    /// the stream); none wait after.
+    pub fn settle(&mut self, dev: &Device) -> Result<Vec<(PendingStep, f64)>> {
+        let pending = std::mem::take(&mut self.pending);
+        let gpu = match (dev, &self.ring) {
+            (Device::Cuda(d), Some(ring)) if pending.iter().any(|s| s.host.is_none()) => {
+                d.download(ring)?
+            }
+            _ => Vec::new(),
+        };
+        Ok(pending
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let loss = s
+                    .host
+                    .unwrap_or_else(|| gpu.get(i).map_or(f64::NAN, |&v| v as f64));
+                (s, loss)
+            })
+            .collect())
+    }
+}
+
+/// Steps between reads of the GPU's step losses.
+pub const LOSS_RING: usize = 32;
 
 /// Seeds of the independent random streams.
 pub mod salt {
@@ -448,6 +564,7 @@ impl Pipeline {
             last_ckpt: Instant::now(),
             last_ckpt_dir: None,
             writer: None,
+            losses: StepLosses::default(),
             cfg,
         };
         if let Some((d, m, o, prog)) = restored {
@@ -547,6 +664,7 @@ impl Pipeline {
             lr: 0.0,
             prior_secs: 0.0,
             t0,
+            settled: 0,
         };
         let Some(ie) = self.progress.in_epoch.take() else {
             return Ok(r);
@@ -578,6 +696,7 @@ impl Pipeline {
             )));
         }
         r.start = ie.batches_done;
+        r.settled = ie.batches_done;
         r.loss_sum = ie.loss_sum;
         r.images = ie.images;
         r.lr = ie.lr;
@@ -593,23 +712,27 @@ impl Pipeline {
             && self.progress.epoch == epoch
     }
 
-    /// After the optimiser step of batch `bi`: adds the batch to the epoch's sums and, when
+    /// After the optimiser step of batch `bi`: records the step's loss ([`StepLosses`]: settled when the ring
+    /// is full, a checkpoint is due or the epoch ends, on the CPU as on the GPU), and, when
     /// `checkpoint_every_secs` passed since the last checkpoint and batches remain, writes a mid-epoch
     /// checkpoint (the check is one clock read).
     pub fn end_step(
         &mut self,
         r: &mut EpochRun,
         bi: usize,
-        loss: f64,
+        loss: StepLoss,
         images: usize,
         lr: f64,
     ) -> Result<()> {
-        r.loss_sum += loss;
-        r.images += images;
+        self.losses.record(&self.dev, bi, images, lr, loss)?;
+        let due = bi + 1 < r.batches
+            && self.last_ckpt.elapsed().as_secs_f64() >= self.cfg.checkpoint_every_secs;
+        // The CPU's losses wait too (they are numbers already): one order of checks and sums on both paths.
+        if due || bi + 1 >= r.batches || self.losses.len() == LOSS_RING {
+            self.settle_losses(r)?;
+        }
         r.lr = lr;
-        if bi + 1 < r.batches
-            && self.last_ckpt.elapsed().as_secs_f64() >= self.cfg.checkpoint_every_secs
-        {
+        if due {
             self.progress.in_epoch = Some(InEpoch {
                 batches_done: bi + 1,
                 batches: r.batches,
@@ -623,6 +746,24 @@ impl Pipeline {
             let w = self.checkpoint(&tag, true);
             self.progress.in_epoch = None;
             w?;
+        }
+        Ok(())
+    }
+
+    /// The pending steps' losses, in step order: read back from the GPU (one wait for the stream), a
+    /// non-finite one stops the run (`--debug-nan-at` injects one at an epoch's first batch), each added to
+    /// the epoch's sums.
+    fn settle_losses(&mut self, r: &mut EpochRun) -> Result<()> {
+        for (s, loss) in self.losses.settle(&self.dev)? {
+            let mut loss = loss;
+            if s.bi == 0 && self.inject_nan(r.stage, r.epoch) {
+                loss = f64::NAN;
+            }
+            self.stop_on_bad_loss(loss, r.stage, r.epoch, s.bi, r.stage.lr_flag())?;
+            r.loss_sum += loss;
+            r.images += s.images;
+            r.lr = s.lr;
+            r.settled = s.bi + 1;
         }
         Ok(())
     }
@@ -941,12 +1082,14 @@ pub struct EpochRun {
     lr: f64,
     prior_secs: f64,
     t0: Instant,
+    /// Batches whose losses are in the sums (the GPU's are read back in groups: [`StepLosses`]).
+    settled: usize,
 }
 
 impl EpochRun {
-    /// Mean loss of the batches done so far.
-    pub fn mean_loss(&self, done: usize) -> f64 {
-        self.loss_sum / done.max(1) as f64
+    /// Mean loss of the batches whose losses were read back so far.
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.settled.max(1) as f64
     }
     fn secs(&self) -> f64 {
         self.prior_secs + self.t0.elapsed().as_secs_f64()

@@ -2,13 +2,11 @@
 //! on a class-balanced random subset (SimCLR augmentation at strength 1). Its test accuracy is the
 //! stage-1 quality figure; its softmax on clean training images gives the first p(y|x) for IP-DPP.
 use super::eval::{predict, score, table};
-use super::head::adamw_params;
+use super::head::{adamw_params, classifier_loss, step_loss};
 use super::{salt, sub_seed, true_class_probs, Pipeline, ProbeOutcome, Stage};
 use crate::data::augment::Augment;
 use crate::data::sampler::{class_balanced_subset, SubsetSampler};
-use crate::device::Buffer;
 use crate::error::Result;
-use crate::loss::cross_entropy::cross_entropy_f32;
 use crate::nn::Mode;
 use crate::optim::{AdamW, CosineSchedule};
 use std::time::Instant;
@@ -28,6 +26,7 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
     };
     let aug = Augment::Simclr(p.cfg.aug.simclr(c.strength));
     let dev = p.dev.clone();
+    let mut loss_buf = None;
     for epoch in p.progress.epoch..c.epochs {
         let t0 = Instant::now();
         let batches = sampler.epoch(c.batch, seed, epoch as u32, false)?;
@@ -41,16 +40,9 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
             let fed = fed?;
             let b = fed.indices.len();
             let fs = p.net.forward(&fed.images, Mode::Eval, 1, false)?;
-            let logits = p
-                .probe_head
-                .forward(&dev, p.net.slot(fs), b)?
-                .to_host(&dev)?;
-            let (mut loss, g) = cross_entropy_f32(&logits, &fed.labels, p.classes)?;
-            if bi == 0 && p.inject_nan(Stage::Probe, epoch) {
-                loss = f64::NAN;
-            }
-            p.stop_on_bad_loss(loss, Stage::Probe, epoch, bi, "--probe-lr")?;
-            let gb = Buffer::from_host(&dev, &g)?;
+            let logits = p.probe_head.forward(&dev, p.net.slot(fs), b)?;
+            let (host_loss, gb) =
+                classifier_loss(&dev, logits, &fed.labels, p.classes, &mut loss_buf)?;
             p.probe_head.backward(&dev, p.net.slot(fs), &gb, b, false)?;
             let lr = sched.lr_at(epoch, bi, steps);
             p.progress.adam_step += 1;
@@ -63,7 +55,7 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
                 step: p.progress.adam_step,
             };
             adamw_params(&dev, p.probe_head.params.iter_mut(), &h)?;
-            p.end_step(&mut run, bi, loss, b, lr)?;
+            p.end_step(&mut run, bi, step_loss(host_loss, &loss_buf)?, b, lr)?;
             pb.inc(1);
         }
         pb.finish_and_clear();

@@ -1,10 +1,10 @@
 //! Stage 1: BNS contrastive pre-training of encoder + projector on two SimCLR views per image.
 //! Both views go through the network as one batch of 2B images with per-view batch-norm statistics.
 //! Paper form: batches of groups (anchor + m same-label images, `BnsSampler`); code form: instance
-//! shuffling with the last partial batch dropped. On CUDA the loss runs on the GPU (fused v2 kernels)
-//! and only the loss value comes back to the host.
+//! shuffling with the last partial batch dropped. On CUDA the loss runs on the GPU (the BNS kernels of the
+//! step's precision) and its value stays there until the pipeline reads a group of steps' losses back.
 use super::config::LossForm;
-use super::{oom_hint, salt, sub_seed, Pipeline, Stage};
+use super::{oom_hint, salt, sub_seed, Pipeline, Stage, StepLoss};
 use crate::data::augment::Augment;
 use crate::data::sampler::{instance_shuffle, BnsSampler};
 use crate::device::cuda::CudaDevice;
@@ -42,7 +42,7 @@ fn loss_and_grad(
     m: usize,
     tau: f64,
     ws: &mut Option<(usize, CudaLoss, BnsVersion)>,
-) -> Result<(f64, Buffer)> {
+) -> Result<(Option<f64>, Buffer)> {
     let b = labels.len();
     match (&p.dev, z) {
         (Device::Cuda(dev), Buffer::Cuda(zs)) => {
@@ -61,7 +61,7 @@ fn loss_and_grad(
             };
             let mut g = o.g1;
             g.extend_from_slice(&o.g2);
-            Ok((o.loss, Buffer::Cpu(g)))
+            Ok((Some(o.loss), Buffer::Cpu(g)))
         }
     }
 }
@@ -77,7 +77,7 @@ fn loss_cuda(
     m: usize,
     tau: f64,
     ws: &mut Option<(usize, CudaLoss, BnsVersion)>,
-) -> Result<(f64, Buffer)> {
+) -> Result<(Option<f64>, Buffer)> {
     let b = labels.len();
     let drv = |e| Error::driver("stage-1 loss buffers", e);
     // Rebuilt when the batch size changes (the last batch of an epoch) or the version does (a resumed
@@ -108,12 +108,11 @@ fn loss_cuda(
         return Err(Error::usage("stage-1 loss workspace missing"));
     };
     let mut gx = dev.zeros::<f32>(2 * b * d)?;
-    let loss = match w {
+    match w {
         CudaLoss::Code(ws, lab) => {
             let l2: Vec<i32> = labels.iter().chain(labels).copied().collect();
             dev.stream.memcpy_htod(&l2, lab).map_err(drv)?;
             ws.run(dev, v, zs, lab, tau as f32, &mut gx)?;
-            dev.download(&ws.loss)?[0] as f64
         }
         CudaLoss::Paper {
             ws,
@@ -137,10 +136,19 @@ fn loss_cuda(
             dev.stream
                 .memcpy_dtod(g2, &mut gx.slice_mut(b * d..2 * b * d))
                 .map_err(drv)?;
-            dev.download(&ws.loss)?[0] as f64
         }
-    };
-    Ok((loss, Buffer::Cuda(gx)))
+    }
+    // The loss stays in the workspace ([`device_loss`]): read back with the next steps' (StepLosses).
+    Ok((None, Buffer::Cuda(gx)))
+}
+
+/// The loss the last [`loss_cuda`] wrote (one float on the GPU).
+fn device_loss(ws: &Option<(usize, CudaLoss, BnsVersion)>) -> Result<&CudaSlice<f32>> {
+    match ws {
+        Some((_, CudaLoss::Code(w, _), _)) => Ok(&w.loss),
+        Some((_, CudaLoss::Paper { ws, .. }, _)) => Ok(&ws.loss),
+        None => Err(Error::usage("stage-1 loss workspace missing")),
+    }
 }
 
 pub fn run(p: &mut Pipeline) -> Result<()> {
@@ -192,12 +200,8 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
                 .forward(&fed.images, Mode::Train, 2, true)
                 .map_err(|e| oom_hint(e, "--batch1", c.batch))?;
             let labels: Vec<i32> = fed.labels.iter().map(|&l| l as i32).collect();
-            let (mut loss, g) =
+            let (host_loss, g) =
                 loss_and_grad(p, p.net.slot(out), &labels, d, c.loss, c.m, c.tau, &mut ws)?;
-            if bi == 0 && p.inject_nan(Stage::Stage1, epoch) {
-                loss = f64::NAN;
-            }
-            p.stop_on_bad_loss(loss, Stage::Stage1, epoch, bi, "--lr1")?;
             p.net.backward(&g)?;
             let lr = sched.lr_at(epoch, bi, steps);
             p.progress.adam_step += 1;
@@ -209,9 +213,13 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
                 weight_decay: c.weight_decay as f32,
                 step: p.progress.adam_step,
             })?;
+            let loss = match host_loss {
+                Some(v) => StepLoss::Host(v),
+                None => StepLoss::Device(device_loss(&ws)?),
+            };
             p.end_step(&mut run, bi, loss, 2 * b, lr)?;
             pb.inc(1);
-            pb.set_message(format!("loss {:.4}", run.mean_loss(bi + 1)));
+            pb.set_message(format!("loss {:.4}", run.mean_loss()));
         }
         dev.synchronize()?;
         pb.finish_and_clear();

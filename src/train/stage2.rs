@@ -4,16 +4,14 @@
 //! a new linear head (`--finetune head`) trains on the union with cross-entropy. Evaluation at the end.
 use super::config::Finetune;
 use super::eval::{predict, score, table};
-use super::head::adamw_params;
+use super::head::{adamw_params, classifier_loss, step_loss};
 use super::{
     labels_i64, oom_hint, salt, sub_seed, true_class_probs, Pipeline, SelectionRecord, Stage,
 };
 use crate::data::augment::Augment;
 use crate::data::sampler::SubsetSampler;
-use crate::device::Buffer;
 use crate::dpp::select::{select, SelectOptions};
 use crate::error::{Error, Result};
-use crate::loss::cross_entropy::cross_entropy_f32;
 use crate::nn::Mode;
 use crate::optim::{AdamW, CosineSchedule};
 use std::time::Instant;
@@ -128,6 +126,7 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
     let aug = Augment::Simclr(p.cfg.aug.simclr(c.strength));
     let dev = p.dev.clone();
     let all_mode = c.finetune == Finetune::All;
+    let mut loss_buf = None;
     for epoch in p.progress.epoch..c.epochs {
         // Re-select on the schedule; a run resumed mid-period (or inside this epoch) has the selection
         // in its checkpoint.
@@ -165,13 +164,9 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
                 .net
                 .forward(&fed.images, mode, 1, false)
                 .map_err(|e| oom_hint(e, "--batch2", c.batch))?;
-            let logits = p.fc.forward(&dev, p.net.slot(fs), b)?.to_host(&dev)?;
-            let (mut loss, g) = cross_entropy_f32(&logits, &fed.labels, p.classes)?;
-            if bi == 0 && p.inject_nan(Stage::Stage2, epoch) {
-                loss = f64::NAN;
-            }
-            p.stop_on_bad_loss(loss, Stage::Stage2, epoch, bi, "--lr2")?;
-            let gb = Buffer::from_host(&dev, &g)?;
+            let logits = p.fc.forward(&dev, p.net.slot(fs), b)?;
+            let (host_loss, gb) =
+                classifier_loss(&dev, logits, &fed.labels, p.classes, &mut loss_buf)?;
             let lr = sched.lr_at(epoch, bi, steps);
             p.progress.adam_step += 1;
             let h = AdamW {
@@ -196,7 +191,7 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
                 )?;
             }
             adamw_params(&dev, p.fc.params.iter_mut(), &h)?;
-            p.end_step(&mut run, bi, loss, b, lr)?;
+            p.end_step(&mut run, bi, step_loss(host_loss, &loss_buf)?, b, lr)?;
             pb.inc(1);
         }
         dev.synchronize()?;

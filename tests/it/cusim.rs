@@ -259,11 +259,15 @@ fn bench_through_the_simulated_driver(args: &[&str]) -> (serde_json::Value, Stri
     (v, text)
 }
 
+/// The probe's and stage 2's loss on the GPU, and the ring the pipeline reads the steps' losses back from.
 #[test]
-fn cusim_driver_runs_the_cross_entropy_kernel() {
+fn cusim_driver_runs_the_classifier_loss_and_the_step_losses() {
     through_the_simulated_driver(
         "cross_entropy",
-        &[("cuda_ops::cuda_cross_entropy_matches_cpu", &[])],
+        &[
+            ("cuda_ops::cuda_cross_entropy_matches_cpu", &[]),
+            ("pipeline::step_losses_come_back_in_step_order", &[]),
+        ],
     );
 }
 

@@ -1263,3 +1263,62 @@ fn run_on_a_cifar100_lt_fixture_with_the_paper_preset_and_resnet32() {
     );
     let _ = std::fs::remove_dir_all(&runs);
 }
+
+/// The step losses a training loop leaves for the pipeline to settle (`StepLosses`): on the CPU as numbers,
+/// on the GPU as one float each that is copied into a ring and read back in one copy. Every step comes back
+/// once, in step order, with its own loss (a NaN too), the ring refuses a step past its size until it is
+/// settled, and a second round reuses its slots.
+#[test]
+fn step_losses_come_back_in_step_order() {
+    use ipdpp::device::Device;
+    use ipdpp::train::{StepLoss, StepLosses, LOSS_RING};
+    let mut devs = vec![Device::Cpu];
+    if let Some(d) = crate::common::cuda_or_skip("step_losses_come_back_in_step_order") {
+        devs.push(d);
+    }
+    for dev in &devs {
+        let mut sl = StepLosses::default();
+        for round in 0..2 {
+            let value = |i: usize| {
+                if i == 5 && round == 1 {
+                    f32::NAN
+                } else {
+                    (round * 100 + i) as f32 * 0.25
+                }
+            };
+            // On the GPU each step's loss sits in its own buffer, as a step's kernels leave it.
+            let bufs: Vec<_> = match dev {
+                Device::Cuda(d) => (0..LOSS_RING)
+                    .map(|i| Some(d.upload(&[value(i)]).unwrap()))
+                    .collect(),
+                Device::Cpu => (0..LOSS_RING).map(|_| None).collect(),
+            };
+            for (i, b) in bufs.iter().enumerate() {
+                let loss = match b {
+                    Some(b) => StepLoss::Device(b),
+                    None => StepLoss::Host(value(i) as f64),
+                };
+                sl.record(dev, 10 * round + i, i + 1, 0.5, loss).unwrap();
+            }
+            assert_eq!(sl.len(), LOSS_RING);
+            assert!(sl.record(dev, 999, 1, 0.5, StepLoss::Host(1.0)).is_err());
+            let got = sl.settle(dev).unwrap();
+            assert!(sl.is_empty());
+            assert_eq!(got.len(), LOSS_RING);
+            for (i, (s, loss)) in got.iter().enumerate() {
+                assert_eq!(
+                    (s.bi, s.images),
+                    (10 * round + i, i + 1),
+                    "{} round {round}",
+                    dev.name()
+                );
+                let want = value(i) as f64;
+                assert!(
+                    loss.to_bits() == want.to_bits() || (loss.is_nan() && want.is_nan()),
+                    "{} round {round} step {i}: {loss} for {want}",
+                    dev.name()
+                );
+            }
+        }
+    }
+}
