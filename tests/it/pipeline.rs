@@ -1269,11 +1269,11 @@ fn run_on_a_cifar100_lt_fixture_with_the_paper_preset_and_resnet32() {
 /// once, in step order, with its own loss (a NaN too), the ring refuses a step past its size until it is
 /// settled, and a second round reuses its slots.
 #[test]
-fn step_losses_come_back_in_step_order() {
+fn cuda_and_cpu_step_losses_come_back_in_step_order() {
     use ipdpp::device::Device;
     use ipdpp::train::{StepLoss, StepLosses, LOSS_RING};
     let mut devs = vec![Device::Cpu];
-    if let Some(d) = crate::common::cuda_or_skip("step_losses_come_back_in_step_order") {
+    if let Some(d) = crate::common::cuda_or_skip("cuda_and_cpu_step_losses_come_back_in_step_order") {
         devs.push(d);
     }
     for dev in &devs {
