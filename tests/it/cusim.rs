@@ -266,7 +266,10 @@ fn cusim_driver_runs_the_classifier_loss_and_the_step_losses() {
         "cross_entropy",
         &[
             ("cuda_ops::cuda_cross_entropy_matches_cpu", &[]),
-            ("pipeline::cuda_and_cpu_step_losses_come_back_in_step_order", &[]),
+            (
+                "pipeline::cuda_and_cpu_step_losses_come_back_in_step_order",
+                &[],
+            ),
         ],
     );
 }

@@ -1273,7 +1273,8 @@ fn cuda_and_cpu_step_losses_come_back_in_step_order() {
     use ipdpp::device::Device;
     use ipdpp::train::{StepLoss, StepLosses, LOSS_RING};
     let mut devs = vec![Device::Cpu];
-    if let Some(d) = crate::common::cuda_or_skip("cuda_and_cpu_step_losses_come_back_in_step_order") {
+    if let Some(d) = crate::common::cuda_or_skip("cuda_and_cpu_step_losses_come_back_in_step_order")
+    {
         devs.push(d);
     }
     for dev in &devs {
