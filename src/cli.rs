@@ -118,18 +118,10 @@ pub struct GemmArgs {
     /// Versions to run on CUDA
     #[arg(long, value_delimiter = ',', default_value = "v1,v2,v3,cublas")]
     pub versions: Vec<String>,
-    #[arg(long, default_value_t = 3)]
-    pub warmup: usize,
-    #[arg(long, default_value_t = 10)]
-    pub repeats: usize,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Print the report as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the JSON report to this file
-    #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub run: crate::bench::RunArgs,
 }
 
 /// Runs the CLI; returns the process exit code (0 ok, 1 failure, 2 bad usage).
@@ -205,17 +197,17 @@ pub fn run(cli: Cli) -> Result<i32> {
             let b = GemmBench {
                 spec,
                 versions,
-                warmup: a.warmup,
-                repeats: a.repeats.max(1),
+                warmup: a.run.warmup,
+                repeats: a.run.repeats.max(1),
                 seed: a.seed,
             };
             let rep = crate::bench::gemm::run(&sel.device, &b)?;
-            if a.json {
+            if a.run.json {
                 println!("{}", to_json(&rep));
             } else {
                 rep.print_table();
             }
-            if let Some(p) = &a.out {
+            if let Some(p) = &a.run.out {
                 write_json(p, &rep)?;
             }
             Ok(if rep.lines.iter().all(|l| l.correct || l.note.is_some()) {

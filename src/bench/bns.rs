@@ -32,18 +32,10 @@ pub struct BnsArgs {
     /// over one triangle: code form only). Default: all the form takes
     #[arg(long, value_delimiter = ',')]
     pub versions: Vec<String>,
-    #[arg(long, default_value_t = 3)]
-    pub warmup: usize,
-    #[arg(long, default_value_t = 10)]
-    pub repeats: usize,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Print the report as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the JSON report to this file
-    #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub run: super::RunArgs,
 }
 
 /// Long-tailed labels (10 classes, imbalance 100) for `count` draws.
@@ -198,7 +190,7 @@ pub fn bench(dev: &Device, a: &BnsArgs) -> Result<Report> {
             let reps = if ref_ms > 2000.0 {
                 1
             } else {
-                a.repeats.clamp(1, 5)
+                a.run.repeats.clamp(1, 5)
             };
             let t = time_cpu(0, reps, || p.cpu().map(|_| ()))?;
             lines.push(line(
@@ -243,8 +235,9 @@ pub fn bench(dev: &Device, a: &BnsArgs) -> Result<Report> {
                             g2,
                         };
                         let e = err(&got, &want);
-                        let t = timer
-                            .time(a.warmup, a.repeats, || ws.run(d, v, &z, &l, p.tau, &mut gx))?;
+                        let t = timer.time(a.run.warmup, a.run.repeats, || {
+                            ws.run(d, v, &z, &l, p.tau, &mut gx)
+                        })?;
                         Ok((e, t))
                     }
                     Some(layout) => {
@@ -259,7 +252,7 @@ pub fn bench(dev: &Device, a: &BnsArgs) -> Result<Report> {
                             g2: d.download(&g2)?,
                         };
                         let e = err(&got, &want);
-                        let t = timer.time(a.warmup, a.repeats, || {
+                        let t = timer.time(a.run.warmup, a.run.repeats, || {
                             ws.run(d, v, &q, &vv, &l, p.tau, &mut g1, &mut g2)
                         })?;
                         Ok((e, t))
@@ -302,5 +295,11 @@ pub fn run(dev: &Device, a: &BnsArgs) -> Result<i32> {
     }
     let rep = bench(dev, a)?;
     let ok = rep.lines.iter().all(|l| l.correct || l.note.is_some());
-    super::emit(&rep, a.json, a.out.as_deref(), || rep.print_table(), ok)
+    super::emit(
+        &rep,
+        a.run.json,
+        a.run.out.as_deref(),
+        || rep.print_table(),
+        ok,
+    )
 }

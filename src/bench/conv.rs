@@ -35,18 +35,10 @@ pub struct ConvArgs {
     /// fwd | bwd_input | bwd_weight | all
     #[arg(long, default_value = "all")]
     pub op: String,
-    #[arg(long, default_value_t = 3)]
-    pub warmup: usize,
-    #[arg(long, default_value_t = 10)]
-    pub repeats: usize,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Print the reports as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the JSON reports to this file
-    #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub run: super::RunArgs,
 }
 
 const OPS: [&str; 3] = ["fwd", "bwd_input", "bwd_weight"];
@@ -248,7 +240,7 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
     let Device::Cuda(d) = dev else {
         for &op in &ops {
             let mut out = vec![0.0f32; pr.out_len(op)];
-            let t = time_cpu(a.warmup, a.repeats.max(1), || {
+            let t = time_cpu(a.run.warmup, a.run.repeats.max(1), || {
                 match op {
                     0 => conv_fwd_f32(&mut out, &pr.x, &pr.w, &s),
                     1 => conv_bwd_input_f32(&mut out, &pr.gy, &pr.w, &s),
@@ -311,7 +303,9 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
             o.wtb = Some(wt);
         }
         let mut xb = d.zeros::<u16>(o.x.len())?;
-        let t = timer.time(a.warmup, a.repeats, || cast_bf16_f32(d, &mut xb, &o.x))?;
+        let t = timer.time(a.run.warmup, a.run.repeats, || {
+            cast_bf16_f32(d, &mut xb, &o.x)
+        })?;
         let bytes = o.x.len() as f64 * 6.0;
         cast_line = Some(Line {
             version: "cast".into(),
@@ -348,7 +342,7 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
             };
             let correct = e.is_some_and(|e| e < tol);
             let timing = if correct {
-                Some(timer.time(a.warmup, a.repeats, || {
+                Some(timer.time(a.run.warmup, a.run.repeats, || {
                     launch(d, p, v, op, &o, &mut out, &s)
                 })?)
             } else {
@@ -430,5 +424,5 @@ pub fn run(dev: &Device, a: &ConvArgs) -> Result<i32> {
             println!();
         }
     };
-    super::emit(&reps, a.json, a.out.as_deref(), table, ok)
+    super::emit(&reps, a.run.json, a.run.out.as_deref(), table, ok)
 }

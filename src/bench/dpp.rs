@@ -28,18 +28,10 @@ pub struct DppArgs {
     /// F·Fᵀ, unfinished: the library line)
     #[arg(long, value_delimiter = ',', default_value = "v1,v2,cublas")]
     pub versions: Vec<String>,
-    #[arg(long, default_value_t = 3)]
-    pub warmup: usize,
-    #[arg(long, default_value_t = 10)]
-    pub repeats: usize,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Print the report as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the JSON report to this file
-    #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub run: super::RunArgs,
 }
 
 fn mode_of(s: &str) -> Result<GramMode> {
@@ -101,7 +93,7 @@ pub fn bench(dev: &Device, a: &DppArgs) -> Result<Report> {
             let reps = if ref_ms > 2000.0 {
                 1
             } else {
-                a.repeats.clamp(1, 5)
+                a.run.repeats.clamp(1, 5)
             };
             let t = time_cpu(0, reps, || gram_cpu(&f, n, d, mode).map(|_| ()))?;
             lines.push(line(
@@ -145,7 +137,7 @@ pub fn bench(dev: &Device, a: &DppArgs) -> Result<Report> {
                         continue;
                     }
                     let e = rel_err(&cd.download(&out)?, &dots32);
-                    let t = timer.time(a.warmup, a.repeats, || run(&mut out))?;
+                    let t = timer.time(a.run.warmup, a.run.repeats, || run(&mut out))?;
                     let desc = "cuBLAS sgemm F·Fᵀ, unfinished (the GEMM roofline; library line)";
                     lines.push(line("cublas", desc, e, tol, t, n, d));
                     continue;
@@ -156,7 +148,7 @@ pub fn bench(dev: &Device, a: &DppArgs) -> Result<Report> {
                 let got = cd.download(&out)?;
                 let e = rel_err(&got, &want);
                 let asym = asymmetric(&got, n);
-                let t = timer.time(a.warmup, a.repeats, || run(&mut out))?;
+                let t = timer.time(a.run.warmup, a.run.repeats, || run(&mut out))?;
                 let mut l = line(&v.to_string(), v.describe(), e, tol, t, n, d);
                 if asym > 0 {
                     l.correct = false;
@@ -193,5 +185,11 @@ pub fn run(dev: &Device, a: &DppArgs) -> Result<i32> {
     }
     let rep = bench(dev, a)?;
     let ok = rep.lines.iter().all(|l| l.correct);
-    super::emit(&rep, a.json, a.out.as_deref(), || rep.print_table(), ok)
+    super::emit(
+        &rep,
+        a.run.json,
+        a.run.out.as_deref(),
+        || rep.print_table(),
+        ok,
+    )
 }

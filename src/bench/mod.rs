@@ -14,6 +14,21 @@ use cudarc::driver::{sys::CUevent_flags, CudaSlice, LaunchConfig, PushKernelArg}
 use serde::Serialize;
 use std::time::Instant;
 
+/// The options every `ipdpp bench` command shares: warm-up and timed repeats, JSON on stdout, `--out`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+    /// Print the report(s) as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report(s) to this file
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Timing {
     pub median_ms: f64,

@@ -24,18 +24,10 @@ pub struct WgmmaArgs {
     /// Reduction length (input channels); a multiple of 8 (of 32 for the v6 line)
     #[arg(long, default_value_t = 576)]
     pub k: usize,
-    #[arg(long, default_value_t = 3)]
-    pub warmup: usize,
-    #[arg(long, default_value_t = 10)]
-    pub repeats: usize,
     #[arg(long, default_value_t = 11)]
     pub seed: u64,
-    /// Print the report as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-    /// Also write the JSON report to this file
-    #[arg(long)]
-    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub run: super::RunArgs,
 }
 
 /// Tolerance against the exact product of the rounded operands: fp32 accumulation over K terms.
@@ -129,7 +121,7 @@ pub fn bench(dev: &Device, a: &WgmmaArgs) -> Result<Report> {
         };
         let correct = e.is_some_and(|e| e < tol);
         let timing = if correct {
-            Some(timer.time(a.warmup, a.repeats, || run(&mut c))?)
+            Some(timer.time(a.run.warmup, a.run.repeats, || run(&mut c))?)
         } else {
             None
         };
@@ -173,5 +165,5 @@ pub fn bench(dev: &Device, a: &WgmmaArgs) -> Result<Report> {
 pub fn run(dev: &Device, a: &WgmmaArgs) -> Result<i32> {
     let r = bench(dev, a)?;
     let ok = r.lines.iter().all(|l| l.correct);
-    super::emit(&r, a.json, a.out.as_deref(), || r.print_table(), ok)
+    super::emit(&r, a.run.json, a.run.out.as_deref(), || r.print_table(), ok)
 }

@@ -715,11 +715,13 @@ fn bench_args(n: usize, loss: &str) -> ipdpp::bench::bns::BnsArgs {
         tau: 0.5,
         m: 6,
         versions: vec!["v1".into(), "v2".into(), "v3".into()],
-        warmup: 1,
-        repeats: 2,
         seed: 7,
-        json: false,
-        out: None,
+        run: ipdpp::bench::RunArgs {
+            warmup: 1,
+            repeats: 2,
+            json: false,
+            out: None,
+        },
     }
 }
 

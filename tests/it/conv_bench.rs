@@ -10,11 +10,13 @@ fn args(shape: &str, precision: &str) -> ConvArgs {
         precision: precision.into(),
         versions: Vec::new(),
         op: "all".into(),
-        warmup: 1,
-        repeats: 2,
         seed: 5,
-        json: false,
-        out: None,
+        run: ipdpp::bench::RunArgs {
+            warmup: 1,
+            repeats: 2,
+            json: false,
+            out: None,
+        },
     }
 }
 
