@@ -126,7 +126,8 @@ pub fn adamw_params<'a>(
 
 /// The classifier loss of a head's logits (the probe, stage 2). On the GPU: the cross-entropy kernel, the
 /// loss left in `loss_buf` (one float, read back with the next steps': `StepLosses`), nothing waited
-/// for; on the CPU: the reference, its loss returned. Returns (the CPU's loss, the gradient of the logits).
+/// for; on the CPU (and on the GPU under `IPDPP_GPU_LOSSES=0`: the logits read back, as before 2026-11-28):
+/// the reference, its loss returned. Returns (the host's loss, the gradient of the logits).
 pub fn classifier_loss(
     dev: &Device,
     logits: &Buffer,
@@ -136,7 +137,7 @@ pub fn classifier_loss(
 ) -> Result<(Option<f64>, Buffer)> {
     let rows = labels.len();
     match (dev, logits) {
-        (Device::Cuda(d), Buffer::Cuda(l)) => {
+        (Device::Cuda(d), Buffer::Cuda(l)) if super::losses_stay_on_gpu() => {
             if let Some((i, &c)) = labels
                 .iter()
                 .enumerate()

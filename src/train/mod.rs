@@ -307,6 +307,15 @@ impl StepLosses {
 /// Steps between reads of the GPU's step losses.
 pub const LOSS_RING: usize = 32;
 
+/// Whether GPU step losses stay on the device until a group is read back (the default since 2026-11-28):
+/// `IPDPP_GPU_LOSSES=0`, read once, reads each step's loss back at its step and computes the probe's and
+/// stage 2's cross-entropy on the host, as before (the kernel and the ring were written without a GPU:
+/// `tools/gpu-run.sh` sets it where their tests fail).
+pub fn losses_stay_on_gpu() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("IPDPP_GPU_LOSSES").map_or(true, |v| v.trim() != "0"))
+}
+
 /// Seeds of the independent random streams.
 pub mod salt {
     pub const INIT: u64 = 0x494E_4954;

@@ -213,9 +213,12 @@ pub fn run(p: &mut Pipeline) -> Result<()> {
                 weight_decay: c.weight_decay as f32,
                 step: p.progress.adam_step,
             })?;
-            let loss = match host_loss {
-                Some(v) => StepLoss::Host(v),
-                None => StepLoss::Device(device_loss(&ws)?),
+            let loss = match (host_loss, &p.dev) {
+                (Some(v), _) => StepLoss::Host(v),
+                (None, Device::Cuda(d)) if !super::losses_stay_on_gpu() => {
+                    StepLoss::Host(d.download(device_loss(&ws)?)?[0] as f64)
+                }
+                (None, _) => StepLoss::Device(device_loss(&ws)?),
             };
             p.end_step(&mut run, bi, loss, 2 * b, lr)?;
             pb.inc(1);
