@@ -123,17 +123,8 @@ pub fn bench(dev: &Device, a: &DppArgs) -> Result<Report> {
                         gemm_f32(cd, GemmVersion::Cublas, o, &fd, &fd, &spec)
                     };
                     if let Err(e) = run(&mut out) {
-                        lines.push(Line {
-                            version: "cublas".into(),
-                            description: "cuBLAS sgemm F·Fᵀ, unfinished (library line)".into(),
-                            rel_err: None,
-                            correct: false,
-                            timing: None,
-                            tflops: None,
-                            gbps: None,
-                            vs_library: None,
-                            note: Some(format!("unavailable: {e}")),
-                        });
+                        let desc = "cuBLAS sgemm F·Fᵀ, unfinished (library line)";
+                        lines.push(Line::unavailable("cublas", desc, &e));
                         continue;
                     }
                     let e = rel_err(&cd.download(&out)?, &dots32);

@@ -97,17 +97,7 @@ pub fn run(dev: &Device, b: &GemmBench) -> Result<Report> {
                 match gemm_f32(dev, v, &mut c, &a, &bb, s) {
                     Ok(()) => {}
                     Err(e) => {
-                        lines.push(Line {
-                            version: v.to_string(),
-                            description: v.describe().into(),
-                            rel_err: None,
-                            correct: false,
-                            timing: None,
-                            tflops: None,
-                            gbps: None,
-                            vs_library: None,
-                            note: Some(format!("unavailable: {e}")),
-                        });
+                        lines.push(Line::unavailable(&v.to_string(), v.describe(), &e));
                         continue;
                     }
                 }

@@ -73,6 +73,23 @@ pub struct Line {
     pub note: Option<String>,
 }
 
+impl Line {
+    /// The line of a version that could not run here (`e` says why): not timed, not correct.
+    pub fn unavailable(version: &str, description: &str, e: &Error) -> Line {
+        Line {
+            version: version.into(),
+            description: description.into(),
+            rel_err: None,
+            correct: false,
+            timing: None,
+            tflops: None,
+            gbps: None,
+            vs_library: None,
+            note: Some(format!("unavailable: {e}")),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub bench: String,
