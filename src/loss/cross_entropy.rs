@@ -42,15 +42,7 @@ pub fn cross_entropy_f32(
             logits.len()
         )));
     }
-    if let Some((i, &l)) = labels
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| l as usize >= classes)
-    {
-        return Err(Error::usage(format!(
-            "cross-entropy: label {l} of row {i} is outside 0..{classes}"
-        )));
-    }
+    check_labels(labels, classes)?;
     let ls = log_softmax_rows(logits, classes)?;
     let inv = 1.0 / rows as f64;
     let mut loss = 0.0;
@@ -68,6 +60,20 @@ pub fn cross_entropy_f32(
         }
     }
     Ok((loss * inv, g))
+}
+
+/// Every label names one of `classes` classes (a usage error naming the first that does not).
+pub fn check_labels(labels: &[u32], classes: usize) -> Result<()> {
+    match labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l as usize >= classes)
+    {
+        Some((i, &l)) => Err(Error::usage(format!(
+            "cross-entropy: label {l} of row {i} is outside 0..{classes}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// [`cross_entropy_f32`] on the GPU: the mean loss into `loss` (one float, e.g. a slot of a ring of step

@@ -138,15 +138,7 @@ pub fn classifier_loss(
     let rows = labels.len();
     match (dev, logits) {
         (Device::Cuda(d), Buffer::Cuda(l)) if super::losses_stay_on_gpu() => {
-            if let Some((i, &c)) = labels
-                .iter()
-                .enumerate()
-                .find(|(_, &c)| c as usize >= classes)
-            {
-                return Err(crate::error::Error::usage(format!(
-                    "cross-entropy: label {c} of row {i} is outside 0..{classes}"
-                )));
-            }
+            crate::loss::cross_entropy::check_labels(labels, classes)?;
             let lab: Vec<i32> = labels.iter().map(|&c| c as i32).collect();
             let labd = d.upload(&lab)?;
             let mut g = d.zeros::<f32>(rows * classes)?;
