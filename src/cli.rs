@@ -1,7 +1,7 @@
 //! Command-line interface. Errors come back as values and are printed with what to do next.
 use crate::bench::gemm::GemmBench;
 use crate::device::ops::{GemmSpec, GemmVersion};
-use crate::device::{self, DeviceChoice};
+use crate::device::{self, Device, DeviceChoice};
 use crate::error::{Error, Result};
 use crate::{info, kernels, selfcheck};
 use clap::{Args, Parser, Subcommand};
@@ -53,6 +53,11 @@ pub enum Command {
         /// Loss" notices such as a serialised wgmma pipeline): NVRTC compiles a cubin, no GPU needed
         #[arg(long)]
         ptxas: bool,
+        /// Also load each file on the GPU (with --device cuda or auto): the driver compiles its PTX to
+        /// machine code once per machine (conv_tc6: about a minute) and keeps it in its cache
+        /// (CUDA_CACHE_PATH), so later runs start without that wait; prints the seconds per file
+        #[arg(long)]
+        load: bool,
         /// Only these kernel files (stems, e.g. conv_tc6,norm); default: all
         #[arg(long, value_delimiter = ',')]
         files: Vec<String>,
@@ -256,9 +261,24 @@ pub fn run(cli: Cli) -> Result<i32> {
             ptx_dir,
             cache,
             ptxas,
+            load,
             files,
         } => {
             let all = kernels::all();
+            let gpu = if load {
+                let sel = device::select(choice)?;
+                match sel.device {
+                    Device::Cuda(d) => Some(d),
+                    Device::Cpu => {
+                        return Err(Error::usage(format!(
+                            "kernels --load needs a GPU ({}); drop --load to compile only",
+                            sel.reason
+                        )))
+                    }
+                }
+            } else {
+                None
+            };
             if let Some(f) = files
                 .iter()
                 .find(|f| !all.iter().any(|kf| kf.name == f.as_str()))
@@ -311,6 +331,27 @@ pub fn run(cli: Cli) -> Result<i32> {
                         Err(e) => {
                             failed += 1;
                             println!("FAIL  kernels/{}.cu  {t}\n{e}", kf.name);
+                        }
+                    }
+                }
+                // Files with no target for this GPU (sm_90a-only ones on other cards) are not loaded.
+                if let Some(d) = gpu.as_ref().filter(|d| {
+                    let t = d.target();
+                    kf.targets()
+                        .iter()
+                        .any(|k| *k == t || *k == format!("{t}a"))
+                }) {
+                    let t0 = std::time::Instant::now();
+                    match d.module(kf.name) {
+                        Ok(_) => println!(
+                            "load  kernels/{}.cu  on {}  {:.1} s",
+                            kf.name,
+                            d.name,
+                            t0.elapsed().as_secs_f64()
+                        ),
+                        Err(e) => {
+                            failed += 1;
+                            println!("FAIL  loading kernels/{}.cu on {}\n{e}", kf.name, d.name);
                         }
                     }
                 }

@@ -17,3 +17,5 @@ CUBLAS_DIR=$(dirname "$(ls /usr/local/cuda/lib64/libcublas.so* /usr/local/cuda/t
   2>/dev/null | sed -n 1p)" 2>/dev/null)
 [ "$CUBLAS_DIR" = . ] && CUBLAS_DIR=
 export LD_LIBRARY_PATH=/tmp/ipdpp-lib:${CUBLAS_DIR:-/usr/local/cuda/lib64}:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+# The driver's cache of machine code compiled from PTX (kernels --load fills it): room for every file.
+export CUDA_CACHE_MAXSIZE=${CUDA_CACHE_MAXSIZE:-4294967296}

@@ -375,9 +375,13 @@ enum LossWs {
 
 /// The loss versions a step may run: exact v2 (fp32 and tf32 steps) and the one of bf16 steps
 /// ([`BnsVersion::for_training`]); the precision is set after the runner is built.
-fn loss_versions(d: &CudaDevice) -> Vec<BnsVersion> {
+fn loss_versions(d: &CudaDevice, code_form: bool) -> Vec<BnsVersion> {
     let mut v = vec![BnsVersion::V2];
-    let b = BnsVersion::for_training(d, crate::device::cuda::conv_tc::ConvPrecision::Bf16);
+    let b = BnsVersion::for_training(
+        d,
+        crate::device::cuda::conv_tc::ConvPrecision::Bf16,
+        code_form,
+    );
     if b != BnsVersion::V2 {
         v.push(b);
     }
@@ -446,7 +450,7 @@ impl StepRunner {
             (Device::Cuda(d), BnsForm::Code) => {
                 let lab: Vec<i32> = labels.iter().chain(&labels).copied().collect();
                 LossWs::Code {
-                    ws: BnsCodeCuda::new(d, n, proj_dim, &loss_versions(d))?,
+                    ws: BnsCodeCuda::new(d, n, proj_dim, &loss_versions(d, true))?,
                     labels: d.upload(&lab)?,
                 }
             }
@@ -456,7 +460,7 @@ impl StepRunner {
                     batch,
                     proj_dim,
                     layout.as_ref().expect("paper layout"),
-                    &loss_versions(d),
+                    &loss_versions(d, false),
                 )?,
                 labels: d.upload(&labels)?,
                 q: d.zeros(batch * proj_dim)?,
@@ -551,7 +555,7 @@ impl StepRunner {
                 let (Buffer::Cuda(z), Buffer::Cuda(gz)) = (self.net.slot(out), &mut self.gz) else {
                     return Err(Error::usage("bench resnet: CPU buffers on a CUDA device"));
                 };
-                let v = BnsVersion::for_training(d, self.net.conv_precision());
+                let v = BnsVersion::for_training(d, self.net.conv_precision(), true);
                 ws.run(d, v, z, labels, self.tau, gz)
             }
             (
@@ -573,7 +577,7 @@ impl StepRunner {
                 d.stream
                     .memcpy_dtod(&z.slice(b * dim..2 * b * dim), v)
                     .map_err(cp)?;
-                let ver = BnsVersion::for_training(d, self.net.conv_precision());
+                let ver = BnsVersion::for_training(d, self.net.conv_precision(), false);
                 ws.run(d, ver, q, v, labels, self.tau, g1, g2)?;
                 d.stream
                     .memcpy_dtod(g1, &mut gz.slice_mut(..b * dim))
@@ -833,7 +837,7 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         );
     }
     if let Device::Cuda(d) = dev {
-        let v = BnsVersion::for_training(d, r.net.conv_precision());
+        let v = BnsVersion::for_training(d, r.net.conv_precision(), r.form == BnsForm::Code);
         notes.push(format!(
             "BNS loss on the GPU: {v} ({}){}",
             v.describe(),

@@ -39,12 +39,14 @@ pub enum BnsVersion {
 
 impl BnsVersion {
     /// The version a training step runs when its convolutions run in `p`: a bf16 step takes the bf16
-    /// tensor-core loss (v5 on a Hopper, v4 on other sm_80+ GPUs; at N = 8192 on an H200, 2026-11-27,
-    /// 0.45 / 0.59 ms against v2's 5.04 ms, rel err 2.5e-3, both validated there), fp32 and tf32 steps
-    /// the exact fp32 v2.
-    pub fn for_training(dev: &CudaDevice, p: ConvPrecision) -> BnsVersion {
+    /// tensor-core loss (on a Hopper v7 for the code form, v6 for the paper form, which has no symmetric
+    /// similarity for v7's triangle; v4 on other sm_80+ GPUs), fp32 and tf32 steps the exact fp32 v2. At
+    /// N = 8192 on an H200 (2026-11-28, all validated there, rel err 2.5e-3 / 2.8e-3): code form v7 0.223 ms,
+    /// v6 0.236, v5 0.395, v4 0.591, v2 5.04; paper form v6 0.183, v5 0.246, v4 0.288, v2 2.58.
+    pub fn for_training(dev: &CudaDevice, p: ConvPrecision, code_form: bool) -> BnsVersion {
         match p {
-            ConvPrecision::Bf16 if wgmma::available(dev) => BnsVersion::V5,
+            ConvPrecision::Bf16 if wgmma::available(dev) && code_form => BnsVersion::V7,
+            ConvPrecision::Bf16 if wgmma::available(dev) => BnsVersion::V6,
             ConvPrecision::Bf16 if dev.cc.0 >= 8 => BnsVersion::V4,
             _ => BnsVersion::V2,
         }

@@ -46,7 +46,7 @@ fn loss_and_grad(
     let b = labels.len();
     match (&p.dev, z) {
         (Device::Cuda(dev), Buffer::Cuda(zs)) => {
-            let v = BnsVersion::for_training(dev, p.net.conv_precision());
+            let v = BnsVersion::for_training(dev, p.net.conv_precision(), form == LossForm::Code);
             loss_cuda(dev, v, zs, labels, d, form, m, tau, ws)
         }
         _ => {

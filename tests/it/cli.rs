@@ -221,3 +221,26 @@ fn kernels_lineinfo_names_the_expanded_source_and_files_filters() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// `kernels --load`: on a GPU each file is loaded (the driver's machine code then sits in its cache); on
+/// the CPU a usage error that says what to drop, not a panic.
+#[test]
+fn kernels_load_on_cuda_or_a_clear_error() {
+    let (code, _, err) = ipdpp(&["kernels", "--device", "cpu", "--load", "--files", "reduce"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("needs a GPU") && err.contains("drop --load"),
+        "{err}"
+    );
+    if !has_gpu() || ipdpp::device::nvrtc::nvrtc().is_err() {
+        println!("skipped the GPU half: no GPU or NVRTC");
+        return;
+    }
+    let (code, out, err) = ipdpp(&["kernels", "--device", "cuda", "--load", "--files", "reduce"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("load  kernels/reduce.cu")),
+        "{out}"
+    );
+}

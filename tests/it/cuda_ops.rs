@@ -1269,17 +1269,32 @@ fn cuda_bn_tails_v4_v5_steps_track_v3() {
     }
 }
 
-/// Two training steps gave the same loss, gradients (all finite) and running statistics, bit for bit.
+/// Two training steps gave the same loss, gradients (all finite) and running statistics, bit for bit, but
+/// for the convolutions' weight gradients: their grad-weight kernels split the pixels over blocks that add
+/// their partial sums with atomics (and the 16-channel one its warps' sums in shared memory), so the order
+/// of those additions, and the last bits, change from run to run (H200, 2026-11-28: ResNet-8's stem, 432
+/// weights, relative difference 4e-7 between two steps). Those must agree to 1e-5; a gradient that went a
+/// different way upstream (a grad-input added twice or not at all) moves them by far more.
 fn assert_same_step(what: &str, a: &NetStep, b: &NetStep) {
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(a.loss.to_bits(), b.loss.to_bits(), "{what}: loss");
     for ((n, x), (_, y)) in a.grads.iter().zip(&b.grads) {
         assert!(x.iter().all(|v| v.is_finite()), "{what}: {n} not finite");
-        assert_eq!(bits(x), bits(y), "{what}: gradient of {n}");
+        if conv_weight(n) {
+            let e = rel_err(x, y);
+            assert!(e <= 1e-5, "{what}: gradient of {n}: rel err {e:e}");
+        } else {
+            assert_eq!(bits(x), bits(y), "{what}: gradient of {n}");
+        }
     }
     for ((n, x), (_, y)) in a.running.iter().zip(&b.running) {
         assert_eq!(bits(x), bits(y), "{what}: {n}");
     }
+}
+
+/// A convolution's weight (ResNet names: `conv1`, `layerK.i.convJ`, a projection shortcut's `shortcut.0`).
+fn conv_weight(name: &str) -> bool {
+    name.ends_with(".weight") && (name.contains("conv") || name.contains("shortcut.0"))
 }
 
 /// A block input's gradient has two parts: the shortcut's and the first convolution's grad-input. The

@@ -514,7 +514,15 @@ fn resnet_steps_cuda_conv_v6_match_v4_and_v2() {
                         "{what} vs fp32 v2, step {k}: z {ez:.2e}, loss {el:.2e}, conv grads rel err {eg:.2e} \
                          (cosine {cos:.6}); v4 {p}: z {bz:.2e}, loss {bl:.2e}, grads {bg:.2e} (cosine {bcos:.6})"
                     );
-                    ez <= 1.5 * bz + 1e-4 && el <= 1.5 * bl + 1e-4 && eg <= 1.5 * bg + 1e-3
+                    // z's floor is the precision's unit roundoff: at step 2 the logits come from
+                    // weights after one AdamW step, whose first update is about sign(g), so rounding
+                    // noise in near-zero gradients moves them (H200, 2026-11-28: ResNet-18 tf32 v7
+                    // 2.7e-4 and 2.9e-4 in two runs, v4 1.6e-4 and 1.2e-4; a wrong kernel gives 1e-2+).
+                    let z_floor = match p {
+                        ConvPrecision::Tf32 => 2f64.powi(-11),
+                        _ => 2f64.powi(-8),
+                    };
+                    ez <= 1.5 * bz + z_floor && el <= 1.5 * bl + 1e-4 && eg <= 1.5 * bg + 1e-3
                 };
                 if std::env::var_os("IPDPP_TEST_VERBOSE").is_some() {
                     let last = nets.len() - 1;

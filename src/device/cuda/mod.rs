@@ -112,39 +112,39 @@ impl CudaDevice {
 
     /// A kernel from `kernels/<file>.cu`, compiling (or loading from the PTX cache) on first use.
     pub fn function(&self, file: &'static str, name: &str) -> Result<CudaFunction> {
-        let module = {
-            let mut mods = self
-                .modules
-                .lock()
-                .map_err(|_| Error::usage("module cache poisoned"))?;
-            match mods.get(file) {
-                Some(m) => m.clone(),
-                None => {
-                    let kf = kernels::get(file)?;
-                    // A file written for this architecture's arch-specific features (sm_90a: wgmma)
-                    // declares that target and is compiled for it.
-                    let plain = self.target();
-                    let specific = format!("{plain}a");
-                    let target = if kf.targets().contains(&specific.as_str()) {
-                        specific
-                    } else {
-                        plain
-                    };
-                    let compiled = nvrtc::compile(&kf, &target, true)?;
-                    let m = self
-                        .ctx
-                        .load_module(cudarc::nvrtc::Ptx::from_src(compiled.ptx))
-                        .map_err(|e| {
-                            Error::driver(format!("loading the PTX of kernels/{file}.cu"), e)
-                        })?;
-                    mods.insert(kf.name, m.clone());
-                    m
-                }
-            }
-        };
-        module
+        self.module(file)?
             .load_function(name)
             .map_err(|e| Error::driver(format!("finding kernel {name} in kernels/{file}.cu"), e))
+    }
+
+    /// `kernels/<file>.cu` loaded on this device: NVRTC's PTX (or the PTX cache's), which the driver
+    /// compiles to machine code on the first load on a machine (conv_tc6: about a minute on an H200 host)
+    /// and keeps in its own cache (CUDA_CACHE_PATH) for later processes.
+    pub fn module(&self, file: &'static str) -> Result<Arc<cudarc::driver::CudaModule>> {
+        let mut mods = self
+            .modules
+            .lock()
+            .map_err(|_| Error::usage("module cache poisoned"))?;
+        if let Some(m) = mods.get(file) {
+            return Ok(m.clone());
+        }
+        let kf = kernels::get(file)?;
+        // A file written for this architecture's arch-specific features (sm_90a: wgmma) declares that
+        // target and is compiled for it.
+        let plain = self.target();
+        let specific = format!("{plain}a");
+        let target = if kf.targets().contains(&specific.as_str()) {
+            specific
+        } else {
+            plain
+        };
+        let compiled = nvrtc::compile(&kf, &target, true)?;
+        let m = self
+            .ctx
+            .load_module(cudarc::nvrtc::Ptx::from_src(compiled.ptx))
+            .map_err(|e| Error::driver(format!("loading the PTX of kernels/{file}.cu"), e))?;
+        mods.insert(kf.name, m.clone());
+        Ok(m)
     }
 
     /// Raises kernel `name`'s dynamic shared-memory limit to `bytes` (needed above 48 KB). The limit is a
