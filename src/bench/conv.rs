@@ -162,13 +162,11 @@ fn launch(
     let runs = kernel_on(d, p, tv, OPS[op], s);
     if runs == "v7" && p == ConvPrecision::Tf32 {
         // The fp32 tensors themselves; the grad-input's transposed weights made once (`wt32`).
-        let wt = o.wt32.as_ref();
-        return match (op, wt) {
+        return match (op, o.wt32.as_ref()) {
             (0, _) => conv_wgmma::conv_fwd_v7(d, out, &o.x, &o.w, s),
             (1, Some(wt)) => conv_wgmma::conv_bwd_input_v7(d, out, &o.gy, wt, s, false),
-            _ => Err(Error::usage(
-                "tf32 v7: no transposed weights or no grad-weight",
-            )),
+            (1, None) => Err(Error::usage("tf32 v7: no transposed weights")),
+            _ => conv_wgmma::conv_bwd_weight_v7(d, out, &o.gy, &o.x, s),
         };
     }
     if runs == "v7" {

@@ -255,8 +255,52 @@ fn bench_through_the_simulated_driver(args: &[&str]) -> (serde_json::Value, Stri
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("the --out report")).unwrap();
     let _ = std::fs::remove_file(&json);
-    assert!(v["device"].as_str().unwrap_or("").contains("cusim"), "{v}");
+    // One report, or one per op (bench conv).
+    let first = if v.is_array() { &v[0] } else { &v };
+    assert!(
+        first["device"].as_str().unwrap_or("").contains("cusim"),
+        "{v}"
+    );
     (v, text)
+}
+
+/// `bench conv --versions v7` in both precisions through the simulated driver: every op ran v7 and passed
+/// the bench's own check (the tf32 grad-weight on v7 once failed there with a usage error on an H200,
+/// 2026-11-28, while the engine ran it).
+#[test]
+fn cusim_driver_runs_bench_conv_on_v7_in_both_precisions() {
+    run(
+        "build_driver.py",
+        &["--only", "conv_wgmma,conv_tc6,conv_tc,elementwise,reduce"],
+    );
+    for p in ["bf16", "tf32"] {
+        let args = [
+            "conv",
+            "--shape",
+            "8,8,8,32,32,3,1,1",
+            "--precision",
+            p,
+            "--versions",
+            "v7",
+        ];
+        let (v, text) = bench_through_the_simulated_driver(&args);
+        let reports = v.as_array().expect("one report per op");
+        assert_eq!(reports.len(), 3, "{text}");
+        for r in reports {
+            // (bf16's forward adds a line timing the operand cast.)
+            let lines: Vec<_> = r["lines"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .filter(|l| l["version"] == "v7")
+                .collect();
+            assert_eq!(lines.len(), 1, "{text}");
+            let l = lines[0];
+            assert_eq!(l["correct"], serde_json::Value::Bool(true), "{p}: {l}");
+            let d = l["description"].as_str().unwrap_or("");
+            assert!(d.contains("ran v7"), "{p}: {l}");
+        }
+    }
 }
 
 /// The probe's and stage 2's loss on the GPU, and the ring the pipeline reads the steps' losses back from.
