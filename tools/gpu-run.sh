@@ -117,7 +117,9 @@ if has tests; then
     || ! ok test_resnet_cuda.cuda_conv_v6_rings_auto \
     || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_ring_auto; then
     NO_RING=1
-    echo "conv v6's 4-stage ring failed (or missed) its test: no IPDPP_V6_RING=auto bench" | tee -a "$SUMMARY"
+    # Rings by speed are the default since 2026-11-28: back to the 3-stage ring.
+    export IPDPP_V6_RING=s3
+    echo "conv v6's rings by speed failed (or missed) a test: benches and pipeline use IPDPP_V6_RING=s3" | tee -a "$SUMMARY"
   fi
   # The halo, resident-weight and 256 x 128 tiles (written without a GPU, opt-in) are benchmarked only where
   # the ring tests and the whole-network steps and statistics with them forced passed: else NO_<RING>=1.
@@ -141,6 +143,14 @@ if has tests; then
   # v4 (v3 + conv outputs stored as bf16 for the tails) only on top of a passing v3.
   [ -z "${NO_BN3:-}" ] && ok test_cuda_ops.cuda_bn_tails_on_bf16_x_equal_v3_on_its_values \
     && ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3 || NO_BN4=1
+  # The v5 tails are the default since 2026-11-28: v3 where only v4/v5's tests failed, else v2.
+  if [ -n "${NO_BN3:-}" ]; then
+    export IPDPP_BN_TAIL=v2
+    echo "BN tails v3 failed (or missed) a test: benches and pipeline use IPDPP_BN_TAIL=v2" | tee -a "$SUMMARY"
+  elif [ -n "${NO_BN4:-}" ]; then
+    export IPDPP_BN_TAIL=v3
+    echo "BN tails v4/v5 failed (or missed) a test: benches and pipeline use IPDPP_BN_TAIL=v3" | tee -a "$SUMMARY"
+  fi
   ok test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_im2col \
     && ok test_resnet_cuda.cuda_stem_forward_runs_v6_on_im2col_columns || NO_IM2COL=1
   # The conv grad-inputs that add into a block input's gradient (on by default since 2026-11-27, fourth
@@ -209,6 +219,12 @@ if has tests; then
     echo "the GPU cross-entropy or the step-loss ring failed (or missed) a test: the pipeline uses IPDPP_GPU_LOSSES=0" | tee -a "$SUMMARY"
   fi
   ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_auto || NO_V7_AUTO=1
+  # bf16 steps run BNS v7 (code form) / v6 (paper form) on a Hopper since 2026-11-28: v4 unless both forms'
+  # tests passed here.
+  if ! ok test_bns.bns_code_form_cuda_matches_cpu || ! ok test_bns.bns_paper_form_cuda_matches_cpu; then
+    export IPDPP_BNS=v4
+    echo "a BNS test failed (or missed): benches and pipeline use IPDPP_BNS=v4" | tee -a "$SUMMARY"
+  fi
   # A failure of the default gets one memory check at a small shape, so the next session starts from the
   # faulting kernel and address instead of a rel err.
   SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
@@ -274,7 +290,8 @@ if has bench; then
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_v3.json"
     # v4: the convolutions before the tails store their outputs as bf16 alone; v5: and the grad-inputs of
     # the convolutions after the BN+ReLU tails (both tested by the same two tests).
-    for tv in v4 v5; do
+    # (v5 is the default since 2026-11-28: bench_r18_bf16 / bench_r32_bf16.)
+    for tv in v4; do
       [ -z "${NO_BN4:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_$tv 90 env IPDPP_BN_TAIL=$tv $BIN/ipdpp --device cuda \
         bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_$tv.json"
     done
@@ -326,8 +343,9 @@ if has bench; then
       step bench_${arch}_tf32_all_new 90 env $TF_ENV $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 \
         --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new.json"
     fi
-    [ -z "${NO_RING:-}" ] && step bench_${arch}_bf16_ring_auto 90 env IPDPP_V6_RING=auto $BIN/ipdpp --device cuda \
-      bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_ring_auto.json"
+    # The defaults before 2026-11-28 (3-stage ring, v2 tails): the A/B of rings by speed + v5 tails.
+    step bench_${arch}_bf16_old_defaults 90 env IPDPP_V6_RING=s3 IPDPP_BN_TAIL=v2 $BIN/ipdpp --device cuda \
+      bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_old_defaults.json"
     step bench_${arch}_bf16_old_splits 90 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench resnet --arch $arch \
       --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_old_splits.json"
     # The scratch buffer + add pass of before for a block input's gradient (A/B of the adding grad-inputs).

@@ -706,7 +706,10 @@ pub fn conv_kernels_of(generations: &str, backward: bool, prec: Precision) -> St
 
 /// The `IPDPP_*` variables of this process that change what runs (sorted), for reports.
 pub fn engine_switches() -> Vec<(String, String)> {
-    const RUN: [&str; 12] = [
+    const RUN: [&str; 15] = [
+        "IPDPP_BNS",
+        "IPDPP_DPP_GRAM",
+        "IPDPP_GPU_LOSSES",
         "IPDPP_CONV_GX_ADD",
         "IPDPP_CONV_TC",
         "IPDPP_FUSED_BN",

@@ -43,7 +43,14 @@ impl BnsVersion {
     /// similarity for v7's triangle; v4 on other sm_80+ GPUs), fp32 and tf32 steps the exact fp32 v2. At
     /// N = 8192 on an H200 (2026-11-28, all validated there, rel err 2.5e-3 / 2.8e-3): code form v7 0.223 ms,
     /// v6 0.236, v5 0.395, v4 0.591, v2 5.04; paper form v6 0.183, v5 0.246, v4 0.288, v2 2.58.
+    /// `IPDPP_BNS=vN` picks the version of bf16 steps instead (v7 only for the code form; a version this
+    /// GPU cannot run fails the step with its own message).
     pub fn for_training(dev: &CudaDevice, p: ConvPrecision, code_form: bool) -> BnsVersion {
+        if p == ConvPrecision::Bf16 {
+            if let Some(v) = forced_for_training().filter(|&v| code_form || v != BnsVersion::V7) {
+                return v;
+            }
+        }
         match p {
             ConvPrecision::Bf16 if wgmma::available(dev) && code_form => BnsVersion::V7,
             ConvPrecision::Bf16 if wgmma::available(dev) => BnsVersion::V6,
@@ -68,6 +75,21 @@ impl BnsVersion {
             BnsVersion::V7 => "v6 with the code form's forward over one triangle (half the tiles)",
         }
     }
+}
+
+/// `IPDPP_BNS`, read once (a value that names no version warns and is ignored).
+fn forced_for_training() -> Option<BnsVersion> {
+    static V: std::sync::OnceLock<Option<BnsVersion>> = std::sync::OnceLock::new();
+    *V.get_or_init(|| {
+        let s = std::env::var("IPDPP_BNS").ok()?;
+        match s.parse() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("warning: IPDPP_BNS: {e}; bf16 steps keep their default loss version");
+                None
+            }
+        }
+    })
 }
 
 impl std::str::FromStr for BnsVersion {

@@ -147,6 +147,10 @@ fn through_the_simulated_driver(libs: &str, tests: &[(&str, &[(&str, &str)])]) {
         let out = Command::new(&exe)
             .args(["--exact", test, "--nocapture", "--test-threads", "1"])
             .env("LD_LIBRARY_PATH", root.join("target/cusim/driver"))
+            // The rings and tails these tests were sized with (s3, v2; the GPU defaults since 2026-11-28
+            // are auto and v5): auto would time every ring through the simulator. A test's own env wins.
+            .env("IPDPP_V6_RING", "s3")
+            .env("IPDPP_BN_TAIL", "v2")
             .envs(env.iter().copied())
             .output()
             .expect("running the test binary");

@@ -138,11 +138,29 @@ impl CudaDevice {
         } else {
             plain
         };
+        // A first use can take minutes (conv_tc6 on an H200 host: NVRTC ~75 s, the driver ~65 s): say where
+        // the time went and how to pay it ahead of time.
+        const SLOW: f64 = 5.0;
+        let t0 = std::time::Instant::now();
         let compiled = nvrtc::compile(&kf, &target, true)?;
+        let nvrtc_s = t0.elapsed().as_secs_f64();
+        if !compiled.from_cache && nvrtc_s > SLOW {
+            eprintln!(
+                "note: NVRTC compiled kernels/{file}.cu for {target} in {nvrtc_s:.0} s (kept in {}; `ipdpp kernels --cache --load` compiles every file ahead of time)",
+                nvrtc::cache_dir().display()
+            );
+        }
+        let t1 = std::time::Instant::now();
         let m = self
             .ctx
             .load_module(cudarc::nvrtc::Ptx::from_src(compiled.ptx))
             .map_err(|e| Error::driver(format!("loading the PTX of kernels/{file}.cu"), e))?;
+        let load_s = t1.elapsed().as_secs_f64();
+        if load_s > SLOW {
+            eprintln!(
+                "note: the driver compiled kernels/{file}.cu to machine code in {load_s:.0} s (its cache keeps it; `ipdpp kernels --load` does this ahead of time)"
+            );
+        }
         mods.insert(kf.name, m.clone());
         Ok(m)
     }
