@@ -291,21 +291,28 @@ struct C7Out {
 #pragma unroll
         for (int m = 0; m < MW; ++m)
 #pragma unroll
-            for (int h = 0; h < 2; ++h)
+            for (int h = 0; h < 2; ++h) {
+                const int r = c7_row<MW>(m, h);
+                float2* p = reinterpret_cast<float2*>(out + (long long)r * N + c0);
+                // add: the row's old pairs all loaded before any sum is stored (pair by pair, ptxas waited
+                // out one load's latency per pair: see tc_add_acc); the same sums, the same bits.
+                float2 old[BN / 8];
 #pragma unroll
                 for (int j = 0; j < BN / 8; ++j) {
-                    const int r = c7_row<MW>(m, h), c = c0 + 8 * j;
-                    if (r < M && c < N) {
-                        float2* p = reinterpret_cast<float2*>(out + (long long)r * N + c);
+                    old[j] = make_float2(0.0f, 0.0f);
+                    if (add && r < M && c0 + 8 * j < N) old[j] = p[4 * j];
+                }
+#pragma unroll
+                for (int j = 0; j < BN / 8; ++j)
+                    if (r < M && c0 + 8 * j < N) {
                         float2 v = make_float2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1]);
                         if (add) {
-                            const float2 o = *p;
-                            v.x += o.x;
-                            v.y += o.y;
+                            v.x += old[j].x;
+                            v.y += old[j].y;
                         }
-                        *p = v;
+                        p[4 * j] = v;
                     }
-                }
+            }
     }
 };
 

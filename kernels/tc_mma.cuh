@@ -62,6 +62,45 @@ __device__ __forceinline__ void tc_for_each_pair(int M, int N, int rb, int cb, c
             }
 }
 
+// tc_store_acc's add (row-major, ldc and cb even): C += acc, a row tile i at a time, its NJ x 2 old pairs
+// loaded before any of its sums is stored. Load, add, store pair by pair made ptxas issue each load only
+// after the previous pair's store (it cannot prove that a thread's pairs never overlap), one global
+// latency per pair: the adding grad-input epilogue cost about 3x its extra read on an H200 (2026-11-28).
+// The same sums in the same order: the same bits.
+template <int MI, int NJ>
+__device__ __forceinline__ void tc_add_acc(float* C, int ldc, int M, int N, int rb, int cb,
+                                           const float (&acc)[MI][NJ][4]) {
+    const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+#pragma unroll
+    for (int i = 0; i < MI; ++i) {
+        float2 old[NJ][2];
+#pragma unroll
+        for (int j = 0; j < NJ; ++j)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int row = rb + i * 16 + g + h * 8, col = cb + j * 8 + 2 * q;
+                const float* c = C + (long long)row * ldc + col;
+                old[j][h] = make_float2(0.0f, 0.0f);
+                if (row < M && col + 1 < N)
+                    old[j][h] = *reinterpret_cast<const float2*>(c);
+                else if (row < M && col < N)
+                    old[j][h].x = *c;
+            }
+#pragma unroll
+        for (int j = 0; j < NJ; ++j)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int row = rb + i * 16 + g + h * 8, col = cb + j * 8 + 2 * q;
+                float* c = C + (long long)row * ldc + col;
+                const float v0 = acc[i][j][2 * h] + old[j][h].x, v1 = acc[i][j][2 * h + 1] + old[j][h].y;
+                if (row < M && col + 1 < N)
+                    *reinterpret_cast<float2*>(c) = make_float2(v0, v1);
+                else if (row < M && col < N)
+                    *c = v0;
+            }
+    }
+}
+
 // Writes (atomic: adds atomically; add: reads, adds, writes) a warp's MI x NJ accumulator tiles whose
 // top-left corner is (rb, cb). TRANS_C: element (row, col) goes to C[col * ldc + row]. Plain row-major
 // stores write each column pair as one float2 where it is whole and 8-byte aligned: a warp's store then
@@ -71,19 +110,16 @@ template <int MI, int NJ, bool TRANS_C>
 __device__ __forceinline__ void tc_store_acc(float* C, int ldc, int M, int N, int rb, int cb,
                                              const float (&acc)[MI][NJ][4], bool atomic, bool add = false) {
     if (!TRANS_C && !atomic && ((ldc | cb) & 1) == 0) {
+        if (add) {
+            tc_add_acc<MI, NJ>(C, ldc, M, N, rb, cb, acc);
+            return;
+        }
         tc_for_each_pair<MI, NJ>(M, N, rb, cb, acc, [&](int row, int col, float v0, float v1) {
             float* c = C + (long long)row * ldc + col;
-            if (col + 1 < N) {
-                float2 v = make_float2(v0, v1);
-                if (add) {
-                    const float2 o = *reinterpret_cast<const float2*>(c);
-                    v.x += o.x;
-                    v.y += o.y;
-                }
-                *reinterpret_cast<float2*>(c) = v;
-            } else {
-                *c = add ? *c + v0 : v0;
-            }
+            if (col + 1 < N)
+                *reinterpret_cast<float2*>(c) = make_float2(v0, v1);
+            else
+                *c = v0;
         });
         return;
     }

@@ -418,6 +418,16 @@ if has bench; then
   # v7 forward and grad-weight at layer 1's shape, and the heaviest batch-norm kernels of a small step.
   NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null || true)
   if [ -n "$NCU" ] && [ "${GPU_PROFILE:-1}" = 1 ]; then
+    # Each backward convolution kernel's own time in one ResNet-18 step (one metric: one pass a kernel), the
+    # grad-input and grad-weight apart: the per-layer table books both to the node, and a block's first
+    # convolution ran 0.3 ms (bf16) / 0.5 ms (tf32) longer than its second on 2026-11-28. The tuners' launches
+    # come first; the step's are the last rows.
+    step ncu_r18_bf16_bwd_times 90 "$NCU" --metrics gpu__time_duration.sum --csv -k regex:"conv_bwd_|cast_bf16" -c 400 \
+      $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 1024 --precision bf16 --steps 1 --warmup 0 \
+      --profile-steps 0 --no-ceiling
+    [ -z "${NO_V7_AUTO:-}${NO_V7_TF32:-}" ] && step ncu_r18_tf32_bwd_times 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 "$NCU" \
+      --metrics gpu__time_duration.sum --csv -k regex:"conv_bwd_" -c 400 $BIN/ipdpp --device cuda bench resnet \
+      --arch resnet18 --batch 1024 --precision tf32 --steps 1 --warmup 0 --profile-steps 0 --no-ceiling
     # With line information (IPDPP_LINEINFO=1; the bundle compiled these files so) and the report kept, so
     # that the source page attributes excess sectors, bank conflicts and stalls to lines of the expanded
     # sources (.gpu/ptx-cache/src/*.cu, the same text as `IPDPP_LINEINFO=1 ipdpp kernels` writes here).

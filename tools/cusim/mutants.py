@@ -18,9 +18,9 @@ import numpy as np
 import check_conv as cc
 import cusim
 
-# (what, file, old text, new text, (version, precision, op, shape[, timing][, "m256"])[, occurrences replaced,
-# default 1]); timing (cusim.TIMING, default lazy): the eager timings catch a stage refilled while it is still
-# read; "m256": v7's 256 x 128 tiles.
+# (what, file, old text, new text, (version, precision, op, shape[, timing][, "m256"][, "add"])[, occurrences
+# replaced, default 1]); timing (cusim.TIMING, default lazy): the eager timings catch a stage refilled while it
+# is still read; "m256": v7's 256 x 128 tiles; "add": the grad-input adding into gx (ConvDims add).
 MUTANTS = [
     ("v7: LBO and SBO swapped (MN-major grad-weight)", "conv_wgmma.cu", "wg_desc(Am + 256 * s, 128, SBO)",
      "wg_desc(Am + 256 * s, SBO, 128)", ("v7", "bf16", "bwd_weight", 0)),
@@ -86,6 +86,12 @@ MUTANTS = [
      "&As[(mb + l8 + 8 * lb4) * SA + ks + 8 * lb3]", ("v6", "bf16", "fwd", 1)),
     ("v5/v6 bf16: ldmatrix without .trans", "tc_mma.cuh", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16",
      "ldmatrix.sync.aligned.m8n8.x4.shared.b16", ("v6", "bf16", "bwd_input", 0)),
+    ("v6: the adding epilogue pairs each sum with the other row half's old value", "tc_mma.cuh",
+     "acc[i][j][2 * h] + old[j][h].x, v1 = acc[i][j][2 * h + 1] + old[j][h].y",
+     "acc[i][j][2 * h] + old[j][1 - h].x, v1 = acc[i][j][2 * h + 1] + old[j][1 - h].y",
+     ("v6", "bf16", "bwd_input", 0, "add")),
+    ("v7: the adding epilogue's old pairs a column tile off", "conv_wgmma.cu", "old[j] = p[4 * j];",
+     "old[j] = p[4 * ((j + 1) % (BN / 8))];", ("v7", "bf16", "bwd_input", 0, "add")),
 ]
 
 
@@ -97,7 +103,7 @@ def main():
     survivors = 0
     for what, fname, old, new, (version, prec, op, si, *rest), *times in MUTANTS[k - 1::n]:
         timing = [r for r in rest if r in cusim.TIMING]
-        big, stats = "m256" in rest, "stats" in rest
+        big, stats, add = "m256" in rest, "stats" in rest, "add" in rest
         s = cc.SHAPES[si]
         with tempfile.TemporaryDirectory() as d:
             kdir = os.path.join(d, "kernels")
@@ -121,8 +127,12 @@ def main():
             gy = rng.standard_normal((s.n * s.oh * s.ow, s.o)).astype(np.float32)
             try:
                 pipe = cc.v7_pipes(op, s, prec)[0] if version == "v7" else "k32s5"
+                # "add": gx starts as `base` and the kernel adds into it; checked as the sum minus base
+                base = rng.standard_normal((s.n * s.h * s.w, s.c)).astype(np.float32) if add else None
                 got, st, name = cc.launch(mod, version, prec, op, s, x, w, gy, stats=stats,
-                                          timing=(timing or ["lazy"])[0], pipe=pipe, big=big)
+                                          timing=(timing or ["lazy"])[0], pipe=pipe, big=big, base=base)
+                if add:
+                    got = got - base.reshape(got.shape)
             except cusim.RunError as e:
                 print(f"caught   {what}: {str(e).splitlines()[0][:150]} ({time.time() - t:.0f} s)")
                 continue
