@@ -342,6 +342,10 @@ if has bench; then
       [ -z "${NO_RING:-}" ] && TF_ENV="$TF_ENV IPDPP_V6_RING=auto"
       step bench_${arch}_tf32_all_new 90 env $TF_ENV $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 \
         --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new.json"
+      # ... with the exact loss on cuBLAS (BNS v8, written without a GPU) instead of v2, where its tests passed.
+      ok test_bns.bns_code_form_cuda_matches_cpu && ok test_bns.bns_paper_form_cuda_matches_cpu \
+        && step bench_${arch}_tf32_all_new_bns_v8 90 env $TF_ENV IPDPP_BNS=v8 $BIN/ipdpp --device cuda bench resnet \
+          --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new_bns_v8.json"
     fi
     # The defaults before 2026-11-28 (3-stage ring, v2 tails): the A/B of rings by speed + v5 tails.
     step bench_${arch}_bf16_old_defaults 90 env IPDPP_V6_RING=s3 IPDPP_BN_TAIL=v2 $BIN/ipdpp --device cuda \

@@ -205,8 +205,11 @@ pub fn bench(dev: &Device, a: &BnsArgs) -> Result<Report> {
         Device::Cuda(d) => {
             let asked: Vec<String> = if a.versions.is_empty() {
                 // v7 changes the code form only.
-                let last = if p.layout.is_none() { 7 } else { 6 };
-                (1..=last).map(|k| format!("v{k}")).collect()
+                let v7 = p.layout.is_none();
+                (1..=8)
+                    .filter(|&k| k != 7 || v7)
+                    .map(|k| format!("v{k}"))
+                    .collect()
             } else {
                 a.versions.clone()
             };

@@ -373,17 +373,16 @@ enum LossWs {
     },
 }
 
-/// The loss versions a step may run: exact v2 (fp32 and tf32 steps) and the one of bf16 steps
-/// ([`BnsVersion::for_training`]); the precision is set after the runner is built.
+/// The loss versions a step may run: exact v2 and the ones [`BnsVersion::for_training`] picks for bf16 and
+/// for fp32 / tf32 steps (`IPDPP_BNS`); the precision is set after the runner is built.
 fn loss_versions(d: &CudaDevice, code_form: bool) -> Vec<BnsVersion> {
+    use crate::device::cuda::conv_tc::ConvPrecision;
     let mut v = vec![BnsVersion::V2];
-    let b = BnsVersion::for_training(
-        d,
-        crate::device::cuda::conv_tc::ConvPrecision::Bf16,
-        code_form,
-    );
-    if b != BnsVersion::V2 {
-        v.push(b);
+    for p in [ConvPrecision::Bf16, ConvPrecision::Fp32] {
+        let b = BnsVersion::for_training(d, p, code_form);
+        if !v.contains(&b) {
+            v.push(b);
+        }
     }
     v
 }

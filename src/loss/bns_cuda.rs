@@ -16,7 +16,9 @@
 //!   on a GPU).
 use super::bns::{check_tau, BnsOutput, PaperLayout};
 use crate::device::cuda::conv_tc::ConvPrecision;
+use crate::device::cuda::gemm::gemm_f32;
 use crate::device::cuda::{check_len, launch_err, waves, wgmma, CudaDevice};
+use crate::device::ops::{GemmSpec, GemmVersion};
 use crate::error::{Error, Result};
 use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
 
@@ -35,6 +37,10 @@ pub enum BnsVersion {
     V5,
     V6,
     V7,
+    /// v1's materialised similarity with both of its products on cuBLAS SGEMM (exact fp32: the default
+    /// math mode, no TF32): the exact loss of fp32 and tf32 steps where v2's 32-row blocks leave a GPU half
+    /// idle (N = 2048: 64 blocks, 1.0 ms of a 58 ms ResNet-18 tf32 step on an H200, 2026-11-28).
+    V8,
 }
 
 impl BnsVersion {
@@ -43,13 +49,15 @@ impl BnsVersion {
     /// similarity for v7's triangle; v4 on other sm_80+ GPUs), fp32 and tf32 steps the exact fp32 v2. At
     /// N = 8192 on an H200 (2026-11-28, all validated there, rel err 2.5e-3 / 2.8e-3): code form v7 0.223 ms,
     /// v6 0.236, v5 0.395, v4 0.591, v2 5.04; paper form v6 0.183, v5 0.246, v4 0.288, v2 2.58.
-    /// `IPDPP_BNS=vN` picks the version of bf16 steps instead (v7 only for the code form; a version this
-    /// GPU cannot run fails the step with its own message).
+    /// `IPDPP_BNS=vN` picks the version instead: any for bf16 steps, an exact one (v1, v2, v8) for fp32 and
+    /// tf32 steps (v7 only for the code form; a version this GPU cannot run fails the step with its own
+    /// message).
     pub fn for_training(dev: &CudaDevice, p: ConvPrecision, code_form: bool) -> BnsVersion {
-        if p == ConvPrecision::Bf16 {
-            if let Some(v) = forced_for_training().filter(|&v| code_form || v != BnsVersion::V7) {
-                return v;
-            }
+        if let Some(v) = forced_for_training()
+            .filter(|&v| code_form || v != BnsVersion::V7)
+            .filter(|&v| p == ConvPrecision::Bf16 || !v.bf16())
+        {
+            return v;
         }
         match p {
             ConvPrecision::Bf16 if wgmma::available(dev) && code_form => BnsVersion::V7,
@@ -61,7 +69,7 @@ impl BnsVersion {
 
     /// Whether the version runs on the bf16 copies (tensor cores).
     pub fn bf16(&self) -> bool {
-        !matches!(self, BnsVersion::V1 | BnsVersion::V2)
+        !matches!(self, BnsVersion::V1 | BnsVersion::V2 | BnsVersion::V8)
     }
 
     pub fn describe(&self) -> &'static str {
@@ -73,6 +81,7 @@ impl BnsVersion {
             BnsVersion::V5 => "v4 on Hopper wgmma (sm_90), no tile transposes",
             BnsVersion::V6 => "v5 with the next tile's MMA overlapping this tile's exponentials",
             BnsVersion::V7 => "v6 with the code form's forward over one triangle (half the tiles)",
+            BnsVersion::V8 => "v1 with its two products on cuBLAS SGEMM (exact fp32)",
         }
     }
 }
@@ -103,8 +112,9 @@ impl std::str::FromStr for BnsVersion {
             "v5" => Ok(BnsVersion::V5),
             "v6" => Ok(BnsVersion::V6),
             "v7" => Ok(BnsVersion::V7),
+            "v8" => Ok(BnsVersion::V8),
             _ => Err(Error::usage(format!(
-                "unknown BNS kernel version {s:?}; use v1, v2, v3, v4, v5, v6 or v7"
+                "unknown BNS kernel version {s:?}; use v1, v2, v3, v4, v5, v6, v7 or v8"
             ))),
         }
     }
@@ -120,6 +130,7 @@ impl std::fmt::Display for BnsVersion {
             BnsVersion::V5 => "v5",
             BnsVersion::V6 => "v6",
             BnsVersion::V7 => "v7",
+            BnsVersion::V8 => "v8",
         })
     }
 }
@@ -407,7 +418,7 @@ fn check_paper_version(v: BnsVersion) -> Result<()> {
 }
 
 fn check_version(v: BnsVersion, d: usize, dev: &CudaDevice) -> Result<()> {
-    if v != BnsVersion::V1 && d > FUSED_DMAX {
+    if !matches!(v, BnsVersion::V1 | BnsVersion::V8) && d > FUSED_DMAX {
         return Err(Error::usage(format!(
             "BNS {v} supports embedding dimensions up to {FUSED_DMAX} (got {d}); use v1"
         )));
@@ -550,6 +561,89 @@ fn loss_sum(
     Ok(())
 }
 
+/// S = scale · x yᵀ, S [rows, m]: v1's kernel, or cuBLAS SGEMM for v8.
+#[allow(clippy::too_many_arguments)]
+fn sim(
+    dev: &CudaDevice,
+    v: BnsVersion,
+    s: &mut CudaSlice<f32>,
+    x: &CudaSlice<f32>,
+    y: &CudaSlice<f32>,
+    rows: usize,
+    m: usize,
+    d: usize,
+    scale: f32,
+) -> Result<()> {
+    if v != BnsVersion::V8 {
+        return sim_v1(dev, s, x, y, rows, m, d, scale);
+    }
+    gemm_f32(
+        dev,
+        GemmVersion::Cublas,
+        s,
+        x,
+        y,
+        &sim_spec(rows, m, d, scale),
+    )
+    .map_err(v8_needs_cublas)
+}
+
+/// v8's similarity product as a row-major GEMM: S [rows, m] = scale · x [rows, d] · (y [m, d])ᵀ.
+fn sim_spec(rows: usize, m: usize, d: usize, scale: f32) -> GemmSpec {
+    GemmSpec {
+        m: rows,
+        n: m,
+        k: d,
+        ta: false,
+        tb: true,
+        alpha: scale,
+        beta: 0.0,
+    }
+}
+
+/// v8's gradient product: G [rows, d] = scale · M y, M [rows, m] (or stored [m, rows] when `tm`), y [m, d].
+fn matmul_spec(rows: usize, m: usize, d: usize, tm: bool, scale: f32) -> GemmSpec {
+    GemmSpec {
+        m: rows,
+        n: d,
+        k: m,
+        ta: tm,
+        tb: false,
+        alpha: scale,
+        beta: 0.0,
+    }
+}
+
+/// G [rows, d] = scale · M y (M [rows, m], or Mᵀ stored [m, rows] when `tm`): v1's kernel, or cuBLAS
+/// SGEMM for v8.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    dev: &CudaDevice,
+    v: BnsVersion,
+    g: &mut CudaSlice<f32>,
+    mm: &CudaSlice<f32>,
+    y: &CudaSlice<f32>,
+    (rows, m, d): (usize, usize, usize),
+    tm: bool,
+    scale: f32,
+) -> Result<()> {
+    if v != BnsVersion::V8 {
+        return matmul_v1(dev, g, mm, y, (rows, m, d), tm, scale);
+    }
+    let spec = matmul_spec(rows, m, d, tm, scale);
+    gemm_f32(dev, GemmVersion::Cublas, g, mm, y, &spec).map_err(v8_needs_cublas)
+}
+
+/// A cuBLAS that is not there is the user's to fix or avoid: say which version runs without it.
+fn v8_needs_cublas(e: Error) -> Error {
+    match e {
+        Error::NoCuda(m) => {
+            Error::usage(format!("BNS v8 runs its products on cuBLAS: {m}; use v2"))
+        }
+        e => e,
+    }
+}
+
 /// S = scale · x yᵀ, S [rows, m] (v1).
 fn sim_v1(
     dev: &CudaDevice,
@@ -657,7 +751,7 @@ impl BnsCodeCuda {
             beta: dev.zeros(n)?,
             row_loss: dev.zeros(n)?,
             g: dev.zeros(n * d)?,
-            s: if has(BnsVersion::V1) {
+            s: if has(BnsVersion::V1) || has(BnsVersion::V8) {
                 Some(dev.zeros(n * n)?)
             } else {
                 None
@@ -730,11 +824,11 @@ impl BnsCodeCuda {
             normalize(dev, &mut self.zn, zb, z, n, d)?;
         }
         match v {
-            BnsVersion::V1 => {
+            BnsVersion::V1 | BnsVersion::V8 => {
                 let s = self.s.as_mut().ok_or_else(|| {
                     Error::usage("BnsCodeCuda was allocated without v1 in its versions")
                 })?;
-                sim_v1(dev, s, &self.zn, &self.zn, n, n, d, inv_tau)?;
+                sim(dev, v, s, &self.zn, &self.zn, n, n, d, inv_tau)?;
                 let f = dev.function(FILE, "bns_code_rows_v1_f32")?;
                 // SAFETY: bns_code_rows_v1_f32(float* alpha, float* beta, float* row_loss, const float* S,
                 // const int* lab, int n); alpha/beta/row_loss/lab hold n, S n·n; one block per row.
@@ -764,7 +858,7 @@ impl BnsCodeCuda {
                         .launch(cfg((blocks(n * n, 256), 1), (256, 1)))
                 }
                 .map_err(launch_err("bns_code_grad_v1_f32"))?;
-                matmul_v1(dev, &mut self.g, s, &self.zn, (n, n, d), false, inv_tau)?;
+                matmul(dev, v, &mut self.g, s, &self.zn, (n, n, d), false, inv_tau)?;
             }
             BnsVersion::V2 => {
                 let f = dev.function(FILE, "bns_code_fwd_v2_f32")?;
@@ -969,7 +1063,7 @@ impl BnsPaperCuda {
             gq: dev.zeros(b * d)?,
             gv: dev.zeros(b * d)?,
             row_loss: dev.zeros(rows)?,
-            s: if versions.contains(&BnsVersion::V1) {
+            s: if versions.contains(&BnsVersion::V1) || versions.contains(&BnsVersion::V8) {
                 Some(dev.zeros(rows * b)?)
             } else {
                 None
@@ -1065,11 +1159,11 @@ impl BnsPaperCuda {
             .map_err(launch_err("bns_gather_rows_f32"))?;
         }
         match v {
-            BnsVersion::V1 => {
+            BnsVersion::V1 | BnsVersion::V8 => {
                 let s = self.s.as_mut().ok_or_else(|| {
                     Error::usage("BnsPaperCuda was allocated without v1 in its versions")
                 })?;
-                sim_v1(dev, s, &self.qr, &self.vn, rows, b, d, inv_tau)?;
+                sim(dev, v, s, &self.qr, &self.vn, rows, b, d, inv_tau)?;
                 let f = dev.function(FILE, "bns_paper_rows_v1_f32")?;
                 // SAFETY: bns_paper_rows_v1_f32(float* S, float* row_loss, const int* lab,
                 // const int* row_anchor, int rows, int m, float c); S holds rows·b floats, row_loss and
@@ -1087,8 +1181,9 @@ impl BnsPaperCuda {
                         .launch(cfg((rows as u32, 1), (256, 1)))
                 }
                 .map_err(launch_err("bns_paper_rows_v1_f32"))?;
-                matmul_v1(
+                matmul(
                     dev,
+                    v,
                     &mut self.gqr,
                     s,
                     &self.vn,
@@ -1096,7 +1191,16 @@ impl BnsPaperCuda {
                     false,
                     inv_tau,
                 )?;
-                matmul_v1(dev, &mut self.gv, s, &self.qr, (b, rows, d), true, inv_tau)?;
+                matmul(
+                    dev,
+                    v,
+                    &mut self.gv,
+                    s,
+                    &self.qr,
+                    (b, rows, d),
+                    true,
+                    inv_tau,
+                )?;
             }
             BnsVersion::V2 => {
                 let f = dev.function(FILE, "bns_paper_rows_v2_f32")?;
@@ -1307,4 +1411,41 @@ pub fn bns_paper_cuda(
         g1: dev.download(&g1)?,
         g2: dev.download(&g2)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{matmul_spec, sim_spec};
+    use crate::device::cpu::gemm::gemm_par_f32;
+
+    /// v8's GEMM shapes and transposes, on the CPU GEMM that takes the same `GemmSpec` as cuBLAS's path,
+    /// against the products written out as v1's kernels compute them.
+    #[test]
+    fn v8_gemm_specs_are_v1s_products() {
+        let (rows, m, d, scale) = (5usize, 7usize, 3usize, 0.5f32);
+        let val = |i: usize, salt: usize| ((i * 37 + salt * 11) % 17) as f32 / 8.0 - 1.0;
+        let x: Vec<f32> = (0..rows * d).map(|i| val(i, 1)).collect();
+        let y: Vec<f32> = (0..m * d).map(|i| val(i, 2)).collect();
+        let mut s = vec![0.0f32; rows * m];
+        gemm_par_f32(&mut s, &x, &y, &sim_spec(rows, m, d, scale));
+        for a in 0..rows {
+            for b in 0..m {
+                let want: f32 = scale * (0..d).map(|k| x[a * d + k] * y[b * d + k]).sum::<f32>();
+                assert!((s[a * m + b] - want).abs() < 1e-5, "S[{a}][{b}]");
+            }
+        }
+        for tm in [false, true] {
+            // M [rows, m], or its transpose stored [m, rows].
+            let mm: Vec<f32> = (0..rows * m).map(|i| val(i, 3)).collect();
+            let at = |a: usize, b: usize| if tm { mm[b * rows + a] } else { mm[a * m + b] };
+            let mut g = vec![0.0f32; rows * d];
+            gemm_par_f32(&mut g, &mm, &y, &matmul_spec(rows, m, d, tm, scale));
+            for a in 0..rows {
+                for k in 0..d {
+                    let want: f32 = scale * (0..m).map(|b| at(a, b) * y[b * d + k]).sum::<f32>();
+                    assert!((g[a * d + k] - want).abs() < 1e-5, "tm {tm}: G[{a}][{k}]");
+                }
+            }
+        }
+    }
 }

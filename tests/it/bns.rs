@@ -458,8 +458,13 @@ fn bns_code_form_cuda_matches_cpu() {
                     BnsVersion::V5,
                     BnsVersion::V6,
                     BnsVersion::V7,
+                    BnsVersion::V8,
                 ] {
                     if matches!(v, BnsVersion::V5 | BnsVersion::V6 | BnsVersion::V7) && !v5 {
+                        continue;
+                    }
+                    // v8 (cuBLAS) where the library loads.
+                    if v == BnsVersion::V8 && d.blas().is_err() {
                         continue;
                     }
                     let what = format!("code {v} N={n} D={dim} {name}");
@@ -503,10 +508,13 @@ fn bns_paper_form_cuda_matches_cpu() {
                     BnsVersion::V4,
                     BnsVersion::V5,
                     BnsVersion::V6,
+                    BnsVersion::V8,
                 ] {
-                    // v5 and v6 (wgmma) where the GPU is a Hopper.
+                    // v5 and v6 (wgmma) where the GPU is a Hopper, v8 where cuBLAS loads.
                     let wg = matches!(v, BnsVersion::V5 | BnsVersion::V6);
-                    if wg && !ipdpp::device::cuda::wgmma::available(&d) {
+                    if wg && !ipdpp::device::cuda::wgmma::available(&d)
+                        || v == BnsVersion::V8 && d.blas().is_err()
+                    {
                         continue;
                     }
                     let what = format!("paper {v} N={} D={dim} {name}", 2 * b);
@@ -535,9 +543,12 @@ fn bns_paper_form_cuda_matches_cpu() {
         BnsVersion::V4,
         BnsVersion::V5,
         BnsVersion::V6,
+        BnsVersion::V8,
     ] {
         let wg = matches!(v, BnsVersion::V5 | BnsVersion::V6);
-        if wg && !ipdpp::device::cuda::wgmma::available(&d) {
+        if wg && !ipdpp::device::cuda::wgmma::available(&d)
+            || v == BnsVersion::V8 && d.blas().is_err()
+        {
             continue;
         }
         let what = format!("paper {v} custom layout");
