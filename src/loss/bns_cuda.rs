@@ -561,6 +561,34 @@ fn loss_sum(
     Ok(())
 }
 
+/// v8's similarity product as a row-major GEMM: S [rows, m] = scale · x [rows, d] · (y [m, d])ᵀ.
+fn sim_spec(rows: usize, m: usize, d: usize, scale: f32) -> GemmSpec {
+    GemmSpec {
+        tb: true,
+        alpha: scale,
+        ..GemmSpec::new(rows, m, d)
+    }
+}
+
+/// v8's gradient product: G [rows, d] = scale · M y, M [rows, m] (or stored [m, rows] when `tm`), y [m, d].
+fn matmul_spec(rows: usize, m: usize, d: usize, tm: bool, scale: f32) -> GemmSpec {
+    GemmSpec {
+        ta: tm,
+        alpha: scale,
+        ..GemmSpec::new(rows, d, m)
+    }
+}
+
+/// A cuBLAS that is not there is the user's to fix or avoid: say which version runs without it.
+fn v8_needs_cublas(e: Error) -> Error {
+    match e {
+        Error::NoCuda(m) => {
+            Error::usage(format!("BNS v8 runs its products on cuBLAS: {m}; use v2"))
+        }
+        e => e,
+    }
+}
+
 /// S = scale · x yᵀ, S [rows, m]: v1's kernel, or cuBLAS SGEMM for v8.
 #[allow(clippy::too_many_arguments)]
 fn sim(
@@ -574,87 +602,10 @@ fn sim(
     d: usize,
     scale: f32,
 ) -> Result<()> {
-    if v != BnsVersion::V8 {
-        return sim_v1(dev, s, x, y, rows, m, d, scale);
+    if v == BnsVersion::V8 {
+        let spec = sim_spec(rows, m, d, scale);
+        return gemm_f32(dev, GemmVersion::Cublas, s, x, y, &spec).map_err(v8_needs_cublas);
     }
-    gemm_f32(
-        dev,
-        GemmVersion::Cublas,
-        s,
-        x,
-        y,
-        &sim_spec(rows, m, d, scale),
-    )
-    .map_err(v8_needs_cublas)
-}
-
-/// v8's similarity product as a row-major GEMM: S [rows, m] = scale · x [rows, d] · (y [m, d])ᵀ.
-fn sim_spec(rows: usize, m: usize, d: usize, scale: f32) -> GemmSpec {
-    GemmSpec {
-        m: rows,
-        n: m,
-        k: d,
-        ta: false,
-        tb: true,
-        alpha: scale,
-        beta: 0.0,
-    }
-}
-
-/// v8's gradient product: G [rows, d] = scale · M y, M [rows, m] (or stored [m, rows] when `tm`), y [m, d].
-fn matmul_spec(rows: usize, m: usize, d: usize, tm: bool, scale: f32) -> GemmSpec {
-    GemmSpec {
-        m: rows,
-        n: d,
-        k: m,
-        ta: tm,
-        tb: false,
-        alpha: scale,
-        beta: 0.0,
-    }
-}
-
-/// G [rows, d] = scale · M y (M [rows, m], or Mᵀ stored [m, rows] when `tm`): v1's kernel, or cuBLAS
-/// SGEMM for v8.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    dev: &CudaDevice,
-    v: BnsVersion,
-    g: &mut CudaSlice<f32>,
-    mm: &CudaSlice<f32>,
-    y: &CudaSlice<f32>,
-    (rows, m, d): (usize, usize, usize),
-    tm: bool,
-    scale: f32,
-) -> Result<()> {
-    if v != BnsVersion::V8 {
-        return matmul_v1(dev, g, mm, y, (rows, m, d), tm, scale);
-    }
-    let spec = matmul_spec(rows, m, d, tm, scale);
-    gemm_f32(dev, GemmVersion::Cublas, g, mm, y, &spec).map_err(v8_needs_cublas)
-}
-
-/// A cuBLAS that is not there is the user's to fix or avoid: say which version runs without it.
-fn v8_needs_cublas(e: Error) -> Error {
-    match e {
-        Error::NoCuda(m) => {
-            Error::usage(format!("BNS v8 runs its products on cuBLAS: {m}; use v2"))
-        }
-        e => e,
-    }
-}
-
-/// S = scale · x yᵀ, S [rows, m] (v1).
-fn sim_v1(
-    dev: &CudaDevice,
-    s: &mut CudaSlice<f32>,
-    x: &CudaSlice<f32>,
-    y: &CudaSlice<f32>,
-    rows: usize,
-    m: usize,
-    d: usize,
-    scale: f32,
-) -> Result<()> {
     check_len("bns_sim_v1_f32 S", s.len(), rows * m)?;
     let f = dev.function(FILE, "bns_sim_v1_f32")?;
     let (ri, mi, di) = (int("rows", rows)?, int("n", m)?, int("dim", d)?);
@@ -676,9 +627,12 @@ fn sim_v1(
     Ok(())
 }
 
-/// G [rows, d] = scale · M y, M [rows, m] (or Mᵀ stored [m, rows] when `tm`), y [m, d] (v1).
-fn matmul_v1(
+/// G [rows, d] = scale · M y, M [rows, m] (or Mᵀ stored [m, rows] when `tm`), y [m, d]: v1's kernel, or
+/// cuBLAS SGEMM for v8.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
     dev: &CudaDevice,
+    v: BnsVersion,
     g: &mut CudaSlice<f32>,
     mm: &CudaSlice<f32>,
     y: &CudaSlice<f32>,
@@ -686,6 +640,10 @@ fn matmul_v1(
     tm: bool,
     scale: f32,
 ) -> Result<()> {
+    if v == BnsVersion::V8 {
+        let spec = matmul_spec(rows, m, d, tm, scale);
+        return gemm_f32(dev, GemmVersion::Cublas, g, mm, y, &spec).map_err(v8_needs_cublas);
+    }
     check_len("bns_matmul_v1_f32 G", g.len(), rows * d)?;
     check_len("bns_matmul_v1_f32 M", mm.len(), rows * m)?;
     let f = dev.function(FILE, "bns_matmul_v1_f32")?;
