@@ -6,9 +6,9 @@
 // add: the v6 and v7 grad-input kernels add their result to gx instead of storing it (the gradient of a
 // block input that the shortcut's backward wrote first; each element has one writer, so a plain
 // read-add-write); every other kernel ignores it.
-// add: the v6/v7 grad-input kernels add into gx; out16: the v6 forward with BN statistics (`_stats`) stores y
-// as bf16 (y then points to bf16 storage), its statistics those of the rounded values, and the v6 stride-1
-// grad-input stores gx as bf16 (not with add; the strided classes and v7 trap).
+// add: the v6/v7 grad-input kernels add into gx; out16: the v6/v7 forward with BN statistics (`_stats`) stores
+// y as bf16 (y then points to bf16 storage), its statistics those of the rounded values, and the v6/v7 stride-1
+// grad-input stores gx as bf16 (not with add; the strided classes trap).
 struct ConvDims {
     int n, h, w, c, o, kh, kw, stride, pad, oh, ow, add, out16;
 };

@@ -1,6 +1,7 @@
 // targets: sm_90a
 // Convolutions v7 on Hopper warpgroup MMA (wgmma.mma_async, sm_90a only): bf16 operands (the v6 bf16 copies),
-// fp32 accumulation and fp32 output. Three implicit GEMMs; every 16-byte cp.async moves 8 channels of one
+// fp32 accumulation and fp32 output (bf16 where ConvDims::out16 asks: the forward with statistics and the
+// stride-1 grad-input, for the batch-norm tails that read bf16). Three implicit GEMMs; every 16-byte cp.async moves 8 channels of one
 // pixel straight into a canonical no-swizzle layout of wgmma.cuh:
 //   forward:     y [m = (n, oy, ox)][o] = im2col(x) [m][k = (ky, kx, c)] . w [o][k]           (C % 32 == 0)
 //   grad-input:  gx [m = (n, iy, ix)][c] = gather(gy) [m][k = (ky, kx, o)] . wT [c][k]        (O % 32 == 0;
@@ -274,13 +275,43 @@ __device__ __forceinline__ void c7_each(const float (&acc)[MW][BN / 2], F f) {
 
 // Row-major [M][N] output (add: added to what it holds), elements past M or N dropped. A thread holds column
 // pairs (2q, 2q + 1): with N even a pair is one 8-byte store (aligned, and both columns exist whenever the
-// first does).
+// first does). out16 (ConvDims::out16, never with add): out holds bf16, rounded to nearest even, a pair one
+// 4-byte store, as v6's tc_store_acc_bf16.
 template <int BN, int MW = 1>
 struct C7Out {
     float* out;
     int M, N;
     bool add;
+    bool out16 = false;
+    __device__ void store16(const float (&acc)[MW][BN / 2]) const {
+        unsigned short* o16 = reinterpret_cast<unsigned short*>(out);
+        if (N % 2) {
+            c7_each<BN, MW>(acc, [&](int r, int c, float v) {
+                if (r < M && c < N) {
+                    unsigned short b;
+                    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(b) : "f"(v));
+                    o16[(long long)r * N + c] = b;
+                }
+            });
+            return;
+        }
+        const int c0 = blockIdx.x * BN + 2 * (threadIdx.x % 4);
+#pragma unroll
+        for (int m = 0; m < MW; ++m)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int r = c7_row<MW>(m, h);
+                unsigned* p = reinterpret_cast<unsigned*>(o16 + (long long)r * N + c0);
+#pragma unroll
+                for (int j = 0; j < BN / 8; ++j)
+                    if (r < M && c0 + 8 * j < N) p[4 * j] = pack_bf16x2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1]);
+            }
+    }
     __device__ void operator()(const float (&acc)[MW][BN / 2]) const {
+        if (out16) {
+            store16(acc);
+            return;
+        }
         if (N % 2) {
             c7_each<BN, MW>(acc, [&](int r, int c, float v) {
                 if (r < M && c < N) conv_put(out + (long long)r * N + c, v, add);
@@ -355,6 +386,7 @@ struct C7OutStats {
     float* part_sum;
     float* part_m2;
     int M, N;
+    bool out16;  // y stored as bf16, the statistics those of the rounded values (as Tc6OutStats)
     // Per column (j, e): Σ over the thread's valid rows of f(v, j, e), reduced over the warp's lanes g, then
     // over the part's warps into tot[MW][BN] (barriers inside).
     template <class F>
@@ -385,7 +417,8 @@ struct C7OutStats {
         __syncthreads();
     }
     __device__ void operator()(const float (&acc)[MW][BN / 2]) const {
-        C7Out<BN, MW>{y, M, N, false}(acc);
+        C7Out<BN, MW>{y, M, N, false, out16}(acc);
+        const auto val = [&](float v) { return out16 ? bf16_round(v) : v; };
         extern __shared__ __align__(128) unsigned char c7_smem[];
         float* red = reinterpret_cast<float*>(c7_smem);  // [8][BN]
         float* sum = red + 8 * BN;                         // [MW][BN]
@@ -395,7 +428,7 @@ struct C7OutStats {
         const int prow0 = (blockIdx.y * MW + part) * C7_BM;
         const float rows = (float)max(1, min(C7_BM, M - prow0));
         __syncthreads();  // every warpgroup's MMAs are done with the ring
-        col_sums(red, sum, acc, [](float v, int, int) { return v; });
+        col_sums(red, sum, acc, [&](float v, int, int) { return val(v); });
         // The column means once per column (IEEE divisions, two per column inside the row loop before);
         // the same quotients, so the same bits.
         const int q = threadIdx.x % 4;
@@ -405,7 +438,7 @@ struct C7OutStats {
 #pragma unroll
             for (int e = 0; e < 2; ++e) mean[j][e] = sum[part * BN + 8 * j + 2 * q + e] / rows;
         col_sums(red, m2, acc, [&](float v, int j, int e) {
-            const float dv = v - mean[j][e];
+            const float dv = val(v) - mean[j][e];
             return dv * dv;
         });
         for (int i = threadIdx.x; i < MW * BN; i += 256) {
@@ -637,21 +670,21 @@ __device__ __forceinline__ void conv_fwd_v7(float* y, const T* x, const T* w, Co
 template <int BN, int BK, int STAGES, class T, int MW = 1>
 __device__ __forceinline__ void conv_fwd_stats_v7(float* y, float* part_sum, float* part_m2, const T* x, const T* w,
                                                   ConvDims d) {
-    if (d.out16) __trap();  // bf16 outputs are v6's (the launcher asks only there)
     const C7FwdLoad<BN, BK, T, MW> ld(x, w, d);
-    c7_gemm<BN, BK, STAGES, false, T, MW>(ld, C7OutStats<BN, MW>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o}, 0,
-                                          ld.K);
+    c7_gemm<BN, BK, STAGES, false, T, MW>(
+        ld, C7OutStats<BN, MW>{y, part_sum, part_m2, d.n * d.oh * d.ow, d.o, d.out16 != 0}, 0, ld.K);
 }
 template <int BN, int BK, int STAGES, class T, int MW = 1>
 __device__ __forceinline__ void conv_bwd_input_v7(float* gx, const T* gy, const T* wt, ConvDims d) {
-    if (d.out16) __trap();  // bf16 grad-inputs are v6's (the launcher asks only there)
+    if (d.out16 && d.add) __trap();  // a bf16 gx is stored, never added to (the launcher asks only so)
     const C7BwdInputLoad<BN, BK, T, MW> ld(gy, wt, d);
-    c7_gemm<BN, BK, STAGES, false, T, MW>(ld, C7Out<BN, MW>{gx, d.n * d.h * d.w, d.c, d.add != 0}, 0, ld.K);
+    c7_gemm<BN, BK, STAGES, false, T, MW>(ld, C7Out<BN, MW>{gx, d.n * d.h * d.w, d.c, d.add != 0, d.out16 != 0},
+                                          0, ld.K);
 }
 // Stride > 1: one residue class per blockIdx.z (s² of them); grid.y covers the largest class.
 template <int BN, int BK, int STAGES, class T, int MW = 1>
 __device__ __forceinline__ void conv_bwd_input_strided_v7(float* gx, const T* gy, const T* wt, ConvDims d) {
-    if (d.out16) __trap();
+    if (d.out16) __trap();  // bf16 grad-inputs are stride 1's (the launcher asks only there)
     const StrideClass cl(d, blockIdx.z);
     if ((int)blockIdx.y * C7_BM * MW >= cl.M) return;  // the whole block: no barrier is skipped by part of it
     const C7BwdInputClassLoad<BN, BK, T, MW> ld(gy, wt, d, cl);

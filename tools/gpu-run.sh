@@ -84,6 +84,10 @@ if has tests; then
   step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_auto 120 env IPDPP_V7_AUTO=1 \
     IPDPP_TEST_CASES="bf16 v7,tf32 v7" $BIN/it --exact resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 \
     --nocapture --test-threads=1
+  # The v4/v5 tails on v7's bf16 outputs (forward y and stride-1 grad-input stored as bf16, written without
+  # a GPU on 2026-11-28): whole ResNet-8/18 bf16 steps on v7 against v3's.
+  step test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_v7 120 env IPDPP_CONV_TC=v7 $BIN/it --exact \
+    cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3 --nocapture --test-threads=1
   # The grad-inputs adding into a block input's gradient on v7 (the default run above is v6).
   step test_cuda_ops.cuda_conv_grad_input_adds_give_the_step_bit_for_bit_v7 90 env IPDPP_CONV_TC=v7 $BIN/it --exact \
     cuda_ops::cuda_conv_grad_input_adds_give_the_step_bit_for_bit --nocapture --test-threads=1
@@ -188,6 +192,13 @@ if has tests; then
     ok "$t" || NO_V7=1
   done
   [ -n "${NO_V7:-}" ] && echo "conv v7 (or the wgmma probe) failed or missed its tests: no v7 bench" | tee -a "$SUMMARY"
+  # v7's bf16 outputs for the tails (on whenever v7 runs and the tails are v4/v5): off unless their tests passed.
+  if ! ok test_cuda_ops.cuda_conv_bf16_grad_inputs_equal_bf16_of_fp32 \
+    || ! ok test_cuda_ops.cuda_bn_tails_on_bf16_x_equal_v3_on_its_values \
+    || ! ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_v7; then
+    export IPDPP_V7_OUT16=0
+    echo "v7's bf16 outputs failed (or missed) a test: benches and pipeline use IPDPP_V7_OUT16=0" | tee -a "$SUMMARY"
+  fi
   # tf32 v7 (wgmma on the fp32 tensors, written without a GPU): the per-op test, the statistics epilogue
   # and the whole steps (its case "tf32 v7") on top of v7's own gate.
   NO_V7_TF32=${NO_V7:-}
@@ -331,6 +342,11 @@ if has bench; then
     [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && step bench_${arch}_bf16_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
       --out "$OUT/${arch}_bf16_v7_auto.json"
+    # ... with v7's outputs in fp32 as before 2026-11-28 (the A/B of its bf16 stores for the v5 tails)
+    [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && [ "${IPDPP_V7_OUT16:-1}" != 0 ] && [ $arch = resnet18 ] \
+      && step bench_${arch}_bf16_v7_auto_no_out16 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 IPDPP_V7_OUT16=0 \
+        $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+        --out "$OUT/${arch}_bf16_v7_auto_no_out16.json"
     [ -z "${NO_V7_AUTO:-}${NO_V7_TF32:-}" ] && step bench_${arch}_tf32_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
       --out "$OUT/${arch}_tf32_v7_auto.json"

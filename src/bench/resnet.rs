@@ -826,7 +826,7 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
             {
                 "norm.cu v2 kernels, the BN+ReLU backward as v3 (IPDPP_BN_TAIL=v3: its ReLU mask from x, y not read; batchnorm_relu_bwd_{partial,apply}_v3_f32; not yet validated on a GPU)"
             } else if dev.is_cuda() && crate::device::nn_ops::BnTailVersion::fused().bf16_x() {
-                "norm.cu v3 tails, and v4/v5 where a bf16 v6 convolution stores its output (v5: also the grad-input after a BN+ReLU tail) as bf16 for the tail (IPDPP_BN_TAIL=v4|v5: the _x16 and _x16_g16 kernels; not yet validated on a GPU)"
+                "norm.cu v3 tails, and v4/v5 (the default) where a bf16 v6 convolution stores its output (v5: also the grad-input after a BN+ReLU tail) as bf16 for the tail (the _x16 and _x16_g16 kernels, validated on an H200 2026-11-28), or a bf16 v7 one (not yet validated on a GPU; IPDPP_V7_OUT16=0 keeps v7's outputs fp32)"
             } else if dev.is_cuda() {
                 "norm.cu v2 kernels, validated on an H200 by the cuda_fused_bn tests"
             } else {

@@ -544,7 +544,7 @@ impl BnTailVersion {
     pub const ALL: [BnTailVersion; 3] = [BnTailVersion::V1, BnTailVersion::V2, BnTailVersion::V3];
 
     /// The fused version networks run: v5 (bf16 outputs and grad-inputs where a bf16 v6 convolution
-    /// writes them, v3 elsewhere; the default since 2026-11-28, when v3 and v5 passed their step tests on
+    /// (or v7, since 2026-11-28, `IPDPP_V7_OUT16=0` turning that off) writes them, v3 elsewhere; the default since 2026-11-28, when v3 and v5 passed their step tests on
     /// an H200 and v5 timed ResNet-18 bf16 at 47.3k img/s against v2's 41.8k), or `IPDPP_BN_TAIL=v2|v3|v4`
     /// (read once; anything else keeps v5 with a warning).
     pub fn fused() -> BnTailVersion {

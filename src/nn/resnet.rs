@@ -388,13 +388,13 @@ pub struct ResNet {
     /// convolution's output slot, for the batch norm reading that slot.
     bn_parts: HashMap<usize, BnPartials>,
     /// Convolution outputs read by nothing but a fused tail's batch norm over C % 4 == 0 channels: under
-    /// v4 tails a bf16 v6 convolution stores them only as bf16, in their `act_bf16` copy.
+    /// v4 tails a bf16 v6 or v7 convolution stores them only as bf16, in their `act_bf16` copy.
     tail_input: Vec<bool>,
     /// The slots the last training forward stored that way (the tails read the copy, forward and
     /// backward), and how many.
     x16: Vec<bool>,
     x16_slots: usize,
-    /// The BN node of the BN+ReLU tail whose output is each slot. Under v5 a stride-1 bf16 v6 convolution
+    /// The BN node of the BN+ReLU tail whose output is each slot. Under v5 a stride-1 bf16 v6/v7 convolution
     /// that alone reads such an output (of a tail on a bf16 x) stores its grad-input as bf16 alone in `g16`
     /// (for slot `g16_of`), which the tail's backward reads; `g16_slots` counts them per backward.
     relu_tail_bn: Vec<Option<usize>>,

@@ -1478,9 +1478,78 @@ fn cuda_fused_bn_resnet18_step_matches_unfused() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
-/// v4's tails on a bf16 x (the `_x16` kernels), as a network runs them: conv v6 stores its output as
-/// bf16 with the batch-norm partials of the rounded values (`conv_fwd_v6_stats16`; the same bits as
-/// bf16 of the fp32 forward's output), and the tails read that tensor. Every output (y, its bf16 copy,
+/// The stride-1 bf16 grad-input stored as bf16 (`ConvDims::out16`, the v5 tails' gradient input): v6's
+/// `conv_bwd_input_v6_16` and, on a Hopper, v7's `conv_bwd_input_v7_16` give bf16 of their fp32
+/// grad-input bit for bit (the same MMAs, a rounding store), at an n64 and an n128 column tile; a strided
+/// shape is a usage error. Skips without a GPU.
+#[test]
+fn cuda_conv_bf16_grad_inputs_equal_bf16_of_fp32() {
+    use ipdpp::device::cuda::conv_tc6::{cast_into, conv_bwd_input_v6, conv_bwd_input_v6_16};
+    use ipdpp::device::cuda::conv_wgmma::{
+        conv_bwd_input_v7, conv_bwd_input_v7_16, conv_weight_t_bf16, runs,
+    };
+    let Some(dev) = cuda_or_skip("cuda_conv_bf16_grad_inputs_equal_bf16_of_fp32") else {
+        return;
+    };
+    let d = dev_of(&dev);
+    let p = ConvPrecision::Bf16;
+    let mut fails = Vec::new();
+    let mut ran = 0;
+    for (i, &(n, hw, c, o)) in [(4, 8, 64, 64), (2, 8, 128, 64), (3, 6, 96, 32)]
+        .iter()
+        .enumerate()
+    {
+        let s = cconv::ConvSpec::new(n, hw, hw, c, o, 3, 1, 1);
+        let sd = 950 + 10 * i as u64;
+        let (gyd, wd) = (
+            d.upload(&uniform_f32(s.y_len(), -1.0, 1.0, sd)).unwrap(),
+            d.upload(&uniform_f32(s.w_len(), -0.3, 0.3, sd + 1))
+                .unwrap(),
+        );
+        let (mut gb, mut wb) = (None, None);
+        let gyb = cast_into(d, &mut gb, &gyd).unwrap();
+        let wb = cast_into(d, &mut wb, &wd).unwrap();
+        let mut wt = d.upload(&vec![0xFFFFu16; s.w_len()]).unwrap();
+        let v7 = runs(d, "bwd_input", &s, p);
+        if v7 {
+            conv_weight_t_bf16(d, &mut wt, wb, &s).unwrap();
+        }
+        for conv in ["v6", "v7"].into_iter().filter(|&v| v == "v6" || v7) {
+            let mut g32 = d.upload(&vec![f32::NAN; s.x_len()]).unwrap();
+            let mut g16 = d.upload(&vec![0xFFFFu16; s.x_len()]).unwrap();
+            if conv == "v7" {
+                conv_bwd_input_v7(d, &mut g32, gyb, &wt, &s, false).unwrap();
+                conv_bwd_input_v7_16(d, &mut g16, gyb, &wt, &s).unwrap();
+            } else {
+                conv_bwd_input_v6(d, p, &mut g32, gyb, wb, &s, false).unwrap();
+                conv_bwd_input_v6_16(d, &mut g16, gyb, wb, &s, None).unwrap();
+            }
+            let mut want = vec![0u16; s.x_len()];
+            ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut want, &d.download(&g32).unwrap());
+            let got = d.download(&g16).unwrap();
+            let bad = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+            println!("{conv} {s:?}: {bad} of {} differ from bf16(gx)", want.len());
+            if bad > 0 {
+                fails.push(format!("{conv} {s:?}: {bad} of {} differ", want.len()));
+            }
+            ran += 1;
+        }
+        let s2 = cconv::ConvSpec::new(n, hw, hw, c, o, 3, 2, 1);
+        let mut g16 = d.upload(&vec![0u16; s2.x_len()]).unwrap();
+        let gy2 = d.upload(&vec![0u16; s2.y_len()]).unwrap();
+        assert!(conv_bwd_input_v6_16(d, &mut g16, &gy2, wb, &s2, None).is_err());
+        if v7 {
+            assert!(conv_bwd_input_v7_16(d, &mut g16, &gy2, &wt, &s2).is_err());
+        }
+    }
+    assert!(ran >= 3);
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
+
+/// v4's tails on a bf16 x (the `_x16` kernels), as a network runs them: conv v6 (and v7 on a Hopper)
+/// stores its output as bf16 with the batch-norm partials of the rounded values (`conv_fwd_v6_stats16`,
+/// `conv_fwd_v7_stats16`; the same bits as bf16 of the fp32 forward's output), and the tails read that
+/// tensor. Every output (y, its bf16 copy,
 /// the ReLU mask bits, mean, rstd, running statistics; gx, its bf16 copy, ∂γ, ∂β, the shortcut gradient)
 /// must equal v3's on an fp32 x holding the same values, bit for bit; the fp32 x handed to v4 is NaN (so
 /// reading it would show), and v3 refuses a bf16 x. The partials' means match the rounded values' (1e-5).
@@ -1490,20 +1559,31 @@ fn cuda_bn_tails_on_bf16_x_equal_v3_on_its_values() {
     use ipdpp::device::cuda::conv_tc6::{
         cast_into, conv_fwd_v6_stats, conv_fwd_v6_stats16, BnPartials,
     };
+    use ipdpp::device::cuda::conv_wgmma::{conv_fwd_v7_stats, conv_fwd_v7_stats16};
     let Some(dev) = cuda_or_skip("cuda_bn_tails_on_bf16_x_equal_v3_on_its_values") else {
         return;
     };
     let d = dev_of(&dev);
     let mut fails = Vec::new();
     // (n, h, w, c, o, k, stride, pad, views): n64 tiles of 256 rows, n128 tiles of 128; two views each.
-    for (i, &(n, h, w, c, o, k, st, pad, groups)) in [
+    let shapes = [
         (8, 8, 8, 32, 64, 3, 1, 1, 2),
         (4, 8, 8, 32, 128, 3, 1, 1, 2),
-    ]
-    .iter()
-    .enumerate()
-    {
+    ];
+    let v7 = |i: usize| {
+        let (n, h, w, c, o, k, st, pad, _) = shapes[i];
         let s = cconv::ConvSpec::new(n, h, w, c, o, k, st, pad);
+        ipdpp::device::cuda::conv_wgmma::runs(d, "fwd", &s, ConvPrecision::Bf16)
+    };
+    let cases: Vec<(usize, bool)> = (0..shapes.len())
+        .flat_map(|i| [(i, false), (i, true)])
+        .filter(|&(i, on_v7)| !on_v7 || v7(i))
+        .collect();
+    for &(i, on_v7) in &cases {
+        let (n, h, w, c, o, k, st, pad, groups) = shapes[i];
+        let s = cconv::ConvSpec::new(n, h, w, c, o, k, st, pad);
+        let conv = if on_v7 { "v7" } else { "v6" };
+        println!("{conv} {s:?}: the bf16 forward with statistics, then the tails on its output");
         let sd = 900 + 10 * i as u64;
         let (xd, wd) = (
             d.upload(&uniform_f32(s.x_len(), -1.0, 1.0, sd)).unwrap(),
@@ -1515,30 +1595,39 @@ fn cuda_bn_tails_on_bf16_x_equal_v3_on_its_values() {
         let wb = cast_into(d, &mut wb, &wd).unwrap();
         let mut y16 = d.upload(&vec![0xFFFFu16; s.y_len()]).unwrap();
         let mut parts = BnPartials::default();
+        let wrote = if on_v7 {
+            conv_fwd_v7_stats16(d, &mut y16, xb, wb, &s, groups, &mut parts).unwrap()
+        } else {
+            conv_fwd_v6_stats16(d, &mut y16, xb, wb, &s, groups, &mut parts, None).unwrap()
+        };
         assert!(
-            conv_fwd_v6_stats16(d, &mut y16, xb, wb, &s, groups, &mut parts, None).unwrap(),
-            "{s:?}: the bf16 forward with statistics must run at whole row blocks per view"
+            wrote,
+            "{conv} {s:?}: the bf16 forward with statistics must run at whole row blocks per view"
         );
         let mut y32 = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
         let mut parts32 = BnPartials::default();
-        conv_fwd_v6_stats(
-            d,
-            ConvPrecision::Bf16,
-            &mut y32,
-            xb,
-            wb,
-            &s,
-            groups,
-            &mut parts32,
-        )
-        .unwrap();
+        if on_v7 {
+            conv_fwd_v7_stats(d, &mut y32, xb, wb, &s, groups, &mut parts32).unwrap();
+        } else {
+            conv_fwd_v6_stats(
+                d,
+                ConvPrecision::Bf16,
+                &mut y32,
+                xb,
+                wb,
+                &s,
+                groups,
+                &mut parts32,
+            )
+            .unwrap();
+        }
         let h16 = d.download(&y16).unwrap();
         let mut want = vec![0u16; s.y_len()];
         ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut want, &d.download(&y32).unwrap());
         let bad = h16.iter().zip(&want).filter(|(a, b)| a != b).count();
         if bad > 0 {
             fails.push(format!(
-                "{s:?}: bf16 output: {bad} of {} differ from bf16(y)",
+                "{conv} {s:?}: bf16 output: {bad} of {} differ from bf16(y)",
                 want.len()
             ));
         }
@@ -1677,7 +1766,7 @@ fn cuda_bn_tails_on_bf16_x_equal_v3_on_its_values() {
                     .count();
                 if bad > 0 || a.iter().any(|v| v.is_nan()) {
                     fails.push(format!(
-                        "{} {s:?}: {name}: {bad} of {} differ from v3 on the same values (NaN: {})",
+                        "{conv} {} {s:?}: {name}: {bad} of {} differ from v3 on the same values (NaN: {})",
                         tail_name(add),
                         a.len(),
                         a.iter().any(|v| v.is_nan())
@@ -1697,7 +1786,7 @@ fn cuda_bn_tails_on_bf16_x_equal_v3_on_its_values() {
                 let e = rel_err(&mean[g * o..(g + 1) * o], &want);
                 if e.is_nan() || e >= 1e-5 {
                     fails.push(format!(
-                        "{s:?} view {g}: mean rel err {e:e} from the rounded values"
+                        "{conv} {s:?} view {g}: mean rel err {e:e} from the rounded values"
                     ));
                 }
             }

@@ -485,22 +485,34 @@ fn cusim_driver_runs_resnet8_steps_on_the_resident_tiles() {
     resnet8_steps_on_ring("wres");
 }
 
-/// The v4 tails (written without a GPU, 2026-11-27, fifth session): conv v6 storing its output as bf16 with
-/// the statistics of the rounded values, the `_x16` tail kernels equal to v3's on the same values bit for
-/// bit, and a whole ResNet-8 bf16 step under v4 tracking v3's.
+/// The v4 tails (written without a GPU, 2026-11-27, fifth session): conv v6 (and, since 2026-11-28, v7)
+/// storing its output as bf16 with the statistics of the rounded values, the `_x16` tail kernels equal to
+/// v3's on the same values bit for bit, the bf16 grad-inputs equal to bf16 of the fp32 ones, and a whole
+/// ResNet-8 bf16 step under v4 / v5 tracking v3's, on v6 and on v7 (its 32- and 64-channel layers; the
+/// 16-channel stage stays on v6).
 #[test]
 fn cusim_driver_runs_the_v4_tails_on_bf16_conv_outputs() {
+    let v7 = [
+        ("IPDPP_TEST_ARCHS", "resnet8"),
+        ("IPDPP_CONV_TC", "v7"),
+        ("IPDPP_V7_PIPE", "k32s5"),
+    ];
     through_the_simulated_driver(
-        "conv,conv_tc,conv_tc6,norm,elementwise,reduce,pool,gemm",
+        "conv,conv_tc,conv_tc6,conv_wgmma,norm,elementwise,reduce,pool,gemm",
         &[
             (
                 "cuda_ops::cuda_bn_tails_on_bf16_x_equal_v3_on_its_values",
                 &[],
             ),
             (
+                "cuda_ops::cuda_conv_bf16_grad_inputs_equal_bf16_of_fp32",
+                &[("IPDPP_V7_PIPE", "k32s5")],
+            ),
+            (
                 "cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3",
                 &[("IPDPP_TEST_ARCHS", "resnet8")],
             ),
+            ("cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3", &v7),
         ],
     );
 }

@@ -46,7 +46,7 @@ class Spec:
         self.oh = (h + 2 * pad - k) // stride + 1
         self.ow = (w + 2 * pad - k) // stride + 1
 
-    def dims(self, add=0, out16=0):  # ConvDims; add: the v6/v7 grad-input adds into gx; out16: bf16 y (v6 _stats)
+    def dims(self, add=0, out16=0):  # ConvDims; add: the v6/v7 grad-input adds into gx; out16: bf16 y or gx
         return (self.n, self.h, self.w, self.c, self.o, self.k, self.k, self.stride, self.pad, self.oh, self.ow, add,
                 out16)
 
@@ -146,8 +146,8 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
     pixels per split instead of split_pixels'. `wres` (v6 bf16 forward, stride-1 grad-input): the resident
     tiles `_wres` on that many persistent row blocks. `big` (v6 bf16 / tf32 where the tile is n128): the 256 x 128 tile
     `_n128_m256` on its 4-stage ring.
-    `out16` (v6 forward with statistics, v6 stride-1 grad-input): the output stored as bf16 (ConvDims out16 = 1),
-    returned as its bits."""
+    `out16` (bf16 v6 / v7 forward with statistics, stride-1 grad-input): the output stored as bf16 (ConvDims
+    out16 = 1), returned as its bits."""
     job = mod.job()
     P = s.n * s.oh * s.ow
     elem = 2 if prec == "bf16" else 4
@@ -322,6 +322,7 @@ SHAPES = [
     Spec(12, 8, 8, 16, 16, 3, 1, 1),     # the same at 16 channels (two taps a k-tile), n16
     Spec(2, 16, 16, 16, 16, 3, 1, 1),    # grad-weight over x's window at 16 channels: W = 16, 256-pixel k-tiles
     Spec(1, 8, 32, 16, 24, 3, 1, 1),     # the same at W = 32 (8 rows a k-tile), a partial column tile
+    Spec(2, 8, 8, 32, 21, 3, 1, 1),      # odd output channels on whole row tiles: v7's scalar bf16 stores (out16)
 ]
 
 
@@ -430,11 +431,11 @@ def main():
                         yb = ref.reshape(-1, bm, s.o)
                         line += f", stats {e2:.1e}"
                         ok = ok and e2 <= 1e-4
-                        if version == "v6" and prec == "bf16":
+                        if version in ("v6", "v7") and prec == "bf16":
                             # y as bf16 (ConvDims out16): the rounded outputs bit for bit, the statistics of
                             # the rounded values
                             y16, st16, _ = launch(mods[f], version, prec, op, s, x, w, gy, True, a.reverse, a.timing,
-                                                  out16=True)
+                                                  pipe, out16=True)
                             same16 = np.array_equal(y16, bf16_bits(got))
                             rb_ = bits_f32(y16).astype(np.float64).reshape(-1, bm, s.o)
                             mean16 = rb_.mean(axis=1)
@@ -462,10 +463,10 @@ def main():
                         same_add = np.array_equal(added, base + got)
                         line += ", adds bit for bit" if same_add else ", ADD MODE DIFFERS"
                         ok = ok and same_add
-                        if version == "v6" and prec == "bf16" and s.stride == 1:
+                        if prec == "bf16" and s.stride == 1:
                             # gx as bf16 (ConvDims out16): the rounded grad-input bit for bit
                             g16, _, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
-                                               out16=True)
+                                               pipe, out16=True)
                             same16 = np.array_equal(g16, bf16_bits(got))
                             line += ", bf16 gx same bits" if same16 else ", BF16 GX BITS DIFFER"
                             ok = ok and same16
@@ -496,6 +497,16 @@ def main():
                         same = np.array_equal(g2, got)
                         line += f", m256 same bits" if same else f", {n2} BITS DIFFER"
                         ok = ok and same
+                        if prec == "bf16" and (stats or op == "bwd_input" and s.stride == 1):
+                            # the bf16 outputs of the 256-row tiles (their statistics epilogue's `val`)
+                            y16, st16, _ = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing,
+                                                  pipe, out16=True, big=True)
+                            same16 = np.array_equal(y16, bf16_bits(got))
+                            if st16 is not None:
+                                rb_ = bits_f32(y16).astype(np.float64)
+                                same16 = same16 and stats_err(rb_, st16, 128, s.o) <= 1e-5
+                            line += "" if same16 else " M256 BF16 OUTPUT DIFFERS"
+                            ok = ok and same16
                         if st2 is not None:
                             e3 = stats_err(ref, st2, 128, s.o)
                             line += f" (stats {e3:.1e})"

@@ -20,7 +20,9 @@ import cusim
 
 # (what, file, old text, new text, (version, precision, op, shape[, timing][, "m256"][, "add"])[, occurrences
 # replaced, default 1]); timing (cusim.TIMING, default lazy): the eager timings catch a stage refilled while it
-# is still read; "m256": v7's 256 x 128 tiles; "add": the grad-input adding into gx (ConvDims add).
+# is still read; "m256": v7's 256 x 128 tiles; "add": the grad-input adding into gx (ConvDims add); "out16":
+# the output stored as bf16 (ConvDims out16), checked within one bf16 ulp, its statistics against the rounded
+# values.
 MUTANTS = [
     ("v7: LBO and SBO swapped (MN-major grad-weight)", "conv_wgmma.cu", "wg_desc(Am + 256 * s, 128, SBO)",
      "wg_desc(Am + 256 * s, SBO, 128)", ("v7", "bf16", "bwd_weight", 0)),
@@ -92,6 +94,12 @@ MUTANTS = [
      ("v6", "bf16", "bwd_input", 0, "add")),
     ("v7: the adding epilogue's old pairs a column tile off", "conv_wgmma.cu", "old[j] = p[4 * j];",
      "old[j] = p[4 * ((j + 1) % (BN / 8))];", ("v7", "bf16", "bwd_input", 0, "add")),
+    ("v7: bf16 outputs stored with a pair's two columns swapped", "conv_wgmma.cu",
+     "pack_bf16x2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1])",
+     "pack_bf16x2(acc[m][4 * j + 2 * h + 1], acc[m][4 * j + 2 * h])", ("v7", "bf16", "bwd_input", 0, "out16")),
+    ("v7: bf16 outputs' statistics summing the unrounded values", "conv_wgmma.cu",
+     "[&](float v, int, int) { return val(v); }", "[&](float v, int, int) { return v; }",
+     ("v7", "bf16", "fwd", 0, "stats", "out16")),
 ]
 
 
@@ -103,7 +111,7 @@ def main():
     survivors = 0
     for what, fname, old, new, (version, prec, op, si, *rest), *times in MUTANTS[k - 1::n]:
         timing = [r for r in rest if r in cusim.TIMING]
-        big, stats, add = "m256" in rest, "stats" in rest, "add" in rest
+        big, stats, add, out16 = "m256" in rest, "stats" in rest, "add" in rest, "out16" in rest
         s = cc.SHAPES[si]
         with tempfile.TemporaryDirectory() as d:
             kdir = os.path.join(d, "kernels")
@@ -130,9 +138,12 @@ def main():
                 # "add": gx starts as `base` and the kernel adds into it; checked as the sum minus base
                 base = rng.standard_normal((s.n * s.h * s.w, s.c)).astype(np.float32) if add else None
                 got, st, name = cc.launch(mod, version, prec, op, s, x, w, gy, stats=stats,
-                                          timing=(timing or ["lazy"])[0], pipe=pipe, big=big, base=base)
+                                          timing=(timing or ["lazy"])[0], pipe=pipe, big=big, base=base,
+                                          out16=out16)
                 if add:
                     got = got - base.reshape(got.shape)
+                if out16:
+                    got = cc.bits_f32(got)
             except cusim.RunError as e:
                 print(f"caught   {what}: {str(e).splitlines()[0][:150]} ({time.time() - t:.0f} s)")
                 continue
@@ -140,8 +151,12 @@ def main():
             y, gx, gw = cc.reference(s, *(a.astype(np.float64) for a in (xo, wo, gyo)))
             ref = {"fwd": y, "bwd_input": gx, "bwd_weight": gw}[op].reshape(got.shape)
             err = np.abs(got - ref).max() / np.abs(ref).max() if np.isfinite(got).all() else np.inf
+            if out16:  # each element within one bf16 ulp (2^-7 relative) of float64, put on the scale of the
+                # threshold below; the statistics must be those of `got` itself
+                ulps = np.abs(got - ref) / (2.0 ** -7 * np.abs(ref) + 1e-6 * np.abs(ref).max())
+                err = 1e-5 * ulps.max() if np.isfinite(got).all() else np.inf
             if st is not None:  # the statistics partials per 128 rows, against float64
-                e2 = cc.stats_err(ref, st, 128, s.o)
+                e2 = cc.stats_err(got.astype(np.float64) if out16 else ref, st, 128, s.o)
                 err = max(err, e2 if np.isfinite(e2) else np.inf)
             if err > 1e-5:
                 print(f"caught   {what}: {name} rel err {err:.1e} ({time.time() - t:.0f} s)")

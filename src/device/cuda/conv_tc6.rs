@@ -609,7 +609,8 @@ fn fwd<T: V6Operand, Y: DeviceRepr>(
 }
 
 /// A planned forward kernel (v6 or v7: `(float* y, [float* part_sum, float* part_m2,] const T* x,
-/// const T* w, ConvDims d)`, the partials when `stats` is given); `out16`: y holds bf16 (v6 `_stats`).
+/// const T* w, ConvDims d)`, the partials when `stats` is given); `out16`: y holds bf16 (a bf16 v6 or v7
+/// `_stats` kernel).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch_fwd<T: DeviceRepr, Y: DeviceRepr>(
     (f, name, cfg): (CudaFunction, String, LaunchConfig),
@@ -624,9 +625,11 @@ pub(crate) fn launch_fwd<T: DeviceRepr, Y: DeviceRepr>(
     check_len("conv x", x.len(), s.x_len())?;
     check_len("conv w", w.len(), s.w_len())?;
     check_len("conv y", y.len(), s.y_len())?;
-    if out16 != (std::mem::size_of::<Y>() == 2) || (out16 && !name.contains("_v6_")) {
+    let bf16_stats =
+        (name.contains("_v6_bf16_") || name.contains("_v7_bf16_")) && name.contains("_stats");
+    if out16 != (std::mem::size_of::<Y>() == 2) || (out16 && !(bf16_stats && stats.is_some())) {
         return Err(Error::usage(format!(
-            "{name}: a bf16 output is v6's, with the output as u16"
+            "{name}: a bf16 output is a bf16 v6 or v7 forward's with the statistics, with the output as u16"
         )));
     }
     let d = dims(s)?.bf16_out(out16);
@@ -645,8 +648,8 @@ pub(crate) fn launch_fwd<T: DeviceRepr, Y: DeviceRepr>(
     }
     l.arg(x).arg(w).arg(&d);
     // SAFETY: (float* y, [float* part_sum, float* part_m2 (gridDim.y * O each),] const T* x, const T* w,
-    // ConvDims d) with T the entry point's element, y bf16 [rows*O] exactly when d.out16 (a v6 `_stats`
-    // kernel, checked above and in `fwd`); lengths checked above; the dynamic shared memory is
+    // ConvDims d) with T the entry point's element, y bf16 [rows*O] exactly when d.out16 (a bf16 v6 or v7
+    // `_stats` kernel, checked above); lengths checked above; the dynamic shared memory is
     // what the tile needs (the kernels trap otherwise) and holds the stats epilogue's scratch.
     unsafe { l.launch(cfg) }.map_err(launch_err(&name))?;
     Ok(())

@@ -1,5 +1,6 @@
-//! Launchers for kernels/conv_wgmma.cu: the v7 convolutions on Hopper warpgroup MMA (sm_90a), fp32 outputs,
-//! on bf16 operands (the v6 bf16 copies: `CudaSlice<u16>`) or, in tf32, on the fp32 tensors themselves
+//! Launchers for kernels/conv_wgmma.cu: the v7 convolutions on Hopper warpgroup MMA (sm_90a), fp32 outputs
+//! (or, in bf16, the forward with statistics and the stride-1 grad-input stored as bf16 for the v4/v5
+//! batch-norm tails: [`conv_fwd_v7_stats16`], [`conv_bwd_input_v7_16`]), on bf16 operands (the v6 bf16 copies: `CudaSlice<u16>`) or, in tf32, on the fp32 tensors themselves
 //! (`CudaSlice<f32>`; the tensor cores read the upper 19 bits of each word): the forward, the grad-input from
 //! the transposed weights ([`conv_weight_t_bf16`], [`conv_weight_t_f32`]; stride > 1 by residue classes of
 //! input pixels) and the grad-weight, split over pixels (bf16: MN-major operands copied as they lie; tf32,
@@ -178,9 +179,24 @@ fn fitting(dev: &CudaDevice, op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pi
         .collect()
 }
 
-/// The tuning key of `op` at `s` (`stats`: the forward with the BN-statistics epilogue).
-fn key(op: &str, stats: bool, s: &ConvSpec, p: ConvPrecision) -> String {
-    let st = if stats { "_stats" } else { "" };
+/// The epilogue of a v7 launch, which the tuning key tells apart: the bf16 stores move half the bytes of
+/// the fp32 ones, so a pipeline picked for one need not be the faster for the other.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Epi {
+    Plain,
+    Stats,
+    /// y or gx stored as bf16 (`ConvDims::out16`): the forward with statistics, the stride-1 grad-input.
+    Out16,
+}
+
+/// The tuning key of `op` at `s` with epilogue `e`.
+fn key(op: &str, e: Epi, s: &ConvSpec, p: ConvPrecision) -> String {
+    let st = match (e, op) {
+        (Epi::Plain, _) => "",
+        (Epi::Stats, _) => "_stats",
+        (Epi::Out16, "fwd") => "_stats16",
+        (Epi::Out16, _) => "_16",
+    };
     let tf = if p == ConvPrecision::Tf32 {
         "_tf32"
     } else {
@@ -198,12 +214,8 @@ pub fn pipe_used(
     s: &ConvSpec,
     p: ConvPrecision,
 ) -> Option<Pipe> {
-    super::tune::chosen(
-        dev,
-        &key(op, stats, s, p),
-        &fitting(dev, op, s, p),
-        forced(),
-    )
+    let e = if stats { Epi::Stats } else { Epi::Plain };
+    super::tune::chosen(dev, &key(op, e, s, p), &fitting(dev, op, s, p), forced())
 }
 
 /// The precision of v7 operands of element type `T`: bf16 bits (u16) or fp32 words read as tf32.
@@ -220,13 +232,13 @@ fn precision_of<T>() -> ConvPrecision {
 fn run_picked(
     dev: &CudaDevice,
     op: &str,
-    stats: bool,
+    e: Epi,
     s: &ConvSpec,
     p: ConvPrecision,
     mut launch: impl FnMut(Pipe) -> Result<()>,
 ) -> Result<()> {
     let cands = fitting(dev, op, s, p);
-    let k = key(op, stats, s, p);
+    let k = key(op, e, s, p);
     let p = super::tune::choose(dev, &k, &cands, forced(), Pipe::tag, &mut launch)?.ok_or_else(|| {
         Error::usage(format!(
             "conv {op} v7: no pipeline fits this GPU's shared memory at {s:?}; run with IPDPP_CONV_TC=v6"
@@ -356,33 +368,69 @@ pub fn conv_fwd_v7_stats<T: DeviceRepr>(
     out: &mut BnPartials,
 ) -> Result<()> {
     out.stale();
-    let rows = s.n * s.oh() * s.ow();
-    if groups == 0 || rows % groups != 0 || (rows / groups) % BM != 0 {
+    if !stats_blocks_fit(s, groups) {
         return conv_fwd_v7(dev, y, x, w, s);
     }
-    let parts = rows / BM;
+    let parts = s.n * s.oh() * s.ow() / BM;
     let (sum, m2) = out.buffers(dev, parts, s.o)?;
     fwd(dev, y, x, w, s, Some((sum, m2)))?;
     out.written(BM, parts);
     Ok(())
 }
 
-/// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point.
-fn fwd<T: DeviceRepr>(
+/// Whether every 128-row block of the `_stats` forward at `s` lies inside one of `groups` equal row ranges.
+fn stats_blocks_fit(s: &ConvSpec, groups: usize) -> bool {
+    let rows = s.n * s.oh() * s.ow();
+    groups != 0 && rows % groups == 0 && (rows / groups) % BM == 0
+}
+
+/// [`conv_fwd_v7_stats`] on bf16 operands storing y as bf16 into `y16` (`ConvDims::out16`: rounded to
+/// nearest even, the partials those of the rounded values, as `conv_tc6::conv_fwd_v6_stats16`). Ok(false),
+/// with nothing launched and `out` stale, where the statistics cannot be taken per row block: the caller
+/// then runs the fp32 forward.
+pub fn conv_fwd_v7_stats16(
     dev: &CudaDevice,
-    y: &mut CudaSlice<f32>,
+    y16: &mut CudaSlice<u16>,
+    x: &CudaSlice<u16>,
+    w: &CudaSlice<u16>,
+    s: &ConvSpec,
+    groups: usize,
+    out: &mut BnPartials,
+) -> Result<bool> {
+    out.stale();
+    if !stats_blocks_fit(s, groups) {
+        return Ok(false);
+    }
+    let parts = s.n * s.oh() * s.ow() / BM;
+    let (sum, m2) = out.buffers(dev, parts, s.o)?;
+    fwd(dev, y16, x, w, s, Some((sum, m2)))?;
+    out.written(BM, parts);
+    Ok(true)
+}
+
+/// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point; y fp32, or bf16
+/// (`u16`: `_stats` only, checked by `launch_fwd`).
+fn fwd<T: DeviceRepr, Y: DeviceRepr>(
+    dev: &CudaDevice,
+    y: &mut CudaSlice<Y>,
     x: &CudaSlice<T>,
     w: &CudaSlice<T>,
     s: &ConvSpec,
     mut stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
 ) -> Result<()> {
     let suffix = if stats.is_some() { "_stats" } else { "" };
+    let out16 = std::mem::size_of::<Y>() == 2;
+    let e = match (out16, stats.is_some()) {
+        (true, _) => Epi::Out16,
+        (false, true) => Epi::Stats,
+        (false, false) => Epi::Plain,
+    };
     let m = s.n * s.oh() * s.ow();
     let prec = precision_of::<T>();
-    run_picked(dev, "fwd", stats.is_some(), s, prec, |p| {
+    run_picked(dev, "fwd", e, s, prec, |p| {
         let planned = plan(dev, "fwd", suffix, s, m, p, prec)?;
         let st = stats.as_mut().map(|(a, b)| (&mut **a, &mut **b));
-        launch_fwd(planned, dev, y, x, w, s, st, false)
+        launch_fwd(planned, dev, &mut *y, x, w, s, st, out16)
     })
 }
 
@@ -396,7 +444,41 @@ pub fn conv_bwd_input_v7<T: DeviceRepr>(
     s: &ConvSpec,
     add: bool,
 ) -> Result<()> {
+    bwd_input(dev, gx, gy, wt, s, add)
+}
+
+/// [`conv_bwd_input_v7`] in bf16 at stride 1 storing gx as bf16 into `gx16` (`ConvDims::out16`, rounded to
+/// nearest even; not adding), as `conv_tc6::conv_bwd_input_v6_16`.
+pub fn conv_bwd_input_v7_16(
+    dev: &CudaDevice,
+    gx16: &mut CudaSlice<u16>,
+    gy: &CudaSlice<u16>,
+    wt: &CudaSlice<u16>,
+    s: &ConvSpec,
+) -> Result<()> {
+    if s.stride != 1 {
+        return Err(Error::usage(
+            "conv bwd_input v7: a bf16 grad-input is stride 1's",
+        ));
+    }
+    bwd_input(dev, gx16, gy, wt, s, false)
+}
+
+fn bwd_input<T: DeviceRepr, Y: DeviceRepr>(
+    dev: &CudaDevice,
+    gx: &mut CudaSlice<Y>,
+    gy: &CudaSlice<T>,
+    wt: &CudaSlice<T>,
+    s: &ConvSpec,
+    add: bool,
+) -> Result<()> {
     let prec = precision_of::<T>();
+    let out16 = std::mem::size_of::<Y>() == 2;
+    if out16 && (add || s.stride != 1 || prec != ConvPrecision::Bf16) {
+        return Err(Error::usage(
+            "conv bwd_input v7: a bf16 gx is bf16 stride 1's, not adding",
+        ));
+    }
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv wt", wt.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
@@ -406,7 +488,7 @@ pub fn conv_bwd_input_v7<T: DeviceRepr>(
         let mut scratch = dev.scratch(s.x_len())?;
         conv_bwd_input_v7(dev, &mut scratch, gy, wt, s, false)?;
     }
-    let d = dims(s)?.adding(add);
+    let d = dims(s)?.adding(add).bf16_out(out16);
     // Stride > 1: one residue class of input pixels per grid.z (s² of them), grid.y for the largest class
     // (StrideClass in kernels/conv_gather.cuh); classes no tap reaches store zeros.
     let st = s.stride;
@@ -423,11 +505,13 @@ pub fn conv_bwd_input_v7<T: DeviceRepr>(
         .ok()
         .filter(|&z| z <= 65535)
         .ok_or_else(|| Error::usage(format!("convolution {s:?}: stride too large")))?;
-    run_picked(dev, "bwd_input", false, s, prec, |p| {
+    let e = if out16 { Epi::Out16 } else { Epi::Plain };
+    run_picked(dev, "bwd_input", e, s, prec, |p| {
         let (f, name, mut cfg) = plan(dev, "bwd_input", suffix, s, rows, p, prec)?;
         cfg.grid_dim.2 = classes;
-        // SAFETY: (float* gx, const T* gy, const T* wt, ConvDims d); lengths checked above; dynamic
-        // shared memory as the forward's; every class's block writes only its own pixels' rows of gx.
+        // SAFETY: (float* gx, const T* gy, const T* wt, ConvDims d), gx bf16 [rows*C] exactly when d.out16
+        // (bf16, stride 1, not adding: checked above); lengths checked above; dynamic shared memory as the
+        // forward's; every class's block writes only its own pixels' rows of gx.
         unsafe {
             dev.stream
                 .launch_builder(&f)
@@ -513,7 +597,7 @@ pub fn conv_bwd_weight_v7<T: DeviceRepr>(
     s: &ConvSpec,
 ) -> Result<()> {
     let prec = precision_of::<T>();
-    run_picked(dev, "bwd_weight", false, s, prec, |p| {
+    run_picked(dev, "bwd_weight", Epi::Plain, s, prec, |p| {
         let planned = plan(dev, "bwd_weight", "", s, s.kdim(), p, prec)?;
         launch_bwd_weight(dev, planned, gw, gy, x, s)
     })
