@@ -472,10 +472,15 @@ if has bench; then
       $BIN/ipdpp --device cuda bench conv --shape 512,4,4,512,512,3,1,1 --precision bf16 --versions v6 --warmup 0 --repeats 1
     step ncu_conv_tf32_layer3 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed -k regex:"conv_(fwd|bwd_weight|bwd_input)_v6" -c 3 \
       $BIN/ipdpp --device cuda bench conv --shape 512,8,8,256,256,3,1,1 --precision tf32 --versions v6 --warmup 0 --repeats 1
-    # tf32 v7 on its 256 x 128 tiles at the same shape (forward and grad-input): what limits wgmma there.
+    # tf32 v7 on its 256 x 128 tiles at the same shape (forward and grad-input): what limits wgmma there; and
+    # its register-staged grad-weight (rs2), the tf32 step's largest cost (about 18 of 58 ms on 2026-11-28,
+    # from the per-layer table: at twice the forward's time per op): L2 / shared-store / issue limits.
     [ -z "${NO_V7_TF32:-}" ] && step ncu_conv_tf32_v7_layer3 60 env IPDPP_LINEINFO=1 IPDPP_V7_PIPE=k64s4_m256 "$NCU" \
-      --set detailed -k regex:"conv_(fwd|bwd_input)_v7" -c 2 $BIN/ipdpp --device cuda bench conv \
+      --set detailed -k regex:"conv_(fwd|bwd_input|bwd_weight)_v7" -c 3 $BIN/ipdpp --device cuda bench conv \
       --shape 512,8,8,256,256,3,1,1 --precision tf32 --versions v7 --op all --warmup 0 --repeats 1
+    [ -z "${NO_V7_TF32:-}" ] && step ncu_conv_tf32_v7_gw_layer1 60 env IPDPP_LINEINFO=1 "$NCU" --set detailed \
+      -k regex:"conv_bwd_weight_v7" -c 1 $BIN/ipdpp --device cuda bench conv --shape 512,32,32,64,64,3,1,1 \
+      --precision tf32 --versions v7 --op bwd_weight --warmup 0 --repeats 1
   fi
   # The pipeline runs the fastest ResNet-18 bf16 configuration that passed its tests (ties: the default).
   BEST=$(python3 - "$OUT" <<'PY' 2>/dev/null

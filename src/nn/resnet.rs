@@ -1166,9 +1166,14 @@ impl ResNet {
         let s = BnSpec::new(n * bn.hw, bn.c);
         let dev = self.dev.clone();
         let v = self.bn_tail;
+        // v3 residual tails in training: the ReLU mask as bits for the backward (C % 4 == 0).
+        let words =
+            crate::device::cuda::norm::relu_mask_words(&BnSpec::new(s.rows / groups.max(1), s.c));
         // The bf16 copy that the next v6 convolutions read is written by the tail itself (saves a cast);
-        // alone (`only`) where those convolutions read nothing else and the v3 backward needs no y.
-        let only = sc.is_none()
+        // alone (`only`) where those convolutions read nothing else and the v3 backward needs no y: the
+        // BN+ReLU backward takes its mask from x, the residual one from the bits this training forward
+        // writes (a block output feeding only a downsampling block's two convolutions, ResNet-18/34).
+        let only = (sc.is_none() || (mode == Mode::Train && words > 0))
             && v.v3_family()
             && dev
                 .cuda()
@@ -1179,9 +1184,6 @@ impl ResNet {
             &self.params[bn.gamma].w,
             &self.params[bn.beta].w,
         );
-        // v3 residual tails in training: the ReLU mask as bits for the backward (C % 4 == 0).
-        let words =
-            crate::device::cuda::norm::relu_mask_words(&BnSpec::new(s.rows / groups.max(1), s.c));
         let mut bits = match dev.cuda() {
             Some(d) if mode == Mode::Train && sc.is_some() && v.v3_family() && words > 0 => {
                 let need = groups.max(1) * words;
