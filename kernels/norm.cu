@@ -369,11 +369,18 @@ __device__ __forceinline__ bool bn_relu_on(float x, float m, float rs, float g, 
     return bn_pre(x, m, rs, g, b) > 0.0f;
 }
 
-// MB (v3 residual tail, W = 4): also the mask bits of the output (bn_mask_words).
-template <int W, bool AL, bool ADD, bool MB = false, class XT = float>
+template <class T>
+struct bn_same {  // a parameter type that takes no part in deduction (sc may be nullptr)
+    using type = T;
+};
+
+// MB (v3 residual tail, W = 4): also the mask bits of the output (bn_mask_words). XT / ST: the element of x /
+// sc (float, or bf16 bits: the `_x16` / `_s16` kernels; AL then means 8-byte alignment for them).
+template <int W, bool AL, bool ADD, bool MB = false, class XT = float, class ST = float>
 __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned short* __restrict__ yb,
                                               const XT* __restrict__ x,
-                                              const float* __restrict__ sc, const float* __restrict__ mean,
+                                              const typename bn_same<ST>::type* __restrict__ sc,
+                                              const float* __restrict__ mean,
                                               const float* __restrict__ rstd, const float* __restrict__ gamma,
                                               const float* __restrict__ beta, long long rows, int C,
                                               unsigned* __restrict__ mask = nullptr) {
@@ -381,7 +388,7 @@ __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned sh
     const auto one = [&](long long v, int c0, float (&out)[W]) {
         float xv[W], sv[W], m[W], rs[W], g[W], b[W];
         bn_ld_x<W, AL>(xv, x + v * W);
-        if (ADD) bn_ld<W, AL>(sv, sc + v * W);
+        if (ADD) bn_ld_x<W, AL>(sv, sc + v * W);
         bn_ld<W, AL>(m, mean + c0);
         bn_ld<W, AL>(rs, rstd + c0);
         bn_ld<W, AL>(g, gamma + c0);
@@ -713,6 +720,35 @@ extern "C" __global__ void batchnorm_add_relu_apply_x16(float* y, unsigned short
         bn_relu_apply<4, true, true, true, unsigned short>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C, mask);
     else
         bn_relu_apply<4, false, true, true, unsigned short>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C, mask);
+}
+
+// s16 (the tails of IPDPP_BN_TAIL=v6): the residual tail with its identity shortcut read as bf16, the copy of
+// the block input that the block's first convolution reads (written by the tail before it), so that tail
+// need not store the fp32 block output at all where nothing else reads it (half the shortcut's bytes here,
+// and its whole fp32 store). On x as bf16 (`_x16_s16`) or fp32 (`_v3_s16`); the mask bits always (C % 4 ==
+// 0). The shortcut is rounded to bf16 as autocast rounds it, so close to v5, not equal.
+extern "C" __global__ void batchnorm_add_relu_apply_x16_s16(float* y, unsigned short* yb, unsigned* mask,
+                                                            const unsigned short* x, const unsigned short* sc,
+                                                            const float* mean, const float* rstd, const float* gamma,
+                                                            const float* beta, long long rows, int C) {
+    if (bn_aligned16(y, mean, rstd, gamma, beta, y, y, y, y, y) && bn_aligned8(x) && bn_aligned8(sc))
+        bn_relu_apply<4, true, true, true, unsigned short, unsigned short>(y, yb, x, sc, mean, rstd, gamma, beta,
+                                                                          rows, C, mask);
+    else
+        bn_relu_apply<4, false, true, true, unsigned short, unsigned short>(y, yb, x, sc, mean, rstd, gamma, beta,
+                                                                           rows, C, mask);
+}
+extern "C" __global__ void batchnorm_add_relu_apply_v3_s16(float* y, unsigned short* yb, unsigned* mask,
+                                                           const float* x, const unsigned short* sc,
+                                                           const float* mean, const float* rstd, const float* gamma,
+                                                           const float* beta, long long rows, int C) {
+    // AL covers both element types: x and y 16-byte aligned, sc 8-byte (bn_ld_x's vector loads)
+    if (bn_aligned16(y, x, mean, rstd, gamma, beta, y, y, y, y) && bn_aligned8(sc))
+        bn_relu_apply<4, true, true, true, float, unsigned short>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C,
+                                                                  mask);
+    else
+        bn_relu_apply<4, false, true, true, float, unsigned short>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C,
+                                                                   mask);
 }
 
 extern "C" __global__ void batchnorm_relu_bwd_partial_x16(float* part_g, float* part_gx, const float* gy,

@@ -86,8 +86,11 @@ if has tests; then
     --nocapture --test-threads=1
   # The v4/v5 tails on v7's bf16 outputs (forward y and stride-1 grad-input stored as bf16, written without
   # a GPU on 2026-11-28): whole ResNet-8/18 bf16 steps on v7 against v3's.
-  step test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_v7 120 env IPDPP_CONV_TC=v7 $BIN/it --exact \
-    cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3 --nocapture --test-threads=1
+  step test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_v7 120 env IPDPP_CONV_TC=v7 IPDPP_TEST_TAILS=v4,v5 $BIN/it \
+    --exact cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3 --nocapture --test-threads=1
+  # ... and the v6 tails (bf16 identity shortcuts) on v7, for the bench of the two together.
+  step test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_v7_v6 120 env IPDPP_CONV_TC=v7 IPDPP_TEST_TAILS=v6 $BIN/it \
+    --exact cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3 --nocapture --test-threads=1
   # The grad-inputs adding into a block input's gradient on v7 (the default run above is v6).
   step test_cuda_ops.cuda_conv_grad_input_adds_give_the_step_bit_for_bit_v7 90 env IPDPP_CONV_TC=v7 $BIN/it --exact \
     cuda_ops::cuda_conv_grad_input_adds_give_the_step_bit_for_bit --nocapture --test-threads=1
@@ -144,9 +147,25 @@ if has tests; then
     && ok test_cuda_ops.cuda_fused_bn_resnet18_bf16_step_matches_unfused_bn_tail_v3 \
     && ok test_cuda_ops.cuda_bn_tail_v3_gives_the_bf16_step_of_v2_bit_for_bit \
     && ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_bn_tail_v3 || NO_BN3=1
-  # v4 (v3 + conv outputs stored as bf16 for the tails) only on top of a passing v3.
-  [ -z "${NO_BN3:-}" ] && ok test_cuda_ops.cuda_bn_tails_on_bf16_x_equal_v3_on_its_values \
-    && ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3 || NO_BN4=1
+  # v4 (v3 + conv outputs stored as bf16 for the tails) only on top of a passing v3. The two tests check v6
+  # (bf16 identity shortcuts, opt-in, written without a GPU) too: where they fail, again without it, so
+  # that a v6 failure costs v6 alone.
+  NO_BN6=
+  if [ -z "${NO_BN3:-}" ] && { ! ok test_cuda_ops.cuda_bn_tails_on_bf16_x_equal_v3_on_its_values \
+    || ! ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3; }; then
+    NO_BN6=1
+    for t in cuda_bn_tails_on_bf16_x_equal_v3_on_its_values cuda_bn_tails_v4_v5_steps_track_v3; do
+      step test_cuda_ops.${t}_no_v6 120 env IPDPP_TEST_TAILS=v4,v5 $BIN/it --exact cuda_ops::$t --nocapture \
+        --test-threads=1
+    done
+  fi
+  if [ -n "$NO_BN6" ]; then
+    ok test_cuda_ops.cuda_bn_tails_on_bf16_x_equal_v3_on_its_values_no_v6 \
+      && ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_no_v6 || NO_BN4=1
+  fi
+  [ -n "${NO_BN3:-}" ] && NO_BN4=1
+  [ -n "${NO_BN4:-}" ] && NO_BN6=1
+  [ -n "$NO_BN6" ] && echo "BN tails v6 (bf16 shortcuts) failed (or missed) a test: no v6 bench" | tee -a "$SUMMARY"
   # The v5 tails are the default since 2026-11-28: v3 where only v4/v5's tests failed, else v2.
   if [ -n "${NO_BN3:-}" ]; then
     export IPDPP_BN_TAIL=v2
@@ -302,7 +321,8 @@ if has bench; then
     # v4: the convolutions before the tails store their outputs as bf16 alone; v5: and the grad-inputs of
     # the convolutions after the BN+ReLU tails (both tested by the same two tests).
     # (v5 is the default since 2026-11-28: bench_r18_bf16 / bench_r32_bf16.)
-    for tv in v4; do
+    for tv in v4 v6; do
+      [ $tv = v6 ] && [ -n "${NO_BN6:-}" ] && continue
       [ -z "${NO_BN4:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_$tv 90 env IPDPP_BN_TAIL=$tv $BIN/ipdpp --device cuda \
         bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_$tv.json"
     done
@@ -343,6 +363,11 @@ if has bench; then
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
       --out "$OUT/${arch}_bf16_v7_auto.json"
     # ... with v7's outputs in fp32 as before 2026-11-28 (the A/B of its bf16 stores for the v5 tails)
+    # ... with the v6 tails (bf16 identity shortcuts), the candidate for the next default
+    [ -z "${NO_V7_AUTO:-}${NO_V7:-}${NO_BN6:-}${NO_FUSED:-}" ] && [ "${IPDPP_V7_OUT16:-1}" != 0 ] \
+      && ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_v7_v6 && step bench_${arch}_bf16_v7_auto_bn_tail_v6 90 env \
+      IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 IPDPP_BN_TAIL=v6 $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 \
+      --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_v7_auto_bn_tail_v6.json"
     [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && [ "${IPDPP_V7_OUT16:-1}" != 0 ] && [ $arch = resnet18 ] \
       && step bench_${arch}_bf16_v7_auto_no_out16 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 IPDPP_V7_OUT16=0 \
         $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
@@ -495,6 +520,8 @@ for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v7.json", "IPDPP_CO
                ("resnet18_bf16_bn_tail_v3.json", "IPDPP_BN_TAIL=v3"),
                ("resnet18_bf16_bn_tail_v4.json", "IPDPP_BN_TAIL=v4"),
                ("resnet18_bf16_bn_tail_v5.json", "IPDPP_BN_TAIL=v5"),
+               ("resnet18_bf16_bn_tail_v6.json", "IPDPP_BN_TAIL=v6"),
+               ("resnet18_bf16_v7_auto_bn_tail_v6.json", "IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 IPDPP_BN_TAIL=v6"),
                ("resnet18_bf16_stem_im2col.json", "IPDPP_STEM_IM2COL=1"),
                ("resnet18_bf16_all_new.json", open(os.path.join(sys.argv[1], "new_env.txt")).read().strip()
                 if os.path.exists(os.path.join(sys.argv[1], "new_env.txt")) else "")]:

@@ -826,7 +826,7 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
             {
                 "norm.cu v2 kernels, the BN+ReLU backward as v3 (IPDPP_BN_TAIL=v3: its ReLU mask from x, y not read; batchnorm_relu_bwd_{partial,apply}_v3_f32; not yet validated on a GPU)"
             } else if dev.is_cuda() && crate::device::nn_ops::BnTailVersion::fused().bf16_x() {
-                "norm.cu v3 tails, and v4/v5 (the default) where a bf16 v6 convolution stores its output (v5: also the grad-input after a BN+ReLU tail) as bf16 for the tail (the _x16 and _x16_g16 kernels, validated on an H200 2026-11-28), or a bf16 v7 one (not yet validated on a GPU; IPDPP_V7_OUT16=0 keeps v7's outputs fp32)"
+                "norm.cu v3 tails, and v4/v5 (the default) where a bf16 v6 convolution stores its output (v5: also the grad-input after a BN+ReLU tail) as bf16 for the tail (the _x16 and _x16_g16 kernels, validated on an H200 2026-11-28), or a bf16 v7 one (not yet validated on a GPU; IPDPP_V7_OUT16=0 keeps v7's outputs fp32); v6 (IPDPP_BN_TAIL=v6, opt-in, not yet validated on a GPU): v5 with the identity shortcuts read as bf16 (_s16 kernels)"
             } else if dev.is_cuda() {
                 "norm.cu v2 kernels, validated on an H200 by the cuda_fused_bn tests"
             } else {
@@ -1022,10 +1022,12 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
     let (x16, g16) = (r.net.x16_outputs(), r.net.g16_grad_inputs());
     if x16 + g16 + r.net.copy_only_tails() + r.net.relu_bits_used() > 0 {
         notes.push(format!(
-            "batch-norm tails ({}): {x16} conv outputs stored as bf16 alone, {g16} conv grad-inputs stored as bf16 alone, {} bf16-only gradient copies, {} residual masks read as bits (last step; not yet validated on a GPU)",
+            "batch-norm tails ({}): {x16} conv outputs stored as bf16 alone, {g16} conv grad-inputs stored as bf16 alone, {} tail outputs stored as their bf16 copy alone, {} bf16-only gradient copies, {} residual masks read as bits, {} shortcuts read as bf16 (v6; last step)",
             r.net.bn_tail(),
+            r.net.copy_only_outputs(),
             r.net.copy_only_tails(),
-            r.net.relu_bits_used()
+            r.net.relu_bits_used(),
+            r.net.sc16_tails()
         ));
     }
     // Kernel variants picked by speed in this run (v7's pipelines), so a report says what ran.

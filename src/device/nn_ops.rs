@@ -538,26 +538,35 @@ pub enum BnTailVersion {
     /// autocast's bf16 grad-inputs. Validated on an H200 (2026-11-28: ResNet-8/18 steps track v3's); the
     /// default (`IPDPP_BN_TAIL=v2` restores v2).
     V5,
+    /// V5, and in a training forward the residual tail reads its identity shortcut as bf16, the copy of the
+    /// block input that the tail before it wrote for the block's first convolution
+    /// (`batchnorm_add_relu_apply_{x16,v3}_s16`), so a tail output read only by convolutions and such
+    /// tails is stored as that copy alone: no fp32 store of the residual stream inside a stage, half the
+    /// shortcut's bytes. bf16 rounding of the shortcut, as autocast's bf16 residual adds; projection and
+    /// option-A shortcuts stay fp32. Written without a GPU (2026-11-28); opt-in (`IPDPP_BN_TAIL=v6`).
+    V6,
 }
 
 impl BnTailVersion {
     pub const ALL: [BnTailVersion; 3] = [BnTailVersion::V1, BnTailVersion::V2, BnTailVersion::V3];
 
-    /// The fused version networks run: v5 (bf16 outputs and grad-inputs where a bf16 v6 convolution
-    /// (or v7, since 2026-11-28, `IPDPP_V7_OUT16=0` turning that off) writes them, v3 elsewhere; the default since 2026-11-28, when v3 and v5 passed their step tests on
-    /// an H200 and v5 timed ResNet-18 bf16 at 47.3k img/s against v2's 41.8k), or `IPDPP_BN_TAIL=v2|v3|v4`
-    /// (read once; anything else keeps v5 with a warning).
+    /// The fused version networks run: v5 (bf16 outputs and grad-inputs where a bf16 v6 convolution (or
+    /// v7, since 2026-11-28; `IPDPP_V7_OUT16=0` turns that off) writes them, v3 elsewhere; the default
+    /// since 2026-11-28, when v3 and v5 passed their step tests on an H200 and v5 timed ResNet-18 bf16 at
+    /// 47.3k img/s against v2's 41.8k), or `IPDPP_BN_TAIL=v2|v3|v4|v6` (read once; anything else keeps v5
+    /// with a warning).
     pub fn fused() -> BnTailVersion {
         static V: std::sync::OnceLock<BnTailVersion> = std::sync::OnceLock::new();
         *V.get_or_init(
             || match std::env::var("IPDPP_BN_TAIL").as_deref().map(str::trim) {
                 Ok("v3") => BnTailVersion::V3,
                 Ok("v4") => BnTailVersion::V4,
+                Ok("v6") => BnTailVersion::V6,
                 Ok("v2") => BnTailVersion::V2,
                 Ok("v5") | Ok("") | Err(_) => BnTailVersion::V5,
                 Ok(other) => {
                     eprintln!(
-                        "warning: IPDPP_BN_TAIL={other:?} is none of v2..v5; the tails run v5"
+                        "warning: IPDPP_BN_TAIL={other:?} is none of v2..v6; the tails run v5"
                     );
                     BnTailVersion::V5
                 }
@@ -565,17 +574,25 @@ impl BnTailVersion {
         )
     }
 
-    /// V3's kernels and masks (V3, and V4 / V5 wherever x is fp32).
+    /// V3's kernels and masks (V3, and V4 - V6 wherever x is fp32).
     pub fn v3_family(self) -> bool {
         matches!(
             self,
-            BnTailVersion::V3 | BnTailVersion::V4 | BnTailVersion::V5
+            BnTailVersion::V3 | BnTailVersion::V4 | BnTailVersion::V5 | BnTailVersion::V6
         )
     }
 
-    /// Whether the tails may read x as bf16 (V4, V5).
+    /// Whether the tails may read x as bf16 (V4 - V6).
     pub fn bf16_x(self) -> bool {
-        matches!(self, BnTailVersion::V4 | BnTailVersion::V5)
+        matches!(
+            self,
+            BnTailVersion::V4 | BnTailVersion::V5 | BnTailVersion::V6
+        )
+    }
+
+    /// Whether the BN+ReLU tails may read gy as bf16, the grad-input of the convolution after them (V5, V6).
+    pub fn bf16_gy(self) -> bool {
+        matches!(self, BnTailVersion::V5 | BnTailVersion::V6)
     }
 }
 
@@ -587,6 +604,7 @@ impl std::fmt::Display for BnTailVersion {
             BnTailVersion::V3 => "v3",
             BnTailVersion::V4 => "v4",
             BnTailVersion::V5 => "v5",
+            BnTailVersion::V6 => "v6",
         })
     }
 }
@@ -671,6 +689,8 @@ fn relu_tail_v1(
 /// statistics and the running ones as [`batchnorm_fwd_train`]. `yb` = Some((copy, only)) (CUDA): bf16(y)
 /// in the same pass, and with `only` (v2/v3) y itself left unwritten. `x16` (V4 on a GPU, with `pre`):
 /// x read from this bf16 tensor (the convolution's output as it stored it), the fp32 `x` not read.
+/// `sc16` (V6 on a GPU, with `sc` and the mask bits): the shortcut read from this bf16 tensor (its bf16
+/// copy), the fp32 `sc` not read (it gives the length only).
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_tail_fwd_train(
     dev: &Device,
@@ -680,6 +700,7 @@ pub fn batchnorm_tail_fwd_train(
     x: &Buffer,
     x16: Option<&CudaSlice<u16>>,
     sc: Option<&Buffer>,
+    sc16: Option<&CudaSlice<u16>>,
     gamma: &Buffer,
     beta: &Buffer,
     st: BnBuffers<'_>,
@@ -704,6 +725,20 @@ pub fn batchnorm_tail_fwd_train(
         mask.as_ref().map(|m| m.len()),
     )?;
     check_x16(op, ver, dev, x16.map(|v| v.len()), s)?;
+    if let Some(v) = sc16 {
+        if ver != BnTailVersion::V6 || !dev.is_cuda() || sc.is_none() || mask.is_none() {
+            return Err(Error::usage(format!(
+                "{op}: a bf16 shortcut is v6's, on a GPU, with the residual tail's ReLU mask bits"
+            )));
+        }
+        if v.len() < s.rows * s.c {
+            return Err(Error::usage(format!(
+                "{op}: the bf16 shortcut holds {} elements, {} needed",
+                v.len(),
+                s.rows * s.c
+            )));
+        }
+    }
     if ver == BnTailVersion::V1 {
         let mut pre_act = Buffer::zeros(dev, s.rows * c)?;
         batchnorm_fwd_train(dev, &mut pre_act, x, gamma, beta, st, s, groups, pre)?;
@@ -749,6 +784,12 @@ pub fn batchnorm_tail_fwd_train(
             let mut yb = yb;
             for k in 0..groups {
                 let sck = sc.map(|sc| sc.slice(k * n..(k + 1) * n));
+                let sc16k = sc16.map(|v| v.slice(k * n..(k + 1) * n));
+                let sc_view = match (&sc16k, &sck) {
+                    (Some(v), _) => Some(BnView::Bf16(v)),
+                    (None, Some(v)) => Some(BnView::F32(v)),
+                    (None, None) => None,
+                };
                 let mut ybk = yb
                     .as_mut()
                     .map(|(b, only)| (b.slice_mut(k * n..(k + 1) * n), *only));
@@ -766,7 +807,7 @@ pub fn batchnorm_tail_fwd_train(
                     &mut rv.as_view_mut(),
                     x16k.as_ref().map_or(BnView::F32(&xk), BnView::Bf16),
                     pre.and_then(|p| p.group(k, groups)).as_ref(),
-                    sck.as_ref(),
+                    sc_view,
                     &ga,
                     &be,
                     &g,
@@ -961,7 +1002,7 @@ pub fn batchnorm_tail_bwd(
     )?;
     check_x16(op, ver, dev, x16.map(|v| v.len()), s)?;
     if let Some(g) = gy16 {
-        if ver != BnTailVersion::V5 || gsc.is_some() || x16.is_none() {
+        if !ver.bf16_gy() || gsc.is_some() || x16.is_none() {
             return Err(Error::usage(format!(
                 "{op}: a bf16 gy is v5's, for relu(bn(x)) on a bf16 x"
             )));

@@ -369,10 +369,13 @@ pub struct ResNet {
     /// v3 tails of the last backward that wrote only that copy (no fp32 gradient: its convolution reads
     /// nothing else).
     copy_only_tails: usize,
-    /// Consumer nodes of each slot; BN+ReLU tails of the last forward that wrote only their output's
-    /// bf16 copy (every consumer a convolution reading nothing else, the v3 backward's mask from x).
+    /// Consumer nodes of each slot; tails of the last forward that wrote only their output's bf16 copy
+    /// (every consumer a convolution reading nothing else or a v6 residual tail reading the copy; the v3
+    /// backward's mask from x or from bits).
     consumers: Vec<Vec<usize>>,
     copy_only_outputs: usize,
+    /// v6 residual tails of the last forward that read their shortcut as its bf16 copy.
+    sc16_tails: usize,
     /// Convolutions of the last backward whose grad-input added into the gradient another consumer had
     /// written (no scratch buffer, no add pass); `conv_adds`: allowed (`IPDPP_CONV_GX_ADD=0`: not).
     grad_adds_in_conv: usize,
@@ -699,6 +702,7 @@ impl ResNet {
             copy_only_tails: 0,
             consumers,
             copy_only_outputs: 0,
+            sc16_tails: 0,
             grad_adds_in_conv: 0,
             relu_bits: HashMap::new(),
             relu_bits_used: 0,
@@ -822,6 +826,7 @@ impl ResNet {
         self.groups = groups;
         self.fused_last = self.fused_bn;
         self.copy_only_outputs = 0;
+        self.sc16_tails = 0;
         let dev = self.dev.clone();
         ops::copy_f32(&dev, &mut self.acts[0], x)?;
         let end = if with_projector {
@@ -1172,12 +1177,13 @@ impl ResNet {
         // The bf16 copy that the next v6 convolutions read is written by the tail itself (saves a cast);
         // alone (`only`) where those convolutions read nothing else and the v3 backward needs no y: the
         // BN+ReLU backward takes its mask from x, the residual one from the bits this training forward
-        // writes (a block output feeding only a downsampling block's two convolutions, ResNet-18/34).
+        // writes (a block output feeding only a downsampling block's two convolutions, ResNet-18/34;
+        // under v6 also one that the next residual tail reads as its bf16 shortcut).
         let only = (sc.is_none() || (mode == Mode::Train && words > 0))
             && v.v3_family()
-            && dev
-                .cuda()
-                .is_some_and(|d| self.read_only_by_copy_convs(d, relu_out, n));
+            && dev.cuda().is_some_and(|d| {
+                self.read_only_by_copies(d, relu_out, n, mode == Mode::Train, groups)
+            });
         let mut y = std::mem::replace(&mut self.acts[relu_out], Buffer::Cpu(Vec::new()));
         let (x, ga, be) = (
             &self.acts[bn.inp],
@@ -1200,9 +1206,13 @@ impl ResNet {
                 None
             }
         };
+        // v6: the identity shortcut as its bf16 copy where this forward wrote one (`sc16_reader`).
+        let sc16_slot = sc.filter(|_| v == BnTailVersion::V6 && mode == Mode::Train && words > 0);
+        let (yk, xk, sck) = mut_and_two(&mut self.act_bf16, relu_out, bn.inp, sc16_slot);
+        let sc16 = sck.and_then(Bf16Copy::current);
+        self.sc16_tails += sc16.is_some() as usize;
         let sc = sc.map(|k| &self.acts[k]);
         let b = &mut self.bn[bn.st];
-        let (yk, xk) = two_mut(&mut self.act_bf16, relu_out, bn.inp);
         let x16 = match self.x16.get(bn.inp) {
             Some(true) if mode == Mode::Train => Some(xk.current().ok_or_else(|| {
                 Error::usage(format!(
@@ -1239,6 +1249,7 @@ impl ResNet {
                     x,
                     x16,
                     sc,
+                    sc16,
                     ga,
                     be,
                     st,
@@ -1387,14 +1398,41 @@ impl ResNet {
         r
     }
 
-    /// Whether every consumer of `slot` is a convolution whose forward and grad-weight read it only
-    /// through its bf16 copy (at batch `n`).
-    fn read_only_by_copy_convs(&self, d: &CudaDevice, slot: usize, n: usize) -> bool {
+    /// Whether every consumer of `slot` reads it only through its bf16 copy (at batch `n`): a convolution
+    /// whose forward and grad-weight do, or (`train`, v6 tails) a residual tail reading it as its bf16
+    /// shortcut ([`Self::sc16_reader`]).
+    fn read_only_by_copies(
+        &self,
+        d: &CudaDevice,
+        slot: usize,
+        n: usize,
+        train: bool,
+        groups: usize,
+    ) -> bool {
         !self.consumers[slot].is_empty()
             && self.consumers[slot].iter().all(|&i| {
                 conv_spec(&self.nodes[i], n).is_some_and(|(s, _)| {
                     conv_tc::reads_x_copy_only(d, self.conv_version, self.conv_precision, &s)
-                })
+                }) || (train && self.sc16_reader(i, slot, n, groups))
+            })
+    }
+
+    /// Whether node `i` is a fused residual tail that, in a v6 training forward, reads `slot` as its
+    /// shortcut through the slot's bf16 copy: the shortcut input of the add it is planned at, with the
+    /// ReLU mask bits (C % 4 == 0). It does so whenever the copy is fresh, which the tail writing `slot`
+    /// makes sure of when it leaves the fp32 tensor unwritten.
+    fn sc16_reader(&self, i: usize, slot: usize, n: usize, groups: usize) -> bool {
+        let (Fuse::BnAddRelu { bn, .. }, Node::Add { b, .. }) = (self.fusion[i], &self.nodes[i])
+        else {
+            return false;
+        };
+        self.bn_tail == BnTailVersion::V6
+            && *b == slot
+            && bn_fields(&self.nodes[bn]).is_some_and(|f| {
+                crate::device::cuda::norm::relu_mask_words(&BnSpec::new(
+                    n * f.hw / groups.max(1),
+                    f.c,
+                )) > 0
             })
     }
 
@@ -1514,7 +1552,7 @@ impl ResNet {
                 let gy_fresh = self.gy_bf16_of.take() == Some(out);
                 // v5: the grad-input as bf16 alone where a BN+ReLU tail on a bf16 x alone hands this
                 // convolution its output.
-                let to16 = self.bn_tail == BnTailVersion::V5
+                let to16 = self.bn_tail.bf16_gy()
                     && need_gx
                     && !gx_add
                     && stride == 1
@@ -1768,9 +1806,14 @@ impl ResNet {
         self.copy_only_tails
     }
 
-    /// v3 BN+ReLU tails of the last forward that wrote only their output's bf16 copy.
+    /// v3 tails of the last forward that wrote only their output's bf16 copy.
     pub fn copy_only_outputs(&self) -> usize {
         self.copy_only_outputs
+    }
+
+    /// v6 residual tails of the last forward that read their shortcut as its bf16 copy.
+    pub fn sc16_tails(&self) -> usize {
+        self.sc16_tails
     }
 
     /// Convolutions of the last backward whose grad-input kernel added into an existing gradient.
@@ -2068,6 +2111,29 @@ fn conv_spec(node: &Node, n: usize) -> Option<(ConvSpec, usize)> {
         )),
         _ => None,
     }
+}
+
+/// `v[m]` mutably and `v[a]`, `v[b]` (when given) shared; the three indices distinct.
+fn mut_and_two<T>(v: &mut [T], m: usize, a: usize, b: Option<usize>) -> (&mut T, &T, Option<&T>) {
+    assert!(
+        m != a && Some(m) != b && Some(a) != b,
+        "mut_and_two needs distinct indices"
+    );
+    let (mut em, mut ea, mut eb) = (None, None, None);
+    for (i, e) in v.iter_mut().enumerate() {
+        if i == m {
+            em = Some(e);
+        } else if i == a {
+            ea = Some(&*e);
+        } else if Some(i) == b {
+            eb = Some(&*e);
+        }
+    }
+    (
+        em.expect("index m in range"),
+        ea.expect("index a in range"),
+        eb,
+    )
 }
 
 fn two_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {

@@ -561,14 +561,15 @@ fn check_x16(x: &BnView<'_, '_>, s: &BnSpec, residual: bool, bits: bool) -> Resu
 }
 
 /// y = relu(bn(x)) or, with a shortcut, relu(bn(x) + sc) from per-channel mean and rstd: one pass
-/// (`batchnorm_relu_apply_f32` / `batchnorm_add_relu_apply_f32`; `_x16` for a bf16 x).
+/// (`batchnorm_relu_apply_f32` / `batchnorm_add_relu_apply_f32`; `_x16` for a bf16 x; `_s16` for a bf16
+/// shortcut, with the mask bits).
 #[allow(clippy::too_many_arguments)]
 fn relu_apply(
     dev: &CudaDevice,
     y: &mut CudaViewMut<'_, f32>,
     yb: Option<(&mut CudaViewMut<'_, u16>, bool)>,
     x: BnView<'_, '_>,
-    sc: Option<&CudaView<'_, f32>>,
+    sc: Option<BnView<'_, '_>>,
     mean: &CudaView<'_, f32>,
     rstd: &CudaView<'_, f32>,
     gamma: &CudaView<'_, f32>,
@@ -578,6 +579,12 @@ fn relu_apply(
 ) -> Result<()> {
     let (_, c) = dims(s)?;
     check_x16(&x, s, sc.is_some(), mask.is_some())?;
+    let sc16 = sc.as_ref().is_some_and(BnView::is_bf16);
+    if sc16 && (s.c % 4 != 0 || mask.is_none()) {
+        return Err(Error::usage(
+            "batchnorm_add_relu on a bf16 shortcut (v6) needs C % 4 == 0 and the ReLU mask bits",
+        ));
+    }
     check_lens(
         s,
         &[("batchnorm x", x.len()), ("batchnorm y", y.len())],
@@ -599,6 +606,8 @@ fn relu_apply(
     let (rows, vec) = (s.rows as i64, vec_of(s.c).0);
     let null = 0u64;
     let name = match (sc.is_some(), mask.is_some(), x.is_bf16()) {
+        (true, _, true) if sc16 => "batchnorm_add_relu_apply_x16_s16",
+        (true, _, false) if sc16 => "batchnorm_add_relu_apply_v3_s16",
         (true, _, true) => "batchnorm_add_relu_apply_x16",
         (false, _, true) => "batchnorm_relu_apply_x16",
         (true, true, false) => "batchnorm_add_relu_apply_v3_f32",
@@ -620,8 +629,8 @@ fn relu_apply(
         b.arg(m);
     }
     x.arg(&mut b);
-    if let Some(sc) = sc {
-        b.arg(sc);
+    if let Some(sc) = &sc {
+        sc.arg(&mut b);
     }
     b.arg(mean)
         .arg(rstd)
@@ -629,15 +638,16 @@ fn relu_apply(
         .arg(beta)
         .arg(&rows)
         .arg(&c);
-    if !x.is_bf16() {
+    if !x.is_bf16() && !sc16 {
         b.arg(&vec);
     }
     // SAFETY: (y or null (only the copy), yb or null, [v3: mask u32 [relu_mask_words],] x [rows*C], with a
     // shortcut sc [rows*C], mean, rstd, gamma, beta [C], i64 rows, int C, int vec): the add kernels'
     // signatures when sc is given (v3 with the mask: C % 4 == 0, vec = 1), the relu kernel's otherwise;
     // the `_x16` kernels the same with x as u16 [rows*C] and no vec (C % 4 == 0 and the mask with sc:
-    // check_x16); lengths checked above (yb: rows*C u16); vec = 1 only when C % 4 == 0 (the kernel
-    // checks alignment itself).
+    // check_x16); the `_s16` kernels with sc as u16 [rows*C], the mask and no vec (C % 4 == 0, checked
+    // above); lengths checked above (yb: rows*C u16); vec = 1 only when C % 4 == 0 (the kernel checks
+    // alignment itself).
     unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
     Ok(())
 }
@@ -657,7 +667,7 @@ pub fn batchnorm_tail_fwd_train_f32(
     running_var: &mut CudaViewMut<'_, f32>,
     x: BnView<'_, '_>,
     pre: Option<&BlockStats<'_>>,
-    sc: Option<&CudaView<'_, f32>>,
+    sc: Option<BnView<'_, '_>>,
     gamma: &CudaView<'_, f32>,
     beta: &CudaView<'_, f32>,
     s: &BnSpec,
@@ -665,7 +675,7 @@ pub fn batchnorm_tail_fwd_train_f32(
 ) -> Result<()> {
     dims(s)?;
     let mut per_row = vec![("batchnorm x", x.len()), ("batchnorm y", y.len())];
-    per_row.extend(sc.map(|v| ("batchnorm shortcut", v.len())));
+    per_row.extend(sc.as_ref().map(|v| ("batchnorm shortcut", v.len())));
     check_lens(
         s,
         &per_row,
@@ -724,7 +734,7 @@ pub fn batchnorm_tail_fwd_eval_f32(
         y,
         yb,
         BnView::F32(x),
-        sc,
+        sc.map(BnView::F32),
         running_mean,
         &rstd.as_view(),
         gamma,
