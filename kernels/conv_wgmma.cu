@@ -519,13 +519,13 @@ struct C7BwdWeightLoad {
     }
 };
 
-// Adds element (m, o) of a pixel range's gw^T into gw [o][m].
-template <int BN>
+// Adds element (m, o) of a pixel range's gw^T into gw [o][m] (MW = 2: the 256-row tiles).
+template <int BN, int MW = 1>
 struct C7WeightOut {
     float* gw;
     int K, O;
-    __device__ void operator()(const float (&acc)[1][BN / 2]) const {
-        c7_each<BN, 1>(acc, [&](int r, int c, float v) {
+    __device__ void operator()(const float (&acc)[MW][BN / 2]) const {
+        c7_each<BN, MW>(acc, [&](int r, int c, float v) {
             if (r < K && c < O) atomicAdd(gw + (long long)c * K + r, v);
         });
     }
@@ -539,9 +539,10 @@ struct C7WeightOut {
 // 16 apart take the two float4 of a pixel's 32-byte sector) and stores each float4's 4 values to 4 rows at its
 // pixel's column, where the swizzle spreads a store's 32 lanes over 32 banks. Two stages: tile kt + 1's
 // registers (fetched during tile kt - 2) are stored while tile kt's MMAs run, then tile kt + 3 is fetched.
-template <int BN>
+// MW = 2: tiles of 256 rows (m), the same chunk mapping over twice the row groups.
+template <int BN, int MW = 1>
 struct C7WeightTf32Load {
-    static constexpr int NA = C7_BM / 32, NB = BN / 32;  // float4 chunks a thread, per k-tile
+    static constexpr int NA = C7_BM * MW / 32, NB = BN / 32;  // float4 chunks a thread, per k-tile
     struct Regs {
         float4 a[NA], b[NB];
     };
@@ -550,7 +551,9 @@ struct C7WeightTf32Load {
     ConvDims d;
     FastDiv by_ow, by_oh;
     int p_end, ky[NA], kx[NA];
-    long long toff[NA];  // offset of chunk i's tap and channels from its pixel's (iy, ix) = (oy s - pad, ...)
+    // offset of chunk i's tap and channels from its pixel's (iy, ix) = (oy s - pad, ...): under kh w c, 32 bits
+    // (64 took 8 registers more, which the 256-row tiles' n128 kernel spilled)
+    int toff[NA];
     int ocol[NB];        // output channel of B chunk i (0 where cok is false)
     bool cok[NB];
     // This thread's pixel of a k-tile, and the 4-row group of its chunk i (rows 4 group .. + 3).
@@ -561,11 +564,11 @@ struct C7WeightTf32Load {
         const int K = d.kh * d.kw * d.c;
 #pragma unroll
         for (int i = 0; i < NA; ++i) {
-            const int m = blockIdx.y * C7_BM + 4 * group(i);
+            const int m = blockIdx.y * (C7_BM * MW) + 4 * group(i);
             const int tap = m / d.c;
             ky[i] = m < K ? tap / d.kw : -(1 << 28);  // rows past K read zeros
             kx[i] = tap % d.kw;
-            toff[i] = m < K ? ((long long)ky[i] * d.w + kx[i]) * d.c + (m - tap * d.c) : 0;
+            toff[i] = m < K ? (ky[i] * d.w + kx[i]) * d.c + (m - tap * d.c) : 0;
         }
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
@@ -606,57 +609,73 @@ struct C7WeightTf32Load {
     }
 };
 
-// One 128 x BN block tile of A . B^T over k in [k_begin, k_end) with a register-staged loader L (fetch: global
-// to registers, put: registers to a stage), k-tiles of 32 fp32 values (128-byte rows), two stages in shared
-// memory and two register sets, tf32 MMAs; the epilogue E receives the accumulators.
-template <int BN, class L, class E>
+// One (128 MW) x BN block tile of A . B^T over k in [k_begin, k_end) with a register-staged loader L (fetch:
+// global to registers, put: registers to a stage), k-tiles of 32 fp32 values (128-byte rows), two stages in
+// shared memory, tf32 MMAs; the epilogue E receives the accumulators. SETS = 2: two register sets, a tile's
+// loads have two tiles' MMAs to land in (a global load outlasts one 128-row tile's MMAs). SETS = 1 (the
+// 256-row tiles, MW = 2: twice the MMAs per k-tile, and no registers for a second set beside 128
+// accumulators): tile kt + 2 is fetched into the one set right after it stored tile kt + 1.
+template <int BN, int MW, int SETS, class L, class E>
 __device__ __forceinline__ void c7_gemm_rs(const L& ld, const E& store, int k_begin, int k_end) {
-    constexpr int RB = 128, BK = 32, SBO = 8 * RB, A_BYTES = C7_BM * RB, STAGE = (C7_BM + BN) * RB;
+    static_assert(SETS == 1 || SETS == 2, "one or two register sets");
+    constexpr int RB = 128, BK = 32, SBO = 8 * RB, A_BYTES = C7_BM * MW * RB, STAGE = (C7_BM * MW + BN) * RB;
     extern __shared__ __align__(128) unsigned char c7rs_smem_raw[];
     unsigned char* smem = wg_align1024(c7rs_smem_raw);
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
     if (dyn < (unsigned)(2 * STAGE + 1024)) __trap();
-    float acc[1][BN / 2];  // zeroed before the prologue and pinned there (c7_gemm: C7515)
+    float acc[MW][BN / 2];  // zeroed before the prologue and pinned there (c7_gemm: C7515)
 #pragma unroll
-    for (int i = 0; i < BN / 2; ++i) {
-        acc[0][i] = 0.0f;
-        asm volatile("" : "+f"(acc[0][i]));
-    }
+    for (int m = 0; m < MW; ++m)
+#pragma unroll
+        for (int i = 0; i < BN / 2; ++i) {
+            acc[m][i] = 0.0f;
+            asm volatile("" : "+f"(acc[m][i]));
+        }
     const int ntiles = k_end > k_begin ? (k_end - k_begin + BK - 1) / BK : 0;
-    // Two register sets: tile kt + 1 is stored from one while tile kt + 3 is fetched into it, so a tile's
-    // loads have two tiles' MMAs to land in (a global load outlasts one tile's MMAs).
     typename L::Regs r0, r1;
     if (ntiles > 0) {
         ld.fetch(r0, k_begin);
         ld.put(r0, smem, smem + A_BYTES);
     }
-    if (ntiles > 1) ld.fetch(r1, k_begin + BK);
-    if (ntiles > 2) ld.fetch(r0, k_begin + 2 * BK);
+    if (SETS == 2) {
+        if (ntiles > 1) ld.fetch(r1, k_begin + BK);
+        if (ntiles > 2) ld.fetch(r0, k_begin + 2 * BK);
+    } else if (ntiles > 1) {
+        ld.fetch(r0, k_begin + BK);
+    }
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     __syncthreads();
-    const int wg = threadIdx.x / 128;  // this warpgroup's 64 rows: 8 row groups of SBO
-    // Step kt: tile kt's MMAs, then tile kt + 1 stored from `next` (its set) and tile kt + 3 fetched into it.
+    const int wg = threadIdx.x / 128;  // this warpgroup's 64 MW rows: 8 MW row groups of SBO
+    // Step kt: tile kt's MMAs, then tile kt + 1 stored from `next` (its set) and tile kt + SETS + 1 fetched
+    // into it.
     const auto step = [&](int kt, typename L::Regs& next) {
-        const unsigned char* As = smem + (kt % 2) * STAGE + wg * 8 * SBO;
+        const unsigned char* As = smem + (kt % 2) * STAGE + wg * MW * 8 * SBO;
         const unsigned char* Bs = smem + (kt % 2) * STAGE + A_BYTES;
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
-        for (int s = 0; s < RB / 32; ++s) wg_mma_tf32<BN>(acc[0], wg_desc_swz<RB>(As + 32 * s), wg_desc_swz<RB>(Bs + 32 * s));
+        for (int s = 0; s < RB / 32; ++s)
+#pragma unroll
+            for (int m = 0; m < MW; ++m)  // the warpgroup's m64 tiles, 64 rows (8 SBO) apart
+                wg_mma_tf32<BN>(acc[m], wg_desc_swz<RB>(As + m * 8 * SBO + 32 * s), wg_desc_swz<RB>(Bs + 32 * s));
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // this warpgroup's tile kt - 1 is done
         __syncthreads();  // ... every warpgroup's: its stage, (kt + 1) % 2, takes tile kt + 1
         if (kt + 1 < ntiles) {
             unsigned char* st = smem + ((kt + 1) % 2) * STAGE;
             ld.put(next, st, st + A_BYTES);
-            if (kt + 3 < ntiles) ld.fetch(next, k_begin + (kt + 3) * BK);
+            if (kt + SETS + 1 < ntiles) ld.fetch(next, k_begin + (kt + SETS + 1) * BK);
         }
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the stores, before the MMAs read them
         __syncthreads();
     };
-    for (int kt = 0; kt < ntiles; kt += 2) {  // unrolled by two: each set stays in its registers
-        step(kt, r1);
-        if (kt + 1 < ntiles) step(kt + 1, r0);
+    if (SETS == 2) {
+        for (int kt = 0; kt < ntiles; kt += 2) {  // unrolled by two: each set stays in its registers
+            step(kt, r1);
+            if (kt + 1 < ntiles) step(kt + 1, r0);
+        }
+    } else {
+        for (int kt = 0; kt < ntiles; ++kt) step(kt, r0);
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
     store(acc);
@@ -702,15 +721,15 @@ __device__ __forceinline__ void conv_bwd_weight_v7(float* gw, const unsigned sho
 }
 
 // tf32 (fp32 tensors, C % 4 == 0, O % 4 == 0): gw must be zeroed; each block adds its slice of the output
-// pixels (blockIdx.z), as conv_bwd_weight_v7.
-template <int BN>
+// pixels (blockIdx.z), as conv_bwd_weight_v7. MW = 2 (`_rs1_m256`): tiles of 256 rows on one register set.
+template <int BN, int MW = 1>
 __device__ __forceinline__ void conv_bwd_weight_v7_tf32(float* gw, const float* gy, const float* x, ConvDims d,
                                                         int p_per_split) {
     const int P = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
     const int p0 = blockIdx.z * p_per_split, p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;  // the whole block
-    const C7WeightTf32Load<BN> ld(x, gy, d, p1);
-    c7_gemm_rs<BN>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
+    const C7WeightTf32Load<BN, MW> ld(x, gy, d, p1);
+    c7_gemm_rs<BN, MW, MW == 1 ? 2 : 1>(ld, C7WeightOut<BN, MW>{gw, K, d.o}, p0, p1);
 }
 
 // wt [c, ky, kx, o] = w [o, ky, kx, c] (IHWO): the grad-input B operand, one K-major row per input channel.
@@ -757,6 +776,8 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_k32s5_strided(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 32, 5, unsigned short>(gx, gy, wt, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_tf32_n64_rs2(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7_tf32<64>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_tf32_n128_rs2(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7_tf32<128>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_tf32_n64_rs1_m256(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7_tf32<64, 2>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_tf32_n128_rs1_m256(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7_tf32<128, 2>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_k32s4(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_v7<64, 32, 4, float>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_k32s4_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v7<64, 32, 4, float>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n64_k32s4(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_v7<64, 32, 4, float>(gx, gy, wt, d); }

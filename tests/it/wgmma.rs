@@ -318,14 +318,18 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
     assert_eq!(pipes("bwd_input", &s(64, 48, 1), Tf32), shallow);
     assert!(takes("fwd", &s(16, 64, 1), Tf32) && !takes("fwd", &s(16, 64, 1), Bf16));
     assert!(!takes("fwd", &s(8, 64, 1), Tf32));
-    // The tf32 grad-weight: float4 chunks of 4 channels (C and O % 4), its register-staged pipeline alone;
-    // no exact fp32 at all.
+    // The tf32 grad-weight: float4 chunks of 4 channels (C and O % 4), its register-staged pipelines (128
+    // rows on two register sets, 256 on one); no exact fp32 at all.
     assert!(takes("bwd_weight", &s(32, 64, 1), Bf16) && takes("bwd_weight", &s(32, 64, 1), Tf32));
     assert!(takes("bwd_weight", &s(4, 12, 1), Tf32) && !takes("bwd_weight", &s(4, 12, 1), Bf16));
     assert!(!takes("bwd_weight", &s(6, 64, 1), Tf32) && !takes("bwd_weight", &s(8, 66, 1), Tf32));
-    assert_eq!(pipes("bwd_weight", &s(64, 128, 1), Tf32), [Pipe::Rs2]);
+    assert_eq!(
+        pipes("bwd_weight", &s(64, 128, 1), Tf32),
+        [Pipe::Rs2, Pipe::Rs1M256]
+    );
     assert_eq!("rs2".parse::<Pipe>().unwrap(), Pipe::Rs2);
-    assert!(!Pipe::ALL.contains(&Pipe::Rs2));
+    assert_eq!("rs1_m256".parse::<Pipe>().unwrap(), Pipe::Rs1M256);
+    assert!(!Pipe::ALL.contains(&Pipe::Rs2) && !Pipe::ALL.contains(&Pipe::Rs1M256));
     assert!(!takes("fwd", &s(64, 64, 1), Fp32));
     for p in Pipe::ALL {
         assert_eq!(p.tag().parse::<Pipe>().unwrap(), p);
@@ -343,6 +347,52 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
     assert_eq!(Pipe::K32S5M256.tag_for(Tf32), "k16s5_m256");
     assert_eq!("k32s4_m256".parse::<Pipe>().unwrap(), Pipe::K64S4M256);
     assert!("k48s5".parse::<Pipe>().is_err());
+}
+
+/// The tf32 grad-weight's two pipelines (`_rs2`: 128-row tiles on two register sets; `_rs1_m256`: 256-row
+/// tiles on one, written without a GPU on 2026-11-28): the same k-steps per element, their pixel-split
+/// partial sums added with atomics in no fixed order, so equal within 1e-5, and both the CPU's exact fp32
+/// gradient within tf32's truncation (2e-3); at n64 and n128 tiles, K of 576 (a partial 256-row tile) and
+/// 1152. Skips without a Hopper GPU.
+#[test]
+fn cuda_conv_v7_tf32_grad_weight_pipelines_agree() {
+    use ipdpp::device::cpu::conv::{conv_bwd_weight_f32, ConvSpec};
+    use ipdpp::device::cuda::conv_wgmma::{conv_bwd_weight_v7_pipe, Pipe};
+    let Some(dev) = hopper("cuda_conv_v7_tf32_grad_weight_pipelines_agree") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    for (i, &(n, hw, c, o)) in [(4, 8, 64, 64), (2, 8, 128, 128), (3, 6, 64, 128)]
+        .iter()
+        .enumerate()
+    {
+        let s = ConvSpec::new(n, hw, hw, c, o, 3, 1, 1);
+        let sd = 300 + 10 * i as u64;
+        let (xh, gyh) = (
+            uniform_f32(s.x_len(), -1.0, 1.0, sd),
+            uniform_f32(s.y_len(), -1.0, 1.0, sd + 1),
+        );
+        let (x, gy) = (d.upload(&xh).unwrap(), d.upload(&gyh).unwrap());
+        let mut want = vec![0.0f32; s.w_len()];
+        conv_bwd_weight_f32(&mut want, &gyh, &xh, &s);
+        let mut got = Vec::new();
+        for pipe in [Pipe::Rs2, Pipe::Rs1M256] {
+            let mut gw = d.upload(&vec![f32::NAN; s.w_len()]).unwrap();
+            conv_bwd_weight_v7_pipe(d, pipe, &mut gw, &gy, &x, &s).unwrap();
+            let g = d.download(&gw).unwrap();
+            let e = rel_err(&g, &want);
+            println!("{s:?} {}: rel err {e:.2e} against the CPU", pipe.tag());
+            assert!(
+                e < 2e-3,
+                "{s:?} {}: rel err {e} against the CPU",
+                pipe.tag()
+            );
+            got.push(g);
+        }
+        let e = rel_err(&got[1], &got[0]);
+        println!("{s:?}: rs1_m256 against rs2 {e:.2e}");
+        assert!(e < 1e-5, "{s:?}: rs1_m256 against rs2 rel err {e}");
+    }
 }
 
 #[test]

@@ -271,8 +271,9 @@ def same_bits(mod, version, prec, op, s, xwg, stats, a, got, st, rng, out16, **v
 
 
 # v7 pipelines: (BK, STAGES) of kernels/conv_wgmma.cu; tf32's are bf16's bytes per k-tile row and stages
-# (rs2: the tf32 grad-weight's register-staged copies, k-tiles of 32 pixels, two stages)
-V7_PIPES = {"k64s4": (64, 4), "k32s5": (32, 5), "k32s4": (32, 4), "k16s5": (16, 5), "rs2": (32, 2)}
+# (rs2: the tf32 grad-weight's register-staged copies, k-tiles of 32 pixels, two stages; rs1: the same on one
+# register set, named `_rs1_m256` with big=True, its only form)
+V7_PIPES = {"k64s4": (64, 4), "k32s5": (32, 5), "k32s4": (32, 4), "k16s5": (16, 5), "rs2": (32, 2), "rs1": (32, 2)}
 
 
 def v7_pipes(op, s, prec="bf16"):
@@ -521,6 +522,19 @@ def main():
                             (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
                             if lw > lk or cw > ck or se > sk:
                                 line += f" ({n2}: wavefronts {lw}/{lk} {cw}/{ck}, sectors {se}/{sk})"
+                                ok = False
+                    if version == "v7" and op == "bwd_weight" and prec == "tf32":
+                        # the 256-row tiles on one register set (`_rs1_m256`): the same k-steps per element on
+                        # the same pixel splits, so the same bits as rs2
+                        g2, _, n2 = launch(mods[f], version, prec, op, s, x, w, gy, stats, a.reverse, a.timing, "rs1",
+                                           big=True, per=LAST_PER[0])
+                        same = np.array_equal(g2, got)
+                        line += ", rs1_m256 same bits" if same else f", {n2} BITS DIFFER"
+                        ok = ok and same
+                        for m in MEMSTATS or []:
+                            (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
+                            if lw > lk or cw > ck:
+                                line += f" ({n2}: wavefronts {lw}/{lk} {cw}/{ck})"
                                 ok = False
                     if version == "v6" and prec in ("bf16", "tf32") and v4_tile(out_cols(op, s))[0] == "n128" \
                             and not narrow(op, s):

@@ -94,6 +94,13 @@ MUTANTS = [
      ("v6", "bf16", "bwd_input", 0, "add")),
     ("v7: the adding epilogue's old pairs a column tile off", "conv_wgmma.cu", "old[j] = p[4 * j];",
      "old[j] = p[4 * ((j + 1) % (BN / 8))];", ("v7", "bf16", "bwd_input", 0, "add")),
+    ("v7 tf32 grad-weight rs1_m256: a warpgroup's second m64 tile reads its first one's rows", "conv_wgmma.cu",
+     "wg_desc_swz<RB>(As + m * 8 * SBO + 32 * s)", "wg_desc_swz<RB>(As + 32 * s)",
+     ("v7", "tf32", "bwd_weight", 16, "m256")),
+    ("v7 tf32 grad-weight rs1_m256: the one register set fetched a tile too far ahead", "conv_wgmma.cu",
+     "if (kt + SETS + 1 < ntiles) ld.fetch(next, k_begin + (kt + SETS + 1) * BK);",
+     "if (kt + SETS + 2 < ntiles) ld.fetch(next, k_begin + (kt + SETS + 2) * BK);",
+     ("v7", "tf32", "bwd_weight", 16, "m256")),
     ("v7: bf16 outputs stored with a pair's two columns swapped", "conv_wgmma.cu",
      "pack_bf16x2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1])",
      "pack_bf16x2(acc[m][4 * j + 2 * h + 1], acc[m][4 * j + 2 * h])", ("v7", "bf16", "bwd_input", 0, "out16")),
@@ -135,6 +142,8 @@ def main():
             gy = rng.standard_normal((s.n * s.oh * s.ow, s.o)).astype(np.float32)
             try:
                 pipe = cc.v7_pipes(op, s, prec)[0] if version == "v7" else "k32s5"
+                if big and op == "bwd_weight":  # the tf32 grad-weight's 256-row tiles: `_rs1_m256`
+                    pipe = "rs1"
                 # "add": gx starts as `base` and the kernel adds into it; checked as the sum minus base
                 base = rng.standard_normal((s.n * s.h * s.w, s.c)).astype(np.float32) if add else None
                 got, st, name = cc.launch(mod, version, prec, op, s, x, w, gy, stats=stats,

@@ -46,9 +46,14 @@ pub enum Pipe {
     K64S4M256,
     /// K32S5 on tiles of 256 rows (101-121 KB).
     K32S5M256,
-    /// The tf32 grad-weight's only pipeline (not in [`Pipe::ALL`]): k-tiles of 32 pixels copied through
+    /// The tf32 grad-weight's pipeline (not in [`Pipe::ALL`]): k-tiles of 32 pixels copied through
     /// registers and stored transposed (K-major), two stages (49-65 KB).
     Rs2,
+    /// [`Pipe::Rs2`] on tiles of 256 rows with one register set (a k-tile's loads land during the next
+    /// tile's MMAs, twice as many per tile): 1.4× (n128) / 1.2× (n64) fewer bytes copied per MMA, where
+    /// the tf32 grad-weight reads about twice the forward's time on an H200 (2026-11-28); 81-97 KB. The same
+    /// k-steps per element, so the same sums as Rs2; the tuner picks between them.
+    Rs1M256,
 }
 
 impl Pipe {
@@ -60,6 +65,7 @@ impl Pipe {
             Pipe::K64S4M256 => "k64s4_m256",
             Pipe::K32S5M256 => "k32s5_m256",
             Pipe::Rs2 => "rs2",
+            Pipe::Rs1M256 => "rs1_m256",
         }
     }
     /// The entry-point tag in precision `p` (tf32: half the depth of the same bytes).
@@ -75,14 +81,14 @@ impl Pipe {
     /// k-tile depth in bf16 elements (128 or 64 bytes a row).
     fn bk(self) -> usize {
         match self {
-            Pipe::K64S4 | Pipe::K64S4M256 | Pipe::Rs2 => 64,
+            Pipe::K64S4 | Pipe::K64S4M256 | Pipe::Rs2 | Pipe::Rs1M256 => 64,
             Pipe::K32S5 | Pipe::K32S5M256 => 32,
         }
     }
     /// Rows of a block tile.
     fn bm(self) -> usize {
         match self {
-            Pipe::K64S4M256 | Pipe::K32S5M256 => 2 * BM,
+            Pipe::K64S4M256 | Pipe::K32S5M256 | Pipe::Rs1M256 => 2 * BM,
             _ => BM,
         }
     }
@@ -96,7 +102,7 @@ impl Pipe {
     }
     fn stages(self) -> usize {
         match self {
-            Pipe::Rs2 => 2,
+            Pipe::Rs2 | Pipe::Rs1M256 => 2,
             Pipe::K64S4 | Pipe::K64S4M256 => 4,
             Pipe::K32S5 | Pipe::K32S5M256 => 5,
         }
@@ -114,12 +120,12 @@ impl std::str::FromStr for Pipe {
         let v = v.trim().to_ascii_lowercase();
         Pipe::ALL
             .into_iter()
-            .chain([Pipe::Rs2])
+            .chain([Pipe::Rs2, Pipe::Rs1M256])
             .find(|p| p.tag() == v || p.tag_for(ConvPrecision::Tf32) == v)
             .ok_or_else(|| {
                 Error::usage(format!(
                     "unknown v7 pipeline {v:?}; use k64s4 or k32s5 (tf32: k32s4 or k16s5), \
-                     optionally with _m256 (rs2: the tf32 grad-weight's)"
+                     optionally with _m256 (rs2, rs1_m256: the tf32 grad-weight's)"
                 ))
             })
     }
@@ -143,10 +149,11 @@ fn forced() -> Option<Pipe> {
 
 /// The pipelines of v7's `op` at `s` in precision `p` (shape only): the deep ones need whole k-tiles inside
 /// one tap (bf16 forward C % 64 == 0, grad-input O % 64 == 0; tf32 32; grad-weight k-tiles are pixels);
-/// the tiles of 256 rows take the forward and grad-input; the tf32 grad-weight has [`Pipe::Rs2`] alone.
+/// the tiles of 256 rows take the forward and grad-input; the tf32 grad-weight has [`Pipe::Rs2`] and
+/// [`Pipe::Rs1M256`].
 pub fn pipes(op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pipe> {
     if op == "bwd_weight" && p == ConvPrecision::Tf32 {
-        return vec![Pipe::Rs2];
+        return vec![Pipe::Rs2, Pipe::Rs1M256];
     }
     let deep = Pipe::K64S4.depth(p);
     let whole = match op {
@@ -584,6 +591,26 @@ fn weight_t<T: DeviceRepr>(
     }
     .map_err(launch_err(name))?;
     Ok(())
+}
+
+/// [`conv_bwd_weight_v7`] with pipeline `pipe` (A/B runs and tests; an error where it does not apply).
+pub fn conv_bwd_weight_v7_pipe<T: DeviceRepr>(
+    dev: &CudaDevice,
+    pipe: Pipe,
+    gw: &mut CudaSlice<f32>,
+    gy: &CudaSlice<T>,
+    x: &CudaSlice<T>,
+    s: &ConvSpec,
+) -> Result<()> {
+    let p = precision_of::<T>();
+    if !runs(dev, "bwd_weight", s, p) || !fitting(dev, "bwd_weight", s, p).contains(&pipe) {
+        return Err(Error::usage(format!(
+            "conv bwd_weight v7 pipeline {} does not apply to {s:?} in {p} on this GPU",
+            pipe.tag_for(p)
+        )));
+    }
+    let planned = plan(dev, "bwd_weight", "", s, s.kdim(), pipe, p)?;
+    launch_bwd_weight(dev, planned, gw, gy, x, s)
 }
 
 /// gw[o, kh, kw, c] = ∂L/∂w on wgmma from bf16 gy and x (u16; both operands MN-major) or, in tf32, the fp32
