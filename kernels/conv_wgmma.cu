@@ -467,16 +467,17 @@ struct C7WChunk {
         return 2 * ((threadIdx.x / 32) / (BK / 16) + (128 / BK) * i) + (threadIdx.x % 32) / 16;
     }
 };
-template <int BN, int BK>
+// MW = 2: tiles of 256 rows (m), the same chunk mapping over twice the row groups.
+template <int BN, int BK, int MW = 1>
 struct C7BwdWeightLoad {
-    static constexpr int NA = C7_BM * BK / 8 / 256;
+    static constexpr int NA = C7_BM * MW * BK / 8 / 256;
     static constexpr int NB = (BN * BK / 8 + 255) / 256;
     const unsigned short* x;
     const unsigned short* gy;
     ConvDims d;
     FastDiv by_ow, by_oh;
     int p_end, ky[NA], kx[NA];
-    long long toff[NA];  // offset of row group i's tap and channels from its pixel's (iy, ix) = (oy s - pad, ...)
+    int toff[NA];  // offset of row group i's tap and channels from its pixel's (iy, ix) = (oy s - pad, ...)
     int ocol[NB];        // output channel of B chunk i (0 where cok is false: past the tile's columns or O)
     bool cok[NB];
     __device__ C7BwdWeightLoad(const unsigned short* x_, const unsigned short* gy_, ConvDims d_, int p_end_)
@@ -484,11 +485,11 @@ struct C7BwdWeightLoad {
         const int K = d.kh * d.kw * d.c;
 #pragma unroll
         for (int i = 0; i < NA; ++i) {
-            const int m = blockIdx.y * C7_BM + 8 * C7WChunk<BK>::group(i);
+            const int m = blockIdx.y * (C7_BM * MW) + 8 * C7WChunk<BK>::group(i);
             const int tap = m / d.c;
             ky[i] = m < K ? tap / d.kw : -(1 << 28);  // row groups past K read zeros
             kx[i] = tap % d.kw;
-            toff[i] = m < K ? ((long long)ky[i] * d.w + kx[i]) * d.c + (m - tap * d.c) : 0;
+            toff[i] = m < K ? (ky[i] * d.w + kx[i]) * d.c + (m - tap * d.c) : 0;  // under kh w c: 32 bits
         }
 #pragma unroll
         for (int i = 0; i < NB; ++i) {
@@ -709,15 +710,16 @@ __device__ __forceinline__ void conv_bwd_input_strided_v7(float* gx, const T* gy
     const C7BwdInputClassLoad<BN, BK, T, MW> ld(gy, wt, d, cl);
     c7_gemm<BN, BK, STAGES, false, T, MW>(ld, C7ClassOut<BN, MW>{gx, d, cl}, 0, cl.K);
 }
-// gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z).
-template <int BN, int BK, int STAGES>
+// gw must be zeroed: each block adds its slice of the output pixels (blockIdx.z). MW = 2 (`_m256`): tiles of
+// 256 rows, each warpgroup two m64 tiles as the forward's.
+template <int BN, int BK, int STAGES, int MW = 1>
 __device__ __forceinline__ void conv_bwd_weight_v7(float* gw, const unsigned short* gy, const unsigned short* x,
                                                    ConvDims d, int p_per_split) {
     const int P = d.n * d.oh * d.ow, K = d.kh * d.kw * d.c;
     const int p0 = blockIdx.z * p_per_split, p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;  // the whole block
-    const C7BwdWeightLoad<BN, BK> ld(x, gy, d, p1);
-    c7_gemm<BN, BK, STAGES, true, unsigned short, 1>(ld, C7WeightOut<BN>{gw, K, d.o}, p0, p1);
+    const C7BwdWeightLoad<BN, BK, MW> ld(x, gy, d, p1);
+    c7_gemm<BN, BK, STAGES, true, unsigned short, MW>(ld, C7WeightOut<BN, MW>{gw, K, d.o}, p0, p1);
 }
 
 // tf32 (fp32 tensors, C % 4 == 0, O % 4 == 0): gw must be zeroed; each block adds its slice of the output
@@ -766,6 +768,10 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k64s4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 64, 4>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k32s5(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 32, 5>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k32s5(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 32, 5>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k64s4_m256(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 64, 4, 2>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k64s4_m256(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 64, 4, 2>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n64_k32s5_m256(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<64, 32, 5, 2>(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v7_bf16_n128_k32s5_m256(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_v7<128, 32, 5, 2>(gw, gy, x, d, p_per_split); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k64s4_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 64, 4, unsigned short>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_k64s4_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<128, 64, 4, unsigned short>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_k32s5_stats(float* y, float* part_sum, float* part_m2, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_stats_v7<64, 32, 5, unsigned short>(y, part_sum, part_m2, x, w, d); }

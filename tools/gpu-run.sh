@@ -225,18 +225,18 @@ if has tests; then
     test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2; do
     ok "$t" || NO_V7_TF32=1
   done
-  # The tf32 grad-weight's 256-row tiles (`rs1_m256`, a candidate of v7's tuner beside the validated rs2,
-  # written without a GPU on 2026-11-28): where their test failed, rs2 alone (IPDPP_V7_PIPE=rs2 forces it
-  # for the tf32 grad-weight, nothing else), and the tf32 v7 tests again with that.
-  if ! ok test_wgmma.cuda_conv_v7_tf32_grad_weight_pipelines_agree && [ -z "${NO_V7:-}" ]; then
-    export IPDPP_V7_PIPE=rs2
-    echo "tf32 grad-weight rs1_m256 failed (or missed) its test: benches and pipeline use IPDPP_V7_PIPE=rs2" | tee -a "$SUMMARY"
+  # The grad-weight's 256-row tiles (bf16 `_m256`, tf32 `_rs1_m256`: candidates of v7's tuner beside the
+  # validated 128-row ones, written without a GPU on 2026-11-28): where their test failed, out of the
+  # candidates (IPDPP_V7_GW_M256=0), and the tf32 v7 tests again without them.
+  if ! ok test_wgmma.cuda_conv_v7_grad_weight_pipelines_agree && [ -z "${NO_V7:-}" ]; then
+    export IPDPP_V7_GW_M256=0
+    echo "v7 grad-weight 256-row tiles failed (or missed) their test: benches and pipeline use IPDPP_V7_GW_M256=0" | tee -a "$SUMMARY"
     if [ -n "${NO_V7_TF32:-}" ]; then
       NO_V7_TF32=
       for t in conv_tensor_core_versions_match_cpu_reference cuda_conv_v6_epilogue_bn_statistics_match_two_pass \
         resnet_steps_cuda_conv_v6_match_v4_and_v2; do
-        step test_resnet_cuda.${t}_rs2 120 $BIN/it --exact resnet_cuda::$t --nocapture --test-threads=1
-        ok test_resnet_cuda.${t}_rs2 || NO_V7_TF32=1
+        step test_resnet_cuda.${t}_no_gw_m256 120 $BIN/it --exact resnet_cuda::$t --nocapture --test-threads=1
+        ok test_resnet_cuda.${t}_no_gw_m256 || NO_V7_TF32=1
       done
     fi
   fi
@@ -463,11 +463,19 @@ if has bench; then
     step "bench_conv_tf32_v7_${sh//,/x}" 40 $BIN/ipdpp --device cuda bench conv --shape $sh --precision tf32 \
       --versions v6,v7 --out "$OUT/conv_tf32_v7_${sh//,/x}.json"
   done
-  # The tf32 grad-weight's two pipelines forced (rs2 against the 256-row rs1_m256), at layers 1 to 4.
+  # The grad-weight's 128- against 256-row tiles forced (tf32: rs2 against rs1_m256; bf16: k64s4 against
+  # k64s4_m256), at layers 1 to 4.
+  for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1 512,4,4,512,512,3,1,1; do
+    [ -z "${NO_V7:-}" ] && [ "${IPDPP_V7_GW_M256:-1}" != 0 ] || break
+    for pp in k64s4 k64s4_m256; do
+      step "bench_conv_bf16_v7_gw_${pp}_${sh//,/x}" 40 env IPDPP_V7_PIPE=$pp $BIN/ipdpp --device cuda bench conv \
+        --shape $sh --precision bf16 --versions v7 --op bwd_weight --out "$OUT/conv_bf16_v7_gw_${pp}_${sh//,/x}.json"
+    done
+  done
   for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1 512,4,4,512,512,3,1,1; do
     [ -z "${NO_V7_TF32:-}" ] || break
     for pp in rs2 rs1_m256; do
-      [ $pp = rs1_m256 ] && [ "${IPDPP_V7_PIPE:-}" = rs2 ] && continue
+      [ $pp = rs1_m256 ] && [ "${IPDPP_V7_GW_M256:-1}" = 0 ] && continue
       step "bench_conv_tf32_v7_gw_${pp}_${sh//,/x}" 40 env IPDPP_V7_PIPE=$pp $BIN/ipdpp --device cuda bench conv \
         --shape $sh --precision tf32 --versions v7 --op bwd_weight --out "$OUT/conv_tf32_v7_gw_${pp}_${sh//,/x}.json"
     done

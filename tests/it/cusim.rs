@@ -186,7 +186,7 @@ fn cusim_driver_runs_the_wgmma_gpu_tests() {
                 "wgmma::cuda_conv_v7_pipelines_give_the_same_bits_and_the_pick_is_kept",
                 &[],
             ),
-            ("wgmma::cuda_conv_v7_tf32_grad_weight_pipelines_agree", &[]),
+            ("wgmma::cuda_conv_v7_grad_weight_pipelines_agree", &[]),
             ("wgmma::cuda_bns_v5_wgmma_chain_matches_cpu", &[]),
         ],
     );

@@ -101,6 +101,9 @@ MUTANTS = [
      "if (kt + SETS + 1 < ntiles) ld.fetch(next, k_begin + (kt + SETS + 1) * BK);",
      "if (kt + SETS + 2 < ntiles) ld.fetch(next, k_begin + (kt + SETS + 2) * BK);",
      ("v7", "tf32", "bwd_weight", 16, "m256")),
+    ("v7 bf16 grad-weight m256: row tiles 128 rows apart", "conv_wgmma.cu",
+     "const int m = blockIdx.y * (C7_BM * MW) + 8 * C7WChunk<BK>::group(i);",
+     "const int m = blockIdx.y * C7_BM + 8 * C7WChunk<BK>::group(i);", ("v7", "bf16", "bwd_weight", 16, "m256")),
     ("v7: bf16 outputs stored with a pair's two columns swapped", "conv_wgmma.cu",
      "pack_bf16x2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1])",
      "pack_bf16x2(acc[m][4 * j + 2 * h + 1], acc[m][4 * j + 2 * h])", ("v7", "bf16", "bwd_input", 0, "out16")),
@@ -142,7 +145,7 @@ def main():
             gy = rng.standard_normal((s.n * s.oh * s.ow, s.o)).astype(np.float32)
             try:
                 pipe = cc.v7_pipes(op, s, prec)[0] if version == "v7" else "k32s5"
-                if big and op == "bwd_weight":  # the tf32 grad-weight's 256-row tiles: `_rs1_m256`
+                if big and op == "bwd_weight" and prec == "tf32":  # its 256-row tiles: `_rs1_m256`
                     pipe = "rs1"
                 # "add": gx starts as `base` and the kernel adds into it; checked as the sum minus base
                 base = rng.standard_normal((s.n * s.h * s.w, s.c)).astype(np.float32) if add else None
