@@ -716,7 +716,18 @@ pub fn conv_fwd_kept(
         (dev, x, w, y16, stats.as_mut())
     {
         let v7 = runs_v7(d, v, p, "fwd", s);
-        if p == ConvPrecision::Bf16
+        let stem = padded_stem_fwd(d, v, p, s).filter(|_| p == ConvPrecision::Bf16);
+        if let Some(sp) = stem {
+            // The stem on its channels padded to 8 (v6), y as bf16 alone as well.
+            let buf = yk.fill(d, s.y_len())?;
+            if fwd_v6_stats16_on_filled(d, xk, wk, buf, &sp, *groups, out, |xp, wp| {
+                super::elementwise::pad_channels_bf16_f32(d, xp, xc, s.n * s.h * s.w, s.c, sp.c)?;
+                super::elementwise::pad_channels_bf16_f32(d, wp, wc, s.o * s.kh * s.kw, s.c, sp.c)
+            })? {
+                return Ok(true);
+            }
+            yk.stale();
+        } else if p == ConvPrecision::Bf16
             && im2col_stem(d, v, p, s).is_none()
             && ((v7 && v7_out16_on()) || (!v7 && runs_v6(d, v, p, "fwd", s)))
         {
@@ -872,6 +883,32 @@ fn fwd_v6_on_filled(
             Some((out, groups)) => conv_tc6::conv_fwd_v6_stats(d, p, y, xb, wb, sp, groups, out),
             None => conv_tc6::conv_fwd_v6(d, p, y, xb, wb, sp),
         }
+    })();
+    xk.stale();
+    wk.stale();
+    r
+}
+
+/// [`fwd_v6_on_filled`] storing y as bf16 into `y16` with the statistics of the rounded values
+/// (`conv_tc6::conv_fwd_v6_stats16`): Ok(false), `out` stale, where they cannot be taken per row block.
+#[allow(clippy::too_many_arguments)]
+fn fwd_v6_stats16_on_filled(
+    d: &CudaDevice,
+    xk: &mut Bf16Copy,
+    wk: &mut Bf16Copy,
+    y16: &mut CudaSlice<u16>,
+    sp: &ConvSpec,
+    groups: usize,
+    out: &mut BnPartials,
+    fill: impl FnOnce(&mut CudaSlice<u16>, &mut CudaSlice<u16>) -> Result<()>,
+) -> Result<bool> {
+    let r = (|| {
+        fill(xk.fill(d, sp.x_len())?, wk.fill(d, sp.w_len())?)?;
+        let (xb, wb) = (
+            xk.current().expect("filled above"),
+            wk.current().expect("filled above"),
+        );
+        conv_tc6::conv_fwd_v6_stats16(d, y16, xb, wb, sp, groups, out, None)
     })();
     xk.stale();
     wk.stale();
