@@ -28,7 +28,7 @@ strip --strip-unneeded .gpu/libtmp/* 2>/dev/null || true
 tar -cJf .gpu/libs.tar.xz -C .gpu/libtmp . && rm -rf .gpu/libtmp
 # The engine as last measured on a GPU (GPU_BASELINE, a commit; "none" skips it), so that run.sh times
 # everything changed since then against it in the same call, on the same card.
-BASE=${GPU_BASELINE:-797bb2e}
+BASE=${GPU_BASELINE:-e290d7c}
 if [ "$BASE" != none ]; then
   BASE_SRC=${CARGO_TARGET_DIR:-target}/baseline-src
   rm -rf "$BASE_SRC" && mkdir -p "$BASE_SRC"

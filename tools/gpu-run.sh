@@ -309,24 +309,25 @@ if has bench; then
   done
   step bench_r32_bf16 60 $BIN/ipdpp --device cuda bench resnet --arch resnet32 --batch 1024 --precision bf16 --steps 5 \
     --out "$OUT/r32_bf16.json" --trace "$OUT/r32_bf16_trace.json"
-  # The engine of the last GPU measurement (gpu-bundle.sh's GPU_BASELINE) on this card: what changed since.
+  # The engine of the last GPU measurement (gpu-bundle.sh's GPU_BASELINE, e290d7c: the calls of 2026-11-28)
+  # on this card, under today's defaults where it had them as switches: what changed since (the adding
+  # epilogues' batched loads, copy-only block outputs, the stem's bf16 output; v7's bf16 outputs and the
+  # 256-row grad-weights under v7 per shape).
   if [ -x $BIN/ipdpp-base ]; then
     echo "baseline engine: commit $(cat .gpu/BASELINE 2>/dev/null)" | tee -a "$SUMMARY"
     for arch in resnet18 resnet32; do
-      step bench_${arch}_bf16_baseline 90 env -u IPDPP_CONV_TC -u IPDPP_FUSED_BN $BIN/ipdpp-base --device cuda bench resnet \
-        --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_baseline.json"
+      step bench_${arch}_bf16_baseline 90 env -u IPDPP_CONV_TC -u IPDPP_FUSED_BN IPDPP_V6_RING=${IPDPP_V6_RING:-auto} \
+        IPDPP_BN_TAIL=${IPDPP_BN_TAIL:-v5} $BIN/ipdpp-base --device cuda bench resnet --arch $arch --batch 1024 \
+        --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_baseline.json"
     done
     step bench_bns_code_baseline 60 $BIN/ipdpp-base --device cuda bench bns --n 8192 --dim 128 --loss code \
       --out "$OUT/bench_bns_code_baseline.json"
-    # v6 tf32 fragments moved to ldmatrix + one-instruction rounding since (no switch: this is the A/B).
-    step bench_resnet18_tf32_baseline 90 env -u IPDPP_CONV_TC $BIN/ipdpp-base --device cuda bench resnet \
-      --arch resnet18 --batch 1024 --precision tf32 --steps 5 --out "$OUT/resnet18_tf32_baseline.json"
-    # v7's K-major tiles moved to the swizzled layouts since: its first form against this one, per op at
-    # layer 1 and in the whole step (the current v7's whole step is in the A/B loop below).
-    step bench_conv_bf16_512x32x32x64x64x3x1x1_baseline 60 $BIN/ipdpp-base --device cuda bench conv \
-      --shape 512,32,32,64,64,3,1,1 --precision bf16 --versions v6,v7 --out "$OUT/conv_bf16_layer1_baseline.json"
-    [ -z "${NO_V7:-}" ] && step bench_resnet18_bf16_convtc_v7_baseline 90 env IPDPP_CONV_TC=v7 $BIN/ipdpp-base --device cuda \
-      bench resnet --arch resnet18 --batch 1024 --precision bf16 --steps 5 --out "$OUT/resnet18_bf16_convtc_v7_baseline.json"
+    [ -z "${NO_V7_AUTO:-}${NO_V7_TF32:-}" ] && step bench_resnet18_tf32_all_new_baseline 90 env IPDPP_CONV_TC=v7 \
+      IPDPP_V7_AUTO=1 IPDPP_BN_TAIL=v3 IPDPP_V6_RING=auto $BIN/ipdpp-base --device cuda bench resnet --arch resnet18 \
+      --batch 1024 --precision tf32 --steps 5 --out "$OUT/resnet18_tf32_all_new_baseline.json"
+    [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && step bench_resnet18_bf16_v7_auto_baseline 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
+      $BIN/ipdpp-base --device cuda bench resnet --arch resnet18 --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/resnet18_bf16_v7_auto_baseline.json"
   fi
   # A/B on the same card: the earlier defaults (v4, unfused), v6 unfused, v6 choosing between its 3- and
   # 4-stage rings per shape by speed (IPDPP_V6_RING=auto; the default keeps the 3-stage ring), and v7.
