@@ -623,6 +623,7 @@ __device__ __forceinline__ void conv_bwd_input_strided_v6(float* gx, const typen
     if (d.out16) __trap();  // bf16 grad-inputs are stride 1's (the launcher asks only there)
     const StrideClass cl(d, blockIdx.z);
     if ((int)blockIdx.y * S::BM >= cl.M) return;  // the whole block: no barrier is skipped by part of it
+    if (d.add && cl.K == 0) return;  // a class no tap reaches adds zeros: nothing to read or write
     Tc6BwdInputClassLoad<S> ld(gy, wt, d, cl);
     tc6_gemm<S, true, false>(ld, Tc6ClassOut<S>{gx, d, cl}, 0, cl.K);
 }

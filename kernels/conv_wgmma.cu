@@ -707,6 +707,7 @@ __device__ __forceinline__ void conv_bwd_input_strided_v7(float* gx, const T* gy
     if (d.out16) __trap();  // bf16 grad-inputs are stride 1's (the launcher asks only there)
     const StrideClass cl(d, blockIdx.z);
     if ((int)blockIdx.y * C7_BM * MW >= cl.M) return;  // the whole block: no barrier is skipped by part of it
+    if (d.add && cl.K == 0) return;  // a class no tap reaches adds zeros: nothing to read or write
     const C7BwdInputClassLoad<BN, BK, T, MW> ld(gy, wt, d, cl);
     c7_gemm<BN, BK, STAGES, false, T, MW>(ld, C7ClassOut<BN, MW>{gx, d, cl}, 0, cl.K);
 }

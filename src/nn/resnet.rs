@@ -570,6 +570,7 @@ impl ResNet {
                     format!("layer{}.{bi}", si + 1)
                 };
                 block_no += 1;
+                let first = b.nodes.len();
                 let (t1, oh, ow) = b.conv(&format!("{name}.conv1"), x, c, cout, 3, stride, h, w)?;
                 let t2 = b.bn(&format!("{name}.bn1"), t1, cout, oh * ow)?;
                 let t3 = b.relu(t2);
@@ -592,7 +593,15 @@ impl ResNet {
                 } else {
                     let (p1, _, _) =
                         b.conv(&format!("{name}.shortcut.0"), x, c, cout, 1, stride, h, w)?;
-                    b.bn(&format!("{name}.shortcut.1"), p1, cout, oh * ow)?
+                    let sc = b.bn(&format!("{name}.shortcut.1"), p1, cout, oh * ow)?;
+                    // The projection shortcut's two nodes run first (its parameters keep their place,
+                    // and so the initialisation): in backward order its grad-input then comes last and
+                    // adds into the block input's gradient that conv1 wrote, touching only the pixels
+                    // its 1×1 stride-2 taps reach (the kernels skip the other residue classes when
+                    // adding), and no convolution comes between conv2 and the tail, so conv2 reads its
+                    // output gradient as the tail's bf16 copy alone (`conv_reads_gy_copy_only`).
+                    b.nodes[first..].rotate_right(2);
+                    sc
                 };
                 let sum = b.slot(oh * ow * cout);
                 b.nodes.push(Node::Add {

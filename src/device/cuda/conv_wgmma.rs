@@ -509,7 +509,7 @@ fn bwd_input<T: DeviceRepr, Y: DeviceRepr>(
     }
     let d = dims(s)?.adding(add).bf16_out(out16);
     // Stride > 1: one residue class of input pixels per grid.z (s² of them), grid.y for the largest class
-    // (StrideClass in kernels/conv_gather.cuh); classes no tap reaches store zeros.
+    // (StrideClass in kernels/conv_gather.cuh); classes no tap reaches store zeros (adding: are skipped).
     let st = s.stride;
     let (suffix, rows, classes) = if st > 1 {
         (
