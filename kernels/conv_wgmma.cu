@@ -283,14 +283,17 @@ struct C7Out {
     int M, N;
     bool add;
     bool out16 = false;
-    __device__ void store16(const float (&acc)[MW][BN / 2]) const {
+    __device__ void operator()(const float (&acc)[MW][BN / 2]) const {
         unsigned short* o16 = reinterpret_cast<unsigned short*>(out);
         if (N % 2) {
             c7_each<BN, MW>(acc, [&](int r, int c, float v) {
-                if (r < M && c < N) {
+                if (r >= M || c >= N) return;
+                if (out16) {
                     unsigned short b;
                     asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(b) : "f"(v));
                     o16[(long long)r * N + c] = b;
+                } else {
+                    conv_put(out + (long long)r * N + c, v, add);
                 }
             });
             return;
@@ -301,29 +304,14 @@ struct C7Out {
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
                 const int r = c7_row<MW>(m, h);
-                unsigned* p = reinterpret_cast<unsigned*>(o16 + (long long)r * N + c0);
+                if (out16) {
+                    unsigned* p = reinterpret_cast<unsigned*>(o16 + (long long)r * N + c0);
 #pragma unroll
-                for (int j = 0; j < BN / 8; ++j)
-                    if (r < M && c0 + 8 * j < N) p[4 * j] = pack_bf16x2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1]);
-            }
-    }
-    __device__ void operator()(const float (&acc)[MW][BN / 2]) const {
-        if (out16) {
-            store16(acc);
-            return;
-        }
-        if (N % 2) {
-            c7_each<BN, MW>(acc, [&](int r, int c, float v) {
-                if (r < M && c < N) conv_put(out + (long long)r * N + c, v, add);
-            });
-            return;
-        }
-        const int c0 = blockIdx.x * BN + 2 * (threadIdx.x % 4);
-#pragma unroll
-        for (int m = 0; m < MW; ++m)
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const int r = c7_row<MW>(m, h);
+                    for (int j = 0; j < BN / 8; ++j)
+                        if (r < M && c0 + 8 * j < N)
+                            p[4 * j] = pack_bf16x2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1]);
+                    continue;
+                }
                 float2* p = reinterpret_cast<float2*>(out + (long long)r * N + c0);
                 // add: the row's old pairs all loaded before any sum is stored (pair by pair, ptxas waited
                 // out one load's latency per pair: see tc_add_acc); the same sums, the same bits.

@@ -386,21 +386,10 @@ pub fn conv_fwd_v7_stats<T: DeviceRepr>(
     groups: usize,
     out: &mut BnPartials,
 ) -> Result<()> {
-    out.stale();
-    if !stats_blocks_fit(s, groups) {
+    if !fwd_stats(dev, &mut *y, x, w, s, groups, out)? {
         return conv_fwd_v7(dev, y, x, w, s);
     }
-    let parts = s.n * s.oh() * s.ow() / BM;
-    let (sum, m2) = out.buffers(dev, parts, s.o)?;
-    fwd(dev, y, x, w, s, Some((sum, m2)))?;
-    out.written(BM, parts);
     Ok(())
-}
-
-/// Whether every 128-row block of the `_stats` forward at `s` lies inside one of `groups` equal row ranges.
-fn stats_blocks_fit(s: &ConvSpec, groups: usize) -> bool {
-    let rows = s.n * s.oh() * s.ow();
-    groups != 0 && rows % groups == 0 && (rows / groups) % BM == 0
 }
 
 /// [`conv_fwd_v7_stats`] on bf16 operands storing y as bf16 into `y16` (`ConvDims::out16`: rounded to
@@ -416,13 +405,28 @@ pub fn conv_fwd_v7_stats16(
     groups: usize,
     out: &mut BnPartials,
 ) -> Result<bool> {
+    fwd_stats(dev, y16, x, w, s, groups, out)
+}
+
+/// The `_stats` forward with its partials in `out` (y fp32, or bf16 as `u16`) where every 128-row block lies
+/// inside one of `groups` equal row ranges; Ok(false), nothing launched and `out` stale, elsewhere.
+fn fwd_stats<T: DeviceRepr, Y: DeviceRepr>(
+    dev: &CudaDevice,
+    y: &mut CudaSlice<Y>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+    groups: usize,
+    out: &mut BnPartials,
+) -> Result<bool> {
     out.stale();
-    if !stats_blocks_fit(s, groups) {
+    let rows = s.n * s.oh() * s.ow();
+    if groups == 0 || rows % groups != 0 || (rows / groups) % BM != 0 {
         return Ok(false);
     }
-    let parts = s.n * s.oh() * s.ow() / BM;
+    let parts = rows / BM;
     let (sum, m2) = out.buffers(dev, parts, s.o)?;
-    fwd(dev, y16, x, w, s, Some((sum, m2)))?;
+    fwd(dev, y, x, w, s, Some((sum, m2)))?;
     out.written(BM, parts);
     Ok(true)
 }
