@@ -940,6 +940,26 @@ impl BnPartials {
         let m2 = alloc_at_least(dev, &mut self.m2, parts * cols)?;
         Ok((sum, m2))
     }
+    /// Where every block of `block_rows` of the `rows` rows lies inside one of `groups` equal row ranges (the
+    /// views): `launch` writes the partials of `cols` columns into the buffers, which are then fresh, and
+    /// Ok(true); elsewhere nothing is launched, the partials are stale, Ok(false).
+    pub(crate) fn fill_blocks(
+        &mut self,
+        dev: &CudaDevice,
+        (rows, block_rows, cols): (usize, usize, usize),
+        groups: usize,
+        launch: impl FnOnce(&mut CudaSlice<f32>, &mut CudaSlice<f32>) -> Result<()>,
+    ) -> Result<bool> {
+        self.fresh = false;
+        if groups == 0 || rows % groups != 0 || (rows / groups) % block_rows != 0 {
+            return Ok(false);
+        }
+        let parts = rows / block_rows;
+        let (sum, m2) = self.buffers(dev, parts, cols)?;
+        launch(sum, m2)?;
+        self.written(block_rows, parts);
+        Ok(true)
+    }
     /// Marks the buffers as holding `parts` blocks of `block_rows` rows of the current forward.
     pub(crate) fn written(&mut self, block_rows: usize, parts: usize) {
         self.block_rows = block_rows;
@@ -1010,19 +1030,19 @@ pub fn conv_fwd_v6_stats16(
     out: &mut BnPartials,
     force: Option<Ring>,
 ) -> Result<bool> {
-    out.fresh = false;
-    if !stats_blocks_fit(s, groups) {
-        return Ok(false);
-    }
-    fwd_stats(dev, ConvPrecision::Bf16, y16, x, w, s, groups, out, force)?;
-    Ok(true)
-}
-
-/// Whether every row block of the `_stats` forward at `s` lies inside one of `groups` equal row ranges.
-fn stats_blocks_fit(s: &ConvSpec, groups: usize) -> bool {
-    let rows = s.n * s.oh() * s.ow();
-    let (_, bm, _) = v4_tile(s.o);
-    groups != 0 && rows % groups == 0 && (rows / groups) % bm == 0
+    let shape = (s.n * s.oh() * s.ow(), v4_tile(s.o).1, s.o);
+    out.fill_blocks(dev, shape, groups, |sum, m2| {
+        fwd(
+            dev,
+            ConvPrecision::Bf16,
+            y16,
+            x,
+            w,
+            s,
+            Some((sum, m2)),
+            force,
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1037,16 +1057,13 @@ fn fwd_stats<T: V6Operand, Y: DeviceRepr>(
     out: &mut BnPartials,
     force: Option<Ring>,
 ) -> Result<()> {
-    out.fresh = false;
-    let rows = s.n * s.oh() * s.ow();
-    let (_, bm, _) = v4_tile(s.o);
-    if !stats_blocks_fit(s, groups) {
-        return fwd(dev, p, y, x, w, s, None, force);
+    let shape = (s.n * s.oh() * s.ow(), v4_tile(s.o).1, s.o);
+    let filled = out.fill_blocks(dev, shape, groups, |sum, m2| {
+        fwd(dev, p, &mut *y, x, w, s, Some((sum, m2)), force)
+    })?;
+    if !filled {
+        fwd(dev, p, y, x, w, s, None, force)?;
     }
-    let parts = rows / bm;
-    let (sum, m2) = out.buffers(dev, parts, s.o)?;
-    fwd(dev, p, y, x, w, s, Some((sum, m2)), force)?;
-    out.written(bm, parts);
     Ok(())
 }
 

@@ -419,16 +419,10 @@ fn fwd_stats<T: DeviceRepr, Y: DeviceRepr>(
     groups: usize,
     out: &mut BnPartials,
 ) -> Result<bool> {
-    out.stale();
-    let rows = s.n * s.oh() * s.ow();
-    if groups == 0 || rows % groups != 0 || (rows / groups) % BM != 0 {
-        return Ok(false);
-    }
-    let parts = rows / BM;
-    let (sum, m2) = out.buffers(dev, parts, s.o)?;
-    fwd(dev, y, x, w, s, Some((sum, m2)))?;
-    out.written(BM, parts);
-    Ok(true)
+    let shape = (s.n * s.oh() * s.ow(), BM, s.o);
+    out.fill_blocks(dev, shape, groups, |sum, m2| {
+        fwd(dev, y, x, w, s, Some((sum, m2)))
+    })
 }
 
 /// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point; y fp32, or bf16
