@@ -290,18 +290,6 @@ if has bench; then
     step bench_dpp_$mode 60 $BIN/ipdpp --device cuda bench dpp --n 5000 --dim 512 --mode $mode \
       --out "$OUT/bench_dpp_$mode.json"
   done
-  # The splits of before (about 4 blocks per SM, waves ignored) for the A/B of the wave-sized splits.
-  step bench_bns_code_old_splits 60 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 \
-    --loss code --versions v4,v5 --out "$OUT/bench_bns_code_old_splits.json"
-  # The wgmma probe with and without the 128-byte swizzle (v7's shared layout question) against v6 as a 1x1
-  # convolution and cuBLAS (the card's bf16 GEMM), at a conv-like GEMM (layer 1's forward: K = 576), a
-  # narrow one and one large enough for several waves of 128 x 128 tiles (how far mma.sync and the probe's
-  # pipeline are from what the card does).
-  for sh in "32768 64 576" "8192 128 2048" "8192 1024 2048"; do
-    set -- $sh
-    step "bench_wgmma_${1}x${2}x${3}" 60 $BIN/ipdpp --device cuda bench wgmma --m $1 --n $2 --k $3 \
-      --out "$OUT/wgmma_${1}x${2}x${3}.json"
-  done
   # The defaults (conv v6 + fused batch norm, unless a test above ruled them out).
   for prec in bf16 tf32 fp32; do
     step bench_r18_$prec 90 $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 1024 --precision $prec --steps 5 \
@@ -329,6 +317,54 @@ if has bench; then
       $BIN/ipdpp-base --device cuda bench resnet --arch resnet18 --batch 1024 --precision bf16 --steps 5 \
       --out "$OUT/resnet18_bf16_v7_auto_baseline.json"
   fi
+  # The candidates of the next defaults first (the budget cuts the A/Bs of earlier days after them): v7 per
+  # shape (now with the v5 tails), the v6 tails, tf32 with every opt-in that passed (the tf32 target).
+  for arch in resnet18 resnet32; do
+    [ -z "${NO_BN6:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_v6 90 env IPDPP_BN_TAIL=v6 $BIN/ipdpp --device cuda \
+      bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_v6.json"
+    # v6 or v7 per op and shape, whichever measured faster before the first step (IPDPP_V7_AUTO=1)
+    [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && step bench_${arch}_bf16_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/${arch}_bf16_v7_auto.json"
+    # ... with the v6 tails (bf16 identity shortcuts)
+    [ -z "${NO_V7_AUTO:-}${NO_V7:-}${NO_BN6:-}${NO_FUSED:-}" ] && [ "${IPDPP_V7_OUT16:-1}" != 0 ] \
+      && ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_v7_v6 && step bench_${arch}_bf16_v7_auto_bn_tail_v6 90 env \
+      IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 IPDPP_BN_TAIL=v6 $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 \
+      --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_v7_auto_bn_tail_v6.json"
+    # ... with v7's outputs in fp32 as before 2026-11-28 (the A/B of its bf16 stores for the v5 tails)
+    [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && [ "${IPDPP_V7_OUT16:-1}" != 0 ] && [ $arch = resnet18 ] \
+      && step bench_${arch}_bf16_v7_auto_no_out16 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 IPDPP_V7_OUT16=0 \
+        $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+        --out "$OUT/${arch}_bf16_v7_auto_no_out16.json"
+    [ -z "${NO_V7_AUTO:-}${NO_V7_TF32:-}" ] && step bench_${arch}_tf32_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
+      --out "$OUT/${arch}_tf32_v7_auto.json"
+    # tf32 with every opt-in that passed: v6 or v7 per shape, the v3 tails (mask bits; precision-free), v6's
+    # rings by speed (the tf32 target: >= PyTorch eager "fp32", cuDNN TF32)
+    if [ -z "${NO_V7_AUTO:-}${NO_V7_TF32:-}" ]; then
+      TF_ENV="IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1"
+      [ -z "${NO_BN3:-}${NO_FUSED:-}" ] && TF_ENV="$TF_ENV IPDPP_BN_TAIL=v3"
+      [ -z "${NO_RING:-}" ] && TF_ENV="$TF_ENV IPDPP_V6_RING=auto"
+      step bench_${arch}_tf32_all_new 90 env $TF_ENV $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 \
+        --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new.json"
+      # ... with the exact loss on cuBLAS (BNS v8, written without a GPU) instead of v2, where its tests passed.
+      ok test_bns.bns_code_form_cuda_matches_cpu && ok test_bns.bns_paper_form_cuda_matches_cpu \
+        && step bench_${arch}_tf32_all_new_bns_v8 90 env $TF_ENV IPDPP_BNS=v8 $BIN/ipdpp --device cuda bench resnet \
+          --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new_bns_v8.json"
+    fi
+  done
+  # The splits of before (about 4 blocks per SM, waves ignored) for the A/B of the wave-sized splits.
+  step bench_bns_code_old_splits 60 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 \
+    --loss code --versions v4,v5 --out "$OUT/bench_bns_code_old_splits.json"
+  # The wgmma probe with and without the 128-byte swizzle (v7's shared layout question) against v6 as a 1x1
+  # convolution and cuBLAS (the card's bf16 GEMM), at a conv-like GEMM (layer 1's forward: K = 576), a
+  # narrow one and one large enough for several waves of 128 x 128 tiles (how far mma.sync and the probe's
+  # pipeline are from what the card does).
+  for sh in "32768 64 576" "8192 128 2048" "8192 1024 2048"; do
+    set -- $sh
+    step "bench_wgmma_${1}x${2}x${3}" 60 $BIN/ipdpp --device cuda bench wgmma --m $1 --n $2 --k $3 \
+      --out "$OUT/wgmma_${1}x${2}x${3}.json"
+  done
   # A/B on the same card: the earlier defaults (v4, unfused), v6 unfused, v6 choosing between its 3- and
   # 4-stage rings per shape by speed (IPDPP_V6_RING=auto; the default keeps the 3-stage ring), and v7.
   for arch in resnet18 resnet32; do
@@ -337,11 +373,8 @@ if has bench; then
     # v4: the convolutions before the tails store their outputs as bf16 alone; v5: and the grad-inputs of
     # the convolutions after the BN+ReLU tails (both tested by the same two tests).
     # (v5 is the default since 2026-11-28: bench_r18_bf16 / bench_r32_bf16.)
-    for tv in v4 v6; do
-      [ $tv = v6 ] && [ -n "${NO_BN6:-}" ] && continue
-      [ -z "${NO_BN4:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_$tv 90 env IPDPP_BN_TAIL=$tv $BIN/ipdpp --device cuda \
-        bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_$tv.json"
-    done
+    [ -z "${NO_BN4:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_v4 90 env IPDPP_BN_TAIL=v4 $BIN/ipdpp --device cuda \
+      bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_v4.json"
     # Every opt-in of 2026-11-27 that passed its tests, together.
     NEW_ENV=""
     # v6's rings by speed per shape (s3, s4, halo, resident weights) where auto passed its tests, else halo.
@@ -374,36 +407,6 @@ if has bench; then
     # registers unless a test ruled it out: IPDPP_V7_TF32_GW), against bench_r18_tf32
     [ -z "${NO_V7_TF32:-}" ] && step bench_${arch}_tf32_convtc_v7 90 env IPDPP_CONV_TC=v7 $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_convtc_v7.json"
-    # v6 or v7 per op and shape, whichever measured faster before the first step (IPDPP_V7_AUTO=1)
-    [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && step bench_${arch}_bf16_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
-      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
-      --out "$OUT/${arch}_bf16_v7_auto.json"
-    # ... with v7's outputs in fp32 as before 2026-11-28 (the A/B of its bf16 stores for the v5 tails)
-    # ... with the v6 tails (bf16 identity shortcuts), the candidate for the next default
-    [ -z "${NO_V7_AUTO:-}${NO_V7:-}${NO_BN6:-}${NO_FUSED:-}" ] && [ "${IPDPP_V7_OUT16:-1}" != 0 ] \
-      && ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_v7_v6 && step bench_${arch}_bf16_v7_auto_bn_tail_v6 90 env \
-      IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 IPDPP_BN_TAIL=v6 $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 \
-      --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_v7_auto_bn_tail_v6.json"
-    [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && [ "${IPDPP_V7_OUT16:-1}" != 0 ] && [ $arch = resnet18 ] \
-      && step bench_${arch}_bf16_v7_auto_no_out16 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 IPDPP_V7_OUT16=0 \
-        $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
-        --out "$OUT/${arch}_bf16_v7_auto_no_out16.json"
-    [ -z "${NO_V7_AUTO:-}${NO_V7_TF32:-}" ] && step bench_${arch}_tf32_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
-      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
-      --out "$OUT/${arch}_tf32_v7_auto.json"
-    # tf32 with every opt-in that passed: v6 or v7 per shape, the v3 tails (mask bits; precision-free), v6's
-    # rings by speed (the tf32 target: >= PyTorch eager "fp32", cuDNN TF32)
-    if [ -z "${NO_V7_AUTO:-}${NO_V7_TF32:-}" ]; then
-      TF_ENV="IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1"
-      [ -z "${NO_BN3:-}${NO_FUSED:-}" ] && TF_ENV="$TF_ENV IPDPP_BN_TAIL=v3"
-      [ -z "${NO_RING:-}" ] && TF_ENV="$TF_ENV IPDPP_V6_RING=auto"
-      step bench_${arch}_tf32_all_new 90 env $TF_ENV $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 \
-        --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new.json"
-      # ... with the exact loss on cuBLAS (BNS v8, written without a GPU) instead of v2, where its tests passed.
-      ok test_bns.bns_code_form_cuda_matches_cpu && ok test_bns.bns_paper_form_cuda_matches_cpu \
-        && step bench_${arch}_tf32_all_new_bns_v8 90 env $TF_ENV IPDPP_BNS=v8 $BIN/ipdpp --device cuda bench resnet \
-          --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new_bns_v8.json"
-    fi
     # The defaults before 2026-11-28 (3-stage ring, v2 tails): the A/B of rings by speed + v5 tails.
     step bench_${arch}_bf16_old_defaults 90 env IPDPP_V6_RING=s3 IPDPP_BN_TAIL=v2 $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_old_defaults.json"
