@@ -802,8 +802,9 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
             TcVersion::current(),
             match (TcVersion::current(), prec) {
                 (TcVersion::V6, Precision::Bf16) => "bf16 copies of the conv operands, fp32 activations kept",
-                (TcVersion::V7, Precision::Bf16) => "forwards on Hopper wgmma where they run, backward as v6; bf16 copies of the conv operands, fp32 activations kept",
-                (TcVersion::V6 | TcVersion::V7, _) => "fp32 operands streamed by cp.async, rounded to TF32 in the kernel",
+                (TcVersion::V7, Precision::Bf16) => "forwards, grad-inputs and grad-weights on Hopper wgmma where they run (v6 elsewhere; with IPDPP_V7_AUTO=1 each op and shape on the faster of the two); bf16 copies of the conv operands, fp32 activations kept",
+                (TcVersion::V7, _) => "Hopper wgmma reading the fp32 tensors as tf32 where it runs (v6 elsewhere; with IPDPP_V7_AUTO=1 each op and shape on the faster of the two)",
+                (TcVersion::V6, _) => "fp32 operands streamed by cp.async, rounded to TF32 in the kernel",
                 _ => "fp32 storage, operands rounded in the kernel",
             }
         )),

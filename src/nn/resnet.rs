@@ -776,7 +776,9 @@ impl ResNet {
 
     /// Under `IPDPP_V7_AUTO=1` with v7 asked on a GPU: v6 against v7 per op at every convolution's shape
     /// at batch `n`, once per batch size and precision, before any plan of this forward reads the choice.
-    fn tune_v6_v7(&mut self, n: usize) -> Result<()> {
+    /// `conv_tc::tune_v6_v7` at batch `n`, the forwards timed as a training forward over `groups` views runs
+    /// them (the statistics epilogue; y as bf16 under the v4-v6 tails) when `train`.
+    fn tune_v6_v7(&mut self, n: usize, train: bool, groups: usize) -> Result<()> {
         let p = self.conv_precision;
         if self.conv_version != TcVersion::V7
             || !conv_tc::v7_auto()
@@ -790,7 +792,9 @@ impl ResNet {
                 .iter()
                 .filter_map(|node| conv_spec(node, n).map(|(s, _)| s))
                 .collect();
-            conv_tc::tune_v6_v7(d, p, &specs)?;
+            let bf16_out = p == ConvPrecision::Bf16 && self.fused_bn && self.bn_tail.bf16_x();
+            let stats = train.then_some((groups, bf16_out));
+            conv_tc::tune_v6_v7(d, p, &specs, stats)?;
         }
         self.v6_v7_tuned = Some((n, p));
         Ok(())
@@ -824,7 +828,7 @@ impl ResNet {
             return Err(Error::usage(format!("a training batch of {n} images cannot be split into {groups} views of at least 2 images")));
         }
         self.ensure_batch(n, mode == Mode::Train)?;
-        self.tune_v6_v7(n)?;
+        self.tune_v6_v7(n, mode == Mode::Train, groups)?;
         self.act_bf16.iter_mut().for_each(Bf16Copy::stale);
         self.w_bf16.values_mut().for_each(Bf16Copy::stale);
         self.wt_bf16.values_mut().for_each(Bf16Copy::stale);

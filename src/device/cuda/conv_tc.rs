@@ -214,8 +214,14 @@ fn v6_v7_key(op: &str, p: ConvPrecision, s: &ConvSpec) -> String {
 /// `specs` that both run in precision `p`, on scratch operands, and keeps the faster per op and shape for
 /// [`runs_v7`] under `IPDPP_V7_AUTO=1`. The network calls it before its first forward at a batch size, so
 /// that every plan it makes (bf16 outputs, copies) sees the final choice; shapes already measured cost
-/// nothing.
-pub fn tune_v6_v7(dev: &CudaDevice, p: ConvPrecision, specs: &[ConvSpec]) -> Result<()> {
+/// nothing. `stats` = Some((groups, bf16_out)): the forwards are timed as a training forward runs them, with
+/// the batch-norm statistics epilogue over `groups` views and (bf16_out, the v4-v6 tails) y stored as bf16.
+pub fn tune_v6_v7(
+    dev: &CudaDevice,
+    p: ConvPrecision,
+    specs: &[ConvSpec],
+    stats: Option<(usize, bool)>,
+) -> Result<()> {
     if p == ConvPrecision::Fp32 {
         return Ok(());
     }
@@ -237,20 +243,51 @@ pub fn tune_v6_v7(dev: &CudaDevice, p: ConvPrecision, specs: &[ConvSpec]) -> Res
                 };
                 let gw_v7 =
                     |gw: &mut CudaSlice<f32>| conv_wgmma::conv_bwd_weight_v7(dev, gw, &gy, &x, s);
-                time_v6_v7(dev, p, op, s, &key, (&x, &w, &gy), transpose, gw_v7)?;
+                time_v6_v7(dev, p, op, s, &key, (&x, &w, &gy), transpose, gw_v7, stats)?;
             } else {
                 let x = dev.zeros::<u16>(s.x_len())?;
                 let w = dev.zeros::<u16>(s.w_len())?;
                 let gy = dev.zeros::<u16>(s.y_len())?;
+                if let (true, Some((groups, true))) = (op == "fwd", stats) {
+                    time_fwd16_v6_v7(dev, s, &key, (&x, &w), groups)?;
+                    continue;
+                }
                 let transpose = |d: &CudaDevice, wt: &mut CudaSlice<u16>, w: &CudaSlice<u16>| {
                     conv_wgmma::conv_weight_t_bf16(d, wt, w, s)
                 };
                 let gw_v7 =
                     |gw: &mut CudaSlice<f32>| conv_wgmma::conv_bwd_weight_v7(dev, gw, &gy, &x, s);
-                time_v6_v7(dev, p, op, s, &key, (&x, &w, &gy), transpose, gw_v7)?;
+                time_v6_v7(dev, p, op, s, &key, (&x, &w, &gy), transpose, gw_v7, stats)?;
             }
         }
     }
+    Ok(())
+}
+
+/// [`tune_v6_v7`]'s timing of a bf16 forward as the v4-v6 tails run it: y as bf16 with the statistics of
+/// its `groups` views, or (where a version's row blocks straddle two views) that version's plain forward.
+fn time_fwd16_v6_v7(
+    d: &CudaDevice,
+    s: &ConvSpec,
+    key: &str,
+    (x, w): (&CudaSlice<u16>, &CudaSlice<u16>),
+    groups: usize,
+) -> Result<()> {
+    let mut y16 = d.zeros::<u16>(s.y_len())?;
+    let mut y = d.zeros::<f32>(s.y_len())?;
+    let mut parts = BnPartials::default();
+    super::tune::pick(d, key, &["v6", "v7"], |i| {
+        let wrote = if i == 0 {
+            conv_tc6::conv_fwd_v6_stats16(d, &mut y16, x, w, s, groups, &mut parts, None)?
+        } else {
+            conv_wgmma::conv_fwd_v7_stats16(d, &mut y16, x, w, s, groups, &mut parts)?
+        };
+        match (wrote, i) {
+            (true, _) => Ok(()),
+            (false, 0) => conv_tc6::conv_fwd_v6(d, ConvPrecision::Bf16, &mut y, x, w, s),
+            (false, _) => conv_wgmma::conv_fwd_v7(d, &mut y, x, w, s),
+        }
+    })?;
     Ok(())
 }
 
@@ -266,6 +303,7 @@ fn time_v6_v7<T: conv_tc6::V6Operand + cudarc::driver::ValidAsZeroBits>(
     (x, w, gy): (&CudaSlice<T>, &CudaSlice<T>, &CudaSlice<T>),
     transpose: impl Fn(&CudaDevice, &mut CudaSlice<T>, &CudaSlice<T>) -> Result<()>,
     mut gw_v7: impl FnMut(&mut CudaSlice<f32>) -> Result<()>,
+    stats: Option<(usize, bool)>,
 ) -> Result<()> {
     let mut out = d.zeros::<f32>(match op {
         "fwd" => s.y_len(),
@@ -274,12 +312,17 @@ fn time_v6_v7<T: conv_tc6::V6Operand + cudarc::driver::ValidAsZeroBits>(
     })?;
     let mut wt = d.zeros::<T>(s.w_len())?;
     transpose(d, &mut wt, w)?;
-    super::tune::pick(d, key, &["v6", "v7"], |i| match (op, i) {
-        ("fwd", 0) => conv_tc6::conv_fwd_v6(d, p, &mut out, x, w, s),
-        ("fwd", _) => conv_wgmma::conv_fwd_v7(d, &mut out, x, w, s),
-        ("bwd_input", 0) => conv_tc6::conv_bwd_input_v6(d, p, &mut out, gy, w, s, false),
-        ("bwd_input", _) => conv_wgmma::conv_bwd_input_v7(d, &mut out, gy, &wt, s, false),
-        (_, 0) => conv_tc6::conv_bwd_weight_v6(d, p, &mut out, gy, x, s),
+    // A training forward's statistics epilogue (fp32 y; [`time_fwd16_v6_v7`] takes bf16 y).
+    let groups = stats.map(|(g, _)| g);
+    let mut parts = BnPartials::default();
+    super::tune::pick(d, key, &["v6", "v7"], |i| match (op, i, groups) {
+        ("fwd", 0, Some(g)) => conv_tc6::conv_fwd_v6_stats(d, p, &mut out, x, w, s, g, &mut parts),
+        ("fwd", _, Some(g)) => conv_wgmma::conv_fwd_v7_stats(d, &mut out, x, w, s, g, &mut parts),
+        ("fwd", 0, None) => conv_tc6::conv_fwd_v6(d, p, &mut out, x, w, s),
+        ("fwd", _, None) => conv_wgmma::conv_fwd_v7(d, &mut out, x, w, s),
+        ("bwd_input", 0, _) => conv_tc6::conv_bwd_input_v6(d, p, &mut out, gy, w, s, false),
+        ("bwd_input", _, _) => conv_wgmma::conv_bwd_input_v7(d, &mut out, gy, &wt, s, false),
+        (_, 0, _) => conv_tc6::conv_bwd_weight_v6(d, p, &mut out, gy, x, s),
         _ => gw_v7(&mut out),
     })?;
     Ok(())
