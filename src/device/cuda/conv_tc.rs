@@ -265,7 +265,8 @@ pub fn tune_v6_v7(
 }
 
 /// [`tune_v6_v7`]'s timing of a bf16 forward as the v4-v6 tails run it: y as bf16 with the statistics of
-/// its `groups` views, or (where a version's row blocks straddle two views) that version's plain forward.
+/// its `groups` views (v7 in fp32 under `IPDPP_V7_OUT16=0`), or (where a version's row blocks straddle two
+/// views) that version's plain forward.
 fn time_fwd16_v6_v7(
     d: &CudaDevice,
     s: &ConvSpec,
@@ -279,8 +280,11 @@ fn time_fwd16_v6_v7(
     super::tune::pick(d, key, &["v6", "v7"], |i| {
         let wrote = if i == 0 {
             conv_tc6::conv_fwd_v6_stats16(d, &mut y16, x, w, s, groups, &mut parts, None)?
-        } else {
+        } else if v7_out16_on() {
             conv_wgmma::conv_fwd_v7_stats16(d, &mut y16, x, w, s, groups, &mut parts)?
+        } else {
+            conv_wgmma::conv_fwd_v7_stats(d, &mut y, x, w, s, groups, &mut parts)?;
+            true
         };
         match (wrote, i) {
             (true, _) => Ok(()),
@@ -763,10 +767,14 @@ pub fn conv_fwd_kept(
         if let Some(sp) = stem {
             // The stem on its channels padded to 8 (v6), y as bf16 alone as well.
             let buf = yk.fill(d, s.y_len())?;
-            if fwd_v6_stats16_on_filled(d, xk, wk, buf, &sp, *groups, out, |xp, wp| {
+            let fill = |xp: &mut CudaSlice<u16>, wp: &mut CudaSlice<u16>| {
                 super::elementwise::pad_channels_bf16_f32(d, xp, xc, s.n * s.h * s.w, s.c, sp.c)?;
                 super::elementwise::pad_channels_bf16_f32(d, wp, wc, s.o * s.kh * s.kw, s.c, sp.c)
-            })? {
+            };
+            let run = |xb: &CudaSlice<u16>, wb: &CudaSlice<u16>| {
+                conv_tc6::conv_fwd_v6_stats16(d, buf, xb, wb, &sp, *groups, out, None)
+            };
+            if on_filled(d, xk, wk, &sp, fill, run)? {
                 return Ok(true);
             }
             yk.stale();
@@ -916,42 +924,28 @@ fn fwd_v6_on_filled(
     fill: impl FnOnce(&mut CudaSlice<u16>, &mut CudaSlice<u16>) -> Result<()>,
 ) -> Result<()> {
     let p = ConvPrecision::Bf16;
-    let r = (|| {
-        fill(xk.fill(d, sp.x_len())?, wk.fill(d, sp.w_len())?)?;
-        let (xb, wb) = (
-            xk.current().expect("filled above"),
-            wk.current().expect("filled above"),
-        );
-        match stats {
-            Some((out, groups)) => conv_tc6::conv_fwd_v6_stats(d, p, y, xb, wb, sp, groups, out),
-            None => conv_tc6::conv_fwd_v6(d, p, y, xb, wb, sp),
-        }
-    })();
-    xk.stale();
-    wk.stale();
-    r
+    on_filled(d, xk, wk, sp, fill, |xb, wb| match stats {
+        Some((out, groups)) => conv_tc6::conv_fwd_v6_stats(d, p, y, xb, wb, sp, groups, out),
+        None => conv_tc6::conv_fwd_v6(d, p, y, xb, wb, sp),
+    })
 }
 
-/// [`fwd_v6_on_filled`] storing y as bf16 into `y16` with the statistics of the rounded values
-/// (`conv_tc6::conv_fwd_v6_stats16`): Ok(false), `out` stale, where they cannot be taken per row block.
-#[allow(clippy::too_many_arguments)]
-fn fwd_v6_stats16_on_filled(
+/// `run` on the copies `xk` and `wk` once `fill` wrote them at `sp`'s sizes (operands padded or
+/// rearranged, not x's and w's copies), which are left stale after.
+fn on_filled<R>(
     d: &CudaDevice,
     xk: &mut Bf16Copy,
     wk: &mut Bf16Copy,
-    y16: &mut CudaSlice<u16>,
     sp: &ConvSpec,
-    groups: usize,
-    out: &mut BnPartials,
     fill: impl FnOnce(&mut CudaSlice<u16>, &mut CudaSlice<u16>) -> Result<()>,
-) -> Result<bool> {
+    run: impl FnOnce(&CudaSlice<u16>, &CudaSlice<u16>) -> Result<R>,
+) -> Result<R> {
     let r = (|| {
         fill(xk.fill(d, sp.x_len())?, wk.fill(d, sp.w_len())?)?;
-        let (xb, wb) = (
+        run(
             xk.current().expect("filled above"),
             wk.current().expect("filled above"),
-        );
-        conv_tc6::conv_fwd_v6_stats16(d, y16, xb, wb, sp, groups, out, None)
+        )
     })();
     xk.stale();
     wk.stale();
