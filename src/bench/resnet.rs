@@ -14,6 +14,7 @@ use super::bns::long_tailed_labels;
 use super::{now_unix, time_cpu, CudaTimer, Timing};
 use crate::device::cuda::CudaDevice;
 use crate::device::ops::{gemm_f32, GemmSpec, GemmVersion};
+use crate::device::parts::{self, Part, PartSink};
 use crate::device::{cpu, Buffer, Device};
 use crate::error::{Error, Result};
 use crate::loss::bns::{self, BnsForm, PaperLayout};
@@ -135,6 +136,10 @@ pub struct LayerLine {
     pub bwd_ms: f64,
     pub fwd_tflops: Option<f64>,
     pub bwd_tflops: Option<f64>,
+    /// Convolutions: the grad-input's and the grad-weight's share of `bwd_ms` (the rest: operand casts and
+    /// weight transposes); None where the part did not run (the stem's grad-input) or for other ops.
+    pub gx_ms: Option<f64>,
+    pub gw_ms: Option<f64>,
     /// Share of the profiled step time (forward + backward of this node).
     pub pct_of_step: f64,
     /// Convolutions: the kernel generation of forward / grad-input / grad-weight (see `NodeInfo`).
@@ -148,6 +153,9 @@ pub struct OpLine {
     pub count: usize,
     pub fwd_ms: f64,
     pub bwd_ms: f64,
+    /// Sums of the nodes' grad-input and grad-weight parts (convolutions).
+    pub gx_ms: Option<f64>,
+    pub gw_ms: Option<f64>,
     pub tflops: Option<f64>,
     pub pct_of_step: f64,
 }
@@ -211,7 +219,15 @@ pub struct ResnetReport {
 /// What one profiler record times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Span {
-    Node { index: usize, backward: bool },
+    Node {
+        index: usize,
+        backward: bool,
+    },
+    /// A part of node `index`'s backward (a convolution's grad-input or grad-weight).
+    Part {
+        index: usize,
+        part: Part,
+    },
     Loss,
     AdamW,
 }
@@ -299,6 +315,27 @@ impl Recorder {
         }
     }
 
+    /// Opens `part` inside the innermost open node (ignored outside one).
+    pub fn begin_part(&mut self, part: Part) {
+        let index = self.open.iter().rev().find_map(|o| match o.span {
+            Span::Node { index, .. } => Some(index),
+            _ => None,
+        });
+        if let Some(index) = index {
+            self.begin(Span::Part { index, part });
+        }
+    }
+
+    pub fn end_part(&mut self, part: Part) {
+        let index = self.open.iter().rev().find_map(|o| match o.span {
+            Span::Part { index, part: p } if p == part => Some(index),
+            _ => None,
+        });
+        if let Some(index) = index {
+            self.end(Span::Part { index, part });
+        }
+    }
+
     /// The spans of the step in start order (waits for the GPU).
     pub fn resolve(&mut self) -> Result<Vec<SpanTime>> {
         if let Some(e) = self.error.take() {
@@ -354,6 +391,22 @@ impl NodeProfiler for Hook {
     }
 }
 
+/// The parts sink installed on the profiling thread: forwards parts to the same recorder.
+struct PartHook(Arc<Mutex<Recorder>>);
+
+impl PartSink for PartHook {
+    fn begin(&mut self, part: Part) {
+        if let Ok(mut r) = self.0.lock() {
+            r.begin_part(part);
+        }
+    }
+    fn end(&mut self, part: Part) {
+        if let Ok(mut r) = self.0.lock() {
+            r.end_part(part);
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------------------ the step
 
 #[allow(clippy::large_enum_variant)] // built once per bench
@@ -405,6 +458,15 @@ pub struct StepRunner {
     /// The loss of the last step (read back only on the CPU or when asked: see [`StepRunner::last_loss`]).
     last_loss: f64,
     prof: Option<Arc<Mutex<Recorder>>>,
+}
+
+// A runner dropped while profiling (an error mid-step) takes its parts sink with it.
+impl Drop for StepRunner {
+    fn drop(&mut self) {
+        if self.prof.is_some() {
+            parts::set_sink(None);
+        }
+    }
 }
 
 impl StepRunner {
@@ -491,10 +553,12 @@ impl StepRunner {
         if on {
             let r = Arc::new(Mutex::new(Recorder::new(&self.dev)));
             self.net.set_profiler(Some(Box::new(Hook(r.clone()))));
+            parts::set_sink(Some(Box::new(PartHook(r.clone()))));
             self.prof = Some(r.clone());
             Some(r)
         } else {
             self.net.set_profiler(None);
+            parts::set_sink(None);
             self.prof = None;
             None
         }
@@ -894,6 +958,7 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
     // Profiled steps: per-node times, median per span.
     let rec = r.profile(true).expect("profiler on");
     let mut per_span: std::collections::HashMap<(usize, bool), Vec<f64>> = Default::default();
+    let mut per_part: std::collections::HashMap<(usize, Part), Vec<f64>> = Default::default();
     let (mut loss_ms, mut adam_ms) = (Vec::new(), Vec::new());
     let mut trace_spans = Vec::new();
     for _ in 0..a.profile_steps.max(1) {
@@ -911,6 +976,9 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
                         .or_default()
                         .push(s.dur_ms);
                 }
+                Span::Part { index, part } => {
+                    per_part.entry((index, part)).or_default().push(s.dur_ms);
+                }
                 Span::Loss => loss_ms.push(s.dur_ms),
                 Span::AdamW => adam_ms.push(s.dur_ms),
             }
@@ -920,6 +988,11 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
     r.profile(false);
 
     let node_ms = |i: usize, bwd: bool| per_span.get(&(i, bwd)).cloned().map(median).unwrap_or(0.0);
+    let part_ms = |i: usize, p: Part| per_part.get(&(i, p)).cloned().map(median);
+    let add_opt = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, None) | (None, x) => x,
+    };
     let loss_med = median(loss_ms);
     let adam_med = median(adam_ms);
     let fwd_total: f64 = (0..nodes.len()).map(|i| node_ms(i, false)).sum();
@@ -952,6 +1025,8 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
             bwd_ms: b,
             fwd_tflops: tf(ff, f),
             bwd_tflops: tf(bf, b),
+            gx_ms: part_ms(i, Part::GradInput),
+            gw_ms: part_ms(i, Part::GradWeight),
             pct_of_step: 100.0 * (f + b) / profiled.max(1e-12),
         });
     }
@@ -961,11 +1036,14 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         let key = ni.op.clone();
         let flops = (ni.fwd_flops_per_image + ni.bwd_flops_per_image) * nf;
         let (f, b) = (node_ms(i, false), node_ms(i, true));
+        let (gx, gw) = (part_ms(i, Part::GradInput), part_ms(i, Part::GradWeight));
         match ops.iter_mut().find(|o| o.op == key) {
             Some(o) => {
                 o.count += 1;
                 o.fwd_ms += f;
                 o.bwd_ms += b;
+                o.gx_ms = add_opt(o.gx_ms, gx);
+                o.gw_ms = add_opt(o.gw_ms, gw);
                 o.tflops = o.tflops.map(|t| t + flops); // holds FLOPs until finalised below
             }
             None => ops.push(OpLine {
@@ -973,6 +1051,8 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
                 count: 1,
                 fwd_ms: f,
                 bwd_ms: b,
+                gx_ms: gx,
+                gw_ms: gw,
                 tflops: Some(flops),
                 pct_of_step: 0.0,
             }),
@@ -984,6 +1064,8 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         count: 1,
         fwd_ms: loss_med,
         bwd_ms: 0.0,
+        gx_ms: None,
+        gw_ms: None,
         tflops: Some(loss_flops),
         pct_of_step: 0.0,
     });
@@ -992,6 +1074,8 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         count: r.net.params.len(),
         fwd_ms: adam_med,
         bwd_ms: 0.0,
+        gx_ms: None,
+        gw_ms: None,
         tflops: Some(0.0),
         pct_of_step: 0.0,
     });
@@ -1143,19 +1227,22 @@ impl ResnetReport {
             ph.join(", ")
         );
         let f = |v: Option<f64>| v.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into());
+        let ms = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into());
         println!();
         println!(
-            "{:<26} {:<10} {:<22} {:>9} {:>9} {:>8} {:>8} {:>6}  kernels (fwd/gx/gw)",
-            "layer", "op", "shape", "fwd ms", "bwd ms", "fwd TF", "bwd TF", "%"
+            "{:<26} {:<10} {:<22} {:>9} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6}  kernels (fwd/gx/gw)",
+            "layer", "op", "shape", "fwd ms", "bwd ms", "gx ms", "gw ms", "fwd TF", "bwd TF", "%"
         );
         for l in &self.layers {
             println!(
-                "{:<26} {:<10} {:<22} {:>9.3} {:>9.3} {:>8} {:>8} {:>5.1}%  {}",
+                "{:<26} {:<10} {:<22} {:>9.3} {:>9.3} {:>8} {:>8} {:>8} {:>8} {:>5.1}%  {}",
                 l.name,
                 l.op,
                 l.shape,
                 l.fwd_ms,
                 l.bwd_ms,
+                ms(l.gx_ms),
+                ms(l.gw_ms),
                 f(l.fwd_tflops),
                 f(l.bwd_tflops),
                 l.pct_of_step,
@@ -1164,20 +1251,23 @@ impl ResnetReport {
         }
         println!();
         println!(
-            "{:<16} {:>6} {:>10} {:>10} {:>9} {:>7}",
-            "op", "count", "fwd ms", "bwd ms", "TFLOP/s", "%"
+            "{:<16} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7}",
+            "op", "count", "fwd ms", "bwd ms", "gx ms", "gw ms", "TFLOP/s", "%"
         );
         for o in &self.ops {
             println!(
-                "{:<16} {:>6} {:>10.3} {:>10.3} {:>9} {:>6.1}%",
+                "{:<16} {:>6} {:>10.3} {:>10.3} {:>9} {:>9} {:>9} {:>6.1}%",
                 o.op,
                 o.count,
                 o.fwd_ms,
                 o.bwd_ms,
+                ms(o.gx_ms),
+                ms(o.gw_ms),
                 f(o.tflops),
                 o.pct_of_step
             );
         }
+        println!("(gx, gw: a convolution backward's grad-input and grad-weight; bwd also holds its operand casts and weight transposes)");
         for n in &self.notes {
             println!("note: {n}");
         }
@@ -1194,9 +1284,12 @@ pub fn chrome_trace(res: &BenchResult) -> serde_json::Value {
                "args": {"name": format!("ipdpp {} on {}", rep.arch, rep.device)}}),
         json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": 1,
                "args": {"name": if rep.device.starts_with("cuda") { "stream (CUDA events)" } else { "cpu (wall clock)" }}}),
+        json!({"name": "thread_name", "ph": "M", "pid": 1, "tid": 2,
+               "args": {"name": "convolution backward: grad-input / grad-weight"}}),
     ];
     let nf = rep.images_per_step as f64;
     for s in &res.trace_spans {
+        let mut tid = 1;
         let (name, cat, args) = match s.span {
             Span::Node { index, backward } => {
                 let ni = &res.nodes[index];
@@ -1216,6 +1309,15 @@ pub fn chrome_trace(res: &BenchResult) -> serde_json::Value {
                     }}),
                 )
             }
+            Span::Part { index, part } => {
+                tid = 2;
+                let ni = &res.nodes[index];
+                (
+                    format!("{} {}", ni.name, part.short()),
+                    "backward part",
+                    json!({"node": index, "part": part.short(), "shape": ni.shape}),
+                )
+            }
             Span::Loss => (
                 format!("bns_loss_{}", rep.loss_form),
                 "loss",
@@ -1228,7 +1330,7 @@ pub fn chrome_trace(res: &BenchResult) -> serde_json::Value {
             ),
         };
         events.push(json!({
-            "name": name, "cat": cat, "ph": "X", "pid": 1, "tid": 1,
+            "name": name, "cat": cat, "ph": "X", "pid": 1, "tid": tid,
             "ts": s.start_ms * 1e3, "dur": s.dur_ms * 1e3, "args": args,
         }));
     }

@@ -5,6 +5,7 @@ pub mod cuda;
 pub mod nn_ops;
 pub mod nvrtc;
 pub mod ops;
+pub mod parts;
 
 pub use buffer::Buffer;
 

@@ -69,6 +69,7 @@ fn resnet_bench_cpu_report_counts_flops_and_times_every_node() {
         };
         assert_eq!(l.kernels, want, "{} ({})", l.name, l.op);
     }
+    check_backward_parts(r);
     for want in [
         "conv1",
         "bn1",
@@ -89,11 +90,78 @@ fn resnet_bench_cpu_report_counts_flops_and_times_every_node() {
     assert!(r.ceiling.is_none() && r.pct_of_ceiling.is_none());
 }
 
+/// A convolution's backward splits into its grad-input (none for the stem) and grad-weight, which fit
+/// inside its backward time; other ops have no parts; the per-op lines sum the parts.
+fn check_backward_parts(r: &ipdpp::bench::resnet::ResnetReport) {
+    for l in &r.layers {
+        if !l.op.starts_with("conv") {
+            assert!(l.gx_ms.is_none() && l.gw_ms.is_none(), "{}", l.name);
+            continue;
+        }
+        let gw = l
+            .gw_ms
+            .unwrap_or_else(|| panic!("{}: no grad-weight part", l.name));
+        let gx = match (l.name.as_str(), l.gx_ms) {
+            ("conv1", None) => 0.0,
+            ("conv1", Some(_)) => panic!("the stem computes no grad-input"),
+            (_, Some(gx)) => gx,
+            (n, None) => panic!("{n}: no grad-input part"),
+        };
+        assert!(gw > 0.0 && (gx > 0.0 || l.name == "conv1"), "{}", l.name);
+        assert!(
+            gx + gw <= l.bwd_ms + 1e-9,
+            "{}: parts {gx} + {gw} > bwd {}",
+            l.name,
+            l.bwd_ms
+        );
+    }
+    for o in &r.ops {
+        let nodes = r.layers.iter().filter(|l| l.op == o.op);
+        let (gx, gw) = nodes.fold((0.0, 0.0), |(x, w), l| {
+            (x + l.gx_ms.unwrap_or(0.0), w + l.gw_ms.unwrap_or(0.0))
+        });
+        assert!(
+            (o.gw_ms.unwrap_or(0.0) - gw).abs() <= 1e-9 * gw.max(1.0),
+            "{}",
+            o.op
+        );
+        assert!(
+            (o.gx_ms.unwrap_or(0.0) - gx).abs() <= 1e-9 * gx.max(1.0),
+            "{}",
+            o.op
+        );
+    }
+}
+
 /// Checks a Chrome trace: complete events on one track, in order, not overlapping, forward nodes, the
-/// loss, backward nodes, AdamW. Returns the X events' names.
+/// loss, backward nodes, AdamW; and on a second track each convolution's grad-input / grad-weight inside
+/// its backward node. Returns the first track's X events' names.
 fn check_trace(t: &Value, nodes: usize) -> Vec<String> {
     let ev = t["traceEvents"].as_array().expect("traceEvents array");
-    let xs: Vec<&Value> = ev.iter().filter(|e| e["ph"] == "X").collect();
+    let xs: Vec<&Value> = ev
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["tid"] == 1)
+        .collect();
+    let parts: Vec<&Value> = ev
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["tid"] == 2)
+        .collect();
+    assert!(!parts.is_empty(), "no grad-input / grad-weight events");
+    for p in &parts {
+        let name = p["name"].as_str().unwrap();
+        let (layer, part) = name.rsplit_once(' ').unwrap();
+        assert!(part == "gx" || part == "gw", "{name}");
+        let node = xs
+            .iter()
+            .find(|e| e["name"] == format!("{layer} bwd").as_str())
+            .unwrap_or_else(|| panic!("{name}: no backward event of {layer}"));
+        let (ts, dur) = (p["ts"].as_f64().unwrap(), p["dur"].as_f64().unwrap());
+        let (nts, ndur) = (node["ts"].as_f64().unwrap(), node["dur"].as_f64().unwrap());
+        assert!(
+            ts + 1e-3 >= nts && ts + dur <= nts + ndur + 1e-3,
+            "{name} outside {node}"
+        );
+    }
     assert_eq!(
         xs.len(),
         2 * nodes + 2,
@@ -216,5 +284,6 @@ fn resnet_bench_cuda_times_every_node_with_events() {
     assert!(r.loss_first.is_finite() && r.loss_last.is_finite());
     assert!(r.step.median_ms > 0.0);
     assert!(r.layers.iter().any(|l| l.fwd_ms > 0.0));
+    check_backward_parts(r);
     check_trace(&chrome_trace(&res), res.nodes.len());
 }

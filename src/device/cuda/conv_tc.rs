@@ -6,6 +6,7 @@ use super::conv_tc6::{self, cast_into, Bf16Copy, BnPartials, DevCopy};
 use super::conv_wgmma;
 use super::{check_len, launch_err, waves, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
+use crate::device::parts::{timed, Part};
 use crate::device::{nn_ops, Buffer, Device};
 use crate::error::{Error, Result};
 use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
@@ -1181,8 +1182,10 @@ pub fn conv_bwd_kept(
         (dev, &mut *gw, gy, x, &gx)
     {
         if let Some(sp) = padded_stem(d, v, p, s) {
-            return stem_bwd_weight_v6(d, p, xk, gyk, gwc, gyc, xc, s, &sp, gy_fresh)
-                .map(|()| false);
+            return timed(Part::GradWeight, || {
+                stem_bwd_weight_v6(d, p, xk, gyk, gwc, gyc, xc, s, &sp, gy_fresh)
+            })
+            .map(|()| false);
         }
     }
     // tf32 grad-input on v7 or v6: the fp32 tensors themselves (v7: the weights transposed once per
@@ -1197,13 +1200,21 @@ pub fn conv_bwd_kept(
             let wt = wt32
                 .current()
                 .ok_or_else(|| Error::usage("transposed weights missing"))?;
-            conv_wgmma::conv_bwd_input_v7(d, gxc, gyc, wt, s, gx_add)?;
-            conv_bwd_weight(dev, p, v, gw, gy, x, s)?;
+            timed(Part::GradInput, || {
+                conv_wgmma::conv_bwd_input_v7(d, gxc, gyc, wt, s, gx_add)
+            })?;
+            timed(Part::GradWeight, || {
+                conv_bwd_weight(dev, p, v, gw, gy, x, s)
+            })?;
             return Ok(false);
         }
         if p == ConvPrecision::Tf32 && gx_add && runs_v6(d, v, p, "bwd_input", s) {
-            conv_tc6::conv_bwd_input_v6(d, p, gxc, gyc, wc, s, true)?;
-            conv_bwd_weight(dev, p, v, gw, gy, x, s)?;
+            timed(Part::GradInput, || {
+                conv_tc6::conv_bwd_input_v6(d, p, gxc, gyc, wc, s, true)
+            })?;
+            timed(Part::GradWeight, || {
+                conv_bwd_weight(dev, p, v, gw, gy, x, s)
+            })?;
             return Ok(false);
         }
     }
@@ -1230,52 +1241,55 @@ pub fn conv_bwd_kept(
             Buffer::Cuda(wc),
         ) if wv6 || wv7 || iv6 || iv7 => {
             let gyb = gyk.get(d, gyc)?;
-            if wv7 {
-                conv_wgmma::conv_bwd_weight_v7(d, gwc, gyb, xk.get(d, xc)?, s)?;
-            } else if wv6 {
-                conv_tc6::conv_bwd_weight_v6(d, p, gwc, gyb, xk.get(d, xc)?, s)?;
-            } else {
-                conv_bwd_weight_tc(d, p, v, gwc, gyc, xc, s)?;
-            }
+            timed(Part::GradWeight, || {
+                if wv7 {
+                    conv_wgmma::conv_bwd_weight_v7(d, gwc, gyb, xk.get(d, xc)?, s)
+                } else if wv6 {
+                    conv_tc6::conv_bwd_weight_v6(d, p, gwc, gyb, xk.get(d, xc)?, s)
+                } else {
+                    conv_bwd_weight_tc(d, p, v, gwc, gyc, xc, s)
+                }
+            })?;
             if iv7 && !wtk.is_fresh() {
                 let wb = wk.get(d, wc)?;
                 conv_wgmma::conv_weight_t_bf16(d, wtk.fill(d, s.w_len())?, wb, s)?;
             }
             let stride1_16 = !gx_add && s.stride == 1 && gx16.is_some();
-            match gx {
-                // gx as bf16 alone into `gx16` (stride 1, not adding): Ok(true).
-                Some(Buffer::Cuda(_)) if iv7 && stride1_16 && v7_out16_on() => {
+            let Some(gx) = gx else { return Ok(false) };
+            // Ok(true): gx stored as bf16 alone into `gx16` (stride 1, not adding).
+            timed(Part::GradInput, || match gx {
+                Buffer::Cuda(_) if iv7 && stride1_16 && v7_out16_on() => {
                     let wt = wtk
                         .current()
                         .ok_or_else(|| Error::usage("transposed weights missing"))?;
                     let g16 = gx16.expect("matched above").fill(d, s.x_len())?;
-                    conv_wgmma::conv_bwd_input_v7_16(d, g16, gyb, wt, s)?;
-                    return Ok(true);
+                    conv_wgmma::conv_bwd_input_v7_16(d, g16, gyb, wt, s).map(|()| true)
                 }
-                Some(Buffer::Cuda(gx)) if iv7 => {
+                Buffer::Cuda(gx) if iv7 => {
                     let wt = wtk
                         .current()
                         .ok_or_else(|| Error::usage("transposed weights missing"))?;
-                    conv_wgmma::conv_bwd_input_v7(d, gx, gyb, wt, s, gx_add)
+                    conv_wgmma::conv_bwd_input_v7(d, gx, gyb, wt, s, gx_add).map(|()| false)
                 }
-                Some(Buffer::Cuda(_)) if iv6 && stride1_16 => {
+                Buffer::Cuda(_) if iv6 && stride1_16 => {
                     let g16 = gx16.expect("matched above").fill(d, s.x_len())?;
-                    conv_tc6::conv_bwd_input_v6_16(d, g16, gyb, wk.get(d, wc)?, s, None)?;
-                    return Ok(true);
+                    conv_tc6::conv_bwd_input_v6_16(d, g16, gyb, wk.get(d, wc)?, s, None)
+                        .map(|()| true)
                 }
-                Some(Buffer::Cuda(gx)) if iv6 => {
+                Buffer::Cuda(gx) if iv6 => {
                     conv_tc6::conv_bwd_input_v6(d, p, gx, gyb, wk.get(d, wc)?, s, gx_add)
+                        .map(|()| false)
                 }
-                Some(Buffer::Cuda(gx)) => conv_bwd_input_tc(d, p, v, gx, gyc, wc, s),
-                Some(Buffer::Cpu(_)) => Err(mismatch("conv_bwd_input")),
-                None => Ok(()),
-            }
-            .map(|()| false)
+                Buffer::Cuda(gx) => conv_bwd_input_tc(d, p, v, gx, gyc, wc, s).map(|()| false),
+                Buffer::Cpu(_) => Err(mismatch("conv_bwd_input")),
+            })
         }
         (_, gw, gy, x, w) => {
-            conv_bwd_weight(dev, p, v, gw, gy, x, s)?;
+            timed(Part::GradWeight, || {
+                conv_bwd_weight(dev, p, v, gw, gy, x, s)
+            })?;
             match gx {
-                Some(gx) => conv_bwd_input(dev, p, v, gx, gy, w, s),
+                Some(gx) => timed(Part::GradInput, || conv_bwd_input(dev, p, v, gx, gy, w, s)),
                 None => Ok(()),
             }
             .map(|()| false)
