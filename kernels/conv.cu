@@ -33,6 +33,148 @@ extern "C" __global__ void im2col_bf16_f32(unsigned short* col, const float* x, 
     }
 }
 
+// The stem's forward direct on CUDA cores (`conv_stem_fwd`; opt-in IPDPP_STEM_DIRECT=1): with kh·kw·c ≤ 32
+// (27 for a 3×3 kernel over RGB) the tensor-core GEMMs are latency-bound (v6 on channels padded to 8 ran the
+// ResNet-18 stem at 10-17 TFLOP/s on an H200, 0.43 ms bf16 / 0.71 ms tf32, for an output of 0.27-0.54 GB).
+// A block: 128 output rows × O channels (O = 4 QO); the rows' im2col and the weights ([k][o]) staged in
+// shared memory, rounded as the tensor-core path rounds its operands (rnd 1: bf16, nearest even; 2: tf32,
+// cvt.rna; 0: exact), so every product is exact in fp32 and only the order of the fp32 sums differs. Thread
+// t: channels 4 (t % QO) .. + 3 of rows t / QO + (256 / QO) i. y fp32 or (out16) bf16; with part_sum, each
+// block's batch-norm partials (the column sum and the sum of squares about the block's mean, of the stored
+// values) as the v6 `_stats` epilogue writes them for 128-row blocks.
+#define STEM_ROWS 128
+#define STEM_KP 33  // im2col row pitch: rows of a warp's 8 groups fall on distinct banks
+
+__device__ __forceinline__ float stem_round(float v, int rnd) {
+    if (rnd == 1) return bf16_round(v);
+    if (rnd == 2) {
+        unsigned u;
+        asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(u) : "f"(v));
+        return __uint_as_float(u);
+    }
+    return v;
+}
+
+template <int QO>
+__device__ __forceinline__ void conv_stem_fwd(void* y, float* part_sum, float* part_m2, const float* x,
+                                              const float* w, ConvDims d, int rnd) {
+    constexpr int O = 4 * QO, G = 256 / QO, P = STEM_ROWS / G;
+    __shared__ float xs[STEM_ROWS * STEM_KP];
+    __shared__ __align__(16) float ws[32 * O];
+    __shared__ float red[G * O];
+    __shared__ float tot[O];
+    const int K = d.kh * d.kw * d.c;
+    const long long M = (long long)d.n * d.oh * d.ow, r0 = (long long)blockIdx.x * STEM_ROWS;
+    if (K > 32 || d.o != O) __trap();  // the launcher's checks
+    for (int e = threadIdx.x; e < K * O; e += 256) {
+        const int o = e / K, k = e - o * K;  // w [o][k] (OHWI) to ws [k][o]
+        ws[k * O + o] = stem_round(w[e], rnd);
+    }
+    for (int e = threadIdx.x; e < STEM_ROWS * K; e += 256) {
+        const int r = e / K, k = e - r * K;
+        const long long m = r0 + r;
+        float v = 0.0f;
+        if (m < M) {
+            const int ox = (int)(m % d.ow);
+            const long long q = m / d.ow;
+            const int oy = (int)(q % d.oh);
+            const long long n = q / d.oh;
+            const int tap = k / d.c, c = k - tap * d.c, ky = tap / d.kw, kx = tap - ky * d.kw;
+            const int iy = oy * d.stride + ky - d.pad, ix = ox * d.stride + kx - d.pad;
+            if ((unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w)
+                v = stem_round(x[((n * d.h + iy) * d.w + ix) * d.c + c], rnd);
+        }
+        xs[r * STEM_KP + k] = v;
+    }
+    __syncthreads();
+    const int q = threadIdx.x % QO, g = threadIdx.x / QO;
+    float acc[P][4];
+#pragma unroll
+    for (int i = 0; i < P; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[i][e] = 0.0f;
+    for (int k = 0; k < K; ++k) {
+        const float4 wv = *reinterpret_cast<const float4*>(ws + k * O + 4 * q);
+#pragma unroll
+        for (int i = 0; i < P; ++i) {
+            const float a = xs[(g + G * i) * STEM_KP + k];
+            acc[i][0] = fmaf(a, wv.x, acc[i][0]);
+            acc[i][1] = fmaf(a, wv.y, acc[i][1]);
+            acc[i][2] = fmaf(a, wv.z, acc[i][2]);
+            acc[i][3] = fmaf(a, wv.w, acc[i][3]);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < P; ++i) {
+        const long long m = r0 + g + G * i;
+        if (m >= M) continue;
+        if (d.out16) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) acc[i][e] = bf16_round(acc[i][e]);  // the statistics' values too
+            uint2 v = make_uint2(pack_bf16x2(acc[i][0], acc[i][1]), pack_bf16x2(acc[i][2], acc[i][3]));
+            *reinterpret_cast<uint2*>(static_cast<unsigned short*>(y) + m * O + 4 * q) = v;
+        } else {
+            *reinterpret_cast<float4*>(static_cast<float*>(y) + m * O + 4 * q) =
+                make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+        }
+    }
+    if (part_sum == nullptr) return;
+    const int rows = (int)min((long long)STEM_ROWS, M - r0);
+    // Column sums over the thread's valid rows, then over the G row groups; the same for the squares about
+    // the block's column means.
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+        float t = 0.0f;
+#pragma unroll
+        for (int i = 0; i < P; ++i)
+            if (g + G * i < rows) t += acc[i][e];
+        red[g * O + 4 * q + e] = t;
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < O; c += 256) {
+        float t = 0.0f;
+        for (int j = 0; j < G; ++j) t += red[j * O + c];
+        tot[c] = t;
+        part_sum[(long long)blockIdx.x * O + c] = t;
+    }
+    __syncthreads();
+    float mean[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) mean[e] = tot[4 * q + e] / (float)rows;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+        float t = 0.0f;
+#pragma unroll
+        for (int i = 0; i < P; ++i)
+            if (g + G * i < rows) {
+                const float v = acc[i][e] - mean[e];
+                t += v * v;
+            }
+        red[g * O + 4 * q + e] = t;
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < O; c += 256) {
+        float t = 0.0f;
+        for (int j = 0; j < G; ++j) t += red[j * O + c];
+        part_m2[(long long)blockIdx.x * O + c] = t;
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) conv_stem_fwd_o16(void* y, float* part_sum, float* part_m2,
+                                                                     const float* x, const float* w, ConvDims d,
+                                                                     int rnd) {
+    conv_stem_fwd<4>(y, part_sum, part_m2, x, w, d, rnd);
+}
+extern "C" __global__ void __launch_bounds__(256) conv_stem_fwd_o32(void* y, float* part_sum, float* part_m2,
+                                                                     const float* x, const float* w, ConvDims d,
+                                                                     int rnd) {
+    conv_stem_fwd<8>(y, part_sum, part_m2, x, w, d, rnd);
+}
+extern "C" __global__ void __launch_bounds__(256) conv_stem_fwd_o64(void* y, float* part_sum, float* part_m2,
+                                                                     const float* x, const float* w, ConvDims d,
+                                                                     int rnd) {
+    conv_stem_fwd<16>(y, part_sum, part_m2, x, w, d, rnd);
+}
+
 // ---------------------------------------------------------------- v1: direct
 extern "C" __global__ void conv_fwd_v1_f32(float* y, const float* x, const float* wt, ConvDims d) {
     const long long total = (long long)d.n * d.oh * d.ow * d.o;

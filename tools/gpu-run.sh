@@ -80,6 +80,12 @@ if has tests; then
   # A ResNet-18 step against the CPU with the stem's forward as im2col + v6 1x1.
   step test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_im2col 90 env IPDPP_STEM_IM2COL=1 \
     $BIN/it --exact resnet_cuda::resnet18_training_step_cuda_matches_cpu_at_batch_8 --nocapture --test-threads=1
+  # The stem's forward direct on CUDA cores (IPDPP_STEM_DIRECT=1, written without a GPU on 2026-11-28): a
+  # ResNet-18 step against the CPU (exact fp32), and ResNet-8/18 bf16 steps under the v4-v6 tails.
+  step test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_direct 90 env IPDPP_STEM_DIRECT=1 \
+    $BIN/it --exact resnet_cuda::resnet18_training_step_cuda_matches_cpu_at_batch_8 --nocapture --test-threads=1
+  step test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_stem_direct 120 env IPDPP_STEM_DIRECT=1 IPDPP_TEST_TAILS=v4,v5 \
+    $BIN/it --exact cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3 --nocapture --test-threads=1
   # v6 or v7 per op and shape (IPDPP_V7_AUTO=1), timed before the first forward: whole ResNet-18/32 steps.
   step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_auto 120 env IPDPP_V7_AUTO=1 \
     IPDPP_TEST_CASES="bf16 v7,tf32 v7" $BIN/it --exact resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 \
@@ -176,6 +182,10 @@ if has tests; then
   fi
   ok test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_im2col \
     && ok test_resnet_cuda.cuda_stem_forward_runs_v6_on_im2col_columns || NO_IM2COL=1
+  ok test_resnet_cuda.cuda_conv_stem_fwd_direct_matches_cpu_on_rounded_operands \
+    && ok test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_direct \
+    && ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_stem_direct || NO_STEM_DIRECT=1
+  [ -n "${NO_STEM_DIRECT:-}" ] && echo "the direct stem failed (or missed) a test: no IPDPP_STEM_DIRECT bench" | tee -a "$SUMMARY"
   # The conv grad-inputs that add into a block input's gradient (on by default since 2026-11-27, fourth
   # session without a GPU): off for the benches and the pipeline unless their bit-for-bit tests passed here.
   if ! ok test_cuda_ops.cuda_conv_grad_input_adds_give_the_step_bit_for_bit \
@@ -326,6 +336,10 @@ if has bench; then
     [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && step bench_${arch}_bf16_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
       --out "$OUT/${arch}_bf16_v7_auto.json"
+    # the stem's forward direct on CUDA cores (A/B against bench_r18_bf16, today's defaults)
+    [ -z "${NO_STEM_DIRECT:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_bf16_stem_direct 90 env \
+      IPDPP_STEM_DIRECT=1 $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/${arch}_bf16_stem_direct.json"
     # ... with the v6 tails (bf16 identity shortcuts)
     [ -z "${NO_V7_AUTO:-}${NO_V7:-}${NO_BN6:-}${NO_FUSED:-}" ] && [ "${IPDPP_V7_OUT16:-1}" != 0 ] \
       && ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_v7_v6 && step bench_${arch}_bf16_v7_auto_bn_tail_v6 90 env \
@@ -347,6 +361,10 @@ if has bench; then
       [ -z "${NO_RING:-}" ] && TF_ENV="$TF_ENV IPDPP_V6_RING=auto"
       step bench_${arch}_tf32_all_new 90 env $TF_ENV $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 \
         --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new.json"
+      # ... with the stem's forward direct on CUDA cores (tf32-rounded operands; 0.71 of 58 ms on v6 pad8)
+      [ -z "${NO_STEM_DIRECT:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_tf32_all_new_stem_direct 90 env $TF_ENV \
+        IPDPP_STEM_DIRECT=1 $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
+        --out "$OUT/${arch}_tf32_all_new_stem_direct.json"
       # ... with the exact loss on cuBLAS (BNS v8, written without a GPU) instead of v2, where its tests passed.
       ok test_bns.bns_code_form_cuda_matches_cpu && ok test_bns.bns_paper_form_cuda_matches_cpu \
         && step bench_${arch}_tf32_all_new_bns_v8 90 env $TF_ENV IPDPP_BNS=v8 $BIN/ipdpp --device cuda bench resnet \
@@ -559,6 +577,7 @@ for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v7.json", "IPDPP_CO
                ("resnet18_bf16_bn_tail_v6.json", "IPDPP_BN_TAIL=v6"),
                ("resnet18_bf16_v7_auto_bn_tail_v6.json", "IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 IPDPP_BN_TAIL=v6"),
                ("resnet18_bf16_stem_im2col.json", "IPDPP_STEM_IM2COL=1"),
+               ("resnet18_bf16_stem_direct.json", "IPDPP_STEM_DIRECT=1"),
                ("resnet18_bf16_all_new.json", open(os.path.join(sys.argv[1], "new_env.txt")).read().strip()
                 if os.path.exists(os.path.join(sys.argv[1], "new_env.txt")) else "")]:
     try:

@@ -1978,6 +1978,7 @@ impl ResNet {
                         None => kf("bwd_weight"),
                     };
                     let fwd = match self.dev.cuda() {
+                        Some(_) if conv_tc::stem_direct(self.conv_version, &s) => "direct".into(),
                         Some(d)
                             if conv_tc::stem_fwd_runs_im2col(
                                 d,

@@ -519,6 +519,26 @@ fn cusim_driver_runs_the_v4_tails_on_bf16_conv_outputs() {
     );
 }
 
+/// The stem's forward direct on CUDA cores (`IPDPP_STEM_DIRECT=1`, written without a GPU, 2026-11-28): the
+/// kernel against the CPU on rounded operands in every precision, and a whole ResNet-8 bf16 step under the
+/// v4-v6 tails (its bf16 output and partials feeding the first tail) tracking v3's.
+#[test]
+fn cusim_driver_runs_the_direct_stem() {
+    through_the_simulated_driver(
+        "conv,conv_tc,conv_tc6,norm,elementwise,reduce,pool,gemm",
+        &[
+            (
+                "resnet_cuda::cuda_conv_stem_fwd_direct_matches_cpu_on_rounded_operands",
+                &[],
+            ),
+            (
+                "cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3",
+                &[("IPDPP_TEST_ARCHS", "resnet8"), ("IPDPP_STEM_DIRECT", "1")],
+            ),
+        ],
+    );
+}
+
 #[test]
 fn cusim_driver_runs_the_v6_ring_and_padded_stem_gpu_tests() {
     let stats = std::env::temp_dir().join(format!("ipdpp-cusim-memstats-{}", std::process::id()));

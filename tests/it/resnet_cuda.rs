@@ -1287,3 +1287,158 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
     }
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
+
+/// The stem's forward direct on CUDA cores (`conv_stem_fwd`, opt-in `IPDPP_STEM_DIRECT=1`): against the
+/// CPU convolution of the operands rounded as each precision's tensor-core path rounds them (bf16
+/// nearest even, tf32 nearest with ties away, exact), so a kernel that skipped or mixed up the rounding
+/// misses by 1e-4 – 1e-3 against a 1e-5 tolerance; its bf16 y is bf16 of its fp32 y bit for bit; its
+/// batch-norm partials equal float64 sums over the stored values per 128-row block; and through
+/// `conv_fwd_stem_direct` they are filled exactly where every block lies inside one view.
+#[test]
+fn cuda_conv_stem_fwd_direct_matches_cpu_on_rounded_operands() {
+    use ipdpp::device::cpu::conv::{conv_fwd_f32, ConvSpec};
+    use ipdpp::device::cuda::conv::{conv_stem_fwd, StemRound, STEM_ROWS};
+    use ipdpp::device::cuda::conv_tc::{conv_fwd_stem_direct, ConvPrecision};
+    use ipdpp::device::cuda::conv_tc6::BnPartials;
+    let Some(dev) = cuda_or_skip("cuda_conv_stem_fwd_direct_matches_cpu_on_rounded_operands")
+    else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    let bf16 = |v: f32| {
+        let u = v.to_bits();
+        f32::from_bits((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF_0000)
+    };
+    let tf32 = |v: f32| f32::from_bits((v.to_bits() + 0x1000) & !0x1FFF);
+    let mut fails = Vec::new();
+    for (i, &(n, h, w, c, o, k, stride, pad)) in [
+        (4, 16, 16, 3, 64, 3, 1, 1),
+        (3, 9, 11, 3, 16, 3, 2, 1),
+        (2, 8, 8, 1, 32, 5, 1, 2),
+        (2, 6, 6, 3, 64, 3, 1, 1),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = ConvSpec::new(n, h, w, c, o, k, stride, pad);
+        let x = uniform_f32(s.x_len(), -1.0, 1.0, 700 + i as u64);
+        let wt = uniform_f32(s.w_len(), -0.5, 0.5, 710 + i as u64);
+        let (xd, wd) = (d.upload(&x).unwrap(), d.upload(&wt).unwrap());
+        let rows = s.n * s.oh() * s.ow();
+        let blocks = rows.div_ceil(STEM_ROWS);
+        for (rnd, p) in [
+            (StemRound::Exact, ConvPrecision::Fp32),
+            (StemRound::Bf16, ConvPrecision::Bf16),
+            (StemRound::Tf32, ConvPrecision::Tf32),
+        ] {
+            let round = |v: &[f32]| -> Vec<f32> {
+                v.iter()
+                    .map(|&a| match rnd {
+                        StemRound::Exact => a,
+                        StemRound::Bf16 => bf16(a),
+                        StemRound::Tf32 => tf32(a),
+                    })
+                    .collect()
+            };
+            let mut want = vec![0.0f32; s.y_len()];
+            conv_fwd_f32(&mut want, &round(&x), &round(&wt), &s);
+            let tag = format!("{s:?} {rnd:?}");
+            let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
+            conv_stem_fwd(d, rnd, &mut y, &xd, &wd, &s, None).unwrap();
+            let plain = d.download(&y).unwrap();
+            let e = rel_err(&plain, &want);
+            println!("{tag}: y rel err {e:.2e}");
+            if e.is_nan() || e > 1e-5 {
+                fails.push(format!("{tag}: y rel err {e:.2e} > 1e-5"));
+            }
+            // The partials of the stored values, fp32 and bf16 y.
+            let check_parts = |vals: &[f32],
+                               sum: &[f32],
+                               m2: &[f32],
+                               what: &str,
+                               fails: &mut Vec<String>| {
+                for b in 0..blocks {
+                    let r = b * STEM_ROWS..((b + 1) * STEM_ROWS).min(rows);
+                    let cnt = r.len() as f64;
+                    for ch in 0..s.o {
+                        let col = r.clone().map(|m| vals[m * s.o + ch] as f64);
+                        let ws: f64 = col.clone().sum();
+                        let mean = ws / cnt;
+                        let wm2: f64 = col.map(|v| (v - mean) * (v - mean)).sum();
+                        let abs: f64 = r.clone().map(|m| (vals[m * s.o + ch] as f64).abs()).sum();
+                        let (gs, gm) = (sum[b * s.o + ch] as f64, m2[b * s.o + ch] as f64);
+                        // fp32 sums of ≤ 128 terms: within 1e-5 of the sum of magnitudes (sum) or of
+                        // the sum of squares (m2, about an fp32 mean).
+                        if (gs - ws).abs() > 1e-5 * abs + 1e-6
+                            || (gm - wm2).abs() > 1e-5 * wm2 + 1e-6
+                        {
+                            fails.push(format!(
+                                "{tag} {what}: block {b} channel {ch}: sum {gs} vs {ws}, m2 {gm} vs {wm2}"
+                            ));
+                            return;
+                        }
+                    }
+                }
+            };
+            let mut sum = d.upload(&vec![f32::NAN; blocks * s.o]).unwrap();
+            let mut m2 = d.upload(&vec![f32::NAN; blocks * s.o]).unwrap();
+            conv_stem_fwd(d, rnd, &mut y, &xd, &wd, &s, Some((&mut sum, &mut m2))).unwrap();
+            let with = d.download(&y).unwrap();
+            if with
+                .iter()
+                .zip(&plain)
+                .any(|(a, b)| a.to_bits() != b.to_bits())
+            {
+                fails.push(format!("{tag}: y with partials differs from the plain y"));
+            }
+            let (hs, hm) = (d.download(&sum).unwrap(), d.download(&m2).unwrap());
+            check_parts(&plain, &hs, &hm, "fp32 y", &mut fails);
+            let mut y16 = d.upload(&vec![0xFFFFu16; s.y_len()]).unwrap();
+            conv_stem_fwd(d, rnd, &mut y16, &xd, &wd, &s, Some((&mut sum, &mut m2))).unwrap();
+            let got16 = d.download(&y16).unwrap();
+            let want16: Vec<u16> = plain
+                .iter()
+                .map(|&v| (bf16(v).to_bits() >> 16) as u16)
+                .collect();
+            let bad = got16.iter().zip(&want16).filter(|(a, b)| a != b).count();
+            if bad > 0 {
+                fails.push(format!(
+                    "{tag}: {bad} bf16 outputs differ from bf16 of the fp32 y"
+                ));
+            }
+            let vals16: Vec<f32> = got16
+                .iter()
+                .map(|&b| f32::from_bits((b as u32) << 16))
+                .collect();
+            let (hs, hm) = (d.download(&sum).unwrap(), d.download(&m2).unwrap());
+            check_parts(&vals16, &hs, &hm, "bf16 y", &mut fails);
+            // Through the network's entry point: partials for two views where each view is whole blocks.
+            let mut parts = BnPartials::default();
+            let fresh =
+                conv_fwd_stem_direct(d, p, Some((&mut parts, 2)), &mut y, &xd, &wd, &s).unwrap();
+            let splits = rows % 2 == 0 && (rows / 2) % STEM_ROWS == 0;
+            if fresh != splits || parts.is_fresh() != splits {
+                fails.push(format!("{tag}: partials fresh {fresh} (expected {splits})"));
+            }
+            let again = d.download(&y).unwrap();
+            if again
+                .iter()
+                .zip(&plain)
+                .any(|(a, b)| a.to_bits() != b.to_bits())
+            {
+                fails.push(format!("{tag}: conv_fwd_stem_direct's y differs"));
+            }
+        }
+    }
+    // Shapes it does not take are refused.
+    let s = ConvSpec::new(1, 4, 4, 3, 128, 3, 1, 1);
+    let (x, wt) = (
+        d.upload(&vec![0.0f32; s.x_len()]).unwrap(),
+        d.upload(&vec![0.0f32; s.w_len()]).unwrap(),
+    );
+    let mut y = d.upload(&vec![0.0f32; s.y_len()]).unwrap();
+    if conv_stem_fwd(d, StemRound::Bf16, &mut y, &x, &wt, &s, None).is_ok() {
+        fails.push("a 128-channel stem ran".into());
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}

@@ -171,6 +171,83 @@ pub fn im2col_bf16_f32(
     Ok(())
 }
 
+/// Rows of a `conv_stem_fwd` block (mirrors STEM_ROWS in kernels/conv.cu): the row blocks of its
+/// batch-norm partials.
+pub const STEM_ROWS: usize = 128;
+
+/// Whether [`conv_stem_fwd`] takes `s`: at most 32 taps × channels (the stem: 27) and 16, 32 or 64 output
+/// channels.
+pub fn stem_takes(s: &ConvSpec) -> bool {
+    s.kdim() <= 32 && matches!(s.o, 16 | 32 | 64)
+}
+
+/// How [`conv_stem_fwd`] rounds its operands, as the tensor-core path of each precision does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StemRound {
+    Exact = 0,
+    Bf16 = 1,
+    Tf32 = 2,
+}
+
+/// y = conv(x, w) for a convolution with few input channels (the stem), direct on CUDA cores: operands
+/// rounded by `rnd` (so each product is exact in fp32), fp32 sums; y fp32 or bf16 (`Y` = u16, rounded to
+/// nearest even); with `parts` = (sum, m2), the batch-norm partials of every [`STEM_ROWS`]-row block of
+/// the stored values ([n·oh·ow / 128] × o each). CPU reference: `cpu::conv::conv_fwd_f32` on the rounded
+/// operands.
+pub fn conv_stem_fwd<Y: DeviceRepr>(
+    dev: &CudaDevice,
+    rnd: StemRound,
+    y: &mut CudaSlice<Y>,
+    x: &CudaSlice<f32>,
+    w: &CudaSlice<f32>,
+    s: &ConvSpec,
+    parts: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
+) -> Result<()> {
+    if !stem_takes(s) {
+        return Err(Error::usage(format!(
+            "conv_stem_fwd of {s:?}: it takes at most 32 taps x channels and 16, 32 or 64 output channels"
+        )));
+    }
+    let out16 = std::mem::size_of::<Y>() == 2;
+    let rows = s.n * s.oh() * s.ow();
+    let blocks = rows.div_ceil(STEM_ROWS);
+    check_len("conv x", x.len(), s.x_len())?;
+    check_len("conv w", w.len(), s.w_len())?;
+    check_len("conv y", y.len(), s.y_len())?;
+    if let Some((a, b)) = &parts {
+        check_len("conv partial sums", a.len(), blocks * s.o)?;
+        check_len("conv partial m2", b.len(), blocks * s.o)?;
+    }
+    let grid = u32::try_from(blocks).map_err(|_| {
+        Error::usage(format!(
+            "convolution {s:?}: too many rows; lower the batch size"
+        ))
+    })?;
+    let d = dims(s)?.bf16_out(out16);
+    let r = rnd as i32;
+    let name = format!("conv_stem_fwd_o{}", s.o);
+    let f = dev.function("conv", &name)?;
+    let null = 0u64;
+    let mut b = dev.stream.launch_builder(&f);
+    b.arg(y);
+    match parts {
+        Some((sum, m2)) => b.arg(sum).arg(m2),
+        None => b.arg(&null).arg(&null),
+    };
+    b.arg(x).arg(w).arg(&d).arg(&r);
+    let cfg = LaunchConfig {
+        grid_dim: (grid, 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: (void* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d, int
+    // rnd): y holds n·oh·ow·o elements of Y (bf16 exactly when d.out16), the partials (or null) one row of
+    // o per 128-row block, x and w their shapes' lengths (all checked above); the kernel traps on
+    // kh·kw·c > 32 or o other than its entry point's (checked: `stem_takes`, the name).
+    unsafe { b.launch(cfg) }.map_err(launch_err(&name))?;
+    Ok(())
+}
+
 pub fn conv_fwd_f32(
     dev: &CudaDevice,
     v: ConvVersion,

@@ -765,7 +765,14 @@ pub fn conv_fwd_kept(
     {
         let v7 = runs_v7(d, v, p, "fwd", s);
         let stem = padded_stem_fwd(d, v, p, s).filter(|_| p == ConvPrecision::Bf16);
-        if let Some(sp) = stem {
+        if stem_direct(v, s) && p == ConvPrecision::Bf16 {
+            // The stem direct on CUDA cores, y as bf16 alone.
+            let buf = yk.fill(d, s.y_len())?;
+            if conv_fwd_stem_direct(d, p, Some((&mut **out, *groups)), buf, xc, wc, s)? {
+                return Ok(true);
+            }
+            yk.stale();
+        } else if let Some(sp) = stem {
             // The stem on its channels padded to 8 (v6), y as bf16 alone as well.
             let buf = yk.fill(d, s.y_len())?;
             let fill = |xp: &mut CudaSlice<u16>, wp: &mut CudaSlice<u16>| {
@@ -797,6 +804,11 @@ pub fn conv_fwd_kept(
         }
     }
     let fp32_y = match (dev, y, x, w, stats) {
+        (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
+            if stem_direct(v, s) =>
+        {
+            conv_fwd_stem_direct(d, p, stats, y, x, w, s).map(|_| ())
+        }
         (Device::Cuda(d), Buffer::Cuda(y), Buffer::Cuda(x), Buffer::Cuda(w), stats)
             if im2col_stem(d, v, p, s).is_some() =>
         {
@@ -851,6 +863,55 @@ pub fn conv_fwd_kept(
         }
     };
     fp32_y.map(|()| false)
+}
+
+/// `IPDPP_STEM_DIRECT=1`: the forward of a convolution with fewer than 8 input channels (the stem) runs
+/// direct on CUDA cores ([`conv_fwd_stem_direct`]) instead of on v6 over padded channels; read once. Opt-in
+/// until a GPU validates and times it (written without one, 2026-11-28).
+fn stem_direct_on() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("IPDPP_STEM_DIRECT").is_ok_and(|v| v.trim() == "1"))
+}
+
+/// Whether a network's forward at `s` runs [`conv_fwd_stem_direct`]: asked for, a tensor-core version,
+/// fewer than 8 input channels, and a shape `conv_stem_fwd` takes.
+pub fn stem_direct(v: TcVersion, s: &ConvSpec) -> bool {
+    stem_direct_on()
+        && matches!(v, TcVersion::V6 | TcVersion::V7)
+        && s.c < 8
+        && super::conv::stem_takes(s)
+}
+
+/// The stem's forward direct on CUDA cores (`conv::conv_stem_fwd`), its operands rounded as precision `p`'s
+/// tensor-core path rounds them, whatever the environment asks; with `stats` = (partials, groups) also the
+/// batch-norm partials of y's 128-row blocks where each lies inside one of the groups (the views): then
+/// Ok(true), else the plain forward, the partials stale, Ok(false). y fp32, or bf16 (`u16`) with
+/// statistics of the rounded values.
+pub fn conv_fwd_stem_direct<Y: cudarc::driver::DeviceRepr>(
+    d: &CudaDevice,
+    p: ConvPrecision,
+    stats: Option<(&mut BnPartials, usize)>,
+    y: &mut CudaSlice<Y>,
+    x: &CudaSlice<f32>,
+    w: &CudaSlice<f32>,
+    s: &ConvSpec,
+) -> Result<bool> {
+    use super::conv::{conv_stem_fwd, StemRound, STEM_ROWS};
+    let rnd = match p {
+        ConvPrecision::Bf16 => StemRound::Bf16,
+        ConvPrecision::Tf32 => StemRound::Tf32,
+        ConvPrecision::Fp32 => StemRound::Exact,
+    };
+    if let Some((out, groups)) = stats {
+        let shape = (s.n * s.oh() * s.ow(), STEM_ROWS, s.o);
+        if out.fill_blocks(d, shape, groups, |sum, m2| {
+            conv_stem_fwd(d, rnd, &mut *y, x, w, s, Some((sum, m2)))
+        })? {
+            return Ok(true);
+        }
+    }
+    conv_stem_fwd(d, rnd, y, x, w, s, None)?;
+    Ok(false)
 }
 
 /// Columns of the stem's im2col (`STEM_K` ≥ kh·kw·c: 27 for a 3×3 kernel over 3 channels), the input
