@@ -273,6 +273,40 @@ __device__ __forceinline__ void c7_each(const float (&acc)[MW][BN / 2], F f) {
                 for (int e = 0; e < 2; ++e) f(c7_row<MW>(m, h), col0 + 8 * j + 2 * q + e, acc[m][4 * j + 2 * h + e]);
 }
 
+// Stores (add: adds to) output row r of accumulator half h of m64 tile m: the thread's column pairs
+// (2q, 2q + 1) as one 8-byte store each (N even), or with out16 as one 4-byte bf16 pair.
+template <int BN, int MW>
+__device__ __forceinline__ void c7_store_row(const float (&acc)[MW][BN / 2], int m, int h, long long r, float* out,
+                                             int N, bool add, bool out16) {
+    const int c0 = blockIdx.x * BN + 2 * (threadIdx.x % 4);
+    if (out16) {
+        unsigned* p = reinterpret_cast<unsigned*>(reinterpret_cast<unsigned short*>(out) + r * N + c0);
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j)
+            if (c0 + 8 * j < N) p[4 * j] = pack_bf16x2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1]);
+        return;
+    }
+    float2* p = reinterpret_cast<float2*>(out + r * N + c0);
+    // add: the row's old pairs all loaded before any sum is stored (pair by pair, ptxas waited out one
+    // load's latency per pair: see tc_add_acc); the same sums, the same bits.
+    float2 old[BN / 8];
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j) {
+        old[j] = make_float2(0.0f, 0.0f);
+        if (add && c0 + 8 * j < N) old[j] = p[4 * j];
+    }
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j)
+        if (c0 + 8 * j < N) {
+            float2 v = make_float2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1]);
+            if (add) {
+                v.x += old[j].x;
+                v.y += old[j].y;
+            }
+            p[4 * j] = v;
+        }
+}
+
 // Row-major [M][N] output (add: added to what it holds), elements past M or N dropped. A thread holds column
 // pairs (2q, 2q + 1): with N even a pair is one 8-byte store (aligned, and both columns exist whenever the
 // first does). out16 (ConvDims::out16, never with add): out holds bf16, rounded to nearest even, a pair one
@@ -298,39 +332,12 @@ struct C7Out {
             });
             return;
         }
-        const int c0 = blockIdx.x * BN + 2 * (threadIdx.x % 4);
 #pragma unroll
         for (int m = 0; m < MW; ++m)
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
                 const int r = c7_row<MW>(m, h);
-                if (out16) {
-                    unsigned* p = reinterpret_cast<unsigned*>(o16 + (long long)r * N + c0);
-#pragma unroll
-                    for (int j = 0; j < BN / 8; ++j)
-                        if (r < M && c0 + 8 * j < N)
-                            p[4 * j] = pack_bf16x2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1]);
-                    continue;
-                }
-                float2* p = reinterpret_cast<float2*>(out + (long long)r * N + c0);
-                // add: the row's old pairs all loaded before any sum is stored (pair by pair, ptxas waited
-                // out one load's latency per pair: see tc_add_acc); the same sums, the same bits.
-                float2 old[BN / 8];
-#pragma unroll
-                for (int j = 0; j < BN / 8; ++j) {
-                    old[j] = make_float2(0.0f, 0.0f);
-                    if (add && r < M && c0 + 8 * j < N) old[j] = p[4 * j];
-                }
-#pragma unroll
-                for (int j = 0; j < BN / 8; ++j)
-                    if (r < M && c0 + 8 * j < N) {
-                        float2 v = make_float2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1]);
-                        if (add) {
-                            v.x += old[j].x;
-                            v.y += old[j].y;
-                        }
-                        p[4 * j] = v;
-                    }
+                if (r < M) c7_store_row<BN, MW>(acc, m, h, r, out, N, add, out16);
             }
     }
 };
@@ -724,6 +731,298 @@ __device__ __forceinline__ void conv_bwd_weight_v7_tf32(float* gw, const float* 
 }
 
 // wt [c, ky, kx, o] = w [o, ky, kx, c] (IHWO): the grad-input B operand, one K-major row per input channel.
+// ------------------------------------------------------------------------------------------------ halo
+// `_halo`, `_halo_m256` (2026-11-28, written without a GPU): the stride-1 3 × 3 (pad 1) forward and
+// grad-input with the block's A operand resident in shared memory. im2col copies every input pixel from L2
+// once per tap, nine times; Nsight Compute put the first v7 at 74 % of the L2's throughput and 21 % of the
+// SMs' at ResNet-18's layer 1 (H200, 2026-11-27). Here the GEMM rows are positions of the zero-padded grid,
+// (H + 2) × (W + 2) per image, so a tap is one shift of the row index, (ky - 1)(W + 2) + kx - 1 (the
+// grad-input: its negative): a block copies the window of its rows ± (W + 3), all channels, once, as planes
+// of 16-byte chunks (chunk j of window pixel p at j LBO + 16 p: the canonical no-swizzle K-major layout
+// with SBO = 128 bytes, so a row shift is a 16-byte shift of the descriptor's start), and each k-step's A
+// descriptor starts at the shifted row. The rows on the padding (an eighth at 32 × 32, a quarter at 16 × 16)
+// compute values the epilogue drops. The B tiles (weights; k tap-major as the other pipelines) stream through
+// the ring. Same k-steps in the same order as the other pipelines: the same sums, bit for bit. Views
+// (gridDim.z, the batch-norm groups) are tiled apart, so the statistics of a block stay inside one view.
+template <class T, int MW>
+struct C7Halo {
+    static constexpr int CH = 16 / (int)sizeof(T);  // channels per 16-byte chunk
+    int n0, H, W, Wp, img, Mv, ca, WR, LBO, p0;
+    FastDiv by_img, by_wp;
+    __device__ C7Halo(int n, int H_, int W_, int ca_)
+        : H(H_), W(W_), Wp(W_ + 2), img((H_ + 2) * (W_ + 2)), ca(ca_), by_img((H_ + 2) * (W_ + 2)), by_wp(W_ + 2) {
+        const int nv = n / (int)gridDim.z;  // images per view
+        n0 = (int)blockIdx.z * nv;
+        Mv = nv * img;
+        WR = C7_BM * MW + 2 * (Wp + 1);
+        LBO = (WR * 16 + 127) / 128 * 128 + 64;  // odd multiple of 64: a copy phase's two planes, distinct banks
+        p0 = (int)blockIdx.y * C7_BM * MW;
+    }
+    // The tensor row (n, y, x) of padded row p of this view, or -1 on the padding or past the view.
+    __device__ int real_row(int p) const {
+        if (p < 0 || p >= Mv) return -1;
+        const int n = by_img.div(p), r = p - n * img;
+        const int py = by_wp.div(r), px = r - py * Wp;
+        if (py < 1 || py > H || px < 1 || px > W) return -1;
+        return ((n0 + n) * H + py - 1) * W + px - 1;
+    }
+    __device__ int bytes() const { return ca / CH * LBO; }
+};
+
+// The window: padded rows p0 - (W + 3) .. p0 + 128 MW + W + 2 of `a` (ca channels), zeros on the padding. A
+// warp copies 16 pixels × a pair of adjacent chunks (each pixel's 32-byte sector in one instruction); an
+// 8-lane phase fills 64 contiguous bytes in each of two planes LBO apart (an odd multiple of 64): no bank
+// conflict.
+template <class T, int MW>
+__device__ __forceinline__ void c7_halo_window(const C7Halo<T, MW>& g, unsigned char* win, const T* a) {
+    constexpr int CH = C7Halo<T, MW>::CH;
+    const int pairs = g.ca / (2 * CH), units = (g.WR + 15) / 16 * pairs;
+    const int lane = threadIdx.x % 32;
+    for (int u = threadIdx.x / 32; u < units; u += 8) {
+        const int pix = 16 * (u / pairs) + lane / 2, j = 2 * (u % pairs) + lane % 2;
+        if (pix >= g.WR) continue;
+        const int m = g.real_row(g.p0 - (g.Wp + 1) + pix);
+        wg_cp16(win + j * g.LBO + 16 * pix, a + (m >= 0 ? (long long)m * g.ca + j * CH : 0), m >= 0);
+    }
+}
+
+// One 128 MW x BN block tile over k in [0, 9 ca): the window copied with the first k-tile's B tile, then
+// c7_gemm's ring and waits for the B tiles alone. GX: the grad-input's taps (shift negated).
+template <int BN, int BK, int STAGES, bool GX, class T, int MW, class E>
+__device__ __forceinline__ void c7_halo_gemm(const C7Halo<T, MW>& g, const T* a, const C7BRows<BN, BK, T>& b,
+                                             const E& store) {
+    constexpr bool TF32 = sizeof(T) == 4;
+    constexpr int RB = C7Geo<BK, T>::RB, CH = C7Halo<T, MW>::CH;
+    constexpr int AHEAD = STAGES - 2, STAGE = BN * RB;
+    extern __shared__ __align__(128) unsigned char c7_smem_raw[];
+    unsigned char* ring = wg_align1024(c7_smem_raw);
+    unsigned char* win = ring + STAGES * STAGE;
+    unsigned dyn;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
+    if (dyn < (unsigned)(STAGES * STAGE + 1024 + g.bytes()) || g.ca % BK) __trap();
+    float acc[MW][BN / 2];
+#pragma unroll
+    for (int m = 0; m < MW; ++m)
+#pragma unroll
+        for (int i = 0; i < BN / 2; ++i) {
+            acc[m][i] = 0.0f;
+            asm volatile("" : "+f"(acc[m][i]));  // pinned before the prologue, as in c7_gemm
+        }
+    const int ntiles = 9 * g.ca / BK;
+    c7_halo_window(g, win, a);  // joins the first k-tile's group
+#pragma unroll
+    for (int s = 0; s < AHEAD; ++s) {
+        if (s < ntiles) b.load(ring + s * STAGE, s * BK);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+    const int wg = threadIdx.x / 128;
+    const int base = 16 * (g.Wp + 1 + 64 * MW * wg);  // this warpgroup's first row, unshifted
+    for (int kt = 0; kt < ntiles; ++kt) {
+        asm volatile("cp.async.wait_group %0;" ::"n"(AHEAD - 1) : "memory");
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        __syncthreads();
+        const int nt = kt + AHEAD;
+        if (nt < ntiles) b.load(ring + (nt % STAGES) * STAGE, nt * BK);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        const int k0 = kt * BK, tap = k0 / g.ca, c0 = k0 - tap * g.ca;
+        const int ky = tap / 3, kx = tap - 3 * ky;
+        const int shift = GX ? (1 - ky) * g.Wp + 1 - kx : (ky - 1) * g.Wp + kx - 1;
+        const unsigned char* A0 = win + (c0 / CH) * g.LBO + base + 16 * shift;
+        const unsigned char* Bs = ring + (kt % STAGES) * STAGE;
+        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+        for (int s = 0; s < RB / 32; ++s)  // a k-step: two chunks (16 bf16, 8 tf32), planes 2s and 2s + 1
+#pragma unroll
+            for (int m = 0; m < MW; ++m) {
+                const unsigned long long da = wg_desc(A0 + 2 * s * g.LBO + 1024 * m, g.LBO, 128);
+                if (TF32) wg_mma_tf32<BN>(acc[m], da, wg_desc_swz<RB>(Bs + 32 * s));
+                else wg_mma<BN, false>(acc[m], da, wg_desc_swz<RB>(Bs + 32 * s));
+            }
+        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    store(acc);
+}
+
+// The tensor row of accumulator half h of m64 tile m (c7_row's block row on the padded grid), or -1.
+template <class T, int MW>
+__device__ __forceinline__ int c7_halo_row(const C7Halo<T, MW>& g, int m, int h) {
+    const int lane = threadIdx.x % 32, wq = (threadIdx.x / 32) % 4, wg = threadIdx.x / 128;
+    return g.real_row(g.p0 + 64 * MW * wg + 64 * m + 16 * wq + lane / 4 + 8 * h);
+}
+
+// Output rows on the tensor (add, out16 as C7Out; N even).
+template <int BN, class T, int MW>
+struct C7HaloOut {
+    const C7Halo<T, MW>& g;
+    float* out;
+    int N;
+    bool add, out16;
+    __device__ void operator()(const float (&acc)[MW][BN / 2]) const {
+#pragma unroll
+        for (int m = 0; m < MW; ++m)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int r = c7_halo_row(g, m, h);
+                if (r >= 0) c7_store_row<BN, MW>(acc, m, h, r, out, N, add, out16);
+            }
+    }
+};
+
+// C7HaloOut plus the block's batch-norm partials over its tensor rows (of the stored values): the column
+// sum, the sum of squares about the block's mean and the row count, into hsum / hm2 [tile][N] and hcnt
+// [tile], tile = blockIdx.z gridDim.y + blockIdx.y; conv_halo_stats_v7_f32 combines them per view.
+template <int BN, class T, int MW>
+struct C7HaloStats {
+    const C7Halo<T, MW>& g;
+    float* y;
+    float* hsum;
+    float* hm2;
+    float* hcnt;
+    int N;
+    bool out16;
+    __device__ void operator()(const float (&acc)[MW][BN / 2]) const {
+        C7HaloOut<BN, T, MW>{g, y, N, false, out16}(acc);
+        extern __shared__ __align__(128) unsigned char c7_smem_raw[];
+        float* red = reinterpret_cast<float*>(wg_align1024(c7_smem_raw));  // [8][BN], then tot [BN], count
+        float* tot = red + 8 * BN;
+        const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, q = lane % 4;
+        bool ok[MW][2];
+        int mine = 0;
+#pragma unroll
+        for (int m = 0; m < MW; ++m)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                ok[m][h] = c7_halo_row(g, m, h) >= 0;
+                mine += ok[m][h];
+            }
+        const auto val = [&](float v) { return out16 ? bf16_round(v) : v; };
+        __syncthreads();  // every warpgroup's MMAs are done with the ring
+        if (threadIdx.x == 0) tot[BN] = 0.0f;
+        __syncthreads();
+        if (q == 0 && mine) atomicAdd(tot + BN, (float)mine);  // lanes q = 0 hold each row once
+        const auto col_sums = [&](auto f) {
+#pragma unroll
+            for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+                for (int e = 0; e < 2; ++e) {
+                    float t = 0.0f;
+#pragma unroll
+                    for (int m = 0; m < MW; ++m)
+#pragma unroll
+                        for (int h = 0; h < 2; ++h)
+                            if (ok[m][h]) t += f(val(acc[m][4 * j + 2 * h + e]), j, e);
+#pragma unroll
+                    for (int off = 4; off < 32; off <<= 1) t += __shfl_xor_sync(0xffffffffu, t, off);
+                    if (lane < 4) red[warp * BN + 8 * j + 2 * q + e] = t;
+                }
+            __syncthreads();
+            for (int c = threadIdx.x; c < BN; c += 256) {
+                float t = 0.0f;
+#pragma unroll
+                for (int w = 0; w < 8; ++w) t += red[w * BN + c];
+                tot[c] = t;
+            }
+            __syncthreads();
+        };
+        const int tile = (int)(blockIdx.z * gridDim.y + blockIdx.y), col0 = blockIdx.x * BN;
+        col_sums([](float v, int, int) { return v; });
+        const float cnt = tot[BN];
+        for (int c = threadIdx.x; c < BN; c += 256)
+            if (col0 + c < N) hsum[(long long)tile * N + col0 + c] = tot[c];
+        if (blockIdx.x == 0 && threadIdx.x == 0) hcnt[tile] = cnt;
+        float mean[BN / 8][2];
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) mean[j][e] = cnt > 0.0f ? tot[8 * j + 2 * q + e] / cnt : 0.0f;
+        __syncthreads();  // tot read above before col_sums rewrites it
+        col_sums([&](float v, int j, int e) {
+            const float dv = v - mean[j][e];
+            return dv * dv;
+        });
+        for (int c = threadIdx.x; c < BN; c += 256)
+            if (col0 + c < N) hm2[(long long)tile * N + col0 + c] = tot[c];
+    }
+};
+
+template <int BN, class T, int MW>
+__device__ __forceinline__ void conv_fwd_halo_v7(float* y, const T* x, const T* w, ConvDims d, float* hsum,
+                                                 float* hm2, float* hcnt) {
+    constexpr int BK = 128 / (int)sizeof(T);
+    const C7Halo<T, MW> g(d.n, d.h, d.w, d.c);
+    if ((int)blockIdx.y * C7_BM * MW >= g.Mv) return;  // the whole block
+    const C7BRows<BN, BK, T> b(w, d.o, 9 * d.c, blockIdx.x * BN);
+    if (hsum) c7_halo_gemm<BN, BK, 4, false, T, MW>(g, x, b, C7HaloStats<BN, T, MW>{g, y, hsum, hm2, hcnt, d.o, d.out16 != 0});
+    else c7_halo_gemm<BN, BK, 4, false, T, MW>(g, x, b, C7HaloOut<BN, T, MW>{g, y, d.o, false, d.out16 != 0});
+}
+template <int BN, class T, int MW>
+__device__ __forceinline__ void conv_bwd_input_halo_v7(float* gx, const T* gy, const T* wt, ConvDims d) {
+    constexpr int BK = 128 / (int)sizeof(T);
+    if (d.out16 && d.add) __trap();
+    const C7Halo<T, MW> g(d.n, d.h, d.w, d.o);
+    if ((int)blockIdx.y * C7_BM * MW >= g.Mv) return;
+    const C7BRows<BN, BK, T> b(wt, d.c, 9 * d.o, blockIdx.x * BN);
+    c7_halo_gemm<BN, BK, 4, true, T, MW>(g, gy, b, C7HaloOut<BN, T, MW>{g, gx, d.c, d.add != 0, d.out16 != 0});
+}
+
+// Per view (blockIdx.y) and column: the halo blocks' partials combined in double (Chan: M2 = Σ M2_b +
+// n_b (mean_b - mean)²), written as `parts` equal 128-row partials of the view (sum / parts, M2 / parts
+// each: their combination by batchnorm_parts_chunk_f32 gives the view's sum and M2 back), the layout of the
+// other pipelines' `_stats` epilogue. Block (32, 8).
+extern "C" __global__ void conv_halo_stats_v7_f32(float* part_sum, float* part_m2, const float* hsum,
+                                                  const float* hm2, const float* hcnt, int tiles, int N,
+                                                  int parts) {
+    __shared__ double sh[8][32];
+    __shared__ double tot[2][32];
+    const int c = blockIdx.x * 32 + threadIdx.x, z = blockIdx.y, ty = threadIdx.y;
+    const long long t0 = (long long)z * tiles;
+    double s = 0.0, n = 0.0;
+    if (c < N)
+        for (int t = ty; t < tiles; t += 8) {
+            s += (double)hsum[(t0 + t) * N + c];
+            n += (double)hcnt[t0 + t];
+        }
+    sh[ty][threadIdx.x] = s;
+    __syncthreads();
+    if (ty == 0) {
+        double a = 0.0;
+        for (int i = 0; i < 8; ++i) a += sh[i][threadIdx.x];
+        tot[0][threadIdx.x] = a;
+    }
+    __syncthreads();
+    sh[ty][threadIdx.x] = n;
+    __syncthreads();
+    if (ty == 0) {
+        double a = 0.0;
+        for (int i = 0; i < 8; ++i) a += sh[i][threadIdx.x];
+        tot[1][threadIdx.x] = a;
+    }
+    __syncthreads();
+    const double S = tot[0][threadIdx.x], cnt = tot[1][threadIdx.x];
+    const double mean = cnt > 0.0 ? S / cnt : 0.0;
+    double q = 0.0;
+    if (c < N)
+        for (int t = ty; t < tiles; t += 8) {
+            const double nb = (double)hcnt[t0 + t];
+            if (nb <= 0.0) continue;
+            const double dm = (double)hsum[(t0 + t) * N + c] / nb - mean;
+            q += (double)hm2[(t0 + t) * N + c] + nb * dm * dm;
+        }
+    sh[ty][threadIdx.x] = q;
+    __syncthreads();
+    double M2 = 0.0;
+    for (int i = 0; i < 8; ++i) M2 += sh[i][threadIdx.x];
+    if (c >= N) return;
+    const float ps = (float)(S / parts), pm = (float)(M2 / parts);
+    for (int b = ty; b < parts; b += 8) {
+        part_sum[((long long)z * parts + b) * N + c] = ps;
+        part_m2[((long long)z * parts + b) * N + c] = pm;
+    }
+}
+
 template <class T>
 __device__ __forceinline__ void conv_weight_t(T* wt, const T* w, int o, int taps, int c) {
     const long long total = (long long)o * taps * c;
@@ -821,3 +1120,27 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k16s5
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_k16s5_m256_stats(float* y, float* part_sum, float* part_m2, const float* x, const float* w, ConvDims d) { conv_fwd_stats_v7<128, 16, 5, float, 2>(y, part_sum, part_m2, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k16s5_m256(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_v7<128, 16, 5, float, 2>(gx, gy, wt, d); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_k16s5_m256_strided(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_strided_v7<128, 16, 5, float, 2>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_halo(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v7<64, unsigned short, 1>(y, x, w, d, nullptr, nullptr, nullptr); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_halo_stats(float* y, float* hsum, float* hm2, float* hcnt, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v7<64, unsigned short, 1>(y, x, w, d, hsum, hm2, hcnt); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_halo(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_halo_v7<64, unsigned short, 1>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_halo_m256(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v7<64, unsigned short, 2>(y, x, w, d, nullptr, nullptr, nullptr); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n64_halo_m256_stats(float* y, float* hsum, float* hm2, float* hcnt, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v7<64, unsigned short, 2>(y, x, w, d, hsum, hm2, hcnt); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n64_halo_m256(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_halo_v7<64, unsigned short, 2>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_halo(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v7<128, unsigned short, 1>(y, x, w, d, nullptr, nullptr, nullptr); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_halo_stats(float* y, float* hsum, float* hm2, float* hcnt, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v7<128, unsigned short, 1>(y, x, w, d, hsum, hm2, hcnt); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_halo(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_halo_v7<128, unsigned short, 1>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_halo_m256(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v7<128, unsigned short, 2>(y, x, w, d, nullptr, nullptr, nullptr); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_bf16_n128_halo_m256_stats(float* y, float* hsum, float* hm2, float* hcnt, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_halo_v7<128, unsigned short, 2>(y, x, w, d, hsum, hm2, hcnt); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_bf16_n128_halo_m256(float* gx, const unsigned short* gy, const unsigned short* wt, ConvDims d) { conv_bwd_input_halo_v7<128, unsigned short, 2>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_halo(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_halo_v7<64, float, 1>(y, x, w, d, nullptr, nullptr, nullptr); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_halo_stats(float* y, float* hsum, float* hm2, float* hcnt, const float* x, const float* w, ConvDims d) { conv_fwd_halo_v7<64, float, 1>(y, x, w, d, hsum, hm2, hcnt); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n64_halo(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_halo_v7<64, float, 1>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_halo_m256(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_halo_v7<64, float, 2>(y, x, w, d, nullptr, nullptr, nullptr); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n64_halo_m256_stats(float* y, float* hsum, float* hm2, float* hcnt, const float* x, const float* w, ConvDims d) { conv_fwd_halo_v7<64, float, 2>(y, x, w, d, hsum, hm2, hcnt); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n64_halo_m256(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_halo_v7<64, float, 2>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_halo(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_halo_v7<128, float, 1>(y, x, w, d, nullptr, nullptr, nullptr); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_halo_stats(float* y, float* hsum, float* hm2, float* hcnt, const float* x, const float* w, ConvDims d) { conv_fwd_halo_v7<128, float, 1>(y, x, w, d, hsum, hm2, hcnt); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_halo(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_halo_v7<128, float, 1>(gx, gy, wt, d); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_halo_m256(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_halo_v7<128, float, 2>(y, x, w, d, nullptr, nullptr, nullptr); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_halo_m256_stats(float* y, float* hsum, float* hm2, float* hcnt, const float* x, const float* w, ConvDims d) { conv_fwd_halo_v7<128, float, 2>(y, x, w, d, hsum, hm2, hcnt); }
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_halo_m256(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_halo_v7<128, float, 2>(gx, gy, wt, d); }

@@ -303,16 +303,26 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
     // A 64-deep k-tile of the forward spans 64 input channels of one tap, of grad-input 64 output channels
     // (on tiles of 128 or 256 rows alike).
     let shallow = [Pipe::K32S5, Pipe::K32S5M256];
+    // Stride-1 3x3 forwards and grad-inputs of whole k-tiles also take the halo pipelines (2026-11-28).
+    let all_halo: Vec<Pipe> = Pipe::ALL
+        .into_iter()
+        .chain([Pipe::Halo, Pipe::HaloM256])
+        .collect();
     assert_eq!(pipes("fwd", &s(32, 64, 1), Bf16), shallow);
-    assert_eq!(pipes("fwd", &s(64, 32, 1), Bf16), Pipe::ALL);
+    assert_eq!(pipes("fwd", &s(64, 32, 1), Bf16), all_halo);
     assert_eq!(pipes("bwd_input", &s(64, 96, 1), Bf16), shallow);
-    assert_eq!(pipes("bwd_input", &s(32, 128, 1), Bf16), Pipe::ALL);
+    assert_eq!(pipes("bwd_input", &s(32, 128, 1), Bf16), all_halo);
+    assert_eq!(pipes("bwd_input", &s(32, 128, 2), Bf16), Pipe::ALL);
+    assert_eq!(
+        pipes("fwd", &ConvSpec::new(2, 8, 8, 64, 64, 1, 1, 0), Bf16),
+        Pipe::ALL
+    );
     // Grad-weight k-tiles are pixels: both depths at any channel count v7 takes, on tiles of 128 or 256
     // rows (the latter since 2026-11-28).
     assert_eq!(pipes("bwd_weight", &s(8, 16, 2), Bf16), Pipe::ALL);
     // tf32: rows of the same bytes, so half the channels: 32-deep (k32s4) and 16-deep (k16s5) k-tiles.
     assert_eq!(pipes("fwd", &s(16, 64, 1), Tf32), shallow);
-    assert_eq!(pipes("fwd", &s(32, 64, 1), Tf32), Pipe::ALL);
+    assert_eq!(pipes("fwd", &s(32, 64, 1), Tf32), all_halo);
     assert_eq!(pipes("bwd_input", &s(64, 48, 1), Tf32), shallow);
     assert!(takes("fwd", &s(16, 64, 1), Tf32) && !takes("fwd", &s(16, 64, 1), Bf16));
     assert!(!takes("fwd", &s(8, 64, 1), Tf32));
@@ -335,9 +345,11 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
         assert_eq!(p.tag_for(Bf16), p.tag());
     }
     assert_eq!(Pipe::K64S4.tag_for(Tf32), "k32s4");
-    assert_eq!(pipes("fwd", &s(64, 128, 1), Bf16), Pipe::ALL);
+    assert_eq!(pipes("fwd", &s(64, 128, 1), Bf16), all_halo);
     assert_eq!(pipes("fwd", &s(32, 96, 2), Bf16), shallow);
-    assert_eq!(pipes("bwd_input", &s(128, 64, 1), Tf32), Pipe::ALL);
+    assert_eq!(pipes("bwd_input", &s(128, 64, 1), Tf32), all_halo);
+    assert_eq!("halo".parse::<Pipe>().unwrap(), Pipe::Halo);
+    assert_eq!("halo_m256".parse::<Pipe>().unwrap(), Pipe::HaloM256);
     assert_eq!(pipes("bwd_weight", &s(64, 128, 1), Bf16), Pipe::ALL);
     assert_eq!(Pipe::K32S5M256.tag_for(Tf32), "k16s5_m256");
     assert_eq!("k32s4_m256".parse::<Pipe>().unwrap(), Pipe::K64S4M256);
@@ -489,4 +501,163 @@ fn cuda_conv_v7_pipelines_give_the_same_bits_and_the_pick_is_kept() {
             "m256 left outputs unwritten"
         );
     }
+}
+
+/// The halo pipelines (v7's stride-1 3x3 forward and grad-input with the A window resident, written
+/// without a GPU on 2026-11-28) against k64s4, bit for bit: the same k-steps in the same order. Forward and
+/// grad-input (stored, added, bf16), bf16 and tf32, at shapes with padded rows inside and across blocks
+/// (images smaller than a block, W + 2 not dividing 128, a last partial block) and 64 / 128 columns; the
+/// forward with statistics through two views against the k64s4 partials' totals.
+#[test]
+fn cuda_conv_v7_halo_gives_the_other_pipelines_bits() {
+    use ipdpp::device::cpu::conv::ConvSpec;
+    use ipdpp::device::cuda::conv_tc6::BnPartials;
+    use ipdpp::device::cuda::conv_wgmma::{
+        conv_bwd_input_v7_pipe, conv_fwd_v7_pipe, conv_fwd_v7_stats_pipe, conv_weight_t_bf16,
+        conv_weight_t_f32, Pipe,
+    };
+    let Some(dev) = hopper("cuda_conv_v7_halo_gives_the_other_pipelines_bits") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut fails = Vec::new();
+    for (i, &(n, h, w, c, o)) in [
+        (3, 8, 8, 64, 128),
+        (2, 6, 10, 64, 64),
+        (4, 4, 4, 128, 64),
+        (2, 16, 16, 64, 64),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let s = ConvSpec::new(n, h, w, c, o, 3, 1, 1);
+        let x32 = uniform_f32(s.x_len(), -1.0, 1.0, 300 + i as u64);
+        let w32 = uniform_f32(s.w_len(), -1.0, 1.0, 310 + i as u64);
+        let gy32 = uniform_f32(s.y_len(), -1.0, 1.0, 320 + i as u64);
+        let gx0 = uniform_f32(s.x_len(), -1.0, 1.0, 330 + i as u64);
+        let b16 = |v: &[f32]| {
+            let mut b = vec![0u16; v.len()];
+            cast_bf16_f32(&mut b, v);
+            d.upload(&b).unwrap()
+        };
+        for tf32 in [false, true] {
+            let tag = format!("{s:?} tf32 {tf32}");
+            let fwd = |p: Pipe| -> Vec<f32> {
+                let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
+                if tf32 {
+                    let (x, w) = (d.upload(&x32).unwrap(), d.upload(&w32).unwrap());
+                    conv_fwd_v7_pipe(d, p, &mut y, &x, &w, &s).unwrap();
+                } else {
+                    conv_fwd_v7_pipe(d, p, &mut y, &b16(&x32), &b16(&w32), &s).unwrap();
+                }
+                d.download(&y).unwrap()
+            };
+            // gx (fp32; add: onto gx0), or bf16 bits widened (out16).
+            let gx = |p: Pipe, add: bool, out16: bool| -> Vec<f32> {
+                if tf32 {
+                    let (gy, w) = (d.upload(&gy32).unwrap(), d.upload(&w32).unwrap());
+                    let mut wt = d.zeros::<f32>(s.w_len()).unwrap();
+                    conv_weight_t_f32(d, &mut wt, &w, &s).unwrap();
+                    let mut g = d.upload(&gx0).unwrap();
+                    conv_bwd_input_v7_pipe(d, p, &mut g, &gy, &wt, &s, add).unwrap();
+                    return d.download(&g).unwrap();
+                }
+                let (gy, w) = (b16(&gy32), b16(&w32));
+                let mut wt = d.zeros::<u16>(s.w_len()).unwrap();
+                conv_weight_t_bf16(d, &mut wt, &w, &s).unwrap();
+                if out16 {
+                    let mut g = d.upload(&vec![0xFFFFu16; s.x_len()]).unwrap();
+                    conv_bwd_input_v7_pipe(d, p, &mut g, &gy, &wt, &s, false).unwrap();
+                    return d
+                        .download(&g)
+                        .unwrap()
+                        .iter()
+                        .map(|&b| f32::from_bits((b as u32) << 16))
+                        .collect();
+                }
+                let mut g = d.upload(&gx0).unwrap();
+                conv_bwd_input_v7_pipe(d, p, &mut g, &gy, &wt, &s, add).unwrap();
+                d.download(&g).unwrap()
+            };
+            let want = fwd(Pipe::K64S4);
+            if !want.iter().all(|v| v.is_finite()) {
+                fails.push(format!("{tag}: k64s4 left outputs unwritten"));
+            }
+            let mut cases = vec![(false, false)];
+            cases.push((true, false));
+            if !tf32 {
+                cases.push((false, true));
+            }
+            for p in [Pipe::Halo, Pipe::HaloM256] {
+                if bits(&fwd(p)) != bits(&want) {
+                    fails.push(format!("{tag}: forward {p:?} differs from k64s4"));
+                }
+                for &(add, out16) in &cases {
+                    if bits(&gx(p, add, out16)) != bits(&gx(Pipe::K64S4, add, out16)) {
+                        fails.push(format!(
+                            "{tag}: grad-input {p:?} (add {add}, bf16 {out16}) differs from k64s4"
+                        ));
+                    }
+                }
+            }
+            // Statistics over two views: y bit for bit, and each view's total (sum, sum of squares about
+            // the view mean) from the partials as k64s4's within 1e-5.
+            let groups = 2;
+            if n % groups != 0 || (n * h * w / groups) % 128 != 0 {
+                continue;
+            }
+            let stats = |p: Pipe| -> (Vec<f32>, Vec<f32>) {
+                let mut y = d.upload(&vec![f32::NAN; s.y_len()]).unwrap();
+                let mut parts = BnPartials::default();
+                let fresh = if tf32 {
+                    let (x, w) = (d.upload(&x32).unwrap(), d.upload(&w32).unwrap());
+                    conv_fwd_v7_stats_pipe(d, p, &mut y, &x, &w, &s, groups, &mut parts).unwrap()
+                } else {
+                    let (x, w) = (b16(&x32), b16(&w32));
+                    conv_fwd_v7_stats_pipe(d, p, &mut y, &x, &w, &s, groups, &mut parts).unwrap()
+                };
+                assert!(fresh, "{tag} {p:?}: partials not written");
+                let mut tot = Vec::new();
+                for g in 0..groups {
+                    let b = parts.group(g, groups).expect("fresh partials of a view");
+                    let (sa, ma) = (d.download(b.sum).unwrap(), d.download(b.m2).unwrap());
+                    let sm = &sa[b.first * o..(b.first + b.count) * o];
+                    let m2 = &ma[b.first * o..(b.first + b.count) * o];
+                    let rows = b.block_rows as f64;
+                    for ch in 0..o {
+                        let sums: Vec<f64> = (0..b.count).map(|k| sm[k * o + ch] as f64).collect();
+                        let total: f64 = sums.iter().sum();
+                        let mean = total / (rows * sums.len() as f64);
+                        let q: f64 = (0..sums.len())
+                            .map(|k| m2[k * o + ch] as f64 + rows * (sums[k] / rows - mean).powi(2))
+                            .sum();
+                        tot.push(total as f32);
+                        tot.push(q as f32);
+                    }
+                }
+                (d.download(&y).unwrap(), tot)
+            };
+            let (y0, t0) = stats(Pipe::K64S4);
+            for p in [Pipe::Halo, Pipe::HaloM256] {
+                let (y1, t1) = stats(p);
+                if bits(&y1) != bits(&y0) {
+                    fails.push(format!("{tag}: {p:?} y of the statistics forward differs"));
+                }
+                let e = ipdpp::bench::rel_err(&t1, &t0);
+                println!("{tag} {p:?}: view totals rel err {e:.2e}");
+                if e.is_nan() || e > 1e-5 {
+                    fails.push(format!("{tag}: {p:?} view totals rel err {e:.2e} > 1e-5"));
+                }
+            }
+        }
+    }
+    assert!(
+        fails.is_empty(),
+        "{}",
+        fails.join(
+            "
+"
+        )
+    );
 }

@@ -54,6 +54,14 @@ pub enum Pipe {
     /// the tf32 grad-weight reads about twice the forward's time on an H200 (2026-11-28); 81-97 KB. The same
     /// k-steps per element, so the same sums as Rs2; the tuner picks between them.
     Rs1M256,
+    /// The stride-1 3×3 forward and grad-input with the block's A operand resident (kernels/conv_wgmma.cu
+    /// `_halo`; written without a GPU, 2026-11-28): GEMM rows on the zero-padded grid, each tap a shift of
+    /// the row index, the window of a block's rows copied once instead of nine times through im2col (the
+    /// first v7 ran at 74 % of the H200's L2 throughput at ResNet-18's layer 1); K64S4's k-steps, so the same
+    /// sums; the rows on the padding are computed and dropped. 128-row tiles.
+    Halo,
+    /// [`Pipe::Halo`] on tiles of 256 rows.
+    HaloM256,
 }
 
 impl Pipe {
@@ -66,6 +74,8 @@ impl Pipe {
             Pipe::K32S5M256 => "k32s5_m256",
             Pipe::Rs2 => "rs2",
             Pipe::Rs1M256 => "rs1_m256",
+            Pipe::Halo => "halo",
+            Pipe::HaloM256 => "halo_m256",
         }
     }
     /// The entry-point tag in precision `p` (tf32: half the depth of the same bytes).
@@ -81,14 +91,19 @@ impl Pipe {
     /// k-tile depth in bf16 elements (128 or 64 bytes a row).
     fn bk(self) -> usize {
         match self {
-            Pipe::K64S4 | Pipe::K64S4M256 | Pipe::Rs2 | Pipe::Rs1M256 => 64,
+            Pipe::K64S4
+            | Pipe::K64S4M256
+            | Pipe::Rs2
+            | Pipe::Rs1M256
+            | Pipe::Halo
+            | Pipe::HaloM256 => 64,
             Pipe::K32S5 | Pipe::K32S5M256 => 32,
         }
     }
     /// Rows of a block tile.
     fn bm(self) -> usize {
         match self {
-            Pipe::K64S4M256 | Pipe::K32S5M256 | Pipe::Rs1M256 => 2 * BM,
+            Pipe::K64S4M256 | Pipe::K32S5M256 | Pipe::Rs1M256 | Pipe::HaloM256 => 2 * BM,
             _ => BM,
         }
     }
@@ -103,7 +118,7 @@ impl Pipe {
     fn stages(self) -> usize {
         match self {
             Pipe::Rs2 | Pipe::Rs1M256 => 2,
-            Pipe::K64S4 | Pipe::K64S4M256 => 4,
+            Pipe::K64S4 | Pipe::K64S4M256 | Pipe::Halo | Pipe::HaloM256 => 4,
             Pipe::K32S5 | Pipe::K32S5M256 => 5,
         }
     }
@@ -112,6 +127,50 @@ impl Pipe {
     fn smem(self, cols: usize) -> usize {
         self.stages() * (self.bm() + tile(cols).1) * self.bk() * 2 + 1024
     }
+    fn halo(self) -> bool {
+        matches!(self, Pipe::Halo | Pipe::HaloM256)
+    }
+    /// Dynamic shared memory of `op` at `s` in precision `p`: [`Pipe::smem`], or for the halo pipelines
+    /// the B ring plus the window (mirrors C7Halo::bytes: 16-byte chunks of the A channels as planes of
+    /// the window's rows, 128 MW + 2 (W + 3), each plane padded to an odd multiple of 64 bytes).
+    fn smem_at(self, op: &str, s: &ConvSpec, p: ConvPrecision) -> usize {
+        let cols = cols(op, s);
+        if !self.halo() {
+            return self.smem(cols);
+        }
+        let ca = if op == "bwd_input" { s.o } else { s.c };
+        let per_chunk = if p == ConvPrecision::Tf32 { 4 } else { 8 };
+        let rows = self.bm() + 2 * (s.w + 3);
+        let lbo = (rows * 16).div_ceil(128) * 128 + 64;
+        self.stages() * tile(cols).1 * 128 + 1024 + ca / per_chunk * lbo
+    }
+}
+
+/// Row tiles per view of a halo pipeline: the zero-padded grid of the view's images, `pipe.bm()` rows a
+/// tile (mirrors C7Halo).
+fn halo_tiles(s: &ConvSpec, pipe: Pipe, views: usize) -> usize {
+    (s.n / views.max(1) * (s.h + 2) * (s.w + 2)).div_ceil(pipe.bm())
+}
+
+/// Whether the halo pipelines take `op` at `s` in precision `p`: a 3×3 stride-1 pad-1 forward or
+/// grad-input whose A channels fill whole 128-byte k-tiles, and `IPDPP_V7_HALO` not 0.
+fn halo_takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
+    let ca = match op {
+        "fwd" => s.c,
+        "bwd_input" => s.o,
+        _ => return false,
+    };
+    halo_on()
+        && (s.kh, s.kw, s.stride, s.pad) == (3, 3, 1, 1)
+        && ca % Pipe::Halo.depth(p) == 0
+        && cols(op, s) % 2 == 0
+}
+
+/// `IPDPP_V7_HALO=0`, read once, keeps the halo pipelines (written without a GPU, 2026-11-28) out of v7's
+/// candidates.
+fn halo_on() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("IPDPP_V7_HALO").map_or(true, |v| v.trim() != "0"))
 }
 
 impl std::str::FromStr for Pipe {
@@ -120,12 +179,13 @@ impl std::str::FromStr for Pipe {
         let v = v.trim().to_ascii_lowercase();
         Pipe::ALL
             .into_iter()
-            .chain([Pipe::Rs2, Pipe::Rs1M256])
+            .chain([Pipe::Rs2, Pipe::Rs1M256, Pipe::Halo, Pipe::HaloM256])
             .find(|p| p.tag() == v || p.tag_for(ConvPrecision::Tf32) == v)
             .ok_or_else(|| {
                 Error::usage(format!(
                     "unknown v7 pipeline {v:?}; use k64s4 or k32s5 (tf32: k32s4 or k16s5), \
-                     optionally with _m256 (rs2, rs1_m256: the tf32 grad-weight's)"
+                     optionally with _m256 (rs2, rs1_m256: the tf32 grad-weight's; halo, halo_m256: \
+                     the stride-1 3x3 forward and grad-input's)"
                 ))
             })
     }
@@ -166,11 +226,15 @@ pub fn pipes(op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pipe> {
         "bwd_input" => s.o % deep == 0,
         _ => true,
     };
-    Pipe::ALL
+    let mut v: Vec<Pipe> = Pipe::ALL
         .into_iter()
         .filter(|&q| whole || q.bk() == 32)
         .filter(|&q| tall || q.bm() == BM)
-        .collect()
+        .collect();
+    if halo_takes(op, s, p) {
+        v.extend([Pipe::Halo, Pipe::HaloM256]);
+    }
+    v
 }
 
 /// `IPDPP_V7_GW_M256=0`, read once, keeps the grad-weight's 256-row tiles (bf16 `_m256`, tf32 `_rs1_m256`;
@@ -194,7 +258,7 @@ fn cols(op: &str, s: &ConvSpec) -> usize {
 fn fitting(dev: &CudaDevice, op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pipe> {
     pipes(op, s, p)
         .into_iter()
-        .filter(|q| q.smem(cols(op, s)) <= dev.smem_optin)
+        .filter(|q| q.smem_at(op, s, p) <= dev.smem_optin)
         .collect()
 }
 
@@ -320,7 +384,11 @@ fn plan(
         )));
     }
     let (tag, bn) = tile(cols);
-    let grid_y = m.div_ceil(pipe.bm());
+    let grid_y = if pipe.halo() {
+        halo_tiles(s, pipe, 1)
+    } else {
+        m.div_ceil(pipe.bm())
+    };
     if grid_y > 65535 {
         return Err(Error::usage(format!(
             "convolution {s:?}: {m} GEMM rows exceed one launch; lower the batch size"
@@ -331,7 +399,7 @@ fn plan(
         p.suffix(),
         pipe.tag_for(p)
     );
-    let smem = pipe.smem(cols);
+    let smem = pipe.smem_at(op, s, p);
     let f = dev.function(FILE, &name)?;
     dev.raise_smem_limit(&f, &name, smem)?;
     let cfg = LaunchConfig {
@@ -421,19 +489,19 @@ fn fwd_stats<T: DeviceRepr, Y: DeviceRepr>(
 ) -> Result<bool> {
     let shape = (s.n * s.oh() * s.ow(), BM, s.o);
     out.fill_blocks(dev, shape, groups, |sum, m2| {
-        fwd(dev, y, x, w, s, Some((sum, m2)))
+        fwd(dev, y, x, w, s, Some((sum, m2, groups)))
     })
 }
 
-/// The forward launch, plain or (`stats` = the partial buffers) the `_stats` entry point; y fp32, or bf16
-/// (`u16`: `_stats` only, checked by `launch_fwd`).
+/// The forward launch, plain or (`stats` = the partial buffers of 128-row blocks and the views they lie in)
+/// the `_stats` entry point; y fp32, or bf16 (`u16`: `_stats` only, checked by `launch_fwd`).
 fn fwd<T: DeviceRepr, Y: DeviceRepr>(
     dev: &CudaDevice,
     y: &mut CudaSlice<Y>,
     x: &CudaSlice<T>,
     w: &CudaSlice<T>,
     s: &ConvSpec,
-    mut stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>)>,
+    mut stats: Option<(&mut CudaSlice<f32>, &mut CudaSlice<f32>, usize)>,
 ) -> Result<()> {
     let suffix = if stats.is_some() { "_stats" } else { "" };
     let out16 = std::mem::size_of::<Y>() == 2;
@@ -446,9 +514,109 @@ fn fwd<T: DeviceRepr, Y: DeviceRepr>(
     let prec = precision_of::<T>();
     run_picked(dev, "fwd", e, s, prec, |p| {
         let planned = plan(dev, "fwd", suffix, s, m, p, prec)?;
-        let st = stats.as_mut().map(|(a, b)| (&mut **a, &mut **b));
-        launch_fwd(planned, dev, &mut *y, x, w, s, st, out16)
+        match stats.as_mut() {
+            Some((a, b, views)) if p.halo() => {
+                launch_fwd_halo_stats(dev, planned, &mut *y, x, w, s, (a, b), *views, p, out16)
+            }
+            st => {
+                let st = st.map(|(a, b, _)| (&mut **a, &mut **b));
+                launch_fwd(planned, dev, &mut *y, x, w, s, st, out16)
+            }
+        }
     })
+}
+
+/// The halo forward with statistics: each block's partials over its tensor rows (sum, squares about its
+/// mean, row count) into scratch, the blocks tiled per view (grid.z), then `conv_halo_stats_v7_f32`
+/// combines them per view into `parts`'s layout of 128-row blocks (each block of a view the view's sum and
+/// squares divided equally: the same totals for the batch-norm statistics).
+#[allow(clippy::too_many_arguments)]
+fn launch_fwd_halo_stats<T: DeviceRepr, Y: DeviceRepr>(
+    dev: &CudaDevice,
+    (f, name, mut cfg): (cudarc::driver::CudaFunction, String, LaunchConfig),
+    y: &mut CudaSlice<Y>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+    (part_sum, part_m2): (&mut CudaSlice<f32>, &mut CudaSlice<f32>),
+    views: usize,
+    pipe: Pipe,
+    out16: bool,
+) -> Result<()> {
+    let rows = s.n * s.h * s.w;
+    if views == 0 || s.n % views != 0 || (rows / views) % BM != 0 {
+        return Err(Error::usage(format!(
+            "{name}: the statistics need whole images and 128-row blocks per view ({views} views of {s:?})"
+        )));
+    }
+    check_len("conv x", x.len(), s.x_len())?;
+    check_len("conv w", w.len(), s.w_len())?;
+    check_len("conv y", y.len(), s.y_len())?;
+    let parts = rows / views / BM;
+    check_len(
+        "conv stats",
+        part_sum.len().min(part_m2.len()),
+        views * parts * s.o,
+    )?;
+    if out16 != (std::mem::size_of::<Y>() == 2) {
+        return Err(Error::usage(format!("{name}: y's type and out16 disagree")));
+    }
+    let tiles = halo_tiles(s, pipe, views);
+    cfg.grid_dim.1 = u32::try_from(tiles)
+        .ok()
+        .filter(|&t| t <= 65535)
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "convolution {s:?}: too many rows; lower the batch size"
+            ))
+        })?;
+    cfg.grid_dim.2 = views as u32;
+    let mut hsum = dev.scratch(views * tiles * s.o)?;
+    let mut hm2 = dev.scratch(views * tiles * s.o)?;
+    let mut hcnt = dev.scratch(views * tiles)?;
+    let d = dims(s)?.bf16_out(out16);
+    // SAFETY: (float* y, float* hsum, float* hm2, float* hcnt, const T* x, const T* w, ConvDims d): y holds
+    // n·h·w·o elements (bf16 exactly when d.out16), hsum / hm2 views · tiles · o, hcnt views · tiles (grid.z
+    // views × grid.y tiles, each block writing its own tile's row), x and w their lengths (checked); the
+    // dynamic shared memory is the ring and window `plan` sized (the kernel traps otherwise).
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(&mut *y)
+            .arg(&mut *hsum)
+            .arg(&mut *hm2)
+            .arg(&mut *hcnt)
+            .arg(x)
+            .arg(w)
+            .arg(&d)
+            .launch(cfg)
+    }
+    .map_err(launch_err(&name))?;
+    let g = dev.function(FILE, "conv_halo_stats_v7_f32")?;
+    let (ti, ni, pi) = (tiles as i32, s.o as i32, parts as i32);
+    let cfg2 = LaunchConfig {
+        grid_dim: (s.o.div_ceil(32) as u32, views as u32, 1),
+        block_dim: (32, 8, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: (float* part_sum, float* part_m2, const float* hsum, const float* hm2, const float* hcnt, int
+    // tiles, int N, int parts): part_sum / part_m2 hold views · parts · o (checked), the scratch what the
+    // launch above wrote; grid (⌈o/32⌉, views) × (32, 8) as the kernel assumes.
+    unsafe {
+        dev.stream
+            .launch_builder(&g)
+            .arg(part_sum)
+            .arg(part_m2)
+            .arg(&*hsum)
+            .arg(&*hm2)
+            .arg(&*hcnt)
+            .arg(&ti)
+            .arg(&ni)
+            .arg(&pi)
+            .launch(cfg2)
+    }
+    .map_err(launch_err("conv_halo_stats_v7_f32"))?;
+    Ok(())
 }
 
 /// gx[n, h, w, c] = ∂L/∂x (with `add`: gx += ∂L/∂x) from gy and the transposed weights `wt` on wgmma:
@@ -462,6 +630,92 @@ pub fn conv_bwd_input_v7<T: DeviceRepr>(
     add: bool,
 ) -> Result<()> {
     bwd_input(dev, gx, gy, wt, s, add)
+}
+
+/// [`conv_bwd_input_v7`] (fp32 gx, or bf16 `u16` at stride 1, not adding) with pipeline `pipe` (A/B runs
+/// and tests; an error where it does not apply).
+pub fn conv_bwd_input_v7_pipe<T: DeviceRepr, Y: DeviceRepr>(
+    dev: &CudaDevice,
+    pipe: Pipe,
+    gx: &mut CudaSlice<Y>,
+    gy: &CudaSlice<T>,
+    wt: &CudaSlice<T>,
+    s: &ConvSpec,
+    add: bool,
+) -> Result<()> {
+    let p = precision_of::<T>();
+    let out16 = std::mem::size_of::<Y>() == 2;
+    if !runs(dev, "bwd_input", s, p)
+        || !fitting(dev, "bwd_input", s, p).contains(&pipe)
+        || (out16 && (add || s.stride != 1 || p != ConvPrecision::Bf16))
+    {
+        return Err(Error::usage(format!(
+            "conv bwd_input v7 pipeline {} does not apply to {s:?} in {p} on this GPU",
+            pipe.tag_for(p)
+        )));
+    }
+    check_len("conv gy", gy.len(), s.y_len())?;
+    check_len("conv wt", wt.len(), s.w_len())?;
+    check_len("conv gx", gx.len(), s.x_len())?;
+    let d = dims(s)?.adding(add).bf16_out(out16);
+    let (suffix, rows, classes) = if s.stride > 1 {
+        let st = s.stride;
+        (
+            "_strided",
+            s.n * s.h.div_ceil(st) * s.w.div_ceil(st),
+            (st * st) as u32,
+        )
+    } else {
+        ("", s.n * s.h * s.w, 1)
+    };
+    let (f, name, mut cfg) = plan(dev, "bwd_input", suffix, s, rows, pipe, p)?;
+    cfg.grid_dim.2 = classes;
+    // SAFETY: as in `bwd_input`: (float* gx, const T* gy, const T* wt, ConvDims d), gx bf16 exactly when
+    // d.out16 (checked above), lengths checked above.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(gx)
+            .arg(gy)
+            .arg(wt)
+            .arg(&d)
+            .launch(cfg)
+    }
+    .map_err(launch_err(&name))?;
+    Ok(())
+}
+
+/// [`conv_fwd_v7_stats`] (y fp32, or bf16 as `u16`) with pipeline `pipe`: Ok(true) with the partials in
+/// `out` where every 128-row block lies inside one of `groups` views, else Ok(false), nothing launched
+/// (A/B runs and tests; an error where the pipeline does not apply).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_fwd_v7_stats_pipe<T: DeviceRepr, Y: DeviceRepr>(
+    dev: &CudaDevice,
+    pipe: Pipe,
+    y: &mut CudaSlice<Y>,
+    x: &CudaSlice<T>,
+    w: &CudaSlice<T>,
+    s: &ConvSpec,
+    groups: usize,
+    out: &mut BnPartials,
+) -> Result<bool> {
+    let p = precision_of::<T>();
+    if !runs(dev, "fwd", s, p) || !fitting(dev, "fwd", s, p).contains(&pipe) {
+        return Err(Error::usage(format!(
+            "conv fwd v7 pipeline {} does not apply to {s:?} in {p} on this GPU",
+            pipe.tag_for(p)
+        )));
+    }
+    let out16 = std::mem::size_of::<Y>() == 2;
+    let shape = (s.n * s.oh() * s.ow(), BM, s.o);
+    out.fill_blocks(dev, shape, groups, |sum, m2| {
+        let planned = plan(dev, "fwd", "_stats", s, shape.0, pipe, p)?;
+        if pipe.halo() {
+            launch_fwd_halo_stats(dev, planned, y, x, w, s, (sum, m2), groups, pipe, out16)
+        } else {
+            launch_fwd(planned, dev, y, x, w, s, Some((sum, m2)), out16)
+        }
+    })
 }
 
 /// [`conv_bwd_input_v7`] in bf16 at stride 1 storing gx as bf16 into `gx16` (`ConvDims::out16`, rounded to
