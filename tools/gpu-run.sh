@@ -86,6 +86,14 @@ if has tests; then
     $BIN/it --exact resnet_cuda::resnet18_training_step_cuda_matches_cpu_at_batch_8 --nocapture --test-threads=1
   step test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_stem_direct 120 env IPDPP_STEM_DIRECT=1 IPDPP_TEST_TAILS=v4,v5 \
     $BIN/it --exact cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3 --nocapture --test-threads=1
+  # v7's halo pipelines (A window resident, written without a GPU on 2026-11-28) forced where they take a
+  # shape: whole ResNet-18 steps in bf16 and tf32, and the forward's statistics through the view combine.
+  step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_halo 120 env IPDPP_V7_PIPE=halo \
+    IPDPP_TEST_ARCHS=resnet18 IPDPP_TEST_CASES="bf16 v7,tf32 v7" $BIN/it --exact \
+    resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 --nocapture --test-threads=1
+  step test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_v7_halo_m256 90 env \
+    IPDPP_V7_PIPE=halo_m256 $BIN/it --exact resnet_cuda::cuda_conv_v6_epilogue_bn_statistics_match_two_pass \
+    --nocapture --test-threads=1
   # v6 or v7 per op and shape (IPDPP_V7_AUTO=1), timed before the first forward: whole ResNet-18/32 steps.
   step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_auto 120 env IPDPP_V7_AUTO=1 \
     IPDPP_TEST_CASES="bf16 v7,tf32 v7" $BIN/it --exact resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 \
@@ -267,6 +275,14 @@ if has tests; then
     fi
   fi
   [ -n "${NO_V7_TF32:-}" ] && echo "tf32 conv v7 failed or missed its tests: no tf32 v7 bench" | tee -a "$SUMMARY"
+  # The halo pipelines: out of v7's candidates (IPDPP_V7_HALO=0) unless their tests passed.
+  if ! ok test_wgmma.cuda_conv_v7_halo_gives_the_other_pipelines_bits \
+    || ! ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_halo \
+    || ! ok test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_v7_halo_m256; then
+    NO_V7_HALO=1
+    export IPDPP_V7_HALO=0
+    echo "v7's halo pipelines failed (or missed) a test: benches and pipeline use IPDPP_V7_HALO=0" | tee -a "$SUMMARY"
+  fi
   # Step losses left on the GPU and the probe's and stage 2's cross-entropy there (written without a GPU):
   # read back per step and computed on the host otherwise.
   if ! ok test_cuda_ops.cuda_cross_entropy_matches_cpu || ! ok test_pipeline.cuda_and_cpu_step_losses_come_back_in_step_order; then
@@ -371,6 +387,22 @@ if has bench; then
           --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new_bns_v8.json"
     fi
   done
+  # v7's halo pipelines per op (forward, grad-input; the grad-weight is the same kernel in each) against the
+  # 256-row im2col tiles, at ResNet-18's layers 1 and 2, bf16 and tf32; and the v7-per-shape steps without them.
+  if [ -z "${NO_V7:-}${NO_V7_HALO:-}" ]; then
+    for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1; do
+      for pr in bf16 tf32; do
+        [ $pr = tf32 ] && [ -n "${NO_V7_TF32:-}" ] && continue
+        for pp in k64s4_m256 halo halo_m256; do
+          step "bench_conv_${pr}_v7_${pp}_${sh//,/x}" 40 env IPDPP_V7_PIPE=$pp $BIN/ipdpp --device cuda bench conv \
+            --shape $sh --precision $pr --versions v7 --out "$OUT/conv_${pr}_v7_${pp}_${sh//,/x}.json"
+        done
+      done
+    done
+    [ -z "${NO_V7_AUTO:-}" ] && step bench_resnet18_bf16_v7_auto_no_halo 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
+      IPDPP_V7_HALO=0 $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/resnet18_bf16_v7_auto_no_halo.json"
+  fi
   # The splits of before (about 4 blocks per SM, waves ignored) for the A/B of the wave-sized splits.
   step bench_bns_code_old_splits 60 env IPDPP_SPLIT_WAVES=0 $BIN/ipdpp --device cuda bench bns --n 8192 --dim 128 \
     --loss code --versions v4,v5 --out "$OUT/bench_bns_code_old_splits.json"

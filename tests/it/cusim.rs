@@ -519,6 +519,30 @@ fn cusim_driver_runs_the_v4_tails_on_bf16_conv_outputs() {
     );
 }
 
+/// v7's halo pipelines (written without a GPU, 2026-11-28): the other pipelines' bits per op (forward,
+/// grad-input stored / added / bf16, bf16 and tf32) with the view totals of the forward's statistics, and
+/// whole ResNet-8 bf16 v7 steps with the halo forced where it takes a shape (its 64-channel stage).
+#[test]
+fn cusim_driver_runs_the_v7_halo_pipelines() {
+    through_the_simulated_driver(
+        "conv,conv_tc,conv_tc6,conv_wgmma,norm,elementwise,reduce,pool,gemm",
+        &[
+            (
+                "wgmma::cuda_conv_v7_halo_gives_the_other_pipelines_bits",
+                &[],
+            ),
+            (
+                "resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2",
+                &[
+                    ("IPDPP_TEST_ARCHS", "resnet8"),
+                    ("IPDPP_TEST_CASES", "bf16 v7"),
+                    ("IPDPP_V7_PIPE", "halo"),
+                ],
+            ),
+        ],
+    );
+}
+
 /// The stem's forward direct on CUDA cores (`IPDPP_STEM_DIRECT=1`, written without a GPU, 2026-11-28): the
 /// kernel against the CPU on rounded operands in every precision, and a whole ResNet-8 bf16 step under the
 /// v4-v6 tails (its bf16 output and partials feeding the first tail) tracking v3's.
