@@ -70,6 +70,33 @@ def resnet(out, torch):
     return rows if len(rows) > 2 else ["(no ResNet step reports)"]
 
 
+def step_split(out):
+    """Where each ResNet step's profiled time goes: convolution forwards, grad-inputs, grad-weights (the
+    backward parts `bench resnet` times apart since 2026-11-28; "-" in older reports), the rest of the
+    convolutions' backward (operand casts, weight transposes), the batch-norm tails, everything else."""
+    rows = ["| report | conv fwd ms | conv gx ms | conv gw ms | conv bwd other ms | BN tails ms | rest ms | profiled ms |",
+            "|---|---|---|---|---|---|---|---|"]
+    for f in sorted(glob.glob(os.path.join(out, "*.json"))):
+        r = load(f)
+        if not (isinstance(r, dict) and r.get("bench") == "resnet_step"):
+            continue
+        ops = r.get("ops") or []
+        conv = [o for o in ops if str(o.get("op", "")).startswith("conv")]
+        tails = [o for o in ops if o.get("op") in ("bn_relu", "bn_add_relu", "batchnorm", "fused", "relu", "add")]
+        fwd = sum(o.get("fwd_ms") or 0 for o in conv)
+        bwd = sum(o.get("bwd_ms") or 0 for o in conv)
+        split = all(o.get("gw_ms") is not None for o in conv) and conv
+        gx = sum(o.get("gx_ms") or 0 for o in conv) if split else None
+        gw = sum(o.get("gw_ms") or 0 for o in conv) if split else None
+        other = bwd - gx - gw if split else None
+        tl = sum((o.get("fwd_ms") or 0) + (o.get("bwd_ms") or 0) for o in tails)
+        tot = r.get("profiled_step_ms") or 0
+        rest = tot - fwd - bwd - tl
+        rows.append(f"| `{os.path.basename(f)}` | {fmt(fwd, '.2f')} | {fmt(gx, '.2f')} | {fmt(gw, '.2f')} | "
+                    f"{fmt(other, '.2f')} | {fmt(tl, '.2f')} | {fmt(rest, '.2f')} | {fmt(tot, '.2f')} |")
+    return rows if len(rows) > 2 else ["(no ResNet step reports)"]
+
+
 def lines_table(reports, what):
     rows = [f"| {what} | bench | version | what ran | median ms | TFLOP/s | rel err | ok |", "|---|---|---|---|---|---|---|---|"]
     for name, rep in reports:
@@ -151,6 +178,7 @@ def main():
     caption = " · ".join(x for x in [a.card, a.date] if x)
     print(f"## GPU reports{': ' + caption if caption else ''} ({a.out})\n")
     for title, rows in [("Tests", tests(a.out)), ("ResNet training step", resnet(a.out, torch)),
+                        ("Where the step goes", step_split(a.out)),
                         ("BNS loss", lines_table(reports(a.out, "bench_bns_*.json"), "report") + bns_torch(a.out)),
                         ("Convolutions, per op", lines_table(reports(a.out, "conv_*.json"), "report")),
                         ("wgmma probe", lines_table(reports(a.out, "wgmma_*.json"), "report")),
