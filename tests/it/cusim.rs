@@ -520,7 +520,8 @@ fn cusim_driver_runs_the_v4_tails_on_bf16_conv_outputs() {
 }
 
 /// v7's halo pipelines (written without a GPU, 2026-11-28): the other pipelines' bits per op (forward,
-/// grad-input stored / added / bf16, bf16 and tf32) with the view totals of the forward's statistics, and
+/// grad-input stored / added / bf16, bf16 and tf32) with the view totals of the forward's statistics (also
+/// with eager asynchronous completion: a missing barrier in the k-loop fails it either way), and
 /// whole ResNet-8 bf16 v7 steps with the halo forced where it takes a shape (its 64-channel stage).
 #[test]
 fn cusim_driver_runs_the_v7_halo_pipelines() {
@@ -530,6 +531,11 @@ fn cusim_driver_runs_the_v7_halo_pipelines() {
             (
                 "wgmma::cuda_conv_v7_halo_gives_the_other_pipelines_bits",
                 &[],
+            ),
+            // Greedy scheduling from the highest thread, copies and MMAs completing when issued.
+            (
+                "wgmma::cuda_conv_v7_halo_gives_the_other_pipelines_bits",
+                &[("CUSIM_POLICY", "51")],
             ),
             (
                 "resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2",
