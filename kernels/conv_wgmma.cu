@@ -746,7 +746,7 @@ __device__ __forceinline__ void conv_bwd_weight_v7_tf32(float* gw, const float* 
 // (gridDim.z, the batch-norm groups) are tiled apart, so the statistics of a block stay inside one view.
 template <class T, int MW>
 struct C7Halo {
-    static constexpr int CH = 16 / (int)sizeof(T);  // channels per 16-byte chunk
+    static constexpr int CH = C7Geo<64, T>::CH;  // channels per 16-byte chunk
     int n0, H, W, Wp, img, Mv, ca, WR, LBO, p0;
     FastDiv by_img, by_wp;
     __device__ C7Halo(int n, int H_, int W_, int ca_)
@@ -818,9 +818,9 @@ __device__ __forceinline__ void c7_halo_gemm(const C7Halo<T, MW>& g, const T* a,
     const int wg = threadIdx.x / 128;
     const int base = 16 * (g.Wp + 1 + 64 * MW * wg);  // this warpgroup's first row, unshifted
     for (int kt = 0; kt < ntiles; ++kt) {
-        asm volatile("cp.async.wait_group %0;" ::"n"(AHEAD - 1) : "memory");
+        asm volatile("cp.async.wait_group %0;" ::"n"(STAGES - 3) : "memory");  // AHEAD - 1: tile kt is in
         asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-        __syncthreads();
+        __syncthreads();  // and every warpgroup is done with tile kt - 2's stage
         const int nt = kt + AHEAD;
         if (nt < ntiles) b.load(ring + (nt % STAGES) * STAGE, nt * BK);
         asm volatile("cp.async.commit_group;" ::: "memory");
