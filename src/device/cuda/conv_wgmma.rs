@@ -544,6 +544,20 @@ fn launch_fwd_halo_stats<T: DeviceRepr, Y: DeviceRepr>(
     out16: bool,
 ) -> Result<()> {
     let rows = s.n * s.h * s.w;
+    if views > 0 && s.n % views != 0 && rows % views == 0 {
+        // Views that split an image (never in training: two views of whole batches) take K64S4's
+        // statistics epilogue: the same y bits, partials of its 128-row blocks.
+        let planned = plan(
+            dev,
+            "fwd",
+            "_stats",
+            s,
+            rows,
+            Pipe::K64S4,
+            precision_of::<T>(),
+        )?;
+        return launch_fwd(planned, dev, y, x, w, s, Some((part_sum, part_m2)), out16);
+    }
     if views == 0 || s.n % views != 0 || (rows / views) % BM != 0 {
         return Err(Error::usage(format!(
             "{name}: the statistics need whole images and 128-row blocks per view ({views} views of {s:?})"
