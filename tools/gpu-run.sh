@@ -94,6 +94,11 @@ if has tests; then
   step test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_v7_halo_m256 90 env \
     IPDPP_V7_PIPE=halo_m256 $BIN/it --exact resnet_cuda::cuda_conv_v6_epilogue_bn_statistics_match_two_pass \
     --nocapture --test-threads=1
+  # The projector's linears as bf16 1x1 convolutions (IPDPP_LINEAR_TC=1, written without a GPU on
+  # 2026-11-28): whole ResNet-18/32 bf16 v6 steps.
+  step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_linear_tc 90 env IPDPP_LINEAR_TC=1 \
+    IPDPP_TEST_CASES="bf16 v6 + fused BN" $BIN/it --exact resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 \
+    --nocapture --test-threads=1
   # v6 or v7 per op and shape (IPDPP_V7_AUTO=1), timed before the first forward: whole ResNet-18/32 steps.
   step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_auto 120 env IPDPP_V7_AUTO=1 \
     IPDPP_TEST_CASES="bf16 v7,tf32 v7" $BIN/it --exact resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 \
@@ -194,6 +199,8 @@ if has tests; then
     && ok test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_stem_direct \
     && ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_stem_direct || NO_STEM_DIRECT=1
   [ -n "${NO_STEM_DIRECT:-}" ] && echo "the direct stem failed (or missed) a test: no IPDPP_STEM_DIRECT bench" | tee -a "$SUMMARY"
+  ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_linear_tc || NO_LINEAR_TC=1
+  [ -n "${NO_LINEAR_TC:-}" ] && echo "the linears on tensor cores failed (or missed) a test: no IPDPP_LINEAR_TC bench" | tee -a "$SUMMARY"
   # The conv grad-inputs that add into a block input's gradient (on by default since 2026-11-27, fourth
   # session without a GPU): off for the benches and the pipeline unless their bit-for-bit tests passed here.
   if ! ok test_cuda_ops.cuda_conv_grad_input_adds_give_the_step_bit_for_bit \
@@ -352,6 +359,10 @@ if has bench; then
     [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && step bench_${arch}_bf16_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
       --out "$OUT/${arch}_bf16_v7_auto.json"
+    # the projector's linears as bf16 1x1 convolutions (A/B against bench_r18_bf16)
+    [ -z "${NO_LINEAR_TC:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_bf16_linear_tc 90 env \
+      IPDPP_LINEAR_TC=1 $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/${arch}_bf16_linear_tc.json"
     # the stem's forward direct on CUDA cores (A/B against bench_r18_bf16, today's defaults)
     [ -z "${NO_STEM_DIRECT:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_bf16_stem_direct 90 env \
       IPDPP_STEM_DIRECT=1 $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
@@ -610,6 +621,7 @@ for f, env in [("r18_bf16.json", ""), ("resnet18_bf16_convtc_v7.json", "IPDPP_CO
                ("resnet18_bf16_v7_auto_bn_tail_v6.json", "IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 IPDPP_BN_TAIL=v6"),
                ("resnet18_bf16_stem_im2col.json", "IPDPP_STEM_IM2COL=1"),
                ("resnet18_bf16_stem_direct.json", "IPDPP_STEM_DIRECT=1"),
+               ("resnet18_bf16_linear_tc.json", "IPDPP_LINEAR_TC=1"),
                ("resnet18_bf16_all_new.json", open(os.path.join(sys.argv[1], "new_env.txt")).read().strip()
                 if os.path.exists(os.path.join(sys.argv[1], "new_env.txt")) else "")]:
     try:

@@ -769,7 +769,7 @@ pub fn conv_kernels_of(generations: &str, backward: bool, prec: Precision) -> St
 
 /// The `IPDPP_*` variables of this process that change what runs (sorted), for reports.
 pub fn engine_switches() -> Vec<(String, String)> {
-    const RUN: [&str; 15] = [
+    const RUN: [&str; 20] = [
         "IPDPP_BNS",
         "IPDPP_DPP_GRAM",
         "IPDPP_GPU_LOSSES",
@@ -785,6 +785,11 @@ pub fn engine_switches() -> Vec<(String, String)> {
         "IPDPP_BN_TAIL",
         "IPDPP_STEM_IM2COL",
         "IPDPP_SPLIT_WAVES",
+        "IPDPP_V7_OUT16",
+        "IPDPP_V7_GW_M256",
+        "IPDPP_V7_HALO",
+        "IPDPP_STEM_DIRECT",
+        "IPDPP_LINEAR_TC",
     ];
     let mut v: Vec<_> = RUN
         .iter()

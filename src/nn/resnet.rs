@@ -971,16 +971,39 @@ impl ResNet {
                 Node::Pool { hw, c, .. } => nn_ops::avgpool_fwd(&dev, &mut y, xin, n, hw, c),
                 Node::Linear {
                     w, b, din, dout, ..
-                } => nn_ops::linear_fwd(
-                    &dev,
-                    &mut y,
-                    xin,
-                    &self.params[w].w,
-                    Some(&self.params[b].w),
-                    n,
-                    din,
-                    dout,
-                ),
+                } => match (self.linear_tc(n, din, dout), &dev) {
+                    (Some(s), Device::Cuda(d)) => conv_tc::conv_fwd_kept(
+                        &dev,
+                        self.conv_precision,
+                        self.conv_version,
+                        &mut self.act_bf16[inp_slot],
+                        self.w_bf16.entry(w).or_default(),
+                        None,
+                        &mut y,
+                        xin,
+                        &self.params[w].w,
+                        &s,
+                        None,
+                    )
+                    .and_then(|_| match (&mut y, &self.params[b].w) {
+                        (Buffer::Cuda(yc), Buffer::Cuda(bc)) => {
+                            crate::device::cuda::linear::bias_add_f32(d, yc, bc, n, dout)
+                        }
+                        _ => Err(Error::usage(
+                            "linear on tensor cores: CUDA buffers expected",
+                        )),
+                    }),
+                    _ => nn_ops::linear_fwd(
+                        &dev,
+                        &mut y,
+                        xin,
+                        &self.params[w].w,
+                        Some(&self.params[b].w),
+                        n,
+                        din,
+                        dout,
+                    ),
+                },
             };
             self.acts[out_slot] = y;
             r?;
@@ -1514,6 +1537,25 @@ impl ResNet {
         r2
     }
 
+    /// The 1×1 convolution a linear layer of `din` → `dout` over `n` rows runs as under
+    /// `IPDPP_LINEAR_TC=1` (opt-in, written without a GPU, 2026-11-28): in bf16 steps on a GPU, where its
+    /// forward, grad-input and grad-weight all run on the bf16 tensor-core kernels (v6 / v7: bf16 operands,
+    /// fp32 accumulation, as autocast runs linears in bf16); else None (the fp32 GEMM or cuBLAS).
+    fn linear_tc(&self, n: usize, din: usize, dout: usize) -> Option<ConvSpec> {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let on =
+            *ON.get_or_init(|| std::env::var("IPDPP_LINEAR_TC").is_ok_and(|v| v.trim() == "1"));
+        let d = self
+            .dev
+            .cuda()
+            .filter(|_| on && self.conv_precision == ConvPrecision::Bf16)?;
+        let s = ConvSpec::new(n, 1, 1, din, dout, 1, 1, 0);
+        let (v, p) = (self.conv_version, self.conv_precision);
+        (conv_tc::reads_x_copy_only(d, v, p, &s)
+            && conv_tc::bwd_reads_gy_copy_only(d, v, p, &s, true))
+        .then_some(s)
+    }
+
     /// Whether convolution `node`'s grad-input at batch `n` adds into the gradient it is given
     /// (`conv_tc::bwd_input_adds`, unless turned off: [`Self::set_conv_grad_adds`]).
     fn grad_input_adds(&self, node: &Node, n: usize) -> bool {
@@ -1637,6 +1679,39 @@ impl ResNet {
                 inp,
                 ..
             } => {
+                if let (Some(s), Device::Cuda(d)) = (self.linear_tc(n, din, dout), dev) {
+                    // The bias gradient, then the weight's and (need_gx) the input's on the bf16
+                    // 1x1 convolution (gy cast into its copy once for both).
+                    if let (Buffer::Cuda(gb), Buffer::Cuda(g)) = (&mut self.params[b].g, gy) {
+                        crate::device::cuda::linear::col_sum_f32(d, gb, g, n, dout)?;
+                    } else {
+                        return Err(Error::usage(
+                            "linear on tensor cores: CUDA buffers expected",
+                        ));
+                    }
+                    let prm = &mut self.params[w];
+                    conv_tc::conv_bwd_kept(
+                        dev,
+                        self.conv_precision,
+                        self.conv_version,
+                        &mut self.act_bf16[inp],
+                        self.w_bf16.entry(w).or_default(),
+                        self.wt_bf16.entry(w).or_default(),
+                        self.wt_f32.entry(w).or_default(),
+                        &mut self.gy_bf16,
+                        &mut prm.g,
+                        if need_gx { Some(gx) } else { None },
+                        gy,
+                        &self.acts[inp],
+                        &prm.w,
+                        &s,
+                        false,
+                        false,
+                        None,
+                    )?;
+                    self.gy_bf16_of = None; // the shared gy copy now holds this layer's gradient
+                    return Ok(());
+                }
                 let (pw, pb) = two_mut(&mut self.params, w, b);
                 nn_ops::linear_bwd(
                     dev,

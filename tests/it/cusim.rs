@@ -549,6 +549,23 @@ fn cusim_driver_runs_the_v7_halo_pipelines() {
     );
 }
 
+/// The projector's linears as bf16 1x1 convolutions (`IPDPP_LINEAR_TC=1`, written without a GPU,
+/// 2026-11-28): whole ResNet-8 bf16 steps against fp32 and v4 (whose linears stay fp32).
+#[test]
+fn cusim_driver_runs_the_linears_on_tensor_cores() {
+    through_the_simulated_driver(
+        "conv,conv_tc,conv_tc6,norm,elementwise,reduce,pool,gemm",
+        &[(
+            "resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2",
+            &[
+                ("IPDPP_TEST_ARCHS", "resnet8"),
+                ("IPDPP_TEST_CASES", "bf16 v6 + fused BN"),
+                ("IPDPP_LINEAR_TC", "1"),
+            ],
+        )],
+    );
+}
+
 /// The stem's forward direct on CUDA cores (`IPDPP_STEM_DIRECT=1`, written without a GPU, 2026-11-28): the
 /// kernel against the CPU on rounded operands in every precision, and a whole ResNet-8 bf16 step under the
 /// v4-v6 tails (its bf16 output and partials feeding the first tail) tracking v3's.

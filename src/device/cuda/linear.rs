@@ -28,26 +28,39 @@ pub fn linear_fwd_f32(
         },
     )?;
     if let Some(b) = b {
-        check_len("linear bias", b.len(), dout)?;
-        let (r, c) = (rows as u64, dout as u32);
-        let f = dev.function("elementwise", "bias_add_f32")?;
-        let cfg = LaunchConfig {
-            grid_dim: (dev.grid_for(rows * dout, 256), 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        // SAFETY: bias_add_f32(float* y[rows*cols], const float* b[cols], u64 rows, u32 cols).
-        unsafe {
-            dev.stream
-                .launch_builder(&f)
-                .arg(y)
-                .arg(b)
-                .arg(&r)
-                .arg(&c)
-                .launch(cfg)
-        }
-        .map_err(launch_err("bias_add_f32"))?;
+        bias_add_f32(dev, y, b, rows, dout)?;
     }
+    Ok(())
+}
+
+/// y[r, j] += b[j] over a row-major [rows, cols] matrix (the linear layer's bias).
+pub fn bias_add_f32(
+    dev: &CudaDevice,
+    y: &mut CudaSlice<f32>,
+    b: &CudaSlice<f32>,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
+    check_len("linear bias", b.len(), cols)?;
+    check_len("linear output", y.len(), rows * cols)?;
+    let (r, c) = (rows as u64, cols as u32);
+    let f = dev.function("elementwise", "bias_add_f32")?;
+    let cfg = LaunchConfig {
+        grid_dim: (dev.grid_for(rows * cols, 256), 1, 1),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: bias_add_f32(float* y[rows*cols], const float* b[cols], u64 rows, u32 cols); lengths checked.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(y)
+            .arg(b)
+            .arg(&r)
+            .arg(&c)
+            .launch(cfg)
+    }
+    .map_err(launch_err("bias_add_f32"))?;
     Ok(())
 }
 
