@@ -7,6 +7,19 @@
 #include "conv_gather.cuh"
 
 
+// The element of x at im2col row p = (n, oy, ox) and column k = (ky·kw + kx)·c + c (the order OHWI weights
+// flatten in), or null in the padding.
+__device__ __forceinline__ const float* col_source(const float* x, const ConvDims& d, long long p, int k) {
+    const int ox = (int)(p % d.ow);
+    const long long q = p / d.ow;
+    const int oy = (int)(q % d.oh);
+    const long long n = q / d.oh;
+    const int tap = k / d.c, c = k - tap * d.c, ky = tap / d.kw, kx = tap - ky * d.kw;
+    const int iy = oy * d.stride + ky - d.pad, ix = ox * d.stride + kx - d.pad;
+    if ((unsigned)iy >= (unsigned)d.h || (unsigned)ix >= (unsigned)d.w) return nullptr;
+    return x + ((n * d.h + iy) * d.w + ix) * d.c + c;
+}
+
 // im2col for the bf16 tensor-core forward of a convolution with few input channels (the stem: 3 channels,
 // which v6 does not take): col [n·oh·ow, kp] = bf16(x) gathered at k = (ky·kw + kx)·c + c (the order
 // OHWI weights flatten in), zero in the padding and for kh·kw·c ≤ k < kp. With the weights padded to
@@ -19,16 +32,8 @@ extern "C" __global__ void im2col_bf16_f32(unsigned short* col, const float* x, 
         const int k = (int)(i % kp);
         const long long p = i / kp;
         unsigned short h = 0;
-        if (k < K) {
-            const int ox = (int)(p % d.ow);
-            const long long q = p / d.ow;
-            const int oy = (int)(q % d.oh);
-            const long long n = q / d.oh;
-            const int tap = k / d.c, c = k - tap * d.c, ky = tap / d.kw, kx = tap - ky * d.kw;
-            const int iy = oy * d.stride + ky - d.pad, ix = ox * d.stride + kx - d.pad;
-            if ((unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w)
-                asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(x[((n * d.h + iy) * d.w + ix) * d.c + c]));
-        }
+        const float* src = k < K ? col_source(x, d, p, k) : nullptr;
+        if (src) asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(*src));
         col[i] = h;
     }
 }
@@ -73,18 +78,8 @@ __device__ __forceinline__ void conv_stem_fwd(void* y, float* part_sum, float* p
     for (int e = threadIdx.x; e < STEM_ROWS * K; e += 256) {
         const int r = e / K, k = e - r * K;
         const long long m = r0 + r;
-        float v = 0.0f;
-        if (m < M) {
-            const int ox = (int)(m % d.ow);
-            const long long q = m / d.ow;
-            const int oy = (int)(q % d.oh);
-            const long long n = q / d.oh;
-            const int tap = k / d.c, c = k - tap * d.c, ky = tap / d.kw, kx = tap - ky * d.kw;
-            const int iy = oy * d.stride + ky - d.pad, ix = ox * d.stride + kx - d.pad;
-            if ((unsigned)iy < (unsigned)d.h && (unsigned)ix < (unsigned)d.w)
-                v = stem_round(x[((n * d.h + iy) * d.w + ix) * d.c + c], rnd);
-        }
-        xs[r * STEM_KP + k] = v;
+        const float* src = m < M ? col_source(x, d, m, k) : nullptr;
+        xs[r * STEM_KP + k] = src ? stem_round(*src, rnd) : 0.0f;
     }
     __syncthreads();
     const int q = threadIdx.x % QO, g = threadIdx.x / QO;
