@@ -968,56 +968,82 @@ __device__ __forceinline__ void conv_bwd_input_halo_v7(float* gx, const T* gy, c
     c7_halo_gemm<BN, BK, 4, true, T, MW>(g, gy, b, C7HaloOut<BN, T, MW>{g, gx, d.c, d.add != 0, d.out16 != 0});
 }
 
-// Per view (blockIdx.y) and column: the halo blocks' partials combined in double (Chan: M2 = Σ M2_b +
-// n_b (mean_b - mean)²), written as `parts` equal 128-row partials of the view (sum / parts, M2 / parts
-// each: their combination by batchnorm_parts_chunk_f32 gives the view's sum and M2 back), the layout of the
-// other pipelines' `_stats` epilogue. Block (32, 8).
-extern "C" __global__ void conv_halo_stats_v7_f32(float* part_sum, float* part_m2, const float* hsum,
-                                                  const float* hm2, const float* hcnt, int tiles, int N,
-                                                  int parts) {
-    __shared__ double sh[8][32];
-    __shared__ double tot[2][32];
-    const int c = blockIdx.x * 32 + threadIdx.x, z = blockIdx.y, ty = threadIdx.y;
-    const long long t0 = (long long)z * tiles;
+// The halo blocks' statistics combined per view in two launches (one block per view and column group
+// looping over ~10^4 tiles would wait out a load latency per tile: about a millisecond at ResNet-18's
+// layer 1). Chan's formula in double: M2 = Σ M2_b + n_b (mean_b - mean)².
+// Σ sum, Σ n and then Σ (m2 + n (sum / n - mean)²) over items [i0, i1) of `stride` columns at column c,
+// reduced over the block's 8 rows (block (32, 8)); every thread gets the totals.
+template <class S>
+__device__ __forceinline__ void halo_chan(double& ts, double& tn, double& tm2, const S* sum, const S* m2,
+                                          const S* cnt, long long i0, long long i1, int N, int c) {
+    __shared__ double sh[3][8][32];
+    const int ty = threadIdx.y, tx = threadIdx.x;
     double s = 0.0, n = 0.0;
     if (c < N)
-        for (int t = ty; t < tiles; t += 8) {
-            s += (double)hsum[(t0 + t) * N + c];
-            n += (double)hcnt[t0 + t];
+        for (long long i = i0 + ty; i < i1; i += 8) {
+            s += (double)sum[i * N + c];
+            n += (double)cnt[i];
         }
-    sh[ty][threadIdx.x] = s;
+    sh[0][ty][tx] = s;
+    sh[1][ty][tx] = n;
     __syncthreads();
-    if (ty == 0) {
-        double a = 0.0;
-        for (int i = 0; i < 8; ++i) a += sh[i][threadIdx.x];
-        tot[0][threadIdx.x] = a;
+    s = 0.0;
+    n = 0.0;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+        s += sh[0][k][tx];
+        n += sh[1][k][tx];
     }
-    __syncthreads();
-    sh[ty][threadIdx.x] = n;
-    __syncthreads();
-    if (ty == 0) {
-        double a = 0.0;
-        for (int i = 0; i < 8; ++i) a += sh[i][threadIdx.x];
-        tot[1][threadIdx.x] = a;
-    }
-    __syncthreads();
-    const double S = tot[0][threadIdx.x], cnt = tot[1][threadIdx.x];
-    const double mean = cnt > 0.0 ? S / cnt : 0.0;
+    const double mean = n > 0.0 ? s / n : 0.0;
     double q = 0.0;
     if (c < N)
-        for (int t = ty; t < tiles; t += 8) {
-            const double nb = (double)hcnt[t0 + t];
+        for (long long i = i0 + ty; i < i1; i += 8) {
+            const double nb = (double)cnt[i];
             if (nb <= 0.0) continue;
-            const double dm = (double)hsum[(t0 + t) * N + c] / nb - mean;
-            q += (double)hm2[(t0 + t) * N + c] + nb * dm * dm;
+            const double dm = (double)sum[i * N + c] / nb - mean;
+            q += (double)m2[i * N + c] + nb * dm * dm;
         }
-    sh[ty][threadIdx.x] = q;
+    sh[2][ty][tx] = q;
     __syncthreads();
-    double M2 = 0.0;
-    for (int i = 0; i < 8; ++i) M2 += sh[i][threadIdx.x];
+    q = 0.0;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) q += sh[2][k][tx];
+    ts = s;
+    tn = n;
+    tm2 = q;
+}
+
+// Stage 1: chunk blockIdx.z of `per` tiles of view blockIdx.y (tiles of a view consecutive), columns
+// blockIdx.x · 32 ..: the chunk's sum, squares about its mean and count, in double, to csum / cm2 [view]
+// [chunk][N], ccnt [view][chunk].
+extern "C" __global__ void conv_halo_stats_v7_f32(double* csum, double* cm2, double* ccnt, const float* hsum,
+                                                  const float* hm2, const float* hcnt, int tiles, int N, int per) {
+    const int c = blockIdx.x * 32 + threadIdx.x, z = blockIdx.y, g = blockIdx.z;
+    const long long t0 = (long long)z * tiles, i0 = t0 + (long long)g * per;
+    const long long i1 = min(t0 + tiles, i0 + per);
+    double s, n, q;
+    halo_chan(s, n, q, hsum, hm2, hcnt, i0, i1, N, c);
+    const long long o = (long long)z * gridDim.z + g;
+    if (threadIdx.y == 0 && c < N) {
+        csum[o * N + c] = s;
+        cm2[o * N + c] = q;
+    }
+    if (threadIdx.y == 0 && threadIdx.x == 0 && blockIdx.x == 0) ccnt[o] = n;
+}
+
+// Stage 2: view blockIdx.y's chunks combined (every block of the view again: a few hundred values), then
+// this block's share (blockIdx.z of gridDim.z) of the view's `parts` 128-row partials written, each the view's
+// sum and squares divided equally (their combination by batchnorm_parts_chunk_f32 gives the view's totals
+// back), the layout of the other pipelines' `_stats` epilogue.
+extern "C" __global__ void conv_halo_stats_fin_v7_f32(float* part_sum, float* part_m2, const double* csum,
+                                                      const double* cm2, const double* ccnt, int chunks, int N,
+                                                      int parts) {
+    const int c = blockIdx.x * 32 + threadIdx.x, z = blockIdx.y;
+    double s, n, q;
+    halo_chan(s, n, q, csum, cm2, ccnt, (long long)z * chunks, (long long)(z + 1) * chunks, N, c);
     if (c >= N) return;
-    const float ps = (float)(S / parts), pm = (float)(M2 / parts);
-    for (int b = ty; b < parts; b += 8) {
+    const float ps = (float)(s / parts), pm = (float)(q / parts);
+    for (int b = blockIdx.z * 8 + threadIdx.y; b < parts; b += gridDim.z * 8) {
         part_sum[((long long)z * parts + b) * N + c] = ps;
         part_m2[((long long)z * parts + b) * N + c] = pm;
     }

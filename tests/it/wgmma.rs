@@ -529,6 +529,8 @@ fn cuda_conv_v7_halo_gives_the_other_pipelines_bits() {
         (2, 16, 16, 64, 64),
         // Views of 384 rows that split an image: the statistics fall back to k64s4's epilogue.
         (3, 16, 16, 64, 64),
+        // Six tiles a view: two chunks of the statistics' combine, the second short.
+        (4, 16, 16, 64, 64),
     ]
     .iter()
     .enumerate()

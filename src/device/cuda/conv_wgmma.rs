@@ -606,30 +606,72 @@ fn launch_fwd_halo_stats<T: DeviceRepr, Y: DeviceRepr>(
             .launch(cfg)
     }
     .map_err(launch_err(&name))?;
+    // The per-view combine in two launches: chunks of `per` tiles, then each view's chunks (and its parts).
+    let per = tiles.div_ceil(128).max(4);
+    let chunks = tiles.div_ceil(per);
+    // f64 scratch as twice the f32 words (allocations are 256-byte aligned).
+    let mut csum = dev.scratch(2 * views * chunks * s.o)?;
+    let mut cm2 = dev.scratch(2 * views * chunks * s.o)?;
+    let mut ccnt = dev.scratch(2 * views * chunks)?;
+    let (ti, ni, pi, ci, per_i) = (
+        tiles as i32,
+        s.o as i32,
+        parts as i32,
+        chunks as i32,
+        per as i32,
+    );
     let g = dev.function(FILE, "conv_halo_stats_v7_f32")?;
-    let (ti, ni, pi) = (tiles as i32, s.o as i32, parts as i32);
-    let cfg2 = LaunchConfig {
-        grid_dim: (s.o.div_ceil(32) as u32, views as u32, 1),
+    let cfg1 = LaunchConfig {
+        grid_dim: (s.o.div_ceil(32) as u32, views as u32, chunks as u32),
         block_dim: (32, 8, 1),
         shared_mem_bytes: 0,
     };
-    // SAFETY: (float* part_sum, float* part_m2, const float* hsum, const float* hm2, const float* hcnt, int
-    // tiles, int N, int parts): part_sum / part_m2 hold views · parts · o (checked), the scratch what the
-    // launch above wrote; grid (⌈o/32⌉, views) × (32, 8) as the kernel assumes.
+    // SAFETY: (double* csum, double* cm2, double* ccnt, const float* hsum, const float* hm2, const float*
+    // hcnt, int tiles, int N, int per): csum / cm2 hold views · chunks · o doubles and ccnt views · chunks
+    // (f32 scratch of twice the words), the h* buffers what the launch above wrote (views · tiles rows);
+    // grid (⌈o/32⌉, views, chunks) × (32, 8) with chunks · per ≥ tiles, as the kernel assumes.
     unsafe {
         dev.stream
             .launch_builder(&g)
-            .arg(part_sum)
-            .arg(part_m2)
+            .arg(&mut *csum)
+            .arg(&mut *cm2)
+            .arg(&mut *ccnt)
             .arg(&*hsum)
             .arg(&*hm2)
             .arg(&*hcnt)
             .arg(&ti)
             .arg(&ni)
+            .arg(&per_i)
+            .launch(cfg1)
+    }
+    .map_err(launch_err("conv_halo_stats_v7_f32"))?;
+    let g2 = dev.function(FILE, "conv_halo_stats_fin_v7_f32")?;
+    let cfg2 = LaunchConfig {
+        grid_dim: (
+            s.o.div_ceil(32) as u32,
+            views as u32,
+            parts.div_ceil(8 * 64).clamp(1, 64) as u32,
+        ),
+        block_dim: (32, 8, 1),
+        shared_mem_bytes: 0,
+    };
+    // SAFETY: (float* part_sum, float* part_m2, const double* csum, const double* cm2, const double* ccnt,
+    // int chunks, int N, int parts): part_sum / part_m2 hold views · parts · o (checked), the c* scratch what
+    // the launch above wrote; grid (⌈o/32⌉, views, any) × (32, 8) as the kernel assumes.
+    unsafe {
+        dev.stream
+            .launch_builder(&g2)
+            .arg(part_sum)
+            .arg(part_m2)
+            .arg(&*csum)
+            .arg(&*cm2)
+            .arg(&*ccnt)
+            .arg(&ci)
+            .arg(&ni)
             .arg(&pi)
             .launch(cfg2)
     }
-    .map_err(launch_err("conv_halo_stats_v7_f32"))?;
+    .map_err(launch_err("conv_halo_stats_fin_v7_f32"))?;
     Ok(())
 }
 
