@@ -410,6 +410,24 @@ fn plan(
     Ok((f, name, cfg))
 }
 
+/// An error unless `dev` runs v7's `op` at `s` in precision `p` and `pipe` is one of its candidates there
+/// (the `_pipe` entry points: A/B runs and tests).
+fn check_pipe(
+    dev: &CudaDevice,
+    op: &str,
+    s: &ConvSpec,
+    p: ConvPrecision,
+    pipe: Pipe,
+) -> Result<()> {
+    if !runs(dev, op, s, p) || !fitting(dev, op, s, p).contains(&pipe) {
+        return Err(Error::usage(format!(
+            "conv {op} v7 pipeline {} does not apply to {s:?} in {p} on this GPU",
+            pipe.tag_for(p)
+        )));
+    }
+    Ok(())
+}
+
 /// y[n, oh, ow, o] = conv(x, w) from x (NHWC) and w (OHWI) on wgmma: bf16 copies (u16) or, in tf32, the
 /// fp32 tensors.
 pub fn conv_fwd_v7<T: DeviceRepr>(
@@ -432,12 +450,7 @@ pub fn conv_fwd_v7_pipe<T: DeviceRepr>(
     s: &ConvSpec,
 ) -> Result<()> {
     let p = precision_of::<T>();
-    if !runs(dev, "fwd", s, p) || !fitting(dev, "fwd", s, p).contains(&pipe) {
-        return Err(Error::usage(format!(
-            "conv fwd v7 pipeline {} does not apply to {s:?} in {p} on this GPU",
-            pipe.tag_for(p)
-        )));
-    }
+    check_pipe(dev, "fwd", s, p, pipe)?;
     let planned = plan(dev, "fwd", "", s, s.n * s.oh() * s.ow(), pipe, p)?;
     launch_fwd(planned, dev, y, x, w, s, None, false)
 }
@@ -685,7 +698,7 @@ pub fn conv_bwd_input_v7<T: DeviceRepr>(
     s: &ConvSpec,
     add: bool,
 ) -> Result<()> {
-    bwd_input(dev, gx, gy, wt, s, add)
+    bwd_input(dev, gx, gy, wt, s, add, None)
 }
 
 /// [`conv_bwd_input_v7`] (fp32 gx, or bf16 `u16` at stride 1, not adding) with pipeline `pipe` (A/B runs
@@ -699,46 +712,8 @@ pub fn conv_bwd_input_v7_pipe<T: DeviceRepr, Y: DeviceRepr>(
     s: &ConvSpec,
     add: bool,
 ) -> Result<()> {
-    let p = precision_of::<T>();
-    let out16 = std::mem::size_of::<Y>() == 2;
-    if !runs(dev, "bwd_input", s, p)
-        || !fitting(dev, "bwd_input", s, p).contains(&pipe)
-        || (out16 && (add || s.stride != 1 || p != ConvPrecision::Bf16))
-    {
-        return Err(Error::usage(format!(
-            "conv bwd_input v7 pipeline {} does not apply to {s:?} in {p} on this GPU",
-            pipe.tag_for(p)
-        )));
-    }
-    check_len("conv gy", gy.len(), s.y_len())?;
-    check_len("conv wt", wt.len(), s.w_len())?;
-    check_len("conv gx", gx.len(), s.x_len())?;
-    let d = dims(s)?.adding(add).bf16_out(out16);
-    let (suffix, rows, classes) = if s.stride > 1 {
-        let st = s.stride;
-        (
-            "_strided",
-            s.n * s.h.div_ceil(st) * s.w.div_ceil(st),
-            (st * st) as u32,
-        )
-    } else {
-        ("", s.n * s.h * s.w, 1)
-    };
-    let (f, name, mut cfg) = plan(dev, "bwd_input", suffix, s, rows, pipe, p)?;
-    cfg.grid_dim.2 = classes;
-    // SAFETY: as in `bwd_input`: (float* gx, const T* gy, const T* wt, ConvDims d), gx bf16 exactly when
-    // d.out16 (checked above), lengths checked above.
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(gx)
-            .arg(gy)
-            .arg(wt)
-            .arg(&d)
-            .launch(cfg)
-    }
-    .map_err(launch_err(&name))?;
-    Ok(())
+    check_pipe(dev, "bwd_input", s, precision_of::<T>(), pipe)?;
+    bwd_input(dev, gx, gy, wt, s, add, Some(pipe))
 }
 
 /// [`conv_fwd_v7_stats`] (y fp32, or bf16 as `u16`) with pipeline `pipe`: Ok(true) with the partials in
@@ -756,12 +731,7 @@ pub fn conv_fwd_v7_stats_pipe<T: DeviceRepr, Y: DeviceRepr>(
     out: &mut BnPartials,
 ) -> Result<bool> {
     let p = precision_of::<T>();
-    if !runs(dev, "fwd", s, p) || !fitting(dev, "fwd", s, p).contains(&pipe) {
-        return Err(Error::usage(format!(
-            "conv fwd v7 pipeline {} does not apply to {s:?} in {p} on this GPU",
-            pipe.tag_for(p)
-        )));
-    }
+    check_pipe(dev, "fwd", s, p, pipe)?;
     let out16 = std::mem::size_of::<Y>() == 2;
     let shape = (s.n * s.oh() * s.ow(), BM, s.o);
     out.fill_blocks(dev, shape, groups, |sum, m2| {
@@ -788,9 +758,10 @@ pub fn conv_bwd_input_v7_16(
             "conv bwd_input v7: a bf16 grad-input is stride 1's",
         ));
     }
-    bwd_input(dev, gx16, gy, wt, s, false)
+    bwd_input(dev, gx16, gy, wt, s, false, None)
 }
 
+/// The grad-input launch on pipeline `force`, or the one picked by speed.
 fn bwd_input<T: DeviceRepr, Y: DeviceRepr>(
     dev: &CudaDevice,
     gx: &mut CudaSlice<Y>,
@@ -798,6 +769,7 @@ fn bwd_input<T: DeviceRepr, Y: DeviceRepr>(
     wt: &CudaSlice<T>,
     s: &ConvSpec,
     add: bool,
+    force: Option<Pipe>,
 ) -> Result<()> {
     let prec = precision_of::<T>();
     let out16 = std::mem::size_of::<Y>() == 2;
@@ -809,7 +781,7 @@ fn bwd_input<T: DeviceRepr, Y: DeviceRepr>(
     check_len("conv gy", gy.len(), s.y_len())?;
     check_len("conv wt", wt.len(), s.w_len())?;
     check_len("conv gx", gx.len(), s.x_len())?;
-    if add && pipe_used(dev, "bwd_input", false, s, prec).is_none() {
+    if add && force.is_none() && pipe_used(dev, "bwd_input", false, s, prec).is_none() {
         // The first call at a shape times every pipeline on the caller's buffers (`tune::pick`): adding
         // would add once per timed launch, so the pick is made on a scratch gradient first.
         let mut scratch = dev.scratch(s.x_len())?;
@@ -833,7 +805,7 @@ fn bwd_input<T: DeviceRepr, Y: DeviceRepr>(
         .filter(|&z| z <= 65535)
         .ok_or_else(|| Error::usage(format!("convolution {s:?}: stride too large")))?;
     let e = if out16 { Epi::Out16 } else { Epi::Plain };
-    run_picked(dev, "bwd_input", e, s, prec, |p| {
+    let mut launch = |p: Pipe| -> Result<()> {
         let (f, name, mut cfg) = plan(dev, "bwd_input", suffix, s, rows, p, prec)?;
         cfg.grid_dim.2 = classes;
         // SAFETY: (float* gx, const T* gy, const T* wt, ConvDims d), gx bf16 [rows*C] exactly when d.out16
@@ -850,7 +822,11 @@ fn bwd_input<T: DeviceRepr, Y: DeviceRepr>(
         }
         .map_err(launch_err(&name))?;
         Ok(())
-    })
+    };
+    match force {
+        Some(p) => launch(p),
+        None => run_picked(dev, "bwd_input", e, s, prec, launch),
+    }
 }
 
 /// wt [c, ky, kx, o] = w [o, ky, kx, c] on bf16 bits (CPU reference: `cpu::conv::conv_weight_t`). An sm_90a
@@ -923,12 +899,7 @@ pub fn conv_bwd_weight_v7_pipe<T: DeviceRepr>(
     s: &ConvSpec,
 ) -> Result<()> {
     let p = precision_of::<T>();
-    if !runs(dev, "bwd_weight", s, p) || !fitting(dev, "bwd_weight", s, p).contains(&pipe) {
-        return Err(Error::usage(format!(
-            "conv bwd_weight v7 pipeline {} does not apply to {s:?} in {p} on this GPU",
-            pipe.tag_for(p)
-        )));
-    }
+    check_pipe(dev, "bwd_weight", s, p, pipe)?;
     let planned = plan(dev, "bwd_weight", "", s, s.kdim(), pipe, p)?;
     launch_bwd_weight(dev, planned, gw, gy, x, s)
 }
