@@ -94,6 +94,10 @@ if has tests; then
   step test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_v7_halo_m256 90 env \
     IPDPP_V7_PIPE=halo_m256 $BIN/it --exact resnet_cuda::cuda_conv_v6_epilogue_bn_statistics_match_two_pass \
     --nocapture --test-threads=1
+  # v7's grad-weight pipelines without the halo grad-weight (written without a GPU on 2026-11-28; the default
+  # run above includes it at W = 16): the gate of the 256-row tiles below, apart from the halo's.
+  step test_wgmma.cuda_conv_v7_grad_weight_pipelines_agree_no_gw_halo 60 env IPDPP_V7_GW_HALO=0 $BIN/it --exact \
+    wgmma::cuda_conv_v7_grad_weight_pipelines_agree --nocapture --test-threads=1
   # The projector's linears as bf16 1x1 convolutions (IPDPP_LINEAR_TC=1, written without a GPU on
   # 2026-11-28): whole ResNet-18/32 bf16 v6 steps.
   step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_linear_tc 90 env IPDPP_LINEAR_TC=1 \
@@ -253,7 +257,7 @@ if has tests; then
   # The grad-weight's 256-row tiles (bf16 `_m256`, tf32 `_rs1_m256`: candidates of v7's tuner beside the
   # validated 128-row ones, written without a GPU on 2026-11-28): where their test failed, out of the
   # candidates (IPDPP_V7_GW_M256=0), and the tf32 v7 tests again without them.
-  if ! ok test_wgmma.cuda_conv_v7_grad_weight_pipelines_agree && [ -z "${NO_V7:-}" ]; then
+  if ! ok test_wgmma.cuda_conv_v7_grad_weight_pipelines_agree_no_gw_halo && [ -z "${NO_V7:-}" ]; then
     export IPDPP_V7_GW_M256=0
     echo "v7 grad-weight 256-row tiles failed (or missed) their test: benches and pipeline use IPDPP_V7_GW_M256=0" | tee -a "$SUMMARY"
     if [ -n "${NO_V7_TF32:-}" ]; then
@@ -289,6 +293,13 @@ if has tests; then
     NO_V7_HALO=1
     export IPDPP_V7_HALO=0
     echo "v7's halo pipelines failed (or missed) a test: benches and pipeline use IPDPP_V7_HALO=0" | tee -a "$SUMMARY"
+  fi
+  # The halo grad-weight (three warpgroups walking output rows, written without a GPU on 2026-11-28): out of
+  # v7's candidates (IPDPP_V7_GW_HALO=0) unless its row-range test and the pipelines' agreement passed.
+  if ! ok test_wgmma.cuda_conv_v7_halo_grad_weight_over_any_row_range \
+    || ! ok test_wgmma.cuda_conv_v7_grad_weight_pipelines_agree; then
+    export IPDPP_V7_GW_HALO=0
+    echo "v7's halo grad-weight failed (or missed) a test: benches and pipeline use IPDPP_V7_GW_HALO=0" | tee -a "$SUMMARY"
   fi
   # Step losses left on the GPU and the probe's and stage 2's cross-entropy there (written without a GPU):
   # read back per step and computed on the host otherwise.
@@ -398,8 +409,9 @@ if has bench; then
           --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new_bns_v8.json"
     fi
   done
-  # v7's halo pipelines per op (forward, grad-input; the grad-weight is the same kernel in each) against the
-  # 256-row im2col tiles, at ResNet-18's layers 1 and 2, bf16 and tf32; and the v7-per-shape steps without them.
+  # v7's halo pipelines per op (forward, grad-input; in bf16 the grad-weight too under `halo`, the same kernel
+  # under k64s4_m256 and halo_m256) against the 256-row im2col tiles, at ResNet-18's layers 1 and 2, bf16 and
+  # tf32; and the v7-per-shape steps without them.
   if [ -z "${NO_V7:-}${NO_V7_HALO:-}" ]; then
     for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1; do
       for pr in bf16 tf32; do

@@ -522,7 +522,10 @@ fn cusim_driver_runs_the_v4_tails_on_bf16_conv_outputs() {
 /// v7's halo pipelines (written without a GPU, 2026-11-28): the other pipelines' bits per op (forward,
 /// grad-input stored / added / bf16, bf16 and tf32) with the view totals of the forward's statistics (also
 /// with eager asynchronous completion: a missing barrier in the k-loop fails it either way), and
-/// whole ResNet-8 bf16 v7 steps with the halo forced where it takes a shape (its 64-channel stage).
+/// whole ResNet-8 bf16 v7 steps with the halo forced where it takes a shape (its 64-channel stage). The
+/// halo grad-weight over every kind of row range against the CPU, with lazy and with eager copies
+/// (`CUSIM_POLICY=16`: one slot too few in either ring, a missing barrier or wgmma wait fails there; a
+/// short cp.async wait, wrong taps, rows or layouts fail lazily).
 #[test]
 fn cusim_driver_runs_the_v7_halo_pipelines() {
     through_the_simulated_driver(
@@ -536,6 +539,14 @@ fn cusim_driver_runs_the_v7_halo_pipelines() {
             (
                 "wgmma::cuda_conv_v7_halo_gives_the_other_pipelines_bits",
                 &[("CUSIM_POLICY", "51")],
+            ),
+            (
+                "wgmma::cuda_conv_v7_halo_grad_weight_over_any_row_range",
+                &[],
+            ),
+            (
+                "wgmma::cuda_conv_v7_halo_grad_weight_over_any_row_range",
+                &[("CUSIM_POLICY", "16")],
             ),
             (
                 "resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2",

@@ -351,6 +351,24 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
     assert_eq!("halo".parse::<Pipe>().unwrap(), Pipe::Halo);
     assert_eq!("halo_m256".parse::<Pipe>().unwrap(), Pipe::HaloM256);
     assert_eq!(pipes("bwd_weight", &s(64, 128, 1), Bf16), Pipe::ALL);
+    // The halo grad-weight (2026-11-28): bf16, 3x3 stride 1, C and O % 64, rows of 16 or 32 pixels.
+    let wide = |w, c, o, stride| ConvSpec::new(2, 4, w, c, o, 3, stride, 1);
+    let mut gw_halo: Vec<Pipe> = Pipe::ALL.to_vec();
+    gw_halo.push(Pipe::Halo);
+    assert_eq!(pipes("bwd_weight", &wide(16, 64, 128, 1), Bf16), gw_halo);
+    assert_eq!(pipes("bwd_weight", &wide(32, 128, 64, 1), Bf16), gw_halo);
+    for (w, c, o, stride) in [
+        (48, 64, 64, 1),
+        (16, 32, 64, 1),
+        (16, 64, 96, 1),
+        (32, 64, 64, 2),
+    ] {
+        assert_eq!(pipes("bwd_weight", &wide(w, c, o, stride), Bf16), Pipe::ALL);
+    }
+    assert_eq!(
+        pipes("bwd_weight", &wide(16, 64, 64, 1), Tf32),
+        [Pipe::Rs2, Pipe::Rs1M256]
+    );
     assert_eq!(Pipe::K32S5M256.tag_for(Tf32), "k16s5_m256");
     assert_eq!("k32s4_m256".parse::<Pipe>().unwrap(), Pipe::K64S4M256);
     assert!("k48s5".parse::<Pipe>().is_err());
@@ -361,7 +379,8 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
 /// tiles on one, written the same day): the same k-steps per element, their pixel-split partial sums added
 /// with atomics in no fixed order, so equal to the first pipeline within 1e-5, and to the CPU's exact fp32
 /// gradient on the same operands (bf16: the rounded values) within 1e-5 (bf16) or tf32's truncation (2e-3);
-/// at n64 and n128 tiles, K of 576 (a partial 256-row tile) and 1152. Skips without a Hopper GPU.
+/// at n64 and n128 tiles, K of 576 (a partial 256-row tile) and 1152; at W = 16 the bf16 halo grad-weight
+/// (2026-11-28, written without a GPU) too. Skips without a Hopper GPU.
 #[test]
 fn cuda_conv_v7_grad_weight_pipelines_agree() {
     use ipdpp::device::cpu::conv::{conv_bwd_weight_f32, ConvSpec};
@@ -371,9 +390,14 @@ fn cuda_conv_v7_grad_weight_pipelines_agree() {
         return;
     };
     let d = dev.cuda().unwrap();
-    for (i, &(n, hw, c, o)) in [(4, 8, 64, 64), (2, 8, 128, 128), (3, 6, 64, 128)]
-        .iter()
-        .enumerate()
+    for (i, &(n, hw, c, o)) in [
+        (4, 8, 64, 64),
+        (2, 8, 128, 128),
+        (3, 6, 64, 128),
+        (2, 16, 64, 128),
+    ]
+    .iter()
+    .enumerate()
     {
         let s = ConvSpec::new(n, hw, hw, c, o, 3, 1, 1);
         let sd = 300 + 10 * i as u64;
@@ -430,6 +454,66 @@ fn cuda_conv_v7_grad_weight_pipelines_agree() {
             assert!(got.len() >= 2, "{s:?} {p}: one pipeline only");
         }
     }
+}
+
+/// The bf16 halo grad-weight (written without a GPU, 2026-11-28) over every kind of row range a block may
+/// take (one output row, ranges starting and ending inside an image, whole images, everything in one
+/// block) against the CPU's exact fp32 gradient on the same bf16 values within 1e-5, at W = 16 and 32 with
+/// 64 and 128 channels on either side (several 64 × 64 tiles); and its launcher's own split.
+#[test]
+fn cuda_conv_v7_halo_grad_weight_over_any_row_range() {
+    use ipdpp::device::cpu::conv::{conv_bwd_weight_f32, ConvSpec};
+    use ipdpp::device::cuda::conv_wgmma::{
+        conv_bwd_weight_v7_halo_rows, conv_bwd_weight_v7_pipe, Pipe,
+    };
+    let Some(dev) = hopper("cuda_conv_v7_halo_grad_weight_over_any_row_range") else {
+        return;
+    };
+    let d = dev.cuda().unwrap();
+    let mut fails = Vec::new();
+    for (i, &(n, h, w, c, o)) in [(3, 5, 16, 128, 64), (2, 3, 32, 64, 128)]
+        .iter()
+        .enumerate()
+    {
+        let s = ConvSpec::new(n, h, w, c, o, 3, 1, 1);
+        let round = |v: &[f32]| {
+            let mut b = vec![0u16; v.len()];
+            cast_bf16_f32(&mut b, v);
+            b
+        };
+        let widen = |b: &[u16]| -> Vec<f32> {
+            b.iter()
+                .map(|&v| f32::from_bits((v as u32) << 16))
+                .collect()
+        };
+        let xb = round(&uniform_f32(s.x_len(), -1.0, 1.0, 700 + i as u64));
+        let gyb = round(&uniform_f32(s.y_len(), -1.0, 1.0, 710 + i as u64));
+        let mut want = vec![0.0f32; s.w_len()];
+        conv_bwd_weight_f32(&mut want, &widen(&gyb), &widen(&xb), &s);
+        let (x, gy) = (d.upload(&xb).unwrap(), d.upload(&gyb).unwrap());
+        let rows = n * h;
+        for per in [
+            Some(1),
+            Some(2),
+            Some(h - 1),
+            Some(h),
+            Some(h + 1),
+            Some(rows),
+            None,
+        ] {
+            let mut gw = d.upload(&vec![f32::NAN; s.w_len()]).unwrap();
+            match per {
+                Some(r) => conv_bwd_weight_v7_halo_rows(d, &mut gw, &gy, &x, &s, r).unwrap(),
+                None => conv_bwd_weight_v7_pipe(d, Pipe::Halo, &mut gw, &gy, &x, &s).unwrap(),
+            }
+            let e = rel_err(&d.download(&gw).unwrap(), &want);
+            println!("{s:?} rows per block {per:?}: rel err {e:.2e}");
+            if !(e < 1e-5) {
+                fails.push(format!("{s:?} rows per block {per:?}: rel err {e:.2e}"));
+            }
+        }
+    }
+    assert!(fails.is_empty(), "{fails:#?}");
 }
 
 #[test]

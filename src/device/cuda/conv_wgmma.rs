@@ -58,7 +58,11 @@ pub enum Pipe {
     /// `_halo`; written without a GPU, 2026-11-28): GEMM rows on the zero-padded grid, each tap a shift of
     /// the row index, the window of a block's rows copied once instead of nine times through im2col (the
     /// first v7 ran at 74 % of the H200's L2 throughput at ResNet-18's layer 1); K64S4's k-steps, so the same
-    /// sums; the rows on the padding are computed and dropped. 128-row tiles.
+    /// sums; the rows on the padding are computed and dropped. 128-row tiles. For the bf16 grad-weight
+    /// (`conv_bwd_weight_v7_bf16_n64_halo_w{16,32}`, written without a GPU on 2026-11-28; C and O % 64, W 16 or 32): a
+    /// block holds a 64 × 64 tile of all nine taps (three warpgroups) and walks output rows, copying each x
+    /// row once for its nine taps ([`conv_bwd_weight_v7_halo_rows`]); its sums come in another order than
+    /// the pixel-split pipelines' (rounding apart, the same).
     Halo,
     /// [`Pipe::Halo`] on tiles of 256 rows.
     HaloM256,
@@ -138,6 +142,9 @@ impl Pipe {
         if !self.halo() {
             return self.smem(cols);
         }
+        if op == "bwd_weight" {
+            return gw_halo_smem(s);
+        }
         let ca = if op == "bwd_input" { s.o } else { s.c };
         let per_chunk = if p == ConvPrecision::Tf32 { 4 } else { 8 };
         let rows = self.bm() + 2 * (s.w + 3);
@@ -166,6 +173,38 @@ fn halo_takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
         && cols(op, s) % 2 == 0
 }
 
+/// Mirror C7GW_RX and C7GW_RG in kernels/conv_wgmma.cu: the halo grad-weight's x-row and gy-row slots.
+const GW_HALO_RX: usize = 10;
+const GW_HALO_RG: usize = 8;
+/// Threads of a halo grad-weight block: three warpgroups, one per kernel row.
+const GW_HALO_THREADS: u32 = 384;
+
+/// Dynamic shared memory of the halo grad-weight at `s`: its x-row slots (W + 2 positions of 64 channels)
+/// and gy-row slots (W positions).
+fn gw_halo_smem(s: &ConvSpec) -> usize {
+    128 * (GW_HALO_RX * (s.w + 2) + GW_HALO_RG * s.w)
+}
+
+/// Whether the halo grad-weight takes `s` (bf16): 3×3 stride 1 pad 1, C and O % 64 (a block's 64 × 64
+/// tile), rows of one or two 16-pixel k-steps (W = 16 or 32: an entry point each), and neither `IPDPP_V7_HALO` nor
+/// `IPDPP_V7_GW_HALO` 0.
+pub fn gw_halo_takes(s: &ConvSpec) -> bool {
+    halo_on()
+        && gw_halo_on()
+        && (s.kh, s.kw, s.stride, s.pad) == (3, 3, 1, 1)
+        && s.c % 64 == 0
+        && s.o % 64 == 0
+        && (s.w == 16 || s.w == 32)
+}
+
+/// `IPDPP_V7_GW_HALO=0`, read once, keeps the halo grad-weight (written without a GPU, 2026-11-28) out of
+/// v7's candidates, the halo forward and grad-input staying in (`tools/gpu-run.sh` sets it where its test
+/// fails).
+fn gw_halo_on() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("IPDPP_V7_GW_HALO").map_or(true, |v| v.trim() != "0"))
+}
+
 /// `IPDPP_V7_HALO=0`, read once, keeps the halo pipelines (written without a GPU, 2026-11-28) out of v7's
 /// candidates.
 fn halo_on() -> bool {
@@ -185,7 +224,7 @@ impl std::str::FromStr for Pipe {
                 Error::usage(format!(
                     "unknown v7 pipeline {v:?}; use k64s4 or k32s5 (tf32: k32s4 or k16s5), \
                      optionally with _m256 (rs2, rs1_m256: the tf32 grad-weight's; halo, halo_m256: \
-                     the stride-1 3x3 forward and grad-input's)"
+                     the stride-1 3x3 forward and grad-input's, halo also the bf16 grad-weight's)"
                 ))
             })
     }
@@ -233,6 +272,9 @@ pub fn pipes(op: &str, s: &ConvSpec, p: ConvPrecision) -> Vec<Pipe> {
         .collect();
     if halo_takes(op, s, p) {
         v.extend([Pipe::Halo, Pipe::HaloM256]);
+    }
+    if op == "bwd_weight" && gw_halo_takes(s) {
+        v.push(Pipe::Halo);
     }
     v
 }
@@ -900,8 +942,93 @@ pub fn conv_bwd_weight_v7_pipe<T: DeviceRepr>(
 ) -> Result<()> {
     let p = precision_of::<T>();
     check_pipe(dev, "bwd_weight", s, p, pipe)?;
+    if pipe == Pipe::Halo {
+        return gw_halo(dev, gw, gy, x, s, None);
+    }
     let planned = plan(dev, "bwd_weight", "", s, s.kdim(), pipe, p)?;
     launch_bwd_weight(dev, planned, gw, gy, x, s)
+}
+
+/// The halo grad-weight ([`Pipe::Halo`] of bf16 `bwd_weight`) with `rows_per_split` output rows (n·H of
+/// them, images one after another) per block (tests: ranges that start and end inside an image); an error
+/// where it does not take `s` on `dev`.
+pub fn conv_bwd_weight_v7_halo_rows(
+    dev: &CudaDevice,
+    gw: &mut CudaSlice<f32>,
+    gy: &CudaSlice<u16>,
+    x: &CudaSlice<u16>,
+    s: &ConvSpec,
+    rows_per_split: usize,
+) -> Result<()> {
+    check_pipe(dev, "bwd_weight", s, ConvPrecision::Bf16, Pipe::Halo)?;
+    gw_halo(dev, gw, gy, x, s, Some(rows_per_split))
+}
+
+/// Launches `conv_bwd_weight_v7_bf16_n64_halo_w{W}` on the zeroed gw: grid (C / 64, O / 64, splits of the n·H
+/// output rows), `rows` per split or as many as [`super::waves::split_plan`] finds fastest. The caller
+/// checked that the pipeline takes `s`.
+fn gw_halo<T: DeviceRepr>(
+    dev: &CudaDevice,
+    gw: &mut CudaSlice<f32>,
+    gy: &CudaSlice<T>,
+    x: &CudaSlice<T>,
+    s: &ConvSpec,
+    rows: Option<usize>,
+) -> Result<()> {
+    if std::mem::size_of::<T>() != 2 {
+        return Err(Error::usage(
+            "the halo grad-weight is bf16 only; tf32 runs rs2 or rs1_m256",
+        ));
+    }
+    check_len("conv gy", gy.len(), s.y_len())?;
+    check_len("conv x", x.len(), s.x_len())?;
+    check_len("conv gw", gw.len(), s.w_len())?;
+    let d = dims(s)?;
+    let smem = gw_halo_smem(s);
+    let name = format!("conv_bwd_weight_v7_bf16_n64_halo_w{}", s.w);
+    let f = dev.function(FILE, &name)?;
+    dev.raise_smem_limit(&f, &name, smem)?;
+    let units = s.n * s.h;
+    let tiles = (s.c / 64) * (s.o / 64);
+    let per = match rows {
+        Some(r) => r.clamp(1, units),
+        None => {
+            let resident = super::waves::resident_blocks(dev, &f, GW_HALO_THREADS, smem);
+            // A block's fixed cost in rows: the copies of its first steps, two padding rows an image and
+            // the atomics of its 36,864 sums.
+            super::waves::split_plan(tiles, units, resident, 8).1
+        }
+    };
+    let per = per.max(units.div_ceil(65535));
+    let per_i = i32::try_from(per)
+        .map_err(|_| Error::usage(format!("convolution {s:?}: too many rows per split")))?;
+    let cfg = LaunchConfig {
+        grid_dim: (
+            (s.c / 64) as u32,
+            (s.o / 64) as u32,
+            units.div_ceil(per) as u32,
+        ),
+        block_dim: (GW_HALO_THREADS, 1, 1),
+        shared_mem_bytes: smem as u32,
+    };
+    dev.stream
+        .memset_zeros(gw)
+        .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
+    // SAFETY: (float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int rows_per_split):
+    // T is u16 (checked), lengths checked above, gw zeroed; 384 threads and the slots' shared memory, which
+    // the kernel checks.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(gw)
+            .arg(gy)
+            .arg(x)
+            .arg(&d)
+            .arg(&per_i)
+            .launch(cfg)
+    }
+    .map_err(launch_err(&name))?;
+    Ok(())
 }
 
 /// gw[o, kh, kw, c] = ∂L/∂w on wgmma from bf16 gy and x (u16; both operands MN-major) or, in tf32, the fp32
@@ -916,6 +1043,9 @@ pub fn conv_bwd_weight_v7<T: DeviceRepr>(
 ) -> Result<()> {
     let prec = precision_of::<T>();
     run_picked(dev, "bwd_weight", Epi::Plain, s, prec, |p| {
+        if p == Pipe::Halo {
+            return gw_halo(dev, gw, gy, x, s, None);
+        }
         let planned = plan(dev, "bwd_weight", "", s, s.kdim(), p, prec)?;
         launch_bwd_weight(dev, planned, gw, gy, x, s)
     })
