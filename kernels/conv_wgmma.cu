@@ -1071,6 +1071,23 @@ extern "C" __global__ void conv_halo_stats_fin_v7_f32(float* part_sum, float* pa
 // the pending ones (step i - 1's, then step i's) read x slots of steps i - 3 .. i and gy slots i - 1, i, and
 // the copies of step i + AHEAD, issued now, land in slots no MMA of steps i - 1 .. i + AHEAD - 1 reads:
 // C7GW_RX = AHEAD + 4 x slots, C7GW_RG = AHEAD + 2 gy slots.
+// Adds warpgroup ky's taps (ky, kx) of the 64 × 64 tile at (o0, c0) into gw [o][ky][kx][c]: acc[kx][4 jj +
+// 2 h + e] is o = o0 + 16 w + lane / 4 + 8 h, c = c0 + 8 jj + 2 (lane % 4) + e (wgmma.cuh).
+__device__ __forceinline__ void c7_gw_halo_add(float* gw, const float (&acc)[3][32], const ConvDims& d, int c0, int o0,
+                                               int ky) {
+    const int lane = threadIdx.x % 32, w = (threadIdx.x / 32) % 4, K = d.kh * d.kw * d.c;
+#pragma unroll
+    for (int kx = 0; kx < 3; ++kx)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int o = o0 + 16 * w + lane / 4 + 8 * h;
+            float* row = gw + (long long)o * K + (3 * ky + kx) * d.c + c0 + 2 * (lane % 4);
+#pragma unroll
+            for (int jj = 0; jj < 8; ++jj)
+#pragma unroll
+                for (int e = 0; e < 2; ++e) atomicAdd(row + 8 * jj + e, acc[kx][4 * jj + 2 * h + e]);
+        }
+}
 #define C7GW_AHEAD 6
 #define C7GW_RX (C7GW_AHEAD + 4)
 #define C7GW_RG (C7GW_AHEAD + 2)
@@ -1156,20 +1173,126 @@ __device__ __forceinline__ void conv_bwd_weight_halo_v7(float* gw, const unsigne
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
     asm volatile("cp.async.wait_group 0;" ::: "memory");
-    // acc[kx][4 jj + 2 h + e]: o = o0 + 16 w + lane / 4 + 8 h, c = c0 + 8 jj + 2 (lane % 4) + e (wgmma.cuh).
-    const int lane = threadIdx.x % 32, w = (threadIdx.x / 32) % 4, K = d.kh * d.kw * C;
-#pragma unroll
-    for (int kx = 0; kx < 3; ++kx)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const int o = o0 + 16 * w + lane / 4 + 8 * h;
-            float* row = gw + (long long)o * K + (3 * ky + kx) * C + c0 + 2 * (lane % 4);
-#pragma unroll
-            for (int jj = 0; jj < 8; ++jj)
-#pragma unroll
-                for (int e = 0; e < 2; ++e) atomicAdd(row + 8 * jj + e, acc[kx][4 * jj + 2 * h + e]);
-        }
+    c7_gw_halo_add(gw, acc, d, c0, o0, ky);
 }
+// `conv_bwd_weight_v7_bf16_n64_halo_img{8,4}` (2026-11-28, written without a GPU): the same 64 × 64 tile of
+// nine taps on three warpgroups for images of 8 × 8 and 4 × 4 pixels, whose rows are shorter than a 16-pixel
+// k-step. A step takes G whole images (8 × 8: one, 4 × 4: four; four k-steps either way), copied into one of
+// C7GWI_NB buffers: gy as planes of the H W pixels in order (a k-step is 16 consecutive pixels, whatever rows
+// they span), and x three times, once per kx, each copy with its rows zero-padded above and below but not
+// at the sides: copy kx holds x (oy + ky - 1, ox + kx - 1) at position (oy + ky) W + ox, zeros where ox +
+// kx - 1 leaves the row. So tap (ky, kx) of pixel p = oy W + ox is copy kx at position p + ky W: the k-step's
+// 16 pixels are 16 consecutive positions again (a shifted descriptor start), the layouts are the row
+// kernel's. The three copies of an x chunk are three cp.async of the same 16 bytes through L1 (.ca), one
+// read from L2. Buffers: C7GWI_AHEAD steps of copies in flight; pending MMAs are step i - 1's.
+#define C7GWI_AHEAD 2
+#define C7GWI_NB (C7GWI_AHEAD + 2)
+__device__ __forceinline__ void wg_cp16_ca(void* dst, const void* src, bool ok) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;" ::"r"(wg_smem_addr(dst)), "l"(src), "r"(ok ? 16 : 0)
+                 : "memory");
+}
+template <int H, int W, int G>
+__device__ __forceinline__ void conv_bwd_weight_halo_img_v7(float* gw, const unsigned short* gy,
+                                                            const unsigned short* x, ConvDims d, int groups_per_split) {
+    constexpr int HW = H * W, KS = G * HW / 16;
+    constexpr int PLX = 16 * (H + 2) * W, XIMG = 24 * PLX;  // an x copy's plane; an image's three copies
+    constexpr int PLG = 16 * HW, GIMG = 8 * PLG;               // gy: a plane, an image
+    constexpr int BUF = G * (XIMG + GIMG);
+    static_assert(HW % 16 == 0, "whole k-steps in each image");
+    const int C = d.c, O = d.o, N = d.n;
+    const int ngroups = (N + G - 1) / G;
+    const int g0 = blockIdx.z * groups_per_split, g1 = min(ngroups, g0 + groups_per_split);
+    if (g0 >= g1) return;  // the whole block
+    const int c0 = blockIdx.x * 64, o0 = blockIdx.y * 64;
+    extern __shared__ __align__(128) unsigned char c7gwi_smem[];
+    unsigned dyn;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
+    if (dyn < (unsigned)(C7GWI_NB * BUF) || d.h != H || d.w != W || blockDim.x != 384) __trap();
+    // Never copied, always zero: rows 0 and H + 1 of every x copy, column 0 of copy 0, column W - 1 of copy 2.
+    constexpr int ZR = 2 * W, ZC = 2 * H, ZPER = 3 * ZR + ZC;  // zero positions of one image, each 8 planes
+    for (int i = threadIdx.x; i < C7GWI_NB * G * ZPER * 8; i += blockDim.x) {
+        const int plane = i % 8, z = (i / 8) % ZPER, img = i / (8 * ZPER);
+        int kx, pos;
+        if (z < 3 * ZR) {
+            kx = z / ZR;
+            const int r = z % ZR;
+            pos = (r < W ? 0 : (H + 1) * W - W) + r;  // row 0: 0 .. W - 1; row H + 1: (H + 1) W ..
+        } else {
+            const int r = z - 3 * ZR;
+            kx = r < H ? 0 : 2;
+            pos = (1 + r % H) * W + (kx == 0 ? 0 : W - 1);
+        }
+        *reinterpret_cast<uint4*>(c7gwi_smem + img * (XIMG + GIMG) + kx * 8 * PLX + plane * PLX + 16 * pos) =
+            make_uint4(0u, 0u, 0u, 0u);
+    }
+    const int steps = g1 - g0;
+    // Step i's copies: per image HW pixels x 8 planes of x (each to its two or three copies) and of gy; a
+    // warp takes 16 pixels x 2 adjacent planes (HW * 8 is a multiple of 32: a warp copies x or gy alone).
+    const auto load = [&](int i) {
+        unsigned char* buf = c7gwi_smem + (i % C7GWI_NB) * BUF;
+        constexpr int PER = 8 * HW;  // chunks of one image's x (or gy)
+        for (int f = threadIdx.x; f < 2 * G * PER; f += blockDim.x) {
+            const int img = f / (2 * PER), ff0 = f % (2 * PER);
+            const bool isg = ff0 >= PER;
+            const int ff = isg ? ff0 - PER : ff0, q = ff % 32, r = ff / 32;
+            const int plane = 2 * (r % 4) + q / 16, p = 16 * (r / 4) + q % 16;
+            const int n = (g0 + i) * G + img;
+            const bool in = n < N;
+            const long long src = ((long long)(in ? n : 0) * HW + p);
+            unsigned char* ib = buf + img * (XIMG + GIMG);
+            if (isg) {
+                wg_cp16(ib + XIMG + plane * PLG + 16 * p, gy + src * O + o0 + 8 * plane, in);
+            } else {
+                const int oy = p / W, ox = p % W;
+                const unsigned short* s = x + src * C + c0 + 8 * plane;
+#pragma unroll
+                for (int kx = 0; kx < 3; ++kx) {
+                    const int cx = ox + 1 - kx;  // copy kx holds this pixel at column ox + 1 - kx
+                    if (cx >= 0 && cx < W)
+                        wg_cp16_ca(ib + kx * 8 * PLX + plane * PLX + 16 * ((oy + 1) * W + cx), s, in);
+                }
+            }
+        }
+    };
+    float acc[3][32];  // zeroed before the prologue and pinned there (c7_gemm: C7515)
+#pragma unroll
+    for (int k = 0; k < 3; ++k)
+#pragma unroll
+        for (int e = 0; e < 32; ++e) {
+            acc[k][e] = 0.0f;
+            asm volatile("" : "+f"(acc[k][e]));
+        }
+#pragma unroll
+    for (int s = 0; s < C7GWI_AHEAD; ++s) {
+        if (s < steps) load(s);
+        asm volatile("cp.async.commit_group;" ::: "memory");  // empty groups keep the count uniform
+    }
+    const int ky = threadIdx.x / 128;
+    for (int i = 0; i < steps; ++i) {
+        asm volatile("cp.async.wait_group %0;" ::"n"(C7GWI_AHEAD - 1) : "memory");
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        __syncthreads();
+        if (i + C7GWI_AHEAD < steps) load(i + C7GWI_AHEAD);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        const unsigned char* buf = c7gwi_smem + (i % C7GWI_NB) * BUF;
+        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#pragma unroll
+        for (int s = 0; s < KS; ++s) {
+            const int img = 16 * s / HW, p0 = 16 * s % HW;
+            const unsigned char* ib = buf + img * (XIMG + GIMG);
+            const unsigned long long da = wg_desc(ib + XIMG + 16 * p0, 128, PLG);
+#pragma unroll
+            for (int kx = 0; kx < 3; ++kx)
+                wg_mma<64, true>(acc[kx], da, wg_desc(ib + kx * 8 * PLX + 16 * (p0 + ky * W), 128, PLX));
+        }
+        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+    c7_gw_halo_add(gw, acc, d, c0, o0, ky);
+}
+
 
 template <class T>
 __device__ __forceinline__ void conv_weight_t(T* wt, const T* w, int o, int taps, int c) {
@@ -1294,3 +1417,5 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_halo_
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_halo_m256(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_halo_v7<128, float, 2>(gx, gy, wt, d); }
 extern "C" __global__ void __launch_bounds__(384, 1) conv_bwd_weight_v7_bf16_n64_halo_w16(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int rows_per_split) { conv_bwd_weight_halo_v7<1>(gw, gy, x, d, rows_per_split); }
 extern "C" __global__ void __launch_bounds__(384, 1) conv_bwd_weight_v7_bf16_n64_halo_w32(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int rows_per_split) { conv_bwd_weight_halo_v7<2>(gw, gy, x, d, rows_per_split); }
+extern "C" __global__ void __launch_bounds__(384, 1) conv_bwd_weight_v7_bf16_n64_halo_img8(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int groups_per_split) { conv_bwd_weight_halo_img_v7<8, 8, 1>(gw, gy, x, d, groups_per_split); }
+extern "C" __global__ void __launch_bounds__(384, 1) conv_bwd_weight_v7_bf16_n64_halo_img4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int groups_per_split) { conv_bwd_weight_halo_img_v7<4, 4, 4>(gw, gy, x, d, groups_per_split); }

@@ -351,10 +351,20 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
     assert_eq!("halo".parse::<Pipe>().unwrap(), Pipe::Halo);
     assert_eq!("halo_m256".parse::<Pipe>().unwrap(), Pipe::HaloM256);
     assert_eq!(pipes("bwd_weight", &s(64, 128, 1), Bf16), Pipe::ALL);
-    // The halo grad-weight (2026-11-28): bf16, 3x3 stride 1, C and O % 64, rows of 16 or 32 pixels.
+    // The halo grad-weight (2026-11-28): bf16, 3x3 stride 1, C and O % 64, rows of 16 or 32 pixels or
+    // images of 8x8 or 4x4 (`wide` has 4 rows, so W = 8 is no 8x8 image; W = 4 is 4x4).
     let wide = |w, c, o, stride| ConvSpec::new(2, 4, w, c, o, 3, stride, 1);
     let mut gw_halo: Vec<Pipe> = Pipe::ALL.to_vec();
     gw_halo.push(Pipe::Halo);
+    assert_eq!(pipes("bwd_weight", &wide(4, 64, 64, 1), Bf16), gw_halo);
+    assert_eq!(
+        pipes(
+            "bwd_weight",
+            &ConvSpec::new(2, 8, 8, 128, 64, 3, 1, 1),
+            Bf16
+        ),
+        gw_halo
+    );
     assert_eq!(pipes("bwd_weight", &wide(16, 64, 128, 1), Bf16), gw_halo);
     assert_eq!(pipes("bwd_weight", &wide(32, 128, 64, 1), Bf16), gw_halo);
     for (w, c, o, stride) in [
@@ -362,6 +372,7 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
         (16, 32, 64, 1),
         (16, 64, 96, 1),
         (32, 64, 64, 2),
+        (8, 64, 64, 1),
     ] {
         assert_eq!(pipes("bwd_weight", &wide(w, c, o, stride), Bf16), Pipe::ALL);
     }
@@ -456,24 +467,31 @@ fn cuda_conv_v7_grad_weight_pipelines_agree() {
     }
 }
 
-/// The bf16 halo grad-weight (written without a GPU, 2026-11-28) over every kind of row range a block may
-/// take (one output row, ranges starting and ending inside an image, whole images, everything in one
-/// block) against the CPU's exact fp32 gradient on the same bf16 values within 1e-5, at W = 16 and 32 with
-/// 64 and 128 channels on either side (several 64 × 64 tiles); and its launcher's own split.
+/// The bf16 halo grad-weight (written without a GPU, 2026-11-28) over every kind of range a block may take
+/// (one output row, ranges starting and ending inside an image, whole images, everything in one block; on
+/// 8x8 and 4x4 images steps of one and four images, the last short) against the CPU's exact fp32 gradient
+/// on the same bf16 values within 1e-5, at W = 32, 16, 8 and 4 with 64 and 128 channels on either side
+/// (several 64 × 64 tiles); and its launcher's own split.
 #[test]
 fn cuda_conv_v7_halo_grad_weight_over_any_row_range() {
     use ipdpp::device::cpu::conv::{conv_bwd_weight_f32, ConvSpec};
     use ipdpp::device::cuda::conv_wgmma::{
-        conv_bwd_weight_v7_halo_rows, conv_bwd_weight_v7_pipe, Pipe,
+        conv_bwd_weight_v7_halo_split, conv_bwd_weight_v7_pipe, Pipe,
     };
     let Some(dev) = hopper("cuda_conv_v7_halo_grad_weight_over_any_row_range") else {
         return;
     };
     let d = dev.cuda().unwrap();
     let mut fails = Vec::new();
-    for (i, &(n, h, w, c, o)) in [(3, 5, 16, 128, 64), (2, 3, 32, 64, 128)]
-        .iter()
-        .enumerate()
+    for (i, &(n, h, w, c, o)) in [
+        (3, 5, 16, 128, 64),
+        (2, 3, 32, 64, 128),
+        (5, 8, 8, 64, 128),
+        // Four images a step: the second step holds two.
+        (6, 4, 4, 128, 64),
+    ]
+    .iter()
+    .enumerate()
     {
         let s = ConvSpec::new(n, h, w, c, o, 3, 1, 1);
         let round = |v: &[f32]| {
@@ -491,25 +509,29 @@ fn cuda_conv_v7_halo_grad_weight_over_any_row_range() {
         let mut want = vec![0.0f32; s.w_len()];
         conv_bwd_weight_f32(&mut want, &widen(&gyb), &widen(&xb), &s);
         let (x, gy) = (d.upload(&xb).unwrap(), d.upload(&gyb).unwrap());
-        let rows = n * h;
-        for per in [
-            Some(1),
-            Some(2),
-            Some(h - 1),
-            Some(h),
-            Some(h + 1),
-            Some(rows),
-            None,
-        ] {
+        // Steps: output rows, or on 8x8 (4x4) images one (four) images.
+        let steps = match w {
+            8 => n,
+            4 => n.div_ceil(4),
+            _ => n * h,
+        };
+        let mut pers: Vec<Option<usize>> = [1, 2, h - 1, h, h + 1, steps]
+            .into_iter()
+            .filter(|&r| r <= steps)
+            .map(Some)
+            .collect();
+        pers.dedup();
+        pers.push(None);
+        for per in pers {
             let mut gw = d.upload(&vec![f32::NAN; s.w_len()]).unwrap();
             match per {
-                Some(r) => conv_bwd_weight_v7_halo_rows(d, &mut gw, &gy, &x, &s, r).unwrap(),
+                Some(r) => conv_bwd_weight_v7_halo_split(d, &mut gw, &gy, &x, &s, r).unwrap(),
                 None => conv_bwd_weight_v7_pipe(d, Pipe::Halo, &mut gw, &gy, &x, &s).unwrap(),
             }
             let e = rel_err(&d.download(&gw).unwrap(), &want);
-            println!("{s:?} rows per block {per:?}: rel err {e:.2e}");
+            println!("{s:?} steps per block {per:?}: rel err {e:.2e}");
             if e.is_nan() || e >= 1e-5 {
-                fails.push(format!("{s:?} rows per block {per:?}: rel err {e:.2e}"));
+                fails.push(format!("{s:?} steps per block {per:?}: rel err {e:.2e}"));
             }
         }
     }

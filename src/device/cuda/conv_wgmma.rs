@@ -176,25 +176,44 @@ fn halo_takes(op: &str, s: &ConvSpec, p: ConvPrecision) -> bool {
 /// Mirror C7GW_RX and C7GW_RG in kernels/conv_wgmma.cu: the halo grad-weight's x-row and gy-row slots.
 const GW_HALO_RX: usize = 10;
 const GW_HALO_RG: usize = 8;
+/// Mirrors C7GWI_NB: the image-step buffers of the halo grad-weight on 8 × 8 and 4 × 4 images.
+const GW_HALO_IMG_NB: usize = 4;
 /// Threads of a halo grad-weight block: three warpgroups, one per kernel row.
 const GW_HALO_THREADS: u32 = 384;
 
+/// The halo grad-weight's entry point at `s` and its images a step (0: the row kernel, whose steps are
+/// output rows): rows of 16 or 32 pixels (`_w16`, `_w32`), or whole images of 8 × 8 (`_img8`, one a step)
+/// and 4 × 4 (`_img4`, four); None for other widths.
+fn gw_halo_kernel(s: &ConvSpec) -> Option<(&'static str, usize)> {
+    match (s.h, s.w) {
+        (_, 32) => Some(("conv_bwd_weight_v7_bf16_n64_halo_w32", 0)),
+        (_, 16) => Some(("conv_bwd_weight_v7_bf16_n64_halo_w16", 0)),
+        (8, 8) => Some(("conv_bwd_weight_v7_bf16_n64_halo_img8", 1)),
+        (4, 4) => Some(("conv_bwd_weight_v7_bf16_n64_halo_img4", 4)),
+        _ => None,
+    }
+}
+
 /// Dynamic shared memory of the halo grad-weight at `s`: its x-row slots (W + 2 positions of 64 channels)
-/// and gy-row slots (W positions).
+/// and gy-row slots (W positions); or its image buffers (per image three x copies of (H + 2) W positions
+/// and gy's H W).
 fn gw_halo_smem(s: &ConvSpec) -> usize {
-    128 * (GW_HALO_RX * (s.w + 2) + GW_HALO_RG * s.w)
+    match gw_halo_kernel(s) {
+        Some((_, g)) if g > 0 => GW_HALO_IMG_NB * g * 128 * (3 * (s.h + 2) * s.w + s.h * s.w),
+        _ => 128 * (GW_HALO_RX * (s.w + 2) + GW_HALO_RG * s.w),
+    }
 }
 
 /// Whether the halo grad-weight takes `s` (bf16): 3×3 stride 1 pad 1, C and O % 64 (a block's 64 × 64
-/// tile), rows of one or two 16-pixel k-steps (W = 16 or 32: an entry point each), and neither `IPDPP_V7_HALO` nor
-/// `IPDPP_V7_GW_HALO` 0.
+/// tile), a width it has an entry point for ([`gw_halo_kernel`]: W = 16 or 32, or 8 × 8 and 4 × 4
+/// images), and neither `IPDPP_V7_HALO` nor `IPDPP_V7_GW_HALO` 0.
 pub fn gw_halo_takes(s: &ConvSpec) -> bool {
     halo_on()
         && gw_halo_on()
         && (s.kh, s.kw, s.stride, s.pad) == (3, 3, 1, 1)
         && s.c % 64 == 0
         && s.o % 64 == 0
-        && (s.w == 16 || s.w == 32)
+        && gw_halo_kernel(s).is_some()
 }
 
 /// `IPDPP_V7_GW_HALO=0`, read once, keeps the halo grad-weight (written without a GPU, 2026-11-28) out of
@@ -949,23 +968,24 @@ pub fn conv_bwd_weight_v7_pipe<T: DeviceRepr>(
     launch_bwd_weight(dev, planned, gw, gy, x, s)
 }
 
-/// The halo grad-weight ([`Pipe::Halo`] of bf16 `bwd_weight`) with `rows_per_split` output rows (n·H of
-/// them, images one after another) per block (tests: ranges that start and end inside an image); an error
-/// where it does not take `s` on `dev`.
-pub fn conv_bwd_weight_v7_halo_rows(
+/// The halo grad-weight ([`Pipe::Halo`] of bf16 `bwd_weight`) with `per_split` steps per block: output rows
+/// (n·H of them, images one after another) or, on 8 × 8 and 4 × 4 images, steps of one or four images
+/// (tests: ranges that start and end inside an image, a last step short of images); an error where it
+/// does not take `s` on `dev`.
+pub fn conv_bwd_weight_v7_halo_split(
     dev: &CudaDevice,
     gw: &mut CudaSlice<f32>,
     gy: &CudaSlice<u16>,
     x: &CudaSlice<u16>,
     s: &ConvSpec,
-    rows_per_split: usize,
+    per_split: usize,
 ) -> Result<()> {
     check_pipe(dev, "bwd_weight", s, ConvPrecision::Bf16, Pipe::Halo)?;
-    gw_halo(dev, gw, gy, x, s, Some(rows_per_split))
+    gw_halo(dev, gw, gy, x, s, Some(per_split))
 }
 
-/// Launches `conv_bwd_weight_v7_bf16_n64_halo_w{W}` on the zeroed gw: grid (C / 64, O / 64, splits of the n·H
-/// output rows), `rows` per split or as many as [`super::waves::split_plan`] finds fastest. The caller
+/// Launches the halo grad-weight ([`gw_halo_kernel`]) on the zeroed gw: grid (C / 64, O / 64, splits of its
+/// steps), `per` steps a split or as many as [`super::waves::split_plan`] finds fastest. The caller
 /// checked that the pipeline takes `s`.
 fn gw_halo<T: DeviceRepr>(
     dev: &CudaDevice,
@@ -973,7 +993,7 @@ fn gw_halo<T: DeviceRepr>(
     gy: &CudaSlice<T>,
     x: &CudaSlice<T>,
     s: &ConvSpec,
-    rows: Option<usize>,
+    per: Option<usize>,
 ) -> Result<()> {
     if std::mem::size_of::<T>() != 2 {
         return Err(Error::usage(
@@ -985,18 +1005,24 @@ fn gw_halo<T: DeviceRepr>(
     check_len("conv gw", gw.len(), s.w_len())?;
     let d = dims(s)?;
     let smem = gw_halo_smem(s);
-    let name = format!("conv_bwd_weight_v7_bf16_n64_halo_w{}", s.w);
-    let f = dev.function(FILE, &name)?;
-    dev.raise_smem_limit(&f, &name, smem)?;
-    let units = s.n * s.h;
+    let (name, images) = gw_halo_kernel(s)
+        .ok_or_else(|| Error::usage(format!("the halo grad-weight does not take {s:?}")))?;
+    let f = dev.function(FILE, name)?;
+    dev.raise_smem_limit(&f, name, smem)?;
+    let units = if images == 0 {
+        s.n * s.h
+    } else {
+        s.n.div_ceil(images)
+    };
     let tiles = (s.c / 64) * (s.o / 64);
-    let per = match rows {
+    let per = match per {
         Some(r) => r.clamp(1, units),
         None => {
             let resident = super::waves::resident_blocks(dev, &f, GW_HALO_THREADS, smem);
-            // A block's fixed cost in rows: the copies of its first steps, two padding rows an image and
-            // the atomics of its 36,864 sums.
-            super::waves::split_plan(tiles, units, resident, 8).1
+            // A block's fixed cost in steps: the copies of its first steps (row steps: also two padding
+            // rows an image) and the atomics of its 36,864 sums.
+            let overhead = if images == 0 { 8 } else { 4 };
+            super::waves::split_plan(tiles, units, resident, overhead).1
         }
     };
     let per = per.max(units.div_ceil(65535));
@@ -1014,7 +1040,7 @@ fn gw_halo<T: DeviceRepr>(
     dev.stream
         .memset_zeros(gw)
         .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
-    // SAFETY: (float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int rows_per_split):
+    // SAFETY: (float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int per_split):
     // T is u16 (checked), lengths checked above, gw zeroed; 384 threads and the slots' shared memory, which
     // the kernel checks.
     unsafe {
@@ -1027,7 +1053,7 @@ fn gw_halo<T: DeviceRepr>(
             .arg(&per_i)
             .launch(cfg)
     }
-    .map_err(launch_err(&name))?;
+    .map_err(launch_err(name))?;
     Ok(())
 }
 
