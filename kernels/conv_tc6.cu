@@ -809,9 +809,8 @@ __device__ __forceinline__ void conv_bwd_input_halo_v6(float* gx, const typename
 // The k-loop of the window grad-weights: k-tiles of KT pixels from p0 to p1 through a STAGES-deep ring of
 // `stage` elements each (the window, then the gy rows); ld.load(p, window, gy) copies one k-tile,
 // mma(window, gy) multiplies it. Returns with every copy landed.
-template <int STAGES, int KT, class L, class F>
-__device__ __forceinline__ void tc6_gw_window_loop(const L& ld, unsigned short* smem, int stage, int p0, int p1,
-                                                   F mma) {
+template <int STAGES, int KT, class L, class T, class F>
+__device__ __forceinline__ void tc6_gw_window_loop(const L& ld, T* smem, int stage, int p0, int p1, F mma) {
     const int ntiles = (p1 - p0) / KT, wel = ld.window_elems();
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
@@ -823,11 +822,11 @@ __device__ __forceinline__ void tc6_gw_window_loop(const L& ld, unsigned short* 
         __syncthreads();         // ... every thread's, and stage (kt - 1) % STAGES is free
         const int nt = kt + STAGES - 1;
         if (nt < ntiles) {
-            unsigned short* st = smem + (nt % STAGES) * stage;
+            T* st = smem + (nt % STAGES) * stage;
             ld.load(p0 + nt * KT, st, st + wel);
         }
         tc6_commit();
-        const unsigned short* ws = smem + (kt % STAGES) * stage;
+        const T* ws = smem + (kt % STAGES) * stage;
         mma(ws, ws + wel);
     }
     tc6_wait<0>();
@@ -1147,22 +1146,29 @@ __device__ __forceinline__ void conv_bwd_input_wres_v6(float* gx, const typename
                            Tc6WresOut<S>{Tc6Out<S, false>{gx, d.c, M, d.c, false, d.add != 0, d.out16 != 0}});
 }
 
-// The bf16 grad-weight with x's pixels copied once for all nine taps (`conv_bwd_weight_v6_bf16_n64_halo`; 3x3,
-// stride 1, pad 1, C % 32 == 0, W = 8, 16 or 32). The plain tiles copy a k-tile of 32 pixels once per tap
-// (their rows are im2col columns); here a block's 288 rows are the nine taps of 32 channels c0 .. c0 + 31
-// (c0 = 32 blockIdx.y) and a k-tile is 32 / W whole rows of one image, so every tap's A operand is the same
-// (32 / W + 2) x (W + 2) window of x, shifted: the block copies the window (60-102 pixels) instead of 9 x 32
-// pixel rows, 2.8-4.8x fewer bytes of x from L2 per MMA. Its columns are 64 output channels. A k-tile's window
-// and gy rows stream through a 4-stage ring (13 KB a stage at W = 32). The same k-tiles in the same order
-// and the same mma per element as the plain tiles: their sums bit for bit on the same pixel splits.
-using Tc6GwHalo = Tc6<2, 9, 2, unsigned short, false, 4>;  // BM 288 = 9 taps x 32 channels, BN 64
+// The grad-weight with x's pixels copied once for all nine taps (`conv_bwd_weight_v6_bf16_n64_halo`; since
+// 2026-11-28, written without a GPU, `conv_bwd_weight_v6_tf32_n64_halo`; 3x3, stride 1, pad 1, C % 32 == 0,
+// W = 8, 16 or 32). The plain tiles copy a k-tile of 32 pixels once per tap (their rows are im2col columns);
+// here a block's 288 rows are the nine taps of 32 channels c0 .. c0 + 31 (c0 = 32 blockIdx.y) and a k-tile is
+// 32 / W whole rows of one image, so every tap's A operand is the same (32 / W + 2) x (W + 2) window of x,
+// shifted: the block copies the window (60-102 pixels) instead of 9 x 32 pixel rows, 2.8-4.8x fewer bytes of
+// x from L2 per MMA. Its columns are 64 output channels. A k-tile's window and gy rows stream through a
+// 4-stage ring (13 KB a stage at W = 32 in bf16, 24 KB in tf32). The same k-tiles in the same order and the
+// same mma per element as the plain tiles (tf32: m16n8k8 steps on operands rounded by tc_tf32_hw, as
+// tc_tf32_kstep's): their sums bit for bit on the same pixel splits. tf32 reads twice the bytes of bf16 per
+// MMA, so it loses more to im2col's nine copies: its plain grad-weights took about 18 of the 58 ms tf32
+// ResNet-18 step on the H200 (2026-11-28).
+template <class T>
 struct Tc6GwHaloLoad {
-    using S = Tc6GwHalo;
-    using T = unsigned short;
-    static constexpr int PS = 40;  // window pixel stride: 32 channels + 8 (80 bytes, an odd number of bank groups)
-    static constexpr int NW = 2;   // window copies a thread makes: up to 512 chunks, 4 a pixel (W = 32: 102 pixels)
-    using WC = Tc6Copy<4, PS * 2>;
-    using BC = Tc6Copy<S::BN / S::EPC, S::NSTRIDE * 2>;
+    using S = Tc6<2, 9, 2, T, false, 4>;  // BM 288 = 9 taps x 32 channels, BN 64
+    // Window pixel stride: 32 channels + 8 bf16 (80 bytes, an odd number of bank groups) or + 4 fp32 (36
+    // words: a tf32 fragment's 4 pixels x 8 channels on 32 banks).
+    static constexpr int PS = 32 + (S::BF16 ? 8 : 4);
+    static constexpr int CPP = 32 / S::EPC;         // 16-byte copies of a window pixel: 4 or 8
+    static constexpr int NW = (104 * CPP + 255) / 256;  // window copies a thread makes (W = 32: 102 pixels)
+    static constexpr int NB = S::BK * (S::BN / S::EPC) / 256;  // gy copies a thread makes: 1 or 2
+    using WC = Tc6Copy<CPP, PS * (int)sizeof(T)>;
+    using BC = Tc6Copy<S::BN / S::EPC, S::NSTRIDE * (int)sizeof(T)>;
     const T* gy;
     const T* x;
     int hw, h, lw, wpix, wrows, o, c;
@@ -1170,8 +1176,8 @@ struct Tc6GwHaloLoad {
     int wrel[NW], wdst[NW], wdy[NW];  // source offset from pixel (n, y0, 0) at channel 0; shared offset (-1: none);
                                       // input row - y0
     bool wxok[NW];
-    int bcol, brow, bdst;
-    bool bok;
+    int bcol[NB], brow[NB], bdst[NB];
+    bool bok[NB];
     __device__ Tc6GwHaloLoad(const T* gy_, const T* x_, const ConvDims& d) : gy(gy_), x(x_), by_hw(d.h * d.w) {
         hw = d.h * d.w;
         h = d.h;
@@ -1191,11 +1197,14 @@ struct Tc6GwHaloLoad {
             wxok[i] = px < wpix && (unsigned)(wx - 1) < (unsigned)d.w;
             wrel[i] = ((wy - 1) * d.w + wx - 1) * d.c + c0 + S::EPC * part;
         }
-        const int f = threadIdx.x, col = blockIdx.x * S::BN + S::EPC * BC::chunk(f);
-        bok = col < d.o;
-        bcol = bok ? col : 0;
-        brow = BC::row(f);
-        bdst = brow * S::NSTRIDE + S::EPC * BC::chunk(f);
+#pragma unroll
+        for (int i = 0; i < NB; ++i) {
+            const int f = threadIdx.x + 256 * i, col = blockIdx.x * S::BN + S::EPC * BC::chunk(f);
+            bok[i] = col < d.o;
+            bcol[i] = bok[i] ? col : 0;
+            brow[i] = BC::row(f);
+            bdst[i] = brow[i] * S::NSTRIDE + S::EPC * BC::chunk(f);
+        }
     }
     __device__ int window_elems() const { return wrows * PS; }
     // The k-tile of pixels p0 .. p0 + 31 (rows y0 .. of image n): its window into Ws, its gy rows into Bs.
@@ -1208,56 +1217,84 @@ struct Tc6GwHaloLoad {
             const bool ok = wxok[i] && (unsigned)(y0 + wdy[i]) < (unsigned)h;
             tc6_cp16(Ws + wdst[i], ok ? x + (base + wrel[i]) : x, ok);
         }
-        tc6_cp16(Bs + bdst, gy + ((long long)(p0 + brow) * o + bcol), bok);
+#pragma unroll
+        for (int i = 0; i < NB; ++i) tc6_cp16(Bs + bdst[i], gy + ((long long)(p0 + brow[i]) * o + bcol[i]), bok[i]);
     }
 };
 
 // gw must be zeroed: each block adds its slice of the pixels (blockIdx.z, p_per_split a multiple of 32).
-__device__ __forceinline__ void conv_bwd_weight_halo_v6(float* gw, const unsigned short* gy, const unsigned short* x,
-                                                        ConvDims d, int p_per_split) {
-    using S = Tc6GwHalo;
-    using T = unsigned short;
-    constexpr int PS = Tc6GwHaloLoad::PS, B_SIZE = S::BK * S::NSTRIDE;
+template <class T>
+__device__ __forceinline__ void conv_bwd_weight_halo_v6(float* gw, const T* gy, const T* x, ConvDims d,
+                                                        int p_per_split) {
+    using L = Tc6GwHaloLoad<T>;
+    using S = typename L::S;
+    constexpr int PS = L::PS, B_SIZE = S::BK * S::NSTRIDE;
     if (d.kh != 3 || d.kw != 3 || d.stride != 1 || d.pad != 1 || d.c % 32 || (d.w != 8 && d.w != 16 && d.w != 32) ||
         (d.h * d.w) % 32 || p_per_split % 32)
         __trap();
     const int P = d.n * d.h * d.w, K = 9 * d.c;
     const int p0 = blockIdx.z * p_per_split, p1 = min(P, p0 + p_per_split);
     if (p0 >= p1) return;
-    Tc6GwHaloLoad ld(gy, x, d);
+    L ld(gy, x, d);
     const int STAGE = ld.window_elems() + B_SIZE;  // a multiple of 8 elements: stages stay 16-byte aligned
     T* smem = tc6_smem_checked<T>(S::STAGES * STAGE * sizeof(T));
 
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4;
+    const int l8 = lane % 8, lb3 = (lane >> 3) & 1, lb4 = lane >> 4, g = lane / 4, q = lane % 4;
     const int wm = (warp % S::wmw) * (16 * S::mi), wn = (warp / S::wmw) * (8 * S::nj);
-    // This lane's ldmatrix rows: A tile i (rows wm + 16 i ..: one tap, 16 of its channels) at its tap's shift
-    // of the window and channel, plus pixel j = ks + l8 + 8 lb4 of the k-step at window (j / W, j % W).
-    int toff[S::mi], joff[2];
+    // At window pixel j of the k-tile = (j / W, j % W) + its tap's shift, channel (m & 31) of row m.
+    const auto jpix = [&](int j) { return ((j >> ld.lw) * (d.w + 2) + (j & (d.w - 1))) * PS; };
+    // bf16: this lane's ldmatrix rows: A tile i (rows wm + 16 i ..: one tap, 16 of its channels) at its tap's
+    // shift and channel, plus pixel j = 16 s + l8 + 8 lb4 of the k-step. tf32: tile i's rows from g, pixels
+    // 8 s + q and + 4 of the k8-step.
+    constexpr int NS = S::BF16 ? 2 : 4;  // k-steps of a 32-pixel k-tile
+    int toff[S::mi], joff[NS][2];
 #pragma unroll
     for (int i = 0; i < S::mi; ++i) {
-        const int m = wm + 16 * i + 8 * lb3, tap = m >> 5;
+        const int m = wm + 16 * i + (S::BF16 ? 8 * lb3 : g), tap = m >> 5;
         toff[i] = ((tap / 3) * (d.w + 2) + tap % 3) * PS + (m & 31);
     }
 #pragma unroll
-    for (int s = 0; s < 2; ++s) {
-        const int j = 16 * s + l8 + 8 * lb4;
-        joff[s] = ((j >> ld.lw) * (d.w + 2) + (j & (d.w - 1))) * PS;
+    for (int s = 0; s < NS; ++s) {
+        joff[s][0] = jpix(S::BF16 ? 16 * s + l8 + 8 * lb4 : 8 * s + q);
+        joff[s][1] = jpix(S::BF16 ? 16 * s + l8 + 8 * lb4 : 8 * s + q + 4);
     }
     float acc[S::mi][S::nj][4];
     tc_zero(acc);
 
     tc6_gw_window_loop<S::STAGES, S::BK>(ld, smem, STAGE, p0, p1, [&](const T* Ws, const T* Bs) {
 #pragma unroll
-        for (int s = 0; s < 2; ++s) {
-            unsigned b[S::nj][2];
-            tc_bf16_bfrag<S::nj, false>(b, Bs, S::NSTRIDE, 16 * s, wn);
+        for (int s = 0; s < NS; ++s) {
+            if constexpr (S::BF16) {
+                unsigned b[S::nj][2];
+                tc_bf16_bfrag<S::nj, false>(b, Bs, S::NSTRIDE, 16 * s, wn);
 #pragma unroll
-            for (int i = 0; i < S::mi; ++i) {
-                unsigned a[4];
-                tc5_ldsm_x4_t(a, Ws + joff[s] + toff[i]);
+                for (int i = 0; i < S::mi; ++i) {
+                    unsigned a[4];
+                    tc5_ldsm_x4_t(a, Ws + joff[s][0] + toff[i]);
 #pragma unroll
-                for (int j = 0; j < S::nj; ++j) tc_mma_bf16(acc[i][j], a, b[j][0], b[j][1]);
+                    for (int j = 0; j < S::nj; ++j) tc_mma_bf16(acc[i][j], a, b[j][0], b[j][1]);
+                }
+            } else {
+                // tc_tf32_kstep's fragments (A [k][m] and B [k][n] element by element, rounded by tc_tf32_hw)
+                // with A's k rows at the window pixels of the k8-step.
+                unsigned b[S::nj][2];
+#pragma unroll
+                for (int j = 0; j < S::nj; ++j) {
+                    const int n = wn + 8 * j + g;
+                    b[j][0] = tc_tf32_hw(Bs[(8 * s + q) * S::NSTRIDE + n]);
+                    b[j][1] = tc_tf32_hw(Bs[(8 * s + q + 4) * S::NSTRIDE + n]);
+                }
+#pragma unroll
+                for (int i = 0; i < S::mi; ++i) {
+                    unsigned a[4];
+                    a[0] = tc_tf32_hw(Ws[joff[s][0] + toff[i]]);
+                    a[1] = tc_tf32_hw(Ws[joff[s][0] + toff[i] + 8]);
+                    a[2] = tc_tf32_hw(Ws[joff[s][1] + toff[i]]);
+                    a[3] = tc_tf32_hw(Ws[joff[s][1] + toff[i] + 8]);
+#pragma unroll
+                    for (int j = 0; j < S::nj; ++j) tc_mma_tf32(acc[i][j], a, b[j][0], b[j][1]);
+                }
             }
         }
     });
@@ -1460,7 +1497,9 @@ extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n64_
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n32_halo(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_halo_v6<Tc6<8, 2, 4, unsigned short>>(gx, gy, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_input_v6_bf16_n16_halo(float* gx, const unsigned short* gy, const unsigned short* w, ConvDims d) { conv_bwd_input_halo_v6<Tc6<8, 2, 2, unsigned short>>(gx, gy, w, d); }
 // The bf16 grad-weight over x's window (see Tc6GwHaloLoad): 3x3, stride 1, pad 1, W = 8, 16, 32 (the launcher checks).
-extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n64_halo(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_halo_v6(gw, gy, x, d, p_per_split); }
+extern "C" __global__ void __launch_bounds__(256, 2) conv_bwd_weight_v6_bf16_n64_halo(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int p_per_split) { conv_bwd_weight_halo_v6<unsigned short>(gw, gy, x, d, p_per_split); }
+// tf32 (2026-11-28, written without a GPU): one block per SM (97 KB of ring at W = 32).
+extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_weight_v6_tf32_n64_halo(float* gw, const float* gy, const float* x, ConvDims d, int p_per_split) { conv_bwd_weight_halo_v6<float>(gw, gy, x, d, p_per_split); }
 // Weights and halo resident, persistent over row tiles (see Tc6Wres): 3x3, stride 1, pad 1, where the block's weights fit (the launcher checks).
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v6_bf16_n64_wres(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_wres_v6<Tc6<4, 4, 4, unsigned short>>(y, x, w, d); }
 extern "C" __global__ void __launch_bounds__(256, 2) conv_fwd_v6_bf16_n32_wres(float* y, const unsigned short* x, const unsigned short* w, ConvDims d) { conv_fwd_wres_v6<Tc6<8, 2, 4, unsigned short>>(y, x, w, d); }

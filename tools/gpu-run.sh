@@ -422,6 +422,13 @@ if has bench; then
         done
       done
     done
+    # The halo grad-weight's image kernels (layers 3 and 4: 8x8 and 4x4 images) against the 256-row tiles.
+    for sh in 512,8,8,256,256,3,1,1 512,4,4,512,512,3,1,1; do
+      for pp in k64s4_m256 halo; do
+        step "bench_conv_bf16_v7_${pp}_${sh//,/x}" 40 env IPDPP_V7_PIPE=$pp $BIN/ipdpp --device cuda bench conv \
+          --shape $sh --precision bf16 --versions v7 --out "$OUT/conv_bf16_v7_${pp}_${sh//,/x}.json"
+      done
+    done
     [ -z "${NO_V7_AUTO:-}" ] && step bench_resnet18_bf16_v7_auto_no_halo 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
       IPDPP_V7_HALO=0 $BIN/ipdpp --device cuda bench resnet --arch resnet18 --batch 1024 --precision bf16 --steps 5 \
       --out "$OUT/resnet18_bf16_v7_auto_no_halo.json"

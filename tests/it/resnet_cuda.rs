@@ -1049,7 +1049,7 @@ fn cuda_stem_forward_runs_v6_on_im2col_columns() {
 }
 
 /// v6's rings (3 and 4 stages, and in bf16 the halo tiles of 3×3 stride-1 forwards and grad-inputs and the
-/// window grad-weight, the resident-weight tiles and the 256 × 128 tiles) compute the same sums in the same order, in bf16 and tf32: forward (with the
+/// window grad-weight (in tf32 too since 2026-11-28), the resident-weight tiles and the 256 × 128 tiles) compute the same sums in the same order, in bf16 and tf32: forward (with the
 /// batch-norm partials too) and grad-input (stride 1 and by residue classes at stride 2) agree bit for bit
 /// at three tile widths, grad-weight to 1e-6 of its largest value (its pixel splits add with atomics, in
 /// an order a GPU does not fix; tools/cusim/check_conv.py compares it bit for bit on equal splits); the halo (resident) tiles run exactly where `halo_smem` (`wres_smem`) takes the shape (partial image tiles, row tiles of
@@ -1065,7 +1065,7 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
     use ipdpp::device::cuda::conv_tc::ConvPrecision;
     use ipdpp::device::cuda::conv_tc6::{
         conv_bwd_input_v6, conv_bwd_weight_v6, conv_fwd_v6, conv_fwd_v6_stats_on_ring,
-        conv_v6_on_ring, halo_smem, ring_used, wres_smem, BnPartials, Ring, V6Operand,
+        conv_v6_on_ring, halo_smem_in, ring_used, wres_smem, BnPartials, Ring, V6Operand,
     };
     use ipdpp::device::cuda::{tune, CudaDevice};
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -1181,8 +1181,8 @@ fn cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept() {
                     }
                 }
             }
-            let halo_takes =
-                p == ConvPrecision::Bf16 && halo_smem(op, s).is_some_and(|b| b <= d.smem_optin);
+            // bf16: the halo tiles and window grad-weights; tf32: the window grad-weight (2026-11-28).
+            let halo_takes = halo_smem_in(p, op, s).is_some_and(|b| b <= d.smem_optin);
             if ran.contains(&"halo") != halo_takes {
                 fails.push(format!(
                     "{p} {op} {s:?}: the halo tiles ran: {}, halo_smem takes the shape: {halo_takes}",
