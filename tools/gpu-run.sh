@@ -51,6 +51,10 @@ step info 20 $BIN/ipdpp info
 # pays that (2026-11-28: conv_tc6 took ~65 s in the first test to load it, and a test timed out on it).
 step kernels 300 $BIN/ipdpp kernels --cache --load
 if has tests; then
+  # The halo grad-weights written without a GPU on 2026-11-28 (v7 bf16, v6 tf32) would be picked by the
+  # tuners inside the suite's v6 / v7 tests, so that a fault in them would cost all of v6 or v7: the suite
+  # runs without them, their own steps below with them, and the gate after turns them on where those pass.
+  export IPDPP_V7_GW_HALO=0 IPDPP_V6_TF32_GW_HALO=0
   # Every test that touches the GPU (names hold cuda, tensor_core or tf32; not the simulator's), one
   # process each.
   # The NVRTC compile tests need no GPU (CI runs them; here they took 186 s of the budget on 2026-11-28).
@@ -94,10 +98,27 @@ if has tests; then
   step test_resnet_cuda.cuda_conv_v6_epilogue_bn_statistics_match_two_pass_v7_halo_m256 90 env \
     IPDPP_V7_PIPE=halo_m256 $BIN/it --exact resnet_cuda::cuda_conv_v6_epilogue_bn_statistics_match_two_pass \
     --nocapture --test-threads=1
-  # v7's grad-weight pipelines without the halo grad-weight (written without a GPU on 2026-11-28; the default
-  # run above includes it at W = 16): the gate of the 256-row tiles below, apart from the halo's.
-  step test_wgmma.cuda_conv_v7_grad_weight_pipelines_agree_no_gw_halo 60 env IPDPP_V7_GW_HALO=0 $BIN/it --exact \
-    wgmma::cuda_conv_v7_grad_weight_pipelines_agree --nocapture --test-threads=1
+  # The halo grad-weights (written without a GPU on 2026-11-28), on: v7's bf16 (its row-range test, every v7
+  # grad-weight pipeline's agreement, whole ResNet-18/32 bf16 v7 steps with the tuner free to pick it and
+  # with the halo forced) and v6's tf32 window grad-weight (the ring test, whole tf32 steps on rings by
+  # speed and with the halo ring forced).
+  for t in wgmma::cuda_conv_v7_halo_grad_weight_over_any_row_range wgmma::cuda_conv_v7_grad_weight_pipelines_agree; do
+    step "test_${t//::/.}_gw_halo" 90 env IPDPP_V7_GW_HALO=1 $BIN/it --exact $t --nocapture --test-threads=1
+  done
+  step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_gw_halo 120 env IPDPP_V7_GW_HALO=1 \
+    IPDPP_TEST_CASES="bf16 v7" $BIN/it --exact resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 --nocapture \
+    --test-threads=1
+  step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_gw_halo_forced 120 env IPDPP_V7_GW_HALO=1 \
+    IPDPP_V7_PIPE=halo IPDPP_TEST_CASES="bf16 v7" $BIN/it --exact resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 \
+    --nocapture --test-threads=1
+  step test_resnet_cuda.cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept_tf32_gw_halo 90 env \
+    IPDPP_V6_TF32_GW_HALO=1 $BIN/it --exact resnet_cuda::cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept \
+    --nocapture --test-threads=1
+  for ring in auto halo; do
+    step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_tf32_gw_halo_$ring 120 env IPDPP_V6_TF32_GW_HALO=1 \
+      IPDPP_V6_RING=$ring IPDPP_TEST_CASES="tf32 v6" $BIN/it --exact resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 \
+      --nocapture --test-threads=1
+  done
   # The projector's linears as bf16 1x1 convolutions (IPDPP_LINEAR_TC=1, written without a GPU on
   # 2026-11-28): whole ResNet-18/32 bf16 v6 steps.
   step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_linear_tc 90 env IPDPP_LINEAR_TC=1 \
@@ -257,7 +278,7 @@ if has tests; then
   # The grad-weight's 256-row tiles (bf16 `_m256`, tf32 `_rs1_m256`: candidates of v7's tuner beside the
   # validated 128-row ones, written without a GPU on 2026-11-28): where their test failed, out of the
   # candidates (IPDPP_V7_GW_M256=0), and the tf32 v7 tests again without them.
-  if ! ok test_wgmma.cuda_conv_v7_grad_weight_pipelines_agree_no_gw_halo && [ -z "${NO_V7:-}" ]; then
+  if ! ok test_wgmma.cuda_conv_v7_grad_weight_pipelines_agree && [ -z "${NO_V7:-}" ]; then
     export IPDPP_V7_GW_M256=0
     echo "v7 grad-weight 256-row tiles failed (or missed) their test: benches and pipeline use IPDPP_V7_GW_M256=0" | tee -a "$SUMMARY"
     if [ -n "${NO_V7_TF32:-}" ]; then
@@ -294,12 +315,24 @@ if has tests; then
     export IPDPP_V7_HALO=0
     echo "v7's halo pipelines failed (or missed) a test: benches and pipeline use IPDPP_V7_HALO=0" | tee -a "$SUMMARY"
   fi
-  # The halo grad-weight (three warpgroups walking output rows, written without a GPU on 2026-11-28): out of
-  # v7's candidates (IPDPP_V7_GW_HALO=0) unless its row-range test and the pipelines' agreement passed.
-  if ! ok test_wgmma.cuda_conv_v7_halo_grad_weight_over_any_row_range \
-    || ! ok test_wgmma.cuda_conv_v7_grad_weight_pipelines_agree; then
-    export IPDPP_V7_GW_HALO=0
+  # The halo grad-weights (written without a GPU on 2026-11-28; off in the suite above): on for the benches
+  # and the pipeline where their own steps passed.
+  if ok test_wgmma.cuda_conv_v7_halo_grad_weight_over_any_row_range_gw_halo \
+    && ok test_wgmma.cuda_conv_v7_grad_weight_pipelines_agree_gw_halo \
+    && ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_gw_halo \
+    && ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_v7_gw_halo_forced; then
+    unset IPDPP_V7_GW_HALO
+    echo "v7's halo grad-weight passed its tests: on among v7's grad-weight candidates" | tee -a "$SUMMARY"
+  else
     echo "v7's halo grad-weight failed (or missed) a test: benches and pipeline use IPDPP_V7_GW_HALO=0" | tee -a "$SUMMARY"
+  fi
+  if ok test_resnet_cuda.cuda_conv_v6_rings_give_the_same_bits_and_the_pick_is_kept_tf32_gw_halo \
+    && ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_tf32_gw_halo_auto \
+    && ok test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_tf32_gw_halo_halo; then
+    unset IPDPP_V6_TF32_GW_HALO
+    echo "v6's tf32 window grad-weight passed its tests: on among v6's rings" | tee -a "$SUMMARY"
+  else
+    echo "v6's tf32 window grad-weight failed (or missed) a test: benches and pipeline use IPDPP_V6_TF32_GW_HALO=0" | tee -a "$SUMMARY"
   fi
   # Step losses left on the GPU and the probe's and stage 2's cross-entropy there (written without a GPU):
   # read back per step and computed on the host otherwise.
@@ -407,6 +440,10 @@ if has bench; then
       ok test_bns.bns_code_form_cuda_matches_cpu && ok test_bns.bns_paper_form_cuda_matches_cpu \
         && step bench_${arch}_tf32_all_new_bns_v8 90 env $TF_ENV IPDPP_BNS=v8 $BIN/ipdpp --device cuda bench resnet \
           --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new_bns_v8.json"
+      # ... without v6's tf32 window grad-weight (its A/B, where it passed its tests and so is on above)
+      [ "${IPDPP_V6_TF32_GW_HALO:-1}" != 0 ] && [ -z "${NO_RING:-}" ] && [ $arch = resnet18 ] \
+        && step bench_${arch}_tf32_all_new_no_gw_halo 90 env $TF_ENV IPDPP_V6_TF32_GW_HALO=0 $BIN/ipdpp --device cuda \
+          bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new_no_gw_halo.json"
     fi
   done
   # v7's halo pipelines per op (forward, grad-input; in bf16 the grad-weight too under `halo`, the same kernel
@@ -533,10 +570,12 @@ if has bench; then
         --precision bf16 --versions v6 --out "$OUT/conv_v6_${ring}_${sh//,/x}.json"
     done
   done
-  # tf32 per op at layers 2 and 3: the 3-stage ring against the 256 x 128 tiles (the tf32 step's A/B is whole).
-  for sh in 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1; do
-    for ring in s3 m256; do
-      [ $ring = m256 ] && [ -n "${NO_M256:-}" ] && continue
+  # tf32 per op at layers 1-3: the 3-stage ring against the 256 x 128 tiles (layers 2-3) and the window
+  # grad-weight (halo; the forward and grad-input stay on s3 there).
+  for sh in 512,32,32,64,64,3,1,1 512,16,16,128,128,3,1,1 512,8,8,256,256,3,1,1; do
+    for ring in s3 m256 halo; do
+      [ $ring = m256 ] && { [ -n "${NO_M256:-}" ] || [ "${sh#512,32,}" != "$sh" ]; } && continue
+      [ $ring = halo ] && [ "${IPDPP_V6_TF32_GW_HALO:-1}" = 0 ] && continue
       step "bench_conv_tf32_v6_${ring}_${sh//,/x}" 40 env IPDPP_V6_RING=$ring $BIN/ipdpp --device cuda bench conv \
         --shape $sh --precision tf32 --versions v6 --out "$OUT/conv_tf32_v6_${ring}_${sh//,/x}.json"
     done

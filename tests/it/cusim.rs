@@ -560,6 +560,24 @@ fn cusim_driver_runs_the_v7_halo_pipelines() {
     );
 }
 
+/// v6's tf32 window grad-weight (written without a GPU, 2026-11-28; `check_conv.py` gives it the plain
+/// tiles' bits on the same pixel splits): whole ResNet-8 tf32 v6 steps with the halo ring forced, which
+/// runs it at the 32- and 64-channel stages, against v4 and fp32.
+#[test]
+fn cusim_driver_runs_resnet8_tf32_steps_on_the_window_grad_weight() {
+    through_the_simulated_driver(
+        "conv,conv_tc,conv_tc6,norm,elementwise,reduce,pool,gemm",
+        &[(
+            "resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2",
+            &[
+                ("IPDPP_TEST_ARCHS", "resnet8"),
+                ("IPDPP_TEST_CASES", "tf32 v6"),
+                ("IPDPP_V6_RING", "halo"),
+            ],
+        )],
+    );
+}
+
 /// The projector's linears as bf16 1x1 convolutions (`IPDPP_LINEAR_TC=1`, written without a GPU,
 /// 2026-11-28): whole ResNet-8 bf16 steps against fp32 and v4 (whose linears stay fp32).
 #[test]

@@ -103,18 +103,18 @@ def gw_rows(n):
             "n32": [("_m192", 192)]}.get(v4_tile(n)[0], [])
 
 
-def gw_halo_smem(s):
-    """Shared memory of v6's bf16 grad-weight over x's window (`_n64_halo`; at C = 16 `_n16_halo`), or None
-    where it does not take `s`."""
+def gw_halo_smem(s, elem=2):
+    """Shared memory of v6's grad-weight over x's window (bf16 `_n64_halo`, at C = 16 `_n16_halo`; tf32
+    (elem 4) `_n64_halo` alone), or None where it does not take `s`."""
     if (s.k, s.stride, s.pad) != (3, 1, 1) or s.o % 8 or s.w not in (8, 16, 32):
         return None
     if s.c == 16:
-        if (s.h * s.w) % 256:
+        if (s.h * s.w) % 256 or elem != 2:
             return None
         return 3 * (-(-(256 // s.w + 2) * (s.w + 2) // 8) * 8 * 24 + 256 * 24) * 2
     if s.c % 32 or (s.h * s.w) % 32:
         return None
-    return 4 * (-(-(32 // s.w + 2) * (s.w + 2) // 8) * 8 * 40 + 32 * 72) * 2
+    return 4 * (-(-(32 // s.w + 2) * (s.w + 2) // 8) * 8 * (40 if elem == 2 else 36) + 32 * 72) * elem
 
 
 def wres_smem(op, s, stats=False):
@@ -190,7 +190,8 @@ def launch(mod, version, prec, op, s, x, w, gy, stats=False, reverse=False, timi
         if halo and s.c == 16:
             name, smem, grid = "conv_bwd_weight_v6_bf16_n16_halo", gw_halo_smem(s), (-(-n // 16), 1, 1)
         elif halo:
-            name, smem, grid = "conv_bwd_weight_v6_bf16_n64_halo", gw_halo_smem(s), (-(-n // 64), s.c // 32, 1)
+            name, smem = f"conv_bwd_weight_v6_{prec}_n64_halo", gw_halo_smem(s, elem)
+            grid = (-(-n // 64), s.c // 32, 1)
         if big:
             ks = 32 + (8 if elem == 2 else 4)
             ab = {"fwd": (256 * ks, 128 * ks), "bwd_input": (256 * ks, 32 * 136)}.get(op, (32 * 264, 32 * 136))
@@ -553,13 +554,16 @@ def main():
                         line += (", m256 same bits" if same else f", {nb_} BITS DIFFER") + waves
                         ok = ok and same and not waves
                     if version == "v6" and prec in ("bf16", "tf32") and op == "bwd_weight":
-                        # the shorter row tiles and (bf16) the window tile, on the same pixel splits (whole
-                        # 32-pixel k-tiles): the same sums bit for bit
+                        # the shorter row tiles and the window tile (tf32's since 2026-11-28), on the same
+                        # pixel splits (whole 32-pixel k-tiles): the same sums bit for bit
                         per0 = LAST_PER[0]
                         per32 = -(-per0 // 32) * 32
                         others = [(r, per0, False, got) for r in gw_rows(s.o)]
                         if prec != "bf16":
-                            pass
+                            if gw_halo_smem(s, 4) is not None:
+                                g32 = got if per32 == per0 else launch(mods[f], version, prec, op, s, x, w, gy, False,
+                                                                        a.reverse, a.timing, per=per32)[0]
+                                others.append((None, per32, True, g32))
                         elif gw_halo_smem(s) is not None and s.c == 16:
                             # 16 channels: the warps split the pixels (k-tiles of 256), so other sums: against
                             # the float64 reference, on one and several pixel splits
@@ -585,7 +589,7 @@ def main():
                             same = np.array_equal(g2, g1)
                             line += f", {n2[-4:]} same bits" if same else f", {n2} BITS DIFFER"
                             ok = ok and same
-                            for m in MEMSTATS or [] if prec == "bf16" else []:
+                            for m in MEMSTATS or [] if prec == "bf16" or hl else []:
                                 (li, lw, lk), (ci, cw, ck), (se, sk) = m["ldmatrix"], m["cp.async"], m["sectors"]
                                 # (rows of gy no whole number of sectors: as above)
                                 if lw > lk or cw > ck or (se > sk and s.c >= 16 and s.o % 16 == 0):

@@ -107,6 +107,14 @@ MUTANTS = [
     ("v7: bf16 outputs stored with a pair's two columns swapped", "conv_wgmma.cu",
      "pack_bf16x2(acc[m][4 * j + 2 * h], acc[m][4 * j + 2 * h + 1])",
      "pack_bf16x2(acc[m][4 * j + 2 * h + 1], acc[m][4 * j + 2 * h])", ("v7", "bf16", "bwd_input", 0, "out16")),
+    ("v6 tf32 window grad-weight: a fragment's second row half read from the first", "conv_tc6.cu",
+     "a[1] = tc_tf32_hw(Ws[joff[s][0] + toff[i] + 8]);", "a[1] = tc_tf32_hw(Ws[joff[s][0] + toff[i]]);",
+     ("v6", "tf32", "bwd_weight", 0, "halo")),
+    ("v6 tf32 window grad-weight: the k8-step's second pixel half at the first", "conv_tc6.cu",
+     ": 8 * s + q + 4);", ": 8 * s + q);", ("v6", "tf32", "bwd_weight", 0, "halo")),
+    ("v6 tf32 window grad-weight: gy's second k half read from the first", "conv_tc6.cu",
+     "b[j][1] = tc_tf32_hw(Bs[(8 * s + q + 4) * S::NSTRIDE + n]);", "b[j][1] = tc_tf32_hw(Bs[(8 * s + q) * S::NSTRIDE + n]);",
+     ("v6", "tf32", "bwd_weight", 0, "halo")),
     ("v7: bf16 outputs' statistics summing the unrounded values", "conv_wgmma.cu",
      "[&](float v, int, int) { return val(v); }", "[&](float v, int, int) { return v; }",
      ("v7", "bf16", "fwd", 0, "stats", "out16")),
@@ -122,6 +130,7 @@ def main():
     for what, fname, old, new, (version, prec, op, si, *rest), *times in MUTANTS[k - 1::n]:
         timing = [r for r in rest if r in cusim.TIMING]
         big, stats, add, out16 = "m256" in rest, "stats" in rest, "add" in rest, "out16" in rest
+        halo = "halo" in rest  # v6 grad-weight: the window tile, one split of whole 32-pixel k-tiles
         s = cc.SHAPES[si]
         with tempfile.TemporaryDirectory() as d:
             kdir = os.path.join(d, "kernels")
@@ -151,7 +160,8 @@ def main():
                 base = rng.standard_normal((s.n * s.h * s.w, s.c)).astype(np.float32) if add else None
                 got, st, name = cc.launch(mod, version, prec, op, s, x, w, gy, stats=stats,
                                           timing=(timing or ["lazy"])[0], pipe=pipe, big=big, base=base,
-                                          out16=out16)
+                                          out16=out16, halo=halo,
+                                          per=-(-s.n * s.oh * s.ow // 32) * 32 if halo else None)
                 if add:
                     got = got - base.reshape(got.shape)
                 if out16:

@@ -395,7 +395,8 @@ fn gw_halo_smem_elems(s: &ConvSpec, elem: usize) -> Option<usize> {
     // Window pixels of a k-tile of `kt` pixels, rounded up to whole 8-pixel copy phases.
     let window = |kt: usize| ((kt / s.w + 2) * (s.w + 2)).div_ceil(8) * 8;
     if s.c == 16 {
-        return (elem == 2 && (s.h * s.w) % 256 == 0).then(|| 3 * (window(256) * 24 + 256 * 24) * 2);
+        return (elem == 2 && (s.h * s.w) % 256 == 0)
+            .then(|| 3 * (window(256) * 24 + 256 * 24) * 2);
     }
     if s.c % 32 != 0 || (s.h * s.w) % 32 != 0 {
         return None;
