@@ -1091,34 +1091,41 @@ __device__ __forceinline__ void c7_gw_halo_add(float* gw, const float (&acc)[3][
 #define C7GW_AHEAD 6
 #define C7GW_RX (C7GW_AHEAD + 4)
 #define C7GW_RG (C7GW_AHEAD + 2)
-// KS: k-steps a row, W = 16 KS (a runtime count left ptxas moving accumulators between the MMAs: C7519).
-template <int KS>
+// KS: k-steps an output row, OW = 16 KS (a runtime count left ptxas moving accumulators between the MMAs:
+// C7519). S: the stride, 1 or 2 (`_s2w32`, 2026-11-28: ResNet-18/34's first 3 × 3 of layer 2). At stride 2
+// output row oy reads padded x rows 2 oy + ky, so it is multiplied at every second step, and an x slot holds
+// its even padded positions first (P / 2), then the odd ones (W / 2 + 1 + P / 2): tap kx of output pixel
+// ox, position 2 ox + kx, is then 16 consecutive chunks for 16 consecutive ox again.
+template <int KS, int S>
 __device__ __forceinline__ void conv_bwd_weight_halo_v7(float* gw, const unsigned short* gy, const unsigned short* x,
                                                         ConvDims d, int rows_per_split) {
-    const int H = d.h, W = d.w, C = d.c, O = d.o;
-    const int u0 = blockIdx.z * rows_per_split, u1 = min(d.n * H, u0 + rows_per_split);
+    const int H = d.h, W = d.w, C = d.c, O = d.o, OH = d.oh, OW = d.ow;
+    const int u0 = blockIdx.z * rows_per_split, u1 = min(d.n * OH, u0 + rows_per_split);
     if (u0 >= u1) return;  // the whole block
     const int c0 = blockIdx.x * 64, o0 = blockIdx.y * 64;
-    const int SX = 128 * (W + 2), SG = 128 * W;  // slot bytes: 8 planes of 16-byte chunks
+    const int SX = 128 * (W + 2), SG = 128 * OW;  // slot bytes: 8 planes of 16-byte chunks
     extern __shared__ __align__(128) unsigned char c7gw_smem[];
     unsigned dyn;
     asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
-    if (dyn < (unsigned)(C7GW_RX * SX + C7GW_RG * SG) || W != 16 * KS || blockDim.x != 384) __trap();
+    if (dyn < (unsigned)(C7GW_RX * SX + C7GW_RG * SG) || OW != 16 * KS || W != S * OW || H != S * OH ||
+        d.stride != S || blockDim.x != 384)
+        __trap();
     unsigned char* xr = c7gw_smem;
     unsigned char* gr = c7gw_smem + C7GW_RX * SX;
+    const auto xpos = [&](int P) { return S == 1 ? P : P % 2 == 0 ? P / 2 : W / 2 + 1 + P / 2; };
     // Positions 0 and W + 1 of every x slot (the padding columns) stay zero; the copies fill 1 .. W.
     for (int i = threadIdx.x; i < C7GW_RX * 16; i += blockDim.x)
-        *reinterpret_cast<uint4*>(xr + (i / 16) * SX + ((i / 2) % 8) * 16 * (W + 2) + 16 * ((i % 2) * (W + 1))) =
+        *reinterpret_cast<uint4*>(xr + (i / 16) * SX + ((i / 2) % 8) * 16 * (W + 2) + 16 * xpos((i % 2) * (W + 1))) =
             make_uint4(0u, 0u, 0u, 0u);
-    const int n0 = u0 / H, nl = (u1 - 1) / H;
-    const int t0 = n0 * (H + 2) + (u0 - n0 * H), steps = nl * (H + 2) + (u1 - 1 - nl * H) + 3 - t0;
-    // Step i's copies: 8 W chunks of the x row, and where j >= 2 as many of the gy row. A warp takes 16
-    // pixels x 2 adjacent planes (both 16-byte halves of each pixel's 32-byte sector); 8 W is a multiple
-    // of 32, so a warp copies x or gy alone.
+    const int n0 = u0 / OH, nl = (u1 - 1) / OH;
+    const int t0 = n0 * (H + 2) + S * (u0 - n0 * OH), steps = nl * (H + 2) + S * (u1 - 1 - nl * OH) + 3 - t0;
+    // Step i's copies: 8 W chunks of the x row, and where it completes an output row 8 OW of the gy row. A
+    // warp takes 16 pixels x 2 adjacent planes (both 16-byte halves of each pixel's 32-byte sector); 8 W is
+    // a multiple of 32, so a warp copies x or gy alone.
     const auto load = [&](int i) {
         const int t = t0 + i, n = t / (H + 2), j = t - n * (H + 2), iy = j - 1;
-        const bool xin = iy >= 0 && iy < H;
-        const int nx = 8 * W, total = j >= 2 ? 2 * nx : nx;
+        const bool xin = iy >= 0 && iy < H, gin = j >= 2 && (j - 2) % S == 0;
+        const int nx = 8 * W, total = gin ? nx + 8 * OW : nx;
         unsigned char* xs = xr + (i % C7GW_RX) * SX;
         unsigned char* gs = gr + (i % C7GW_RG) * SG;
         for (int f = threadIdx.x; f < total; f += blockDim.x) {
@@ -1126,10 +1133,10 @@ __device__ __forceinline__ void conv_bwd_weight_halo_v7(float* gw, const unsigne
             const int ff = isg ? f - nx : f, q = ff % 32, r = ff / 32;
             const int plane = 2 * (r % 4) + q / 16, px = 16 * (r / 4) + q % 16;
             if (isg)
-                wg_cp16(gs + plane * 16 * W + 16 * px,
-                        gy + ((((long long)n * H + (j - 2)) * W + px) * O + o0 + 8 * plane), true);
+                wg_cp16(gs + plane * 16 * OW + 16 * px,
+                        gy + ((((long long)n * OH + (j - 2) / S) * OW + px) * O + o0 + 8 * plane), true);
             else
-                wg_cp16(xs + plane * 16 * (W + 2) + 16 * (px + 1),
+                wg_cp16(xs + plane * 16 * (W + 2) + 16 * xpos(px + 1),
                         x + ((((long long)n * H + (xin ? iy : 0)) * W + px) * C + c0 + 8 * plane), xin);
         }
     };
@@ -1154,16 +1161,19 @@ __device__ __forceinline__ void conv_bwd_weight_halo_v7(float* gw, const unsigne
         if (i + C7GW_AHEAD < steps) load(i + C7GW_AHEAD);
         asm volatile("cp.async.commit_group;" ::: "memory");
         const int t = t0 + i, j = t - (t / (H + 2)) * (H + 2);
-        if (i >= 2 && j >= 2) {  // output row (n, j - 2): block-uniform
+        if (i >= 2 && j >= 2 && (j - 2) % S == 0) {  // output row (n, (j - 2) / S): block-uniform
             const unsigned char* xs = xr + ((i - 2 + ky) % C7GW_RX) * SX;
             const unsigned char* gs = gr + (i % C7GW_RG) * SG;
             asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
             for (int s = 0; s < KS; ++s) {
-                const unsigned long long da = wg_desc(gs + 256 * s, 128, 16 * W);
+                const unsigned long long da = wg_desc(gs + 256 * s, 128, 16 * OW);
 #pragma unroll
-                for (int kx = 0; kx < 3; ++kx)
-                    wg_mma<64, true>(acc[kx], da, wg_desc(xs + 16 * (16 * s + kx), 128, 16 * (W + 2)));
+                for (int kx = 0; kx < 3; ++kx) {
+                    // tap kx of output pixels 16 s .. + 15: padded positions S ox + kx
+                    const int c = S == 1 ? 16 * s + kx : kx == 1 ? W / 2 + 1 + 16 * s : 16 * s + kx / 2;
+                    wg_mma<64, true>(acc[kx], da, wg_desc(xs + 16 * c, 128, 16 * (W + 2)));
+                }
             }
             asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
             asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
@@ -1415,7 +1425,8 @@ extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_halo_m256(float* y, const float* x, const float* w, ConvDims d) { conv_fwd_halo_v7<128, float, 2>(y, x, w, d, nullptr, nullptr, nullptr); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_fwd_v7_tf32_n128_halo_m256_stats(float* y, float* hsum, float* hm2, float* hcnt, const float* x, const float* w, ConvDims d) { conv_fwd_halo_v7<128, float, 2>(y, x, w, d, hsum, hm2, hcnt); }
 extern "C" __global__ void __launch_bounds__(256, 1) conv_bwd_input_v7_tf32_n128_halo_m256(float* gx, const float* gy, const float* wt, ConvDims d) { conv_bwd_input_halo_v7<128, float, 2>(gx, gy, wt, d); }
-extern "C" __global__ void __launch_bounds__(384, 1) conv_bwd_weight_v7_bf16_n64_halo_w16(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int rows_per_split) { conv_bwd_weight_halo_v7<1>(gw, gy, x, d, rows_per_split); }
-extern "C" __global__ void __launch_bounds__(384, 1) conv_bwd_weight_v7_bf16_n64_halo_w32(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int rows_per_split) { conv_bwd_weight_halo_v7<2>(gw, gy, x, d, rows_per_split); }
+extern "C" __global__ void __launch_bounds__(384, 1) conv_bwd_weight_v7_bf16_n64_halo_w16(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int rows_per_split) { conv_bwd_weight_halo_v7<1, 1>(gw, gy, x, d, rows_per_split); }
+extern "C" __global__ void __launch_bounds__(384, 1) conv_bwd_weight_v7_bf16_n64_halo_w32(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int rows_per_split) { conv_bwd_weight_halo_v7<2, 1>(gw, gy, x, d, rows_per_split); }
+extern "C" __global__ void __launch_bounds__(384, 1) conv_bwd_weight_v7_bf16_n64_halo_s2w32(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int rows_per_split) { conv_bwd_weight_halo_v7<1, 2>(gw, gy, x, d, rows_per_split); }
 extern "C" __global__ void __launch_bounds__(384, 1) conv_bwd_weight_v7_bf16_n64_halo_img8(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int groups_per_split) { conv_bwd_weight_halo_img_v7<8, 8, 1>(gw, gy, x, d, groups_per_split); }
 extern "C" __global__ void __launch_bounds__(384, 1) conv_bwd_weight_v7_bf16_n64_halo_img4(float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int groups_per_split) { conv_bwd_weight_halo_img_v7<4, 4, 4>(gw, gy, x, d, groups_per_split); }

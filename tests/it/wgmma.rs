@@ -350,13 +350,23 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
     assert_eq!(pipes("bwd_input", &s(128, 64, 1), Tf32), all_halo);
     assert_eq!("halo".parse::<Pipe>().unwrap(), Pipe::Halo);
     assert_eq!("halo_m256".parse::<Pipe>().unwrap(), Pipe::HaloM256);
-    assert_eq!(pipes("bwd_weight", &s(64, 128, 1), Bf16), Pipe::ALL);
+    // (6 x 6 images: no halo grad-weight; on 8 x 8 it takes 64 channels, below.)
+    assert_eq!(
+        pipes(
+            "bwd_weight",
+            &ConvSpec::new(2, 6, 6, 64, 128, 3, 1, 1),
+            Bf16
+        ),
+        Pipe::ALL
+    );
     // The halo grad-weight (2026-11-28): bf16, 3x3 stride 1, C and O % 64, rows of 16 or 32 pixels or
     // images of 8x8 or 4x4 (`wide` has 4 rows, so W = 8 is no 8x8 image; W = 4 is 4x4).
     let wide = |w, c, o, stride| ConvSpec::new(2, 4, w, c, o, 3, stride, 1);
     let mut gw_halo: Vec<Pipe> = Pipe::ALL.to_vec();
     gw_halo.push(Pipe::Halo);
     assert_eq!(pipes("bwd_weight", &wide(4, 64, 64, 1), Bf16), gw_halo);
+    // ... and at stride 2 from rows of 32 pixels (ResNet-18's layer2.0.conv1).
+    assert_eq!(pipes("bwd_weight", &wide(32, 64, 128, 2), Bf16), gw_halo);
     assert_eq!(
         pipes(
             "bwd_weight",
@@ -371,7 +381,7 @@ fn v7_pipelines_keep_64_deep_k_tiles_to_whole_64_channel_taps() {
         (48, 64, 64, 1),
         (16, 32, 64, 1),
         (16, 64, 96, 1),
-        (32, 64, 64, 2),
+        (16, 64, 64, 2),
         (8, 64, 64, 1),
     ] {
         assert_eq!(pipes("bwd_weight", &wide(w, c, o, stride), Bf16), Pipe::ALL);
@@ -471,7 +481,7 @@ fn cuda_conv_v7_grad_weight_pipelines_agree() {
 /// (one output row, ranges starting and ending inside an image, whole images, everything in one block; on
 /// 8x8 and 4x4 images steps of one and four images, the last short) against the CPU's exact fp32 gradient
 /// on the same bf16 values within 1e-5, at W = 32, 16, 8 and 4 with 64 and 128 channels on either side
-/// (several 64 × 64 tiles); and its launcher's own split.
+/// (several 64 × 64 tiles) and at stride 2 from W = 32; and its launcher's own split.
 #[test]
 fn cuda_conv_v7_halo_grad_weight_over_any_row_range() {
     use ipdpp::device::cpu::conv::{conv_bwd_weight_f32, ConvSpec};
@@ -487,17 +497,19 @@ fn cuda_conv_v7_halo_grad_weight_over_any_row_range() {
     }
     let d = dev.cuda().unwrap();
     let mut fails = Vec::new();
-    for (i, &(n, h, w, c, o)) in [
-        (3, 5, 16, 128, 64),
-        (2, 3, 32, 64, 128),
-        (5, 8, 8, 64, 128),
+    for (i, &(n, h, w, c, o, stride)) in [
+        (3, 5, 16, 128, 64, 1),
+        (2, 3, 32, 64, 128, 1),
+        (5, 8, 8, 64, 128, 1),
         // Four images a step: the second step holds two.
-        (6, 4, 4, 128, 64),
+        (6, 4, 4, 128, 64, 1),
+        // Stride 2 from rows of 32 pixels: output rows of 16 at every second x row.
+        (2, 6, 32, 64, 128, 2),
     ]
     .iter()
     .enumerate()
     {
-        let s = ConvSpec::new(n, h, w, c, o, 3, 1, 1);
+        let s = ConvSpec::new(n, h, w, c, o, 3, stride, 1);
         let round = |v: &[f32]| {
             let mut b = vec![0u16; v.len()];
             cast_bf16_f32(&mut b, v);
@@ -514,12 +526,13 @@ fn cuda_conv_v7_halo_grad_weight_over_any_row_range() {
         conv_bwd_weight_f32(&mut want, &widen(&gyb), &widen(&xb), &s);
         let (x, gy) = (d.upload(&xb).unwrap(), d.upload(&gyb).unwrap());
         // Steps: output rows, or on 8x8 (4x4) images one (four) images.
+        let (oh, steps) = (s.oh(), s.n * s.oh());
         let steps = match w {
             8 => n,
             4 => n.div_ceil(4),
-            _ => n * h,
+            _ => steps,
         };
-        let mut pers: Vec<Option<usize>> = [1, 2, h - 1, h, h + 1, steps]
+        let mut pers: Vec<Option<usize>> = [1, 2, oh - 1, oh, oh + 1, steps]
             .into_iter()
             .filter(|&r| r <= steps)
             .map(Some)

@@ -181,15 +181,17 @@ const GW_HALO_IMG_NB: usize = 4;
 /// Threads of a halo grad-weight block: three warpgroups, one per kernel row.
 const GW_HALO_THREADS: u32 = 384;
 
-/// The halo grad-weight's entry point at `s` and its images a step (0: the row kernel, whose steps are
-/// output rows): rows of 16 or 32 pixels (`_w16`, `_w32`), or whole images of 8 × 8 (`_img8`, one a step)
-/// and 4 × 4 (`_img4`, four); None for other widths.
+/// The halo grad-weight's entry point at `s` (3×3, pad 1) and its images a step (0: the row kernels,
+/// whose steps are output rows): stride 1 on rows of 16 or 32 pixels (`_w16`, `_w32`) or whole images of
+/// 8 × 8 (`_img8`, one a step) and 4 × 4 (`_img4`, four); stride 2 from rows of 32 pixels (`_s2w32`, H
+/// even: ResNet-18/34's layer2.0.conv1); None elsewhere.
 fn gw_halo_kernel(s: &ConvSpec) -> Option<(&'static str, usize)> {
-    match (s.h, s.w) {
-        (_, 32) => Some(("conv_bwd_weight_v7_bf16_n64_halo_w32", 0)),
-        (_, 16) => Some(("conv_bwd_weight_v7_bf16_n64_halo_w16", 0)),
-        (8, 8) => Some(("conv_bwd_weight_v7_bf16_n64_halo_img8", 1)),
-        (4, 4) => Some(("conv_bwd_weight_v7_bf16_n64_halo_img4", 4)),
+    match (s.stride, s.h, s.w) {
+        (1, _, 32) => Some(("conv_bwd_weight_v7_bf16_n64_halo_w32", 0)),
+        (1, _, 16) => Some(("conv_bwd_weight_v7_bf16_n64_halo_w16", 0)),
+        (1, 8, 8) => Some(("conv_bwd_weight_v7_bf16_n64_halo_img8", 1)),
+        (1, 4, 4) => Some(("conv_bwd_weight_v7_bf16_n64_halo_img4", 4)),
+        (2, h, 32) if h % 2 == 0 => Some(("conv_bwd_weight_v7_bf16_n64_halo_s2w32", 0)),
         _ => None,
     }
 }
@@ -200,17 +202,17 @@ fn gw_halo_kernel(s: &ConvSpec) -> Option<(&'static str, usize)> {
 fn gw_halo_smem(s: &ConvSpec) -> usize {
     match gw_halo_kernel(s) {
         Some((_, g)) if g > 0 => GW_HALO_IMG_NB * g * 128 * (3 * (s.h + 2) * s.w + s.h * s.w),
-        _ => 128 * (GW_HALO_RX * (s.w + 2) + GW_HALO_RG * s.w),
+        _ => 128 * (GW_HALO_RX * (s.w + 2) + GW_HALO_RG * s.ow()),
     }
 }
 
-/// Whether the halo grad-weight takes `s` (bf16): 3×3 stride 1 pad 1, C and O % 64 (a block's 64 × 64
-/// tile), a width it has an entry point for ([`gw_halo_kernel`]: W = 16 or 32, or 8 × 8 and 4 × 4
-/// images), and neither `IPDPP_V7_HALO` nor `IPDPP_V7_GW_HALO` 0.
+/// Whether the halo grad-weight takes `s` (bf16): 3×3 pad 1, C and O % 64 (a block's 64 × 64 tile), a
+/// stride and width it has an entry point for ([`gw_halo_kernel`]: stride 1 with W = 16 or 32, or 8 × 8
+/// and 4 × 4 images; stride 2 from W = 32), and neither `IPDPP_V7_HALO` nor `IPDPP_V7_GW_HALO` 0.
 pub fn gw_halo_takes(s: &ConvSpec) -> bool {
     halo_on()
         && gw_halo_on()
-        && (s.kh, s.kw, s.stride, s.pad) == (3, 3, 1, 1)
+        && (s.kh, s.kw, s.pad) == (3, 3, 1)
         && s.c % 64 == 0
         && s.o % 64 == 0
         && gw_halo_kernel(s).is_some()
@@ -969,7 +971,7 @@ pub fn conv_bwd_weight_v7_pipe<T: DeviceRepr>(
 }
 
 /// The halo grad-weight ([`Pipe::Halo`] of bf16 `bwd_weight`) with `per_split` steps per block: output rows
-/// (n·H of them, images one after another) or, on 8 × 8 and 4 × 4 images, steps of one or four images
+/// (n·OH of them, images one after another) or, on 8 × 8 and 4 × 4 images, steps of one or four images
 /// (tests: ranges that start and end inside an image, a last step short of images); an error where it
 /// does not take `s` on `dev`.
 pub fn conv_bwd_weight_v7_halo_split(
@@ -1010,7 +1012,7 @@ fn gw_halo<T: DeviceRepr>(
     let f = dev.function(FILE, name)?;
     dev.raise_smem_limit(&f, name, smem)?;
     let units = if images == 0 {
-        s.n * s.h
+        s.n * s.oh()
     } else {
         s.n.div_ceil(images)
     };
