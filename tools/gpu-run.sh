@@ -459,8 +459,9 @@ if has bench; then
         done
       done
     done
-    # The halo grad-weight's image kernels (layers 3 and 4: 8x8 and 4x4 images) against the 256-row tiles.
-    for sh in 512,8,8,256,256,3,1,1 512,4,4,512,512,3,1,1; do
+    # The halo grad-weight's image kernels (layers 3 and 4: 8x8 and 4x4 images) and its stride-2 rows
+    # (layer2.0.conv1) against the 256-row tiles.
+    for sh in 512,8,8,256,256,3,1,1 512,4,4,512,512,3,1,1 512,32,32,64,128,3,2,1; do
       for pp in k64s4_m256 halo; do
         step "bench_conv_bf16_v7_${pp}_${sh//,/x}" 40 env IPDPP_V7_PIPE=$pp $BIN/ipdpp --device cuda bench conv \
           --shape $sh --precision bf16 --versions v7 --out "$OUT/conv_bf16_v7_${pp}_${sh//,/x}.json"
