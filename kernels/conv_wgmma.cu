@@ -1088,6 +1088,41 @@ __device__ __forceinline__ void c7_gw_halo_add(float* gw, const float (&acc)[3][
                 for (int e = 0; e < 2; ++e) atomicAdd(row + 8 * jj + e, acc[kx][4 * jj + 2 * h + e]);
         }
 }
+// The step loop of the halo grad-weights: the accumulators zeroed and pinned (c7_gemm: C7515), AH steps of
+// copies in flight (cp.async groups; empty ones keep the count uniform), one barrier a step once its copies
+// have landed; mma(i) issues step i's MMAs (after wgmma.fence) and returns true, or returns false where the
+// step completes nothing to multiply, and then every MMA in flight is waited for. So at step i's barrier
+// the pending MMAs are step i - 1's alone.
+template <int AH, class L, class M>
+__device__ __forceinline__ void c7_gw_steps(float (&acc)[3][32], int steps, const L& load, const M& mma) {
+#pragma unroll
+    for (int k = 0; k < 3; ++k)
+#pragma unroll
+        for (int e = 0; e < 32; ++e) {
+            acc[k][e] = 0.0f;
+            asm volatile("" : "+f"(acc[k][e]));
+        }
+#pragma unroll
+    for (int s = 0; s < AH; ++s) {
+        if (s < steps) load(s);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+    }
+    for (int i = 0; i < steps; ++i) {
+        asm volatile("cp.async.wait_group %0;" ::"n"(AH - 1) : "memory");
+        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+        __syncthreads();
+        if (i + AH < steps) load(i + AH);
+        asm volatile("cp.async.commit_group;" ::: "memory");
+        if (mma(i)) {
+            asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+        } else {
+            asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");  // nothing of this step in flight
+        }
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    asm volatile("cp.async.wait_group 0;" ::: "memory");
+}
 #define C7GW_AHEAD 6
 #define C7GW_RX (C7GW_AHEAD + 4)
 #define C7GW_RG (C7GW_AHEAD + 2)
@@ -1140,49 +1175,26 @@ __device__ __forceinline__ void conv_bwd_weight_halo_v7(float* gw, const unsigne
                         x + ((((long long)n * H + (xin ? iy : 0)) * W + px) * C + c0 + 8 * plane), xin);
         }
     };
-    float acc[3][32];  // zeroed before the prologue and pinned there (c7_gemm: C7515)
-#pragma unroll
-    for (int k = 0; k < 3; ++k)
-#pragma unroll
-        for (int e = 0; e < 32; ++e) {
-            acc[k][e] = 0.0f;
-            asm volatile("" : "+f"(acc[k][e]));
-        }
-#pragma unroll
-    for (int s = 0; s < C7GW_AHEAD; ++s) {
-        if (s < steps) load(s);
-        asm volatile("cp.async.commit_group;" ::: "memory");  // empty groups keep the count uniform
-    }
+    float acc[3][32];
     const int ky = threadIdx.x / 128;
-    for (int i = 0; i < steps; ++i) {
-        asm volatile("cp.async.wait_group %0;" ::"n"(C7GW_AHEAD - 1) : "memory");
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-        __syncthreads();
-        if (i + C7GW_AHEAD < steps) load(i + C7GW_AHEAD);
-        asm volatile("cp.async.commit_group;" ::: "memory");
+    c7_gw_steps<C7GW_AHEAD>(acc, steps, load, [&](int i) {
         const int t = t0 + i, j = t - (t / (H + 2)) * (H + 2);
-        if (i >= 2 && j >= 2 && (j - 2) % S == 0) {  // output row (n, (j - 2) / S): block-uniform
-            const unsigned char* xs = xr + ((i - 2 + ky) % C7GW_RX) * SX;
-            const unsigned char* gs = gr + (i % C7GW_RG) * SG;
-            asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+        if (i < 2 || j < 2 || (j - 2) % S != 0) return false;  // no output row (n, (j - 2) / S): block-uniform
+        const unsigned char* xs = xr + ((i - 2 + ky) % C7GW_RX) * SX;
+        const unsigned char* gs = gr + (i % C7GW_RG) * SG;
+        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
-            for (int s = 0; s < KS; ++s) {
-                const unsigned long long da = wg_desc(gs + 256 * s, 128, 16 * OW);
+        for (int s = 0; s < KS; ++s) {
+            const unsigned long long da = wg_desc(gs + 256 * s, 128, 16 * OW);
 #pragma unroll
-                for (int kx = 0; kx < 3; ++kx) {
-                    // tap kx of output pixels 16 s .. + 15: padded positions S ox + kx
-                    const int c = S == 1 ? 16 * s + kx : kx == 1 ? W / 2 + 1 + 16 * s : 16 * s + kx / 2;
-                    wg_mma<64, true>(acc[kx], da, wg_desc(xs + 16 * c, 128, 16 * (W + 2)));
-                }
+            for (int kx = 0; kx < 3; ++kx) {
+                // tap kx of output pixels 16 s .. + 15: padded positions S ox + kx
+                const int c = S == 1 ? 16 * s + kx : kx == 1 ? W / 2 + 1 + 16 * s : 16 * s + kx / 2;
+                wg_mma<64, true>(acc[kx], da, wg_desc(xs + 16 * c, 128, 16 * (W + 2)));
             }
-            asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-            asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
-        } else {
-            asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");  // nothing of this step in flight
         }
-    }
-    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-    asm volatile("cp.async.wait_group 0;" ::: "memory");
+        return true;
+    });
     c7_gw_halo_add(gw, acc, d, c0, o0, ky);
 }
 // `conv_bwd_weight_v7_bf16_n64_halo_img{8,4}` (2026-11-28, written without a GPU): the same 64 × 64 tile of
@@ -1264,26 +1276,9 @@ __device__ __forceinline__ void conv_bwd_weight_halo_img_v7(float* gw, const uns
             }
         }
     };
-    float acc[3][32];  // zeroed before the prologue and pinned there (c7_gemm: C7515)
-#pragma unroll
-    for (int k = 0; k < 3; ++k)
-#pragma unroll
-        for (int e = 0; e < 32; ++e) {
-            acc[k][e] = 0.0f;
-            asm volatile("" : "+f"(acc[k][e]));
-        }
-#pragma unroll
-    for (int s = 0; s < C7GWI_AHEAD; ++s) {
-        if (s < steps) load(s);
-        asm volatile("cp.async.commit_group;" ::: "memory");  // empty groups keep the count uniform
-    }
+    float acc[3][32];
     const int ky = threadIdx.x / 128;
-    for (int i = 0; i < steps; ++i) {
-        asm volatile("cp.async.wait_group %0;" ::"n"(C7GWI_AHEAD - 1) : "memory");
-        asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-        __syncthreads();
-        if (i + C7GWI_AHEAD < steps) load(i + C7GWI_AHEAD);
-        asm volatile("cp.async.commit_group;" ::: "memory");
+    c7_gw_steps<C7GWI_AHEAD>(acc, steps, load, [&](int i) {
         const unsigned char* buf = c7gwi_smem + (i % C7GWI_NB) * BUF;
         asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #pragma unroll
@@ -1295,11 +1290,8 @@ __device__ __forceinline__ void conv_bwd_weight_halo_img_v7(float* gw, const uns
             for (int kx = 0; kx < 3; ++kx)
                 wg_mma<64, true>(acc[kx], da, wg_desc(ib + kx * 8 * PLX + 16 * (p0 + ky * W), 128, PLX));
         }
-        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
-    }
-    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-    asm volatile("cp.async.wait_group 0;" ::: "memory");
+        return true;
+    });
     c7_gw_halo_add(gw, acc, d, c0, o0, ky);
 }
 

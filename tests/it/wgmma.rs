@@ -75,6 +75,20 @@ fn probe_layout(
     fails
 }
 
+/// v as bf16 bits (round to nearest even).
+fn bf16_bits(v: &[f32]) -> Vec<u16> {
+    let mut b = vec![0u16; v.len()];
+    cast_bf16_f32(&mut b, v);
+    b
+}
+
+/// bf16 bits as the f32 values they hold.
+fn widened(b: &[u16]) -> Vec<f32> {
+    b.iter()
+        .map(|&v| f32::from_bits((v as u32) << 16))
+        .collect()
+}
+
 /// The Hopper device of this machine, or None (printed) where there is none.
 fn hopper(test: &str) -> Option<ipdpp::device::Device> {
     let dev = cuda_or_skip(test)?;
@@ -428,19 +442,9 @@ fn cuda_conv_v7_grad_weight_pipelines_agree() {
         );
         for p in [Tf32, Bf16] {
             // bf16: the operands rounded, the CPU reference on the rounded values.
-            let round = |v: &[f32]| {
-                let mut b = vec![0u16; v.len()];
-                cast_bf16_f32(&mut b, v);
-                b
-            };
-            let widen = |b: &[u16]| -> Vec<f32> {
-                b.iter()
-                    .map(|&v| f32::from_bits((v as u32) << 16))
-                    .collect()
-            };
-            let (xb, gyb) = (round(&xh), round(&gyh));
+            let (xb, gyb) = (bf16_bits(&xh), bf16_bits(&gyh));
             let (xr, gyr) = if p == Bf16 {
-                (widen(&xb), widen(&gyb))
+                (widened(&xb), widened(&gyb))
             } else {
                 (xh.clone(), gyh.clone())
             };
@@ -510,20 +514,10 @@ fn cuda_conv_v7_halo_grad_weight_over_any_row_range() {
     .enumerate()
     {
         let s = ConvSpec::new(n, h, w, c, o, 3, stride, 1);
-        let round = |v: &[f32]| {
-            let mut b = vec![0u16; v.len()];
-            cast_bf16_f32(&mut b, v);
-            b
-        };
-        let widen = |b: &[u16]| -> Vec<f32> {
-            b.iter()
-                .map(|&v| f32::from_bits((v as u32) << 16))
-                .collect()
-        };
-        let xb = round(&uniform_f32(s.x_len(), -1.0, 1.0, 700 + i as u64));
-        let gyb = round(&uniform_f32(s.y_len(), -1.0, 1.0, 710 + i as u64));
+        let xb = bf16_bits(&uniform_f32(s.x_len(), -1.0, 1.0, 700 + i as u64));
+        let gyb = bf16_bits(&uniform_f32(s.y_len(), -1.0, 1.0, 710 + i as u64));
         let mut want = vec![0.0f32; s.w_len()];
-        conv_bwd_weight_f32(&mut want, &widen(&gyb), &widen(&xb), &s);
+        conv_bwd_weight_f32(&mut want, &widened(&gyb), &widened(&xb), &s);
         let (x, gy) = (d.upload(&xb).unwrap(), d.upload(&gyb).unwrap());
         // Steps: output rows, or on 8x8 (4x4) images one (four) images.
         let (oh, steps) = (s.oh(), s.n * s.oh());

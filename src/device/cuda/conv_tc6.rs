@@ -829,10 +829,6 @@ pub(crate) fn launch_bwd_weight<T: DeviceRepr>(
     x: &CudaSlice<T>,
     s: &ConvSpec,
 ) -> Result<()> {
-    check_len("conv gy", gy.len(), s.y_len())?;
-    check_len("conv x", x.len(), s.x_len())?;
-    check_len("conv gw", gw.len(), s.w_len())?;
-    let d = dims(s)?;
     let pix = s.n * s.oh() * s.ow();
     let mut per = split_pixels(dev, &f, &mut cfg, pix);
     let kt = gw_halo_ktile(s) as i32;
@@ -842,6 +838,24 @@ pub(crate) fn launch_bwd_weight<T: DeviceRepr>(
         per = (per + kt - 1) / kt * kt;
         cfg.grid_dim.2 = pix.div_ceil(per as usize) as u32;
     }
+    launch_bwd_weight_per(dev, (f, name, cfg), gw, gy, x, s, per)
+}
+
+/// Zeroes gw and launches a planned grad-weight kernel (float* gw, const T* gy, const T* x, ConvDims d, int
+/// per) whose grid and last argument `per` (pixels, rows or images a split) the caller sized.
+pub(crate) fn launch_bwd_weight_per<T: DeviceRepr>(
+    dev: &CudaDevice,
+    (f, name, cfg): (CudaFunction, String, LaunchConfig),
+    gw: &mut CudaSlice<f32>,
+    gy: &CudaSlice<T>,
+    x: &CudaSlice<T>,
+    s: &ConvSpec,
+    per: i32,
+) -> Result<()> {
+    check_len("conv gy", gy.len(), s.y_len())?;
+    check_len("conv x", x.len(), s.x_len())?;
+    check_len("conv gw", gw.len(), s.w_len())?;
+    let d = dims(s)?;
     dev.stream
         .memset_zeros(gw)
         .map_err(|e| Error::driver("zeroing the weight gradient", e))?;

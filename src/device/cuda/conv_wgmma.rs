@@ -7,7 +7,7 @@
 //! whose wgmma takes K-major operands alone: copied through registers and stored transposed, [`Pipe::Rs2`]).
 use super::conv::dims;
 use super::conv_tc::ConvPrecision;
-use super::conv_tc6::{launch_bwd_weight, launch_fwd, BnPartials};
+use super::conv_tc6::{launch_bwd_weight, launch_bwd_weight_per, launch_fwd, BnPartials};
 use super::{check_len, launch_err, wgmma, CudaDevice};
 use crate::device::cpu::conv::ConvSpec;
 use crate::error::{Error, Result};
@@ -1002,10 +1002,6 @@ fn gw_halo<T: DeviceRepr>(
             "the halo grad-weight is bf16 only; tf32 runs rs2 or rs1_m256",
         ));
     }
-    check_len("conv gy", gy.len(), s.y_len())?;
-    check_len("conv x", x.len(), s.x_len())?;
-    check_len("conv gw", gw.len(), s.w_len())?;
-    let d = dims(s)?;
     let smem = gw_halo_smem(s);
     let (name, images) = gw_halo_kernel(s)
         .ok_or_else(|| Error::usage(format!("the halo grad-weight does not take {s:?}")))?;
@@ -1039,24 +1035,9 @@ fn gw_halo<T: DeviceRepr>(
         block_dim: (GW_HALO_THREADS, 1, 1),
         shared_mem_bytes: smem as u32,
     };
-    dev.stream
-        .memset_zeros(gw)
-        .map_err(|e| Error::driver("zeroing the weight gradient", e))?;
-    // SAFETY: (float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int per_split):
-    // T is u16 (checked), lengths checked above, gw zeroed; 384 threads and the slots' shared memory, which
-    // the kernel checks.
-    unsafe {
-        dev.stream
-            .launch_builder(&f)
-            .arg(gw)
-            .arg(gy)
-            .arg(x)
-            .arg(&d)
-            .arg(&per_i)
-            .launch(cfg)
-    }
-    .map_err(launch_err(name))?;
-    Ok(())
+    // (float* gw, const unsigned short* gy, const unsigned short* x, ConvDims d, int per_split): T is u16
+    // (checked); 384 threads and the slots' shared memory, which the kernel checks.
+    launch_bwd_weight_per(dev, (f, name.to_string(), cfg), gw, gy, x, s, per_i)
 }
 
 /// gw[o, kh, kw, c] = ∂L/∂w on wgmma from bf16 gy and x (u16; both operands MN-major) or, in tf32, the fp32
