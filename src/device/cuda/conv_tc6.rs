@@ -295,7 +295,7 @@ pub fn halo_smem(op: &str, s: &ConvSpec) -> Option<usize> {
 pub fn halo_smem_in(p: ConvPrecision, op: &str, s: &ConvSpec) -> Option<usize> {
     match p {
         ConvPrecision::Bf16 => {}
-        ConvPrecision::Tf32 if op == "bwd_weight" && s.c != 16 && tf32_gw_halo_on() => {
+        ConvPrecision::Tf32 if op == "bwd_weight" && tf32_gw_halo_on() => {
             return gw_halo_smem_elems(s, 4)
         }
         _ => return None,

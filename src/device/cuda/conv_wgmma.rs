@@ -59,10 +59,10 @@ pub enum Pipe {
     /// the row index, the window of a block's rows copied once instead of nine times through im2col (the
     /// first v7 ran at 74 % of the H200's L2 throughput at ResNet-18's layer 1); K64S4's k-steps, so the same
     /// sums; the rows on the padding are computed and dropped. 128-row tiles. For the bf16 grad-weight
-    /// (`conv_bwd_weight_v7_bf16_n64_halo_w{16,32}`, written without a GPU on 2026-11-28; C and O % 64, W 16 or 32): a
-    /// block holds a 64 × 64 tile of all nine taps (three warpgroups) and walks output rows, copying each x
-    /// row once for its nine taps ([`conv_bwd_weight_v7_halo_rows`]); its sums come in another order than
-    /// the pixel-split pipelines' (rounding apart, the same).
+    /// (written without a GPU on 2026-11-28; the shapes of [`gw_halo_takes`]): a block holds a 64 × 64
+    /// tile of all nine taps (three warpgroups) and walks output rows or whole small images, copying each
+    /// x row once for its nine taps ([`conv_bwd_weight_v7_halo_split`]); its sums come in another order
+    /// than the pixel-split pipelines' (rounding apart, the same).
     Halo,
     /// [`Pipe::Halo`] on tiles of 256 rows.
     HaloM256,
@@ -207,7 +207,7 @@ fn gw_halo_smem(s: &ConvSpec) -> usize {
 }
 
 /// Whether the halo grad-weight takes `s` (bf16): 3×3 pad 1, C and O % 64 (a block's 64 × 64 tile), a
-/// stride and width it has an entry point for ([`gw_halo_kernel`]: stride 1 with W = 16 or 32, or 8 × 8
+/// stride and width it has an entry point for (`gw_halo_kernel`: stride 1 with W = 16 or 32, or 8 × 8
 /// and 4 × 4 images; stride 2 from W = 32), and neither `IPDPP_V7_HALO` nor `IPDPP_V7_GW_HALO` 0.
 pub fn gw_halo_takes(s: &ConvSpec) -> bool {
     halo_on()
