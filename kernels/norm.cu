@@ -181,13 +181,20 @@ extern "C" __global__ void batchnorm_eval_rstd_f32(float* rstd, const float* run
     if (c < C) rstd[c] = (float)(1.0 / sqrt((double)running_var[c] + (double)eps));
 }
 
+// bn(x) in the batch-norm apply and the fused tails, spelled out (sub, mul, fma, each rounded to nearest:
+// the PTX NVRTC made of `(x - m) * rs * g + b` before, so the same bits), so that the v3 backward recomputes
+// the ReLU mask of the stored output bit for bit (bn_relu_on), an SBN tail's shortcut equals the stored
+// batch-norm output, and cusim computes what the GPU does.
+__device__ __forceinline__ float bn_pre(float x, float m, float rs, float g, float b) {
+    return __fmaf_rn(__fmul_rn(__fsub_rn(x, m), rs), g, b);
+}
 extern "C" __global__ void batchnorm_apply_f32(float* y, const float* x, const float* mean, const float* rstd,
                                                const float* gamma, const float* beta, long long rows, int C) {
     const long long total = rows * C;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
          i += (long long)gridDim.x * blockDim.x) {
         const int c = i % C;
-        y[i] = (x[i] - mean[c]) * rstd[c] * gamma[c] + beta[c];
+        y[i] = bn_pre(x[i], mean[c], rstd[c], gamma[c], beta[c]);
     }
 }
 
@@ -359,15 +366,18 @@ __device__ __forceinline__ void bn_st_bf16(unsigned short* p, const float (&d)[W
     }
 }
 
-// bn(x) in the fused tails, spelled out (sub, mul, fma, each rounded to nearest: the PTX NVRTC made of
-// `(x - m) * rs * g + b` before, so the same bits), so that the v3 backward recomputes the ReLU mask of
-// the stored output bit for bit (bn_relu_on) and cusim computes what the GPU does.
-__device__ __forceinline__ float bn_pre(float x, float m, float rs, float g, float b) {
-    return __fmaf_rn(__fmul_rn(__fsub_rn(x, m), rs), g, b);
-}
 __device__ __forceinline__ bool bn_relu_on(float x, float m, float rs, float g, float b) {
     return bn_pre(x, m, rs, g, b) > 0.0f;
 }
+
+// A batch norm's per-channel statistics and parameters: the one a projection shortcut's convolution output
+// passes through before the residual add, which the SBN tails apply on the fly (its output never stored).
+struct BnAff {
+    const float* mean;
+    const float* rstd;
+    const float* gamma;
+    const float* beta;
+};
 
 template <class T>
 struct bn_same {  // a parameter type that takes no part in deduction (sc may be nullptr)
@@ -375,20 +385,32 @@ struct bn_same {  // a parameter type that takes no part in deduction (sc may be
 };
 
 // MB (v3 residual tail, W = 4): also the mask bits of the output (bn_mask_words). XT / ST: the element of x /
-// sc (float, or bf16 bits: the `_x16` / `_s16` kernels; AL then means 8-byte alignment for them).
-template <int W, bool AL, bool ADD, bool MB = false, class XT = float, class ST = float>
+// sc (float, or bf16 bits: the `_x16` / `_s16` kernels; AL then means 8-byte alignment for them). SBN: sc is
+// a projection shortcut's convolution output and its batch norm `sa` is applied to it first (bn_pre, as
+// `batchnorm_apply_f32` computes it, so the sum is the unfused chain's bit for bit).
+template <int W, bool AL, bool ADD, bool MB = false, class XT = float, class ST = float, bool SBN = false>
 __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned short* __restrict__ yb,
                                               const XT* __restrict__ x,
                                               const typename bn_same<ST>::type* __restrict__ sc,
                                               const float* __restrict__ mean,
                                               const float* __restrict__ rstd, const float* __restrict__ gamma,
                                               const float* __restrict__ beta, long long rows, int C,
-                                              unsigned* __restrict__ mask = nullptr) {
+                                              unsigned* __restrict__ mask = nullptr, BnAff sa = {}) {
+    static_assert(!SBN || ADD, "a shortcut's batch norm needs the shortcut");
     const bool yb_al8 = (reinterpret_cast<unsigned long long>(yb) & 7ull) == 0;
     const auto one = [&](long long v, int c0, float (&out)[W]) {
         float xv[W], sv[W], m[W], rs[W], g[W], b[W];
         bn_ld_x<W, AL>(xv, x + v * W);
         if (ADD) bn_ld_x<W, AL>(sv, sc + v * W);
+        if constexpr (SBN) {
+            float sm[W], sr[W], sg[W], sb[W];
+            bn_ld<W, AL>(sm, sa.mean + c0);
+            bn_ld<W, AL>(sr, sa.rstd + c0);
+            bn_ld<W, AL>(sg, sa.gamma + c0);
+            bn_ld<W, AL>(sb, sa.beta + c0);
+#pragma unroll
+            for (int k = 0; k < W; ++k) sv[k] = bn_pre(sv[k], sm[k], sr[k], sg[k], sb[k]);
+        }
         bn_ld<W, AL>(m, mean + c0);
         bn_ld<W, AL>(rs, rstd + c0);
         bn_ld<W, AL>(g, gamma + c0);
@@ -410,7 +432,9 @@ __device__ __forceinline__ void bn_relu_apply(float* __restrict__ y, unsigned sh
             unsigned b[4];
 #pragma unroll
             for (int k = 0; k < 4; ++k) b[k] = __ballot_sync(0xffffffffu, in && out[k] > 0.0f);
-            if ((threadIdx.x & 31) == 0) *reinterpret_cast<uint4*>(mask + 4 * (v >> 5)) = make_uint4(b[0], b[1], b[2], b[3]);
+            // mask may be null: an SBN tail outside a training forward
+            if ((threadIdx.x & 31) == 0 && mask)
+                *reinterpret_cast<uint4*>(mask + 4 * (v >> 5)) = make_uint4(b[0], b[1], b[2], b[3]);
         });
     } else {
         bn_for_each_vec<W>(rows, C, [&](long long v, int c0) {
@@ -463,7 +487,10 @@ extern "C" __global__ void batchnorm_add_relu_apply_f32(float* y, unsigned short
 // Writes per-block Σg and Σg·x̂ for the block's rows, g = y > 0 ? gy : 0.
 // MASK_X (v3): the mask from x, γ and β (bn_relu_on) instead of y, which is then not read (y may be null).
 // MB (v3 residual tail, W = 4): the mask from the forward's bits (bn_mask_words), y not read.
-template <int W, bool AL, bool MASK_X = false, bool MB = false, class XT = float, class GT = float>
+// SBN: also per-block Σg·x̂s into part_gs, x̂s the projection shortcut's normalised input sc under `sa`
+// (the second batch norm's Σg is the first's).
+template <int W, bool AL, bool MASK_X = false, bool MB = false, class XT = float, class GT = float,
+          bool SBN = false>
 __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, float* __restrict__ part_gx,
                                                     const GT* __restrict__ gy, const float* __restrict__ y,
                                                     const XT* __restrict__ x, const float* __restrict__ mean,
@@ -471,32 +498,39 @@ __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, 
                                                     int rows_per_block, int TX, float* sg, float* sx,
                                                     const float* __restrict__ gamma = nullptr,
                                                     const float* __restrict__ beta = nullptr,
-                                                    const unsigned* __restrict__ mbits = nullptr) {
+                                                    const unsigned* __restrict__ mbits = nullptr,
+                                                    const float* __restrict__ sc = nullptr, BnAff sa = {},
+                                                    float* __restrict__ part_gs = nullptr, float* ss = nullptr) {
     const int vpr = C / W;
     const int TY = 256 / TX;
     const int tx = threadIdx.x % TX, ty = threadIdx.x / TX;
     const int cv = blockIdx.x * TX + tx;
     const int r0 = blockIdx.y * rows_per_block;
     const int r1 = min(rows, r0 + rows_per_block);
-    float a[W], b[W];
+    float a[W], b[W], e[W];
 #pragma unroll
-    for (int k = 0; k < W; ++k) a[k] = b[k] = 0.0f;
+    for (int k = 0; k < W; ++k) a[k] = b[k] = e[k] = 0.0f;
     if (cv < vpr) {
-        float m[W], rs[W], ga[W], be[W];
+        float m[W], rs[W], ga[W], be[W], sm[W], sr[W];
         bn_ld<W, AL>(m, mean + cv * W);
         bn_ld<W, AL>(rs, rstd + cv * W);
+        if (SBN) {
+            bn_ld<W, AL>(sm, sa.mean + cv * W);
+            bn_ld<W, AL>(sr, sa.rstd + cv * W);
+        }
         if (MASK_X) {
             bn_ld<W, AL>(ga, gamma + cv * W);
             bn_ld<W, AL>(be, beta + cv * W);
         }
         for (int r = r0 + ty; r < r1; r += TY) {
             const long long off = (long long)r * C + cv * W;
-            float gv[W], yv[W], xv[W];
+            float gv[W], yv[W], xv[W], sv[W];
             uint4 mw;
             bn_ld_x<W, AL>(gv, gy + off);
             if (MB) mw = bn_mask_words(mbits, (long long)r * vpr + cv);
             if (!MASK_X && !MB) bn_ld<W, AL>(yv, y + off);
             bn_ld_x<W, AL>(xv, x + off);
+            if (SBN) bn_ld<W, AL>(sv, sc + off);
 #pragma unroll
             for (int k = 0; k < W; ++k) {
                 const bool on = MB       ? bn_mask_on(mw, (long long)r * vpr + cv, k)
@@ -505,6 +539,7 @@ __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, 
                 const float g = on ? gv[k] : 0.0f;
                 a[k] += g;
                 b[k] += g * (xv[k] - m[k]) * rs[k];
+                if (SBN) e[k] += g * (sv[k] - sm[k]) * sr[k];
             }
         }
     }
@@ -512,6 +547,7 @@ __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, 
     for (int k = 0; k < W; ++k) {
         sg[k * 256 + threadIdx.x] = a[k];
         sx[k * 256 + threadIdx.x] = b[k];
+        if (SBN) ss[k * 256 + threadIdx.x] = e[k];
     }
     __syncthreads();
     // Output o = (k, tx'): the sum over the TY row lanes of channel (blockIdx.x·TX + tx')·W + k.
@@ -519,14 +555,16 @@ __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, 
         const int otx = o % TX, k = o / TX;
         const int ocv = blockIdx.x * TX + otx;
         if (ocv >= vpr) continue;
-        float ta = 0.0f, tb = 0.0f;
+        float ta = 0.0f, tb = 0.0f, te = 0.0f;
         for (int j = 0; j < TY; ++j) {
             ta += sg[k * 256 + j * TX + otx];
             tb += sx[k * 256 + j * TX + otx];
+            if (SBN) te += ss[k * 256 + j * TX + otx];
         }
         const long long at = (long long)blockIdx.y * C + ocv * W + k;
         part_g[at] = ta;
         part_gx[at] = tb;
+        if (SBN) part_gs[at] = te;
     }
 }
 
@@ -548,7 +586,10 @@ extern "C" __global__ void batchnorm_relu_bwd_partial_f32(float* part_g, float* 
 // gx = γ·rstd/n · (n·g − Σg − x̂·Σ(g·x̂)) with g = y > 0 ? gy : 0; ADD: the shortcut gradient is g
 // (written, or added to gsc when acc_sc != 0: the shortcut's gradient already holds another consumer's).
 // MB (v3 residual tail, W = 4): the mask from the forward's bits (bn_mask_words), y not read.
-template <int W, bool AL, bool ADD, bool MASK_X = false, bool MB = false, class XT = float, class GT = float>
+// SBN: gsc is the gradient of the projection shortcut's convolution output sc through its batch norm `sa`
+// (Σg = gbeta, Σg·x̂s = sggamma), written (acc_sc = 0).
+template <int W, bool AL, bool ADD, bool MASK_X = false, bool MB = false, class XT = float, class GT = float,
+          bool SBN = false>
 __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float* __restrict__ gsc,
                                                   const GT* __restrict__ gy, const float* __restrict__ y,
                                                   const XT* __restrict__ x, const float* __restrict__ mean,
@@ -557,8 +598,11 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
                                                   long long rows, int C, int acc_sc,
                                                   const float* __restrict__ beta = nullptr,
                                                   unsigned short* __restrict__ gxb = nullptr,
-                                                  const unsigned* __restrict__ mbits = nullptr) {
+                                                  const unsigned* __restrict__ mbits = nullptr,
+                                                  const float* __restrict__ sc = nullptr, BnAff sa = {},
+                                                  const float* __restrict__ sggamma = nullptr) {
     static_assert(!(ADD && MASK_X), "relu(bn(x) + sc) needs sc or y for its mask");
+    static_assert(!SBN || ADD, "a shortcut's batch norm needs the shortcut");
     const float inv_n = 1.0f / (float)rows;
     const bool gxb_al8 = (reinterpret_cast<unsigned long long>(gxb) & 7ull) == 0;
     bn_for_each_vec<W>(rows, C, [&](long long v, int c0) {
@@ -575,6 +619,14 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
         bn_ld<W, AL>(gg, ggamma + c0);
         bn_ld<W, AL>(gb, gbeta + c0);
         if (ADD && acc_sc) bn_ld<W, AL>(gs, gsc + v * W);
+        float sv[W], sm[W], sr[W], sga[W], sgg[W];
+        if constexpr (SBN) {
+            bn_ld<W, AL>(sv, sc + v * W);
+            bn_ld<W, AL>(sm, sa.mean + c0);
+            bn_ld<W, AL>(sr, sa.rstd + c0);
+            bn_ld<W, AL>(sga, sa.gamma + c0);
+            bn_ld<W, AL>(sgg, sggamma + c0);
+        }
 #pragma unroll
         for (int k = 0; k < W; ++k) {
             const bool on = MB       ? bn_mask_on(mw, v, k)
@@ -583,7 +635,12 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
             const float g = on ? gv[k] : 0.0f;
             const float xh = (xv[k] - m[k]) * rs[k];
             out[k] = ga[k] * rs[k] * (g - inv_n * gb[k] - xh * inv_n * gg[k]);
-            if (ADD) gs[k] = acc_sc ? gs[k] + g : g;
+            if constexpr (SBN) {
+                const float xs = (sv[k] - sm[k]) * sr[k];
+                gs[k] = sga[k] * sr[k] * (g - inv_n * gb[k] - xs * inv_n * sgg[k]);
+            } else if (ADD) {
+                gs[k] = acc_sc ? gs[k] + g : g;
+            }
         }
         if (gx) bn_st<W, AL>(gx + v * W, out);
         if (gxb) bn_st_bf16<W>(gxb + v * W, out, gxb_al8);
@@ -836,4 +893,108 @@ extern "C" __global__ void batchnorm_relu_bwd_apply_x16_g16(float* gx, unsigned 
     else
         bn_relu_bwd_apply<4, false, false, true, false, unsigned short, unsigned short>(
             gx, nullptr, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, beta, gxb);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// SBN (IPDPP_SC_BN=fused): the residual tail of a block with a projection shortcut, relu(bn(x) + bn_s(sc))
+// with sc the shortcut's 1×1 convolution output and bn_s its batch norm (statistics from that convolution's
+// epilogue or two passes, computed before the tail): bn_s's output is never stored, and the backward gives
+// sc's gradient through bn_s directly (one more per-channel sum, Σg·x̂s, in the tail's partial pass) instead
+// of the shortcut gradient and a batch-norm backward over it (two passes reading it). The v3 residual tail's
+// form: the ReLU mask bits, C % 4 == 0, x fp32 or (x16 != 0) bf16, sc fp32.
+__device__ __forceinline__ bool bn_aff_aligned16(const BnAff& a) {
+    return bn_aligned16(a.mean, a.rstd, a.gamma, a.beta, a.mean, a.mean, a.mean, a.mean, a.mean, a.mean);
+}
+
+extern "C" __global__ void batchnorm_add_relu_apply_sbn(float* y, unsigned short* yb, unsigned* mask, const void* x,
+                                                        int x16, const float* sc, const float* mean, const float* rstd,
+                                                        const float* gamma, const float* beta, const float* smean,
+                                                        const float* srstd, const float* sgamma, const float* sbeta,
+                                                        long long rows, int C) {
+    const BnAff sa = {smean, srstd, sgamma, sbeta};
+    const bool al = bn_aligned16(y, sc, mean, rstd, gamma, beta, y, y, y, y) && bn_aff_aligned16(sa);
+    if (x16) {
+        const auto* xb = static_cast<const unsigned short*>(x);
+        if (al && bn_aligned8(xb))
+            bn_relu_apply<4, true, true, true, unsigned short, float, true>(y, yb, xb, sc, mean, rstd, gamma, beta,
+                                                                            rows, C, mask, sa);
+        else
+            bn_relu_apply<4, false, true, true, unsigned short, float, true>(y, yb, xb, sc, mean, rstd, gamma, beta,
+                                                                             rows, C, mask, sa);
+    } else {
+        const auto* xf = static_cast<const float*>(x);
+        if (al && bn_aligned16(xf, xf, xf, xf, xf, xf, xf, xf, xf, xf))
+            bn_relu_apply<4, true, true, true, float, float, true>(y, yb, xf, sc, mean, rstd, gamma, beta, rows, C,
+                                                                   mask, sa);
+        else
+            bn_relu_apply<4, false, true, true, float, float, true>(y, yb, xf, sc, mean, rstd, gamma, beta, rows, C,
+                                                                    mask, sa);
+    }
+}
+
+extern "C" __global__ void batchnorm_add_relu_bwd_partial_sbn(float* part_g, float* part_gx, float* part_gs,
+                                                              const float* gy, const unsigned* mask, const void* x,
+                                                              int x16, const float* sc, const float* mean,
+                                                              const float* rstd, const float* smean,
+                                                              const float* srstd, int rows, int C,
+                                                              int rows_per_block, int TX) {
+    __shared__ float sg[4 * 256];
+    __shared__ float sx[4 * 256];
+    __shared__ float ss[4 * 256];
+    const BnAff sa = {smean, srstd, smean, smean};
+    const bool al = bn_aligned16(gy, sc, mean, rstd, smean, srstd, gy, gy, gy, gy);
+    if (x16) {
+        const auto* xb = static_cast<const unsigned short*>(x);
+        if (al && bn_aligned8(xb))
+            bn_relu_bwd_partial<4, true, false, true, unsigned short, float, true>(
+                part_g, part_gx, gy, nullptr, xb, mean, rstd, rows, C, rows_per_block, TX, sg, sx, nullptr, nullptr,
+                mask, sc, sa, part_gs, ss);
+        else
+            bn_relu_bwd_partial<4, false, false, true, unsigned short, float, true>(
+                part_g, part_gx, gy, nullptr, xb, mean, rstd, rows, C, rows_per_block, TX, sg, sx, nullptr, nullptr,
+                mask, sc, sa, part_gs, ss);
+    } else {
+        const auto* xf = static_cast<const float*>(x);
+        if (al && bn_aligned16(xf, xf, xf, xf, xf, xf, xf, xf, xf, xf))
+            bn_relu_bwd_partial<4, true, false, true, float, float, true>(
+                part_g, part_gx, gy, nullptr, xf, mean, rstd, rows, C, rows_per_block, TX, sg, sx, nullptr, nullptr,
+                mask, sc, sa, part_gs, ss);
+        else
+            bn_relu_bwd_partial<4, false, false, true, float, float, true>(
+                part_g, part_gx, gy, nullptr, xf, mean, rstd, rows, C, rows_per_block, TX, sg, sx, nullptr, nullptr,
+                mask, sc, sa, part_gs, ss);
+    }
+}
+
+// gsc: the gradient of sc (written); gxb (may be null) and a null gx as the v3 residual apply's.
+extern "C" __global__ void batchnorm_add_relu_bwd_apply_sbn(float* gx, unsigned short* gxb, float* gsc,
+                                                            const float* gy, const unsigned* mask, const void* x,
+                                                            int x16, const float* sc, const float* mean,
+                                                            const float* rstd, const float* gamma, const float* ggamma,
+                                                            const float* gbeta, const float* smean, const float* srstd,
+                                                            const float* sgamma, const float* sggamma, long long rows,
+                                                            int C) {
+    const BnAff sa = {smean, srstd, sgamma, sgamma};
+    const bool al = bn_aligned16(gx, gsc, gy, sc, mean, rstd, gamma, ggamma, gbeta, sggamma) && bn_aff_aligned16(sa);
+    if (x16) {
+        const auto* xb = static_cast<const unsigned short*>(x);
+        if (al && bn_aligned8(xb))
+            bn_relu_bwd_apply<4, true, true, false, true, unsigned short, float, true>(
+                gx, gsc, gy, nullptr, xb, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, nullptr, gxb, mask, sc, sa,
+                sggamma);
+        else
+            bn_relu_bwd_apply<4, false, true, false, true, unsigned short, float, true>(
+                gx, gsc, gy, nullptr, xb, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, nullptr, gxb, mask, sc, sa,
+                sggamma);
+    } else {
+        const auto* xf = static_cast<const float*>(x);
+        if (al && bn_aligned16(xf, xf, xf, xf, xf, xf, xf, xf, xf, xf))
+            bn_relu_bwd_apply<4, true, true, false, true, float, float, true>(
+                gx, gsc, gy, nullptr, xf, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, nullptr, gxb, mask, sc, sa,
+                sggamma);
+        else
+            bn_relu_bwd_apply<4, false, true, false, true, float, float, true>(
+                gx, gsc, gy, nullptr, xf, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, nullptr, gxb, mask, sc, sa,
+                sggamma);
+    }
 }

@@ -708,8 +708,34 @@ pub fn batchnorm_tail_fwd_train(
     groups: usize,
     pre: Option<&BnPartials>,
     mut mask: Option<&mut CudaSlice<u32>>,
+    sbn: Option<&ScBn<'_>>,
 ) -> Result<()> {
     let op = &tail_op(sc.is_some(), "fwd_train");
+    if let Some(b) = sbn {
+        let sc = sbn_shortcut(op, sc, sc16)?;
+        if !(dev.is_cuda() && ver != BnTailVersion::V1 && s.c % 4 == 0) {
+            // The composition: the shortcut's batch-norm output, then the plain tail.
+            let t = sc_bn_output(dev, sc, b, s, groups)?;
+            return batchnorm_tail_fwd_train(
+                dev,
+                ver,
+                y,
+                yb,
+                x,
+                x16,
+                Some(&t),
+                None,
+                gamma,
+                beta,
+                st,
+                s,
+                groups,
+                pre,
+                mask,
+                None,
+            );
+        }
+    }
     let groups = groups.max(1);
     let mut lens = vec![y.len(), x.len()];
     lens.extend(sc.map(|b| b.len()));
@@ -782,7 +808,9 @@ pub fn batchnorm_tail_fwd_train(
             );
             let (m, r) = (dev_buf_mut(op, st.mean)?, dev_buf_mut(op, st.rstd)?);
             let mut yb = yb;
+            let sbn = sbn.map(|b| b.views(op)).transpose()?;
             for k in 0..groups {
+                let sbk = sbn.as_ref().map(|b| b.group(k, c));
                 let sck = sc.map(|sc| sc.slice(k * n..(k + 1) * n));
                 let sc16k = sc16.map(|v| v.slice(k * n..(k + 1) * n));
                 let sc_view = match (&sc16k, &sck) {
@@ -814,6 +842,214 @@ pub fn batchnorm_tail_fwd_train(
                     mask.as_mut()
                         .map(|m| m.slice_mut(k * words..(k + 1) * words))
                         .as_mut(),
+                    sbk.as_ref()
+                        .map(|(m, r, g, b)| cuda::norm::ShortcutBn {
+                            mean: m,
+                            rstd: r,
+                            gamma: g,
+                            beta: b,
+                        })
+                        .as_ref(),
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A projection shortcut's batch norm that a residual tail applies to its shortcut, the shortcut
+/// convolution's output, instead of reading the batch norm's stored output (SBN; ResNet-18/34's
+/// downsampling blocks): its parameters and statistics, the per-view saved ones (training forward and
+/// backward) or the running ones (eval).
+pub struct ScBn<'a> {
+    pub gamma: &'a Buffer,
+    pub beta: &'a Buffer,
+    pub stats: ScBnStats<'a>,
+}
+
+#[derive(Clone, Copy)]
+pub enum ScBnStats<'a> {
+    Batch { mean: &'a Buffer, rstd: &'a Buffer },
+    Running { mean: &'a Buffer, var: &'a Buffer },
+}
+
+/// [`ScBn`]'s buffers on a GPU, the batch statistics' (the caller computes eval's rstd).
+struct ScBnViews<'a> {
+    mean: &'a CudaSlice<f32>,
+    rstd: &'a CudaSlice<f32>,
+    gamma: &'a CudaSlice<f32>,
+    beta: &'a CudaSlice<f32>,
+}
+
+impl ScBn<'_> {
+    fn views(&self, op: &str) -> Result<ScBnViews<'_>> {
+        let ScBnStats::Batch { mean, rstd } = self.stats else {
+            return Err(Error::usage(format!(
+                "{op}: the shortcut's batch norm in training takes its batch statistics"
+            )));
+        };
+        Ok(ScBnViews {
+            mean: dev_buf(op, mean)?,
+            rstd: dev_buf(op, rstd)?,
+            gamma: dev_buf(op, self.gamma)?,
+            beta: dev_buf(op, self.beta)?,
+        })
+    }
+}
+
+type ChanViews<'a> = (
+    cudarc::driver::CudaView<'a, f32>,
+    cudarc::driver::CudaView<'a, f32>,
+    cudarc::driver::CudaView<'a, f32>,
+    cudarc::driver::CudaView<'a, f32>,
+);
+
+impl ScBnViews<'_> {
+    /// View k's statistics and the parameters, as (mean, rstd, gamma, beta).
+    fn group(&self, k: usize, c: usize) -> ChanViews<'_> {
+        (
+            self.mean.slice(k * c..(k + 1) * c),
+            self.rstd.slice(k * c..(k + 1) * c),
+            self.gamma.slice(0..c),
+            self.beta.slice(0..c),
+        )
+    }
+}
+
+/// The fp32 shortcut an SBN tail reads (a bf16 shortcut is the identity's, v6).
+fn sbn_shortcut<'a>(
+    op: &str,
+    sc: Option<&'a Buffer>,
+    sc16: Option<&CudaSlice<u16>>,
+) -> Result<&'a Buffer> {
+    match (sc, sc16) {
+        (Some(sc), None) => Ok(sc),
+        _ => Err(Error::usage(format!(
+            "{op}: the shortcut's batch norm (SBN) reads the fp32 shortcut convolution output"
+        ))),
+    }
+}
+
+/// bn_s(sc) per view into a new buffer: what the unfused network stores as the shortcut's batch-norm
+/// output (the composition the SBN tails fuse, and their path on the CPU).
+fn sc_bn_output(
+    dev: &Device,
+    sc: &Buffer,
+    b: &ScBn<'_>,
+    s: &BnSpec,
+    groups: usize,
+) -> Result<Buffer> {
+    let op = "batchnorm (shortcut)";
+    let groups = groups.max(1);
+    let mut out = Buffer::zeros(dev, s.rows * s.c)?;
+    match b.stats {
+        ScBnStats::Running { mean, var } => {
+            batchnorm_fwd_eval(dev, &mut out, sc, b.gamma, b.beta, mean, var, s)?;
+        }
+        ScBnStats::Batch { mean, rstd } => {
+            let g = group_spec(op, s, groups, &[sc.len()])?;
+            let (n, c) = (g.rows * s.c, s.c);
+            match dev {
+                Device::Cpu => {
+                    let o = host_mut(op, &mut out)?;
+                    let (x, m, r) = (host(op, sc)?, host(op, mean)?, host(op, rstd)?);
+                    let (ga, be) = (host(op, b.gamma)?, host(op, b.beta)?);
+                    for k in 0..groups {
+                        cpu::norm::batchnorm_apply_f32(
+                            &mut o[k * n..(k + 1) * n],
+                            &x[k * n..(k + 1) * n],
+                            &m[k * c..(k + 1) * c],
+                            &r[k * c..(k + 1) * c],
+                            ga,
+                            be,
+                            &g,
+                        );
+                    }
+                }
+                Device::Cuda(d) => {
+                    let o = dev_buf_mut(op, &mut out)?;
+                    let v = b.views(op)?;
+                    let x = dev_buf(op, sc)?;
+                    for k in 0..groups {
+                        let (m, r, ga, be) = v.group(k, c);
+                        cuda::norm::batchnorm_apply_f32(
+                            d,
+                            &mut o.slice_mut(k * n..(k + 1) * n),
+                            &x.slice(k * n..(k + 1) * n),
+                            &m,
+                            &r,
+                            &ga,
+                            &be,
+                            &g,
+                        )?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The training statistics of a batch norm per view (saved mean and rstd, running statistics) without
+/// its output: a projection shortcut's batch norm that the SBN residual tail applies itself.
+pub fn batchnorm_stats_train(
+    dev: &Device,
+    x: &Buffer,
+    st: BnBuffers<'_>,
+    s: &BnSpec,
+    groups: usize,
+    pre: Option<&BnPartials>,
+) -> Result<()> {
+    let op = "batchnorm statistics";
+    let groups = groups.max(1);
+    let g = group_spec(op, s, groups, &[x.len()])?;
+    let (n, c) = (g.rows * s.c, s.c);
+    for (what, b) in [("mean", &*st.mean), ("rstd", &*st.rstd)] {
+        if b.len() < groups * c {
+            return Err(Error::usage(format!(
+                "{op}: {what} holds {} values, {groups} views of {c} channels need {}",
+                b.len(),
+                groups * c
+            )));
+        }
+    }
+    match dev {
+        Device::Cpu => {
+            let x = host(op, x)?;
+            let (rm, rv) = (
+                host_mut(op, st.running_mean)?,
+                host_mut(op, st.running_var)?,
+            );
+            let (m, r) = (host_mut(op, st.mean)?, host_mut(op, st.rstd)?);
+            for k in 0..groups {
+                cpu::norm::batchnorm_stats_train_f32(
+                    &mut m[k * c..(k + 1) * c],
+                    &mut r[k * c..(k + 1) * c],
+                    rm,
+                    rv,
+                    &x[k * n..(k + 1) * n],
+                    &g,
+                );
+            }
+            Ok(())
+        }
+        Device::Cuda(d) => {
+            let x = dev_buf(op, x)?;
+            let (rm, rv) = (
+                dev_buf_mut(op, st.running_mean)?,
+                dev_buf_mut(op, st.running_var)?,
+            );
+            let (m, r) = (dev_buf_mut(op, st.mean)?, dev_buf_mut(op, st.rstd)?);
+            for k in 0..groups {
+                cuda::norm::batchnorm_stats_train_f32(
+                    d,
+                    &mut m.slice_mut(k * c..(k + 1) * c),
+                    &mut r.slice_mut(k * c..(k + 1) * c),
+                    &mut rm.as_view_mut(),
+                    &mut rv.as_view_mut(),
+                    &x.slice(k * n..(k + 1) * n),
+                    pre.and_then(|p| p.group(k, groups)).as_ref(),
+                    &g,
                 )?;
             }
             Ok(())
@@ -902,8 +1138,42 @@ pub fn batchnorm_tail_fwd_eval(
     rm: &Buffer,
     rv: &Buffer,
     s: &BnSpec,
+    sbn: Option<&ScBn<'_>>,
 ) -> Result<()> {
     let op = &tail_op(sc.is_some(), "fwd_eval");
+    if let Some(b) = sbn {
+        let sc = sbn_shortcut(op, sc, None)?;
+        let ScBnStats::Running { mean, var } = b.stats else {
+            return Err(Error::usage(format!(
+                "{op}: the shortcut's batch norm in eval takes its running statistics"
+            )));
+        };
+        if let (Device::Cuda(d), true) = (dev, ver != BnTailVersion::V1 && s.c % 4 == 0) {
+            group_spec(op, s, 1, &[y.len(), x.len(), sc.len()])?;
+            let rstd = cuda::norm::eval_rstd_f32(d, &dev_buf(op, var)?.as_view(), s)?;
+            let mut ybv = yb.map(|(b, only)| (b.as_view_mut(), only));
+            return cuda::norm::batchnorm_tail_fwd_eval_f32(
+                d,
+                &mut dev_buf_mut(op, y)?.as_view_mut(),
+                ybv.as_mut().map(|(v, only)| (v, *only)),
+                &dev_buf(op, x)?.as_view(),
+                Some(&dev_buf(op, sc)?.as_view()),
+                &dev_buf(op, rm)?.as_view(),
+                &dev_buf(op, rv)?.as_view(),
+                &dev_buf(op, gamma)?.as_view(),
+                &dev_buf(op, beta)?.as_view(),
+                s,
+                Some(&cuda::norm::ShortcutBn {
+                    mean: &dev_buf(op, mean)?.as_view(),
+                    rstd: &rstd.as_view(),
+                    gamma: &dev_buf(op, b.gamma)?.as_view(),
+                    beta: &dev_buf(op, b.beta)?.as_view(),
+                }),
+            );
+        }
+        let t = sc_bn_output(dev, sc, b, s, 1)?;
+        return batchnorm_tail_fwd_eval(dev, ver, y, yb, x, Some(&t), gamma, beta, rm, rv, s, None);
+    }
     let mut lens = vec![y.len(), x.len()];
     lens.extend(sc.map(|b| b.len()));
     group_spec(op, s, 1, &lens)?;
@@ -944,6 +1214,7 @@ pub fn batchnorm_tail_fwd_eval(
                 &dev_buf(op, gamma)?.as_view(),
                 &dev_buf(op, beta)?.as_view(),
                 s,
+                None,
             )
         }
     }
@@ -977,8 +1248,57 @@ pub fn batchnorm_tail_bwd(
     groups: usize,
     mut gxb: Option<(&mut CudaSlice<u16>, bool)>,
     bits: Option<&CudaSlice<u32>>,
+    sbn: Option<ScBnBwd<'_>>,
 ) -> Result<()> {
     let op = &tail_op(gsc.is_some(), "bwd");
+    if let Some(b) = sbn {
+        let Some((gsc, false)) = gsc else {
+            return Err(Error::usage(format!(
+                "{op}: with the shortcut's batch norm the tail writes the shortcut convolution's gradient"
+            )));
+        };
+        let fused = matches!(dev, Device::Cuda(_))
+            && ver.v3_family()
+            && bits.is_some()
+            && s.c % 4 == 0
+            && gy16.is_none();
+        if fused {
+            return sbn_bwd_cuda(
+                dev, gx, gsc, ggamma, gbeta, gy, x, x16, gamma, mean, rstd, s, groups, gxb, bits, b,
+            );
+        }
+        // The composition: the shortcut gradient into a temporary, then the batch-norm backward over it.
+        let mut t = Buffer::zeros(dev, s.rows * s.c)?;
+        batchnorm_tail_bwd(
+            dev,
+            ver,
+            gx,
+            Some((&mut t, false)),
+            ggamma,
+            gbeta,
+            gy,
+            gy16,
+            y,
+            x,
+            x16,
+            (gamma, beta),
+            mean,
+            rstd,
+            s,
+            groups,
+            gxb,
+            bits,
+            None,
+        )?;
+        let ScBnStats::Batch { mean: sm, rstd: sr } = b.bn.stats else {
+            return Err(Error::usage(format!(
+                "{op}: the shortcut's batch-norm backward takes its batch statistics"
+            )));
+        };
+        return batchnorm_bwd(
+            dev, gsc, b.ggamma, b.gbeta, &t, b.sc, b.bn.gamma, sm, sr, s, groups,
+        );
+    }
     if gxb.is_some() && (!ver.v3_family() || !dev.is_cuda()) {
         return Err(Error::usage(format!(
             "{op}: the bf16 gradient copy is written by v3 on a GPU only"
@@ -1107,4 +1427,107 @@ pub fn batchnorm_tail_bwd(
             })
         }
     }
+}
+
+/// The SBN residual tail's backward inputs beyond the plain tail's: the shortcut convolution's output
+/// `sc`, its batch norm, and that batch norm's ∂γ and ∂β (overwritten, summed over the views); the tail's
+/// `gsc` is then the gradient of `sc` (written).
+pub struct ScBnBwd<'a> {
+    pub sc: &'a Buffer,
+    pub bn: ScBn<'a>,
+    pub ggamma: &'a mut Buffer,
+    pub gbeta: &'a mut Buffer,
+}
+
+/// [`batchnorm_tail_bwd`] of the SBN tail on a GPU from the forward's mask bits:
+/// `batchnorm_add_relu_*_sbn` per view, both batch norms' ∂γ and ∂β summed over the views.
+#[allow(clippy::too_many_arguments)]
+fn sbn_bwd_cuda(
+    dev: &Device,
+    gx: &mut Buffer,
+    gsc: &mut Buffer,
+    ggamma: &mut Buffer,
+    gbeta: &mut Buffer,
+    gy: &Buffer,
+    x: &Buffer,
+    x16: Option<&CudaSlice<u16>>,
+    gamma: &Buffer,
+    mean: &Buffer,
+    rstd: &Buffer,
+    s: &BnSpec,
+    groups: usize,
+    mut gxb: Option<(&mut CudaSlice<u16>, bool)>,
+    bits: Option<&CudaSlice<u32>>,
+    b: ScBnBwd<'_>,
+) -> Result<()> {
+    let op = "batchnorm_add_relu_bwd (shortcut batch norm)";
+    let (Device::Cuda(d), Some(bits)) = (dev, bits) else {
+        return Err(Error::usage(format!(
+            "{op}: runs on a GPU with the forward's ReLU mask bits"
+        )));
+    };
+    let groups = groups.max(1);
+    let mut lens = vec![gx.len(), gsc.len(), gy.len(), x.len(), b.sc.len()];
+    lens.extend(x16.map(|v| v.len()));
+    let g = group_spec(op, s, groups, &lens)?;
+    let (n, c) = (g.rows * s.c, s.c);
+    let words = cuda::norm::relu_mask_words(&g);
+    if bits.len() < groups * words {
+        return Err(Error::usage(format!(
+            "{op}: the ReLU mask holds {} words, {groups} views need {}",
+            bits.len(),
+            groups * words
+        )));
+    }
+    for (what, len) in [("mean", mean.len()), ("rstd", rstd.len())] {
+        if len < groups * c {
+            return Err(Error::usage(format!(
+                "{op}: {what} holds {len} values, {groups} views of {c} channels need {}",
+                groups * c
+            )));
+        }
+    }
+    let sv = b.bn.views(op)?;
+    let (gx, gsc) = (dev_buf_mut(op, gx)?, dev_buf_mut(op, gsc)?);
+    let (gg, gb) = (dev_buf_mut(op, ggamma)?, dev_buf_mut(op, gbeta)?);
+    let (sgg, sgb) = (dev_buf_mut(op, b.ggamma)?, dev_buf_mut(op, b.gbeta)?);
+    let (gy, x, sc) = (dev_buf(op, gy)?, dev_buf(op, x)?, dev_buf(op, b.sc)?);
+    let (ga, m, r) = (dev_buf(op, gamma)?, dev_buf(op, mean)?, dev_buf(op, rstd)?);
+    // The shortcut's per-view ∂γ, ∂β in scratch rows, summed like the block's by `cuda_view_grads`.
+    let mut stg = d.scratch_zeros(groups * c)?;
+    let mut stb = d.scratch_zeros(groups * c)?;
+    cuda_view_grads(d, gg, gb, groups, c, |k, tg, tb| {
+        let (rows, chans) = (k * n..(k + 1) * n, k * c..(k + 1) * c);
+        let mut gxbk = gxb
+            .as_mut()
+            .map(|(v, only)| (v.slice_mut(rows.clone()), *only));
+        let x16k = x16.map(|v| v.slice(rows.clone()));
+        let xk = x.slice(rows.clone());
+        let (sm, sr, sga, sbe) = sv.group(k, c);
+        cuda::norm::batchnorm_add_relu_sbn_bwd(
+            d,
+            &mut gx.slice_mut(rows.clone()),
+            gxbk.as_mut().map(|(v, only)| (v, *only)),
+            &mut gsc.slice_mut(rows.clone()),
+            (tg, tb),
+            (
+                &mut stg.slice_mut(chans.clone()),
+                &mut stb.slice_mut(chans.clone()),
+            ),
+            &gy.slice(rows.clone()),
+            &bits.slice(k * words..(k + 1) * words),
+            x16k.as_ref().map_or(BnView::F32(&xk), BnView::Bf16),
+            &sc.slice(rows),
+            (&m.slice(chans.clone()), &r.slice(chans), &ga.slice(0..c)),
+            &cuda::norm::ShortcutBn {
+                mean: &sm,
+                rstd: &sr,
+                gamma: &sga,
+                beta: &sbe,
+            },
+            &g,
+        )
+    })?;
+    cuda::linear::col_sum_f32(d, sgg, &stg, groups, c)?;
+    cuda::linear::col_sum_f32(d, sgb, &stb, groups, c)
 }

@@ -20,7 +20,7 @@ use crate::device::cpu::norm::BnSpec;
 use crate::device::cuda::conv_tc::{self, ConvPrecision, TcVersion};
 use crate::device::cuda::conv_tc6::{Bf16Copy, BnPartials, DevCopy};
 use crate::device::cuda::CudaDevice;
-use crate::device::nn_ops::{self, BnBuffers, BnTailVersion};
+use crate::device::nn_ops::{self, BnBuffers, BnTailVersion, ScBn, ScBnBwd, ScBnStats};
 use crate::device::ops;
 use crate::device::{Buffer, Device};
 use crate::error::{Error, Result};
@@ -180,8 +180,16 @@ enum Fuse {
     /// output slot (forward and backward).
     BnRelu { relu_out: usize },
     /// An add node whose first input is the output of BN node `bn` (used nowhere else) and whose sum
-    /// feeds only the next node, a ReLU: runs `batchnorm_add_relu` into the ReLU's output slot.
-    BnAddRelu { bn: usize, relu_out: usize },
+    /// feeds only the next node, a ReLU: runs `batchnorm_add_relu` into the ReLU's output slot. With
+    /// `sc_bn` (SBN, [`sc_bn_default`]), the shortcut is the output of that BN node (a projection
+    /// shortcut's, used nowhere else), which the tail applies to the shortcut convolution's output itself.
+    BnAddRelu {
+        bn: usize,
+        relu_out: usize,
+        sc_bn: Option<usize>,
+    },
+    /// A projection shortcut's BN node whose output an SBN tail computes: its statistics only (training).
+    ScStats,
     /// Part of a fused op that runs at another node: nothing to do here.
     Absorbed,
 }
@@ -200,8 +208,9 @@ fn node_inputs(n: &Node) -> Vec<usize> {
 }
 
 /// The fusion plan: BN → ReLU pairs and BN → add → ReLU tails whose intermediate slots nothing else
-/// reads (so skipping them changes no other node's input).
-fn plan_fusions(nodes: &[Node], slots: usize) -> Vec<Fuse> {
+/// reads (so skipping them changes no other node's input); with `sc_bn`, a tail whose shortcut is such a
+/// BN output takes that BN in as well.
+fn plan_fusions(nodes: &[Node], slots: usize, sc_bn: bool) -> Vec<Fuse> {
     let mut uses = vec![0usize; slots];
     let mut producer = vec![usize::MAX; slots];
     for (i, n) in nodes.iter().enumerate() {
@@ -240,15 +249,111 @@ fn plan_fusions(nodes: &[Node], slots: usize) -> Vec<Fuse> {
                     && a != b
                     && plan[k] == Fuse::No;
                 if let (true, Some(relu_out)) = (bn_ok, next_relu(out)) {
-                    plan[i] = Fuse::BnAddRelu { bn: k, relu_out };
+                    let ks = producer[b];
+                    let sc_bn = (sc_bn
+                        && matches!(nodes.get(ks), Some(&Node::Bn { inp, .. }) if inp != a && inp != b)
+                        && ks < i
+                        && ks != k
+                        && uses[b] == 1
+                        && plan[ks] == Fuse::No)
+                        .then_some(ks);
+                    plan[i] = Fuse::BnAddRelu {
+                        bn: k,
+                        relu_out,
+                        sc_bn,
+                    };
                     plan[k] = Fuse::Absorbed;
                     plan[i + 1] = Fuse::Absorbed;
+                    if let Some(ks) = sc_bn {
+                        plan[ks] = Fuse::ScStats;
+                    }
                 }
             }
             _ => {}
         }
     }
     plan
+}
+
+/// The fusion plan of a node list and what follows from it for the buffers (see [`ResNet`]'s fields).
+struct Plan {
+    fusion: Vec<Fuse>,
+    fused_unused: Vec<bool>,
+    feeds_bf16_conv: Vec<bool>,
+    consumers: Vec<Vec<usize>>,
+    conv_output: Vec<Option<usize>>,
+    relu_tail_bn: Vec<Option<usize>>,
+    tail_input: Vec<bool>,
+}
+
+impl Plan {
+    fn new(nodes: &[Node], slot_size: &[usize], sc_bn: bool) -> Plan {
+        let fusion = plan_fusions(nodes, slot_size.len(), sc_bn);
+        // Slots that fused batch-norm tails never write: a BN output read only by its ReLU (or add), and
+        // the sum of a fused BN + add + ReLU.
+        let mut fused_unused = vec![false; slot_size.len()];
+        for (i, f) in fusion.iter().enumerate() {
+            let bn_out = |k: usize| match nodes[k] {
+                Node::Bn { out, .. } => Some(out),
+                _ => None,
+            };
+            match (*f, &nodes[i]) {
+                (Fuse::BnRelu { .. }, _) => {
+                    fused_unused[bn_out(i).expect("planned at a BN node")] = true
+                }
+                (Fuse::BnAddRelu { bn, sc_bn, .. }, &Node::Add { out, .. }) => {
+                    fused_unused[bn_out(bn).expect("planned from a BN node")] = true;
+                    fused_unused[out] = true;
+                    if let Some(k) = sc_bn {
+                        fused_unused[bn_out(k).expect("planned from a BN node")] = true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut feeds_bf16_conv = vec![false; slot_size.len()];
+        let mut consumers = vec![Vec::new(); slot_size.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            for s in node_inputs(n) {
+                consumers[s].push(i);
+            }
+        }
+        let mut conv_output = vec![None; slot_size.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            if let Node::Conv { inp, cin, out, .. } = *n {
+                feeds_bf16_conv[inp] |= cin % 8 == 0;
+                conv_output[out] = Some(i);
+            }
+        }
+        let fused_tail_bn = |k: usize| {
+            matches!(fusion[k], Fuse::BnRelu { .. })
+                || fusion
+                    .iter()
+                    .any(|f| matches!(*f, Fuse::BnAddRelu { bn, .. } if bn == k))
+        };
+        let mut relu_tail_bn = vec![None; slot_size.len()];
+        for (k, f) in fusion.iter().enumerate() {
+            if let Fuse::BnRelu { relu_out } = *f {
+                relu_tail_bn[relu_out] = Some(k);
+            }
+        }
+        let tail_input = (0..slot_size.len())
+            .map(|s| {
+                conv_output[s].is_some()
+                    && matches!(consumers[s].as_slice(), &[k] if fused_tail_bn(k)
+                            && matches!(nodes[k], Node::Bn { c, .. } if c % 4 == 0))
+            })
+            .collect();
+        Plan {
+            fusion,
+            fused_unused,
+            feeds_bf16_conv,
+            consumers,
+            conv_output,
+            relu_tail_bn,
+            tail_input,
+        }
+    }
 }
 
 /// The fields of a BN node that a fused tail reads.
@@ -281,6 +386,27 @@ fn bn_fields(n: &Node) -> Option<BnFields> {
         }),
         _ => None,
     }
+}
+
+/// Whether new networks on `dev` fuse a projection shortcut's batch norm into the residual tail (SBN,
+/// [`Fuse::BnAddRelu`]'s `sc_bn`): its output is never stored, and its backward runs inside the tail's
+/// (the shortcut convolution's gradient directly, one more per-channel sum). On the CPU by default (the
+/// same bits: the reference composes the unfused ops); on a GPU opt-in until validated there (written
+/// without a GPU, 2026-11-28). `IPDPP_SC_BN=1|0` sets it for both; read once.
+pub fn sc_bn_default(dev: &Device) -> bool {
+    static V: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
+    let env = *V.get_or_init(|| match std::env::var("IPDPP_SC_BN") {
+        Err(_) => None,
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "on" | "yes" | "fused" => Some(true),
+            "0" | "false" | "off" | "no" => Some(false),
+            other => {
+                eprintln!("warning: IPDPP_SC_BN={other:?} is neither 0 nor 1; the default stays");
+                None
+            }
+        },
+    });
+    env.unwrap_or(!dev.is_cuda())
 }
 
 /// Whether new networks fuse their batch-norm tails: on by default (norm.cu v2 passed its tests on an
@@ -336,8 +462,10 @@ pub struct ResNet {
     /// and the tensor-core kernel generation asked for (`TcVersion::current()` unless set).
     conv_precision: ConvPrecision,
     conv_version: TcVersion,
-    /// Fused batch-norm tails on ([`ResNet::set_fused_bn`]) and the plan they follow.
+    /// Fused batch-norm tails on ([`ResNet::set_fused_bn`]) and the plan they follow; `sc_bn`: the plan
+    /// fuses projection shortcuts' batch norms into the tails ([`ResNet::set_sc_bn`]).
     fused_bn: bool,
+    sc_bn: bool,
     fusion: Vec<Fuse>,
     /// The setting the last forward ran with (its backward must follow the same plan).
     fused_last: bool,
@@ -624,59 +752,8 @@ impl ResNet {
         let p1 = b.linear("proj.0", feat, c, arch.proj_hidden())?;
         let p2 = b.relu(p1);
         let out = b.linear("proj.2", p2, arch.proj_hidden(), proj_out)?;
-        let fusion = plan_fusions(&b.nodes, b.slot_size.len());
-        // Slots that fused batch-norm tails never write: a BN output read only by its ReLU (or add), and
-        // the sum of a fused BN + add + ReLU.
-        let mut fused_unused = vec![false; b.slot_size.len()];
-        for (i, f) in fusion.iter().enumerate() {
-            let bn_out = |k: usize| match b.nodes[k] {
-                Node::Bn { out, .. } => Some(out),
-                _ => None,
-            };
-            match (*f, &b.nodes[i]) {
-                (Fuse::BnRelu { .. }, _) => {
-                    fused_unused[bn_out(i).expect("planned at a BN node")] = true
-                }
-                (Fuse::BnAddRelu { bn, .. }, &Node::Add { out, .. }) => {
-                    fused_unused[bn_out(bn).expect("planned from a BN node")] = true;
-                    fused_unused[out] = true;
-                }
-                _ => {}
-            }
-        }
-        let mut feeds_bf16_conv = vec![false; b.slot_size.len()];
-        let mut consumers = vec![Vec::new(); b.slot_size.len()];
-        for (i, n) in b.nodes.iter().enumerate() {
-            for s in node_inputs(n) {
-                consumers[s].push(i);
-            }
-        }
-        let mut conv_output = vec![None; b.slot_size.len()];
-        for (i, n) in b.nodes.iter().enumerate() {
-            if let Node::Conv { inp, cin, out, .. } = *n {
-                feeds_bf16_conv[inp] |= cin % 8 == 0;
-                conv_output[out] = Some(i);
-            }
-        }
-        let fused_tail_bn = |k: usize| {
-            matches!(fusion[k], Fuse::BnRelu { .. })
-                || fusion
-                    .iter()
-                    .any(|f| matches!(*f, Fuse::BnAddRelu { bn, .. } if bn == k))
-        };
-        let mut relu_tail_bn = vec![None; b.slot_size.len()];
-        for (k, f) in fusion.iter().enumerate() {
-            if let Fuse::BnRelu { relu_out } = *f {
-                relu_tail_bn[relu_out] = Some(k);
-            }
-        }
-        let tail_input = (0..b.slot_size.len())
-            .map(|s| {
-                conv_output[s].is_some()
-                    && matches!(consumers[s].as_slice(), &[k] if fused_tail_bn(k)
-                        && matches!(b.nodes[k], Node::Bn { c, .. } if c % 4 == 0))
-            })
-            .collect();
+        let sc_bn = sc_bn_default(dev);
+        let plan = Plan::new(&b.nodes, &b.slot_size, sc_bn);
         Ok(ResNet {
             arch,
             params: b.params,
@@ -695,12 +772,13 @@ impl ResNet {
             profiler: None,
             conv_precision: ConvPrecision::Fp32,
             fused_bn: fused_bn_default(),
-            fusion,
+            sc_bn,
+            fusion: plan.fusion,
             fused_last: false,
             act_bf16: Vec::new(),
-            feeds_bf16_conv,
-            conv_output,
-            fused_unused,
+            feeds_bf16_conv: plan.feeds_bf16_conv,
+            conv_output: plan.conv_output,
+            fused_unused: plan.fused_unused,
             alloc_fused: false,
             v6_v7_tuned: None,
             w_bf16: HashMap::new(),
@@ -709,7 +787,7 @@ impl ResNet {
             gy_bf16: Bf16Copy::default(),
             gy_bf16_of: None,
             copy_only_tails: 0,
-            consumers,
+            consumers: plan.consumers,
             copy_only_outputs: 0,
             sc16_tails: 0,
             grad_adds_in_conv: 0,
@@ -719,10 +797,10 @@ impl ResNet {
             conv_adds: std::env::var("IPDPP_CONV_GX_ADD").map_or(true, |v| v.trim() != "0"),
             bn_parts: HashMap::new(),
             conv_version: TcVersion::current(),
-            tail_input,
+            tail_input: plan.tail_input,
             x16: Vec::new(),
             x16_slots: 0,
-            relu_tail_bn,
+            relu_tail_bn: plan.relu_tail_bn,
             g16: Bf16Copy::default(),
             g16_of: None,
             g16_slots: 0,
@@ -1076,7 +1154,7 @@ impl ResNet {
                 Fuse::No
             };
             match node {
-                _ if fuse == Fuse::Absorbed => {}
+                _ if matches!(fuse, Fuse::Absorbed | Fuse::ScStats) => {}
                 Node::Add { b, .. } if matches!(fuse, Fuse::BnAddRelu { .. }) => {
                     self.fused_add_backward(i, b, &mut written, n, groups)?;
                 }
@@ -1193,10 +1271,29 @@ impl ResNet {
     /// Forward of the fused op planned at node `i` (`batchnorm_relu` at a BN node, `batchnorm_add_relu`
     /// at an add node), written into the ReLU's output slot.
     fn fused_forward(&mut self, i: usize, n: usize, mode: Mode, groups: usize) -> Result<()> {
-        let (bn_node, relu_out, sc) = match (self.fusion[i], &self.nodes[i]) {
-            (Fuse::BnRelu { relu_out }, _) => (i, relu_out, None),
-            (Fuse::BnAddRelu { bn, relu_out }, &Node::Add { b, .. }) => (bn, relu_out, Some(b)),
+        let (bn_node, relu_out, sc, sc_bn) = match (self.fusion[i], &self.nodes[i]) {
+            (Fuse::ScStats, _) => return self.sc_stats_forward(i, n, mode, groups),
+            (Fuse::BnRelu { relu_out }, _) => (i, relu_out, None, None),
+            (
+                Fuse::BnAddRelu {
+                    bn,
+                    relu_out,
+                    sc_bn,
+                },
+                &Node::Add { b, .. },
+            ) => (bn, relu_out, Some(b), sc_bn),
             _ => return Err(Error::usage(format!("node {i}: no fused op planned here"))),
+        };
+        // SBN: the tail reads the shortcut convolution's output and applies its batch norm.
+        let sc_f = match sc_bn {
+            Some(k) => Some(bn_fields(&self.nodes[k]).ok_or_else(|| {
+                Error::usage(format!("node {k}: a shortcut batch norm must be a BN node"))
+            })?),
+            None => None,
+        };
+        let sc = match &sc_f {
+            Some(f) => Some(f.inp),
+            None => sc,
         };
         let Some(bn) = bn_fields(&self.nodes[bn_node]) else {
             return Err(Error::usage(format!(
@@ -1243,12 +1340,37 @@ impl ResNet {
             }
         };
         // v6: the identity shortcut as its bf16 copy where this forward wrote one (`sc16_reader`).
-        let sc16_slot = sc.filter(|_| v == BnTailVersion::V6 && mode == Mode::Train && words > 0);
+        let sc16_slot = sc.filter(|_| {
+            v == BnTailVersion::V6 && mode == Mode::Train && words > 0 && sc_f.is_none()
+        });
         let (yk, xk, sck) = mut_and_two(&mut self.act_bf16, relu_out, bn.inp, sc16_slot);
         let sc16 = sck.and_then(Bf16Copy::current);
         self.sc16_tails += sc16.is_some() as usize;
         let sc = sc.map(|k| &self.acts[k]);
-        let b = &mut self.bn[bn.st];
+        let (b, sb) = match &sc_f {
+            Some(f) => {
+                let (m, a, _) = mut_and_two(&mut self.bn, bn.st, f.st, None);
+                (m, Some(a))
+            }
+            None => (&mut self.bn[bn.st], None),
+        };
+        let sbn = match (&sc_f, sb) {
+            (Some(f), Some(sb)) => Some(ScBn {
+                gamma: &self.params[f.gamma].w,
+                beta: &self.params[f.beta].w,
+                stats: match mode {
+                    Mode::Train => ScBnStats::Batch {
+                        mean: &sb.mean,
+                        rstd: &sb.rstd,
+                    },
+                    Mode::Eval => ScBnStats::Running {
+                        mean: &sb.running_mean,
+                        var: &sb.running_var,
+                    },
+                },
+            }),
+            _ => None,
+        };
         let x16 = match self.x16.get(bn.inp) {
             Some(true) if mode == Mode::Train => Some(xk.current().ok_or_else(|| {
                 Error::usage(format!(
@@ -1293,6 +1415,7 @@ impl ResNet {
                     groups,
                     pre,
                     bits.as_mut(),
+                    sbn.as_ref(),
                 )
             }
             Mode::Eval => nn_ops::batchnorm_tail_fwd_eval(
@@ -1307,6 +1430,7 @@ impl ResNet {
                 &b.running_mean,
                 &b.running_var,
                 &s,
+                sbn.as_ref(),
             ),
         };
         self.acts[relu_out] = y;
@@ -1314,6 +1438,35 @@ impl ResNet {
             self.relu_bits.insert(relu_out, (n, m));
         }
         r
+    }
+
+    /// A projection shortcut's BN node under SBN ([`Fuse::ScStats`]): in training its batch statistics
+    /// (per view; from the shortcut convolution's epilogue partials where it wrote them), which the tail
+    /// applies; nothing in eval (the tail reads the running statistics).
+    fn sc_stats_forward(&mut self, i: usize, n: usize, mode: Mode, groups: usize) -> Result<()> {
+        let Some(f) = bn_fields(&self.nodes[i]) else {
+            return Err(Error::usage(format!(
+                "node {i}: shortcut statistics planned at a non-BN node"
+            )));
+        };
+        if mode == Mode::Eval {
+            return Ok(());
+        }
+        self.ensure_bn_stats(f.st, groups)?;
+        let b = &mut self.bn[f.st];
+        nn_ops::batchnorm_stats_train(
+            &self.dev,
+            &self.acts[f.inp],
+            BnBuffers {
+                running_mean: &mut b.running_mean,
+                running_var: &mut b.running_var,
+                mean: &mut b.mean,
+                rstd: &mut b.rstd,
+            },
+            &BnSpec::new(n * f.hw, f.c),
+            groups,
+            self.bn_parts.get(&f.inp),
+        )
     }
 
     /// Backward of `batchnorm_relu` (planned at BN node `node`): gx from the gradient of the ReLU's
@@ -1335,13 +1488,13 @@ impl ResNet {
                 "batchnorm_relu backward planned at a non-BN node",
             ));
         };
-        self.fused_bn_backward(at, &bn, relu_out, gx, None, gy, n, groups, whole)
+        self.fused_bn_backward(at, &bn, relu_out, gx, None, gy, n, groups, whole, None)
     }
 
     /// The fused tails' backward through `nn_ops::batchnorm_tail_bwd` for BN node `bn`, planned at node
     /// `at`: the stored output in slot `relu_out` is the ReLU mask; `gsc` as there; `whole`: gx is the BN
     /// input's whole gradient (not a part that is added to another consumer's), so its bf16 copy may
-    /// stand for it.
+    /// stand for it. `sc_bn` (SBN): the shortcut's BN node, whose input gradient `gsc` then is.
     #[allow(clippy::too_many_arguments)]
     fn fused_bn_backward(
         &mut self,
@@ -1354,6 +1507,7 @@ impl ResNet {
         n: usize,
         groups: usize,
         whole: bool,
+        sc_bn: Option<&BnFields>,
     ) -> Result<()> {
         let s = BnSpec::new(n * bn.hw, bn.c);
         // The fp32 gradient is left unwritten where the convolution reads only the bf16 copy.
@@ -1361,8 +1515,17 @@ impl ResNet {
             .dev
             .cuda()
             .is_some_and(|d| self.conv_reads_gy_copy_only(d, bn.inp, gx.len(), at));
+        // The parameter gradients leave their slots for the call (the shortcut batch norm's as well).
+        let take = |p: &mut Param| std::mem::replace(&mut p.g, Buffer::Cpu(Vec::new()));
+        let mut gga = take(&mut self.params[bn.gamma]);
+        let mut gbe = take(&mut self.params[bn.beta]);
+        let mut sgrads = sc_bn.map(|f| {
+            (
+                take(&mut self.params[f.gamma]),
+                take(&mut self.params[f.beta]),
+            )
+        });
         let b = &self.bn[bn.st];
-        let (pg, pb) = two_mut(&mut self.params, bn.gamma, bn.beta);
         // v3 on a GPU under bf16 v6/v7 convolutions: the tail writes the bf16 copy of its input gradient,
         // which the convolution producing its input reads next (gy_bf16_of says for which slot).
         let ver = self.bn_tail;
@@ -1403,26 +1566,49 @@ impl ResNet {
             })?),
             _ => None,
         };
+        let sbn = match (sc_bn, sgrads.as_mut()) {
+            (Some(f), Some((sgg, sgb))) => Some(ScBnBwd {
+                sc: &self.acts[f.inp],
+                bn: ScBn {
+                    gamma: &self.params[f.gamma].w,
+                    beta: &self.params[f.beta].w,
+                    stats: ScBnStats::Batch {
+                        mean: &self.bn[f.st].mean,
+                        rstd: &self.bn[f.st].rstd,
+                    },
+                },
+                ggamma: sgg,
+                gbeta: sgb,
+            }),
+            _ => None,
+        };
         let r = nn_ops::batchnorm_tail_bwd(
             &self.dev,
             ver,
             gx,
             gsc,
-            &mut pg.g,
-            &mut pb.g,
+            &mut gga,
+            &mut gbe,
             gy,
             gy16,
             &self.acts[relu_out],
             &self.acts[bn.inp],
             x16,
-            (&pg.w, &pb.w),
+            (&self.params[bn.gamma].w, &self.params[bn.beta].w),
             &b.mean,
             &b.rstd,
             &s,
             groups,
             gxb,
             bits,
+            sbn,
         );
+        self.params[bn.gamma].g = gga;
+        self.params[bn.beta].g = gbe;
+        if let (Some(f), Some((sgg, sgb))) = (sc_bn, sgrads) {
+            self.params[f.gamma].g = sgg;
+            self.params[f.beta].g = sgb;
+        }
         if wrote {
             if r.is_ok() {
                 self.gy_bf16_of = Some(bn.inp);
@@ -1505,7 +1691,12 @@ impl ResNet {
         n: usize,
         groups: usize,
     ) -> Result<()> {
-        let Fuse::BnAddRelu { bn, relu_out } = self.fusion[i] else {
+        let Fuse::BnAddRelu {
+            bn,
+            relu_out,
+            sc_bn,
+        } = self.fusion[i]
+        else {
             return Err(Error::usage(format!(
                 "node {i}: no fused tail planned here"
             )));
@@ -1513,6 +1704,15 @@ impl ResNet {
         let Some(f) = bn_fields(&self.nodes[bn]) else {
             return Err(Error::usage(format!("node {bn}: not a BN node")));
         };
+        // SBN: the tail writes the gradient of the shortcut batch norm's input, its only consumer.
+        let sf = match sc_bn {
+            Some(k) => Some(
+                bn_fields(&self.nodes[k])
+                    .ok_or_else(|| Error::usage(format!("node {k}: not a BN node")))?,
+            ),
+            None => None,
+        };
+        let sc = sf.as_ref().map_or(sc, |f| f.inp);
         let inp = f.inp;
         let g = std::mem::replace(&mut self.grads[relu_out], Buffer::Cpu(Vec::new()));
         let accumulate_x = written[inp];
@@ -1528,6 +1728,7 @@ impl ResNet {
             n,
             groups,
             !accumulate_x,
+            sf.as_ref(),
         );
         self.grads[sc] = gsc;
         written[sc] = true;
@@ -1941,6 +2142,34 @@ impl ResNet {
         self.conv_adds = on;
     }
 
+    /// Fuse projection shortcuts' batch norms into the residual tails (SBN) or not, from the next forward
+    /// on (re-plans; default [`sc_bn_default`]).
+    pub fn set_sc_bn(&mut self, on: bool) {
+        if on == self.sc_bn {
+            return;
+        }
+        let p = Plan::new(&self.nodes, &self.slot_size, on);
+        self.fusion = p.fusion;
+        self.fused_unused = p.fused_unused;
+        self.tail_input = p.tail_input;
+        self.relu_tail_bn = p.relu_tail_bn;
+        self.sc_bn = on;
+        // Reallocates the activations for the new set of unused slots.
+        self.batch = 0;
+    }
+
+    pub fn sc_bn(&self) -> bool {
+        self.sc_bn
+    }
+
+    /// Residual tails that apply their projection shortcut's batch norm (SBN).
+    pub fn sc_bn_tails(&self) -> usize {
+        self.fusion
+            .iter()
+            .filter(|f| matches!(f, Fuse::BnAddRelu { sc_bn: Some(_), .. }))
+            .count()
+    }
+
     pub fn fused_bn_counts(&self) -> (usize, usize) {
         let pairs = self
             .fusion
@@ -2157,6 +2386,7 @@ impl ResNet {
                 (true, Fuse::BnRelu { .. }) => "bn_relu".into(),
                 (true, Fuse::BnAddRelu { .. }) => "bn_add_relu".into(),
                 (true, Fuse::Absorbed) => "fused".into(),
+                (true, Fuse::ScStats) => "bn_stats".into(),
             };
             out.push(NodeInfo {
                 name,

@@ -12,7 +12,7 @@ use ipdpp::device::cpu::{conv as cconv, linear as clin, norm as cnorm, pool as c
 use ipdpp::device::cuda::conv_tc::ConvPrecision;
 use ipdpp::device::cuda::norm::BnView;
 use ipdpp::device::cuda::{conv, linear, norm, pool, CudaDevice};
-use ipdpp::device::nn_ops::{self, BnBuffers, BnTailVersion};
+use ipdpp::device::nn_ops::{self, BnBuffers, BnTailVersion, ScBn, ScBnBwd, ScBnStats};
 use ipdpp::device::ops::GemmVersion;
 use ipdpp::device::{Buffer, Device};
 use ipdpp::loss::bns::bns_code_f32;
@@ -586,6 +586,7 @@ fn run_tail(
         groups,
         None,
         bits.as_mut(),
+        None,
     )
     .unwrap();
     let mut ye = nan(n);
@@ -602,6 +603,7 @@ fn run_tail(
         &rm0,
         &rv0,
         s,
+        None,
     )
     .unwrap();
     if let Some(d) = cu {
@@ -639,6 +641,7 @@ fn run_tail(
             },
             s,
             groups,
+            None,
             None,
             None,
         )
@@ -687,6 +690,7 @@ fn run_tail(
         groups,
         gxb.as_mut().map(|b| (b, false)),
         bits.as_ref(),
+        None,
     )
     .unwrap();
     let h = |b: &Buffer| b.to_host(dev).unwrap();
@@ -722,6 +726,7 @@ fn run_tail(
             groups,
             Some((&mut only, true)),
             bits.as_ref(),
+            None,
         )
         .unwrap();
         assert!(
@@ -909,6 +914,7 @@ fn cuda_fused_bn_unaligned_views_match_cpu() {
                 &db.as_view(),
                 &s,
                 None,
+                None,
             )
             .unwrap();
             let (oyh, oybh) = (dev.download(&oy).unwrap(), dev.download(&oyb).unwrap());
@@ -1055,6 +1061,7 @@ struct NetStep {
     running: Vec<(String, Vec<f32>)>,
     feats: Vec<f32>,
     fused: (usize, usize),
+    sc_bn_tails: usize,
     copy_only_tails: usize,
     copy_only_outputs: usize,
     sc16_tails: usize,
@@ -1069,7 +1076,7 @@ fn net_step(dev: &Device, arch: Arch, b: usize, fused: bool) -> NetStep {
 }
 
 fn net_step_in(dev: &Device, arch: Arch, b: usize, fused: bool, p: ConvPrecision) -> NetStep {
-    net_step_with(dev, arch, b, fused, p, true, exact_tail())
+    net_step_with(dev, arch, b, fused, p, true, exact_tail(), None)
 }
 
 /// The fused tails the exactness tests run: the configured ones (`IPDPP_BN_TAIL`), but v3 for v4 / v5
@@ -1082,7 +1089,9 @@ fn exact_tail() -> BnTailVersion {
     }
 }
 
-/// `conv_adds`: [`ResNet::set_conv_grad_adds`]; `tail`: [`ResNet::set_bn_tail`].
+/// `conv_adds`: [`ResNet::set_conv_grad_adds`]; `tail`: [`ResNet::set_bn_tail`]; `sc_bn`:
+/// [`ResNet::set_sc_bn`] (None: the default).
+#[allow(clippy::too_many_arguments)]
 fn net_step_with(
     dev: &Device,
     arch: Arch,
@@ -1091,6 +1100,7 @@ fn net_step_with(
     p: ConvPrecision,
     conv_adds: bool,
     tail: BnTailVersion,
+    sc_bn: Option<bool>,
 ) -> NetStep {
     const D: usize = 128;
     let labels: Vec<i32> = (0..b).map(|i| (i % 3) as i32).collect();
@@ -1100,6 +1110,9 @@ fn net_step_with(
     net.set_conv_precision(p);
     net.set_conv_grad_adds(conv_adds);
     net.set_bn_tail(tail);
+    if let Some(on) = sc_bn {
+        net.set_sc_bn(on);
+    }
     let xb = Buffer::from_host(dev, &x).unwrap();
     let out = net.forward(&xb, Mode::Train, 2, true).unwrap();
     let copy_only_outputs = net.copy_only_outputs();
@@ -1137,6 +1150,7 @@ fn net_step_with(
         running,
         feats: net.read_slot(f).unwrap(),
         fused: net.fused_bn_counts(),
+        sc_bn_tails: net.sc_bn_tails(),
         copy_only_tails,
         copy_only_outputs,
         sc16_tails,
@@ -1171,8 +1185,8 @@ fn cuda_bn_tail_v3_gives_the_bf16_step_of_v2_bit_for_bit() {
     );
     for (arch, tails, only) in archs {
         let p = ConvPrecision::Bf16;
-        let v2 = net_step_with(&d, arch, 2, true, p, true, BnTailVersion::V2);
-        let v3 = net_step_with(&d, arch, 2, true, p, true, BnTailVersion::V3);
+        let v2 = net_step_with(&d, arch, 2, true, p, true, BnTailVersion::V2, None);
+        let v3 = net_step_with(&d, arch, 2, true, p, true, BnTailVersion::V3, None);
         println!(
             "{arch:?}: v3 residual tails on mask bits {}, copy-only gradients {}, copy-only outputs {}",
             v3.relu_bits_used, v3.copy_only_tails, v3.copy_only_outputs
@@ -1242,12 +1256,12 @@ fn cuda_bn_tails_v4_v5_steps_track_v3() {
     };
     for arch in archs {
         let p = ConvPrecision::Bf16;
-        let v3 = net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V3);
-        let v4 = net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V4);
-        let v5 = net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V5);
+        let v3 = net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V3, None);
+        let v4 = net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V4, None);
+        let v5 = net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V5, None);
         let v6 = tails_under_test()
             .contains(&"v6")
-            .then(|| net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V6));
+            .then(|| net_step_with(&d, arch, 4, true, p, true, BnTailVersion::V6, None));
         println!(
             "{arch:?}: v5 grad-inputs stored as bf16 {} (v4: {}), conv outputs {}",
             v5.g16_grad_inputs, v4.g16_grad_inputs, v5.x16_outputs
@@ -1387,8 +1401,8 @@ fn cuda_conv_grad_input_adds_give_the_step_bit_for_bit() {
     for (arch, blocks) in archs {
         for p in [ConvPrecision::Bf16, ConvPrecision::Tf32] {
             let tail = exact_tail();
-            let off = net_step_with(&d, arch, 2, true, p, false, tail);
-            let on = net_step_with(&d, arch, 2, true, p, true, tail);
+            let off = net_step_with(&d, arch, 2, true, p, false, tail, None);
+            let on = net_step_with(&d, arch, 2, true, p, true, tail, None);
             println!(
                 "{arch:?} {p}: grad-inputs added in the kernel: {} (switched off: {})",
                 on.grad_adds_in_conv, off.grad_adds_in_conv
@@ -1446,16 +1460,33 @@ fn cuda_fused_bn_resnet18_bf16_step_matches_unfused() {
 
 /// Runs in CI: a whole ResNet step on the CPU with fused batch-norm tails is bit-identical to the
 /// unfused one (ResNet-8: identity and option-A shortcuts; ResNet-18: 1x1-conv + BN shortcuts), which
-/// checks the fusion plan, the skipped nodes and the gradient routing of the model integration.
+/// checks the fusion plan, the skipped nodes and the gradient routing of the model integration; with
+/// the projection shortcuts' batch norms inside the tails (SBN: ResNet-18's 3 downsampling blocks) and
+/// without.
 #[test]
 fn fused_bn_cpu_resnet_step_is_bit_identical_to_unfused() {
     let cpu = Device::Cpu;
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    // (arch, BN->ReLU pairs, BN->add->ReLU tails): every block's bn1 and the stem's BN; every block tail.
-    for (arch, pairs, tails) in [(Arch::ResNet8, 4, 3), (Arch::ResNet18, 9, 8)] {
+    // (arch, BN->ReLU pairs, BN->add->ReLU tails, projection shortcuts, SBN on): every block's bn1 and
+    // the stem's BN; every block tail.
+    for (arch, pairs, tails, sbn, sc_bn) in [
+        (Arch::ResNet8, 4, 3, 0, true),
+        (Arch::ResNet18, 9, 8, 3, true),
+        (Arch::ResNet18, 9, 8, 0, false),
+    ] {
         let off = net_step(&cpu, arch, 2, false);
-        let on = net_step(&cpu, arch, 2, true);
+        let on = net_step_with(
+            &cpu,
+            arch,
+            2,
+            true,
+            ConvPrecision::Fp32,
+            true,
+            exact_tail(),
+            Some(sc_bn),
+        );
         assert_eq!(on.fused, (pairs, tails), "{arch:?}: fusion plan");
+        assert_eq!(on.sc_bn_tails, sbn, "{arch:?}: SBN tails");
         assert_eq!(bits(&on.z), bits(&off.z), "{arch:?}: projector outputs");
         assert_eq!(on.loss.to_bits(), off.loss.to_bits(), "{arch:?}: loss");
         for ((n, a), (_, b)) in on.grads.iter().zip(&off.grads) {
@@ -1482,6 +1513,260 @@ fn fused_bn_cpu_resnet_step_is_bit_identical_to_unfused() {
             off.elems
         );
     }
+}
+
+/// The SBN residual tail (a projection shortcut's batch norm applied inside `batchnorm_add_relu`) against
+/// its composition on the same device: the shortcut's batch-norm output (`batchnorm_apply_f32`), then
+/// the plain tail; its backward against the plain tail's shortcut gradient, then the batch-norm backward.
+/// The forward must give the same bits (output, bf16 copy, mask bits, statistics) in training and eval;
+/// the backward sums in another order (gx, the shortcut input's gradient, both ∂γ and ∂β within 1e-5 of
+/// the largest value, 1e-4 for ∂γ); CPU against CPU goes through the composition itself. Shapes: one
+/// and two views, C % 4 != 0 (the composition on a GPU too), rows not a multiple of 32 vectors. Skips
+/// without a GPU (runs in cusim in CI).
+#[test]
+fn cuda_sbn_tails_match_the_composition() {
+    let Some(dev) = cuda_or_skip("cuda_sbn_tails_match_the_composition") else {
+        return;
+    };
+    let d = dev_of(&dev);
+    let seed = seed_for("cuda_sbn_tails_match_the_composition");
+    let mut fails = Vec::new();
+    for (i, &(rows, c, groups)) in [(2 * 96, 32usize, 2usize), (70, 64, 1), (2 * 40, 6, 2)]
+        .iter()
+        .enumerate()
+    {
+        let s = cnorm::BnSpec::new(rows, c);
+        let g = cnorm::BnSpec::new(rows / groups, c);
+        let (n, nv) = (rows * c, rows / groups * c);
+        let t = TailIn::new(rows, c, seed + 10 * i as u64);
+        let ts = TailIn::new(rows, c, seed + 10 * i as u64 + 5);
+        let up = |v: &[f32]| Buffer::from_host(&dev, v).unwrap();
+        let nan = |len: usize| Buffer::poisoned(&dev, len).unwrap();
+        let h = |b: &Buffer| b.to_host(&dev).unwrap();
+        let cu = |b: &Buffer| match b {
+            Buffer::Cuda(v) => v.clone(),
+            Buffer::Cpu(_) => unreachable!("CUDA buffers"),
+        };
+        let (x, zs, gy) = (up(&t.x), up(&ts.x), up(&t.gy));
+        let (ga, be, sga, sbe) = (up(&t.gamma), up(&t.beta), up(&ts.gamma), up(&ts.beta));
+        // The shortcut's statistics, as its BN node computes them in training.
+        let (mut sm, mut sr) = (nan(groups * c), nan(groups * c));
+        let (mut srm, mut srv) = (up(&ts.rm0), up(&ts.rv0));
+        nn_ops::batchnorm_stats_train(
+            &dev,
+            &zs,
+            BnBuffers {
+                running_mean: &mut srm,
+                running_var: &mut srv,
+                mean: &mut sm,
+                rstd: &mut sr,
+            },
+            &s,
+            groups,
+            None,
+        )
+        .unwrap();
+        // The composition's shortcut: bn_s(zs) per view through the batch-norm apply kernel.
+        let (zsd, smd, srd, sgad, sbed) = (cu(&zs), cu(&sm), cu(&sr), cu(&sga), cu(&sbe));
+        let mut ysd = cu(&nan(n));
+        for k in 0..groups {
+            norm::batchnorm_apply_f32(
+                d,
+                &mut ysd.slice_mut(k * nv..(k + 1) * nv),
+                &zsd.slice(k * nv..(k + 1) * nv),
+                &smd.slice(k * c..(k + 1) * c),
+                &srd.slice(k * c..(k + 1) * c),
+                &sgad.slice(0..c),
+                &sbed.slice(0..c),
+                &g,
+            )
+            .unwrap();
+        }
+        let ys = Buffer::Cuda(ysd);
+        let words = norm::relu_mask_words(&g);
+        let tag = format!("{rows}x{c} views {groups}");
+        let sb = |stats| ScBn {
+            gamma: &sga,
+            beta: &sbe,
+            stats,
+        };
+        let batch = ScBnStats::Batch {
+            mean: &sm,
+            rstd: &sr,
+        };
+        // Training forward, eval forward and backward of the SBN tail (`sbn`) or of the composition.
+        let run = |sbn: bool| {
+            let ver = BnTailVersion::V3;
+            let (mut y, mut m, mut r) = (nan(n), nan(groups * c), nan(groups * c));
+            let (mut rm, mut rv) = (up(&t.rm0), up(&t.rv0));
+            let mut yb = d.upload(&vec![0xFFFFu16; n]).unwrap();
+            let mut bits =
+                (words > 0).then(|| d.upload(&vec![0x5A5A_5A5Au32; groups * words]).unwrap());
+            let sc = if sbn { &zs } else { &ys };
+            nn_ops::batchnorm_tail_fwd_train(
+                &dev,
+                ver,
+                &mut y,
+                Some((&mut yb, false)),
+                &x,
+                None,
+                Some(sc),
+                None,
+                &ga,
+                &be,
+                BnBuffers {
+                    running_mean: &mut rm,
+                    running_var: &mut rv,
+                    mean: &mut m,
+                    rstd: &mut r,
+                },
+                &s,
+                groups,
+                None,
+                bits.as_mut(),
+                sbn.then(|| sb(batch)).as_ref(),
+            )
+            .unwrap();
+            // Eval on view 0's rows with the running statistics the training forward left.
+            let mut ye = nan(nv);
+            let (xv, zv) = (up(&t.x[..nv]), up(&ts.x[..nv]));
+            let running = ScBnStats::Running {
+                mean: &srm,
+                var: &srv,
+            };
+            if sbn {
+                nn_ops::batchnorm_tail_fwd_eval(
+                    &dev,
+                    ver,
+                    &mut ye,
+                    None,
+                    &xv,
+                    Some(&zv),
+                    &ga,
+                    &be,
+                    &rm,
+                    &rv,
+                    &g,
+                    Some(&sb(running)),
+                )
+                .unwrap();
+            } else {
+                // The composition in eval: bn_s with the running statistics, then the plain tail.
+                let mut yse = nan(nv);
+                nn_ops::batchnorm_fwd_eval(&dev, &mut yse, &zv, &sga, &sbe, &srm, &srv, &g)
+                    .unwrap();
+                nn_ops::batchnorm_tail_fwd_eval(
+                    &dev,
+                    ver,
+                    &mut ye,
+                    None,
+                    &xv,
+                    Some(&yse),
+                    &ga,
+                    &be,
+                    &rm,
+                    &rv,
+                    &g,
+                    None,
+                )
+                .unwrap();
+            }
+            let (mut gx, mut gg, mut gb) = (nan(n), nan(c), nan(c));
+            let (mut sgg, mut sgb) = (nan(c), nan(c));
+            let mut gxb = d.upload(&vec![0xFFFFu16; n]).unwrap();
+            let mut gzs = nan(n);
+            // With the mask bits the backward must not read y.
+            let y_nan = nan(n);
+            let yk = if bits.is_some() { &y_nan } else { &y };
+            let mut gsc = nan(n);
+            nn_ops::batchnorm_tail_bwd(
+                &dev,
+                ver,
+                &mut gx,
+                Some((if sbn { &mut gzs } else { &mut gsc }, false)),
+                &mut gg,
+                &mut gb,
+                &gy,
+                None,
+                yk,
+                &x,
+                None,
+                (&ga, &be),
+                &m,
+                &r,
+                &s,
+                groups,
+                Some((&mut gxb, false)),
+                bits.as_ref(),
+                sbn.then(|| ScBnBwd {
+                    sc: &zs,
+                    bn: sb(batch),
+                    ggamma: &mut sgg,
+                    gbeta: &mut sgb,
+                }),
+            )
+            .unwrap();
+            if !sbn {
+                nn_ops::batchnorm_bwd(
+                    &dev, &mut gzs, &mut sgg, &mut sgb, &gsc, &zs, &sga, &sm, &sr, &s, groups,
+                )
+                .unwrap();
+            }
+            let bits = bits.map(|b| d.download(&b).unwrap()).unwrap_or_default();
+            let fwd = vec![
+                ("y", h(&y)),
+                ("mean", h(&m)),
+                ("rstd", h(&r)),
+                ("running mean", h(&rm)),
+                ("running var", h(&rv)),
+                ("eval y", h(&ye)),
+            ];
+            let bwd = vec![
+                ("gx", h(&gx)),
+                ("shortcut input gradient", h(&gzs)),
+                ("dgamma", h(&gg)),
+                ("dbeta", h(&gb)),
+                ("shortcut dgamma", h(&sgg)),
+                ("shortcut dbeta", h(&sgb)),
+            ];
+            (
+                fwd,
+                d.download(&yb).unwrap(),
+                bits,
+                bwd,
+                d.download(&gxb).unwrap(),
+            )
+        };
+        let (f1, yb1, bits1, b1, gxb1) = run(true);
+        let (f0, yb0, bits0, b0, _) = run(false);
+        for ((what, a), (_, b)) in f1.iter().zip(&f0) {
+            let bad = a
+                .iter()
+                .zip(b)
+                .filter(|(p, q)| p.to_bits() != q.to_bits())
+                .count();
+            if bad > 0 {
+                fails.push(format!(
+                    "{tag}: forward {what}: {bad} of {} differ",
+                    a.len()
+                ));
+            }
+        }
+        if yb1 != yb0 || bits1 != bits0 {
+            fails.push(format!("{tag}: forward bf16 copy or mask bits differ"));
+        }
+        for ((what, a), (_, b)) in b1.iter().zip(&b0) {
+            let tol = if what.contains("dgamma") { 1e-4 } else { 1e-5 };
+            check(&mut fails, format!("{tag}: {what}"), a, b, tol);
+        }
+        // The SBN backward's bf16 gradient copy is bf16 of its own gx.
+        let mut want = vec![0u16; n];
+        ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut want, &b1[0].1);
+        if gxb1 != want {
+            fails.push(format!("{tag}: bf16 gradient copy differs from bf16(gx)"));
+        }
+    }
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
 /// A ResNet-18 BNS step at batch 8 per view on CUDA with the fused tails (v2) against the unfused ops
@@ -1732,6 +2017,7 @@ fn cuda_bn_tails_on_bf16_x_equal_v3_on_its_values() {
                     groups,
                     Some(&parts),
                     bits.as_mut(),
+                    None,
                 )?;
                 let (mut gx, mut gg, mut gb) = (nan(len), nan(o), nan(o));
                 let mut gsc = up(&t.gsc0);
@@ -1755,6 +2041,7 @@ fn cuda_bn_tails_on_bf16_x_equal_v3_on_its_values() {
                     groups,
                     Some((&mut gxb, false)),
                     bits.as_ref(),
+                    None,
                 )?;
                 let h = |b: &Buffer| b.to_host(&dev).unwrap();
                 let bf = |b: &cudarc::driver::CudaSlice<u16>| {

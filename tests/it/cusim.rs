@@ -361,6 +361,8 @@ fn cusim_driver_runs_the_fused_bn_gpu_tests() {
             ("cuda_ops::cuda_batchnorm_matches_cpu", &[]),
             ("cuda_ops::cuda_fused_bn_tails_match_cpu", &[]),
             ("cuda_ops::cuda_fused_bn_unaligned_views_match_cpu", &[]),
+            // SBN tails (not validated on a GPU): the same bits forward as the composition.
+            ("cuda_ops::cuda_sbn_tails_match_the_composition", &[]),
         ],
     );
 }

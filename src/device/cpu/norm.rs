@@ -76,6 +76,20 @@ pub fn batchnorm_fwd_train_f32(
     beta: &[f32],
     s: &BnSpec,
 ) {
+    batchnorm_stats_train_f32(mean, rstd, running_mean, running_var, x, s);
+    normalise(y, x, mean, rstd, gamma, beta, s);
+}
+
+/// The statistics of [`batchnorm_fwd_train_f32`] without its output (a projection shortcut's batch norm
+/// whose output the SBN residual tail computes).
+pub fn batchnorm_stats_train_f32(
+    mean: &mut [f32],
+    rstd: &mut [f32],
+    running_mean: &mut [f32],
+    running_var: &mut [f32],
+    x: &[f32],
+    s: &BnSpec,
+) {
     let c = s.c;
     let (s1, s2) = channel_moments(x, s);
     let n = s.rows as f64;
@@ -89,7 +103,6 @@ pub fn batchnorm_fwd_train_f32(
         running_mean[j] = ((1.0 - mo) * running_mean[j] as f64 + mo * m) as f32;
         running_var[j] = ((1.0 - mo) * running_var[j] as f64 + mo * unbiased) as f32;
     }
-    normalise(y, x, mean, rstd, gamma, beta, s);
 }
 
 /// Eval forward with running statistics.
@@ -102,11 +115,29 @@ pub fn batchnorm_fwd_eval_f32(
     beta: &[f32],
     s: &BnSpec,
 ) {
-    let rstd: Vec<f32> = running_var[..s.c]
+    let rstd = eval_rstd_f32(running_var, s);
+    normalise(y, x, &running_mean[..s.c], &rstd, gamma, beta, s);
+}
+
+/// 1/sqrt(running_var + eps) per channel, as the eval forward normalises.
+pub fn eval_rstd_f32(running_var: &[f32], s: &BnSpec) -> Vec<f32> {
+    running_var[..s.c]
         .iter()
         .map(|&v| (1.0 / (v as f64 + s.eps as f64).sqrt()) as f32)
-        .collect();
-    normalise(y, x, &running_mean[..s.c], &rstd, gamma, beta, s);
+        .collect()
+}
+
+/// y = bn(x) with the given statistics: the normalisation of both forwards.
+pub fn batchnorm_apply_f32(
+    y: &mut [f32],
+    x: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    s: &BnSpec,
+) {
+    normalise(y, x, mean, rstd, gamma, beta, s);
 }
 
 fn normalise(

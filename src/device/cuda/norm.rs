@@ -672,6 +672,7 @@ pub fn batchnorm_tail_fwd_train_f32(
     beta: &CudaView<'_, f32>,
     s: &BnSpec,
     mask: Option<&mut CudaViewMut<'_, u32>>,
+    sbn: Option<&ShortcutBn<'_, '_>>,
 ) -> Result<()> {
     dims(s)?;
     let mut per_row = vec![("batchnorm x", x.len()), ("batchnorm y", y.len())];
@@ -697,6 +698,25 @@ pub fn batchnorm_tail_fwd_train_f32(
                 "batchnorm on a bf16 x: its statistics must come from the convolution's epilogue",
             )),
         },
+    }
+    if let Some(sb) = sbn {
+        let Some(BnView::F32(sc)) = sc else {
+            return Err(Error::usage(
+                "batchnorm_add_relu with the shortcut's batch norm reads an fp32 shortcut",
+            ));
+        };
+        return batchnorm_add_relu_sbn_fwd(
+            dev,
+            y,
+            yb,
+            mask,
+            x,
+            sc,
+            (&mean.as_view(), &rstd.as_view()),
+            (gamma, beta),
+            sb,
+            s,
+        );
     }
     relu_apply(
         dev,
@@ -727,8 +747,28 @@ pub fn batchnorm_tail_fwd_eval_f32(
     gamma: &CudaView<'_, f32>,
     beta: &CudaView<'_, f32>,
     s: &BnSpec,
+    sbn: Option<&ShortcutBn<'_, '_>>,
 ) -> Result<()> {
     let rstd = eval_rstd(dev, running_var, s)?;
+    if let Some(sb) = sbn {
+        let Some(sc) = sc else {
+            return Err(Error::usage(
+                "batchnorm_add_relu with the shortcut's batch norm needs the shortcut",
+            ));
+        };
+        return batchnorm_add_relu_sbn_fwd(
+            dev,
+            y,
+            yb,
+            None,
+            BnView::F32(x),
+            sc,
+            (running_mean, &rstd.as_view()),
+            (gamma, beta),
+            sb,
+            s,
+        );
+    }
     relu_apply(
         dev,
         y,
@@ -987,6 +1027,285 @@ pub fn batchnorm_tail_bwd_f32(
     // [rows*C], without y (the add kernel) and vec (check_x16: C % 4 == 0, the mask bits with sc); lengths
     // checked above; gx and gsc are distinct mutable views; vec = 1 only when C % 4 == 0 (the kernel
     // checks alignment itself).
+    unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
+    Ok(())
+}
+
+/// A projection shortcut's batch norm that a residual tail applies to its shortcut, the shortcut
+/// convolution's output (SBN, `kernels/norm.cu` `batchnorm_add_relu_*_sbn`): per-channel statistics (the
+/// view's saved batch statistics, or in eval the running mean and [`eval_rstd_f32`]) and parameters.
+pub struct ShortcutBn<'a, 'b> {
+    pub mean: &'a CudaView<'b, f32>,
+    pub rstd: &'a CudaView<'b, f32>,
+    pub gamma: &'a CudaView<'b, f32>,
+    pub beta: &'a CudaView<'b, f32>,
+}
+
+impl ShortcutBn<'_, '_> {
+    fn check(&self, s: &BnSpec) -> Result<()> {
+        check_len("shortcut batch-norm mean", self.mean.len(), s.c)?;
+        check_len("shortcut batch-norm rstd", self.rstd.len(), s.c)?;
+        check_len("shortcut batch-norm gamma", self.gamma.len(), s.c)?;
+        check_len("shortcut batch-norm beta", self.beta.len(), s.c)
+    }
+}
+
+/// 1/sqrt(running_var + eps) per channel, as the eval forward computes it.
+pub fn eval_rstd_f32(
+    dev: &CudaDevice,
+    running_var: &CudaView<'_, f32>,
+    s: &BnSpec,
+) -> Result<CudaSlice<f32>> {
+    eval_rstd(dev, running_var, s)
+}
+
+/// y = bn(x) with the given statistics (`batchnorm_apply_f32`): the composition the SBN tails fuse.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_apply_f32(
+    dev: &CudaDevice,
+    y: &mut CudaViewMut<'_, f32>,
+    x: &CudaView<'_, f32>,
+    mean: &CudaView<'_, f32>,
+    rstd: &CudaView<'_, f32>,
+    gamma: &CudaView<'_, f32>,
+    beta: &CudaView<'_, f32>,
+    s: &BnSpec,
+) -> Result<()> {
+    dims(s)?;
+    check_len("rstd", rstd.len(), s.c)?;
+    apply(dev, y, x, mean, rstd, gamma, beta, s)
+}
+
+/// Saved batch statistics and the running-statistics update, without an output: the projection shortcut's
+/// batch norm, whose output the SBN residual tail computes itself.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_stats_train_f32(
+    dev: &CudaDevice,
+    mean: &mut CudaViewMut<'_, f32>,
+    rstd: &mut CudaViewMut<'_, f32>,
+    running_mean: &mut CudaViewMut<'_, f32>,
+    running_var: &mut CudaViewMut<'_, f32>,
+    x: &CudaView<'_, f32>,
+    pre: Option<&BlockStats<'_>>,
+    s: &BnSpec,
+) -> Result<()> {
+    dims(s)?;
+    check_lens(
+        s,
+        &[("batchnorm x", x.len())],
+        &[
+            ("mean", mean.len()),
+            ("rstd", rstd.len()),
+            ("running_mean", running_mean.len()),
+            ("running_var", running_var.len()),
+        ],
+    )?;
+    train_stats(dev, mean, rstd, running_mean, running_var, x, pre, s)
+}
+
+/// The SBN residual tail's forward: y = relu(bn(x) + bn_s(sc)) with both statistics given (one pass,
+/// `batchnorm_add_relu_apply_sbn`); `yb` as [`batchnorm_tail_fwd_train_f32`]'s, and in a training forward
+/// the ReLU mask bits for the backward (`mask`). C % 4 == 0; x fp32 or bf16, sc fp32.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_add_relu_sbn_fwd(
+    dev: &CudaDevice,
+    y: &mut CudaViewMut<'_, f32>,
+    yb: Option<(&mut CudaViewMut<'_, u16>, bool)>,
+    mask: Option<&mut CudaViewMut<'_, u32>>,
+    x: BnView<'_, '_>,
+    sc: &CudaView<'_, f32>,
+    (mean, rstd): (&CudaView<'_, f32>, &CudaView<'_, f32>),
+    (gamma, beta): (&CudaView<'_, f32>, &CudaView<'_, f32>),
+    sbn: &ShortcutBn<'_, '_>,
+    s: &BnSpec,
+) -> Result<()> {
+    let (_, c) = dims(s)?;
+    if s.c % 4 != 0 {
+        return Err(Error::usage(
+            "batchnorm_add_relu with the shortcut's batch norm (SBN) needs C % 4 == 0",
+        ));
+    }
+    check_lens(
+        s,
+        &[
+            ("batchnorm x", x.len()),
+            ("batchnorm y", y.len()),
+            ("batchnorm shortcut", sc.len()),
+        ],
+        &[
+            ("mean", mean.len()),
+            ("rstd", rstd.len()),
+            ("gamma", gamma.len()),
+            ("beta", beta.len()),
+        ],
+    )?;
+    sbn.check(s)?;
+    if let Some((yb, _)) = &yb {
+        check_len("batchnorm bf16 copy", yb.len(), s.rows * s.c)?;
+    }
+    check_relu_bits(mask.as_ref().map(|m| m.len()), true, s)?;
+    let copy_only = yb.as_ref().is_some_and(|b| b.1);
+    let (rows, x16) = (s.rows as i64, x.is_bf16() as i32);
+    let null = 0u64;
+    let name = "batchnorm_add_relu_apply_sbn";
+    let f = dev.function("norm", name)?;
+    let mut b = dev.stream.launch_builder(&f);
+    if copy_only {
+        b.arg(&null);
+    } else {
+        b.arg(y);
+    }
+    match yb {
+        Some((yb, _)) => b.arg(yb),
+        None => b.arg(&null),
+    };
+    match mask {
+        Some(m) => b.arg(m),
+        None => b.arg(&null),
+    };
+    x.arg(&mut b);
+    b.arg(&x16)
+        .arg(sc)
+        .arg(mean)
+        .arg(rstd)
+        .arg(gamma)
+        .arg(beta)
+        .arg(sbn.mean)
+        .arg(sbn.rstd)
+        .arg(sbn.gamma)
+        .arg(sbn.beta)
+        .arg(&rows)
+        .arg(&c);
+    // SAFETY: (y or null (only the copy), yb or null, mask u32 [relu_mask_words] or null, x [rows*C] f32 or
+    // u16 as x16 says, int x16, sc [rows*C], mean, rstd, gamma, beta, smean, srstd, sgamma, sbeta [C],
+    // i64 rows, int C): lengths checked above, C % 4 == 0 (the kernel's 4-channel vectors and mask
+    // words); the kernel checks alignment itself.
+    unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
+    Ok(())
+}
+
+/// The SBN residual tail's training backward from the forward's ReLU mask bits: gx, ∂γ, ∂β of the block's
+/// batch norm (overwritten), `gsc` the gradient of the shortcut convolution's output through its batch
+/// norm (written), and that batch norm's ∂γ, ∂β (overwritten); `gxb` as [`batchnorm_tail_bwd_f32`]'s.
+/// Three passes: the per-channel sums Σg, Σg·x̂, Σg·x̂s, their reduction, and the apply.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_add_relu_sbn_bwd(
+    dev: &CudaDevice,
+    gx: &mut CudaViewMut<'_, f32>,
+    gxb: Option<(&mut CudaViewMut<'_, u16>, bool)>,
+    gsc: &mut CudaViewMut<'_, f32>,
+    (ggamma, gbeta): (&mut CudaViewMut<'_, f32>, &mut CudaViewMut<'_, f32>),
+    (sggamma, sgbeta): (&mut CudaViewMut<'_, f32>, &mut CudaViewMut<'_, f32>),
+    gy: &CudaView<'_, f32>,
+    bits: &CudaView<'_, u32>,
+    x: BnView<'_, '_>,
+    sc: &CudaView<'_, f32>,
+    (mean, rstd, gamma): (&CudaView<'_, f32>, &CudaView<'_, f32>, &CudaView<'_, f32>),
+    sbn: &ShortcutBn<'_, '_>,
+    s: &BnSpec,
+) -> Result<()> {
+    let (rows, c) = dims(s)?;
+    if s.c % 4 != 0 {
+        return Err(Error::usage(
+            "batchnorm_add_relu backward with the shortcut's batch norm (SBN) needs C % 4 == 0",
+        ));
+    }
+    check_lens(
+        s,
+        &[
+            ("gx", gx.len()),
+            ("gsc", gsc.len()),
+            ("gy", gy.len()),
+            ("x", x.len()),
+            ("shortcut", sc.len()),
+        ],
+        &[
+            ("ggamma", ggamma.len()),
+            ("gbeta", gbeta.len()),
+            ("shortcut ggamma", sggamma.len()),
+            ("shortcut gbeta", sgbeta.len()),
+            ("mean", mean.len()),
+            ("rstd", rstd.len()),
+            ("gamma", gamma.len()),
+        ],
+    )?;
+    sbn.check(s)?;
+    check_relu_bits(Some(bits.len()), true, s)?;
+    if let Some((g, _)) = &gxb {
+        check_len("batchnorm bf16 gradient copy", g.len(), s.rows * s.c)?;
+    }
+    let x16 = x.is_bf16() as i32;
+    let (_, tx, cblocks, per, parts) = partial_layout(dev, s);
+    let (mut pg, mut pgx) = bwd_partials(dev, parts, s)?;
+    let mut pgs = dev.scratch_zeros(parts * s.c)?;
+    let (per_i, tx_i) = (per as i32, tx as i32);
+    let name = "batchnorm_add_relu_bwd_partial_sbn";
+    let f = dev.function("norm", name)?;
+    let mut b = dev.stream.launch_builder(&f);
+    b.arg(&mut *pg)
+        .arg(&mut *pgx)
+        .arg(&mut *pgs)
+        .arg(gy)
+        .arg(bits);
+    x.arg(&mut b);
+    b.arg(&x16)
+        .arg(sc)
+        .arg(mean)
+        .arg(rstd)
+        .arg(sbn.mean)
+        .arg(sbn.rstd)
+        .arg(&rows)
+        .arg(&c)
+        .arg(&per_i)
+        .arg(&tx_i);
+    // SAFETY: (part_g, part_gx, part_gs [parts*C], gy [rows*C], mask [relu_mask_words], x [rows*C] f32 or
+    // u16 as x16 says, int x16, sc [rows*C], mean, rstd, smean, srstd [C], int rows, int C, int
+    // rows_per_block, int TX): lengths checked above (C % 4 == 0); blockDim 256 as the kernel's shared
+    // arrays assume, TX a power of two ≤ 256, the grid (⌈C/4/TX⌉, parts) covers every channel and row.
+    unsafe {
+        b.launch(LaunchConfig {
+            grid_dim: (cblocks as u32, parts as u32, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        })
+    }
+    .map_err(launch_err(name))?;
+    bwd_reduce(dev, ggamma, gbeta, &pg, &pgx, parts, s)?;
+    bwd_reduce(dev, sggamma, sgbeta, &pg, &pgs, parts, s)?;
+    let copy_only = gxb.as_ref().is_some_and(|g| g.1);
+    let rows64 = s.rows as i64;
+    let null = 0u64;
+    let (gg, gb, sgg) = (ggamma.as_view(), gbeta.as_view(), sggamma.as_view());
+    let name = "batchnorm_add_relu_bwd_apply_sbn";
+    let f = dev.function("norm", name)?;
+    let mut b = dev.stream.launch_builder(&f);
+    if copy_only {
+        b.arg(&null);
+    } else {
+        b.arg(gx);
+    }
+    match gxb {
+        Some((g, _)) => b.arg(g),
+        None => b.arg(&null),
+    };
+    b.arg(gsc).arg(gy).arg(bits);
+    x.arg(&mut b);
+    b.arg(&x16)
+        .arg(sc)
+        .arg(mean)
+        .arg(rstd)
+        .arg(gamma)
+        .arg(&gg)
+        .arg(&gb)
+        .arg(sbn.mean)
+        .arg(sbn.rstd)
+        .arg(sbn.gamma)
+        .arg(&sgg)
+        .arg(&rows64)
+        .arg(&c);
+    // SAFETY: (gx or null (only the copy), gxb u16 [rows*C] or null, gsc, gy [rows*C], mask, x as above,
+    // int x16, sc [rows*C], mean, rstd, gamma, ggamma, gbeta, smean, srstd, sgamma, sggamma [C], i64 rows,
+    // int C): lengths checked above; gx, gxb and gsc are distinct mutable views.
     unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
     Ok(())
 }
