@@ -119,6 +119,15 @@ if has tests; then
       IPDPP_V6_RING=$ring IPDPP_TEST_CASES="tf32 v6" $BIN/it --exact resnet_cuda::resnet_steps_cuda_conv_v6_match_v4_and_v2 \
       --nocapture --test-threads=1
   done
+  # SBN: the projection shortcuts' batch norms inside the residual tails (IPDPP_SC_BN=1, written without a
+  # GPU on 2026-11-28; the op test runs in the suite): whole ResNet-18 steps fused against unfused (fp32,
+  # bf16 on the v3 tails), against the CPU, and the v4/v5 tails (bf16 x) tracking v3 with it.
+  for t in cuda_ops::cuda_fused_bn_resnet18_step_matches_unfused cuda_ops::cuda_fused_bn_resnet18_bf16_step_matches_unfused \
+    resnet_cuda::resnet18_training_step_cuda_matches_cpu_at_batch_8; do
+    step "test_${t//::/.}_sc_bn" 90 env IPDPP_SC_BN=1 $BIN/it --exact $t --nocapture --test-threads=1
+  done
+  step test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_sc_bn 120 env IPDPP_SC_BN=1 IPDPP_TEST_ARCHS=resnet18 \
+    $BIN/it --exact cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3 --nocapture --test-threads=1
   # The projector's linears as bf16 1x1 convolutions (IPDPP_LINEAR_TC=1, written without a GPU on
   # 2026-11-28): whole ResNet-18/32 bf16 v6 steps.
   step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_linear_tc 90 env IPDPP_LINEAR_TC=1 \
@@ -334,6 +343,17 @@ if has tests; then
   else
     echo "v6's tf32 window grad-weight failed (or missed) a test: benches and pipeline use IPDPP_V6_TF32_GW_HALO=0" | tee -a "$SUMMARY"
   fi
+  # SBN tails: A/B benches only where their tests passed.
+  if ok test_cuda_ops.cuda_sbn_tails_match_the_composition \
+    && ok test_cuda_ops.cuda_fused_bn_resnet18_step_matches_unfused_sc_bn \
+    && ok test_cuda_ops.cuda_fused_bn_resnet18_bf16_step_matches_unfused_sc_bn \
+    && ok test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_sc_bn \
+    && ok test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_sc_bn; then
+    echo "SBN tails passed their tests: A/B benches with IPDPP_SC_BN=1" | tee -a "$SUMMARY"
+  else
+    NO_SC_BN=1
+    echo "SBN tails failed (or missed) a test: no IPDPP_SC_BN=1 bench" | tee -a "$SUMMARY"
+  fi
   # Step losses left on the GPU and the probe's and stage 2's cross-entropy there (written without a GPU):
   # read back per step and computed on the host otherwise.
   if ! ok test_cuda_ops.cuda_cross_entropy_matches_cpu || ! ok test_pipeline.cuda_and_cpu_step_losses_come_back_in_step_order; then
@@ -399,6 +419,10 @@ if has bench; then
   for arch in resnet18 resnet32; do
     [ -z "${NO_BN6:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_v6 90 env IPDPP_BN_TAIL=v6 $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_v6.json"
+    # the projection shortcuts' batch norms inside the residual tails (A/B against bench_r18_bf16)
+    [ -z "${NO_SC_BN:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_bf16_sc_bn 90 env IPDPP_SC_BN=1 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/${arch}_bf16_sc_bn.json"
     # v6 or v7 per op and shape, whichever measured faster before the first step (IPDPP_V7_AUTO=1)
     [ -z "${NO_V7_AUTO:-}${NO_V7:-}" ] && step bench_${arch}_bf16_v7_auto 90 env IPDPP_CONV_TC=v7 IPDPP_V7_AUTO=1 \
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
@@ -432,6 +456,10 @@ if has bench; then
       [ -z "${NO_RING:-}" ] && TF_ENV="$TF_ENV IPDPP_V6_RING=auto"
       step bench_${arch}_tf32_all_new 90 env $TF_ENV $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 \
         --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new.json"
+      # ... with the projection shortcuts' batch norms inside the residual tails
+      [ -z "${NO_SC_BN:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_tf32_all_new_sc_bn 90 env $TF_ENV \
+        IPDPP_SC_BN=1 $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \
+        --out "$OUT/${arch}_tf32_all_new_sc_bn.json"
       # ... with the stem's forward direct on CUDA cores (tf32-rounded operands; 0.71 of 58 ms on v6 pad8)
       [ -z "${NO_STEM_DIRECT:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_tf32_all_new_stem_direct 90 env $TF_ENV \
         IPDPP_STEM_DIRECT=1 $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 \

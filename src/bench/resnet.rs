@@ -769,7 +769,7 @@ pub fn conv_kernels_of(generations: &str, backward: bool, prec: Precision) -> St
 
 /// The `IPDPP_*` variables of this process that change what runs (sorted), for reports.
 pub fn engine_switches() -> Vec<(String, String)> {
-    const RUN: [&str; 20] = [
+    const RUN: [&str; 21] = [
         "IPDPP_BNS",
         "IPDPP_DPP_GRAM",
         "IPDPP_GPU_LOSSES",
@@ -790,6 +790,7 @@ pub fn engine_switches() -> Vec<(String, String)> {
         "IPDPP_V7_HALO",
         "IPDPP_STEM_DIRECT",
         "IPDPP_LINEAR_TC",
+        "IPDPP_SC_BN",
     ];
     let mut v: Vec<_> = RUN
         .iter()
@@ -907,6 +908,17 @@ pub fn bench(dev: &Device, a: &ResnetArgs) -> Result<BenchResult> {
         notes.push(
             "batch norm unfused (v1: BN, ReLU and add as separate ops; --unfused-bn or IPDPP_FUSED_BN=0)".into(),
         );
+    }
+    let sbn = r.net.sc_bn_tails();
+    if fused_bn && sbn > 0 {
+        notes.push(format!(
+            "{sbn} residual tails apply their projection shortcut's batch norm (SBN: batchnorm_add_relu_*_sbn{}; the shortcut BN node shows as op bn_stats, its statistics only; IPDPP_SC_BN=0 turns it off)",
+            if dev.is_cuda() {
+                ", IPDPP_SC_BN=1; not yet validated on a GPU"
+            } else {
+                ", the CPU's default"
+            }
+        ));
     }
     if let Device::Cuda(d) = dev {
         let v = BnsVersion::for_training(d, r.net.conv_precision(), r.form == BnsForm::Code);

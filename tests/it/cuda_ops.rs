@@ -1759,6 +1759,83 @@ fn cuda_sbn_tails_match_the_composition() {
             let tol = if what.contains("dgamma") { 1e-4 } else { 1e-5 };
             check(&mut fails, format!("{tag}: {what}"), a, b, tol);
         }
+        // A bf16 x (v4/v5: the convolution's bf16 output) through the SBN launchers: the same bits as an
+        // fp32 x holding its values (view 0, the shortcut's statistics standing in for the block's).
+        if c % 4 == 0 {
+            let mut x16 = vec![0u16; nv];
+            ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut x16, &t.x[..nv]);
+            let wide: Vec<f32> = x16.iter().map(|&b| f32::from_bits((b as u32) << 16)).collect();
+            let (x16d, xwd) = (d.upload(&x16).unwrap(), d.upload(&wide).unwrap());
+            let (zv, gyv) = (zsd.slice(0..nv), d.upload(&t.gy[..nv]).unwrap());
+            let (ms, rs) = (smd.slice(0..c), srd.slice(0..c));
+            let (gad, bed) = (cu(&ga), cu(&be));
+            let sbv = norm::ShortcutBn {
+                mean: &ms,
+                rstd: &rs,
+                gamma: &sgad.slice(0..c),
+                beta: &sbed.slice(0..c),
+            };
+            let words = norm::relu_mask_words(&g);
+            let one = |x: BnView| {
+                let mut y = d.upload(&vec![f32::NAN; nv]).unwrap();
+                let mut yb = d.upload(&vec![0xFFFFu16; nv]).unwrap();
+                let mut bits = d.upload(&vec![0x5A5A_5A5Au32; words]).unwrap();
+                norm::batchnorm_add_relu_sbn_fwd(
+                    d,
+                    &mut y.as_view_mut(),
+                    Some((&mut yb.as_view_mut(), false)),
+                    Some(&mut bits.as_view_mut()),
+                    x,
+                    &zv,
+                    (&ms, &rs),
+                    (&gad.as_view(), &bed.as_view()),
+                    &sbv,
+                    &g,
+                )
+                .unwrap();
+                let mut o: Vec<Vec<f32>> = (0..3).map(|_| vec![f32::NAN; nv]).collect();
+                let mut cs: Vec<Vec<f32>> = (0..4).map(|_| vec![f32::NAN; c]).collect();
+                let mut od: Vec<_> = o.iter_mut().map(|v| d.upload(v).unwrap()).collect();
+                let mut cd: Vec<_> = cs.iter_mut().map(|v| d.upload(v).unwrap()).collect();
+                let mut gxb = d.upload(&vec![0xFFFFu16; nv]).unwrap();
+                let (gx, rest) = od.split_at_mut(1);
+                let (gg, rest_c) = cd.split_at_mut(1);
+                let (gb, rest_c) = rest_c.split_at_mut(1);
+                let (sgg, sgb) = rest_c.split_at_mut(1);
+                norm::batchnorm_add_relu_sbn_bwd(
+                    d,
+                    &mut gx[0].as_view_mut(),
+                    Some((&mut gxb.as_view_mut(), false)),
+                    &mut rest[0].as_view_mut(),
+                    (&mut gg[0].as_view_mut(), &mut gb[0].as_view_mut()),
+                    (&mut sgg[0].as_view_mut(), &mut sgb[0].as_view_mut()),
+                    &gyv.as_view(),
+                    &bits.as_view(),
+                    x,
+                    &zv,
+                    (&ms, &rs, &gad.as_view()),
+                    &sbv,
+                    &g,
+                )
+                .unwrap();
+                let mut all: Vec<Vec<u32>> = vec![
+                    d.download(&y).unwrap().iter().map(|v| v.to_bits()).collect(),
+                    d.download(&yb).unwrap().iter().map(|&v| v as u32).collect(),
+                    d.download(&bits).unwrap(),
+                    d.download(&gxb).unwrap().iter().map(|&v| v as u32).collect(),
+                ];
+                for b in od.iter().chain(cd.iter()) {
+                    all.push(d.download(b).unwrap().iter().map(|v| v.to_bits()).collect());
+                }
+                all
+            };
+            let (a, b) = (one(BnView::Bf16(&x16d.as_view())), one(BnView::F32(&xwd.as_view())));
+            for (k, (p, q)) in a.iter().zip(&b).enumerate() {
+                if p != q {
+                    fails.push(format!("{tag}: bf16 x, output {k} differs from the fp32 x's"));
+                }
+            }
+        }
         // The SBN backward's bf16 gradient copy is bf16 of its own gx.
         let mut want = vec![0u16; n];
         ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut want, &b1[0].1);
