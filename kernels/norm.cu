@@ -490,7 +490,7 @@ extern "C" __global__ void batchnorm_add_relu_apply_f32(float* y, unsigned short
 // SBN: also per-block Σg·x̂s into part_gs, x̂s the projection shortcut's normalised input sc under `sa`
 // (the second batch norm's Σg is the first's).
 template <int W, bool AL, bool MASK_X = false, bool MB = false, class XT = float, class GT = float,
-          bool SBN = false>
+          bool SBN = false, class ST = float>
 __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, float* __restrict__ part_gx,
                                                     const GT* __restrict__ gy, const float* __restrict__ y,
                                                     const XT* __restrict__ x, const float* __restrict__ mean,
@@ -499,7 +499,7 @@ __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, 
                                                     const float* __restrict__ gamma = nullptr,
                                                     const float* __restrict__ beta = nullptr,
                                                     const unsigned* __restrict__ mbits = nullptr,
-                                                    const float* __restrict__ sc = nullptr, BnAff sa = {},
+                                                    const ST* __restrict__ sc = nullptr, BnAff sa = {},
                                                     float* __restrict__ part_gs = nullptr, float* ss = nullptr) {
     const int vpr = C / W;
     const int TY = 256 / TX;
@@ -530,7 +530,7 @@ __device__ __forceinline__ void bn_relu_bwd_partial(float* __restrict__ part_g, 
             if (MB) mw = bn_mask_words(mbits, (long long)r * vpr + cv);
             if (!MASK_X && !MB) bn_ld<W, AL>(yv, y + off);
             bn_ld_x<W, AL>(xv, x + off);
-            if (SBN) bn_ld<W, AL>(sv, sc + off);
+            if (SBN) bn_ld_x<W, AL>(sv, sc + off);
 #pragma unroll
             for (int k = 0; k < W; ++k) {
                 const bool on = MB       ? bn_mask_on(mw, (long long)r * vpr + cv, k)
@@ -589,7 +589,7 @@ extern "C" __global__ void batchnorm_relu_bwd_partial_f32(float* part_g, float* 
 // SBN: gsc is the gradient of the projection shortcut's convolution output sc through its batch norm `sa`
 // (Σg = gbeta, Σg·x̂s = sggamma), written (acc_sc = 0).
 template <int W, bool AL, bool ADD, bool MASK_X = false, bool MB = false, class XT = float, class GT = float,
-          bool SBN = false>
+          bool SBN = false, class ST = float>
 __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float* __restrict__ gsc,
                                                   const GT* __restrict__ gy, const float* __restrict__ y,
                                                   const XT* __restrict__ x, const float* __restrict__ mean,
@@ -599,7 +599,7 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
                                                   const float* __restrict__ beta = nullptr,
                                                   unsigned short* __restrict__ gxb = nullptr,
                                                   const unsigned* __restrict__ mbits = nullptr,
-                                                  const float* __restrict__ sc = nullptr, BnAff sa = {},
+                                                  const ST* __restrict__ sc = nullptr, BnAff sa = {},
                                                   const float* __restrict__ sggamma = nullptr) {
     static_assert(!(ADD && MASK_X), "relu(bn(x) + sc) needs sc or y for its mask");
     static_assert(!SBN || ADD, "a shortcut's batch norm needs the shortcut");
@@ -621,7 +621,7 @@ __device__ __forceinline__ void bn_relu_bwd_apply(float* __restrict__ gx, float*
         if (ADD && acc_sc) bn_ld<W, AL>(gs, gsc + v * W);
         float sv[W], sm[W], sr[W], sga[W], sgg[W];
         if constexpr (SBN) {
-            bn_ld<W, AL>(sv, sc + v * W);
+            bn_ld_x<W, AL>(sv, sc + v * W);
             bn_ld<W, AL>(sm, sa.mean + c0);
             bn_ld<W, AL>(sr, sa.rstd + c0);
             bn_ld<W, AL>(sga, sa.gamma + c0);
@@ -896,45 +896,81 @@ extern "C" __global__ void batchnorm_relu_bwd_apply_x16_g16(float* gx, unsigned 
 }
 
 // ---------------------------------------------------------------------------------------------------
-// SBN (IPDPP_SC_BN=fused): the residual tail of a block with a projection shortcut, relu(bn(x) + bn_s(sc))
-// with sc the shortcut's 1×1 convolution output and bn_s its batch norm (statistics from that convolution's
-// epilogue or two passes, computed before the tail): bn_s's output is never stored, and the backward gives
-// sc's gradient through bn_s directly (one more per-channel sum, Σg·x̂s, in the tail's partial pass) instead
-// of the shortcut gradient and a batch-norm backward over it (two passes reading it). The v3 residual tail's
-// form: the ReLU mask bits, C % 4 == 0, x fp32 or (x16 != 0) bf16, sc fp32.
+// SBN (IPDPP_SC_BN=1): the residual tail of a block with a projection shortcut, relu(bn(x) + bn_s(sc)) with sc
+// the shortcut's 1×1 convolution output and bn_s its batch norm (statistics from that convolution's epilogue
+// or two passes, computed before the tail): bn_s's output is never stored, and the backward gives sc's
+// gradient through bn_s directly (one more per-channel sum, Σg·x̂s, in the tail's partial pass) instead of
+// the shortcut gradient and a batch-norm backward over it (two passes reading it). The v3 residual tail's
+// form: the ReLU mask bits, C % 4 == 0; x and sc each fp32 or bf16 (x16, sc16 != 0: the v4 / v5 tails, where
+// the convolutions store their outputs as bf16 alone; each equals the fp32 kernel on the widened values bit
+// for bit).
 __device__ __forceinline__ bool bn_aff_aligned16(const BnAff& a) {
     return bn_aligned16(a.mean, a.rstd, a.gamma, a.beta, a.mean, a.mean, a.mean, a.mean, a.mean, a.mean);
 }
+// A [rows, C] operand's 4-channel vectors load whole: 16-byte aligned fp32, 8-byte aligned bf16.
+__device__ __forceinline__ bool bn_vec_aligned(const float* p) {
+    return bn_aligned16(p, p, p, p, p, p, p, p, p, p);
+}
+__device__ __forceinline__ bool bn_vec_aligned(const unsigned short* p) {
+    return bn_aligned8(p);
+}
+
+// f(x, sc) with x and sc as their element types (fp32, or bf16 bits where x16 / sc16).
+template <class F>
+__device__ __forceinline__ void sbn_operands(const void* x, int x16, const void* sc, int sc16, F&& f) {
+    const auto* xf = static_cast<const float*>(x);
+    const auto* xb = static_cast<const unsigned short*>(x);
+    const auto* sf = static_cast<const float*>(sc);
+    const auto* sb = static_cast<const unsigned short*>(sc);
+    if (x16) {
+        if (sc16) f(xb, sb);
+        else f(xb, sf);
+    } else {
+        if (sc16) f(xf, sb);
+        else f(xf, sf);
+    }
+}
+
+template <class XT, class ST>
+__device__ __forceinline__ void sbn_apply(float* y, unsigned short* yb, unsigned* mask, const XT* x, const ST* sc,
+                                          const float* mean, const float* rstd, const float* gamma, const float* beta,
+                                          BnAff sa, long long rows, int C) {
+    if (bn_aligned16(y, mean, rstd, gamma, beta, y, y, y, y, y) && bn_aff_aligned16(sa) && bn_vec_aligned(x) &&
+        bn_vec_aligned(sc))
+        bn_relu_apply<4, true, true, true, XT, ST, true>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C, mask, sa);
+    else
+        bn_relu_apply<4, false, true, true, XT, ST, true>(y, yb, x, sc, mean, rstd, gamma, beta, rows, C, mask, sa);
+}
 
 extern "C" __global__ void batchnorm_add_relu_apply_sbn(float* y, unsigned short* yb, unsigned* mask, const void* x,
-                                                        int x16, const float* sc, const float* mean, const float* rstd,
-                                                        const float* gamma, const float* beta, const float* smean,
-                                                        const float* srstd, const float* sgamma, const float* sbeta,
-                                                        long long rows, int C) {
+                                                        int x16, const void* sc, int sc16, const float* mean,
+                                                        const float* rstd, const float* gamma, const float* beta,
+                                                        const float* smean, const float* srstd, const float* sgamma,
+                                                        const float* sbeta, long long rows, int C) {
     const BnAff sa = {smean, srstd, sgamma, sbeta};
-    const bool al = bn_aligned16(y, sc, mean, rstd, gamma, beta, y, y, y, y) && bn_aff_aligned16(sa);
-    if (x16) {
-        const auto* xb = static_cast<const unsigned short*>(x);
-        if (al && bn_aligned8(xb))
-            bn_relu_apply<4, true, true, true, unsigned short, float, true>(y, yb, xb, sc, mean, rstd, gamma, beta,
-                                                                            rows, C, mask, sa);
-        else
-            bn_relu_apply<4, false, true, true, unsigned short, float, true>(y, yb, xb, sc, mean, rstd, gamma, beta,
-                                                                             rows, C, mask, sa);
-    } else {
-        const auto* xf = static_cast<const float*>(x);
-        if (al && bn_aligned16(xf, xf, xf, xf, xf, xf, xf, xf, xf, xf))
-            bn_relu_apply<4, true, true, true, float, float, true>(y, yb, xf, sc, mean, rstd, gamma, beta, rows, C,
-                                                                   mask, sa);
-        else
-            bn_relu_apply<4, false, true, true, float, float, true>(y, yb, xf, sc, mean, rstd, gamma, beta, rows, C,
-                                                                    mask, sa);
-    }
+    sbn_operands(x, x16, sc, sc16, [&](auto xp, auto sp) {
+        sbn_apply(y, yb, mask, xp, sp, mean, rstd, gamma, beta, sa, rows, C);
+    });
+}
+
+template <class XT, class ST>
+__device__ __forceinline__ void sbn_partial(float* part_g, float* part_gx, float* part_gs, const float* gy,
+                                            const unsigned* mask, const XT* x, const ST* sc, const float* mean,
+                                            const float* rstd, BnAff sa, int rows, int C, int rows_per_block, int TX,
+                                            float* sg, float* sx, float* ss) {
+    if (bn_aligned16(gy, mean, rstd, sa.mean, sa.rstd, gy, gy, gy, gy, gy) && bn_vec_aligned(x) && bn_vec_aligned(sc))
+        bn_relu_bwd_partial<4, true, false, true, XT, float, true, ST>(part_g, part_gx, gy, nullptr, x, mean, rstd,
+                                                                       rows, C, rows_per_block, TX, sg, sx, nullptr,
+                                                                       nullptr, mask, sc, sa, part_gs, ss);
+    else
+        bn_relu_bwd_partial<4, false, false, true, XT, float, true, ST>(part_g, part_gx, gy, nullptr, x, mean, rstd,
+                                                                        rows, C, rows_per_block, TX, sg, sx, nullptr,
+                                                                        nullptr, mask, sc, sa, part_gs, ss);
 }
 
 extern "C" __global__ void batchnorm_add_relu_bwd_partial_sbn(float* part_g, float* part_gx, float* part_gs,
                                                               const float* gy, const unsigned* mask, const void* x,
-                                                              int x16, const float* sc, const float* mean,
+                                                              int x16, const void* sc, int sc16, const float* mean,
                                                               const float* rstd, const float* smean,
                                                               const float* srstd, int rows, int C,
                                                               int rows_per_block, int TX) {
@@ -942,59 +978,37 @@ extern "C" __global__ void batchnorm_add_relu_bwd_partial_sbn(float* part_g, flo
     __shared__ float sx[4 * 256];
     __shared__ float ss[4 * 256];
     const BnAff sa = {smean, srstd, smean, smean};
-    const bool al = bn_aligned16(gy, sc, mean, rstd, smean, srstd, gy, gy, gy, gy);
-    if (x16) {
-        const auto* xb = static_cast<const unsigned short*>(x);
-        if (al && bn_aligned8(xb))
-            bn_relu_bwd_partial<4, true, false, true, unsigned short, float, true>(
-                part_g, part_gx, gy, nullptr, xb, mean, rstd, rows, C, rows_per_block, TX, sg, sx, nullptr, nullptr,
-                mask, sc, sa, part_gs, ss);
-        else
-            bn_relu_bwd_partial<4, false, false, true, unsigned short, float, true>(
-                part_g, part_gx, gy, nullptr, xb, mean, rstd, rows, C, rows_per_block, TX, sg, sx, nullptr, nullptr,
-                mask, sc, sa, part_gs, ss);
-    } else {
-        const auto* xf = static_cast<const float*>(x);
-        if (al && bn_aligned16(xf, xf, xf, xf, xf, xf, xf, xf, xf, xf))
-            bn_relu_bwd_partial<4, true, false, true, float, float, true>(
-                part_g, part_gx, gy, nullptr, xf, mean, rstd, rows, C, rows_per_block, TX, sg, sx, nullptr, nullptr,
-                mask, sc, sa, part_gs, ss);
-        else
-            bn_relu_bwd_partial<4, false, false, true, float, float, true>(
-                part_g, part_gx, gy, nullptr, xf, mean, rstd, rows, C, rows_per_block, TX, sg, sx, nullptr, nullptr,
-                mask, sc, sa, part_gs, ss);
-    }
+    sbn_operands(x, x16, sc, sc16, [&](auto xp, auto sp) {
+        sbn_partial(part_g, part_gx, part_gs, gy, mask, xp, sp, mean, rstd, sa, rows, C, rows_per_block, TX, sg, sx,
+                    ss);
+    });
 }
 
-// gsc: the gradient of sc (written); gxb (may be null) and a null gx as the v3 residual apply's.
+template <class XT, class ST>
+__device__ __forceinline__ void sbn_bwd_apply(float* gx, unsigned short* gxb, float* gsc, const float* gy,
+                                              const unsigned* mask, const XT* x, const ST* sc, const float* mean,
+                                              const float* rstd, const float* gamma, const float* ggamma,
+                                              const float* gbeta, BnAff sa, const float* sggamma, long long rows,
+                                              int C) {
+    if (bn_aligned16(gx, gsc, gy, mean, rstd, gamma, ggamma, gbeta, sggamma, gx) && bn_aff_aligned16(sa) &&
+        bn_vec_aligned(x) && bn_vec_aligned(sc))
+        bn_relu_bwd_apply<4, true, true, false, true, XT, float, true, ST>(
+            gx, gsc, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, nullptr, gxb, mask, sc, sa, sggamma);
+    else
+        bn_relu_bwd_apply<4, false, true, false, true, XT, float, true, ST>(
+            gx, gsc, gy, nullptr, x, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, nullptr, gxb, mask, sc, sa, sggamma);
+}
+
+// gsc: the gradient of sc, fp32 (written); gxb (may be null) and a null gx as the v3 residual apply's.
 extern "C" __global__ void batchnorm_add_relu_bwd_apply_sbn(float* gx, unsigned short* gxb, float* gsc,
                                                             const float* gy, const unsigned* mask, const void* x,
-                                                            int x16, const float* sc, const float* mean,
+                                                            int x16, const void* sc, int sc16, const float* mean,
                                                             const float* rstd, const float* gamma, const float* ggamma,
                                                             const float* gbeta, const float* smean, const float* srstd,
                                                             const float* sgamma, const float* sggamma, long long rows,
                                                             int C) {
     const BnAff sa = {smean, srstd, sgamma, sgamma};
-    const bool al = bn_aligned16(gx, gsc, gy, sc, mean, rstd, gamma, ggamma, gbeta, sggamma) && bn_aff_aligned16(sa);
-    if (x16) {
-        const auto* xb = static_cast<const unsigned short*>(x);
-        if (al && bn_aligned8(xb))
-            bn_relu_bwd_apply<4, true, true, false, true, unsigned short, float, true>(
-                gx, gsc, gy, nullptr, xb, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, nullptr, gxb, mask, sc, sa,
-                sggamma);
-        else
-            bn_relu_bwd_apply<4, false, true, false, true, unsigned short, float, true>(
-                gx, gsc, gy, nullptr, xb, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, nullptr, gxb, mask, sc, sa,
-                sggamma);
-    } else {
-        const auto* xf = static_cast<const float*>(x);
-        if (al && bn_aligned16(xf, xf, xf, xf, xf, xf, xf, xf, xf, xf))
-            bn_relu_bwd_apply<4, true, true, false, true, float, float, true>(
-                gx, gsc, gy, nullptr, xf, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, nullptr, gxb, mask, sc, sa,
-                sggamma);
-        else
-            bn_relu_bwd_apply<4, false, true, false, true, float, float, true>(
-                gx, gsc, gy, nullptr, xf, mean, rstd, gamma, ggamma, gbeta, rows, C, 0, nullptr, gxb, mask, sc, sa,
-                sggamma);
-    }
+    sbn_operands(x, x16, sc, sc16, [&](auto xp, auto sp) {
+        sbn_bwd_apply(gx, gxb, gsc, gy, mask, xp, sp, mean, rstd, gamma, ggamma, gbeta, sa, sggamma, rows, C);
+    });
 }

@@ -712,8 +712,13 @@ pub fn batchnorm_tail_fwd_train(
 ) -> Result<()> {
     let op = &tail_op(sc.is_some(), "fwd_train");
     if let Some(b) = sbn {
-        let sc = sbn_shortcut(op, sc, sc16)?;
+        let sc = sbn_shortcut(op, sc, sc16, ver.bf16_x() && mask.is_some())?;
         if !(dev.is_cuda() && ver != BnTailVersion::V1 && s.c % 4 == 0) {
+            if sc16.is_some() {
+                return Err(Error::usage(format!(
+                    "{op}: a bf16 shortcut is read by the SBN kernels only (a GPU, C % 4 == 0)"
+                )));
+            }
             // The composition: the shortcut's batch-norm output, then the plain tail.
             let t = sc_bn_output(dev, sc, b, s, groups)?;
             return batchnorm_tail_fwd_train(
@@ -752,7 +757,8 @@ pub fn batchnorm_tail_fwd_train(
     )?;
     check_x16(op, ver, dev, x16.map(|v| v.len()), s)?;
     if let Some(v) = sc16 {
-        if ver != BnTailVersion::V6 || !dev.is_cuda() || sc.is_none() || mask.is_none() {
+        let v6 = ver == BnTailVersion::V6 && sbn.is_none();
+        if !(v6 || sbn.is_some()) || !dev.is_cuda() || sc.is_none() || mask.is_none() {
             return Err(Error::usage(format!(
                 "{op}: a bf16 shortcut is v6's, on a GPU, with the residual tail's ReLU mask bits"
             )));
@@ -917,15 +923,22 @@ impl ScBnViews<'_> {
 }
 
 /// The fp32 shortcut an SBN tail reads (a bf16 shortcut is the identity's, v6).
+/// The shortcut convolution output an SBN tail reads: fp32, or where `bf16_ok` (a training forward under
+/// the v4-v6 tails) as its bf16 copy (`sc16`; the fp32 buffer then gives the length only).
 fn sbn_shortcut<'a>(
     op: &str,
     sc: Option<&'a Buffer>,
     sc16: Option<&CudaSlice<u16>>,
+    bf16_ok: bool,
 ) -> Result<&'a Buffer> {
     match (sc, sc16) {
         (Some(sc), None) => Ok(sc),
-        _ => Err(Error::usage(format!(
-            "{op}: the shortcut's batch norm (SBN) reads the fp32 shortcut convolution output"
+        (Some(sc), Some(_)) if bf16_ok => Ok(sc),
+        (Some(_), Some(_)) => Err(Error::usage(format!(
+            "{op}: the shortcut's batch norm (SBN) reads a bf16 shortcut in a training forward of the v4-v6 tails"
+        ))),
+        (None, _) => Err(Error::usage(format!(
+            "{op}: the shortcut's batch norm (SBN) needs the shortcut convolution's output"
         ))),
     }
 }
@@ -991,7 +1004,8 @@ fn sc_bn_output(
 }
 
 /// The training statistics of a batch norm per view (saved mean and rstd, running statistics) without
-/// its output: a projection shortcut's batch norm that the SBN residual tail applies itself.
+/// its output: a projection shortcut's batch norm that the SBN residual tail applies itself. `only_pre`:
+/// x was stored as bf16 alone (its fp32 buffer unwritten), so the statistics must come from `pre`.
 pub fn batchnorm_stats_train(
     dev: &Device,
     x: &Buffer,
@@ -999,6 +1013,7 @@ pub fn batchnorm_stats_train(
     s: &BnSpec,
     groups: usize,
     pre: Option<&BnPartials>,
+    only_pre: bool,
 ) -> Result<()> {
     let op = "batchnorm statistics";
     let groups = groups.max(1);
@@ -1014,6 +1029,7 @@ pub fn batchnorm_stats_train(
         }
     }
     match dev {
+        Device::Cpu if only_pre => Err(Error::usage(format!("{op}: bf16-only inputs are a GPU's"))),
         Device::Cpu => {
             let x = host(op, x)?;
             let (rm, rv) = (
@@ -1041,6 +1057,15 @@ pub fn batchnorm_stats_train(
             );
             let (m, r) = (dev_buf_mut(op, st.mean)?, dev_buf_mut(op, st.rstd)?);
             for k in 0..groups {
+                let pk = pre.and_then(|p| p.group(k, groups));
+                let covers = pk
+                    .as_ref()
+                    .is_some_and(|p| p.count * p.block_rows == g.rows);
+                if only_pre && !covers {
+                    return Err(Error::usage(format!(
+                        "{op}: an input stored as bf16 alone needs its convolution's partial statistics"
+                    )));
+                }
                 cuda::norm::batchnorm_stats_train_f32(
                     d,
                     &mut m.slice_mut(k * c..(k + 1) * c),
@@ -1048,7 +1073,7 @@ pub fn batchnorm_stats_train(
                     &mut rm.as_view_mut(),
                     &mut rv.as_view_mut(),
                     &x.slice(k * n..(k + 1) * n),
-                    pre.and_then(|p| p.group(k, groups)).as_ref(),
+                    pk.as_ref(),
                     &g,
                 )?;
             }
@@ -1142,7 +1167,7 @@ pub fn batchnorm_tail_fwd_eval(
 ) -> Result<()> {
     let op = &tail_op(sc.is_some(), "fwd_eval");
     if let Some(b) = sbn {
-        let sc = sbn_shortcut(op, sc, None)?;
+        let sc = sbn_shortcut(op, sc, None, false)?;
         let ScBnStats::Running { mean, var } = b.stats else {
             return Err(Error::usage(format!(
                 "{op}: the shortcut's batch norm in eval takes its running statistics"
@@ -1266,6 +1291,11 @@ pub fn batchnorm_tail_bwd(
             return sbn_bwd_cuda(
                 dev, gx, gsc, ggamma, gbeta, gy, x, x16, gamma, mean, rstd, s, groups, gxb, bits, b,
             );
+        }
+        if b.sc16.is_some() {
+            return Err(Error::usage(format!(
+                "{op}: a bf16 shortcut input is read by the SBN kernels only (a GPU, the v4-v6 tails, mask bits)"
+            )));
         }
         // The composition: the shortcut gradient into a temporary, then the batch-norm backward over it.
         let mut t = Buffer::zeros(dev, s.rows * s.c)?;
@@ -1434,6 +1464,9 @@ pub fn batchnorm_tail_bwd(
 /// `gsc` is then the gradient of `sc` (written).
 pub struct ScBnBwd<'a> {
     pub sc: &'a Buffer,
+    /// `sc` as the convolution stored it in a training forward under the v4-v6 tails, bf16 alone (with a
+    /// bf16 x): read instead of `sc`.
+    pub sc16: Option<&'a CudaSlice<u16>>,
     pub bn: ScBn<'a>,
     pub ggamma: &'a mut Buffer,
     pub gbeta: &'a mut Buffer,
@@ -1469,6 +1502,7 @@ fn sbn_bwd_cuda(
     let groups = groups.max(1);
     let mut lens = vec![gx.len(), gsc.len(), gy.len(), x.len(), b.sc.len()];
     lens.extend(x16.map(|v| v.len()));
+    lens.extend(b.sc16.map(|v| v.len()));
     let g = group_spec(op, s, groups, &lens)?;
     let (n, c) = (g.rows * s.c, s.c);
     let words = cuda::norm::relu_mask_words(&g);
@@ -1503,6 +1537,8 @@ fn sbn_bwd_cuda(
             .map(|(v, only)| (v.slice_mut(rows.clone()), *only));
         let x16k = x16.map(|v| v.slice(rows.clone()));
         let xk = x.slice(rows.clone());
+        let sc16k = b.sc16.map(|v| v.slice(rows.clone()));
+        let sck = sc.slice(rows.clone());
         let (sm, sr, sga, sbe) = sv.group(k, c);
         cuda::norm::batchnorm_add_relu_sbn_bwd(
             d,
@@ -1517,7 +1553,7 @@ fn sbn_bwd_cuda(
             &gy.slice(rows.clone()),
             &bits.slice(k * words..(k + 1) * words),
             x16k.as_ref().map_or(BnView::F32(&xk), BnView::Bf16),
-            &sc.slice(rows),
+            sc16k.as_ref().map_or(BnView::F32(&sck), BnView::Bf16),
             (&m.slice(chans.clone()), &r.slice(chans), &ga.slice(0..c)),
             &cuda::norm::ShortcutBn {
                 mean: &sm,

@@ -326,7 +326,7 @@ impl Plan {
             }
         }
         let fused_tail_bn = |k: usize| {
-            matches!(fusion[k], Fuse::BnRelu { .. })
+            matches!(fusion[k], Fuse::BnRelu { .. } | Fuse::ScStats)
                 || fusion
                     .iter()
                     .any(|f| matches!(*f, Fuse::BnAddRelu { bn, .. } if bn == k))
@@ -1340,12 +1340,18 @@ impl ResNet {
             }
         };
         // v6: the identity shortcut as its bf16 copy where this forward wrote one (`sc16_reader`).
-        let sc16_slot = sc.filter(|_| {
-            v == BnTailVersion::V6 && mode == Mode::Train && words > 0 && sc_f.is_none()
-        });
+        let v6_sc16 = v == BnTailVersion::V6 && mode == Mode::Train && words > 0 && sc_f.is_none();
+        // SBN under the v4-v6 tails: the shortcut convolution's output as it stored it, bf16 alone.
+        let sbn16 = mode == Mode::Train && sc.is_some_and(|k| sc_f.is_some() && self.x16[k]);
+        let sc16_slot = sc.filter(|_| v6_sc16 || sbn16);
         let (yk, xk, sck) = mut_and_two(&mut self.act_bf16, relu_out, bn.inp, sc16_slot);
         let sc16 = sck.and_then(Bf16Copy::current);
-        self.sc16_tails += sc16.is_some() as usize;
+        if sbn16 && sc16.is_none() {
+            return Err(Error::usage(format!(
+                "node {i}: the bf16 shortcut input of an SBN tail is gone"
+            )));
+        }
+        self.sc16_tails += (v6_sc16 && sc16.is_some()) as usize;
         let sc = sc.map(|k| &self.acts[k]);
         let (b, sb) = match &sc_f {
             Some(f) => {
@@ -1454,6 +1460,8 @@ impl ResNet {
         }
         self.ensure_bn_stats(f.st, groups)?;
         let b = &mut self.bn[f.st];
+        // Stored as bf16 alone (v4-v6 tails): the statistics come from the convolution's epilogue.
+        let only_pre = self.x16.get(f.inp) == Some(&true);
         nn_ops::batchnorm_stats_train(
             &self.dev,
             &self.acts[f.inp],
@@ -1466,6 +1474,7 @@ impl ResNet {
             &BnSpec::new(n * f.hw, f.c),
             groups,
             self.bn_parts.get(&f.inp),
+            only_pre,
         )
     }
 
@@ -1569,6 +1578,14 @@ impl ResNet {
         let sbn = match (sc_bn, sgrads.as_mut()) {
             (Some(f), Some((sgg, sgb))) => Some(ScBnBwd {
                 sc: &self.acts[f.inp],
+                sc16: match self.x16.get(f.inp) {
+                    Some(true) => Some(self.act_bf16[f.inp].current().ok_or_else(|| {
+                        Error::usage(format!(
+                            "node {at}: the bf16 shortcut input of an SBN tail is gone; run a training forward first"
+                        ))
+                    })?),
+                    _ => None,
+                },
                 bn: ScBn {
                     gamma: &self.params[f.gamma].w,
                     beta: &self.params[f.beta].w,

@@ -1564,6 +1564,7 @@ fn cuda_sbn_tails_match_the_composition() {
             &s,
             groups,
             None,
+            false,
         )
         .unwrap();
         // The composition's shortcut: bn_s(zs) per view through the batch-norm apply kernel.
@@ -1700,6 +1701,7 @@ fn cuda_sbn_tails_match_the_composition() {
                 bits.as_ref(),
                 sbn.then(|| ScBnBwd {
                     sc: &zs,
+                    sc16: None,
                     bn: sb(batch),
                     ggamma: &mut sgg,
                     gbeta: &mut sgb,
@@ -1759,14 +1761,21 @@ fn cuda_sbn_tails_match_the_composition() {
             let tol = if what.contains("dgamma") { 1e-4 } else { 1e-5 };
             check(&mut fails, format!("{tag}: {what}"), a, b, tol);
         }
-        // A bf16 x (v4/v5: the convolution's bf16 output) through the SBN launchers: the same bits as an
-        // fp32 x holding its values (view 0, the shortcut's statistics standing in for the block's).
+        // A bf16 x and shortcut (v4/v5: the convolutions' bf16 outputs) through the SBN launchers: the same
+        // bits as fp32 ones holding their values, in each combination (view 0, the shortcut's statistics
+        // standing in for the block's).
         if c % 4 == 0 {
-            let mut x16 = vec![0u16; nv];
-            ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut x16, &t.x[..nv]);
-            let wide: Vec<f32> = x16.iter().map(|&b| f32::from_bits((b as u32) << 16)).collect();
-            let (x16d, xwd) = (d.upload(&x16).unwrap(), d.upload(&wide).unwrap());
-            let (zv, gyv) = (zsd.slice(0..nv), d.upload(&t.gy[..nv]).unwrap());
+            let bf16 = |v: &[f32]| {
+                let mut h = vec![0u16; v.len()];
+                ipdpp::device::cpu::elementwise::cast_bf16_f32(&mut h, v);
+                let wide: Vec<f32> = h
+                    .iter()
+                    .map(|&b| f32::from_bits((b as u32) << 16))
+                    .collect();
+                (d.upload(&h).unwrap(), d.upload(&wide).unwrap())
+            };
+            let ((x16d, xwd), (z16d, zwd)) = (bf16(&t.x[..nv]), bf16(&ts.x[..nv]));
+            let gyv = d.upload(&t.gy[..nv]).unwrap();
             let (ms, rs) = (smd.slice(0..c), srd.slice(0..c));
             let (gad, bed) = (cu(&ga), cu(&be));
             let sbv = norm::ShortcutBn {
@@ -1776,7 +1785,7 @@ fn cuda_sbn_tails_match_the_composition() {
                 beta: &sbed.slice(0..c),
             };
             let words = norm::relu_mask_words(&g);
-            let one = |x: BnView| {
+            let one = |x: BnView, zv: BnView| {
                 let mut y = d.upload(&vec![f32::NAN; nv]).unwrap();
                 let mut yb = d.upload(&vec![0xFFFFu16; nv]).unwrap();
                 let mut bits = d.upload(&vec![0x5A5A_5A5Au32; words]).unwrap();
@@ -1786,7 +1795,7 @@ fn cuda_sbn_tails_match_the_composition() {
                     Some((&mut yb.as_view_mut(), false)),
                     Some(&mut bits.as_view_mut()),
                     x,
-                    &zv,
+                    zv,
                     (&ms, &rs),
                     (&gad.as_view(), &bed.as_view()),
                     &sbv,
@@ -1812,27 +1821,42 @@ fn cuda_sbn_tails_match_the_composition() {
                     &gyv.as_view(),
                     &bits.as_view(),
                     x,
-                    &zv,
+                    zv,
                     (&ms, &rs, &gad.as_view()),
                     &sbv,
                     &g,
                 )
                 .unwrap();
                 let mut all: Vec<Vec<u32>> = vec![
-                    d.download(&y).unwrap().iter().map(|v| v.to_bits()).collect(),
+                    d.download(&y)
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect(),
                     d.download(&yb).unwrap().iter().map(|&v| v as u32).collect(),
                     d.download(&bits).unwrap(),
-                    d.download(&gxb).unwrap().iter().map(|&v| v as u32).collect(),
+                    d.download(&gxb)
+                        .unwrap()
+                        .iter()
+                        .map(|&v| v as u32)
+                        .collect(),
                 ];
                 for b in od.iter().chain(cd.iter()) {
                     all.push(d.download(b).unwrap().iter().map(|v| v.to_bits()).collect());
                 }
                 all
             };
-            let (a, b) = (one(BnView::Bf16(&x16d.as_view())), one(BnView::F32(&xwd.as_view())));
-            for (k, (p, q)) in a.iter().zip(&b).enumerate() {
-                if p != q {
-                    fails.push(format!("{tag}: bf16 x, output {k} differs from the fp32 x's"));
+            let (xb, xw, zb, zw) = (x16d.as_view(), xwd.as_view(), z16d.as_view(), zwd.as_view());
+            let want = one(BnView::F32(&xw), BnView::F32(&zw));
+            for (what, x, z) in [
+                ("bf16 x", BnView::Bf16(&xb), BnView::F32(&zw)),
+                ("bf16 shortcut", BnView::F32(&xw), BnView::Bf16(&zb)),
+                ("bf16 x and shortcut", BnView::Bf16(&xb), BnView::Bf16(&zb)),
+            ] {
+                for (k, (p, q)) in one(x, z).iter().zip(&want).enumerate() {
+                    if p != q {
+                        fails.push(format!("{tag}: {what}, output {k} differs from fp32's"));
+                    }
                 }
             }
         }

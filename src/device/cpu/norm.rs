@@ -77,7 +77,7 @@ pub fn batchnorm_fwd_train_f32(
     s: &BnSpec,
 ) {
     batchnorm_stats_train_f32(mean, rstd, running_mean, running_var, x, s);
-    normalise(y, x, mean, rstd, gamma, beta, s);
+    batchnorm_apply_f32(y, x, mean, rstd, gamma, beta, s);
 }
 
 /// The statistics of [`batchnorm_fwd_train_f32`] without its output (a projection shortcut's batch norm
@@ -116,7 +116,7 @@ pub fn batchnorm_fwd_eval_f32(
     s: &BnSpec,
 ) {
     let rstd = eval_rstd_f32(running_var, s);
-    normalise(y, x, &running_mean[..s.c], &rstd, gamma, beta, s);
+    batchnorm_apply_f32(y, x, &running_mean[..s.c], &rstd, gamma, beta, s);
 }
 
 /// 1/sqrt(running_var + eps) per channel, as the eval forward normalises.
@@ -129,18 +129,6 @@ pub fn eval_rstd_f32(running_var: &[f32], s: &BnSpec) -> Vec<f32> {
 
 /// y = bn(x) with the given statistics: the normalisation of both forwards.
 pub fn batchnorm_apply_f32(
-    y: &mut [f32],
-    x: &[f32],
-    mean: &[f32],
-    rstd: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    s: &BnSpec,
-) {
-    normalise(y, x, mean, rstd, gamma, beta, s);
-}
-
-fn normalise(
     y: &mut [f32],
     x: &[f32],
     mean: &[f32],

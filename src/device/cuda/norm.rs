@@ -700,9 +700,9 @@ pub fn batchnorm_tail_fwd_train_f32(
         },
     }
     if let Some(sb) = sbn {
-        let Some(BnView::F32(sc)) = sc else {
+        let Some(sc) = sc else {
             return Err(Error::usage(
-                "batchnorm_add_relu with the shortcut's batch norm reads an fp32 shortcut",
+                "batchnorm_add_relu with the shortcut's batch norm needs the shortcut",
             ));
         };
         return batchnorm_add_relu_sbn_fwd(
@@ -762,7 +762,7 @@ pub fn batchnorm_tail_fwd_eval_f32(
             yb,
             None,
             BnView::F32(x),
-            sc,
+            BnView::F32(sc),
             (running_mean, &rstd.as_view()),
             (gamma, beta),
             sb,
@@ -1050,6 +1050,18 @@ impl ShortcutBn<'_, '_> {
     }
 }
 
+/// [`dims`] of an SBN tail, whose kernels take 4-channel vectors and the mask words, and its operand
+/// flags (x16, sc16).
+fn sbn_dims(s: &BnSpec, x: &BnView<'_, '_>, sc: &BnView<'_, '_>) -> Result<(i32, i32, i32, i32)> {
+    if s.c % 4 != 0 {
+        return Err(Error::usage(
+            "batchnorm_add_relu with the shortcut's batch norm (SBN) needs C % 4 == 0",
+        ));
+    }
+    let (rows, c) = dims(s)?;
+    Ok((rows, c, x.is_bf16() as i32, sc.is_bf16() as i32))
+}
+
 /// 1/sqrt(running_var + eps) per channel, as the eval forward computes it.
 pub fn eval_rstd_f32(
     dev: &CudaDevice,
@@ -1113,18 +1125,13 @@ pub fn batchnorm_add_relu_sbn_fwd(
     yb: Option<(&mut CudaViewMut<'_, u16>, bool)>,
     mask: Option<&mut CudaViewMut<'_, u32>>,
     x: BnView<'_, '_>,
-    sc: &CudaView<'_, f32>,
+    sc: BnView<'_, '_>,
     (mean, rstd): (&CudaView<'_, f32>, &CudaView<'_, f32>),
     (gamma, beta): (&CudaView<'_, f32>, &CudaView<'_, f32>),
     sbn: &ShortcutBn<'_, '_>,
     s: &BnSpec,
 ) -> Result<()> {
-    let (_, c) = dims(s)?;
-    if s.c % 4 != 0 {
-        return Err(Error::usage(
-            "batchnorm_add_relu with the shortcut's batch norm (SBN) needs C % 4 == 0",
-        ));
-    }
+    let (_, c, x16, sc16) = sbn_dims(s, &x, &sc)?;
     check_lens(
         s,
         &[
@@ -1145,7 +1152,7 @@ pub fn batchnorm_add_relu_sbn_fwd(
     }
     check_relu_bits(mask.as_ref().map(|m| m.len()), true, s)?;
     let copy_only = yb.as_ref().is_some_and(|b| b.1);
-    let (rows, x16) = (s.rows as i64, x.is_bf16() as i32);
+    let rows = s.rows as i64;
     let null = 0u64;
     let name = "batchnorm_add_relu_apply_sbn";
     let f = dev.function("norm", name)?;
@@ -1164,8 +1171,9 @@ pub fn batchnorm_add_relu_sbn_fwd(
         None => b.arg(&null),
     };
     x.arg(&mut b);
-    b.arg(&x16)
-        .arg(sc)
+    b.arg(&x16);
+    sc.arg(&mut b);
+    b.arg(&sc16)
         .arg(mean)
         .arg(rstd)
         .arg(gamma)
@@ -1177,9 +1185,9 @@ pub fn batchnorm_add_relu_sbn_fwd(
         .arg(&rows)
         .arg(&c);
     // SAFETY: (y or null (only the copy), yb or null, mask u32 [relu_mask_words] or null, x [rows*C] f32 or
-    // u16 as x16 says, int x16, sc [rows*C], mean, rstd, gamma, beta, smean, srstd, sgamma, sbeta [C],
-    // i64 rows, int C): lengths checked above, C % 4 == 0 (the kernel's 4-channel vectors and mask
-    // words); the kernel checks alignment itself.
+    // u16 as x16 says, int x16, sc [rows*C] likewise with int sc16, mean, rstd, gamma, beta, smean, srstd,
+    // sgamma, sbeta [C], i64 rows, int C): lengths checked above, C % 4 == 0 (the kernel's 4-channel
+    // vectors and mask words); the kernel checks alignment itself.
     unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
     Ok(())
 }
@@ -1199,17 +1207,12 @@ pub fn batchnorm_add_relu_sbn_bwd(
     gy: &CudaView<'_, f32>,
     bits: &CudaView<'_, u32>,
     x: BnView<'_, '_>,
-    sc: &CudaView<'_, f32>,
+    sc: BnView<'_, '_>,
     (mean, rstd, gamma): (&CudaView<'_, f32>, &CudaView<'_, f32>, &CudaView<'_, f32>),
     sbn: &ShortcutBn<'_, '_>,
     s: &BnSpec,
 ) -> Result<()> {
-    let (rows, c) = dims(s)?;
-    if s.c % 4 != 0 {
-        return Err(Error::usage(
-            "batchnorm_add_relu backward with the shortcut's batch norm (SBN) needs C % 4 == 0",
-        ));
-    }
+    let (rows, c, x16, sc16) = sbn_dims(s, &x, &sc)?;
     check_lens(
         s,
         &[
@@ -1234,7 +1237,6 @@ pub fn batchnorm_add_relu_sbn_bwd(
     if let Some((g, _)) = &gxb {
         check_len("batchnorm bf16 gradient copy", g.len(), s.rows * s.c)?;
     }
-    let x16 = x.is_bf16() as i32;
     let (_, tx, cblocks, per, parts) = partial_layout(dev, s);
     let (mut pg, mut pgx) = bwd_partials(dev, parts, s)?;
     let mut pgs = dev.scratch_zeros(parts * s.c)?;
@@ -1248,8 +1250,9 @@ pub fn batchnorm_add_relu_sbn_bwd(
         .arg(gy)
         .arg(bits);
     x.arg(&mut b);
-    b.arg(&x16)
-        .arg(sc)
+    b.arg(&x16);
+    sc.arg(&mut b);
+    b.arg(&sc16)
         .arg(mean)
         .arg(rstd)
         .arg(sbn.mean)
@@ -1259,7 +1262,7 @@ pub fn batchnorm_add_relu_sbn_bwd(
         .arg(&per_i)
         .arg(&tx_i);
     // SAFETY: (part_g, part_gx, part_gs [parts*C], gy [rows*C], mask [relu_mask_words], x [rows*C] f32 or
-    // u16 as x16 says, int x16, sc [rows*C], mean, rstd, smean, srstd [C], int rows, int C, int
+    // u16 as x16 says, int x16, sc likewise with int sc16, mean, rstd, smean, srstd [C], int rows, int C, int
     // rows_per_block, int TX): lengths checked above (C % 4 == 0); blockDim 256 as the kernel's shared
     // arrays assume, TX a power of two ≤ 256, the grid (⌈C/4/TX⌉, parts) covers every channel and row.
     unsafe {
@@ -1290,8 +1293,9 @@ pub fn batchnorm_add_relu_sbn_bwd(
     };
     b.arg(gsc).arg(gy).arg(bits);
     x.arg(&mut b);
-    b.arg(&x16)
-        .arg(sc)
+    b.arg(&x16);
+    sc.arg(&mut b);
+    b.arg(&sc16)
         .arg(mean)
         .arg(rstd)
         .arg(gamma)
@@ -1304,7 +1308,7 @@ pub fn batchnorm_add_relu_sbn_bwd(
         .arg(&rows64)
         .arg(&c);
     // SAFETY: (gx or null (only the copy), gxb u16 [rows*C] or null, gsc, gy [rows*C], mask, x as above,
-    // int x16, sc [rows*C], mean, rstd, gamma, ggamma, gbeta, smean, srstd, sgamma, sggamma [C], i64 rows,
+    // int x16, sc and int sc16 as above, mean, rstd, gamma, ggamma, gbeta, smean, srstd, sgamma, sggamma [C], i64 rows,
     // int C): lengths checked above; gx, gxb and gsc are distinct mutable views.
     unsafe { b.launch(flat_vec(dev, s)) }.map_err(launch_err(name))?;
     Ok(())
