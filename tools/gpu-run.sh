@@ -128,6 +128,10 @@ if has tests; then
   done
   step test_cuda_ops.cuda_bn_tails_v4_v5_steps_track_v3_sc_bn 120 env IPDPP_SC_BN=1 IPDPP_TEST_ARCHS=resnet18 \
     $BIN/it --exact cuda_ops::cuda_bn_tails_v4_v5_steps_track_v3 --nocapture --test-threads=1
+  # The multi-tensor AdamW (IPDPP_ADAMW_MULTI=1, written without a GPU on 2026-11-28; its op test runs in the
+  # suite): a ResNet-18 step against the CPU, the AdamW update checked to 1e-5.
+  step test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_adamw_multi 90 env IPDPP_ADAMW_MULTI=1 \
+    $BIN/it --exact resnet_cuda::resnet18_training_step_cuda_matches_cpu_at_batch_8 --nocapture --test-threads=1
   # The projector's linears as bf16 1x1 convolutions (IPDPP_LINEAR_TC=1, written without a GPU on
   # 2026-11-28): whole ResNet-18/32 bf16 v6 steps.
   step test_resnet_cuda.resnet_steps_cuda_conv_v6_match_v4_and_v2_linear_tc 90 env IPDPP_LINEAR_TC=1 \
@@ -354,6 +358,11 @@ if has tests; then
     NO_SC_BN=1
     echo "SBN tails failed (or missed) a test: no IPDPP_SC_BN=1 bench" | tee -a "$SUMMARY"
   fi
+  if ! ok test_cuda_vs_cpu.cuda_adamw_multi_matches_per_tensor \
+    || ! ok test_resnet_cuda.resnet18_training_step_cuda_matches_cpu_at_batch_8_adamw_multi; then
+    NO_ADAMW_MULTI=1
+    echo "the multi-tensor AdamW failed (or missed) a test: no IPDPP_ADAMW_MULTI=1 bench" | tee -a "$SUMMARY"
+  fi
   # Step losses left on the GPU and the probe's and stage 2's cross-entropy there (written without a GPU):
   # read back per step and computed on the host otherwise.
   if ! ok test_cuda_ops.cuda_cross_entropy_matches_cpu || ! ok test_pipeline.cuda_and_cpu_step_losses_come_back_in_step_order; then
@@ -419,6 +428,10 @@ if has bench; then
   for arch in resnet18 resnet32; do
     [ -z "${NO_BN6:-}${NO_FUSED:-}" ] && step bench_${arch}_bf16_bn_tail_v6 90 env IPDPP_BN_TAIL=v6 $BIN/ipdpp --device cuda \
       bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 --out "$OUT/${arch}_bf16_bn_tail_v6.json"
+    # one AdamW launch for every tensor (A/B against bench_r18_bf16 / bench_r32_bf16)
+    [ -z "${NO_ADAMW_MULTI:-}" ] && step bench_${arch}_bf16_adamw_multi 90 env IPDPP_ADAMW_MULTI=1 \
+      $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \
+      --out "$OUT/${arch}_bf16_adamw_multi.json"
     # the projection shortcuts' batch norms inside the residual tails (A/B against bench_r18_bf16)
     [ -z "${NO_SC_BN:-}" ] && [ $arch = resnet18 ] && step bench_${arch}_bf16_sc_bn 90 env IPDPP_SC_BN=1 \
       $BIN/ipdpp --device cuda bench resnet --arch $arch --batch 1024 --precision bf16 --steps 5 \

@@ -769,7 +769,7 @@ pub fn conv_kernels_of(generations: &str, backward: bool, prec: Precision) -> St
 
 /// The `IPDPP_*` variables of this process that change what runs (sorted), for reports.
 pub fn engine_switches() -> Vec<(String, String)> {
-    const RUN: [&str; 21] = [
+    const RUN: [&str; 22] = [
         "IPDPP_BNS",
         "IPDPP_DPP_GRAM",
         "IPDPP_GPU_LOSSES",
@@ -791,6 +791,7 @@ pub fn engine_switches() -> Vec<(String, String)> {
         "IPDPP_STEM_DIRECT",
         "IPDPP_LINEAR_TC",
         "IPDPP_SC_BN",
+        "IPDPP_ADAMW_MULTI",
     ];
     let mut v: Vec<_> = RUN
         .iter()

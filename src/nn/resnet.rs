@@ -19,6 +19,7 @@ use crate::device::cpu::conv::{ohwi_to_oihw, oihw_to_ohwi, ConvSpec};
 use crate::device::cpu::norm::BnSpec;
 use crate::device::cuda::conv_tc::{self, ConvPrecision, TcVersion};
 use crate::device::cuda::conv_tc6::{Bf16Copy, BnPartials, DevCopy};
+use crate::device::cuda::elementwise::{AdamwTable, AdamwTensor};
 use crate::device::cuda::CudaDevice;
 use crate::device::nn_ops::{self, BnBuffers, BnTailVersion, ScBn, ScBnBwd, ScBnStats};
 use crate::device::ops;
@@ -409,6 +410,13 @@ pub fn sc_bn_default(dev: &Device) -> bool {
     env.unwrap_or(!dev.is_cuda())
 }
 
+/// Whether a GPU network's AdamW step runs as one launch for every tensor (`adamw_multi_f32`) instead of
+/// one per tensor: `IPDPP_ADAMW_MULTI=1` (opt-in: written without a GPU, 2026-11-28); read once.
+fn adamw_multi() -> bool {
+    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *V.get_or_init(|| std::env::var("IPDPP_ADAMW_MULTI").is_ok_and(|v| v.trim() == "1"))
+}
+
 /// Whether new networks fuse their batch-norm tails: on by default (norm.cu v2 passed its tests on an
 /// H200, 2026-11-27, and took a ResNet-18 bf16 step with v6 from 99.2 to 89.4 ms; on the CPU the fused
 /// path gives the same bits as the unfused one); `IPDPP_FUSED_BN=0` (or false/off/no) turns it off for
@@ -532,6 +540,8 @@ pub struct ResNet {
     g16: Bf16Copy,
     g16_of: Option<usize>,
     g16_slots: usize,
+    /// The multi-tensor AdamW's chunk table on the GPU (`IPDPP_ADAMW_MULTI=1`).
+    adamw_table: AdamwTable,
 }
 
 struct Builder<'a> {
@@ -804,6 +814,7 @@ impl ResNet {
             g16: Bf16Copy::default(),
             g16_of: None,
             g16_slots: 0,
+            adamw_table: AdamwTable::default(),
         })
     }
 
@@ -1955,6 +1966,29 @@ impl ResNet {
         self.wt_bf16.values_mut().for_each(Bf16Copy::stale);
         self.wt_f32.values_mut().for_each(DevCopy::stale);
         let dev = self.dev.clone();
+        if let (Device::Cuda(d), true) = (&dev, adamw_multi()) {
+            let mut ts = Vec::with_capacity(self.params.len());
+            for p in &mut self.params {
+                let decay = p.decays();
+                match (&mut p.w, &p.g, &mut p.m, &mut p.v) {
+                    (Buffer::Cuda(w), Buffer::Cuda(g), Buffer::Cuda(m), Buffer::Cuda(v)) => ts
+                        .push(AdamwTensor {
+                            p: w,
+                            g,
+                            m,
+                            v,
+                            decay,
+                        }),
+                    _ => return Err(Error::usage("adamw: parameters off the network's GPU")),
+                }
+            }
+            return crate::device::cuda::elementwise::adamw_multi_f32(
+                d,
+                &mut self.adamw_table,
+                &mut ts,
+                h,
+            );
+        }
         for p in &mut self.params {
             let hp = if p.decays() {
                 *h

@@ -755,6 +755,7 @@ fn cusim_driver_counts_no_allocation_copy_or_wait_inside_a_training_step() {
     for env in [
         &[("IPDPP_CONV_TC", "v4"), ("IPDPP_FUSED_BN", "0")][..],
         &[][..],
+        &[("IPDPP_ADAMW_MULTI", "1")][..],
     ] {
         let counts = |steps: &str| {
             let out = Command::new(super::common::bin())

@@ -2,7 +2,7 @@
 use super::{check_len, launch_err, CudaDevice};
 use crate::error::Result;
 use crate::optim::AdamW;
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 
 const BLOCK: u32 = 256;
 
@@ -141,6 +141,115 @@ pub fn adamw_f32(
             .launch(cfg(dev, n))
     }
     .map_err(launch_err("adamw_f32"))?;
+    Ok(())
+}
+
+/// One tensor of [`adamw_multi_f32`]: weight, gradient, moments, and whether it takes the weight decay.
+pub struct AdamwTensor<'a> {
+    pub p: &'a mut CudaSlice<f32>,
+    pub g: &'a CudaSlice<f32>,
+    pub m: &'a mut CudaSlice<f32>,
+    pub v: &'a mut CudaSlice<f32>,
+    pub decay: bool,
+}
+
+/// `struct AdamwChunk` of kernels/elementwise.cu: a range of one tensor's elements for one block.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct AdamwChunk {
+    p: u64,
+    g: u64,
+    m: u64,
+    v: u64,
+    n: u64,
+    decay: u64,
+}
+
+// SAFETY: #[repr(C)], six 64-bit words, the layout of `struct AdamwChunk` (four pointers, two u64).
+unsafe impl cudarc::driver::DeviceRepr for AdamwChunk {}
+
+/// Elements per block of [`adamw_multi_f32`]: 32 per thread of 256.
+pub const ADAMW_CHUNK: usize = 8192;
+
+/// The chunk table of [`adamw_multi_f32`], kept on the device from step to step (uploaded again only
+/// when a tensor moved), so that a training step copies nothing to the device.
+#[derive(Default)]
+pub struct AdamwTable {
+    host: Vec<AdamwChunk>,
+    dev: Option<CudaSlice<AdamwChunk>>,
+}
+
+/// [`adamw_f32`] on every tensor in one launch (`adamw_multi_f32`: a block per chunk of at most
+/// [`ADAMW_CHUNK`] elements of one tensor, the same arithmetic per element), the weight decay of `h`
+/// where a tensor's `decay` says so. Written without a GPU (2026-11-28): opt-in (`IPDPP_ADAMW_MULTI=1`).
+pub fn adamw_multi_f32(
+    dev: &CudaDevice,
+    table: &mut AdamwTable,
+    tensors: &mut [AdamwTensor<'_>],
+    h: &AdamW,
+) -> Result<()> {
+    let mut chunks = Vec::new();
+    let mut guards = Vec::new();
+    for t in tensors.iter_mut() {
+        let n = t.p.len();
+        check_len("adamw grad", t.g.len(), n)?;
+        check_len("adamw m", t.m.len(), n)?;
+        check_len("adamw v", t.v.len(), n)?;
+        let (p, gp) = t.p.device_ptr_mut(&dev.stream);
+        let (g, gg) = t.g.device_ptr(&dev.stream);
+        let (m, gm) = t.m.device_ptr_mut(&dev.stream);
+        let (v, gv) = t.v.device_ptr_mut(&dev.stream);
+        guards.extend([gp, gg, gm, gv]);
+        for start in (0..n).step_by(ADAMW_CHUNK) {
+            let off = 4 * start as u64;
+            chunks.push(AdamwChunk {
+                p: p + off,
+                g: g + off,
+                m: m + off,
+                v: v + off,
+                n: ADAMW_CHUNK.min(n - start) as u64,
+                decay: t.decay as u64,
+            });
+        }
+    }
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    let blocks = u32::try_from(chunks.len()).map_err(|_| {
+        crate::error::Error::usage("adamw: too many parameter chunks for one launch")
+    })?;
+    if table.dev.is_none() || table.host != chunks {
+        table.dev = Some(dev.upload(&chunks)?);
+        table.host = chunks;
+    }
+    let Some(chunks_dev) = table.dev.as_ref() else {
+        unreachable!("uploaded above");
+    };
+    let (bc1, bc2s) = h.bias_corrections();
+    let f = dev.function("elementwise", "adamw_multi_f32")?;
+    // SAFETY: adamw_multi_f32(const AdamwChunk* chunks, lr, beta1, beta2, eps, weight_decay, bc1, bc2_sqrt);
+    // one block per chunk; each chunk's four pointers address n <= ADAMW_CHUNK floats inside a tensor whose
+    // lengths were checked above, the tensors distinct allocations (each borrowed mutably or shared here,
+    // their guards held until after the launch); blockDim 256 as any.
+    unsafe {
+        dev.stream
+            .launch_builder(&f)
+            .arg(chunks_dev)
+            .arg(&h.lr)
+            .arg(&h.beta1)
+            .arg(&h.beta2)
+            .arg(&h.eps)
+            .arg(&h.weight_decay)
+            .arg(&bc1)
+            .arg(&bc2s)
+            .launch(LaunchConfig {
+                grid_dim: (blocks, 1, 1),
+                block_dim: (BLOCK, 1, 1),
+                shared_mem_bytes: 0,
+            })
+    }
+    .map_err(launch_err("adamw_multi_f32"))?;
+    drop(guards);
     Ok(())
 }
 
