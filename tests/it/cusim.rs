@@ -368,6 +368,14 @@ fn cusim_driver_runs_the_fused_bn_gpu_tests() {
 }
 
 #[test]
+fn cusim_driver_runs_the_multi_tensor_adamw() {
+    through_the_simulated_driver(
+        "elementwise",
+        &[("cuda_vs_cpu::cuda_adamw_multi_matches_per_tensor", &[])],
+    );
+}
+
+#[test]
 fn cusim_driver_runs_the_conv_epilogue_statistics_gpu_test() {
     through_the_simulated_driver(
         "conv_tc,conv_tc6,conv_wgmma,norm,elementwise,reduce",
