@@ -8,7 +8,7 @@ was read from, so what is pasted is what ran.
 
 Reads only the standard library's json; missing or cut files are skipped with a note, never a traceback.
 """
-import argparse, glob, json, os, statistics, sys
+import argparse, glob, json, os, re, statistics, sys
 
 
 def load(path):
@@ -82,7 +82,7 @@ def step_split(out):
             continue
         ops = r.get("ops") or []
         conv = [o for o in ops if str(o.get("op", "")).startswith("conv")]
-        tails = [o for o in ops if o.get("op") in ("bn_relu", "bn_add_relu", "batchnorm", "fused", "relu", "add")]
+        tails = [o for o in ops if o.get("op") in ("bn_relu", "bn_add_relu", "batchnorm", "bn_stats", "fused", "relu", "add")]
         fwd = sum(o.get("fwd_ms") or 0 for o in conv)
         bwd = sum(o.get("bwd_ms") or 0 for o in conv)
         split = all(o.get("gw_ms") is not None for o in conv) and conv
@@ -95,6 +95,35 @@ def step_split(out):
         rows.append(f"| `{os.path.basename(f)}` | {fmt(fwd, '.2f')} | {fmt(gx, '.2f')} | {fmt(gw, '.2f')} | "
                     f"{fmt(other, '.2f')} | {fmt(tl, '.2f')} | {fmt(rest, '.2f')} | {fmt(tot, '.2f')} |")
     return rows if len(rows) > 2 else ["(no ResNet step reports)"]
+
+
+def ab(out):
+    """Each ResNet step report against the default run of its arch and precision in the same call (the
+    `r18_<precision>.json` / `r32_<precision>.json` of gpu-run.sh's defaults, no switches): the img/s ratio,
+    fastest first, so the call's candidates for the next defaults stand at the top. The old engine's
+    `*_baseline` runs are left out (they differ in more than a switch)."""
+    steps = {}
+    for f in sorted(glob.glob(os.path.join(out, "*.json"))):
+        r = load(f)
+        if isinstance(r, dict) and r.get("bench") == "resnet_step" and r.get("images_per_s"):
+            steps[os.path.basename(f)] = r
+    defaults = {}
+    for name, r in steps.items():
+        if re.fullmatch(r"r(18|32)_(bf16|tf32|fp32)\.json", name) and not r.get("switches"):
+            defaults[(r.get("arch"), r.get("precision"))] = (name, r)
+    rows = []
+    for name, r in steps.items():
+        d = defaults.get((r.get("arch"), r.get("precision")))
+        if not d or d[0] == name or "baseline" in name:
+            continue
+        ratio = r["images_per_s"] / d[1]["images_per_s"]
+        sw = " ".join(f"{k}={v}" for k, v in (r.get("switches") or [])) or "-"
+        rows.append((ratio, f"| `{name}` | `{d[0]}` | {sw} | {fmt(r['images_per_s'])} | "
+                            f"{fmt(d[1]['images_per_s'])} | {ratio:.3f}× |"))
+    if not rows:
+        return ["(no A/B pairs)"]
+    head = ["| report | default run | switches | img/s | default img/s | ratio |", "|---|---|---|---|---|---|"]
+    return head + [r for _, r in sorted(rows, key=lambda t: -t[0])]
 
 
 def lines_table(reports, what):
@@ -179,6 +208,7 @@ def main():
     print(f"## GPU reports{': ' + caption if caption else ''} ({a.out})\n")
     for title, rows in [("Tests", tests(a.out)), ("ResNet training step", resnet(a.out, torch)),
                         ("Where the step goes", step_split(a.out)),
+                        ("Against the defaults of the call", ab(a.out)),
                         ("BNS loss", lines_table(reports(a.out, "bench_bns_*.json"), "report") + bns_torch(a.out)),
                         ("Convolutions, per op", lines_table(reports(a.out, "conv_*.json"), "report")),
                         ("wgmma probe", lines_table(reports(a.out, "wgmma_*.json"), "report")),

@@ -147,6 +147,7 @@ fn report_tables_reads_the_committed_h200_reports() {
         "23 of 23 GPU tests passed",
         "| `r18_bf16.json` | resnet18 | Bf16 | - | no | - | 13,291 | 154.1 | 55.4 | pytorch eager bf16 autocast: 64,732 | 0.21× |",
         "| `bench_bns_code.json` | bns_fwd_bwd | v3 |",
+        "| `r18_bf16_convtc_v3.json` | `r18_bf16.json` | - | 2,678 | 13,291 | 0.201× |",
         "median 1.836 s per epoch",
         "final overall 38.08 (many 60.8, medium 38.4, few 0.0); probe overall 34.64",
         "(stopped in stage2)",
