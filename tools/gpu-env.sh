@@ -17,5 +17,11 @@ CUBLAS_DIR=$(dirname "$(ls /usr/local/cuda/lib64/libcublas.so* /usr/local/cuda/t
   2>/dev/null | sed -n 1p)" 2>/dev/null)
 [ "$CUBLAS_DIR" = . ] && CUBLAS_DIR=
 export LD_LIBRARY_PATH=/tmp/ipdpp-lib:${CUBLAS_DIR:-/usr/local/cuda/lib64}:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+# cuDNN (`bench conv --versions cudnn`, the library line) likewise; last, so it shadows nothing.
+CUDNN_DIR=$(dirname "$(ls /usr/local/cuda/lib64/libcudnn.so.9 /usr/lib/x86_64-linux-gnu/libcudnn.so.9 \
+  $(python3 -c 'import nvidia,os;print(os.path.dirname(nvidia.__path__[0]))' 2>/dev/null)/nvidia/cudnn/lib/libcudnn.so.9 \
+  2>/dev/null | sed -n 1p)" 2>/dev/null)
+[ "$CUDNN_DIR" = . ] && CUDNN_DIR=
+[ -n "$CUDNN_DIR" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$CUDNN_DIR
 # The driver's cache of machine code compiled from PTX (kernels --load fills it): room for every file.
 export CUDA_CACHE_MAXSIZE=${CUDA_CACHE_MAXSIZE:-4294967296}

@@ -43,7 +43,7 @@ save() {
 }
 echo "commit $(cat .gpu/COMMIT 2>/dev/null)  $(date -u +%FT%TZ)  steps: $STEPS" | tee -a "$SUMMARY"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee -a "$SUMMARY"
-echo "cublas dir: ${CUBLAS_DIR:-none found}" >> "$SUMMARY"
+echo "cublas dir: ${CUBLAS_DIR:-none found}; cudnn dir: ${CUDNN_DIR:-none found}" >> "$SUMMARY"
 ldd $BIN/ipdpp | grep -i "not found" >> "$SUMMARY"
 step info 20 $BIN/ipdpp info
 # With the carried PTX cache this only checks it is complete (a miss compiles with this machine's NVRTC);
@@ -403,6 +403,15 @@ if has bench; then
   done
   step bench_r32_bf16 60 $BIN/ipdpp --device cuda bench resnet --arch resnet32 --batch 1024 --precision bf16 --steps 5 \
     --out "$OUT/r32_bf16.json" --trace "$OUT/r32_bf16_trace.json"
+  # Our convolutions against cuDNN per op (the library line, found with cudnnFind*; "vs lib" in each table):
+  # ResNet-18's stride-1 3x3 layers and layer2.0's stride-2 3x3 in bf16 (cuDNN bf16 in and out), layers 1
+  # and 2 in tf32. Needs libcudnn.so.9 (gpu-env.sh looks in PyTorch's wheel); the line says so otherwise.
+  for pr_sh in bf16:512,32,32,64,64,3,1,1 bf16:512,16,16,128,128,3,1,1 bf16:512,8,8,256,256,3,1,1 \
+    bf16:512,4,4,512,512,3,1,1 bf16:512,32,32,64,128,3,2,1 tf32:512,32,32,64,64,3,1,1 tf32:512,16,16,128,128,3,1,1; do
+    pr=${pr_sh%%:*} sh=${pr_sh#*:}
+    step "bench_conv_${pr}_cudnn_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision $pr \
+      --versions v6,v7,cudnn --out "$OUT/conv_${pr}_cudnn_${sh//,/x}.json"
+  done
   # The engine of the last GPU measurement (gpu-bundle.sh's GPU_BASELINE, e290d7c: the calls of 2026-11-28)
   # on this card, under today's defaults where it had them as switches: what changed since (the adding
   # epilogues' batched loads, copy-only block outputs, the stem's bf16 output; v7's bf16 outputs and the

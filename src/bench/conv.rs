@@ -13,6 +13,7 @@ use crate::device::cuda::conv_tc::{
 };
 use crate::device::cuda::conv_tc6::{self, cast_into};
 use crate::device::cuda::conv_wgmma;
+use crate::device::cuda::cudnn::LibConv;
 use crate::device::cuda::elementwise::cast_bf16_f32;
 use crate::device::cuda::CudaDevice;
 use crate::device::Device;
@@ -29,7 +30,8 @@ pub struct ConvArgs {
     /// fp32 (CUDA cores: conv.cu v1, v2, conv_tc6.cu v6) | tf32 | bf16 (tensor cores: v3..v6)
     #[arg(long, default_value = "bf16")]
     pub precision: String,
-    /// Versions to run (default: every one of the precision): tf32/bf16 v3,v4,v5,v6; fp32 v1,v2,v6
+    /// Versions to run (default: every one of the precision): tf32/bf16 v3,v4,v5,v6,v7; fp32 v1,v2,v6;
+    /// `cudnn` adds the library's line (where libcudnn.so.9 loads), which the others' "vs lib" is against
     #[arg(long, value_delimiter = ',')]
     pub versions: Vec<String>,
     /// fwd | bwd_input | bwd_weight | all
@@ -125,6 +127,12 @@ fn fp32_v6_runs(d: &CudaDevice, op: usize, s: &ConvSpec) -> bool {
     conv_tc6::takes(OPS[op], s, p) && conv_tc6::fits(d, OPS[op], s, p)
 }
 
+/// A bf16 operand cast beforehand.
+fn b(c: &Option<CudaSlice<u16>>) -> Result<&CudaSlice<u16>> {
+    c.as_ref()
+        .ok_or_else(|| Error::usage("bf16 operands missing"))
+}
+
 /// One version of one op into `out`.
 fn launch(
     d: &CudaDevice,
@@ -155,10 +163,6 @@ fn launch(
         };
     }
     let tv: TcVersion = v.parse()?;
-    fn b(c: &Option<CudaSlice<u16>>) -> Result<&CudaSlice<u16>> {
-        c.as_ref()
-            .ok_or_else(|| Error::usage("bf16 operands missing"))
-    }
     let runs = kernel_on(d, p, tv, OPS[op], s);
     if runs == "v7" && p == ConvPrecision::Tf32 {
         // The fp32 tensors themselves; the grad-input's transposed weights made once (`wt32`).
@@ -204,6 +208,9 @@ fn versions(p: ConvPrecision, asked: &[String]) -> Result<Vec<String>> {
         .iter()
         .map(|v| {
             let v = v.trim().to_ascii_lowercase();
+            if v == "cudnn" {
+                return Ok(v);
+            }
             if p == ConvPrecision::Fp32 && !all.contains(&v.as_str()) {
                 return Err(Error::usage(format!(
                     "--versions {v}: fp32 convolutions come in v1, v2 (conv.cu) and v6 (conv_tc6.cu)"
@@ -288,7 +295,11 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
     }
     let mut timer = CudaTimer::new(d)?;
     let mut cast_line = None;
-    if p == ConvPrecision::Bf16 && versions.iter().any(|v| v == "v6" || v == "v7") {
+    if p == ConvPrecision::Bf16
+        && versions
+            .iter()
+            .any(|v| v == "v6" || v == "v7" || v == "cudnn")
+    {
         cast_into(d, &mut o.xb, &o.x)?;
         cast_into(d, &mut o.wb, &o.w)?;
         cast_into(d, &mut o.gyb, &o.gy)?;
@@ -318,9 +329,23 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
             timing: Some(t),
         });
     }
+    let mut lib = versions
+        .iter()
+        .any(|v| v == "cudnn")
+        .then(|| LibConv::new(d, &s, p));
     for &op in &ops {
         let mut lines = Vec::new();
         for v in &versions {
+            if v == "cudnn" {
+                let what = "cuDNN (the library line)";
+                lines.push(match lib.as_mut() {
+                    Some(Ok(l)) => lib_line(d, l, p, op, &o, &pr, &mut timer, a)
+                        .unwrap_or_else(|e| Line::unavailable(v, what, &e)),
+                    Some(Err(e)) => Line::unavailable(v, what, e),
+                    None => continue,
+                });
+                continue;
+            }
             let ran = if p == ConvPrecision::Fp32 {
                 if v == "v6" && !fp32_v6_runs(d, op, &s) {
                     "v2 (v6 does not take this shape on this GPU)".into()
@@ -377,6 +402,16 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
                 timing,
             });
         }
+        // Every line's throughput against the library's, where it ran.
+        if let Some(lt) = lines
+            .iter()
+            .find(|l| l.version == "cudnn")
+            .and_then(|l| l.tflops)
+        {
+            for l in &mut lines {
+                l.vs_library = l.tflops.map(|t| t / lt);
+            }
+        }
         if op == 0 {
             lines.extend(cast_line.take());
         }
@@ -391,6 +426,62 @@ pub fn bench(dev: &Device, a: &ConvArgs) -> Result<Vec<Report>> {
         });
     }
     Ok(reports)
+}
+
+/// cuDNN's line for `op`: its output (bf16 in bf16, as the library writes it) checked against the CPU, then
+/// timed as the other versions.
+#[allow(clippy::too_many_arguments)]
+fn lib_line(
+    d: &CudaDevice,
+    lib: &mut LibConv,
+    p: ConvPrecision,
+    op: usize,
+    o: &Operands,
+    pr: &Problem,
+    timer: &mut CudaTimer<'_>,
+    a: &ConvArgs,
+) -> Result<Line> {
+    let algo = lib.prepare(d, op)?;
+    let n = pr.out_len(op);
+    let (got, mut run): (Vec<f32>, Box<dyn FnMut() -> Result<()> + '_>) =
+        if p == ConvPrecision::Bf16 {
+            let (xb, wb, gyb) = (b(&o.xb)?, b(&o.wb)?, b(&o.gyb)?);
+            let (ea, eb) = [(xb, wb), (gyb, wb), (gyb, xb)][op];
+            let mut out = d.upload(&vec![0x7FC0u16; n])?;
+            lib.run(d, op, &mut out, ea, eb)?;
+            let got = d
+                .download(&out)?
+                .iter()
+                .map(|&b| f32::from_bits((b as u32) << 16))
+                .collect();
+            (got, Box::new(move || lib.run(d, op, &mut out, ea, eb)))
+        } else {
+            let (ea, eb) = [(&o.x, &o.w), (&o.gy, &o.w), (&o.gy, &o.x)][op];
+            let mut out = d.upload(&vec![f32::NAN; n])?;
+            lib.run(d, op, &mut out, ea, eb)?;
+            let got = d.download(&out)?;
+            (got, Box::new(move || lib.run(d, op, &mut out, ea, eb)))
+        };
+    let e = rel_err(&got, &pr.want[op]);
+    let correct = e < p.tolerance();
+    let timing = if correct {
+        Some(timer.time(a.run.warmup, a.run.repeats, &mut run)?)
+    } else {
+        None
+    };
+    Ok(Line {
+        version: "cudnn".into(),
+        description: format!("conv_{}: cuDNN {algo}", OPS[op]),
+        rel_err: Some(e),
+        correct,
+        tflops: timing
+            .as_ref()
+            .map(|t| flops(&pr.s) / (t.median_ms * 1e-3) / 1e12),
+        gbps: None,
+        vs_library: None,
+        note: None,
+        timing,
+    })
 }
 
 /// The v7 pipeline behind version `v`'s `op` at `s`, where v7 ran it.

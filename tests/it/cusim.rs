@@ -286,12 +286,27 @@ fn cusim_driver_runs_bench_conv_on_v7_in_both_precisions() {
             "--precision",
             p,
             "--versions",
-            "v7",
+            "v7,cudnn",
         ];
         let (v, text) = bench_through_the_simulated_driver(&args);
         let reports = v.as_array().expect("one report per op");
         assert_eq!(reports.len(), 3, "{text}");
         for r in reports {
+            // The library line: cusim has no cuDNN, so it must say so (and not stop the bench); with one
+            // it must be right, and the others' "vs lib" is against it.
+            let lib: Vec<_> = r["lines"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .filter(|l| l["version"] == "cudnn")
+                .collect();
+            assert_eq!(lib.len(), 1, "{text}");
+            let (note, ok) = (lib[0]["note"].as_str().unwrap_or(""), &lib[0]["correct"]);
+            assert!(
+                note.contains("libcudnn.so.9 not found") || ok == &serde_json::Value::Bool(true),
+                "{p}: {}",
+                lib[0]
+            );
             // (bf16's forward adds a line timing the operand cast.)
             let lines: Vec<_> = r["lines"]
                 .as_array()

@@ -4,6 +4,7 @@ pub mod conv;
 pub mod conv_tc;
 pub mod conv_tc6;
 pub mod conv_wgmma;
+pub mod cudnn;
 pub mod elementwise;
 pub mod gemm;
 pub mod linear;
