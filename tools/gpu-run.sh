@@ -403,15 +403,6 @@ if has bench; then
   done
   step bench_r32_bf16 60 $BIN/ipdpp --device cuda bench resnet --arch resnet32 --batch 1024 --precision bf16 --steps 5 \
     --out "$OUT/r32_bf16.json" --trace "$OUT/r32_bf16_trace.json"
-  # Our convolutions against cuDNN per op (the library line, found with cudnnFind*; "vs lib" in each table):
-  # ResNet-18's stride-1 3x3 layers and layer2.0's stride-2 3x3 in bf16 (cuDNN bf16 in and out), layers 1
-  # and 2 in tf32. Needs libcudnn.so.9 (gpu-env.sh looks in PyTorch's wheel); the line says so otherwise.
-  for pr_sh in bf16:512,32,32,64,64,3,1,1 bf16:512,16,16,128,128,3,1,1 bf16:512,8,8,256,256,3,1,1 \
-    bf16:512,4,4,512,512,3,1,1 bf16:512,32,32,64,128,3,2,1 tf32:512,32,32,64,64,3,1,1 tf32:512,16,16,128,128,3,1,1; do
-    pr=${pr_sh%%:*} sh=${pr_sh#*:}
-    step "bench_conv_${pr}_cudnn_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision $pr \
-      --versions v6,v7,cudnn --out "$OUT/conv_${pr}_cudnn_${sh//,/x}.json"
-  done
   # The engine of the last GPU measurement (gpu-bundle.sh's GPU_BASELINE, e290d7c: the calls of 2026-11-28)
   # on this card, under today's defaults where it had them as switches: what changed since (the adding
   # epilogues' batched loads, copy-only block outputs, the stem's bf16 output; v7's bf16 outputs and the
@@ -495,6 +486,16 @@ if has bench; then
         && step bench_${arch}_tf32_all_new_no_gw_halo 90 env $TF_ENV IPDPP_V6_TF32_GW_HALO=0 $BIN/ipdpp --device cuda \
           bench resnet --arch $arch --batch 1024 --precision tf32 --steps 5 --out "$OUT/${arch}_tf32_all_new_no_gw_halo.json"
     fi
+  done
+  # After the candidates: our convolutions against cuDNN per op (the library line, found with cudnnFind*;
+  # "vs lib" in each table): ResNet-18's stride-1 3x3 layers and layer2.0's stride-2 3x3 in bf16 (cuDNN bf16
+  # in and out), layers 1 and 2 in tf32. Needs libcudnn.so.9 (gpu-env.sh looks in PyTorch's wheel); the line
+  # says so otherwise.
+  for pr_sh in bf16:512,32,32,64,64,3,1,1 bf16:512,16,16,128,128,3,1,1 bf16:512,8,8,256,256,3,1,1 \
+    bf16:512,4,4,512,512,3,1,1 bf16:512,32,32,64,128,3,2,1 tf32:512,32,32,64,64,3,1,1 tf32:512,16,16,128,128,3,1,1; do
+    pr=${pr_sh%%:*} sh=${pr_sh#*:}
+    step "bench_conv_${pr}_cudnn_${sh//,/x}" 60 $BIN/ipdpp --device cuda bench conv --shape $sh --precision $pr \
+      --versions v6,v7,cudnn --out "$OUT/conv_${pr}_cudnn_${sh//,/x}.json"
   done
   # v7's halo pipelines per op (forward, grad-input; in bf16 the grad-weight too under `halo`, the same kernel
   # under k64s4_m256 and halo_m256) against the 256-row im2col tiles, at ResNet-18's layers 1 and 2, bf16 and
