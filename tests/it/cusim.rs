@@ -390,6 +390,24 @@ fn cusim_driver_runs_the_multi_tensor_adamw() {
     );
 }
 
+/// A whole ResNet-18 step (exact fp32, 2 images per view) against the CPU with the SBN tails and the
+/// one-launch AdamW (both opt-in on a GPU, not validated there): ResNet-18 is the network with projection
+/// shortcuts; a wrong shortcut gradient in the SBN backward fails it (worst gradient 1.0 instead of 1e-2).
+#[test]
+fn cusim_driver_runs_a_resnet18_step_with_sbn_tails_and_one_adamw() {
+    through_the_simulated_driver(
+        "conv,conv_tc,conv_tc6,norm,elementwise,reduce,pool,contrastive,gemm",
+        &[(
+            "resnet_cuda::resnet18_training_step_cuda_matches_cpu_at_batch_8",
+            &[
+                ("IPDPP_TEST_BATCH", "2"),
+                ("IPDPP_SC_BN", "1"),
+                ("IPDPP_ADAMW_MULTI", "1"),
+            ],
+        )],
+    );
+}
+
 #[test]
 fn cusim_driver_runs_the_conv_epilogue_statistics_gpu_test() {
     through_the_simulated_driver(
