@@ -5,7 +5,7 @@
 //! - `metrics.jsonl`: one JSON line per epoch of every stage (loss, lr, seconds, images/s) and one per
 //!   event (probe evaluation, IP-DPP selection, final evaluation);
 //! - `results.json`: probe and final accuracy (overall / many / medium / few, per class, confusion
-//!   matrix) and the report of every IP-DPP selection;
+//!   matrix), the report of every IP-DPP selection, and the `IPDPP_*` switches of the process;
 //! - `checkpoints/`: see [`checkpoint`]; `--resume` continues from `checkpoints/latest.json`.
 //!
 //! Determinism: every random draw (sampler, augmentation, selection, initialisation) is a pure function
@@ -1026,6 +1026,8 @@ impl Pipeline {
             "preset": self.cfg.preset,
             "arch": self.cfg.arch.name(),
             "device": self.dev.name(),
+            // The IPDPP_* switches this process ran with (opt-in kernels and A/B settings).
+            "engine_switches": crate::bench::resnet::engine_switches(),
             "data": self.data_note,
             "imbalance": self.cfg.data.imbalance,
             "train_counts": self.train_counts,

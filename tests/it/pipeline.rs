@@ -14,8 +14,13 @@ fn tmp_runs(test: &str) -> PathBuf {
 }
 
 fn ipdpp(args: &[&str]) -> (i32, String, String) {
+    ipdpp_with(args, &[])
+}
+
+fn ipdpp_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let o = Command::new(bin())
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run the ipdpp binary");
     (
@@ -101,7 +106,8 @@ fn tiny_end_to_end_on_synthetic_data() {
     let runs = tmp_runs("tiny");
     let rs = runs.to_str().unwrap();
     let t = Instant::now();
-    let (code, out, err) = ipdpp(&tiny_args(rs, "t"));
+    // IPDPP_SC_BN=1 is the CPU's default: it changes nothing here but must be recorded in results.json.
+    let (code, out, err) = ipdpp_with(&tiny_args(rs, "t"), &[("IPDPP_SC_BN", "1")]);
     assert_eq!(code, 0, "{out}\n{err}");
     println!("{out}\n{err}\ntook {:.1} s", t.elapsed().as_secs_f64());
     let dir = runs.join("t");
@@ -137,6 +143,13 @@ fn tiny_end_to_end_on_synthetic_data() {
     // results.json: probe and final, per class, confusion, selection reports.
     let r = json(&dir.join("results.json"));
     assert_eq!(r["stage"], "done");
+    assert!(
+        r["engine_switches"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|kv| kv[0] == "IPDPP_SC_BN" && kv[1] == "1")),
+        "the switches the run used: {}",
+        r["engine_switches"]
+    );
     for which in ["probe", "final"] {
         let a = &r[which];
         assert_eq!(a["per_class"].as_array().unwrap().len(), 6, "{a}");
