@@ -50,6 +50,9 @@ fn int(v: usize, what: &str) -> Result<i32> {
     i32::try_from(v).map_err(|_| Error::usage(format!("cuDNN: {what} {v} exceeds its int range")))
 }
 
+/// Entries asked of a cudnnFind*Algorithm call (more than cuDNN has of any kind).
+const FIND_ASK: i32 = 16;
+
 /// One convolution shape on cuDNN: handle, descriptors, and per op the algorithm found and its workspace.
 pub struct LibConv {
     h: dnn::cudnnHandle_t,
@@ -171,116 +174,70 @@ impl LibConv {
     /// Finds (once) the fastest algorithm of `op` (0 forward, 1 grad-input, 2 grad-weight) and makes room
     /// for its workspace; says which.
     pub fn prepare(&mut self, dev: &CudaDevice, op: usize) -> Result<String> {
-        const ASK: i32 = 16;
-        let mut got = 0i32;
+        // The fastest successful entry of a cudnnFind*Algorithm call (fastest first) and its workspace.
+        macro_rules! find_best {
+            ($perf:ty, $what:expr, |$got:ident, $res:ident| $call:expr) => {{
+                let mut $got = 0i32;
+                let mut r: Vec<$perf> = Vec::with_capacity(FIND_ASK as usize);
+                let $res = r.as_mut_ptr();
+                // SAFETY: the descriptors were set in new(); the results array holds FIND_ASK entries, of
+                // which cuDNN writes `got` <= FIND_ASK.
+                unsafe {
+                    check($call, $what)?;
+                    r.set_len($got.clamp(0, FIND_ASK) as usize);
+                }
+                r.iter()
+                    .find(|p| p.status == dnn::cudnnStatus_t::CUDNN_STATUS_SUCCESS)
+                    .map(|p| (p.algo, p.memory))
+                    .ok_or_else(|| Error::usage(format!("cuDNN: no {} algorithm for this shape", $what)))?
+            }};
+        }
+        let (h, x, y, w, conv) = (self.h, self.x, self.y, self.w, self.conv);
         let (name, bytes) = match op {
             0 => {
                 if self.fwd.is_none() {
-                    // SAFETY: the descriptors were set in new(); the results array holds ASK entries; cuDNN
-                    // writes `got` <= ASK of them, fastest first.
-                    let mut r: Vec<dnn::cudnnConvolutionFwdAlgoPerf_t> =
-                        Vec::with_capacity(ASK as usize);
-                    unsafe {
-                        check(
+                    self.fwd = Some(find_best!(
+                        dnn::cudnnConvolutionFwdAlgoPerf_t,
+                        "forward",
+                        |got, res| {
                             dnn::cudnnFindConvolutionForwardAlgorithm(
-                                self.h,
-                                self.x,
-                                self.w,
-                                self.conv,
-                                self.y,
-                                ASK,
-                                &mut got,
-                                r.as_mut_ptr(),
-                            ),
-                            "forward algorithm search",
-                        )?;
-                        r.set_len(got.clamp(0, ASK) as usize);
-                    }
-                    let best = r
-                        .iter()
-                        .find(|p| p.status == dnn::cudnnStatus_t::CUDNN_STATUS_SUCCESS)
-                        .ok_or_else(|| {
-                            Error::usage("cuDNN: no forward algorithm for this shape")
-                        })?;
-                    self.fwd = Some((best.algo, best.memory));
+                                h, x, w, conv, y, FIND_ASK, &mut got, res,
+                            )
+                        }
+                    ));
                 }
-                let (a, m) = self.fwd.unwrap_or((
-                    dnn::cudnnConvolutionFwdAlgo_t::CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
-                    0,
-                ));
-                (format!("{a:?}"), m)
+                self.fwd.map(|(a, m)| (format!("{a:?}"), m))
             }
             1 => {
                 if self.bwd_data.is_none() {
-                    // SAFETY: as the forward's search.
-                    let mut r: Vec<dnn::cudnnConvolutionBwdDataAlgoPerf_t> =
-                        Vec::with_capacity(ASK as usize);
-                    unsafe {
-                        check(
+                    self.bwd_data = Some(find_best!(
+                        dnn::cudnnConvolutionBwdDataAlgoPerf_t,
+                        "grad-input",
+                        |got, res| {
                             dnn::cudnnFindConvolutionBackwardDataAlgorithm(
-                                self.h,
-                                self.w,
-                                self.y,
-                                self.conv,
-                                self.x,
-                                ASK,
-                                &mut got,
-                                r.as_mut_ptr(),
-                            ),
-                            "grad-input algorithm search",
-                        )?;
-                        r.set_len(got.clamp(0, ASK) as usize);
-                    }
-                    let best = r
-                        .iter()
-                        .find(|p| p.status == dnn::cudnnStatus_t::CUDNN_STATUS_SUCCESS)
-                        .ok_or_else(|| {
-                            Error::usage("cuDNN: no grad-input algorithm for this shape")
-                        })?;
-                    self.bwd_data = Some((best.algo, best.memory));
+                                h, w, y, conv, x, FIND_ASK, &mut got, res,
+                            )
+                        }
+                    ));
                 }
-                let (a, m) = self.bwd_data.unwrap_or((
-                    dnn::cudnnConvolutionBwdDataAlgo_t::CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
-                    0,
-                ));
-                (format!("{a:?}"), m)
+                self.bwd_data.map(|(a, m)| (format!("{a:?}"), m))
             }
             _ => {
                 if self.bwd_filter.is_none() {
-                    // SAFETY: as the forward's search.
-                    let mut r: Vec<dnn::cudnnConvolutionBwdFilterAlgoPerf_t> =
-                        Vec::with_capacity(ASK as usize);
-                    unsafe {
-                        check(
+                    self.bwd_filter = Some(find_best!(
+                        dnn::cudnnConvolutionBwdFilterAlgoPerf_t,
+                        "grad-weight",
+                        |got, res| {
                             dnn::cudnnFindConvolutionBackwardFilterAlgorithm(
-                                self.h,
-                                self.x,
-                                self.y,
-                                self.conv,
-                                self.w,
-                                ASK,
-                                &mut got,
-                                r.as_mut_ptr(),
-                            ),
-                            "grad-weight algorithm search",
-                        )?;
-                        r.set_len(got.clamp(0, ASK) as usize);
-                    }
-                    let best = r
-                        .iter()
-                        .find(|p| p.status == dnn::cudnnStatus_t::CUDNN_STATUS_SUCCESS)
-                        .ok_or_else(|| {
-                            Error::usage("cuDNN: no grad-weight algorithm for this shape")
-                        })?;
-                    self.bwd_filter = Some((best.algo, best.memory));
+                                h, x, y, conv, w, FIND_ASK, &mut got, res,
+                            )
+                        }
+                    ));
                 }
-                let (a, m) = self.bwd_filter.unwrap_or((
-                    dnn::cudnnConvolutionBwdFilterAlgo_t::CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0,
-                    0,
-                ));
-                (format!("{a:?}"), m)
+                self.bwd_filter.map(|(a, m)| (format!("{a:?}"), m))
             }
-        };
+        }
+        .ok_or_else(|| Error::usage("cuDNN: no algorithm found"))?;
         if bytes > 0 && self.ws.as_ref().is_none_or(|w| w.len() < bytes) {
             self.ws = Some(dev.zeros::<u8>(bytes)?);
         }
