@@ -396,18 +396,22 @@ fn bn_fields(n: &Node) -> Option<BnFields> {
 /// without a GPU, 2026-11-28). `IPDPP_SC_BN=1|0` sets it for both; read once.
 pub fn sc_bn_default(dev: &Device) -> bool {
     static V: std::sync::OnceLock<Option<bool>> = std::sync::OnceLock::new();
-    let env = *V.get_or_init(|| match std::env::var("IPDPP_SC_BN") {
-        Err(_) => None,
-        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "on" | "yes" | "fused" => Some(true),
-            "0" | "false" | "off" | "no" => Some(false),
-            other => {
-                eprintln!("warning: IPDPP_SC_BN={other:?} is neither 0 nor 1; the default stays");
-                None
-            }
-        },
-    });
-    env.unwrap_or(!dev.is_cuda())
+    V.get_or_init(|| env_switch("IPDPP_SC_BN"))
+        .unwrap_or(!dev.is_cuda())
+}
+
+/// An on/off environment switch: Some(true) for 1/true/on/yes (or empty), Some(false) for 0/false/off/no,
+/// None when unset or unreadable (with a warning: the caller's default stays).
+fn env_switch(name: &str) -> Option<bool> {
+    let v = std::env::var(name).ok()?;
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" | "1" | "true" | "on" | "yes" => Some(true),
+        "0" | "false" | "off" | "no" => Some(false),
+        other => {
+            eprintln!("warning: {name}={other:?} is neither 0 nor 1; its default stays");
+            None
+        }
+    }
 }
 
 /// Whether a GPU network's AdamW step runs as one launch for every tensor (`adamw_multi_f32`) instead of
@@ -423,17 +427,7 @@ fn adamw_multi() -> bool {
 /// A/B runs; read once.
 pub fn fused_bn_default() -> bool {
     static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *V.get_or_init(|| match std::env::var("IPDPP_FUSED_BN") {
-        Err(_) => true,
-        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "" | "1" | "true" | "on" | "yes" => true,
-            "0" | "false" | "off" | "no" => false,
-            other => {
-                eprintln!("warning: IPDPP_FUSED_BN={other:?} is neither 0 nor 1; fused batch norm stays on");
-                true
-            }
-        },
-    })
+    *V.get_or_init(|| env_switch("IPDPP_FUSED_BN").unwrap_or(true))
 }
 
 /// Running statistics and the saved batch statistics of one batch-norm layer.
